@@ -1,0 +1,80 @@
+package org.zotune.backend;
+
+import java.util.List;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * The operations a forward pass is written in. Two implementations: the plain-Java reference
+ * ({@code backend.cpu}) and CUDA ({@code backend.cuda}); the reference is the oracle for the kernels.
+ * Activations are row-major [rows, cols] in {@link #computeType()}; reductions accumulate in float32.
+ */
+public interface Ops extends AutoCloseable {
+
+    /** "cpu" or "cuda". */
+    String name();
+
+    /** Activation dtype (f32, or bf16 with fp32 accumulation). */
+    DType computeType();
+
+    /**
+     * Uploads parameters, in order, into one flat buffer of {@code dtype} (256-byte aligned views).
+     * Host tensors in any dtype are converted.
+     */
+    Parameters createParameters(List<HostTensor> tensors, DType dtype);
+
+    /** Opens an activation scope: every tensor made until it closes is released when it closes. */
+    Scope scope();
+
+    IntTensor ints(int[] values);
+
+    /** out[r] = table[ids[r]]: [ids.length, table.cols]. */
+    Tensor embedding(IntTensor ids, Tensor table);
+
+    /** x += y, elementwise (same shape). */
+    void addInPlace(Tensor x, Tensor y);
+
+    /** x·wᵀ + bias: x [n, in], w [out, in], bias [1, out] or null. */
+    Tensor linear(Tensor x, Tensor w, Tensor bias);
+
+    Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps);
+
+    Tensor rmsNorm(Tensor x, Tensor weight, float eps);
+
+    /** GELU with the tanh approximation (HF gelu_new), in place. */
+    void geluTanhInPlace(Tensor x);
+
+    void reluInPlace(Tensor x);
+
+    /** silu(gate) * up, elementwise. */
+    Tensor siluMul(Tensor gate, Tensor up);
+
+    /**
+     * Causal self-attention with a key padding mask. q [B·T, H·D], k and v [B·T, Hkv·D];
+     * {@code mask[b·T + t] = 0} hides key t of sequence b. RoPE (rotate-half convention) is applied
+     * to q and k at {@code positions} when the spec asks for it. Returns [B·T, H·D]. Query rows whose
+     * every visible key is masked produce zeros.
+     */
+    Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec);
+
+    /**
+     * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed
+     * in float32. Returns a [1, 2] float32 tensor (loss sum, count of targets).
+     */
+    Tensor crossEntropy(Tensor logits, IntTensor targets);
+
+    /** Copies to the host as float32 (synchronises). */
+    float[] toHost(Tensor t);
+
+    /** Rows [from, to) of t as a view. */
+    Tensor rows(Tensor t, int from, int to);
+
+    @Override
+    void close();
+
+    /** Releases what was made inside it. */
+    interface Scope extends AutoCloseable {
+        @Override
+        void close();
+    }
+}
