@@ -11,7 +11,7 @@ public final class Generator {
 
     /** How the next token is chosen. */
     public record Sampling(boolean greedy, float temperature, long seed) {
-        public static Sampling greedy() {
+        public static Sampling argmax() {
             return new Sampling(true, 0f, 0L);
         }
     }
