@@ -122,7 +122,12 @@ public final class FunctionsRunner {
     /**
      * One optimiser's run on one function.
      *
-     * @param xs, ys, fs     the trajectory, index 0 = the start
+     * @param optimizer      which optimiser
+     * @param function       which function
+     * @param lr             its peak learning rate
+     * @param xs             x along the trajectory, index 0 = the start
+     * @param ys             y along the trajectory
+     * @param fs             f(x, y) along the trajectory
      * @param stepsToTarget  first step with f &lt; {@link #TARGET}, or -1
      * @param stopped        a message when the run stopped early (non-finite losses), else null
      */

@@ -20,7 +20,7 @@ package org.zotune.zo.noise;
  *     element 4g+0 / 4g+2:  r * cosf(t)
  *     element 4g+1 / 4g+3:  r * sinf(t)
  * </pre>
- * Note on "exact": {@code (a >>> 8)} is exact in float32 (< 2^24), but adding 0.5 needs 25 bits when
+ * Note on "exact": {@code (a >>> 8)} is exact in float32 (below 2^24), but adding 0.5 needs 25 bits when
  * {@code a >>> 8 >= 2^23}; float32 rounds that sum to even, so u lies in [2^-25, 1] rather than strictly
  * inside (0, 1). u1 = 1 gives r = 0 (a zero normal, probability 2^-24); u1 is never 0, so the log is
  * always finite. This is the formula of ALGORITHMS.md §1 evaluated literally in float32.
@@ -67,7 +67,7 @@ public final class Noise {
 
     /**
      * The 64-bit seed s_t of step t (t ≥ 1) drawn from a run's master seed: words (x, y) of
-     * Philox4x32_10(counter = (lo32(t), hi32(t), 0, 1), key = (lo32(master), hi32(master))), s_t = x | y << 32.
+     * Philox4x32_10(counter = (lo32(t), hi32(t), 0, 1), key = (lo32(master), hi32(master))), {@code s_t = x | (y << 32)}.
      * The counter's last word is 1, which no noise counter uses.
      */
     public static long stepSeed(long masterSeed, long t) {

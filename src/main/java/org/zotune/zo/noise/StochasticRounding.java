@@ -13,13 +13,13 @@ import org.zotune.tensor.DType;
  * Let s = sign bit, a = |x| bits, r = the element's 32-bit stream-2 word.
  * <ul>
  *   <li>NaN / ±inf: returned as round-to-nearest-even ({@link DType#round}).
- *   <li>bf16: lo = a & 0xffff0000, d = a & 0xffff (the 16 dropped bits);
+ *   <li>bf16: lo = a &amp; 0xffff0000, d = a &amp; 0xffff (the 16 dropped bits);
  *       round up iff (r >>> 16) &lt; d; result bits = s | (lo + (up ? 0x10000 : 0)).
  *       Probability d / 2^16 exactly. Above the largest bf16 it may round up to infinity, as the carry
  *       into the exponent does.</li>
  *   <li>f16, |x| &gt;= 65504 (largest finite f16): round-to-nearest-even (saturates to inf as the cast does).
- *   <li>f16 normal range (|x| &gt;= 2^-14): the f32 mantissa keeps its top 10 bits: lo = a & ~0x1fff,
- *       d = a & 0x1fff (13 dropped bits); round up iff (r >>> 19) &lt; d; result = s | (lo + (up ? 0x2000 : 0)),
+ *   <li>f16 normal range (|x| &gt;= 2^-14): the f32 mantissa keeps its top 10 bits: lo = a &amp; ~0x1fff,
+ *       d = a &amp; 0x1fff (13 dropped bits); round up iff (r >>> 19) &lt; d; result = s | (lo + (up ? 0x2000 : 0)),
  *       a float32 that is exactly an f16 value. Probability d / 2^13 exactly.</li>
  *   <li>f16 subnormal range (|x| &lt; 2^-14; the spacing is 2^-24): m = |x| * 2^24 (exact), k = floor(m),
  *       f = m - k (exact); round up iff (float)(r >>> 8) &lt; f * 2^24; result = ±(k + up) * 2^-24.
