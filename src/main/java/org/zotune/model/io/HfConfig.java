@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -160,14 +161,35 @@ public final class HfConfig {
         try {
             return Json.MAPPER.treeToValue(root, type);
         } catch (JsonMappingException e) {
-            String field = e.getPath().stream()
-                    .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-                    .collect(Collectors.joining("."));
-            throw new ZotuneException(source + ": field " + field + " has the wrong type: "
-                    + Json.oneLine(e), e);
+            throw wrongType(source, root, e.getPath(), e instanceof MismatchedInputException m ? m.getTargetType() : null, e);
         } catch (JsonProcessingException e) {
             throw new ZotuneException(source + ": " + Json.oneLine(e), e);
         }
+    }
+
+    /** "field n_layer must be an integer, got "12"" rather than Jackson's coercion vocabulary. */
+    private static ZotuneException wrongType(Path source, JsonNode root, List<JsonMappingException.Reference> path,
+                                             Class<?> target, Exception cause) {
+        StringBuilder field = new StringBuilder();
+        JsonNode value = root;
+        for (JsonMappingException.Reference r : path) {
+            if (r.getFieldName() != null) {
+                field.append(field.length() == 0 ? "" : ".").append(r.getFieldName());
+                value = value.path(r.getFieldName());
+            } else {
+                field.append('[').append(r.getIndex()).append(']');
+                value = value.path(r.getIndex());
+            }
+        }
+        String expected = target == Integer.class || target == int.class ? "an integer"
+                : target == Double.class || target == double.class ? "a number"
+                : target == Boolean.class || target == boolean.class ? "true or false"
+                : target == String.class ? "a string"
+                : "of another type";
+        if (value.isIntegralNumber() && !value.canConvertToInt()) {
+            expected = "an integer that fits in 32 bits";
+        }
+        return new ZotuneException(source + ": field " + field + " must be " + expected + ", got " + value, cause);
     }
 
     // ---------------------------------------------------------------- families
