@@ -177,6 +177,40 @@ class SafetensorsFileTest {
         }
     }
 
+    /**
+     * A real file over 2 GiB (sparse: the big tensors are holes that read as zeros), so offsets beyond
+     * Integer.MAX_VALUE and two mappings are exercised. Opt-in (-Dzotune.largeTests=true) because a file
+     * system without sparse files would write 2.5 GB.
+     */
+    @Test
+    void fileOverTwoGibibytes() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Boolean.getBoolean("zotune.largeTests"),
+                "set -Dzotune.largeTests=true to run");
+        long big = 335_544_320L; // floats: 1.25 GiB per tensor
+        long tailBegin = 2 * big * 4;
+        String header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[" + big + "],\"data_offsets\":[0," + big * 4 + "]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[" + big + "],\"data_offsets\":[" + big * 4 + "," + tailBegin + "]},"
+                + "\"tail\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" + tailBegin + "," + (tailBegin + 8) + "]}}";
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        Path file = dir.resolve("big.safetensors");
+        long dataStart = 8 + h.length;
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(dataStart + tailBegin + 8);
+            raf.seek(0);
+            raf.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(h.length).array());
+            raf.write(h);
+            raf.seek(dataStart + tailBegin - 4); // last element of b
+            raf.write(f32(-3f));
+            raf.write(f32(1.25f, 2.5f));
+        }
+        SafetensorsFile st = SafetensorsFile.open(file);
+        assertArrayEquals(new float[] {1.25f, 2.5f}, st.tensor("tail").toFloats());
+        java.nio.ByteBuffer b = st.tensor("b").bytes();
+        assertEquals(-3f, b.getFloat((int) (big * 4 - 4)));
+        assertEquals(0f, b.getFloat(0));
+        assertEquals(big, st.tensor("a").numel());
+    }
+
     @Test
     void missingFile() {
         Path file = dir.resolve("absent.safetensors");
