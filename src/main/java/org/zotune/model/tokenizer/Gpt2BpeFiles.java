@@ -32,13 +32,19 @@ public final class Gpt2BpeFiles {
         Path dir = vocab.toAbsolutePath().getParent();
         Path cfg = dir == null ? null : dir.resolve("tokenizer_config.json");
         JsonNode config = cfg != null && Files.isRegularFile(cfg) ? readJson(cfg) : null;
-        String json = tokenizerJson(vocab, merges, config, cfg);
+        ObjectNode root = tokenizerJson(vocab, merges, config, cfg);
+        String json;
+        try {
+            json = HfTokenizer.MAPPER.writeValueAsString(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
         // BOS/EOS are taken from the built JSON's special tokens (tokenizer_config.json's names go in there)
-        return HfTokenizer.fromJson(vocab, json, config != null ? cfg : null);
+        return HfTokenizer.fromJson(vocab, json, root, config != null ? cfg : null);
     }
 
-    /** The tokenizer.json text; {@code config} (tokenizer_config.json, named {@code cfgPath}) may be null. */
-    static String tokenizerJson(Path vocabPath, Path mergesPath, JsonNode config, Path cfgPath) {
+    /** The tokenizer.json tree; {@code config} (tokenizer_config.json, named {@code cfgPath}) may be null. */
+    static ObjectNode tokenizerJson(Path vocabPath, Path mergesPath, JsonNode config, Path cfgPath) {
         JsonNode vocab = readJson(vocabPath);
         if (!vocab.isObject() || vocab.size() == 0) {
             throw new ZotuneException(vocabPath + ": expected a JSON object mapping tokens to ids");
@@ -121,11 +127,7 @@ public final class Gpt2BpeFiles {
         model.put("byte_fallback", false);
         model.set("vocab", vocab);
         model.set("merges", merges);
-        try {
-            return HfTokenizer.MAPPER.writeValueAsString(root);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return root;
     }
 
     private static ObjectNode byteLevel(boolean addPrefixSpace, boolean trimOffsets) {

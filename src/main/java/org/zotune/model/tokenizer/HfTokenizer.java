@@ -69,6 +69,11 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new ZotuneException(source + ": malformed JSON: "
                     + e.getOriginalMessage().replaceAll("\\s+", " "), e);
         }
+        return fromJson(source, json, root, tokenizerConfig);
+    }
+
+    /** As above with the JSON already parsed ({@code root} is {@code json} as a tree). */
+    static HfTokenizer fromJson(Path source, String json, JsonNode root, Path tokenizerConfig) {
         if (root == null || !root.isObject() || !root.has("model")) {
             throw new ZotuneException(source + ": not a Hugging Face tokenizer.json (no \"model\" object)");
         }
