@@ -50,23 +50,21 @@ public final class Llama2cCheckpoint {
             return numKvHeads * headDim();
         }
 
-        /** Float32 values after the header, as run.c lays them out. */
+        /** Float32 values after the header, as run.c lays them out (throws ArithmeticException on overflow). */
         long expectedFloats() {
             long d = dim;
             long l = numLayers;
-            long n = (long) vocabSize * d; // embedding
-            n += l * d; // attention norms
-            n += l * d * d; // wq
-            n += 2 * l * d * kvDim(); // wk, wv
-            n += l * d * d; // wo
-            n += l * d; // ffn norms
-            n += 3 * l * d * hiddenDim; // w1, w2, w3
-            n += d; // final norm
-            n += (long) seqLen * headDim(); // freq_cis_real + freq_cis_imag, seq_len·head_dim/2 each
+            long n = Math.multiplyExact((long) vocabSize, d); // embedding
+            n = Math.addExact(n, Math.multiplyExact(l, 2 * d)); // attention and ffn norms
+            n = Math.addExact(n, Math.multiplyExact(Math.multiplyExact(l, d), 2 * d)); // wq, wo
+            n = Math.addExact(n, Math.multiplyExact(Math.multiplyExact(l, d), 2L * kvDim())); // wk, wv
+            n = Math.addExact(n, Math.multiplyExact(Math.multiplyExact(l, d), 3L * hiddenDim)); // w1, w2, w3
+            n = Math.addExact(n, d); // final norm
+            n = Math.addExact(n, (long) seqLen * headDim()); // freq_cis_real + freq_cis_imag: seq_len·head_dim/2 each
             if (!sharedClassifier) {
-                n += (long) vocabSize * d;
+                n = Math.addExact(n, Math.multiplyExact((long) vocabSize, d));
             }
-            return n;
+            return Math.multiplyExact(n, 4L) / 4; // the byte count must fit too
         }
     }
 
@@ -88,7 +86,13 @@ public final class Llama2cCheckpoint {
             }
             hb.flip();
             Header h = parseHeader(bin, hb);
-            long expectedBytes = HEADER_BYTES + 4 * h.expectedFloats();
+            long expectedBytes;
+            try {
+                expectedBytes = Math.addExact(HEADER_BYTES, 4 * h.expectedFloats());
+            } catch (ArithmeticException e) {
+                throw new ZotuneException(bin + ": file size " + size + " bytes does not match the header ("
+                        + describe(h) + " implies more than 2^63 bytes)");
+            }
             if (size != expectedBytes) {
                 throw new ZotuneException(bin + ": file size " + size + " bytes does not match the header ("
                         + describe(h) + " implies " + expectedBytes + " bytes)"
