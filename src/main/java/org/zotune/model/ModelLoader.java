@@ -27,7 +27,10 @@ public final class ModelLoader {
         return new LoadedModel(checkpoint, model, Architectures.arrange(model, checkpoint));
     }
 
-    /** Opens the checkpoint without arranging it: a folder is Hugging Face, a {@code .bin} file llama2.c. */
+    /**
+     * Opens the checkpoint without arranging it: a folder (or its config.json / .safetensors file) is Hugging
+     * Face, a {@code .bin} file llama2.c.
+     */
     public static Checkpoint open(Path path) {
         if (Files.isDirectory(path)) {
             return HfCheckpoint.open(path);
@@ -35,8 +38,12 @@ public final class ModelLoader {
         if (!Files.exists(path)) {
             throw new ZotuneException(path + ": no such file or directory");
         }
-        if (path.getFileName().toString().endsWith(".bin")) {
+        String file = path.getFileName().toString();
+        if (file.endsWith(".bin")) {
             return Llama2cCheckpoint.open(path);
+        }
+        if (file.endsWith(".safetensors") || file.equals("config.json")) {
+            return HfCheckpoint.open(path);
         }
         throw new ZotuneException(path + ": not a model (expected a Hugging Face folder with config.json and "
                 + "safetensors, or a llama2.c .bin file)");
