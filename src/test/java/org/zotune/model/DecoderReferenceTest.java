@@ -370,4 +370,170 @@ class DecoderReferenceTest {
     void optPostNormWithProjectionMatchesReference() {
         optCase(false, 8);
     }
+    // ---- Llama (HF layout: biases, head_dim != hidden / heads, GQA, untied head, Llama-3 RoPE scaling) ----
+
+    private static final int LH = 10;
+    private static final int LHEADS = 4;
+    private static final int LKV = 2;
+    private static final int LD = 4;
+    private static final int LFFN = 14;
+
+    private ModelConfig llamaConfig(ModelConfig.RopeScaling scaling) {
+        return new ModelConfig(ModelFamily.LLAMA, V, LH, 2, LHEADS, LKV, LD, LFFN, 64, 1e-6,
+                ModelConfig.Activation.SILU, false, true, true, LH, 500.0, scaling, true, true, 1, 2, -1);
+    }
+
+    private void llamaWeights() {
+        rand("model.embed_tokens.weight", 1, 0, V, LH);
+        for (int l = 0; l < 2; l++) {
+            String p = "model.layers." + l + ".";
+            rand(p + "input_layernorm.weight", 0.3, 1, LH);
+            rand(p + "self_attn.q_proj.weight", 0.5, 0, LHEADS * LD, LH);
+            rand(p + "self_attn.q_proj.bias", 0.3, 0, LHEADS * LD);
+            rand(p + "self_attn.k_proj.weight", 0.5, 0, LKV * LD, LH);
+            rand(p + "self_attn.k_proj.bias", 0.3, 0, LKV * LD);
+            rand(p + "self_attn.v_proj.weight", 0.5, 0, LKV * LD, LH);
+            rand(p + "self_attn.v_proj.bias", 0.3, 0, LKV * LD);
+            rand(p + "self_attn.o_proj.weight", 0.4, 0, LH, LHEADS * LD);
+            rand(p + "self_attn.o_proj.bias", 0.2, 0, LH);
+            rand(p + "post_attention_layernorm.weight", 0.3, 1, LH);
+            rand(p + "mlp.gate_proj.weight", 0.5, 0, LFFN, LH);
+            rand(p + "mlp.gate_proj.bias", 0.2, 0, LFFN);
+            rand(p + "mlp.up_proj.weight", 0.5, 0, LFFN, LH);
+            rand(p + "mlp.up_proj.bias", 0.2, 0, LFFN);
+            rand(p + "mlp.down_proj.weight", 0.3, 0, LH, LFFN);
+            rand(p + "mlp.down_proj.bias", 0.2, 0, LH);
+        }
+        rand("model.norm.weight", 0.3, 1, LH);
+        rand("lm_head.weight", 0.5, 0, V, LH);
+    }
+
+    private static double[] rms(double[] x, float[] w, double eps) {
+        double ss = 0;
+        for (double v : x) {
+            ss += v * v;
+        }
+        double inv = 1 / Math.sqrt(ss / x.length + eps);
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            y[i] = w[i] * x[i] * inv;
+        }
+        return y;
+    }
+
+    /** HF's inv_freq, with the "llama3" rope_type adjustment when scaling is given. */
+    private static double[] invFreq(double theta, ModelConfig.RopeScaling s) {
+        double[] f = new double[LD / 2];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = 1 / Math.pow(theta, 2.0 * i / LD);
+            if (s != null) {
+                double wavelen = 2 * Math.PI / f[i];
+                double low = s.originalMaxPositions() / s.lowFreqFactor();
+                double high = s.originalMaxPositions() / s.highFreqFactor();
+                if (wavelen > low) {
+                    f[i] /= s.factor();
+                } else if (wavelen >= high) {
+                    double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor())
+                            / (s.highFreqFactor() - s.lowFreqFactor());
+                    f[i] = (1 - smooth) * f[i] / s.factor() + smooth * f[i];
+                }
+            }
+        }
+        return f;
+    }
+
+    /** rotate_half RoPE: (x1, x2) halves of each head → (x1·cos − x2·sin, x2·cos + x1·sin). */
+    private static void rope(double[] x, int heads, int pos, double[] inv) {
+        int half = LD / 2;
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < half; i++) {
+                double c = Math.cos(pos * inv[i]);
+                double s = Math.sin(pos * inv[i]);
+                double a = x[h * LD + i];
+                double b = x[h * LD + i + half];
+                x[h * LD + i] = a * c - b * s;
+                x[h * LD + i + half] = b * c + a * s;
+            }
+        }
+    }
+
+    private double[][] llamaReference(int[] ids, ModelConfig.RopeScaling scaling) {
+        int n = ids.length;
+        double[] inv = invFreq(500.0, scaling);
+        double[][] x = new double[n][LH];
+        for (int p = 0; p < n; p++) {
+            for (int i = 0; i < LH; i++) {
+                x[p][i] = t("model.embed_tokens.weight")[ids[p] * LH + i];
+            }
+        }
+        for (int l = 0; l < 2; l++) {
+            String pre = "model.layers." + l + ".";
+            double[][] q = new double[n][];
+            double[][] k = new double[n][];
+            double[][] v = new double[n][];
+            for (int p = 0; p < n; p++) {
+                double[] a = rms(x[p], t(pre + "input_layernorm.weight"), 1e-6);
+                q[p] = linear(a, t(pre + "self_attn.q_proj.weight"), t(pre + "self_attn.q_proj.bias"), LH, LHEADS * LD);
+                k[p] = linear(a, t(pre + "self_attn.k_proj.weight"), t(pre + "self_attn.k_proj.bias"), LH, LKV * LD);
+                v[p] = linear(a, t(pre + "self_attn.v_proj.weight"), t(pre + "self_attn.v_proj.bias"), LH, LKV * LD);
+                rope(q[p], LHEADS, p, inv);
+                rope(k[p], LKV, p, inv);
+            }
+            // GQA: query head h reads key/value head h / (heads / kv heads); repeat kv heads to full width
+            double[][] kf = new double[n][LHEADS * LD];
+            double[][] vf = new double[n][LHEADS * LD];
+            for (int p = 0; p < n; p++) {
+                for (int h = 0; h < LHEADS; h++) {
+                    int g = h / (LHEADS / LKV);
+                    System.arraycopy(k[p], g * LD, kf[p], h * LD, LD);
+                    System.arraycopy(v[p], g * LD, vf[p], h * LD, LD);
+                }
+            }
+            for (int p = 0; p < n; p++) {
+                double[] att = attend(q, kf, vf, p, LHEADS, 1 / Math.sqrt(LD));
+                addTo(x[p], linear(att, t(pre + "self_attn.o_proj.weight"), t(pre + "self_attn.o_proj.bias"),
+                        LHEADS * LD, LH));
+                double[] m = rms(x[p], t(pre + "post_attention_layernorm.weight"), 1e-6);
+                double[] g = linear(m, t(pre + "mlp.gate_proj.weight"), t(pre + "mlp.gate_proj.bias"), LH, LFFN);
+                double[] u = linear(m, t(pre + "mlp.up_proj.weight"), t(pre + "mlp.up_proj.bias"), LH, LFFN);
+                for (int i = 0; i < LFFN; i++) {
+                    g[i] = g[i] / (1 + Math.exp(-g[i])) * u[i];
+                }
+                addTo(x[p], linear(g, t(pre + "mlp.down_proj.weight"), t(pre + "mlp.down_proj.bias"), LFFN, LH));
+            }
+        }
+        double[][] logits = new double[n][];
+        for (int p = 0; p < n; p++) {
+            logits[p] = linear(rms(x[p], t("model.norm.weight"), 1e-6), t("lm_head.weight"), null, LH, V);
+        }
+        return logits;
+    }
+
+    @Test
+    void llamaWithBiasesGqaAndUntiedHeadMatchesReference() {
+        llamaWeights();
+        int[] a = {1, 14, 3, 22, 7, 9, 0, 5};
+        int[] b = {1, 5, 19};
+        float[] got = run(llamaConfig(null), Batch.rightPadded(new int[][] {a, b}, 0));
+        assertRows(llamaReference(a, null), got, 0, V);
+        assertRows(llamaReference(b, null), got, a.length, V);
+    }
+
+    @Test
+    void llamaWithLlama3RopeScalingMatchesReference() {
+        llamaWeights();
+        // original 8 positions, factor 4, low 1, high 4: wavelengths above 8 are scaled, below 2 kept,
+        // between smoothed (inv_freq 1, 0.045, i.e. wavelengths 6.3 and 140 at theta 500, head_dim 4)
+        ModelConfig.RopeScaling s = new ModelConfig.RopeScaling(4.0, 1.0, 4.0, 8);
+        int[] a = {1, 14, 3, 22, 7, 9, 0, 5, 12, 2, 8, 8, 17};
+        float[] got = run(llamaConfig(s), Batch.of(a));
+        assertRows(llamaReference(a, s), got, 0, V);
+        // and the scaling matters here
+        double[][] unscaled = llamaReference(a, null);
+        double diff = 0;
+        for (int v = 0; v < V; v++) {
+            diff = Math.max(diff, Math.abs(unscaled[a.length - 1][v] - got[(a.length - 1) * V + v]));
+        }
+        assertTrue(diff > 1e-3, "rope scaling changed nothing: " + diff);
+    }
 }
