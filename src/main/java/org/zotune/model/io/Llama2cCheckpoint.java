@@ -85,6 +85,7 @@ public final class Llama2cCheckpoint {
                 }
             }
             hb.flip();
+            rejectOtherFormats(bin, hb);
             Header h = parseHeader(bin, hb);
             long expectedBytes;
             try {
@@ -101,6 +102,19 @@ public final class Llama2cCheckpoint {
             return new Checkpoint(bin, config(h), readTensors(ch, h));
         } catch (IOException e) {
             throw new ZotuneException(bin + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** llama2.c's later export versions start with a magic number; PyTorch .bin files are zip archives. */
+    private static void rejectOtherFormats(Path bin, ByteBuffer hb) {
+        int first = hb.getInt(0);
+        if (first == 0x616b3432) { // "ak42"
+            throw new ZotuneException(bin + ": llama2.c export version " + hb.getInt(4) + " (magic \"ak42\") is not "
+                    + "supported; export the model in the legacy version 0 format (export.py --version 0)");
+        }
+        if (first == 0x04034b50) { // "PK\3\4"
+            throw new ZotuneException(bin + ": a zip archive (a PyTorch pytorch_model.bin?), not a llama2.c "
+                    + "checkpoint; zotune reads Hugging Face folders with safetensors or llama2.c version 0 files");
         }
     }
 

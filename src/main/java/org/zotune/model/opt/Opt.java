@@ -145,7 +145,11 @@ public final class Opt implements CausalLM {
         for (int i = 0; i < pos.length; i++) {
             table[i] = pos[i] + POSITION_OFFSET; // padding: -1 + 2 = 1, as HF
         }
-        IntTensor attnPositions = ops.ints(pos); // unused without RoPE, passed for the interface
+        int[] clamped = new int[pos.length];
+        for (int i = 0; i < pos.length; i++) {
+            clamped[i] = Math.max(pos[i], 0);
+        }
+        IntTensor attnPositions = ops.ints(clamped); // unused without RoPE; passed for the interface
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
         if (projectIn >= 0) {
             x = ops.linear(x, w.weight(projectIn), null);

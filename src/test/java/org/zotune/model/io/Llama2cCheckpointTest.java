@@ -109,6 +109,15 @@ class Llama2cCheckpointTest {
         expect(header(48, 172, 5, 16, 16, 512, 512), "odd head size");
         // a valid header whose tensors are missing
         expect(header(64, 172, 5, 8, 4, 512, 512), "file size 28", "1056540", "truncated");
+        // other formats named as such
+        byte[] v1 = header(0x616b3432, 1, 64, 172, 5, 8, 4);
+        expect(v1, "version 1", "version 0");
+        byte[] zip = new byte[64];
+        zip[0] = 'P';
+        zip[1] = 'K';
+        zip[2] = 3;
+        zip[3] = 4;
+        expect(zip, "zip", "safetensors");
         // absurd sizes do not overflow into a plausible size
         expect(header(Integer.MAX_VALUE - 1, Integer.MAX_VALUE, 1 << 30, 1, 1, Integer.MAX_VALUE, 1 << 30),
                 "does not match");
