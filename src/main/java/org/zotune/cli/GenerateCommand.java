@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = {"Generates text from a prompt (or from the BOS token), printing it as it is produced.",
-                "Without --model it runs the bundled stories260K model (Andrej Karpathy, llama2.c, MIT).",
+                "Without --model it runs the bundled stories260K model (by Andrej Karpathy, MIT licence).",
                 "Decoding is greedy unless --temperature is given. Progress and speed go to stderr."})
 public final class GenerateCommand implements Callable<Integer> {
     static final int DEFAULT_MAX_TOKENS = 256;
