@@ -102,6 +102,14 @@ class CliStories260KTest {
         assertEquals(Math.exp(loss), result.get("perplexity").asDouble(), 1e-9 * Math.exp(loss));
     }
 
+    @Test
+    void emptyTextHasNothingToPredict() throws IOException {
+        Path empty = write("empty.txt", "");
+        CliRun r = CliRun.of("perplexity", "--model", model(), "--text-file", empty.toString(), "--device", "cpu");
+        r.assertUsageError(empty.toString(), "at least 2");
+        assertEquals("", r.out());
+    }
+
     private static int argmax(JsonNode values) {
         int best = 0;
         for (int i = 1; i < values.size(); i++) {
