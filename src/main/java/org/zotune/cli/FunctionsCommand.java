@@ -12,7 +12,9 @@ import picocli.CommandLine.Spec;
 /** {@code zotune functions}: optimiser trajectories on the 2-D test functions of ALGORITHMS.md §8. */
 @Command(name = "functions",
         mixinStandardHelpOptions = true,
-        description = {"Runs ZO-SGD, ZO-SGD-MMT, ZO-Adam, ZO-AdaMU (two-point estimator, Gaussian u, CPU reference "
+        versionProvider = VersionProvider.class,
+        description = {"Optimiser test functions (ALGORITHMS.md §8): ZO optimisers vs first-order Adam/AdaMax.",
+                "Runs ZO-SGD, ZO-SGD-MMT, ZO-Adam, ZO-AdaMU (two-point estimator, Gaussian u, CPU reference "
                 + "step) and first-order Adam and AdaMax (exact (sub)gradients) on six 2-D test functions "
                 + "(f_a..f_d, Beale, Rosenbrock) from fixed starts, and writes for each run "
                 + "<function>-<optimizer>.csv (step,x,y,f), for each function functions-<function>.png "

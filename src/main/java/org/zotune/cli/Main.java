@@ -24,7 +24,8 @@ import picocli.CommandLine.Spec;
         versionProvider = VersionProvider.class,
         modelTransformer = Main.ErrorHandling.class,
         description = "Zeroth-order fine-tuning and inference of transformer language models, from Java.",
-        subcommands = {PerplexityCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {PerplexityCommand.class, GenerateCommand.class, FunctionsCommand.class,
+                CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:internal error (a bug: please report it with --verbose output)",
                 "2:bad input: a flag, a file or a model that cannot be used (the message says which)"})
