@@ -15,7 +15,10 @@ import org.zotune.tensor.DType;
  * The CUDA backend against Hugging Face transformers on every fixture model and case (see
  * {@link HfReferenceForwardTest}; relative error = max|a − b| / max|ref| over the compared values).
  * f32: 1e-3 on logits and loss (cuBLAS may reorder sums; TF32 must stay off). bf16 activations with
- * parameters rounded to bf16: 3e-2 on logits, 1% on the loss. Skips without a usable CUDA device.
+ * parameters rounded to bf16: 3e-2 on logits, 1% on the loss; llama3-rope 6e-2 on logits, because
+ * transformers' own bf16 forward of that model (largest logits, |x| up to 12, f32 weights rounded)
+ * is 3.1e-2 / 4.5e-2 / 4.5e-2 away from its f32 reference (single / right / left, torch 2.13 CPU,
+ * eager); on the other models it stays within 2.9e-2. Skips without a usable CUDA device.
  */
 @Tag("gpu")
 class HfReferenceForwardGpuTest {
@@ -39,6 +42,7 @@ class HfReferenceForwardGpuTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void cudaBf16MatchesTransformers(String model, String caseName) {
-        HfReferenceCheck.check("cuda bf16", () -> CudaOps.create(DType.BF16), model, caseName, 3e-2, 1e-2);
+        double logitTol = model.equals("llama3-rope") ? 6e-2 : 3e-2;
+        HfReferenceCheck.check("cuda bf16", () -> CudaOps.create(DType.BF16), model, caseName, logitTol, 1e-2);
     }
 }
