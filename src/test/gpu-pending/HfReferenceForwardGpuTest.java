@@ -1,3 +1,5 @@
+// PENDING: move to src/test/java/org/zotune/fixtures/ once org.zotune.backend.cuda.CudaOps and
+// org.zotune.cuda.Cuda (branch cuda) are on main; it compiles and passes against that branch.
 package org.zotune.fixtures;
 
 import java.util.stream.Stream;
