@@ -1,0 +1,96 @@
+package org.zotune.cuda;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * Reusable argument storage for {@code cuLaunchKernel}: one 8-byte slot per argument in one native
+ * block, and a {@code void*[]} whose entries point at the slots (what the driver's kernelParams
+ * wants). Built once per kernel; callers {@code put} new values before each launch, which allocates
+ * nothing. The signature has one letter per argument: {@code p} device pointer (u64), {@code i} int32,
+ * {@code l} int64, {@code f} float32.
+ */
+public final class KernelArgs implements AutoCloseable {
+    private final String signature;
+    private final BytePointer slots;
+    private final LongPointer argv;
+
+    public KernelArgs(String signature) {
+        for (char c : signature.toCharArray()) {
+            if ("pilf".indexOf(c) < 0) {
+                throw new IllegalArgumentException("kernel signature '" + signature + "': unknown argument type '"
+                        + c + "' (expected p, i, l or f)");
+            }
+        }
+        this.signature = signature;
+        int n = Math.max(1, signature.length());
+        this.slots = new BytePointer(8L * n);
+        this.slots.fill(0);
+        // an explicit array of addresses: avoids PointerPointer's single-argument cast constructor pitfall
+        this.argv = new LongPointer(n);
+        for (int i = 0; i < n; i++) {
+            argv.put(i, slots.address() + 8L * i);
+        }
+    }
+
+    public String signature() {
+        return signature;
+    }
+
+    public int count() {
+        return signature.length();
+    }
+
+    private void expect(int i, char type) {
+        if (i < 0 || i >= signature.length() || signature.charAt(i) != type) {
+            throw new IllegalArgumentException("argument " + i + " of kernel signature '" + signature + "' is not '"
+                    + type + "'");
+        }
+    }
+
+    public KernelArgs ptr(int i, long deviceAddress) {
+        expect(i, 'p');
+        slots.putLong(8L * i, deviceAddress);
+        return this;
+    }
+
+    public KernelArgs i32(int i, int value) {
+        expect(i, 'i');
+        slots.putInt(8L * i, value);
+        return this;
+    }
+
+    public KernelArgs i64(int i, long value) {
+        expect(i, 'l');
+        slots.putLong(8L * i, value);
+        return this;
+    }
+
+    public KernelArgs f32(int i, float value) {
+        expect(i, 'f');
+        slots.putFloat(8L * i, value);
+        return this;
+    }
+
+    /** The raw value bits of argument i (tests and diagnostics). */
+    public long rawSlot(int i) {
+        return slots.getLong(8L * i);
+    }
+
+    /** Address of argument i's slot. */
+    public long slotAddress(int i) {
+        return slots.address() + 8L * i;
+    }
+
+    /** The {@code void** kernelParams} array. */
+    public Pointer kernelParams() {
+        return argv;
+    }
+
+    @Override
+    public void close() {
+        slots.close();
+        argv.close();
+    }
+}
