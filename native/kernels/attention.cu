@@ -5,11 +5,30 @@
 
 namespace {
 
-// q [B·T, H·D], k and v [B·T, Hkv·D] -> Q, K, V [B, H, T, D]. inv_freq [D/2] (null: no RoPE) holds
-// the per-pair rotary frequencies, Llama-3 scaling already folded in by the host.
+// Rotary frequency of pair j: theta^(-2j/D) in fp64, then Llama-3 "rope_scaling" (factor > 0):
+// long wavelengths divided by factor, short ones kept, a smooth blend in between.
+__device__ float rope_inv_freq(int j, int D, double theta, double factor, double low, double high, int orig) {
+    double inv = 1.0 / pow(theta, (2.0 * j) / D);
+    if (factor > 0.0) {
+        const double wavelen = 2.0 * 3.141592653589793 / inv;
+        const double low_wavelen = orig / low, high_wavelen = orig / high;
+        if (wavelen > low_wavelen) {
+            inv = inv / factor;
+        } else if (wavelen >= high_wavelen) {
+            const double smooth = (orig / wavelen - low) / (high - low);
+            inv = (1.0 - smooth) * inv / factor + smooth * inv;
+        }
+    }
+    return (float)inv;
+}
+
+// q [B·T, H·D], k and v [B·T, Hkv·D] -> Q, K, V [B, H, T, D]; query head h reads key/value head
+// h / (H / Hkv). With rope != 0, Q and K are rotated (rotate-half) by angle position · inv_freq(j)
+// computed in fp32 as Hugging Face does.
 template <typename T>
 __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T* V, const int* positions,
-                               const float* inv_freq, int B, int Tn, int H, int Hkv, int D) {
+                               int B, int Tn, int H, int Hkv, int D, int rope, double theta, double factor,
+                               double low, double high, int orig) {
     const int64_t n = (int64_t)B * H * Tn * D;
     const int group = H / Hkv;
     const int half = D / 2;
@@ -22,7 +41,7 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
         const int64_t qi = tok * H * D + (int64_t)h * D;
         const int64_t ki = tok * Hkv * D + (int64_t)(h / group) * D;
         V[i] = v[ki + d];
-        if (inv_freq == nullptr) {
+        if (rope == 0) {
             Q[i] = q[qi + d];
             K[i] = k[ki + d];
         } else {
@@ -31,7 +50,7 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
             const int partner = d < half ? d + half : d - half;
             const float sign = d < half ? -1.f : 1.f;
             float s, c;
-            sincosf((float)positions[tok] * inv_freq[j], &s, &c);
+            sincosf((float)positions[tok] * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &c);
             Q[i] = zt::from_f32<T>(zt::to_f32(q[qi + d]) * c + sign * zt::to_f32(q[qi + partner]) * s);
             K[i] = zt::from_f32<T>(zt::to_f32(k[ki + d]) * c + sign * zt::to_f32(k[ki + partner]) * s);
         }
@@ -83,14 +102,14 @@ __device__ void merge_heads(const T* O, T* out, int B, int Tn, int H, int D) {
 
 extern "C" {
 __global__ void attention_split_qkv_rope_f32(const float* q, const float* k, const float* v, float* Q, float* K,
-                                             float* V, const int* pos, const float* inv_freq, int B, int T, int H,
-                                             int Hkv, int D) {
-    split_qkv_rope(q, k, v, Q, K, V, pos, inv_freq, B, T, H, Hkv, D);
+        float* V, const int* pos, int B, int T, int H, int Hkv, int D, int rope, double theta, double factor,
+        double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, rope, theta, factor, low, high, orig);
 }
 __global__ void attention_split_qkv_rope_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* Q, bf16* K,
-                                              bf16* V, const int* pos, const float* inv_freq, int B, int T, int H,
-                                              int Hkv, int D) {
-    split_qkv_rope(q, k, v, Q, K, V, pos, inv_freq, B, T, H, Hkv, D);
+        bf16* V, const int* pos, int B, int T, int H, int Hkv, int D, int rope, double theta, double factor,
+        double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, rope, theta, factor, low, high, orig);
 }
 __global__ void attention_causal_softmax_f32(const float* S, float* P, const int* mask, int H, int T) {
     causal_softmax(S, P, mask, H, T);

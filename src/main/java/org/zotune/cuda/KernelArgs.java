@@ -9,7 +9,7 @@ import org.bytedeco.javacpp.Pointer;
  * block, and a {@code void*[]} whose entries point at the slots (what the driver's kernelParams
  * wants). Built once per kernel; callers {@code put} new values before each launch, which allocates
  * nothing. The signature has one letter per argument: {@code p} device pointer (u64), {@code i} int32,
- * {@code l} int64, {@code f} float32.
+ * {@code l} int64, {@code f} float32, {@code d} float64.
  */
 public final class KernelArgs implements AutoCloseable {
     private final String signature;
@@ -18,9 +18,9 @@ public final class KernelArgs implements AutoCloseable {
 
     public KernelArgs(String signature) {
         for (char c : signature.toCharArray()) {
-            if ("pilf".indexOf(c) < 0) {
+            if ("pilfd".indexOf(c) < 0) {
                 throw new IllegalArgumentException("kernel signature '" + signature + "': unknown argument type '"
-                        + c + "' (expected p, i, l or f)");
+                        + c + "' (expected p, i, l, f or d)");
             }
         }
         this.signature = signature;
@@ -70,6 +70,12 @@ public final class KernelArgs implements AutoCloseable {
     public KernelArgs f32(int i, float value) {
         expect(i, 'f');
         slots.putFloat(8L * i, value);
+        return this;
+    }
+
+    public KernelArgs f64(int i, double value) {
+        expect(i, 'd');
+        slots.putDouble(8L * i, value);
         return this;
     }
 
