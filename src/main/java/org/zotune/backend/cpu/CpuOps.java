@@ -1,0 +1,433 @@
+package org.zotune.backend.cpu;
+
+import java.util.List;
+import java.util.stream.IntStream;
+import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.IntTensor;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.model.ModelConfig;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * The plain-Java reference backend: readable loops, double accumulation, results rounded to the
+ * compute dtype (so bf16 compute is emulated by rounding each op's output). It is the oracle for the
+ * CUDA kernels and runs tiny models for real. Large row loops run in parallel; each output element is
+ * computed by one thread in a fixed order, so results do not depend on the thread count.
+ */
+public final class CpuOps implements Ops {
+    private final DType computeType;
+
+    public CpuOps(DType computeType) {
+        this.computeType = computeType;
+    }
+
+    /** A float32 reference backend. */
+    public CpuOps() {
+        this(DType.F32);
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public DType computeType() {
+        return computeType;
+    }
+
+    @Override
+    public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
+        return new CpuParameters(tensors, dtype);
+    }
+
+    @Override
+    public Scope scope() {
+        return () -> { };
+    }
+
+    @Override
+    public IntTensor ints(int[] values) {
+        return new CpuInts(values.clone());
+    }
+
+    /** Wraps host floats as an activation (rounded to the compute dtype). */
+    public Tensor tensor(float[] values, int rows, int cols) {
+        if (values.length != rows * cols) {
+            throw new IllegalArgumentException(values.length + " values for [" + rows + ", " + cols + "]");
+        }
+        CpuTensor t = new CpuTensor(rows, cols, computeType);
+        for (int i = 0; i < values.length; i++) {
+            t.data[i] = round(values[i]);
+        }
+        return t;
+    }
+
+    @Override
+    public Tensor embedding(IntTensor ids, Tensor table) {
+        int[] idx = ints(ids);
+        CpuTensor tab = cpu(table);
+        CpuTensor out = new CpuTensor(idx.length, tab.cols(), computeType);
+        for (int r = 0; r < idx.length; r++) {
+            int id = idx[r];
+            if (id < 0 || id >= tab.rows()) {
+                throw new IndexOutOfBoundsException("index " + id + " outside the table of " + tab.rows() + " rows");
+            }
+            for (int c = 0; c < tab.cols(); c++) {
+                out.data[r * tab.cols() + c] = round(tab.get(id, c));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void addInPlace(Tensor x, Tensor y) {
+        CpuTensor a = cpu(x);
+        CpuTensor b = cpu(y);
+        sameShape(a, b, "addInPlace");
+        int n = a.rows() * a.cols();
+        for (int i = 0; i < n; i++) {
+            a.data[a.offset + i] = round(a.data[a.offset + i] + b.data[b.offset + i]);
+        }
+    }
+
+    @Override
+    public Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        CpuTensor a = cpu(x);
+        CpuTensor wt = cpu(w);
+        CpuTensor b = bias == null ? null : cpu(bias);
+        int n = a.rows();
+        int in = a.cols();
+        int outDim = wt.rows();
+        if (wt.cols() != in) {
+            throw new IllegalArgumentException("linear: x has " + in + " features, weight is [" + outDim + ", "
+                    + wt.cols() + "]");
+        }
+        if (b != null && b.rows() * b.cols() != outDim) {
+            throw new IllegalArgumentException("linear: bias has " + b.rows() * b.cols() + " values, expected " + outDim);
+        }
+        CpuTensor out = new CpuTensor(n, outDim, computeType);
+        IntStream.range(0, n).parallel().forEach(r -> {
+            int xo = a.offset + r * in;
+            for (int o = 0; o < outDim; o++) {
+                int wo = wt.offset + o * in;
+                double acc = 0;
+                for (int k = 0; k < in; k++) {
+                    acc += (double) a.data[xo + k] * wt.data[wo + k];
+                }
+                if (b != null) {
+                    acc += b.data[b.offset + o];
+                }
+                out.data[r * outDim + o] = round((float) acc);
+            }
+        });
+        return out;
+    }
+
+    @Override
+    public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
+        CpuTensor a = cpu(x);
+        CpuTensor w = cpu(weight);
+        CpuTensor b = bias == null ? null : cpu(bias);
+        int cols = a.cols();
+        CpuTensor out = new CpuTensor(a.rows(), cols, computeType);
+        for (int r = 0; r < a.rows(); r++) {
+            int o = a.offset + r * cols;
+            double mean = 0;
+            for (int c = 0; c < cols; c++) {
+                mean += a.data[o + c];
+            }
+            mean /= cols;
+            double var = 0;
+            for (int c = 0; c < cols; c++) {
+                double d = a.data[o + c] - mean;
+                var += d * d;
+            }
+            var /= cols;
+            double inv = 1.0 / Math.sqrt(var + eps);
+            for (int c = 0; c < cols; c++) {
+                double v = (a.data[o + c] - mean) * inv * w.data[w.offset + c];
+                if (b != null) {
+                    v += b.data[b.offset + c];
+                }
+                out.data[r * cols + c] = round((float) v);
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public Tensor rmsNorm(Tensor x, Tensor weight, float eps) {
+        CpuTensor a = cpu(x);
+        CpuTensor w = cpu(weight);
+        int cols = a.cols();
+        CpuTensor out = new CpuTensor(a.rows(), cols, computeType);
+        for (int r = 0; r < a.rows(); r++) {
+            int o = a.offset + r * cols;
+            double ss = 0;
+            for (int c = 0; c < cols; c++) {
+                ss += (double) a.data[o + c] * a.data[o + c];
+            }
+            double inv = 1.0 / Math.sqrt(ss / cols + eps);
+            for (int c = 0; c < cols; c++) {
+                out.data[r * cols + c] = round((float) (a.data[o + c] * inv * w.data[w.offset + c]));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void geluTanhInPlace(Tensor x) {
+        CpuTensor a = cpu(x);
+        int n = a.rows() * a.cols();
+        double k = Math.sqrt(2.0 / Math.PI);
+        for (int i = 0; i < n; i++) {
+            double v = a.data[a.offset + i];
+            a.data[a.offset + i] = round((float) (0.5 * v * (1.0 + Math.tanh(k * (v + 0.044715 * v * v * v)))));
+        }
+    }
+
+    @Override
+    public void reluInPlace(Tensor x) {
+        CpuTensor a = cpu(x);
+        int n = a.rows() * a.cols();
+        for (int i = 0; i < n; i++) {
+            a.data[a.offset + i] = Math.max(a.data[a.offset + i], 0f);
+        }
+    }
+
+    @Override
+    public Tensor siluMul(Tensor gate, Tensor up) {
+        CpuTensor g = cpu(gate);
+        CpuTensor u = cpu(up);
+        sameShape(g, u, "siluMul");
+        CpuTensor out = new CpuTensor(g.rows(), g.cols(), computeType);
+        int n = g.rows() * g.cols();
+        for (int i = 0; i < n; i++) {
+            double v = g.data[g.offset + i];
+            out.data[i] = round((float) (v / (1.0 + Math.exp(-v)) * u.data[u.offset + i]));
+        }
+        return out;
+    }
+
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec s) {
+        int bsz = s.batch();
+        int seq = s.seq();
+        int h = s.numHeads();
+        int hkv = s.numKvHeads();
+        int d = s.headDim();
+        CpuTensor qt = cpu(q);
+        CpuTensor kt = cpu(k);
+        CpuTensor vt = cpu(v);
+        if (qt.rows() != bsz * seq || qt.cols() != h * d || kt.cols() != hkv * d || vt.cols() != hkv * d
+                || h % hkv != 0) {
+            throw new IllegalArgumentException("attention: shapes q[" + qt.rows() + ", " + qt.cols() + "] k["
+                    + kt.rows() + ", " + kt.cols() + "] do not match " + s);
+        }
+        int[] m = ints(mask);
+        int[] pos = ints(positions);
+        float[] qr = copy(qt);
+        float[] kr = copy(kt);
+        if (s.rope()) {
+            float[] invFreq = ropeInverseFrequencies(d, s.ropeTheta(), s.ropeScaling());
+            applyRope(qr, bsz * seq, h, d, pos, invFreq);
+            applyRope(kr, bsz * seq, hkv, d, pos, invFreq);
+            // rotated q/k are activations of the compute dtype too
+            for (int i = 0; i < qr.length; i++) {
+                qr[i] = round(qr[i]);
+            }
+            for (int i = 0; i < kr.length; i++) {
+                kr[i] = round(kr[i]);
+            }
+        }
+        float[] vr = copy(vt);
+        CpuTensor out = new CpuTensor(bsz * seq, h * d, computeType);
+        int group = h / hkv;
+        IntStream.range(0, bsz * h).parallel().forEach(bh -> {
+            int b = bh / h;
+            int head = bh % h;
+            int kvHead = head / group;
+            double[] scores = new double[seq];
+            for (int i = 0; i < seq; i++) {
+                int qo = (b * seq + i) * h * d + head * d;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j <= i; j++) {
+                    if (m[b * seq + j] == 0) {
+                        scores[j] = Double.NEGATIVE_INFINITY;
+                        continue;
+                    }
+                    int ko = (b * seq + j) * hkv * d + kvHead * d;
+                    double dot = 0;
+                    for (int c = 0; c < d; c++) {
+                        dot += (double) qr[qo + c] * kr[ko + c];
+                    }
+                    scores[j] = dot * s.scale();
+                    max = Math.max(max, scores[j]);
+                }
+                int oo = (b * seq + i) * h * d + head * d;
+                if (max == Double.NEGATIVE_INFINITY) {
+                    continue; // no visible key: zeros
+                }
+                double sum = 0;
+                for (int j = 0; j <= i; j++) {
+                    scores[j] = scores[j] == Double.NEGATIVE_INFINITY ? 0 : Math.exp(scores[j] - max);
+                    sum += scores[j];
+                }
+                for (int c = 0; c < d; c++) {
+                    double acc = 0;
+                    for (int j = 0; j <= i; j++) {
+                        if (scores[j] != 0) {
+                            acc += scores[j] * vr[(b * seq + j) * hkv * d + kvHead * d + c];
+                        }
+                    }
+                    out.data[oo + c] = round((float) (acc / sum));
+                }
+            }
+        });
+        return out;
+    }
+
+    /**
+     * RoPE inverse frequencies as Hugging Face computes them (float32), with Llama-3 scaling when given:
+     * low frequencies divided by {@code factor}, high ones kept, the band between interpolated smoothly.
+     */
+    public static float[] ropeInverseFrequencies(int headDim, double theta, ModelConfig.RopeScaling scaling) {
+        int half = headDim / 2;
+        float[] inv = new float[half];
+        for (int i = 0; i < half; i++) {
+            float exponent = (float) (2 * i) / headDim;
+            float base = (float) Math.pow((float) theta, exponent);
+            inv[i] = 1.0f / base;
+        }
+        if (scaling != null) {
+            double lowWavelen = scaling.originalMaxPositions() / scaling.lowFreqFactor();
+            double highWavelen = scaling.originalMaxPositions() / scaling.highFreqFactor();
+            for (int i = 0; i < half; i++) {
+                double wavelen = 2 * Math.PI / inv[i];
+                double f = inv[i];
+                if (wavelen > lowWavelen) {
+                    f = inv[i] / scaling.factor();
+                } else if (wavelen >= highWavelen) {
+                    double smooth = (scaling.originalMaxPositions() / wavelen - scaling.lowFreqFactor())
+                            / (scaling.highFreqFactor() - scaling.lowFreqFactor());
+                    f = (1 - smooth) * inv[i] / scaling.factor() + smooth * inv[i];
+                }
+                inv[i] = (float) f;
+            }
+        }
+        return inv;
+    }
+
+    /** Rotate-half RoPE in place on rows of {@code heads}·d features; angle = float32(pos · invFreq). */
+    private static void applyRope(float[] x, int rows, int heads, int d, int[] pos, float[] invFreq) {
+        int half = d / 2;
+        for (int r = 0; r < rows; r++) {
+            int p = Math.max(pos[r], 0);
+            for (int hh = 0; hh < heads; hh++) {
+                int o = r * heads * d + hh * d;
+                for (int i = 0; i < half; i++) {
+                    float angle = p * invFreq[i];
+                    double cos = (float) Math.cos(angle);
+                    double sin = (float) Math.sin(angle);
+                    double a = x[o + i];
+                    double b = x[o + i + half];
+                    x[o + i] = (float) (a * cos - b * sin);
+                    x[o + i + half] = (float) (b * cos + a * sin);
+                }
+            }
+        }
+    }
+
+    @Override
+    public Tensor crossEntropy(Tensor logits, IntTensor targets) {
+        CpuTensor l = cpu(logits);
+        int[] t = ints(targets);
+        if (t.length != l.rows()) {
+            throw new IllegalArgumentException("crossEntropy: " + t.length + " targets for " + l.rows() + " rows");
+        }
+        int vocab = l.cols();
+        double sum = 0;
+        int count = 0;
+        for (int r = 0; r < l.rows(); r++) {
+            if (t[r] < 0) {
+                continue;
+            }
+            if (t[r] >= vocab) {
+                throw new IndexOutOfBoundsException("target " + t[r] + " outside the vocabulary of " + vocab);
+            }
+            int o = l.offset + r * vocab;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < vocab; c++) {
+                max = Math.max(max, l.data[o + c]);
+            }
+            double z = 0;
+            for (int c = 0; c < vocab; c++) {
+                z += Math.exp(l.data[o + c] - max);
+            }
+            sum += Math.log(z) + max - l.data[o + t[r]];
+            count++;
+        }
+        return new CpuTensor(new float[] {(float) sum, count}, 0, 1, 2, DType.F32);
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        return copy(cpu(t));
+    }
+
+    @Override
+    public Tensor rows(Tensor t, int from, int to) {
+        CpuTensor a = cpu(t);
+        if (from < 0 || to > a.rows() || from > to) {
+            throw new IndexOutOfBoundsException("rows [" + from + ", " + to + ") of " + a.rows());
+        }
+        return new CpuTensor(a.data, a.offset + from * a.cols(), to - from, a.cols(), a.dtype());
+    }
+
+    @Override
+    public void close() {
+        // nothing to release
+    }
+
+    private float round(float v) {
+        return computeType.round(v);
+    }
+
+    private static float[] copy(CpuTensor t) {
+        float[] out = new float[t.rows() * t.cols()];
+        System.arraycopy(t.data, t.offset, out, 0, out.length);
+        return out;
+    }
+
+    private static void sameShape(CpuTensor a, CpuTensor b, String op) {
+        if (a.rows() != b.rows() || a.cols() != b.cols()) {
+            throw new IllegalArgumentException(op + ": shapes [" + a.rows() + ", " + a.cols() + "] and ["
+                    + b.rows() + ", " + b.cols() + "] differ");
+        }
+    }
+
+    private static CpuTensor cpu(Tensor t) {
+        if (!(t instanceof CpuTensor)) {
+            throw new IllegalArgumentException("not a CPU tensor: " + t);
+        }
+        return (CpuTensor) t;
+    }
+
+    private static int[] ints(IntTensor t) {
+        if (!(t instanceof CpuInts)) {
+            throw new IllegalArgumentException("not a CPU int tensor: " + t);
+        }
+        return ((CpuInts) t).values;
+    }
+
+    private record CpuInts(int[] values) implements IntTensor {
+        @Override
+        public int length() {
+            return values.length;
+        }
+    }
+}
