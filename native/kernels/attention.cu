@@ -5,26 +5,29 @@
 
 namespace {
 
-// Rotary frequency of pair j: theta^(-2j/D) in fp64, then Llama-3 "rope_scaling" (factor > 0):
-// long wavelengths divided by factor, short ones kept, a smooth blend in between.
+// Rotary frequency of pair j as Hugging Face computes it in float32 (1 / theta^(2j/D)), then Llama-3
+// "rope_scaling" (factor > 0) in fp64: long wavelengths divided by factor, short ones kept, a smooth
+// blend in between. Matches CpuOps.ropeInverseFrequencies.
 __device__ float rope_inv_freq(int j, int D, double theta, double factor, double low, double high, int orig) {
-    double inv = 1.0 / pow(theta, (2.0 * j) / D);
-    if (factor > 0.0) {
-        const double wavelen = 2.0 * 3.141592653589793 / inv;
-        const double low_wavelen = orig / low, high_wavelen = orig / high;
-        if (wavelen > low_wavelen) {
-            inv = inv / factor;
-        } else if (wavelen >= high_wavelen) {
-            const double smooth = (orig / wavelen - low) / (high - low);
-            inv = (1.0 - smooth) * inv / factor + smooth * inv;
-        }
+    const float exponent = (float)(2 * j) / (float)D;
+    const float base = (float)pow((double)(float)theta, (double)exponent);
+    const float inv = 1.0f / base;
+    if (factor <= 0.0) return inv;
+    const double wavelen = 2.0 * 3.141592653589793 / inv;
+    const double low_wavelen = orig / low, high_wavelen = orig / high;
+    double f = inv;
+    if (wavelen > low_wavelen) {
+        f = inv / factor;
+    } else if (wavelen >= high_wavelen) {
+        const double smooth = (orig / wavelen - low) / (high - low);
+        f = (1.0 - smooth) * inv / factor + smooth * inv;
     }
-    return (float)inv;
+    return (float)f;
 }
 
 // q [B·T, H·D], k and v [B·T, Hkv·D] -> Q, K, V [B, H, T, D]; query head h reads key/value head
 // h / (H / Hkv). With rope != 0, Q and K are rotated (rotate-half) by angle position · inv_freq(j)
-// computed in fp32 as Hugging Face does.
+// computed in fp32 as Hugging Face does (negative positions count as 0).
 template <typename T>
 __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T* V, const int* positions,
                                int B, int Tn, int H, int Hkv, int D, int rope, double theta, double factor,
@@ -50,7 +53,7 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
             const int partner = d < half ? d + half : d - half;
             const float sign = d < half ? -1.f : 1.f;
             float s, c;
-            sincosf((float)positions[tok] * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &c);
+            sincosf((float)max(positions[tok], 0) * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &c);
             Q[i] = zt::from_f32<T>(zt::to_f32(q[qi + d]) * c + sign * zt::to_f32(q[qi + partner]) * s);
             K[i] = zt::from_f32<T>(zt::to_f32(k[ki + d]) * c + sign * zt::to_f32(k[ki + partner]) * s);
         }

@@ -81,17 +81,15 @@ public final class Cuda {
     }
 
     private static String loadFailure(Throwable t) {
-        StringBuilder sb = new StringBuilder();
-        for (Throwable c = t; c != null; c = c.getCause()) {
-            if (sb.length() > 0) {
-                sb.append(" <- ");
-            }
-            sb.append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());
+        Throwable root = t;
+        while (root.getCause() != null) {
+            root = root.getCause();
         }
-        String s = sb.toString();
-        String hint = s.contains("libcuda") ? "no NVIDIA driver (libcuda.so.1 not found)"
-                : "the CUDA libraries could not be loaded (driver libcuda.so.1 and runtime libcudart.so.13 are needed)";
-        return hint + ": " + s;
+        String all = String.valueOf(t) + " " + root;
+        String hint = all.contains("libcuda") ? "no NVIDIA driver (libcuda.so.1 not found)"
+                : "the CUDA libraries could not be loaded (the driver's libcuda.so.1 and the runtime's libcudart.so.13"
+                  + " are needed)";
+        return hint + ": " + root.getClass().getSimpleName() + ": " + root.getMessage();
     }
 
     private static Availability probeLoaded() {
