@@ -38,7 +38,7 @@ public final class Kernel {
             throw new IllegalArgumentException(name + ": empty grid " + gx + "x" + gy + "x" + gz);
         }
         int rc = cuLaunchKernel(function, gx, gy, gz, bx, by, bz, sharedBytes, stream.handle(),
-                args.kernelParams(), null);
+                args.kernelParams(), (org.bytedeco.javacpp.PointerPointer<?>) null);
         Cuda.checkDriver(rc, "cuLaunchKernel(" + name + ")");
     }
 }

@@ -1,8 +1,8 @@
 package org.zotune.cuda;
 
 import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 
 /**
  * Reusable argument storage for {@code cuLaunchKernel}: one 8-byte slot per argument in one native
@@ -14,7 +14,7 @@ import org.bytedeco.javacpp.Pointer;
 public final class KernelArgs implements AutoCloseable {
     private final String signature;
     private final BytePointer slots;
-    private final LongPointer argv;
+    private final PointerPointer<Pointer> argv;
 
     public KernelArgs(String signature) {
         for (char c : signature.toCharArray()) {
@@ -27,10 +27,12 @@ public final class KernelArgs implements AutoCloseable {
         int n = Math.max(1, signature.length());
         this.slots = new BytePointer(8L * n);
         this.slots.fill(0);
-        // an explicit array of addresses: avoids PointerPointer's single-argument cast constructor pitfall
-        this.argv = new LongPointer(n);
+        // sized constructor, then put: PointerPointer's single-pointer constructor would alias instead.
+        // It must be a PointerPointer: cuLaunchKernel's plain-Pointer overload passes &pointer (void**
+        // output convention), not the array.
+        this.argv = new PointerPointer<>((long) n);
         for (int i = 0; i < n; i++) {
-            argv.put(i, slots.address() + 8L * i);
+            argv.put(i, new BytePointer(slots).position(8L * i));
         }
     }
 
@@ -90,7 +92,7 @@ public final class KernelArgs implements AutoCloseable {
     }
 
     /** The {@code void** kernelParams} array. */
-    public Pointer kernelParams() {
+    public PointerPointer<Pointer> kernelParams() {
         return argv;
     }
 

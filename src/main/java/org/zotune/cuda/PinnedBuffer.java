@@ -43,11 +43,17 @@ public final class PinnedBuffer implements AutoCloseable {
 
     /** A little-endian view of {@code [offset, offset + n)} (valid until close). */
     public ByteBuffer slice(long offset, int n) {
-        if (offset < 0 || offset + n > bytes) {
+        if (offset < 0 || n < 0 || offset + n > bytes) {
             throw new IndexOutOfBoundsException("bytes [" + offset + ", " + (offset + n) + ") of " + bytes);
         }
-        BytePointer p = new BytePointer(pointer()).position(offset).capacity(offset + n).limit(offset + n);
-        return p.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        return view(pointer(), offset, n);
+    }
+
+    /** Bytes {@code [offset, offset + n)} of {@code base} as a little-endian buffer whose index 0 is offset. */
+    static ByteBuffer view(BytePointer base, long offset, int n) {
+        BytePointer p = new BytePointer(base).position(offset).capacity(offset + n).limit(offset + n);
+        // asByteBuffer() starts at the base address, positioned at offset: slice() rebases index 0
+        return p.asByteBuffer().slice().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     public long address() {
