@@ -16,6 +16,7 @@ import org.zotune.cuda.CudaGraph;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.Kernel;
 import org.zotune.cuda.KernelModule;
+import org.zotune.cuda.PinnedBuffer;
 import org.zotune.model.ModelConfig;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
@@ -41,6 +42,8 @@ public final class CudaOps implements Ops {
     private final int maxGrid;
     private int scopeDepth;
     private boolean capturing;
+    private PinnedBuffer capturePool; // host inputs made inside a capture: owned by the graph
+    private long capturePoolUsed;
     private boolean closed;
 
     private CudaOps(DType computeType) {
@@ -175,7 +178,9 @@ public final class CudaOps implements Ops {
     @Override
     public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
         open();
-        noCapture("createParameters");
+        if (capturing) {
+            throw new ZotuneException("createParameters cannot run inside a CUDA graph capture");
+        }
         return CudaParameters.upload(tensors, dtype, stream);
     }
 
@@ -209,35 +214,36 @@ public final class CudaOps implements Ops {
 
     private void noCapture(String what) {
         if (capturing) {
-            throw new ZotuneException(what + " copies between host and device and cannot run inside a CUDA graph"
-                    + " capture: create inputs before capturing and update them with write()");
+            throw new ZotuneException(what + " reads the device from the host and cannot run inside a CUDA graph"
+                    + " capture: read results after replay()");
         }
     }
 
+    /**
+     * Int values on the device. Inside {@link #captureGraph} the values become constants of the graph
+     * (each replay copies them again from host memory the graph owns); to change inputs between
+     * replays, create the tensor before capturing and {@link #write} it.
+     */
     @Override
     public IntTensor ints(int[] values) {
         open();
-        noCapture("ints()");
         CudaIntTensor t = new CudaIntTensor(arena.allocate(4L * Math.max(1, values.length)), values.length);
-        write(t, values);
+        if (values.length > 0) {
+            upload(t.address(), 4L * values.length, b -> b.asIntBuffer().put(values));
+        }
         return t;
     }
 
     /** Overwrites an int tensor's values (asynchronously, ordered on the stream): inputs of a graph replay. */
     public void write(IntTensor target, int[] values) {
+        open();
         CudaIntTensor t = (CudaIntTensor) target;
         if (values.length != t.length()) {
             throw new IllegalArgumentException("writing " + values.length + " ints into an int tensor of " + t.length());
         }
-        noCapture("write()");
-        if (values.length == 0) {
-            return;
+        if (values.length > 0) {
+            upload(t.address(), 4L * values.length, b -> b.asIntBuffer().put(values));
         }
-        long bytes = 4L * values.length;
-        long off = staging.acquire(bytes);
-        staging.buffer().slice(off, (int) bytes).asIntBuffer().put(values);
-        copyHtoD(t.address(), off, bytes);
-        staging.fence();
     }
 
     /** A [rows, cols] tensor in the compute type holding {@code values} (rounded to the compute type). */
@@ -246,28 +252,52 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException(values.length + " values for a " + rows + "x" + cols + " tensor");
         }
         open();
-        noCapture("tensor()");
         CudaTensor t = alloc(rows, cols, computeType);
-        long bytes = t.bytes();
-        long off = staging.acquire(bytes);
-        ByteBuffer b = staging.buffer().slice(off, (int) bytes);
-        if (computeType == DType.F32) {
-            b.asFloatBuffer().put(values);
-        } else {
-            for (float v : values) {
-                b.putShort(DType.floatToBf16(v));
-            }
+        if (values.length > 0) {
+            upload(t.address(), t.bytes(), b -> {
+                if (computeType == DType.F32) {
+                    b.asFloatBuffer().put(values);
+                } else {
+                    for (float v : values) {
+                        b.putShort(DType.floatToBf16(v));
+                    }
+                }
+            });
         }
-        copyHtoD(t.address(), off, bytes);
-        staging.fence();
         return t;
     }
 
-    private void copyHtoD(long dst, long stagingOffset, long bytes) {
-        org.bytedeco.javacpp.BytePointer src = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
-                .position(stagingOffset);
-        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(new org.zotune.cuda.DevicePointer(dst), src, bytes,
-                org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice, stream.handle()), "cudaMemcpyAsync(ints)");
+    /**
+     * Host → device through pinned memory, ordered on the stream: the staging ring when eager (fenced
+     * so the region is not reused before the copy ran), the graph's own pool while capturing.
+     */
+    private void upload(long dst, long bytes, java.util.function.Consumer<ByteBuffer> fill) {
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("upload of " + bytes + " bytes: too large for one host staging copy");
+        }
+        if (capturing) {
+            long n = (bytes + 255) / 256 * 256;
+            if (capturePoolUsed + n > capturePool.bytes()) {
+                throw new ZotuneException("host inputs created inside a CUDA graph capture exceed "
+                        + (capturePool.bytes() >> 20) + " MiB: create them before capturing, or raise"
+                        + " -Dzotune.cuda.captureHostMiB");
+            }
+            long off = capturePoolUsed;
+            capturePoolUsed += n;
+            fill.accept(capturePool.slice(off, (int) bytes));
+            copyHtoD(dst, capturePool, off, bytes);
+        } else {
+            long off = staging.acquire(bytes);
+            fill.accept(staging.buffer().slice(off, (int) bytes));
+            copyHtoD(dst, staging.buffer(), off, bytes);
+            staging.fence();
+        }
+    }
+
+    private void copyHtoD(long dst, PinnedBuffer src, long srcOffset, long bytes) {
+        org.bytedeco.javacpp.BytePointer p = new org.bytedeco.javacpp.BytePointer(src.pointer()).position(srcOffset);
+        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(new org.zotune.cuda.DevicePointer(dst), p, bytes,
+                org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice, stream.handle()), "cudaMemcpyAsync(upload)");
     }
 
     @Override
@@ -338,9 +368,11 @@ public final class CudaOps implements Ops {
     /** A captured sequence of ops; {@link #replay()} enqueues it again on the ops' stream. */
     public final class Graph implements AutoCloseable {
         private final CudaGraph graph;
+        private final PinnedBuffer hostInputs;
 
-        private Graph(CudaGraph graph) {
+        private Graph(CudaGraph graph, PinnedBuffer hostInputs) {
             this.graph = graph;
+            this.hostInputs = hostInputs;
         }
 
         /** Enqueues the captured work (asynchronous; read results with toHost, which synchronises). */
@@ -351,27 +383,38 @@ public final class CudaOps implements Ops {
 
         @Override
         public void close() {
+            if (!closed) {
+                stream.synchronize(); // a replay in flight may still read the graph's host inputs
+            }
             graph.close();
+            hostInputs.close();
         }
     }
 
     /**
-     * Captures the ops {@code body} enqueues as a CUDA graph. The body must not copy between host and
-     * device (no ints/tensor/toHost/write): create its inputs before, and update them with
-     * {@link #write} between replays. Tensors the body allocates stay valid (and are rewritten by each
-     * replay) until the enclosing scope closes; run the same body eagerly in the same arena position
-     * and it gets the same addresses.
+     * Captures the ops {@code body} enqueues as a CUDA graph. Int tensors and tensors the body creates
+     * from host values become constants of the graph; inputs that change between replays are created
+     * before capturing and updated with {@link #write}. The body must not read back (no toHost).
+     * Tensors the body allocates stay valid (and are rewritten by each replay) until the enclosing
+     * scope closes.
      */
     public Graph captureGraph(Runnable body) {
         open();
         if (capturing) {
             throw new IllegalStateException("already capturing a graph");
         }
+        PinnedBuffer pool = PinnedBuffer.allocate(Long.getLong("zotune.cuda.captureHostMiB", 4L) << 20);
+        capturePool = pool;
+        capturePoolUsed = 0;
         capturing = true;
         try {
-            return new Graph(CudaGraph.capture(stream, body));
+            return new Graph(CudaGraph.capture(stream, body), pool);
+        } catch (RuntimeException | Error e) {
+            pool.close();
+            throw e;
         } finally {
             capturing = false;
+            capturePool = null;
         }
     }
 
