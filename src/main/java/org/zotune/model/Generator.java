@@ -1,7 +1,10 @@
 package org.zotune.model;
 
+import java.util.Arrays;
+import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
 import org.zotune.backend.Ops;
+import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 
 /** Autoregressive decoding: greedy, or temperature sampling with a seed. */
@@ -11,8 +14,24 @@ public final class Generator {
 
     /** How the next token is chosen. */
     public record Sampling(boolean greedy, float temperature, long seed) {
+        public Sampling {
+            if (!greedy && !(temperature >= 0 && temperature < Float.POSITIVE_INFINITY)) {
+                throw new IllegalArgumentException("sampling temperature must be >= 0 and finite, got "
+                        + temperature);
+            }
+        }
+
+        /** Greedy when asked for, or at temperature 0 (as llama2.c's {@code -t 0}). */
+        public boolean argmaxDecoding() {
+            return greedy || temperature == 0f;
+        }
+
         public static Sampling argmax() {
             return new Sampling(true, 0f, 0L);
+        }
+
+        public static Sampling temperature(float temperature, long seed) {
+            return new Sampling(false, temperature, seed);
         }
     }
 
@@ -20,9 +39,72 @@ public final class Generator {
      * Extends {@code prompt} by up to {@code maxNewTokens} tokens, stopping early at {@code eosId} (if ≥ 0,
      * not included) or at the model's maximum positions. Calls {@code onToken} for each new token as it
      * is chosen. Returns the new tokens only.
+     *
+     * <p>Each step recomputes the whole forward pass over the sequence so far (no KV cache) and reads the
+     * last position's logits.
      */
     public static int[] generate(Ops ops, CausalLM model, WeightSource weights, int[] prompt, int maxNewTokens,
                                  Sampling sampling, int eosId, IntConsumer onToken) {
-        throw new UnsupportedOperationException("TODO: generation");
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("generation needs a non-empty prompt (e.g. the BOS token)");
+        }
+        if (maxNewTokens < 0) {
+            throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + maxNewTokens);
+        }
+        int maxLen = model.config().maxPositions();
+        int[] seq = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
+        int len = prompt.length;
+        SplittableRandom random = sampling.argmaxDecoding() ? null : new SplittableRandom(sampling.seed());
+        while (len - prompt.length < maxNewTokens && len < maxLen) {
+            float[] logits;
+            try (Ops.Scope scope = ops.scope()) {
+                Tensor all = model.forward(ops, weights, Batch.of(Arrays.copyOf(seq, len)));
+                logits = ops.toHost(ops.rows(all, len - 1, len));
+            }
+            int next = sampling.argmaxDecoding() ? argmax(logits) : sample(logits, sampling.temperature(), random);
+            if (next == eosId) {
+                break;
+            }
+            seq[len++] = next;
+            if (onToken != null) {
+                onToken.accept(next);
+            }
+        }
+        return Arrays.copyOfRange(seq, prompt.length, len);
+    }
+
+    /** The index of the largest logit; the lowest index on ties. NaN logits are never chosen. */
+    static int argmax(float[] logits) {
+        int best = -1;
+        for (int i = 0; i < logits.length; i++) {
+            if (!Float.isNaN(logits[i]) && (best < 0 || logits[i] > logits[best])) {
+                best = i;
+            }
+        }
+        if (best < 0) {
+            throw new IllegalStateException("every logit is NaN");
+        }
+        return best;
+    }
+
+    /** Draws from softmax(logits / temperature), accumulated in double. */
+    static int sample(float[] logits, float temperature, SplittableRandom random) {
+        int top = argmax(logits);
+        double max = logits[top];
+        double[] p = new double[logits.length];
+        double sum = 0;
+        for (int i = 0; i < logits.length; i++) {
+            p[i] = Float.isNaN(logits[i]) ? 0 : Math.exp((logits[i] - max) / temperature);
+            sum += p[i];
+        }
+        double u = random.nextDouble() * sum;
+        double acc = 0;
+        for (int i = 0; i < p.length; i++) {
+            acc += p[i];
+            if (u < acc) {
+                return i;
+            }
+        }
+        return top; // rounding left u at the very end
     }
 }

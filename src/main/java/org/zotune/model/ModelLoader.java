@@ -1,6 +1,10 @@
 package org.zotune.model;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import org.zotune.ZotuneException;
+import org.zotune.model.io.HfCheckpoint;
+import org.zotune.model.io.Llama2cCheckpoint;
 
 /** Entry point for loading a model: a Hugging Face folder or a llama2.c {@code .bin}. */
 public final class ModelLoader {
@@ -13,6 +17,35 @@ public final class ModelLoader {
      * @throws org.zotune.ZotuneException naming the file/tensor/field and what is wrong
      */
     public static LoadedModel load(Path path) {
-        throw new UnsupportedOperationException("TODO: model loading");
+        Checkpoint checkpoint = open(path);
+        CausalLM model;
+        try {
+            model = Architectures.create(checkpoint.config());
+        } catch (IllegalArgumentException e) {
+            throw new ZotuneException(checkpoint.source() + ": unsupported model: " + e.getMessage(), e);
+        }
+        return new LoadedModel(checkpoint, model, Architectures.arrange(model, checkpoint));
+    }
+
+    /**
+     * Opens the checkpoint without arranging it: a folder (or its config.json / .safetensors file) is Hugging
+     * Face, a {@code .bin} file llama2.c.
+     */
+    public static Checkpoint open(Path path) {
+        if (Files.isDirectory(path)) {
+            return HfCheckpoint.open(path);
+        }
+        if (!Files.exists(path)) {
+            throw new ZotuneException(path + ": no such file or directory");
+        }
+        String file = path.getFileName().toString();
+        if (file.endsWith(".bin")) {
+            return Llama2cCheckpoint.open(path);
+        }
+        if (file.endsWith(".safetensors") || file.equals("config.json")) {
+            return HfCheckpoint.open(path);
+        }
+        throw new ZotuneException(path + ": not a model (expected a Hugging Face folder with config.json and "
+                + "safetensors, or a llama2.c .bin file)");
     }
 }

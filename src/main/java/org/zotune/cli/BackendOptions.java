@@ -1,0 +1,50 @@
+package org.zotune.cli;
+
+import java.util.Locale;
+import org.zotune.tensor.DType;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
+
+/** Where and in which precision a command runs: {@code --device}, {@code --dtype}. */
+public final class BackendOptions {
+
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto",
+            converter = DeviceConverter.class,
+            description = "Backend: cpu (pure-Java reference), cuda (first GPU), or auto (CUDA when a device is "
+                    + "usable, else the CPU with a message). Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    @Option(names = "--dtype", paramLabel = "f32|bf16", defaultValue = "f32", converter = DTypeConverter.class,
+            description = "Parameter and activation dtype; bf16 accumulates in float32. Default: ${DEFAULT-VALUE}.")
+    DType dtype;
+
+    /** Accepts cpu, cuda, auto (any case). */
+    static final class DeviceConverter implements ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            String v = value.toLowerCase(Locale.ROOT);
+            if (!v.equals("cpu") && !v.equals("cuda") && !v.equals("auto")) {
+                throw new TypeConversionException("unknown device '" + value + "' (expected cpu, cuda or auto)");
+            }
+            return v;
+        }
+    }
+
+    /** Accepts f32 (float32, fp32) and bf16 (bfloat16), the dtypes that the backends compute in. */
+    static final class DTypeConverter implements ITypeConverter<DType> {
+        @Override
+        public DType convert(String value) {
+            DType t;
+            try {
+                t = DType.parse(value);
+            } catch (IllegalArgumentException e) {
+                t = null;
+            }
+            if (t != DType.F32 && t != DType.BF16) {
+                throw new TypeConversionException("unsupported dtype '" + value + "' (expected f32 or bf16)");
+            }
+            return t;
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package org.zotune.zo.optim;
+
+import org.zotune.zo.noise.Noise;
+import org.zotune.zo.noise.NoiseLayout;
+
+/**
+ * ZO-AdaMU (ALGORITHMS.md §5): the perturbation itself carries momentum and its own uncertainty.
+ * State m (float32 in this reference, zero at start). Host scalars for step t from the
+ * {@link AdaMuSchedule} (double, rounded once to float32): sa = sqrt(α), sb = sqrt(1 - α), β1, omb1 = 1 - β1,
+ * β2, omb2 = 1 - β2, and after the losses are known etaG = η_t·g (float32 product of the two floats).
+ * Per element i (global index) of a tensor, in float32:
+ * <pre>
+ *   n0 = Noise(seed, stream 0, i);  n1 = Noise(seed, stream 1, i)
+ *   ż  = sa·n0
+ *   z̈  = m + sb·n1
+ *   u  = β1·ż + omb1·z̈                        (both products first, then the sum)
+ *   -- u perturbs θ for ℓ+ and ℓ-; after them, the update with the same u:
+ *   v  = β2·(ż·ż) + omb2·(z̈·z̈)
+ *   s  = (etaG·u) / sqrt(v + σ)               (σ = 1e-8 by default)
+ *   if decays and λ > 0: s = s + etaLambda·θ  (etaLambda = η_t·λ, decoupled weight decay)
+ *   θ  = θ - s
+ *   m  = u
+ * </pre>
+ * One SPSA sample only (the paper defines no q-sample form: its momentum stores one u).
+ */
+public final class ZoAdaMu extends AbstractZoOptimizer {
+
+    /**
+     * @param lr          η_t (sign-like steps: rates do not transfer from MeZO, see ALGORITHMS.md §5)
+     * @param schedule    α, β1, β2 annealing
+     * @param sigma       σ inside the square root (> 0), default 1e-8
+     * @param weightDecay λ (>= 0), decoupled
+     */
+    public record Config(LrSchedule lr, AdaMuSchedule schedule, double sigma, double weightDecay) {
+        public Config {
+            if (lr == null) {
+                throw new org.zotune.ZotuneException("zo-adamu: lr is required");
+            }
+            if (schedule == null) {
+                throw new org.zotune.ZotuneException("zo-adamu: schedule is required");
+            }
+            Check.finitePositive("zo-adamu", "sigma", sigma);
+            Check.finiteNonNegative("zo-adamu", "weightDecay", weightDecay);
+        }
+
+        public Config(LrSchedule lr, AdaMuSchedule schedule) {
+            this(lr, schedule, 1e-8, 0.0);
+        }
+    }
+
+    private final Config config;
+    private final float sigma;
+    private final float[][] m;
+    private float sa;
+    private float sb;
+    private float b1;
+    private float omb1;
+    private float b2;
+    private float omb2;
+    private float etaLambda;
+
+    public ZoAdaMu(Config config, NoiseLayout layout) {
+        super(layout, config.lr());
+        this.config = config;
+        this.sigma = (float) config.sigma();
+        this.m = new float[layout.count()][];
+        for (int p = 0; p < m.length; p++) {
+            m[p] = new float[numel(layout, p)];
+        }
+    }
+
+    @Override
+    public String name() {
+        return "zo-adamu";
+    }
+
+    @Override
+    public int maxSamples() {
+        return 1;
+    }
+
+    /** The perturbation momentum of tensor p (live view). */
+    public float[] momentum(int p) {
+        return m[p];
+    }
+
+    @Override
+    public void beginStep(long step, long stepSeed) {
+        super.beginStep(step, stepSeed);
+        AdaMuSchedule s = config.schedule();
+        double alpha = s.alpha(step);
+        double beta1 = s.beta1(step);
+        double beta2 = s.beta2(step);
+        sa = (float) Math.sqrt(alpha);
+        sb = (float) Math.sqrt(1.0 - alpha);
+        b1 = (float) beta1;
+        omb1 = (float) (1.0 - beta1);
+        b2 = (float) beta2;
+        omb2 = (float) (1.0 - beta2);
+        etaLambda = eta * (float) config.weightDecay();
+    }
+
+    private void parts(int p, float[] zd, float[] zdd) {
+        int n = numel(layout, p);
+        long off = layout.offset(p);
+        Noise.fill(seed, Noise.STREAM_N0, off, zd, 0, n, Noise.Distribution.GAUSSIAN);
+        Noise.fill(seed, Noise.STREAM_N1, off, zdd, 0, n, Noise.Distribution.GAUSSIAN);
+        float[] mp = m[p];
+        for (int j = 0; j < n; j++) {
+            zd[j] = sa * zd[j];
+            zdd[j] = mp[j] + sb * zdd[j];
+        }
+    }
+
+    @Override
+    public void direction(int sample, int p, float[] u) {
+        if (sample != 0) {
+            throw new IllegalArgumentException("zo-adamu defines one SPSA sample, asked for sample " + sample);
+        }
+        int n = numel(layout, p);
+        float[] zd = new float[n];
+        float[] zdd = new float[n];
+        parts(p, zd, zdd);
+        for (int j = 0; j < n; j++) {
+            u[j] = b1 * zd[j] + omb1 * zdd[j];
+        }
+    }
+
+    @Override
+    public void update(float[] g, int p, float[] theta) {
+        if (g.length != 1) {
+            throw new IllegalArgumentException("zo-adamu defines one SPSA sample, got " + g.length);
+        }
+        int n = numel(layout, p);
+        float[] zd = new float[n];
+        float[] zdd = new float[n];
+        parts(p, zd, zdd);
+        float etaG = eta * g[0];
+        boolean decays = etaLambda > 0 && layout.spec(p).role().decays();
+        float[] mp = m[p];
+        for (int j = 0; j < n; j++) {
+            float u = b1 * zd[j] + omb1 * zdd[j];
+            float v = b2 * (zd[j] * zd[j]) + omb2 * (zdd[j] * zdd[j]);
+            float s = (etaG * u) / (float) Math.sqrt(v + sigma);
+            if (decays) {
+                s = s + etaLambda * theta[j];
+            }
+            theta[j] = theta[j] - s;
+            mp[j] = u;
+        }
+    }
+}
