@@ -11,6 +11,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 rm -rf "$dist"
 mkdir -p "$dist/lib" "$dist/test"
 cp "$build"/dist-lib/*.jar "$dist/lib/"
+# DJL's api needs commons-compress/io/codec only to unpack downloaded model archives (TarUtils) and for
+# a SAM2 translator; the tokenizers load offline from the jar. Annotations are compile-time only.
+rm -f "$dist"/lib/commons-compress-*.jar "$dist"/lib/commons-io-*.jar "$dist"/lib/commons-codec-*.jar \
+  "$dist"/lib/error_prone_annotations-*.jar
 cp "$jar" "$dist/lib/zotune.jar"
 cp "$testjar" "$dist/test/zotune-tests.jar"
 cp "$build"/dist-test/*.jar "$dist/test/"
@@ -18,7 +22,8 @@ cp "$build"/dist-test/*.jar "$dist/test/"
 # DJL tokenizers ships libtokenizers for every platform: keep linux-x86_64 only (~14 MB less).
 for j in "$dist"/lib/tokenizers-*.jar; do
   [ -e "$j" ] || continue
-  others=$(unzip -Z1 "$j" | grep '^native/lib/.\+/' | grep -v '^native/lib/linux-x86_64/' || true)
+  # (and its model-zoo descriptors: tokenizers load from a local tokenizer.json)
+  others=$(unzip -Z1 "$j" | grep -E '^(native/lib/.+/|nlp/.+|cv/.+)' | grep -v '^native/lib/linux-x86_64/' || true)
   if [ -n "$others" ]; then
     # shellcheck disable=SC2086
     zip -q -d "$j" $others
@@ -42,6 +47,15 @@ for j in "$dist"/lib/cuda-*-linux-x86_64.jar; do
   [ -z "$others" ] || zip -q -d "$j" $others
 done
 
+# ... and the Java side of those other CUDA libraries (the classes of cudart, cuBLAS, NVRTC, cuRAND and
+# NCCL stay; nothing loads the others unless called).
+for j in "$dist"/lib/cuda-*.jar; do
+  case "$j" in *-linux-x86_64.jar) continue ;; esac
+  others=$(unzip -Z1 "$j" | grep -E '^org/bytedeco/cuda/(global/|presets/)?(npp[a-z]*|cusolver|cusparse|cupti|nvml|nvcomp|cufile|cudnn|nvjpeg|cufft|cufftw)(/|\.class$|\$)' || true)
+  # shellcheck disable=SC2086
+  [ -z "$others" ] || zip -q -d "$j" $others
+done
+
 # Modules: java.base; jdk.unsupported (JavaCPP's Unsafe); java.logging (JNA and JUnit log through
 # java.util.logging); jdk.zipfs (JUnit scans the test jar as a file system); java.management (JMH,
 # which benchmarks/ runs on this runtime); whatever the engine's own classes use (jdeps); java.desktop only when the engine
@@ -54,11 +68,16 @@ if "$jhome/bin/jdeps" --multi-release 17 -verbose:package "$jar" 2>/dev/null | g
 fi
 modules=$(echo "$modules" | tr ',' '\n' | sort -u | paste -sd, -)
 echo "dist: jlink modules $modules"
-# the runtime is headless: no X11 toolkit, splash screen or sound libraries
+# The runtime is headless (no X11 toolkit, splash screen or sound libraries), English-only (no
+# translated AWT/Swing messages), and offline (no public-suffix list for HTTPS cookie domains).
 "$jhome/bin/jlink" --module-path "$jhome/jmods" --add-modules "$modules" \
   --strip-debug --no-header-files --no-man-pages --compress=2 \
-  --exclude-files '**/libawt_xawt.so,**/libsplashscreen.so,**/libjsound.so' --output "$dist/runtime"
+  --exclude-files '**/libawt_xawt.so,**/libsplashscreen.so,**/libjsound.so,**/public_suffix_list.dat' \
+  --exclude-resources 'regex:/java\.desktop/.*/resources/[^/]*_[a-z][a-z](_[A-Z][A-Z])?\.class' \
+  --output "$dist/runtime"
 strip --strip-unneeded "$dist/runtime/lib/server/libjvm.so"
+# CDS class list (only for regenerating an archive) and keytool: not used
+rm -f "$dist/runtime/lib/classlist" "$dist/runtime/bin/keytool"
 # links do not survive every copy (the device transfer keeps them as links): make them plain files
 find "$dist" -type l | while read -r l; do
   target=$(readlink -f "$l" || true)
@@ -72,3 +91,4 @@ done
 cp "$here/zotune" "$here/run-gpu-tests" "$dist/"
 chmod +x "$dist/zotune" "$dist/run-gpu-tests"
 du -sh "$dist"
+echo "dist: $(du -sb "$dist" | cut -f1 | awk '{printf "%.1f MiB", $1 / 1048576}') (apparent size; du -sh rounds blocks up)"
