@@ -1,0 +1,129 @@
+// Causal self-attention pieces around two cuBLAS strided-batched GEMMs (scores = Q·Kᵀ, out = P·V):
+// split q/k/v rows into per-head [B, H, T, D] tensors (RoPE rotate-half at given positions, grouped
+// key/value heads expanded to H), masked causal softmax of the fp32 scores, and merging heads back.
+#include "zt_common.cuh"
+
+namespace {
+
+// Rotary frequency of pair j as Hugging Face computes it in float32 (1 / theta^(2j/D)), then Llama-3
+// "rope_scaling" (factor > 0) in fp64: long wavelengths divided by factor, short ones kept, a smooth
+// blend in between. Matches CpuOps.ropeInverseFrequencies.
+__device__ float rope_inv_freq(int j, int D, double theta, double factor, double low, double high, int orig) {
+    const float exponent = (float)(2 * j) / (float)D;
+    const float base = (float)pow((double)(float)theta, (double)exponent);
+    const float inv = 1.0f / base;
+    if (factor <= 0.0) return inv;
+    const double wavelen = 2.0 * 3.141592653589793 / inv;
+    const double low_wavelen = orig / low, high_wavelen = orig / high;
+    double f = inv;
+    if (wavelen > low_wavelen) {
+        f = inv / factor;
+    } else if (wavelen >= high_wavelen) {
+        const double smooth = (orig / wavelen - low) / (high - low);
+        f = (1.0 - smooth) * inv / factor + smooth * inv;
+    }
+    return (float)f;
+}
+
+// q [B·T, H·D], k and v [B·T, Hkv·D] -> Q, K, V [B, H, T, D]; query head h reads key/value head
+// h / (H / Hkv). With rope != 0, Q and K are rotated (rotate-half) by angle position · inv_freq(j)
+// computed in fp32 as Hugging Face does (negative positions count as 0).
+template <typename T>
+__device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T* V, const int* positions,
+                               int B, int Tn, int H, int Hkv, int D, int rope, double theta, double factor,
+                               double low, double high, int orig) {
+    const int64_t n = (int64_t)B * H * Tn * D;
+    const int group = H / Hkv;
+    const int half = D / 2;
+    ZT_GRID_STRIDE(i, n) {
+        const int d = (int)(i % D);
+        const int t = (int)((i / D) % Tn);
+        const int h = (int)((i / ((int64_t)D * Tn)) % H);
+        const int b = (int)(i / ((int64_t)D * Tn * H));
+        const int64_t tok = (int64_t)b * Tn + t;
+        const int64_t qi = tok * H * D + (int64_t)h * D;
+        const int64_t ki = tok * Hkv * D + (int64_t)(h / group) * D;
+        V[i] = v[ki + d];
+        if (rope == 0) {
+            Q[i] = q[qi + d];
+            K[i] = k[ki + d];
+        } else {
+            // rotate_half: first half pairs with -x[d + D/2], second half with +x[d - D/2]
+            const int j = d < half ? d : d - half;
+            const int partner = d < half ? d + half : d - half;
+            const float sign = d < half ? -1.f : 1.f;
+            float s, c;
+            sincosf((float)max(positions[tok], 0) * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &c);
+            Q[i] = zt::from_f32<T>(zt::to_f32(q[qi + d]) * c + sign * zt::to_f32(q[qi + partner]) * s);
+            K[i] = zt::from_f32<T>(zt::to_f32(k[ki + d]) * c + sign * zt::to_f32(k[ki + partner]) * s);
+        }
+    }
+}
+
+// One block per score row (b, h, t): P[row, s] = softmax over visible keys s (s <= t and mask[b, s] != 0),
+// 0 for hidden keys; a row with no visible key is all zeros. Scores arrive already scaled.
+template <typename T>
+__device__ void causal_softmax(const float* S, T* P, const int* mask, int H, int Tn) {
+    __shared__ float scratch[32];
+    const int64_t row = blockIdx.x;
+    const int t = (int)(row % Tn);
+    const int b = (int)(row / ((int64_t)Tn * H));
+    const float* s_row = S + row * Tn;
+    T* p_row = P + row * Tn;
+    const int* m = mask + (int64_t)b * Tn;
+    float mx = -INFINITY;
+    for (int s = threadIdx.x; s <= t; s += blockDim.x)
+        if (m[s] != 0) mx = fmaxf(mx, s_row[s]);
+    mx = zt::block_max(mx, scratch);
+    float sum = 0.f;
+    if (mx != -INFINITY) {
+        for (int s = threadIdx.x; s <= t; s += blockDim.x)
+            if (m[s] != 0) sum += expf(s_row[s] - mx);
+    }
+    sum = zt::block_sum(sum, scratch);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    for (int s = threadIdx.x; s < Tn; s += blockDim.x) {
+        float p = (s <= t && m[s] != 0 && sum > 0.f) ? expf(s_row[s] - mx) * inv : 0.f;
+        p_row[s] = zt::from_f32<T>(p);
+    }
+}
+
+// O [B, H, T, D] -> out [B·T, H·D]
+template <typename T>
+__device__ void merge_heads(const T* O, T* out, int B, int Tn, int H, int D) {
+    const int64_t n = (int64_t)B * H * Tn * D;
+    ZT_GRID_STRIDE(i, n) {
+        const int d = (int)(i % D);
+        const int t = (int)((i / D) % Tn);
+        const int h = (int)((i / ((int64_t)D * Tn)) % H);
+        const int b = (int)(i / ((int64_t)D * Tn * H));
+        out[((int64_t)b * Tn + t) * H * D + (int64_t)h * D + d] = O[i];
+    }
+}
+
+}  // namespace
+
+extern "C" {
+__global__ void attention_split_qkv_rope_f32(const float* q, const float* k, const float* v, float* Q, float* K,
+        float* V, const int* pos, int B, int T, int H, int Hkv, int D, int rope, double theta, double factor,
+        double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, rope, theta, factor, low, high, orig);
+}
+__global__ void attention_split_qkv_rope_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* Q, bf16* K,
+        bf16* V, const int* pos, int B, int T, int H, int Hkv, int D, int rope, double theta, double factor,
+        double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, rope, theta, factor, low, high, orig);
+}
+__global__ void attention_causal_softmax_f32(const float* S, float* P, const int* mask, int H, int T) {
+    causal_softmax(S, P, mask, H, T);
+}
+__global__ void attention_causal_softmax_bf16(const float* S, bf16* P, const int* mask, int H, int T) {
+    causal_softmax(S, P, mask, H, T);
+}
+__global__ void attention_merge_heads_f32(const float* O, float* out, int B, int T, int H, int D) {
+    merge_heads(O, out, B, T, H, D);
+}
+__global__ void attention_merge_heads_bf16(const bf16* O, bf16* out, int B, int T, int H, int D) {
+    merge_heads(O, out, B, T, H, D);
+}
+}

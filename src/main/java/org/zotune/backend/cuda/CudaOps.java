@@ -1,0 +1,706 @@
+package org.zotune.backend.cuda;
+
+import java.nio.ByteBuffer;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.IntTensor;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.cuda.Cublas;
+import org.zotune.cuda.Cuda;
+import org.zotune.cuda.CudaGraph;
+import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.Kernel;
+import org.zotune.cuda.KernelModule;
+import org.zotune.cuda.PinnedBuffer;
+import org.zotune.model.ModelConfig;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * {@link Ops} on one CUDA device: cuBLAS for the matrix products, zotune's kernels (native/kernels)
+ * for everything else, all on one non-blocking stream. Activations come from a {@link DeviceArena}
+ * reset per {@link #scope()}, so the same sequence of ops gets the same addresses and can be captured
+ * once as a CUDA graph ({@link #captureGraph}) and replayed. Nothing here allocates device memory or
+ * waits for the device per launch, except {@link #toHost} (which must synchronise). Not thread-safe.
+ */
+public final class CudaOps implements Ops {
+    private static final int THREADS = 256;
+
+    private final DType computeType;
+    private final Cuda.Availability device;
+    private final CudaStream stream;
+    private final Cublas cublas;
+    private final KernelModule module;
+    private final Map<String, Kernel> kernels = new HashMap<>();
+    private final DeviceArena arena;
+    private final PinnedStaging staging;
+    private final int maxGrid;
+    private int scopeDepth;
+    private boolean capturing;
+    private PinnedBuffer capturePool; // host inputs made inside a capture: owned by the graph
+    private long capturePoolUsed;
+    private boolean closed;
+
+    private CudaOps(DType computeType) {
+        this.computeType = computeType;
+        this.device = Cuda.require();
+        this.maxGrid = device.multiprocessors() * 32;
+        CudaStream s = null;
+        Cublas c = null;
+        KernelModule m = null;
+        PinnedStaging st = null;
+        try {
+            s = CudaStream.create();
+            c = Cublas.create(s, Cublas.DEFAULT_WORKSPACE);
+            m = KernelModule.loadDefault();
+            st = new PinnedStaging(s, 4L << 20);
+        } catch (RuntimeException e) {
+            if (st != null) {
+                st.close();
+            }
+            if (m != null) {
+                m.close();
+            }
+            if (c != null) {
+                c.close();
+            }
+            if (s != null) {
+                s.close();
+            }
+            throw e;
+        }
+        this.stream = s;
+        this.cublas = c;
+        this.module = m;
+        this.staging = st;
+        this.arena = new DeviceArena(Long.getLong("zotune.cuda.arenaChunkMiB", 256L) << 20);
+        registerKernels();
+    }
+
+    /**
+     * The CUDA backend with activations in {@code computeType} (f32, or bf16 with fp32 accumulation).
+     *
+     * @throws org.zotune.cuda.CudaUnavailableException when no device, driver or kernels are usable
+     */
+    public static CudaOps create(DType computeType) {
+        if (computeType != DType.F32 && computeType != DType.BF16) {
+            throw new ZotuneException("CUDA compute type must be f32 or bf16, not " + computeType);
+        }
+        return new CudaOps(computeType);
+    }
+
+    private void registerKernels() {
+        for (String t : new String[] {"f32", "bf16"}) {
+            reg("embedding_gather_" + t, "pppiii");
+            reg("add_inplace_" + t, "ppl");
+            reg("gelu_tanh_inplace_" + t, "pl");
+            reg("relu_inplace_" + t, "pl");
+            reg("silu_mul_" + t, "pppl");
+            reg("add_bias_rows_" + t, "ppli");
+            reg("layernorm_" + t, "ppppif");
+            reg("rmsnorm_" + t, "pppif");
+            reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiddddi");
+            reg("attention_causal_softmax_" + t, "pppii");
+            reg("attention_merge_heads_" + t, "ppiiii");
+            reg("cross_entropy_rows_" + t, "pppi");
+        }
+        reg("cast_f32_to_bf16", "ppl");
+        reg("cast_bf16_to_f32", "ppl");
+        reg("cross_entropy_reduce", "pppi");
+    }
+
+    private void reg(String name, String signature) {
+        kernels.put(name, module.kernel(name, signature));
+    }
+
+    private Kernel kernel(String base, DType t) {
+        return kernels.get(base + "_" + (t == DType.F32 ? "f32" : "bf16"));
+    }
+
+    // ---- facts and lifetime -------------------------------------------------------------------------
+
+    @Override
+    public String name() {
+        return "cuda";
+    }
+
+    @Override
+    public DType computeType() {
+        return computeType;
+    }
+
+    public Cuda.Availability device() {
+        return device;
+    }
+
+    /** The stream every op is queued on. */
+    public CudaStream stream() {
+        return stream;
+    }
+
+    /** Device memory held by the activation arena (it grows, never shrinks, until close). */
+    public long arenaBytes() {
+        return arena.reservedBytes();
+    }
+
+    /** Waits until all queued work is done. */
+    public void synchronize() {
+        stream.synchronize();
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        stream.synchronize();
+        arena.close();
+        staging.close();
+        module.close();
+        cublas.close();
+        stream.close();
+    }
+
+    private void open() {
+        if (closed) {
+            throw new IllegalStateException("CudaOps is closed");
+        }
+    }
+
+    // ---- memory -------------------------------------------------------------------------------------
+
+    @Override
+    public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
+        open();
+        if (capturing) {
+            throw new ZotuneException("createParameters cannot run inside a CUDA graph capture");
+        }
+        return CudaParameters.upload(tensors, dtype, stream);
+    }
+
+    @Override
+    public Scope scope() {
+        open();
+        final DeviceArena.Mark mark = arena.mark();
+        final int depth = ++scopeDepth;
+        return new Scope() {
+            private boolean done;
+
+            @Override
+            public void close() {
+                if (done) {
+                    return;
+                }
+                if (scopeDepth != depth) {
+                    throw new IllegalStateException("scopes must close innermost first (closing depth " + depth
+                            + " while " + scopeDepth + " is open)");
+                }
+                done = true;
+                scopeDepth--;
+                arena.reset(mark);
+            }
+        };
+    }
+
+    private CudaTensor alloc(int rows, int cols, DType t) {
+        return new CudaTensor(arena.allocate((long) rows * cols * t.bytes()), rows, cols, t);
+    }
+
+    private void noCapture(String what) {
+        if (capturing) {
+            throw new ZotuneException(what + " reads the device from the host and cannot run inside a CUDA graph"
+                    + " capture: read results after replay()");
+        }
+    }
+
+    /**
+     * Int values on the device. Inside {@link #captureGraph} the values become constants of the graph
+     * (each replay copies them again from host memory the graph owns); to change inputs between
+     * replays, create the tensor before capturing and {@link #write} it.
+     */
+    @Override
+    public IntTensor ints(int[] values) {
+        open();
+        CudaIntTensor t = new CudaIntTensor(arena.allocate(4L * Math.max(1, values.length)), values.length);
+        if (values.length > 0) {
+            upload(t.address(), 4L * values.length, b -> b.asIntBuffer().put(values));
+        }
+        return t;
+    }
+
+    /** Overwrites an int tensor's values (asynchronously, ordered on the stream): inputs of a graph replay. */
+    public void write(IntTensor target, int[] values) {
+        open();
+        CudaIntTensor t = (CudaIntTensor) target;
+        if (values.length != t.length()) {
+            throw new IllegalArgumentException("writing " + values.length + " ints into an int tensor of " + t.length());
+        }
+        if (values.length > 0) {
+            upload(t.address(), 4L * values.length, b -> b.asIntBuffer().put(values));
+        }
+    }
+
+    /** A [rows, cols] tensor in the compute type holding {@code values} (rounded to the compute type). */
+    public Tensor tensor(float[] values, int rows, int cols) {
+        if (values.length != (long) rows * cols) {
+            throw new IllegalArgumentException(values.length + " values for a " + rows + "x" + cols + " tensor");
+        }
+        open();
+        CudaTensor t = alloc(rows, cols, computeType);
+        if (values.length > 0) {
+            upload(t.address(), t.bytes(), b -> {
+                if (computeType == DType.F32) {
+                    b.asFloatBuffer().put(values);
+                } else {
+                    for (float v : values) {
+                        b.putShort(DType.floatToBf16(v));
+                    }
+                }
+            });
+        }
+        return t;
+    }
+
+    /**
+     * Host → device through pinned memory, ordered on the stream: the staging ring when eager (fenced
+     * so the region is not reused before the copy ran), the graph's own pool while capturing.
+     */
+    private void upload(long dst, long bytes, java.util.function.Consumer<ByteBuffer> fill) {
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("upload of " + bytes + " bytes: too large for one host staging copy");
+        }
+        if (capturing) {
+            long n = (bytes + 255) / 256 * 256;
+            if (capturePoolUsed + n > capturePool.bytes()) {
+                throw new ZotuneException("host inputs created inside a CUDA graph capture exceed "
+                        + (capturePool.bytes() >> 20) + " MiB: create them before capturing, or raise"
+                        + " -Dzotune.cuda.captureHostMiB");
+            }
+            long off = capturePoolUsed;
+            capturePoolUsed += n;
+            fill.accept(capturePool.slice(off, (int) bytes));
+            copyHtoD(dst, capturePool, off, bytes);
+        } else {
+            long off = staging.acquire(bytes);
+            fill.accept(staging.buffer().slice(off, (int) bytes));
+            copyHtoD(dst, staging.buffer(), off, bytes);
+            staging.fence();
+        }
+    }
+
+    private void copyHtoD(long dst, PinnedBuffer src, long srcOffset, long bytes) {
+        org.bytedeco.javacpp.BytePointer p = new org.bytedeco.javacpp.BytePointer(src.pointer()).position(srcOffset);
+        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(new org.zotune.cuda.DevicePointer(dst), p, bytes,
+                org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice, stream.handle()), "cudaMemcpyAsync(upload)");
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        open();
+        noCapture("toHost()");
+        CudaTensor c = (CudaTensor) t;
+        long bytes = c.bytes();
+        float[] out = new float[(int) c.numel()];
+        if (bytes == 0) {
+            return out;
+        }
+        long off = staging.acquire(bytes);
+        org.bytedeco.javacpp.BytePointer dst = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
+                .position(off);
+        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(c.address()),
+                bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                "cudaMemcpyAsync(toHost)");
+        stream.synchronize();
+        ByteBuffer b = staging.buffer().slice(off, (int) bytes);
+        if (c.dtype() == DType.F32) {
+            b.asFloatBuffer().get(out);
+        } else if (c.dtype() == DType.BF16) {
+            for (int i = 0; i < out.length; i++) {
+                out[i] = DType.bf16ToFloat(b.getShort(2 * i));
+            }
+        } else {
+            for (int i = 0; i < out.length; i++) {
+                out[i] = DType.f16ToFloat(b.getShort(2 * i));
+            }
+        }
+        return out;
+    }
+
+    /** Reads int values back (synchronises). */
+    public int[] toHost(IntTensor t) {
+        open();
+        noCapture("toHost()");
+        CudaIntTensor c = (CudaIntTensor) t;
+        int[] out = new int[c.length()];
+        if (out.length == 0) {
+            return out;
+        }
+        long bytes = 4L * out.length;
+        long off = staging.acquire(bytes);
+        org.bytedeco.javacpp.BytePointer dst = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
+                .position(off);
+        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(c.address()),
+                bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                "cudaMemcpyAsync(toHost)");
+        stream.synchronize();
+        staging.buffer().slice(off, (int) bytes).asIntBuffer().get(out);
+        return out;
+    }
+
+    @Override
+    public Tensor rows(Tensor t, int from, int to) {
+        CudaTensor c = (CudaTensor) t;
+        if (from < 0 || to > c.rows() || from > to) {
+            throw new IndexOutOfBoundsException("rows [" + from + ", " + to + ") of a " + c.rows() + "x" + c.cols()
+                    + " tensor");
+        }
+        return new CudaTensor(c.address() + (long) from * c.cols() * c.dtype().bytes(), to - from, c.cols(), c.dtype());
+    }
+
+    // ---- graphs -------------------------------------------------------------------------------------
+
+    /** A captured sequence of ops; {@link #replay()} enqueues it again on the ops' stream. */
+    public final class Graph implements AutoCloseable {
+        private final CudaGraph graph;
+        private final PinnedBuffer hostInputs;
+
+        private Graph(CudaGraph graph, PinnedBuffer hostInputs) {
+            this.graph = graph;
+            this.hostInputs = hostInputs;
+        }
+
+        /** Enqueues the captured work (asynchronous; read results with toHost, which synchronises). */
+        public void replay() {
+            open();
+            graph.replay(stream);
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                stream.synchronize(); // a replay in flight may still read the graph's host inputs
+            }
+            graph.close();
+            hostInputs.close();
+        }
+    }
+
+    /**
+     * Captures the ops {@code body} enqueues as a CUDA graph. Int tensors and tensors the body creates
+     * from host values become constants of the graph; inputs that change between replays are created
+     * before capturing and updated with {@link #write}. The body must not read back (no toHost).
+     * Tensors the body allocates stay valid (and are rewritten by each replay) until the enclosing
+     * scope closes.
+     */
+    public Graph captureGraph(Runnable body) {
+        open();
+        if (capturing) {
+            throw new IllegalStateException("already capturing a graph");
+        }
+        PinnedBuffer pool = PinnedBuffer.allocate(Long.getLong("zotune.cuda.captureHostMiB", 4L) << 20);
+        capturePool = pool;
+        capturePoolUsed = 0;
+        capturing = true;
+        try {
+            return new Graph(CudaGraph.capture(stream, body), pool);
+        } catch (RuntimeException | Error e) {
+            pool.close();
+            throw e;
+        } finally {
+            capturing = false;
+            capturePool = null;
+        }
+    }
+
+    // ---- checks -------------------------------------------------------------------------------------
+
+    private CudaTensor act(Tensor t, String op, String what) {
+        if (!(t instanceof CudaTensor)) {
+            throw new IllegalArgumentException(op + ": " + what + " is not a CUDA tensor");
+        }
+        CudaTensor c = (CudaTensor) t;
+        if (c.dtype() != computeType) {
+            throw new ZotuneException(op + ": " + what + " is " + c.dtype() + " but the CUDA backend computes in "
+                    + computeType + " (create parameters in the compute type)");
+        }
+        return c;
+    }
+
+    private static void sameShape(CudaTensor a, CudaTensor b, String op) {
+        if (a.rows() != b.rows() || a.cols() != b.cols()) {
+            throw new IllegalArgumentException(op + ": shapes " + a.rows() + "x" + a.cols() + " and " + b.rows() + "x"
+                    + b.cols() + " differ");
+        }
+    }
+
+    private int grid(long n) {
+        return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, maxGrid));
+    }
+
+    /** Threads for a one-block-per-row kernel: a multiple of 32, at most 1024. */
+    private static int rowThreads(int cols) {
+        int t = Math.min(1024, Math.max(32, Integer.highestOneBit(Math.max(1, cols - 1)) << 1));
+        return Math.min(t, 1024);
+    }
+
+    // ---- ops ----------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor embedding(IntTensor ids, Tensor table) {
+        CudaTensor tab = act(table, "embedding", "table");
+        CudaIntTensor id = (CudaIntTensor) ids;
+        CudaTensor out = alloc(id.length(), tab.cols(), computeType);
+        if (id.length() == 0) {
+            return out;
+        }
+        Kernel k = kernel("embedding_gather", computeType);
+        k.args().ptr(0, id.address()).ptr(1, tab.address()).ptr(2, out.address())
+                .i32(3, id.length()).i32(4, tab.cols()).i32(5, tab.rows());
+        k.launch(grid(out.numel()), THREADS, stream);
+        return out;
+    }
+
+    @Override
+    public void addInPlace(Tensor x, Tensor y) {
+        CudaTensor a = act(x, "addInPlace", "x");
+        CudaTensor b = act(y, "addInPlace", "y");
+        sameShape(a, b, "addInPlace");
+        elementwise("add_inplace", a.numel(), a.address(), b.address());
+    }
+
+    private void elementwise(String base, long n, long... ptrs) {
+        if (n == 0) {
+            return;
+        }
+        Kernel k = kernel(base, computeType);
+        for (int i = 0; i < ptrs.length; i++) {
+            k.args().ptr(i, ptrs[i]);
+        }
+        k.args().i64(ptrs.length, n);
+        k.launch(grid(n), THREADS, stream);
+    }
+
+    @Override
+    public void geluTanhInPlace(Tensor x) {
+        CudaTensor a = act(x, "geluTanhInPlace", "x");
+        elementwise("gelu_tanh_inplace", a.numel(), a.address());
+    }
+
+    @Override
+    public void reluInPlace(Tensor x) {
+        CudaTensor a = act(x, "reluInPlace", "x");
+        elementwise("relu_inplace", a.numel(), a.address());
+    }
+
+    @Override
+    public Tensor siluMul(Tensor gate, Tensor up) {
+        CudaTensor g = act(gate, "siluMul", "gate");
+        CudaTensor u = act(up, "siluMul", "up");
+        sameShape(g, u, "siluMul");
+        CudaTensor out = alloc(g.rows(), g.cols(), computeType);
+        elementwise("silu_mul", g.numel(), g.address(), u.address(), out.address());
+        return out;
+    }
+
+    /** A copy of {@code t} converted to {@code to} (f32 ↔ bf16; same dtype copies). */
+    public Tensor cast(Tensor t, DType to) {
+        CudaTensor c = (CudaTensor) t;
+        CudaTensor out = alloc(c.rows(), c.cols(), to);
+        if (c.numel() == 0) {
+            return out;
+        }
+        if (c.dtype() == to) {
+            org.zotune.cuda.DeviceBuffer.copy(out.address(), c.address(), c.bytes(), stream);
+            return out;
+        }
+        String name;
+        if (c.dtype() == DType.F32 && to == DType.BF16) {
+            name = "cast_f32_to_bf16";
+        } else if (c.dtype() == DType.BF16 && to == DType.F32) {
+            name = "cast_bf16_to_f32";
+        } else {
+            throw new ZotuneException("cast from " + c.dtype() + " to " + to + " is not supported on CUDA");
+        }
+        Kernel k = kernels.get(name);
+        k.args().ptr(0, c.address()).ptr(1, out.address()).i64(2, c.numel());
+        k.launch(grid(c.numel()), THREADS, stream);
+        return out;
+    }
+
+    @Override
+    public Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        CudaTensor a = act(x, "linear", "x");
+        CudaTensor wt = act(w, "linear", "w");
+        if (a.cols() != wt.cols()) {
+            throw new IllegalArgumentException("linear: x is " + a.rows() + "x" + a.cols() + " but w is " + wt.rows()
+                    + "x" + wt.cols() + " (expected [out, " + a.cols() + "])");
+        }
+        CudaTensor out = alloc(a.rows(), wt.rows(), computeType);
+        if (out.numel() == 0) {
+            return out;
+        }
+        // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
+        cublas.gemm(true, false, wt.rows(), a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                a.address(), computeType, a.cols(), 0f, out.address(), computeType, wt.rows());
+        if (bias != null) {
+            CudaTensor b = act(bias, "linear", "bias");
+            if (b.numel() != wt.rows()) {
+                throw new IllegalArgumentException("linear: bias has " + b.numel() + " values for " + wt.rows()
+                        + " outputs");
+            }
+            Kernel k = kernel("add_bias_rows", computeType);
+            k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
+            k.launch(grid(out.numel()), THREADS, stream);
+        }
+        return out;
+    }
+
+    @Override
+    public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
+        CudaTensor a = act(x, "layerNorm", "x");
+        CudaTensor w = act(weight, "layerNorm", "weight");
+        CudaTensor b = bias == null ? null : act(bias, "layerNorm", "bias");
+        if (w.numel() != a.cols() || (b != null && b.numel() != a.cols())) {
+            throw new IllegalArgumentException("layerNorm: weight/bias sizes do not match " + a.cols() + " features");
+        }
+        CudaTensor out = alloc(a.rows(), a.cols(), computeType);
+        if (a.rows() == 0) {
+            return out;
+        }
+        Kernel k = kernel("layernorm", computeType);
+        k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, b == null ? 0L : b.address()).ptr(3, out.address())
+                .i32(4, a.cols()).f32(5, eps);
+        k.launch(a.rows(), 1, 1, rowThreads(a.cols()), 1, 1, 0, stream);
+        return out;
+    }
+
+    @Override
+    public Tensor rmsNorm(Tensor x, Tensor weight, float eps) {
+        CudaTensor a = act(x, "rmsNorm", "x");
+        CudaTensor w = act(weight, "rmsNorm", "weight");
+        if (w.numel() != a.cols()) {
+            throw new IllegalArgumentException("rmsNorm: weight has " + w.numel() + " values for " + a.cols()
+                    + " features");
+        }
+        CudaTensor out = alloc(a.rows(), a.cols(), computeType);
+        if (a.rows() == 0) {
+            return out;
+        }
+        Kernel k = kernel("rmsnorm", computeType);
+        k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, out.address()).i32(3, a.cols()).f32(4, eps);
+        k.launch(a.rows(), 1, 1, rowThreads(a.cols()), 1, 1, 0, stream);
+        return out;
+    }
+
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        CudaTensor cq = act(q, "attention", "q");
+        CudaTensor ck = act(k, "attention", "k");
+        CudaTensor cv = act(v, "attention", "v");
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        if (h <= 0 || hkv <= 0 || h % hkv != 0) {
+            throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
+        }
+        if (cq.rows() != b * t || cq.cols() != h * d || ck.rows() != b * t || ck.cols() != hkv * d
+                || cv.rows() != b * t || cv.cols() != hkv * d) {
+            throw new IllegalArgumentException("attention: q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
+                    + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
+                    + " Hkv=" + hkv + " D=" + d);
+        }
+        CudaIntTensor m = (CudaIntTensor) mask;
+        if (m.length() != b * t) {
+            throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
+        }
+        CudaIntTensor pos = (CudaIntTensor) positions;
+        if (spec.rope()) {
+            if (d % 2 != 0) {
+                throw new IllegalArgumentException("attention: RoPE needs an even head dimension, got " + d);
+            }
+            if (pos == null || pos.length() != b * t) {
+                throw new IllegalArgumentException("attention: RoPE needs " + b * t + " positions");
+            }
+        }
+        CudaTensor out = alloc(b * t, h * d, computeType);
+        if (out.numel() == 0) {
+            return out;
+        }
+        DeviceArena.Mark mark = arena.mark(); // temporaries below are released on return
+        try {
+            long perHead = (long) t * d;
+            long n = (long) b * h * perHead;
+            CudaTensor qh = alloc(b * h * t, d, computeType);
+            CudaTensor kh = alloc(b * h * t, d, computeType);
+            CudaTensor vh = alloc(b * h * t, d, computeType);
+            CudaTensor scores = alloc(b * h * t, t, DType.F32);
+            CudaTensor probs = alloc(b * h * t, t, computeType);
+            CudaTensor oh = alloc(b * h * t, d, computeType);
+
+            Kernel split = kernel("attention_split_qkv_rope", computeType);
+            ModelConfig.RopeScaling rs = spec.ropeScaling();
+            split.args().ptr(0, cq.address()).ptr(1, ck.address()).ptr(2, cv.address())
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .ptr(6, spec.rope() ? pos.address() : 0L)
+                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d).i32(12, spec.rope() ? 1 : 0)
+                    .f64(13, spec.ropeTheta())
+                    .f64(14, rs == null ? 0 : rs.factor())
+                    .f64(15, rs == null ? 0 : rs.lowFreqFactor())
+                    .f64(16, rs == null ? 0 : rs.highFreqFactor())
+                    .i32(17, rs == null ? 0 : rs.originalMaxPositions());
+            split.launch(grid(n), THREADS, stream);
+
+            // scores[bh] (row-major [T, T]) = Q·Kᵀ·scale; column-major that is K(ᵀ stored)·Q
+            cublas.gemmStridedBatched(true, false, t, t, d, spec.scale(),
+                    kh.address(), computeType, d, perHead,
+                    qh.address(), computeType, d, perHead,
+                    0f, scores.address(), DType.F32, t, (long) t * t, b * h);
+
+            Kernel sm = kernel("attention_causal_softmax", computeType);
+            sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
+            sm.launch(b * h * t, 1, 1, rowThreads(t), 1, 1, 0, stream);
+
+            // out[bh] (row-major [T, D]) = P·V; column-major Oᵀ = Vᵀ·Pᵀ with both stored as-is
+            cublas.gemmStridedBatched(false, false, d, t, t, 1f,
+                    vh.address(), computeType, d, perHead,
+                    probs.address(), computeType, t, (long) t * t,
+                    0f, oh.address(), computeType, d, perHead, b * h);
+
+            Kernel merge = kernel("attention_merge_heads", computeType);
+            merge.args().ptr(0, oh.address()).ptr(1, out.address()).i32(2, b).i32(3, t).i32(4, h).i32(5, d);
+            merge.launch(grid(n), THREADS, stream);
+        } finally {
+            arena.reset(mark);
+        }
+        return out;
+    }
+
+    @Override
+    public Tensor crossEntropy(Tensor logits, IntTensor targets) {
+        CudaTensor x = act(logits, "crossEntropy", "logits");
+        CudaIntTensor tg = (CudaIntTensor) targets;
+        if (tg.length() != x.rows()) {
+            throw new IllegalArgumentException("crossEntropy: " + tg.length() + " targets for " + x.rows() + " rows");
+        }
+        CudaTensor out = alloc(1, 2, DType.F32);
+        DeviceArena.Mark mark = arena.mark();
+        try {
+            long rowLoss = arena.allocate(4L * Math.max(1, x.rows()));
+            if (x.rows() > 0) {
+                Kernel rows = kernel("cross_entropy_rows", computeType);
+                rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols());
+                rows.launch(x.rows(), 1, 1, rowThreads(x.cols()), 1, 1, 0, stream);
+            }
+            Kernel red = kernels.get("cross_entropy_reduce");
+            red.args().ptr(0, rowLoss).ptr(1, tg.address()).ptr(2, out.address()).i32(3, x.rows());
+            red.launch(1, 1, 1, 1024, 1, 1, 0, stream);
+        } finally {
+            arena.reset(mark);
+        }
+        return out;
+    }
+}

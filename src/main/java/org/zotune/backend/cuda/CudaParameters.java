@@ -1,0 +1,156 @@
+package org.zotune.backend.cuda;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.DeviceBuffer;
+import org.zotune.cuda.PinnedBuffer;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * Parameters in ONE device buffer of one dtype; parameter i is a view at a 256-byte-aligned element
+ * offset, so one kernel launch can sweep every parameter (ZO perturbation and update).
+ */
+public final class CudaParameters implements Parameters {
+    private static final long ALIGN_BYTES = 256;
+    private static final int UPLOAD_CHUNK = 16 << 20;
+
+    private final DType dtype;
+    private final DeviceBuffer buffer;
+    private final long[] offsets;
+    private final long totalElements;
+    private final List<Tensor> views;
+
+    private CudaParameters(DType dtype, DeviceBuffer buffer, long[] offsets, long totalElements, List<Tensor> views) {
+        this.dtype = dtype;
+        this.buffer = buffer;
+        this.offsets = offsets;
+        this.totalElements = totalElements;
+        this.views = views;
+    }
+
+    static CudaParameters upload(List<HostTensor> tensors, DType dtype, CudaStream stream) {
+        if (dtype != DType.F32 && dtype != DType.BF16) {
+            throw new ZotuneException("CUDA parameters must be f32 or bf16, not " + dtype);
+        }
+        long alignElems = ALIGN_BYTES / dtype.bytes();
+        long[] offsets = new long[tensors.size()];
+        long total = 0;
+        int[][] shapes = new int[tensors.size()][];
+        for (int i = 0; i < tensors.size(); i++) {
+            HostTensor t = tensors.get(i);
+            shapes[i] = matrixShape(t);
+            offsets[i] = total;
+            total += (t.numel() + alignElems - 1) / alignElems * alignElems;
+        }
+        DeviceBuffer buf = DeviceBuffer.allocate(Math.max(ALIGN_BYTES, total * dtype.bytes()));
+        try (PinnedBuffer staging = PinnedBuffer.allocate(UPLOAD_CHUNK)) {
+            buf.fill(0, buf.bytes(), 0, stream); // padding is zero, never garbage
+            for (int i = 0; i < tensors.size(); i++) {
+                uploadOne(tensors.get(i), dtype, buf, offsets[i] * dtype.bytes(), staging, stream);
+            }
+            stream.synchronize(); // the staging buffer is freed next
+        } catch (RuntimeException e) {
+            buf.close();
+            throw e;
+        }
+        List<Tensor> views = new ArrayList<>();
+        for (int i = 0; i < tensors.size(); i++) {
+            views.add(new CudaTensor(buf.address() + offsets[i] * dtype.bytes(), shapes[i][0], shapes[i][1], dtype));
+        }
+        return new CudaParameters(dtype, buf, offsets, total, Collections.unmodifiableList(views));
+    }
+
+    /** [n] → [1, n]; [r, c] → [r, c]; higher ranks fold the leading dimensions into rows. */
+    private static int[] matrixShape(HostTensor t) {
+        long cols = t.rank() == 0 ? 1 : t.dim(t.rank() - 1);
+        long rows = cols == 0 ? 0 : t.numel() / cols;
+        if (rows > Integer.MAX_VALUE || cols > Integer.MAX_VALUE || t.numel() == 0) {
+            throw new ZotuneException("tensor " + t.name() + ": shape " + java.util.Arrays.toString(t.shape())
+                    + " cannot be a CUDA parameter (empty, or a dimension over 2^31)");
+        }
+        return new int[] {(int) rows, (int) cols};
+    }
+
+    private static void uploadOne(HostTensor t, DType dtype, DeviceBuffer buf, long byteOffset, PinnedBuffer staging,
+                                  CudaStream stream) {
+        ByteBuffer src = t.bytes();
+        long n = t.numel();
+        int perChunk = UPLOAD_CHUNK / Math.max(t.dtype().bytes(), dtype.bytes());
+        for (long start = 0; start < n; start += perChunk) {
+            int count = (int) Math.min(perChunk, n - start);
+            stream.synchronize(); // the previous chunk has left the staging buffer
+            ByteBuffer dst = staging.slice(0, count * dtype.bytes());
+            if (t.dtype() == dtype) {
+                ByteBuffer s = src.duplicate();
+                s.position((int) (start * dtype.bytes())).limit((int) ((start + count) * dtype.bytes()));
+                dst.put(s);
+            } else {
+                ByteBuffer s = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                for (int j = 0; j < count; j++) {
+                    long e = start + j;
+                    float v;
+                    switch (t.dtype()) {
+                        case F32: v = s.getFloat((int) (e * 4)); break;
+                        case BF16: v = DType.bf16ToFloat(s.getShort((int) (e * 2))); break;
+                        default: v = DType.f16ToFloat(s.getShort((int) (e * 2))); break;
+                    }
+                    if (dtype == DType.F32) {
+                        dst.putFloat(v);
+                    } else {
+                        dst.putShort(DType.floatToBf16(v));
+                    }
+                }
+            }
+            buf.copyFromHost(staging.pointer(), byteOffset + start * dtype.bytes(), (long) count * dtype.bytes(),
+                    stream);
+        }
+    }
+
+    @Override
+    public Tensor weight(int index) {
+        return views.get(index);
+    }
+
+    @Override
+    public int count() {
+        return offsets.length;
+    }
+
+    @Override
+    public DType dtype() {
+        return dtype;
+    }
+
+    @Override
+    public long offset(int index) {
+        return offsets[index];
+    }
+
+    @Override
+    public long totalElements() {
+        return totalElements;
+    }
+
+    @Override
+    public List<Tensor> views() {
+        return views;
+    }
+
+    /** Device address of the flat buffer (for kernels that sweep every parameter). */
+    public long address() {
+        return buffer.address();
+    }
+
+    @Override
+    public void close() {
+        buffer.close();
+    }
+}

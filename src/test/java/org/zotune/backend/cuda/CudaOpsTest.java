@@ -1,0 +1,380 @@
+package org.zotune.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
+import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
+
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.zotune.ZotuneException;
+import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.IntTensor;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.cpu.CpuOps;
+import org.zotune.model.ModelConfig;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * Every CUDA op against the plain-Java reference ({@link CpuOps}) on awkward shapes (not multiples of
+ * block sizes), in f32 (tolerance 1e-5) and bf16 (1e-2). Inputs are random, never zeros.
+ */
+@Tag("gpu")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CudaOpsTest {
+    private CudaOps f32;
+    private CudaOps bf16;
+
+    @BeforeAll
+    void open() {
+        GpuTestSupport.assumeGpu();
+        f32 = CudaOps.create(DType.F32);
+        bf16 = CudaOps.create(DType.BF16);
+        System.out.println("device: " + f32.device());
+    }
+
+    @AfterAll
+    void close() {
+        if (f32 != null) {
+            f32.close();
+        }
+        if (bf16 != null) {
+            bf16.close();
+        }
+    }
+
+    private CudaOps gpu(DType t) {
+        return t == DType.F32 ? f32 : bf16;
+    }
+
+    /** The same host values on both backends. */
+    private static final class Pair {
+        final Tensor cpu;
+        final Tensor gpu;
+
+        Pair(Tensor cpu, Tensor gpu) {
+            this.cpu = cpu;
+            this.gpu = gpu;
+        }
+    }
+
+    private Pair pair(CpuOps cpu, CudaOps gpu, float[] v, int rows, int cols) {
+        return new Pair(cpu.tensor(v, rows, cols), gpu.tensor(v, rows, cols));
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void elementwiseOps(DType t) {
+        Random r = new Random(1);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int rows = 37;
+            int cols = 53;
+            float[] xv = gaussian(r, rows * cols, 2.0);
+            float[] yv = gaussian(r, rows * cols, 2.0);
+            Pair x = pair(cpu, g, xv, rows, cols);
+            Pair y = pair(cpu, g, yv, rows, cols);
+            cpu.addInPlace(x.cpu, y.cpu);
+            g.addInPlace(x.gpu, y.gpu);
+            assertClose(cpu.toHost(x.cpu), g.toHost(x.gpu), t, "addInPlace " + t);
+
+            Pair a = pair(cpu, g, xv, rows, cols);
+            cpu.geluTanhInPlace(a.cpu);
+            g.geluTanhInPlace(a.gpu);
+            assertClose(cpu.toHost(a.cpu), g.toHost(a.gpu), t, "geluTanhInPlace " + t);
+
+            Pair b = pair(cpu, g, yv, rows, cols);
+            cpu.reluInPlace(b.cpu);
+            g.reluInPlace(b.gpu);
+            assertClose(cpu.toHost(b.cpu), g.toHost(b.gpu), t, "reluInPlace " + t);
+
+            Pair gate = pair(cpu, g, xv, rows, cols);
+            Pair up = pair(cpu, g, yv, rows, cols);
+            assertClose(cpu.toHost(cpu.siluMul(gate.cpu, up.cpu)), g.toHost(g.siluMul(gate.gpu, up.gpu)), t,
+                    "siluMul " + t);
+        }
+    }
+
+    @Test
+    void castsRoundToNearestEvenLikeTheHost() {
+        Random r = new Random(2);
+        try (Ops.Scope s = f32.scope()) {
+            float[] v = gaussian(r, 1001, 30.0);
+            v[0] = 1.00390625f; // exactly halfway between two bf16 values: ties to even
+            v[1] = 1.01171875f;
+            Tensor x = f32.tensor(v, 7, 143);
+            Tensor b = f32.cast(x, DType.BF16);
+            assertEquals(DType.BF16, b.dtype());
+            float[] back = f32.toHost(f32.cast(b, DType.F32));
+            for (int i = 0; i < v.length; i++) {
+                assertEquals(DType.BF16.round(v[i]), back[i], 0f, "element " + i);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void embeddingGathersRows(DType t) {
+        Random r = new Random(3);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int vocab = 97;
+            int cols = 61;
+            Pair table = pair(cpu, g, gaussian(r, vocab * cols, 1.0), vocab, cols);
+            int[] ids = new int[50];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = r.nextInt(vocab);
+            }
+            ids[0] = vocab - 1;
+            float[] expected = cpu.toHost(cpu.embedding(cpu.ints(ids), table.cpu));
+            float[] actual = g.toHost(g.embedding(g.ints(ids), table.gpu));
+            assertClose(expected, actual, 0, 0, "embedding " + t); // a gather is exact
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void linearWithAndWithoutBias(DType t) {
+        Random r = new Random(4);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int n = 29;
+            int in = 203;
+            int out = 77;
+            Pair x = pair(cpu, g, gaussian(r, n * in, 1.0), n, in);
+            Pair w = pair(cpu, g, gaussian(r, out * in, 0.1), out, in);
+            Pair b = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
+            assertClose(cpu.toHost(cpu.linear(x.cpu, w.cpu, b.cpu)), g.toHost(g.linear(x.gpu, w.gpu, b.gpu)), t,
+                    "linear+bias " + t);
+            assertClose(cpu.toHost(cpu.linear(x.cpu, w.cpu, null)), g.toHost(g.linear(x.gpu, w.gpu, null)), t,
+                    "linear " + t);
+            // a row view feeds the GEMM from an offset
+            assertClose(cpu.toHost(cpu.linear(cpu.rows(x.cpu, 5, 18), w.cpu, null)),
+                    g.toHost(g.linear(g.rows(x.gpu, 5, 18), w.gpu, null)), t, "linear on rows [5,18) " + t);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void norms(DType t) {
+        Random r = new Random(5);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            for (int cols : new int[] {7, 300, 1500}) {
+                int rows = 13;
+                float[] xv = gaussian(r, rows * cols, 3.0);
+                for (int i = 0; i < xv.length; i++) {
+                    xv[i] += 1.5f; // a non-zero mean
+                }
+                Pair x = pair(cpu, g, xv, rows, cols);
+                Pair w = pair(cpu, g, gaussian(r, cols, 1.0), 1, cols);
+                Pair b = pair(cpu, g, gaussian(r, cols, 1.0), 1, cols);
+                assertClose(cpu.toHost(cpu.layerNorm(x.cpu, w.cpu, b.cpu, 1e-5f)),
+                        g.toHost(g.layerNorm(x.gpu, w.gpu, b.gpu, 1e-5f)), t, "layerNorm cols=" + cols + " " + t);
+                assertClose(cpu.toHost(cpu.layerNorm(x.cpu, w.cpu, null, 1e-5f)),
+                        g.toHost(g.layerNorm(x.gpu, w.gpu, null, 1e-5f)), t, "layerNorm no bias cols=" + cols + " " + t);
+                assertClose(cpu.toHost(cpu.rmsNorm(x.cpu, w.cpu, 1e-6f)), g.toHost(g.rmsNorm(x.gpu, w.gpu, 1e-6f)), t,
+                        "rmsNorm cols=" + cols + " " + t);
+            }
+        }
+    }
+
+    static AttentionSpec gpt2Spec(int b, int seq, int h, int d) {
+        return new AttentionSpec(b, seq, h, h, d, (float) (1 / Math.sqrt(d)), 0, null);
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionMultiHeadWithPadding(DType t) {
+        // GPT-2 style: no RoPE, right padding in sequence 1, left padding in sequence 2
+        int b = 3;
+        int seq = 19;
+        int[] mask = new int[b * seq];
+        java.util.Arrays.fill(mask, 1);
+        for (int i = 14; i < seq; i++) {
+            mask[seq + i] = 0;
+        }
+        for (int i = 0; i < 5; i++) {
+            mask[2 * seq + i] = 0;
+        }
+        checkAttention(t, gpt2Spec(b, seq, 4, 12), mask, new int[b * seq], 6);
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionGroupedQueryWithLlama3Rope(DType t) {
+        int b = 2;
+        int seq = 23;
+        int d = 10; // inverse frequencies 1 .. 6e-4: wavelengths 6 .. 9952 span all three Llama-3 bands
+        AttentionSpec spec = new AttentionSpec(b, seq, 6, 2, d, (float) (1 / Math.sqrt(d)), 10000.0,
+                new ModelConfig.RopeScaling(8.0, 1.0, 8.0, 2048));
+        int[] mask = new int[b * seq];
+        java.util.Arrays.fill(mask, 1);
+        for (int i = 0; i < 4; i++) {
+            mask[seq + i] = 0; // left padding
+        }
+        int[] pos = new int[b * seq];
+        for (int i = 0; i < b * seq; i++) {
+            pos[i] = (i % seq) * 37 + 3; // positions well past the sequence length
+        }
+        for (int i = 0; i < 4; i++) {
+            pos[seq + i] = -1; // padding positions (counted as 0)
+        }
+        checkAttention(t, spec, mask, pos, 7);
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionPlainRope(DType t) {
+        int b = 1;
+        int seq = 33;
+        int d = 16;
+        AttentionSpec spec = new AttentionSpec(b, seq, 3, 3, d, (float) (1 / Math.sqrt(d)), 500000.0, null);
+        int[] mask = new int[b * seq];
+        java.util.Arrays.fill(mask, 1);
+        int[] pos = new int[b * seq];
+        for (int i = 0; i < pos.length; i++) {
+            pos[i] = i;
+        }
+        checkAttention(t, spec, mask, pos, 8);
+    }
+
+    private void checkAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, long seed) {
+        Random r = new Random(seed);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int tokens = spec.batch() * spec.seq();
+        try (Ops.Scope s = g.scope()) {
+            Pair q = pair(cpu, g, gaussian(r, tokens * spec.numHeads() * spec.headDim(), 1.5), tokens,
+                    spec.numHeads() * spec.headDim());
+            Pair k = pair(cpu, g, gaussian(r, tokens * spec.numKvHeads() * spec.headDim(), 1.5), tokens,
+                    spec.numKvHeads() * spec.headDim());
+            Pair v = pair(cpu, g, gaussian(r, tokens * spec.numKvHeads() * spec.headDim(), 1.0), tokens,
+                    spec.numKvHeads() * spec.headDim());
+            float[] expected = cpu.toHost(cpu.attention(q.cpu, k.cpu, v.cpu, cpu.ints(mask), cpu.ints(pos), spec));
+            float[] actual = g.toHost(g.attention(q.gpu, k.gpu, v.gpu, g.ints(mask), g.ints(pos), spec));
+            assertClose(expected, actual, t, "attention H=" + spec.numHeads() + " Hkv=" + spec.numKvHeads() + " rope="
+                    + spec.rope() + " " + t);
+            // rows whose every visible key is masked are zeros, not NaN
+            for (int i = 0; i < mask.length; i++) {
+                boolean anyVisible = false;
+                int b = i / spec.seq();
+                for (int j = b * spec.seq(); j <= i; j++) {
+                    anyVisible |= mask[j] != 0;
+                }
+                if (!anyVisible) {
+                    for (int c = 0; c < spec.numHeads() * spec.headDim(); c++) {
+                        assertEquals(0f, actual[i * spec.numHeads() * spec.headDim() + c], "row " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void crossEntropySumAndCount(DType t) {
+        Random r = new Random(9);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int n = 45;
+            int vocab = 1003;
+            Pair logits = pair(cpu, g, gaussian(r, n * vocab, 3.0), n, vocab);
+            int[] targets = new int[n];
+            for (int i = 0; i < n; i++) {
+                targets[i] = r.nextInt(vocab);
+            }
+            targets[3] = -1;
+            targets[10] = -100;
+            targets[44] = -1;
+            float[] expected = cpu.toHost(cpu.crossEntropy(logits.cpu, cpu.ints(targets)));
+            Tensor loss = g.crossEntropy(logits.gpu, g.ints(targets));
+            assertEquals(DType.F32, loss.dtype());
+            float[] actual = g.toHost(loss);
+            assertEquals(42f, actual[1], 0f, "count");
+            // the sum is fp32 over 42 rows in both dtypes: relative 1e-5 of the sum
+            assertClose(expected, actual, 1e-4, 1e-5, "crossEntropy " + t);
+        }
+    }
+
+    @Test
+    void parametersLiveInOneAlignedBufferAndConvertOnUpload() {
+        Random r = new Random(10);
+        float[] a = gaussian(r, 3 * 5, 1.0);
+        float[] b = gaussian(r, 7, 1.0);
+        float[] c = gaussian(r, 2 * 3 * 4, 1.0);
+        List<HostTensor> host = List.of(HostTensor.ofFloats("a", a, 3, 5), HostTensor.ofFloats("b", b, 7),
+                HostTensor.ofFloats("c", c, 2, 3, 4));
+        try (Parameters p = bf16.createParameters(host, DType.BF16)) {
+            assertEquals(3, p.count());
+            assertEquals(DType.BF16, p.dtype());
+            for (int i = 0; i < 3; i++) {
+                assertEquals(0, (p.offset(i) * 2) % 256, "offset of parameter " + i);
+            }
+            assertEquals(0, p.offset(0));
+            assertEquals(128, p.offset(1)); // 15 bf16 values padded to 256 bytes
+            assertEquals(256, p.offset(2));
+            assertEquals(384, p.totalElements());
+            Tensor cv = p.weight(2);
+            assertEquals(6, cv.rows());
+            assertEquals(4, cv.cols());
+            float[] back = bf16.toHost(cv);
+            for (int i = 0; i < c.length; i++) {
+                assertEquals(DType.BF16.round(c[i]), back[i], 0f);
+            }
+            float[] bb = bf16.toHost(p.weight(1));
+            for (int i = 0; i < b.length; i++) {
+                assertEquals(DType.BF16.round(b[i]), bb[i], 0f);
+            }
+        }
+    }
+
+    @Test
+    void mismatchedDtypesAndShapesAreOneLineErrors() {
+        try (Ops.Scope s = f32.scope()) {
+            Tensor x = f32.tensor(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
+            Tensor xb = f32.cast(x, DType.BF16);
+            ZotuneException e = assertThrows(ZotuneException.class, () -> f32.addInPlace(x, xb));
+            assertTrue(e.getMessage().contains("is BF16 but the CUDA backend computes in F32"), e.getMessage());
+            Tensor w = f32.tensor(new float[] {1, 2, 3, 4}, 2, 2);
+            IllegalArgumentException e2 = assertThrows(IllegalArgumentException.class, () -> f32.linear(x, w, null));
+            assertTrue(e2.getMessage().startsWith("linear: x is 2x3 but w is 2x2"), e2.getMessage());
+        }
+    }
+
+    @Test
+    void scopesReleaseInnermostFirstAndReuseAddresses() {
+        IntTensor first;
+        try (Ops.Scope outer = f32.scope()) {
+            try (Ops.Scope inner = f32.scope()) {
+                first = f32.ints(new int[] {1, 2, 3});
+            }
+            try (Ops.Scope inner = f32.scope()) {
+                IntTensor again = f32.ints(new int[] {4, 5, 6});
+                assertEquals(((CudaIntTensor) first).address(), ((CudaIntTensor) again).address());
+                assertEquals(List.of(4, 5, 6), java.util.Arrays.stream(f32.toHost(again)).boxed().toList());
+            }
+            Ops.Scope a = f32.scope();
+            Ops.Scope b = f32.scope();
+            assertThrows(IllegalStateException.class, a::close);
+            b.close();
+            a.close();
+        }
+    }
+}
