@@ -76,6 +76,10 @@ public class ForwardBenchmark {
         }
         batch = Batch.rightPadded(seqs, 0);
         if (mode.equals("graph")) {
+            // one eager pass sizes the activation arena: no device allocation may happen during capture
+            try (Ops.Scope s = ops.scope()) {
+                ops.toHost(step());
+            }
             scope = ops.scope();
             CudaOps.Graph g = ops.captureGraph(() -> loss = step());
             graph = g;
