@@ -18,8 +18,8 @@ import org.zotune.data.io.TableLayout.Format;
  * task   file  header  fields (column)                                   label column   labels
  * SST-2  tsv   yes     sentence (sentence)                                label          0 1
  * CoLA   tsv   no      sentence (3)                                       1              0 1
- * MNLI   tsv   yes     premise (sentence1), hypothesis (sentence2)        gold_label     contradiction entailment neutral
- * SNLI   tsv   yes     premise (sentence1), hypothesis (sentence2)        gold_label     contradiction entailment neutral
+ * MNLI   tsv   yes     premise (sentence1), hypothesis (sentence2)        last column    contradiction entailment neutral
+ * SNLI   tsv   yes     premise (sentence1), hypothesis (sentence2)        last column    contradiction entailment neutral
  * RTE    tsv   yes     premise (sentence1), hypothesis (sentence2)        label          entailment not_entailment
  * QNLI   tsv   yes     question (question), sentence (sentence)           label          entailment not_entailment
  * MRPC   tsv   yes     sentence1 (#1 String), sentence2 (#2 String)       Quality        0 1
@@ -30,7 +30,8 @@ import org.zotune.data.io.TableLayout.Format;
  * mr, cr, mpqa, subj   csv no  sentence (1)                               0              0 1
  * </pre>
  * RTE's sentence1/sentence2 become premise/hypothesis so that the RTE prompt serves both this and SuperGLUE.
- * MNLI has no plain {@code dev}: split "dev" reads {@code dev_matched}.
+ * MNLI and SNLI rows list every annotator's label before the gold label, so their label is each row's last column
+ * (gold_label), as LM-BFF reads it. MNLI has no plain {@code dev}: split "dev" reads {@code dev_matched}.
  */
 public final class KShotReader {
     private static final Map<String, TableLayout> LAYOUTS = new LinkedHashMap<>();
@@ -43,7 +44,7 @@ public final class KShotReader {
         LAYOUTS.put("CoLA", new TableLayout(Format.TSV, false, List.of("sentence"), List.of("3"), "1", bin,
                 Dataset.Kind.CLASSIFICATION));
         for (String t : List.of("MNLI", "SNLI")) {
-            LAYOUTS.put(t, pair("premise", "sentence1", "hypothesis", "sentence2", "gold_label", nli3));
+            LAYOUTS.put(t, pair("premise", "sentence1", "hypothesis", "sentence2", TableLayout.LAST, nli3));
         }
         LAYOUTS.put("RTE", pair("premise", "sentence1", "hypothesis", "sentence2", "label", nli2));
         LAYOUTS.put("QNLI", pair("question", "question", "sentence", "sentence", "label", nli2));

@@ -32,7 +32,10 @@ final class Rows {
         this.options = options;
     }
 
-    /** The file's lines, UTF-8 (malformed bytes are an error naming the file), without a leading BOM. */
+    /**
+     * The file's lines without a leading BOM. Text is UTF-8; a file that is not valid UTF-8 is read as ISO-8859-1
+     * (Latin-1), the encoding of the classic releases of MR, SUBJ and TREC, where every byte is one character.
+     */
     static List<String> lines(Path file) {
         if (!Files.exists(file)) {
             throw new ZotuneException(file + ": no such file");
@@ -48,7 +51,7 @@ final class Rows {
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
                     .decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
-            throw new ZotuneException(file + ": not valid UTF-8 text");
+            text = latin1(file);
         } catch (IOException e) {
             throw new ZotuneException(file + ": cannot read: " + e.getMessage(), e);
         }
@@ -57,6 +60,14 @@ final class Rows {
         }
         List<String> lines = new ArrayList<>(text.lines().toList());
         return lines;
+    }
+
+    private static String latin1(Path file) {
+        try {
+            return new String(Files.readAllBytes(file), StandardCharsets.ISO_8859_1);
+        } catch (IOException e) {
+            throw new ZotuneException(file + ": cannot read: " + e.getMessage(), e);
+        }
     }
 
     String where(int line) {

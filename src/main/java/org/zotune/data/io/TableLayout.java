@@ -12,7 +12,8 @@ import org.zotune.data.Dataset;
  *                    index (written as a decimal string)
  * @param fields      the example's field names (e.g. {@code premise}, {@code hypothesis})
  * @param columns     the column of each field, in the same order
- * @param labelColumn the label's column
+ * @param labelColumn the label's column, or {@link #LAST}: each row's last column (MNLI and SNLI rows carry a
+ *                    variable number of annotator labels before the gold label, more columns than their header)
  * @param labels      the class names the label column holds, in index order; for {@link Dataset.Kind#REGRESSION}
  *                    empty, and the column's number is stored as field {@code score}
  * @param kind        {@link Dataset.Kind#CLASSIFICATION} or {@link Dataset.Kind#REGRESSION}
@@ -21,6 +22,9 @@ public record TableLayout(Format format, boolean header, List<String> fields, Li
         String labelColumn, List<String> labels, Dataset.Kind kind) {
 
     public enum Format { TSV, CSV }
+
+    /** The label column spec meaning "the row's last column". */
+    public static final String LAST = "$last";
 
     public TableLayout {
         fields = List.copyOf(fields);

@@ -39,6 +39,7 @@ public final class TableReader {
         int[] fieldIdx = new int[layout.columns().size()];
         int labelIdx;
         int headerCount = -1;
+        boolean last = layout.labelColumn().equals(TableLayout.LAST);
         if (layout.header()) {
             while (first < lines.size() && lines.get(first).isBlank()) {
                 first++;
@@ -60,13 +61,13 @@ public final class TableReader {
             for (int i = 0; i < fieldIdx.length; i++) {
                 fieldIdx[i] = column(byName, layout.columns().get(i), file, header);
             }
-            labelIdx = column(byName, layout.labelColumn(), file, header);
+            labelIdx = last ? -1 : column(byName, layout.labelColumn(), file, header);
             first++;
         } else {
             for (int i = 0; i < fieldIdx.length; i++) {
                 fieldIdx[i] = index(layout.columns().get(i), file);
             }
-            labelIdx = index(layout.labelColumn(), file);
+            labelIdx = last ? -1 : index(layout.labelColumn(), file);
         }
         int needed = labelIdx;
         for (int f : fieldIdx) {
@@ -80,7 +81,7 @@ public final class TableReader {
             }
             try {
                 List<String> cols = split(line, layout.format());
-                if (headerCount >= 0 && cols.size() != headerCount) {
+                if (headerCount >= 0 && (last ? cols.size() < headerCount : cols.size() != headerCount)) {
                     throw new BadRow(cols.size() + " columns, the header has " + headerCount);
                 }
                 if (cols.size() < needed) {
@@ -91,7 +92,7 @@ public final class TableReader {
                     fields.put(layout.fields().get(i), Rows.nonEmpty(cols.get(fieldIdx[i]), "'" + layout.fields().get(i)
                             + "' (column " + layout.columns().get(i) + ")"));
                 }
-                String rawLabel = cols.get(labelIdx).strip();
+                String rawLabel = cols.get(last ? cols.size() - 1 : labelIdx).strip();
                 int label;
                 if (layout.kind() == Dataset.Kind.REGRESSION) {
                     try {
