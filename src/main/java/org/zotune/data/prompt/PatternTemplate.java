@@ -106,7 +106,8 @@ public final class PatternTemplate implements PromptTemplate {
                 i += 2;
             } else if (c == '{') {
                 int end = p.indexOf('}', i);
-                if (end < 0) {
+                int nextOpen = p.indexOf('{', i + 1);
+                if (end < 0 || (nextOpen >= 0 && nextOpen < end)) {
                     throw new ZotuneException("template '" + name + "': unclosed '{' at character " + (i + 1) + ": "
                             + quoted(p));
                 }
