@@ -159,6 +159,15 @@ class BadInputTest {
     }
 
     @Test
+    void corpusShorterThanOneChunk() throws IOException {
+        Path text = write("short.txt", "Hi.\n");
+        org.zotune.model.tokenizer.Tokenizer tok = org.zotune.model.tokenizer.Llama2cTokenizer.load(
+                org.zotune.TestData.file("models/stories260K/tok512.bin"));
+        assertOneLine(assertThrows(ZotuneException.class, () -> TextCorpus.read(List.of(text), tok, 64, 0)),
+                "short.txt]: " + tok.encode("Hi.").length + " tokens, fewer than one chunk of 64");
+    }
+
+    @Test
     void missingAndEmptyFiles() throws IOException {
         Path missing = dir.resolve("nope.tsv");
         assertOneLine(assertThrows(ZotuneException.class, () -> TableReader.sst2(missing, ReadOptions.STRICT)),
@@ -173,10 +182,5 @@ class BadInputTest {
         assertOneLine(assertThrows(ZotuneException.class,
                 () -> LabelSentenceReader.read(allBad, 2, ReadOptions.skipBadRows())),
                 "allbad.txt: the data set is empty (no examples; 2 malformed rows skipped)");
-        Path text = write("short.txt", "Hi.\n");
-        org.zotune.model.tokenizer.Tokenizer tok = org.zotune.model.tokenizer.Llama2cTokenizer.load(
-                org.zotune.TestData.file("models/stories260K/tok512.bin"));
-        assertOneLine(assertThrows(ZotuneException.class, () -> TextCorpus.read(List.of(text), tok, 64, 0)),
-                "tokens, fewer than one chunk of 64");
     }
 }

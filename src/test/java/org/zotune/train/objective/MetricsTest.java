@@ -39,5 +39,8 @@ class MetricsTest {
         assertThrows(ZotuneException.class, () -> Metrics.accuracy(new int[] {1}, new int[] {1, 0}));
         assertThrows(ZotuneException.class, () -> Metrics.accuracy(new int[] {1}, new int[] {-1}));
         assertThrows(ZotuneException.class, () -> Metrics.macroF1(new int[] {3}, new int[] {0}, 3));
+        ZotuneException e = assertThrows(ZotuneException.class, () -> Objective.named("bleu"));
+        assertEquals("unknown objective 'bleu' (known: lm, classification, accuracy, f1)", e.getMessage());
+        assertEquals("f1", Objective.named("f1").name());
     }
 }

@@ -227,6 +227,33 @@ class ObjectivesStories260KTest {
     }
 
     @Test
+    void heldOutLanguageModelLossOverCorpusChunks() {
+        org.zotune.data.io.TextCorpus corpus = org.zotune.data.io.TextCorpus.read(
+                List.of(TestData.file("datasets/janeausten/emma.txt")), tok, 48, 3);
+        List<EncodedExample> ex = new ArrayList<>();
+        for (int[] c : corpus.chunks()) {
+            ex.add(new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0));
+        }
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(model.parameters(), DType.F32)) {
+            double sum = 0;
+            double n = 0;
+            for (int[] c : corpus.chunks()) {
+                double[] ll = rowLogLikelihood(ops, p, c, 0);
+                sum -= ll[0];
+                n += ll[1];
+            }
+            Evaluator.LmResult r = Evaluator.languageModel(ops, model.model(), p, ex, 2, 0);
+            assertEquals(3 * 47, r.tokens());
+            assertEquals(sum / n, r.loss(), 1e-4);
+            System.out.printf("stories260K on Emma, 3 chunks of 48: loss %.4f, perplexity %.2f%n", r.loss(),
+                    r.perplexity());
+            // the chunk batch's targets are Batch's own next-token targets
+            PromptBatch chunks = PromptBatch.ofChunks(corpus.chunks(), 0);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(chunks.batch().nextTokenTargets(), chunks.targets());
+        }
+    }
+
+    @Test
     void evaluatorOverBatches() {
         List<EncodedExample> ex = sst2(10);
         try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(model.parameters(), DType.F32)) {
@@ -241,7 +268,9 @@ class ObjectivesStories260KTest {
             for (int i = 0; i < ex.size(); i++) {
                 assertEquals(argmax(s[i]), r.predictions()[i]);
             }
-            Evaluator.Result one = Evaluator.evaluate(ops, model.model(), p, ex, 10, 0);
+            Dataset dev = TableReader.sst2(TestData.file("datasets/sst2-glue/dev.tsv"), ReadOptions.STRICT);
+            Evaluator.Result one = Evaluator.evaluate(ops, model.model(), p, new PromptEncoder(tok, 512),
+                    dev.withExamples("dev", dev.examples().subList(0, 10)), Templates.builtin("sst2"), 10);
             System.out.printf("stories260K SST-2 dev[0..10): accuracy %.2f, F1 %.4f, loss %.6f%n", r.accuracy(), r.f1(),
                     r.loss());
             assertEquals(r.loss(), one.loss(), 1e-5, "batch size does not change the loss");
