@@ -10,7 +10,8 @@ import org.zotune.ZotuneException;
  * <ul>
  *   <li>{@code source}: where it was read, {@code file:line}, so that later errors (a missing field, a label
  *       without a verbalizer word) can name the row.</li>
- *   <li>{@code fields}: the named text fields, trimmed of surrounding whitespace. Names are the data set's
+ *   <li>{@code fields}: the named text fields, trimmed of surrounding whitespace (except causal-LM
+ *       {@code prompt}, {@code completion} and {@code text} of zotune JSONL, kept verbatim). Names are the data set's
  *       {@link Dataset#inputFields()} (e.g. {@code sentence}; {@code premise}, {@code hypothesis}; {@code question},
  *       {@code passage}; {@code context}; {@code prompt}, {@code completion}; {@code text}), plus extra
  *       fields a template may use (COPA's {@code question} = cause/effect, STS-B's {@code score}).</li>

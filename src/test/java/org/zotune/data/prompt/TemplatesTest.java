@@ -94,6 +94,30 @@ class TemplatesTest {
         assertEquals("I went home.", CopaTemplate.lowerFirstWord("I went home."));
     }
 
+    @Test
+    void zotuneJsonlWithBuiltinAndUserTemplates(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path mcFile = dir.resolve("mc.jsonl");
+        java.nio.file.Files.writeString(mcFile, "{\"context\": \"The sky is\", \"options\": [\"green\", \"blue\"], "
+                + "\"answer\": 1}\n");
+        Dataset mc = org.zotune.data.io.ZotuneJsonlReader.read(mcFile, ReadOptions.STRICT);
+        Prompted p = first("mc", mc);
+        assertEquals("The sky is", p.prompt());
+        assertEquals(List.of("The sky is green", "The sky is blue"), p.candidates());
+        assertEquals(1, p.gold());
+        Path clsFile = dir.resolve("cls.jsonl");
+        java.nio.file.Files.writeString(clsFile, "{\"text\": \"I loved it\", \"label\": \"pos\"}\n"
+                + "{\"text\": \"Dull.\", \"label\": \"neg\"}\n");
+        Dataset cls = org.zotune.data.io.ZotuneJsonlReader.read(clsFile, ReadOptions.STRICT);
+        PatternTemplate t = new PatternTemplate("review", "Review: {text}\nSentiment: {label}",
+                Map.of("pos", "positive", "neg", "negative"));
+        t.check(cls);
+        Prompted q = t.render(cls.get(1));
+        assertEquals("Review: Dull.\nSentiment:", q.prompt());
+        assertEquals(List.of("Review: Dull.\nSentiment: negative", "Review: Dull.\nSentiment: positive"),
+                q.candidates()); // label order: neg, pos
+        assertEquals(0, q.gold());
+    }
+
     private static Dataset rte() {
         return sg("RTE");
     }
