@@ -27,7 +27,8 @@
  *
  * <h2>Sampling ({@link org.zotune.data.split})</h2>
  * Seeded Fisher–Yates over SplitMix64 ({@link org.zotune.data.split.Shuffle}); k examples per class; train / dev /
- * test splits including MeZO's 1000 / 500 / 1000 ({@link org.zotune.data.split.Sampling}).
+ * test splits including MeZO's 1000 / 500 / 1000 ({@link org.zotune.data.split.Sampling}); the examples of training
+ * step t as a pure function of the seed ({@link org.zotune.data.split.BatchSampler}).
  *
  * <h2>Prompts ({@link org.zotune.data.prompt})</h2>
  * Built-in decoder templates and verbalizers for SST-2, SST-5, TREC, RTE, CB, BoolQ, COPA, WiC

@@ -113,4 +113,28 @@ class SamplingTest {
         assertTrue(e.getMessage().endsWith("872 examples, fewer than the 800 train + 100 dev requested"),
                 e.getMessage());
     }
+
+    @Test
+    void batchSamplerCoversEveryExampleOncePerEpoch() {
+        BatchSampler b = new BatchSampler(10, 4, 3);
+        assertEquals(3, b.batchesPerEpoch());
+        for (int epoch = 0; epoch < 3; epoch++) {
+            int[] seen = new int[10];
+            for (int k = 0; k < 3; k++) {
+                int[] idx = b.batch(epoch * 3L + k);
+                assertEquals(k < 2 ? 4 : 2, idx.length);
+                for (int i : idx) {
+                    seen[i]++;
+                }
+            }
+            for (int c : seen) {
+                assertEquals(1, c, "epoch " + epoch);
+            }
+        }
+        assertTrue(!Arrays.equals(b.epochOrder(0), b.epochOrder(1)), "epochs are reshuffled");
+        // a fresh sampler (a resumed run) gives the same batch for the same step
+        assertTrue(Arrays.equals(b.batch(7), new BatchSampler(10, 4, 3).batch(7)));
+        assertTrue(!Arrays.equals(b.batch(7), new BatchSampler(10, 4, 4).batch(7)));
+        assertThrows(ZotuneException.class, () -> new BatchSampler(0, 4, 1));
+    }
 }
