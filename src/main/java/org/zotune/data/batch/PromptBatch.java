@@ -1,0 +1,93 @@
+package org.zotune.data.batch;
+
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.model.Batch;
+
+/**
+ * A forward-pass batch of encoded examples: every candidate row of every example, right-padded, plus per-token
+ * targets that select what is scored.
+ *
+ * @param batch         the padded token rows (mask 1 on real tokens)
+ * @param targets       [batch·seq]: at position t of row r, the next token when that token is an answer token
+ *                      (so position t predicts answer token t+1), else -1; the per-row target mask of the answer
+ * @param exampleOfRow  the example each row belongs to
+ * @param firstRow      per example, its first row (its candidates are rows firstRow .. firstRow + candidates - 1)
+ * @param candidates    per example, its number of candidates (rows)
+ * @param gold          per example, the right candidate's index, -1 if unknown
+ */
+public record PromptBatch(Batch batch, int[] targets, int[] exampleOfRow, int[] firstRow, int[] candidates,
+        int[] gold) {
+
+    public static PromptBatch of(List<EncodedExample> examples, int padId) {
+        if (examples.isEmpty()) {
+            throw new ZotuneException("an empty batch (no examples)");
+        }
+        int rowsTotal = 0;
+        for (EncodedExample e : examples) {
+            rowsTotal += e.candidates();
+        }
+        int[][] rows = new int[rowsTotal][];
+        int[] starts = new int[rowsTotal];
+        int[] exampleOfRow = new int[rowsTotal];
+        int[] firstRow = new int[examples.size()];
+        int[] candidates = new int[examples.size()];
+        int[] gold = new int[examples.size()];
+        int r = 0;
+        for (int x = 0; x < examples.size(); x++) {
+            EncodedExample e = examples.get(x);
+            firstRow[x] = r;
+            candidates[x] = e.candidates();
+            gold[x] = e.gold();
+            for (int c = 0; c < e.candidates(); c++) {
+                rows[r] = e.rows()[c];
+                starts[r] = e.answerStart()[c];
+                exampleOfRow[r] = x;
+                r++;
+            }
+        }
+        Batch batch = Batch.rightPadded(rows, padId);
+        int seq = batch.seq();
+        int[] targets = new int[batch.tokens()];
+        java.util.Arrays.fill(targets, -1);
+        for (int i = 0; i < rowsTotal; i++) {
+            for (int t = Math.max(starts[i], 1); t < rows[i].length; t++) {
+                targets[i * seq + t - 1] = rows[i][t];
+            }
+        }
+        return new PromptBatch(batch, targets, exampleOfRow, firstRow, candidates, gold);
+    }
+
+    /** Fixed-length language-model chunks (e.g. from a text corpus): every next token is a target. */
+    public static PromptBatch ofChunks(List<int[]> chunks, int padId) {
+        List<EncodedExample> ex = new java.util.ArrayList<>(chunks.size());
+        for (int[] c : chunks) {
+            ex.add(new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0));
+        }
+        return of(ex, padId);
+    }
+
+    public int examples() {
+        return firstRow.length;
+    }
+
+    public int rows() {
+        return batch.batch();
+    }
+
+    /** The targets with every row but each example's gold row masked out (-1): the causal-LM loss's targets. */
+    public int[] goldTargets() {
+        int seq = batch.seq();
+        int[] out = targets.clone();
+        for (int r = 0; r < rows(); r++) {
+            int x = exampleOfRow[r];
+            if (gold[x] < 0) {
+                throw new ZotuneException("example " + x + " of the batch has no gold answer");
+            }
+            if (r - firstRow[x] != gold[x]) {
+                java.util.Arrays.fill(out, r * seq, (r + 1) * seq, -1);
+            }
+        }
+        return out;
+    }
+}

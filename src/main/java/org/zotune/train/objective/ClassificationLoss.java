@@ -1,0 +1,23 @@
+package org.zotune.train.objective;
+
+import org.zotune.backend.Ops;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.CausalLM;
+
+/**
+ * Prompt classification / multiple choice (ALGORITHMS.md §6): s_c = mean log p(c's tokens | prompt) per candidate c
+ * ({@link OptionScores}); loss = mean over the batch's examples of the cross-entropy of softmax(s) against the gold
+ * candidate.
+ */
+public final class ClassificationLoss implements Objective {
+    @Override
+    public String name() {
+        return "classification";
+    }
+
+    @Override
+    public float loss(Ops ops, CausalLM model, WeightSource weights, PromptBatch batch) {
+        return (float) OptionScores.classificationLoss(OptionScores.score(ops, model, weights, batch), batch);
+    }
+}

@@ -1,0 +1,111 @@
+package org.zotune.train.objective;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.Dataset;
+import org.zotune.data.batch.EncodedExample;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.data.batch.PromptEncoder;
+import org.zotune.data.prompt.PromptTemplate;
+import org.zotune.model.CausalLM;
+
+/**
+ * Evaluation over a whole data set, in batches: accuracy, F1 and classification loss of candidate data; token-weighted
+ * causal-LM loss (and so perplexity) of language-model data.
+ */
+public final class Evaluator {
+    private Evaluator() {
+    }
+
+    /**
+     * @param examples    how many examples were scored
+     * @param accuracy    fraction predicted right
+     * @param f1          binary F1 (2 candidates) or macro F1
+     * @param loss        mean classification loss (ALGORITHMS.md §6)
+     * @param predictions per example, the predicted candidate
+     */
+    public record Result(int examples, double accuracy, double f1, double loss, int[] predictions) {
+    }
+
+    /**
+     * @param lossSum  the summed cross-entropy of every target token
+     * @param tokens   how many target tokens
+     */
+    public record LmResult(double lossSum, long tokens) {
+        public double loss() {
+            return lossSum / tokens;
+        }
+
+        public double perplexity() {
+            return Math.exp(loss());
+        }
+    }
+
+    /** Encodes {@code data} with {@code template} and evaluates it. */
+    public static Result evaluate(Ops ops, CausalLM model, WeightSource weights, PromptEncoder encoder, Dataset data,
+            PromptTemplate template, int batchSize) {
+        return evaluate(ops, model, weights, encoder.encode(data.requireLabels(), template), batchSize,
+                encoder.padId());
+    }
+
+    /**
+     * The causal-LM loss over all target tokens of the data (each example's gold row), token-weighted across batches:
+     * Σ cross-entropy / Σ tokens.
+     */
+    public static LmResult languageModel(Ops ops, CausalLM model, WeightSource weights, List<EncodedExample> data,
+            int batchSize, int padId) {
+        if (data.isEmpty()) {
+            throw new ZotuneException("nothing to evaluate: no examples");
+        }
+        if (batchSize <= 0) {
+            throw new ZotuneException("evaluation batch size must be positive, got " + batchSize);
+        }
+        double sum = 0;
+        long count = 0;
+        for (int from = 0; from < data.size(); from += batchSize) {
+            PromptBatch b = PromptBatch.of(new ArrayList<>(data.subList(from, Math.min(data.size(), from + batchSize))),
+                    padId);
+            try (Ops.Scope scope = ops.scope()) {
+                Tensor logits = model.forward(ops, weights, b.batch());
+                float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(b.goldTargets())));
+                sum += ce[0];
+                count += (long) ce[1];
+            }
+        }
+        if (count == 0) {
+            throw new ZotuneException("nothing to evaluate: no target tokens");
+        }
+        return new LmResult(sum, count);
+    }
+
+    public static Result evaluate(Ops ops, CausalLM model, WeightSource weights, List<EncodedExample> data,
+            int batchSize, int padId) {
+        if (data.isEmpty()) {
+            throw new ZotuneException("nothing to evaluate: no examples");
+        }
+        if (batchSize <= 0) {
+            throw new ZotuneException("evaluation batch size must be positive, got " + batchSize);
+        }
+        int n = data.size();
+        int[] pred = new int[n];
+        int[] gold = new int[n];
+        int classes = 0;
+        double lossSum = 0;
+        for (int from = 0; from < n; from += batchSize) {
+            List<EncodedExample> chunk = new ArrayList<>(data.subList(from, Math.min(n, from + batchSize)));
+            PromptBatch b = PromptBatch.of(chunk, padId);
+            OptionScores.Scored s = OptionScores.score(ops, model, weights, b);
+            lossSum += OptionScores.classificationLoss(s, b) * chunk.size();
+            for (int i = 0; i < chunk.size(); i++) {
+                pred[from + i] = s.predictions()[i];
+                gold[from + i] = b.gold()[i];
+                classes = Math.max(classes, b.candidates()[i]);
+            }
+        }
+        return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred);
+    }
+}

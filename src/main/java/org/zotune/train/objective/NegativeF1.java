@@ -1,0 +1,27 @@
+package org.zotune.train.objective;
+
+import org.zotune.backend.Ops;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.CausalLM;
+
+/**
+ * −F1 of the batch's predictions: binary F1 (positive class = candidate 1) when examples have 2 candidates, macro F1
+ * otherwise ({@link Metrics#f1}). Non-differentiable; ZO needs only its value.
+ */
+public final class NegativeF1 implements Objective {
+    @Override
+    public String name() {
+        return "f1";
+    }
+
+    @Override
+    public float loss(Ops ops, CausalLM model, WeightSource weights, PromptBatch batch) {
+        OptionScores.Scored s = OptionScores.score(ops, model, weights, batch);
+        int classes = 0;
+        for (int c : batch.candidates()) {
+            classes = Math.max(classes, c);
+        }
+        return (float) -Metrics.f1(s.predictions(), batch.gold(), classes);
+    }
+}
