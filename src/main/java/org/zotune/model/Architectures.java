@@ -8,6 +8,7 @@ import java.util.Map;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
 import org.zotune.model.gpt2.Gpt2;
 import org.zotune.model.io.TensorChecks;
 import org.zotune.model.llama.Llama;
@@ -116,6 +117,11 @@ public final class Architectures {
         if (c.activation() != ModelConfig.Activation.GELU_TANH && c.activation() != ModelConfig.Activation.RELU) {
             throw new IllegalArgumentException(c.family() + " supports gelu_new or relu FFNs, not " + c.activation());
         }
+    }
+
+    /** The weight at {@code index}, or null for an absent optional parameter (index -1, see ParamList.addIf). */
+    public static Tensor optionalWeight(WeightSource w, int index) {
+        return index < 0 ? null : w.weight(index);
     }
 
     public static void activateInPlace(Ops ops, Tensor x, ModelConfig.Activation activation) {

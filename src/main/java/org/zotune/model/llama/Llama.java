@@ -119,10 +119,6 @@ public final class Llama implements CausalLM {
         return params;
     }
 
-    private static Tensor opt(WeightSource w, int index) {
-        return index < 0 ? null : w.weight(index);
-    }
-
     @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
         Architectures.checkBatch(config, batch, false);
@@ -135,15 +131,15 @@ public final class Llama implements CausalLM {
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
         for (int l = 0; l < config.numLayers(); l++) {
             Tensor a = ops.rmsNorm(x, w.weight(attnNorm[l]), eps);
-            Tensor q = ops.linear(a, w.weight(qW[l]), opt(w, qB[l]));
-            Tensor k = ops.linear(a, w.weight(kW[l]), opt(w, kB[l]));
-            Tensor v = ops.linear(a, w.weight(vW[l]), opt(w, vB[l]));
+            Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
+            Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
+            Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
             Tensor att = ops.attention(q, k, v, mask, positions, spec);
-            ops.addInPlace(x, ops.linear(att, w.weight(oW[l]), opt(w, oB[l])));
+            ops.addInPlace(x, ops.linear(att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l])));
             Tensor m = ops.rmsNorm(x, w.weight(ffnNorm[l]), eps);
-            Tensor gate = ops.linear(m, w.weight(gateW[l]), opt(w, gateB[l]));
-            Tensor up = ops.linear(m, w.weight(upW[l]), opt(w, upB[l]));
-            ops.addInPlace(x, ops.linear(ops.siluMul(gate, up), w.weight(downW[l]), opt(w, downB[l])));
+            Tensor gate = ops.linear(m, w.weight(gateW[l]), Architectures.optionalWeight(w, gateB[l]));
+            Tensor up = ops.linear(m, w.weight(upW[l]), Architectures.optionalWeight(w, upB[l]));
+            ops.addInPlace(x, ops.linear(ops.siluMul(gate, up), w.weight(downW[l]), Architectures.optionalWeight(w, downB[l])));
         }
         Tensor out = ops.rmsNorm(x, w.weight(norm), eps);
         return ops.linear(out, w.weight(head), null);

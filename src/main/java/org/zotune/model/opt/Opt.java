@@ -128,10 +128,6 @@ public final class Opt implements CausalLM {
         return params;
     }
 
-    private static Tensor opt(WeightSource w, int index) {
-        return index < 0 ? null : w.weight(index);
-    }
-
     @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
         Architectures.checkBatch(config, batch, false);
@@ -157,18 +153,18 @@ public final class Opt implements CausalLM {
         ops.addInPlace(x, ops.embedding(ops.ints(table), w.weight(positions)));
         for (int l = 0; l < config.numLayers(); l++) {
             Tensor a = before ? ops.layerNorm(x, w.weight(attnLnW[l]), w.weight(attnLnB[l]), eps) : x;
-            Tensor q = ops.linear(a, w.weight(qW[l]), opt(w, qB[l]));
-            Tensor k = ops.linear(a, w.weight(kW[l]), opt(w, kB[l]));
-            Tensor v = ops.linear(a, w.weight(vW[l]), opt(w, vB[l]));
+            Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
+            Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
+            Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
             Tensor att = ops.attention(q, k, v, mask, attnPositions, spec);
-            ops.addInPlace(x, ops.linear(att, w.weight(oW[l]), opt(w, oB[l])));
+            ops.addInPlace(x, ops.linear(att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l])));
             if (!before) {
                 x = ops.layerNorm(x, w.weight(attnLnW[l]), w.weight(attnLnB[l]), eps);
             }
             Tensor m = before ? ops.layerNorm(x, w.weight(ffnLnW[l]), w.weight(ffnLnB[l]), eps) : x;
-            Tensor f = ops.linear(m, w.weight(fc1W[l]), opt(w, fc1B[l]));
+            Tensor f = ops.linear(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
             Architectures.activateInPlace(ops, f, config.activation());
-            ops.addInPlace(x, ops.linear(f, w.weight(fc2W[l]), opt(w, fc2B[l])));
+            ops.addInPlace(x, ops.linear(f, w.weight(fc2W[l]), Architectures.optionalWeight(w, fc2B[l])));
             if (!before) {
                 x = ops.layerNorm(x, w.weight(ffnLnW[l]), w.weight(ffnLnB[l]), eps);
             }
