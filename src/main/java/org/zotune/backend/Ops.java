@@ -58,6 +58,12 @@ public interface Ops extends AutoCloseable {
     Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec);
 
     /**
+     * {@link #attention} with q, k and v packed side by side in one activation {@code qkv}
+     * [B·T, (H + 2·Hkv)·D] (columns q | k | v, as one fused projection produces them).
+     */
+    Tensor attentionPacked(Tensor qkv, IntTensor mask, IntTensor positions, AttentionSpec spec);
+
+    /**
      * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed
      * in float32. Returns a [1, 2] float32 tensor (loss sum, count of targets).
      */

@@ -30,6 +30,10 @@ import org.zotune.tensor.HostTensor;
  */
 public final class CudaOps implements Ops {
     private static final int THREADS = 256;
+    /** Output elements from which a GEMM with an unaligned output row is computed into padded rows. */
+    private static final long PADDED_GEMM_MIN = 1L << 16;
+    /** 16-byte vectors per thread in the register-held norm kernels (native/kernels/norm.cu NORM_NV). */
+    private static final int NORM_NV = 4;
 
     private final DType computeType;
     private final Cuda.Availability device;
@@ -104,7 +108,19 @@ public final class CudaOps implements Ops {
             reg("add_bias_rows_" + t, "ppli");
             reg("layernorm_" + t, "ppppif");
             reg("rmsnorm_" + t, "pppif");
-            reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiddddi");
+            reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
+            reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
+            reg("attention_merge_heads_v_" + t, "ppiiii");
+            for (int nj : new int[] {1, 2, 4, 8}) {
+                reg("attention_causal_softmax_w" + nj + "_" + t, "pppiil");
+            }
+            reg("add_inplace_v_" + t, "ppl");
+            reg("gelu_tanh_inplace_v_" + t, "pl");
+            reg("relu_inplace_v_" + t, "pl");
+            reg("silu_mul_v_" + t, "pppl");
+            reg("add_bias_rows_v_" + t, "ppli");
+            reg("layernorm_v_" + t, "ppppif");
+            reg("rmsnorm_v_" + t, "pppif");
             reg("attention_causal_softmax_" + t, "pppii");
             reg("attention_merge_heads_" + t, "ppiiii");
             reg("cross_entropy_rows_" + t, "pppi");
@@ -439,6 +455,21 @@ public final class CudaOps implements Ops {
         }
     }
 
+    /** Elements of the compute type in one 16-byte vector (the vector kernels' unit). */
+    private int vecWidth() {
+        return 16 / computeType.bytes();
+    }
+
+    /** Whether every address is 16-byte aligned (0 = absent counts as aligned). */
+    private static boolean aligned(long... addresses) {
+        for (long a : addresses) {
+            if ((a & 15) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private int grid(long n) {
         return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, maxGrid));
     }
@@ -478,12 +509,13 @@ public final class CudaOps implements Ops {
         if (n == 0) {
             return;
         }
-        Kernel k = kernel(base, computeType);
+        boolean vec = aligned(ptrs);
+        Kernel k = kernel(vec ? base + "_v" : base, computeType);
         for (int i = 0; i < ptrs.length; i++) {
             k.args().ptr(i, ptrs[i]);
         }
         k.args().i64(ptrs.length, n);
-        k.launch(grid(n), THREADS, stream);
+        k.launch(grid(vec ? (n + vecWidth() - 1) / vecWidth() : n), THREADS, stream);
     }
 
     @Override
@@ -545,18 +577,42 @@ public final class CudaOps implements Ops {
         if (out.numel() == 0) {
             return out;
         }
-        // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
-        cublas.gemm(true, false, wt.rows(), a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
-                a.address(), computeType, a.cols(), 0f, out.address(), computeType, wt.rows());
+        int m = wt.rows();
+        int vw = vecWidth();
+        if (m % vw != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
+            // An output row length that is not a multiple of 16 bytes (GPT-2's vocabulary, 50257) makes
+            // cuBLAS fall back to an align-1 sm75 kernel (10x slower): compute into rows padded to 64
+            // elements, then copy the rows out densely.
+            int ldc = (m + 63) / 64 * 64;
+            DeviceArena.Mark mark = arena.mark();
+            try {
+                long padded = arena.allocate((long) a.rows() * ldc * computeType.bytes());
+                cublas.gemm(true, false, m, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                        a.address(), computeType, a.cols(), 0f, padded, computeType, ldc);
+                long eb = computeType.bytes();
+                Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(
+                        new org.zotune.cuda.DevicePointer(out.address()), m * eb,
+                        new org.zotune.cuda.DevicePointer(padded), ldc * eb, m * eb, a.rows(),
+                        org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice, stream.handle()),
+                        "cudaMemcpy2DAsync(linear)");
+            } finally {
+                arena.reset(mark);
+            }
+        } else {
+            // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
+            cublas.gemm(true, false, m, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                    a.address(), computeType, a.cols(), 0f, out.address(), computeType, m);
+        }
         if (bias != null) {
             CudaTensor b = act(bias, "linear", "bias");
             if (b.numel() != wt.rows()) {
                 throw new IllegalArgumentException("linear: bias has " + b.numel() + " values for " + wt.rows()
                         + " outputs");
             }
-            Kernel k = kernel("add_bias_rows", computeType);
+            boolean vec = out.cols() % vecWidth() == 0 && aligned(out.address(), b.address());
+            Kernel k = kernel(vec ? "add_bias_rows_v" : "add_bias_rows", computeType);
             k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
-            k.launch(grid(out.numel()), THREADS, stream);
+            k.launch(grid(vec ? out.numel() / vecWidth() : out.numel()), THREADS, stream);
         }
         return out;
     }
@@ -573,11 +629,25 @@ public final class CudaOps implements Ops {
         if (a.rows() == 0) {
             return out;
         }
-        Kernel k = kernel("layernorm", computeType);
+        int vt = normVectorThreads(a.cols(), a.address(), w.address(), b == null ? 0L : b.address(), out.address());
+        Kernel k = kernel(vt > 0 ? "layernorm_v" : "layernorm", computeType);
         k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, b == null ? 0L : b.address()).ptr(3, out.address())
                 .i32(4, a.cols()).f32(5, eps);
-        k.launch(a.rows(), 1, 1, rowThreads(a.cols()), 1, 1, 0, stream);
+        k.launch(a.rows(), 1, 1, vt > 0 ? vt : rowThreads(a.cols()), 1, 1, 0, stream);
         return out;
+    }
+
+    /**
+     * Threads per row for the register-held norm kernels (each thread keeps up to NORM_NV vectors), or 0
+     * when the row does not fit them (width not a multiple of the vector, unaligned, or too wide).
+     */
+    private int normVectorThreads(int cols, long... addresses) {
+        int vw = vecWidth();
+        if (cols % vw != 0 || !aligned(addresses)) {
+            return 0;
+        }
+        int threads = ((cols / vw + NORM_NV - 1) / NORM_NV + 31) / 32 * 32;
+        return threads <= 1024 ? Math.max(32, threads) : 0;
     }
 
     @Override
@@ -592,9 +662,10 @@ public final class CudaOps implements Ops {
         if (a.rows() == 0) {
             return out;
         }
-        Kernel k = kernel("rmsnorm", computeType);
+        int vt = normVectorThreads(a.cols(), a.address(), w.address(), out.address());
+        Kernel k = kernel(vt > 0 ? "rmsnorm_v" : "rmsnorm", computeType);
         k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, out.address()).i32(3, a.cols()).f32(4, eps);
-        k.launch(a.rows(), 1, 1, rowThreads(a.cols()), 1, 1, 0, stream);
+        k.launch(a.rows(), 1, 1, vt > 0 ? vt : rowThreads(a.cols()), 1, 1, 0, stream);
         return out;
     }
 
@@ -604,15 +675,43 @@ public final class CudaOps implements Ops {
         CudaTensor ck = act(k, "attention", "k");
         CudaTensor cv = act(v, "attention", "v");
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
-        if (h <= 0 || hkv <= 0 || h % hkv != 0) {
-            throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
-        }
+        checkHeads(spec);
         if (cq.rows() != b * t || cq.cols() != h * d || ck.rows() != b * t || ck.cols() != hkv * d
                 || cv.rows() != b * t || cv.cols() != hkv * d) {
             throw new IllegalArgumentException("attention: q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
                     + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
                     + " Hkv=" + hkv + " D=" + d);
         }
+        return attention(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, mask, positions, spec);
+    }
+
+    /** Attention over q|k|v packed in one activation (one fused projection): no copies to split it. */
+    @Override
+    public Tensor attentionPacked(Tensor qkv, IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        CudaTensor c = act(qkv, "attentionPacked", "qkv");
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        checkHeads(spec);
+        int ld = (h + 2 * hkv) * d;
+        if (c.rows() != b * t || c.cols() != ld) {
+            throw new IllegalArgumentException("attentionPacked: qkv " + c.rows() + "x" + c.cols() + " does not match"
+                    + " B=" + b + " T=" + t + " H=" + h + " Hkv=" + hkv + " D=" + d + " (expected [B·T, (H + 2·Hkv)·D])");
+        }
+        long eb = computeType.bytes();
+        return attention(c.address(), ld, c.address() + (long) h * d * eb, ld, c.address() + (long) (h + hkv) * d * eb,
+                ld, mask, positions, spec);
+    }
+
+    private static void checkHeads(AttentionSpec spec) {
+        int h = spec.numHeads(), hkv = spec.numKvHeads();
+        if (h <= 0 || hkv <= 0 || h % hkv != 0) {
+            throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
+        }
+    }
+
+    /** q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D, Hkv·D). */
+    private Tensor attention(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, IntTensor mask,
+                             IntTensor positions, AttentionSpec spec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
         CudaIntTensor m = (CudaIntTensor) mask;
         if (m.length() != b * t) {
             throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
@@ -634,6 +733,11 @@ public final class CudaOps implements Ops {
         try {
             long perHead = (long) t * d;
             long n = (long) b * h * perHead;
+            int vw = vecWidth();
+            long eb = computeType.bytes();
+            // 16-byte vectors and 32-bit indices when the head rows allow it
+            boolean vec = d % vw == 0 && ldq % vw == 0 && ldk % vw == 0 && ldv % vw == 0
+                    && aligned(qAddr, kAddr, vAddr) && n / vw < Integer.MAX_VALUE;
             CudaTensor qh = alloc(b * h * t, d, computeType);
             CudaTensor kh = alloc(b * h * t, d, computeType);
             CudaTensor vh = alloc(b * h * t, d, computeType);
@@ -641,18 +745,27 @@ public final class CudaOps implements Ops {
             CudaTensor probs = alloc(b * h * t, t, computeType);
             CudaTensor oh = alloc(b * h * t, d, computeType);
 
-            Kernel split = kernel("attention_split_qkv_rope", computeType);
-            ModelConfig.RopeScaling rs = spec.ropeScaling();
-            split.args().ptr(0, cq.address()).ptr(1, ck.address()).ptr(2, cv.address())
-                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
-                    .ptr(6, spec.rope() ? pos.address() : 0L)
-                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d).i32(12, spec.rope() ? 1 : 0)
-                    .f64(13, spec.ropeTheta())
-                    .f64(14, rs == null ? 0 : rs.factor())
-                    .f64(15, rs == null ? 0 : rs.lowFreqFactor())
-                    .f64(16, rs == null ? 0 : rs.highFreqFactor())
-                    .i32(17, rs == null ? 0 : rs.originalMaxPositions());
-            split.launch(grid(n), THREADS, stream);
+            if (vec && !spec.rope()) {
+                Kernel split = kernel("attention_split_qkv_v", computeType);
+                split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                        .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                        .i32(6, b).i32(7, t).i32(8, h).i32(9, hkv).i32(10, d).i32(11, ldq).i32(12, ldk).i32(13, ldv);
+                split.launch(grid(n / vw), THREADS, stream);
+            } else {
+                Kernel split = kernel("attention_split_qkv_rope", computeType);
+                ModelConfig.RopeScaling rs = spec.ropeScaling();
+                split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                        .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                        .ptr(6, spec.rope() ? pos.address() : 0L)
+                        .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d)
+                        .i32(12, ldq).i32(13, ldk).i32(14, ldv).i32(15, spec.rope() ? 1 : 0)
+                        .f64(16, spec.ropeTheta())
+                        .f64(17, rs == null ? 0 : rs.factor())
+                        .f64(18, rs == null ? 0 : rs.lowFreqFactor())
+                        .f64(19, rs == null ? 0 : rs.highFreqFactor())
+                        .i32(20, rs == null ? 0 : rs.originalMaxPositions());
+                split.launch(grid(n), THREADS, stream);
+            }
 
             // scores[bh] (row-major [T, T]) = Q·Kᵀ·scale; column-major that is K(ᵀ stored)·Q
             cublas.gemmStridedBatched(true, false, t, t, d, spec.scale(),
@@ -660,9 +773,21 @@ public final class CudaOps implements Ops {
                     qh.address(), computeType, d, perHead,
                     0f, scores.address(), DType.F32, t, (long) t * t, b * h);
 
-            Kernel sm = kernel("attention_causal_softmax", computeType);
-            sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
-            sm.launch(b * h * t, 1, 1, rowThreads(t), 1, 1, 0, stream);
+            long scoreRows = (long) b * h * t;
+            if (t % 4 == 0 && t <= 1024) {
+                // one warp per row with the row in registers: NJ groups of 128 columns
+                int nj = t <= 128 ? 1 : t <= 256 ? 2 : t <= 512 ? 4 : 8;
+                Kernel sm = kernels.get("attention_causal_softmax_w" + nj + "_"
+                        + (computeType == DType.F32 ? "f32" : "bf16"));
+                sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t)
+                        .i64(5, scoreRows);
+                int warpsPerBlock = THREADS / 32;
+                sm.launch((int) ((scoreRows + warpsPerBlock - 1) / warpsPerBlock), 1, 1, THREADS, 1, 1, 0, stream);
+            } else {
+                Kernel sm = kernel("attention_causal_softmax", computeType);
+                sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
+                sm.launch((int) scoreRows, 1, 1, rowThreads(t), 1, 1, 0, stream);
+            }
 
             // out[bh] (row-major [T, D]) = P·V; column-major Oᵀ = Vᵀ·Pᵀ with both stored as-is
             cublas.gemmStridedBatched(false, false, d, t, t, 1f,
@@ -670,9 +795,10 @@ public final class CudaOps implements Ops {
                     probs.address(), computeType, t, (long) t * t,
                     0f, oh.address(), computeType, d, perHead, b * h);
 
-            Kernel merge = kernel("attention_merge_heads", computeType);
+            boolean vecMerge = d % vw == 0 && n / vw < Integer.MAX_VALUE;
+            Kernel merge = kernel(vecMerge ? "attention_merge_heads_v" : "attention_merge_heads", computeType);
             merge.args().ptr(0, oh.address()).ptr(1, out.address()).i32(2, b).i32(3, t).i32(4, h).i32(5, d);
-            merge.launch(grid(n), THREADS, stream);
+            merge.launch(grid(vecMerge ? n / vw : n), THREADS, stream);
         } finally {
             arena.reset(mark);
         }
@@ -693,7 +819,9 @@ public final class CudaOps implements Ops {
             if (x.rows() > 0) {
                 Kernel rows = kernel("cross_entropy_rows", computeType);
                 rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols());
-                rows.launch(x.rows(), 1, 1, rowThreads(x.cols()), 1, 1, 0, stream);
+                // one online pass in 16-byte vectors: a 256-thread block streams a 50k-wide row well
+                rows.launch(x.rows(), 1, 1, Math.min(256, rowThreads((x.cols() + vecWidth() - 1) / vecWidth())), 1, 1,
+                        0, stream);
             }
             Kernel red = kernels.get("cross_entropy_reduce");
             red.args().ptr(0, rowLoss).ptr(1, tg.address()).ptr(2, out.address()).i32(3, x.rows());

@@ -162,6 +162,21 @@ class CudaOpsTest {
                     "linear+bias " + t);
             assertClose(cpu.toHost(cpu.linear(x.cpu, w.cpu, null)), g.toHost(g.linear(x.gpu, w.gpu, null)), t,
                     "linear " + t);
+            // a bias of a multiple of 8 outputs takes the 16-byte vector kernel
+            Pair w96 = pair(cpu, g, gaussian(r, 96 * in, 0.1), 96, in);
+            Pair b96 = pair(cpu, g, gaussian(r, 96, 1.0), 1, 96);
+            assertClose(cpu.toHost(cpu.linear(x.cpu, w96.cpu, b96.cpu)), g.toHost(g.linear(x.gpu, w96.gpu, b96.gpu)), t,
+                    "linear+bias out=96 " + t);
+            // an odd output width over 2^16 elements is computed into padded rows and copied out
+            int n2 = 70;
+            int out2 = 1001;
+            Pair x2 = pair(cpu, g, gaussian(r, n2 * in, 1.0), n2, in);
+            Pair w2 = pair(cpu, g, gaussian(r, out2 * in, 0.1), out2, in);
+            Pair b2 = pair(cpu, g, gaussian(r, out2, 1.0), 1, out2);
+            assertClose(cpu.toHost(cpu.linear(x2.cpu, w2.cpu, null)), g.toHost(g.linear(x2.gpu, w2.gpu, null)), t,
+                    "linear padded out=1001 " + t);
+            assertClose(cpu.toHost(cpu.linear(x2.cpu, w2.cpu, b2.cpu)), g.toHost(g.linear(x2.gpu, w2.gpu, b2.gpu)), t,
+                    "linear+bias padded out=1001 " + t);
             // a row view feeds the GEMM from an offset
             assertClose(cpu.toHost(cpu.linear(cpu.rows(x.cpu, 5, 18), w.cpu, null)),
                     g.toHost(g.linear(g.rows(x.gpu, 5, 18), w.gpu, null)), t, "linear on rows [5,18) " + t);
@@ -175,7 +190,8 @@ class CudaOpsTest {
         CpuOps cpu = new CpuOps(t);
         CudaOps g = gpu(t);
         try (Ops.Scope s = g.scope()) {
-            for (int cols : new int[] {7, 300, 1500}) {
+            // 7, 300 (bf16), 1500 (bf16): scalar kernels; 64, 768, 1600 and f32 300/1500: register-held vectors
+            for (int cols : new int[] {7, 300, 1500, 64, 768, 1600}) {
                 int rows = 13;
                 float[] xv = gaussian(r, rows * cols, 3.0);
                 for (int i = 0; i < xv.length; i++) {
@@ -254,6 +270,36 @@ class CudaOpsTest {
         checkAttention(t, spec, mask, pos, 8);
     }
 
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionPackedAndWarpSoftmax(DType t) {
+        // T a multiple of 4 (warp-per-row softmax, 1 and 2 column groups), D = 16 (vector split/merge)
+        for (int seq : new int[] {36, 132}) {
+            int b = 2;
+            int[] mask = new int[b * seq];
+            java.util.Arrays.fill(mask, 1);
+            for (int i = 0; i < 7; i++) {
+                mask[seq + i] = 0; // left padding in sequence 1
+            }
+            mask[5] = 0; // a hole in sequence 0
+            AttentionSpec spec = gpt2Spec(b, seq, 3, 16);
+            checkAttention(t, spec, mask, new int[b * seq], 11 + seq);
+
+            Random r = new Random(seq);
+            CpuOps cpu = new CpuOps(t);
+            CudaOps g = gpu(t);
+            int tokens = b * seq;
+            int width = 3 * 3 * 16;
+            try (Ops.Scope s = g.scope()) {
+                Pair qkv = pair(cpu, g, gaussian(r, tokens * width, 1.5), tokens, width);
+                float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, cpu.ints(mask), cpu.ints(new int[tokens]),
+                        spec));
+                float[] actual = g.toHost(g.attentionPacked(qkv.gpu, g.ints(mask), g.ints(new int[tokens]), spec));
+                assertClose(expected, actual, t, "attentionPacked T=" + seq + " " + t);
+            }
+        }
+    }
+
     private void checkAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, long seed) {
         Random r = new Random(seed);
         CpuOps cpu = new CpuOps(t);
@@ -310,6 +356,18 @@ class CudaOpsTest {
             assertEquals(42f, actual[1], 0f, "count");
             // the sum is fp32 over 42 rows in both dtypes: relative 1e-5 of the sum
             assertClose(expected, actual, 1e-4, 1e-5, "crossEntropy " + t);
+
+            // GPT-2's vocabulary: odd row length, so rows start at every alignment
+            int n2 = 9;
+            int v2 = 50257;
+            Pair big = pair(cpu, g, gaussian(r, n2 * v2, 4.0), n2, v2);
+            int[] t2 = new int[n2];
+            for (int i = 0; i < n2; i++) {
+                t2[i] = i == 4 ? -1 : r.nextInt(v2);
+            }
+            t2[0] = v2 - 1;
+            assertClose(cpu.toHost(cpu.crossEntropy(big.cpu, cpu.ints(t2))), g.toHost(g.crossEntropy(big.gpu, g.ints(t2))),
+                    1e-4, 1e-5, "crossEntropy V=50257 " + t);
         }
     }
 
