@@ -34,6 +34,10 @@ public final class CudaOps implements Ops {
     private static final long PADDED_GEMM_MIN = 1L << 16;
     /** 16-byte vectors per thread in the register-held norm kernels (native/kernels/norm.cu NORM_NV). */
     private static final int NORM_NV = 4;
+    /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 only. */
+    private static final int[] FLASH_HEAD_DIMS = {64, 80, 96, 128};
+    /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
+    private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
 
     private final DType computeType;
     private final Cuda.Availability device;
@@ -111,6 +115,11 @@ public final class CudaOps implements Ops {
             reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
             reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
             reg("attention_merge_heads_v_" + t, "ppiiii");
+            if (t.equals("bf16")) {
+                for (int d : FLASH_HEAD_DIMS) {
+                    reg("flash_attention_d" + d + "_bf16", "pppppiiiiiiiiiiiiiiif");
+                }
+            }
             for (int nj : new int[] {1, 2, 4, 8}) {
                 reg("attention_causal_softmax_w" + nj + "_" + t, "pppiil");
             }
@@ -580,16 +589,22 @@ public final class CudaOps implements Ops {
         int m = wt.rows();
         int vw = vecWidth();
         if (m % vw != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
-            // An output row length that is not a multiple of 16 bytes (GPT-2's vocabulary, 50257) makes
-            // cuBLAS fall back to an align-1 sm75 kernel (10x slower): compute into rows padded to 64
-            // elements, then copy the rows out densely.
+            // An output width that is not a multiple of 16 bytes (GPT-2's vocabulary, 50257) makes cuBLAS
+            // fall back to an align-1 sm75 kernel (10x slower), even with a padded ldc (measured): copy
+            // the weight into a buffer of m rounded up to 64 rows (zeroed; their outputs are never read back),
+            // compute into padded output rows, then copy the m valid columns out densely.
             int ldc = (m + 63) / 64 * 64;
+            long eb = computeType.bytes();
             DeviceArena.Mark mark = arena.mark();
             try {
-                long padded = arena.allocate((long) a.rows() * ldc * computeType.bytes());
-                cublas.gemm(true, false, m, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                long wPadded = arena.allocate((long) ldc * wt.cols() * eb);
+                org.zotune.cuda.DeviceBuffer.copy(wPadded, wt.address(), (long) m * wt.cols() * eb, stream);
+                long tail = (long) m * wt.cols() * eb;
+                Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemsetAsync(new org.zotune.cuda.DevicePointer(wPadded + tail),
+                        0, (long) ldc * wt.cols() * eb - tail, stream.handle()), "cudaMemsetAsync(linear)");
+                long padded = arena.allocate((long) a.rows() * ldc * eb);
+                cublas.gemm(true, false, ldc, a.rows(), a.cols(), 1f, wPadded, computeType, wt.cols(),
                         a.address(), computeType, a.cols(), 0f, padded, computeType, ldc);
-                long eb = computeType.bytes();
                 Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(
                         new org.zotune.cuda.DevicePointer(out.address()), m * eb,
                         new org.zotune.cuda.DevicePointer(padded), ldc * eb, m * eb, a.rows(),
@@ -735,6 +750,26 @@ public final class CudaOps implements Ops {
             long n = (long) b * h * perHead;
             int vw = vecWidth();
             long eb = computeType.bytes();
+            if (flashAttention(spec)) {
+                long hd = (long) h * d;
+                if (!spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0 && aligned(qAddr, kAddr, vAddr)
+                        && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE) {
+                    launchFlash(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
+                            m, spec);
+                    return out;
+                }
+                if (hd * t < Integer.MAX_VALUE) {
+                    // RoPE (or unaligned rows): rotate and split into [B, H, T, D] first, then fuse the rest
+                    CudaTensor qh = alloc(b * h * t, d, computeType);
+                    CudaTensor kh = alloc(b * h * t, d, computeType);
+                    CudaTensor vh = alloc(b * h * t, d, computeType);
+                    splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
+                    int bs = (int) (hd * t);
+                    launchFlash(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
+                            out, m, spec);
+                    return out;
+                }
+            }
             // 16-byte vectors and 32-bit indices when the head rows allow it
             boolean vec = d % vw == 0 && ldq % vw == 0 && ldk % vw == 0 && ldv % vw == 0
                     && aligned(qAddr, kAddr, vAddr) && n / vw < Integer.MAX_VALUE;
@@ -745,27 +780,7 @@ public final class CudaOps implements Ops {
             CudaTensor probs = alloc(b * h * t, t, computeType);
             CudaTensor oh = alloc(b * h * t, d, computeType);
 
-            if (vec && !spec.rope()) {
-                Kernel split = kernel("attention_split_qkv_v", computeType);
-                split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
-                        .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
-                        .i32(6, b).i32(7, t).i32(8, h).i32(9, hkv).i32(10, d).i32(11, ldq).i32(12, ldk).i32(13, ldv);
-                split.launch(grid(n / vw), THREADS, stream);
-            } else {
-                Kernel split = kernel("attention_split_qkv_rope", computeType);
-                ModelConfig.RopeScaling rs = spec.ropeScaling();
-                split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
-                        .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
-                        .ptr(6, spec.rope() ? pos.address() : 0L)
-                        .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d)
-                        .i32(12, ldq).i32(13, ldk).i32(14, ldv).i32(15, spec.rope() ? 1 : 0)
-                        .f64(16, spec.ropeTheta())
-                        .f64(17, rs == null ? 0 : rs.factor())
-                        .f64(18, rs == null ? 0 : rs.lowFreqFactor())
-                        .f64(19, rs == null ? 0 : rs.highFreqFactor())
-                        .i32(20, rs == null ? 0 : rs.originalMaxPositions());
-                split.launch(grid(n), THREADS, stream);
-            }
+            splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
 
             // scores[bh] (row-major [T, T]) = Q·Kᵀ·scale; column-major that is K(ᵀ stored)·Q
             cublas.gemmStridedBatched(true, false, t, t, d, spec.scale(),
@@ -803,6 +818,58 @@ public final class CudaOps implements Ops {
             arena.reset(mark);
         }
         return out;
+    }
+
+    /** q/k/v rows (strided) → per-head [B, H, T, D] tensors, RoPE applied, kv heads expanded to H. */
+    private void splitHeads(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, CudaTensor qh,
+                            CudaTensor kh, CudaTensor vh, CudaIntTensor pos, AttentionSpec spec, long n, boolean vec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        if (vec && !spec.rope()) {
+            Kernel split = kernel("attention_split_qkv_v", computeType);
+            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .i32(6, b).i32(7, t).i32(8, h).i32(9, hkv).i32(10, d).i32(11, ldq).i32(12, ldk).i32(13, ldv);
+            split.launch(grid(n / vecWidth()), THREADS, stream);
+        } else {
+            Kernel split = kernel("attention_split_qkv_rope", computeType);
+            ModelConfig.RopeScaling rs = spec.ropeScaling();
+            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .ptr(6, spec.rope() ? pos.address() : 0L)
+                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d)
+                    .i32(12, ldq).i32(13, ldk).i32(14, ldv).i32(15, spec.rope() ? 1 : 0)
+                    .f64(16, spec.ropeTheta())
+                    .f64(17, rs == null ? 0 : rs.factor())
+                    .f64(18, rs == null ? 0 : rs.lowFreqFactor())
+                    .f64(19, rs == null ? 0 : rs.highFreqFactor())
+                    .i32(20, rs == null ? 0 : rs.originalMaxPositions());
+            split.launch(grid(n), THREADS, stream);
+        }
+    }
+
+    private boolean flashAttention(AttentionSpec spec) {
+        if (!FLASH || computeType != DType.BF16 || (long) spec.batch() * spec.numHeads() > 65535) {
+            return false;
+        }
+        for (int d : FLASH_HEAD_DIMS) {
+            if (d == spec.headDim()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Fused causal attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides. */
+    private void launchFlash(long q, int sqb, int sqt, int sqh, long k, int skb, int skt, int skh, long v, int svb,
+                             int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, AttentionSpec spec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
+        Kernel f = kernels.get("flash_attention_d" + d + "_bf16");
+        f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address())
+                .i32(5, t).i32(6, h).i32(7, hkv)
+                .i32(8, sqb).i32(9, sqt).i32(10, sqh).i32(11, skb).i32(12, skt).i32(13, skh)
+                .i32(14, svb).i32(15, svt).i32(16, svh)
+                .i32(17, t * h * d).i32(18, h * d).i32(19, d).f32(20, spec.scale());
+        f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, stream);
     }
 
     @Override

@@ -300,6 +300,68 @@ class CudaOpsTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionAtFlashHeadDims(DType t) {
+        // bf16 with D in {64, 80, 96, 128} takes the fused flash kernel: T not a multiple of its 64-row
+        // tiles, padding holes, rows with no visible key, grouped kv heads, RoPE (split first, then fused)
+        int b = 2;
+        int seq = 70;
+        int[] mask = new int[b * seq];
+        java.util.Arrays.fill(mask, 1);
+        for (int i = 0; i < 9; i++) {
+            mask[seq + i] = 0; // left padding: rows 0..8 of sequence 1 see no key
+        }
+        mask[3] = 0;
+        mask[66] = 0;
+        checkAttention(t, gpt2Spec(b, seq, 2, 64), mask, new int[b * seq], 21);
+
+        int seq2 = 67;
+        AttentionSpec gqa = new AttentionSpec(b, seq2, 4, 2, 80, (float) (1 / Math.sqrt(80)), 10000.0,
+                new ModelConfig.RopeScaling(8.0, 1.0, 4.0, 64));
+        int[] mask2 = new int[b * seq2];
+        java.util.Arrays.fill(mask2, 1);
+        mask2[seq2 - 1] = 0; // right padding in sequence 0
+        int[] pos2 = new int[b * seq2];
+        for (int i = 0; i < pos2.length; i++) {
+            pos2[i] = (i % seq2) * 3;
+        }
+        checkAttention(t, gqa, mask2, pos2, 22);
+
+        int seq3 = 129;
+        int[] ones3 = new int[seq3];
+        java.util.Arrays.fill(ones3, 1);
+        int[] pos3 = new int[seq3];
+        for (int i = 0; i < seq3; i++) {
+            pos3[i] = i;
+        }
+        checkAttention(t, new AttentionSpec(1, seq3, 2, 2, 128, (float) (1 / Math.sqrt(128)), 500000.0, null), ones3,
+                pos3, 23);
+        int[] ones4 = new int[3 * 5];
+        java.util.Arrays.fill(ones4, 1);
+        checkAttention(t, gpt2Spec(3, 5, 3, 96), ones4, new int[15], 24);
+
+        // packed q|k|v rows (GPT-2's fused projection) read in place
+        Random r = new Random(25);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int seqP = 130;
+        AttentionSpec spec = gpt2Spec(2, seqP, 3, 64);
+        int[] maskP = new int[2 * seqP];
+        java.util.Arrays.fill(maskP, 1);
+        for (int i = 0; i < 17; i++) {
+            maskP[seqP + i] = 0;
+        }
+        int width = 3 * 3 * 64;
+        try (Ops.Scope s = g.scope()) {
+            Pair qkv = pair(cpu, g, gaussian(r, 2 * seqP * width, 1.5), 2 * seqP, width);
+            float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, cpu.ints(maskP), cpu.ints(new int[2 * seqP]),
+                    spec));
+            float[] actual = g.toHost(g.attentionPacked(qkv.gpu, g.ints(maskP), g.ints(new int[2 * seqP]), spec));
+            assertClose(expected, actual, t, "attentionPacked D=64 T=" + seqP + " " + t);
+        }
+    }
+
     private void checkAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, long seed) {
         Random r = new Random(seed);
         CpuOps cpu = new CpuOps(t);
