@@ -37,6 +37,18 @@ public interface Ops extends AutoCloseable {
     /** x·wᵀ + bias: x [n, in], w [out, in], bias [1, out] or null. */
     Tensor linear(Tensor x, Tensor w, Tensor bias);
 
+    /** GELU (tanh) of {@code linear(x, w, bias)}; backends may fuse the bias and activation into one pass. */
+    default Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
+        Tensor y = linear(x, w, bias);
+        geluTanhInPlace(y);
+        return y;
+    }
+
+    /** residual += linear(x, w, bias); backends may fuse the bias and the addition into one pass. */
+    default void addLinearInPlace(Tensor residual, Tensor x, Tensor w, Tensor bias) {
+        addInPlace(residual, linear(x, w, bias));
+    }
+
     Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps);
 
     Tensor rmsNorm(Tensor x, Tensor weight, float eps);

@@ -37,6 +37,8 @@ public final class CudaOps implements Ops {
     /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 only. */
     private static final int[] FLASH_HEAD_DIMS = {64, 80, 96, 128};
     /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
+    /** -Dzotune.cuda.fuseBias=false runs bias, activation and residual addition as separate kernels. */
+    private static final boolean FUSE_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseBias", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
 
     private final DType computeType;
@@ -129,6 +131,8 @@ public final class CudaOps implements Ops {
             reg("silu_mul_v_" + t, "pppl");
             reg("add_bias_rows_v_" + t, "ppli");
             reg("layernorm_v_" + t, "ppppif");
+            reg("bias_gelu_rows_v_" + t, "ppli");
+            reg("add_bias_residual_v_" + t, "pppli");
             reg("rmsnorm_v_" + t, "pppif");
             reg("attention_causal_softmax_" + t, "pppii");
             reg("attention_merge_heads_" + t, "ppiiii");
@@ -619,17 +623,75 @@ public final class CudaOps implements Ops {
                     a.address(), computeType, a.cols(), 0f, out.address(), computeType, m);
         }
         if (bias != null) {
-            CudaTensor b = act(bias, "linear", "bias");
-            if (b.numel() != wt.rows()) {
-                throw new IllegalArgumentException("linear: bias has " + b.numel() + " values for " + wt.rows()
-                        + " outputs");
-            }
-            boolean vec = out.cols() % vecWidth() == 0 && aligned(out.address(), b.address());
-            Kernel k = kernel(vec ? "add_bias_rows_v" : "add_bias_rows", computeType);
-            k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
-            k.launch(grid(vec ? out.numel() / vecWidth() : out.numel()), THREADS, stream);
+            addBias(out, bias, "linear");
         }
         return out;
+    }
+
+    /** out[r, :] += bias (one kernel pass). */
+    private void addBias(CudaTensor out, Tensor bias, String op) {
+        CudaTensor b = act(bias, op, "bias");
+        if (b.numel() != out.cols()) {
+            throw new IllegalArgumentException(op + ": bias has " + b.numel() + " values for " + out.cols() + " outputs");
+        }
+        if (out.numel() == 0) {
+            return;
+        }
+        boolean vec = out.cols() % vecWidth() == 0 && aligned(out.address(), b.address());
+        Kernel k = kernel(vec ? "add_bias_rows_v" : "add_bias_rows", computeType);
+        k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
+        k.launch(grid(vec ? out.numel() / vecWidth() : out.numel()), THREADS, stream);
+    }
+
+    /** A bias that a 16-byte vector kernel can fuse after the GEMM (null when it cannot). */
+    private CudaTensor fusableBias(CudaTensor out, Tensor bias, String op) {
+        if (!FUSE_BIAS || bias == null) {
+            return null;
+        }
+        CudaTensor b = act(bias, op, "bias");
+        if (b.numel() != out.cols()) {
+            throw new IllegalArgumentException(op + ": bias has " + b.numel() + " values for " + out.cols() + " outputs");
+        }
+        return out.cols() % vecWidth() == 0 && aligned(out.address(), b.address()) ? b : null;
+    }
+
+    @Override
+    public Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
+        CudaTensor y = (CudaTensor) linear(x, w, null);
+        CudaTensor b = fusableBias(y, bias, "linearGeluTanh");
+        if (b == null) {
+            if (bias != null) {
+                addBias(y, bias, "linearGeluTanh");
+            }
+            geluTanhInPlace(y);
+            return y;
+        }
+        if (y.numel() > 0) {
+            Kernel k = kernel("bias_gelu_rows_v", computeType);
+            k.args().ptr(0, y.address()).ptr(1, b.address()).i64(2, y.rows()).i32(3, y.cols());
+            k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
+        }
+        return y;
+    }
+
+    @Override
+    public void addLinearInPlace(Tensor residual, Tensor x, Tensor w, Tensor bias) {
+        CudaTensor r = act(residual, "addLinearInPlace", "residual");
+        CudaTensor y = (CudaTensor) linear(x, w, null);
+        sameShape(r, y, "addLinearInPlace");
+        CudaTensor b = fusableBias(y, bias, "addLinearInPlace");
+        if (b == null || !aligned(r.address())) {
+            if (bias != null) {
+                addBias(y, bias, "addLinearInPlace");
+            }
+            addInPlace(r, y);
+            return;
+        }
+        if (y.numel() > 0) {
+            Kernel k = kernel("add_bias_residual_v", computeType);
+            k.args().ptr(0, r.address()).ptr(1, y.address()).ptr(2, b.address()).i64(3, y.rows()).i32(4, y.cols());
+            k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
+        }
     }
 
     @Override

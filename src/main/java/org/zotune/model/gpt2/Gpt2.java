@@ -119,11 +119,16 @@ public final class Gpt2 implements CausalLM {
             // one GEMM for q, k and v ([3·hidden, hidden] weight, [3, hidden] bias = 3·hidden values)
             Tensor qkv = ops.linear(a, w.weight(attnW[l]), w.weight(attnB[l]));
             Tensor att = ops.attentionPacked(qkv, mask, positions, spec);
-            ops.addInPlace(x, ops.linear(att, w.weight(projW[l]), w.weight(projB[l])));
+            ops.addLinearInPlace(x, att, w.weight(projW[l]), w.weight(projB[l]));
             Tensor m = ops.layerNorm(x, w.weight(ln2W[l]), w.weight(ln2B[l]), eps);
-            Tensor f = ops.linear(m, w.weight(fcW[l]), w.weight(fcB[l]));
-            Architectures.activateInPlace(ops, f, config.activation());
-            ops.addInPlace(x, ops.linear(f, w.weight(fcProjW[l]), w.weight(fcProjB[l])));
+            Tensor f;
+            if (config.activation() == ModelConfig.Activation.GELU_TANH) {
+                f = ops.linearGeluTanh(m, w.weight(fcW[l]), w.weight(fcB[l]));
+            } else {
+                f = ops.linear(m, w.weight(fcW[l]), w.weight(fcB[l]));
+                Architectures.activateInPlace(ops, f, config.activation());
+            }
+            ops.addLinearInPlace(x, f, w.weight(fcProjW[l]), w.weight(fcProjB[l]));
         }
         Tensor out = ops.layerNorm(x, w.weight(lnfW), w.weight(lnfB), eps);
         return ops.linear(out, w.weight(head), null);

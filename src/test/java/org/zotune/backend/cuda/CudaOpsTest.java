@@ -185,6 +185,34 @@ class CudaOpsTest {
 
     @ParameterizedTest
     @EnumSource(names = {"F32", "BF16"})
+    void linearWithFusedGeluAndResidual(DType t) {
+        Random r = new Random(12);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int n = 29;
+            int in = 203;
+            Pair x = pair(cpu, g, gaussian(r, n * in, 1.0), n, in);
+            for (int out : new int[] {96, 77}) { // 96: fused vector kernels; 77: the unfused fallback
+                Pair w = pair(cpu, g, gaussian(r, out * in, 0.1), out, in);
+                Pair b = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
+                assertClose(cpu.toHost(cpu.linearGeluTanh(x.cpu, w.cpu, b.cpu)),
+                        g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), t, "linearGeluTanh out=" + out + " " + t);
+                float[] res = gaussian(r, n * out, 2.0);
+                Pair rc = pair(cpu, g, res, n, out);
+                cpu.addLinearInPlace(rc.cpu, x.cpu, w.cpu, b.cpu);
+                g.addLinearInPlace(rc.gpu, x.gpu, w.gpu, b.gpu);
+                assertClose(cpu.toHost(rc.cpu), g.toHost(rc.gpu), t, "addLinearInPlace out=" + out + " " + t);
+                Pair rn = pair(cpu, g, res, n, out);
+                cpu.addLinearInPlace(rn.cpu, x.cpu, w.cpu, null);
+                g.addLinearInPlace(rn.gpu, x.gpu, w.gpu, null);
+                assertClose(cpu.toHost(rn.cpu), g.toHost(rn.gpu), t, "addLinearInPlace no bias out=" + out + " " + t);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
     void norms(DType t) {
         Random r = new Random(5);
         CpuOps cpu = new CpuOps(t);
