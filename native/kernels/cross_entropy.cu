@@ -32,14 +32,14 @@ __device__ __forceinline__ void ce_fold(float& m, float& s, const float (&v)[N])
     for (int e = 0; e < N; e++) s += expf(v[e] - m);
 }
 
-// One block per row, one pass over the logits (online logsumexp) with 16-byte loads: a scalar head up
+// One block per row (rows ld elements apart), one pass over the logits (online logsumexp) with 16-byte loads: a scalar head up
 // to the first 16-byte boundary (rows of an odd vocabulary start anywhere), vectors, a scalar tail.
 template <typename T>
-__device__ void cross_entropy_rows(const T* logits, const int* targets, float* row_loss, int V) {
+__device__ void cross_entropy_rows(const T* logits, const int* targets, float* row_loss, int V, int ld) {
     constexpr int N = zt::Vec<T>::N;
     __shared__ float sm_m[32], sm_s[32];
     const int64_t row = blockIdx.x;
-    const T* x = logits + row * V;
+    const T* x = logits + row * ld;
     const int tg = targets[row];
     if (tg < 0) {  // uniform across the block: no thread reaches a barrier alone
         if (threadIdx.x == 0) row_loss[row] = 0.f;
@@ -97,11 +97,11 @@ __device__ void cross_entropy_rows(const T* logits, const int* targets, float* r
 }  // namespace
 
 extern "C" {
-__global__ void cross_entropy_rows_f32(const float* logits, const int* targets, float* row_loss, int V) {
-    cross_entropy_rows(logits, targets, row_loss, V);
+__global__ void cross_entropy_rows_f32(const float* logits, const int* targets, float* row_loss, int V, int ld) {
+    cross_entropy_rows(logits, targets, row_loss, V, ld);
 }
-__global__ void cross_entropy_rows_bf16(const bf16* logits, const int* targets, float* row_loss, int V) {
-    cross_entropy_rows(logits, targets, row_loss, V);
+__global__ void cross_entropy_rows_bf16(const bf16* logits, const int* targets, float* row_loss, int V, int ld) {
+    cross_entropy_rows(logits, targets, row_loss, V, ld);
 }
 // One block: out[0] = sum of row losses, out[1] = number of rows with a non-negative target.
 __global__ void cross_entropy_reduce(const float* row_loss, const int* targets, float* out, int n) {

@@ -37,6 +37,14 @@ public interface Ops extends AutoCloseable {
     /** x·wᵀ + bias: x [n, in], w [out, in], bias [1, out] or null. */
     Tensor linear(Tensor x, Tensor w, Tensor bias);
 
+    /**
+     * The LM head, {@code linear(x, w, null)}, for a result that is only read by {@link #crossEntropy},
+     * {@link #rows} and {@link #toHost}: backends may keep its rows padded (an odd vocabulary).
+     */
+    default Tensor logits(Tensor x, Tensor w) {
+        return linear(x, w, null);
+    }
+
     /** GELU (tanh) of {@code linear(x, w, bias)}; backends may fuse the bias and activation into one pass. */
     default Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
         Tensor y = linear(x, w, bias);

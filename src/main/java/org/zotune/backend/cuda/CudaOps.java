@@ -39,6 +39,9 @@ public final class CudaOps implements Ops {
     /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
     /** -Dzotune.cuda.fuseBias=false runs bias, activation and residual addition as separate kernels. */
     private static final boolean FUSE_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseBias", "true"));
+    /** -Dzotune.cuda.stridedLogits=false copies padded LM-head rows out densely. */
+    private static final boolean STRIDED_LOGITS =
+            Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
 
     private final DType computeType;
@@ -136,7 +139,7 @@ public final class CudaOps implements Ops {
             reg("rmsnorm_v_" + t, "pppif");
             reg("attention_causal_softmax_" + t, "pppii");
             reg("attention_merge_heads_" + t, "ppiiii");
-            reg("cross_entropy_rows_" + t, "pppi");
+            reg("cross_entropy_rows_" + t, "pppii");
         }
         reg("cast_f32_to_bf16", "ppl");
         reg("cast_bf16_to_f32", "ppl");
@@ -342,9 +345,17 @@ public final class CudaOps implements Ops {
         long off = staging.acquire(bytes);
         org.bytedeco.javacpp.BytePointer dst = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
                 .position(off);
-        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(c.address()),
-                bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
-                "cudaMemcpyAsync(toHost)");
+        if (c.dense()) {
+            Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(
+                    c.address()), bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                    "cudaMemcpyAsync(toHost)");
+        } else {
+            long eb = c.dtype().bytes();
+            Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(dst, c.cols() * eb,
+                    new org.zotune.cuda.DevicePointer(c.address()), c.ld() * eb, c.cols() * eb, c.rows(),
+                    org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                    "cudaMemcpy2DAsync(toHost)");
+        }
         stream.synchronize();
         ByteBuffer b = staging.buffer().slice(off, (int) bytes);
         if (c.dtype() == DType.F32) {
@@ -389,7 +400,8 @@ public final class CudaOps implements Ops {
             throw new IndexOutOfBoundsException("rows [" + from + ", " + to + ") of a " + c.rows() + "x" + c.cols()
                     + " tensor");
         }
-        return new CudaTensor(c.address() + (long) from * c.cols() * c.dtype().bytes(), to - from, c.cols(), c.dtype());
+        return new CudaTensor(c.address() + (long) from * c.ld() * c.dtype().bytes(), to - from, c.cols(), c.dtype(),
+                c.ld());
     }
 
     // ---- graphs -------------------------------------------------------------------------------------
@@ -454,6 +466,10 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException(op + ": " + what + " is not a CUDA tensor");
         }
         CudaTensor c = (CudaTensor) t;
+        if (!c.dense()) {
+            throw new ZotuneException(op + ": " + what + " is a padded logits tensor, which only crossEntropy, rows"
+                    + " and toHost read");
+        }
         if (c.dtype() != computeType) {
             throw new ZotuneException(op + ": " + what + " is " + c.dtype() + " but the CUDA backend computes in "
                     + computeType + " (create parameters in the compute type)");
@@ -556,6 +572,9 @@ public final class CudaOps implements Ops {
     /** A copy of {@code t} converted to {@code to} (f32 ↔ bf16; same dtype copies). */
     public Tensor cast(Tensor t, DType to) {
         CudaTensor c = (CudaTensor) t;
+        if (!c.dense()) {
+            throw new ZotuneException("cast: padded logits tensors are only read by crossEntropy, rows and toHost");
+        }
         CudaTensor out = alloc(c.rows(), c.cols(), to);
         if (c.numel() == 0) {
             return out;
@@ -591,27 +610,14 @@ public final class CudaOps implements Ops {
             return out;
         }
         int m = wt.rows();
-        int vw = vecWidth();
-        if (m % vw != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
-            // An output width that is not a multiple of 16 bytes (GPT-2's vocabulary, 50257) makes cuBLAS
-            // fall back to an align-1 sm75 kernel (10x slower), even with a padded ldc (measured): copy
-            // the weight into a buffer of m rounded up to 64 rows (zeroed; their outputs are never read back),
-            // compute into padded output rows, then copy the m valid columns out densely.
-            int ldc = (m + 63) / 64 * 64;
-            long eb = computeType.bytes();
+        if (m % vecWidth() != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
             DeviceArena.Mark mark = arena.mark();
             try {
-                long wPadded = arena.allocate((long) ldc * wt.cols() * eb);
-                org.zotune.cuda.DeviceBuffer.copy(wPadded, wt.address(), (long) m * wt.cols() * eb, stream);
-                long tail = (long) m * wt.cols() * eb;
-                Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemsetAsync(new org.zotune.cuda.DevicePointer(wPadded + tail),
-                        0, (long) ldc * wt.cols() * eb - tail, stream.handle()), "cudaMemsetAsync(linear)");
-                long padded = arena.allocate((long) a.rows() * ldc * eb);
-                cublas.gemm(true, false, ldc, a.rows(), a.cols(), 1f, wPadded, computeType, wt.cols(),
-                        a.address(), computeType, a.cols(), 0f, padded, computeType, ldc);
+                CudaTensor padded = paddedProduct(a, wt);
+                long eb = computeType.bytes();
                 Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(
                         new org.zotune.cuda.DevicePointer(out.address()), m * eb,
-                        new org.zotune.cuda.DevicePointer(padded), ldc * eb, m * eb, a.rows(),
+                        new org.zotune.cuda.DevicePointer(padded.address()), padded.ld() * eb, m * eb, a.rows(),
                         org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice, stream.handle()),
                         "cudaMemcpy2DAsync(linear)");
             } finally {
@@ -626,6 +632,43 @@ public final class CudaOps implements Ops {
             addBias(out, bias, "linear");
         }
         return out;
+    }
+
+    /**
+     * X·Wᵀ into rows padded to a multiple of 64 elements. An output width that is not a multiple of 16
+     * bytes (GPT-2's vocabulary, 50257) makes cuBLAS fall back to an align-1 sm75 kernel, 10x slower,
+     * even with a padded ldc (measured): so the aligned bulk of W's rows is one GEMM and the last
+     * (fewer than 8) rows a second, tiny one, both writing into the padded rows.
+     */
+    private CudaTensor paddedProduct(CudaTensor a, CudaTensor wt) {
+        int m = wt.rows();
+        int ldc = (m + 63) / 64 * 64;
+        long eb = computeType.bytes();
+        CudaTensor padded = new CudaTensor(arena.allocate((long) a.rows() * ldc * eb), a.rows(), m, computeType, ldc);
+        int bulk = m / vecWidth() * vecWidth();
+        if (bulk > 0) {
+            cublas.gemm(true, false, bulk, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                    a.address(), computeType, a.cols(), 0f, padded.address(), computeType, ldc);
+        }
+        cublas.gemm(true, false, m - bulk, a.rows(), a.cols(), 1f, wt.address() + (long) bulk * wt.cols() * eb,
+                computeType, wt.cols(), a.address(), computeType, a.cols(), 0f, padded.address() + bulk * eb,
+                computeType, ldc);
+        return padded;
+    }
+
+    /**
+     * The LM head. With an output width that is not a multiple of 16 bytes the result keeps its padded
+     * rows (no copy): crossEntropy, rows and toHost read it; other ops reject it.
+     */
+    @Override
+    public Tensor logits(Tensor x, Tensor w) {
+        CudaTensor a = act(x, "logits", "x");
+        CudaTensor wt = act(w, "logits", "w");
+        if (!STRIDED_LOGITS || a.cols() != wt.cols() || wt.rows() % vecWidth() == 0
+                || (long) a.rows() * wt.rows() < PADDED_GEMM_MIN) {
+            return linear(x, w, null);
+        }
+        return paddedProduct(a, wt);
     }
 
     /** out[r, :] += bias (one kernel pass). */
@@ -936,7 +979,14 @@ public final class CudaOps implements Ops {
 
     @Override
     public Tensor crossEntropy(Tensor logits, IntTensor targets) {
-        CudaTensor x = act(logits, "crossEntropy", "logits");
+        if (!(logits instanceof CudaTensor)) {
+            throw new IllegalArgumentException("crossEntropy: logits is not a CUDA tensor");
+        }
+        CudaTensor x = (CudaTensor) logits;
+        if (x.dtype() != computeType) {
+            throw new ZotuneException("crossEntropy: logits is " + x.dtype() + " but the CUDA backend computes in "
+                    + computeType);
+        }
         CudaIntTensor tg = (CudaIntTensor) targets;
         if (tg.length() != x.rows()) {
             throw new IllegalArgumentException("crossEntropy: " + tg.length() + " targets for " + x.rows() + " rows");
@@ -947,7 +997,7 @@ public final class CudaOps implements Ops {
             long rowLoss = arena.allocate(4L * Math.max(1, x.rows()));
             if (x.rows() > 0) {
                 Kernel rows = kernel("cross_entropy_rows", computeType);
-                rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols());
+                rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols()).i32(4, x.ld());
                 // one online pass in 16-byte vectors: a 256-thread block streams a 50k-wide row well
                 rows.launch(x.rows(), 1, 1, Math.min(256, rowThreads((x.cols() + vecWidth() - 1) / vecWidth())), 1, 1,
                         0, stream);

@@ -131,6 +131,6 @@ public final class Gpt2 implements CausalLM {
             ops.addLinearInPlace(x, f, w.weight(fcProjW[l]), w.weight(fcProjB[l]));
         }
         Tensor out = ops.layerNorm(x, w.weight(lnfW), w.weight(lnfB), eps);
-        return ops.linear(out, w.weight(head), null);
+        return ops.logits(out, w.weight(head));
     }
 }

@@ -177,6 +177,20 @@ class CudaOpsTest {
                     "linear padded out=1001 " + t);
             assertClose(cpu.toHost(cpu.linear(x2.cpu, w2.cpu, b2.cpu)), g.toHost(g.linear(x2.gpu, w2.gpu, b2.gpu)), t,
                     "linear+bias padded out=1001 " + t);
+            // the LM head keeps padded rows: toHost, rows and crossEntropy read them, other ops refuse them
+            Tensor lg = g.logits(x2.gpu, w2.gpu);
+            float[] dense = cpu.toHost(cpu.linear(x2.cpu, w2.cpu, null));
+            assertClose(dense, g.toHost(lg), t, "logits out=1001 " + t);
+            assertClose(cpu.toHost(cpu.rows(cpu.linear(x2.cpu, w2.cpu, null), 3, 9)), g.toHost(g.rows(lg, 3, 9)), t,
+                    "rows [3,9) of logits " + t);
+            int[] tg = new int[n2];
+            for (int i = 0; i < n2; i++) {
+                tg[i] = i == 7 ? -1 : r.nextInt(out2);
+            }
+            // the same device values, dense (rows start at every alignment) and padded: same loss up to summation order
+            assertClose(g.toHost(g.crossEntropy(g.linear(x2.gpu, w2.gpu, null), g.ints(tg))),
+                    g.toHost(g.crossEntropy(lg, g.ints(tg))), 1e-4, 1e-5, "crossEntropy of padded logits " + t);
+            assertThrows(ZotuneException.class, () -> g.geluTanhInPlace(lg));
             // a row view feeds the GEMM from an offset
             assertClose(cpu.toHost(cpu.linear(cpu.rows(x.cpu, 5, 18), w.cpu, null)),
                     g.toHost(g.linear(g.rows(x.gpu, 5, 18), w.gpu, null)), t, "linear on rows [5,18) " + t);
