@@ -38,19 +38,32 @@ __device__ __forceinline__ void fa_ldmatrix_x4_trans(uint32_t (&r)[4], const bf1
 // Rows [row0, row0 + 64) of one head (row r at base + r·rowStride, D contiguous values) into a
 // [64][D + 8] shared tile (the 8-element pad spreads the fragment loads over all banks); rows at or
 // past Tn become zeros so that no garbage (NaN) meets a zero probability.
+// With a bias (D values, or null), bias is added and the sum rounded to bf16, as a separate bias pass would.
 template <int D>
-__device__ __forceinline__ void fa_load_tile(bf16* tile, const bf16* base, int rowStride, int row0, int Tn) {
+__device__ __forceinline__ void fa_load_tile(bf16* tile, const bf16* base, int rowStride, int row0, int Tn,
+                                             const bf16* bias) {
     constexpr int CH = D / 8;
     for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
         const int r = i / CH, ch = i - r * CH;
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (row0 + r < Tn) v = *reinterpret_cast<const uint4*>(base + (int64_t)(row0 + r) * rowStride + ch * 8);
+        if (row0 + r < Tn) {
+            v = *reinterpret_cast<const uint4*>(base + (int64_t)(row0 + r) * rowStride + ch * 8);
+            if (bias != nullptr) {
+                float a[8], b[8];
+                zt::unpack(v, a);
+                zt::unpack(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[e] += b[e];
+                v = zt::pack(a);
+            }
+        }
         *reinterpret_cast<uint4*>(tile + r * (D + 8) + ch * 8) = v;
     }
 }
 
 template <int D>
-__device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask, int Tn,
+__device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask,
+                                const bf16* bias, int Tn,
                                 int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb,
                                 int svt, int svh, int sob, int sot, int soh, float scale) {
     constexpr int LD = D + 8;
@@ -67,9 +80,13 @@ __device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf1
     const bf16* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
     const bf16* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
     const int* mb = mask + (int64_t)b * Tn;
+    // packed q|k|v bias [(H + 2·Hkv)·D] (or none)
+    const bf16* qbias = bias == nullptr ? nullptr : bias + h * D;
+    const bf16* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
+    const bf16* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
 
     // Q fragments (A operand) stay in registers; staged through the K buffer.
-    fa_load_tile<D>(sK, qb, sqt, q0, Tn);
+    fa_load_tile<D>(sK, qb, sqt, q0, Tn, qbias);
     __syncthreads();
     uint32_t qf[D / 16][4];
     {
@@ -93,8 +110,8 @@ __device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf1
     const int kvEnd = min(Tn, q0 + FA_ROWS);
     for (int kv0 = 0; kv0 < kvEnd; kv0 += FA_ROWS) {
         __syncthreads();  // every warp is done with the previous tile (and the Q staging)
-        fa_load_tile<D>(sK, kb, skt, kv0, Tn);
-        fa_load_tile<D>(sV, vb, svt, kv0, Tn);
+        fa_load_tile<D>(sK, kb, skt, kv0, Tn, kbias);
+        fa_load_tile<D>(sV, vb, svt, kv0, Tn, vbias);
         if (threadIdx.x < FA_ROWS) {
             const int key = kv0 + threadIdx.x;
             sMask[threadIdx.x] = key < Tn && mb[key] != 0;
@@ -196,10 +213,11 @@ __device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf1
 extern "C" {
 #define ZT_FLASH(DIM)                                                                                            \
     __global__ void __launch_bounds__(FA_THREADS) flash_attention_d##DIM##_bf16(                                 \
-        const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask, int T, int H, int Hkv, int sqb,   \
+        const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask, const bf16* bias, int T, int H,   \
+        int Hkv, int sqb,                                                                                        \
         int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
         float scale) {                                                                                           \
-        flash_attention<DIM>(q, k, v, o, mask, T, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, svh, sob, sot, \
+        flash_attention<DIM>(q, k, v, o, mask, bias, T, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, svh, sob, sot, \
                              soh, scale);                                                                        \
     }
 ZT_FLASH(64)

@@ -79,9 +79,10 @@ public interface Ops extends AutoCloseable {
 
     /**
      * {@link #attention} with q, k and v packed side by side in one activation {@code qkv}
-     * [B·T, (H + 2·Hkv)·D] (columns q | k | v, as one fused projection produces them).
+     * [B·T, (H + 2·Hkv)·D] (columns q | k | v, as one fused projection without its bias produces them),
+     * plus {@code bias} [(H + 2·Hkv)·D] (or null) added to every row first, rounded to the compute type.
      */
-    Tensor attentionPacked(Tensor qkv, IntTensor mask, IntTensor positions, AttentionSpec spec);
+    Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec);
 
     /**
      * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed

@@ -214,8 +214,22 @@ public final class CpuOps implements Ops {
     }
 
     @Override
-    public Tensor attentionPacked(Tensor qkv, IntTensor mask, IntTensor positions, AttentionSpec s) {
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec s) {
         CpuTensor p = cpu(qkv);
+        if (bias != null) {
+            CpuTensor b = cpu(bias);
+            if (b.rows() * b.cols() != p.cols()) {
+                throw new IllegalArgumentException("attentionPacked: bias has " + b.rows() * b.cols() + " values for "
+                        + p.cols() + " columns");
+            }
+            CpuTensor biased = new CpuTensor(p.rows(), p.cols(), p.dtype());
+            for (int r = 0; r < p.rows(); r++) {
+                for (int c = 0; c < p.cols(); c++) {
+                    biased.data[r * p.cols() + c] = round(p.get(r, c) + b.data[b.offset + c]);
+                }
+            }
+            p = biased;
+        }
         int qw = s.numHeads() * s.headDim();
         int kw = s.numKvHeads() * s.headDim();
         if (p.rows() != s.batch() * s.seq() || p.cols() != qw + 2 * kw) {

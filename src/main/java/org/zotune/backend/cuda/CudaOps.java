@@ -42,6 +42,8 @@ public final class CudaOps implements Ops {
     /** -Dzotune.cuda.stridedLogits=false copies padded LM-head rows out densely. */
     private static final boolean STRIDED_LOGITS =
             Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
+    /** -Dzotune.cuda.flashBias=false adds a packed q|k|v bias in its own pass before fused attention. */
+    private static final boolean FLASH_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashBias", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
 
     private final DType computeType;
@@ -122,7 +124,7 @@ public final class CudaOps implements Ops {
             reg("attention_merge_heads_v_" + t, "ppiiii");
             if (t.equals("bf16")) {
                 for (int d : FLASH_HEAD_DIMS) {
-                    reg("flash_attention_d" + d + "_bf16", "pppppiiiiiiiiiiiiiiif");
+                    reg("flash_attention_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
                 }
             }
             for (int nj : new int[] {1, 2, 4, 8}) {
@@ -802,12 +804,12 @@ public final class CudaOps implements Ops {
                     + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
                     + " Hkv=" + hkv + " D=" + d);
         }
-        return attention(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, mask, positions, spec);
+        return attention(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L, mask, positions, spec);
     }
 
     /** Attention over q|k|v packed in one activation (one fused projection): no copies to split it. */
     @Override
-    public Tensor attentionPacked(Tensor qkv, IntTensor mask, IntTensor positions, AttentionSpec spec) {
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec) {
         CudaTensor c = act(qkv, "attentionPacked", "qkv");
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
         checkHeads(spec);
@@ -816,9 +818,28 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException("attentionPacked: qkv " + c.rows() + "x" + c.cols() + " does not match"
                     + " B=" + b + " T=" + t + " H=" + h + " Hkv=" + hkv + " D=" + d + " (expected [B·T, (H + 2·Hkv)·D])");
         }
+        long biasAddr = 0;
+        if (bias != null) {
+            CudaTensor bt = act(bias, "attentionPacked", "bias");
+            if (bt.numel() != ld) {
+                throw new IllegalArgumentException("attentionPacked: bias has " + bt.numel() + " values for " + ld
+                        + " columns");
+            }
+            if (FLASH_BIAS && flashAttention(spec) && !spec.rope() && aligned(bt.address(), c.address())
+                    && (long) t * ld < Integer.MAX_VALUE) {
+                biasAddr = bt.address(); // the fused kernel adds it while loading q, k and v
+            } else {
+                CudaTensor biased = alloc(c.rows(), c.cols(), computeType);
+                if (biased.numel() > 0) {
+                    org.zotune.cuda.DeviceBuffer.copy(biased.address(), c.address(), c.bytes(), stream);
+                    addBias(biased, bt, "attentionPacked");
+                }
+                c = biased;
+            }
+        }
         long eb = computeType.bytes();
         return attention(c.address(), ld, c.address() + (long) h * d * eb, ld, c.address() + (long) (h + hkv) * d * eb,
-                ld, mask, positions, spec);
+                ld, biasAddr, mask, positions, spec);
     }
 
     private static void checkHeads(AttentionSpec spec) {
@@ -828,13 +849,21 @@ public final class CudaOps implements Ops {
         }
     }
 
-    /** q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D, Hkv·D). */
-    private Tensor attention(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, IntTensor mask,
-                             IntTensor positions, AttentionSpec spec) {
+    /**
+     * q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D, Hkv·D); {@code packedBias}
+     * (0 = none) is a packed q|k|v bias, only passed when the fused kernel will take it.
+     */
+    private Tensor attention(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, long packedBias,
+                             IntTensor mask, IntTensor positions, AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
         CudaIntTensor m = (CudaIntTensor) mask;
         if (m.length() != b * t) {
             throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
+        }
+        boolean directFlash = flashAttention(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
+                && aligned(qAddr, kAddr, vAddr) && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
+        if (packedBias != 0 && !directFlash) {
+            throw new IllegalStateException("attention: a packed bias needs the fused kernel"); // attentionPacked checks
         }
         CudaIntTensor pos = (CudaIntTensor) positions;
         if (spec.rope()) {
@@ -857,10 +886,9 @@ public final class CudaOps implements Ops {
             long eb = computeType.bytes();
             if (flashAttention(spec)) {
                 long hd = (long) h * d;
-                if (!spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0 && aligned(qAddr, kAddr, vAddr)
-                        && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE) {
+                if (directFlash) {
                     launchFlash(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
-                            m, spec);
+                            m, packedBias, spec);
                     return out;
                 }
                 if (hd * t < Integer.MAX_VALUE) {
@@ -871,7 +899,7 @@ public final class CudaOps implements Ops {
                     splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
                     int bs = (int) (hd * t);
                     launchFlash(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
-                            out, m, spec);
+                            out, m, 0L, spec);
                     return out;
                 }
             }
@@ -966,14 +994,15 @@ public final class CudaOps implements Ops {
 
     /** Fused causal attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides. */
     private void launchFlash(long q, int sqb, int sqt, int sqh, long k, int skb, int skt, int skh, long v, int svb,
-                             int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, AttentionSpec spec) {
+                             int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
+                             AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
         Kernel f = kernels.get("flash_attention_d" + d + "_bf16");
-        f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address())
-                .i32(5, t).i32(6, h).i32(7, hkv)
-                .i32(8, sqb).i32(9, sqt).i32(10, sqh).i32(11, skb).i32(12, skt).i32(13, skh)
-                .i32(14, svb).i32(15, svt).i32(16, svh)
-                .i32(17, t * h * d).i32(18, h * d).i32(19, d).f32(20, spec.scale());
+        f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
+                .i32(6, t).i32(7, h).i32(8, hkv)
+                .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
+                .i32(15, svb).i32(16, svt).i32(17, svh)
+                .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
         f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, stream);
     }
 

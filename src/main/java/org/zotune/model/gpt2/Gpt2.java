@@ -116,9 +116,9 @@ public final class Gpt2 implements CausalLM {
         ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
         for (int l = 0; l < config.numLayers(); l++) {
             Tensor a = ops.layerNorm(x, w.weight(ln1W[l]), w.weight(ln1B[l]), eps);
-            // one GEMM for q, k and v ([3·hidden, hidden] weight, [3, hidden] bias = 3·hidden values)
-            Tensor qkv = ops.linear(a, w.weight(attnW[l]), w.weight(attnB[l]));
-            Tensor att = ops.attentionPacked(qkv, mask, positions, spec);
+            // one GEMM for q, k and v ([3·hidden, hidden] weight); attention adds the [3, hidden] bias as it reads
+            Tensor qkv = ops.linear(a, w.weight(attnW[l]), null);
+            Tensor att = ops.attentionPacked(qkv, w.weight(attnB[l]), mask, positions, spec);
             ops.addLinearInPlace(x, att, w.weight(projW[l]), w.weight(projB[l]));
             Tensor m = ops.layerNorm(x, w.weight(ln2W[l]), w.weight(ln2B[l]), eps);
             Tensor f;

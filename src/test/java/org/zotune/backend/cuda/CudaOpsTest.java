@@ -334,10 +334,14 @@ class CudaOpsTest {
             int width = 3 * 3 * 16;
             try (Ops.Scope s = g.scope()) {
                 Pair qkv = pair(cpu, g, gaussian(r, tokens * width, 1.5), tokens, width);
-                float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, cpu.ints(mask), cpu.ints(new int[tokens]),
-                        spec));
-                float[] actual = g.toHost(g.attentionPacked(qkv.gpu, g.ints(mask), g.ints(new int[tokens]), spec));
-                assertClose(expected, actual, t, "attentionPacked T=" + seq + " " + t);
+                Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+                for (boolean withBias : new boolean[] {false, true}) {
+                    float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, withBias ? bias.cpu : null,
+                            cpu.ints(mask), cpu.ints(new int[tokens]), spec));
+                    float[] actual = g.toHost(g.attentionPacked(qkv.gpu, withBias ? bias.gpu : null, g.ints(mask),
+                            g.ints(new int[tokens]), spec));
+                    assertClose(expected, actual, t, "attentionPacked T=" + seq + " bias=" + withBias + " " + t);
+                }
             }
         }
     }
@@ -397,10 +401,14 @@ class CudaOpsTest {
         int width = 3 * 3 * 64;
         try (Ops.Scope s = g.scope()) {
             Pair qkv = pair(cpu, g, gaussian(r, 2 * seqP * width, 1.5), 2 * seqP, width);
-            float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, cpu.ints(maskP), cpu.ints(new int[2 * seqP]),
-                    spec));
-            float[] actual = g.toHost(g.attentionPacked(qkv.gpu, g.ints(maskP), g.ints(new int[2 * seqP]), spec));
-            assertClose(expected, actual, t, "attentionPacked D=64 T=" + seqP + " " + t);
+            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+            for (boolean withBias : new boolean[] {false, true}) {
+                float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, withBias ? bias.cpu : null,
+                        cpu.ints(maskP), cpu.ints(new int[2 * seqP]), spec));
+                float[] actual = g.toHost(g.attentionPacked(qkv.gpu, withBias ? bias.gpu : null, g.ints(maskP),
+                        g.ints(new int[2 * seqP]), spec));
+                assertClose(expected, actual, t, "attentionPacked D=64 T=" + seqP + " bias=" + withBias + " " + t);
+            }
         }
     }
 
