@@ -44,6 +44,13 @@ public final class CudaOps implements Ops {
             Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
     /** -Dzotune.cuda.flashBias=false adds a packed q|k|v bias in its own pass before fused attention. */
     private static final boolean FLASH_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashBias", "true"));
+    /**
+     * Head dimensions up to this use the two-stage (cp.async) fused attention, whose two K/V stages fit
+     * static shared memory; -Dzotune.cuda.flashPipeline=false keeps the single-stage kernel.
+     */
+    private static final int FLASH_PIPE_MAX_D = 80;
+    private static final boolean FLASH_PIPE =
+            Boolean.parseBoolean(System.getProperty("zotune.cuda.flashPipeline", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
 
     private final DType computeType;
@@ -125,6 +132,9 @@ public final class CudaOps implements Ops {
             if (t.equals("bf16")) {
                 for (int d : FLASH_HEAD_DIMS) {
                     reg("flash_attention_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                    if (d <= FLASH_PIPE_MAX_D) {
+                        reg("flash_attention_p_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                    }
                 }
             }
             for (int nj : new int[] {1, 2, 4, 8}) {
@@ -997,7 +1007,8 @@ public final class CudaOps implements Ops {
                              int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
                              AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        Kernel f = kernels.get("flash_attention_d" + d + "_bf16");
+        Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
+                + "_bf16");
         f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
