@@ -190,7 +190,11 @@ class CudaOpsTest {
             // the same device values, dense (rows start at every alignment) and padded: same loss up to summation order
             assertClose(g.toHost(g.crossEntropy(g.linear(x2.gpu, w2.gpu, null), g.ints(tg))),
                     g.toHost(g.crossEntropy(lg, g.ints(tg))), 1e-4, 1e-5, "crossEntropy of padded logits " + t);
-            assertThrows(ZotuneException.class, () -> g.geluTanhInPlace(lg));
+            boolean stridedLogits = Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
+            assertEquals(stridedLogits, !((CudaTensor) lg).dense(), "logits keep padded rows unless switched off");
+            if (stridedLogits) {
+                assertThrows(ZotuneException.class, () -> g.geluTanhInPlace(lg));
+            }
             // a row view feeds the GEMM from an offset
             assertClose(cpu.toHost(cpu.linear(cpu.rows(x.cpu, 5, 18), w.cpu, null)),
                     g.toHost(g.linear(g.rows(x.gpu, 5, 18), w.gpu, null)), t, "linear on rows [5,18) " + t);
@@ -212,7 +216,9 @@ class CudaOpsTest {
                 Pair b = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
                 assertClose(cpu.toHost(cpu.linearGeluTanh(x.cpu, w.cpu, b.cpu)),
                         g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), t, "linearGeluTanh out=" + out + " " + t);
-                float[] res = gaussian(r, n * out, 2.0);
+                // a small residual: against the host, a large one cancelling y + b would compare the two
+                // products' last-bit rounding (seen on the GPU: 4 bf16 ulps at 0.52 from operands near 2)
+                float[] res = gaussian(r, n * out, 0.2);
                 Pair rc = pair(cpu, g, res, n, out);
                 cpu.addLinearInPlace(rc.cpu, x.cpu, w.cpu, b.cpu);
                 g.addLinearInPlace(rc.gpu, x.gpu, w.gpu, b.gpu);
@@ -221,6 +227,19 @@ class CudaOpsTest {
                 cpu.addLinearInPlace(rn.cpu, x.cpu, w.cpu, null);
                 g.addLinearInPlace(rn.gpu, x.gpu, w.gpu, null);
                 assertClose(cpu.toHost(rn.cpu), g.toHost(rn.gpu), t, "addLinearInPlace no bias out=" + out + " " + t);
+                // the fused kernels round exactly as the unfused ops do: bitwise equal on the device,
+                // with a large residual too
+                float[] big = gaussian(r, n * out, 2.0);
+                Pair fused = pair(cpu, g, big, n, out);
+                Pair unfused = pair(cpu, g, big, n, out);
+                g.addLinearInPlace(fused.gpu, x.gpu, w.gpu, b.gpu);
+                g.addInPlace(unfused.gpu, g.linear(x.gpu, w.gpu, b.gpu));
+                assertClose(g.toHost(unfused.gpu), g.toHost(fused.gpu), 0, 0, "addLinearInPlace vs unfused out=" + out
+                        + " " + t);
+                Tensor y = g.linear(x.gpu, w.gpu, b.gpu);
+                g.geluTanhInPlace(y);
+                assertClose(g.toHost(y), g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), 0, 0,
+                        "linearGeluTanh vs unfused out=" + out + " " + t);
             }
         }
     }
