@@ -893,7 +893,6 @@ public final class CudaOps implements Ops {
             long perHead = (long) t * d;
             long n = (long) b * h * perHead;
             int vw = vecWidth();
-            long eb = computeType.bytes();
             if (flashAttention(spec)) {
                 long hd = (long) h * d;
                 if (directFlash) {
