@@ -48,6 +48,43 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     return warp_max(r);
 }
 
+// 16-byte vectors: VEC elements of T (8 bf16 or 4 f32) moved with one load/store. Callers guarantee
+// 16-byte alignment (the host picks the vector kernels only for aligned addresses and widths).
+template <typename T> struct Vec { static constexpr int N = 16 / (int)sizeof(T); };
+
+__device__ __forceinline__ void unpack(const uint4& u, float (&v)[4]) {
+    v[0] = __uint_as_float(u.x); v[1] = __uint_as_float(u.y);
+    v[2] = __uint_as_float(u.z); v[3] = __uint_as_float(u.w);
+}
+__device__ __forceinline__ void unpack(const uint4& u, float (&v)[8]) {
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 f = __bfloat1622float2(h[i]);
+        v[2 * i] = f.x;
+        v[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ uint4 pack(const float (&v)[4]) {
+    return make_uint4(__float_as_uint(v[0]), __float_as_uint(v[1]), __float_as_uint(v[2]), __float_as_uint(v[3]));
+}
+__device__ __forceinline__ uint4 pack(const float (&v)[8]) {
+    uint4 u;
+    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);  // round to nearest even
+    return u;
+}
+template <typename T> __device__ __forceinline__ void load_vec(const T* p, float (&v)[Vec<T>::N]) {
+    unpack(*reinterpret_cast<const uint4*>(p), v);
+}
+template <typename T> __device__ __forceinline__ void store_vec(T* p, const float (&v)[Vec<T>::N]) {
+    *reinterpret_cast<uint4*>(p) = pack(v);
+}
+template <typename T> __device__ __forceinline__ void copy_vec(T* dst, const T* src) {
+    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+}
+
 // Grid-stride loop over n elements (64-bit index: activations can exceed 2^31 elements).
 #define ZT_GRID_STRIDE(i, n) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \

@@ -25,13 +25,13 @@ __device__ float rope_inv_freq(int j, int D, double theta, double factor, double
     return (float)f;
 }
 
-// q [B·T, H·D], k and v [B·T, Hkv·D] -> Q, K, V [B, H, T, D]; query head h reads key/value head
+// q [B·T, H·D], k and v [B·T, Hkv·D] (rows ldq, ldk, ldv elements apart) -> Q, K, V [B, H, T, D]; query head h reads key/value head
 // h / (H / Hkv). With rope != 0, Q and K are rotated (rotate-half) by angle position · inv_freq(j)
 // computed in fp32 as Hugging Face does (negative positions count as 0).
 template <typename T>
 __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T* V, const int* positions,
-                               int B, int Tn, int H, int Hkv, int D, int rope, double theta, double factor,
-                               double low, double high, int orig) {
+                               int B, int Tn, int H, int Hkv, int D, int ldq, int ldk, int ldv, int rope,
+                               double theta, double factor, double low, double high, int orig) {
     const int64_t n = (int64_t)B * H * Tn * D;
     const int group = H / Hkv;
     const int half = D / 2;
@@ -41,9 +41,9 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
         const int h = (int)((i / ((int64_t)D * Tn)) % H);
         const int b = (int)(i / ((int64_t)D * Tn * H));
         const int64_t tok = (int64_t)b * Tn + t;
-        const int64_t qi = tok * H * D + (int64_t)h * D;
-        const int64_t ki = tok * Hkv * D + (int64_t)(h / group) * D;
-        V[i] = v[ki + d];
+        const int64_t qi = tok * ldq + (int64_t)h * D;
+        const int64_t ki = tok * ldk + (int64_t)(h / group) * D;
+        V[i] = v[tok * ldv + (int64_t)(h / group) * D + d];
         if (rope == 0) {
             Q[i] = q[qi + d];
             K[i] = k[ki + d];
@@ -56,6 +56,102 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
             sincosf((float)max(positions[tok], 0) * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &c);
             Q[i] = zt::from_f32<T>(zt::to_f32(q[qi + d]) * c + sign * zt::to_f32(q[qi + partner]) * s);
             K[i] = zt::from_f32<T>(zt::to_f32(k[ki + d]) * c + sign * zt::to_f32(k[ki + partner]) * s);
+        }
+    }
+}
+
+// Without RoPE, 16-byte vectors and 32-bit index arithmetic (the host checks the sizes and alignment):
+// thread i moves vector dv of head h of token tok, reading along the input rows.
+template <typename T>
+__device__ void split_qkv_v(const T* q, const T* k, const T* v, T* Q, T* K, T* V, int B, int Tn, int H, int Hkv,
+                            int D, int ldq, int ldk, int ldv) {
+    constexpr int N = zt::Vec<T>::N;
+    const int DV = D / N, group = H / Hkv;
+    const int n = B * Tn * H * DV;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        const int dv = i % DV, r = i / DV;
+        const int h = r % H, tok = r / H;
+        const int b = tok / Tn, t = tok - b * Tn;
+        const int64_t dst = ((int64_t)(b * H + h) * Tn + t) * D + dv * N;
+        const int kh = h / group;
+        zt::copy_vec(Q + dst, q + (int64_t)tok * ldq + h * D + dv * N);
+        zt::copy_vec(K + dst, k + (int64_t)tok * ldk + kh * D + dv * N);
+        zt::copy_vec(V + dst, v + (int64_t)tok * ldv + kh * D + dv * N);
+    }
+}
+
+// O [B, H, T, D] -> out [B·T, H·D] in 16-byte vectors, writing along the output rows.
+template <typename T>
+__device__ void merge_heads_v(const T* O, T* out, int B, int Tn, int H, int D) {
+    constexpr int N = zt::Vec<T>::N;
+    const int DV = D / N;
+    const int n = B * Tn * H * DV;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        const int dv = i % DV, r = i / DV;
+        const int h = r % H, tok = r / H;
+        const int b = tok / Tn, t = tok - b * Tn;
+        zt::copy_vec(out + (int64_t)i * N, O + ((int64_t)(b * H + h) * Tn + t) * D + dv * N);
+    }
+}
+
+// One warp per score row, the row's visible scores held in registers (4 per lane per 128 columns, NJ
+// groups: T <= 128·NJ, T a multiple of 4): one read of S, one write of P, future keys never read.
+template <typename T, int NJ>
+__device__ void causal_softmax_warp(const float* S, T* P, const int* mask, int H, int Tn, int64_t rows) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;  // whole warp leaves together
+    const int t = (int)(row % Tn);
+    const int b = (int)(row / ((int64_t)Tn * H));
+    const float* s_row = S + row * Tn;
+    T* p_row = P + row * Tn;
+    const int* m = mask + (int64_t)b * Tn;
+    float v[NJ][4];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+        const int c0 = j * 128 + lane * 4;
+#pragma unroll
+        for (int e = 0; e < 4; e++) v[j][e] = -INFINITY;
+        if (c0 <= t && c0 < Tn) {
+            const float4 f = *reinterpret_cast<const float4*>(s_row + c0);
+            const int4 mk = *reinterpret_cast<const int4*>(m + c0);
+            v[j][0] = (mk.x != 0) ? f.x : -INFINITY;
+            v[j][1] = (c0 + 1 <= t && mk.y != 0) ? f.y : -INFINITY;
+            v[j][2] = (c0 + 2 <= t && mk.z != 0) ? f.z : -INFINITY;
+            v[j][3] = (c0 + 3 <= t && mk.w != 0) ? f.w : -INFINITY;
+#pragma unroll
+            for (int e = 0; e < 4; e++) mx = fmaxf(mx, v[j][e]);
+        }
+    }
+    mx = zt::warp_max(mx);
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            v[j][e] = (mx == -INFINITY || v[j][e] == -INFINITY) ? 0.f : expf(v[j][e] - mx);
+            sum += v[j][e];
+        }
+    }
+    sum = zt::warp_sum(sum);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+        const int c0 = j * 128 + lane * 4;
+        if (c0 < Tn) {
+            float p[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) p[e] = v[j][e] * inv;
+            if constexpr (sizeof(T) == 4) {
+                *reinterpret_cast<float4*>(p_row + c0) = make_float4(p[0], p[1], p[2], p[3]);
+            } else {
+                __nv_bfloat162 lo = __floats2bfloat162_rn(p[0], p[1]), hi = __floats2bfloat162_rn(p[2], p[3]);
+                uint2 u;
+                u.x = *reinterpret_cast<uint32_t*>(&lo);
+                u.y = *reinterpret_cast<uint32_t*>(&hi);
+                *reinterpret_cast<uint2*>(p_row + c0) = u;
+            }
         }
     }
 }
@@ -105,14 +201,14 @@ __device__ void merge_heads(const T* O, T* out, int B, int Tn, int H, int D) {
 
 extern "C" {
 __global__ void attention_split_qkv_rope_f32(const float* q, const float* k, const float* v, float* Q, float* K,
-        float* V, const int* pos, int B, int T, int H, int Hkv, int D, int rope, double theta, double factor,
-        double low, double high, int orig) {
-    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, rope, theta, factor, low, high, orig);
+        float* V, const int* pos, int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv, int rope,
+        double theta, double factor, double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, ldq, ldk, ldv, rope, theta, factor, low, high, orig);
 }
 __global__ void attention_split_qkv_rope_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* Q, bf16* K,
-        bf16* V, const int* pos, int B, int T, int H, int Hkv, int D, int rope, double theta, double factor,
-        double low, double high, int orig) {
-    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, rope, theta, factor, low, high, orig);
+        bf16* V, const int* pos, int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv, int rope,
+        double theta, double factor, double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, ldq, ldk, ldv, rope, theta, factor, low, high, orig);
 }
 __global__ void attention_causal_softmax_f32(const float* S, float* P, const int* mask, int H, int T) {
     causal_softmax(S, P, mask, H, T);
@@ -126,4 +222,33 @@ __global__ void attention_merge_heads_f32(const float* O, float* out, int B, int
 __global__ void attention_merge_heads_bf16(const bf16* O, bf16* out, int B, int T, int H, int D) {
     merge_heads(O, out, B, T, H, D);
 }
+
+__global__ void attention_split_qkv_v_f32(const float* q, const float* k, const float* v, float* Q, float* K, float* V,
+        int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv) {
+    split_qkv_v(q, k, v, Q, K, V, B, T, H, Hkv, D, ldq, ldk, ldv);
+}
+__global__ void attention_split_qkv_v_bf16(const bf16* q, const bf16* k, const bf16* v, bf16* Q, bf16* K, bf16* V,
+        int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv) {
+    split_qkv_v(q, k, v, Q, K, V, B, T, H, Hkv, D, ldq, ldk, ldv);
+}
+__global__ void attention_merge_heads_v_f32(const float* O, float* out, int B, int T, int H, int D) {
+    merge_heads_v(O, out, B, T, H, D);
+}
+__global__ void attention_merge_heads_v_bf16(const bf16* O, bf16* out, int B, int T, int H, int D) {
+    merge_heads_v(O, out, B, T, H, D);
+}
+#define ZT_SOFTMAX_W(NJ)                                                                                          \
+    __global__ void attention_causal_softmax_w##NJ##_f32(const float* S, float* P, const int* mask, int H, int T,  \
+                                                         int64_t rows) {                                          \
+        causal_softmax_warp<float, NJ>(S, P, mask, H, T, rows);                                                  \
+    }                                                                                                             \
+    __global__ void attention_causal_softmax_w##NJ##_bf16(const float* S, bf16* P, const int* mask, int H, int T,  \
+                                                          int64_t rows) {                                         \
+        causal_softmax_warp<bf16, NJ>(S, P, mask, H, T, rows);                                                   \
+    }
+ZT_SOFTMAX_W(1)
+ZT_SOFTMAX_W(2)
+ZT_SOFTMAX_W(4)
+ZT_SOFTMAX_W(8)
+#undef ZT_SOFTMAX_W
 }

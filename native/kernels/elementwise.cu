@@ -37,9 +37,139 @@ template <typename T> __device__ void add_bias_rows(T* y, const T* bias, int64_t
     ZT_GRID_STRIDE(i, rows * cols) y[i] = zt::from_f32<T>(zt::to_f32(y[i]) + zt::to_f32(bias[i % cols]));
 }
 
+// 16-byte vector forms: every pointer 16-byte aligned (checked on the host); n need not be a multiple
+// of the vector width (a scalar tail finishes it). F(float (&a)[N], ...) transforms one vector.
+template <typename T> __device__ void add_inplace_v(T* x, const T* y, int64_t n) {
+    constexpr int N = zt::Vec<T>::N;
+    ZT_GRID_STRIDE(i, n / N) {
+        float a[N], b[N];
+        zt::load_vec(x + i * N, a);
+        zt::load_vec(y + i * N, b);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] += b[e];
+        zt::store_vec(x + i * N, a);
+    }
+    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = zt::from_f32<T>(zt::to_f32(x[n / N * N + j]) + zt::to_f32(y[n / N * N + j]));
+}
+
+__device__ __forceinline__ float gelu_tanh_f(float v) {
+    return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+template <typename T> __device__ void gelu_tanh_inplace_v(T* x, int64_t n) {
+    constexpr int N = zt::Vec<T>::N;
+    ZT_GRID_STRIDE(i, n / N) {
+        float a[N];
+        zt::load_vec(x + i * N, a);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(a[e]);
+        zt::store_vec(x + i * N, a);
+    }
+    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = zt::from_f32<T>(gelu_tanh_f(zt::to_f32(x[n / N * N + j])));
+}
+
+template <typename T> __device__ void relu_inplace_v(T* x, int64_t n) {
+    constexpr int N = zt::Vec<T>::N;
+    ZT_GRID_STRIDE(i, n / N) {
+        float a[N];
+        zt::load_vec(x + i * N, a);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] = a[e] > 0.f ? a[e] : 0.f;
+        zt::store_vec(x + i * N, a);
+    }
+    ZT_GRID_STRIDE(j, n % N) {
+        float v = zt::to_f32(x[n / N * N + j]);
+        x[n / N * N + j] = zt::from_f32<T>(v > 0.f ? v : 0.f);
+    }
+}
+
+template <typename T> __device__ void silu_mul_v(const T* gate, const T* up, T* out, int64_t n) {
+    constexpr int N = zt::Vec<T>::N;
+    ZT_GRID_STRIDE(i, n / N) {
+        float g[N], u[N];
+        zt::load_vec(gate + i * N, g);
+        zt::load_vec(up + i * N, u);
+#pragma unroll
+        for (int e = 0; e < N; e++) g[e] = g[e] / (1.f + expf(-g[e])) * u[e];
+        zt::store_vec(out + i * N, g);
+    }
+    ZT_GRID_STRIDE(j, n % N) {
+        const int64_t k = n / N * N + j;
+        float g = zt::to_f32(gate[k]);
+        out[k] = zt::from_f32<T>(g / (1.f + expf(-g)) * zt::to_f32(up[k]));
+    }
+}
+
+// cols a multiple of the vector width, so a vector never straddles two rows.
+template <typename T> __device__ void add_bias_rows_v(T* y, const T* bias, int64_t rows, int cols) {
+    constexpr int N = zt::Vec<T>::N;
+    const int colsV = cols / N;
+    ZT_GRID_STRIDE(i, rows * colsV) {
+        const int c = (int)(i % colsV) * N;
+        float a[N], b[N];
+        zt::load_vec(y + i * N, a);
+        zt::load_vec(bias + c, b);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] += b[e];
+        zt::store_vec(y + i * N, a);
+    }
+}
+
+// Bias fused into what follows a GEMM, rounding exactly as the unfused ops do (y + bias rounded to
+// the storage type first): y = gelu(y + bias) in place, and x += y + bias.
+template <typename T> __device__ __forceinline__ float round_to(float v) { return zt::to_f32(zt::from_f32<T>(v)); }
+
+template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
+    constexpr int N = zt::Vec<T>::N;
+    const int colsV = cols / N;
+    ZT_GRID_STRIDE(i, rows * colsV) {
+        const int c = (int)(i % colsV) * N;
+        float a[N], b[N];
+        zt::load_vec(y + i * N, a);
+        zt::load_vec(bias + c, b);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(round_to<T>(a[e] + b[e]));
+        zt::store_vec(y + i * N, a);
+    }
+}
+
+template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, const T* bias, int64_t rows, int cols) {
+    constexpr int N = zt::Vec<T>::N;
+    const int colsV = cols / N;
+    ZT_GRID_STRIDE(i, rows * colsV) {
+        const int c = (int)(i % colsV) * N;
+        float a[N], yv[N], b[N];
+        zt::load_vec(x + i * N, a);
+        zt::load_vec(y + i * N, yv);
+        zt::load_vec(bias + c, b);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] += round_to<T>(yv[e] + b[e]);
+        zt::store_vec(x + i * N, a);
+    }
+}
+
 }  // namespace
 
 extern "C" {
+__global__ void bias_gelu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
+__global__ void bias_gelu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
+__global__ void add_bias_residual_v_f32(float* x, const float* y, const float* b, int64_t rows, int cols) {
+    add_bias_residual_v(x, y, b, rows, cols);
+}
+__global__ void add_bias_residual_v_bf16(bf16* x, const bf16* y, const bf16* b, int64_t rows, int cols) {
+    add_bias_residual_v(x, y, b, rows, cols);
+}
+__global__ void add_inplace_v_f32(float* x, const float* y, int64_t n) { add_inplace_v(x, y, n); }
+__global__ void add_inplace_v_bf16(bf16* x, const bf16* y, int64_t n) { add_inplace_v(x, y, n); }
+__global__ void gelu_tanh_inplace_v_f32(float* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
+__global__ void gelu_tanh_inplace_v_bf16(bf16* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
+__global__ void relu_inplace_v_f32(float* x, int64_t n) { relu_inplace_v(x, n); }
+__global__ void relu_inplace_v_bf16(bf16* x, int64_t n) { relu_inplace_v(x, n); }
+__global__ void silu_mul_v_f32(const float* g, const float* u, float* o, int64_t n) { silu_mul_v(g, u, o, n); }
+__global__ void silu_mul_v_bf16(const bf16* g, const bf16* u, bf16* o, int64_t n) { silu_mul_v(g, u, o, n); }
+__global__ void add_bias_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
+__global__ void add_bias_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
+
 __global__ void add_inplace_f32(float* x, const float* y, int64_t n) { add_inplace(x, y, n); }
 __global__ void add_inplace_bf16(bf16* x, const bf16* y, int64_t n) { add_inplace(x, y, n); }
 __global__ void gelu_tanh_inplace_f32(float* x, int64_t n) { gelu_tanh_inplace(x, n); }

@@ -43,9 +43,104 @@ __device__ void rmsnorm(const T* x, const T* w, T* y, int cols, float eps) {
         yr[c] = zt::from_f32<T>(zt::to_f32(xr[c]) * rms * zt::to_f32(w[c]));
 }
 
+// Vector forms: cols a multiple of the vector width, at most 4 vectors per thread held in registers
+// (blockDim.x >= cols / (4 * VEC)), so x is read once; rows and parameters 16-byte aligned.
+constexpr int NORM_NV = 4;
+
+template <typename T>
+__device__ void layernorm_v(const T* x, const T* w, const T* b, T* y, int cols, float eps) {
+    constexpr int N = zt::Vec<T>::N;
+    __shared__ float scratch[32];
+    const int colsV = cols / N;
+    const T* xr = x + (int64_t)blockIdx.x * cols;
+    T* yr = y + (int64_t)blockIdx.x * cols;
+    float v[NORM_NV][N];
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < NORM_NV; j++) {
+        const int c = threadIdx.x + j * blockDim.x;
+        if (c < colsV) {
+            zt::load_vec(xr + c * N, v[j]);
+#pragma unroll
+            for (int e = 0; e < N; e++) s += v[j][e];
+        }
+    }
+    const float mean = zt::block_sum(s, scratch) / cols;
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < NORM_NV; j++) {
+        if (threadIdx.x + j * blockDim.x < colsV) {
+#pragma unroll
+            for (int e = 0; e < N; e++) {
+                const float d = v[j][e] - mean;
+                ss += d * d;
+            }
+        }
+    }
+    const float rstd = rsqrtf(zt::block_sum(ss, scratch) / cols + eps);
+#pragma unroll
+    for (int j = 0; j < NORM_NV; j++) {
+        const int c = threadIdx.x + j * blockDim.x;
+        if (c < colsV) {
+            float wv[N], bv[N];
+            zt::load_vec(w + c * N, wv);
+            if (b != nullptr) {
+                zt::load_vec(b + c * N, bv);
+            } else {
+#pragma unroll
+                for (int e = 0; e < N; e++) bv[e] = 0.f;
+            }
+#pragma unroll
+            for (int e = 0; e < N; e++) v[j][e] = (v[j][e] - mean) * rstd * wv[e] + bv[e];
+            zt::store_vec(yr + c * N, v[j]);
+        }
+    }
+}
+
+template <typename T>
+__device__ void rmsnorm_v(const T* x, const T* w, T* y, int cols, float eps) {
+    constexpr int N = zt::Vec<T>::N;
+    __shared__ float scratch[32];
+    const int colsV = cols / N;
+    const T* xr = x + (int64_t)blockIdx.x * cols;
+    T* yr = y + (int64_t)blockIdx.x * cols;
+    float v[NORM_NV][N];
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < NORM_NV; j++) {
+        const int c = threadIdx.x + j * blockDim.x;
+        if (c < colsV) {
+            zt::load_vec(xr + c * N, v[j]);
+#pragma unroll
+            for (int e = 0; e < N; e++) ss += v[j][e] * v[j][e];
+        }
+    }
+    const float rms = rsqrtf(zt::block_sum(ss, scratch) / cols + eps);
+#pragma unroll
+    for (int j = 0; j < NORM_NV; j++) {
+        const int c = threadIdx.x + j * blockDim.x;
+        if (c < colsV) {
+            float wv[N];
+            zt::load_vec(w + c * N, wv);
+#pragma unroll
+            for (int e = 0; e < N; e++) v[j][e] = v[j][e] * rms * wv[e];
+            zt::store_vec(yr + c * N, v[j]);
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" {
+__global__ void layernorm_v_f32(const float* x, const float* w, const float* b, float* y, int cols, float eps) {
+    layernorm_v(x, w, b, y, cols, eps);
+}
+__global__ void layernorm_v_bf16(const bf16* x, const bf16* w, const bf16* b, bf16* y, int cols, float eps) {
+    layernorm_v(x, w, b, y, cols, eps);
+}
+__global__ void rmsnorm_v_f32(const float* x, const float* w, float* y, int cols, float eps) { rmsnorm_v(x, w, y, cols, eps); }
+__global__ void rmsnorm_v_bf16(const bf16* x, const bf16* w, bf16* y, int cols, float eps) { rmsnorm_v(x, w, y, cols, eps); }
+
 __global__ void layernorm_f32(const float* x, const float* w, const float* b, float* y, int cols, float eps) {
     layernorm(x, w, b, y, cols, eps);
 }

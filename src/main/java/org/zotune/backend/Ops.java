@@ -37,6 +37,26 @@ public interface Ops extends AutoCloseable {
     /** x·wᵀ + bias: x [n, in], w [out, in], bias [1, out] or null. */
     Tensor linear(Tensor x, Tensor w, Tensor bias);
 
+    /**
+     * The LM head, {@code linear(x, w, null)}, for a result that is only read by {@link #crossEntropy},
+     * {@link #rows} and {@link #toHost}: backends may keep its rows padded (an odd vocabulary).
+     */
+    default Tensor logits(Tensor x, Tensor w) {
+        return linear(x, w, null);
+    }
+
+    /** GELU (tanh) of {@code linear(x, w, bias)}; backends may fuse the bias and activation into one pass. */
+    default Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
+        Tensor y = linear(x, w, bias);
+        geluTanhInPlace(y);
+        return y;
+    }
+
+    /** residual += linear(x, w, bias); backends may fuse the bias and the addition into one pass. */
+    default void addLinearInPlace(Tensor residual, Tensor x, Tensor w, Tensor bias) {
+        addInPlace(residual, linear(x, w, bias));
+    }
+
     Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps);
 
     Tensor rmsNorm(Tensor x, Tensor weight, float eps);
@@ -56,6 +76,13 @@ public interface Ops extends AutoCloseable {
      * every visible key is masked produce zeros.
      */
     Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec);
+
+    /**
+     * {@link #attention} with q, k and v packed side by side in one activation {@code qkv}
+     * [B·T, (H + 2·Hkv)·D] (columns q | k | v, as one fused projection without its bias produces them),
+     * plus {@code bias} [(H + 2·Hkv)·D] (or null) added to every row first, rounded to the compute type.
+     */
+    Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec);
 
     /**
      * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed

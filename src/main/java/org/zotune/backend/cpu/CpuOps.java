@@ -214,6 +214,41 @@ public final class CpuOps implements Ops {
     }
 
     @Override
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec s) {
+        CpuTensor p = cpu(qkv);
+        if (bias != null) {
+            CpuTensor b = cpu(bias);
+            if (b.rows() * b.cols() != p.cols()) {
+                throw new IllegalArgumentException("attentionPacked: bias has " + b.rows() * b.cols() + " values for "
+                        + p.cols() + " columns");
+            }
+            CpuTensor biased = new CpuTensor(p.rows(), p.cols(), p.dtype());
+            for (int r = 0; r < p.rows(); r++) {
+                for (int c = 0; c < p.cols(); c++) {
+                    biased.data[r * p.cols() + c] = round(p.get(r, c) + b.data[b.offset + c]);
+                }
+            }
+            p = biased;
+        }
+        int qw = s.numHeads() * s.headDim();
+        int kw = s.numKvHeads() * s.headDim();
+        if (p.rows() != s.batch() * s.seq() || p.cols() != qw + 2 * kw) {
+            throw new IllegalArgumentException("attentionPacked: qkv [" + p.rows() + ", " + p.cols() + "] does not match "
+                    + s + " (expected [B·T, (H + 2·Hkv)·D])");
+        }
+        return attention(columns(p, 0, qw), columns(p, qw, qw + kw), columns(p, qw + kw, qw + 2 * kw), mask,
+                positions, s);
+    }
+
+    private static CpuTensor columns(CpuTensor t, int from, int to) {
+        CpuTensor out = new CpuTensor(t.rows(), to - from, t.dtype());
+        for (int r = 0; r < t.rows(); r++) {
+            System.arraycopy(t.data, t.offset + r * t.cols() + from, out.data, r * (to - from), to - from);
+        }
+        return out;
+    }
+
+    @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec s) {
         int bsz = s.batch();
         int seq = s.seq();

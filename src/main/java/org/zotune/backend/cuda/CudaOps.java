@@ -30,6 +30,28 @@ import org.zotune.tensor.HostTensor;
  */
 public final class CudaOps implements Ops {
     private static final int THREADS = 256;
+    /** Output elements from which a GEMM with an unaligned output row is computed into padded rows. */
+    private static final long PADDED_GEMM_MIN = 1L << 16;
+    /** 16-byte vectors per thread in the register-held norm kernels (native/kernels/norm.cu NORM_NV). */
+    private static final int NORM_NV = 4;
+    /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 only. */
+    private static final int[] FLASH_HEAD_DIMS = {64, 80, 96, 128};
+    /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
+    /** -Dzotune.cuda.fuseBias=false runs bias, activation and residual addition as separate kernels. */
+    private static final boolean FUSE_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseBias", "true"));
+    /** -Dzotune.cuda.stridedLogits=false copies padded LM-head rows out densely. */
+    private static final boolean STRIDED_LOGITS =
+            Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
+    /** -Dzotune.cuda.flashBias=false adds a packed q|k|v bias in its own pass before fused attention. */
+    private static final boolean FLASH_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashBias", "true"));
+    /**
+     * Head dimensions up to this use the two-stage (cp.async) fused attention, whose two K/V stages fit
+     * static shared memory; -Dzotune.cuda.flashPipeline=false keeps the single-stage kernel.
+     */
+    private static final int FLASH_PIPE_MAX_D = 80;
+    private static final boolean FLASH_PIPE =
+            Boolean.parseBoolean(System.getProperty("zotune.cuda.flashPipeline", "true"));
+    private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
 
     private final DType computeType;
     private final Cuda.Availability device;
@@ -104,10 +126,32 @@ public final class CudaOps implements Ops {
             reg("add_bias_rows_" + t, "ppli");
             reg("layernorm_" + t, "ppppif");
             reg("rmsnorm_" + t, "pppif");
-            reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiddddi");
+            reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
+            reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
+            reg("attention_merge_heads_v_" + t, "ppiiii");
+            if (t.equals("bf16")) {
+                for (int d : FLASH_HEAD_DIMS) {
+                    reg("flash_attention_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                    if (d <= FLASH_PIPE_MAX_D) {
+                        reg("flash_attention_p_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                    }
+                }
+            }
+            for (int nj : new int[] {1, 2, 4, 8}) {
+                reg("attention_causal_softmax_w" + nj + "_" + t, "pppiil");
+            }
+            reg("add_inplace_v_" + t, "ppl");
+            reg("gelu_tanh_inplace_v_" + t, "pl");
+            reg("relu_inplace_v_" + t, "pl");
+            reg("silu_mul_v_" + t, "pppl");
+            reg("add_bias_rows_v_" + t, "ppli");
+            reg("layernorm_v_" + t, "ppppif");
+            reg("bias_gelu_rows_v_" + t, "ppli");
+            reg("add_bias_residual_v_" + t, "pppli");
+            reg("rmsnorm_v_" + t, "pppif");
             reg("attention_causal_softmax_" + t, "pppii");
             reg("attention_merge_heads_" + t, "ppiiii");
-            reg("cross_entropy_rows_" + t, "pppi");
+            reg("cross_entropy_rows_" + t, "pppii");
         }
         reg("cast_f32_to_bf16", "ppl");
         reg("cast_bf16_to_f32", "ppl");
@@ -313,9 +357,17 @@ public final class CudaOps implements Ops {
         long off = staging.acquire(bytes);
         org.bytedeco.javacpp.BytePointer dst = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
                 .position(off);
-        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(c.address()),
-                bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
-                "cudaMemcpyAsync(toHost)");
+        if (c.dense()) {
+            Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(
+                    c.address()), bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                    "cudaMemcpyAsync(toHost)");
+        } else {
+            long eb = c.dtype().bytes();
+            Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(dst, c.cols() * eb,
+                    new org.zotune.cuda.DevicePointer(c.address()), c.ld() * eb, c.cols() * eb, c.rows(),
+                    org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                    "cudaMemcpy2DAsync(toHost)");
+        }
         stream.synchronize();
         ByteBuffer b = staging.buffer().slice(off, (int) bytes);
         if (c.dtype() == DType.F32) {
@@ -360,7 +412,8 @@ public final class CudaOps implements Ops {
             throw new IndexOutOfBoundsException("rows [" + from + ", " + to + ") of a " + c.rows() + "x" + c.cols()
                     + " tensor");
         }
-        return new CudaTensor(c.address() + (long) from * c.cols() * c.dtype().bytes(), to - from, c.cols(), c.dtype());
+        return new CudaTensor(c.address() + (long) from * c.ld() * c.dtype().bytes(), to - from, c.cols(), c.dtype(),
+                c.ld());
     }
 
     // ---- graphs -------------------------------------------------------------------------------------
@@ -425,6 +478,10 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException(op + ": " + what + " is not a CUDA tensor");
         }
         CudaTensor c = (CudaTensor) t;
+        if (!c.dense()) {
+            throw new ZotuneException(op + ": " + what + " is a padded logits tensor, which only crossEntropy, rows"
+                    + " and toHost read");
+        }
         if (c.dtype() != computeType) {
             throw new ZotuneException(op + ": " + what + " is " + c.dtype() + " but the CUDA backend computes in "
                     + computeType + " (create parameters in the compute type)");
@@ -437,6 +494,21 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException(op + ": shapes " + a.rows() + "x" + a.cols() + " and " + b.rows() + "x"
                     + b.cols() + " differ");
         }
+    }
+
+    /** Elements of the compute type in one 16-byte vector (the vector kernels' unit). */
+    private int vecWidth() {
+        return 16 / computeType.bytes();
+    }
+
+    /** Whether every address is 16-byte aligned (0 = absent counts as aligned). */
+    private static boolean aligned(long... addresses) {
+        for (long a : addresses) {
+            if ((a & 15) != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private int grid(long n) {
@@ -478,12 +550,13 @@ public final class CudaOps implements Ops {
         if (n == 0) {
             return;
         }
-        Kernel k = kernel(base, computeType);
+        boolean vec = aligned(ptrs);
+        Kernel k = kernel(vec ? base + "_v" : base, computeType);
         for (int i = 0; i < ptrs.length; i++) {
             k.args().ptr(i, ptrs[i]);
         }
         k.args().i64(ptrs.length, n);
-        k.launch(grid(n), THREADS, stream);
+        k.launch(grid(vec ? (n + vecWidth() - 1) / vecWidth() : n), THREADS, stream);
     }
 
     @Override
@@ -511,6 +584,9 @@ public final class CudaOps implements Ops {
     /** A copy of {@code t} converted to {@code to} (f32 ↔ bf16; same dtype copies). */
     public Tensor cast(Tensor t, DType to) {
         CudaTensor c = (CudaTensor) t;
+        if (!c.dense()) {
+            throw new ZotuneException("cast: padded logits tensors are only read by crossEntropy, rows and toHost");
+        }
         CudaTensor out = alloc(c.rows(), c.cols(), to);
         if (c.numel() == 0) {
             return out;
@@ -545,20 +621,132 @@ public final class CudaOps implements Ops {
         if (out.numel() == 0) {
             return out;
         }
-        // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
-        cublas.gemm(true, false, wt.rows(), a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
-                a.address(), computeType, a.cols(), 0f, out.address(), computeType, wt.rows());
-        if (bias != null) {
-            CudaTensor b = act(bias, "linear", "bias");
-            if (b.numel() != wt.rows()) {
-                throw new IllegalArgumentException("linear: bias has " + b.numel() + " values for " + wt.rows()
-                        + " outputs");
+        int m = wt.rows();
+        if (m % vecWidth() != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
+            DeviceArena.Mark mark = arena.mark();
+            try {
+                CudaTensor padded = paddedProduct(a, wt);
+                long eb = computeType.bytes();
+                Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(
+                        new org.zotune.cuda.DevicePointer(out.address()), m * eb,
+                        new org.zotune.cuda.DevicePointer(padded.address()), padded.ld() * eb, m * eb, a.rows(),
+                        org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice, stream.handle()),
+                        "cudaMemcpy2DAsync(linear)");
+            } finally {
+                arena.reset(mark);
             }
-            Kernel k = kernel("add_bias_rows", computeType);
-            k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
-            k.launch(grid(out.numel()), THREADS, stream);
+        } else {
+            // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
+            cublas.gemm(true, false, m, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                    a.address(), computeType, a.cols(), 0f, out.address(), computeType, m);
+        }
+        if (bias != null) {
+            addBias(out, bias, "linear");
         }
         return out;
+    }
+
+    /**
+     * X·Wᵀ into rows padded to a multiple of 64 elements. An output width that is not a multiple of 16
+     * bytes (GPT-2's vocabulary, 50257) makes cuBLAS fall back to an align-1 sm75 kernel, 10x slower,
+     * even with a padded ldc (measured): so the aligned bulk of W's rows is one GEMM and the last
+     * (fewer than 8) rows a second, tiny one, both writing into the padded rows.
+     */
+    private CudaTensor paddedProduct(CudaTensor a, CudaTensor wt) {
+        int m = wt.rows();
+        int ldc = (m + 63) / 64 * 64;
+        long eb = computeType.bytes();
+        CudaTensor padded = new CudaTensor(arena.allocate((long) a.rows() * ldc * eb), a.rows(), m, computeType, ldc);
+        int bulk = m / vecWidth() * vecWidth();
+        if (bulk > 0) {
+            cublas.gemm(true, false, bulk, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
+                    a.address(), computeType, a.cols(), 0f, padded.address(), computeType, ldc);
+        }
+        cublas.gemm(true, false, m - bulk, a.rows(), a.cols(), 1f, wt.address() + (long) bulk * wt.cols() * eb,
+                computeType, wt.cols(), a.address(), computeType, a.cols(), 0f, padded.address() + bulk * eb,
+                computeType, ldc);
+        return padded;
+    }
+
+    /**
+     * The LM head. With an output width that is not a multiple of 16 bytes the result keeps its padded
+     * rows (no copy): crossEntropy, rows and toHost read it; other ops reject it.
+     */
+    @Override
+    public Tensor logits(Tensor x, Tensor w) {
+        CudaTensor a = act(x, "logits", "x");
+        CudaTensor wt = act(w, "logits", "w");
+        if (!STRIDED_LOGITS || a.cols() != wt.cols() || wt.rows() % vecWidth() == 0
+                || (long) a.rows() * wt.rows() < PADDED_GEMM_MIN) {
+            return linear(x, w, null);
+        }
+        return paddedProduct(a, wt);
+    }
+
+    /** out[r, :] += bias (one kernel pass). */
+    private void addBias(CudaTensor out, Tensor bias, String op) {
+        CudaTensor b = act(bias, op, "bias");
+        if (b.numel() != out.cols()) {
+            throw new IllegalArgumentException(op + ": bias has " + b.numel() + " values for " + out.cols() + " outputs");
+        }
+        if (out.numel() == 0) {
+            return;
+        }
+        boolean vec = out.cols() % vecWidth() == 0 && aligned(out.address(), b.address());
+        Kernel k = kernel(vec ? "add_bias_rows_v" : "add_bias_rows", computeType);
+        k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
+        k.launch(grid(vec ? out.numel() / vecWidth() : out.numel()), THREADS, stream);
+    }
+
+    /** A bias that a 16-byte vector kernel can fuse after the GEMM (null when it cannot). */
+    private CudaTensor fusableBias(CudaTensor out, Tensor bias, String op) {
+        if (!FUSE_BIAS || bias == null) {
+            return null;
+        }
+        CudaTensor b = act(bias, op, "bias");
+        if (b.numel() != out.cols()) {
+            throw new IllegalArgumentException(op + ": bias has " + b.numel() + " values for " + out.cols() + " outputs");
+        }
+        return out.cols() % vecWidth() == 0 && aligned(out.address(), b.address()) ? b : null;
+    }
+
+    @Override
+    public Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
+        CudaTensor y = (CudaTensor) linear(x, w, null);
+        CudaTensor b = fusableBias(y, bias, "linearGeluTanh");
+        if (b == null) {
+            if (bias != null) {
+                addBias(y, bias, "linearGeluTanh");
+            }
+            geluTanhInPlace(y);
+            return y;
+        }
+        if (y.numel() > 0) {
+            Kernel k = kernel("bias_gelu_rows_v", computeType);
+            k.args().ptr(0, y.address()).ptr(1, b.address()).i64(2, y.rows()).i32(3, y.cols());
+            k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
+        }
+        return y;
+    }
+
+    @Override
+    public void addLinearInPlace(Tensor residual, Tensor x, Tensor w, Tensor bias) {
+        CudaTensor r = act(residual, "addLinearInPlace", "residual");
+        CudaTensor y = (CudaTensor) linear(x, w, null);
+        sameShape(r, y, "addLinearInPlace");
+        CudaTensor b = fusableBias(y, bias, "addLinearInPlace");
+        if (b == null || !aligned(r.address())) {
+            if (bias != null) {
+                addBias(y, bias, "addLinearInPlace");
+            }
+            addInPlace(r, y);
+            return;
+        }
+        if (y.numel() > 0) {
+            Kernel k = kernel("add_bias_residual_v", computeType);
+            k.args().ptr(0, r.address()).ptr(1, y.address()).ptr(2, b.address()).i64(3, y.rows()).i32(4, y.cols());
+            k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
+        }
     }
 
     @Override
@@ -573,11 +761,25 @@ public final class CudaOps implements Ops {
         if (a.rows() == 0) {
             return out;
         }
-        Kernel k = kernel("layernorm", computeType);
+        int vt = normVectorThreads(a.cols(), a.address(), w.address(), b == null ? 0L : b.address(), out.address());
+        Kernel k = kernel(vt > 0 ? "layernorm_v" : "layernorm", computeType);
         k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, b == null ? 0L : b.address()).ptr(3, out.address())
                 .i32(4, a.cols()).f32(5, eps);
-        k.launch(a.rows(), 1, 1, rowThreads(a.cols()), 1, 1, 0, stream);
+        k.launch(a.rows(), 1, 1, vt > 0 ? vt : rowThreads(a.cols()), 1, 1, 0, stream);
         return out;
+    }
+
+    /**
+     * Threads per row for the register-held norm kernels (each thread keeps up to NORM_NV vectors), or 0
+     * when the row does not fit them (width not a multiple of the vector, unaligned, or too wide).
+     */
+    private int normVectorThreads(int cols, long... addresses) {
+        int vw = vecWidth();
+        if (cols % vw != 0 || !aligned(addresses)) {
+            return 0;
+        }
+        int threads = ((cols / vw + NORM_NV - 1) / NORM_NV + 31) / 32 * 32;
+        return threads <= 1024 ? Math.max(32, threads) : 0;
     }
 
     @Override
@@ -592,9 +794,10 @@ public final class CudaOps implements Ops {
         if (a.rows() == 0) {
             return out;
         }
-        Kernel k = kernel("rmsnorm", computeType);
+        int vt = normVectorThreads(a.cols(), a.address(), w.address(), out.address());
+        Kernel k = kernel(vt > 0 ? "rmsnorm_v" : "rmsnorm", computeType);
         k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, out.address()).i32(3, a.cols()).f32(4, eps);
-        k.launch(a.rows(), 1, 1, rowThreads(a.cols()), 1, 1, 0, stream);
+        k.launch(a.rows(), 1, 1, vt > 0 ? vt : rowThreads(a.cols()), 1, 1, 0, stream);
         return out;
     }
 
@@ -604,18 +807,73 @@ public final class CudaOps implements Ops {
         CudaTensor ck = act(k, "attention", "k");
         CudaTensor cv = act(v, "attention", "v");
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
-        if (h <= 0 || hkv <= 0 || h % hkv != 0) {
-            throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
-        }
+        checkHeads(spec);
         if (cq.rows() != b * t || cq.cols() != h * d || ck.rows() != b * t || ck.cols() != hkv * d
                 || cv.rows() != b * t || cv.cols() != hkv * d) {
             throw new IllegalArgumentException("attention: q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
                     + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
                     + " Hkv=" + hkv + " D=" + d);
         }
+        return attention(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L, mask, positions, spec);
+    }
+
+    /** Attention over q|k|v packed in one activation (one fused projection): no copies to split it. */
+    @Override
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        CudaTensor c = act(qkv, "attentionPacked", "qkv");
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        checkHeads(spec);
+        int ld = (h + 2 * hkv) * d;
+        if (c.rows() != b * t || c.cols() != ld) {
+            throw new IllegalArgumentException("attentionPacked: qkv " + c.rows() + "x" + c.cols() + " does not match"
+                    + " B=" + b + " T=" + t + " H=" + h + " Hkv=" + hkv + " D=" + d + " (expected [B·T, (H + 2·Hkv)·D])");
+        }
+        long biasAddr = 0;
+        if (bias != null) {
+            CudaTensor bt = act(bias, "attentionPacked", "bias");
+            if (bt.numel() != ld) {
+                throw new IllegalArgumentException("attentionPacked: bias has " + bt.numel() + " values for " + ld
+                        + " columns");
+            }
+            if (FLASH_BIAS && flashAttention(spec) && !spec.rope() && aligned(bt.address(), c.address())
+                    && (long) t * ld < Integer.MAX_VALUE) {
+                biasAddr = bt.address(); // the fused kernel adds it while loading q, k and v
+            } else {
+                CudaTensor biased = alloc(c.rows(), c.cols(), computeType);
+                if (biased.numel() > 0) {
+                    org.zotune.cuda.DeviceBuffer.copy(biased.address(), c.address(), c.bytes(), stream);
+                    addBias(biased, bt, "attentionPacked");
+                }
+                c = biased;
+            }
+        }
+        long eb = computeType.bytes();
+        return attention(c.address(), ld, c.address() + (long) h * d * eb, ld, c.address() + (long) (h + hkv) * d * eb,
+                ld, biasAddr, mask, positions, spec);
+    }
+
+    private static void checkHeads(AttentionSpec spec) {
+        int h = spec.numHeads(), hkv = spec.numKvHeads();
+        if (h <= 0 || hkv <= 0 || h % hkv != 0) {
+            throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
+        }
+    }
+
+    /**
+     * q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D, Hkv·D); {@code packedBias}
+     * (0 = none) is a packed q|k|v bias, only passed when the fused kernel will take it.
+     */
+    private Tensor attention(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, long packedBias,
+                             IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
         CudaIntTensor m = (CudaIntTensor) mask;
         if (m.length() != b * t) {
             throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
+        }
+        boolean directFlash = flashAttention(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
+                && aligned(qAddr, kAddr, vAddr) && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
+        if (packedBias != 0 && !directFlash) {
+            throw new IllegalStateException("attention: a packed bias needs the fused kernel"); // attentionPacked checks
         }
         CudaIntTensor pos = (CudaIntTensor) positions;
         if (spec.rope()) {
@@ -634,6 +892,29 @@ public final class CudaOps implements Ops {
         try {
             long perHead = (long) t * d;
             long n = (long) b * h * perHead;
+            int vw = vecWidth();
+            if (flashAttention(spec)) {
+                long hd = (long) h * d;
+                if (directFlash) {
+                    launchFlash(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
+                            m, packedBias, spec);
+                    return out;
+                }
+                if (hd * t < Integer.MAX_VALUE) {
+                    // RoPE (or unaligned rows): rotate and split into [B, H, T, D] first, then fuse the rest
+                    CudaTensor qh = alloc(b * h * t, d, computeType);
+                    CudaTensor kh = alloc(b * h * t, d, computeType);
+                    CudaTensor vh = alloc(b * h * t, d, computeType);
+                    splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
+                    int bs = (int) (hd * t);
+                    launchFlash(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
+                            out, m, 0L, spec);
+                    return out;
+                }
+            }
+            // 16-byte vectors and 32-bit indices when the head rows allow it
+            boolean vec = d % vw == 0 && ldq % vw == 0 && ldk % vw == 0 && ldv % vw == 0
+                    && aligned(qAddr, kAddr, vAddr) && n / vw < Integer.MAX_VALUE;
             CudaTensor qh = alloc(b * h * t, d, computeType);
             CudaTensor kh = alloc(b * h * t, d, computeType);
             CudaTensor vh = alloc(b * h * t, d, computeType);
@@ -641,18 +922,7 @@ public final class CudaOps implements Ops {
             CudaTensor probs = alloc(b * h * t, t, computeType);
             CudaTensor oh = alloc(b * h * t, d, computeType);
 
-            Kernel split = kernel("attention_split_qkv_rope", computeType);
-            ModelConfig.RopeScaling rs = spec.ropeScaling();
-            split.args().ptr(0, cq.address()).ptr(1, ck.address()).ptr(2, cv.address())
-                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
-                    .ptr(6, spec.rope() ? pos.address() : 0L)
-                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d).i32(12, spec.rope() ? 1 : 0)
-                    .f64(13, spec.ropeTheta())
-                    .f64(14, rs == null ? 0 : rs.factor())
-                    .f64(15, rs == null ? 0 : rs.lowFreqFactor())
-                    .f64(16, rs == null ? 0 : rs.highFreqFactor())
-                    .i32(17, rs == null ? 0 : rs.originalMaxPositions());
-            split.launch(grid(n), THREADS, stream);
+            splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
 
             // scores[bh] (row-major [T, T]) = Q·Kᵀ·scale; column-major that is K(ᵀ stored)·Q
             cublas.gemmStridedBatched(true, false, t, t, d, spec.scale(),
@@ -660,9 +930,21 @@ public final class CudaOps implements Ops {
                     qh.address(), computeType, d, perHead,
                     0f, scores.address(), DType.F32, t, (long) t * t, b * h);
 
-            Kernel sm = kernel("attention_causal_softmax", computeType);
-            sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
-            sm.launch(b * h * t, 1, 1, rowThreads(t), 1, 1, 0, stream);
+            long scoreRows = (long) b * h * t;
+            if (t % 4 == 0 && t <= 1024) {
+                // one warp per row with the row in registers: NJ groups of 128 columns
+                int nj = t <= 128 ? 1 : t <= 256 ? 2 : t <= 512 ? 4 : 8;
+                Kernel sm = kernels.get("attention_causal_softmax_w" + nj + "_"
+                        + (computeType == DType.F32 ? "f32" : "bf16"));
+                sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t)
+                        .i64(5, scoreRows);
+                int warpsPerBlock = THREADS / 32;
+                sm.launch((int) ((scoreRows + warpsPerBlock - 1) / warpsPerBlock), 1, 1, THREADS, 1, 1, 0, stream);
+            } else {
+                Kernel sm = kernel("attention_causal_softmax", computeType);
+                sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
+                sm.launch((int) scoreRows, 1, 1, rowThreads(t), 1, 1, 0, stream);
+            }
 
             // out[bh] (row-major [T, D]) = P·V; column-major Oᵀ = Vᵀ·Pᵀ with both stored as-is
             cublas.gemmStridedBatched(false, false, d, t, t, 1f,
@@ -670,18 +952,80 @@ public final class CudaOps implements Ops {
                     probs.address(), computeType, t, (long) t * t,
                     0f, oh.address(), computeType, d, perHead, b * h);
 
-            Kernel merge = kernel("attention_merge_heads", computeType);
+            boolean vecMerge = d % vw == 0 && n / vw < Integer.MAX_VALUE;
+            Kernel merge = kernel(vecMerge ? "attention_merge_heads_v" : "attention_merge_heads", computeType);
             merge.args().ptr(0, oh.address()).ptr(1, out.address()).i32(2, b).i32(3, t).i32(4, h).i32(5, d);
-            merge.launch(grid(n), THREADS, stream);
+            merge.launch(grid(vecMerge ? n / vw : n), THREADS, stream);
         } finally {
             arena.reset(mark);
         }
         return out;
     }
 
+    /** q/k/v rows (strided) → per-head [B, H, T, D] tensors, RoPE applied, kv heads expanded to H. */
+    private void splitHeads(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, CudaTensor qh,
+                            CudaTensor kh, CudaTensor vh, CudaIntTensor pos, AttentionSpec spec, long n, boolean vec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        if (vec && !spec.rope()) {
+            Kernel split = kernel("attention_split_qkv_v", computeType);
+            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .i32(6, b).i32(7, t).i32(8, h).i32(9, hkv).i32(10, d).i32(11, ldq).i32(12, ldk).i32(13, ldv);
+            split.launch(grid(n / vecWidth()), THREADS, stream);
+        } else {
+            Kernel split = kernel("attention_split_qkv_rope", computeType);
+            ModelConfig.RopeScaling rs = spec.ropeScaling();
+            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .ptr(6, spec.rope() ? pos.address() : 0L)
+                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d)
+                    .i32(12, ldq).i32(13, ldk).i32(14, ldv).i32(15, spec.rope() ? 1 : 0)
+                    .f64(16, spec.ropeTheta())
+                    .f64(17, rs == null ? 0 : rs.factor())
+                    .f64(18, rs == null ? 0 : rs.lowFreqFactor())
+                    .f64(19, rs == null ? 0 : rs.highFreqFactor())
+                    .i32(20, rs == null ? 0 : rs.originalMaxPositions());
+            split.launch(grid(n), THREADS, stream);
+        }
+    }
+
+    private boolean flashAttention(AttentionSpec spec) {
+        if (!FLASH || computeType != DType.BF16 || (long) spec.batch() * spec.numHeads() > 65535) {
+            return false;
+        }
+        for (int d : FLASH_HEAD_DIMS) {
+            if (d == spec.headDim()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Fused causal attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides. */
+    private void launchFlash(long q, int sqb, int sqt, int sqh, long k, int skb, int skt, int skh, long v, int svb,
+                             int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
+                             AttentionSpec spec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
+        Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
+                + "_bf16");
+        f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
+                .i32(6, t).i32(7, h).i32(8, hkv)
+                .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
+                .i32(15, svb).i32(16, svt).i32(17, svh)
+                .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
+        f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, stream);
+    }
+
     @Override
     public Tensor crossEntropy(Tensor logits, IntTensor targets) {
-        CudaTensor x = act(logits, "crossEntropy", "logits");
+        if (!(logits instanceof CudaTensor)) {
+            throw new IllegalArgumentException("crossEntropy: logits is not a CUDA tensor");
+        }
+        CudaTensor x = (CudaTensor) logits;
+        if (x.dtype() != computeType) {
+            throw new ZotuneException("crossEntropy: logits is " + x.dtype() + " but the CUDA backend computes in "
+                    + computeType);
+        }
         CudaIntTensor tg = (CudaIntTensor) targets;
         if (tg.length() != x.rows()) {
             throw new IllegalArgumentException("crossEntropy: " + tg.length() + " targets for " + x.rows() + " rows");
@@ -692,8 +1036,10 @@ public final class CudaOps implements Ops {
             long rowLoss = arena.allocate(4L * Math.max(1, x.rows()));
             if (x.rows() > 0) {
                 Kernel rows = kernel("cross_entropy_rows", computeType);
-                rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols());
-                rows.launch(x.rows(), 1, 1, rowThreads(x.cols()), 1, 1, 0, stream);
+                rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols()).i32(4, x.ld());
+                // one online pass in 16-byte vectors: a 256-thread block streams a 50k-wide row well
+                rows.launch(x.rows(), 1, 1, Math.min(256, rowThreads((x.cols() + vecWidth() - 1) / vecWidth())), 1, 1,
+                        0, stream);
             }
             Kernel red = kernels.get("cross_entropy_reduce");
             red.args().ptr(0, rowLoss).ptr(1, tg.address()).ptr(2, out.address()).i32(3, x.rows());

@@ -20,7 +20,7 @@ import org.zotune.model.ParamSpec.Role;
  *
  * <p>Layout: HF stores Conv1D weights as [in, out]; zotune keeps every matrix as [out, in], so
  * {@code c_attn.weight} is [3·hidden, hidden] with q, k, v as row blocks, and {@code c_attn.bias} is kept as
- * [3, hidden] (the same memory as HF's [3·hidden]) so that q, k and v each take one row block of both.
+ * [3, hidden] (the same memory as HF's [3·hidden]); one product gives the packed q|k|v activation.
  * Positions are 0..seq-1 in every row whatever the padding: HF's GPT2Model uses arange positions whenever
  * position_ids are not passed, and the attention mask only hides padded keys.
  */
@@ -107,7 +107,6 @@ public final class Gpt2 implements CausalLM {
     @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
         Architectures.checkBatch(config, batch, true);
-        int h = config.hiddenSize();
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null);
@@ -117,19 +116,21 @@ public final class Gpt2 implements CausalLM {
         ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
         for (int l = 0; l < config.numLayers(); l++) {
             Tensor a = ops.layerNorm(x, w.weight(ln1W[l]), w.weight(ln1B[l]), eps);
-            Tensor qkvW = w.weight(attnW[l]);
-            Tensor qkvB = w.weight(attnB[l]);
-            Tensor q = ops.linear(a, ops.rows(qkvW, 0, h), ops.rows(qkvB, 0, 1));
-            Tensor k = ops.linear(a, ops.rows(qkvW, h, 2 * h), ops.rows(qkvB, 1, 2));
-            Tensor v = ops.linear(a, ops.rows(qkvW, 2 * h, 3 * h), ops.rows(qkvB, 2, 3));
-            Tensor att = ops.attention(q, k, v, mask, positions, spec);
-            ops.addInPlace(x, ops.linear(att, w.weight(projW[l]), w.weight(projB[l])));
+            // one GEMM for q, k and v ([3·hidden, hidden] weight); attention adds the [3, hidden] bias as it reads
+            Tensor qkv = ops.linear(a, w.weight(attnW[l]), null);
+            Tensor att = ops.attentionPacked(qkv, w.weight(attnB[l]), mask, positions, spec);
+            ops.addLinearInPlace(x, att, w.weight(projW[l]), w.weight(projB[l]));
             Tensor m = ops.layerNorm(x, w.weight(ln2W[l]), w.weight(ln2B[l]), eps);
-            Tensor f = ops.linear(m, w.weight(fcW[l]), w.weight(fcB[l]));
-            Architectures.activateInPlace(ops, f, config.activation());
-            ops.addInPlace(x, ops.linear(f, w.weight(fcProjW[l]), w.weight(fcProjB[l])));
+            Tensor f;
+            if (config.activation() == ModelConfig.Activation.GELU_TANH) {
+                f = ops.linearGeluTanh(m, w.weight(fcW[l]), w.weight(fcB[l]));
+            } else {
+                f = ops.linear(m, w.weight(fcW[l]), w.weight(fcB[l]));
+                Architectures.activateInPlace(ops, f, config.activation());
+            }
+            ops.addLinearInPlace(x, f, w.weight(fcProjW[l]), w.weight(fcProjB[l]));
         }
         Tensor out = ops.layerNorm(x, w.weight(lnfW), w.weight(lnfB), eps);
-        return ops.linear(out, w.weight(head), null);
+        return ops.logits(out, w.weight(head));
     }
 }

@@ -162,9 +162,85 @@ class CudaOpsTest {
                     "linear+bias " + t);
             assertClose(cpu.toHost(cpu.linear(x.cpu, w.cpu, null)), g.toHost(g.linear(x.gpu, w.gpu, null)), t,
                     "linear " + t);
+            // a bias of a multiple of 8 outputs takes the 16-byte vector kernel
+            Pair w96 = pair(cpu, g, gaussian(r, 96 * in, 0.1), 96, in);
+            Pair b96 = pair(cpu, g, gaussian(r, 96, 1.0), 1, 96);
+            assertClose(cpu.toHost(cpu.linear(x.cpu, w96.cpu, b96.cpu)), g.toHost(g.linear(x.gpu, w96.gpu, b96.gpu)), t,
+                    "linear+bias out=96 " + t);
+            // an odd output width over 2^16 elements is computed into padded rows and copied out
+            int n2 = 70;
+            int out2 = 1001;
+            Pair x2 = pair(cpu, g, gaussian(r, n2 * in, 1.0), n2, in);
+            Pair w2 = pair(cpu, g, gaussian(r, out2 * in, 0.1), out2, in);
+            Pair b2 = pair(cpu, g, gaussian(r, out2, 1.0), 1, out2);
+            assertClose(cpu.toHost(cpu.linear(x2.cpu, w2.cpu, null)), g.toHost(g.linear(x2.gpu, w2.gpu, null)), t,
+                    "linear padded out=1001 " + t);
+            assertClose(cpu.toHost(cpu.linear(x2.cpu, w2.cpu, b2.cpu)), g.toHost(g.linear(x2.gpu, w2.gpu, b2.gpu)), t,
+                    "linear+bias padded out=1001 " + t);
+            // the LM head keeps padded rows: toHost, rows and crossEntropy read them, other ops refuse them
+            Tensor lg = g.logits(x2.gpu, w2.gpu);
+            float[] dense = cpu.toHost(cpu.linear(x2.cpu, w2.cpu, null));
+            assertClose(dense, g.toHost(lg), t, "logits out=1001 " + t);
+            assertClose(cpu.toHost(cpu.rows(cpu.linear(x2.cpu, w2.cpu, null), 3, 9)), g.toHost(g.rows(lg, 3, 9)), t,
+                    "rows [3,9) of logits " + t);
+            int[] tg = new int[n2];
+            for (int i = 0; i < n2; i++) {
+                tg[i] = i == 7 ? -1 : r.nextInt(out2);
+            }
+            // the same device values, dense (rows start at every alignment) and padded: same loss up to summation order
+            assertClose(g.toHost(g.crossEntropy(g.linear(x2.gpu, w2.gpu, null), g.ints(tg))),
+                    g.toHost(g.crossEntropy(lg, g.ints(tg))), 1e-4, 1e-5, "crossEntropy of padded logits " + t);
+            boolean stridedLogits = Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
+            assertEquals(stridedLogits, !((CudaTensor) lg).dense(), "logits keep padded rows unless switched off");
+            if (stridedLogits) {
+                assertThrows(ZotuneException.class, () -> g.geluTanhInPlace(lg));
+            }
             // a row view feeds the GEMM from an offset
             assertClose(cpu.toHost(cpu.linear(cpu.rows(x.cpu, 5, 18), w.cpu, null)),
                     g.toHost(g.linear(g.rows(x.gpu, 5, 18), w.gpu, null)), t, "linear on rows [5,18) " + t);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void linearWithFusedGeluAndResidual(DType t) {
+        Random r = new Random(12);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int n = 29;
+            int in = 203;
+            Pair x = pair(cpu, g, gaussian(r, n * in, 1.0), n, in);
+            for (int out : new int[] {96, 77}) { // 96: fused vector kernels; 77: the unfused fallback
+                Pair w = pair(cpu, g, gaussian(r, out * in, 0.1), out, in);
+                Pair b = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
+                assertClose(cpu.toHost(cpu.linearGeluTanh(x.cpu, w.cpu, b.cpu)),
+                        g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), t, "linearGeluTanh out=" + out + " " + t);
+                // a small residual: against the host, a large one cancelling y + b would compare the two
+                // products' last-bit rounding (seen on the GPU: 4 bf16 ulps at 0.52 from operands near 2)
+                float[] res = gaussian(r, n * out, 0.2);
+                Pair rc = pair(cpu, g, res, n, out);
+                cpu.addLinearInPlace(rc.cpu, x.cpu, w.cpu, b.cpu);
+                g.addLinearInPlace(rc.gpu, x.gpu, w.gpu, b.gpu);
+                assertClose(cpu.toHost(rc.cpu), g.toHost(rc.gpu), t, "addLinearInPlace out=" + out + " " + t);
+                Pair rn = pair(cpu, g, res, n, out);
+                cpu.addLinearInPlace(rn.cpu, x.cpu, w.cpu, null);
+                g.addLinearInPlace(rn.gpu, x.gpu, w.gpu, null);
+                assertClose(cpu.toHost(rn.cpu), g.toHost(rn.gpu), t, "addLinearInPlace no bias out=" + out + " " + t);
+                // the fused kernels round exactly as the unfused ops do: bitwise equal on the device,
+                // with a large residual too
+                float[] big = gaussian(r, n * out, 2.0);
+                Pair fused = pair(cpu, g, big, n, out);
+                Pair unfused = pair(cpu, g, big, n, out);
+                g.addLinearInPlace(fused.gpu, x.gpu, w.gpu, b.gpu);
+                g.addInPlace(unfused.gpu, g.linear(x.gpu, w.gpu, b.gpu));
+                assertClose(g.toHost(unfused.gpu), g.toHost(fused.gpu), 0, 0, "addLinearInPlace vs unfused out=" + out
+                        + " " + t);
+                Tensor y = g.linear(x.gpu, w.gpu, b.gpu);
+                g.geluTanhInPlace(y);
+                assertClose(g.toHost(y), g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), 0, 0,
+                        "linearGeluTanh vs unfused out=" + out + " " + t);
+            }
         }
     }
 
@@ -175,7 +251,8 @@ class CudaOpsTest {
         CpuOps cpu = new CpuOps(t);
         CudaOps g = gpu(t);
         try (Ops.Scope s = g.scope()) {
-            for (int cols : new int[] {7, 300, 1500}) {
+            // 7, 300 (bf16), 1500 (bf16): scalar kernels; 64, 768, 1600 and f32 300/1500: register-held vectors
+            for (int cols : new int[] {7, 300, 1500, 64, 768, 1600}) {
                 int rows = 13;
                 float[] xv = gaussian(r, rows * cols, 3.0);
                 for (int i = 0; i < xv.length; i++) {
@@ -254,6 +331,106 @@ class CudaOpsTest {
         checkAttention(t, spec, mask, pos, 8);
     }
 
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionPackedAndWarpSoftmax(DType t) {
+        // T a multiple of 4 (warp-per-row softmax, 1 and 2 column groups), D = 16 (vector split/merge)
+        for (int seq : new int[] {36, 132}) {
+            int b = 2;
+            int[] mask = new int[b * seq];
+            java.util.Arrays.fill(mask, 1);
+            for (int i = 0; i < 7; i++) {
+                mask[seq + i] = 0; // left padding in sequence 1
+            }
+            mask[5] = 0; // a hole in sequence 0
+            AttentionSpec spec = gpt2Spec(b, seq, 3, 16);
+            checkAttention(t, spec, mask, new int[b * seq], 11 + seq);
+
+            Random r = new Random(seq);
+            CpuOps cpu = new CpuOps(t);
+            CudaOps g = gpu(t);
+            int tokens = b * seq;
+            int width = 3 * 3 * 16;
+            try (Ops.Scope s = g.scope()) {
+                Pair qkv = pair(cpu, g, gaussian(r, tokens * width, 1.5), tokens, width);
+                Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+                for (boolean withBias : new boolean[] {false, true}) {
+                    float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, withBias ? bias.cpu : null,
+                            cpu.ints(mask), cpu.ints(new int[tokens]), spec));
+                    float[] actual = g.toHost(g.attentionPacked(qkv.gpu, withBias ? bias.gpu : null, g.ints(mask),
+                            g.ints(new int[tokens]), spec));
+                    assertClose(expected, actual, t, "attentionPacked T=" + seq + " bias=" + withBias + " " + t);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void attentionAtFlashHeadDims(DType t) {
+        // bf16 with D in {64, 80, 96, 128} takes the fused flash kernel: T not a multiple of its 64-row
+        // tiles, padding holes, rows with no visible key, grouped kv heads, RoPE (split first, then fused)
+        int b = 2;
+        int seq = 70;
+        int[] mask = new int[b * seq];
+        java.util.Arrays.fill(mask, 1);
+        for (int i = 0; i < 9; i++) {
+            mask[seq + i] = 0; // left padding: rows 0..8 of sequence 1 see no key
+        }
+        mask[3] = 0;
+        mask[66] = 0;
+        checkAttention(t, gpt2Spec(b, seq, 2, 64), mask, new int[b * seq], 21);
+
+        int seq2 = 67;
+        AttentionSpec gqa = new AttentionSpec(b, seq2, 4, 2, 80, (float) (1 / Math.sqrt(80)), 10000.0,
+                new ModelConfig.RopeScaling(8.0, 1.0, 4.0, 64));
+        int[] mask2 = new int[b * seq2];
+        java.util.Arrays.fill(mask2, 1);
+        mask2[seq2 - 1] = 0; // right padding in sequence 0
+        int[] pos2 = new int[b * seq2];
+        for (int i = 0; i < pos2.length; i++) {
+            pos2[i] = (i % seq2) * 3;
+        }
+        checkAttention(t, gqa, mask2, pos2, 22);
+
+        int seq3 = 129;
+        int[] ones3 = new int[seq3];
+        java.util.Arrays.fill(ones3, 1);
+        int[] pos3 = new int[seq3];
+        for (int i = 0; i < seq3; i++) {
+            pos3[i] = i;
+        }
+        checkAttention(t, new AttentionSpec(1, seq3, 2, 2, 128, (float) (1 / Math.sqrt(128)), 500000.0, null), ones3,
+                pos3, 23);
+        int[] ones4 = new int[3 * 5];
+        java.util.Arrays.fill(ones4, 1);
+        checkAttention(t, gpt2Spec(3, 5, 3, 96), ones4, new int[15], 24);
+
+        // packed q|k|v rows (GPT-2's fused projection) read in place
+        Random r = new Random(25);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int seqP = 130;
+        AttentionSpec spec = gpt2Spec(2, seqP, 3, 64);
+        int[] maskP = new int[2 * seqP];
+        java.util.Arrays.fill(maskP, 1);
+        for (int i = 0; i < 17; i++) {
+            maskP[seqP + i] = 0;
+        }
+        int width = 3 * 3 * 64;
+        try (Ops.Scope s = g.scope()) {
+            Pair qkv = pair(cpu, g, gaussian(r, 2 * seqP * width, 1.5), 2 * seqP, width);
+            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+            for (boolean withBias : new boolean[] {false, true}) {
+                float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, withBias ? bias.cpu : null,
+                        cpu.ints(maskP), cpu.ints(new int[2 * seqP]), spec));
+                float[] actual = g.toHost(g.attentionPacked(qkv.gpu, withBias ? bias.gpu : null, g.ints(maskP),
+                        g.ints(new int[2 * seqP]), spec));
+                assertClose(expected, actual, t, "attentionPacked D=64 T=" + seqP + " bias=" + withBias + " " + t);
+            }
+        }
+    }
+
     private void checkAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, long seed) {
         Random r = new Random(seed);
         CpuOps cpu = new CpuOps(t);
@@ -310,6 +487,18 @@ class CudaOpsTest {
             assertEquals(42f, actual[1], 0f, "count");
             // the sum is fp32 over 42 rows in both dtypes: relative 1e-5 of the sum
             assertClose(expected, actual, 1e-4, 1e-5, "crossEntropy " + t);
+
+            // GPT-2's vocabulary: odd row length, so rows start at every alignment
+            int n2 = 9;
+            int v2 = 50257;
+            Pair big = pair(cpu, g, gaussian(r, n2 * v2, 4.0), n2, v2);
+            int[] t2 = new int[n2];
+            for (int i = 0; i < n2; i++) {
+                t2[i] = i == 4 ? -1 : r.nextInt(v2);
+            }
+            t2[0] = v2 - 1;
+            assertClose(cpu.toHost(cpu.crossEntropy(big.cpu, cpu.ints(t2))), g.toHost(g.crossEntropy(big.gpu, g.ints(t2))),
+                    1e-4, 1e-5, "crossEntropy V=50257 " + t);
         }
     }
 
