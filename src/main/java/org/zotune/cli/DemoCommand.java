@@ -27,7 +27,8 @@ import picocli.CommandLine.Spec;
         description = {"Fine-tunes the bundled stories260K model on bundled Jane Austen text with ZO-AdaMU "
                 + "(forward passes only, on the CPU), then prints the held-out loss before and after.",
                 "Train text: the opening chapters of Pride and Prejudice and Emma; held out: Persuasion "
-                        + "(public domain). Takes about a minute on two cores."})
+                        + "(public domain). Takes about a minute on two cores.",
+                "Tuned: 200 steps at lr 3e-4 with linear decay, eps 1e-3, batches of 8 chunks of 64 tokens."})
 public final class DemoCommand implements Callable<Integer> {
     static final String RESOURCE_DIR = "/org/zotune/data/janeausten/";
 
@@ -49,8 +50,8 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
 
-    static final int STEPS = 300;
-    static final double LR = 2e-3;
+    static final int STEPS = 200;
+    static final double LR = 3e-4;
 
     @Override
     public Integer call() throws IOException {
@@ -82,12 +83,13 @@ public final class DemoCommand implements Callable<Integer> {
                 "batch_size: 8",
                 "max_length: 64",
                 "eval_batch_size: 32",
+                "eval_every: 50",
                 "device: cpu",
                 "out: " + quote(run),
                 "seed: 1", "");
         TrainConfig c = TrainConfig.parse("demo config", yaml, List.of());
         err.println("demo: ZO-AdaMU on stories260K, " + steps + " steps, lr " + lr + " (linear decay), eps 1e-3");
-        Trainer.Summary s = TrainCommand.run(c, new Trainer.Options(false, out != null, 0, !noProgress), err);
+        Trainer.Summary s = TrainCommand.run(c, new Trainer.Options(false, false, 0, !noProgress), err);
         stdout.printf("held-out loss (Persuasion): before %.4f, after %.4f (%d steps, %.1f s)%n",
                 s.initialDev().loss(), s.finalDev().loss(), s.steps(), s.seconds());
         stdout.println(Runs.summaryLine(s));

@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -282,6 +283,7 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
         for (String o : overrides) {
             applyOverride(source, obj, o);
         }
+        checkKeys(source, obj, TrainConfig.class, "");
         return bind(source, obj);
     }
 
@@ -315,6 +317,43 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
             node = (ObjectNode) child;
         }
         node.set(path[path.length - 1], value);
+    }
+
+    /**
+     * Unknown keys first, before any value is checked, so a misspelt key is reported as such (and not as the
+     * required key it was meant to be).
+     */
+    private static void checkKeys(String source, JsonNode node, Class<?> type, String prefix) {
+        if (!node.isObject() || !type.isRecord()) {
+            return;
+        }
+        Map<String, java.lang.reflect.RecordComponent> known = new java.util.TreeMap<>();
+        for (java.lang.reflect.RecordComponent rc : type.getRecordComponents()) {
+            known.put(snake(rc.getName()), rc);
+        }
+        for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+            String k = it.next();
+            String key = prefix.isEmpty() ? k : prefix + "." + k;
+            java.lang.reflect.RecordComponent rc = known.get(k);
+            if (rc == null) {
+                throw new ZotuneException(source + ": unknown key '" + key + "' (valid keys"
+                        + (prefix.isEmpty() ? "" : " in '" + prefix + "'") + ": " + String.join(", ", known.keySet())
+                        + ")");
+            }
+            checkKeys(source, node.get(k), rc.getType(), key);
+        }
+    }
+
+    private static String snake(String camel) {
+        StringBuilder b = new StringBuilder();
+        for (char c : camel.toCharArray()) {
+            if (Character.isUpperCase(c)) {
+                b.append('_').append(Character.toLowerCase(c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     static TrainConfig bind(String source, JsonNode tree) {

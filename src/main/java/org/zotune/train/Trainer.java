@@ -102,7 +102,7 @@ public final class Trainer {
 
     public Summary run() {
         long t0 = System.nanoTime();
-        prepareOut();
+        checkOut(); // cheap checks first; the folder is written only once model and data are known to be usable
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
@@ -119,6 +119,7 @@ public final class Trainer {
             log.println("no dev set: early_stopping_patience " + config.earlyStoppingPatience() + " has no effect");
         }
         log.flush();
+        prepareOut();
         Eval initialDev = null;
         Checkpoints.Progress progress;
         try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), objective, log)) {
@@ -258,7 +259,15 @@ public final class Trainer {
 
     // ---- the run folder ----
 
+    private void checkOut() {
+        prepareOut(false);
+    }
+
     private void prepareOut() {
+        prepareOut(true);
+    }
+
+    private void prepareOut(boolean write) {
         boolean nonEmpty;
         try (Stream<Path> s = Files.isDirectory(out) ? Files.list(out) : Stream.empty()) {
             nonEmpty = s.findAny().isPresent();
@@ -292,13 +301,18 @@ public final class Trainer {
                 throw new ZotuneException("--overwrite: out folder " + out + " is not a zotune run (no " + RUN_JSON
                         + "); refusing to delete it");
             }
+            if (!write) {
+                return;
+            }
             try {
                 Checkpoints.deleteTree(out);
             } catch (IOException e) {
                 throw new ZotuneException("--overwrite: cannot clear " + out + ": " + e.getMessage(), e);
             }
         }
-        AtomicFiles.writeString(out.resolve(RUN_JSON), config.toJsonString() + "\n");
+        if (write) {
+            AtomicFiles.writeString(out.resolve(RUN_JSON), config.toJsonString() + "\n");
+        }
     }
 
     private JsonNode readRunConfig() {
