@@ -86,6 +86,7 @@ public final class Trainer {
     private final Options options;
     private final PrintWriter log;
     private final Path out;
+    private boolean barActive;
 
     /**
      * @param modelPath     the model file or folder ({@code config.model()} resolved by the caller)
@@ -157,6 +158,7 @@ public final class Trainer {
         long stepsTotal = config.steps();
         long runT0 = System.nanoTime();
         try (ProgressBar bar = options.progress() ? progressBar(startStep) : null) {
+            barActive = bar != null;
             while (engine.stepsDone() < stepsTotal) {
                 long t = engine.stepsDone() + 1;
                 List<PromptBatch> micro = new ArrayList<>(m);
@@ -194,7 +196,7 @@ public final class Trainer {
                     } else {
                         progress = new Checkpoints.Progress(progress.bestValue(), progress.bestStep(),
                                 progress.evalsWithoutBetter() + 1, progress.initialDev());
-                        if (config.earlyStoppingPatience() > 0
+                        if (config.earlyStoppingPatience() > 0 && t < stepsTotal
                                 && progress.evalsWithoutBetter() >= config.earlyStoppingPatience()) {
                             stopped = "early-stopping";
                             stop = true;
@@ -213,6 +215,8 @@ public final class Trainer {
                     break;
                 }
             }
+        } finally {
+            barActive = false;
         }
         if (engine.stepsDone() == startStep && startStep > 0) {
             Checkpoints.save(out, engine.state(), progress); // resumed a finished run: nothing to do but finish
@@ -407,6 +411,9 @@ public final class Trainer {
         }
         o.put("examples", e.examples());
         append(METRICS, o.toString());
+        if (barActive) {
+            log.println(); // leave the progress bar's line; it redraws below
+        }
         log.printf("%s at step %d: loss %.4f%s%n", split, t, e.loss(), Double.isNaN(e.accuracy()) ? ""
                 : String.format(", accuracy %.4f, f1 %.4f", e.accuracy(), e.f1()));
         log.flush();
