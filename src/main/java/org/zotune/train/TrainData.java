@@ -83,18 +83,35 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                         pool.subList(s.train() + s.dev(), need));
             }
         }
+        PromptEncoder uncut = new PromptEncoder(tokenizer, Integer.MAX_VALUE / 2);
         if (train.kind() == Dataset.Kind.LANGUAGE_MODEL) {
-            return new TrainData(true, encoder.encodeLanguageModel(train), lm(encoder, dev), lm(encoder, test),
-                    encoder.padId(), describe(train, dev, test));
+            List<EncodedExample> tr = encoder.encodeLanguageModel(train);
+            return new TrainData(true, tr, lm(encoder, dev), lm(encoder, test), encoder.padId(),
+                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength));
         }
         if (train.kind() == Dataset.Kind.REGRESSION) {
             throw new ZotuneException(train.name() + ": a regression data set cannot be trained on by zotune's "
                     + "objectives");
         }
         PromptTemplate template = template(d, train);
-        return new TrainData(false, encoder.encode(train.requireLabels(), template), encode(encoder, dev, template),
-                encode(encoder, test, template), encoder.padId(), describe(train, dev, test) + ", template "
-                        + template.name());
+        List<EncodedExample> tr = encoder.encode(train.requireLabels(), template);
+        return new TrainData(false, tr, encode(encoder, dev, template), encode(encoder, test, template),
+                encoder.padId(), describe(train, dev, test) + ", template " + template.name()
+                        + truncated(tr, uncut.encode(train, template), maxLength));
+    }
+
+    /** Says how many training examples max_length cut (prompts from the left, text at its end). */
+    private static String truncated(List<EncodedExample> cut, List<EncodedExample> whole, int maxLength) {
+        int n = 0;
+        for (int i = 0; i < cut.size(); i++) {
+            for (int r = 0; r < cut.get(i).rows().length; r++) {
+                if (cut.get(i).rows()[r].length != whole.get(i).rows()[r].length) {
+                    n++;
+                    break;
+                }
+            }
+        }
+        return n == 0 ? "" : "; " + n + " training example(s) truncated to max_length " + maxLength;
     }
 
     static PromptTemplate template(TrainConfig.Data d, Dataset data) {

@@ -233,7 +233,12 @@ public final class Trainer {
         Summary s = new Summary(engine.stepsDone(), stopped, initialDev, lastDev, finalTest, progress.bestStep(),
                 progress.bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9, out);
         writeSummary(s);
-        writePlots();
+        try {
+            writePlots();
+        } catch (LinkageError | RuntimeException e) { // e.g. a runtime without java.desktop: the run itself is done
+            log.println("plots not written: " + e);
+            log.flush();
+        }
         return s;
     }
 
