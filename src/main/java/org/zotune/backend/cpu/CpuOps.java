@@ -39,6 +39,17 @@ public final class CpuOps implements Ops {
         return computeType;
     }
 
+    /**
+     * The live flat float array behind parameters made by a CPU backend (θ for the CPU ZO engine, which updates
+     * every parameter in one pass); view i starts at {@link Parameters#offset}(i).
+     */
+    public static float[] flatValues(Parameters parameters) {
+        if (!(parameters instanceof CpuParameters p)) {
+            throw new IllegalArgumentException("not CPU parameters: " + parameters.getClass().getSimpleName());
+        }
+        return p.flat();
+    }
+
     @Override
     public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
         return new CpuParameters(tensors, dtype);

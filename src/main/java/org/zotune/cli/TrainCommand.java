@@ -1,0 +1,118 @@
+package org.zotune.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.zotune.train.TrainConfig;
+import org.zotune.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code zotune train}: a ZO fine-tuning run from a YAML config. */
+@Command(name = "train",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = {"Fine-tunes a model with a zeroth-order optimiser (forward passes only), as run.yaml says.",
+                "Writes the run folder (key out): run.json, metrics.jsonl, trajectory.jsonl, checkpoint/, model/ "
+                        + "(Hugging Face weights), best/, summary.json, plots/. Every key is described in the README; "
+                        + "flags override keys."})
+public final class TrainCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--config", required = true, paramLabel = "FILE", description = "The run's YAML config.")
+    Path config;
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE",
+            description = "Override a key (dotted for nested keys, value in YAML syntax), e.g. --set optimizer.lr=1e-4;"
+                    + " repeatable.")
+    List<String> sets = new ArrayList<>();
+
+    @Option(names = "--model", paramLabel = "PATH", description = "Override key model.")
+    String model;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Override key out (the run folder).")
+    String out;
+
+    @Option(names = "--steps", paramLabel = "N", description = "Override key steps.")
+    Integer steps;
+
+    @Option(names = "--lr", paramLabel = "RATE", description = "Override key optimizer.lr.")
+    Double lr;
+
+    @Option(names = "--optimizer", paramLabel = "NAME", description = "Override key optimizer.name "
+            + "(zo-sgd, zo-sgd-mmt, zo-adam, zo-adamu).")
+    String optimizer;
+
+    @Option(names = "--seed", paramLabel = "S", description = "Override key seed.")
+    Long seed;
+
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = "Override key device.")
+    String device;
+
+    @Option(names = "--dtype", paramLabel = "f32|bf16", description = "Override key dtype.")
+    String dtype;
+
+    @Option(names = "--resume", description = "Continue the run in the out folder from its last checkpoint "
+            + "(bitwise as if it had never stopped).")
+    boolean resume;
+
+    @Option(names = "--overwrite", description = "Replace the run already in the out folder.")
+    boolean overwrite;
+
+    @Option(names = "--stop-after", paramLabel = "T", description = "Stop after step T with a checkpoint "
+            + "(continue later with --resume).")
+    long stopAfter;
+
+    @Option(names = "--no-progress", description = "No progress bar on stderr.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() {
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter stdout = spec.commandLine().getOut();
+        List<String> overrides = new ArrayList<>(sets);
+        add(overrides, "model", model);
+        add(overrides, "out", out);
+        add(overrides, "steps", steps);
+        add(overrides, "optimizer.lr", lr);
+        add(overrides, "optimizer.name", optimizer);
+        add(overrides, "seed", seed);
+        add(overrides, "device", device);
+        add(overrides, "dtype", dtype);
+        TrainConfig c = TrainConfig.read(ModelSession.requireExisting(config, "config"), overrides);
+        Trainer.Summary s = run(c, new Trainer.Options(resume, overwrite, stopAfter, !noProgress), err);
+        stdout.println(Runs.summaryLine(s));
+        stdout.flush();
+        return 0;
+    }
+
+    static Trainer.Summary run(TrainConfig c, Trainer.Options options, PrintWriter err) {
+        Path modelPath;
+        Path tok = c.tokenizer() == null ? null : ModelSession.requireExisting(Path.of(c.tokenizer()), "tokenizer");
+        if (c.model().equals("bundled")) {
+            BundledModel b = BundledModel.get();
+            err.println(b.attribution());
+            modelPath = b.model();
+            if (tok == null) {
+                tok = b.tokenizer();
+            }
+        } else {
+            modelPath = ModelSession.requireExisting(Path.of(c.model()), "model");
+        }
+        err.println("run folder: " + c.outDir());
+        err.flush();
+        return new Trainer(c, modelPath, tok, options, err).run();
+    }
+
+    private static void add(List<String> overrides, String key, Object value) {
+        if (value != null) {
+            overrides.add(key + "=" + value);
+        }
+    }
+}

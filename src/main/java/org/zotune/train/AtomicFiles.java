@@ -1,0 +1,73 @@
+package org.zotune.train;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import org.zotune.ZotuneException;
+
+/** Whole-file writes that a crash cannot leave half done: temporary file in the same folder, fsync, rename. */
+public final class AtomicFiles {
+    private AtomicFiles() {
+    }
+
+    public static void writeString(Path file, String text) {
+        write(file, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static void write(Path file, byte[] bytes) {
+        Path abs = file.toAbsolutePath();
+        Path dir = abs.getParent();
+        Path tmp = null;
+        try {
+            Files.createDirectories(dir);
+            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer b = ByteBuffer.wrap(bytes);
+                while (b.hasRemaining()) {
+                    ch.write(b);
+                }
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
+            }
+            tmp = null;
+            syncDirectory(dir);
+        } catch (IOException e) {
+            throw new ZotuneException(file + ": cannot write: " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // the write error matters more
+                }
+            }
+        }
+    }
+
+    public static void copy(Path from, Path to) {
+        try {
+            write(to, Files.readAllBytes(from));
+        } catch (IOException e) {
+            throw new ZotuneException(from + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** Makes a rename inside {@code dir} durable (best effort: not every file system lets a folder be opened). */
+    static void syncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // e.g. Windows
+        }
+    }
+}

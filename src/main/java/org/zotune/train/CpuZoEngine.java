@@ -1,0 +1,244 @@
+package org.zotune.train;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.cpu.CpuOps;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.CausalLM;
+import org.zotune.model.ParamSpec;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.Objective;
+import org.zotune.zo.noise.Noise;
+import org.zotune.zo.noise.NoiseLayout;
+import org.zotune.zo.optim.LrSchedule;
+import org.zotune.zo.optim.PerturbationStrategy;
+import org.zotune.zo.optim.ZoOptimizer;
+import org.zotune.zo.optim.ZoStep;
+
+/**
+ * The CPU ZO engine: θ is the flat array of {@link CpuOps} parameters, the objective runs through
+ * {@link CausalLM#forward} on {@link CpuOps}. Each step follows {@link ZoStep} operation for operation (same
+ * directions, same perturbation rounding, same loss averaging and skip rule, same update), so its losses and
+ * weights equal ZoStep's bit for bit; it drives the optimiser itself rather than through ZoStep because a resumed run
+ * must start at step t > 0 and ZoStep always starts at 0.
+ * <ul>
+ *   <li>shadow: θ ± εu is written into a second parameter buffer that the forward pass reads through the
+ *       {@link org.zotune.backend.WeightSource} seam; θ changes only in the update;</li>
+ *   <li>in place: θ itself is perturbed, evaluated and restored (MeZO's way).</li>
+ * </ul>
+ */
+public final class CpuZoEngine implements ZoEngine {
+    private final CpuOps ops;
+    private final CausalLM model;
+    private final Objective objective;
+    private final ZoOptimizer optimizer;
+    private final LrSchedule lrSchedule;
+    private final ZoStep.Config config;
+    private final NoiseLayout layout;
+    private final Parameters params;
+    private final Parameters scratch;
+    private final float[] theta;
+    private final float[] shadow;
+    private final long[] offsets;
+    private final DType dtype;
+    private final float eps;
+    private long t;
+    private long skipped;
+    private int badInARow;
+
+    /**
+     * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
+     * @param lrSchedule the optimiser's schedule (reported with each step)
+     */
+    public CpuZoEngine(CausalLM model, List<HostTensor> initial, Objective objective, ZoOptimizer optimizer,
+            LrSchedule lrSchedule, ZoStep.Config config) {
+        this.lrSchedule = lrSchedule;
+        this.dtype = config.paramDType();
+        this.ops = new CpuOps(dtype);
+        this.model = model;
+        this.objective = objective;
+        this.optimizer = optimizer;
+        this.config = config;
+        this.layout = optimizer.layout();
+        this.eps = (float) config.eps();
+        if (config.samples() > optimizer.maxSamples()) {
+            throw new ZotuneException(optimizer.name() + ": q (SPSA samples) must be <= " + optimizer.maxSamples()
+                    + ", got " + config.samples());
+        }
+        if (initial.size() != layout.count()) {
+            throw new ZotuneException("engine: " + initial.size() + " tensors for " + layout.count() + " parameters");
+        }
+        this.params = ops.createParameters(initial, dtype);
+        this.theta = CpuOps.flatValues(params);
+        this.offsets = new long[layout.count()];
+        for (int p = 0; p < offsets.length; p++) {
+            offsets[p] = params.offset(p);
+        }
+        if (config.strategy() == PerturbationStrategy.SHADOW) {
+            this.scratch = ops.createParameters(initial, dtype);
+            this.shadow = CpuOps.flatValues(scratch);
+        } else {
+            this.scratch = null;
+            this.shadow = null;
+        }
+    }
+
+    @Override
+    public String device() {
+        return "cpu";
+    }
+
+    @Override
+    public long stepsDone() {
+        return t;
+    }
+
+    @Override
+    public StepResult step(List<PromptBatch> microBatches) {
+        if (microBatches.size() != config.microBatches()) {
+            throw new IllegalArgumentException(microBatches.size() + " micro-batches, configured "
+                    + config.microBatches());
+        }
+        long step = t + 1;
+        long seed = Noise.stepSeed(config.seed(), step);
+        optimizer.beginStep(step, seed);
+        int q = config.samples();
+        float[] lp = new float[q];
+        float[] lm = new float[q];
+        float[] g = new float[q];
+        boolean bad = false;
+        for (int k = 0; k < q; k++) {
+            float[][] u = UpdateRule.directions(optimizer, k);
+            if (config.strategy() == PerturbationStrategy.SHADOW) {
+                shift(u, +1);
+                lp[k] = evaluate(scratch, microBatches);
+                shift(u, -1);
+                lm[k] = evaluate(scratch, microBatches);
+            } else {
+                UpdateRule.perturb(u, 1.0f, eps, dtype, theta, offsets);
+                lp[k] = evaluate(params, microBatches);
+                UpdateRule.perturb(u, -2.0f, eps, dtype, theta, offsets);
+                lm[k] = evaluate(params, microBatches);
+                UpdateRule.perturb(u, 1.0f, eps, dtype, theta, offsets);
+            }
+            g[k] = (lp[k] - lm[k]) / (2.0f * eps);
+            bad |= !Float.isFinite(lp[k]) || !Float.isFinite(lm[k]) || !Float.isFinite(g[k]);
+        }
+        t = step;
+        float lr = lrSchedule.at(step);
+        if (bad) {
+            skipped++;
+            badInARow++;
+            if (badInARow >= config.maxBadSteps()) {
+                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
+                        + " steps in a row (last: l+ = " + lp[0] + ", l- = " + lm[0] + "); parameters are unchanged"
+                        + " since the last good step; lower the learning rate or eps, or check the data");
+            }
+            return new StepResult(step, seed, lp, lm, g, lr, true);
+        }
+        badInARow = 0;
+        UpdateRule.apply(optimizer, seed, g, dtype, theta, offsets);
+        return new StepResult(step, seed, lp, lm, g, lr, false);
+    }
+
+    /** shadow = R(θ ± ε·u), θ untouched. */
+    private void shift(float[][] u, int sign) {
+        for (int p = 0; p < u.length; p++) {
+            int off = (int) offsets[p];
+            float[] up = u[p];
+            for (int j = 0; j < up.length; j++) {
+                float d = eps * up[j];
+                float th = theta[off + j];
+                shadow[off + j] = dtype.round(sign > 0 ? th + d : th - d);
+            }
+        }
+    }
+
+    private float evaluate(Parameters weights, List<PromptBatch> microBatches) {
+        float sum = 0f;
+        for (PromptBatch b : microBatches) {
+            try (Ops.Scope s = ops.scope()) {
+                sum += objective.loss(ops, model, weights, b);
+            }
+        }
+        return microBatches.size() == 1 ? sum : sum / microBatches.size();
+    }
+
+    @Override
+    public <R> R evaluate(Evaluation<R> evaluation) {
+        return evaluation.run(ops, model, params);
+    }
+
+    @Override
+    public List<HostTensor> exportParameters() {
+        return tensors(theta);
+    }
+
+    private List<HostTensor> tensors(float[] flat) {
+        List<HostTensor> out = new ArrayList<>(layout.count());
+        for (int p = 0; p < layout.count(); p++) {
+            ParamSpec spec = layout.spec(p);
+            int off = (int) offsets[p];
+            int n = Math.toIntExact(layout.size(p));
+            float[] v = java.util.Arrays.copyOfRange(flat, off, off + n);
+            out.add(HostTensors.of(spec.name(), v, spec.shape(), dtype));
+        }
+        return out;
+    }
+
+    @Override
+    public State state() {
+        List<HostTensor> opt = new ArrayList<>();
+        for (ZoOptimizers.StateArray s : ZoOptimizers.state(optimizer)) {
+            opt.add(HostTensor.ofFloats(s.name(), s.values().clone(), s.values().length));
+        }
+        return new State(t, skipped, badInARow, exportParameters(), opt);
+    }
+
+    @Override
+    public void restore(State state) {
+        List<HostTensor> ps = state.parameters();
+        if (ps.size() != layout.count()) {
+            throw new ZotuneException("checkpoint holds " + ps.size() + " parameters, the model has " + layout.count());
+        }
+        for (int p = 0; p < ps.size(); p++) {
+            HostTensor h = ps.get(p);
+            ParamSpec spec = layout.spec(p);
+            if (!h.name().equals(spec.name()) || h.numel() != spec.numel()) {
+                throw new ZotuneException("checkpoint parameter " + p + " is " + h.name() + " with " + h.numel()
+                        + " values; the model expects " + spec.name() + " with " + spec.numel());
+            }
+            float[] v = h.toFloats();
+            System.arraycopy(v, 0, theta, (int) offsets[p], v.length);
+        }
+        List<ZoOptimizers.StateArray> live = ZoOptimizers.state(optimizer);
+        if (live.size() != state.optimizerState().size()) {
+            throw new ZotuneException("checkpoint holds " + state.optimizerState().size() + " optimiser state tensors, "
+                    + optimizer.name() + " has " + live.size());
+        }
+        for (int i = 0; i < live.size(); i++) {
+            HostTensor h = state.optimizerState().get(i);
+            ZoOptimizers.StateArray s = live.get(i);
+            if (!h.name().equals(s.name()) || h.numel() != s.values().length) {
+                throw new ZotuneException("checkpoint optimiser state " + h.name() + " does not match " + s.name());
+            }
+            System.arraycopy(h.toFloats(), 0, s.values(), 0, s.values().length);
+        }
+        this.t = state.t();
+        this.skipped = state.skipped();
+        this.badInARow = state.badInARow();
+    }
+
+    @Override
+    public void close() {
+        params.close();
+        if (scratch != null) {
+            scratch.close();
+        }
+        ops.close();
+    }
+}

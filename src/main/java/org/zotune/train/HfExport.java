@@ -1,0 +1,149 @@
+package org.zotune.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.model.ModelConfig;
+import org.zotune.model.ModelFamily;
+import org.zotune.model.io.HfCheckpoint;
+import org.zotune.model.io.SafetensorsWriter;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * Writes fine-tuned weights as a Hugging Face folder: {@code model.safetensors} under HF names and layouts (GPT-2's
+ * Conv1D weights transposed back to [in, out], its c_attn bias flattened to [3·hidden]; tied heads omitted as
+ * {@code save_pretrained} does), {@code config.json} (copied from a Hugging Face source, written from the config for
+ * a llama2.c source) and the tokenizer files copied. Every file is written atomically.
+ */
+public final class HfExport {
+    private static final String[] TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "generation_config.json",
+        "added_tokens.json"};
+
+    private HfExport() {
+    }
+
+    /**
+     * @param source    the model the run started from (HF folder, a file in it, or a llama2.c .bin)
+     * @param tokenizer an explicit tokenizer file, or null
+     * @param params    θ in zotune's layout and parameter order
+     */
+    public static void write(Path dir, Path source, Path tokenizer, ModelConfig config, List<HostTensor> params,
+            Map<String, String> metadata) {
+        List<HostTensor> hf = new ArrayList<>(params.size());
+        for (HostTensor t : params) {
+            hf.add(toHf(config.family(), t));
+        }
+        SafetensorsWriter.write(dir.resolve(HfCheckpoint.SINGLE), hf, metadata);
+        Path srcDir = Files.isDirectory(source) ? source : source.toAbsolutePath().getParent();
+        boolean hfSource = srcDir != null && Files.isRegularFile(srcDir.resolve(HfCheckpoint.CONFIG))
+                && !source.getFileName().toString().endsWith(".bin");
+        if (hfSource) {
+            AtomicFiles.copy(srcDir.resolve(HfCheckpoint.CONFIG), dir.resolve(HfCheckpoint.CONFIG));
+            for (String f : TOKENIZER_FILES) {
+                if (Files.isRegularFile(srcDir.resolve(f))) {
+                    AtomicFiles.copy(srcDir.resolve(f), dir.resolve(f));
+                }
+            }
+        } else {
+            AtomicFiles.writeString(dir.resolve(HfCheckpoint.CONFIG), configJson(config, params.get(0).dtype()));
+            if (srcDir != null && tokenizer == null) {
+                copyLlama2cTokenizer(srcDir, dir);
+            }
+        }
+        if (tokenizer != null) {
+            AtomicFiles.copy(tokenizer, dir.resolve(tokenizer.getFileName().toString()));
+        }
+    }
+
+    private static void copyLlama2cTokenizer(Path srcDir, Path dir) {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(srcDir, "tok*.bin")) {
+            for (Path p : s) {
+                AtomicFiles.copy(p, dir.resolve(p.getFileName().toString()));
+            }
+        } catch (IOException e) {
+            throw new ZotuneException(srcDir + ": cannot list the tokenizer files: " + e.getMessage(), e);
+        }
+    }
+
+    /** One parameter from zotune's layout to Hugging Face's. */
+    static HostTensor toHf(ModelFamily family, HostTensor t) {
+        String name = t.name();
+        if (family == ModelFamily.GPT2 && name.endsWith(".weight") && (name.contains(".attn.c_attn.")
+                || name.contains(".attn.c_proj.") || name.contains(".mlp.c_fc.") || name.contains(".mlp.c_proj."))) {
+            return transpose(t);
+        }
+        if (family == ModelFamily.GPT2 && name.endsWith("attn.c_attn.bias")) {
+            return new HostTensor(name, t.dtype(), new long[] {t.numel()}, t.bytes());
+        }
+        return t;
+    }
+
+    private static HostTensor transpose(HostTensor t) {
+        int rows = (int) t.dim(0);
+        int cols = (int) t.dim(1);
+        int w = t.dtype().bytes();
+        ByteBuffer src = t.bytes();
+        ByteBuffer dst = ByteBuffer.allocate(rows * cols * w).order(ByteOrder.LITTLE_ENDIAN);
+        for (int c = 0; c < cols; c++) {
+            for (int r = 0; r < rows; r++) {
+                int from = (r * cols + c) * w;
+                for (int b = 0; b < w; b++) {
+                    dst.put(src.get(src.position() + from + b));
+                }
+            }
+        }
+        dst.flip();
+        return new HostTensor(t.name(), t.dtype(), new long[] {cols, rows}, dst);
+    }
+
+    /** A LlamaForCausalLM config.json for a llama2.c source. */
+    static String configJson(ModelConfig c, DType dtype) {
+        if (c.family() != ModelFamily.LLAMA) {
+            throw new ZotuneException("cannot write a config.json for a " + c.family() + " model that was not read "
+                    + "from a Hugging Face folder");
+        }
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode o = m.createObjectNode();
+        o.putArray("architectures").add("LlamaForCausalLM");
+        o.put("model_type", "llama");
+        o.put("vocab_size", c.vocabSize());
+        o.put("hidden_size", c.hiddenSize());
+        o.put("intermediate_size", c.intermediateSize());
+        o.put("num_hidden_layers", c.numLayers());
+        o.put("num_attention_heads", c.numHeads());
+        o.put("num_key_value_heads", c.numKvHeads());
+        o.put("head_dim", c.headDim());
+        o.put("max_position_embeddings", c.maxPositions());
+        o.put("rms_norm_eps", c.normEps());
+        o.put("rope_theta", c.ropeTheta());
+        o.put("hidden_act", "silu");
+        o.put("tie_word_embeddings", c.tieWordEmbeddings());
+        o.put("attention_bias", c.attentionBias());
+        o.put("mlp_bias", c.mlpBias());
+        if (c.bosTokenId() >= 0) {
+            o.put("bos_token_id", c.bosTokenId());
+        }
+        if (c.eosTokenId() >= 0) {
+            o.put("eos_token_id", c.eosTokenId());
+        }
+        o.put("torch_dtype", dtype == DType.BF16 ? "bfloat16" : dtype.name().toLowerCase(Locale.ROOT).equals("f16")
+                ? "float16" : "float32");
+        try {
+            return m.writerWithDefaultPrettyPrinter().writeValueAsString(o) + "\n";
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

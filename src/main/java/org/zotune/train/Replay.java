@@ -1,0 +1,81 @@
+package org.zotune.train;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.cpu.CpuOps;
+import org.zotune.model.LoadedModel;
+import org.zotune.model.ParamSpec;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.zo.noise.Noise;
+import org.zotune.zo.noise.NoiseLayout;
+import org.zotune.zo.optim.PerturbationStrategy;
+import org.zotune.zo.optim.ZoOptimizer;
+
+/**
+ * Re-applies a trajectory's updates to the base model without a forward pass: for each recorded step,
+ * {@code beginStep(t, s_t)} and, unless it was skipped, the update with the recorded g (through the same
+ * {@link UpdateRule} as training, so the weights come out bit for bit the same on the same device). For an
+ * in-place run it also repeats the perturb / restore passes (θ + εu, θ - 2εu, θ + εu), which are not an exact
+ * identity in floating point: they need u, not a forward pass.
+ */
+public final class Replay {
+    private Replay() {
+    }
+
+    /** The replayed θ in zotune's layout and parameter order. */
+    public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
+        List<ParamSpec> specs = base.model().params();
+        List<String> names = specs.stream().map(ParamSpec::name).toList();
+        if (!names.equals(trajectory.parameters())) {
+            throw new ZotuneException("the base model's parameters (" + names.size() + ", first " + names.get(0)
+                    + ") are not those the trajectory was trained on (" + trajectory.parameters().size() + ")");
+        }
+        DType dtype = c.paramDType();
+        NoiseLayout layout = new NoiseLayout(specs);
+        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), layout);
+        try (CpuOps ops = new CpuOps(dtype); Parameters params = ops.createParameters(base.parameters(), dtype)) {
+            float[] flat = CpuOps.flatValues(params);
+            long[] offsets = new long[specs.size()];
+            for (int p = 0; p < offsets.length; p++) {
+                offsets[p] = params.offset(p);
+            }
+            boolean inPlace = c.strategy() == PerturbationStrategy.IN_PLACE;
+            float eps = (float) (double) c.eps();
+            for (Trajectory.Step s : trajectory.steps()) {
+                long seed = Noise.stepSeed(c.seed(), s.t());
+                if (seed != s.seed()) {
+                    throw new ZotuneException("trajectory step " + s.t() + ": seed " + s.seed() + " is not the step "
+                            + "seed of master seed " + c.seed());
+                }
+                if (s.g().length != c.q()) {
+                    throw new ZotuneException("trajectory step " + s.t() + ": " + s.g().length + " projected "
+                            + "gradients, q = " + c.q());
+                }
+                opt.beginStep(s.t(), seed);
+                if (inPlace) { // the perturb / restore passes of training, whose rounding is part of θ
+                    for (int k = 0; k < c.q(); k++) {
+                        float[][] u = UpdateRule.directions(opt, k);
+                        UpdateRule.perturb(u, 1.0f, eps, dtype, flat, offsets);
+                        UpdateRule.perturb(u, -2.0f, eps, dtype, flat, offsets);
+                        UpdateRule.perturb(u, 1.0f, eps, dtype, flat, offsets);
+                    }
+                }
+                if (!s.skipped()) {
+                    UpdateRule.apply(opt, seed, s.g(), dtype, flat, offsets);
+                }
+            }
+            List<HostTensor> out = new ArrayList<>(specs.size());
+            for (int p = 0; p < specs.size(); p++) {
+                int off = (int) offsets[p];
+                int n = Math.toIntExact(specs.get(p).numel());
+                out.add(HostTensors.of(specs.get(p).name(), java.util.Arrays.copyOfRange(flat, off, off + n),
+                        specs.get(p).shape(), dtype));
+            }
+            return out;
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package org.zotune.train;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.data.Dataset;
+import org.zotune.data.ReadOptions;
+import org.zotune.data.batch.EncodedExample;
+import org.zotune.data.batch.PromptEncoder;
+import org.zotune.data.io.KShotReader;
+import org.zotune.data.io.LabelSentenceReader;
+import org.zotune.data.io.SuperGlueReader;
+import org.zotune.data.io.TableReader;
+import org.zotune.data.io.TextCorpus;
+import org.zotune.data.io.ZotuneJsonlReader;
+import org.zotune.data.prompt.PatternTemplate;
+import org.zotune.data.prompt.PromptTemplate;
+import org.zotune.data.prompt.Templates;
+import org.zotune.data.split.Sampling;
+import org.zotune.data.split.Shuffle;
+import org.zotune.model.tokenizer.Tokenizer;
+
+/**
+ * A run's data, read, sampled, prompted and tokenised once: train, dev and test as encoded examples.
+ *
+ * @param languageModel true for causal-LM data (evaluated by token-weighted loss), false for candidate data
+ *                      (classification / multiple choice: accuracy, F1, classification loss)
+ * @param train         the training examples (never empty)
+ * @param dev           dev examples (may be empty: no model selection)
+ * @param test          test examples (may be empty)
+ * @param padId         the padding id
+ * @param description   one line for the log
+ */
+public record TrainData(boolean languageModel, List<EncodedExample> train, List<EncodedExample> dev,
+        List<EncodedExample> test, int padId, String description) {
+
+    public static TrainData load(TrainConfig.Data d, Tokenizer tokenizer, int maxLength, long runSeed) {
+        long seed = d.seed() != null ? d.seed() : runSeed;
+        PromptEncoder encoder = new PromptEncoder(tokenizer, maxLength);
+        if (d.format().equals("text")) {
+            List<int[]> train = TextCorpus.read(paths(d.train()), tokenizer, maxLength, d.maxExamples()).chunks();
+            List<int[]> dev = d.dev().isEmpty() ? List.of() : TextCorpus.read(paths(d.dev()), tokenizer, maxLength, 0)
+                    .chunks();
+            List<int[]> test = d.test().isEmpty() ? List.of()
+                    : TextCorpus.read(paths(d.test()), tokenizer, maxLength, 0).chunks();
+            return new TrainData(true, chunks(train), chunks(dev), chunks(test), encoder.padId(),
+                    "text: " + train.size() + " train, " + dev.size() + " dev, " + test.size() + " test chunks of "
+                            + maxLength + " tokens");
+        }
+        Dataset train = read(d, d.train(), "train", seed);
+        Dataset dev = d.dev().isEmpty() ? null : read(d, d.dev(), "dev", seed);
+        Dataset test = d.test().isEmpty() ? null : read(d, d.test(), "test", seed);
+        if (d.kShot() > 0 && !d.format().equals("kshot")) {
+            train = Sampling.kShot(train, d.kShot(), seed);
+        }
+        if (d.splits() != null) {
+            TrainConfig.Splits s = d.splits();
+            if (dev != null) {
+                throw new ZotuneException("data.splits draws dev from the train pool; give either data.dev or "
+                        + "data.splits");
+            }
+            if (test != null) {
+                Sampling.Splits sp = Sampling.split(train, test, s.train(), s.dev(), s.test() > 0 ? s.test()
+                        : test.size(), seed, 0);
+                train = sp.train();
+                dev = sp.dev();
+                test = sp.test();
+            } else {
+                int need = s.train() + s.dev() + s.test();
+                if (need > train.size()) {
+                    throw new ZotuneException(train.name() + ": " + train.size() + " examples, fewer than the "
+                            + s.train() + " train + " + s.dev() + " dev + " + s.test() + " test of data.splits");
+                }
+                var pool = Shuffle.shuffled(train.examples(), seed);
+                Dataset all = train;
+                train = all.withExamples(all.name() + " (train " + s.train() + ")", pool.subList(0, s.train()));
+                dev = s.dev() == 0 ? null : all.withExamples(all.name() + " (dev " + s.dev() + ")",
+                        pool.subList(s.train(), s.train() + s.dev()));
+                test = s.test() == 0 ? null : all.withExamples(all.name() + " (test " + s.test() + ")",
+                        pool.subList(s.train() + s.dev(), need));
+            }
+        }
+        PromptEncoder uncut = new PromptEncoder(tokenizer, Integer.MAX_VALUE / 2);
+        if (train.kind() == Dataset.Kind.LANGUAGE_MODEL) {
+            List<EncodedExample> tr = encoder.encodeLanguageModel(train);
+            return new TrainData(true, tr, lm(encoder, dev), lm(encoder, test), encoder.padId(),
+                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength));
+        }
+        if (train.kind() == Dataset.Kind.REGRESSION) {
+            throw new ZotuneException(train.name() + ": a regression data set cannot be trained on by zotune's "
+                    + "objectives");
+        }
+        PromptTemplate template = template(d, train);
+        List<EncodedExample> tr = encoder.encode(train.requireLabels(), template);
+        return new TrainData(false, tr, encode(encoder, dev, template), encode(encoder, test, template),
+                encoder.padId(), describe(train, dev, test) + ", template " + template.name()
+                        + truncated(tr, uncut.encode(train, template), maxLength));
+    }
+
+    /** Says how many training examples max_length cut (prompts from the left, text at its end). */
+    private static String truncated(List<EncodedExample> cut, List<EncodedExample> whole, int maxLength) {
+        int n = 0;
+        for (int i = 0; i < cut.size(); i++) {
+            for (int r = 0; r < cut.get(i).rows().length; r++) {
+                if (cut.get(i).rows()[r].length != whole.get(i).rows()[r].length) {
+                    n++;
+                    break;
+                }
+            }
+        }
+        return n == 0 ? "" : "; " + n + " training example(s) truncated to max_length " + maxLength;
+    }
+
+    static PromptTemplate template(TrainConfig.Data d, Dataset data) {
+        String t = d.template();
+        if (t == null) {
+            if (data.kind() == Dataset.Kind.MULTIPLE_CHOICE) {
+                return Templates.builtin("mc");
+            }
+            throw new ZotuneException("key 'data.template' is required for " + data.kind().name().toLowerCase()
+                    + " data (" + data.name() + "): a built-in name (" + String.join(", ", Templates.names())
+                    + ") or a pattern ending in {label} / {option}");
+        }
+        if (!t.contains("{")) {
+            if (d.verbalizer() != null) {
+                throw new ZotuneException("key 'data.verbalizer' is only for a pattern template; built-in template '"
+                        + t + "' has its own");
+            }
+            return Templates.builtin(t);
+        }
+        Map<String, String> verb = d.verbalizer() == null ? null : new LinkedHashMap<>(d.verbalizer());
+        return new PatternTemplate("pattern", t, verb);
+    }
+
+    private static Dataset read(TrainConfig.Data d, List<String> files, String split, long seed) {
+        if (d.format().equals("kshot")) {
+            if (d.task() == null || d.kShot() == 0) {
+                throw new ZotuneException("data.format kshot needs data.task and data.k_shot (the LM-BFF folder "
+                        + "<task>/<k>-<seed>)");
+            }
+            return KShotReader.read(Path.of(files.get(0)), d.task(), d.kShot(), (int) seed, split,
+                    ReadOptions.STRICT);
+        }
+        if (files.size() != 1) {
+            throw new ZotuneException("data." + split + ": data.format " + d.format() + " reads one file, got "
+                    + files.size());
+        }
+        Path f = Path.of(files.get(0));
+        return switch (d.format()) {
+            case "jsonl" -> ZotuneJsonlReader.read(f, ReadOptions.STRICT);
+            case "sst2" -> TableReader.sst2(f, ReadOptions.STRICT);
+            case "tsv" -> {
+                if (d.verbalizer() == null) {
+                    throw new ZotuneException("data.format tsv needs data.verbalizer (its keys are the labels)");
+                }
+                yield TableReader.glueTsv(f, d.textColumn() != null ? d.textColumn() : "sentence",
+                        d.labelColumn() != null ? d.labelColumn() : "label", new ArrayList<>(d.verbalizer().keySet()),
+                        ReadOptions.STRICT);
+            }
+            case "label-sentence" -> {
+                if (d.classes() == null) {
+                    throw new ZotuneException("data.format label-sentence needs data.classes (the number of classes)");
+                }
+                yield LabelSentenceReader.read(f, d.classes(), ReadOptions.STRICT);
+            }
+            case "superglue" -> {
+                if (d.task() == null) {
+                    throw new ZotuneException("data.format superglue needs data.task (boolq, cb, copa, rte, wic)");
+                }
+                yield SuperGlueReader.read(f, SuperGlueReader.task(d.task()), ReadOptions.STRICT);
+            }
+            default -> throw new AssertionError(d.format());
+        };
+    }
+
+    private static List<EncodedExample> chunks(List<int[]> chunks) {
+        List<EncodedExample> out = new ArrayList<>(chunks.size());
+        for (int[] c : chunks) {
+            out.add(new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0));
+        }
+        return out;
+    }
+
+    private static List<EncodedExample> lm(PromptEncoder e, Dataset d) {
+        return d == null ? List.of() : e.encodeLanguageModel(d);
+    }
+
+    private static List<EncodedExample> encode(PromptEncoder e, Dataset d, PromptTemplate t) {
+        return d == null ? List.of() : e.encode(d.requireLabels(), t);
+    }
+
+    private static List<Path> paths(List<String> files) {
+        return files.stream().map(Path::of).toList();
+    }
+
+    private static String describe(Dataset train, Dataset dev, Dataset test) {
+        return train.kind().name().toLowerCase() + ": " + train.size() + " train, " + (dev == null ? 0 : dev.size())
+                + " dev, " + (test == null ? 0 : test.size()) + " test examples";
+    }
+}

@@ -1,0 +1,77 @@
+package org.zotune.train;
+
+import java.util.List;
+import org.zotune.backend.Ops;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.CausalLM;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * What the {@link Trainer} needs from a ZO engine: one two-point step on a batch, an evaluation with the current
+ * θ, θ as host tensors, and the state that makes a run resumable. {@link CpuZoEngine} is the reference; a CUDA
+ * engine (θ and the fused step on the GPU) plugs in behind the same interface through {@link ZoEngines#create}.
+ *
+ * <p>Contract shared by every engine: step t (from 1) uses s_t = Noise.stepSeed(seed, t); its micro-batches are
+ * averaged with the same u (ALGORITHMS.md §2); a non-finite ℓ± or g skips the update; after {@code maxBadSteps}
+ * such steps in a row, {@link #step} throws a {@link org.zotune.ZotuneException}.
+ */
+public interface ZoEngine extends AutoCloseable {
+
+    /**
+     * What step t did.
+     *
+     * @param t          the step (from 1)
+     * @param seed       its step seed s_t
+     * @param lossPlus   ℓ+ per SPSA sample
+     * @param lossMinus  ℓ- per SPSA sample
+     * @param projectedGradient g per SPSA sample
+     * @param lr         η_t
+     * @param skipped    a non-finite value skipped the update
+     */
+    record StepResult(long t, long seed, float[] lossPlus, float[] lossMinus, float[] projectedGradient, float lr,
+            boolean skipped) {
+        /** ½(ℓ+ + ℓ-) of sample 0: the training loss a ZO step reports. */
+        public float loss() {
+            return 0.5f * (lossPlus[0] + lossMinus[0]);
+        }
+    }
+
+    /** An evaluation run against the engine's backend and current θ. */
+    @FunctionalInterface
+    interface Evaluation<R> {
+        R run(Ops ops, CausalLM model, WeightSource weights);
+    }
+
+    /**
+     * Everything a resumed run needs to continue bitwise identically.
+     *
+     * @param t              steps done
+     * @param skipped        steps skipped so far
+     * @param badInARow      non-finite steps in a row at the end of step t
+     * @param parameters     θ in the model's parameter order (zotune layout, the parameter dtype's values)
+     * @param optimizerState the optimiser's state tensors (empty for zo-sgd)
+     */
+    record State(long t, long skipped, int badInARow, List<HostTensor> parameters, List<HostTensor> optimizerState) {
+    }
+
+    /** Runs step {@link #stepsDone()} + 1 on these micro-batches. */
+    StepResult step(List<PromptBatch> microBatches);
+
+    long stepsDone();
+
+    <R> R evaluate(Evaluation<R> evaluation);
+
+    /** θ in the model's parameter order and zotune's layout, in the parameter dtype. */
+    List<HostTensor> exportParameters();
+
+    State state();
+
+    void restore(State state);
+
+    /** "cpu" or "cuda". */
+    String device();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,20 @@
+/**
+ * The fine-tuning pipeline: a run's config, the ZO engine seam, the training loop and its run folder.
+ * <ul>
+ *   <li>{@link org.zotune.train.TrainConfig}: {@code run.yaml} as records (snake_case keys, defaults, one-line errors
+ *       naming the key and the valid choices); CLI overrides as {@code dotted.key=value}.</li>
+ *   <li>{@link org.zotune.train.ZoEngine}: what the trainer asks of an engine (a step on micro-batches, evaluation
+ *       with the current θ, θ as host tensors, resumable state). {@link org.zotune.train.CpuZoEngine} is the
+ *       reference (the same bits as {@link org.zotune.zo.optim.ZoStep}); {@link org.zotune.train.ZoEngines} is
+ *       where the CUDA engine plugs in.</li>
+ *   <li>{@link org.zotune.train.TrainData}: files to encoded train / dev / test examples (readers, k-shot, splits,
+ *       templates, truncation to {@code max_length}).</li>
+ *   <li>{@link org.zotune.train.Trainer}: steps, evaluation, best-on-dev, early stopping, progress bar,
+ *       {@code metrics.jsonl}, {@code summary.json}, plots.</li>
+ *   <li>{@link org.zotune.train.Checkpoints} (atomic, resumable bit for bit), {@link org.zotune.train.HfExport}
+ *       (Hugging Face folders), {@link org.zotune.train.Trajectory} and {@link org.zotune.train.Replay} (weights
+ *       rebuilt from seeds and projected gradients, no forward pass).</li>
+ * </ul>
+ * The objectives and the evaluator live in {@link org.zotune.train.objective}.
+ */
+package org.zotune.train;

@@ -1,0 +1,96 @@
+package org.zotune.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.cpu.CpuOps;
+import org.zotune.cli.BundledModel;
+import org.zotune.data.batch.EncodedExample;
+import org.zotune.data.io.TextCorpus;
+import org.zotune.fixtures.HfFixtures;
+import org.zotune.model.LoadedModel;
+import org.zotune.model.ModelLoader;
+import org.zotune.model.io.SafetensorsFile;
+import org.zotune.model.tokenizer.Tokenizer;
+import org.zotune.model.tokenizer.Tokenizers;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.Evaluator;
+
+/** The Hugging Face export: names, layouts and values as Hugging Face wrote them; exported runs load back. */
+class HfExportTest {
+    @TempDir
+    Path dir;
+
+    /**
+     * Loading a Hugging Face checkpoint (GPT-2's Conv1D weights are transposed on load) and exporting it unchanged
+     * must give back the file transformers wrote: the same names, shapes, dtypes and bytes.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "opt-post", "llama-gqa"})
+    void exportOfAnUnchangedModelIsTheOriginalFile(String fixture) {
+        Path src = HfFixtures.load(fixture).modelDir();
+        LoadedModel m = ModelLoader.load(src);
+        Path out = dir.resolve(fixture);
+        HfExport.write(out, src, null, m.config(), m.parameters(), Map.of("format", "pt"));
+        Map<String, HostTensor> original = SafetensorsFile.open(src.resolve("model.safetensors")).tensors();
+        Map<String, HostTensor> exported = SafetensorsFile.open(out.resolve("model.safetensors")).tensors();
+        assertEquals(original.keySet(), exported.keySet());
+        for (String name : original.keySet()) {
+            HostTensor a = original.get(name);
+            HostTensor b = exported.get(name);
+            assertEquals(a.dtype(), b.dtype(), name);
+            assertArrayEquals(a.shape(), b.shape(), name);
+            assertEquals(a.bytes(), b.bytes(), name);
+        }
+        assertTrue(Files.isRegularFile(out.resolve("config.json")));
+    }
+
+    /**
+     * A trained run's model/ folder (llama2.c source, so config.json is written by zotune) loads with ModelLoader
+     * and its own tokenizer, and scores the dev text exactly as the trainer's final evaluation did.
+     */
+    @Test
+    void trainedRunExportLoadsBackWithTheSameLoss() throws IOException {
+        Path train = TrainRuns.austen(dir, "train.txt", 20_000);
+        Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
+        Path run = dir.resolve("run");
+        Trainer.Summary s = TrainRuns.train(TrainRuns.config(TrainRuns.yaml(train, dev, run, "optimizer:",
+                "  name: zo-adamu", "  lr: 3e-4", "steps: 6")), TrainRuns.quiet());
+        Path model = run.resolve("model");
+        JsonNode cfg = new ObjectMapper().readTree(model.resolve("config.json").toFile());
+        assertEquals("llama", cfg.path("model_type").asText());
+        assertEquals(64, cfg.path("hidden_size").asInt());
+
+        LoadedModel exported = ModelLoader.load(model);
+        Tokenizer tok = Tokenizers.forModel(model, null);
+        List<EncodedExample> chunks = TextCorpus.read(List.of(dev), tok, 32, 0).chunks().stream()
+                .map(c -> new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0)).toList();
+        double loss;
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(exported.parameters(),
+                org.zotune.tensor.DType.F32)) {
+            loss = Evaluator.languageModel(ops, exported.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
+        }
+        assertEquals(s.finalDev().loss(), loss, 0.0);
+        double base;
+        LoadedModel original = ModelLoader.load(BundledModel.get().model());
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(original.parameters(),
+                org.zotune.tensor.DType.F32)) {
+            base = Evaluator.languageModel(ops, original.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
+        }
+        assertEquals(s.initialDev().loss(), base, 0.0);
+        assertTrue(base != loss, "six steps changed nothing");
+    }
+}
