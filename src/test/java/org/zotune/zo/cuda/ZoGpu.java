@@ -43,12 +43,15 @@ final class ZoGpu {
         return out;
     }
 
-    /** Raw 32-bit words at a device address (synchronises). */
+    /** Raw 32-bit words at a device address (synchronises; read as ints, never through float). */
     static int[] downloadWords(long address, int n, CudaStream s) {
-        float[] f = download(address, n, DType.F32, s);
         int[] w = new int[n];
-        for (int i = 0; i < n; i++) {
-            w[i] = Float.floatToRawIntBits(f[i]);
+        try (PinnedBuffer host = PinnedBuffer.allocate(4L * Math.max(1, n))) {
+            org.zotune.cuda.Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(host.pointer(),
+                    new org.zotune.cuda.DevicePointer(address), 4L * n,
+                    org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, s.handle()), "download");
+            s.synchronize();
+            host.slice(0, 4 * n).asIntBuffer().get(w);
         }
         return w;
     }

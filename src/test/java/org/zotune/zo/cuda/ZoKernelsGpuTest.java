@@ -267,8 +267,8 @@ class ZoKernelsGpuTest {
                     k.grad(scalars.address(), s);
                     k.update(opt.kind(), dtype, params.address(), chunks.address(), table.size(), scalars.address(),
                             m.address(), v.address(), dir, inPlace, s);
-                    float[] out = ZoGpu.download(scalars.address() + ZoScalars.OUTPUT, 16, DType.F32, s);
-                    ZoScalars.Outputs o = ZoScalars.Outputs.read(floatsToBytes(out));
+                    int[] out = ZoGpu.downloadWords(scalars.address() + ZoScalars.OUTPUT, 16, s);
+                    ZoScalars.Outputs o = ZoScalars.Outputs.read(wordsToBytes(out));
                     assertEquals(t, o.step(), at);
                     assertEquals(res.skipped(), o.bad(), at + " bad flag");
                     assertEquals(Float.floatToIntBits(res.lossPlus()[0]), Float.floatToIntBits(o.lossPlus()), at);
@@ -289,10 +289,10 @@ class ZoKernelsGpuTest {
         }
     }
 
-    private static ByteBuffer floatsToBytes(float[] f) {
-        ByteBuffer b = ByteBuffer.allocate(4 * f.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float x : f) {
-            b.putInt(Float.floatToRawIntBits(x));
+    private static ByteBuffer wordsToBytes(int[] w) {
+        ByteBuffer b = ByteBuffer.allocate(4 * w.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (int x : w) {
+            b.putInt(x);
         }
         b.flip();
         return b;
