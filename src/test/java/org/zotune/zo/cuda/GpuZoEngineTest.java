@@ -86,9 +86,13 @@ class GpuZoEngineTest {
             try (GpuZoEngine e = new GpuZoEngine(ops, model.model(), p, opt, zc).useGraph(graph)) {
                 for (int i = 0; i < steps; i++) {
                     e.submit(batch); // no waiting between steps
+                    results.addAll(e.poll()); // whatever has finished, without blocking
                 }
                 results.addAll(e.drain());
                 assertEquals(steps, e.step());
+                for (int i = 0; i < steps; i++) {
+                    assertEquals(i + 1, results.get(i).t(), "results come back once each, in step order");
+                }
             }
             float[][] theta = new float[p.count()][];
             for (int i = 0; i < theta.length; i++) {
