@@ -275,7 +275,7 @@ class ZoKernelsGpuTest {
                     assertEquals(res.lossMinus()[0], o.lossMinus(), 0f, at);
                     assertEquals(res.skipped() ? 0f : res.projectedGradient()[0], o.g(), 0f, at + " g");
                     compareTensors(at + " θ after the update", theta, params, table, dtype, exact, s);
-                    compareState(at, ref, m, v, table, exact, s);
+                    compareState(at, ref, m, v, table, exact, dtype == DType.BF16, s);
                 }
                 assertBitwise(frozenBefore, ZoGpu.download(CudaTensors.address(params.weight(2)), 5, dtype, s),
                         what + ": frozen tensor untouched");
@@ -307,8 +307,12 @@ class ZoKernelsGpuTest {
         }
     }
 
+    /**
+     * Optimiser state (float32). With bf16 parameters, an element whose θ came out one bf16 ulp apart (allowed
+     * above) feeds a different λθ into its moments: such elements, up to 1%, need only agree to 1e-2.
+     */
     private static void compareState(String at, ZoOptimizer ref, DeviceBuffer m, DeviceBuffer v, ChunkTable table,
-                                     boolean exact, CudaStream s) {
+                                     boolean exact, boolean bf16Params, CudaStream s) {
         NoiseLayout l = table.layout();
         for (int j = 0; j < table.trainableCount(); j++) {
             int n = (int) l.size(j);
@@ -325,13 +329,39 @@ class ZoKernelsGpuTest {
                 return;
             }
             long at4 = 4L * l.offset(j);
-            compare(at + " m of tensor " + j, em, ZoGpu.download(m.address() + at4, n, DType.F32, s), DType.F32, exact,
-                    1e-9);
+            float[] am = ZoGpu.download(m.address() + at4, n, DType.F32, s);
+            if (bf16Params && !exact) {
+                compareMostly(at + " m of tensor " + j, em, am, 1e-9);
+            } else {
+                compare(at + " m of tensor " + j, em, am, DType.F32, exact, 1e-9);
+            }
             if (ev != null) {
-                compare(at + " v of tensor " + j, ev, ZoGpu.download(v.address() + at4, n, DType.F32, s), DType.F32,
-                        exact, 1e-12);
+                float[] av = ZoGpu.download(v.address() + at4, n, DType.F32, s);
+                if (bf16Params && !exact) {
+                    compareMostly(at + " v of tensor " + j, ev, av, 1e-12);
+                } else {
+                    compare(at + " v of tensor " + j, ev, av, DType.F32, exact, 1e-12);
+                }
             }
         }
+    }
+
+    /** |a - e| <= 1e-5 |e| + atol, except for at most 1 + 1% of the elements, which need 1e-2 |e| + atol. */
+    static void compareMostly(String what, float[] expected, float[] actual, double atol) {
+        assertEquals(expected.length, actual.length, what);
+        int loose = 0;
+        for (int i = 0; i < expected.length; i++) {
+            double e = expected[i];
+            double err = Math.abs((double) actual[i] - e);
+            if (Float.isNaN(actual[i]) || err > 1e-2 * Math.abs(e) + atol) {
+                fail(what + ": element " + i + " is " + actual[i] + ", expected " + e);
+            }
+            if (err > 1e-5 * Math.abs(e) + atol) {
+                loose++;
+            }
+        }
+        assertTrue(loose <= 1 + expected.length / 100, what + ": " + loose + " of " + expected.length
+                + " elements beyond 1e-5");
     }
 
     static void assertBitwise(float[] expected, float[] actual, String what) {
