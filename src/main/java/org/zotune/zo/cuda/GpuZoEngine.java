@@ -1,0 +1,514 @@
+package org.zotune.zo.cuda;
+
+import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
+import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
+import org.zotune.ZotuneException;
+import org.zotune.backend.IntTensor;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.backend.cuda.CudaParameters;
+import org.zotune.backend.cuda.CudaTensors;
+import org.zotune.cuda.Cuda;
+import org.zotune.cuda.CudaEvent;
+import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.DeviceBuffer;
+import org.zotune.cuda.PinnedBuffer;
+import org.zotune.model.Batch;
+import org.zotune.model.CausalLM;
+import org.zotune.tensor.DType;
+import org.zotune.zo.noise.Noise;
+import org.zotune.zo.noise.NoiseLayout;
+import org.zotune.zo.optim.PerturbationStrategy;
+import org.zotune.zo.optim.ZoStep;
+
+/**
+ * The two-point zeroth-order step on one GPU (ALGORITHMS.md §2–§5), the device counterpart of {@link ZoStep}:
+ * perturb(+), forward, loss, perturb(-), forward, loss, projected gradient (on the device), fused update. The
+ * whole step is captured once as a CUDA graph per batch shape and replayed; per step the host only writes the
+ * step's scalars (seed, η_t, schedule values) and the batch's int inputs asynchronously, and reads the losses
+ * back asynchronously through a ring of pinned slots: nothing inside a step waits for the device.
+ *
+ * <p>Holds: the chunk table over the trainable tensors of the flat {@link CudaParameters}, optimiser state for
+ * the trainable elements only (float32, indexed by global noise index), the scalar block, and for the shadow
+ * strategy a scratch ring of {@link #SHADOW_SLOTS} slots, each the size of the largest trainable tensor.
+ *
+ * <p>Shadow weights: {@code weight(i)} materialises R(θ_i ± εu_i) into the next scratch slot right before the
+ * model uses it. The models hold at most two weights at a time (a matrix and its bias, a norm's weight and
+ * bias; GPT-2's fused q/k/v weight and bias across three row views), so a view stays valid for the next
+ * {@code SHADOW_SLOTS - 1} calls; {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
+ *
+ * <p>Limits: one SPSA sample and one micro-batch per step (q and M of {@link ZoStep.Config} must be 1); the
+ * parameters must be in the ops' compute type. Not thread-safe. The engine opens an activation scope on the
+ * ops for the captured graph's activations and inputs: close the engine before scopes opened before it.
+ */
+public final class GpuZoEngine implements AutoCloseable {
+    /** Pinned slots for step inputs/outputs: how many steps may be in flight before the host waits. */
+    public static final int RING = 8;
+    /** Shadow scratch slots: a shadow weight stays valid for the next SHADOW_SLOTS - 1 weight() calls. */
+    public static final int SHADOW_SLOTS = 2;
+
+    private final CudaOps ops;
+    private final CausalLM model;
+    private final CudaParameters params;
+    private final DType dtype;
+    private final GpuOptimizer opt;
+    private final ZoStep.Config config;
+    private final float eps;
+    private final ChunkTable table;
+    private final int[] trainableIndex; // model parameter -> trainable tensor k, or -1
+    private final ZoKernels kernels;
+    private final BoundInputOps boundOps;
+    private final ShadowWeights plus;
+    private final ShadowWeights minus;
+
+    private DeviceBuffer chunkBuffer;
+    private DeviceBuffer scalars;
+    private DeviceBuffer m;
+    private DeviceBuffer v;
+    private DeviceBuffer scratch;
+    private long slotBytes;
+    private PinnedBuffer pinned;
+    private final CudaEvent[] slotDone = new CudaEvent[RING];
+    private final long[] slotStep = new long[RING];
+    private final ArrayDeque<Integer> pending = new ArrayDeque<>();
+    private final List<ZoStep.Result> ready = new ArrayList<>();
+
+    private boolean useGraph = true;
+    private Ops.Scope graphScope;
+    private CudaOps.Graph graph;
+    private int graphBatch;
+    private int graphSeq;
+    private List<IntTensor> boundInputs;
+    private IntTensor boundTargets;
+
+    private long t;
+    private long skipped;
+    private int badInARow;
+    private boolean closed;
+
+    /**
+     * @param ops             the CUDA ops the model runs on (the engine uses its stream)
+     * @param model           the model
+     * @param parameters      its parameters from {@code ops.createParameters} in the ops' compute type
+     * @param optimizerConfig a {@code ZoSgd.Config}, {@code ZoSgdMomentum.Config}, {@code ZoAdam.Config} or
+     *                        {@code ZoAdaMu.Config}
+     * @param config          ε, strategy, seed, bad-step limit; q = 1, M = 1, paramDType = the parameters' dtype
+     * @param trainable       which parameters are trained (null = all)
+     */
+    public GpuZoEngine(CudaOps ops, CausalLM model, Parameters parameters, Object optimizerConfig,
+                       ZoStep.Config config, boolean[] trainable) {
+        if (!(parameters instanceof CudaParameters)) {
+            throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
+        }
+        this.ops = ops;
+        this.model = model;
+        this.params = (CudaParameters) parameters;
+        this.dtype = params.dtype();
+        this.opt = GpuOptimizer.of(optimizerConfig);
+        this.config = config;
+        this.eps = (float) config.eps();
+        if (config.samples() != 1 || config.microBatches() != 1) {
+            throw new ZotuneException("GPU zeroth-order engine: q (SPSA samples) and micro-batches must be 1, got q = "
+                    + config.samples() + ", micro-batches = " + config.microBatches());
+        }
+        if (config.paramDType() != dtype) {
+            throw new ZotuneException("GPU zeroth-order engine: zo step paramDType is " + config.paramDType()
+                    + " but the parameters are " + dtype);
+        }
+        if (dtype != ops.computeType()) {
+            throw new ZotuneException("GPU zeroth-order engine: parameters are " + dtype + " but the CUDA ops compute in "
+                    + ops.computeType());
+        }
+        if (model.params().size() != params.count()) {
+            throw new ZotuneException("GPU zeroth-order engine: the model has " + model.params().size()
+                    + " parameters, the parameter buffer " + params.count());
+        }
+        long[] offsets = new long[params.count()];
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = params.offset(i);
+        }
+        this.table = ChunkTable.build(model.params(), offsets, trainable);
+        this.trainableIndex = new int[params.count()];
+        java.util.Arrays.fill(trainableIndex, -1);
+        long largest = 0;
+        for (int k = 0; k < table.trainableCount(); k++) {
+            int p = table.parameter(k);
+            trainableIndex[p] = k;
+            largest = Math.max(largest, params.weight(p).numel() * dtype.bytes());
+        }
+        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8);
+        this.boundOps = new BoundInputOps(ops);
+        this.plus = new ShadowWeights(+1f);
+        this.minus = new ShadowWeights(-1f);
+        try {
+            CudaStream s = ops.stream();
+            ByteBuffer tb = table.toBytes();
+            chunkBuffer = DeviceBuffer.allocate(tb.capacity());
+            pinned = PinnedBuffer.allocate(Math.max(tb.capacity(), (long) RING * ZoScalars.SIZE));
+            pinned.slice(0, tb.capacity()).put(tb);
+            chunkBuffer.copyFromHost(pinned.pointer(), 0, tb.capacity(), s);
+            s.synchronize(); // the pinned buffer is reused for step slots next
+            scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
+            scalars.fill(0, ZoScalars.SIZE, 0, s);
+            long stateBytes = 4L * table.stateElements();
+            if (opt.stateVectors() >= 1) {
+                m = DeviceBuffer.allocate(stateBytes);
+                m.fill(0, stateBytes, 0, s);
+            }
+            if (opt.stateVectors() >= 2) {
+                v = DeviceBuffer.allocate(stateBytes);
+                v.fill(0, stateBytes, 0, s);
+            }
+            if (config.strategy() == PerturbationStrategy.SHADOW && largest > 0) {
+                slotBytes = (largest + 255) / 256 * 256;
+                scratch = DeviceBuffer.allocate(SHADOW_SLOTS * slotBytes);
+            }
+            for (int i = 0; i < RING; i++) {
+                slotDone[i] = CudaEvent.create(false);
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** All parameters trainable. */
+    public GpuZoEngine(CudaOps ops, CausalLM model, Parameters parameters, Object optimizerConfig,
+                       ZoStep.Config config) {
+        this(ops, model, parameters, optimizerConfig, config, null);
+    }
+
+    /** Graph capture and replay (default) or eager launches of the same sequence. */
+    public GpuZoEngine useGraph(boolean graph) {
+        if (graph != useGraph) {
+            drainQuietly();
+            closeGraph();
+            useGraph = graph;
+        }
+        return this;
+    }
+
+    /** The noise layout of the trainable tensors: build a CPU reference optimiser on it. */
+    public NoiseLayout layout() {
+        return table.layout();
+    }
+
+    public ChunkTable chunkTable() {
+        return table;
+    }
+
+    /** Steps submitted so far. */
+    public long step() {
+        return t;
+    }
+
+    /** Steps whose update was skipped for a non-finite loss, among those read back. */
+    public long skippedSteps() {
+        return skipped;
+    }
+
+    /** Submits one step on the batch's next-token targets; returns its index t. */
+    public long submit(Batch batch) {
+        return submit(batch, batch.nextTokenTargets());
+    }
+
+    /**
+     * Enqueues step t = step() + 1 on {@code batch} with cross-entropy {@code targets} (-1 = ignored) and returns
+     * t without waiting for the device (unless {@link #RING} steps are already in flight).
+     */
+    public long submit(Batch batch, int[] targets) {
+        open();
+        if (targets.length != batch.tokens()) {
+            throw new ZotuneException("zo step: " + targets.length + " targets for a batch of " + batch.tokens()
+                    + " tokens");
+        }
+        long step = t + 1;
+        int slot = (int) (step % RING);
+        reclaim(slot);
+        CudaStream s = ops.stream();
+        long in = (long) slot * ZoScalars.SIZE;
+        opt.writeInputs(pinned.slice(in, ZoScalars.INPUT_BYTES), step, Noise.stepSeed(config.seed(), step), eps);
+        scalars.copyFromHost(at(in), 0, ZoScalars.INPUT_BYTES, s);
+        if (useGraph) {
+            List<int[]> inputs = InputRecorder.record(model, batch, params, ops.computeType());
+            ensureGraph(batch, inputs, targets);
+            for (int k = 0; k < inputs.size(); k++) {
+                ops.write(boundInputs.get(k), inputs.get(k));
+            }
+            ops.write(boundTargets, targets);
+            graph.replay();
+        } else {
+            try (Ops.Scope sc = ops.scope()) {
+                boundOps.bind(null);
+                stepBody(batch, ops.ints(targets), false);
+            }
+        }
+        scalars.copyToHost(ZoScalars.OUTPUT, at(in + ZoScalars.OUTPUT), ZoScalars.OUTPUT_BYTES, s);
+        slotDone[slot].record(s);
+        slotStep[slot] = step;
+        pending.addLast(slot);
+        t = step;
+        return step;
+    }
+
+    /** Waits for every submitted step and returns the results not returned before, in step order. */
+    public List<ZoStep.Result> drain() {
+        open();
+        while (!pending.isEmpty()) {
+            harvest(pending.pollFirst());
+        }
+        return takeReady();
+    }
+
+    /** Returns the results of the steps that have finished, without waiting. */
+    public List<ZoStep.Result> poll() {
+        open();
+        while (!pending.isEmpty()) {
+            int rc = cudaEventQuery(slotDone[pending.peekFirst()].handle());
+            if (rc == cudaErrorNotReady) {
+                break;
+            }
+            Cuda.check(rc, "cudaEventQuery");
+            harvest(pending.pollFirst());
+        }
+        return takeReady();
+    }
+
+    /** Submits one step and waits for it (convenient; a training loop should submit ahead and poll). */
+    public ZoStep.Result step(Batch batch) {
+        submit(batch);
+        List<ZoStep.Result> r = drain();
+        return r.get(r.size() - 1);
+    }
+
+    /** A copy of optimiser state vector {@code which} (0 = m, 1 = v), indexed by global noise index (synchronises). */
+    public float[] state(int which) {
+        open();
+        DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
+        if (b == null) {
+            throw new IllegalArgumentException(opt.kind() + " has no state vector " + which);
+        }
+        int n = (int) table.stateElements();
+        float[] out = new float[n];
+        try (PinnedBuffer host = PinnedBuffer.allocate(4L * n)) {
+            b.copyToHost(0, host.pointer(), 4L * n, ops.stream());
+            ops.stream().synchronize();
+            host.slice(0, 4 * n).asFloatBuffer().get(out);
+        }
+        return out;
+    }
+
+    private BytePointer at(long offset) {
+        return new BytePointer(pinned.pointer()).position(offset);
+    }
+
+    private void reclaim(int slot) {
+        if (slotStep[slot] == 0) {
+            return;
+        }
+        long owner = slotStep[slot];
+        while (!pending.isEmpty() && slotStep[pending.peekFirst()] <= owner) {
+            harvest(pending.pollFirst());
+        }
+    }
+
+    private List<ZoStep.Result> takeReady() {
+        List<ZoStep.Result> r = new ArrayList<>(ready);
+        ready.clear();
+        return r;
+    }
+
+    private void harvest(int slot) {
+        slotDone[slot].synchronize();
+        long step = slotStep[slot];
+        slotStep[slot] = 0;
+        ZoScalars.Outputs o = ZoScalars.Outputs.read(pinned.slice((long) slot * ZoScalars.SIZE + ZoScalars.OUTPUT,
+                ZoScalars.OUTPUT_BYTES));
+        if (o.step() != (int) step) {
+            throw new IllegalStateException("zo step " + step + ": the device outputs belong to step " + o.step());
+        }
+        float lp = o.lossPlus();
+        float lm = o.lossMinus();
+        float g = o.bad() ? (lp - lm) / (2.0f * eps) : o.g();
+        ready.add(new ZoStep.Result(step, new float[] {lp}, new float[] {lm}, new float[] {g}, o.bad()));
+        if (o.bad()) {
+            skipped++;
+            badInARow++;
+            if (badInARow >= config.maxBadSteps()) {
+                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
+                        + " steps in a row (last: l+ = " + lp + ", l- = " + lm + "); parameters are unchanged"
+                        + " since the last good step; lower the learning rate or eps, or check the data");
+            }
+        } else {
+            badInARow = 0;
+        }
+    }
+
+    private void ensureGraph(Batch batch, List<int[]> inputs, int[] targets) {
+        if (graph != null && batch.batch() == graphBatch && batch.seq() == graphSeq
+                && sameLengths(inputs, boundInputs) && boundTargets.length() == targets.length) {
+            return;
+        }
+        closeGraph();
+        graphScope = ops.scope();
+        boolean ok = false;
+        try {
+            List<IntTensor> b = new ArrayList<>();
+            for (int[] values : inputs) {
+                b.add(ops.ints(values));
+            }
+            boundInputs = b;
+            boundTargets = ops.ints(targets);
+            boundOps.bind(boundInputs);
+            graph = ops.captureGraph(() -> stepBody(batch, boundTargets, true));
+            graphBatch = batch.batch();
+            graphSeq = batch.seq();
+            ok = true;
+        } finally {
+            if (!ok) {
+                closeGraph();
+            }
+        }
+    }
+
+    private static boolean sameLengths(List<int[]> a, List<IntTensor> b) {
+        if (b == null || a.size() != b.size()) {
+            return false;
+        }
+        for (int i = 0; i < a.size(); i++) {
+            if (a.get(i).length != b.get(i).length()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void closeGraph() {
+        if (graph != null) {
+            graph.close();
+            graph = null;
+        }
+        if (graphScope != null) {
+            Ops.Scope sc = graphScope;
+            graphScope = null;
+            sc.close();
+        }
+        boundInputs = null;
+        boundTargets = null;
+        boundOps.bind(null);
+    }
+
+    /**
+     * The step's device work, identical eagerly and under capture. The - pass is left in the enclosing scope so
+     * that, in graph mode, the engine's scope keeps the activation memory both passes reuse.
+     */
+    private void stepBody(Batch batch, IntTensor targets, boolean graphMode) {
+        CudaStream s = ops.stream();
+        boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
+        long theta = params.address();
+        long chunks = chunkBuffer.address();
+        long sc = scalars.address();
+        long mAddr = m == null ? 0L : m.address();
+        long vAddr = v == null ? 0L : v.address();
+        int n = table.size();
+        int dir = opt.direction();
+        if (inPlace) {
+            kernels.perturb(dtype, theta, chunks, n, sc, mAddr, dir, 1f, s);
+        }
+        try (Ops.Scope plusScope = ops.scope()) {
+            lossInto(batch, targets, inPlace ? params : plus, sc + ZoScalars.CE_PLUS);
+        }
+        if (inPlace) {
+            kernels.perturb(dtype, theta, chunks, n, sc, mAddr, dir, -2f, s);
+        }
+        lossInto(batch, targets, inPlace ? params : minus, sc + ZoScalars.CE_MINUS);
+        kernels.grad(sc, s);
+        kernels.update(opt.kind(), dtype, theta, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
+    }
+
+    private void lossInto(Batch batch, IntTensor targets, WeightSource weights, long dst) {
+        boundOps.rewind();
+        plus.ring = 0;
+        minus.ring = 0;
+        Tensor logits = model.forward(boundOps, weights, batch);
+        Tensor ce = ops.crossEntropy(logits, targets);
+        DeviceBuffer.copy(dst, CudaTensors.address(ce), 8, ops.stream());
+    }
+
+    /** θ ± εu of trainable tensors, materialised into the scratch ring right before use; frozen ones as they are. */
+    private final class ShadowWeights implements WeightSource {
+        private final float sign;
+        int ring;
+
+        ShadowWeights(float sign) {
+            this.sign = sign;
+        }
+
+        @Override
+        public Tensor weight(int index) {
+            Tensor w = params.weight(index);
+            int k = trainableIndex[index];
+            if (k < 0) {
+                return w;
+            }
+            long slot = scratch.address() + (ring % SHADOW_SLOTS) * slotBytes;
+            ring++;
+            kernels.shadow(dtype, CudaTensors.address(w), slot, w.numel(), table.layout().offset(k),
+                    scalars.address(), m == null ? 0L : m.address(), opt.direction(), sign, ops.stream());
+            return CudaTensors.view(slot, w.rows(), w.cols(), dtype);
+        }
+    }
+
+    private void open() {
+        if (closed) {
+            throw new IllegalStateException("GPU zeroth-order engine is closed");
+        }
+    }
+
+    private void drainQuietly() {
+        while (!pending.isEmpty()) {
+            try {
+                harvest(pending.pollFirst());
+            } catch (ZotuneException e) {
+                // too many bad steps: reported by the call that harvests them; nothing to undo here
+            }
+        }
+    }
+
+    /** Waits for the steps in flight (their results are dropped unless drained before), then frees everything. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            ops.stream().synchronize();
+            closeGraph();
+        } finally {
+            for (CudaEvent e : slotDone) {
+                if (e != null) {
+                    e.close();
+                }
+            }
+            for (AutoCloseable c : new AutoCloseable[] {chunkBuffer, scalars, m, v, scratch, pinned, kernels}) {
+                if (c != null) {
+                    try {
+                        c.close();
+                    } catch (Exception e) {
+                        // keep freeing the rest
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package org.zotune.zo.cuda;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.Kernel;
+import org.zotune.cuda.KernelModule;
+import org.zotune.tensor.DType;
+
+/**
+ * Launchers of the zeroth-order kernels (native/kernels/zo_noise.cu, zo_perturb.cu, zo_update.cu) with the
+ * argument order of their {@code extern "C"} signatures. Every per-step scalar is read by the kernels from the
+ * device scalar block ({@link ZoScalars}), so launches captured in a graph stay valid across steps. Results do
+ * not depend on the block size or grid (each element is a pure function of its index): tests vary them.
+ * Owns its own copy of the kernel module. Not thread-safe.
+ */
+public final class ZoKernels implements AutoCloseable {
+    private final KernelModule module;
+    private final Map<String, Kernel> kernels = new HashMap<>();
+    private final int maxGrid;
+    private int block = 256;
+
+    /** @param maxGrid the most blocks per launch (e.g. 8 per SM) */
+    public ZoKernels(int maxGrid) {
+        this.maxGrid = Math.max(1, maxGrid);
+        this.module = KernelModule.loadDefault();
+        try {
+            reg("zo_noise_fill", "plilli");
+            for (String t : new String[] {"f32", "bf16"}) {
+                reg("zo_perturb_" + t, "ppippif");
+                reg("zo_shadow_" + t, "ppllppif");
+                for (GpuOptimizer.Kind k : GpuOptimizer.Kind.values()) {
+                    reg("zo_update_" + k.kernel + "_" + t, "ppipppii");
+                }
+            }
+            reg("zo_grad", "p");
+        } catch (RuntimeException e) {
+            module.close();
+            throw e;
+        }
+    }
+
+    private void reg(String name, String sig) {
+        kernels.put(name, module.kernel(name, sig));
+    }
+
+    /** Threads per block for the following launches (a multiple of 32, at most 1024). */
+    public ZoKernels blockSize(int threads) {
+        if (threads < 32 || threads > 1024 || threads % 32 != 0) {
+            throw new IllegalArgumentException("block size must be a multiple of 32 in [32, 1024], got " + threads);
+        }
+        this.block = threads;
+        return this;
+    }
+
+    private static String suffix(DType t) {
+        switch (t) {
+            case F32: return "f32";
+            case BF16: return "bf16";
+            default: throw new ZotuneException("zeroth-order kernels support f32 and bf16 parameters, not " + t);
+        }
+    }
+
+    private int grid(long units) {
+        return (int) Math.max(1, Math.min(units, maxGrid));
+    }
+
+    /**
+     * out[k] = noise(seed, stream, start + k), k < n, as float32: dist 0 Gaussian, 1 Rademacher, 2 the raw
+     * Philox word's bits.
+     */
+    public void noiseFill(long out, long seed, int stream, long start, long n, int dist, CudaStream s) {
+        if (n <= 0) {
+            return;
+        }
+        Kernel k = kernels.get("zo_noise_fill");
+        k.args().ptr(0, out).i64(1, seed).i32(2, stream).i64(3, start).i64(4, n).i32(5, dist);
+        long groups = ((start + n - 1) >> 2) - (start >> 2) + 1;
+        k.launch(grid((groups + block - 1) / block), block, s);
+    }
+
+    /** In place over every chunk: θ = R(θ + c·(ε·u)). */
+    public void perturb(DType dtype, long theta, long chunks, int nchunks, long scalars, long m, int dir, float c,
+                        CudaStream s) {
+        if (nchunks == 0) {
+            return;
+        }
+        Kernel k = kernels.get("zo_perturb_" + suffix(dtype));
+        k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).i32(5, dir).f32(6, c);
+        k.launch(grid(nchunks), block, s);
+    }
+
+    /** One tensor of n elements whose global noise index starts at {@code noise}: out = R(θ + sign·(ε·u)). */
+    public void shadow(DType dtype, long theta, long out, long n, long noise, long scalars, long m, int dir,
+                       float sign, CudaStream s) {
+        if (n <= 0) {
+            return;
+        }
+        Kernel k = kernels.get("zo_shadow_" + suffix(dtype));
+        k.args().ptr(0, theta).ptr(1, out).i64(2, n).i64(3, noise).ptr(4, scalars).ptr(5, m).i32(6, dir)
+                .f32(7, sign);
+        k.launch(grid(((n + 3) / 4 + block - 1) / block), block, s);
+    }
+
+    /** ℓ±, g and the non-finite flag from the cross-entropy pairs in the scalar block. */
+    public void grad(long scalars, CudaStream s) {
+        Kernel k = kernels.get("zo_grad");
+        k.args().ptr(0, scalars);
+        k.launch(1, 32, s);
+    }
+
+    /** The fused (restore +) update of every chunk; m and v are the state vectors (0 when unused). */
+    public void update(GpuOptimizer.Kind opt, DType dtype, long theta, long chunks, int nchunks, long scalars,
+                       long m, long v, int dir, boolean restore, CudaStream s) {
+        if (nchunks == 0) {
+            return;
+        }
+        Kernel k = kernels.get("zo_update_" + opt.kernel + "_" + suffix(dtype));
+        k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).ptr(5, v).i32(6, dir)
+                .i32(7, restore ? 1 : 0);
+        k.launch(grid(nchunks), block, s);
+    }
+
+    @Override
+    public void close() {
+        for (Kernel k : kernels.values()) {
+            k.args().close();
+        }
+        kernels.clear();
+        module.close();
+    }
+}

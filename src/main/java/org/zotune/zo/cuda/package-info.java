@@ -1,0 +1,36 @@
+/**
+ * The zeroth-order step on a CUDA device (ALGORITHMS.md §1–§5), matching the plain-Java reference
+ * {@link org.zotune.zo} element for element.
+ *
+ * <ul>
+ *   <li>Kernels (native/kernels/zo_noise.cu, zo_perturb.cu, zo_update.cu; shared code in native/include/zo.cuh):
+ *       noise fill; in-place perturbation of the whole flat parameter buffer in one launch; the shadow
+ *       materialisation of one tensor; one fused (restore +) update per optimiser (ZO-SGD with Gaussian or
+ *       Rademacher u and the weight-decay mask, ZO-SGD-MMT, ZO-Adam, ZO-AdaMU), f32 or bf16 parameters with
+ *       stochastic rounding from the stream-2 words, float32 state; the projected gradient from the two
+ *       cross-entropy results, on the device.</li>
+ *   <li>{@link org.zotune.zo.cuda.ChunkTable}: one launch sweeps every trainable tensor; noise indices follow
+ *       {@link org.zotune.zo.noise.NoiseLayout} (offsets rounded to 4), independent of the 256-byte memory
+ *       alignment; optimiser state is indexed by noise index, so only trainable elements have state.</li>
+ *   <li>{@link org.zotune.zo.cuda.ZoScalars}: every per-step scalar lives in a 128-byte device block the kernels
+ *       read, never in launch arguments, so a captured graph replays with the next step's values.</li>
+ *   <li>{@link org.zotune.zo.cuda.GpuZoEngine}: the whole step as one CUDA graph per batch shape; host writes
+ *       and loss read-backs are asynchronous through pinned slots; the model's int inputs are re-derived per batch
+ *       by a dry run of its forward ({@code InputRecorder}) and written into the graph's persistent inputs.</li>
+ * </ul>
+ *
+ * <h2>Numerics</h2>
+ * Arithmetic the reference evaluates in float32 uses {@code __fadd_rn}/{@code __fmul_rn}/{@code __fdiv_rn}/
+ * {@code __fsqrt_rn} in the reference's order (no FMA contraction), so given equal noise an update is bitwise the
+ * Java one (tested with Rademacher noise, stochastic rounding included). Gaussian noise uses CUDA's full-precision
+ * {@code logf} and {@code sincosf} of t = fl(2π)·u2 as {@link org.zotune.zo.noise.Noise} specifies (not
+ * philox.cuh's {@code sincospif(2·u2)}, which is more exact but differs from the reference by up to ~5e-7·r
+ * absolute near zeros of sin and cos); no fast-math intrinsics. CPU and GPU normals agree within 1e-6 relative.
+ *
+ * <h2>Memory</h2>
+ * Device memory beyond inference: ZO-SGD none (in place) or two scratch slots of the largest trainable tensor
+ * (shadow); ZO-SGD-MMT and ZO-AdaMU one float32 vector per trainable element; ZO-Adam two; plus the chunk table
+ * (24 bytes per 16384 elements) and 128 bytes of scalars. Both forward passes of a step share one activation
+ * region. {@code GpuZoMemoryTest} measures it with cudaMemGetInfo.
+ */
+package org.zotune.zo.cuda;

@@ -1,0 +1,410 @@
+package org.zotune.zo.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.backend.cuda.CudaParameters;
+import org.zotune.backend.cuda.CudaTensors;
+import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.DeviceBuffer;
+import org.zotune.model.ParamSpec;
+import org.zotune.model.ParamSpec.Role;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.zo.noise.Noise;
+import org.zotune.zo.noise.NoiseLayout;
+import org.zotune.zo.optim.AdaMuSchedule;
+import org.zotune.zo.optim.LrSchedule;
+import org.zotune.zo.optim.PerturbationStrategy;
+import org.zotune.zo.optim.ZoAdaMu;
+import org.zotune.zo.optim.ZoAdam;
+import org.zotune.zo.optim.ZoOptimizer;
+import org.zotune.zo.optim.ZoSgd;
+import org.zotune.zo.optim.ZoSgdMomentum;
+import org.zotune.zo.optim.ZoStep;
+
+/**
+ * Every zeroth-order kernel against the Java reference ({@link ZoStep} driving {@link ZoSgd}, {@link ZoSgdMomentum},
+ * {@link ZoAdam}, {@link ZoAdaMu}) on awkward tensor sizes (1, 3, 1001, 4097, 21003 in chunks of 1024, and a frozen
+ * tensor in between), f32 and bf16, in place and shadow, over four steps with given losses. With Rademacher noise
+ * (u = ±1 exactly on both sides) everything, stochastic rounding included, must be bitwise equal; with Gaussian
+ * noise (CPU and GPU normals differ by a few ulp) f32 agrees to 1e-5 relative and bf16 to at most 2 bf16 ulp in
+ * under 1% of the elements.
+ */
+@Tag("gpu")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ZoKernelsGpuTest {
+    static final List<ParamSpec> SPECS = List.of(
+            new ParamSpec("bias", new long[] {1}, Role.BIAS),
+            new ParamSpec("norm", new long[] {3}, Role.NORM_WEIGHT),
+            new ParamSpec("frozen", new long[] {5}, Role.NORM_BIAS),
+            new ParamSpec("matrix", new long[] {7, 143}, Role.MATRIX),
+            new ParamSpec("embedding", new long[] {4097}, Role.EMBEDDING),
+            new ParamSpec("big", new long[] {3, 7001}, Role.MATRIX));
+    static final boolean[] TRAIN = {true, true, false, true, true, true};
+    static final int STEPS = 4;
+    static final float EPS = 1e-2f;
+
+    private CudaOps f32;
+    private CudaOps bf16;
+
+    @BeforeAll
+    void open() {
+        ZoGpu.assumeGpu();
+        f32 = CudaOps.create(DType.F32);
+        bf16 = CudaOps.create(DType.BF16);
+    }
+
+    @AfterAll
+    void close() {
+        if (f32 != null) {
+            f32.close();
+        }
+        if (bf16 != null) {
+            bf16.close();
+        }
+    }
+
+    static ZoOptimizer reference(Object c, NoiseLayout l) {
+        if (c instanceof ZoSgd.Config s) {
+            return new ZoSgd(s, l);
+        }
+        if (c instanceof ZoSgdMomentum.Config s) {
+            return new ZoSgdMomentum(s, l);
+        }
+        if (c instanceof ZoAdam.Config s) {
+            return new ZoAdam(s, l);
+        }
+        return new ZoAdaMu((ZoAdaMu.Config) c, l);
+    }
+
+    static Object sgd(Noise.Distribution d) {
+        return new ZoSgd.Config(LrSchedule.linear(2e-2, 10), 0.1, d);
+    }
+
+    static Object mmt() {
+        return new ZoSgdMomentum.Config(LrSchedule.constant(1e-2), 0.9, 0.05);
+    }
+
+    static Object adam() {
+        return new ZoAdam.Config(LrSchedule.constant(1e-2), 0.9, 0.999, 1e-8, 0.01);
+    }
+
+    static Object adamu() {
+        // step 1 warm-up, step 2 start of the cosine (p = 0), step 3 mid-way, step 4 the end values
+        return new ZoAdaMu.Config(LrSchedule.constant(1e-2), new AdaMuSchedule(2, 4, 5, 0.5, 0.9, 0.01, 1, 0.1, 1.5),
+                1e-8, 0.1);
+    }
+
+    static float lossPlus(int t) {
+        return 2.0f + 0.1f * t;
+    }
+
+    static float lossMinus(int t) {
+        return lossPlus(t) - (t % 2 == 0 ? 0.013f : -0.021f);
+    }
+
+    /** A reference loss that returns the given losses and keeps what θ the forward would have seen. */
+    private static final class Recording implements org.zotune.zo.optim.ZoLoss {
+        final List<float[][]> seen = new ArrayList<>();
+        int calls;
+        int nanAt;
+
+        @Override
+        public float evaluate(float[][] theta, int microBatch) {
+            float[][] copy = new float[theta.length][];
+            for (int i = 0; i < theta.length; i++) {
+                copy[i] = theta[i].clone();
+            }
+            seen.add(copy);
+            int t = calls / 2 + 1;
+            boolean plus = calls % 2 == 0;
+            calls++;
+            if (t == nanAt && plus) {
+                return Float.NaN;
+            }
+            return plus ? lossPlus(t) : lossMinus(t);
+        }
+    }
+
+    @Test
+    void rademacherZoSgdIsBitwiseTheReference() {
+        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+            for (PerturbationStrategy s : PerturbationStrategy.values()) {
+                run(sgd(Noise.Distribution.RADEMACHER), d, s, 256, 0, true);
+            }
+        }
+    }
+
+    @Test
+    void gaussianOptimisersMatchTheReference() {
+        for (Object c : new Object[] {sgd(Noise.Distribution.GAUSSIAN), mmt(), adam(), adamu()}) {
+            for (DType d : new DType[] {DType.F32, DType.BF16}) {
+                for (PerturbationStrategy s : PerturbationStrategy.values()) {
+                    run(c, d, s, 256, 0, false);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aNonFiniteLossSkipsTheUpdateButNotTheRestore() {
+        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+            for (PerturbationStrategy s : PerturbationStrategy.values()) {
+                run(sgd(Noise.Distribution.RADEMACHER), d, s, 256, 2, true);
+                run(mmt(), d, s, 256, 3, false);
+            }
+        }
+    }
+
+    @Test
+    void blockSizeDoesNotChangeABit() {
+        for (Object c : new Object[] {adamu(), adam()}) {
+            float[][] a = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 64, 0, false);
+            float[][] b = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 512, 0, false);
+            float[][] again = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 512, 0, false);
+            for (int k = 0; k < a.length; k++) {
+                assertBitwise(a[k], b[k], "block 64 vs 512, tensor " + k);
+                assertBitwise(b[k], again[k], "repeated run, tensor " + k);
+            }
+        }
+    }
+
+    /** Runs STEPS steps on the GPU and the reference side by side; returns the GPU's final trainable θ. */
+    float[][] run(Object cfg, DType dtype, PerturbationStrategy strategy, int block, int nanAt, boolean exact) {
+        String what = GpuOptimizer.of(cfg).kind() + " " + dtype + " " + strategy + " block " + block
+                + (nanAt > 0 ? " NaN at step " + nanAt : "");
+        CudaOps ops = dtype == DType.F32 ? f32 : bf16;
+        CudaStream s = ops.stream();
+        Random r = new Random(11);
+        List<HostTensor> host = new ArrayList<>();
+        for (ParamSpec p : SPECS) {
+            float[] v = new float[(int) p.numel()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = dtype.round((float) (0.5 * r.nextGaussian()));
+            }
+            host.add(HostTensor.ofFloats(p.name(), v, p.shape()));
+        }
+        GpuOptimizer opt = GpuOptimizer.of(cfg);
+        try (CudaParameters params = (CudaParameters) ops.createParameters(host, dtype);
+             ZoKernels k = ZoGpu.kernels().blockSize(block)) {
+            long[] offsets = new long[SPECS.size()];
+            for (int i = 0; i < offsets.length; i++) {
+                offsets[i] = params.offset(i);
+            }
+            ChunkTable table = ChunkTable.build(SPECS, offsets, TRAIN, 1024);
+            NoiseLayout layout = table.layout();
+            int nt = table.trainableCount();
+            float[][] theta = new float[nt][];
+            for (int j = 0; j < nt; j++) {
+                theta[j] = host.get(table.parameter(j)).toFloats();
+            }
+            ZoOptimizer ref = reference(cfg, layout);
+            ZoStep.Config zc = new ZoStep.Config(EPS, 1, strategy, 1, 5, dtype, 77);
+            ZoStep cpu = new ZoStep(zc, ref, theta);
+            Recording loss = new Recording();
+            loss.nanAt = nanAt;
+            long stateBytes = 4L * table.stateElements();
+            try (DeviceBuffer chunks = DeviceBuffer.allocate(table.toBytes().capacity());
+                 DeviceBuffer scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
+                 DeviceBuffer m = DeviceBuffer.allocate(stateBytes);
+                 DeviceBuffer v = DeviceBuffer.allocate(stateBytes);
+                 DeviceBuffer scratch = DeviceBuffer.allocate(4L * 21003)) {
+                ZoGpu.upload(chunks, 0, table.toBytes(), s);
+                scalars.fill(0, ZoScalars.SIZE, 0, s);
+                m.fill(0, stateBytes, 0, s);
+                v.fill(0, stateBytes, 0, s);
+                float[] frozenBefore = ZoGpu.download(CudaTensors.address(params.weight(2)), 5, dtype, s);
+                boolean inPlace = strategy == PerturbationStrategy.IN_PLACE;
+                int dir = opt.direction();
+                for (int t = 1; t <= STEPS; t++) {
+                    String at = what + ", step " + t;
+                    ByteBuffer in = ByteBuffer.allocate(ZoScalars.INPUT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                    opt.writeInputs(in, t, Noise.stepSeed(77, t), EPS);
+                    ZoGpu.upload(scalars, 0, in, s);
+                    int before = loss.seen.size();
+                    ZoStep.Result res = cpu.step(loss);
+                    float[][] seenPlus = loss.seen.get(before);
+                    float[][] seenMinus = loss.seen.get(before + 1);
+                    if (inPlace) {
+                        k.perturb(dtype, params.address(), chunks.address(), table.size(), scalars.address(),
+                                m.address(), dir, 1f, s);
+                        compareTensors(at + " θ+εu", seenPlus, params, table, dtype, exact, s);
+                        k.perturb(dtype, params.address(), chunks.address(), table.size(), scalars.address(),
+                                m.address(), dir, -2f, s);
+                        compareTensors(at + " θ-εu", seenMinus, params, table, dtype, exact, s);
+                    } else {
+                        for (int j = 0; j < nt; j++) {
+                            long n = layout.size(j);
+                            long src = CudaTensors.address(params.weight(table.parameter(j)));
+                            k.shadow(dtype, src, scratch.address(), n, layout.offset(j), scalars.address(),
+                                    m.address(), dir, 1f, s);
+                            compare(at + " shadow + tensor " + j, seenPlus[j],
+                                    ZoGpu.download(scratch.address(), n, dtype, s), dtype, exact, 1e-7);
+                            k.shadow(dtype, src, scratch.address(), n, layout.offset(j), scalars.address(),
+                                    m.address(), dir, -1f, s);
+                            compare(at + " shadow - tensor " + j, seenMinus[j],
+                                    ZoGpu.download(scratch.address(), n, dtype, s), dtype, exact, 1e-7);
+                        }
+                    }
+                    ByteBuffer ce = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+                    ce.putFloat(res.lossPlus()[0]).putFloat(1f).putFloat(res.lossMinus()[0]).putFloat(1f).flip();
+                    ZoGpu.upload(scalars, ZoScalars.CE_PLUS, ce, s);
+                    k.grad(scalars.address(), s);
+                    k.update(opt.kind(), dtype, params.address(), chunks.address(), table.size(), scalars.address(),
+                            m.address(), v.address(), dir, inPlace, s);
+                    int[] out = ZoGpu.downloadWords(scalars.address() + ZoScalars.OUTPUT, 16, s);
+                    ZoScalars.Outputs o = ZoScalars.Outputs.read(wordsToBytes(out));
+                    assertEquals(t, o.step(), at);
+                    assertEquals(res.skipped(), o.bad(), at + " bad flag");
+                    assertEquals(Float.floatToIntBits(res.lossPlus()[0]), Float.floatToIntBits(o.lossPlus()), at);
+                    assertEquals(res.lossMinus()[0], o.lossMinus(), 0f, at);
+                    assertEquals(res.skipped() ? 0f : res.projectedGradient()[0], o.g(), 0f, at + " g");
+                    compareTensors(at + " θ after the update", theta, params, table, dtype, exact, s);
+                    compareState(at, ref, m, v, table, exact, dtype == DType.BF16, s);
+                }
+                assertBitwise(frozenBefore, ZoGpu.download(CudaTensors.address(params.weight(2)), 5, dtype, s),
+                        what + ": frozen tensor untouched");
+                float[][] result = new float[nt][];
+                for (int j = 0; j < nt; j++) {
+                    result[j] = ZoGpu.download(CudaTensors.address(params.weight(table.parameter(j))), layout.size(j),
+                            dtype, s);
+                }
+                return result;
+            }
+        }
+    }
+
+    private static ByteBuffer wordsToBytes(int[] w) {
+        ByteBuffer b = ByteBuffer.allocate(4 * w.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (int x : w) {
+            b.putInt(x);
+        }
+        b.flip();
+        return b;
+    }
+
+    private static void compareTensors(String what, float[][] expected, CudaParameters params, ChunkTable table,
+                                       DType dtype, boolean exact, CudaStream s) {
+        for (int j = 0; j < table.trainableCount(); j++) {
+            float[] actual = ZoGpu.download(CudaTensors.address(params.weight(table.parameter(j))),
+                    table.layout().size(j), dtype, s);
+            compare(what + " tensor " + j, expected[j], actual, dtype, exact, 1e-7);
+        }
+    }
+
+    /**
+     * Optimiser state (float32). With bf16 parameters, an element whose θ came out one bf16 ulp apart (allowed
+     * above) feeds a different λθ into its moments: such elements, up to 1%, need only agree to 1e-2.
+     */
+    private static void compareState(String at, ZoOptimizer ref, DeviceBuffer m, DeviceBuffer v, ChunkTable table,
+                                     boolean exact, boolean bf16Params, CudaStream s) {
+        NoiseLayout l = table.layout();
+        for (int j = 0; j < table.trainableCount(); j++) {
+            int n = (int) l.size(j);
+            float[] em;
+            float[] ev = null;
+            if (ref instanceof ZoSgdMomentum r) {
+                em = r.momentum(j);
+            } else if (ref instanceof ZoAdam r) {
+                em = r.firstMoment(j);
+                ev = r.secondMoment(j);
+            } else if (ref instanceof ZoAdaMu r) {
+                em = r.momentum(j);
+            } else {
+                return;
+            }
+            long at4 = 4L * l.offset(j);
+            float[] am = ZoGpu.download(m.address() + at4, n, DType.F32, s);
+            if (bf16Params && !exact) {
+                compareMostly(at + " m of tensor " + j, em, am, 1e-9);
+            } else {
+                compare(at + " m of tensor " + j, em, am, DType.F32, exact, 1e-9);
+            }
+            if (ev != null) {
+                float[] av = ZoGpu.download(v.address() + at4, n, DType.F32, s);
+                if (bf16Params && !exact) {
+                    compareMostly(at + " v of tensor " + j, ev, av, 1e-12);
+                } else {
+                    compare(at + " v of tensor " + j, ev, av, DType.F32, exact, 1e-12);
+                }
+            }
+        }
+    }
+
+    /** |a - e| <= 1e-5 |e| + atol, except for at most 1 + 1% of the elements, which need 1e-2 |e| + atol. */
+    static void compareMostly(String what, float[] expected, float[] actual, double atol) {
+        assertEquals(expected.length, actual.length, what);
+        int loose = 0;
+        for (int i = 0; i < expected.length; i++) {
+            double e = expected[i];
+            double err = Math.abs((double) actual[i] - e);
+            if (Float.isNaN(actual[i]) || err > 1e-2 * Math.abs(e) + atol) {
+                fail(what + ": element " + i + " is " + actual[i] + ", expected " + e);
+            }
+            if (err > 1e-5 * Math.abs(e) + atol) {
+                loose++;
+            }
+        }
+        assertTrue(loose <= 1 + expected.length / 100, what + ": " + loose + " of " + expected.length
+                + " elements beyond 1e-5");
+    }
+
+    static void assertBitwise(float[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what);
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
+                fail(what + ": element " + i + " is " + actual[i] + ", expected bitwise " + expected[i]);
+            }
+        }
+    }
+
+    /**
+     * exact: bitwise. Otherwise f32: |a - e| <= 1e-5 |e| + atol; bf16: at most 2 bf16 ulp apart, in under 1% of the
+     * elements (the rest bitwise).
+     */
+    static void compare(String what, float[] expected, float[] actual, DType dtype, boolean exact, double atol) {
+        if (exact) {
+            assertBitwise(expected, actual, what);
+            return;
+        }
+        assertEquals(expected.length, actual.length, what);
+        int differ = 0;
+        for (int i = 0; i < expected.length; i++) {
+            float e = expected[i];
+            float a = actual[i];
+            if (Float.isNaN(a) || Float.isNaN(e)) {
+                fail(what + ": NaN at " + i);
+            }
+            if (dtype == DType.F32) {
+                if (Math.abs((double) a - e) > 1e-5 * Math.abs(e) + atol) {
+                    fail(what + ": element " + i + " is " + a + ", expected " + e);
+                }
+            } else if (Float.floatToRawIntBits(a) != Float.floatToRawIntBits(e)) {
+                differ++;
+                if (ZoGpu.bf16UlpDistance(a, e) > 2) {
+                    fail(what + ": element " + i + " is " + a + ", expected " + e + " (more than 2 bf16 ulp)");
+                }
+            }
+        }
+        if (differ > 0) {
+            assertTrue(differ <= 1 + expected.length / 100, what + ": " + differ + " of " + expected.length
+                    + " bf16 values differ by an ulp");
+        }
+        assertFalse(expected.length == 0, what);
+    }
+}
