@@ -124,28 +124,31 @@ class TemplatesTest {
 
     @Test
     void userTemplatesAreValidated() {
+        // read the data first: a skip (shared data absent) must not happen inside assertThrows
+        var rte = rte();
+        var copa = sg("COPA");
         Map<String, String> yesNo = new LinkedHashMap<>();
         yesNo.put("entailment", "Yes");
         yesNo.put("not_entailment", "No");
         // missing placeholder for a field of the data set
         PatternTemplate noHyp = new PatternTemplate("mine", "{premise} Right? {label}", yesNo);
-        ZotuneException e = assertThrows(ZotuneException.class, () -> noHyp.check(rte()));
+        ZotuneException e = assertThrows(ZotuneException.class, () -> noHyp.check(rte));
         assertTrue(e.getMessage().endsWith("the template lacks the placeholder {hypothesis} for the data set's field "
                 + "'hypothesis'"), e.getMessage());
         // a placeholder the data set has no field for
         PatternTemplate typo = new PatternTemplate("mine", "{premise} {hypotesis} {label}", yesNo);
-        e = assertThrows(ZotuneException.class, () -> typo.check(rte()));
+        e = assertThrows(ZotuneException.class, () -> typo.check(rte));
         assertTrue(e.getMessage().contains("placeholder {hypotesis} is not a field of the data set"), e.getMessage());
         // a label without a verbalizer word, and a verbalizer label the data set lacks
         PatternTemplate partial = new PatternTemplate("mine", "{premise} {hypothesis} {label}", Map.of("entailment",
                 "Yes"));
-        e = assertThrows(ZotuneException.class, () -> partial.check(rte()));
+        e = assertThrows(ZotuneException.class, () -> partial.check(rte));
         assertTrue(e.getMessage().endsWith("label 'not_entailment' has no verbalizer word (verbalizer labels: "
                 + "[entailment])"), e.getMessage());
         Map<String, String> extra = new LinkedHashMap<>(yesNo);
         extra.put("neutral", "Maybe");
         PatternTemplate tooMany = new PatternTemplate("mine", "{premise} {hypothesis} {label}", extra);
-        e = assertThrows(ZotuneException.class, () -> tooMany.check(rte()));
+        e = assertThrows(ZotuneException.class, () -> tooMany.check(rte));
         assertTrue(e.getMessage().endsWith("verbalizer label 'neutral' is not a label of the data set (labels: "
                 + "[entailment, not_entailment])"), e.getMessage());
         // pattern syntax
@@ -157,14 +160,14 @@ class TemplatesTest {
         assertMessage("have the same verbalizer word 'Yes'",
                 () -> new PatternTemplate("x", "{premise} {label}", Map.of("a", "Yes", "b", "Yes")));
         // a classification template on multiple-choice data
-        e = assertThrows(ZotuneException.class, () -> Templates.builtin("rte").check(sg("COPA")));
+        e = assertThrows(ZotuneException.class, () -> Templates.builtin("rte").check(copa));
         assertTrue(e.getMessage().contains("slot is for CLASSIFICATION data, the data set is MULTIPLE_CHOICE"));
         assertMessage("unknown built-in template 'sst3'", () -> Templates.builtin("sst3"));
         // a working user template with literal braces
         PatternTemplate ok = new PatternTemplate("mine", "{{P}} {premise} => {hypothesis}? {label}", yesNo);
-        ok.check(rte());
-        assertTrue(ok.render(rte().get(0)).prompt().startsWith("{P} Dana Reeve"));
-        assertTrue(ok.render(rte().get(0)).prompt().endsWith("=> Christopher Reeve had an accident.?"));
+        ok.check(rte);
+        assertTrue(ok.render(rte.get(0)).prompt().startsWith("{P} Dana Reeve"));
+        assertTrue(ok.render(rte.get(0)).prompt().endsWith("=> Christopher Reeve had an accident.?"));
     }
 
     private static void assertMessage(String part, org.junit.jupiter.api.function.Executable ex) {
