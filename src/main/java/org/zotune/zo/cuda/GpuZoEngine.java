@@ -369,6 +369,15 @@ public final class GpuZoEngine implements AutoCloseable {
             boundInputs = b;
             boundTargets = ops.ints(targets);
             boundOps.bind(boundInputs);
+            // cudaMalloc is refused while a stream captures, so the activation arena must not grow inside the
+            // capture: make the two passes' allocations once eagerly (on θ itself, nothing else touched), then
+            // release them; the captured passes make the same allocations from the same mark into existing chunks
+            try (Ops.Scope warm = ops.scope()) {
+                try (Ops.Scope first = ops.scope()) {
+                    warmPass(batch, boundTargets);
+                }
+                warmPass(batch, boundTargets);
+            }
             graph = ops.captureGraph(() -> stepBody(batch, boundTargets, true));
             graphBatch = batch.batch();
             graphSeq = batch.seq();
@@ -433,6 +442,11 @@ public final class GpuZoEngine implements AutoCloseable {
         lossInto(batch, targets, inPlace ? params : minus, sc + ZoScalars.CE_MINUS);
         kernels.grad(sc, s);
         kernels.update(opt.kind(), dtype, theta, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
+    }
+
+    private void warmPass(Batch batch, IntTensor targets) {
+        boundOps.rewind();
+        ops.crossEntropy(model.forward(boundOps, params, batch), targets);
     }
 
     private void lossInto(Batch batch, IntTensor targets, WeightSource weights, long dst) {

@@ -234,19 +234,20 @@ class GpuZoEngineTest {
 
     @Test
     void cpuAndGpuLossSequencesAgree() {
-        for (Object opt : new Object[] {sgd(2e-3), adamu(2e-4)}) {
+        // rates at which 4 steps stay stable (ZO-SGD at 2e-3 already diverges here: losses 0.7 -> 7, where any
+        // difference grows), yet move the loss visibly
+        for (Object opt : new Object[] {sgd(5e-4), adamu(2e-5)}) {
             for (PerturbationStrategy s : PerturbationStrategy.values()) {
                 float[] cpu = cpuLosses(opt, s, 4);
                 float[] gpu = run(opt, config(s, DType.F32), 4, true).losses();
                 double worst = 0;
                 for (int i = 0; i < cpu.length; i++) {
-                    double rel = Math.abs((double) gpu[i] - cpu[i]) / Math.abs(cpu[i]);
-                    worst = Math.max(worst, rel);
-                    assertTrue(rel < 1e-4, GpuOptimizer.of(opt).kind() + " " + s + ": loss " + i + " GPU " + gpu[i]
-                            + " CPU " + cpu[i]);
+                    worst = Math.max(worst, Math.abs((double) gpu[i] - cpu[i]) / Math.abs(cpu[i]));
                 }
                 System.out.printf("zo engine vs CPU, %s %s: CPU %s%n  GPU %s (max relative difference %.2e)%n",
                         GpuOptimizer.of(opt).kind(), s, Arrays.toString(cpu), Arrays.toString(gpu), worst);
+                assertTrue(worst < 1e-4, GpuOptimizer.of(opt).kind() + " " + s + ": CPU and GPU losses differ by "
+                        + worst + " (relative)");
                 // the parameters did move: the last step sees other losses than the first
                 assertTrue(cpu[cpu.length - 1] + cpu[cpu.length - 2] != cpu[0] + cpu[1]);
             }

@@ -329,11 +329,12 @@ class ZoKernelsGpuTest {
                 return;
             }
             long at4 = 4L * l.offset(j);
+            // m sums terms of order |g·u| ~ 1 that may cancel: its float32 error is absolute, ~1e-7 of the terms
             float[] am = ZoGpu.download(m.address() + at4, n, DType.F32, s);
             if (bf16Params && !exact) {
-                compareMostly(at + " m of tensor " + j, em, am, 1e-9);
+                compareMostly(at + " m of tensor " + j, em, am, 1e-6);
             } else {
-                compare(at + " m of tensor " + j, em, am, DType.F32, exact, 1e-9);
+                compare(at + " m of tensor " + j, em, am, DType.F32, exact, 1e-6);
             }
             if (ev != null) {
                 float[] av = ZoGpu.download(v.address() + at4, n, DType.F32, s);
