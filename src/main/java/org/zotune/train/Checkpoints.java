@@ -12,6 +12,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 import org.zotune.ZotuneException;
+import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.io.SafetensorsFile;
 import org.zotune.model.io.SafetensorsWriter;
 import org.zotune.tensor.HostTensor;

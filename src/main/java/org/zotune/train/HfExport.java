@@ -15,6 +15,7 @@ import java.util.Map;
 import org.zotune.ZotuneException;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
+import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.io.HfCheckpoint;
 import org.zotune.model.io.SafetensorsWriter;
 import org.zotune.tensor.DType;

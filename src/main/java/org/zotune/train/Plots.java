@@ -8,6 +8,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.zotune.ZotuneException;
+import org.zotune.model.io.AtomicFiles;
 
 /** PNG curves of a run (headless XChart): training loss with dev loss, and dev accuracy / F1. */
 final class Plots {

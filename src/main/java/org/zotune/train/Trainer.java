@@ -27,6 +27,7 @@ import org.zotune.data.split.BatchSampler;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.model.ParamSpec;
+import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.train.objective.Evaluator;

@@ -3,15 +3,9 @@ package org.zotune.model.io;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
@@ -43,41 +37,15 @@ public final class SafetensorsWriter {
         ordered.sort(Comparator.comparingInt((HostTensor t) -> -t.dtype().bytes()));
         byte[] header = header(file, ordered, metadata);
 
-        Path abs = file.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = null;
-        try {
-            Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-                len.putLong(0, header.length);
-                writeFully(ch, len);
-                writeFully(ch, ByteBuffer.wrap(header));
-                for (HostTensor t : ordered) {
-                    writeFully(ch, t.bytes());
-                }
-                ch.force(true);
+        AtomicFiles.write(file, ch -> {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            len.putLong(0, header.length);
+            AtomicFiles.writeFully(ch, len);
+            AtomicFiles.writeFully(ch, ByteBuffer.wrap(header));
+            for (HostTensor t : ordered) {
+                AtomicFiles.writeFully(ch, t.bytes());
             }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
-            syncDirectory(dir);
-        } catch (IOException e) {
-            throw new ZotuneException(file + ": cannot write: " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // the original error matters more than a leftover temporary file
-                }
-            }
-        }
+        });
     }
 
     private static byte[] header(Path file, List<HostTensor> ordered, Map<String, String> metadata) {
@@ -117,20 +85,5 @@ public final class SafetensorsWriter {
             out[i] = ' ';
         }
         return out;
-    }
-
-    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) {
-            ch.write(b);
-        }
-    }
-
-    /** Makes the rename durable (POSIX: fsync the directory); not possible on every OS, hence best effort. */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // e.g. Windows cannot open a directory as a channel
-        }
     }
 }

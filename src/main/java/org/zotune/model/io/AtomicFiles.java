@@ -1,4 +1,4 @@
-package org.zotune.train;
+package org.zotune.model.io;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -21,6 +21,17 @@ public final class AtomicFiles {
     }
 
     public static void write(Path file, byte[] bytes) {
+        write(file, ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
+    }
+
+    /** What fills the temporary file. */
+    @FunctionalInterface
+    public interface Content {
+        void writeTo(FileChannel channel) throws IOException;
+    }
+
+    /** Writes {@code file} through {@code content} into a temporary file, fsyncs it and renames it into place. */
+    public static void write(Path file, Content content) {
         Path abs = file.toAbsolutePath();
         Path dir = abs.getParent();
         Path tmp = null;
@@ -28,10 +39,7 @@ public final class AtomicFiles {
             Files.createDirectories(dir);
             tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer b = ByteBuffer.wrap(bytes);
-                while (b.hasRemaining()) {
-                    ch.write(b);
-                }
+                content.writeTo(ch);
                 ch.force(true);
             }
             try {
@@ -48,9 +56,16 @@ public final class AtomicFiles {
                 try {
                     Files.deleteIfExists(tmp);
                 } catch (IOException ignored) {
-                    // the write error matters more
+                    // the write error matters more than a leftover temporary file
                 }
             }
+        }
+    }
+
+    /** Writes all of {@code b} (a channel may write less than asked). */
+    public static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            ch.write(b);
         }
     }
 
