@@ -63,13 +63,13 @@ done
 modules="java.base,jdk.unsupported,java.logging,jdk.zipfs,java.management"
 own=$("$jhome/bin/jdeps" --multi-release 17 --ignore-missing-deps --print-module-deps "$jar" 2>/dev/null || true)
 [ -n "$own" ] && modules="$modules,$own"
-# ZOTUNE_DIST_PLOTS=0 leaves java.desktop out (~11 MiB less; `zotune functions` then cannot draw PNGs).
-if [ "${ZOTUNE_DIST_PLOTS:-1}" != 0 ] \
+# java.desktop (AWT, for PNG plots) only with ZOTUNE_DIST_PLOTS=1: ~11 MiB more than the 60 MiB budget allows.
+if [ "${ZOTUNE_DIST_PLOTS:-0}" = 1 ] \
     && "$jhome/bin/jdeps" --multi-release 17 -verbose:package "$jar" 2>/dev/null | grep -q 'org\.knowm\.xchart'; then
   modules="$modules,java.desktop"
 fi
 modules=$(echo "$modules" | tr ',' '\n' | sort -u | paste -sd, -)
-[ "${ZOTUNE_DIST_PLOTS:-1}" != 0 ] || modules=$(echo "$modules" | tr ',' '\n' | grep -vx java.desktop | paste -sd, -)
+[ "${ZOTUNE_DIST_PLOTS:-0}" = 1 ] || modules=$(echo "$modules" | tr ',' '\n' | grep -vx java.desktop | paste -sd, -)
 echo "dist: jlink modules $modules"
 # The runtime is headless (no X11 toolkit, splash screen or sound libraries), English-only (no
 # translated AWT/Swing messages), and offline (no public-suffix list for HTTPS cookie domains).

@@ -65,19 +65,19 @@ public final class FunctionsRunner {
 
     /** The compared optimisers, in table order. */
     public enum Optimizer {
-        ZO_SGD("zo-sgd", new Color(0xd62728)),
-        ZO_SGD_MMT("zo-sgd-mmt", new Color(0xff7f0e)),
-        ZO_ADAM("zo-adam", new Color(0x2ca02c)),
-        ZO_ADAMU("zo-adamu", new Color(0x1f77b4)),
-        ADAM("adam", new Color(0x9467bd)),
-        ADAMAX("adamax", new Color(0x8c564b));
+        ZO_SGD("zo-sgd", 0xd62728),
+        ZO_SGD_MMT("zo-sgd-mmt", 0xff7f0e),
+        ZO_ADAM("zo-adam", 0x2ca02c),
+        ZO_ADAMU("zo-adamu", 0x1f77b4),
+        ADAM("adam", 0x9467bd),
+        ADAMAX("adamax", 0x8c564b);
 
         private final String id;
-        private final Color color;
+        private final int rgb; // an int, not a java.awt.Color: runtimes without java.desktop still run the table
 
-        Optimizer(String id, Color color) {
+        Optimizer(String id, int rgb) {
             this.id = id;
-            this.color = color;
+            this.rgb = rgb;
         }
 
         public String id() {
@@ -253,6 +253,12 @@ public final class FunctionsRunner {
         } catch (IOException e) {
             throw new ZotuneException("functions: cannot create output directory " + outDir + ": " + e.getMessage(), e);
         }
+        // a jlink'd runtime without java.desktop (the default GPU-host bundle) cannot draw: CSVs and table only
+        boolean canPlot = ModuleLayer.boot().findModule("java.desktop").isPresent();
+        if (!canPlot) {
+            out.println("functions: PNG plots skipped: this Java runtime has no java.desktop module (a full JDK, or a "
+                    + "dist bundle built with ZOTUNE_DIST_PLOTS=1, draws them)");
+        }
         List<Run> all = new ArrayList<>();
         for (TestFunction f : TestFunction.values()) {
             Map<Optimizer, Run> runs = new EnumMap<>(Optimizer.class);
@@ -262,7 +268,9 @@ public final class FunctionsRunner {
                 all.add(r);
                 writeCsv(outDir.resolve(f.id() + "-" + o.id() + ".csv"), r);
             }
-            writePng(outDir.resolve("functions-" + f.id() + ".png"), f, runs);
+            if (canPlot) {
+                writePng(outDir.resolve("functions-" + f.id() + ".png"), f, runs);
+            }
         }
         printTable(out, all);
         out.flush();
@@ -304,7 +312,7 @@ public final class FunctionsRunner {
         }
         for (Run r : runs.values()) {
             XYSeries s = chart.addSeries(r.optimizer().id(), clip(r.xs(), h), clip(r.ys(), h));
-            s.setMarker(SeriesMarkers.NONE).setLineColor(r.optimizer().color).setLineStyle(new BasicStroke(1.6f));
+            s.setMarker(SeriesMarkers.NONE).setLineColor(new Color(r.optimizer().rgb)).setLineStyle(new BasicStroke(1.6f));
         }
         XYSeries start = chart.addSeries("start", new double[] {f.startX()}, new double[] {f.startY()});
         start.setMarker(SeriesMarkers.SQUARE).setMarkerColor(Color.BLACK).setLineStyle(new BasicStroke(0f))
