@@ -75,6 +75,24 @@ if austen:
               f"{statistics.mean(x[2] for x in v):.1f} |")
     print()
 
+sweep2 = names("sweepsst2-")
+if sweep2:
+    print("### SST-2 lr sweep (seed 1, validation: first 200 examples of GLUE's labelled test file)\n")
+    print("| optimiser | lr | steps | forward passes | val loss before | val loss after | val acc before | "
+          "val acc after | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for n in sweep2:
+        r = load(n)
+        if r:
+            cfg, s = r
+            rows.append((s["optimizer"], cfg["optimizer"]["lr"], n, cfg, s))
+    for opt, lr, n, cfg, s in sorted(rows, key=lambda x: (x[0], x[1])):
+        b, a = s["initial_dev"], s["final_dev"]
+        print(f"| {opt} | {lr:g} | {s['steps']} | {forwards(cfg, s)} | {b['loss']:.4f} | {a['loss']:.4f} | "
+              f"{b['accuracy']:.4f} | {a['accuracy']:.4f} | {walls.get(n, float('nan')):.1f} |")
+    print()
+
 sst2 = names("sst2-zo")
 if sst2:
     before = None
