@@ -101,7 +101,9 @@ if sst2:
         before = json.loads(log.read_text().strip().splitlines()[-1])
     print("### SST-2 (GLUE dev, 872 examples): prompt classification\n")
     if before:
-        print(f"Before fine-tuning: {json.dumps(before)} (wall {walls.get('sst2-before', float('nan')):.1f} s)\n")
+        print(f"Before fine-tuning (`zotune eval`, the untouched model): accuracy {before['accuracy']:.4f}, "
+              f"F1 {before['f1']:.4f}, loss {before['loss']:.4f} "
+              f"(wall {walls.get('sst2-before', float('nan')):.1f} s)\n")
     print("| optimiser | seed | lr | steps | forward passes (batch 16) | dev acc before | dev acc after | "
           "dev F1 after | dev loss after | wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
