@@ -44,6 +44,44 @@ def copy_gbps(nbytes=2 << 30):
     return 2 * nbytes / (ms * 1e-3) / 1e9
 
 
+def gemms_at_shape_ms(layers, c, heads, b, t, vocab=50257):
+    """The forward's matrix products at their real shapes through cuBLAS (torch bf16), each timed alone and
+    summed: q|k|v, attention output, the two MLP products per layer, the two attention products as full
+    t x t squares per head, and the LM head. The GEMM floor assumes the 8192^3 rate; at these shapes cuBLAS
+    itself runs slower, and this sum says how much of the gap to the floor that alone explains."""
+    m = b * t
+
+    def cuda_time_ms(fn, warmup=3, iters=10, reps=20):
+        # reps launches captured in one CUDA graph: a small GEMM is shorter than the event overhead and than
+        # torch's per-call host dispatch, which would otherwise be what is timed
+        fn()
+        torch.cuda.synchronize()
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for _ in range(reps):
+                fn()
+        return globals()["cuda_time_ms"](g.replay, warmup, iters) / reps
+
+    x = torch.randn(m, c, device="cuda", dtype=torch.bfloat16)
+    h = torch.randn(m, 4 * c, device="cuda", dtype=torch.bfloat16)
+    per_layer = 0.0
+    for k, n in ((c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)):
+        w = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+        a = x if k == c else h
+        per_layer += cuda_time_ms(lambda: a @ w, warmup=3, iters=20)
+    d = c // heads
+    q = torch.randn(b * heads, t, d, device="cuda", dtype=torch.bfloat16)
+    kt = torch.randn(b * heads, d, t, device="cuda", dtype=torch.bfloat16)
+    p_ = torch.randn(b * heads, t, t, device="cuda", dtype=torch.bfloat16)
+    per_layer += cuda_time_ms(lambda: torch.bmm(q, kt), warmup=3, iters=20)
+    per_layer += cuda_time_ms(lambda: torch.bmm(p_, q), warmup=3, iters=20)
+    # vocab rounded up to a multiple of 64 as zotune stores the logits: with an odd leading dimension (50257)
+    # cuBLAS falls back to an align-1 kernel that alone takes longer than zotune's whole forward
+    wv = torch.randn(c, (vocab + 63) // 64 * 64, device="cuda", dtype=torch.bfloat16)
+    head = cuda_time_ms(lambda: x @ wv, warmup=3, iters=20)
+    return layers * per_layer + head
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -62,8 +100,15 @@ def main():
         "rows": [],
     }
     print(f"cuBLAS bf16 {result['cublas_bf16_tflops']:.0f} TFLOP/s, copy {result['copy_gbps']:.0f} GB/s", flush=True)
+    result["gemms_at_shape_ms"] = {}
     for size in args.sizes.split(","):
         layers, hidden, heads = SIZES[size]
+        for shape in args.shapes.split(","):
+            b, t = (int(x) for x in shape.split("x"))
+            ms = gemms_at_shape_ms(layers, hidden, heads, b, t)
+            result["gemms_at_shape_ms"][f"{size} {shape}"] = ms
+            print(f"{size} {shape}: the forward's GEMMs at their shapes, timed alone: {ms:.2f} ms", flush=True)
+        torch.cuda.empty_cache()
         for attn in args.attn.split(","):
             cfg = transformers.GPT2Config(n_layer=layers, n_embd=hidden, n_head=heads, n_positions=1024,
                                           vocab_size=50257)

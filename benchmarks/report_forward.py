@@ -2,6 +2,9 @@
 """Merges hf_forward.py's JSON and JMH's JSON (ForwardBenchmark) into the markdown table of RESULTS.md.
 
 Usage: python3 report_forward.py hf.json jmh.json
+
+Columns: the GEMM floor is the forward's matrix-product FLOPs at the 8192^3 cuBLAS rate of the same run;
+"GEMMs at shape" is the same products timed one by one through cuBLAS at their real shapes (hf_forward.py).
 """
 import json
 import sys
@@ -24,8 +27,8 @@ def main():
     print(f"cuBLAS bf16 GEMM measured in this run: {hf['cublas_bf16_tflops']:.0f} TFLOP/s "
           f"(8192^3); device copy {hf['copy_gbps']:.0f} GB/s\n")
     print("| model | batch×seq | zotune ms | zotune tok/s | HF eager ms | HF sdpa ms | speed-up vs eager "
-          "| vs sdpa | GEMM floor ms | zotune / floor |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| vs sdpa | GEMM floor ms | zotune / floor | GEMMs at shape ms | zotune / GEMMs at shape |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in jmh:
         p = r["params"]
         size, shape = p["model"], p["shape"]
@@ -34,8 +37,10 @@ def main():
         floor = gemm_flops(size, b, t) / rate * 1e3
         eager = hf_ms.get((size, shape, "eager"), float("nan"))
         sdpa = hf_ms.get((size, shape, "sdpa"), float("nan"))
+        at_shape = hf.get("gemms_at_shape_ms", {}).get(f"{size} {shape}", float("nan"))
         print(f"| {size} | {shape} | {ms:.2f} | {b * t / (ms / 1e3):,.0f} | {eager:.2f} | {sdpa:.2f} "
-              f"| {eager / ms:.2f}× | {sdpa / ms:.2f}× | {floor:.2f} | {ms / floor:.2f} |")
+              f"| {eager / ms:.2f}× | {sdpa / ms:.2f}× | {floor:.2f} | {ms / floor:.2f} "
+              f"| {at_shape:.2f} | {ms / at_shape:.2f} |")
 
 
 if __name__ == "__main__":
