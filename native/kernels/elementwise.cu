@@ -116,7 +116,7 @@ template <typename T> __device__ void add_bias_rows_v(T* y, const T* bias, int64
 }
 
 // Bias fused into what follows a GEMM, rounding exactly as the unfused ops do (y + bias rounded to
-// the storage type first): y = gelu(y + bias) in place, and x += y + bias.
+// the storage type first): y = gelu(y + bias) or relu(y + bias) in place, and x += y + bias.
 template <typename T> __device__ __forceinline__ float round_to(float v) { return zt::to_f32(zt::from_f32<T>(v)); }
 
 template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
@@ -129,6 +129,23 @@ template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int6
         zt::load_vec(bias + c, b);
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(round_to<T>(a[e] + b[e]));
+        zt::store_vec(y + i * N, a);
+    }
+}
+
+template <typename T> __device__ void bias_relu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
+    constexpr int N = zt::Vec<T>::N;
+    const int colsV = cols / N;
+    ZT_GRID_STRIDE(i, rows * colsV) {
+        const int c = (int)(i % colsV) * N;
+        float a[N], b[N];
+        zt::load_vec(y + i * N, a);
+        zt::load_vec(bias + c, b);
+#pragma unroll
+        for (int e = 0; e < N; e++) {
+            const float v = round_to<T>(a[e] + b[e]);
+            a[e] = v > 0.f ? v : 0.f;
+        }
         zt::store_vec(y + i * N, a);
     }
 }
@@ -153,6 +170,8 @@ template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, cons
 extern "C" {
 __global__ void bias_gelu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
 __global__ void bias_gelu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
+__global__ void bias_relu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
+__global__ void bias_relu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
 __global__ void add_bias_residual_v_f32(float* x, const float* y, const float* b, int64_t rows, int cols) {
     add_bias_residual_v(x, y, b, rows, cols);
 }

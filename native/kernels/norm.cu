@@ -47,20 +47,48 @@ __device__ void rmsnorm(const T* x, const T* w, T* y, int cols, float eps) {
 // (blockDim.x >= cols / (4 * VEC)), so x is read once; rows and parameters 16-byte aligned.
 constexpr int NORM_NV = 4;
 
-template <typename T>
-__device__ void layernorm_v(const T* x, const T* w, const T* b, T* y, int cols, float eps) {
+// A row of x into registers. With RES (the residual add fused in front of the norm, after a GEMM):
+// x += round(y + ybias) first (ybias may be null) and the rounded sum is written back to x, exactly as
+// the separate bias / residual kernels round it, so the norm sees the same values as the unfused ops.
+template <typename T, bool RES>
+__device__ __forceinline__ void norm_load_row(T* xr, const T* yr, const T* ybias, float (&v)[NORM_NV][zt::Vec<T>::N],
+                                              int colsV) {
     constexpr int N = zt::Vec<T>::N;
-    __shared__ float scratch[32];
-    const int colsV = cols / N;
-    const T* xr = x + (int64_t)blockIdx.x * cols;
-    T* yr = y + (int64_t)blockIdx.x * cols;
-    float v[NORM_NV][N];
-    float s = 0.f;
 #pragma unroll
     for (int j = 0; j < NORM_NV; j++) {
         const int c = threadIdx.x + j * blockDim.x;
         if (c < colsV) {
             zt::load_vec(xr + c * N, v[j]);
+            if constexpr (RES) {
+                float yv[N];
+                zt::load_vec(yr + c * N, yv);
+                if (ybias != nullptr) {
+                    float bv[N];
+                    zt::load_vec(ybias + c * N, bv);
+#pragma unroll
+                    for (int e = 0; e < N; e++) yv[e] = zt::to_f32(zt::from_f32<T>(yv[e] + bv[e]));
+                }
+#pragma unroll
+                for (int e = 0; e < N; e++) v[j][e] = zt::to_f32(zt::from_f32<T>(v[j][e] + yv[e]));
+                zt::store_vec(xr + c * N, v[j]);
+            }
+        }
+    }
+}
+
+template <typename T, bool RES>
+__device__ void layernorm_v(T* x, const T* y, const T* ybias, const T* w, const T* b, T* out, int cols, float eps) {
+    constexpr int N = zt::Vec<T>::N;
+    __shared__ float scratch[32];
+    const int colsV = cols / N;
+    const int64_t row = blockIdx.x;
+    float v[NORM_NV][N];
+    norm_load_row<T, RES>(x + row * cols, RES ? y + row * cols : nullptr, ybias, v, colsV);
+    T* yr = out + row * cols;
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < NORM_NV; j++) {
+        if (threadIdx.x + j * blockDim.x < colsV) {
 #pragma unroll
             for (int e = 0; e < N; e++) s += v[j][e];
         }
@@ -97,20 +125,19 @@ __device__ void layernorm_v(const T* x, const T* w, const T* b, T* y, int cols, 
     }
 }
 
-template <typename T>
-__device__ void rmsnorm_v(const T* x, const T* w, T* y, int cols, float eps) {
+template <typename T, bool RES>
+__device__ void rmsnorm_v(T* x, const T* y, const T* ybias, const T* w, T* out, int cols, float eps) {
     constexpr int N = zt::Vec<T>::N;
     __shared__ float scratch[32];
     const int colsV = cols / N;
-    const T* xr = x + (int64_t)blockIdx.x * cols;
-    T* yr = y + (int64_t)blockIdx.x * cols;
+    const int64_t row = blockIdx.x;
     float v[NORM_NV][N];
+    norm_load_row<T, RES>(x + row * cols, RES ? y + row * cols : nullptr, ybias, v, colsV);
+    T* yr = out + row * cols;
     float ss = 0.f;
 #pragma unroll
     for (int j = 0; j < NORM_NV; j++) {
-        const int c = threadIdx.x + j * blockDim.x;
-        if (c < colsV) {
-            zt::load_vec(xr + c * N, v[j]);
+        if (threadIdx.x + j * blockDim.x < colsV) {
 #pragma unroll
             for (int e = 0; e < N; e++) ss += v[j][e] * v[j][e];
         }
@@ -132,14 +159,25 @@ __device__ void rmsnorm_v(const T* x, const T* w, T* y, int cols, float eps) {
 }  // namespace
 
 extern "C" {
-__global__ void layernorm_v_f32(const float* x, const float* w, const float* b, float* y, int cols, float eps) {
-    layernorm_v(x, w, b, y, cols, eps);
-}
-__global__ void layernorm_v_bf16(const bf16* x, const bf16* w, const bf16* b, bf16* y, int cols, float eps) {
-    layernorm_v(x, w, b, y, cols, eps);
-}
-__global__ void rmsnorm_v_f32(const float* x, const float* w, float* y, int cols, float eps) { rmsnorm_v(x, w, y, cols, eps); }
-__global__ void rmsnorm_v_bf16(const bf16* x, const bf16* w, bf16* y, int cols, float eps) { rmsnorm_v(x, w, y, cols, eps); }
+#define ZT_NORM_V(SUF, T)                                                                                          \
+    __global__ void layernorm_v_##SUF(const T* x, const T* w, const T* b, T* y, int cols, float eps) {           \
+        layernorm_v<T, false>(const_cast<T*>(x), nullptr, nullptr, w, b, y, cols, eps);                         \
+    }                                                                                                            \
+    __global__ void rmsnorm_v_##SUF(const T* x, const T* w, T* y, int cols, float eps) {                         \
+        rmsnorm_v<T, false>(const_cast<T*>(x), nullptr, nullptr, w, y, cols, eps);                              \
+    }                                                                                                            \
+    /* x += y + ybias (ybias may be null), then out = LayerNorm(x) / RMSNorm(x): one pass over the rows */      \
+    __global__ void add_layernorm_v_##SUF(T* x, const T* y, const T* ybias, const T* w, const T* b, T* out,       \
+                                          int cols, float eps) {                                                 \
+        layernorm_v<T, true>(x, y, ybias, w, b, out, cols, eps);                                                 \
+    }                                                                                                            \
+    __global__ void add_rmsnorm_v_##SUF(T* x, const T* y, const T* ybias, const T* w, T* out, int cols,           \
+                                        float eps) {                                                             \
+        rmsnorm_v<T, true>(x, y, ybias, w, out, cols, eps);                                                      \
+    }
+ZT_NORM_V(f32, float)
+ZT_NORM_V(bf16, bf16)
+#undef ZT_NORM_V
 
 __global__ void layernorm_f32(const float* x, const float* w, const float* b, float* y, int cols, float eps) {
     layernorm(x, w, b, y, cols, eps);

@@ -52,9 +52,34 @@ public interface Ops extends AutoCloseable {
         return y;
     }
 
+    /** ReLU of {@code linear(x, w, bias)}; backends may fuse the bias and activation into one pass. */
+    default Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
+        Tensor y = linear(x, w, bias);
+        reluInPlace(y);
+        return y;
+    }
+
     /** residual += linear(x, w, bias); backends may fuse the bias and the addition into one pass. */
     default void addLinearInPlace(Tensor residual, Tensor x, Tensor w, Tensor bias) {
         addInPlace(residual, linear(x, w, bias));
+    }
+
+    /**
+     * residual += linear(x, w, bias), then returns LayerNorm(residual) (normBias may be null): the pre-norm
+     * block boundary. Backends may fuse the bias, the addition and the norm into one pass over the rows;
+     * results equal the two separate ops. Under a shadow {@link WeightSource} the four weights are live at
+     * once (one matrix, three vectors).
+     */
+    default Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                      Tensor normBias, float eps) {
+        addLinearInPlace(residual, x, w, bias);
+        return layerNorm(residual, normWeight, normBias, eps);
+    }
+
+    /** residual += linear(x, w, bias), then returns RMSNorm(residual); see {@link #addLinearLayerNorm}. */
+    default Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps) {
+        addLinearInPlace(residual, x, w, bias);
+        return rmsNorm(residual, normWeight, eps);
     }
 
     Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps);

@@ -15,6 +15,7 @@ import org.zotune.cuda.Cuda;
 import org.zotune.cuda.CudaGraph;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.Kernel;
+import org.zotune.cuda.KernelArgs;
 import org.zotune.cuda.KernelModule;
 import org.zotune.cuda.PinnedBuffer;
 import org.zotune.model.ModelConfig;
@@ -37,6 +38,8 @@ public final class CudaOps implements Ops {
     /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 only. */
     private static final int[] FLASH_HEAD_DIMS = {64, 80, 96, 128};
     /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
+    /** -Dzotune.cuda.fuseNorm=false runs the residual addition and the following norm as separate kernels. */
+    private static final boolean FUSE_NORM = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseNorm", "true"));
     /** -Dzotune.cuda.fuseBias=false runs bias, activation and residual addition as separate kernels. */
     private static final boolean FUSE_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseBias", "true"));
     /** -Dzotune.cuda.stridedLogits=false copies padded LM-head rows out densely. */
@@ -52,6 +55,8 @@ public final class CudaOps implements Ops {
     private static final boolean FLASH_PIPE =
             Boolean.parseBoolean(System.getProperty("zotune.cuda.flashPipeline", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
+    /** 4: the two-stage fused attention for D = 64 held to 128 registers (4 resident blocks per SM, a few spills). */
+    private static final int FLASH_BLOCKS_PER_SM = Integer.getInteger("zotune.cuda.flashBlocksPerSm", 3);
 
     private final DType computeType;
     private final Cuda.Availability device;
@@ -125,6 +130,8 @@ public final class CudaOps implements Ops {
             reg("silu_mul_" + t, "pppl");
             reg("add_bias_rows_" + t, "ppli");
             reg("layernorm_" + t, "ppppif");
+            reg("add_layernorm_v_" + t, "ppppppif");
+            reg("add_rmsnorm_v_" + t, "pppppif");
             reg("rmsnorm_" + t, "pppif");
             reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
             reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
@@ -134,6 +141,9 @@ public final class CudaOps implements Ops {
                     reg("flash_attention_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
                     if (d <= FLASH_PIPE_MAX_D) {
                         reg("flash_attention_p_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                    }
+                    if (d == 64) {
+                        reg("flash_attention_p4_d64_bf16", "ppppppiiiiiiiiiiiiiiif");
                     }
                 }
             }
@@ -147,6 +157,7 @@ public final class CudaOps implements Ops {
             reg("add_bias_rows_v_" + t, "ppli");
             reg("layernorm_v_" + t, "ppppif");
             reg("bias_gelu_rows_v_" + t, "ppli");
+            reg("bias_relu_rows_v_" + t, "ppli");
             reg("add_bias_residual_v_" + t, "pppli");
             reg("rmsnorm_v_" + t, "pppif");
             reg("attention_causal_softmax_" + t, "pppii");
@@ -712,17 +723,28 @@ public final class CudaOps implements Ops {
 
     @Override
     public Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
+        return linearActivated(x, w, bias, "linearGeluTanh", "bias_gelu_rows_v", this::geluTanhInPlace);
+    }
+
+    @Override
+    public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
+        return linearActivated(x, w, bias, "linearRelu", "bias_relu_rows_v", this::reluInPlace);
+    }
+
+    /** The GEMM, then bias and activation in one pass (or the separate ops where the vector kernel cannot). */
+    private Tensor linearActivated(Tensor x, Tensor w, Tensor bias, String op, String fused,
+                                   java.util.function.Consumer<Tensor> activation) {
         CudaTensor y = (CudaTensor) linear(x, w, null);
-        CudaTensor b = fusableBias(y, bias, "linearGeluTanh");
+        CudaTensor b = fusableBias(y, bias, op);
         if (b == null) {
             if (bias != null) {
-                addBias(y, bias, "linearGeluTanh");
+                addBias(y, bias, op);
             }
-            geluTanhInPlace(y);
+            activation.accept(y);
             return y;
         }
         if (y.numel() > 0) {
-            Kernel k = kernel("bias_gelu_rows_v", computeType);
+            Kernel k = kernel(fused, computeType);
             k.args().ptr(0, y.address()).ptr(1, b.address()).i64(2, y.rows()).i32(3, y.cols());
             k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
         }
@@ -747,6 +769,62 @@ public final class CudaOps implements Ops {
             k.args().ptr(0, r.address()).ptr(1, y.address()).ptr(2, b.address()).i64(3, y.rows()).i32(4, y.cols());
             k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
         }
+    }
+
+    @Override
+    public Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                     Tensor normBias, float eps) {
+        CudaTensor out = addLinearNorm(residual, x, w, bias, normWeight, normBias, eps, true);
+        return out != null ? out : Ops.super.addLinearLayerNorm(residual, x, w, bias, normWeight, normBias, eps);
+    }
+
+    @Override
+    public Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps) {
+        CudaTensor out = addLinearNorm(residual, x, w, bias, normWeight, null, eps, false);
+        return out != null ? out : Ops.super.addLinearRmsNorm(residual, x, w, bias, normWeight, eps);
+    }
+
+    /**
+     * The GEMM, then one row kernel: residual += y + bias (rounded as the separate kernels round it, written
+     * back) and out = norm(residual). Null when the shapes or alignment need the separate ops (nothing done).
+     */
+    private CudaTensor addLinearNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                     Tensor normBias, float eps, boolean layerNorm) {
+        if (!FUSE_NORM) {
+            return null;
+        }
+        String op = layerNorm ? "addLinearLayerNorm" : "addLinearRmsNorm";
+        CudaTensor r = act(residual, op, "residual");
+        CudaTensor wt = act(w, op, "w");
+        CudaTensor nw = act(normWeight, op, "normWeight");
+        CudaTensor nb = normBias == null ? null : act(normBias, op, "normBias");
+        CudaTensor yb = bias == null ? null : act(bias, op, "bias");
+        int cols = wt.rows();
+        if (r.cols() != cols || nw.numel() != cols || (nb != null && nb.numel() != cols)
+                || (yb != null && yb.numel() != cols)) {
+            return null; // the separate ops report the mismatch
+        }
+        int vt = normVectorThreads(cols, r.address(), nw.address(), nb == null ? 0L : nb.address(),
+                yb == null ? 0L : yb.address());
+        if (vt == 0 || r.rows() == 0) {
+            return null;
+        }
+        CudaTensor y = (CudaTensor) linear(x, w, null);
+        sameShape(r, y, op);
+        CudaTensor out = alloc(r.rows(), cols, computeType);
+        if (!aligned(y.address(), out.address())) {
+            throw new IllegalStateException(op + ": arena tensors must be 16-byte aligned");
+        }
+        Kernel k = kernel(layerNorm ? "add_layernorm_v" : "add_rmsnorm_v", computeType);
+        KernelArgs a = k.args().ptr(0, r.address()).ptr(1, y.address()).ptr(2, yb == null ? 0L : yb.address())
+                .ptr(3, nw.address());
+        if (layerNorm) {
+            a.ptr(4, nb == null ? 0L : nb.address()).ptr(5, out.address()).i32(6, cols).f32(7, eps);
+        } else {
+            a.ptr(4, out.address()).i32(5, cols).f32(6, eps);
+        }
+        k.launch(r.rows(), 1, 1, vt, 1, 1, 0, stream);
+        return out;
     }
 
     @Override
@@ -1006,8 +1084,10 @@ public final class CudaOps implements Ops {
                              int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
                              AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
-                + "_bf16");
+        boolean pipe = FLASH_PIPE && d <= FLASH_PIPE_MAX_D;
+        String name = pipe && d == 64 && FLASH_BLOCKS_PER_SM == 4 ? "flash_attention_p4_d" : pipe ? "flash_attention_p_d"
+                : "flash_attention_d";
+        Kernel f = kernels.get(name + d + "_bf16");
         f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)

@@ -39,12 +39,14 @@ import org.zotune.zo.optim.ZoStep;
  *
  * <p>Holds: the chunk table over the trainable tensors of the flat {@link CudaParameters}, optimiser state for
  * the trainable elements only (float32, indexed by global noise index), the scalar block, and for the shadow
- * strategy a scratch ring of {@link #SHADOW_SLOTS} slots, each the size of the largest trainable tensor.
+ * strategy one scratch slot the size of the largest trainable matrix (embeddings included) plus a ring of
+ * {@link #VECTOR_SLOTS} small slots the size of the largest trainable vector (biases, norm weights).
  *
- * <p>Shadow weights: {@code weight(i)} materialises R(θ_i ± εu_i) into the next scratch slot right before the
- * model uses it. The models hold at most two weights at a time (a matrix and its bias, a norm's weight and
- * bias; GPT-2's fused q/k/v weight and bias across three row views), so a view stays valid for the next
- * {@code SHADOW_SLOTS - 1} calls; {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
+ * <p>Shadow weights: {@code weight(i)} materialises R(θ_i ± εu_i) into scratch right before the model uses it:
+ * a matrix into the matrix slot (valid until the next matrix), a vector into the next slot of the vector ring
+ * (valid for the next {@code VECTOR_SLOTS - 1} vectors). The models use a matrix before asking for the next one,
+ * and hold at most one matrix and three vectors at once (a projection with its bias fused with the following
+ * norm's weight and bias); {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
  *
  * <p>Limits: one SPSA sample and one micro-batch per step (q and M of {@link ZoStep.Config} must be 1); the
  * parameters must be in the ops' compute type. Not thread-safe. The engine opens an activation scope on the
@@ -53,8 +55,10 @@ import org.zotune.zo.optim.ZoStep;
 public final class GpuZoEngine implements AutoCloseable {
     /** Pinned slots for step inputs/outputs: how many steps may be in flight before the host waits. */
     public static final int RING = 8;
-    /** Shadow scratch slots: a shadow weight stays valid for the next SHADOW_SLOTS - 1 weight() calls. */
-    public static final int SHADOW_SLOTS = 2;
+    /** Shadow scratch for matrices: one slot, valid until the next matrix is asked for. */
+    public static final int MATRIX_SLOTS = 1;
+    /** Shadow scratch for vectors (biases, norm weights): a vector stays valid for the next VECTOR_SLOTS - 1 vectors. */
+    public static final int VECTOR_SLOTS = 4;
 
     private final CudaOps ops;
     private final CausalLM model;
@@ -75,7 +79,9 @@ public final class GpuZoEngine implements AutoCloseable {
     private DeviceBuffer m;
     private DeviceBuffer v;
     private DeviceBuffer scratch;
-    private long slotBytes;
+    private long matrixSlotBytes;
+    private long vectorSlotBytes;
+    private final boolean[] vectorRole; // model parameter -> lives in the vector ring under shadow
     private PinnedBuffer pinned;
     private final CudaEvent[] slotDone = new CudaEvent[RING];
     private final long[] slotStep = new long[RING];
@@ -139,11 +145,19 @@ public final class GpuZoEngine implements AutoCloseable {
         this.table = ChunkTable.build(model.params(), offsets, trainable);
         this.trainableIndex = new int[params.count()];
         java.util.Arrays.fill(trainableIndex, -1);
-        long largest = 0;
+        long largestMatrix = 0;
+        long largestVector = 0;
+        this.vectorRole = new boolean[params.count()];
         for (int k = 0; k < table.trainableCount(); k++) {
             int p = table.parameter(k);
             trainableIndex[p] = k;
-            largest = Math.max(largest, params.weight(p).numel() * dtype.bytes());
+            vectorRole[p] = isVector(model.params().get(p));
+            long bytes = params.weight(p).numel() * dtype.bytes();
+            if (vectorRole[p]) {
+                largestVector = Math.max(largestVector, bytes);
+            } else {
+                largestMatrix = Math.max(largestMatrix, bytes);
+            }
         }
         this.kernels = new ZoKernels(ops.device().multiprocessors() * 8);
         this.boundOps = new BoundInputOps(ops);
@@ -168,9 +182,10 @@ public final class GpuZoEngine implements AutoCloseable {
                 v = DeviceBuffer.allocate(stateBytes);
                 v.fill(0, stateBytes, 0, s);
             }
-            if (config.strategy() == PerturbationStrategy.SHADOW && largest > 0) {
-                slotBytes = (largest + 255) / 256 * 256;
-                scratch = DeviceBuffer.allocate(SHADOW_SLOTS * slotBytes);
+            if (config.strategy() == PerturbationStrategy.SHADOW && largestMatrix + largestVector > 0) {
+                matrixSlotBytes = (largestMatrix + 255) / 256 * 256;
+                vectorSlotBytes = (largestVector + 255) / 256 * 256;
+                scratch = DeviceBuffer.allocate(MATRIX_SLOTS * matrixSlotBytes + VECTOR_SLOTS * vectorSlotBytes);
             }
             for (int i = 0; i < RING; i++) {
                 slotDone[i] = CudaEvent.create(false);
@@ -458,7 +473,15 @@ public final class GpuZoEngine implements AutoCloseable {
         DeviceBuffer.copy(dst, CudaTensors.address(ce), 8, ops.stream());
     }
 
-    /** θ ± εu of trainable tensors, materialised into the scratch ring right before use; frozen ones as they are. */
+    /** Biases and norm parameters go to the vector ring; matrices and embeddings to the matrix slot. */
+    static boolean isVector(org.zotune.model.ParamSpec spec) {
+        return switch (spec.role()) {
+            case BIAS, NORM_WEIGHT, NORM_BIAS -> true;
+            default -> false;
+        };
+    }
+
+    /** θ ± εu of trainable tensors, materialised into scratch right before use; frozen ones as they are. */
     private final class ShadowWeights implements WeightSource {
         private final float sign;
         int ring;
@@ -474,8 +497,13 @@ public final class GpuZoEngine implements AutoCloseable {
             if (k < 0) {
                 return w;
             }
-            long slot = scratch.address() + (ring % SHADOW_SLOTS) * slotBytes;
-            ring++;
+            long slot;
+            if (vectorRole[index]) {
+                slot = scratch.address() + MATRIX_SLOTS * matrixSlotBytes + (ring % VECTOR_SLOTS) * vectorSlotBytes;
+                ring++;
+            } else {
+                slot = scratch.address();
+            }
             kernels.shadow(dtype, CudaTensors.address(w), slot, w.numel(), table.layout().offset(k),
                     scalars.address(), m == null ? 0L : m.address(), opt.direction(), sign, ops.stream());
             return CudaTensors.view(slot, w.rows(), w.cols(), dtype);

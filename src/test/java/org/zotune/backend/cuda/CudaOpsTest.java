@@ -240,6 +240,67 @@ class CudaOpsTest {
                 g.geluTanhInPlace(y);
                 assertClose(g.toHost(y), g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), 0, 0,
                         "linearGeluTanh vs unfused out=" + out + " " + t);
+                assertClose(cpu.toHost(cpu.linearRelu(x.cpu, w.cpu, b.cpu)),
+                        g.toHost(g.linearRelu(x.gpu, w.gpu, b.gpu)), t, "linearRelu out=" + out + " " + t);
+                Tensor yr = g.linear(x.gpu, w.gpu, b.gpu);
+                g.reluInPlace(yr);
+                assertClose(g.toHost(yr), g.toHost(g.linearRelu(x.gpu, w.gpu, b.gpu)), 0, 0,
+                        "linearRelu vs unfused out=" + out + " " + t);
+            }
+        }
+    }
+
+    /**
+     * The residual addition fused with the following norm: against the host reference, and bitwise against the
+     * separate device ops (residual and norm output), for LayerNorm with and without biases and for RMSNorm, on
+     * widths that take the fused row kernel (8, 96, 1600) and the fallback (77: not a vector multiple).
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16"})
+    void addLinearFusedWithNorm(DType t) {
+        Random r = new Random(21);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        try (Ops.Scope s = g.scope()) {
+            int n = 29;
+            int in = 203;
+            Pair x = pair(cpu, g, gaussian(r, n * in, 1.0), n, in);
+            for (int out : new int[] {8, 96, 1600, 77}) {
+                Pair w = pair(cpu, g, gaussian(r, out * in, 0.1), out, in);
+                Pair b = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
+                Pair nw = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
+                Pair nb = pair(cpu, g, gaussian(r, out, 1.0), 1, out);
+                float[] res = gaussian(r, n * out, 0.2);
+                for (int variant = 0; variant < 4; variant++) {
+                    // 0: LayerNorm with both biases, 1: without the projection's bias, 2: without the norm's
+                    // bias, 3: RMSNorm (with the projection's bias)
+                    Tensor pb = variant == 1 ? null : b.gpu;
+                    Tensor pbc = variant == 1 ? null : b.cpu;
+                    Tensor normB = variant == 2 ? null : nb.gpu;
+                    Tensor normBc = variant == 2 ? null : nb.cpu;
+                    String what = "out=" + out + " variant " + variant + " " + t;
+                    Pair rc = pair(cpu, g, res, n, out);
+                    Pair fused = pair(cpu, g, res, n, out);
+                    Pair unfused = pair(cpu, g, res, n, out);
+                    Tensor expected;
+                    Tensor actual;
+                    Tensor separate;
+                    if (variant == 3) {
+                        expected = cpu.addLinearRmsNorm(rc.cpu, x.cpu, w.cpu, pbc, nw.cpu, 1e-6f);
+                        actual = g.addLinearRmsNorm(fused.gpu, x.gpu, w.gpu, pb, nw.gpu, 1e-6f);
+                        g.addLinearInPlace(unfused.gpu, x.gpu, w.gpu, pb);
+                        separate = g.rmsNorm(unfused.gpu, nw.gpu, 1e-6f);
+                    } else {
+                        expected = cpu.addLinearLayerNorm(rc.cpu, x.cpu, w.cpu, pbc, nw.cpu, normBc, 1e-5f);
+                        actual = g.addLinearLayerNorm(fused.gpu, x.gpu, w.gpu, pb, nw.gpu, normB, 1e-5f);
+                        g.addLinearInPlace(unfused.gpu, x.gpu, w.gpu, pb);
+                        separate = g.layerNorm(unfused.gpu, nw.gpu, normB, 1e-5f);
+                    }
+                    assertClose(cpu.toHost(rc.cpu), g.toHost(fused.gpu), t, "fused residual " + what);
+                    assertClose(cpu.toHost(expected), g.toHost(actual), t, "fused norm " + what);
+                    assertClose(g.toHost(unfused.gpu), g.toHost(fused.gpu), 0, 0, "residual vs separate ops " + what);
+                    assertClose(g.toHost(separate), g.toHost(actual), 0, 0, "norm vs separate ops " + what);
+                }
             }
         }
     }

@@ -19,14 +19,16 @@ import org.zotune.backend.WeightSource;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
+import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
 /**
- * The shadow strategy materialises each weight into a ring of {@link GpuZoEngine#SHADOW_SLOTS} scratch slots, so a
- * weight view is overwritten SHADOW_SLOTS calls of weight() later. This checks, for every model family, that no op
- * receives a weight (or a row view of one) after it would have been overwritten; and that one slot would not do
- * (the models do hold two weights at a time), so the check can fail.
+ * The shadow strategy materialises each matrix into one scratch slot ({@link GpuZoEngine#MATRIX_SLOTS}) and each
+ * vector (bias, norm weight) into a ring of {@link GpuZoEngine#VECTOR_SLOTS}, so a weight view is overwritten once
+ * that many more weights of its kind were asked for. This checks, for every model family, that no op receives a
+ * weight (or a row view of one) after it would have been overwritten; and that a smaller vector ring would not do
+ * (the fused residual + norm holds three vectors at a time), so the check can fail.
  */
 class ShadowLivenessTest {
 
@@ -50,20 +52,27 @@ class ShadowLivenessTest {
 
     private static final class Ring implements WeightSource {
         final WeightSource base;
-        final int slots;
-        final List<Handle> live = new ArrayList<>();
+        final List<ParamSpec> specs;
+        final int matrixSlots;
+        final int vectorSlots;
+        final List<Handle> liveMatrices = new ArrayList<>();
+        final List<Handle> liveVectors = new ArrayList<>();
         final Set<Handle> dead = Collections.newSetFromMap(new IdentityHashMap<>());
 
-        Ring(WeightSource base, int slots) {
+        Ring(WeightSource base, List<ParamSpec> specs, int matrixSlots, int vectorSlots) {
             this.base = base;
-            this.slots = slots;
+            this.specs = specs;
+            this.matrixSlots = matrixSlots;
+            this.vectorSlots = vectorSlots;
         }
 
         @Override
         public Tensor weight(int index) {
             Handle h = new Handle(base.weight(index), null, index);
+            boolean vector = GpuZoEngine.isVector(specs.get(index));
+            List<Handle> live = vector ? liveVectors : liveMatrices;
             live.add(h);
-            if (live.size() > slots) {
+            if (live.size() > (vector ? vectorSlots : matrixSlots)) {
                 dead.add(live.remove(0));
             }
             return h;
@@ -200,7 +209,7 @@ class ShadowLivenessTest {
             try (CpuOps cpu = new CpuOps(DType.F32);
                  Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32)) {
                 float[] expected = cpu.toHost(m.forward(cpu, p, batch()));
-                Ring ring = new Ring(p, GpuZoEngine.SHADOW_SLOTS);
+                Ring ring = new Ring(p, m.params(), GpuZoEngine.MATRIX_SLOTS, GpuZoEngine.VECTOR_SLOTS);
                 float[] actual = cpu.toHost(m.forward(new CheckingOps(cpu, ring), ring, batch()));
                 assertArrayEquals(expected, actual, 0f, m.config().family() + ": same logits through the ring");
                 assertTrue(ring.dead.size() > 10, m.config().family() + ": the ring did evict weights");
@@ -209,22 +218,29 @@ class ShadowLivenessTest {
     }
 
     @Test
-    void oneSlotWouldBeOverwrittenWhileInUse() {
+    void aSmallerVectorRingWouldBeOverwrittenWhileInUse() {
         List<CausalLM> all = TinyModels.all();
-        for (CausalLM m : all.subList(0, all.size() - 1)) { // GPT-2, OPT (two variants), Llama with biases
-            try (CpuOps cpu = new CpuOps(DType.F32);
-                 Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32)) {
-                Ring ring = new Ring(p, 1);
-                assertThrows(IllegalStateException.class, () -> m.forward(new CheckingOps(cpu, ring), ring, batch()),
-                        m.config().family() + " holds two weights at once");
-            }
+        // GPT-2 and OPT (two variants): a projection's bias with the following LayerNorm's weight and bias
+        for (CausalLM m : all.subList(0, 3)) {
+            assertOverwritten(m, 2, " holds three vectors at once");
         }
-        // a bias-free Llama (RMSNorm has no bias) never holds two: one slot would do there
-        CausalLM llama = all.get(all.size() - 1);
+        // Llama with biases: a projection's bias with the following RMSNorm's weight
+        assertOverwritten(all.get(3), 1, " holds two vectors at once");
+        // a bias-free Llama holds one vector at a time: one vector slot would do there
+        CausalLM llama = all.get(4);
         try (CpuOps cpu = new CpuOps(DType.F32);
              Parameters p = cpu.createParameters(TinyModels.randomParameters(llama, 7), DType.F32)) {
-            Ring ring = new Ring(p, 1);
+            Ring ring = new Ring(p, llama.params(), GpuZoEngine.MATRIX_SLOTS, 1);
             llama.forward(new CheckingOps(cpu, ring), ring, batch());
+        }
+    }
+
+    private static void assertOverwritten(CausalLM m, int vectorSlots, String why) {
+        try (CpuOps cpu = new CpuOps(DType.F32);
+             Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32)) {
+            Ring ring = new Ring(p, m.params(), GpuZoEngine.MATRIX_SLOTS, vectorSlots);
+            assertThrows(IllegalStateException.class, () -> m.forward(new CheckingOps(cpu, ring), ring, batch()),
+                    m.config().family() + why);
         }
     }
 }
