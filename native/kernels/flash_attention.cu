@@ -311,26 +311,12 @@ extern "C" {
         flash_attention<DIM, true>(q, k, v, o, mask, bias, T, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, svh,  \
                                    sob, sot, soh, scale);                                                        \
     }
-// The same kernel held to 128 registers so that 4 blocks share an SM instead of 3 (it spills ~14
-// registers): at short sequences (T = 128: 2 query blocks per head) the grid is 1-3 waves of blocks
-// whose time is mostly latency, so a 4th resident block can matter more than the spills. Chosen by
-// -Dzotune.cuda.flashBlocksPerSm=4 (benchmarks/NOTES.md has the comparison).
-#define ZT_FLASH_P4(DIM)                                                                                         \
-    __global__ void __launch_bounds__(FA_THREADS, 4) flash_attention_p4_d##DIM##_bf16(                           \
-        const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask, const bf16* bias, int T, int H,   \
-        int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob,       \
-        int sot, int soh, float scale) {                                                                         \
-        flash_attention<DIM, true>(q, k, v, o, mask, bias, T, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, svh,  \
-                                   sob, sot, soh, scale);                                                        \
-    }
 ZT_FLASH(64)
 ZT_FLASH(80)
 ZT_FLASH(96)
 ZT_FLASH(128)
 ZT_FLASH_P(64)
 ZT_FLASH_P(80)
-ZT_FLASH_P4(64)
-#undef ZT_FLASH_P4
 #undef ZT_FLASH_P
 #undef ZT_FLASH
 }

@@ -55,8 +55,6 @@ public final class CudaOps implements Ops {
     private static final boolean FLASH_PIPE =
             Boolean.parseBoolean(System.getProperty("zotune.cuda.flashPipeline", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
-    /** 4: the two-stage fused attention for D = 64 held to 128 registers (4 resident blocks per SM, a few spills). */
-    private static final int FLASH_BLOCKS_PER_SM = Integer.getInteger("zotune.cuda.flashBlocksPerSm", 3);
 
     private final DType computeType;
     private final Cuda.Availability device;
@@ -141,9 +139,6 @@ public final class CudaOps implements Ops {
                     reg("flash_attention_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
                     if (d <= FLASH_PIPE_MAX_D) {
                         reg("flash_attention_p_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
-                    }
-                    if (d == 64) {
-                        reg("flash_attention_p4_d64_bf16", "ppppppiiiiiiiiiiiiiiif");
                     }
                 }
             }
@@ -1084,10 +1079,8 @@ public final class CudaOps implements Ops {
                              int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
                              AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        boolean pipe = FLASH_PIPE && d <= FLASH_PIPE_MAX_D;
-        String name = pipe && d == 64 && FLASH_BLOCKS_PER_SM == 4 ? "flash_attention_p4_d" : pipe ? "flash_attention_p_d"
-                : "flash_attention_d";
-        Kernel f = kernels.get(name + d + "_bf16");
+        Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
+                + "_bf16");
         f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
