@@ -22,6 +22,12 @@ def load(name):
     return cfg, json.loads((d / "summary.json").read_text())
 
 
+devices = sorted({json.loads((d / "summary.json").read_text()).get("device", "?")
+                  for d in runs.glob("*") if (d / "summary.json").exists()}) if runs.exists() else []
+if devices:
+    print(f"Engine device of the runs (summary.json): {', '.join(devices)}\n")
+
+
 def forwards(cfg, summary):
     # two forward passes (theta + eps u, theta - eps u) per SPSA sample, q samples, per micro-batch
     return summary["steps"] * 2 * cfg["q"] * cfg["grad_accumulation"]

@@ -29,7 +29,13 @@ final class CudaTheta implements AutoCloseable {
     CudaTheta(CudaOps ops, Parameters params) {
         this.ops = ops;
         this.params = (CudaParameters) params;
-        this.staging = PinnedBuffer.allocate(Math.max(4L, this.params.totalElements() * this.params.dtype().bytes()));
+        long bytes = Math.max(4L, this.params.totalElements() * this.params.dtype().bytes());
+        this.staging = PinnedBuffer.allocate(bytes);
+        // pinned memory is not zeroed: the alignment padding between tensors is uploaded too, keep it 0
+        for (long at = 0; at < bytes; at += 1 << 20) {
+            int n = (int) Math.min(1 << 20, bytes - at);
+            staging.slice(at, n).put(new byte[n]);
+        }
     }
 
     /** Tensor p's values are {@code values[p]}, starting at {@code from[p]} (float32 values of the dtype). */
