@@ -10,8 +10,11 @@ runs = work / "runs"
 walls = {}
 if (work / "walls.tsv").exists():
     for line in (work / "walls.tsv").read_text().splitlines():
-        name, secs = line.split("\t")
-        walls[name] = float(secs)  # the last run of a name wins
+        name, _, secs = line.partition("\t")
+        try:
+            walls[name] = float(secs)  # the last run of a name wins
+        except ValueError:
+            walls[name] = float("nan")  # no timing recorded
 
 
 def load(name):

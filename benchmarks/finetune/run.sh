@@ -55,6 +55,9 @@ ln -sfn "$data/datasets/sst2-glue" sst2
 # SST-2 sweep validation: the first 200 examples of GLUE's labelled test file (not the dev set reported)
 head -201 sst2/test-labeled.tsv > sst2-val.tsv
 
+# seconds between two `date +%s.%N` stamps (awk: the GPU host has no bc)
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
 # run NAME CONFIG ARGS...: one zotune train, its wall time appended to walls.tsv
 run() {
   local name="$1" config="$2"; shift 2
@@ -65,7 +68,7 @@ run() {
     > "runs/$name.log" 2>&1 \
     || { tail -5 "runs/$name.log" >&2; exit 1; }
   t1=$(date +%s.%N)
-  printf '%s\t%s\n' "$name" "$(echo "$t1 - $t0" | bc)" >> walls.tsv
+  printf '%s\t%s\n' "$name" "$(elapsed "$t0" "$t1")" >> walls.tsv
   tail -1 "runs/$name.log" >&2
 }
 
@@ -102,7 +105,7 @@ if [ "$what" = all ] || [ "$what" = sst2 ]; then
   t0=$(date +%s.%N)
   "$zotune" eval --model bundled --format sst2 --data sst2/dev.tsv --template sst2 --max-length 128 \
     --batch-size 16 --device "$device" > runs/sst2-before.log 2>&1 || { tail -5 runs/sst2-before.log >&2; exit 1; }
-  printf '%s\t%s\n' sst2-before "$(echo "$(date +%s.%N) - $t0" | bc)" >> walls.tsv
+  printf '%s\t%s\n' sst2-before "$(elapsed "$t0" "$(date +%s.%N)")" >> walls.tsv
   tail -1 runs/sst2-before.log >&2
   for s in $sst2_seeds; do
     run "sst2-zo-sgd-s$s" "$here/sst2.yaml" --optimizer zo-sgd --lr "$sst2_lr_sgd" --seed "$s"
