@@ -4,8 +4,8 @@
 # Run from the repo root on a GPU host that has the dist bundle (mvn -Pdist package) and the built benchmarks
 # (mvn install -DskipTests && mvn -f benchmarks/pom.xml package):
 #   benchmarks/step.sh [--quick | --full | --largest] [OUT_DIR]
-#     --quick    GPT-2 124M and OPT-1.3B shapes, bf16, batch 16x128, every zotune variant, and an ncu per-kernel
-#                profile of one eager ZO-SGD step of GPT-2 1.5B (a debug run, ~3 minutes)
+#     --quick    GPT-2 124M and OPT-1.3B shapes, bf16, batch 16x128, every zotune variant, a short JMH run of
+#                ZoStepBenchmark, and an ncu per-kernel profile of one eager ZO-SGD step of GPT-2 1.5B (~4 minutes)
 #     --full     (default) GPT-2 124M-1.5B at 16x128 and 16x512 in bf16 (peers also fp16; fp32 for 124M and
 #                355M), OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~7.5 minutes)
 #     --largest  only the largest-model rows: OPT-30B's shape and a ~39B OPT-style shape, bf16, 16x128
@@ -58,10 +58,13 @@ LARGE_ZOT="opt-30b:bf16:16x128:sgd-inplace-graph+sgd-shadow-graph+adamu-inplace-
 
 case $mode in
   quick)
-    peer 110 --rates --rows gpt2-124M:bf16:16x128,opt-1.3b:bf16:16x128 --warmup 3 --steps 20 --split-steps 3
-    zot 80 --rows "gpt2-124M:bf16:16x128:$G8,opt-1.3b:bf16:16x128:$G4" --warmup 3 --steps 20 --reps 5
+    peer 80 --rates --rows gpt2-124M:bf16:16x128,opt-1.3b:bf16:16x128 --warmup 3 --steps 20 --split-steps 3
+    zot 60 --rows "gpt2-124M:bf16:16x128:$G8,opt-1.3b:bf16:16x128:$G4" --warmup 3 --steps 20 --reps 5
+    # the JMH step benchmark, briefly (its numbers go to zotune.log)
+    timeout 25 "${java[@]}" org.openjdk.jmh.Main ZoStepBenchmark -p model=gpt2-124M -p variant=sgd-inplace-graph \
+      -wi 1 -w 1 -i 2 -r 1 -f 1 2>&1 | tail -8 | tee -a "$out/zotune.log"
     if command -v ncu >/dev/null; then
-      timeout 100 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+      timeout 60 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
         "${java[@]}" org.zotune.zo.cuda.StepBench --profile sgd-inplace-eager --models gpt2-1558M --shapes 16x128 \
         --steps 0 > "$out/ncu.txt" 2>&1
       echo "ncu: exit $? after ${SECONDS}s"
