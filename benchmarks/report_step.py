@@ -147,6 +147,18 @@ def main():
         for key, name, why in errors:
             print(f"- {key[0]} {key[2]} {key[1]} {name}: {why}")
 
+    large = [k for k in ARCH if k.startswith("opt-") and ARCH[k][1] >= 7168]
+    print("\n### Largest models (bf16): what ran, what did not\n")
+    print("| model | batch×seq | system | result |")
+    print("|---|---|---|---|")
+    for (model, shape, dtype), per in sorted(rows.items(), key=lambda kv: order(kv[0])):
+        if model in large:
+            for name, r in sorted(per.items()):
+                print(f"| {model} | {shape} | {name} | {r['ms']:.0f} ms/step, {gib(r.get('memgetinfo_used_bytes'))} GiB |")
+    for key, name, why in errors:
+        if key[0] in large:
+            print(f"| {key[0]} | {key[1]} | {name} | not run: {why} |")
+
     t = summary.get(("gpt2-1558M", "16x128", "bf16"))
     if t:
         print("\n### Targets (gpt2-xl = GPT-2 1.5B, bf16, 16×128)\n")
