@@ -193,17 +193,21 @@ def plot(out, summary):
     for ax, shape in zip(axes, ("16x128", "16x512")):
         keys = sorted((k for k in summary if k[1] == shape and k[2] == "bf16" and summary[k]["n"]),
                       key=lambda k: summary[k]["n"])
-        for field, label, style in (("eager", "MeZO-style PyTorch, eager", "o-"),
-                                    ("tuned", "MeZO-style PyTorch, tuned", "s-"),
-                                    ("sgd", "zotune ZO-SGD (in-place, graph)", "^-"),
-                                    ("adamu", "zotune ZO-AdaMU (in-place, graph)", "v-"),
-                                    ("floor", "physical floor (ZO-SGD)", "k--")):
-            pts = [(summary[k]["n"] / 1e9, summary[k][field]) for k in keys if summary[k][field]]
-            if pts:
-                ax.plot(*zip(*pts), style, label=label)
+        for field, label, color, marker in (("eager", "MeZO-style PyTorch, eager", "tab:blue", "o"),
+                                            ("tuned", "MeZO-style PyTorch, tuned", "tab:orange", "s"),
+                                            ("sgd", "zotune ZO-SGD (in-place, graph)", "tab:green", "^"),
+                                            ("adamu", "zotune ZO-AdaMU (in-place, graph)", "tab:red", "v"),
+                                            ("floor", "physical floor (ZO-SGD)", "black", "")):
+            for family, line in (("gpt2", "-"), ("opt", "--")):  # one line per family: GPT-2 solid, OPT dashed
+                pts = [(summary[k]["n"] / 1e9, summary[k][field]) for k in keys
+                       if k[0].startswith(family) and summary[k][field]]
+                if pts:
+                    ax.plot(*zip(*pts), color=color, marker=marker, linestyle=line if field != "floor" else ":",
+                            label=label if family == "gpt2" or not any(k[0].startswith("gpt2") for k in keys)
+                            else None)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("parameters (billions; GPT-2 124M–1.5B, OPT-style 1.3B–39B)")
+        ax.set_xlabel("parameters (billions): GPT-2 124M–1.5B solid, OPT-style 1.3B–30B dashed")
         ax.set_ylabel("ms per step (median)")
         ax.set_title(f"ZO step, bf16, batch {shape.replace('x', '×')}")
         ax.grid(True, which="both", alpha=0.3)
