@@ -7,7 +7,7 @@
 #     --quick    GPT-2 124M and OPT-1.3B shapes, bf16, batch 16x128, every zotune variant, a short JMH run of
 #                ZoStepBenchmark, and an ncu per-kernel profile of one eager ZO-SGD step of GPT-2 1.5B (~4 minutes)
 #     --full     (default) GPT-2 124M-1.5B at 16x128 and 16x512 in bf16 (peers also fp16; fp32 for 124M and
-#                355M), OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~7.7 minutes)
+#                355M), OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~6 minutes)
 #     --largest  only the largest-model rows: OPT-30B's shape and a ~39B OPT-style shape, bf16, 16x128 (and
 #                4x128 for the ~39B one)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
