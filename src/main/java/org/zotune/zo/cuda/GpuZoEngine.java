@@ -145,7 +145,7 @@ public final class GpuZoEngine implements AutoCloseable {
             trainableIndex[p] = k;
             largest = Math.max(largest, params.weight(p).numel() * dtype.bytes());
         }
-        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8);
+        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8).stateDType(opt.stateDType());
         this.boundOps = new BoundInputOps(ops);
         this.plus = new ShadowWeights(+1f);
         this.minus = new ShadowWeights(-1f);
@@ -159,7 +159,7 @@ public final class GpuZoEngine implements AutoCloseable {
             s.synchronize(); // the pinned buffer is reused for step slots next
             scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
             scalars.fill(0, ZoScalars.SIZE, 0, s);
-            long stateBytes = 4L * table.stateElements();
+            long stateBytes = opt.stateBytes(table.stateElements());
             if (opt.stateVectors() >= 1) {
                 m = DeviceBuffer.allocate(stateBytes);
                 m.fill(0, stateBytes, 0, s);
@@ -298,11 +298,16 @@ public final class GpuZoEngine implements AutoCloseable {
             throw new IllegalArgumentException(opt.kind() + " has no state vector " + which);
         }
         int n = (int) table.stateElements();
+        DType st = opt.stateDType();
         float[] out = new float[n];
-        try (PinnedBuffer host = PinnedBuffer.allocate(4L * n)) {
-            b.copyToHost(0, host.pointer(), 4L * n, ops.stream());
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            b.copyToHost(0, host.pointer(), (long) st.bytes() * n, ops.stream());
             ops.stream().synchronize();
-            host.slice(0, 4 * n).asFloatBuffer().get(out);
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                out[i] = st == DType.F32 ? h.getFloat(4 * i)
+                        : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
+            }
         }
         return out;
     }

@@ -194,7 +194,7 @@ public final class ZoStep {
                 optimizer.update(g, p, upd);
                 long off = layout.offset(p);
                 int[] words = new int[upd.length];
-                Noise.fillWords(seed, Noise.STREAM_ROUNDING, off, words, 0, upd.length);
+                StochasticRounding.fillBits(seed, off, words, 0, upd.length);
                 for (int j = 0; j < upd.length; j++) {
                     theta[p][j] = StochasticRounding.round(upd[j], words[j], config.paramDType());
                 }

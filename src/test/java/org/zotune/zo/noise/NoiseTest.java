@@ -23,7 +23,7 @@ class NoiseTest {
         u1 = u1 / 16777216f;
         float u2 = ((float) (Integer.toUnsignedLong(b) >> 8) + 0.5f) / 16777216f;
         float r = (float) Math.sqrt(-2f * (float) Math.log(u1));
-        float ang = 6.2831855f * u2;
+        double ang = 2 * Math.PI * u2; // 2πu2 in double: the same float as π·(2u2) after rounding
         return lane % 2 == 0 ? r * (float) Math.cos(ang) : r * (float) Math.sin(ang);
     }
 
