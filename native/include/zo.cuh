@@ -5,11 +5,12 @@
 // intrinsic here, so nvcc can neither contract it into an FMA nor reorder it: given the same noise
 // values, an update is bitwise equal to the Java one.
 // Noise precision (ALGORITHMS.md §1 allows CPU and GPU to differ by the rounding of the transcendental
-// functions, 1e-6 relative): logf (full precision, 1 ulp), sincospif on the exact argument 2·u2 (1 ulp, and
-// exact argument reduction, so no loss near the zeros of sin/cos, unlike sincosf(6.2831855f·u2)), and the
-// hardware square root sqrt.approx (about 1 ulp) instead of the IEEE one. No __logf / __sinf: their absolute
-// error (~2^-21) is unbounded relative error near the zeros of log(u1) and of sin/cos. The worst relative
-// difference from org.zotune.zo.noise.Noise over 10^7 values is measured by ZoNoiseGpuTest (tolerance 1e-6).
+// functions, 1e-6 relative): a logarithm and sin/cos(π·x) of our own for exactly the arguments Box–Muller
+// produces (no special cases, exact argument reduction, so no loss next to the zeros of log and of sin/cos,
+// unlike sincosf(6.2831855f·u2)), each within 1.3e-7 relative, and the hardware square root sqrt.approx (about
+// 1 ulp) instead of the IEEE one. No __logf / __sinf: their absolute error (~2^-21) is unbounded relative error
+// near those zeros. The worst relative difference from org.zotune.zo.noise.Noise over 10^7 values is measured
+// by ZoNoiseGpuTest against the 1e-6 tolerance.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -107,14 +108,68 @@ __device__ __forceinline__ float sqrt_approx(float x) {
     return r;
 }
 
+#ifndef ZO_NOISE_LIBM
+// ln(u) for u in [2^-25, 1] only (normal and positive, so none of logf's special cases): u = 2^e·m with
+// m in [2/3, 4/3), f = m - 1 (exact), ln(1 + f) = f + f²·Q(f) with Q a degree-8 polynomial fitted here for
+// the least maximum relative error on [-1/3, 1/3] (Lawson's iteration, coefficients rounded to float32).
+// Exhaustively over the 2^24 values of u: at most 7.9e-8 relative from the exact logarithm (~1.3 ulp).
+__device__ __forceinline__ float log_unit(float u) {
+    const int32_t i = __float_as_int(u);
+    const int32_t e = (i - 0x3f2aaaab) >> 23;
+    const float f = __fsub_rn(__int_as_float(i - (int32_t)((uint32_t)e << 23)), 1.0f);
+    float q = -0x1.109d26p-3f;
+    q = __fmaf_rn(q, f, 0x1.1ed6cep-3f);
+    q = __fmaf_rn(q, f, -0x1.eeb9fcp-4f);
+    q = __fmaf_rn(q, f, 0x1.1ebd10p-3f);
+    q = __fmaf_rn(q, f, -0x1.55cd02p-3f);
+    q = __fmaf_rn(q, f, 0x1.99d20cp-3f);
+    q = __fmaf_rn(q, f, -0x1.fffd6cp-3f);
+    q = __fmaf_rn(q, f, 0x1.555502p-2f);
+    q = __fmaf_rn(q, f, -0.5f);
+    const float p = __fmaf_rn(__fmul_rn(f, f), q, f);
+    return __fmaf_rn((float)e, 0x1.62e430p-1f, p);  // + e·ln 2
+}
+
+// sin(πx), cos(πx) for x in (0, 2]: q = rint(2x), r = x - q/2 in [-1/4, 1/4] (exact), then
+// sin(πr) = r·P(r²), cos(πr) = 1 + r²·C(r²) (degree-3 fits as above) and the quadrant q.
+// Exhaustively over the 2^24 angles of Box–Muller: at most 1.3e-7 relative from the exact values, exact zeros.
+__device__ __forceinline__ void sincospi_unit(float x, float* sp, float* cp) {
+    const float qf = rintf(__fmul_rn(2.0f, x));
+    const float r = __fmaf_rn(qf, -0.5f, x);
+    const int q = (int)qf;
+    const float z = __fmul_rn(r, r);
+    float ps = -0x1.2d935ep-1f;
+    ps = __fmaf_rn(ps, z, 0x1.465e94p+1f);
+    ps = __fmaf_rn(ps, z, -0x1.4abbbap+2f);
+    ps = __fmaf_rn(ps, z, 0x1.921fb6p+1f);
+    float pc = 0x1.d9d5d2p-3f;
+    pc = __fmaf_rn(pc, z, -0x1.55c5e0p+0f);
+    pc = __fmaf_rn(pc, z, 0x1.03c1dep+2f);
+    pc = __fmaf_rn(pc, z, -0x1.3bd3ccp+2f);
+    const float sv = __fmul_rn(r, ps);
+    const float cv = __fmaf_rn(z, pc, 1.0f);
+    const float S = (q & 1) ? cv : sv;
+    const float C = (q & 1) ? sv : cv;
+    *sp = (q & 2) ? -S : S;
+    *cp = ((q + 1) & 2) ? -C : C;
+}
+#endif
+
 // Box–Muller as Noise.boxMuller: r = sqrt(-2 log u1), (r cos 2πu2, r sin 2πu2) with the angle taken as
-// π·(2·u2) (2·u2 is exact), so sincospif reduces the argument exactly.
+// π·(2·u2) (2·u2 is exact) and reduced exactly. Build with -DZO_NOISE_LIBM for CUDA's logf / sincospif
+// instead of the functions above (the variant benchmarks/NOTES.md compares).
 __device__ __forceinline__ float2 box_muller(uint32_t a, uint32_t b) {
     float u1 = unit(a);
     float x2 = unit2(b);
-    float r = sqrt_approx(__fmul_rn(-2.0f, logf(u1)));
     float s, c;
+#ifdef ZO_NOISE_LIBM
+    float l = logf(u1);
     sincospif(x2, &s, &c);
+#else
+    float l = log_unit(u1);
+    sincospi_unit(x2, &s, &c);
+#endif
+    float r = sqrt_approx(__fmul_rn(-2.0f, l));
     return make_float2(__fmul_rn(r, c), __fmul_rn(r, s));
 }
 

@@ -98,9 +98,28 @@ public final class Noise {
         float x2 = 2.0f * uniform(b); // exact
         float l = (float) Math.log(u1);
         float r = (float) Math.sqrt(-2.0f * l);
-        double t = Math.PI * x2;
-        float trig = j == 0 ? (float) Math.cos(t) : (float) Math.sin(t);
-        return r * trig;
+        return r * sinCosPi(x2, j);
+    }
+
+    /**
+     * cos(π·x) (j = 0) or sin(π·x) (j = 1) in double, rounded to float32: x = q/2 + r with q = rint(2x) and r exact,
+     * so the zeros of sin and cos (x = 1, 2, which the rounding of u2 can produce) come out exactly 0.
+     */
+    static float sinCosPi(float x, int j) {
+        double q = Math.rint(2.0 * x);
+        double r = x - 0.5 * q; // exact, |r| <= 1/4
+        int quadrant = (int) q;
+        double s = Math.sin(Math.PI * r);
+        double c = Math.cos(Math.PI * r);
+        double sin = (quadrant & 1) != 0 ? c : s;
+        double cos = (quadrant & 1) != 0 ? s : c;
+        if ((quadrant & 2) != 0) {
+            sin = -sin;
+        }
+        if (((quadrant + 1) & 2) != 0) {
+            cos = -cos;
+        }
+        return (float) (j == 0 ? cos : sin);
     }
 
     /** Element value from its block's four words: the per-element function a kernel implements. */

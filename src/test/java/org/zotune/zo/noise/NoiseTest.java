@@ -39,6 +39,25 @@ class NoiseTest {
         }
     }
 
+    /** sin/cos(π·x) against double on a grid, and exact zeros where the rounded angle lands on them. */
+    @Test
+    void sinCosPi() {
+        for (int k = 0; k <= 4096; k++) {
+            float x = k / 2048f; // (0, 2] and 0
+            assertEquals((float) Math.cos(Math.PI * x), Noise.sinCosPi(x, 0), 1e-7, "cos at " + x);
+            assertEquals((float) Math.sin(Math.PI * x), Noise.sinCosPi(x, 1), 1e-7, "sin at " + x);
+        }
+        assertEquals(0.0f, Noise.sinCosPi(1.0f, 1), 0f);
+        assertEquals(0.0f, Noise.sinCosPi(2.0f, 1), 0f);
+        assertEquals(0.0f, Noise.sinCosPi(0.5f, 0), 0f);
+        assertEquals(-1.0f, Noise.sinCosPi(1.0f, 0));
+        assertEquals(1.0f, Noise.sinCosPi(2.0f, 0));
+        // the word pair whose angle rounds to exactly π (b >>> 8 = 2^23): a zero sine branch
+        assertEquals(2.0f, 2.0f * Noise.uniform(0xffffff00));
+        assertEquals(1.0f, 2.0f * Noise.uniform(0x80000000));
+        assertEquals(0.0f, Noise.boxMuller(0x12345678, 0x80000000, 1), 0f);
+    }
+
     @Test
     void uniformRangeAndRounding() {
         assertEquals(0x1p-25f, Noise.uniform(0));
