@@ -233,16 +233,46 @@ template <typename T> struct IsF32 { static constexpr bool value = false; };
 template <> struct IsF32<float> { static constexpr bool value = true; };
 
 // Stochastic rounding to bf16 with 16 random bits h, bit for bit StochasticRounding.toBf16(x, h << 16):
-// round away from zero iff h < the 16 dropped bits. Returns the bf16 value as a float.
+// round away from zero iff h < the 16 dropped bits. Returns the bf16 value as a float. Branch free: the
+// magnitude + 0x10000 never carries into the sign (|x| < 2^31 as bits), ±inf has no dropped bits, and a NaN
+// becomes the quiet NaN DType.floatToBf16 makes ((bits >> 16) | 0x40).
 __device__ __forceinline__ float stochastic_bf16(float x, uint32_t h) {
-    uint32_t bits = __float_as_uint(x);
-    uint32_t a = bits & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return round_rn<__nv_bfloat16>(x);
+    const uint32_t bits = __float_as_uint(x);
+    const uint32_t sr = (bits & 0xffff0000u) + (h < (bits & 0xffffu) ? 0x10000u : 0u);
+    const uint32_t nan = (bits & 0xffff0000u) | 0x400000u;
+    return __uint_as_float(x != x ? nan : sr);
+}
+
+// The 16-bit halfword k (0..7, compile-time) of a stream-2 block.
+template <int K> __device__ __forceinline__ uint32_t halfword(const zotune::Philox4& w) {
+    const uint32_t word = K < 2 ? w.x : K < 4 ? w.y : K < 6 ? w.z : w.w;
+    return (K & 1) ? (word >> 16) : (word & 0xffffu);
+}
+
+// The stochastic-rounding bits of E consecutive global indices from n0 (a multiple of 4): one Philox call
+// when n0 is a multiple of 8 (or E == 4), two when an 8-element unit straddles two blocks.
+template <int E>
+__device__ __forceinline__ void rounding_bits(const zotune::PhiloxKeys& K, uint64_t n0, uint32_t (&h)[E]) {
+    const zotune::Philox4 a = zotune::noise_words(K, STREAM_ROUNDING, n0 >> 3);
+    if ((n0 & 4) == 0) {
+        h[0] = halfword<0>(a); h[1] = halfword<1>(a); h[2] = halfword<2>(a); h[3] = halfword<3>(a);
+        if constexpr (E == 8) {
+            h[4] = halfword<4>(a); h[5] = halfword<5>(a); h[6] = halfword<6>(a); h[7] = halfword<7>(a);
+        }
+    } else {
+        h[0] = halfword<4>(a); h[1] = halfword<5>(a); h[2] = halfword<6>(a); h[3] = halfword<7>(a);
+        if constexpr (E == 8) {
+            const zotune::Philox4 b = zotune::noise_words(K, STREAM_ROUNDING, (n0 >> 3) + 1);
+            h[4] = halfword<0>(b); h[5] = halfword<1>(b); h[6] = halfword<2>(b); h[7] = halfword<3>(b);
+        }
     }
-    uint32_t s = bits & 0x80000000u;
-    uint32_t up = h < (a & 0xffffu) ? 0x10000u : 0u;
-    return __uint_as_float(s | ((a & 0xffff0000u) + up));
+}
+
+// The hardware reciprocal square root (MUFU, ~1 ulp); its input is v + σ >= σ > 0.
+__device__ __forceinline__ float rsqrt_approx(float x) {
+    float r;
+    asm("rsqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
 }
 
 // 4 consecutive values of T at p (4-element aligned: 16 bytes for f32, 8 for 16-bit types) as floats.

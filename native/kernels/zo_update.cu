@@ -5,7 +5,8 @@
 //    the pending in-place restore θ = R(θ + εu) when asked, then the optimiser's update and state, the
 //    float32 result written back as is (f32) or by stochastic rounding with the stream-2 bits (bf16);
 //    optimiser state (m, v) stored in f32, bf16 or f16 (rounded to nearest even; computed in float32).
-// Per-element arithmetic follows org.zotune.zo.optim.{ZoSgd, ZoSgdMomentum, ZoAdam, ZoAdaMu} step by step.
+// Per-element arithmetic follows org.zotune.zo.optim.{ZoSgd, ZoSgdMomentum, ZoAdam, ZoAdaMu} step by step,
+// except ZO-AdaMU's (η·g·u) / sqrt(v + σ), taken with the hardware reciprocal square root (~2 ulp).
 #include "zo_sweep.cuh"
 
 namespace {

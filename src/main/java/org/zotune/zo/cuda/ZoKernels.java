@@ -22,7 +22,13 @@ public final class ZoKernels implements AutoCloseable {
     private int block = 256;
     private DType state = DType.F32;
 
-    /** @param maxGrid the most blocks per launch (e.g. 8 per SM) */
+    /**
+     * @param maxGrid the most blocks of a noise-fill launch (e.g. 8 per SM). Launches over the chunk table take one
+     *                block per chunk and shadow launches one thread per unit of elements, up to 64 × maxGrid
+     *                blocks (beyond that blocks loop): the
+     *                hardware then balances the load, where a fixed grid of 8 blocks per SM ran in two uneven waves
+     *                whenever the kernel's registers let fewer blocks reside (benchmarks/NOTES.md).
+     */
     public ZoKernels(int maxGrid) {
         this.maxGrid = Math.max(1, maxGrid);
         this.module = KernelModule.loadDefault();
@@ -90,6 +96,10 @@ public final class ZoKernels implements AutoCloseable {
         return (int) Math.max(1, Math.min(units, maxGrid));
     }
 
+    private int chunkGrid(int nchunks) {
+        return (int) Math.max(1, Math.min(nchunks, 64L * maxGrid));
+    }
+
     /**
      * out[k] = noise(seed, stream, start + k), k < n, as float32: dist 0 Gaussian, 1 Rademacher, 2 the raw
      * Philox word's bits, 3 the element's 16 stochastic-rounding bits ({@code StochasticRounding.bits >>> 16}, an
@@ -113,7 +123,7 @@ public final class ZoKernels implements AutoCloseable {
         }
         Kernel k = kernels.get("zo_perturb_" + suffix(dtype) + "_" + stateSuffix(state));
         k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).i32(5, dir).f32(6, c);
-        k.launch(grid(nchunks), block, s);
+        k.launch(chunkGrid(nchunks), block, s);
     }
 
     /** One tensor of n elements whose global noise index starts at {@code noise}: out = R(θ + sign·(ε·u)). */
@@ -125,7 +135,8 @@ public final class ZoKernels implements AutoCloseable {
         Kernel k = kernels.get("zo_shadow_" + suffix(dtype) + "_" + stateSuffix(state));
         k.args().ptr(0, theta).ptr(1, out).i64(2, n).i64(3, noise).ptr(4, scalars).ptr(5, m).i32(6, dir)
                 .f32(7, sign);
-        k.launch(grid(((n + 3) / 4 + block - 1) / block), block, s);
+        long units = (n + 7) / 8; // 8 bf16 or 4 + 4 f32 elements a thread (tails in units of 4)
+        k.launch((int) Math.max(1, Math.min((units + block - 1) / block, 64L * maxGrid)), block, s);
     }
 
     /** ℓ±, g and the non-finite flag from the cross-entropy pairs in the scalar block. */
@@ -148,7 +159,7 @@ public final class ZoKernels implements AutoCloseable {
         Kernel k = kernels.get("zo_update_" + opt.kernel + "_" + suffix(dtype) + "_" + st);
         k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).ptr(5, v).i32(6, dir)
                 .i32(7, restore ? 1 : 0);
-        k.launch(grid(nchunks), block, s);
+        k.launch(chunkGrid(nchunks), block, s);
     }
 
     @Override

@@ -23,7 +23,9 @@ import org.zotune.zo.noise.NoiseLayout;
  *   θ  = θ - s
  *   m  = R_state(u)
  * </pre>
- * One SPSA sample only (the paper defines no q-sample form: its momentum stores one u).
+ * One SPSA sample only (the paper defines no q-sample form: its momentum stores one u). The fused GPU kernel
+ * evaluates s as (etaG·u)·rsqrt(v + σ) with the hardware reciprocal square root, within ~2 ulp of this IEEE
+ * division and square root (the only step of the GPU updates that is not bitwise this reference's float32 order).
  */
 public final class ZoAdaMu extends AbstractZoOptimizer {
 

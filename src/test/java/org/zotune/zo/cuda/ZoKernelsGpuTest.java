@@ -195,7 +195,7 @@ class ZoKernelsGpuTest {
     void misalignedTensorsGiveTheSameBits() {
         for (Object c : new Object[] {sgd(Noise.Distribution.GAUSSIAN), mmt(DType.BF16), adam(), adamu()}) {
             float[][] aligned = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 256, 0, false);
-            float[][] shifted = runShifted(c, 128);
+            float[][] shifted = runShifted(c, 128);  // also: chunks of 256, blocks looping over chunks
             for (int k = 0; k < aligned.length; k++) {
                 assertBitwise(aligned[k], shifted[k], GpuOptimizer.of(c).kind() + " misaligned vs aligned, tensor " + k);
             }
@@ -204,7 +204,8 @@ class ZoKernelsGpuTest {
 
     /**
      * The in-place steps of {@link #run} on a bf16 flat buffer of our own whose tensors start at element 4 mod 8
-     * (8 bytes off a 16-byte boundary), without the reference; returns the final trainable θ.
+     * (8 bytes off a 16-byte boundary), in chunks of 256 with fewer blocks than chunks, without the reference;
+     * returns the final trainable θ.
      */
     float[][] runShifted(Object cfg, int block) {
         DType dtype = DType.BF16;
@@ -224,9 +225,10 @@ class ZoKernelsGpuTest {
             total = offsets[i] + v.length;
         }
         GpuOptimizer opt = GpuOptimizer.of(cfg);
-        ChunkTable table = ChunkTable.build(SPECS, offsets, TRAIN, 1024);
+        ChunkTable table = ChunkTable.build(SPECS, offsets, TRAIN, 256);
         long stateBytes = Math.max(4, opt.stateBytes(table.stateElements()));
-        try (ZoKernels k = ZoGpu.kernels().blockSize(block).stateDType(opt.stateDType());
+        // a grid cap of 1 lets the chunk launches take 64 blocks for the table's ~100 chunks: blocks loop
+        try (ZoKernels k = new ZoKernels(1).blockSize(block).stateDType(opt.stateDType());
              DeviceBuffer flat = DeviceBuffer.allocate(2 * total);
              DeviceBuffer chunks = DeviceBuffer.allocate(table.toBytes().capacity());
              DeviceBuffer scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
@@ -452,14 +454,20 @@ class ZoKernelsGpuTest {
             long at4 = (long) state.bytes() * l.offset(j);
             // m sums terms of order |g·u| ~ 1 that may cancel: its float32 error is absolute, ~1e-7 of the terms
             float[] am = ZoGpu.download(m.address() + at4, n, state, s);
-            if (bf16Params && !exact) {
+            if (state != DType.F32) {
+                // a value rounded to the neighbouring bf16 / f16 one (1 ulp of |m|) feeds the next step's
+                // μ·m + ...: where that sum cancels, the difference is 1 ulp of the terms, not of the result
+                compareMostly(at + " m of tensor " + j, em, am, 1e-6, 1e-2 * rms(em));
+            } else if (bf16Params && !exact) {
                 compareMostly(at + " m of tensor " + j, em, am, 1e-6);
             } else {
                 compare(at + " m of tensor " + j, em, am, DType.F32, exact, 1e-6);
             }
             if (ev != null) {
                 float[] av = ZoGpu.download(v.address() + at4, n, state, s);
-                if (bf16Params && !exact) {
+                if (state != DType.F32) {
+                    compareMostly(at + " v of tensor " + j, ev, av, 1e-12, 1e-2 * rms(ev));
+                } else if (bf16Params && !exact) {
                     compareMostly(at + " v of tensor " + j, ev, av, 1e-12);
                 } else {
                     compare(at + " v of tensor " + j, ev, av, DType.F32, exact, 1e-12);
@@ -470,12 +478,17 @@ class ZoKernelsGpuTest {
 
     /** |a - e| <= 1e-5 |e| + atol, except for at most 1 + 1% of the elements, which need 1e-2 |e| + atol. */
     static void compareMostly(String what, float[] expected, float[] actual, double atol) {
+        compareMostly(what, expected, actual, atol, 0);
+    }
+
+    /** As above, the loose elements also allowed {@code looseAtol} more. */
+    static void compareMostly(String what, float[] expected, float[] actual, double atol, double looseAtol) {
         assertEquals(expected.length, actual.length, what);
         int loose = 0;
         for (int i = 0; i < expected.length; i++) {
             double e = expected[i];
             double err = Math.abs((double) actual[i] - e);
-            if (Float.isNaN(actual[i]) || err > 1e-2 * Math.abs(e) + atol) {
+            if (Float.isNaN(actual[i]) || err > 1e-2 * Math.abs(e) + atol + looseAtol) {
                 fail(what + ": element " + i + " is " + actual[i] + ", expected " + e);
             }
             if (err > 1e-5 * Math.abs(e) + atol) {
@@ -484,6 +497,14 @@ class ZoKernelsGpuTest {
         }
         assertTrue(loose <= 1 + expected.length / 100, what + ": " + loose + " of " + expected.length
                 + " elements beyond 1e-5");
+    }
+
+    static double rms(float[] x) {
+        double s = 0;
+        for (float v : x) {
+            s += (double) v * v;
+        }
+        return Math.sqrt(s / Math.max(1, x.length));
     }
 
     static void assertBitwise(float[] expected, float[] actual, String what) {
