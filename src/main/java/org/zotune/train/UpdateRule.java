@@ -9,7 +9,7 @@ import org.zotune.zo.optim.ZoOptimizer;
 /**
  * The optimiser update of one step over θ in a flat array, shared by the CPU engine and trajectory replay so that
  * both compute the same bits: per tensor, exactly {@link org.zotune.zo.optim.ZoStep}'s update (float32 update;
- * stochastic rounding from the step's stream-2 words for bf16/f16 parameters).
+ * stochastic rounding from the step's stream-2 bits for bf16/f16 parameters).
  */
 final class UpdateRule {
     private UpdateRule() {

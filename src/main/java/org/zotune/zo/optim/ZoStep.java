@@ -26,7 +26,7 @@ import org.zotune.zo.noise.StochasticRounding;
  *       sample in turn; the last restore and the update form one pass on a GPU (same values).</li>
  * </ul>
  * R is round-to-nearest-even to the parameter dtype (identity for F32). For BF16/F16 parameters the update is
- * computed in float32 and written back with {@link StochasticRounding} from the step's stream-2 words.
+ * computed in float32 and written back with {@link StochasticRounding} from the step's stream-2 bits.
  */
 public final class ZoStep {
 
