@@ -32,8 +32,8 @@ import org.zotune.zo.optim.ZoStep;
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
  * </ul>
  * q &gt; 1 runs through {@link CpuZoEngine} with {@link CudaForward} (see {@link ZoEngines}). State and resume:
- * θ and the float32 optimiser state are copied to the host and back; a resumed run continues bitwise on the same
- * device.
+ * θ and the optimiser state (in its state dtype, read as floats) are copied to the host and back; a resumed run
+ * continues bitwise on the same device.
  */
 final class CudaZoEngine implements ZoEngine {
     private final CudaOps ops;

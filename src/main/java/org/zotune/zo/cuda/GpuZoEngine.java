@@ -161,7 +161,7 @@ public final class GpuZoEngine implements AutoCloseable {
                 largestMatrix = Math.max(largestMatrix, bytes);
             }
         }
-        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8);
+        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8).stateDType(opt.stateDType());
         this.boundOps = new BoundInputOps(ops);
         this.plus = new ShadowWeights(+1f);
         this.minus = new ShadowWeights(-1f);
@@ -175,7 +175,7 @@ public final class GpuZoEngine implements AutoCloseable {
             s.synchronize(); // the pinned buffer is reused for step slots next
             scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
             scalars.fill(0, ZoScalars.SIZE, 0, s);
-            long stateBytes = 4L * table.stateElements();
+            long stateBytes = opt.stateBytes(table.stateElements());
             if (opt.stateVectors() >= 1) {
                 m = DeviceBuffer.allocate(stateBytes);
                 m.fill(0, stateBytes, 0, s);
@@ -414,9 +414,18 @@ public final class GpuZoEngine implements AutoCloseable {
             throw new ZotuneException("optimiser state " + what + ": " + (values == null ? 0 : values.length)
                     + " values for " + n + " state elements");
         }
-        try (PinnedBuffer host = PinnedBuffer.allocate(4L * n)) {
-            host.slice(0, 4 * n).asFloatBuffer().put(values);
-            b.copyFromHost(host.pointer(), 0, 4L * n, ops.stream());
+        // values read back by state(i) from a bf16/f16 state are exact in that type, so this round trip is exact
+        DType st = opt.stateDType();
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                if (st == DType.F32) {
+                    h.putFloat(4 * i, values[i]);
+                } else {
+                    h.putShort(2 * i, st == DType.BF16 ? DType.floatToBf16(values[i]) : DType.floatToF16(values[i]));
+                }
+            }
+            b.copyFromHost(host.pointer(), 0, (long) st.bytes() * n, ops.stream());
             ops.stream().synchronize();
         }
     }
@@ -473,11 +482,16 @@ public final class GpuZoEngine implements AutoCloseable {
             throw new IllegalArgumentException(opt.kind() + " has no state vector " + which);
         }
         int n = (int) table.stateElements();
+        DType st = opt.stateDType();
         float[] out = new float[n];
-        try (PinnedBuffer host = PinnedBuffer.allocate(4L * n)) {
-            b.copyToHost(0, host.pointer(), 4L * n, ops.stream());
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            b.copyToHost(0, host.pointer(), (long) st.bytes() * n, ops.stream());
             ops.stream().synchronize();
-            host.slice(0, 4 * n).asFloatBuffer().get(out);
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                out[i] = st == DType.F32 ? h.getFloat(4 * i)
+                        : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
+            }
         }
         return out;
     }
