@@ -25,7 +25,7 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = {"Fine-tunes the bundled stories260K model on bundled Jane Austen text with ZO-AdaMU "
-                + "(forward passes only; on the CPU unless --device says otherwise), then prints the held-out loss "
+                + "(forward passes only; on the GPU when one is usable, else on the CPU), then prints the held-out loss "
                 + "before and after.",
                 "Train text: the opening chapters of Pride and Prejudice and Emma; held out: Persuasion "
                         + "(public domain). Takes about a minute on two cores.",
@@ -51,7 +51,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
 
-    @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "cpu",
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto",
             converter = BackendOptions.DeviceConverter.class,
             description = "Where to train: cpu, cuda, or auto (the GPU when usable). Default: ${DEFAULT-VALUE}.")
     String device;
