@@ -3,12 +3,13 @@
 
 Usage: python3 report_kernels.py jmh-kernels.json ELEMENTS_F32 ELEMENTS_BF16
 (the element counts of the swept flat buffer, as the benchmark prints them: "zo kernels: ... flat buffer of N
-elements"; bytes per element are 2·b for copy/perturb/sgd, 2·b + 8 for adamu, 2·b + 16 for adam, b = 4 or 2.)
+elements"; bytes per element are 2·b for copy/perturb/sgd, 2·b + 8 for adamu, 2·b + 16 for adam, b = 4 or 2;
+with bf16 state (adamu_sbf16, adam_sbf16) 2·b + 4 and 2·b + 8.)
 """
 import json
 import sys
 
-EXTRA = {"copy": 0, "perturb": 0, "sgd": 0, "adamu": 8, "adam": 16}
+EXTRA = {"copy": 0, "perturb": 0, "sgd": 0, "adamu": 8, "adam": 16, "adamu_sbf16": 4, "adam_sbf16": 8}
 SIZE = {"F32": 4, "BF16": 2}
 
 

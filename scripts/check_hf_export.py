@@ -31,8 +31,12 @@ def main():
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(args.folder, torch_dtype=torch.float32,
-                                                 attn_implementation="eager").to(args.device).eval()
+    try:  # transformers >= 4.56 names it dtype (torch_dtype is deprecated)
+        model = AutoModelForCausalLM.from_pretrained(args.folder, dtype=torch.float32, attn_implementation="eager")
+    except TypeError:
+        model = AutoModelForCausalLM.from_pretrained(args.folder, torch_dtype=torch.float32,
+                                                     attn_implementation="eager")
+    model = model.to(args.device).eval()
     if args.ids:
         with open(args.ids, encoding="utf-8") as f:
             data = json.load(f)

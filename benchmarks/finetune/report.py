@@ -10,8 +10,11 @@ runs = work / "runs"
 walls = {}
 if (work / "walls.tsv").exists():
     for line in (work / "walls.tsv").read_text().splitlines():
-        name, secs = line.split("\t")
-        walls[name] = float(secs)  # the last run of a name wins
+        name, _, secs = line.partition("\t")
+        try:
+            walls[name] = float(secs)  # the last run of a name wins
+        except ValueError:
+            walls[name] = float("nan")  # no timing recorded
 
 
 def load(name):
@@ -20,6 +23,12 @@ def load(name):
         return None
     cfg = json.loads((d / "run.json").read_text())
     return cfg, json.loads((d / "summary.json").read_text())
+
+
+devices = sorted({json.loads((d / "summary.json").read_text()).get("device", "?")
+                  for d in runs.glob("*") if (d / "summary.json").exists()}) if runs.exists() else []
+if devices:
+    print(f"Engine device of the runs (summary.json): {', '.join(devices)}\n")
 
 
 def forwards(cfg, summary):

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Fine-tuning evidence on real data, CPU (benchmarks/RESULTS.md, "Fine-tuning evidence (CPU)").
+# Fine-tuning evidence on real data (benchmarks/RESULTS.md, "Fine-tuning evidence (CPU)" and "(GPU)").
 #   ZOTUNE_DATA=path/to/shared/data benchmarks/finetune/run.sh [all|sweep|austen|sst2|report]
+#   DEVICE=cuda ZOTUNE=dist/zotune ZOTUNE_DATA=... benchmarks/finetune/run.sh austen    # on a GPU host
 # Variables:
+#   DEVICE       cpu (default), cuda or auto: every zotune train and eval runs with --device DEVICE
+#   ZOTUNE       the zotune launcher (default: ./zotune in the repository; dist/zotune for a bundle)
 #   ZOTUNE_DATA  the shared data folder (datasets/janeausten, datasets/sst2-glue); default ../shared/data
 #                relative to the repository root
 #   WORK         work folder for excerpts and run folders (default: target/finetune in the repository)
@@ -26,7 +29,11 @@ sst2_sweep_sgd="${SST2_SWEEP_SGD:-1e-4 3e-4 1e-3}"
 sst2_sweep_adamu="${SST2_SWEEP_ADAMU:-1e-4 3e-4 1e-3}"
 sweep_sgd="${SWEEP_SGD:-1e-4 3e-4 6e-4 1e-3 3e-3}"
 sweep_adamu="${SWEEP_ADAMU:-1e-4 3e-4 6e-4 1e-3}"
-zotune="$root/zotune"
+zotune="${ZOTUNE:-$root/zotune}"
+case "$zotune" in /*) ;; *) zotune="$(pwd)/$zotune" ;; esac   # run.sh changes to the work folder below
+device="${DEVICE:-cpu}"
+case "$data" in /*) ;; *) data="$(pwd)/$data" ;; esac
+case "$work" in /*) ;; *) work="$(pwd)/$work" ;; esac
 what="${1:-all}"
 
 ja="$data/datasets/janeausten"
@@ -48,16 +55,20 @@ ln -sfn "$data/datasets/sst2-glue" sst2
 # SST-2 sweep validation: the first 200 examples of GLUE's labelled test file (not the dev set reported)
 head -201 sst2/test-labeled.tsv > sst2-val.tsv
 
+# seconds between two `date +%s.%N` stamps (awk: the GPU host has no bc)
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
 # run NAME CONFIG ARGS...: one zotune train, its wall time appended to walls.tsv
 run() {
   local name="$1" config="$2"; shift 2
   echo "== $name: zotune train --config $config $*" >&2
   local t0 t1
   t0=$(date +%s.%N)
-  "$zotune" train --config "$config" --out "runs/$name" --overwrite --no-progress "$@" > "runs/$name.log" 2>&1 \
+  "$zotune" train --config "$config" --out "runs/$name" --overwrite --no-progress --device "$device" "$@" \
+    > "runs/$name.log" 2>&1 \
     || { tail -5 "runs/$name.log" >&2; exit 1; }
   t1=$(date +%s.%N)
-  printf '%s\t%s\n' "$name" "$(echo "$t1 - $t0" | bc)" >> walls.tsv
+  printf '%s\t%s\n' "$name" "$(elapsed "$t0" "$t1")" >> walls.tsv
   tail -1 "runs/$name.log" >&2
 }
 
@@ -93,8 +104,8 @@ if [ "$what" = all ] || [ "$what" = sst2 ]; then
   # dev accuracy of the untouched model (the same for every run: it does not depend on the seed)
   t0=$(date +%s.%N)
   "$zotune" eval --model bundled --format sst2 --data sst2/dev.tsv --template sst2 --max-length 128 \
-    --batch-size 16 --device cpu > runs/sst2-before.log 2>&1 || { tail -5 runs/sst2-before.log >&2; exit 1; }
-  printf '%s\t%s\n' sst2-before "$(echo "$(date +%s.%N) - $t0" | bc)" >> walls.tsv
+    --batch-size 16 --device "$device" > runs/sst2-before.log 2>&1 || { tail -5 runs/sst2-before.log >&2; exit 1; }
+  printf '%s\t%s\n' sst2-before "$(elapsed "$t0" "$(date +%s.%N)")" >> walls.tsv
   tail -1 runs/sst2-before.log >&2
   for s in $sst2_seeds; do
     run "sst2-zo-sgd-s$s" "$here/sst2.yaml" --optimizer zo-sgd --lr "$sst2_lr_sgd" --seed "$s"

@@ -3,10 +3,17 @@
 // zo_update.cu. The Java reference is org.zotune.zo (package-info.java states the float32 order of
 // operations). Every arithmetic step that the reference evaluates in float32 uses an explicit _rn
 // intrinsic here, so nvcc can neither contract it into an FMA nor reorder it: given the same noise
-// values, an update is bitwise equal to the Java one. No fast-math intrinsics (__logf, __sinf): their
-// absolute error (~2^-21) would break the 1e-6 relative agreement of the noise near zeros of sin/cos.
+// values, an update is bitwise equal to the Java one.
+// Noise precision (ALGORITHMS.md §1 allows CPU and GPU to differ by the rounding of the transcendental
+// functions, 1e-6 relative): a logarithm and sin/cos(π·x) of our own for exactly the arguments Box–Muller
+// produces (no special cases, exact argument reduction, so no loss next to the zeros of log and of sin/cos,
+// unlike sincosf(6.2831855f·u2)), each within 1.3e-7 relative, and the hardware square root sqrt.approx (about
+// 1 ulp) instead of the IEEE one. No __logf / __sinf: their absolute error (~2^-21) is unbounded relative error
+// near those zeros. The worst relative difference from org.zotune.zo.noise.Noise over 10^7 values is measured
+// by ZoNoiseGpuTest against the 1e-6 tolerance.
 #pragma once
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "philox.cuh"
@@ -81,26 +88,92 @@ enum Direction : int {
 
 enum Stream : uint32_t { STREAM_N0 = 0, STREAM_N1 = 1, STREAM_ROUNDING = 2 };
 
-// ---- noise, exactly the float32 mapping of org.zotune.zo.noise.Noise -------------------------------
+// ---- noise, the float32 mapping of org.zotune.zo.noise.Noise ---------------------------------------
 
+// u = ((a >> 8) + 0.5)·2^-24; the sum is rounded to float32 (to even), the scaling is exact.
+// One fused multiply-add gives the same float: (a >> 8)·2^-24 + 2^-25 is exact before its one rounding, and
+// rounding (a >> 8) + 0.5 first, then scaling by the power of two, rounds the same value at the same place.
 __device__ __forceinline__ float unit(uint32_t a) {
-    return __fmul_rn(__fadd_rn((float)(a >> 8), 0.5f), 5.9604644775390625e-08f);  // 2^-24
+    return __fmaf_rn((float)(a >> 8), 5.9604644775390625e-08f, 2.98023223876953125e-08f);  // 2^-24, 2^-25
+}
+// 2·u, exactly (the same argument, one binade up).
+__device__ __forceinline__ float unit2(uint32_t a) {
+    return __fmaf_rn((float)(a >> 8), 1.1920928955078125e-07f, 5.9604644775390625e-08f);  // 2^-23, 2^-24
 }
 
-// Box–Muller as Noise.boxMuller: r = sqrt(-2 log u1), t = 2π(float)·u2, (r cos t, r sin t).
-// logf (1 ulp), sinf/cosf (2 ulp) are CUDA's full-precision functions; the CPU rounds double results.
+// The hardware square root (MUFU, ~1 ulp); its input here is 0 or >= 2^-22, never subnormal.
+__device__ __forceinline__ float sqrt_approx(float x) {
+    float r;
+    asm("sqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+#ifndef ZO_NOISE_LIBM
+// ln(u) for u in [2^-25, 1] only (normal and positive, so none of logf's special cases): u = 2^e·m with
+// m in [2/3, 4/3), f = m - 1 (exact), ln(1 + f) = f + f²·Q(f) with Q a degree-8 polynomial fitted here for
+// the least maximum relative error on [-1/3, 1/3] (Lawson's iteration, coefficients rounded to float32).
+// Exhaustively over the 2^24 values of u: at most 7.9e-8 relative from the exact logarithm (~1.3 ulp).
+__device__ __forceinline__ float log_unit(float u) {
+    const int32_t i = __float_as_int(u);
+    const int32_t e = (i - 0x3f2aaaab) >> 23;
+    const float f = __fsub_rn(__int_as_float(i - (int32_t)((uint32_t)e << 23)), 1.0f);
+    float q = -0x1.109d26p-3f;
+    q = __fmaf_rn(q, f, 0x1.1ed6cep-3f);
+    q = __fmaf_rn(q, f, -0x1.eeb9fcp-4f);
+    q = __fmaf_rn(q, f, 0x1.1ebd10p-3f);
+    q = __fmaf_rn(q, f, -0x1.55cd02p-3f);
+    q = __fmaf_rn(q, f, 0x1.99d20cp-3f);
+    q = __fmaf_rn(q, f, -0x1.fffd6cp-3f);
+    q = __fmaf_rn(q, f, 0x1.555502p-2f);
+    q = __fmaf_rn(q, f, -0.5f);
+    const float p = __fmaf_rn(__fmul_rn(f, f), q, f);
+    return __fmaf_rn((float)e, 0x1.62e430p-1f, p);  // + e·ln 2
+}
+
+// sin(πx), cos(πx) for x in (0, 2]: q = rint(2x), r = x - q/2 in [-1/4, 1/4] (exact), then
+// sin(πr) = r·P(r²), cos(πr) = 1 + r²·C(r²) (degree-3 fits as above) and the quadrant q.
+// Exhaustively over the 2^24 angles of Box–Muller: at most 1.3e-7 relative from the exact values, exact zeros.
+__device__ __forceinline__ void sincospi_unit(float x, float* sp, float* cp) {
+    const float qf = rintf(__fmul_rn(2.0f, x));
+    const float r = __fmaf_rn(qf, -0.5f, x);
+    const int q = (int)qf;
+    const float z = __fmul_rn(r, r);
+    float ps = -0x1.2d935ep-1f;
+    ps = __fmaf_rn(ps, z, 0x1.465e94p+1f);
+    ps = __fmaf_rn(ps, z, -0x1.4abbbap+2f);
+    ps = __fmaf_rn(ps, z, 0x1.921fb6p+1f);
+    float pc = 0x1.d9d5d2p-3f;
+    pc = __fmaf_rn(pc, z, -0x1.55c5e0p+0f);
+    pc = __fmaf_rn(pc, z, 0x1.03c1dep+2f);
+    pc = __fmaf_rn(pc, z, -0x1.3bd3ccp+2f);
+    const float sv = __fmul_rn(r, ps);
+    const float cv = __fmaf_rn(z, pc, 1.0f);
+    const float S = (q & 1) ? cv : sv;
+    const float C = (q & 1) ? sv : cv;
+    *sp = (q & 2) ? -S : S;
+    *cp = ((q + 1) & 2) ? -C : C;
+}
+#endif
+
+// Box–Muller as Noise.boxMuller: r = sqrt(-2 log u1), (r cos 2πu2, r sin 2πu2) with the angle taken as
+// π·(2·u2) (2·u2 is exact) and reduced exactly. Build with -DZO_NOISE_LIBM for CUDA's logf / sincospif
+// instead of the functions above (the variant benchmarks/NOTES.md compares).
 __device__ __forceinline__ float2 box_muller(uint32_t a, uint32_t b) {
     float u1 = unit(a);
-    float u2 = unit(b);
-    float r = __fsqrt_rn(__fmul_rn(-2.0f, logf(u1)));
-    float t = __fmul_rn(6.2831855f, u2);
+    float x2 = unit2(b);
     float s, c;
-    sincosf(t, &s, &c);
+#ifdef ZO_NOISE_LIBM
+    float l = logf(u1);
+    sincospif(x2, &s, &c);
+#else
+    float l = log_unit(u1);
+    sincospi_unit(x2, &s, &c);
+#endif
+    float r = sqrt_approx(__fmul_rn(-2.0f, l));
     return make_float2(__fmul_rn(r, c), __fmul_rn(r, s));
 }
 
-__device__ __forceinline__ float4 gaussian4(uint64_t seed, uint32_t stream, uint64_t group) {
-    zotune::Philox4 w = zotune::noise_words(seed, stream, group);
+__device__ __forceinline__ float4 gaussian4(const zotune::Philox4& w) {
     float2 a = box_muller(w.x, w.y);
     float2 b = box_muller(w.z, w.w);
     return make_float4(a.x, a.y, b.x, b.y);
@@ -108,9 +181,16 @@ __device__ __forceinline__ float4 gaussian4(uint64_t seed, uint32_t stream, uint
 
 __device__ __forceinline__ float rademacher(uint32_t w) { return (int32_t)w >= 0 ? 1.0f : -1.0f; }
 
-__device__ __forceinline__ float4 rademacher4(uint64_t seed, uint32_t stream, uint64_t group) {
-    zotune::Philox4 w = zotune::noise_words(seed, stream, group);
+__device__ __forceinline__ float4 gaussian4(uint64_t seed, uint32_t stream, uint64_t group) {
+    return gaussian4(zotune::noise_words(seed, stream, group));
+}
+
+__device__ __forceinline__ float4 rademacher4(const zotune::Philox4& w) {
     return make_float4(rademacher(w.x), rademacher(w.y), rademacher(w.z), rademacher(w.w));
+}
+
+__device__ __forceinline__ float4 rademacher4(uint64_t seed, uint32_t stream, uint64_t group) {
+    return rademacher4(zotune::noise_words(seed, stream, group));
 }
 
 __device__ __forceinline__ float lane(const float4& v, int j) {
@@ -121,65 +201,162 @@ __device__ __forceinline__ uint32_t lane(const zotune::Philox4& v, int j) {
     return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
-// ---- storage: float32 or bf16 parameters, float32 compute ----------------------------------------
-
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-
-// R: round to the parameter dtype, nearest even (DType.round).
-__device__ __forceinline__ void store_rn(float* p, int64_t i, float x) { p[i] = x; }
-__device__ __forceinline__ void store_rn(__nv_bfloat16* p, int64_t i, float x) { p[i] = __float2bfloat16_rn(x); }
-
-__device__ __forceinline__ float round_rn(float x, const float*) { return x; }
-__device__ __forceinline__ float round_rn(float x, const __nv_bfloat16*) {
-    return __bfloat162float(__float2bfloat16_rn(x));
+// ---- stochastic-rounding bits (StochasticRounding.bits) ---------------------------------------------
+// Element i owns 16 bits of stream 2: the Philox block of i >> 3 (counter (lo32, hi32 of i >> 3, 2, 0)),
+// word (i & 7) >> 1, low half for even i, high half for odd i. One call serves 8 elements.
+__device__ __forceinline__ zotune::Philox4 rounding_words(uint64_t seed, uint64_t i) {
+    return zotune::noise_words(seed, STREAM_ROUNDING, i >> 3);
+}
+__device__ __forceinline__ zotune::Philox4 rounding_words(const zotune::PhiloxKeys& K, uint64_t i) {
+    return zotune::noise_words(K, STREAM_ROUNDING, i >> 3);
+}
+__device__ __forceinline__ uint32_t rounding_bits(const zotune::Philox4& w, int k /* i & 7 */) {
+    uint32_t word = lane(w, k >> 1);
+    return (k & 1) ? (word >> 16) : (word & 0xffffu);
 }
 
-// Stochastic rounding to bf16 with random word r, bit for bit StochasticRounding.toBf16.
-__device__ __forceinline__ __nv_bfloat16 stochastic_bf16(float x, uint32_t r) {
-    uint32_t bits = __float_as_uint(x);
-    uint32_t a = bits & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return __float2bfloat16_rn(x);
+// ---- storage: float32 / bf16 / f16 values, float32 compute ----------------------------------------
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+
+// R: round to the storage dtype, nearest even (DType.round), kept as a float.
+template <typename T> __device__ __forceinline__ float round_rn(float x) { return to_float(from_float<T>(x)); }
+
+template <typename T> struct IsF32 { static constexpr bool value = false; };
+template <> struct IsF32<float> { static constexpr bool value = true; };
+
+// Stochastic rounding to bf16 with 16 random bits h, bit for bit StochasticRounding.toBf16(x, h << 16):
+// round away from zero iff h < the 16 dropped bits. Returns the bf16 value as a float. Branch free: the
+// magnitude + 0x10000 never carries into the sign (|x| < 2^31 as bits), ±inf has no dropped bits, and a NaN
+// becomes the quiet NaN DType.floatToBf16 makes ((bits >> 16) | 0x40).
+__device__ __forceinline__ float stochastic_bf16(float x, uint32_t h) {
+    const uint32_t bits = __float_as_uint(x);
+    const uint32_t sr = (bits & 0xffff0000u) + (h < (bits & 0xffffu) ? 0x10000u : 0u);
+    const uint32_t nan = (bits & 0xffff0000u) | 0x400000u;
+    return __uint_as_float(x != x ? nan : sr);
+}
+
+// The 16-bit halfword k (0..7, compile-time) of a stream-2 block.
+template <int K> __device__ __forceinline__ uint32_t halfword(const zotune::Philox4& w) {
+    const uint32_t word = K < 2 ? w.x : K < 4 ? w.y : K < 6 ? w.z : w.w;
+    return (K & 1) ? (word >> 16) : (word & 0xffffu);
+}
+
+// The stochastic-rounding bits of E consecutive global indices from n0 (a multiple of 4): one Philox call
+// when n0 is a multiple of 8 (or E == 4), two when an 8-element unit straddles two blocks.
+template <int E>
+__device__ __forceinline__ void rounding_bits(const zotune::PhiloxKeys& K, uint64_t n0, uint32_t (&h)[E]) {
+    const zotune::Philox4 a = zotune::noise_words(K, STREAM_ROUNDING, n0 >> 3);
+    if ((n0 & 4) == 0) {
+        h[0] = halfword<0>(a); h[1] = halfword<1>(a); h[2] = halfword<2>(a); h[3] = halfword<3>(a);
+        if constexpr (E == 8) {
+            h[4] = halfword<4>(a); h[5] = halfword<5>(a); h[6] = halfword<6>(a); h[7] = halfword<7>(a);
+        }
+    } else {
+        h[0] = halfword<4>(a); h[1] = halfword<5>(a); h[2] = halfword<6>(a); h[3] = halfword<7>(a);
+        if constexpr (E == 8) {
+            const zotune::Philox4 b = zotune::noise_words(K, STREAM_ROUNDING, (n0 >> 3) + 1);
+            h[4] = halfword<0>(b); h[5] = halfword<1>(b); h[6] = halfword<2>(b); h[7] = halfword<3>(b);
+        }
     }
-    uint32_t s = bits & 0x80000000u;
-    uint32_t lo = a & 0xffff0000u;
-    uint32_t d = a & 0xffffu;
-    uint32_t up = (r >> 16) < d ? 0x10000u : 0u;
-    return __ushort_as_bfloat16((unsigned short)((s | (lo + up)) >> 16));
 }
 
-__device__ __forceinline__ void store_update(float* p, int64_t i, float x, uint32_t) { p[i] = x; }
-__device__ __forceinline__ void store_update(__nv_bfloat16* p, int64_t i, float x, uint32_t r) {
-    p[i] = stochastic_bf16(x, r);
+// The hardware reciprocal square root (MUFU, ~1 ulp); its input is v + σ >= σ > 0.
+__device__ __forceinline__ float rsqrt_approx(float x) {
+    float r;
+    asm("rsqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
 }
 
-template <typename T> struct IsBf16 { static constexpr bool value = false; };
-template <> struct IsBf16<__nv_bfloat16> { static constexpr bool value = true; };
+// 4 consecutive values of T at p (4-element aligned: 16 bytes for f32, 8 for 16-bit types) as floats.
+__device__ __forceinline__ void load4(const float* p, float* o) {
+    float4 q = *reinterpret_cast<const float4*>(p);
+    o[0] = q.x; o[1] = q.y; o[2] = q.z; o[3] = q.w;
+}
+template <typename H> __device__ __forceinline__ void load4(const H* p, float* o) {
+    uint2 q = *reinterpret_cast<const uint2*>(p);
+    const H* h = reinterpret_cast<const H*>(&q);
+#pragma unroll
+    for (int j = 0; j < 4; j++) o[j] = to_float(h[j]);
+}
+__device__ __forceinline__ void store4(float* p, const float* o) {
+    *reinterpret_cast<float4*>(p) = make_float4(o[0], o[1], o[2], o[3]);
+}
+template <typename H> __device__ __forceinline__ void store4(H* p, const float* o) {
+    uint2 q;
+    H* h = reinterpret_cast<H*>(&q);
+#pragma unroll
+    for (int j = 0; j < 4; j++) h[j] = from_float<H>(o[j]);
+    *reinterpret_cast<uint2*>(p) = q;
+}
+// 8 consecutive bf16 values (16-byte aligned) with one 16-byte access.
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float (&o)[8]) {
+    uint4 q = *reinterpret_cast<const uint4*>(p);
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&q);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float2 f = __bfloat1622float2(h[j]);
+        o[2 * j] = f.x;
+        o[2 * j + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void store8(__nv_bfloat16* p, const float (&o)[8]) {
+    uint4 q;
+    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&q);
+#pragma unroll
+    for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(o[2 * j], o[2 * j + 1]);
+    *reinterpret_cast<uint4*>(p) = q;
+}
+
+// ---- the per-step scalars, read once per thread ----------------------------------------------------
+
+struct Step {
+    uint64_t seed;
+    zotune::PhiloxKeys keys;
+    float eps, eta, lambda, g, a0, a1, a2, a3, a4, a5, a6;
+    bool bad;
+};
+
+__device__ __forceinline__ Step read_step(const Scalars* S) {
+    Step s;
+    s.seed = S->seed;
+    s.keys = zotune::philox_keys(s.seed);
+    s.eps = S->eps; s.eta = S->eta; s.lambda = S->lambda; s.g = S->g;
+    s.a0 = S->a0; s.a1 = S->a1; s.a2 = S->a2; s.a3 = S->a3; s.a4 = S->a4; s.a5 = S->a5; s.a6 = S->a6;
+    s.bad = S->bad != 0;
+    return s;
+}
 
 // ---- the direction u of one group of four consecutive global indices ------------------------------
 
-// u for global indices 4·group .. 4·group+3. For DIR_ADAMU, m points at the momentum of index
-// 4·group (count valid lanes; the others read as 0) and zd/zdd receive ż and z̈ (the update needs them).
-__device__ __forceinline__ void direction4(int dir, const Scalars& S, uint64_t group, const float* m, int count,
-                                           float u[4], float zd[4], float zdd[4]) {
-    if (dir == DIR_RADEMACHER) {
-        float4 r = rademacher4(S.seed, STREAM_N0, group);
+// u for global indices 4·group .. 4·group+3. For DIR_ADAMU, m holds the momentum of those indices and
+// zd/zdd receive ż and z̈ (the update needs them).
+template <int DIR>
+__device__ __forceinline__ void direction4(const Step& S, uint64_t group, const float* m, float* u, float* zd,
+                                           float* zdd) {
+    if (DIR == DIR_RADEMACHER) {
+        float4 r = rademacher4(zotune::noise_words(S.keys, STREAM_N0, group));
         u[0] = r.x; u[1] = r.y; u[2] = r.z; u[3] = r.w;
         return;
     }
-    float4 n0 = gaussian4(S.seed, STREAM_N0, group);
-    if (dir == DIR_GAUSSIAN) {
+    float4 n0 = gaussian4(zotune::noise_words(S.keys, STREAM_N0, group));
+    if (DIR == DIR_GAUSSIAN) {
         u[0] = n0.x; u[1] = n0.y; u[2] = n0.z; u[3] = n0.w;
         return;
     }
-    float4 n1 = gaussian4(S.seed, STREAM_N1, group);
+    float4 n1 = gaussian4(zotune::noise_words(S.keys, STREAM_N1, group));
     const float sa = S.a0, sb = S.a1, b1 = S.a2, omb1 = S.a3;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-        float mj = j < count ? m[j] : 0.0f;
         zd[j] = __fmul_rn(sa, lane(n0, j));
-        zdd[j] = __fadd_rn(mj, __fmul_rn(sb, lane(n1, j)));
+        zdd[j] = __fadd_rn(m[j], __fmul_rn(sb, lane(n1, j)));
         u[j] = __fadd_rn(__fmul_rn(b1, zd[j]), __fmul_rn(omb1, zdd[j]));
     }
 }

@@ -6,7 +6,8 @@
 extern "C" {
 
 // out[k] = noise(seed, stream, start + k) for k < n. dist: 0 Gaussian, 1 Rademacher (as float),
-// 2 the raw 32-bit Philox word of the element (written as its bits).
+// 2 the raw 32-bit Philox word of the element (written as its bits), 3 the element's 16 stochastic-rounding
+// bits (StochasticRounding.bits >>> 16, whatever the stream argument: they are stream 2's).
 __global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_t start, int64_t n, int dist) {
     if (n <= 0) return;
     const int64_t g0 = start >> 2;
@@ -14,7 +15,11 @@ __global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_
     for (int64_t g = g0 + (int64_t)blockIdx.x * blockDim.x + threadIdx.x; g <= g1;
          g += (int64_t)blockDim.x * gridDim.x) {
         float v[4];
-        if (dist == 2) {
+        if (dist == 3) {
+            zotune::Philox4 w = zo::rounding_words(seed, 4 * (uint64_t)g);
+#pragma unroll
+            for (int j = 0; j < 4; j++) v[j] = __uint_as_float(zo::rounding_bits(w, (int)((4 * g + j) & 7)));
+        } else if (dist == 2) {
             zotune::Philox4 w = zotune::noise_words(seed, stream, (uint64_t)g);
 #pragma unroll
             for (int j = 0; j < 4; j++) v[j] = __uint_as_float(zo::lane(w, j));

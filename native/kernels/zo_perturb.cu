@@ -1,72 +1,62 @@
 // Perturbation θ ± εu (ALGORITHMS.md §2), u regenerated from (s_t, global index) and optimiser state:
-//  - zo_perturb_*: in place over the whole flat parameter buffer in one launch (chunk table),
+//  - zo_perturb_<param>_<state>: in place over the whole flat parameter buffer in one launch (chunk table),
 //    θ = R(θ + c·(ε·u)) with c = +1 or -2 (MeZO's way; R = round to nearest even to the dtype);
-//  - zo_shadow_*: one tensor, out = R(θ + sign·(ε·u)) into a scratch buffer, θ untouched.
+//  - zo_shadow_<param>_<state>: one tensor, out = R(θ + sign·(ε·u)) into a scratch buffer, θ untouched.
+// <state> is the dtype of ZO-AdaMU's momentum m (read for its direction; unused by the other directions).
 // ε and the seed come from the device scalar block, so captured graphs replay with new values.
-#include "zo.cuh"
+// The element loop (vector accesses, units of 4 or 8 elements) is zo_sweep.cuh's.
+#include "zo_sweep.cuh"
 
 namespace {
 
-template <typename T>
-__device__ void perturb_inplace(T* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* Sp,
-                                const float* m, int dir, float c) {
-    const zo::Scalars& S = *Sp;
-    for (int ci = blockIdx.x; ci < nchunks; ci += gridDim.x) {
-        const zo::Chunk ch = chunks[ci];
-        const int groups = (ch.len + 3) >> 2;
-        for (int gi = threadIdx.x; gi < groups; gi += blockDim.x) {
-            const int count = min(4, ch.len - 4 * gi);
-            const int64_t idx = ch.noise + 4 * gi;  // global index of lane 0 (a multiple of 4)
-            float u[4], zd[4], zdd[4];
-            zo::direction4(dir, S, (uint64_t)idx >> 2, m == nullptr ? nullptr : m + idx, count, u, zd, zdd);
-            const int64_t base = ch.mem + 4 * gi;
-            for (int j = 0; j < count; j++) {
-                float d = __fmul_rn(S.eps, u[j]);
-                zo::store_rn(theta, base + j, __fadd_rn(zo::load(theta, base + j), __fmul_rn(c, d)));
-            }
-        }
+template <typename T, typename S>
+__device__ void perturb_inplace(T* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* Sp, const S* m,
+                                int dir, float c) {
+    const zo::Step P = zo::read_step(Sp);
+    S* mm = const_cast<S*>(m);  // read only: perturbations never write state
+    if (dir == zo::DIR_RADEMACHER) {
+        zo::sweep_chunks<T, float, zo::OP_PERTURB, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, nullptr, nullptr, c, false);
+    } else if (dir == zo::DIR_ADAMU) {
+        zo::sweep_chunks<T, S, zo::OP_PERTURB, zo::DIR_ADAMU>(theta, chunks, nchunks, P, mm, nullptr, c, false);
+    } else {
+        zo::sweep_chunks<T, float, zo::OP_PERTURB, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, nullptr, nullptr, c, false);
     }
 }
 
-template <typename T>
-__device__ void shadow(const T* theta, T* out, int64_t n, int64_t noise, const zo::Scalars* Sp, const float* m,
-                       int dir, float sign) {
-    const zo::Scalars& S = *Sp;
-    const int64_t groups = (n + 3) >> 2;
-    for (int64_t gi = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; gi < groups;
-         gi += (int64_t)blockDim.x * gridDim.x) {
-        const int count = (int)min((int64_t)4, n - 4 * gi);
-        const int64_t idx = noise + 4 * gi;
-        float u[4], zd[4], zdd[4];
-        zo::direction4(dir, S, (uint64_t)idx >> 2, m == nullptr ? nullptr : m + idx, count, u, zd, zdd);
-        for (int j = 0; j < count; j++) {
-            float d = __fmul_rn(S.eps, u[j]);
-            // sign·d is exact (±1), and a + (-d) is a - d in IEEE arithmetic
-            zo::store_rn(out, 4 * gi + j, __fadd_rn(zo::load(theta, 4 * gi + j), __fmul_rn(sign, d)));
-        }
+template <typename T, typename S>
+__device__ void shadow(const T* theta, T* out, int64_t n, int64_t noise, const zo::Scalars* Sp, const S* m, int dir,
+                       float sign) {
+    const zo::Step P = zo::read_step(Sp);
+    S* mm = const_cast<S*>(m);
+    // sign·d is exact (±1), and a + (-d) is a - d in IEEE arithmetic
+    if (dir == zo::DIR_RADEMACHER) {
+        zo::sweep_tensor<T, float, zo::DIR_RADEMACHER>(theta, out, n, noise, P, (float*)nullptr, sign);
+    } else if (dir == zo::DIR_ADAMU) {
+        zo::sweep_tensor<T, S, zo::DIR_ADAMU>(theta, out, n, noise, P, mm, sign);
+    } else {
+        zo::sweep_tensor<T, float, zo::DIR_GAUSSIAN>(theta, out, n, noise, P, (float*)nullptr, sign);
     }
 }
 
 }  // namespace
 
+#define ZO_PERTURB(tname, T, sname, S)                                                                             \
+    __global__ void zo_perturb_##tname##_##sname(T* theta, const zo::Chunk* chunks, int nchunks,                   \
+                                                 const zo::Scalars* S_, const S* m, int dir, float c) {            \
+        perturb_inplace<T, S>(theta, chunks, nchunks, S_, m, dir, c);                                              \
+    }                                                                                                              \
+    __global__ void zo_shadow_##tname##_##sname(const T* theta, T* out, int64_t n, int64_t noise,                  \
+                                                const zo::Scalars* S_, const S* m, int dir, float sign) {          \
+        shadow<T, S>(theta, out, n, noise, S_, m, dir, sign);                                                      \
+    }
+
 extern "C" {
 
-__global__ void zo_perturb_f32(float* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* S,
-                               const float* m, int dir, float c) {
-    perturb_inplace(theta, chunks, nchunks, S, m, dir, c);
-}
-__global__ void zo_perturb_bf16(__nv_bfloat16* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* S,
-                                const float* m, int dir, float c) {
-    perturb_inplace(theta, chunks, nchunks, S, m, dir, c);
-}
-
-__global__ void zo_shadow_f32(const float* theta, float* out, int64_t n, int64_t noise, const zo::Scalars* S,
-                              const float* m, int dir, float sign) {
-    shadow(theta, out, n, noise, S, m, dir, sign);
-}
-__global__ void zo_shadow_bf16(const __nv_bfloat16* theta, __nv_bfloat16* out, int64_t n, int64_t noise, const zo::Scalars* S,
-                               const float* m, int dir, float sign) {
-    shadow(theta, out, n, noise, S, m, dir, sign);
-}
+ZO_PERTURB(f32, float, f32, float)
+ZO_PERTURB(f32, float, bf16, __nv_bfloat16)
+ZO_PERTURB(f32, float, f16, __half)
+ZO_PERTURB(bf16, __nv_bfloat16, f32, float)
+ZO_PERTURB(bf16, __nv_bfloat16, bf16, __nv_bfloat16)
+ZO_PERTURB(bf16, __nv_bfloat16, f16, __half)
 
 }  // extern "C"

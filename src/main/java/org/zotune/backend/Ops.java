@@ -34,6 +34,9 @@ public interface Ops extends AutoCloseable {
     /** x += y, elementwise (same shape). */
     void addInPlace(Tensor x, Tensor y);
 
+    /** dst ← src (same shape): keeps a value in a tensor that outlives the scope it was computed in. */
+    void copy(Tensor dst, Tensor src);
+
     /** x·wᵀ + bias: x [n, in], w [out, in], bias [1, out] or null. */
     Tensor linear(Tensor x, Tensor w, Tensor bias);
 
@@ -72,14 +75,37 @@ public interface Ops extends AutoCloseable {
      */
     default Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
                                       Tensor normBias, float eps) {
+        return addLinearLayerNorm(residual, x, w, bias, normWeight, normBias, eps, null);
+    }
+
+    /**
+     * {@link #addLinearLayerNorm} writing the norm into {@code out} (same shape as the residual; it may be the
+     * residual itself, as a post-norm block wants), or into a new tensor when {@code out} is null.
+     */
+    default Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                      Tensor normBias, float eps, Tensor out) {
         addLinearInPlace(residual, x, w, bias);
-        return layerNorm(residual, normWeight, normBias, eps);
+        return into(out, layerNorm(residual, normWeight, normBias, eps));
     }
 
     /** residual += linear(x, w, bias), then returns RMSNorm(residual); see {@link #addLinearLayerNorm}. */
     default Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps) {
+        return addLinearRmsNorm(residual, x, w, bias, normWeight, eps, null);
+    }
+
+    /** {@link #addLinearRmsNorm} writing the norm into {@code out} (or a new tensor when null). */
+    default Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps,
+                                    Tensor out) {
         addLinearInPlace(residual, x, w, bias);
-        return rmsNorm(residual, normWeight, eps);
+        return into(out, rmsNorm(residual, normWeight, eps));
+    }
+
+    private Tensor into(Tensor out, Tensor value) {
+        if (out == null) {
+            return value;
+        }
+        copy(out, value);
+        return out;
     }
 
     Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps);

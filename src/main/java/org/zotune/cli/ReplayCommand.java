@@ -45,6 +45,11 @@ public final class ReplayCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer file to copy; default: the base's.")
     Path tokenizer;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda", defaultValue = "cpu",
+            description = "Where the updates are re-applied: the device the run trained on reproduces its weights "
+                    + "bit for bit (cuda: the GPU engine's kernels). Default: ${DEFAULT-VALUE}.")
+    String device;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter err = spec.commandLine().getErr();
@@ -68,10 +73,13 @@ public final class ReplayCommand implements Callable<Integer> {
         } else if (Files.exists(out)) {
             throw new ZotuneException("--out " + out + " is a file");
         }
+        if (!device.equals("cpu") && !device.equals("cuda")) {
+            throw new ZotuneException("--device must be cpu or cuda, got '" + device + "'");
+        }
         Trajectory.Read tr = Trajectory.read(trajectory);
         LoadedModel loaded = ModelLoader.load(basePath);
         long t0 = System.nanoTime();
-        List<HostTensor> theta = Replay.run(loaded, tr);
+        List<HostTensor> theta = Replay.run(loaded, tr, device);
         HfExport.write(out, basePath, tok, loaded.config(), theta, Map.of("format", "pt", "zotune_step",
                 Long.toString(tr.steps().size())));
         err.printf("replayed %d steps in %.2f s%n", tr.steps().size(), (System.nanoTime() - t0) / 1e9);

@@ -5,10 +5,13 @@ import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cpu.CpuOps;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.cuda.Cuda;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.zo.cuda.GpuZoEngine;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.PerturbationStrategy;
@@ -25,7 +28,71 @@ public final class Replay {
     private Replay() {
     }
 
-    /** The replayed θ in zotune's layout and parameter order. */
+    /**
+     * The replayed θ on {@code device}: "cpu" (the CPU engine's update), or "cuda": the GPU engine's fused kernels
+     * (bitwise the weights a q = 1 run trained on the same GPU; q &gt; 1 runs update on the host, so their replay is
+     * the CPU one on either device).
+     */
+    public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory, String device) {
+        switch (device) {
+            case "cpu":
+                return run(base, trajectory);
+            case "cuda":
+                return trajectory.config().q() > 1 ? run(base, trajectory) : runCuda(base, trajectory);
+            default:
+                throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
+        }
+    }
+
+    private static List<HostTensor> runCuda(LoadedModel base, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
+        List<ParamSpec> specs = checkParameters(base, trajectory);
+        Cuda.Availability a = Cuda.availability();
+        if (!a.usable()) {
+            throw new ZotuneException("replay --device cuda: no usable CUDA device (" + a.reason() + "); use "
+                    + "--device cpu");
+        }
+        DType dtype = c.paramDType();
+        try (CudaOps ops = CudaOps.create(dtype);
+                Parameters params = ops.createParameters(base.parameters(), dtype);
+                CudaTheta theta = new CudaTheta(ops, params);
+                GpuZoEngine zo = new GpuZoEngine(ops, base.model(), params, c.optimizer().referenceConfig(c.steps()),
+                        ZoEngines.stepConfig(c))) {
+            for (Trajectory.Step s : trajectory.steps()) {
+                checkStep(c, s);
+                if (s.t() != zo.step() + 1) {
+                    throw new ZotuneException("trajectory step " + s.t() + " follows step " + zo.step() + "; the GPU "
+                            + "replay needs every step from 1");
+                }
+                zo.replayStep(s.g()[0], s.skipped());
+            }
+            return theta.download(specs);
+        }
+    }
+
+    private static List<ParamSpec> checkParameters(LoadedModel base, Trajectory.Read trajectory) {
+        List<ParamSpec> specs = base.model().params();
+        List<String> names = specs.stream().map(ParamSpec::name).toList();
+        if (!names.equals(trajectory.parameters())) {
+            throw new ZotuneException("the base model's parameters (" + names.size() + ", first " + names.get(0)
+                    + ") are not those the trajectory was trained on (" + trajectory.parameters().size() + ")");
+        }
+        return specs;
+    }
+
+    private static void checkStep(TrainConfig c, Trajectory.Step s) {
+        long seed = Noise.stepSeed(c.seed(), s.t());
+        if (seed != s.seed()) {
+            throw new ZotuneException("trajectory step " + s.t() + ": seed " + s.seed() + " is not the step "
+                    + "seed of master seed " + c.seed());
+        }
+        if (s.g().length != c.q()) {
+            throw new ZotuneException("trajectory step " + s.t() + ": " + s.g().length + " projected "
+                    + "gradients, q = " + c.q());
+        }
+    }
+
+    /** The replayed θ in zotune's layout and parameter order (on the CPU). */
     public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
         List<ParamSpec> specs = base.model().params();

@@ -84,7 +84,7 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
         objective = choice("objective", objective, data.format().equals("text") ? "lm" : "classification",
                 OBJECTIVES);
         if (optimizer == null) {
-            optimizer = new Optimizer(null, null, null, null, null, null, null, null, null, null, null, null, null);
+            optimizer = new Optimizer(null, null, null, null, null, null, null, null, null, null, null, null, null, null);
         }
         eps = positive("eps", eps, 1e-3);
         q = atLeast("q", q, 1, 1);
@@ -182,9 +182,12 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
      * @param t1          zo-adamu phase boundary T1 (default min(1024, 5% of steps))
      * @param t2          zo-adamu T2 (default 80% of steps)
      * @param t3          zo-adamu T3 (default steps)
+     * @param stateDtype  storage of the optimiser state m (and v): f32 (default), bf16 or f16; values are
+     *                    computed in float32 and rounded to nearest even when stored (zo-sgd has no state)
      */
     public record Optimizer(String name, Double lr, String schedule, Double weightDecay, Double momentum,
-            Double beta1, Double beta2, Double epsilon, Double sigma, String noise, Long t1, Long t2, Long t3) {
+            Double beta1, Double beta2, Double epsilon, Double sigma, String noise, Long t1, Long t2, Long t3,
+            String stateDtype) {
         public static final List<String> NAMES = List.of("zo-sgd", "zo-sgd-mmt", "zo-adam", "zo-adamu");
 
         public Optimizer {
@@ -203,6 +206,12 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
             epsilon = positive("optimizer.epsilon", epsilon, 1e-8);
             sigma = positive("optimizer.sigma", sigma, 1e-8);
             noise = choice("optimizer.noise", noise, "gaussian", List.of("gaussian", "rademacher"));
+            stateDtype = choice("optimizer.state_dtype", stateDtype, "f32", List.of("f32", "bf16", "f16"));
+        }
+
+        /** The storage type of the optimiser state. */
+        public DType stateDType() {
+            return DType.parse(stateDtype);
         }
 
         public LrSchedule lrSchedule(long steps) {
@@ -214,13 +223,13 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
             LrSchedule s = lrSchedule(steps);
             return switch (name) {
                 case "zo-sgd" -> new ZoSgd.Config(s, weightDecay, Noise.Distribution.parse(noise));
-                case "zo-sgd-mmt" -> new ZoSgdMomentum.Config(s, momentum, weightDecay);
-                case "zo-adam" -> new ZoAdam.Config(s, beta1, beta2, epsilon, weightDecay);
+                case "zo-sgd-mmt" -> new ZoSgdMomentum.Config(s, momentum, weightDecay, stateDType());
+                case "zo-adam" -> new ZoAdam.Config(s, beta1, beta2, epsilon, weightDecay, stateDType());
                 case "zo-adamu" -> {
                     AdaMuSchedule d = AdaMuSchedule.defaults(steps);
                     AdaMuSchedule a = d.withPhases(t1 != null ? t1 : d.t1(), t2 != null ? t2 : d.t2(),
                             t3 != null ? t3 : d.t3());
-                    yield new ZoAdaMu.Config(s, a, sigma, weightDecay);
+                    yield new ZoAdaMu.Config(s, a, sigma, weightDecay, stateDType());
                 }
                 default -> throw new AssertionError(name);
             };

@@ -105,6 +105,7 @@ public final class Trainer {
     public Summary run() {
         long t0 = System.nanoTime();
         checkOut(); // cheap checks first; the folder is written only once model and data are known to be usable
+        ZoEngines.requireDevice(config.device());
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
@@ -233,7 +234,7 @@ public final class Trainer {
         }
         Summary s = new Summary(engine.stepsDone(), stopped, initialDev, lastDev, finalTest, progress.bestStep(),
                 progress.bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9, out);
-        writeSummary(s);
+        writeSummary(s, engine.device());
         try {
             writePlots();
         } catch (LinkageError | RuntimeException e) { // e.g. a runtime without java.desktop: the run itself is done
@@ -454,11 +455,11 @@ public final class Trainer {
         return out;
     }
 
-    private void writeSummary(Summary s) {
+    private void writeSummary(Summary s, String device) {
         ObjectNode o = JSON.createObjectNode();
         o.put("steps", s.steps());
         o.put("stopped", s.stopped());
-        o.put("device", "cpu");
+        o.put("device", device);
         o.put("objective", config.objective());
         o.put("optimizer", config.optimizer().name());
         o.put("metric", config.metric());

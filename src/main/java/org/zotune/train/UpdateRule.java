@@ -2,7 +2,6 @@ package org.zotune.train;
 
 import java.util.Arrays;
 import org.zotune.tensor.DType;
-import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.noise.StochasticRounding;
 import org.zotune.zo.optim.ZoOptimizer;
@@ -10,7 +9,7 @@ import org.zotune.zo.optim.ZoOptimizer;
 /**
  * The optimiser update of one step over θ in a flat array, shared by the CPU engine and trajectory replay so that
  * both compute the same bits: per tensor, exactly {@link org.zotune.zo.optim.ZoStep}'s update (float32 update;
- * stochastic rounding from the step's stream-2 words for bf16/f16 parameters).
+ * stochastic rounding from the step's stream-2 bits for bf16/f16 parameters).
  */
 final class UpdateRule {
     private UpdateRule() {
@@ -33,7 +32,7 @@ final class UpdateRule {
                 float[] upd = th.clone();
                 opt.update(g, p, upd);
                 int[] words = new int[n];
-                Noise.fillWords(seed, Noise.STREAM_ROUNDING, layout.offset(p), words, 0, n);
+                StochasticRounding.fillBits(seed, layout.offset(p), words, 0, n);
                 for (int j = 0; j < n; j++) {
                     th[j] = StochasticRounding.round(upd[j], words[j], dtype);
                 }

@@ -3,6 +3,8 @@ package org.zotune.train;
 import java.io.PrintWriter;
 import java.util.List;
 import org.zotune.ZotuneException;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.cuda.Cuda;
 import org.zotune.model.CausalLM;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
@@ -11,11 +13,15 @@ import org.zotune.zo.optim.ZoOptimizer;
 import org.zotune.zo.optim.ZoStep;
 
 /**
- * Picks the engine for a run's {@code device}. Today only the CPU engine exists; the CUDA engine (package
- * org.zotune.zo.cuda) plugs in here: {@code device: cuda} will construct it, {@code auto} will prefer it when a
- * device is usable.
+ * Picks the engine for a run's {@code device}: {@code cpu} the reference {@link CpuZoEngine}; {@code cuda} the GPU
+ * engine ({@link CudaZoEngine}; for q &gt; 1 the CPU engine's update with its passes on the device,
+ * {@link CudaForward}), failing with one line when no device is usable; {@code auto} the GPU when
+ * {@link Cuda#availability()} says one is usable, else the CPU, saying which in one log line.
  */
 public final class ZoEngines {
+    /** {@code -Dzotune.train.graph=false}: eager steps even where the captured step applies (debugging). */
+    static final String GRAPH_PROPERTY = "zotune.train.graph";
+
     private ZoEngines() {
     }
 
@@ -25,19 +31,64 @@ public final class ZoEngines {
                 c.seed());
     }
 
+    /** Fails with one line when {@code device} is cuda and no CUDA device is usable (before any file is written). */
+    public static void requireDevice(String device) {
+        if (device.equals("cuda")) {
+            Cuda.Availability a = Cuda.availability();
+            if (!a.usable()) {
+                throw new ZotuneException("device cuda: no usable CUDA device (" + a.reason() + "); use --device "
+                        + "cpu, or auto to fall back to the CPU");
+            }
+        }
+    }
+
     public static ZoEngine create(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective,
             PrintWriter log) {
         switch (c.device()) {
-            case "cuda":
-                throw new ZotuneException("device cuda: the GPU ZO engine is not part of this build yet; use "
-                        + "--device cpu (or auto)");
-            case "auto":
-                log.println("device auto: training on the CPU engine (the GPU ZO engine is not part of this build yet)");
-                break;
+            case "cuda": {
+                requireDevice("cuda");
+                log.println("device cuda: " + Cuda.availability());
+                return cuda(c, model, initial, objective);
+            }
+            case "auto": {
+                Cuda.Availability a = Cuda.availability();
+                if (a.usable()) {
+                    log.println("device auto: training on CUDA device " + a);
+                    return cuda(c, model, initial, objective);
+                }
+                log.println("device auto: training on the CPU engine (no usable CUDA device: " + a.reason() + ")");
+                return cpu(c, model, initial, objective);
+            }
             default:
-                break;
+                return cpu(c, model, initial, objective);
         }
+    }
+
+    private static ZoEngine cpu(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective) {
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(model.params()));
         return new CpuZoEngine(model, initial, objective, opt, c.optimizer().lrSchedule(c.steps()), stepConfig(c));
+    }
+
+    private static ZoEngine cuda(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective) {
+        CudaOps ops = CudaOps.create(c.paramDType());
+        try {
+            if (c.q() > 1) {
+                ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(model.params()));
+                CudaForward forward = new CudaForward(ops, model, initial, c.paramDType(), objective);
+                try {
+                    return new CpuZoEngine(model, initial, objective, opt, c.optimizer().lrSchedule(c.steps()),
+                            stepConfig(c), forward);
+                } catch (RuntimeException e) {
+                    forward.close();
+                    throw e;
+                }
+            }
+            boolean graph = !"false".equals(System.getProperty(GRAPH_PROPERTY));
+            return new CudaZoEngine(ops, model, initial, objective, c.optimizer().referenceConfig(c.steps()),
+                    c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph);
+        } catch (RuntimeException e) {
+            ops.close(); // idempotent: the engine may have closed it already
+            throw e;
+        }
     }
 }

@@ -22,6 +22,6 @@
  * <p>Per step t: s_t = {@link org.zotune.zo.noise.Noise#stepSeed}(master, t); perturbation d = ε·u;
  * shadow: R(θ + d), R(θ - d); in place: θ = R(θ + d), θ = R(θ - 2d), θ = R(θ + d) (R = round to the parameter
  * dtype, nearest even); g = (ℓ+ - ℓ-) / (2ε); the optimiser's update; for bf16/f16 parameters the update's float32
- * result is written back by {@link org.zotune.zo.noise.StochasticRounding} with the element's stream-2 word.
+ * result is written back by {@link org.zotune.zo.noise.StochasticRounding} with the element's 16 stream-2 bits.
  */
 package org.zotune.zo;

@@ -162,6 +162,21 @@ class TrainCliTest {
     }
 
     @Test
+    void cudaRequestedWithoutADeviceIsOneLine() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeFalse(org.zotune.cuda.Cuda.availability().usable(),
+                "a CUDA device is usable here");
+        Path cfg = classificationConfig(write("d.jsonl", ROWS), "  verbalizer: {pos: great, neg: terrible}");
+        String line = CliRun.of("train", "--config", cfg.toString(), "--device", "cuda", "--no-progress")
+                .assertUsageError("device cuda", "no usable CUDA device", "--device cpu");
+        assertTrue(!Files.exists(dir.resolve("out")), "the run folder was created before the device check: " + line);
+        Path traj = write("t.jsonl", "");
+        CliRun.of("replay", "--base", "bundled", "--trajectory", traj.toString(), "--out",
+                dir.resolve("r").toString(), "--device", "gpu").assertUsageError("--device", "cpu or cuda");
+        CliRun.of("demo", "--steps", "1", "--no-progress", "--device", "cuda").assertUsageError("device cuda",
+                "no usable CUDA device");
+    }
+
+    @Test
     void demoSmoke() {
         CliRun r = CliRun.of("demo", "--steps", "3", "--no-progress");
         assertEquals(0, r.code(), r.err());

@@ -83,7 +83,7 @@ class ResumeAndReplayTest {
     }
 
     /** Every step's losses and projected gradients and every evaluation, as written (no timings). */
-    private static List<String> stepRecords(Path run) throws IOException {
+    static List<String> stepRecords(Path run) throws IOException {
         List<String> out = new ArrayList<>();
         for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
             JsonNode n = JSON.readTree(line);
@@ -97,7 +97,7 @@ class ResumeAndReplayTest {
         return out;
     }
 
-    private static List<String> trajectorySteps(Path run) throws IOException {
+    static List<String> trajectorySteps(Path run) throws IOException {
         List<String> lines = Files.readAllLines(run.resolve("trajectory.jsonl"));
         assertTrue(lines.get(0).contains("zotune-trajectory"));
         return lines.subList(1, lines.size());

@@ -6,6 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.zotune.zo.optim.ZoSgdMomentum;
+import org.zotune.zo.optim.ZoAdaMu;
+import org.zotune.zo.optim.ZoAdam;
+import org.zotune.tensor.DType;
 import org.zotune.ZotuneException;
 
 class TrainConfigTest {
@@ -69,6 +73,24 @@ class TrainConfigTest {
         assertTrue(error(MINIMAL + "optimizer:\n  name: zo-adamu\nq: 2\n").contains("one SPSA sample"));
         assertTrue(error("data:\n  format: text\n  train: a.txt\nout: x\n").contains("key 'model' is required"));
         assertTrue(error(MINIMAL, "steps").contains("expected key=value"));
+    }
+
+    @Test
+    void stateDtype() {
+        TrainConfig d = TrainConfig.parse("run.yaml", MINIMAL, List.of("optimizer.name=zo-adam"));
+        assertEquals("f32", d.optimizer().stateDtype());
+        assertEquals(DType.F32, ((ZoAdam.Config) d.optimizer().referenceConfig(10)).stateDType());
+        TrainConfig b = TrainConfig.parse("run.yaml", MINIMAL + "optimizer:\n  name: zo-adam\n  state_dtype: BF16\n",
+                List.of());
+        assertEquals(DType.BF16, ((ZoAdam.Config) b.optimizer().referenceConfig(10)).stateDType());
+        TrainConfig h = TrainConfig.parse("run.yaml", MINIMAL, List.of("optimizer.name=zo-adamu",
+                "optimizer.state_dtype=f16"));
+        assertEquals(DType.F16, ((ZoAdaMu.Config) h.optimizer().referenceConfig(10)).stateDType());
+        TrainConfig mm = TrainConfig.parse("run.yaml", MINIMAL, List.of("optimizer.name=zo-sgd-mmt",
+                "optimizer.state_dtype=bf16"));
+        assertEquals(DType.BF16, ((ZoSgdMomentum.Config) mm.optimizer().referenceConfig(10)).stateDType());
+        String m = error(MINIMAL + "optimizer:\n  name: zo-adam\n  state_dtype: fp8\n");
+        assertTrue(m.contains("key 'optimizer.state_dtype': unknown value 'fp8' (valid: f32, bf16, f16)"), m);
     }
 
     @Test

@@ -25,12 +25,17 @@ final class TrainRuns {
         }
     }
 
-    /** A YAML config training the bundled model on text; {@code extra} lines are appended. */
+    /** A YAML config training the bundled model on text on the CPU; {@code extra} lines are appended. */
     static String yaml(Path train, Path dev, Path out, String... extra) {
+        return yamlOn("cpu", train, dev, out, extra);
+    }
+
+    /** The same on {@code device}. */
+    static String yamlOn(String device, Path train, Path dev, Path out, String... extra) {
         BundledModel b = BundledModel.get();
         return String.join("\n", "model: '" + b.model() + "'", "tokenizer: '" + b.tokenizer() + "'", "data:",
                 "  format: text", "  train: '" + train + "'", "  dev: '" + dev + "'", "  max_examples: 40",
-                "objective: lm", "batch_size: 4", "max_length: 32", "eval_batch_size: 16", "device: cpu",
+                "objective: lm", "batch_size: 4", "max_length: 32", "eval_batch_size: 16", "device: " + device,
                 "out: '" + out + "'", "seed: 7", String.join("\n", extra), "");
     }
 

@@ -106,6 +106,14 @@ public final class CpuOps implements Ops {
     }
 
     @Override
+    public void copy(Tensor dst, Tensor src) {
+        CpuTensor a = cpu(dst);
+        CpuTensor b = cpu(src);
+        sameShape(a, b, "copy");
+        System.arraycopy(b.data, b.offset, a.data, a.offset, a.rows() * a.cols());
+    }
+
+    @Override
     public Tensor linear(Tensor x, Tensor w, Tensor bias) {
         CpuTensor a = cpu(x);
         CpuTensor wt = cpu(w);

@@ -14,6 +14,7 @@ import org.zotune.cuda.Cublas;
 import org.zotune.cuda.Cuda;
 import org.zotune.cuda.CudaGraph;
 import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.Kernel;
 import org.zotune.cuda.KernelArgs;
 import org.zotune.cuda.KernelModule;
@@ -566,6 +567,16 @@ public final class CudaOps implements Ops {
         elementwise("add_inplace", a.numel(), a.address(), b.address());
     }
 
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        CudaTensor a = act(dst, "copy", "dst");
+        CudaTensor b = act(src, "copy", "src");
+        sameShape(a, b, "copy");
+        if (a.numel() > 0 && a.address() != b.address()) {
+            DeviceBuffer.copy(a.address(), b.address(), a.numel() * computeType.bytes(), stream);
+        }
+    }
+
     private void elementwise(String base, long n, long... ptrs) {
         if (n == 0) {
             return;
@@ -782,15 +793,16 @@ public final class CudaOps implements Ops {
 
     @Override
     public Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
-                                     Tensor normBias, float eps) {
-        CudaTensor out = addLinearNorm(residual, x, w, bias, normWeight, normBias, eps, true);
-        return out != null ? out : Ops.super.addLinearLayerNorm(residual, x, w, bias, normWeight, normBias, eps);
+                                     Tensor normBias, float eps, Tensor out) {
+        CudaTensor r = addLinearNorm(residual, x, w, bias, normWeight, normBias, eps, true, out);
+        return r != null ? r : Ops.super.addLinearLayerNorm(residual, x, w, bias, normWeight, normBias, eps, out);
     }
 
     @Override
-    public Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps) {
-        CudaTensor out = addLinearNorm(residual, x, w, bias, normWeight, null, eps, false);
-        return out != null ? out : Ops.super.addLinearRmsNorm(residual, x, w, bias, normWeight, eps);
+    public Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps,
+                                   Tensor out) {
+        CudaTensor r = addLinearNorm(residual, x, w, bias, normWeight, null, eps, false, out);
+        return r != null ? r : Ops.super.addLinearRmsNorm(residual, x, w, bias, normWeight, eps, out);
     }
 
     /**
@@ -798,7 +810,7 @@ public final class CudaOps implements Ops {
      * back) and out = norm(residual). Null when the shapes or alignment need the separate ops (nothing done).
      */
     private CudaTensor addLinearNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
-                                     Tensor normBias, float eps, boolean layerNorm) {
+                                     Tensor normBias, float eps, boolean layerNorm, Tensor into) {
         if (!FUSE_NORM) {
             return null;
         }
@@ -813,14 +825,19 @@ public final class CudaOps implements Ops {
                 || (yb != null && yb.numel() != cols)) {
             return null; // the separate ops report the mismatch
         }
+        CudaTensor given = into == null ? null : act(into, op, "out");
+        if (given != null) {
+            sameShape(r, given, op);
+        }
         int vt = normVectorThreads(cols, r.address(), nw.address(), nb == null ? 0L : nb.address(),
-                yb == null ? 0L : yb.address());
+                yb == null ? 0L : yb.address(), given == null ? 0L : given.address());
         if (vt == 0 || r.rows() == 0) {
             return null;
         }
         CudaTensor y = (CudaTensor) linear(x, w, null);
         sameShape(r, y, op);
-        CudaTensor out = alloc(r.rows(), cols, computeType);
+        // out may be the residual itself: each thread writes back its own elements only, after reading them
+        CudaTensor out = given != null ? given : alloc(r.rows(), cols, computeType);
         if (!aligned(y.address(), out.address())) {
             throw new IllegalStateException(op + ": arena tensors must be 16-byte aligned");
         }

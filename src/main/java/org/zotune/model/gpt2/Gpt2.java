@@ -114,24 +114,27 @@ public final class Gpt2 implements CausalLM {
         var positions = ops.ints(batch.arangePositions());
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(wte));
         ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
-        // each residual addition is fused with the norm that follows it (the next block's, or the final one)
+        // each residual addition is fused with the norm that follows it (the next block's, or the final one); x and a
+        // live outside the layers' scopes, so a pass holds one layer's activations at a time, not all of them
         Tensor a = ops.layerNorm(x, w.weight(ln1W[0]), w.weight(ln1B[0]), eps);
         for (int l = 0; l < config.numLayers(); l++) {
-            // one GEMM for q, k and v ([3·hidden, hidden] weight); attention adds the [3, hidden] bias as it reads
-            Tensor qkv = ops.linear(a, w.weight(attnW[l]), null);
-            Tensor att = ops.attentionPacked(qkv, w.weight(attnB[l]), mask, positions, spec);
-            Tensor m = ops.addLinearLayerNorm(x, att, w.weight(projW[l]), w.weight(projB[l]), w.weight(ln2W[l]),
-                    w.weight(ln2B[l]), eps);
-            Tensor f;
-            if (config.activation() == ModelConfig.Activation.GELU_TANH) {
-                f = ops.linearGeluTanh(m, w.weight(fcW[l]), w.weight(fcB[l]));
-            } else {
-                f = ops.linear(m, w.weight(fcW[l]), w.weight(fcB[l]));
-                Architectures.activateInPlace(ops, f, config.activation());
+            try (Ops.Scope layer = ops.scope()) {
+                // one GEMM for q, k and v ([3·hidden, hidden] weight); attention adds the [3, hidden] bias as it reads
+                Tensor qkv = ops.linear(a, w.weight(attnW[l]), null);
+                Tensor att = ops.attentionPacked(qkv, w.weight(attnB[l]), mask, positions, spec);
+                Tensor m = ops.addLinearLayerNorm(x, att, w.weight(projW[l]), w.weight(projB[l]), w.weight(ln2W[l]),
+                        w.weight(ln2B[l]), eps);
+                Tensor f;
+                if (config.activation() == ModelConfig.Activation.GELU_TANH) {
+                    f = ops.linearGeluTanh(m, w.weight(fcW[l]), w.weight(fcB[l]));
+                } else {
+                    f = ops.linear(m, w.weight(fcW[l]), w.weight(fcB[l]));
+                    Architectures.activateInPlace(ops, f, config.activation());
+                }
+                boolean last = l == config.numLayers() - 1;
+                ops.addLinearLayerNorm(x, f, w.weight(fcProjW[l]), w.weight(fcProjB[l]),
+                        w.weight(last ? lnfW : ln1W[l + 1]), w.weight(last ? lnfB : ln1B[l + 1]), eps, a);
             }
-            boolean last = l == config.numLayers() - 1;
-            a = ops.addLinearLayerNorm(x, f, w.weight(fcProjW[l]), w.weight(fcProjB[l]),
-                    w.weight(last ? lnfW : ln1W[l + 1]), w.weight(last ? lnfB : ln1B[l + 1]), eps);
         }
         Tensor out = a;
         return ops.logits(out, w.weight(head));

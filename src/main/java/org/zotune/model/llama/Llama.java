@@ -129,20 +129,23 @@ public final class Llama implements CausalLM {
         IntTensor mask = ops.ints(batch.mask());
         IntTensor positions = ops.ints(batch.arangePositions());
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
-        // each residual addition is fused with the norm that follows it (the next block's, or the final one)
+        // each residual addition is fused with the norm that follows it (the next block's, or the final one); x and a
+        // live outside the layers' scopes, so a pass holds one layer's activations at a time, not all of them
         Tensor a = ops.rmsNorm(x, w.weight(attnNorm[0]), eps);
         for (int l = 0; l < config.numLayers(); l++) {
-            Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
-            Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
-            Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
-            Tensor att = ops.attention(q, k, v, mask, positions, spec);
-            Tensor m = ops.addLinearRmsNorm(x, att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l]),
-                    w.weight(ffnNorm[l]), eps);
-            Tensor gate = ops.linear(m, w.weight(gateW[l]), Architectures.optionalWeight(w, gateB[l]));
-            Tensor up = ops.linear(m, w.weight(upW[l]), Architectures.optionalWeight(w, upB[l]));
-            boolean last = l == config.numLayers() - 1;
-            a = ops.addLinearRmsNorm(x, ops.siluMul(gate, up), w.weight(downW[l]),
-                    Architectures.optionalWeight(w, downB[l]), w.weight(last ? norm : attnNorm[l + 1]), eps);
+            try (Ops.Scope layer = ops.scope()) {
+                Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
+                Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
+                Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
+                Tensor att = ops.attention(q, k, v, mask, positions, spec);
+                Tensor m = ops.addLinearRmsNorm(x, att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l]),
+                        w.weight(ffnNorm[l]), eps);
+                Tensor gate = ops.linear(m, w.weight(gateW[l]), Architectures.optionalWeight(w, gateB[l]));
+                Tensor up = ops.linear(m, w.weight(upW[l]), Architectures.optionalWeight(w, upB[l]));
+                boolean last = l == config.numLayers() - 1;
+                ops.addLinearRmsNorm(x, ops.siluMul(gate, up), w.weight(downW[l]),
+                        Architectures.optionalWeight(w, downB[l]), w.weight(last ? norm : attnNorm[l + 1]), eps, a);
+            }
         }
         Tensor out = a;
         return ops.linear(out, w.weight(head), null);

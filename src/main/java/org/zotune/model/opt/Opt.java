@@ -152,41 +152,43 @@ public final class Opt implements CausalLM {
         }
         ops.addInPlace(x, ops.embedding(ops.ints(table), w.weight(positions)));
         // pre-LN: each residual addition is fused with the norm that follows it (the next block's, or the final
-        // one); post-LN: with the norm of its own sub-block, whose output becomes the residual stream
+        // one) written into a; post-LN: with the norm of its own sub-block, written over the residual stream x.
+        // x and a live outside the layers' scopes, so a pass holds one layer's activations at a time.
         Tensor a = before ? ops.layerNorm(x, w.weight(attnLnW[0]), w.weight(attnLnB[0]), eps) : x;
         for (int l = 0; l < config.numLayers(); l++) {
-            Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
-            Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
-            Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
-            Tensor att = ops.attention(q, k, v, mask, attnPositions, spec);
-            Tensor m = ops.addLinearLayerNorm(x, att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l]),
-                    w.weight(before ? ffnLnW[l] : attnLnW[l]), w.weight(before ? ffnLnB[l] : attnLnB[l]), eps);
-            if (!before) {
-                x = m;
-            }
-            Tensor f;
-            if (config.activation() == ModelConfig.Activation.RELU) {
-                f = ops.linearRelu(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
-            } else {
-                f = ops.linear(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
-                Architectures.activateInPlace(ops, f, config.activation());
-            }
-            Tensor fc2Bias = Architectures.optionalWeight(w, fc2B[l]);
-            if (!before) {
-                x = ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(ffnLnW[l]),
-                        w.weight(ffnLnB[l]), eps);
-                a = x;
-            } else if (l + 1 < config.numLayers()) {
-                a = ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(attnLnW[l + 1]),
-                        w.weight(attnLnB[l + 1]), eps);
-            } else if (finalLnW >= 0) {
-                x = ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(finalLnW),
-                        w.weight(finalLnB), eps);
-            } else {
-                ops.addLinearInPlace(x, f, w.weight(fc2W[l]), fc2Bias);
+            try (Ops.Scope layer = ops.scope()) {
+                Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
+                Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
+                Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
+                Tensor att = ops.attention(q, k, v, mask, attnPositions, spec);
+                Tensor m = ops.addLinearLayerNorm(x, att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l]),
+                        w.weight(before ? ffnLnW[l] : attnLnW[l]), w.weight(before ? ffnLnB[l] : attnLnB[l]), eps,
+                        before ? null : x);
+                Tensor f;
+                if (config.activation() == ModelConfig.Activation.RELU) {
+                    f = ops.linearRelu(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
+                } else {
+                    f = ops.linear(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
+                    Architectures.activateInPlace(ops, f, config.activation());
+                }
+                Tensor fc2Bias = Architectures.optionalWeight(w, fc2B[l]);
+                if (!before) {
+                    ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(ffnLnW[l]), w.weight(ffnLnB[l]),
+                            eps, x);
+                } else if (l + 1 < config.numLayers()) {
+                    ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(attnLnW[l + 1]),
+                            w.weight(attnLnB[l + 1]), eps, a);
+                } else if (finalLnW >= 0) {
+                    ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(finalLnW), w.weight(finalLnB),
+                            eps, a);
+                } else {
+                    ops.addLinearInPlace(x, f, w.weight(fc2W[l]), fc2Bias);
+                }
             }
         }
-        if (!before && finalLnW >= 0) {
+        if (before && finalLnW >= 0) {
+            x = a;
+        } else if (!before && finalLnW >= 0) {
             x = ops.layerNorm(x, w.weight(finalLnW), w.weight(finalLnB), eps);
         }
         if (projectOut >= 0) {

@@ -79,6 +79,11 @@ final class BoundInputOps implements Ops {
     }
 
     @Override
+    public void copy(Tensor dst, Tensor src) {
+        ops.copy(dst, src);
+    }
+
+    @Override
     public Tensor linear(Tensor x, Tensor w, Tensor bias) {
         return ops.linear(x, w, bias);
     }

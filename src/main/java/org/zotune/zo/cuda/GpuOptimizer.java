@@ -2,6 +2,7 @@ package org.zotune.zo.cuda;
 
 import java.nio.ByteBuffer;
 import org.zotune.ZotuneException;
+import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -13,7 +14,7 @@ import org.zotune.zo.optim.ZoSgdMomentum;
 /**
  * One of the reference optimisers' configurations ({@link ZoSgd.Config}, {@link ZoSgdMomentum.Config},
  * {@link ZoAdam.Config}, {@link ZoAdaMu.Config}) as the fused kernels see it: which update kernel, which
- * direction, how many float32 state vectors, and the per-step scalars, computed on the host exactly as the
+ * direction, how many state vectors of which dtype, and the per-step scalars, computed on the host exactly as the
  * reference's {@code beginStep} does (double, rounded once to float32).
  */
 public final class GpuOptimizer {
@@ -71,9 +72,28 @@ public final class GpuOptimizer {
         return config;
     }
 
-    /** Float32 state vectors per trainable element (m; m and v for Adam). */
+    /** State vectors per trainable element (m; m and v for Adam), each of {@link #stateDType()}. */
     public int stateVectors() {
         return kind.stateVectors;
+    }
+
+    /** The storage type of the state vectors (the reference config's stateDType; F32 for ZO-SGD). */
+    public DType stateDType() {
+        if (config instanceof ZoSgdMomentum.Config c) {
+            return c.stateDType();
+        }
+        if (config instanceof ZoAdam.Config c) {
+            return c.stateDType();
+        }
+        if (config instanceof ZoAdaMu.Config c) {
+            return c.stateDType();
+        }
+        return DType.F32;
+    }
+
+    /** Device bytes of one state vector over {@code elements} global indices (0 without state). */
+    public long stateBytes(long elements) {
+        return kind.stateVectors == 0 ? 0 : elements * stateDType().bytes();
     }
 
     /** The direction code the kernels use for u. */

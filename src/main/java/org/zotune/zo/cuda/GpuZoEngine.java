@@ -48,8 +48,9 @@ import org.zotune.zo.optim.ZoStep;
  * and hold at most one matrix and three vectors at once (a projection with its bias fused with the following
  * norm's weight and bias); {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
  *
- * <p>Limits: one SPSA sample and one micro-batch per step (q and M of {@link ZoStep.Config} must be 1); the
- * parameters must be in the ops' compute type. Not thread-safe. The engine opens an activation scope on the
+ * <p>Limits: one SPSA sample per step (q of {@link ZoStep.Config} must be 1); the captured step ({@link #submit})
+ * takes one micro-batch, {@link #stepEager} any number (the caller's loss function sums them); the parameters must
+ * be in the ops' compute type. Not thread-safe. The engine opens an activation scope on the
  * ops for the captured graph's activations and inputs: close the engine before scopes opened before it.
  */
 public final class GpuZoEngine implements AutoCloseable {
@@ -122,9 +123,10 @@ public final class GpuZoEngine implements AutoCloseable {
         this.opt = GpuOptimizer.of(optimizerConfig);
         this.config = config;
         this.eps = (float) config.eps();
-        if (config.samples() != 1 || config.microBatches() != 1) {
-            throw new ZotuneException("GPU zeroth-order engine: q (SPSA samples) and micro-batches must be 1, got q = "
-                    + config.samples() + ", micro-batches = " + config.microBatches());
+        if (config.samples() != 1) {
+            // the fused kernels regenerate stream 0 only; q > 1 (streams 3 + k) runs through a host update path
+            throw new ZotuneException("GPU zeroth-order engine: q (SPSA samples) must be 1, got q = "
+                    + config.samples());
         }
         if (config.paramDType() != dtype) {
             throw new ZotuneException("GPU zeroth-order engine: zo step paramDType is " + config.paramDType()
@@ -159,7 +161,7 @@ public final class GpuZoEngine implements AutoCloseable {
                 largestMatrix = Math.max(largestMatrix, bytes);
             }
         }
-        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8);
+        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8).stateDType(opt.stateDType());
         this.boundOps = new BoundInputOps(ops);
         this.plus = new ShadowWeights(+1f);
         this.minus = new ShadowWeights(-1f);
@@ -173,7 +175,7 @@ public final class GpuZoEngine implements AutoCloseable {
             s.synchronize(); // the pinned buffer is reused for step slots next
             scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
             scalars.fill(0, ZoScalars.SIZE, 0, s);
-            long stateBytes = 4L * table.stateElements();
+            long stateBytes = opt.stateBytes(table.stateElements());
             if (opt.stateVectors() >= 1) {
                 m = DeviceBuffer.allocate(stateBytes);
                 m.fill(0, stateBytes, 0, s);
@@ -231,6 +233,11 @@ public final class GpuZoEngine implements AutoCloseable {
         return skipped;
     }
 
+    /** Non-finite steps in a row at the end of the last step read back. */
+    public int badInARow() {
+        return badInARow;
+    }
+
     /** Submits one step on the batch's next-token targets; returns its index t. */
     public long submit(Batch batch) {
         return submit(batch, batch.nextTokenTargets());
@@ -242,6 +249,10 @@ public final class GpuZoEngine implements AutoCloseable {
      */
     public long submit(Batch batch, int[] targets) {
         open();
+        if (config.microBatches() != 1) {
+            throw new ZotuneException("zo step: the captured step takes one micro-batch, configured "
+                    + config.microBatches() + "; use stepEager");
+        }
         if (targets.length != batch.tokens()) {
             throw new ZotuneException("zo step: " + targets.length + " targets for a batch of " + batch.tokens()
                     + " tokens");
@@ -305,6 +316,164 @@ public final class GpuZoEngine implements AutoCloseable {
         return r.get(r.size() - 1);
     }
 
+    /** The loss of one pass, computed by the caller with {@code weights} = θ ± εu (any objective, any micro-batches). */
+    @FunctionalInterface
+    public interface PassLoss {
+        float loss(WeightSource weights);
+    }
+
+    /**
+     * Runs step t = step() + 1 eagerly with host-computed losses: the same perturbation and fused update kernels as
+     * the captured step, but ℓ± come from {@code loss} (an objective on the ops, against the perturbed weights) and
+     * g = (ℓ+ - ℓ-) / (2ε) is formed on the host and written to the scalar block before the update. For
+     * non-differentiable objectives and several micro-batches. Waits for the device.
+     */
+    public ZoStep.Result stepEager(PassLoss loss) {
+        open();
+        drainQuietlyOrThrow();
+        long step = t + 1;
+        writeStepInputs(step);
+        boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
+        float lp;
+        float lm;
+        CudaStream s = ops.stream();
+        long sc = scalars.address();
+        long mAddr = m == null ? 0L : m.address();
+        if (inPlace) {
+            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sc, mAddr, opt.direction(),
+                    1f, s);
+            lp = loss.loss(params);
+            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sc, mAddr, opt.direction(),
+                    -2f, s);
+            lm = loss.loss(params);
+        } else {
+            plus.ring = 0;
+            lp = loss.loss(plus);
+            minus.ring = 0;
+            lm = loss.loss(minus);
+        }
+        float g = (lp - lm) / (2.0f * eps);
+        boolean bad = !Float.isFinite(lp) || !Float.isFinite(lm) || !Float.isFinite(g);
+        finishHostStep(step, g, bad, inPlace);
+        ZoStep.Result r = new ZoStep.Result(step, new float[] {lp}, new float[] {lm}, new float[] {g}, bad);
+        countBad(step, bad, lp, lm);
+        return r;
+    }
+
+    /**
+     * Re-applies step t = step() + 1 from a recorded projected gradient, without a forward pass (trajectory replay):
+     * for the in-place strategy the perturb passes (+εu, -2εu) whose rounding is part of θ, then the same fused
+     * (restore +) update as training, or only the restore when the step was skipped. Bitwise the weights that
+     * training wrote on the same device.
+     */
+    public void replayStep(float g, boolean wasSkipped) {
+        open();
+        drainQuietlyOrThrow();
+        long step = t + 1;
+        writeStepInputs(step);
+        boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
+        if (inPlace) {
+            CudaStream s = ops.stream();
+            long mAddr = m == null ? 0L : m.address();
+            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(), mAddr,
+                    opt.direction(), 1f, s);
+            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(), mAddr,
+                    opt.direction(), -2f, s);
+        }
+        finishHostStep(step, wasSkipped ? 0f : g, wasSkipped, inPlace);
+        if (wasSkipped) {
+            skipped++;
+        }
+    }
+
+    /**
+     * Sets the step counter and the optimiser state (a resumed run): {@code m} and {@code v} indexed by global noise
+     * index as {@link #state(int)} returns them (null when the optimiser has no such vector). Synchronises.
+     */
+    public void restoreState(long steps, long skippedSteps, int badRow, float[] mValues, float[] vValues) {
+        open();
+        drainQuietlyOrThrow();
+        closeGraph(); // recaptured on the next submit
+        writeState(m, mValues, "m");
+        writeState(v, vValues, "v");
+        this.t = steps;
+        this.skipped = skippedSteps;
+        this.badInARow = badRow;
+        java.util.Arrays.fill(slotStep, 0L);
+    }
+
+    private void writeState(DeviceBuffer b, float[] values, String what) {
+        if (b == null) {
+            if (values != null) {
+                throw new ZotuneException(opt.kind() + " has no optimiser state " + what);
+            }
+            return;
+        }
+        int n = (int) table.stateElements();
+        if (values == null || values.length != n) {
+            throw new ZotuneException("optimiser state " + what + ": " + (values == null ? 0 : values.length)
+                    + " values for " + n + " state elements");
+        }
+        // values read back by state(i) from a bf16/f16 state are exact in that type, so this round trip is exact
+        DType st = opt.stateDType();
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                if (st == DType.F32) {
+                    h.putFloat(4 * i, values[i]);
+                } else {
+                    h.putShort(2 * i, st == DType.BF16 ? DType.floatToBf16(values[i]) : DType.floatToF16(values[i]));
+                }
+            }
+            b.copyFromHost(host.pointer(), 0, (long) st.bytes() * n, ops.stream());
+            ops.stream().synchronize();
+        }
+    }
+
+    /** Step t's input scalars into the block (through pinned slot 0; synchronises). */
+    private void writeStepInputs(long step) {
+        CudaStream s = ops.stream();
+        opt.writeInputs(pinned.slice(0, ZoScalars.INPUT_BYTES), step, Noise.stepSeed(config.seed(), step), eps);
+        scalars.copyFromHost(at(0), 0, ZoScalars.INPUT_BYTES, s);
+        s.synchronize();
+    }
+
+    /** Writes g and the bad flag that the update kernels read, runs the fused (restore +) update, waits. */
+    private void finishHostStep(long step, float g, boolean bad, boolean inPlace) {
+        CudaStream s = ops.stream();
+        ByteBuffer b = pinned.slice(0, 8);
+        b.putFloat(0, bad ? 0f : g);
+        b.putInt(4, bad ? 1 : 0);
+        scalars.copyFromHost(at(0), ZoScalars.G, 8, s);
+        long mAddr = m == null ? 0L : m.address();
+        long vAddr = v == null ? 0L : v.address();
+        kernels.update(opt.kind(), dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(),
+                mAddr, vAddr, opt.direction(), inPlace, s);
+        s.synchronize();
+        t = step;
+    }
+
+    private void countBad(long step, boolean bad, float lp, float lm) {
+        if (bad) {
+            skipped++;
+            badInARow++;
+            if (badInARow >= config.maxBadSteps()) {
+                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
+                        + " steps in a row (last: l+ = " + lp + ", l- = " + lm + "); parameters are unchanged"
+                        + " since the last good step; lower the learning rate or eps, or check the data");
+            }
+        } else {
+            badInARow = 0;
+        }
+    }
+
+    /** Harvests the captured steps in flight so that an eager step follows them on the host too. */
+    private void drainQuietlyOrThrow() {
+        while (!pending.isEmpty()) {
+            harvest(pending.pollFirst());
+        }
+    }
+
     /** A copy of optimiser state vector {@code which} (0 = m, 1 = v), indexed by global noise index (synchronises). */
     public float[] state(int which) {
         open();
@@ -313,11 +482,16 @@ public final class GpuZoEngine implements AutoCloseable {
             throw new IllegalArgumentException(opt.kind() + " has no state vector " + which);
         }
         int n = (int) table.stateElements();
+        DType st = opt.stateDType();
         float[] out = new float[n];
-        try (PinnedBuffer host = PinnedBuffer.allocate(4L * n)) {
-            b.copyToHost(0, host.pointer(), 4L * n, ops.stream());
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            b.copyToHost(0, host.pointer(), (long) st.bytes() * n, ops.stream());
             ops.stream().synchronize();
-            host.slice(0, 4 * n).asFloatBuffer().get(out);
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                out[i] = st == DType.F32 ? h.getFloat(4 * i)
+                        : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
+            }
         }
         return out;
     }

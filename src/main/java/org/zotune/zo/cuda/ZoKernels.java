@@ -20,18 +20,29 @@ public final class ZoKernels implements AutoCloseable {
     private final Map<String, Kernel> kernels = new HashMap<>();
     private final int maxGrid;
     private int block = 256;
+    private DType state = DType.F32;
 
-    /** @param maxGrid the most blocks per launch (e.g. 8 per SM) */
+    /**
+     * @param maxGrid the most blocks of a noise-fill launch (e.g. 8 per SM). Launches over the chunk table take one
+     *                block per chunk and shadow launches one thread per unit of elements, up to 64 × maxGrid
+     *                blocks (beyond that blocks loop): the
+     *                hardware then balances the load, where a fixed grid of 8 blocks per SM ran in two uneven waves
+     *                whenever the kernel's registers let fewer blocks reside (benchmarks/NOTES.md).
+     */
     public ZoKernels(int maxGrid) {
         this.maxGrid = Math.max(1, maxGrid);
         this.module = KernelModule.loadDefault();
         try {
             reg("zo_noise_fill", "plilli");
             for (String t : new String[] {"f32", "bf16"}) {
-                reg("zo_perturb_" + t, "ppippif");
-                reg("zo_shadow_" + t, "ppllppif");
-                for (GpuOptimizer.Kind k : GpuOptimizer.Kind.values()) {
-                    reg("zo_update_" + k.kernel + "_" + t, "ppipppii");
+                for (String st : new String[] {"f32", "bf16", "f16"}) {
+                    reg("zo_perturb_" + t + "_" + st, "ppippif");
+                    reg("zo_shadow_" + t + "_" + st, "ppllppif");
+                    for (GpuOptimizer.Kind k : GpuOptimizer.Kind.values()) {
+                        if (k.stateVectors > 0 || st.equals("f32")) {
+                            reg("zo_update_" + k.kernel + "_" + t + "_" + st, "ppipppii");
+                        }
+                    }
                 }
             }
             reg("zo_grad", "p");
@@ -54,6 +65,25 @@ public final class ZoKernels implements AutoCloseable {
         return this;
     }
 
+    /**
+     * The storage type of the optimiser state (m, v) the following launches read and write: F32 (default), BF16
+     * or F16 (GpuOptimizer.stateDType()).
+     */
+    public ZoKernels stateDType(DType t) {
+        stateSuffix(t);
+        this.state = t;
+        return this;
+    }
+
+    private static String stateSuffix(DType t) {
+        switch (t) {
+            case F32: return "f32";
+            case BF16: return "bf16";
+            case F16: return "f16";
+            default: throw new ZotuneException("zeroth-order kernels keep optimiser state in f32, bf16 or f16, not " + t);
+        }
+    }
+
     private static String suffix(DType t) {
         switch (t) {
             case F32: return "f32";
@@ -66,9 +96,14 @@ public final class ZoKernels implements AutoCloseable {
         return (int) Math.max(1, Math.min(units, maxGrid));
     }
 
+    private int chunkGrid(int nchunks) {
+        return (int) Math.max(1, Math.min(nchunks, 64L * maxGrid));
+    }
+
     /**
      * out[k] = noise(seed, stream, start + k), k < n, as float32: dist 0 Gaussian, 1 Rademacher, 2 the raw
-     * Philox word's bits.
+     * Philox word's bits, 3 the element's 16 stochastic-rounding bits ({@code StochasticRounding.bits >>> 16}, an
+     * int; stream ignored).
      */
     public void noiseFill(long out, long seed, int stream, long start, long n, int dist, CudaStream s) {
         if (n <= 0) {
@@ -86,9 +121,9 @@ public final class ZoKernels implements AutoCloseable {
         if (nchunks == 0) {
             return;
         }
-        Kernel k = kernels.get("zo_perturb_" + suffix(dtype));
+        Kernel k = kernels.get("zo_perturb_" + suffix(dtype) + "_" + stateSuffix(state));
         k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).i32(5, dir).f32(6, c);
-        k.launch(grid(nchunks), block, s);
+        k.launch(chunkGrid(nchunks), block, s);
     }
 
     /** One tensor of n elements whose global noise index starts at {@code noise}: out = R(θ + sign·(ε·u)). */
@@ -97,10 +132,11 @@ public final class ZoKernels implements AutoCloseable {
         if (n <= 0) {
             return;
         }
-        Kernel k = kernels.get("zo_shadow_" + suffix(dtype));
+        Kernel k = kernels.get("zo_shadow_" + suffix(dtype) + "_" + stateSuffix(state));
         k.args().ptr(0, theta).ptr(1, out).i64(2, n).i64(3, noise).ptr(4, scalars).ptr(5, m).i32(6, dir)
                 .f32(7, sign);
-        k.launch(grid(((n + 3) / 4 + block - 1) / block), block, s);
+        long units = (n + 7) / 8; // 8 bf16 or 4 + 4 f32 elements a thread (tails in units of 4)
+        k.launch((int) Math.max(1, Math.min((units + block - 1) / block, 64L * maxGrid)), block, s);
     }
 
     /** ℓ±, g and the non-finite flag from the cross-entropy pairs in the scalar block. */
@@ -110,16 +146,20 @@ public final class ZoKernels implements AutoCloseable {
         k.launch(1, 32, s);
     }
 
-    /** The fused (restore +) update of every chunk; m and v are the state vectors (0 when unused). */
+    /**
+     * The fused (restore +) update of every chunk; m and v are the state vectors (0 when unused), of the
+     * {@link #stateDType} set last.
+     */
     public void update(GpuOptimizer.Kind opt, DType dtype, long theta, long chunks, int nchunks, long scalars,
                        long m, long v, int dir, boolean restore, CudaStream s) {
         if (nchunks == 0) {
             return;
         }
-        Kernel k = kernels.get("zo_update_" + opt.kernel + "_" + suffix(dtype));
+        String st = opt.stateVectors > 0 ? stateSuffix(state) : "f32"; // ZO-SGD has no state
+        Kernel k = kernels.get("zo_update_" + opt.kernel + "_" + suffix(dtype) + "_" + st);
         k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).ptr(5, v).i32(6, dir)
                 .i32(7, restore ? 1 : 0);
-        k.launch(grid(nchunks), block, s);
+        k.launch(chunkGrid(nchunks), block, s);
     }
 
     @Override

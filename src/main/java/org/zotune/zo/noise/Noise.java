@@ -14,18 +14,20 @@ package org.zotune.zo.noise;
  *   element 4g+0, 4g+1 use the pair (x, y); elements 4g+2, 4g+3 use (z, w)
  *   for a pair (a, b), all in float32 with round-to-nearest-even, no fused multiply-add:
  *     u1 = ((float)(a >>> 8) + 0.5f) * 2^-24
- *     u2 = ((float)(b >>> 8) + 0.5f) * 2^-24
+ *     x2 = 2 * ((float)(b >>> 8) + 0.5f) * 2^-24      (2·u2, exact)
  *     r  = sqrtf(-2.0f * logf(u1))
- *     t  = 6.2831855f * u2               (2*pi rounded to float32)
- *     element 4g+0 / 4g+2:  r * cosf(t)
- *     element 4g+1 / 4g+3:  r * sinf(t)
+ *     element 4g+0 / 4g+2:  r * cos(π·x2)
+ *     element 4g+1 / 4g+3:  r * sin(π·x2)
  * </pre>
  * Note on "exact": {@code (a >>> 8)} is exact in float32 (below 2^24), but adding 0.5 needs 25 bits when
  * {@code a >>> 8 >= 2^23}; float32 rounds that sum to even, so u lies in [2^-25, 1] rather than strictly
  * inside (0, 1). u1 = 1 gives r = 0 (a zero normal, probability 2^-24); u1 is never 0, so the log is
- * always finite. This is the formula of ALGORITHMS.md §1 evaluated literally in float32.
- * The CPU computes log, sqrt, cos and sin in double and rounds once to float32 (correctly rounded or
- * within 1 ulp); CUDA's logf/cosf/sinf differ by a few ulp, the tolerance ALGORITHMS.md allows.
+ * always finite. This is the formula of ALGORITHMS.md §1 evaluated literally in float32, with the angle 2πu2
+ * taken as π·(2·u2): the kernels evaluate it with sincospif, whose argument reduction is exact, so CPU and GPU
+ * agree in relative terms even next to the zeros of sin and cos (a float32 angle 6.2831855f·u2 would not).
+ * The CPU computes log, sqrt, cos(π·x2) and sin(π·x2) in double and rounds once to float32 (correctly rounded or
+ * within 1 ulp); the kernels' logf, sincospif and hardware square root differ by a few ulp: under the 1e-6
+ * relative tolerance ALGORITHMS.md allows (ZoNoiseGpuTest measures the worst case over 10^7 values).
  *
  * <p>Rademacher (±1): element 4g+j uses word j of the same Philox call: +1 when its top bit is 0, else -1.
  *
@@ -36,9 +38,6 @@ public final class Noise {
     public static final int STREAM_N0 = 0;
     public static final int STREAM_N1 = 1;
     public static final int STREAM_ROUNDING = 2;
-
-    /** 2π rounded to float32. */
-    public static final float TWO_PI = 6.2831855f;
 
     /** The kind of zero-mean unit-variance noise. */
     public enum Distribution {
@@ -96,12 +95,31 @@ public final class Noise {
     /** Box–Muller of one word pair: returns the cosine branch (j = 0) or the sine branch (j = 1). */
     static float boxMuller(int a, int b, int j) {
         float u1 = uniform(a);
-        float u2 = uniform(b);
+        float x2 = 2.0f * uniform(b); // exact
         float l = (float) Math.log(u1);
         float r = (float) Math.sqrt(-2.0f * l);
-        float t = TWO_PI * u2;
-        float trig = j == 0 ? (float) Math.cos(t) : (float) Math.sin(t);
-        return r * trig;
+        return r * sinCosPi(x2, j);
+    }
+
+    /**
+     * cos(π·x) (j = 0) or sin(π·x) (j = 1) in double, rounded to float32: x = q/2 + r with q = rint(2x) and r exact,
+     * so the zeros of sin and cos (x = 1, 2, which the rounding of u2 can produce) come out exactly 0.
+     */
+    static float sinCosPi(float x, int j) {
+        double q = Math.rint(2.0 * x);
+        double r = x - 0.5 * q; // exact, |r| <= 1/4
+        int quadrant = (int) q;
+        double s = Math.sin(Math.PI * r);
+        double c = Math.cos(Math.PI * r);
+        double sin = (quadrant & 1) != 0 ? c : s;
+        double cos = (quadrant & 1) != 0 ? s : c;
+        if ((quadrant & 2) != 0) {
+            sin = -sin;
+        }
+        if (((quadrant + 1) & 2) != 0) {
+            cos = -cos;
+        }
+        return (float) (j == 0 ? cos : sin);
     }
 
     /** Element value from its block's four words: the per-element function a kernel implements. */

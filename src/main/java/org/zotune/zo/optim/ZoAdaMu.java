@@ -1,11 +1,13 @@
 package org.zotune.zo.optim;
 
+import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 
 /**
  * ZO-AdaMU (ALGORITHMS.md §5): the perturbation itself carries momentum and its own uncertainty.
- * State m (float32 in this reference, zero at start). Host scalars for step t from the
+ * State m (zero at start) in the configured state dtype (f32 default; bf16 / f16 round u to nearest even when
+ * stored: the next step's direction reads the rounded m). Host scalars for step t from the
  * {@link AdaMuSchedule} (double, rounded once to float32): sa = sqrt(α), sb = sqrt(1 - α), β1, omb1 = 1 - β1,
  * β2, omb2 = 1 - β2, and after the losses are known etaG = η_t·g (float32 product of the two floats).
  * Per element i (global index) of a tensor, in float32:
@@ -19,9 +21,11 @@ import org.zotune.zo.noise.NoiseLayout;
  *   s  = (etaG·u) / sqrt(v + σ)               (σ = 1e-8 by default)
  *   if decays and λ > 0: s = s + etaLambda·θ  (etaLambda = η_t·λ, decoupled weight decay)
  *   θ  = θ - s
- *   m  = u
+ *   m  = R_state(u)
  * </pre>
- * One SPSA sample only (the paper defines no q-sample form: its momentum stores one u).
+ * One SPSA sample only (the paper defines no q-sample form: its momentum stores one u). The fused GPU kernel
+ * evaluates s as (etaG·u)·rsqrt(v + σ) with the hardware reciprocal square root, within ~2 ulp of this IEEE
+ * division and square root (the only step of the GPU updates that is not bitwise this reference's float32 order).
  */
 public final class ZoAdaMu extends AbstractZoOptimizer {
 
@@ -31,7 +35,8 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
      * @param sigma       σ inside the square root (> 0), default 1e-8
      * @param weightDecay λ (>= 0), decoupled
      */
-    public record Config(LrSchedule lr, AdaMuSchedule schedule, double sigma, double weightDecay) {
+    public record Config(LrSchedule lr, AdaMuSchedule schedule, double sigma, double weightDecay,
+                         DType stateDType) {
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-adamu: lr is required");
@@ -41,6 +46,12 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
             }
             Check.finitePositive("zo-adamu", "sigma", sigma);
             Check.finiteNonNegative("zo-adamu", "weightDecay", weightDecay);
+            stateDType = Check.stateDType("zo-adamu", stateDType);
+        }
+
+        /** float32 state. */
+        public Config(LrSchedule lr, AdaMuSchedule schedule, double sigma, double weightDecay) {
+            this(lr, schedule, sigma, weightDecay, DType.F32);
         }
 
         public Config(LrSchedule lr, AdaMuSchedule schedule) {
@@ -50,6 +61,7 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
 
     private final Config config;
     private final float sigma;
+    private final DType stateDType;
     private final float[][] m;
     private float sa;
     private float sb;
@@ -63,6 +75,7 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
         super(layout, config.lr());
         this.config = config;
         this.sigma = (float) config.sigma();
+        this.stateDType = config.stateDType();
         this.m = new float[layout.count()][];
         for (int p = 0; p < m.length; p++) {
             m[p] = new float[numel(layout, p)];
@@ -146,7 +159,7 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
                 s = s + etaLambda * theta[j];
             }
             theta[j] = theta[j] - s;
-            mp[j] = u;
+            mp[j] = stateDType.round(u);
         }
     }
 }

@@ -1,18 +1,21 @@
 package org.zotune.zo.optim;
 
+import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 
 /**
  * ZO-Adam (ZO-AdaMM, ALGORITHMS.md §4): Adam on the estimate ĝ = g·u, u = n0 (Gaussian). State m, v
- * (float32, zero at start). Host scalars per step: c1 = 1 - β1^t, c2 = 1 - β2^t (double, then float32),
+ * (zero at start) stored in the configured state dtype (f32 default; bf16 / f16 round to nearest even when
+ * stored, after the step has used the float32 values). Host scalars per step: c1 = 1 - β1^t, c2 = 1 - β2^t (double, then float32),
  * omb1 = 1 - β1, omb2 = 1 - β2 (float32). Per element, in float32:
  * <pre>
  *   ĝ = g·u;  if decays: ĝ = ĝ + λ·θ           (L2 regularisation inside the moments)
- *   m = β1·m + omb1·ĝ
- *   v = β2·v + omb2·(ĝ·ĝ)
- *   m̂ = m / c1;  v̂ = v / c2
+ *   m' = β1·m + omb1·ĝ
+ *   v' = β2·v + omb2·(ĝ·ĝ)
+ *   m̂ = m' / c1;  v̂ = v' / c2
  *   θ = θ - (η_t·m̂) / (sqrt(v̂) + ε_adam)
+ *   m = R_state(m');  v = R_state(v')
  * </pre>
  * t is the step index (a skipped step still advances it).
  */
@@ -25,7 +28,8 @@ public final class ZoAdam extends AbstractZoOptimizer {
      * @param epsilon     Adam's ε (> 0), default 1e-8
      * @param weightDecay λ (>= 0)
      */
-    public record Config(LrSchedule lr, double beta1, double beta2, double epsilon, double weightDecay) {
+    public record Config(LrSchedule lr, double beta1, double beta2, double epsilon, double weightDecay,
+                         DType stateDType) {
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-adam: lr is required");
@@ -37,6 +41,12 @@ public final class ZoAdam extends AbstractZoOptimizer {
             }
             Check.finitePositive("zo-adam", "epsilon", epsilon);
             Check.finiteNonNegative("zo-adam", "weightDecay", weightDecay);
+            stateDType = Check.stateDType("zo-adam", stateDType);
+        }
+
+        /** float32 state. */
+        public Config(LrSchedule lr, double beta1, double beta2, double epsilon, double weightDecay) {
+            this(lr, beta1, beta2, epsilon, weightDecay, DType.F32);
         }
 
         public Config(LrSchedule lr) {
@@ -51,6 +61,7 @@ public final class ZoAdam extends AbstractZoOptimizer {
     private final float omb2;
     private final float eps;
     private final float lambda;
+    private final DType stateDType;
     private final float[][] m;
     private final float[][] v;
     private float c1;
@@ -65,6 +76,7 @@ public final class ZoAdam extends AbstractZoOptimizer {
         this.omb2 = (float) (1.0 - config.beta2());
         this.eps = (float) config.epsilon();
         this.lambda = (float) config.weightDecay();
+        this.stateDType = config.stateDType();
         this.m = new float[layout.count()][];
         this.v = new float[layout.count()][];
         for (int p = 0; p < m.length; p++) {
@@ -106,10 +118,12 @@ public final class ZoAdam extends AbstractZoOptimizer {
         float[] vp = v[p];
         for (int j = 0; j < ghat.length; j++) {
             float gh = decays ? ghat[j] + lambda * theta[j] : ghat[j];
-            mp[j] = b1 * mp[j] + omb1 * gh;
-            vp[j] = b2 * vp[j] + omb2 * (gh * gh);
-            float mh = mp[j] / c1;
-            float vh = vp[j] / c2;
+            float mn = b1 * mp[j] + omb1 * gh;
+            float vn = b2 * vp[j] + omb2 * (gh * gh);
+            mp[j] = stateDType.round(mn);
+            vp[j] = stateDType.round(vn);
+            float mh = mn / c1;
+            float vh = vn / c2;
             theta[j] = theta[j] - (eta * mh) / ((float) Math.sqrt(vh) + eps);
         }
     }

@@ -1,15 +1,17 @@
 package org.zotune.zo.optim;
 
+import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 
 /**
- * ZO-SGD with momentum (ALGORITHMS.md §4): u = n0 (Gaussian). State m (d values, float32, zero at start).
- * Per element, in float32:
+ * ZO-SGD with momentum (ALGORITHMS.md §4): u = n0 (Gaussian). State m (d values, zero at start), stored in
+ * the configured state dtype (f32 default; bf16 / f16 round to nearest even when stored). Per element, in float32:
  * <pre>
  *   ĝ = g·u;  if decays: ĝ = ĝ + λ·θ
- *   m = μ·m + ĝ
- *   θ = θ - η_t·m
+ *   m' = μ·m + ĝ
+ *   θ = θ - η_t·m'
+ *   m = R_state(m')                (the step uses m' unrounded)
  * </pre>
  */
 public final class ZoSgdMomentum extends AbstractZoOptimizer {
@@ -19,19 +21,26 @@ public final class ZoSgdMomentum extends AbstractZoOptimizer {
      * @param momentum    μ in [0, 1]
      * @param weightDecay λ (>= 0), added to the estimate
      */
-    public record Config(LrSchedule lr, double momentum, double weightDecay) {
+    public record Config(LrSchedule lr, double momentum, double weightDecay, DType stateDType) {
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-sgd-mmt: lr is required");
             }
             Check.unitInterval("zo-sgd-mmt", "momentum", momentum);
             Check.finiteNonNegative("zo-sgd-mmt", "weightDecay", weightDecay);
+            stateDType = Check.stateDType("zo-sgd-mmt", stateDType);
+        }
+
+        /** float32 state. */
+        public Config(LrSchedule lr, double momentum, double weightDecay) {
+            this(lr, momentum, weightDecay, DType.F32);
         }
     }
 
     private final Config config;
     private final float mu;
     private final float lambda;
+    private final DType stateDType;
     private final float[][] m;
 
     public ZoSgdMomentum(Config config, NoiseLayout layout) {
@@ -39,6 +48,7 @@ public final class ZoSgdMomentum extends AbstractZoOptimizer {
         this.config = config;
         this.mu = (float) config.momentum();
         this.lambda = (float) config.weightDecay();
+        this.stateDType = config.stateDType();
         this.m = new float[layout.count()][];
         for (int p = 0; p < m.length; p++) {
             m[p] = new float[numel(layout, p)];
@@ -67,8 +77,9 @@ public final class ZoSgdMomentum extends AbstractZoOptimizer {
         float[] mp = m[p];
         for (int j = 0; j < ghat.length; j++) {
             float gh = decays ? ghat[j] + lambda * theta[j] : ghat[j];
-            mp[j] = mu * mp[j] + gh;
-            theta[j] = theta[j] - eta * mp[j];
+            float mn = mu * mp[j] + gh;
+            theta[j] = theta[j] - eta * mn;
+            mp[j] = stateDType.round(mn);
         }
     }
 }

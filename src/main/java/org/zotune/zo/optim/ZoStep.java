@@ -26,7 +26,7 @@ import org.zotune.zo.noise.StochasticRounding;
  *       sample in turn; the last restore and the update form one pass on a GPU (same values).</li>
  * </ul>
  * R is round-to-nearest-even to the parameter dtype (identity for F32). For BF16/F16 parameters the update is
- * computed in float32 and written back with {@link StochasticRounding} from the step's stream-2 words.
+ * computed in float32 and written back with {@link StochasticRounding} from the step's stream-2 bits.
  */
 public final class ZoStep {
 
@@ -194,7 +194,7 @@ public final class ZoStep {
                 optimizer.update(g, p, upd);
                 long off = layout.offset(p);
                 int[] words = new int[upd.length];
-                Noise.fillWords(seed, Noise.STREAM_ROUNDING, off, words, 0, upd.length);
+                StochasticRounding.fillBits(seed, off, words, 0, upd.length);
                 for (int j = 0; j < upd.length; j++) {
                     theta[p][j] = StochasticRounding.round(upd[j], words[j], config.paramDType());
                 }

@@ -128,6 +128,43 @@ class CudaModelsTest {
         compare(c, padded(v, 1, false), "gpt2");
     }
 
+    /**
+     * A forward holds one decoder layer's activations at a time (the models close a scope per layer): the arena
+     * after a 12-layer pass is no larger than after a 2-layer pass, up to one 4 MiB chunk (each layer here makes
+     * ~30 MB of activations, so keeping them all would add ~300 MB).
+     */
+    @Test
+    void aForwardHoldsOneLayersActivations() {
+        GpuTestSupport.assumeGpu();
+        int v = 331;
+        int h = 512;
+        Random r = new Random(3);
+        int[][] seqs = new int[4][256];
+        for (int[] s : seqs) {
+            for (int i = 0; i < s.length; i++) {
+                s[i] = r.nextInt(v);
+            }
+        }
+        Batch batch = Batch.rightPadded(seqs, 0);
+        long[] arena = new long[2];
+        int[] layers = {2, 12};
+        for (int i = 0; i < 2; i++) {
+            ModelConfig c = new ModelConfig(ModelFamily.GPT2, v, h, layers[i], 8, 8, h / 8, 4 * h, 256, 1e-5,
+                    ModelConfig.Activation.GELU_TANH, true, true, true, h, 0, null, true, true, -1, -1, -1);
+            CausalLM lm = Architectures.create(c);
+            try (CudaOps ops = CudaOps.create(DType.F32);
+                 Parameters p = ops.createParameters(randomWeights(lm, 5), DType.F32);
+                 Ops.Scope s = ops.scope()) {
+                float[] loss = ops.toHost(ops.crossEntropy(lm.forward(ops, p, batch), ops.ints(batch.nextTokenTargets())));
+                assertTrue(Float.isFinite(loss[0]), "finite loss");
+                arena[i] = ops.arenaBytes();
+            }
+        }
+        System.out.printf("activation arena after a forward: 2 layers %d MiB, 12 layers %d MiB%n", arena[0] >> 20,
+                arena[1] >> 20);
+        assertTrue(arena[1] <= arena[0] + (4L << 20), "12 layers hold " + arena[1] + " bytes, 2 layers " + arena[0]);
+    }
+
     @Test
     void optMatchesTheReferenceWithLeftPadding() {
         int v = 301;

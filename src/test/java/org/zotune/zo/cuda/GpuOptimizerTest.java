@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
 import org.zotune.ZotuneException;
+import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -49,6 +50,21 @@ class GpuOptimizerTest {
                 new ZoAdaMu.Config(LrSchedule.constant(1), AdaMuSchedule.defaults(100))).direction());
         assertEquals(2, GpuOptimizer.of(new ZoAdam.Config(LrSchedule.constant(1))).stateVectors());
         assertEquals(1, GpuOptimizer.of(new ZoSgdMomentum.Config(LrSchedule.constant(1), 0.9, 0)).stateVectors());
+    }
+
+    @Test
+    void stateDTypeAndBytes() {
+        GpuOptimizer f32 = GpuOptimizer.of(new ZoAdam.Config(LrSchedule.constant(1)));
+        assertEquals(DType.F32, f32.stateDType());
+        assertEquals(4000, f32.stateBytes(1000));
+        GpuOptimizer bf16 = GpuOptimizer.of(new ZoAdam.Config(LrSchedule.constant(1), 0.9, 0.999, 1e-8, 0, DType.BF16));
+        assertEquals(DType.BF16, bf16.stateDType());
+        assertEquals(2000, bf16.stateBytes(1000));
+        assertEquals(DType.F16, GpuOptimizer.of(new ZoSgdMomentum.Config(LrSchedule.constant(1), 0.9, 0, DType.F16))
+                .stateDType());
+        assertEquals(DType.BF16, GpuOptimizer.of(new ZoAdaMu.Config(LrSchedule.constant(1), AdaMuSchedule.defaults(100),
+                1e-8, 0, DType.BF16)).stateDType());
+        assertEquals(0, GpuOptimizer.of(new ZoSgd.Config(LrSchedule.constant(1))).stateBytes(1000));
     }
 
     @Test

@@ -150,6 +150,8 @@ class GpuZoMemoryTest {
             long adamu = used(m, host, new ZoAdaMu.Config(LrSchedule.constant(1e-5), AdaMuSchedule.defaults(100)),
                     PerturbationStrategy.SHADOW);
             long adam = used(m, host, new ZoAdam.Config(LrSchedule.constant(1e-5)), PerturbationStrategy.SHADOW);
+            long adamBf16 = used(m, host, new ZoAdam.Config(LrSchedule.constant(1e-5), 0.9, 0.999, 1e-8, 0.0,
+                    DType.BF16), PerturbationStrategy.SHADOW);
             long mib = 1 << 20;
             System.out.printf("zo memory, random Llama %.1fM parameters f32 (%d MiB), batch 4x128, used device MiB: "
                     + "inference %d, zo-sgd in-place %d, zo-sgd shadow %d, zo-adamu shadow %d, zo-adam shadow %d"
@@ -160,6 +162,8 @@ class GpuZoMemoryTest {
             assertTrue(Math.abs(adamu - sgdShadow - state) < state / 4, "ZO-AdaMU adds one state vector");
             assertTrue(Math.abs(adam - sgdShadow - 2 * state) < state / 4, "ZO-Adam adds two state vectors");
             assertTrue(sgdInPlace - inference < state / 4, "in-place ZO-SGD needs no state and no scratch");
+            System.out.printf("zo memory: zo-adam shadow with bf16 state %d MiB%n", adamBf16 / mib);
+            assertTrue(Math.abs(adamBf16 - sgdShadow - state) < state / 4, "ZO-Adam with bf16 state: two half vectors");
         } finally {
             if (old == null) {
                 System.clearProperty("zotune.cuda.arenaChunkMiB");

@@ -136,6 +136,11 @@ class ShadowLivenessTest {
         }
 
         @Override
+        public void copy(Tensor dst, Tensor src) {
+            ops.copy(in(dst), in(src));
+        }
+
+        @Override
         public Tensor linear(Tensor x, Tensor w, Tensor bias) {
             return ops.linear(in(x), in(w), bias == null ? null : in(bias));
         }

@@ -37,7 +37,8 @@ final class ZoGpu {
             s.synchronize();
             ByteBuffer b = host.slice(0, (int) bytes);
             for (int i = 0; i < count; i++) {
-                out[i] = dtype == DType.F32 ? b.getFloat(4 * i) : DType.bf16ToFloat(b.getShort(2 * i));
+                out[i] = dtype == DType.F32 ? b.getFloat(4 * i)
+                        : dtype == DType.BF16 ? DType.bf16ToFloat(b.getShort(2 * i)) : DType.f16ToFloat(b.getShort(2 * i));
             }
         }
         return out;

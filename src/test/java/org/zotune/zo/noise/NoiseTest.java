@@ -23,7 +23,7 @@ class NoiseTest {
         u1 = u1 / 16777216f;
         float u2 = ((float) (Integer.toUnsignedLong(b) >> 8) + 0.5f) / 16777216f;
         float r = (float) Math.sqrt(-2f * (float) Math.log(u1));
-        float ang = 6.2831855f * u2;
+        double ang = 2 * Math.PI * u2; // 2πu2 in double: the same float as π·(2u2) after rounding
         return lane % 2 == 0 ? r * (float) Math.cos(ang) : r * (float) Math.sin(ang);
     }
 
@@ -37,6 +37,25 @@ class NoiseTest {
                         "stream " + stream + " element " + i);
             }
         }
+    }
+
+    /** sin/cos(π·x) against double on a grid, and exact zeros where the rounded angle lands on them. */
+    @Test
+    void sinCosPi() {
+        for (int k = 0; k <= 4096; k++) {
+            float x = k / 2048f; // (0, 2] and 0
+            assertEquals((float) Math.cos(Math.PI * x), Noise.sinCosPi(x, 0), 1e-7, "cos at " + x);
+            assertEquals((float) Math.sin(Math.PI * x), Noise.sinCosPi(x, 1), 1e-7, "sin at " + x);
+        }
+        assertEquals(0.0f, Noise.sinCosPi(1.0f, 1), 0f);
+        assertEquals(0.0f, Noise.sinCosPi(2.0f, 1), 0f);
+        assertEquals(0.0f, Noise.sinCosPi(0.5f, 0), 0f);
+        assertEquals(-1.0f, Noise.sinCosPi(1.0f, 0));
+        assertEquals(1.0f, Noise.sinCosPi(2.0f, 0));
+        // the word pair whose angle rounds to exactly π (b >>> 8 = 2^23): a zero sine branch
+        assertEquals(2.0f, 2.0f * Noise.uniform(0xffffff00));
+        assertEquals(1.0f, 2.0f * Noise.uniform(0x80000000));
+        assertEquals(0.0f, Noise.boxMuller(0x12345678, 0x80000000, 1), 0f);
     }
 
     @Test

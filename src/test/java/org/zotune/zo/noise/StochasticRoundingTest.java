@@ -12,7 +12,7 @@ class StochasticRoundingTest {
     private static double meanError(float x, DType dt, int n, float lo, float hi) {
         double sum = 0;
         int[] words = new int[n];
-        Noise.fillWords(11L, Noise.STREAM_ROUNDING, 0, words, 0, n);
+        StochasticRounding.fillBits(11L, 0, words, 0, n);
         for (int i = 0; i < n; i++) {
             float r = StochasticRounding.round(x, words[i], dt);
             assertTrue(r == lo || r == hi, () -> x + " rounded to " + r + ", not " + lo + " or " + hi);
@@ -85,8 +85,28 @@ class StochasticRoundingTest {
         float x = 1.0f + 0.37f * 0x1p-7f;
         for (long i = 0; i < 50; i++) {
             assertEquals(StochasticRounding.round(x, 5L, i, DType.BF16), StochasticRounding.round(x, 5L, i, DType.BF16));
-            assertEquals(StochasticRounding.toBf16(x, Noise.word(5L, Noise.STREAM_ROUNDING, i)),
+            assertEquals(StochasticRounding.toBf16(x, StochasticRounding.bits(5L, i)),
                     StochasticRounding.round(x, 5L, i, DType.BF16));
         }
+    }
+
+    /** 16 bits per element: halfword (i mod 8) of stream 2's Philox block i >> 3, low half first. */
+    @Test
+    void bitsLayout() {
+        long seed = 0x0123456789abcdefL;
+        for (long i : new long[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 13, 1001, (3L << 35) + 6, (3L << 35) + 7}) {
+            long b = i / 8;
+            int[] w = Philox4x32.generate((int) (b & 0xffffffffL), (int) (b >>> 32), 2, 0, (int) seed,
+                    (int) (seed >>> 32));
+            int word = w[(int) (i % 8) / 2];
+            int half = i % 2 == 0 ? word & 0xffff : word >>> 16;
+            assertEquals(half << 16, StochasticRounding.bits(seed, i), "element " + i);
+        }
+        int[] out = new int[40];
+        StochasticRounding.fillBits(seed, 5, out, 3, 37);
+        for (int k = 0; k < 37; k++) {
+            assertEquals(StochasticRounding.bits(seed, 5 + k), out[3 + k], "fillBits element " + (5 + k));
+        }
+        assertEquals(0, out[0] | out[1] | out[2]);
     }
 }

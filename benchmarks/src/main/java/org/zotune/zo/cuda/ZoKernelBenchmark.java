@@ -39,7 +39,8 @@ import org.zotune.zo.optim.ZoSgd;
  * The fused ZO kernels over every parameter of a GPT-2-shaped model (one launch each, chunk table as the engine
  * builds it), against a device-to-device copy of the same parameter bytes in the same run. Each invocation is one
  * launch followed by a stream synchronisation. Bytes moved per element (read + written): perturb and the ZO-SGD
- * update 2·b (b = 4 for f32, 2 for bf16); ZO-AdaMU 2·b + 8 (m in f32); ZO-Adam 2·b + 16 (m and v); copy 2·b.
+ * update 2·b (b = 4 for f32, 2 for bf16); ZO-AdaMU 2·b + 8 (m in f32); ZO-Adam 2·b + 16 (m and v); copy 2·b;
+ * the {@code _sbf16} variants keep the optimiser state in bf16: ZO-AdaMU 2·b + 4, ZO-Adam 2·b + 8.
  * Package org.zotune.zo.cuda to reach the engine's package-private direction codes.
  */
 @State(Scope.Benchmark)
@@ -53,7 +54,7 @@ public class ZoKernelBenchmark {
     @Param({"F32", "BF16"})
     public String dtype;
 
-    @Param({"copy", "perturb", "sgd", "adamu", "adam"})
+    @Param({"copy", "perturb", "sgd", "adamu", "adam", "adamu_sbf16", "adam_sbf16"})
     public String op;
 
     /** GPT-2 shape whose parameter list (and so chunk table) is swept. */
@@ -93,6 +94,9 @@ public class ZoKernelBenchmark {
         System.out.println("zo kernels: " + model + " " + type + ", flat buffer of " + total + " elements, "
                 + "chunk table of " + nchunks + " chunks");
         kernels = new ZoKernels(ops.device().multiprocessors() * 8);
+        if (System.getProperty("zotune.bench.block") != null) {
+            kernels.blockSize(Integer.getInteger("zotune.bench.block"));
+        }
         theta = DeviceBuffer.allocate(total * type.bytes());
         randomise(theta, total);
         ByteBuffer tb = table.toBytes();
@@ -115,7 +119,8 @@ public class ZoKernelBenchmark {
             stream.synchronize();
         }
         kernels.grad(scalars.address(), stream);
-        long state = 4L * table.stateElements();
+        kernels.stateDType(opt.stateDType());
+        long state = opt.stateBytes(table.stateElements());
         if (opt.stateVectors() >= 1) {
             m = DeviceBuffer.allocate(state);
             m.fill(0, state, 0, stream);
@@ -132,9 +137,10 @@ public class ZoKernelBenchmark {
 
     private Object optimizerConfig() {
         LrSchedule lr = LrSchedule.constant(1e-6);
-        switch (op) {
-            case "adamu": return new ZoAdaMu.Config(lr, AdaMuSchedule.defaults(20000), 1e-8, 0.0);
-            case "adam": return new ZoAdam.Config(lr, 0.9, 0.999, 1e-8, 0.0);
+        DType state = op.endsWith("_sbf16") ? DType.BF16 : DType.F32;
+        switch (op.replace("_sbf16", "")) {
+            case "adamu": return new ZoAdaMu.Config(lr, AdaMuSchedule.defaults(20000), 1e-8, 0.0, state);
+            case "adam": return new ZoAdam.Config(lr, 0.9, 0.999, 1e-8, 0.0, state);
             default: return new ZoSgd.Config(lr, 0.0, Noise.Distribution.GAUSSIAN);
         }
     }

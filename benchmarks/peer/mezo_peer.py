@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""The peer for zotune's step benchmark: MeZO's zeroth-order step (Malladi et al. 2023) in PyTorch on
+Hugging Face models with random weights, written here from the algorithm, in two variants.
+
+One step (ZO-SGD, one SPSA sample): draw a per-step seed s; θ += ε·z; ℓ+ = loss(θ); θ -= 2ε·z; ℓ- = loss(θ);
+θ += ε·z (restore); g = (ℓ+ - ℓ-) / (2ε); θ -= lr·(g·z + wd·θ) (weight decay only on weights that are neither
+biases nor norm parameters). z ~ N(0, 1) per element, regenerated from s whenever it is needed, never stored.
+
+Variants (--variants):
+  eager  what the public MeZO trainer does: a Python loop over named_parameters(); before each of the four
+         passes over θ (+ε, -2ε, +ε restore, update) torch.manual_seed(s), then per parameter tensor
+         z = torch.normal(0, 1, size, dtype, device) and p.data.add_(z, alpha=c·ε); the projected gradient is
+         read to the host (.item()); the update is the out-of-place p.data = p.data - lr·(g·z + wd·p.data)
+         (- lr·g·z for biases and norms). The forward is the model's eager forward (transformers' default sdpa
+         attention, use_cache=False) under torch.no_grad().
+  tuned  the best a PyTorch user can do without writing kernels: every parameter is a view of ONE flat
+         buffer (256-byte aligned slices), z is drawn ONCE per step with a per-step-seeded torch.Generator
+         into a preallocated flat buffer (z.normal_(generator=g): one launch) and reused for +ε, -2ε and the
+         update, so each pass over θ is one in-place launch (flat.add_(z, alpha=...)); restore and update are
+         fused into one flat.addcmul_(z, c) with c = ε - lr·g kept on the device (no host synchronisation in
+         the step); weight decay, when non-zero, is one torch._foreach_mul_ over the decayed views. Each of the
+         two forwards (logits + HF loss) is a replay of one captured CUDA graph (falls back to the eager
+         forward, reported as graph=false, if capture fails). Cost: one extra buffer the size of θ for z.
+         torch.compile is not used: compiling every shape costs tens of seconds each, more than the whole row's
+         budget in this benchmark, and the CUDA graph already removes the launch overhead it would remove.
+
+Measures per row (--warmup steps, then --steps timed): median ms per step (CUDA events around each step,
+which ends with the update), tokens/s = batch·seq / step, the split forward / perturbation / update from a
+separate instrumented pass (--split-steps steps with events between phases; perturbation = the +ε and -2ε
+passes, plus the restore pass for eager; update = the update pass (tuned: fused restore + update) including
+the gradient's host read for eager), peak memory as torch.cuda.max_memory_allocated and as cudaMemGetInfo
+(free memory at process start minus free memory after the steps, i.e. what the process holds). Also measures
+the cuBLAS bf16 (and fp32) 8192^3 GEMM rate and the device copy bandwidth (--rates).
+
+Output: JSON lines on stdout and appended to --out.
+
+Usage: python3 mezo_peer.py --out peer.jsonl [--rates] --models gpt2-124M,opt-1.3b --shapes 16x128,16x512
+       --dtypes bf16,fp16 [--variants eager,tuned] [--warmup 5 --steps 20 --split-steps 5] [--deadline S]
+   or  python3 mezo_peer.py --out peer.jsonl --rows gpt2-124M:bf16:16x128+16x512,opt-30b:bf16:16x128:eager
+"""
+import argparse
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+
+import torch
+import transformers
+
+# name -> (family, layers, hidden, heads, ffn); the Java benchmark (StepShapes) uses the same names
+MODELS = {
+    "gpt2-124M": ("gpt2", 12, 768, 12, 3072),
+    "gpt2-355M": ("gpt2", 24, 1024, 16, 4096),
+    "gpt2-774M": ("gpt2", 36, 1280, 20, 5120),
+    "gpt2-1558M": ("gpt2", 48, 1600, 25, 6400),
+    "opt-1.3b": ("opt", 24, 2048, 32, 8192),
+    "opt-2.7b": ("opt", 32, 2560, 32, 10240),
+    "opt-6.7b": ("opt", 32, 4096, 32, 16384),
+    "opt-30b": ("opt", 48, 7168, 56, 28672),
+    "opt-40b": ("opt", 48, 8192, 64, 32768),  # a ~39B OPT-style shape, one size above OPT-30B
+}
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+T0 = time.time()
+DEVICE = "cuda"  # a module constant so that a CPU smoke test can swap it
+
+
+def emit(row, out):
+    line = json.dumps(row)
+    print(line, flush=True)
+    with open(out, "a") as f:
+        f.write(line + "\n")
+
+
+def event_ms(fn, warmup, iters):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+def rates():
+    n = 8192
+    out = {}
+    for name, dt in (("cublas_bf16_tflops", torch.bfloat16), ("cublas_fp32_tflops", torch.float32)):
+        a = torch.randn(n, n, device="cuda", dtype=dt)
+        b = torch.randn(n, n, device="cuda", dtype=dt)
+        ms = event_ms(lambda: a @ b, 5, 20)
+        out[name] = 2 * n ** 3 / (ms * 1e-3) / 1e12
+        del a, b
+    nbytes = 2 << 30
+    src = torch.randint(0, 255, (nbytes,), device="cuda", dtype=torch.uint8)
+    dst = torch.empty_like(src)
+    ms = event_ms(lambda: dst.copy_(src), 3, 20)
+    out["copy_gbps"] = 2 * nbytes / (ms * 1e-3) / 1e9  # bytes read + written
+    del src, dst
+    torch.cuda.empty_cache()
+    return out
+
+
+def build(name, dtype):
+    family, layers, hidden, heads, ffn = MODELS[name]
+    if family == "gpt2":
+        cfg = transformers.GPT2Config(n_layer=layers, n_embd=hidden, n_head=heads, n_inner=ffn, n_positions=1024,
+                                      vocab_size=50257)
+        cls = transformers.GPT2LMHeadModel
+    else:
+        cfg = transformers.OPTConfig(vocab_size=50272, hidden_size=hidden, num_hidden_layers=layers, ffn_dim=ffn,
+                                     num_attention_heads=heads, max_position_embeddings=2048,
+                                     do_layer_norm_before=True, word_embed_proj_dim=hidden, enable_bias=True,
+                                     activation_function="relu", tie_word_embeddings=True)
+        cls = transformers.OPTForCausalLM
+    with torch.device(DEVICE):  # initialise on the GPU: CPU init of billions of parameters takes minutes
+        model = cls._from_config(cfg, attn_implementation="sdpa", dtype=dtype).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, cfg.vocab_size
+
+
+def decays(model):
+    """Names of the parameters that get weight decay: neither a bias nor a norm's parameter."""
+    norm = set()
+    for mname, mod in model.named_modules():
+        if isinstance(mod, torch.nn.LayerNorm):
+            norm.update(f"{mname}.{p}" if mname else p for p, _ in mod.named_parameters(recurse=False))
+    return {n for n, _ in model.named_parameters() if not n.endswith("bias") and n not in norm}
+
+
+def loss_of(model, ids):
+    return model(input_ids=ids, labels=ids, use_cache=False).loss
+
+
+class Eager:
+    """The public trainer's way (see the module docstring)."""
+
+    def __init__(self, model, ids, eps, lr, wd):
+        self.model, self.ids, self.eps, self.lr, self.wd = model, ids, eps, lr, wd
+        self.named = list(model.named_parameters())  # shared (tied) parameters appear once
+        self.decay = decays(model)
+        self.graph = False
+
+    def perturb(self, seed, scale):
+        torch.manual_seed(seed)
+        for _, p in self.named:
+            z = torch.normal(mean=0, std=1, size=p.data.size(), device=p.data.device, dtype=p.data.dtype)
+            p.data.add_(z, alpha=scale * self.eps)
+
+    def forward(self):
+        return loss_of(self.model, self.ids).detach()
+
+    def grad(self, l1, l2):
+        return ((l1 - l2) / (2 * self.eps)).item()
+
+    def update(self, seed, g):
+        torch.manual_seed(seed)
+        for name, p in self.named:
+            z = torch.normal(mean=0, std=1, size=p.data.size(), device=p.data.device, dtype=p.data.dtype)
+            if name in self.decay:
+                p.data = p.data - self.lr * (g * z + self.wd * p.data)
+            else:
+                p.data = p.data - self.lr * (g * z)
+
+    def step(self, seed, ev=None):
+        rec = _recorder(ev)
+        rec()
+        self.perturb(seed, 1)
+        rec()
+        l1 = self.forward()
+        rec()
+        self.perturb(seed, -2)
+        rec()
+        l2 = self.forward()
+        rec()
+        g = self.grad(l1, l2)
+        self.perturb(seed, 1)
+        rec()
+        self.update(seed, g)
+        rec()
+        return l1, l2
+
+    @staticmethod
+    def split(t):
+        # t: phase times +perturb, fwd, -perturb, fwd, grad+restore, update
+        return {"forward": t[1] + t[3], "perturb": t[0] + t[2] + t[4], "update": t[5]}
+
+
+class Tuned:
+    """Flat parameter buffer, z drawn once per step, fused restore + update, CUDA-graph forwards."""
+
+    ALIGN = 128  # elements: 256 bytes in bf16/fp16
+
+    def __init__(self, model, ids, eps, lr, wd):
+        self.model, self.ids, self.eps, self.lr, self.wd = model, ids, eps, lr, wd
+        if not hasattr(model, "_peer_flat"):  # once per model: the shapes of a row share it
+            model._peer_flat = self._flatten(model)
+        flat, self.decay_views = model._peer_flat
+        self.flat = flat
+        self.z = torch.empty_like(flat)
+        self.gen = torch.Generator(device=DEVICE)
+        gc.collect()
+        torch.cuda.empty_cache()
+        self.graph = False
+        self.static = None
+        try:
+            self._capture()
+        except Exception as e:  # noqa: BLE001 - any capture failure falls back to the eager forward
+            print(f"tuned: CUDA graph capture failed ({type(e).__name__}: {e}); eager forward", file=sys.stderr)
+            self.cuda_graph = None
+            torch.cuda.synchronize()
+
+    @classmethod
+    def _flatten(cls, model):
+        named = list(model.named_parameters())  # shared (tied) parameters appear once
+        dtype = named[0][1].dtype
+        sizes = [(p.numel() + cls.ALIGN - 1) // cls.ALIGN * cls.ALIGN for _, p in named]
+        flat = torch.zeros(sum(sizes), dtype=dtype, device=DEVICE)
+        decay = decays(model)
+        decay_views = []
+        off = 0
+        for (name, p), size in zip(named, sizes):
+            view = flat[off:off + p.numel()]
+            view.copy_(p.data.reshape(-1))
+            p.data = view.view_as(p)  # the old storage is freed here
+            if name in decay:
+                decay_views.append(p.data)
+            off += size
+        return flat, decay_views
+
+    def _capture(self):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), torch.no_grad():
+            for _ in range(3):
+                loss_of(self.model, self.ids)
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(g):
+            self.static = loss_of(self.model, self.ids)
+        self.cuda_graph = g
+        self.graph = True
+
+    def forward(self):
+        if self.graph:
+            self.cuda_graph.replay()
+            return self.static.clone()
+        return loss_of(self.model, self.ids).detach()
+
+    def step(self, seed, ev=None):
+        rec = _recorder(ev)
+        rec()
+        self.gen.manual_seed(seed)
+        self.z.normal_(0, 1, generator=self.gen)
+        self.flat.add_(self.z, alpha=self.eps)
+        rec()
+        l1 = self.forward()
+        rec()
+        self.flat.add_(self.z, alpha=-2 * self.eps)
+        rec()
+        l2 = self.forward()
+        rec()
+        g = (l1.float() - l2.float()) / (2 * self.eps)
+        if self.wd != 0:
+            self.flat.add_(self.z, alpha=self.eps)
+            torch._foreach_mul_(self.decay_views, 1 - self.lr * self.wd)
+            self.flat.addcmul_(self.z, -self.lr * g)
+        else:
+            self.flat.addcmul_(self.z, self.eps - self.lr * g)  # restore and update in one pass
+        rec()
+        return l1, l2
+
+    @staticmethod
+    def split(t):
+        return {"forward": t[1] + t[3], "perturb": t[0] + t[2], "update": t[4]}
+
+    def close(self):
+        self.cuda_graph = None
+        self.static = None
+        self.z = None
+
+
+def _recorder(ev):
+    """Records a timing event into the list ev at each call (nothing when ev is None)."""
+    def rec():
+        if ev is not None:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            ev.append(e)
+    return rec
+
+
+def run_row(system, impl, b, t, args, base_free, n_params, common):
+    rng = random.Random(1234)  # the per-step seeds, as MeZO draws them
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()  # after the set-up (the tuned variant's flattening copies θ once)
+    step_ms = []
+    for i in range(args.warmup + args.steps):
+        seed = rng.randrange(1_000_000_000)
+        a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        l1, l2 = impl.step(seed)
+        e.record()
+        e.synchronize()
+        if i >= args.warmup:
+            step_ms.append(a.elapsed_time(e))
+    phases = []
+    for _ in range(args.split_steps):
+        ev = []
+        impl.step(rng.randrange(1_000_000_000), ev)
+        ev[-1].synchronize()
+        phases.append([ev[k].elapsed_time(ev[k + 1]) for k in range(len(ev) - 1)])
+    split = {k: statistics.median(impl.split(p)[k] for p in phases) for k in ("forward", "perturb", "update")}
+    torch.cuda.synchronize()
+    ms = statistics.median(step_ms)
+    free = torch.cuda.mem_get_info()[0]
+    row = dict(common, system=system, ms=ms, ms_min=min(step_ms), steps=len(step_ms), split=split,
+               tokens_per_s=b * t / (ms * 1e-3), peak_alloc_bytes=torch.cuda.max_memory_allocated(),
+               peak_reserved_bytes=torch.cuda.max_memory_reserved(), memgetinfo_used_bytes=base_free - free,
+               params=n_params, graph=impl.graph, loss_plus=float(l1), loss_minus=float(l2))
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--rates", action="store_true", help="measure the cuBLAS GEMM rate and copy bandwidth first")
+    ap.add_argument("--models", default="gpt2-124M")
+    ap.add_argument("--shapes", default="16x128")
+    ap.add_argument("--dtypes", default="bf16")
+    ap.add_argument("--variants", default="eager,tuned")
+    ap.add_argument("--rows", default="", help="MODEL:DTYPE[:SHAPE+SHAPE[:VARIANT+VARIANT]],... (overrides the"
+                    " four options above)")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--split-steps", type=int, default=5)
+    ap.add_argument("--eps", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=1e-6)
+    ap.add_argument("--wd", type=float, default=0.0)
+    ap.add_argument("--deadline", type=float, default=1e9, help="seconds after start: no new row begins after it")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.cuda.init()
+    torch.zeros(1, device="cuda")
+    base_free = torch.cuda.mem_get_info()[0]
+    if args.rates:
+        head = {"kind": "rates", "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                "transformers": transformers.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "total_bytes": torch.cuda.mem_get_info()[1]}
+        head.update(rates())
+        emit(head, args.out)
+    for name, dt, shapes, variants in plan(args):
+        if time.time() - T0 > args.deadline:
+            emit({"kind": "skipped", "model": name, "dtype": dt, "reason": "deadline"}, args.out)
+            continue
+        model = None
+        try:
+            model, vocab = build(name, DTYPES[dt])
+            n_params = sum(p.numel() for p in model.parameters())
+            for variant in variants:
+                for shape in shapes:
+                    b, t = (int(x) for x in shape.split("x"))
+                    common = {"kind": "row", "model": name, "shape": shape, "dtype": dt, "variant": variant}
+                    if time.time() - T0 > args.deadline:
+                        emit(dict(common, kind="skipped", reason="deadline"), args.out)
+                        continue
+                    ids = torch.randint(0, vocab, (b, t), device=DEVICE,
+                                        generator=torch.Generator(device=DEVICE).manual_seed(7))
+                    impl = None
+                    try:
+                        cls = Eager if variant == "eager" else Tuned
+                        with torch.no_grad():
+                            impl = cls(model, ids, args.eps, args.lr, args.wd)
+                            row = run_row("peer-" + variant, impl, b, t, args, base_free, n_params, common)
+                        emit(row, args.out)
+                    except torch.cuda.OutOfMemoryError as e:
+                        emit(dict(common, kind="error", system="peer-" + variant, params=n_params,
+                                  error="OOM: " + str(e).split("\n")[0][:200]), args.out)
+                    except Exception as e:  # noqa: BLE001 - report and go on with the next row
+                        emit(dict(common, kind="error", system="peer-" + variant, params=n_params,
+                                  error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"),
+                             args.out)
+                    finally:
+                        if impl is not None and hasattr(impl, "close"):
+                            impl.close()
+                        impl = None
+                        gc.collect()
+                        torch.cuda.empty_cache()
+        except torch.cuda.OutOfMemoryError as e:
+            emit({"kind": "error", "model": name, "dtype": dt, "system": "peer",
+                  "error": "OOM building the model: " + str(e).split("\n")[0][:200]}, args.out)
+        except Exception as e:  # noqa: BLE001 - report and go on with the next model
+            emit({"kind": "error", "model": name, "dtype": dt, "system": "peer",
+                  "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}, args.out)
+        finally:
+            model = None
+            gc.collect()
+            torch.cuda.empty_cache()
+
+
+def plan(args):
+    """(model, dtype, shapes, variants) per row group: --rows MODEL:DTYPE[:SHAPE+SHAPE[:VARIANT+VARIANT]],...
+    or every combination of --models, --dtypes, --shapes, --variants."""
+    if args.rows:
+        out = []
+        for item in args.rows.split(","):
+            p = item.split(":")
+            shapes = p[2].split("+") if len(p) > 2 and p[2] else args.shapes.split(",")
+            variants = p[3].split("+") if len(p) > 3 and p[3] else args.variants.split(",")
+            out.append((p[0], p[1], shapes, variants))
+        return out
+    return [(m, d, args.shapes.split(","), args.variants.split(","))
+            for m in args.models.split(",") for d in args.dtypes.split(",")]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Merges the step benchmark's JSON lines (benchmarks/step.sh: OUT/peer.jsonl from peer/mezo_peer.py, OUT/zotune.jsonl
+from StepBench) into the markdown tables of RESULTS.md, checks the issue's targets, and plots ms/step against model
+size (OUT/step.png, when matplotlib is there).
+
+Physical floor of one ZO step (ZO-SGD, one SPSA sample), from the same run's measurements:
+    floor_ms = 1e3 * ( 2 * F / R  +  6 * b * N / W )
+  F = GEMM FLOPs of one forward = tokens * (L * (8*C^2 + 4*C*F_ffn + 4*T*C) + 2*C*V)
+      (per token per layer: q, k, v, o projections 8C^2 and the two FFN matrices 4*C*F_ffn; the two attention
+      products 4*T*C as full T x T squares, as cuBLAS would compute them; the LM head 2*C*V)
+  R = the cuBLAS 8192^3 rate measured in this run (bf16 rate for bf16/fp16 rows, fp32 rate for fp32 rows)
+  6*b*N = bytes of the three passes over the N parameters of b bytes each (perturb +eps, perturb -2eps, the fused
+      restore + update), each reading and writing theta once, the noise regenerated in registers
+  W = device copy bandwidth measured in this run (bytes read + written per second)
+ZO-AdaMU moves 16*N more bytes (its float32 m: read by both perturbations, read and written by the update);
+its floor is given as well.
+
+Usage: python3 report_step.py OUT_DIR
+"""
+import json
+import os
+import sys
+
+ARCH = {  # name -> (layers, hidden, ffn, vocab)
+    "gpt2-124M": (12, 768, 3072, 50257), "gpt2-355M": (24, 1024, 4096, 50257),
+    "gpt2-774M": (36, 1280, 5120, 50257), "gpt2-1558M": (48, 1600, 6400, 50257),
+    "opt-1.3b": (24, 2048, 8192, 50272), "opt-2.7b": (32, 2560, 10240, 50272),
+    "opt-6.7b": (32, 4096, 16384, 50272), "opt-30b": (48, 7168, 28672, 50272),
+    "opt-40b": (48, 8192, 32768, 50272),
+}
+BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+GIB = 1 << 30
+
+
+def load(path):
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    rows.append(json.loads(line))
+    return rows
+
+
+def gemm_flops(model, shape):
+    layers, c, ffn, vocab = ARCH[model]
+    b, t = (int(x) for x in shape.split("x"))
+    return b * t * (layers * (8 * c * c + 4 * c * ffn + 4 * t * c) + 2 * c * vocab)
+
+
+def floors(model, shape, dtype, n, rates):
+    rate = rates["cublas_fp32_tflops" if dtype == "fp32" else "cublas_bf16_tflops"] * 1e12
+    bw = rates["copy_gbps"] * 1e9
+    gemm = 2 * gemm_flops(model, shape) / rate
+    sgd = gemm + 6 * BYTES[dtype] * n / bw
+    adamu = sgd + 16 * n / bw
+    return sgd * 1e3, adamu * 1e3, gemm * 1e3
+
+
+def fmt(x, spec=".1f"):
+    return "—" if x is None else format(x, spec)
+
+
+def gib(x):
+    return "—" if x is None else f"{x / GIB:.1f}"
+
+
+def main():
+    out = sys.argv[1]
+    peer = load(os.path.join(out, "peer.jsonl"))
+    zot = load(os.path.join(out, "zotune.jsonl"))
+    rates = next((r for r in peer if r.get("kind") == "rates"), None)
+    gpu = open(os.path.join(out, "gpu.txt")).read().strip().replace("\n", "; ") if os.path.exists(
+        os.path.join(out, "gpu.txt")) else "?"
+    if rates is None:
+        print("no rates line in peer.jsonl: run mezo_peer.py with --rates")
+        return
+    print(f"GPU (nvidia-smi: name, driver, memory; date): {gpu}")
+    print(f"torch {rates['torch']}, transformers {rates['transformers']}; measured in this run: cuBLAS bf16 "
+          f"{rates['cublas_bf16_tflops']:.0f} TFLOP/s, fp32 {rates['cublas_fp32_tflops']:.0f} TFLOP/s (8192^3), "
+          f"device copy {rates['copy_gbps']:.0f} GB/s (read + written)\n")
+
+    rows = {}  # (model, shape, dtype) -> {system/variant: row}
+    errors = []
+    for r in peer + zot:
+        if r.get("kind") in ("row", "error", "skipped") and r.get("model") and r.get("shape"):
+            key = (r["model"], r["shape"], r["dtype"])
+            name = r["system"] if r["system"] != "zotune" else "zotune " + r["variant"]
+            if r.get("kind") == "row":
+                rows.setdefault(key, {})[name] = r
+            else:
+                errors.append((key, name, r.get("error") or r.get("reason")))
+        elif r.get("kind") in ("error", "skipped"):
+            errors.append(((r.get("model"), "*", r.get("dtype")), r.get("system"), r.get("error") or r.get("reason")))
+
+    def order(key):
+        model, shape, dtype = key
+        return (["bf16", "fp16", "fp32"].index(dtype), list(ARCH).index(model), shape)
+
+    print("### Summary: one line per model × batch × dtype (ms per step, median)\n")
+    print("| model | params | dtype | batch×seq | peer eager | peer tuned | zotune ZO-SGD | zotune ZO-AdaMU "
+          "| floor (SGD) | SGD / floor | vs eager | vs tuned | AdaMU / SGD | zotune GiB | eager GiB | tuned GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    summary = {}
+    for key in sorted(rows, key=order):
+        model, shape, dtype = key
+        r = rows[key]
+        n = next((x.get("params") for x in r.values() if x.get("params")), None)
+        eager = r.get("peer-eager")
+        tuned = r.get("peer-tuned")
+        sgd = r.get("zotune sgd-inplace-graph")
+        adamu = r.get("zotune adamu-inplace-graph")
+        fs, fa, _ = floors(model, shape, dtype, n, rates) if n else (None, None, None)
+        ms = lambda x: x["ms"] if x else None  # noqa: E731
+        ratio = lambda a, b: a / b if a and b else None  # noqa: E731
+        summary[key] = dict(n=n, eager=ms(eager), tuned=ms(tuned), sgd=ms(sgd), adamu=ms(adamu), floor=fs,
+                            floor_adamu=fa, mem_sgd=sgd and sgd.get("memgetinfo_used_bytes"),
+                            mem_eager=eager and eager.get("memgetinfo_used_bytes"),
+                            mem_tuned=tuned and tuned.get("memgetinfo_used_bytes"))
+        s = summary[key]
+        print(f"| {model} | {fmt(n and n / 1e9, '.2f')}B | {dtype} | {shape} | {fmt(s['eager'], '.2f')} "
+              f"| {fmt(s['tuned'], '.2f')} | {fmt(s['sgd'], '.2f')} | {fmt(s['adamu'], '.2f')} | {fmt(fs, '.2f')} "
+              f"| {fmt(ratio(s['sgd'], fs), '.2f')} | {fmt(ratio(s['eager'], s['sgd']), '.2f')}× "
+              f"| {fmt(ratio(s['tuned'], s['sgd']), '.2f')}× | {fmt(ratio(s['adamu'], s['sgd']), '.2f')} "
+              f"| {gib(s['mem_sgd'])} | {gib(s['mem_eager'])} | {gib(s['mem_tuned'])} |")
+    print("\nzotune ZO-SGD / ZO-AdaMU = the in-place strategy replayed as a CUDA graph; speed-ups = peer ms / zotune "
+          "ZO-SGD ms; GiB = device memory the process holds (cudaMemGetInfo: free at start − free after the steps).\n")
+
+    print("### Every system and variant (ms per step, median; split from separately timed parts)\n")
+    print("| model | dtype | batch×seq | system | ms/step | forward | perturb | update | other | tokens/s "
+          "| GiB (cudaMemGetInfo) | GiB (torch max allocated) | graph | measured / floor |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(rows, key=order):
+        model, shape, dtype = key
+        s = summary[key]
+        for name in sorted(rows[key], key=lambda x: (not x.startswith("peer"), x)):
+            r = rows[key][name]
+            sp = r.get("split") or {}
+            fl = s["floor_adamu"] if "adamu" in name else s["floor"]
+            print(f"| {model} | {dtype} | {shape} | {name} | {r['ms']:.2f} | {fmt(sp.get('forward'), '.2f')} "
+                  f"| {fmt(sp.get('perturb'), '.2f')} | {fmt(sp.get('update'), '.2f')} | {fmt(sp.get('other'), '.2f')} "
+                  f"| {r['tokens_per_s']:,.0f} | {gib(r.get('memgetinfo_used_bytes'))} "
+                  f"| {gib(r.get('peak_alloc_bytes'))} | {r.get('graph')} | {fmt(fl and r['ms'] / fl, '.2f')} |")
+    if errors:
+        print("\n### Not measured\n")
+        for key, name, why in errors:
+            print(f"- {key[0]} {key[2]} {key[1]} {name}: {why}")
+
+    large = [k for k in ARCH if k.startswith("opt-") and ARCH[k][1] >= 7168]
+    print("\n### Largest models (bf16): what ran, what did not\n")
+    print("| model | batch×seq | system | result |")
+    print("|---|---|---|---|")
+    for (model, shape, dtype), per in sorted(rows.items(), key=lambda kv: order(kv[0])):
+        if model in large:
+            for name, r in sorted(per.items()):
+                print(f"| {model} | {shape} | {name} | {r['ms']:.0f} ms/step, {gib(r.get('memgetinfo_used_bytes'))} GiB |")
+    for key, name, why in errors:
+        if key[0] in large:
+            print(f"| {key[0]} | {key[1]} | {name} | not run: {why} |")
+
+    t = summary.get(("gpt2-1558M", "16x128", "bf16"))
+    if t:
+        print("\n### Targets (gpt2-xl = GPT-2 1.5B, bf16, 16×128)\n")
+        checks = [
+            ("zotune ZO-SGD ≥ 4× faster than the eager peer", t["eager"] and t["sgd"] and t["eager"] / t["sgd"], 4,
+             True),
+            ("zotune ZO-SGD ≥ 2× faster than the tuned peer", t["tuned"] and t["sgd"] and t["tuned"] / t["sgd"], 2,
+             True),
+            ("zotune ZO-SGD ≤ 1.3× the floor", t["sgd"] and t["floor"] and t["sgd"] / t["floor"], 1.3, False),
+            ("ZO-AdaMU ≤ 1.15× ZO-SGD", t["adamu"] and t["sgd"] and t["adamu"] / t["sgd"], 1.15, False),
+            ("zotune peak memory ≤ eager peer's", t["mem_sgd"] and t["mem_eager"] and t["mem_sgd"] / t["mem_eager"],
+             1.0, False),
+        ]
+        for what, value, bound, at_least in checks:
+            if value is None:
+                print(f"- {what}: not measured")
+            else:
+                met = value >= bound if at_least else value <= bound
+                print(f"- {what}: {value:.2f} → {'met' if met else 'NOT met'}")
+    plot(out, summary)
+
+
+def plot(out, summary):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("\n(matplotlib missing: no plot)")
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, shape in zip(axes, ("16x128", "16x512")):
+        keys = sorted((k for k in summary if k[1] == shape and k[2] == "bf16" and summary[k]["n"]),
+                      key=lambda k: summary[k]["n"])
+        for field, label, color, marker in (("eager", "MeZO-style PyTorch, eager", "tab:blue", "o"),
+                                            ("tuned", "MeZO-style PyTorch, tuned", "tab:orange", "s"),
+                                            ("sgd", "zotune ZO-SGD (in-place, graph)", "tab:green", "^"),
+                                            ("adamu", "zotune ZO-AdaMU (in-place, graph)", "tab:red", "v"),
+                                            ("floor", "physical floor (ZO-SGD)", "black", "")):
+            for family, line in (("gpt2", "-"), ("opt", "--")):  # one line per family: GPT-2 solid, OPT dashed
+                pts = [(summary[k]["n"] / 1e9, summary[k][field]) for k in keys
+                       if k[0].startswith(family) and summary[k][field]]
+                if pts:
+                    ax.plot(*zip(*pts), color=color, marker=marker, linestyle=line if field != "floor" else ":",
+                            label=label if family == "gpt2" or not any(k[0].startswith("gpt2") for k in keys)
+                            else None)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("parameters (billions): GPT-2 124M–1.5B solid, OPT-style 1.3B–30B dashed")
+        ax.set_ylabel("ms per step (median)")
+        ax.set_title(f"ZO step, bf16, batch {shape.replace('x', '×')}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out, "step.png")
+    fig.savefig(path, dpi=110)
+    print(f"\nplot: {path}")
+
+
+if __name__ == "__main__":
+    main()

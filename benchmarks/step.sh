@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# zotune's zeroth-order step against MeZO-style PyTorch (benchmarks/peer/mezo_peer.py, eager and tuned) on the
+# same GPU in one invocation, then the RESULTS.md tables and a plot (benchmarks/report_step.py).
+# Run from the repo root on a GPU host that has the dist bundle (mvn -Pdist package) and the built benchmarks
+# (mvn install -DskipTests && mvn -f benchmarks/pom.xml package):
+#   benchmarks/step.sh [--quick | --full | --largest] [OUT_DIR]
+#     --quick    GPT-2 124M and OPT-1.3B shapes, bf16, batch 16x128, every zotune variant, a short JMH run of
+#                ZoStepBenchmark, and an ncu per-kernel profile of one eager ZO-SGD step of GPT-2 1.5B (~4 minutes)
+#     --full     (default) GPT-2 124M-1.5B at 16x128 and 16x512 in bf16 (peers also fp16; fp32 for 124M and
+#                355M), OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~6 minutes)
+#     --largest  only the largest-model rows: OPT-30B's shape and a ~39B OPT-style shape, bf16, 16x128 (and
+#                4x128 for the ~39B one)
+# Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
+# ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
+# benchmarks are (default dist, benchmarks/target).
+set -uo pipefail
+mode=full
+out=benchmarks/out/step
+for a in "$@"; do
+  case "$a" in
+    --quick) mode=quick ;;
+    --full) mode=full ;;
+    --largest) mode=largest ;;
+    -*) echo "step.sh: unknown option $a (--quick, --full, --largest)" >&2; exit 2 ;;
+    *) out=$a ;;
+  esac
+done
+here=$(cd "$(dirname "$0")" && pwd)
+dist=${ZOTUNE_DIST:-dist}
+bench=${ZOTUNE_BENCH:-benchmarks/target}
+mkdir -p "$out"
+rm -f "$out/peer.jsonl" "$out/zotune.jsonl"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  if [ -d "$d" ]; then export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"; fi
+done
+export PYTHONUNBUFFERED=1
+java=("$dist/runtime/bin/java" -Xmx16g -XX:MaxDirectMemorySize=4g -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*")
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt" 2>/dev/null || true
+date -u '+%Y-%m-%d %H:%M UTC' >> "$out/gpu.txt"
+
+# peer LIMIT_S ARGS...: the PyTorch peer; zot LIMIT_S ARGS...: zotune's StepBench. Deadline = limit - 30 s.
+peer() {
+  local limit=$1; shift
+  timeout "$limit" python3 "$here/peer/mezo_peer.py" --out "$out/peer.jsonl" --deadline $((limit - 30)) "$@" \
+    2>&1 | tee -a "$out/peer.log"
+  echo "peer phase: exit ${PIPESTATUS[0]} after ${SECONDS}s" | tee -a "$out/peer.log"
+}
+zot() {
+  local limit=$1; shift
+  timeout "$limit" "${java[@]}" org.zotune.zo.cuda.StepBench --out "$out/zotune.jsonl" --deadline $((limit - 30)) "$@" \
+    2>&1 | tee -a "$out/zotune.log"
+  echo "zotune phase: exit ${PIPESTATUS[0]} after ${SECONDS}s" | tee -a "$out/zotune.log"
+}
+
+G4="sgd-inplace-graph+sgd-shadow-graph+adamu-inplace-graph+adamu-shadow-graph"
+G8="$G4+sgd-inplace-eager+sgd-shadow-eager+adamu-inplace-eager+adamu-shadow-eager"
+# largest models: OPT-30B's shape and a ~39B one at 16x128, the ~39B one also at 4x128 (fewer activations)
+LARGE_PEER="opt-30b:bf16:16x128:eager+tuned,opt-40b:bf16:16x128+4x128:eager"
+LARGE_ZOT="opt-30b:bf16:16x128:sgd-inplace-graph+sgd-shadow-graph+adamu-inplace-graph"
+LARGE_ZOT="$LARGE_ZOT,opt-40b:bf16:16x128+4x128:sgd-inplace-graph+sgd-shadow-graph"
+
+case $mode in
+  quick)
+    peer 80 --rates --rows gpt2-124M:bf16:16x128,opt-1.3b:bf16:16x128 --warmup 3 --steps 20 --split-steps 3
+    zot 60 --rows "gpt2-124M:bf16:16x128:$G8,opt-1.3b:bf16:16x128:$G4" --warmup 3 --steps 20 --reps 5
+    # the JMH step benchmark, briefly (its numbers go to zotune.log)
+    timeout 25 "${java[@]}" org.openjdk.jmh.Main ZoStepBenchmark -p model=gpt2-124M -p variant=sgd-inplace-graph \
+      -wi 1 -w 1 -i 2 -r 1 -f 1 2>&1 | tail -8 | tee -a "$out/zotune.log"
+    if command -v ncu >/dev/null; then
+      timeout 60 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+        "${java[@]}" org.zotune.zo.cuda.StepBench --profile sgd-inplace-eager --models gpt2-1558M --shapes 16x128 \
+        --steps 0 > "$out/ncu.txt" 2>&1
+      echo "ncu: exit $? after ${SECONDS}s"
+    fi
+    ;;
+  full)
+    rows="gpt2-124M:bf16:16x128+16x512,gpt2-355M:bf16:16x128+16x512,gpt2-774M:bf16:16x128+16x512"
+    rows="$rows,gpt2-1558M:bf16:16x128+16x512,opt-1.3b:bf16:16x128,opt-2.7b:bf16:16x128,opt-6.7b:bf16:16x128"
+    rows="$rows,gpt2-124M:fp32:16x128+16x512,gpt2-355M:fp32:16x128+16x512"
+    rows="$rows,gpt2-124M:fp16:16x128,gpt2-355M:fp16:16x128,gpt2-774M:fp16:16x128,gpt2-1558M:fp16:16x128"
+    rows="$rows,gpt2-124M:fp16:16x512,gpt2-355M:fp16:16x512,gpt2-774M:fp16:16x512,gpt2-1558M:fp16:16x512"
+    peer 160 --rates --rows "$rows" --warmup 3 --steps 20 --split-steps 3
+    zrows="gpt2-124M:bf16:16x128:$G8,gpt2-355M:bf16:16x128:$G8,gpt2-774M:bf16:16x128:$G8"
+    zrows="$zrows,gpt2-1558M:bf16:16x128:$G8,gpt2-124M:bf16:16x512:$G4,gpt2-355M:bf16:16x512:$G4"
+    zrows="$zrows,gpt2-774M:bf16:16x512:$G4,gpt2-1558M:bf16:16x512:$G4"
+    zrows="$zrows,opt-1.3b:bf16:16x128:$G4,opt-2.7b:bf16:16x128:$G4,opt-6.7b:bf16:16x128:$G4"
+    zrows="$zrows,gpt2-124M:fp32:16x128+16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
+    zot 130 --rows "$zrows" --warmup 3 --steps 20 --reps 5
+    peer 70 --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
+    zot 100 --rows "$LARGE_ZOT" --warmup 2 --steps 5 --reps 3
+    ;;
+  largest)
+    peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
+    zot 150 --rows "$LARGE_ZOT" --warmup 2 --steps 5 --reps 3
+    ;;
+esac
+python3 "$here/report_step.py" "$out" | tee "$out/table.md"

@@ -1,0 +1,242 @@
+package org.zotune.train;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.WeightSource;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.CausalLM;
+import org.zotune.model.ParamSpec;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.CausalLmLoss;
+import org.zotune.train.objective.Objective;
+import org.zotune.zo.cuda.GpuOptimizer;
+import org.zotune.zo.cuda.GpuZoEngine;
+import org.zotune.zo.noise.Noise;
+import org.zotune.zo.noise.NoiseLayout;
+import org.zotune.zo.optim.LrSchedule;
+import org.zotune.zo.optim.ZoStep;
+
+/**
+ * The CUDA ZO engine for q = 1: θ, the optimiser state and the fused step on the GPU ({@link GpuZoEngine}).
+ * <ul>
+ *   <li>objective {@code lm} with one micro-batch: the captured-graph step (perturb, forward, prompt-masked
+ *       cross-entropy, perturb, forward, cross-entropy, g and the update on the device) with the batch's gold
+ *       targets; the graph is recaptured when the batch shape changes;</li>
+ *   <li>every other objective (classification, −accuracy, −F1) and several micro-batches: the eager step, where
+ *       the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
+ *       micro-batches and forms g, and the same fused kernels update θ.</li>
+ * </ul>
+ * q &gt; 1 runs through {@link CpuZoEngine} with {@link CudaForward} (see {@link ZoEngines}). State and resume:
+ * θ and the optimiser state (in its state dtype, read as floats) are copied to the host and back; a resumed run
+ * continues bitwise on the same device.
+ */
+final class CudaZoEngine implements ZoEngine {
+    private final CudaOps ops;
+    private final CausalLM model;
+    private final Objective objective;
+    private final Parameters params;
+    private final CudaTheta theta;
+    private final GpuZoEngine zo;
+    private final ZoStep.Config config;
+    private final LrSchedule lrSchedule;
+    private final NoiseLayout layout;
+    private final int stateVectors;
+    private final boolean graph;
+
+    /**
+     * Takes ownership of {@code ops} (compute type = the parameter dtype).
+     *
+     * @param optimizerConfig the reference optimiser's config record (TrainConfig.Optimizer#referenceConfig)
+     * @param graph           use the captured step where the objective allows it
+     */
+    CudaZoEngine(CudaOps ops, CausalLM model, List<HostTensor> initial, Objective objective, Object optimizerConfig,
+            LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
+        this.ops = ops;
+        this.model = model;
+        this.objective = objective;
+        this.config = config;
+        this.lrSchedule = lrSchedule;
+        this.graph = graph;
+        if (initial.size() != model.params().size()) {
+            throw new ZotuneException("engine: " + initial.size() + " tensors for " + model.params().size()
+                    + " parameters");
+        }
+        Parameters p = null;
+        CudaTheta th = null;
+        GpuZoEngine z = null;
+        try {
+            p = ops.createParameters(initial, config.paramDType());
+            th = new CudaTheta(ops, p);
+            z = new GpuZoEngine(ops, model, p, optimizerConfig, config);
+        } catch (RuntimeException e) {
+            closeAll(z, th, p, ops);
+            throw e;
+        }
+        this.params = p;
+        this.theta = th;
+        this.zo = z;
+        this.layout = z.layout();
+        this.stateVectors = GpuOptimizer.of(optimizerConfig).stateVectors();
+    }
+
+    @Override
+    public String device() {
+        return "cuda";
+    }
+
+    @Override
+    public long stepsDone() {
+        return zo.step();
+    }
+
+    @Override
+    public StepResult step(List<PromptBatch> microBatches) {
+        if (microBatches.size() != config.microBatches()) {
+            throw new IllegalArgumentException(microBatches.size() + " micro-batches, configured "
+                    + config.microBatches());
+        }
+        long step = zo.step() + 1;
+        long seed = Noise.stepSeed(config.seed(), step);
+        ZoStep.Result r;
+        if (graph && microBatches.size() == 1 && objective instanceof CausalLmLoss) {
+            PromptBatch b = microBatches.get(0);
+            int[] targets = b.goldTargets();
+            requireTarget(targets);
+            zo.submit(b.batch(), targets);
+            List<ZoStep.Result> done = zo.drain();
+            r = done.get(done.size() - 1);
+        } else {
+            r = zo.stepEager(w -> loss(w, microBatches));
+        }
+        return new StepResult(step, seed, r.lossPlus(), r.lossMinus(), r.projectedGradient(), lrSchedule.at(step),
+                r.skipped());
+    }
+
+    /** CausalLmLoss's check: a batch whose every token is prompt or padding has no loss. */
+    private static void requireTarget(int[] targets) {
+        for (int v : targets) {
+            if (v >= 0) {
+                return;
+            }
+        }
+        throw new ZotuneException("the batch has no target token (every token is prompt or padding)");
+    }
+
+    /** The objective averaged over the micro-batches in the CPU engine's order (sum, then / M). */
+    private float loss(WeightSource weights, List<PromptBatch> microBatches) {
+        float sum = 0f;
+        for (PromptBatch b : microBatches) {
+            try (Ops.Scope s = ops.scope()) {
+                sum += objective.loss(ops, model, weights, b);
+            }
+        }
+        return microBatches.size() == 1 ? sum : sum / microBatches.size();
+    }
+
+    @Override
+    public <R> R evaluate(Evaluation<R> evaluation) {
+        return evaluation.run(ops, model, params);
+    }
+
+    @Override
+    public List<HostTensor> exportParameters() {
+        return theta.download(model.params());
+    }
+
+    @Override
+    public State state() {
+        List<HostTensor> opt = new ArrayList<>();
+        float[] m = stateVectors >= 1 ? zo.state(0) : null;
+        float[] v = stateVectors >= 2 ? zo.state(1) : null;
+        for (int p = 0; p < layout.count(); p++) {
+            String name = layout.spec(p).name();
+            if (m != null) {
+                opt.add(slice("m/" + name, m, p));
+            }
+            if (v != null) {
+                opt.add(slice("v/" + name, v, p));
+            }
+        }
+        return new State(zo.step(), zo.skippedSteps(), zo.badInARow(), exportParameters(), opt);
+    }
+
+    private HostTensor slice(String name, float[] noiseIndexed, int p) {
+        int off = Math.toIntExact(layout.offset(p));
+        int n = Math.toIntExact(layout.size(p));
+        return HostTensor.ofFloats(name, java.util.Arrays.copyOfRange(noiseIndexed, off, off + n), n);
+    }
+
+    @Override
+    public void restore(State state) {
+        List<HostTensor> ps = state.parameters();
+        List<ParamSpec> specs = model.params();
+        if (ps.size() != specs.size()) {
+            throw new ZotuneException("checkpoint holds " + ps.size() + " parameters, the model has " + specs.size());
+        }
+        for (int p = 0; p < ps.size(); p++) {
+            HostTensor h = ps.get(p);
+            ParamSpec spec = specs.get(p);
+            if (!h.name().equals(spec.name()) || h.numel() != spec.numel()) {
+                throw new ZotuneException("checkpoint parameter " + p + " is " + h.name() + " with " + h.numel()
+                        + " values; the model expects " + spec.name() + " with " + spec.numel());
+            }
+        }
+        int expected = stateVectors * layout.count();
+        if (state.optimizerState().size() != expected) {
+            throw new ZotuneException("checkpoint holds " + state.optimizerState().size() + " optimiser state tensors, "
+                    + "the optimiser has " + expected);
+        }
+        int n = Math.toIntExact(zo.chunkTable().stateElements());
+        float[] m = stateVectors >= 1 ? new float[n] : null;
+        float[] v = stateVectors >= 2 ? new float[n] : null;
+        int i = 0;
+        for (int p = 0; p < layout.count(); p++) {
+            String name = layout.spec(p).name();
+            if (m != null) {
+                put(state.optimizerState().get(i++), "m/" + name, m, p);
+            }
+            if (v != null) {
+                put(state.optimizerState().get(i++), "v/" + name, v, p);
+            }
+        }
+        theta.upload(ps);
+        zo.restoreState(state.t(), state.skipped(), state.badInARow(), m, v);
+    }
+
+    private void put(HostTensor h, String name, float[] noiseIndexed, int p) {
+        int n = Math.toIntExact(layout.size(p));
+        if (!h.name().equals(name) || h.numel() != n) {
+            throw new ZotuneException("checkpoint optimiser state " + h.name() + " does not match " + name);
+        }
+        System.arraycopy(h.toFloats(), 0, noiseIndexed, Math.toIntExact(layout.offset(p)), n);
+    }
+
+    @Override
+    public void close() {
+        closeAll(zo, theta, params, ops);
+    }
+
+    private static void closeAll(AutoCloseable... cs) {
+        RuntimeException first = null;
+        for (AutoCloseable c : cs) {
+            if (c == null) {
+                continue;
+            }
+            try {
+                c.close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e instanceof RuntimeException re ? re : new RuntimeException(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+}
