@@ -243,6 +243,27 @@ __device__ __forceinline__ float stochastic_bf16(float x, uint32_t h) {
     return __uint_as_float(x != x ? nan : sr);
 }
 
+// Stochastic rounding to f16 with 16 random bits h, bit for bit StochasticRounding.toF16(x, h << 16). Normal
+// range (|x| >= 2^-14): keep the top 10 mantissa bits, round away from zero iff h >> 3 < the 13 dropped bits
+// (probability d / 2^13); the carry may reach the exponent, at most up to 65504. Subnormal range (spacing
+// 2^-24): |x|·2^24 = k + f exactly, round up iff h·2^8 < f·2^24. From 65504 up, inf and NaN: nearest even.
+__device__ __forceinline__ float stochastic_f16(float x, uint32_t h) {
+    const uint32_t bits = __float_as_uint(x);
+    const uint32_t a = bits & 0x7fffffffu, s = bits & 0x80000000u;
+    if (a >= 0x477fe000u) return round_rn<__half>(x);
+    if (a >= 0x38800000u) return __uint_as_float(s | ((a & ~0x1fffu) + ((h >> 3) < (a & 0x1fffu) ? 0x2000u : 0u)));
+    const float m = __fmul_rn(__uint_as_float(a), 0x1p24f);
+    const float k = floorf(m);
+    const bool up = (float)(h << 8) < __fmul_rn(__fsub_rn(m, k), 0x1p24f);
+    return __uint_as_float(s | __float_as_uint(__fmul_rn(__fadd_rn(k, up ? 1.0f : 0.0f), 0x1p-24f)));
+}
+
+// Stochastic rounding to the 16-bit parameter type T (bf16 or f16) with 16 random bits, as a float.
+template <typename T> __device__ __forceinline__ float stochastic(float x, uint32_t h);
+template <> __device__ __forceinline__ float stochastic<float>(float x, uint32_t) { return x; }  // f32: no rounding
+template <> __device__ __forceinline__ float stochastic<__nv_bfloat16>(float x, uint32_t h) { return stochastic_bf16(x, h); }
+template <> __device__ __forceinline__ float stochastic<__half>(float x, uint32_t h) { return stochastic_f16(x, h); }
+
 // The 16-bit halfword k (0..7, compile-time) of a stream-2 block.
 template <int K> __device__ __forceinline__ uint32_t halfword(const zotune::Philox4& w) {
     const uint32_t word = K < 2 ? w.x : K < 4 ? w.y : K < 6 ? w.z : w.w;
@@ -312,6 +333,24 @@ __device__ __forceinline__ void store8(__nv_bfloat16* p, const float (&o)[8]) {
     __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&q);
 #pragma unroll
     for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(o[2 * j], o[2 * j + 1]);
+    *reinterpret_cast<uint4*>(p) = q;
+}
+// 8 consecutive f16 values (16-byte aligned) with one 16-byte access.
+__device__ __forceinline__ void load8(const __half* p, float (&o)[8]) {
+    uint4 q = *reinterpret_cast<const uint4*>(p);
+    const __half2* h = reinterpret_cast<const __half2*>(&q);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float2 f = __half22float2(h[j]);
+        o[2 * j] = f.x;
+        o[2 * j + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void store8(__half* p, const float (&o)[8]) {
+    uint4 q;
+    __half2* h = reinterpret_cast<__half2*>(&q);
+#pragma unroll
+    for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(o[2 * j], o[2 * j + 1]);
     *reinterpret_cast<uint4*>(p) = q;
 }
 

@@ -3,8 +3,8 @@
 // Shared by zo_perturb.cu and zo_update.cu.
 //
 // Speed (benchmarks/NOTES.md, "ZO kernels"): the kernels are limited by arithmetic (Philox, log, sincos),
-// so each thread takes a unit of E elements: 4 for f32, 8 for bf16 (one 16-byte access of θ), i.e. 1 or 2
-// Philox blocks of the noise, and for bf16 updates one Philox block of stochastic-rounding bits (16 bits an
+// so each thread takes a unit of E elements: 4 for f32, 8 for bf16 / f16 (one 16-byte access of θ), i.e. 1 or 2
+// Philox blocks of the noise, and for bf16 / f16 updates one Philox block of stochastic-rounding bits (16 bits an
 // element, 8 elements a call). Optimiser state (f32, bf16 or f16, type S) moves in groups of 4 (16 or 8
 // bytes). A unit whose θ (or state) is not aligned for vector access takes the scalar path, 4 elements at
 // a time; both paths compute every element with the same instructions, so the results are bitwise equal
@@ -33,7 +33,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
     float th[E], mm[E], vv[E];
     if (FULL) {
         if constexpr (E == 8) {
-            load8(reinterpret_cast<const __nv_bfloat16*>(src) + mem, th);
+            load8(src + mem, th);  // bf16 or f16
         } else {
             load4(src + mem, th);
         }
@@ -121,7 +121,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
                 if (IsF32<T>::value) {
                     out[j] = x;
                 } else {
-                    out[j] = stochastic_bf16(x, hb[j]);
+                    out[j] = stochastic<T>(x, hb[j]);
                 }
             }
         }
@@ -130,7 +130,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
     // stores: θ rounds to nearest (exact for the stochastically rounded values), state to nearest
     if (FULL) {
         if constexpr (E == 8) {
-            store8(reinterpret_cast<__nv_bfloat16*>(dst) + mem, out);
+            store8(dst + mem, out);
         } else {
             store4(dst + mem, out);
         }

@@ -146,11 +146,7 @@ __device__ void causal_softmax_warp(const float* S, T* P, const int* mask, int H
             if constexpr (sizeof(T) == 4) {
                 *reinterpret_cast<float4*>(p_row + c0) = make_float4(p[0], p[1], p[2], p[3]);
             } else {
-                __nv_bfloat162 lo = __floats2bfloat162_rn(p[0], p[1]), hi = __floats2bfloat162_rn(p[2], p[3]);
-                uint2 u;
-                u.x = *reinterpret_cast<uint32_t*>(&lo);
-                u.y = *reinterpret_cast<uint32_t*>(&hi);
-                *reinterpret_cast<uint2*>(p_row + c0) = u;
+                *reinterpret_cast<uint2*>(p_row + c0) = make_uint2(zt::pack2<T>(p[0], p[1]), zt::pack2<T>(p[2], p[3]));
             }
         }
     }
@@ -210,16 +206,27 @@ __global__ void attention_split_qkv_rope_bf16(const bf16* q, const bf16* k, cons
         double theta, double factor, double low, double high, int orig) {
     split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, ldq, ldk, ldv, rope, theta, factor, low, high, orig);
 }
+__global__ void attention_split_qkv_rope_f16(const __half* q, const __half* k, const __half* v, __half* Q, __half* K,
+        __half* V, const int* pos, int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv, int rope,
+        double theta, double factor, double low, double high, int orig) {
+    split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, ldq, ldk, ldv, rope, theta, factor, low, high, orig);
+}
 __global__ void attention_causal_softmax_f32(const float* S, float* P, const int* mask, int H, int T) {
     causal_softmax(S, P, mask, H, T);
 }
 __global__ void attention_causal_softmax_bf16(const float* S, bf16* P, const int* mask, int H, int T) {
     causal_softmax(S, P, mask, H, T);
 }
+__global__ void attention_causal_softmax_f16(const float* S, __half* P, const int* mask, int H, int T) {
+    causal_softmax(S, P, mask, H, T);
+}
 __global__ void attention_merge_heads_f32(const float* O, float* out, int B, int T, int H, int D) {
     merge_heads(O, out, B, T, H, D);
 }
 __global__ void attention_merge_heads_bf16(const bf16* O, bf16* out, int B, int T, int H, int D) {
+    merge_heads(O, out, B, T, H, D);
+}
+__global__ void attention_merge_heads_f16(const __half* O, __half* out, int B, int T, int H, int D) {
     merge_heads(O, out, B, T, H, D);
 }
 
@@ -231,10 +238,17 @@ __global__ void attention_split_qkv_v_bf16(const bf16* q, const bf16* k, const b
         int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv) {
     split_qkv_v(q, k, v, Q, K, V, B, T, H, Hkv, D, ldq, ldk, ldv);
 }
+__global__ void attention_split_qkv_v_f16(const __half* q, const __half* k, const __half* v, __half* Q, __half* K, __half* V,
+        int B, int T, int H, int Hkv, int D, int ldq, int ldk, int ldv) {
+    split_qkv_v(q, k, v, Q, K, V, B, T, H, Hkv, D, ldq, ldk, ldv);
+}
 __global__ void attention_merge_heads_v_f32(const float* O, float* out, int B, int T, int H, int D) {
     merge_heads_v(O, out, B, T, H, D);
 }
 __global__ void attention_merge_heads_v_bf16(const bf16* O, bf16* out, int B, int T, int H, int D) {
+    merge_heads_v(O, out, B, T, H, D);
+}
+__global__ void attention_merge_heads_v_f16(const __half* O, __half* out, int B, int T, int H, int D) {
     merge_heads_v(O, out, B, T, H, D);
 }
 #define ZT_SOFTMAX_W(NJ)                                                                                          \
@@ -245,6 +259,10 @@ __global__ void attention_merge_heads_v_bf16(const bf16* O, bf16* out, int B, in
     __global__ void attention_causal_softmax_w##NJ##_bf16(const float* S, bf16* P, const int* mask, int H, int T,  \
                                                           int64_t rows) {                                         \
         causal_softmax_warp<bf16, NJ>(S, P, mask, H, T, rows);                                                   \
+    }                                                                                                             \
+    __global__ void attention_causal_softmax_w##NJ##_f16(const float* S, __half* P, const int* mask, int H, int T, \
+                                                         int64_t rows) {                                          \
+        causal_softmax_warp<__half, NJ>(S, P, mask, H, T, rows);                                                 \
     }
 ZT_SOFTMAX_W(1)
 ZT_SOFTMAX_W(2)

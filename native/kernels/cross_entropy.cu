@@ -67,13 +67,13 @@ __device__ void cross_entropy_rows(const T* logits, const int* targets, float* r
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             float v[N];
-            zt::unpack(u[k], v);
+            zt::unpack<T>(u[k], v);
             ce_fold<N>(m, s, v);
         }
     }
     for (; i < nv; i += bd) {
         float v[N];
-        zt::unpack(xv[i], v);
+        zt::unpack<T>(xv[i], v);
         ce_fold<N>(m, s, v);
     }
 #pragma unroll
@@ -101,6 +101,9 @@ __global__ void cross_entropy_rows_f32(const float* logits, const int* targets, 
     cross_entropy_rows(logits, targets, row_loss, V, ld);
 }
 __global__ void cross_entropy_rows_bf16(const bf16* logits, const int* targets, float* row_loss, int V, int ld) {
+    cross_entropy_rows(logits, targets, row_loss, V, ld);
+}
+__global__ void cross_entropy_rows_f16(const __half* logits, const int* targets, float* row_loss, int V, int ld) {
     cross_entropy_rows(logits, targets, row_loss, V, ld);
 }
 // One block: out[0] = sum of row losses, out[1] = number of rows with a non-negative target.

@@ -1,5 +1,5 @@
 // Elementwise ops: in-place add, activations (GELU tanh, ReLU), SiLU-gated product, bias broadcast,
-// and f32 <-> bf16 casts. Computed in fp32, stored in the tensor's dtype.
+// and f32 <-> bf16 / f16 casts. Computed in fp32, stored in the tensor's dtype.
 #include "zt_common.cuh"
 
 namespace {
@@ -170,40 +170,61 @@ template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, cons
 extern "C" {
 __global__ void bias_gelu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
 __global__ void bias_gelu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
+__global__ void bias_gelu_rows_v_f16(__half* y, const __half* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
 __global__ void bias_relu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
 __global__ void bias_relu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
+__global__ void bias_relu_rows_v_f16(__half* y, const __half* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
 __global__ void add_bias_residual_v_f32(float* x, const float* y, const float* b, int64_t rows, int cols) {
     add_bias_residual_v(x, y, b, rows, cols);
 }
 __global__ void add_bias_residual_v_bf16(bf16* x, const bf16* y, const bf16* b, int64_t rows, int cols) {
     add_bias_residual_v(x, y, b, rows, cols);
 }
+__global__ void add_bias_residual_v_f16(__half* x, const __half* y, const __half* b, int64_t rows, int cols) {
+    add_bias_residual_v(x, y, b, rows, cols);
+}
 __global__ void add_inplace_v_f32(float* x, const float* y, int64_t n) { add_inplace_v(x, y, n); }
 __global__ void add_inplace_v_bf16(bf16* x, const bf16* y, int64_t n) { add_inplace_v(x, y, n); }
+__global__ void add_inplace_v_f16(__half* x, const __half* y, int64_t n) { add_inplace_v(x, y, n); }
 __global__ void gelu_tanh_inplace_v_f32(float* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
 __global__ void gelu_tanh_inplace_v_bf16(bf16* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
+__global__ void gelu_tanh_inplace_v_f16(__half* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
 __global__ void relu_inplace_v_f32(float* x, int64_t n) { relu_inplace_v(x, n); }
 __global__ void relu_inplace_v_bf16(bf16* x, int64_t n) { relu_inplace_v(x, n); }
+__global__ void relu_inplace_v_f16(__half* x, int64_t n) { relu_inplace_v(x, n); }
 __global__ void silu_mul_v_f32(const float* g, const float* u, float* o, int64_t n) { silu_mul_v(g, u, o, n); }
 __global__ void silu_mul_v_bf16(const bf16* g, const bf16* u, bf16* o, int64_t n) { silu_mul_v(g, u, o, n); }
+__global__ void silu_mul_v_f16(const __half* g, const __half* u, __half* o, int64_t n) { silu_mul_v(g, u, o, n); }
 __global__ void add_bias_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
 __global__ void add_bias_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
+__global__ void add_bias_rows_v_f16(__half* y, const __half* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
 
 __global__ void add_inplace_f32(float* x, const float* y, int64_t n) { add_inplace(x, y, n); }
 __global__ void add_inplace_bf16(bf16* x, const bf16* y, int64_t n) { add_inplace(x, y, n); }
+__global__ void add_inplace_f16(__half* x, const __half* y, int64_t n) { add_inplace(x, y, n); }
 __global__ void gelu_tanh_inplace_f32(float* x, int64_t n) { gelu_tanh_inplace(x, n); }
 __global__ void gelu_tanh_inplace_bf16(bf16* x, int64_t n) { gelu_tanh_inplace(x, n); }
+__global__ void gelu_tanh_inplace_f16(__half* x, int64_t n) { gelu_tanh_inplace(x, n); }
 __global__ void relu_inplace_f32(float* x, int64_t n) { relu_inplace(x, n); }
 __global__ void relu_inplace_bf16(bf16* x, int64_t n) { relu_inplace(x, n); }
+__global__ void relu_inplace_f16(__half* x, int64_t n) { relu_inplace(x, n); }
 __global__ void silu_mul_f32(const float* g, const float* u, float* o, int64_t n) { silu_mul(g, u, o, n); }
 __global__ void silu_mul_bf16(const bf16* g, const bf16* u, bf16* o, int64_t n) { silu_mul(g, u, o, n); }
+__global__ void silu_mul_f16(const __half* g, const __half* u, __half* o, int64_t n) { silu_mul(g, u, o, n); }
 __global__ void add_bias_rows_f32(float* y, const float* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
 __global__ void add_bias_rows_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
+__global__ void add_bias_rows_f16(__half* y, const __half* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
 
 __global__ void cast_f32_to_bf16(const float* in, bf16* out, int64_t n) {
     ZT_GRID_STRIDE(i, n) out[i] = __float2bfloat16_rn(in[i]);
 }
 __global__ void cast_bf16_to_f32(const bf16* in, float* out, int64_t n) {
     ZT_GRID_STRIDE(i, n) out[i] = __bfloat162float(in[i]);
+}
+__global__ void cast_f32_to_f16(const float* in, __half* out, int64_t n) {
+    ZT_GRID_STRIDE(i, n) out[i] = __float2half_rn(in[i]);  // overflow to infinity, as torch's .half()
+}
+__global__ void cast_f16_to_f32(const __half* in, float* out, int64_t n) {
+    ZT_GRID_STRIDE(i, n) out[i] = __half2float(in[i]);
 }
 }

@@ -20,4 +20,7 @@ __global__ void embedding_gather_f32(const int* ids, const float* table, float* 
 __global__ void embedding_gather_bf16(const int* ids, const bf16* table, bf16* out, int rows, int cols, int vocab) {
     embedding_gather(ids, table, out, rows, cols, vocab);
 }
+__global__ void embedding_gather_f16(const int* ids, const __half* table, __half* out, int rows, int cols, int vocab) {
+    embedding_gather(ids, table, out, rows, cols, vocab);
+}
 }

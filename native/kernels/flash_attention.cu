@@ -1,11 +1,11 @@
-// Fused causal self-attention for bf16 (flash-attention style): per block 64 query rows of one head
+// Fused causal self-attention for bf16 and f16 (flash-attention style): per block 64 query rows of one head
 // (16 per warp), key/value tiles of 64 rows staged in shared memory, S = Q·Kᵀ and O += P·V on the
 // tensor cores (mma.sync m16n8k16, fp32 accumulation), softmax online in registers (running max and
 // sum per row), so no [T, T] score matrix ever reaches device memory. Causal plus key-padding mask;
 // a row with no visible key is zeros. q, k, v and the output are addressed by (batch, token, head)
 // strides in elements, so packed q|k|v activations and [B, H, T, D] layouts both work; every stride a
-// multiple of 8 and every base 16-byte aligned (the host checks). P is rounded to bf16 for P·V, as the
-// unfused path rounds the probabilities to the compute type.
+// multiple of 8 and every base 16-byte aligned (the host checks). P is rounded to the storage type (T:
+// bf16 or __half) for P·V, as the unfused path rounds the probabilities to the compute type.
 #include "zt_common.cuh"
 
 namespace {
@@ -13,22 +13,28 @@ namespace {
 constexpr int FA_ROWS = 64;  // query rows per block and key rows per tile
 constexpr int FA_THREADS = 128;
 
-__device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-
-// c += a·b for one 16x8 tile (A 16x16 row-major fragment, B 16x8 column-major fragment).
-__device__ __forceinline__ void fa_mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+// c += a·b for one 16x8 tile (A 16x16 row-major fragment, B 16x8 column-major fragment), inputs of type T.
+template <typename T> __device__ __forceinline__ void fa_mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                             uint32_t b1);
+template <>
+__device__ __forceinline__ void fa_mma<bf16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+template <>
+__device__ __forceinline__ void fa_mma<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
 
-// Four transposed 8x8 tiles of shared memory: lane l gives the address of one tile row.
-__device__ __forceinline__ void fa_ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* p) {
+// Four transposed 8x8 tiles of shared memory (16-bit elements): lane l gives the address of one tile row.
+__device__ __forceinline__ void fa_ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
     const uint32_t addr = (uint32_t)__cvta_generic_to_shared(p);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -38,10 +44,9 @@ __device__ __forceinline__ void fa_ldmatrix_x4_trans(uint32_t (&r)[4], const bf1
 // Rows [row0, row0 + 64) of one head (row r at base + r·rowStride, D contiguous values) into a
 // [64][D + 8] shared tile (the 8-element pad spreads the fragment loads over all banks); rows at or
 // past Tn become zeros so that no garbage (NaN) meets a zero probability.
-// With a bias (D values, or null), bias is added and the sum rounded to bf16, as a separate bias pass would.
-template <int D>
-__device__ __forceinline__ void fa_load_tile(bf16* tile, const bf16* base, int rowStride, int row0, int Tn,
-                                             const bf16* bias) {
+// With a bias (D values, or null), bias is added and the sum rounded to T, as a separate bias pass would.
+template <typename T, int D>
+__device__ __forceinline__ void fa_load_tile(T* tile, const T* base, int rowStride, int row0, int Tn, const T* bias) {
     constexpr int CH = D / 8;
     for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
         const int r = i / CH, ch = i - r * CH;
@@ -50,11 +55,11 @@ __device__ __forceinline__ void fa_load_tile(bf16* tile, const bf16* base, int r
             v = *reinterpret_cast<const uint4*>(base + (int64_t)(row0 + r) * rowStride + ch * 8);
             if (bias != nullptr) {
                 float a[8], b[8];
-                zt::unpack(v, a);
-                zt::unpack(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
+                zt::unpack<T>(v, a);
+                zt::unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
 #pragma unroll
                 for (int e = 0; e < 8; e++) a[e] += b[e];
-                v = zt::pack(a);
+                v = zt::pack<T>(a);
             }
         }
         *reinterpret_cast<uint4*>(tile + r * (D + 8) + ch * 8) = v;
@@ -71,39 +76,39 @@ __device__ __forceinline__ void fa_cp_async16(void* smem, const void* gmem, bool
 __device__ __forceinline__ void fa_cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void fa_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-template <int D>
-__device__ __forceinline__ void fa_issue_tile(bf16* tile, const bf16* base, int rowStride, int row0, int Tn) {
+template <typename T, int D>
+__device__ __forceinline__ void fa_issue_tile(T* tile, const T* base, int rowStride, int row0, int Tn) {
     constexpr int CH = D / 8;
     for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
         const int r = i / CH, ch = i - r * CH;
         const bool ok = row0 + r < Tn;
-        const bf16* src = ok ? base + (int64_t)(row0 + r) * rowStride + ch * 8 : base;
+        const T* src = ok ? base + (int64_t)(row0 + r) * rowStride + ch * 8 : base;
         fa_cp_async16(tile + r * (D + 8) + ch * 8, src, ok);
     }
 }
 
 // Same chunks as fa_issue_tile (so each thread touches only what its own copies wrote).
-template <int D>
-__device__ __forceinline__ void fa_bias_tile(bf16* tile, const bf16* bias, int row0, int Tn) {
+template <typename T, int D>
+__device__ __forceinline__ void fa_bias_tile(T* tile, const T* bias, int row0, int Tn) {
     constexpr int CH = D / 8;
     for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
         const int r = i / CH, ch = i - r * CH;
         if (row0 + r < Tn) {
             uint4* p = reinterpret_cast<uint4*>(tile + r * (D + 8) + ch * 8);
             float a[8], b[8];
-            zt::unpack(*p, a);
-            zt::unpack(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
+            zt::unpack<T>(*p, a);
+            zt::unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
 #pragma unroll
             for (int e = 0; e < 8; e++) a[e] += b[e];
-            *p = zt::pack(a);
+            *p = zt::pack<T>(a);
         }
     }
 }
 
 // One key tile (staged in sK, sV with visibility flags sMask) folded into a warp's 16 query rows:
 // S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
-template <int D>
-__device__ __forceinline__ void fa_tile(const bf16* sK, const bf16* sV, const int* sMask, int kv0, int row0,
+template <typename T, int D>
+__device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMask, int kv0, int row0,
                                         int row1, float sl2, const uint32_t (&qf)[D / 16][4], float& m0, float& m1,
                                         float& l0, float& l1, float (&acc)[D / 8][4]) {
     constexpr int LD = D + 8;
@@ -113,12 +118,12 @@ __device__ __forceinline__ void fa_tile(const bf16* sK, const bf16* sV, const in
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
         s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-        const bf16* kr = sK + (nt * 8 + g) * LD;
+        const T* kr = sK + (nt * 8 + g) * LD;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
             const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 2 * c);
             const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 8 + 2 * c);
-            fa_mma(s[nt], qf[kk], b0, b1);
+            fa_mma<T>(s[nt], qf[kk], b0, b1);
         }
     }
     float tm0 = -INFINITY, tm1 = -INFINITY;
@@ -166,52 +171,51 @@ __device__ __forceinline__ void fa_tile(const bf16* sK, const bf16* sV, const in
     // O += P·V: the score accumulators of n-tiles 2kk, 2kk+1 are the A fragment of keys 16kk..16kk+15
 #pragma unroll
     for (int kk = 0; kk < FA_ROWS / 16; kk++) {
-        const uint32_t pa[4] = {fa_pack(s[2 * kk][0], s[2 * kk][1]), fa_pack(s[2 * kk][2], s[2 * kk][3]),
-                                fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-        const bf16* vrow = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
+        const uint32_t pa[4] = {zt::pack2<T>(s[2 * kk][0], s[2 * kk][1]), zt::pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                                zt::pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                zt::pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        const T* vrow = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
         for (int np = 0; np < D / 16; np++) {
             uint32_t vf[4];
             fa_ldmatrix_x4_trans(vf, vrow + np * 16);
-            fa_mma(acc[2 * np], pa, vf[0], vf[1]);
-            fa_mma(acc[2 * np + 1], pa, vf[2], vf[3]);
+            fa_mma<T>(acc[2 * np], pa, vf[0], vf[1]);
+            fa_mma<T>(acc[2 * np + 1], pa, vf[2], vf[3]);
         }
     }
 }
 
-template <int D, bool PIPE>
-__device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask,
-                                const bf16* bias, int Tn,
+template <typename T, int D, bool PIPE>
+__device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn,
                                 int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb,
                                 int svt, int svh, int sob, int sot, int soh, float scale) {
     constexpr int LD = D + 8;
     constexpr int ST = PIPE ? 2 : 1;  // shared-memory stages
     constexpr int TILE = FA_ROWS * LD;
-    __shared__ __align__(16) bf16 sK[ST * TILE];
-    __shared__ __align__(16) bf16 sV[ST * TILE];
+    __shared__ __align__(16) T sK[ST * TILE];
+    __shared__ __align__(16) T sV[ST * TILE];
     __shared__ int sMask[ST * FA_ROWS];
     const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
     const int b = blockIdx.y / H, h = blockIdx.y - b * H;
     const int kvh = h / (H / Hkv);
     const int q0 = qblock * FA_ROWS;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
-    const bf16* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
-    const bf16* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
-    const bf16* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
+    const T* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
+    const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
+    const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
     const int* mb = mask + (int64_t)b * Tn;
     // packed q|k|v bias [(H + 2·Hkv)·D] (or none)
-    const bf16* qbias = bias == nullptr ? nullptr : bias + h * D;
-    const bf16* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
-    const bf16* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
+    const T* qbias = bias == nullptr ? nullptr : bias + h * D;
+    const T* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
+    const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
 
     // Q fragments (A operand) stay in registers; staged through the K buffer.
-    fa_load_tile<D>(sK + (ST - 1) * TILE, qb, sqt, q0, Tn, qbias);
+    fa_load_tile<T, D>(sK + (ST - 1) * TILE, qb, sqt, q0, Tn, qbias);
     __syncthreads();
     uint32_t qf[D / 16][4];
     {
-        const bf16* r0 = sK + (ST - 1) * TILE + (warp * 16 + g) * LD;
-        const bf16* r1 = r0 + 8 * LD;
+        const T* r0 = sK + (ST - 1) * TILE + (warp * 16 + g) * LD;
+        const T* r1 = r0 + 8 * LD;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
             qf[kk][0] = *reinterpret_cast<const uint32_t*>(r0 + kk * 16 + 2 * c);
@@ -231,8 +235,8 @@ __device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf1
     if constexpr (PIPE) {
         __syncthreads();  // Q fragments are read before stage 1 (their staging) is refilled
         auto issue = [&](int stage, int kv) {
-            fa_issue_tile<D>(sK + stage * TILE, kb, skt, kv, Tn);
-            fa_issue_tile<D>(sV + stage * TILE, vb, svt, kv, Tn);
+            fa_issue_tile<T, D>(sK + stage * TILE, kb, skt, kv, Tn);
+            fa_issue_tile<T, D>(sV + stage * TILE, vb, svt, kv, Tn);
             if (threadIdx.x < FA_ROWS) {
                 const int key = kv + threadIdx.x;
                 sMask[stage * FA_ROWS + threadIdx.x] = key < Tn && mb[key] != 0;
@@ -249,74 +253,80 @@ __device__ void flash_attention(const bf16* q, const bf16* k, const bf16* v, bf1
                 fa_cp_wait<0>();
             }
             if (kbias != nullptr) {
-                fa_bias_tile<D>(sK + stage * TILE, kbias, kv0, Tn);
-                fa_bias_tile<D>(sV + stage * TILE, vbias, kv0, Tn);
+                fa_bias_tile<T, D>(sK + stage * TILE, kbias, kv0, Tn);
+                fa_bias_tile<T, D>(sV + stage * TILE, vbias, kv0, Tn);
             }
             __syncthreads();
-            fa_tile<D>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, row0, row1, sl2, qf, m0,
+            fa_tile<T, D>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, row0, row1, sl2, qf, m0,
                        m1, l0, l1, acc);
             __syncthreads();  // every warp is done with this stage before it is refilled
         }
     }
     for (int kv0 = 0; !PIPE && kv0 < kvEnd; kv0 += FA_ROWS) {
         __syncthreads();  // every warp is done with the previous tile (and the Q staging)
-        fa_load_tile<D>(sK, kb, skt, kv0, Tn, kbias);
-        fa_load_tile<D>(sV, vb, svt, kv0, Tn, vbias);
+        fa_load_tile<T, D>(sK, kb, skt, kv0, Tn, kbias);
+        fa_load_tile<T, D>(sV, vb, svt, kv0, Tn, vbias);
         if (threadIdx.x < FA_ROWS) {
             const int key = kv0 + threadIdx.x;
             sMask[threadIdx.x] = key < Tn && mb[key] != 0;
         }
         __syncthreads();
 
-        fa_tile<D>(sK, sV, sMask, kv0, row0, row1, sl2, qf, m0, m1, l0, l1, acc);
+        fa_tile<T, D>(sK, sV, sMask, kv0, row0, row1, sl2, qf, m0, m1, l0, l1, acc);
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
     const float i0 = l0 > 0.f ? 1.f / l0 : 0.f, i1 = l1 > 0.f ? 1.f / l1 : 0.f;
-    bf16* ob = o + (int64_t)b * sob + (int64_t)h * soh;
+    T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
     if (row0 < Tn) {
-        bf16* orow = ob + (int64_t)row0 * sot;
+        T* orow = ob + (int64_t)row0 * sot;
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = fa_pack(acc[nt][0] * i0, acc[nt][1] * i0);
+            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = zt::pack2<T>(acc[nt][0] * i0, acc[nt][1] * i0);
     }
     if (row1 < Tn) {
-        bf16* orow = ob + (int64_t)row1 * sot;
+        T* orow = ob + (int64_t)row1 * sot;
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = fa_pack(acc[nt][2] * i1, acc[nt][3] * i1);
+            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = zt::pack2<T>(acc[nt][2] * i1, acc[nt][3] * i1);
     }
 }
 
 }  // namespace
 
 extern "C" {
-#define ZT_FLASH(DIM)                                                                                            \
-    __global__ void __launch_bounds__(FA_THREADS) flash_attention_d##DIM##_bf16(                                 \
-        const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask, const bf16* bias, int T, int H,   \
-        int Hkv, int sqb,                                                                                        \
+#define ZT_FLASH(DIM, SUF, T)                                                                                    \
+    __global__ void __launch_bounds__(FA_THREADS) flash_attention_d##DIM##_##SUF(                                \
+        const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
         int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
         float scale) {                                                                                           \
-        flash_attention<DIM, false>(q, k, v, o, mask, bias, T, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, svh, \
-                                    sob, sot, soh, scale);                                                       \
+        flash_attention<T, DIM, false>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, \
+                                       svh, sob, sot, soh, scale);                                               \
     }
 // two stages of 64 rows of K and V fit the 48 KB of static shared memory up to D = 80
-#define ZT_FLASH_P(DIM)                                                                                          \
-    __global__ void __launch_bounds__(FA_THREADS) flash_attention_p_d##DIM##_bf16(                               \
-        const bf16* q, const bf16* k, const bf16* v, bf16* o, const int* mask, const bf16* bias, int T, int H,   \
-        int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob,       \
-        int sot, int soh, float scale) {                                                                         \
-        flash_attention<DIM, true>(q, k, v, o, mask, bias, T, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, svh,  \
-                                   sob, sot, soh, scale);                                                        \
+#define ZT_FLASH_P(DIM, SUF, T)                                                                                  \
+    __global__ void __launch_bounds__(FA_THREADS) flash_attention_p_d##DIM##_##SUF(                              \
+        const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
+        int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
+        float scale) {                                                                                           \
+        flash_attention<T, DIM, true>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, \
+                                      svh, sob, sot, soh, scale);                                                \
     }
-ZT_FLASH(64)
-ZT_FLASH(80)
-ZT_FLASH(96)
-ZT_FLASH(128)
-ZT_FLASH_P(64)
-ZT_FLASH_P(80)
+ZT_FLASH(64, bf16, bf16)
+ZT_FLASH(80, bf16, bf16)
+ZT_FLASH(96, bf16, bf16)
+ZT_FLASH(128, bf16, bf16)
+ZT_FLASH_P(64, bf16, bf16)
+ZT_FLASH_P(80, bf16, bf16)
+// f16: the same kernels on the .f16 form of mma.sync (P rounded to f16)
+ZT_FLASH(64, f16, __half)
+ZT_FLASH(80, f16, __half)
+ZT_FLASH(96, f16, __half)
+ZT_FLASH(128, f16, __half)
+ZT_FLASH_P(64, f16, __half)
+ZT_FLASH_P(80, f16, __half)
 #undef ZT_FLASH_P
 #undef ZT_FLASH
 }

@@ -177,6 +177,7 @@ extern "C" {
     }
 ZT_NORM_V(f32, float)
 ZT_NORM_V(bf16, bf16)
+ZT_NORM_V(f16, __half)
 #undef ZT_NORM_V
 
 __global__ void layernorm_f32(const float* x, const float* w, const float* b, float* y, int cols, float eps) {
@@ -185,6 +186,10 @@ __global__ void layernorm_f32(const float* x, const float* w, const float* b, fl
 __global__ void layernorm_bf16(const bf16* x, const bf16* w, const bf16* b, bf16* y, int cols, float eps) {
     layernorm(x, w, b, y, cols, eps);
 }
+__global__ void layernorm_f16(const __half* x, const __half* w, const __half* b, __half* y, int cols, float eps) {
+    layernorm(x, w, b, y, cols, eps);
+}
 __global__ void rmsnorm_f32(const float* x, const float* w, float* y, int cols, float eps) { rmsnorm(x, w, y, cols, eps); }
 __global__ void rmsnorm_bf16(const bf16* x, const bf16* w, bf16* y, int cols, float eps) { rmsnorm(x, w, y, cols, eps); }
+__global__ void rmsnorm_f16(const __half* x, const __half* w, __half* y, int cols, float eps) { rmsnorm(x, w, y, cols, eps); }
 }

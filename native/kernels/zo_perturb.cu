@@ -58,5 +58,8 @@ ZO_PERTURB(f32, float, f16, __half)
 ZO_PERTURB(bf16, __nv_bfloat16, f32, float)
 ZO_PERTURB(bf16, __nv_bfloat16, bf16, __nv_bfloat16)
 ZO_PERTURB(bf16, __nv_bfloat16, f16, __half)
+ZO_PERTURB(f16, __half, f32, float)
+ZO_PERTURB(f16, __half, bf16, __nv_bfloat16)
+ZO_PERTURB(f16, __half, f16, __half)
 
 }  // extern "C"

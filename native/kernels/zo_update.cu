@@ -3,7 +3,7 @@
 //    g = 0 and the `bad` flag, which makes the update kernels skip the update (θ and state unchanged);
 //  - zo_update_<opt>_<param>_<state>: one fused pass over the whole flat parameter buffer (chunk table):
 //    the pending in-place restore θ = R(θ + εu) when asked, then the optimiser's update and state, the
-//    float32 result written back as is (f32) or by stochastic rounding with the stream-2 bits (bf16);
+//    float32 result written back as is (f32) or by stochastic rounding with the stream-2 bits (bf16, f16);
 //    optimiser state (m, v) stored in f32, bf16 or f16 (rounded to nearest even; computed in float32).
 // Per-element arithmetic follows org.zotune.zo.optim.{ZoSgd, ZoSgdMomentum, ZoAdam, ZoAdaMu} step by step,
 // except ZO-AdaMU's (η·g·u) / sqrt(v + σ), taken with the hardware reciprocal square root (~2 ulp).
@@ -43,12 +43,16 @@ extern "C" {
 
 ZO_UPDATE(sgd, zo::OP_SGD, f32, float, f32, float)
 ZO_UPDATE(sgd, zo::OP_SGD, bf16, __nv_bfloat16, f32, float)
+ZO_UPDATE(sgd, zo::OP_SGD, f16, __half, f32, float)
 ZO_UPDATE_STATES(mmt, zo::OP_MMT, f32, float)
 ZO_UPDATE_STATES(mmt, zo::OP_MMT, bf16, __nv_bfloat16)
+ZO_UPDATE_STATES(mmt, zo::OP_MMT, f16, __half)
 ZO_UPDATE_STATES(adam, zo::OP_ADAM, f32, float)
 ZO_UPDATE_STATES(adam, zo::OP_ADAM, bf16, __nv_bfloat16)
+ZO_UPDATE_STATES(adam, zo::OP_ADAM, f16, __half)
 ZO_UPDATE_STATES(adamu, zo::OP_ADAMU, f32, float)
 ZO_UPDATE_STATES(adamu, zo::OP_ADAMU, bf16, __nv_bfloat16)
+ZO_UPDATE_STATES(adamu, zo::OP_ADAMU, f16, __half)
 
 // One thread: the projected gradient from the two cross-entropy (sum, count) pairs, as ZoStep does it.
 __global__ void zo_grad(zo::Scalars* S) {

@@ -15,8 +15,9 @@ public final class BackendOptions {
                     + "usable, else the CPU with a message). Default: ${DEFAULT-VALUE}.")
     String device;
 
-    @Option(names = "--dtype", paramLabel = "f32|bf16", defaultValue = "f32", converter = DTypeConverter.class,
-            description = "Parameter and activation dtype; bf16 accumulates in float32. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--dtype", paramLabel = "f32|bf16|f16", defaultValue = "f32", converter = DTypeConverter.class,
+            description = "Parameter and activation dtype; bf16 and f16 accumulate in float32. Default: "
+                    + "${DEFAULT-VALUE}.")
     DType dtype;
 
     /** Accepts cpu, cuda, auto (any case). */
@@ -31,20 +32,15 @@ public final class BackendOptions {
         }
     }
 
-    /** Accepts f32 (float32, fp32) and bf16 (bfloat16), the dtypes that the backends compute in. */
+    /** Accepts f32 (float32, fp32), bf16 (bfloat16) and f16 (float16, fp16, half): what the backends compute in. */
     static final class DTypeConverter implements ITypeConverter<DType> {
         @Override
         public DType convert(String value) {
-            DType t;
             try {
-                t = DType.parse(value);
+                return DType.parse(value);
             } catch (IllegalArgumentException e) {
-                t = null;
+                throw new TypeConversionException("unsupported dtype '" + value + "' (expected f32, bf16 or f16)");
             }
-            if (t != DType.F32 && t != DType.BF16) {
-                throw new TypeConversionException("unsupported dtype '" + value + "' (expected f32 or bf16)");
-            }
-            return t;
         }
     }
 }

@@ -55,7 +55,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = "Override key device.")
     String device;
 
-    @Option(names = "--dtype", paramLabel = "f32|bf16", description = "Override key dtype.")
+    @Option(names = "--dtype", paramLabel = "f32|bf16|f16", description = "Override key dtype.")
     String dtype;
 
     @Option(names = "--resume", description = "Continue the run in the out folder from its last checkpoint "

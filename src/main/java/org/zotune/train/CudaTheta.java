@@ -51,9 +51,13 @@ final class CudaTheta implements AutoCloseable {
             int o = from[p];
             if (dtype == DType.F32) {
                 b.asFloatBuffer().put(v, o, n);
-            } else {
+            } else if (dtype == DType.BF16) {
                 for (int j = 0; j < n; j++) {
                     b.putShort(DType.floatToBf16(v[o + j]));
+                }
+            } else {
+                for (int j = 0; j < n; j++) {
+                    b.putShort(DType.floatToF16(v[o + j]));
                 }
             }
         }

@@ -60,7 +60,7 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param checkpointEvery write a resumable checkpoint every N steps (0: at evaluations and at the end)
  * @param maxBadSteps stop after this many non-finite steps in a row
  * @param device     cpu, cuda or auto
- * @param dtype      f32 or bf16
+ * @param dtype      f32, bf16 or f16
  * @param out        the run folder
  * @param seed       the master seed (step seeds, data order)
  */
@@ -103,7 +103,7 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
         checkpointEvery = atLeast("checkpoint_every", checkpointEvery, 0, 0);
         maxBadSteps = atLeast("max_bad_steps", maxBadSteps, 5, 1);
         device = choice("device", device, "auto", List.of("cpu", "cuda", "auto"));
-        dtype = choice("dtype", dtype, "f32", List.of("f32", "bf16"));
+        dtype = choice("dtype", dtype, "f32", List.of("f32", "bf16", "f16"));
         if (out == null || out.isBlank()) {
             throw new ZotuneException("key 'out' is required (the run folder)");
         }

@@ -103,6 +103,24 @@ class CliStories260KTest {
     }
 
     @Test
+    void perplexityInF16IsCloseToF32() throws IOException {
+        Path text = write("sample.txt", SAMPLE);
+        double[] loss = new double[2];
+        String[] dtypes = {"f32", "f16"};
+        for (int i = 0; i < 2; i++) {
+            CliRun r = CliRun.of("perplexity", "--model", model(), "--text-file", text.toString(), "--device", "cpu",
+                    "--dtype", dtypes[i]);
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.err().contains("backend: cpu " + dtypes[i]), r.err());
+            loss[i] = lastLineJson(r).get("loss").asDouble();
+        }
+        // every op rounded to f16 (11 significant bits) moves the mean loss by well under 0.5%
+        assertTrue(loss[0] > 0 && loss[0] < Math.log(VOCAB), "f32 loss " + loss[0]);
+        assertEquals(loss[0], loss[1], 5e-3 * loss[0], "f16 loss");
+        assertTrue(loss[1] != loss[0], "f16 compute rounds: the loss cannot be bitwise the f32 one");
+    }
+
+    @Test
     void emptyTextHasNothingToPredict() throws IOException {
         Path empty = write("empty.txt", "");
         CliRun r = CliRun.of("perplexity", "--model", model(), "--text-file", empty.toString(), "--device", "cpu");

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.zotune.ZotuneException;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.tensor.DType;
@@ -29,9 +31,13 @@ class CudaAvailabilityTest {
         System.out.println("CUDA availability here: " + a);
     }
 
-    @Test
-    void computeTypeF16IsRefusedBeforeTouchingTheDevice() {
-        ZotuneException e = assertThrows(ZotuneException.class, () -> CudaOps.create(DType.F16));
-        assertTrue(e.getMessage().contains("f32 or bf16"), e.getMessage());
+    /** Every dtype (f32, bf16, f16) is a CUDA compute type: without a device the only refusal is the device's. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void everyDtypeIsAcceptedAndOnlyTheMissingDeviceIsReported(DType t) {
+        Assumptions.assumeFalse(Cuda.availability().usable(), "a CUDA device is usable here");
+        CudaUnavailableException e = assertThrows(CudaUnavailableException.class, () -> CudaOps.create(t));
+        assertTrue(e.getMessage().startsWith("CUDA is not usable: "), e.getMessage());
+        assertFalse(e.getMessage().contains("compute type"), e.getMessage());
     }
 }

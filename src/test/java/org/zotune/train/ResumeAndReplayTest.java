@@ -41,6 +41,7 @@ class ResumeAndReplayTest {
         "zo-adam, 1e-4, in-place, 1, 2, f32",
         "zo-sgd-mmt, 1e-5, shadow, 2, 1, f32",
         "zo-sgd, 1e-4, shadow, 1, 1, bf16",
+        "zo-sgd, 1e-4, in-place, 1, 1, f16",   // f16 in place: stochastic rounding to f16, MeZO's fp16 setting
     })
     void resumedRunEqualsUninterruptedAndReplayRebuildsTheWeights(String opt, double lr, String perturbation, int q,
             int accumulation, String dtype) throws IOException {

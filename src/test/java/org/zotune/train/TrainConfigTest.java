@@ -76,6 +76,15 @@ class TrainConfigTest {
     }
 
     @Test
+    void parameterDtype() {
+        assertEquals(DType.F32, TrainConfig.parse("run.yaml", MINIMAL, List.of()).paramDType());
+        assertEquals(DType.BF16, TrainConfig.parse("run.yaml", MINIMAL, List.of("dtype=bf16")).paramDType());
+        assertEquals(DType.F16, TrainConfig.parse("run.yaml", MINIMAL + "dtype: F16\n", List.of()).paramDType());
+        String m = error(MINIMAL + "dtype: fp8\n");
+        assertTrue(m.contains("key 'dtype': unknown value 'fp8' (valid: f32, bf16, f16)"), m);
+    }
+
+    @Test
     void stateDtype() {
         TrainConfig d = TrainConfig.parse("run.yaml", MINIMAL, List.of("optimizer.name=zo-adam"));
         assertEquals("f32", d.optimizer().stateDtype());

@@ -3,6 +3,7 @@ package org.zotune.backend.cpu;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import org.zotune.ZotuneException;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.tensor.DType;
@@ -34,7 +35,14 @@ final class CpuParameters implements Parameters {
             float[] values = t.toFloats();
             int off = (int) offsets[i];
             for (int j = 0; j < values.length; j++) {
-                flat[off + j] = dtype.round(values[j]);
+                float r = dtype.round(values[j]);
+                if (Float.isInfinite(r) && Float.isFinite(values[j])) {
+                    // f16 tops out at 65504: a silent infinity would poison every forward pass
+                    throw new ZotuneException("tensor " + t.name() + ": element " + j + " = " + values[j]
+                            + " overflows " + dtype.name().toLowerCase(java.util.Locale.ROOT)
+                            + (dtype == DType.F16 ? " (largest finite 65504)" : "") + "; load it as bf16 or f32");
+                }
+                flat[off + j] = r;
             }
             int rows = t.rank() == 2 ? (int) t.dim(0) : 1;
             int cols = (int) (t.numel() / rows);

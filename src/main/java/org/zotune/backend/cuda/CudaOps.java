@@ -36,7 +36,7 @@ public final class CudaOps implements Ops {
     private static final long PADDED_GEMM_MIN = 1L << 16;
     /** 16-byte vectors per thread in the register-held norm kernels (native/kernels/norm.cu NORM_NV). */
     private static final int NORM_NV = 4;
-    /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 only. */
+    /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 and f16. */
     private static final int[] FLASH_HEAD_DIMS = {64, 80, 96, 128};
     /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
     /** -Dzotune.cuda.fuseNorm=false runs the residual addition and the following norm as separate kernels. */
@@ -109,19 +109,27 @@ public final class CudaOps implements Ops {
     }
 
     /**
-     * The CUDA backend with activations in {@code computeType} (f32, or bf16 with fp32 accumulation).
+     * The CUDA backend with activations in {@code computeType}: f32, or bf16 / f16 with fp32 accumulation.
      *
      * @throws org.zotune.cuda.CudaUnavailableException when no device, driver or kernels are usable
      */
     public static CudaOps create(DType computeType) {
-        if (computeType != DType.F32 && computeType != DType.BF16) {
-            throw new ZotuneException("CUDA compute type must be f32 or bf16, not " + computeType);
-        }
+        suffix(computeType); // every DType has kernels; a new one must get them before it gets here
         return new CudaOps(computeType);
     }
 
+    /** The kernel-name suffix of a storage type (native/kernels: name_f32, name_bf16, name_f16). */
+    private static String suffix(DType t) {
+        switch (t) {
+            case F32: return "f32";
+            case BF16: return "bf16";
+            case F16: return "f16";
+            default: throw new ZotuneException("CUDA compute type must be f32, bf16 or f16, not " + t);
+        }
+    }
+
     private void registerKernels() {
-        for (String t : new String[] {"f32", "bf16"}) {
+        for (String t : new String[] {"f32", "bf16", "f16"}) {
             reg("embedding_gather_" + t, "pppiii");
             reg("add_inplace_" + t, "ppl");
             reg("gelu_tanh_inplace_" + t, "pl");
@@ -135,11 +143,11 @@ public final class CudaOps implements Ops {
             reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
             reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
             reg("attention_merge_heads_v_" + t, "ppiiii");
-            if (t.equals("bf16")) {
+            if (!t.equals("f32")) {
                 for (int d : FLASH_HEAD_DIMS) {
-                    reg("flash_attention_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                    reg("flash_attention_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     if (d <= FLASH_PIPE_MAX_D) {
-                        reg("flash_attention_p_d" + d + "_bf16", "ppppppiiiiiiiiiiiiiiif");
+                        reg("flash_attention_p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     }
                 }
             }
@@ -162,6 +170,8 @@ public final class CudaOps implements Ops {
         }
         reg("cast_f32_to_bf16", "ppl");
         reg("cast_bf16_to_f32", "ppl");
+        reg("cast_f32_to_f16", "ppl");
+        reg("cast_f16_to_f32", "ppl");
         reg("cross_entropy_reduce", "pppi");
     }
 
@@ -170,7 +180,7 @@ public final class CudaOps implements Ops {
     }
 
     private Kernel kernel(String base, DType t) {
-        return kernels.get(base + "_" + (t == DType.F32 ? "f32" : "bf16"));
+        return kernels.get(base + "_" + suffix(t));
     }
 
     // ---- facts and lifetime -------------------------------------------------------------------------
@@ -308,9 +318,13 @@ public final class CudaOps implements Ops {
             upload(t.address(), t.bytes(), b -> {
                 if (computeType == DType.F32) {
                     b.asFloatBuffer().put(values);
-                } else {
+                } else if (computeType == DType.BF16) {
                     for (float v : values) {
                         b.putShort(DType.floatToBf16(v));
+                    }
+                } else {
+                    for (float v : values) {
+                        b.putShort(DType.floatToF16(v));
                     }
                 }
             });
@@ -598,7 +612,7 @@ public final class CudaOps implements Ops {
         return out;
     }
 
-    /** A copy of {@code t} converted to {@code to} (f32 ↔ bf16; same dtype copies). */
+    /** A copy of {@code t} converted to {@code to} (f32 ↔ bf16, f32 ↔ f16; same dtype copies). */
     public Tensor cast(Tensor t, DType to) {
         CudaTensor c = (CudaTensor) t;
         if (!c.dense()) {
@@ -613,10 +627,10 @@ public final class CudaOps implements Ops {
             return out;
         }
         String name;
-        if (c.dtype() == DType.F32 && to == DType.BF16) {
-            name = "cast_f32_to_bf16";
-        } else if (c.dtype() == DType.BF16 && to == DType.F32) {
-            name = "cast_bf16_to_f32";
+        if (c.dtype() == DType.F32 && to != DType.F32) {
+            name = "cast_f32_to_" + suffix(to);
+        } else if (c.dtype() != DType.F32 && to == DType.F32) {
+            name = "cast_" + suffix(c.dtype()) + "_to_f32";
         } else {
             throw new ZotuneException("cast from " + c.dtype() + " to " + to + " is not supported on CUDA");
         }
@@ -1024,8 +1038,7 @@ public final class CudaOps implements Ops {
             if (t % 4 == 0 && t <= 1024) {
                 // one warp per row with the row in registers: NJ groups of 128 columns
                 int nj = t <= 128 ? 1 : t <= 256 ? 2 : t <= 512 ? 4 : 8;
-                Kernel sm = kernels.get("attention_causal_softmax_w" + nj + "_"
-                        + (computeType == DType.F32 ? "f32" : "bf16"));
+                Kernel sm = kernels.get("attention_causal_softmax_w" + nj + "_" + suffix(computeType));
                 sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t)
                         .i64(5, scoreRows);
                 int warpsPerBlock = THREADS / 32;
@@ -1080,7 +1093,7 @@ public final class CudaOps implements Ops {
     }
 
     private boolean flashAttention(AttentionSpec spec) {
-        if (!FLASH || computeType != DType.BF16 || (long) spec.batch() * spec.numHeads() > 65535) {
+        if (!FLASH || computeType == DType.F32 || (long) spec.batch() * spec.numHeads() > 65535) {
             return false;
         }
         for (int d : FLASH_HEAD_DIMS) {
@@ -1097,7 +1110,7 @@ public final class CudaOps implements Ops {
                              AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
         Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
-                + "_bf16");
+                + "_" + suffix(computeType));
         f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)

@@ -37,9 +37,6 @@ public final class CudaParameters implements Parameters {
     }
 
     static CudaParameters upload(List<HostTensor> tensors, DType dtype, CudaStream stream) {
-        if (dtype != DType.F32 && dtype != DType.BF16) {
-            throw new ZotuneException("CUDA parameters must be f32 or bf16, not " + dtype);
-        }
         long alignElems = ALIGN_BYTES / dtype.bytes();
         long[] offsets = new long[tensors.size()];
         long total = 0;
@@ -102,16 +99,28 @@ public final class CudaParameters implements Parameters {
                         case BF16: v = DType.bf16ToFloat(s.getShort((int) (e * 2))); break;
                         default: v = DType.f16ToFloat(s.getShort((int) (e * 2))); break;
                     }
-                    if (dtype == DType.F32) {
-                        dst.putFloat(v);
-                    } else {
-                        dst.putShort(DType.floatToBf16(v));
+                    switch (dtype) {
+                        case F32: dst.putFloat(v); break;
+                        case BF16: dst.putShort(DType.floatToBf16(v)); break;
+                        default: {
+                            short h = DType.floatToF16(v);
+                            if ((h & 0x7fff) == 0x7c00 && Float.isFinite(v)) {
+                                throw overflow(t, e, v);
+                            }
+                            dst.putShort(h);
+                        }
                     }
                 }
             }
             buf.copyFromHost(staging.pointer(), byteOffset + start * dtype.bytes(), (long) count * dtype.bytes(),
                     stream);
         }
+    }
+
+    /** A finite value that rounds to infinity in f16 (beyond 65504): refused rather than uploaded as inf. */
+    private static ZotuneException overflow(HostTensor t, long element, float v) {
+        return new ZotuneException("tensor " + t.name() + ": element " + element + " = " + v
+                + " overflows f16 (largest finite 65504); load it as bf16 or f32");
     }
 
     @Override

@@ -34,7 +34,7 @@ public final class ZoKernels implements AutoCloseable {
         this.module = KernelModule.loadDefault();
         try {
             reg("zo_noise_fill", "plilli");
-            for (String t : new String[] {"f32", "bf16"}) {
+            for (String t : new String[] {"f32", "bf16", "f16"}) {
                 for (String st : new String[] {"f32", "bf16", "f16"}) {
                     reg("zo_perturb_" + t + "_" + st, "ppippif");
                     reg("zo_shadow_" + t + "_" + st, "ppllppif");
@@ -88,7 +88,8 @@ public final class ZoKernels implements AutoCloseable {
         switch (t) {
             case F32: return "f32";
             case BF16: return "bf16";
-            default: throw new ZotuneException("zeroth-order kernels support f32 and bf16 parameters, not " + t);
+            case F16: return "f16";
+            default: throw new ZotuneException("zeroth-order kernels support f32, bf16 and f16 parameters, not " + t);
         }
     }
 

@@ -4,11 +4,11 @@
  *
  * <ul>
  *   <li>Kernels (native/kernels/zo_noise.cu, zo_perturb.cu, zo_update.cu; shared code in native/include/zo.cuh,
- *       the element loop in zo_sweep.cuh: units of 4 f32 / 8 bf16 elements with 16-byte accesses, one block per
+ *       the element loop in zo_sweep.cuh: units of 4 f32 / 8 bf16 or f16 elements with 16-byte accesses, one block per
  *       chunk):
  *       noise fill; in-place perturbation of the whole flat parameter buffer in one launch; the shadow
  *       materialisation of one tensor; one fused (restore +) update per optimiser (ZO-SGD with Gaussian or
- *       Rademacher u and the weight-decay mask, ZO-SGD-MMT, ZO-Adam, ZO-AdaMU), f32 or bf16 parameters with
+ *       Rademacher u and the weight-decay mask, ZO-SGD-MMT, ZO-Adam, ZO-AdaMU), f32, bf16 or f16 parameters with
  *       stochastic rounding from the stream-2 bits, state in f32, bf16 or f16 ({@link ZoKernels#stateDType});
  *       the projected gradient from the two
  *       cross-entropy results, on the device.</li>

@@ -84,4 +84,38 @@ class CpuOpsTest {
         Tensor x = bf.tensor(new float[] {1.00390625f}, 1, 1); // 1 + 2^-8: halfway, rounds to even (1.0)
         assertEquals(1.0f, bf.toHost(x)[0]);
     }
+
+    @Test
+    void f16ComputeRoundsOutputsToNearestEvenAndOverflowsToInfinity() {
+        CpuOps h = new CpuOps(DType.F16);
+        Tensor x = h.tensor(new float[] {1 + 0x1p-11f, 1 + 3 * 0x1p-11f, 1e-8f, 70000f}, 1, 4);
+        // halfway cases go to the even mantissa; 1e-8 is below half the smallest subnormal; 70000 > 65504
+        assertArrayEquals(new float[] {1f, 1 + 0x1p-9f, 0f, Float.POSITIVE_INFINITY}, h.toHost(x));
+        Tensor a = h.tensor(new float[] {1f, 2048f, 0x1p-24f}, 1, 3);
+        Tensor b = h.tensor(new float[] {0x1p-10f, 1f, 0x1p-24f}, 1, 3);
+        h.addInPlace(a, b);
+        // 1 + 2^-10 is a half; 2048 + 1 is a tie between 2048 and 2050 (ulp 2): the even 2048; subnormals add exactly
+        assertArrayEquals(new float[] {1 + 0x1p-10f, 2048f, 0x1p-23f}, h.toHost(a));
+        // an op whose exact output exceeds 65504 gives infinity, as torch's float16 does
+        Tensor w = h.tensor(new float[] {300f, 300f}, 1, 2);
+        Tensor in = h.tensor(new float[] {200f, 200f}, 1, 2);
+        assertEquals(Float.POSITIVE_INFINITY, h.toHost(h.linear(in, w, null))[0]);
+    }
+
+    @Test
+    void f16ParametersThatOverflowAreRefusedWithTheTensorName() {
+        CpuOps h = new CpuOps(DType.F16);
+        java.util.List<org.zotune.tensor.HostTensor> ok = java.util.List.of(
+                org.zotune.tensor.HostTensor.ofFloats("w", new float[] {65504f, -65519f, 1e-9f}, 3));
+        float[] back = h.toHost(h.createParameters(ok, DType.F16).weight(0));
+        assertArrayEquals(new float[] {65504f, -65504f, 0f}, back);
+        java.util.List<org.zotune.tensor.HostTensor> big = java.util.List.of(
+                org.zotune.tensor.HostTensor.ofFloats("model.decoder.w", new float[] {1f, 70000f}, 2));
+        org.zotune.ZotuneException e = org.junit.jupiter.api.Assertions.assertThrows(org.zotune.ZotuneException.class,
+                () -> h.createParameters(big, DType.F16));
+        assertEquals("tensor model.decoder.w: element 1 = 70000.0 overflows f16 (largest finite 65504); load it as"
+                + " bf16 or f32", e.getMessage());
+        // the same value is fine in bf16
+        assertEquals(70144f, h.toHost(new CpuOps(DType.BF16).createParameters(big, DType.BF16).weight(0))[1]);
+    }
 }

@@ -88,7 +88,7 @@ class CudaModelsTest {
         GpuTestSupport.assumeGpu();
         CausalLM lm = Architectures.create(config);
         List<HostTensor> w = randomWeights(lm, 99);
-        for (DType t : new DType[] {DType.F32, DType.BF16}) {
+        for (DType t : DType.values()) {
             float[][] expected = run(new CpuOps(t), lm, w, t, batch);
             float[][] actual;
             try (CudaOps ops = CudaOps.create(t)) {
@@ -108,9 +108,13 @@ class CudaModelsTest {
                     assertTrue(Float.isFinite(actual[0][i]), what + " logit " + i + " is " + actual[0][i]);
                 }
                 double rel = Math.sqrt(num / den);
-                System.out.printf("%-40s ||err||/||ref|| %.3e%n", what + " logits bf16", rel);
-                assertTrue(rel < 1e-2, what + " bf16 logits: relative error " + rel);
-                assertClose(expected[1], actual[1], 1e-2, 1e-2, what + " loss bf16");
+                String name = t.name().toLowerCase(java.util.Locale.ROOT);
+                System.out.printf("%-40s ||err||/||ref|| %.3e%n", what + " logits " + name, rel);
+                // f16: on the CPU these models' f16 logits are 0.7e-3 to 1.4e-3 (relative) from their f32 ones
+                // (bf16: 5e-3 to 1e-2), so 5e-3 between two f16 implementations leaves a factor 3.5
+                double tol = t == DType.BF16 ? 1e-2 : 5e-3;
+                assertTrue(rel < tol, what + " " + name + " logits: relative error " + rel);
+                assertClose(expected[1], actual[1], tol, tol, what + " loss " + name);
             }
         }
     }
@@ -194,9 +198,9 @@ class CudaModelsTest {
             assertEquals(256, generated.length);
             assertEquals(published, tok.decode(generated));
         }
-        // and a padded batch's loss agrees with the CPU in both dtypes
+        // and a padded batch's loss agrees with the CPU in every dtype
         Batch batch = padded(512, 4, false);
-        for (DType t : new DType[] {DType.F32, DType.BF16}) {
+        for (DType t : DType.values()) {
             float[] expected = run(new CpuOps(t), m.model(), m.parameters(), t, batch)[1];
             float[] actual;
             try (CudaOps ops = CudaOps.create(t)) {
@@ -206,8 +210,10 @@ class CudaModelsTest {
                     + Arrays.toString(actual));
             if (t == DType.F32) {
                 assertClose(expected, actual, 1e-3, 1e-5, "stories260K loss f32");
-            } else {
+            } else if (t == DType.BF16) {
                 assertClose(expected, actual, 1e-2, 1e-2, "stories260K loss bf16");
+            } else {
+                assertClose(expected, actual, 5e-3, 5e-3, "stories260K loss f16");
             }
         }
     }

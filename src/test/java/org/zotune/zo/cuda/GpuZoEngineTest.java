@@ -111,7 +111,7 @@ class GpuZoEngineTest {
 
     @Test
     void sameSeedGivesTheSameLossSequenceBitForBit() {
-        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+        for (DType d : DType.values()) {
             for (PerturbationStrategy s : PerturbationStrategy.values()) {
                 Run a = run(sgd(1e-3), config(s, d), 5, true);
                 Run b = run(sgd(1e-3), config(s, d), 5, true);
@@ -134,7 +134,7 @@ class GpuZoEngineTest {
 
     @Test
     void shadowRestoresExactlyWhileInPlaceDriftsInBf16() {
-        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+        for (DType d : DType.values()) {
             float[][] before = new float[model.parameters().size()][];
             for (int i = 0; i < before.length; i++) {
                 before[i] = model.parameters().get(i).toFloats();

@@ -68,6 +68,18 @@ final class ZoGpu {
     }
 
     /** Bits of x rounded to a bf16 ulp distance from y: 0 equal, 1 neighbours, ... (both bf16 values). */
+    /** Distance in representable values of {@code dtype} (bf16 or f16) between two values of it. */
+    static int ulpDistance(DType dtype, float x, float y) {
+        if (dtype == DType.BF16) {
+            return bf16UlpDistance(x, y);
+        }
+        int a = DType.floatToF16(x);
+        int b = DType.floatToF16(y);
+        int ia = (a & 0x8000) != 0 ? -(a & 0x7fff) : (a & 0x7fff);
+        int ib = (b & 0x8000) != 0 ? -(b & 0x7fff) : (b & 0x7fff);
+        return Math.abs(ia - ib);
+    }
+
     static int bf16UlpDistance(float x, float y) {
         int a = DType.floatToBf16(x);
         int b = DType.floatToBf16(y);

@@ -40,10 +40,10 @@ import org.zotune.zo.optim.ZoStep;
 /**
  * Every zeroth-order kernel against the Java reference ({@link ZoStep} driving {@link ZoSgd}, {@link ZoSgdMomentum},
  * {@link ZoAdam}, {@link ZoAdaMu}) on awkward tensor sizes (1, 3, 1001, 4097, 21003 in chunks of 1024, and a frozen
- * tensor in between), f32 and bf16, in place and shadow, over four steps with given losses. With Rademacher noise
- * (u = ±1 exactly on both sides) everything, stochastic rounding included, must be bitwise equal; with Gaussian
- * noise (CPU and GPU normals differ by a few ulp) f32 agrees to 1e-5 relative and bf16 to at most 2 bf16 ulp in
- * under 1% of the elements. Optimiser state in bf16 / f16 (rounded to nearest when stored) is checked the same way;
+ * tensor in between), f32, bf16 and f16, in place and shadow, over four steps with given losses. With Rademacher
+ * noise (u = ±1 exactly on both sides) everything, stochastic rounding included, must be bitwise equal; with
+ * Gaussian noise (CPU and GPU normals differ by a few ulp) f32 agrees to 1e-5 relative and bf16 / f16 to at most 2
+ * ulp of the dtype in under 1% of the elements. Optimiser state in bf16 / f16 (rounded to nearest when stored) is checked the same way;
  * there a float32 value a few ulp apart can round to the neighbouring bf16 / f16 value, so up to 1% of the state and
  * parameter elements may differ by up to 1e-2 relative. The tensor sizes put chunk starts at global indices that
  * are 4 mod 8 (the bf16 kernels then take stochastic-rounding bits from two Philox blocks per 8 elements), leave
@@ -66,12 +66,14 @@ class ZoKernelsGpuTest {
 
     private CudaOps f32;
     private CudaOps bf16;
+    private CudaOps f16;
 
     @BeforeAll
     void open() {
         ZoGpu.assumeGpu();
         f32 = CudaOps.create(DType.F32);
         bf16 = CudaOps.create(DType.BF16);
+        f16 = CudaOps.create(DType.F16);
     }
 
     @AfterAll
@@ -81,6 +83,9 @@ class ZoKernelsGpuTest {
         }
         if (bf16 != null) {
             bf16.close();
+        }
+        if (f16 != null) {
+            f16.close();
         }
     }
 
@@ -160,7 +165,7 @@ class ZoKernelsGpuTest {
 
     @Test
     void rademacherZoSgdIsBitwiseTheReference() {
-        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+        for (DType d : DType.values()) { // f16: stochastic rounding to f16 bit for bit StochasticRounding.toF16
             for (PerturbationStrategy s : PerturbationStrategy.values()) {
                 run(sgd(Noise.Distribution.RADEMACHER), d, s, 256, 0, true);
             }
@@ -170,7 +175,7 @@ class ZoKernelsGpuTest {
     @Test
     void gaussianOptimisersMatchTheReference() {
         for (Object c : new Object[] {sgd(Noise.Distribution.GAUSSIAN), mmt(), adam(), adamu()}) {
-            for (DType d : new DType[] {DType.F32, DType.BF16}) {
+            for (DType d : DType.values()) {
                 for (PerturbationStrategy s : PerturbationStrategy.values()) {
                     run(c, d, s, 256, 0, false);
                 }
@@ -186,6 +191,7 @@ class ZoKernelsGpuTest {
                     run(c, d, PerturbationStrategy.IN_PLACE, 256, 0, false);
                 }
                 run(c, DType.BF16, PerturbationStrategy.SHADOW, 96, 0, false);
+                run(c, DType.F16, PerturbationStrategy.IN_PLACE, 96, 0, false);
             }
         }
     }
@@ -273,7 +279,7 @@ class ZoKernelsGpuTest {
 
     @Test
     void aNonFiniteLossSkipsTheUpdateButNotTheRestore() {
-        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+        for (DType d : DType.values()) {
             for (PerturbationStrategy s : PerturbationStrategy.values()) {
                 run(sgd(Noise.Distribution.RADEMACHER), d, s, 256, 2, true);
                 run(mmt(), d, s, 256, 3, false);
@@ -299,7 +305,7 @@ class ZoKernelsGpuTest {
         String what = GpuOptimizer.of(cfg).kind() + " " + dtype + " state " + GpuOptimizer.of(cfg).stateDType() + " "
                 + strategy + " block " + block
                 + (nanAt > 0 ? " NaN at step " + nanAt : "");
-        CudaOps ops = dtype == DType.F32 ? f32 : bf16;
+        CudaOps ops = dtype == DType.F32 ? f32 : dtype == DType.BF16 ? bf16 : f16;
         CudaStream s = ops.stream();
         Random r = new Random(11);
         List<HostTensor> host = new ArrayList<>();
@@ -388,7 +394,7 @@ class ZoKernelsGpuTest {
                     assertEquals(res.lossMinus()[0], o.lossMinus(), 0f, at);
                     assertEquals(res.skipped() ? 0f : res.projectedGradient()[0], o.g(), 0f, at + " g");
                     compareTensors(at + " θ after the update", theta, params, table, dtype, exact, lowState, s);
-                    compareState(at, ref, m, v, table, exact, dtype == DType.BF16 || lowState, state, s);
+                    compareState(at, ref, m, v, table, exact, dtype != DType.F32 || lowState, state, s);
                 }
                 assertBitwise(frozenBefore, ZoGpu.download(CudaTensors.address(params.weight(2)), 5, dtype, s),
                         what + ": frozen tensor untouched");
@@ -431,7 +437,7 @@ class ZoKernelsGpuTest {
     }
 
     /**
-     * Optimiser state (float32). With bf16 parameters, an element whose θ came out one bf16 ulp apart (allowed
+     * Optimiser state (float32). With bf16 / f16 parameters, an element whose θ came out one ulp apart (allowed
      * above) feeds a different λθ into its moments: such elements, up to 1%, need only agree to 1e-2.
      */
     private static void compareState(String at, ZoOptimizer ref, DeviceBuffer m, DeviceBuffer v, ChunkTable table,
@@ -517,8 +523,8 @@ class ZoKernelsGpuTest {
     }
 
     /**
-     * exact: bitwise. Otherwise f32: |a - e| <= 1e-5 |e| + atol; bf16: at most 2 bf16 ulp apart, in under 1% of the
-     * elements (the rest bitwise).
+     * exact: bitwise. Otherwise f32: |a - e| <= 1e-5 |e| + atol; bf16 / f16: at most 2 ulp of the dtype apart, in
+     * under 1% of the elements (the rest bitwise).
      */
     static void compare(String what, float[] expected, float[] actual, DType dtype, boolean exact, double atol) {
         if (exact) {
@@ -539,14 +545,14 @@ class ZoKernelsGpuTest {
                 }
             } else if (Float.floatToRawIntBits(a) != Float.floatToRawIntBits(e)) {
                 differ++;
-                if (ZoGpu.bf16UlpDistance(a, e) > 2) {
-                    fail(what + ": element " + i + " is " + a + ", expected " + e + " (more than 2 bf16 ulp)");
+                if (ZoGpu.ulpDistance(dtype, a, e) > 2) {
+                    fail(what + ": element " + i + " is " + a + ", expected " + e + " (more than 2 " + dtype + " ulp)");
                 }
             }
         }
         if (differ > 0) {
             assertTrue(differ <= 1 + expected.length / 100, what + ": " + differ + " of " + expected.length
-                    + " bf16 values differ by an ulp");
+                    + " " + dtype + " values differ by an ulp");
         }
         assertFalse(expected.length == 0, what);
     }
