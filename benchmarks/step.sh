@@ -6,8 +6,8 @@
 #   benchmarks/step.sh [--quick | --full | --largest] [OUT_DIR]
 #     --quick    GPT-2 124M and OPT-1.3B shapes, bf16, batch 16x128, every zotune variant, a short JMH run of
 #                ZoStepBenchmark, and an ncu per-kernel profile of one eager ZO-SGD step of GPT-2 1.5B (~4 minutes)
-#     --full     (default) GPT-2 124M-1.5B at 16x128 and 16x512 in bf16 (peers also fp16; fp32 for 124M and
-#                355M), OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~6 minutes)
+#     --full     (default) GPT-2 124M-1.5B at 16x128 and 16x512 in bf16 and fp16 (fp32 for 124M and 355M),
+#                OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~9 minutes)
 #     --largest  only the largest-model rows: OPT-30B's shape and a ~39B OPT-style shape, bf16, 16x128 (and
 #                4x128 for the ~39B one)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
@@ -79,13 +79,15 @@ case $mode in
     rows="$rows,gpt2-124M:fp32:16x128+16x512,gpt2-355M:fp32:16x128+16x512"
     rows="$rows,gpt2-124M:fp16:16x128,gpt2-355M:fp16:16x128,gpt2-774M:fp16:16x128,gpt2-1558M:fp16:16x128"
     rows="$rows,gpt2-124M:fp16:16x512,gpt2-355M:fp16:16x512,gpt2-774M:fp16:16x512,gpt2-1558M:fp16:16x512"
-    peer 160 --rates --rows "$rows" --warmup 3 --steps 20 --split-steps 3
+    peer 185 --rates --rows "$rows" --warmup 3 --steps 20 --split-steps 3
     zrows="gpt2-124M:bf16:16x128:$G8,gpt2-355M:bf16:16x128:$G8,gpt2-774M:bf16:16x128:$G8"
     zrows="$zrows,gpt2-1558M:bf16:16x128:$G8,gpt2-124M:bf16:16x512:$G4,gpt2-355M:bf16:16x512:$G4"
     zrows="$zrows,gpt2-774M:bf16:16x512:$G4,gpt2-1558M:bf16:16x512:$G4"
     zrows="$zrows,opt-1.3b:bf16:16x128:$G4,opt-2.7b:bf16:16x128:$G4,opt-6.7b:bf16:16x128:$G4"
+    zrows="$zrows,gpt2-124M:fp16:16x128:$G4,gpt2-355M:fp16:16x128:$G4,gpt2-774M:fp16:16x128:$G4"
+    zrows="$zrows,gpt2-1558M:fp16:16x128:$G4,gpt2-1558M:fp16:16x512:$G4"
     zrows="$zrows,gpt2-124M:fp32:16x128+16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
-    zot 130 --rows "$zrows" --warmup 3 --steps 20 --reps 5
+    zot 170 --rows "$zrows" --warmup 3 --steps 20 --reps 5
     peer 70 --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
     zot 100 --rows "$LARGE_ZOT" --warmup 2 --steps 5 --reps 3
     ;;

@@ -473,8 +473,9 @@ public final class StepBench {
     static DType dtype(String s) {
         switch (s) {
             case "bf16": return DType.BF16;
+            case "fp16": case "f16": return DType.F16;
             case "fp32": case "f32": return DType.F32;
-            default: throw new IllegalArgumentException("zotune's CUDA step runs in bf16 or fp32, not " + s);
+            default: throw new IllegalArgumentException("zotune's CUDA step runs in bf16, fp16 or fp32, not " + s);
         }
     }
 
