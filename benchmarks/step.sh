@@ -79,7 +79,7 @@ case $mode in
     rows="$rows,gpt2-124M:fp32:16x128+16x512,gpt2-355M:fp32:16x128+16x512"
     rows="$rows,gpt2-124M:fp16:16x128,gpt2-355M:fp16:16x128,gpt2-774M:fp16:16x128,gpt2-1558M:fp16:16x128"
     rows="$rows,gpt2-124M:fp16:16x512,gpt2-355M:fp16:16x512,gpt2-774M:fp16:16x512,gpt2-1558M:fp16:16x512"
-    peer 185 --rates --rows "$rows" --warmup 3 --steps 20 --split-steps 3
+    peer 175 --rates --rows "$rows" --warmup 3 --steps 20 --split-steps 3
     zrows="gpt2-124M:bf16:16x128:$G8,gpt2-355M:bf16:16x128:$G8,gpt2-774M:bf16:16x128:$G8"
     zrows="$zrows,gpt2-1558M:bf16:16x128:$G8,gpt2-124M:bf16:16x512:$G4,gpt2-355M:bf16:16x512:$G4"
     zrows="$zrows,gpt2-774M:bf16:16x512:$G4,gpt2-1558M:bf16:16x512:$G4"
@@ -87,7 +87,7 @@ case $mode in
     zrows="$zrows,gpt2-124M:fp16:16x128:$G4,gpt2-355M:fp16:16x128:$G4,gpt2-774M:fp16:16x128:$G4"
     zrows="$zrows,gpt2-1558M:fp16:16x128:$G4,gpt2-1558M:fp16:16x512:$G4"
     zrows="$zrows,gpt2-124M:fp32:16x128+16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
-    zot 170 --rows "$zrows" --warmup 3 --steps 20 --reps 5
+    zot 165 --rows "$zrows" --warmup 3 --steps 20 --reps 5
     peer 70 --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
     zot 100 --rows "$LARGE_ZOT" --warmup 2 --steps 5 --reps 3
     ;;

@@ -352,6 +352,11 @@ class ZoKernelsGpuTest {
                 int dir = opt.direction();
                 for (int t = 1; t <= STEPS; t++) {
                     String at = what + ", step " + t;
+                    // f16 in place: θ goes through four roundings a step on a grid 8x finer than bf16's, and the
+                    // reference's noise differs from the device's by up to 3.5e-7 relative, so a rare element
+                    // flips a rounding and the in-place drift carries it on: up to 2 ulp per step so far (seen on
+                    // the H100: one element 4 ulp off after 2 steps); in every case under 1% of elements differ
+                    int ulps = dtype == DType.F16 && inPlace ? 2 * t : 2;
                     ByteBuffer in = ByteBuffer.allocate(ZoScalars.INPUT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
                     opt.writeInputs(in, t, Noise.stepSeed(77, t), EPS);
                     ZoGpu.upload(scalars, 0, in, s);
@@ -362,10 +367,10 @@ class ZoKernelsGpuTest {
                     if (inPlace) {
                         k.perturb(dtype, params.address(), chunks.address(), table.size(), scalars.address(),
                                 m.address(), dir, 1f, s);
-                        compareTensors(at + " θ+εu", seenPlus, params, table, dtype, exact, lowState, s);
+                        compareTensors(at + " θ+εu", seenPlus, params, table, dtype, exact, lowState, ulps, s);
                         k.perturb(dtype, params.address(), chunks.address(), table.size(), scalars.address(),
                                 m.address(), dir, -2f, s);
-                        compareTensors(at + " θ-εu", seenMinus, params, table, dtype, exact, lowState, s);
+                        compareTensors(at + " θ-εu", seenMinus, params, table, dtype, exact, lowState, ulps, s);
                     } else {
                         for (int j = 0; j < nt; j++) {
                             long n = layout.size(j);
@@ -393,7 +398,7 @@ class ZoKernelsGpuTest {
                     assertEquals(Float.floatToIntBits(res.lossPlus()[0]), Float.floatToIntBits(o.lossPlus()), at);
                     assertEquals(res.lossMinus()[0], o.lossMinus(), 0f, at);
                     assertEquals(res.skipped() ? 0f : res.projectedGradient()[0], o.g(), 0f, at + " g");
-                    compareTensors(at + " θ after the update", theta, params, table, dtype, exact, lowState, s);
+                    compareTensors(at + " θ after the update", theta, params, table, dtype, exact, lowState, ulps, s);
                     compareState(at, ref, m, v, table, exact, dtype != DType.F32 || lowState, state, s);
                 }
                 assertBitwise(frozenBefore, ZoGpu.download(CudaTensors.address(params.weight(2)), 5, dtype, s),
@@ -418,21 +423,26 @@ class ZoKernelsGpuTest {
     }
 
     private static void compareTensors(String what, float[][] expected, CudaParameters params, ChunkTable table,
-                                       DType dtype, boolean exact, boolean lowState, CudaStream s) {
+                                       DType dtype, boolean exact, boolean lowState, int ulps, CudaStream s) {
         for (int j = 0; j < table.trainableCount(); j++) {
             float[] actual = ZoGpu.download(CudaTensors.address(params.weight(table.parameter(j))),
                     table.layout().size(j), dtype, s);
-            compareParams(what + " tensor " + j, expected[j], actual, dtype, exact, lowState);
+            compareParams(what + " tensor " + j, expected[j], actual, dtype, exact, lowState, ulps);
         }
     }
 
     /** {@link #compare}, or with low-precision state (float32 parameters), {@link #compareMostly}. */
     private static void compareParams(String what, float[] expected, float[] actual, DType dtype, boolean exact,
                                       boolean lowState) {
+        compareParams(what, expected, actual, dtype, exact, lowState, 2);
+    }
+
+    private static void compareParams(String what, float[] expected, float[] actual, DType dtype, boolean exact,
+                                      boolean lowState, int ulps) {
         if (lowState && dtype == DType.F32 && !exact) {
             compareMostly(what, expected, actual, 1e-7);
         } else {
-            compare(what, expected, actual, dtype, exact, 1e-7);
+            compare(what, expected, actual, dtype, exact, 1e-7, ulps);
         }
     }
 
@@ -527,6 +537,12 @@ class ZoKernelsGpuTest {
      * under 1% of the elements (the rest bitwise).
      */
     static void compare(String what, float[] expected, float[] actual, DType dtype, boolean exact, double atol) {
+        compare(what, expected, actual, dtype, exact, atol, 2);
+    }
+
+    /** {@link #compare} allowing up to {@code ulps} (instead of 2) for bf16 / f16 values. */
+    static void compare(String what, float[] expected, float[] actual, DType dtype, boolean exact, double atol,
+                        int ulps) {
         if (exact) {
             assertBitwise(expected, actual, what);
             return;
@@ -545,8 +561,9 @@ class ZoKernelsGpuTest {
                 }
             } else if (Float.floatToRawIntBits(a) != Float.floatToRawIntBits(e)) {
                 differ++;
-                if (ZoGpu.ulpDistance(dtype, a, e) > 2) {
-                    fail(what + ": element " + i + " is " + a + ", expected " + e + " (more than 2 " + dtype + " ulp)");
+                if (ZoGpu.ulpDistance(dtype, a, e) > ulps) {
+                    fail(what + ": element " + i + " is " + a + ", expected " + e + " (more than " + ulps + " " + dtype
+                            + " ulp)");
                 }
             }
         }
