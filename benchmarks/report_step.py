@@ -86,7 +86,9 @@ def main():
     for r in peer + zot:
         if r.get("kind") in ("row", "error", "skipped") and r.get("model") and r.get("shape"):
             key = (r["model"], r["shape"], r["dtype"])
-            name = r["system"] if r["system"] != "zotune" else "zotune " + r["variant"]
+            # the peer's skipped rows carry no "system" (mezo_peer.py writes the variant only)
+            system = r.get("system") or ("peer-" + r["variant"] if r.get("variant") else "peer")
+            name = system if system != "zotune" else "zotune " + r["variant"]
             if r.get("kind") == "row":
                 rows.setdefault(key, {})[name] = r
             else:
