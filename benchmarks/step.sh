@@ -10,6 +10,8 @@
 #                OPT-style 1.3B, 2.7B, 6.7B in bf16 at 16x128, then the largest-model rows (~9 minutes)
 #     --largest  only the largest-model rows: OPT-30B's shape and a ~39B OPT-style shape, bf16, 16x128 (and
 #                4x128 for the ~39B one)
+#     --rest     the rows that --full's phase deadlines cut within one 10-minute device call (fp16 at 16x512, zotune
+#                fp32 355M), with their own rate measurements, for a second call (~5 minutes)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
 # ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
 # benchmarks are (default dist, benchmarks/target).
@@ -21,7 +23,8 @@ for a in "$@"; do
     --quick) mode=quick ;;
     --full) mode=full ;;
     --largest) mode=largest ;;
-    -*) echo "step.sh: unknown option $a (--quick, --full, --largest)" >&2; exit 2 ;;
+    --rest) mode=rest ;;
+    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest)" >&2; exit 2 ;;
     *) out=$a ;;
   esac
 done
@@ -90,6 +93,13 @@ case $mode in
     zot 165 --rows "$zrows" --warmup 3 --steps 20 --reps 5
     peer 70 --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
     zot 100 --rows "$LARGE_ZOT" --warmup 2 --steps 5 --reps 3
+    ;;
+  rest)
+    peer 170 --rates --rows "gpt2-355M:fp16:16x512,gpt2-774M:fp16:16x512,gpt2-1558M:fp16:16x512" --warmup 3 --steps 20 \
+      --split-steps 3
+    zrows="gpt2-124M:fp16:16x512:$G4,gpt2-355M:fp16:16x512:$G4,gpt2-774M:fp16:16x512:$G4"
+    zrows="$zrows,gpt2-1558M:fp16:16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
+    zot 150 --rows "$zrows" --warmup 3 --steps 20 --reps 5
     ;;
   largest)
     peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
