@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.PriorityQueue;
 import org.zotune.ZotuneException;
 
 /**
@@ -173,28 +174,72 @@ public final class Llama2cTokenizer implements Tokenizer {
         }
     }
 
+    /**
+     * run.c's merge loop (the best-scoring adjacent pair, the leftmost on ties, until none is in the vocabulary) in
+     * O(n log n) instead of run.c's O(n²) rescans, which took 6.6 s for 20,000 characters: the tokens form a linked
+     * list that keeps their original order, every adjacent pair in the vocabulary waits in a heap ordered by score,
+     * then by the original index of its left token (= leftmost), and a pair whose tokens changed since it was
+     * queued is dropped when it comes up. The merges happen in run.c's order, so the result is the same.
+     */
     private void mergePairs(List<Integer> tokens) {
-        while (true) {
-            float best = Float.NEGATIVE_INFINITY;
-            int bestId = -1;
-            int bestAt = -1;
-            for (int k = 0; k + 1 < tokens.size(); k++) {
-                byte[] a = pieces[tokens.get(k)];
-                byte[] b = pieces[tokens.get(k + 1)];
-                byte[] ab = Arrays.copyOf(a, a.length + b.length);
-                System.arraycopy(b, 0, ab, a.length, b.length);
-                int id = lookup(ab, 0, ab.length);
-                if (id >= 0 && (bestId < 0 || scores[id] > best)) {
-                    best = scores[id];
-                    bestId = id;
-                    bestAt = k;
-                }
+        int n = tokens.size();
+        if (n < 2) {
+            return;
+        }
+        int[] id = new int[n];
+        int[] next = new int[n];
+        int[] prev = new int[n];
+        int[] version = new int[n];
+        boolean[] alive = new boolean[n];
+        for (int k = 0; k < n; k++) {
+            id[k] = tokens.get(k);
+            next[k] = k + 1 < n ? k + 1 : -1;
+            prev[k] = k - 1;
+            alive[k] = true;
+        }
+        // a queued pair: {left, right, merged id, left's version, right's version}
+        PriorityQueue<int[]> heap = new PriorityQueue<>((x, y) -> {
+            int c = Float.compare(scores[y[2]], scores[x[2]]);
+            return c != 0 ? c : Integer.compare(x[0], y[0]);
+        });
+        for (int k = 0; k + 1 < n; k++) {
+            queuePair(heap, id, version, k, k + 1);
+        }
+        while (!heap.isEmpty()) {
+            int[] c = heap.poll();
+            int l = c[0];
+            int r = c[1];
+            if (!alive[l] || !alive[r] || next[l] != r || version[l] != c[3] || version[r] != c[4]) {
+                continue; // stale: one of its tokens was merged since
             }
-            if (bestId < 0) {
-                return;
+            id[l] = c[2];
+            version[l]++;
+            alive[r] = false;
+            next[l] = next[r];
+            if (next[r] >= 0) {
+                prev[next[r]] = l;
             }
-            tokens.set(bestAt, bestId);
-            tokens.remove(bestAt + 1);
+            if (prev[l] >= 0) {
+                queuePair(heap, id, version, prev[l], l);
+            }
+            if (next[l] >= 0) {
+                queuePair(heap, id, version, l, next[l]);
+            }
+        }
+        tokens.clear();
+        for (int k = 0; k >= 0; k = next[k]) {
+            tokens.add(id[k]);
+        }
+    }
+
+    private void queuePair(PriorityQueue<int[]> heap, int[] id, int[] version, int l, int r) {
+        byte[] a = pieces[id[l]];
+        byte[] b = pieces[id[r]];
+        byte[] ab = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, ab, a.length, b.length);
+        int merged = lookup(ab, 0, ab.length);
+        if (merged >= 0) {
+            heap.add(new int[] {l, r, merged, version[l], version[r]});
         }
     }
 

@@ -12,7 +12,12 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zotune.TestData;
@@ -177,5 +182,118 @@ class Llama2cTokenizerTest {
         assertOneLine(e, "vocab.bin", "260");
         e = assertThrows(ZotuneException.class, () -> t.decode(new int[] {-1}));
         assertOneLine(e, "-1");
+    }
+
+    /**
+     * The heap-ordered merge gives exactly the ids of run.c's quadratic loop, written out here from run.c's
+     * description over a vocabulary read independently of the class: on real text (Austen, non-ASCII included) and
+     * on random strings built to contain many equal-score ties, for the 512-token and the 32k vocabularies.
+     */
+    @Test
+    void mergesInRunCsOrder() throws IOException {
+        String austen;
+        try (var in = Llama2cTokenizerTest.class.getResourceAsStream("/org/zotune/data/janeausten/train.txt")) {
+            austen = new String(in.readAllBytes(), StandardCharsets.UTF_8).substring(0, 3000);
+        }
+        Random r = new Random(5);
+        String alphabet = "ab ab  aaa bbb\n\té€😀ñ";
+        List<String> texts = new ArrayList<>(List.of(austen, "", " ", "a", "menthe poivrée 😀 x"));
+        for (int i = 0; i < 30; i++) {
+            StringBuilder b = new StringBuilder();
+            int len = r.nextInt(200);
+            for (int k = 0; k < len; k++) {
+                b.appendCodePoint(alphabet.codePointAt(alphabet.offsetByCodePoints(0,
+                        r.nextInt(alphabet.codePointCount(0, alphabet.length())))));
+            }
+            texts.add(b.toString());
+        }
+        for (Path vocab : new Path[] {TestData.file("models/stories260K/tok512.bin"),
+                TestData.file("tokenizers/llama2-32k/tokenizer.bin")}) {
+            Llama2cTokenizer t = Llama2cTokenizer.load(vocab);
+            RunC reference = new RunC(Files.readAllBytes(vocab));
+            for (String text : texts) {
+                assertArrayEquals(reference.encode(text), t.encode(text), vocab.getFileName() + ": " + text);
+            }
+        }
+    }
+
+    /** run.c's encoder, O(n²): a fresh reading of the vocabulary file and of the merge loop. */
+    private static final class RunC {
+        final List<byte[]> pieces = new ArrayList<>();
+        final List<Float> scores = new ArrayList<>();
+        final Map<String, Integer> ids = new HashMap<>();
+
+        RunC(byte[] file) {
+            ByteBuffer b = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+            b.getInt(); // max token length
+            while (b.hasRemaining()) {
+                float score = b.getFloat();
+                byte[] piece = new byte[b.getInt()];
+                b.get(piece);
+                ids.putIfAbsent(new String(piece, StandardCharsets.ISO_8859_1), pieces.size());
+                pieces.add(piece);
+                scores.add(score);
+            }
+        }
+
+        int id(byte[] bytes) {
+            return ids.getOrDefault(new String(bytes, StandardCharsets.ISO_8859_1), -1);
+        }
+
+        void add(List<Integer> out, byte[] bytes) {
+            int id = id(bytes);
+            if (id >= 0) {
+                out.add(id);
+            } else {
+                for (byte x : bytes) {
+                    out.add((x & 0xff) + 3);
+                }
+            }
+        }
+
+        int[] encode(String text) {
+            byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+            List<Integer> t = new ArrayList<>();
+            if (utf8.length > 0) {
+                add(t, new byte[] {' '});
+            }
+            for (int i = 0; i < utf8.length; ) {
+                int end = i + 1;
+                while (end < utf8.length && (utf8[end] & 0xC0) == 0x80 && end - i < 4) {
+                    end++;
+                }
+                add(t, Arrays.copyOfRange(utf8, i, end));
+                i = end;
+            }
+            while (true) {
+                float best = -1e10f;
+                int bestId = -1;
+                int at = -1;
+                for (int k = 0; k + 1 < t.size(); k++) {
+                    byte[] a = pieces.get(t.get(k));
+                    byte[] c = pieces.get(t.get(k + 1));
+                    byte[] ab = new byte[a.length + c.length];
+                    System.arraycopy(a, 0, ab, 0, a.length);
+                    System.arraycopy(c, 0, ab, a.length, c.length);
+                    int id = id(ab);
+                    if (id >= 0 && scores.get(id) > best) {
+                        best = scores.get(id);
+                        bestId = id;
+                        at = k;
+                    }
+                }
+                if (bestId < 0) {
+                    break;
+                }
+                t.set(at, bestId);
+                t.remove(at + 1);
+            }
+            int[] out = new int[t.size() + 1];
+            out[0] = 1; // BOS
+            for (int k = 0; k < t.size(); k++) {
+                out[k + 1] = t.get(k);
+            }
+            return out;
+        }
     }
 }
