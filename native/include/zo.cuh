@@ -317,40 +317,35 @@ template <typename H> __device__ __forceinline__ void store4(H* p, const float* 
     for (int j = 0; j < 4; j++) h[j] = from_float<H>(o[j]);
     *reinterpret_cast<uint2*>(p) = q;
 }
-// 8 consecutive bf16 values (16-byte aligned) with one 16-byte access.
-__device__ __forceinline__ void load8(const __nv_bfloat16* p, float (&o)[8]) {
+// Two 16-bit values of H as one 32-bit register pair: the packed type and its float2 conversions.
+template <typename H> struct Packed2;
+template <> struct Packed2<__nv_bfloat16> {
+    typedef __nv_bfloat162 type;
+    static __device__ __forceinline__ float2 to(type v) { return __bfloat1622float2(v); }
+    static __device__ __forceinline__ type from(float a, float b) { return __floats2bfloat162_rn(a, b); }
+};
+template <> struct Packed2<__half> {
+    typedef __half2 type;
+    static __device__ __forceinline__ float2 to(type v) { return __half22float2(v); }
+    static __device__ __forceinline__ type from(float a, float b) { return __floats2half2_rn(a, b); }
+};
+
+// 8 consecutive bf16 or f16 values (16-byte aligned) with one 16-byte access.
+template <typename H> __device__ __forceinline__ void load8(const H* p, float (&o)[8]) {
     uint4 q = *reinterpret_cast<const uint4*>(p);
-    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&q);
+    const typename Packed2<H>::type* h = reinterpret_cast<const typename Packed2<H>::type*>(&q);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-        float2 f = __bfloat1622float2(h[j]);
+        float2 f = Packed2<H>::to(h[j]);
         o[2 * j] = f.x;
         o[2 * j + 1] = f.y;
     }
 }
-__device__ __forceinline__ void store8(__nv_bfloat16* p, const float (&o)[8]) {
+template <typename H> __device__ __forceinline__ void store8(H* p, const float (&o)[8]) {
     uint4 q;
-    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&q);
+    typename Packed2<H>::type* h = reinterpret_cast<typename Packed2<H>::type*>(&q);
 #pragma unroll
-    for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(o[2 * j], o[2 * j + 1]);
-    *reinterpret_cast<uint4*>(p) = q;
-}
-// 8 consecutive f16 values (16-byte aligned) with one 16-byte access.
-__device__ __forceinline__ void load8(const __half* p, float (&o)[8]) {
-    uint4 q = *reinterpret_cast<const uint4*>(p);
-    const __half2* h = reinterpret_cast<const __half2*>(&q);
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        float2 f = __half22float2(h[j]);
-        o[2 * j] = f.x;
-        o[2 * j + 1] = f.y;
-    }
-}
-__device__ __forceinline__ void store8(__half* p, const float (&o)[8]) {
-    uint4 q;
-    __half2* h = reinterpret_cast<__half2*>(&q);
-#pragma unroll
-    for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(o[2 * j], o[2 * j + 1]);
+    for (int j = 0; j < 4; j++) h[j] = Packed2<H>::from(o[2 * j], o[2 * j + 1]);  // round to nearest even
     *reinterpret_cast<uint4*>(p) = q;
 }
 

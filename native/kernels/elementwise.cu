@@ -168,52 +168,27 @@ template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, cons
 }  // namespace
 
 extern "C" {
-__global__ void bias_gelu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
-__global__ void bias_gelu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
-__global__ void bias_gelu_rows_v_f16(__half* y, const __half* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); }
-__global__ void bias_relu_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
-__global__ void bias_relu_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
-__global__ void bias_relu_rows_v_f16(__half* y, const __half* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); }
-__global__ void add_bias_residual_v_f32(float* x, const float* y, const float* b, int64_t rows, int cols) {
-    add_bias_residual_v(x, y, b, rows, cols);
-}
-__global__ void add_bias_residual_v_bf16(bf16* x, const bf16* y, const bf16* b, int64_t rows, int cols) {
-    add_bias_residual_v(x, y, b, rows, cols);
-}
-__global__ void add_bias_residual_v_f16(__half* x, const __half* y, const __half* b, int64_t rows, int cols) {
-    add_bias_residual_v(x, y, b, rows, cols);
-}
-__global__ void add_inplace_v_f32(float* x, const float* y, int64_t n) { add_inplace_v(x, y, n); }
-__global__ void add_inplace_v_bf16(bf16* x, const bf16* y, int64_t n) { add_inplace_v(x, y, n); }
-__global__ void add_inplace_v_f16(__half* x, const __half* y, int64_t n) { add_inplace_v(x, y, n); }
-__global__ void gelu_tanh_inplace_v_f32(float* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
-__global__ void gelu_tanh_inplace_v_bf16(bf16* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
-__global__ void gelu_tanh_inplace_v_f16(__half* x, int64_t n) { gelu_tanh_inplace_v(x, n); }
-__global__ void relu_inplace_v_f32(float* x, int64_t n) { relu_inplace_v(x, n); }
-__global__ void relu_inplace_v_bf16(bf16* x, int64_t n) { relu_inplace_v(x, n); }
-__global__ void relu_inplace_v_f16(__half* x, int64_t n) { relu_inplace_v(x, n); }
-__global__ void silu_mul_v_f32(const float* g, const float* u, float* o, int64_t n) { silu_mul_v(g, u, o, n); }
-__global__ void silu_mul_v_bf16(const bf16* g, const bf16* u, bf16* o, int64_t n) { silu_mul_v(g, u, o, n); }
-__global__ void silu_mul_v_f16(const __half* g, const __half* u, __half* o, int64_t n) { silu_mul_v(g, u, o, n); }
-__global__ void add_bias_rows_v_f32(float* y, const float* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
-__global__ void add_bias_rows_v_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
-__global__ void add_bias_rows_v_f16(__half* y, const __half* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); }
-
-__global__ void add_inplace_f32(float* x, const float* y, int64_t n) { add_inplace(x, y, n); }
-__global__ void add_inplace_bf16(bf16* x, const bf16* y, int64_t n) { add_inplace(x, y, n); }
-__global__ void add_inplace_f16(__half* x, const __half* y, int64_t n) { add_inplace(x, y, n); }
-__global__ void gelu_tanh_inplace_f32(float* x, int64_t n) { gelu_tanh_inplace(x, n); }
-__global__ void gelu_tanh_inplace_bf16(bf16* x, int64_t n) { gelu_tanh_inplace(x, n); }
-__global__ void gelu_tanh_inplace_f16(__half* x, int64_t n) { gelu_tanh_inplace(x, n); }
-__global__ void relu_inplace_f32(float* x, int64_t n) { relu_inplace(x, n); }
-__global__ void relu_inplace_bf16(bf16* x, int64_t n) { relu_inplace(x, n); }
-__global__ void relu_inplace_f16(__half* x, int64_t n) { relu_inplace(x, n); }
-__global__ void silu_mul_f32(const float* g, const float* u, float* o, int64_t n) { silu_mul(g, u, o, n); }
-__global__ void silu_mul_bf16(const bf16* g, const bf16* u, bf16* o, int64_t n) { silu_mul(g, u, o, n); }
-__global__ void silu_mul_f16(const __half* g, const __half* u, __half* o, int64_t n) { silu_mul(g, u, o, n); }
-__global__ void add_bias_rows_f32(float* y, const float* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
-__global__ void add_bias_rows_bf16(bf16* y, const bf16* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
-__global__ void add_bias_rows_f16(__half* y, const __half* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
+// every family for one storage type T, named <family>_<SUF> (vector forms _v_: 16-byte aligned rows)
+#define ZT_ELEMENTWISE(SUF, T)                                                                                     \
+    __global__ void bias_gelu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); } \
+    __global__ void bias_relu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); } \
+    __global__ void add_bias_residual_v_##SUF(T* x, const T* y, const T* b, int64_t rows, int cols) {               \
+        add_bias_residual_v(x, y, b, rows, cols);                                                                  \
+    }                                                                                                              \
+    __global__ void add_inplace_v_##SUF(T* x, const T* y, int64_t n) { add_inplace_v(x, y, n); }                  \
+    __global__ void gelu_tanh_inplace_v_##SUF(T* x, int64_t n) { gelu_tanh_inplace_v(x, n); }                     \
+    __global__ void relu_inplace_v_##SUF(T* x, int64_t n) { relu_inplace_v(x, n); }                               \
+    __global__ void silu_mul_v_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul_v(g, u, o, n); }         \
+    __global__ void add_bias_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); } \
+    __global__ void add_inplace_##SUF(T* x, const T* y, int64_t n) { add_inplace(x, y, n); }                      \
+    __global__ void gelu_tanh_inplace_##SUF(T* x, int64_t n) { gelu_tanh_inplace(x, n); }                         \
+    __global__ void relu_inplace_##SUF(T* x, int64_t n) { relu_inplace(x, n); }                                   \
+    __global__ void silu_mul_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul(g, u, o, n); }             \
+    __global__ void add_bias_rows_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
+ZT_ELEMENTWISE(f32, float)
+ZT_ELEMENTWISE(bf16, bf16)
+ZT_ELEMENTWISE(f16, __half)
+#undef ZT_ELEMENTWISE
 
 __global__ void cast_f32_to_bf16(const float* in, bf16* out, int64_t n) {
     ZT_GRID_STRIDE(i, n) out[i] = __float2bfloat16_rn(in[i]);

@@ -191,7 +191,7 @@ public final class CpuZoEngine implements ZoEngine {
                 sum += objective.loss(ops, model, weights, b);
             }
         }
-        return microBatches.size() == 1 ? sum : sum / microBatches.size();
+        return sum / microBatches.size(); // the mean over micro-batches (exact for one)
     }
 
     @Override

@@ -57,7 +57,7 @@ final class CudaForward implements CpuZoEngine.Forward {
                 sum += objective.loss(ops, model, device, b);
             }
         }
-        return microBatches.size() == 1 ? sum : sum / microBatches.size();
+        return sum / microBatches.size(); // the mean over micro-batches (exact for one)
     }
 
     @Override

@@ -24,6 +24,7 @@ import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.PinnedBuffer;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
+import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -648,7 +649,7 @@ public final class GpuZoEngine implements AutoCloseable {
     }
 
     /** Biases and norm parameters go to the vector ring; matrices and embeddings to the matrix slot. */
-    static boolean isVector(org.zotune.model.ParamSpec spec) {
+    static boolean isVector(ParamSpec spec) {
         return switch (spec.role()) {
             case BIAS, NORM_WEIGHT, NORM_BIAS -> true;
             default -> false;
