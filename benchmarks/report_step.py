@@ -58,6 +58,12 @@ def floors(model, shape, dtype, n, rates):
     return sgd * 1e3, adamu * 1e3, gemm * 1e3
 
 
+def floor_adamu_bf16(model, shape, dtype, n, rates):
+    """ZO-AdaMU with m stored in bf16: 8 bytes per parameter on top of ZO-SGD's floor."""
+    sgd = floors(model, shape, dtype, n, rates)[0]
+    return sgd + 8 * n / (rates["copy_gbps"] * 1e9) * 1e3
+
+
 def fmt(x, spec=".1f"):
     return "—" if x is None else format(x, spec)
 
@@ -113,11 +119,13 @@ def main():
         tuned = r.get("peer-tuned")
         sgd = r.get("zotune sgd-inplace-graph")
         adamu = r.get("zotune adamu-inplace-graph")
+        adamu16 = r.get("zotune adamu_bf16-inplace-graph")
         fs, fa, _ = floors(model, shape, dtype, n, rates) if n else (None, None, None)
         ms = lambda x: x["ms"] if x else None  # noqa: E731
         ratio = lambda a, b: a / b if a and b else None  # noqa: E731
-        summary[key] = dict(n=n, eager=ms(eager), tuned=ms(tuned), sgd=ms(sgd), adamu=ms(adamu), floor=fs,
-                            floor_adamu=fa, mem_sgd=sgd and sgd.get("memgetinfo_used_bytes"),
+        summary[key] = dict(n=n, eager=ms(eager), tuned=ms(tuned), sgd=ms(sgd), adamu=ms(adamu),
+                            adamu16=ms(adamu16), floor=fs, floor_adamu=fa,
+                            floor_adamu16=n and floor_adamu_bf16(model, shape, dtype, n, rates), mem_sgd=sgd and sgd.get("memgetinfo_used_bytes"),
                             mem_eager=eager and eager.get("memgetinfo_used_bytes"),
                             mem_tuned=tuned and tuned.get("memgetinfo_used_bytes"))
         s = summary[key]
@@ -139,7 +147,8 @@ def main():
         for name in sorted(rows[key], key=lambda x: (not x.startswith("peer"), x)):
             r = rows[key][name]
             sp = r.get("split") or {}
-            fl = s["floor_adamu"] if "adamu" in name else s["floor"]
+            fl = (s["floor_adamu16"] if "adamu_bf16" in name else s["floor_adamu"] if "adamu" in name
+                  else s["floor"])
             print(f"| {model} | {dtype} | {shape} | {name} | {r['ms']:.2f} | {fmt(sp.get('forward'), '.2f')} "
                   f"| {fmt(sp.get('perturb'), '.2f')} | {fmt(sp.get('update'), '.2f')} | {fmt(sp.get('other'), '.2f')} "
                   f"| {r['tokens_per_s']:,.0f} | {gib(r.get('memgetinfo_used_bytes'))} "
@@ -171,6 +180,8 @@ def main():
              True),
             ("zotune ZO-SGD ≤ 1.3× the floor", t["sgd"] and t["floor"] and t["sgd"] / t["floor"], 1.3, False),
             ("ZO-AdaMU ≤ 1.15× ZO-SGD", t["adamu"] and t["sgd"] and t["adamu"] / t["sgd"], 1.15, False),
+            ("ZO-AdaMU with bf16 m (optimizer.state_dtype: bf16) ≤ 1.15× ZO-SGD",
+             t["adamu16"] and t["sgd"] and t["adamu16"] / t["sgd"], 1.15, False),
             ("zotune peak memory ≤ eager peer's", t["mem_sgd"] and t["mem_eager"] and t["mem_sgd"] / t["mem_eager"],
              1.0, False),
         ]

@@ -11,7 +11,8 @@
 #     --largest  only the largest-model rows: OPT-30B's shape and a ~39B OPT-style shape, bf16, 16x128 (and
 #                4x128 for the ~39B one)
 #     --rest     the rows that --full's phase deadlines cut within one 10-minute device call (fp16 at 16x512, zotune
-#                fp32 355M), with their own rate measurements, for a second call (~5 minutes)
+#                fp32 355M), with their own rate measurements, for a second call, and ZO-AdaMU with bf16 momentum
+#                against ZO-SGD on gpt2-xl bf16 16x128 (~7 minutes)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
 # ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
 # benchmarks are (default dist, benchmarks/target).
@@ -100,6 +101,9 @@ case $mode in
     zrows="gpt2-124M:fp16:16x512:$G4,gpt2-355M:fp16:16x512:$G4,gpt2-774M:fp16:16x512:$G4"
     zrows="$zrows,gpt2-1558M:fp16:16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
     zot 150 --rows "$zrows" --warmup 3 --steps 20 --reps 5
+    # ZO-AdaMU with its momentum stored in bf16 against ZO-SGD, gpt2-xl bf16 16x128 (the AdaMU / SGD target)
+    zot 80 --rows "gpt2-1558M:bf16:16x128:sgd-inplace-graph+adamu-inplace-graph+adamu_bf16-inplace-graph+adamu_bf16-shadow-graph" \
+      --warmup 3 --steps 20 --reps 5
     ;;
   largest)
     peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1

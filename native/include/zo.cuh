@@ -37,7 +37,9 @@ struct Scalars {
     float a5;        // Adam: 1 - β2^t; AdaMU: 1 - β2
     float a6;        // Adam: ε_adam; AdaMU: σ
     int32_t step;    // low 32 bits of t (echoed to the output block)
-    int32_t in_pad[3];
+    uint32_t stream; // the noise stream of this block's SPSA sample k (0 for k = 0, 3 + k after: §1)
+    int32_t samples; // q, read from block 0 by the update: blocks 0 .. q-1 hold the q samples' scalars
+    int32_t in_pad[1];
     // ---- device-computed, bytes [64, 128)
     float ce_plus[2];   // cross-entropy (sum, count) of the + pass
     float ce_minus[2];  // ... of the - pass
@@ -60,6 +62,8 @@ static_assert(offsetof(Scalars, a4) == 36, "a4");
 static_assert(offsetof(Scalars, a5) == 40, "a5");
 static_assert(offsetof(Scalars, a6) == 44, "a6");
 static_assert(offsetof(Scalars, step) == 48, "step");
+static_assert(offsetof(Scalars, stream) == 52, "stream");
+static_assert(offsetof(Scalars, samples) == 56, "samples");
 static_assert(offsetof(Scalars, ce_plus) == 64, "ce_plus");
 static_assert(offsetof(Scalars, ce_minus) == 72, "ce_minus");
 static_assert(offsetof(Scalars, loss_plus) == 80, "loss_plus");
@@ -354,17 +358,23 @@ template <typename H> __device__ __forceinline__ void store8(H* p, const float (
 struct Step {
     uint64_t seed;
     zotune::PhiloxKeys keys;
+    uint32_t stream;  // of u's Gaussian / Rademacher noise (the sample's stream)
     float eps, eta, lambda, g, a0, a1, a2, a3, a4, a5, a6;
     bool bad;
+    int q;                // SPSA samples whose estimates the update averages (1: g alone)
+    const Scalars* all;   // their blocks (q > 1)
 };
 
 __device__ __forceinline__ Step read_step(const Scalars* S) {
     Step s;
     s.seed = S->seed;
     s.keys = zotune::philox_keys(s.seed);
+    s.stream = S->stream;
     s.eps = S->eps; s.eta = S->eta; s.lambda = S->lambda; s.g = S->g;
     s.a0 = S->a0; s.a1 = S->a1; s.a2 = S->a2; s.a3 = S->a3; s.a4 = S->a4; s.a5 = S->a5; s.a6 = S->a6;
     s.bad = S->bad != 0;
+    s.q = 1;
+    s.all = S;
     return s;
 }
 
@@ -376,11 +386,11 @@ template <int DIR>
 __device__ __forceinline__ void direction4(const Step& S, uint64_t group, const float* m, float* u, float* zd,
                                            float* zdd) {
     if (DIR == DIR_RADEMACHER) {
-        float4 r = rademacher4(zotune::noise_words(S.keys, STREAM_N0, group));
+        float4 r = rademacher4(zotune::noise_words(S.keys, S.stream, group));
         u[0] = r.x; u[1] = r.y; u[2] = r.z; u[3] = r.w;
         return;
     }
-    float4 n0 = gaussian4(zotune::noise_words(S.keys, STREAM_N0, group));
+    float4 n0 = gaussian4(zotune::noise_words(S.keys, S.stream, group));
     if (DIR == DIR_GAUSSIAN) {
         u[0] = n0.x; u[1] = n0.y; u[2] = n0.z; u[3] = n0.w;
         return;

@@ -25,7 +25,9 @@ template <int OP, int DIR> struct Uses {
 // E elements at src[mem .. mem+E) -> dst[...] (dst == src in place), global indices n0 .. n0+E (n0 a
 // multiple of 4; state is indexed by the global index). FULL: all E present and vector-aligned;
 // otherwise E == 4 and `count` (1..4) elements, scalar accesses.
-template <typename T, typename S, int OP, int DIR, int E, bool FULL>
+// MULTI: the update averages q > 1 SPSA samples (P.q, blocks P.all): ĝ = (Σ_k g_k·u_k) / q in sample order, as
+// the reference's AbstractZoOptimizer.estimate; P.stream is the last sample's (the pending restore's direction).
+template <typename T, typename S, int OP, int DIR, int E, bool FULL, bool MULTI = false>
 __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t mem, uint64_t n0, int count,
                                      const Step& P, float c, bool restore, bool decays) {
     constexpr int G = E / 4;
@@ -84,6 +86,34 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
             uint32_t hb[E] = {};
             if (!IsF32<T>::value) rounding_bits<E>(P.keys, n0, hb);
             const float eta = P.eta, g = P.g, lam = P.lambda;
+            float ga[E];  // ĝ before weight decay: the reference's 0 + g·u for q = 1
+            if constexpr (MULTI && OP != OP_ADAMU && DIR != DIR_ADAMU) {
+#pragma unroll
+                for (int j = 0; j < E; j++) ga[j] = 0.0f;
+                for (int k = 0; k < P.q; k++) {
+                    const float gk = P.all[k].g;
+                    float uk[E];
+                    if (k == P.q - 1) {
+#pragma unroll
+                        for (int j = 0; j < E; j++) uk[j] = u[j];
+                    } else {
+                        Step Pk = P;
+                        Pk.stream = P.all[k].stream;
+#pragma unroll
+                        for (int gr = 0; gr < G; gr++) {
+                            direction4<DIR>(Pk, (n0 >> 2) + gr, nullptr, uk + 4 * gr, nullptr, nullptr);
+                        }
+                    }
+#pragma unroll
+                    for (int j = 0; j < E; j++) ga[j] = __fadd_rn(ga[j], __fmul_rn(gk, uk[j]));
+                }
+                const float qf = (float)P.q;
+#pragma unroll
+                for (int j = 0; j < E; j++) ga[j] = __fdiv_rn(ga[j], qf);
+            } else {
+#pragma unroll
+                for (int j = 0; j < E; j++) ga[j] = __fadd_rn(0.0f, __fmul_rn(g, u[j]));
+            }
 #pragma unroll
             for (int j = 0; j < E; j++) {
                 const float t = th[j];
@@ -99,7 +129,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
                     x = __fsub_rn(t, st);
                     mm[j] = u[j];
                 } else {
-                    float gh = __fadd_rn(0.0f, __fmul_rn(g, u[j]));  // the reference's 0 + g·u (q = 1)
+                    float gh = ga[j];
                     if (decays) gh = __fadd_rn(gh, __fmul_rn(lam, t));
                     if (OP == OP_SGD) {
                         x = __fsub_rn(t, __fmul_rn(eta, gh));
@@ -169,7 +199,7 @@ __device__ __forceinline__ bool aligned(const T* p, const S* m, const S* v) {
 }
 
 // Every chunk of the table, one chunk per block at a time, in place.
-template <typename T, typename S, int OP, int DIR>
+template <typename T, typename S, int OP, int DIR, bool MULTI = false>
 __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int nchunks, const Step& P, S* m, S* v,
                                              float c, bool restore) {
     constexpr int E = unit_elems<T>();
@@ -180,16 +210,16 @@ __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int 
         if (aligned<T, S, E>(theta + ch.mem, m, v)) {
             const int full = ch.len / E;
             for (int k = threadIdx.x; k < full; k += blockDim.x) {
-                unit<T, S, OP, DIR, E, true>(theta, theta, m, v, ch.mem + (int64_t)k * E, (uint64_t)ch.noise + (uint64_t)k * E,
-                                             E, P, c, restore, decays);
+                unit<T, S, OP, DIR, E, true, MULTI>(theta, theta, m, v, ch.mem + (int64_t)k * E,
+                                                    (uint64_t)ch.noise + (uint64_t)k * E, E, P, c, restore, decays);
             }
             done = full * E;
         }
         const int rest = (ch.len - done + 3) >> 2;
         for (int k = threadIdx.x; k < rest; k += blockDim.x) {
             const int e = done + 4 * k;
-            unit<T, S, OP, DIR, 4, false>(theta, theta, m, v, ch.mem + e, (uint64_t)ch.noise + (uint64_t)e,
-                                          min(4, ch.len - e), P, c, restore, decays);
+            unit<T, S, OP, DIR, 4, false, MULTI>(theta, theta, m, v, ch.mem + e, (uint64_t)ch.noise + (uint64_t)e,
+                                                 min(4, ch.len - e), P, c, restore, decays);
         }
     }
 }

@@ -2,8 +2,9 @@
 //  - zo_grad: ℓ± = CE sum / count, g = (ℓ+ - ℓ-) / (2ε), all on the device; a NaN/inf loss sets
 //    g = 0 and the `bad` flag, which makes the update kernels skip the update (θ and state unchanged);
 //  - zo_update_<opt>_<param>_<state>: one fused pass over the whole flat parameter buffer (chunk table):
-//    the pending in-place restore θ = R(θ + εu) when asked, then the optimiser's update and state, the
-//    float32 result written back as is (f32) or by stochastic rounding with the stream-2 bits (bf16, f16);
+//    the pending in-place restore θ = R(θ + εu) when asked, then the optimiser's update and state (the estimate
+//    averaged over q SPSA samples, one scalar block each, when q > 1), the float32 result written back as is
+//    (f32) or by stochastic rounding with the stream-2 bits (bf16, f16);
 //    optimiser state (m, v) stored in f32, bf16 or f16 (rounded to nearest even; computed in float32).
 // Per-element arithmetic follows org.zotune.zo.optim.{ZoSgd, ZoSgdMomentum, ZoAdam, ZoAdaMu} step by step,
 // except ZO-AdaMU's (η·g·u) / sqrt(v + σ), taken with the hardware reciprocal square root (~2 ulp).
@@ -11,17 +12,30 @@
 
 namespace {
 
+// Sp points at q = Sp->samples consecutive blocks (q = 1 for ZO-AdaMU): the restore regenerates the last sample's
+// direction (its block's stream), the estimate averages the q samples, and any sample's non-finite flag skips it.
 template <typename T, typename S, int OP>
 __device__ void update(T* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* Sp, S* m, S* v, int dir,
                        int restore) {
-    const zo::Step P = zo::read_step(Sp);
+    const int q = OP == zo::OP_ADAMU ? 1 : max(1, Sp->samples);
+    zo::Step P = zo::read_step(Sp + (q - 1));
+    P.q = q;
+    P.all = Sp;
+    for (int k = 0; k < q; k++) P.bad = P.bad || Sp[k].bad != 0;
     if (P.bad && !restore) return;
+    const bool rr = restore != 0;
     if (OP == zo::OP_ADAMU) {
-        zo::sweep_chunks<T, S, OP, zo::DIR_ADAMU>(theta, chunks, nchunks, P, m, v, 0.0f, restore != 0);
+        zo::sweep_chunks<T, S, OP, zo::DIR_ADAMU>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
     } else if (OP == zo::OP_SGD && dir == zo::DIR_RADEMACHER) {
-        zo::sweep_chunks<T, S, OP, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, m, v, 0.0f, restore != 0);
+        if (q > 1) {
+            zo::sweep_chunks<T, S, OP, zo::DIR_RADEMACHER, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+        } else {
+            zo::sweep_chunks<T, S, OP, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+        }
+    } else if (q > 1) {
+        zo::sweep_chunks<T, S, OP, zo::DIR_GAUSSIAN, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
     } else {
-        zo::sweep_chunks<T, S, OP, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, m, v, 0.0f, restore != 0);
+        zo::sweep_chunks<T, S, OP, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
     }
 }
 

@@ -30,8 +30,6 @@ import org.zotune.zo.optim.ZoStep;
  *       {@link org.zotune.backend.WeightSource} seam; θ changes only in the update;</li>
  *   <li>in place: θ itself is perturbed, evaluated and restored (MeZO's way).</li>
  * </ul>
- * The forward passes may run elsewhere ({@link Forward}): q &gt; 1 on a GPU keeps θ, the directions and the update
- * here (the fused kernels regenerate stream 0 only) and runs each pass on the device ({@link CudaForward}).
  */
 public final class CpuZoEngine implements ZoEngine {
     private final CpuOps ops;
@@ -48,23 +46,9 @@ public final class CpuZoEngine implements ZoEngine {
     private final long[] offsets;
     private final DType dtype;
     private final float eps;
-    private final Forward forward;
     private long t;
     private long skipped;
     private int badInARow;
-
-    /** Where the passes run when not on this engine's CpuOps: given θ (or θ ± εu) as the flat host values. */
-    interface Forward extends AutoCloseable {
-        /** The objective averaged over the micro-batches, with these parameter values. */
-        float loss(float[] flat, long[] offsets, List<PromptBatch> microBatches);
-
-        <R> R evaluate(float[] flat, long[] offsets, Evaluation<R> evaluation);
-
-        String device();
-
-        @Override
-        void close();
-    }
 
     /**
      * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
@@ -72,13 +56,6 @@ public final class CpuZoEngine implements ZoEngine {
      */
     public CpuZoEngine(CausalLM model, List<HostTensor> initial, Objective objective, ZoOptimizer optimizer,
             LrSchedule lrSchedule, ZoStep.Config config) {
-        this(model, initial, objective, optimizer, lrSchedule, config, null);
-    }
-
-    /** @param forward where the passes run (null: here, on CpuOps); the engine closes it */
-    CpuZoEngine(CausalLM model, List<HostTensor> initial, Objective objective, ZoOptimizer optimizer,
-            LrSchedule lrSchedule, ZoStep.Config config, Forward forward) {
-        this.forward = forward;
         this.lrSchedule = lrSchedule;
         this.dtype = config.paramDType();
         this.ops = new CpuOps(dtype);
@@ -112,7 +89,7 @@ public final class CpuZoEngine implements ZoEngine {
 
     @Override
     public String device() {
-        return forward == null ? "cpu" : forward.device();
+        return "cpu";
     }
 
     @Override
@@ -182,9 +159,6 @@ public final class CpuZoEngine implements ZoEngine {
     }
 
     private float evaluate(Parameters weights, List<PromptBatch> microBatches) {
-        if (forward != null) {
-            return forward.loss(weights == scratch ? shadow : theta, offsets, microBatches);
-        }
         float sum = 0f;
         for (PromptBatch b : microBatches) {
             try (Ops.Scope s = ops.scope()) {
@@ -196,9 +170,6 @@ public final class CpuZoEngine implements ZoEngine {
 
     @Override
     public <R> R evaluate(Evaluation<R> evaluation) {
-        if (forward != null) {
-            return forward.evaluate(theta, offsets, evaluation);
-        }
         return evaluation.run(ops, model, params);
     }
 
@@ -264,9 +235,6 @@ public final class CpuZoEngine implements ZoEngine {
 
     @Override
     public void close() {
-        if (forward != null) {
-            forward.close();
-        }
         params.close();
         if (scratch != null) {
             scratch.close();

@@ -22,7 +22,7 @@ import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.ZoStep;
 
 /**
- * The CUDA ZO engine for q = 1: θ, the optimiser state and the fused step on the GPU ({@link GpuZoEngine}).
+ * The CUDA ZO engine: θ, the optimiser state and the fused step on the GPU ({@link GpuZoEngine}), any q.
  * <ul>
  *   <li>objective {@code lm} with one micro-batch: the captured-graph step (perturb, forward, prompt-masked
  *       cross-entropy, perturb, forward, cross-entropy, g and the update on the device) with the batch's gold
@@ -31,7 +31,7 @@ import org.zotune.zo.optim.ZoStep;
  *       the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
  * </ul>
- * q &gt; 1 runs through {@link CpuZoEngine} with {@link CudaForward} (see {@link ZoEngines}). State and resume:
+ * State and resume:
  * θ and the optimiser state (in its state dtype, read as floats) are copied to the host and back; a resumed run
  * continues bitwise on the same device.
  */

@@ -30,15 +30,14 @@ public final class Replay {
 
     /**
      * The replayed θ on {@code device}: "cpu" (the CPU engine's update), or "cuda": the GPU engine's fused kernels
-     * (bitwise the weights a q = 1 run trained on the same GPU; q &gt; 1 runs update on the host, so their replay is
-     * the CPU one on either device).
+     * (bitwise the weights a run trained on the same GPU, any q).
      */
     public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory, String device) {
         switch (device) {
             case "cpu":
                 return run(base, trajectory);
             case "cuda":
-                return trajectory.config().q() > 1 ? run(base, trajectory) : runCuda(base, trajectory);
+                return runCuda(base, trajectory);
             default:
                 throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
         }
@@ -64,7 +63,7 @@ public final class Replay {
                     throw new ZotuneException("trajectory step " + s.t() + " follows step " + zo.step() + "; the GPU "
                             + "replay needs every step from 1");
                 }
-                zo.replayStep(s.g()[0], s.skipped());
+                zo.replayStep(s.g(), s.skipped());
             }
             return theta.download(specs);
         }

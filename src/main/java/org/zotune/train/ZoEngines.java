@@ -14,8 +14,7 @@ import org.zotune.zo.optim.ZoStep;
 
 /**
  * Picks the engine for a run's {@code device}: {@code cpu} the reference {@link CpuZoEngine}; {@code cuda} the GPU
- * engine ({@link CudaZoEngine}; for q &gt; 1 the CPU engine's update with its passes on the device,
- * {@link CudaForward}), failing with one line when no device is usable; {@code auto} the GPU when
+ * engine ({@link CudaZoEngine}), failing with one line when no device is usable; {@code auto} the GPU when
  * {@link Cuda#availability()} says one is usable, else the CPU, saying which in one log line.
  */
 public final class ZoEngines {
@@ -72,17 +71,6 @@ public final class ZoEngines {
     private static ZoEngine cuda(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective) {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {
-            if (c.q() > 1) {
-                ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(model.params()));
-                CudaForward forward = new CudaForward(ops, model, initial, c.paramDType(), objective);
-                try {
-                    return new CpuZoEngine(model, initial, objective, opt, c.optimizer().lrSchedule(c.steps()),
-                            stepConfig(c), forward);
-                } catch (RuntimeException e) {
-                    forward.close();
-                    throw e;
-                }
-            }
             boolean graph = !"false".equals(System.getProperty(GRAPH_PROPERTY));
             return new CudaZoEngine(ops, model, initial, objective, c.optimizer().referenceConfig(c.steps()),
                     c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph);

@@ -38,7 +38,7 @@ import org.zotune.train.objective.Objective;
  * <ul>
  *   <li>same seed, same batches: ℓ± of every step within 1e-4 relative of the CPU's (float32 accumulation in a
  *       different order, CPU/GPU normals within ~1e-6, compounded over a few steps), for the captured step (lm),
- *       the eager step (several micro-batches; classification and −accuracy), and q = 2 (host update);</li>
+ *       the eager step (several micro-batches; classification and −accuracy), and q = 2 (both kinds of step);</li>
  *   <li>a run stopped at step 4 and resumed from its checkpoint reports every later loss bitwise as an
  *       uninterrupted run, which equals a second uninterrupted run bitwise (determinism); the weights agree
  *       bitwise, and replaying the trajectory on the GPU rebuilds them bit for bit.</li>
@@ -82,8 +82,8 @@ class CudaZoEngineGpuTest {
         "lm, zo-sgd, 5e-4, shadow, 1, 1",          // captured step
         "lm, zo-adamu, 2e-5, in-place, 1, 1",      // captured step, in place
         "lm, zo-adam, 1e-4, shadow, 1, 2",         // eager step, two micro-batches
-        "lm, zo-sgd, 5e-4, shadow, 2, 1",          // q = 2: passes on the GPU, host update
-        "lm, zo-sgd-mmt, 1e-4, in-place, 2, 2",
+        "lm, zo-sgd, 5e-4, shadow, 2, 1",          // q = 2: the captured step with two samples
+        "lm, zo-sgd-mmt, 1e-4, in-place, 2, 2",    // q = 2, eager (two micro-batches)
         "classification, zo-sgd, 5e-4, shadow, 1, 1",
         "accuracy, zo-sgd, 1e-5, shadow, 1, 1",
     })

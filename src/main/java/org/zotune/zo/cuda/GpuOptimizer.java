@@ -24,13 +24,17 @@ public final class GpuOptimizer {
     static final int DIR_ADAMU = 2;
 
     public enum Kind {
-        SGD("sgd", 0), MMT("mmt", 1), ADAM("adam", 2), ADAMU("adamu", 1);
+        SGD("sgd", "zo-sgd", 0), MMT("mmt", "zo-sgd-mmt", 1), ADAM("adam", "zo-adam", 2),
+        ADAMU("adamu", "zo-adamu", 1);
 
         final String kernel;
+        /** The optimiser's name in configs and messages (ZoOptimizer.name()). */
+        public final String optimizerName;
         final int stateVectors;
 
-        Kind(String kernel, int stateVectors) {
+        Kind(String kernel, String optimizerName, int stateVectors) {
             this.kernel = kernel;
+            this.optimizerName = optimizerName;
             this.stateVectors = stateVectors;
         }
     }
@@ -96,6 +100,11 @@ public final class GpuOptimizer {
         return kind.stateVectors == 0 ? 0 : elements * stateDType().bytes();
     }
 
+    /** The most SPSA samples q the fused kernels average: ZO-AdaMU defines its update for q = 1 only. */
+    public int maxSamples() {
+        return kind == Kind.ADAMU ? 1 : Integer.MAX_VALUE;
+    }
+
     /** The direction code the kernels use for u. */
     int direction() {
         if (kind == Kind.ADAMU) {
@@ -112,6 +121,18 @@ public final class GpuOptimizer {
      * index 0 = the block's start).
      */
     public void writeInputs(ByteBuffer b, long t, long seed, float eps) {
+        writeInputs(b, t, seed, eps, 0, 1);
+    }
+
+    /**
+     * The input block of SPSA sample {@code sample} of a step with {@code samples} samples: the same scalars, the
+     * sample's noise stream ({@link Noise#sampleStream}) and q.
+     */
+    public void writeInputs(ByteBuffer b, long t, long seed, float eps, int sample, int samples) {
+        if (sample < 0 || sample >= samples || samples > maxSamples()) {
+            throw new IllegalArgumentException("sample " + sample + " of q = " + samples + " (at most "
+                    + maxSamples() + ")");
+        }
         if (t < 1) {
             throw new IllegalArgumentException("steps count from 1, got " + t);
         }
@@ -123,6 +144,8 @@ public final class GpuOptimizer {
         b.putFloat(ZoScalars.EPS, eps);
         b.putFloat(ZoScalars.ETA, eta);
         b.putInt(ZoScalars.STEP, (int) t);
+        b.putInt(ZoScalars.STREAM, Noise.sampleStream(sample));
+        b.putInt(ZoScalars.SAMPLES, samples);
         switch (kind) {
             case SGD: {
                 b.putFloat(ZoScalars.LAMBDA, (float) ((ZoSgd.Config) config).weightDecay());

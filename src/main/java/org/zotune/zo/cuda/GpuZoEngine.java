@@ -49,10 +49,15 @@ import org.zotune.zo.optim.ZoStep;
  * and hold at most one matrix and three vectors at once (a projection with its bias fused with the following
  * norm's weight and bias); {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
  *
- * <p>Limits: one SPSA sample per step (q of {@link ZoStep.Config} must be 1); the captured step ({@link #submit})
- * takes one micro-batch, {@link #stepEager} any number (the caller's loss function sums them); the parameters must
- * be in the ops' compute type. Not thread-safe. The engine opens an activation scope on the
- * ops for the captured graph's activations and inputs: close the engine before scopes opened before it.
+ * <p>q SPSA samples (ALGORITHMS.md §2): the scalar block is q blocks, one per sample (its noise stream, losses and
+ * g); the step runs the two passes of each sample in turn (in place: perturb, forward, perturb, forward, restore,
+ * the last restore fused with the update), and the one fused update averages the q estimates, regenerating each
+ * sample's direction (q Philox streams per element, one pass over θ). ZO-AdaMU takes q = 1.
+ *
+ * <p>Limits: the captured step ({@link #submit}) takes one micro-batch, {@link #stepEager} any number (the caller's
+ * loss function averages them); the parameters must be in the ops' compute type. Not thread-safe. The engine opens
+ * an activation scope on the ops for the captured graph's activations and inputs: close the engine before scopes
+ * opened before it.
  */
 public final class GpuZoEngine implements AutoCloseable {
     /** Pinned slots for step inputs/outputs: how many steps may be in flight before the host waits. */
@@ -69,6 +74,7 @@ public final class GpuZoEngine implements AutoCloseable {
     private final GpuOptimizer opt;
     private final ZoStep.Config config;
     private final float eps;
+    private final int q;
     private final ChunkTable table;
     private final int[] trainableIndex; // model parameter -> trainable tensor k, or -1
     private final ZoKernels kernels;
@@ -109,7 +115,8 @@ public final class GpuZoEngine implements AutoCloseable {
      * @param parameters      its parameters from {@code ops.createParameters} in the ops' compute type
      * @param optimizerConfig a {@code ZoSgd.Config}, {@code ZoSgdMomentum.Config}, {@code ZoAdam.Config} or
      *                        {@code ZoAdaMu.Config}
-     * @param config          ε, strategy, seed, bad-step limit; q = 1, M = 1, paramDType = the parameters' dtype
+     * @param config          ε, q, strategy, seed, bad-step limit; M = 1 for {@link #submit}; paramDType = the
+     *                        parameters' dtype
      * @param trainable       which parameters are trained (null = all)
      */
     public GpuZoEngine(CudaOps ops, CausalLM model, Parameters parameters, Object optimizerConfig,
@@ -124,10 +131,10 @@ public final class GpuZoEngine implements AutoCloseable {
         this.opt = GpuOptimizer.of(optimizerConfig);
         this.config = config;
         this.eps = (float) config.eps();
-        if (config.samples() != 1) {
-            // the fused kernels regenerate stream 0 only; q > 1 (streams 3 + k) runs through a host update path
-            throw new ZotuneException("GPU zeroth-order engine: q (SPSA samples) must be 1, got q = "
-                    + config.samples());
+        this.q = config.samples();
+        if (q > opt.maxSamples()) {
+            throw new ZotuneException(opt.kind().optimizerName + ": q (SPSA samples) must be <= " + opt.maxSamples()
+                    + ", got " + q);
         }
         if (config.paramDType() != dtype) {
             throw new ZotuneException("GPU zeroth-order engine: zo step paramDType is " + config.paramDType()
@@ -170,12 +177,12 @@ public final class GpuZoEngine implements AutoCloseable {
             CudaStream s = ops.stream();
             ByteBuffer tb = table.toBytes();
             chunkBuffer = DeviceBuffer.allocate(tb.capacity());
-            pinned = PinnedBuffer.allocate(Math.max(tb.capacity(), (long) RING * ZoScalars.SIZE));
+            pinned = PinnedBuffer.allocate(Math.max(tb.capacity(), (long) RING * q * ZoScalars.SIZE));
             pinned.slice(0, tb.capacity()).put(tb);
             chunkBuffer.copyFromHost(pinned.pointer(), 0, tb.capacity(), s);
             s.synchronize(); // the pinned buffer is reused for step slots next
-            scalars = DeviceBuffer.allocate(ZoScalars.SIZE);
-            scalars.fill(0, ZoScalars.SIZE, 0, s);
+            scalars = DeviceBuffer.allocate((long) q * ZoScalars.SIZE);
+            scalars.fill(0, (long) q * ZoScalars.SIZE, 0, s);
             long stateBytes = opt.stateBytes(table.stateElements());
             if (opt.stateVectors() >= 1) {
                 m = DeviceBuffer.allocate(stateBytes);
@@ -262,9 +269,8 @@ public final class GpuZoEngine implements AutoCloseable {
         int slot = (int) (step % RING);
         reclaim(slot);
         CudaStream s = ops.stream();
-        long in = (long) slot * ZoScalars.SIZE;
-        opt.writeInputs(pinned.slice(in, ZoScalars.INPUT_BYTES), step, Noise.stepSeed(config.seed(), step), eps);
-        scalars.copyFromHost(at(in), 0, ZoScalars.INPUT_BYTES, s);
+        long in = (long) slot * q * ZoScalars.SIZE;
+        copyStepInputs(in, step);
         if (useGraph) {
             List<int[]> inputs = InputRecorder.record(model, batch, params, ops.computeType());
             ensureGraph(batch, inputs, targets);
@@ -279,7 +285,9 @@ public final class GpuZoEngine implements AutoCloseable {
                 stepBody(batch, ops.ints(targets), false);
             }
         }
-        scalars.copyToHost(ZoScalars.OUTPUT, at(in + ZoScalars.OUTPUT), ZoScalars.OUTPUT_BYTES, s);
+        // the q output blocks (with the inputs of blocks 1 .. q-1 between them, unchanged) in one copy
+        scalars.copyToHost(ZoScalars.OUTPUT, at(in + ZoScalars.OUTPUT),
+                (long) (q - 1) * ZoScalars.SIZE + ZoScalars.OUTPUT_BYTES, s);
         slotDone[slot].record(s);
         slotStep[slot] = step;
         pending.addLast(slot);
@@ -335,53 +343,59 @@ public final class GpuZoEngine implements AutoCloseable {
         long step = t + 1;
         writeStepInputs(step);
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
-        float lp;
-        float lm;
-        CudaStream s = ops.stream();
-        long sc = scalars.address();
-        long mAddr = m == null ? 0L : m.address();
-        if (inPlace) {
-            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sc, mAddr, opt.direction(),
-                    1f, s);
-            lp = loss.loss(params);
-            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sc, mAddr, opt.direction(),
-                    -2f, s);
-            lm = loss.loss(params);
-        } else {
-            plus.ring = 0;
-            lp = loss.loss(plus);
-            minus.ring = 0;
-            lm = loss.loss(minus);
+        float[] lp = new float[q];
+        float[] lm = new float[q];
+        float[] g = new float[q];
+        boolean bad = false;
+        for (int k = 0; k < q; k++) {
+            long sk = block(k);
+            if (inPlace) {
+                perturbAll(sk, 1f);
+                lp[k] = loss.loss(params);
+                perturbAll(sk, -2f);
+                lm[k] = loss.loss(params);
+                if (k < q - 1) {
+                    perturbAll(sk, 1f); // the restore; the last one is fused with the update
+                }
+            } else {
+                lp[k] = loss.loss(plus.sample(sk));
+                lm[k] = loss.loss(minus.sample(sk));
+            }
+            g[k] = (lp[k] - lm[k]) / (2.0f * eps);
+            bad |= !Float.isFinite(lp[k]) || !Float.isFinite(lm[k]) || !Float.isFinite(g[k]);
         }
-        float g = (lp - lm) / (2.0f * eps);
-        boolean bad = !Float.isFinite(lp) || !Float.isFinite(lm) || !Float.isFinite(g);
         finishHostStep(step, g, bad, inPlace);
-        ZoStep.Result r = new ZoStep.Result(step, new float[] {lp}, new float[] {lm}, new float[] {g}, bad);
-        countBad(step, bad, lp, lm);
+        ZoStep.Result r = new ZoStep.Result(step, lp, lm, g, bad);
+        countBad(step, bad, lp[0], lm[0]);
         return r;
     }
 
     /**
      * Re-applies step t = step() + 1 from a recorded projected gradient, without a forward pass (trajectory replay):
-     * for the in-place strategy the perturb passes (+εu, -2εu) whose rounding is part of θ, then the same fused
-     * (restore +) update as training, or only the restore when the step was skipped. Bitwise the weights that
+     * for the in-place strategy the perturb passes (+εu, -2εu, and the restores of samples before the last) whose
+     * rounding is part of θ, then the same fused (restore +) update as training, or only the restore when the step
+     * was skipped. {@code g}: the q samples' projected gradients. Bitwise the weights that
      * training wrote on the same device.
      */
-    public void replayStep(float g, boolean wasSkipped) {
+    public void replayStep(float[] g, boolean wasSkipped) {
         open();
+        if (g.length != q) {
+            throw new ZotuneException("replay step " + (t + 1) + ": " + g.length + " projected gradients, q = " + q);
+        }
         drainQuietlyOrThrow();
         long step = t + 1;
         writeStepInputs(step);
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
         if (inPlace) {
-            CudaStream s = ops.stream();
-            long mAddr = m == null ? 0L : m.address();
-            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(), mAddr,
-                    opt.direction(), 1f, s);
-            kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(), mAddr,
-                    opt.direction(), -2f, s);
+            for (int k = 0; k < q; k++) {
+                perturbAll(block(k), 1f);
+                perturbAll(block(k), -2f);
+                if (k < q - 1) {
+                    perturbAll(block(k), 1f);
+                }
+            }
         }
-        finishHostStep(step, wasSkipped ? 0f : g, wasSkipped, inPlace);
+        finishHostStep(step, g, wasSkipped, inPlace);
         if (wasSkipped) {
             skipped++;
         }
@@ -431,21 +445,42 @@ public final class GpuZoEngine implements AutoCloseable {
         }
     }
 
-    /** Step t's input scalars into the block (through pinned slot 0; synchronises). */
+    /** Step t's input scalars into the q blocks (through pinned slot 0; synchronises). */
     private void writeStepInputs(long step) {
-        CudaStream s = ops.stream();
-        opt.writeInputs(pinned.slice(0, ZoScalars.INPUT_BYTES), step, Noise.stepSeed(config.seed(), step), eps);
-        scalars.copyFromHost(at(0), 0, ZoScalars.INPUT_BYTES, s);
-        s.synchronize();
+        copyStepInputs(0, step);
+        ops.stream().synchronize();
     }
 
-    /** Writes g and the bad flag that the update kernels read, runs the fused (restore +) update, waits. */
-    private void finishHostStep(long step, float g, boolean bad, boolean inPlace) {
+    /** Writes the q input blocks of step t into the pinned slot at {@code in} and copies them to the device. */
+    private void copyStepInputs(long in, long step) {
+        long seed = Noise.stepSeed(config.seed(), step);
+        for (int k = 0; k < q; k++) {
+            long at = in + (long) k * ZoScalars.SIZE;
+            opt.writeInputs(pinned.slice(at, ZoScalars.INPUT_BYTES), step, seed, eps, k, q);
+            scalars.copyFromHost(at(at), (long) k * ZoScalars.SIZE, ZoScalars.INPUT_BYTES, ops.stream());
+        }
+    }
+
+    /** The device address of sample k's scalar block. */
+    private long block(int k) {
+        return scalars.address() + (long) k * ZoScalars.SIZE;
+    }
+
+    /** In place over every chunk: θ = R(θ + c·(ε·u)) with u of the sample whose block is {@code sampleBlock}. */
+    private void perturbAll(long sampleBlock, float c) {
+        kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sampleBlock,
+                m == null ? 0L : m.address(), opt.direction(), c, ops.stream());
+    }
+
+    /** Writes each sample's g and the bad flag that the update kernels read, runs the fused (restore +) update, waits. */
+    private void finishHostStep(long step, float[] g, boolean bad, boolean inPlace) {
         CudaStream s = ops.stream();
-        ByteBuffer b = pinned.slice(0, 8);
-        b.putFloat(0, bad ? 0f : g);
-        b.putInt(4, bad ? 1 : 0);
-        scalars.copyFromHost(at(0), ZoScalars.G, 8, s);
+        ByteBuffer b = pinned.slice(0, 8 * q);
+        for (int k = 0; k < q; k++) {
+            b.putFloat(8 * k, bad ? 0f : g[k]);
+            b.putInt(8 * k + 4, bad ? 1 : 0);
+            scalars.copyFromHost(at(8L * k), (long) k * ZoScalars.SIZE + ZoScalars.G, 8, s);
+        }
         long mAddr = m == null ? 0L : m.address();
         long vAddr = v == null ? 0L : v.address();
         kernels.update(opt.kind(), dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(),
@@ -521,16 +556,26 @@ public final class GpuZoEngine implements AutoCloseable {
         slotDone[slot].synchronize();
         long step = slotStep[slot];
         slotStep[slot] = 0;
-        ZoScalars.Outputs o = ZoScalars.Outputs.read(pinned.slice((long) slot * ZoScalars.SIZE + ZoScalars.OUTPUT,
-                ZoScalars.OUTPUT_BYTES));
-        if (o.step() != (int) step) {
-            throw new IllegalStateException("zo step " + step + ": the device outputs belong to step " + o.step());
+        float[] lps = new float[q];
+        float[] lms = new float[q];
+        float[] gs = new float[q];
+        boolean bad = false;
+        for (int k = 0; k < q; k++) {
+            ZoScalars.Outputs o = ZoScalars.Outputs.read(pinned.slice(
+                    ((long) slot * q + k) * ZoScalars.SIZE + ZoScalars.OUTPUT, ZoScalars.OUTPUT_BYTES));
+            if (o.step() != (int) step) {
+                throw new IllegalStateException("zo step " + step + ": the device outputs of sample " + k
+                        + " belong to step " + o.step());
+            }
+            lps[k] = o.lossPlus();
+            lms[k] = o.lossMinus();
+            gs[k] = o.bad() ? (lps[k] - lms[k]) / (2.0f * eps) : o.g();
+            bad |= o.bad();
         }
-        float lp = o.lossPlus();
-        float lm = o.lossMinus();
-        float g = o.bad() ? (lp - lm) / (2.0f * eps) : o.g();
-        ready.add(new ZoStep.Result(step, new float[] {lp}, new float[] {lm}, new float[] {g}, o.bad()));
-        if (o.bad()) {
+        float lp = lps[0];
+        float lm = lms[0];
+        ready.add(new ZoStep.Result(step, lps, lms, gs, bad));
+        if (bad) {
             skipped++;
             badInARow++;
             if (badInARow >= config.maxBadSteps()) {
@@ -607,8 +652,8 @@ public final class GpuZoEngine implements AutoCloseable {
     }
 
     /**
-     * The step's device work, identical eagerly and under capture. The - pass is left in the enclosing scope so
-     * that, in graph mode, the engine's scope keeps the activation memory both passes reuse.
+     * The step's device work, identical eagerly and under capture. The last - pass is left in the enclosing scope so
+     * that, in graph mode, the engine's scope keeps the activation memory every pass reuses.
      */
     private void stepBody(Batch batch, IntTensor targets, boolean graphMode) {
         CudaStream s = ops.stream();
@@ -620,17 +665,30 @@ public final class GpuZoEngine implements AutoCloseable {
         long vAddr = v == null ? 0L : v.address();
         int n = table.size();
         int dir = opt.direction();
-        if (inPlace) {
-            kernels.perturb(dtype, theta, chunks, n, sc, mAddr, dir, 1f, s);
+        for (int k = 0; k < q; k++) {
+            long sk = block(k);
+            boolean last = k == q - 1;
+            if (inPlace) {
+                kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, 1f, s);
+            }
+            try (Ops.Scope plusScope = ops.scope()) {
+                lossInto(batch, targets, inPlace ? params : plus.sample(sk), sk + ZoScalars.CE_PLUS);
+            }
+            if (inPlace) {
+                kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, -2f, s);
+            }
+            if (last) {
+                lossInto(batch, targets, inPlace ? params : minus.sample(sk), sk + ZoScalars.CE_MINUS);
+            } else {
+                try (Ops.Scope minusScope = ops.scope()) {
+                    lossInto(batch, targets, inPlace ? params : minus.sample(sk), sk + ZoScalars.CE_MINUS);
+                }
+            }
+            kernels.grad(sk, s);
+            if (inPlace && !last) {
+                kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, 1f, s); // restore
+            }
         }
-        try (Ops.Scope plusScope = ops.scope()) {
-            lossInto(batch, targets, inPlace ? params : plus, sc + ZoScalars.CE_PLUS);
-        }
-        if (inPlace) {
-            kernels.perturb(dtype, theta, chunks, n, sc, mAddr, dir, -2f, s);
-        }
-        lossInto(batch, targets, inPlace ? params : minus, sc + ZoScalars.CE_MINUS);
-        kernels.grad(sc, s);
         kernels.update(opt.kind(), dtype, theta, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
     }
 
@@ -660,9 +718,17 @@ public final class GpuZoEngine implements AutoCloseable {
     private final class ShadowWeights implements WeightSource {
         private final float sign;
         int ring;
+        long sampleBlock; // the scalar block of the SPSA sample whose u these weights carry
 
         ShadowWeights(float sign) {
             this.sign = sign;
+        }
+
+        /** These weights for the sample whose scalar block is at {@code block}, from the first vector slot. */
+        ShadowWeights sample(long block) {
+            sampleBlock = block;
+            ring = 0;
+            return this;
         }
 
         @Override
@@ -680,7 +746,7 @@ public final class GpuZoEngine implements AutoCloseable {
                 slot = scratch.address();
             }
             kernels.shadow(dtype, CudaTensors.address(w), slot, w.numel(), table.layout().offset(k),
-                    scalars.address(), m == null ? 0L : m.address(), opt.direction(), sign, ops.stream());
+                    sampleBlock, m == null ? 0L : m.address(), opt.direction(), sign, ops.stream());
             return CudaTensors.view(slot, w.rows(), w.cols(), dtype);
         }
     }

@@ -5,8 +5,9 @@ import java.nio.ByteBuffer;
 /**
  * Byte layout of the device scalar block {@code zo::Scalars} (native/include/zo.cuh): 64 bytes of per-step
  * inputs the host writes before each step (so a captured graph replays with new values), then 64 bytes the
- * device writes (cross-entropy pairs, ℓ±, g, the non-finite flag). A CPU test checks these offsets against
- * the header's static_asserts.
+ * device writes (cross-entropy pairs, ℓ±, g, the non-finite flag). A step with q SPSA samples has q consecutive
+ * blocks, one per sample (its noise stream, its losses and g). A CPU test checks these offsets against the
+ * header's static_asserts.
  */
 public final class ZoScalars {
     public static final int SEED = 0;
@@ -21,6 +22,10 @@ public final class ZoScalars {
     public static final int A5 = 40;
     public static final int A6 = 44;
     public static final int STEP = 48;
+    /** The noise stream of the block's SPSA sample (Noise.sampleStream). */
+    public static final int STREAM = 52;
+    /** q: read from block 0; a step with q samples uses q consecutive blocks. */
+    public static final int SAMPLES = 56;
     public static final int CE_PLUS = 64;
     public static final int CE_MINUS = 72;
     public static final int LOSS_PLUS = 80;

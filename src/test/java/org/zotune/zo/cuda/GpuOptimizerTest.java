@@ -37,7 +37,31 @@ class GpuOptimizerTest {
         assertEquals((float) (1e-3 * (1 - 2.0 / 10)), b.getFloat(ZoScalars.ETA));
         assertEquals(0.25f, b.getFloat(ZoScalars.LAMBDA));
         assertEquals(3, b.getInt(ZoScalars.STEP));
-        assertEquals(0, b.getInt(52), "reserved words are zero");
+        assertEquals(0, b.getInt(ZoScalars.STREAM), "one sample: stream 0");
+        assertEquals(1, b.getInt(ZoScalars.SAMPLES));
+        assertEquals(0, b.getInt(60), "reserved words are zero");
+    }
+
+    @Test
+    void eachSpsaSampleHasItsStreamAndEveryBlockTheSameScalars() {
+        GpuOptimizer o = GpuOptimizer.of(new ZoAdam.Config(LrSchedule.constant(1e-3)));
+        ByteBuffer first = ByteBuffer.allocate(ZoScalars.INPUT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        o.writeInputs(first, 5, 99, 1e-3f, 0, 3);
+        for (int k = 0; k < 3; k++) {
+            ByteBuffer b = ByteBuffer.allocate(ZoScalars.INPUT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            o.writeInputs(b, 5, 99, 1e-3f, k, 3);
+            assertEquals(Noise.sampleStream(k), b.getInt(ZoScalars.STREAM), "sample " + k);
+            assertEquals(k == 0 ? 0 : 3 + k, b.getInt(ZoScalars.STREAM), "ALGORITHMS.md §2: 0, then 3 + k");
+            assertEquals(3, b.getInt(ZoScalars.SAMPLES));
+            for (int i = 0; i < ZoScalars.STREAM; i += 4) {
+                assertEquals(first.getInt(i), b.getInt(i), "sample " + k + ", byte " + i);
+            }
+        }
+        GpuOptimizer adamu = GpuOptimizer.of(new ZoAdaMu.Config(LrSchedule.constant(1), AdaMuSchedule.defaults(10)));
+        assertEquals(1, adamu.maxSamples());
+        assertThrows(IllegalArgumentException.class,
+                () -> adamu.writeInputs(ByteBuffer.allocate(64), 1, 1, 1f, 1, 2));
+        assertThrows(IllegalArgumentException.class, () -> o.writeInputs(ByteBuffer.allocate(64), 1, 1, 1f, 3, 3));
     }
 
     @Test

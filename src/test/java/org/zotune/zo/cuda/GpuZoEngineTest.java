@@ -69,11 +69,15 @@ class GpuZoEngineTest {
 
     /** Losses (ℓ+, ℓ- per step, as bits) and the final parameters of {@code steps} steps. */
     private record Run(List<ZoStep.Result> results, float[][] theta) {
+        /** ℓ+, ℓ- of every sample, step after step. */
         float[] losses() {
-            float[] l = new float[2 * results.size()];
+            int q = results.get(0).lossPlus().length;
+            float[] l = new float[2 * q * results.size()];
             for (int i = 0; i < results.size(); i++) {
-                l[2 * i] = results.get(i).lossPlus()[0];
-                l[2 * i + 1] = results.get(i).lossMinus()[0];
+                for (int k = 0; k < q; k++) {
+                    l[2 * (i * q + k)] = results.get(i).lossPlus()[k];
+                    l[2 * (i * q + k) + 1] = results.get(i).lossMinus()[k];
+                }
             }
             return l;
         }
@@ -130,6 +134,21 @@ class GpuZoEngineTest {
         g = run(sgd(1e-3), config(PerturbationStrategy.IN_PLACE, DType.BF16), 4, true);
         e = run(sgd(1e-3), config(PerturbationStrategy.IN_PLACE, DType.BF16), 4, false);
         assertSameBits(g, e, "sgd bf16 in-place");
+        for (PerturbationStrategy s : PerturbationStrategy.values()) { // three SPSA samples a step
+            g = run(sgd(1e-3), config(s, DType.BF16).withSamples(3), 3, true);
+            e = run(sgd(1e-3), config(s, DType.BF16).withSamples(3), 3, false);
+            assertSameBits(g, e, "sgd bf16 q = 3 " + s);
+            assertEquals(3, g.results().get(0).lossPlus().length);
+        }
+    }
+
+    @Test
+    void zoAdaMuRefusesSeveralSamples() {
+        try (CudaOps ops = CudaOps.create(DType.F32); Parameters p = ops.createParameters(model.parameters(), DType.F32)) {
+            ZotuneException x = assertThrows(ZotuneException.class, () -> new GpuZoEngine(ops, model.model(), p,
+                    adamu(1e-4), config(PerturbationStrategy.SHADOW, DType.F32).withSamples(2)));
+            assertEquals("zo-adamu: q (SPSA samples) must be <= 1, got 2", x.getMessage());
+        }
     }
 
     @Test
@@ -201,7 +220,7 @@ class GpuZoEngineTest {
     }
 
     /** ℓ± of ZoStep on the CPU backend (f32), same seeds, same noise layout. */
-    private float[] cpuLosses(Object opt, PerturbationStrategy s, int steps) {
+    private float[] cpuLosses(Object opt, PerturbationStrategy s, int steps, int q) {
         List<ParamSpec> specs = model.model().params();
         float[][] theta = new float[specs.size()][];
         for (int i = 0; i < theta.length; i++) {
@@ -221,12 +240,15 @@ class GpuZoEngineTest {
                 }
             };
             org.zotune.zo.noise.NoiseLayout layout = new org.zotune.zo.noise.NoiseLayout(specs);
-            ZoStep step = new ZoStep(config(s, DType.F32), ZoKernelsGpuTest.reference(opt, layout), theta);
-            float[] out = new float[2 * steps];
+            ZoStep step = new ZoStep(config(s, DType.F32).withSamples(q), ZoKernelsGpuTest.reference(opt, layout),
+                    theta);
+            float[] out = new float[2 * q * steps];
             for (int i = 0; i < steps; i++) {
                 ZoStep.Result r = step.step(loss);
-                out[2 * i] = r.lossPlus()[0];
-                out[2 * i + 1] = r.lossMinus()[0];
+                for (int k = 0; k < q; k++) {
+                    out[2 * (i * q + k)] = r.lossPlus()[k];
+                    out[2 * (i * q + k) + 1] = r.lossMinus()[k];
+                }
             }
             return out;
         }
@@ -236,16 +258,19 @@ class GpuZoEngineTest {
     void cpuAndGpuLossSequencesAgree() {
         // rates at which 4 steps stay stable (ZO-SGD at 2e-3 already diverges here: losses 0.7 -> 7, where any
         // difference grows), yet move the loss visibly
-        for (Object opt : new Object[] {sgd(5e-4), adamu(2e-5)}) {
+        Object[][] cases = {{sgd(5e-4), 1}, {adamu(2e-5), 1}, {sgd(5e-4), 3}}; // optimiser, SPSA samples q
+        for (Object[] c : cases) {
+            Object opt = c[0];
+            int q = (Integer) c[1];
             for (PerturbationStrategy s : PerturbationStrategy.values()) {
-                float[] cpu = cpuLosses(opt, s, 4);
-                float[] gpu = run(opt, config(s, DType.F32), 4, true).losses();
+                float[] cpu = cpuLosses(opt, s, 4, q);
+                float[] gpu = run(opt, config(s, DType.F32).withSamples(q), 4, true).losses();
                 double worst = 0;
                 for (int i = 0; i < cpu.length; i++) {
                     worst = Math.max(worst, Math.abs((double) gpu[i] - cpu[i]) / Math.abs(cpu[i]));
                 }
-                System.out.printf("zo engine vs CPU, %s %s: CPU %s%n  GPU %s (max relative difference %.2e)%n",
-                        GpuOptimizer.of(opt).kind(), s, Arrays.toString(cpu), Arrays.toString(gpu), worst);
+                System.out.printf("zo engine vs CPU, %s %s q=%d: CPU %s%n  GPU %s (max relative difference %.2e)%n",
+                        GpuOptimizer.of(opt).kind(), s, q, Arrays.toString(cpu), Arrays.toString(gpu), worst);
                 assertTrue(worst < 1e-4, GpuOptimizer.of(opt).kind() + " " + s + ": CPU and GPU losses differ by "
                         + worst + " (relative)");
                 // the parameters did move: the last step sees other losses than the first

@@ -27,14 +27,14 @@ class ZoScalarsLayoutTest {
         while (mt.find()) {
             offsets.put(mt.group(1), Integer.parseInt(mt.group(2)));
         }
-        assertEquals(19, offsets.size(), "fields asserted in zo.cuh: " + offsets.keySet());
+        assertEquals(21, offsets.size(), "fields asserted in zo.cuh: " + offsets.keySet());
         for (Map.Entry<String, Integer> e : offsets.entrySet()) {
             int java = ZoScalars.class.getField(e.getKey().toUpperCase(Locale.ROOT)).getInt(null);
             assertEquals(e.getValue().intValue(), java, "offset of " + e.getKey());
         }
         assertTrue(header().contains("sizeof(Scalars) == " + ZoScalars.SIZE));
         // the input block ends before the device-written one starts
-        assertTrue(ZoScalars.STEP + 4 <= ZoScalars.INPUT_BYTES && ZoScalars.OUTPUT == ZoScalars.INPUT_BYTES);
+        assertTrue(ZoScalars.SAMPLES + 4 <= ZoScalars.INPUT_BYTES && ZoScalars.OUTPUT == ZoScalars.INPUT_BYTES);
         assertTrue(ZoScalars.STEP_OUT + 4 <= ZoScalars.SIZE);
     }
 

@@ -49,9 +49,10 @@ import org.zotune.zo.optim.ZoStep;
  * spends beyond the two forwards and the update, i.e. materialising θ ± εu), the update (the fused restore +
  * update launch timed alone), and "other" (what remains: host work, launch gaps, the gradient kernel).
  *
- * <p>Variants: {@code sgd|adamu}-{@code inplace|shadow}-{@code graph|eager}. Weights: one shared host slice of
- * zeros (ones for norm weights) uploaded into the flat parameter buffer, then ε = 0.02 of Gaussian noise added on
- * the device by the perturb kernel, so no model goes through host arrays of its own size.
+ * <p>Variants: {@code sgd|adamu|adamu_bf16}-{@code inplace|shadow}-{@code graph|eager} (adamu_bf16: m in bf16).
+ * Weights: one shared host slice of zeros (ones for norm weights) uploaded into the flat parameter buffer, then
+ * ε = 0.02 of Gaussian noise added on the device by the perturb kernel, so no model goes through host arrays of
+ * its own size.
  *
  * <p>{@code --profile VARIANT} runs {@code --steps} steps of that variant on the first model and shape without
  * JSON, for a kernel profiler (ncu).
@@ -70,21 +71,33 @@ public final class StepBench {
     private StepBench() {
     }
 
-    /** One way to run the step. */
-    record Variant(String name, boolean adamu, PerturbationStrategy strategy, boolean graph) {
+    /**
+     * One way to run the step: optimiser {@code sgd}, {@code adamu} (float32 m) or {@code adamu_bf16} (m stored in
+     * bf16, {@code optimizer.state_dtype: bf16}), strategy, graph or eager launches.
+     */
+    record Variant(String name, String opt, PerturbationStrategy strategy, boolean graph) {
         static Variant parse(String s) {
             String[] p = s.split("-");
-            if (p.length != 3 || !(p[0].equals("sgd") || p[0].equals("adamu"))
+            if (p.length != 3 || !(p[0].equals("sgd") || p[0].equals("adamu") || p[0].equals("adamu_bf16"))
                     || !(p[1].equals("inplace") || p[1].equals("shadow")) || !(p[2].equals("graph") || p[2].equals("eager"))) {
-                throw new IllegalArgumentException("variant " + s + ": expected sgd|adamu-inplace|shadow-graph|eager");
+                throw new IllegalArgumentException("variant " + s
+                        + ": expected sgd|adamu|adamu_bf16-inplace|shadow-graph|eager");
             }
-            return new Variant(s, p[0].equals("adamu"), p[1].equals("inplace") ? PerturbationStrategy.IN_PLACE
+            return new Variant(s, p[0], p[1].equals("inplace") ? PerturbationStrategy.IN_PLACE
                     : PerturbationStrategy.SHADOW, p[2].equals("graph"));
+        }
+
+        boolean adamu() {
+            return opt.startsWith("adamu");
         }
 
         Object optimizer() {
             LrSchedule lr = LrSchedule.constant(1e-6);
-            return adamu ? new ZoAdaMu.Config(lr, AdaMuSchedule.defaults(10000)) : new ZoSgd.Config(lr);
+            if (!adamu()) {
+                return new ZoSgd.Config(lr);
+            }
+            return new ZoAdaMu.Config(lr, AdaMuSchedule.defaults(10000), 1e-8, 0.0,
+                    opt.equals("adamu_bf16") ? DType.BF16 : DType.F32);
         }
     }
 
@@ -227,6 +240,7 @@ public final class StepBench {
             double median = steps % 2 == 1 ? sorted[steps / 2] : (sorted[steps / 2 - 1] + sorted[steps / 2]) / 2;
             r.put("system", "zotune");
             r.put("optimizer", v.adamu() ? "zo-adamu" : "zo-sgd");
+            r.put("state_dtype", GpuOptimizer.of(v.optimizer()).stateDType().toString());
             r.put("strategy", v.strategy() == PerturbationStrategy.IN_PLACE ? "in-place" : "shadow");
             r.put("graph", v.graph());
             r.put("ms", median);
@@ -238,7 +252,7 @@ public final class StepBench {
             r.put("loss_plus", last.lossPlus()[0]);
             r.put("loss_minus", last.lossMinus()[0]);
             r.put("skipped_steps", e.skippedSteps());
-            String opt = v.adamu() ? "adamu" : "sgd";
+            String opt = v.opt();
             Map<String, Object> s = new LinkedHashMap<>();
             Double fwd = parts.get("forward");
             Double pert = parts.get("perturb_" + opt);
@@ -287,16 +301,19 @@ public final class StepBench {
                 offsets[i] = cp.offset(i);
             }
             ChunkTable table = ChunkTable.build(lm.params(), offsets, null);
-            boolean wantAdamu = variants.stream().anyMatch(Variant::adamu);
+            java.util.Set<String> opts = new java.util.LinkedHashSet<>(List.of("sgd"));
+            variants.forEach(v -> opts.add(v.opt()));
             try (DeviceBuffer chunks = upload(table.toBytes(), s); DeviceBuffer sc = DeviceBuffer.allocate(ZoScalars.SIZE)) {
-                for (String opt : wantAdamu ? List.of("sgd", "adamu") : List.of("sgd")) {
+                for (String opt : opts) {
                     Variant v = Variant.parse(opt + "-inplace-graph");
                     GpuOptimizer go = GpuOptimizer.of(v.optimizer());
+                    k.stateDType(go.stateDType());
                     DeviceBuffer m = null;
                     try {
                         if (go.stateVectors() > 0) {
-                            m = DeviceBuffer.allocate(4L * table.stateElements());
-                            m.fill(0, 4L * table.stateElements(), 0, s);
+                            long bytes = go.stateBytes(table.stateElements());
+                            m = DeviceBuffer.allocate(bytes);
+                            m.fill(0, bytes, 0, s);
                         }
                     } catch (RuntimeException e) {
                         System.err.println("split: no room for the " + opt + " state (" + e.getMessage() + ")");

@@ -39,8 +39,9 @@ import org.zotune.zo.optim.ZoSgd;
  * The fused ZO kernels over every parameter of a GPT-2-shaped model (one launch each, chunk table as the engine
  * builds it), against a device-to-device copy of the same parameter bytes in the same run. Each invocation is one
  * launch followed by a stream synchronisation. Bytes moved per element (read + written): perturb and the ZO-SGD
- * update 2·b (b = 4 for f32, 2 for bf16); ZO-AdaMU 2·b + 8 (m in f32); ZO-Adam 2·b + 16 (m and v); copy 2·b;
- * the {@code _sbf16} variants keep the optimiser state in bf16: ZO-AdaMU 2·b + 4, ZO-Adam 2·b + 8.
+ * update 2·b (b = 4 for f32, 2 for bf16 and f16); ZO-AdaMU 2·b + 8 (m in f32); ZO-Adam 2·b + 16 (m and v); copy
+ * 2·b; the {@code _sbf16} variants keep the optimiser state in bf16: ZO-AdaMU 2·b + 4, ZO-Adam 2·b + 8; the
+ * {@code _rad} variants use Rademacher (±1) directions (ALGORITHMS.md §1, ZO-SGD only): no Box–Muller.
  * Package org.zotune.zo.cuda to reach the engine's package-private direction codes.
  */
 @State(Scope.Benchmark)
@@ -51,10 +52,10 @@ import org.zotune.zo.optim.ZoSgd;
 @Fork(value = 1, jvmArgsAppend = {"-Xmx8g"})
 public class ZoKernelBenchmark {
 
-    @Param({"F32", "BF16"})
+    @Param({"F32", "BF16", "F16"})
     public String dtype;
 
-    @Param({"copy", "perturb", "sgd", "adamu", "adam", "adamu_sbf16", "adam_sbf16"})
+    @Param({"copy", "perturb", "sgd", "adamu", "adam", "adamu_sbf16", "adam_sbf16", "perturb_rad", "sgd_rad"})
     public String op;
 
     /** GPT-2 shape whose parameter list (and so chunk table) is swept. */
@@ -141,6 +142,8 @@ public class ZoKernelBenchmark {
         switch (op.replace("_sbf16", "")) {
             case "adamu": return new ZoAdaMu.Config(lr, AdaMuSchedule.defaults(20000), 1e-8, 0.0, state);
             case "adam": return new ZoAdam.Config(lr, 0.9, 0.999, 1e-8, 0.0, state);
+            case "perturb_rad":
+            case "sgd_rad": return new ZoSgd.Config(lr, 0.0, Noise.Distribution.RADEMACHER); // ±1 directions
             default: return new ZoSgd.Config(lr, 0.0, Noise.Distribution.GAUSSIAN);
         }
     }
@@ -172,6 +175,7 @@ public class ZoKernelBenchmark {
                 DeviceBuffer.copy(copyTarget.address(), theta.address(), elements * type.bytes(), stream);
                 break;
             case "perturb":
+            case "perturb_rad":
                 kernels.perturb(type, theta.address(), chunks.address(), nchunks, sc, mAddr, opt.direction(), 1f, stream);
                 break;
             default:
