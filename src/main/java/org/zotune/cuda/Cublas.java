@@ -19,15 +19,17 @@ public final class Cublas implements AutoCloseable {
 
     private cublasContext handle;
     private final DeviceBuffer workspace;
+    private final CublasLt lt;
     private final FloatPointer alpha = new FloatPointer(1);
     private final FloatPointer beta = new FloatPointer(1);
     private final DevicePointer a = new DevicePointer();
     private final DevicePointer b = new DevicePointer();
     private final DevicePointer c = new DevicePointer();
 
-    private Cublas(cublasContext handle, DeviceBuffer workspace) {
+    private Cublas(cublasContext handle, DeviceBuffer workspace, CublasLt lt) {
         this.handle = handle;
         this.workspace = workspace;
+        this.lt = lt;
     }
 
     public static Cublas create(CudaStream stream, long workspaceBytes) {
@@ -35,16 +37,24 @@ public final class Cublas implements AutoCloseable {
         cublasContext h = new cublasContext();
         check(cublasCreate_v2(h), "cublasCreate");
         DeviceBuffer ws = DeviceBuffer.allocate(workspaceBytes);
+        CublasLt lt = null;
         try {
             check(cublasSetStream_v2(h, stream.handle()), "cublasSetStream");
             check(cublasSetWorkspace_v2(h, new DevicePointer(ws.address()), workspaceBytes), "cublasSetWorkspace");
             check(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+            lt = CublasLt.create(stream, ws.address(), workspaceBytes);
         } catch (RuntimeException e) {
             cublasDestroy_v2(h);
             ws.close();
             throw e;
         }
-        return new Cublas(h, ws);
+        return new Cublas(h, ws, lt);
+    }
+
+    /** cuBLASLt on the same stream and workspace, for products with a fused epilogue. */
+    public CublasLt lt() {
+        handle();
+        return lt;
     }
 
     /** The cudaDataType of a dtype. */
@@ -102,6 +112,7 @@ public final class Cublas implements AutoCloseable {
     @Override
     public void close() {
         if (handle != null) {
+            lt.close();
             check(cublasDestroy_v2(handle), "cublasDestroy");
             handle = null;
             workspace.close();

@@ -11,6 +11,7 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.cuda.Cublas;
+import org.zotune.cuda.CublasLt;
 import org.zotune.cuda.Cuda;
 import org.zotune.cuda.CudaGraph;
 import org.zotune.cuda.CudaStream;
@@ -56,8 +57,15 @@ public final class CudaOps implements Ops {
     private static final boolean FLASH_PIPE =
             Boolean.parseBoolean(System.getProperty("zotune.cuda.flashPipeline", "true"));
     private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
+    /**
+     * -Dzotune.cuda.ltEpilogue=true (or {@link #ltEpilogue}): in bf16 / f16, bias + ReLU / GELU as cuBLASLt's GEMM
+     * epilogue instead of a pass of ours over the rounded product. Off by default: measured 3–5 % faster forwards but
+     * 10–40 % larger logit errors against transformers' f32 outputs (benchmarks/NOTES.md, session 8).
+     */
+    private static final boolean LT_EPILOGUE = Boolean.parseBoolean(System.getProperty("zotune.cuda.ltEpilogue", "false"));
 
     private final DType computeType;
+    private boolean ltEpilogue = LT_EPILOGUE;
     private final Cuda.Availability device;
     private final CudaStream stream;
     private final Cublas cublas;
@@ -741,19 +749,42 @@ public final class CudaOps implements Ops {
         return out.cols() % vecWidth() == 0 && aligned(out.address(), b.address()) ? b : null;
     }
 
+    /**
+     * Whether {@link #linearGeluTanh} and {@link #linearRelu} in bf16 / f16 take cuBLASLt's bias + activation epilogue
+     * or the GEMM and a fused pass of ours (default: -Dzotune.cuda.ltEpilogue, false).
+     */
+    public CudaOps ltEpilogue(boolean on) {
+        this.ltEpilogue = on;
+        return this;
+    }
+
+    /** Products that took cuBLASLt's epilogue so far (diagnostics and tests). */
+    public long ltProducts() {
+        return cublas.lt().products();
+    }
+
     @Override
     public Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
-        return linearActivated(x, w, bias, "linearGeluTanh", "bias_gelu_rows_v", this::geluTanhInPlace);
+        return linearActivated(x, w, bias, "linearGeluTanh", "bias_gelu_rows_v", this::geluTanhInPlace,
+                CublasLt.Epilogue.GELU_BIAS);
     }
 
     @Override
     public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
-        return linearActivated(x, w, bias, "linearRelu", "bias_relu_rows_v", this::reluInPlace);
+        return linearActivated(x, w, bias, "linearRelu", "bias_relu_rows_v", this::reluInPlace,
+                CublasLt.Epilogue.RELU_BIAS);
     }
 
-    /** The GEMM, then bias and activation in one pass (or the separate ops where the vector kernel cannot). */
+    /**
+     * The GEMM with bias and activation: cuBLASLt's epilogue where it applies, else the GEMM, then bias and activation
+     * in one pass (or the separate ops where the vector kernel cannot).
+     */
     private Tensor linearActivated(Tensor x, Tensor w, Tensor bias, String op, String fused,
-                                   java.util.function.Consumer<Tensor> activation) {
+                                   java.util.function.Consumer<Tensor> activation, CublasLt.Epilogue epilogue) {
+        CudaTensor lt = ltLinear(x, w, bias, op, epilogue);
+        if (lt != null) {
+            return lt;
+        }
         CudaTensor y = (CudaTensor) linear(x, w, null);
         CudaTensor b = fusableBias(y, bias, op);
         if (b == null) {
@@ -769,6 +800,36 @@ public final class CudaOps implements Ops {
             k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
         }
         return y;
+    }
+
+    /**
+     * epilogue(X·Wᵀ + b) as one cuBLASLt product into a new tensor, or null where that does not apply: f32 (our pass
+     * keeps float32 results in the reference's order), no bias, widths or addresses not 16-byte multiples, or no
+     * cuBLASLt algorithm for the shape.
+     */
+    private CudaTensor ltLinear(Tensor x, Tensor w, Tensor bias, String op, CublasLt.Epilogue epilogue) {
+        if (!ltEpilogue || bias == null || computeType == DType.F32) {
+            return null;
+        }
+        CudaTensor a = act(x, op, "x");
+        CudaTensor wt = act(w, op, "w");
+        CudaTensor b = act(bias, op, "bias");
+        if (a.cols() != wt.cols() || b.numel() != wt.rows()) {
+            return null; // the unfused path reports it
+        }
+        int m = wt.rows();
+        if (a.rows() == 0 || m % vecWidth() != 0 || a.cols() % vecWidth() != 0
+                || !aligned(a.address(), wt.address(), b.address())) {
+            return null;
+        }
+        DeviceArena.Mark mark = arena.mark();
+        CudaTensor out = alloc(a.rows(), m, computeType);
+        if (!aligned(out.address()) || !cublas.lt().matmulTransA(m, a.rows(), a.cols(), wt.address(), wt.cols(),
+                a.address(), a.cols(), out.address(), m, b.address(), computeType, epilogue)) {
+            arena.reset(mark);
+            return null;
+        }
+        return out;
     }
 
     @Override

@@ -1,0 +1,192 @@
+package org.zotune.cuda;
+
+import static org.bytedeco.cuda.global.cublas.*;
+import static org.bytedeco.cuda.global.cudart.*;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.zotune.tensor.DType;
+
+/**
+ * cuBLASLt matrix products with a fused epilogue: D = act(op(A)·B + bias), the bias broadcast along D's columns,
+ * fp32 accumulation (split-K partial sums too) and one rounding to the output type. One plan (descriptors and the heuristic's first algorithm)
+ * per shape, made on first use and kept; the bias address is a per-call attribute, so graph capture records it.
+ * Column-major as cuBLAS sees it; A is used transposed (a row-major [m, k] weight), B as stored. Made by
+ * {@link Cublas}, whose stream and workspace it shares (products on one stream never overlap). Not thread-safe.
+ */
+public final class CublasLt implements AutoCloseable {
+    /** What follows the product: + bias, then nothing, ReLU, or the tanh-approximated GELU. */
+    public enum Epilogue {
+        BIAS(CUBLASLT_EPILOGUE_BIAS), RELU_BIAS(CUBLASLT_EPILOGUE_RELU_BIAS), GELU_BIAS(CUBLASLT_EPILOGUE_GELU_BIAS);
+
+        final int code;
+
+        Epilogue(int code) {
+            this.code = code;
+        }
+    }
+
+    private record Key(int m, int n, int k, int lda, int ldb, int ldd, DType type, Epilogue epilogue) {
+    }
+
+    /** Descriptors and algorithm of one shape; null algorithm when cuBLASLt offers none. */
+    private static final class Plan {
+        cublasLtMatmulDescOpaque_t desc;
+        cublasLtMatrixLayoutOpaque_t a;
+        cublasLtMatrixLayoutOpaque_t b;
+        cublasLtMatrixLayoutOpaque_t d;
+        cublasLtMatmulHeuristicResult_t algo;
+    }
+
+    private cublasLtContext handle;
+    private final CudaStream stream;
+    private final long workspace;
+    private final long workspaceBytes;
+    private final Map<Key, Plan> plans = new HashMap<>();
+    private final FloatPointer alpha = new FloatPointer(1);
+    private final FloatPointer beta = new FloatPointer(1);
+    private final LongPointer biasAddress = new LongPointer(1);
+    private final DevicePointer pa = new DevicePointer();
+    private final DevicePointer pb = new DevicePointer();
+    private final DevicePointer pd = new DevicePointer();
+    private final DevicePointer pw = new DevicePointer();
+    private long products;
+
+    private CublasLt(cublasLtContext handle, CudaStream stream, long workspace, long workspaceBytes) {
+        this.handle = handle;
+        this.stream = stream;
+        this.workspace = workspace;
+        this.workspaceBytes = workspaceBytes;
+        alpha.put(0, 1f);
+        beta.put(0, 0f);
+    }
+
+    /** A handle whose products run on {@code stream} with the given device workspace (not owned). */
+    static CublasLt create(CudaStream stream, long workspace, long workspaceBytes) {
+        cublasLtContext h = new cublasLtContext();
+        check(cublasLtCreate(h), "cublasLtCreate");
+        return new CublasLt(h, stream, workspace, workspaceBytes);
+    }
+
+    /**
+     * D (m×n, leading dimension ldd) = epilogue(Aᵀ·B + bias) where A is k×m (lda), B is k×n (ldb), bias has m values,
+     * all of {@code type} (f32, bf16 or f16). Returns false, doing nothing, when cuBLASLt has no algorithm for it
+     * (the caller then takes its unfused path).
+     */
+    public boolean matmulTransA(int m, int n, int k, long a, int lda, long b, int ldb, long d, int ldd, long bias,
+                                DType type, Epilogue epilogue) {
+        if (handle == null) {
+            throw new IllegalStateException("cuBLASLt handle is closed");
+        }
+        Plan p = plans.computeIfAbsent(new Key(m, n, k, lda, ldb, ldd, type, epilogue), this::plan);
+        if (p.algo == null) {
+            return false;
+        }
+        biasAddress.put(0, bias);
+        check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasAddress, 8),
+                "cublasLtMatmulDescSetAttribute(bias)");
+        check(cublasLtMatmul(handle, p.desc, alpha, pa.set(a), p.a, pb.set(b), p.b, beta, pd.set(d), p.d, pd, p.d,
+                p.algo.algo(), pw.set(workspace), workspaceBytes, stream.handle()),
+                "cublasLtMatmul");
+        products++;
+        return true;
+    }
+
+    /** Products run so far (tests check that a path took cuBLASLt). */
+    public long products() {
+        return products;
+    }
+
+    private Plan plan(Key key) {
+        Plan p = new Plan();
+        int dt = Cublas.dataType(key.type());
+        PointerPointer<?> out = new PointerPointer<>(1L);
+        try (IntPointer v = new IntPointer(1)) {
+            check(cublasLtMatmulDescCreate(out, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+            p.desc = new cublasLtMatmulDescOpaque_t(out.get(0));
+            v.put(0, CUBLAS_OP_T);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, v, 4), "set TRANSA");
+            v.put(0, CUBLAS_OP_N);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, v, 4), "set TRANSB");
+            v.put(0, key.epilogue().code);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, v, 4), "set EPILOGUE");
+            v.put(0, dt);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, v, 4),
+                    "set BIAS_DATA_TYPE");
+            p.a = layout(out, dt, key.k(), key.m(), key.lda());
+            p.b = layout(out, dt, key.k(), key.n(), key.ldb());
+            p.d = layout(out, dt, key.m(), key.n(), key.ldd());
+            check(cublasLtMatmulPreferenceCreate(out), "cublasLtMatmulPreferenceCreate");
+            cublasLtMatmulPreferenceOpaque_t pref = new cublasLtMatmulPreferenceOpaque_t(out.get(0));
+            try (LongPointer ws = new LongPointer(1)) {
+                ws.put(0, workspaceBytes);
+                check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws, 8),
+                        "set MAX_WORKSPACE_BYTES");
+                // split-K partial sums only in float32: not rounded to the 16-bit output type before they are added
+                v.put(0, CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
+                check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, v, 4),
+                        "set REDUCTION_SCHEME_MASK");
+                cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t(1);
+                int rc = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.d, p.d, pref, 1, result, v);
+                if (rc == CUBLAS_STATUS_SUCCESS && v.get(0) > 0) {
+                    p.algo = result;
+                } else {
+                    result.close();
+                }
+            } finally {
+                cublasLtMatmulPreferenceDestroy(pref);
+            }
+        } finally {
+            out.close();
+        }
+        return p;
+    }
+
+    private static cublasLtMatrixLayoutOpaque_t layout(PointerPointer<?> out, int type, long rows, long cols, long ld) {
+        check(cublasLtMatrixLayoutCreate(out, type, rows, cols, ld), "cublasLtMatrixLayoutCreate");
+        return new cublasLtMatrixLayoutOpaque_t(out.get(0));
+    }
+
+    static void check(int status, String call) {
+        if (status != CUBLAS_STATUS_SUCCESS) {
+            BytePointer s = cublasLtGetStatusString(status);
+            throw new CudaException(call, status, s == null || s.isNull() ? "" : s.getString());
+        }
+    }
+
+    @Override
+    public void close() {
+        if (handle == null) {
+            return;
+        }
+        for (Plan p : plans.values()) {
+            if (p.desc != null) {
+                cublasLtMatmulDescDestroy(p.desc);
+            }
+            for (cublasLtMatrixLayoutOpaque_t l : new cublasLtMatrixLayoutOpaque_t[] {p.a, p.b, p.d}) {
+                if (l != null) {
+                    cublasLtMatrixLayoutDestroy(l);
+                }
+            }
+            if (p.algo != null) {
+                p.algo.close();
+            }
+        }
+        plans.clear();
+        check(cublasLtDestroy(handle), "cublasLtDestroy");
+        handle = null;
+        alpha.close();
+        beta.close();
+        biasAddress.close();
+    }
+}
