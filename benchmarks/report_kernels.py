@@ -2,7 +2,8 @@
 """Turns JMH's JSON for ZoKernelBenchmark into GB/s and a fraction of the same run's device copy.
 
 Usage: python3 report_kernels.py jmh-kernels.json ELEMENTS_F32 ELEMENTS_BF16
-(ELEMENTS_BF16 also serves F16; the element counts of the swept flat buffer, as the benchmark prints them: "zo kernels: ... flat buffer of N
+(ELEMENTS_BF16 also serves F16; the element counts of the swept flat buffer, as the benchmark prints them:
+"zo kernels: ... flat buffer of N
 elements"; bytes per element are 2·b for copy/perturb/sgd, 2·b + 8 for adamu, 2·b + 16 for adam, b = 4 or 2;
 with bf16 state (adamu_sbf16, adam_sbf16) 2·b + 4 and 2·b + 8; Rademacher perturb_rad / sgd_rad as perturb / sgd.)
 """

@@ -102,8 +102,8 @@ case $mode in
     zrows="$zrows,gpt2-1558M:fp16:16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
     zot 150 --rows "$zrows" --warmup 3 --steps 20 --reps 5
     # ZO-AdaMU with its momentum stored in bf16 against ZO-SGD, gpt2-xl bf16 16x128 (the AdaMU / SGD target)
-    zot 80 --rows "gpt2-1558M:bf16:16x128:sgd-inplace-graph+adamu-inplace-graph+adamu_bf16-inplace-graph+adamu_bf16-shadow-graph" \
-      --warmup 3 --steps 20 --reps 5
+    adamu="sgd-inplace-graph+adamu-inplace-graph+adamu_bf16-inplace-graph+adamu_bf16-shadow-graph"
+    zot 80 --rows "gpt2-1558M:bf16:16x128:$adamu" --warmup 3 --steps 20 --reps 5
     ;;
   largest)
     peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1

@@ -19,8 +19,9 @@ import org.zotune.tensor.DType;
 
 /**
  * cuBLASLt matrix products with a fused epilogue: D = act(op(A)·B + bias), the bias broadcast along D's columns,
- * fp32 accumulation (split-K partial sums too) and one rounding to the output type. One plan (descriptors and the heuristic's first algorithm)
- * per shape, made on first use and kept; the bias address is a per-call attribute, so graph capture records it.
+ * fp32 accumulation (split-K partial sums too) and one rounding to the output type. One plan (descriptors and the
+ * heuristic's first algorithm) per shape, made on first use and kept; the bias address is a per-call attribute, so
+ * graph capture records it.
  * Column-major as cuBLAS sees it; A is used transposed (a row-major [m, k] weight), B as stored. Made by
  * {@link Cublas}, whose stream and workspace it shares (products on one stream never overlap). Not thread-safe.
  */

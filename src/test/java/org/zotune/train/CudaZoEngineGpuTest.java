@@ -159,7 +159,8 @@ class CudaZoEngineGpuTest {
         "zo-sgd, 1e-4, in-place, 1, 1, bf16",      // captured step, bf16 in place (stochastic rounding)
         "zo-sgd, 1e-4, in-place, 1, 1, f16",       // the same in f16 (MeZO trains OPT in fp16)
         "zo-adam, 1e-4, in-place, 1, 2, f32",      // eager step
-        "zo-sgd-mmt, 1e-5, shadow, 2, 1, f32",     // q = 2: host update
+        "zo-sgd-mmt, 1e-5, shadow, 2, 1, f32",     // q = 2, captured step
+        "zo-sgd, 1e-4, in-place, 2, 1, bf16",      // q = 2 in place: sample 0's restore is a pass of its own
     })
     void resumedAndRepeatedRunsAreBitwiseAndReplayRebuildsTheWeights(String opt, double lr, String perturbation,
             int q, int accumulation, String dtype) throws IOException {

@@ -62,7 +62,8 @@ public final class CudaOps implements Ops {
      * epilogue instead of a pass of ours over the rounded product. Off by default: measured 3–5 % faster forwards but
      * 10–40 % larger logit errors against transformers' f32 outputs (benchmarks/NOTES.md, session 8).
      */
-    private static final boolean LT_EPILOGUE = Boolean.parseBoolean(System.getProperty("zotune.cuda.ltEpilogue", "false"));
+    private static final boolean LT_EPILOGUE =
+            Boolean.parseBoolean(System.getProperty("zotune.cuda.ltEpilogue", "false"));
 
     private final DType computeType;
     private boolean ltEpilogue = LT_EPILOGUE;

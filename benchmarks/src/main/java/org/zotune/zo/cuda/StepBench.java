@@ -43,7 +43,8 @@ import org.zotune.zo.optim.ZoStep;
  * (the same rows as benchmarks/peer/mezo_peer.py). Per model × dtype × batch shape × variant it prints one JSON
  * line: median ms per step over {@code --steps} synchronous steps (submit + drain, wall clock) after
  * {@code --warmup} steps, the mean ms per step of {@code --steps} steps submitted ahead and drained once
- * ({@code ms_pipelined}: how a training loop that polls its losses runs), tokens/s = batch·seq / step, device memory the process holds while the engine is alive
+ * ({@code ms_pipelined}: how a training loop that polls its losses runs), tokens/s = batch·seq / step, device
+ * memory the process holds while the engine is alive
  * (cudaMemGetInfo: free at start minus free after the steps; parameters, activation arena, optimiser state,
  * shadow scratch, cuBLAS), and the split: the forward (forward + cross-entropy captured as one CUDA graph, timed
  * alone, ×2), the perturbation (two in-place perturb launches timed alone; for the shadow strategy what the step
