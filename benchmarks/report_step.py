@@ -229,7 +229,7 @@ def plot(out, summary):
     fig.tight_layout()
     path = os.path.join(out, "step.png")
     fig.savefig(path, dpi=110)
-    print(f"\nplot: {path}")
+    print("\nplot: step.png in the output folder")  # no absolute path: tables are committed with the results
 
 
 if __name__ == "__main__":
