@@ -120,7 +120,7 @@ public record TrainConfig(
         }
     }
 
-    /** Per-key defaults, ranges and choices are on the components (read by {@link RecordBinder}); here what relates keys. */
+    /** Per-key defaults, ranges and choices are on the components ({@link RecordBinder}); here what relates keys. */
     public TrainConfig {
         if (objective == null) {
             objective = data.format().equals("text") ? "lm" : "classification";

@@ -71,8 +71,10 @@ class RecordBinderTest {
         assertEquals("t.yaml: unknown key 'inner.cnt' (valid keys in 'inner': count, weight)",
                 error("name: x\ninner: {cnt: 1}\n"));
         assertEquals("t.yaml: key 'name' is required (a name)", error("name: ' '\n"));
-        assertEquals("t.yaml: key 'colour': unknown value 'red' (valid: dark-red, blue)", error("name: x\ncolour: red\n"));
-        assertEquals("t.yaml: key 'shade': unknown value 'Red' (valid: dark-red, blue)", error("name: x\nshade: Red\n"));
+        assertEquals("t.yaml: key 'colour': unknown value 'red' (valid: dark-red, blue)",
+                error("name: x\ncolour: red\n"));
+        assertEquals("t.yaml: key 'shade': unknown value 'Red' (valid: dark-red, blue)",
+                error("name: x\nshade: Red\n"));
         assertEquals("t.yaml: key 'inner.count' must be >= 1, got 0", error("name: x\ninner: {count: 0}\n"));
         assertEquals("t.yaml: key 'rate' must be a finite number > 0, got 0.0", error("name: x\nrate: 0\n"));
         assertEquals("t.yaml: key 'inner.weight' must be a finite number >= 0, got -1.0",
