@@ -4,8 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
@@ -14,6 +12,7 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.train.TrainConfig;
 import org.zotune.train.TrainData;
+import org.zotune.train.config.RecordBinder;
 import org.zotune.train.objective.Evaluator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -91,9 +90,21 @@ public final class EvalCommand implements Callable<Integer> {
         }
         TrainConfig.Data d;
         try {
-            d = new TrainConfig.Data(format, List.of(data), null, null, task, template,
-                    verbalizer == null ? null : new LinkedHashMap<>(verbalizer), classes, null, null, kShot, null,
-                    seed, 0);
+            // the options as a data section of run.yaml, checked by the same rules (messages name the option)
+            ObjectNode section = new ObjectMapper().createObjectNode();
+            section.put("format", format);
+            section.putArray("train").add(data);
+            section.put("task", task);
+            section.put("template", template);
+            if (verbalizer != null) {
+                ObjectNode v = section.putObject("verbalizer");
+                verbalizer.forEach(v::put);
+            }
+            section.put("classes", classes);
+            section.put("k_shot", kShot);
+            section.put("seed", seed);
+            section.put("max_examples", 0);
+            d = RecordBinder.bind(null, section, TrainConfig.Data.class, "data");
         } catch (ZotuneException e) {
             throw new ZotuneException(e.getMessage().replace("key 'data.", "--").replace("'", ""), e);
         }

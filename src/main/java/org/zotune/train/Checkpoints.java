@@ -119,7 +119,8 @@ public final class Checkpoints {
         }
     }
 
-    static void deleteTree(Path p) throws IOException {
+    /** Deletes a file or folder with everything in it (nothing when absent). */
+    public static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) {
             return;
         }

@@ -2,30 +2,26 @@ package org.zotune.train;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.exc.InvalidFormatException;
-import com.fasterxml.jackson.databind.exc.MismatchedInputException;
-import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collection;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.TreeSet;
-import java.util.stream.Collectors;
 import org.zotune.ZotuneException;
 import org.zotune.tensor.DType;
+import org.zotune.train.config.RecordBinder;
+import org.zotune.train.config.RecordBinder.AtLeast;
+import org.zotune.train.config.RecordBinder.Choice;
+import org.zotune.train.config.RecordBinder.Default;
+import org.zotune.train.config.RecordBinder.NonNegative;
+import org.zotune.train.config.RecordBinder.Positive;
+import org.zotune.train.config.RecordBinder.Required;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -38,7 +34,9 @@ import org.zotune.zo.optim.ZoSgdMomentum;
 /**
  * A training run as read from {@code run.yaml} (every key is documented in the README, section "zotune train").
  * Keys are snake_case; an unknown key, a value of the wrong type or an unknown choice is a one-line
- * {@link ZotuneException} naming the file, the key and the valid choices. Absent keys take the defaults below.
+ * {@link ZotuneException} naming the file, the key and the valid choices. Absent keys take the defaults on the
+ * components, bound by {@link RecordBinder}; choices are the enums below, stored as their config spelling (the
+ * String accessors, e.g. {@code objective()}) and read typed through the {@code ...Kind()} accessors.
  *
  * @param model      a Hugging Face folder or a llama2.c .bin, or {@code bundled} (stories260K)
  * @param tokenizer  the tokenizer file, or null for the model's own
@@ -65,50 +63,76 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param seed       the master seed (step seeds, data order)
  */
 @JsonInclude(JsonInclude.Include.ALWAYS)
-public record TrainConfig(String model, String tokenizer, Data data, String objective, Optimizer optimizer,
-        Double eps, Integer q, String perturbation, Integer steps, Integer batchSize, Integer maxLength,
-        Integer gradAccumulation, Integer evalEvery, Integer evalBatchSize, Integer earlyStoppingPatience,
-        String metric, Integer checkpointEvery, Integer maxBadSteps, String device, String dtype, String out,
-        Long seed) {
+public record TrainConfig(
+        @Required("a Hugging Face folder, a llama2.c .bin, or bundled") String model,
+        String tokenizer,
+        @Required("data.format, data.train, ...") Data data,
+        @Choice(ObjectiveKind.class) String objective,
+        @Default("{}") Optimizer optimizer,
+        @Default("0.001") @Positive Double eps,
+        @Default("1") @AtLeast(1) Integer q,
+        @Default("shadow") @Choice(Perturbation.class) String perturbation,
+        @Default("100") @AtLeast(1) Integer steps,
+        @Default("16") @AtLeast(1) Integer batchSize,
+        @Default("128") @AtLeast(2) Integer maxLength,
+        @Default("1") @AtLeast(1) Integer gradAccumulation,
+        @Default("0") @AtLeast(0) Integer evalEvery,
+        @AtLeast(1) Integer evalBatchSize,
+        @Default("0") @AtLeast(0) Integer earlyStoppingPatience,
+        @Choice(Metric.class) String metric,
+        @Default("0") @AtLeast(0) Integer checkpointEvery,
+        @Default("5") @AtLeast(1) Integer maxBadSteps,
+        @Default("auto") @Choice(Device.class) String device,
+        @Default("f32") @Choice(Precision.class) String dtype,
+        @Required("the run folder") String out,
+        @Default("42") Long seed) {
 
-    public static final List<String> OBJECTIVES = List.of("lm", "classification", "accuracy", "f1");
-    public static final List<String> METRICS = List.of("loss", "accuracy", "f1");
+    /** What the run minimises (key objective): the LM loss, the candidates' loss, −accuracy or −F1. */
+    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1 }
 
+    /** The dev metric that selects the best weights (key metric). */
+    public enum Metric { LOSS, ACCURACY, F1 }
+
+    /** Where the run trains (key device): auto is CUDA when a device is usable, else the CPU. */
+    public enum Device { CPU, CUDA, AUTO }
+
+    /** How θ is perturbed during a step (key perturbation). */
+    public enum Perturbation {
+        SHADOW, IN_PLACE;
+
+        public PerturbationStrategy strategy() {
+            return this == SHADOW ? PerturbationStrategy.SHADOW : PerturbationStrategy.IN_PLACE;
+        }
+    }
+
+    /** A storage type (keys dtype and optimizer.state_dtype). */
+    public enum Precision {
+        F32(DType.F32), BF16(DType.BF16), F16(DType.F16);
+
+        private final DType dtype;
+
+        Precision(DType dtype) {
+            this.dtype = dtype;
+        }
+
+        public DType dtype() {
+            return dtype;
+        }
+    }
+
+    /** Per-key defaults, ranges and choices are on the components ({@link RecordBinder}); here what relates keys. */
     public TrainConfig {
-        if (model == null || model.isBlank()) {
-            throw new ZotuneException("key 'model' is required (a Hugging Face folder, a llama2.c .bin, or bundled)");
+        if (objective == null) {
+            objective = data.format().equals("text") ? "lm" : "classification";
         }
-        if (data == null) {
-            throw new ZotuneException("key 'data' is required (data.format, data.train, ...)");
+        if (evalBatchSize == null) {
+            evalBatchSize = batchSize;
         }
-        objective = choice("objective", objective, data.format().equals("text") ? "lm" : "classification",
-                OBJECTIVES);
-        if (optimizer == null) {
-            optimizer = new Optimizer(null, null, null, null, null, null, null, null, null, null, null, null, null, null);
+        if (metric == null) {
+            metric = objective.equals("lm") ? "loss" : "accuracy";
         }
-        eps = positive("eps", eps, 1e-3);
-        q = atLeast("q", q, 1, 1);
-        perturbation = choice("perturbation", perturbation, "shadow", List.of("shadow", "in-place"));
-        steps = atLeast("steps", steps, 100, 1);
-        batchSize = atLeast("batch_size", batchSize, 16, 1);
-        maxLength = atLeast("max_length", maxLength, 128, 2);
-        gradAccumulation = atLeast("grad_accumulation", gradAccumulation, 1, 1);
-        evalEvery = atLeast("eval_every", evalEvery, 0, 0);
-        evalBatchSize = atLeast("eval_batch_size", evalBatchSize, batchSize, 1);
-        earlyStoppingPatience = atLeast("early_stopping_patience", earlyStoppingPatience, 0, 0);
-        metric = choice("metric", metric, objective.equals("lm") ? "loss" : "accuracy", METRICS);
         if (objective.equals("lm") && !metric.equals("loss")) {
             throw new ZotuneException("key 'metric': the lm objective is evaluated by loss only, got '" + metric + "'");
-        }
-        checkpointEvery = atLeast("checkpoint_every", checkpointEvery, 0, 0);
-        maxBadSteps = atLeast("max_bad_steps", maxBadSteps, 5, 1);
-        device = choice("device", device, "auto", List.of("cpu", "cuda", "auto"));
-        dtype = choice("dtype", dtype, "f32", List.of("f32", "bf16", "f16"));
-        if (out == null || out.isBlank()) {
-            throw new ZotuneException("key 'out' is required (the run folder)");
-        }
-        if (seed == null) {
-            seed = 42L;
         }
         if (optimizer.name().equals("zo-adamu") && q != 1) {
             throw new ZotuneException("key 'q': zo-adamu defines one SPSA sample, got q = " + q);
@@ -134,36 +158,45 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
      * @param seed     seed of k-shot sampling and splits (default: the run's seed)
      * @param maxExamples text: at most this many training chunks (0: all)
      */
-    public record Data(String format, List<String> train, List<String> dev, List<String> test, String task,
-            String template, Map<String, String> verbalizer, Integer classes, String textColumn, String labelColumn,
-            Integer kShot, Splits splits, Long seed, Integer maxExamples) {
-        public static final List<String> FORMATS = List.of("jsonl", "sst2", "tsv", "label-sentence", "superglue",
-                "kshot", "text");
+    public record Data(
+            @Required @Choice(Format.class) String format,
+            @Required("the training file or files") List<String> train,
+            List<String> dev,
+            List<String> test,
+            String task,
+            String template,
+            Map<String, String> verbalizer,
+            Integer classes,
+            String textColumn,
+            String labelColumn,
+            @Default("0") @AtLeast(0) Integer kShot,
+            Splits splits,
+            Long seed,
+            @Default("0") @AtLeast(0) Integer maxExamples) {
+
+        /** How the data files are read (key data.format). */
+        public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT }
 
         public Data {
-            format = choice("data.format", format, null, FORMATS);
-            if (train == null || train.isEmpty()) {
-                throw new ZotuneException("key 'data.train' is required (the training file or files)");
-            }
             train = List.copyOf(train);
             dev = dev == null ? List.of() : List.copyOf(dev);
             test = test == null ? List.of() : List.copyOf(test);
-            kShot = atLeast("data.k_shot", kShot, 0, 0);
-            maxExamples = atLeast("data.max_examples", maxExamples, 0, 0);
             if (!format.equals("text") && !format.equals("jsonl") && template == null) {
                 throw new ZotuneException("key 'data.template' is required for data.format " + format
                         + " (a built-in template name or a pattern ending in {label} / {option})");
             }
         }
+
+        public Format formatKind() {
+            return RecordBinder.choice(Format.class, format);
+        }
     }
 
     /** Sizes drawn (seeded, without overlap) from the train pool. */
-    public record Splits(Integer train, Integer dev, Integer test) {
-        public Splits {
-            train = atLeast("data.splits.train", train, 0, 1);
-            dev = atLeast("data.splits.dev", dev, 0, 0);
-            test = atLeast("data.splits.test", test, 0, 0);
-        }
+    public record Splits(
+            @Default("0") @AtLeast(1) Integer train,
+            @Default("0") @AtLeast(0) Integer dev,
+            @Default("0") @AtLeast(0) Integer test) {
     }
 
     /**
@@ -185,37 +218,66 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
      * @param stateDtype  storage of the optimiser state m (and v): f32 (default), bf16 or f16; values are
      *                    computed in float32 and rounded to nearest even when stored (zo-sgd has no state)
      */
-    public record Optimizer(String name, Double lr, String schedule, Double weightDecay, Double momentum,
-            Double beta1, Double beta2, Double epsilon, Double sigma, String noise, Long t1, Long t2, Long t3,
-            String stateDtype) {
-        public static final List<String> NAMES = List.of("zo-sgd", "zo-sgd-mmt", "zo-adam", "zo-adamu");
+    public record Optimizer(
+            @Default("zo-sgd") @Choice(Name.class) String name,
+            @NonNegative Double lr,
+            @Default("constant") @Choice(Schedule.class) String schedule,
+            @Default("0") @NonNegative Double weightDecay,
+            @Default("0.9") @NonNegative Double momentum,
+            @Default("0.9") @NonNegative Double beta1,
+            @Default("0.999") @NonNegative Double beta2,
+            @Default("1.0e-8") @Positive Double epsilon,
+            @Default("1.0e-8") @Positive Double sigma,
+            @Default("gaussian") @Choice(NoiseKind.class) String noise,
+            Long t1,
+            Long t2,
+            Long t3,
+            @Default("f32") @Choice(Precision.class) String stateDtype) {
+
+        /** The optimisers (key optimizer.name). */
+        public enum Name { ZO_SGD, ZO_SGD_MMT, ZO_ADAM, ZO_ADAMU }
+
+        /** The learning-rate schedules (key optimizer.schedule). */
+        public enum Schedule { CONSTANT, LINEAR }
+
+        /** zo-sgd's direction distributions (key optimizer.noise). */
+        public enum NoiseKind {
+            GAUSSIAN, RADEMACHER;
+
+            public Noise.Distribution distribution() {
+                return this == GAUSSIAN ? Noise.Distribution.GAUSSIAN : Noise.Distribution.RADEMACHER;
+            }
+        }
 
         public Optimizer {
-            name = choice("optimizer.name", name, "zo-sgd", NAMES);
-            double defaultLr = switch (name) {
-                case "zo-adamu" -> 1e-4;
-                case "zo-adam" -> 1e-4;
-                default -> 1e-6;
-            };
-            lr = nonNegative("optimizer.lr", lr, defaultLr);
-            schedule = choice("optimizer.schedule", schedule, "constant", List.of("constant", "linear"));
-            weightDecay = nonNegative("optimizer.weight_decay", weightDecay, 0.0);
-            momentum = nonNegative("optimizer.momentum", momentum, 0.9);
-            beta1 = nonNegative("optimizer.beta1", beta1, 0.9);
-            beta2 = nonNegative("optimizer.beta2", beta2, 0.999);
-            epsilon = positive("optimizer.epsilon", epsilon, 1e-8);
-            sigma = positive("optimizer.sigma", sigma, 1e-8);
-            noise = choice("optimizer.noise", noise, "gaussian", List.of("gaussian", "rademacher"));
-            stateDtype = choice("optimizer.state_dtype", stateDtype, "f32", List.of("f32", "bf16", "f16"));
+            if (lr == null) {
+                lr = switch (name) {
+                    case "zo-adamu" -> 1e-4;
+                    case "zo-adam" -> 1e-4;
+                    default -> 1e-6;
+                };
+            }
+        }
+
+        public Name kind() {
+            return RecordBinder.choice(Name.class, name);
+        }
+
+        public Schedule scheduleKind() {
+            return RecordBinder.choice(Schedule.class, schedule);
+        }
+
+        public NoiseKind noiseKind() {
+            return RecordBinder.choice(NoiseKind.class, noise);
         }
 
         /** The storage type of the optimiser state. */
         public DType stateDType() {
-            return DType.parse(stateDtype);
+            return RecordBinder.choice(Precision.class, stateDtype).dtype();
         }
 
         public LrSchedule lrSchedule(long steps) {
-            return schedule.equals("linear") ? LrSchedule.linear(lr, steps) : LrSchedule.constant(lr);
+            return scheduleKind() == Schedule.LINEAR ? LrSchedule.linear(lr, steps) : LrSchedule.constant(lr);
         }
 
         /** The optimiser's validated reference config (one of ZoSgd.Config, ...). */
@@ -236,12 +298,24 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
         }
     }
 
+    public ObjectiveKind objectiveKind() {
+        return RecordBinder.choice(ObjectiveKind.class, objective);
+    }
+
+    public Metric metricKind() {
+        return RecordBinder.choice(Metric.class, metric);
+    }
+
+    public Device deviceKind() {
+        return RecordBinder.choice(Device.class, device);
+    }
+
     public DType paramDType() {
-        return DType.parse(dtype);
+        return RecordBinder.choice(Precision.class, dtype).dtype();
     }
 
     public PerturbationStrategy strategy() {
-        return PerturbationStrategy.parse(perturbation);
+        return RecordBinder.choice(Perturbation.class, perturbation).strategy();
     }
 
     /** The run folder. */
@@ -251,11 +325,7 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
 
     // ---- reading ----
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
-            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
-            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
@@ -292,8 +362,7 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
         for (String o : overrides) {
             applyOverride(source, obj, o);
         }
-        checkKeys(source, obj, TrainConfig.class, "");
-        return bind(source, obj);
+        return RecordBinder.bind(source, obj, TrainConfig.class);
     }
 
     /** {@code a.b.c=value}: sets the key, creating mappings on the way; the value is read as a YAML scalar/flow. */
@@ -328,71 +397,6 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
         node.set(path[path.length - 1], value);
     }
 
-    /**
-     * Unknown keys first, before any value is checked, so a misspelt key is reported as such (and not as the
-     * required key it was meant to be).
-     */
-    private static void checkKeys(String source, JsonNode node, Class<?> type, String prefix) {
-        if (!node.isObject() || !type.isRecord()) {
-            return;
-        }
-        Map<String, java.lang.reflect.RecordComponent> known = new java.util.TreeMap<>();
-        for (java.lang.reflect.RecordComponent rc : type.getRecordComponents()) {
-            known.put(snake(rc.getName()), rc);
-        }
-        for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
-            String k = it.next();
-            String key = prefix.isEmpty() ? k : prefix + "." + k;
-            java.lang.reflect.RecordComponent rc = known.get(k);
-            if (rc == null) {
-                throw new ZotuneException(source + ": unknown key '" + key + "' (valid keys"
-                        + (prefix.isEmpty() ? "" : " in '" + prefix + "'") + ": " + String.join(", ", known.keySet())
-                        + ")");
-            }
-            checkKeys(source, node.get(k), rc.getType(), key);
-        }
-    }
-
-    private static String snake(String camel) {
-        StringBuilder b = new StringBuilder();
-        for (char c : camel.toCharArray()) {
-            if (Character.isUpperCase(c)) {
-                b.append('_').append(Character.toLowerCase(c));
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
-    }
-
-    static TrainConfig bind(String source, JsonNode tree) {
-        try {
-            return YAML.treeToValue(tree, TrainConfig.class);
-        } catch (UnrecognizedPropertyException e) {
-            String key = dotted(e.getPath());
-            List<String> valid = sorted(e.getKnownPropertyIds());
-            throw new ZotuneException(source + ": unknown key '" + key + "' (valid keys"
-                    + (key.contains(".") ? " in '" + key.substring(0, key.lastIndexOf('.')) + "'" : "") + ": "
-                    + String.join(", ", valid) + ")");
-        } catch (InvalidFormatException e) {
-            throw new ZotuneException(source + ": key '" + dotted(e.getPath()) + "': expected " + typeName(
-                    e.getTargetType()) + ", got '" + e.getValue() + "'");
-        } catch (MismatchedInputException e) {
-            throw new ZotuneException(source + ": key '" + dotted(e.getPath()) + "': expected " + typeName(
-                    e.getTargetType()) + " (" + firstLine(e.getOriginalMessage()) + ")");
-        } catch (JsonMappingException e) {
-            Throwable c = e.getCause();
-            if (c instanceof ZotuneException z) {
-                throw new ZotuneException(source + ": " + z.getMessage());
-            }
-            throw new ZotuneException(source + ": " + firstLine(e.getOriginalMessage()));
-        } catch (JsonProcessingException e) {
-            throw new ZotuneException(source + ": " + firstLine(e.getOriginalMessage()));
-        } catch (ZotuneException e) {
-            throw new ZotuneException(source + ": " + e.getMessage());
-        }
-    }
-
     /** The config as JSON (every key, defaults filled in): stored in the run folder to recognise the run. */
     public JsonNode toJson() {
         return JSON.valueToTree(this);
@@ -409,89 +413,10 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
     /** Reads back {@link #toJsonString()}. */
     public static TrainConfig fromJson(String source, String json) {
         try {
-            return bind(source, JSON.readTree(json));
+            return RecordBinder.bind(source, JSON.readTree(json), TrainConfig.class);
         } catch (JsonProcessingException e) {
             throw new ZotuneException(source + ": not valid JSON: " + firstLine(e.getOriginalMessage()));
         }
-    }
-
-    // ---- validation helpers (messages name the key and the choices) ----
-
-    static String choice(String key, String value, String dflt, List<String> choices) {
-        if (value == null) {
-            if (dflt == null) {
-                throw new ZotuneException("key '" + key + "' is required (one of " + String.join(", ", choices) + ")");
-            }
-            return dflt;
-        }
-        String v = value.trim().toLowerCase(Locale.ROOT);
-        if (!choices.contains(v)) {
-            throw new ZotuneException("key '" + key + "': unknown value '" + value + "' (valid: "
-                    + String.join(", ", choices) + ")");
-        }
-        return v;
-    }
-
-    static Integer atLeast(String key, Integer value, int dflt, int min) {
-        int v = value == null ? dflt : value;
-        if (v < min) {
-            throw new ZotuneException("key '" + key + "' must be >= " + min + ", got " + v);
-        }
-        return v;
-    }
-
-    static Double positive(String key, Double value, double dflt) {
-        double v = value == null ? dflt : value;
-        if (!Double.isFinite(v) || v <= 0) {
-            throw new ZotuneException("key '" + key + "' must be a finite number > 0, got " + v);
-        }
-        return v;
-    }
-
-    static Double nonNegative(String key, Double value, double dflt) {
-        double v = value == null ? dflt : value;
-        if (!Double.isFinite(v) || v < 0) {
-            throw new ZotuneException("key '" + key + "' must be a finite number >= 0, got " + v);
-        }
-        return v;
-    }
-
-    private static String dotted(List<JsonMappingException.Reference> path) {
-        List<String> parts = new ArrayList<>();
-        for (JsonMappingException.Reference r : path) {
-            if (r.getFieldName() != null) {
-                parts.add(r.getFieldName());
-            } else if (r.getIndex() >= 0) {
-                parts.add(Integer.toString(r.getIndex()));
-            }
-        }
-        return String.join(".", parts);
-    }
-
-    private static List<String> sorted(Collection<Object> ids) {
-        return new TreeSet<>(ids.stream().map(String::valueOf).collect(Collectors.toList())).stream().toList();
-    }
-
-    private static String typeName(Class<?> c) {
-        if (c == null) {
-            return "another type";
-        }
-        if (c == Integer.class || c == int.class || c == Long.class || c == long.class) {
-            return "an integer";
-        }
-        if (c == Double.class || c == double.class) {
-            return "a number";
-        }
-        if (c == String.class) {
-            return "a string";
-        }
-        if (List.class.isAssignableFrom(c)) {
-            return "a list";
-        }
-        if (Map.class.isAssignableFrom(c) || c.isRecord()) {
-            return "a mapping";
-        }
-        return c.getSimpleName();
     }
 
     private static String firstLine(String s) {

@@ -2,7 +2,8 @@
  * The fine-tuning pipeline: a run's config, the ZO engine seam, the training loop and its run folder.
  * <ul>
  *   <li>{@link org.zotune.train.TrainConfig}: {@code run.yaml} as records (snake_case keys, defaults, one-line errors
- *       naming the key and the valid choices); CLI overrides as {@code dotted.key=value}.</li>
+ *       naming the key and the valid choices, choices as enums), bound by
+ *       {@link org.zotune.train.config.RecordBinder}; CLI overrides as {@code dotted.key=value}.</li>
  *   <li>{@link org.zotune.train.ZoEngine}: what the trainer asks of an engine (a step on micro-batches, evaluation
  *       with the current θ, θ as host tensors, resumable state). {@link org.zotune.train.CpuZoEngine} is the
  *       reference (the same bits as {@link org.zotune.zo.optim.ZoStep}); {@link org.zotune.train.CudaZoEngine} runs
@@ -11,8 +12,10 @@
  *       {@link org.zotune.train.ZoEngines} picks one for {@code device: cpu | cuda | auto}.</li>
  *   <li>{@link org.zotune.train.TrainData}: files to encoded train / dev / test examples (readers, k-shot, splits,
  *       templates, truncation to {@code max_length}).</li>
- *   <li>{@link org.zotune.train.Trainer}: steps, evaluation, best-on-dev, early stopping, progress bar,
- *       {@code metrics.jsonl}, {@code summary.json}, plots.</li>
+ *   <li>{@link org.zotune.train.Trainer}: the loop (steps, evaluation, progress bar) over the run's parts in
+ *       {@link org.zotune.train.run}: {@link org.zotune.train.run.RunFolder} (the folder's rules and files),
+ *       {@link org.zotune.train.run.MetricsLog} ({@code metrics.jsonl}, {@code summary.json}, plots) and
+ *       {@link org.zotune.train.run.BestTracker} (best-on-dev weights, early stopping).</li>
  *   <li>{@link org.zotune.train.Checkpoints} (atomic, resumable bit for bit), {@link org.zotune.train.HfExport}
  *       (Hugging Face folders), {@link org.zotune.train.Trajectory} and {@link org.zotune.train.Replay} (weights
  *       rebuilt from seeds and projected gradients, no forward pass).</li>

@@ -1,4 +1,4 @@
-package org.zotune.train;
+package org.zotune.train.run;
 
 import java.io.IOException;
 import java.nio.file.Path;

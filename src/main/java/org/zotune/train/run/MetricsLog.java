@@ -1,0 +1,151 @@
+package org.zotune.train.run;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import org.zotune.model.io.AtomicFiles;
+import org.zotune.train.TrainConfig;
+import org.zotune.train.Trainer.Eval;
+import org.zotune.train.Trainer.Summary;
+import org.zotune.train.ZoEngine;
+
+/**
+ * What a run reports: {@code metrics.jsonl} (a "train" line per step, an "eval" line per evaluation, also printed
+ * on the log), {@code summary.json} and the plots drawn from the metrics.
+ */
+public final class MetricsLog {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final RunFolder folder;
+    private final PrintWriter log;
+    private boolean barActive;
+
+    public MetricsLog(RunFolder folder, PrintWriter log) {
+        this.folder = folder;
+        this.log = log;
+    }
+
+    /** While a progress bar draws on the log, an eval line first leaves the bar's line. */
+    public void barActive(boolean active) {
+        barActive = active;
+    }
+
+    public void train(ZoEngine.StepResult r, double elapsedSeconds) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("type", "train");
+        o.put("t", r.t());
+        o.put("loss", r.loss());
+        floats(o.putArray("loss_plus"), r.lossPlus());
+        floats(o.putArray("loss_minus"), r.lossMinus());
+        floats(o.putArray("g"), r.projectedGradient());
+        o.put("lr", r.lr());
+        o.put("skipped", r.skipped());
+        o.put("elapsed_s", Math.round(elapsedSeconds * 1000) / 1000.0);
+        folder.append(RunFolder.METRICS, o.toString());
+    }
+
+    private static void floats(ArrayNode a, float[] v) {
+        for (float f : v) {
+            a.add(f);
+        }
+    }
+
+    public void eval(String split, long t, Eval e) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("type", "eval");
+        o.put("split", split);
+        o.put("t", t);
+        o.put("loss", e.loss());
+        if (!Double.isNaN(e.accuracy())) {
+            o.put("accuracy", e.accuracy());
+            o.put("f1", e.f1());
+        }
+        o.put("examples", e.examples());
+        folder.append(RunFolder.METRICS, o.toString());
+        if (barActive) {
+            log.println(); // leave the progress bar's line; it redraws below
+        }
+        log.printf("%s at step %d: loss %.4f%s%n", split, t, e.loss(), Double.isNaN(e.accuracy()) ? ""
+                : String.format(", accuracy %.4f, f1 %.4f", e.accuracy(), e.f1()));
+        log.flush();
+    }
+
+    /** The dev evaluation logged at step t, or null (a resumed run's initial evaluation). */
+    public Eval dev(long t) {
+        for (JsonNode n : folder.readJsonl(RunFolder.METRICS)) {
+            if (n.path("type").asText().equals("eval") && n.path("split").asText().equals("dev")
+                    && n.path("t").asLong() == t) {
+                return new Eval(n.path("loss").asDouble(), n.path("accuracy").asDouble(Double.NaN),
+                        n.path("f1").asDouble(Double.NaN), n.path("examples").asInt());
+            }
+        }
+        return null;
+    }
+
+    public void summary(Summary s, String device, TrainConfig config) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("steps", s.steps());
+        o.put("stopped", s.stopped());
+        o.put("device", device);
+        o.put("objective", config.objective());
+        o.put("optimizer", config.optimizer().name());
+        o.put("metric", config.metric());
+        putEval(o, "initial_dev", s.initialDev());
+        putEval(o, "final_dev", s.finalDev());
+        putEval(o, "final_test", s.finalTest());
+        if (s.bestStep() >= 0) {
+            o.put("best_step", s.bestStep());
+            o.put("best_dev_" + config.metric(), s.bestValue());
+        }
+        o.put("last_train_loss", s.lastTrainLoss());
+        o.put("skipped_steps", s.skipped());
+        o.put("seconds", s.seconds());
+        AtomicFiles.writeString(folder.file(RunFolder.SUMMARY), o.toPrettyString() + "\n");
+    }
+
+    private static void putEval(ObjectNode o, String key, Eval e) {
+        if (e == null) {
+            return;
+        }
+        ObjectNode n = o.putObject(key);
+        n.put("loss", e.loss());
+        if (!Double.isNaN(e.accuracy())) {
+            n.put("accuracy", e.accuracy());
+            n.put("f1", e.f1());
+        }
+    }
+
+    /** plots/loss.png (train and dev loss) and plots/metric.png (dev accuracy and F1), from metrics.jsonl. */
+    public void plots() {
+        List<Double> tx = new ArrayList<>();
+        List<Double> ty = new ArrayList<>();
+        List<Double> dx = new ArrayList<>();
+        List<Double> dy = new ArrayList<>();
+        List<Double> ax = new ArrayList<>();
+        List<Double> ay = new ArrayList<>();
+        List<Double> fy = new ArrayList<>();
+        for (JsonNode n : folder.readJsonl(RunFolder.METRICS)) {
+            double t = n.path("t").asDouble();
+            if (n.path("type").asText().equals("train") && !n.path("skipped").asBoolean()) {
+                tx.add(t);
+                ty.add(n.path("loss").asDouble());
+            } else if (n.path("type").asText().equals("eval") && n.path("split").asText().equals("dev")) {
+                dx.add(t);
+                dy.add(n.path("loss").asDouble());
+                if (n.has("accuracy")) {
+                    ax.add(t);
+                    ay.add(n.path("accuracy").asDouble());
+                    fy.add(n.path("f1").asDouble());
+                }
+            }
+        }
+        Plots.write(folder.plot("loss.png"), "loss", "loss", List.of(
+                new Plots.Series("train (½(l+ + l-))", tx, ty), new Plots.Series("dev", dx, dy)));
+        Plots.write(folder.plot("metric.png"), "dev metrics", "metric", List.of(
+                new Plots.Series("accuracy", ax, ay), new Plots.Series("f1", ax, fy)));
+    }
+}
