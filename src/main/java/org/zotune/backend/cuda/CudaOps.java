@@ -152,16 +152,21 @@ public final class CudaOps implements Ops {
             reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
             reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
             reg("attention_merge_heads_v_" + t, "ppiiii");
-            if (!t.equals("f32")) {
-                for (int d : FLASH_HEAD_DIMS) {
-                    reg("flash_attention_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
-                    if (d <= FLASH_PIPE_MAX_D) {
-                        reg("flash_attention_p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
+            for (String dir : new String[] {"", "bidir_"}) {
+                if (!t.equals("f32")) {
+                    for (int d : FLASH_HEAD_DIMS) {
+                        reg("flash_attention_" + dir + "d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
+                        if (d <= FLASH_PIPE_MAX_D) {
+                            reg("flash_attention_" + dir + "p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
+                        }
                     }
                 }
             }
-            for (int nj : new int[] {1, 2, 4, 8}) {
-                reg("attention_causal_softmax_w" + nj + "_" + t, "pppiil");
+            for (String dir : new String[] {"causal", "bidir"}) {
+                for (int nj : new int[] {1, 2, 4, 8}) {
+                    reg("attention_" + dir + "_softmax_w" + nj + "_" + t, "pppiil");
+                }
+                reg("attention_" + dir + "_softmax_" + t, "pppii");
             }
             reg("add_inplace_v_" + t, "ppl");
             reg("gelu_tanh_inplace_v_" + t, "pl");
@@ -173,7 +178,6 @@ public final class CudaOps implements Ops {
             reg("bias_relu_rows_v_" + t, "ppli");
             reg("add_bias_residual_v_" + t, "pppli");
             reg("rmsnorm_v_" + t, "pppif");
-            reg("attention_causal_softmax_" + t, "pppii");
             reg("attention_merge_heads_" + t, "ppiiii");
             reg("cross_entropy_rows_" + t, "pppii");
         }
@@ -1100,13 +1104,13 @@ public final class CudaOps implements Ops {
             if (t % 4 == 0 && t <= 1024) {
                 // one warp per row with the row in registers: NJ groups of 128 columns
                 int nj = t <= 128 ? 1 : t <= 256 ? 2 : t <= 512 ? 4 : 8;
-                Kernel sm = kernels.get("attention_causal_softmax_w" + nj + "_" + suffix(computeType));
+                Kernel sm = kernels.get(softmax(spec) + "_w" + nj + "_" + suffix(computeType));
                 sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t)
                         .i64(5, scoreRows);
                 int warpsPerBlock = THREADS / 32;
                 sm.launch((int) ((scoreRows + warpsPerBlock - 1) / warpsPerBlock), 1, 1, THREADS, 1, 1, 0, stream);
             } else {
-                Kernel sm = kernel("attention_causal_softmax", computeType);
+                Kernel sm = kernel(softmax(spec), computeType);
                 sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
                 sm.launch((int) scoreRows, 1, 1, rowThreads(t), 1, 1, 0, stream);
             }
@@ -1125,6 +1129,11 @@ public final class CudaOps implements Ops {
             arena.reset(mark);
         }
         return out;
+    }
+
+    /** The masked softmax of the scores: causal or over every key of the sequence. */
+    private static String softmax(AttentionSpec spec) {
+        return spec.causal() ? "attention_causal_softmax" : "attention_bidir_softmax";
     }
 
     /** q/k/v rows (strided) → per-head [B, H, T, D] tensors, RoPE applied, kv heads expanded to H. */
@@ -1166,13 +1175,13 @@ public final class CudaOps implements Ops {
         return false;
     }
 
-    /** Fused causal attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides. */
+    /** Fused attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides. */
     private void launchFlash(long q, int sqb, int sqt, int sqh, long k, int skb, int skt, int skh, long v, int svb,
                              int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
                              AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
-                + "_" + suffix(computeType));
+        Kernel f = kernels.get("flash_attention_" + (spec.causal() ? "" : "bidir_")
+                + (FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "p_d" : "d") + d + "_" + suffix(computeType));
         f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
