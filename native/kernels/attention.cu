@@ -1,6 +1,8 @@
-// Causal self-attention pieces around two cuBLAS strided-batched GEMMs (scores = Q·Kᵀ, out = P·V):
+// Self-attention pieces around two cuBLAS strided-batched GEMMs (scores = Q·Kᵀ, out = P·V):
 // split q/k/v rows into per-head [B, H, T, D] tensors (RoPE rotate-half at given positions, grouped
-// key/value heads expanded to H), masked causal softmax of the fp32 scores, and merging heads back.
+// key/value heads expanded to H), masked softmax of the fp32 scores (causal: attention_causal_softmax_*;
+// bidirectional, every key of the sequence: attention_bidir_softmax_*), and merging heads back. The
+// direction is a template parameter, so the causal kernels compile exactly as before it existed.
 #include "zt_common.cuh"
 
 namespace {
@@ -95,13 +97,13 @@ __device__ void merge_heads_v(const T* O, T* out, int B, int Tn, int H, int D) {
 }
 
 // One warp per score row, the row's visible scores held in registers (4 per lane per 128 columns, NJ
-// groups: T <= 128·NJ, T a multiple of 4): one read of S, one write of P, future keys never read.
-template <typename T, int NJ>
-__device__ void causal_softmax_warp(const float* S, T* P, const int* mask, int H, int Tn, int64_t rows) {
+// groups: T <= 128·NJ, T a multiple of 4): one read of S, one write of P, future keys never read when CAUSAL.
+template <typename T, int NJ, bool CAUSAL>
+__device__ void softmax_warp(const float* S, T* P, const int* mask, int H, int Tn, int64_t rows) {
     const int lane = threadIdx.x & 31;
     const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;  // whole warp leaves together
-    const int t = (int)(row % Tn);
+    const int t = CAUSAL ? (int)(row % Tn) : Tn - 1;  // the last visible key
     const int b = (int)(row / ((int64_t)Tn * H));
     const float* s_row = S + row * Tn;
     T* p_row = P + row * Tn;
@@ -152,13 +154,13 @@ __device__ void causal_softmax_warp(const float* S, T* P, const int* mask, int H
     }
 }
 
-// One block per score row (b, h, t): P[row, s] = softmax over visible keys s (s <= t and mask[b, s] != 0),
-// 0 for hidden keys; a row with no visible key is all zeros. Scores arrive already scaled.
-template <typename T>
-__device__ void causal_softmax(const float* S, T* P, const int* mask, int H, int Tn) {
+// One block per score row (b, h, t): P[row, s] = softmax over visible keys s (mask[b, s] != 0, and s <= t
+// when CAUSAL), 0 for hidden keys; a row with no visible key is all zeros. Scores arrive already scaled.
+template <typename T, bool CAUSAL>
+__device__ void softmax_rows(const float* S, T* P, const int* mask, int H, int Tn) {
     __shared__ float scratch[32];
     const int64_t row = blockIdx.x;
-    const int t = (int)(row % Tn);
+    const int t = CAUSAL ? (int)(row % Tn) : Tn - 1;  // the last visible key
     const int b = (int)(row / ((int64_t)Tn * H));
     const float* s_row = S + row * Tn;
     T* p_row = P + row * Tn;
@@ -212,13 +214,22 @@ __global__ void attention_split_qkv_rope_f16(const __half* q, const __half* k, c
     split_qkv_rope(q, k, v, Q, K, V, pos, B, T, H, Hkv, D, ldq, ldk, ldv, rope, theta, factor, low, high, orig);
 }
 __global__ void attention_causal_softmax_f32(const float* S, float* P, const int* mask, int H, int T) {
-    causal_softmax(S, P, mask, H, T);
+    softmax_rows<float, true>(S, P, mask, H, T);
 }
 __global__ void attention_causal_softmax_bf16(const float* S, bf16* P, const int* mask, int H, int T) {
-    causal_softmax(S, P, mask, H, T);
+    softmax_rows<bf16, true>(S, P, mask, H, T);
 }
 __global__ void attention_causal_softmax_f16(const float* S, __half* P, const int* mask, int H, int T) {
-    causal_softmax(S, P, mask, H, T);
+    softmax_rows<__half, true>(S, P, mask, H, T);
+}
+__global__ void attention_bidir_softmax_f32(const float* S, float* P, const int* mask, int H, int T) {
+    softmax_rows<float, false>(S, P, mask, H, T);
+}
+__global__ void attention_bidir_softmax_bf16(const float* S, bf16* P, const int* mask, int H, int T) {
+    softmax_rows<bf16, false>(S, P, mask, H, T);
+}
+__global__ void attention_bidir_softmax_f16(const float* S, __half* P, const int* mask, int H, int T) {
+    softmax_rows<__half, false>(S, P, mask, H, T);
 }
 __global__ void attention_merge_heads_f32(const float* O, float* out, int B, int T, int H, int D) {
     merge_heads(O, out, B, T, H, D);
@@ -251,22 +262,26 @@ __global__ void attention_merge_heads_v_bf16(const bf16* O, bf16* out, int B, in
 __global__ void attention_merge_heads_v_f16(const __half* O, __half* out, int B, int T, int H, int D) {
     merge_heads_v(O, out, B, T, H, D);
 }
-#define ZT_SOFTMAX_W(NJ)                                                                                          \
-    __global__ void attention_causal_softmax_w##NJ##_f32(const float* S, float* P, const int* mask, int H, int T,  \
-                                                         int64_t rows) {                                          \
-        causal_softmax_warp<float, NJ>(S, P, mask, H, T, rows);                                                  \
-    }                                                                                                             \
-    __global__ void attention_causal_softmax_w##NJ##_bf16(const float* S, bf16* P, const int* mask, int H, int T,  \
+#define ZT_SOFTMAX_W(NJ, DIR, CAUSAL)                                                                             \
+    __global__ void attention_##DIR##_softmax_w##NJ##_f32(const float* S, float* P, const int* mask, int H, int T, \
                                                           int64_t rows) {                                         \
-        causal_softmax_warp<bf16, NJ>(S, P, mask, H, T, rows);                                                   \
+        softmax_warp<float, NJ, CAUSAL>(S, P, mask, H, T, rows);                                                 \
     }                                                                                                             \
-    __global__ void attention_causal_softmax_w##NJ##_f16(const float* S, __half* P, const int* mask, int H, int T, \
-                                                         int64_t rows) {                                          \
-        causal_softmax_warp<__half, NJ>(S, P, mask, H, T, rows);                                                 \
+    __global__ void attention_##DIR##_softmax_w##NJ##_bf16(const float* S, bf16* P, const int* mask, int H, int T, \
+                                                           int64_t rows) {                                        \
+        softmax_warp<bf16, NJ, CAUSAL>(S, P, mask, H, T, rows);                                                  \
+    }                                                                                                             \
+    __global__ void attention_##DIR##_softmax_w##NJ##_f16(const float* S, __half* P, const int* mask, int H,      \
+                                                          int T, int64_t rows) {                                  \
+        softmax_warp<__half, NJ, CAUSAL>(S, P, mask, H, T, rows);                                                \
     }
-ZT_SOFTMAX_W(1)
-ZT_SOFTMAX_W(2)
-ZT_SOFTMAX_W(4)
-ZT_SOFTMAX_W(8)
+ZT_SOFTMAX_W(1, causal, true)
+ZT_SOFTMAX_W(2, causal, true)
+ZT_SOFTMAX_W(4, causal, true)
+ZT_SOFTMAX_W(8, causal, true)
+ZT_SOFTMAX_W(1, bidir, false)
+ZT_SOFTMAX_W(2, bidir, false)
+ZT_SOFTMAX_W(4, bidir, false)
+ZT_SOFTMAX_W(8, bidir, false)
 #undef ZT_SOFTMAX_W
 }

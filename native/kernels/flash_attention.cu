@@ -1,8 +1,10 @@
-// Fused causal self-attention for bf16 and f16 (flash-attention style): per block 64 query rows of one head
+// Fused self-attention for bf16 and f16 (flash-attention style): per block 64 query rows of one head
 // (16 per warp), key/value tiles of 64 rows staged in shared memory, S = Q·Kᵀ and O += P·V on the
 // tensor cores (mma.sync m16n8k16, fp32 accumulation), softmax online in registers (running max and
-// sum per row), so no [T, T] score matrix ever reaches device memory. Causal plus key-padding mask;
-// a row with no visible key is zeros. q, k, v and the output are addressed by (batch, token, head)
+// sum per row), so no [T, T] score matrix ever reaches device memory. Key-padding mask, plus the causal
+// mask in flash_attention[_p]_d* (CAUSAL) and none in flash_attention_bidir[_p]_d* (a query sees every key
+// of its sequence; a template parameter, so the causal kernels compile as before); a row with no visible
+// key is zeros. q, k, v and the output are addressed by (batch, token, head)
 // strides in elements, so packed q|k|v activations and [B, H, T, D] layouts both work; every stride a
 // multiple of 8 and every base 16-byte aligned (the host checks). P is rounded to the storage type (T:
 // bf16 or __half) for P·V, as the unfused path rounds the probabilities to the compute type.
@@ -107,7 +109,7 @@ __device__ __forceinline__ void fa_bias_tile(T* tile, const T* bias, int row0, i
 
 // One key tile (staged in sK, sV with visibility flags sMask) folded into a warp's 16 query rows:
 // S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
-template <typename T, int D>
+template <typename T, int D, bool CAUSAL>
 __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMask, int kv0, int row0,
                                         int row1, float sl2, const uint32_t (&qf)[D / 16][4], float& m0, float& m1,
                                         float& l0, float& l1, float (&acc)[D / 8][4]) {
@@ -133,7 +135,7 @@ __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMa
         for (int e = 0; e < 4; e++) {
             const int kl = nt * 8 + 2 * c + (e & 1);
             const int row = e < 2 ? row0 : row1;
-            const bool ok = sMask[kl] != 0 && kv0 + kl <= row;
+            const bool ok = sMask[kl] != 0 && (!CAUSAL || kv0 + kl <= row);
             s[nt][e] = ok ? s[nt][e] * sl2 : -INFINITY;
         }
         tm0 = fmaxf(tm0, fmaxf(s[nt][0], s[nt][1]));
@@ -185,7 +187,7 @@ __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMa
     }
 }
 
-template <typename T, int D, bool PIPE>
+template <typename T, int D, bool PIPE, bool CAUSAL>
 __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn,
                                 int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb,
                                 int svt, int svh, int sob, int sot, int soh, float scale) {
@@ -231,7 +233,7 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 
-    const int kvEnd = min(Tn, q0 + FA_ROWS);
+    const int kvEnd = CAUSAL ? min(Tn, q0 + FA_ROWS) : Tn;  // causal: no key past the block's last query
     if constexpr (PIPE) {
         __syncthreads();  // Q fragments are read before stage 1 (their staging) is refilled
         auto issue = [&](int stage, int kv) {
@@ -257,7 +259,7 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
                 fa_bias_tile<T, D>(sV + stage * TILE, vbias, kv0, Tn);
             }
             __syncthreads();
-            fa_tile<T, D>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, row0, row1, sl2, qf, m0,
+            fa_tile<T, D, CAUSAL>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, row0, row1, sl2, qf, m0,
                        m1, l0, l1, acc);
             __syncthreads();  // every warp is done with this stage before it is refilled
         }
@@ -272,7 +274,7 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
         }
         __syncthreads();
 
-        fa_tile<T, D>(sK, sV, sMask, kv0, row0, row1, sl2, qf, m0, m1, l0, l1, acc);
+        fa_tile<T, D, CAUSAL>(sK, sV, sMask, kv0, row0, row1, sl2, qf, m0, m1, l0, l1, acc);
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -297,36 +299,37 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
 }  // namespace
 
 extern "C" {
-#define ZT_FLASH(DIM, SUF, T)                                                                                    \
-    __global__ void __launch_bounds__(FA_THREADS) flash_attention_d##DIM##_##SUF(                                \
+// DIR: the kernel-name infix (empty for causal, bidir_ for bidirectional) and CAUSAL its mask
+#define ZT_FLASH(DIM, SUF, T, DIR, CAUSAL)                                                                       \
+    __global__ void __launch_bounds__(FA_THREADS) flash_attention_##DIR##d##DIM##_##SUF(                         \
         const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
         int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
         float scale) {                                                                                           \
-        flash_attention<T, DIM, false>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, \
-                                       svh, sob, sot, soh, scale);                                               \
+        flash_attention<T, DIM, false, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, \
+                                               svb, svt, svh, sob, sot, soh, scale);                             \
     }
 // two stages of 64 rows of K and V fit the 48 KB of static shared memory up to D = 80
-#define ZT_FLASH_P(DIM, SUF, T)                                                                                  \
-    __global__ void __launch_bounds__(FA_THREADS) flash_attention_p_d##DIM##_##SUF(                              \
+#define ZT_FLASH_P(DIM, SUF, T, DIR, CAUSAL)                                                                     \
+    __global__ void __launch_bounds__(FA_THREADS) flash_attention_##DIR##p_d##DIM##_##SUF(                       \
         const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
         int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
         float scale) {                                                                                           \
-        flash_attention<T, DIM, true>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt, \
-                                      svh, sob, sot, soh, scale);                                                \
+        flash_attention<T, DIM, true, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh,  \
+                                              svb, svt, svh, sob, sot, soh, scale);                              \
     }
-ZT_FLASH(64, bf16, bf16)
-ZT_FLASH(80, bf16, bf16)
-ZT_FLASH(96, bf16, bf16)
-ZT_FLASH(128, bf16, bf16)
-ZT_FLASH_P(64, bf16, bf16)
-ZT_FLASH_P(80, bf16, bf16)
+#define ZT_FLASH_ALL(SUF, T, DIR, CAUSAL) \
+    ZT_FLASH(64, SUF, T, DIR, CAUSAL)     \
+    ZT_FLASH(80, SUF, T, DIR, CAUSAL)     \
+    ZT_FLASH(96, SUF, T, DIR, CAUSAL)     \
+    ZT_FLASH(128, SUF, T, DIR, CAUSAL)    \
+    ZT_FLASH_P(64, SUF, T, DIR, CAUSAL)   \
+    ZT_FLASH_P(80, SUF, T, DIR, CAUSAL)
+ZT_FLASH_ALL(bf16, bf16, , true)
+ZT_FLASH_ALL(bf16, bf16, bidir_, false)
 // f16: the same kernels on the .f16 form of mma.sync (P rounded to f16)
-ZT_FLASH(64, f16, __half)
-ZT_FLASH(80, f16, __half)
-ZT_FLASH(96, f16, __half)
-ZT_FLASH(128, f16, __half)
-ZT_FLASH_P(64, f16, __half)
-ZT_FLASH_P(80, f16, __half)
+ZT_FLASH_ALL(f16, __half, , true)
+ZT_FLASH_ALL(f16, __half, bidir_, false)
+#undef ZT_FLASH_ALL
 #undef ZT_FLASH_P
 #undef ZT_FLASH
 }

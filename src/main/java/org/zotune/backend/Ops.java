@@ -121,7 +121,8 @@ public interface Ops extends AutoCloseable {
     Tensor siluMul(Tensor gate, Tensor up);
 
     /**
-     * Causal self-attention with a key padding mask. q [B·T, H·D], k and v [B·T, Hkv·D];
+     * Self-attention with a key padding mask, causal (query t sees keys 0..t) or bidirectional (every key of
+     * its sequence) as {@link AttentionSpec#causal()} says. q [B·T, H·D], k and v [B·T, Hkv·D];
      * {@code mask[b·T + t] = 0} hides key t of sequence b. RoPE (rotate-half convention) is applied
      * to q and k at {@code positions} when the spec asks for it. Returns [B·T, H·D]. Query rows whose
      * every visible key is masked produce zeros.

@@ -308,8 +308,9 @@ public final class CpuOps implements Ops {
             double[] scores = new double[seq];
             for (int i = 0; i < seq; i++) {
                 int qo = (b * seq + i) * h * d + head * d;
+                int last = s.causal() ? i : seq - 1; // the last key query i may see
                 double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j <= i; j++) {
+                for (int j = 0; j <= last; j++) {
                     if (m[b * seq + j] == 0) {
                         scores[j] = Double.NEGATIVE_INFINITY;
                         continue;
@@ -327,13 +328,13 @@ public final class CpuOps implements Ops {
                     continue; // no visible key: zeros
                 }
                 double sum = 0;
-                for (int j = 0; j <= i; j++) {
+                for (int j = 0; j <= last; j++) {
                     scores[j] = scores[j] == Double.NEGATIVE_INFINITY ? 0 : Math.exp(scores[j] - max);
                     sum += scores[j];
                 }
                 for (int c = 0; c < d; c++) {
                     double acc = 0;
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = 0; j <= last; j++) {
                         if (scores[j] != 0) {
                             acc += scores[j] * vr[(b * seq + j) * hkv * d + kvHead * d + c];
                         }

@@ -1,7 +1,6 @@
 package org.zotune.backend.cuda;
 
-import java.nio.ByteBuffer;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.zotune.ZotuneException;
@@ -15,76 +14,49 @@ import org.zotune.cuda.CublasLt;
 import org.zotune.cuda.Cuda;
 import org.zotune.cuda.CudaGraph;
 import org.zotune.cuda.CudaStream;
-import org.zotune.cuda.DeviceBuffer;
-import org.zotune.cuda.Kernel;
-import org.zotune.cuda.KernelArgs;
 import org.zotune.cuda.KernelModule;
 import org.zotune.cuda.PinnedBuffer;
-import org.zotune.model.ModelConfig;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
 /**
  * {@link Ops} on one CUDA device: cuBLAS for the matrix products, zotune's kernels (native/kernels)
- * for everything else, all on one non-blocking stream. Activations come from a {@link DeviceArena}
- * reset per {@link #scope()}, so the same sequence of ops gets the same addresses and can be captured
- * once as a CUDA graph ({@link #captureGraph}) and replayed. Nothing here allocates device memory or
- * waits for the device per launch, except {@link #toHost} (which must synchronise). Not thread-safe.
+ * for everything else, all on one non-blocking stream. It checks the arguments, picks the path (fused or
+ * separate kernels, vector or scalar, which attention) and composes: {@link DeviceMemory} (the activation
+ * arena, reset per {@link #scope()}, so the same sequence of ops gets the same addresses and can be captured
+ * once as a CUDA graph ({@link #captureGraph}) and replayed; host copies), one launcher per kernel file
+ * ({@link EmbeddingKernels}, {@link ElementwiseKernels}, {@link NormKernels}, {@link AttentionKernels},
+ * {@link FlashAttentionKernels}, {@link CrossEntropyKernels}) and the switches of {@link CudaOptions}.
+ * Nothing here allocates device memory or waits for the device per launch, except {@link #toHost} (which must
+ * synchronise). Not thread-safe.
  */
 public final class CudaOps implements Ops {
-    private static final int THREADS = 256;
     /** Output elements from which a GEMM with an unaligned output row is computed into padded rows. */
     private static final long PADDED_GEMM_MIN = 1L << 16;
-    /** 16-byte vectors per thread in the register-held norm kernels (native/kernels/norm.cu NORM_NV). */
-    private static final int NORM_NV = 4;
-    /** Head dimensions with a fused (flash) attention kernel (native/kernels/flash_attention.cu), bf16 and f16. */
-    private static final int[] FLASH_HEAD_DIMS = {64, 80, 96, 128};
-    /** -Dzotune.cuda.flashAttention=false selects the unfused attention (scores through device memory). */
-    /** -Dzotune.cuda.fuseNorm=false runs the residual addition and the following norm as separate kernels. */
-    private static final boolean FUSE_NORM = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseNorm", "true"));
-    /** -Dzotune.cuda.fuseBias=false runs bias, activation and residual addition as separate kernels. */
-    private static final boolean FUSE_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.fuseBias", "true"));
-    /** -Dzotune.cuda.stridedLogits=false copies padded LM-head rows out densely. */
-    private static final boolean STRIDED_LOGITS =
-            Boolean.parseBoolean(System.getProperty("zotune.cuda.stridedLogits", "true"));
-    /** -Dzotune.cuda.flashBias=false adds a packed q|k|v bias in its own pass before fused attention. */
-    private static final boolean FLASH_BIAS = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashBias", "true"));
-    /**
-     * Head dimensions up to this use the two-stage (cp.async) fused attention, whose two K/V stages fit
-     * static shared memory; -Dzotune.cuda.flashPipeline=false keeps the single-stage kernel.
-     */
-    private static final int FLASH_PIPE_MAX_D = 80;
-    private static final boolean FLASH_PIPE =
-            Boolean.parseBoolean(System.getProperty("zotune.cuda.flashPipeline", "true"));
-    private static final boolean FLASH = Boolean.parseBoolean(System.getProperty("zotune.cuda.flashAttention", "true"));
-    /**
-     * -Dzotune.cuda.ltEpilogue=true (or {@link #ltEpilogue}): in bf16 / f16, bias + ReLU / GELU as cuBLASLt's GEMM
-     * epilogue instead of a pass of ours over the rounded product. Off by default: measured 3–5 % faster forwards but
-     * 10–40 % larger logit errors against transformers' f32 outputs (benchmarks/NOTES.md, session 8).
-     */
-    private static final boolean LT_EPILOGUE =
-            Boolean.parseBoolean(System.getProperty("zotune.cuda.ltEpilogue", "false"));
 
     private final DType computeType;
-    private boolean ltEpilogue = LT_EPILOGUE;
+    private final CudaOptions options;
+    private boolean ltEpilogue;
     private final Cuda.Availability device;
     private final CudaStream stream;
     private final Cublas cublas;
     private final KernelModule module;
-    private final Map<String, Kernel> kernels = new HashMap<>();
-    private final DeviceArena arena;
-    private final PinnedStaging staging;
-    private final int maxGrid;
+    private final DeviceMemory memory;
+    private final KernelSet kernelSet;
+    private final EmbeddingKernels embedding;
+    private final ElementwiseKernels elementwise;
+    private final NormKernels norm;
+    private final AttentionKernels attention;
+    private final FlashAttentionKernels flash;
+    private final CrossEntropyKernels crossEntropy;
     private int scopeDepth;
-    private boolean capturing;
-    private PinnedBuffer capturePool; // host inputs made inside a capture: owned by the graph
-    private long capturePoolUsed;
     private boolean closed;
 
-    private CudaOps(DType computeType) {
+    private CudaOps(DType computeType, CudaOptions options) {
         this.computeType = computeType;
+        this.options = options;
+        this.ltEpilogue = options.ltEpilogue();
         this.device = Cuda.require();
-        this.maxGrid = device.multiprocessors() * 32;
         CudaStream s = null;
         Cublas c = null;
         KernelModule m = null;
@@ -112,84 +84,50 @@ public final class CudaOps implements Ops {
         this.stream = s;
         this.cublas = c;
         this.module = m;
-        this.staging = st;
-        this.arena = new DeviceArena(Long.getLong("zotune.cuda.arenaChunkMiB", 256L) << 20);
-        registerKernels();
+        this.memory = new DeviceMemory(s, st, options);
+        this.kernelSet = new KernelSet(m, s, computeType, device.multiprocessors() * 32);
+        this.embedding = new EmbeddingKernels(kernelSet);
+        this.elementwise = new ElementwiseKernels(kernelSet);
+        this.norm = new NormKernels(kernelSet);
+        this.attention = new AttentionKernels(kernelSet);
+        this.flash = new FlashAttentionKernels(kernelSet, options);
+        this.crossEntropy = new CrossEntropyKernels(kernelSet);
     }
 
     /**
-     * The CUDA backend with activations in {@code computeType}: f32, or bf16 / f16 with fp32 accumulation.
+     * The CUDA backend with activations in {@code computeType}: f32, or bf16 / f16 with fp32 accumulation, and the
+     * options the system properties set ({@link CudaOptions#fromSystemProperties()}).
      *
      * @throws org.zotune.cuda.CudaUnavailableException when no device, driver or kernels are usable
      */
     public static CudaOps create(DType computeType) {
-        suffix(computeType); // every DType has kernels; a new one must get them before it gets here
-        return new CudaOps(computeType);
+        return create(computeType, CudaOptions.fromSystemProperties());
     }
 
-    /** The kernel-name suffix of a storage type (native/kernels: name_f32, name_bf16, name_f16). */
-    private static String suffix(DType t) {
-        switch (t) {
-            case F32: return "f32";
-            case BF16: return "bf16";
-            case F16: return "f16";
-            default: throw new ZotuneException("CUDA compute type must be f32, bf16 or f16, not " + t);
-        }
+    /** {@link #create(DType)} with explicit options. */
+    public static CudaOps create(DType computeType, CudaOptions options) {
+        KernelSet.suffix(computeType); // every DType has kernels; a new one must get them before it gets here
+        return new CudaOps(computeType, options);
     }
 
-    private void registerKernels() {
-        for (String t : new String[] {"f32", "bf16", "f16"}) {
-            reg("embedding_gather_" + t, "pppiii");
-            reg("add_inplace_" + t, "ppl");
-            reg("gelu_tanh_inplace_" + t, "pl");
-            reg("relu_inplace_" + t, "pl");
-            reg("silu_mul_" + t, "pppl");
-            reg("add_bias_rows_" + t, "ppli");
-            reg("layernorm_" + t, "ppppif");
-            reg("add_layernorm_v_" + t, "ppppppif");
-            reg("add_rmsnorm_v_" + t, "pppppif");
-            reg("rmsnorm_" + t, "pppif");
-            reg("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
-            reg("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
-            reg("attention_merge_heads_v_" + t, "ppiiii");
-            if (!t.equals("f32")) {
-                for (int d : FLASH_HEAD_DIMS) {
-                    reg("flash_attention_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
-                    if (d <= FLASH_PIPE_MAX_D) {
-                        reg("flash_attention_p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
-                    }
-                }
-            }
-            for (int nj : new int[] {1, 2, 4, 8}) {
-                reg("attention_causal_softmax_w" + nj + "_" + t, "pppiil");
-            }
-            reg("add_inplace_v_" + t, "ppl");
-            reg("gelu_tanh_inplace_v_" + t, "pl");
-            reg("relu_inplace_v_" + t, "pl");
-            reg("silu_mul_v_" + t, "pppl");
-            reg("add_bias_rows_v_" + t, "ppli");
-            reg("layernorm_v_" + t, "ppppif");
-            reg("bias_gelu_rows_v_" + t, "ppli");
-            reg("bias_relu_rows_v_" + t, "ppli");
-            reg("add_bias_residual_v_" + t, "pppli");
-            reg("rmsnorm_v_" + t, "pppif");
-            reg("attention_causal_softmax_" + t, "pppii");
-            reg("attention_merge_heads_" + t, "ppiiii");
-            reg("cross_entropy_rows_" + t, "pppii");
-        }
-        reg("cast_f32_to_bf16", "ppl");
-        reg("cast_bf16_to_f32", "ppl");
-        reg("cast_f32_to_f16", "ppl");
-        reg("cast_f16_to_f32", "ppl");
-        reg("cross_entropy_reduce", "pppi");
+    /**
+     * Every kernel the backend launches, name → launch signature (see {@link org.zotune.cuda.KernelArgs}): the
+     * union of the kernel-file launchers' tables. KernelSignaturesTest checks them against native/kernels.
+     */
+    public static Map<String, String> kernelSignatures() {
+        Map<String, String> all = new LinkedHashMap<>();
+        all.putAll(EmbeddingKernels.signatures());
+        all.putAll(ElementwiseKernels.signatures());
+        all.putAll(NormKernels.signatures());
+        all.putAll(AttentionKernels.signatures());
+        all.putAll(FlashAttentionKernels.signatures());
+        all.putAll(CrossEntropyKernels.signatures());
+        return all;
     }
 
-    private void reg(String name, String signature) {
-        kernels.put(name, module.kernel(name, signature));
-    }
-
-    private Kernel kernel(String base, DType t) {
-        return kernels.get(base + "_" + suffix(t));
+    /** The switches this backend was created with. */
+    public CudaOptions options() {
+        return options;
     }
 
     // ---- facts and lifetime -------------------------------------------------------------------------
@@ -215,7 +153,7 @@ public final class CudaOps implements Ops {
 
     /** Device memory held by the activation arena (it grows, never shrinks, until close). */
     public long arenaBytes() {
-        return arena.reservedBytes();
+        return memory.reservedBytes();
     }
 
     /** Waits until all queued work is done. */
@@ -230,8 +168,8 @@ public final class CudaOps implements Ops {
         }
         closed = true;
         stream.synchronize();
-        arena.close();
-        staging.close();
+        memory.close();
+        kernelSet.close();
         module.close();
         cublas.close();
         stream.close();
@@ -248,7 +186,7 @@ public final class CudaOps implements Ops {
     @Override
     public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
         open();
-        if (capturing) {
+        if (memory.capturing()) {
             throw new ZotuneException("createParameters cannot run inside a CUDA graph capture");
         }
         return CudaParameters.upload(tensors, dtype, stream);
@@ -257,7 +195,7 @@ public final class CudaOps implements Ops {
     @Override
     public Scope scope() {
         open();
-        final DeviceArena.Mark mark = arena.mark();
+        final DeviceArena.Mark mark = memory.mark();
         final int depth = ++scopeDepth;
         return new Scope() {
             private boolean done;
@@ -273,17 +211,17 @@ public final class CudaOps implements Ops {
                 }
                 done = true;
                 scopeDepth--;
-                arena.reset(mark);
+                memory.reset(mark);
             }
         };
     }
 
     private CudaTensor alloc(int rows, int cols, DType t) {
-        return new CudaTensor(arena.allocate((long) rows * cols * t.bytes()), rows, cols, t);
+        return memory.alloc(rows, cols, t);
     }
 
     private void noCapture(String what) {
-        if (capturing) {
+        if (memory.capturing()) {
             throw new ZotuneException(what + " reads the device from the host and cannot run inside a CUDA graph"
                     + " capture: read results after replay()");
         }
@@ -297,11 +235,7 @@ public final class CudaOps implements Ops {
     @Override
     public IntTensor ints(int[] values) {
         open();
-        CudaIntTensor t = new CudaIntTensor(arena.allocate(4L * Math.max(1, values.length)), values.length);
-        if (values.length > 0) {
-            upload(t.address(), 4L * values.length, b -> b.asIntBuffer().put(values));
-        }
-        return t;
+        return memory.ints(values);
     }
 
     /** Overwrites an int tensor's values (asynchronously, ordered on the stream): inputs of a graph replay. */
@@ -311,9 +245,7 @@ public final class CudaOps implements Ops {
         if (values.length != t.length()) {
             throw new IllegalArgumentException("writing " + values.length + " ints into an int tensor of " + t.length());
         }
-        if (values.length > 0) {
-            upload(t.address(), 4L * values.length, b -> b.asIntBuffer().put(values));
-        }
+        memory.write(t, values);
     }
 
     /** A [rows, cols] tensor in the compute type holding {@code values} (rounded to the compute type). */
@@ -322,117 +254,21 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException(values.length + " values for a " + rows + "x" + cols + " tensor");
         }
         open();
-        CudaTensor t = alloc(rows, cols, computeType);
-        if (values.length > 0) {
-            upload(t.address(), t.bytes(), b -> {
-                if (computeType == DType.F32) {
-                    b.asFloatBuffer().put(values);
-                } else if (computeType == DType.BF16) {
-                    for (float v : values) {
-                        b.putShort(DType.floatToBf16(v));
-                    }
-                } else {
-                    for (float v : values) {
-                        b.putShort(DType.floatToF16(v));
-                    }
-                }
-            });
-        }
-        return t;
-    }
-
-    /**
-     * Host → device through pinned memory, ordered on the stream: the staging ring when eager (fenced
-     * so the region is not reused before the copy ran), the graph's own pool while capturing.
-     */
-    private void upload(long dst, long bytes, java.util.function.Consumer<ByteBuffer> fill) {
-        if (bytes > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("upload of " + bytes + " bytes: too large for one host staging copy");
-        }
-        if (capturing) {
-            long n = (bytes + 255) / 256 * 256;
-            if (capturePoolUsed + n > capturePool.bytes()) {
-                throw new ZotuneException("host inputs created inside a CUDA graph capture exceed "
-                        + (capturePool.bytes() >> 20) + " MiB: create them before capturing, or raise"
-                        + " -Dzotune.cuda.captureHostMiB");
-            }
-            long off = capturePoolUsed;
-            capturePoolUsed += n;
-            fill.accept(capturePool.slice(off, (int) bytes));
-            copyHtoD(dst, capturePool, off, bytes);
-        } else {
-            long off = staging.acquire(bytes);
-            fill.accept(staging.buffer().slice(off, (int) bytes));
-            copyHtoD(dst, staging.buffer(), off, bytes);
-            staging.fence();
-        }
-    }
-
-    private void copyHtoD(long dst, PinnedBuffer src, long srcOffset, long bytes) {
-        org.bytedeco.javacpp.BytePointer p = new org.bytedeco.javacpp.BytePointer(src.pointer()).position(srcOffset);
-        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(new org.zotune.cuda.DevicePointer(dst), p, bytes,
-                org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice, stream.handle()), "cudaMemcpyAsync(upload)");
+        return memory.tensor(values, rows, cols, computeType);
     }
 
     @Override
     public float[] toHost(Tensor t) {
         open();
         noCapture("toHost()");
-        CudaTensor c = (CudaTensor) t;
-        long bytes = c.bytes();
-        float[] out = new float[(int) c.numel()];
-        if (bytes == 0) {
-            return out;
-        }
-        long off = staging.acquire(bytes);
-        org.bytedeco.javacpp.BytePointer dst = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
-                .position(off);
-        if (c.dense()) {
-            Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(
-                    c.address()), bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
-                    "cudaMemcpyAsync(toHost)");
-        } else {
-            long eb = c.dtype().bytes();
-            Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(dst, c.cols() * eb,
-                    new org.zotune.cuda.DevicePointer(c.address()), c.ld() * eb, c.cols() * eb, c.rows(),
-                    org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
-                    "cudaMemcpy2DAsync(toHost)");
-        }
-        stream.synchronize();
-        ByteBuffer b = staging.buffer().slice(off, (int) bytes);
-        if (c.dtype() == DType.F32) {
-            b.asFloatBuffer().get(out);
-        } else if (c.dtype() == DType.BF16) {
-            for (int i = 0; i < out.length; i++) {
-                out[i] = DType.bf16ToFloat(b.getShort(2 * i));
-            }
-        } else {
-            for (int i = 0; i < out.length; i++) {
-                out[i] = DType.f16ToFloat(b.getShort(2 * i));
-            }
-        }
-        return out;
+        return memory.toHost((CudaTensor) t);
     }
 
     /** Reads int values back (synchronises). */
     public int[] toHost(IntTensor t) {
         open();
         noCapture("toHost()");
-        CudaIntTensor c = (CudaIntTensor) t;
-        int[] out = new int[c.length()];
-        if (out.length == 0) {
-            return out;
-        }
-        long bytes = 4L * out.length;
-        long off = staging.acquire(bytes);
-        org.bytedeco.javacpp.BytePointer dst = new org.bytedeco.javacpp.BytePointer(staging.buffer().pointer())
-                .position(off);
-        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(dst, new org.zotune.cuda.DevicePointer(c.address()),
-                bytes, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost, stream.handle()),
-                "cudaMemcpyAsync(toHost)");
-        stream.synchronize();
-        staging.buffer().slice(off, (int) bytes).asIntBuffer().get(out);
-        return out;
+        return memory.toHost((CudaIntTensor) t);
     }
 
     @Override
@@ -483,21 +319,17 @@ public final class CudaOps implements Ops {
      */
     public Graph captureGraph(Runnable body) {
         open();
-        if (capturing) {
+        if (memory.capturing()) {
             throw new IllegalStateException("already capturing a graph");
         }
-        PinnedBuffer pool = PinnedBuffer.allocate(Long.getLong("zotune.cuda.captureHostMiB", 4L) << 20);
-        capturePool = pool;
-        capturePoolUsed = 0;
-        capturing = true;
+        PinnedBuffer pool = memory.beginCapture();
         try {
             return new Graph(CudaGraph.capture(stream, body), pool);
         } catch (RuntimeException | Error e) {
             pool.close();
             throw e;
         } finally {
-            capturing = false;
-            capturePool = null;
+            memory.endCapture();
         }
     }
 
@@ -528,27 +360,12 @@ public final class CudaOps implements Ops {
 
     /** Elements of the compute type in one 16-byte vector (the vector kernels' unit). */
     private int vecWidth() {
-        return 16 / computeType.bytes();
+        return kernelSet.vecWidth();
     }
 
     /** Whether every address is 16-byte aligned (0 = absent counts as aligned). */
     private static boolean aligned(long... addresses) {
-        for (long a : addresses) {
-            if ((a & 15) != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private int grid(long n) {
-        return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, maxGrid));
-    }
-
-    /** Threads for a one-block-per-row kernel: a multiple of 32, at most 1024. */
-    private static int rowThreads(int cols) {
-        int t = Math.min(1024, Math.max(32, Integer.highestOneBit(Math.max(1, cols - 1)) << 1));
-        return Math.min(t, 1024);
+        return KernelSet.aligned(addresses);
     }
 
     // ---- ops ----------------------------------------------------------------------------------------
@@ -561,10 +378,7 @@ public final class CudaOps implements Ops {
         if (id.length() == 0) {
             return out;
         }
-        Kernel k = kernel("embedding_gather", computeType);
-        k.args().ptr(0, id.address()).ptr(1, tab.address()).ptr(2, out.address())
-                .i32(3, id.length()).i32(4, tab.cols()).i32(5, tab.rows());
-        k.launch(grid(out.numel()), THREADS, stream);
+        embedding.gather(id, tab, out);
         return out;
     }
 
@@ -573,7 +387,7 @@ public final class CudaOps implements Ops {
         CudaTensor a = act(x, "addInPlace", "x");
         CudaTensor b = act(y, "addInPlace", "y");
         sameShape(a, b, "addInPlace");
-        elementwise("add_inplace", a.numel(), a.address(), b.address());
+        elementwise.elementwise("add_inplace", a.numel(), a.address(), b.address());
     }
 
     @Override
@@ -582,33 +396,20 @@ public final class CudaOps implements Ops {
         CudaTensor b = act(src, "copy", "src");
         sameShape(a, b, "copy");
         if (a.numel() > 0 && a.address() != b.address()) {
-            DeviceBuffer.copy(a.address(), b.address(), a.numel() * computeType.bytes(), stream);
+            memory.copy(a.address(), b.address(), a.numel() * computeType.bytes());
         }
-    }
-
-    private void elementwise(String base, long n, long... ptrs) {
-        if (n == 0) {
-            return;
-        }
-        boolean vec = aligned(ptrs);
-        Kernel k = kernel(vec ? base + "_v" : base, computeType);
-        for (int i = 0; i < ptrs.length; i++) {
-            k.args().ptr(i, ptrs[i]);
-        }
-        k.args().i64(ptrs.length, n);
-        k.launch(grid(vec ? (n + vecWidth() - 1) / vecWidth() : n), THREADS, stream);
     }
 
     @Override
     public void geluTanhInPlace(Tensor x) {
         CudaTensor a = act(x, "geluTanhInPlace", "x");
-        elementwise("gelu_tanh_inplace", a.numel(), a.address());
+        elementwise.elementwise("gelu_tanh_inplace", a.numel(), a.address());
     }
 
     @Override
     public void reluInPlace(Tensor x) {
         CudaTensor a = act(x, "reluInPlace", "x");
-        elementwise("relu_inplace", a.numel(), a.address());
+        elementwise.elementwise("relu_inplace", a.numel(), a.address());
     }
 
     @Override
@@ -617,7 +418,7 @@ public final class CudaOps implements Ops {
         CudaTensor u = act(up, "siluMul", "up");
         sameShape(g, u, "siluMul");
         CudaTensor out = alloc(g.rows(), g.cols(), computeType);
-        elementwise("silu_mul", g.numel(), g.address(), u.address(), out.address());
+        elementwise.elementwise("silu_mul", g.numel(), g.address(), u.address(), out.address());
         return out;
     }
 
@@ -632,20 +433,10 @@ public final class CudaOps implements Ops {
             return out;
         }
         if (c.dtype() == to) {
-            org.zotune.cuda.DeviceBuffer.copy(out.address(), c.address(), c.bytes(), stream);
+            memory.copy(out.address(), c.address(), c.bytes());
             return out;
         }
-        String name;
-        if (c.dtype() == DType.F32 && to != DType.F32) {
-            name = "cast_f32_to_" + suffix(to);
-        } else if (c.dtype() != DType.F32 && to == DType.F32) {
-            name = "cast_" + suffix(c.dtype()) + "_to_f32";
-        } else {
-            throw new ZotuneException("cast from " + c.dtype() + " to " + to + " is not supported on CUDA");
-        }
-        Kernel k = kernels.get(name);
-        k.args().ptr(0, c.address()).ptr(1, out.address()).i64(2, c.numel());
-        k.launch(grid(c.numel()), THREADS, stream);
+        elementwise.cast(c, out);
         return out;
     }
 
@@ -663,17 +454,13 @@ public final class CudaOps implements Ops {
         }
         int m = wt.rows();
         if (m % vecWidth() != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
-            DeviceArena.Mark mark = arena.mark();
+            DeviceArena.Mark mark = memory.mark();
             try {
                 CudaTensor padded = paddedProduct(a, wt);
                 long eb = computeType.bytes();
-                Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpy2DAsync(
-                        new org.zotune.cuda.DevicePointer(out.address()), m * eb,
-                        new org.zotune.cuda.DevicePointer(padded.address()), padded.ld() * eb, m * eb, a.rows(),
-                        org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice, stream.handle()),
-                        "cudaMemcpy2DAsync(linear)");
+                memory.copyRows(out.address(), m * eb, padded.address(), padded.ld() * eb, m * eb, a.rows(), "linear");
             } finally {
-                arena.reset(mark);
+                memory.reset(mark);
             }
         } else {
             // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
@@ -696,7 +483,7 @@ public final class CudaOps implements Ops {
         int m = wt.rows();
         int ldc = (m + 63) / 64 * 64;
         long eb = computeType.bytes();
-        CudaTensor padded = new CudaTensor(arena.allocate((long) a.rows() * ldc * eb), a.rows(), m, computeType, ldc);
+        CudaTensor padded = new CudaTensor(memory.allocate((long) a.rows() * ldc * eb), a.rows(), m, computeType, ldc);
         int bulk = m / vecWidth() * vecWidth();
         if (bulk > 0) {
             cublas.gemm(true, false, bulk, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
@@ -716,7 +503,7 @@ public final class CudaOps implements Ops {
     public Tensor logits(Tensor x, Tensor w) {
         CudaTensor a = act(x, "logits", "x");
         CudaTensor wt = act(w, "logits", "w");
-        if (!STRIDED_LOGITS || a.cols() != wt.cols() || wt.rows() % vecWidth() == 0
+        if (!options.stridedLogits() || a.cols() != wt.cols() || wt.rows() % vecWidth() == 0
                 || (long) a.rows() * wt.rows() < PADDED_GEMM_MIN) {
             return linear(x, w, null);
         }
@@ -732,15 +519,12 @@ public final class CudaOps implements Ops {
         if (out.numel() == 0) {
             return;
         }
-        boolean vec = out.cols() % vecWidth() == 0 && aligned(out.address(), b.address());
-        Kernel k = kernel(vec ? "add_bias_rows_v" : "add_bias_rows", computeType);
-        k.args().ptr(0, out.address()).ptr(1, b.address()).i64(2, out.rows()).i32(3, out.cols());
-        k.launch(grid(vec ? out.numel() / vecWidth() : out.numel()), THREADS, stream);
+        elementwise.addBiasRows(out, b);
     }
 
     /** A bias that a 16-byte vector kernel can fuse after the GEMM (null when it cannot). */
     private CudaTensor fusableBias(CudaTensor out, Tensor bias, String op) {
-        if (!FUSE_BIAS || bias == null) {
+        if (!options.fuseBias() || bias == null) {
             return null;
         }
         CudaTensor b = act(bias, op, "bias");
@@ -752,7 +536,7 @@ public final class CudaOps implements Ops {
 
     /**
      * Whether {@link #linearGeluTanh} and {@link #linearRelu} in bf16 / f16 take cuBLASLt's bias + activation epilogue
-     * or the GEMM and a fused pass of ours (default: -Dzotune.cuda.ltEpilogue, false).
+     * or the GEMM and a fused pass of ours (default: {@link CudaOptions#ltEpilogue()}, false).
      */
     public CudaOps ltEpilogue(boolean on) {
         this.ltEpilogue = on;
@@ -796,9 +580,7 @@ public final class CudaOps implements Ops {
             return y;
         }
         if (y.numel() > 0) {
-            Kernel k = kernel(fused, computeType);
-            k.args().ptr(0, y.address()).ptr(1, b.address()).i64(2, y.rows()).i32(3, y.cols());
-            k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
+            elementwise.biasActivation(fused, y, b);
         }
         return y;
     }
@@ -823,11 +605,11 @@ public final class CudaOps implements Ops {
                 || !aligned(a.address(), wt.address(), b.address())) {
             return null;
         }
-        DeviceArena.Mark mark = arena.mark();
+        DeviceArena.Mark mark = memory.mark();
         CudaTensor out = alloc(a.rows(), m, computeType);
         if (!aligned(out.address()) || !cublas.lt().matmulTransA(m, a.rows(), a.cols(), wt.address(), wt.cols(),
                 a.address(), a.cols(), out.address(), m, b.address(), computeType, epilogue)) {
-            arena.reset(mark);
+            memory.reset(mark);
             return null;
         }
         return out;
@@ -847,9 +629,7 @@ public final class CudaOps implements Ops {
             return;
         }
         if (y.numel() > 0) {
-            Kernel k = kernel("add_bias_residual_v", computeType);
-            k.args().ptr(0, r.address()).ptr(1, y.address()).ptr(2, b.address()).i64(3, y.rows()).i32(4, y.cols());
-            k.launch(grid(y.numel() / vecWidth()), THREADS, stream);
+            elementwise.addBiasResidual(r, y, b);
         }
     }
 
@@ -873,7 +653,7 @@ public final class CudaOps implements Ops {
      */
     private CudaTensor addLinearNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
                                      Tensor normBias, float eps, boolean layerNorm, Tensor into) {
-        if (!FUSE_NORM) {
+        if (!options.fuseNorm()) {
             return null;
         }
         String op = layerNorm ? "addLinearLayerNorm" : "addLinearRmsNorm";
@@ -891,7 +671,7 @@ public final class CudaOps implements Ops {
         if (given != null) {
             sameShape(r, given, op);
         }
-        int vt = normVectorThreads(cols, r.address(), nw.address(), nb == null ? 0L : nb.address(),
+        int vt = norm.vectorThreads(cols, r.address(), nw.address(), nb == null ? 0L : nb.address(),
                 yb == null ? 0L : yb.address(), given == null ? 0L : given.address());
         if (vt == 0 || r.rows() == 0) {
             return null;
@@ -903,15 +683,8 @@ public final class CudaOps implements Ops {
         if (!aligned(y.address(), out.address())) {
             throw new IllegalStateException(op + ": arena tensors must be 16-byte aligned");
         }
-        Kernel k = kernel(layerNorm ? "add_layernorm_v" : "add_rmsnorm_v", computeType);
-        KernelArgs a = k.args().ptr(0, r.address()).ptr(1, y.address()).ptr(2, yb == null ? 0L : yb.address())
-                .ptr(3, nw.address());
-        if (layerNorm) {
-            a.ptr(4, nb == null ? 0L : nb.address()).ptr(5, out.address()).i32(6, cols).f32(7, eps);
-        } else {
-            a.ptr(4, out.address()).i32(5, cols).f32(6, eps);
-        }
-        k.launch(r.rows(), 1, 1, vt, 1, 1, 0, stream);
+        norm.addNorm(layerNorm, r, y, yb == null ? 0L : yb.address(), nw.address(), nb == null ? 0L : nb.address(),
+                out, eps, vt);
         return out;
     }
 
@@ -927,25 +700,8 @@ public final class CudaOps implements Ops {
         if (a.rows() == 0) {
             return out;
         }
-        int vt = normVectorThreads(a.cols(), a.address(), w.address(), b == null ? 0L : b.address(), out.address());
-        Kernel k = kernel(vt > 0 ? "layernorm_v" : "layernorm", computeType);
-        k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, b == null ? 0L : b.address()).ptr(3, out.address())
-                .i32(4, a.cols()).f32(5, eps);
-        k.launch(a.rows(), 1, 1, vt > 0 ? vt : rowThreads(a.cols()), 1, 1, 0, stream);
+        norm.layerNorm(a, w.address(), b == null ? 0L : b.address(), out, eps);
         return out;
-    }
-
-    /**
-     * Threads per row for the register-held norm kernels (each thread keeps up to NORM_NV vectors), or 0
-     * when the row does not fit them (width not a multiple of the vector, unaligned, or too wide).
-     */
-    private int normVectorThreads(int cols, long... addresses) {
-        int vw = vecWidth();
-        if (cols % vw != 0 || !aligned(addresses)) {
-            return 0;
-        }
-        int threads = ((cols / vw + NORM_NV - 1) / NORM_NV + 31) / 32 * 32;
-        return threads <= 1024 ? Math.max(32, threads) : 0;
     }
 
     @Override
@@ -960,10 +716,7 @@ public final class CudaOps implements Ops {
         if (a.rows() == 0) {
             return out;
         }
-        int vt = normVectorThreads(a.cols(), a.address(), w.address(), out.address());
-        Kernel k = kernel(vt > 0 ? "rmsnorm_v" : "rmsnorm", computeType);
-        k.args().ptr(0, a.address()).ptr(1, w.address()).ptr(2, out.address()).i32(3, a.cols()).f32(4, eps);
-        k.launch(a.rows(), 1, 1, vt > 0 ? vt : rowThreads(a.cols()), 1, 1, 0, stream);
+        norm.rmsNorm(a, w.address(), out, eps);
         return out;
     }
 
@@ -1001,13 +754,13 @@ public final class CudaOps implements Ops {
                 throw new IllegalArgumentException("attentionPacked: bias has " + bt.numel() + " values for " + ld
                         + " columns");
             }
-            if (FLASH_BIAS && flashAttention(spec) && !spec.rope() && aligned(bt.address(), c.address())
+            if (options.flashBias() && flash.supports(spec) && !spec.rope() && aligned(bt.address(), c.address())
                     && (long) t * ld < Integer.MAX_VALUE) {
                 biasAddr = bt.address(); // the fused kernel adds it while loading q, k and v
             } else {
                 CudaTensor biased = alloc(c.rows(), c.cols(), computeType);
                 if (biased.numel() > 0) {
-                    org.zotune.cuda.DeviceBuffer.copy(biased.address(), c.address(), c.bytes(), stream);
+                    memory.copy(biased.address(), c.address(), c.bytes());
                     addBias(biased, bt, "attentionPacked");
                 }
                 c = biased;
@@ -1036,7 +789,7 @@ public final class CudaOps implements Ops {
         if (m.length() != b * t) {
             throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
         }
-        boolean directFlash = flashAttention(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
+        boolean directFlash = flash.supports(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
                 && aligned(qAddr, kAddr, vAddr) && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
         if (packedBias != 0 && !directFlash) {
             throw new IllegalStateException("attention: a packed bias needs the fused kernel"); // attentionPacked checks
@@ -1054,15 +807,15 @@ public final class CudaOps implements Ops {
         if (out.numel() == 0) {
             return out;
         }
-        DeviceArena.Mark mark = arena.mark(); // temporaries below are released on return
+        DeviceArena.Mark mark = memory.mark(); // temporaries below are released on return
         try {
             long perHead = (long) t * d;
             long n = (long) b * h * perHead;
             int vw = vecWidth();
-            if (flashAttention(spec)) {
+            if (flash.supports(spec)) {
                 long hd = (long) h * d;
                 if (directFlash) {
-                    launchFlash(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
+                    flash.launch(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
                             m, packedBias, spec);
                     return out;
                 }
@@ -1071,9 +824,9 @@ public final class CudaOps implements Ops {
                     CudaTensor qh = alloc(b * h * t, d, computeType);
                     CudaTensor kh = alloc(b * h * t, d, computeType);
                     CudaTensor vh = alloc(b * h * t, d, computeType);
-                    splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
+                    attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
                     int bs = (int) (hd * t);
-                    launchFlash(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
+                    flash.launch(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
                             out, m, 0L, spec);
                     return out;
                 }
@@ -1088,7 +841,7 @@ public final class CudaOps implements Ops {
             CudaTensor probs = alloc(b * h * t, t, computeType);
             CudaTensor oh = alloc(b * h * t, d, computeType);
 
-            splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
+            attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
 
             // scores[bh] (row-major [T, T]) = Q·Kᵀ·scale; column-major that is K(ᵀ stored)·Q
             cublas.gemmStridedBatched(true, false, t, t, d, spec.scale(),
@@ -1096,20 +849,7 @@ public final class CudaOps implements Ops {
                     qh.address(), computeType, d, perHead,
                     0f, scores.address(), DType.F32, t, (long) t * t, b * h);
 
-            long scoreRows = (long) b * h * t;
-            if (t % 4 == 0 && t <= 1024) {
-                // one warp per row with the row in registers: NJ groups of 128 columns
-                int nj = t <= 128 ? 1 : t <= 256 ? 2 : t <= 512 ? 4 : 8;
-                Kernel sm = kernels.get("attention_causal_softmax_w" + nj + "_" + suffix(computeType));
-                sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t)
-                        .i64(5, scoreRows);
-                int warpsPerBlock = THREADS / 32;
-                sm.launch((int) ((scoreRows + warpsPerBlock - 1) / warpsPerBlock), 1, 1, THREADS, 1, 1, 0, stream);
-            } else {
-                Kernel sm = kernel("attention_causal_softmax", computeType);
-                sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, m.address()).i32(3, h).i32(4, t);
-                sm.launch((int) scoreRows, 1, 1, rowThreads(t), 1, 1, 0, stream);
-            }
+            attention.softmax(scores, probs, m, spec);
 
             // out[bh] (row-major [T, D]) = P·V; column-major Oᵀ = Vᵀ·Pᵀ with both stored as-is
             cublas.gemmStridedBatched(false, false, d, t, t, 1f,
@@ -1117,68 +857,11 @@ public final class CudaOps implements Ops {
                     probs.address(), computeType, t, (long) t * t,
                     0f, oh.address(), computeType, d, perHead, b * h);
 
-            boolean vecMerge = d % vw == 0 && n / vw < Integer.MAX_VALUE;
-            Kernel merge = kernel(vecMerge ? "attention_merge_heads_v" : "attention_merge_heads", computeType);
-            merge.args().ptr(0, oh.address()).ptr(1, out.address()).i32(2, b).i32(3, t).i32(4, h).i32(5, d);
-            merge.launch(grid(vecMerge ? n / vw : n), THREADS, stream);
+            attention.mergeHeads(oh, out, spec, n);
         } finally {
-            arena.reset(mark);
+            memory.reset(mark);
         }
         return out;
-    }
-
-    /** q/k/v rows (strided) → per-head [B, H, T, D] tensors, RoPE applied, kv heads expanded to H. */
-    private void splitHeads(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, CudaTensor qh,
-                            CudaTensor kh, CudaTensor vh, CudaIntTensor pos, AttentionSpec spec, long n, boolean vec) {
-        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
-        if (vec && !spec.rope()) {
-            Kernel split = kernel("attention_split_qkv_v", computeType);
-            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
-                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
-                    .i32(6, b).i32(7, t).i32(8, h).i32(9, hkv).i32(10, d).i32(11, ldq).i32(12, ldk).i32(13, ldv);
-            split.launch(grid(n / vecWidth()), THREADS, stream);
-        } else {
-            Kernel split = kernel("attention_split_qkv_rope", computeType);
-            ModelConfig.RopeScaling rs = spec.ropeScaling();
-            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
-                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
-                    .ptr(6, spec.rope() ? pos.address() : 0L)
-                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d)
-                    .i32(12, ldq).i32(13, ldk).i32(14, ldv).i32(15, spec.rope() ? 1 : 0)
-                    .f64(16, spec.ropeTheta())
-                    .f64(17, rs == null ? 0 : rs.factor())
-                    .f64(18, rs == null ? 0 : rs.lowFreqFactor())
-                    .f64(19, rs == null ? 0 : rs.highFreqFactor())
-                    .i32(20, rs == null ? 0 : rs.originalMaxPositions());
-            split.launch(grid(n), THREADS, stream);
-        }
-    }
-
-    private boolean flashAttention(AttentionSpec spec) {
-        if (!FLASH || computeType == DType.F32 || (long) spec.batch() * spec.numHeads() > 65535) {
-            return false;
-        }
-        for (int d : FLASH_HEAD_DIMS) {
-            if (d == spec.headDim()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Fused causal attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides. */
-    private void launchFlash(long q, int sqb, int sqt, int sqh, long k, int skb, int skt, int skh, long v, int svb,
-                             int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
-                             AttentionSpec spec) {
-        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        Kernel f = kernels.get((FLASH_PIPE && d <= FLASH_PIPE_MAX_D ? "flash_attention_p_d" : "flash_attention_d") + d
-                + "_" + suffix(computeType));
-        f.args().ptr(0, q).ptr(1, k).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
-                .i32(6, t).i32(7, h).i32(8, hkv)
-                .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
-                .i32(15, svb).i32(16, svt).i32(17, svh)
-                .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
-        f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, stream);
     }
 
     @Override
@@ -1196,21 +879,15 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException("crossEntropy: " + tg.length() + " targets for " + x.rows() + " rows");
         }
         CudaTensor out = alloc(1, 2, DType.F32);
-        DeviceArena.Mark mark = arena.mark();
+        DeviceArena.Mark mark = memory.mark();
         try {
-            long rowLoss = arena.allocate(4L * Math.max(1, x.rows()));
+            long rowLoss = memory.allocate(4L * Math.max(1, x.rows()));
             if (x.rows() > 0) {
-                Kernel rows = kernel("cross_entropy_rows", computeType);
-                rows.args().ptr(0, x.address()).ptr(1, tg.address()).ptr(2, rowLoss).i32(3, x.cols()).i32(4, x.ld());
-                // one online pass in 16-byte vectors: a 256-thread block streams a 50k-wide row well
-                rows.launch(x.rows(), 1, 1, Math.min(256, rowThreads((x.cols() + vecWidth() - 1) / vecWidth())), 1, 1,
-                        0, stream);
+                crossEntropy.rows(x, tg, rowLoss);
             }
-            Kernel red = kernels.get("cross_entropy_reduce");
-            red.args().ptr(0, rowLoss).ptr(1, tg.address()).ptr(2, out.address()).i32(3, x.rows());
-            red.launch(1, 1, 1, 1024, 1, 1, 0, stream);
+            crossEntropy.reduce(rowLoss, tg, out, x.rows());
         } finally {
-            arena.reset(mark);
+            memory.reset(mark);
         }
         return out;
     }

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.ForwardingOps;
 import org.zotune.backend.IntTensor;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
@@ -21,18 +22,11 @@ import org.zotune.tensor.HostTensor;
  * dry run on the new batch produced into them, so the model code stays the only place that derives inputs
  * from a batch.
  */
-final class InputRecorder implements Ops {
-    private record Shape(int rows, int cols, DType dtype) implements Tensor {
-    }
-
-    private record Ints(int length) implements IntTensor {
-    }
-
-    private final DType computeType;
+final class InputRecorder extends ForwardingOps {
     private final List<int[]> ints = new ArrayList<>();
 
     private InputRecorder(DType computeType) {
-        this.computeType = computeType;
+        super(new ShapeOps(computeType));
     }
 
     /** The values of every {@code ops.ints} call of {@code model.forward} on {@code batch}, in order. */
@@ -40,109 +34,134 @@ final class InputRecorder implements Ops {
         InputRecorder r = new InputRecorder(computeType);
         WeightSource shapes = i -> {
             Tensor w = params.weight(i);
-            return new Shape(w.rows(), w.cols(), computeType);
+            return new ShapeOps.Shape(w.rows(), w.cols(), computeType);
         };
         model.forward(r, shapes, batch);
         return r.ints;
     }
 
-    private Shape shape(int rows, int cols) {
-        return new Shape(rows, cols, computeType);
-    }
-
-    @Override
-    public String name() {
-        return "dry-run";
-    }
-
-    @Override
-    public DType computeType() {
-        return computeType;
-    }
-
-    @Override
-    public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
-        throw new ZotuneException("a dry run cannot create parameters");
-    }
-
-    @Override
-    public Scope scope() {
-        return () -> { };
-    }
-
     @Override
     public IntTensor ints(int[] values) {
         ints.add(values.clone());
-        return new Ints(values.length);
+        return super.ints(values);
     }
 
-    @Override
-    public Tensor embedding(IntTensor ids, Tensor table) {
-        return shape(ids.length(), table.cols());
-    }
+    /**
+     * Ops that do no work: every op returns a tensor of the right shape (the fused ops through the interface's
+     * defaults, which give the same shapes).
+     */
+    private static final class ShapeOps implements Ops {
+        private record Shape(int rows, int cols, DType dtype) implements Tensor {
+        }
 
-    @Override
-    public void addInPlace(Tensor x, Tensor y) {
-    }
+        private record Ints(int length) implements IntTensor {
+        }
 
-    @Override
-    public void copy(Tensor dst, Tensor src) {
-    }
+        private final DType computeType;
 
-    @Override
-    public Tensor linear(Tensor x, Tensor w, Tensor bias) {
-        return shape(x.rows(), w.rows());
-    }
+        ShapeOps(DType computeType) {
+            this.computeType = computeType;
+        }
 
-    @Override
-    public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
-        return shape(x.rows(), x.cols());
-    }
+        private Shape shape(int rows, int cols) {
+            return new Shape(rows, cols, computeType);
+        }
 
-    @Override
-    public Tensor rmsNorm(Tensor x, Tensor weight, float eps) {
-        return shape(x.rows(), x.cols());
-    }
+        @Override
+        public String name() {
+            return "dry-run";
+        }
 
-    @Override
-    public void geluTanhInPlace(Tensor x) {
-    }
+        @Override
+        public DType computeType() {
+            return computeType;
+        }
 
-    @Override
-    public void reluInPlace(Tensor x) {
-    }
+        @Override
+        public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
+            throw new ZotuneException("a dry run cannot create parameters");
+        }
 
-    @Override
-    public Tensor siluMul(Tensor gate, Tensor up) {
-        return shape(gate.rows(), gate.cols());
-    }
+        @Override
+        public Scope scope() {
+            return () -> { };
+        }
 
-    @Override
-    public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec) {
-        return shape(spec.batch() * spec.seq(), spec.numHeads() * spec.headDim());
-    }
+        @Override
+        public IntTensor ints(int[] values) {
+            return new Ints(values.length);
+        }
 
-    @Override
-    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec) {
-        return shape(spec.batch() * spec.seq(), spec.numHeads() * spec.headDim());
-    }
+        @Override
+        public Tensor embedding(IntTensor ids, Tensor table) {
+            return shape(ids.length(), table.cols());
+        }
 
-    @Override
-    public Tensor crossEntropy(Tensor logits, IntTensor targets) {
-        return new Shape(1, 2, DType.F32);
-    }
+        @Override
+        public void addInPlace(Tensor x, Tensor y) {
+        }
 
-    @Override
-    public float[] toHost(Tensor t) {
-        throw new ZotuneException("a dry run has no values to read back");
-    }
+        @Override
+        public void copy(Tensor dst, Tensor src) {
+        }
 
-    @Override
-    public Tensor rows(Tensor t, int from, int to) {
-        return new Shape(to - from, t.cols(), t.dtype());
-    }
+        @Override
+        public Tensor linear(Tensor x, Tensor w, Tensor bias) {
+            return shape(x.rows(), w.rows());
+        }
 
-    @Override
-    public void close() {
+        @Override
+        public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
+            return shape(x.rows(), x.cols());
+        }
+
+        @Override
+        public Tensor rmsNorm(Tensor x, Tensor weight, float eps) {
+            return shape(x.rows(), x.cols());
+        }
+
+        @Override
+        public void geluTanhInPlace(Tensor x) {
+        }
+
+        @Override
+        public void reluInPlace(Tensor x) {
+        }
+
+        @Override
+        public Tensor siluMul(Tensor gate, Tensor up) {
+            return shape(gate.rows(), gate.cols());
+        }
+
+        @Override
+        public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions,
+                                AttentionSpec spec) {
+            return shape(spec.batch() * spec.seq(), spec.numHeads() * spec.headDim());
+        }
+
+        @Override
+        public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions,
+                                      AttentionSpec spec) {
+            return shape(spec.batch() * spec.seq(), spec.numHeads() * spec.headDim());
+        }
+
+        @Override
+        public Tensor crossEntropy(Tensor logits, IntTensor targets) {
+            return new Shape(1, 2, DType.F32);
+        }
+
+        @Override
+        public float[] toHost(Tensor t) {
+            throw new ZotuneException("a dry run has no values to read back");
+        }
+
+        @Override
+        public Tensor rows(Tensor t, int from, int to) {
+            return new Shape(to - from, t.cols(), t.dtype());
+        }
+
+        @Override
+        public void close() {
+        }
     }
 }

@@ -1,6 +1,7 @@
 package org.zotune.zo.cuda;
 
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import org.zotune.ZotuneException;
 import org.zotune.cuda.CudaStream;
@@ -33,27 +34,30 @@ public final class ZoKernels implements AutoCloseable {
         this.maxGrid = Math.max(1, maxGrid);
         this.module = KernelModule.loadDefault();
         try {
-            reg("zo_noise_fill", "plilli");
-            for (String t : new String[] {"f32", "bf16", "f16"}) {
-                for (String st : new String[] {"f32", "bf16", "f16"}) {
-                    reg("zo_perturb_" + t + "_" + st, "ppippif");
-                    reg("zo_shadow_" + t + "_" + st, "ppllppif");
-                    for (GpuOptimizer.Kind k : GpuOptimizer.Kind.values()) {
-                        if (k.stateVectors > 0 || st.equals("f32")) {
-                            reg("zo_update_" + k.kernel + "_" + t + "_" + st, "ppipppii");
-                        }
-                    }
-                }
-            }
-            reg("zo_grad", "p");
+            signatures().forEach((name, sig) -> kernels.put(name, module.kernel(name, sig)));
         } catch (RuntimeException e) {
             module.close();
             throw e;
         }
     }
 
-    private void reg(String name, String sig) {
-        kernels.put(name, module.kernel(name, sig));
+    /** Every kernel launched here, name → launch signature (KernelSignaturesTest checks them against native/). */
+    public static Map<String, String> signatures() {
+        Map<String, String> s = new LinkedHashMap<>();
+        s.put("zo_noise_fill", "plilli");
+        for (String t : new String[] {"f32", "bf16", "f16"}) {
+            for (String st : new String[] {"f32", "bf16", "f16"}) {
+                s.put("zo_perturb_" + t + "_" + st, "ppippif");
+                s.put("zo_shadow_" + t + "_" + st, "ppllppif");
+                for (GpuOptimizer.Kind k : GpuOptimizer.Kind.values()) {
+                    if (k.stateVectors > 0 || st.equals("f32")) {
+                        s.put("zo_update_" + k.kernel + "_" + t + "_" + st, "ppipppii");
+                    }
+                }
+            }
+        }
+        s.put("zo_grad", "p");
+        return s;
     }
 
     /** Threads per block for the following launches (a multiple of 32, at most 1024). */

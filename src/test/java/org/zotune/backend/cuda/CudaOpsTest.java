@@ -583,6 +583,62 @@ class CudaOpsTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void bidirectionalAttentionOnEveryPath(DType t) {
+        // every path CudaOps picks, each checked causal and bidirectional: block softmax (odd T), warp softmax with
+        // 1, 2, 4 and 8 column groups, the fused kernel (bf16/f16 at D 64, 80, 96, 128; one and two stages), RoPE
+        // split first, grouped kv heads, padding on the left, right and in holes, a sequence of padding only
+        int b = 3;
+        int[][] shapes = {{19, 4, 4, 12}, {36, 3, 1, 16}, {132, 2, 2, 16}, {260, 2, 1, 8}, {520, 1, 1, 8},
+            {70, 2, 2, 64}, {67, 4, 2, 80}, {5, 3, 3, 96}, {129, 2, 1, 128}}; // T, H, Hkv, D
+        for (int[] sh : shapes) {
+            int seq = sh[0];
+            int[] mask = new int[b * seq];
+            java.util.Arrays.fill(mask, 0, 2 * seq, 1);
+            for (int i = 0; i < Math.min(9, seq - 1); i++) {
+                mask[seq + i] = 0; // left padding in sequence 1
+            }
+            mask[seq - 1] = 0; // right padding and a hole in sequence 0; sequence 2 is all padding
+            mask[seq / 2] = 0;
+            int[] pos = new int[b * seq];
+            for (int i = 0; i < pos.length; i++) {
+                pos[i] = i % seq;
+            }
+            for (boolean rope : new boolean[] {false, true}) {
+                AttentionSpec spec = new AttentionSpec(b, seq, sh[1], sh[2], sh[3], (float) (1 / Math.sqrt(sh[3])),
+                        rope ? 10000.0 : 0, null);
+                for (boolean causal : new boolean[] {true, false}) {
+                    checkAttention(t, spec.withCausal(causal), mask, pos, 31L * seq + sh[3]);
+                }
+            }
+        }
+        // packed q|k|v with a bias: added while loading (fused kernel, D = 64) or in its own pass (D = 16)
+        for (int d : new int[] {16, 64}) {
+            Random r = new Random(d);
+            CpuOps cpu = new CpuOps(t);
+            CudaOps g = gpu(t);
+            int seq = 77;
+            int tokens = 2 * seq;
+            int[] mask = new int[tokens];
+            java.util.Arrays.fill(mask, 1);
+            for (int i = 0; i < 13; i++) {
+                mask[seq + i] = 0;
+            }
+            AttentionSpec spec = new AttentionSpec(2, seq, 3, 1, d, (float) (1 / Math.sqrt(d)), 0, null, false);
+            int width = (3 + 2) * d;
+            try (Ops.Scope s = g.scope()) {
+                Pair qkv = pair(cpu, g, gaussian(r, tokens * width, 1.5), tokens, width);
+                Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 1, width);
+                float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, bias.cpu, cpu.ints(mask),
+                        cpu.ints(new int[tokens]), spec));
+                float[] actual = g.toHost(g.attentionPacked(qkv.gpu, bias.gpu, g.ints(mask), g.ints(new int[tokens]),
+                        spec));
+                assertClose(expected, actual, t, "bidirectional attentionPacked D=" + d + " " + t);
+            }
+        }
+    }
+
     private void checkAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, long seed) {
         Random r = new Random(seed);
         CpuOps cpu = new CpuOps(t);
@@ -598,12 +654,13 @@ class CudaOpsTest {
             float[] expected = cpu.toHost(cpu.attention(q.cpu, k.cpu, v.cpu, cpu.ints(mask), cpu.ints(pos), spec));
             float[] actual = g.toHost(g.attention(q.gpu, k.gpu, v.gpu, g.ints(mask), g.ints(pos), spec));
             assertClose(expected, actual, t, "attention H=" + spec.numHeads() + " Hkv=" + spec.numKvHeads() + " rope="
-                    + spec.rope() + " " + t);
+                    + spec.rope() + " causal=" + spec.causal() + " " + t);
             // rows whose every visible key is masked are zeros, not NaN
             for (int i = 0; i < mask.length; i++) {
                 boolean anyVisible = false;
                 int b = i / spec.seq();
-                for (int j = b * spec.seq(); j <= i; j++) {
+                int last = spec.causal() ? i : (b + 1) * spec.seq() - 1;
+                for (int j = b * spec.seq(); j <= last; j++) {
                     anyVisible |= mask[j] != 0;
                 }
                 if (!anyVisible) {

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.ForwardingOps;
 import org.zotune.backend.IntTensor;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
@@ -21,7 +22,6 @@ import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
-import org.zotune.tensor.HostTensor;
 
 /**
  * The shadow strategy materialises each matrix into one scratch slot ({@link GpuZoEngine#MATRIX_SLOTS}) and each
@@ -79,13 +79,12 @@ class ShadowLivenessTest {
         }
     }
 
-    /** CPU ops that refuse dead weights. */
-    private static final class CheckingOps implements Ops {
-        final Ops ops;
+    /** CPU ops that refuse dead weights: every op that takes a tensor checks it (fused ops included). */
+    private static final class CheckingOps extends ForwardingOps {
         final Ring ring;
 
         CheckingOps(Ops ops, Ring ring) {
-            this.ops = ops;
+            super(ops);
             this.ring = ring;
         }
 
@@ -100,107 +99,133 @@ class ShadowLivenessTest {
             return t;
         }
 
+        Tensor opt(Tensor t) {
+            return t == null ? null : in(t);
+        }
+
         @Override
         public String name() {
             return "checking";
         }
 
         @Override
-        public DType computeType() {
-            return ops.computeType();
-        }
-
-        @Override
-        public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
-            return ops.createParameters(tensors, dtype);
-        }
-
-        @Override
-        public Scope scope() {
-            return ops.scope();
-        }
-
-        @Override
-        public IntTensor ints(int[] values) {
-            return ops.ints(values);
-        }
-
-        @Override
         public Tensor embedding(IntTensor ids, Tensor table) {
-            return ops.embedding(ids, in(table));
+            return delegate().embedding(ids, in(table));
         }
 
         @Override
         public void addInPlace(Tensor x, Tensor y) {
-            ops.addInPlace(in(x), in(y));
+            delegate().addInPlace(in(x), in(y));
         }
 
         @Override
         public void copy(Tensor dst, Tensor src) {
-            ops.copy(in(dst), in(src));
+            delegate().copy(in(dst), in(src));
         }
 
         @Override
         public Tensor linear(Tensor x, Tensor w, Tensor bias) {
-            return ops.linear(in(x), in(w), bias == null ? null : in(bias));
+            return delegate().linear(in(x), in(w), opt(bias));
+        }
+
+        @Override
+        public Tensor logits(Tensor x, Tensor w) {
+            return delegate().logits(in(x), in(w));
+        }
+
+        @Override
+        public Tensor linearGeluTanh(Tensor x, Tensor w, Tensor bias) {
+            return delegate().linearGeluTanh(in(x), in(w), opt(bias));
+        }
+
+        @Override
+        public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
+            return delegate().linearRelu(in(x), in(w), opt(bias));
+        }
+
+        @Override
+        public void addLinearInPlace(Tensor residual, Tensor x, Tensor w, Tensor bias) {
+            delegate().addLinearInPlace(in(residual), in(x), in(w), opt(bias));
+        }
+
+        @Override
+        public Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                         Tensor normBias, float eps) {
+            return delegate().addLinearLayerNorm(in(residual), in(x), in(w), opt(bias), in(normWeight), opt(normBias),
+                    eps);
+        }
+
+        @Override
+        public Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                         Tensor normBias, float eps, Tensor out) {
+            return delegate().addLinearLayerNorm(in(residual), in(x), in(w), opt(bias), in(normWeight), opt(normBias),
+                    eps, opt(out));
+        }
+
+        @Override
+        public Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
+                                       float eps) {
+            return delegate().addLinearRmsNorm(in(residual), in(x), in(w), opt(bias), in(normWeight), eps);
+        }
+
+        @Override
+        public Tensor addLinearRmsNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight, float eps,
+                                       Tensor out) {
+            return delegate().addLinearRmsNorm(in(residual), in(x), in(w), opt(bias), in(normWeight), eps, opt(out));
         }
 
         @Override
         public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
-            return ops.layerNorm(in(x), in(weight), bias == null ? null : in(bias), eps);
+            return delegate().layerNorm(in(x), in(weight), opt(bias), eps);
         }
 
         @Override
         public Tensor rmsNorm(Tensor x, Tensor weight, float eps) {
-            return ops.rmsNorm(in(x), in(weight), eps);
+            return delegate().rmsNorm(in(x), in(weight), eps);
         }
 
         @Override
         public void geluTanhInPlace(Tensor x) {
-            ops.geluTanhInPlace(in(x));
+            delegate().geluTanhInPlace(in(x));
         }
 
         @Override
         public void reluInPlace(Tensor x) {
-            ops.reluInPlace(in(x));
+            delegate().reluInPlace(in(x));
         }
 
         @Override
         public Tensor siluMul(Tensor gate, Tensor up) {
-            return ops.siluMul(in(gate), in(up));
+            return delegate().siluMul(in(gate), in(up));
         }
 
         @Override
         public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec s) {
-            return ops.attention(in(q), in(k), in(v), mask, positions, s);
+            return delegate().attention(in(q), in(k), in(v), mask, positions, s);
         }
 
         @Override
         public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec s) {
-            return ops.attentionPacked(in(qkv), bias == null ? null : in(bias), mask, positions, s);
+            return delegate().attentionPacked(in(qkv), opt(bias), mask, positions, s);
         }
 
         @Override
         public Tensor crossEntropy(Tensor logits, IntTensor targets) {
-            return ops.crossEntropy(in(logits), targets);
+            return delegate().crossEntropy(in(logits), targets);
         }
 
         @Override
         public float[] toHost(Tensor t) {
-            return ops.toHost(in(t));
+            return delegate().toHost(in(t));
         }
 
         @Override
         public Tensor rows(Tensor t, int from, int to) {
             if (t instanceof Handle h) {
                 in(h); // taking a view of a dead weight is a use too
-                return new Handle(ops.rows(h.inner(), from, to), h.root() == null ? h : h.root(), h.index());
+                return new Handle(delegate().rows(h.inner(), from, to), h.root() == null ? h : h.root(), h.index());
             }
-            return ops.rows(t, from, to);
-        }
-
-        @Override
-        public void close() {
+            return delegate().rows(t, from, to);
         }
     }
 

@@ -1,0 +1,100 @@
+package org.zotune.backend.cuda;
+
+import java.util.Map;
+import org.zotune.backend.AttentionSpec;
+import org.zotune.cuda.Kernel;
+import org.zotune.model.ModelConfig;
+
+/**
+ * Launchers of native/kernels/attention.cu, the pieces of the unfused attention around cuBLAS's two batched
+ * products: q/k/v rows split into per-head [B, H, T, D] tensors (RoPE applied, kv heads expanded), the masked
+ * softmax of the float32 scores (causal or bidirectional), and the heads merged back into rows.
+ */
+final class AttentionKernels {
+    private final KernelSet k;
+
+    AttentionKernels(KernelSet kernels) {
+        this.k = kernels;
+        k.register(signatures());
+    }
+
+    /** Kernel name → launch signature. */
+    static Map<String, String> signatures() {
+        Map<String, String> s = KernelSet.table();
+        for (String t : KernelSet.TYPES) {
+            s.put("attention_split_qkv_rope_" + t, "pppppppiiiiiiiiiddddi");
+            s.put("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
+            s.put("attention_merge_heads_" + t, "ppiiii");
+            s.put("attention_merge_heads_v_" + t, "ppiiii");
+            for (String dir : new String[] {"causal", "bidir"}) {
+                s.put("attention_" + dir + "_softmax_" + t, "pppii");
+                for (int nj : new int[] {1, 2, 4, 8}) {
+                    s.put("attention_" + dir + "_softmax_w" + nj + "_" + t, "pppiil");
+                }
+            }
+        }
+        return s;
+    }
+
+    /**
+     * q/k/v rows (strided) → per-head [B, H, T, D] tensors, RoPE applied, kv heads expanded to H; n = B·H·T·D.
+     * {@code vec}: 16-byte vectors (no RoPE, aligned rows).
+     */
+    void splitHeads(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, CudaTensor qh, CudaTensor kh,
+                    CudaTensor vh, CudaIntTensor pos, AttentionSpec spec, long n, boolean vec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        if (vec && !spec.rope()) {
+            Kernel split = k.get("attention_split_qkv_v", k.computeType);
+            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .i32(6, b).i32(7, t).i32(8, h).i32(9, hkv).i32(10, d).i32(11, ldq).i32(12, ldk).i32(13, ldv);
+            split.launch(k.grid(n / k.vecWidth()), KernelSet.THREADS, k.stream);
+        } else {
+            Kernel split = k.get("attention_split_qkv_rope", k.computeType);
+            ModelConfig.RopeScaling rs = spec.ropeScaling();
+            split.args().ptr(0, qAddr).ptr(1, kAddr).ptr(2, vAddr)
+                    .ptr(3, qh.address()).ptr(4, kh.address()).ptr(5, vh.address())
+                    .ptr(6, spec.rope() ? pos.address() : 0L)
+                    .i32(7, b).i32(8, t).i32(9, h).i32(10, hkv).i32(11, d)
+                    .i32(12, ldq).i32(13, ldk).i32(14, ldv).i32(15, spec.rope() ? 1 : 0)
+                    .f64(16, spec.ropeTheta())
+                    .f64(17, rs == null ? 0 : rs.factor())
+                    .f64(18, rs == null ? 0 : rs.lowFreqFactor())
+                    .f64(19, rs == null ? 0 : rs.highFreqFactor())
+                    .i32(20, rs == null ? 0 : rs.originalMaxPositions());
+            split.launch(k.grid(n), KernelSet.THREADS, k.stream);
+        }
+    }
+
+    /** probs = masked softmax of scores [B·H·T, T] (float32, already scaled), causal or not as the spec says. */
+    void softmax(CudaTensor scores, CudaTensor probs, CudaIntTensor mask, AttentionSpec spec) {
+        final int h = spec.numHeads(), t = spec.seq();
+        String base = spec.causal() ? "attention_causal_softmax" : "attention_bidir_softmax";
+        long scoreRows = (long) spec.batch() * h * t;
+        if (t % 4 == 0 && t <= 1024) {
+            // one warp per row with the row in registers: NJ groups of 128 columns
+            int nj = t <= 128 ? 1 : t <= 256 ? 2 : t <= 512 ? 4 : 8;
+            Kernel sm = k.get(base + "_w" + nj, k.computeType);
+            sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, mask.address()).i32(3, h).i32(4, t)
+                    .i64(5, scoreRows);
+            int warpsPerBlock = KernelSet.THREADS / 32;
+            sm.launch((int) ((scoreRows + warpsPerBlock - 1) / warpsPerBlock), 1, 1, KernelSet.THREADS, 1, 1, 0,
+                    k.stream);
+        } else {
+            Kernel sm = k.get(base, k.computeType);
+            sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, mask.address()).i32(3, h).i32(4, t);
+            sm.launch((int) scoreRows, 1, 1, KernelSet.rowThreads(t), 1, 1, 0, k.stream);
+        }
+    }
+
+    /** O [B, H, T, D] → out [B·T, H·D]; n = B·H·T·D. */
+    void mergeHeads(CudaTensor oh, CudaTensor out, AttentionSpec spec, long n) {
+        int d = spec.headDim();
+        int vw = k.vecWidth();
+        boolean vecMerge = d % vw == 0 && n / vw < Integer.MAX_VALUE;
+        Kernel merge = k.get(vecMerge ? "attention_merge_heads_v" : "attention_merge_heads", k.computeType);
+        merge.args().ptr(0, oh.address()).ptr(1, out.address()).i32(2, spec.batch()).i32(3, spec.seq())
+                .i32(4, spec.numHeads()).i32(5, d);
+        merge.launch(k.grid(vecMerge ? n / vw : n), KernelSet.THREADS, k.stream);
+    }
+}

@@ -1,0 +1,36 @@
+package org.zotune.backend.cuda;
+
+/**
+ * The CUDA backend's switches, read once from system properties when a {@link CudaOps} is created (benchmark
+ * scripts set them with -D; the names and defaults are those of the switches they replace). Every fused path has
+ * its switch so that its gain can be measured against the separate kernels it replaces.
+ *
+ * @param fuseNorm       zotune.cuda.fuseNorm (true): the residual addition and the following norm in one kernel
+ * @param fuseBias       zotune.cuda.fuseBias (true): bias, activation and residual addition fused after a GEMM
+ * @param stridedLogits  zotune.cuda.stridedLogits (true): LM-head rows stay padded instead of copied out densely
+ * @param flashBias      zotune.cuda.flashBias (true): the fused attention adds a packed q|k|v bias while loading
+ * @param flashPipeline  zotune.cuda.flashPipeline (true): the two-stage (cp.async) fused attention where it fits
+ * @param flashAttention zotune.cuda.flashAttention (true): the fused attention; false: scores through device memory
+ * @param ltEpilogue     zotune.cuda.ltEpilogue (false): in bf16 / f16, bias + ReLU / GELU as cuBLASLt's GEMM
+ *                       epilogue. Off by default: measured 3–5 % faster forwards but 10–40 % larger logit errors
+ *                       against transformers' f32 outputs (benchmarks/NOTES.md, session 8)
+ * @param arenaChunkMiB  zotune.cuda.arenaChunkMiB (256): the activation arena grows in chunks of this size
+ * @param captureHostMiB zotune.cuda.captureHostMiB (4): pinned memory per captured graph for the host inputs
+ *                       created inside the capture
+ */
+public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
+                          boolean flashPipeline, boolean flashAttention, boolean ltEpilogue, long arenaChunkMiB,
+                          long captureHostMiB) {
+
+    /** The options the system properties set now (defaults where unset). */
+    public static CudaOptions fromSystemProperties() {
+        return new CudaOptions(flag("fuseNorm", true), flag("fuseBias", true), flag("stridedLogits", true),
+                flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
+                flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
+                Long.getLong("zotune.cuda.captureHostMiB", 4L));
+    }
+
+    private static boolean flag(String name, boolean dflt) {
+        return Boolean.parseBoolean(System.getProperty("zotune.cuda." + name, Boolean.toString(dflt)));
+    }
+}
