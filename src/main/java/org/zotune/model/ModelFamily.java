@@ -1,24 +1,34 @@
 package org.zotune.model;
 
-/** The decoder architectures zotune runs, named by their Hugging Face classes. */
+import org.zotune.model.gpt2.Gpt2Architecture;
+import org.zotune.model.llama.LlamaArchitecture;
+import org.zotune.model.opt.OptArchitecture;
+
+/**
+ * The registry of architectures zotune runs: one constant per architecture, naming it in configs and messages and
+ * holding its {@link Architecture}. Adding a model is one package and one line here. Config detection tries the
+ * constants in this order.
+ */
 public enum ModelFamily {
-    GPT2("GPT2LMHeadModel", "gpt2"),
-    OPT("OPTForCausalLM", "opt"),
-    LLAMA("LlamaForCausalLM", "llama");
+    GPT2(new Gpt2Architecture()),
+    OPT(new OptArchitecture()),
+    LLAMA(new LlamaArchitecture());
 
-    private final String hfArchitecture;
-    private final String hfModelType;
+    private final Architecture architecture;
 
-    ModelFamily(String hfArchitecture, String hfModelType) {
-        this.hfArchitecture = hfArchitecture;
-        this.hfModelType = hfModelType;
+    ModelFamily(Architecture architecture) {
+        this.architecture = architecture;
+    }
+
+    public Architecture architecture() {
+        return architecture;
     }
 
     public String hfArchitecture() {
-        return hfArchitecture;
+        return architecture.hfArchitecture();
     }
 
     public String hfModelType() {
-        return hfModelType;
+        return architecture.hfModelType();
     }
 }

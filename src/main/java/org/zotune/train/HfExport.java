@@ -3,8 +3,6 @@ package org.zotune.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +11,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.zotune.ZotuneException;
+import org.zotune.model.Architecture;
+import org.zotune.model.Architectures;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.io.AtomicFiles;
@@ -22,9 +22,9 @@ import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
 /**
- * Writes fine-tuned weights as a Hugging Face folder: {@code model.safetensors} under HF names and layouts (GPT-2's
- * Conv1D weights transposed back to [in, out], its c_attn bias flattened to [3·hidden]; tied heads omitted as
- * {@code save_pretrained} does), {@code config.json} (copied from a Hugging Face source, written from the config for
+ * Writes fine-tuned weights as a Hugging Face folder: {@code model.safetensors} under HF names and layouts (the
+ * architecture converts, see {@link Architecture#toHf}: e.g. GPT-2's Conv1D weights transposed back to [in, out], its
+ * c_attn bias flattened to [3·hidden]; tied heads omitted as {@code save_pretrained} does), {@code config.json} (copied from a Hugging Face source, written from the config for
  * a llama2.c source) and the tokenizer files copied. Every file is written atomically.
  */
 public final class HfExport {
@@ -42,9 +42,10 @@ public final class HfExport {
      */
     public static void write(Path dir, Path source, Path tokenizer, ModelConfig config, List<HostTensor> params,
             Map<String, String> metadata) {
+        Architecture arch = Architectures.of(config);
         List<HostTensor> hf = new ArrayList<>(params.size());
         for (HostTensor t : params) {
-            hf.add(toHf(config.family(), t));
+            hf.add(arch.toHf(t));
         }
         SafetensorsWriter.write(dir.resolve(HfCheckpoint.SINGLE), hf, metadata);
         Path srcDir = Files.isDirectory(source) ? source : source.toAbsolutePath().getParent();
@@ -76,37 +77,6 @@ public final class HfExport {
         } catch (IOException e) {
             throw new ZotuneException(srcDir + ": cannot list the tokenizer files: " + e.getMessage(), e);
         }
-    }
-
-    /** One parameter from zotune's layout to Hugging Face's. */
-    static HostTensor toHf(ModelFamily family, HostTensor t) {
-        String name = t.name();
-        if (family == ModelFamily.GPT2 && name.endsWith(".weight") && (name.contains(".attn.c_attn.")
-                || name.contains(".attn.c_proj.") || name.contains(".mlp.c_fc.") || name.contains(".mlp.c_proj."))) {
-            return transpose(t);
-        }
-        if (family == ModelFamily.GPT2 && name.endsWith("attn.c_attn.bias")) {
-            return new HostTensor(name, t.dtype(), new long[] {t.numel()}, t.bytes());
-        }
-        return t;
-    }
-
-    private static HostTensor transpose(HostTensor t) {
-        int rows = (int) t.dim(0);
-        int cols = (int) t.dim(1);
-        int w = t.dtype().bytes();
-        ByteBuffer src = t.bytes();
-        ByteBuffer dst = ByteBuffer.allocate(rows * cols * w).order(ByteOrder.LITTLE_ENDIAN);
-        for (int c = 0; c < cols; c++) {
-            for (int r = 0; r < rows; r++) {
-                int from = (r * cols + c) * w;
-                for (int b = 0; b < w; b++) {
-                    dst.put(src.get(src.position() + from + b));
-                }
-            }
-        }
-        dst.flip();
-        return new HostTensor(t.name(), t.dtype(), new long[] {cols, rows}, dst);
     }
 
     /** A LlamaForCausalLM config.json for a llama2.c source. */

@@ -10,9 +10,9 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.zotune.ZotuneException;
+import org.zotune.model.Architecture;
 import org.zotune.model.Checkpoint;
 import org.zotune.model.ModelConfig;
-import org.zotune.model.ModelFamily;
 import org.zotune.tensor.HostTensor;
 
 /**
@@ -57,7 +57,7 @@ public final class HfCheckpoint {
         ModelConfig config = HfConfig.read(folder.resolve(CONFIG));
         Map<String, HostTensor> raw = weights != null ? SafetensorsFile.open(weights).tensors() : readTensors(folder);
         Path source = weights != null ? weights : folder;
-        return new Checkpoint(source, config, normalise(source, config.family(), raw));
+        return new Checkpoint(source, config, normalise(source, config.family().architecture(), raw));
     }
 
     /** Every tensor of the folder's single or sharded safetensors checkpoint, under its stored name. */
@@ -131,31 +131,15 @@ public final class HfCheckpoint {
         return all;
     }
 
-    /** The name an LM-head checkpoint of this family uses for {@code name} (base-model files lack the prefix). */
-    public static String canonicalName(ModelFamily family, String name) {
-        if (name.startsWith("lm_head.")) {
-            return name;
-        }
-        switch (family) {
-            case GPT2:
-                return name.startsWith("transformer.") ? name : "transformer." + name;
-            case OPT:
-                if (name.startsWith("model.decoder.")) {
-                    return name;
-                }
-                return name.startsWith("decoder.") ? "model." + name : name;
-            case LLAMA:
-                return name.startsWith("model.") ? name : "model." + name;
-            default:
-                throw new AssertionError(family);
-        }
-    }
-
-    static Map<String, HostTensor> normalise(Path source, ModelFamily family, Map<String, HostTensor> raw) {
+    /**
+     * Every tensor under the name the LM-head class uses ({@link Architecture#canonicalName}); two stored names for
+     * one tensor are an error.
+     */
+    static Map<String, HostTensor> normalise(Path source, Architecture arch, Map<String, HostTensor> raw) {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         Map<String, String> original = new LinkedHashMap<>();
         for (Map.Entry<String, HostTensor> e : raw.entrySet()) {
-            String name = canonicalName(family, e.getKey());
+            String name = arch.canonicalName(e.getKey());
             String before = original.putIfAbsent(name, e.getKey());
             if (before != null) {
                 throw new ZotuneException(source + ": tensors " + before + " and " + e.getKey()

@@ -1,5 +1,6 @@
 package org.zotune.model.llama;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -14,6 +15,11 @@ import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
 import org.zotune.model.ParamSpec;
 import org.zotune.model.ParamSpec.Role;
+import org.zotune.model.blocks.FeedForward;
+import org.zotune.model.blocks.Layer;
+import org.zotune.model.blocks.Linear;
+import org.zotune.model.blocks.Norm;
+import org.zotune.model.blocks.SelfAttention;
 
 /**
  * Llama ({@code LlamaForCausalLM}), as HF's modeling_llama: token embedding, pre-RMSNorm blocks, attention
@@ -26,23 +32,8 @@ public final class Llama implements CausalLM {
     private final ModelConfig config;
     private final List<ParamSpec> params;
     private final int embed;
-    private final int[] attnNorm;
-    private final int[] qW;
-    private final int[] qB;
-    private final int[] kW;
-    private final int[] kB;
-    private final int[] vW;
-    private final int[] vB;
-    private final int[] oW;
-    private final int[] oB;
-    private final int[] ffnNorm;
-    private final int[] gateW;
-    private final int[] gateB;
-    private final int[] upW;
-    private final int[] upB;
-    private final int[] downW;
-    private final int[] downB;
-    private final int norm;
+    private final List<Layer> layers;
+    private final Norm norm;
     private final int head;
 
     public Llama(ModelConfig config) {
@@ -66,45 +57,25 @@ public final class Llama implements CausalLM {
         long ffn = config.intermediateSize();
         boolean ab = config.attentionBias();
         boolean mb = config.mlpBias();
-        int n = config.numLayers();
         ParamList p = new ParamList();
         embed = p.add("model.embed_tokens.weight", Role.EMBEDDING, config.vocabSize(), h);
-        attnNorm = new int[n];
-        qW = new int[n];
-        qB = new int[n];
-        kW = new int[n];
-        kB = new int[n];
-        vW = new int[n];
-        vB = new int[n];
-        oW = new int[n];
-        oB = new int[n];
-        ffnNorm = new int[n];
-        gateW = new int[n];
-        gateB = new int[n];
-        upW = new int[n];
-        upB = new int[n];
-        downW = new int[n];
-        downB = new int[n];
-        for (int l = 0; l < n; l++) {
+        List<Layer> ls = new ArrayList<>();
+        for (int l = 0; l < config.numLayers(); l++) {
             String pre = "model.layers." + l + ".";
-            attnNorm[l] = p.add(pre + "input_layernorm.weight", Role.NORM_WEIGHT, h);
-            qW[l] = p.add(pre + "self_attn.q_proj.weight", Role.MATRIX, qd, h);
-            qB[l] = p.addIf(ab, pre + "self_attn.q_proj.bias", Role.BIAS, qd);
-            kW[l] = p.add(pre + "self_attn.k_proj.weight", Role.MATRIX, kvd, h);
-            kB[l] = p.addIf(ab, pre + "self_attn.k_proj.bias", Role.BIAS, kvd);
-            vW[l] = p.add(pre + "self_attn.v_proj.weight", Role.MATRIX, kvd, h);
-            vB[l] = p.addIf(ab, pre + "self_attn.v_proj.bias", Role.BIAS, kvd);
-            oW[l] = p.add(pre + "self_attn.o_proj.weight", Role.MATRIX, h, qd);
-            oB[l] = p.addIf(ab, pre + "self_attn.o_proj.bias", Role.BIAS, h);
-            ffnNorm[l] = p.add(pre + "post_attention_layernorm.weight", Role.NORM_WEIGHT, h);
-            gateW[l] = p.add(pre + "mlp.gate_proj.weight", Role.MATRIX, ffn, h);
-            gateB[l] = p.addIf(mb, pre + "mlp.gate_proj.bias", Role.BIAS, ffn);
-            upW[l] = p.add(pre + "mlp.up_proj.weight", Role.MATRIX, ffn, h);
-            upB[l] = p.addIf(mb, pre + "mlp.up_proj.bias", Role.BIAS, ffn);
-            downW[l] = p.add(pre + "mlp.down_proj.weight", Role.MATRIX, h, ffn);
-            downB[l] = p.addIf(mb, pre + "mlp.down_proj.bias", Role.BIAS, h);
+            Norm attnNorm = Norm.rmsNorm(p, pre + "input_layernorm", h);
+            Linear q = Linear.add(p, pre + "self_attn.q_proj", ab, qd, h);
+            Linear k = Linear.add(p, pre + "self_attn.k_proj", ab, kvd, h);
+            Linear v = Linear.add(p, pre + "self_attn.v_proj", ab, kvd, h);
+            Linear o = Linear.add(p, pre + "self_attn.o_proj", ab, h, qd);
+            Norm ffnNorm = Norm.rmsNorm(p, pre + "post_attention_layernorm", h);
+            Linear gate = Linear.add(p, pre + "mlp.gate_proj", mb, ffn, h);
+            Linear up = Linear.add(p, pre + "mlp.up_proj", mb, ffn, h);
+            Linear down = Linear.add(p, pre + "mlp.down_proj", mb, h, ffn);
+            ls.add(new Layer(attnNorm, new SelfAttention.Projected(q, k, v, o), ffnNorm,
+                    new FeedForward.Gated(gate, up, down)));
         }
-        norm = p.add("model.norm.weight", Role.NORM_WEIGHT, h);
+        layers = List.copyOf(ls);
+        norm = Norm.rmsNorm(p, "model.norm", h);
         head = config.tieWordEmbeddings() ? embed : p.add("lm_head.weight", Role.MATRIX, config.vocabSize(), h);
         params = p.specs();
     }
@@ -129,25 +100,7 @@ public final class Llama implements CausalLM {
         IntTensor mask = ops.ints(batch.mask());
         IntTensor positions = ops.ints(batch.arangePositions());
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
-        // each residual addition is fused with the norm that follows it (the next block's, or the final one); x and a
-        // live outside the layers' scopes, so a pass holds one layer's activations at a time, not all of them
-        Tensor a = ops.rmsNorm(x, w.weight(attnNorm[0]), eps);
-        for (int l = 0; l < config.numLayers(); l++) {
-            try (Ops.Scope layer = ops.scope()) {
-                Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
-                Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
-                Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
-                Tensor att = ops.attention(q, k, v, mask, positions, spec);
-                Tensor m = ops.addLinearRmsNorm(x, att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l]),
-                        w.weight(ffnNorm[l]), eps);
-                Tensor gate = ops.linear(m, w.weight(gateW[l]), Architectures.optionalWeight(w, gateB[l]));
-                Tensor up = ops.linear(m, w.weight(upW[l]), Architectures.optionalWeight(w, upB[l]));
-                boolean last = l == config.numLayers() - 1;
-                ops.addLinearRmsNorm(x, ops.siluMul(gate, up), w.weight(downW[l]),
-                        Architectures.optionalWeight(w, downB[l]), w.weight(last ? norm : attnNorm[l + 1]), eps, a);
-            }
-        }
-        Tensor out = a;
+        Tensor out = Layer.preNorm(ops, w, x, layers, norm, eps, mask, positions, spec);
         return ops.linear(out, w.weight(head), null);
     }
 }

@@ -1,5 +1,6 @@
 package org.zotune.model.opt;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -14,6 +15,11 @@ import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
 import org.zotune.model.ParamSpec;
 import org.zotune.model.ParamSpec.Role;
+import org.zotune.model.blocks.FeedForward;
+import org.zotune.model.blocks.Layer;
+import org.zotune.model.blocks.Linear;
+import org.zotune.model.blocks.Norm;
+import org.zotune.model.blocks.SelfAttention;
 
 /**
  * OPT ({@code OPTForCausalLM}), as HF's modeling_opt: token embedding (width word_embed_proj_dim, projected
@@ -32,24 +38,8 @@ public final class Opt implements CausalLM {
     private final int embed;
     private final int positions;
     private final int projectIn;
-    private final int[] qW;
-    private final int[] qB;
-    private final int[] kW;
-    private final int[] kB;
-    private final int[] vW;
-    private final int[] vB;
-    private final int[] oW;
-    private final int[] oB;
-    private final int[] attnLnW;
-    private final int[] attnLnB;
-    private final int[] fc1W;
-    private final int[] fc1B;
-    private final int[] fc2W;
-    private final int[] fc2B;
-    private final int[] ffnLnW;
-    private final int[] ffnLnB;
-    private final int finalLnW;
-    private final int finalLnB;
+    private final List<Layer> layers;
+    private final Norm finalNorm;
     private final int projectOut;
     private final int head;
 
@@ -69,50 +59,28 @@ public final class Opt implements CausalLM {
         boolean projected = proj != h;
         boolean ab = config.attentionBias();
         boolean mb = config.mlpBias();
-        int n = config.numLayers();
         String d = "model.decoder.";
         ParamList p = new ParamList();
         embed = p.add(d + "embed_tokens.weight", Role.EMBEDDING, config.vocabSize(), proj);
         positions = p.add(d + "embed_positions.weight", Role.POSITION_EMBEDDING,
                 config.maxPositions() + POSITION_OFFSET, h);
         projectIn = p.addIf(projected, d + "project_in.weight", Role.MATRIX, h, proj);
-        qW = new int[n];
-        qB = new int[n];
-        kW = new int[n];
-        kB = new int[n];
-        vW = new int[n];
-        vB = new int[n];
-        oW = new int[n];
-        oB = new int[n];
-        attnLnW = new int[n];
-        attnLnB = new int[n];
-        fc1W = new int[n];
-        fc1B = new int[n];
-        fc2W = new int[n];
-        fc2B = new int[n];
-        ffnLnW = new int[n];
-        ffnLnB = new int[n];
-        for (int l = 0; l < n; l++) {
+        List<Layer> ls = new ArrayList<>();
+        for (int l = 0; l < config.numLayers(); l++) {
             String pre = d + "layers." + l + ".";
-            attnLnW[l] = p.add(pre + "self_attn_layer_norm.weight", Role.NORM_WEIGHT, h);
-            attnLnB[l] = p.add(pre + "self_attn_layer_norm.bias", Role.NORM_BIAS, h);
-            qW[l] = p.add(pre + "self_attn.q_proj.weight", Role.MATRIX, h, h);
-            qB[l] = p.addIf(ab, pre + "self_attn.q_proj.bias", Role.BIAS, h);
-            kW[l] = p.add(pre + "self_attn.k_proj.weight", Role.MATRIX, h, h);
-            kB[l] = p.addIf(ab, pre + "self_attn.k_proj.bias", Role.BIAS, h);
-            vW[l] = p.add(pre + "self_attn.v_proj.weight", Role.MATRIX, h, h);
-            vB[l] = p.addIf(ab, pre + "self_attn.v_proj.bias", Role.BIAS, h);
-            oW[l] = p.add(pre + "self_attn.out_proj.weight", Role.MATRIX, h, h);
-            oB[l] = p.addIf(ab, pre + "self_attn.out_proj.bias", Role.BIAS, h);
-            ffnLnW[l] = p.add(pre + "final_layer_norm.weight", Role.NORM_WEIGHT, h);
-            ffnLnB[l] = p.add(pre + "final_layer_norm.bias", Role.NORM_BIAS, h);
-            fc1W[l] = p.add(pre + "fc1.weight", Role.MATRIX, ffn, h);
-            fc1B[l] = p.addIf(mb, pre + "fc1.bias", Role.BIAS, ffn);
-            fc2W[l] = p.add(pre + "fc2.weight", Role.MATRIX, h, ffn);
-            fc2B[l] = p.addIf(mb, pre + "fc2.bias", Role.BIAS, h);
+            Norm attnLn = Norm.layerNorm(p, pre + "self_attn_layer_norm", h);
+            Linear q = Linear.add(p, pre + "self_attn.q_proj", ab, h, h);
+            Linear k = Linear.add(p, pre + "self_attn.k_proj", ab, h, h);
+            Linear v = Linear.add(p, pre + "self_attn.v_proj", ab, h, h);
+            Linear o = Linear.add(p, pre + "self_attn.out_proj", ab, h, h);
+            Norm ffnLn = Norm.layerNorm(p, pre + "final_layer_norm", h);
+            Linear fc1 = Linear.add(p, pre + "fc1", mb, ffn, h);
+            Linear fc2 = Linear.add(p, pre + "fc2", mb, h, ffn);
+            ls.add(new Layer(attnLn, new SelfAttention.Projected(q, k, v, o), ffnLn,
+                    new FeedForward.Activated(fc1, fc2, config.activation(), ModelConfig.Activation.RELU)));
         }
-        finalLnW = p.addIf(config.finalNorm(), d + "final_layer_norm.weight", Role.NORM_WEIGHT, h);
-        finalLnB = p.addIf(config.finalNorm(), d + "final_layer_norm.bias", Role.NORM_BIAS, h);
+        layers = List.copyOf(ls);
+        finalNorm = config.finalNorm() ? Norm.layerNorm(p, d + "final_layer_norm", h) : null;
         projectOut = p.addIf(projected, d + "project_out.weight", Role.MATRIX, proj, h);
         head = config.tieWordEmbeddings() ? embed : p.add("lm_head.weight", Role.MATRIX, config.vocabSize(), proj);
         params = p.specs();
@@ -132,7 +100,6 @@ public final class Opt implements CausalLM {
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
         Architectures.checkBatch(config, batch, false);
         float eps = (float) config.normEps();
-        boolean before = config.normBefore();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null);
         IntTensor mask = ops.ints(batch.mask());
@@ -151,45 +118,13 @@ public final class Opt implements CausalLM {
             x = ops.linear(x, w.weight(projectIn), null);
         }
         ops.addInPlace(x, ops.embedding(ops.ints(table), w.weight(positions)));
-        // pre-LN: each residual addition is fused with the norm that follows it (the next block's, or the final
-        // one) written into a; post-LN: with the norm of its own sub-block, written over the residual stream x.
-        // x and a live outside the layers' scopes, so a pass holds one layer's activations at a time.
-        Tensor a = before ? ops.layerNorm(x, w.weight(attnLnW[0]), w.weight(attnLnB[0]), eps) : x;
-        for (int l = 0; l < config.numLayers(); l++) {
-            try (Ops.Scope layer = ops.scope()) {
-                Tensor q = ops.linear(a, w.weight(qW[l]), Architectures.optionalWeight(w, qB[l]));
-                Tensor k = ops.linear(a, w.weight(kW[l]), Architectures.optionalWeight(w, kB[l]));
-                Tensor v = ops.linear(a, w.weight(vW[l]), Architectures.optionalWeight(w, vB[l]));
-                Tensor att = ops.attention(q, k, v, mask, attnPositions, spec);
-                Tensor m = ops.addLinearLayerNorm(x, att, w.weight(oW[l]), Architectures.optionalWeight(w, oB[l]),
-                        w.weight(before ? ffnLnW[l] : attnLnW[l]), w.weight(before ? ffnLnB[l] : attnLnB[l]), eps,
-                        before ? null : x);
-                Tensor f;
-                if (config.activation() == ModelConfig.Activation.RELU) {
-                    f = ops.linearRelu(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
-                } else {
-                    f = ops.linear(m, w.weight(fc1W[l]), Architectures.optionalWeight(w, fc1B[l]));
-                    Architectures.activateInPlace(ops, f, config.activation());
-                }
-                Tensor fc2Bias = Architectures.optionalWeight(w, fc2B[l]);
-                if (!before) {
-                    ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(ffnLnW[l]), w.weight(ffnLnB[l]),
-                            eps, x);
-                } else if (l + 1 < config.numLayers()) {
-                    ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(attnLnW[l + 1]),
-                            w.weight(attnLnB[l + 1]), eps, a);
-                } else if (finalLnW >= 0) {
-                    ops.addLinearLayerNorm(x, f, w.weight(fc2W[l]), fc2Bias, w.weight(finalLnW), w.weight(finalLnB),
-                            eps, a);
-                } else {
-                    ops.addLinearInPlace(x, f, w.weight(fc2W[l]), fc2Bias);
-                }
+        if (config.normBefore()) {
+            x = Layer.preNorm(ops, w, x, layers, finalNorm, eps, mask, attnPositions, spec);
+        } else {
+            x = Layer.postNorm(ops, w, x, layers, eps, mask, attnPositions, spec);
+            if (finalNorm != null) {
+                x = finalNorm.apply(ops, w, x, eps);
             }
-        }
-        if (before && finalLnW >= 0) {
-            x = a;
-        } else if (!before && finalLnW >= 0) {
-            x = ops.layerNorm(x, w.weight(finalLnW), w.weight(finalLnB), eps);
         }
         if (projectOut >= 0) {
             x = ops.linear(x, w.weight(projectOut), null);

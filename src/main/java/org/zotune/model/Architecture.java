@@ -1,0 +1,52 @@
+package org.zotune.model;
+
+import org.zotune.model.io.ConfigJson;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * Everything zotune knows about one model architecture, as data: how to read its Hugging Face {@code config.json},
+ * how to build the model, and how its parameters are named and laid out in Hugging Face checkpoints, in both
+ * directions. One implementation per model package, registered by one constant in {@link ModelFamily}.
+ */
+public interface Architecture {
+
+    /** The Hugging Face class named in config.json's "architectures" (e.g. GPT2LMHeadModel). */
+    String hfArchitecture();
+
+    /** The Hugging Face "model_type" (e.g. gpt2). */
+    String hfModelType();
+
+    /**
+     * Maps config.json to a {@link ModelConfig} of this family; errors name the file and the field
+     * ({@link ConfigJson} has the field helpers).
+     */
+    ModelConfig parseConfig(ConfigJson json);
+
+    /**
+     * The model for a config of this family.
+     *
+     * @throws IllegalArgumentException when the config describes a variant this architecture cannot run
+     */
+    LanguageModel create(ModelConfig config);
+
+    /**
+     * The name the LM-head class's checkpoint uses for a tensor stored as {@code stored} (checkpoints saved from the
+     * bare model lack its prefix); other names are returned unchanged.
+     */
+    String canonicalName(String stored);
+
+    /** The shape a Hugging Face checkpoint stores a parameter under, given zotune's shape. */
+    default long[] hfShape(String name, long[] shape) {
+        return shape.clone();
+    }
+
+    /** A tensor of {@link #hfShape} from Hugging Face's layout to zotune's (same dtype; a copy or a view). */
+    default HostTensor fromHf(String name, long[] shape, HostTensor t) {
+        return new HostTensor(name, t.dtype(), shape, t.bytes());
+    }
+
+    /** One parameter (named, in zotune's layout) to Hugging Face's layout. */
+    default HostTensor toHf(HostTensor t) {
+        return t;
+    }
+}

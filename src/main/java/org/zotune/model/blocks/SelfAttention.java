@@ -1,0 +1,51 @@
+package org.zotune.model.blocks;
+
+import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.IntTensor;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+
+/**
+ * Multi-head self-attention up to (not including) its output projection, which the layer fuses with the residual
+ * addition and the norm that follows it.
+ */
+public sealed interface SelfAttention permits SelfAttention.Projected, SelfAttention.Packed {
+
+    /** The heads' output [tokens, heads·head_dim] for the normed input x. */
+    Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions, AttentionSpec spec);
+
+    /** The output projection. */
+    Linear out();
+
+    /** Separate q, k and v projections (OPT, Llama; biases optional). */
+    record Projected(Linear q, Linear k, Linear v, Linear out) implements SelfAttention {
+        @Override
+        public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
+                             AttentionSpec spec) {
+            Tensor qx = q.apply(ops, w, x);
+            Tensor kx = k.apply(ops, w, x);
+            Tensor vx = v.apply(ops, w, x);
+            return ops.attention(qx, kx, vx, mask, positions, spec);
+        }
+    }
+
+    /**
+     * One product for q, k and v ([3·hidden, hidden] weight, GPT-2's c_attn); the [3, hidden] bias is added by the
+     * attention as it reads the packed activation.
+     */
+    record Packed(Linear qkv, Linear out) implements SelfAttention {
+        public Packed {
+            if (qkv.bias() < 0) {
+                throw new IllegalArgumentException("packed q/k/v attention needs its bias");
+            }
+        }
+
+        @Override
+        public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
+                             AttentionSpec spec) {
+            Tensor packed = ops.linear(x, w.weight(qkv.weight()), null);
+            return ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec);
+        }
+    }
+}

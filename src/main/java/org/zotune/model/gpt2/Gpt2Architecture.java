@@ -1,0 +1,150 @@
+package org.zotune.model.gpt2;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.zotune.model.Architecture;
+import org.zotune.model.ModelConfig;
+import org.zotune.model.ModelFamily;
+import org.zotune.model.io.ConfigJson;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * GPT-2 as Hugging Face stores it: GPT2Config, names under {@code transformer.}, and Conv1D weights stored
+ * [in, out] (zotune keeps [out, in]) with the fused c_attn bias stored flat [3·hidden] (zotune views it as
+ * [3, hidden]).
+ */
+public final class Gpt2Architecture implements Architecture {
+
+    /** GPT2Config fields. */
+    record Fields(
+            @JsonProperty("vocab_size") Integer vocabSize,
+            @JsonProperty("n_embd") Integer nEmbd,
+            @JsonProperty("n_layer") Integer nLayer,
+            @JsonProperty("n_head") Integer nHead,
+            @JsonProperty("n_inner") Integer nInner,
+            @JsonProperty("n_positions") Integer nPositions,
+            @JsonProperty("layer_norm_epsilon") Double layerNormEpsilon,
+            @JsonProperty("activation_function") String activationFunction,
+            @JsonProperty("tie_word_embeddings") Boolean tieWordEmbeddings,
+            @JsonProperty("scale_attn_weights") Boolean scaleAttnWeights,
+            @JsonProperty("scale_attn_by_inverse_layer_idx") Boolean scaleAttnByInverseLayerIdx,
+            @JsonProperty("add_cross_attention") Boolean addCrossAttention) {
+    }
+
+    /** How a parameter's HF layout differs from zotune's. */
+    private enum Layout { SAME, CONV1D, FLAT_QKV_BIAS }
+
+    @Override
+    public String hfArchitecture() {
+        return "GPT2LMHeadModel";
+    }
+
+    @Override
+    public String hfModelType() {
+        return "gpt2";
+    }
+
+    @Override
+    public ModelConfig parseConfig(ConfigJson json) {
+        Fields c = json.bind(Fields.class);
+        int hidden = json.positive("n_embd", c.nEmbd());
+        int heads = json.positive("n_head", c.nHead());
+        json.divisible(hidden, "n_embd", heads, "n_head");
+        if (Boolean.TRUE.equals(c.scaleAttnByInverseLayerIdx())) {
+            throw json.error("scale_attn_by_inverse_layer_idx=true is not supported");
+        }
+        if (Boolean.FALSE.equals(c.scaleAttnWeights())) {
+            throw json.error("scale_attn_weights=false is not supported");
+        }
+        if (Boolean.TRUE.equals(c.addCrossAttention())) {
+            throw json.error("add_cross_attention=true is not supported (decoder-only)");
+        }
+        int inner = c.nInner() == null ? 4 * hidden : json.positive("n_inner", c.nInner());
+        return new ModelConfig(ModelFamily.GPT2,
+                json.positive("vocab_size", c.vocabSize()),
+                hidden,
+                json.positive("n_layer", c.nLayer()),
+                heads, heads, hidden / heads, inner,
+                json.positive("n_positions", c.nPositions()),
+                json.eps("layer_norm_epsilon", c.layerNormEpsilon(), 1e-5),
+                json.activation("activation_function", c.activationFunction(), "gelu_new"),
+                ConfigJson.orDefault(c.tieWordEmbeddings(), true),
+                true, true, hidden, 0.0, null, true, true,
+                json.bosTokenId(50256),
+                json.eosTokenId(50256),
+                json.padTokenId(-1));
+    }
+
+    @Override
+    public Gpt2 create(ModelConfig config) {
+        return new Gpt2(config);
+    }
+
+    @Override
+    public String canonicalName(String stored) {
+        return stored.startsWith("lm_head.") || stored.startsWith("transformer.") ? stored : "transformer." + stored;
+    }
+
+    private static Layout layout(String name) {
+        if (name.endsWith(".weight") && (name.contains(".attn.c_attn.") || name.contains(".attn.c_proj.")
+                || name.contains(".mlp.c_fc.") || name.contains(".mlp.c_proj."))) {
+            return Layout.CONV1D;
+        }
+        return name.endsWith("attn.c_attn.bias") ? Layout.FLAT_QKV_BIAS : Layout.SAME;
+    }
+
+    @Override
+    public long[] hfShape(String name, long[] shape) {
+        switch (layout(name)) {
+            case CONV1D: return new long[] {shape[1], shape[0]};
+            case FLAT_QKV_BIAS: return new long[] {shape[0] * shape[1]};
+            default: return shape.clone();
+        }
+    }
+
+    @Override
+    public HostTensor fromHf(String name, long[] shape, HostTensor t) {
+        HostTensor laid = layout(name) == Layout.CONV1D ? transpose(t) : t;
+        return new HostTensor(name, laid.dtype(), shape, laid.bytes());
+    }
+
+    @Override
+    public HostTensor toHf(HostTensor t) {
+        switch (layout(t.name())) {
+            case CONV1D: return transpose(t);
+            case FLAT_QKV_BIAS: return new HostTensor(t.name(), t.dtype(), new long[] {t.numel()}, t.bytes());
+            default: return t;
+        }
+    }
+
+    /** [rows, cols] → [cols, rows], element by element in the tensor's own dtype (Conv1D ↔ nn.Linear). */
+    static HostTensor transpose(HostTensor t) {
+        int rows = (int) t.dim(0);
+        int cols = (int) t.dim(1);
+        int n = rows * cols;
+        ByteBuffer dst = ByteBuffer.allocate(n * t.dtype().bytes()).order(ByteOrder.LITTLE_ENDIAN);
+        if (t.dtype().bytes() == 4) {
+            int[] src = new int[n];
+            t.bytes().asIntBuffer().get(src);
+            int[] out = new int[n];
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    out[c * rows + r] = src[r * cols + c];
+                }
+            }
+            dst.asIntBuffer().put(out);
+        } else {
+            short[] src = new short[n];
+            t.bytes().asShortBuffer().get(src);
+            short[] out = new short[n];
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    out[c * rows + r] = src[r * cols + c];
+                }
+            }
+            dst.asShortBuffer().put(out);
+        }
+        return new HostTensor(t.name(), t.dtype(), new long[] {cols, rows}, dst);
+    }
+}
