@@ -32,6 +32,7 @@ import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoAdaMu;
 import org.zotune.zo.optim.ZoAdam;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 import org.zotune.zo.optim.ZoSgdMomentum;
 
@@ -218,8 +219,8 @@ public record TrainConfig(String model, String tokenizer, Data data, String obje
             return schedule.equals("linear") ? LrSchedule.linear(lr, steps) : LrSchedule.constant(lr);
         }
 
-        /** The optimiser's validated reference config (one of ZoSgd.Config, ...). */
-        public Object referenceConfig(long steps) {
+        /** The optimiser's validated configuration record. */
+        public ZoOptimizerConfig referenceConfig(long steps) {
             LrSchedule s = lrSchedule(steps);
             return switch (name) {
                 case "zo-sgd" -> new ZoSgd.Config(s, weightDecay, Noise.Distribution.parse(noise));
