@@ -86,14 +86,4 @@ public sealed interface ZoOptimizerConfig
                 ZoAdam.Config.example(),
                 ZoAdaMu.Config.example());
     }
-
-    /** The registered optimiser called {@code name} (its example), or null. */
-    static ZoOptimizerConfig registered(String name) {
-        for (ZoOptimizerConfig c : registered()) {
-            if (c.name().equals(name)) {
-                return c;
-            }
-        }
-        return null;
-    }
 }
