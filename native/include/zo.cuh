@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "philox.cuh"
+#include "zo_rules.cuh"
 
 namespace zo {
 
@@ -28,14 +29,7 @@ struct Scalars {
     uint64_t seed;   // s_t
     float eps;       // ε of the two-point estimate
     float eta;       // η_t
-    float lambda;    // weight decay λ (SGD, MMT, Adam); AdaMU: η_t·λ (decoupled)
-    float a0;        // MMT: μ;       Adam: β1;      AdaMU: sqrt(α)
-    float a1;        // Adam: β2;     AdaMU: sqrt(1 - α)
-    float a2;        // Adam: 1 - β1; AdaMU: β1
-    float a3;        // Adam: 1 - β2; AdaMU: 1 - β1
-    float a4;        // Adam: 1 - β1^t; AdaMU: β2
-    float a5;        // Adam: 1 - β2^t; AdaMU: 1 - β2
-    float a6;        // Adam: ε_adam; AdaMU: σ
+    RuleParams params;  // the optimiser's named parameters (zo_rules.cuh), e.g. params.adam.beta1
     int32_t step;    // low 32 bits of t (echoed to the output block)
     uint32_t stream; // the noise stream of this block's SPSA sample k (0 for k = 0, 3 + k after: §1)
     int32_t samples; // q, read from block 0 by the update: blocks 0 .. q-1 hold the q samples' scalars
@@ -53,14 +47,7 @@ struct Scalars {
 static_assert(offsetof(Scalars, seed) == 0, "seed");
 static_assert(offsetof(Scalars, eps) == 8, "eps");
 static_assert(offsetof(Scalars, eta) == 12, "eta");
-static_assert(offsetof(Scalars, lambda) == 16, "lambda");
-static_assert(offsetof(Scalars, a0) == 20, "a0");
-static_assert(offsetof(Scalars, a1) == 24, "a1");
-static_assert(offsetof(Scalars, a2) == 28, "a2");
-static_assert(offsetof(Scalars, a3) == 32, "a3");
-static_assert(offsetof(Scalars, a4) == 36, "a4");
-static_assert(offsetof(Scalars, a5) == 40, "a5");
-static_assert(offsetof(Scalars, a6) == 44, "a6");
+static_assert(offsetof(Scalars, params) == 16, "params");
 static_assert(offsetof(Scalars, step) == 48, "step");
 static_assert(offsetof(Scalars, stream) == 52, "stream");
 static_assert(offsetof(Scalars, samples) == 56, "samples");
@@ -293,13 +280,6 @@ __device__ __forceinline__ void rounding_bits(const zotune::PhiloxKeys& K, uint6
     }
 }
 
-// The hardware reciprocal square root (MUFU, ~1 ulp); its input is v + σ >= σ > 0.
-__device__ __forceinline__ float rsqrt_approx(float x) {
-    float r;
-    asm("rsqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-    return r;
-}
-
 // 4 consecutive values of T at p (4-element aligned: 16 bytes for f32, 8 for 16-bit types) as floats.
 __device__ __forceinline__ void load4(const float* p, float* o) {
     float4 q = *reinterpret_cast<const float4*>(p);
@@ -359,7 +339,8 @@ struct Step {
     uint64_t seed;
     zotune::PhiloxKeys keys;
     uint32_t stream;  // of u's Gaussian / Rademacher noise (the sample's stream)
-    float eps, eta, lambda, g, a0, a1, a2, a3, a4, a5, a6;
+    float eps, eta, g;
+    RuleParams params;  // the optimiser's (zo_rules.cuh)
     bool bad;
     int q;                // SPSA samples whose estimates the update averages (1: g alone)
     const Scalars* all;   // their blocks (q > 1)
@@ -370,8 +351,8 @@ __device__ __forceinline__ Step read_step(const Scalars* S) {
     s.seed = S->seed;
     s.keys = zotune::philox_keys(s.seed);
     s.stream = S->stream;
-    s.eps = S->eps; s.eta = S->eta; s.lambda = S->lambda; s.g = S->g;
-    s.a0 = S->a0; s.a1 = S->a1; s.a2 = S->a2; s.a3 = S->a3; s.a4 = S->a4; s.a5 = S->a5; s.a6 = S->a6;
+    s.eps = S->eps; s.eta = S->eta; s.g = S->g;
+    s.params = S->params;
     s.bad = S->bad != 0;
     s.q = 1;
     s.all = S;
@@ -396,7 +377,8 @@ __device__ __forceinline__ void direction4(const Step& S, uint64_t group, const 
         return;
     }
     float4 n1 = gaussian4(zotune::noise_words(S.keys, STREAM_N1, group));
-    const float sa = S.a0, sb = S.a1, b1 = S.a2, omb1 = S.a3;
+    const AdaMuParams& a = S.params.adamu;
+    const float sa = a.sa, sb = a.sb, b1 = a.beta1, omb1 = a.omb1;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
         zd[j] = __fmul_rn(sa, lane(n0, j));

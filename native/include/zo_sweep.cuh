@@ -1,5 +1,6 @@
 // One pass of a fused ZO kernel over parameter elements (ALGORITHMS.md §2–§5): the perturbation
-// θ ± c·εu, and the (restore +) optimiser updates, with u regenerated from (s_t, global index).
+// θ ± c·εu, and the (restore +) optimiser updates, with u regenerated from (s_t, global index); the per-element
+// update arithmetic is the optimiser's rule (zo_rules.cuh), the rest (loads, u, ĝ, rounding, stores) is shared.
 // Shared by zo_perturb.cu and zo_update.cu.
 //
 // Speed (benchmarks/NOTES.md, "ZO kernels"): the kernels are limited by arithmetic (Philox, log, sincos),
@@ -14,12 +15,14 @@
 
 namespace zo {
 
-enum Op { OP_PERTURB = 0, OP_SGD = 1, OP_MMT = 2, OP_ADAM = 3, OP_ADAMU = 4 };
+template <class Rule> struct IsPerturb { static constexpr bool value = false; };
+template <> struct IsPerturb<PerturbPass> { static constexpr bool value = true; };
 
-template <int OP, int DIR> struct Uses {
-    static constexpr bool m_read = OP == OP_MMT || OP == OP_ADAM || DIR == DIR_ADAMU;
-    static constexpr bool m_write = OP == OP_MMT || OP == OP_ADAM || OP == OP_ADAMU;
-    static constexpr bool v = OP == OP_ADAM;
+// Which state a pass touches: its rule's, and m for ZO-AdaMU's direction.
+template <class Rule, int DIR> struct Uses {
+    static constexpr bool m_read = Rule::reads_m || DIR == DIR_ADAMU;
+    static constexpr bool m_write = Rule::writes_m;
+    static constexpr bool v = Rule::uses_v;
 };
 
 // E elements at src[mem .. mem+E) -> dst[...] (dst == src in place), global indices n0 .. n0+E (n0 a
@@ -27,11 +30,12 @@ template <int OP, int DIR> struct Uses {
 // otherwise E == 4 and `count` (1..4) elements, scalar accesses.
 // MULTI: the update averages q > 1 SPSA samples (P.q, blocks P.all): ĝ = (Σ_k g_k·u_k) / q in sample order, as
 // the reference's AbstractZoOptimizer.estimate; P.stream is the last sample's (the pending restore's direction).
-template <typename T, typename S, int OP, int DIR, int E, bool FULL, bool MULTI = false>
+// Rule: the optimiser's update rule, or PerturbPass for θ ± c·εu.
+template <typename T, typename S, class Rule, int DIR, int E, bool FULL, bool MULTI = false>
 __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t mem, uint64_t n0, int count,
                                      const Step& P, float c, bool restore, bool decays) {
     constexpr int G = E / 4;
-    using U = Uses<OP, DIR>;
+    using U = Uses<Rule, DIR>;
     float th[E], mm[E], vv[E];
     if (FULL) {
         if constexpr (E == 8) {
@@ -62,7 +66,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
             }
         }
     }
-    float u[E], zd[E], zdd[E];
+    float u[E], zd[E] = {}, zdd[E] = {};  // ż, z̈: ZO-AdaMU's direction only
 #pragma unroll
     for (int g = 0; g < G; g++) {
         direction4<DIR>(P, (n0 >> 2) + g, mm + 4 * g, u + 4 * g, zd + 4 * g, zdd + 4 * g);
@@ -70,7 +74,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
 
     float out[E];
     bool write_state = false;
-    if (OP == OP_PERTURB) {
+    if constexpr (IsPerturb<Rule>::value) {
 #pragma unroll
         for (int j = 0; j < E; j++) out[j] = __fadd_rn(th[j], __fmul_rn(c, __fmul_rn(P.eps, u[j])));
     } else {
@@ -85,9 +89,9 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
             write_state = U::m_write;
             uint32_t hb[E] = {};
             if (!IsF32<T>::value) rounding_bits<E>(P.keys, n0, hb);
-            const float eta = P.eta, g = P.g, lam = P.lambda;
+            const float eta = P.eta, g = P.g;
             float ga[E];  // ĝ before weight decay: the reference's 0 + g·u for q = 1
-            if constexpr (MULTI && OP != OP_ADAMU && DIR != DIR_ADAMU) {
+            if constexpr (MULTI && !Rule::single_sample && DIR != DIR_ADAMU) {
 #pragma unroll
                 for (int j = 0; j < E; j++) ga[j] = 0.0f;
                 for (int k = 0; k < P.q; k++) {
@@ -114,40 +118,11 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
 #pragma unroll
                 for (int j = 0; j < E; j++) ga[j] = __fadd_rn(0.0f, __fmul_rn(g, u[j]));
             }
+            const typename Rule::Params rp = Rule::params(P.params);  // a copy: registers
 #pragma unroll
             for (int j = 0; j < E; j++) {
-                const float t = th[j];
-                float x;
-                if (OP == OP_ADAMU) {
-                    const float b2 = P.a4, omb2 = P.a5, sigma = P.a6;
-                    float etaG = __fmul_rn(eta, g);
-                    float w = __fadd_rn(__fmul_rn(b2, __fmul_rn(zd[j], zd[j])), __fmul_rn(omb2, __fmul_rn(zdd[j], zdd[j])));
-                    // (η·g·u) / sqrt(w + σ) as a product with the hardware reciprocal square root: within ~2 ulp
-                    // of the reference's IEEE division and square root (ZoAdaMu), ~15 instructions fewer
-                    float st = __fmul_rn(__fmul_rn(etaG, u[j]), rsqrt_approx(__fadd_rn(w, sigma)));
-                    if (decays && lam > 0.0f) st = __fadd_rn(st, __fmul_rn(lam, t));  // lam = η_t·λ here
-                    x = __fsub_rn(t, st);
-                    mm[j] = u[j];
-                } else {
-                    float gh = ga[j];
-                    if (decays) gh = __fadd_rn(gh, __fmul_rn(lam, t));
-                    if (OP == OP_SGD) {
-                        x = __fsub_rn(t, __fmul_rn(eta, gh));
-                    } else if (OP == OP_MMT) {
-                        float mn = __fadd_rn(__fmul_rn(P.a0, mm[j]), gh);
-                        mm[j] = mn;
-                        x = __fsub_rn(t, __fmul_rn(eta, mn));
-                    } else {
-                        const float b1 = P.a0, b2 = P.a1, omb1 = P.a2, omb2 = P.a3, c1 = P.a4, c2 = P.a5, ea = P.a6;
-                        float mn = __fadd_rn(__fmul_rn(b1, mm[j]), __fmul_rn(omb1, gh));
-                        float vn = __fadd_rn(__fmul_rn(b2, vv[j]), __fmul_rn(omb2, __fmul_rn(gh, gh)));
-                        mm[j] = mn;
-                        vv[j] = vn;
-                        float mh = __fdiv_rn(mn, c1);
-                        float vh = __fdiv_rn(vn, c2);
-                        x = __fsub_rn(t, __fdiv_rn(__fmul_rn(eta, mh), __fadd_rn(__fsqrt_rn(vh), ea)));
-                    }
-                }
+                const Elem e = {th[j], ga[j], u[j], zd[j], zdd[j], eta, g, decays};
+                const float x = Rule::apply(rp, e, mm[j], vv[j]);
                 if (IsF32<T>::value) {
                     out[j] = x;
                 } else {
@@ -199,7 +174,7 @@ __device__ __forceinline__ bool aligned(const T* p, const S* m, const S* v) {
 }
 
 // Every chunk of the table, one chunk per block at a time, in place.
-template <typename T, typename S, int OP, int DIR, bool MULTI = false>
+template <typename T, typename S, class Rule, int DIR, bool MULTI = false>
 __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int nchunks, const Step& P, S* m, S* v,
                                              float c, bool restore) {
     constexpr int E = unit_elems<T>();
@@ -210,7 +185,7 @@ __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int 
         if (aligned<T, S, E>(theta + ch.mem, m, v)) {
             const int full = ch.len / E;
             for (int k = threadIdx.x; k < full; k += blockDim.x) {
-                unit<T, S, OP, DIR, E, true, MULTI>(theta, theta, m, v, ch.mem + (int64_t)k * E,
+                unit<T, S, Rule, DIR, E, true, MULTI>(theta, theta, m, v, ch.mem + (int64_t)k * E,
                                                     (uint64_t)ch.noise + (uint64_t)k * E, E, P, c, restore, decays);
             }
             done = full * E;
@@ -218,7 +193,7 @@ __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int 
         const int rest = (ch.len - done + 3) >> 2;
         for (int k = threadIdx.x; k < rest; k += blockDim.x) {
             const int e = done + 4 * k;
-            unit<T, S, OP, DIR, 4, false, MULTI>(theta, theta, m, v, ch.mem + e, (uint64_t)ch.noise + (uint64_t)e,
+            unit<T, S, Rule, DIR, 4, false, MULTI>(theta, theta, m, v, ch.mem + e, (uint64_t)ch.noise + (uint64_t)e,
                                                  min(4, ch.len - e), P, c, restore, decays);
         }
     }
@@ -235,7 +210,7 @@ __device__ __forceinline__ void sweep_tensor(const T* src, T* dst, int64_t n, in
     if (aligned<T, S, E>(src, m, m) && ((uintptr_t)dst % (E * sizeof(T))) == 0) {
         const int64_t full = n / E;
         for (int64_t k = tid; k < full; k += stride) {
-            unit<T, S, OP_PERTURB, DIR, E, true>(src, dst, m, (S*)nullptr, k * E, (uint64_t)(noise + k * E), E, P, c,
+            unit<T, S, PerturbPass, DIR, E, true>(src, dst, m, (S*)nullptr, k * E, (uint64_t)(noise + k * E), E, P, c,
                                                  false, false);
         }
         done = full * E;
@@ -243,7 +218,7 @@ __device__ __forceinline__ void sweep_tensor(const T* src, T* dst, int64_t n, in
     const int64_t rest = (n - done + 3) >> 2;
     for (int64_t k = tid; k < rest; k += stride) {
         const int64_t e = done + 4 * k;
-        unit<T, S, OP_PERTURB, DIR, 4, false>(src, dst, m, (S*)nullptr, e, (uint64_t)(noise + e), (int)min((int64_t)4, n - e),
+        unit<T, S, PerturbPass, DIR, 4, false>(src, dst, m, (S*)nullptr, e, (uint64_t)(noise + e), (int)min((int64_t)4, n - e),
                                               P, c, false, false);
     }
 }

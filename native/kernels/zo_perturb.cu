@@ -15,11 +15,11 @@ __device__ void perturb_inplace(T* theta, const zo::Chunk* chunks, int nchunks, 
     const zo::Step P = zo::read_step(Sp);
     S* mm = const_cast<S*>(m);  // read only: perturbations never write state
     if (dir == zo::DIR_RADEMACHER) {
-        zo::sweep_chunks<T, float, zo::OP_PERTURB, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, nullptr, nullptr, c, false);
+        zo::sweep_chunks<T, float, zo::PerturbPass, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, nullptr, nullptr, c, false);
     } else if (dir == zo::DIR_ADAMU) {
-        zo::sweep_chunks<T, S, zo::OP_PERTURB, zo::DIR_ADAMU>(theta, chunks, nchunks, P, mm, nullptr, c, false);
+        zo::sweep_chunks<T, S, zo::PerturbPass, zo::DIR_ADAMU>(theta, chunks, nchunks, P, mm, nullptr, c, false);
     } else {
-        zo::sweep_chunks<T, float, zo::OP_PERTURB, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, nullptr, nullptr, c, false);
+        zo::sweep_chunks<T, float, zo::PerturbPass, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, nullptr, nullptr, c, false);
     }
 }
 

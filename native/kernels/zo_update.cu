@@ -6,67 +6,69 @@
 //    averaged over q SPSA samples, one scalar block each, when q > 1), the float32 result written back as is
 //    (f32) or by stochastic rounding with the stream-2 bits (bf16, f16);
 //    optimiser state (m, v) stored in f32, bf16 or f16 (rounded to nearest even; computed in float32).
-// Per-element arithmetic follows org.zotune.zo.optim.{ZoSgd, ZoSgdMomentum, ZoAdam, ZoAdaMu} step by step,
-// except ZO-AdaMU's (η·g·u) / sqrt(v + σ), taken with the hardware reciprocal square root (~2 ulp).
+// Per-element arithmetic: the optimiser's rule in zo_rules.cuh, which follows org.zotune.zo.optim.{ZoSgd,
+// ZoSgdMomentum, ZoAdam, ZoAdaMu} step by step, except ZO-AdaMU's (η·g·u) / sqrt(v + σ), taken with the hardware
+// reciprocal square root (~2 ulp).
 #include "zo_sweep.cuh"
 
 namespace {
 
-// Sp points at q = Sp->samples consecutive blocks (q = 1 for ZO-AdaMU): the restore regenerates the last sample's
-// direction (its block's stream), the estimate averages the q samples, and any sample's non-finite flag skips it.
-template <typename T, typename S, int OP>
+// Sp points at q = Sp->samples consecutive blocks (q = 1 for a single-sample rule such as ZO-AdaMU's): the restore
+// regenerates the last sample's direction (its block's stream), the estimate averages the q samples, and any
+// sample's non-finite flag skips it.
+template <typename T, typename S, class Rule>
 __device__ void update(T* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* Sp, S* m, S* v, int dir,
                        int restore) {
-    const int q = OP == zo::OP_ADAMU ? 1 : max(1, Sp->samples);
+    const int q = Rule::single_sample ? 1 : max(1, Sp->samples);
     zo::Step P = zo::read_step(Sp + (q - 1));
     P.q = q;
     P.all = Sp;
     for (int k = 0; k < q; k++) P.bad = P.bad || Sp[k].bad != 0;
     if (P.bad && !restore) return;
     const bool rr = restore != 0;
-    if (OP == zo::OP_ADAMU) {
-        zo::sweep_chunks<T, S, OP, zo::DIR_ADAMU>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
-    } else if (OP == zo::OP_SGD && dir == zo::DIR_RADEMACHER) {
-        if (q > 1) {
-            zo::sweep_chunks<T, S, OP, zo::DIR_RADEMACHER, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
-        } else {
-            zo::sweep_chunks<T, S, OP, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
-        }
-    } else if (q > 1) {
-        zo::sweep_chunks<T, S, OP, zo::DIR_GAUSSIAN, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+    if constexpr (Rule::adamu_direction) {
+        zo::sweep_chunks<T, S, Rule, zo::DIR_ADAMU>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
     } else {
-        zo::sweep_chunks<T, S, OP, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+        if (Rule::rademacher && dir == zo::DIR_RADEMACHER) {
+            if (q > 1) {
+                zo::sweep_chunks<T, S, Rule, zo::DIR_RADEMACHER, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+            } else {
+                zo::sweep_chunks<T, S, Rule, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+            }
+        } else if (q > 1) {
+            zo::sweep_chunks<T, S, Rule, zo::DIR_GAUSSIAN, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+        } else {
+            zo::sweep_chunks<T, S, Rule, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+        }
     }
 }
 
 }  // namespace
 
-// zo_update_<opt>_<param dtype>_<state dtype>; ZO-SGD has no state (its kernels take S = f32, unused).
-#define ZO_UPDATE(name, OPT, tname, T, sname, S)                                                                  \
+// zo_update_<opt>_<param dtype>_<state dtype>: one line per optimiser below. A rule without state (ZO-SGD) has
+// kernels for f32 state only (S unused).
+#define ZO_UPDATE(name, RULE, tname, T, sname, S)                                                                 \
     __global__ void zo_update_##name##_##tname##_##sname(T* theta, const zo::Chunk* chunks, int nchunks,         \
                                                          const zo::Scalars* S_, S* m, S* v, int dir,             \
                                                          int restore) {                                           \
-        update<T, S, OPT>(theta, chunks, nchunks, S_, m, v, dir, restore);                                       \
+        update<T, S, RULE>(theta, chunks, nchunks, S_, m, v, dir, restore);                                      \
     }
-#define ZO_UPDATE_STATES(name, OPT, tname, T)                                                                     \
-    ZO_UPDATE(name, OPT, tname, T, f32, float)                                                                    \
-    ZO_UPDATE(name, OPT, tname, T, bf16, __nv_bfloat16)                                                           \
-    ZO_UPDATE(name, OPT, tname, T, f16, __half)
+#define ZO_UPDATE_PARAMS(name, RULE, sname, S)                                                                    \
+    ZO_UPDATE(name, RULE, f32, float, sname, S)                                                                   \
+    ZO_UPDATE(name, RULE, bf16, __nv_bfloat16, sname, S)                                                          \
+    ZO_UPDATE(name, RULE, f16, __half, sname, S)
+#define ZO_UPDATE_STATELESS(name, RULE) ZO_UPDATE_PARAMS(name, RULE, f32, float)
+#define ZO_UPDATE_STATEFUL(name, RULE)                                                                            \
+    ZO_UPDATE_PARAMS(name, RULE, f32, float)                                                                      \
+    ZO_UPDATE_PARAMS(name, RULE, bf16, __nv_bfloat16)                                                             \
+    ZO_UPDATE_PARAMS(name, RULE, f16, __half)
 
 extern "C" {
 
-ZO_UPDATE(sgd, zo::OP_SGD, f32, float, f32, float)
-ZO_UPDATE(sgd, zo::OP_SGD, bf16, __nv_bfloat16, f32, float)
-ZO_UPDATE(sgd, zo::OP_SGD, f16, __half, f32, float)
-ZO_UPDATE_STATES(mmt, zo::OP_MMT, f32, float)
-ZO_UPDATE_STATES(mmt, zo::OP_MMT, bf16, __nv_bfloat16)
-ZO_UPDATE_STATES(mmt, zo::OP_MMT, f16, __half)
-ZO_UPDATE_STATES(adam, zo::OP_ADAM, f32, float)
-ZO_UPDATE_STATES(adam, zo::OP_ADAM, bf16, __nv_bfloat16)
-ZO_UPDATE_STATES(adam, zo::OP_ADAM, f16, __half)
-ZO_UPDATE_STATES(adamu, zo::OP_ADAMU, f32, float)
-ZO_UPDATE_STATES(adamu, zo::OP_ADAMU, bf16, __nv_bfloat16)
-ZO_UPDATE_STATES(adamu, zo::OP_ADAMU, f16, __half)
+ZO_UPDATE_STATELESS(sgd, zo::SgdRule)
+ZO_UPDATE_STATEFUL(mmt, zo::MmtRule)
+ZO_UPDATE_STATEFUL(adam, zo::AdamRule)
+ZO_UPDATE_STATEFUL(adamu, zo::AdaMuRule)
 
 // One thread: the projected gradient from the two cross-entropy (sum, count) pairs, as ZoStep does it.
 __global__ void zo_grad(zo::Scalars* S) {

@@ -21,10 +21,9 @@ import org.zotune.zo.optim.ZoStep;
 
 /**
  * The CPU ZO engine: θ is the flat array of {@link CpuOps} parameters, the objective runs through
- * {@link CausalLM#forward} on {@link CpuOps}. Each step follows {@link ZoStep} operation for operation (same
- * directions, same perturbation rounding, same loss averaging and skip rule, same update), so its losses and
- * weights equal ZoStep's bit for bit; it drives the optimiser itself rather than through ZoStep because a resumed run
- * must start at step t > 0 and ZoStep always starts at 0.
+ * {@link CausalLM#forward} on {@link CpuOps}, and each step is {@link ZoStep}'s over that flat θ (the one ZO step:
+ * directions, perturbation rounding, loss averaging, skip rule and update), started at the engine's step so that a
+ * resumed run continues at t > 0.
  * <ul>
  *   <li>shadow: θ ± εu is written into a second parameter buffer that the forward pass reads through the
  *       {@link org.zotune.backend.WeightSource} seam; θ changes only in the update;</li>
@@ -45,10 +44,7 @@ public final class CpuZoEngine implements ZoEngine {
     private final float[] shadow;
     private final long[] offsets;
     private final DType dtype;
-    private final float eps;
-    private long t;
-    private long skipped;
-    private int badInARow;
+    private final ZoStep zo;
 
     /**
      * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
@@ -64,7 +60,6 @@ public final class CpuZoEngine implements ZoEngine {
         this.optimizer = optimizer;
         this.config = config;
         this.layout = optimizer.layout();
-        this.eps = (float) config.eps();
         if (config.samples() > optimizer.maxSamples()) {
             throw new ZotuneException(optimizer.name() + ": q (SPSA samples) must be <= " + optimizer.maxSamples()
                     + ", got " + config.samples());
@@ -85,6 +80,7 @@ public final class CpuZoEngine implements ZoEngine {
             this.scratch = null;
             this.shadow = null;
         }
+        this.zo = new ZoStep(config, optimizer, theta, offsets, null, shadow, 0);
     }
 
     @Override
@@ -94,7 +90,7 @@ public final class CpuZoEngine implements ZoEngine {
 
     @Override
     public long stepsDone() {
-        return t;
+        return zo.step();
     }
 
     @Override
@@ -103,69 +99,15 @@ public final class CpuZoEngine implements ZoEngine {
             throw new IllegalArgumentException(microBatches.size() + " micro-batches, configured "
                     + config.microBatches());
         }
-        long step = t + 1;
+        long step = zo.step() + 1;
         long seed = Noise.stepSeed(config.seed(), step);
-        optimizer.beginStep(step, seed);
-        int q = config.samples();
-        float[] lp = new float[q];
-        float[] lm = new float[q];
-        float[] g = new float[q];
-        boolean bad = false;
-        for (int k = 0; k < q; k++) {
-            float[][] u = UpdateRule.directions(optimizer, k);
-            if (config.strategy() == PerturbationStrategy.SHADOW) {
-                shift(u, +1);
-                lp[k] = evaluate(scratch, microBatches);
-                shift(u, -1);
-                lm[k] = evaluate(scratch, microBatches);
-            } else {
-                UpdateRule.perturb(u, 1.0f, eps, dtype, theta, offsets);
-                lp[k] = evaluate(params, microBatches);
-                UpdateRule.perturb(u, -2.0f, eps, dtype, theta, offsets);
-                lm[k] = evaluate(params, microBatches);
-                UpdateRule.perturb(u, 1.0f, eps, dtype, theta, offsets);
-            }
-            g[k] = (lp[k] - lm[k]) / (2.0f * eps);
-            bad |= !Float.isFinite(lp[k]) || !Float.isFinite(lm[k]) || !Float.isFinite(g[k]);
-        }
-        t = step;
         float lr = lrSchedule.at(step);
-        if (bad) {
-            skipped++;
-            badInARow++;
-            if (badInARow >= config.maxBadSteps()) {
-                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
-                        + " steps in a row (last: l+ = " + lp[0] + ", l- = " + lm[0] + "); parameters are unchanged"
-                        + " since the last good step; lower the learning rate or eps, or check the data");
-            }
-            return new StepResult(step, seed, lp, lm, g, lr, true);
-        }
-        badInARow = 0;
-        UpdateRule.apply(optimizer, seed, g, dtype, theta, offsets);
-        return new StepResult(step, seed, lp, lm, g, lr, false);
-    }
-
-    /** shadow = R(θ ± ε·u), θ untouched. */
-    private void shift(float[][] u, int sign) {
-        for (int p = 0; p < u.length; p++) {
-            int off = (int) offsets[p];
-            float[] up = u[p];
-            for (int j = 0; j < up.length; j++) {
-                float d = eps * up[j];
-                float th = theta[off + j];
-                shadow[off + j] = dtype.round(sign > 0 ? th + d : th - d);
-            }
-        }
-    }
-
-    private float evaluate(Parameters weights, List<PromptBatch> microBatches) {
-        float sum = 0f;
-        for (PromptBatch b : microBatches) {
+        ZoStep.Result r = zo.stepFlat((onShadow, b) -> {
             try (Ops.Scope s = ops.scope()) {
-                sum += objective.loss(ops, model, weights, b);
+                return objective.loss(ops, model, onShadow ? scratch : params, microBatches.get(b));
             }
-        }
-        return sum / microBatches.size(); // the mean over micro-batches (exact for one)
+        });
+        return new StepResult(step, seed, r.lossPlus(), r.lossMinus(), r.projectedGradient(), lr, r.skipped());
     }
 
     @Override
@@ -196,7 +138,7 @@ public final class CpuZoEngine implements ZoEngine {
         for (ZoOptimizers.StateArray s : ZoOptimizers.state(optimizer)) {
             opt.add(HostTensor.ofFloats(s.name(), s.values().clone(), s.values().length));
         }
-        return new State(t, skipped, badInARow, exportParameters(), opt);
+        return new State(zo.step(), zo.skippedSteps(), zo.badInARow(), exportParameters(), opt);
     }
 
     @Override
@@ -228,9 +170,10 @@ public final class CpuZoEngine implements ZoEngine {
             }
             System.arraycopy(h.toFloats(), 0, s.values(), 0, s.values().length);
         }
-        this.t = state.t();
-        this.skipped = state.skipped();
-        this.badInARow = state.badInARow();
+        if (shadow != null) { // the shadow buffer holds θ's values wherever the step does not overwrite them
+            System.arraycopy(theta, 0, shadow, 0, theta.length);
+        }
+        zo.restore(state.t(), state.skipped(), state.badInARow());
     }
 
     @Override

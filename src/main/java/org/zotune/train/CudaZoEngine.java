@@ -14,15 +14,15 @@ import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.train.objective.Objective;
-import org.zotune.zo.cuda.GpuOptimizer;
-import org.zotune.zo.cuda.GpuZoEngine;
+import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.LrSchedule;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoStep;
 
 /**
- * The CUDA ZO engine: θ, the optimiser state and the fused step on the GPU ({@link GpuZoEngine}), any q.
+ * The CUDA ZO engine: θ, the optimiser state and the fused step on the GPU ({@link DeviceZoStep}), any q.
  * <ul>
  *   <li>objective {@code lm} with one micro-batch: the captured-graph step (perturb, forward, prompt-masked
  *       cross-entropy, perturb, forward, cross-entropy, g and the update on the device) with the batch's gold
@@ -41,20 +41,21 @@ final class CudaZoEngine implements ZoEngine {
     private final Objective objective;
     private final Parameters params;
     private final CudaTheta theta;
-    private final GpuZoEngine zo;
+    private final DeviceZoStep zo;
     private final ZoStep.Config config;
     private final LrSchedule lrSchedule;
     private final NoiseLayout layout;
-    private final int stateVectors;
+    private final List<String> stateVectors;
     private final boolean graph;
 
     /**
      * Takes ownership of {@code ops} (compute type = the parameter dtype).
      *
-     * @param optimizerConfig the reference optimiser's config record (TrainConfig.Optimizer#referenceConfig)
+     * @param optimizerConfig the optimiser (TrainConfig.Optimizer#referenceConfig)
      * @param graph           use the captured step where the objective allows it
      */
-    CudaZoEngine(CudaOps ops, CausalLM model, List<HostTensor> initial, Objective objective, Object optimizerConfig,
+    CudaZoEngine(CudaOps ops, CausalLM model, List<HostTensor> initial, Objective objective,
+            ZoOptimizerConfig optimizerConfig,
             LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
         this.ops = ops;
         this.model = model;
@@ -68,11 +69,11 @@ final class CudaZoEngine implements ZoEngine {
         }
         Parameters p = null;
         CudaTheta th = null;
-        GpuZoEngine z = null;
+        DeviceZoStep z = null;
         try {
             p = ops.createParameters(initial, config.paramDType());
             th = new CudaTheta(ops, p);
-            z = new GpuZoEngine(ops, model, p, optimizerConfig, config);
+            z = new DeviceZoStep(ops, model, p, optimizerConfig, config);
         } catch (RuntimeException e) {
             closeAll(z, th, p, ops);
             throw e;
@@ -81,7 +82,7 @@ final class CudaZoEngine implements ZoEngine {
         this.theta = th;
         this.zo = z;
         this.layout = z.layout();
-        this.stateVectors = GpuOptimizer.of(optimizerConfig).stateVectors();
+        this.stateVectors = optimizerConfig.stateVectors();
     }
 
     @Override
@@ -151,15 +152,14 @@ final class CudaZoEngine implements ZoEngine {
     @Override
     public State state() {
         List<HostTensor> opt = new ArrayList<>();
-        float[] m = stateVectors >= 1 ? zo.state(0) : null;
-        float[] v = stateVectors >= 2 ? zo.state(1) : null;
+        float[][] vectors = new float[stateVectors.size()][];
+        for (int i = 0; i < vectors.length; i++) {
+            vectors[i] = zo.state(i);
+        }
         for (int p = 0; p < layout.count(); p++) {
             String name = layout.spec(p).name();
-            if (m != null) {
-                opt.add(slice("m/" + name, m, p));
-            }
-            if (v != null) {
-                opt.add(slice("v/" + name, v, p));
+            for (int i = 0; i < vectors.length; i++) {
+                opt.add(slice(stateVectors.get(i) + "/" + name, vectors[i], p));
             }
         }
         return new State(zo.step(), zo.skippedSteps(), zo.badInARow(), exportParameters(), opt);
@@ -186,24 +186,22 @@ final class CudaZoEngine implements ZoEngine {
                         + " values; the model expects " + spec.name() + " with " + spec.numel());
             }
         }
-        int expected = stateVectors * layout.count();
+        int expected = stateVectors.size() * layout.count();
         if (state.optimizerState().size() != expected) {
             throw new ZotuneException("checkpoint holds " + state.optimizerState().size() + " optimiser state tensors, "
                     + "the optimiser has " + expected);
         }
         int n = Math.toIntExact(zo.chunkTable().stateElements());
-        float[] m = stateVectors >= 1 ? new float[n] : null;
-        float[] v = stateVectors >= 2 ? new float[n] : null;
+        float[][] vectors = new float[stateVectors.size()][n];
         int i = 0;
         for (int p = 0; p < layout.count(); p++) {
             String name = layout.spec(p).name();
-            if (m != null) {
-                put(state.optimizerState().get(i++), "m/" + name, m, p);
-            }
-            if (v != null) {
-                put(state.optimizerState().get(i++), "v/" + name, v, p);
+            for (int k = 0; k < vectors.length; k++) {
+                put(state.optimizerState().get(i++), stateVectors.get(k) + "/" + name, vectors[k], p);
             }
         }
+        float[] m = vectors.length >= 1 ? vectors[0] : null;
+        float[] v = vectors.length >= 2 ? vectors[1] : null;
         theta.upload(ps);
         zo.restoreState(state.t(), state.skipped(), state.badInARow(), m, v);
     }

@@ -11,18 +11,18 @@ import org.zotune.model.LoadedModel;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
-import org.zotune.zo.cuda.GpuZoEngine;
+import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
-import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoOptimizer;
+import org.zotune.zo.optim.ZoStep;
 
 /**
  * Re-applies a trajectory's updates to the base model without a forward pass: for each recorded step,
- * {@code beginStep(t, s_t)} and, unless it was skipped, the update with the recorded g (through the same
- * {@link UpdateRule} as training, so the weights come out bit for bit the same on the same device). For an
- * in-place run it also repeats the perturb / restore passes (θ + εu, θ - 2εu, θ + εu), which are not an exact
- * identity in floating point: they need u, not a forward pass.
+ * {@code beginStep(t, s_t)} and, unless it was skipped, the update with the recorded g (through the same step as
+ * training, {@link ZoStep#replay} on the CPU and {@link DeviceZoStep#replayStep} on a GPU, so the weights come out
+ * bit for bit the same on the same device). For an in-place run it also repeats the perturb / restore passes
+ * (θ + εu, θ - 2εu, θ + εu), which are not an exact identity in floating point: they need u, not a forward pass.
  */
 public final class Replay {
     private Replay() {
@@ -55,7 +55,7 @@ public final class Replay {
         try (CudaOps ops = CudaOps.create(dtype);
                 Parameters params = ops.createParameters(base.parameters(), dtype);
                 CudaTheta theta = new CudaTheta(ops, params);
-                GpuZoEngine zo = new GpuZoEngine(ops, base.model(), params, c.optimizer().referenceConfig(c.steps()),
+                DeviceZoStep zo = new DeviceZoStep(ops, base.model(), params, c.optimizer().referenceConfig(c.steps()),
                         ZoEngines.stepConfig(c))) {
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);
@@ -101,38 +101,17 @@ public final class Replay {
                     + ") are not those the trajectory was trained on (" + trajectory.parameters().size() + ")");
         }
         DType dtype = c.paramDType();
-        NoiseLayout layout = new NoiseLayout(specs);
-        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), layout);
+        ZoOptimizer opt = c.optimizer().referenceConfig(c.steps()).reference(new NoiseLayout(specs));
         try (CpuOps ops = new CpuOps(dtype); Parameters params = ops.createParameters(base.parameters(), dtype)) {
             float[] flat = CpuOps.flatValues(params);
             long[] offsets = new long[specs.size()];
             for (int p = 0; p < offsets.length; p++) {
                 offsets[p] = params.offset(p);
             }
-            boolean inPlace = c.strategy() == PerturbationStrategy.IN_PLACE;
-            float eps = (float) (double) c.eps();
+            ZoStep zo = new ZoStep(ZoEngines.stepConfig(c), opt, flat, offsets, null, null, 0);
             for (Trajectory.Step s : trajectory.steps()) {
-                long seed = Noise.stepSeed(c.seed(), s.t());
-                if (seed != s.seed()) {
-                    throw new ZotuneException("trajectory step " + s.t() + ": seed " + s.seed() + " is not the step "
-                            + "seed of master seed " + c.seed());
-                }
-                if (s.g().length != c.q()) {
-                    throw new ZotuneException("trajectory step " + s.t() + ": " + s.g().length + " projected "
-                            + "gradients, q = " + c.q());
-                }
-                opt.beginStep(s.t(), seed);
-                if (inPlace) { // the perturb / restore passes of training, whose rounding is part of θ
-                    for (int k = 0; k < c.q(); k++) {
-                        float[][] u = UpdateRule.directions(opt, k);
-                        UpdateRule.perturb(u, 1.0f, eps, dtype, flat, offsets);
-                        UpdateRule.perturb(u, -2.0f, eps, dtype, flat, offsets);
-                        UpdateRule.perturb(u, 1.0f, eps, dtype, flat, offsets);
-                    }
-                }
-                if (!s.skipped()) {
-                    UpdateRule.apply(opt, seed, s.g(), dtype, flat, offsets);
-                }
+                checkStep(c, s);
+                zo.replay(s.t(), s.g(), s.skipped());
             }
             List<HostTensor> out = new ArrayList<>(specs.size());
             for (int p = 0; p < specs.size(); p++) {

@@ -28,6 +28,7 @@ import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoAdaMu;
 import org.zotune.zo.optim.ZoAdam;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 import org.zotune.zo.optim.ZoSgdMomentum;
 
@@ -280,8 +281,8 @@ public record TrainConfig(
             return scheduleKind() == Schedule.LINEAR ? LrSchedule.linear(lr, steps) : LrSchedule.constant(lr);
         }
 
-        /** The optimiser's validated reference config (one of ZoSgd.Config, ...). */
-        public Object referenceConfig(long steps) {
+        /** The optimiser's validated configuration record. */
+        public ZoOptimizerConfig referenceConfig(long steps) {
             LrSchedule s = lrSchedule(steps);
             return switch (name) {
                 case "zo-sgd" -> new ZoSgd.Config(s, weightDecay, Noise.Distribution.parse(noise));

@@ -7,7 +7,7 @@
  *   <li>{@link org.zotune.train.ZoEngine}: what the trainer asks of an engine (a step on micro-batches, evaluation
  *       with the current θ, θ as host tensors, resumable state). {@link org.zotune.train.CpuZoEngine} is the
  *       reference (the same bits as {@link org.zotune.zo.optim.ZoStep}); {@link org.zotune.train.CudaZoEngine} runs
- *       the step on the GPU ({@link org.zotune.zo.cuda.GpuZoEngine}: the captured step for the lm objective, the
+ *       the step on the GPU ({@link org.zotune.zo.cuda.DeviceZoStep}: the captured step for the lm objective, the
  *       eager step with host-formed g for the others and for several micro-batches; any q);
  *       {@link org.zotune.train.ZoEngines} picks one for {@code device: cpu | cuda | auto}.</li>
  *   <li>{@link org.zotune.train.TrainData}: files to encoded train / dev / test examples (readers, k-shot, splits,

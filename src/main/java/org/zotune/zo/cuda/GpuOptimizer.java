@@ -1,119 +1,85 @@
 package org.zotune.zo.cuda;
 
 import java.nio.ByteBuffer;
-import org.zotune.ZotuneException;
+import java.util.List;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
-import org.zotune.zo.optim.AdaMuSchedule;
-import org.zotune.zo.optim.LrSchedule;
-import org.zotune.zo.optim.ZoAdaMu;
-import org.zotune.zo.optim.ZoAdam;
-import org.zotune.zo.optim.ZoSgd;
-import org.zotune.zo.optim.ZoSgdMomentum;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 
 /**
- * One of the reference optimisers' configurations ({@link ZoSgd.Config}, {@link ZoSgdMomentum.Config},
- * {@link ZoAdam.Config}, {@link ZoAdaMu.Config}) as the fused kernels see it: which update kernel, which
- * direction, how many state vectors of which dtype, and the per-step scalars, computed on the host exactly as the
- * reference's {@code beginStep} does (double, rounded once to float32).
+ * An optimiser as the fused kernels see it ({@link ZoOptimizerConfig#deviceRule()}): which update kernel, which
+ * direction, how many state vectors of which dtype, and the per-step input block: the common scalars (seed, ε, η_t,
+ * t, the sample's stream, q) followed by the rule's named parameters ({@link ZoOptimizerConfig#deviceScalars},
+ * computed on the host exactly as the reference's {@code beginStep} does).
  */
 public final class GpuOptimizer {
-    /** Direction codes of zo.cuh. */
-    static final int DIR_GAUSSIAN = 0;
-    static final int DIR_RADEMACHER = 1;
-    static final int DIR_ADAMU = 2;
+    private final ZoOptimizerConfig config;
+    private final ZoOptimizerConfig.DeviceRule rule;
 
-    public enum Kind {
-        SGD("sgd", "zo-sgd", 0), MMT("mmt", "zo-sgd-mmt", 1), ADAM("adam", "zo-adam", 2),
-        ADAMU("adamu", "zo-adamu", 1);
-
-        final String kernel;
-        /** The optimiser's name in configs and messages (ZoOptimizer.name()). */
-        public final String optimizerName;
-        final int stateVectors;
-
-        Kind(String kernel, String optimizerName, int stateVectors) {
-            this.kernel = kernel;
-            this.optimizerName = optimizerName;
-            this.stateVectors = stateVectors;
-        }
-    }
-
-    private final Kind kind;
-    private final Object config;
-    private final LrSchedule lr;
-
-    private GpuOptimizer(Kind kind, Object config, LrSchedule lr) {
-        this.kind = kind;
+    private GpuOptimizer(ZoOptimizerConfig config) {
         this.config = config;
-        this.lr = lr;
+        this.rule = config.deviceRule();
+        if (rule.fields().size() * 4 > ZoScalars.PARAMS_BYTES) {
+            throw new IllegalArgumentException(config.name() + ": " + rule.fields().size() + " device parameters, "
+                    + "the scalar block holds " + ZoScalars.PARAMS_BYTES / 4);
+        }
     }
 
-    /** Accepts the configuration record of one of the four reference optimisers. */
-    public static GpuOptimizer of(Object config) {
-        if (config instanceof ZoSgd.Config c) {
-            return new GpuOptimizer(Kind.SGD, c, c.lr());
+    public static GpuOptimizer of(ZoOptimizerConfig config) {
+        if (config == null) {
+            throw new IllegalArgumentException("an optimiser configuration is required");
         }
-        if (config instanceof ZoSgdMomentum.Config c) {
-            return new GpuOptimizer(Kind.MMT, c, c.lr());
-        }
-        if (config instanceof ZoAdam.Config c) {
-            return new GpuOptimizer(Kind.ADAM, c, c.lr());
-        }
-        if (config instanceof ZoAdaMu.Config c) {
-            return new GpuOptimizer(Kind.ADAMU, c, c.lr());
-        }
-        throw new ZotuneException("GPU zeroth-order engine: unsupported optimiser configuration "
-                + (config == null ? "null" : config.getClass().getName())
-                + " (expected zo-sgd, zo-sgd-mmt, zo-adam or zo-adamu)");
+        return new GpuOptimizer(config);
     }
 
-    public Kind kind() {
-        return kind;
-    }
-
-    public Object config() {
+    public ZoOptimizerConfig config() {
         return config;
+    }
+
+    /** The optimiser's name (ZoOptimizer.name()). */
+    public String name() {
+        return config.name();
+    }
+
+    /** The kernel family: {@code zo_update_<kernel>_<param>_<state>}. */
+    public String kernel() {
+        return rule.kernel();
     }
 
     /** State vectors per trainable element (m; m and v for Adam), each of {@link #stateDType()}. */
     public int stateVectors() {
-        return kind.stateVectors;
+        return config.stateVectors().size();
     }
 
-    /** The storage type of the state vectors (the reference config's stateDType; F32 for ZO-SGD). */
+    /** The storage type of the state vectors (F32 without state). */
     public DType stateDType() {
-        if (config instanceof ZoSgdMomentum.Config c) {
-            return c.stateDType();
-        }
-        if (config instanceof ZoAdam.Config c) {
-            return c.stateDType();
-        }
-        if (config instanceof ZoAdaMu.Config c) {
-            return c.stateDType();
-        }
-        return DType.F32;
+        return config.stateDType();
     }
 
     /** Device bytes of one state vector over {@code elements} global indices (0 without state). */
     public long stateBytes(long elements) {
-        return kind.stateVectors == 0 ? 0 : elements * stateDType().bytes();
+        return stateVectors() == 0 ? 0 : elements * stateDType().bytes();
     }
 
-    /** The most SPSA samples q the fused kernels average: ZO-AdaMU defines its update for q = 1 only. */
+    /** The most SPSA samples q the fused kernels average (ZO-AdaMU: 1). */
     public int maxSamples() {
-        return kind == Kind.ADAMU ? 1 : Integer.MAX_VALUE;
+        return config.maxSamples();
     }
 
-    /** The direction code the kernels use for u. */
-    int direction() {
-        if (kind == Kind.ADAMU) {
-            return DIR_ADAMU;
+    /** The direction of u (its code is what the kernels take). */
+    public ZoOptimizerConfig.Direction direction() {
+        return config.direction();
+    }
+
+    /** The byte offset in the input block of the rule parameter {@code field} (a name of the params struct). */
+    public int scalarOffset(String field) {
+        List<String> fields = rule.fields();
+        int i = fields.indexOf(field);
+        if (i < 0) {
+            throw new IllegalArgumentException(config.name() + " has no device parameter " + field + " (" + fields
+                    + ")");
         }
-        if (kind == Kind.SGD && ((ZoSgd.Config) config).noise() == Noise.Distribution.RADEMACHER) {
-            return DIR_RADEMACHER;
-        }
-        return DIR_GAUSSIAN;
+        return ZoScalars.PARAMS + 4 * i;
     }
 
     /**
@@ -139,52 +105,20 @@ public final class GpuOptimizer {
         for (int i = 0; i < ZoScalars.INPUT_BYTES; i += 4) {
             b.putInt(i, 0);
         }
-        float eta = lr.at(t);
+        float eta = config.lr().at(t);
         b.putLong(ZoScalars.SEED, seed);
         b.putFloat(ZoScalars.EPS, eps);
         b.putFloat(ZoScalars.ETA, eta);
         b.putInt(ZoScalars.STEP, (int) t);
         b.putInt(ZoScalars.STREAM, Noise.sampleStream(sample));
         b.putInt(ZoScalars.SAMPLES, samples);
-        switch (kind) {
-            case SGD: {
-                b.putFloat(ZoScalars.LAMBDA, (float) ((ZoSgd.Config) config).weightDecay());
-                break;
-            }
-            case MMT: {
-                ZoSgdMomentum.Config c = (ZoSgdMomentum.Config) config;
-                b.putFloat(ZoScalars.LAMBDA, (float) c.weightDecay());
-                b.putFloat(ZoScalars.A0, (float) c.momentum());
-                break;
-            }
-            case ADAM: {
-                ZoAdam.Config c = (ZoAdam.Config) config;
-                b.putFloat(ZoScalars.LAMBDA, (float) c.weightDecay());
-                b.putFloat(ZoScalars.A0, (float) c.beta1());
-                b.putFloat(ZoScalars.A1, (float) c.beta2());
-                b.putFloat(ZoScalars.A2, (float) (1.0 - c.beta1()));
-                b.putFloat(ZoScalars.A3, (float) (1.0 - c.beta2()));
-                b.putFloat(ZoScalars.A4, (float) (1.0 - Math.pow(c.beta1(), t)));
-                b.putFloat(ZoScalars.A5, (float) (1.0 - Math.pow(c.beta2(), t)));
-                b.putFloat(ZoScalars.A6, (float) c.epsilon());
-                break;
-            }
-            default: {
-                ZoAdaMu.Config c = (ZoAdaMu.Config) config;
-                AdaMuSchedule s = c.schedule();
-                double alpha = s.alpha(t);
-                double beta1 = s.beta1(t);
-                double beta2 = s.beta2(t);
-                b.putFloat(ZoScalars.LAMBDA, eta * (float) c.weightDecay()); // η_t·λ, decoupled
-                b.putFloat(ZoScalars.A0, (float) Math.sqrt(alpha));
-                b.putFloat(ZoScalars.A1, (float) Math.sqrt(1.0 - alpha));
-                b.putFloat(ZoScalars.A2, (float) beta1);
-                b.putFloat(ZoScalars.A3, (float) (1.0 - beta1));
-                b.putFloat(ZoScalars.A4, (float) beta2);
-                b.putFloat(ZoScalars.A5, (float) (1.0 - beta2));
-                b.putFloat(ZoScalars.A6, (float) c.sigma());
-                break;
-            }
+        float[] p = config.deviceScalars(t, eta);
+        if (p.length != rule.fields().size()) {
+            throw new IllegalStateException(config.name() + ": " + p.length + " device scalars for the fields "
+                    + rule.fields());
+        }
+        for (int i = 0; i < p.length; i++) {
+            b.putFloat(ZoScalars.PARAMS + 4 * i, p[i]);
         }
     }
 }

@@ -8,6 +8,7 @@ import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.Kernel;
 import org.zotune.cuda.KernelModule;
 import org.zotune.tensor.DType;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 
 /**
  * Launchers of the zeroth-order kernels (native/kernels/zo_noise.cu, zo_perturb.cu, zo_update.cu) with the
@@ -49,9 +50,9 @@ public final class ZoKernels implements AutoCloseable {
             for (String st : new String[] {"f32", "bf16", "f16"}) {
                 s.put("zo_perturb_" + t + "_" + st, "ppippif");
                 s.put("zo_shadow_" + t + "_" + st, "ppllppif");
-                for (GpuOptimizer.Kind k : GpuOptimizer.Kind.values()) {
-                    if (k.stateVectors > 0 || st.equals("f32")) {
-                        s.put("zo_update_" + k.kernel + "_" + t + "_" + st, "ppipppii");
+                for (ZoOptimizerConfig c : ZoOptimizerConfig.registered()) {
+                    if (!c.stateVectors().isEmpty() || st.equals("f32")) {
+                        s.put("zo_update_" + c.deviceRule().kernel() + "_" + t + "_" + st, "ppipppii");
                     }
                 }
             }
@@ -155,13 +156,13 @@ public final class ZoKernels implements AutoCloseable {
      * The fused (restore +) update of every chunk; m and v are the state vectors (0 when unused), of the
      * {@link #stateDType} set last.
      */
-    public void update(GpuOptimizer.Kind opt, DType dtype, long theta, long chunks, int nchunks, long scalars,
+    public void update(GpuOptimizer opt, DType dtype, long theta, long chunks, int nchunks, long scalars,
                        long m, long v, int dir, boolean restore, CudaStream s) {
         if (nchunks == 0) {
             return;
         }
-        String st = opt.stateVectors > 0 ? stateSuffix(state) : "f32"; // ZO-SGD has no state
-        Kernel k = kernels.get("zo_update_" + opt.kernel + "_" + suffix(dtype) + "_" + st);
+        String st = opt.stateVectors() > 0 ? stateSuffix(state) : "f32"; // without state (ZO-SGD): f32, unused
+        Kernel k = kernels.get("zo_update_" + opt.kernel() + "_" + suffix(dtype) + "_" + st);
         k.args().ptr(0, theta).ptr(1, chunks).i32(2, nchunks).ptr(3, scalars).ptr(4, m).ptr(5, v).i32(6, dir)
                 .i32(7, restore ? 1 : 0);
         k.launch(chunkGrid(nchunks), block, s);

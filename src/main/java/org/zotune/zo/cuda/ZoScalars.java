@@ -4,7 +4,8 @@ import java.nio.ByteBuffer;
 
 /**
  * Byte layout of the device scalar block {@code zo::Scalars} (native/include/zo.cuh): 64 bytes of per-step
- * inputs the host writes before each step (so a captured graph replays with new values), then 64 bytes the
+ * inputs (common scalars, then the optimiser's named rule parameters at {@link #PARAMS}) the host writes before each
+ * step (so a captured graph replays with new values), then 64 bytes the
  * device writes (cross-entropy pairs, ℓ±, g, the non-finite flag). A step with q SPSA samples has q consecutive
  * blocks, one per sample (its noise stream, its losses and g). A CPU test checks these offsets against the
  * header's static_asserts.
@@ -13,14 +14,12 @@ public final class ZoScalars {
     public static final int SEED = 0;
     public static final int EPS = 8;
     public static final int ETA = 12;
-    public static final int LAMBDA = 16;
-    public static final int A0 = 20;
-    public static final int A1 = 24;
-    public static final int A2 = 28;
-    public static final int A3 = 32;
-    public static final int A4 = 36;
-    public static final int A5 = 40;
-    public static final int A6 = 44;
+    /**
+     * The optimiser's rule parameters ({@code zo::RuleParams}, a union of one named struct per optimiser in
+     * native/include/zo_rules.cuh): float32 values in the order of {@code ZoOptimizerConfig.DeviceRule.fields()}.
+     */
+    public static final int PARAMS = 16;
+    public static final int PARAMS_BYTES = 32;
     public static final int STEP = 48;
     /** The noise stream of the block's SPSA sample (Noise.sampleStream). */
     public static final int STREAM = 52;

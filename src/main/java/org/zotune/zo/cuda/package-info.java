@@ -17,7 +17,7 @@
  *       alignment; optimiser state is indexed by noise index, so only trainable elements have state.</li>
  *   <li>{@link org.zotune.zo.cuda.ZoScalars}: every per-step scalar lives in a 128-byte device block the kernels
  *       read, never in launch arguments, so a captured graph replays with the next step's values.</li>
- *   <li>{@link org.zotune.zo.cuda.GpuZoEngine}: the whole step as one CUDA graph per batch shape; host writes
+ *   <li>{@link org.zotune.zo.cuda.DeviceZoStep}: the whole step as one CUDA graph per batch shape; host writes
  *       and loss read-backs are asynchronous through pinned slots; the model's int inputs are re-derived per batch
  *       by a dry run of its forward ({@code InputRecorder}) and written into the graph's persistent inputs.</li>
  * </ul>
@@ -36,6 +36,6 @@
  * (shadow); ZO-SGD-MMT and ZO-AdaMU one state vector per trainable element (4 bytes an element in f32, 2 in bf16
  * or f16: {@code optimizer.state_dtype}); ZO-Adam two; plus the chunk table
  * (24 bytes per 16384 elements) and 128 bytes of scalars. Both forward passes of a step share one activation
- * region. {@code GpuZoMemoryTest} measures it with cudaMemGetInfo.
+ * region. {@code DeviceZoStepMemoryTest} measures it with cudaMemGetInfo.
  */
 package org.zotune.zo.cuda;

@@ -1,5 +1,6 @@
 package org.zotune.zo.optim;
 
+import java.util.List;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -36,7 +37,10 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
      * @param weightDecay λ (>= 0), decoupled
      */
     public record Config(LrSchedule lr, AdaMuSchedule schedule, double sigma, double weightDecay,
-                         DType stateDType) {
+                         DType stateDType) implements ZoOptimizerConfig {
+        private static final DeviceRule RULE = new DeviceRule("adamu", "AdaMuParams",
+                List.of("eta_lambda", "sa", "sb", "beta1", "omb1", "beta2", "omb2", "sigma"));
+
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-adamu: lr is required");
@@ -56,6 +60,61 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
 
         public Config(LrSchedule lr, AdaMuSchedule schedule) {
             this(lr, schedule, 1e-8, 0.0);
+        }
+
+        /**
+         * η = 1e-2, λ = 0.1, float32 state, phases short enough that steps 1-4 cover them all: step 1 warm-up,
+         * step 2 the start of the cosine (p = 0), step 3 mid-way, step 4 the end values.
+         */
+        public static Config example() {
+            return new Config(LrSchedule.constant(1e-2), new AdaMuSchedule(2, 4, 5, 0.5, 0.9, 0.01, 1, 0.1, 1.5),
+                    1e-8, 0.1, DType.F32);
+        }
+
+        @Override
+        public String name() {
+            return "zo-adamu";
+        }
+
+        @Override
+        public List<String> stateVectors() {
+            return List.of("m");
+        }
+
+        @Override
+        public Config withStateDType(DType d) {
+            return new Config(lr, schedule, sigma, weightDecay, d);
+        }
+
+        /** One: the paper defines no q-sample form (its momentum stores one u). */
+        @Override
+        public int maxSamples() {
+            return 1;
+        }
+
+        @Override
+        public Direction direction() {
+            return Direction.ADAMU;
+        }
+
+        @Override
+        public ZoOptimizer reference(NoiseLayout layout) {
+            return new ZoAdaMu(this, layout);
+        }
+
+        @Override
+        public DeviceRule deviceRule() {
+            return RULE;
+        }
+
+        /** η_t·λ (decoupled), sqrt(α), sqrt(1 - α), β1, 1 - β1, β2, 1 - β2 from the schedule, and σ. */
+        @Override
+        public float[] deviceScalars(long t, float eta) {
+            double alpha = schedule.alpha(t);
+            double b1 = schedule.beta1(t);
+            double b2 = schedule.beta2(t);
+            return new float[] {eta * (float) weightDecay, (float) Math.sqrt(alpha), (float) Math.sqrt(1.0 - alpha),
+                (float) b1, (float) (1.0 - b1), (float) b2, (float) (1.0 - b2), (float) sigma};
         }
     }
 
@@ -83,13 +142,26 @@ public final class ZoAdaMu extends AbstractZoOptimizer {
     }
 
     @Override
+    public Config config() {
+        return config;
+    }
+
+    @Override
     public String name() {
-        return "zo-adamu";
+        return config.name();
     }
 
     @Override
     public int maxSamples() {
-        return 1;
+        return config.maxSamples();
+    }
+
+    @Override
+    public float[] state(int vector, int p) {
+        if (vector != 0) {
+            throw new IllegalArgumentException(name() + " has no state vector " + vector);
+        }
+        return m[p];
     }
 
     /** The perturbation momentum of tensor p (live view). */

@@ -1,5 +1,6 @@
 package org.zotune.zo.optim;
 
+import java.util.List;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -29,7 +30,10 @@ public final class ZoAdam extends AbstractZoOptimizer {
      * @param weightDecay λ (>= 0)
      */
     public record Config(LrSchedule lr, double beta1, double beta2, double epsilon, double weightDecay,
-                         DType stateDType) {
+                         DType stateDType) implements ZoOptimizerConfig {
+        private static final DeviceRule RULE = new DeviceRule("adam", "AdamParams",
+                List.of("lambda", "beta1", "beta2", "omb1", "omb2", "c1", "c2", "eps"));
+
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-adam: lr is required");
@@ -51,6 +55,49 @@ public final class ZoAdam extends AbstractZoOptimizer {
 
         public Config(LrSchedule lr) {
             this(lr, 0.9, 0.999, 1e-8, 0.0);
+        }
+
+        /** η = 1e-2, β = (0.9, 0.999), ε = 1e-8, λ = 0.01, float32 state. */
+        public static Config example() {
+            return new Config(LrSchedule.constant(1e-2), 0.9, 0.999, 1e-8, 0.01, DType.F32);
+        }
+
+        @Override
+        public String name() {
+            return "zo-adam";
+        }
+
+        @Override
+        public List<String> stateVectors() {
+            return List.of("m", "v");
+        }
+
+        @Override
+        public Config withStateDType(DType d) {
+            return new Config(lr, beta1, beta2, epsilon, weightDecay, d);
+        }
+
+        @Override
+        public Direction direction() {
+            return Direction.GAUSSIAN;
+        }
+
+        @Override
+        public ZoOptimizer reference(NoiseLayout layout) {
+            return new ZoAdam(this, layout);
+        }
+
+        @Override
+        public DeviceRule deviceRule() {
+            return RULE;
+        }
+
+        /** λ, β1, β2, 1 - β1, 1 - β2, the bias corrections c1 = 1 - β1^t, c2 = 1 - β2^t, and ε_adam. */
+        @Override
+        public float[] deviceScalars(long t, float eta) {
+            return new float[] {(float) weightDecay, (float) beta1, (float) beta2, (float) (1.0 - beta1),
+                (float) (1.0 - beta2), (float) (1.0 - Math.pow(beta1, t)), (float) (1.0 - Math.pow(beta2, t)),
+                (float) epsilon};
         }
     }
 
@@ -86,8 +133,24 @@ public final class ZoAdam extends AbstractZoOptimizer {
     }
 
     @Override
+    public Config config() {
+        return config;
+    }
+
+    @Override
     public String name() {
-        return "zo-adam";
+        return config.name();
+    }
+
+    @Override
+    public float[] state(int vector, int p) {
+        if (vector == 0) {
+            return m[p];
+        }
+        if (vector == 1) {
+            return v[p];
+        }
+        throw new IllegalArgumentException(name() + " has no state vector " + vector);
     }
 
     @Override

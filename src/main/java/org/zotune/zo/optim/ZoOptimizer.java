@@ -17,6 +17,9 @@ public interface ZoOptimizer {
     /** The CLI name, e.g. "zo-sgd". */
     String name();
 
+    /** The configuration this optimiser was built from. */
+    ZoOptimizerConfig config();
+
     NoiseLayout layout();
 
     /** The most SPSA samples q this optimiser defines an update for. */
@@ -35,4 +38,12 @@ public interface ZoOptimizer {
      * (the estimate is the average of g_k u_k).
      */
     void update(float[] g, int p, float[] theta);
+
+    /**
+     * The live state vector {@code vector} (an index into its config's {@code stateVectors()}) of tensor p, for
+     * checkpoints and tests.
+     */
+    default float[] state(int vector, int p) {
+        throw new IllegalArgumentException(name() + " has no state vector " + vector);
+    }
 }

@@ -1,5 +1,7 @@
 package org.zotune.zo.optim;
 
+import java.util.List;
+import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 
@@ -20,7 +22,9 @@ public final class ZoSgd extends AbstractZoOptimizer {
      * @param weightDecay λ (>= 0)
      * @param noise       the distribution of u
      */
-    public record Config(LrSchedule lr, double weightDecay, Noise.Distribution noise) {
+    public record Config(LrSchedule lr, double weightDecay, Noise.Distribution noise) implements ZoOptimizerConfig {
+        private static final DeviceRule RULE = new DeviceRule("sgd", "SgdParams", List.of("lambda"));
+
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-sgd: lr is required");
@@ -34,6 +38,51 @@ public final class ZoSgd extends AbstractZoOptimizer {
         public Config(LrSchedule lr) {
             this(lr, 0.0, Noise.Distribution.GAUSSIAN);
         }
+
+        /** Linear decay over 10 steps, λ = 0.1, Gaussian. */
+        public static Config example() {
+            return new Config(LrSchedule.linear(2e-2, 10), 0.1, Noise.Distribution.GAUSSIAN);
+        }
+
+        @Override
+        public String name() {
+            return "zo-sgd";
+        }
+
+        @Override
+        public List<String> stateVectors() {
+            return List.of();
+        }
+
+        @Override
+        public DType stateDType() {
+            return DType.F32;
+        }
+
+        @Override
+        public Config withStateDType(DType d) {
+            return this;
+        }
+
+        @Override
+        public Direction direction() {
+            return noise == Noise.Distribution.RADEMACHER ? Direction.RADEMACHER : Direction.GAUSSIAN;
+        }
+
+        @Override
+        public ZoOptimizer reference(NoiseLayout layout) {
+            return new ZoSgd(this, layout);
+        }
+
+        @Override
+        public DeviceRule deviceRule() {
+            return RULE;
+        }
+
+        @Override
+        public float[] deviceScalars(long t, float eta) {
+            return new float[] {(float) weightDecay};
+        }
     }
 
     private final Config config;
@@ -45,13 +94,14 @@ public final class ZoSgd extends AbstractZoOptimizer {
         this.lambda = (float) config.weightDecay();
     }
 
+    @Override
     public Config config() {
         return config;
     }
 
     @Override
     public String name() {
-        return "zo-sgd";
+        return config.name();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.zotune.zo.optim;
 
+import java.util.List;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -21,7 +22,10 @@ public final class ZoSgdMomentum extends AbstractZoOptimizer {
      * @param momentum    μ in [0, 1]
      * @param weightDecay λ (>= 0), added to the estimate
      */
-    public record Config(LrSchedule lr, double momentum, double weightDecay, DType stateDType) {
+    public record Config(LrSchedule lr, double momentum, double weightDecay, DType stateDType)
+            implements ZoOptimizerConfig {
+        private static final DeviceRule RULE = new DeviceRule("mmt", "MmtParams", List.of("lambda", "mu"));
+
         public Config {
             if (lr == null) {
                 throw new org.zotune.ZotuneException("zo-sgd-mmt: lr is required");
@@ -34,6 +38,46 @@ public final class ZoSgdMomentum extends AbstractZoOptimizer {
         /** float32 state. */
         public Config(LrSchedule lr, double momentum, double weightDecay) {
             this(lr, momentum, weightDecay, DType.F32);
+        }
+
+        /** η = 1e-2, μ = 0.9, λ = 0.05, float32 state. */
+        public static Config example() {
+            return new Config(LrSchedule.constant(1e-2), 0.9, 0.05, DType.F32);
+        }
+
+        @Override
+        public String name() {
+            return "zo-sgd-mmt";
+        }
+
+        @Override
+        public List<String> stateVectors() {
+            return List.of("m");
+        }
+
+        @Override
+        public Config withStateDType(DType d) {
+            return new Config(lr, momentum, weightDecay, d);
+        }
+
+        @Override
+        public Direction direction() {
+            return Direction.GAUSSIAN;
+        }
+
+        @Override
+        public ZoOptimizer reference(NoiseLayout layout) {
+            return new ZoSgdMomentum(this, layout);
+        }
+
+        @Override
+        public DeviceRule deviceRule() {
+            return RULE;
+        }
+
+        @Override
+        public float[] deviceScalars(long t, float eta) {
+            return new float[] {(float) weightDecay, (float) momentum};
         }
     }
 
@@ -56,8 +100,21 @@ public final class ZoSgdMomentum extends AbstractZoOptimizer {
     }
 
     @Override
+    public Config config() {
+        return config;
+    }
+
+    @Override
     public String name() {
-        return "zo-sgd-mmt";
+        return config.name();
+    }
+
+    @Override
+    public float[] state(int vector, int p) {
+        if (vector != 0) {
+            throw new IllegalArgumentException(name() + " has no state vector " + vector);
+        }
+        return m[p];
     }
 
     /** The momentum of tensor p (live view, for tests and checkpoints). */

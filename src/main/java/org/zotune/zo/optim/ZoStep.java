@@ -27,6 +27,12 @@ import org.zotune.zo.noise.StochasticRounding;
  * </ul>
  * R is round-to-nearest-even to the parameter dtype (identity for F32). For BF16/F16 parameters the update is
  * computed in float32 and written back with {@link StochasticRounding} from the step's stream-2 bits.
+ *
+ * <p>θ is either one array per tensor (all trainable) or a flat buffer over a set of tensors with a trainable mask:
+ * tensor k of the optimiser's {@link NoiseLayout} is the k-th trainable tensor of the set, its noise indices are
+ * the layout's; a frozen tensor is neither perturbed nor updated and draws no noise. The step counter may start at
+ * t > 0 (a resumed run). The CPU engine, trajectory replay and the reference tests all run this one step; the GPU
+ * counterpart is {@code org.zotune.zo.cuda.DeviceZoStep}.
  */
 public final class ZoStep {
 
@@ -104,28 +110,40 @@ public final class ZoStep {
         }
     }
 
+    /**
+     * The loss of one pass over a flat θ: micro-batch {@code microBatch} evaluated at θ itself ({@code shadow}
+     * false: unperturbed, or perturbed in place) or at the step's shadow buffer R(θ ± εu) ({@code shadow} true).
+     */
+    @FunctionalInterface
+    public interface PassLoss {
+        float evaluate(boolean shadow, int microBatch);
+    }
+
     private final Config config;
     private final ZoOptimizer optimizer;
     private final NoiseLayout layout;
-    private final float[][] theta;
     private final float eps;
+    // tensor k of the layout is thetaAt[k][thetaStart[k] .. + size_k); likewise the shadow copy
+    private final float[][] thetaAt;
+    private final int[] thetaStart;
+    private final float[][] shadowAt;
+    private final int[] shadowStart;
+    private final float[][] theta;        // the per-tensor form's arrays (null for a flat θ)
+    private final float[][] shadowTensors; // the per-tensor form's shadow arrays
+    private final BadStepGuard guard;
     private long t;
-    private long skippedTotal;
-    private int badInARow;
 
     /**
+     * θ as one array per tensor of the optimiser's layout, every tensor trainable, from step 0.
+     *
      * @param theta the parameters, one array per tensor of the optimiser's layout; updated in place
      */
     public ZoStep(Config config, ZoOptimizer optimizer, float[][] theta) {
         this.config = config;
         this.optimizer = optimizer;
         this.layout = optimizer.layout();
-        this.theta = theta;
         this.eps = (float) config.eps();
-        if (config.samples() > optimizer.maxSamples()) {
-            throw new ZotuneException(optimizer.name() + ": q (SPSA samples) must be <= " + optimizer.maxSamples()
-                    + ", got " + config.samples());
-        }
+        checkSamples(config, optimizer);
         if (theta.length != layout.count()) {
             throw new ZotuneException("zo step: " + theta.length + " parameter arrays for " + layout.count() + " tensors");
         }
@@ -135,22 +153,136 @@ public final class ZoStep {
                         + " values, its shape " + Arrays.toString(layout.spec(p).shape()) + " needs " + layout.size(p));
             }
         }
+        this.theta = theta;
+        this.thetaAt = theta.clone();
+        this.thetaStart = new int[theta.length];
+        if (config.strategy() == PerturbationStrategy.SHADOW) {
+            this.shadowTensors = new float[theta.length][];
+            for (int p = 0; p < theta.length; p++) {
+                shadowTensors[p] = new float[theta[p].length];
+            }
+            this.shadowAt = shadowTensors.clone();
+            this.shadowStart = new int[theta.length];
+        } else {
+            this.shadowTensors = null;
+            this.shadowAt = null;
+            this.shadowStart = null;
+        }
+        this.guard = new BadStepGuard(config.maxBadSteps());
     }
 
+    /**
+     * θ as a flat buffer over a set of tensors, of which those in {@code trainable} train.
+     *
+     * @param theta     the flat values of every tensor of the set; the trainable ones are updated in place
+     * @param offsets   where tensor i of the set starts in {@code theta}
+     * @param trainable which tensors of the set train (null: all); the optimiser's layout is over these, in order
+     * @param shadow    SHADOW only: a buffer like {@code theta} that holds θ's values on the frozen tensors; the
+     *                  step overwrites its trainable tensors before each pass (null for IN_PLACE, or to replay)
+     * @param startStep the steps already done (0, or t of a resumed run: the next step is startStep + 1)
+     */
+    public ZoStep(Config config, ZoOptimizer optimizer, float[] theta, long[] offsets, boolean[] trainable,
+                  float[] shadow, long startStep) {
+        this.config = config;
+        this.optimizer = optimizer;
+        this.layout = optimizer.layout();
+        this.eps = (float) config.eps();
+        checkSamples(config, optimizer);
+        if (trainable != null && trainable.length != offsets.length) {
+            throw new ZotuneException("zo step: " + trainable.length + " trainable flags for " + offsets.length
+                    + " tensors");
+        }
+        int[] index = new int[offsets.length];
+        int count = 0;
+        for (int i = 0; i < offsets.length; i++) {
+            if (trainable == null || trainable[i]) {
+                index[count++] = i;
+            }
+        }
+        if (count != layout.count()) {
+            throw new ZotuneException("zo step: " + count + " trainable tensors for an optimiser over "
+                    + layout.count());
+        }
+        boolean shadowed = config.strategy() == PerturbationStrategy.SHADOW && shadow != null;
+        if (shadowed && shadow.length != theta.length) {
+            throw new ZotuneException("zo step: the shadow strategy needs a shadow buffer of " + theta.length
+                    + " values");
+        }
+        if (startStep < 0) {
+            throw new ZotuneException("zo step: the start step must be >= 0, got " + startStep);
+        }
+        this.theta = null;
+        this.shadowTensors = null;
+        this.thetaAt = new float[count][];
+        this.thetaStart = new int[count];
+        this.shadowAt = shadowed ? new float[count][] : null;
+        this.shadowStart = shadowed ? new int[count] : null;
+        for (int k = 0; k < count; k++) {
+            long off = offsets[index[k]];
+            if (off < 0 || off + layout.size(k) > theta.length) {
+                throw new ZotuneException("zo step: parameter " + layout.spec(k).name() + " at " + off + " ("
+                        + layout.size(k) + " values) lies outside the flat buffer of " + theta.length);
+            }
+            thetaAt[k] = theta;
+            thetaStart[k] = (int) off;
+            if (shadowed) {
+                shadowAt[k] = shadow;
+                shadowStart[k] = (int) off;
+            }
+        }
+        this.guard = new BadStepGuard(config.maxBadSteps());
+        this.t = startStep;
+    }
+
+    private static void checkSamples(Config config, ZoOptimizer optimizer) {
+        if (config.samples() > optimizer.maxSamples()) {
+            throw new ZotuneException(optimizer.name() + ": q (SPSA samples) must be <= " + optimizer.maxSamples()
+                    + ", got " + config.samples());
+        }
+    }
+
+    /** Steps done (the last step's index t). */
     public long step() {
         return t;
     }
 
     public long skippedSteps() {
-        return skippedTotal;
+        return guard.skipped();
     }
 
+    /** Non-finite steps in a row at the end of the last step. */
+    public int badInARow() {
+        return guard.badInARow();
+    }
+
+    /** Sets the counters of a resumed run (steps done, skipped so far, bad steps in a row). */
+    public void restore(long steps, long skippedSteps, int badRow) {
+        this.t = steps;
+        guard.restore(skippedSteps, badRow);
+    }
+
+    /** The per-tensor form's θ (null for a flat θ). */
     public float[][] theta() {
         return theta;
     }
 
-    /** Runs one ZO step and returns its losses; throws ZotuneException after too many non-finite steps in a row. */
+    public ZoOptimizer optimizer() {
+        return optimizer;
+    }
+
+    /** Runs one ZO step on the per-tensor θ; throws ZotuneException after too many non-finite steps in a row. */
     public Result step(ZoLoss loss) {
+        if (theta == null) {
+            throw new IllegalStateException("zo step over a flat θ: use stepFlat(PassLoss)");
+        }
+        return stepFlat((shadow, b) -> loss.evaluate(shadow ? shadowTensors : theta, b));
+    }
+
+    /** Runs step t + 1; throws ZotuneException after too many non-finite steps in a row. */
+    public Result stepFlat(PassLoss loss) {
+        if (config.strategy() == PerturbationStrategy.SHADOW && shadowAt == null) {
+            throw new ZotuneException("zo step: the shadow strategy needs a shadow buffer");
+        }
         long step = t + 1;
         long seed = Noise.stepSeed(config.seed(), step);
         optimizer.beginStep(step, seed);
@@ -158,92 +290,126 @@ public final class ZoStep {
         float[] lp = new float[q];
         float[] lm = new float[q];
         float[] g = new float[q];
-        boolean bad = false;
         for (int k = 0; k < q; k++) {
             float[][] u = directions(k);
             if (config.strategy() == PerturbationStrategy.SHADOW) {
-                lp[k] = evaluate(loss, shifted(u, +1));
-                lm[k] = evaluate(loss, shifted(u, -1));
+                shift(u, +1);
+                lp[k] = evaluate(loss, true);
+                shift(u, -1);
+                lm[k] = evaluate(loss, true);
             } else {
                 perturbInPlace(u, 1.0f);
-                lp[k] = evaluate(loss, theta);
+                lp[k] = evaluate(loss, false);
                 perturbInPlace(u, -2.0f);
-                lm[k] = evaluate(loss, theta);
+                lm[k] = evaluate(loss, false);
                 perturbInPlace(u, 1.0f); // restore: fused with the update on a GPU
             }
             g[k] = (lp[k] - lm[k]) / (2.0f * eps);
-            bad |= !Float.isFinite(lp[k]) || !Float.isFinite(lm[k]) || !Float.isFinite(g[k]);
+        }
+        boolean bad = BadStepGuard.nonFinite(lp, lm, g);
+        t = step;
+        guard.record(step, bad, lp[0], lm[0]);
+        if (!bad) {
+            update(seed, g);
+        }
+        return new Result(step, lp, lm, g, bad);
+    }
+
+    /**
+     * Re-applies step {@code step} from its recorded projected gradients without a forward pass (trajectory replay):
+     * in place, the perturb / restore passes (θ + εu, θ - 2εu, θ + εu per sample, not an exact identity in floating
+     * point), then the update unless the step was skipped. Bitwise what {@link #step} wrote.
+     */
+    public void replay(long step, float[] g, boolean skipped) {
+        if (g.length != config.samples()) {
+            throw new ZotuneException("replay step " + step + ": " + g.length + " projected gradients, q = "
+                    + config.samples());
+        }
+        long seed = Noise.stepSeed(config.seed(), step);
+        optimizer.beginStep(step, seed);
+        if (config.strategy() == PerturbationStrategy.IN_PLACE) {
+            for (int k = 0; k < config.samples(); k++) {
+                float[][] u = directions(k);
+                perturbInPlace(u, 1.0f);
+                perturbInPlace(u, -2.0f);
+                perturbInPlace(u, 1.0f);
+            }
         }
         t = step;
-        if (bad) {
-            skippedTotal++;
-            badInARow++;
-            if (badInARow >= config.maxBadSteps()) {
-                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
-                        + " steps in a row (last: l+ = " + lp[0] + ", l- = " + lm[0] + "); parameters are unchanged"
-                        + " since the last good step; lower the learning rate or eps, or check the data");
-            }
-            return new Result(step, lp, lm, g, true);
+        if (skipped) {
+            guard.countSkipped();
+        } else {
+            update(seed, g);
         }
-        badInARow = 0;
-        for (int p = 0; p < theta.length; p++) {
-            if (config.paramDType() == DType.F32) {
-                optimizer.update(g, p, theta[p]);
+    }
+
+    /** The optimiser's update of every trainable tensor (float32; stochastic rounding for bf16/f16 θ). */
+    private void update(long seed, float[] g) {
+        DType dt = config.paramDType();
+        for (int p = 0; p < thetaAt.length; p++) {
+            float[] arr = thetaAt[p];
+            int off = thetaStart[p];
+            int n = Math.toIntExact(layout.size(p));
+            float[] th = Arrays.copyOfRange(arr, off, off + n);
+            if (dt == DType.F32) {
+                optimizer.update(g, p, th);
             } else {
-                float[] upd = theta[p].clone();
+                float[] upd = th.clone();
                 optimizer.update(g, p, upd);
-                long off = layout.offset(p);
-                int[] words = new int[upd.length];
-                StochasticRounding.fillBits(seed, off, words, 0, upd.length);
-                for (int j = 0; j < upd.length; j++) {
-                    theta[p][j] = StochasticRounding.round(upd[j], words[j], config.paramDType());
+                int[] words = new int[n];
+                StochasticRounding.fillBits(seed, layout.offset(p), words, 0, n);
+                for (int j = 0; j < n; j++) {
+                    th[j] = StochasticRounding.round(upd[j], words[j], dt);
                 }
             }
+            System.arraycopy(th, 0, arr, off, n);
         }
-        return new Result(step, lp, lm, g, false);
     }
 
     private float[][] directions(int k) {
-        float[][] u = new float[theta.length][];
-        for (int p = 0; p < theta.length; p++) {
-            u[p] = new float[theta[p].length];
+        float[][] u = new float[thetaAt.length][];
+        for (int p = 0; p < u.length; p++) {
+            u[p] = new float[Math.toIntExact(layout.size(p))];
             optimizer.direction(k, p, u[p]);
         }
         return u;
     }
 
-    /** Scratch copies R(θ ± ε·u), θ untouched. */
-    private float[][] shifted(float[][] u, int sign) {
+    /** shadow = R(θ ± ε·u) on the trainable tensors, θ untouched. */
+    private void shift(float[][] u, int sign) {
         DType dt = config.paramDType();
-        float[][] out = new float[theta.length][];
-        for (int p = 0; p < theta.length; p++) {
-            float[] th = theta[p];
-            float[] o = new float[th.length];
-            for (int j = 0; j < th.length; j++) {
-                float d = eps * u[p][j];
-                o[j] = dt.round(sign > 0 ? th[j] + d : th[j] - d);
+        for (int p = 0; p < u.length; p++) {
+            float[] th = thetaAt[p];
+            int a = thetaStart[p];
+            float[] o = shadowAt[p];
+            int b = shadowStart[p];
+            float[] up = u[p];
+            for (int j = 0; j < up.length; j++) {
+                float d = eps * up[j];
+                o[b + j] = dt.round(sign > 0 ? th[a + j] + d : th[a + j] - d);
             }
-            out[p] = o;
         }
-        return out;
     }
 
     /** θ = R(θ + c·(ε·u)) with c in {1, -2}: scaling by 2 is exact, so this is θ - 2·d for c = -2. */
     private void perturbInPlace(float[][] u, float c) {
         DType dt = config.paramDType();
-        for (int p = 0; p < theta.length; p++) {
-            float[] th = theta[p];
-            for (int j = 0; j < th.length; j++) {
-                float d = eps * u[p][j];
-                th[j] = dt.round(th[j] + c * d);
+        for (int p = 0; p < u.length; p++) {
+            float[] th = thetaAt[p];
+            int a = thetaStart[p];
+            float[] up = u[p];
+            for (int j = 0; j < up.length; j++) {
+                float d = eps * up[j];
+                th[a + j] = dt.round(th[a + j] + c * d);
             }
         }
     }
 
-    private float evaluate(ZoLoss loss, float[][] params) {
+    /** The mean of the micro-batches' losses, summed in float32 in micro-batch order (the sum itself for one). */
+    private float evaluate(PassLoss loss, boolean shadow) {
         float sum = 0f;
         for (int b = 0; b < config.microBatches(); b++) {
-            sum += loss.evaluate(params, b);
+            sum += loss.evaluate(shadow, b);
         }
         return config.microBatches() == 1 ? sum : sum / config.microBatches();
     }

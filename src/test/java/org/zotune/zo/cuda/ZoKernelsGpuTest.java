@@ -33,6 +33,7 @@ import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoAdaMu;
 import org.zotune.zo.optim.ZoAdam;
 import org.zotune.zo.optim.ZoOptimizer;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 import org.zotune.zo.optim.ZoSgdMomentum;
 import org.zotune.zo.optim.ZoStep;
@@ -89,44 +90,51 @@ class ZoKernelsGpuTest {
         }
     }
 
-    static ZoOptimizer reference(Object c, NoiseLayout l) {
-        if (c instanceof ZoSgd.Config s) {
-            return new ZoSgd(s, l);
-        }
-        if (c instanceof ZoSgdMomentum.Config s) {
-            return new ZoSgdMomentum(s, l);
-        }
-        if (c instanceof ZoAdam.Config s) {
-            return new ZoAdam(s, l);
-        }
-        return new ZoAdaMu((ZoAdaMu.Config) c, l);
+    static ZoOptimizer reference(ZoOptimizerConfig c, NoiseLayout l) {
+        return c.reference(l);
     }
 
-    static Object sgd(Noise.Distribution d) {
+    /** The registered optimisers' examples (ZoOptimizerConfig.registered()): a new optimiser is swept too. */
+    static List<ZoOptimizerConfig> registered() {
+        return ZoOptimizerConfig.registered();
+    }
+
+    /** The registered optimisers that keep state, storing it in {@code state}. */
+    static List<ZoOptimizerConfig> stateful(DType state) {
+        List<ZoOptimizerConfig> out = new ArrayList<>();
+        for (ZoOptimizerConfig c : registered()) {
+            if (!c.stateVectors().isEmpty()) {
+                out.add(c.withStateDType(state));
+            }
+        }
+        return out;
+    }
+
+    static ZoOptimizerConfig sgd(Noise.Distribution d) {
         return new ZoSgd.Config(LrSchedule.linear(2e-2, 10), 0.1, d);
     }
 
-    static Object mmt() {
+    static ZoOptimizerConfig mmt() {
         return mmt(DType.F32);
     }
 
-    static Object mmt(DType state) {
+    static ZoOptimizerConfig mmt(DType state) {
         return new ZoSgdMomentum.Config(LrSchedule.constant(1e-2), 0.9, 0.05, state);
     }
 
-    static Object adam() {
+    static ZoOptimizerConfig adam() {
         return adam(DType.F32);
     }
 
-    static Object adam(DType state) {
+    static ZoOptimizerConfig adam(DType state) {
         return new ZoAdam.Config(LrSchedule.constant(1e-2), 0.9, 0.999, 1e-8, 0.01, state);
     }
 
-    static Object adamu() {
+    static ZoOptimizerConfig adamu() {
         return adamu(DType.F32);
     }
 
-    static Object adamu(DType state) {
+    static ZoOptimizerConfig adamu(DType state) {
         // step 1 warm-up, step 2 start of the cosine (p = 0), step 3 mid-way, step 4 the end values
         return new ZoAdaMu.Config(LrSchedule.constant(1e-2), new AdaMuSchedule(2, 4, 5, 0.5, 0.9, 0.01, 1, 0.1, 1.5),
                 1e-8, 0.1, state);
@@ -185,7 +193,7 @@ class ZoKernelsGpuTest {
 
     @Test
     void gaussianOptimisersMatchTheReference() {
-        for (Object c : new Object[] {sgd(Noise.Distribution.GAUSSIAN), mmt(), adam(), adamu()}) {
+        for (ZoOptimizerConfig c : registered()) {
             for (DType d : DType.values()) {
                 for (PerturbationStrategy s : PerturbationStrategy.values()) {
                     run(c, d, s, 256, 0, false);
@@ -197,7 +205,7 @@ class ZoKernelsGpuTest {
     @Test
     void lowPrecisionStateMatchesTheReference() {
         for (DType state : new DType[] {DType.BF16, DType.F16}) {
-            for (Object c : new Object[] {mmt(state), adam(state), adamu(state)}) {
+            for (ZoOptimizerConfig c : stateful(state)) {
                 for (DType d : new DType[] {DType.F32, DType.BF16}) {
                     run(c, d, PerturbationStrategy.IN_PLACE, 256, 0, false);
                 }
@@ -210,11 +218,13 @@ class ZoKernelsGpuTest {
     /** bf16 tensors 8 bytes off 16-byte alignment: the scalar path, bitwise the vector path's result. */
     @Test
     void misalignedTensorsGiveTheSameBits() {
-        for (Object c : new Object[] {sgd(Noise.Distribution.GAUSSIAN), mmt(DType.BF16), adam(), adamu()}) {
+        List<ZoOptimizerConfig> configs = new ArrayList<>(registered());
+        configs.addAll(stateful(DType.BF16));
+        for (ZoOptimizerConfig c : configs) {
             float[][] aligned = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 256, 0, false);
             float[][] shifted = runShifted(c, 128);  // also: chunks of 256, blocks looping over chunks
             for (int k = 0; k < aligned.length; k++) {
-                assertBitwise(aligned[k], shifted[k], GpuOptimizer.of(c).kind() + " misaligned vs aligned, tensor " + k);
+                assertBitwise(aligned[k], shifted[k], GpuOptimizer.of(c).name() + " misaligned vs aligned, tensor " + k);
             }
         }
     }
@@ -224,7 +234,7 @@ class ZoKernelsGpuTest {
      * (8 bytes off a 16-byte boundary), in chunks of 256 with fewer blocks than chunks, without the reference;
      * returns the final trainable θ.
      */
-    float[][] runShifted(Object cfg, int block) {
+    float[][] runShifted(ZoOptimizerConfig cfg, int block) {
         DType dtype = DType.BF16;
         CudaStream s = bf16.stream();
         Random r = new Random(11);
@@ -263,7 +273,7 @@ class ZoKernelsGpuTest {
             scalars.fill(0, ZoScalars.SIZE, 0, s);
             m.fill(0, stateBytes, 0, s);
             v.fill(0, stateBytes, 0, s);
-            int dir = opt.direction();
+            int dir = opt.direction().code;
             for (int t = 1; t <= STEPS; t++) {
                 ByteBuffer in = ByteBuffer.allocate(ZoScalars.INPUT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
                 opt.writeInputs(in, t, Noise.stepSeed(77, t), EPS);
@@ -276,7 +286,7 @@ class ZoKernelsGpuTest {
                 ce.putFloat(lossPlus(t)).putFloat(1f).putFloat(lossMinus(t)).putFloat(1f).flip();
                 ZoGpu.upload(scalars, ZoScalars.CE_PLUS, ce, s);
                 k.grad(scalars.address(), s);
-                k.update(opt.kind(), dtype, flat.address(), chunks.address(), table.size(), scalars.address(),
+                k.update(opt, dtype, flat.address(), chunks.address(), table.size(), scalars.address(),
                         m.address(), v.address(), dir, true, s);
             }
             float[][] out = new float[table.trainableCount()][];
@@ -300,7 +310,9 @@ class ZoKernelsGpuTest {
 
     @Test
     void blockSizeDoesNotChangeABit() {
-        for (Object c : new Object[] {adamu(), adam(), sgd(Noise.Distribution.GAUSSIAN), mmt(DType.F16)}) {
+        List<ZoOptimizerConfig> configs = new ArrayList<>(registered());
+        configs.addAll(stateful(DType.F16));
+        for (ZoOptimizerConfig c : configs) {
             float[][] a = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 64, 0, false);
             float[][] b = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 512, 0, false);
             float[][] again = run(c, DType.BF16, PerturbationStrategy.IN_PLACE, 512, 0, false);
@@ -326,7 +338,7 @@ class ZoKernelsGpuTest {
         // 4 bf16 ulps at θ = -0.0055 after 3 steps, q = 3). The estimate is the same code for every optimiser.
     }
 
-    float[][] run(Object cfg, DType dtype, PerturbationStrategy strategy, int block, int nanAt, boolean exact) {
+    float[][] run(ZoOptimizerConfig cfg, DType dtype, PerturbationStrategy strategy, int block, int nanAt, boolean exact) {
         return run(cfg, dtype, strategy, block, nanAt, exact, 1);
     }
 
@@ -334,8 +346,8 @@ class ZoKernelsGpuTest {
      * Runs STEPS steps with q SPSA samples on the GPU and the reference side by side; returns the GPU's final
      * trainable θ.
      */
-    float[][] run(Object cfg, DType dtype, PerturbationStrategy strategy, int block, int nanAt, boolean exact, int q) {
-        String what = GpuOptimizer.of(cfg).kind() + " " + dtype + " state " + GpuOptimizer.of(cfg).stateDType() + " "
+    float[][] run(ZoOptimizerConfig cfg, DType dtype, PerturbationStrategy strategy, int block, int nanAt, boolean exact, int q) {
+        String what = GpuOptimizer.of(cfg).name() + " " + dtype + " state " + GpuOptimizer.of(cfg).stateDType() + " "
                 + strategy + " block " + block + (q > 1 ? " q " + q : "")
                 + (nanAt > 0 ? " NaN at step " + nanAt : "");
         CudaOps ops = dtype == DType.F32 ? f32 : dtype == DType.BF16 ? bf16 : f16;
@@ -383,7 +395,7 @@ class ZoKernelsGpuTest {
                 v.fill(0, stateBytes, 0, s);
                 float[] frozenBefore = ZoGpu.download(CudaTensors.address(params.weight(2)), 5, dtype, s);
                 boolean inPlace = strategy == PerturbationStrategy.IN_PLACE;
-                int dir = opt.direction();
+                int dir = opt.direction().code;
                 float[][] peak = new float[nt][]; // per element: the largest |θ|, |θ ± εu| so far (f16 in place)
                 for (int j = 0; j < nt; j++) {
                     peak[j] = new float[theta[j].length];
@@ -454,7 +466,7 @@ class ZoKernelsGpuTest {
                                     1f, s);
                         }
                     }
-                    k.update(opt.kind(), dtype, params.address(), chunks.address(), table.size(), scalars.address(),
+                    k.update(opt, dtype, params.address(), chunks.address(), table.size(), scalars.address(),
                             m.address(), v.address(), dir, inPlace, s);
                     for (int sm = 0; sm < q; sm++) {
                         String atk = q > 1 ? at + " sample " + sm : at;
@@ -533,18 +545,12 @@ class ZoKernelsGpuTest {
         NoiseLayout l = table.layout();
         for (int j = 0; j < table.trainableCount(); j++) {
             int n = (int) l.size(j);
-            float[] em;
-            float[] ev = null;
-            if (ref instanceof ZoSgdMomentum r) {
-                em = r.momentum(j);
-            } else if (ref instanceof ZoAdam r) {
-                em = r.firstMoment(j);
-                ev = r.secondMoment(j);
-            } else if (ref instanceof ZoAdaMu r) {
-                em = r.momentum(j);
-            } else {
+            List<String> vectors = ref.config().stateVectors();
+            if (vectors.isEmpty()) {
                 return;
             }
+            float[] em = ref.state(0, j); // m: a first moment or momentum
+            float[] ev = vectors.size() > 1 ? ref.state(1, j) : null; // v: a second moment (squares)
             long at4 = (long) state.bytes() * l.offset(j);
             // m sums terms of order |g·u| ~ 1 that may cancel: its float32 error is absolute, ~1e-7 of the terms
             float[] am = ZoGpu.download(m.address() + at4, n, state, s);

@@ -35,11 +35,12 @@ import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoAdaMu;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 import org.zotune.zo.optim.ZoStep;
 
 /**
- * zotune's zeroth-order step ({@link GpuZoEngine}) on random-weight GPT-2 and OPT shapes, for benchmarks/step.sh
+ * zotune's zeroth-order step ({@link DeviceZoStep}) on random-weight GPT-2 and OPT shapes, for benchmarks/step.sh
  * (the same rows as benchmarks/peer/mezo_peer.py). Per model × dtype × batch shape × variant it prints one JSON
  * line: median ms per step over {@code --steps} synchronous steps (submit + drain, wall clock) after
  * {@code --warmup} steps, the mean ms per step of {@code --steps} steps submitted ahead and drained once
@@ -93,7 +94,7 @@ public final class StepBench {
             return opt.startsWith("adamu");
         }
 
-        Object optimizer() {
+        ZoOptimizerConfig optimizer() {
             LrSchedule lr = LrSchedule.constant(1e-6);
             if (!adamu()) {
                 return new ZoSgd.Config(lr);
@@ -223,7 +224,7 @@ public final class StepBench {
                      int warmup, int steps, long free0, Map<String, Double> parts) {
         ZoStep.Config zc = new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, dtype, 1);
         try (CudaOps ops = CudaOps.create(dtype);
-             GpuZoEngine e = new GpuZoEngine(ops, lm, params, v.optimizer(), zc).useGraph(v.graph())) {
+             DeviceZoStep e = new DeviceZoStep(ops, lm, params, v.optimizer(), zc).useGraph(v.graph())) {
             double[] ms = new double[steps];
             ZoStep.Result last = null;
             for (int i = -Math.max(1, warmup); i < steps; i++) {
@@ -334,7 +335,7 @@ public final class StepBench {
                         writeScalars(sc, go, s);
                         k.grad(sc.address(), s);
                         long mAddr = m == null ? 0 : m.address();
-                        int dir = go.direction();
+                        int dir = go.direction().code;
                         int nc = table.size();
                         long theta = cp.address();
                         float[] sign = {1f};
@@ -347,7 +348,7 @@ public final class StepBench {
                         }
                         // the in-place update restores +εu first: take it back after each timed launch
                         out.put("update_" + opt, time(reps, a, b, s,
-                                () -> k.update(go.kind(), dtype, theta, chunks.address(), nc, sc.address(), mAddr, 0L,
+                                () -> k.update(go, dtype, theta, chunks.address(), nc, sc.address(), mAddr, 0L,
                                         dir, true, s),
                                 () -> k.perturb(dtype, theta, chunks.address(), nc, sc.address(), mAddr, dir, -1f, s)));
                     } finally {
@@ -456,7 +457,7 @@ public final class StepBench {
                     }
                     go.writeInputs(b, 1, seed, 0.02f);
                     sc.copyFromHost(p.pointer(), 0, ZoScalars.SIZE, s);
-                    k.perturb(dtype, params.address(), chunks.address(), table.size(), sc.address(), 0L, go.direction(),
+                    k.perturb(dtype, params.address(), chunks.address(), table.size(), sc.address(), 0L, go.direction().code,
                             1f, s);
                     s.synchronize();
                 }
@@ -487,7 +488,7 @@ public final class StepBench {
         CausalLM lm = Architectures.create(StepShapes.config(model));
         Batch batch = batch(shape, lm.config().vocabSize());
         try (Parameters params = randomParameters(lm, dtype, 42); CudaOps ops = CudaOps.create(dtype);
-             GpuZoEngine e = new GpuZoEngine(ops, lm, params, v.optimizer(),
+             DeviceZoStep e = new DeviceZoStep(ops, lm, params, v.optimizer(),
                      new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, dtype, 1)).useGraph(v.graph())) {
             for (int i = 0; i <= steps; i++) {
                 long t0 = System.nanoTime();

@@ -33,6 +33,7 @@ import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.ZoAdaMu;
 import org.zotune.zo.optim.ZoAdam;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 
 /**
@@ -136,7 +137,7 @@ public class ZoKernelBenchmark {
         stream.synchronize();
     }
 
-    private Object optimizerConfig() {
+    private ZoOptimizerConfig optimizerConfig() {
         LrSchedule lr = LrSchedule.constant(1e-6);
         DType state = op.endsWith("_sbf16") ? DType.BF16 : DType.F32;
         switch (op.replace("_sbf16", "")) {
@@ -176,11 +177,11 @@ public class ZoKernelBenchmark {
                 break;
             case "perturb":
             case "perturb_rad":
-                kernels.perturb(type, theta.address(), chunks.address(), nchunks, sc, mAddr, opt.direction(), 1f, stream);
+                kernels.perturb(type, theta.address(), chunks.address(), nchunks, sc, mAddr, opt.direction().code, 1f, stream);
                 break;
             default:
-                kernels.update(opt.kind(), type, theta.address(), chunks.address(), nchunks, sc, mAddr, vAddr,
-                        opt.direction(), true, stream);
+                kernels.update(opt, type, theta.address(), chunks.address(), nchunks, sc, mAddr, vAddr,
+                        opt.direction().code, true, stream);
                 break;
         }
         stream.synchronize();

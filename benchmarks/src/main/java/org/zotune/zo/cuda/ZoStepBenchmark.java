@@ -24,7 +24,7 @@ import org.zotune.tensor.DType;
 import org.zotune.zo.optim.ZoStep;
 
 /**
- * One zeroth-order step of {@link GpuZoEngine} (two forwards, perturbation, projected gradient, update) on a
+ * One zeroth-order step of {@link DeviceZoStep} (two forwards, perturbation, projected gradient, update) on a
  * random-weight GPT-2 or OPT shape ({@link StepShapes} names), per invocation: submit, then drain (which waits
  * for the step's event) and a stream synchronisation, so JMH's time is the whole step. Weights as
  * {@link StepBench#randomParameters}. Variant = optimiser-strategy-launch, e.g. {@code sgd-inplace-graph}.
@@ -53,7 +53,7 @@ public class ZoStepBenchmark {
 
     private Parameters params;
     private CudaOps ops;
-    private GpuZoEngine engine;
+    private DeviceZoStep engine;
     private Batch batch;
 
     @Setup(Level.Trial)
@@ -64,7 +64,7 @@ public class ZoStepBenchmark {
         batch = StepBench.batch(shape, lm.config().vocabSize());
         params = StepBench.randomParameters(lm, t, 42);
         ops = CudaOps.create(t);
-        engine = new GpuZoEngine(ops, lm, params, v.optimizer(), new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, t, 1))
+        engine = new DeviceZoStep(ops, lm, params, v.optimizer(), new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, t, 1))
                 .useGraph(v.graph());
     }
 

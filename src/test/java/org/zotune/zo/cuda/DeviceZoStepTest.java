@@ -31,6 +31,7 @@ import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoAdaMu;
 import org.zotune.zo.optim.ZoLoss;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 import org.zotune.zo.optim.ZoStep;
 
@@ -41,7 +42,7 @@ import org.zotune.zo.optim.ZoStep;
  */
 @Tag("gpu")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class GpuZoEngineTest {
+class DeviceZoStepTest {
     private LoadedModel model;
     private Batch batch;
 
@@ -55,11 +56,11 @@ class GpuZoEngineTest {
             tok.encode("The sun was shining and the birds were singing in the park.")}, 0);
     }
 
-    static Object sgd(double lr) {
+    static ZoOptimizerConfig sgd(double lr) {
         return new ZoSgd.Config(LrSchedule.constant(lr), 0.0, Noise.Distribution.GAUSSIAN);
     }
 
-    static Object adamu(double lr) {
+    static ZoOptimizerConfig adamu(double lr) {
         return new ZoAdaMu.Config(LrSchedule.constant(lr), new AdaMuSchedule(2, 4, 6, 0.5, 0.9, 0.01, 1, 0.1, 1.5));
     }
 
@@ -83,11 +84,11 @@ class GpuZoEngineTest {
         }
     }
 
-    private Run run(Object opt, ZoStep.Config zc, int steps, boolean graph) {
+    private Run run(ZoOptimizerConfig opt, ZoStep.Config zc, int steps, boolean graph) {
         DType d = zc.paramDType();
         try (CudaOps ops = CudaOps.create(d); Parameters p = ops.createParameters(model.parameters(), d)) {
             List<ZoStep.Result> results = new ArrayList<>();
-            try (GpuZoEngine e = new GpuZoEngine(ops, model.model(), p, opt, zc).useGraph(graph)) {
+            try (DeviceZoStep e = new DeviceZoStep(ops, model.model(), p, opt, zc).useGraph(graph)) {
                 for (int i = 0; i < steps; i++) {
                     e.submit(batch); // no waiting between steps
                     results.addAll(e.poll()); // whatever has finished, without blocking
@@ -145,7 +146,7 @@ class GpuZoEngineTest {
     @Test
     void zoAdaMuRefusesSeveralSamples() {
         try (CudaOps ops = CudaOps.create(DType.F32); Parameters p = ops.createParameters(model.parameters(), DType.F32)) {
-            ZotuneException x = assertThrows(ZotuneException.class, () -> new GpuZoEngine(ops, model.model(), p,
+            ZotuneException x = assertThrows(ZotuneException.class, () -> new DeviceZoStep(ops, model.model(), p,
                     adamu(1e-4), config(PerturbationStrategy.SHADOW, DType.F32).withSamples(2)));
             assertEquals("zo-adamu: q (SPSA samples) must be <= 1, got 2", x.getMessage());
         }
@@ -161,7 +162,7 @@ class GpuZoEngineTest {
                     before[i][j] = d.round(before[i][j]);
                 }
             }
-            for (Object opt : new Object[] {sgd(0), adamu(0)}) {
+            for (ZoOptimizerConfig opt : List.of(sgd(0), adamu(0))) {
                 Run shadow = run(opt, config(PerturbationStrategy.SHADOW, d), 3, true);
                 for (int i = 0; i < before.length; i++) {
                     ZoKernelsGpuTest.assertBitwise(before[i], shadow.theta()[i], d + " shadow lr 0: parameter " + i);
@@ -195,7 +196,7 @@ class GpuZoEngineTest {
         Arrays.fill(noTargets, -1); // 0 / 0 = NaN loss
         try (CudaOps ops = CudaOps.create(DType.F32);
              Parameters p = ops.createParameters(model.parameters(), DType.F32);
-             GpuZoEngine e = new GpuZoEngine(ops, model.model(), p, sgd(1e-2), config(PerturbationStrategy.IN_PLACE,
+             DeviceZoStep e = new DeviceZoStep(ops, model.model(), p, sgd(1e-2), config(PerturbationStrategy.IN_PLACE,
                      DType.F32))) {
             float[] before = ops.toHost(p.weight(0));
             e.submit(batch, noTargets);
@@ -220,7 +221,7 @@ class GpuZoEngineTest {
     }
 
     /** ℓ± of ZoStep on the CPU backend (f32), same seeds, same noise layout. */
-    private float[] cpuLosses(Object opt, PerturbationStrategy s, int steps, int q) {
+    private float[] cpuLosses(ZoOptimizerConfig opt, PerturbationStrategy s, int steps, int q) {
         List<ParamSpec> specs = model.model().params();
         float[][] theta = new float[specs.size()][];
         for (int i = 0; i < theta.length; i++) {
@@ -260,7 +261,7 @@ class GpuZoEngineTest {
         // difference grows), yet move the loss visibly
         Object[][] cases = {{sgd(5e-4), 1}, {adamu(2e-5), 1}, {sgd(5e-4), 3}}; // optimiser, SPSA samples q
         for (Object[] c : cases) {
-            Object opt = c[0];
+            ZoOptimizerConfig opt = (ZoOptimizerConfig) c[0];
             int q = (Integer) c[1];
             for (PerturbationStrategy s : PerturbationStrategy.values()) {
                 float[] cpu = cpuLosses(opt, s, 4, q);
@@ -270,8 +271,8 @@ class GpuZoEngineTest {
                     worst = Math.max(worst, Math.abs((double) gpu[i] - cpu[i]) / Math.abs(cpu[i]));
                 }
                 System.out.printf("zo engine vs CPU, %s %s q=%d: CPU %s%n  GPU %s (max relative difference %.2e)%n",
-                        GpuOptimizer.of(opt).kind(), s, q, Arrays.toString(cpu), Arrays.toString(gpu), worst);
-                assertTrue(worst < 1e-4, GpuOptimizer.of(opt).kind() + " " + s + ": CPU and GPU losses differ by "
+                        opt.name(), s, q, Arrays.toString(cpu), Arrays.toString(gpu), worst);
+                assertTrue(worst < 1e-4, opt.name() + " " + s + ": CPU and GPU losses differ by "
                         + worst + " (relative)");
                 // the parameters did move: the last step sees other losses than the first
                 assertTrue(cpu[cpu.length - 1] + cpu[cpu.length - 2] != cpu[0] + cpu[1]);

@@ -24,6 +24,7 @@ import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoAdaMu;
 import org.zotune.zo.optim.ZoAdam;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoSgd;
 import org.zotune.zo.optim.ZoStep;
 
@@ -34,7 +35,7 @@ import org.zotune.zo.optim.ZoStep;
  * one float32 vector (m), ZO-Adam two; the shadow strategy adds two scratch slots of the largest tensor.
  */
 @Tag("gpu")
-class GpuZoMemoryTest {
+class DeviceZoStepMemoryTest {
     private static final DType D = DType.F32;
 
     private static ModelConfig config() {
@@ -68,7 +69,7 @@ class GpuZoMemoryTest {
     }
 
     /** Device bytes in use while the mode's objects are held (null optimiser: one inference forward and loss). */
-    private static long used(CausalLM m, List<HostTensor> host, Object opt, PerturbationStrategy s) {
+    private static long used(CausalLM m, List<HostTensor> host, ZoOptimizerConfig opt, PerturbationStrategy s) {
         Cuda.synchronizeDevice();
         long base = Cuda.memInfo()[0];
         Batch b = batch();
@@ -80,7 +81,7 @@ class GpuZoMemoryTest {
                     return base - Cuda.memInfo()[0];
                 }
             }
-            try (GpuZoEngine e = new GpuZoEngine(ops, m, p, opt, new ZoStep.Config(1e-3, 1, s, 1, 5, D, 1))) {
+            try (DeviceZoStep e = new DeviceZoStep(ops, m, p, opt, new ZoStep.Config(1e-3, 1, s, 1, 5, D, 1))) {
                 e.submit(b);
                 e.submit(b);
                 e.drain();
@@ -91,11 +92,11 @@ class GpuZoMemoryTest {
     }
 
     /** Milliseconds per step (median of 15 after 3 warm-up steps), printed only: no timing assertions. */
-    private static double msPerStep(CausalLM m, List<HostTensor> host, Object opt, PerturbationStrategy s,
+    private static double msPerStep(CausalLM m, List<HostTensor> host, ZoOptimizerConfig opt, PerturbationStrategy s,
                                     boolean graph) {
         Batch b = batch();
         try (CudaOps ops = CudaOps.create(D); Parameters p = ops.createParameters(host, D);
-             GpuZoEngine e = new GpuZoEngine(ops, m, p, opt, new ZoStep.Config(1e-3, 1, s, 1, 5, D, 1))
+             DeviceZoStep e = new DeviceZoStep(ops, m, p, opt, new ZoStep.Config(1e-3, 1, s, 1, 5, D, 1))
                      .useGraph(graph)) {
             double[] ms = new double[15];
             for (int i = -3; i < ms.length; i++) {
@@ -116,8 +117,8 @@ class GpuZoMemoryTest {
         ZoGpu.assumeGpu();
         CausalLM m = Architectures.create(config());
         List<HostTensor> host = parameters(m);
-        Object sgd = new ZoSgd.Config(LrSchedule.constant(1e-6));
-        Object adamu = new ZoAdaMu.Config(LrSchedule.constant(1e-5), AdaMuSchedule.defaults(100));
+        ZoOptimizerConfig sgd = new ZoSgd.Config(LrSchedule.constant(1e-6));
+        ZoOptimizerConfig adamu = new ZoAdaMu.Config(LrSchedule.constant(1e-5), AdaMuSchedule.defaults(100));
         System.out.printf("zo step times, random Llama 21M f32, batch 4x128 (ms, synchronous steps): zo-sgd in-place"
                 + " graph %.3f, eager %.3f; zo-sgd shadow graph %.3f, eager %.3f; zo-adamu shadow graph %.3f,"
                 + " in-place graph %.3f%n",

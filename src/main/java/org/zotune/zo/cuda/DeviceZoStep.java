@@ -28,11 +28,14 @@ import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
+import org.zotune.zo.optim.BadStepGuard;
 import org.zotune.zo.optim.PerturbationStrategy;
+import org.zotune.zo.optim.ZoOptimizerConfig;
 import org.zotune.zo.optim.ZoStep;
 
 /**
- * The two-point zeroth-order step on one GPU (ALGORITHMS.md §2–§5), the device counterpart of {@link ZoStep}:
+ * The two-point zeroth-order step on one GPU (ALGORITHMS.md §2–§5), the device counterpart of {@link ZoStep}
+ * (the engine that trains with it is {@code org.zotune.train.CudaZoEngine}):
  * perturb(+), forward, loss, perturb(-), forward, loss, projected gradient (on the device), fused update. The
  * whole step is captured once as a CUDA graph per batch shape and replayed; per step the host only writes the
  * step's scalars (seed, η_t, schedule values) and the batch's int inputs asynchronously, and reads the losses
@@ -59,7 +62,7 @@ import org.zotune.zo.optim.ZoStep;
  * an activation scope on the ops for the captured graph's activations and inputs: close the engine before scopes
  * opened before it.
  */
-public final class GpuZoEngine implements AutoCloseable {
+public final class DeviceZoStep implements AutoCloseable {
     /** Pinned slots for step inputs/outputs: how many steps may be in flight before the host waits. */
     public static final int RING = 8;
     /** Shadow scratch for matrices: one slot, valid until the next matrix is asked for. */
@@ -105,21 +108,19 @@ public final class GpuZoEngine implements AutoCloseable {
     private IntTensor boundTargets;
 
     private long t;
-    private long skipped;
-    private int badInARow;
+    private final BadStepGuard guard;
     private boolean closed;
 
     /**
      * @param ops             the CUDA ops the model runs on (the engine uses its stream)
      * @param model           the model
      * @param parameters      its parameters from {@code ops.createParameters} in the ops' compute type
-     * @param optimizerConfig a {@code ZoSgd.Config}, {@code ZoSgdMomentum.Config}, {@code ZoAdam.Config} or
-     *                        {@code ZoAdaMu.Config}
+     * @param optimizerConfig the optimiser
      * @param config          ε, q, strategy, seed, bad-step limit; M = 1 for {@link #submit}; paramDType = the
      *                        parameters' dtype
      * @param trainable       which parameters are trained (null = all)
      */
-    public GpuZoEngine(CudaOps ops, CausalLM model, Parameters parameters, Object optimizerConfig,
+    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
                        ZoStep.Config config, boolean[] trainable) {
         if (!(parameters instanceof CudaParameters)) {
             throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
@@ -130,10 +131,11 @@ public final class GpuZoEngine implements AutoCloseable {
         this.dtype = params.dtype();
         this.opt = GpuOptimizer.of(optimizerConfig);
         this.config = config;
+        this.guard = new BadStepGuard(config.maxBadSteps());
         this.eps = (float) config.eps();
         this.q = config.samples();
         if (q > opt.maxSamples()) {
-            throw new ZotuneException(opt.kind().optimizerName + ": q (SPSA samples) must be <= " + opt.maxSamples()
+            throw new ZotuneException(opt.name() + ": q (SPSA samples) must be <= " + opt.maxSamples()
                     + ", got " + q);
         }
         if (config.paramDType() != dtype) {
@@ -207,13 +209,13 @@ public final class GpuZoEngine implements AutoCloseable {
     }
 
     /** All parameters trainable. */
-    public GpuZoEngine(CudaOps ops, CausalLM model, Parameters parameters, Object optimizerConfig,
+    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
                        ZoStep.Config config) {
         this(ops, model, parameters, optimizerConfig, config, null);
     }
 
     /** Graph capture and replay (default) or eager launches of the same sequence. */
-    public GpuZoEngine useGraph(boolean graph) {
+    public DeviceZoStep useGraph(boolean graph) {
         if (graph != useGraph) {
             drainQuietly();
             closeGraph();
@@ -238,12 +240,12 @@ public final class GpuZoEngine implements AutoCloseable {
 
     /** Steps whose update was skipped for a non-finite loss, among those read back. */
     public long skippedSteps() {
-        return skipped;
+        return guard.skipped();
     }
 
     /** Non-finite steps in a row at the end of the last step read back. */
     public int badInARow() {
-        return badInARow;
+        return guard.badInARow();
     }
 
     /** Submits one step on the batch's next-token targets; returns its index t. */
@@ -346,7 +348,6 @@ public final class GpuZoEngine implements AutoCloseable {
         float[] lp = new float[q];
         float[] lm = new float[q];
         float[] g = new float[q];
-        boolean bad = false;
         for (int k = 0; k < q; k++) {
             long sk = block(k);
             if (inPlace) {
@@ -362,11 +363,11 @@ public final class GpuZoEngine implements AutoCloseable {
                 lm[k] = loss.loss(minus.sample(sk));
             }
             g[k] = (lp[k] - lm[k]) / (2.0f * eps);
-            bad |= !Float.isFinite(lp[k]) || !Float.isFinite(lm[k]) || !Float.isFinite(g[k]);
         }
+        boolean bad = BadStepGuard.nonFinite(lp, lm, g);
         finishHostStep(step, g, bad, inPlace);
         ZoStep.Result r = new ZoStep.Result(step, lp, lm, g, bad);
-        countBad(step, bad, lp[0], lm[0]);
+        guard.record(step, bad, lp[0], lm[0]);
         return r;
     }
 
@@ -397,7 +398,7 @@ public final class GpuZoEngine implements AutoCloseable {
         }
         finishHostStep(step, g, wasSkipped, inPlace);
         if (wasSkipped) {
-            skipped++;
+            guard.countSkipped();
         }
     }
 
@@ -412,15 +413,14 @@ public final class GpuZoEngine implements AutoCloseable {
         writeState(m, mValues, "m");
         writeState(v, vValues, "v");
         this.t = steps;
-        this.skipped = skippedSteps;
-        this.badInARow = badRow;
+        guard.restore(skippedSteps, badRow);
         java.util.Arrays.fill(slotStep, 0L);
     }
 
     private void writeState(DeviceBuffer b, float[] values, String what) {
         if (b == null) {
             if (values != null) {
-                throw new ZotuneException(opt.kind() + " has no optimiser state " + what);
+                throw new ZotuneException(opt.name() + " has no optimiser state " + what);
             }
             return;
         }
@@ -469,7 +469,7 @@ public final class GpuZoEngine implements AutoCloseable {
     /** In place over every chunk: θ = R(θ + c·(ε·u)) with u of the sample whose block is {@code sampleBlock}. */
     private void perturbAll(long sampleBlock, float c) {
         kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sampleBlock,
-                m == null ? 0L : m.address(), opt.direction(), c, ops.stream());
+                m == null ? 0L : m.address(), opt.direction().code, c, ops.stream());
     }
 
     /** Writes each sample's g and the bad flag that the update kernels read, runs the fused (restore +) update, waits. */
@@ -483,24 +483,10 @@ public final class GpuZoEngine implements AutoCloseable {
         }
         long mAddr = m == null ? 0L : m.address();
         long vAddr = v == null ? 0L : v.address();
-        kernels.update(opt.kind(), dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(),
-                mAddr, vAddr, opt.direction(), inPlace, s);
+        kernels.update(opt, dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(),
+                mAddr, vAddr, opt.direction().code, inPlace, s);
         s.synchronize();
         t = step;
-    }
-
-    private void countBad(long step, boolean bad, float lp, float lm) {
-        if (bad) {
-            skipped++;
-            badInARow++;
-            if (badInARow >= config.maxBadSteps()) {
-                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
-                        + " steps in a row (last: l+ = " + lp + ", l- = " + lm + "); parameters are unchanged"
-                        + " since the last good step; lower the learning rate or eps, or check the data");
-            }
-        } else {
-            badInARow = 0;
-        }
     }
 
     /** Harvests the captured steps in flight so that an eager step follows them on the host too. */
@@ -515,7 +501,7 @@ public final class GpuZoEngine implements AutoCloseable {
         open();
         DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
         if (b == null) {
-            throw new IllegalArgumentException(opt.kind() + " has no state vector " + which);
+            throw new IllegalArgumentException(opt.name() + " has no state vector " + which);
         }
         int n = (int) table.stateElements();
         DType st = opt.stateDType();
@@ -572,20 +558,8 @@ public final class GpuZoEngine implements AutoCloseable {
             gs[k] = o.bad() ? (lps[k] - lms[k]) / (2.0f * eps) : o.g();
             bad |= o.bad();
         }
-        float lp = lps[0];
-        float lm = lms[0];
         ready.add(new ZoStep.Result(step, lps, lms, gs, bad));
-        if (bad) {
-            skipped++;
-            badInARow++;
-            if (badInARow >= config.maxBadSteps()) {
-                throw new ZotuneException("zo step " + step + ": the loss was NaN or infinite in " + badInARow
-                        + " steps in a row (last: l+ = " + lp + ", l- = " + lm + "); parameters are unchanged"
-                        + " since the last good step; lower the learning rate or eps, or check the data");
-            }
-        } else {
-            badInARow = 0;
-        }
+        guard.record(step, bad, lps[0], lms[0]);
     }
 
     private void ensureGraph(Batch batch, List<int[]> inputs, int[] targets) {
@@ -664,7 +638,7 @@ public final class GpuZoEngine implements AutoCloseable {
         long mAddr = m == null ? 0L : m.address();
         long vAddr = v == null ? 0L : v.address();
         int n = table.size();
-        int dir = opt.direction();
+        int dir = opt.direction().code;
         for (int k = 0; k < q; k++) {
             long sk = block(k);
             boolean last = k == q - 1;
@@ -689,7 +663,7 @@ public final class GpuZoEngine implements AutoCloseable {
                 kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, 1f, s); // restore
             }
         }
-        kernels.update(opt.kind(), dtype, theta, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
+        kernels.update(opt, dtype, theta, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
     }
 
     private void warmPass(Batch batch, IntTensor targets) {
@@ -746,7 +720,7 @@ public final class GpuZoEngine implements AutoCloseable {
                 slot = scratch.address();
             }
             kernels.shadow(dtype, CudaTensors.address(w), slot, w.numel(), table.layout().offset(k),
-                    sampleBlock, m == null ? 0L : m.address(), opt.direction(), sign, ops.stream());
+                    sampleBlock, m == null ? 0L : m.address(), opt.direction().code, sign, ops.stream());
             return CudaTensors.view(slot, w.rows(), w.cols(), dtype);
         }
     }
