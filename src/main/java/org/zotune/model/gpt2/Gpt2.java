@@ -88,7 +88,8 @@ public final class Gpt2 implements CausalLM {
         Architectures.checkBatch(config, batch, true);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
-                config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null);
+                config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null,
+                kind().causalAttention());
         var mask = ops.ints(batch.mask());
         var positions = ops.ints(batch.arangePositions());
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(wte));

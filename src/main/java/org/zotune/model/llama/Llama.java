@@ -96,7 +96,7 @@ public final class Llama implements CausalLM {
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numKvHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), config.ropeTheta(),
-                config.ropeScaling());
+                config.ropeScaling(), kind().causalAttention());
         IntTensor mask = ops.ints(batch.mask());
         IntTensor positions = ops.ints(batch.arangePositions());
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));

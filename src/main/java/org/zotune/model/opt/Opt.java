@@ -101,7 +101,8 @@ public final class Opt implements CausalLM {
         Architectures.checkBatch(config, batch, false);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
-                config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null);
+                config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null,
+                kind().causalAttention());
         IntTensor mask = ops.ints(batch.mask());
         int[] pos = batch.maskedCumsumPositions();
         int[] table = new int[pos.length];
