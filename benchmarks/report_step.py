@@ -138,9 +138,9 @@ def main():
           "ZO-SGD ms; GiB = device memory the process holds (cudaMemGetInfo: free at start − free after the steps).\n")
 
     print("### Every system and variant (ms per step, median; split from separately timed parts)\n")
-    print("| model | dtype | batch×seq | system | ms/step | submitted ahead | forward | perturb | update | other "
+    print("| model | dtype | batch×seq | system | ms/step | forward | perturb | update | other "
           "| tokens/s | GiB (cudaMemGetInfo) | GiB (torch max allocated) | graph | measured / floor |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(rows, key=order):
         model, shape, dtype = key
         s = summary[key]
@@ -149,7 +149,7 @@ def main():
             sp = r.get("split") or {}
             fl = (s["floor_adamu16"] if "adamu_bf16" in name else s["floor_adamu"] if "adamu" in name
                   else s["floor"])
-            print(f"| {model} | {dtype} | {shape} | {name} | {r['ms']:.2f} | {fmt(r.get('ms_pipelined'), '.2f')} "
+            print(f"| {model} | {dtype} | {shape} | {name} | {r['ms']:.2f} "
                   f"| {fmt(sp.get('forward'), '.2f')} "
                   f"| {fmt(sp.get('perturb'), '.2f')} | {fmt(sp.get('update'), '.2f')} | {fmt(sp.get('other'), '.2f')} "
                   f"| {r['tokens_per_s']:,.0f} | {gib(r.get('memgetinfo_used_bytes'))} "

@@ -5,10 +5,13 @@ import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
+import org.zotune.backend.WeightSource;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.TrainableSet;
+import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
@@ -40,6 +43,8 @@ public final class CpuZoEngine implements ZoEngine {
     private final NoiseLayout layout;
     private final Parameters params;
     private final Parameters scratch;
+    private final WeightSource weights; // θ as the model sees it
+    private final WeightSource shadowWeights; // R(θ ± εu) as the model sees it (shadow strategy)
     private final float[] theta;
     private final float[] shadow;
     private final long[] offsets;
@@ -68,19 +73,23 @@ public final class CpuZoEngine implements ZoEngine {
             throw new ZotuneException("engine: " + initial.size() + " tensors for " + layout.count() + " parameters");
         }
         this.params = ops.createParameters(initial, dtype);
-        this.theta = CpuOps.flatValues(params);
-        this.offsets = new long[layout.count()];
-        for (int p = 0; p < offsets.length; p++) {
-            offsets[p] = params.offset(p);
-        }
+        // full fine-tuning: every weight trains, in the model's own parameter buffer
+        TrainableSet set = TrainableSet.full(model.params());
+        TrainableStorage trainable = TrainableStorage.inModel(set, model.params(), params);
+        this.theta = CpuOps.flatValues(trainable.buffer());
+        this.offsets = trainable.bufferOffsets();
         if (config.strategy() == PerturbationStrategy.SHADOW) {
+            // a second buffer like θ's: the frozen values as they are, the trainable ones overwritten per pass
             this.scratch = ops.createParameters(initial, dtype);
             this.shadow = CpuOps.flatValues(scratch);
+            this.shadowWeights = TrainableStorage.inModel(set, model.params(), scratch).weights(params);
         } else {
             this.scratch = null;
             this.shadow = null;
+            this.shadowWeights = null;
         }
-        this.zo = new ZoStep(config, optimizer, theta, offsets, null, shadow, 0);
+        this.weights = trainable.weights(params);
+        this.zo = new ZoStep(config, optimizer, theta, offsets, trainable.mask(), shadow, 0);
     }
 
     @Override
@@ -104,7 +113,7 @@ public final class CpuZoEngine implements ZoEngine {
         float lr = lrSchedule.at(step);
         ZoStep.Result r = zo.stepFlat((onShadow, b) -> {
             try (Ops.Scope s = ops.scope()) {
-                return objective.loss(ops, model, onShadow ? scratch : params, microBatches.get(b));
+                return objective.loss(ops, model, onShadow ? shadowWeights : weights, microBatches.get(b));
             }
         });
         return new StepResult(step, seed, r.lossPlus(), r.lossMinus(), r.projectedGradient(), lr, r.skipped());

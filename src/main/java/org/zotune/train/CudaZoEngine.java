@@ -10,6 +10,8 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.TrainableSet;
+import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.CausalLmLoss;
@@ -73,7 +75,9 @@ final class CudaZoEngine implements ZoEngine {
         try {
             p = ops.createParameters(initial, config.paramDType());
             th = new CudaTheta(ops, p);
-            z = new DeviceZoStep(ops, model, p, optimizerConfig, config);
+            // full fine-tuning: every weight trains, in the model's own parameter buffer
+            TrainableStorage trainable = TrainableStorage.inModel(TrainableSet.full(model.params()), model.params(), p);
+            z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, config);
         } catch (RuntimeException e) {
             closeAll(z, th, p, ops);
             throw e;

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.TrainableStorage;
 import org.zotune.zo.noise.NoiseLayout;
 
 /**
@@ -86,12 +87,17 @@ public final class ChunkTable {
         return build(specs, memOffsets, trainable, DEFAULT_CHUNK);
     }
 
+    /** The table over a trainable set's tensors in their flat buffer (chunk {@code param}: the buffer entry). */
+    public static ChunkTable of(TrainableStorage storage) {
+        return build(storage.bufferSpecs(), storage.bufferOffsets(), storage.mask(), DEFAULT_CHUNK);
+    }
+
     /** The noise layout of the trainable tensors (what the CPU reference optimisers are built on). */
     public NoiseLayout layout() {
         return layout;
     }
 
-    /** Model parameter index of trainable tensor k. */
+    /** Buffer entry (for a set of model parameters: the model parameter index) of trainable tensor k. */
     public int parameter(int k) {
         return trainable[k];
     }

@@ -4,7 +4,6 @@ import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
 import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
 
 import java.nio.ByteBuffer;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.BytePointer;
@@ -24,7 +23,8 @@ import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.PinnedBuffer;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
-import org.zotune.model.ParamSpec;
+import org.zotune.peft.TrainableSet;
+import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -36,21 +36,14 @@ import org.zotune.zo.optim.ZoStep;
 /**
  * The two-point zeroth-order step on one GPU (ALGORITHMS.md §2–§5), the device counterpart of {@link ZoStep}
  * (the engine that trains with it is {@code org.zotune.train.CudaZoEngine}):
- * perturb(+), forward, loss, perturb(-), forward, loss, projected gradient (on the device), fused update. The
- * whole step is captured once as a CUDA graph per batch shape and replayed; per step the host only writes the
- * step's scalars (seed, η_t, schedule values) and the batch's int inputs asynchronously, and reads the losses
- * back asynchronously through a ring of pinned slots: nothing inside a step waits for the device.
+ * perturb(+), forward, loss, perturb(-), forward, loss, projected gradient (on the device), fused update, over a
+ * {@link TrainableSet} (full fine-tuning: every weight, in the model's own parameter buffer). The whole step is
+ * captured once as a CUDA graph per batch shape ({@link StepGraph}) and replayed; per step the host only writes
+ * the step's scalars (seed, η_t, schedule values) and the batch's int inputs asynchronously, and reads the losses
+ * back through one pinned slot: nothing inside a step waits for the device.
  *
- * <p>Holds: the chunk table over the trainable tensors of the flat {@link CudaParameters}, optimiser state for
- * the trainable elements only (float32, indexed by global noise index), the scalar block, and for the shadow
- * strategy one scratch slot the size of the largest trainable matrix (embeddings included) plus a ring of
- * {@link #VECTOR_SLOTS} small slots the size of the largest trainable vector (biases, norm weights).
- *
- * <p>Shadow weights: {@code weight(i)} materialises R(θ_i ± εu_i) into scratch right before the model uses it:
- * a matrix into the matrix slot (valid until the next matrix), a vector into the next slot of the vector ring
- * (valid for the next {@code VECTOR_SLOTS - 1} vectors). The models use a matrix before asking for the next one,
- * and hold at most one matrix and three vectors at once (a projection with its bias fused with the following
- * norm's weight and bias); {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
+ * <p>Holds: the chunk table over the trainable tensors of their flat buffer, the optimiser state for the trainable
+ * elements only ({@link OptimizerState}), the scalar block, and for the shadow strategy the {@link ShadowWeights}.
  *
  * <p>q SPSA samples (ALGORITHMS.md §2): the scalar block is q blocks, one per sample (its noise stream, losses and
  * g); the step runs the two passes of each sample in turn (in place: perturb, forward, perturb, forward, restore,
@@ -58,77 +51,61 @@ import org.zotune.zo.optim.ZoStep;
  * sample's direction (q Philox streams per element, one pass over θ). ZO-AdaMU takes q = 1.
  *
  * <p>Limits: the captured step ({@link #submit}) takes one micro-batch, {@link #stepEager} any number (the caller's
- * loss function averages them); the parameters must be in the ops' compute type. Not thread-safe. The engine opens
- * an activation scope on the ops for the captured graph's activations and inputs: close the engine before scopes
- * opened before it.
+ * loss function averages them); the trainable buffer must be in the ops' compute type. One step is in flight at a
+ * time: {@link #submit} returns without waiting for its step but first reads back the step before it. Not
+ * thread-safe. The step opens an activation scope on the ops for the captured graph's activations and inputs: close
+ * it before scopes opened before it.
  */
 public final class DeviceZoStep implements AutoCloseable {
-    /** Pinned slots for step inputs/outputs: how many steps may be in flight before the host waits. */
-    public static final int RING = 8;
-    /** Shadow scratch for matrices: one slot, valid until the next matrix is asked for. */
-    public static final int MATRIX_SLOTS = 1;
-    /** Shadow scratch for vectors (biases, norm weights): a vector stays valid for the next VECTOR_SLOTS - 1 vectors. */
-    public static final int VECTOR_SLOTS = 4;
-
     private final CudaOps ops;
     private final CausalLM model;
-    private final CudaParameters params;
+    private final Parameters frozen;
+    private final TrainableStorage trainable;
+    private final CudaParameters theta;
     private final DType dtype;
     private final GpuOptimizer opt;
     private final ZoStep.Config config;
     private final float eps;
     private final int q;
     private final ChunkTable table;
-    private final int[] trainableIndex; // model parameter -> trainable tensor k, or -1
     private final ZoKernels kernels;
-    private final BoundInputOps boundOps;
-    private final ShadowWeights plus;
-    private final ShadowWeights minus;
+    private final StepGraph graph;
 
     private DeviceBuffer chunkBuffer;
     private DeviceBuffer scalars;
-    private DeviceBuffer m;
-    private DeviceBuffer v;
-    private DeviceBuffer scratch;
-    private long matrixSlotBytes;
-    private long vectorSlotBytes;
-    private final boolean[] vectorRole; // model parameter -> lives in the vector ring under shadow
+    private OptimizerState state;
+    private ShadowWeights shadow; // null for the in-place strategy
     private PinnedBuffer pinned;
-    private final CudaEvent[] slotDone = new CudaEvent[RING];
-    private final long[] slotStep = new long[RING];
-    private final ArrayDeque<Integer> pending = new ArrayDeque<>();
+    private CudaEvent done;
+    private long pendingStep; // the step whose outputs are on their way to the pinned slot, 0 = none
     private final List<ZoStep.Result> ready = new ArrayList<>();
 
     private boolean useGraph = true;
-    private Ops.Scope graphScope;
-    private CudaOps.Graph graph;
-    private int graphBatch;
-    private int graphSeq;
-    private List<IntTensor> boundInputs;
-    private IntTensor boundTargets;
-
     private long t;
     private final BadStepGuard guard;
     private boolean closed;
 
     /**
-     * @param ops             the CUDA ops the model runs on (the engine uses its stream)
+     * @param ops             the CUDA ops the model runs on (the step uses its stream)
      * @param model           the model
-     * @param parameters      its parameters from {@code ops.createParameters} in the ops' compute type
+     * @param frozen          its parameters from {@code ops.createParameters} (what the set does not form)
+     * @param trainable       the trainable set and where its values live (for a set of model parameters, in
+     *                        {@code frozen} itself), in the ops' compute type
      * @param optimizerConfig the optimiser
      * @param config          ε, q, strategy, seed, bad-step limit; M = 1 for {@link #submit}; paramDType = the
-     *                        parameters' dtype
-     * @param trainable       which parameters are trained (null = all)
+     *                        trainable buffer's dtype
      */
-    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
-                       ZoStep.Config config, boolean[] trainable) {
-        if (!(parameters instanceof CudaParameters)) {
+    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters frozen, TrainableStorage trainable,
+                        ZoOptimizerConfig optimizerConfig, ZoStep.Config config) {
+        if (!(trainable.buffer() instanceof CudaParameters) || !(frozen instanceof CudaParameters)) {
             throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
         }
         this.ops = ops;
         this.model = model;
-        this.params = (CudaParameters) parameters;
-        this.dtype = params.dtype();
+        this.frozen = frozen;
+        this.trainable = trainable;
+        this.theta = (CudaParameters) trainable.buffer();
+        this.dtype = theta.dtype();
         this.opt = GpuOptimizer.of(optimizerConfig);
         this.config = config;
         this.guard = new BadStepGuard(config.maxBadSteps());
@@ -146,79 +123,66 @@ public final class DeviceZoStep implements AutoCloseable {
             throw new ZotuneException("GPU zeroth-order engine: parameters are " + dtype + " but the CUDA ops compute in "
                     + ops.computeType());
         }
-        if (model.params().size() != params.count()) {
+        if (model.params().size() != frozen.count() || trainable.set().modelParameters() != frozen.count()) {
             throw new ZotuneException("GPU zeroth-order engine: the model has " + model.params().size()
-                    + " parameters, the parameter buffer " + params.count());
+                    + " parameters, the parameter buffer " + frozen.count() + ", the trainable set is over "
+                    + trainable.set().modelParameters());
         }
-        long[] offsets = new long[params.count()];
-        for (int i = 0; i < offsets.length; i++) {
-            offsets[i] = params.offset(i);
-        }
-        this.table = ChunkTable.build(model.params(), offsets, trainable);
-        this.trainableIndex = new int[params.count()];
-        java.util.Arrays.fill(trainableIndex, -1);
-        long largestMatrix = 0;
-        long largestVector = 0;
-        this.vectorRole = new boolean[params.count()];
-        for (int k = 0; k < table.trainableCount(); k++) {
-            int p = table.parameter(k);
-            trainableIndex[p] = k;
-            vectorRole[p] = isVector(model.params().get(p));
-            long bytes = params.weight(p).numel() * dtype.bytes();
-            if (vectorRole[p]) {
-                largestVector = Math.max(largestVector, bytes);
-            } else {
-                largestMatrix = Math.max(largestMatrix, bytes);
-            }
-        }
+        this.table = ChunkTable.of(trainable);
         this.kernels = new ZoKernels(ops.device().multiprocessors() * 8).stateDType(opt.stateDType());
-        this.boundOps = new BoundInputOps(ops);
-        this.plus = new ShadowWeights(+1f);
-        this.minus = new ShadowWeights(-1f);
+        this.graph = new StepGraph(ops);
         try {
             CudaStream s = ops.stream();
             ByteBuffer tb = table.toBytes();
             chunkBuffer = DeviceBuffer.allocate(tb.capacity());
-            pinned = PinnedBuffer.allocate(Math.max(tb.capacity(), (long) RING * q * ZoScalars.SIZE));
+            pinned = PinnedBuffer.allocate(Math.max(tb.capacity(), (long) q * ZoScalars.SIZE));
             pinned.slice(0, tb.capacity()).put(tb);
             chunkBuffer.copyFromHost(pinned.pointer(), 0, tb.capacity(), s);
-            s.synchronize(); // the pinned buffer is reused for step slots next
+            s.synchronize(); // the pinned buffer is reused for the step's scalars next
             scalars = DeviceBuffer.allocate((long) q * ZoScalars.SIZE);
             scalars.fill(0, (long) q * ZoScalars.SIZE, 0, s);
-            long stateBytes = opt.stateBytes(table.stateElements());
-            if (opt.stateVectors() >= 1) {
-                m = DeviceBuffer.allocate(stateBytes);
-                m.fill(0, stateBytes, 0, s);
+            state = new OptimizerState(opt, table.stateElements(), s);
+            if (config.strategy() == PerturbationStrategy.SHADOW) {
+                shadow = new ShadowWeights(ops, kernels, trainable, frozen, state.m(), opt.direction().code);
             }
-            if (opt.stateVectors() >= 2) {
-                v = DeviceBuffer.allocate(stateBytes);
-                v.fill(0, stateBytes, 0, s);
-            }
-            if (config.strategy() == PerturbationStrategy.SHADOW && largestMatrix + largestVector > 0) {
-                matrixSlotBytes = (largestMatrix + 255) / 256 * 256;
-                vectorSlotBytes = (largestVector + 255) / 256 * 256;
-                scratch = DeviceBuffer.allocate(MATRIX_SLOTS * matrixSlotBytes + VECTOR_SLOTS * vectorSlotBytes);
-            }
-            for (int i = 0; i < RING; i++) {
-                slotDone[i] = CudaEvent.create(false);
-            }
+            done = CudaEvent.create(false);
         } catch (RuntimeException e) {
             close();
             throw e;
         }
     }
 
-    /** All parameters trainable. */
+    /**
+     * The model's own parameters, those flagged in {@code trainable} (null = all) training in place in their
+     * buffer ({@code parameters}, in the ops' compute type).
+     */
     public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
-                       ZoStep.Config config) {
+                        ZoStep.Config config, boolean[] trainable) {
+        this(ops, model, parameters, inModel(model, parameters, trainable), optimizerConfig, config);
+    }
+
+    /** All parameters trainable (full fine-tuning). */
+    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
+                        ZoStep.Config config) {
         this(ops, model, parameters, optimizerConfig, config, null);
+    }
+
+    private static TrainableStorage inModel(CausalLM model, Parameters parameters, boolean[] trainable) {
+        if (!(parameters instanceof CudaParameters)) {
+            throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
+        }
+        if (model.params().size() != parameters.count()) {
+            throw new ZotuneException("GPU zeroth-order engine: the model has " + model.params().size()
+                    + " parameters, the parameter buffer " + parameters.count());
+        }
+        return TrainableStorage.inModel(TrainableSet.of(model.params(), trainable), model.params(), parameters);
     }
 
     /** Graph capture and replay (default) or eager launches of the same sequence. */
     public DeviceZoStep useGraph(boolean graph) {
         if (graph != useGraph) {
             drainQuietly();
-            closeGraph();
+            this.graph.close();
             useGraph = graph;
         }
         return this;
@@ -231,6 +195,11 @@ public final class DeviceZoStep implements AutoCloseable {
 
     public ChunkTable chunkTable() {
         return table;
+    }
+
+    /** The trainable set and where its values live. */
+    public TrainableStorage trainable() {
+        return trainable;
     }
 
     /** Steps submitted so far. */
@@ -255,7 +224,7 @@ public final class DeviceZoStep implements AutoCloseable {
 
     /**
      * Enqueues step t = step() + 1 on {@code batch} with cross-entropy {@code targets} (-1 = ignored) and returns
-     * t without waiting for the device (unless {@link #RING} steps are already in flight).
+     * t without waiting for it; the step before it is read back first (its result waits for {@link #drain}).
      */
     public long submit(Batch batch, int[] targets) {
         open();
@@ -267,60 +236,49 @@ public final class DeviceZoStep implements AutoCloseable {
             throw new ZotuneException("zo step: " + targets.length + " targets for a batch of " + batch.tokens()
                     + " tokens");
         }
+        harvestPending(); // the pinned slot is free again
         long step = t + 1;
-        int slot = (int) (step % RING);
-        reclaim(slot);
         CudaStream s = ops.stream();
-        long in = (long) slot * q * ZoScalars.SIZE;
-        copyStepInputs(in, step);
+        copyStepInputs(step);
         if (useGraph) {
-            List<int[]> inputs = InputRecorder.record(model, batch, params, ops.computeType());
-            ensureGraph(batch, inputs, targets);
-            for (int k = 0; k < inputs.size(); k++) {
-                ops.write(boundInputs.get(k), inputs.get(k));
-            }
-            ops.write(boundTargets, targets);
-            graph.replay();
+            List<int[]> inputs = InputRecorder.record(model, batch, frozen, ops.computeType());
+            graph.replay(batch, inputs, targets, tg -> warmPass(batch, tg), tg -> stepBody(batch, tg));
         } else {
             try (Ops.Scope sc = ops.scope()) {
-                boundOps.bind(null);
-                stepBody(batch, ops.ints(targets), false);
+                graph.ops().bind(null);
+                stepBody(batch, ops.ints(targets));
             }
         }
         // the q output blocks (with the inputs of blocks 1 .. q-1 between them, unchanged) in one copy
-        scalars.copyToHost(ZoScalars.OUTPUT, at(in + ZoScalars.OUTPUT),
+        scalars.copyToHost(ZoScalars.OUTPUT, at(ZoScalars.OUTPUT),
                 (long) (q - 1) * ZoScalars.SIZE + ZoScalars.OUTPUT_BYTES, s);
-        slotDone[slot].record(s);
-        slotStep[slot] = step;
-        pending.addLast(slot);
+        done.record(s);
+        pendingStep = step;
         t = step;
         return step;
     }
 
-    /** Waits for every submitted step and returns the results not returned before, in step order. */
+    /** Waits for the submitted step and returns the results not returned before, in step order. */
     public List<ZoStep.Result> drain() {
         open();
-        while (!pending.isEmpty()) {
-            harvest(pending.pollFirst());
-        }
+        harvestPending();
         return takeReady();
     }
 
     /** Returns the results of the steps that have finished, without waiting. */
     public List<ZoStep.Result> poll() {
         open();
-        while (!pending.isEmpty()) {
-            int rc = cudaEventQuery(slotDone[pending.peekFirst()].handle());
-            if (rc == cudaErrorNotReady) {
-                break;
+        if (pendingStep != 0) {
+            int rc = cudaEventQuery(done.handle());
+            if (rc != cudaErrorNotReady) {
+                Cuda.check(rc, "cudaEventQuery");
+                harvestPending();
             }
-            Cuda.check(rc, "cudaEventQuery");
-            harvest(pending.pollFirst());
         }
         return takeReady();
     }
 
-    /** Submits one step and waits for it (convenient; a training loop should submit ahead and poll). */
+    /** Submits one step and waits for it. */
     public ZoStep.Result step(Batch batch) {
         submit(batch);
         List<ZoStep.Result> r = drain();
@@ -341,10 +299,11 @@ public final class DeviceZoStep implements AutoCloseable {
      */
     public ZoStep.Result stepEager(PassLoss loss) {
         open();
-        drainQuietlyOrThrow();
+        harvestPending();
         long step = t + 1;
         writeStepInputs(step);
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
+        WeightSource perturbed = trainable.weights(frozen);
         float[] lp = new float[q];
         float[] lm = new float[q];
         float[] g = new float[q];
@@ -352,15 +311,15 @@ public final class DeviceZoStep implements AutoCloseable {
             long sk = block(k);
             if (inPlace) {
                 perturbAll(sk, 1f);
-                lp[k] = loss.loss(params);
+                lp[k] = loss.loss(perturbed);
                 perturbAll(sk, -2f);
-                lm[k] = loss.loss(params);
+                lm[k] = loss.loss(perturbed);
                 if (k < q - 1) {
                     perturbAll(sk, 1f); // the restore; the last one is fused with the update
                 }
             } else {
-                lp[k] = loss.loss(plus.sample(sk));
-                lm[k] = loss.loss(minus.sample(sk));
+                lp[k] = loss.loss(shadow.plus(sk));
+                lm[k] = loss.loss(shadow.minus(sk));
             }
             g[k] = (lp[k] - lm[k]) / (2.0f * eps);
         }
@@ -383,7 +342,7 @@ public final class DeviceZoStep implements AutoCloseable {
         if (g.length != q) {
             throw new ZotuneException("replay step " + (t + 1) + ": " + g.length + " projected gradients, q = " + q);
         }
-        drainQuietlyOrThrow();
+        harvestPending();
         long step = t + 1;
         writeStepInputs(step);
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
@@ -408,54 +367,30 @@ public final class DeviceZoStep implements AutoCloseable {
      */
     public void restoreState(long steps, long skippedSteps, int badRow, float[] mValues, float[] vValues) {
         open();
-        drainQuietlyOrThrow();
-        closeGraph(); // recaptured on the next submit
-        writeState(m, mValues, "m");
-        writeState(v, vValues, "v");
+        harvestPending();
+        graph.close(); // recaptured on the next submit
+        state.write(mValues, vValues, ops.stream());
         this.t = steps;
         guard.restore(skippedSteps, badRow);
-        java.util.Arrays.fill(slotStep, 0L);
     }
 
-    private void writeState(DeviceBuffer b, float[] values, String what) {
-        if (b == null) {
-            if (values != null) {
-                throw new ZotuneException(opt.name() + " has no optimiser state " + what);
-            }
-            return;
-        }
-        int n = (int) table.stateElements();
-        if (values == null || values.length != n) {
-            throw new ZotuneException("optimiser state " + what + ": " + (values == null ? 0 : values.length)
-                    + " values for " + n + " state elements");
-        }
-        // values read back by state(i) from a bf16/f16 state are exact in that type, so this round trip is exact
-        DType st = opt.stateDType();
-        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
-            ByteBuffer h = host.slice(0, st.bytes() * n);
-            for (int i = 0; i < n; i++) {
-                if (st == DType.F32) {
-                    h.putFloat(4 * i, values[i]);
-                } else {
-                    h.putShort(2 * i, st == DType.BF16 ? DType.floatToBf16(values[i]) : DType.floatToF16(values[i]));
-                }
-            }
-            b.copyFromHost(host.pointer(), 0, (long) st.bytes() * n, ops.stream());
-            ops.stream().synchronize();
-        }
+    /** A copy of optimiser state vector {@code which} (0 = m, 1 = v), indexed by global noise index (synchronises). */
+    public float[] state(int which) {
+        open();
+        return state.read(which, ops.stream());
     }
 
-    /** Step t's input scalars into the q blocks (through pinned slot 0; synchronises). */
+    /** Step t's input scalars into the q blocks (synchronises). */
     private void writeStepInputs(long step) {
-        copyStepInputs(0, step);
+        copyStepInputs(step);
         ops.stream().synchronize();
     }
 
-    /** Writes the q input blocks of step t into the pinned slot at {@code in} and copies them to the device. */
-    private void copyStepInputs(long in, long step) {
+    /** Writes the q input blocks of step t into the pinned slot and copies them to the device. */
+    private void copyStepInputs(long step) {
         long seed = Noise.stepSeed(config.seed(), step);
         for (int k = 0; k < q; k++) {
-            long at = in + (long) k * ZoScalars.SIZE;
+            long at = (long) k * ZoScalars.SIZE;
             opt.writeInputs(pinned.slice(at, ZoScalars.INPUT_BYTES), step, seed, eps, k, q);
             scalars.copyFromHost(at(at), (long) k * ZoScalars.SIZE, ZoScalars.INPUT_BYTES, ops.stream());
         }
@@ -468,8 +403,8 @@ public final class DeviceZoStep implements AutoCloseable {
 
     /** In place over every chunk: θ = R(θ + c·(ε·u)) with u of the sample whose block is {@code sampleBlock}. */
     private void perturbAll(long sampleBlock, float c) {
-        kernels.perturb(dtype, params.address(), chunkBuffer.address(), table.size(), sampleBlock,
-                m == null ? 0L : m.address(), opt.direction().code, c, ops.stream());
+        kernels.perturb(dtype, theta.address(), chunkBuffer.address(), table.size(), sampleBlock, state.m(),
+                opt.direction().code, c, ops.stream());
     }
 
     /** Writes each sample's g and the bad flag that the update kernels read, runs the fused (restore +) update, waits. */
@@ -481,55 +416,14 @@ public final class DeviceZoStep implements AutoCloseable {
             b.putInt(8 * k + 4, bad ? 1 : 0);
             scalars.copyFromHost(at(8L * k), (long) k * ZoScalars.SIZE + ZoScalars.G, 8, s);
         }
-        long mAddr = m == null ? 0L : m.address();
-        long vAddr = v == null ? 0L : v.address();
-        kernels.update(opt, dtype, params.address(), chunkBuffer.address(), table.size(), scalars.address(),
-                mAddr, vAddr, opt.direction().code, inPlace, s);
+        kernels.update(opt, dtype, theta.address(), chunkBuffer.address(), table.size(), scalars.address(),
+                state.m(), state.v(), opt.direction().code, inPlace, s);
         s.synchronize();
         t = step;
     }
 
-    /** Harvests the captured steps in flight so that an eager step follows them on the host too. */
-    private void drainQuietlyOrThrow() {
-        while (!pending.isEmpty()) {
-            harvest(pending.pollFirst());
-        }
-    }
-
-    /** A copy of optimiser state vector {@code which} (0 = m, 1 = v), indexed by global noise index (synchronises). */
-    public float[] state(int which) {
-        open();
-        DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
-        if (b == null) {
-            throw new IllegalArgumentException(opt.name() + " has no state vector " + which);
-        }
-        int n = (int) table.stateElements();
-        DType st = opt.stateDType();
-        float[] out = new float[n];
-        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
-            b.copyToHost(0, host.pointer(), (long) st.bytes() * n, ops.stream());
-            ops.stream().synchronize();
-            ByteBuffer h = host.slice(0, st.bytes() * n);
-            for (int i = 0; i < n; i++) {
-                out[i] = st == DType.F32 ? h.getFloat(4 * i)
-                        : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
-            }
-        }
-        return out;
-    }
-
     private BytePointer at(long offset) {
         return new BytePointer(pinned.pointer()).position(offset);
-    }
-
-    private void reclaim(int slot) {
-        if (slotStep[slot] == 0) {
-            return;
-        }
-        long owner = slotStep[slot];
-        while (!pending.isEmpty() && slotStep[pending.peekFirst()] <= owner) {
-            harvest(pending.pollFirst());
-        }
     }
 
     private List<ZoStep.Result> takeReady() {
@@ -538,17 +432,21 @@ public final class DeviceZoStep implements AutoCloseable {
         return r;
     }
 
-    private void harvest(int slot) {
-        slotDone[slot].synchronize();
-        long step = slotStep[slot];
-        slotStep[slot] = 0;
+    /** Waits for the step in flight, if any, and reads its outputs (the guard stops a run of bad steps here). */
+    private void harvestPending() {
+        if (pendingStep == 0) {
+            return;
+        }
+        long step = pendingStep;
+        pendingStep = 0;
+        done.synchronize();
         float[] lps = new float[q];
         float[] lms = new float[q];
         float[] gs = new float[q];
         boolean bad = false;
         for (int k = 0; k < q; k++) {
             ZoScalars.Outputs o = ZoScalars.Outputs.read(pinned.slice(
-                    ((long) slot * q + k) * ZoScalars.SIZE + ZoScalars.OUTPUT, ZoScalars.OUTPUT_BYTES));
+                    (long) k * ZoScalars.SIZE + ZoScalars.OUTPUT, ZoScalars.OUTPUT_BYTES));
             if (o.step() != (int) step) {
                 throw new IllegalStateException("zo step " + step + ": the device outputs of sample " + k
                         + " belong to step " + o.step());
@@ -562,167 +460,61 @@ public final class DeviceZoStep implements AutoCloseable {
         guard.record(step, bad, lps[0], lms[0]);
     }
 
-    private void ensureGraph(Batch batch, List<int[]> inputs, int[] targets) {
-        if (graph != null && batch.batch() == graphBatch && batch.seq() == graphSeq
-                && sameLengths(inputs, boundInputs) && boundTargets.length() == targets.length) {
-            return;
-        }
-        closeGraph();
-        graphScope = ops.scope();
-        boolean ok = false;
-        try {
-            List<IntTensor> b = new ArrayList<>();
-            for (int[] values : inputs) {
-                b.add(ops.ints(values));
-            }
-            boundInputs = b;
-            boundTargets = ops.ints(targets);
-            boundOps.bind(boundInputs);
-            // cudaMalloc is refused while a stream captures, so the activation arena must not grow inside the
-            // capture: make the two passes' allocations once eagerly (on θ itself, nothing else touched), then
-            // release them; the captured passes make the same allocations from the same mark into existing chunks
-            try (Ops.Scope warm = ops.scope()) {
-                try (Ops.Scope first = ops.scope()) {
-                    warmPass(batch, boundTargets);
-                }
-                warmPass(batch, boundTargets);
-            }
-            graph = ops.captureGraph(() -> stepBody(batch, boundTargets, true));
-            graphBatch = batch.batch();
-            graphSeq = batch.seq();
-            ok = true;
-        } finally {
-            if (!ok) {
-                closeGraph();
-            }
-        }
-    }
-
-    private static boolean sameLengths(List<int[]> a, List<IntTensor> b) {
-        if (b == null || a.size() != b.size()) {
-            return false;
-        }
-        for (int i = 0; i < a.size(); i++) {
-            if (a.get(i).length != b.get(i).length()) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private void closeGraph() {
-        if (graph != null) {
-            graph.close();
-            graph = null;
-        }
-        if (graphScope != null) {
-            Ops.Scope sc = graphScope;
-            graphScope = null;
-            sc.close();
-        }
-        boundInputs = null;
-        boundTargets = null;
-        boundOps.bind(null);
-    }
-
     /**
      * The step's device work, identical eagerly and under capture. The last - pass is left in the enclosing scope so
-     * that, in graph mode, the engine's scope keeps the activation memory every pass reuses.
+     * that, in graph mode, the step's scope keeps the activation memory every pass reuses.
      */
-    private void stepBody(Batch batch, IntTensor targets, boolean graphMode) {
+    private void stepBody(Batch batch, IntTensor targets) {
         CudaStream s = ops.stream();
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
-        long theta = params.address();
+        long th = theta.address();
         long chunks = chunkBuffer.address();
         long sc = scalars.address();
-        long mAddr = m == null ? 0L : m.address();
-        long vAddr = v == null ? 0L : v.address();
+        long mAddr = state.m();
+        long vAddr = state.v();
         int n = table.size();
         int dir = opt.direction().code;
+        WeightSource perturbed = inPlace ? trainable.weights(frozen) : null;
         for (int k = 0; k < q; k++) {
             long sk = block(k);
             boolean last = k == q - 1;
             if (inPlace) {
-                kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, 1f, s);
+                kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, 1f, s);
             }
             try (Ops.Scope plusScope = ops.scope()) {
-                lossInto(batch, targets, inPlace ? params : plus.sample(sk), sk + ZoScalars.CE_PLUS);
+                lossInto(batch, targets, inPlace ? perturbed : shadow.plus(sk), sk + ZoScalars.CE_PLUS);
             }
             if (inPlace) {
-                kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, -2f, s);
+                kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, -2f, s);
             }
             if (last) {
-                lossInto(batch, targets, inPlace ? params : minus.sample(sk), sk + ZoScalars.CE_MINUS);
+                lossInto(batch, targets, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
             } else {
                 try (Ops.Scope minusScope = ops.scope()) {
-                    lossInto(batch, targets, inPlace ? params : minus.sample(sk), sk + ZoScalars.CE_MINUS);
+                    lossInto(batch, targets, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
                 }
             }
             kernels.grad(sk, s);
             if (inPlace && !last) {
-                kernels.perturb(dtype, theta, chunks, n, sk, mAddr, dir, 1f, s); // restore
+                kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, 1f, s); // restore
             }
         }
-        kernels.update(opt, dtype, theta, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
+        kernels.update(opt, dtype, th, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
     }
 
     private void warmPass(Batch batch, IntTensor targets) {
-        boundOps.rewind();
-        ops.crossEntropy(model.forward(boundOps, params, batch), targets);
+        graph.ops().rewind();
+        ops.crossEntropy(model.forward(graph.ops(), trainable.weights(frozen), batch), targets);
     }
 
     private void lossInto(Batch batch, IntTensor targets, WeightSource weights, long dst) {
-        boundOps.rewind();
-        plus.ring = 0;
-        minus.ring = 0;
-        Tensor logits = model.forward(boundOps, weights, batch);
+        graph.ops().rewind();
+        if (shadow != null) {
+            shadow.rewind();
+        }
+        Tensor logits = model.forward(graph.ops(), weights, batch);
         Tensor ce = ops.crossEntropy(logits, targets);
         DeviceBuffer.copy(dst, CudaTensors.address(ce), 8, ops.stream());
-    }
-
-    /** Biases and norm parameters go to the vector ring; matrices and embeddings to the matrix slot. */
-    static boolean isVector(ParamSpec spec) {
-        return switch (spec.role()) {
-            case BIAS, NORM_WEIGHT, NORM_BIAS -> true;
-            default -> false;
-        };
-    }
-
-    /** θ ± εu of trainable tensors, materialised into scratch right before use; frozen ones as they are. */
-    private final class ShadowWeights implements WeightSource {
-        private final float sign;
-        int ring;
-        long sampleBlock; // the scalar block of the SPSA sample whose u these weights carry
-
-        ShadowWeights(float sign) {
-            this.sign = sign;
-        }
-
-        /** These weights for the sample whose scalar block is at {@code block}, from the first vector slot. */
-        ShadowWeights sample(long block) {
-            sampleBlock = block;
-            ring = 0;
-            return this;
-        }
-
-        @Override
-        public Tensor weight(int index) {
-            Tensor w = params.weight(index);
-            int k = trainableIndex[index];
-            if (k < 0) {
-                return w;
-            }
-            long slot;
-            if (vectorRole[index]) {
-                slot = scratch.address() + MATRIX_SLOTS * matrixSlotBytes + (ring % VECTOR_SLOTS) * vectorSlotBytes;
-                ring++;
-            } else {
-                slot = scratch.address();
-            }
-            kernels.shadow(dtype, CudaTensors.address(w), slot, w.numel(), table.layout().offset(k),
-                    sampleBlock, m == null ? 0L : m.address(), opt.direction().code, sign, ops.stream());
-            return CudaTensors.view(slot, w.rows(), w.cols(), dtype);
-        }
     }
 
     private void open() {
@@ -732,16 +524,14 @@ public final class DeviceZoStep implements AutoCloseable {
     }
 
     private void drainQuietly() {
-        while (!pending.isEmpty()) {
-            try {
-                harvest(pending.pollFirst());
-            } catch (ZotuneException e) {
-                // too many bad steps: reported by the call that harvests them; nothing to undo here
-            }
+        try {
+            harvestPending();
+        } catch (ZotuneException e) {
+            // too many bad steps: reported by the call that harvests them; nothing to undo here
         }
     }
 
-    /** Waits for the steps in flight (their results are dropped unless drained before), then frees everything. */
+    /** Waits for the step in flight (its result is dropped unless drained before), then frees everything. */
     @Override
     public void close() {
         if (closed) {
@@ -750,14 +540,9 @@ public final class DeviceZoStep implements AutoCloseable {
         closed = true;
         try {
             ops.stream().synchronize();
-            closeGraph();
+            graph.close();
         } finally {
-            for (CudaEvent e : slotDone) {
-                if (e != null) {
-                    e.close();
-                }
-            }
-            for (AutoCloseable c : new AutoCloseable[] {chunkBuffer, scalars, m, v, scratch, pinned, kernels}) {
+            for (AutoCloseable c : new AutoCloseable[] {done, chunkBuffer, scalars, state, shadow, pinned, kernels}) {
                 if (c != null) {
                     try {
                         c.close();

@@ -17,9 +17,13 @@
  *       alignment; optimiser state is indexed by noise index, so only trainable elements have state.</li>
  *   <li>{@link org.zotune.zo.cuda.ZoScalars}: every per-step scalar lives in a 128-byte device block the kernels
  *       read, never in launch arguments, so a captured graph replays with the next step's values.</li>
- *   <li>{@link org.zotune.zo.cuda.DeviceZoStep}: the whole step as one CUDA graph per batch shape; host writes
- *       and loss read-backs are asynchronous through pinned slots; the model's int inputs are re-derived per batch
- *       by a dry run of its forward ({@code InputRecorder}) and written into the graph's persistent inputs.</li>
+ *   <li>{@link org.zotune.zo.cuda.DeviceZoStep}: the step's sequence over a {@link org.zotune.peft.TrainableSet}
+ *       (full fine-tuning: every weight, in the model's own parameter buffer); host writes and the loss read-back
+ *       are asynchronous through one pinned slot. Its parts: {@link org.zotune.zo.cuda.ShadowWeights} (θ ± εu of
+ *       whichever set trains, materialised into scratch and composed with the frozen weights),
+ *       {@code OptimizerState} (m, v for the trainable elements only), {@code StepGraph} (one CUDA graph per batch
+ *       shape; the model's int inputs are re-derived per batch by a dry run of its forward ({@code InputRecorder})
+ *       and written into the graph's persistent inputs).</li>
  * </ul>
  *
  * <h2>Numerics</h2>

@@ -37,7 +37,8 @@ import org.zotune.zo.optim.ZoStep;
 
 /**
  * The whole GPU step on the real stories260K model (llama2.c, 260K parameters): determinism, graph replay against
- * eager launches, the shadow strategy's exact restore against in-place drift, non-finite losses, and the loss
+ * eager launches, the shadow strategy's exact restore against in-place drift, non-finite losses, a trainable set in its
+ * own buffer against the same tensors in the model's, and the loss
  * sequence against the CPU reference ({@link ZoStep} on {@link CpuOps}).
  */
 @Tag("gpu")
@@ -252,6 +253,77 @@ class DeviceZoStepTest {
                 }
             }
             return out;
+        }
+    }
+
+    /**
+     * A trainable set in a buffer of its own (as adapters will be), whose tensors replace model parameters, steps
+     * bitwise like the same parameters trained in the model's own buffer under a trainable mask: same noise
+     * indices, same kernels; the frozen weights stay as they were.
+     */
+    @Test
+    void aSetInItsOwnBufferStepsLikeTheSameTensorsInTheModelsBuffer() {
+        List<ParamSpec> specs = model.model().params();
+        int[] chosen = {1, 2, specs.size() - 1};
+        boolean[] mask = new boolean[specs.size()];
+        List<ParamSpec> own = new ArrayList<>();
+        java.util.Map<Integer, org.zotune.peft.WeightRule> rules = new java.util.HashMap<>();
+        for (int j = 0; j < chosen.length; j++) {
+            mask[chosen[j]] = true;
+            own.add(specs.get(chosen[j]));
+            rules.put(chosen[j], org.zotune.peft.WeightRule.replacedBy(j));
+        }
+        org.zotune.peft.TrainableSet set = org.zotune.peft.TrainableSet.adapters(specs, own, rules);
+        List<HostTensor> ownValues = Arrays.stream(chosen).mapToObj(p -> model.parameters().get(p)).toList();
+        for (DType d : List.of(DType.F32, DType.BF16)) {
+            for (PerturbationStrategy s : PerturbationStrategy.values()) {
+                for (ZoOptimizerConfig opt : List.of(sgd(1e-3), adamu(1e-4))) {
+                    ZoStep.Config zc = config(s, d);
+                    String what = d + " " + s + " " + opt.name();
+                    float[] lossesA = new float[6];
+                    float[] lossesB = new float[6];
+                    float[][] thetaA = new float[specs.size()][];
+                    float[][] thetaB = new float[specs.size()][];
+                    try (CudaOps ops = CudaOps.create(d); Parameters p = ops.createParameters(model.parameters(), d)) {
+                        try (DeviceZoStep e = new DeviceZoStep(ops, model.model(), p, opt, zc, mask)) {
+                            for (int i = 0; i < 3; i++) {
+                                ZoStep.Result r = e.step(batch);
+                                lossesA[2 * i] = r.lossPlus()[0];
+                                lossesA[2 * i + 1] = r.lossMinus()[0];
+                            }
+                        }
+                        for (int i = 0; i < specs.size(); i++) {
+                            thetaA[i] = ops.toHost(p.weight(i));
+                        }
+                    }
+                    try (CudaOps ops = CudaOps.create(d);
+                         Parameters frozen = ops.createParameters(model.parameters(), d);
+                         Parameters ownBuffer = ops.createParameters(ownValues, d)) {
+                        try (DeviceZoStep f = new DeviceZoStep(ops, model.model(), frozen,
+                                org.zotune.peft.TrainableStorage.own(set, ownBuffer), opt, zc)) {
+                            for (int i = 0; i < 3; i++) {
+                                ZoStep.Result r = f.step(batch);
+                                lossesB[2 * i] = r.lossPlus()[0];
+                                lossesB[2 * i + 1] = r.lossMinus()[0];
+                            }
+                        }
+                        for (int i = 0; i < specs.size(); i++) {
+                            thetaB[i] = ops.toHost(frozen.weight(i)); // never touched
+                        }
+                        for (int j = 0; j < chosen.length; j++) {
+                            thetaB[chosen[j]] = ops.toHost(ownBuffer.weight(j));
+                        }
+                    }
+                    ZoKernelsGpuTest.assertBitwise(lossesA, lossesB, what + ": losses");
+                    for (int i = 0; i < specs.size(); i++) {
+                        ZoKernelsGpuTest.assertBitwise(thetaA[i], thetaB[i], what + ": parameter " + i);
+                    }
+                    if (d == DType.F32) {
+                        float[] before = model.parameters().get(chosen[0]).toFloats();
+                        assertTrue(!Arrays.equals(before, thetaB[chosen[0]]), what + ": the set trained");
+                    }
+                }
+            }
         }
     }
 

@@ -24,8 +24,8 @@ import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 
 /**
- * The shadow strategy materialises each matrix into one scratch slot ({@link DeviceZoStep#MATRIX_SLOTS}) and each
- * vector (bias, norm weight) into a ring of {@link DeviceZoStep#VECTOR_SLOTS}, so a weight view is overwritten once
+ * The shadow strategy materialises each matrix into one scratch slot ({@link ShadowWeights#MATRIX_SLOTS}) and each
+ * vector (bias, norm weight) into a ring of {@link ShadowWeights#VECTOR_SLOTS}, so a weight view is overwritten once
  * that many more weights of its kind were asked for. This checks, for every model family, that no op receives a
  * weight (or a row view of one) after it would have been overwritten; and that a smaller vector ring would not do
  * (the fused residual + norm holds three vectors at a time), so the check can fail.
@@ -69,7 +69,7 @@ class ShadowLivenessTest {
         @Override
         public Tensor weight(int index) {
             Handle h = new Handle(base.weight(index), null, index);
-            boolean vector = DeviceZoStep.isVector(specs.get(index));
+            boolean vector = ShadowWeights.isVector(specs.get(index));
             List<Handle> live = vector ? liveVectors : liveMatrices;
             live.add(h);
             if (live.size() > (vector ? vectorSlots : matrixSlots)) {
@@ -239,7 +239,7 @@ class ShadowLivenessTest {
             try (CpuOps cpu = new CpuOps(DType.F32);
                  Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32)) {
                 float[] expected = cpu.toHost(m.forward(cpu, p, batch()));
-                Ring ring = new Ring(p, m.params(), DeviceZoStep.MATRIX_SLOTS, DeviceZoStep.VECTOR_SLOTS);
+                Ring ring = new Ring(p, m.params(), ShadowWeights.MATRIX_SLOTS, ShadowWeights.VECTOR_SLOTS);
                 float[] actual = cpu.toHost(m.forward(new CheckingOps(cpu, ring), ring, batch()));
                 assertArrayEquals(expected, actual, 0f, m.config().family() + ": same logits through the ring");
                 assertTrue(ring.dead.size() > 10, m.config().family() + ": the ring did evict weights");
@@ -260,7 +260,7 @@ class ShadowLivenessTest {
         CausalLM llama = all.get(4);
         try (CpuOps cpu = new CpuOps(DType.F32);
              Parameters p = cpu.createParameters(TinyModels.randomParameters(llama, 7), DType.F32)) {
-            Ring ring = new Ring(p, llama.params(), DeviceZoStep.MATRIX_SLOTS, 1);
+            Ring ring = new Ring(p, llama.params(), ShadowWeights.MATRIX_SLOTS, 1);
             llama.forward(new CheckingOps(cpu, ring), ring, batch());
         }
     }
@@ -268,7 +268,7 @@ class ShadowLivenessTest {
     private static void assertOverwritten(CausalLM m, int vectorSlots, String why) {
         try (CpuOps cpu = new CpuOps(DType.F32);
              Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32)) {
-            Ring ring = new Ring(p, m.params(), DeviceZoStep.MATRIX_SLOTS, vectorSlots);
+            Ring ring = new Ring(p, m.params(), ShadowWeights.MATRIX_SLOTS, vectorSlots);
             assertThrows(IllegalStateException.class, () -> m.forward(new CheckingOps(cpu, ring), ring, batch()),
                     m.config().family() + why);
         }

@@ -43,8 +43,7 @@ import org.zotune.zo.optim.ZoStep;
  * zotune's zeroth-order step ({@link DeviceZoStep}) on random-weight GPT-2 and OPT shapes, for benchmarks/step.sh
  * (the same rows as benchmarks/peer/mezo_peer.py). Per model × dtype × batch shape × variant it prints one JSON
  * line: median ms per step over {@code --steps} synchronous steps (submit + drain, wall clock) after
- * {@code --warmup} steps, the mean ms per step of {@code --steps} steps submitted ahead and drained once
- * ({@code ms_pipelined}: how a training loop that polls its losses runs), tokens/s = batch·seq / step, device
+ * {@code --warmup} steps, tokens/s = batch·seq / step, device
  * memory the process holds while the engine is alive
  * (cudaMemGetInfo: free at start minus free after the steps; parameters, activation arena, optimiser state,
  * shadow scratch, cuBLAS), and the split: the forward (forward + cross-entropy captured as one CUDA graph, timed
@@ -237,14 +236,6 @@ public final class StepBench {
                 }
                 last = done.get(done.size() - 1);
             }
-            // the same steps submitted ahead, as a training loop that polls its losses does (up to RING in flight):
-            // the host's per-step work and the graph launch overlap the device's previous step
-            long p0 = System.nanoTime();
-            for (int i = 0; i < steps; i++) {
-                e.submit(batch);
-            }
-            e.drain();
-            double pipelined = (System.nanoTime() - p0) / 1e6 / steps;
             long used = free0 - Cuda.memInfo()[0];
             double[] sorted = ms.clone();
             Arrays.sort(sorted);
@@ -256,7 +247,6 @@ public final class StepBench {
             r.put("graph", v.graph());
             r.put("ms", median);
             r.put("ms_min", sorted[0]);
-            r.put("ms_pipelined", pipelined);
             r.put("steps", steps);
             r.put("tokens_per_s", batch.tokens() / (median / 1e3));
             r.put("memgetinfo_used_bytes", used);

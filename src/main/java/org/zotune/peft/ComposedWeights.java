@@ -1,0 +1,26 @@
+package org.zotune.peft;
+
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+
+/**
+ * The weights a forward pass sees, composed per model parameter: the frozen base where the set has no rule, the
+ * rule's tensor (formed from the base and the set's tensors of this pass) where it has one.
+ */
+public final class ComposedWeights implements WeightSource {
+    private final WeightSource base;
+    private final TrainableSet set;
+    private final TrainedTensors trained;
+
+    public ComposedWeights(WeightSource base, TrainableSet set, TrainedTensors trained) {
+        this.base = base;
+        this.set = set;
+        this.trained = trained;
+    }
+
+    @Override
+    public Tensor weight(int index) {
+        WeightRule r = set.rule(index);
+        return r == null ? base.weight(index) : r.weight(index, base, trained);
+    }
+}

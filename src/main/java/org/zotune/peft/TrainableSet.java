@@ -1,0 +1,135 @@
+package org.zotune.peft;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.model.ParamSpec;
+import org.zotune.zo.noise.NoiseLayout;
+
+/**
+ * An ordered set of trainable tensors, separate from the frozen model weights (ALGORITHMS.md §9): their names,
+ * shapes and roles, their {@link NoiseLayout} (the noise index runs over the set only, in its order), and per model
+ * parameter the {@link WeightRule} that forms it from the frozen base and the set's tensors (none: frozen).
+ * <p>Two kinds: a subset of the model's own parameters ({@link #of}; full fine-tuning is {@link #full}), which lives
+ * in the model's parameter buffer, each tensor replacing its parameter; or tensors of their own
+ * ({@link #adapters}), which live in a buffer of their own and reach the model through their rules. Where the values
+ * live is {@link TrainableStorage}'s concern; optimiser state exists for the set's elements only.
+ */
+public final class TrainableSet {
+    private final int modelParameters;
+    private final List<ParamSpec> specs;
+    private final int[] modelIndex; // tensor k is model parameter modelIndex[k], or -1 (a tensor of its own)
+    private final WeightRule[] rules; // per model parameter; null = frozen
+    private final NoiseLayout layout;
+
+    private TrainableSet(int modelParameters, List<ParamSpec> specs, int[] modelIndex, WeightRule[] rules) {
+        this.modelParameters = modelParameters;
+        this.specs = List.copyOf(specs);
+        this.modelIndex = modelIndex;
+        this.rules = rules;
+        this.layout = new NoiseLayout(this.specs);
+    }
+
+    /** Every model parameter, in the model's order (full fine-tuning). */
+    public static TrainableSet full(List<ParamSpec> model) {
+        return of(model, null);
+    }
+
+    /** The model parameters flagged in {@code trainable} (null: all), in the model's order; the rest is frozen. */
+    public static TrainableSet of(List<ParamSpec> model, boolean[] trainable) {
+        if (trainable != null && trainable.length != model.size()) {
+            throw new ZotuneException("trainable set: " + trainable.length + " trainable flags for " + model.size()
+                    + " parameters");
+        }
+        List<ParamSpec> specs = new ArrayList<>();
+        List<Integer> index = new ArrayList<>();
+        WeightRule[] rules = new WeightRule[model.size()];
+        for (int p = 0; p < model.size(); p++) {
+            if (trainable == null || trainable[p]) {
+                rules[p] = WeightRule.replacedBy(specs.size());
+                specs.add(model.get(p));
+                index.add(p);
+            }
+        }
+        return new TrainableSet(model.size(), specs, index.stream().mapToInt(Integer::intValue).toArray(), rules);
+    }
+
+    /**
+     * Tensors of their own over a frozen model (adapters): {@code rules} maps a model parameter index to how it is
+     * formed from its frozen base and these tensors; every other parameter is frozen.
+     */
+    public static TrainableSet adapters(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, WeightRule> rules) {
+        WeightRule[] r = new WeightRule[model.size()];
+        for (Map.Entry<Integer, WeightRule> e : rules.entrySet()) {
+            int p = e.getKey();
+            if (p < 0 || p >= model.size()) {
+                throw new ZotuneException("trainable set: a rule for parameter " + p + " of a model with "
+                        + model.size());
+            }
+            r[p] = e.getValue();
+        }
+        int[] none = new int[tensors.size()];
+        Arrays.fill(none, -1);
+        return new TrainableSet(model.size(), tensors, none, r);
+    }
+
+    /** Number of tensors in the set. */
+    public int count() {
+        return specs.size();
+    }
+
+    public ParamSpec spec(int k) {
+        return specs.get(k);
+    }
+
+    public List<ParamSpec> specs() {
+        return specs;
+    }
+
+    /** The noise layout of the set (what the optimisers and their state are indexed by). */
+    public NoiseLayout layout() {
+        return layout;
+    }
+
+    /** Parameters of the model the set applies to. */
+    public int modelParameters() {
+        return modelParameters;
+    }
+
+    /** The model parameter that tensor k is, or -1 for a tensor of its own. */
+    public int modelParameter(int k) {
+        return modelIndex[k];
+    }
+
+    /** How model parameter p is formed, or null when it is frozen. */
+    public WeightRule rule(int p) {
+        return rules[p];
+    }
+
+    /** Whether every tensor is one of the model's parameters (it then lives in the model's parameter buffer). */
+    public boolean inModel() {
+        for (int p : modelIndex) {
+            if (p < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Which model parameters train, for a set {@link #inModel()}: null when all do. */
+    public boolean[] modelMask() {
+        if (!inModel()) {
+            throw new IllegalStateException("trainable set: adapter tensors are not model parameters");
+        }
+        if (modelIndex.length == modelParameters) {
+            return null; // in model order, so all of them
+        }
+        boolean[] m = new boolean[modelParameters];
+        for (int p : modelIndex) {
+            m[p] = true;
+        }
+        return m;
+    }
+}

@@ -1,0 +1,117 @@
+package org.zotune.zo.cuda;
+
+import java.nio.ByteBuffer;
+import org.zotune.ZotuneException;
+import org.zotune.cuda.CudaStream;
+import org.zotune.cuda.DeviceBuffer;
+import org.zotune.cuda.PinnedBuffer;
+import org.zotune.tensor.DType;
+
+/**
+ * An optimiser's state vectors on the device (m; m and v for Adam) for the trainable elements only, in the
+ * optimiser's state dtype, indexed by global noise index (padding included), zero at the start. Reads a vector back
+ * as floats and writes one from floats (a resumed run). Owns its memory.
+ */
+final class OptimizerState implements AutoCloseable {
+    private final GpuOptimizer opt;
+    private final long elements;
+    private DeviceBuffer m;
+    private DeviceBuffer v;
+
+    /** Allocates and zeroes the optimiser's state vectors for {@code elements} noise indices (asynchronously). */
+    OptimizerState(GpuOptimizer opt, long elements, CudaStream s) {
+        this.opt = opt;
+        this.elements = elements;
+        long bytes = opt.stateBytes(elements);
+        try {
+            if (opt.stateVectors() >= 1) {
+                m = DeviceBuffer.allocate(bytes);
+                m.fill(0, bytes, 0, s);
+            }
+            if (opt.stateVectors() >= 2) {
+                v = DeviceBuffer.allocate(bytes);
+                v.fill(0, bytes, 0, s);
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Device address of m, or 0 when the optimiser keeps none (the kernels' convention). */
+    long m() {
+        return m == null ? 0L : m.address();
+    }
+
+    /** Device address of v, or 0. */
+    long v() {
+        return v == null ? 0L : v.address();
+    }
+
+    /** A copy of state vector {@code which} (0 = m, 1 = v) as floats (synchronises). */
+    float[] read(int which, CudaStream s) {
+        DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
+        if (b == null) {
+            throw new IllegalArgumentException(opt.name() + " has no state vector " + which);
+        }
+        int n = (int) elements;
+        DType st = opt.stateDType();
+        float[] out = new float[n];
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            b.copyToHost(0, host.pointer(), (long) st.bytes() * n, s);
+            s.synchronize();
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                out[i] = st == DType.F32 ? h.getFloat(4 * i)
+                        : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
+            }
+        }
+        return out;
+    }
+
+    /** Sets m and v (null where the optimiser has no such vector) from floats; synchronises. */
+    void write(float[] mValues, float[] vValues, CudaStream s) {
+        write(m, mValues, "m", s);
+        write(v, vValues, "v", s);
+    }
+
+    private void write(DeviceBuffer b, float[] values, String what, CudaStream s) {
+        if (b == null) {
+            if (values != null) {
+                throw new ZotuneException(opt.name() + " has no optimiser state " + what);
+            }
+            return;
+        }
+        int n = (int) elements;
+        if (values == null || values.length != n) {
+            throw new ZotuneException("optimiser state " + what + ": " + (values == null ? 0 : values.length)
+                    + " values for " + n + " state elements");
+        }
+        // values read back by read(i) from a bf16/f16 state are exact in that type, so this round trip is exact
+        DType st = opt.stateDType();
+        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
+            ByteBuffer h = host.slice(0, st.bytes() * n);
+            for (int i = 0; i < n; i++) {
+                if (st == DType.F32) {
+                    h.putFloat(4 * i, values[i]);
+                } else {
+                    h.putShort(2 * i, st == DType.BF16 ? DType.floatToBf16(values[i]) : DType.floatToF16(values[i]));
+                }
+            }
+            b.copyFromHost(host.pointer(), 0, (long) st.bytes() * n, s);
+            s.synchronize();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (m != null) {
+            m.close();
+            m = null;
+        }
+        if (v != null) {
+            v.close();
+            v = null;
+        }
+    }
+}
