@@ -12,14 +12,13 @@
 // near those zeros. The worst relative difference from org.zotune.zo.noise.Noise over 10^7 values is measured
 // by ZoNoiseGpuTest against the 1e-6 tolerance.
 #pragma once
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "dtype.cuh"
 #include "philox.cuh"
 #include "zo_rules.cuh"
 
-namespace zo {
+namespace zotune::zo {
 
 // The per-step scalars, in ONE small device buffer: the host writes the input block before each step
 // (asynchronously, so a captured graph replays with new values); the device writes the output block.
@@ -164,7 +163,7 @@ __device__ __forceinline__ float2 box_muller(uint32_t a, uint32_t b) {
     return make_float2(__fmul_rn(r, c), __fmul_rn(r, s));
 }
 
-__device__ __forceinline__ float4 gaussian4(const zotune::Philox4& w) {
+__device__ __forceinline__ float4 gaussian4(const Philox4& w) {
     float2 a = box_muller(w.x, w.y);
     float2 b = box_muller(w.z, w.w);
     return make_float4(a.x, a.y, b.x, b.y);
@@ -173,55 +172,40 @@ __device__ __forceinline__ float4 gaussian4(const zotune::Philox4& w) {
 __device__ __forceinline__ float rademacher(uint32_t w) { return (int32_t)w >= 0 ? 1.0f : -1.0f; }
 
 __device__ __forceinline__ float4 gaussian4(uint64_t seed, uint32_t stream, uint64_t group) {
-    return gaussian4(zotune::noise_words(seed, stream, group));
+    return gaussian4(noise_words(seed, stream, group));
 }
 
-__device__ __forceinline__ float4 rademacher4(const zotune::Philox4& w) {
+__device__ __forceinline__ float4 rademacher4(const Philox4& w) {
     return make_float4(rademacher(w.x), rademacher(w.y), rademacher(w.z), rademacher(w.w));
 }
 
 __device__ __forceinline__ float4 rademacher4(uint64_t seed, uint32_t stream, uint64_t group) {
-    return rademacher4(zotune::noise_words(seed, stream, group));
+    return rademacher4(noise_words(seed, stream, group));
 }
 
 __device__ __forceinline__ float lane(const float4& v, int j) {
     return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
-__device__ __forceinline__ uint32_t lane(const zotune::Philox4& v, int j) {
+__device__ __forceinline__ uint32_t lane(const Philox4& v, int j) {
     return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
 // ---- stochastic-rounding bits (StochasticRounding.bits) ---------------------------------------------
 // Element i owns 16 bits of stream 2: the Philox block of i >> 3 (counter (lo32, hi32 of i >> 3, 2, 0)),
 // word (i & 7) >> 1, low half for even i, high half for odd i. One call serves 8 elements.
-__device__ __forceinline__ zotune::Philox4 rounding_words(uint64_t seed, uint64_t i) {
-    return zotune::noise_words(seed, STREAM_ROUNDING, i >> 3);
+__device__ __forceinline__ Philox4 rounding_words(uint64_t seed, uint64_t i) {
+    return noise_words(seed, STREAM_ROUNDING, i >> 3);
 }
-__device__ __forceinline__ zotune::Philox4 rounding_words(const zotune::PhiloxKeys& K, uint64_t i) {
-    return zotune::noise_words(K, STREAM_ROUNDING, i >> 3);
+__device__ __forceinline__ Philox4 rounding_words(const PhiloxKeys& K, uint64_t i) {
+    return noise_words(K, STREAM_ROUNDING, i >> 3);
 }
-__device__ __forceinline__ uint32_t rounding_bits(const zotune::Philox4& w, int k /* i & 7 */) {
+__device__ __forceinline__ uint32_t rounding_bits(const Philox4& w, int k /* i & 7 */) {
     uint32_t word = lane(w, k >> 1);
     return (k & 1) ? (word >> 16) : (word & 0xffffu);
 }
 
-// ---- storage: float32 / bf16 / f16 values, float32 compute ----------------------------------------
-
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-
-template <typename T> __device__ __forceinline__ T from_float(float x);
-template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
-
-// R: round to the storage dtype, nearest even (DType.round), kept as a float.
-template <typename T> __device__ __forceinline__ float round_rn(float x) { return to_float(from_float<T>(x)); }
-
-template <typename T> struct IsF32 { static constexpr bool value = false; };
-template <> struct IsF32<float> { static constexpr bool value = true; };
+// ---- stochastic rounding (the storage types and their nearest-even rounding are dtype.cuh's) -------------
 
 // Stochastic rounding to bf16 with 16 random bits h, bit for bit StochasticRounding.toBf16(x, h << 16):
 // round away from zero iff h < the 16 dropped bits. Returns the bf16 value as a float. Branch free: the
@@ -256,7 +240,7 @@ template <> __device__ __forceinline__ float stochastic<__nv_bfloat16>(float x, 
 template <> __device__ __forceinline__ float stochastic<__half>(float x, uint32_t h) { return stochastic_f16(x, h); }
 
 // The 16-bit halfword k (0..7, compile-time) of a stream-2 block.
-template <int K> __device__ __forceinline__ uint32_t halfword(const zotune::Philox4& w) {
+template <int K> __device__ __forceinline__ uint32_t halfword(const Philox4& w) {
     const uint32_t word = K < 2 ? w.x : K < 4 ? w.y : K < 6 ? w.z : w.w;
     return (K & 1) ? (word >> 16) : (word & 0xffffu);
 }
@@ -264,8 +248,8 @@ template <int K> __device__ __forceinline__ uint32_t halfword(const zotune::Phil
 // The stochastic-rounding bits of E consecutive global indices from n0 (a multiple of 4): one Philox call
 // when n0 is a multiple of 8 (or E == 4), two when an 8-element unit straddles two blocks.
 template <int E>
-__device__ __forceinline__ void rounding_bits(const zotune::PhiloxKeys& K, uint64_t n0, uint32_t (&h)[E]) {
-    const zotune::Philox4 a = zotune::noise_words(K, STREAM_ROUNDING, n0 >> 3);
+__device__ __forceinline__ void rounding_bits(const PhiloxKeys& K, uint64_t n0, uint32_t (&h)[E]) {
+    const Philox4 a = noise_words(K, STREAM_ROUNDING, n0 >> 3);
     if ((n0 & 4) == 0) {
         h[0] = halfword<0>(a); h[1] = halfword<1>(a); h[2] = halfword<2>(a); h[3] = halfword<3>(a);
         if constexpr (E == 8) {
@@ -274,70 +258,17 @@ __device__ __forceinline__ void rounding_bits(const zotune::PhiloxKeys& K, uint6
     } else {
         h[0] = halfword<4>(a); h[1] = halfword<5>(a); h[2] = halfword<6>(a); h[3] = halfword<7>(a);
         if constexpr (E == 8) {
-            const zotune::Philox4 b = zotune::noise_words(K, STREAM_ROUNDING, (n0 >> 3) + 1);
+            const Philox4 b = noise_words(K, STREAM_ROUNDING, (n0 >> 3) + 1);
             h[4] = halfword<0>(b); h[5] = halfword<1>(b); h[6] = halfword<2>(b); h[7] = halfword<3>(b);
         }
     }
-}
-
-// 4 consecutive values of T at p (4-element aligned: 16 bytes for f32, 8 for 16-bit types) as floats.
-__device__ __forceinline__ void load4(const float* p, float* o) {
-    float4 q = *reinterpret_cast<const float4*>(p);
-    o[0] = q.x; o[1] = q.y; o[2] = q.z; o[3] = q.w;
-}
-template <typename H> __device__ __forceinline__ void load4(const H* p, float* o) {
-    uint2 q = *reinterpret_cast<const uint2*>(p);
-    const H* h = reinterpret_cast<const H*>(&q);
-#pragma unroll
-    for (int j = 0; j < 4; j++) o[j] = to_float(h[j]);
-}
-__device__ __forceinline__ void store4(float* p, const float* o) {
-    *reinterpret_cast<float4*>(p) = make_float4(o[0], o[1], o[2], o[3]);
-}
-template <typename H> __device__ __forceinline__ void store4(H* p, const float* o) {
-    uint2 q;
-    H* h = reinterpret_cast<H*>(&q);
-#pragma unroll
-    for (int j = 0; j < 4; j++) h[j] = from_float<H>(o[j]);
-    *reinterpret_cast<uint2*>(p) = q;
-}
-// Two 16-bit values of H as one 32-bit register pair: the packed type and its float2 conversions.
-template <typename H> struct Packed2;
-template <> struct Packed2<__nv_bfloat16> {
-    typedef __nv_bfloat162 type;
-    static __device__ __forceinline__ float2 to(type v) { return __bfloat1622float2(v); }
-    static __device__ __forceinline__ type from(float a, float b) { return __floats2bfloat162_rn(a, b); }
-};
-template <> struct Packed2<__half> {
-    typedef __half2 type;
-    static __device__ __forceinline__ float2 to(type v) { return __half22float2(v); }
-    static __device__ __forceinline__ type from(float a, float b) { return __floats2half2_rn(a, b); }
-};
-
-// 8 consecutive bf16 or f16 values (16-byte aligned) with one 16-byte access.
-template <typename H> __device__ __forceinline__ void load8(const H* p, float (&o)[8]) {
-    uint4 q = *reinterpret_cast<const uint4*>(p);
-    const typename Packed2<H>::type* h = reinterpret_cast<const typename Packed2<H>::type*>(&q);
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        float2 f = Packed2<H>::to(h[j]);
-        o[2 * j] = f.x;
-        o[2 * j + 1] = f.y;
-    }
-}
-template <typename H> __device__ __forceinline__ void store8(H* p, const float (&o)[8]) {
-    uint4 q;
-    typename Packed2<H>::type* h = reinterpret_cast<typename Packed2<H>::type*>(&q);
-#pragma unroll
-    for (int j = 0; j < 4; j++) h[j] = Packed2<H>::from(o[2 * j], o[2 * j + 1]);  // round to nearest even
-    *reinterpret_cast<uint4*>(p) = q;
 }
 
 // ---- the per-step scalars, read once per thread ----------------------------------------------------
 
 struct Step {
     uint64_t seed;
-    zotune::PhiloxKeys keys;
+    PhiloxKeys keys;
     uint32_t stream;  // of u's Gaussian / Rademacher noise (the sample's stream)
     float eps, eta, g;
     RuleParams params;  // the optimiser's (zo_rules.cuh)
@@ -349,7 +280,7 @@ struct Step {
 __device__ __forceinline__ Step read_step(const Scalars* S) {
     Step s;
     s.seed = S->seed;
-    s.keys = zotune::philox_keys(s.seed);
+    s.keys = philox_keys(s.seed);
     s.stream = S->stream;
     s.eps = S->eps; s.eta = S->eta; s.g = S->g;
     s.params = S->params;
@@ -367,16 +298,16 @@ template <int DIR>
 __device__ __forceinline__ void direction4(const Step& S, uint64_t group, const float* m, float* u, float* zd,
                                            float* zdd) {
     if (DIR == DIR_RADEMACHER) {
-        float4 r = rademacher4(zotune::noise_words(S.keys, S.stream, group));
+        float4 r = rademacher4(noise_words(S.keys, S.stream, group));
         u[0] = r.x; u[1] = r.y; u[2] = r.z; u[3] = r.w;
         return;
     }
-    float4 n0 = gaussian4(zotune::noise_words(S.keys, S.stream, group));
+    float4 n0 = gaussian4(noise_words(S.keys, S.stream, group));
     if (DIR == DIR_GAUSSIAN) {
         u[0] = n0.x; u[1] = n0.y; u[2] = n0.z; u[3] = n0.w;
         return;
     }
-    float4 n1 = gaussian4(zotune::noise_words(S.keys, STREAM_N1, group));
+    float4 n1 = gaussian4(noise_words(S.keys, STREAM_N1, group));
     const AdaMuParams& a = S.params.adamu;
     const float sa = a.sa, sb = a.sb, b1 = a.beta1, omb1 = a.omb1;
 #pragma unroll
@@ -387,4 +318,4 @@ __device__ __forceinline__ void direction4(const Step& S, uint64_t group, const 
     }
 }
 
-}  // namespace zo
+}  // namespace zotune::zo

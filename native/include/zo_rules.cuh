@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-namespace zo {
+namespace zotune::zo {
 
 // ---- the per-step parameters of each rule (float32 each, host-computed) ---------------------------------
 
@@ -141,4 +141,4 @@ struct PerturbPass {
     static constexpr bool adamu_direction = false, rademacher = true;
 };
 
-}  // namespace zo
+}  // namespace zotune::zo

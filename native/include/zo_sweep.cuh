@@ -13,7 +13,7 @@
 #pragma once
 #include "zo.cuh"
 
-namespace zo {
+namespace zotune::zo {
 
 template <class Rule> struct IsPerturb { static constexpr bool value = false; };
 template <> struct IsPerturb<PerturbPass> { static constexpr bool value = true; };
@@ -39,7 +39,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
     float th[E], mm[E], vv[E];
     if (FULL) {
         if constexpr (E == 8) {
-            load8(src + mem, th);  // bf16 or f16
+            unpack<T>(load16(src + mem), th);  // 8 bf16 or f16, one 16-byte load
         } else {
             load4(src + mem, th);
         }
@@ -135,7 +135,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
     // stores: θ rounds to nearest (exact for the stochastically rounded values), state to nearest
     if (FULL) {
         if constexpr (E == 8) {
-            store8(dst + mem, out);
+            store_vec(dst + mem, out);
         } else {
             store4(dst + mem, out);
         }
@@ -223,4 +223,4 @@ __device__ __forceinline__ void sweep_tensor(const T* src, T* dst, int64_t n, in
     }
 }
 
-}  // namespace zo
+}  // namespace zotune::zo

@@ -3,8 +3,10 @@
 // key/value heads expanded to H), masked softmax of the fp32 scores (causal: attention_causal_softmax_*;
 // bidirectional, every key of the sequence: attention_bidir_softmax_*), and merging heads back. The
 // direction is a template parameter, so the causal kernels compile exactly as before it existed.
-#include "zt_common.cuh"
+#include "block.cuh"
+#include "dtype.cuh"
 
+namespace zotune {
 namespace {
 
 // Rotary frequency of pair j as Hugging Face computes it in float32 (1 / theta^(2j/D)), then Llama-3
@@ -56,8 +58,8 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
             const float sign = d < half ? -1.f : 1.f;
             float s, c;
             sincosf((float)max(positions[tok], 0) * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &c);
-            Q[i] = zt::from_f32<T>(zt::to_f32(q[qi + d]) * c + sign * zt::to_f32(q[qi + partner]) * s);
-            K[i] = zt::from_f32<T>(zt::to_f32(k[ki + d]) * c + sign * zt::to_f32(k[ki + partner]) * s);
+            Q[i] = from_float<T>(to_float(q[qi + d]) * c + sign * to_float(q[qi + partner]) * s);
+            K[i] = from_float<T>(to_float(k[ki + d]) * c + sign * to_float(k[ki + partner]) * s);
         }
     }
 }
@@ -67,7 +69,7 @@ __device__ void split_qkv_rope(const T* q, const T* k, const T* v, T* Q, T* K, T
 template <typename T>
 __device__ void split_qkv_v(const T* q, const T* k, const T* v, T* Q, T* K, T* V, int B, int Tn, int H, int Hkv,
                             int D, int ldq, int ldk, int ldv) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     const int DV = D / N, group = H / Hkv;
     const int n = B * Tn * H * DV;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
@@ -76,23 +78,23 @@ __device__ void split_qkv_v(const T* q, const T* k, const T* v, T* Q, T* K, T* V
         const int b = tok / Tn, t = tok - b * Tn;
         const int64_t dst = ((int64_t)(b * H + h) * Tn + t) * D + dv * N;
         const int kh = h / group;
-        zt::copy_vec(Q + dst, q + (int64_t)tok * ldq + h * D + dv * N);
-        zt::copy_vec(K + dst, k + (int64_t)tok * ldk + kh * D + dv * N);
-        zt::copy_vec(V + dst, v + (int64_t)tok * ldv + kh * D + dv * N);
+        copy_vec(Q + dst, q + (int64_t)tok * ldq + h * D + dv * N);
+        copy_vec(K + dst, k + (int64_t)tok * ldk + kh * D + dv * N);
+        copy_vec(V + dst, v + (int64_t)tok * ldv + kh * D + dv * N);
     }
 }
 
 // O [B, H, T, D] -> out [B·T, H·D] in 16-byte vectors, writing along the output rows.
 template <typename T>
 __device__ void merge_heads_v(const T* O, T* out, int B, int Tn, int H, int D) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     const int DV = D / N;
     const int n = B * Tn * H * DV;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
         const int dv = i % DV, r = i / DV;
         const int h = r % H, tok = r / H;
         const int b = tok / Tn, t = tok - b * Tn;
-        zt::copy_vec(out + (int64_t)i * N, O + ((int64_t)(b * H + h) * Tn + t) * D + dv * N);
+        copy_vec(out + (int64_t)i * N, O + ((int64_t)(b * H + h) * Tn + t) * D + dv * N);
     }
 }
 
@@ -126,7 +128,7 @@ __device__ void softmax_warp(const float* S, T* P, const int* mask, int H, int T
             for (int e = 0; e < 4; e++) mx = fmaxf(mx, v[j][e]);
         }
     }
-    mx = zt::warp_max(mx);
+    mx = warp_max(mx);
     float sum = 0.f;
 #pragma unroll
     for (int j = 0; j < NJ; j++) {
@@ -136,7 +138,7 @@ __device__ void softmax_warp(const float* S, T* P, const int* mask, int H, int T
             sum += v[j][e];
         }
     }
-    sum = zt::warp_sum(sum);
+    sum = warp_sum(sum);
     const float inv = sum > 0.f ? 1.f / sum : 0.f;
 #pragma unroll
     for (int j = 0; j < NJ; j++) {
@@ -148,7 +150,7 @@ __device__ void softmax_warp(const float* S, T* P, const int* mask, int H, int T
             if constexpr (sizeof(T) == 4) {
                 *reinterpret_cast<float4*>(p_row + c0) = make_float4(p[0], p[1], p[2], p[3]);
             } else {
-                *reinterpret_cast<uint2*>(p_row + c0) = make_uint2(zt::pack2<T>(p[0], p[1]), zt::pack2<T>(p[2], p[3]));
+                *reinterpret_cast<uint2*>(p_row + c0) = make_uint2(pack2<T>(p[0], p[1]), pack2<T>(p[2], p[3]));
             }
         }
     }
@@ -168,17 +170,17 @@ __device__ void softmax_rows(const float* S, T* P, const int* mask, int H, int T
     float mx = -INFINITY;
     for (int s = threadIdx.x; s <= t; s += blockDim.x)
         if (m[s] != 0) mx = fmaxf(mx, s_row[s]);
-    mx = zt::block_max(mx, scratch);
+    mx = block_max(mx, scratch);
     float sum = 0.f;
     if (mx != -INFINITY) {
         for (int s = threadIdx.x; s <= t; s += blockDim.x)
             if (m[s] != 0) sum += expf(s_row[s] - mx);
     }
-    sum = zt::block_sum(sum, scratch);
+    sum = block_sum(sum, scratch);
     const float inv = sum > 0.f ? 1.f / sum : 0.f;
     for (int s = threadIdx.x; s < Tn; s += blockDim.x) {
         float p = (s <= t && m[s] != 0 && sum > 0.f) ? expf(s_row[s] - mx) * inv : 0.f;
-        p_row[s] = zt::from_f32<T>(p);
+        p_row[s] = from_float<T>(p);
     }
 }
 
@@ -284,4 +286,6 @@ ZT_SOFTMAX_W(2, bidir, false)
 ZT_SOFTMAX_W(4, bidir, false)
 ZT_SOFTMAX_W(8, bidir, false)
 #undef ZT_SOFTMAX_W
-}
+}  // extern "C"
+
+}  // namespace zotune

@@ -1,8 +1,10 @@
 // Token cross-entropy in fp32: per-row loss (logsumexp - logit[target], one online pass), then a fixed-order
 // single-block reduction to (loss sum, count) so that the same inputs give bitwise the same loss.
 // Negative targets (-1, or HF's -100) are ignored; a target >= V yields NaN so that bad data is visible.
-#include "zt_common.cuh"
+#include "block.cuh"
+#include "dtype.cuh"
 
+namespace zotune {
 namespace {
 
 // Online softmax state (running max m, sum s of exp(x - m)); an empty state has m = -inf, s = 0.
@@ -36,7 +38,7 @@ __device__ __forceinline__ void ce_fold(float& m, float& s, const float (&v)[N])
 // to the first 16-byte boundary (rows of an odd vocabulary start anywhere), vectors, a scalar tail.
 template <typename T>
 __device__ void cross_entropy_rows(const T* logits, const int* targets, float* row_loss, int V, int ld) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     __shared__ float sm_m[32], sm_s[32];
     const int64_t row = blockIdx.x;
     const T* x = logits + row * ld;
@@ -50,11 +52,11 @@ __device__ void cross_entropy_rows(const T* logits, const int* targets, float* r
     const int tail = head + nv * N;
     float m = -INFINITY, s = 0.f;
     for (int c = threadIdx.x; c < head; c += blockDim.x) {
-        const float v[1] = {zt::to_f32(x[c])};
+        const float v[1] = {to_float(x[c])};
         ce_fold<1>(m, s, v);
     }
     for (int c = tail + threadIdx.x; c < V; c += blockDim.x) {
-        const float v[1] = {zt::to_f32(x[c])};
+        const float v[1] = {to_float(x[c])};
         ce_fold<1>(m, s, v);
     }
     const uint4* xv = reinterpret_cast<const uint4*>(x + head);
@@ -67,13 +69,13 @@ __device__ void cross_entropy_rows(const T* logits, const int* targets, float* r
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             float v[N];
-            zt::unpack<T>(u[k], v);
+            unpack<T>(u[k], v);
             ce_fold<N>(m, s, v);
         }
     }
     for (; i < nv; i += bd) {
         float v[N];
-        zt::unpack<T>(xv[i], v);
+        unpack<T>(xv[i], v);
         ce_fold<N>(m, s, v);
     }
 #pragma unroll
@@ -91,7 +93,7 @@ __device__ void cross_entropy_rows(const T* logits, const int* targets, float* r
     if (threadIdx.x == 0) {
         float M = sm_m[0], S = sm_s[0];
         for (int w = 1; w < (int)(blockDim.x >> 5); w++) ce_merge(M, S, sm_m[w], sm_s[w]);  // fixed order
-        row_loss[row] = tg < V ? logf(S) + M - zt::to_f32(x[tg]) : NAN;
+        row_loss[row] = tg < V ? logf(S) + M - to_float(x[tg]) : NAN;
     }
 }
 }  // namespace
@@ -114,11 +116,13 @@ __global__ void cross_entropy_reduce(const float* row_loss, const int* targets, 
         s += row_loss[i];
         c += targets[i] >= 0 ? 1.f : 0.f;
     }
-    s = zt::block_sum(s, scratch);
-    c = zt::block_sum(c, scratch);
+    s = block_sum(s, scratch);
+    c = block_sum(c, scratch);
     if (threadIdx.x == 0) {
         out[0] = s;
         out[1] = c;
     }
 }
-}
+}  // extern "C"
+
+}  // namespace zotune

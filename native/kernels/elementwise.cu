@@ -1,55 +1,57 @@
 // Elementwise ops: in-place add, activations (GELU tanh, ReLU), SiLU-gated product, bias broadcast,
 // and f32 <-> bf16 / f16 casts. Computed in fp32, stored in the tensor's dtype.
-#include "zt_common.cuh"
+#include "block.cuh"
+#include "dtype.cuh"
 
+namespace zotune {
 namespace {
 
 template <typename T> __device__ void add_inplace(T* x, const T* y, int64_t n) {
-    ZT_GRID_STRIDE(i, n) x[i] = zt::from_f32<T>(zt::to_f32(x[i]) + zt::to_f32(y[i]));
+    ZT_GRID_STRIDE(i, n) x[i] = from_float<T>(to_float(x[i]) + to_float(y[i]));
 }
 
 // HF gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 template <typename T> __device__ void gelu_tanh_inplace(T* x, int64_t n) {
     const float k = 0.7978845608028654f;
     ZT_GRID_STRIDE(i, n) {
-        float v = zt::to_f32(x[i]);
-        x[i] = zt::from_f32<T>(0.5f * v * (1.f + tanhf(k * (v + 0.044715f * v * v * v))));
+        float v = to_float(x[i]);
+        x[i] = from_float<T>(0.5f * v * (1.f + tanhf(k * (v + 0.044715f * v * v * v))));
     }
 }
 
 template <typename T> __device__ void relu_inplace(T* x, int64_t n) {
     ZT_GRID_STRIDE(i, n) {
-        float v = zt::to_f32(x[i]);
-        x[i] = zt::from_f32<T>(v > 0.f ? v : 0.f);
+        float v = to_float(x[i]);
+        x[i] = from_float<T>(v > 0.f ? v : 0.f);
     }
 }
 
 // out = silu(gate) * up, silu(g) = g / (1 + exp(-g))
 template <typename T> __device__ void silu_mul(const T* gate, const T* up, T* out, int64_t n) {
     ZT_GRID_STRIDE(i, n) {
-        float g = zt::to_f32(gate[i]);
-        out[i] = zt::from_f32<T>(g / (1.f + expf(-g)) * zt::to_f32(up[i]));
+        float g = to_float(gate[i]);
+        out[i] = from_float<T>(g / (1.f + expf(-g)) * to_float(up[i]));
     }
 }
 
 // y[r, c] += bias[c] for a row-major [rows, cols] matrix.
 template <typename T> __device__ void add_bias_rows(T* y, const T* bias, int64_t rows, int cols) {
-    ZT_GRID_STRIDE(i, rows * cols) y[i] = zt::from_f32<T>(zt::to_f32(y[i]) + zt::to_f32(bias[i % cols]));
+    ZT_GRID_STRIDE(i, rows * cols) y[i] = from_float<T>(to_float(y[i]) + to_float(bias[i % cols]));
 }
 
 // 16-byte vector forms: every pointer 16-byte aligned (checked on the host); n need not be a multiple
 // of the vector width (a scalar tail finishes it). F(float (&a)[N], ...) transforms one vector.
 template <typename T> __device__ void add_inplace_v(T* x, const T* y, int64_t n) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     ZT_GRID_STRIDE(i, n / N) {
         float a[N], b[N];
-        zt::load_vec(x + i * N, a);
-        zt::load_vec(y + i * N, b);
+        load_vec(x + i * N, a);
+        load_vec(y + i * N, b);
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] += b[e];
-        zt::store_vec(x + i * N, a);
+        store_vec(x + i * N, a);
     }
-    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = zt::from_f32<T>(zt::to_f32(x[n / N * N + j]) + zt::to_f32(y[n / N * N + j]));
+    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = from_float<T>(to_float(x[n / N * N + j]) + to_float(y[n / N * N + j]));
 }
 
 __device__ __forceinline__ float gelu_tanh_f(float v) {
@@ -57,111 +59,110 @@ __device__ __forceinline__ float gelu_tanh_f(float v) {
 }
 
 template <typename T> __device__ void gelu_tanh_inplace_v(T* x, int64_t n) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     ZT_GRID_STRIDE(i, n / N) {
         float a[N];
-        zt::load_vec(x + i * N, a);
+        load_vec(x + i * N, a);
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(a[e]);
-        zt::store_vec(x + i * N, a);
+        store_vec(x + i * N, a);
     }
-    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = zt::from_f32<T>(gelu_tanh_f(zt::to_f32(x[n / N * N + j])));
+    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = from_float<T>(gelu_tanh_f(to_float(x[n / N * N + j])));
 }
 
 template <typename T> __device__ void relu_inplace_v(T* x, int64_t n) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     ZT_GRID_STRIDE(i, n / N) {
         float a[N];
-        zt::load_vec(x + i * N, a);
+        load_vec(x + i * N, a);
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] = a[e] > 0.f ? a[e] : 0.f;
-        zt::store_vec(x + i * N, a);
+        store_vec(x + i * N, a);
     }
     ZT_GRID_STRIDE(j, n % N) {
-        float v = zt::to_f32(x[n / N * N + j]);
-        x[n / N * N + j] = zt::from_f32<T>(v > 0.f ? v : 0.f);
+        float v = to_float(x[n / N * N + j]);
+        x[n / N * N + j] = from_float<T>(v > 0.f ? v : 0.f);
     }
 }
 
 template <typename T> __device__ void silu_mul_v(const T* gate, const T* up, T* out, int64_t n) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     ZT_GRID_STRIDE(i, n / N) {
         float g[N], u[N];
-        zt::load_vec(gate + i * N, g);
-        zt::load_vec(up + i * N, u);
+        load_vec(gate + i * N, g);
+        load_vec(up + i * N, u);
 #pragma unroll
         for (int e = 0; e < N; e++) g[e] = g[e] / (1.f + expf(-g[e])) * u[e];
-        zt::store_vec(out + i * N, g);
+        store_vec(out + i * N, g);
     }
     ZT_GRID_STRIDE(j, n % N) {
         const int64_t k = n / N * N + j;
-        float g = zt::to_f32(gate[k]);
-        out[k] = zt::from_f32<T>(g / (1.f + expf(-g)) * zt::to_f32(up[k]));
+        float g = to_float(gate[k]);
+        out[k] = from_float<T>(g / (1.f + expf(-g)) * to_float(up[k]));
     }
 }
 
 // cols a multiple of the vector width, so a vector never straddles two rows.
 template <typename T> __device__ void add_bias_rows_v(T* y, const T* bias, int64_t rows, int cols) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     const int colsV = cols / N;
     ZT_GRID_STRIDE(i, rows * colsV) {
         const int c = (int)(i % colsV) * N;
         float a[N], b[N];
-        zt::load_vec(y + i * N, a);
-        zt::load_vec(bias + c, b);
+        load_vec(y + i * N, a);
+        load_vec(bias + c, b);
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] += b[e];
-        zt::store_vec(y + i * N, a);
+        store_vec(y + i * N, a);
     }
 }
 
 // Bias fused into what follows a GEMM, rounding exactly as the unfused ops do (y + bias rounded to
-// the storage type first): y = gelu(y + bias) or relu(y + bias) in place, and x += y + bias.
-template <typename T> __device__ __forceinline__ float round_to(float v) { return zt::to_f32(zt::from_f32<T>(v)); }
+// the storage type first, round_rn): y = gelu(y + bias) or relu(y + bias) in place, and x += y + bias.
 
 template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     const int colsV = cols / N;
     ZT_GRID_STRIDE(i, rows * colsV) {
         const int c = (int)(i % colsV) * N;
         float a[N], b[N];
-        zt::load_vec(y + i * N, a);
-        zt::load_vec(bias + c, b);
+        load_vec(y + i * N, a);
+        load_vec(bias + c, b);
 #pragma unroll
-        for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(round_to<T>(a[e] + b[e]));
-        zt::store_vec(y + i * N, a);
+        for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(round_rn<T>(a[e] + b[e]));
+        store_vec(y + i * N, a);
     }
 }
 
 template <typename T> __device__ void bias_relu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     const int colsV = cols / N;
     ZT_GRID_STRIDE(i, rows * colsV) {
         const int c = (int)(i % colsV) * N;
         float a[N], b[N];
-        zt::load_vec(y + i * N, a);
-        zt::load_vec(bias + c, b);
+        load_vec(y + i * N, a);
+        load_vec(bias + c, b);
 #pragma unroll
         for (int e = 0; e < N; e++) {
-            const float v = round_to<T>(a[e] + b[e]);
+            const float v = round_rn<T>(a[e] + b[e]);
             a[e] = v > 0.f ? v : 0.f;
         }
-        zt::store_vec(y + i * N, a);
+        store_vec(y + i * N, a);
     }
 }
 
 template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, const T* bias, int64_t rows, int cols) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     const int colsV = cols / N;
     ZT_GRID_STRIDE(i, rows * colsV) {
         const int c = (int)(i % colsV) * N;
         float a[N], yv[N], b[N];
-        zt::load_vec(x + i * N, a);
-        zt::load_vec(y + i * N, yv);
-        zt::load_vec(bias + c, b);
+        load_vec(x + i * N, a);
+        load_vec(y + i * N, yv);
+        load_vec(bias + c, b);
 #pragma unroll
-        for (int e = 0; e < N; e++) a[e] += round_to<T>(yv[e] + b[e]);
-        zt::store_vec(x + i * N, a);
+        for (int e = 0; e < N; e++) a[e] += round_rn<T>(yv[e] + b[e]);
+        store_vec(x + i * N, a);
     }
 }
 
@@ -191,15 +192,17 @@ ZT_ELEMENTWISE(f16, __half)
 #undef ZT_ELEMENTWISE
 
 __global__ void cast_f32_to_bf16(const float* in, bf16* out, int64_t n) {
-    ZT_GRID_STRIDE(i, n) out[i] = __float2bfloat16_rn(in[i]);
+    ZT_GRID_STRIDE(i, n) out[i] = from_float<bf16>(in[i]);
 }
 __global__ void cast_bf16_to_f32(const bf16* in, float* out, int64_t n) {
-    ZT_GRID_STRIDE(i, n) out[i] = __bfloat162float(in[i]);
+    ZT_GRID_STRIDE(i, n) out[i] = to_float(in[i]);
 }
 __global__ void cast_f32_to_f16(const float* in, __half* out, int64_t n) {
-    ZT_GRID_STRIDE(i, n) out[i] = __float2half_rn(in[i]);  // overflow to infinity, as torch's .half()
+    ZT_GRID_STRIDE(i, n) out[i] = from_float<__half>(in[i]);  // overflow to infinity, as torch's .half()
 }
 __global__ void cast_f16_to_f32(const __half* in, float* out, int64_t n) {
-    ZT_GRID_STRIDE(i, n) out[i] = __half2float(in[i]);
+    ZT_GRID_STRIDE(i, n) out[i] = to_float(in[i]);
 }
-}
+}  // extern "C"
+
+}  // namespace zotune

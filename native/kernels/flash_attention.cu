@@ -8,8 +8,10 @@
 // strides in elements, so packed q|k|v activations and [B, H, T, D] layouts both work; every stride a
 // multiple of 8 and every base 16-byte aligned (the host checks). P is rounded to the storage type (T:
 // bf16 or __half) for P·V, as the unfused path rounds the probabilities to the compute type.
-#include "zt_common.cuh"
+#include "block.cuh"
+#include "dtype.cuh"
 
+namespace zotune {
 namespace {
 
 constexpr int FA_ROWS = 64;  // query rows per block and key rows per tile
@@ -57,11 +59,11 @@ __device__ __forceinline__ void fa_load_tile(T* tile, const T* base, int rowStri
             v = *reinterpret_cast<const uint4*>(base + (int64_t)(row0 + r) * rowStride + ch * 8);
             if (bias != nullptr) {
                 float a[8], b[8];
-                zt::unpack<T>(v, a);
-                zt::unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
+                unpack<T>(v, a);
+                unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
 #pragma unroll
                 for (int e = 0; e < 8; e++) a[e] += b[e];
-                v = zt::pack<T>(a);
+                v = pack<T>(a);
             }
         }
         *reinterpret_cast<uint4*>(tile + r * (D + 8) + ch * 8) = v;
@@ -98,11 +100,11 @@ __device__ __forceinline__ void fa_bias_tile(T* tile, const T* bias, int row0, i
         if (row0 + r < Tn) {
             uint4* p = reinterpret_cast<uint4*>(tile + r * (D + 8) + ch * 8);
             float a[8], b[8];
-            zt::unpack<T>(*p, a);
-            zt::unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
+            unpack<T>(*p, a);
+            unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
 #pragma unroll
             for (int e = 0; e < 8; e++) a[e] += b[e];
-            *p = zt::pack<T>(a);
+            *p = pack<T>(a);
         }
     }
 }
@@ -173,9 +175,9 @@ __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMa
     // O += P·V: the score accumulators of n-tiles 2kk, 2kk+1 are the A fragment of keys 16kk..16kk+15
 #pragma unroll
     for (int kk = 0; kk < FA_ROWS / 16; kk++) {
-        const uint32_t pa[4] = {zt::pack2<T>(s[2 * kk][0], s[2 * kk][1]), zt::pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                                zt::pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                zt::pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        const uint32_t pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                                pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
         const T* vrow = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
         for (int np = 0; np < D / 16; np++) {
@@ -286,13 +288,13 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
         T* orow = ob + (int64_t)row0 * sot;
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = zt::pack2<T>(acc[nt][0] * i0, acc[nt][1] * i0);
+            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][0] * i0, acc[nt][1] * i0);
     }
     if (row1 < Tn) {
         T* orow = ob + (int64_t)row1 * sot;
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = zt::pack2<T>(acc[nt][2] * i1, acc[nt][3] * i1);
+            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][2] * i1, acc[nt][3] * i1);
     }
 }
 
@@ -332,4 +334,6 @@ ZT_FLASH_ALL(f16, __half, bidir_, false)
 #undef ZT_FLASH_ALL
 #undef ZT_FLASH_P
 #undef ZT_FLASH
-}
+}  // extern "C"
+
+}  // namespace zotune

@@ -1,6 +1,8 @@
 // LayerNorm and RMSNorm over the last dimension: one block per row, statistics in fp32.
-#include "zt_common.cuh"
+#include "block.cuh"
+#include "dtype.cuh"
 
+namespace zotune {
 namespace {
 
 // y = (x - mean) / sqrt(var + eps) * w + b, biased variance (two passes over the row for accuracy).
@@ -11,18 +13,18 @@ __device__ void layernorm(const T* x, const T* w, const T* b, T* y, int cols, fl
     const T* xr = x + row * cols;
     T* yr = y + row * cols;
     float s = 0.f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += zt::to_f32(xr[c]);
-    const float mean = zt::block_sum(s, scratch) / cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += to_float(xr[c]);
+    const float mean = block_sum(s, scratch) / cols;
     float ss = 0.f;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        float d = zt::to_f32(xr[c]) - mean;
+        float d = to_float(xr[c]) - mean;
         ss += d * d;
     }
-    const float rstd = rsqrtf(zt::block_sum(ss, scratch) / cols + eps);
+    const float rstd = rsqrtf(block_sum(ss, scratch) / cols + eps);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        float v = (zt::to_f32(xr[c]) - mean) * rstd * zt::to_f32(w[c]);
-        if (b != nullptr) v += zt::to_f32(b[c]);
-        yr[c] = zt::from_f32<T>(v);
+        float v = (to_float(xr[c]) - mean) * rstd * to_float(w[c]);
+        if (b != nullptr) v += to_float(b[c]);
+        yr[c] = from_float<T>(v);
     }
 }
 
@@ -35,12 +37,12 @@ __device__ void rmsnorm(const T* x, const T* w, T* y, int cols, float eps) {
     T* yr = y + row * cols;
     float ss = 0.f;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        float v = zt::to_f32(xr[c]);
+        float v = to_float(xr[c]);
         ss += v * v;
     }
-    const float rms = rsqrtf(zt::block_sum(ss, scratch) / cols + eps);
+    const float rms = rsqrtf(block_sum(ss, scratch) / cols + eps);
     for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        yr[c] = zt::from_f32<T>(zt::to_f32(xr[c]) * rms * zt::to_f32(w[c]));
+        yr[c] = from_float<T>(to_float(xr[c]) * rms * to_float(w[c]));
 }
 
 // Vector forms: cols a multiple of the vector width, at most 4 vectors per thread held in registers
@@ -51,26 +53,26 @@ constexpr int NORM_NV = 4;
 // x += round(y + ybias) first (ybias may be null) and the rounded sum is written back to x, exactly as
 // the separate bias / residual kernels round it, so the norm sees the same values as the unfused ops.
 template <typename T, bool RES>
-__device__ __forceinline__ void norm_load_row(T* xr, const T* yr, const T* ybias, float (&v)[NORM_NV][zt::Vec<T>::N],
+__device__ __forceinline__ void norm_load_row(T* xr, const T* yr, const T* ybias, float (&v)[NORM_NV][Vec<T>::N],
                                               int colsV) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
 #pragma unroll
     for (int j = 0; j < NORM_NV; j++) {
         const int c = threadIdx.x + j * blockDim.x;
         if (c < colsV) {
-            zt::load_vec(xr + c * N, v[j]);
+            load_vec(xr + c * N, v[j]);
             if constexpr (RES) {
                 float yv[N];
-                zt::load_vec(yr + c * N, yv);
+                load_vec(yr + c * N, yv);
                 if (ybias != nullptr) {
                     float bv[N];
-                    zt::load_vec(ybias + c * N, bv);
+                    load_vec(ybias + c * N, bv);
 #pragma unroll
-                    for (int e = 0; e < N; e++) yv[e] = zt::to_f32(zt::from_f32<T>(yv[e] + bv[e]));
+                    for (int e = 0; e < N; e++) yv[e] = round_rn<T>(yv[e] + bv[e]);
                 }
 #pragma unroll
-                for (int e = 0; e < N; e++) v[j][e] = zt::to_f32(zt::from_f32<T>(v[j][e] + yv[e]));
-                zt::store_vec(xr + c * N, v[j]);
+                for (int e = 0; e < N; e++) v[j][e] = round_rn<T>(v[j][e] + yv[e]);
+                store_vec(xr + c * N, v[j]);
             }
         }
     }
@@ -78,7 +80,7 @@ __device__ __forceinline__ void norm_load_row(T* xr, const T* yr, const T* ybias
 
 template <typename T, bool RES>
 __device__ void layernorm_v(T* x, const T* y, const T* ybias, const T* w, const T* b, T* out, int cols, float eps) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     __shared__ float scratch[32];
     const int colsV = cols / N;
     const int64_t row = blockIdx.x;
@@ -93,7 +95,7 @@ __device__ void layernorm_v(T* x, const T* y, const T* ybias, const T* w, const 
             for (int e = 0; e < N; e++) s += v[j][e];
         }
     }
-    const float mean = zt::block_sum(s, scratch) / cols;
+    const float mean = block_sum(s, scratch) / cols;
     float ss = 0.f;
 #pragma unroll
     for (int j = 0; j < NORM_NV; j++) {
@@ -105,29 +107,29 @@ __device__ void layernorm_v(T* x, const T* y, const T* ybias, const T* w, const 
             }
         }
     }
-    const float rstd = rsqrtf(zt::block_sum(ss, scratch) / cols + eps);
+    const float rstd = rsqrtf(block_sum(ss, scratch) / cols + eps);
 #pragma unroll
     for (int j = 0; j < NORM_NV; j++) {
         const int c = threadIdx.x + j * blockDim.x;
         if (c < colsV) {
             float wv[N], bv[N];
-            zt::load_vec(w + c * N, wv);
+            load_vec(w + c * N, wv);
             if (b != nullptr) {
-                zt::load_vec(b + c * N, bv);
+                load_vec(b + c * N, bv);
             } else {
 #pragma unroll
                 for (int e = 0; e < N; e++) bv[e] = 0.f;
             }
 #pragma unroll
             for (int e = 0; e < N; e++) v[j][e] = (v[j][e] - mean) * rstd * wv[e] + bv[e];
-            zt::store_vec(yr + c * N, v[j]);
+            store_vec(yr + c * N, v[j]);
         }
     }
 }
 
 template <typename T, bool RES>
 __device__ void rmsnorm_v(T* x, const T* y, const T* ybias, const T* w, T* out, int cols, float eps) {
-    constexpr int N = zt::Vec<T>::N;
+    constexpr int N = Vec<T>::N;
     __shared__ float scratch[32];
     const int colsV = cols / N;
     const int64_t row = blockIdx.x;
@@ -142,16 +144,16 @@ __device__ void rmsnorm_v(T* x, const T* y, const T* ybias, const T* w, T* out, 
             for (int e = 0; e < N; e++) ss += v[j][e] * v[j][e];
         }
     }
-    const float rms = rsqrtf(zt::block_sum(ss, scratch) / cols + eps);
+    const float rms = rsqrtf(block_sum(ss, scratch) / cols + eps);
 #pragma unroll
     for (int j = 0; j < NORM_NV; j++) {
         const int c = threadIdx.x + j * blockDim.x;
         if (c < colsV) {
             float wv[N];
-            zt::load_vec(w + c * N, wv);
+            load_vec(w + c * N, wv);
 #pragma unroll
             for (int e = 0; e < N; e++) v[j][e] = v[j][e] * rms * wv[e];
-            zt::store_vec(yr + c * N, v[j]);
+            store_vec(yr + c * N, v[j]);
         }
     }
 }
@@ -192,4 +194,6 @@ __global__ void layernorm_f16(const __half* x, const __half* w, const __half* b,
 __global__ void rmsnorm_f32(const float* x, const float* w, float* y, int cols, float eps) { rmsnorm(x, w, y, cols, eps); }
 __global__ void rmsnorm_bf16(const bf16* x, const bf16* w, bf16* y, int cols, float eps) { rmsnorm(x, w, y, cols, eps); }
 __global__ void rmsnorm_f16(const __half* x, const __half* w, __half* y, int cols, float eps) { rmsnorm(x, w, y, cols, eps); }
-}
+}  // extern "C"
+
+}  // namespace zotune

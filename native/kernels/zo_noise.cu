@@ -3,6 +3,8 @@
 // the launch configuration. Used by tests and diagnostics; the fused kernels regenerate noise inline.
 #include "zo.cuh"
 
+namespace zotune {
+
 extern "C" {
 
 // out[k] = noise(seed, stream, start + k) for k < n. dist: 0 Gaussian, 1 Rademacher (as float),
@@ -16,11 +18,11 @@ __global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_
          g += (int64_t)blockDim.x * gridDim.x) {
         float v[4];
         if (dist == 3) {
-            zotune::Philox4 w = zo::rounding_words(seed, 4 * (uint64_t)g);
+            Philox4 w = zo::rounding_words(seed, 4 * (uint64_t)g);
 #pragma unroll
             for (int j = 0; j < 4; j++) v[j] = __uint_as_float(zo::rounding_bits(w, (int)((4 * g + j) & 7)));
         } else if (dist == 2) {
-            zotune::Philox4 w = zotune::noise_words(seed, stream, (uint64_t)g);
+            Philox4 w = noise_words(seed, stream, (uint64_t)g);
 #pragma unroll
             for (int j = 0; j < 4; j++) v[j] = __uint_as_float(zo::lane(w, j));
         } else {
@@ -36,3 +38,5 @@ __global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_
 }
 
 }  // extern "C"
+
+}  // namespace zotune

@@ -7,6 +7,7 @@
 // The element loop (vector accesses, units of 4 or 8 elements) is zo_sweep.cuh's.
 #include "zo_sweep.cuh"
 
+namespace zotune {
 namespace {
 
 template <typename T, typename S>
@@ -63,3 +64,5 @@ ZO_PERTURB(f16, __half, bf16, __nv_bfloat16)
 ZO_PERTURB(f16, __half, f16, __half)
 
 }  // extern "C"
+
+}  // namespace zotune

@@ -11,6 +11,7 @@
 // reciprocal square root (~2 ulp).
 #include "zo_sweep.cuh"
 
+namespace zotune {
 namespace {
 
 // Sp points at q = Sp->samples consecutive blocks (q = 1 for a single-sample rule such as ZO-AdaMU's): the restore
@@ -85,3 +86,5 @@ __global__ void zo_grad(zo::Scalars* S) {
 }
 
 }  // extern "C"
+
+}  // namespace zotune

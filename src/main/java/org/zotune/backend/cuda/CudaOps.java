@@ -22,40 +22,35 @@ import org.zotune.tensor.HostTensor;
 /**
  * {@link Ops} on one CUDA device: cuBLAS for the matrix products, zotune's kernels (native/kernels)
  * for everything else, all on one non-blocking stream. It checks the arguments, picks the path (fused or
- * separate kernels, vector or scalar, which attention) and composes: {@link DeviceMemory} (the activation
- * arena, reset per {@link #scope()}, so the same sequence of ops gets the same addresses and can be captured
- * once as a CUDA graph ({@link #captureGraph}) and replayed; host copies), one launcher per kernel file
- * ({@link EmbeddingKernels}, {@link ElementwiseKernels}, {@link NormKernels}, {@link AttentionKernels},
- * {@link FlashAttentionKernels}, {@link CrossEntropyKernels}) and the switches of {@link CudaOptions}.
+ * separate kernels, vector or scalar) and composes: {@link DeviceMemory} (the activation arena, reset per
+ * {@link #scope()}, so the same sequence of ops gets the same addresses and can be captured once as a CUDA graph
+ * ({@link #captureGraph}) and replayed; host copies), {@link MatrixProducts} (cuBLAS / cuBLASLt), one launcher per
+ * kernel file ({@link EmbeddingKernels}, {@link ElementwiseKernels}, {@link NormKernels}, {@link AttentionKernels},
+ * {@link FlashAttentionKernels}, {@link CrossEntropyKernels}), {@link AttentionPaths} (which attention, and the
+ * unfused one's products) and the switches of {@link CudaOptions}.
  * Nothing here allocates device memory or waits for the device per launch, except {@link #toHost} (which must
  * synchronise). Not thread-safe.
  */
 public final class CudaOps implements Ops {
-    /** Output elements from which a GEMM with an unaligned output row is computed into padded rows. */
-    private static final long PADDED_GEMM_MIN = 1L << 16;
-
     private final DType computeType;
     private final CudaOptions options;
-    private boolean ltEpilogue;
     private final Cuda.Availability device;
     private final CudaStream stream;
-    private final Cublas cublas;
     private final KernelModule module;
     private final DeviceMemory memory;
     private final KernelSet kernelSet;
     private final EmbeddingKernels embedding;
     private final ElementwiseKernels elementwise;
     private final NormKernels norm;
-    private final AttentionKernels attention;
-    private final FlashAttentionKernels flash;
     private final CrossEntropyKernels crossEntropy;
+    private final MatrixProducts products;
+    private final AttentionPaths attentionPaths;
     private int scopeDepth;
     private boolean closed;
 
     private CudaOps(DType computeType, CudaOptions options) {
         this.computeType = computeType;
         this.options = options;
-        this.ltEpilogue = options.ltEpilogue();
         this.device = Cuda.require();
         CudaStream s = null;
         Cublas c = null;
@@ -82,16 +77,17 @@ public final class CudaOps implements Ops {
             throw e;
         }
         this.stream = s;
-        this.cublas = c;
         this.module = m;
         this.memory = new DeviceMemory(s, st, options);
+        this.products = new MatrixProducts(c, memory, computeType, options);
         this.kernelSet = new KernelSet(m, s, computeType, device.multiprocessors() * 32);
         this.embedding = new EmbeddingKernels(kernelSet);
         this.elementwise = new ElementwiseKernels(kernelSet);
         this.norm = new NormKernels(kernelSet);
-        this.attention = new AttentionKernels(kernelSet);
-        this.flash = new FlashAttentionKernels(kernelSet, options);
+        AttentionKernels attention = new AttentionKernels(kernelSet);
+        FlashAttentionKernels flash = new FlashAttentionKernels(kernelSet, options);
         this.crossEntropy = new CrossEntropyKernels(kernelSet);
+        this.attentionPaths = new AttentionPaths(memory, computeType, options, attention, flash, products);
     }
 
     /**
@@ -171,7 +167,7 @@ public final class CudaOps implements Ops {
         memory.close();
         kernelSet.close();
         module.close();
-        cublas.close();
+        products.close(); // the cuBLAS handle
         stream.close();
     }
 
@@ -452,47 +448,11 @@ public final class CudaOps implements Ops {
         if (out.numel() == 0) {
             return out;
         }
-        int m = wt.rows();
-        if (m % vecWidth() != 0 && (long) a.rows() * m >= PADDED_GEMM_MIN) {
-            DeviceArena.Mark mark = memory.mark();
-            try {
-                CudaTensor padded = paddedProduct(a, wt);
-                long eb = computeType.bytes();
-                memory.copyRows(out.address(), m * eb, padded.address(), padded.ld() * eb, m * eb, a.rows(), "linear");
-            } finally {
-                memory.reset(mark);
-            }
-        } else {
-            // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
-            cublas.gemm(true, false, m, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
-                    a.address(), computeType, a.cols(), 0f, out.address(), computeType, m);
-        }
+        products.linear(a, wt, out);
         if (bias != null) {
             addBias(out, bias, "linear");
         }
         return out;
-    }
-
-    /**
-     * X·Wᵀ into rows padded to a multiple of 64 elements. An output width that is not a multiple of 16
-     * bytes (GPT-2's vocabulary, 50257) makes cuBLAS fall back to an align-1 sm75 kernel, 10x slower,
-     * even with a padded ldc (measured): so the aligned bulk of W's rows is one GEMM and the last
-     * (fewer than 8) rows a second, tiny one, both writing into the padded rows.
-     */
-    private CudaTensor paddedProduct(CudaTensor a, CudaTensor wt) {
-        int m = wt.rows();
-        int ldc = (m + 63) / 64 * 64;
-        long eb = computeType.bytes();
-        CudaTensor padded = new CudaTensor(memory.allocate((long) a.rows() * ldc * eb), a.rows(), m, computeType, ldc);
-        int bulk = m / vecWidth() * vecWidth();
-        if (bulk > 0) {
-            cublas.gemm(true, false, bulk, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
-                    a.address(), computeType, a.cols(), 0f, padded.address(), computeType, ldc);
-        }
-        cublas.gemm(true, false, m - bulk, a.rows(), a.cols(), 1f, wt.address() + (long) bulk * wt.cols() * eb,
-                computeType, wt.cols(), a.address(), computeType, a.cols(), 0f, padded.address() + bulk * eb,
-                computeType, ldc);
-        return padded;
     }
 
     /**
@@ -503,11 +463,10 @@ public final class CudaOps implements Ops {
     public Tensor logits(Tensor x, Tensor w) {
         CudaTensor a = act(x, "logits", "x");
         CudaTensor wt = act(w, "logits", "w");
-        if (!options.stridedLogits() || a.cols() != wt.cols() || wt.rows() % vecWidth() == 0
-                || (long) a.rows() * wt.rows() < PADDED_GEMM_MIN) {
+        if (!products.keepsPaddedRows(a, wt)) {
             return linear(x, w, null);
         }
-        return paddedProduct(a, wt);
+        return products.padded(a, wt);
     }
 
     /** out[r, :] += bias (one kernel pass). */
@@ -539,13 +498,13 @@ public final class CudaOps implements Ops {
      * or the GEMM and a fused pass of ours (default: {@link CudaOptions#ltEpilogue()}, false).
      */
     public CudaOps ltEpilogue(boolean on) {
-        this.ltEpilogue = on;
+        products.ltEpilogue(on);
         return this;
     }
 
     /** Products that took cuBLASLt's epilogue so far (diagnostics and tests). */
     public long ltProducts() {
-        return cublas.lt().products();
+        return products.ltProducts();
     }
 
     @Override
@@ -585,34 +544,12 @@ public final class CudaOps implements Ops {
         return y;
     }
 
-    /**
-     * epilogue(X·Wᵀ + b) as one cuBLASLt product into a new tensor, or null where that does not apply: f32 (our pass
-     * keeps float32 results in the reference's order), no bias, widths or addresses not 16-byte multiples, or no
-     * cuBLASLt algorithm for the shape.
-     */
+    /** epilogue(X·Wᵀ + b) as one cuBLASLt product into a new tensor, or null where that does not apply. */
     private CudaTensor ltLinear(Tensor x, Tensor w, Tensor bias, String op, CublasLt.Epilogue epilogue) {
-        if (!ltEpilogue || bias == null || computeType == DType.F32) {
+        if (bias == null || !products.epilogueEnabled()) {
             return null;
         }
-        CudaTensor a = act(x, op, "x");
-        CudaTensor wt = act(w, op, "w");
-        CudaTensor b = act(bias, op, "bias");
-        if (a.cols() != wt.cols() || b.numel() != wt.rows()) {
-            return null; // the unfused path reports it
-        }
-        int m = wt.rows();
-        if (a.rows() == 0 || m % vecWidth() != 0 || a.cols() % vecWidth() != 0
-                || !aligned(a.address(), wt.address(), b.address())) {
-            return null;
-        }
-        DeviceArena.Mark mark = memory.mark();
-        CudaTensor out = alloc(a.rows(), m, computeType);
-        if (!aligned(out.address()) || !cublas.lt().matmulTransA(m, a.rows(), a.cols(), wt.address(), wt.cols(),
-                a.address(), a.cols(), out.address(), m, b.address(), computeType, epilogue)) {
-            memory.reset(mark);
-            return null;
-        }
-        return out;
+        return products.epilogue(act(x, op, "x"), act(w, op, "w"), act(bias, op, "bias"), epilogue);
     }
 
     @Override
@@ -733,7 +670,8 @@ public final class CudaOps implements Ops {
                     + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
                     + " Hkv=" + hkv + " D=" + d);
         }
-        return attention(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L, mask, positions, spec);
+        return attentionPaths.attend(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L, mask,
+                positions, spec);
     }
 
     /** Attention over q|k|v packed in one activation (one fused projection): no copies to split it. */
@@ -754,8 +692,7 @@ public final class CudaOps implements Ops {
                 throw new IllegalArgumentException("attentionPacked: bias has " + bt.numel() + " values for " + ld
                         + " columns");
             }
-            if (options.flashBias() && flash.supports(spec) && !spec.rope() && aligned(bt.address(), c.address())
-                    && (long) t * ld < Integer.MAX_VALUE) {
+            if (attentionPaths.fusesPackedBias(spec, bt.address(), c.address(), (long) t * ld)) {
                 biasAddr = bt.address(); // the fused kernel adds it while loading q, k and v
             } else {
                 CudaTensor biased = alloc(c.rows(), c.cols(), computeType);
@@ -767,8 +704,8 @@ public final class CudaOps implements Ops {
             }
         }
         long eb = computeType.bytes();
-        return attention(c.address(), ld, c.address() + (long) h * d * eb, ld, c.address() + (long) (h + hkv) * d * eb,
-                ld, biasAddr, mask, positions, spec);
+        return attentionPaths.attend(c.address(), ld, c.address() + (long) h * d * eb, ld,
+                c.address() + (long) (h + hkv) * d * eb, ld, biasAddr, mask, positions, spec);
     }
 
     private static void checkHeads(AttentionSpec spec) {
@@ -776,92 +713,6 @@ public final class CudaOps implements Ops {
         if (h <= 0 || hkv <= 0 || h % hkv != 0) {
             throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
         }
-    }
-
-    /**
-     * q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D, Hkv·D); {@code packedBias}
-     * (0 = none) is a packed q|k|v bias, only passed when the fused kernel will take it.
-     */
-    private Tensor attention(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, long packedBias,
-                             IntTensor mask, IntTensor positions, AttentionSpec spec) {
-        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
-        CudaIntTensor m = (CudaIntTensor) mask;
-        if (m.length() != b * t) {
-            throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
-        }
-        boolean directFlash = flash.supports(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
-                && aligned(qAddr, kAddr, vAddr) && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
-        if (packedBias != 0 && !directFlash) {
-            throw new IllegalStateException("attention: a packed bias needs the fused kernel"); // attentionPacked checks
-        }
-        CudaIntTensor pos = (CudaIntTensor) positions;
-        if (spec.rope()) {
-            if (d % 2 != 0) {
-                throw new IllegalArgumentException("attention: RoPE needs an even head dimension, got " + d);
-            }
-            if (pos == null || pos.length() != b * t) {
-                throw new IllegalArgumentException("attention: RoPE needs " + b * t + " positions");
-            }
-        }
-        CudaTensor out = alloc(b * t, h * d, computeType);
-        if (out.numel() == 0) {
-            return out;
-        }
-        DeviceArena.Mark mark = memory.mark(); // temporaries below are released on return
-        try {
-            long perHead = (long) t * d;
-            long n = (long) b * h * perHead;
-            int vw = vecWidth();
-            if (flash.supports(spec)) {
-                long hd = (long) h * d;
-                if (directFlash) {
-                    flash.launch(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
-                            m, packedBias, spec);
-                    return out;
-                }
-                if (hd * t < Integer.MAX_VALUE) {
-                    // RoPE (or unaligned rows): rotate and split into [B, H, T, D] first, then fuse the rest
-                    CudaTensor qh = alloc(b * h * t, d, computeType);
-                    CudaTensor kh = alloc(b * h * t, d, computeType);
-                    CudaTensor vh = alloc(b * h * t, d, computeType);
-                    attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
-                    int bs = (int) (hd * t);
-                    flash.launch(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
-                            out, m, 0L, spec);
-                    return out;
-                }
-            }
-            // 16-byte vectors and 32-bit indices when the head rows allow it
-            boolean vec = d % vw == 0 && ldq % vw == 0 && ldk % vw == 0 && ldv % vw == 0
-                    && aligned(qAddr, kAddr, vAddr) && n / vw < Integer.MAX_VALUE;
-            CudaTensor qh = alloc(b * h * t, d, computeType);
-            CudaTensor kh = alloc(b * h * t, d, computeType);
-            CudaTensor vh = alloc(b * h * t, d, computeType);
-            CudaTensor scores = alloc(b * h * t, t, DType.F32);
-            CudaTensor probs = alloc(b * h * t, t, computeType);
-            CudaTensor oh = alloc(b * h * t, d, computeType);
-
-            attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
-
-            // scores[bh] (row-major [T, T]) = Q·Kᵀ·scale; column-major that is K(ᵀ stored)·Q
-            cublas.gemmStridedBatched(true, false, t, t, d, spec.scale(),
-                    kh.address(), computeType, d, perHead,
-                    qh.address(), computeType, d, perHead,
-                    0f, scores.address(), DType.F32, t, (long) t * t, b * h);
-
-            attention.softmax(scores, probs, m, spec);
-
-            // out[bh] (row-major [T, D]) = P·V; column-major Oᵀ = Vᵀ·Pᵀ with both stored as-is
-            cublas.gemmStridedBatched(false, false, d, t, t, 1f,
-                    vh.address(), computeType, d, perHead,
-                    probs.address(), computeType, t, (long) t * t,
-                    0f, oh.address(), computeType, d, perHead, b * h);
-
-            attention.mergeHeads(oh, out, spec, n);
-        } finally {
-            memory.reset(mark);
-        }
-        return out;
     }
 
     @Override

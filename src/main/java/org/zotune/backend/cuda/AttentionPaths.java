@@ -1,0 +1,118 @@
+package org.zotune.backend.cuda;
+
+import org.zotune.backend.AttentionSpec;
+import org.zotune.backend.IntTensor;
+import org.zotune.tensor.DType;
+
+/**
+ * Which way the CUDA backend computes one attention, and that computation: the fused kernel straight on q, k, v
+ * ({@link FlashAttentionKernels}); the fused kernel after splitting into [B, H, T, D] heads (RoPE, or rows it cannot
+ * address); or the unfused path: split (vector or scalar), Q·Kᵀ and P·V as strided-batched cuBLAS products
+ * ({@link MatrixProducts}) around the masked softmax, merge ({@link AttentionKernels}). Temporaries are released on
+ * return.
+ */
+final class AttentionPaths {
+    private final DeviceMemory memory;
+    private final DType computeType;
+    private final CudaOptions options;
+    private final AttentionKernels attention;
+    private final FlashAttentionKernels flash;
+    private final MatrixProducts products;
+    private final int vecWidth;
+
+    AttentionPaths(DeviceMemory memory, DType computeType, CudaOptions options, AttentionKernels attention,
+                   FlashAttentionKernels flash, MatrixProducts products) {
+        this.memory = memory;
+        this.computeType = computeType;
+        this.options = options;
+        this.attention = attention;
+        this.flash = flash;
+        this.products = products;
+        this.vecWidth = 16 / computeType.bytes();
+    }
+
+    /**
+     * Whether the fused kernel adds a packed q|k|v bias while loading (rather than a biased copy of qkv first): the
+     * switch on, the kernel takes the shape, no RoPE, both addresses 16-byte aligned and {@code tokenElements}
+     * (T times the packed row width) within 32-bit indices.
+     */
+    boolean fusesPackedBias(AttentionSpec spec, long biasAddr, long qkvAddr, long tokenElements) {
+        return options.flashBias() && flash.supports(spec) && !spec.rope() && KernelSet.aligned(biasAddr, qkvAddr)
+                && tokenElements < Integer.MAX_VALUE;
+    }
+
+    /**
+     * Attention into a new [B·T, H·D] tensor. q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D,
+     * Hkv·D); {@code packedBias} (0 = none) is a packed q|k|v bias, only passed when {@link #fusesPackedBias}.
+     */
+    CudaTensor attend(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, long packedBias,
+                      IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        CudaIntTensor m = (CudaIntTensor) mask;
+        if (m.length() != b * t) {
+            throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
+        }
+        boolean directFlash = flash.supports(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
+                && KernelSet.aligned(qAddr, kAddr, vAddr)
+                && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
+        if (packedBias != 0 && !directFlash) {
+            throw new IllegalStateException("attention: a packed bias needs the fused kernel"); // attentionPacked checks
+        }
+        CudaIntTensor pos = (CudaIntTensor) positions;
+        if (spec.rope()) {
+            if (d % 2 != 0) {
+                throw new IllegalArgumentException("attention: RoPE needs an even head dimension, got " + d);
+            }
+            if (pos == null || pos.length() != b * t) {
+                throw new IllegalArgumentException("attention: RoPE needs " + b * t + " positions");
+            }
+        }
+        CudaTensor out = memory.alloc(b * t, h * d, computeType);
+        if (out.numel() == 0) {
+            return out;
+        }
+        DeviceArena.Mark mark = memory.mark(); // temporaries below are released on return
+        try {
+            long perHead = (long) t * d;
+            long n = (long) b * h * perHead;
+            int vw = vecWidth;
+            if (flash.supports(spec)) {
+                long hd = (long) h * d;
+                if (directFlash) {
+                    flash.launch(qAddr, t * ldq, ldq, d, kAddr, t * ldk, ldk, d, vAddr, t * ldv, ldv, d, hkv, out,
+                            m, packedBias, spec);
+                    return out;
+                }
+                if (hd * t < Integer.MAX_VALUE) {
+                    // RoPE (or unaligned rows): rotate and split into [B, H, T, D] first, then fuse the rest
+                    CudaTensor qh = memory.alloc(b * h * t, d, computeType);
+                    CudaTensor kh = memory.alloc(b * h * t, d, computeType);
+                    CudaTensor vh = memory.alloc(b * h * t, d, computeType);
+                    attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, false);
+                    int bs = (int) (hd * t);
+                    flash.launch(qh.address(), bs, d, t * d, kh.address(), bs, d, t * d, vh.address(), bs, d, t * d, h,
+                            out, m, 0L, spec);
+                    return out;
+                }
+            }
+            // 16-byte vectors and 32-bit indices when the head rows allow it
+            boolean vec = d % vw == 0 && ldq % vw == 0 && ldk % vw == 0 && ldv % vw == 0
+                    && KernelSet.aligned(qAddr, kAddr, vAddr) && n / vw < Integer.MAX_VALUE;
+            CudaTensor qh = memory.alloc(b * h * t, d, computeType);
+            CudaTensor kh = memory.alloc(b * h * t, d, computeType);
+            CudaTensor vh = memory.alloc(b * h * t, d, computeType);
+            CudaTensor scores = memory.alloc(b * h * t, t, DType.F32);
+            CudaTensor probs = memory.alloc(b * h * t, t, computeType);
+            CudaTensor oh = memory.alloc(b * h * t, d, computeType);
+
+            attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
+            products.attentionScores(qh, kh, scores, b * h, t, d, spec.scale());
+            attention.softmax(scores, probs, m, spec);
+            products.attentionValues(probs, vh, oh, b * h, t, d);
+            attention.mergeHeads(oh, out, spec, n);
+        } finally {
+            memory.reset(mark);
+        }
+        return out;
+    }
+}
