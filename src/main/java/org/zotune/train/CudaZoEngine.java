@@ -114,8 +114,7 @@ final class CudaZoEngine implements ZoEngine {
         } else {
             r = zo.stepEager(w -> loss(w, microBatches));
         }
-        return new StepResult(step, seed, r.lossPlus(), r.lossMinus(), r.projectedGradient(), lrSchedule.at(step),
-                r.skipped());
+        return StepResult.of(r, seed, lrSchedule.at(step));
     }
 
     /** CausalLmLoss's check: a batch whose every token is prompt or padding has no loss. */
