@@ -248,11 +248,6 @@ public final class DeviceZoStep implements AutoCloseable {
         return guard.badInARow();
     }
 
-    /** Submits one step on the batch's next-token targets; returns its index t. */
-    public long submit(Batch batch) {
-        return submit(batch, batch.nextTokenTargets());
-    }
-
     /**
      * Enqueues step t = step() + 1 on {@code batch} with cross-entropy {@code targets} (-1 = ignored) and returns
      * t without waiting for the device (unless {@link #RING} steps are already in flight).
@@ -321,8 +316,8 @@ public final class DeviceZoStep implements AutoCloseable {
     }
 
     /** Submits one step and waits for it (convenient; a training loop should submit ahead and poll). */
-    public ZoStep.Result step(Batch batch) {
-        submit(batch);
+    public ZoStep.Result step(Batch batch, int[] targets) {
+        submit(batch, targets);
         List<ZoStep.Result> r = drain();
         return r.get(r.size() - 1);
     }

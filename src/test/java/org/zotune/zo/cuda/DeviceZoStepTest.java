@@ -25,6 +25,7 @@ import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Llama2cTokenizer;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -90,7 +91,7 @@ class DeviceZoStepTest {
             List<ZoStep.Result> results = new ArrayList<>();
             try (DeviceZoStep e = new DeviceZoStep(ops, model.model(), p, opt, zc).useGraph(graph)) {
                 for (int i = 0; i < steps; i++) {
-                    e.submit(batch); // no waiting between steps
+                    e.submit(batch, NextTokenTargets.of(batch)); // no waiting between steps
                     results.addAll(e.poll()); // whatever has finished, without blocking
                 }
                 results.addAll(e.drain());
@@ -210,7 +211,7 @@ class DeviceZoStepTest {
             for (int i = 0; i < before.length; i++) {
                 assertEquals(before[i], after[i], 1e-6f, "element " + i);
             }
-            e.submit(batch);
+            e.submit(batch, NextTokenTargets.of(batch));
             assertTrue(!e.drain().get(0).skipped(), "a good step resets the count");
             e.submit(batch, noTargets);
             e.submit(batch, noTargets);
@@ -227,7 +228,7 @@ class DeviceZoStepTest {
         for (int i = 0; i < theta.length; i++) {
             theta[i] = model.parameters().get(i).toFloats();
         }
-        int[] targets = batch.nextTokenTargets();
+        int[] targets = NextTokenTargets.of(batch);
         try (CpuOps cpu = new CpuOps(DType.F32)) {
             ZoLoss loss = (th, mb) -> {
                 List<HostTensor> ts = new ArrayList<>();
