@@ -19,6 +19,7 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.model.Batch;
+import org.zotune.train.objective.NextTokenTargets;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -107,7 +108,7 @@ public final class PerplexityCommand implements Callable<Integer> {
             err.flush();
             Batch batch = Batch.of(ids);
             Tensor logits = session.loaded.model().forward(ops, params, batch);
-            float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(batch.nextTokenTargets())));
+            float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(NextTokenTargets.of(batch))));
             sum = ce[0];
             count = ce[1];
             if (dumpLogits != null) {

@@ -38,6 +38,7 @@
  * <h2>Batches ({@link org.zotune.data.batch})</h2>
  * {@link org.zotune.data.batch.PromptEncoder} tokenises prompt and candidates and truncates (the prompt from the
  * left, keeping BOS; never an answer); {@link org.zotune.data.batch.PromptBatch} right-pads every candidate row into
- * a {@link org.zotune.model.Batch} with per-token targets that are -1 outside the answers.
+ * a {@link org.zotune.model.Batch} with per-token labels (the answer tokens, -1 elsewhere; the objectives turn them
+ * into the targets of their model's logits).
  */
 package org.zotune.data;

@@ -46,24 +46,6 @@ public record Batch(int batch, int seq, int[] ids, int[] mask) {
         return batch * seq;
     }
 
-    /**
-     * Next-token targets as Hugging Face computes the loss with {@code labels = input_ids} and -100 at
-     * masked positions: target[b, t] = ids[b, t+1] if that token and position t are real, else -1; the
-     * last position of each row has no target. Requiring a real source position differs from HF only
-     * with left padding, where HF also scores the first real token from a padding position that sees
-     * no key (a value that depends on how the attention implementation treats a fully masked row).
-     */
-    public int[] nextTokenTargets() {
-        int[] targets = new int[ids.length];
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < seq; t++) {
-                int i = b * seq + t;
-                targets[i] = (t + 1 < seq && mask[i] != 0 && mask[i + 1] != 0) ? ids[i + 1] : -1;
-            }
-        }
-        return targets;
-    }
-
     /** Positions 0..seq-1 in every row (GPT-2 and Llama without explicit position ids). */
     public int[] arangePositions() {
         int[] pos = new int[ids.length];

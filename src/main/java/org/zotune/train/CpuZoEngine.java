@@ -116,7 +116,7 @@ public final class CpuZoEngine implements ZoEngine {
                 return objective.loss(ops, model, onShadow ? shadowWeights : weights, microBatches.get(b));
             }
         });
-        return new StepResult(step, seed, r.lossPlus(), r.lossMinus(), r.projectedGradient(), lr, r.skipped());
+        return StepResult.of(r, seed, lr);
     }
 
     @Override

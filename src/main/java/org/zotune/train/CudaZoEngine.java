@@ -2,6 +2,7 @@ package org.zotune.train;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
@@ -14,7 +15,6 @@ import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
-import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.noise.Noise;
@@ -26,9 +26,10 @@ import org.zotune.zo.optim.ZoStep;
 /**
  * The CUDA ZO engine: θ, the optimiser state and the fused step on the GPU ({@link DeviceZoStep}), any q.
  * <ul>
- *   <li>objective {@code lm} with one micro-batch: the captured-graph step (perturb, forward, prompt-masked
- *       cross-entropy, perturb, forward, cross-entropy, g and the update on the device) with the batch's gold
- *       targets; the graph is recaptured when the batch shape changes;</li>
+ *   <li>an objective whose loss is a token cross-entropy over targets it defines
+ *       ({@link Objective#tokenTargets}: {@code lm}) with one micro-batch: the captured-graph step (perturb,
+ *       forward, cross-entropy, perturb, forward, cross-entropy, g and the update on the device) with the
+ *       objective's targets; the graph is recaptured when the batch shape changes;</li>
  *   <li>every other objective (classification, −accuracy, −F1) and several micro-batches: the eager step, where
  *       the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
@@ -108,28 +109,17 @@ final class CudaZoEngine implements ZoEngine {
         long step = zo.step() + 1;
         long seed = Noise.stepSeed(config.seed(), step);
         ZoStep.Result r;
-        if (graph && microBatches.size() == 1 && objective instanceof CausalLmLoss) {
-            PromptBatch b = microBatches.get(0);
-            int[] targets = b.goldTargets();
-            requireTarget(targets);
-            zo.submit(b.batch(), targets);
+        // the captured step computes a token cross-entropy itself: for objectives whose loss is exactly that
+        Optional<int[]> targets = graph && microBatches.size() == 1
+                ? objective.tokenTargets(model, microBatches.get(0)) : Optional.empty();
+        if (targets.isPresent()) {
+            zo.submit(microBatches.get(0).batch(), targets.get());
             List<ZoStep.Result> done = zo.drain();
             r = done.get(done.size() - 1);
         } else {
             r = zo.stepEager(w -> loss(w, microBatches));
         }
-        return new StepResult(step, seed, r.lossPlus(), r.lossMinus(), r.projectedGradient(), lrSchedule.at(step),
-                r.skipped());
-    }
-
-    /** CausalLmLoss's check: a batch whose every token is prompt or padding has no loss. */
-    private static void requireTarget(int[] targets) {
-        for (int v : targets) {
-            if (v >= 0) {
-                return;
-            }
-        }
-        throw new ZotuneException("the batch has no target token (every token is prompt or padding)");
+        return StepResult.of(r, seed, lrSchedule.at(step));
     }
 
     /** The objective averaged over the micro-batches in the CPU engine's order (sum, then / M). */

@@ -31,7 +31,7 @@ import org.zotune.train.run.RunFolder;
  * <pre>
  * run.json          the run's config, every key (recognises the run on --resume)
  * metrics.jsonl     one line per step ("type": "train") and per evaluation ("type": "eval", dev / test)
- * trajectory.jsonl  the seed trajectory (header + step seed, projected gradients, lr, skipped per step)
+ * trajectory.jsonl  the seed trajectory (header, then per step: seed, lr, skipped, g per sample; {@link Trajectory})
  * checkpoint/       the latest resumable checkpoint (see {@link Checkpoints})
  * model/            the final weights as a Hugging Face folder
  * best/             the best-on-dev weights as a Hugging Face folder (when there is a dev set)

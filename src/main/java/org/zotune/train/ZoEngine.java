@@ -6,9 +6,12 @@ import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.CausalLM;
 import org.zotune.tensor.HostTensor;
+import org.zotune.zo.optim.EvaluatedStep;
+import org.zotune.zo.optim.StepEvaluation;
+import org.zotune.zo.optim.ZoStep;
 
 /**
- * What the {@link Trainer} needs from a ZO engine: one two-point step on a batch, an evaluation with the current
+ * What the {@link Trainer} needs from a ZO engine: one step on a batch, an evaluation with the current
  * θ, θ as host tensors, and the state that makes a run resumable. {@link CpuZoEngine} is the reference; a CUDA
  * engine (θ and the fused step on the GPU) plugs in behind the same interface through {@link ZoEngines#create}.
  *
@@ -19,21 +22,24 @@ import org.zotune.tensor.HostTensor;
 public interface ZoEngine extends AutoCloseable {
 
     /**
-     * What step t did.
+     * What step t did: the step-level fields and the step's evaluations ({@link EvaluatedStep} gives ℓ+, ℓ-, g
+     * per SPSA sample and the reported loss, what metrics.jsonl writes; {@link Trajectory} records the rest).
      *
-     * @param t          the step (from 1)
-     * @param seed       its step seed s_t
-     * @param lossPlus   ℓ+ per SPSA sample
-     * @param lossMinus  ℓ- per SPSA sample
-     * @param projectedGradient g per SPSA sample
-     * @param lr         η_t
-     * @param skipped    a non-finite value skipped the update
+     * @param t           the step (from 1)
+     * @param seed        its step seed s_t
+     * @param evaluations what the step evaluated, in order: today its SPSA samples (stream k, ℓ±_k, g_k)
+     * @param lr          η_t
+     * @param skipped     a non-finite value skipped the update
      */
-    record StepResult(long t, long seed, float[] lossPlus, float[] lossMinus, float[] projectedGradient, float lr,
-            boolean skipped) {
-        /** ½(ℓ+ + ℓ-) of sample 0: the training loss a ZO step reports. */
-        public float loss() {
-            return 0.5f * (lossPlus[0] + lossMinus[0]);
+    record StepResult(long t, long seed, List<StepEvaluation> evaluations, float lr, boolean skipped)
+            implements EvaluatedStep {
+        public StepResult {
+            evaluations = List.copyOf(evaluations);
+        }
+
+        /** The optimiser step's result with the step seed and learning rate the engine reports with it. */
+        public static StepResult of(ZoStep.Result r, long seed, float lr) {
+            return new StepResult(r.t(), seed, r.evaluations(), lr, r.skipped());
         }
     }
 

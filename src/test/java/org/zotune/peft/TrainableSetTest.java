@@ -27,6 +27,7 @@ import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.cuda.ChunkTable;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.LrSchedule;
@@ -64,7 +65,7 @@ class TrainableSetTest {
     }
 
     private static float loss(Ops ops, WeightSource w, Batch b) {
-        return ops.toHost(ops.crossEntropy(MODEL.forward(ops, w, b), ops.ints(b.nextTokenTargets())))[0];
+        return ops.toHost(ops.crossEntropy(MODEL.forward(ops, w, b), ops.ints(NextTokenTargets.of(b))))[0];
     }
 
     @Test

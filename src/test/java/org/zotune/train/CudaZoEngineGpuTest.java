@@ -14,17 +14,22 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.zotune.TestData;
+import org.zotune.backend.Ops;
+import org.zotune.backend.WeightSource;
 import org.zotune.cli.BundledModel;
 import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.model.io.SafetensorsFile;
@@ -136,6 +141,66 @@ class CudaZoEngineGpuTest {
         if (!objective.equals("accuracy")) {
             // the parameters moved: the last step's losses are not the first step's on other batches' scale
             assertFalse(Arrays.equals(cpu.get(0), cpu.get(steps - 1)));
+        }
+    }
+
+    /**
+     * An objective the engines do not know, scoring the gold labels at their own positions (the target layout of a
+     * masked LM; here on the causal model, only the numbers matter): the CUDA engine runs it in its captured step from
+     * {@link Objective#tokenTargets} alone, never calling its loss, and matches the CPU engine, which calls loss.
+     */
+    @Test
+    void capturedStepRunsAnObjectivesOwnTokenTargets() throws IOException {
+        BundledModel b = BundledModel.get();
+        LoadedModel m = ModelLoader.load(b.model());
+        Tokenizer tok = Tokenizers.forModel(b.model(), b.tokenizer());
+        TrainConfig cpuConfig = config("cpu", "lm", "zo-sgd", 5e-4, "shadow", 1, 1);
+        TrainConfig gpuConfig = config("cuda", "lm", "zo-sgd", 5e-4, "shadow", 1, 1);
+        TrainData data = TrainData.load(cpuConfig.data(), tok, cpuConfig.maxLength(), cpuConfig.seed());
+        OwnPositions onCpu = new OwnPositions();
+        OwnPositions onGpu = new OwnPositions();
+        PrintWriter log = new PrintWriter(new StringWriter());
+        int steps = 3;
+        try (ZoEngine c = ZoEngines.create(cpuConfig, m.model(), m.parameters(), onCpu, log);
+                ZoEngine g = ZoEngines.create(gpuConfig, m.model(), m.parameters(), onGpu, log)) {
+            for (int t = 0; t < steps; t++) {
+                List<PromptBatch> batches = List.of(PromptBatch.of(data.train().subList(4 * t, 4 * t + 4),
+                        data.padId()));
+                ZoEngine.StepResult x = c.step(batches);
+                ZoEngine.StepResult y = g.step(batches);
+                float[] xs = concat(x.lossPlus(), x.lossMinus());
+                float[] ys = concat(y.lossPlus(), y.lossMinus());
+                for (int i = 0; i < xs.length; i++) {
+                    assertEquals(xs[i], ys[i], 1e-4 * Math.abs(xs[i]) + 1e-6, "step " + (t + 1) + " loss " + i);
+                }
+            }
+        }
+        assertEquals(2 * steps, onCpu.losses, "the CPU engine evaluates the objective's loss");
+        assertEquals(0, onGpu.losses, "the captured step computes the loss from the objective's targets");
+    }
+
+    /** Mean cross-entropy of the logits at each gold label's own position against that label. */
+    private static final class OwnPositions implements Objective {
+        int losses;
+
+        @Override
+        public String name() {
+            return "own-positions";
+        }
+
+        @Override
+        public Optional<int[]> tokenTargets(LanguageModel model, PromptBatch batch) {
+            return Optional.of(batch.goldLabels());
+        }
+
+        @Override
+        public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+            losses++;
+            try (Ops.Scope s = ops.scope()) {
+                float[] ce = ops.toHost(ops.crossEntropy(model.forward(ops, weights, batch.batch()),
+                        ops.ints(batch.goldLabels())));
+                return (float) ((double) ce[0] / ce[1]);
+            }
         }
     }
 

@@ -25,6 +25,7 @@ import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.ModelConfig;
 import org.zotune.tensor.DType;
+import org.zotune.train.objective.NextTokenTargets;
 
 /**
  * The CUDA forward pass (logits + mean cross-entropy) of GPT-2-shaped models with random bf16 weights.
@@ -95,7 +96,7 @@ public class ForwardBenchmark {
     }
 
     private Tensor step() {
-        IntTensor targets = ops.ints(batch.nextTokenTargets());
+        IntTensor targets = ops.ints(NextTokenTargets.of(batch));
         Tensor logits = lm.forward(ops, params, batch);
         return ops.crossEntropy(logits, targets);
     }

@@ -9,6 +9,7 @@ import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.ModelConfig;
 import org.zotune.tensor.DType;
+import org.zotune.train.objective.NextTokenTargets;
 
 /**
  * Runs the eager CUDA forward (logits + loss) of a GPT-2 shape a few times, for a kernel profiler
@@ -40,7 +41,8 @@ public final class ProfileForward {
                 long start = System.nanoTime();
                 float[] loss;
                 try (Ops.Scope s = ops.scope()) {
-                    loss = ops.toHost(ops.crossEntropy(lm.forward(ops, params, batch), ops.ints(batch.nextTokenTargets())));
+                    loss = ops.toHost(ops.crossEntropy(lm.forward(ops, params, batch),
+                            ops.ints(NextTokenTargets.of(batch))));
                 }
                 System.out.printf("forward %d: %.3f ms, loss %.4f%n", i, (System.nanoTime() - start) / 1e6,
                         loss[0] / loss[1]);

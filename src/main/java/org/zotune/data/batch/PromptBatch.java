@@ -6,17 +6,20 @@ import org.zotune.model.Batch;
 
 /**
  * A forward-pass batch of encoded examples: every candidate row of every example, right-padded, plus per-token
- * targets that select what is scored.
+ * labels that say which tokens are the answers to score. Labels are positions in the rows, not targets of a model's
+ * logits: which logits score a label is the objective's decision (a causal LM's logits at t - 1, see
+ * {@code org.zotune.train.objective.NextTokenTargets}; a masked LM's at t itself).
  *
  * @param batch         the padded token rows (mask 1 on real tokens)
- * @param targets       [batch·seq]: at position t of row r, the next token when that token is an answer token
- *                      (so position t predicts answer token t+1), else -1; the per-row target mask of the answer
+ * @param labels        [batch·seq]: at position t of row r, the token there when it is an answer token (the
+ *                      completion, the candidate's answer; every token of a language-model chunk), else -1 (prompt,
+ *                      padding), unshifted like Hugging Face's {@code labels}
  * @param exampleOfRow  the example each row belongs to
  * @param firstRow      per example, its first row (its candidates are rows firstRow .. firstRow + candidates - 1)
  * @param candidates    per example, its number of candidates (rows)
  * @param gold          per example, the right candidate's index, -1 if unknown
  */
-public record PromptBatch(Batch batch, int[] targets, int[] exampleOfRow, int[] firstRow, int[] candidates,
+public record PromptBatch(Batch batch, int[] labels, int[] exampleOfRow, int[] firstRow, int[] candidates,
         int[] gold) {
 
     public static PromptBatch of(List<EncodedExample> examples, int padId) {
@@ -48,17 +51,17 @@ public record PromptBatch(Batch batch, int[] targets, int[] exampleOfRow, int[] 
         }
         Batch batch = Batch.rightPadded(rows, padId);
         int seq = batch.seq();
-        int[] targets = new int[batch.tokens()];
-        java.util.Arrays.fill(targets, -1);
+        int[] labels = new int[batch.tokens()];
+        java.util.Arrays.fill(labels, -1);
         for (int i = 0; i < rowsTotal; i++) {
-            for (int t = Math.max(starts[i], 1); t < rows[i].length; t++) {
-                targets[i * seq + t - 1] = rows[i][t];
+            for (int t = starts[i]; t < rows[i].length; t++) {
+                labels[i * seq + t] = rows[i][t];
             }
         }
-        return new PromptBatch(batch, targets, exampleOfRow, firstRow, candidates, gold);
+        return new PromptBatch(batch, labels, exampleOfRow, firstRow, candidates, gold);
     }
 
-    /** Fixed-length language-model chunks (e.g. from a text corpus): every next token is a target. */
+    /** Fixed-length language-model chunks (e.g. from a text corpus): every token is a label. */
     public static PromptBatch ofChunks(List<int[]> chunks, int padId) {
         List<EncodedExample> ex = new java.util.ArrayList<>(chunks.size());
         for (int[] c : chunks) {
@@ -75,10 +78,10 @@ public record PromptBatch(Batch batch, int[] targets, int[] exampleOfRow, int[] 
         return batch.batch();
     }
 
-    /** The targets with every row but each example's gold row masked out (-1): the causal-LM loss's targets. */
-    public int[] goldTargets() {
+    /** The labels with every row but each example's gold row masked out (-1): what the LM loss scores. */
+    public int[] goldLabels() {
         int seq = batch.seq();
-        int[] out = targets.clone();
+        int[] out = labels.clone();
         for (int r = 0; r < rows(); r++) {
             int x = exampleOfRow[r];
             if (gold[x] < 0) {

@@ -26,8 +26,8 @@ import org.zotune.model.tokenizer.Tokenizer;
  * language-model text ({@link #encodeLanguageModel}) the prompt is cut first, then the completion is cut at its
  * end.
  *
- * <p>A first answer token at position 0 (no BOS, empty prompt) has no preceding position to predict it from and is
- * not scored.
+ * <p>A first answer token at position 0 (no BOS, empty prompt) has no preceding position to predict it from, so a
+ * causal objective does not score it (it is still a label of the {@link PromptBatch}).
  */
 public final class PromptEncoder {
     private final Tokenizer tokenizer;

@@ -3,7 +3,7 @@ package org.zotune.train.objective;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 
 /**
  * Prompt classification / multiple choice (ALGORITHMS.md §6): s_c = mean log p(c's tokens | prompt) per candidate c
@@ -17,7 +17,7 @@ public final class ClassificationLoss implements Objective {
     }
 
     @Override
-    public float loss(Ops ops, CausalLM model, WeightSource weights, PromptBatch batch) {
+    public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         return (float) OptionScores.classificationLoss(OptionScores.score(ops, model, weights, batch), batch);
     }
 }

@@ -11,7 +11,7 @@ import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.batch.PromptEncoder;
 import org.zotune.data.prompt.PromptTemplate;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 
 /**
  * Evaluation over a whole data set, in batches: accuracy, F1 and classification loss of candidate data; token-weighted
@@ -46,8 +46,8 @@ public final class Evaluator {
     }
 
     /** Encodes {@code data} with {@code template} and evaluates it. */
-    public static Result evaluate(Ops ops, CausalLM model, WeightSource weights, PromptEncoder encoder, Dataset data,
-            PromptTemplate template, int batchSize) {
+    public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, PromptEncoder encoder,
+            Dataset data, PromptTemplate template, int batchSize) {
         return evaluate(ops, model, weights, encoder.encode(data.requireLabels(), template), batchSize,
                 encoder.padId());
     }
@@ -56,7 +56,7 @@ public final class Evaluator {
      * The causal-LM loss over all target tokens of the data (each example's gold row), token-weighted across batches:
      * Σ cross-entropy / Σ tokens.
      */
-    public static LmResult languageModel(Ops ops, CausalLM model, WeightSource weights, List<EncodedExample> data,
+    public static LmResult languageModel(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
             int batchSize, int padId) {
         if (data.isEmpty()) {
             throw new ZotuneException("nothing to evaluate: no examples");
@@ -71,7 +71,7 @@ public final class Evaluator {
                     padId);
             try (Ops.Scope scope = ops.scope()) {
                 Tensor logits = model.forward(ops, weights, b.batch());
-                float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(b.goldTargets())));
+                float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(CausalLmLoss.targets(model, b))));
                 sum += ce[0];
                 count += (long) ce[1];
             }
@@ -82,7 +82,7 @@ public final class Evaluator {
         return new LmResult(sum, count);
     }
 
-    public static Result evaluate(Ops ops, CausalLM model, WeightSource weights, List<EncodedExample> data,
+    public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
             int batchSize, int padId) {
         if (data.isEmpty()) {
             throw new ZotuneException("nothing to evaluate: no examples");

@@ -3,7 +3,7 @@ package org.zotune.train.objective;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 
 /**
  * −F1 of the batch's predictions: binary F1 (positive class = candidate 1) when examples have 2 candidates, macro F1
@@ -16,7 +16,7 @@ public final class NegativeF1 implements Objective {
     }
 
     @Override
-    public float loss(Ops ops, CausalLM model, WeightSource weights, PromptBatch batch) {
+    public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         OptionScores.Scored s = OptionScores.score(ops, model, weights, batch);
         int classes = 0;
         for (int c : batch.candidates()) {

@@ -6,11 +6,12 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 
 /**
  * The score of every candidate row: s = mean over the row's answer tokens of log p(token | everything before it),
- * the length-normalised log-likelihood that MeZO's prompt classification and multiple choice both use.
+ * the length-normalised log-likelihood that MeZO's prompt classification and multiple choice both use (a causal
+ * LM's: each answer token is scored by the logits of the position before it, {@link NextTokenTargets#shift}).
  *
  * <p>One forward pass gives the logits of all rows; each row's score is one {@link Ops#crossEntropy} over that row's
  * logits ({@link Ops#rows}) with its answer targets, whose (sum, count) gives s = −sum / count. That is one small
@@ -27,14 +28,16 @@ public final class OptionScores {
     public record Scored(double[] rowScores, int[] predictions) {
     }
 
-    public static Scored score(Ops ops, CausalLM model, WeightSource weights, PromptBatch batch) {
+    public static Scored score(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        NextTokenTargets.requireCausal(model, "candidate scoring (objectives classification, accuracy, f1)");
         int rows = batch.rows();
         int seq = batch.batch().seq();
         double[] scores = new double[rows];
+        int[] targets = NextTokenTargets.shift(batch.labels(), seq);
         try (Ops.Scope scope = ops.scope()) {
             Tensor logits = model.forward(ops, weights, batch.batch());
             for (int r = 0; r < rows; r++) {
-                int[] t = Arrays.copyOfRange(batch.targets(), r * seq, (r + 1) * seq);
+                int[] t = Arrays.copyOfRange(targets, r * seq, (r + 1) * seq);
                 float[] ce = ops.toHost(ops.crossEntropy(ops.rows(logits, r * seq, (r + 1) * seq), ops.ints(t)));
                 if (ce[1] <= 0) {
                     throw new ZotuneException("row " + r + " of the batch has no answer token to score");

@@ -217,11 +217,6 @@ public final class DeviceZoStep implements AutoCloseable {
         return guard.badInARow();
     }
 
-    /** Submits one step on the batch's next-token targets; returns its index t. */
-    public long submit(Batch batch) {
-        return submit(batch, batch.nextTokenTargets());
-    }
-
     /**
      * Enqueues step t = step() + 1 on {@code batch} with cross-entropy {@code targets} (-1 = ignored) and returns
      * t without waiting for it; the step before it is read back first (its result waits for {@link #drain}).
@@ -278,9 +273,9 @@ public final class DeviceZoStep implements AutoCloseable {
         return takeReady();
     }
 
-    /** Submits one step and waits for it. */
-    public ZoStep.Result step(Batch batch) {
-        submit(batch);
+    /** Submits one step on {@code targets} and waits for it. */
+    public ZoStep.Result step(Batch batch, int[] targets) {
+        submit(batch, targets);
         List<ZoStep.Result> r = drain();
         return r.get(r.size() - 1);
     }

@@ -1,6 +1,7 @@
 package org.zotune.zo.optim;
 
 import java.util.Arrays;
+import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.tensor.DType;
 import org.zotune.zo.noise.Noise;
@@ -95,18 +96,20 @@ public final class ZoStep {
     }
 
     /**
-     * What one step did.
+     * What one step did ({@link EvaluatedStep}'s accessors give ℓ+, ℓ-, g per sample and the reported loss).
      *
-     * @param t         the step index (from 1)
-     * @param lossPlus  ℓ+ per sample
-     * @param lossMinus ℓ- per sample
-     * @param projectedGradient g per sample
-     * @param skipped   true when a non-finite loss skipped the update
+     * @param t           the step index (from 1)
+     * @param evaluations its SPSA samples (stream k, ℓ±_k, g_k) in stream order
+     * @param skipped     true when a non-finite loss skipped the update
      */
-    public record Result(long t, float[] lossPlus, float[] lossMinus, float[] projectedGradient, boolean skipped) {
-        /** The mean of ℓ+ and ℓ- of sample 0 (the usual "training loss" of a ZO step). */
-        public float loss() {
-            return 0.5f * (lossPlus[0] + lossMinus[0]);
+    public record Result(long t, List<StepEvaluation> evaluations, boolean skipped) implements EvaluatedStep {
+        public Result {
+            evaluations = List.copyOf(evaluations);
+        }
+
+        /** Two-point SPSA's result from ℓ+, ℓ- and g per sample (sample k is noise stream k). */
+        public Result(long t, float[] lossPlus, float[] lossMinus, float[] projectedGradient, boolean skipped) {
+            this(t, StepEvaluation.SpsaSample.of(lossPlus, lossMinus, projectedGradient), skipped);
         }
     }
 

@@ -29,6 +29,7 @@ import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Llama2cTokenizer;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.NextTokenTargets;
 
 /**
  * Whole forward passes of the model code on CUDA against the CPU reference: GPT-2, OPT and Llama shapes
@@ -79,7 +80,8 @@ class CudaModelsTest {
     private static float[][] run(Ops ops, CausalLM lm, List<HostTensor> weights, DType dtype, Batch batch) {
         try (Parameters p = ops.createParameters(weights, dtype); Ops.Scope s = ops.scope()) {
             float[] logits = ops.toHost(lm.forward(ops, p, batch));
-            float[] loss = ops.toHost(ops.crossEntropy(lm.forward(ops, p, batch), ops.ints(batch.nextTokenTargets())));
+            float[] loss = ops.toHost(ops.crossEntropy(lm.forward(ops, p, batch),
+                    ops.ints(NextTokenTargets.of(batch))));
             return new float[][] {logits, loss};
         }
     }
@@ -155,7 +157,8 @@ class CudaModelsTest {
             try (CudaOps ops = CudaOps.create(DType.F32);
                  Parameters p = ops.createParameters(randomWeights(lm, 5), DType.F32);
                  Ops.Scope s = ops.scope()) {
-                float[] loss = ops.toHost(ops.crossEntropy(lm.forward(ops, p, batch), ops.ints(batch.nextTokenTargets())));
+                float[] loss = ops.toHost(ops.crossEntropy(lm.forward(ops, p, batch),
+                    ops.ints(NextTokenTargets.of(batch))));
                 assertTrue(Float.isFinite(loss[0]), "finite loss");
                 arena[i] = ops.arenaBytes();
             }

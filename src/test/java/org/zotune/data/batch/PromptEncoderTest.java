@@ -17,6 +17,7 @@ import org.zotune.model.Batch;
 import org.zotune.model.tokenizer.Llama2cTokenizer;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
+import org.zotune.train.objective.NextTokenTargets;
 
 /** Tokenisation of prompt + candidates, truncation and target masks, with real tokenizers. */
 class PromptEncoderTest {
@@ -101,19 +102,28 @@ class PromptEncoderTest {
         int seq = batch.seq();
         int[][] rows = {a.rows()[0], a.rows()[1], b.rows()[0], b.rows()[1]};
         int[] starts = {a.answerStart()[0], a.answerStart()[1], b.answerStart()[0], b.answerStart()[1]};
+        // labels mark the answer tokens where they stand; a causal objective scores each from the position before
+        int[] targets = NextTokenTargets.shift(pb.labels(), seq);
         for (int r = 0; r < 4; r++) {
             for (int t = 0; t < seq; t++) {
+                int label = t >= starts[r] && t < rows[r].length ? rows[r][t] : -1;
+                assertEquals(label, pb.labels()[r * seq + t], "label of row " + r + " position " + t);
                 int want = t + 1 >= starts[r] && t + 1 < rows[r].length ? rows[r][t + 1] : -1;
-                assertEquals(want, pb.targets()[r * seq + t], "row " + r + " position " + t);
+                assertEquals(want, targets[r * seq + t], "row " + r + " position " + t);
                 assertEquals(t < rows[r].length ? 1 : 0, batch.mask()[r * seq + t]);
             }
         }
-        int[] gold = pb.goldTargets();
+        int[] goldLabels = pb.goldLabels();
+        int[] gold = NextTokenTargets.shift(goldLabels, seq);
         for (int t = 0; t < seq; t++) {
             assertEquals(-1, gold[t], "row 0 is not example 0's gold");
-            assertEquals(pb.targets()[seq + t], gold[seq + t]);
-            assertEquals(pb.targets()[2 * seq + t], gold[2 * seq + t]);
+            assertEquals(targets[seq + t], gold[seq + t]);
+            assertEquals(targets[2 * seq + t], gold[2 * seq + t]);
             assertEquals(-1, gold[3 * seq + t]);
+            assertEquals(-1, goldLabels[t]);
+            assertEquals(pb.labels()[seq + t], goldLabels[seq + t]);
+            assertEquals(pb.labels()[2 * seq + t], goldLabels[2 * seq + t]);
+            assertEquals(-1, goldLabels[3 * seq + t]);
         }
     }
 
@@ -126,7 +136,8 @@ class PromptEncoderTest {
         assertArrayEquals(gpt2.encode("Hello world"), e.rows()[0]);
         assertEquals(0, e.answerStart()[0]);
         PromptBatch pb = PromptBatch.of(List.of(e), enc.padId());
-        assertArrayEquals(new int[] {e.rows()[0][1], -1}, pb.targets());
+        assertArrayEquals(new int[] {e.rows()[0][1], -1}, NextTokenTargets.shift(pb.labels(), 2));
+        assertArrayEquals(e.rows()[0], pb.labels()); // a label, but no position before it to score it
         assertEquals(50256, enc.padId());
     }
 }

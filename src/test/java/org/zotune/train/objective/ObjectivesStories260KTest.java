@@ -247,9 +247,12 @@ class ObjectivesStories260KTest {
             assertEquals(sum / n, r.loss(), 1e-4);
             System.out.printf("stories260K on Emma, 3 chunks of 48: loss %.4f, perplexity %.2f%n", r.loss(),
                     r.perplexity());
-            // the chunk batch's targets are Batch's own next-token targets
+            // the chunk batch's causal targets are the batch's own next-token targets
             PromptBatch chunks = PromptBatch.ofChunks(corpus.chunks(), 0);
-            org.junit.jupiter.api.Assertions.assertArrayEquals(chunks.batch().nextTokenTargets(), chunks.targets());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(NextTokenTargets.of(chunks.batch()),
+                    NextTokenTargets.shift(chunks.labels(), chunks.batch().seq()));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(NextTokenTargets.of(chunks.batch()),
+                    new CausalLmLoss().tokenTargets(model.model(), chunks).orElseThrow());
         }
     }
 

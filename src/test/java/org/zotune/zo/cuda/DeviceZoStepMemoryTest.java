@@ -19,6 +19,7 @@ import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
@@ -76,14 +77,14 @@ class DeviceZoStepMemoryTest {
         try (CudaOps ops = CudaOps.create(D); Parameters p = ops.createParameters(host, D)) {
             if (opt == null) {
                 try (Ops.Scope sc = ops.scope()) {
-                    ops.toHost(ops.crossEntropy(m.forward(ops, p, b), ops.ints(b.nextTokenTargets())));
+                    ops.toHost(ops.crossEntropy(m.forward(ops, p, b), ops.ints(NextTokenTargets.of(b))));
                     Cuda.synchronizeDevice();
                     return base - Cuda.memInfo()[0];
                 }
             }
             try (DeviceZoStep e = new DeviceZoStep(ops, m, p, opt, new ZoStep.Config(1e-3, 1, s, 1, 5, D, 1))) {
-                e.submit(b);
-                e.submit(b);
+                e.submit(b, NextTokenTargets.of(b));
+                e.submit(b, NextTokenTargets.of(b));
                 e.drain();
                 Cuda.synchronizeDevice();
                 return base - Cuda.memInfo()[0];
@@ -101,7 +102,7 @@ class DeviceZoStepMemoryTest {
             double[] ms = new double[15];
             for (int i = -3; i < ms.length; i++) {
                 long t0 = System.nanoTime();
-                e.submit(b);
+                e.submit(b, NextTokenTargets.of(b));
                 e.drain();
                 if (i >= 0) {
                     ms[i] = (System.nanoTime() - t0) / 1e6;

@@ -25,6 +25,7 @@ import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Llama2cTokenizer;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -91,7 +92,7 @@ class DeviceZoStepTest {
             List<ZoStep.Result> results = new ArrayList<>();
             try (DeviceZoStep e = new DeviceZoStep(ops, model.model(), p, opt, zc).useGraph(graph)) {
                 for (int i = 0; i < steps; i++) {
-                    e.submit(batch); // no waiting between steps
+                    e.submit(batch, NextTokenTargets.of(batch)); // no waiting between steps
                     results.addAll(e.poll()); // whatever has finished, without blocking
                 }
                 results.addAll(e.drain());
@@ -211,7 +212,7 @@ class DeviceZoStepTest {
             for (int i = 0; i < before.length; i++) {
                 assertEquals(before[i], after[i], 1e-6f, "element " + i);
             }
-            e.submit(batch);
+            e.submit(batch, NextTokenTargets.of(batch));
             assertTrue(!e.drain().get(0).skipped(), "a good step resets the count");
             e.submit(batch, noTargets);
             e.submit(batch, noTargets);
@@ -228,7 +229,7 @@ class DeviceZoStepTest {
         for (int i = 0; i < theta.length; i++) {
             theta[i] = model.parameters().get(i).toFloats();
         }
-        int[] targets = batch.nextTokenTargets();
+        int[] targets = NextTokenTargets.of(batch);
         try (CpuOps cpu = new CpuOps(DType.F32)) {
             ZoLoss loss = (th, mb) -> {
                 List<HostTensor> ts = new ArrayList<>();
@@ -287,7 +288,7 @@ class DeviceZoStepTest {
                     try (CudaOps ops = CudaOps.create(d); Parameters p = ops.createParameters(model.parameters(), d)) {
                         try (DeviceZoStep e = new DeviceZoStep(ops, model.model(), p, opt, zc, mask)) {
                             for (int i = 0; i < 3; i++) {
-                                ZoStep.Result r = e.step(batch);
+                                ZoStep.Result r = e.step(batch, NextTokenTargets.of(batch));
                                 lossesA[2 * i] = r.lossPlus()[0];
                                 lossesA[2 * i + 1] = r.lossMinus()[0];
                             }
@@ -302,7 +303,7 @@ class DeviceZoStepTest {
                         try (DeviceZoStep f = new DeviceZoStep(ops, model.model(), frozen,
                                 org.zotune.peft.TrainableStorage.own(set, ownBuffer), opt, zc)) {
                             for (int i = 0; i < 3; i++) {
-                                ZoStep.Result r = f.step(batch);
+                                ZoStep.Result r = f.step(batch, NextTokenTargets.of(batch));
                                 lossesB[2 * i] = r.lossPlus()[0];
                                 lossesB[2 * i + 1] = r.lossMinus()[0];
                             }

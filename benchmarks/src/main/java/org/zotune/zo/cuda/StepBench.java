@@ -31,6 +31,7 @@ import org.zotune.model.CausalLM;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
 import org.zotune.zo.optim.PerturbationStrategy;
@@ -228,7 +229,7 @@ public final class StepBench {
             ZoStep.Result last = null;
             for (int i = -Math.max(1, warmup); i < steps; i++) {
                 long t0 = System.nanoTime();
-                e.submit(batch);
+                e.submit(batch, NextTokenTargets.of(batch));
                 List<ZoStep.Result> done = e.drain();
                 double dt = (System.nanoTime() - t0) / 1e6;
                 if (i >= 0) {
@@ -284,12 +285,12 @@ public final class StepBench {
              CudaEvent a = CudaEvent.create(true); CudaEvent b = CudaEvent.create(true)) {
             CudaStream s = ops.stream();
             try (Ops.Scope warm = ops.scope()) {
-                ops.toHost(ops.crossEntropy(lm.forward(ops, params, batch), ops.ints(batch.nextTokenTargets())));
+                ops.toHost(ops.crossEntropy(lm.forward(ops, params, batch), ops.ints(NextTokenTargets.of(batch))));
             }
             Ops.Scope scope = ops.scope();
             try {
                 CudaOps.Graph g = ops.captureGraph(() -> ops.crossEntropy(lm.forward(ops, params, batch),
-                        ops.ints(batch.nextTokenTargets())));
+                        ops.ints(NextTokenTargets.of(batch))));
                 try {
                     out.put("forward", time(reps, a, b, s, g::replay, null));
                 } finally {
@@ -482,7 +483,7 @@ public final class StepBench {
                      new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, dtype, 1)).useGraph(v.graph())) {
             for (int i = 0; i <= steps; i++) {
                 long t0 = System.nanoTime();
-                ZoStep.Result r = e.step(batch);
+                ZoStep.Result r = e.step(batch, NextTokenTargets.of(batch));
                 System.out.printf("%s %s %s step %d: %.3f ms, loss %.4f%n", model, shape, v.name(), i,
                         (System.nanoTime() - t0) / 1e6, r.loss());
             }

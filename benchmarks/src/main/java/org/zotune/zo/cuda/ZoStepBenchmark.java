@@ -21,6 +21,7 @@ import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
 import org.zotune.tensor.DType;
+import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.optim.ZoStep;
 
 /**
@@ -70,7 +71,7 @@ public class ZoStepBenchmark {
 
     @Benchmark
     public float step() {
-        engine.submit(batch);
+        engine.submit(batch, NextTokenTargets.of(batch));
         float loss = engine.drain().get(0).loss();
         ops.stream().synchronize();
         return loss;
