@@ -8,7 +8,7 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.WeightSource;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 import org.zotune.model.ParamSpec;
 import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
@@ -24,7 +24,7 @@ import org.zotune.zo.optim.ZoStep;
 
 /**
  * The CPU ZO engine: θ is the flat array of {@link CpuOps} parameters, the objective runs through
- * {@link CausalLM#forward} on {@link CpuOps}, and each step is {@link ZoStep}'s over that flat θ (the one ZO step:
+ * {@link LanguageModel#forward} on {@link CpuOps}, and each step is {@link ZoStep}'s over that flat θ (the one ZO step:
  * directions, perturbation rounding, loss averaging, skip rule and update), started at the engine's step so that a
  * resumed run continues at t > 0.
  * <ul>
@@ -35,7 +35,7 @@ import org.zotune.zo.optim.ZoStep;
  */
 public final class CpuZoEngine implements ZoEngine {
     private final CpuOps ops;
-    private final CausalLM model;
+    private final LanguageModel model;
     private final Objective objective;
     private final ZoOptimizer optimizer;
     private final LrSchedule lrSchedule;
@@ -55,7 +55,7 @@ public final class CpuZoEngine implements ZoEngine {
      * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
      * @param lrSchedule the optimiser's schedule (reported with each step)
      */
-    public CpuZoEngine(CausalLM model, List<HostTensor> initial, Objective objective, ZoOptimizer optimizer,
+    public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Objective objective, ZoOptimizer optimizer,
             LrSchedule lrSchedule, ZoStep.Config config) {
         this.lrSchedule = lrSchedule;
         this.dtype = config.paramDType();

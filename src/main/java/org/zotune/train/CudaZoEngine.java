@@ -9,7 +9,7 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.WeightSource;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 import org.zotune.model.ParamSpec;
 import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
@@ -40,7 +40,7 @@ import org.zotune.zo.optim.ZoStep;
  */
 final class CudaZoEngine implements ZoEngine {
     private final CudaOps ops;
-    private final CausalLM model;
+    private final LanguageModel model;
     private final Objective objective;
     private final Parameters params;
     private final CudaTheta theta;
@@ -57,7 +57,7 @@ final class CudaZoEngine implements ZoEngine {
      * @param optimizerConfig the optimiser (TrainConfig.Optimizer#referenceConfig)
      * @param graph           use the captured step where the objective allows it
      */
-    CudaZoEngine(CudaOps ops, CausalLM model, List<HostTensor> initial, Objective objective,
+    CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Objective objective,
             ZoOptimizerConfig optimizerConfig,
             LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
         this.ops = ops;

@@ -4,7 +4,7 @@ import java.util.List;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 import org.zotune.tensor.HostTensor;
 import org.zotune.zo.optim.EvaluatedStep;
 import org.zotune.zo.optim.StepEvaluation;
@@ -46,7 +46,7 @@ public interface ZoEngine extends AutoCloseable {
     /** An evaluation run against the engine's backend and current θ. */
     @FunctionalInterface
     interface Evaluation<R> {
-        R run(Ops ops, CausalLM model, WeightSource weights);
+        R run(Ops ops, LanguageModel model, WeightSource weights);
     }
 
     /**

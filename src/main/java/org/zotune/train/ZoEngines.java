@@ -5,7 +5,7 @@ import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
@@ -41,7 +41,7 @@ public final class ZoEngines {
         }
     }
 
-    public static ZoEngine create(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective,
+    public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective,
             PrintWriter log) {
         switch (c.device()) {
             case "cuda": {
@@ -63,12 +63,12 @@ public final class ZoEngines {
         }
     }
 
-    private static ZoEngine cpu(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective) {
+    private static ZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective) {
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(model.params()));
         return new CpuZoEngine(model, initial, objective, opt, c.optimizer().lrSchedule(c.steps()), stepConfig(c));
     }
 
-    private static ZoEngine cuda(TrainConfig c, CausalLM model, List<HostTensor> initial, Objective objective) {
+    private static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective) {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {
             boolean graph = !"false".equals(System.getProperty(GRAPH_PROPERTY));

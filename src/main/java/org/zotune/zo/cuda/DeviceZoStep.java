@@ -22,7 +22,7 @@ import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.PinnedBuffer;
 import org.zotune.model.Batch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
@@ -58,7 +58,7 @@ import org.zotune.zo.optim.ZoStep;
  */
 public final class DeviceZoStep implements AutoCloseable {
     private final CudaOps ops;
-    private final CausalLM model;
+    private final LanguageModel model;
     private final Parameters frozen;
     private final TrainableStorage trainable;
     private final CudaParameters theta;
@@ -95,7 +95,7 @@ public final class DeviceZoStep implements AutoCloseable {
      * @param config          ε, q, strategy, seed, bad-step limit; M = 1 for {@link #submit}; paramDType = the
      *                        trainable buffer's dtype
      */
-    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters frozen, TrainableStorage trainable,
+    public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters frozen, TrainableStorage trainable,
                         ZoOptimizerConfig optimizerConfig, ZoStep.Config config) {
         if (!(trainable.buffer() instanceof CudaParameters) || !(frozen instanceof CudaParameters)) {
             throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
@@ -156,18 +156,18 @@ public final class DeviceZoStep implements AutoCloseable {
      * The model's own parameters, those flagged in {@code trainable} (null = all) training in place in their
      * buffer ({@code parameters}, in the ops' compute type).
      */
-    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
+    public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
                         ZoStep.Config config, boolean[] trainable) {
         this(ops, model, parameters, inModel(model, parameters, trainable), optimizerConfig, config);
     }
 
     /** All parameters trainable (full fine-tuning). */
-    public DeviceZoStep(CudaOps ops, CausalLM model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
+    public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
                         ZoStep.Config config) {
         this(ops, model, parameters, optimizerConfig, config, null);
     }
 
-    private static TrainableStorage inModel(CausalLM model, Parameters parameters, boolean[] trainable) {
+    private static TrainableStorage inModel(LanguageModel model, Parameters parameters, boolean[] trainable) {
         if (!(parameters instanceof CudaParameters)) {
             throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
         }

@@ -11,7 +11,7 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.model.Batch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.LanguageModel;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
@@ -30,7 +30,7 @@ final class InputRecorder extends ForwardingOps {
     }
 
     /** The values of every {@code ops.ints} call of {@code model.forward} on {@code batch}, in order. */
-    static List<int[]> record(CausalLM model, Batch batch, Parameters params, DType computeType) {
+    static List<int[]> record(LanguageModel model, Batch batch, Parameters params, DType computeType) {
         InputRecorder r = new InputRecorder(computeType);
         WeightSource shapes = i -> {
             Tensor w = params.weight(i);
