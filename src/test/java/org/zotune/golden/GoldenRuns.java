@@ -12,17 +12,14 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.TreeMap;
+import org.zotune.TensorDigests;
 import org.zotune.cli.BundledModel;
 import org.zotune.cli.Main;
 import org.zotune.model.io.SafetensorsFile;
-import org.zotune.tensor.HostTensor;
 import picocli.CommandLine;
 
 /**
@@ -125,23 +122,7 @@ public final class GoldenRuns {
 
     /** SHA-256 over the tensors in name order: name, dtype, shape and bytes (file metadata excluded). */
     public static String digest(Path safetensors) throws IOException {
-        Map<String, HostTensor> t = new TreeMap<>(SafetensorsFile.open(safetensors).tensors());
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (Map.Entry<String, HostTensor> e : t.entrySet()) {
-                HostTensor x = e.getValue();
-                md.update((e.getKey() + " " + x.dtype() + " " + java.util.Arrays.toString(x.shape()) + "\n")
-                        .getBytes(StandardCharsets.UTF_8));
-                md.update(x.bytes().duplicate());
-            }
-            StringBuilder s = new StringBuilder();
-            for (byte v : md.digest()) {
-                s.append(String.format("%02x", v));
-            }
-            return s.toString();
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return TensorDigests.sha256(new TreeMap<>(SafetensorsFile.open(safetensors).tensors()).values());
     }
 
     private static String yaml(String device, Case c, Path train, Path dev, Path rows) {

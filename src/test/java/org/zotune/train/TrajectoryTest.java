@@ -8,16 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.zotune.TensorDigests;
 import org.zotune.ZotuneException;
 import org.zotune.cli.BundledModel;
 import org.zotune.model.LoadedModel;
@@ -144,20 +141,6 @@ class TrajectoryTest {
     }
 
     private static String digest(List<HostTensor> tensors) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (HostTensor x : tensors) {
-                md.update((x.name() + " " + x.dtype() + " " + Arrays.toString(x.shape()) + "\n")
-                        .getBytes(StandardCharsets.UTF_8));
-                md.update(x.bytes().duplicate());
-            }
-            StringBuilder s = new StringBuilder();
-            for (byte v : md.digest()) {
-                s.append(String.format("%02x", v));
-            }
-            return s.toString();
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return TensorDigests.sha256(tensors);
     }
 }
