@@ -10,8 +10,9 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
-import org.zotune.train.TrainConfig;
-import org.zotune.train.Trainer;
+import org.zotune.api.FineTune;
+import org.zotune.api.FineTuneConfig;
+import org.zotune.api.FineTuneResult;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -93,9 +94,9 @@ public final class DemoCommand implements Callable<Integer> {
                 "device: " + device,
                 "out: " + quote(run),
                 "seed: 1", "");
-        TrainConfig c = TrainConfig.parse("demo config", yaml, List.of());
+        FineTuneConfig c = FineTuneConfig.parse("demo config", yaml, List.of());
         err.println("demo: ZO-AdaMU on stories260K, " + steps + " steps, lr " + lr + " (linear decay), eps 1e-3");
-        Trainer.Summary s = TrainCommand.run(c, new Trainer.Options(false, false, 0, !noProgress), err);
+        FineTuneResult s = FineTune.of(c).withLog(err).withProgressBar(!noProgress).run();
         stdout.printf("held-out loss (Persuasion): before %.4f, after %.4f (%d steps, %.1f s)%n",
                 s.initialDev().loss(), s.finalDev().loss(), s.steps(), s.seconds());
         stdout.println(Runs.summaryLine(s));

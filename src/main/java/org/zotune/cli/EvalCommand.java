@@ -4,16 +4,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
-import org.zotune.backend.Backends;
-import org.zotune.backend.Ops;
-import org.zotune.backend.Parameters;
-import org.zotune.train.TrainConfig;
-import org.zotune.train.TrainData;
-import org.zotune.train.config.RecordBinder;
-import org.zotune.train.objective.Evaluator;
+import org.zotune.api.DataSet;
+import org.zotune.api.EvalResult;
+import org.zotune.api.Model;
+import org.zotune.api.ModelSource;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -78,53 +76,31 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
-        Path modelPath;
-        Path tok = tokenizer;
-        if (model.equals("bundled")) {
-            BundledModel b = BundledModel.get();
-            err.println(b.attribution());
-            modelPath = b.model();
-            tok = tok == null ? b.tokenizer() : tok;
-        } else {
-            modelPath = Path.of(model);
+        ModelSource source = ModelSource.of(model);
+        if (tokenizer != null) {
+            source = source.withTokenizer(tokenizer);
         }
-        TrainConfig.Data d;
+        DataSet d;
         try {
             // the options as a data section of run.yaml, checked by the same rules (messages name the option)
-            ObjectNode section = new ObjectMapper().createObjectNode();
-            section.put("format", format);
-            section.putArray("train").add(data);
-            section.put("task", task);
-            section.put("template", template);
-            if (verbalizer != null) {
-                ObjectNode v = section.putObject("verbalizer");
-                verbalizer.forEach(v::put);
-            }
-            section.put("classes", classes);
-            section.put("k_shot", kShot);
-            section.put("seed", seed);
-            section.put("max_examples", 0);
-            d = RecordBinder.bind(null, section, TrainConfig.Data.class, "data");
+            DataSet.Builder b = DataSet.builder().set("format", format).set("train", List.of(data)).set("task", task)
+                    .set("template", template).set("verbalizer", verbalizer).set("classes", classes)
+                    .set("k_shot", kShot).set("seed", seed).set("max_examples", 0);
+            d = b.build();
         } catch (ZotuneException e) {
             throw new ZotuneException(e.getMessage().replace("key 'data.", "--").replace("'", ""), e);
         }
-        ModelSession session = ModelSession.open(modelPath, tok, err);
-        TrainData td = TrainData.load(d, session.tokenizer, maxLength, seed);
-        err.println("data: " + td.description());
-        err.flush();
         ObjectNode o = new ObjectMapper().createObjectNode();
-        try (Ops ops = Backends.create(backend.device, backend.dtype);
-             Parameters params = ops.createParameters(session.loaded.parameters(), backend.dtype)) {
-            if (td.languageModel()) {
-                Evaluator.LmResult r = Evaluator.languageModel(ops, session.loaded.model(), params, td.train(),
-                        batchSize, td.padId());
-                o.put("examples", td.train().size());
+        try (Model m = ModelSession.open(source, backend, err)) {
+            EvalResult r = m.evaluate(d, maxLength, batchSize, seed);
+            err.println("data: " + r.description());
+            err.flush();
+            if (r.languageModel()) {
+                o.put("examples", r.examples());
                 o.put("tokens", r.tokens());
                 o.put("loss", r.loss());
                 o.put("perplexity", r.perplexity());
             } else {
-                Evaluator.Result r = Evaluator.evaluate(ops, session.loaded.model(), params, td.train(), batchSize,
-                        td.padId());
                 o.put("examples", r.examples());
                 o.put("accuracy", r.accuracy());
                 o.put("f1", r.f1());

@@ -5,9 +5,9 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import org.zotune.ZotuneException;
-import org.zotune.backend.Backends;
-import org.zotune.backend.Ops;
-import org.zotune.backend.Parameters;
+import org.zotune.api.Generation;
+import org.zotune.api.Model;
+import org.zotune.api.ModelSource;
 import org.zotune.model.Generator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -70,45 +70,32 @@ public final class GenerateCommand implements Callable<Integer> {
         if (maxTokens < 1) {
             throw new ZotuneException("--max-tokens must be at least 1, got " + maxTokens);
         }
+        Generation generation = sampling.argmaxDecoding() ? Generation.greedy(maxTokens)
+                : Generation.sampled(maxTokens, sampling.temperature(), sampling.seed());
 
-        Path modelPath = model;
-        Path tokenizerPath = tokenizer;
-        if (modelPath == null) {
-            BundledModel bundled = BundledModel.get();
-            err.println(bundled.attribution());
-            modelPath = bundled.model();
-            if (tokenizerPath == null) {
-                tokenizerPath = bundled.tokenizer();
-            }
+        ModelSource source = model == null ? ModelSource.bundled() : ModelSource.of(model);
+        if (tokenizer != null) {
+            source = source.withTokenizer(tokenizer);
         }
-        ModelSession session = ModelSession.open(modelPath, tokenizerPath, err);
-        int[] promptIds = prompt != null ? session.tokenizer.encode(prompt) : new int[0];
-        if (promptIds.length == 0) {
-            int bos = session.bosId();
-            if (bos < 0) {
-                throw new ZotuneException("model " + modelPath + " has no BOS token to start from: give --prompt");
-            }
-            promptIds = new int[] {bos};
-        }
-        session.checkIds(promptIds);
-        int max = session.config().maxPositions();
-        if (promptIds.length >= max) {
-            throw new ZotuneException("the prompt is " + promptIds.length + " tokens long, but the model has "
-                    + max + " positions: no room left to generate");
-        }
-
         int[] generated;
         long t0;
         long t1;
-        try (Ops ops = Backends.create(backend.device, backend.dtype);
-             Parameters params = ops.createParameters(session.loaded.parameters(), backend.dtype);
-             Ops.Scope scope = ops.scope()) {
-            err.println("backend: " + ops.name() + " " + ops.computeType().name().toLowerCase(java.util.Locale.ROOT));
+        try (Model m = ModelSession.open(source, backend, err)) {
+            int[] promptIds = prompt != null ? m.tokenize(prompt) : new int[0];
+            if (promptIds.length == 0) {
+                int bos = m.bosId();
+                if (bos < 0) {
+                    throw new ZotuneException("model " + source.spelling() + " has no BOS token to start from: give "
+                            + "--prompt");
+                }
+                promptIds = new int[] {bos};
+            }
+            m.checkPrompt(promptIds);
+            err.println("backend: " + m.backend());
             err.flush();
-            TokenPrinter printer = new TokenPrinter(session.tokenizer, promptIds, out);
+            TokenPrinter printer = new TokenPrinter(m::decode, promptIds, out);
             t0 = System.nanoTime();
-            generated = Generator.generate(ops, session.loaded.model(), params, promptIds, maxTokens, sampling,
-                    session.eosId(), printer::accept);
+            generated = m.generate(promptIds, generation, printer::accept);
             t1 = System.nanoTime();
             printer.finish();
         }

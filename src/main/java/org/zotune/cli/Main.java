@@ -25,7 +25,7 @@ import picocli.CommandLine.Spec;
         modelTransformer = Main.ErrorHandling.class,
         description = "Zeroth-order fine-tuning and inference of transformer language models, from Java.",
         subcommands = {PerplexityCommand.class, GenerateCommand.class, FunctionsCommand.class, TrainCommand.class,
-                EvalCommand.class, ReplayCommand.class, DemoCommand.class,
+                EvalCommand.class, ReplayCommand.class, DemoCommand.class, PlotCommand.class,
                 CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:internal error (a bug: please report it with --verbose output)",
@@ -40,7 +40,7 @@ public final class Main implements Runnable {
     CommandSpec spec;
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT,
-            description = "Print stack traces with error messages.")
+            description = "Print stack traces with error messages, and the libraries' log lines.")
     boolean verbose;
 
     public static void main(String[] args) {
@@ -102,6 +102,14 @@ public final class Main implements Runnable {
             if (cl != null) {
                 cl.setParameterExceptionHandler(this);
                 cl.setExecutionExceptionHandler(this);
+                cl.setExecutionStrategy(parseResult -> {
+                    boolean verbose = false;
+                    for (ParseResult pr = parseResult; pr != null; pr = pr.subcommand()) {
+                        verbose |= pr.hasMatchedOption("--verbose");
+                    }
+                    Logging.install(verbose);
+                    return new CommandLine.RunLast().execute(parseResult);
+                });
             }
             return spec;
         }

@@ -14,12 +14,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
-import org.zotune.backend.Backends;
-import org.zotune.backend.Ops;
-import org.zotune.backend.Parameters;
-import org.zotune.backend.Tensor;
-import org.zotune.model.Batch;
-import org.zotune.train.objective.NextTokenTargets;
+import org.zotune.api.Logits;
+import org.zotune.api.Model;
+import org.zotune.api.ModelSource;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -69,8 +66,8 @@ public final class PerplexityCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ModelSession.requireExisting(model, "model");
-        String text = readText(ModelSession.requireExisting(textFile, "text file"));
+        Runs.requireExisting(model, "model");
+        String text = readText(Runs.requireExisting(textFile, "text file"));
         if (dumpLogits != null) {
             Path dir = dumpLogits.toAbsolutePath().getParent();
             if (dir == null || !Files.isDirectory(dir)) {
@@ -78,42 +75,40 @@ public final class PerplexityCommand implements Callable<Integer> {
             }
         }
 
-        ModelSession session = ModelSession.open(model, tokenizer, err);
-        int[] ids = session.checkIds(session.tokenizer.encode(text));
-        int max = session.config().maxPositions();
-        if (ids.length > max) {
-            if (!truncate) {
-                throw new ZotuneException("text file " + textFile + " is " + ids.length + " tokens long, more than the "
-                        + "model's maximum of " + max + " positions: pass --truncate to keep the first " + max
-                        + " tokens");
-            }
-            err.println("truncating " + textFile + " from " + ids.length + " to " + max + " tokens");
-            ids = Arrays.copyOf(ids, max);
+        ModelSource source = ModelSource.of(model);
+        if (tokenizer != null) {
+            source = source.withTokenizer(tokenizer);
         }
-        if (ids.length < 2) {
-            throw new ZotuneException("text file " + textFile + " has " + ids.length
-                    + " token(s): perplexity needs at least 2 (one next-token prediction)");
-        }
-
-        double sum;
-        double count;
+        double loss;
         float[] first = null;
         float[] last = null;
-        long t0 = System.nanoTime();
-        try (Ops ops = Backends.create(backend.device, backend.dtype);
-             Parameters params = ops.createParameters(session.loaded.parameters(), backend.dtype);
-             Ops.Scope scope = ops.scope()) {
-            err.println("backend: " + ops.name() + " " + ops.computeType().name().toLowerCase(Locale.ROOT) + ", "
-                    + ids.length + " tokens");
+        int[] ids;
+        long t0;
+        try (Model m = ModelSession.open(source, backend, err)) {
+            ids = m.tokenize(text);
+            m.checkIds(ids);
+            int max = m.info().maxPositions();
+            if (ids.length > max) {
+                if (!truncate) {
+                    throw new ZotuneException("text file " + textFile + " is " + ids.length + " tokens long, more "
+                            + "than the model's maximum of " + max + " positions: pass --truncate to keep the first "
+                            + max + " tokens");
+                }
+                err.println("truncating " + textFile + " from " + ids.length + " to " + max + " tokens");
+                ids = Arrays.copyOf(ids, max);
+            }
+            if (ids.length < 2) {
+                throw new ZotuneException("text file " + textFile + " has " + ids.length
+                        + " token(s): perplexity needs at least 2 (one next-token prediction)");
+            }
+            t0 = System.nanoTime();
+            err.println("backend: " + m.backend() + ", " + ids.length + " tokens");
             err.flush();
-            Batch batch = Batch.of(ids);
-            Tensor logits = session.loaded.model().forward(ops, params, batch);
-            float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(NextTokenTargets.of(batch))));
-            sum = ce[0];
-            count = ce[1];
+            Logits l = dumpLogits != null ? m.logits(ids, 0, ids.length - 1) : m.logits(ids);
+            loss = l.score().loss();
             if (dumpLogits != null) {
-                first = ops.toHost(ops.rows(logits, 0, 1));
-                last = ops.toHost(ops.rows(logits, ids.length - 1, ids.length));
+                first = l.rows()[0];
+                last = l.rows()[1];
             }
         }
         err.printf("forward pass: %.2f s%n", (System.nanoTime() - t0) / 1e9);
@@ -121,7 +116,6 @@ public final class PerplexityCommand implements Callable<Integer> {
             writeDump(ids, first, last);
             err.println("logits written to " + dumpLogits);
         }
-        double loss = sum / count;
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("tokens", ids.length);
         result.put("loss", loss);

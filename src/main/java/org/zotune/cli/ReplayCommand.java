@@ -4,17 +4,13 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.zotune.ZotuneException;
-import org.zotune.model.LoadedModel;
-import org.zotune.model.ModelLoader;
-import org.zotune.tensor.HostTensor;
-import org.zotune.train.HfExport;
-import org.zotune.train.Replay;
-import org.zotune.train.Trajectory;
+import org.zotune.api.Device;
+import org.zotune.api.FineTune;
+import org.zotune.api.ModelSource;
+import org.zotune.api.ReplayResult;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -53,17 +49,16 @@ public final class ReplayCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         PrintWriter err = spec.commandLine().getErr();
-        Path basePath;
-        Path tok = tokenizer;
-        if (base.equals("bundled")) {
-            BundledModel b = BundledModel.get();
-            err.println(b.attribution());
-            basePath = b.model();
-            tok = tok == null ? b.tokenizer() : tok;
-        } else {
-            basePath = ModelSession.requireExisting(Path.of(base), "base model");
+        ModelSource source = ModelSource.of(base);
+        if (tokenizer != null) {
+            source = source.withTokenizer(tokenizer);
         }
-        ModelSession.requireExisting(trajectory, "trajectory");
+        if (source.isBundled()) {
+            err.println(source.attribution());
+        } else {
+            Runs.requireExisting(Path.of(base), "base model");
+        }
+        Runs.requireExisting(trajectory, "trajectory");
         if (Files.isDirectory(out)) {
             try (Stream<Path> s = Files.list(out)) {
                 if (s.findAny().isPresent()) {
@@ -76,15 +71,10 @@ public final class ReplayCommand implements Callable<Integer> {
         if (!device.equals("cpu") && !device.equals("cuda")) {
             throw new ZotuneException("--device must be cpu or cuda, got '" + device + "'");
         }
-        Trajectory.Read tr = Trajectory.read(trajectory);
-        LoadedModel loaded = ModelLoader.load(basePath);
-        long t0 = System.nanoTime();
-        List<HostTensor> theta = Replay.run(loaded, tr, device);
-        HfExport.write(out, basePath, tok, loaded.config(), theta, Map.of("format", "pt", "zotune_step",
-                Long.toString(tr.steps().size())));
-        err.printf("replayed %d steps in %.2f s%n", tr.steps().size(), (System.nanoTime() - t0) / 1e9);
+        ReplayResult r = FineTune.replay(source, trajectory, out, device.equals("cpu") ? Device.CPU : Device.CUDA);
+        err.printf("replayed %d steps in %.2f s%n", r.steps(), r.seconds());
         PrintWriter o = spec.commandLine().getOut();
-        o.println("{\"steps\":" + tr.steps().size() + ",\"out\":\"" + out.toString().replace("\\", "\\\\")
+        o.println("{\"steps\":" + r.steps() + ",\"out\":\"" + out.toString().replace("\\", "\\\\")
                 .replace("\"", "\\\"") + "\"}");
         o.flush();
         return 0;

@@ -2,15 +2,26 @@ package org.zotune.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.zotune.train.Trainer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.zotune.ZotuneException;
+import org.zotune.api.FineTuneResult;
 
-/** Formatting shared by the training commands. */
+/** Checks and formatting shared by the commands. */
 final class Runs {
     private Runs() {
     }
 
+    /** Fails with a one-line message unless {@code path} exists; {@code what} names the flag. */
+    static Path requireExisting(Path path, String what) {
+        if (!Files.exists(path)) {
+            throw new ZotuneException(what + " " + path + " does not exist");
+        }
+        return path;
+    }
+
     /** One JSON line: steps, stop reason, dev/test metrics, the run folder. */
-    static String summaryLine(Trainer.Summary s) {
+    static String summaryLine(FineTuneResult s) {
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("steps", s.steps());
         o.put("stopped", s.stopped());
@@ -31,7 +42,7 @@ final class Runs {
             }
         }
         o.put("seconds", Math.round(s.seconds() * 100) / 100.0);
-        o.put("out", s.out().toString());
+        o.put("out", s.runDir().toString());
         return o.toString();
     }
 }

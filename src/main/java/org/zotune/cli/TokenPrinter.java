@@ -2,6 +2,7 @@ package org.zotune.cli;
 
 import java.io.PrintWriter;
 import java.util.Arrays;
+import java.util.function.Function;
 import org.zotune.model.tokenizer.Tokenizer;
 
 /**
@@ -11,7 +12,7 @@ import org.zotune.model.tokenizer.Tokenizer;
  * incomplete UTF-8 sequence) is held back until the next token completes it.
  */
 final class TokenPrinter {
-    private final Tokenizer tokenizer;
+    private final Function<int[], String> decoder;
     private final PrintWriter out;
     private int[] ids;
     private int length;
@@ -19,7 +20,12 @@ final class TokenPrinter {
 
     /** Prints the prompt as the tokenizer decodes it. */
     TokenPrinter(Tokenizer tokenizer, int[] prompt, PrintWriter out) {
-        this.tokenizer = tokenizer;
+        this(tokenizer::decode, prompt, out);
+    }
+
+    /** Prints the prompt as {@code decoder} turns it into text. */
+    TokenPrinter(Function<int[], String> decoder, int[] prompt, PrintWriter out) {
+        this.decoder = decoder;
         this.out = out;
         this.ids = Arrays.copyOf(prompt, Math.max(16, prompt.length * 2));
         this.length = prompt.length;
@@ -43,7 +49,7 @@ final class TokenPrinter {
     }
 
     private void emit(boolean force) {
-        String text = tokenizer.decode(Arrays.copyOf(ids, length));
+        String text = decoder.apply(Arrays.copyOf(ids, length));
         if (!force) {
             int end = text.length();
             while (end > 0 && text.charAt(end - 1) == '\uFFFD') {

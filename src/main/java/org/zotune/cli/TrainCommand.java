@@ -5,8 +5,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import org.zotune.train.TrainConfig;
-import org.zotune.train.Trainer;
+import org.zotune.api.FineTune;
+import org.zotune.api.FineTuneConfig;
+import org.zotune.api.FineTuneResult;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -85,29 +86,14 @@ public final class TrainCommand implements Callable<Integer> {
         add(overrides, "seed", seed);
         add(overrides, "device", device);
         add(overrides, "dtype", dtype);
-        TrainConfig c = TrainConfig.read(ModelSession.requireExisting(config, "config"), overrides);
-        Trainer.Summary s = run(c, new Trainer.Options(resume, overwrite, stopAfter, !noProgress), err);
+        FineTuneConfig c = FineTuneConfig.read(Runs.requireExisting(config, "config"), overrides);
+        FineTune run = FineTune.of(c).withLog(err).withProgressBar(!noProgress).withStopAfter(stopAfter);
+        run = resume ? run.withResume() : run;
+        run = overwrite ? run.withOverwrite() : run;
+        FineTuneResult s = run.run();
         stdout.println(Runs.summaryLine(s));
         stdout.flush();
         return 0;
-    }
-
-    static Trainer.Summary run(TrainConfig c, Trainer.Options options, PrintWriter err) {
-        Path modelPath;
-        Path tok = c.tokenizer() == null ? null : ModelSession.requireExisting(Path.of(c.tokenizer()), "tokenizer");
-        if (c.model().equals("bundled")) {
-            BundledModel b = BundledModel.get();
-            err.println(b.attribution());
-            modelPath = b.model();
-            if (tok == null) {
-                tok = b.tokenizer();
-            }
-        } else {
-            modelPath = ModelSession.requireExisting(Path.of(c.model()), "model");
-        }
-        err.println("run folder: " + c.outDir());
-        err.flush();
-        return new Trainer(c, modelPath, tok, options, err).run();
     }
 
     private static void add(List<String> overrides, String key, Object value) {

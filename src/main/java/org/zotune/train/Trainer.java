@@ -94,6 +94,12 @@ public final class Trainer {
         this.metrics = new MetricsLog(folder, log);
     }
 
+    /** Tells {@code l} each step and evaluation; when it asks to stop, the run stops with a checkpoint. */
+    public Trainer listener(MetricsLog.Listener l) {
+        metrics.listener(l);
+        return this;
+    }
+
     public Summary run() {
         long t0 = System.nanoTime();
         folder.check(); // cheap checks first; the folder is written only once model and data are known to be usable
@@ -186,6 +192,10 @@ public final class Trainer {
                     if (stop) {
                         stopped = "early-stopping";
                     }
+                }
+                if (metrics.stopRequested() && !stop && t < stepsTotal) {
+                    stopped = "listener";
+                    stop = true;
                 }
                 if (options.stopAfter() > 0 && t >= options.stopAfter() && t < stepsTotal) {
                     stopped = "stop-after";

@@ -23,10 +23,29 @@ public final class MetricsLog {
     private final RunFolder folder;
     private final PrintWriter log;
     private boolean barActive;
+    private Listener listener;
+    private boolean stopRequested;
+
+    /** Told each step and each evaluation as they are logged; returns true to ask the run to stop. */
+    public interface Listener {
+        boolean train(ZoEngine.StepResult r, double elapsedSeconds);
+
+        boolean eval(String split, long t, Eval e);
+    }
 
     public MetricsLog(RunFolder folder, PrintWriter log) {
         this.folder = folder;
         this.log = log;
+    }
+
+    /** The caller's listener (the API's), or null. */
+    public void listener(Listener l) {
+        listener = l;
+    }
+
+    /** Whether a listener asked the run to stop. */
+    public boolean stopRequested() {
+        return stopRequested;
     }
 
     /** While a progress bar draws on the log, an eval line first leaves the bar's line. */
@@ -46,6 +65,9 @@ public final class MetricsLog {
         o.put("skipped", r.skipped());
         o.put("elapsed_s", Math.round(elapsedSeconds * 1000) / 1000.0);
         folder.append(RunFolder.METRICS, o.toString());
+        if (listener != null) {
+            stopRequested |= listener.train(r, elapsedSeconds);
+        }
     }
 
     private static void floats(ArrayNode a, float[] v) {
@@ -72,6 +94,9 @@ public final class MetricsLog {
         log.printf("%s at step %d: loss %.4f%s%n", split, t, e.loss(), Double.isNaN(e.accuracy()) ? ""
                 : String.format(", accuracy %.4f, f1 %.4f", e.accuracy(), e.f1()));
         log.flush();
+        if (listener != null) {
+            stopRequested |= listener.eval(split, t, e);
+        }
     }
 
     /** The dev evaluation logged at step t, or null (a resumed run's initial evaluation). */
@@ -121,6 +146,21 @@ public final class MetricsLog {
 
     /** plots/loss.png (train and dev loss) and plots/metric.png (dev accuracy and F1), from metrics.jsonl. */
     public void plots() {
+        if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+            // a runtime image without AWT (the GPU hosts' bundle): say so once instead of a NoClassDefFoundError
+            log.println("plots: this Java runtime has no java.desktop (AWT), so no PNGs here; draw them on any "
+                    + "machine with a desktop-capable Java: zotune plot " + folder.dir());
+            log.flush();
+            return;
+        }
+        drawPlots(folder.readJsonl(RunFolder.METRICS), folder.plot("loss.png").getParent());
+    }
+
+    /**
+     * Draws loss.png and metric.png into {@code plotsDir} from metrics.jsonl's lines (needs java.desktop). Used by a
+     * run and by {@code zotune plot} on a run folder copied from a host without AWT.
+     */
+    public static void drawPlots(List<JsonNode> metrics, java.nio.file.Path plotsDir) {
         List<Double> tx = new ArrayList<>();
         List<Double> ty = new ArrayList<>();
         List<Double> dx = new ArrayList<>();
@@ -128,7 +168,7 @@ public final class MetricsLog {
         List<Double> ax = new ArrayList<>();
         List<Double> ay = new ArrayList<>();
         List<Double> fy = new ArrayList<>();
-        for (JsonNode n : folder.readJsonl(RunFolder.METRICS)) {
+        for (JsonNode n : metrics) {
             double t = n.path("t").asDouble();
             if (n.path("type").asText().equals("train") && !n.path("skipped").asBoolean()) {
                 tx.add(t);
@@ -143,9 +183,9 @@ public final class MetricsLog {
                 }
             }
         }
-        Plots.write(folder.plot("loss.png"), "loss", "loss", List.of(
+        Plots.write(plotsDir.resolve("loss.png"), "loss", "loss", List.of(
                 new Plots.Series("train (½(l+ + l-))", tx, ty), new Plots.Series("dev", dx, dy)));
-        Plots.write(folder.plot("metric.png"), "dev metrics", "metric", List.of(
+        Plots.write(plotsDir.resolve("metric.png"), "dev metrics", "metric", List.of(
                 new Plots.Series("accuracy", ax, ay), new Plots.Series("f1", ax, fy)));
     }
 }

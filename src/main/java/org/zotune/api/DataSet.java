@@ -1,0 +1,60 @@
+package org.zotune.api;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.List;
+import org.zotune.train.TrainConfig;
+import org.zotune.train.config.RecordBinder;
+
+/**
+ * A data set as the {@code data} section of run.yaml describes it (format, files, template, ...; the same keys,
+ * defaults and checks), for {@link Model#evaluate}. Immutable and thread-safe.
+ */
+public final class DataSet {
+    private final TrainConfig.Data data;
+
+    private DataSet(TrainConfig.Data data) {
+        this.data = data;
+    }
+
+    /** Plain text scored in chunks of the evaluation's max length. */
+    public static DataSet text(Path file) {
+        return builder().set("format", "text").set("train", List.of(file)).build();
+    }
+
+    /** zotune JSON Lines (classification or multiple choice rows). */
+    public static DataSet jsonl(Path file) {
+        return builder().set("format", "jsonl").set("train", List.of(file)).build();
+    }
+
+    /** Keys of the data section ({@code format}, {@code train}, {@code template}, ...) set one by one. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    TrainConfig.Data internal() {
+        return data;
+    }
+
+    /** Sets data keys; {@link #build()} checks them as run.yaml's data section is checked. Not thread-safe. */
+    public static final class Builder {
+        private final FineTuneConfig.Builder keys = FineTuneConfig.builder();
+
+        private Builder() {
+        }
+
+        /** A key of the data section (snake_case, as in run.yaml: format, train, task, template, k_shot, ...). */
+        public Builder set(String key, Object value) {
+            keys.set("data." + key, value);
+            return this;
+        }
+
+        /** Messages name the key as {@code key 'data.<key>'}. */
+        public DataSet build() {
+            ObjectNode section = (ObjectNode) keys.tree().path("data");
+            return new DataSet(RecordBinder.bind(null, section == null ? new ObjectMapper().createObjectNode()
+                    : section, TrainConfig.Data.class, "data"));
+        }
+    }
+}

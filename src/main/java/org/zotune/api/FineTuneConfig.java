@@ -1,0 +1,258 @@
+package org.zotune.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+import org.zotune.ZotuneException;
+import org.zotune.train.TrainConfig;
+import org.zotune.train.config.RecordBinder;
+
+/**
+ * A fine-tuning run's configuration: the same keys, defaults, checks and one-line messages as {@code run.yaml}
+ * (every key is described in the README, section "zotune train"), because both are bound onto the same typed
+ * records. Immutable and thread-safe.
+ * <pre>{@code
+ * FineTuneConfig c = FineTuneConfig.builder()
+ *         .model(ModelSource.bundled())
+ *         .textData(Path.of("train.txt"), Path.of("heldout.txt"))
+ *         .optimizer("zo-adamu").lr(3e-4).set("optimizer.schedule", "linear")
+ *         .steps(200).batchSize(8).maxLength(64)
+ *         .out(Path.of("runs/demo"))
+ *         .build();
+ * }</pre>
+ */
+public final class FineTuneConfig {
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(com.fasterxml.jackson.databind.PropertyNamingStrategies.SNAKE_CASE);
+
+    private final TrainConfig config;
+
+    private FineTuneConfig(TrainConfig config) {
+        this.config = config;
+    }
+
+    /** An empty builder: keys {@code model}, {@code data} and {@code out} are required, every other has a default. */
+    public static Builder builder() {
+        return new Builder(YAML.createObjectNode());
+    }
+
+    /** Reads a {@code run.yaml} and applies {@code overrides} ({@code dotted.key=value}, values in YAML syntax). */
+    public static FineTuneConfig read(Path file, List<String> overrides) {
+        return new FineTuneConfig(TrainConfig.read(file, overrides));
+    }
+
+    /** Parses YAML text; {@code source} names it in messages. */
+    public static FineTuneConfig parse(String source, String yaml, List<String> overrides) {
+        return new FineTuneConfig(TrainConfig.parse(source, yaml, overrides));
+    }
+
+    /** A builder that starts from every key of this config (defaults filled in). */
+    public Builder toBuilder() {
+        return new Builder((ObjectNode) config.toJson().deepCopy());
+    }
+
+    /** Every key with its value (defaults filled in), as JSON: what the run folder's run.json holds. */
+    public String toJson() {
+        return config.toJsonString();
+    }
+
+    /** The value of a key ({@code dotted.key}), as its JSON text ({@code null} when unset). */
+    public String get(String key) {
+        JsonNode n = config.toJson();
+        for (String part : key.split("\\.")) {
+            n = n.path(part);
+        }
+        if (n.isMissingNode()) {
+            throw new ZotuneException("fine-tune config: no key '" + key + "'");
+        }
+        return n.isTextual() ? n.asText() : n.toString();
+    }
+
+    /** The model key, as a source. */
+    public ModelSource model() {
+        ModelSource m = ModelSource.of(config.model());
+        return config.tokenizer() == null ? m : m.withTokenizer(Path.of(config.tokenizer()));
+    }
+
+    /** The run folder (key out). */
+    public Path out() {
+        return config.outDir();
+    }
+
+    /** Optimiser steps (key steps). */
+    public int steps() {
+        return config.steps();
+    }
+
+    TrainConfig internal() {
+        return config;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof FineTuneConfig f && f.config.equals(config);
+    }
+
+    @Override
+    public int hashCode() {
+        return config.hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return "FineTuneConfig" + config.toJson();
+    }
+
+    /**
+     * Sets keys; {@link #build()} checks them all at once, as a YAML file is checked. The typed setters are
+     * shorthands for {@link #set(String, Object)} on the key they name. Not thread-safe; each build is independent.
+     */
+    public static final class Builder {
+        private final ObjectNode root;
+
+        private Builder(ObjectNode root) {
+            this.root = root;
+        }
+
+        /**
+         * Sets a key ({@code dotted} for nested keys, snake_case as in run.yaml) to a value: a String, a number,
+         * a boolean, a Path (as its text), a List or a Map of those, or null (unset: the default applies).
+         */
+        public Builder set(String key, Object value) {
+            Objects.requireNonNull(key, "key");
+            String[] path = key.split("\\.");
+            ObjectNode node = root;
+            for (int i = 0; i < path.length - 1; i++) {
+                JsonNode child = node.get(path[i]);
+                if (child == null || !child.isObject()) {
+                    child = node.putObject(path[i]);
+                }
+                node = (ObjectNode) child;
+            }
+            node.set(path[path.length - 1], toNode(value));
+            return this;
+        }
+
+        private static JsonNode toNode(Object value) {
+            if (value instanceof Path p) {
+                return YAML.getNodeFactory().textNode(p.toString());
+            }
+            if (value instanceof List<?> l) {
+                ArrayNode a = YAML.createArrayNode();
+                for (Object o : l) {
+                    a.add(toNode(o));
+                }
+                return a;
+            }
+            if (value instanceof Enum<?> e) {
+                return YAML.getNodeFactory().textNode(RecordBinder.spelling(e));
+            }
+            if (value instanceof Record) { // a bound section: back to its keys, as run.json writes them
+                return JSON.valueToTree(value);
+            }
+            return YAML.valueToTree(value);
+        }
+
+        /** The data section, as a {@link DataSet} holds it. */
+        public Builder data(DataSet data) {
+            return set("data", data.internal());
+        }
+
+        ObjectNode tree() {
+            return root;
+        }
+
+        /** Key {@code model} (and {@code tokenizer} when the source names one). */
+        public Builder model(ModelSource source) {
+            set("model", source.spelling());
+            return source.tokenizer() == null ? this : set("tokenizer", source.tokenizer());
+        }
+
+        /** Plain-text data (key data.format: text): training text and held-out text (or null) in chunks. */
+        public Builder textData(Path train, Path dev) {
+            set("data.format", "text");
+            set("data.train", List.of(train));
+            return set("data.dev", dev == null ? null : List.of(dev));
+        }
+
+        /** zotune JSON Lines data (key data.format: jsonl): train, dev and test files (dev and test may be null). */
+        public Builder jsonlData(Path train, Path dev, Path test) {
+            set("data.format", "jsonl");
+            set("data.train", List.of(train));
+            set("data.dev", dev == null ? null : List.of(dev));
+            return set("data.test", test == null ? null : List.of(test));
+        }
+
+        /** Key objective: lm, classification, accuracy or f1. */
+        public Builder objective(String objective) {
+            return set("objective", objective);
+        }
+
+        /** Key optimizer.name: zo-sgd, zo-sgd-mmt, zo-adam or zo-adamu. */
+        public Builder optimizer(String name) {
+            return set("optimizer.name", name);
+        }
+
+        /** Key optimizer.lr. */
+        public Builder lr(double lr) {
+            return set("optimizer.lr", lr);
+        }
+
+        /** Key eps. */
+        public Builder eps(double eps) {
+            return set("eps", eps);
+        }
+
+        /** Key steps. */
+        public Builder steps(int steps) {
+            return set("steps", steps);
+        }
+
+        /** Key batch_size. */
+        public Builder batchSize(int n) {
+            return set("batch_size", n);
+        }
+
+        /** Key max_length. */
+        public Builder maxLength(int n) {
+            return set("max_length", n);
+        }
+
+        /** Key eval_every. */
+        public Builder evalEvery(int n) {
+            return set("eval_every", n);
+        }
+
+        /** Key device. */
+        public Builder device(Device device) {
+            return set("device", device.spelling());
+        }
+
+        /** Key dtype. */
+        public Builder dtype(Precision precision) {
+            return set("dtype", precision.spelling());
+        }
+
+        /** Key seed. */
+        public Builder seed(long seed) {
+            return set("seed", seed);
+        }
+
+        /** Key out: the run folder. */
+        public Builder out(Path dir) {
+            return set("out", dir);
+        }
+
+        /** Checks every key; an unknown key or a bad value is one {@link ZotuneException} line naming it. */
+        public FineTuneConfig build() {
+            return new FineTuneConfig(RecordBinder.bind("fine-tune config", root.deepCopy(), TrainConfig.class));
+        }
+    }
+}
