@@ -8,11 +8,16 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.zotune.TestData;
+import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.cuda.Cuda;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.model.Batch;
 import org.zotune.model.LanguageModel;
@@ -25,7 +30,8 @@ import org.zotune.tensor.DType;
 /**
  * all-MiniLM-L6-v2 (a real pretrained BertModel) on the CPU against ONNX Runtime's outputs in its reference.json:
  * the tokenizer's ids, the last hidden state at the first and last real token of six sentences of a right-padded
- * batch, and the mean-pooled L2-normalised embeddings, within 1e-4 (abs + rel).
+ * batch, and the mean-pooled L2-normalised embeddings, within 1e-4 (abs + rel); on the CPU and (gpu) on CUDA in
+ * float32.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MiniLmReferenceTest {
@@ -72,12 +78,28 @@ class MiniLmReferenceTest {
 
     @Test
     void hiddenStatesAndMeanPooledEmbeddingsEqualOnnxRuntime() {
+        try (CpuOps ops = new CpuOps()) {
+            compare(ops, "CPU");
+        }
+    }
+
+    @Test
+    @Tag("gpu")
+    void onCudaInFloat32Too() {
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+        try (CudaOps ops = CudaOps.create(DType.F32)) {
+            compare(ops, "CUDA");
+        }
+    }
+
+    private void compare(Ops ops, String backend) {
         LoadedEncoder loaded = ModelLoader.loadEncoder(folder);
         assertEquals(ModelFamily.BERT, loaded.config().family());
         assertEquals(LanguageModel.Kind.MASKED, loaded.model().kind());
         assertTrue(!loaded.model().hasMlmHead(), "BertModel has no MLM head");
         float[] h;
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(loaded.parameters(), DType.F32)) {
+        try (Parameters p = ops.createParameters(loaded.parameters(), DType.F32); Ops.Scope s = ops.scope()) {
             int[] types = new int[batch * seq];
             for (int i = 0; i < types.length; i++) {
                 types[i] = ref.get("token_type_ids").get(i / seq).get(i % seq).asInt();
@@ -115,7 +137,7 @@ class MiniLmReferenceTest {
             worst = Math.max(worst, assertRow(ref.get("mean_pooled_normalised").get(b), embedding, 0,
                     "mean-pooled embedding of sentence " + b));
         }
-        System.out.println("all-MiniLM-L6-v2 CPU f32 vs ONNX Runtime: max |err| " + worst);
+        System.out.println("all-MiniLM-L6-v2 " + backend + " f32 vs ONNX Runtime: max |err| " + worst);
     }
 
     /** Row {@code row} of {@code got} (hidden wide) equals {@code want} within 1e-4 + 1e-4·|want|. */
