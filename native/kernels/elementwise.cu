@@ -1,4 +1,4 @@
-// Elementwise ops: in-place add, activations (GELU tanh, ReLU), SiLU-gated product, bias broadcast,
+// Elementwise ops: in-place add, activations (GELU tanh, GELU erf, ReLU), SiLU-gated product, bias broadcast,
 // and f32 <-> bf16 / f16 casts. Computed in fp32, stored in the tensor's dtype.
 #include "block.cuh"
 #include "dtype.cuh"
@@ -17,6 +17,15 @@ template <typename T> __device__ void gelu_tanh_inplace(T* x, int64_t n) {
         float v = to_float(x[i]);
         x[i] = from_float<T>(0.5f * v * (1.f + tanhf(k * (v + 0.044715f * v * v * v))));
     }
+}
+
+// HF gelu (BERT, RoBERTa): 0.5 x (1 + erf(x / sqrt(2))), erff as torch's CUDA kernel uses
+__device__ __forceinline__ float gelu_erf_f(float v) {
+    return 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
+}
+
+template <typename T> __device__ void gelu_erf_inplace(T* x, int64_t n) {
+    ZT_GRID_STRIDE(i, n) x[i] = from_float<T>(gelu_erf_f(to_float(x[i])));
 }
 
 template <typename T> __device__ void relu_inplace(T* x, int64_t n) {
@@ -68,6 +77,18 @@ template <typename T> __device__ void gelu_tanh_inplace_v(T* x, int64_t n) {
         store_vec(x + i * N, a);
     }
     ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = from_float<T>(gelu_tanh_f(to_float(x[n / N * N + j])));
+}
+
+template <typename T> __device__ void gelu_erf_inplace_v(T* x, int64_t n) {
+    constexpr int N = Vec<T>::N;
+    ZT_GRID_STRIDE(i, n / N) {
+        float a[N];
+        load_vec(x + i * N, a);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] = gelu_erf_f(a[e]);
+        store_vec(x + i * N, a);
+    }
+    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = from_float<T>(gelu_erf_f(to_float(x[n / N * N + j])));
 }
 
 template <typename T> __device__ void relu_inplace_v(T* x, int64_t n) {
@@ -178,11 +199,13 @@ extern "C" {
     }                                                                                                              \
     __global__ void add_inplace_v_##SUF(T* x, const T* y, int64_t n) { add_inplace_v(x, y, n); }                  \
     __global__ void gelu_tanh_inplace_v_##SUF(T* x, int64_t n) { gelu_tanh_inplace_v(x, n); }                     \
+    __global__ void gelu_erf_inplace_v_##SUF(T* x, int64_t n) { gelu_erf_inplace_v(x, n); }                       \
     __global__ void relu_inplace_v_##SUF(T* x, int64_t n) { relu_inplace_v(x, n); }                               \
     __global__ void silu_mul_v_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul_v(g, u, o, n); }         \
     __global__ void add_bias_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); } \
     __global__ void add_inplace_##SUF(T* x, const T* y, int64_t n) { add_inplace(x, y, n); }                      \
     __global__ void gelu_tanh_inplace_##SUF(T* x, int64_t n) { gelu_tanh_inplace(x, n); }                         \
+    __global__ void gelu_erf_inplace_##SUF(T* x, int64_t n) { gelu_erf_inplace(x, n); }                           \
     __global__ void relu_inplace_##SUF(T* x, int64_t n) { relu_inplace(x, n); }                                   \
     __global__ void silu_mul_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul(g, u, o, n); }             \
     __global__ void add_bias_rows_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }

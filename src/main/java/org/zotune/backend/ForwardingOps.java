@@ -129,6 +129,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public void geluErfInPlace(Tensor x) {
+        delegate.geluErfInPlace(x);
+    }
+
+    @Override
     public void reluInPlace(Tensor x) {
         delegate.reluInPlace(x);
     }

@@ -115,6 +115,9 @@ public interface Ops extends AutoCloseable {
     /** GELU with the tanh approximation (HF gelu_new), in place. */
     void geluTanhInPlace(Tensor x);
 
+    /** GELU exactly, 0.5·x·(1 + erf(x/√2)) (HF "gelu": BERT, RoBERTa), in place. */
+    void geluErfInPlace(Tensor x);
+
     void reluInPlace(Tensor x);
 
     /** silu(gate) * up, elementwise. */

@@ -28,6 +28,7 @@ package org.zotune.model;
  * @param bosTokenId        bos_token_id (-1 if none)
  * @param eosTokenId        eos_token_id (-1 if none)
  * @param padTokenId        pad_token_id (-1 if none)
+ * @param encoder           what only encoders (BERT, RoBERTa) have, or null for a decoder
  */
 public record ModelConfig(
         ModelFamily family,
@@ -51,11 +52,37 @@ public record ModelConfig(
         boolean mlpBias,
         int bosTokenId,
         int eosTokenId,
-        int padTokenId) {
+        int padTokenId,
+        Encoder encoder) {
 
-    /** FFN activations (HF names: gelu_new, relu, silu). */
+    /** A decoder's config (no encoder part). */
+    public ModelConfig(ModelFamily family, int vocabSize, int hiddenSize, int numLayers, int numHeads, int numKvHeads,
+                       int headDim, int intermediateSize, int maxPositions, double normEps, Activation activation,
+                       boolean tieWordEmbeddings, boolean normBefore, boolean finalNorm, int wordEmbedProjDim,
+                       double ropeTheta, RopeScaling ropeScaling, boolean attentionBias, boolean mlpBias,
+                       int bosTokenId, int eosTokenId, int padTokenId) {
+        this(family, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, headDim, intermediateSize, maxPositions,
+                normEps, activation, tieWordEmbeddings, normBefore, finalNorm, wordEmbedProjDim, ropeTheta,
+                ropeScaling, attentionBias, mlpBias, bosTokenId, eosTokenId, padTokenId, null);
+    }
+
+    /**
+     * What an encoder's config adds.
+     *
+     * @param typeVocabSize  type_vocab_size (token type / segment embeddings)
+     * @param positionOffset the position of the first real token: 0 for BERT, padding_idx + 1 for RoBERTa (whose
+     *                       positions count real tokens only)
+     * @param mlmHead        the checkpoint has the masked-LM head (a ...ForMaskedLM class), not only the body
+     */
+    public record Encoder(int typeVocabSize, int positionOffset, boolean mlmHead) {
+    }
+
+    /**
+     * FFN activations (HF names: gelu_new, relu, silu; GELU, HF's exact "gelu", only where an architecture maps it:
+     * the decoders run the tanh form).
+     */
     public enum Activation {
-        GELU_TANH, RELU, SILU;
+        GELU_TANH, RELU, SILU, GELU;
 
         public static Activation fromHf(String name) {
             switch (name) {

@@ -1,5 +1,6 @@
 package org.zotune.model;
 
+import org.zotune.model.bert.Encoders;
 import org.zotune.model.gpt2.Gpt2Architecture;
 import org.zotune.model.llama.LlamaArchitecture;
 import org.zotune.model.opt.OptArchitecture;
@@ -12,7 +13,9 @@ import org.zotune.model.opt.OptArchitecture;
 public enum ModelFamily {
     GPT2(new Gpt2Architecture()),
     OPT(new OptArchitecture()),
-    LLAMA(new LlamaArchitecture());
+    LLAMA(new LlamaArchitecture()),
+    BERT(Encoders.bert()),
+    ROBERTA(Encoders.roberta());
 
     private final Architecture architecture;
 

@@ -18,13 +18,32 @@ public final class ModelLoader {
      */
     public static LoadedModel load(Path path) {
         Checkpoint checkpoint = open(path);
-        CausalLM model;
+        LanguageModel built = build(checkpoint);
+        if (!(built instanceof CausalLM model)) {
+            throw new ZotuneException(checkpoint.source() + ": a " + checkpoint.config().family()
+                    + " encoder (masked language model) cannot run here, which needs a causal language model; "
+                    + "use zotune fill-mask or zotune embed");
+        }
+        return new LoadedModel(checkpoint, model, Architectures.arrange(model, checkpoint));
+    }
+
+    /** As {@link #load}, for an encoder (BERT, RoBERTa); a decoder is refused in one line. */
+    public static LoadedEncoder loadEncoder(Path path) {
+        Checkpoint checkpoint = open(path);
+        LanguageModel built = build(checkpoint);
+        if (!(built instanceof EncoderModel model)) {
+            throw new ZotuneException(checkpoint.source() + ": a " + checkpoint.config().family()
+                    + " decoder (causal language model), not an encoder; use zotune perplexity or zotune generate");
+        }
+        return new LoadedEncoder(checkpoint, model, Architectures.arrange(model, checkpoint));
+    }
+
+    private static LanguageModel build(Checkpoint checkpoint) {
         try {
-            model = Architectures.create(checkpoint.config());
+            return Architectures.createModel(checkpoint.config());
         } catch (IllegalArgumentException e) {
             throw new ZotuneException(checkpoint.source() + ": unsupported model: " + e.getMessage(), e);
         }
-        return new LoadedModel(checkpoint, model, Architectures.arrange(model, checkpoint));
     }
 
     /**

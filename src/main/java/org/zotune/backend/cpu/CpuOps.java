@@ -210,6 +210,16 @@ public final class CpuOps implements Ops {
     }
 
     @Override
+    public void geluErfInPlace(Tensor x) {
+        CpuTensor a = cpu(x);
+        int n = a.rows() * a.cols();
+        for (int i = 0; i < n; i++) {
+            double v = a.data[a.offset + i];
+            a.data[a.offset + i] = round((float) (0.5 * v * (1.0 + Erf.erf(v / Math.sqrt(2.0)))));
+        }
+    }
+
+    @Override
     public void reluInPlace(Tensor x) {
         CpuTensor a = cpu(x);
         int n = a.rows() * a.cols();

@@ -403,6 +403,12 @@ public final class CudaOps implements Ops {
     }
 
     @Override
+    public void geluErfInPlace(Tensor x) {
+        CudaTensor a = act(x, "geluErfInPlace", "x");
+        elementwise.elementwise("gelu_erf_inplace", a.numel(), a.address());
+    }
+
+    @Override
     public void reluInPlace(Tensor x) {
         CudaTensor a = act(x, "reluInPlace", "x");
         elementwise.elementwise("relu_inplace", a.numel(), a.address());

@@ -6,7 +6,7 @@ import org.zotune.cuda.Kernel;
 import org.zotune.tensor.DType;
 
 /**
- * Launchers of native/kernels/elementwise.cu: element-wise ops (16-byte vector kernels where every address is
+ * Launchers of native/kernels/elementwise.cu: element-wise ops (GELU tanh and erf, ReLU, ...; 16-byte vector kernels where every address is
  * aligned, scalar ones otherwise), bias rows, the fused bias + activation / bias + residual passes after a GEMM,
  * and dtype casts.
  */
@@ -25,6 +25,7 @@ final class ElementwiseKernels {
             for (String v : new String[] {"", "_v"}) {
                 s.put("add_inplace" + v + "_" + t, "ppl");
                 s.put("gelu_tanh_inplace" + v + "_" + t, "pl");
+                s.put("gelu_erf_inplace" + v + "_" + t, "pl");
                 s.put("relu_inplace" + v + "_" + t, "pl");
                 s.put("silu_mul" + v + "_" + t, "pppl");
                 s.put("add_bias_rows" + v + "_" + t, "ppli");

@@ -18,16 +18,18 @@ public sealed interface FeedForward permits FeedForward.Activated, FeedForward.G
     Linear down();
 
     /**
-     * act(up(x)) with an in-place activation (GPT-2: GELU tanh, OPT: ReLU). {@code fused} is the activation this
-     * architecture runs as one fused op (bias + activation in the product's epilogue); any other activation runs
-     * unfused, as each architecture always did: on the GPU the fused and unfused forms round differently.
+     * act(up(x)) with an in-place activation (GPT-2: GELU tanh, OPT: ReLU, BERT: GELU erf). {@code fused} is the
+     * activation this architecture runs as one fused op (bias + activation in the product's epilogue; GELU tanh or
+     * ReLU), or null for none; any other activation runs unfused, as each architecture always did: on the GPU the
+     * fused and unfused forms round differently.
      */
     record Activated(Linear up, Linear down, Activation activation, Activation fused) implements FeedForward {
         public Activated {
-            for (Activation a : new Activation[] {activation, fused}) {
-                if (a != Activation.GELU_TANH && a != Activation.RELU) {
-                    throw new IllegalArgumentException("no in-place " + a);
-                }
+            if (activation == Activation.SILU) {
+                throw new IllegalArgumentException("no in-place " + activation);
+            }
+            if (fused != null && fused != Activation.GELU_TANH && fused != Activation.RELU) {
+                throw new IllegalArgumentException("no fused " + fused);
             }
         }
 
@@ -39,10 +41,10 @@ public sealed interface FeedForward permits FeedForward.Activated, FeedForward.G
                         : ops.linearRelu(x, w.weight(up.weight()), up.bias(w));
             }
             Tensor y = up.apply(ops, w, x);
-            if (activation == Activation.GELU_TANH) {
-                ops.geluTanhInPlace(y);
-            } else {
-                ops.reluInPlace(y);
+            switch (activation) {
+                case GELU_TANH -> ops.geluTanhInPlace(y);
+                case GELU -> ops.geluErfInPlace(y);
+                default -> ops.reluInPlace(y);
             }
             return y;
         }

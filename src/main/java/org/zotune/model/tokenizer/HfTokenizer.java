@@ -33,8 +33,11 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     private final int vocabSize;
     private final int bosId;
     private final int eosId;
+    private final Map<String, Integer> added;
 
-    private HfTokenizer(HuggingFaceTokenizer djl, Path source, int vocabSize, int bosId, int eosId) {
+    private HfTokenizer(HuggingFaceTokenizer djl, Path source, int vocabSize, int bosId, int eosId,
+                        Map<String, Integer> added) {
+        this.added = Map.copyOf(added);
         this.djl = djl;
         this.source = source;
         this.vocabSize = vocabSize;
@@ -113,7 +116,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             eos = firstPresent(special, EOS_NAMES);
         }
         HuggingFaceTokenizer djl = DjlNative.create(source, json);
-        return new HfTokenizer(djl, source, maxId + 1, bos, eos);
+        return new HfTokenizer(djl, source, maxId + 1, bos, eos, special);
     }
 
     /** The largest id in the model's vocabulary (object token → id, or Unigram's [token, score] list). */
@@ -204,6 +207,11 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     @Override
     public int eosId() {
         return eosId;
+    }
+
+    /** The id of an added (special) token such as [MASK] or &lt;mask&gt;, or -1 when the tokenizer has none. */
+    public int addedTokenId(String content) {
+        return added.getOrDefault(content, -1);
     }
 
     public Path source() {

@@ -125,6 +125,10 @@ final class InputRecorder extends ForwardingOps {
         }
 
         @Override
+        public void geluErfInPlace(Tensor x) {
+        }
+
+        @Override
         public void reluInPlace(Tensor x) {
         }
 

@@ -105,6 +105,18 @@ class CudaOpsTest {
             g.geluTanhInPlace(a.gpu);
             assertClose(cpu.toHost(a.cpu), g.toHost(a.gpu), t, "geluTanhInPlace " + t);
 
+            Pair e = pair(cpu, g, xv, rows, cols);
+            cpu.geluErfInPlace(e.cpu);
+            g.geluErfInPlace(e.gpu);
+            assertClose(cpu.toHost(e.cpu), g.toHost(e.gpu), t, "geluErfInPlace " + t);
+            // a view starting one element in: unaligned, so the scalar kernel with its own tail
+            Pair u = pair(cpu, g, xv, rows * cols, 1);
+            Tensor uc = cpu.rows(u.cpu, 1, rows * cols);
+            Tensor ug = g.rows(u.gpu, 1, rows * cols);
+            cpu.geluErfInPlace(uc);
+            g.geluErfInPlace(ug);
+            assertClose(cpu.toHost(uc), g.toHost(ug), t, "geluErfInPlace unaligned " + t);
+
             Pair b = pair(cpu, g, yv, rows, cols);
             cpu.reluInPlace(b.cpu);
             g.reluInPlace(b.gpu);

@@ -1,0 +1,30 @@
+package org.zotune.model;
+
+import org.zotune.backend.Ops;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+
+/**
+ * A bidirectional encoder (BERT, RoBERTa): its last hidden states for sentence embeddings and, when the checkpoint
+ * has the masked-LM head, the logits at chosen positions. {@link #forward} is the MLM logits at every position.
+ */
+public interface EncoderModel extends LanguageModel {
+
+    @Override
+    default Kind kind() {
+        return Kind.MASKED;
+    }
+
+    /** Whether the model has the masked-LM head (a ...ForMaskedLM checkpoint), not only the body. */
+    boolean hasMlmHead();
+
+    /**
+     * The last hidden states [batch·seq, hidden] in the compute dtype.
+     *
+     * @param tokenTypes [batch·seq] token type (segment) ids, or null for type 0 everywhere
+     */
+    Tensor hiddenStates(Ops ops, WeightSource weights, Batch batch, int[] tokenTypes);
+
+    /** The MLM head's logits [rows.length, vocab] at rows {@code rows} of {@code hidden} (the flat b·seq + t). */
+    Tensor mlmLogits(Ops ops, WeightSource weights, Tensor hidden, int[] rows);
+}

@@ -1,0 +1,189 @@
+package org.zotune.model.bert;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+import org.zotune.model.Architecture;
+import org.zotune.model.ModelConfig;
+import org.zotune.model.ModelConfig.Activation;
+import org.zotune.model.ModelFamily;
+import org.zotune.model.io.ConfigJson;
+
+/**
+ * BERT and RoBERTa as Hugging Face stores them (BertConfig / RobertaConfig: the same fields); the two differ in the
+ * names of the body and MLM head and in the position rule. Layouts are Hugging Face's ([out, in] matrices).
+ */
+abstract class EncoderArchitecture implements Architecture {
+
+    /** BertConfig / RobertaConfig fields. */
+    record Fields(
+            @JsonProperty("architectures") List<String> architectures,
+            @JsonProperty("vocab_size") Integer vocabSize,
+            @JsonProperty("hidden_size") Integer hiddenSize,
+            @JsonProperty("num_hidden_layers") Integer numHiddenLayers,
+            @JsonProperty("num_attention_heads") Integer numAttentionHeads,
+            @JsonProperty("intermediate_size") Integer intermediateSize,
+            @JsonProperty("hidden_act") String hiddenAct,
+            @JsonProperty("max_position_embeddings") Integer maxPositionEmbeddings,
+            @JsonProperty("type_vocab_size") Integer typeVocabSize,
+            @JsonProperty("layer_norm_eps") Double layerNormEps,
+            @JsonProperty("position_embedding_type") String positionEmbeddingType,
+            @JsonProperty("is_decoder") Boolean isDecoder,
+            @JsonProperty("add_cross_attention") Boolean addCrossAttention) {
+    }
+
+    abstract ModelFamily family();
+
+    /** "bert." or "roberta.": the prefix of the body's names in the LM-head class. */
+    abstract String bodyPrefix();
+
+    /** Position of the first real token (BERT 0, RoBERTa padding_idx + 1). */
+    abstract int positionOffset(int padTokenId);
+
+    abstract int defaultPadTokenId();
+
+    @Override
+    public ModelConfig parseConfig(ConfigJson json) {
+        Fields c = json.bind(Fields.class);
+        int hidden = json.positive("hidden_size", c.hiddenSize());
+        int heads = json.positive("num_attention_heads", c.numAttentionHeads());
+        json.divisible(hidden, "hidden_size", heads, "num_attention_heads");
+        if (c.positionEmbeddingType() != null && !c.positionEmbeddingType().equals("absolute")) {
+            throw json.error("field position_embedding_type: '" + c.positionEmbeddingType()
+                    + "' is not supported (supported: absolute)");
+        }
+        if (Boolean.TRUE.equals(c.isDecoder()) || Boolean.TRUE.equals(c.addCrossAttention())) {
+            throw json.error("is_decoder / add_cross_attention = true is not supported (encoders only)");
+        }
+        String act = c.hiddenAct() == null ? "gelu" : c.hiddenAct();
+        Activation activation;
+        if (act.equals("gelu")) {
+            activation = Activation.GELU;
+        } else {
+            try {
+                activation = Activation.fromHf(act);
+            } catch (IllegalArgumentException e) {
+                throw json.error("field hidden_act: unsupported activation '" + act
+                        + "' (supported: gelu, gelu_new, relu)");
+            }
+            if (activation == Activation.SILU) {
+                throw json.error("field hidden_act: unsupported activation '" + act
+                        + "' (supported: gelu, gelu_new, relu)");
+            }
+        }
+        boolean mlm = false;
+        if (c.architectures() != null) {
+            for (String a : c.architectures()) {
+                mlm |= a.endsWith("ForMaskedLM") || a.endsWith("ForPreTraining");
+            }
+        }
+        int pad = json.padTokenId(defaultPadTokenId());
+        int offset = positionOffset(pad);
+        int typeVocab = json.positive("type_vocab_size", c.typeVocabSize() == null ? 2 : c.typeVocabSize());
+        int maxPositions = json.positive("max_position_embeddings", c.maxPositionEmbeddings());
+        if (offset >= maxPositions) {
+            throw json.error("pad_token_id " + pad + " leaves no position embeddings of "
+                    + "max_position_embeddings " + maxPositions);
+        }
+        return new ModelConfig(family(),
+                json.positive("vocab_size", c.vocabSize()),
+                hidden,
+                json.positive("num_hidden_layers", c.numHiddenLayers()),
+                heads, heads, hidden / heads,
+                json.positive("intermediate_size", c.intermediateSize()),
+                maxPositions,
+                json.eps("layer_norm_eps", c.layerNormEps(), 1e-12),
+                activation,
+                true, false, false, hidden, 0.0, null, true, true,
+                json.bosTokenId(-1),
+                json.eosTokenId(-1),
+                pad,
+                new ModelConfig.Encoder(typeVocab, offset, mlm));
+    }
+
+    @Override
+    public Bert create(ModelConfig config) {
+        return new Bert(config);
+    }
+
+    /**
+     * Body names without the prefix (checkpoints of the bare model) gain it; TF-era LayerNorm names
+     * (gamma / beta) become weight / bias.
+     */
+    @Override
+    public String canonicalName(String stored) {
+        String n = stored;
+        if (n.contains("LayerNorm.gamma") || n.contains("LayerNorm.beta")) {
+            n = n.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias");
+        }
+        if (n.startsWith("embeddings.") || n.startsWith("encoder.") || n.startsWith("pooler.")) {
+            n = bodyPrefix() + n;
+        }
+        return n;
+    }
+
+    /** BERT: BertForMaskedLM, names under bert. and cls.predictions., positions 0..seq-1. */
+    static final class BertArchitecture extends EncoderArchitecture {
+        @Override
+        public String hfArchitecture() {
+            return "BertForMaskedLM";
+        }
+
+        @Override
+        public String hfModelType() {
+            return "bert";
+        }
+
+        @Override
+        ModelFamily family() {
+            return ModelFamily.BERT;
+        }
+
+        @Override
+        String bodyPrefix() {
+            return "bert.";
+        }
+
+        @Override
+        int positionOffset(int padTokenId) {
+            return 0;
+        }
+
+        @Override
+        int defaultPadTokenId() {
+            return 0;
+        }
+    }
+
+    /** RoBERTa: RobertaForMaskedLM, names under roberta. and lm_head., positions from padding_idx + 1. */
+    static final class RobertaArchitecture extends EncoderArchitecture {
+        @Override
+        public String hfArchitecture() {
+            return "RobertaForMaskedLM";
+        }
+
+        @Override
+        public String hfModelType() {
+            return "roberta";
+        }
+
+        @Override
+        ModelFamily family() {
+            return ModelFamily.ROBERTA;
+        }
+
+        @Override
+        String bodyPrefix() {
+            return "roberta.";
+        }
+
+        @Override
+        int positionOffset(int padTokenId) {
+            return padTokenId + 1;
+        }
+
+        @Override
+        int defaultPadTokenId() {
+            return 1;
+        }
+    }
+}
