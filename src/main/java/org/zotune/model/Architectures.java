@@ -2,9 +2,11 @@ package org.zotune.model;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 import org.zotune.ZotuneException;
 import org.zotune.model.io.TensorChecks;
 import org.zotune.tensor.HostTensor;
@@ -48,6 +50,7 @@ public final class Architectures {
         Architecture arch = of(model.config());
         Map<String, String> stored = null;
         List<HostTensor> out = new ArrayList<>();
+        Set<String> used = new HashSet<>();
         for (ParamSpec spec : model.params()) {
             String name = spec.name();
             if (!checkpoint.tensors().containsKey(name)) {
@@ -58,10 +61,36 @@ public final class Architectures {
             }
             long[] shape = spec.shape();
             HostTensor t = TensorChecks.require(checkpoint, name, arch.hfShape(spec.name(), shape));
+            used.add(name);
             out.add(arch.fromHf(spec.name(), shape, t));
         }
+        requireAccountedFor(checkpoint, used);
         return out;
     }
+
+    /**
+     * Refuses a checkpoint with tensors the config does not account for (e.g. n_layer smaller than the checkpoint's
+     * layers), which would otherwise load and silently drop them. Tolerated: buffers Hugging Face saves that are not
+     * weights (attention masks, rotary frequencies) and an LM head that the model ties to its embedding.
+     */
+    static void requireAccountedFor(Checkpoint checkpoint, Set<String> used) {
+        List<String> extra = new ArrayList<>();
+        for (String n : checkpoint.tensors().keySet()) {
+            if (!used.contains(n) && !IGNORABLE.matcher(n).matches()) {
+                extra.add(n);
+            }
+        }
+        if (!extra.isEmpty()) {
+            extra.sort(null);
+            throw new ZotuneException(checkpoint.source() + ": " + extra.size() + " tensor(s) that the config does not "
+                    + "account for, first " + extra.get(0) + " (does config.json match the weights, e.g. n_layer?)");
+        }
+    }
+
+    /** Stored tensors that are not weights of the model, or a copy of one (the tied LM head). */
+    private static final Pattern IGNORABLE = Pattern.compile(
+            "(.*\\.)?(attn\\.bias|attn\\.masked_bias|rotary_emb\\.inv_freq|embed_positions\\._float_tensor)"
+            + "|(.*\\.)?lm_head\\.weight");
 
     /** Canonical name → the stored name that maps to it, for stored names that differ from their canonical one. */
     private static Map<String, String> storedNames(Architecture arch, Set<String> names) {

@@ -79,20 +79,44 @@ public final class Checkpoints {
     public static Loaded load(Path run) {
         Path root = run.resolve(DIR);
         Path latestFile = root.resolve(LATEST);
+        JsonNode latest = readJson(latestFile);
+        String name = latest.path("dir").asText();
+        if (!name.matches("step-[0-9]{1,19}") || !latest.path("step").canConvertToLong()
+                || !name.equals("step-" + latest.path("step").asLong())) {
+            throw new ZotuneException(latestFile + ": not a checkpoint pointer ({\"step\": t, \"dir\": \"step-t\"})");
+        }
+        Path dir = root.resolve(name);
+        Path stateFile = dir.resolve("state.json");
+        JsonNode st = readJson(stateFile);
+        for (String k : new String[] {"t", "skipped", "bad_in_a_row", "best_step", "evals_without_better"}) {
+            if (!st.path(k).canConvertToLong() || !st.path(k).isIntegralNumber()) {
+                throw new ZotuneException(stateFile + ": key '" + k + "' must be an integer");
+            }
+        }
+        if (st.path("t").asLong() != latest.path("step").asLong()) {
+            throw new ZotuneException(stateFile + ": step " + st.path("t").asLong() + " is not the step "
+                    + latest.path("step").asLong() + " that " + LATEST + " names");
+        }
+        List<HostTensor> params = ordered(SafetensorsFile.open(dir.resolve("params.safetensors")));
+        Path optFile = dir.resolve("optimizer.safetensors");
+        List<HostTensor> opt = Files.isRegularFile(optFile) ? ordered(SafetensorsFile.open(optFile)) : List.of();
+        ZoEngine.State state = new ZoEngine.State(st.path("t").asLong(), st.path("skipped").asLong(),
+                st.path("bad_in_a_row").asInt(), params, opt);
+        Progress p = new Progress(st.path("best_value").asDouble(Double.NaN), st.path("best_step").asLong(-1),
+                st.path("evals_without_better").asInt(), st.path("initial_dev").asDouble(Double.NaN));
+        return new Loaded(state, p);
+    }
+
+    private static JsonNode readJson(Path file) {
         try {
-            JsonNode latest = JSON.readTree(latestFile.toFile());
-            Path dir = root.resolve(latest.path("dir").asText());
-            JsonNode st = JSON.readTree(dir.resolve("state.json").toFile());
-            List<HostTensor> params = ordered(SafetensorsFile.open(dir.resolve("params.safetensors")));
-            Path optFile = dir.resolve("optimizer.safetensors");
-            List<HostTensor> opt = Files.isRegularFile(optFile) ? ordered(SafetensorsFile.open(optFile)) : List.of();
-            ZoEngine.State state = new ZoEngine.State(st.path("t").asLong(), st.path("skipped").asLong(),
-                    st.path("bad_in_a_row").asInt(), params, opt);
-            Progress p = new Progress(st.path("best_value").asDouble(Double.NaN), st.path("best_step").asLong(-1),
-                    st.path("evals_without_better").asInt(), st.path("initial_dev").asDouble(Double.NaN));
-            return new Loaded(state, p);
+            JsonNode n = JSON.readTree(file.toFile());
+            if (n == null || !n.isObject()) {
+                throw new ZotuneException(file + ": cannot read the checkpoint: not a JSON object");
+            }
+            return n;
         } catch (IOException e) {
-            throw new ZotuneException(latestFile + ": cannot read the checkpoint: " + e.getMessage(), e);
+            throw new ZotuneException(file + ": cannot read the checkpoint: " + e.getMessage().lines().findFirst()
+                    .orElse(""), e);
         }
     }
 

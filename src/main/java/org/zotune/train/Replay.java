@@ -11,6 +11,7 @@ import org.zotune.model.LoadedModel;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.run.Fingerprints;
 import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -76,6 +77,16 @@ public final class Replay {
             throw new ZotuneException("the base model's parameters (" + names.size() + ", first " + names.get(0)
                     + ") are not those the trajectory was trained on (" + trajectory.parameters().size() + ")");
         }
+        String recorded = trajectory.baseWeights();
+        if (recorded != null) {
+            String now = Fingerprints.weights(base.parameters());
+            if (!recorded.equals(now)) {
+                throw new ZotuneException("the base model's weights are not those the run started from (the "
+                        + "trajectory records " + recorded.substring(0, 19) + "…, the model gives "
+                        + now.substring(0, 19) + "…); replay onto the run's base model, not another one or its "
+                        + "fine-tuned output");
+            }
+        }
         return specs;
     }
 
@@ -94,12 +105,7 @@ public final class Replay {
     /** The replayed θ in zotune's layout and parameter order (on the CPU). */
     public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
-        List<ParamSpec> specs = base.model().params();
-        List<String> names = specs.stream().map(ParamSpec::name).toList();
-        if (!names.equals(trajectory.parameters())) {
-            throw new ZotuneException("the base model's parameters (" + names.size() + ", first " + names.get(0)
-                    + ") are not those the trajectory was trained on (" + trajectory.parameters().size() + ")");
-        }
+        List<ParamSpec> specs = checkParameters(base, trajectory);
         DType dtype = c.paramDType();
         ZoOptimizer opt = c.optimizer().referenceConfig(c.steps()).reference(new NoiseLayout(specs));
         try (CpuOps ops = new CpuOps(dtype); Parameters params = ops.createParameters(base.parameters(), dtype)) {

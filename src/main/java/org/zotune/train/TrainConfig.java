@@ -2,6 +2,7 @@ package org.zotune.train;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -326,9 +327,12 @@ public record TrainConfig(
 
     // ---- reading ----
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    /** Duplicate keys are an error (YAML and JSON would keep the last, silently). */
+    private static final ObjectMapper YAML = new ObjectMapper(YAMLFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build());
 
     private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
     /** Reads {@code file} and applies {@code overrides} ({@code dotted.key=value}, values in YAML syntax). */
@@ -351,7 +355,7 @@ public record TrainConfig(
         try {
             root = YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
-            throw new ZotuneException(source + ": not valid YAML: " + firstLine(e.getOriginalMessage()));
+            throw yamlError(source, e);
         }
         if (root == null || root.isMissingNode() || root.isNull()) {
             root = YAML.createObjectNode();
@@ -378,7 +382,7 @@ public record TrainConfig(
         try {
             value = raw.isEmpty() ? YAML.nullNode() : YAML.readTree(raw);
         } catch (JsonProcessingException e) {
-            throw new ZotuneException("override '" + override + "': value is not valid YAML");
+            throw new ZotuneException("override '" + override + "': " + yamlError("value", e).getMessage());
         }
         if (value == null || value.isMissingNode()) {
             value = YAML.nullNode();
@@ -418,6 +422,20 @@ public record TrainConfig(
         } catch (JsonProcessingException e) {
             throw new ZotuneException(source + ": not valid JSON: " + firstLine(e.getOriginalMessage()));
         }
+    }
+
+    /** The YAML parser's error in one line; .nan and .inf are valid YAML, just not values zotune takes. */
+    private static ZotuneException yamlError(String source, JsonProcessingException e) {
+        String m = firstLine(e.getOriginalMessage());
+        String where = e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")";
+        if (m.matches("(?i)Malformed numeric value '[-+]?\\.(nan|inf)'.*")) {
+            return new ZotuneException(source + where + ": " + m.substring(m.indexOf('\'')).replaceAll("'(.*?)'.*", "$1")
+                    + " is not a finite number; zotune takes finite numbers only");
+        }
+        if (m.startsWith("Duplicate field")) {
+            return new ZotuneException(source + where + ": " + m.replace("Duplicate field", "duplicate key"));
+        }
+        return new ZotuneException(source + ": not valid YAML: " + m);
     }
 
     private static String firstLine(String s) {

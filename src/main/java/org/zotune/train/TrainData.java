@@ -124,6 +124,11 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                     + " data (" + data.name() + "): a built-in name (" + String.join(", ", Templates.names())
                     + ") or a pattern ending in {label} / {option}");
         }
+        if (!t.contains("{") && !t.matches("[A-Za-z0-9_-]+")) {
+            throw new ZotuneException("key 'data.template': '" + t + "' is not a built-in name (" + String.join(", ",
+                    Templates.names()) + ") and, without {field} placeholders, not a pattern either: a pattern "
+                    + "names the example's fields in braces and ends in {label} / {option}");
+        }
         if (!t.contains("{")) {
             if (d.verbalizer() != null) {
                 throw new ZotuneException("key 'data.verbalizer' is only for a pattern template; built-in template '"

@@ -23,6 +23,7 @@ import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.run.BestTracker;
+import org.zotune.train.run.Fingerprints;
 import org.zotune.train.run.MetricsLog;
 import org.zotune.train.run.RunFolder;
 
@@ -79,6 +80,8 @@ public final class Trainer {
     private final PrintWriter log;
     private final RunFolder folder;
     private final MetricsLog metrics;
+    /** Whether this run has recorded a training step (a failure before it leaves nothing worth keeping). */
+    private boolean stepped;
 
     /**
      * @param modelPath     the model file or folder ({@code config.model()} resolved by the caller)
@@ -109,6 +112,7 @@ public final class Trainer {
         }
         LoadedModel loaded = ModelLoader.load(modelPath);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
+        Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         TrainData data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
         log.println("data: " + data.description());
         Objective objective = Objective.named(config.objective());
@@ -116,11 +120,46 @@ public final class Trainer {
             throw new ZotuneException("objective '" + config.objective() + "' needs candidate data (classification or "
                     + "multiple choice); language-model data trains with objective lm");
         }
+        requireSizes(data);
         if (data.dev().isEmpty() && config.earlyStoppingPatience() > 0) {
             log.println("no dev set: early_stopping_patience " + config.earlyStoppingPatience() + " has no effect");
         }
         log.flush();
-        folder.create();
+        Fingerprints fingerprints = new Fingerprints(Fingerprints.weights(loaded.parameters()),
+                Fingerprints.tokenizer(tokenizer), Fingerprints.examples(data.train()),
+                Fingerprints.examples(data.dev()), Fingerprints.examples(data.test()));
+        try (RunFolder.Lock lock = folder.lock()) {
+            folder.create(fingerprints);
+            try {
+                return start(loaded, data, objective, fingerprints, t0);
+            } catch (RuntimeException | Error e) {
+                if (!options.resume() && !stepped) {
+                    folder.clearUnstarted(); // nothing to resume: a corrected rerun must not need --overwrite
+                }
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Sizes the data and the config must agree on, checked before anything is written: a batch cannot hold more
+     * examples than the training set (nor overflow the sampler's arithmetic).
+     */
+    private void requireSizes(TrainData data) {
+        int n = data.train().size();
+        if (config.batchSize() > n) {
+            throw new ZotuneException("key 'batch_size': " + config.batchSize() + " is more than the " + n
+                    + " training examples");
+        }
+        long perStep = (long) config.batchSize() * config.gradAccumulation();
+        if (perStep > Integer.MAX_VALUE) {
+            throw new ZotuneException("keys 'batch_size' × 'grad_accumulation': " + perStep + " examples per step is "
+                    + "more than zotune can index");
+        }
+    }
+
+    private Summary start(LoadedModel loaded, TrainData data, Objective objective, Fingerprints fingerprints,
+            long t0) {
         Eval initialDev = null;
         Checkpoints.Progress progress;
         try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), objective, log)) {
@@ -133,7 +172,7 @@ public final class Trainer {
                 log.println("resuming " + folder.dir() + " at step " + engine.stepsDone());
             } else {
                 folder.append(Trajectory.FILE, Trajectory.header(config,
-                        loaded.model().params().stream().map(ParamSpec::name).toList()));
+                        loaded.model().params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
                     initialDev = evaluate(engine, data, data.dev());
@@ -156,6 +195,13 @@ public final class Trainer {
         double lastLoss = Double.NaN;
         long startStep = engine.stepsDone();
         long stepsTotal = config.steps();
+        boolean finished = startStep > 0 && (startStep >= stepsTotal || best.stopped());
+        if (finished) { // resumed a run that had ended (e.g. killed before summary.json): report it as it ended
+            stopped = startStep >= stepsTotal ? "completed" : "early-stopping";
+            lastDev = data.dev().isEmpty() ? null : metrics.dev(startStep);
+            lastLoss = metrics.lastTrainLoss();
+            stepsTotal = startStep;
+        }
         long runT0 = System.nanoTime();
         try (ProgressBar bar = options.progress() ? progressBar(startStep) : null) {
             metrics.barActive(bar != null);
@@ -170,6 +216,7 @@ public final class Trainer {
                     micro.add(PromptBatch.of(ex, data.padId()));
                 }
                 ZoEngine.StepResult r = engine.step(micro);
+                stepped = true;
                 lastLoss = r.loss();
                 metrics.train(r, (System.nanoTime() - runT0) / 1e9);
                 folder.append(Trajectory.FILE, Trajectory.line(r));
@@ -218,8 +265,11 @@ public final class Trainer {
         export(loaded, engine, folder.model(), engine.stepsDone());
         Eval finalTest = null;
         if (!data.test().isEmpty() && !stopped.equals("stop-after")) {
-            finalTest = evaluate(engine, data, data.test());
-            metrics.eval("test", engine.stepsDone(), finalTest);
+            finalTest = finished ? metrics.finalTest(engine.stepsDone()) : null;
+            if (finalTest == null) {
+                finalTest = evaluate(engine, data, data.test());
+                metrics.eval("test", engine.stepsDone(), finalTest);
+            }
         }
         Checkpoints.Progress progress = best.progress();
         if (initialDev == null && !Double.isNaN(progress.initialDev())) {

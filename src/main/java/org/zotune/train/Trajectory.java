@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.zotune.ZotuneException;
+import org.zotune.train.run.Fingerprints;
 import org.zotune.zo.optim.StepEvaluation;
 
 /**
@@ -66,9 +67,17 @@ public final class Trajectory {
     }
 
     static String header(TrainConfig config, List<String> parameterNames) {
+        return header(config, parameterNames, null);
+    }
+
+    /** @param baseWeights the base weights' {@link Fingerprints#weights} digest (replay checks it), or null */
+    static String header(TrainConfig config, List<String> parameterNames, String baseWeights) {
         ObjectNode h = JSON.createObjectNode();
         h.put("type", "zotune-trajectory");
         h.put("version", VERSION);
+        if (baseWeights != null) {
+            h.put("base_weights", baseWeights);
+        }
         h.set("config", config.toJson());
         ArrayNode names = h.putArray("parameters");
         parameterNames.forEach(names::add);
@@ -96,7 +105,11 @@ public final class Trajectory {
     }
 
     /** A read trajectory. */
-    public record Read(TrainConfig config, List<String> parameters, List<Step> steps) {
+    /** @param baseWeights the base weights' digest the header records, or null (none recorded) */
+    public record Read(TrainConfig config, List<String> parameters, List<Step> steps, String baseWeights) {
+        public Read(TrainConfig config, List<String> parameters, List<Step> steps) {
+            this(config, parameters, steps, null);
+        }
     }
 
     /** Reads a trajectory of version 1 or 2; anything else is a one-line {@link ZotuneException}. */
@@ -141,7 +154,12 @@ public final class Trajectory {
             steps.add(new Step(t, o.path("seed").asLong(), samples, (float) o.path("lr").asDouble(),
                     o.path("skipped").asBoolean()));
         }
-        return new Read(config, names, steps);
+        String baseWeights = null;
+        if (h.has("base_weights")) {
+            baseWeights = Fingerprints.fromJson(file, JSON.createObjectNode().set("base_weights",
+                    h.get("base_weights"))).baseWeights();
+        }
+        return new Read(config, names, steps, baseWeights);
     }
 
     /** Version 2: {@code "samples": [{"stream": k, "g_bits": ...}, ...]} in stream order. */

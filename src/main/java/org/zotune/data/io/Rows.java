@@ -46,6 +46,7 @@ final class Rows {
         String text;
         try {
             byte[] bytes = Files.readAllBytes(file);
+            requireText(file, bytes);
             text = StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
@@ -60,6 +61,27 @@ final class Rows {
         }
         List<String> lines = new ArrayList<>(text.lines().toList());
         return lines;
+    }
+
+    /**
+     * Refuses binary data, which the Latin-1 fallback would otherwise take as text: a NUL byte, or control
+     * characters (other than tab, line feed, carriage return, form feed, escape) in more than 1 byte of 100.
+     */
+    static void requireText(Path file, byte[] bytes) {
+        int control = 0;
+        for (int i = 0; i < bytes.length; i++) {
+            int b = bytes[i] & 0xff;
+            if (b == 0) {
+                throw new ZotuneException(file + ": binary data (a NUL byte at offset " + i + "), not text");
+            }
+            if (b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f' && b != 0x1b || b == 0x7f) {
+                control++;
+            }
+        }
+        if (control > 0 && control * 100L > bytes.length) {
+            throw new ZotuneException(file + ": binary data (" + control + " control bytes in " + bytes.length
+                    + "), not text");
+        }
     }
 
     private static String latin1(Path file) {

@@ -27,7 +27,7 @@ public final class BatchSampler {
         this.n = n;
         this.batchSize = batchSize;
         this.seed = seed;
-        this.perEpoch = (n + batchSize - 1) / batchSize;
+        this.perEpoch = (int) ((n + (long) batchSize - 1) / batchSize); // long: n + batchSize may pass 2^31
     }
 
     /** Batches per epoch: ceil(n / batchSize). */
@@ -53,6 +53,6 @@ public final class BatchSampler {
         long epoch = step / perEpoch;
         int k = (int) (step % perEpoch);
         int[] order = epochOrder(epoch);
-        return Arrays.copyOfRange(order, k * batchSize, Math.min(n, (k + 1) * batchSize));
+        return Arrays.copyOfRange(order, (int) ((long) k * batchSize), (int) Math.min(n, (k + 1L) * batchSize));
     }
 }

@@ -9,11 +9,22 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
+import java.util.regex.Pattern;
 import org.zotune.ZotuneException;
 
 /** Whole-file writes that a crash cannot leave half done: temporary file in the same folder, fsync, rename. */
 public final class AtomicFiles {
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Pattern TEMPORARY = Pattern.compile("\\..+\\.[0-9a-z]+\\.tmp");
+
     private AtomicFiles() {
+    }
+
+    /** Whether {@code p} is named like the temporary file of a write (a crash may leave one behind). */
+    public static boolean isTemporary(Path p) {
+        Path name = p.getFileName();
+        return name != null && TEMPORARY.matcher(name.toString()).matches() && Files.isRegularFile(p);
     }
 
     public static void writeString(Path file, String text) {
@@ -37,8 +48,9 @@ public final class AtomicFiles {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            // not Files.createTempFile: its files are 0600 whatever the umask, and the renamed file keeps the mode
+            tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
                 content.writeTo(ch);
                 ch.force(true);
             }

@@ -13,6 +13,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import org.zotune.ZotuneException;
 import org.zotune.tensor.HostTensor;
 
@@ -52,7 +53,7 @@ public final class SafetensorsWriter {
         ObjectNode root = Json.MAPPER.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
-            metadata.forEach(meta::put);
+            new TreeMap<>(metadata).forEach(meta::put); // sorted: Map.of's order varies between runs
         }
         Set<String> seen = new HashSet<>();
         long offset = 0;

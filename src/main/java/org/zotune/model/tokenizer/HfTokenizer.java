@@ -136,6 +136,9 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         } else {
             throw new ZotuneException(source + ": model.vocab is neither an object nor a list");
         }
+        if (vocab.isEmpty()) { // else every text fails to encode, and the text gets the blame
+            throw new ZotuneException(source + ": model.vocab is empty");
+        }
         return max;
     }
 

@@ -43,6 +43,18 @@ public final class Tokenizers {
         return t;
     }
 
+    /**
+     * Refuses a tokenizer with ids the model has no embedding row for: text that happens to avoid them would run,
+     * and any that does not would index past the embedding.
+     */
+    public static void requireFits(Tokenizer tokenizer, int modelVocab, Path modelPath) {
+        if (tokenizer.vocabSize() > modelVocab) {
+            throw new ZotuneException("the tokenizer has " + tokenizer.vocabSize() + " tokens but model " + modelPath
+                    + " has " + modelVocab + " (vocab_size): they do not belong together; pass the model's own "
+                    + "tokenizer");
+        }
+    }
+
     /** Loads one tokenizer file (or a folder holding one), chosen by its name. */
     public static Tokenizer load(Path file) {
         if (Files.isDirectory(file)) {

@@ -38,11 +38,13 @@ import org.zotune.ZotuneException;
  * the spelling (what the record stores and writes back); an enum component holds the constant.
  * <p>
  * Scalars coerce as Jackson's did: numbers and booleans read as strings where a string is expected, numeric text
- * reads as a number (YAML reads {@code 1e-4} as text), a fraction where an integer is expected is truncated, and a
+ * reads as a number (YAML reads {@code 1e-4} as text), a whole number written as a fraction ({@code 1e3}, {@code 4.0})
+ * is an integer where one is expected but any other fraction is refused (never truncated), and a
  * single value where a list is expected is a list of one.
  */
 public final class RecordBinder {
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    private static final ObjectMapper YAML = new ObjectMapper(YAMLFactory.builder()
+            .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build());
 
     /** The value of an absent (or null) key, in YAML syntax: {@code "16"}, {@code "auto"}, {@code "{}"}. */
     @Retention(RetentionPolicy.RUNTIME)
@@ -282,16 +284,30 @@ public final class RecordBinder {
             return v.longValue();
         }
         if (v.isFloatingPointNumber()) {
-            return v.longValue(); // truncated, as Jackson did
+            return wholeNumber(v.doubleValue(), key, v);
         }
         if (v.isTextual()) {
+            String text = v.asText().trim();
             try {
-                return Long.parseLong(v.asText().trim());
+                return Long.parseLong(text);
+            } catch (NumberFormatException e) {
+                // a whole number in another spelling (1e3), or the message below
+            }
+            try {
+                return wholeNumber(Double.parseDouble(text), key, v);
             } catch (NumberFormatException e) {
                 // the message below
             }
         }
         throw mismatch(key, "an integer", v);
+    }
+
+    /** A fraction that is a whole number within ±2^53 (exact in a double) as that number; anything else refused. */
+    private static long wholeNumber(double d, String key, JsonNode v) {
+        if (d != Math.rint(d) || Math.abs(d) > 0x1p53) {
+            throw mismatch(key, "an integer", v);
+        }
+        return (long) d;
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})

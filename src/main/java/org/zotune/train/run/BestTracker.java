@@ -38,6 +38,11 @@ public final class BestTracker {
         return progress;
     }
 
+    /** Whether early stopping has ended the run (a resumed run that had stopped takes no more steps). */
+    public boolean stopped() {
+        return patience > 0 && progress.evalsWithoutBetter() >= patience;
+    }
+
     /**
      * Records the dev metric {@code value} of step t; on a new best calls {@code onBest}.
      *

@@ -111,6 +111,35 @@ public final class MetricsLog {
         return null;
     }
 
+    /** The loss of the last train line, NaN when none (a resumed run that had ended reports it again). */
+    public double lastTrainLoss() {
+        double loss = Double.NaN;
+        for (JsonNode n : folder.readJsonl(RunFolder.METRICS)) {
+            if (n.path("type").asText().equals("train")) {
+                loss = (float) n.path("loss").asDouble(); // written from a float: read back the same float
+            }
+        }
+        return loss;
+    }
+
+    /**
+     * The final test evaluation of step t when it is the last line written (a run killed after it, before
+     * summary.json), or null.
+     */
+    public Eval finalTest(long t) {
+        List<JsonNode> lines = folder.readJsonl(RunFolder.METRICS);
+        if (lines.isEmpty()) {
+            return null;
+        }
+        JsonNode n = lines.get(lines.size() - 1);
+        if (!n.path("type").asText().equals("eval") || !n.path("split").asText().equals("test")
+                || n.path("t").asLong() != t) {
+            return null;
+        }
+        return new Eval(n.path("loss").asDouble(), n.path("accuracy").asDouble(Double.NaN),
+                n.path("f1").asDouble(Double.NaN), n.path("examples").asInt());
+    }
+
     public void summary(Summary s, String device, TrainConfig config) {
         ObjectNode o = JSON.createObjectNode();
         o.put("steps", s.steps());

@@ -2,9 +2,15 @@ package org.zotune.train.run;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -20,13 +26,22 @@ import org.zotune.train.TrainConfig;
 
 /**
  * A run's folder: the rules for starting in it (a fresh or empty folder; {@code --overwrite} replaces a run and
- * nothing else; {@code --resume} needs a checkpoint and the same config), {@code run.json}, the paths of what a run
- * writes there, and appending to / reading its JSON Lines files.
+ * nothing else; {@code --resume} needs a checkpoint, the same config and the same inputs), {@code run.json}, the
+ * paths of what a run writes there, and appending to / reading its JSON Lines files.
+ * <p>
+ * A folder holds a zotune run when it has both {@code run.json}, a config that {@link TrainConfig#fromJson} reads,
+ * and {@code zotune-run.json}, the marker {@code {"type": "zotune-run", "version": 1, "fingerprints": {...}}}
+ * ({@link Fingerprints}); a folder that lacks either is never deleted. A process owns the folder while it holds the
+ * OS lock on {@code .zotune.lock} ({@link #lock}); the lock file names its PID, and the OS drops the lock when the
+ * process ends, so a crashed run leaves nothing that blocks {@code --resume}.
  */
 public final class RunFolder {
     public static final String RUN_JSON = "run.json";
+    public static final String MARKER = "zotune-run.json";
+    public static final String LOCK = ".zotune.lock";
     public static final String METRICS = "metrics.jsonl";
     public static final String SUMMARY = "summary.json";
+    static final int MARKER_VERSION = 1;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path dir;
@@ -65,59 +80,258 @@ public final class RunFolder {
 
     /** Fails with one line when the run may not start here; writes nothing (cheap, before model and data load). */
     public void check() {
-        prepare(false);
+        probeLock();
+        prepare(false, null);
     }
 
     /** {@link #check} again, then clears a run that --overwrite replaces and writes run.json (not on --resume). */
     public void create() {
-        prepare(true);
+        create(Fingerprints.NONE);
     }
 
-    private void prepare(boolean write) {
+    /**
+     * {@link #check} again; on {@code --resume} refuses inputs whose fingerprints differ from the run's and removes
+     * the temporary files an interrupted write left; otherwise clears a run that --overwrite replaces and writes
+     * run.json and the marker with {@code fingerprints}.
+     */
+    public void create(Fingerprints fingerprints) {
+        prepare(true, fingerprints);
+    }
+
+    private void prepare(boolean write, Fingerprints fingerprints) {
         boolean nonEmpty;
-        try (Stream<Path> s = Files.isDirectory(dir) ? Files.list(dir) : Stream.empty()) {
-            nonEmpty = s.findAny().isPresent();
-        } catch (IOException e) {
-            throw new ZotuneException("out folder " + dir + ": cannot list: " + e.getMessage(), e);
-        }
         if (Files.exists(dir) && !Files.isDirectory(dir)) {
             throw new ZotuneException("out folder " + dir + " is a file");
         }
-        boolean isRun = Files.isRegularFile(dir.resolve(RUN_JSON));
+        try (Stream<Path> s = Files.isDirectory(dir) ? Files.list(dir) : Stream.empty()) {
+            nonEmpty = s.anyMatch(p -> !p.getFileName().toString().equals(LOCK));
+        } catch (IOException e) {
+            throw new ZotuneException("out folder " + dir + ": cannot list: " + e.getMessage(), e);
+        }
         if (resume && overwrite) {
             throw new ZotuneException("--resume and --overwrite exclude each other");
         }
         if (resume) {
-            if (!isRun || !Checkpoints.exists(dir)) {
+            if (!Files.isRegularFile(dir.resolve(RUN_JSON)) || !Checkpoints.exists(dir)) {
                 throw new ZotuneException("--resume: out folder " + dir + " holds no checkpoint to resume");
             }
+            Fingerprints recorded = readMarker(true);
             String diff = firstDifference(readRunConfig(), config.toJson(), "");
             if (diff != null) {
                 throw new ZotuneException("--resume: out folder " + dir + " holds a run with a different config (key '"
                         + diff + "'); resume with the same config or use another out folder");
             }
+            if (write) {
+                if (fingerprints != null) {
+                    recorded.requireSame(dir.resolve(MARKER), fingerprints);
+                }
+                removeTemporaryFiles();
+            }
             return;
         }
         if (nonEmpty) {
+            String notRun = notARun();
             if (!overwrite) {
-                throw new ZotuneException("out folder " + dir + (isRun ? " already holds a run" : " is not empty")
-                        + ": pass --resume to continue it or --overwrite to replace it, or choose another out folder");
+                throw new ZotuneException("out folder " + dir + (notRun == null ? " already holds a run"
+                        : " is not empty") + ": pass --resume to continue it or --overwrite to replace it, or choose "
+                        + "another out folder");
             }
-            if (!isRun) {
-                throw new ZotuneException("--overwrite: out folder " + dir + " is not a zotune run (no " + RUN_JSON
+            if (notRun != null) {
+                throw new ZotuneException("--overwrite: out folder " + dir + " is not a zotune run (" + notRun
                         + "); refusing to delete it");
             }
             if (!write) {
                 return;
             }
             try {
-                Checkpoints.deleteTree(dir);
+                deleteContents();
             } catch (IOException e) {
                 throw new ZotuneException("--overwrite: cannot clear " + dir + ": " + e.getMessage(), e);
             }
         }
         if (write) {
             AtomicFiles.writeString(dir.resolve(RUN_JSON), config.toJsonString() + "\n");
+            AtomicFiles.writeString(dir.resolve(MARKER), marker(fingerprints).toPrettyString() + "\n");
+        }
+    }
+
+    /**
+     * Empties the folder of a run that failed before its first step (under its lock): it has nothing to resume, so
+     * the corrected rerun must not need --overwrite. Best effort: the original error is what the user needs.
+     */
+    public void clearUnstarted() {
+        try {
+            deleteContents();
+        } catch (IOException | RuntimeException ignored) {
+            // the failure that brought us here is reported instead
+        }
+    }
+
+    /** Why the folder is not a zotune run (the policy of the class comment), or null when it is one. */
+    private String notARun() {
+        Path runJson = dir.resolve(RUN_JSON);
+        if (!Files.isRegularFile(runJson)) {
+            return "no " + RUN_JSON;
+        }
+        if (!Files.isRegularFile(dir.resolve(MARKER))) {
+            return "no " + MARKER;
+        }
+        try {
+            readMarker(false);
+            readRunConfig();
+        } catch (ZotuneException e) {
+            return e.getMessage();
+        }
+        return null;
+    }
+
+    private static ObjectNode marker(Fingerprints f) {
+        ObjectNode m = JSON.createObjectNode();
+        m.put("type", "zotune-run");
+        m.put("version", MARKER_VERSION);
+        m.set("fingerprints", f.toJson());
+        return m;
+    }
+
+    /** The marker's fingerprints; a missing marker is an error only when {@code required}. */
+    private Fingerprints readMarker(boolean required) {
+        Path f = dir.resolve(MARKER);
+        if (!Files.isRegularFile(f)) {
+            if (required) {
+                throw new ZotuneException("--resume: out folder " + dir + " has no " + MARKER + " (not a run of this "
+                        + "zotune); start a new run in another out folder");
+            }
+            return Fingerprints.NONE;
+        }
+        JsonNode m;
+        try {
+            m = JSON.readTree(Files.readString(f, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new ZotuneException(f + ": not a zotune run marker (not valid JSON)");
+        }
+        if (m == null || !"zotune-run".equals(m.path("type").asText())) {
+            throw new ZotuneException(f + ": not a zotune run marker (type zotune-run)");
+        }
+        if (!m.path("version").isInt() || m.path("version").asInt() != MARKER_VERSION) {
+            throw new ZotuneException(f + ": version " + m.path("version") + " is not one this zotune reads ("
+                    + MARKER_VERSION + ")");
+        }
+        return Fingerprints.fromJson(f, m.path("fingerprints"));
+    }
+
+    /** Empties the folder but for the lock file (this process holds it, see {@link #lock}). */
+    private void deleteContents() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                if (!p.getFileName().toString().equals(LOCK)) {
+                    Checkpoints.deleteTree(p);
+                }
+            }
+        }
+    }
+
+    /** The temporary files of writes a crash interrupted ({@link AtomicFiles}'s names); the lock holder's own. */
+    private void removeTemporaryFiles() {
+        try (Stream<Path> w = Files.walk(dir)) {
+            for (Path p : w.filter(AtomicFiles::isTemporary).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new ZotuneException("out folder " + dir + ": cannot remove temporary files: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Takes the folder for this process (creating it): the OS lock on {@link #LOCK}, released by closing what this
+     * returns or when the process ends. Another holder, in this process or another, is a one-line error naming its
+     * PID.
+     */
+    public Lock lock() {
+        Path f = dir.resolve(LOCK);
+        FileChannel ch = null;
+        try {
+            Files.createDirectories(dir);
+            ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            FileLock l;
+            try {
+                l = ch.tryLock();
+            } catch (OverlappingFileLockException e) {
+                l = null;
+            }
+            if (l == null) {
+                throw locked();
+            }
+            ch.truncate(0);
+            AtomicFiles.writeFully(ch, ByteBuffer.wrap((ProcessHandle.current().pid() + "\n")
+                    .getBytes(StandardCharsets.UTF_8)));
+            ch.force(false);
+            Lock out = new Lock(ch, l);
+            ch = null;
+            return out;
+        } catch (IOException e) {
+            throw new ZotuneException("out folder " + dir + ": cannot lock " + f + ": " + e.getMessage(), e);
+        } finally {
+            if (ch != null) {
+                try {
+                    ch.close();
+                } catch (IOException ignored) {
+                    // the lock error matters more
+                }
+            }
+        }
+    }
+
+    /** Fails like {@link #lock} when another process holds the folder; creates nothing. */
+    private void probeLock() {
+        Path f = dir.resolve(LOCK);
+        if (!Files.isRegularFile(f)) {
+            return;
+        }
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            FileLock l;
+            try {
+                l = ch.tryLock();
+            } catch (OverlappingFileLockException e) {
+                l = null;
+            }
+            if (l == null) {
+                throw locked();
+            }
+            l.release();
+        } catch (IOException e) {
+            // unreadable lock file: create() will say so when it takes the lock
+        }
+    }
+
+    private ZotuneException locked() {
+        String pid;
+        try {
+            pid = Files.readString(dir.resolve(LOCK), StandardCharsets.UTF_8).trim();
+        } catch (IOException e) {
+            pid = "";
+        }
+        return new ZotuneException("out folder " + dir + " is in use by another zotune process"
+                + (pid.isEmpty() ? "" : " (PID " + pid + ")") + "; wait for it to end or choose another out folder");
+    }
+
+    /** The OS lock on a run folder ({@link #lock}). */
+    public static final class Lock implements AutoCloseable {
+        private final FileChannel channel;
+        private final FileLock lock;
+
+        private Lock(FileChannel channel, FileLock lock) {
+            this.channel = channel;
+            this.lock = lock;
+        }
+
+        @Override
+        public void close() {
+            try {
+                lock.release();
+                channel.close();
+            } catch (IOException ignored) {
+                // closing the channel releases the lock in any case
+            }
         }
     }
 
@@ -145,7 +359,21 @@ public final class RunFolder {
             }
             return null;
         }
+        if (a.isTextual() && b.isTextual() && samePath(a.asText(), b.asText())) {
+            return null; // one path spelled two ways (./x/, absolute): the fingerprints check the contents
+        }
         return a.equals(b) ? null : prefix;
+    }
+
+    private static boolean samePath(String a, String b) {
+        if (a.isEmpty() || b.isEmpty()) {
+            return false;
+        }
+        try {
+            return Path.of(a).toAbsolutePath().normalize().equals(Path.of(b).toAbsolutePath().normalize());
+        } catch (InvalidPathException e) {
+            return false;
+        }
     }
 
     /** Appends one line to a file of the folder. */
@@ -170,13 +398,28 @@ public final class RunFolder {
         }
         try {
             List<String> keep = new ArrayList<>();
-            Iterator<String> it = Files.readAllLines(f, StandardCharsets.UTF_8).iterator();
+            List<String> lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+            Iterator<String> it = lines.iterator();
             if (header && it.hasNext()) {
                 keep.add(it.next());
             }
+            int no = header ? 1 : 0;
             while (it.hasNext()) {
                 String line = it.next();
-                if (!line.isBlank() && JSON.readTree(line).path("t").asLong() <= t) {
+                no++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                JsonNode n;
+                try {
+                    n = JSON.readTree(line);
+                } catch (IOException e) {
+                    if (no == lines.size()) {
+                        continue; // the last line cut off (disk full, a kill mid-append): its step is redone
+                    }
+                    throw new ZotuneException(f + ":" + no + ": not valid JSON; cannot continue this run");
+                }
+                if (n.path("t").asLong() <= t) {
                     keep.add(line);
                 }
             }
