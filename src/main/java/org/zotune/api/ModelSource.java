@@ -4,7 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import org.zotune.ZotuneException;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 
 /**
  * Where a model's weights and tokenizer come from: a Hugging Face folder (config.json + safetensors), a llama2.c

@@ -1,5 +1,6 @@
 package org.zotune.cli;
 
+import org.zotune.model.BundledModel;
 import java.io.PrintWriter;
 import java.util.Locale;
 import org.zotune.api.Device;
