@@ -37,7 +37,11 @@ public final class ScoreService implements AutoCloseable {
         CompletableFuture<Void> ready = new CompletableFuture<>();
         worker = new Thread(() -> serve(source, ready), "zotune-scorer");
         worker.start();
-        ready.join(); // the model's errors (a missing folder, ...) surface here, in the caller's thread
+        try {
+            ready.join(); // the model's errors (a missing folder, ...) surface here, in the caller's thread
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
     }
 
     /** Thread-safe: queues a text; the future completes with its score or a ZotuneException. */
@@ -90,17 +94,24 @@ public final class ScoreService implements AutoCloseable {
             }
         }
         try (ScoreService service = new ScoreService(source)) {
-            List<CompletableFuture<Score>> replies = new ArrayList<>();
-            for (String t : texts) {
-                replies.add(service.score(t));
-            }
-            for (int i = 0; i < texts.size(); i++) {
-                try {
-                    Score s = replies.get(i).join();
-                    System.out.printf("%.4f %9.2f %4d %s%n", s.loss(), s.perplexity(), s.tokens(), texts.get(i));
-                } catch (java.util.concurrent.CompletionException e) {
-                    System.out.println("error: " + e.getCause().getMessage() + " | " + texts.get(i));
-                }
+            scoreAll(service, texts);
+        } catch (ZotuneException e) {
+            System.err.println("error: " + e.getMessage()); // one line naming the file at fault
+            System.exit(2);
+        }
+    }
+
+    private static void scoreAll(ScoreService service, List<String> texts) {
+        List<CompletableFuture<Score>> replies = new ArrayList<>();
+        for (String t : texts) {
+            replies.add(service.score(t));
+        }
+        for (int i = 0; i < texts.size(); i++) {
+            try {
+                Score s = replies.get(i).join();
+                System.out.printf("%.4f %9.2f %4d %s%n", s.loss(), s.perplexity(), s.tokens(), texts.get(i));
+            } catch (java.util.concurrent.CompletionException e) {
+                System.out.println("error: " + e.getCause().getMessage() + " | " + texts.get(i));
             }
         }
     }
