@@ -56,6 +56,7 @@ public final class FineTune {
                 FineTuneListener.NONE);
     }
 
+    /** The configuration this fine-tune runs. */
     public FineTuneConfig config() {
         return config;
     }

@@ -8,7 +8,12 @@ package org.zotune.api;
  */
 public interface FineTuneListener {
     /** Whether the run goes on. */
-    enum Decision { CONTINUE, STOP }
+    enum Decision {
+        /** Go on to the next step. */
+        CONTINUE,
+        /** End the run after the current step, with a checkpoint. */
+        STOP
+    }
 
     /** After each step. */
     default Decision onStep(StepMetrics step) {

@@ -10,6 +10,7 @@ package org.zotune.api;
  * @param seed        the sampling seed
  */
 public record Generation(int maxTokens, boolean sampled, float temperature, long seed) {
+    /** Checks the values: one-line {@link org.zotune.ZotuneException} when one is out of range. */
     public Generation {
         if (maxTokens < 1) {
             throw new org.zotune.ZotuneException("generation: maxTokens must be at least 1, got " + maxTokens);

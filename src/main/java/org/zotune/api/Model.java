@@ -13,11 +13,17 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.Batch;
+import org.zotune.model.CausalLM;
+import org.zotune.model.Checkpoint;
+import org.zotune.model.EncoderModel;
 import org.zotune.model.Generator;
 import org.zotune.model.LanguageModel;
+import org.zotune.model.LoadedEncoder;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelConfig;
+import org.zotune.model.ModelFamily;
 import org.zotune.model.ModelLoader;
+import org.zotune.model.tokenizer.HfTokenizer;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.tensor.HostTensor;
@@ -38,7 +44,11 @@ public final class Model implements AutoCloseable {
     private final ModelSource source;
     private final Path modelPath;
     private final Path tokenizerPath;
-    private final LoadedModel loaded;
+    private final ModelConfig config;
+    /** A {@link CausalLM} or an {@link EncoderModel}. */
+    private final LanguageModel model;
+    private final List<HostTensor> hostParameters;
+    /** Null for an encoder folder without tokenizer.json (ids only). */
     private final Tokenizer tokenizer;
     private final String tokenizerName;
     private final Ops ops;
@@ -46,12 +56,14 @@ public final class Model implements AutoCloseable {
     private final String fallbackReason;
     private boolean closed;
 
-    private Model(ModelSource source, Path modelPath, Path tokenizerPath, LoadedModel loaded, Tokenizer tokenizer,
-            Ops ops, Parameters params, String fallbackReason) {
+    private Model(ModelSource source, Path modelPath, Path tokenizerPath, LanguageModel model,
+            List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, String fallbackReason) {
         this.source = source;
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
-        this.loaded = loaded;
+        this.config = model.config();
+        this.model = model;
+        this.hostParameters = hostParameters;
         this.tokenizer = tokenizer;
         this.tokenizerName = tokenizerPath != null ? tokenizerPath.toString() : guessTokenizerFile(modelPath);
         this.ops = ops;
@@ -60,14 +72,33 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * Loads the model and its tokenizer and copies the weights to the device.
+     * Loads the model and its tokenizer and copies the weights to the device. A decoder (GPT-2, OPT, Llama) needs a
+     * tokenizer; an encoder (BERT, RoBERTa) reads its folder's tokenizer.json when there is one, and without it
+     * takes token ids only ({@link #fillMask(int[], int, int)}, {@link #embedIds}).
      *
+     * @param source    the model's files
+     * @param device    where it runs
+     * @param precision the parameters' and activations' dtype
+     * @return the open model, which the caller closes
      * @throws ZotuneException when a file is missing or unusable, or {@link Device#CUDA} has no usable device
      */
     public static Model open(ModelSource source, Device device, Precision precision) {
         ModelSource.Resolved r = source.resolve();
-        LoadedModel loaded = ModelLoader.load(r.model());
-        Tokenizer tokenizer = Tokenizers.forModel(r.model(), r.tokenizer());
+        Checkpoint checkpoint = ModelLoader.open(r.model());
+        LanguageModel model;
+        List<HostTensor> hostParameters;
+        Tokenizer tokenizer;
+        if (checkpoint.config().encoder() != null) {
+            LoadedEncoder e = ModelLoader.loadEncoder(checkpoint);
+            model = e.model();
+            hostParameters = e.parameters();
+            tokenizer = encoderTokenizer(r.model(), r.tokenizer(), e.config().vocabSize());
+        } else {
+            LoadedModel d = ModelLoader.load(checkpoint);
+            model = d.model();
+            hostParameters = d.parameters();
+            tokenizer = Tokenizers.forModel(r.model(), r.tokenizer());
+        }
         String backend = device.spelling();
         String fallback = null;
         if (device == Device.AUTO) {
@@ -75,13 +106,47 @@ public final class Model implements AutoCloseable {
             backend = a.usable() ? "cuda" : "cpu";
             fallback = a.usable() ? null : a.reason();
         }
-        Ops ops = Backends.create(backend, precision.dtype());
+        Ops ops = null;
         try {
-            Parameters params = ops.createParameters(loaded.parameters(), precision.dtype());
-            return new Model(source, r.model(), r.tokenizer(), loaded, tokenizer, ops, params, fallback);
+            ops = Backends.create(backend, precision.dtype());
+            Parameters params = ops.createParameters(hostParameters, precision.dtype());
+            return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
+                    fallback);
         } catch (RuntimeException | Error e) {
-            ops.close();
+            if (ops != null) {
+                ops.close();
+            }
+            closeTokenizer(tokenizer);
             throw e;
+        }
+    }
+
+    /** An encoder's tokenizer: the explicit one, else tokenizer.json beside the model, else none (ids only). */
+    private static Tokenizer encoderTokenizer(Path model, Path explicit, int vocab) {
+        Path json = explicit;
+        if (json == null) {
+            Path dir = java.nio.file.Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+            json = dir == null ? null : dir.resolve("tokenizer.json");
+            if (json == null || !java.nio.file.Files.isRegularFile(json)) {
+                return null;
+            }
+        }
+        Tokenizer t = Tokenizers.load(json);
+        if (t.vocabSize() > vocab) {
+            closeTokenizer(t);
+            throw new ZotuneException(json + ": the tokenizer's vocabulary of " + t.vocabSize()
+                    + " ids does not fit the model's " + vocab + " (" + model + ")");
+        }
+        return t;
+    }
+
+    private static void closeTokenizer(Tokenizer t) {
+        if (t instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing the tokenizer: " + e.getMessage(), e);
+            }
         }
     }
 
@@ -95,15 +160,55 @@ public final class Model implements AutoCloseable {
         return source;
     }
 
-    /** The model's shape, read from its config. */
+    /**
+     * The model's shape, read from its config.
+     *
+     * @return its type, kind, sizes and usable positions (an encoder's without RoBERTa's position offset)
+     */
     public ModelInfo info() {
-        ModelConfig c = loaded.config();
+        ModelConfig c = config;
         long n = 0;
-        for (HostTensor t : loaded.parameters()) {
+        for (HostTensor t : hostParameters) {
             n += t.numel();
         }
-        return new ModelInfo(c.family().hfModelType(), loaded.model().kind() == LanguageModel.Kind.MASKED,
-                c.numLayers(), c.hiddenSize(), c.vocabSize(), c.maxPositions(), n);
+        return new ModelInfo(c.family().hfModelType(), isEncoder(), c.numLayers(), c.hiddenSize(), c.vocabSize(),
+                maxTokens(), n);
+    }
+
+    /**
+     * Whether the model can predict masked tokens: an encoder checkpoint with its masked-LM head
+     * (BertForMaskedLM, RobertaForMaskedLM), not only the body.
+     *
+     * @return true for a masked LM
+     */
+    public boolean hasMaskedLmHead() {
+        return model instanceof EncoderModel e && e.hasMlmHead();
+    }
+
+    /**
+     * The tokenizer's mask token ({@code [MASK]} for BERT, {@code <mask>} for RoBERTa), or -1 (a decoder, or an
+     * encoder without tokenizer.json).
+     *
+     * @return its id or -1
+     */
+    public int maskId() {
+        if (!isEncoder() || !(tokenizer instanceof HfTokenizer h)) {
+            return -1;
+        }
+        return h.addedTokenId(maskToken());
+    }
+
+    private String maskToken() {
+        return config.family() == ModelFamily.ROBERTA ? "<mask>" : "[MASK]";
+    }
+
+    private boolean isEncoder() {
+        return model.kind() == LanguageModel.Kind.MASKED;
+    }
+
+    /** The longest token sequence the model takes. */
+    private int maxTokens() {
+        return config.maxPositions() - (config.encoder() == null ? 0 : config.encoder().positionOffset());
     }
 
     /** The backend's name ({@code cpu} or {@code cuda}) and dtype, e.g. {@code cpu f32}. */
@@ -116,26 +221,62 @@ public final class Model implements AutoCloseable {
         return fallbackReason;
     }
 
-    /** Encodes with the tokenizer's default special tokens (e.g. Llama's BOS), as Hugging Face does. */
+    /**
+     * Encodes with the tokenizer's default special tokens (e.g. Llama's BOS, BERT's [CLS] ... [SEP]), as Hugging
+     * Face does.
+     *
+     * @param text any text
+     * @return its token ids
+     * @throws ZotuneException for an encoder opened without a tokenizer
+     */
     public int[] tokenize(String text) {
-        open();
-        return tokenizer.encode(text);
+        return requireTokenizer().encode(text);
     }
 
-    /** Decodes ids to text (special tokens skipped). */
+    /**
+     * Decodes ids to text (special tokens skipped).
+     *
+     * @param ids token ids
+     * @return the text
+     */
     public String decode(int[] ids) {
+        return requireTokenizer().decode(ids);
+    }
+
+    /**
+     * Whether text can be tokenized: always for a decoder; for an encoder, when its folder has tokenizer.json (or
+     * one was given).
+     *
+     * @return true with a tokenizer
+     */
+    public boolean hasTokenizer() {
+        return tokenizer != null;
+    }
+
+    private Tokenizer requireTokenizer() {
         open();
-        return tokenizer.decode(ids);
+        if (tokenizer == null) {
+            throw new ZotuneException(modelPath + ": no tokenizer.json beside the model, which text input needs");
+        }
+        return tokenizer;
     }
 
-    /** The beginning-of-sequence id (the tokenizer's, else the config's), or -1. */
+    /**
+     * The beginning-of-sequence id (the tokenizer's, else the config's).
+     *
+     * @return the id, or -1
+     */
     public int bosId() {
-        return tokenizer.bosId() >= 0 ? tokenizer.bosId() : loaded.config().bosTokenId();
+        return tokenizer != null && tokenizer.bosId() >= 0 ? tokenizer.bosId() : config.bosTokenId();
     }
 
-    /** The end-of-sequence id (the tokenizer's, else the config's), or -1. */
+    /**
+     * The end-of-sequence id (the tokenizer's, else the config's).
+     *
+     * @return the id, or -1
+     */
     public int eosId() {
-        return tokenizer.eosId() >= 0 ? tokenizer.eosId() : loaded.config().eosTokenId();
+        return tokenizer != null && tokenizer.eosId() >= 0 ? tokenizer.eosId() : config.eosTokenId();
     }
 
     /**
@@ -169,9 +310,9 @@ public final class Model implements AutoCloseable {
     }
 
     private Logits forward(int[] ids, int[] positions) {
-        open();
+        CausalLM causal = causal();
         checkIds(ids);
-        int max = loaded.config().maxPositions();
+        int max = config.maxPositions();
         if (ids.length > max) {
             throw new ZotuneException("the text is " + ids.length + " tokens long, more than the model's maximum of "
                     + max + " positions");
@@ -183,13 +324,9 @@ public final class Model implements AutoCloseable {
         for (int p : positions) {
             Objects.checkIndex(p, ids.length);
         }
-        if (loaded.model().kind() != LanguageModel.Kind.CAUSAL) {
-            throw new ZotuneException("model " + modelPath + " is not a causal language model: score it with "
-                    + "fillMask");
-        }
         try (Ops.Scope scope = ops.scope()) {
             Batch batch = Batch.of(ids);
-            Tensor logits = loaded.model().forward(ops, params, batch);
+            Tensor logits = causal.forward(ops, params, batch);
             float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(NextTokenTargets.of(batch))));
             float[][] rows = new float[positions.length][];
             for (int i = 0; i < positions.length; i++) {
@@ -207,15 +344,15 @@ public final class Model implements AutoCloseable {
      * for k-shot sampling and splits.
      */
     public EvalResult evaluate(DataSet data, int maxLength, int batchSize, long seed) {
-        open();
+        CausalLM causal = causal();
         TrainData td = TrainData.load(data.internal(), tokenizer, maxLength, seed);
         if (td.languageModel()) {
-            Evaluator.LmResult r = Evaluator.languageModel(ops, loaded.model(), params, td.train(), batchSize,
+            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, params, td.train(), batchSize,
                     td.padId());
             return new EvalResult(td.description(), true, td.train().size(), r.tokens(), r.loss(), r.perplexity(),
                     Double.NaN, Double.NaN);
         }
-        Evaluator.Result r = Evaluator.evaluate(ops, loaded.model(), params, td.train(), batchSize, td.padId());
+        Evaluator.Result r = Evaluator.evaluate(ops, causal, params, td.train(), batchSize, td.padId());
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1());
     }
 
@@ -225,18 +362,20 @@ public final class Model implements AutoCloseable {
      * (not included) or the model's maximum positions. Returns the new tokens.
      */
     public int[] generate(int[] prompt, Generation generation, IntConsumer onToken) {
+        CausalLM causal = causal();
         checkPrompt(prompt);
         Generator.Sampling s = generation.sampled()
                 ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
                 : Generator.Sampling.argmax();
         try (Ops.Scope scope = ops.scope()) {
-            return Generator.generate(ops, loaded.model(), params, prompt, generation.maxTokens(), s, eosId(),
+            return Generator.generate(ops, causal, params, prompt, generation.maxTokens(), s, eosId(),
                     onToken == null ? t -> { } : onToken);
         }
     }
 
     /** Generates from a text prompt (from BOS when empty) and returns the whole text, prompt included. */
     public String generate(String prompt, Generation generation) {
+        causal();
         int[] ids = prompt.isEmpty() ? new int[0] : tokenize(prompt);
         if (ids.length == 0) {
             if (bosId() < 0) {
@@ -251,29 +390,234 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * An encoder's most likely tokens at its mask token. Decoders (this build's GPT-2, OPT, Llama) are refused in
-     * one line. TODO(encoders): BERT/RoBERTa arrive with the encoder issue, which implements this for MASKED models.
+     * A masked LM's most likely tokens at each mask token of {@code text} (tokenized with the special tokens).
+     *
+     * @param text text with one or more mask tokens ({@code [MASK]} for BERT, {@code <mask>} for RoBERTa)
+     * @param topK how many tokens per mask (at least 1; at most the vocabulary)
+     * @return one prediction per mask, in text order
+     * @throws ZotuneException for a decoder, a checkpoint without the masked-LM head, a text without a mask or
+     *                         longer than the model's positions
      */
-    public List<String> fillMask(String text, int topK) {
-        open();
-        throw new ZotuneException(encoderOnly("fill-mask"));
+    public List<MaskPrediction> fillMask(String text, int topK) {
+        EncoderModel encoder = encoder("fill-mask");
+        requireMlmHead(encoder);
+        int mask = maskId();
+        if (mask < 0) {
+            throw new ZotuneException("no mask token id: the tokenizer has no " + maskToken());
+        }
+        int[] ids = tokenize(text);
+        checkLength(ids.length, "the text");
+        return fillMask(ids, mask, topK);
     }
 
     /**
-     * An encoder's sentence embedding (mean over the last hidden states). Decoders are refused in one line.
-     * TODO(encoders): implemented with the encoder issue for MASKED models.
+     * {@link #fillMask(String, int)} on token ids (special tokens included): every position holding
+     * {@code maskId} is predicted. Needs no tokenizer ({@link TokenProbability#token()} is then null).
+     *
+     * @param ids    token ids
+     * @param maskId the mask token's id
+     * @param topK   how many tokens per mask
+     * @return one prediction per mask, in order
      */
-    public float[] embed(String text) {
-        open();
-        throw new ZotuneException(encoderOnly("embed"));
+    public List<MaskPrediction> fillMask(int[] ids, int maskId, int topK) {
+        EncoderModel encoder = encoder("fill-mask");
+        requireMlmHead(encoder);
+        int vocab = config.vocabSize();
+        if (topK < 1) {
+            throw new ZotuneException("fill-mask: top-k must be at least 1, got " + topK);
+        }
+        if (maskId < 0 || maskId >= vocab) {
+            throw new ZotuneException("fill-mask: mask id " + maskId + " is outside the vocabulary of " + vocab);
+        }
+        checkIds(ids);
+        checkLength(ids.length, "the text");
+        List<Integer> masks = new ArrayList<>();
+        for (int t = 0; t < ids.length; t++) {
+            if (ids[t] == maskId) {
+                masks.add(t);
+            }
+        }
+        if (masks.isEmpty()) {
+            throw new ZotuneException("the ids have no mask id " + maskId + ": fill-mask needs at least one mask");
+        }
+        int[] rows = masks.stream().mapToInt(Integer::intValue).toArray();
+        float[] logits;
+        try (Ops.Scope s = ops.scope()) {
+            logits = ops.toHost(encoder.mlmLogits(ops, params, encoder.hiddenStates(ops, params, Batch.of(ids), null),
+                    rows));
+        }
+        List<MaskPrediction> out = new ArrayList<>(rows.length);
+        for (int i = 0; i < rows.length; i++) {
+            float[] row = java.util.Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
+            List<TokenProbability> top = new ArrayList<>();
+            for (int id : topIds(row, Math.min(topK, vocab))) {
+                String token = tokenizer == null ? null : tokenizer.decode(new int[] {id}).strip();
+                top.add(new TokenProbability(id, token, softmaxAt(row, id)));
+            }
+            out.add(new MaskPrediction(rows[i], row, List.copyOf(top)));
+        }
+        return List.copyOf(out);
     }
 
-    private String encoderOnly(String what) {
-        if (loaded.model().kind() == LanguageModel.Kind.CAUSAL) {
-            return "model " + modelPath + " is a decoder (" + loaded.config().family().hfModelType() + "): " + what
-                    + " needs an encoder such as BERT or RoBERTa";
+    private void requireMlmHead(EncoderModel encoder) {
+        if (!encoder.hasMlmHead()) {
+            throw new ZotuneException(modelPath + ": the checkpoint has no masked-LM head (a bare " + config.family()
+                    + " body): use zotune embed (Model.embed)");
         }
-        return what + " is not available in this build of zotune";
+    }
+
+    /** The k largest entries of a row, best first (the lower id first among equals). */
+    private static int[] topIds(float[] row, int k) {
+        int[] best = new int[k];
+        boolean[] taken = new boolean[row.length];
+        for (int j = 0; j < k; j++) {
+            int arg = -1;
+            for (int v = 0; v < row.length; v++) {
+                if (!taken[v] && (arg < 0 || row[v] > row[arg])) {
+                    arg = v;
+                }
+            }
+            taken[arg] = true;
+            best[j] = arg;
+        }
+        return best;
+    }
+
+    private static double softmaxAt(float[] row, int id) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float v : row) {
+            max = Math.max(max, v);
+        }
+        double z = 0;
+        for (float v : row) {
+            z += Math.exp(v - max);
+        }
+        return Math.exp(row[id] - max) / z;
+    }
+
+    /**
+     * An encoder's sentence embedding: the mean of the last hidden states over the text's tokens (special tokens
+     * included, as sentence-transformers does), not normalised.
+     *
+     * @param text any text within the model's positions
+     * @return hiddenSize values
+     */
+    public float[] embed(String text) {
+        return embed(List.of(text), Pooling.MEAN, false)[0];
+    }
+
+    /**
+     * Sentence embeddings of several texts, in batches of 32 (padded on the right; padding never enters a mean).
+     *
+     * @param texts     texts within the model's positions
+     * @param pooling   mean of the tokens' hidden states, or the first token's
+     * @param normalize scale each embedding to unit L2 norm
+     * @return one row of hiddenSize values per text
+     */
+    public float[][] embed(List<String> texts, Pooling pooling, boolean normalize) {
+        encoder("embed");
+        int[][] ids = new int[texts.size()][];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = tokenize(texts.get(i));
+            checkLength(ids[i].length, "text " + (i + 1) + " of " + ids.length);
+        }
+        return embedIds(ids, pooling, normalize);
+    }
+
+    /**
+     * {@link #embed(List, Pooling, boolean)} on token ids (special tokens included); needs no tokenizer.
+     *
+     * @param ids       one id sequence per input, each non-empty and within the model's positions
+     * @param pooling   mean or first token
+     * @param normalize unit L2 norm
+     * @return one row of hiddenSize values per input
+     */
+    public float[][] embedIds(int[][] ids, Pooling pooling, boolean normalize) {
+        EncoderModel encoder = encoder("embed");
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i].length == 0) {
+                throw new ZotuneException("embed: input " + (i + 1) + " has no tokens");
+            }
+            checkIds(ids[i]);
+            checkLength(ids[i].length, "input " + (i + 1));
+        }
+        int pad = Math.max(config.padTokenId(), 0);
+        int hidden = config.hiddenSize();
+        float[][] out = new float[ids.length][];
+        for (int from = 0; from < ids.length; from += EMBED_BATCH) {
+            int to = Math.min(ids.length, from + EMBED_BATCH);
+            Batch batch = Batch.rightPadded(java.util.Arrays.copyOfRange(ids, from, to), pad);
+            float[] h;
+            try (Ops.Scope s = ops.scope()) {
+                h = ops.toHost(encoder.hiddenStates(ops, params, batch, null));
+            }
+            for (int b = 0; b < to - from; b++) {
+                out[from + b] = pool(h, b, batch, hidden, pooling, normalize);
+            }
+        }
+        return out;
+    }
+
+    private static final int EMBED_BATCH = 32;
+
+    /** Pooled in double, rounded to float once. */
+    private static float[] pool(float[] h, int b, Batch batch, int hidden, Pooling pooling, boolean normalize) {
+        double[] e = new double[hidden];
+        int n = 0;
+        for (int t = 0; t < batch.seq(); t++) {
+            int row = b * batch.seq() + t;
+            if (batch.mask()[row] == 0 || (pooling == Pooling.CLS && t > 0)) {
+                continue;
+            }
+            n++;
+            for (int c = 0; c < hidden; c++) {
+                e[c] += h[row * hidden + c];
+            }
+        }
+        double norm = 0;
+        for (int c = 0; c < hidden; c++) {
+            e[c] /= n;
+            norm += e[c] * e[c];
+        }
+        if (normalize && norm > 0) {
+            norm = Math.sqrt(norm);
+            for (int c = 0; c < hidden; c++) {
+                e[c] /= norm;
+            }
+        }
+        float[] f = new float[hidden];
+        for (int c = 0; c < hidden; c++) {
+            f[c] = (float) e[c];
+        }
+        return f;
+    }
+
+    private void checkLength(int tokens, String what) {
+        int max = maxTokens();
+        if (tokens > max) {
+            throw new ZotuneException(what + " is " + tokens + " tokens long, more than the model's " + max
+                    + " positions");
+        }
+    }
+
+    /** The encoder, or one line for a decoder. */
+    private EncoderModel encoder(String what) {
+        open();
+        if (model instanceof EncoderModel e) {
+            return e;
+        }
+        throw new ZotuneException("model " + modelPath + " is a decoder (" + config.family().hfModelType() + "): "
+                + what + " needs an encoder such as BERT or RoBERTa");
+    }
+
+    /** The decoder, or one line for an encoder. */
+    private CausalLM causal() {
+        open();
+        if (model instanceof CausalLM c) {
+            return c;
+        }
+        throw new ZotuneException(modelPath + ": a " + config.family().hfModelType() + " encoder (masked language "
+                + "model) cannot run here, which needs a causal language model; use fillMask or embed");
     }
 
     /**
@@ -281,9 +625,9 @@ public final class Model implements AutoCloseable {
      * {@code dir}, which must not exist or be empty.
      */
     public void export(Path dir) {
-        open();
+        causal(); // TODO(encoders): HfExport writes decoders' layouts only
         requireEmptyOrAbsent(dir, "export folder");
-        HfExport.write(dir, modelPath, tokenizerPath, loaded.config(), loaded.parameters(),
+        HfExport.write(dir, modelPath, tokenizerPath, config, hostParameters,
                 Map.of("format", "pt"));
     }
 
@@ -293,7 +637,7 @@ public final class Model implements AutoCloseable {
      */
     public void checkPrompt(int[] prompt) {
         checkIds(prompt);
-        int max = loaded.config().maxPositions();
+        int max = config.maxPositions();
         if (prompt.length == 0) {
             throw new ZotuneException("generation needs a non-empty prompt (e.g. the BOS token)");
         }
@@ -309,7 +653,7 @@ public final class Model implements AutoCloseable {
      */
     public void checkIds(int[] ids) {
         open();
-        int vocab = loaded.config().vocabSize();
+        int vocab = config.vocabSize();
         for (int id : ids) {
             if (id < 0 || id >= vocab) {
                 throw new ZotuneException("tokenizer " + tokenizerName + " produced token id " + id
@@ -348,7 +692,11 @@ public final class Model implements AutoCloseable {
             try {
                 params.close();
             } finally {
-                ops.close();
+                try {
+                    ops.close();
+                } finally {
+                    closeTokenizer(tokenizer);
+                }
             }
         }
     }

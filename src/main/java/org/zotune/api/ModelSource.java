@@ -4,7 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import org.zotune.ZotuneException;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 
 /**
  * Where a model's weights and tokenizer come from: a Hugging Face folder (config.json + safetensors), a llama2.c
@@ -17,6 +17,7 @@ public record ModelSource(String spelling, Path tokenizer) {
     /** The config key {@code model}'s name of the bundled model. */
     public static final String BUNDLED = "bundled";
 
+    /** A source named by {@code spelling}, with an explicit tokenizer file or null. */
     public ModelSource {
         Objects.requireNonNull(spelling, "spelling");
     }
@@ -41,6 +42,7 @@ public record ModelSource(String spelling, Path tokenizer) {
         return new ModelSource(spelling, file);
     }
 
+    /** Whether this is the bundled stories260K. */
     public boolean isBundled() {
         return spelling.equals(BUNDLED);
     }

@@ -1,7 +1,8 @@
 /**
  * zotune's public Java API; every other package is internal and may change without notice.
  * <p>
- * Open a model and ask it things ({@link org.zotune.api.Model}: tokenize, score, logits, generate), or fine-tune one
+ * Open a model and ask it things ({@link org.zotune.api.Model}: tokenize, score, logits, generate for decoders;
+ * fill-mask and sentence embeddings for encoders such as BERT and RoBERTa), or fine-tune one
  * with forward passes only ({@link org.zotune.api.FineTuneConfig} with the same keys and defaults as run.yaml,
  * {@link org.zotune.api.FineTune} to run it, {@link org.zotune.api.FineTuneListener} to watch or stop it):
  * <pre>{@code

@@ -9,14 +9,11 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
-import org.zotune.backend.Backends;
-import org.zotune.backend.Ops;
-import org.zotune.backend.Parameters;
-import org.zotune.model.Batch;
+import org.zotune.api.Model;
+import org.zotune.api.ModelSource;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -31,8 +28,6 @@ import picocli.CommandLine.Spec;
                 + "text file is tokenized with the model's tokenizer.json, run through the encoder, and its last "
                 + "hidden states pooled. Output: one JSON line {\"text\": ..., \"embedding\": [...]} per input line."})
 public final class EmbedCommand implements Callable<Integer> {
-    private static final int BATCH = 32;
-
     enum Pooling { mean, cls }
 
     @Spec
@@ -67,71 +62,37 @@ public final class EmbedCommand implements Callable<Integer> {
         if (lines.isEmpty()) {
             throw new ZotuneException("text file " + textFile + " is empty");
         }
-        EncoderSession session = EncoderSession.open(model, true, err);
-        try {
+        try (Model m = ModelSession.openEncoder(ModelSource.of(model), backend, err)) {
+            if (!m.hasTokenizer()) {
+                throw new ZotuneException(model + ": no tokenizer.json beside the model, which text input needs");
+            }
+            int max = m.info().maxPositions();
             int[][] ids = new int[lines.size()][];
             for (int i = 0; i < ids.length; i++) {
-                ids[i] = session.encode(lines.get(i), "line " + (i + 1) + " of " + textFile);
-            }
-            ObjectMapper json = new ObjectMapper();
-            int pad = Math.max(session.loaded.config().padTokenId(), 0);
-            try (Writer out = outFile != null ? Files.newBufferedWriter(outFile, StandardCharsets.UTF_8)
-                    : new NonClosing(spec.commandLine().getOut());
-                 Ops ops = Backends.create(backend.device, backend.dtype);
-                 Parameters params = ops.createParameters(session.loaded.parameters(), backend.dtype)) {
-                int hidden = session.loaded.config().hiddenSize();
-                for (int from = 0; from < ids.length; from += BATCH) {
-                    int to = Math.min(ids.length, from + BATCH);
-                    int[][] part = java.util.Arrays.copyOfRange(ids, from, to);
-                    Batch batch = Batch.rightPadded(part, pad);
-                    float[] h;
-                    try (Ops.Scope s = ops.scope()) {
-                        h = ops.toHost(session.loaded.model().hiddenStates(ops, params, batch, null));
-                    }
-                    for (int b = 0; b < part.length; b++) {
-                        double[] e = pool(h, b, batch, hidden);
-                        ObjectNode o = json.createObjectNode();
-                        o.put("text", lines.get(from + b));
-                        ArrayNode a = o.putArray("embedding");
-                        for (double v : e) {
-                            a.add((float) v);
-                        }
-                        out.write(json.writeValueAsString(o));
-                        out.write('\n');
-                    }
+                ids[i] = m.tokenize(lines.get(i));
+                if (ids[i].length > max) {
+                    throw new ZotuneException("line " + (i + 1) + " of " + textFile + " is " + ids[i].length
+                            + " tokens long, more than the model's " + max + " positions");
                 }
             }
-        } finally {
-            session.close();
+            float[][] embeddings = m.embedIds(ids, pooling == Pooling.cls ? org.zotune.api.Pooling.CLS
+                    : org.zotune.api.Pooling.MEAN, normalize);
+            ObjectMapper json = new ObjectMapper();
+            try (Writer out = outFile != null ? Files.newBufferedWriter(outFile, StandardCharsets.UTF_8)
+                    : new NonClosing(spec.commandLine().getOut())) {
+                for (int i = 0; i < embeddings.length; i++) {
+                    ObjectNode o = json.createObjectNode();
+                    o.put("text", lines.get(i));
+                    ArrayNode a = o.putArray("embedding");
+                    for (float v : embeddings[i]) {
+                        a.add(v);
+                    }
+                    out.write(json.writeValueAsString(o));
+                    out.write('\n');
+                }
+            }
         }
         return 0;
-    }
-
-    private double[] pool(float[] h, int b, Batch batch, int hidden) {
-        double[] e = new double[hidden];
-        int n = 0;
-        for (int t = 0; t < batch.seq(); t++) {
-            int row = b * batch.seq() + t;
-            if (batch.mask()[row] == 0 || (pooling == Pooling.cls && t > 0)) {
-                continue;
-            }
-            n++;
-            for (int c = 0; c < hidden; c++) {
-                e[c] += h[row * hidden + c];
-            }
-        }
-        double norm = 0;
-        for (int c = 0; c < hidden; c++) {
-            e[c] /= n;
-            norm += e[c] * e[c];
-        }
-        if (normalize && norm > 0) {
-            norm = Math.sqrt(norm);
-            for (int c = 0; c < hidden; c++) {
-                e[c] /= norm;
-            }
-        }
-        return e;
     }
 
     /** stdout stays open after the command. */

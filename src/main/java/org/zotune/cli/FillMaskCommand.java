@@ -7,15 +7,14 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
-import org.zotune.backend.Backends;
-import org.zotune.backend.Ops;
-import org.zotune.backend.Parameters;
-import org.zotune.model.Batch;
-import org.zotune.model.ModelFamily;
+import org.zotune.api.MaskPrediction;
+import org.zotune.api.Model;
+import org.zotune.api.ModelInfo;
+import org.zotune.api.ModelSource;
+import org.zotune.api.TokenProbability;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -80,23 +79,29 @@ public final class FillMaskCommand implements Callable<Integer> {
                 throw new ZotuneException("--dump-logits " + dumpLogits + ": folder " + dir + " does not exist");
             }
         }
-        EncoderSession session = EncoderSession.open(model, input.text != null, err);
-        try {
-            if (!session.loaded.model().hasMlmHead()) {
+        try (Model m = ModelSession.openEncoder(ModelSource.of(model), backend, err)) {
+            ModelInfo info = m.info();
+            if (!m.hasMaskedLmHead()) {
                 throw new ZotuneException(model + ": the checkpoint has no masked-LM head (a bare "
-                        + session.loaded.config().family() + " body): use zotune embed");
+                        + info.modelType() + " body): use zotune embed");
             }
-            int vocab = session.loaded.config().vocabSize();
-            String maskName = session.loaded.config().family() == ModelFamily.ROBERTA ? "<mask>" : "[MASK]";
-            int mask = maskId != null ? maskId
-                    : session.tokenizer != null ? session.tokenizer.addedTokenId(maskName) : -1;
+            int vocab = info.vocabSize();
+            String maskName = info.modelType().equals("roberta") ? "<mask>" : "[MASK]";
+            if (input.text != null && !m.hasTokenizer()) {
+                throw new ZotuneException(model + ": no tokenizer.json beside the model, which text input needs");
+            }
+            int mask = maskId != null ? maskId : m.maskId();
             if (mask < 0 || mask >= vocab) {
                 throw new ZotuneException(mask < 0 ? "no mask token id: the tokenizer has no " + maskName
                         + " (pass --mask-id)" : "--mask-id " + mask + " is outside the vocabulary of " + vocab);
             }
             int[] ids;
             if (input.text != null) {
-                ids = session.encode(input.text, "--text");
+                ids = m.tokenize(input.text);
+                if (ids.length > info.maxPositions()) {
+                    throw new ZotuneException("--text is " + ids.length + " tokens long, more than the model's "
+                            + info.maxPositions() + " positions");
+                }
             } else {
                 ids = input.inputIds.clone();
                 for (int id : ids) {
@@ -105,31 +110,16 @@ public final class FillMaskCommand implements Callable<Integer> {
                     }
                 }
             }
-            List<Integer> masks = new ArrayList<>();
-            for (int t = 0; t < ids.length; t++) {
-                if (ids[t] == mask) {
-                    masks.add(t);
-                }
-            }
-            if (masks.isEmpty()) {
+            if (java.util.Arrays.stream(ids).noneMatch(id -> id == mask)) {
                 throw new ZotuneException((input.text != null ? "--text has no " + maskName
                         : "--input-ids has no mask id " + mask) + ": fill-mask needs at least one mask");
             }
-            int[] rows = masks.stream().mapToInt(Integer::intValue).toArray();
-            float[] logits;
-            try (Ops ops = Backends.create(backend.device, backend.dtype);
-                 Parameters params = ops.createParameters(session.loaded.parameters(), backend.dtype);
-                 Ops.Scope s = ops.scope()) {
-                var m = session.loaded.model();
-                logits = ops.toHost(m.mlmLogits(ops, params, m.hiddenStates(ops, params, Batch.of(ids), null), rows));
-            }
-            boolean words = input.text != null && session.tokenizer != null;
-            for (int i = 0; i < rows.length; i++) {
-                out.println("mask at position " + rows[i] + ":");
-                for (int[] top : top(logits, i * vocab, vocab, Math.min(topK, vocab))) {
-                    String token = words ? session.tokenizer.decode(new int[] {top[0]}).strip()
-                            : Integer.toString(top[0]);
-                    out.printf("  %-20s %.4f%n", token, softmaxAt(logits, i * vocab, vocab, top[0]));
+            List<MaskPrediction> predictions = m.fillMask(ids, mask, topK);
+            boolean words = input.text != null;
+            for (MaskPrediction p : predictions) {
+                out.println("mask at position " + p.position() + ":");
+                for (TokenProbability t : p.top()) {
+                    out.printf("  %-20s %.4f%n", words ? t.token() : Integer.toString(t.id()), t.probability());
                 }
             }
             if (dumpLogits != null) {
@@ -140,50 +130,19 @@ public final class FillMaskCommand implements Callable<Integer> {
                     a.add(id);
                 }
                 ArrayNode mp = o.putArray("mask_positions");
-                for (int r : rows) {
-                    mp.add(r);
+                for (MaskPrediction p : predictions) {
+                    mp.add(p.position());
                 }
                 ArrayNode l = o.putArray("logits");
-                for (int i = 0; i < rows.length; i++) {
+                for (MaskPrediction p : predictions) {
                     ArrayNode row = l.addArray();
-                    for (int v = 0; v < vocab; v++) {
-                        row.add(logits[i * vocab + v]);
+                    for (float v : p.logits()) {
+                        row.add(v);
                     }
                 }
                 json.writeValue(dumpLogits.toFile(), o);
             }
-        } finally {
-            session.close();
         }
         return 0;
-    }
-
-    /** The k largest logits of one row as {id}, best first. */
-    private static List<int[]> top(float[] logits, int off, int vocab, int k) {
-        List<int[]> best = new ArrayList<>();
-        boolean[] taken = new boolean[vocab];
-        for (int j = 0; j < k; j++) {
-            int arg = -1;
-            for (int v = 0; v < vocab; v++) {
-                if (!taken[v] && (arg < 0 || logits[off + v] > logits[off + arg])) {
-                    arg = v;
-                }
-            }
-            taken[arg] = true;
-            best.add(new int[] {arg});
-        }
-        return best;
-    }
-
-    private static double softmaxAt(float[] logits, int off, int vocab, int id) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int v = 0; v < vocab; v++) {
-            max = Math.max(max, logits[off + v]);
-        }
-        double z = 0;
-        for (int v = 0; v < vocab; v++) {
-            z += Math.exp(logits[off + v] - max);
-        }
-        return Math.exp(logits[off + id] - max) / z;
     }
 }

@@ -19,7 +19,7 @@ final class Logging {
     static void install(boolean verbose) {
         LogManager.getLogManager().reset();
         Logger root = Logger.getLogger("");
-        root.setLevel(verbose ? Level.FINE : Level.OFF);
+        root.setLevel(verbose ? Level.INFO : Level.OFF);
         if (verbose) {
             root.addHandler(new StderrHandler(System.err));
         }

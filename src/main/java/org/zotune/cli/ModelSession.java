@@ -2,18 +2,47 @@ package org.zotune.cli;
 
 import java.io.PrintWriter;
 import java.util.Locale;
+import org.zotune.ZotuneException;
 import org.zotune.api.Device;
 import org.zotune.api.Model;
 import org.zotune.api.ModelInfo;
 import org.zotune.api.ModelSource;
 import org.zotune.api.Precision;
+import org.zotune.model.BundledModel;
 
-/** Opens a model through the API as the commands do: progress and the backend on stderr. */
+/**
+ * Opens a model through the API as the commands do: progress and the backend on stderr, and the command's kind of
+ * model (a decoder for perplexity, generate, eval; an encoder for fill-mask, embed) or one line naming the others.
+ */
 final class ModelSession {
     private ModelSession() {
     }
 
+    /** A decoder (GPT-2, OPT, Llama); an encoder is refused in one line naming fill-mask and embed. */
     static Model open(ModelSource source, BackendOptions backend, PrintWriter err) {
+        Model m = load(source, backend, err);
+        ModelInfo i = m.info();
+        if (i.encoder()) {
+            m.close();
+            throw new ZotuneException(source.spelling() + ": a " + i.modelType() + " encoder (masked language model) "
+                    + "cannot run here, which needs a causal language model; use zotune fill-mask or zotune embed");
+        }
+        return m;
+    }
+
+    /** An encoder (BERT, RoBERTa); a decoder is refused in one line naming perplexity and generate. */
+    static Model openEncoder(ModelSource source, BackendOptions backend, PrintWriter err) {
+        Model m = load(source, backend, err);
+        ModelInfo i = m.info();
+        if (!i.encoder()) {
+            m.close();
+            throw new ZotuneException(source.spelling() + ": a " + i.modelType() + " decoder (causal language model), "
+                    + "not an encoder; use zotune perplexity or zotune generate");
+        }
+        return m;
+    }
+
+    private static Model load(ModelSource source, BackendOptions backend, PrintWriter err) {
         if (source.isBundled()) {
             err.println(source.attribution());
         } else {
@@ -33,9 +62,15 @@ final class ModelSession {
                     + "reference backend");
         }
         ModelInfo i = m.info();
-        err.printf("model: %s, %d layers, hidden %d, vocab %d, %d positions, %s parameters (%.2f s)%n",
-                i.modelType(), i.layers(), i.hiddenSize(), i.vocabSize(), i.maxPositions(),
-                humanCount(i.parameters()), (System.nanoTime() - t0) / 1e9);
+        if (i.encoder()) {
+            err.printf("model: %s encoder, %d layers, hidden %d, vocab %d%s, %d positions, %s parameters (%.2f s)%n",
+                    i.modelType(), i.layers(), i.hiddenSize(), i.vocabSize(), m.hasMaskedLmHead() ? ", MLM head" : "",
+                    i.maxPositions(), humanCount(i.parameters()), (System.nanoTime() - t0) / 1e9);
+        } else {
+            err.printf("model: %s, %d layers, hidden %d, vocab %d, %d positions, %s parameters (%.2f s)%n",
+                    i.modelType(), i.layers(), i.hiddenSize(), i.vocabSize(), i.maxPositions(),
+                    humanCount(i.parameters()), (System.nanoTime() - t0) / 1e9);
+        }
         err.flush();
         return m;
     }

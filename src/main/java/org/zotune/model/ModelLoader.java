@@ -17,7 +17,11 @@ public final class ModelLoader {
      * @throws org.zotune.ZotuneException naming the file/tensor/field and what is wrong
      */
     public static LoadedModel load(Path path) {
-        Checkpoint checkpoint = open(path);
+        return load(open(path));
+    }
+
+    /** As {@link #load(Path)} on a checkpoint already opened (e.g. to look at its config first). */
+    public static LoadedModel load(Checkpoint checkpoint) {
         LanguageModel built = build(checkpoint);
         if (!(built instanceof CausalLM model)) {
             throw new ZotuneException(checkpoint.source() + ": a " + checkpoint.config().family()
@@ -29,7 +33,11 @@ public final class ModelLoader {
 
     /** As {@link #load}, for an encoder (BERT, RoBERTa); a decoder is refused in one line. */
     public static LoadedEncoder loadEncoder(Path path) {
-        Checkpoint checkpoint = open(path);
+        return loadEncoder(open(path));
+    }
+
+    /** As {@link #loadEncoder(Path)} on a checkpoint already opened. */
+    public static LoadedEncoder loadEncoder(Checkpoint checkpoint) {
         LanguageModel built = build(checkpoint);
         if (!(built instanceof EncoderModel model)) {
             throw new ZotuneException(checkpoint.source() + ": a " + checkpoint.config().family()

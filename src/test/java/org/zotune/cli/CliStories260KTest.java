@@ -1,5 +1,6 @@
 package org.zotune.cli;
 
+import org.zotune.model.BundledModel;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -17,7 +17,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.TreeMap;
 import org.zotune.TensorDigests;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 import org.zotune.cli.Main;
 import org.zotune.model.io.SafetensorsFile;
 import picocli.CommandLine;

@@ -9,7 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cpu.CpuOps;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.io.TextCorpus;
 import org.zotune.model.LoadedModel;

@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.zotune.TestData;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;

@@ -17,7 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cpu.CpuOps;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.io.TextCorpus;
 import org.zotune.fixtures.HfFixtures;

@@ -18,7 +18,7 @@ import java.util.Map;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.model.io.SafetensorsFile;

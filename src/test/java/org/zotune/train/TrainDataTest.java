@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
 

@@ -8,7 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.zotune.cli.BundledModel;
+import org.zotune.model.BundledModel;
 
 /** Small real training runs for tests: the bundled stories260K on the bundled Jane Austen excerpt. */
 final class TrainRuns {

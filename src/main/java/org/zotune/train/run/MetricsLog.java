@@ -15,10 +15,12 @@ import org.zotune.train.ZoEngine;
 
 /**
  * What a run reports: {@code metrics.jsonl} (a "train" line per step, an "eval" line per evaluation, also printed
- * on the log), {@code summary.json} and the plots drawn from the metrics.
+ * on the log), {@code summary.json}, {@code report.html} and the plots drawn from the metrics.
  */
 public final class MetricsLog {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The run's self-contained HTML report (config, summary, curves as inline SVG). */
+    public static final String REPORT = "report.html";
 
     private final RunFolder folder;
     private final PrintWriter log;
@@ -159,6 +161,24 @@ public final class MetricsLog {
         o.put("skipped_steps", s.skipped());
         o.put("seconds", s.seconds());
         AtomicFiles.writeString(folder.file(RunFolder.SUMMARY), o.toPrettyString() + "\n");
+        report(o);
+    }
+
+    /** report.html from run.json, the summary and metrics.jsonl: needs no AWT, so every run writes it. */
+    private void report(JsonNode summary) {
+        java.nio.file.Path runJson = folder.file(RunFolder.RUN_JSON);
+        JsonNode config = null;
+        if (java.nio.file.Files.isRegularFile(runJson)) {
+            try {
+                config = JSON.readTree(runJson.toFile());
+            } catch (java.io.IOException e) {
+                throw new org.zotune.ZotuneException(runJson + ": cannot read for report.html: " + e.getMessage(), e);
+            }
+        }
+        String name = folder.dir().toAbsolutePath().getFileName() == null ? folder.dir().toString()
+                : folder.dir().toAbsolutePath().getFileName().toString();
+        AtomicFiles.writeString(folder.file(REPORT), RunReport.html(config, summary,
+                folder.readJsonl(RunFolder.METRICS), "zotune run " + name));
     }
 
     private static void putEval(ObjectNode o, String key, Eval e) {
@@ -177,8 +197,9 @@ public final class MetricsLog {
     public void plots() {
         if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
             // a runtime image without AWT (the GPU hosts' bundle): say so once instead of a NoClassDefFoundError
-            log.println("plots: this Java runtime has no java.desktop (AWT), so no PNGs here; draw them on any "
-                    + "machine with a desktop-capable Java: zotune plot " + folder.dir());
+            log.println("plots: this Java runtime has no java.desktop (AWT), so no PNGs here: the curves are in "
+                    + folder.file(REPORT) + ", and zotune plot " + folder.dir() + " draws the PNGs on any machine "
+                    + "with a desktop-capable Java");
             log.flush();
             return;
         }

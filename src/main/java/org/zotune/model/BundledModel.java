@@ -1,4 +1,4 @@
-package org.zotune.cli;
+package org.zotune.model;
 
 import java.io.BufferedReader;
 import java.io.IOException;
