@@ -17,6 +17,7 @@ import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.split.BatchSampler;
 import org.zotune.data.batch.MaskedPromptEncoder;
 import org.zotune.data.prompt.MaskedTemplate;
+import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.ModelConfig;
@@ -285,6 +286,11 @@ public final class Trainer {
             throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm needs an encoder with a "
                     + "masked-LM head (BERT, RoBERTa); this is a " + loaded.config().family() + " decoder (causal "
                     + "language model): train it with objective lm, classification, accuracy or f1");
+        }
+        if (masked && loaded.model() instanceof EncoderModel e && !e.hasMlmHead()) {
+            throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm scores the masked-LM head, and "
+                    + "this " + loaded.config().family() + " checkpoint has none (a bare encoder, e.g. a "
+                    + "sentence-embedding model)");
         }
         if (!masked && kind != LanguageModel.Kind.CAUSAL) {
             throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective() + "' scores "
