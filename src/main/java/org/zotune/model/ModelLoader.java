@@ -46,6 +46,13 @@ public final class ModelLoader {
         return new LoadedEncoder(checkpoint, model, Architectures.arrange(model, checkpoint));
     }
 
+    /** As {@link #load}, for a model of any kind (the caller checks {@link LanguageModel#kind()}). */
+    public static LoadedLanguageModel loadAny(Path path) {
+        Checkpoint checkpoint = open(path);
+        LanguageModel model = build(checkpoint);
+        return new LoadedLanguageModel(checkpoint, model, Architectures.arrange(model, checkpoint));
+    }
+
     private static LanguageModel build(Checkpoint checkpoint) {
         try {
             return Architectures.createModel(checkpoint.config());

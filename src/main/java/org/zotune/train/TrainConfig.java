@@ -43,7 +43,7 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param model      a Hugging Face folder or a llama2.c .bin, or {@code bundled} (stories260K)
  * @param tokenizer  the tokenizer file, or null for the model's own
  * @param data       the data set
- * @param objective  lm, classification, accuracy (−accuracy) or f1 (−F1)
+ * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1) or mlm (masked-LM prompt, encoders)
  * @param optimizer  the ZO optimiser and its hyperparameters
  * @param eps        ε of the two-point estimate
  * @param q          SPSA samples per step
@@ -89,8 +89,11 @@ public record TrainConfig(
         @Required("the run folder") String out,
         @Default("42") Long seed) {
 
-    /** What the run minimises (key objective): the LM loss, the candidates' loss, −accuracy or −F1. */
-    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1 }
+    /**
+     * What the run minimises (key objective): the LM loss, the candidates' loss, −accuracy, −F1, or the masked-LM
+     * prompt's loss (an encoder with its MLM head; the template is a masked-LM one).
+     */
+    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1, MLM }
 
     /** The dev metric that selects the best weights (key metric). */
     public enum Metric { LOSS, ACCURACY, F1 }
@@ -150,8 +153,10 @@ public record TrainConfig(
      * @param dev      dev file(s), or null: dev (and test) drawn from train by {@code splits}
      * @param test     test file(s), or null
      * @param task     superglue / kshot task name (e.g. boolq, SST-2)
-     * @param template a built-in template name or a pattern with {field} placeholders ending in {label} / {option}
-     * @param verbalizer label → word, for a pattern ending in {label}
+     * @param template a built-in template name or a pattern with {field} placeholders ending in {label} / {option};
+     *                 for objective mlm a built-in masked-LM template name or a pattern with one {@code <mask>} /
+     *                 {@code [MASK]}
+     * @param verbalizer label → word, for a pattern ending in {label} (or a masked-LM pattern)
      * @param classes  label-sentence: the number of classes
      * @param textColumn  tsv: the text column (default sentence)
      * @param labelColumn tsv: the label column (default label)
@@ -159,6 +164,8 @@ public record TrainConfig(
      * @param splits   sizes drawn from the train pool (train, dev, test); absent: use the files as given
      * @param seed     seed of k-shot sampling and splits (default: the run's seed)
      * @param maxExamples text: at most this many training chunks (0: all)
+     * @param verbalizerFirstToken objective mlm: score a label word of several tokens by its first token (default
+     *                 false: such a word is refused)
      */
     public record Data(
             @Required @Choice(Format.class) String format,
@@ -174,7 +181,8 @@ public record TrainConfig(
             @Default("0") @AtLeast(0) Integer kShot,
             Splits splits,
             Long seed,
-            @Default("0") @AtLeast(0) Integer maxExamples) {
+            @Default("0") @AtLeast(0) Integer maxExamples,
+            @Default("false") Boolean verbalizerFirstToken) {
 
         /** How the data files are read (key data.format). */
         public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT }

@@ -9,6 +9,7 @@ import org.zotune.ZotuneException;
 import org.zotune.data.Dataset;
 import org.zotune.data.ReadOptions;
 import org.zotune.data.batch.EncodedExample;
+import org.zotune.data.batch.MaskedPromptEncoder;
 import org.zotune.data.batch.PromptEncoder;
 import org.zotune.data.io.KShotReader;
 import org.zotune.data.io.LabelSentenceReader;
@@ -16,6 +17,8 @@ import org.zotune.data.io.SuperGlueReader;
 import org.zotune.data.io.TableReader;
 import org.zotune.data.io.TextCorpus;
 import org.zotune.data.io.ZotuneJsonlReader;
+import org.zotune.data.prompt.MaskedTemplate;
+import org.zotune.data.prompt.MaskedTemplates;
 import org.zotune.data.prompt.PatternTemplate;
 import org.zotune.data.prompt.PromptTemplate;
 import org.zotune.data.prompt.Templates;
@@ -50,6 +53,29 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                     "text: " + train.size() + " train, " + dev.size() + " dev, " + test.size() + " test chunks of "
                             + maxLength + " tokens");
         }
+        Dataset[] sets = datasets(d, seed);
+        Dataset train = sets[0];
+        Dataset dev = sets[1];
+        Dataset test = sets[2];
+        PromptEncoder uncut = new PromptEncoder(tokenizer, Integer.MAX_VALUE / 2);
+        if (train.kind() == Dataset.Kind.LANGUAGE_MODEL) {
+            List<EncodedExample> tr = encoder.encodeLanguageModel(train);
+            return new TrainData(true, tr, lm(encoder, dev), lm(encoder, test), encoder.padId(),
+                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength));
+        }
+        if (train.kind() == Dataset.Kind.REGRESSION) {
+            throw new ZotuneException(train.name() + ": a regression data set cannot be trained on by zotune's "
+                    + "objectives");
+        }
+        PromptTemplate template = template(d, train);
+        List<EncodedExample> tr = encoder.encode(train.requireLabels(), template);
+        return new TrainData(false, tr, encode(encoder, dev, template), encode(encoder, test, template),
+                encoder.padId(), describe(train, dev, test) + ", template " + template.name()
+                        + truncated(tr, uncut.encode(train, template), maxLength));
+    }
+
+    /** Reads train, dev and test (null when absent), with k-shot sampling and splits applied. */
+    private static Dataset[] datasets(TrainConfig.Data d, long seed) {
         Dataset train = read(d, d.train(), "train", seed);
         Dataset dev = d.dev().isEmpty() ? null : read(d, d.dev(), "dev", seed);
         Dataset test = d.test().isEmpty() ? null : read(d, d.test(), "test", seed);
@@ -83,21 +109,49 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                         pool.subList(s.train() + s.dev(), need));
             }
         }
-        PromptEncoder uncut = new PromptEncoder(tokenizer, Integer.MAX_VALUE / 2);
-        if (train.kind() == Dataset.Kind.LANGUAGE_MODEL) {
-            List<EncodedExample> tr = encoder.encodeLanguageModel(train);
-            return new TrainData(true, tr, lm(encoder, dev), lm(encoder, test), encoder.padId(),
-                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength));
+        return new Dataset[] {train, dev, test};
+    }
+
+    /**
+     * A run's data for the masked-LM prompt (objective mlm): classification data, one row per example with one mask
+     * ({@link MaskedPromptEncoder}); {@code template} is checked against the training set (its {@link
+     * MaskedTemplate#words} are then in the data set's label order).
+     */
+    public static TrainData loadMasked(TrainConfig.Data d, MaskedPromptEncoder encoder, MaskedTemplate template,
+            long runSeed) {
+        if (d.format().equals("text")) {
+            throw new ZotuneException("objective mlm needs classification data with a masked-LM template, not "
+                    + "data.format text");
         }
-        if (train.kind() == Dataset.Kind.REGRESSION) {
-            throw new ZotuneException(train.name() + ": a regression data set cannot be trained on by zotune's "
-                    + "objectives");
+        Dataset[] sets = datasets(d, d.seed() != null ? d.seed() : runSeed);
+        Dataset train = sets[0].requireLabels();
+        List<EncodedExample> tr = encoder.encode(train, template);
+        List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sets[1].requireLabels(), template);
+        List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sets[2].requireLabels(), template);
+        return new TrainData(false, tr, dev, test, encoder.padId(), describe(train, sets[1], sets[2])
+                + ", masked-LM template " + template.name());
+    }
+
+    /** The masked-LM template of key data.template: a built-in name, or a pattern with one mask and data.verbalizer. */
+    public static MaskedTemplate maskedTemplate(TrainConfig.Data d) {
+        String t = d.template();
+        if (t == null) {
+            throw new ZotuneException("key 'data.template' is required for objective mlm: a built-in masked-LM "
+                    + "template (" + String.join(", ", MaskedTemplates.names()) + ") or a pattern with {field} "
+                    + "placeholders and one <mask> (or [MASK])");
         }
-        PromptTemplate template = template(d, train);
-        List<EncodedExample> tr = encoder.encode(train.requireLabels(), template);
-        return new TrainData(false, tr, encode(encoder, dev, template), encode(encoder, test, template),
-                encoder.padId(), describe(train, dev, test) + ", template " + template.name()
-                        + truncated(tr, uncut.encode(train, template), maxLength));
+        if (!MaskedTemplate.isPattern(t)) {
+            if (d.verbalizer() != null) {
+                throw new ZotuneException("key 'data.verbalizer' is only for a pattern template; built-in masked-LM "
+                        + "template '" + t + "' has its own");
+            }
+            return MaskedTemplates.builtin(t);
+        }
+        if (d.verbalizer() == null) {
+            throw new ZotuneException("key 'data.verbalizer' is required with the masked-LM pattern \"" + t
+                    + "\" (label -> word)");
+        }
+        return new MaskedTemplate("pattern", t, new LinkedHashMap<>(d.verbalizer()));
     }
 
     /** Says how many training examples max_length cut (prompts from the left, text at its end). */

@@ -15,12 +15,18 @@ import org.zotune.ZotuneException;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.split.BatchSampler;
-import org.zotune.model.LoadedModel;
+import org.zotune.data.batch.MaskedPromptEncoder;
+import org.zotune.data.prompt.MaskedTemplate;
+import org.zotune.model.EncoderModel;
+import org.zotune.model.LanguageModel;
+import org.zotune.model.LoadedLanguageModel;
+import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelLoader;
 import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.train.objective.Evaluator;
+import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.run.BestTracker;
 import org.zotune.train.run.Fingerprints;
@@ -110,12 +116,25 @@ public final class Trainer {
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
-        LoadedModel loaded = ModelLoader.load(modelPath);
+        boolean masked = config.objectiveKind() == TrainConfig.ObjectiveKind.MLM;
+        MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null; // bad keys first
+        LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
+        requireKind(loaded, masked);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
-        TrainData data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
+        TrainData data;
+        Objective objective;
+        if (masked) {
+            MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, Math.max(0, loaded.config().padTokenId()),
+                    config.maxLength());
+            data = TrainData.loadMasked(config.data(), encoder, maskedTemplate, config.seed());
+            objective = new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(maskedTemplate.words(),
+                    config.data().verbalizerFirstToken()));
+        } else {
+            data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
+            objective = Objective.named(config.objective());
+        }
         log.println("data: " + data.description());
-        Objective objective = Objective.named(config.objective());
         if (data.languageModel() && config.objectiveKind() != TrainConfig.ObjectiveKind.LM) {
             throw new ZotuneException("objective '" + config.objective() + "' needs candidate data (classification or "
                     + "multiple choice); language-model data trains with objective lm");
@@ -158,7 +177,7 @@ public final class Trainer {
         }
     }
 
-    private Summary start(LoadedModel loaded, TrainData data, Objective objective, Fingerprints fingerprints,
+    private Summary start(LoadedLanguageModel loaded, TrainData data, Objective objective, Fingerprints fingerprints,
             long t0) {
         Eval initialDev = null;
         Checkpoints.Progress progress;
@@ -175,19 +194,19 @@ public final class Trainer {
                         loaded.model().params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
-                    initialDev = evaluate(engine, data, data.dev());
+                    initialDev = evaluate(engine, objective, data, data.dev());
                     metrics.eval("dev", 0, initialDev);
                     init = initialDev.metric(config.metricKind());
                 }
                 progress = BestTracker.fresh(init);
             }
-            return loop(engine, loaded, data, new BestTracker(config.metricKind(), config.earlyStoppingPatience(),
-                    progress), initialDev, t0);
+            return loop(engine, loaded.config(), objective, data, new BestTracker(config.metricKind(),
+                    config.earlyStoppingPatience(), progress), initialDev, t0);
         }
     }
 
-    private Summary loop(ZoEngine engine, LoadedModel loaded, TrainData data, BestTracker best, Eval initialDev,
-            long t0) {
+    private Summary loop(ZoEngine engine, ModelConfig modelConfig, Objective objective, TrainData data,
+            BestTracker best, Eval initialDev, long t0) {
         int m = config.gradAccumulation();
         BatchSampler sampler = new BatchSampler(data.train().size(), config.batchSize(), config.seed());
         String stopped = "completed";
@@ -228,12 +247,12 @@ public final class Trainer {
                         || t == stepsTotal);
                 boolean stop = false;
                 if (evalNow) {
-                    lastDev = evaluate(engine, data, data.dev());
+                    lastDev = evaluate(engine, objective, data, data.dev());
                     metrics.eval("dev", t, lastDev);
                     stop = best.record(t, lastDev.metric(config.metricKind()), t == stepsTotal, at -> {
-                        export(loaded, engine, folder.best(), at);
+                        export(modelConfig, engine, folder.best(), at);
                         if (!data.test().isEmpty()) {
-                            metrics.eval("test", at, evaluate(engine, data, data.test()));
+                            metrics.eval("test", at, evaluate(engine, objective, data, data.test()));
                         }
                     });
                     if (stop) {
@@ -262,12 +281,12 @@ public final class Trainer {
         if (engine.stepsDone() == startStep && startStep > 0) {
             Checkpoints.save(folder.dir(), engine.state(), best.progress()); // resumed a finished run: just finish
         }
-        export(loaded, engine, folder.model(), engine.stepsDone());
+        export(modelConfig, engine, folder.model(), engine.stepsDone());
         Eval finalTest = null;
         if (!data.test().isEmpty() && !stopped.equals("stop-after")) {
             finalTest = finished ? metrics.finalTest(engine.stepsDone()) : null;
             if (finalTest == null) {
-                finalTest = evaluate(engine, data, data.test());
+                finalTest = evaluate(engine, objective, data, data.test());
                 metrics.eval("test", engine.stepsDone(), finalTest);
             }
         }
@@ -295,20 +314,43 @@ public final class Trainer {
                 .setUpdateIntervalMillis(250).startsFrom(start, Duration.ZERO).build();
     }
 
-    private Eval evaluate(ZoEngine engine, TrainData data, List<EncodedExample> set) {
+    private Eval evaluate(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set) {
         int bs = config.evalBatchSize();
         return engine.evaluate((ops, model, weights) -> {
             if (data.languageModel()) {
                 Evaluator.LmResult r = Evaluator.languageModel(ops, model, weights, set, bs, data.padId());
                 return new Eval(r.loss(), Double.NaN, Double.NaN, set.size());
             }
-            Evaluator.Result r = Evaluator.evaluate(ops, model, weights, set, bs, data.padId());
+            Evaluator.Result r = Evaluator.evaluate(ops, model, weights, set, bs, data.padId(), objective);
             return new Eval(r.loss(), r.accuracy(), r.f1(), r.examples());
         });
     }
 
-    private void export(LoadedModel loaded, ZoEngine engine, Path dir, long step) {
-        HfExport.write(dir, modelPath, tokenizerPath, loaded.config(), engine.exportParameters(),
+    /**
+     * Objective mlm trains an encoder; every other objective scores next tokens and needs a decoder: one line naming
+     * the model and what to use instead.
+     */
+    private void requireKind(LoadedLanguageModel loaded, boolean masked) {
+        LanguageModel.Kind kind = loaded.model().kind();
+        if (masked && kind != LanguageModel.Kind.MASKED) {
+            throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm needs an encoder with a "
+                    + "masked-LM head (BERT, RoBERTa); this is a " + loaded.config().family() + " decoder (causal "
+                    + "language model): train it with objective lm, classification, accuracy or f1");
+        }
+        if (masked && loaded.model() instanceof EncoderModel e && !e.hasMlmHead()) {
+            throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm scores the masked-LM head, and "
+                    + "this " + loaded.config().family() + " checkpoint has none (a bare encoder, e.g. a "
+                    + "sentence-embedding model)");
+        }
+        if (!masked && kind != LanguageModel.Kind.CAUSAL) {
+            throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective() + "' scores "
+                    + "next tokens and needs a causal language model; this is a " + loaded.config().family()
+                    + " encoder (masked language model): train it with objective mlm and a masked-LM template");
+        }
+    }
+
+    private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+        HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(),
                 Map.of("format", "pt", "zotune_step", Long.toString(step)));
     }
 }

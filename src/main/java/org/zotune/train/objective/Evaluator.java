@@ -84,6 +84,18 @@ public final class Evaluator {
 
     public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
             int batchSize, int padId) {
+        return evaluate(ops, model, weights, data, batchSize, padId, (Objective) null);
+    }
+
+    /**
+     * As above, scored the way {@code objective} scores: by its {@link ChoiceScorer} when it is one (e.g. the
+     * masked-LM prompt), else by the candidates' log-likelihood ({@link OptionScores}).
+     */
+    public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
+            int batchSize, int padId, Objective objective) {
+        if (objective instanceof ChoiceScorer scorer) {
+            return evaluateChoices(ops, model, weights, data, batchSize, padId, scorer);
+        }
         if (data.isEmpty()) {
             throw new ZotuneException("nothing to evaluate: no examples");
         }
@@ -104,6 +116,34 @@ public final class Evaluator {
                 pred[from + i] = s.predictions()[i];
                 gold[from + i] = b.gold()[i];
                 classes = Math.max(classes, b.candidates()[i]);
+            }
+        }
+        return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred);
+    }
+
+    private static Result evaluateChoices(Ops ops, LanguageModel model, WeightSource weights,
+            List<EncodedExample> data, int batchSize, int padId, ChoiceScorer scorer) {
+        if (data.isEmpty()) {
+            throw new ZotuneException("nothing to evaluate: no examples");
+        }
+        if (batchSize <= 0) {
+            throw new ZotuneException("evaluation batch size must be positive, got " + batchSize);
+        }
+        int n = data.size();
+        int[] pred = new int[n];
+        int[] gold = new int[n];
+        int classes = 0;
+        double lossSum = 0;
+        for (int from = 0; from < n; from += batchSize) {
+            List<EncodedExample> chunk = new ArrayList<>(data.subList(from, Math.min(n, from + batchSize)));
+            PromptBatch b = PromptBatch.of(chunk, padId);
+            double[][] s = scorer.choiceScores(ops, model, weights, b);
+            lossSum += ChoiceScorer.crossEntropy(s, b.gold()) * chunk.size();
+            int[] p = ChoiceScorer.predictions(s);
+            for (int i = 0; i < chunk.size(); i++) {
+                pred[from + i] = p[i];
+                gold[from + i] = b.gold()[i];
+                classes = Math.max(classes, s[i].length);
             }
         }
         return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred);

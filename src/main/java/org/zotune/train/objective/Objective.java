@@ -30,6 +30,15 @@ public interface Objective {
         return Optional.empty();
     }
 
+    /**
+     * For a masked-LM prompt objective, the mask rows, label tokens and gold labels its loss reads
+     * ({@link MaskedChoices}), so that an engine may compute that loss itself (the captured CUDA step); empty for any
+     * other objective (the default). Refuses, as {@link #loss} would, a model or a batch it cannot score.
+     */
+    default Optional<MaskedChoices> maskedChoices(LanguageModel model, PromptBatch batch) {
+        return Optional.empty();
+    }
+
     /** The objective named {@code lm}, {@code classification}, {@code accuracy} (−accuracy) or {@code f1} (−F1). */
     static Objective named(String name) {
         return switch (name) {
@@ -37,6 +46,8 @@ public interface Objective {
             case "classification" -> new ClassificationLoss();
             case "accuracy" -> new NegativeAccuracy();
             case "f1" -> new NegativeF1();
+            case "mlm" -> throw new IllegalArgumentException("objective mlm is built from its template's label tokens "
+                    + "and the tokenizer's mask: new MaskedLmPrompt(...)");
             default -> throw new org.zotune.ZotuneException("unknown objective '" + name
                     + "' (known: lm, classification, accuracy, f1)");
         };

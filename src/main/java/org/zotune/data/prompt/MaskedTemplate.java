@@ -1,0 +1,249 @@
+package org.zotune.data.prompt;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import org.zotune.ZotuneException;
+import org.zotune.data.Dataset;
+import org.zotune.data.Example;
+
+/**
+ * A masked-LM prompt (ALGORITHMS.md §6, LM-BFF / MeZO): a pattern with {@code {field}} placeholders and exactly one
+ * mask placeholder, written {@code <mask>} or {@code [MASK]} whatever the model (the encoder puts the model's own mask
+ * token there), plus a verbalizer (label → one word). The MLM head's logits at the mask, restricted to the label words,
+ * score the labels. Write {@code {{} and {@code }}} for literal braces.
+ *
+ * <p>Example: {@code new MaskedTemplate("sst2", "{sentence} It was <mask> .", Map.of("0", "terrible", "1", "great"))}.
+ */
+public final class MaskedTemplate {
+    /** The two spellings of the mask placeholder a pattern may use. */
+    public static final List<String> MASK_PLACEHOLDERS = List.of("<mask>", "[MASK]");
+
+    private final String name;
+    private final String pattern;
+    private final List<Object> parts = new ArrayList<>(); // String literal, Placeholder or MASK
+    private final LinkedHashMap<String, String> verbalizer;
+    private final UnaryOperator<Map<String, String>> prepare;
+    private List<String> labels; // set by check(); render() needs the label order
+
+    private static final Object MASK = new Object();
+
+    private record Placeholder(String field) {
+    }
+
+    public MaskedTemplate(String name, String pattern, Map<String, String> verbalizer) {
+        this(name, pattern, verbalizer, null);
+    }
+
+    /**
+     * @param prepare rewrites an example's fields before they are filled in (e.g. LM-BFF's "sentence without its
+     *                final punctuation"), or null
+     */
+    public MaskedTemplate(String name, String pattern, Map<String, String> verbalizer,
+            UnaryOperator<Map<String, String>> prepare) {
+        this.name = name;
+        this.pattern = pattern;
+        this.prepare = prepare;
+        parse(pattern);
+        int masks = 0;
+        for (Object p : parts) {
+            if (p == MASK) {
+                masks++;
+            }
+        }
+        if (masks != 1) {
+            throw new ZotuneException("masked-LM template '" + name + "': needs exactly one mask placeholder (<mask> or "
+                    + "[MASK]), found " + masks + ": " + quoted(pattern));
+        }
+        if (fieldNames().isEmpty()) {
+            throw new ZotuneException("masked-LM template '" + name + "': no {field} placeholder for the example's "
+                    + "text: " + quoted(pattern));
+        }
+        if (fieldNames().contains("label") || fieldNames().contains("option")) {
+            throw new ZotuneException("masked-LM template '" + name + "': the label goes where the mask is; {label} "
+                    + "/ {option} are not placeholders here: " + quoted(pattern));
+        }
+        if (verbalizer == null || verbalizer.isEmpty()) {
+            throw new ZotuneException("masked-LM template '" + name + "': needs a verbalizer (label -> word)");
+        }
+        this.verbalizer = new LinkedHashMap<>(verbalizer);
+        Map<String, String> seen = new HashMap<>();
+        for (Map.Entry<String, String> e : this.verbalizer.entrySet()) {
+            if (e.getValue() == null || e.getValue().isBlank()) {
+                throw new ZotuneException("masked-LM template '" + name + "': label '" + e.getKey()
+                        + "' has an empty verbalizer word");
+            }
+            String other = seen.put(e.getValue().strip(), e.getKey());
+            if (other != null) {
+                throw new ZotuneException("masked-LM template '" + name + "': labels '" + other + "' and '"
+                        + e.getKey() + "' have the same verbalizer word '" + e.getValue() + "'");
+            }
+        }
+    }
+
+    /** Whether {@code pattern} is a masked-LM pattern (it holds a mask placeholder) rather than a built-in's name. */
+    public static boolean isPattern(String pattern) {
+        return MASK_PLACEHOLDERS.stream().anyMatch(pattern::contains) || pattern.contains("{");
+    }
+
+    private void parse(String p) {
+        StringBuilder lit = new StringBuilder();
+        int i = 0;
+        while (i < p.length()) {
+            char c = p.charAt(i);
+            if (p.startsWith("<mask>", i) || p.startsWith("[MASK]", i)) {
+                flush(lit);
+                parts.add(MASK);
+                i += 6;
+            } else if (c == '{' && i + 1 < p.length() && p.charAt(i + 1) == '{') {
+                lit.append('{');
+                i += 2;
+            } else if (c == '}' && i + 1 < p.length() && p.charAt(i + 1) == '}') {
+                lit.append('}');
+                i += 2;
+            } else if (c == '{') {
+                int end = p.indexOf('}', i);
+                int nextOpen = p.indexOf('{', i + 1);
+                if (end < 0 || (nextOpen >= 0 && nextOpen < end)) {
+                    throw new ZotuneException("masked-LM template '" + name + "': unclosed '{' at character " + (i + 1)
+                            + ": " + quoted(p));
+                }
+                String field = p.substring(i + 1, end);
+                if (!field.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+                    throw new ZotuneException("masked-LM template '" + name + "': bad placeholder {" + field
+                            + "} (a field name is letters, digits and _): " + quoted(p));
+                }
+                flush(lit);
+                parts.add(new Placeholder(field));
+                i = end + 1;
+            } else if (c == '}') {
+                throw new ZotuneException("masked-LM template '" + name + "': unmatched '}' at character " + (i + 1)
+                        + " (write }} for a literal brace): " + quoted(p));
+            } else {
+                lit.append(c);
+                i++;
+            }
+        }
+        flush(lit);
+    }
+
+    private void flush(StringBuilder lit) {
+        if (lit.length() > 0) {
+            parts.add(lit.toString());
+            lit.setLength(0);
+        }
+    }
+
+    /** The fields the pattern fills in, in order of first use. */
+    public Set<String> fieldNames() {
+        Set<String> out = new LinkedHashSet<>();
+        for (Object part : parts) {
+            if (part instanceof Placeholder p) {
+                out.add(p.field);
+            }
+        }
+        return out;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public String pattern() {
+        return pattern;
+    }
+
+    /** The verbalizer (label name -> word). */
+    public Map<String, String> verbalizer() {
+        return new LinkedHashMap<>(verbalizer);
+    }
+
+    /** The label words in the checked data set's label order (the order of gold indices and scores). */
+    public List<String> words() {
+        requireChecked();
+        return labels.stream().map(verbalizer::get).toList();
+    }
+
+    /**
+     * Checks that the template fits the data set (classification data, its fields, its labels); throws a one-line
+     * {@link ZotuneException} naming the template, the data set and what does not match.
+     */
+    public void check(Dataset data) {
+        String where = "masked-LM template '" + name + "' on data set " + data.name();
+        if (data.kind() != Dataset.Kind.CLASSIFICATION) {
+            throw new ZotuneException(where + ": a masked-LM prompt scores labels, so it needs classification data; "
+                    + "the data set is " + data.kind());
+        }
+        Set<String> available = new HashSet<>(data.inputFields());
+        available.addAll(data.get(0).fields().keySet());
+        for (String f : fieldNames()) {
+            if (!available.contains(f)) {
+                throw new ZotuneException(where + ": placeholder {" + f + "} is not a field of the data set (fields: "
+                        + data.inputFields() + ")");
+            }
+        }
+        for (String f : data.inputFields()) {
+            if (!fieldNames().contains(f)) {
+                throw new ZotuneException(where + ": the template lacks the placeholder {" + f + "} for the data set's "
+                        + "field '" + f + "'");
+            }
+        }
+        for (String label : data.labels()) {
+            if (!verbalizer.containsKey(label)) {
+                throw new ZotuneException(where + ": label '" + label + "' has no verbalizer word (verbalizer labels: "
+                        + verbalizer.keySet() + ")");
+            }
+        }
+        for (String label : verbalizer.keySet()) {
+            if (!data.labels().contains(label)) {
+                throw new ZotuneException(where + ": verbalizer label '" + label + "' is not a label of the data set "
+                        + "(labels: " + data.labels() + ")");
+            }
+        }
+        labels = List.copyOf(data.labels());
+    }
+
+    public MaskedPrompt render(Example example) {
+        requireChecked();
+        Map<String, String> fields = prepare == null ? example.fields() : prepare.apply(new HashMap<>(example.fields()));
+        StringBuilder before = new StringBuilder();
+        StringBuilder after = new StringBuilder();
+        StringBuilder out = before;
+        for (Object part : parts) {
+            if (part == MASK) {
+                out = after;
+            } else if (part instanceof Placeholder p) {
+                String v = fields.get(p.field);
+                if (v == null) {
+                    throw new ZotuneException(example.source() + ": masked-LM template '" + name + "' needs field '"
+                            + p.field + "', the example has " + fields.keySet().stream().sorted().toList());
+                }
+                out.append(v);
+            } else {
+                out.append((String) part);
+            }
+        }
+        int gold = example.label();
+        if (gold >= labels.size()) {
+            throw new ZotuneException(example.source() + ": label index " + gold + " but only " + labels.size()
+                    + " labels");
+        }
+        return new MaskedPrompt(example.source(), before.toString(), after.toString(), gold);
+    }
+
+    private void requireChecked() {
+        if (labels == null) {
+            throw new IllegalStateException("masked-LM template '" + name + "': check(dataset) must come first");
+        }
+    }
+
+    private static String quoted(String s) {
+        return "\"" + s.replace("\n", "\\n") + "\"";
+    }
+}
