@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
-import java.util.ArrayList;
 import java.util.List;
 import org.zotune.model.io.AtomicFiles;
 import org.zotune.train.TrainConfig;
@@ -211,31 +210,10 @@ public final class MetricsLog {
      * run and by {@code zotune plot} on a run folder copied from a host without AWT.
      */
     public static void drawPlots(List<JsonNode> metrics, java.nio.file.Path plotsDir) {
-        List<Double> tx = new ArrayList<>();
-        List<Double> ty = new ArrayList<>();
-        List<Double> dx = new ArrayList<>();
-        List<Double> dy = new ArrayList<>();
-        List<Double> ax = new ArrayList<>();
-        List<Double> ay = new ArrayList<>();
-        List<Double> fy = new ArrayList<>();
-        for (JsonNode n : metrics) {
-            double t = n.path("t").asDouble();
-            if (n.path("type").asText().equals("train") && !n.path("skipped").asBoolean()) {
-                tx.add(t);
-                ty.add(n.path("loss").asDouble());
-            } else if (n.path("type").asText().equals("eval") && n.path("split").asText().equals("dev")) {
-                dx.add(t);
-                dy.add(n.path("loss").asDouble());
-                if (n.has("accuracy")) {
-                    ax.add(t);
-                    ay.add(n.path("accuracy").asDouble());
-                    fy.add(n.path("f1").asDouble());
-                }
-            }
-        }
+        Curves c = Curves.of(metrics);
         Plots.write(plotsDir.resolve("loss.png"), "loss", "loss", List.of(
-                new Plots.Series("train (½(l+ + l-))", tx, ty), new Plots.Series("dev", dx, dy)));
+                new Plots.Series("train (½(l+ + l-))", c.trainX(), c.trainLoss()), new Plots.Series("dev", c.devX(), c.devLoss())));
         Plots.write(plotsDir.resolve("metric.png"), "dev metrics", "metric", List.of(
-                new Plots.Series("accuracy", ax, ay), new Plots.Series("f1", ax, fy)));
+                new Plots.Series("accuracy", c.metricX(), c.accuracy()), new Plots.Series("f1", c.metricX(), c.f1())));
     }
 }

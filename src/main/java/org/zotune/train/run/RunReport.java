@@ -1,7 +1,6 @@
 package org.zotune.train.run;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -33,28 +32,7 @@ final class RunReport {
      * HTML-escaped; the curves' points are written into each SVG's polyline and as data-x / data-y attributes.
      */
     static String html(JsonNode config, JsonNode summary, List<JsonNode> metrics, String title) {
-        List<Double> tx = new ArrayList<>();
-        List<Double> ty = new ArrayList<>();
-        List<Double> dx = new ArrayList<>();
-        List<Double> dy = new ArrayList<>();
-        List<Double> ax = new ArrayList<>();
-        List<Double> ay = new ArrayList<>();
-        List<Double> fy = new ArrayList<>();
-        for (JsonNode n : metrics) {
-            double t = n.path("t").asDouble();
-            if (n.path("type").asText().equals("train") && !n.path("skipped").asBoolean()) {
-                tx.add(t);
-                ty.add(n.path("loss").asDouble());
-            } else if (n.path("type").asText().equals("eval") && n.path("split").asText().equals("dev")) {
-                dx.add(t);
-                dy.add(n.path("loss").asDouble());
-                if (n.has("accuracy")) {
-                    ax.add(t);
-                    ay.add(n.path("accuracy").asDouble());
-                    fy.add(n.path("f1").asDouble());
-                }
-            }
-        }
+        Curves c = Curves.of(metrics);
         StringBuilder b = new StringBuilder(16_384);
         b.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>")
                 .append(esc(title)).append("</title>\n<style>\n")
@@ -71,8 +49,8 @@ final class RunReport {
         b.append("</table>\n");
 
         b.append("<h2>Curves</h2>\n");
-        svg(b, "loss", "loss", List.of(curve("train", tx, ty), curve("dev", dx, dy)));
-        svg(b, "metric", "dev metrics", List.of(curve("accuracy", ax, ay), curve("f1", ax, fy)));
+        svg(b, "loss", "loss", List.of(curve("train", c.trainX(), c.trainLoss()), curve("dev", c.devX(), c.devLoss())));
+        svg(b, "metric", "dev metrics", List.of(curve("accuracy", c.metricX(), c.accuracy()), curve("f1", c.metricX(), c.f1())));
 
         b.append("<h2>Summary</h2>\n");
         table(b, summary);
