@@ -34,8 +34,11 @@ def metrics(d):
     return out
 def summary(d):
     o = json.loads((d / "summary.json").read_text()); o.pop("seconds", None); o.pop("out", None); return o
-checks = [("metrics.jsonl", metrics), ("summary.json", summary),
-          ("trajectory.jsonl", lambda d: (d / "trajectory.jsonl").read_text()),
+def trajectory(d): # the header's config names the run folder
+    lines = [json.loads(line) for line in (d / "trajectory.jsonl").read_text().splitlines()]
+    lines[0]["config"].pop("out", None)
+    return lines
+checks = [("metrics.jsonl", metrics), ("summary.json", summary), ("trajectory.jsonl", trajectory),
           ("model/model.safetensors", lambda d: (d / "model/model.safetensors").read_bytes()),
           ("best/model.safetensors", lambda d: (d / "best/model.safetensors").read_bytes()
               if (d / "best/model.safetensors").exists() else None)]
@@ -61,7 +64,9 @@ for ((r = 1; r <= rounds; r++)); do
       set -e
     else # SIGKILL after a random delay
       delay_ms=$(( RANDOM % (duration_ms + 1) ))
-      zt --out "$run" "${flags[@]}" >/dev/null 2>"$run.err" &
+      # not through zt: $! must be the launcher itself, which execs the JVM
+      ./zotune train --config "$config" --device "$device" --no-progress --out "$run" "${flags[@]}" \
+        >/dev/null 2>"$run.err" &
       pid=$!
       sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
       kill -KILL "$pid" 2>/dev/null || true # the launcher execs the JVM: this is the JVM
