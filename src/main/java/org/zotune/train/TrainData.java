@@ -200,8 +200,12 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                 throw new ZotuneException("data.format kshot needs data.task and data.k_shot (the LM-BFF folder "
                         + "<task>/<k>-<seed>)");
             }
-            return KShotReader.read(Path.of(files.get(0)), d.task(), d.kShot(), (int) seed, split,
-                    ReadOptions.STRICT);
+            if (files.size() != 1) { // the others would be ignored
+                throw new ZotuneException("data." + split + ": data.format kshot reads one LM-BFF root folder, got "
+                        + files.size());
+            }
+            // the seed as it is: (int) would read another seed's folder for a seed past 2^31
+            return KShotReader.read(Path.of(files.get(0)), d.task(), d.kShot(), seed, split, ReadOptions.STRICT);
         }
         if (files.size() != 1) {
             throw new ZotuneException("data." + split + ": data.format " + d.format() + " reads one file, got "

@@ -79,6 +79,12 @@ public final class Trainer {
             double bestValue, double lastTrainLoss, long skipped, double seconds, Path out) {
     }
 
+    /**
+     * Test-only crash point (the crash matrix, CrashMatrixTest): {@code -Dzotune.test.holdAfterStep=K} makes the
+     * process wait, never returning, once step K is logged, so that a test can kill it there.
+     */
+    private static final long HOLD_AFTER_STEP = Long.getLong("zotune.test.holdAfterStep", 0);
+
     private final TrainConfig config;
     private final Path modelPath;
     private final Path tokenizerPath;
@@ -239,6 +245,9 @@ public final class Trainer {
                 lastLoss = r.loss();
                 metrics.train(r, (System.nanoTime() - runT0) / 1e9);
                 folder.append(Trajectory.FILE, Trajectory.line(r));
+                if (t == HOLD_AFTER_STEP) {
+                    holdForever();
+                }
                 if (bar != null) {
                     bar.stepTo(t);
                     bar.setExtraMessage(String.format(" loss %.4f%s", r.loss(), r.skipped() ? " (skipped)" : ""));
@@ -305,6 +314,17 @@ public final class Trainer {
             log.flush();
         }
         return s;
+    }
+
+    private static void holdForever() {
+        while (true) {
+            try {
+                Thread.sleep(60_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ZotuneException("interrupted while held after step " + HOLD_AFTER_STEP);
+            }
+        }
     }
 
     private ProgressBar progressBar(long start) {

@@ -86,9 +86,12 @@ public final class KShotReader {
      * Reads split {@code split} ("train", "dev" or "test") of {@code task}'s {@code k}-shot sample drawn with
      * {@code seed} under {@code root} (the {@code lm-bff-k-shot} folder).
      */
-    public static Dataset read(Path root, String task, int k, int seed, String split, ReadOptions options) {
+    public static Dataset read(Path root, String task, int k, long seed, String split, ReadOptions options) {
         String name = canonical(task);
         TableLayout layout = LAYOUTS.get(name);
+        if (k <= 0) {
+            throw new ZotuneException("k-shot task " + name + ": k = " + k + " must be positive");
+        }
         Path dir = root.resolve(name).resolve(k + "-" + seed);
         if (!Files.isDirectory(dir)) {
             throw new ZotuneException(dir + ": no such k-shot folder (task " + name + ", k " + k + ", seed " + seed + ")");

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 import org.zotune.ZotuneException;
 
@@ -17,6 +18,17 @@ import org.zotune.ZotuneException;
 public final class AtomicFiles {
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Pattern TEMPORARY = Pattern.compile("\\..+\\.[0-9a-z]+\\.tmp");
+    /**
+     * Test-only crash point (the crash matrix, CrashMatrixTest): {@code -Dzotune.test.haltAtWrite=N} halts the JVM
+     * like {@code kill -9} inside this process's N-th write, {@code PATH#K} inside the K-th write of a file whose
+     * path ends with PATH (e.g. {@code model/model.safetensors#1}): the temporary file is written but neither synced
+     * nor renamed.
+     */
+    static final String HALT_AT_WRITE = System.getProperty("zotune.test.haltAtWrite");
+    /** The exit status of such a halt (137, as a process killed by SIGKILL). */
+    public static final int HALT_STATUS = 137;
+    private static final AtomicInteger WRITES = new AtomicInteger();
+    private static final AtomicInteger NAMED_WRITES = new AtomicInteger();
 
     private AtomicFiles() {
     }
@@ -52,6 +64,9 @@ public final class AtomicFiles {
             tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
                 content.writeTo(ch);
+                if (HALT_AT_WRITE != null) {
+                    haltIfAsked(abs);
+                }
                 ch.force(true);
             }
             try {
@@ -71,6 +86,17 @@ public final class AtomicFiles {
                     // the write error matters more than a leftover temporary file
                 }
             }
+        }
+    }
+
+    private static void haltIfAsked(Path file) {
+        int n = WRITES.incrementAndGet();
+        int at = HALT_AT_WRITE.lastIndexOf('#');
+        boolean halt = at < 0 ? Integer.toString(n).equals(HALT_AT_WRITE)
+                : file.endsWith(HALT_AT_WRITE.substring(0, at)) && Integer.toString(NAMED_WRITES.incrementAndGet())
+                        .equals(HALT_AT_WRITE.substring(at + 1));
+        if (halt) {
+            Runtime.getRuntime().halt(HALT_STATUS);
         }
     }
 

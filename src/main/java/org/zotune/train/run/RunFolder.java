@@ -103,8 +103,11 @@ public final class RunFolder {
         if (Files.exists(dir) && !Files.isDirectory(dir)) {
             throw new ZotuneException("out folder " + dir + " is a file");
         }
+        boolean interruptedStart;
         try (Stream<Path> s = Files.isDirectory(dir) ? Files.list(dir) : Stream.empty()) {
-            nonEmpty = s.anyMatch(p -> !p.getFileName().toString().equals(LOCK));
+            List<Path> entries = s.filter(p -> !p.getFileName().toString().equals(LOCK)).toList();
+            nonEmpty = !entries.isEmpty();
+            interruptedStart = nonEmpty && interruptedStart(entries);
         } catch (IOException e) {
             throw new ZotuneException("out folder " + dir + ": cannot list: " + e.getMessage(), e);
         }
@@ -129,6 +132,12 @@ public final class RunFolder {
             }
             return;
         }
+        if (interruptedStart) { // a kill while the run's first files were written: nothing to keep or resume
+            if (write) {
+                clearUnstarted();
+            }
+            nonEmpty = false;
+        }
         if (nonEmpty) {
             String notRun = notARun();
             if (!overwrite) {
@@ -150,8 +159,9 @@ public final class RunFolder {
             }
         }
         if (write) {
-            AtomicFiles.writeString(dir.resolve(RUN_JSON), config.toJsonString() + "\n");
+            // the marker first: a folder with the marker and no run.json is a start a crash interrupted
             AtomicFiles.writeString(dir.resolve(MARKER), marker(fingerprints).toPrettyString() + "\n");
+            AtomicFiles.writeString(dir.resolve(RUN_JSON), config.toJsonString() + "\n");
         }
     }
 
@@ -165,6 +175,31 @@ public final class RunFolder {
         } catch (IOException | RuntimeException ignored) {
             // the failure that brought us here is reported instead
         }
+    }
+
+    /**
+     * Whether {@code entries} (the folder but its lock) are only what a start interrupted before run.json was in
+     * place leaves: zotune's marker and the temporary files of the marker and run.json.
+     */
+    private boolean interruptedStart(List<Path> entries) {
+        boolean marker = false;
+        for (Path p : entries) {
+            String name = p.getFileName().toString();
+            if (name.equals(MARKER)) {
+                marker = true;
+            } else if (!AtomicFiles.isTemporary(p)
+                    || !(name.startsWith("." + MARKER + ".") || name.startsWith("." + RUN_JSON + "."))) {
+                return false;
+            }
+        }
+        if (marker) {
+            try {
+                readMarker(false);
+            } catch (ZotuneException e) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Why the folder is not a zotune run (the policy of the class comment), or null when it is one. */

@@ -78,6 +78,9 @@ class BadInputTest {
         assertOneLine(assertThrows(ZotuneException.class,
                 () -> KShotReader.read(root, "nope", 16, 1, "train", ReadOptions.STRICT)),
                 "unknown LM-BFF task 'nope' (known: " + KShotReader.tasks() + ")");
+        assertOneLine(assertThrows(ZotuneException.class,
+                () -> KShotReader.read(root, "mr", 0, 1, "train", ReadOptions.STRICT)),
+                "k-shot task mr: k = 0 must be positive");
     }
 
     @Test

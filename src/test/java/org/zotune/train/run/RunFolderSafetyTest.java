@@ -71,6 +71,38 @@ class RunFolderSafetyTest {
     }
 
     @Test
+    void aStartKilledBeforeRunJsonWasInPlaceStartsAgainWithoutFlags() throws Exception {
+        Path run = dir.resolve("run");
+        new RunFolder(config(), false, false).create(weights(A));
+        // what a kill inside run.json's write leaves (the marker is written first): the marker and a temporary file
+        Files.delete(run.resolve(RunFolder.RUN_JSON));
+        Path tmp = run.resolve("." + RunFolder.RUN_JSON + ".5f3a9c.tmp");
+        Files.writeString(tmp, "{\"mod");
+        Files.writeString(run.resolve(RunFolder.LOCK), "12345\n");
+        RunFolder f = new RunFolder(config(), false, false);
+        f.check();
+        try (RunFolder.Lock lock = f.lock()) {
+            f.create(weights(B));
+        }
+        assertFalse(Files.exists(tmp));
+        assertTrue(Files.readString(run.resolve(RunFolder.MARKER)).contains(B));
+        assertTrue(Files.isRegularFile(run.resolve(RunFolder.RUN_JSON)));
+
+        // the same leftovers beside a file of the user's: not an interrupted start, nothing is deleted
+        Files.delete(run.resolve(RunFolder.RUN_JSON));
+        Files.writeString(tmp, "{");
+        Files.writeString(run.resolve("notes.txt"), "mine\n");
+        assertTrue(assertThrows(ZotuneException.class, () -> new RunFolder(config(), false, false).create())
+                .getMessage().contains("is not empty"));
+        assertTrue(Files.exists(tmp) && Files.exists(run.resolve("notes.txt")));
+        // nor beside a marker that is not zotune's
+        Files.delete(run.resolve("notes.txt"));
+        Files.writeString(run.resolve(RunFolder.MARKER), "{\"type\": \"other\"}");
+        assertThrows(ZotuneException.class, () -> new RunFolder(config(), false, false).create());
+        assertTrue(Files.exists(tmp));
+    }
+
+    @Test
     void overwriteReplacesAZotuneRun() throws Exception {
         new RunFolder(config(), false, false).create(weights(A));
         RunFolder f = new RunFolder(config("steps=9"), false, true);
