@@ -91,6 +91,22 @@ template <typename T> __device__ void gelu_erf_inplace_v(T* x, int64_t n) {
     ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = from_float<T>(gelu_erf_f(to_float(x[n / N * N + j])));
 }
 
+template <typename T> __device__ void tanh_inplace(T* x, int64_t n) {
+    ZT_GRID_STRIDE(i, n) x[i] = from_float<T>(tanhf(to_float(x[i])));
+}
+
+template <typename T> __device__ void tanh_inplace_v(T* x, int64_t n) {
+    constexpr int N = Vec<T>::N;
+    ZT_GRID_STRIDE(i, n / N) {
+        float a[N];
+        load_vec(x + i * N, a);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] = tanhf(a[e]);
+        store_vec(x + i * N, a);
+    }
+    ZT_GRID_STRIDE(j, n % N) x[n / N * N + j] = from_float<T>(tanhf(to_float(x[n / N * N + j])));
+}
+
 template <typename T> __device__ void relu_inplace_v(T* x, int64_t n) {
     constexpr int N = Vec<T>::N;
     ZT_GRID_STRIDE(i, n / N) {
@@ -201,12 +217,14 @@ extern "C" {
     __global__ void gelu_tanh_inplace_v_##SUF(T* x, int64_t n) { gelu_tanh_inplace_v(x, n); }                     \
     __global__ void gelu_erf_inplace_v_##SUF(T* x, int64_t n) { gelu_erf_inplace_v(x, n); }                       \
     __global__ void relu_inplace_v_##SUF(T* x, int64_t n) { relu_inplace_v(x, n); }                               \
+    __global__ void tanh_inplace_v_##SUF(T* x, int64_t n) { tanh_inplace_v(x, n); }                               \
     __global__ void silu_mul_v_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul_v(g, u, o, n); }         \
     __global__ void add_bias_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); } \
     __global__ void add_inplace_##SUF(T* x, const T* y, int64_t n) { add_inplace(x, y, n); }                      \
     __global__ void gelu_tanh_inplace_##SUF(T* x, int64_t n) { gelu_tanh_inplace(x, n); }                         \
     __global__ void gelu_erf_inplace_##SUF(T* x, int64_t n) { gelu_erf_inplace(x, n); }                           \
     __global__ void relu_inplace_##SUF(T* x, int64_t n) { relu_inplace(x, n); }                                   \
+    __global__ void tanh_inplace_##SUF(T* x, int64_t n) { tanh_inplace(x, n); }                                   \
     __global__ void silu_mul_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul(g, u, o, n); }             \
     __global__ void add_bias_rows_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
 ZT_ELEMENTWISE(f32, float)

@@ -134,6 +134,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public void tanhInPlace(Tensor x) {
+        delegate.tanhInPlace(x);
+    }
+
+    @Override
     public void reluInPlace(Tensor x) {
         delegate.reluInPlace(x);
     }

@@ -120,6 +120,9 @@ public interface Ops extends AutoCloseable {
 
     void reluInPlace(Tensor x);
 
+    /** tanh, in place (BERT's pooler). */
+    void tanhInPlace(Tensor x);
+
     /** silu(gate) * up, elementwise. */
     Tensor siluMul(Tensor gate, Tensor up);
 

@@ -35,6 +35,14 @@ public interface Architecture {
      */
     String canonicalName(String stored);
 
+    /**
+     * The config completed by what only the weights tell (their canonical names), e.g. whether a BERT checkpoint
+     * carries the pooler; most architectures learn nothing from them.
+     */
+    default ModelConfig withWeights(ModelConfig config, java.util.Set<String> names) {
+        return config;
+    }
+
     /** The shape a Hugging Face checkpoint stores a parameter under, given zotune's shape. */
     default long[] hfShape(String name, long[] shape) {
         return shape.clone();

@@ -25,6 +25,19 @@ public interface EncoderModel extends LanguageModel {
      */
     Tensor hiddenStates(Ops ops, WeightSource weights, Batch batch, int[] tokenTypes);
 
+    /** Whether the checkpoint has BERT's pooler (BertModel's dense + tanh on the first token). */
+    default boolean hasPooler() {
+        return false;
+    }
+
+    /**
+     * The pooler's output [batch, hidden]: tanh(dense(h)) of each sequence's first token, {@code hidden} being
+     * {@link #hiddenStates} of sequences of length {@code seq}.
+     */
+    default Tensor pooled(Ops ops, WeightSource weights, Tensor hidden, int seq) {
+        throw new org.zotune.ZotuneException(config().family() + " has no pooler");
+    }
+
     /** The MLM head's logits [rows.length, vocab] at rows {@code rows} of {@code hidden} (the flat b·seq + t). */
     Tensor mlmLogits(Ops ops, WeightSource weights, Tensor hidden, int[] rows);
 }

@@ -74,7 +74,11 @@ public record ModelConfig(
      *                       positions count real tokens only)
      * @param mlmHead        the checkpoint has the masked-LM head (a ...ForMaskedLM class), not only the body
      */
-    public record Encoder(int typeVocabSize, int positionOffset, boolean mlmHead) {
+    public record Encoder(int typeVocabSize, int positionOffset, boolean mlmHead, boolean pooler) {
+        /** Without the pooler (known only once the checkpoint's tensors are read). */
+        public Encoder(int typeVocabSize, int positionOffset, boolean mlmHead) {
+            this(typeVocabSize, positionOffset, mlmHead, false);
+        }
     }
 
     /**

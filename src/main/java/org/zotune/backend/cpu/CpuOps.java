@@ -220,6 +220,15 @@ public final class CpuOps implements Ops {
     }
 
     @Override
+    public void tanhInPlace(Tensor x) {
+        CpuTensor a = cpu(x);
+        int n = a.rows() * a.cols();
+        for (int i = 0; i < n; i++) {
+            a.data[a.offset + i] = round((float) Math.tanh(a.data[a.offset + i]));
+        }
+    }
+
+    @Override
     public void reluInPlace(Tensor x) {
         CpuTensor a = cpu(x);
         int n = a.rows() * a.cols();

@@ -409,6 +409,12 @@ public final class CudaOps implements Ops {
     }
 
     @Override
+    public void tanhInPlace(Tensor x) {
+        CudaTensor a = act(x, "tanhInPlace", "x");
+        elementwise.elementwise("tanh_inplace", a.numel(), a.address());
+    }
+
+    @Override
     public void reluInPlace(Tensor x) {
         CudaTensor a = act(x, "reluInPlace", "x");
         elementwise.elementwise("relu_inplace", a.numel(), a.address());

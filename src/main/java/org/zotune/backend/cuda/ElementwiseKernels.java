@@ -27,6 +27,7 @@ final class ElementwiseKernels {
                 s.put("gelu_tanh_inplace" + v + "_" + t, "pl");
                 s.put("gelu_erf_inplace" + v + "_" + t, "pl");
                 s.put("relu_inplace" + v + "_" + t, "pl");
+                s.put("tanh_inplace" + v + "_" + t, "pl");
                 s.put("silu_mul" + v + "_" + t, "pppl");
                 s.put("add_bias_rows" + v + "_" + t, "ppli");
             }

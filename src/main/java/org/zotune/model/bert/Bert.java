@@ -28,8 +28,8 @@ import org.zotune.model.blocks.SelfAttention;
  * LayerNorm, post-LayerNorm blocks with separate q/k/v projections and an erf-GELU MLP, bidirectional attention with
  * the padding mask; the MLM head is dense → GELU → LayerNorm → the word embedding (tied) plus a bias. BERT's positions
  * are 0..seq-1; RoBERTa's count real tokens from padding_idx + 1 (HF's create_position_ids_from_input_ids, with
- * the attention mask marking the real tokens), pads taking padding_idx. The pooler is not modelled (sentence
- * embeddings pool the hidden states; all-MiniLM-L6-v2 ships without it).
+ * the attention mask marking the real tokens), pads taking padding_idx. The pooler (dense + tanh on the first
+ * token) is there when the checkpoint has it (all-MiniLM-L6-v2 ships without it).
  */
 public final class Bert implements EncoderModel {
     private final ModelConfig config;
@@ -40,6 +40,7 @@ public final class Bert implements EncoderModel {
     private final int types;
     private final Norm embedNorm;
     private final List<Layer> layers;
+    private final Linear pooler;
     private final Linear transform;
     private final Norm transformNorm;
     private final int decoderBias;
@@ -86,6 +87,7 @@ public final class Bert implements EncoderModel {
                     new FeedForward.Activated(up, down, config.activation(), null)));
         }
         layers = List.copyOf(ls);
+        pooler = enc.pooler() ? Linear.add(p, body + "pooler.dense", true, h, h) : null;
         if (enc.mlmHead()) {
             String head = roberta ? "lm_head." : "cls.predictions.";
             transform = Linear.add(p, head + (roberta ? "dense" : "transform.dense"), true, h, h);
@@ -112,6 +114,26 @@ public final class Bert implements EncoderModel {
     @Override
     public boolean hasMlmHead() {
         return enc.mlmHead();
+    }
+
+    @Override
+    public boolean hasPooler() {
+        return pooler != null;
+    }
+
+    @Override
+    public Tensor pooled(Ops ops, WeightSource w, Tensor hidden, int seq) {
+        if (pooler == null) {
+            throw new ZotuneException(config.family() + " checkpoint has no pooler (no pooler.dense weights)");
+        }
+        int n = hidden.rows() / seq;
+        int[] first = new int[n];
+        for (int b = 0; b < n; b++) {
+            first[b] = b * seq;
+        }
+        Tensor y = pooler.apply(ops, w, ops.embedding(ops.ints(first), hidden));
+        ops.tanhInPlace(y);
+        return y;
     }
 
     /** The position ids of a batch: arange for BERT, RoBERTa's count of real tokens after padding_idx. */

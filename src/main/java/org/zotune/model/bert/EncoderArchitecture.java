@@ -2,6 +2,7 @@ package org.zotune.model.bert;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import java.util.List;
+import java.util.Set;
 import org.zotune.model.Architecture;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelConfig.Activation;
@@ -103,6 +104,23 @@ abstract class EncoderArchitecture implements Architecture {
     @Override
     public Bert create(ModelConfig config) {
         return new Bert(config);
+    }
+
+    /** The pooler is present when the checkpoint has its dense layer (BertModel has it; ...ForMaskedLM need not). */
+    @Override
+    public ModelConfig withWeights(ModelConfig config, Set<String> names) {
+        ModelConfig.Encoder e = config.encoder();
+        boolean pooler = names.contains(bodyPrefix() + "pooler.dense.weight");
+        if (e == null || e.pooler() == pooler) {
+            return config;
+        }
+        return new ModelConfig(config.family(), config.vocabSize(), config.hiddenSize(), config.numLayers(),
+                config.numHeads(), config.numKvHeads(), config.headDim(), config.intermediateSize(),
+                config.maxPositions(), config.normEps(), config.activation(), config.tieWordEmbeddings(),
+                config.normBefore(), config.finalNorm(), config.wordEmbedProjDim(), config.ropeTheta(),
+                config.ropeScaling(), config.attentionBias(), config.mlpBias(), config.bosTokenId(),
+                config.eosTokenId(), config.padTokenId(), new ModelConfig.Encoder(e.typeVocabSize(),
+                        e.positionOffset(), e.mlmHead(), pooler));
     }
 
     /**

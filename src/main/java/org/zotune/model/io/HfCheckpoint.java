@@ -57,7 +57,8 @@ public final class HfCheckpoint {
         ModelConfig config = HfConfig.read(folder.resolve(CONFIG));
         Map<String, HostTensor> raw = weights != null ? SafetensorsFile.open(weights).tensors() : readTensors(folder);
         Path source = weights != null ? weights : folder;
-        return new Checkpoint(source, config, normalise(source, config.family().architecture(), raw));
+        Map<String, HostTensor> tensors = normalise(source, config.family().architecture(), raw);
+        return new Checkpoint(source, config.family().architecture().withWeights(config, tensors.keySet()), tensors);
     }
 
     /** Every tensor of the folder's single or sharded safetensors checkpoint, under its stored name. */

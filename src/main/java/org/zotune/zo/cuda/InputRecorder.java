@@ -129,6 +129,10 @@ final class InputRecorder extends ForwardingOps {
         }
 
         @Override
+        public void tanhInPlace(Tensor x) {
+        }
+
+        @Override
         public void reluInPlace(Tensor x) {
         }
 

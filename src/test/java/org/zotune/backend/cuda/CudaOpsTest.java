@@ -122,6 +122,17 @@ class CudaOpsTest {
             g.reluInPlace(b.gpu);
             assertClose(cpu.toHost(b.cpu), g.toHost(b.gpu), t, "reluInPlace " + t);
 
+            Pair h = pair(cpu, g, xv, rows, cols);
+            cpu.tanhInPlace(h.cpu);
+            g.tanhInPlace(h.gpu);
+            assertClose(cpu.toHost(h.cpu), g.toHost(h.gpu), t, "tanhInPlace " + t);
+            Pair hu = pair(cpu, g, xv, rows * cols, 1);
+            Tensor huc = cpu.rows(hu.cpu, 1, rows * cols);
+            Tensor hug = g.rows(hu.gpu, 1, rows * cols);
+            cpu.tanhInPlace(huc);
+            g.tanhInPlace(hug);
+            assertClose(cpu.toHost(huc), g.toHost(hug), t, "tanhInPlace unaligned " + t);
+
             Pair gate = pair(cpu, g, xv, rows, cols);
             Pair up = pair(cpu, g, yv, rows, cols);
             assertClose(cpu.toHost(cpu.siluMul(gate.cpu, up.cpu)), g.toHost(g.siluMul(gate.gpu, up.gpu)), t,

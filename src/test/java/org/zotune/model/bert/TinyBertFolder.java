@@ -34,6 +34,11 @@ public final class TinyBertFolder {
 
     /** Writes the folder {@code dir} with weights drawn from {@code seed}; {@code mlmHead} false: a bare BertModel. */
     public static Path write(Path dir, long seed, boolean mlmHead) throws IOException {
+        return write(dir, seed, mlmHead, false);
+    }
+
+    /** As {@link #write(Path, long, boolean)}, with BertModel's pooler (bert.pooler.dense) when {@code pooler}. */
+    public static Path write(Path dir, long seed, boolean mlmHead, boolean pooler) throws IOException {
         Files.createDirectories(dir);
         int v = VOCAB.size();
         Files.writeString(dir.resolve("config.json"), "{\"architectures\": [\"" + (mlmHead ? "BertForMaskedLM"
@@ -61,6 +66,10 @@ public final class TinyBertFolder {
             t.add(tensor(r, p + "output.dense.weight", HIDDEN, 32));
             t.add(tensor(r, p + "output.dense.bias", HIDDEN));
             norm(r, t, p + "output.LayerNorm");
+        }
+        if (pooler) {
+            t.add(tensor(r, b + "pooler.dense.weight", HIDDEN, HIDDEN));
+            t.add(tensor(r, b + "pooler.dense.bias", HIDDEN));
         }
         if (mlmHead) {
             t.add(tensor(r, "cls.predictions.transform.dense.weight", HIDDEN, HIDDEN));

@@ -1,0 +1,186 @@
+package org.zotune.train.objective;
+
+import java.util.Locale;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.Batch;
+import org.zotune.model.EncoderModel;
+import org.zotune.model.LanguageModel;
+
+/**
+ * Label similarity (ALGORITHMS.md §6), an encoder objective with no new parameters: each example's text and each
+ * label's description are encoded by the same model in the same forward pass and pooled; the scores are
+ * s_c = cos(pool(x), pool(t_c)) / τ; loss = mean cross-entropy of softmax(s) against the gold label; prediction =
+ * argmax s. Pooling: the mean of the last hidden states over the real tokens (sentence-transformers' rule), the first
+ * token's hidden state, or BERT's pooler when the checkpoint has one.
+ */
+public final class LabelSimilarity implements Objective, ChoiceScorer {
+    /** τ when the config names none: cosines in [−1, 1] become logits in [−20, 20]. */
+    public static final double DEFAULT_TEMPERATURE = 0.05;
+
+    /** How a sequence's last hidden states become one vector. */
+    public enum Pooling {
+        MEAN, CLS, POOLER;
+
+        public static Pooling parse(String name) {
+            return switch (name.toLowerCase(Locale.ROOT)) {
+                case "mean" -> MEAN;
+                case "cls" -> CLS;
+                case "pooler" -> POOLER;
+                default -> throw new ZotuneException("similarity pooling '" + name + "' is not one of mean, cls, "
+                        + "pooler");
+            };
+        }
+    }
+
+    private final int[][] labelRows;
+    private final Pooling pooling;
+    private final double temperature;
+    private final int padId;
+
+    /**
+     * @param labelRows   per label (the data set's label order), its description's token ids, special tokens included
+     * @param pooling     how sequences are pooled
+     * @param temperature τ &gt; 0
+     * @param padId       the id padding the joint batch (masked out, so any id of the vocabulary)
+     */
+    public LabelSimilarity(int[][] labelRows, Pooling pooling, double temperature, int padId) {
+        if (labelRows.length < 2) {
+            throw new ZotuneException("objective similarity needs at least 2 labels, got " + labelRows.length);
+        }
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new ZotuneException("similarity temperature must be a positive number, got " + temperature);
+        }
+        for (int c = 0; c < labelRows.length; c++) {
+            if (labelRows[c].length == 0) {
+                throw new ZotuneException("objective similarity: the description of label " + c + " has no tokens");
+            }
+        }
+        this.labelRows = new int[labelRows.length][];
+        for (int c = 0; c < labelRows.length; c++) {
+            this.labelRows[c] = labelRows[c].clone();
+        }
+        this.pooling = pooling;
+        this.temperature = temperature;
+        this.padId = padId;
+    }
+
+    @Override
+    public String name() {
+        return "similarity";
+    }
+
+    public Pooling pooling() {
+        return pooling;
+    }
+
+    public double temperature() {
+        return temperature;
+    }
+
+    @Override
+    public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        return (float) ChoiceScorer.crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
+    }
+
+    @Override
+    public double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        EncoderModel encoder = requireEncoder(model);
+        if (pooling == Pooling.POOLER && !encoder.hasPooler()) {
+            throw new ZotuneException("similarity pooling 'pooler': this " + model.config().family() + " checkpoint "
+                    + "has no pooler (pooler.dense weights); use mean or cls");
+        }
+        int n = batch.examples();
+        int labels = labelRows.length;
+        // one batch: the examples' rows (their real tokens) then the label descriptions
+        int[][] rows = new int[n + labels][];
+        Batch b = batch.batch();
+        for (int x = 0; x < n; x++) {
+            if (batch.candidates()[x] != 1) {
+                throw new ZotuneException("objective similarity encodes one row per example; example " + x + " has "
+                        + batch.candidates()[x] + " candidate rows");
+            }
+            int r = batch.firstRow()[x];
+            int len = 0;
+            while (len < b.seq() && b.mask()[r * b.seq() + len] != 0) {
+                len++;
+            }
+            rows[x] = java.util.Arrays.copyOfRange(b.ids(), r * b.seq(), r * b.seq() + len);
+        }
+        System.arraycopy(labelRows, 0, rows, n, labels);
+        Batch joint = Batch.rightPadded(rows, padId);
+        int h = model.config().hiddenSize();
+        float[] pooled;
+        try (Ops.Scope scope = ops.scope()) {
+            Tensor hidden = encoder.hiddenStates(ops, weights, joint, null);
+            pooled = pooling == Pooling.POOLER ? ops.toHost(encoder.pooled(ops, weights, hidden, joint.seq()))
+                    : pool(ops.toHost(hidden), joint, h);
+        }
+        double[][] unit = new double[rows.length][];
+        for (int r = 0; r < rows.length; r++) {
+            unit[r] = unit(pooled, r, h);
+        }
+        double[][] s = new double[n][labels];
+        for (int x = 0; x < n; x++) {
+            for (int c = 0; c < labels; c++) {
+                double dot = 0;
+                for (int i = 0; i < h; i++) {
+                    dot += unit[x][i] * unit[n + c][i];
+                }
+                s[x][c] = dot / temperature;
+            }
+        }
+        return s;
+    }
+
+    /** Mean over each row's real tokens, or its first token's state: [rows, h]. */
+    private float[] pool(float[] hidden, Batch joint, int h) {
+        int seq = joint.seq();
+        float[] out = new float[joint.batch() * h];
+        for (int r = 0; r < joint.batch(); r++) {
+            if (pooling == Pooling.CLS) {
+                System.arraycopy(hidden, r * seq * h, out, r * h, h);
+                continue;
+            }
+            double[] sum = new double[h];
+            int count = 0;
+            for (int t = 0; t < seq; t++) {
+                if (joint.mask()[r * seq + t] != 0) {
+                    count++;
+                    for (int i = 0; i < h; i++) {
+                        sum[i] += hidden[(r * seq + t) * h + i];
+                    }
+                }
+            }
+            for (int i = 0; i < h; i++) {
+                out[r * h + i] = (float) (sum[i] / count);
+            }
+        }
+        return out;
+    }
+
+    /** Row r of v scaled to unit length (a zero vector stays zero: its cosines are 0). */
+    private static double[] unit(float[] v, int r, int h) {
+        double norm = 0;
+        for (int i = 0; i < h; i++) {
+            norm += (double) v[r * h + i] * v[r * h + i];
+        }
+        norm = Math.sqrt(norm);
+        double[] u = new double[h];
+        for (int i = 0; i < h; i++) {
+            u[i] = norm == 0 ? 0 : v[r * h + i] / norm;
+        }
+        return u;
+    }
+
+    private static EncoderModel requireEncoder(LanguageModel model) {
+        if (!(model instanceof EncoderModel e) || model.kind() != LanguageModel.Kind.MASKED) {
+            throw new ZotuneException("objective similarity pools an encoder's hidden states and needs an encoder "
+                    + "(BERT, RoBERTa); this model is a " + model.config().family() + " decoder");
+        }
+        return e;
+    }
+}
