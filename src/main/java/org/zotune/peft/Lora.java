@@ -29,6 +29,8 @@ import org.zotune.zo.noise.Noise;
 public final class Lora {
     /** Philox stream of A's initial values (keyed on {@code Noise.stepSeed(runSeed, 0)}, a seed no step uses). */
     static final int INIT_STREAM = 0x4C6F5241; // "LoRA"
+    /** What PEFT's PeftModel puts before the base model's module names. */
+    public static final String PEFT_PREFIX = "base_model.model.";
 
     /**
      * One adapted weight.
@@ -174,6 +176,33 @@ public final class Lora {
             ParamSpec b = tensors.get(2 * k + 1);
             out.add(HostTensor.ofFloats(a.name(), at, a.shape()));
             out.add(HostTensor.ofFloats(b.name(), new float[g.out() * r], b.shape()));
+        }
+        return out;
+    }
+
+    /**
+     * The tensors under Hugging Face PEFT's names and layouts: {@code base_model.model.<module>.lora_A.weight}
+     * [r, in] (Aᵀ transposed back) and {@code ...lora_B.weight} [out, r], float32.
+     *
+     * @param adapters the set's tensors in {@link #tensors()}'s order (e.g. an engine's export)
+     */
+    public List<HostTensor> toPeft(List<HostTensor> adapters) {
+        if (adapters.size() != tensors.size()) {
+            throw new IllegalArgumentException(adapters.size() + " adapter tensors for " + tensors.size());
+        }
+        List<HostTensor> out = new ArrayList<>();
+        for (int k = 0; k < targets.size(); k++) {
+            Target g = targets.get(k);
+            float[] at = adapters.get(2 * k).toFloats();
+            float[] a = new float[at.length];
+            for (int i = 0; i < g.in(); i++) {
+                for (int j = 0; j < r; j++) {
+                    a[j * g.in() + i] = at[i * r + j];
+                }
+            }
+            String name = PEFT_PREFIX + g.module();
+            out.add(HostTensor.ofFloats(name + ".lora_A.weight", a, r, g.in()));
+            out.add(HostTensor.ofFloats(name + ".lora_B.weight", adapters.get(2 * k + 1).toFloats(), g.out(), r));
         }
         return out;
     }
