@@ -279,4 +279,27 @@ class LoraTest {
             }
         }
     }
+
+    /** PEFT's layout: A back to [r, in] (element [j, i] = Aᵀ[i, j]), B as is, names under base_model.model. */
+    @Test
+    void peftTensorsHavePeftNamesAndLayouts() {
+        Lora l = lora(GPT2, ModelFamily.GPT2, List.of("q", "fc2"));
+        List<HostTensor> ours = randomAdapters(l, 4);
+        List<HostTensor> peft = l.toPeft(ours);
+        assertEquals(List.of("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight",
+                "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight",
+                "base_model.model.transformer.h.0.mlp.c_proj.lora_A.weight",
+                "base_model.model.transformer.h.0.mlp.c_proj.lora_B.weight"),
+                peft.subList(0, 4).stream().map(HostTensor::name).toList());
+        assertArrayEquals(new long[] {2, 32}, peft.get(2).shape(), "c_proj's A [r, in = inner 32]");
+        assertArrayEquals(new long[] {8, 2}, peft.get(3).shape(), "c_proj's B [out = 8, r]");
+        float[] at = ours.get(2).toFloats();
+        float[] a = peft.get(2).toFloats();
+        for (int i = 0; i < 32; i++) {
+            for (int j = 0; j < 2; j++) {
+                assertEquals(at[i * 2 + j], a[j * 32 + i]);
+            }
+        }
+        assertArrayEquals(ours.get(3).toFloats(), peft.get(3).toFloats());
+    }
 }

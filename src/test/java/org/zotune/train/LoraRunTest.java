@@ -73,6 +73,11 @@ class LoraRunTest {
         for (String k : w.keySet()) {
             assertArrayEquals(w.get(k).toFloats(), wb.get(k).toFloats(), k);
         }
+        // a resume with another peft section is refused, naming the key
+        TrainConfig changed = TrainRuns.config(TrainRuns.yaml(train, dev, b, lora()), "peft.r=8", "steps=8");
+        ZotuneException e = assertThrows(ZotuneException.class, () -> TrainRuns.train(changed,
+                new Trainer.Options(true, false, 0, false)));
+        assertTrue(e.getMessage().contains("'peft.r'"), e.getMessage());
     }
 
     @Test
