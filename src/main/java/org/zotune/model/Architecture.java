@@ -1,5 +1,6 @@
 package org.zotune.model;
 
+import java.util.Map;
 import org.zotune.model.io.ConfigJson;
 import org.zotune.tensor.HostTensor;
 
@@ -56,5 +57,14 @@ public interface Architecture {
     /** One parameter (named, in zotune's layout) to Hugging Face's layout. */
     default HostTensor toHf(HostTensor t) {
         return t;
+    }
+
+    /**
+     * The modules LoRA may adapt (peft.targets): short name (q, k, v, o, up, down, gate, fc1, fc2) to the module's
+     * Hugging Face name inside a layer (e.g. {@code self_attn.q_proj}); short names may share a module (GPT-2's fused
+     * c_attn holds q, k and v). Empty: the architecture takes no adapters.
+     */
+    default Map<String, String> adapterModules() {
+        return Map.of();
     }
 }

@@ -10,6 +10,7 @@ import org.zotune.backend.cpu.CpuOps;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.Lora;
 import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
@@ -50,16 +51,32 @@ public final class CpuZoEngine implements ZoEngine {
     private final long[] offsets;
     private final DType dtype;
     private final ZoStep zo;
+    private final Lora.Applied lora; // null: full fine-tuning
+    private final Parameters adapters; // the LoRA tensors' buffer (θ), or null
 
     /**
+     * Full fine-tuning.
+     *
      * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
      * @param lrSchedule the optimiser's schedule (reported with each step)
      */
     public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Objective objective, ZoOptimizer optimizer,
             LrSchedule lrSchedule, ZoStep.Config config) {
+        this(model, initial, null, objective, optimizer, lrSchedule, config);
+    }
+
+    /**
+     * Over a trainable set: every weight ({@code lora} null), or LoRA adapters over the frozen model (the optimiser's
+     * layout is then {@code lora.tensors()}; A and B are float32 and start from {@code config.seed()}, the base is
+     * read only).
+     *
+     * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
+     * @param lrSchedule the optimiser's schedule (reported with each step)
+     */
+    public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Lora lora, Objective objective,
+            ZoOptimizer optimizer, LrSchedule lrSchedule, ZoStep.Config config) {
         this.lrSchedule = lrSchedule;
-        this.dtype = config.paramDType();
-        this.ops = new CpuOps(dtype);
+        this.ops = new CpuOps(config.paramDType());
         this.model = model;
         this.objective = objective;
         this.optimizer = optimizer;
@@ -69,27 +86,57 @@ public final class CpuZoEngine implements ZoEngine {
             throw new ZotuneException(optimizer.name() + ": q (SPSA samples) must be <= " + optimizer.maxSamples()
                     + ", got " + config.samples());
         }
-        if (initial.size() != layout.count()) {
-            throw new ZotuneException("engine: " + initial.size() + " tensors for " + layout.count() + " parameters");
+        if (initial.size() != model.params().size()) {
+            throw new ZotuneException("engine: " + initial.size() + " tensors for " + model.params().size()
+                    + " parameters");
         }
-        this.params = ops.createParameters(initial, dtype);
-        // full fine-tuning: every weight trains, in the model's own parameter buffer
-        TrainableSet set = TrainableSet.full(model.params());
-        TrainableStorage trainable = TrainableStorage.inModel(set, model.params(), params);
+        this.params = ops.createParameters(initial, config.paramDType());
+        TrainableStorage trainable;
+        ZoStep.Config stepConfig = config;
+        if (lora == null) {
+            // full fine-tuning: every weight trains, in the model's own parameter buffer
+            this.lora = null;
+            this.dtype = config.paramDType();
+            this.adapters = null;
+            TrainableSet set = TrainableSet.full(model.params());
+            trainable = TrainableStorage.inModel(set, model.params(), params);
+            if (config.strategy() == PerturbationStrategy.SHADOW) {
+                // a second buffer like θ's: the frozen values as they are, the trainable ones overwritten per pass
+                this.scratch = ops.createParameters(initial, dtype);
+                this.shadowWeights = TrainableStorage.inModel(set, model.params(), scratch).weights(params);
+            } else {
+                this.scratch = null;
+                this.shadowWeights = null;
+            }
+        } else {
+            // adapters: their own float32 buffer (and shadow), the model's buffer frozen
+            List<ParamSpec> want = lora.tensors();
+            for (int k = 0; k < Math.max(want.size(), layout.count()); k++) {
+                if (k >= want.size() || k >= layout.count() || !layout.spec(k).name().equals(want.get(k).name())
+                        || layout.spec(k).numel() != want.get(k).numel()) {
+                    throw new IllegalArgumentException("the optimiser's layout is not the LoRA set's");
+                }
+            }
+            this.lora = lora.apply(ops);
+            this.dtype = DType.F32;
+            stepConfig = new ZoStep.Config(config.eps(), config.samples(), config.strategy(), config.microBatches(),
+                    config.maxBadSteps(), DType.F32, config.seed());
+            List<HostTensor> init = lora.initial(config.seed());
+            this.adapters = ops.createParameters(init, DType.F32);
+            trainable = TrainableStorage.own(this.lora.set(), adapters);
+            if (config.strategy() == PerturbationStrategy.SHADOW) {
+                this.scratch = ops.createParameters(init, DType.F32);
+                this.shadowWeights = TrainableStorage.own(this.lora.set(), scratch).weights(params);
+            } else {
+                this.scratch = null;
+                this.shadowWeights = null;
+            }
+        }
         this.theta = CpuOps.flatValues(trainable.buffer());
         this.offsets = trainable.bufferOffsets();
-        if (config.strategy() == PerturbationStrategy.SHADOW) {
-            // a second buffer like θ's: the frozen values as they are, the trainable ones overwritten per pass
-            this.scratch = ops.createParameters(initial, dtype);
-            this.shadow = CpuOps.flatValues(scratch);
-            this.shadowWeights = TrainableStorage.inModel(set, model.params(), scratch).weights(params);
-        } else {
-            this.scratch = null;
-            this.shadow = null;
-            this.shadowWeights = null;
-        }
+        this.shadow = scratch == null ? null : CpuOps.flatValues(scratch);
         this.weights = trainable.weights(params);
-        this.zo = new ZoStep(config, optimizer, theta, offsets, trainable.mask(), shadow, 0);
+        this.zo = new ZoStep(stepConfig, optimizer, theta, offsets, trainable.mask(), shadow, 0);
     }
 
     @Override
@@ -121,9 +168,10 @@ public final class CpuZoEngine implements ZoEngine {
 
     @Override
     public <R> R evaluate(Evaluation<R> evaluation) {
-        return evaluation.run(ops, model, params);
+        return evaluation.run(ops, model, weights);
     }
 
+    /** The trained tensors: the model's parameters, or the LoRA tensors (Aᵀ, B per target) over the frozen base. */
     @Override
     public List<HostTensor> exportParameters() {
         return tensors(theta);
@@ -190,6 +238,10 @@ public final class CpuZoEngine implements ZoEngine {
         params.close();
         if (scratch != null) {
             scratch.close();
+        }
+        if (adapters != null) {
+            adapters.close();
+            lora.close();
         }
         ops.close();
     }

@@ -71,6 +71,10 @@ public final class Replay {
     }
 
     private static List<ParamSpec> checkParameters(LoadedModel base, Trajectory.Read trajectory) {
+        if (trajectory.config().peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException("replay: the trajectory trained " + trajectory.config().peft().method()
+                    + " adapters; replaying adapters is not built yet (full fine-tuning runs replay)");
+        }
         List<ParamSpec> specs = base.model().params();
         List<String> names = specs.stream().map(ParamSpec::name).toList();
         if (!names.equals(trajectory.parameters())) {

@@ -45,6 +45,7 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param data       the data set
  * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1) or mlm (masked-LM prompt, encoders)
  * @param optimizer  the ZO optimiser and its hyperparameters
+ * @param peft       which weights train: full fine-tuning (default) or LoRA adapters over the frozen model
  * @param eps        ε of the two-point estimate
  * @param q          SPSA samples per step
  * @param perturbation shadow (θ untouched during a step) or in-place
@@ -71,6 +72,7 @@ public record TrainConfig(
         @Required("data.format, data.train, ...") Data data,
         @Choice(ObjectiveKind.class) String objective,
         @Default("{}") Optimizer optimizer,
+        @Default("{}") Peft peft,
         @Default("0.001") @Positive Double eps,
         @Default("1") @AtLeast(1) Integer q,
         @Default("shadow") @Choice(Perturbation.class) String perturbation,
@@ -199,6 +201,45 @@ public record TrainConfig(
 
         public Format formatKind() {
             return RecordBinder.choice(Format.class, format);
+        }
+    }
+
+    /**
+     * Which weights train (key peft, ALGORITHMS.md §9).
+     *
+     * @param method  full (every weight, the default), lora (W' = W + (alpha/r)·B·A on the targets) or prefix
+     *                (declared, not built yet)
+     * @param r       lora: the rank
+     * @param alpha   lora: the scale numerator (the update is scaled by alpha / r)
+     * @param targets lora: the adapted modules, short names (q, k, v, o, up, down, gate, fc1, fc2) or Hugging Face
+     *                module names (default q and v, as MeZO); checked against the model's architecture
+     * @param tokens  prefix: trainable key/value vectors per attention layer
+     */
+    public record Peft(
+            @Default("full") @Choice(Method.class) String method,
+            @Default("8") @AtLeast(1) Integer r,
+            @Default("16") @Positive Double alpha,
+            List<String> targets,
+            @Default("5") @AtLeast(1) Integer tokens) {
+
+        /** The parameter-efficient methods (key peft.method). */
+        public enum Method { FULL, LORA, PREFIX }
+
+        public Peft {
+            if (targets != null && targets.contains(null)) {
+                throw new ZotuneException("key 'peft.targets' holds an empty entry: name a module (e.g. [q, v])");
+            }
+            targets = targets == null ? List.of("q", "v") : List.copyOf(targets);
+            if (targets.isEmpty()) {
+                throw new ZotuneException("key 'peft.targets' is empty: name at least one module (e.g. [q, v])");
+            }
+            if (method.equals("prefix")) {
+                throw new ZotuneException("key 'peft.method': prefix tuning is not built yet (use full or lora)");
+            }
+        }
+
+        public Method methodKind() {
+            return RecordBinder.choice(Method.class, method);
         }
     }
 

@@ -25,6 +25,7 @@ import org.zotune.model.ModelLoader;
 import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
+import org.zotune.peft.Lora;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
@@ -87,6 +88,7 @@ public final class Trainer {
 
     private final TrainConfig config;
     private final Path modelPath;
+    private Lora lora; // the run's LoRA set, or null (full fine-tuning)
     private final Path tokenizerPath;
     private final Options options;
     private final PrintWriter log;
@@ -126,6 +128,8 @@ public final class Trainer {
         MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null; // bad keys first
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
         requireKind(loaded, masked);
+        lora = ZoEngines.lora(config, loaded.model()); // unknown targets refused before anything is written
+        ZoEngines.requireEngine(config, lora);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         TrainData data;
@@ -187,7 +191,7 @@ public final class Trainer {
             long t0) {
         Eval initialDev = null;
         Checkpoints.Progress progress;
-        try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), objective, log)) {
+        try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), lora, objective, log)) {
             if (options.resume()) {
                 Checkpoints.Loaded ck = Checkpoints.load(folder.dir());
                 engine.restore(ck.state());
@@ -369,7 +373,14 @@ public final class Trainer {
         }
     }
 
+    /** Full fine-tuning: a Hugging Face folder in dir; LoRA: a PEFT adapter in best/adapter or the run's adapter/. */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+        if (lora != null) {
+            Path adapter = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
+            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), engine.exportParameters(),
+                    Map.of("format", "pt", "zotune_step", Long.toString(step)));
+            return;
+        }
         HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(),
                 Map.of("format", "pt", "zotune_step", Long.toString(step)));
     }

@@ -68,7 +68,10 @@ public interface ZoEngine extends AutoCloseable {
 
     <R> R evaluate(Evaluation<R> evaluation);
 
-    /** θ in the model's parameter order and zotune's layout, in the parameter dtype. */
+    /**
+     * θ, the trainable set's tensors in its order: the model's parameters in zotune's layout and the parameter dtype
+     * (full fine-tuning), or the LoRA tensors (Aᵀ, B per target, float32) over the frozen base.
+     */
     List<HostTensor> exportParameters();
 
     State state();

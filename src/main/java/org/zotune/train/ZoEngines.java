@@ -6,6 +6,8 @@ import org.zotune.ZotuneException;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.LanguageModel;
+import org.zotune.model.ModelFamily;
+import org.zotune.peft.Lora;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
@@ -41,8 +43,41 @@ public final class ZoEngines {
         }
     }
 
+    /**
+     * The run's LoRA set over {@code model} (targets checked against its architecture, one line naming the valid
+     * ones), or null when every weight trains (peft.method full).
+     */
+    public static Lora lora(TrainConfig c, LanguageModel model) {
+        TrainConfig.Peft p = c.peft();
+        if (p.methodKind() != TrainConfig.Peft.Method.LORA) {
+            return null;
+        }
+        ModelFamily f = model.config().family();
+        return Lora.of(f.architecture(), f.hfModelType(), model.params(), p.r(), p.alpha(), p.targets());
+    }
+
+    /** Fails with one line when the run's device has no engine for its trainable set (before any file is written). */
+    public static void requireEngine(TrainConfig c, Lora lora) {
+        boolean gpu = c.device().equals("cuda") || (c.device().equals("auto") && Cuda.availability().usable());
+        if (lora != null && gpu) {
+            // the CUDA engine does not take a trainable set of adapters yet
+            throw new ZotuneException("peft.method lora: only the CPU engine trains adapters so far; use --device cpu "
+                    + "(device " + c.device() + " would train on CUDA)");
+        }
+    }
+
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective,
             PrintWriter log) {
+        return create(c, model, initial, lora(c, model), objective, log);
+    }
+
+    /** @param lora the run's LoRA set ({@link #lora}), or null for full fine-tuning */
+    public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
+            Objective objective, PrintWriter log) {
+        requireEngine(c, lora);
+        if (lora != null) {
+            return cpu(c, model, initial, lora, objective);
+        }
         switch (c.device()) {
             case "cuda": {
                 requireDevice("cuda");
@@ -56,16 +91,19 @@ public final class ZoEngines {
                     return cuda(c, model, initial, objective);
                 }
                 log.println("device auto: training on the CPU engine (no usable CUDA device: " + a.reason() + ")");
-                return cpu(c, model, initial, objective);
+                return cpu(c, model, initial, null, objective);
             }
             default:
-                return cpu(c, model, initial, objective);
+                return cpu(c, model, initial, null, objective);
         }
     }
 
-    private static ZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective) {
-        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(model.params()));
-        return new CpuZoEngine(model, initial, objective, opt, c.optimizer().lrSchedule(c.steps()), stepConfig(c));
+    private static ZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
+            Objective objective) {
+        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(),
+                new NoiseLayout(lora == null ? model.params() : lora.tensors()));
+        return new CpuZoEngine(model, initial, lora, objective, opt, c.optimizer().lrSchedule(c.steps()),
+                stepConfig(c));
     }
 
     private static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective) {

@@ -3,6 +3,7 @@ package org.zotune.model.gpt2;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Map;
 import org.zotune.model.Architecture;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
@@ -146,5 +147,12 @@ public final class Gpt2Architecture implements Architecture {
             dst.asShortBuffer().put(out);
         }
         return new HostTensor(t.name(), t.dtype(), new long[] {cols, rows}, dst);
+    }
+
+    /** q, k and v are row blocks of the fused c_attn: adapting any of them adapts c_attn (as PEFT does). */
+    @Override
+    public Map<String, String> adapterModules() {
+        return Map.of("q", "attn.c_attn", "k", "attn.c_attn", "v", "attn.c_attn", "o", "attn.c_proj",
+                "fc1", "mlp.c_fc", "up", "mlp.c_fc", "fc2", "mlp.c_proj", "down", "mlp.c_proj");
     }
 }

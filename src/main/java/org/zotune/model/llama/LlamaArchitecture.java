@@ -2,6 +2,7 @@ package org.zotune.model.llama;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.Map;
 import org.zotune.model.Architecture;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelConfig.RopeScaling;
@@ -129,5 +130,11 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public String canonicalName(String stored) {
         return stored.startsWith("lm_head.") || stored.startsWith("model.") ? stored : "model." + stored;
+    }
+
+    @Override
+    public Map<String, String> adapterModules() {
+        return Map.of("q", "self_attn.q_proj", "k", "self_attn.k_proj", "v", "self_attn.v_proj",
+                "o", "self_attn.o_proj", "gate", "mlp.gate_proj", "up", "mlp.up_proj", "down", "mlp.down_proj");
     }
 }

@@ -1,6 +1,7 @@
 package org.zotune.model.opt;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.Map;
 import org.zotune.model.Architecture;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
@@ -81,5 +82,11 @@ public final class OptArchitecture implements Architecture {
             return stored;
         }
         return stored.startsWith("decoder.") ? "model." + stored : stored;
+    }
+
+    @Override
+    public Map<String, String> adapterModules() {
+        return Map.of("q", "self_attn.q_proj", "k", "self_attn.k_proj", "v", "self_attn.v_proj",
+                "o", "self_attn.out_proj", "fc1", "fc1", "up", "fc1", "fc2", "fc2", "down", "fc2");
     }
 }

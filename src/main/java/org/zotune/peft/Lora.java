@@ -1,0 +1,254 @@
+package org.zotune.peft;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.model.Architecture;
+import org.zotune.model.ParamSpec;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.zo.noise.Noise;
+
+/**
+ * LoRA as a trainable set (ALGORITHMS.md §9): each adapted weight W [out, in] of the frozen model is seen by the
+ * forward pass as W' = W + (α/r)·B·A, with A [r, in] and B [out, r] float32 tensors of their own. A starts from PEFT's
+ * Kaiming-uniform (kaiming_uniform_(a = √5): U(−1/√in, 1/√in)) drawn from the run seed, B at zero, so a fresh
+ * adapter is exactly the base model.
+ * <p>A is held transposed, as Aᵀ [in, r]: then B·A is one {@link Ops#linear} (x·wᵀ with x = B, w = Aᵀ) and the rule
+ * needs no new op; export transposes it back to PEFT's [r, in]. The tensors' order (and so the noise index) is the
+ * model's parameter order, Aᵀ then B per adapted weight.
+ */
+public final class Lora {
+    /** Philox stream of A's initial values (keyed on {@code Noise.stepSeed(runSeed, 0)}, a seed no step uses). */
+    static final int INIT_STREAM = 0x4C6F5241; // "LoRA"
+    /** What PEFT's PeftModel puts before the base model's module names. */
+    public static final String PEFT_PREFIX = "base_model.model.";
+
+    /**
+     * One adapted weight.
+     *
+     * @param parameter the model parameter index of W
+     * @param module    its Hugging Face module name (W's name without {@code .weight})
+     * @param out       W's rows
+     * @param in        W's columns
+     */
+    public record Target(int parameter, String module, int out, int in) {
+    }
+
+    private final int r;
+    private final double alpha;
+    private final List<Target> targets;
+    private final List<ParamSpec> model;
+    private final List<ParamSpec> tensors;
+    private final List<String> modules; // the Hugging Face module names adapted (PEFT's target_modules)
+
+    private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules) {
+        this.r = r;
+        this.alpha = alpha;
+        this.targets = List.copyOf(targets);
+        this.model = List.copyOf(model);
+        this.modules = List.copyOf(modules);
+        List<ParamSpec> t = new ArrayList<>();
+        for (Target g : targets) {
+            t.add(new ParamSpec(g.module() + ".lora_A.weight", new long[] {g.in(), r}, ParamSpec.Role.MATRIX));
+            t.add(new ParamSpec(g.module() + ".lora_B.weight", new long[] {g.out(), r}, ParamSpec.Role.MATRIX));
+        }
+        this.tensors = List.copyOf(t);
+    }
+
+    /**
+     * LoRA of rank {@code r} and scale α/r on the {@code targets} of a model of {@code architecture} (named
+     * {@code archName} in messages): short names (q, k, v, ...) or Hugging Face module names, as
+     * {@link Architecture#adapterModules()} lists them.
+     */
+    public static Lora of(Architecture architecture, String archName, List<ParamSpec> model, int r, double alpha,
+            List<String> targets) {
+        if (r <= 0) {
+            throw new ZotuneException("key 'peft.r' must be >= 1, got " + r);
+        }
+        if (!Double.isFinite(alpha) || alpha <= 0) {
+            throw new ZotuneException("key 'peft.alpha' must be a finite number > 0, got " + alpha);
+        }
+        Map<String, String> names = architecture.adapterModules();
+        if (names.isEmpty()) {
+            throw new ZotuneException("peft.method lora: no LoRA targets are defined for " + archName);
+        }
+        Set<String> chosen = new LinkedHashSet<>();
+        for (String t : targets) {
+            chosen.add(module(names, archName, t));
+        }
+        List<Target> found = new ArrayList<>();
+        Set<String> matched = new TreeSet<>();
+        for (int p = 0; p < model.size(); p++) {
+            ParamSpec s = model.get(p);
+            for (String m : chosen) {
+                String suffix = "." + m + ".weight";
+                if (s.name().endsWith(suffix) && s.shape().length == 2) {
+                    long[] sh = s.shape();
+                    found.add(new Target(p, s.name().substring(0, s.name().length() - ".weight".length()),
+                            Math.toIntExact(sh[0]), Math.toIntExact(sh[1])));
+                    matched.add(m);
+                }
+            }
+        }
+        for (String m : chosen) {
+            if (!matched.contains(m)) {
+                throw new ZotuneException("key 'peft.targets': the model has no module " + m + " (" + archName + ")");
+            }
+        }
+        List<String> modules = new ArrayList<>();
+        for (String m : chosen) {
+            String last = m.substring(m.lastIndexOf('.') + 1);
+            if (!modules.contains(last)) {
+                modules.add(last);
+            }
+        }
+        return new Lora(r, alpha, found, model, modules);
+    }
+
+    /** A short name or a module name (full, e.g. self_attn.q_proj, or its last part, q_proj) to the module. */
+    private static String module(Map<String, String> names, String archName, String target) {
+        String m = names.get(target);
+        if (m != null) {
+            return m;
+        }
+        for (String v : new TreeSet<>(names.values())) {
+            if (v.equals(target) || v.endsWith("." + target)) {
+                return v;
+            }
+        }
+        throw new ZotuneException("key 'peft.targets': unknown target '" + target + "' for " + archName
+                + "; valid: " + String.join(", ", new TreeSet<>(names.keySet())) + " or the modules "
+                + String.join(", ", new TreeSet<>(names.values())));
+    }
+
+    public int r() {
+        return r;
+    }
+
+    public double alpha() {
+        return alpha;
+    }
+
+    /** α/r in float32, the factor B·A is scaled by. */
+    public float scale() {
+        return (float) (alpha / r);
+    }
+
+    public List<Target> targets() {
+        return targets;
+    }
+
+    /** The adapted modules' last names (PEFT's target_modules), in the order first named. */
+    public List<String> targetModules() {
+        return modules;
+    }
+
+    /** The trainable tensors: per target Aᵀ [in, r] ({@code <module>.lora_A.weight}) then B [out, r]. */
+    public List<ParamSpec> tensors() {
+        return tensors;
+    }
+
+    /** The initial tensors: A Kaiming-uniform from {@code runSeed}, B zero (float32). */
+    public List<HostTensor> initial(long runSeed) {
+        long seed = Noise.stepSeed(runSeed, 0);
+        List<HostTensor> out = new ArrayList<>();
+        long index = 0; // A's elements in PEFT's [r, in] order, over the targets in order
+        for (int k = 0; k < targets.size(); k++) {
+            Target g = targets.get(k);
+            float bound = (float) (1.0 / Math.sqrt(g.in()));
+            float[] at = new float[g.in() * r];
+            for (int i = 0; i < r; i++) {
+                for (int j = 0; j < g.in(); j++) {
+                    float u = Noise.uniform(Noise.word(seed, INIT_STREAM, index++));
+                    at[j * r + i] = bound * (2f * u - 1f);
+                }
+            }
+            ParamSpec a = tensors.get(2 * k);
+            ParamSpec b = tensors.get(2 * k + 1);
+            out.add(HostTensor.ofFloats(a.name(), at, a.shape()));
+            out.add(HostTensor.ofFloats(b.name(), new float[g.out() * r], b.shape()));
+        }
+        return out;
+    }
+
+    /**
+     * The tensors under Hugging Face PEFT's names and layouts: {@code base_model.model.<module>.lora_A.weight}
+     * [r, in] (Aᵀ transposed back) and {@code ...lora_B.weight} [out, r], float32.
+     *
+     * @param adapters the set's tensors in {@link #tensors()}'s order (e.g. an engine's export)
+     */
+    public List<HostTensor> toPeft(List<HostTensor> adapters) {
+        if (adapters.size() != tensors.size()) {
+            throw new IllegalArgumentException(adapters.size() + " adapter tensors for " + tensors.size());
+        }
+        List<HostTensor> out = new ArrayList<>();
+        for (int k = 0; k < targets.size(); k++) {
+            Target g = targets.get(k);
+            float[] at = adapters.get(2 * k).toFloats();
+            float[] a = new float[at.length];
+            for (int i = 0; i < g.in(); i++) {
+                for (int j = 0; j < r; j++) {
+                    a[j * g.in() + i] = at[i * r + j];
+                }
+            }
+            String name = PEFT_PREFIX + g.module();
+            out.add(HostTensor.ofFloats(name + ".lora_A.weight", a, r, g.in()));
+            out.add(HostTensor.ofFloats(name + ".lora_B.weight", adapters.get(2 * k + 1).toFloats(), g.out(), r));
+        }
+        return out;
+    }
+
+    /**
+     * The set's rules on {@code ops}: W' = W + (α/r)·B·A formed per pass in the pass's activation scope (the frozen
+     * W is read, never written). Close the result to release its constant (α/r)·I [r, r].
+     */
+    public Applied apply(Ops ops) {
+        float[] diag = new float[r * r];
+        for (int i = 0; i < r; i++) {
+            diag[i * r + i] = scale();
+        }
+        Parameters scaled = ops.createParameters(List.of(HostTensor.ofFloats("lora.scale", diag, r, r)), DType.F32);
+        Map<Integer, WeightRule> rules = new LinkedHashMap<>();
+        for (int k = 0; k < targets.size(); k++) {
+            int a = 2 * k;
+            int b = 2 * k + 1;
+            rules.put(targets.get(k).parameter(), (index, base, trained) -> {
+                // (α/r)·B = B·((α/r)·I)ᵀ, exact: each output is one product plus zeros
+                Tensor sb = ops.linear(trained.tensor(b), scaled.weight(0), null);
+                Tensor w = ops.linear(sb, trained.tensor(a), null); // (α/r)·B·(Aᵀ)ᵀ = (α/r)·B·A [out, in]
+                ops.addInPlace(w, base.weight(index));
+                return w;
+            });
+        }
+        return new Applied(TrainableSet.adapters(model, tensors, rules), scaled);
+    }
+
+    /** The LoRA set bound to one backend, owning its constant. */
+    public static final class Applied implements AutoCloseable {
+        private final TrainableSet set;
+        private final Parameters constants;
+
+        Applied(TrainableSet set, Parameters constants) {
+            this.set = set;
+            this.constants = constants;
+        }
+
+        public TrainableSet set() {
+            return set;
+        }
+
+        @Override
+        public void close() {
+            constants.close();
+        }
+    }
+}

@@ -1,0 +1,64 @@
+package org.zotune.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.model.ModelFamily;
+import org.zotune.model.io.AtomicFiles;
+import org.zotune.model.io.SafetensorsWriter;
+import org.zotune.peft.Lora;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * Writes a LoRA adapter as a Hugging Face PEFT adapter folder: {@code adapter_config.json} (peft_type LORA, r,
+ * lora_alpha, target_modules, base_model_name_or_path, ...) and {@code adapter_model.safetensors} under PEFT's tensor
+ * names ({@link Lora#toPeft}). Both files are written atomically.
+ */
+public final class PeftExport {
+    public static final String CONFIG = "adapter_config.json";
+    public static final String WEIGHTS = "adapter_model.safetensors";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private PeftExport() {
+    }
+
+    /**
+     * @param base     the base model as the run named it (base_model_name_or_path)
+     * @param family   the base model's architecture (GPT-2's Conv1D modules are fan_in_fan_out in PEFT's terms)
+     * @param adapters the trained tensors in {@link Lora#tensors()}'s order
+     */
+    public static void write(Path dir, Lora lora, String base, ModelFamily family, List<HostTensor> adapters,
+            Map<String, String> metadata) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new ZotuneException(dir + ": cannot create the adapter folder: " + e.getMessage(), e);
+        }
+        SafetensorsWriter.write(dir.resolve(WEIGHTS), lora.toPeft(adapters), metadata);
+        AtomicFiles.writeString(dir.resolve(CONFIG), config(lora, base, family).toPrettyString() + "\n");
+    }
+
+    static ObjectNode config(Lora lora, String base, ModelFamily family) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("peft_type", "LORA");
+        o.put("task_type", "CAUSAL_LM");
+        o.put("base_model_name_or_path", base);
+        o.put("r", lora.r());
+        o.put("lora_alpha", lora.alpha());
+        ArrayNode t = o.putArray("target_modules");
+        lora.targetModules().forEach(t::add);
+        o.put("lora_dropout", 0.0);
+        o.put("bias", "none");
+        o.put("fan_in_fan_out", family == ModelFamily.GPT2);
+        o.put("inference_mode", true);
+        o.put("init_lora_weights", true);
+        o.putNull("modules_to_save");
+        return o;
+    }
+}
