@@ -32,11 +32,6 @@ public final class MaskedTemplate {
     private final UnaryOperator<Map<String, String>> prepare;
     private List<String> labels; // set by check(); render() needs the label order
 
-    private static final Object MASK = new Object();
-
-    private record Placeholder(String field) {
-    }
-
     public MaskedTemplate(String name, String pattern, Map<String, String> verbalizer) {
         this(name, pattern, verbalizer, null);
     }
@@ -50,24 +45,24 @@ public final class MaskedTemplate {
         this.name = name;
         this.pattern = pattern;
         this.prepare = prepare;
-        parse(pattern);
+        parts.addAll(PatternParts.parse("masked-LM template '" + name + "'", pattern, true));
         int masks = 0;
         for (Object p : parts) {
-            if (p == MASK) {
+            if (p == PatternParts.MASK) {
                 masks++;
             }
         }
         if (masks != 1) {
             throw new ZotuneException("masked-LM template '" + name + "': needs exactly one mask placeholder (<mask> or "
-                    + "[MASK]), found " + masks + ": " + quoted(pattern));
+                    + "[MASK]), found " + masks + ": " + PatternParts.quoted(pattern));
         }
         if (fieldNames().isEmpty()) {
             throw new ZotuneException("masked-LM template '" + name + "': no {field} placeholder for the example's "
-                    + "text: " + quoted(pattern));
+                    + "text: " + PatternParts.quoted(pattern));
         }
         if (fieldNames().contains("label") || fieldNames().contains("option")) {
             throw new ZotuneException("masked-LM template '" + name + "': the label goes where the mask is; {label} "
-                    + "/ {option} are not placeholders here: " + quoted(pattern));
+                    + "/ {option} are not placeholders here: " + PatternParts.quoted(pattern));
         }
         if (verbalizer == null || verbalizer.isEmpty()) {
             throw new ZotuneException("masked-LM template '" + name + "': needs a verbalizer (label -> word)");
@@ -92,60 +87,12 @@ public final class MaskedTemplate {
         return MASK_PLACEHOLDERS.stream().anyMatch(pattern::contains) || pattern.contains("{");
     }
 
-    private void parse(String p) {
-        StringBuilder lit = new StringBuilder();
-        int i = 0;
-        while (i < p.length()) {
-            char c = p.charAt(i);
-            if (p.startsWith("<mask>", i) || p.startsWith("[MASK]", i)) {
-                flush(lit);
-                parts.add(MASK);
-                i += 6;
-            } else if (c == '{' && i + 1 < p.length() && p.charAt(i + 1) == '{') {
-                lit.append('{');
-                i += 2;
-            } else if (c == '}' && i + 1 < p.length() && p.charAt(i + 1) == '}') {
-                lit.append('}');
-                i += 2;
-            } else if (c == '{') {
-                int end = p.indexOf('}', i);
-                int nextOpen = p.indexOf('{', i + 1);
-                if (end < 0 || (nextOpen >= 0 && nextOpen < end)) {
-                    throw new ZotuneException("masked-LM template '" + name + "': unclosed '{' at character " + (i + 1)
-                            + ": " + quoted(p));
-                }
-                String field = p.substring(i + 1, end);
-                if (!field.matches("[A-Za-z_][A-Za-z0-9_]*")) {
-                    throw new ZotuneException("masked-LM template '" + name + "': bad placeholder {" + field
-                            + "} (a field name is letters, digits and _): " + quoted(p));
-                }
-                flush(lit);
-                parts.add(new Placeholder(field));
-                i = end + 1;
-            } else if (c == '}') {
-                throw new ZotuneException("masked-LM template '" + name + "': unmatched '}' at character " + (i + 1)
-                        + " (write }} for a literal brace): " + quoted(p));
-            } else {
-                lit.append(c);
-                i++;
-            }
-        }
-        flush(lit);
-    }
-
-    private void flush(StringBuilder lit) {
-        if (lit.length() > 0) {
-            parts.add(lit.toString());
-            lit.setLength(0);
-        }
-    }
-
     /** The fields the pattern fills in, in order of first use. */
     public Set<String> fieldNames() {
         Set<String> out = new LinkedHashSet<>();
         for (Object part : parts) {
-            if (part instanceof Placeholder p) {
-                out.add(p.field);
+            if (part instanceof PatternParts.Placeholder p) {
+                out.add(p.field());
             }
         }
         return out;
@@ -216,13 +163,13 @@ public final class MaskedTemplate {
         StringBuilder after = new StringBuilder();
         StringBuilder out = before;
         for (Object part : parts) {
-            if (part == MASK) {
+            if (part == PatternParts.MASK) {
                 out = after;
-            } else if (part instanceof Placeholder p) {
-                String v = fields.get(p.field);
+            } else if (part instanceof PatternParts.Placeholder p) {
+                String v = fields.get(p.field());
                 if (v == null) {
                     throw new ZotuneException(example.source() + ": masked-LM template '" + name + "' needs field '"
-                            + p.field + "', the example has " + fields.keySet().stream().sorted().toList());
+                            + p.field() + "', the example has " + fields.keySet().stream().sorted().toList());
                 }
                 out.append(v);
             } else {
@@ -243,7 +190,4 @@ public final class MaskedTemplate {
         }
     }
 
-    private static String quoted(String s) {
-        return "\"" + s.replace("\n", "\\n") + "\"";
-    }
 }

@@ -34,9 +34,6 @@ public final class PatternTemplate implements PromptTemplate {
     private final UnaryOperator<Map<String, String>> prepare;
     private List<String> labels; // set by check(); render() needs the label names
 
-    private record Placeholder(String field) {
-    }
-
     /** A classification template ({@code {label}} slot) or a multiple-choice one ({@code {option}}; verbalizer null). */
     public PatternTemplate(String name, String pattern, Map<String, String> verbalizer) {
         this(name, pattern, verbalizer, null);
@@ -51,21 +48,22 @@ public final class PatternTemplate implements PromptTemplate {
         this.name = name;
         this.pattern = pattern;
         this.prepare = prepare;
-        parse(pattern);
+        parts.addAll(PatternParts.parse("template '" + name + "'", pattern, false));
         Object last = parts.isEmpty() ? null : parts.get(parts.size() - 1);
-        if (!(last instanceof Placeholder p) || !(p.field.equals("label") || p.field.equals("option"))) {
+        if (!(last instanceof PatternParts.Placeholder p)
+                || !(p.field().equals("label") || p.field().equals("option"))) {
             throw new ZotuneException("template '" + name + "': must end with {label} (classification) or {option} "
-                    + "(multiple choice): " + quoted(pattern));
+                    + "(multiple choice): " + PatternParts.quoted(pattern));
         }
-        optionSlot = p.field.equals("option");
+        optionSlot = p.field().equals("option");
         Set<String> fields = fieldNames();
         if (fields.isEmpty()) {
             throw new ZotuneException("template '" + name + "': no {field} placeholder for the example's text: "
-                    + quoted(pattern));
+                    + PatternParts.quoted(pattern));
         }
         if (fields.contains("label") || fields.contains("option")) {
             throw new ZotuneException("template '" + name + "': {label} / {option} may only appear once, at the end: "
-                    + quoted(pattern));
+                    + PatternParts.quoted(pattern));
         }
         if (optionSlot) {
             if (verbalizer != null && !verbalizer.isEmpty()) {
@@ -93,54 +91,12 @@ public final class PatternTemplate implements PromptTemplate {
         }
     }
 
-    private void parse(String p) {
-        StringBuilder lit = new StringBuilder();
-        int i = 0;
-        while (i < p.length()) {
-            char c = p.charAt(i);
-            if (c == '{' && i + 1 < p.length() && p.charAt(i + 1) == '{') {
-                lit.append('{');
-                i += 2;
-            } else if (c == '}' && i + 1 < p.length() && p.charAt(i + 1) == '}') {
-                lit.append('}');
-                i += 2;
-            } else if (c == '{') {
-                int end = p.indexOf('}', i);
-                int nextOpen = p.indexOf('{', i + 1);
-                if (end < 0 || (nextOpen >= 0 && nextOpen < end)) {
-                    throw new ZotuneException("template '" + name + "': unclosed '{' at character " + (i + 1) + ": "
-                            + quoted(p));
-                }
-                String field = p.substring(i + 1, end);
-                if (!field.matches("[A-Za-z_][A-Za-z0-9_]*")) {
-                    throw new ZotuneException("template '" + name + "': bad placeholder {" + field + "} (a field name "
-                            + "is letters, digits and _): " + quoted(p));
-                }
-                if (lit.length() > 0) {
-                    parts.add(lit.toString());
-                    lit.setLength(0);
-                }
-                parts.add(new Placeholder(field));
-                i = end + 1;
-            } else if (c == '}') {
-                throw new ZotuneException("template '" + name + "': unmatched '}' at character " + (i + 1)
-                        + " (write }} for a literal brace): " + quoted(p));
-            } else {
-                lit.append(c);
-                i++;
-            }
-        }
-        if (lit.length() > 0) {
-            parts.add(lit.toString());
-        }
-    }
-
     /** The fields the pattern fills in (answer slot excluded), in order of first use. */
     public Set<String> fieldNames() {
         Set<String> out = new LinkedHashSet<>();
         for (int i = 0; i < parts.size() - 1; i++) {
-            if (parts.get(i) instanceof Placeholder p) {
-                out.add(p.field);
+            if (parts.get(i) instanceof PatternParts.Placeholder p) {
+                out.add(p.field());
             }
         }
         return out;
@@ -208,10 +164,10 @@ public final class PatternTemplate implements PromptTemplate {
         StringBuilder context = new StringBuilder();
         for (int i = 0; i < parts.size() - 1; i++) {
             Object part = parts.get(i);
-            if (part instanceof Placeholder p) {
-                String v = fields.get(p.field);
+            if (part instanceof PatternParts.Placeholder p) {
+                String v = fields.get(p.field());
                 if (v == null) {
-                    throw new ZotuneException(example.source() + ": template '" + name + "' needs field '" + p.field
+                    throw new ZotuneException(example.source() + ": template '" + name + "' needs field '" + p.field()
                             + "', the example has " + fields.keySet().stream().sorted().toList());
                 }
                 context.append(v);
@@ -253,7 +209,4 @@ public final class PatternTemplate implements PromptTemplate {
         return s.substring(0, end);
     }
 
-    private static String quoted(String s) {
-        return "\"" + s.replace("\n", "\\n") + "\"";
-    }
 }
