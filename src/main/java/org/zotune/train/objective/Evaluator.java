@@ -2,6 +2,7 @@ package org.zotune.train.objective;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
@@ -94,8 +95,28 @@ public final class Evaluator {
     public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
             int batchSize, int padId, Objective objective) {
         if (objective instanceof ChoiceScorer scorer) {
-            return evaluateChoices(ops, model, weights, data, batchSize, padId, scorer);
+            return evaluate(data, batchSize, padId, b -> {
+                double[][] s = scorer.choiceScores(ops, model, weights, b);
+                int[] classes = new int[s.length];
+                for (int r = 0; r < s.length; r++) {
+                    classes[r] = s[r].length;
+                }
+                return new Scored(ChoiceScorer.predictions(s), ChoiceScorer.crossEntropy(s, b.gold()), classes);
+            });
         }
+        return evaluate(data, batchSize, padId, b -> {
+            OptionScores.Scored s = OptionScores.score(ops, model, weights, b);
+            return new Scored(s.predictions(), OptionScores.classificationLoss(s, b), b.candidates());
+        });
+    }
+
+    /** One batch's predictions, its mean loss and each example's number of classes. */
+    private record Scored(int[] predictions, double loss, int[] classes) {
+    }
+
+    /** Scores the data in batches of {@code batchSize} and averages the loss over the examples. */
+    private static Result evaluate(List<EncodedExample> data, int batchSize, int padId,
+            Function<PromptBatch, Scored> scoreBatch) {
         if (data.isEmpty()) {
             throw new ZotuneException("nothing to evaluate: no examples");
         }
@@ -110,40 +131,12 @@ public final class Evaluator {
         for (int from = 0; from < n; from += batchSize) {
             List<EncodedExample> chunk = new ArrayList<>(data.subList(from, Math.min(n, from + batchSize)));
             PromptBatch b = PromptBatch.of(chunk, padId);
-            OptionScores.Scored s = OptionScores.score(ops, model, weights, b);
-            lossSum += OptionScores.classificationLoss(s, b) * chunk.size();
+            Scored s = scoreBatch.apply(b);
+            lossSum += s.loss() * chunk.size();
             for (int i = 0; i < chunk.size(); i++) {
                 pred[from + i] = s.predictions()[i];
                 gold[from + i] = b.gold()[i];
-                classes = Math.max(classes, b.candidates()[i]);
-            }
-        }
-        return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred);
-    }
-
-    private static Result evaluateChoices(Ops ops, LanguageModel model, WeightSource weights,
-            List<EncodedExample> data, int batchSize, int padId, ChoiceScorer scorer) {
-        if (data.isEmpty()) {
-            throw new ZotuneException("nothing to evaluate: no examples");
-        }
-        if (batchSize <= 0) {
-            throw new ZotuneException("evaluation batch size must be positive, got " + batchSize);
-        }
-        int n = data.size();
-        int[] pred = new int[n];
-        int[] gold = new int[n];
-        int classes = 0;
-        double lossSum = 0;
-        for (int from = 0; from < n; from += batchSize) {
-            List<EncodedExample> chunk = new ArrayList<>(data.subList(from, Math.min(n, from + batchSize)));
-            PromptBatch b = PromptBatch.of(chunk, padId);
-            double[][] s = scorer.choiceScores(ops, model, weights, b);
-            lossSum += ChoiceScorer.crossEntropy(s, b.gold()) * chunk.size();
-            int[] p = ChoiceScorer.predictions(s);
-            for (int i = 0; i < chunk.size(); i++) {
-                pred[from + i] = p[i];
-                gold[from + i] = b.gold()[i];
-                classes = Math.max(classes, s[i].length);
+                classes = Math.max(classes, s.classes()[i]);
             }
         }
         return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred);

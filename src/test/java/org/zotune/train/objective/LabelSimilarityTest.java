@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zotune.TestData;
@@ -190,8 +191,10 @@ class LabelSimilarityTest {
         }
     }
 
+    /** A measurement (2-3 minutes on two cores), not a check: runs with -Dzotune.measure=true only. */
     @Test
     void zeroShotSst2AccuracyOfMiniLmIsPrinted() throws IOException {
+        Assumptions.assumeTrue(Boolean.getBoolean("zotune.measure"), "a measurement: -Dzotune.measure=true");
         Path model = TestData.file("models/all-MiniLM-L6-v2");
         Path dev = TestData.file("datasets/sst2-glue/dev.tsv");
         List<String> lines = Files.readAllLines(dev);
