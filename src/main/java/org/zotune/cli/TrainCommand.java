@@ -59,6 +59,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dtype", paramLabel = "f32|bf16|f16", description = "Override key dtype.")
     String dtype;
 
+    @Option(names = "--workers", paramLabel = "N", description = "Override key parallel.workers (data-parallel "
+            + "CPU replicas).")
+    Integer workers;
+
     @Option(names = "--resume", description = "Continue the run in the out folder from its last checkpoint "
             + "(bitwise as if it had never stopped).")
     boolean resume;
@@ -85,6 +89,7 @@ public final class TrainCommand implements Callable<Integer> {
         add(overrides, "optimizer.name", optimizer);
         add(overrides, "seed", seed);
         add(overrides, "device", device);
+        add(overrides, "parallel.workers", workers);
         add(overrides, "dtype", dtype);
         FineTuneConfig c = FineTuneConfig.read(Runs.requireExisting(config, "config"), overrides);
         FineTune run = FineTune.of(c).withLog(err).withProgressBar(!noProgress).withStopAfter(stopAfter);

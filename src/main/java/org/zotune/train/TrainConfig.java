@@ -46,6 +46,7 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1) or mlm (masked-LM prompt, encoders)
  * @param optimizer  the ZO optimiser and its hyperparameters
  * @param peft       which weights train: full fine-tuning (default) or LoRA adapters over the frozen model
+ * @param parallel   data-parallel workers (ALGORITHMS.md §10): how many, and how their replicas are checked
  * @param eps        ε of the two-point estimate
  * @param q          SPSA samples per step
  * @param perturbation shadow (θ untouched during a step) or in-place
@@ -73,6 +74,7 @@ public record TrainConfig(
         @Choice(ObjectiveKind.class) String objective,
         @Default("{}") Optimizer optimizer,
         @Default("{}") Peft peft,
+        @Default("{}") Parallel parallel,
         @Default("0.001") @Positive Double eps,
         @Default("1") @AtLeast(1) Integer q,
         @Default("shadow") @Choice(Perturbation.class) String perturbation,
@@ -202,6 +204,23 @@ public record TrainConfig(
         public Format formatKind() {
             return RecordBinder.choice(Format.class, format);
         }
+    }
+
+    /**
+     * Data-parallel training (key parallel, ALGORITHMS.md §10): each micro-batch is split by examples over
+     * {@code workers} replicas that hold the same θ; their loss sums are added (in rank order) so every replica forms
+     * the same g and applies the same update. Today the workers are CPU replicas in one process.
+     *
+     * @param workers       replicas (1: no data parallelism)
+     * @param checksumEvery compare the replicas' parameter checksums every N steps (0: only at checkpoints and at the
+     *                      end)
+     * @param workerTimeout seconds a worker waits for the others at a collective before the run stops, naming the
+     *                      worker that did not arrive
+     */
+    public record Parallel(
+            @Default("1") @AtLeast(1) Integer workers,
+            @Default("100") @AtLeast(0) Integer checksumEvery,
+            @Default("600") @Positive Double workerTimeout) {
     }
 
     /**

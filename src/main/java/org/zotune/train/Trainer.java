@@ -120,6 +120,7 @@ public final class Trainer {
     public Summary run() {
         long t0 = System.nanoTime();
         folder.check(); // cheap checks first; the folder is written only once model and data are known to be usable
+        ZoEngines.requireWorkers(config); // a config that cannot run anywhere, before what this machine lacks
         ZoEngines.requireDevice(config.device());
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
@@ -282,6 +283,7 @@ public final class Trainer {
                 }
                 if (stop || evalNow || t == stepsTotal
                         || (config.checkpointEvery() > 0 && t % config.checkpointEvery() == 0)) {
+                    engine.verifyReplicas(); // never checkpoint replicas that disagree
                     Checkpoints.save(folder.dir(), engine.state(), best.progress());
                 }
                 if (stop) {

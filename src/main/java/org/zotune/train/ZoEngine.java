@@ -78,6 +78,13 @@ public interface ZoEngine extends AutoCloseable {
 
     void restore(State state);
 
+    /**
+     * Checks that every replica of a data-parallel engine holds the same parameters (throws naming the rank that
+     * differs); nothing to check for a single engine (the default).
+     */
+    default void verifyReplicas() {
+    }
+
     /** "cpu" or "cuda". */
     String device();
 

@@ -7,6 +7,7 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
+import org.zotune.parallel.InProcessGroup;
 import org.zotune.peft.Lora;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
@@ -56,6 +57,30 @@ public final class ZoEngines {
         return Lora.of(f.architecture(), f.hfModelType(), model.params(), p.r(), p.alpha(), p.targets());
     }
 
+    /**
+     * Fails with one line when the run asks for several data-parallel workers where they cannot run: the workers are
+     * CPU replicas so far (several GPUs over NCCL are issue 15's next step), each needs at least one example of every
+     * micro-batch.
+     */
+    public static void requireWorkers(TrainConfig c) {
+        int n = c.parallel().workers();
+        if (n <= 1) {
+            return;
+        }
+        if (c.device().equals("cuda")) {
+            throw new ZotuneException("parallel.workers " + n + ": data-parallel workers run on the CPU so far (several "
+                    + "GPUs are not built yet); use --device cpu or parallel.workers 1");
+        }
+        if (c.objective().equals("f1")) {
+            throw new ZotuneException("parallel.workers " + n + ": objective f1 cannot be split over workers (F1 is "
+                    + "not a sum over examples); use objective accuracy or parallel.workers 1");
+        }
+        if (c.batchSize() < n) {
+            throw new ZotuneException("parallel.workers " + n + ": batch_size " + c.batchSize() + " gives some worker "
+                    + "no example; use batch_size >= workers");
+        }
+    }
+
     /** Fails with one line when the run's device has no engine for its trainable set (before any file is written). */
     public static void requireEngine(TrainConfig c, Lora lora) {
         boolean gpu = c.device().equals("cuda") || (c.device().equals("auto") && Cuda.availability().usable());
@@ -75,6 +100,15 @@ public final class ZoEngines {
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
             Objective objective, PrintWriter log) {
         requireEngine(c, lora);
+        TrainConfig.Parallel par = c.parallel();
+        if (par.workers() > 1) {
+            requireWorkers(c);
+            log.println("parallel: " + par.workers() + " data-parallel CPU workers (checksums every "
+                    + par.checksumEvery() + " steps)");
+            InProcessGroup group = new InProcessGroup(par.workers(), par.workerTimeout());
+            return new DataParallelEngine(group, par.workerTimeout(), objective, par.checksumEvery(),
+                    o -> cpu(c, model, initial, lora, o));
+        }
         if (lora != null) {
             return cpu(c, model, initial, lora, objective);
         }

@@ -14,7 +14,7 @@ import org.zotune.model.LanguageModel;
  * padding and other candidates have target -1. One forward pass and one {@link Ops#crossEntropy} over the whole
  * batch, so an engine may compute it itself from {@link #tokenTargets}.
  */
-public final class CausalLmLoss implements Objective {
+public final class CausalLmLoss implements AdditiveObjective {
     private static final String NO_TARGET = "the batch has no target token (every token is prompt or padding)";
 
     @Override
@@ -32,6 +32,17 @@ public final class CausalLmLoss implements Objective {
                 throw new ZotuneException(NO_TARGET);
             }
             return (float) ((double) ce[0] / ce[1]);
+        }
+    }
+
+    /** [Σ token cross-entropy, target tokens]. */
+    @Override
+    public double[] sums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        NextTokenTargets.requireCausal(model, "objective lm");
+        try (Ops.Scope scope = ops.scope()) {
+            Tensor logits = model.forward(ops, weights, batch.batch());
+            float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(targets(model, batch))));
+            return new double[] {ce[0], ce[1]};
         }
     }
 

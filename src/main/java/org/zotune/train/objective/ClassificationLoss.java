@@ -10,7 +10,7 @@ import org.zotune.model.LanguageModel;
  * ({@link OptionScores}); loss = mean over the batch's examples of the cross-entropy of softmax(s) against the gold
  * candidate.
  */
-public final class ClassificationLoss implements Objective {
+public final class ClassificationLoss implements AdditiveObjective {
     @Override
     public String name() {
         return "classification";
@@ -19,5 +19,12 @@ public final class ClassificationLoss implements Objective {
     @Override
     public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         return (float) OptionScores.classificationLoss(OptionScores.score(ops, model, weights, batch), batch);
+    }
+
+    /** [Σ per-example cross-entropy, examples]. */
+    @Override
+    public double[] sums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        double mean = OptionScores.classificationLoss(OptionScores.score(ops, model, weights, batch), batch);
+        return new double[] {mean * batch.examples(), batch.examples()};
     }
 }

@@ -17,7 +17,7 @@ import org.zotune.model.LanguageModel;
  * argmax s. Pooling: the mean of the last hidden states over the real tokens (sentence-transformers' rule), the first
  * token's hidden state, or BERT's pooler when the checkpoint has one.
  */
-public final class LabelSimilarity implements Objective, ChoiceScorer {
+public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
     /** τ when the config names none: cosines in [−1, 1] become logits in [−20, 20]. */
     public static final double DEFAULT_TEMPERATURE = 0.05;
 
@@ -84,6 +84,13 @@ public final class LabelSimilarity implements Objective, ChoiceScorer {
     @Override
     public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         return (float) ChoiceScorer.crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
+    }
+
+    /** [Σ per-example cross-entropy, examples]. */
+    @Override
+    public double[] sums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        double mean = ChoiceScorer.crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
+        return new double[] {mean * batch.examples(), batch.examples()};
     }
 
     @Override

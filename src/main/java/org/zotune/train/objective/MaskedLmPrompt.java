@@ -16,7 +16,7 @@ import org.zotune.model.LanguageModel;
  * prediction = argmax s. The objective owns its targets: the mask id and the label tokens
  * ({@link #maskedChoices}); one forward of the body, the MLM head on the mask rows only.
  */
-public final class MaskedLmPrompt implements Objective, ChoiceScorer {
+public final class MaskedLmPrompt implements AdditiveObjective, ChoiceScorer {
     private final int maskId;
     private final int[] labelTokens;
 
@@ -44,6 +44,13 @@ public final class MaskedLmPrompt implements Objective, ChoiceScorer {
     @Override
     public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         return (float) ChoiceScorer.crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
+    }
+
+    /** [Σ per-example cross-entropy, examples]. */
+    @Override
+    public double[] sums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        double mean = ChoiceScorer.crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
+        return new double[] {mean * batch.examples(), batch.examples()};
     }
 
     @Override

@@ -1,0 +1,266 @@
+package org.zotune.train;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
+import java.util.zip.CRC32C;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.model.LanguageModel;
+import org.zotune.parallel.Collective;
+import org.zotune.parallel.InProcessGroup;
+import org.zotune.parallel.Shards;
+import org.zotune.parallel.WorkerFailure;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.AdditiveObjective;
+import org.zotune.train.objective.Objective;
+
+/**
+ * Data-parallel ZO (ALGORITHMS.md §10) over replica engines: every replica holds the same θ and runs the same step
+ * t with the same seed s_t; each micro-batch is split by examples ({@link Shards}), replica k evaluates ℓ± on its
+ * shard, and its objective adds the replicas' loss sums through a {@link Collective} before forming the loss, so
+ * every replica gets the same ℓ±, the same g and applies the same update: the replicas stay bitwise identical. That
+ * is checked: the replicas' parameter checksums are compared every {@code checksumEvery} steps and on
+ * {@link #verifyReplicas()} (before every checkpoint and at the end).
+ * <p>A replica that throws, or that does not reach a collective within the timeout, stops the step with a
+ * {@link WorkerFailure} naming its rank; the engine is then unusable and the run resumes from its last checkpoint.
+ */
+public final class DataParallelEngine implements ZoEngine {
+    private final List<ZoEngine> replicas;
+    private final List<Collective> members;
+    private final InProcessGroup group;
+    private final ExecutorService pool;
+    private final int checksumEvery;
+    private final double timeoutSeconds;
+    private WorkerFailure broken;
+
+    /**
+     * @param group         the workers' collectives
+     * @param replica       makes replica k's engine from its objective (the run's objective reducing over the group)
+     * @param objective     the run's objective
+     * @param checksumEvery compare parameter checksums every N steps (0: only in {@link #verifyReplicas()})
+     */
+    public DataParallelEngine(InProcessGroup group, double timeoutSeconds, Objective objective, int checksumEvery,
+            Function<Objective, ZoEngine> replica) {
+        if (!(objective instanceof AdditiveObjective additive)) {
+            throw new ZotuneException("parallel.workers " + group.size() + ": objective " + objective.name()
+                    + " cannot be split over workers (its loss is not a sum over examples); use parallel.workers 1");
+        }
+        this.group = group;
+        this.timeoutSeconds = timeoutSeconds;
+        this.members = group.members();
+        this.checksumEvery = checksumEvery;
+        this.replicas = new ArrayList<>();
+        try {
+            for (Collective m : members) {
+                replicas.add(replica.apply(new ReducedObjective(additive, m)));
+            }
+        } catch (RuntimeException e) {
+            replicas.forEach(ZoEngine::close);
+            throw e;
+        }
+        this.pool = Executors.newFixedThreadPool(members.size(), r -> {
+            Thread t = new Thread(r, "zotune-worker");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    public int workers() {
+        return replicas.size();
+    }
+
+    @Override
+    public StepResult step(List<PromptBatch> microBatches) {
+        requireHealthy();
+        int n = replicas.size();
+        List<List<PromptBatch>> shards = new ArrayList<>(n);
+        for (int k = 0; k < n; k++) {
+            List<PromptBatch> mine = new ArrayList<>(microBatches.size());
+            for (PromptBatch b : microBatches) {
+                mine.add(Shards.shard(b, k, n));
+            }
+            shards.add(mine);
+        }
+        long t = stepsDone() + 1;
+        boolean check = checksumEvery > 0 && t % checksumEvery == 0;
+        List<StepResult> results = runAll(k -> {
+            StepResult r = replicas.get(k).step(shards.get(k));
+            if (check) {
+                compareChecksums(members.get(k), replicas.get(k), "step " + t);
+            }
+            return r;
+        });
+        StepResult first = results.get(0);
+        for (int k = 1; k < n; k++) {
+            StepResult r = results.get(k);
+            if (!Arrays.equals(first.lossPlus(), r.lossPlus()) || !Arrays.equals(first.lossMinus(), r.lossMinus())
+                    || !Arrays.equals(first.projectedGradient(), r.projectedGradient())
+                    || first.skipped() != r.skipped()) {
+                throw fail(new ZotuneException("data-parallel replicas diverged at step " + t + ": rank " + k
+                        + " saw l+ " + Arrays.toString(r.lossPlus()) + ", rank 0 " + Arrays.toString(first.lossPlus())));
+            }
+        }
+        return first;
+    }
+
+    /** Compares every replica's parameter checksum (all replicas must hold the same bits); throws naming the ranks. */
+    @Override
+    public void verifyReplicas() {
+        requireHealthy();
+        runAll(k -> {
+            compareChecksums(members.get(k), replicas.get(k), "step " + replicas.get(k).stepsDone());
+            return null;
+        });
+    }
+
+    /** CRC32C over θ's float bits, in the trainable set's order. */
+    static long checksum(List<HostTensor> parameters) {
+        CRC32C crc = new CRC32C();
+        for (HostTensor h : parameters) {
+            float[] v = h.toFloats();
+            ByteBuffer buf = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            buf.asFloatBuffer().put(v);
+            crc.update(buf);
+        }
+        return crc.getValue();
+    }
+
+    private static void compareChecksums(Collective c, ZoEngine replica, String when) {
+        long[][] all = c.allGather(new long[] {checksum(replica.exportParameters())});
+        for (int r = 1; r < all.length; r++) {
+            if (all[r][0] != all[0][0]) {
+                throw new WorkerFailure(r, "data-parallel replicas differ at " + when + ": rank " + r
+                        + "'s parameter checksum " + Long.toHexString(all[r][0]) + " != rank 0's "
+                        + Long.toHexString(all[0][0]));
+            }
+        }
+    }
+
+    private interface Task<T> {
+        T run(int rank);
+    }
+
+    /** Runs the task on every worker in parallel; the first failure aborts the group and is thrown, naming its rank. */
+    private <T> List<T> runAll(Task<T> task) {
+        int n = replicas.size();
+        List<Future<T>> futures = new ArrayList<>(n);
+        for (int k = 0; k < n; k++) {
+            int rank = k;
+            futures.add(pool.submit(() -> {
+                try {
+                    return task.run(rank);
+                } catch (RuntimeException | Error e) {
+                    members.get(rank).abort(e);
+                    throw e;
+                }
+            }));
+        }
+        List<T> out = new ArrayList<>(n);
+        RuntimeException first = null;
+        long waitMillis = (long) Math.ceil(timeoutSeconds * 1000) + 1000;
+        for (int k = 0; k < n; k++) {
+            try {
+                // a healthy group always finishes: a worker waits at most the timeout at any collective
+                out.add(first == null ? futures.get(k).get() : futures.get(k).get(waitMillis, TimeUnit.MILLISECONDS));
+            } catch (ExecutionException e) {
+                RuntimeException cause = e.getCause() instanceof RuntimeException re ? re
+                        : new ZotuneException("worker rank " + k + " failed: " + e.getCause(), e.getCause());
+                if (first == null) {
+                    first = cause;
+                }
+            } catch (TimeoutException e) {
+                futures.get(k).cancel(true); // the worker hangs outside any collective; it is abandoned
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw fail(new ZotuneException("interrupted while the data-parallel workers ran"));
+            }
+        }
+        if (first != null) {
+            WorkerFailure root = group.failure();
+            throw fail(root != null ? root : first);
+        }
+        return out;
+    }
+
+    private RuntimeException fail(RuntimeException e) {
+        if (broken == null) {
+            broken = e instanceof WorkerFailure w ? w : new WorkerFailure(-1, e.getMessage());
+        }
+        return e;
+    }
+
+    private void requireHealthy() {
+        if (broken != null) {
+            throw new ZotuneException("the data-parallel workers stopped earlier (" + broken.getMessage()
+                    + "); resume the run from its last checkpoint");
+        }
+    }
+
+    @Override
+    public long stepsDone() {
+        return replicas.get(0).stepsDone();
+    }
+
+    @Override
+    public <R> R evaluate(Evaluation<R> evaluation) {
+        requireHealthy();
+        return replicas.get(0).evaluate(evaluation);
+    }
+
+    @Override
+    public List<HostTensor> exportParameters() {
+        return replicas.get(0).exportParameters();
+    }
+
+    @Override
+    public State state() {
+        return replicas.get(0).state();
+    }
+
+    @Override
+    public void restore(State state) {
+        for (ZoEngine r : replicas) {
+            r.restore(state);
+        }
+    }
+
+    @Override
+    public String device() {
+        return replicas.get(0).device();
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+        for (ZoEngine r : replicas) {
+            r.close();
+        }
+    }
+
+    /** The run's objective on one worker's shard, its sums added over the workers before the loss is formed. */
+    private record ReducedObjective(AdditiveObjective objective, Collective collective) implements Objective {
+        @Override
+        public String name() {
+            return objective.name();
+        }
+
+        @Override
+        public float loss(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+            double[] sums = objective.sums(ops, model, weights, batch);
+            collective.allReduceSum(sums);
+            return objective.fromSums(sums);
+        }
+    }
+}
