@@ -144,6 +144,11 @@ public final class CpuZoEngine implements ZoEngine {
         return "cpu";
     }
 
+    /** Spreads each step's SPSA samples over data-parallel workers ({@link DataParallelEngine}, split samples). */
+    void spreadSamples(ZoStep.SampleExchange exchange) {
+        zo.setSampleExchange(exchange);
+    }
+
     @Override
     public long stepsDone() {
         return zo.step();

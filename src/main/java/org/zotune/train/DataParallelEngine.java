@@ -11,7 +11,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 import java.util.zip.CRC32C;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
@@ -25,6 +25,7 @@ import org.zotune.parallel.WorkerFailure;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.AdditiveObjective;
 import org.zotune.train.objective.Objective;
+import org.zotune.zo.optim.ZoStep;
 
 /**
  * Data-parallel ZO (ALGORITHMS.md §10) over replica engines: every replica holds the same θ and runs the same step
@@ -33,6 +34,9 @@ import org.zotune.train.objective.Objective;
  * every replica gets the same ℓ±, the same g and applies the same update: the replicas stay bitwise identical. That
  * is checked: the replicas' parameter checksums are compared every {@code checksumEvery} steps and on
  * {@link #verifyReplicas()} (before every checkpoint and at the end).
+ * <p>Or ({@link Split#SAMPLES}) the q SPSA samples of a step are spread over the replicas instead: replica k
+ * evaluates samples k, k + N, … on the whole batch, the replicas exchange their ℓ± ({@link ZoStep.SampleExchange}),
+ * and every replica regenerates every sample's direction for the update: the same step as one engine's, bit for bit.
  * <p>A replica that throws, or that does not reach a collective within the timeout, stops the step with a
  * {@link WorkerFailure} naming its rank; the engine is then unusable and the run resumes from its last checkpoint.
  */
@@ -42,29 +46,38 @@ public final class DataParallelEngine implements ZoEngine {
     private final InProcessGroup group;
     private final ExecutorService pool;
     private final int checksumEvery;
+    private final Split split;
     private final double timeoutSeconds;
     private WorkerFailure broken;
 
+    /** What the workers divide: each micro-batch's examples, or each step's SPSA samples. */
+    public enum Split { BATCH, SAMPLES }
+
     /**
      * @param group         the workers' collectives
-     * @param replica       makes replica k's engine from its objective (the run's objective reducing over the group)
+     * @param split         what the workers divide
      * @param objective     the run's objective
      * @param checksumEvery compare parameter checksums every N steps (0: only in {@link #verifyReplicas()})
+     * @param replica       makes replica k's engine from its objective (batch split: the run's objective reducing
+     *                      its sums over the group) and its sample exchange (samples split; null for batch)
      */
-    public DataParallelEngine(InProcessGroup group, double timeoutSeconds, Objective objective, int checksumEvery,
-            Function<Objective, ZoEngine> replica) {
-        if (!(objective instanceof AdditiveObjective additive)) {
+    public DataParallelEngine(InProcessGroup group, double timeoutSeconds, Split split, Objective objective,
+            int checksumEvery, BiFunction<Objective, ZoStep.SampleExchange, ZoEngine> replica) {
+        if (split == Split.BATCH && !(objective instanceof AdditiveObjective)) {
             throw new ZotuneException("parallel.workers " + group.size() + ": objective " + objective.name()
                     + " cannot be split over workers (its loss is not a sum over examples); use parallel.workers 1");
         }
         this.group = group;
         this.timeoutSeconds = timeoutSeconds;
+        this.split = split;
         this.members = group.members();
         this.checksumEvery = checksumEvery;
         this.replicas = new ArrayList<>();
         try {
             for (Collective m : members) {
-                replicas.add(replica.apply(new ReducedObjective(additive, m)));
+                replicas.add(split == Split.BATCH
+                        ? replica.apply(new ReducedObjective((AdditiveObjective) objective, m), null)
+                        : replica.apply(objective, new SampleSplit(m)));
             }
         } catch (RuntimeException e) {
             replicas.forEach(ZoEngine::close);
@@ -89,7 +102,7 @@ public final class DataParallelEngine implements ZoEngine {
         for (int k = 0; k < n; k++) {
             List<PromptBatch> mine = new ArrayList<>(microBatches.size());
             for (PromptBatch b : microBatches) {
-                mine.add(Shards.shard(b, k, n));
+                mine.add(split == Split.BATCH ? Shards.shard(b, k, n) : b);
             }
             shards.add(mine);
         }
@@ -246,6 +259,30 @@ public final class DataParallelEngine implements ZoEngine {
         pool.shutdownNow();
         for (ZoEngine r : replicas) {
             r.close();
+        }
+    }
+
+    /** Sample k is evaluated by worker k mod N; the workers' ℓ± travel as float bits, so nothing is rounded. */
+    private record SampleSplit(Collective collective) implements ZoStep.SampleExchange {
+        @Override
+        public boolean evaluates(int sample) {
+            return sample % collective.worldSize() == collective.rank();
+        }
+
+        @Override
+        public void exchange(float[] lossPlus, float[] lossMinus) {
+            int q = lossPlus.length;
+            long[] mine = new long[2 * q];
+            for (int k = 0; k < q; k++) {
+                mine[k] = Float.floatToRawIntBits(lossPlus[k]);
+                mine[q + k] = Float.floatToRawIntBits(lossMinus[k]);
+            }
+            long[][] all = collective.allGather(mine);
+            for (int k = 0; k < q; k++) {
+                long[] owner = all[k % collective.worldSize()];
+                lossPlus[k] = Float.intBitsToFloat((int) owner[k]);
+                lossMinus[k] = Float.intBitsToFloat((int) owner[q + k]);
+            }
         }
     }
 

@@ -212,6 +212,8 @@ public record TrainConfig(
      * the same g and applies the same update. Today the workers are CPU replicas in one process.
      *
      * @param workers       replicas (1: no data parallelism)
+     * @param split         what the workers divide: batch (each micro-batch's examples) or samples (each step's q
+     *                      SPSA samples, every worker on the whole batch)
      * @param checksumEvery compare the replicas' parameter checksums every N steps (0: only at checkpoints and at the
      *                      end)
      * @param workerTimeout seconds a worker waits for the others at a collective before the run stops, naming the
@@ -219,8 +221,13 @@ public record TrainConfig(
      */
     public record Parallel(
             @Default("1") @AtLeast(1) Integer workers,
+            @Default("batch") @Choice(DataParallelEngine.Split.class) String split,
             @Default("100") @AtLeast(0) Integer checksumEvery,
             @Default("600") @Positive Double workerTimeout) {
+
+        public DataParallelEngine.Split splitKind() {
+            return RecordBinder.choice(DataParallelEngine.Split.class, split);
+        }
     }
 
     /**

@@ -71,6 +71,13 @@ public final class ZoEngines {
             throw new ZotuneException("parallel.workers " + n + ": data-parallel workers run on the CPU so far (several "
                     + "GPUs are not built yet); use --device cpu or parallel.workers 1");
         }
+        if (c.parallel().splitKind() == DataParallelEngine.Split.SAMPLES) {
+            if (c.q() < n) {
+                throw new ZotuneException("parallel.split samples: q " + c.q() + " gives some of the " + n
+                        + " workers no SPSA sample; use q >= workers or split batch");
+            }
+            return;
+        }
         if (c.objective().equals("f1")) {
             throw new ZotuneException("parallel.workers " + n + ": objective f1 cannot be split over workers (F1 is "
                     + "not a sum over examples); use objective accuracy or parallel.workers 1");
@@ -103,11 +110,18 @@ public final class ZoEngines {
         TrainConfig.Parallel par = c.parallel();
         if (par.workers() > 1) {
             requireWorkers(c);
-            log.println("parallel: " + par.workers() + " data-parallel CPU workers (checksums every "
-                    + par.checksumEvery() + " steps)");
+            log.println("parallel: " + par.workers() + " data-parallel CPU workers splitting the "
+                    + (par.splitKind() == DataParallelEngine.Split.BATCH ? "batch" : "SPSA samples")
+                    + " (checksums every " + par.checksumEvery() + " steps)");
             InProcessGroup group = new InProcessGroup(par.workers(), par.workerTimeout());
-            return new DataParallelEngine(group, par.workerTimeout(), objective, par.checksumEvery(),
-                    o -> cpu(c, model, initial, lora, o));
+            return new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
+                    par.checksumEvery(), (o, exchange) -> {
+                        CpuZoEngine e = cpu(c, model, initial, lora, o);
+                        if (exchange != null) {
+                            e.spreadSamples(exchange);
+                        }
+                        return e;
+                    });
         }
         if (lora != null) {
             return cpu(c, model, initial, lora, objective);
@@ -132,7 +146,7 @@ public final class ZoEngines {
         }
     }
 
-    private static ZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
+    private static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
             Objective objective) {
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(),
                 new NoiseLayout(lora == null ? model.params() : lora.tensors()));

@@ -30,6 +30,7 @@ import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.LrSchedule;
+import org.zotune.zo.optim.PerturbationStrategy;
 import org.zotune.zo.optim.ZoStep;
 
 /**
@@ -66,7 +67,7 @@ class DataParallelEngineTest {
     }
 
     private static DataParallelEngine parallel(int workers, double timeout, Function<Objective, ZoEngine> replica) {
-        return new DataParallelEngine(new InProcessGroup(workers, timeout), timeout, new CausalLmLoss(), 2, replica);
+        return new DataParallelEngine(new InProcessGroup(workers, timeout), timeout, DataParallelEngine.Split.BATCH, new CausalLmLoss(), 2, (o, x) -> replica.apply(o));
     }
 
     private static DataParallelEngine parallel(int workers) {
@@ -117,6 +118,39 @@ class DataParallelEngineTest {
             }
             // 4 ZO-Adam steps of lr 1e-3: a g that differs in its last bits moves no weight by more than this
             assertTrue(worst < 1e-6, workers + " workers: max |θ - θ_single| = " + worst);
+        }
+    }
+
+    @Test
+    void splittingTheSamplesGivesOneEnginesStepBitForBit() {
+        for (PerturbationStrategy strategy : PerturbationStrategy.values()) {
+            ZoStep.Config sc = stepConfig().withSamples(4).withStrategy(strategy);
+            java.util.function.Function<Objective, CpuZoEngine> make = o -> new CpuZoEngine(model.model(),
+                    model.parameters(), o, ZoOptimizers.create(optimizer, STEPS, new NoiseLayout(model.model().params())),
+                    optimizer.lrSchedule(STEPS), sc);
+            List<float[]> refLoss = new ArrayList<>();
+            List<float[]> ref;
+            try (ZoEngine e = make.apply(new CausalLmLoss())) {
+                ref = run(e, refLoss);
+            }
+            for (int workers : new int[] {2, 3}) {
+                List<float[]> loss = new ArrayList<>();
+                List<float[]> theta;
+                try (DataParallelEngine e = new DataParallelEngine(new InProcessGroup(workers, 60), 60,
+                        DataParallelEngine.Split.SAMPLES, new CausalLmLoss(), 1, (o, exchange) -> {
+                            CpuZoEngine c = make.apply(o);
+                            c.spreadSamples(exchange);
+                            return c;
+                        })) {
+                    theta = run(e, loss);
+                }
+                for (int t = 0; t < STEPS; t++) {
+                    assertArrayEquals(refLoss.get(t), loss.get(t), strategy + ", " + workers + " workers, step " + t);
+                }
+                for (int p = 0; p < ref.size(); p++) {
+                    assertArrayEquals(ref.get(p), theta.get(p), strategy + ", " + workers + " workers, parameter " + p);
+                }
+            }
         }
     }
 
@@ -197,7 +231,7 @@ class DataParallelEngineTest {
     @Test
     void anObjectiveThatIsNotASumIsRefused() {
         var e = assertThrows(org.zotune.ZotuneException.class, () -> new DataParallelEngine(
-                new InProcessGroup(2, 1), 1, Objective.named("f1"), 0, o -> single(o, model.parameters())));
+                new InProcessGroup(2, 1), 1, DataParallelEngine.Split.BATCH, Objective.named("f1"), 0, (o, x) -> single(o, model.parameters())));
         assertEquals("parallel.workers 2: objective f1 cannot be split over workers (its loss is not a sum over "
                 + "examples); use parallel.workers 1", e.getMessage());
     }

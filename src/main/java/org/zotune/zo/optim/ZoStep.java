@@ -244,6 +244,25 @@ public final class ZoStep {
         }
     }
 
+    /**
+     * SPSA samples spread over data-parallel workers (ALGORITHMS.md §10): this worker evaluates only the samples it
+     * {@link #evaluates}; {@link #exchange} then fills in the others' ℓ± from the workers that evaluated them, so
+     * every worker forms the same g and applies the same update (each regenerates every sample's direction).
+     */
+    public interface SampleExchange {
+        boolean evaluates(int sample);
+
+        /** Replaces the entries of the samples this worker did not evaluate by their evaluators' values. */
+        void exchange(float[] lossPlus, float[] lossMinus);
+    }
+
+    private SampleExchange exchange;
+
+    /** Spreads the step's SPSA samples over workers (null: this step evaluates every sample itself). */
+    public void setSampleExchange(SampleExchange exchange) {
+        this.exchange = exchange;
+    }
+
     /** Steps done (the last step's index t). */
     public long step() {
         return t;
@@ -294,19 +313,28 @@ public final class ZoStep {
         float[] lm = new float[q];
         float[] g = new float[q];
         for (int k = 0; k < q; k++) {
+            boolean mine = exchange == null || exchange.evaluates(k);
             float[][] u = directions(k);
             if (config.strategy() == PerturbationStrategy.SHADOW) {
-                shift(u, +1);
-                lp[k] = evaluate(loss, true);
-                shift(u, -1);
-                lm[k] = evaluate(loss, true);
+                if (mine) {
+                    shift(u, +1);
+                    lp[k] = evaluate(loss, true);
+                    shift(u, -1);
+                    lm[k] = evaluate(loss, true);
+                }
             } else {
+                // every worker perturbs and restores (not an exact identity in floating point), so θ stays the same
                 perturbInPlace(u, 1.0f);
-                lp[k] = evaluate(loss, false);
+                lp[k] = mine ? evaluate(loss, false) : 0f;
                 perturbInPlace(u, -2.0f);
-                lm[k] = evaluate(loss, false);
+                lm[k] = mine ? evaluate(loss, false) : 0f;
                 perturbInPlace(u, 1.0f); // restore: fused with the update on a GPU
             }
+        }
+        if (exchange != null) {
+            exchange.exchange(lp, lm);
+        }
+        for (int k = 0; k < q; k++) {
             g[k] = (lp[k] - lm[k]) / (2.0f * eps);
         }
         boolean bad = BadStepGuard.nonFinite(lp, lm, g);
