@@ -14,8 +14,10 @@ import org.zotune.cuda.Cuda;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.DfoTrainer;
 import org.zotune.train.HfExport;
 import org.zotune.train.Replay;
+import org.zotune.train.TrainConfig;
 import org.zotune.train.Trainer;
 import org.zotune.train.Trajectory;
 import org.zotune.train.ZoEngine;
@@ -108,8 +110,10 @@ public final class FineTune {
         log.println("run folder: " + config.out());
         log.flush();
         Adapter adapter = new Adapter(listener);
-        Trainer.Summary s = new Trainer(config.internal(), paths.model(), paths.tokenizer(),
-                new Trainer.Options(resume, overwrite, stopAfter, progressBar), log).listener(adapter).run();
+        Trainer.Options options = new Trainer.Options(resume, overwrite, stopAfter, progressBar);
+        Trainer.Summary s = config.internal().methodKind() == TrainConfig.Method.DFO
+                ? new DfoTrainer(config.internal(), paths.model(), paths.tokenizer(), options, log).run()
+                : new Trainer(config.internal(), paths.model(), paths.tokenizer(), options, log).listener(adapter).run();
         return new FineTuneResult(s.steps(), s.stopped(), evaluation("dev", 0, s.initialDev()),
                 evaluation("dev", adapter.lastDevStep < 0 ? s.steps() : adapter.lastDevStep, s.finalDev()),
                 evaluation("test", s.steps(), s.finalTest()), s.bestStep(), s.lastTrainLoss(), s.skipped(),

@@ -47,6 +47,8 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param optimizer  the ZO optimiser and its hyperparameters
  * @param peft       which weights train: full fine-tuning (default) or LoRA adapters over the frozen model
  * @param parallel   data-parallel workers (ALGORITHMS.md §10): how many, and how their replicas are checked
+ * @param method     zo (the ZO optimiser, default) or dfo (the DFO-LoRA subspace search of section dfo)
+ * @param dfo        method dfo: the DFO-LoRA search (ALGORITHMS.md §7)
  * @param eps        ε of the two-point estimate
  * @param q          SPSA samples per step
  * @param perturbation shadow (θ untouched during a step) or in-place
@@ -75,6 +77,8 @@ public record TrainConfig(
         @Default("{}") Optimizer optimizer,
         @Default("{}") Peft peft,
         @Default("{}") Parallel parallel,
+        @Default("zo") @Choice(Method.class) String method,
+        @Default("{}") Dfo dfo,
         @Default("0.001") @Positive Double eps,
         @Default("1") @AtLeast(1) Integer q,
         @Default("shadow") @Choice(Perturbation.class) String perturbation,
@@ -98,6 +102,9 @@ public record TrainConfig(
      * prompt's loss (an encoder with its MLM head; the template is a masked-LM one).
      */
     public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1, MLM }
+
+    /** How the run trains (key method): the ZO optimiser over the trainable set, or the DFO-LoRA search. */
+    public enum Method { ZO, DFO }
 
     /** The dev metric that selects the best weights (key metric). */
     public enum Metric { LOSS, ACCURACY, F1 }
@@ -373,6 +380,118 @@ public record TrainConfig(
                 default -> throw new AssertionError(name);
             };
         }
+    }
+
+    /**
+     * The DFO-LoRA search (key dfo, ALGORITHMS.md §7), read when method is dfo. What needs the model (rank against
+     * the hidden size, targets against the architecture, the budget against the layers) is checked when it is
+     * loaded ({@link org.zotune.dfo.run.DfoTrainer}).
+     *
+     * @param optimizer  cma (C-LoRA), fwa (F-LoRA) or alternate (the article's: CMA-ES and Fireworks alternate at
+     *                   each visit of a layer, a visit being one generation of it)
+     * @param subspace   D, the dimension of each layer's subspace point; split into one block per factor (A and B of
+     *                   each target), so divisible by 2 × the number of targets (4 for [q, k])
+     * @param rank       r of the low-rank factors (at most the hidden size)
+     * @param targets    the adapted attention projections: q, k (default both)
+     * @param population λ, candidates per generation (>= 2)
+     * @param sigma0     the optimisers' initial step size σ0 (> 0); it also scales the A maps (§7)
+     * @param budget     forward evaluations in all (λ per generation), at least one generation
+     * @param schedule   layers (each layer budget/(λ·L) generations in turn, the public code's) or rounds (one
+     *                   generation per layer per round, cycling)
+     * @param covariance CMA-ES's covariance: separable (default: at D = 500, λ = 20 it reached lower values than full
+     *                   within 8000 evaluations on sphere and ellipsoid at ~1/120 of the time per generation;
+     *                   benchmarks/RESULTS.md) or full
+     * @param alpha      α of the A maps' scale s_l = α·σ̂_l/(sqrt(D)·σ0)
+     * @param fireworks  Fireworks constants overriding its defaults, by the names of {@link #FIREWORKS_KEYS}
+     */
+    public record Dfo(
+            @Default("alternate") @Choice(org.zotune.dfo.DfoSearch.Method.class) String optimizer,
+            @Default("500") @AtLeast(1) Integer subspace,
+            @Default("4") @AtLeast(1) Integer rank,
+            List<String> targets,
+            @Default("20") @AtLeast(2) Integer population,
+            @Default("1") @Positive Double sigma0,
+            @Default("8000") @AtLeast(1) Long budget,
+            @Default("layers") @Choice(org.zotune.dfo.DfoSearch.Schedule.class) String schedule,
+            @Default("separable") @Choice(Covariance.class) String covariance,
+            @Default("1") @Positive Double alpha,
+            @Default("{}") Map<String, Double> fireworks) {
+
+        /** CMA-ES's covariance model (key dfo.covariance). */
+        public enum Covariance { FULL, SEPARABLE }
+
+        /**
+         * The Fireworks constants a run may set (key dfo.fireworks), each with what it must be: amplification and
+         * reduction are the amplitude's factors after an improving / a failed generation (§7: 1.2 and 0.9),
+         * mutation_sparks the Gaussian mutation sparks per generation (a whole number below the population),
+         * initial_amplitude the amplitude before the first generation (default: from sigma0), min_amplitude the
+         * amplitude's floor, bound the box |z_i| <= bound (default: unbounded). Absent keys keep Fireworks' defaults.
+         */
+        public static final Map<String, String> FIREWORKS_KEYS = new java.util.TreeMap<>(Map.of(
+                "amplification", "a number > 1",
+                "reduction", "a number in (0, 1)",
+                "mutation_sparks", "a whole number >= 0 and below the population",
+                "initial_amplitude", "a number > 0",
+                "min_amplitude", "a number > 0",
+                "bound", "a number > 0"));
+
+        public Dfo {
+            if (targets != null && targets.contains(null)) {
+                throw new ZotuneException("key 'dfo.targets' holds an empty entry: name a module (e.g. [q, k])");
+            }
+            targets = targets == null ? List.of("q", "k") : List.copyOf(targets);
+            if (targets.isEmpty()) {
+                throw new ZotuneException("key 'dfo.targets' is empty: name at least one module (e.g. [q, k])");
+            }
+            if (new java.util.HashSet<>(targets).size() != targets.size()) {
+                throw new ZotuneException("key 'dfo.targets' names a module twice: " + targets);
+            }
+            int blocks = 2 * targets.size();
+            if (subspace % blocks != 0) {
+                throw new ZotuneException("key 'dfo.subspace': " + subspace + " is not divisible by " + blocks
+                        + " (one block per factor: A and B of each of the targets " + targets + ")");
+            }
+            if (budget < population) {
+                throw new ZotuneException("key 'dfo.budget': " + budget + " is smaller than one generation (population "
+                        + population + ")");
+            }
+            fireworks = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(fireworks));
+            for (Map.Entry<String, Double> e : fireworks.entrySet()) {
+                String key = "dfo.fireworks." + e.getKey();
+                String rule = FIREWORKS_KEYS.get(e.getKey());
+                if (rule == null) {
+                    throw new ZotuneException("unknown key '" + key + "' (valid keys in 'dfo.fireworks': "
+                            + String.join(", ", FIREWORKS_KEYS.keySet()) + ")");
+                }
+                Double v = e.getValue();
+                boolean ok = v != null && Double.isFinite(v) && switch (e.getKey()) {
+                    case "amplification" -> v > 1;
+                    case "reduction" -> v > 0 && v < 1;
+                    case "mutation_sparks" -> v >= 0 && v == Math.rint(v) && v < population;
+                    default -> v > 0;
+                };
+                if (!ok) {
+                    throw new ZotuneException("key '" + key + "' must be " + rule + ", got " + v);
+                }
+            }
+        }
+
+        public org.zotune.dfo.DfoSearch.Method optimizerKind() {
+            return RecordBinder.choice(org.zotune.dfo.DfoSearch.Method.class, optimizer);
+        }
+
+        public org.zotune.dfo.DfoSearch.Schedule scheduleKind() {
+            return RecordBinder.choice(org.zotune.dfo.DfoSearch.Schedule.class, schedule);
+        }
+
+        /** Whether CMA-ES keeps a diagonal covariance. */
+        public boolean separable() {
+            return RecordBinder.choice(Covariance.class, covariance) == Covariance.SEPARABLE;
+        }
+    }
+
+    public Method methodKind() {
+        return RecordBinder.choice(Method.class, method);
     }
 
     public ObjectiveKind objectiveKind() {
