@@ -159,6 +159,18 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec,
+                            KvPrefix prefix) {
+        return delegate.attention(q, k, v, mask, positions, spec, prefix);
+    }
+
+    @Override
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec,
+                                  KvPrefix prefix) {
+        return delegate.attentionPacked(qkv, bias, mask, positions, spec, prefix);
+    }
+
+    @Override
     public Tensor crossEntropy(Tensor logits, IntTensor targets) {
         return delegate.crossEntropy(logits, targets);
     }

@@ -143,6 +143,29 @@ public interface Ops extends AutoCloseable {
     Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec);
 
     /**
+     * {@link #attention} with {@code prefix}'s p keys and values prepended to every sequence's own (prefix tuning):
+     * visible to every query, unmasked, not rotated (see {@link KvPrefix}). A null prefix is {@link #attention}.
+     * Backends without prefix support refuse a non-null one.
+     */
+    default Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec,
+                             KvPrefix prefix) {
+        if (prefix == null) {
+            return attention(q, k, v, mask, positions, spec);
+        }
+        throw new UnsupportedOperationException(name() + ": attention with a key/value prefix is not built");
+    }
+
+    /** {@link #attentionPacked} with a key/value prefix, as {@link #attention(Tensor, Tensor, Tensor, IntTensor,
+     * IntTensor, AttentionSpec, KvPrefix)}. */
+    default Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec,
+                                   KvPrefix prefix) {
+        if (prefix == null) {
+            return attentionPacked(qkv, bias, mask, positions, spec);
+        }
+        throw new UnsupportedOperationException(name() + ": attention with a key/value prefix is not built");
+    }
+
+    /**
      * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed
      * in float32. Returns a [1, 2] float32 tensor (loss sum, count of targets).
      */

@@ -8,4 +8,12 @@ package org.zotune.backend;
 public interface WeightSource {
     /** Parameter {@code index} in the model's {@link org.zotune.model.ParamSpec} order. */
     Tensor weight(int index);
+
+    /**
+     * The key/value prefix of the attention whose key projection is parameter {@code attention} (GPT-2: the fused
+     * c_attn), or null: none. Prefix tuning's trainable set adds one per layer; every other source has none.
+     */
+    default KvPrefix kvPrefix(int attention) {
+        return null;
+    }
 }

@@ -1,5 +1,6 @@
 package org.zotune.peft;
 
+import org.zotune.backend.KvPrefix;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 
@@ -22,5 +23,11 @@ public final class ComposedWeights implements WeightSource {
     public Tensor weight(int index) {
         WeightRule r = set.rule(index);
         return r == null ? base.weight(index) : r.weight(index, base, trained);
+    }
+
+    @Override
+    public KvPrefix kvPrefix(int attention) {
+        int[] kv = set.prefix(attention);
+        return kv == null ? base.kvPrefix(attention) : new KvPrefix(trained.tensor(kv[0]), trained.tensor(kv[1]));
     }
 }

@@ -11,7 +11,9 @@ import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
 import org.zotune.model.Architecture;
+import org.zotune.model.LanguageModel;
 import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
@@ -26,7 +28,7 @@ import org.zotune.zo.noise.Noise;
  * needs no new op; export transposes it back to PEFT's [r, in]. The tensors' order (and so the noise index) is the
  * model's parameter order, Aᵀ then B per adapted weight.
  */
-public final class Lora {
+public final class Lora implements Adapter {
     /** Philox stream of A's initial values (keyed on {@code Noise.stepSeed(runSeed, 0)}, a seed no step uses). */
     static final int INIT_STREAM = 0x4C6F5241; // "LoRA"
     /** What PEFT's PeftModel puts before the base model's module names. */
@@ -130,6 +132,17 @@ public final class Lora {
                 + String.join(", ", new TreeSet<>(names.values())));
     }
 
+    @Override
+    public String method() {
+        return "lora";
+    }
+
+    @Override
+    public Adapter.Bound bind(Ops ops, LanguageModel model, WeightSource frozen, long runSeed) {
+        Applied a = apply(ops);
+        return new Adapter.Bound(a.set(), initial(runSeed), a::close);
+    }
+
     public int r() {
         return r;
     }
@@ -153,6 +166,7 @@ public final class Lora {
     }
 
     /** The trainable tensors: per target Aᵀ [in, r] ({@code <module>.lora_A.weight}) then B [out, r]. */
+    @Override
     public List<ParamSpec> tensors() {
         return tensors;
     }

@@ -23,13 +23,20 @@ public final class TrainableSet {
     private final int[] modelIndex; // tensor k is model parameter modelIndex[k], or -1 (a tensor of its own)
     private final WeightRule[] rules; // per model parameter; null = frozen
     private final NoiseLayout layout;
+    private final Map<Integer, int[]> prefixes; // attention (its key projection's parameter) -> {keys, values} tensors
 
     private TrainableSet(int modelParameters, List<ParamSpec> specs, int[] modelIndex, WeightRule[] rules) {
+        this(modelParameters, specs, modelIndex, rules, Map.of());
+    }
+
+    private TrainableSet(int modelParameters, List<ParamSpec> specs, int[] modelIndex, WeightRule[] rules,
+                         Map<Integer, int[]> prefixes) {
         this.modelParameters = modelParameters;
         this.specs = List.copyOf(specs);
         this.modelIndex = modelIndex;
         this.rules = rules;
         this.layout = new NoiseLayout(this.specs);
+        this.prefixes = Map.copyOf(prefixes);
     }
 
     /** Every model parameter, in the model's order (full fine-tuning). */
@@ -73,6 +80,34 @@ public final class TrainableSet {
         int[] none = new int[tensors.size()];
         Arrays.fill(none, -1);
         return new TrainableSet(model.size(), tensors, none, r);
+    }
+
+    /**
+     * Tensors of their own that the attention layers take as key/value prefixes (prefix tuning): {@code prefixes}
+     * maps an attention, named by its key projection's weight parameter, to the set's {keys, values} tensor
+     * indices. No model parameter has a rule: the weights are the frozen model's.
+     */
+    public static TrainableSet prefixes(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, int[]> prefixes) {
+        int[] none = new int[tensors.size()];
+        Arrays.fill(none, -1);
+        Map<Integer, int[]> copy = new java.util.HashMap<>();
+        for (Map.Entry<Integer, int[]> e : prefixes.entrySet()) {
+            int p = e.getKey();
+            int[] kv = e.getValue();
+            if (p < 0 || p >= model.size() || kv.length != 2 || kv[0] < 0 || kv[0] >= tensors.size() || kv[1] < 0
+                    || kv[1] >= tensors.size()) {
+                throw new ZotuneException("trainable set: a prefix for parameter " + p + " of a model with "
+                        + model.size() + " (tensors " + Arrays.toString(kv) + " of " + tensors.size() + ")");
+            }
+            copy.put(p, kv.clone());
+        }
+        return new TrainableSet(model.size(), tensors, none, new WeightRule[model.size()], copy);
+    }
+
+    /** The {keys, values} tensor indices of the attention whose key projection is parameter p, or null. */
+    public int[] prefix(int p) {
+        int[] kv = prefixes.get(p);
+        return kv == null ? null : kv.clone();
     }
 
     /** Number of tensors in the set. */

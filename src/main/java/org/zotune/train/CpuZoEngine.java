@@ -10,7 +10,7 @@ import org.zotune.backend.cpu.CpuOps;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ParamSpec;
-import org.zotune.peft.Lora;
+import org.zotune.peft.Adapter;
 import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
@@ -51,8 +51,8 @@ public final class CpuZoEngine implements ZoEngine {
     private final long[] offsets;
     private final DType dtype;
     private final ZoStep zo;
-    private final Lora.Applied lora; // null: full fine-tuning
-    private final Parameters adapters; // the LoRA tensors' buffer (θ), or null
+    private final Adapter.Bound adapter; // null: full fine-tuning
+    private final Parameters adapters; // the adapter tensors' buffer (θ), or null
 
     /**
      * Full fine-tuning.
@@ -66,14 +66,14 @@ public final class CpuZoEngine implements ZoEngine {
     }
 
     /**
-     * Over a trainable set: every weight ({@code lora} null), or LoRA adapters over the frozen model (the optimiser's
-     * layout is then {@code lora.tensors()}; A and B are float32 and start from {@code config.seed()}, the base is
-     * read only).
+     * Over a trainable set: every weight ({@code adapter} null), or an adapter over the frozen model (LoRA, prefix;
+     * the optimiser's layout is then {@code adapter.tensors()}; they are float32 and start from {@code config.seed()},
+     * the base is read only).
      *
      * @param initial    the model's parameters (any dtype; rounded to {@code config.paramDType()})
      * @param lrSchedule the optimiser's schedule (reported with each step)
      */
-    public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Lora lora, Objective objective,
+    public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
             ZoOptimizer optimizer, LrSchedule lrSchedule, ZoStep.Config config) {
         this.lrSchedule = lrSchedule;
         this.ops = new CpuOps(config.paramDType());
@@ -93,9 +93,9 @@ public final class CpuZoEngine implements ZoEngine {
         this.params = ops.createParameters(initial, config.paramDType());
         TrainableStorage trainable;
         ZoStep.Config stepConfig = config;
-        if (lora == null) {
+        if (adapter == null) {
             // full fine-tuning: every weight trains, in the model's own parameter buffer
-            this.lora = null;
+            this.adapter = null;
             this.dtype = config.paramDType();
             this.adapters = null;
             TrainableSet set = TrainableSet.full(model.params());
@@ -110,23 +110,24 @@ public final class CpuZoEngine implements ZoEngine {
             }
         } else {
             // adapters: their own float32 buffer (and shadow), the model's buffer frozen
-            List<ParamSpec> want = lora.tensors();
+            List<ParamSpec> want = adapter.tensors();
             for (int k = 0; k < Math.max(want.size(), layout.count()); k++) {
                 if (k >= want.size() || k >= layout.count() || !layout.spec(k).name().equals(want.get(k).name())
                         || layout.spec(k).numel() != want.get(k).numel()) {
-                    throw new IllegalArgumentException("the optimiser's layout is not the LoRA set's");
+                    throw new IllegalArgumentException("the optimiser's layout is not the " + adapter.method()
+                            + " set's");
                 }
             }
-            this.lora = lora.apply(ops);
+            this.adapter = adapter.bind(ops, model, params, config.seed());
             this.dtype = DType.F32;
             stepConfig = new ZoStep.Config(config.eps(), config.samples(), config.strategy(), config.microBatches(),
                     config.maxBadSteps(), DType.F32, config.seed());
-            List<HostTensor> init = lora.initial(config.seed());
+            List<HostTensor> init = this.adapter.initial();
             this.adapters = ops.createParameters(init, DType.F32);
-            trainable = TrainableStorage.own(this.lora.set(), adapters);
+            trainable = TrainableStorage.own(this.adapter.set(), adapters);
             if (config.strategy() == PerturbationStrategy.SHADOW) {
                 this.scratch = ops.createParameters(init, DType.F32);
-                this.shadowWeights = TrainableStorage.own(this.lora.set(), scratch).weights(params);
+                this.shadowWeights = TrainableStorage.own(this.adapter.set(), scratch).weights(params);
             } else {
                 this.scratch = null;
                 this.shadowWeights = null;
@@ -176,7 +177,7 @@ public final class CpuZoEngine implements ZoEngine {
         return evaluation.run(ops, model, weights);
     }
 
-    /** The trained tensors: the model's parameters, or the LoRA tensors (Aᵀ, B per target) over the frozen base. */
+    /** The trained tensors: the model's parameters, or the adapter's tensors over the frozen base. */
     @Override
     public List<HostTensor> exportParameters() {
         return tensors(theta);
@@ -246,7 +247,7 @@ public final class CpuZoEngine implements ZoEngine {
         }
         if (adapters != null) {
             adapters.close();
-            lora.close();
+            adapter.close();
         }
         ops.close();
     }

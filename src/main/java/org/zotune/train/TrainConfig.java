@@ -241,12 +241,13 @@ public record TrainConfig(
      * Which weights train (key peft, ALGORITHMS.md §9).
      *
      * @param method  full (every weight, the default), lora (W' = W + (alpha/r)·B·A on the targets) or prefix
-     *                (declared, not built yet)
+     *                (trainable keys and values prepended to every attention layer's, CPU engine)
      * @param r       lora: the rank
      * @param alpha   lora: the scale numerator (the update is scaled by alpha / r)
      * @param targets lora: the adapted modules, short names (q, k, v, o, up, down, gate, fc1, fc2) or Hugging Face
      *                module names (default q and v, as MeZO); checked against the model's architecture
-     * @param tokens  prefix: trainable key/value vectors per attention layer
+     * @param tokens  prefix: trainable key/value vectors per attention layer (p; p + max_length must fit the model's
+     *                positions)
      */
     public record Peft(
             @Default("full") @Choice(Method.class) String method,
@@ -265,9 +266,6 @@ public record TrainConfig(
             targets = targets == null ? List.of("q", "v") : List.copyOf(targets);
             if (targets.isEmpty()) {
                 throw new ZotuneException("key 'peft.targets' is empty: name at least one module (e.g. [q, v])");
-            }
-            if (method.equals("prefix")) {
-                throw new ZotuneException("key 'peft.method': prefix tuning is not built yet (use full or lora)");
             }
         }
 

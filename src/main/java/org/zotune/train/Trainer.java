@@ -25,7 +25,9 @@ import org.zotune.model.ModelLoader;
 import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
+import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
+import org.zotune.peft.Prefix;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
@@ -89,6 +91,7 @@ public final class Trainer {
     private final TrainConfig config;
     private final Path modelPath;
     private Lora lora; // the run's LoRA set, or null (full fine-tuning)
+    private Adapter adapter; // the run's adapter (lora, or a prefix), or null (full fine-tuning)
     private final Path tokenizerPath;
     private final Options options;
     private final PrintWriter log;
@@ -129,8 +132,9 @@ public final class Trainer {
         MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null; // bad keys first
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
         requireKind(loaded, masked);
-        lora = ZoEngines.lora(config, loaded.model()); // unknown targets refused before anything is written
-        ZoEngines.requireEngine(config, lora);
+        adapter = ZoEngines.adapter(config, loaded.model()); // bad peft sections refused before anything is written
+        lora = adapter instanceof Lora l ? l : null;
+        ZoEngines.requireEngine(config, adapter);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         TrainData data;
@@ -192,7 +196,7 @@ public final class Trainer {
             long t0) {
         Eval initialDev = null;
         Checkpoints.Progress progress;
-        try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), lora, objective, log)) {
+        try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), adapter, objective, log)) {
             if (options.resume()) {
                 Checkpoints.Loaded ck = Checkpoints.load(folder.dir());
                 engine.restore(ck.state());
@@ -375,8 +379,17 @@ public final class Trainer {
         }
     }
 
-    /** Full fine-tuning: a Hugging Face folder in dir; LoRA: a PEFT adapter in best/adapter or the run's adapter/. */
+    /**
+     * Full fine-tuning: a Hugging Face folder in dir; LoRA or prefix: a PEFT adapter in best/adapter or the run's
+     * adapter/.
+     */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+        if (adapter instanceof Prefix prefix) {
+            Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
+            PrefixExport.write(out, prefix, config.model(), modelConfig, engine.exportParameters(),
+                    Map.of("format", "pt", "zotune_step", Long.toString(step)));
+            return;
+        }
         if (lora != null) {
             Path adapter = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
             PeftExport.write(adapter, lora, config.model(), modelConfig.family(), engine.exportParameters(),

@@ -8,7 +8,9 @@ import org.zotune.cuda.Cuda;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
 import org.zotune.parallel.InProcessGroup;
+import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
+import org.zotune.peft.Prefix;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
@@ -88,25 +90,37 @@ public final class ZoEngines {
         }
     }
 
+    /**
+     * The run's adapter over {@code model}: its LoRA set ({@link #lora}), its prefix (p + max_length checked against
+     * the model's positions), or null when every weight trains.
+     */
+    public static Adapter adapter(TrainConfig c, LanguageModel model) {
+        if (c.peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
+            return Prefix.of(model.config(), c.peft().tokens(), c.maxLength());
+        }
+        return lora(c, model);
+    }
+
     /** Fails with one line when the run's device has no engine for its trainable set (before any file is written). */
-    public static void requireEngine(TrainConfig c, Lora lora) {
+    public static void requireEngine(TrainConfig c, Adapter adapter) {
         boolean gpu = c.device().equals("cuda") || (c.device().equals("auto") && Cuda.availability().usable());
-        if (lora != null && gpu) {
+        if (adapter != null && gpu) {
             // the CUDA engine does not take a trainable set of adapters yet
-            throw new ZotuneException("peft.method lora: only the CPU engine trains adapters so far; use --device cpu "
-                    + "(device " + c.device() + " would train on CUDA)");
+            throw new ZotuneException("peft.method " + adapter.method() + ": only the CPU engine trains adapters so far"
+                    + (adapter instanceof Prefix ? " (prefix tuning on CUDA is issue 11's)" : "")
+                    + "; use --device cpu (device " + c.device() + " would train on CUDA)");
         }
     }
 
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective,
             PrintWriter log) {
-        return create(c, model, initial, lora(c, model), objective, log);
+        return create(c, model, initial, adapter(c, model), objective, log);
     }
 
-    /** @param lora the run's LoRA set ({@link #lora}), or null for full fine-tuning */
-    public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
+    /** @param adapter the run's adapter ({@link #adapter}: LoRA, prefix), or null for full fine-tuning */
+    public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective, PrintWriter log) {
-        requireEngine(c, lora);
+        requireEngine(c, adapter);
         TrainConfig.Parallel par = c.parallel();
         if (par.workers() > 1) {
             requireWorkers(c);
@@ -116,15 +130,15 @@ public final class ZoEngines {
             InProcessGroup group = new InProcessGroup(par.workers(), par.workerTimeout());
             return new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
                     par.checksumEvery(), (o, exchange) -> {
-                        CpuZoEngine e = cpu(c, model, initial, lora, o);
+                        CpuZoEngine e = cpu(c, model, initial, adapter, o);
                         if (exchange != null) {
                             e.spreadSamples(exchange);
                         }
                         return e;
                     });
         }
-        if (lora != null) {
-            return cpu(c, model, initial, lora, objective);
+        if (adapter != null) {
+            return cpu(c, model, initial, adapter, objective);
         }
         switch (c.device()) {
             case "cuda": {
@@ -146,11 +160,11 @@ public final class ZoEngines {
         }
     }
 
-    private static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
+    private static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective) {
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(),
-                new NoiseLayout(lora == null ? model.params() : lora.tensors()));
-        return new CpuZoEngine(model, initial, lora, objective, opt, c.optimizer().lrSchedule(c.steps()),
+                new NoiseLayout(adapter == null ? model.params() : adapter.tensors()));
+        return new CpuZoEngine(model, initial, adapter, objective, opt, c.optimizer().lrSchedule(c.steps()),
                 stepConfig(c));
     }
 

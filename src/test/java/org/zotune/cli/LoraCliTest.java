@@ -39,8 +39,9 @@ class LoraCliTest {
         CliRun.of("train", "--config", cfg.toString(), "--set", "peft.r=0").assertUsageError("peft.r", ">= 1");
         CliRun.of("train", "--config", cfg.toString(), "--set", "peft.alpha=-2").assertUsageError("peft.alpha",
                 "> 0");
-        CliRun.of("train", "--config", cfg.toString(), "--set", "peft.method=prefix").assertUsageError("prefix",
-                "not built yet");
+        // prefix tuning is built (PrefixRunTest): a prefix of no tokens is the one-line error now
+        CliRun.of("train", "--config", cfg.toString(), "--set", "peft.method=prefix", "--set", "peft.tokens=0")
+                .assertUsageError("peft.tokens", ">= 1");
     }
 
     @Test

@@ -98,9 +98,10 @@ class LoraRunTest {
         e = assertThrows(ZotuneException.class, () -> TrainRuns.config(TrainRuns.yaml(train, dev, out, lora()),
                 "peft.alpha=0"));
         assertEquals("test.yaml: key 'peft.alpha' must be a finite number > 0, got 0.0", e.getMessage());
+        // prefix tuning is built (PrefixRunTest): a prefix of no tokens is the one-line error now
         e = assertThrows(ZotuneException.class, () -> TrainRuns.config(TrainRuns.yaml(train, dev, out, lora()),
-                "peft.method=prefix"));
-        assertEquals("test.yaml: key 'peft.method': prefix tuning is not built yet (use full or lora)", e.getMessage());
+                "peft.method=prefix", "peft.tokens=0"));
+        assertEquals("test.yaml: key 'peft.tokens' must be >= 1, got 0", e.getMessage());
         e = assertThrows(ZotuneException.class, () -> TrainRuns.config(TrainRuns.yaml(train, dev, out, lora()),
                 "peft.method=dora"));
         assertTrue(e.getMessage().startsWith("test.yaml: key 'peft.method'"), e.getMessage());

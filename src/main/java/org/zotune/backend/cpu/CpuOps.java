@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.stream.IntStream;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
+import org.zotune.backend.KvPrefix;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
@@ -253,6 +254,12 @@ public final class CpuOps implements Ops {
 
     @Override
     public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec s) {
+        return attentionPacked(qkv, bias, mask, positions, s, null);
+    }
+
+    @Override
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec s,
+                                  KvPrefix prefix) {
         CpuTensor p = cpu(qkv);
         if (bias != null) {
             CpuTensor b = cpu(bias);
@@ -275,7 +282,7 @@ public final class CpuOps implements Ops {
                     + s + " (expected [B·T, (H + 2·Hkv)·D])");
         }
         return attention(columns(p, 0, qw), columns(p, qw, qw + kw), columns(p, qw + kw, qw + 2 * kw), mask,
-                positions, s);
+                positions, s, prefix);
     }
 
     private static CpuTensor columns(CpuTensor t, int from, int to) {
@@ -288,6 +295,16 @@ public final class CpuOps implements Ops {
 
     @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec s) {
+        return attention(q, k, v, mask, positions, s, null);
+    }
+
+    /**
+     * The prefix's keys come first in every query's score row, then the sequence's own keys, so the sums run in the
+     * order a key cache [prefix | tokens] would give them; without a prefix the loops are the plain attention's.
+     */
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec s,
+                            KvPrefix prefix) {
         int bsz = s.batch();
         int seq = s.seq();
         int h = s.numHeads();
@@ -318,6 +335,21 @@ public final class CpuOps implements Ops {
             }
         }
         float[] vr = copy(vt);
+        int np = prefix == null ? 0 : prefix.length();
+        float[] pk = null;
+        float[] pv = null;
+        if (np > 0) {
+            CpuTensor pkt = cpu(prefix.keys());
+            CpuTensor pvt = cpu(prefix.values());
+            if (pkt.cols() != hkv * d) {
+                throw new IllegalArgumentException("attention: prefix [" + np + ", " + pkt.cols() + "] does not match "
+                        + s + " (expected [p, Hkv·D])");
+            }
+            pk = copy(pkt);
+            pv = copy(pvt);
+        }
+        float[] prefixKeys = pk;
+        float[] prefixValues = pv;
         CpuTensor out = new CpuTensor(bsz * seq, h * d, computeType);
         int group = h / hkv;
         IntStream.range(0, bsz * h).parallel().forEach(bh -> {
@@ -325,10 +357,20 @@ public final class CpuOps implements Ops {
             int head = bh % h;
             int kvHead = head / group;
             double[] scores = new double[seq];
+            double[] prefixScores = new double[np];
             for (int i = 0; i < seq; i++) {
                 int qo = (b * seq + i) * h * d + head * d;
                 int last = s.causal() ? i : seq - 1; // the last key query i may see
                 double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < np; j++) {
+                    int ko = j * hkv * d + kvHead * d;
+                    double dot = 0;
+                    for (int c = 0; c < d; c++) {
+                        dot += (double) qr[qo + c] * prefixKeys[ko + c];
+                    }
+                    prefixScores[j] = dot * s.scale();
+                    max = Math.max(max, prefixScores[j]);
+                }
                 for (int j = 0; j <= last; j++) {
                     if (m[b * seq + j] == 0) {
                         scores[j] = Double.NEGATIVE_INFINITY;
@@ -347,12 +389,19 @@ public final class CpuOps implements Ops {
                     continue; // no visible key: zeros
                 }
                 double sum = 0;
+                for (int j = 0; j < np; j++) {
+                    prefixScores[j] = Math.exp(prefixScores[j] - max);
+                    sum += prefixScores[j];
+                }
                 for (int j = 0; j <= last; j++) {
                     scores[j] = scores[j] == Double.NEGATIVE_INFINITY ? 0 : Math.exp(scores[j] - max);
                     sum += scores[j];
                 }
                 for (int c = 0; c < d; c++) {
                     double acc = 0;
+                    for (int j = 0; j < np; j++) {
+                        acc += prefixScores[j] * prefixValues[j * hkv * d + kvHead * d + c];
+                    }
                     for (int j = 0; j <= last; j++) {
                         if (scores[j] != 0) {
                             acc += scores[j] * vr[(b * seq + j) * hkv * d + kvHead * d + c];
@@ -394,6 +443,18 @@ public final class CpuOps implements Ops {
             }
         }
         return inv;
+    }
+
+    /**
+     * Rotate-half RoPE in place on {@code rows} rows of {@code heads}·D features at {@code positions}, as
+     * {@link #attention} rotates q and k under {@code spec} (float32, not rounded to a compute type); nothing when the
+     * spec has no RoPE. Prefix tuning uses it to hold its initial keys after rotary.
+     */
+    public static void rope(float[] x, int rows, int heads, int[] positions, AttentionSpec spec) {
+        if (spec.rope()) {
+            applyRope(x, rows, heads, spec.headDim(), positions,
+                    ropeInverseFrequencies(spec.headDim(), spec.ropeTheta(), spec.ropeScaling()));
+        }
     }
 
     /** Rotate-half RoPE in place on rows of {@code heads}·d features; angle = float32(pos · invFreq). */

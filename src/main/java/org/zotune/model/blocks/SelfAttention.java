@@ -2,13 +2,15 @@ package org.zotune.model.blocks;
 
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
+import org.zotune.backend.KvPrefix;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 
 /**
  * Multi-head self-attention up to (not including) its output projection, which the layer fuses with the residual
- * addition and the norm that follows it.
+ * addition and the norm that follows it. The weight source may add a key/value prefix ({@link WeightSource#kvPrefix},
+ * keyed on the key projection's weight); without one the attention call is the plain one.
  */
 public sealed interface SelfAttention permits SelfAttention.Projected, SelfAttention.Packed {
 
@@ -26,7 +28,9 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
             Tensor qx = q.apply(ops, w, x);
             Tensor kx = k.apply(ops, w, x);
             Tensor vx = v.apply(ops, w, x);
-            return ops.attention(qx, kx, vx, mask, positions, spec);
+            KvPrefix prefix = w.kvPrefix(k.weight());
+            return prefix == null ? ops.attention(qx, kx, vx, mask, positions, spec)
+                    : ops.attention(qx, kx, vx, mask, positions, spec, prefix);
         }
     }
 
@@ -45,7 +49,9 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
             Tensor packed = ops.linear(x, w.weight(qkv.weight()), null);
-            return ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec);
+            KvPrefix prefix = w.kvPrefix(qkv.weight());
+            return prefix == null ? ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec)
+                    : ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec, prefix);
         }
     }
 }
