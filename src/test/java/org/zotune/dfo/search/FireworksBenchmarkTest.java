@@ -167,7 +167,7 @@ class FireworksBenchmarkTest {
         assertEquals(SEEDS, sphere, "10-D sphere: f < 1e-8 within 10 000 evaluations on every seed");
     }
 
-    /** A measurement (about a minute on two cores): 10, 30 and 100 dimensions, 1000·D evaluations. */
+    /** A measurement (about five minutes on two shared cores): 10, 30 and 100 dimensions, 1000·D evaluations. */
     @Test
     void measuredTable() {
         Assumptions.assumeTrue(Boolean.getBoolean("zotune.measure"), "a measurement: -Dzotune.measure=true");
