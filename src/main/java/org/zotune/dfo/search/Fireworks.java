@@ -16,7 +16,8 @@ import org.zotune.zo.noise.Philox4x32;
  * <ul>
  *   <li>m = round(λ·{@link Settings#mutationFraction}) Gaussian mutation sparks, clamped to [1, λ−1] when the
  *       fraction is positive (0 when it is 0), and n = λ − m explosion sparks; λ = 20 gives n = 16, m = 4.</li>
- *   <li>Explosion spark k &lt; n: every coordinate drawn uniformly in [x_j − A, x_j + A) (the bare-bones explosion).
+ *   <li>Explosion spark k &lt; n: every coordinate drawn uniformly in [x_j − A, x_j + A) (the bare-bones
+ *       explosion).</li>
  *   <li>Mutation spark k ≥ n: x + {@link Settings#mutationScale}·(A/√3)·N(0, I), a Gaussian of the same
  *       per-coordinate spread as the box times the scale: a heavier-tailed complement to the box.</li>
  *   <li>Generation 0 spends its first candidate on the start point itself, so the core is never worse than where

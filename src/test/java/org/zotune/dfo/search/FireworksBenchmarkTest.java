@@ -87,7 +87,7 @@ class FireworksBenchmarkTest {
         abstract double value(double[] x);
     }
 
-    /** One run: the best value after {@code evaluations} and the evaluation count at which it first fell below target. */
+    /** One run: the best value after {@code evaluations}, and the evaluations to first fall below the target. */
     record Run(double best, long evaluationsToTarget) {
     }
 

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.zotune.ZotuneException;
 
-/** The Fireworks optimiser against its definition (ALGORITHMS.md §7); benchmark behaviour in {@link FireworksBenchmarkTest}. */
+/** The Fireworks optimiser against its definition (ALGORITHMS.md §7); benchmarks in {@link FireworksBenchmarkTest}. */
 class FireworksTest {
     private static final double INF = Double.POSITIVE_INFINITY;
 
