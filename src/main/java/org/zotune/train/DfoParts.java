@@ -4,6 +4,8 @@ import java.nio.file.Path;
 import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.dfo.PopulationLoss;
+import org.zotune.dfo.search.CmaEs;
+import org.zotune.dfo.search.Fireworks;
 import org.zotune.dfo.search.SearchFactory;
 import org.zotune.model.LoadedLanguageModel;
 import org.zotune.train.objective.Objective;
@@ -51,19 +53,13 @@ public final class DfoParts {
         return inputs -> null;
     }
 
-    /**
-     * The run's optimisers, made with its population, σ0 and covariance. WIRING: replace the body by
-     * <pre>
-     * return (layer, kind, dimension, seed) -> switch (kind) {
-     *     case CMA_ES -> CmaEs.create(dimension, d.population(), d.sigma0(), d.separable(), seed);
-     *     case FIREWORKS -> Fireworks.create(dimension, d.population(), d.sigma0(), seed); // + d.fireworks()
-     * };
-     * </pre>
-     */
+    /** The run's optimisers, made with its population, σ0, covariance and Fireworks constants. */
     public static SearchFactory searches(TrainConfig.Dfo d) {
-        return (layer, kind, dimension, seed) -> {
-            throw new ZotuneException("key 'dfo.optimizer': " + (kind == SearchFactory.Kind.CMA_ES ? "CMA-ES"
-                    : "the Fireworks algorithm") + " is not available in this build yet");
+        Fireworks.Settings fireworks = d.fireworksSettings();
+        return (layer, kind, dimension, seed) -> switch (kind) {
+            case CMA_ES -> CmaEs.create(dimension, d.population(), d.sigma0(), d.separable(), seed);
+            case FIREWORKS -> Fireworks.create(dimension, d.population(), d.sigma0(), seed, fireworks,
+                    new double[dimension]);
         };
     }
 

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.zotune.ZotuneException;
+import org.zotune.dfo.search.Fireworks;
 import org.zotune.tensor.DType;
 import org.zotune.train.config.RecordBinder;
 import org.zotune.train.config.RecordBinder.AtLeast;
@@ -419,19 +420,35 @@ public record TrainConfig(
         public enum Covariance { FULL, SEPARABLE }
 
         /**
-         * The Fireworks constants a run may set (key dfo.fireworks), each with what it must be: amplification and
-         * reduction are the amplitude's factors after an improving / a failed generation (§7: 1.2 and 0.9),
-         * mutation_sparks the Gaussian mutation sparks per generation (a whole number below the population),
-         * initial_amplitude the amplitude before the first generation (default: from sigma0), min_amplitude the
-         * amplitude's floor, bound the box |z_i| <= bound (default: unbounded). Absent keys keep Fireworks' defaults.
+         * The Fireworks constants a run may set (key dfo.fireworks; {@link Fireworks.Settings}, ALGORITHMS.md §7), each
+         * with what it must be: amplitude_up and amplitude_down, the amplitude's factors after an improving / a failed
+         * generation (1.2, 0.9); mutation_fraction, the share of Gaussian mutation sparks (0.2); amplitude_per_sigma,
+         * A₀ / sigma0 (√3: a first-generation coordinate has standard deviation sigma0); mutation_scale (1);
+         * min_amplitude_ratio, the amplitude's floor as a fraction of A₀ (1e-8); bound, the box |z_i| <= bound
+         * (default: unbounded). Absent keys keep the defaults.
          */
         public static final Map<String, String> FIREWORKS_KEYS = new java.util.TreeMap<>(Map.of(
-                "amplification", "a number > 1",
-                "reduction", "a number in (0, 1)",
-                "mutation_sparks", "a whole number >= 0 and below the population",
-                "initial_amplitude", "a number > 0",
-                "min_amplitude", "a number > 0",
+                "amplitude_up", "a number > 1",
+                "amplitude_down", "a number in (0, 1)",
+                "mutation_fraction", "a number in [0, 1)",
+                "amplitude_per_sigma", "a number > 0",
+                "mutation_scale", "a number > 0",
+                "min_amplitude_ratio", "a number in (0, 1]",
                 "bound", "a number > 0"));
+
+        /** The Fireworks settings of this section: {@link Fireworks.Settings#DEFAULTS} with its overrides. */
+        public Fireworks.Settings fireworksSettings() {
+            Fireworks.Settings d = Fireworks.Settings.DEFAULTS;
+            Fireworks.Settings s = new Fireworks.Settings(
+                    fireworks.getOrDefault("mutation_fraction", d.mutationFraction()),
+                    fireworks.getOrDefault("amplitude_up", d.amplitudeUp()),
+                    fireworks.getOrDefault("amplitude_down", d.amplitudeDown()),
+                    fireworks.getOrDefault("amplitude_per_sigma", d.amplitudePerSigma()),
+                    fireworks.getOrDefault("mutation_scale", d.mutationScale()),
+                    fireworks.getOrDefault("min_amplitude_ratio", d.minAmplitudeRatio()), d.lower(), d.upper());
+            Double bound = fireworks.get("bound");
+            return bound == null ? s : s.withBounds(-bound, bound);
+        }
 
         public Dfo {
             if (targets != null && targets.contains(null)) {
@@ -463,9 +480,10 @@ public record TrainConfig(
                 }
                 Double v = e.getValue();
                 boolean ok = v != null && Double.isFinite(v) && switch (e.getKey()) {
-                    case "amplification" -> v > 1;
-                    case "reduction" -> v > 0 && v < 1;
-                    case "mutation_sparks" -> v >= 0 && v == Math.rint(v) && v < population;
+                    case "amplitude_up" -> v > 1;
+                    case "amplitude_down" -> v > 0 && v < 1;
+                    case "mutation_fraction" -> v >= 0 && v < 1;
+                    case "min_amplitude_ratio" -> v > 0 && v <= 1;
                     default -> v > 0;
                 };
                 if (!ok) {

@@ -65,8 +65,9 @@ class DfoCliTest {
         train(cfg, "--set", "dfo.sparks=5").assertUsageError("unknown key 'dfo.sparks'", "population",
                 "fireworks");
         train(cfg, "--set", "dfo.fireworks.sparkz=5").assertUsageError("unknown key 'dfo.fireworks.sparkz'",
-                "amplification", "reduction");
-        train(cfg, "--set", "dfo.fireworks.reduction=1.5").assertUsageError("dfo.fireworks.reduction", "(0, 1)");
+                "amplitude_up", "amplitude_down");
+        train(cfg, "--set", "dfo.fireworks.amplitude_down=1.5").assertUsageError("dfo.fireworks.amplitude_down",
+                "(0, 1)");
         train(cfg, "--set", "method=bayes").assertUsageError("method", "zo, dfo");
         assertNothingWritten();
     }
