@@ -79,6 +79,9 @@ public final class PeftImport {
         refuseNonEmpty(cfgFile, c, "alpha_pattern");
         refuseNonEmpty(cfgFile, c, "modules_to_save");
         refuseNonEmpty(cfgFile, c, "layers_to_transform");
+        refuseNonEmpty(cfgFile, c, "exclude_modules");
+        refuseNonEmpty(cfgFile, c, "layer_replication");
+        refuseNonEmpty(cfgFile, c, "target_parameters");
         String bias = c.path("bias").asText("none");
         if (!bias.equals("none")) {
             throw new ZotuneException(cfgFile + ": bias '" + bias + "' (trained biases) is not supported; only "
