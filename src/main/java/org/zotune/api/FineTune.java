@@ -16,6 +16,7 @@ import org.zotune.model.ModelLoader;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.DfoTrainer;
 import org.zotune.train.HfExport;
+import org.zotune.train.PeftExport;
 import org.zotune.train.Replay;
 import org.zotune.train.TrainConfig;
 import org.zotune.train.Trainer;
@@ -156,6 +157,9 @@ public final class FineTune {
      * Rebuilds a run's fine-tuned weights from the base model and the run's trajectory.jsonl, without a forward
      * pass, into a new Hugging Face folder {@code out} (absent or empty). On the device the run trained on, the
      * weights equal the run's model/ bit for bit. {@link Device#AUTO} replays on CUDA when usable, else the CPU.
+     * A LoRA run's trajectory replays on the CPU into a PEFT adapter folder {@code out} (adapter_config.json +
+     * adapter_model.safetensors), equal to the run's adapter/ bit for bit; the base must be the run's (its
+     * fingerprint is checked).
      */
     public static ReplayResult replay(ModelSource base, Path trajectory, Path out, Device device) {
         ModelSource.Resolved paths = base.resolve();
@@ -169,6 +173,19 @@ public final class FineTune {
         Trajectory.Read tr = Trajectory.read(trajectory);
         LoadedModel loaded = ModelLoader.load(paths.model());
         long t0 = System.nanoTime();
+        if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.LORA) {
+            if (device == Device.CUDA) {
+                Replay.run(loaded, tr, "cuda"); // refuses in one line: adapters replay on the CPU
+            }
+            Replay.Adapters a = Replay.runAdapters(loaded, tr);
+            Map<String, String> meta = new java.util.LinkedHashMap<>(Map.of("format", "pt", "zotune_step",
+                    Long.toString(tr.steps().size())));
+            if (tr.baseWeights() != null) {
+                meta.put(PeftExport.BASE_WEIGHTS, tr.baseWeights());
+            }
+            PeftExport.write(out, a.lora(), tr.config().model(), loaded.config().family(), a.tensors(), meta);
+            return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
+        }
         List<HostTensor> theta = Replay.run(loaded, tr, d);
         HfExport.write(out, paths.model(), paths.tokenizer(), loaded.config(), theta, Map.of("format", "pt",
                 "zotune_step", Long.toString(tr.steps().size())));

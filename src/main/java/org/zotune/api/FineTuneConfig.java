@@ -245,6 +245,25 @@ public final class FineTuneConfig {
             return set("seed", seed);
         }
 
+        /**
+         * Keys peft.method (lora), peft.r, peft.alpha and peft.targets: train LoRA adapters W + (alpha/r)·B·A over
+         * the frozen model instead of every weight; the run writes a PEFT adapter folder
+         * ({@link FineTuneResult#adapterDir()}).
+         *
+         * @param targets short names (q, k, v, o, up, down, gate, fc1, fc2) or Hugging Face module names
+         */
+        public Builder lora(int r, double alpha, List<String> targets) {
+            set("peft.method", "lora");
+            set("peft.r", r);
+            set("peft.alpha", alpha);
+            return set("peft.targets", targets);
+        }
+
+        /** Key peft.merge: a LoRA run also writes the merged full weights to model/ (and best/). */
+        public Builder mergeAdapter(boolean merge) {
+            return set("peft.merge", merge);
+        }
+
         /** Key out: the run folder. */
         public Builder out(Path dir) {
             return set("out", dir);

@@ -29,6 +29,19 @@ public record FineTuneResult(long steps, String stopped, Evaluation initialDev, 
         return runDir.resolve("best");
     }
 
+    /**
+     * A LoRA run's final adapter: a Hugging Face PEFT adapter folder that
+     * {@link Model#open(ModelSource, Device, Precision, Path)} and PEFT's {@code PeftModel.from_pretrained} read.
+     */
+    public Path adapterDir() {
+        return runDir.resolve("adapter");
+    }
+
+    /** A LoRA run's best-on-dev adapter (a PEFT adapter folder), written when the run has a dev set. */
+    public Path bestAdapterDir() {
+        return bestDir().resolve("adapter");
+    }
+
     /** The seed trajectory that {@link FineTune#replay} turns back into the weights. */
     public Path trajectory() {
         return runDir.resolve("trajectory.jsonl");

@@ -11,6 +11,7 @@ import org.zotune.backend.Backends;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
@@ -26,11 +27,16 @@ import org.zotune.model.ModelLoader;
 import org.zotune.model.tokenizer.HfTokenizer;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
+import org.zotune.peft.Lora;
+import org.zotune.peft.TrainableStorage;
+import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.HfExport;
+import org.zotune.train.PeftImport;
 import org.zotune.train.TrainData;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.NextTokenTargets;
+import org.zotune.train.run.Fingerprints;
 
 /**
  * A language model opened on a device: its tokenizer, its weights in device memory, and what can be asked of it
@@ -53,11 +59,17 @@ public final class Model implements AutoCloseable {
     private final String tokenizerName;
     private final Ops ops;
     private final Parameters params;
+    /** What the forward passes read: the parameters, or with an adapter the composed W + (α/r)·B·A. */
+    private final WeightSource weights;
+    /** The loaded adapter (its constants and tensors on the device), or null. */
+    private final AutoCloseable adapterMemory;
+    private final Path adapter;
     private final String fallbackReason;
     private boolean closed;
 
     private Model(ModelSource source, Path modelPath, Path tokenizerPath, LanguageModel model,
-            List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, String fallbackReason) {
+            List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, WeightSource weights,
+            AutoCloseable adapterMemory, Path adapter, String fallbackReason) {
         this.source = source;
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
@@ -68,6 +80,9 @@ public final class Model implements AutoCloseable {
         this.tokenizerName = tokenizerPath != null ? tokenizerPath.toString() : guessTokenizerFile(modelPath);
         this.ops = ops;
         this.params = params;
+        this.weights = weights;
+        this.adapterMemory = adapterMemory;
+        this.adapter = adapter;
         this.fallbackReason = fallbackReason;
     }
 
@@ -83,12 +98,35 @@ public final class Model implements AutoCloseable {
      * @throws ZotuneException when a file is missing or unusable, or {@link Device#CUDA} has no usable device
      */
     public static Model open(ModelSource source, Device device, Precision precision) {
+        return open(source, device, precision, null);
+    }
+
+    /**
+     * {@link #open(ModelSource, Device, Precision)} with a LoRA adapter applied: a Hugging Face PEFT adapter folder
+     * ({@code adapter_config.json} + {@code adapter_model.safetensors}, as {@code save_pretrained} or a zotune LoRA
+     * run writes it) for a decoder. Every forward pass then sees W + (α/r)·B·A for the adapted weights: on the CPU
+     * formed per pass as training does (a run's adapter scores here bit for bit as in the run), on CUDA merged once on
+     * the host (in double, rounded once). The adapter is checked first: its config, every tensor's presence and shape
+     * against the model, and the base weights it records (zotune's adapters do): an adapter trained on other weights
+     * is refused, each in one line.
+     *
+     * @param adapter the adapter folder, or null for none
+     * @return the open model, which the caller closes
+     * @throws ZotuneException when a file is missing or unusable, the adapter does not fit the model, or
+     *                         {@link Device#CUDA} has no usable device
+     */
+    public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
         Checkpoint checkpoint = ModelLoader.open(r.model());
         LanguageModel model;
         List<HostTensor> hostParameters;
         Tokenizer tokenizer;
+        PeftImport.Adapter read = null;
         if (checkpoint.config().encoder() != null) {
+            if (adapter != null) {
+                throw new ZotuneException("--adapter " + adapter + ": LoRA adapters load onto decoders (GPT-2, OPT, "
+                        + "Llama); " + r.model() + " is a " + checkpoint.config().family().hfModelType() + " encoder");
+            }
             LoadedEncoder e = ModelLoader.loadEncoder(checkpoint);
             model = e.model();
             hostParameters = e.parameters();
@@ -97,6 +135,10 @@ public final class Model implements AutoCloseable {
             LoadedModel d = ModelLoader.load(checkpoint);
             model = d.model();
             hostParameters = d.parameters();
+            if (adapter != null) {
+                List<HostTensor> base = hostParameters;
+                read = PeftImport.read(adapter, model, () -> Fingerprints.weights(base));
+            }
             tokenizer = Tokenizers.forModel(r.model(), r.tokenizer());
         }
         String backend = device.spelling();
@@ -107,18 +149,49 @@ public final class Model implements AutoCloseable {
             fallback = a.usable() ? null : a.reason();
         }
         Ops ops = null;
+        Parameters params = null;
         try {
             ops = Backends.create(backend, precision.dtype());
-            Parameters params = ops.createParameters(hostParameters, precision.dtype());
+            if (read != null && !backend.equals("cpu")) {
+                // no per-pass composition on the GPU backend: the merged weights, once
+                hostParameters = read.lora().merge(hostParameters, read.tensors());
+            }
+            params = ops.createParameters(hostParameters, precision.dtype());
+            WeightSource weights = params;
+            AutoCloseable memory = null;
+            if (read != null && backend.equals("cpu")) {
+                Lora.Applied applied = read.lora().apply(ops);
+                Parameters tensors = ops.createParameters(read.tensors(), DType.F32);
+                weights = TrainableStorage.own(applied.set(), tensors).weights(params);
+                memory = () -> {
+                    try {
+                        tensors.close();
+                    } finally {
+                        applied.close();
+                    }
+                };
+            }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
-                    fallback);
+                    weights, memory, adapter, fallback);
         } catch (RuntimeException | Error e) {
+            if (params != null) {
+                params.close();
+            }
             if (ops != null) {
                 ops.close();
             }
             closeTokenizer(tokenizer);
             throw e;
         }
+    }
+
+    /**
+     * The LoRA adapter folder this model was opened with, or null.
+     *
+     * @return the folder given to {@link #open(ModelSource, Device, Precision, Path)}
+     */
+    public Path adapter() {
+        return adapter;
     }
 
     /** An encoder's tokenizer: the explicit one, else tokenizer.json beside the model, else none (ids only). */
@@ -326,7 +399,7 @@ public final class Model implements AutoCloseable {
         }
         try (Ops.Scope scope = ops.scope()) {
             Batch batch = Batch.of(ids);
-            Tensor logits = causal.forward(ops, params, batch);
+            Tensor logits = causal.forward(ops, weights, batch);
             float[] ce = ops.toHost(ops.crossEntropy(logits, ops.ints(NextTokenTargets.of(batch))));
             float[][] rows = new float[positions.length][];
             for (int i = 0; i < positions.length; i++) {
@@ -347,12 +420,12 @@ public final class Model implements AutoCloseable {
         CausalLM causal = causal();
         TrainData td = TrainData.load(data.internal(), tokenizer, maxLength, seed);
         if (td.languageModel()) {
-            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, params, td.train(), batchSize,
+            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, td.train(), batchSize,
                     td.padId());
             return new EvalResult(td.description(), true, td.train().size(), r.tokens(), r.loss(), r.perplexity(),
                     Double.NaN, Double.NaN);
         }
-        Evaluator.Result r = Evaluator.evaluate(ops, causal, params, td.train(), batchSize, td.padId());
+        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, td.train(), batchSize, td.padId());
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1());
     }
 
@@ -368,7 +441,7 @@ public final class Model implements AutoCloseable {
                 ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
                 : Generator.Sampling.argmax();
         try (Ops.Scope scope = ops.scope()) {
-            return Generator.generate(ops, causal, params, prompt, generation.maxTokens(), s, eosId(),
+            return Generator.generate(ops, causal, weights, prompt, generation.maxTokens(), s, eosId(),
                     onToken == null ? t -> { } : onToken);
         }
     }
@@ -622,12 +695,12 @@ public final class Model implements AutoCloseable {
 
     /**
      * Writes the weights as a Hugging Face folder (model.safetensors, config.json, the tokenizer files) into
-     * {@code dir}, which must not exist or be empty.
+     * {@code dir}, which must not exist or be empty. With an adapter: the merged weights W + (α/r)·B·A.
      */
     public void export(Path dir) {
         causal(); // TODO(encoders): HfExport writes decoders' layouts only
         requireEmptyOrAbsent(dir, "export folder");
-        HfExport.write(dir, modelPath, tokenizerPath, config, hostParameters,
+        HfExport.write(dir, modelPath, tokenizerPath, config, exportParameters(),
                 Map.of("format", "pt"));
     }
 
@@ -690,7 +763,12 @@ public final class Model implements AutoCloseable {
         if (!closed) {
             closed = true;
             try {
+                if (adapterMemory != null) {
+                    adapterMemory.close();
+                }
                 params.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing the adapter: " + e.getMessage(), e);
             } finally {
                 try {
                     ops.close();
@@ -699,6 +777,18 @@ public final class Model implements AutoCloseable {
                 }
             }
         }
+    }
+
+    private List<HostTensor> exportParameters() {
+        if (adapter == null || !(weights instanceof Parameters)) {
+            return hostParameters; // no adapter, or one merged into hostParameters already (GPU backend)
+        }
+        return mergedOnHost();
+    }
+
+    private List<HostTensor> mergedOnHost() {
+        PeftImport.Adapter read = PeftImport.read(adapter, model, () -> Fingerprints.weights(hostParameters));
+        return read.lora().merge(hostParameters, read.tensors());
     }
 
     /** For messages only: the file the tokenizer search most likely picked (same order as the loader). */

@@ -33,6 +33,11 @@ public final class EvalCommand implements Callable<Integer> {
             description = "A Hugging Face folder (e.g. a run's model/ or best/), a llama2.c .bin, or 'bundled'.")
     String model;
 
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A LoRA adapter to apply: a Hugging Face PEFT adapter folder (adapter_config.json + "
+                    + "adapter_model.safetensors), e.g. a LoRA run's adapter/.")
+    Path adapter;
+
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer file; default: the model's own.")
     Path tokenizer;
 
@@ -91,7 +96,7 @@ public final class EvalCommand implements Callable<Integer> {
             throw new ZotuneException(e.getMessage().replace("key 'data.", "--").replace("'", ""), e);
         }
         ObjectNode o = new ObjectMapper().createObjectNode();
-        try (Model m = ModelSession.open(source, backend, err)) {
+        try (Model m = ModelSession.open(source, adapter, backend, err)) {
             EvalResult r = m.evaluate(d, maxLength, batchSize, seed);
             err.println("data: " + r.description());
             err.flush();

@@ -33,6 +33,11 @@ public final class GenerateCommand implements Callable<Integer> {
                     + "Default: the bundled stories260K.")
     Path model;
 
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A LoRA adapter to apply: a Hugging Face PEFT adapter folder (adapter_config.json + "
+                    + "adapter_model.safetensors), e.g. a LoRA run's adapter/.")
+    Path adapter;
+
     @Option(names = "--tokenizer", paramLabel = "PATH",
             description = "Tokenizer file (tokenizer.json, vocab.json, llama2.c tokenizer.bin / tok*.bin); "
                     + "default: the one beside or inside the model.")
@@ -80,7 +85,7 @@ public final class GenerateCommand implements Callable<Integer> {
         int[] generated;
         long t0;
         long t1;
-        try (Model m = ModelSession.open(source, backend, err)) {
+        try (Model m = ModelSession.open(source, adapter, backend, err)) {
             int[] promptIds = prompt != null ? m.tokenize(prompt) : new int[0];
             if (promptIds.length == 0) {
                 int bos = m.bosId();

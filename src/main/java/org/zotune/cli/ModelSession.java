@@ -20,7 +20,15 @@ final class ModelSession {
 
     /** A decoder (GPT-2, OPT, Llama); an encoder is refused in one line naming fill-mask and embed. */
     static Model open(ModelSource source, BackendOptions backend, PrintWriter err) {
-        Model m = load(source, backend, err);
+        return open(source, null, backend, err);
+    }
+
+    /** {@link #open(ModelSource, BackendOptions, PrintWriter)} with a PEFT LoRA adapter folder applied (or null). */
+    static Model open(ModelSource source, java.nio.file.Path adapter, BackendOptions backend, PrintWriter err) {
+        if (adapter != null) {
+            Runs.requireExisting(adapter, "adapter");
+        }
+        Model m = load(source, adapter, backend, err);
         ModelInfo i = m.info();
         if (i.encoder()) {
             m.close();
@@ -32,7 +40,7 @@ final class ModelSession {
 
     /** An encoder (BERT, RoBERTa); a decoder is refused in one line naming perplexity and generate. */
     static Model openEncoder(ModelSource source, BackendOptions backend, PrintWriter err) {
-        Model m = load(source, backend, err);
+        Model m = load(source, null, backend, err);
         ModelInfo i = m.info();
         if (!i.encoder()) {
             m.close();
@@ -42,7 +50,8 @@ final class ModelSession {
         return m;
     }
 
-    private static Model load(ModelSource source, BackendOptions backend, PrintWriter err) {
+    private static Model load(ModelSource source, java.nio.file.Path adapter, BackendOptions backend,
+            PrintWriter err) {
         if (source.isBundled()) {
             err.println(source.attribution());
         } else {
@@ -55,11 +64,14 @@ final class ModelSession {
         err.flush();
         long t0 = System.nanoTime();
         Model m = Model.open(source, Device.valueOf(backend.device.toUpperCase(Locale.ROOT)),
-                Precision.valueOf(backend.dtype.name()));
+                Precision.valueOf(backend.dtype.name()), adapter);
         if (m.fallbackReason() != null) {
             // as the backend factory says it for auto (stderr of the process, not the command's writer)
             System.err.println("zotune: no usable CUDA device (" + m.fallbackReason() + "); running on the CPU "
                     + "reference backend");
+        }
+        if (adapter != null) {
+            err.println("adapter: " + adapter + " (LoRA)");
         }
         ModelInfo i = m.info();
         if (i.encoder()) {

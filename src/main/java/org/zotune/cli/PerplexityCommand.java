@@ -44,6 +44,11 @@ public final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--text-file", required = true, paramLabel = "FILE", description = "UTF-8 text to score.")
     Path textFile;
 
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A LoRA adapter to apply: a Hugging Face PEFT adapter folder (adapter_config.json + "
+                    + "adapter_model.safetensors), e.g. a LoRA run's adapter/.")
+    Path adapter;
+
     @Option(names = "--tokenizer", paramLabel = "PATH",
             description = "Tokenizer file (tokenizer.json, vocab.json, llama2.c tokenizer.bin / tok*.bin); "
                     + "default: the one beside or inside --model.")
@@ -84,7 +89,7 @@ public final class PerplexityCommand implements Callable<Integer> {
         float[] last = null;
         int[] ids;
         long t0;
-        try (Model m = ModelSession.open(source, backend, err)) {
+        try (Model m = ModelSession.open(source, adapter, backend, err)) {
             ids = m.tokenize(text);
             m.checkIds(ids);
             int max = m.info().maxPositions();

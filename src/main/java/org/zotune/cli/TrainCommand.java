@@ -74,6 +74,10 @@ public final class TrainCommand implements Callable<Integer> {
             + "(continue later with --resume).")
     long stopAfter;
 
+    @Option(names = "--merge", description = "LoRA runs: also write the merged full weights W + (alpha/r)·B·A to "
+            + "model/ (and best/) as a Hugging Face folder (key peft.merge).")
+    boolean merge;
+
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
 
@@ -91,6 +95,9 @@ public final class TrainCommand implements Callable<Integer> {
         add(overrides, "device", device);
         add(overrides, "parallel.workers", workers);
         add(overrides, "dtype", dtype);
+        if (merge) {
+            overrides.add("peft.merge=true");
+        }
         FineTuneConfig c = FineTuneConfig.read(Runs.requireExisting(config, "config"), overrides);
         FineTune run = FineTune.of(c).withLog(err).withProgressBar(!noProgress).withStopAfter(stopAfter);
         run = resume ? run.withResume() : run;

@@ -116,6 +116,153 @@ public final class Lora implements Adapter {
         return new Lora(r, alpha, found, model, modules);
     }
 
+    /**
+     * LoRA on the modules a Hugging Face PEFT adapter names, by PEFT's own rule: a module is adapted when its name
+     * equals an entry of {@code target_modules} or ends with {@code "." + entry} (or, for a string, when the regular
+     * expression matches its whole name). Only the linear modules zotune adapts ({@link
+     * Architecture#adapterModules()}) can match; an entry that matches none of them is one line naming the valid ones.
+     *
+     * @param targetModules PEFT's target_modules: a list of names, or one regular expression ({@code regex} true)
+     */
+    public static Lora ofPeft(Architecture architecture, String archName, List<ParamSpec> model, int r, double alpha,
+            List<String> targetModules, boolean regex) {
+        if (r <= 0) {
+            throw new ZotuneException("r must be >= 1, got " + r);
+        }
+        if (!Double.isFinite(alpha) || alpha <= 0) {
+            throw new ZotuneException("lora_alpha must be a finite number > 0, got " + alpha);
+        }
+        Set<String> linear = new TreeSet<>(architecture.adapterModules().values());
+        List<Target> found = new ArrayList<>();
+        Set<String> used = new LinkedHashSet<>();
+        for (int p = 0; p < model.size(); p++) {
+            ParamSpec s = model.get(p);
+            if (!s.name().endsWith(".weight") || s.shape().length != 2) {
+                continue;
+            }
+            String module = s.name().substring(0, s.name().length() - ".weight".length());
+            if (linear.stream().noneMatch(l -> module.endsWith("." + l))) {
+                continue;
+            }
+            for (String t : targetModules) {
+                boolean hit = regex ? module.matches(t) : module.equals(t) || module.endsWith("." + t);
+                if (hit) {
+                    long[] sh = s.shape();
+                    found.add(new Target(p, module, Math.toIntExact(sh[0]), Math.toIntExact(sh[1])));
+                    used.add(t);
+                    break;
+                }
+            }
+        }
+        for (String t : targetModules) {
+            if (!used.contains(t)) {
+                throw new ZotuneException("target_modules: '" + t + "' matches no module zotune adapts in this "
+                        + archName + " model; valid: " + String.join(", ", linear) + " (or their last names)");
+            }
+        }
+        return new Lora(r, alpha, found, model, targetModules);
+    }
+
+    /**
+     * The inverse of {@link #toPeft}: a PEFT adapter's tensors (by name, any float dtype) in {@link #tensors()}'s
+     * order and zotune's layout (A transposed to Aᵀ), float32. Every expected tensor must be there with its shape,
+     * and nothing else: one line naming the first tensor that is missing, misshapen or unexpected.
+     */
+    public List<HostTensor> fromPeft(Map<String, HostTensor> peft) {
+        Set<String> expected = new LinkedHashSet<>();
+        List<HostTensor> out = new ArrayList<>();
+        for (Target g : targets) {
+            String name = PEFT_PREFIX + g.module();
+            HostTensor a = peftTensor(peft, name + ".lora_A.weight", r, g.in());
+            HostTensor b = peftTensor(peft, name + ".lora_B.weight", g.out(), r);
+            expected.add(a.name());
+            expected.add(b.name());
+            float[] av = a.toFloats();
+            float[] at = new float[av.length];
+            for (int j = 0; j < r; j++) {
+                for (int i = 0; i < g.in(); i++) {
+                    at[i * r + j] = av[j * g.in() + i];
+                }
+            }
+            out.add(HostTensor.ofFloats(g.module() + ".lora_A.weight", at, g.in(), r));
+            out.add(HostTensor.ofFloats(g.module() + ".lora_B.weight", b.toFloats(), g.out(), r));
+        }
+        for (String n : new TreeSet<>(peft.keySet())) {
+            if (!expected.contains(n)) {
+                throw new ZotuneException("tensor " + n + " is not one of this adapter's LoRA tensors (target_modules "
+                        + modules + " over the model's modules select " + targets.size() + " modules)");
+            }
+        }
+        return out;
+    }
+
+    private static HostTensor peftTensor(Map<String, HostTensor> peft, String name, long rows, long cols) {
+        HostTensor t = peft.get(name);
+        if (t == null) {
+            throw new ZotuneException("tensor " + name + " is missing");
+        }
+        long[] s = t.shape();
+        if (s.length != 2 || s[0] != rows || s[1] != cols) {
+            throw new ZotuneException("tensor " + name + " has shape " + java.util.Arrays.toString(s) + ", the model "
+                    + "needs [" + rows + ", " + cols + "]");
+        }
+        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
+            throw new ZotuneException("tensor " + name + " is " + t.dtype() + ", not a float type");
+        }
+        return t;
+    }
+
+    /**
+     * W + (α/r)·B·A for each adapted weight of {@code base} (the model's parameters, zotune's layout and order), in
+     * double and rounded once to float32, returned in the base tensors' dtype: the merged full weights
+     * ({@code --merge}). Parameters without an adapter are returned as they are.
+     *
+     * @param adapters the set's tensors in {@link #tensors()}'s order
+     */
+    public List<HostTensor> merge(List<HostTensor> base, List<HostTensor> adapters) {
+        if (base.size() != model.size() || adapters.size() != tensors.size()) {
+            throw new IllegalArgumentException(base.size() + " base and " + adapters.size() + " adapter tensors for "
+                    + model.size() + " and " + tensors.size());
+        }
+        List<HostTensor> out = new ArrayList<>(base);
+        double s = alpha / r;
+        for (int k = 0; k < targets.size(); k++) {
+            Target g = targets.get(k);
+            float[] at = adapters.get(2 * k).toFloats();
+            float[] b = adapters.get(2 * k + 1).toFloats();
+            HostTensor w = base.get(g.parameter());
+            float[] v = w.toFloats();
+            double[] row = new double[g.in()];
+            for (int o = 0; o < g.out(); o++) {
+                java.util.Arrays.fill(row, 0);
+                for (int j = 0; j < r; j++) {
+                    double bj = b[o * r + j];
+                    for (int i = 0; i < g.in(); i++) {
+                        row[i] += bj * at[i * r + j];
+                    }
+                }
+                for (int i = 0; i < g.in(); i++) {
+                    v[o * g.in() + i] = (float) (v[o * g.in() + i] + s * row[i]);
+                }
+            }
+            out.set(g.parameter(), ofDType(w.name(), v, w.shape(), w.dtype()));
+        }
+        return out;
+    }
+
+    /** Float values as a host tensor of {@code dtype} (rounded to nearest even for bf16/f16). */
+    private static HostTensor ofDType(String name, float[] v, long[] shape, DType dtype) {
+        if (dtype == DType.F32) {
+            return HostTensor.ofFloats(name, v, shape);
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(2 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (float f : v) {
+            b.putShort(dtype == DType.BF16 ? DType.floatToBf16(f) : DType.floatToF16(f));
+        }
+        b.flip();
+        return new HostTensor(name, dtype, shape, b);
+    }
+
     /** A short name or a module name (full, e.g. self_attn.q_proj, or its last part, q_proj) to the module. */
     private static String module(Map<String, String> names, String archName, String target) {
         String m = names.get(target);

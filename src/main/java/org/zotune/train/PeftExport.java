@@ -23,6 +23,11 @@ import org.zotune.tensor.HostTensor;
 public final class PeftExport {
     public static final String CONFIG = "adapter_config.json";
     public static final String WEIGHTS = "adapter_model.safetensors";
+    /**
+     * The safetensors metadata key holding the base weights' {@link org.zotune.train.run.Fingerprints#weights} digest
+     * (PEFT ignores metadata; {@link PeftImport} refuses a base whose digest differs).
+     */
+    public static final String BASE_WEIGHTS = "zotune_base_weights";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PeftExport() {

@@ -9,6 +9,7 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.Lora;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.run.Fingerprints;
@@ -46,6 +47,10 @@ public final class Replay {
 
     private static List<HostTensor> runCuda(LoadedModel base, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
+        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException("replay --device cuda: the trajectory trained " + c.peft().method() + " adapters,"
+                    + " which train (and replay) on the CPU engine only; use --device cpu");
+        }
         List<ParamSpec> specs = checkParameters(base, trajectory);
         Cuda.Availability a = Cuda.availability();
         if (!a.usable()) {
@@ -71,10 +76,6 @@ public final class Replay {
     }
 
     private static List<ParamSpec> checkParameters(LoadedModel base, Trajectory.Read trajectory) {
-        if (trajectory.config().peft().methodKind() != TrainConfig.Peft.Method.FULL) {
-            throw new ZotuneException("replay: the trajectory trained " + trajectory.config().peft().method()
-                    + " adapters; replaying adapters is not built yet (full fine-tuning runs replay)");
-        }
         List<ParamSpec> specs = base.model().params();
         List<String> names = specs.stream().map(ParamSpec::name).toList();
         if (!names.equals(trajectory.parameters())) {
@@ -106,9 +107,60 @@ public final class Replay {
         }
     }
 
+    /**
+     * A LoRA trajectory replayed on the CPU: A and B from the run seed ({@link Lora#initial}), then every recorded
+     * update over the adapters' float32 buffer, as {@link CpuZoEngine} trained them: the adapter bit for bit. The
+     * base is not read beyond its parameter names and fingerprint (which must be the run's).
+     *
+     * @return the LoRA set and its tensors in {@link Lora#tensors()}'s order and layout
+     */
+    public static Adapters runAdapters(LoadedModel base, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
+        if (c.peft().methodKind() != TrainConfig.Peft.Method.LORA) {
+            throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not LoRA "
+                    + "adapters");
+        }
+        checkParameters(base, trajectory);
+        Lora lora = ZoEngines.lora(c, base.model());
+        List<ParamSpec> specs = lora.tensors();
+        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(specs));
+        ZoStep.Config step = ZoEngines.stepConfig(c);
+        step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
+                step.maxBadSteps(), DType.F32, step.seed()); // adapters are float32 whatever the base's dtype
+        try (CpuOps ops = new CpuOps(c.paramDType());
+                Parameters params = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
+            float[] flat = CpuOps.flatValues(params);
+            long[] offsets = new long[specs.size()];
+            for (int p = 0; p < offsets.length; p++) {
+                offsets[p] = params.offset(p);
+            }
+            ZoStep zo = new ZoStep(step, opt, flat, offsets, null, null, 0);
+            for (Trajectory.Step s : trajectory.steps()) {
+                checkStep(c, s);
+                zo.replay(s.t(), s.g(), s.skipped());
+            }
+            List<HostTensor> out = new ArrayList<>(specs.size());
+            for (int p = 0; p < specs.size(); p++) {
+                int off = (int) offsets[p];
+                int n = Math.toIntExact(specs.get(p).numel());
+                out.add(HostTensor.ofFloats(specs.get(p).name(), java.util.Arrays.copyOfRange(flat, off, off + n),
+                        specs.get(p).shape()));
+            }
+            return new Adapters(lora, out);
+        }
+    }
+
+    /** A replayed LoRA adapter: its set and its tensors (Aᵀ, B per target). */
+    public record Adapters(Lora lora, List<HostTensor> tensors) {
+    }
+
     /** The replayed θ in zotune's layout and parameter order (on the CPU). */
     public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
+        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " adapters: replay "
+                    + "them as adapters (Replay.runAdapters)");
+        }
         List<ParamSpec> specs = checkParameters(base, trajectory);
         DType dtype = c.paramDType();
         ZoOptimizer opt = c.optimizer().referenceConfig(c.steps()).reference(new NoiseLayout(specs));

@@ -249,13 +249,15 @@ public record TrainConfig(
      *                module names (default q and v, as MeZO); checked against the model's architecture
      * @param tokens  prefix: trainable key/value vectors per attention layer (p; p + max_length must fit the model's
      *                positions)
+     * @param merge   lora: also write the merged full weights W + (alpha/r)·B·A to model/ (and best/)
      */
     public record Peft(
             @Default("full") @Choice(Method.class) String method,
             @Default("8") @AtLeast(1) Integer r,
             @Default("16") @Positive Double alpha,
             List<String> targets,
-            @Default("5") @AtLeast(1) Integer tokens) {
+            @Default("5") @AtLeast(1) Integer tokens,
+            @Default("false") Boolean merge) {
 
         /** The parameter-efficient methods (key peft.method). */
         public enum Method { FULL, LORA, PREFIX }
@@ -267,6 +269,11 @@ public record TrainConfig(
             targets = targets == null ? List.of("q", "v") : List.copyOf(targets);
             if (targets.isEmpty()) {
                 throw new ZotuneException("key 'peft.targets' is empty: name at least one module (e.g. [q, v])");
+            }
+            if (merge != null && merge && !method.equals("lora")) {
+                throw new ZotuneException("key 'peft.merge' merges LoRA adapters into the weights: it needs "
+                        + "peft.method lora (full fine-tuning writes full weights anyway; a prefix has no weights "
+                        + "to merge into)");
             }
         }
 

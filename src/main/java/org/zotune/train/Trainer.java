@@ -28,6 +28,7 @@ import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
+import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
@@ -92,6 +93,8 @@ public final class Trainer {
     private final Path modelPath;
     private Lora lora; // the run's LoRA set, or null (full fine-tuning)
     private Adapter adapter; // the run's adapter (lora, or a prefix), or null (full fine-tuning)
+    private List<HostTensor> base; // the model's parameters as loaded (LoRA: merged into with peft.merge)
+    private String baseWeights; // their digest, recorded in exported adapters
     private final Path tokenizerPath;
     private final Options options;
     private final PrintWriter log;
@@ -162,6 +165,8 @@ public final class Trainer {
         Fingerprints fingerprints = new Fingerprints(Fingerprints.weights(loaded.parameters()),
                 Fingerprints.tokenizer(tokenizer), Fingerprints.examples(data.train()),
                 Fingerprints.examples(data.dev()), Fingerprints.examples(data.test()));
+        base = loaded.parameters();
+        baseWeights = fingerprints.baseWeights();
         try (RunFolder.Lock lock = folder.lock()) {
             folder.create(fingerprints);
             try {
@@ -381,22 +386,30 @@ public final class Trainer {
 
     /**
      * Full fine-tuning: a Hugging Face folder in dir; LoRA or prefix: a PEFT adapter in best/adapter or the run's
-     * adapter/.
+     * adapter/, and with peft.merge (LoRA) the merged full weights as a Hugging Face folder in dir too.
      */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+        Map<String, String> meta = Map.of("format", "pt", "zotune_step", Long.toString(step));
         if (adapter instanceof Prefix prefix) {
             Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
-            PrefixExport.write(out, prefix, config.model(), modelConfig, engine.exportParameters(),
-                    Map.of("format", "pt", "zotune_step", Long.toString(step)));
+            PrefixExport.write(out, prefix, config.model(), modelConfig, engine.exportParameters(), meta);
             return;
         }
         if (lora != null) {
             Path adapter = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
-            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), engine.exportParameters(),
-                    Map.of("format", "pt", "zotune_step", Long.toString(step)));
+            List<HostTensor> adapters = engine.exportParameters();
+            Map<String, String> adapterMeta = new java.util.LinkedHashMap<>(meta);
+            adapterMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
+            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), adapters, adapterMeta);
+            if (config.peft().merge()) {
+                List<HostTensor> frozen = new ArrayList<>(base.size());
+                for (HostTensor t : base) { // the base as the run held it: rounded to the run's dtype
+                    frozen.add(HostTensors.of(t.name(), t.toFloats(), t.shape(), config.paramDType()));
+                }
+                HfExport.write(dir, modelPath, tokenizerPath, modelConfig, lora.merge(frozen, adapters), meta);
+            }
             return;
         }
-        HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(),
-                Map.of("format", "pt", "zotune_step", Long.toString(step)));
+        HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(), meta);
     }
 }

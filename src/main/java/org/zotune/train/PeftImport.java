@@ -1,0 +1,158 @@
+package org.zotune.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+import org.zotune.ZotuneException;
+import org.zotune.model.LanguageModel;
+import org.zotune.model.ModelFamily;
+import org.zotune.model.io.SafetensorsFile;
+import org.zotune.peft.Lora;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * Reads a Hugging Face PEFT LoRA adapter folder ({@code adapter_config.json} + {@code adapter_model.safetensors},
+ * as {@code save_pretrained} and {@link PeftExport} write it) for a model, checking it in one line per problem: the
+ * config's peft_type, r, lora_alpha and target_modules (options zotune does not apply, such as DoRA, rsLoRA, rank
+ * patterns or trained biases, are refused rather than ignored), every tensor's presence and shape against the model,
+ * and, when the adapter records the weights it was trained on ({@link PeftExport#BASE_WEIGHTS}, zotune's exports
+ * do), that the base is that model: an adapter applied to other weights gives other results, so it is refused.
+ * base_model_name_or_path is not compared (a name or a path on another machine says nothing about the weights).
+ */
+public final class PeftImport {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A read adapter: its LoRA set over the model and its tensors in {@link Lora#tensors()}'s order and layout. */
+    public record Adapter(Lora lora, List<HostTensor> tensors, String baseModel) {
+    }
+
+    private PeftImport() {
+    }
+
+    /**
+     * @param baseWeights the model's {@link org.zotune.train.run.Fingerprints#weights} digest, computed only when
+     *                    the adapter records one
+     */
+    public static Adapter read(Path dir, LanguageModel model, Supplier<String> baseWeights) {
+        if (!Files.isDirectory(dir)) {
+            throw new ZotuneException("adapter " + dir + (Files.exists(dir) ? " is not a folder" : " does not exist")
+                    + " (a PEFT adapter folder: adapter_config.json + adapter_model.safetensors)");
+        }
+        Path cfgFile = dir.resolve(PeftExport.CONFIG);
+        Path weights = dir.resolve(PeftExport.WEIGHTS);
+        if (!Files.isRegularFile(cfgFile)) {
+            throw new ZotuneException("adapter " + dir + ": no " + PeftExport.CONFIG);
+        }
+        if (!Files.isRegularFile(weights)) {
+            throw new ZotuneException("adapter " + dir + ": no " + PeftExport.WEIGHTS + (Files.exists(dir.resolve(
+                    "adapter_model.bin")) ? " (only safetensors are read: save with safe_serialization=True)" : ""));
+        }
+        JsonNode c;
+        try {
+            c = JSON.readTree(cfgFile.toFile());
+        } catch (IOException e) {
+            throw new ZotuneException(cfgFile + ": not valid JSON: " + firstLine(e.getMessage()), e);
+        }
+        if (c == null || !c.isObject()) {
+            throw new ZotuneException(cfgFile + ": not a JSON object");
+        }
+        String type = c.path("peft_type").asText("");
+        if (!type.equals("LORA")) {
+            throw new ZotuneException(cfgFile + ": peft_type '" + type + "' is not LORA (zotune loads LoRA adapters)");
+        }
+        JsonNode r = c.get("r");
+        if (r == null || !r.canConvertToInt() || !r.isIntegralNumber() || r.asInt() < 1) {
+            throw new ZotuneException(cfgFile + ": r must be an integer >= 1, got " + r);
+        }
+        JsonNode alpha = c.get("lora_alpha");
+        if (alpha == null || !alpha.isNumber() || !(alpha.asDouble() > 0) || !Double.isFinite(alpha.asDouble())) {
+            throw new ZotuneException(cfgFile + ": lora_alpha must be a number > 0, got " + alpha);
+        }
+        refuse(cfgFile, c, "use_dora", "DoRA adapters are not supported");
+        refuse(cfgFile, c, "use_rslora", "rsLoRA's alpha/sqrt(r) scale is not supported");
+        refuseNonEmpty(cfgFile, c, "rank_pattern");
+        refuseNonEmpty(cfgFile, c, "alpha_pattern");
+        refuseNonEmpty(cfgFile, c, "modules_to_save");
+        refuseNonEmpty(cfgFile, c, "layers_to_transform");
+        refuseNonEmpty(cfgFile, c, "exclude_modules");
+        refuseNonEmpty(cfgFile, c, "layer_replication");
+        refuseNonEmpty(cfgFile, c, "target_parameters");
+        String bias = c.path("bias").asText("none");
+        if (!bias.equals("none")) {
+            throw new ZotuneException(cfgFile + ": bias '" + bias + "' (trained biases) is not supported; only "
+                    + "'none'");
+        }
+        JsonNode tm = c.get("target_modules");
+        List<String> targets = new ArrayList<>();
+        boolean regex = tm != null && tm.isTextual();
+        if (regex) {
+            targets.add(tm.asText());
+        } else if (tm != null && tm.isArray() && tm.size() > 0) {
+            for (JsonNode t : tm) {
+                if (!t.isTextual() || t.asText().isEmpty()) {
+                    throw new ZotuneException(cfgFile + ": target_modules holds " + t + ", not a module name");
+                }
+                targets.add(t.asText());
+            }
+        } else {
+            throw new ZotuneException(cfgFile + ": target_modules must be a non-empty list of module names (or a "
+                    + "regular expression), got " + tm);
+        }
+        ModelFamily f = model.config().family();
+        Lora lora;
+        try {
+            lora = Lora.ofPeft(f.architecture(), f.hfModelType(), model.params(), r.asInt(), alpha.asDouble(),
+                    targets, regex);
+        } catch (ZotuneException e) {
+            throw new ZotuneException(cfgFile + ": " + e.getMessage(), e);
+        }
+        SafetensorsFile file = SafetensorsFile.open(weights);
+        String recorded = file.metadata() == null ? null : file.metadata().get(PeftExport.BASE_WEIGHTS);
+        if (recorded != null) {
+            String now = baseWeights.get();
+            if (!recorded.equals(now)) {
+                throw new ZotuneException("adapter " + dir + " was trained on other base weights (it records "
+                        + abbreviate(recorded) + ", the model gives " + abbreviate(now) + "); load it onto the model "
+                        + "it was trained on (" + c.path("base_model_name_or_path").asText("?") + ")");
+            }
+        }
+        List<HostTensor> tensors;
+        try {
+            tensors = lora.fromPeft(file.tensors());
+        } catch (ZotuneException e) {
+            throw new ZotuneException(weights + ": " + e.getMessage(), e);
+        }
+        return new Adapter(lora, tensors, c.path("base_model_name_or_path").asText(null));
+    }
+
+    private static void refuse(Path cfg, JsonNode c, String key, String why) {
+        if (c.path(key).asBoolean(false)) {
+            throw new ZotuneException(cfg + ": " + key + " is true: " + why);
+        }
+    }
+
+    private static void refuseNonEmpty(Path cfg, JsonNode c, String key) {
+        JsonNode v = c.get(key);
+        if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty())) {
+            throw new ZotuneException(cfg + ": " + key + " " + v + " is not supported (zotune applies one r and "
+                    + "lora_alpha to every target module, and nothing else)");
+        }
+    }
+
+    private static String abbreviate(String digest) {
+        return digest.length() > 19 ? digest.substring(0, 19) + "…" : digest;
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}
