@@ -24,8 +24,11 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
             Tensor qx = q.apply(ops, w, x);
+            w.addOutputDelta(ops, q.weight(), x, qx);
             Tensor kx = k.apply(ops, w, x);
+            w.addOutputDelta(ops, k.weight(), x, kx);
             Tensor vx = v.apply(ops, w, x);
+            w.addOutputDelta(ops, v.weight(), x, vx);
             return ops.attention(qx, kx, vx, mask, positions, spec);
         }
     }
@@ -45,6 +48,7 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
             Tensor packed = ops.linear(x, w.weight(qkv.weight()), null);
+            w.addOutputDelta(ops, qkv.weight(), x, packed); // over all 3·hidden columns, before the bias
             return ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec);
         }
     }

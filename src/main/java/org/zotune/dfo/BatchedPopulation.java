@@ -1,0 +1,236 @@
+package org.zotune.dfo;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.PromptBatch;
+import org.zotune.dfo.AttentionTargets.Projection;
+import org.zotune.dfo.Subspace.Factors;
+import org.zotune.model.Batch;
+import org.zotune.model.LanguageModel;
+import org.zotune.peft.RowGroupDeltas;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.ChoiceScorer;
+import org.zotune.train.objective.ClassificationLoss;
+import org.zotune.train.objective.LabelSimilarity;
+import org.zotune.train.objective.Metrics;
+import org.zotune.train.objective.NegativeAccuracy;
+import org.zotune.train.objective.Objective;
+import org.zotune.train.objective.OptionScores;
+
+/**
+ * A generation's losses in ONE forward pass (ALGORITHMS.md §7): the batch is the k-shot training set repeated λ
+ * times; member i's query/key low-rank update x·A_iᵀ·B_iᵀ is added to the q/k projection outputs of its own rows
+ * (per-member products on the shared frozen base, {@link RowGroupDeltas}; never λ merged weight copies); the other
+ * layers' current points apply to every row; the objective's loss is reduced per member, in float32 as
+ * {@link Objective#loss} returns it. Written against {@link Ops}, so any backend runs it.
+ *
+ * <p>Objectives: the masked-LM prompt (and any {@link ChoiceScorer} scoring one row per example from the batch's own
+ * rows), prompt classification and −accuracy over candidate rows ({@link OptionScores}), and any objective that is a
+ * token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss). Label similarity encodes its label
+ * descriptions in the same forward, which would need one set of description rows per member: not batched yet.
+ */
+public final class BatchedPopulation implements PopulationLoss {
+    private final Ops ops;
+    private final LanguageModel model;
+    private final WeightSource base;
+    private final Objective objective;
+    private final PromptBatch train;
+    private final Subspace subspace;
+    private final int[] tokenTargets; // the causal LM loss's targets over the training set, or null
+    private PromptBatch repeated; // the training set repeated λ times, for the last λ
+
+    /**
+     * @param base     the frozen model's weights
+     * @param train    the whole k-shot training set as one batch
+     * @param subspace the per-layer maps of this model's query and key projections
+     */
+    public BatchedPopulation(Ops ops, LanguageModel model, WeightSource base, Objective objective, PromptBatch train,
+            Subspace subspace) {
+        this.ops = ops;
+        this.model = model;
+        this.base = base;
+        this.objective = objective;
+        this.train = train;
+        this.subspace = subspace;
+        if (subspace.layers() != model.config().numLayers()) {
+            throw new IllegalArgumentException("a subspace of " + subspace.layers() + " layers for a model of "
+                    + model.config().numLayers());
+        }
+        if (objective instanceof LabelSimilarity) {
+            throw new ZotuneException("objective " + objective.name() + " is not batched over a DFO population yet "
+                    + "(its label descriptions share the forward); use mlm, classification, accuracy or lm");
+        }
+        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy
+                || objective instanceof ChoiceScorer) {
+            this.tokenTargets = null;
+        } else {
+            Optional<int[]> t = objective.tokenTargets(model, train);
+            if (t.isEmpty()) {
+                throw new ZotuneException("objective " + objective.name() + " is not batched over a DFO population; "
+                        + "use mlm, classification, accuracy or lm");
+            }
+            this.tokenTargets = t.get();
+        }
+    }
+
+    @Override
+    public int layers() {
+        return subspace.layers();
+    }
+
+    @Override
+    public int dimension() {
+        return subspace.dimension();
+    }
+
+    @Override
+    public double[] losses(int layer, double[][] candidates, double[][] current) {
+        int lambda = candidates.length;
+        if (layer < 0 || layer >= layers()) {
+            throw new IllegalArgumentException("layer " + layer + " of " + layers());
+        }
+        if (lambda < 1 || current.length != layers()) {
+            throw new IllegalArgumentException(lambda + " candidates, " + current.length + " current points for "
+                    + layers() + " layers");
+        }
+        PromptBatch batch = repeated(lambda);
+        int memberTokens = train.rows() * train.batch().seq();
+        List<HostTensor> host = new ArrayList<>();
+        List<int[]> where = new ArrayList<>(); // per A/B pair: weight, first row, end row
+        for (int l = 0; l < layers(); l++) {
+            if (l != layer && !isZero(current[l])) {
+                addPairs(host, where, l, subspace.factors(l, current[l]), 0, lambda * memberTokens);
+            }
+        }
+        for (int i = 0; i < lambda; i++) {
+            addPairs(host, where, layer, subspace.factors(layer, candidates[i]), i * memberTokens,
+                    (i + 1) * memberTokens);
+        }
+        try (Parameters factors = ops.createParameters(host, DType.F32)) {
+            RowGroupDeltas w = new RowGroupDeltas(base);
+            for (int p = 0; p < where.size(); p++) {
+                int[] g = where.get(p);
+                w.add(g[0], new RowGroupDeltas.Group(g[1], g[2], factors.weight(2 * p), factors.weight(2 * p + 1)));
+            }
+            return reduce(w, batch, lambda);
+        }
+    }
+
+    /** The per-member losses of one forward over the repeated batch. */
+    private double[] reduce(WeightSource w, PromptBatch batch, int lambda) {
+        double[] out = new double[lambda];
+        int n = train.examples();
+        int rows = train.rows();
+        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+            OptionScores.Scored s = OptionScores.score(ops, model, w, batch);
+            for (int i = 0; i < lambda; i++) {
+                OptionScores.Scored member = new OptionScores.Scored(
+                        Arrays.copyOfRange(s.rowScores(), i * rows, (i + 1) * rows),
+                        Arrays.copyOfRange(s.predictions(), i * n, (i + 1) * n));
+                out[i] = objective instanceof ClassificationLoss
+                        ? (float) OptionScores.classificationLoss(member, train)
+                        : (float) -Metrics.accuracy(member.predictions(), train.gold());
+            }
+        } else if (objective instanceof ChoiceScorer scorer) {
+            double[][] s = scorer.choiceScores(ops, model, w, batch);
+            for (int i = 0; i < lambda; i++) {
+                out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
+            }
+        } else {
+            int memberTokens = rows * train.batch().seq();
+            try (Ops.Scope scope = ops.scope()) {
+                Tensor logits = model.forward(ops, w, batch.batch());
+                for (int i = 0; i < lambda; i++) {
+                    float[] ce = ops.toHost(ops.crossEntropy(
+                            ops.rows(logits, i * memberTokens, (i + 1) * memberTokens), ops.ints(tokenTargets)));
+                    out[i] = (float) ((double) ce[0] / ce[1]);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Layer l's query and key factors as (A, B) pairs on the rows [from, to): one pair per projection, or one pair
+     * of rank 2r over GPT-2's packed q|k|v output (A = [A_Q; A_K], B with B_Q and B_K in the q and k column blocks,
+     * zero over v).
+     */
+    private void addPairs(List<HostTensor> host, List<int[]> where, int l, Factors f, int from, int to) {
+        Projection q = subspace.targets().q().get(l);
+        Projection k = subspace.targets().k().get(l);
+        int r = f.rank();
+        if (q.weight() != k.weight()) {
+            host.add(HostTensor.ofFloats("a", f.aQ(), new long[] {r, q.in()}));
+            host.add(HostTensor.ofFloats("b", f.bQ(), new long[] {q.out(), r}));
+            where.add(new int[] {q.weight(), from, to});
+            host.add(HostTensor.ofFloats("a", f.aK(), new long[] {r, k.in()}));
+            host.add(HostTensor.ofFloats("b", f.bK(), new long[] {k.out(), r}));
+            where.add(new int[] {k.weight(), from, to});
+            return;
+        }
+        float[] a = new float[2 * r * q.in()];
+        System.arraycopy(f.aQ(), 0, a, 0, r * q.in());
+        System.arraycopy(f.aK(), 0, a, r * q.in(), r * k.in());
+        float[] b = new float[q.width() * 2 * r];
+        for (int o = 0; o < q.out(); o++) {
+            System.arraycopy(f.bQ(), o * r, b, (q.offset() + o) * 2 * r, r);
+        }
+        for (int o = 0; o < k.out(); o++) {
+            System.arraycopy(f.bK(), o * r, b, (k.offset() + o) * 2 * r + r, r);
+        }
+        host.add(HostTensor.ofFloats("a", a, new long[] {2L * r, q.in()}));
+        host.add(HostTensor.ofFloats("b", b, new long[] {q.width(), 2L * r}));
+        where.add(new int[] {q.weight(), from, to});
+    }
+
+    private static boolean isZero(double[] z) {
+        for (double v : z) {
+            if (v != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The training set repeated λ times: member i's rows are i·rows .. (i + 1)·rows − 1, bitwise the set's. */
+    private PromptBatch repeated(int lambda) {
+        if (repeated != null && repeated.examples() == lambda * train.examples()) {
+            return repeated;
+        }
+        Batch b = train.batch();
+        int rows = train.rows();
+        int n = train.examples();
+        int tokens = b.tokens();
+        int[] ids = new int[lambda * tokens];
+        int[] mask = new int[lambda * tokens];
+        int[] labels = new int[lambda * tokens];
+        int[] exampleOfRow = new int[lambda * rows];
+        int[] firstRow = new int[lambda * n];
+        int[] candidates = new int[lambda * n];
+        int[] gold = new int[lambda * n];
+        for (int i = 0; i < lambda; i++) {
+            System.arraycopy(b.ids(), 0, ids, i * tokens, tokens);
+            System.arraycopy(b.mask(), 0, mask, i * tokens, tokens);
+            System.arraycopy(train.labels(), 0, labels, i * tokens, tokens);
+            for (int r = 0; r < rows; r++) {
+                exampleOfRow[i * rows + r] = train.exampleOfRow()[r] + i * n;
+            }
+            for (int x = 0; x < n; x++) {
+                firstRow[i * n + x] = train.firstRow()[x] + i * rows;
+                candidates[i * n + x] = train.candidates()[x];
+                gold[i * n + x] = train.gold()[x];
+            }
+        }
+        repeated = new PromptBatch(new Batch(lambda * rows, b.seq(), ids, mask), labels, exampleOfRow, firstRow,
+                candidates, gold);
+        return repeated;
+    }
+}
