@@ -10,7 +10,6 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.dfo.AttentionTargets.Projection;
 import org.zotune.dfo.Subspace.Factors;
 import org.zotune.model.Batch;
 import org.zotune.model.LanguageModel;
@@ -158,37 +157,13 @@ public final class BatchedPopulation implements PopulationLoss {
         return out;
     }
 
-    /**
-     * Layer l's query and key factors as (A, B) pairs on the rows [from, to): one pair per projection, or one pair
-     * of rank 2r over GPT-2's packed q|k|v output (A = [A_Q; A_K], B with B_Q and B_K in the q and k column blocks,
-     * zero over v).
-     */
+    /** Layer l's updates ({@link Subspace#pairs}) on the rows [from, to). */
     private void addPairs(List<HostTensor> host, List<int[]> where, int l, Factors f, int from, int to) {
-        Projection q = subspace.targets().q().get(l);
-        Projection k = subspace.targets().k().get(l);
-        int r = f.rank();
-        if (q.weight() != k.weight()) {
-            host.add(HostTensor.ofFloats("a", f.aQ(), new long[] {r, q.in()}));
-            host.add(HostTensor.ofFloats("b", f.bQ(), new long[] {q.out(), r}));
-            where.add(new int[] {q.weight(), from, to});
-            host.add(HostTensor.ofFloats("a", f.aK(), new long[] {r, k.in()}));
-            host.add(HostTensor.ofFloats("b", f.bK(), new long[] {k.out(), r}));
-            where.add(new int[] {k.weight(), from, to});
-            return;
+        for (Subspace.Pair p : subspace.pairs(l, f)) {
+            host.add(HostTensor.ofFloats("a", p.a(), p.rank(), p.in()));
+            host.add(HostTensor.ofFloats("b", p.b(), p.rows(), p.rank()));
+            where.add(new int[] {p.target().weight(), from, to});
         }
-        float[] a = new float[2 * r * q.in()];
-        System.arraycopy(f.aQ(), 0, a, 0, r * q.in());
-        System.arraycopy(f.aK(), 0, a, r * q.in(), r * k.in());
-        float[] b = new float[q.width() * 2 * r];
-        for (int o = 0; o < q.out(); o++) {
-            System.arraycopy(f.bQ(), o * r, b, (q.offset() + o) * 2 * r, r);
-        }
-        for (int o = 0; o < k.out(); o++) {
-            System.arraycopy(f.bK(), o * r, b, (k.offset() + o) * 2 * r + r, r);
-        }
-        host.add(HostTensor.ofFloats("a", a, new long[] {2L * r, q.in()}));
-        host.add(HostTensor.ofFloats("b", b, new long[] {q.width(), 2L * r}));
-        where.add(new int[] {q.weight(), from, to});
     }
 
     private static boolean isZero(double[] z) {

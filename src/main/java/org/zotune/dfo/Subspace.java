@@ -37,6 +37,16 @@ public final class Subspace {
     public record Factors(int rank, float[] aQ, float[] bQ, float[] aK, float[] bK) {
     }
 
+    /**
+     * One low-rank update on one matrix's output: B [rows, rank]·A [rank, in] added to the output of
+     * {@code target.weight()}.
+     *
+     * @param target the projection (for a packed q|k|v, the query's, whose matrix holds both)
+     * @param rows   the matrix's output width (B's rows)
+     */
+    public record Pair(Projection target, int rank, int in, int rows, float[] a, float[] b) {
+    }
+
     private final AttentionTargets targets;
     private final int dimension;
     private final int rank;
@@ -185,6 +195,32 @@ public final class Subspace {
         lastPoint[layer] = z.clone();
         lastFactors[layer] = result;
         return result;
+    }
+
+    /**
+     * Layer l's factors as updates of its matrices: one pair per projection, or, for GPT-2's packed q|k|v output, one
+     * pair of rank 2r: A = [A_Q; A_K], B with B_Q in the q rows' first r columns, B_K in the k rows' last r columns and
+     * zero over v, so that B·A adds B_Q·A_Q to the q rows and B_K·A_K to the k rows.
+     */
+    public List<Pair> pairs(int layer, Factors f) {
+        Projection q = targets.q().get(layer);
+        Projection k = targets.k().get(layer);
+        int r = f.rank();
+        if (q.weight() != k.weight()) {
+            return List.of(new Pair(q, r, q.in(), q.out(), f.aQ(), f.bQ()),
+                    new Pair(k, r, k.in(), k.out(), f.aK(), f.bK()));
+        }
+        float[] a = new float[2 * r * q.in()];
+        System.arraycopy(f.aQ(), 0, a, 0, r * q.in());
+        System.arraycopy(f.aK(), 0, a, r * q.in(), r * k.in());
+        float[] b = new float[q.width() * 2 * r];
+        for (int o = 0; o < q.out(); o++) {
+            System.arraycopy(f.bQ(), o * r, b, (q.offset() + o) * 2 * r, r);
+        }
+        for (int o = 0; o < k.out(); o++) {
+            System.arraycopy(f.bK(), o * r, b, (k.offset() + o) * 2 * r + r, r);
+        }
+        return List.of(new Pair(q, 2 * r, q.in(), q.width(), a, b));
     }
 
     /** The factors of every layer at its best point (the adapter to export: W' = W + B·A, scale 1). */

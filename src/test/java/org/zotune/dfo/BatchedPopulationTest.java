@@ -1,5 +1,6 @@
 package org.zotune.dfo;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -89,6 +90,73 @@ class BatchedPopulationTest {
             assertEquals("objective similarity is not batched over a DFO population yet (its label descriptions "
                     + "share the forward); use mlm, classification, accuracy or lm", e.getMessage());
         }
+    }
+
+    @Test
+    void theMaterialisedAdapterMergedGivesTheLossOfItsPoints() throws IOException {
+        for (Case c : cases()) {
+            Subspace s = subspace(c, 23);
+            Random r = new Random(23);
+            double[][] best = new double[s.layers()][];
+            for (int l = 0; l < best.length; l++) {
+                best[l] = gaussian(r, D);
+            }
+            DfoAdapter adapter = DfoAdapter.of(s, best);
+            boolean packed = c.model.config().family() == ModelFamily.GPT2;
+            assertEquals(packed ? 2 * RANK : RANK, adapter.rank(), c.name);
+            assertEquals(packed ? List.of("c_attn") : c.model.config().family() == ModelFamily.BERT
+                    ? List.of("query", "key") : List.of("q_proj", "k_proj"), adapter.targetModules(), c.name);
+            assertEquals(s.layers() * (packed ? 2 : 4), adapter.tensors().size(), c.name);
+            // PEFT layout: per module A [r, in] then B [out, r]; B·A of the packed module is B_Q·A_Q over the q rows,
+            // B_K·A_K over the k rows and zero over v
+            for (int l = 0; l < s.layers(); l++) {
+                Subspace.Factors f = s.factors(l, best[l]);
+                Projection q = s.targets().q().get(l);
+                Projection k = s.targets().k().get(l);
+                if (packed) {
+                    HostTensor a = adapter.tensors().get(2 * l);
+                    HostTensor b = adapter.tensors().get(2 * l + 1);
+                    assertEquals("base_model.model." + q.module() + ".lora_A.weight", a.name());
+                    assertArrayEquals(new long[] {2 * RANK, q.in()}, a.shape());
+                    assertArrayEquals(new long[] {q.width(), 2 * RANK}, b.shape());
+                    double[][] ba = product(b.toFloats(), a.toFloats(), q.width(), 2 * RANK, q.in());
+                    double[][] bq = product(f.bQ(), f.aQ(), q.out(), RANK, q.in());
+                    double[][] bk = product(f.bK(), f.aK(), k.out(), RANK, k.in());
+                    for (int o = 0; o < q.width(); o++) {
+                        for (int i = 0; i < q.in(); i++) {
+                            double want = o < q.out() ? bq[o][i] : o < q.out() + k.out() ? bk[o - q.out()][i] : 0;
+                            assertEquals(want, ba[o][i], 1e-6, c.name + " row " + o);
+                        }
+                    }
+                } else {
+                    HostTensor a = adapter.tensors().get(4 * l + 2);
+                    assertEquals("base_model.model." + k.module() + ".lora_A.weight", a.name());
+                    assertArrayEquals(new long[] {RANK, k.in()}, a.shape());
+                    assertArrayEquals(f.aK(), a.toFloats());
+                    assertArrayEquals(new long[] {k.out(), RANK}, adapter.tensors().get(4 * l + 3).shape());
+                    assertArrayEquals(f.bK(), adapter.tensors().get(4 * l + 3).toFloats());
+                }
+            }
+            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32);
+                 Parameters m = ops.createParameters(adapter.merged(s, c.weights), DType.F32)) {
+                BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s);
+                double batched = pop.losses(1, new double[][] {best[1]}, best)[0];
+                double merged = c.objective.loss(ops, c.model, m, c.train);
+                assertEquals(merged, batched, 1e-5 * Math.max(1, Math.abs(merged)), c.name);
+            }
+        }
+    }
+
+    private static double[][] product(float[] b, float[] a, int rows, int r, int in) {
+        double[][] out = new double[rows][in];
+        for (int o = 0; o < rows; o++) {
+            for (int i = 0; i < in; i++) {
+                for (int j = 0; j < r; j++) {
+                    out[o][i] += (double) b[o * r + j] * a[j * in + i];
+                }
+            }
+        }
+        return out;
     }
 
     private void checkAgainstMerged(Case c, int layer, long seed) {
