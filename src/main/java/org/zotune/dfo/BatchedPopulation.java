@@ -32,9 +32,9 @@ import org.zotune.train.objective.OptionScores;
  * {@link Objective#loss} returns it. Written against {@link Ops}, so any backend runs it.
  *
  * <p>Objectives: the masked-LM prompt (and any {@link ChoiceScorer} scoring one row per example from the batch's own
- * rows), prompt classification and −accuracy over candidate rows ({@link OptionScores}), and any objective that is a
- * token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss). Label similarity encodes its label
- * descriptions in the same forward, which would need one set of description rows per member: not batched yet.
+ * rows), label similarity (each member encodes its own copy of the examples and the label descriptions,
+ * {@link LabelSimilarity#joint}), prompt classification and −accuracy over candidate rows ({@link OptionScores}), and
+ * any objective that is a token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss).
  */
 public final class BatchedPopulation implements PopulationLoss {
     private final Ops ops;
@@ -44,6 +44,7 @@ public final class BatchedPopulation implements PopulationLoss {
     private final PromptBatch train;
     private final Subspace subspace;
     private final int[] tokenTargets; // the causal LM loss's targets over the training set, or null
+    private final int memberTokens;
     private PromptBatch repeated; // the training set repeated λ times, for the last λ
 
     /**
@@ -63,10 +64,9 @@ public final class BatchedPopulation implements PopulationLoss {
             throw new IllegalArgumentException("a subspace of " + subspace.layers() + " layers for a model of "
                     + model.config().numLayers());
         }
-        if (objective instanceof LabelSimilarity) {
-            throw new ZotuneException("objective " + objective.name() + " is not batched over a DFO population yet "
-                    + "(its label descriptions share the forward); use mlm, classification, accuracy or lm");
-        }
+        // a member's tokens: its copy of the training set's rows (and, for label similarity, of the descriptions')
+        this.memberTokens = objective instanceof LabelSimilarity sim ? sim.joint(train, 1).tokens()
+                : train.batch().tokens();
         if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy
                 || objective instanceof ChoiceScorer) {
             this.tokenTargets = null;
@@ -74,7 +74,7 @@ public final class BatchedPopulation implements PopulationLoss {
             Optional<int[]> t = objective.tokenTargets(model, train);
             if (t.isEmpty()) {
                 throw new ZotuneException("objective " + objective.name() + " is not batched over a DFO population; "
-                        + "use mlm, classification, accuracy or lm");
+                        + "use mlm, similarity, classification, accuracy or lm");
             }
             this.tokenTargets = t.get();
         }
@@ -100,8 +100,6 @@ public final class BatchedPopulation implements PopulationLoss {
             throw new IllegalArgumentException(lambda + " candidates, " + current.length + " current points for "
                     + layers() + " layers");
         }
-        PromptBatch batch = repeated(lambda);
-        int memberTokens = train.rows() * train.batch().seq();
         List<HostTensor> host = new ArrayList<>();
         List<int[]> where = new ArrayList<>(); // per A/B pair: weight, first row, end row
         for (int l = 0; l < layers(); l++) {
@@ -119,17 +117,22 @@ public final class BatchedPopulation implements PopulationLoss {
                 int[] g = where.get(p);
                 w.add(g[0], new RowGroupDeltas.Group(g[1], g[2], factors.weight(2 * p), factors.weight(2 * p + 1)));
             }
-            return reduce(w, batch, lambda);
+            return reduce(w, lambda);
         }
     }
 
     /** The per-member losses of one forward over the repeated batch. */
-    private double[] reduce(WeightSource w, PromptBatch batch, int lambda) {
+    private double[] reduce(WeightSource w, int lambda) {
         double[] out = new double[lambda];
         int n = train.examples();
         int rows = train.rows();
-        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
-            OptionScores.Scored s = OptionScores.score(ops, model, w, batch);
+        if (objective instanceof LabelSimilarity sim) {
+            double[][] s = sim.choiceScores(ops, model, w, train, lambda);
+            for (int i = 0; i < lambda; i++) {
+                out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
+            }
+        } else if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+            OptionScores.Scored s = OptionScores.score(ops, model, w, repeated(lambda));
             for (int i = 0; i < lambda; i++) {
                 OptionScores.Scored member = new OptionScores.Scored(
                         Arrays.copyOfRange(s.rowScores(), i * rows, (i + 1) * rows),
@@ -139,14 +142,13 @@ public final class BatchedPopulation implements PopulationLoss {
                         : (float) -Metrics.accuracy(member.predictions(), train.gold());
             }
         } else if (objective instanceof ChoiceScorer scorer) {
-            double[][] s = scorer.choiceScores(ops, model, w, batch);
+            double[][] s = scorer.choiceScores(ops, model, w, repeated(lambda));
             for (int i = 0; i < lambda; i++) {
                 out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
             }
         } else {
-            int memberTokens = rows * train.batch().seq();
             try (Ops.Scope scope = ops.scope()) {
-                Tensor logits = model.forward(ops, w, batch.batch());
+                Tensor logits = model.forward(ops, w, repeated(lambda).batch());
                 for (int i = 0; i < lambda; i++) {
                     float[] ce = ops.toHost(ops.crossEntropy(
                             ops.rows(logits, i * memberTokens, (i + 1) * memberTokens), ops.ints(tokenTargets)));

@@ -33,6 +33,7 @@ import org.zotune.train.objective.ClassificationLoss;
 import org.zotune.train.objective.LabelSimilarity;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.NegativeAccuracy;
+import org.zotune.train.objective.NegativeF1;
 import org.zotune.train.objective.Objective;
 
 /**
@@ -80,15 +81,13 @@ class BatchedPopulationTest {
     }
 
     @Test
-    void labelSimilarityIsRefusedInOneLine() throws IOException {
-        Case c = bert();
-        LabelSimilarity sim = new LabelSimilarity(new int[][] {{2, 12, 3}, {2, 11, 3}},
-                LabelSimilarity.Pooling.MEAN, 0.05, 0);
+    void anObjectiveWithoutABatchedReductionIsRefusedInOneLine() throws IOException {
+        Case c = decoder("gpt2", gpt2(), new ClassificationLoss(), 1);
         try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32)) {
             ZotuneException e = assertThrows(ZotuneException.class,
-                    () -> new BatchedPopulation(ops, c.model, p, sim, c.train, subspace(c, 1)));
-            assertEquals("objective similarity is not batched over a DFO population yet (its label descriptions "
-                    + "share the forward); use mlm, classification, accuracy or lm", e.getMessage());
+                    () -> new BatchedPopulation(ops, c.model, p, new NegativeF1(), c.train, subspace(c, 1)));
+            assertEquals("objective f1 is not batched over a DFO population; use mlm, similarity, classification, "
+                    + "accuracy or lm", e.getMessage());
         }
     }
 
@@ -230,8 +229,9 @@ class BatchedPopulationTest {
     private List<Case> cases() throws IOException {
         List<Case> out = new ArrayList<>();
         out.add(bert());
-        ModelConfig gpt2 = new ModelConfig(ModelFamily.GPT2, 11, 8, 2, 2, 2, 4, 32, 16, 1e-5,
-                ModelConfig.Activation.GELU_TANH, true, true, true, 8, 0, null, true, true, -1, 10, -1);
+        out.add(similarity(false));
+        out.add(similarity(true));
+        ModelConfig gpt2 = gpt2();
         ModelConfig optPost = new ModelConfig(ModelFamily.OPT, 13, 8, 2, 2, 2, 4, 20, 16, 1e-5,
                 ModelConfig.Activation.RELU, true, false, false, 6, 0, null, true, true, 0, 2, 1);
         ModelConfig optPre = new ModelConfig(ModelFamily.OPT, 13, 8, 2, 2, 2, 4, 20, 16, 1e-5,
@@ -244,6 +244,31 @@ class BatchedPopulationTest {
         out.add(decoder("opt pre-norm accuracy", optPre, new NegativeAccuracy(), 4));
         out.add(decoder("llama classification", llama, new ClassificationLoss(), 5));
         return out;
+    }
+
+    private static ModelConfig gpt2() {
+        return new ModelConfig(ModelFamily.GPT2, 11, 8, 2, 2, 2, 4, 32, 16, 1e-5,
+                ModelConfig.Activation.GELU_TANH, true, true, true, 8, 0, null, true, true, -1, 10, -1);
+    }
+
+    /**
+     * Label similarity on a tiny random bare BertModel (mean pooling) or one with BERT's pooler: three examples of 6, 9
+     * and 5 tokens, label descriptions of 3 and 4 tokens (padded together).
+     */
+    private Case similarity(boolean pooler) throws IOException {
+        LoadedEncoder e = ModelLoader.loadEncoder(TinyBertFolder.write(dir.resolve("sim" + pooler), 13, false,
+                pooler));
+        int cls = TinyBertFolder.id("[CLS]");
+        int sep = TinyBertFolder.id("[SEP]");
+        List<EncodedExample> ex = List.of(
+                new EncodedExample("a", new int[][] {{cls, 15, 22, 19, 5, sep}}, new int[] {0}, 1),
+                new EncodedExample("b", new int[][] {{cls, 16, 23, 10, 29, 9, 10, 20, sep}}, new int[] {0}, 0),
+                new EncodedExample("c", new int[][] {{cls, 31, 8, 20, sep}}, new int[] {0}, 0));
+        LabelSimilarity sim = new LabelSimilarity(new int[][] {{cls, TinyBertFolder.id("terrible"), sep},
+            {cls, TinyBertFolder.id("great"), TinyBertFolder.id("."), sep}},
+                pooler ? LabelSimilarity.Pooling.POOLER : LabelSimilarity.Pooling.MEAN, 0.05, 0);
+        return new Case("bert similarity " + (pooler ? "pooler" : "mean"), e.model(), e.parameters(), sim,
+                PromptBatch.of(ex, 0));
     }
 
     /** A tiny random BertForMaskedLM, masked-LM prompt over three examples of 6, 9 and 5 tokens (padded). */
