@@ -10,11 +10,16 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
+import org.zotune.backend.cuda.CudaOps;
 import org.zotune.backend.cpu.CpuOps;
+import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.dfo.AttentionTargets.Projection;
@@ -57,9 +62,26 @@ class BatchedPopulationTest {
 
     @Test
     void batchedLossesEqualTheMembersMergedOneAtATime() throws IOException {
-        for (Case c : cases()) {
-            for (int layer : new int[] {0, c.model.config().numLayers() - 1}) {
-                checkAgainstMerged(c, layer, 17 + layer);
+        try (CpuOps ops = new CpuOps()) {
+            for (Case c : cases()) {
+                for (int layer : new int[] {0, c.model.config().numLayers() - 1}) {
+                    checkAgainstMerged(ops, c, layer, 17 + layer);
+                }
+            }
+        }
+    }
+
+    /** The same generic path on the CUDA backend (per-member products through CudaOps), float32. */
+    @Test
+    @Tag("gpu")
+    void onCudaBatchedLossesEqualTheMembersMergedOneAtATime() throws IOException {
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+        try (CudaOps ops = CudaOps.create(DType.F32)) {
+            for (Case c : cases()) {
+                for (int layer : new int[] {0, c.model.config().numLayers() - 1}) {
+                    checkAgainstMerged(ops, c, layer, 17 + layer);
+                }
             }
         }
     }
@@ -158,7 +180,7 @@ class BatchedPopulationTest {
         return out;
     }
 
-    private void checkAgainstMerged(Case c, int layer, long seed) {
+    private void checkAgainstMerged(Ops ops, Case c, int layer, long seed) {
         Subspace s = subspace(c, seed);
         Random r = new Random(seed);
         double[][] candidates = new double[3][];
@@ -169,7 +191,7 @@ class BatchedPopulationTest {
         for (int l = 0; l < current.length; l++) {
             current[l] = gaussian(r, D); // current[layer] is random too: it must be ignored
         }
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32)) {
+        try (Parameters p = ops.createParameters(c.weights, DType.F32)) {
             BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s);
             double[] batched = pop.losses(layer, candidates, current);
             double base = c.objective.loss(ops, c.model, p, c.train);
