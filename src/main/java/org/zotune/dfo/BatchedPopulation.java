@@ -100,6 +100,12 @@ public final class BatchedPopulation implements PopulationLoss {
             throw new IllegalArgumentException(lambda + " candidates, " + current.length + " current points for "
                     + layers() + " layers");
         }
+        for (int l = 0; l < layers(); l++) {
+            if (l != layer && current[l].length != dimension()) {
+                throw new IllegalArgumentException("layer " + l + "'s current point has " + current[l].length
+                        + " values, the subspace " + dimension());
+            }
+        }
         List<HostTensor> host = new ArrayList<>();
         List<int[]> where = new ArrayList<>(); // per A/B pair: weight, first row, end row
         for (int l = 0; l < layers(); l++) {

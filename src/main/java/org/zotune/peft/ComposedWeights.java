@@ -1,5 +1,6 @@
 package org.zotune.peft;
 
+import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 
@@ -22,5 +23,15 @@ public final class ComposedWeights implements WeightSource {
     public Tensor weight(int index) {
         WeightRule r = set.rule(index);
         return r == null ? base.weight(index) : r.weight(index, base, trained);
+    }
+
+    @Override
+    public void addOutputDelta(Ops ops, int weight, Tensor x, Tensor y) {
+        base.addOutputDelta(ops, weight, x, y);
+    }
+
+    @Override
+    public void observeLayerInput(Ops ops, int layer, Tensor x) {
+        base.observeLayerInput(ops, layer, x);
     }
 }
