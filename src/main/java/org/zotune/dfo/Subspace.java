@@ -4,7 +4,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.zotune.ZotuneException;
+import org.zotune.backend.Ops;
+import org.zotune.backend.WeightSource;
 import org.zotune.dfo.AttentionTargets.Projection;
+import org.zotune.model.Batch;
+import org.zotune.model.LanguageModel;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.Philox4x32;
 
@@ -97,6 +101,31 @@ public final class Subspace {
             }
         }
         return new Subspace(targets, dimension, rank, runSeed, aScales);
+    }
+
+    /**
+     * A run's subspace over every layer's query and key projections of {@code model}, its A maps scaled from the model's
+     * own statistics: s_l = {@link #aScale}(σ̂_l, α, D, σ0) with σ̂ from {@link HiddenStatistics#sigmaHat} on the first
+     * training batch.
+     *
+     * @param embedding the word-embedding table's values ({@link HiddenStatistics#wordEmbedding})
+     */
+    public static Subspace forModel(Ops ops, LanguageModel model, WeightSource weights, float[] embedding,
+            Batch firstBatch, int dimension, int rank, long runSeed, double alpha, double sigma0) {
+        if (!(sigma0 > 0) || Double.isInfinite(sigma0)) {
+            throw new ZotuneException("key 'dfo.sigma0' must be a finite number > 0, got " + sigma0);
+        }
+        if (!(alpha > 0) || Double.isInfinite(alpha)) {
+            throw new ZotuneException("key 'dfo.alpha' must be a finite number > 0, got " + alpha);
+        }
+        AttentionTargets targets = AttentionTargets.of(model);
+        of(targets, dimension, rank, runSeed, new double[targets.layers()]); // D and r refused before the forward
+        double[] sigma = HiddenStatistics.sigmaHat(ops, model, weights, embedding, firstBatch);
+        double[] scales = new double[sigma.length];
+        for (int l = 0; l < sigma.length; l++) {
+            scales[l] = aScale(sigma[l], alpha, dimension, sigma0);
+        }
+        return of(targets, dimension, rank, runSeed, scales);
     }
 
     /** s_l = α·σ̂_l / (√D·σ0): the A maps' standard deviation for hidden-state deviation σ̂_l. */

@@ -2,6 +2,7 @@ package org.zotune.dfo;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -12,6 +13,7 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.zotune.ZotuneException;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.model.Architectures;
@@ -79,6 +81,29 @@ class HiddenStatisticsTest {
         }
         double m = x.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
         return Math.sqrt(x.stream().mapToDouble(d -> (d - m) * (d - m)).average().orElseThrow());
+    }
+
+    @Test
+    void aRunsSubspaceScalesItsAMapsFromTheModelsStatistics() throws IOException {
+        LoadedEncoder e = ModelLoader.loadEncoder(TinyBertFolder.write(dir.resolve("bert"), 5, true));
+        Batch batch = Batch.rightPadded(new int[][] {{2, 15, 22, 19, 5, 3}, {2, 16, 3}}, 0);
+        float[] table = e.parameters().get(HiddenStatistics.wordEmbedding(e.model())).toFloats();
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(e.parameters(), DType.F32)) {
+            Subspace s = Subspace.forModel(ops, e.model(), p, table, batch, 12, 2, 77, 0.5, 2.0);
+            double[] sigma = HiddenStatistics.sigmaHat(ops, e.model(), p, table, batch);
+            for (int l = 0; l < sigma.length; l++) {
+                assertEquals(0.5 * sigma[l] / (Math.sqrt(12) * 2.0), s.aScale(l), 1e-15);
+            }
+            double[] scales = {s.aScale(0), s.aScale(1)};
+            assertArrayEquals(Subspace.of(AttentionTargets.of(e.model()), 12, 2, 77, scales).map(1, Subspace.A_K),
+                    s.map(1, Subspace.A_K));
+            ZotuneException bad = assertThrows(ZotuneException.class,
+                    () -> Subspace.forModel(ops, e.model(), p, table, batch, 12, 2, 77, 1, 0));
+            assertEquals("key 'dfo.sigma0' must be a finite number > 0, got 0.0", bad.getMessage());
+            ZotuneException rank = assertThrows(ZotuneException.class,
+                    () -> Subspace.forModel(ops, e.model(), p, table, batch, 12, 17, 77, 1, 1));
+            assertEquals("key 'dfo.rank' must be between 1 and the projections' size 16, got 17", rank.getMessage());
+        }
     }
 
     @Test
