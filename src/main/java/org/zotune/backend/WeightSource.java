@@ -16,4 +16,20 @@ public interface WeightSource {
     default KvPrefix kvPrefix(int attention) {
         return null;
     }
+
+    /**
+     * Adds this pass's low-rank delta, if any, to {@code y}, the output x·Wᵀ (+ b) of the projection whose matrix is
+     * parameter {@code weight}: per-row-group adapters on a shared frozen base (DFO-LoRA's batched population, where
+     * each member's rows get their own x·Aᵀ·Bᵀ; {@link org.zotune.peft.RowGroupDeltas}). The default adds nothing and
+     * asks for no weight, so plain passes are unchanged.
+     */
+    default void addOutputDelta(Ops ops, int weight, Tensor x, Tensor y) {
+    }
+
+    /**
+     * Sees the hidden state [tokens, hidden] entering layer {@code layer} (0 = the embeddings' output), read-only
+     * (DFO-LoRA's hidden-state statistics). The default ignores it.
+     */
+    default void observeLayerInput(Ops ops, int layer, Tensor x) {
+    }
 }

@@ -1,6 +1,7 @@
 package org.zotune.peft;
 
 import org.zotune.backend.KvPrefix;
+import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 
@@ -29,5 +30,15 @@ public final class ComposedWeights implements WeightSource {
     public KvPrefix kvPrefix(int attention) {
         int[] kv = set.prefix(attention);
         return kv == null ? base.kvPrefix(attention) : new KvPrefix(trained.tensor(kv[0]), trained.tensor(kv[1]));
+    }
+
+    @Override
+    public void addOutputDelta(Ops ops, int weight, Tensor x, Tensor y) {
+        base.addOutputDelta(ops, weight, x, y);
+    }
+
+    @Override
+    public void observeLayerInput(Ops ops, int layer, Tensor x) {
+        base.observeLayerInput(ops, layer, x);
     }
 }

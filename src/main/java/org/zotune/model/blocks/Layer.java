@@ -26,6 +26,7 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
         Tensor a = layers.get(0).attentionNorm.apply(ops, w, x, eps);
         for (int l = 0; l < layers.size(); l++) {
             Layer layer = layers.get(l);
+            w.observeLayerInput(ops, l, x);
             try (Ops.Scope scope = ops.scope()) {
                 Tensor att = layer.attention.attend(ops, w, a, mask, positions, spec);
                 Tensor m = layer.mlpNorm.addLinear(ops, w, x, att, layer.attention.out(), eps, null);
@@ -50,7 +51,9 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
      */
     public static Tensor postNorm(Ops ops, WeightSource w, Tensor x, List<Layer> layers, float eps, IntTensor mask,
                                   IntTensor positions, AttentionSpec spec) {
-        for (Layer layer : layers) {
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            w.observeLayerInput(ops, l, x);
             try (Ops.Scope scope = ops.scope()) {
                 Tensor att = layer.attention.attend(ops, w, x, mask, positions, spec);
                 Tensor m = layer.attentionNorm.addLinear(ops, w, x, att, layer.attention.out(), eps, x);

@@ -26,8 +26,11 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
             Tensor qx = q.apply(ops, w, x);
+            w.addOutputDelta(ops, q.weight(), x, qx);
             Tensor kx = k.apply(ops, w, x);
+            w.addOutputDelta(ops, k.weight(), x, kx);
             Tensor vx = v.apply(ops, w, x);
+            w.addOutputDelta(ops, v.weight(), x, vx);
             KvPrefix prefix = w.kvPrefix(k.weight());
             return prefix == null ? ops.attention(qx, kx, vx, mask, positions, spec)
                     : ops.attention(qx, kx, vx, mask, positions, spec, prefix);
@@ -49,6 +52,7 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
             Tensor packed = ops.linear(x, w.weight(qkv.weight()), null);
+            w.addOutputDelta(ops, qkv.weight(), x, packed); // over all 3·hidden columns, before the bias
             KvPrefix prefix = w.kvPrefix(qkv.weight());
             return prefix == null ? ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec)
                     : ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec, prefix);

@@ -95,6 +95,15 @@ public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
 
     @Override
     public double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        return choiceScores(ops, model, weights, batch, 1);
+    }
+
+    /**
+     * The scores of {@code copies} copies of the batch in one forward pass ({@link #joint}): copy k's example rows
+     * [k·n, (k + 1)·n) of the result. A DFO population gives each copy its own adapters through its rows.
+     */
+    public double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch,
+            int copies) {
         EncoderModel encoder = requireEncoder(model);
         if (pooling == Pooling.POOLER && !encoder.hasPooler()) {
             throw new ZotuneException("similarity pooling 'pooler': this " + model.config().family() + " checkpoint "
@@ -102,8 +111,45 @@ public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
         }
         int n = batch.examples();
         int labels = labelRows.length;
-        // one batch: the examples' rows (their real tokens) then the label descriptions
-        int[][] rows = new int[n + labels][];
+        Batch joint = joint(batch, copies);
+        int h = model.config().hiddenSize();
+        float[] pooled;
+        try (Ops.Scope scope = ops.scope()) {
+            Tensor hidden = encoder.hiddenStates(ops, weights, joint, null);
+            pooled = pooling == Pooling.POOLER ? ops.toHost(encoder.pooled(ops, weights, hidden, joint.seq()))
+                    : pool(ops.toHost(hidden), joint, h);
+        }
+        double[][] s = new double[copies * n][labels];
+        for (int k = 0; k < copies; k++) {
+            int first = k * (n + labels);
+            double[][] unit = new double[n + labels][];
+            for (int r = 0; r < n + labels; r++) {
+                unit[r] = unit(pooled, first + r, h);
+            }
+            for (int x = 0; x < n; x++) {
+                for (int c = 0; c < labels; c++) {
+                    double dot = 0;
+                    for (int i = 0; i < h; i++) {
+                        dot += unit[x][i] * unit[n + c][i];
+                    }
+                    s[k * n + x][c] = dot / temperature;
+                }
+            }
+        }
+        return s;
+    }
+
+    /**
+     * The one batch a forward encodes: per copy, the examples' rows (their real tokens) then the label descriptions,
+     * right-padded together; copy k holds rows [k·(n + labels), (k + 1)·(n + labels)).
+     */
+    public Batch joint(PromptBatch batch, int copies) {
+        if (copies < 1) {
+            throw new IllegalArgumentException("copies " + copies);
+        }
+        int n = batch.examples();
+        int labels = labelRows.length;
+        int[][] rows = new int[copies * (n + labels)][];
         Batch b = batch.batch();
         for (int x = 0; x < n; x++) {
             if (batch.candidates()[x] != 1) {
@@ -118,29 +164,10 @@ public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
             rows[x] = java.util.Arrays.copyOfRange(b.ids(), r * b.seq(), r * b.seq() + len);
         }
         System.arraycopy(labelRows, 0, rows, n, labels);
-        Batch joint = Batch.rightPadded(rows, padId);
-        int h = model.config().hiddenSize();
-        float[] pooled;
-        try (Ops.Scope scope = ops.scope()) {
-            Tensor hidden = encoder.hiddenStates(ops, weights, joint, null);
-            pooled = pooling == Pooling.POOLER ? ops.toHost(encoder.pooled(ops, weights, hidden, joint.seq()))
-                    : pool(ops.toHost(hidden), joint, h);
+        for (int k = 1; k < copies; k++) {
+            System.arraycopy(rows, 0, rows, k * (n + labels), n + labels);
         }
-        double[][] unit = new double[rows.length][];
-        for (int r = 0; r < rows.length; r++) {
-            unit[r] = unit(pooled, r, h);
-        }
-        double[][] s = new double[n][labels];
-        for (int x = 0; x < n; x++) {
-            for (int c = 0; c < labels; c++) {
-                double dot = 0;
-                for (int i = 0; i < h; i++) {
-                    dot += unit[x][i] * unit[n + c][i];
-                }
-                s[x][c] = dot / temperature;
-            }
-        }
-        return s;
+        return Batch.rightPadded(rows, padId);
     }
 
     /** Mean over each row's real tokens, or its first token's state: [rows, h]. */
