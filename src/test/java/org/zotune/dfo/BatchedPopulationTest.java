@@ -86,6 +86,110 @@ class BatchedPopulationTest {
         }
     }
 
+    /**
+     * A generation spread over 2 and 3 workers, each with its own CPU backend and copy of the weights: the same
+     * losses, bit for bit, as one batched forward over all members (each member's rows are computed alone).
+     */
+    @Test
+    void aGenerationSpreadOverWorkersGivesTheBatchedLossesBitForBit() throws IOException {
+        for (Case c : cases()) {
+            Subspace s = subspace(c, 5);
+            Random r = new Random(5);
+            double[][] candidates = new double[5][];
+            for (int i = 0; i < candidates.length; i++) {
+                candidates[i] = gaussian(r, D);
+            }
+            double[][] current = new double[s.layers()][];
+            for (int l = 0; l < current.length; l++) {
+                current[l] = gaussian(r, D);
+            }
+            double[] whole;
+            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32)) {
+                whole = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s).losses(1, candidates, current);
+            }
+            for (int n : new int[] {2, 3}) {
+                List<CpuOps> backends = new ArrayList<>();
+                List<Parameters> params = new ArrayList<>();
+                List<PopulationLoss> workers = new ArrayList<>();
+                for (int k = 0; k < n; k++) {
+                    CpuOps ops = new CpuOps();
+                    Parameters p = ops.createParameters(c.weights, DType.F32);
+                    backends.add(ops);
+                    params.add(p);
+                    workers.add(new BatchedPopulation(ops, c.model, p, c.objective, c.train, s));
+                }
+                try (SpreadPopulation spread = new SpreadPopulation(workers, 60)) {
+                    assertArrayEquals(whole, spread.losses(1, candidates, current), c.name + ", " + n + " workers");
+                } finally {
+                    params.forEach(Parameters::close);
+                    backends.forEach(CpuOps::close);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aFailingOrHangingPopulationWorkerIsNamed() {
+        PopulationLoss fine = new PopulationLoss() {
+            public int layers() {
+                return 2;
+            }
+
+            public int dimension() {
+                return 4;
+            }
+
+            public double[] losses(int layer, double[][] candidates, double[][] current) {
+                return new double[candidates.length];
+            }
+        };
+        PopulationLoss broken = new PopulationLoss() {
+            public int layers() {
+                return 2;
+            }
+
+            public int dimension() {
+                return 4;
+            }
+
+            public double[] losses(int layer, double[][] candidates, double[][] current) {
+                throw new IllegalStateException("out of memory");
+            }
+        };
+        PopulationLoss hung = new PopulationLoss() {
+            public int layers() {
+                return 2;
+            }
+
+            public int dimension() {
+                return 4;
+            }
+
+            public double[] losses(int layer, double[][] candidates, double[][] current) {
+                try {
+                    Thread.sleep(60_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return new double[candidates.length];
+            }
+        };
+        double[][] cands = new double[4][4];
+        double[][] cur = new double[2][4];
+        try (SpreadPopulation s = new SpreadPopulation(List.of(fine, broken), 60)) {
+            org.zotune.parallel.WorkerFailure f = assertThrows(
+                    org.zotune.parallel.WorkerFailure.class, () -> s.losses(0, cands, cur));
+            assertEquals(1, f.rank());
+            assertEquals("population worker 1 of 2 failed: out of memory", f.getMessage());
+        }
+        try (SpreadPopulation s = new SpreadPopulation(List.of(fine, fine, hung), 0.5)) {
+            org.zotune.parallel.WorkerFailure f = assertThrows(
+                    org.zotune.parallel.WorkerFailure.class, () -> s.losses(0, cands, cur));
+            assertEquals(2, f.rank());
+            assertEquals("population worker 2 of 3 did not answer within 0.5 s (hung or too slow)", f.getMessage());
+        }
+    }
+
     @Test
     void zeroPointsReproduceTheBaseModelsLossExactly() throws IOException {
         for (Case c : cases()) {
