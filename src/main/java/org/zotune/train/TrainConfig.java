@@ -23,6 +23,8 @@ import org.zotune.train.config.RecordBinder.Default;
 import org.zotune.train.config.RecordBinder.NonNegative;
 import org.zotune.train.config.RecordBinder.Positive;
 import org.zotune.train.config.RecordBinder.Required;
+import org.zotune.train.objective.HeadOptions;
+import org.zotune.train.objective.SimilarityOptions;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -43,9 +45,12 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param model      a Hugging Face folder or a llama2.c .bin, or {@code bundled} (stories260K)
  * @param tokenizer  the tokenizer file, or null for the model's own
  * @param data       the data set
- * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1) or mlm (masked-LM prompt, encoders)
+ * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1), mlm (masked-LM prompt, encoders),
+ *                   similarity (label similarity, encoders) or head (a classification head, encoders)
  * @param optimizer  the ZO optimiser and its hyperparameters
  * @param peft       which weights train: full fine-tuning (default) or LoRA adapters over the frozen model
+ * @param similarity objective similarity's options (label descriptions, pooling, τ)
+ * @param head       objective head's options (pooling, linear probe)
  * @param eps        ε of the two-point estimate
  * @param q          SPSA samples per step
  * @param perturbation shadow (θ untouched during a step) or in-place
@@ -73,6 +78,8 @@ public record TrainConfig(
         @Choice(ObjectiveKind.class) String objective,
         @Default("{}") Optimizer optimizer,
         @Default("{}") Peft peft,
+        @Default("{}") SimilarityOptions similarity,
+        @Default("{}") HeadOptions head,
         @Default("0.001") @Positive Double eps,
         @Default("1") @AtLeast(1) Integer q,
         @Default("shadow") @Choice(Perturbation.class) String perturbation,
@@ -93,9 +100,10 @@ public record TrainConfig(
 
     /**
      * What the run minimises (key objective): the LM loss, the candidates' loss, −accuracy, −F1, or the masked-LM
-     * prompt's loss (an encoder with its MLM head; the template is a masked-LM one).
+     * prompt's loss (an encoder with its MLM head; the template is a masked-LM one), label similarity or a
+     * classification head's loss (encoders, their pooled output).
      */
-    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1, MLM }
+    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1, MLM, SIMILARITY, HEAD }
 
     /** The dev metric that selects the best weights (key metric). */
     public enum Metric { LOSS, ACCURACY, F1 }

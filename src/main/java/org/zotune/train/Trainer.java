@@ -16,6 +16,11 @@ import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.split.BatchSampler;
 import org.zotune.data.batch.MaskedPromptEncoder;
+import org.zotune.data.batch.TextRowEncoder;
+import org.zotune.data.prompt.TextTemplate;
+import org.zotune.model.SequenceClassifier;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.HeadClassification;
 import org.zotune.data.prompt.MaskedTemplate;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
@@ -89,6 +94,7 @@ public final class Trainer {
     private final TrainConfig config;
     private final Path modelPath;
     private Lora lora; // the run's LoRA set, or null (full fine-tuning)
+    private EncoderObjectives.Head head; // objective head's classifier, or null
     private final Path tokenizerPath;
     private final Options options;
     private final PrintWriter log;
@@ -125,11 +131,14 @@ public final class Trainer {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
         boolean masked = config.objectiveKind() == TrainConfig.ObjectiveKind.MLM;
+        boolean embeds = EncoderObjectives.embeds(config);
         MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null; // bad keys first
+        TextTemplate textTemplate = embeds ? TrainData.textTemplate(config.data()) : null;
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
-        requireKind(loaded, masked);
+        requireKind(loaded, masked, embeds);
         lora = ZoEngines.lora(config, loaded.model()); // unknown targets refused before anything is written
         ZoEngines.requireEngine(config, lora);
+        EncoderObjectives.requireTrainable(config, lora);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         TrainData data;
@@ -140,6 +149,16 @@ public final class Trainer {
             data = TrainData.loadMasked(config.data(), encoder, maskedTemplate, config.seed());
             objective = new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(maskedTemplate.words(),
                     config.data().verbalizerFirstToken()));
+        } else if (embeds) {
+            int pad = Math.max(0, loaded.config().padTokenId());
+            TextRowEncoder encoder = new TextRowEncoder(tokenizer, config.maxLength());
+            TrainData.Encoded e = TrainData.loadEncoded(config.data(), encoder, textTemplate, pad, config.seed());
+            data = e.data();
+            objective = EncoderObjectives.objective(config, encoder, e.labels(), pad);
+            if (objective instanceof HeadClassification) {
+                head = new EncoderObjectives.Head(new SequenceClassifier((EncoderModel) loaded.model(),
+                        e.labels().size()), e.labels(), config.head(), loaded.parameters());
+            }
         } else {
             data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
             objective = Objective.named(config.objective());
@@ -191,7 +210,10 @@ public final class Trainer {
             long t0) {
         Eval initialDev = null;
         Checkpoints.Progress progress;
-        try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), lora, objective, log)) {
+        LanguageModel model = head == null ? loaded.model() : head.model();
+        List<HostTensor> initial = head == null ? loaded.parameters() : head.initial();
+        try (ZoEngine engine = ZoEngines.create(config, model, initial, lora, head == null ? null
+                : head.trainable(), objective, log)) {
             if (options.resume()) {
                 Checkpoints.Loaded ck = Checkpoints.load(folder.dir());
                 engine.restore(ck.state());
@@ -201,7 +223,7 @@ public final class Trainer {
                 log.println("resuming " + folder.dir() + " at step " + engine.stepsDone());
             } else {
                 folder.append(Trajectory.FILE, Trajectory.header(config,
-                        loaded.model().params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
+                        model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
                     initialDev = evaluate(engine, objective, data, data.dev());
@@ -354,8 +376,17 @@ public final class Trainer {
      * Objective mlm trains an encoder; every other objective scores next tokens and needs a decoder: one line naming
      * the model and what to use instead.
      */
-    private void requireKind(LoadedLanguageModel loaded, boolean masked) {
+    private void requireKind(LoadedLanguageModel loaded, boolean masked, boolean embeds) {
         LanguageModel.Kind kind = loaded.model().kind();
+        if (embeds) {
+            if (kind != LanguageModel.Kind.MASKED || !(loaded.model() instanceof EncoderModel)) {
+                throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective()
+                        + "' pools an encoder's hidden states and needs an encoder (BERT, RoBERTa); this is a "
+                        + loaded.config().family() + " decoder: train it with objective lm, classification, "
+                        + "accuracy or f1");
+            }
+            return;
+        }
         if (masked && kind != LanguageModel.Kind.MASKED) {
             throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm needs an encoder with a "
                     + "masked-LM head (BERT, RoBERTa); this is a " + loaded.config().family() + " decoder (causal "
@@ -369,16 +400,26 @@ public final class Trainer {
         if (!masked && kind != LanguageModel.Kind.CAUSAL) {
             throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective() + "' scores "
                     + "next tokens and needs a causal language model; this is a " + loaded.config().family()
-                    + " encoder (masked language model): train it with objective mlm and a masked-LM template");
+                    + " encoder (masked language model): train it with objective mlm and a masked-LM template, or with "
+                    + "similarity or head");
         }
     }
 
-    /** Full fine-tuning: a Hugging Face folder in dir; LoRA: a PEFT adapter in best/adapter or the run's adapter/. */
+    /**
+     * Full fine-tuning: a Hugging Face folder in dir (with objective head, its classifier and config keys too); LoRA:
+     * a PEFT adapter in best/adapter or the run's adapter/.
+     */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
         if (lora != null) {
             Path adapter = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
             PeftExport.write(adapter, lora, config.model(), modelConfig.family(), engine.exportParameters(),
                     Map.of("format", "pt", "zotune_step", Long.toString(step)));
+            return;
+        }
+        if (head != null) {
+            HfExport.write(dir, modelPath, tokenizerPath, modelConfig, head.exported(engine.exportParameters(),
+                    config.paramDType()), Map.of("format", "pt", "zotune_step", Long.toString(step)));
+            HfExport.classifierConfig(dir, modelConfig, head.labels(), head.options().pooling());
             return;
         }
         HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(),

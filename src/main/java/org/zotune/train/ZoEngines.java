@@ -8,6 +8,7 @@ import org.zotune.cuda.Cuda;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
 import org.zotune.peft.Lora;
+import org.zotune.peft.TrainableSet;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
@@ -74,9 +75,18 @@ public final class ZoEngines {
     /** @param lora the run's LoRA set ({@link #lora}), or null for full fine-tuning */
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
             Objective objective, PrintWriter log) {
+        return create(c, model, initial, lora, null, objective, log);
+    }
+
+    /**
+     * @param lora      the run's LoRA set ({@link #lora}), or null
+     * @param trainable without LoRA, which model parameters train (null: all); a part trains on the CPU engine only
+     */
+    public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
+            boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, lora);
-        if (lora != null) {
-            return cpu(c, model, initial, lora, objective);
+        if (lora != null || trainable != null) {
+            return cpu(c, model, initial, lora, trainable, objective);
         }
         switch (c.device()) {
             case "cuda": {
@@ -91,18 +101,18 @@ public final class ZoEngines {
                     return cuda(c, model, initial, objective);
                 }
                 log.println("device auto: training on the CPU engine (no usable CUDA device: " + a.reason() + ")");
-                return cpu(c, model, initial, null, objective);
+                return cpu(c, model, initial, null, null, objective);
             }
             default:
-                return cpu(c, model, initial, null, objective);
+                return cpu(c, model, initial, null, null, objective);
         }
     }
 
     private static ZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Lora lora,
-            Objective objective) {
-        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(),
-                new NoiseLayout(lora == null ? model.params() : lora.tensors()));
-        return new CpuZoEngine(model, initial, lora, objective, opt, c.optimizer().lrSchedule(c.steps()),
+            boolean[] trainable, Objective objective) {
+        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(lora != null ? lora.tensors()
+                : TrainableSet.of(model.params(), trainable).specs()));
+        return new CpuZoEngine(model, initial, lora, trainable, objective, opt, c.optimizer().lrSchedule(c.steps()),
                 stepConfig(c));
     }
 
