@@ -7,7 +7,6 @@ import java.util.Map;
 import org.zotune.ZotuneException;
 import org.zotune.data.batch.TextRowEncoder;
 import org.zotune.model.SequenceClassifier;
-import org.zotune.peft.Lora;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.HeadClassification;
@@ -34,16 +33,27 @@ final class EncoderObjectives {
     }
 
     /** Objective head trains the head with the body or alone; LoRA adapters do not hold a head yet. */
-    static void requireTrainable(TrainConfig c, Lora lora) {
-        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && lora != null) {
-            throw new ZotuneException("objective head with peft.method lora is not built yet (the adapters' set has "
-                    + "no place for the head): use peft.method full, or head.linear_probe: true for the head alone");
+    static void requireTrainable(TrainConfig c) {
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD
+                && c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException("objective head with peft.method " + c.peft().method() + " is not built yet "
+                    + "(the adapters' set has no place for the head): use peft.method full, or head.linear_probe: "
+                    + "true for the head alone");
         }
         if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
                 && (c.device().equals("cuda") || (c.device().equals("auto")
                 && org.zotune.cuda.Cuda.availability().usable()))) {
             throw new ZotuneException("head.linear_probe: only the CPU engine trains a part of the model's weights so "
                     + "far; use --device cpu (device " + c.device() + " would train on CUDA)");
+        }
+    }
+
+    /** What the objective needs of the model, checked before anything is written (the pooler for pooling pooler). */
+    static void requireModel(TrainConfig c, org.zotune.model.EncoderModel model, String source) {
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.SIMILARITY
+                && c.similarity().poolingKind() == LabelSimilarity.Pooling.POOLER && !model.hasPooler()) {
+            throw new ZotuneException(source + ": key 'similarity.pooling' is pooler, and this " + model.config()
+                    .family() + " checkpoint has no pooler (pooler.dense weights); use mean or cls");
         }
     }
 
@@ -94,13 +104,38 @@ final class EncoderObjectives {
      * @param labels  the label names in gold order (config.json's id2label)
      * @param options key head
      * @param body    the encoder's initial tensors
+     * @param start   the head's initial tensors (weight, bias)
      */
-    record Head(SequenceClassifier model, List<String> labels, HeadOptions options, List<HostTensor> body) {
+    record Head(SequenceClassifier model, List<String> labels, HeadOptions options, List<HostTensor> body,
+            List<HostTensor> start) {
 
-        /** The body's tensors, then the zero head. */
+        /**
+         * The head over {@code body}: zero-initialised, or, when the checkpoint carries a classifier (a folder this
+         * objective exported), that one, which must have one row per label.
+         */
+        static Head of(SequenceClassifier model, List<String> labels, HeadOptions options, List<HostTensor> body,
+                org.zotune.model.Checkpoint checkpoint) {
+            HostTensor w = checkpoint.tensors().get(SequenceClassifier.WEIGHT);
+            HostTensor b = checkpoint.tensors().get(SequenceClassifier.BIAS);
+            if (w == null && b == null) {
+                return new Head(model, labels, options, body, model.zeroHead());
+            }
+            List<HostTensor> zero = model.zeroHead();
+            for (HostTensor[] t : new HostTensor[][] {{w, zero.get(0)}, {b, zero.get(1)}}) {
+                if (t[0] == null || !java.util.Arrays.equals(t[0].shape(), t[1].shape())) {
+                    throw new ZotuneException(checkpoint.source() + ": its classifier does not fit objective head "
+                            + "with " + labels.size() + " labels: " + t[1].name() + " should be "
+                            + java.util.Arrays.toString(t[1].shape()) + ", is " + (t[0] == null ? "missing"
+                            : java.util.Arrays.toString(t[0].shape())));
+                }
+            }
+            return new Head(model, labels, options, body, List.of(w, b));
+        }
+
+        /** The body's tensors, then the head's. */
         List<HostTensor> initial() {
             List<HostTensor> out = new ArrayList<>(body);
-            out.addAll(model.zeroHead());
+            out.addAll(start);
             return out;
         }
 

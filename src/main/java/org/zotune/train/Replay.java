@@ -75,10 +75,6 @@ public final class Replay {
             throw new ZotuneException("replay: the trajectory trained " + trajectory.config().peft().method()
                     + " adapters; replaying adapters is not built yet (full fine-tuning runs replay)");
         }
-        if (trajectory.config().objectiveKind() == TrainConfig.ObjectiveKind.HEAD) {
-            throw new ZotuneException("replay: the trajectory trained a classification head (objective head), whose "
-                    + "tensors the base model does not have; replaying head runs is not built yet");
-        }
         List<ParamSpec> specs = base.model().params();
         List<String> names = specs.stream().map(ParamSpec::name).toList();
         if (!names.equals(trajectory.parameters())) {

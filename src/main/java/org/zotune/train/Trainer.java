@@ -136,9 +136,12 @@ public final class Trainer {
         TextTemplate textTemplate = embeds ? TrainData.textTemplate(config.data()) : null;
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
         requireKind(loaded, masked, embeds);
+        EncoderObjectives.requireTrainable(config);
+        if (embeds) {
+            EncoderObjectives.requireModel(config, (EncoderModel) loaded.model(), loaded.checkpoint().source().toString());
+        }
         lora = ZoEngines.lora(config, loaded.model()); // unknown targets refused before anything is written
         ZoEngines.requireEngine(config, lora);
-        EncoderObjectives.requireTrainable(config, lora);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         TrainData data;
@@ -156,8 +159,8 @@ public final class Trainer {
             data = e.data();
             objective = EncoderObjectives.objective(config, encoder, e.labels(), pad);
             if (objective instanceof HeadClassification) {
-                head = new EncoderObjectives.Head(new SequenceClassifier((EncoderModel) loaded.model(),
-                        e.labels().size()), e.labels(), config.head(), loaded.parameters());
+                head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
+                        e.labels().size()), e.labels(), config.head(), loaded.parameters(), loaded.checkpoint());
             }
         } else {
             data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());

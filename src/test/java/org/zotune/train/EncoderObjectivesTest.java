@@ -225,8 +225,8 @@ class EncoderObjectivesTest {
                 model = m.model();
             } else {
                 SequenceClassifier sc2 = new SequenceClassifier(m.model(), 2);
-                EncoderObjectives.Head head = new EncoderObjectives.Head(sc2, List.of("0", "1"), c.head(),
-                        m.parameters());
+                EncoderObjectives.Head head = EncoderObjectives.Head.of(sc2, List.of("0", "1"), c.head(),
+                        m.parameters(), m.checkpoint());
                 model = sc2;
                 initial = head.initial();
                 trainable = head.trainable();
