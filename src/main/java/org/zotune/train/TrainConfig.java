@@ -158,7 +158,8 @@ public record TrainConfig(
      * The data set.
      *
      * @param format   jsonl (zotune JSON Lines), sst2 (GLUE TSV), tsv (GLUE-style TSV, see text_column /
-     *                 label_column), label-sentence, superglue, kshot (LM-BFF folders) or text (plain text chunks)
+     *                 label_column), label-sentence, superglue, kshot (LM-BFF folders), nli-json (the MNLI / SNLI
+     *                 pools: one JSON object of text_a, text_b, label entries) or text (plain text chunks)
      * @param train    training file(s) (kshot: the data root)
      * @param dev      dev file(s), or null: dev (and test) drawn from train by {@code splits}
      * @param test     test file(s), or null
@@ -176,6 +177,7 @@ public record TrainConfig(
      * @param maxExamples text: at most this many training chunks (0: all)
      * @param verbalizerFirstToken objective mlm: score a label word of several tokens by its first token (default
      *                 false: such a word is refused)
+     * @param kShotPartial k_shot: a class with fewer than k examples keeps all of them (default false: an error)
      */
     public record Data(
             @Required @Choice(Format.class) String format,
@@ -192,10 +194,11 @@ public record TrainConfig(
             Splits splits,
             Long seed,
             @Default("0") @AtLeast(0) Integer maxExamples,
-            @Default("false") Boolean verbalizerFirstToken) {
+            @Default("false") Boolean verbalizerFirstToken,
+            @Default("false") Boolean kShotPartial) {
 
         /** How the data files are read (key data.format). */
-        public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT }
+        public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT, NLI_JSON }
 
         public Data {
             train = List.copyOf(train);

@@ -14,6 +14,7 @@ import org.zotune.data.batch.PromptEncoder;
 import org.zotune.data.batch.TextRowEncoder;
 import org.zotune.data.io.KShotReader;
 import org.zotune.data.io.LabelSentenceReader;
+import org.zotune.data.io.PairJsonReader;
 import org.zotune.data.io.SuperGlueReader;
 import org.zotune.data.io.TableReader;
 import org.zotune.data.io.TextCorpus;
@@ -82,7 +83,12 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Dataset dev = d.dev().isEmpty() ? null : read(d, d.dev(), "dev", seed);
         Dataset test = d.test().isEmpty() ? null : read(d, d.test(), "test", seed);
         if (d.kShot() > 0 && !d.format().equals("kshot")) {
-            train = Sampling.kShot(train, d.kShot(), seed);
+            try {
+                train = Sampling.kShot(train, d.kShot(), seed, d.kShotPartial());
+            } catch (ZotuneException e) {
+                throw d.kShotPartial() ? e : new ZotuneException("data.k_shot: " + e.getMessage()
+                        + " (data.k_shot_partial: true keeps all of a short class)", e);
+            }
         }
         if (d.splits() != null) {
             TrainConfig.Splits s = d.splits();
@@ -273,6 +279,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Path f = Path.of(files.get(0));
         return switch (d.format()) {
             case "jsonl" -> ZotuneJsonlReader.read(f, ReadOptions.STRICT);
+            case "nli-json" -> PairJsonReader.read(f, ReadOptions.STRICT);
             case "sst2" -> TableReader.sst2(f, ReadOptions.STRICT);
             case "tsv" -> {
                 if (d.verbalizer() == null) {
