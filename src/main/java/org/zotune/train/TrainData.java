@@ -134,8 +134,10 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Dataset[] sets = datasets(d, d.seed() != null ? d.seed() : runSeed);
         Dataset train = sets[0].requireLabels();
         List<EncodedExample> tr = encoder.encode(train, template);
-        List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sets[1].requireLabels(), template);
-        List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sets[2].requireLabels(), template);
+        // dev and test on the training set's labels, and checked last: the template's words then follow its order
+        List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
+        List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
+        template.check(train);
         return new TrainData(false, tr, dev, test, encoder.padId(), describe(train, sets[1], sets[2])
                 + ", masked-LM template " + template.name());
     }

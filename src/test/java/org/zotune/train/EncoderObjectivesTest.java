@@ -19,6 +19,7 @@ import org.zotune.backend.cpu.CpuOps;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.batch.TextRowEncoder;
+import org.zotune.data.prompt.TextTemplate;
 import org.zotune.model.Batch;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
@@ -179,6 +180,35 @@ class EncoderObjectivesTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * A dev file that lists fewer labels than training (its own label list is shorter) is re-indexed onto the training
+     * set's labels, for objective mlm as for similarity and head: gold indices and label words follow training's order.
+     */
+    @Test
+    void devWithFewerLabelsIsIndexedByTheTrainingLabels() throws IOException {
+        Path folder = TinyBertFolder.write(dir.resolve("bert"), 3, true);
+        Path train = java.nio.file.Files.writeString(dir.resolve("train.jsonl"), String.join("\n",
+                "{\"text\": \"a dull plot\", \"label\": \"bad\"}", "{\"text\": \"a fun film\", \"label\": \"good\"}",
+                "{\"text\": \"the movie\", \"label\": \"meh\"}", ""));
+        Path dev = java.nio.file.Files.writeString(dir.resolve("dev.jsonl"), String.join("\n",
+                "{\"text\": \"the plot\", \"label\": \"meh\"}", "{\"text\": \"a fun movie\", \"label\": \"good\"}", ""));
+        TrainConfig.Data d = TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n",
+                List.of("data.train=" + train, "data.dev=" + dev, "data.template='{text} it was [MASK] .'",
+                        "data.verbalizer={bad: terrible, good: great, meh: movie}")).data();
+        try (HfTokenizer tok = HfTokenizer.load(folder.resolve("tokenizer.json"))) {
+            var template = TrainData.maskedTemplate(d);
+            TrainData masked = TrainData.loadMasked(d, org.zotune.data.batch.MaskedPromptEncoder.of(tok, 0, 64),
+                    template, 1);
+            // the reader sorts labels: train [bad, good, meh], dev [good, meh]
+            assertEquals(List.of(2, 1), masked.dev().stream().map(EncodedExample::gold).toList());
+            assertEquals(List.of("terrible", "great", "movie"), template.words());
+            TrainData.Encoded enc = TrainData.loadEncoded(d, new TextRowEncoder(tok, 64), TextTemplate.fields("x"), 0,
+                    1);
+            assertEquals(List.of("bad", "good", "meh"), enc.labels());
+            assertEquals(List.of(2, 1), enc.data().dev().stream().map(EncodedExample::gold).toList());
         }
     }
 
