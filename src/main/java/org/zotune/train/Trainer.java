@@ -138,7 +138,8 @@ public final class Trainer {
         requireKind(loaded, masked, embeds);
         EncoderObjectives.requireTrainable(config);
         if (embeds) {
-            EncoderObjectives.requireModel(config, (EncoderModel) loaded.model(), loaded.checkpoint().source().toString());
+            EncoderObjectives.requireModel(config, (EncoderModel) loaded.model(),
+                    loaded.checkpoint().source().toString());
         }
         lora = ZoEngines.lora(config, loaded.model()); // unknown targets refused before anything is written
         ZoEngines.requireEngine(config, lora);

@@ -15,9 +15,9 @@ import org.zotune.TestData;
 
 /**
  * A measurement on the real all-MiniLM-L6-v2 (CPU, minutes): a few ZO steps of objective similarity on LM-BFF's SST-2
- * 16-shot training set (seed 13, 32 sentences, one full batch per step) lower the loss on that training set: step t's
- * logged loss ½(ℓ+ + ℓ−) is taken on the whole training set at θ_{t-1} ± εu, so the last step's is compared with the
- * first's; the dev split's (32 other sentences) loss and accuracy before and after are printed too. Runs with
+ * 16-shot training set (seed 13, 32 sentences, one full batch per step) lower the loss on that training set: step
+ * t's logged loss ½(ℓ+ + ℓ−) is taken on the whole training set at θ_{t-1} ± εu, so the last step's is compared with
+ * the first's; the dev split's (32 other sentences) loss and accuracy before and after are printed too. Runs with
  * -Dzotune.measure=true only.
  */
 class MiniLmSimilarityMeasureTest {

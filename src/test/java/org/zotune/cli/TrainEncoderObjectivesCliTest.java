@@ -53,7 +53,8 @@ class TrainEncoderObjectivesCliTest {
         Files.writeString(data, ROWS);
         return Files.writeString(dir.resolve(out + ".yaml"), String.join("\n", "model: '" + model + "'",
                 "objective: " + objective, "data:", "  format: jsonl", "  train: '" + data + "'",
-                "  dev: '" + data + "'", String.join("\n", extra), "optimizer: {name: zo-adam, lr: " + (objective.equals("head") ? "0.05" : "0.003")
+                "  dev: '" + data + "'", String.join("\n", extra),
+                "optimizer: {name: zo-adam, lr: " + (objective.equals("head") ? "0.05" : "0.003")
                 + "}",
                 "eps: 0.01", "steps: 60", "batch_size: 6", "eval_every: 0", "device: cpu",
                 "out: '" + dir.resolve(out) + "'", ""));
@@ -66,7 +67,8 @@ class TrainEncoderObjectivesCliTest {
     @Test
     void zoStepsLowerTheLabelSimilarityLoss() throws IOException {
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
-        Path cfg = config(model, "similarity", "sim", "similarity: {labels: {pos: it was great, neg: it was terrible}}");
+        Path cfg = config(model, "similarity", "sim",
+                "similarity: {labels: {pos: it was great, neg: it was terrible}}");
         CliRun r = CliRun.of("train", "--config", cfg.toString(), "--no-progress");
         assertEquals(0, r.code(), r.err());
         JsonNode s = summary(dir.resolve("sim"));
@@ -123,8 +125,10 @@ class TrainEncoderObjectivesCliTest {
         // a run from the exported folder starts from its head (zotune embed reads the folder too)
         Path again = config(out, "head", "again");
         assertEquals(0, CliRun.of("train", "--config", again.toString(), "--steps", "1", "--no-progress").code());
-        assertEquals(after, summary(dir.resolve("again")).get("initial_dev").get("loss").asDouble(), 1e-6 * (1 + after));
-        Path three = Files.writeString(dir.resolve("three.jsonl"), ROWS + "{\"text\": \"so so\", \"label\": \"meh\"}\n");
+        assertEquals(after, summary(dir.resolve("again")).get("initial_dev").get("loss").asDouble(),
+                1e-6 * (1 + after));
+        Path three = Files.writeString(dir.resolve("three.jsonl"),
+                ROWS + "{\"text\": \"so so\", \"label\": \"meh\"}\n");
         CliRun.of("train", "--config", again.toString(), "--set", "data.train=" + three, "--set", "data.dev=" + three,
                 "--overwrite").assertUsageError("classifier does not fit objective head with 3 labels",
                         "classifier.weight", "[3, 16]", "[2, 16]");

@@ -194,7 +194,8 @@ class EncoderObjectivesTest {
                 "{\"text\": \"a dull plot\", \"label\": \"bad\"}", "{\"text\": \"a fun film\", \"label\": \"good\"}",
                 "{\"text\": \"the movie\", \"label\": \"meh\"}", ""));
         Path dev = java.nio.file.Files.writeString(dir.resolve("dev.jsonl"), String.join("\n",
-                "{\"text\": \"the plot\", \"label\": \"meh\"}", "{\"text\": \"a fun movie\", \"label\": \"good\"}", ""));
+                "{\"text\": \"the plot\", \"label\": \"meh\"}",
+                "{\"text\": \"a fun movie\", \"label\": \"good\"}", ""));
         TrainConfig.Data d = TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n",
                 List.of("data.train=" + train, "data.dev=" + dev, "data.template='{text} it was [MASK] .'",
                         "data.verbalizer={bad: terrible, good: great, meh: movie}")).data();
