@@ -54,6 +54,15 @@ public interface Architecture {
         return new HostTensor(name, t.dtype(), shape, t.bytes());
     }
 
+    /**
+     * Tensors of a task head that a checkpoint of this architecture may carry besides the model's own (a fine-tuned
+     * sequence classifier's {@code classifier.weight}); loading the model leaves them to the objective that uses
+     * them instead of refusing the checkpoint.
+     */
+    default java.util.Set<String> taskHeadTensors() {
+        return java.util.Set.of();
+    }
+
     /** One parameter (named, in zotune's layout) to Hugging Face's layout. */
     default HostTensor toHf(HostTensor t) {
         return t;

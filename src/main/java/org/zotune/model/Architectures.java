@@ -64,6 +64,7 @@ public final class Architectures {
             used.add(name);
             out.add(arch.fromHf(spec.name(), shape, t));
         }
+        used.addAll(arch.taskHeadTensors()); // not the model's: a task's objective reads them (SequenceClassifier)
         requireAccountedFor(checkpoint, used);
         return out;
     }

@@ -49,6 +49,7 @@ public final class CpuZoEngine implements ZoEngine {
     private final float[] theta;
     private final float[] shadow;
     private final long[] offsets;
+    private final int[] entries; // tensor k of the trainable set is buffer entry entries[k]
     private final DType dtype;
     private final ZoStep zo;
     private final Adapter.Bound adapter; // null: full fine-tuning
@@ -75,6 +76,20 @@ public final class CpuZoEngine implements ZoEngine {
      */
     public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
             ZoOptimizer optimizer, LrSchedule lrSchedule, ZoStep.Config config) {
+        this(model, initial, adapter, null, objective, optimizer, lrSchedule, config);
+    }
+
+    /**
+     * Over a trainable set: the model's parameters flagged in {@code trainable} (null: all; the optimiser's layout is
+     * then over the flagged ones, in the model's order; the rest stays as loaded, e.g. a frozen encoder under a linear
+     * probe), or an adapter over the frozen model ({@code trainable} must then be null).
+     */
+    public CpuZoEngine(LanguageModel model, List<HostTensor> initial, Adapter adapter, boolean[] trainable,
+            Objective objective, ZoOptimizer optimizer, LrSchedule lrSchedule, ZoStep.Config config) {
+        if (adapter != null && trainable != null) {
+            throw new IllegalArgumentException("an adapter trains its own tensors; a mask of model parameters is for "
+                    + "sets in the model's buffer");
+        }
         this.lrSchedule = lrSchedule;
         this.ops = new CpuOps(config.paramDType());
         this.model = model;
@@ -91,15 +106,15 @@ public final class CpuZoEngine implements ZoEngine {
                     + " parameters");
         }
         this.params = ops.createParameters(initial, config.paramDType());
-        TrainableStorage trainable;
+        TrainableStorage storage;
         ZoStep.Config stepConfig = config;
         if (adapter == null) {
-            // full fine-tuning: every weight trains, in the model's own parameter buffer
+            // model parameters train (all, or the flagged ones), in the model's own parameter buffer
             this.adapter = null;
             this.dtype = config.paramDType();
             this.adapters = null;
-            TrainableSet set = TrainableSet.full(model.params());
-            trainable = TrainableStorage.inModel(set, model.params(), params);
+            TrainableSet set = TrainableSet.of(model.params(), trainable);
+            storage = TrainableStorage.inModel(set, model.params(), params);
             if (config.strategy() == PerturbationStrategy.SHADOW) {
                 // a second buffer like θ's: the frozen values as they are, the trainable ones overwritten per pass
                 this.scratch = ops.createParameters(initial, dtype);
@@ -124,7 +139,7 @@ public final class CpuZoEngine implements ZoEngine {
                     config.maxBadSteps(), DType.F32, config.seed());
             List<HostTensor> init = this.adapter.initial();
             this.adapters = ops.createParameters(init, DType.F32);
-            trainable = TrainableStorage.own(this.adapter.set(), adapters);
+            storage = TrainableStorage.own(this.adapter.set(), adapters);
             if (config.strategy() == PerturbationStrategy.SHADOW) {
                 this.scratch = ops.createParameters(init, DType.F32);
                 this.shadowWeights = TrainableStorage.own(this.adapter.set(), scratch).weights(params);
@@ -133,11 +148,15 @@ public final class CpuZoEngine implements ZoEngine {
                 this.shadowWeights = null;
             }
         }
-        this.theta = CpuOps.flatValues(trainable.buffer());
-        this.offsets = trainable.bufferOffsets();
+        this.theta = CpuOps.flatValues(storage.buffer());
+        this.offsets = storage.bufferOffsets();
+        this.entries = new int[storage.set().count()];
+        for (int k = 0; k < entries.length; k++) {
+            entries[k] = storage.entry(k);
+        }
         this.shadow = scratch == null ? null : CpuOps.flatValues(scratch);
-        this.weights = trainable.weights(params);
-        this.zo = new ZoStep(stepConfig, optimizer, theta, offsets, trainable.mask(), shadow, 0);
+        this.weights = storage.weights(params);
+        this.zo = new ZoStep(stepConfig, optimizer, theta, offsets, storage.mask(), shadow, 0);
     }
 
     @Override
@@ -187,7 +206,7 @@ public final class CpuZoEngine implements ZoEngine {
         List<HostTensor> out = new ArrayList<>(layout.count());
         for (int p = 0; p < layout.count(); p++) {
             ParamSpec spec = layout.spec(p);
-            int off = (int) offsets[p];
+            int off = (int) offsets[entries[p]];
             int n = Math.toIntExact(layout.size(p));
             float[] v = java.util.Arrays.copyOfRange(flat, off, off + n);
             out.add(HostTensors.of(spec.name(), v, spec.shape(), dtype));
@@ -218,7 +237,7 @@ public final class CpuZoEngine implements ZoEngine {
                         + " values; the model expects " + spec.name() + " with " + spec.numel());
             }
             float[] v = h.toFloats();
-            System.arraycopy(v, 0, theta, (int) offsets[p], v.length);
+            System.arraycopy(v, 0, theta, (int) offsets[entries[p]], v.length);
         }
         List<ZoOptimizers.StateArray> live = ZoOptimizers.state(optimizer);
         if (live.size() != state.optimizerState().size()) {

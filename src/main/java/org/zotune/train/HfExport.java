@@ -69,6 +69,40 @@ public final class HfExport {
         }
     }
 
+    /**
+     * Marks the folder {@link #write} just wrote as a sequence classifier (objective head): config.json gains
+     * architectures {@code BertForSequenceClassification} (RoBERTa keeps its own: its Hugging Face head is another
+     * shape), {@code num_labels}, {@code id2label} / {@code label2id} and {@code zotune_pooling}. Transformers'
+     * BertForSequenceClassification classifies the pooler's output, zotune's head the mean or first-token pooled
+     * hidden states: zotune_pooling says which, so the weights reproduce zotune's predictions when pooled that way.
+     */
+    public static void classifierConfig(Path dir, ModelConfig config, List<String> labels, String pooling) {
+        Path file = dir.resolve(HfCheckpoint.CONFIG);
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode o;
+        try {
+            o = (ObjectNode) m.readTree(file.toFile());
+        } catch (IOException | ClassCastException e) {
+            throw new ZotuneException(file + ": cannot read the exported config.json: " + e.getMessage(), e);
+        }
+        if (config.family() == ModelFamily.BERT) {
+            o.putArray("architectures").add("BertForSequenceClassification");
+        }
+        o.put("num_labels", labels.size());
+        ObjectNode id2label = o.putObject("id2label");
+        ObjectNode label2id = o.putObject("label2id");
+        for (int i = 0; i < labels.size(); i++) {
+            id2label.put(Integer.toString(i), labels.get(i));
+            label2id.put(labels.get(i), i);
+        }
+        o.put("zotune_pooling", pooling);
+        try {
+            AtomicFiles.writeString(file, m.writerWithDefaultPrettyPrinter().writeValueAsString(o) + "\n");
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private static void copyLlama2cTokenizer(Path srcDir, Path dir) {
         try (DirectoryStream<Path> s = Files.newDirectoryStream(srcDir, "tok*.bin")) {
             for (Path p : s) {

@@ -24,6 +24,8 @@ import org.zotune.train.config.RecordBinder.Default;
 import org.zotune.train.config.RecordBinder.NonNegative;
 import org.zotune.train.config.RecordBinder.Positive;
 import org.zotune.train.config.RecordBinder.Required;
+import org.zotune.train.objective.HeadOptions;
+import org.zotune.train.objective.SimilarityOptions;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -44,12 +46,15 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param model      a Hugging Face folder or a llama2.c .bin, or {@code bundled} (stories260K)
  * @param tokenizer  the tokenizer file, or null for the model's own
  * @param data       the data set
- * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1) or mlm (masked-LM prompt, encoders)
+ * @param objective  lm, classification, accuracy (−accuracy), f1 (−F1), mlm (masked-LM prompt, encoders),
+ *                   similarity (label similarity, encoders) or head (a classification head, encoders)
  * @param optimizer  the ZO optimiser and its hyperparameters
  * @param peft       which weights train: full fine-tuning (default) or LoRA adapters over the frozen model
  * @param parallel   data-parallel workers (ALGORITHMS.md §10): how many, and how their replicas are checked
  * @param method     zo (the ZO optimiser, default) or dfo (the DFO-LoRA subspace search of section dfo)
  * @param dfo        method dfo: the DFO-LoRA search (ALGORITHMS.md §7)
+ * @param similarity objective similarity's options (label descriptions, pooling, τ)
+ * @param head       objective head's options (pooling, linear probe)
  * @param eps        ε of the two-point estimate
  * @param q          SPSA samples per step
  * @param perturbation shadow (θ untouched during a step) or in-place
@@ -80,6 +85,8 @@ public record TrainConfig(
         @Default("{}") Parallel parallel,
         @Default("zo") @Choice(Method.class) String method,
         @Default("{}") Dfo dfo,
+        @Default("{}") SimilarityOptions similarity,
+        @Default("{}") HeadOptions head,
         @Default("0.001") @Positive Double eps,
         @Default("1") @AtLeast(1) Integer q,
         @Default("shadow") @Choice(Perturbation.class) String perturbation,
@@ -100,9 +107,10 @@ public record TrainConfig(
 
     /**
      * What the run minimises (key objective): the LM loss, the candidates' loss, −accuracy, −F1, or the masked-LM
-     * prompt's loss (an encoder with its MLM head; the template is a masked-LM one).
+     * prompt's loss (an encoder with its MLM head; the template is a masked-LM one), label similarity or a
+     * classification head's loss (encoders, their pooled output).
      */
-    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1, MLM }
+    public enum ObjectiveKind { LM, CLASSIFICATION, ACCURACY, F1, MLM, SIMILARITY, HEAD }
 
     /** How the run trains (key method): the ZO optimiser over the trainable set, or the DFO-LoRA search. */
     public enum Method { ZO, DFO }
@@ -160,7 +168,8 @@ public record TrainConfig(
      * The data set.
      *
      * @param format   jsonl (zotune JSON Lines), sst2 (GLUE TSV), tsv (GLUE-style TSV, see text_column /
-     *                 label_column), label-sentence, superglue, kshot (LM-BFF folders) or text (plain text chunks)
+     *                 label_column), label-sentence, superglue, kshot (LM-BFF folders), nli-json (the MNLI / SNLI
+     *                 pools: one JSON object of text_a, text_b, label entries) or text (plain text chunks)
      * @param train    training file(s) (kshot: the data root)
      * @param dev      dev file(s), or null: dev (and test) drawn from train by {@code splits}
      * @param test     test file(s), or null
@@ -178,6 +187,7 @@ public record TrainConfig(
      * @param maxExamples text: at most this many training chunks (0: all)
      * @param verbalizerFirstToken objective mlm: score a label word of several tokens by its first token (default
      *                 false: such a word is refused)
+     * @param kShotPartial k_shot: a class with fewer than k examples keeps all of them (default false: an error)
      */
     public record Data(
             @Required @Choice(Format.class) String format,
@@ -194,10 +204,11 @@ public record TrainConfig(
             Splits splits,
             Long seed,
             @Default("0") @AtLeast(0) Integer maxExamples,
-            @Default("false") Boolean verbalizerFirstToken) {
+            @Default("false") Boolean verbalizerFirstToken,
+            @Default("false") Boolean kShotPartial) {
 
         /** How the data files are read (key data.format). */
-        public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT }
+        public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT, NLI_JSON }
 
         public Data {
             train = List.copyOf(train);

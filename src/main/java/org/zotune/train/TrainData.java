@@ -11,8 +11,10 @@ import org.zotune.data.ReadOptions;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.MaskedPromptEncoder;
 import org.zotune.data.batch.PromptEncoder;
+import org.zotune.data.batch.TextRowEncoder;
 import org.zotune.data.io.KShotReader;
 import org.zotune.data.io.LabelSentenceReader;
+import org.zotune.data.io.PairJsonReader;
 import org.zotune.data.io.SuperGlueReader;
 import org.zotune.data.io.TableReader;
 import org.zotune.data.io.TextCorpus;
@@ -22,6 +24,7 @@ import org.zotune.data.prompt.MaskedTemplates;
 import org.zotune.data.prompt.PatternTemplate;
 import org.zotune.data.prompt.PromptTemplate;
 import org.zotune.data.prompt.Templates;
+import org.zotune.data.prompt.TextTemplate;
 import org.zotune.data.split.Sampling;
 import org.zotune.data.split.Shuffle;
 import org.zotune.model.tokenizer.Tokenizer;
@@ -80,7 +83,12 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Dataset dev = d.dev().isEmpty() ? null : read(d, d.dev(), "dev", seed);
         Dataset test = d.test().isEmpty() ? null : read(d, d.test(), "test", seed);
         if (d.kShot() > 0 && !d.format().equals("kshot")) {
-            train = Sampling.kShot(train, d.kShot(), seed);
+            try {
+                train = Sampling.kShot(train, d.kShot(), seed, d.kShotPartial());
+            } catch (ZotuneException e) {
+                throw d.kShotPartial() ? e : new ZotuneException("data.k_shot: " + e.getMessage()
+                        + " (data.k_shot_partial: true keeps all of a short class)", e);
+            }
         }
         if (d.splits() != null) {
             TrainConfig.Splits s = d.splits();
@@ -126,10 +134,69 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Dataset[] sets = datasets(d, d.seed() != null ? d.seed() : runSeed);
         Dataset train = sets[0].requireLabels();
         List<EncodedExample> tr = encoder.encode(train, template);
-        List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sets[1].requireLabels(), template);
-        List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sets[2].requireLabels(), template);
+        // dev and test on the training set's labels, and checked last: the template's words then follow its order
+        List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
+        List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
+        template.check(train);
         return new TrainData(false, tr, dev, test, encoder.padId(), describe(train, sets[1], sets[2])
                 + ", masked-LM template " + template.name());
+    }
+
+    /** A run's data for an encoder objective that embeds examples, with the training set's labels in gold order. */
+    public record Encoded(TrainData data, List<String> labels) {
+    }
+
+    /**
+     * A run's data for objective similarity or head: classification data, one row per example holding its text
+     * ({@link TextRowEncoder}); {@code labels} are the training set's, in the order of the gold indices.
+     */
+    public static Encoded loadEncoded(TrainConfig.Data d, TextRowEncoder encoder, TextTemplate template, int padId,
+            long runSeed) {
+        if (d.format().equals("text")) {
+            throw new ZotuneException("objectives similarity and head need classification data, not data.format "
+                    + "text");
+        }
+        Dataset[] sets = datasets(d, d.seed() != null ? d.seed() : runSeed);
+        Dataset train = sets[0].requireLabels();
+        List<EncodedExample> tr = encoder.encode(train, template);
+        List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
+        List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
+        return new Encoded(new TrainData(false, tr, dev, test, padId, describe(train, sets[1], sets[2])
+                + ", text " + template.name()), train.labels());
+    }
+
+    /**
+     * Gold indices are positions in a data set's own label list (a small dev file may list fewer labels, or in another
+     * order): re-index dev and test onto the training set's labels; a label training never saw is an error.
+     */
+    static Dataset sameLabels(Dataset train, Dataset other) {
+        Dataset o = other.requireLabels();
+        if (o.labels().equals(train.labels())) {
+            return o;
+        }
+        List<org.zotune.data.Example> out = new ArrayList<>(o.size());
+        for (org.zotune.data.Example e : o.examples()) {
+            String label = o.labels().get(e.label());
+            int at = train.labels().indexOf(label);
+            if (at < 0) {
+                throw new ZotuneException(e.source() + ": label '" + label + "' is not one of the training set's "
+                        + train.labels());
+            }
+            out.add(new org.zotune.data.Example(e.source(), e.fields(), at, e.options()));
+        }
+        return new Dataset(o.name(), o.kind(), train.labels(), o.inputFields(), out, o.skipped());
+    }
+
+    /**
+     * The text of key data.template for objective similarity or head: absent or a built-in task name (sst2, ...): the
+     * data set's input fields; a pattern: the text it renders.
+     */
+    public static TextTemplate textTemplate(TrainConfig.Data d) {
+        String t = d.template();
+        if (t == null || !t.contains("{")) {
+            return TextTemplate.fields(t == null ? "fields" : t);
+        }
+        return TextTemplate.pattern(t);
     }
 
     /** The masked-LM template of key data.template: a built-in name, or a pattern with one mask and data.verbalizer. */
@@ -214,6 +281,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Path f = Path.of(files.get(0));
         return switch (d.format()) {
             case "jsonl" -> ZotuneJsonlReader.read(f, ReadOptions.STRICT);
+            case "nli-json" -> PairJsonReader.read(f, ReadOptions.STRICT);
             case "sst2" -> TableReader.sst2(f, ReadOptions.STRICT);
             case "tsv" -> {
                 if (d.verbalizer() == null) {

@@ -16,6 +16,11 @@ import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.split.BatchSampler;
 import org.zotune.data.batch.MaskedPromptEncoder;
+import org.zotune.data.batch.TextRowEncoder;
+import org.zotune.data.prompt.TextTemplate;
+import org.zotune.model.SequenceClassifier;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.HeadClassification;
 import org.zotune.data.prompt.MaskedTemplate;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
@@ -95,6 +100,7 @@ public final class Trainer {
     private Adapter adapter; // the run's adapter (lora, or a prefix), or null (full fine-tuning)
     private List<HostTensor> base; // the model's parameters as loaded (LoRA: merged into with peft.merge)
     private String baseWeights; // their digest, recorded in exported adapters
+    private EncoderObjectives.Head head; // objective head's classifier, or null
     private final Path tokenizerPath;
     private final Options options;
     private final PrintWriter log;
@@ -132,9 +138,16 @@ public final class Trainer {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
         boolean masked = config.objectiveKind() == TrainConfig.ObjectiveKind.MLM;
+        boolean embeds = EncoderObjectives.embeds(config);
         MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null; // bad keys first
+        TextTemplate textTemplate = embeds ? TrainData.textTemplate(config.data()) : null;
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
-        requireKind(loaded, masked);
+        requireKind(loaded, masked, embeds);
+        EncoderObjectives.requireTrainable(config);
+        if (embeds) {
+            EncoderObjectives.requireModel(config, (EncoderModel) loaded.model(),
+                    loaded.checkpoint().source().toString());
+        }
         adapter = ZoEngines.adapter(config, loaded.model()); // bad peft sections refused before anything is written
         lora = adapter instanceof Lora l ? l : null;
         ZoEngines.requireEngine(config, adapter);
@@ -148,6 +161,16 @@ public final class Trainer {
             data = TrainData.loadMasked(config.data(), encoder, maskedTemplate, config.seed());
             objective = new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(maskedTemplate.words(),
                     config.data().verbalizerFirstToken()));
+        } else if (embeds) {
+            int pad = Math.max(0, loaded.config().padTokenId());
+            TextRowEncoder encoder = new TextRowEncoder(tokenizer, config.maxLength());
+            TrainData.Encoded e = TrainData.loadEncoded(config.data(), encoder, textTemplate, pad, config.seed());
+            data = e.data();
+            objective = EncoderObjectives.objective(config, encoder, e.labels(), pad);
+            if (objective instanceof HeadClassification) {
+                head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
+                        e.labels().size()), e.labels(), config.head(), loaded.parameters(), loaded.checkpoint());
+            }
         } else {
             data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
             objective = Objective.named(config.objective());
@@ -201,7 +224,10 @@ public final class Trainer {
             long t0) {
         Eval initialDev = null;
         Checkpoints.Progress progress;
-        try (ZoEngine engine = ZoEngines.create(config, loaded.model(), loaded.parameters(), adapter, objective, log)) {
+        LanguageModel model = head == null ? loaded.model() : head.model();
+        List<HostTensor> initial = head == null ? loaded.parameters() : head.initial();
+        try (ZoEngine engine = ZoEngines.create(config, model, initial, adapter, head == null ? null
+                : head.trainable(), objective, log)) {
             if (options.resume()) {
                 Checkpoints.Loaded ck = Checkpoints.load(folder.dir());
                 engine.restore(ck.state());
@@ -211,7 +237,7 @@ public final class Trainer {
                 log.println("resuming " + folder.dir() + " at step " + engine.stepsDone());
             } else {
                 folder.append(Trajectory.FILE, Trajectory.header(config,
-                        loaded.model().params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
+                        model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
                     initialDev = evaluate(engine, objective, data, data.dev());
@@ -365,8 +391,17 @@ public final class Trainer {
      * Objective mlm trains an encoder; every other objective scores next tokens and needs a decoder: one line naming
      * the model and what to use instead.
      */
-    private void requireKind(LoadedLanguageModel loaded, boolean masked) {
+    private void requireKind(LoadedLanguageModel loaded, boolean masked, boolean embeds) {
         LanguageModel.Kind kind = loaded.model().kind();
+        if (embeds) {
+            if (kind != LanguageModel.Kind.MASKED || !(loaded.model() instanceof EncoderModel)) {
+                throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective()
+                        + "' pools an encoder's hidden states and needs an encoder (BERT, RoBERTa); this is a "
+                        + loaded.config().family() + " decoder: train it with objective lm, classification, "
+                        + "accuracy or f1");
+            }
+            return;
+        }
         if (masked && kind != LanguageModel.Kind.MASKED) {
             throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm needs an encoder with a "
                     + "masked-LM head (BERT, RoBERTa); this is a " + loaded.config().family() + " decoder (causal "
@@ -380,13 +415,15 @@ public final class Trainer {
         if (!masked && kind != LanguageModel.Kind.CAUSAL) {
             throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective() + "' scores "
                     + "next tokens and needs a causal language model; this is a " + loaded.config().family()
-                    + " encoder (masked language model): train it with objective mlm and a masked-LM template");
+                    + " encoder (masked language model): train it with objective mlm and a masked-LM template, or with "
+                    + "similarity or head");
         }
     }
 
     /**
-     * Full fine-tuning: a Hugging Face folder in dir; LoRA or prefix: a PEFT adapter in best/adapter or the run's
-     * adapter/, and with peft.merge (LoRA) the merged full weights as a Hugging Face folder in dir too.
+     * Full fine-tuning: a Hugging Face folder in dir (with objective head, its classifier and config keys too); LoRA
+     * or prefix: a PEFT adapter in best/adapter or the run's adapter/, and with peft.merge (LoRA) the merged full
+     * weights as a Hugging Face folder in dir too.
      */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
         Map<String, String> meta = Map.of("format", "pt", "zotune_step", Long.toString(step));
@@ -408,6 +445,12 @@ public final class Trainer {
                 }
                 HfExport.write(dir, modelPath, tokenizerPath, modelConfig, lora.merge(frozen, adapters), meta);
             }
+            return;
+        }
+        if (head != null) {
+            HfExport.write(dir, modelPath, tokenizerPath, modelConfig, head.exported(engine.exportParameters(),
+                    config.paramDType()), meta);
+            HfExport.classifierConfig(dir, modelConfig, head.labels(), head.options().pooling());
             return;
         }
         HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(), meta);

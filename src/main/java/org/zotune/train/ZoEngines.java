@@ -11,6 +11,7 @@ import org.zotune.parallel.InProcessGroup;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
+import org.zotune.peft.TrainableSet;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
@@ -120,6 +121,16 @@ public final class ZoEngines {
     /** @param adapter the run's adapter ({@link #adapter}: LoRA, prefix), or null for full fine-tuning */
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective, PrintWriter log) {
+        return create(c, model, initial, adapter, null, objective, log);
+    }
+
+    /**
+     * @param adapter   the run's adapter ({@link #adapter}), or null
+     * @param trainable without an adapter, which model parameters train (null: all); a part trains on the CPU engine
+     *                  only
+     */
+    public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+            boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, adapter);
         TrainConfig.Parallel par = c.parallel();
         if (par.workers() > 1) {
@@ -130,15 +141,15 @@ public final class ZoEngines {
             InProcessGroup group = new InProcessGroup(par.workers(), par.workerTimeout());
             return new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
                     par.checksumEvery(), (o, exchange) -> {
-                        CpuZoEngine e = cpu(c, model, initial, adapter, o);
+                        CpuZoEngine e = cpu(c, model, initial, adapter, trainable, o);
                         if (exchange != null) {
                             e.spreadSamples(exchange);
                         }
                         return e;
                     });
         }
-        if (adapter != null) {
-            return cpu(c, model, initial, adapter, objective);
+        if (adapter != null || trainable != null) {
+            return cpu(c, model, initial, adapter, trainable, objective);
         }
         switch (c.device()) {
             case "cuda": {
@@ -153,18 +164,18 @@ public final class ZoEngines {
                     return cuda(c, model, initial, objective);
                 }
                 log.println("device auto: training on the CPU engine (no usable CUDA device: " + a.reason() + ")");
-                return cpu(c, model, initial, null, objective);
+                return cpu(c, model, initial, null, null, objective);
             }
             default:
-                return cpu(c, model, initial, null, objective);
+                return cpu(c, model, initial, null, null, objective);
         }
     }
 
     private static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
-            Objective objective) {
-        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(),
-                new NoiseLayout(adapter == null ? model.params() : adapter.tensors()));
-        return new CpuZoEngine(model, initial, adapter, objective, opt, c.optimizer().lrSchedule(c.steps()),
+            boolean[] trainable, Objective objective) {
+        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(adapter != null
+                ? adapter.tensors() : TrainableSet.of(model.params(), trainable).specs()));
+        return new CpuZoEngine(model, initial, adapter, trainable, objective, opt, c.optimizer().lrSchedule(c.steps()),
                 stepConfig(c));
     }
 

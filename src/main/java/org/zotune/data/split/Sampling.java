@@ -30,6 +30,15 @@ public final class Sampling {
      * with fewer than k examples is an error naming it.
      */
     public static Dataset kShot(Dataset data, int k, long seed) {
+        return kShot(data, k, seed, false);
+    }
+
+    /**
+     * As {@link #kShot(Dataset, int, long)}; with {@code partial}, a class with fewer than k examples keeps all of
+     * them instead of being an error (LM-BFF's k-shot generator does this: MeZO's TREC with k = 512, whose smallest
+     * class has 86 training questions).
+     */
+    public static Dataset kShot(Dataset data, int k, long seed, boolean partial) {
         if (data.kind() != Dataset.Kind.CLASSIFICATION) {
             throw new ZotuneException(data.name() + ": k-shot sampling per class needs a classification data set, not "
                     + data.kind());
@@ -48,7 +57,7 @@ public final class Sampling {
             }
         }
         for (int c = 0; c < classes; c++) {
-            if (taken[c] < k) {
+            if (taken[c] < k && !partial) {
                 throw new ZotuneException(data.name() + ": class '" + data.labels().get(c) + "' has " + taken[c]
                         + " examples, fewer than k = " + k);
             }

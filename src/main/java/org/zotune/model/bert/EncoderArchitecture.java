@@ -101,6 +101,12 @@ abstract class EncoderArchitecture implements Architecture {
                 new ModelConfig.Encoder(typeVocab, offset, mlm));
     }
 
+    /** A BertForSequenceClassification-style head ({@link org.zotune.model.SequenceClassifier}). */
+    @Override
+    public Set<String> taskHeadTensors() {
+        return Set.of(org.zotune.model.SequenceClassifier.WEIGHT, org.zotune.model.SequenceClassifier.BIAS);
+    }
+
     @Override
     public Bert create(ModelConfig config) {
         return new Bert(config);

@@ -1,0 +1,169 @@
+package org.zotune.train;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.zotune.ZotuneException;
+import org.zotune.data.batch.TextRowEncoder;
+import org.zotune.model.SequenceClassifier;
+import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.HeadClassification;
+import org.zotune.train.objective.HeadOptions;
+import org.zotune.train.objective.LabelDescriptions;
+import org.zotune.train.objective.LabelSimilarity;
+import org.zotune.train.objective.Objective;
+import org.zotune.train.objective.SimilarityOptions;
+
+/**
+ * The run-config side of the encoder objectives that embed examples (ALGORITHMS.md §6): objective similarity (label
+ * descriptions from key similarity.labels or the task's built-in ones) and objective head (a {@link
+ * SequenceClassifier} whose zero-initialised head joins the trainable set: with every encoder weight, or alone as a
+ * linear probe).
+ */
+final class EncoderObjectives {
+    private EncoderObjectives() {
+    }
+
+    /** Whether the run's objective embeds examples (similarity, head). */
+    static boolean embeds(TrainConfig c) {
+        TrainConfig.ObjectiveKind k = c.objectiveKind();
+        return k == TrainConfig.ObjectiveKind.SIMILARITY || k == TrainConfig.ObjectiveKind.HEAD;
+    }
+
+    /** Objective head trains the head with the body or alone; LoRA adapters do not hold a head yet. */
+    static void requireTrainable(TrainConfig c) {
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD
+                && c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException("objective head with peft.method " + c.peft().method() + " is not built yet "
+                    + "(the adapters' set has no place for the head): use peft.method full, or head.linear_probe: "
+                    + "true for the head alone");
+        }
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
+                && (c.device().equals("cuda") || (c.device().equals("auto")
+                && org.zotune.cuda.Cuda.availability().usable()))) {
+            throw new ZotuneException("head.linear_probe: only the CPU engine trains a part of the model's weights so "
+                    + "far; use --device cpu (device " + c.device() + " would train on CUDA)");
+        }
+    }
+
+    /** What the objective needs of the model, checked before anything is written (the pooler for pooling pooler). */
+    static void requireModel(TrainConfig c, org.zotune.model.EncoderModel model, String source) {
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.SIMILARITY
+                && c.similarity().poolingKind() == LabelSimilarity.Pooling.POOLER && !model.hasPooler()) {
+            throw new ZotuneException(source + ": key 'similarity.pooling' is pooler, and this " + model.config()
+                    .family() + " checkpoint has no pooler (pooler.dense weights); use mean or cls");
+        }
+    }
+
+    /** The run's objective over the training set's {@code labels} (gold order). */
+    static Objective objective(TrainConfig c, TextRowEncoder encoder, List<String> labels, int padId) {
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD) {
+            return new HeadClassification(c.head().poolingKind());
+        }
+        SimilarityOptions o = c.similarity();
+        Map<String, String> descriptions = o.labels() != null ? o.labels() : builtin(c.data());
+        String where = o.labels() != null ? "key 'similarity.labels'" : "the built-in label descriptions of '"
+                + builtinName(c.data()) + "'";
+        for (String k : descriptions.keySet()) {
+            if (!labels.contains(k)) {
+                throw new ZotuneException(where + ": label '" + k + "' is not one of the data set's labels " + labels);
+            }
+        }
+        int[][] rows = new int[labels.size()][];
+        for (int l = 0; l < rows.length; l++) {
+            String d = descriptions.get(labels.get(l));
+            if (d == null) {
+                throw new ZotuneException(where + ": no description for label '" + labels.get(l) + "' (labels: "
+                        + labels + ")");
+            }
+            rows[l] = encoder.description(labels.get(l), d);
+        }
+        return new LabelSimilarity(rows, o.poolingKind(), o.temperature(), padId);
+    }
+
+    private static String builtinName(TrainConfig.Data d) {
+        String t = d.template();
+        return t != null && !t.contains("{") ? t : d.task();
+    }
+
+    private static Map<String, String> builtin(TrainConfig.Data d) {
+        String name = builtinName(d);
+        if (name == null) {
+            throw new ZotuneException("objective similarity needs label descriptions: key similarity.labels (label -> "
+                    + "description), or a built-in task named by data.template or data.task");
+        }
+        return new LinkedHashMap<>(LabelDescriptions.builtin(name));
+    }
+
+    /**
+     * Objective head's classifier.
+     *
+     * @param model   the encoder with its head
+     * @param labels  the label names in gold order (config.json's id2label)
+     * @param options key head
+     * @param body    the encoder's initial tensors
+     * @param start   the head's initial tensors (weight, bias)
+     */
+    record Head(SequenceClassifier model, List<String> labels, HeadOptions options, List<HostTensor> body,
+            List<HostTensor> start) {
+
+        /**
+         * The head over {@code body}: zero-initialised, or, when the checkpoint carries a classifier (a folder this
+         * objective exported), that one, which must have one row per label.
+         */
+        static Head of(SequenceClassifier model, List<String> labels, HeadOptions options, List<HostTensor> body,
+                org.zotune.model.Checkpoint checkpoint) {
+            HostTensor w = checkpoint.tensors().get(SequenceClassifier.WEIGHT);
+            HostTensor b = checkpoint.tensors().get(SequenceClassifier.BIAS);
+            if (w == null && b == null) {
+                return new Head(model, labels, options, body, model.zeroHead());
+            }
+            List<HostTensor> zero = model.zeroHead();
+            for (HostTensor[] t : new HostTensor[][] {{w, zero.get(0)}, {b, zero.get(1)}}) {
+                if (t[0] == null || !java.util.Arrays.equals(t[0].shape(), t[1].shape())) {
+                    throw new ZotuneException(checkpoint.source() + ": its classifier does not fit objective head "
+                            + "with " + labels.size() + " labels: " + t[1].name() + " should be "
+                            + java.util.Arrays.toString(t[1].shape()) + ", is " + (t[0] == null ? "missing"
+                            : java.util.Arrays.toString(t[0].shape())));
+                }
+            }
+            return new Head(model, labels, options, body, List.of(w, b));
+        }
+
+        /** The body's tensors, then the head's. */
+        List<HostTensor> initial() {
+            List<HostTensor> out = new ArrayList<>(body);
+            out.addAll(start);
+            return out;
+        }
+
+        /** Which of the model's parameters train: null (all) or, for a linear probe, the head's two. */
+        boolean[] trainable() {
+            if (!options.linearProbe()) {
+                return null;
+            }
+            boolean[] t = new boolean[model.params().size()];
+            t[model.headWeight()] = true;
+            t[model.headBias()] = true;
+            return t;
+        }
+
+        /**
+         * Every tensor of the model for the export: the engine's trained set is all of them, or for a linear probe the
+         * head alone over the frozen body (then rounded to the run's dtype, as the engine holds it).
+         */
+        List<HostTensor> exported(List<HostTensor> trained, DType dtype) {
+            if (!options.linearProbe()) {
+                return trained;
+            }
+            List<HostTensor> out = new ArrayList<>(body.size() + trained.size());
+            for (HostTensor t : body) {
+                out.add(HostTensors.of(t.name(), t.toFloats(), t.shape(), dtype));
+            }
+            out.addAll(trained);
+            return out;
+        }
+    }
+}
