@@ -33,7 +33,6 @@ import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
-import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
