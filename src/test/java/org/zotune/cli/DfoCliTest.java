@@ -85,8 +85,8 @@ class DfoCliTest {
     }
 
     @Test
-    void untilThePartsAreWiredADfoRunSaysSoInOneLine() throws IOException {
-        train(config()).assertUsageError("method dfo", "not available");
+    void anObjectiveWithoutABatchedReductionIsOneLineBeforeAnythingIsWritten() throws IOException {
+        train(config(), "--set", "objective=f1").assertUsageError("objective f1", "not batched", "classification");
         assertNothingWritten();
     }
 
