@@ -324,6 +324,11 @@ public final class DfoTrainer {
                         + "projections)");
             }
         }
+        if (!new TreeSet<>(d.targets()).equals(valid)) {
+            // the subspace (org.zotune.dfo.Subspace) maps z to the query's AND the key's factors, never one of them
+            throw new ZotuneException("key 'dfo.targets': " + d.targets() + " adapts part of the attention; this "
+                    + "build's subspace adapts " + valid + " together (use the default [q, k])");
+        }
         long round = (long) d.population() * model.numLayers();
         if (d.scheduleKind() == DfoSearch.Schedule.LAYERS && d.budget() < round) {
             throw new ZotuneException("key 'dfo.budget': " + d.budget() + " gives no generation per layer under "
