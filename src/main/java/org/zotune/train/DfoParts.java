@@ -1,8 +1,6 @@
 package org.zotune.train;
 
-import java.nio.file.Path;
 import java.util.List;
-import org.zotune.ZotuneException;
 import org.zotune.dfo.PopulationLoss;
 import org.zotune.dfo.search.CmaEs;
 import org.zotune.dfo.search.Fireworks;
@@ -13,8 +11,8 @@ import org.zotune.train.objective.Objective;
 /**
  * Where a DFO-LoRA run ({@link DfoTrainer}) gets its parts: the batched population forward and the optimisers. This
  * is the one place that wires the real classes (org.zotune.dfo's population loss and projections, CmaEs and
- * Fireworks of org.zotune.dfo.search); until they are wired, a dfo run stops with one line saying what is missing,
- * before anything is written.
+ * Fireworks of org.zotune.dfo.search). A population loss over the real model ({@link DfoModelLoss}) also gives the
+ * run its evaluations and its PEFT adapter ({@link DfoExport}); a synthetic one (tests) gives neither.
  */
 public final class DfoParts {
     private DfoParts() {
@@ -40,17 +38,11 @@ public final class DfoParts {
     }
 
     /**
-     * Writes the search's result (every layer's best z) as a PEFT LoRA adapter in {@code dir}, A and B materialised
-     * from the projections.
+     * The batched population forward over the run's model, objective and k-shot training set ({@link DfoModelLoss}:
+     * Subspace.forModel + BatchedPopulation, on the run's device).
      */
-    @FunctionalInterface
-    public interface AdapterExport {
-        void write(Path dir, Inputs inputs, double[][] bestZ);
-    }
-
-    /** The batched population forward. WIRING: return the real factory (org.zotune.dfo) here. */
     public static PopulationLossFactory populationLoss() {
-        return inputs -> null;
+        return DfoModelLoss::create;
     }
 
     /** The run's optimisers, made with its population, σ0, covariance and Fireworks constants. */
@@ -61,14 +53,6 @@ public final class DfoParts {
             case FIREWORKS -> Fireworks.create(dimension, d.population(), d.sigma0(), seed, fireworks,
                     new double[dimension]);
         };
-    }
-
-    /**
-     * The PEFT export of the result. SEAM: needs the materialiser of the projections (z → A, B per layer and
-     * target, issue 13 deliverable 4); until then the run writes its best z (subspace.json) and no adapter.
-     */
-    public static AdapterExport adapterExport() {
-        return null;
     }
 
     /** The targets DFO-LoRA adapts (ALGORITHMS.md §7: the attention's query and key projections). */

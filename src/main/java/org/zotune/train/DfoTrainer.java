@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeSet;
 import org.zotune.ZotuneException;
@@ -38,8 +39,10 @@ import org.zotune.train.run.RunFolder;
  * checked before anything is written.
  */
 public final class DfoTrainer {
-    /** The result of a dfo run (the adapter, once the materialiser is wired, in adapter/). */
+    /** The result of a dfo run: every layer's best z (the adapter materialised from it is in {@link #ADAPTER}). */
     public static final String SUBSPACE = "subspace.json";
+    /** The result as a PEFT LoRA adapter folder ({@link DfoExport}), written when the search is done. */
+    public static final String ADAPTER = "adapter";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final TrainConfig config;
@@ -115,6 +118,22 @@ public final class DfoTrainer {
             throw new ZotuneException("method dfo: the batched population forward is not available for "
                     + loaded.config().family() + " with objective " + config.objective() + " in this build yet");
         }
+        try {
+            return run(loss, inputs, tokenizer, t0);
+        } finally {
+            if (loss instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing the population loss: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    private Trainer.Summary run(PopulationLoss loss, DfoParts.Inputs inputs, Tokenizer tokenizer, long t0) {
+        LoadedLanguageModel loaded = inputs.loaded();
+        TrainData data = inputs.data();
         TrainConfig.Dfo d = config.dfo();
         if (loss.layers() != loaded.config().numLayers() || loss.dimension() != d.subspace()) {
             throw new IllegalStateException("population loss of " + loss.layers() + " layers × " + loss.dimension()
@@ -138,9 +157,15 @@ public final class DfoTrainer {
                 log.println("dfo: " + search.totalGenerations() + " generations of " + d.population() + " over "
                         + search.layers() + " layers (schedule " + d.schedule() + ", optimizer " + d.optimizer()
                         + ", subspace " + d.subspace() + "), budget " + d.budget());
+                Trainer.Eval initialDev = null;
+                if (loss instanceof DfoModelLoss m) {
+                    log.println("dfo: device " + m.device() + "; training loss at z = 0 (the base model) "
+                            + m.trainLoss(null));
+                    initialDev = initialDev(m, data);
+                }
                 log.flush();
                 started = true;
-                return loop(search, inputs, t0);
+                return loop(search, loss, inputs, fingerprints.baseWeights(), initialDev, t0);
             } catch (RuntimeException | Error e) {
                 if (!options.resume() && !started) {
                     folder.clearUnstarted();
@@ -156,7 +181,22 @@ public final class DfoTrainer {
         return new DfoSearch.Settings(d.optimizerKind(), d.scheduleKind(), d.population(), d.budget(), c.seed());
     }
 
-    private Trainer.Summary loop(DfoSearch search, DfoParts.Inputs inputs, long t0) {
+    /** The base model's dev evaluation, logged at t = 0 by a fresh run and read back by a resumed one. */
+    private Trainer.Eval initialDev(DfoModelLoss m, TrainData data) {
+        if (data.dev().isEmpty()) {
+            return null;
+        }
+        MetricsLog metrics = new MetricsLog(folder, log);
+        Trainer.Eval e = options.resume() ? metrics.dev(0) : null;
+        if (e == null) {
+            e = m.evaluate(null, data.dev(), config.evalBatchSize(), data.padId());
+            metrics.eval("dev", 0, e);
+        }
+        return e;
+    }
+
+    private Trainer.Summary loop(DfoSearch search, PopulationLoss loss, DfoParts.Inputs inputs, String baseWeights,
+            Trainer.Eval initialDev, long t0) {
         String stopped = "completed";
         double last = Double.NaN;
         long every = config.checkpointEvery();
@@ -181,18 +221,46 @@ public final class DfoTrainer {
             DfoCheckpoints.save(folder.dir(), search, projectionSeed()); // resumed a finished run: just finish
         }
         writeSubspace(search);
-        if (search.done()) {
-            DfoParts.AdapterExport export = DfoParts.adapterExport();
-            if (export != null) {
-                export.write(folder.file("adapter"), inputs, search.bestPoints());
-            } else {
-                log.println("dfo: no PEFT adapter written (the projections' materialiser is not wired yet); the "
-                        + "result is " + folder.file(SUBSPACE));
+        MetricsLog metrics = new MetricsLog(folder, log);
+        Trainer.Eval finalDev = null;
+        Trainer.Eval finalTest = null;
+        String device = "cpu";
+        if (loss instanceof DfoModelLoss m) {
+            device = m.device();
+            if (search.done()) {
+                double[][] best = search.bestPoints();
+                Map<String, String> meta = new LinkedHashMap<>();
+                meta.put("format", "pt");
+                meta.put("zotune_step", Long.toString(search.position()));
+                meta.put(PeftExport.BASE_WEIGHTS, baseWeights);
+                DfoExport.write(folder.file(ADAPTER), m.adapter(best), config.model(), inputs.loaded().model(), meta);
+                last = m.trainLoss(best);
+                log.println("dfo: training loss at the result " + last + "; adapter " + folder.file(ADAPTER));
+                TrainData data = inputs.data();
+                long t = search.position();
+                boolean again = search.position() == start; // a resumed run that had ended: its evaluations stand
+                if (!data.dev().isEmpty()) {
+                    finalDev = again ? metrics.dev(t) : null;
+                    if (finalDev == null) {
+                        finalDev = m.evaluate(best, data.dev(), config.evalBatchSize(), data.padId());
+                        metrics.eval("dev", t, finalDev);
+                    }
+                }
+                if (!data.test().isEmpty()) {
+                    finalTest = again ? metrics.finalTest(t) : null;
+                    if (finalTest == null) {
+                        finalTest = m.evaluate(best, data.test(), config.evalBatchSize(), data.padId());
+                        metrics.eval("test", t, finalTest);
+                    }
+                }
             }
+        } else if (search.done()) {
+            log.println("dfo: no PEFT adapter (this population loss has no projections); the result is "
+                    + folder.file(SUBSPACE));
         }
-        Trainer.Summary s = new Trainer.Summary(search.position(), stopped, null, null, null, -1, Double.NaN, last, 0,
-                (System.nanoTime() - t0) / 1e9, folder.dir());
-        new MetricsLog(folder, log).summary(s, "cpu", config);
+        Trainer.Summary s = new Trainer.Summary(search.position(), stopped, initialDev, finalDev, finalTest, -1,
+                Double.NaN, last, 0, (System.nanoTime() - t0) / 1e9, folder.dir());
+        metrics.summary(s, device, config);
         log.flush();
         return s;
     }
@@ -255,6 +323,11 @@ public final class DfoTrainer {
                         + "; valid: " + String.join(", ", valid) + " (DFO-LoRA adapts the attention's query and key "
                         + "projections)");
             }
+        }
+        if (!new TreeSet<>(d.targets()).equals(valid)) {
+            // the subspace (org.zotune.dfo.Subspace) maps z to the query's AND the key's factors, never one of them
+            throw new ZotuneException("key 'dfo.targets': " + d.targets() + " adapts part of the attention; this "
+                    + "build's subspace adapts " + valid + " together (use the default [q, k])");
         }
         long round = (long) d.population() * model.numLayers();
         if (d.scheduleKind() == DfoSearch.Schedule.LAYERS && d.budget() < round) {

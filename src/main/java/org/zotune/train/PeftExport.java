@@ -50,14 +50,27 @@ public final class PeftExport {
     }
 
     static ObjectNode config(Lora lora, String base, ModelFamily family) {
+        return config(lora.r(), lora.alpha(), lora.targetModules(), base, family, true);
+    }
+
+    /**
+     * adapter_config.json of a LoRA adapter of rank r and scale α/r on {@code targetModules}; task_type CAUSAL_LM
+     * for a decoder, none for an encoder (PEFT has no masked-LM task type).
+     */
+    static ObjectNode config(int r, double alpha, List<String> targetModules, String base, ModelFamily family,
+            boolean causal) {
         ObjectNode o = JSON.createObjectNode();
         o.put("peft_type", "LORA");
-        o.put("task_type", "CAUSAL_LM");
+        if (causal) {
+            o.put("task_type", "CAUSAL_LM");
+        } else {
+            o.putNull("task_type");
+        }
         o.put("base_model_name_or_path", base);
-        o.put("r", lora.r());
-        o.put("lora_alpha", lora.alpha());
+        o.put("r", r);
+        o.put("lora_alpha", alpha);
         ArrayNode t = o.putArray("target_modules");
-        lora.targetModules().forEach(t::add);
+        targetModules.forEach(t::add);
         o.put("lora_dropout", 0.0);
         o.put("bias", "none");
         o.put("fan_in_fan_out", family == ModelFamily.GPT2);

@@ -78,6 +78,7 @@ class DfoCliTest {
         train(cfg, "--set", "dfo.rank=100000").assertUsageError("dfo.rank", "100000", "hidden size");
         train(cfg, "--set", "dfo.targets=[q, gate]").assertUsageError("dfo.targets", "'gate'", "valid: k, q");
         train(cfg, "--set", "dfo.targets=[q, v]").assertUsageError("dfo.targets", "'v'", "valid: k, q");
+        train(cfg, "--set", "dfo.targets=[q]").assertUsageError("dfo.targets", "[q]", "together");
         // enough for one generation, not for one per layer of the bundled model's under schedule layers
         train(cfg, "--set", "dfo.budget=6").assertUsageError("dfo.budget", "no generation per layer",
                 "schedule rounds");
@@ -85,8 +86,8 @@ class DfoCliTest {
     }
 
     @Test
-    void untilThePartsAreWiredADfoRunSaysSoInOneLine() throws IOException {
-        train(config()).assertUsageError("method dfo", "not available");
+    void anObjectiveWithoutABatchedReductionIsOneLineBeforeAnythingIsWritten() throws IOException {
+        train(config(), "--set", "objective=f1").assertUsageError("objective f1", "not batched", "classification");
         assertNothingWritten();
     }
 
