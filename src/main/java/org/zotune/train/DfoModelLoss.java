@@ -8,7 +8,9 @@ import org.zotune.backend.Parameters;
 import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
+import org.zotune.backend.cpu.CpuOps;
 import org.zotune.dfo.BatchedPopulation;
+import org.zotune.dfo.SpreadPopulation;
 import org.zotune.dfo.DfoAdapter;
 import org.zotune.dfo.HiddenStatistics;
 import org.zotune.dfo.PopulationLoss;
@@ -36,6 +38,8 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
     private final Subspace subspace;
     private final BatchedPopulation population;
     private final String device;
+    private final List<AutoCloseable> extra = new java.util.ArrayList<>(); // the other workers' backends and weights
+    private final SpreadPopulation spread; // parallel.workers > 1: the generation spread over CPU workers, else null
 
     private DfoModelLoss(Ops ops, Parameters base, DfoParts.Inputs in, PromptBatch train, Subspace subspace,
             String device) {
@@ -48,13 +52,38 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         this.subspace = subspace;
         this.population = new BatchedPopulation(ops, model, base, objective, train, subspace);
         this.device = device;
+        int workers = in.config().parallel().workers();
+        if (workers > 1) {
+            // worker 0 is this backend; the others get their own CPU backend and copy of the frozen weights
+            List<PopulationLoss> all = new java.util.ArrayList<>(List.of(population));
+            try {
+                for (int k = 1; k < workers; k++) {
+                    CpuOps cpu = new CpuOps();
+                    extra.add(cpu);
+                    Parameters p = cpu.createParameters(baseHost, DType.F32);
+                    extra.add(p);
+                    all.add(new BatchedPopulation(cpu, model, p, objective, train, subspace));
+                }
+            } catch (RuntimeException | Error e) {
+                closeExtra();
+                throw e;
+            }
+            this.spread = new SpreadPopulation(all, in.config().parallel().workerTimeout());
+        } else {
+            this.spread = null;
+        }
     }
 
     /** The run's loss on its device (cpu, cuda, or auto: CUDA when usable, else the CPU; {@link #device()}). */
     public static DfoModelLoss create(DfoParts.Inputs in) {
         String device = in.config().device();
+        int workers = in.config().parallel().workers();
+        if (workers > 1 && device.equals("cuda")) {
+            throw new ZotuneException("parallel.workers " + workers + ": a dfo run spreads its population over CPU "
+                    + "workers so far (several GPUs are not built yet); use --device cpu or parallel.workers 1");
+        }
         if (device.equals("auto")) {
-            device = Cuda.availability().usable() ? "cuda" : "cpu";
+            device = workers > 1 || !Cuda.availability().usable() ? "cpu" : "cuda";
         } else if (device.equals("cuda")) {
             ZoEngines.requireDevice(device);
         }
@@ -90,7 +119,8 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
 
     @Override
     public double[] losses(int layer, double[][] candidates, double[][] current) {
-        return population.losses(layer, candidates, current);
+        return spread != null ? spread.losses(layer, candidates, current)
+                : population.losses(layer, candidates, current);
     }
 
     public Subspace subspace() {
@@ -145,9 +175,24 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
     @Override
     public void close() {
         try {
+            if (spread != null) {
+                spread.close();
+            }
+            closeExtra();
             base.close();
         } finally {
             ops.close();
         }
+    }
+
+    private void closeExtra() {
+        for (int i = extra.size() - 1; i >= 0; i--) {
+            try {
+                extra.get(i).close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        extra.clear();
     }
 }

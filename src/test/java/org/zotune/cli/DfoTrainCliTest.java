@@ -150,6 +150,23 @@ class DfoTrainCliTest {
         }
     }
 
+    /** parallel.workers: each generation's members spread over CPU workers give the one-worker run's files. */
+    @Test
+    void aPopulationSpreadOverWorkersGivesTheOneWorkerRunBitForBit() throws IOException {
+        Path one = dir.resolve("one");
+        Path three = dir.resolve("three");
+        assertEquals(0, train(decoder(one)).code());
+        CliRun r = train(decoder(three), "--workers", "3");
+        assertEquals(0, r.code(), r.err());
+        for (String f : new String[] {"metrics.jsonl", "subspace.json"}) {
+            assertEquals(Files.readString(one.resolve(f)), Files.readString(three.resolve(f)), f);
+        }
+        assertArrayEquals(Files.readAllBytes(one.resolve("adapter/adapter_model.safetensors")),
+                Files.readAllBytes(three.resolve("adapter/adapter_model.safetensors")));
+        train(decoder(dir.resolve("gpu")), "--workers", "2", "--device", "cuda").assertUsageError(
+                "parallel.workers 2", "CPU workers");
+    }
+
     @Test
     void everyOptimizerScheduleAndCovarianceRuns() throws IOException {
         int n = 0;
