@@ -10,19 +10,15 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeSet;
 import org.zotune.ZotuneException;
-import org.zotune.data.batch.MaskedPromptEncoder;
-import org.zotune.data.prompt.MaskedTemplate;
 import org.zotune.dfo.DfoSearch;
 import org.zotune.dfo.PopulationLoss;
 import org.zotune.dfo.search.SearchFactory;
-import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelLoader;
 import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
-import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.run.Fingerprints;
 import org.zotune.train.run.MetricsLog;
@@ -88,25 +84,19 @@ public final class DfoTrainer {
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
-        boolean masked = config.objectiveKind() == TrainConfig.ObjectiveKind.MLM;
-        MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null;
+        RunInputs.Plan plan = RunInputs.plan(config); // bad data keys first
+        if (config.objectiveKind() == TrainConfig.ObjectiveKind.HEAD) {
+            throw new ZotuneException("method dfo: objective head adds a new classification head, which the subspace "
+                    + "search over the attention's LoRA factors cannot learn; use objective similarity or mlm");
+        }
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
-        requireKind(loaded, masked);
+        RunInputs.requireKind(config, plan, loaded);
         requireFits(config.dfo(), loaded.config());
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
-        TrainData data;
-        Objective objective;
-        if (masked) {
-            MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, Math.max(0, loaded.config().padTokenId()),
-                    config.maxLength());
-            data = TrainData.loadMasked(config.data(), encoder, maskedTemplate, config.seed());
-            objective = new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(maskedTemplate.words(),
-                    config.data().verbalizerFirstToken()));
-        } else {
-            data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
-            objective = Objective.named(config.objective());
-        }
+        RunInputs.Read read = RunInputs.read(config, plan, loaded, tokenizer);
+        TrainData data = read.data();
+        Objective objective = read.objective();
         log.println("data: " + data.description());
         if (data.languageModel()) {
             throw new ZotuneException("method dfo searches for a classification objective and needs candidate data "
@@ -341,13 +331,4 @@ public final class DfoTrainer {
         }
     }
 
-    /** Objective mlm needs an encoder with an MLM head; the others score next tokens and need a decoder. */
-    private void requireKind(LoadedLanguageModel loaded, boolean masked) {
-        LanguageModel.Kind kind = loaded.model().kind();
-        if (masked != (kind == LanguageModel.Kind.MASKED)) {
-            throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective() + "' "
-                    + (masked ? "needs an encoder with a masked-LM head" : "needs a causal language model")
-                    + "; this is a " + loaded.config().family() + " " + (masked ? "decoder" : "encoder"));
-        }
-    }
 }

@@ -15,13 +15,9 @@ import org.zotune.ZotuneException;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.split.BatchSampler;
-import org.zotune.data.batch.MaskedPromptEncoder;
-import org.zotune.data.batch.TextRowEncoder;
-import org.zotune.data.prompt.TextTemplate;
 import org.zotune.model.SequenceClassifier;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.HeadClassification;
-import org.zotune.data.prompt.MaskedTemplate;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedLanguageModel;
@@ -34,7 +30,6 @@ import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
 import org.zotune.train.objective.Evaluator;
-import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.run.BestTracker;
 import org.zotune.train.run.Fingerprints;
@@ -136,43 +131,21 @@ public final class Trainer {
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
-        boolean masked = config.objectiveKind() == TrainConfig.ObjectiveKind.MLM;
-        boolean embeds = EncoderObjectives.embeds(config);
-        MaskedTemplate maskedTemplate = masked ? TrainData.maskedTemplate(config.data()) : null; // bad keys first
-        TextTemplate textTemplate = embeds ? TrainData.textTemplate(config.data()) : null;
+        RunInputs.Plan plan = RunInputs.plan(config); // bad data keys first
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
-        requireKind(loaded, masked, embeds);
+        RunInputs.requireKind(config, plan, loaded);
         EncoderObjectives.requireTrainable(config);
-        if (embeds) {
-            EncoderObjectives.requireModel(config, (EncoderModel) loaded.model(),
-                    loaded.checkpoint().source().toString());
-        }
         adapter = ZoEngines.adapter(config, loaded.model()); // bad peft sections refused before anything is written
         lora = adapter instanceof Lora l ? l : null;
         ZoEngines.requireEngine(config, adapter);
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
-        TrainData data;
-        Objective objective;
-        if (masked) {
-            MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, Math.max(0, loaded.config().padTokenId()),
-                    config.maxLength());
-            data = TrainData.loadMasked(config.data(), encoder, maskedTemplate, config.seed());
-            objective = new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(maskedTemplate.words(),
-                    config.data().verbalizerFirstToken()));
-        } else if (embeds) {
-            int pad = Math.max(0, loaded.config().padTokenId());
-            TextRowEncoder encoder = new TextRowEncoder(tokenizer, config.maxLength());
-            TrainData.Encoded e = TrainData.loadEncoded(config.data(), encoder, textTemplate, pad, config.seed());
-            data = e.data();
-            objective = EncoderObjectives.objective(config, encoder, e.labels(), pad);
-            if (objective instanceof HeadClassification) {
-                head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
-                        e.labels().size()), e.labels(), config.head(), loaded.parameters(), loaded.checkpoint());
-            }
-        } else {
-            data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
-            objective = Objective.named(config.objective());
+        RunInputs.Read read = RunInputs.read(config, plan, loaded, tokenizer);
+        TrainData data = read.data();
+        Objective objective = read.objective();
+        if (objective instanceof HeadClassification) {
+            head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
+                    read.labels().size()), read.labels(), config.head(), loaded.parameters(), loaded.checkpoint());
         }
         log.println("data: " + data.description());
         if (data.languageModel() && config.objectiveKind() != TrainConfig.ObjectiveKind.LM) {
@@ -384,39 +357,6 @@ public final class Trainer {
             Evaluator.Result r = Evaluator.evaluate(ops, model, weights, set, bs, data.padId(), objective);
             return new Eval(r.loss(), r.accuracy(), r.f1(), r.examples());
         });
-    }
-
-    /**
-     * Objective mlm trains an encoder; every other objective scores next tokens and needs a decoder: one line naming
-     * the model and what to use instead.
-     */
-    private void requireKind(LoadedLanguageModel loaded, boolean masked, boolean embeds) {
-        LanguageModel.Kind kind = loaded.model().kind();
-        if (embeds) {
-            if (kind != LanguageModel.Kind.MASKED || !(loaded.model() instanceof EncoderModel)) {
-                throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective()
-                        + "' pools an encoder's hidden states and needs an encoder (BERT, RoBERTa); this is a "
-                        + loaded.config().family() + " decoder: train it with objective lm, classification, "
-                        + "accuracy or f1");
-            }
-            return;
-        }
-        if (masked && kind != LanguageModel.Kind.MASKED) {
-            throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm needs an encoder with a "
-                    + "masked-LM head (BERT, RoBERTa); this is a " + loaded.config().family() + " decoder (causal "
-                    + "language model): train it with objective lm, classification, accuracy or f1");
-        }
-        if (masked && loaded.model() instanceof EncoderModel e && !e.hasMlmHead()) {
-            throw new ZotuneException(loaded.checkpoint().source() + ": objective mlm scores the masked-LM head, and "
-                    + "this " + loaded.config().family() + " checkpoint has none (a bare encoder, e.g. a "
-                    + "sentence-embedding model)");
-        }
-        if (!masked && kind != LanguageModel.Kind.CAUSAL) {
-            throw new ZotuneException(loaded.checkpoint().source() + ": objective '" + config.objective() + "' scores "
-                    + "next tokens and needs a causal language model; this is a " + loaded.config().family()
-                    + " encoder (masked language model): train it with objective mlm and a masked-LM template, or with "
-                    + "similarity or head");
-        }
     }
 
     /**

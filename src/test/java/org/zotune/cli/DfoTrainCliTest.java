@@ -191,6 +191,29 @@ class DfoTrainCliTest {
         }
     }
 
+    /** The article's objective for encoders without an MLM head: label similarity; objective head is refused. */
+    @Test
+    void anEncoderRunWithLabelSimilaritySearchesAndHeadIsRefused() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bare"), 5, false);
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, ROWS);
+        Path out = dir.resolve("sim");
+        Path cfg = Files.writeString(dir.resolve("sim.yaml"), String.join("\n", "model: '" + model + "'",
+                "objective: similarity", "similarity: {labels: {pos: it was great, neg: it was terrible}}", "data:",
+                "  format: jsonl", "  train: '" + data + "'", "  dev: '" + data + "'", "method: dfo", "device: cpu",
+                "seed: 4", "out: '" + out + "'", "dfo:", "  population: 6", "  subspace: 16", "  budget: 120",
+                "  schedule: rounds", ""));
+        CliRun r = train(cfg);
+        assertEquals(0, r.code(), r.err());
+        JsonNode s = json(out.resolve("summary.json"));
+        double before = s.path("initial_dev").path("loss").asDouble();
+        double after = s.path("final_dev").path("loss").asDouble();
+        assertTrue(after <= before, "loss " + before + " -> " + after);
+        assertTrue(Files.exists(out.resolve("adapter/adapter_model.safetensors")));
+        train(cfg, "--set", "objective=head", "--overwrite").assertUsageError("method dfo", "objective head",
+                "similarity or mlm");
+    }
+
     @Test
     void anEncoderRunWithTheMaskedLmPromptExportsTheAdapterOfItsResult() throws IOException {
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, true);

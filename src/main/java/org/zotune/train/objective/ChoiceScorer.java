@@ -16,6 +16,15 @@ public interface ChoiceScorer {
     /** Per example of {@code batch}, one score per label. */
     double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch);
 
+    /**
+     * [Σ over examples of −log softmax(s)[gold], examples]: the sums an {@link AdditiveObjective} of this scorer adds
+     * over data-parallel shards.
+     */
+    default double[] crossEntropySums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        double mean = crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
+        return new double[] {mean * batch.examples(), batch.examples()};
+    }
+
     /** Mean over examples of −log softmax(s)[gold], in double. */
     static double crossEntropy(double[][] scores, int[] gold) {
         if (scores.length != gold.length) {

@@ -49,8 +49,7 @@ public final class MaskedLmPrompt implements AdditiveObjective, ChoiceScorer {
     /** [Σ per-example cross-entropy, examples]. */
     @Override
     public double[] sums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
-        double mean = ChoiceScorer.crossEntropy(choiceScores(ops, model, weights, batch), batch.gold());
-        return new double[] {mean * batch.examples(), batch.examples()};
+        return crossEntropySums(ops, model, weights, batch);
     }
 
     @Override
