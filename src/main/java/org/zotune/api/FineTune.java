@@ -11,12 +11,14 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import org.zotune.ZotuneException;
 import org.zotune.cuda.Cuda;
+import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.DfoTrainer;
 import org.zotune.train.HfExport;
 import org.zotune.train.PeftExport;
+import org.zotune.train.PrefixExport;
 import org.zotune.train.Replay;
 import org.zotune.train.TrainConfig;
 import org.zotune.train.Trainer;
@@ -157,9 +159,9 @@ public final class FineTune {
      * Rebuilds a run's fine-tuned weights from the base model and the run's trajectory.jsonl, without a forward
      * pass, into a new Hugging Face folder {@code out} (absent or empty). On the device the run trained on, the
      * weights equal the run's model/ bit for bit. {@link Device#AUTO} replays on CUDA when usable, else the CPU.
-     * A LoRA run's trajectory replays on the CPU into a PEFT adapter folder {@code out} (adapter_config.json +
-     * adapter_model.safetensors), equal to the run's adapter/ bit for bit; the base must be the run's (its
-     * fingerprint is checked).
+     * A LoRA or prefix run's trajectory replays on the CPU into a PEFT adapter folder {@code out}
+     * (adapter_config.json + adapter_model.safetensors), equal to the run's adapter/ bit for bit; the base must be
+     * the run's (its fingerprint is checked).
      */
     public static ReplayResult replay(ModelSource base, Path trajectory, Path out, Device device) {
         ModelSource.Resolved paths = base.resolve();
@@ -171,25 +173,41 @@ public final class FineTune {
             case AUTO -> Cuda.availability().usable() ? "cuda" : "cpu";
         };
         Trajectory.Read tr = Trajectory.read(trajectory);
-        LoadedModel loaded = ModelLoader.load(paths.model());
         long t0 = System.nanoTime();
+        if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
+            if (device == Device.CUDA) {
+                throw new ZotuneException("replay --device cuda: the trajectory trained a prefix, which trains (and "
+                        + "replays) on the CPU engine only; use --device cpu");
+            }
+            LoadedLanguageModel any = ModelLoader.loadAny(paths.model());
+            Replay.Prefixes p = Replay.runPrefix(any, tr);
+            PrefixExport.write(out, p.prefix(), tr.config().model(), any.config(), p.tensors(), adapterMetadata(tr));
+            return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
+        }
+        LoadedModel loaded = ModelLoader.load(paths.model());
         if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.LORA) {
             if (device == Device.CUDA) {
                 Replay.run(loaded, tr, "cuda"); // refuses in one line: adapters replay on the CPU
             }
             Replay.Adapters a = Replay.runAdapters(loaded, tr);
-            Map<String, String> meta = new java.util.LinkedHashMap<>(Map.of("format", "pt", "zotune_step",
-                    Long.toString(tr.steps().size())));
-            if (tr.baseWeights() != null) {
-                meta.put(PeftExport.BASE_WEIGHTS, tr.baseWeights());
-            }
-            PeftExport.write(out, a.lora(), tr.config().model(), loaded.config().family(), a.tensors(), meta);
+            PeftExport.write(out, a.lora(), tr.config().model(), loaded.config().family(), a.tensors(),
+                    adapterMetadata(tr));
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }
         List<HostTensor> theta = Replay.run(loaded, tr, d);
         HfExport.write(out, paths.model(), paths.tokenizer(), loaded.config(), theta, Map.of("format", "pt",
                 "zotune_step", Long.toString(tr.steps().size())));
         return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** A replayed adapter's safetensors metadata, as the run wrote it: format, step and the base's fingerprint. */
+    private static Map<String, String> adapterMetadata(Trajectory.Read tr) {
+        Map<String, String> meta = new java.util.LinkedHashMap<>(Map.of("format", "pt", "zotune_step",
+                Long.toString(tr.steps().size())));
+        if (tr.baseWeights() != null) {
+            meta.put(PeftExport.BASE_WEIGHTS, tr.baseWeights());
+        }
+        return meta;
     }
 
     /**

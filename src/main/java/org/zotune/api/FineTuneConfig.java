@@ -259,6 +259,25 @@ public final class FineTuneConfig {
             return set("peft.targets", targets);
         }
 
+        /**
+         * Keys peft.method (prefix) and peft.tokens: train {@code tokens} key/value vectors per attention layer,
+         * prepended to the frozen model's own (prefix tuning, on the CPU engine), instead of every weight; the run
+         * writes a PEFT prefix-tuning adapter folder ({@link FineTuneResult#adapterDir()}). tokens + max_length must
+         * fit the model's positions.
+         */
+        public Builder prefix(int tokens) {
+            set("peft.method", "prefix");
+            return set("peft.tokens", tokens);
+        }
+
+        /**
+         * Key parallel.workers: data-parallel replicas of the engine, each micro-batch's examples split over them
+         * (CPU engines in this process; {@code set("parallel.split", "samples")} splits the SPSA samples instead).
+         */
+        public Builder workers(int n) {
+            return set("parallel.workers", n);
+        }
+
         /** Key peft.merge: a LoRA run also writes the merged full weights to model/ (and best/). */
         public Builder mergeAdapter(boolean merge) {
             return set("peft.merge", merge);

@@ -30,14 +30,15 @@ public record FineTuneResult(long steps, String stopped, Evaluation initialDev, 
     }
 
     /**
-     * A LoRA run's final adapter: a Hugging Face PEFT adapter folder that
-     * {@link Model#open(ModelSource, Device, Precision, Path)} and PEFT's {@code PeftModel.from_pretrained} read.
+     * A LoRA or prefix run's final adapter: a Hugging Face PEFT adapter folder (peft_type LORA or PREFIX_TUNING)
+     * that {@link Model#open(ModelSource, Device, Precision, Path)} and PEFT's {@code PeftModel.from_pretrained}
+     * read.
      */
     public Path adapterDir() {
         return runDir.resolve("adapter");
     }
 
-    /** A LoRA run's best-on-dev adapter (a PEFT adapter folder), written when the run has a dev set. */
+    /** A LoRA or prefix run's best-on-dev adapter (a PEFT adapter folder), written when the run has a dev set. */
     public Path bestAdapterDir() {
         return bestDir().resolve("adapter");
     }

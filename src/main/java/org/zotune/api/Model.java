@@ -33,6 +33,7 @@ import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.HfExport;
 import org.zotune.train.PeftImport;
+import org.zotune.train.PrefixImport;
 import org.zotune.train.TrainData;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.NextTokenTargets;
@@ -59,17 +60,19 @@ public final class Model implements AutoCloseable {
     private final String tokenizerName;
     private final Ops ops;
     private final Parameters params;
-    /** What the forward passes read: the parameters, or with an adapter the composed W + (α/r)·B·A. */
+    /** What the forward passes read: the parameters, or with an adapter the composed W + (α/r)·B·A or prefixes. */
     private final WeightSource weights;
     /** The loaded adapter (its constants and tensors on the device), or null. */
     private final AutoCloseable adapterMemory;
     private final Path adapter;
+    /** lora, prefix, or null. */
+    private final String adapterMethod;
     private final String fallbackReason;
     private boolean closed;
 
     private Model(ModelSource source, Path modelPath, Path tokenizerPath, LanguageModel model,
             List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, WeightSource weights,
-            AutoCloseable adapterMemory, Path adapter, String fallbackReason) {
+            AutoCloseable adapterMemory, Path adapter, String adapterMethod, String fallbackReason) {
         this.source = source;
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
@@ -83,6 +86,7 @@ public final class Model implements AutoCloseable {
         this.weights = weights;
         this.adapterMemory = adapterMemory;
         this.adapter = adapter;
+        this.adapterMethod = adapterMethod;
         this.fallbackReason = fallbackReason;
     }
 
@@ -102,51 +106,63 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * {@link #open(ModelSource, Device, Precision)} with a LoRA adapter applied: a Hugging Face PEFT adapter folder
-     * ({@code adapter_config.json} + {@code adapter_model.safetensors}, as {@code save_pretrained} or a zotune LoRA
-     * run writes it) for a decoder. Every forward pass then sees W + (α/r)·B·A for the adapted weights: on the CPU
-     * formed per pass as training does (a run's adapter scores here bit for bit as in the run), on CUDA merged once on
-     * the host (in double, rounded once). The adapter is checked first: its config, every tensor's presence and shape
-     * against the model, and the base weights it records (zotune's adapters do): an adapter trained on other weights
-     * is refused, each in one line.
+     * {@link #open(ModelSource, Device, Precision)} with a PEFT adapter applied: a Hugging Face PEFT adapter folder
+     * ({@code adapter_config.json} + {@code adapter_model.safetensors}, as {@code save_pretrained} or a zotune run
+     * writes it). A LoRA adapter (peft_type LORA, decoders): every forward pass sees W + (α/r)·B·A for the adapted
+     * weights, on the CPU formed per pass as training does (a run's adapter scores here bit for bit as in the run), on
+     * CUDA merged once on the host (in double, rounded once). A prefix adapter (peft_type PREFIX_TUNING, decoders and
+     * encoders): every attention layer takes its keys and values as a prefix, as training does, on the CPU backend
+     * only ({@link Device#AUTO} picks the CPU, {@link Device#CUDA} is refused). The adapter is checked first: its
+     * config against the model, every tensor's presence and shape, and the base weights it records (zotune's
+     * adapters do): an adapter trained on other weights is refused, each in one line.
      *
      * @param adapter the adapter folder, or null for none
      * @return the open model, which the caller closes
      * @throws ZotuneException when a file is missing or unusable, the adapter does not fit the model, or
-     *                         {@link Device#CUDA} has no usable device
+     *                         {@link Device#CUDA} has no usable device (or the adapter is a prefix)
      */
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
         Checkpoint checkpoint = ModelLoader.open(r.model());
         LanguageModel model;
         List<HostTensor> hostParameters;
-        Tokenizer tokenizer;
         PeftImport.Adapter read = null;
+        PrefixImport.Adapter prefix = null;
+        boolean isPrefix = adapter != null && PeftImport.isPrefix(adapter);
         if (checkpoint.config().encoder() != null) {
-            if (adapter != null) {
+            if (adapter != null && !isPrefix) {
                 throw new ZotuneException("--adapter " + adapter + ": LoRA adapters load onto decoders (GPT-2, OPT, "
                         + "Llama); " + r.model() + " is a " + checkpoint.config().family().hfModelType() + " encoder");
             }
             LoadedEncoder e = ModelLoader.loadEncoder(checkpoint);
             model = e.model();
             hostParameters = e.parameters();
-            tokenizer = encoderTokenizer(r.model(), r.tokenizer(), e.config().vocabSize());
         } else {
             LoadedModel d = ModelLoader.load(checkpoint);
             model = d.model();
             hostParameters = d.parameters();
-            if (adapter != null) {
-                List<HostTensor> base = hostParameters;
+        }
+        if (adapter != null) {
+            List<HostTensor> base = hostParameters;
+            if (isPrefix) {
+                prefix = PrefixImport.read(adapter, model, () -> Fingerprints.weights(base));
+            } else {
                 read = PeftImport.read(adapter, model, () -> Fingerprints.weights(base));
             }
-            tokenizer = Tokenizers.forModel(r.model(), r.tokenizer());
         }
+        Tokenizer tokenizer = checkpoint.config().encoder() != null
+                ? encoderTokenizer(r.model(), r.tokenizer(), model.config().vocabSize())
+                : Tokenizers.forModel(r.model(), r.tokenizer());
         String backend = device.spelling();
         String fallback = null;
         if (device == Device.AUTO) {
-            Cuda.Availability a = Cuda.availability();
-            backend = a.usable() ? "cuda" : "cpu";
-            fallback = a.usable() ? null : a.reason();
+            Cuda.Availability a = prefix == null ? Cuda.availability() : null;
+            backend = a != null && a.usable() ? "cuda" : "cpu"; // a prefix runs on the CPU backend only so far
+            fallback = a == null || a.usable() ? null : a.reason();
+        } else if (prefix != null && device == Device.CUDA) {
+            closeTokenizer(tokenizer);
+            throw new ZotuneException("--adapter " + adapter + ": a prefix adapter runs on the CPU backend only so far "
+                    + "(the CUDA attention takes no key/value prefix yet); use --device cpu");
         }
         Ops ops = null;
         Parameters params = null;
@@ -170,9 +186,19 @@ public final class Model implements AutoCloseable {
                         applied.close();
                     }
                 };
+            } else if (prefix != null) {
+                // the keys and values in float32 beside the frozen weights, as training holds them
+                Parameters tensors = ops.createParameters(prefix.tensors(), DType.F32);
+                try {
+                    weights = TrainableStorage.own(prefix.prefix().set(ops, model, params), tensors).weights(params);
+                } catch (RuntimeException | Error e) {
+                    tensors.close();
+                    throw e;
+                }
+                memory = tensors;
             }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
-                    weights, memory, adapter, fallback);
+                    weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback);
         } catch (RuntimeException | Error e) {
             if (params != null) {
                 params.close();
@@ -186,12 +212,21 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * The LoRA adapter folder this model was opened with, or null.
+     * The adapter folder this model was opened with, or null.
      *
      * @return the folder given to {@link #open(ModelSource, Device, Precision, Path)}
      */
     public Path adapter() {
         return adapter;
+    }
+
+    /**
+     * The kind of the adapter this model was opened with, as key {@code peft.method} spells it.
+     *
+     * @return {@code "lora"}, {@code "prefix"}, or null without an adapter
+     */
+    public String adapterMethod() {
+        return adapterMethod;
     }
 
     /** An encoder's tokenizer: the explicit one, else tokenizer.json beside the model, else none (ids only). */
@@ -516,8 +551,8 @@ public final class Model implements AutoCloseable {
         int[] rows = masks.stream().mapToInt(Integer::intValue).toArray();
         float[] logits;
         try (Ops.Scope s = ops.scope()) {
-            logits = ops.toHost(encoder.mlmLogits(ops, params, encoder.hiddenStates(ops, params, Batch.of(ids), null),
-                    rows));
+            Tensor hidden = encoder.hiddenStates(ops, weights, Batch.of(ids), null);
+            logits = ops.toHost(encoder.mlmLogits(ops, weights, hidden, rows));
         }
         List<MaskPrediction> out = new ArrayList<>(rows.length);
         for (int i = 0; i < rows.length; i++) {
@@ -622,7 +657,7 @@ public final class Model implements AutoCloseable {
             Batch batch = Batch.rightPadded(java.util.Arrays.copyOfRange(ids, from, to), pad);
             float[] h;
             try (Ops.Scope s = ops.scope()) {
-                h = ops.toHost(encoder.hiddenStates(ops, params, batch, null));
+                h = ops.toHost(encoder.hiddenStates(ops, weights, batch, null));
             }
             for (int b = 0; b < to - from; b++) {
                 out[from + b] = pool(h, b, batch, hidden, pooling, normalize);
@@ -780,6 +815,10 @@ public final class Model implements AutoCloseable {
     }
 
     private List<HostTensor> exportParameters() {
+        if ("prefix".equals(adapterMethod)) {
+            throw new ZotuneException("export: a prefix adapter does not merge into the weights (it adds keys and "
+                    + "values to the attention, not weight deltas); its folder " + adapter + " is the export");
+        }
         if (adapter == null || !(weights instanceof Parameters)) {
             return hostParameters; // no adapter, or one merged into hostParameters already (GPU backend)
         }

@@ -34,8 +34,8 @@ public final class GenerateCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--adapter", paramLabel = "DIR",
-            description = "A LoRA adapter to apply: a Hugging Face PEFT adapter folder (adapter_config.json + "
-                    + "adapter_model.safetensors), e.g. a LoRA run's adapter/.")
+            description = "A PEFT adapter to apply (LoRA or prefix tuning): a Hugging Face PEFT adapter folder "
+                    + "(adapter_config.json + adapter_model.safetensors), e.g. a LoRA or prefix run's adapter/.")
     Path adapter;
 
     @Option(names = "--tokenizer", paramLabel = "PATH",

@@ -23,7 +23,7 @@ final class ModelSession {
         return open(source, null, backend, err);
     }
 
-    /** {@link #open(ModelSource, BackendOptions, PrintWriter)} with a PEFT LoRA adapter folder applied (or null). */
+    /** {@link #open(ModelSource, BackendOptions, PrintWriter)} with a PEFT adapter folder (LoRA or prefix) or null. */
     static Model open(ModelSource source, java.nio.file.Path adapter, BackendOptions backend, PrintWriter err) {
         if (adapter != null) {
             Runs.requireExisting(adapter, "adapter");
@@ -71,7 +71,7 @@ final class ModelSession {
                     + "reference backend");
         }
         if (adapter != null) {
-            err.println("adapter: " + adapter + " (LoRA)");
+            err.println("adapter: " + adapter + ("prefix".equals(m.adapterMethod()) ? " (prefix)" : " (LoRA)"));
         }
         ModelInfo i = m.info();
         if (i.encoder()) {

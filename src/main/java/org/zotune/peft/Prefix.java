@@ -129,6 +129,39 @@ public final class Prefix implements Adapter {
         return new Adapter.Bound(TrainableSet.prefixes(model.params(), tensors, prefixes), initial, () -> { });
     }
 
+    /**
+     * The set that brings tensors of this prefix (in {@link #tensors()}'s order: a loaded adapter's, a replayed
+     * run's) into the forward passes of {@code model}: which attention each layer's keys and values belong to is asked
+     * of the model itself, by one frozen forward over one token through {@link WeightSource#kvPrefix}.
+     */
+    public TrainableSet set(Ops ops, LanguageModel model, WeightSource frozen) {
+        List<Integer> asked = new ArrayList<>();
+        WeightSource probe = new WeightSource() {
+            @Override
+            public Tensor weight(int index) {
+                return frozen.weight(index);
+            }
+
+            @Override
+            public KvPrefix kvPrefix(int attention) {
+                asked.add(attention);
+                return null;
+            }
+        };
+        try (Ops.Scope s = ops.scope()) {
+            model.forward(ops, probe, Batch.of(new int[] {0}));
+        }
+        if (asked.size() != layers || asked.stream().distinct().count() != layers) {
+            throw new IllegalStateException("prefix: the model asked " + asked.size() + " attention layers for a "
+                    + "prefix, its config says " + layers);
+        }
+        Map<Integer, int[]> prefixes = new HashMap<>();
+        for (int l = 0; l < layers; l++) {
+            prefixes.put(asked.get(l), new int[] {2 * l, 2 * l + 1});
+        }
+        return TrainableSet.prefixes(model.params(), tensors, prefixes);
+    }
+
     /** What one frozen forward over the initial tokens showed: per attention layer, its id, keys and values. */
     private record Captured(List<Integer> attentions, List<float[]> keys, List<float[]> values) {
     }

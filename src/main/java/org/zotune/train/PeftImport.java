@@ -39,31 +39,13 @@ public final class PeftImport {
      *                    the adapter records one
      */
     public static Adapter read(Path dir, LanguageModel model, Supplier<String> baseWeights) {
-        if (!Files.isDirectory(dir)) {
-            throw new ZotuneException("adapter " + dir + (Files.exists(dir) ? " is not a folder" : " does not exist")
-                    + " (a PEFT adapter folder: adapter_config.json + adapter_model.safetensors)");
-        }
+        JsonNode c = config(dir);
         Path cfgFile = dir.resolve(PeftExport.CONFIG);
         Path weights = dir.resolve(PeftExport.WEIGHTS);
-        if (!Files.isRegularFile(cfgFile)) {
-            throw new ZotuneException("adapter " + dir + ": no " + PeftExport.CONFIG);
-        }
-        if (!Files.isRegularFile(weights)) {
-            throw new ZotuneException("adapter " + dir + ": no " + PeftExport.WEIGHTS + (Files.exists(dir.resolve(
-                    "adapter_model.bin")) ? " (only safetensors are read: save with safe_serialization=True)" : ""));
-        }
-        JsonNode c;
-        try {
-            c = JSON.readTree(cfgFile.toFile());
-        } catch (IOException e) {
-            throw new ZotuneException(cfgFile + ": not valid JSON: " + firstLine(e.getMessage()), e);
-        }
-        if (c == null || !c.isObject()) {
-            throw new ZotuneException(cfgFile + ": not a JSON object");
-        }
         String type = c.path("peft_type").asText("");
         if (!type.equals("LORA")) {
-            throw new ZotuneException(cfgFile + ": peft_type '" + type + "' is not LORA (zotune loads LoRA adapters)");
+            throw new ZotuneException(cfgFile + ": peft_type '" + type + "' is not LORA (zotune loads LoRA and "
+                    + "PREFIX_TUNING adapters)");
         }
         JsonNode r = c.get("r");
         if (r == null || !r.canConvertToInt() || !r.isIntegralNumber() || r.asInt() < 1) {
@@ -112,15 +94,7 @@ public final class PeftImport {
             throw new ZotuneException(cfgFile + ": " + e.getMessage(), e);
         }
         SafetensorsFile file = SafetensorsFile.open(weights);
-        String recorded = file.metadata() == null ? null : file.metadata().get(PeftExport.BASE_WEIGHTS);
-        if (recorded != null) {
-            String now = baseWeights.get();
-            if (!recorded.equals(now)) {
-                throw new ZotuneException("adapter " + dir + " was trained on other base weights (it records "
-                        + abbreviate(recorded) + ", the model gives " + abbreviate(now) + "); load it onto the model "
-                        + "it was trained on (" + c.path("base_model_name_or_path").asText("?") + ")");
-            }
-        }
+        checkBase(dir, c, file, baseWeights);
         List<HostTensor> tensors;
         try {
             tensors = lora.fromPeft(file.tensors());
@@ -128,6 +102,57 @@ public final class PeftImport {
             throw new ZotuneException(weights + ": " + e.getMessage(), e);
         }
         return new Adapter(lora, tensors, c.path("base_model_name_or_path").asText(null));
+    }
+
+    /**
+     * Whether the adapter folder {@code dir} holds a prefix-tuning adapter (peft_type PREFIX_TUNING, read with
+     * {@link PrefixImport}); the folder and its config are checked as {@link #read} checks them, in one line.
+     */
+    public static boolean isPrefix(Path dir) {
+        return config(dir).path("peft_type").asText("").equals("PREFIX_TUNING");
+    }
+
+    /** The folder's adapter_config.json, with its weights file present: one line naming what is missing. */
+    static JsonNode config(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ZotuneException("adapter " + dir + (Files.exists(dir) ? " is not a folder" : " does not exist")
+                    + " (a PEFT adapter folder: adapter_config.json + adapter_model.safetensors)");
+        }
+        Path cfgFile = dir.resolve(PeftExport.CONFIG);
+        Path weights = dir.resolve(PeftExport.WEIGHTS);
+        if (!Files.isRegularFile(cfgFile)) {
+            throw new ZotuneException("adapter " + dir + ": no " + PeftExport.CONFIG);
+        }
+        if (!Files.isRegularFile(weights)) {
+            throw new ZotuneException("adapter " + dir + ": no " + PeftExport.WEIGHTS + (Files.exists(dir.resolve(
+                    "adapter_model.bin")) ? " (only safetensors are read: save with safe_serialization=True)" : ""));
+        }
+        JsonNode c;
+        try {
+            c = JSON.readTree(cfgFile.toFile());
+        } catch (IOException e) {
+            throw new ZotuneException(cfgFile + ": not valid JSON: " + firstLine(e.getMessage()), e);
+        }
+        if (c == null || !c.isObject()) {
+            throw new ZotuneException(cfgFile + ": not a JSON object");
+        }
+        return c;
+    }
+
+    /**
+     * Refuses an adapter whose recorded base weights ({@link PeftExport#BASE_WEIGHTS}) are not the model's; one
+     * that records none (peft's own) passes.
+     */
+    static void checkBase(Path dir, JsonNode config, SafetensorsFile file, Supplier<String> baseWeights) {
+        String recorded = file.metadata() == null ? null : file.metadata().get(PeftExport.BASE_WEIGHTS);
+        if (recorded != null) {
+            String now = baseWeights.get();
+            if (!recorded.equals(now)) {
+                throw new ZotuneException("adapter " + dir + " was trained on other base weights (it records "
+                        + abbreviate(recorded) + ", the model gives " + abbreviate(now) + "); load it onto the model "
+                        + "it was trained on (" + config.path("base_model_name_or_path").asText("?") + ")");
+            }
+        }
     }
 
     private static void refuse(Path cfg, JsonNode c, String key, String why) {

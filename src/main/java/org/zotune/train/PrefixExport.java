@@ -19,7 +19,9 @@ import org.zotune.tensor.HostTensor;
  * Writes a prefix as a Hugging Face PEFT prefix-tuning adapter folder: {@code adapter_config.json} (peft_type
  * PREFIX_TUNING, num_virtual_tokens, num_layers, token_dim, num_attention_heads, prefix_projection false,
  * base_model_name_or_path) and {@code adapter_model.safetensors} holding one float32 tensor {@code prompt_embeddings}
- * [p, 2·L·Hkv·D] in PEFT's layout ({@link Prefix#toPeft}). Both files are written atomically.
+ * [p, 2·L·Hkv·D] in PEFT's layout ({@link Prefix#toPeft}), its safetensors metadata as the caller gives it (a run
+ * records the base weights' fingerprint, {@link PeftExport#BASE_WEIGHTS}, which {@link PrefixImport} checks). Both
+ * files are written atomically.
  */
 public final class PrefixExport {
     public static final String CONFIG = PeftExport.CONFIG;

@@ -7,9 +7,13 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
+import org.zotune.model.LanguageModel;
+import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
+import org.zotune.peft.Prefix;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.run.Fingerprints;
@@ -76,7 +80,12 @@ public final class Replay {
     }
 
     private static List<ParamSpec> checkParameters(LoadedModel base, Trajectory.Read trajectory) {
-        List<ParamSpec> specs = base.model().params();
+        return checkParameters(base.model(), base.parameters(), trajectory);
+    }
+
+    private static List<ParamSpec> checkParameters(LanguageModel model, List<HostTensor> parameters,
+            Trajectory.Read trajectory) {
+        List<ParamSpec> specs = model.params();
         List<String> names = specs.stream().map(ParamSpec::name).toList();
         if (!names.equals(trajectory.parameters())) {
             throw new ZotuneException("the base model's parameters (" + names.size() + ", first " + names.get(0)
@@ -84,7 +93,7 @@ public final class Replay {
         }
         String recorded = trajectory.baseWeights();
         if (recorded != null) {
-            String now = Fingerprints.weights(base.parameters());
+            String now = Fingerprints.weights(parameters);
             if (!recorded.equals(now)) {
                 throw new ZotuneException("the base model's weights are not those the run started from (the "
                         + "trajectory records " + recorded.substring(0, 19) + "…, the model gives "
@@ -148,6 +157,57 @@ public final class Replay {
             }
             return new Adapters(lora, out);
         }
+    }
+
+    /**
+     * A prefix trajectory replayed on the CPU: the prefix's initial keys and values from the frozen base and the run
+     * seed ({@link Prefix#bind}: one forward over the seed's tokens, in the run's dtype, as the run computed them),
+     * then every recorded update over the prefix's float32 buffer, as {@link CpuZoEngine} trained it: the prefix bit
+     * for bit. The base must be the run's (parameter names and fingerprint); decoders and encoders alike.
+     *
+     * @return the prefix and its tensors in {@link Prefix#tensors()}'s order
+     */
+    public static Prefixes runPrefix(LoadedLanguageModel base, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
+        if (c.peft().methodKind() != TrainConfig.Peft.Method.PREFIX) {
+            throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not a "
+                    + "prefix");
+        }
+        checkParameters(base.model(), base.parameters(), trajectory);
+        Prefix prefix = (Prefix) ZoEngines.adapter(c, base.model());
+        List<ParamSpec> specs = prefix.tensors();
+        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(specs));
+        ZoStep.Config step = ZoEngines.stepConfig(c);
+        step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
+                step.maxBadSteps(), DType.F32, step.seed()); // the prefix is float32 whatever the base's dtype
+        DType dtype = c.paramDType();
+        try (CpuOps ops = new CpuOps(dtype);
+                Parameters frozen = ops.createParameters(base.parameters(), dtype);
+                Adapter.Bound bound = prefix.bind(ops, base.model(), frozen, c.seed());
+                Parameters params = ops.createParameters(bound.initial(), DType.F32)) {
+            float[] flat = CpuOps.flatValues(params);
+            long[] offsets = new long[specs.size()];
+            for (int p = 0; p < offsets.length; p++) {
+                offsets[p] = params.offset(p);
+            }
+            ZoStep zo = new ZoStep(step, opt, flat, offsets, null, null, 0);
+            for (Trajectory.Step s : trajectory.steps()) {
+                checkStep(c, s);
+                zo.replay(s.t(), s.g(), s.skipped());
+            }
+            List<HostTensor> out = new ArrayList<>(specs.size());
+            for (int p = 0; p < specs.size(); p++) {
+                int off = (int) offsets[p];
+                int n = Math.toIntExact(specs.get(p).numel());
+                out.add(HostTensor.ofFloats(specs.get(p).name(), java.util.Arrays.copyOfRange(flat, off, off + n),
+                        specs.get(p).shape()));
+            }
+            return new Prefixes(prefix, out);
+        }
+    }
+
+    /** A replayed prefix: the prefix and its tensors (per layer its keys, then its values). */
+    public record Prefixes(Prefix prefix, List<HostTensor> tensors) {
     }
 
     /** A replayed LoRA adapter: its set and its tensors (Aᵀ, B per target). */

@@ -368,7 +368,9 @@ public final class Trainer {
         Map<String, String> meta = Map.of("format", "pt", "zotune_step", Long.toString(step));
         if (adapter instanceof Prefix prefix) {
             Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
-            PrefixExport.write(out, prefix, config.model(), modelConfig, engine.exportParameters(), meta);
+            Map<String, String> prefixMeta = new java.util.LinkedHashMap<>(meta);
+            prefixMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
+            PrefixExport.write(out, prefix, config.model(), modelConfig, engine.exportParameters(), prefixMeta);
             return;
         }
         if (lora != null) {
