@@ -500,6 +500,29 @@ public final class CmaEs implements AskTell {
         long eig = in.readLong();
         double bv = in.readDouble();
         double[] bx = readAll(in, n);
+        // a hand-edited or corrupt state must not turn every later candidate into NaN
+        if (g < 0 || eig < 0 || eig > g * (double) lambda) {
+            throw new ZotuneException("CMA-ES state: generation " + g + " with eigendecomposition at " + eig
+                    + " evaluations (corrupt)");
+        }
+        if (!Double.isFinite(sg) || sg <= 0) {
+            throw new ZotuneException("CMA-ES state: sigma " + sg + " is not a finite step size > 0 (corrupt)");
+        }
+        finite("mean", m);
+        finite("p_sigma", ps);
+        finite("p_c", pc);
+        finite("C", cc);
+        finite("B", bb);
+        finite("best point", bx);
+        for (double v : dd) {
+            if (!(v > 0) || !Double.isFinite(v)) {
+                throw new ZotuneException("CMA-ES state: a square-rooted eigenvalue is " + v + ", not finite and > 0 "
+                        + "(corrupt)");
+            }
+        }
+        if (Double.isNaN(bv)) {
+            throw new ZotuneException("CMA-ES state: the best value is NaN (corrupt)");
+        }
         generation = g;
         sigma = sg;
         System.arraycopy(m, 0, mean, 0, n);
@@ -514,6 +537,17 @@ public final class CmaEs implements AskTell {
         bestValue = bv;
         System.arraycopy(bx, 0, best, 0, n);
         sampled = false;
+    }
+
+    private static void finite(String what, double[] a) throws ZotuneException {
+        if (a == null) {
+            return;
+        }
+        for (double v : a) {
+            if (!Double.isFinite(v)) {
+                throw new ZotuneException("CMA-ES state: " + what + " holds the non-finite value " + v + " (corrupt)");
+            }
+        }
     }
 
     private static void expect(String what, int got, int want) {

@@ -381,6 +381,9 @@ public final class Fireworks implements AskTell {
         double[] x = new double[dimension];
         for (int j = 0; j < dimension; j++) {
             x[j] = in.readDouble();
+            if (!Double.isFinite(x[j])) {
+                throw new ZotuneException("fireworks state: the core holds " + x[j] + " at " + j + " (corrupt)");
+            }
         }
         if (g < 0 || !(a >= minAmplitude && a <= maxAmplitude) || Double.isNaN(v)) {
             throw new ZotuneException("fireworks state: corrupt (generation " + g + ", amplitude " + a
