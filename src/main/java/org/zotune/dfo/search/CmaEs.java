@@ -140,6 +140,7 @@ public final class CmaEs implements AskTell {
     /** CMA-ES from the origin. */
     public static CmaEs create(int dimension, int population, double sigma0, boolean separable, long seed) {
         check(dimension, population, sigma0);
+        checkSize(dimension, population, separable);
         return new CmaEs(dimension, population, sigma0, separable, seed, new double[dimension]);
     }
 
@@ -147,6 +148,7 @@ public final class CmaEs implements AskTell {
     public static CmaEs create(int dimension, int population, double sigma0, boolean separable, long seed,
             double[] start) {
         check(dimension, population, sigma0);
+        checkSize(dimension, population, separable);
         if (start == null || start.length != dimension) {
             throw new ZotuneException("CMA-ES: start has " + (start == null ? "no" : start.length)
                     + " values, expected the dimension " + dimension);
@@ -157,6 +159,25 @@ public final class CmaEs implements AskTell {
             }
         }
         return new CmaEs(dimension, population, sigma0, separable, seed, start);
+    }
+
+    /**
+     * Refuses sizes that cannot be allocated, in one line before any allocation: a full covariance of n² entries
+     * beyond a Java array, and state (C and B, the λ samples twice, the weights) beyond the JVM's heap.
+     */
+    private static void checkSize(int n, int lambda, boolean separable) {
+        long square = (long) n * n;
+        if (!separable && square > Integer.MAX_VALUE - 8) {
+            throw new ZotuneException("CMA-ES: a full covariance of dimension " + n + " has " + square
+                    + " entries, beyond one array; use covariance separable or a smaller subspace");
+        }
+        long bytes = 8 * ((separable ? 0 : 2 * square) + 2L * lambda * n + lambda + 8L * n);
+        long heap = Runtime.getRuntime().maxMemory();
+        if (bytes > heap) {
+            throw new ZotuneException("CMA-ES: dimension " + n + ", population " + lambda + (separable ? "" : ", full "
+                    + "covariance") + " need at least " + (bytes >> 20) + " MiB, more than the JVM's " + (heap >> 20)
+                    + " MiB heap; use a smaller population or subspace" + (separable ? "" : " or covariance separable"));
+        }
     }
 
     private static void check(int dimension, int population, double sigma0) {
