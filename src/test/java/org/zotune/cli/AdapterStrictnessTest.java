@@ -99,4 +99,14 @@ class AdapterStrictnessTest {
         perplexity(withValue("inf", Float.NEGATIVE_INFINITY)).assertUsageError("adapter_model.safetensors", Q0,
                 "-Infinity");
     }
+
+    @Test
+    void anAdapterOnAnEncoderIsRefusedBeforeAnythingLoads() {
+        Path minilm = org.zotune.TestData.file("models/all-MiniLM-L6-v2");
+        org.zotune.ZotuneException e = org.junit.jupiter.api.Assertions.assertThrows(org.zotune.ZotuneException.class,
+                () -> org.zotune.api.Model.open(org.zotune.api.ModelSource.of(minilm), org.zotune.api.Device.CPU,
+                        org.zotune.api.Precision.F32, adapter));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("--adapter " + adapter)
+                && e.getMessage().contains("encoder"), e.getMessage());
+    }
 }
