@@ -334,17 +334,28 @@ public final class DfoSearch {
             losses[l] = in.readDouble();
             for (int i = 0; i < dimension; i++) {
                 z[l][i] = in.readDouble();
+                if (!Double.isFinite(z[l][i])) {
+                    throw new ZotuneException("DFO-LoRA search state: layer " + l + "'s best point holds " + z[l][i]
+                            + " at " + i + " (corrupt)");
+                }
+            }
+            // +inf is a layer not searched yet; a search never keeps a NaN loss as its best
+            if (Double.isNaN(losses[l])) {
+                throw new ZotuneException("DFO-LoRA search state: layer " + l + "'s best loss is NaN (corrupt)");
             }
         }
         AskTell[][] opts = new AskTell[layers][Kind.values().length];
         for (int l = 0; l < layers; l++) {
             for (Kind k : Kind.values()) {
                 if (in.readBoolean()) {
-                    byte[] b = new byte[in.readInt()];
-                    in.readFully(b);
+                    byte[] b = readBlock(in, l, k);
                     AskTell o = factory.create(l, k, dimension, optimizerSeed(settings.seed(), l, k));
                     try (DataInputStream d = new DataInputStream(new ByteArrayInputStream(b))) {
                         o.readState(d);
+                        if (d.available() > 0) {
+                            throw new ZotuneException("DFO-LoRA search state: " + d.available() + " bytes after layer "
+                                    + l + "'s " + k + " state (not written by this zotune)");
+                        }
                     }
                     opts[l][k.ordinal()] = o;
                 }
@@ -357,6 +368,26 @@ public final class DfoSearch {
             bestZ[l] = z[l];
             optimizers[l] = opts[l];
         }
+    }
+
+    /**
+     * One optimiser's state block, read in pieces: a length the file does not hold ends in an EOFException (cut
+     * short) after reading what is there, never in an allocation of the length claimed.
+     */
+    private static byte[] readBlock(DataInput in, int layer, Kind kind) throws IOException {
+        int len = in.readInt();
+        if (len < 0) {
+            throw new ZotuneException("DFO-LoRA search state: layer " + layer + "'s " + kind + " state has length "
+                    + len + " (corrupt)");
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream(Math.min(len, 1 << 16));
+        byte[] chunk = new byte[Math.min(len, 1 << 16)];
+        for (int left = len; left > 0; left -= chunk.length) {
+            int n = Math.min(left, chunk.length);
+            in.readFully(chunk, 0, n);
+            out.write(chunk, 0, n);
+        }
+        return out.toByteArray();
     }
 
     private static void same(String key, long expected, long got) {

@@ -1,7 +1,9 @@
 package org.zotune.train;
 
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedInputStream;
@@ -30,7 +32,9 @@ import org.zotune.model.io.AtomicFiles;
 public final class DfoCheckpoints {
     static final String SEARCH = "search.bin";
     static final String STATE = "state.json";
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // a key given twice (which step, which projection seed?) is refused, not decided by the last one
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
     private DfoCheckpoints() {
     }

@@ -1,7 +1,9 @@
 package org.zotune.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,7 +27,9 @@ import org.zotune.tensor.HostTensor;
  * base_model_name_or_path is not compared (a name or a path on another machine says nothing about the weights).
  */
 public final class PeftImport {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // a key given twice leaves it open which r or lora_alpha was meant
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
     /** A read adapter: its LoRA set over the model and its tensors in {@link Lora#tensors()}'s order and layout. */
     public record Adapter(Lora lora, List<HostTensor> tensors, String baseModel) {
@@ -95,6 +99,7 @@ public final class PeftImport {
         }
         SafetensorsFile file = SafetensorsFile.open(weights);
         checkBase(dir, c, file, baseWeights);
+        checkFinite(weights, file);
         List<HostTensor> tensors;
         try {
             tensors = lora.fromPeft(file.tensors());
@@ -151,6 +156,19 @@ public final class PeftImport {
                 throw new ZotuneException("adapter " + dir + " was trained on other base weights (it records "
                         + abbreviate(recorded) + ", the model gives " + abbreviate(now) + "); load it onto the model "
                         + "it was trained on (" + config.path("base_model_name_or_path").asText("?") + ")");
+            }
+        }
+    }
+
+    /** One NaN or infinity makes every logit it reaches NaN: an adapter's weights must be finite. */
+    static void checkFinite(Path weights, SafetensorsFile file) {
+        for (var e : file.tensors().entrySet()) {
+            float[] v = e.getValue().toFloats();
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) {
+                    throw new ZotuneException(weights + ": tensor " + e.getKey() + " holds " + v[i] + " at element "
+                            + i + " (an adapter's weights must be finite)");
+                }
             }
         }
     }

@@ -76,6 +76,7 @@ public final class PrefixImport {
         Prefix prefix = Prefix.of(m, p.asInt(), 1);
         SafetensorsFile file = SafetensorsFile.open(weights);
         PeftImport.checkBase(dir, c, file, baseWeights);
+        PeftImport.checkFinite(weights, file);
         Map<String, HostTensor> tensors = file.tensors();
         for (String name : tensors.keySet()) {
             if (!name.equals(TENSOR)) {

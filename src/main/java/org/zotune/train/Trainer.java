@@ -138,6 +138,7 @@ public final class Trainer {
         adapter = ZoEngines.adapter(config, loaded.model()); // bad peft sections refused before anything is written
         lora = adapter instanceof Lora l ? l : null;
         ZoEngines.requireEngine(config, adapter);
+        ZoEngines.requireWorkerMemory(config, loaded.model());
         Tokenizer tokenizer = Tokenizers.forModel(modelPath, tokenizerPath);
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         RunInputs.Read read = RunInputs.read(config, plan, loaded, tokenizer);

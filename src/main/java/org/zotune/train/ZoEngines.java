@@ -7,6 +7,7 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
+import org.zotune.model.ParamSpec;
 import org.zotune.parallel.InProcessGroup;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
@@ -89,6 +90,32 @@ public final class ZoEngines {
             throw new ZotuneException("parallel.workers " + n + ": batch_size " + c.batchSize() + " gives some worker "
                     + "no example; use batch_size >= workers");
         }
+    }
+
+    /**
+     * Fails with one line when {@code parallel.workers} replicas cannot fit the JVM's heap: each CPU replica holds its
+     * own copy of the model's weights (in the run's dtype) besides the loaded model, so (workers + 1) copies are a
+     * lower bound of what the run needs; beyond -Xmx the run would end in an OutOfMemoryError mid-start.
+     */
+    public static void requireWorkerMemory(TrainConfig c, LanguageModel model) {
+        int n = c.parallel().workers();
+        if (n <= 1) {
+            return;
+        }
+        long bytes = 0;
+        for (ParamSpec s : model.params()) {
+            bytes += s.numel() * c.paramDType().bytes();
+        }
+        long heap = Runtime.getRuntime().maxMemory();
+        if ((n + 1.0) * bytes > heap) {
+            throw new ZotuneException("parallel.workers " + n + ": " + n + " CPU replicas of the model's "
+                    + mib(bytes) + " MiB of weights (and the model itself) need more than the JVM's " + mib(heap)
+                    + " MiB heap; use fewer workers or raise -Xmx (JAVA_OPTS)");
+        }
+    }
+
+    private static long mib(long bytes) {
+        return (bytes + (1 << 20) - 1) >> 20;
     }
 
     /**

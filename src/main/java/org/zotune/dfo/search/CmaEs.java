@@ -140,6 +140,7 @@ public final class CmaEs implements AskTell {
     /** CMA-ES from the origin. */
     public static CmaEs create(int dimension, int population, double sigma0, boolean separable, long seed) {
         check(dimension, population, sigma0);
+        checkSize(dimension, population, separable);
         return new CmaEs(dimension, population, sigma0, separable, seed, new double[dimension]);
     }
 
@@ -147,6 +148,7 @@ public final class CmaEs implements AskTell {
     public static CmaEs create(int dimension, int population, double sigma0, boolean separable, long seed,
             double[] start) {
         check(dimension, population, sigma0);
+        checkSize(dimension, population, separable);
         if (start == null || start.length != dimension) {
             throw new ZotuneException("CMA-ES: start has " + (start == null ? "no" : start.length)
                     + " values, expected the dimension " + dimension);
@@ -157,6 +159,25 @@ public final class CmaEs implements AskTell {
             }
         }
         return new CmaEs(dimension, population, sigma0, separable, seed, start);
+    }
+
+    /**
+     * Refuses sizes that cannot be allocated, in one line before any allocation: a full covariance of n² entries
+     * beyond a Java array, and state (C and B, the λ samples twice, the weights) beyond the JVM's heap.
+     */
+    private static void checkSize(int n, int lambda, boolean separable) {
+        long square = (long) n * n;
+        if (!separable && square > Integer.MAX_VALUE - 8) {
+            throw new ZotuneException("CMA-ES: a full covariance of dimension " + n + " has " + square
+                    + " entries, beyond one array; use covariance separable or a smaller subspace");
+        }
+        long bytes = 8 * ((separable ? 0 : 2 * square) + 2L * lambda * n + lambda + 8L * n);
+        long heap = Runtime.getRuntime().maxMemory();
+        if (bytes > heap) {
+            throw new ZotuneException("CMA-ES: dimension " + n + ", population " + lambda + (separable ? "" : ", full "
+                    + "covariance") + " need at least " + (bytes >> 20) + " MiB, more than the JVM's " + (heap >> 20)
+                    + " MiB heap; use a smaller population or subspace" + (separable ? "" : " or covariance separable"));
+        }
     }
 
     private static void check(int dimension, int population, double sigma0) {
@@ -500,6 +521,29 @@ public final class CmaEs implements AskTell {
         long eig = in.readLong();
         double bv = in.readDouble();
         double[] bx = readAll(in, n);
+        // a hand-edited or corrupt state must not turn every later candidate into NaN
+        if (g < 0 || eig < 0 || eig > g * (double) lambda) {
+            throw new ZotuneException("CMA-ES state: generation " + g + " with eigendecomposition at " + eig
+                    + " evaluations (corrupt)");
+        }
+        if (!Double.isFinite(sg) || sg <= 0) {
+            throw new ZotuneException("CMA-ES state: sigma " + sg + " is not a finite step size > 0 (corrupt)");
+        }
+        finite("mean", m);
+        finite("p_sigma", ps);
+        finite("p_c", pc);
+        finite("C", cc);
+        finite("B", bb);
+        finite("best point", bx);
+        for (double v : dd) {
+            if (!(v > 0) || !Double.isFinite(v)) {
+                throw new ZotuneException("CMA-ES state: a square-rooted eigenvalue is " + v + ", not finite and > 0 "
+                        + "(corrupt)");
+            }
+        }
+        if (Double.isNaN(bv)) {
+            throw new ZotuneException("CMA-ES state: the best value is NaN (corrupt)");
+        }
         generation = g;
         sigma = sg;
         System.arraycopy(m, 0, mean, 0, n);
@@ -514,6 +558,17 @@ public final class CmaEs implements AskTell {
         bestValue = bv;
         System.arraycopy(bx, 0, best, 0, n);
         sampled = false;
+    }
+
+    private static void finite(String what, double[] a) throws ZotuneException {
+        if (a == null) {
+            return;
+        }
+        for (double v : a) {
+            if (!Double.isFinite(v)) {
+                throw new ZotuneException("CMA-ES state: " + what + " holds the non-finite value " + v + " (corrupt)");
+            }
+        }
     }
 
     private static void expect(String what, int got, int want) {

@@ -173,6 +173,14 @@ public final class Fireworks implements AskTell {
         if (!(sigma0 > 0) || !Double.isFinite(sigma0)) {
             throw new ZotuneException("fireworks: sigma0 must be finite and > 0, got " + sigma0);
         }
+        // the λ sparks of n values each are allocated every generation: refuse what the heap cannot hold
+        long bytes = 8L * population * (dimension + 2L);
+        long heap = Runtime.getRuntime().maxMemory();
+        if (bytes > heap) {
+            throw new ZotuneException("fireworks: dimension " + dimension + ", population " + population + " need at "
+                    + "least " + (bytes >> 20) + " MiB, more than the JVM's " + (heap >> 20) + " MiB heap; use a "
+                    + "smaller population or subspace");
+        }
     }
 
     /** m from λ and the mutation fraction (see the class comment). */
@@ -381,6 +389,9 @@ public final class Fireworks implements AskTell {
         double[] x = new double[dimension];
         for (int j = 0; j < dimension; j++) {
             x[j] = in.readDouble();
+            if (!Double.isFinite(x[j])) {
+                throw new ZotuneException("fireworks state: the core holds " + x[j] + " at " + j + " (corrupt)");
+            }
         }
         if (g < 0 || !(a >= minAmplitude && a <= maxAmplitude) || Double.isNaN(v)) {
             throw new ZotuneException("fireworks state: corrupt (generation " + g + ", amplitude " + a
