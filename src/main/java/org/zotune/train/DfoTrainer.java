@@ -73,6 +73,20 @@ public final class DfoTrainer {
         this.searches = searches;
     }
 
+    /**
+     * Makes one optimiser of each kind the run uses and drops it, so that a population or subspace they cannot hold
+     * is refused in one line before the run folder is written (the search makes its own lazily, per layer).
+     */
+    private void requireOptimizers(TrainConfig.Dfo d) {
+        DfoSearch.Method m = d.optimizerKind();
+        if (m != DfoSearch.Method.FWA) {
+            searches.create(0, SearchFactory.Kind.CMA_ES, d.subspace(), config.seed());
+        }
+        if (m != DfoSearch.Method.CMA) {
+            searches.create(0, SearchFactory.Kind.FIREWORKS, d.subspace(), config.seed());
+        }
+    }
+
     /** The projection seed: the run seed (the projections are regenerated from it, never stored). */
     long projectionSeed() {
         return config.seed();
@@ -130,6 +144,7 @@ public final class DfoTrainer {
                     + " for a model of " + loaded.config().numLayers() + " layers and subspace " + d.subspace());
         }
         DfoSearch search = new DfoSearch(loss, searches, settings(config));
+        requireOptimizers(d);
         log.flush();
         Fingerprints fingerprints = new Fingerprints(Fingerprints.weights(loaded.parameters()),
                 Fingerprints.tokenizer(tokenizer), Fingerprints.examples(data.train()),

@@ -91,6 +91,14 @@ class DfoCliTest {
         assertNothingWritten();
     }
 
+    /** An optimiser the heap cannot hold is refused before the run folder is written (not at its first layer). */
+    @Test
+    void aPopulationTheOptimisersCannotHoldIsOneLineBeforeAnythingIsWritten() throws IOException {
+        train(config(), "--set", "dfo.population=2147483647", "--set", "dfo.budget=9000000000000000",
+                "--set", "dfo.optimizer=cma").assertUsageError("CMA-ES", "population 2147483647");
+        assertNothingWritten();
+    }
+
     @Test
     void resumeWithAChangedDfoSectionIsOneLineNamingTheKey() throws IOException {
         Path cfg = config();
