@@ -131,32 +131,40 @@ public final class Replay {
         }
         checkParameters(base, trajectory);
         Lora lora = ZoEngines.lora(c, base.model());
-        List<ParamSpec> specs = lora.tensors();
+        try (CpuOps ops = new CpuOps(c.paramDType());
+                Parameters params = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
+            return new Adapters(lora, replayOwn(c, lora.tensors(), params, trajectory));
+        }
+    }
+
+    /**
+     * Every recorded update over an adapter's own float32 buffer {@code params} (its initial values), as
+     * {@link CpuZoEngine} trained it; returns the tensors after the last step.
+     */
+    private static List<HostTensor> replayOwn(TrainConfig c, List<ParamSpec> specs, Parameters params,
+            Trajectory.Read trajectory) {
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(specs));
         ZoStep.Config step = ZoEngines.stepConfig(c);
         step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
                 step.maxBadSteps(), DType.F32, step.seed()); // adapters are float32 whatever the base's dtype
-        try (CpuOps ops = new CpuOps(c.paramDType());
-                Parameters params = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
-            float[] flat = CpuOps.flatValues(params);
-            long[] offsets = new long[specs.size()];
-            for (int p = 0; p < offsets.length; p++) {
-                offsets[p] = params.offset(p);
-            }
-            ZoStep zo = new ZoStep(step, opt, flat, offsets, null, null, 0);
-            for (Trajectory.Step s : trajectory.steps()) {
-                checkStep(c, s);
-                zo.replay(s.t(), s.g(), s.skipped());
-            }
-            List<HostTensor> out = new ArrayList<>(specs.size());
-            for (int p = 0; p < specs.size(); p++) {
-                int off = (int) offsets[p];
-                int n = Math.toIntExact(specs.get(p).numel());
-                out.add(HostTensor.ofFloats(specs.get(p).name(), java.util.Arrays.copyOfRange(flat, off, off + n),
-                        specs.get(p).shape()));
-            }
-            return new Adapters(lora, out);
+        float[] flat = CpuOps.flatValues(params);
+        long[] offsets = new long[specs.size()];
+        for (int p = 0; p < offsets.length; p++) {
+            offsets[p] = params.offset(p);
         }
+        ZoStep zo = new ZoStep(step, opt, flat, offsets, null, null, 0);
+        for (Trajectory.Step s : trajectory.steps()) {
+            checkStep(c, s);
+            zo.replay(s.t(), s.g(), s.skipped());
+        }
+        List<HostTensor> out = new ArrayList<>(specs.size());
+        for (int p = 0; p < specs.size(); p++) {
+            int off = (int) offsets[p];
+            int n = Math.toIntExact(specs.get(p).numel());
+            out.add(HostTensor.ofFloats(specs.get(p).name(), java.util.Arrays.copyOfRange(flat, off, off + n),
+                    specs.get(p).shape()));
+        }
+        return out;
     }
 
     /**
@@ -175,34 +183,12 @@ public final class Replay {
         }
         checkParameters(base.model(), base.parameters(), trajectory);
         Prefix prefix = (Prefix) ZoEngines.adapter(c, base.model());
-        List<ParamSpec> specs = prefix.tensors();
-        ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(specs));
-        ZoStep.Config step = ZoEngines.stepConfig(c);
-        step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
-                step.maxBadSteps(), DType.F32, step.seed()); // the prefix is float32 whatever the base's dtype
         DType dtype = c.paramDType();
         try (CpuOps ops = new CpuOps(dtype);
                 Parameters frozen = ops.createParameters(base.parameters(), dtype);
                 Adapter.Bound bound = prefix.bind(ops, base.model(), frozen, c.seed());
                 Parameters params = ops.createParameters(bound.initial(), DType.F32)) {
-            float[] flat = CpuOps.flatValues(params);
-            long[] offsets = new long[specs.size()];
-            for (int p = 0; p < offsets.length; p++) {
-                offsets[p] = params.offset(p);
-            }
-            ZoStep zo = new ZoStep(step, opt, flat, offsets, null, null, 0);
-            for (Trajectory.Step s : trajectory.steps()) {
-                checkStep(c, s);
-                zo.replay(s.t(), s.g(), s.skipped());
-            }
-            List<HostTensor> out = new ArrayList<>(specs.size());
-            for (int p = 0; p < specs.size(); p++) {
-                int off = (int) offsets[p];
-                int n = Math.toIntExact(specs.get(p).numel());
-                out.add(HostTensor.ofFloats(specs.get(p).name(), java.util.Arrays.copyOfRange(flat, off, off + n),
-                        specs.get(p).shape()));
-            }
-            return new Prefixes(prefix, out);
+            return new Prefixes(prefix, replayOwn(c, prefix.tensors(), params, trajectory));
         }
     }
 
