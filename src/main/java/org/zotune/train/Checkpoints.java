@@ -27,7 +27,9 @@ import org.zotune.tensor.HostTensor;
 public final class Checkpoints {
     static final String DIR = "checkpoint";
     static final String LATEST = "latest.json";
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // a key given twice is refused, not silently overwritten (latest.json and state.json of ZO and dfo runs)
+    private static final ObjectMapper JSON = com.fasterxml.jackson.databind.json.JsonMapper.builder()
+            .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
     /**
      * Trainer bookkeeping saved with the engine state.
@@ -77,15 +79,9 @@ public final class Checkpoints {
     }
 
     public static Loaded load(Path run) {
-        Path root = run.resolve(DIR);
-        Path latestFile = root.resolve(LATEST);
-        JsonNode latest = readJson(latestFile);
-        String name = latest.path("dir").asText();
-        if (!name.matches("step-[0-9]{1,19}") || !latest.path("step").canConvertToLong()
-                || !name.equals("step-" + latest.path("step").asLong())) {
-            throw new ZotuneException(latestFile + ": not a checkpoint pointer ({\"step\": t, \"dir\": \"step-t\"})");
-        }
-        Path dir = root.resolve(name);
+        Latest l = latest(run);
+        JsonNode latest = l.pointer();
+        Path dir = l.dir();
         Path stateFile = dir.resolve("state.json");
         JsonNode st = readJson(stateFile);
         for (String k : new String[] {"t", "skipped", "bad_in_a_row", "best_step", "evals_without_better"}) {
@@ -107,7 +103,28 @@ public final class Checkpoints {
         return new Loaded(state, p);
     }
 
-    private static JsonNode readJson(Path file) {
+    /** The checkpoint pointer of a run folder: latest.json as read, and the step folder it names. */
+    record Latest(JsonNode pointer, Path dir) {
+        long step() {
+            return pointer.path("step").asLong();
+        }
+    }
+
+    /** Reads and checks {@code checkpoint/latest.json} ({"step": t, "dir": "step-t"}) of any run (ZO or dfo). */
+    static Latest latest(Path run) {
+        Path root = run.resolve(DIR);
+        Path latestFile = root.resolve(LATEST);
+        JsonNode latest = readJson(latestFile);
+        String name = latest.path("dir").asText();
+        if (!name.matches("step-[0-9]{1,19}") || !latest.path("step").canConvertToLong()
+                || !name.equals("step-" + latest.path("step").asLong())) {
+            throw new ZotuneException(latestFile + ": not a checkpoint pointer ({\"step\": t, \"dir\": \"step-t\"})");
+        }
+        return new Latest(latest, root.resolve(name));
+    }
+
+    /** A checkpoint JSON file that must be an object; a parse error or a duplicate key is one line naming it. */
+    static JsonNode readJson(Path file) {
         try {
             JsonNode n = JSON.readTree(file.toFile());
             if (n == null || !n.isObject()) {

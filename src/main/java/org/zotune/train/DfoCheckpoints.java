@@ -78,17 +78,11 @@ public final class DfoCheckpoints {
 
     /** Restores {@code search} (made with the run's settings) from the run's latest checkpoint. */
     public static void load(Path run, DfoSearch search, long projectionSeed) {
-        Path root = run.resolve(Checkpoints.DIR);
-        Path latestFile = root.resolve(Checkpoints.LATEST);
-        JsonNode latest = readJson(latestFile);
-        String name = latest.path("dir").asText();
-        if (!name.matches("step-[0-9]{1,19}") || !latest.path("step").canConvertToLong()
-                || !name.equals("step-" + latest.path("step").asLong())) {
-            throw new ZotuneException(latestFile + ": not a checkpoint pointer ({\"step\": t, \"dir\": \"step-t\"})");
-        }
-        Path dir = root.resolve(name);
+        Checkpoints.Latest l = Checkpoints.latest(run);
+        JsonNode latest = l.pointer();
+        Path dir = l.dir();
         Path stateFile = dir.resolve(STATE);
-        JsonNode st = readJson(stateFile);
+        JsonNode st = Checkpoints.readJson(stateFile);
         if (!"dfo".equals(st.path("method").asText())) {
             throw new ZotuneException(stateFile + ": not a checkpoint of a dfo run");
         }
@@ -113,19 +107,6 @@ public final class DfoCheckpoints {
         if (search.position() != latest.path("step").asLong()) {
             throw new ZotuneException(file + ": generation " + search.position() + " is not the step "
                     + latest.path("step").asLong() + " that " + Checkpoints.LATEST + " names");
-        }
-    }
-
-    private static JsonNode readJson(Path file) {
-        try {
-            JsonNode n = JSON.readTree(file.toFile());
-            if (n == null || !n.isObject()) {
-                throw new ZotuneException(file + ": cannot read the checkpoint: not a JSON object");
-            }
-            return n;
-        } catch (IOException e) {
-            throw new ZotuneException(file + ": cannot read the checkpoint: " + e.getMessage().lines().findFirst()
-                    .orElse(""), e);
         }
     }
 }
