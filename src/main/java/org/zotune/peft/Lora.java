@@ -79,6 +79,7 @@ public final class Lora implements Adapter {
         if (!Double.isFinite(alpha) || alpha <= 0) {
             throw new ZotuneException("key 'peft.alpha' must be a finite number > 0, got " + alpha);
         }
+        requireScale("key 'peft.alpha'", alpha, r);
         Map<String, String> names = architecture.adapterModules();
         if (names.isEmpty()) {
             throw new ZotuneException("peft.method lora: no LoRA targets are defined for " + archName);
@@ -132,6 +133,7 @@ public final class Lora implements Adapter {
         if (!Double.isFinite(alpha) || alpha <= 0) {
             throw new ZotuneException("lora_alpha must be a finite number > 0, got " + alpha);
         }
+        requireScale("lora_alpha", alpha, r);
         Set<String> linear = new TreeSet<>(architecture.adapterModules().values());
         List<Target> found = new ArrayList<>();
         Set<String> used = new LinkedHashSet<>();
@@ -161,6 +163,52 @@ public final class Lora implements Adapter {
             }
         }
         return new Lora(r, alpha, found, model, targetModules);
+    }
+
+    /**
+     * α/r is applied in float32: one that overflows it makes every adapted weight infinite (or NaN where B is 0).
+     *
+     * @param key names α in the message
+     */
+    public static void requireScale(String key, double alpha, int r) {
+        if (!Float.isFinite((float) (alpha / r))) {
+            throw new ZotuneException(key + " " + alpha + " is too large: alpha / r = " + alpha / r
+                    + " overflows float32 (at most " + Float.MAX_VALUE + ")");
+        }
+    }
+
+    /**
+     * Refuses adapter tensors (in {@link #tensors()}'s order) whose update (α/r)·B·A could leave float32's range for
+     * some element: a bound per target, (α/r)·max_o Σ_j |B_oj|·max_i |A_ji|, must stay finite. Adapters that pass
+     * give finite merged weights wherever the base's weights are far from float32's limit.
+     *
+     * @param what names the tensors' file in the message
+     */
+    public void requireFiniteUpdate(String what, List<HostTensor> adapters) {
+        double s = alpha / r;
+        for (int k = 0; k < targets.size(); k++) {
+            Target g = targets.get(k);
+            float[] at = adapters.get(2 * k).toFloats();
+            float[] b = adapters.get(2 * k + 1).toFloats();
+            double[] maxA = new double[r]; // per rank j: max over i of |A_ji|
+            for (int i = 0; i < g.in(); i++) {
+                for (int j = 0; j < r; j++) {
+                    maxA[j] = Math.max(maxA[j], Math.abs(at[i * r + j]));
+                }
+            }
+            double bound = 0;
+            for (int o = 0; o < g.out(); o++) {
+                double row = 0;
+                for (int j = 0; j < r; j++) {
+                    row += Math.abs(b[o * r + j]) * maxA[j];
+                }
+                bound = Math.max(bound, s * row);
+            }
+            if (!(bound <= Float.MAX_VALUE)) {
+                throw new ZotuneException(what + ": LoRA update of " + g.module() + " can reach " + bound
+                        + " (alpha / r = " + s + "), beyond float32's range: the adapted weights would be infinite");
+            }
+        }
     }
 
     /**

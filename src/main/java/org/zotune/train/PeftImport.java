@@ -106,6 +106,7 @@ public final class PeftImport {
         } catch (ZotuneException e) {
             throw new ZotuneException(weights + ": " + e.getMessage(), e);
         }
+        lora.requireFiniteUpdate(weights.toString(), tensors);
         return new Adapter(lora, tensors, c.path("base_model_name_or_path").asText(null));
     }
 

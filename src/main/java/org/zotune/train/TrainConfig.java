@@ -244,6 +244,14 @@ public record TrainConfig(
             @Default("100") @AtLeast(0) Integer checksumEvery,
             @Default("600") @Positive Double workerTimeout) {
 
+        public Parallel {
+            // below a millisecond no collective can complete, and the message would read "0.0 s"
+            if (workerTimeout != null && workerTimeout < 1e-3) {
+                throw new ZotuneException("key 'parallel.worker_timeout' must be at least 0.001 (seconds), got "
+                        + workerTimeout);
+            }
+        }
+
         public DataParallelEngine.Split splitKind() {
             return RecordBinder.choice(DataParallelEngine.Split.class, split);
         }
@@ -280,6 +288,9 @@ public record TrainConfig(
             targets = targets == null ? List.of("q", "v") : List.copyOf(targets);
             if (targets.isEmpty()) {
                 throw new ZotuneException("key 'peft.targets' is empty: name at least one module (e.g. [q, v])");
+            }
+            if ("lora".equals(method) && alpha != null && r != null && r > 0) {
+                org.zotune.peft.Lora.requireScale("key 'peft.alpha'", alpha, r);
             }
             if (merge != null && merge && !method.equals("lora")) {
                 throw new ZotuneException("key 'peft.merge' merges LoRA adapters into the weights: it needs "

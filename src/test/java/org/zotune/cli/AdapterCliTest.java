@@ -128,6 +128,15 @@ class AdapterCliTest {
         perplexity(withConfig("r0", "r", 0)).assertUsageError("adapter_config.json", "r must be an integer >= 1");
         perplexity(withConfig("alpha", "lora_alpha", -1)).assertUsageError("adapter_config.json", "lora_alpha",
                 "> 0");
+        // α/r overflowing float32, and A, B whose product leaves float32's range, gave infinite logits silently
+        perplexity(withConfig("alphaHuge", "lora_alpha", 1e300)).assertUsageError("adapter_config.json",
+                "lora_alpha", "too large");
+        String q0b = q0.replace("lora_A", "lora_B");
+        perplexity(withTensors("huge", t -> {
+            t.put(q0, HostTensor.ofFloats(q0, filled(2 * 64, 1e20f), 2, 64));
+            t.put(q0b, HostTensor.ofFloats(q0b, filled(64 * 2, 1e20f), 64, 2));
+        }))
+                .assertUsageError("adapter_model.safetensors", "self_attn.q_proj", "beyond float32's range");
         perplexity(withConfig("type", "peft_type", "PREFIX_TUNING")).assertUsageError("adapter_config.json",
                 "PREFIX_TUNING", "not LORA");
         perplexity(withConfig("target", "target_modules", List.of("q_proj", "fc1"))).assertUsageError(
@@ -143,6 +152,12 @@ class AdapterCliTest {
         String extra = "base_model.model.model.layers.0.mlp.up_proj.lora_A.weight";
         perplexity(withTensors("extra", t -> t.put(extra, HostTensor.ofFloats(extra, new float[2 * 64], 2, 64))))
                 .assertUsageError("tensor " + extra, "not one of this adapter's");
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        java.util.Arrays.fill(a, v);
+        return a;
     }
 
     @Test

@@ -32,6 +32,9 @@ class DataParallelCliTest {
                 "parallel.workers 2", "CPU");
         CliRun.of("train", "--config", cfg, "--workers", "2", "--set", "parallel.worker_timeout=0").assertUsageError(
                 "parallel.worker_timeout", "> 0");
+        // a timeout no collective can meet was accepted and its failure message read "within 0.0 s"
+        CliRun.of("train", "--config", cfg, "--workers", "2", "--set", "parallel.worker_timeout=1e-300")
+                .assertUsageError("parallel.worker_timeout", "at least 0.001", "1.0E-300");
         org.junit.jupiter.api.Assertions.assertFalse(Files.exists(dir.resolve("run")), "nothing written");
     }
 

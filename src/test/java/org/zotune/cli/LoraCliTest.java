@@ -39,6 +39,10 @@ class LoraCliTest {
         CliRun.of("train", "--config", cfg.toString(), "--set", "peft.r=0").assertUsageError("peft.r", ">= 1");
         CliRun.of("train", "--config", cfg.toString(), "--set", "peft.alpha=-2").assertUsageError("peft.alpha",
                 "> 0");
+        // α/r beyond float32 made every adapted weight NaN (B = 0 times an infinite scale) and the run went on
+        CliRun.of("train", "--config", cfg.toString(), "--set", "peft.alpha=1e300").assertUsageError("peft.alpha",
+                "too large", "overflows float32");
+        assertTrue(!Files.exists(dir.resolve("run")), "nothing written");
         // prefix tuning is built (PrefixRunTest): a prefix of no tokens is the one-line error now
         CliRun.of("train", "--config", cfg.toString(), "--set", "peft.method=prefix", "--set", "peft.tokens=0")
                 .assertUsageError("peft.tokens", ">= 1");
