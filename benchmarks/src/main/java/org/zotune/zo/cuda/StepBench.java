@@ -460,7 +460,7 @@ public final class StepBench {
         }
     }
 
-    static Batch batch(String shape, int vocab) {
+    public static Batch batch(String shape, int vocab) {
         String[] bt = shape.split("x");
         int b = Integer.parseInt(bt[0]);
         int t = Integer.parseInt(bt[1]);
