@@ -2,6 +2,8 @@
 # The crash matrix at random points, for longer than CI allows (issue 16; CrashMatrixTest is the fixed CI variant).
 # usage: scripts/crash-matrix.sh CONFIG ROUNDS [WORKDIR] [DEVICE]
 #   CONFIG: a train YAML (its out key is replaced); DEVICE: cpu (default) or cuda (on the GPU host)
+#   ZOTUNE: the launcher (default ./zotune, which builds the checkout; on the GPU host, which has no Maven, the dist
+#           bundle's: ZOTUNE=dist/zotune)
 # Trains CONFIG once uninterrupted, then ROUNDS times: starts the run, kills it with SIGKILL after a random delay or
 # halts it inside a random atomic write (-Dzotune.test.haltAtWrite=N), and continues it (--resume; a rerun or
 # --overwrite when it holds no checkpoint yet), killing again at random, until it completes; then compares every
@@ -14,8 +16,9 @@ rounds=$2
 work=${3:-target/crash-matrix}
 device=${4:-cpu}
 mkdir -p "$work"
-./zotune --version >/dev/null # build first, so that no kill lands in the build
-zt() { ./zotune train --config "$config" --device "$device" --no-progress "$@"; }
+launcher=${ZOTUNE:-./zotune}
+"$launcher" --version >/dev/null # build first, so that no kill lands in the build
+zt() { "$launcher" train --config "$config" --device "$device" --no-progress "$@"; }
 
 rm -rf "$work/reference"
 start=$(date +%s%N)
@@ -59,13 +62,13 @@ for ((r = 1; r <= rounds; r++)); do
     if (( RANDOM % 2 )); then # halt inside a random atomic write (a run has a few dozen)
       point=$(( RANDOM % 40 + 1 ))
       set +e
-      JAVA_OPTS="-Dzotune.test.haltAtWrite=$point" zt --out "$run" "${flags[@]}" >/dev/null 2>"$run.err"
+      JAVA_OPTS="-Dzotune.test.haltAtWrite=$point" ZOTUNE_JAVA_OPTS="-Dzotune.test.haltAtWrite=$point" zt --out "$run" "${flags[@]}" >/dev/null 2>"$run.err"
       rc=$?
       set -e
     else # SIGKILL after a random delay
       delay_ms=$(( RANDOM % (duration_ms + 1) ))
       # not through zt: $! must be the launcher itself, which execs the JVM
-      ./zotune train --config "$config" --device "$device" --no-progress --out "$run" "${flags[@]}" \
+      "$launcher" train --config "$config" --device "$device" --no-progress --out "$run" "${flags[@]}" \
         >/dev/null 2>"$run.err" &
       pid=$!
       sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
