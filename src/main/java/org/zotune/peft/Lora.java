@@ -9,6 +9,8 @@ import java.util.Set;
 import java.util.TreeSet;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
+import org.zotune.backend.Parameters;
+import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.model.Architecture;
 import org.zotune.model.LanguageModel;
@@ -246,6 +248,25 @@ public final class Lora implements Adapter {
             out.set(g.parameter(), ofDType(w.name(), v, w.shape(), w.dtype()));
         }
         return out;
+    }
+
+    /**
+     * Overwrites each adapted weight of {@code params} (the model's parameters on {@code ops}, in the compute type)
+     * with W + (α/r)·B·A formed by {@link Ops#loraWeight}: bitwise what {@link #apply}'s rule gives every pass on the
+     * same backend, for inference that forms W' once. {@code adapters}: the set's float32 tensors, {@link #tensors()}'s
+     * order.
+     */
+    public void mergeInto(Ops ops, Parameters params, Parameters adapters) {
+        if (params.count() != model.size() || adapters.count() != tensors.size()) {
+            throw new IllegalArgumentException(params.count() + " parameters and " + adapters.count() + " adapter "
+                    + "tensors for " + model.size() + " and " + tensors.size());
+        }
+        for (int k = 0; k < targets.size(); k++) {
+            Tensor w = params.weight(targets.get(k).parameter());
+            try (Ops.Scope s = ops.scope()) {
+                ops.copy(w, ops.loraWeight(w, adapters.weight(2 * k + 1), adapters.weight(2 * k), scale()));
+            }
+        }
     }
 
     /** Float values as a host tensor of {@code dtype} (rounded to nearest even for bf16/f16). */
