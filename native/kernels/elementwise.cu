@@ -1,5 +1,5 @@
 // Elementwise ops: in-place add, activations (GELU tanh, GELU erf, ReLU), SiLU-gated product, bias broadcast,
-// and f32 <-> bf16 / f16 casts. Computed in fp32, stored in the tensor's dtype.
+// the LoRA-adapted weight, and f32 <-> bf16 / f16 casts. Computed in fp32, stored in the tensor's dtype.
 #include "block.cuh"
 #include "dtype.cuh"
 
@@ -203,6 +203,24 @@ template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, cons
     }
 }
 
+// LoRA's W' = W + s·B·A (Ops.loraWeight): w and out [rows, cols] of T, b [rows, r] and at (Aᵀ) [cols, r] float32.
+// Per element d = sum_j fl(s·b[o, j])·at[i, j] in float32 (fma, j in order; r is small), then fl(w + d) rounded
+// once to T: the float32 adapters are never rounded to T before they meet W. Consecutive threads share B's row and
+// read consecutive rows of Aᵀ, so one pass costs about one read of W and one write of W'.
+template <typename T>
+__device__ void lora_weight(const T* w, const float* b, const float* at, float s, T* out, int64_t rows, int cols,
+                            int r) {
+    ZT_GRID_STRIDE(k, rows * cols) {
+        const int64_t o = k / cols;
+        const int64_t i = k % cols;
+        const float* bo = b + o * r;
+        const float* ai = at + i * r;
+        float d = 0.f;
+        for (int j = 0; j < r; j++) d = fmaf(__fmul_rn(s, bo[j]), ai[j], d);
+        out[k] = from_float<T>(__fadd_rn(to_float(w[k]), d));
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -226,7 +244,11 @@ extern "C" {
     __global__ void relu_inplace_##SUF(T* x, int64_t n) { relu_inplace(x, n); }                                   \
     __global__ void tanh_inplace_##SUF(T* x, int64_t n) { tanh_inplace(x, n); }                                   \
     __global__ void silu_mul_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul(g, u, o, n); }             \
-    __global__ void add_bias_rows_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); }
+    __global__ void add_bias_rows_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows(y, b, rows, cols); } \
+    __global__ void lora_weight_##SUF(const T* w, const float* b, const float* at, float s, T* o, int64_t rows,    \
+                                      int cols, int r) {                                                           \
+        lora_weight(w, b, at, s, o, rows, cols, r);                                                                \
+    }
 ZT_ELEMENTWISE(f32, float)
 ZT_ELEMENTWISE(bf16, bf16)
 ZT_ELEMENTWISE(f16, __half)

@@ -159,9 +159,9 @@ public final class FineTune {
      * Rebuilds a run's fine-tuned weights from the base model and the run's trajectory.jsonl, without a forward
      * pass, into a new Hugging Face folder {@code out} (absent or empty). On the device the run trained on, the
      * weights equal the run's model/ bit for bit. {@link Device#AUTO} replays on CUDA when usable, else the CPU.
-     * A LoRA or prefix run's trajectory replays on the CPU into a PEFT adapter folder {@code out}
-     * (adapter_config.json + adapter_model.safetensors), equal to the run's adapter/ bit for bit; the base must be
-     * the run's (its fingerprint is checked).
+     * A LoRA run's trajectory replays (on the device, as full runs do) and a prefix run's on the CPU into a PEFT
+     * adapter folder {@code out} (adapter_config.json + adapter_model.safetensors), equal to the run's adapter/ bit for
+     * bit on the device it trained on; the base must be the run's (its fingerprint is checked).
      */
     public static ReplayResult replay(ModelSource base, Path trajectory, Path out, Device device) {
         ModelSource.Resolved paths = base.resolve();
@@ -186,10 +186,7 @@ public final class FineTune {
         }
         LoadedModel loaded = ModelLoader.load(paths.model());
         if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.LORA) {
-            if (device == Device.CUDA) {
-                Replay.run(loaded, tr, "cuda"); // refuses in one line: adapters replay on the CPU
-            }
-            Replay.Adapters a = Replay.runAdapters(loaded, tr);
+            Replay.Adapters a = Replay.runAdapters(loaded, tr, d); // on CUDA: bitwise a run trained there
             PeftExport.write(out, a.lora(), tr.config().model(), loaded.config().family(), a.tensors(),
                     adapterMetadata(tr));
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);

@@ -168,11 +168,15 @@ public final class Model implements AutoCloseable {
         Parameters params = null;
         try {
             ops = Backends.create(backend, precision.dtype());
+            params = ops.createParameters(hostParameters, precision.dtype());
             if (read != null && !backend.equals("cpu")) {
-                // no per-pass composition on the GPU backend: the merged weights, once
+                // merged once on the device by the rule the CUDA engine trains with (Ops.loraWeight), so that it
+                // scores as the run did; the host copy (export) is the merge in double
+                try (Parameters tensors = ops.createParameters(read.tensors(), DType.F32)) {
+                    read.lora().mergeInto(ops, params, tensors);
+                }
                 hostParameters = read.lora().merge(hostParameters, read.tensors());
             }
-            params = ops.createParameters(hostParameters, precision.dtype());
             WeightSource weights = params;
             AutoCloseable memory = null;
             if (read != null && backend.equals("cpu")) {

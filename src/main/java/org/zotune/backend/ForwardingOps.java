@@ -71,6 +71,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
+        return delegate.loraWeight(w, b, at, s);
+    }
+
+    @Override
     public Tensor logits(Tensor x, Tensor w) {
         return delegate.logits(x, w);
     }

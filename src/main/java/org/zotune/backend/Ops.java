@@ -41,6 +41,15 @@ public interface Ops extends AutoCloseable {
     Tensor linear(Tensor x, Tensor w, Tensor bias);
 
     /**
+     * A LoRA-adapted weight W' = W + s·B·A as a new tensor of the compute type: {@code w} W [out, in] in the compute
+     * type, {@code b} B [out, r] and {@code at} Aᵀ [in, r] float32 (the adapters train in float32 whatever the base's
+     * dtype). Per element, with every intermediate in float32: d = Σ_j fl(s·B[o, j])·Aᵀ[i, j] (j = 0 .. r-1; the
+     * reference sums in double and rounds once, a backend may accumulate in float32), then W'[o, i] = fl(W[o, i] + d)
+     * rounded once to the compute type. Not a composition of the other ops, which would round B·A to the compute type.
+     */
+    Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s);
+
+    /**
      * The LM head, {@code linear(x, w, null)}, for a result that is only read by {@link #crossEntropy},
      * {@link #rows} and {@link #toHost}: backends may keep its rows padded (an odd vocabulary).
      */

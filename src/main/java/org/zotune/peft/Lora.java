@@ -24,8 +24,8 @@ import org.zotune.zo.noise.Noise;
  * forward pass as W' = W + (α/r)·B·A, with A [r, in] and B [out, r] float32 tensors of their own. A starts from PEFT's
  * Kaiming-uniform (kaiming_uniform_(a = √5): U(−1/√in, 1/√in)) drawn from the run seed, B at zero, so a fresh
  * adapter is exactly the base model.
- * <p>A is held transposed, as Aᵀ [in, r]: then B·A is one {@link Ops#linear} (x·wᵀ with x = B, w = Aᵀ) and the rule
- * needs no new op; export transposes it back to PEFT's [r, in]. The tensors' order (and so the noise index) is the
+ * <p>A is held transposed, as Aᵀ [in, r]: row i of Aᵀ is what W's column i needs ({@link Ops#loraWeight}), as
+ * {@code x·wᵀ} with x = B, w = Aᵀ is B·A; export transposes it back to PEFT's [r, in]. The tensors' order (and so the noise index) is the
  * model's parameter order, Aᵀ then B per adapted weight.
  */
 public final class Lora implements Adapter {
@@ -298,6 +298,25 @@ public final class Lora implements Adapter {
         return out;
     }
 
+    /**
+     * Overwrites each adapted weight of {@code params} (the model's parameters on {@code ops}, in the compute type)
+     * with W + (α/r)·B·A formed by {@link Ops#loraWeight}: bitwise what {@link #apply}'s rule gives every pass on the
+     * same backend, for inference that forms W' once. {@code adapters}: the set's float32 tensors, {@link #tensors()}'s
+     * order.
+     */
+    public void mergeInto(Ops ops, Parameters params, Parameters adapters) {
+        if (params.count() != model.size() || adapters.count() != tensors.size()) {
+            throw new IllegalArgumentException(params.count() + " parameters and " + adapters.count() + " adapter "
+                    + "tensors for " + model.size() + " and " + tensors.size());
+        }
+        for (int k = 0; k < targets.size(); k++) {
+            Tensor w = params.weight(targets.get(k).parameter());
+            try (Ops.Scope s = ops.scope()) {
+                ops.copy(w, ops.loraWeight(w, adapters.weight(2 * k + 1), adapters.weight(2 * k), scale()));
+            }
+        }
+    }
+
     /** Float values as a host tensor of {@code dtype} (rounded to nearest even for bf16/f16). */
     private static HostTensor ofDType(String name, float[] v, long[] shape, DType dtype) {
         if (dtype == DType.F32) {
@@ -417,47 +436,38 @@ public final class Lora implements Adapter {
     }
 
     /**
-     * The set's rules on {@code ops}: W' = W + (α/r)·B·A formed per pass in the pass's activation scope (the frozen
-     * W is read, never written). Close the result to release its constant (α/r)·I [r, r].
+     * The set's rules on {@code ops}: W' = W + (α/r)·B·A formed per pass in the pass's activation scope by
+     * {@link Ops#loraWeight} (the frozen W is read, never written; W' is in the compute type, B·A in float32 from the
+     * float32 adapters, so a bf16/f16 base trains float32 adapters on every backend). Close the result (it holds
+     * nothing on the device today, but callers own it).
      */
     public Applied apply(Ops ops) {
-        float[] diag = new float[r * r];
-        for (int i = 0; i < r; i++) {
-            diag[i * r + i] = scale();
-        }
-        Parameters scaled = ops.createParameters(List.of(HostTensor.ofFloats("lora.scale", diag, r, r)), DType.F32);
+        float s = scale();
         Map<Integer, WeightRule> rules = new LinkedHashMap<>();
         for (int k = 0; k < targets.size(); k++) {
             int a = 2 * k;
             int b = 2 * k + 1;
-            rules.put(targets.get(k).parameter(), (index, base, trained) -> {
-                // (α/r)·B = B·((α/r)·I)ᵀ, exact: each output is one product plus zeros
-                Tensor sb = ops.linear(trained.tensor(b), scaled.weight(0), null);
-                Tensor w = ops.linear(sb, trained.tensor(a), null); // (α/r)·B·(Aᵀ)ᵀ = (α/r)·B·A [out, in]
-                ops.addInPlace(w, base.weight(index));
-                return w;
-            });
+            rules.put(targets.get(k).parameter(), (index, base, trained) ->
+                    ops.loraWeight(base.weight(index), trained.tensor(b), trained.tensor(a), s));
         }
-        return new Applied(TrainableSet.adapters(model, tensors, rules), scaled);
+        return new Applied(TrainableSet.adapters(model, tensors, rules));
     }
 
-    /** The LoRA set bound to one backend, owning its constant. */
+    /** The LoRA set bound to one backend. */
     public static final class Applied implements AutoCloseable {
         private final TrainableSet set;
-        private final Parameters constants;
 
-        Applied(TrainableSet set, Parameters constants) {
+        Applied(TrainableSet set) {
             this.set = set;
-            this.constants = constants;
         }
 
         public TrainableSet set() {
             return set;
         }
 
+        /** Releases nothing today (W' lives in each pass's scope); callers close it as they own it. */
         @Override
         public void close() {
-            constants.close();
         }
     }
 }

@@ -11,6 +11,7 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.Adapter;
 import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
@@ -36,13 +37,19 @@ import org.zotune.zo.optim.ZoStep;
  * </ul>
  * State and resume:
  * θ and the optimiser state (in its state dtype, read as floats) are copied to the host and back; a resumed run
- * continues bitwise on the same device.
+ * continues bitwise on the same device. With an adapter (LoRA) θ is the adapter's float32 tensors over the frozen
+ * base, exported, checkpointed and restored as the CPU engine does (names, order, optimiser state over them only);
+ * the rule forms each adapted weight inside the forward pass, so the captured step stays one graph.
  */
 final class CudaZoEngine implements ZoEngine {
     private final CudaOps ops;
     private final LanguageModel model;
     private final Objective objective;
-    private final Parameters params;
+    private final Parameters params; // the model's parameters (full fine-tuning: θ itself; with an adapter: frozen)
+    private final Adapter.Bound adapter; // null: full fine-tuning
+    private final Parameters adapters; // the adapter's float32 tensors (θ), or null
+    private final WeightSource weights; // θ as the model sees it
+    private final List<ParamSpec> trained; // what θ's tensors are: the model's parameters or the adapter's tensors
     private final CudaTheta theta;
     private final DeviceZoStep zo;
     private final ZoStep.Config config;
@@ -52,7 +59,7 @@ final class CudaZoEngine implements ZoEngine {
     private final boolean graph;
 
     /**
-     * Takes ownership of {@code ops} (compute type = the parameter dtype).
+     * Full fine-tuning; takes ownership of {@code ops} (compute type = the parameter dtype).
      *
      * @param optimizerConfig the optimiser (TrainConfig.Optimizer#referenceConfig)
      * @param graph           use the captured step where the objective allows it
@@ -60,6 +67,17 @@ final class CudaZoEngine implements ZoEngine {
     CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Objective objective,
             ZoOptimizerConfig optimizerConfig,
             LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
+        this(ops, model, initial, null, objective, optimizerConfig, lrSchedule, config, graph);
+    }
+
+    /**
+     * Over a trainable set: every weight ({@code adapter} null), or an adapter over the frozen model (LoRA): the base
+     * in the run's dtype ({@code config.paramDType()}, the ops' compute type), the adapter's tensors in a float32
+     * buffer of their own that the optimiser perturbs and updates (its state sized to them), as {@link CpuZoEngine}
+     * holds them. Takes ownership of {@code ops}.
+     */
+    CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
+            ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
         this.ops = ops;
         this.model = model;
         this.objective = objective;
@@ -71,19 +89,37 @@ final class CudaZoEngine implements ZoEngine {
                     + " parameters");
         }
         Parameters p = null;
+        Adapter.Bound bound = null;
+        Parameters own = null;
         CudaTheta th = null;
         DeviceZoStep z = null;
+        TrainableStorage trainable;
         try {
             p = ops.createParameters(initial, config.paramDType());
-            th = new CudaTheta(ops, p);
-            // full fine-tuning: every weight trains, in the model's own parameter buffer
-            TrainableStorage trainable = TrainableStorage.inModel(TrainableSet.full(model.params()), model.params(), p);
-            z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, config);
+            if (adapter == null) {
+                // full fine-tuning: every weight trains, in the model's own parameter buffer
+                trainable = TrainableStorage.inModel(TrainableSet.full(model.params()), model.params(), p);
+                th = new CudaTheta(ops, p);
+                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, config);
+            } else {
+                // adapters: their own float32 buffer (perturbed and updated in float32), the model's buffer frozen
+                bound = adapter.bind(ops, model, p, config.seed());
+                own = ops.createParameters(bound.initial(), DType.F32);
+                trainable = TrainableStorage.own(bound.set(), own);
+                th = new CudaTheta(ops, own);
+                ZoStep.Config f32 = new ZoStep.Config(config.eps(), config.samples(), config.strategy(),
+                        config.microBatches(), config.maxBadSteps(), DType.F32, config.seed());
+                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, f32);
+            }
         } catch (RuntimeException e) {
-            closeAll(z, th, p, ops);
+            closeAll(z, th, own, bound, p, ops);
             throw e;
         }
         this.params = p;
+        this.adapter = bound;
+        this.adapters = own;
+        this.weights = trainable.weights(p);
+        this.trained = adapter == null ? model.params() : adapter.tensors();
         this.theta = th;
         this.zo = z;
         this.layout = z.layout();
@@ -135,12 +171,13 @@ final class CudaZoEngine implements ZoEngine {
 
     @Override
     public <R> R evaluate(Evaluation<R> evaluation) {
-        return evaluation.run(ops, model, params);
+        return evaluation.run(ops, model, weights);
     }
 
+    /** The trained tensors: the model's parameters, or the adapter's float32 tensors over the frozen base. */
     @Override
     public List<HostTensor> exportParameters() {
-        return theta.download(model.params());
+        return theta.download(trained);
     }
 
     @Override
@@ -168,7 +205,7 @@ final class CudaZoEngine implements ZoEngine {
     @Override
     public void restore(State state) {
         List<HostTensor> ps = state.parameters();
-        List<ParamSpec> specs = model.params();
+        List<ParamSpec> specs = trained;
         if (ps.size() != specs.size()) {
             throw new ZotuneException("checkpoint holds " + ps.size() + " parameters, the model has " + specs.size());
         }
@@ -210,7 +247,7 @@ final class CudaZoEngine implements ZoEngine {
 
     @Override
     public void close() {
-        closeAll(zo, theta, params, ops);
+        closeAll(zo, theta, adapters, adapter, params, ops);
     }
 
     private static void closeAll(AutoCloseable... cs) {

@@ -14,6 +14,7 @@ import org.zotune.model.ParamSpec;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
+import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.run.Fingerprints;
@@ -51,9 +52,13 @@ public final class Replay {
 
     private static List<HostTensor> runCuda(LoadedModel base, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
+        if (c.peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
+            throw new ZotuneException("replay --device cuda: the trajectory trained a prefix, which trains (and "
+                    + "replays) on the CPU engine only; use --device cpu");
+        }
         if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
-            throw new ZotuneException("replay --device cuda: the trajectory trained " + c.peft().method() + " adapters,"
-                    + " which train (and replay) on the CPU engine only; use --device cpu");
+            throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " adapters: replay "
+                    + "them as adapters (Replay.runAdapters)");
         }
         List<ParamSpec> specs = checkParameters(base, trajectory);
         Cuda.Availability a = Cuda.availability();
@@ -124,16 +129,62 @@ public final class Replay {
      * @return the LoRA set and its tensors in {@link Lora#tensors()}'s order and layout
      */
     public static Adapters runAdapters(LoadedModel base, Trajectory.Read trajectory) {
+        return runAdapters(base, trajectory, "cpu");
+    }
+
+    /**
+     * A LoRA trajectory replayed on {@code device}: "cpu" as {@link #runAdapters(LoadedModel, Trajectory.Read)}, or
+     * "cuda": the same start, then every recorded update through {@link DeviceZoStep#replayStep} over the adapters'
+     * float32 device buffer, as {@link CudaZoEngine} trained them (bitwise the adapter a run trained on the same GPU;
+     * the frozen base is uploaded in the run's dtype because the step is built over the model).
+     */
+    public static Adapters runAdapters(LoadedModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
         if (c.peft().methodKind() != TrainConfig.Peft.Method.LORA) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not LoRA "
                     + "adapters");
         }
+        if (!device.equals("cpu") && !device.equals("cuda")) {
+            throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
+        }
         checkParameters(base, trajectory);
         Lora lora = ZoEngines.lora(c, base.model());
+        if (device.equals("cuda")) {
+            return new Adapters(lora, runAdaptersCuda(base, trajectory, lora));
+        }
         try (CpuOps ops = new CpuOps(c.paramDType());
                 Parameters params = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
             return new Adapters(lora, replayOwn(c, lora.tensors(), params, trajectory));
+        }
+    }
+
+    private static List<HostTensor> runAdaptersCuda(LoadedModel base, Trajectory.Read trajectory, Lora lora) {
+        TrainConfig c = trajectory.config();
+        Cuda.Availability a = Cuda.availability();
+        if (!a.usable()) {
+            throw new ZotuneException("replay --device cuda: no usable CUDA device (" + a.reason() + "); use "
+                    + "--device cpu");
+        }
+        DType dtype = c.paramDType();
+        ZoStep.Config step = ZoEngines.stepConfig(c);
+        step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
+                step.maxBadSteps(), DType.F32, step.seed()); // adapters are float32 whatever the base's dtype
+        try (CudaOps ops = CudaOps.create(dtype);
+                Parameters frozen = ops.createParameters(base.parameters(), dtype);
+                Lora.Applied applied = lora.apply(ops);
+                Parameters own = ops.createParameters(lora.initial(c.seed()), DType.F32);
+                CudaTheta theta = new CudaTheta(ops, own);
+                DeviceZoStep zo = new DeviceZoStep(ops, base.model(), frozen, TrainableStorage.own(applied.set(), own),
+                        c.optimizer().referenceConfig(c.steps()), step)) {
+            for (Trajectory.Step s : trajectory.steps()) {
+                checkStep(c, s);
+                if (s.t() != zo.step() + 1) {
+                    throw new ZotuneException("trajectory step " + s.t() + " follows step " + zo.step() + "; the GPU "
+                            + "replay needs every step from 1");
+                }
+                zo.replayStep(s.g(), s.skipped());
+            }
+            return theta.download(lora.tensors());
         }
     }
 

@@ -132,11 +132,10 @@ public final class ZoEngines {
     /** Fails with one line when the run's device has no engine for its trainable set (before any file is written). */
     public static void requireEngine(TrainConfig c, Adapter adapter) {
         boolean gpu = c.device().equals("cuda") || (c.device().equals("auto") && Cuda.availability().usable());
-        if (adapter != null && gpu) {
-            // the CUDA engine does not take a trainable set of adapters yet
-            throw new ZotuneException("peft.method " + adapter.method() + ": only the CPU engine trains adapters so far"
-                    + (adapter instanceof Prefix ? " (prefix tuning on CUDA is issue 11's)" : "")
-                    + "; use --device cpu (device " + c.device() + " would train on CUDA)");
+        if (adapter instanceof Prefix && gpu) {
+            // the CUDA attention takes no key/value prefix yet; LoRA's rule needs no kernel of the attention
+            throw new ZotuneException("peft.method prefix: only the CPU engine trains prefix adapters so far (LoRA "
+                    + "trains on CUDA too); use --device cpu (device " + c.device() + " would train on CUDA)");
         }
     }
 
@@ -175,26 +174,26 @@ public final class ZoEngines {
                         return e;
                     });
         }
-        if (adapter != null || trainable != null) {
+        if (trainable != null || adapter instanceof Prefix) {
             return cpu(c, model, initial, adapter, trainable, objective);
         }
         switch (c.device()) {
             case "cuda": {
                 requireDevice("cuda");
                 log.println("device cuda: " + Cuda.availability());
-                return cuda(c, model, initial, objective);
+                return cuda(c, model, initial, adapter, objective);
             }
             case "auto": {
                 Cuda.Availability a = Cuda.availability();
                 if (a.usable()) {
                     log.println("device auto: training on CUDA device " + a);
-                    return cuda(c, model, initial, objective);
+                    return cuda(c, model, initial, adapter, objective);
                 }
                 log.println("device auto: training on the CPU engine (no usable CUDA device: " + a.reason() + ")");
-                return cpu(c, model, initial, null, null, objective);
+                return cpu(c, model, initial, adapter, null, objective);
             }
             default:
-                return cpu(c, model, initial, null, null, objective);
+                return cpu(c, model, initial, adapter, null, objective);
         }
     }
 
@@ -206,11 +205,13 @@ public final class ZoEngines {
                 stepConfig(c));
     }
 
-    private static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective) {
+    /** @param adapter the run's LoRA set, or null (full fine-tuning) */
+    private static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+            Objective objective) {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {
             boolean graph = !"false".equals(System.getProperty(GRAPH_PROPERTY));
-            return new CudaZoEngine(ops, model, initial, objective, c.optimizer().referenceConfig(c.steps()),
+            return new CudaZoEngine(ops, model, initial, adapter, objective, c.optimizer().referenceConfig(c.steps()),
                     c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph);
         } catch (RuntimeException e) {
             ops.close(); // idempotent: the engine may have closed it already

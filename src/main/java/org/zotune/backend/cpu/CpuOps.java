@@ -115,6 +115,40 @@ public final class CpuOps implements Ops {
     }
 
     @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
+        CpuTensor base = cpu(w);
+        CpuTensor bt = cpu(b);
+        CpuTensor a = cpu(at);
+        int out = base.rows();
+        int in = base.cols();
+        int r = bt.cols();
+        if (bt.rows() != out || a.rows() != in || a.cols() != r) {
+            throw new IllegalArgumentException("loraWeight: W is " + out + "x" + in + ", B " + bt.rows() + "x" + r
+                    + ", Aᵀ " + a.rows() + "x" + a.cols() + " (expected B [out, r], Aᵀ [in, r])");
+        }
+        if (bt.dtype() != DType.F32 || a.dtype() != DType.F32) {
+            throw new IllegalArgumentException("loraWeight: B and Aᵀ must be float32, got " + bt.dtype() + " and "
+                    + a.dtype());
+        }
+        CpuTensor res = new CpuTensor(out, in, computeType);
+        IntStream.range(0, out).parallel().forEach(o -> {
+            float[] sb = new float[r];
+            for (int j = 0; j < r; j++) {
+                sb[j] = (float) ((double) bt.data[bt.offset + o * r + j] * s); // fl(s·B): one exact product, rounded
+            }
+            for (int i = 0; i < in; i++) {
+                double acc = 0;
+                for (int j = 0; j < r; j++) {
+                    acc += (double) sb[j] * a.data[a.offset + i * r + j];
+                }
+                // float32 sum, then the compute type: as scale, product and add were three float32 ops before
+                res.data[o * in + i] = round(base.data[base.offset + o * in + i] + (float) acc);
+            }
+        });
+        return res;
+    }
+
+    @Override
     public Tensor linear(Tensor x, Tensor w, Tensor bias) {
         CpuTensor a = cpu(x);
         CpuTensor wt = cpu(w);

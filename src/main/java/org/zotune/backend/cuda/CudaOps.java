@@ -449,6 +449,31 @@ public final class CudaOps implements Ops {
     }
 
     @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
+        CudaTensor base = act(w, "loraWeight", "W");
+        CudaTensor bt = adapter(b, "B");
+        CudaTensor a = adapter(at, "Aᵀ");
+        if (bt.rows() != base.rows() || a.rows() != base.cols() || a.cols() != bt.cols()) {
+            throw new IllegalArgumentException("loraWeight: W is " + base.rows() + "x" + base.cols() + ", B "
+                    + bt.rows() + "x" + bt.cols() + ", Aᵀ " + a.rows() + "x" + a.cols()
+                    + " (expected B [out, r], Aᵀ [in, r])");
+        }
+        CudaTensor out = alloc(base.rows(), base.cols(), computeType);
+        if (out.numel() > 0) {
+            elementwise.loraWeight(base, bt, a, s, out);
+        }
+        return out;
+    }
+
+    /** A LoRA factor: a dense float32 CUDA tensor whatever the compute type (the adapters train in float32). */
+    private static CudaTensor adapter(Tensor t, String what) {
+        if (!(t instanceof CudaTensor c) || !c.dense() || c.dtype() != DType.F32) {
+            throw new IllegalArgumentException("loraWeight: " + what + " must be a dense float32 CUDA tensor, got " + t);
+        }
+        return c;
+    }
+
+    @Override
     public Tensor linear(Tensor x, Tensor w, Tensor bias) {
         CudaTensor a = act(x, "linear", "x");
         CudaTensor wt = act(w, "linear", "w");

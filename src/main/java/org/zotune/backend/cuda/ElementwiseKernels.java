@@ -34,6 +34,7 @@ final class ElementwiseKernels {
             s.put("bias_gelu_rows_v_" + t, "ppli");
             s.put("bias_relu_rows_v_" + t, "ppli");
             s.put("add_bias_residual_v_" + t, "pppli");
+            s.put("lora_weight_" + t, "pppfplii");
         }
         s.put("cast_f32_to_bf16", "ppl");
         s.put("cast_bf16_to_f32", "ppl");
@@ -77,6 +78,14 @@ final class ElementwiseKernels {
         e.args().ptr(0, residual.address()).ptr(1, y.address()).ptr(2, bias.address()).i64(3, y.rows())
                 .i32(4, y.cols());
         e.launch(k.grid(y.numel() / k.vecWidth()), KernelSet.THREADS, k.stream);
+    }
+
+    /** out = w + s·B·A (LoRA; w, out in the compute type, b [rows, r] and at [cols, r] float32, not empty). */
+    void loraWeight(CudaTensor w, CudaTensor b, CudaTensor at, float scale, CudaTensor out) {
+        Kernel e = k.get("lora_weight", k.computeType);
+        e.args().ptr(0, w.address()).ptr(1, b.address()).ptr(2, at.address()).f32(3, scale).ptr(4, out.address())
+                .i64(5, out.rows()).i32(6, out.cols()).i32(7, b.cols());
+        e.launch(k.grid(out.numel()), KernelSet.THREADS, k.stream);
     }
 
     /** out ← in converted (f32 ↔ bf16, f32 ↔ f16; same shape, not empty, different dtypes). */

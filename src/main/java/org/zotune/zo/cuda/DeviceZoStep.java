@@ -51,7 +51,8 @@ import org.zotune.zo.optim.ZoStep;
  * sample's direction (q Philox streams per element, one pass over θ). ZO-AdaMU takes q = 1.
  *
  * <p>Limits: the captured step ({@link #submit}) takes one micro-batch, {@link #stepEager} any number (the caller's
- * loss function averages them); the trainable buffer must be in the ops' compute type. One step is in flight at a
+ * loss function averages them); the trainable buffer must be in the ops' compute type when it is the model's own
+ * buffer, float32 (LoRA's factors over a bf16/f16 base) or the compute type when it is a set's own. One step is in flight at a
  * time: {@link #submit} returns without waiting for its step but first reads back the step before it. Not
  * thread-safe. The step opens an activation scope on the ops for the captured graph's activations and inputs: close
  * it before scopes opened before it.
@@ -89,8 +90,9 @@ public final class DeviceZoStep implements AutoCloseable {
      * @param ops             the CUDA ops the model runs on (the step uses its stream)
      * @param model           the model
      * @param frozen          its parameters from {@code ops.createParameters} (what the set does not form)
-     * @param trainable       the trainable set and where its values live (for a set of model parameters, in
-     *                        {@code frozen} itself), in the ops' compute type
+     * @param trainable       the trainable set and where its values live: for a set of model parameters in
+     *                        {@code frozen} itself (the ops' compute type), for adapters a buffer of their own
+     *                        (float32, or the compute type)
      * @param optimizerConfig the optimiser
      * @param config          ε, q, strategy, seed, bad-step limit; M = 1 for {@link #submit}; paramDType = the
      *                        trainable buffer's dtype
@@ -119,9 +121,19 @@ public final class DeviceZoStep implements AutoCloseable {
             throw new ZotuneException("GPU zeroth-order engine: zo step paramDType is " + config.paramDType()
                     + " but the parameters are " + dtype);
         }
-        if (dtype != ops.computeType()) {
+        if (trainable.modelBuffer() && dtype != ops.computeType()) {
             throw new ZotuneException("GPU zeroth-order engine: parameters are " + dtype + " but the CUDA ops compute in "
                     + ops.computeType());
+        }
+        if (!trainable.modelBuffer() && dtype != DType.F32 && dtype != ops.computeType()) {
+            // adapters train in float32 whatever the base's dtype (their rules, Ops.loraWeight, read float32); a set
+            // whose tensors replace model parameters may live in the compute type
+            throw new ZotuneException("GPU zeroth-order engine: a trainable set's own buffer must be float32 or the "
+                    + "compute type " + ops.computeType() + ", got " + dtype);
+        }
+        if (frozen.dtype() != ops.computeType()) {
+            throw new ZotuneException("GPU zeroth-order engine: the frozen parameters are " + frozen.dtype()
+                    + " but the CUDA ops compute in " + ops.computeType());
         }
         if (model.params().size() != frozen.count() || trainable.set().modelParameters() != frozen.count()) {
             throw new ZotuneException("GPU zeroth-order engine: the model has " + model.params().size()

@@ -22,6 +22,9 @@ import org.zotune.tensor.DType;
  * (valid for the next {@code VECTOR_SLOTS - 1} vectors). The models use a matrix before asking for the next one,
  * and hold at most one matrix and three vectors at once (a projection with its bias fused with the following
  * norm's weight and bias); {@code ShadowLivenessTest} checks GPT-2, OPT and Llama against this.
+ *
+ * <p>An adapter's own buffer (LoRA: Aᵀ and B, both matrices, live at once in its rule) is small: there every tensor
+ * gets a slot of its own, at its offset in a scratch copy of the whole buffer, valid for the whole pass.
  */
 public final class ShadowWeights implements AutoCloseable {
     /** Shadow scratch for matrices: one slot, valid until the next matrix is asked for. */
@@ -38,6 +41,7 @@ public final class ShadowWeights implements AutoCloseable {
     private final boolean[] vectorRole; // trainable tensor k -> lives in the vector ring
     private final long matrixSlotBytes;
     private final long vectorSlotBytes;
+    private final boolean whole; // an adapter's own buffer: tensor k materialised at its own offset
     private final Pass plus = new Pass(+1f);
     private final Pass minus = new Pass(-1f);
     private DeviceBuffer scratch;
@@ -58,6 +62,7 @@ public final class ShadowWeights implements AutoCloseable {
         this.m = m;
         this.direction = direction;
         int n = storage.set().count();
+        this.whole = !storage.modelBuffer();
         this.vectorRole = new boolean[n];
         long largestMatrix = 0;
         long largestVector = 0;
@@ -72,7 +77,9 @@ public final class ShadowWeights implements AutoCloseable {
         }
         this.matrixSlotBytes = (largestMatrix + 255) / 256 * 256;
         this.vectorSlotBytes = (largestVector + 255) / 256 * 256;
-        if (largestMatrix + largestVector > 0) {
+        if (whole) {
+            scratch = DeviceBuffer.allocate(Math.max(4, storage.buffer().totalElements() * dtype.bytes()));
+        } else if (largestMatrix + largestVector > 0) {
             scratch = DeviceBuffer.allocate(MATRIX_SLOTS * matrixSlotBytes + VECTOR_SLOTS * vectorSlotBytes);
         }
         plus.weights = new ComposedWeights(frozen, storage.set(), plus);
@@ -122,7 +129,9 @@ public final class ShadowWeights implements AutoCloseable {
         public Tensor tensor(int k) {
             Tensor w = storage.tensor(k);
             long slot;
-            if (vectorRole[k]) {
+            if (whole) {
+                slot = scratch.address() + storage.buffer().offset(storage.entry(k)) * dtype.bytes();
+            } else if (vectorRole[k]) {
                 slot = scratch.address() + MATRIX_SLOTS * matrixSlotBytes + (ring % VECTOR_SLOTS) * vectorSlotBytes;
                 ring++;
             } else {

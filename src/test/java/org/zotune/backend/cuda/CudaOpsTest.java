@@ -268,6 +268,48 @@ class CudaOpsTest {
 
     @ParameterizedTest
     @EnumSource(names = {"F32", "BF16", "F16"})
+    void loraWeightFromFloat32Factors(DType t) {
+        Random r = new Random(11);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        // awkward shapes: odd out and in (not multiples of the block or vector width), ranks 1, 3 and 8, one W over
+        // 2^16 elements (several grid-stride rounds on a small grid); W in the compute type, B and Aᵀ float32
+        int[][] shapes = {{77, 203, 3}, {1, 5, 1}, {333, 257, 8}};
+        for (int[] sh : shapes) {
+            int out = sh[0];
+            int in = sh[1];
+            int rank = sh[2];
+            float scale = 16f / rank;
+            List<HostTensor> f = factors(r, out, in, rank); // the same values uploaded to both backends
+            try (Ops.Scope s = g.scope();
+                    Parameters fc = cpu.createParameters(f, DType.F32);
+                    Parameters fg = g.createParameters(f, DType.F32)) {
+                assertEquals(DType.F32, fg.weight(0).dtype(), "factors are float32 whatever the compute type");
+                Pair w = pair(cpu, g, gaussian(r, out * in, 1.0), out, in);
+                float[] ref = cpu.toHost(cpu.loraWeight(w.cpu, fc.weight(0), fc.weight(1), scale));
+                float[] got = g.toHost(g.loraWeight(w.gpu, fg.weight(0), fg.weight(1), scale));
+                assertClose(ref, got, t, "loraWeight " + out + "x" + in + " r=" + rank + " " + t);
+            }
+        }
+        // factors in the compute type are refused on CUDA (B·A must come from float32), shapes checked
+        if (t != DType.F32) {
+            try (Ops.Scope s = g.scope()) {
+                Tensor w = g.tensor(gaussian(r, 6, 1.0), 2, 3);
+                Tensor b = g.tensor(gaussian(r, 2, 1.0), 2, 1);
+                Tensor at = g.tensor(gaussian(r, 3, 1.0), 3, 1);
+                assertThrows(IllegalArgumentException.class, () -> g.loraWeight(w, b, at, 1f));
+            }
+        }
+    }
+
+    /** B [out, r] then Aᵀ [in, r], float32, non-zero (B·A of order 1). */
+    private static List<HostTensor> factors(Random r, int out, int in, int rank) {
+        return List.of(HostTensor.ofFloats("B", gaussian(r, out * rank, 1.0), out, rank),
+                HostTensor.ofFloats("At", gaussian(r, in * rank, 1.0 / Math.sqrt(in)), in, rank));
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
     void linearWithFusedGeluAndResidual(DType t) {
         Random r = new Random(12);
         CpuOps cpu = new CpuOps(t);

@@ -28,7 +28,10 @@ import org.zotune.cuda.PinnedBuffer;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
+import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
+import org.zotune.peft.Lora;
+import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.NextTokenTargets;
@@ -57,6 +60,11 @@ import org.zotune.zo.optim.ZoStep;
  * ε = 0.02 of Gaussian noise added on the device by the perturb kernel, so no model goes through host arrays of
  * its own size.
  *
+ * <p>{@code --lora R} (default 0: full fine-tuning) times the LoRA step instead: rank R, α = 2R, on
+ * {@code --lora-targets} (default q,v), the frozen base in the row's dtype and A, B in float32, each adapted weight
+ * formed once per forward pass (Ops.loraWeight) inside the captured step; rows carry {@code peft} and
+ * {@code adapter_elements}, and no split (the split's parts are timed on the full-parameter step).
+ *
  * <p>{@code --profile VARIANT} runs {@code --steps} steps of that variant on the first model and shape without
  * JSON, for a kernel profiler (ncu).
  *
@@ -71,7 +79,20 @@ public final class StepBench {
     static final String ALL_VARIANTS = "sgd-inplace-graph,sgd-inplace-eager,sgd-shadow-graph,sgd-shadow-eager,"
             + "adamu-inplace-graph,adamu-inplace-eager,adamu-shadow-graph,adamu-shadow-eager";
 
+    /** LoRA rank of the timed step (0: full fine-tuning) and its targets: --lora, --lora-targets. */
+    static int loraRank;
+    static List<String> loraTargets = List.of("q", "v");
+
     private StepBench() {
+    }
+
+    /** The LoRA set the rows time on {@code lm}, or null (full fine-tuning). */
+    static Lora lora(CausalLM lm) {
+        if (loraRank <= 0) {
+            return null;
+        }
+        ModelFamily f = lm.config().family();
+        return Lora.of(f.architecture(), f.hfModelType(), lm.params(), loraRank, 2.0 * loraRank, loraTargets);
     }
 
     /**
@@ -114,6 +135,8 @@ public final class StepBench {
         int steps = Integer.parseInt(o.getOrDefault("steps", "20"));
         int reps = Integer.parseInt(o.getOrDefault("reps", "10"));
         double deadline = Double.parseDouble(o.getOrDefault("deadline", "1e9"));
+        loraRank = Integer.parseInt(o.getOrDefault("lora", "0"));
+        loraTargets = List.of(o.getOrDefault("lora-targets", "q,v").split(","));
         Cuda.Availability a = Cuda.require();
         if (o.containsKey("profile")) {
             profile(models.get(0), dtype(dtypes.get(0)), shapes.get(0), Variant.parse(o.get("profile")), steps);
@@ -222,9 +245,15 @@ public final class StepBench {
     /** Runs the variant's steps and fills the row. */
     static void step(Map<String, Object> r, Variant v, CausalLM lm, Parameters params, DType dtype, Batch batch,
                      int warmup, int steps, long free0, Map<String, Double> parts) {
-        ZoStep.Config zc = new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, dtype, 1);
+        Lora lora = lora(lm);
+        // adapters train in float32 over the base's dtype (as CudaZoEngine runs them)
+        ZoStep.Config zc = new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, lora == null ? dtype : DType.F32, 1);
         try (CudaOps ops = CudaOps.create(dtype);
-             DeviceZoStep e = new DeviceZoStep(ops, lm, params, v.optimizer(), zc).useGraph(v.graph())) {
+             Lora.Applied applied = lora == null ? null : lora.apply(ops);
+             Parameters own = lora == null ? null : ops.createParameters(lora.initial(1), DType.F32);
+             DeviceZoStep e = (lora == null ? new DeviceZoStep(ops, lm, params, v.optimizer(), zc)
+                     : new DeviceZoStep(ops, lm, params, TrainableStorage.own(applied.set(), own), v.optimizer(), zc))
+                     .useGraph(v.graph())) {
             double[] ms = new double[steps];
             ZoStep.Result last = null;
             for (int i = -Math.max(1, warmup); i < steps; i++) {
@@ -255,6 +284,12 @@ public final class StepBench {
             r.put("loss_plus", last.lossPlus()[0]);
             r.put("loss_minus", last.lossMinus()[0]);
             r.put("skipped_steps", e.skippedSteps());
+            r.put("peft", lora == null ? "full" : "lora r=" + loraRank + " " + String.join(",", loraTargets));
+            if (lora != null) {
+                r.put("adapter_elements", lora.tensors().stream().mapToLong(ParamSpec::numel).sum());
+                r.put("split", Map.of());
+                return;
+            }
             String opt = v.opt();
             Map<String, Object> s = new LinkedHashMap<>();
             Double fwd = parts.get("forward");
