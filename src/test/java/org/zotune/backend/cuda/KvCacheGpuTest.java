@@ -29,7 +29,7 @@ import org.zotune.tensor.HostTensor;
  * Generation's key/value cache on CUDA: each cached step's logits against the full pass over the same tokens on the
  * GPU (f32: 1e-4; bf16 / f16: the relative error of CudaModelsTest), and greedy decoding token for token (f32), for
  * GPT-2 (D = 64: the full pass takes the fused kernel, the cached steps the prefix path), OPT and Llama (GQA, Llama-3
- * RoPE at the real positions).
+ * RoPE at the real positions); and a forward with a key/value prefix (prefix tuning) against the CPU.
  */
 @Tag("gpu")
 class KvCacheGpuTest {
@@ -88,6 +88,66 @@ class KvCacheGpuTest {
                 System.out.println(c.family() + " greedy on CUDA: " + Arrays.toString(cached));
                 assertArrayEquals(full, cached, c.family() + " greedy, f32");
             }
+        }
+    }
+
+    @Test
+    void aForwardWithAKeyValuePrefixMatchesTheCpu() {
+        // prefix tuning's forward (the model's attention with p = 4 rows per layer in front) on CUDA against the CPU
+        GpuTestSupport.assumeGpu();
+        for (ModelConfig c : decoders()) {
+            CausalLM lm = Architectures.create(c);
+            List<HostTensor> w = randomWeights(lm, 29);
+            int width = c.numKvHeads() * c.headDim();
+            Random r = new Random(31);
+            float[] keys = GpuTestSupport.gaussian(r, 4 * width, 1.0);
+            float[] values = GpuTestSupport.gaussian(r, 4 * width, 1.0);
+            int[][] seqs = {{4, 8, 15, 16, 23, 42, 7}, {1, 2, 3}};
+            Batch batch = Batch.rightPadded(seqs, 0);
+            for (DType t : DType.values()) {
+                float[] expected = prefixedLogits(new org.zotune.backend.cpu.CpuOps(t), lm, w, t, keys, values,
+                        width, batch);
+                float[] actual;
+                try (CudaOps ops = CudaOps.create(t)) {
+                    actual = prefixedLogits(ops, lm, w, t, keys, values, width, batch);
+                }
+                String what = c.family() + " prefixed forward " + t;
+                if (t == DType.F32) {
+                    assertClose(expected, actual, 1e-4, 1e-4, what);
+                } else {
+                    double num = 0;
+                    double den = 0;
+                    for (int i = 0; i < expected.length; i++) {
+                        assertTrue(Float.isFinite(actual[i]), what + " logit " + i + " is " + actual[i]);
+                        num += (double) (actual[i] - expected[i]) * (actual[i] - expected[i]);
+                        den += (double) expected[i] * expected[i];
+                    }
+                    double rel = Math.sqrt(num / den);
+                    System.out.printf("%-40s ||err||/||ref|| %.3e%n", what, rel);
+                    assertTrue(rel < (t == DType.BF16 ? 1e-2 : 5e-3), what + ": relative error " + rel);
+                }
+            }
+        }
+    }
+
+    private static float[] prefixedLogits(Ops ops, CausalLM lm, List<HostTensor> w, DType t, float[] keys,
+                                          float[] values, int width, Batch batch) {
+        try (Parameters p = ops.createParameters(w, t);
+             Parameters kv = ops.createParameters(List.of(HostTensor.ofFloats("k", keys, 4, width),
+                     HostTensor.ofFloats("v", values, 4, width)), t);
+             Ops.Scope s = ops.scope()) {
+            WeightSource prefixed = new WeightSource() {
+                @Override
+                public Tensor weight(int index) {
+                    return p.weight(index);
+                }
+
+                @Override
+                public org.zotune.backend.KvPrefix kvPrefix(int attention) {
+                    return new org.zotune.backend.KvPrefix(kv.weight(0), kv.weight(1));
+                }
+            };
+            return ops.toHost(lm.forward(ops, prefixed, batch));
         }
     }
 
