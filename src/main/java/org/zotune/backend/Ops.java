@@ -175,6 +175,19 @@ public interface Ops extends AutoCloseable {
     }
 
     /**
+     * Writes what {@link #attention} sees as this call's own keys and values into rows [row, row + B·T) of
+     * {@code keys} and {@code values} ([capacity, Hkv·D], the compute type): the key/value cache of generation, read
+     * back as a {@link KvPrefix}. k and v are the Hkv·D columns from {@code kCol} / {@code vCol} of their activations
+     * (the packed q|k|v one: H·D and (H + Hkv)·D), {@code bias} (or null) the packed bias whose matching columns are
+     * added first and rounded as {@link #attentionPacked} adds them; keys are rotated at {@code positions} and rounded
+     * exactly as attention rotates them, values copied. Backends without a cache refuse.
+     */
+    default void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                 AttentionSpec spec, Tensor keys, Tensor values, int row) {
+        throw new UnsupportedOperationException(name() + ": a key/value cache is not built");
+    }
+
+    /**
      * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed
      * in float32. Returns a [1, 2] float32 tensor (loss sum, count of targets).
      */

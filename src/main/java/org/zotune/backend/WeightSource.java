@@ -27,6 +27,17 @@ public interface WeightSource {
     }
 
     /**
+     * Sees the keys and values of the attention whose key projection is parameter {@code attention}, right after that
+     * attention ran: the Hkv·D columns from {@code kCol} / {@code vCol} of k and v (GPT-2: the packed q|k|v activation
+     * and its packed {@code bias}, added by the attention; otherwise null), in the shapes of
+     * {@link Ops#storeKeysValues}. Generation's key/value cache ({@link org.zotune.model.KvCache}) stores them; the
+     * default ignores them.
+     */
+    default void keysValues(Ops ops, int attention, Tensor k, int kCol, Tensor v, int vCol, Tensor bias,
+                            IntTensor positions, AttentionSpec spec) {
+    }
+
+    /**
      * Sees the hidden state [tokens, hidden] entering layer {@code layer} (0 = the embeddings' output), read-only
      * (DFO-LoRA's hidden-state statistics). The default ignores it.
      */

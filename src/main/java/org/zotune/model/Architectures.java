@@ -125,6 +125,11 @@ public final class Architectures {
      * Token ids must index the vocabulary; with learned positions, every position must have an embedding.
      */
     public static void checkBatch(ModelConfig c, Batch batch, boolean arangePositions) {
+        checkBatch(c, batch, arangePositions, 0);
+    }
+
+    /** {@link #checkBatch(ModelConfig, Batch, boolean)} for tokens that follow {@code start} cached ones. */
+    public static void checkBatch(ModelConfig c, Batch batch, boolean arangePositions, int start) {
         int[] ids = batch.ids();
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= c.vocabSize()) {
@@ -135,12 +140,12 @@ public final class Architectures {
         if (c.ropeTheta() > 0) {
             return; // rotary positions have no table to run past
         }
-        int needed = 0;
+        int needed = start;
         if (arangePositions) {
-            needed = batch.seq();
+            needed = start + batch.seq();
         } else {
             for (int p : batch.maskedCumsumPositions()) {
-                needed = Math.max(needed, p + 1);
+                needed = Math.max(needed, start + p + 1);
             }
         }
         if (needed > c.maxPositions()) {

@@ -40,11 +40,20 @@ public final class Generator {
      * not included) or at the model's maximum positions. Calls {@code onToken} for each new token as it
      * is chosen. Returns the new tokens only.
      *
-     * <p>Each step recomputes the whole forward pass over the sequence so far (no KV cache) and reads the
-     * last position's logits.
+     * <p>With a key/value cache ({@link KvCache}): one forward over the prompt, then one position per new token.
      */
     public static int[] generate(Ops ops, CausalLM model, WeightSource weights, int[] prompt, int maxNewTokens,
                                  Sampling sampling, int eosId, IntConsumer onToken) {
+        return generate(ops, model, weights, prompt, maxNewTokens, sampling, eosId, onToken, true);
+    }
+
+    /**
+     * {@link #generate(Ops, CausalLM, WeightSource, int[], int, Sampling, int, IntConsumer)} with the cache
+     * ({@code cached}) or without it: then each step recomputes the whole forward pass over the sequence so far and
+     * reads the last position's logits (the reference the cached decoding is checked against).
+     */
+    public static int[] generate(Ops ops, CausalLM model, WeightSource weights, int[] prompt, int maxNewTokens,
+                                 Sampling sampling, int eosId, IntConsumer onToken, boolean cached) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("generation needs a non-empty prompt (e.g. the BOS token)");
         }
@@ -55,19 +64,36 @@ public final class Generator {
         int[] seq = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
         int len = prompt.length;
         SplittableRandom random = sampling.argmaxDecoding() ? null : new SplittableRandom(sampling.seed());
-        while (len - prompt.length < maxNewTokens && len < maxLen) {
-            float[] logits;
-            try (Ops.Scope scope = ops.scope()) {
-                Tensor all = model.forward(ops, weights, Batch.of(Arrays.copyOf(seq, len)));
-                logits = ops.toHost(ops.rows(all, len - 1, len));
+        KvCache cache = cached && model.cachesKeysValues() && len < maxLen && maxNewTokens > 0
+                ? new KvCache(ops, Math.min(maxLen, prompt.length + maxNewTokens)) : null;
+        try {
+            WeightSource source = cache == null ? weights : cache.over(weights);
+            while (len - prompt.length < maxNewTokens && len < maxLen) {
+                float[] logits;
+                try (Ops.Scope scope = ops.scope()) {
+                    if (cache == null) {
+                        Tensor all = model.forward(ops, weights, Batch.of(Arrays.copyOf(seq, len)));
+                        logits = ops.toHost(ops.rows(all, len - 1, len));
+                    } else {
+                        int start = cache.length(); // the prompt first, then the one token chosen last
+                        Tensor fresh = model.forward(ops, source, Batch.of(Arrays.copyOfRange(seq, start, len)),
+                                start);
+                        cache.advance(len - start);
+                        logits = ops.toHost(ops.rows(fresh, len - start - 1, len - start));
+                    }
+                }
+                int next = sampling.argmaxDecoding() ? argmax(logits) : sample(logits, sampling.temperature(), random);
+                if (next == eosId) {
+                    break;
+                }
+                seq[len++] = next;
+                if (onToken != null) {
+                    onToken.accept(next);
+                }
             }
-            int next = sampling.argmaxDecoding() ? argmax(logits) : sample(logits, sampling.temperature(), random);
-            if (next == eosId) {
-                break;
-            }
-            seq[len++] = next;
-            if (onToken != null) {
-                onToken.accept(next);
+        } finally {
+            if (cache != null) {
+                cache.close();
             }
         }
         return Arrays.copyOfRange(seq, prompt.length, len);

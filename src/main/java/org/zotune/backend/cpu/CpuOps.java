@@ -449,6 +449,50 @@ public final class CpuOps implements Ops {
     }
 
     /**
+     * The cache's rows as {@link #attentionPacked} and {@link #attention} form them: the bias added and rounded first,
+     * keys rotated over the whole row and rounded only under RoPE (as attention's {@code kr}), values as they are.
+     */
+    @Override
+    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                AttentionSpec s, Tensor keys, Tensor values, int row) {
+        CpuTensor kt = cpu(k);
+        CpuTensor vt = cpu(v);
+        CpuTensor ko = cpu(keys);
+        CpuTensor vo = cpu(values);
+        int n = s.batch() * s.seq();
+        int w = s.numKvHeads() * s.headDim();
+        if (kt.rows() != n || vt.rows() != n || kCol < 0 || kCol + w > kt.cols() || vCol < 0
+                || vCol + w > vt.cols() || ko.cols() != w || vo.cols() != w || ko.rows() != vo.rows()
+                || row < 0 || row + n > ko.rows()) {
+            throw new IllegalArgumentException("storeKeysValues: k [" + kt.rows() + ", " + kt.cols() + "] from column "
+                    + kCol + ", v [" + vt.rows() + ", " + vt.cols() + "] from column " + vCol + " into rows [" + row
+                    + ", " + (row + n) + ") of [" + ko.rows() + ", " + ko.cols() + "] do not match " + s);
+        }
+        CpuTensor b = bias == null ? null : cpu(bias);
+        float[] kr = new float[n * w];
+        for (int r = 0; r < n; r++) {
+            for (int c = 0; c < w; c++) {
+                float kv = kt.get(r, kCol + c);
+                float vv = vt.get(r, vCol + c);
+                if (b != null) {
+                    kv = round(kv + b.data[b.offset + kCol + c]);
+                    vv = round(vv + b.data[b.offset + vCol + c]);
+                }
+                kr[r * w + c] = kv;
+                vo.data[vo.offset + (row + r) * w + c] = vv;
+            }
+        }
+        if (s.rope()) {
+            applyRope(kr, n, s.numKvHeads(), s.headDim(), ints(positions),
+                    ropeInverseFrequencies(s.headDim(), s.ropeTheta(), s.ropeScaling()));
+            for (int i = 0; i < kr.length; i++) {
+                kr[i] = round(kr[i]);
+            }
+        }
+        System.arraycopy(kr, 0, ko.data, ko.offset + row * w, n * w);
+    }
+
+    /**
      * RoPE inverse frequencies as Hugging Face computes them (float32), with Llama-3 scaling when given:
      * low frequencies divided by {@code factor}, high ones kept, the band between interpolated smoothly.
      */

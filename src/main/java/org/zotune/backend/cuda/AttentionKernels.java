@@ -8,7 +8,9 @@ import org.zotune.model.ModelConfig;
 /**
  * Launchers of native/kernels/attention.cu, the pieces of the unfused attention around cuBLAS's two batched
  * products: q/k/v rows split into per-head [B, H, T, D] tensors (RoPE applied, kv heads expanded), the masked
- * softmax of the float32 scores (causal or bidirectional), and the heads merged back into rows.
+ * softmax of the float32 scores (causal or bidirectional), and the heads merged back into rows; with a key/value
+ * prefix (prefix tuning, the generation's key/value cache) the prefix laid before the split keys and values and the
+ * softmax over [prefix | own keys]; and the cache's new rows (keys rotated).
  */
 final class AttentionKernels {
     private final KernelSet k;
@@ -26,6 +28,13 @@ final class AttentionKernels {
             s.put("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
             s.put("attention_merge_heads_" + t, "ppiiii");
             s.put("attention_merge_heads_v_" + t, "ppiiii");
+            s.put("attention_prefix_concat_" + t, "ppppppiiiiii");
+            s.put("attention_prefix_causal_softmax_" + t, "pppiii");
+            s.put("attention_prefix_bidir_softmax_" + t, "pppiii");
+            s.put("attention_store_kv_" + t, "pipipppppiiiiddddi");
+            if (!t.equals("f32")) {
+                s.put("attention_prefix_concat_f32p_" + t, "ppppppiiiiii");
+            }
             for (String dir : new String[] {"causal", "bidir"}) {
                 s.put("attention_" + dir + "_softmax_" + t, "pppii");
                 for (int nj : new int[] {1, 2, 4, 8}) {
@@ -96,5 +105,49 @@ final class AttentionKernels {
         merge.args().ptr(0, oh.address()).ptr(1, out.address()).i32(2, spec.batch()).i32(3, spec.seq())
                 .i32(4, spec.numHeads()).i32(5, d);
         merge.launch(k.grid(vecMerge ? n / vw : n), KernelSet.THREADS, k.stream);
+    }
+
+    /**
+     * Kx, Vx [B, H, Np + T, D] = the prefix rows pk, pv [Np, Hkv·D] (the compute type, or float32 under a 16-bit one)
+     * for every sequence and head, then the split kh, vh [B, H, T, D].
+     */
+    void concatPrefix(CudaTensor pk, CudaTensor pv, CudaTensor kh, CudaTensor vh, CudaTensor kx, CudaTensor vx,
+                      AttentionSpec spec, int np) {
+        boolean f32Prefix = pk.dtype() != k.computeType;
+        Kernel c = k.get(f32Prefix ? "attention_prefix_concat_f32p" : "attention_prefix_concat", k.computeType);
+        c.args().ptr(0, pk.address()).ptr(1, pv.address()).ptr(2, kh.address()).ptr(3, vh.address())
+                .ptr(4, kx.address()).ptr(5, vx.address()).i32(6, spec.batch()).i32(7, spec.numHeads())
+                .i32(8, spec.numKvHeads()).i32(9, spec.seq()).i32(10, np).i32(11, spec.headDim());
+        c.launch(k.grid((long) spec.batch() * spec.numHeads() * (np + spec.seq()) * spec.headDim()),
+                KernelSet.THREADS, k.stream);
+    }
+
+    /** probs = masked softmax of scores [B·H·T, Np + T] (float32, scaled): prefix columns always visible. */
+    void prefixSoftmax(CudaTensor scores, CudaTensor probs, CudaIntTensor mask, AttentionSpec spec, int np) {
+        Kernel sm = k.get(spec.causal() ? "attention_prefix_causal_softmax" : "attention_prefix_bidir_softmax",
+                k.computeType);
+        sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, mask.address()).i32(3, spec.numHeads())
+                .i32(4, spec.seq()).i32(5, np);
+        long rows = (long) spec.batch() * spec.numHeads() * spec.seq();
+        sm.launch((int) rows, 1, 1, KernelSet.rowThreads(np + spec.seq()), 1, 1, 0, k.stream);
+    }
+
+    /**
+     * n token rows of k and v (ldk, ldv elements apart; kBias, vBias 0 or the packed bias's matching values) into
+     * keys, values [n, Hkv·D] at their addresses: keys rotated at positions as {@link #splitHeads} rotates them.
+     */
+    void storeKv(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
+                 long values, int n, AttentionSpec spec) {
+        Kernel st = k.get("attention_store_kv", k.computeType);
+        ModelConfig.RopeScaling rs = spec.ropeScaling();
+        st.args().ptr(0, kAddr).i32(1, ldk).ptr(2, vAddr).i32(3, ldv).ptr(4, kBias).ptr(5, vBias)
+                .ptr(6, spec.rope() ? pos.address() : 0L).ptr(7, keys).ptr(8, values)
+                .i32(9, n).i32(10, spec.numKvHeads()).i32(11, spec.headDim()).i32(12, spec.rope() ? 1 : 0)
+                .f64(13, spec.ropeTheta())
+                .f64(14, rs == null ? 0 : rs.factor())
+                .f64(15, rs == null ? 0 : rs.lowFreqFactor())
+                .f64(16, rs == null ? 0 : rs.highFreqFactor())
+                .i32(17, rs == null ? 0 : rs.originalMaxPositions());
+        st.launch(k.grid((long) n * spec.numKvHeads() * spec.headDim()), KernelSet.THREADS, k.stream);
     }
 }

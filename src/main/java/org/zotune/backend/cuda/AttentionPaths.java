@@ -115,4 +115,69 @@ final class AttentionPaths {
         }
         return out;
     }
+
+    /**
+     * Attention with a key/value prefix (prefix tuning, the generation's key/value cache) into a new [B·T, H·D]
+     * tensor: q, k, v as {@link #attend} takes them (no packed bias), {@code pk}, {@code pv} [Np, Hkv·D] seen by every
+     * query, unmasked and not rotated. Unfused: split (RoPE on the sequence's own q and k), the prefix laid before
+     * the keys and values, then Q·Kᵀ over Np + T keys, the masked softmax and P·V on cuBLAS as the unfused path does.
+     */
+    CudaTensor attendPrefix(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, IntTensor mask,
+                            IntTensor positions, AttentionSpec spec, CudaTensor pk, CudaTensor pv) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
+        final int np = pk.rows();
+        final int tk = np + t;
+        CudaIntTensor m = (CudaIntTensor) mask;
+        if (m.length() != b * t) {
+            throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
+        }
+        CudaIntTensor pos = (CudaIntTensor) positions;
+        if (spec.rope()) {
+            if (d % 2 != 0) {
+                throw new IllegalArgumentException("attention: RoPE needs an even head dimension, got " + d);
+            }
+            if (pos == null || pos.length() != b * t) {
+                throw new IllegalArgumentException("attention: RoPE needs " + b * t + " positions");
+            }
+        }
+        CudaTensor out = memory.alloc(b * t, h * d, computeType);
+        if (out.numel() == 0) {
+            return out;
+        }
+        long n = (long) b * h * t * d;
+        if ((long) b * h * tk * d >= Integer.MAX_VALUE || (long) b * h * t * tk >= Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("attention: a prefix of " + np + " rows over B=" + b + " H=" + h
+                    + " T=" + t + " exceeds 32-bit indices");
+        }
+        DeviceArena.Mark mark = memory.mark(); // temporaries below are released on return
+        try {
+            int vw = vecWidth;
+            boolean vec = d % vw == 0 && ldq % vw == 0 && ldk % vw == 0 && ldv % vw == 0
+                    && KernelSet.aligned(qAddr, kAddr, vAddr) && n / vw < Integer.MAX_VALUE;
+            CudaTensor qh = memory.alloc(b * h * t, d, computeType);
+            CudaTensor kh = memory.alloc(b * h * t, d, computeType);
+            CudaTensor vh = memory.alloc(b * h * t, d, computeType);
+            CudaTensor kx = memory.alloc(b * h * tk, d, computeType);
+            CudaTensor vx = memory.alloc(b * h * tk, d, computeType);
+            CudaTensor scores = memory.alloc(b * h * t, tk, DType.F32);
+            CudaTensor probs = memory.alloc(b * h * t, tk, computeType);
+            CudaTensor oh = memory.alloc(b * h * t, d, computeType);
+
+            attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
+            attention.concatPrefix(pk, pv, kh, vh, kx, vx, spec, np);
+            products.attentionScores(qh, kx, scores, b * h, t, tk, d, spec.scale());
+            attention.prefixSoftmax(scores, probs, m, spec, np);
+            products.attentionValues(probs, vx, oh, b * h, t, tk, d);
+            attention.mergeHeads(oh, out, spec, n);
+        } finally {
+            memory.reset(mark);
+        }
+        return out;
+    }
+
+    /** A key/value cache's new rows ({@link AttentionKernels#storeKv}). */
+    void storeKv(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
+                 long values, int n, AttentionSpec spec) {
+        attention.storeKv(kAddr, ldk, vAddr, ldv, kBias, vBias, pos, keys, values, n, spec);
+    }
 }

@@ -6,6 +6,7 @@ import java.util.Map;
 import org.zotune.ZotuneException;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
+import org.zotune.backend.KvPrefix;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
@@ -743,6 +744,130 @@ public final class CudaOps implements Ops {
         long eb = computeType.bytes();
         return attentionPaths.attend(c.address(), ld, c.address() + (long) h * d * eb, ld,
                 c.address() + (long) (h + hkv) * d * eb, ld, biasAddr, mask, positions, spec);
+    }
+
+    /** Attention with a key/value prefix: the unfused prefix path ({@link AttentionPaths#attendPrefix}). */
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec,
+                            KvPrefix prefix) {
+        if (prefix == null || prefix.length() == 0) {
+            return attention(q, k, v, mask, positions, spec);
+        }
+        CudaTensor cq = act(q, "attention", "q");
+        CudaTensor ck = act(k, "attention", "k");
+        CudaTensor cv = act(v, "attention", "v");
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        checkHeads(spec);
+        if (cq.rows() != b * t || cq.cols() != h * d || ck.rows() != b * t || ck.cols() != hkv * d
+                || cv.rows() != b * t || cv.cols() != hkv * d) {
+            throw new IllegalArgumentException("attention: q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
+                    + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
+                    + " Hkv=" + hkv + " D=" + d);
+        }
+        CudaTensor[] kv = prefixTensors(prefix, spec);
+        return attentionPaths.attendPrefix(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, mask,
+                positions, spec, kv[0], kv[1]);
+    }
+
+    /** Packed attention with a key/value prefix; a bias is added in its own pass first. */
+    @Override
+    public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec,
+                                  KvPrefix prefix) {
+        if (prefix == null || prefix.length() == 0) {
+            return attentionPacked(qkv, bias, mask, positions, spec);
+        }
+        CudaTensor c = act(qkv, "attentionPacked", "qkv");
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        checkHeads(spec);
+        int ld = (h + 2 * hkv) * d;
+        if (c.rows() != b * t || c.cols() != ld) {
+            throw new IllegalArgumentException("attentionPacked: qkv " + c.rows() + "x" + c.cols() + " does not match"
+                    + " B=" + b + " T=" + t + " H=" + h + " Hkv=" + hkv + " D=" + d + " (expected [B·T, (H + 2·Hkv)·D])");
+        }
+        if (bias != null) {
+            CudaTensor bt = act(bias, "attentionPacked", "bias");
+            if (bt.numel() != ld) {
+                throw new IllegalArgumentException("attentionPacked: bias has " + bt.numel() + " values for " + ld
+                        + " columns");
+            }
+            CudaTensor biased = alloc(c.rows(), c.cols(), computeType);
+            if (biased.numel() > 0) {
+                memory.copy(biased.address(), c.address(), c.bytes());
+                addBias(biased, bt, "attentionPacked");
+            }
+            c = biased;
+        }
+        CudaTensor[] kv = prefixTensors(prefix, spec);
+        long eb = computeType.bytes();
+        return attentionPaths.attendPrefix(c.address(), ld, c.address() + (long) h * d * eb, ld,
+                c.address() + (long) (h + hkv) * d * eb, ld, mask, positions, spec, kv[0], kv[1]);
+    }
+
+    /** The prefix's keys and values, checked: dense CUDA tensors [p, Hkv·D] of the compute type or float32. */
+    private CudaTensor[] prefixTensors(KvPrefix prefix, AttentionSpec spec) {
+        CudaTensor[] kv = new CudaTensor[2];
+        Tensor[] in = {prefix.keys(), prefix.values()};
+        for (int i = 0; i < 2; i++) {
+            String what = i == 0 ? "prefix keys" : "prefix values";
+            if (!(in[i] instanceof CudaTensor) || !((CudaTensor) in[i]).dense()) {
+                throw new IllegalArgumentException("attention: " + what + " are not a dense CUDA tensor");
+            }
+            CudaTensor c = (CudaTensor) in[i];
+            if (c.dtype() != computeType && c.dtype() != DType.F32) {
+                throw new ZotuneException("attention: " + what + " are " + c.dtype() + " but the CUDA backend computes in "
+                        + computeType + " (a prefix is the compute type or float32)");
+            }
+            if (c.cols() != spec.numKvHeads() * spec.headDim()) {
+                throw new IllegalArgumentException("attention: prefix [" + c.rows() + ", " + c.cols() + "] does not match"
+                        + " Hkv=" + spec.numKvHeads() + " D=" + spec.headDim() + " (expected [p, Hkv·D])");
+            }
+            kv[i] = c;
+        }
+        if (kv[0].dtype() != kv[1].dtype()) {
+            throw new ZotuneException("attention: prefix keys are " + kv[0].dtype() + " but its values "
+                    + kv[1].dtype());
+        }
+        return kv;
+    }
+
+    @Override
+    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                AttentionSpec spec, Tensor keys, Tensor values, int row) {
+        CudaTensor ck = act(k, "storeKeysValues", "k");
+        CudaTensor cv = act(v, "storeKeysValues", "v");
+        CudaTensor ko = act(keys, "storeKeysValues", "keys");
+        CudaTensor vo = act(values, "storeKeysValues", "values");
+        checkHeads(spec);
+        int n = spec.batch() * spec.seq();
+        int w = spec.numKvHeads() * spec.headDim();
+        if (ck.rows() != n || cv.rows() != n || kCol < 0 || kCol + w > ck.cols() || vCol < 0 || vCol + w > cv.cols()
+                || ko.cols() != w || vo.cols() != w || ko.rows() != vo.rows() || row < 0 || row + n > ko.rows()) {
+            throw new IllegalArgumentException("storeKeysValues: k " + ck.rows() + "x" + ck.cols() + " from column "
+                    + kCol + ", v " + cv.rows() + "x" + cv.cols() + " from column " + vCol + " into rows [" + row + ", "
+                    + (row + n) + ") of " + ko.rows() + "x" + ko.cols() + " do not match B=" + spec.batch() + " T="
+                    + spec.seq() + " Hkv=" + spec.numKvHeads() + " D=" + spec.headDim());
+        }
+        long kBias = 0;
+        long vBias = 0;
+        long eb = computeType.bytes();
+        if (bias != null) {
+            CudaTensor bt = act(bias, "storeKeysValues", "bias");
+            if (bt.numel() != ck.cols() || bt.numel() != cv.cols()) {
+                throw new IllegalArgumentException("storeKeysValues: bias has " + bt.numel() + " values for "
+                        + ck.cols() + " columns");
+            }
+            kBias = bt.address() + kCol * eb;
+            vBias = bt.address() + vCol * eb;
+        }
+        CudaIntTensor pos = (CudaIntTensor) positions;
+        if (spec.rope() && (pos == null || pos.length() != n)) {
+            throw new IllegalArgumentException("storeKeysValues: RoPE needs " + n + " positions");
+        }
+        if (n == 0) {
+            return;
+        }
+        attentionPaths.storeKv(ck.address() + kCol * eb, ck.cols(), cv.address() + vCol * eb, cv.cols(), kBias,
+                vBias, pos, ko.address() + (long) row * w * eb, vo.address() + (long) row * w * eb, n, spec);
     }
 
     private static void checkHeads(AttentionSpec spec) {

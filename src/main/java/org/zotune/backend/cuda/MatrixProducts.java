@@ -129,22 +129,31 @@ final class MatrixProducts implements AutoCloseable {
 
     /** scores[bh] (row-major [T, T], f32) = Q·Kᵀ·scale for Q, K [B·H, T, D]. */
     void attentionScores(CudaTensor qh, CudaTensor kh, CudaTensor scores, int heads, int t, int d, float scale) {
-        long perHead = (long) t * d;
+        attentionScores(qh, kh, scores, heads, t, t, d, scale);
+    }
+
+    /** scores[bh] (row-major [Tq, Tk], f32) = Q·Kᵀ·scale for Q [B·H, Tq, D], K [B·H, Tk, D]. */
+    void attentionScores(CudaTensor qh, CudaTensor kh, CudaTensor scores, int heads, int tq, int tk, int d,
+                         float scale) {
         // column-major that is K(ᵀ stored)·Q
-        cublas.gemmStridedBatched(true, false, t, t, d, scale,
-                kh.address(), computeType, d, perHead,
-                qh.address(), computeType, d, perHead,
-                0f, scores.address(), DType.F32, t, (long) t * t, heads);
+        cublas.gemmStridedBatched(true, false, tk, tq, d, scale,
+                kh.address(), computeType, d, (long) tk * d,
+                qh.address(), computeType, d, (long) tq * d,
+                0f, scores.address(), DType.F32, tk, (long) tq * tk, heads);
     }
 
     /** out[bh] (row-major [T, D]) = P·V for P [B·H, T, T], V [B·H, T, D]. */
     void attentionValues(CudaTensor probs, CudaTensor vh, CudaTensor oh, int heads, int t, int d) {
-        long perHead = (long) t * d;
+        attentionValues(probs, vh, oh, heads, t, t, d);
+    }
+
+    /** out[bh] (row-major [Tq, D]) = P·V for P [B·H, Tq, Tk], V [B·H, Tk, D]. */
+    void attentionValues(CudaTensor probs, CudaTensor vh, CudaTensor oh, int heads, int tq, int tk, int d) {
         // column-major Oᵀ = Vᵀ·Pᵀ with both stored as-is
-        cublas.gemmStridedBatched(false, false, d, t, t, 1f,
-                vh.address(), computeType, d, perHead,
-                probs.address(), computeType, t, (long) t * t,
-                0f, oh.address(), computeType, d, perHead, heads);
+        cublas.gemmStridedBatched(false, false, d, tq, tk, 1f,
+                vh.address(), computeType, d, (long) tk * d,
+                probs.address(), computeType, tk, (long) tq * tk,
+                0f, oh.address(), computeType, d, (long) tq * d, heads);
     }
 
     @Override

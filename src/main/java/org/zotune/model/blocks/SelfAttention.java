@@ -10,7 +10,8 @@ import org.zotune.backend.WeightSource;
 /**
  * Multi-head self-attention up to (not including) its output projection, which the layer fuses with the residual
  * addition and the norm that follows it. The weight source may add a key/value prefix ({@link WeightSource#kvPrefix},
- * keyed on the key projection's weight); without one the attention call is the plain one.
+ * keyed on the key projection's weight); without one the attention call is the plain one. After the attention the
+ * source sees its keys and values ({@link WeightSource#keysValues}: generation's key/value cache).
  */
 public sealed interface SelfAttention permits SelfAttention.Projected, SelfAttention.Packed {
 
@@ -32,8 +33,10 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
             Tensor vx = v.apply(ops, w, x);
             w.addOutputDelta(ops, v.weight(), x, vx);
             KvPrefix prefix = w.kvPrefix(k.weight());
-            return prefix == null ? ops.attention(qx, kx, vx, mask, positions, spec)
+            Tensor out = prefix == null ? ops.attention(qx, kx, vx, mask, positions, spec)
                     : ops.attention(qx, kx, vx, mask, positions, spec, prefix);
+            w.keysValues(ops, k.weight(), kx, 0, vx, 0, null, positions, spec);
+            return out;
         }
     }
 
@@ -54,8 +57,13 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
             Tensor packed = ops.linear(x, w.weight(qkv.weight()), null);
             w.addOutputDelta(ops, qkv.weight(), x, packed); // over all 3·hidden columns, before the bias
             KvPrefix prefix = w.kvPrefix(qkv.weight());
-            return prefix == null ? ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec)
-                    : ops.attentionPacked(packed, w.weight(qkv.bias()), mask, positions, spec, prefix);
+            Tensor bias = w.weight(qkv.bias());
+            Tensor out = prefix == null ? ops.attentionPacked(packed, bias, mask, positions, spec)
+                    : ops.attentionPacked(packed, bias, mask, positions, spec, prefix);
+            int hd = spec.numHeads() * spec.headDim();
+            w.keysValues(ops, qkv.weight(), packed, hd, packed, hd + spec.numKvHeads() * spec.headDim(), bias,
+                    positions, spec);
+            return out;
         }
     }
 }

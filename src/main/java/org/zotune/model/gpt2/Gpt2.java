@@ -84,17 +84,35 @@ public final class Gpt2 implements CausalLM {
     }
 
     @Override
+    public boolean cachesKeysValues() {
+        return true;
+    }
+
+    @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
-        Architectures.checkBatch(config, batch, true);
+        return forward(ops, w, batch, 0);
+    }
+
+    @Override
+    public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
+        Architectures.checkBatch(config, batch, true, start);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null,
                 kind().causalAttention());
         var mask = ops.ints(batch.mask());
-        var positions = ops.ints(batch.arangePositions());
+        var positions = ops.ints(shifted(batch.arangePositions(), start));
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(wte));
         ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
         Tensor out = Layer.preNorm(ops, w, x, layers, lnf, eps, mask, positions, spec);
         return ops.logits(out, w.weight(head));
+    }
+
+    /** Positions moved past {@code start} cached tokens. */
+    static int[] shifted(int[] positions, int start) {
+        for (int i = 0; i < positions.length; i++) {
+            positions[i] += start;
+        }
+        return positions;
     }
 }

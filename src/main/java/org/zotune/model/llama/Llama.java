@@ -91,14 +91,28 @@ public final class Llama implements CausalLM {
     }
 
     @Override
+    public boolean cachesKeysValues() {
+        return true;
+    }
+
+    @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
-        Architectures.checkBatch(config, batch, false);
+        return forward(ops, w, batch, 0);
+    }
+
+    @Override
+    public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
+        Architectures.checkBatch(config, batch, false, start);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numKvHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), config.ropeTheta(),
                 config.ropeScaling(), kind().causalAttention());
         IntTensor mask = ops.ints(batch.mask());
-        IntTensor positions = ops.ints(batch.arangePositions());
+        int[] pos = batch.arangePositions();
+        for (int i = 0; i < pos.length; i++) {
+            pos[i] += start; // after start cached tokens
+        }
+        IntTensor positions = ops.ints(pos);
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
         Tensor out = Layer.preNorm(ops, w, x, layers, norm, eps, mask, positions, spec);
         return ops.linear(out, w.weight(head), null);

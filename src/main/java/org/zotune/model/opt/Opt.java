@@ -97,14 +97,28 @@ public final class Opt implements CausalLM {
     }
 
     @Override
+    public boolean cachesKeysValues() {
+        return true;
+    }
+
+    @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch) {
-        Architectures.checkBatch(config, batch, false);
+        return forward(ops, w, batch, 0);
+    }
+
+    /** After {@code start} cached tokens, all real: real-token positions count on from start. */
+    @Override
+    public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
+        Architectures.checkBatch(config, batch, false, start);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null,
                 kind().causalAttention());
         IntTensor mask = ops.ints(batch.mask());
         int[] pos = batch.maskedCumsumPositions();
+        for (int i = 0; i < pos.length; i++) {
+            pos[i] = pos[i] < 0 ? pos[i] : pos[i] + start; // padding stays at -1, as HF
+        }
         int[] table = new int[pos.length];
         for (int i = 0; i < pos.length; i++) {
             table[i] = pos[i] + POSITION_OFFSET; // padding: -1 + 2 = 1, as HF

@@ -18,6 +18,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.zotune.ZotuneException;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
+import org.zotune.backend.KvPrefix;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
@@ -701,6 +702,154 @@ class CudaOpsTest {
                         spec));
                 assertClose(expected, actual, t, "bidirectional attentionPacked D=" + d + " " + t);
             }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void attentionWithAKeyValuePrefix(DType t) {
+        // p = 1 and 5 prefix rows (prefix tuning; a key/value cache is the same call with p = the cached tokens):
+        // T = 1 (a decode step) and T not a multiple of any tile, grouped kv heads, D at and off the fused kernel's
+        // head dimensions, RoPE on the sequence's own q and k only, causal and bidirectional, padding on the left, in
+        // holes, and a sequence of padding only (its queries see the prefix alone)
+        int b = 3;
+        int[][] shapes = {{1, 2, 2, 16, 1}, {7, 4, 2, 16, 5}, {70, 2, 1, 64, 5}, {67, 4, 2, 80, 1},
+            {130, 3, 3, 64, 5}, {5, 3, 3, 96, 1}, {33, 2, 1, 128, 5}}; // T, H, Hkv, D, p
+        for (int[] sh : shapes) {
+            int seq = sh[0];
+            int[] mask = new int[b * seq];
+            java.util.Arrays.fill(mask, 0, 2 * seq, 1);
+            for (int i = 0; i < Math.min(3, seq - 1); i++) {
+                mask[seq + i] = 0; // left padding in sequence 1
+            }
+            mask[seq / 2] = seq > 2 ? 0 : 1; // a hole in sequence 0; sequence 2 is all padding
+            int[] pos = new int[b * seq];
+            for (int i = 0; i < pos.length; i++) {
+                pos[i] = i % seq + 11; // positions after 11 cached tokens
+            }
+            for (boolean rope : new boolean[] {false, true}) {
+                AttentionSpec spec = new AttentionSpec(b, seq, sh[1], sh[2], sh[3], (float) (1 / Math.sqrt(sh[3])),
+                        rope ? 10000.0 : 0, null);
+                for (boolean causal : new boolean[] {true, false}) {
+                    checkPrefixAttention(t, spec.withCausal(causal), mask, pos, sh[4], false, 41L * seq + sh[3]);
+                }
+            }
+            if (t != DType.F32) {
+                // a float32 prefix (trained in float32) under a 16-bit compute type
+                AttentionSpec spec = new AttentionSpec(b, seq, sh[1], sh[2], sh[3], (float) (1 / Math.sqrt(sh[3])),
+                        10000.0, null);
+                checkPrefixAttention(t, spec, mask, pos, sh[4], true, 43L * seq + sh[3]);
+            }
+        }
+        // packed q|k|v with its bias (GPT-2), the bias added in its own pass, D = 16 and 64
+        for (int d : new int[] {16, 64}) {
+            Random r = new Random(50 + d);
+            CpuOps cpu = new CpuOps(t);
+            CudaOps g = gpu(t);
+            int seq = 37;
+            int tokens = 2 * seq;
+            int np = 5;
+            int[] mask = new int[tokens];
+            java.util.Arrays.fill(mask, 1);
+            for (int i = 0; i < 6; i++) {
+                mask[seq + i] = 0;
+            }
+            AttentionSpec spec = new AttentionSpec(2, seq, 3, 3, d, (float) (1 / Math.sqrt(d)), 0, null);
+            int width = 3 * 3 * d;
+            try (Ops.Scope s = g.scope()) {
+                Pair qkv = pair(cpu, g, gaussian(r, tokens * width, 1.5), tokens, width);
+                Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+                Pair pk = pair(cpu, g, gaussian(r, np * 3 * d, 1.5), np, 3 * d);
+                Pair pv = pair(cpu, g, gaussian(r, np * 3 * d, 1.0), np, 3 * d);
+                for (boolean causal : new boolean[] {true, false}) {
+                    AttentionSpec sp = spec.withCausal(causal);
+                    float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, bias.cpu, cpu.ints(mask),
+                            cpu.ints(new int[tokens]), sp, new KvPrefix(pk.cpu, pv.cpu)));
+                    float[] actual = g.toHost(g.attentionPacked(qkv.gpu, bias.gpu, g.ints(mask),
+                            g.ints(new int[tokens]), sp, new KvPrefix(pk.gpu, pv.gpu)));
+                    assertClose(expected, actual, t, "prefix attentionPacked p=" + np + " D=" + d + " causal=" + causal
+                            + " " + t);
+                }
+            }
+        }
+    }
+
+    private void checkPrefixAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, int np, boolean f32Prefix,
+                                      long seed) {
+        Random r = new Random(seed);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int tokens = spec.batch() * spec.seq();
+        int kw = spec.numKvHeads() * spec.headDim();
+        try (Ops.Scope s = g.scope()) {
+            Pair q = pair(cpu, g, gaussian(r, tokens * spec.numHeads() * spec.headDim(), 1.5), tokens,
+                    spec.numHeads() * spec.headDim());
+            Pair k = pair(cpu, g, gaussian(r, tokens * kw, 1.5), tokens, kw);
+            Pair v = pair(cpu, g, gaussian(r, tokens * kw, 1.0), tokens, kw);
+            float[] pkv = gaussian(r, np * kw, 1.5);
+            float[] pvv = gaussian(r, np * kw, 1.0);
+            // the CPU's prefix is rounded to the compute type (cpu.tensor rounds), as the GPU lays a float32 one out
+            KvPrefix cpuPrefix = new KvPrefix(cpu.tensor(pkv, np, kw), cpu.tensor(pvv, np, kw));
+            float[] expected = cpu.toHost(cpu.attention(q.cpu, k.cpu, v.cpu, cpu.ints(mask), cpu.ints(pos), spec,
+                    cpuPrefix));
+            String what = "prefix attention p=" + np + " T=" + spec.seq() + " H=" + spec.numHeads() + " Hkv="
+                    + spec.numKvHeads() + " D=" + spec.headDim() + " rope=" + spec.rope() + " causal=" + spec.causal()
+                    + (f32Prefix ? " f32 prefix" : "") + " " + t;
+            float[] actual;
+            if (f32Prefix) {
+                try (Parameters p = g.createParameters(List.of(HostTensor.ofFloats("k", pkv, np, kw),
+                        HostTensor.ofFloats("v", pvv, np, kw)), DType.F32)) {
+                    assertEquals(DType.F32, p.weight(0).dtype());
+                    actual = g.toHost(g.attention(q.gpu, k.gpu, v.gpu, g.ints(mask), g.ints(pos), spec,
+                            new KvPrefix(p.weight(0), p.weight(1))));
+                }
+            } else {
+                actual = g.toHost(g.attention(q.gpu, k.gpu, v.gpu, g.ints(mask), g.ints(pos), spec,
+                        new KvPrefix(g.tensor(pkv, np, kw), g.tensor(pvv, np, kw))));
+            }
+            assertClose(expected, actual, t, what);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void keysAndValuesStoredForTheCache(DType t) {
+        // the cache's rows: k rotated at its positions as attention rotates it (Llama-3 scaling, GQA), v copied;
+        // packed q|k|v with its bias (GPT-2) added and rounded first; written at a row offset, the rest untouched
+        Random r = new Random(60);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int cap = 23;
+        try (Ops.Scope s = g.scope()) {
+            AttentionSpec rope = new AttentionSpec(1, 5, 4, 2, 80, (float) (1 / Math.sqrt(80)), 500000.0,
+                    new ModelConfig.RopeScaling(8.0, 1.0, 4.0, 64));
+            int kw = 2 * 80;
+            int[] pos = {9, 10, 11, 12, 13};
+            Pair k = pair(cpu, g, gaussian(r, 5 * kw, 1.5), 5, kw);
+            Pair v = pair(cpu, g, gaussian(r, 5 * kw, 1.0), 5, kw);
+            float[] init = gaussian(r, cap * kw, 1.0);
+            Pair keys = pair(cpu, g, init, cap, kw);
+            Pair values = pair(cpu, g, init, cap, kw);
+            cpu.storeKeysValues(k.cpu, 0, v.cpu, 0, null, cpu.ints(pos), rope, keys.cpu, values.cpu, 9);
+            g.storeKeysValues(k.gpu, 0, v.gpu, 0, null, g.ints(pos), rope, keys.gpu, values.gpu, 9);
+            assertClose(cpu.toHost(keys.cpu), g.toHost(keys.gpu), t, "stored keys, RoPE " + t);
+            assertClose(cpu.toHost(values.cpu), g.toHost(values.gpu), t, "stored values, RoPE " + t);
+
+            AttentionSpec gpt2 = gpt2Spec(1, 3, 3, 64);
+            int width = 3 * 3 * 64;
+            Pair qkv = pair(cpu, g, gaussian(r, 3 * width, 1.5), 3, width);
+            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+            float[] zeros = new float[cap * 3 * 64];
+            Pair keys2 = pair(cpu, g, zeros, cap, 3 * 64);
+            Pair values2 = pair(cpu, g, zeros, cap, 3 * 64);
+            cpu.storeKeysValues(qkv.cpu, 3 * 64, qkv.cpu, 6 * 64, bias.cpu, cpu.ints(new int[3]), gpt2, keys2.cpu,
+                    values2.cpu, cap - 3);
+            g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64, bias.gpu, g.ints(new int[3]), gpt2, keys2.gpu,
+                    values2.gpu, cap - 3);
+            assertClose(cpu.toHost(keys2.cpu), g.toHost(keys2.gpu), t, "stored keys, packed with bias " + t);
+            assertClose(cpu.toHost(values2.cpu), g.toHost(values2.gpu), t, "stored values, packed with bias " + t);
+            assertThrows(IllegalArgumentException.class, () -> g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64,
+                    bias.gpu, g.ints(new int[3]), gpt2, keys2.gpu, values2.gpu, cap - 2));
         }
     }
 
