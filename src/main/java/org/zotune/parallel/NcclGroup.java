@@ -70,8 +70,14 @@ public final class NcclGroup implements CollectiveGroup {
                 }
             }
         }
-        NcclLibrary.load();
         int n = devices.length;
+        String nvls = System.getenv("NCCL_NVLS_ENABLE");
+        if (n > 1 && (nvls == null || nvls.isBlank())) {
+            // NVLink multicast can take a host's shared GPUs out of service: it is on only when asked for
+            throw new ZotuneException("NCCL_NVLS_ENABLE is not set: set NCCL_NVLS_ENABLE=0 (NVLink multicast off, as "
+                    + "the zotune launchers do) or 1 to allow it");
+        }
+        NcclLibrary.load();
         int caller = Cuda.currentDevice();
         Rank[] ranks = new Rank[n];
         ncclComm[] comms = new ncclComm[n];
@@ -87,11 +93,13 @@ public final class NcclGroup implements CollectiveGroup {
                 Cuda.useDevice(devices[k]);
                 ranks[k] = new Rank(k, devices[k], comms[k], CudaStream.create());
                 comms[k] = null;
+                ranks[k].reserve(8, n);
             }
+            warmUp(ranks);
         } catch (RuntimeException e) {
             for (int k = 0; k < n; k++) {
                 if (ranks[k] != null) {
-                    ranks[k].free(false);
+                    ranks[k].free();
                 } else if (comms[k] != null) {
                     nccl.ncclCommAbort(comms[k]);
                 }
@@ -101,6 +109,25 @@ public final class NcclGroup implements CollectiveGroup {
             Cuda.useDevice(caller);
         }
         return new NcclGroup(devices.clone(), timeoutSeconds, ranks);
+    }
+
+    /**
+     * One all-gather on every rank, issued from this thread (grouped, as NCCL requires for several communicators of
+     * one thread): NCCL connects the ranks at their first collective, a step that waits for every rank inside the
+     * call, before this group's polling could name a missing one; afterwards a collective only enqueues work.
+     */
+    private static void warmUp(Rank[] ranks) {
+        check(nccl.ncclGroupStart(), -1, "ncclGroupStart");
+        for (Rank r : ranks) {
+            Cuda.useDevice(r.device);
+            check(nccl.ncclAllGather(new DevicePointer(r.send.address()), new DevicePointer(r.recv.address()), 1,
+                    nccl.ncclInt64, r.comm, r.stream.handle()), r.rank, "ncclAllGather (connecting the ranks)");
+        }
+        check(nccl.ncclGroupEnd(), -1, "ncclGroupEnd (connecting the ranks)");
+        for (Rank r : ranks) {
+            Cuda.useDevice(r.device);
+            r.stream.synchronize();
+        }
     }
 
     /** The NCCL version, e.g. 22703 for 2.27.3 (loads NCCL). */
@@ -143,7 +170,11 @@ public final class NcclGroup implements CollectiveGroup {
         }
     }
 
-    /** Destroys the communicators (finalised together, as NCCL asks for several in one thread) and the buffers. */
+    /**
+     * Frees the communicators and buffers. The communicators are aborted rather than finalised and destroyed:
+     * every collective has completed (each rank waited for its own), abort is local to the rank and never waits for
+     * the others, so closing cannot hang, also after a failure.
+     */
     @Override
     public void close() {
         synchronized (lock) {
@@ -154,18 +185,9 @@ public final class NcclGroup implements CollectiveGroup {
         }
         int caller = Cuda.currentDevice();
         try {
-            boolean healthy = failure == null;
-            if (healthy) {
-                nccl.ncclGroupStart();
-                for (Rank r : ranks) {
-                    Cuda.useDevice(r.device);
-                    nccl.ncclCommFinalize(r.comm);
-                }
-                nccl.ncclGroupEnd();
-            }
             for (Rank r : ranks) {
                 Cuda.useDevice(r.device);
-                r.free(healthy);
+                r.free();
             }
         } finally {
             Cuda.useDevice(caller);
@@ -221,13 +243,11 @@ public final class NcclGroup implements CollectiveGroup {
             }
         }
 
-        void free(boolean destroy) {
-            if (destroy && !aborted) {
-                nccl.ncclCommDestroy(comm);
-            } else if (!aborted) {
+        void free() {
+            if (!aborted) {
+                aborted = true;
                 nccl.ncclCommAbort(comm);
             }
-            aborted = true;
             for (AutoCloseable c : new AutoCloseable[] {send, recv, host, stream}) {
                 if (c != null) {
                     try {

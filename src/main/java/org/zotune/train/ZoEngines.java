@@ -10,6 +10,7 @@ import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
 import org.zotune.parallel.InProcessGroup;
 import org.zotune.parallel.NcclGroup;
+import org.zotune.parallel.NcclLibrary;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
@@ -139,6 +140,7 @@ public final class ZoEngines {
                 throw new ZotuneException("parallel.gpus " + n + ": no usable CUDA device (" + a.reason() + ")");
             }
             requireGpus(c, Cuda.deviceCount());
+            NcclLibrary.load(); // one line saying where it looked when NCCL is missing
         }
     }
 
