@@ -62,7 +62,8 @@ public final class NcclGroup implements CollectiveGroup {
         int present = Cuda.deviceCount();
         for (int i = 0; i < devices.length; i++) {
             if (devices[i] < 0 || devices[i] >= present) {
-                throw new ZotuneException("GPU " + devices[i] + " is not present (" + present + " usable CUDA devices)");
+                throw new ZotuneException("GPU " + devices[i] + " is not present (" + present
+                        + " usable CUDA devices)");
             }
             for (int j = 0; j < i; j++) {
                 if (devices[j] == devices[i]) {

@@ -149,8 +149,8 @@ public final class ZoEngines {
         requireGpuConfig(c);
         int n = c.parallel().gpus();
         if (n > present) {
-            throw new ZotuneException("parallel.gpus " + n + ": only " + present + " CUDA device" + (present == 1 ? " is"
-                    : "s are") + " present (CUDA_VISIBLE_DEVICES chooses which); use parallel.gpus <= " + present);
+            throw new ZotuneException("parallel.gpus " + n + ": only " + present + " CUDA device"
+                    + (present == 1 ? " is" : "s are") + " present (CUDA_VISIBLE_DEVICES chooses which); use parallel.gpus <= " + present);
         }
     }
 
@@ -224,8 +224,8 @@ public final class ZoEngines {
         TrainConfig.Parallel par = c.parallel();
         if (par.gpus() > 1) {
             if (adapter != null || trainable != null) {
-                throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights or an adapter trains "
-                        + "on the CPU engine only so far");
+                throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights or an adapter "
+                        + "trains on the CPU engine only so far");
             }
             requireGpus(c);
             return gpus(c, model, initial, objective, log);

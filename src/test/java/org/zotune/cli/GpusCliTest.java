@@ -17,8 +17,8 @@ class GpusCliTest {
     Path dir;
 
     private String config() throws IOException {
-        Path train = Files.writeString(dir.resolve("train.txt"),
-                "It is a truth universally acknowledged that a single man in possession of a good fortune. ".repeat(60));
+        String line = "It is a truth universally acknowledged that a single man in possession of a good fortune. ";
+        Path train = Files.writeString(dir.resolve("train.txt"), line.repeat(60));
         String yaml = String.join("\n", "model: bundled", "data:", "  format: text", "  train: '" + train + "'",
                 "objective: lm", "batch_size: 2", "max_length: 16", "steps: 2", "device: auto",
                 "out: '" + dir.resolve("run") + "'", "");
