@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 import org.bytedeco.cuda.global.nccl;
 import org.bytedeco.cuda.nccl.ncclComm;
+import org.bytedeco.cuda.nccl.ncclUniqueId;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.zotune.ZotuneException;
@@ -21,9 +22,10 @@ import org.zotune.cuda.DevicePointer;
 import org.zotune.cuda.PinnedBuffer;
 
 /**
- * The workers of a data-parallel run as one GPU each in this process, joined by NCCL ({@code ncclCommInitAll}):
- * rank k works on device {@code devices[k]}, from one thread at a time. The collectives carry the few scalars of a
- * step. Determinism: {@link Collective#allReduceSum} is an NCCL all-gather of every rank's doubles followed by a sum
+ * The workers of a data-parallel run as one GPU each, joined by NCCL: all in this process ({@link #create}, through
+ * {@code ncclCommInitAll}; rank k works on device {@code devices[k]}, from one thread at a time), or one rank of a run
+ * over several processes or hosts ({@link #join}: NCCL's unique id handed from rank 0 to the others by a
+ * {@link Rendezvous}, then {@code ncclCommInitRank}). The collectives carry the few scalars of a step. Determinism: {@link Collective#allReduceSum} is an NCCL all-gather of every rank's doubles followed by a sum
  * on the host in rank order (0 + v_0 + v_1 + …, as {@link InProcessGroup}), never NCCL's own reduction, whose order
  * depends on its algorithm and topology; so every rank gets the same bits, and the same bits as the in-process group.
  * A rank waits for its collective by polling its stream: when another rank failed ({@link Collective#abort}), NCCL
@@ -31,16 +33,18 @@ import org.zotune.cuda.PinnedBuffer;
  * {@link WorkerFailure} naming the rank at fault, so no worker hangs.
  */
 public final class NcclGroup implements CollectiveGroup {
-    private final int[] devices;
+    private final int[] devices; // of the ranks in this process
+    private final int worldSize;
     private final long timeoutNanos;
-    private final Rank[] ranks;
+    private final Rank[] ranks; // the ranks in this process
     private final Object lock = new Object();
-    private final long[] entered; // per rank, collectives entered
+    private final long[] entered; // per rank of this process, collectives entered
     private volatile WorkerFailure failure;
     private boolean closed;
 
-    private NcclGroup(int[] devices, double timeoutSeconds, Rank[] ranks) {
+    private NcclGroup(int[] devices, int worldSize, double timeoutSeconds, Rank[] ranks) {
         this.devices = devices;
+        this.worldSize = worldSize;
         this.timeoutNanos = (long) Math.min(timeoutSeconds * 1e9, Long.MAX_VALUE / 2.0);
         this.ranks = ranks;
         this.entered = new long[devices.length];
@@ -92,7 +96,7 @@ public final class NcclGroup implements CollectiveGroup {
         try {
             for (int k = 0; k < n; k++) {
                 Cuda.useDevice(devices[k]);
-                ranks[k] = new Rank(k, devices[k], comms[k], CudaStream.create());
+                ranks[k] = new Rank(k, k, devices[k], comms[k], CudaStream.create());
                 comms[k] = null;
                 ranks[k].reserve(8, n);
             }
@@ -109,12 +113,84 @@ public final class NcclGroup implements CollectiveGroup {
         } finally {
             Cuda.useDevice(caller);
         }
-        return new NcclGroup(devices.clone(), timeoutSeconds, ranks);
+        return new NcclGroup(devices.clone(), n, timeoutSeconds, ranks);
+    }
+
+    /** A new NCCL unique id (128 bytes) for {@link #joinRank}: rank 0 makes it, a {@link Rendezvous} hands it on. */
+    public static byte[] uniqueId() {
+        NcclLibrary.load();
+        try (ncclUniqueId id = new ncclUniqueId()) {
+            check(nccl.ncclGetUniqueId(id), -1, "ncclGetUniqueId");
+            byte[] b = new byte[nccl.NCCL_UNIQUE_ID_BYTES];
+            id.internal().get(b);
+            return b;
+        }
+    }
+
+    /**
+     * Rank {@code rank} of {@code worldSize} on this process's GPU {@code device}, joining the communicator that
+     * {@code uniqueId} names ({@code ncclCommInitRank}; every rank of the run calls it with the same id, from its own
+     * process or thread, and it returns once all have joined). The group of a run over several processes or hosts:
+     * its one member has the run's rank and world size.
+     */
+    public static NcclGroup joinRank(int rank, int worldSize, int device, byte[] uniqueId, double timeoutSeconds) {
+        if (!(timeoutSeconds > 0)) {
+            throw new ZotuneException("worker timeout must be > 0 seconds, got " + timeoutSeconds);
+        }
+        if (rank < 0 || rank >= worldSize) {
+            throw new ZotuneException("rank " + rank + " is outside 0 … " + (worldSize - 1));
+        }
+        int present = Cuda.deviceCount();
+        if (device < 0 || device >= present) {
+            throw new ZotuneException("GPU " + device + " is not present (" + present + " usable CUDA devices)");
+        }
+        String nvls = System.getenv("NCCL_NVLS_ENABLE");
+        if (worldSize > 1 && (nvls == null || nvls.isBlank())) {
+            throw new ZotuneException("NCCL_NVLS_ENABLE is not set: set NCCL_NVLS_ENABLE=0 (NVLink multicast off, as "
+                    + "the zotune launchers do) or 1 to allow it");
+        }
+        NcclLibrary.load();
+        if (uniqueId.length != nccl.NCCL_UNIQUE_ID_BYTES) {
+            throw new ZotuneException("NCCL unique id of " + uniqueId.length + " bytes, expected "
+                    + nccl.NCCL_UNIQUE_ID_BYTES);
+        }
+        int caller = Cuda.currentDevice();
+        Rank r = null;
+        try {
+            Cuda.useDevice(device);
+            ncclComm comm = new ncclComm();
+            try (ncclUniqueId id = new ncclUniqueId()) {
+                id.internal().put(uniqueId);
+                check(nccl.ncclCommInitRank(comm, worldSize, id, rank), rank, "ncclCommInitRank (rank " + rank
+                        + " of " + worldSize + ", GPU " + device + ")");
+            }
+            r = new Rank(rank, 0, device, comm, CudaStream.create());
+            r.reserve(8, worldSize);
+            warmUp(new Rank[] {r});
+        } catch (RuntimeException e) {
+            if (r != null) {
+                r.free();
+            }
+            throw e;
+        } finally {
+            Cuda.useDevice(caller);
+        }
+        return new NcclGroup(new int[] {device}, worldSize, timeoutSeconds, new Rank[] {r});
+    }
+
+    /**
+     * {@link #joinRank} after a {@link Rendezvous} at {@code at}: rank 0 makes the id and listens there, the others
+     * fetch it. The start of a run over several processes or hosts.
+     */
+    public static NcclGroup join(Rendezvous.Address at, int rank, int worldSize, int device, double timeoutSeconds) {
+        byte[] id = Rendezvous.exchange(at, rank, worldSize, NcclGroup::uniqueId, timeoutSeconds);
+        return joinRank(rank, worldSize, device, id, timeoutSeconds);
     }
 
     /**
      * One all-gather on every rank, issued from this thread (grouped, as NCCL requires for several communicators of
-     * one thread): NCCL connects the ranks at their first collective, a step that waits for every rank inside the
+     * one thread; every process of a run does the same for its ranks): NCCL connects the ranks at their first
+     * collective, a step that waits for every rank inside the
      * call, before this group's polling could name a missing one; afterwards a collective only enqueues work.
      */
     private static void warmUp(Rank[] ranks) {
@@ -148,9 +224,10 @@ public final class NcclGroup implements CollectiveGroup {
         return out;
     }
 
+    /** The world size: every rank of the run, in this process or not. */
     @Override
     public int size() {
-        return ranks.length;
+        return worldSize;
     }
 
     @Override
@@ -212,6 +289,7 @@ public final class NcclGroup implements CollectiveGroup {
     /** One rank's communicator, stream and exchange buffers (grown on demand; the vectors are a few values). */
     private static final class Rank {
         final int rank;
+        final int local; // index among this process's ranks
         final int device;
         final ncclComm comm;
         final CudaStream stream;
@@ -220,8 +298,9 @@ public final class NcclGroup implements CollectiveGroup {
         PinnedBuffer host;
         boolean aborted;
 
-        Rank(int rank, int device, ncclComm comm, CudaStream stream) {
+        Rank(int rank, int local, int device, ncclComm comm, CudaStream stream) {
             this.rank = rank;
+            this.local = local;
             this.device = device;
             this.comm = comm;
             this.stream = stream;
@@ -275,13 +354,13 @@ public final class NcclGroup implements CollectiveGroup {
 
         @Override
         public int worldSize() {
-            return ranks.length;
+            return worldSize;
         }
 
         @Override
         public void allReduceSum(double[] values) {
             ByteBuffer all = gather(values.length, nccl.ncclFloat64, b -> b.asDoubleBuffer().put(values));
-            int n = ranks.length;
+            int n = worldSize;
             double[][] v = new double[n][values.length];
             for (int k = 0; k < n; k++) {
                 all.position(k * 8 * values.length);
@@ -299,7 +378,7 @@ public final class NcclGroup implements CollectiveGroup {
         @Override
         public long[][] allGather(long[] values) {
             ByteBuffer all = gather(values.length, nccl.ncclInt64, b -> b.asLongBuffer().put(values));
-            int n = ranks.length;
+            int n = worldSize;
             long[][] out = new long[n][values.length];
             for (int k = 0; k < n; k++) {
                 all.position(k * 8 * values.length);
@@ -315,10 +394,10 @@ public final class NcclGroup implements CollectiveGroup {
                 abortComm();
                 throw f;
             }
-            int n = ranks.length;
+            int n = worldSize;
             long collective;
             synchronized (lock) {
-                collective = ++entered[r.rank];
+                collective = ++entered[r.local];
             }
             Cuda.useDevice(r.device);
             long bytes = 8L * count;
@@ -361,7 +440,7 @@ public final class NcclGroup implements CollectiveGroup {
                 }
                 if (nccl.ncclCommGetAsyncError(r.comm, async) == nccl.ncclSuccess && async[0] != nccl.ncclSuccess
                         && async[0] != nccl.ncclInProgress) {
-                    throw new WorkerFailure(r.rank, "worker rank " + r.rank + " of " + ranks.length + " (GPU "
+                    throw new WorkerFailure(r.rank, "worker rank " + r.rank + " of " + worldSize + " (GPU "
                             + r.device + "): NCCL reported " + errorText(async[0]) + " (NCCL error " + async[0] + ")");
                 }
                 WorkerFailure f = failure;
@@ -373,16 +452,18 @@ public final class NcclGroup implements CollectiveGroup {
                     synchronized (lock) {
                         for (int k = 0; k < entered.length && missing < 0; k++) {
                             if (entered[k] < collective) {
-                                missing = k;
+                                missing = k; // a rank of this process; another process's ranks are not seen here
                             }
                         }
                     }
                     String s = (timeoutNanos / 1_000_000_000.0) + " s (hung or too slow; see zotune's worker_timeout)";
                     throw missing >= 0
-                            ? new WorkerFailure(missing, "worker rank " + missing + " of " + ranks.length + " (GPU "
-                                    + devices[missing] + ") did not reach collective " + collective + " within " + s)
+                            ? new WorkerFailure(ranks[missing].rank, "worker rank " + ranks[missing].rank + " of "
+                                    + worldSize + " (GPU " + ranks[missing].device + ") did not reach collective "
+                                    + collective + " within " + s)
                             : new WorkerFailure(r.rank, "NCCL collective " + collective + " did not complete on worker "
-                                    + "rank " + r.rank + " of " + ranks.length + " (GPU " + r.device + ") within " + s);
+                                    + "rank " + r.rank + " of " + worldSize + " (GPU " + r.device + ") within " + s
+                                    + (ranks.length < worldSize ? "; a rank in another process did not arrive" : ""));
                 }
                 LockSupport.parkNanos(20_000);
             }
@@ -404,7 +485,7 @@ public final class NcclGroup implements CollectiveGroup {
             } else {
                 String why = cause == null ? "stopped" : (cause.getMessage() == null ? cause.toString()
                         : cause.getMessage());
-                fail(new WorkerFailure(r.rank, "worker rank " + r.rank + " of " + ranks.length + " failed: " + why));
+                fail(new WorkerFailure(r.rank, "worker rank " + r.rank + " of " + worldSize + " failed: " + why));
             }
         }
     }

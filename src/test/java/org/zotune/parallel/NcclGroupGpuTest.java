@@ -211,4 +211,53 @@ class NcclGroupGpuTest {
         }
         System.out.println("refused: " + e.getMessage() + " (" + n + " devices)");
     }
+    /**
+     * The multi-process start on one machine, ranks as threads: rank 0 makes NCCL's unique id, the rendezvous on
+     * localhost hands it on, each rank joins with ncclCommInitRank on its own GPU (one rank: GPU 0 alone), and the
+     * all-reduce is the rank-order sum bit for bit, as in the single-process group.
+     */
+    @Test
+    void ranksJoinedThroughTheRendezvousReduceInRankOrder() throws Exception {
+        int n = Math.min(Cuda.deviceCount(), 2);
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        Rendezvous.Address at = new Rendezvous.Address("127.0.0.1", port);
+        int len = 5;
+        ExecutorService pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<double[]>> fs = new ArrayList<>();
+            for (int k = 0; k < n; k++) {
+                int rank = k;
+                fs.add(pool.submit(() -> {
+                    try (NcclGroup g = NcclGroup.join(at, rank, n, rank, 60)) {
+                        assertEquals(n, g.size());
+                        Collective c = g.members().get(0);
+                        assertEquals(rank, c.rank());
+                        assertEquals(n, c.worldSize());
+                        double[] v = values(rank, len);
+                        c.allReduceSum(v);
+                        return v;
+                    }
+                }));
+            }
+            double[] expected = new double[len];
+            for (int i = 0; i < len; i++) {
+                double s = 0;
+                for (int k = 0; k < n; k++) {
+                    s += values(k, len)[i];
+                }
+                expected[i] = s;
+            }
+            for (int k = 0; k < n; k++) {
+                double[] got = fs.get(k).get(120, TimeUnit.SECONDS);
+                System.out.printf("rendezvous + ncclCommInitRank, %d rank(s): rank %d got %s%n", n, k,
+                        java.util.Arrays.toString(got));
+                assertArrayEquals(expected, got, "rank " + k + " of " + n);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }
