@@ -34,7 +34,8 @@ import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 
 /**
- * Data-parallel ZO on GPUs through NCCL (parallel.gpus), on the bundled stories260K in float32:
+ * Data-parallel ZO on GPUs through NCCL (parallel.gpus), on the bundled stories260K in float32 with ZO-Adam at lr 1e-3
+ * (the CPU workers' test's settings and bounds, DataParallelEngineTest):
  * <ul>
  *   <li>one rank on one GPU: every step's ℓ± and the final θ equal the single CUDA engine's eager step bit for bit
  *       (one rank's sums are its own: 0 + Σ, then the same division), and the in-process group's bit for bit; the
@@ -61,7 +62,7 @@ class NcclDataParallelGpuTest {
     private TrainConfig config(Path out, String strategy, int gpus, String... extra) throws IOException {
         Path train = TrainRuns.austen(dir, "train.txt", 20_000);
         Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
-        List<String> lines = new ArrayList<>(List.of("optimizer:", "  name: zo-sgd", "  lr: 5e-4", "steps: 4",
+        List<String> lines = new ArrayList<>(List.of("optimizer:", "  name: zo-adam", "  lr: 1e-3", "steps: 4",
                 "eps: 1e-3", "perturbation: " + strategy, "dtype: f32", "parallel:", "  gpus: " + gpus,
                 "  checksum_every: 1"));
         lines.addAll(List.of(extra));
