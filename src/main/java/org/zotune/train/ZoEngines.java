@@ -65,7 +65,7 @@ public final class ZoEngines {
 
     /**
      * Fails with one line when the run asks for several data-parallel workers where they cannot run: the workers are
-     * CPU replicas so far (several GPUs over NCCL are issue 15's next step), each needs at least one example of every
+     * CPU replicas (GPU replicas are {@code parallel.gpus}, checked here too), each needs at least one example of every
      * micro-batch.
      */
     public static void requireWorkers(TrainConfig c) {
@@ -150,7 +150,8 @@ public final class ZoEngines {
         int n = c.parallel().gpus();
         if (n > present) {
             throw new ZotuneException("parallel.gpus " + n + ": only " + present + " CUDA device"
-                    + (present == 1 ? " is" : "s are") + " present (CUDA_VISIBLE_DEVICES chooses which); use parallel.gpus <= " + present);
+                    + (present == 1 ? " is" : "s are") + " present (CUDA_VISIBLE_DEVICES chooses which); use "
+                    + "parallel.gpus <= " + present);
         }
     }
 
