@@ -91,7 +91,7 @@ find "$dist" -type l | while read -r l; do
   fi
 done
 
-cp "$here/zotune" "$here/run-gpu-tests" "$dist/"
+cp "$here/zotune" "$here/run-gpu-tests" "$here/nccl-path.sh" "$dist/"
 chmod +x "$dist/zotune" "$dist/run-gpu-tests"
 du -sh "$dist"
 echo "dist: $(du -sb "$dist" | cut -f1 | awk '{printf "%.1f MiB", $1 / 1048576}') (apparent size; du -sh rounds blocks up)"

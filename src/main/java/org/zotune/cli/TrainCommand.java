@@ -63,6 +63,10 @@ public final class TrainCommand implements Callable<Integer> {
             + "CPU replicas).")
     Integer workers;
 
+    @Option(names = "--gpus", paramLabel = "N", description = "Override key parallel.gpus (data-parallel GPU "
+            + "replicas over NCCL, one per device 0 … N-1).")
+    Integer gpus;
+
     @Option(names = "--resume", description = "Continue the run in the out folder from its last checkpoint "
             + "(bitwise as if it had never stopped).")
     boolean resume;
@@ -94,6 +98,7 @@ public final class TrainCommand implements Callable<Integer> {
         add(overrides, "seed", seed);
         add(overrides, "device", device);
         add(overrides, "parallel.workers", workers);
+        add(overrides, "parallel.gpus", gpus);
         add(overrides, "dtype", dtype);
         if (merge) {
             overrides.add("peft.merge=true");

@@ -11,9 +11,15 @@ import org.bytedeco.javacpp.SizeTPointer;
  * ({@code cudaSetDevice}, {@code cudaFree(null)}, {@code cuInit}) so that the runtime, the driver API
  * and cuBLAS share it, and reports what is usable. {@link #availability()} never throws and never
  * crashes the JVM when there is no driver: the presets' load failure is caught and reported.
+ * <p>Each thread works on one device, 0 unless it called {@link #useDevice} (data parallelism over several GPUs):
+ * everything created through {@link #require()} (streams, buffers, modules, cuBLAS) belongs to that device.
  */
 public final class Cuda {
     private static Availability availability;
+    private static int deviceCount = -1;
+    private static final java.util.BitSet CONTEXTS = new java.util.BitSet(); // devices whose primary context exists
+    // the device of this thread's work: cudaSetDevice is per thread, and require() sets it again before every use
+    private static final ThreadLocal<Integer> DEVICE = ThreadLocal.withInitial(() -> 0);
 
     private Cuda() {
     }
@@ -59,9 +65,47 @@ public final class Cuda {
         if (!a.usable()) {
             throw new CudaUnavailableException(a.reason());
         }
-        // the primary context is current per thread: make it current on the calling thread too
-        check(cudaSetDevice(0), "cudaSetDevice");
+        // the primary context is current per thread: make this thread's device's current on it too
+        int d = DEVICE.get();
+        check(cudaSetDevice(d), "cudaSetDevice(" + d + ")");
         return a;
+    }
+
+    /** How many CUDA devices the process sees (0 when none is usable). */
+    public static synchronized int deviceCount() {
+        if (!availability().usable()) {
+            return 0;
+        }
+        if (deviceCount < 0) {
+            int[] count = {0};
+            check(cudaGetDeviceCount(count), "cudaGetDeviceCount");
+            deviceCount = count[0];
+        }
+        return deviceCount;
+    }
+
+    /**
+     * Makes {@code device} the calling thread's device (its primary context created on first use); what the thread
+     * creates afterwards lives there. Fails in one line for a device that is not present.
+     */
+    public static void useDevice(int device) {
+        int n = deviceCount();
+        if (device < 0 || device >= n) {
+            throw new CudaUnavailableException("CUDA device " + device + " is not present (" + n + " usable)");
+        }
+        DEVICE.set(device);
+        check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        synchronized (Cuda.class) {
+            if (!CONTEXTS.get(device)) {
+                check(cudaFree(null), "cudaFree(null) (creating the primary context of device " + device + ")");
+                CONTEXTS.set(device);
+            }
+        }
+    }
+
+    /** The calling thread's device ({@link #useDevice}; 0 by default). */
+    public static int currentDevice() {
+        return DEVICE.get();
     }
 
     private static Availability probe() {
@@ -103,6 +147,7 @@ public final class Cuda {
         }
         check(cudaSetDevice(0), "cudaSetDevice(0)");
         check(cudaFree(null), "cudaFree(null) (creating the primary context)");
+        CONTEXTS.set(0);
         checkDriver(cuInit(0), "cuInit");
         CUctx_st ctx = new CUctx_st();
         checkDriver(cuCtxGetCurrent(ctx), "cuCtxGetCurrent");

@@ -6,7 +6,7 @@ package org.zotune.parallel;
  * worker calls the same collectives in the same order; a worker that fails or does not arrive within the group's
  * timeout makes every other worker's call throw a {@link WorkerFailure} naming it, so no worker hangs.
  * <p>Implementations: {@link InProcessGroup} (workers as threads of one JVM: CPU replicas, and the stand-in that
- * tests the orchestration in CI); NCCL over several GPUs is the issue's next step.
+ * tests the orchestration in CI), {@link NcclGroup} (one GPU per worker, through NCCL).
  */
 public interface Collective {
     /** This worker's rank, 0 … {@link #worldSize()} − 1. */

@@ -11,7 +11,7 @@ import org.zotune.ZotuneException;
  * timeout, or that {@link Collective#abort aborts}, fails every waiting and later call with a {@link WorkerFailure}
  * naming it.
  */
-public final class InProcessGroup {
+public final class InProcessGroup implements CollectiveGroup {
     private final int size;
     private final long timeoutNanos;
     private final Object lock = new Object();
@@ -39,7 +39,7 @@ public final class InProcessGroup {
         this.entered = new long[size];
     }
 
-    /** One {@link Collective} per rank, in rank order. */
+    @Override
     public List<Collective> members() {
         List<Collective> out = new ArrayList<>(size);
         for (int r = 0; r < size; r++) {
@@ -48,11 +48,12 @@ public final class InProcessGroup {
         return out;
     }
 
+    @Override
     public int size() {
         return size;
     }
 
-    /** The failure that broke the group, or null. */
+    @Override
     public WorkerFailure failure() {
         synchronized (lock) {
             return failure;

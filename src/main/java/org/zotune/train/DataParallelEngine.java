@@ -19,7 +19,7 @@ import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.LanguageModel;
 import org.zotune.parallel.Collective;
-import org.zotune.parallel.InProcessGroup;
+import org.zotune.parallel.CollectiveGroup;
 import org.zotune.parallel.Shards;
 import org.zotune.parallel.WorkerFailure;
 import org.zotune.tensor.HostTensor;
@@ -43,7 +43,7 @@ import org.zotune.zo.optim.ZoStep;
 public final class DataParallelEngine implements ZoEngine {
     private final List<ZoEngine> replicas;
     private final List<Collective> members;
-    private final InProcessGroup group;
+    private final CollectiveGroup group;
     private final ExecutorService pool;
     private final int checksumEvery;
     private final Split split;
@@ -54,16 +54,28 @@ public final class DataParallelEngine implements ZoEngine {
     public enum Split { BATCH, SAMPLES }
 
     /**
-     * @param group         the workers' collectives
+     * @param group         the workers' collectives (the engine closes it)
      * @param split         what the workers divide
      * @param objective     the run's objective
      * @param checksumEvery compare parameter checksums every N steps (0: only in {@link #verifyReplicas()})
      * @param replica       makes replica k's engine from its objective (batch split: the run's objective reducing
      *                      its sums over the group) and its sample exchange (samples split; null for batch)
      */
-    public DataParallelEngine(InProcessGroup group, double timeoutSeconds, Split split, Objective objective,
+    public DataParallelEngine(CollectiveGroup group, double timeoutSeconds, Split split, Objective objective,
             int checksumEvery, BiFunction<Objective, ZoStep.SampleExchange, ZoEngine> replica) {
+        this(group, timeoutSeconds, split, objective, checksumEvery, (rank, o, x) -> replica.apply(o, x));
+    }
+
+    /** Makes replica {@code rank}'s engine (e.g. on that rank's GPU). */
+    public interface Replicas {
+        ZoEngine create(int rank, Objective objective, ZoStep.SampleExchange exchange);
+    }
+
+    /** As the other constructor, with a factory that is told each replica's rank. */
+    public DataParallelEngine(CollectiveGroup group, double timeoutSeconds, Split split, Objective objective,
+            int checksumEvery, Replicas replica) {
         if (split == Split.BATCH && !(objective instanceof AdditiveObjective)) {
+            group.close();
             throw new ZotuneException("parallel.workers " + group.size() + ": objective " + objective.name()
                     + " cannot be split over workers (its loss is not a sum over examples); use parallel.workers 1");
         }
@@ -76,11 +88,12 @@ public final class DataParallelEngine implements ZoEngine {
         try {
             for (Collective m : members) {
                 replicas.add(split == Split.BATCH
-                        ? replica.apply(new ReducedObjective((AdditiveObjective) objective, m), null)
-                        : replica.apply(objective, new SampleSplit(m)));
+                        ? replica.create(m.rank(), new ReducedObjective((AdditiveObjective) objective, m), null)
+                        : replica.create(m.rank(), objective, new SampleSplit(m)));
             }
         } catch (RuntimeException e) {
             replicas.forEach(ZoEngine::close);
+            group.close();
             throw e;
         }
         this.pool = Executors.newFixedThreadPool(members.size(), r -> {
@@ -257,8 +270,12 @@ public final class DataParallelEngine implements ZoEngine {
     @Override
     public void close() {
         pool.shutdownNow();
-        for (ZoEngine r : replicas) {
-            r.close();
+        try {
+            for (ZoEngine r : replicas) {
+                r.close();
+            }
+        } finally {
+            group.close();
         }
     }
 

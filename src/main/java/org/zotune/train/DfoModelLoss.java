@@ -78,9 +78,14 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
     public static DfoModelLoss create(DfoParts.Inputs in) {
         String device = in.config().device();
         int workers = in.config().parallel().workers();
+        int gpus = in.config().parallel().gpus();
+        if (gpus > 1) {
+            throw new ZotuneException("parallel.gpus " + gpus + ": a dfo run spreads its population over CPU workers "
+                    + "only so far (parallel.workers); use parallel.gpus 1");
+        }
         if (workers > 1 && device.equals("cuda")) {
             throw new ZotuneException("parallel.workers " + workers + ": a dfo run spreads its population over CPU "
-                    + "workers so far (several GPUs are not built yet); use --device cpu or parallel.workers 1");
+                    + "workers so far; use --device cpu or parallel.workers 1");
         }
         if (device.equals("auto")) {
             device = workers > 1 || !Cuda.availability().usable() ? "cpu" : "cuda";

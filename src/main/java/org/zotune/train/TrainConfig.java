@@ -237,12 +237,15 @@ public record TrainConfig(
      *                      end)
      * @param workerTimeout seconds a worker waits for the others at a collective before the run stops, naming the
      *                      worker that did not arrive
+     * @param gpus          GPU replicas (1: one GPU; N: one CUDA engine on each of the devices 0 … N − 1, their loss
+     *                      sums all-reduced through NCCL; device cuda, split batch)
      */
     public record Parallel(
             @Default("1") @AtLeast(1) Integer workers,
             @Default("batch") @Choice(DataParallelEngine.Split.class) String split,
             @Default("100") @AtLeast(0) Integer checksumEvery,
-            @Default("600") @Positive Double workerTimeout) {
+            @Default("600") @Positive Double workerTimeout,
+            @Default("1") @AtLeast(1) Integer gpus) {
 
         public Parallel {
             // below a millisecond no collective can complete, and the message would read "0.0 s"

@@ -128,6 +128,7 @@ public final class Trainer {
         folder.check(); // cheap checks first; the folder is written only once model and data are known to be usable
         ZoEngines.requireWorkers(config); // a config that cannot run anywhere, before what this machine lacks
         ZoEngines.requireDevice(config.device());
+        ZoEngines.requireGpus(config);
         if (!Files.exists(modelPath)) {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }

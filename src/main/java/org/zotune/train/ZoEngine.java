@@ -85,7 +85,7 @@ public interface ZoEngine extends AutoCloseable {
     default void verifyReplicas() {
     }
 
-    /** "cpu" or "cuda". */
+    /** "cpu" or "cuda" (a data-parallel engine: its replicas'). */
     String device();
 
     @Override

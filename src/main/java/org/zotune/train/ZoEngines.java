@@ -9,6 +9,8 @@ import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
 import org.zotune.parallel.InProcessGroup;
+import org.zotune.parallel.NcclGroup;
+import org.zotune.parallel.NcclLibrary;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
@@ -63,17 +65,18 @@ public final class ZoEngines {
 
     /**
      * Fails with one line when the run asks for several data-parallel workers where they cannot run: the workers are
-     * CPU replicas so far (several GPUs over NCCL are issue 15's next step), each needs at least one example of every
+     * CPU replicas (GPU replicas are {@code parallel.gpus}, checked here too), each needs at least one example of every
      * micro-batch.
      */
     public static void requireWorkers(TrainConfig c) {
+        requireGpuConfig(c);
         int n = c.parallel().workers();
         if (n <= 1) {
             return;
         }
         if (c.device().equals("cuda")) {
-            throw new ZotuneException("parallel.workers " + n + ": data-parallel workers run on the CPU so far (several "
-                    + "GPUs are not built yet); use --device cpu or parallel.workers 1");
+            throw new ZotuneException("parallel.workers " + n + ": data-parallel workers are CPU replicas; on GPUs use "
+                    + "parallel.gpus (--gpus), or --device cpu");
         }
         if (c.parallel().splitKind() == DataParallelEngine.Split.SAMPLES) {
             if (c.q() < n) {
@@ -89,6 +92,66 @@ public final class ZoEngines {
         if (c.batchSize() < n) {
             throw new ZotuneException("parallel.workers " + n + ": batch_size " + c.batchSize() + " gives some worker "
                     + "no example; use batch_size >= workers");
+        }
+    }
+
+    /** The refusals of {@code parallel.gpus} that need no device: what cannot run on several GPUs at all. */
+    static void requireGpuConfig(TrainConfig c) {
+        TrainConfig.Parallel p = c.parallel();
+        int n = p.gpus();
+        if (n <= 1) {
+            return;
+        }
+        String key = "parallel.gpus " + n;
+        if (p.workers() > 1) {
+            throw new ZotuneException(key + " and parallel.workers " + p.workers() + ": choose GPU replicas or CPU "
+                    + "workers, not both");
+        }
+        if (c.device().equals("cpu")) {
+            throw new ZotuneException(key + ": GPU replicas need device cuda (or auto); device is cpu");
+        }
+        if (p.splitKind() == DataParallelEngine.Split.SAMPLES) {
+            throw new ZotuneException(key + ": parallel.split samples runs on CPU workers only so far; use split "
+                    + "batch on GPUs");
+        }
+        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException(key + ": peft.method " + c.peft().method() + " trains on one GPU only so far; "
+                    + "use parallel.gpus 1, or peft.method full on several GPUs");
+        }
+        if (c.objective().equals("f1")) {
+            throw new ZotuneException(key + ": objective f1 cannot be split over GPUs (F1 is not a sum over "
+                    + "examples); use objective accuracy or parallel.gpus 1");
+        }
+        if (c.batchSize() < n) {
+            throw new ZotuneException(key + ": batch_size " + c.batchSize() + " gives some GPU no example; use "
+                    + "batch_size >= gpus");
+        }
+    }
+
+    /**
+     * Fails with one line when {@code parallel.gpus} asks for more GPUs than this machine has, or for GPUs where
+     * CUDA is not usable (before any file is written).
+     */
+    public static void requireGpus(TrainConfig c) {
+        int n = c.parallel().gpus();
+        if (n > 1) {
+            Cuda.Availability a = Cuda.availability();
+            if (!a.usable()) {
+                throw new ZotuneException("parallel.gpus " + n + ": no usable CUDA device (" + a.reason() + ")");
+            }
+            requireGpus(c, Cuda.deviceCount());
+            NcclLibrary.load(); // one line saying where it looked when NCCL is missing
+        }
+    }
+
+    /** {@link #requireGpus(TrainConfig)} with {@code present} CUDA devices. */
+    static void requireGpus(TrainConfig c, int present) {
+        requireGpuConfig(c);
+        int n = c.parallel().gpus();
+        if (n > present) {
+            throw new ZotuneException("parallel.gpus " + n + ": only " + present + " CUDA device"
+                    + (present == 1 ? " is" : "s are") + " present (CUDA_VISIBLE_DEVICES chooses which); use "
+                    + "parallel.gpus <= " + present);
         }
     }
 
@@ -159,6 +222,14 @@ public final class ZoEngines {
             boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, adapter);
         TrainConfig.Parallel par = c.parallel();
+        if (par.gpus() > 1) {
+            if (adapter != null || trainable != null) {
+                throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights or an adapter "
+                        + "trains on one GPU only so far (use parallel.gpus 1)");
+            }
+            requireGpus(c);
+            return gpus(c, model, initial, objective, log);
+        }
         if (par.workers() > 1) {
             requireWorkers(c);
             log.println("parallel: " + par.workers() + " data-parallel CPU workers splitting the "
@@ -203,6 +274,32 @@ public final class ZoEngines {
                 ? adapter.tensors() : TrainableSet.of(model.params(), trainable).specs()));
         return new CpuZoEngine(model, initial, adapter, trainable, objective, opt, c.optimizer().lrSchedule(c.steps()),
                 stepConfig(c));
+    }
+
+    /**
+     * One CUDA engine per device 0 … N − 1, each created on its device and used there ({@link OnDevice}), their loss
+     * sums all-reduced through NCCL ({@link NcclGroup}) between the forward passes (the eager step).
+     */
+    private static ZoEngine gpus(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective,
+            PrintWriter log) {
+        TrainConfig.Parallel par = c.parallel();
+        int n = par.gpus();
+        int[] devices = new int[n];
+        for (int k = 0; k < n; k++) {
+            devices[k] = k;
+        }
+        log.println("parallel: " + n + " data-parallel GPUs splitting the batch through NCCL " + NcclGroup.version()
+                + " (checksums every " + par.checksumEvery() + " steps; device 0: " + Cuda.availability() + ")");
+        NcclGroup group = NcclGroup.create(devices, par.workerTimeout());
+        return new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
+                par.checksumEvery(), (rank, o, exchange) -> {
+                    Cuda.useDevice(devices[rank]);
+                    try {
+                        return new OnDevice(devices[rank], cuda(c, model, initial, null, o));
+                    } finally {
+                        Cuda.useDevice(devices[0]);
+                    }
+                });
     }
 
     /** @param adapter the run's LoRA set, or null (full fine-tuning) */
