@@ -58,6 +58,10 @@ public final class ZoKernels implements AutoCloseable {
             }
         }
         s.put("zo_grad", "p");
+        // the device losses of the objectives that are not one token cross-entropy (choice_loss.cu)
+        s.put("choice_row_sums", "pppi");
+        s.put("choice_loss", "ppiiip");
+        s.put("loss_mean", "pip");
         return s;
     }
 
@@ -149,6 +153,34 @@ public final class ZoKernels implements AutoCloseable {
     public void grad(long scalars, CudaStream s) {
         Kernel k = kernels.get("zo_grad");
         k.args().ptr(0, scalars);
+        k.launch(1, 32, s);
+    }
+
+    /**
+     * Per candidate row r of {@code rows} rows of {@code seq} positions: rowSc[2r] = Σ of its token losses,
+     * rowSc[2r + 1] = its number of targets, reduced as one cross-entropy over the row (1024 threads, as
+     * cross_entropy_reduce: the block size is part of the summation order).
+     */
+    public void choiceRowSums(long tokenLoss, long targets, long rowSc, int rows, int seq, CudaStream s) {
+        Kernel k = kernels.get("choice_row_sums");
+        k.args().ptr(0, tokenLoss).ptr(1, targets).ptr(2, rowSc).i32(3, seq);
+        k.launch(rows, 1024, s);
+    }
+
+    /**
+     * out = (loss, 1) of {@code examples} examples from the rows' (sum, count) pairs; meta = [first row | candidates
+     * | gold] per example; metric 0 cross-entropy, 1 −accuracy, 2 −F1 over {@code classes}.
+     */
+    public void choiceLoss(long rowSc, long meta, int examples, int metric, int classes, long out, CudaStream s) {
+        Kernel k = kernels.get("choice_loss");
+        k.args().ptr(0, rowSc).ptr(1, meta).i32(2, examples).i32(3, metric).i32(4, classes).ptr(5, out);
+        k.launch(1, 32, s);
+    }
+
+    /** out = (mean over the m pairs of sum / count, summed in order then divided by m; 1). */
+    public void lossMean(long pairs, int m, long out, CudaStream s) {
+        Kernel k = kernels.get("loss_mean");
+        k.args().ptr(0, pairs).i32(1, m).ptr(2, out);
         k.launch(1, 32, s);
     }
 

@@ -1,0 +1,177 @@
+package org.zotune.zo.cuda;
+
+import java.util.List;
+import org.zotune.ZotuneException;
+import org.zotune.backend.IntTensor;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.backend.cuda.CudaTensors;
+import org.zotune.model.Batch;
+
+/**
+ * The loss a captured step computes on the device from one micro-batch's logits, as a (value, count) pair whose
+ * quotient is the loss (zo_grad and loss_mean divide): the token cross-entropy of {@code lm} as (Σ, count), the
+ * candidate-scoring objectives (classification, multiple choice, −accuracy, −F1) as (loss, 1)
+ * (native/kernels/choice_loss.cu). Its int inputs are bound in the step's graph and rewritten before each replay;
+ * what else the launches bake in is its {@link #shape}.
+ */
+public sealed interface DeviceLoss {
+    /** The int inputs the loss reads on the device, in the order {@link #compute} receives them. */
+    List<int[]> ints();
+
+    /** The launch constants besides the inputs' lengths: a graph captured for one shape replays only for it. */
+    List<Integer> shape();
+
+    /** Refuses a batch the loss does not fit (one line). */
+    void check(Batch batch);
+
+    /** Enqueues the loss of {@code logits} with its bound {@code inputs}: 8 bytes (value, count) at {@code out}. */
+    void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out);
+
+    /** Mean token cross-entropy over {@code targets} ([rows·seq], -1 = not scored): (Σ, count). */
+    record TokenCrossEntropy(int[] targets) implements DeviceLoss {
+        @Override
+        public List<int[]> ints() {
+            return List.of(targets);
+        }
+
+        @Override
+        public List<Integer> shape() {
+            return List.of(0);
+        }
+
+        @Override
+        public void check(Batch batch) {
+            if (targets.length != batch.tokens()) {
+                throw new ZotuneException("zo step: " + targets.length + " targets for a batch of " + batch.tokens()
+                        + " tokens");
+            }
+        }
+
+        @Override
+        public void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out) {
+            Tensor ce = ops.crossEntropy(logits, inputs.get(0));
+            org.zotune.cuda.DeviceBuffer.copy(out, CudaTensors.address(ce), 8, ops.stream());
+        }
+    }
+
+    /**
+     * A candidate-scoring loss: rows of {@code seq} positions, each candidate row's score the mean log-likelihood of
+     * its answer tokens (targets, already shifted for a causal LM, -1 elsewhere); example x's candidates are rows
+     * firstRow[x] .. firstRow[x] + candidates[x] - 1, its answer {@code gold[x]}. metric: 0 the cross-entropy of
+     * softmax(scores) against the gold, 1 −accuracy, 2 −F1 over {@code classes} (binary when 2).
+     */
+    record Choices(int[] targets, int seq, int[] firstRow, int[] candidates, int[] gold, int metric, int classes)
+            implements DeviceLoss {
+        public Choices {
+            int n = firstRow.length;
+            if (seq <= 0 || targets.length == 0 || targets.length % seq != 0 || n == 0 || candidates.length != n
+                    || gold.length != n || metric < 0 || metric > 2 || classes < 1) {
+                throw new IllegalArgumentException("choices: " + targets.length + " targets in rows of " + seq + ", "
+                        + n + " examples, " + candidates.length + " candidate counts, " + gold.length
+                        + " gold labels, metric " + metric + ", classes " + classes);
+            }
+            int rows = targets.length / seq;
+            for (int x = 0; x < n; x++) {
+                if (candidates[x] < 1 || firstRow[x] < 0 || firstRow[x] + candidates[x] > rows || gold[x] < 0
+                        || gold[x] >= candidates[x] || candidates[x] > classes && metric == 2) {
+                    throw new IllegalArgumentException("choices: example " + x + " has rows " + firstRow[x] + " + "
+                            + candidates[x] + " of " + rows + ", gold " + gold[x] + ", classes " + classes);
+                }
+            }
+        }
+
+        @Override
+        public List<int[]> ints() {
+            int n = firstRow.length;
+            int[] meta = new int[3 * n];
+            System.arraycopy(firstRow, 0, meta, 0, n);
+            System.arraycopy(candidates, 0, meta, n, n);
+            System.arraycopy(gold, 0, meta, 2 * n, n);
+            return List.of(targets, meta);
+        }
+
+        @Override
+        public List<Integer> shape() {
+            return List.of(1, seq, metric, classes);
+        }
+
+        @Override
+        public void check(Batch batch) {
+            if (targets.length != batch.tokens() || seq != batch.seq()) {
+                throw new ZotuneException("zo step: " + targets.length + " choice targets in rows of " + seq
+                        + " for a batch of " + batch.batch() + " x " + batch.seq() + " tokens");
+            }
+        }
+
+        @Override
+        public void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out) {
+            int rows = targets.length / seq;
+            Tensor tokenLoss = ops.tokenLosses(logits, inputs.get(0));
+            Tensor rowSc = ops.scratch(rows, 2);
+            kernels.choiceRowSums(CudaTensors.address(tokenLoss), CudaTensors.address(inputs.get(0)),
+                    CudaTensors.address(rowSc), rows, seq, ops.stream());
+            kernels.choiceLoss(CudaTensors.address(rowSc), CudaTensors.address(inputs.get(1)), firstRow.length,
+                    metric, classes, out, ops.stream());
+        }
+    }
+
+    /**
+     * Plain-Java reference of choice_row_sums: per row, (Σ token losses, number of targets) in the order of a
+     * 1024-thread block: thread t adds positions t, t + 1024, ...; then block_sum (block.cuh): a butterfly warp sum
+     * (lane l adds lane l ^ o for o = 16, 8, 4, 2, 1), the 32 warp sums into one warp, the butterfly again.
+     */
+    static float[] rowSums(float[] tokenLoss, int[] targets, int seq) {
+        int rows = targets.length / seq;
+        float[] out = new float[2 * rows];
+        float[] s = new float[1024];
+        float[] c = new float[1024];
+        for (int r = 0; r < rows; r++) {
+            for (int t = 0; t < 1024; t++) {
+                float sv = 0f;
+                float cv = 0f;
+                for (int i = t; i < seq; i += 1024) {
+                    sv += tokenLoss[r * seq + i];
+                    cv += targets[r * seq + i] >= 0 ? 1f : 0f;
+                }
+                s[t] = sv;
+                c[t] = cv;
+            }
+            out[2 * r] = blockSum(s);
+            out[2 * r + 1] = blockSum(c);
+        }
+        return out;
+    }
+
+    /** block_sum over 1024 threads' values (thread 0's result). */
+    private static float blockSum(float[] v) {
+        float[] warps = new float[32];
+        for (int w = 0; w < 32; w++) {
+            warps[w] = warpSum(java.util.Arrays.copyOfRange(v, 32 * w, 32 * w + 32));
+        }
+        return warpSum(warps);
+    }
+
+    /** Lane 0 of warp_sum: for o = 16 .. 1, every lane l adds lane l ^ o's value (all lanes at once). */
+    private static float warpSum(float[] lanes) {
+        float[] v = lanes.clone();
+        for (int o = 16; o > 0; o >>= 1) {
+            float[] next = new float[32];
+            for (int l = 0; l < 32; l++) {
+                next[l] = v[l] + v[l ^ o];
+            }
+            v = next;
+        }
+        return v[0];
+    }
+
+    /** Plain-Java reference of loss_mean: Σ_j pairs[2j] / pairs[2j + 1] in order in float32, then / m when m > 1. */
+    static float mean(float[] pairs) {
+        int m = pairs.length / 2;
+        float sum = 0f;
+        for (int j = 0; j < m; j++) {
+            sum += pairs[2 * j] / pairs[2 * j + 1];
+        }
+        return m == 1 ? sum : sum / m;
+    }
+}
