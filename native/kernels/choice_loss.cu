@@ -6,10 +6,13 @@
 //  - choice_loss: one thread, the batch's loss from those pairs in double, in the order of OptionScores and Metrics
 //    (org.zotune.train.objective.CandidateChoices#loss is its Java reference): candidate cross-entropy, −accuracy or
 //    −F1; written as (loss, 1);
+//  - masked_choice_loss_<t>: one thread, a masked-LM prompt's loss: the MLM logits at each example's mask row
+//    restricted to the label tokens, the cross-entropy against the gold label in double as ChoiceScorer does it;
 //  - loss_mean: one thread, the mean of m micro-batches' (sum, count) losses in the CPU engine's order (sum, then / m).
 // Explicitly rounded operations (__dadd_rn, ...) keep the compiler from contracting them into FMAs, which would
 // change the last bit against the host.
 #include "block.cuh"
+#include "dtype.cuh"
 
 namespace zotune {
 namespace {
@@ -58,9 +61,40 @@ __device__ double class_f1(const float* row_sc, const int* first, const int* can
     return denom == 0 ? 0.0 : __ddiv_rn(2.0 * tp, (double)denom);
 }
 
+// Mean over n examples of logsumexp(s[x]) − s[x][gold], s[x][l] = logits[x·ld + tokens[l]] (ChoiceScorer's order).
+template <typename T>
+__device__ void masked_choice(const T* logits, int ld, const int* meta, int n, int labels, float* out) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    const int* tokens = meta;
+    const int* gold = meta + labels;
+    double total = 0.0;
+    for (int x = 0; x < n; x++) {
+        const T* row = logits + (int64_t)x * ld;
+        double mx = -INFINITY;
+        for (int l = 0; l < labels; l++) mx = java_max(mx, (double)to_float(row[tokens[l]]));
+        double z = 0.0;
+        for (int l = 0; l < labels; l++) z = __dadd_rn(z, exp(__dsub_rn((double)to_float(row[tokens[l]]), mx)));
+        total = __dadd_rn(total, __dsub_rn(__dadd_rn(log(z), mx), (double)to_float(row[tokens[gold[x]]])));
+    }
+    out[0] = __double2float_rn(__ddiv_rn(total, (double)n));
+    out[1] = 1.f;
+}
+
 }  // namespace
 
 extern "C" {
+
+// One thread each. meta = [label tokens (labels) | gold (n)]; logits [n, ld] in the compute type. out = (loss, 1).
+__global__ void masked_choice_loss_f32(const float* logits, int ld, const int* meta, int n, int labels, float* out) {
+    masked_choice(logits, ld, meta, n, labels, out);
+}
+__global__ void masked_choice_loss_bf16(const bf16* logits, int ld, const int* meta, int n, int labels, float* out) {
+    masked_choice(logits, ld, meta, n, labels, out);
+}
+__global__ void masked_choice_loss_f16(const __half* logits, int ld, const int* meta, int n, int labels,
+                                       float* out) {
+    masked_choice(logits, ld, meta, n, labels, out);
+}
 
 // Grid = rows, 1024 threads: row_sc[2r] = Σ token_loss[r·seq + t], row_sc[2r + 1] = #(targets[r·seq + t] >= 0).
 __global__ void choice_row_sums(const float* token_loss, const int* targets, float* row_sc, int seq) {

@@ -28,11 +28,11 @@ import org.zotune.zo.optim.ZoStep;
  * The CUDA ZO engine: θ, the optimiser state and the fused step on the GPU ({@link DeviceZoStep}), any q.
  * <ul>
  *   <li>an objective whose loss the device computes ({@link #deviceLoss}: a token cross-entropy over targets it
- *       defines, {@code lm}; the candidate-scoring losses of classification, multiple choice, −accuracy, −F1), any
+ *       defines, {@code lm}; the candidate-scoring losses of classification, multiple choice, −accuracy, −F1; the masked-LM prompt), any
  *       number of micro-batches and q: the captured-graph step (perturb, every micro-batch's forward and loss and
  *       their mean, perturb, the same, g and the update on the device); the graph is recaptured when the step's
  *       shape changes;</li>
- *   <li>every other objective (the encoder objectives so far): the eager step, where
+ *   <li>every other objective (similarity, head so far): the eager step, where
  *       the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
  * </ul>
@@ -126,8 +126,9 @@ final class CudaZoEngine implements ZoEngine {
 
     /**
      * Each micro-batch with the loss the captured step computes for it on the device, when the objective describes
-     * its loss: a token cross-entropy ({@link Objective#tokenTargets}) or a candidate-scoring loss
-     * ({@link Objective#candidateChoices}); empty otherwise (the eager step).
+     * its loss: a token cross-entropy ({@link Objective#tokenTargets}), a candidate-scoring loss
+     * ({@link Objective#candidateChoices}) or a masked-LM prompt ({@link Objective#maskedChoices}); empty otherwise
+     * (the eager step).
      */
     static Optional<List<DeviceZoStep.MicroBatch>> deviceLosses(Objective objective, LanguageModel model,
                                                                 List<PromptBatch> microBatches) {
@@ -147,8 +148,13 @@ final class CudaZoEngine implements ZoEngine {
         if (targets.isPresent()) {
             return Optional.of(new DeviceLoss.TokenCrossEntropy(targets.get()));
         }
-        return objective.candidateChoices(model, batch).map(c -> new DeviceLoss.Choices(c.targets(), c.seq(),
-                c.firstRow(), c.candidates(), c.gold(), c.metric().ordinal(), c.classes()));
+        Optional<DeviceLoss> choices = objective.candidateChoices(model, batch).map(c -> new DeviceLoss.Choices(
+                c.targets(), c.seq(), c.firstRow(), c.candidates(), c.gold(), c.metric().ordinal(), c.classes()));
+        if (choices.isPresent()) {
+            return choices;
+        }
+        return objective.maskedChoices(model, batch).map(c -> new DeviceLoss.MaskedChoices(c.rows(), c.tokens(),
+                c.gold()));
     }
 
     /** The objective averaged over the micro-batches in the CPU engine's order (sum, then / M). */

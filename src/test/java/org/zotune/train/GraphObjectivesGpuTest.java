@@ -39,7 +39,8 @@ import org.zotune.train.objective.Objective;
  * CUDA engine's graph step gives bitwise the ℓ± and the weights of its eager step (-Dzotune.train.graph=false: the
  * objective's own loss on the GPU, g formed on the host), step after step, for classification, −accuracy and −F1 on
  * SST-2 batches, classification and −F1 (macro) on multiple-choice batches of 2–4 candidates, M = 2 micro-batches
- * (lm and the choice objectives) and q = 2, shadow and in place; and the graph step never calls the objective's loss.
+ * (lm and the choice objectives) and q = 2, shadow and in place; the masked-LM prompt on a tiny random BERT; and the
+ * graph step never calls the objective's loss.
  * Bitwise for the cross-entropy objectives rests on the device's double exp/log rounding to the same float as Java's
  * (they differ by a few double ulps; a float differs only within that of a rounding boundary, ~1e-8 a value): a
  * failure prints both losses. Skips itself without a usable CUDA device.
@@ -133,11 +134,91 @@ class GraphObjectivesGpuTest {
         }
         assertEquals(0, onGraph.losses, name + ": the graph step computes the loss on the device");
         assertEquals(2 * q * micro * steps, onEager.losses, name + ": the eager step calls the objective");
-        for (int t = 0; t < steps; t++) {
-            float[] x = graphLosses.get(t);
-            float[] y = eagerLosses.get(t);
+        compare(name, graphLosses, eagerLosses, graphTheta, eagerTheta);
+        assertTrue(onGraph.described > 0, name + ": the objective described its loss");
+    }
+
+    /**
+     * The masked-LM prompt (objective mlm) on a tiny random BertForMaskedLM: the graph step (its forward the MLM
+     * head at the mask rows, masked_choice_loss) equals the eager step bitwise, M = 1 and 2, q = 1 and 2.
+     */
+    @ParameterizedTest(name = "mlm, {0} q={1} M={2}")
+    @CsvSource({"shadow, 1, 1", "in-place, 2, 1", "shadow, 1, 2", "in-place, 2, 2"})
+    void maskedLmPromptGraphStepEqualsEagerStepBitwise(String strategy, int q, int micro) throws IOException {
+        Path folder = org.zotune.model.bert.TinyBertFolder.write(dir.resolve("bert"), 11, true);
+        org.zotune.model.LoadedEncoder model = ModelLoader.loadEncoder(folder);
+        org.zotune.data.batch.MaskedPromptEncoder enc = org.zotune.data.batch.MaskedPromptEncoder.of(
+                org.zotune.model.tokenizer.HfTokenizer.load(folder.resolve("tokenizer.json")), 0, 32);
+        java.util.Map<String, String> words = new java.util.LinkedHashMap<>();
+        words.put("neg", "terrible");
+        words.put("pos", "great");
+        org.zotune.data.prompt.MaskedTemplate t = new org.zotune.data.prompt.MaskedTemplate("t",
+                "{text} It was [MASK].", words);
+        String[] texts = {"the movie is fun", "dull plot", "the acting was boring , the film was bad", "fun",
+            "the film is great", "boring", "the plot is fun , the acting is great", "bad"};
+        List<org.zotune.data.Example> ex = new ArrayList<>();
+        for (int i = 0; i < texts.length; i++) {
+            ex.add(new org.zotune.data.Example("d.jsonl:" + (i + 1), java.util.Map.of("text", texts[i]),
+                    (i * 5 + 1) % 3 == 0 ? 0 : 1, List.of()));
+        }
+        List<EncodedExample> encoded = enc.encode(new org.zotune.data.Dataset("d",
+                org.zotune.data.Dataset.Kind.CLASSIFICATION, List.of("neg", "pos"), List.of("text"), ex, List.of()),
+                t);
+        Objective objective = new org.zotune.train.objective.MaskedLmPrompt(enc.maskId(),
+                enc.labelTokens(t.words(), false));
+        int steps = 3;
+        List<List<PromptBatch>> batches = new ArrayList<>();
+        for (int s = 0; s < steps; s++) {
+            List<PromptBatch> step = new ArrayList<>();
+            for (int i = 0; i < micro; i++) {
+                int from = (s * micro + i) % 2 * 4;
+                step.add(PromptBatch.of(encoded.subList(from, from + 3 + i), 0));
+            }
+            batches.add(step);
+        }
+        org.zotune.zo.optim.ZoStep.Config zc = new org.zotune.zo.optim.ZoStep.Config(1e-3, q,
+                org.zotune.zo.optim.PerturbationStrategy.parse(strategy), micro, 5, org.zotune.tensor.DType.F32, 7);
+        org.zotune.zo.optim.ZoOptimizerConfig opt = new org.zotune.zo.optim.ZoSgd.Config(
+                org.zotune.zo.optim.LrSchedule.constant(1e-2), 0, org.zotune.zo.noise.Noise.Distribution.GAUSSIAN);
+        String name = "mlm " + strategy + " q=" + q + " M=" + micro;
+        List<float[]> graphLosses = new ArrayList<>();
+        List<float[]> eagerLosses = new ArrayList<>();
+        List<HostTensor> graphTheta;
+        List<HostTensor> eagerTheta;
+        Counting onGraph = new Counting(objective);
+        Counting onEager = new Counting(objective);
+        try (ZoEngine g = new CudaZoEngine(org.zotune.backend.cuda.CudaOps.create(org.zotune.tensor.DType.F32),
+                model.model(), model.parameters(), onGraph, opt, org.zotune.zo.optim.LrSchedule.constant(1e-2), zc,
+                true)) {
+            for (List<PromptBatch> step : batches) {
+                graphLosses.add(losses(g.step(step)));
+            }
+            graphTheta = g.exportParameters();
+        }
+        try (ZoEngine e = new CudaZoEngine(org.zotune.backend.cuda.CudaOps.create(org.zotune.tensor.DType.F32),
+                model.model(), model.parameters(), onEager, opt, org.zotune.zo.optim.LrSchedule.constant(1e-2), zc,
+                false)) {
+            for (List<PromptBatch> step : batches) {
+                eagerLosses.add(losses(e.step(step)));
+            }
+            eagerTheta = e.exportParameters();
+        }
+        for (int s = 0; s < steps; s++) {
+            System.out.printf("%s step %d: graph %s eager %s%n", name, s + 1, Arrays.toString(graphLosses.get(s)),
+                    Arrays.toString(eagerLosses.get(s)));
+        }
+        assertEquals(0, onGraph.losses, name + ": the graph step computes the loss on the device");
+        assertEquals(2 * q * micro * steps, onEager.losses, name + ": the eager step calls the objective");
+        compare(name, graphLosses, eagerLosses, graphTheta, eagerTheta);
+    }
+
+    private static void compare(String name, List<float[]> graphLosses, List<float[]> eagerLosses,
+                                List<HostTensor> graphTheta, List<HostTensor> eagerTheta) {
+        for (int s = 0; s < graphLosses.size(); s++) {
+            float[] x = graphLosses.get(s);
+            float[] y = eagerLosses.get(s);
             for (int i = 0; i < x.length; i++) {
-                assertEquals(Float.floatToRawIntBits(y[i]), Float.floatToRawIntBits(x[i]), name + " step " + (t + 1)
+                assertEquals(Float.floatToRawIntBits(y[i]), Float.floatToRawIntBits(x[i]), name + " step " + (s + 1)
                         + " loss " + i + ": graph " + x[i] + ", eager " + y[i]);
             }
         }
@@ -150,8 +231,7 @@ class GraphObjectivesGpuTest {
             }
         }
         System.out.printf("%s: %d weights differ between graph and eager%n", name, differ);
-        assertEquals(0, differ, name + ": weights after " + steps + " steps");
-        assertTrue(onGraph.described > 0, name + ": the objective described its loss");
+        assertEquals(0, differ, name + ": weights after " + graphLosses.size() + " steps");
     }
 
     /** ℓ+ of every sample, then ℓ- of every sample. */

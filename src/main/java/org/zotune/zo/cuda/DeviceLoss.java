@@ -3,10 +3,14 @@ package org.zotune.zo.cuda;
 import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.backend.IntTensor;
+import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
+import org.zotune.backend.WeightSource;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.backend.cuda.CudaTensors;
 import org.zotune.model.Batch;
+import org.zotune.model.EncoderModel;
+import org.zotune.model.LanguageModel;
 
 /**
  * The loss a captured step computes on the device from one micro-batch's logits, as a (value, count) pair whose
@@ -16,6 +20,20 @@ import org.zotune.model.Batch;
  * what else the launches bake in is its {@link #shape}.
  */
 public sealed interface DeviceLoss {
+    /** A forward pass whose output a device loss reads. */
+    @FunctionalInterface
+    interface Forward {
+        Tensor run(Ops ops, LanguageModel model, WeightSource weights, Batch batch);
+    }
+
+    /** The model's own forward: logits at every position. */
+    Forward MODEL_FORWARD = (ops, model, weights, batch) -> model.forward(ops, weights, batch);
+
+    /** The forward this loss reads (the model's logits at every position unless it says otherwise). */
+    default Forward forward() {
+        return MODEL_FORWARD;
+    }
+
     /** The int inputs the loss reads on the device, in the order {@link #compute} receives them. */
     List<int[]> ints();
 
@@ -113,6 +131,91 @@ public sealed interface DeviceLoss {
                     CudaTensors.address(rowSc), rows, seq, ops.stream());
             kernels.choiceLoss(CudaTensors.address(rowSc), CudaTensors.address(inputs.get(1)), firstRow.length,
                     metric, classes, out, ops.stream());
+        }
+    }
+
+    /**
+     * A masked-LM prompt's loss: the MLM head's logits at each example's mask row ({@code rows}, flat b·seq + t),
+     * restricted to the label tokens, s[x][l] = logits[x, tokens[l]]; loss = mean over x of −log softmax(s[x])[gold[x]].
+     * Its forward is the encoder's hidden states and the MLM head at those rows only.
+     */
+    record MaskedChoices(int[] rows, int[] tokens, int[] gold) implements DeviceLoss {
+        public MaskedChoices {
+            if (rows.length == 0 || gold.length != rows.length || tokens.length == 0) {
+                throw new IllegalArgumentException("masked choices: " + rows.length + " rows, " + gold.length
+                        + " gold labels, " + tokens.length + " label tokens");
+            }
+            for (int x = 0; x < gold.length; x++) {
+                if (gold[x] < 0 || gold[x] >= tokens.length) {
+                    throw new IllegalArgumentException("masked choices: example " + x + " has gold " + gold[x]
+                            + " of " + tokens.length + " labels");
+                }
+            }
+        }
+
+        @Override
+        public Forward forward() {
+            return (ops, model, weights, batch) -> {
+                if (!(model instanceof EncoderModel e)) {
+                    throw new ZotuneException("a masked-LM prompt loss needs an encoder; this model is a "
+                            + model.config().family() + " decoder");
+                }
+                return e.mlmLogits(ops, weights, e.hiddenStates(ops, weights, batch, null), rows);
+            };
+        }
+
+        @Override
+        public List<int[]> ints() {
+            int[] meta = new int[tokens.length + gold.length];
+            System.arraycopy(tokens, 0, meta, 0, tokens.length);
+            System.arraycopy(gold, 0, meta, tokens.length, gold.length);
+            return List.of(meta);
+        }
+
+        @Override
+        public List<Integer> shape() {
+            // the MLM head gathers the rows unless they are every row in order: part of the captured launches
+            boolean identity = true;
+            for (int i = 0; i < rows.length; i++) {
+                identity &= rows[i] == i;
+            }
+            return List.of(2, rows.length, tokens.length, identity ? 1 : 0);
+        }
+
+        @Override
+        public void check(Batch batch) {
+            for (int r : rows) {
+                if (r < 0 || r >= batch.tokens()) {
+                    throw new ZotuneException("zo step: mask row " + r + " outside a batch of " + batch.tokens()
+                            + " tokens");
+                }
+            }
+        }
+
+        @Override
+        public void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out) {
+            kernels.maskedChoiceLoss(logits.dtype(), CudaTensors.address(logits), CudaTensors.ld(logits),
+                    CudaTensors.address(inputs.get(0)), rows.length, tokens.length, out, ops.stream());
+        }
+
+        /**
+         * Plain-Java reference of masked_choice_loss: {@code logits} [examples, vocab] as floats, the cross-entropy
+         * in double in ChoiceScorer's order.
+         */
+        public float reference(float[] logits, int vocab) {
+            double total = 0;
+            for (int x = 0; x < rows.length; x++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int t : tokens) {
+                    max = Math.max(max, logits[x * vocab + t]);
+                }
+                double z = 0;
+                for (int t : tokens) {
+                    z += Math.exp(logits[x * vocab + t] - max);
+                }
+                total += Math.log(z) + max - logits[x * vocab + tokens[gold[x]]];
+            }
+            return (float) (total / rows.length);
         }
     }
 

@@ -259,7 +259,7 @@ public final class DeviceZoStep implements AutoCloseable {
         for (int j = 0; j < micro.size(); j++) {
             MicroBatch mb = micro.get(j);
             inputsAt[j] = values.size();
-            values.addAll(InputRecorder.record(model, mb.batch(), frozen, ops.computeType()));
+            values.addAll(InputRecorder.record(model, mb.batch(), frozen, ops.computeType(), mb.loss().forward()));
             lossAt[j] = values.size();
             values.addAll(mb.loss().ints());
             shape.add(mb.batch().batch());
@@ -578,7 +578,7 @@ public final class DeviceZoStep implements AutoCloseable {
         if (rewindShadow && shadow != null) {
             shadow.rewind();
         }
-        Tensor logits = model.forward(graph.ops(), weights, mb.batch());
+        Tensor logits = mb.loss().forward().run(graph.ops(), model, weights, mb.batch());
         int from = pass.lossAt()[j];
         mb.loss().compute(ops, kernels, logits, bound.subList(from, from + mb.loss().ints().size()), out);
     }

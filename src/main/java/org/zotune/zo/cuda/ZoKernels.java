@@ -62,6 +62,9 @@ public final class ZoKernels implements AutoCloseable {
         s.put("choice_row_sums", "pppi");
         s.put("choice_loss", "ppiiip");
         s.put("loss_mean", "pip");
+        for (String t : new String[] {"f32", "bf16", "f16"}) {
+            s.put("masked_choice_loss_" + t, "pipiip");
+        }
         return s;
     }
 
@@ -174,6 +177,17 @@ public final class ZoKernels implements AutoCloseable {
     public void choiceLoss(long rowSc, long meta, int examples, int metric, int classes, long out, CudaStream s) {
         Kernel k = kernels.get("choice_loss");
         k.args().ptr(0, rowSc).ptr(1, meta).i32(2, examples).i32(3, metric).i32(4, classes).ptr(5, out);
+        k.launch(1, 32, s);
+    }
+
+    /**
+     * out = (loss, 1) of a masked-LM prompt: logits [examples, ld] of {@code dtype} at the mask rows, meta = [label
+     * tokens | gold per example].
+     */
+    public void maskedChoiceLoss(DType dtype, long logits, int ld, long meta, int examples, int labels, long out,
+                                 CudaStream s) {
+        Kernel k = kernels.get("masked_choice_loss_" + suffix(dtype));
+        k.args().ptr(0, logits).i32(1, ld).ptr(2, meta).i32(3, examples).i32(4, labels).ptr(5, out);
         k.launch(1, 32, s);
     }
 
