@@ -8,6 +8,10 @@
 //    −F1; written as (loss, 1);
 //  - masked_choice_loss_<t>: one thread, a masked-LM prompt's loss: the MLM logits at each example's mask row
 //    restricted to the label tokens, the cross-entropy against the gold label in double as ChoiceScorer does it;
+//  - pool_rows_<t>: the encoder objectives' pooling in double, each (row, feature) summed over the row's real
+//    positions in order (mean) or its first position's value (cls; the pooler's output with seq = 1);
+//  - head_loss_<t>, similarity_loss: one block, the objective head's scores W·pool + b, label similarity's cosine
+//    scores / temperature, each score one thread summing in order in double; then the cross-entropy as above;
 //  - loss_mean: one thread, the mean of m micro-batches' (sum, count) losses in the CPU engine's order (sum, then / m).
 // Explicitly rounded operations (__dadd_rn, ...) keep the compiler from contracting them into FMAs, which would
 // change the last bit against the host.
@@ -80,9 +84,123 @@ __device__ void masked_choice(const T* logits, int ld, const int* meta, int n, i
     out[1] = 1.f;
 }
 
+// Mean over x of logsumexp(s[x]) − s[x][gold[x]] for s [n, labels] in double, ChoiceScorer's order; out = (loss, 1).
+__device__ void scores_cross_entropy(const double* s, const int* gold, int n, int labels, float* out) {
+    double total = 0.0;
+    for (int x = 0; x < n; x++) {
+        const double* r = s + (int64_t)x * labels;
+        double mx = -INFINITY;
+        for (int c = 0; c < labels; c++) mx = java_max(mx, r[c]);
+        double z = 0.0;
+        for (int c = 0; c < labels; c++) z = __dadd_rn(z, exp(__dsub_rn(r[c], mx)));
+        total = __dadd_rn(total, __dsub_rn(__dadd_rn(log(z), mx), r[gold[x]]));
+    }
+    out[0] = __double2float_rn(__ddiv_rn(total, (double)n));
+    out[1] = 1.f;
+}
+
+template <typename T>
+__device__ void pool_rows(const T* hidden, const int* mask, int seq, int h, int rows, int mode, double* out) {
+    ZT_GRID_STRIDE(k, (int64_t)rows * h) {
+        const int64_t r = k / h, i = k % h;
+        if (mode == 1) {
+            out[k] = (double)to_float(hidden[r * seq * h + i]);
+            continue;
+        }
+        double sum = 0.0;
+        int count = 0;
+        for (int t = 0; t < seq; t++) {
+            if (mask[r * seq + t] != 0) {
+                count++;
+                sum = __dadd_rn(sum, (double)to_float(hidden[(r * seq + t) * h + i]));
+            }
+        }
+        out[k] = __ddiv_rn(sum, (double)count);
+    }
+}
+
+// One block: s[x][c] = bias[c] + Σ_i w[c][i]·pooled[row[x]][i] in order, then the cross-entropy (thread 0).
+// meta = [row of example x (n) | gold (n)]; dynamic shared memory: n·labels doubles.
+template <typename T>
+__device__ void head_loss(const double* pooled, const T* w, const T* bias, const int* meta, int n, int labels, int h,
+                          float* out) {
+    extern __shared__ double sh[];
+    for (int k = threadIdx.x; k < n * labels; k += blockDim.x) {
+        const int x = k / labels, c = k % labels;
+        const double* p = pooled + (int64_t)meta[x] * h;
+        double z = (double)to_float(bias[c]);
+        for (int i = 0; i < h; i++) z = __dadd_rn(z, __dmul_rn((double)to_float(w[(int64_t)c * h + i]), p[i]));
+        sh[k] = z;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) scores_cross_entropy(sh, meta + n, n, labels, out);
+}
+
+// Label similarity's unit-vector component i of row r (v rounded to float as the host pools it; 0 for a zero row).
+__device__ __forceinline__ double unit_at(const double* pooled, const double* norm, int r, int h, int i) {
+    const double v = (double)__double2float_rn(pooled[(int64_t)r * h + i]);
+    return norm[r] == 0.0 ? 0.0 : __ddiv_rn(v, norm[r]);
+}
+
 }  // namespace
 
 extern "C" {
+
+// Grid-stride over rows·h: out[r·h + i] (double) = the mean of hidden[r, t, i] over the row's real positions
+// (mode 0) or hidden[r, 0, i] (mode 1).
+__global__ void pool_rows_f32(const float* hidden, const int* mask, int seq, int h, int rows, int mode, double* out) {
+    pool_rows(hidden, mask, seq, h, rows, mode, out);
+}
+__global__ void pool_rows_bf16(const bf16* hidden, const int* mask, int seq, int h, int rows, int mode, double* out) {
+    pool_rows(hidden, mask, seq, h, rows, mode, out);
+}
+__global__ void pool_rows_f16(const __half* hidden, const int* mask, int seq, int h, int rows, int mode,
+                              double* out) {
+    pool_rows(hidden, mask, seq, h, rows, mode, out);
+}
+
+__global__ void head_loss_f32(const double* pooled, const float* w, const float* bias, const int* meta, int n,
+                              int labels, int h, float* out) {
+    head_loss(pooled, w, bias, meta, n, labels, h, out);
+}
+__global__ void head_loss_bf16(const double* pooled, const bf16* w, const bf16* bias, const int* meta, int n,
+                               int labels, int h, float* out) {
+    head_loss(pooled, w, bias, meta, n, labels, h, out);
+}
+__global__ void head_loss_f16(const double* pooled, const __half* w, const __half* bias, const int* meta, int n,
+                              int labels, int h, float* out) {
+    head_loss(pooled, w, bias, meta, n, labels, h, out);
+}
+
+// One block. Rows 0 .. n-1 of pooled are the examples, n .. n+labels-1 the label descriptions (each rounded to float
+// as the host pools them); s[x][c] = (Σ_i u_x[i]·u_{n+c}[i]) / temperature with u = v / |v| (Σ v² in order,
+// sqrt); then the cross-entropy against gold (meta, n values). Dynamic shared memory: (n + labels + n·labels)
+// doubles.
+__global__ void similarity_loss(const double* pooled, const int* meta, int n, int labels, int h, double temperature,
+                                float* out) {
+    extern __shared__ double sh[];
+    double* norm = sh;
+    double* s = sh + n + labels;
+    for (int r = threadIdx.x; r < n + labels; r += blockDim.x) {
+        double q = 0.0;
+        for (int i = 0; i < h; i++) {
+            const double v = (double)__double2float_rn(pooled[(int64_t)r * h + i]);
+            q = __dadd_rn(q, __dmul_rn(v, v));
+        }
+        norm[r] = sqrt(q);
+    }
+    __syncthreads();
+    for (int k = threadIdx.x; k < n * labels; k += blockDim.x) {
+        const int x = k / labels, c = k % labels;
+        double dot = 0.0;
+        for (int i = 0; i < h; i++) {
+            dot = __dadd_rn(dot, __dmul_rn(unit_at(pooled, norm, x, h, i), unit_at(pooled, norm, n + c, h, i)));
+        }
+        s[k] = __ddiv_rn(dot, temperature);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) scores_cross_entropy(s, meta, n, labels, out);
+}
 
 // One thread each. meta = [label tokens (labels) | gold (n)]; logits [n, ld] in the compute type. out = (loss, 1).
 __global__ void masked_choice_loss_f32(const float* logits, int ld, const int* meta, int n, int labels, float* out) {

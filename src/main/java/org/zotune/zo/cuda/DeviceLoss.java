@@ -43,8 +43,12 @@ public sealed interface DeviceLoss {
     /** Refuses a batch the loss does not fit (one line). */
     void check(Batch batch);
 
-    /** Enqueues the loss of {@code logits} with its bound {@code inputs}: 8 bytes (value, count) at {@code out}. */
-    void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out);
+    /**
+     * Enqueues the loss of {@code logits} (what {@link #forward} returned) with its bound {@code inputs}: 8 bytes
+     * (value, count) at {@code out}; {@code weights} for a loss that reads weights of its own (the head).
+     */
+    void compute(CudaOps ops, ZoKernels kernels, LanguageModel model, WeightSource weights, Tensor logits,
+                 List<IntTensor> inputs, long out);
 
     /** Mean token cross-entropy over {@code targets} ([rows·seq], -1 = not scored): (Σ, count). */
     record TokenCrossEntropy(int[] targets) implements DeviceLoss {
@@ -67,7 +71,8 @@ public sealed interface DeviceLoss {
         }
 
         @Override
-        public void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out) {
+        public void compute(CudaOps ops, ZoKernels kernels, LanguageModel model, WeightSource weights,
+                            Tensor logits, List<IntTensor> inputs, long out) {
             Tensor ce = ops.crossEntropy(logits, inputs.get(0));
             org.zotune.cuda.DeviceBuffer.copy(out, CudaTensors.address(ce), 8, ops.stream());
         }
@@ -123,7 +128,8 @@ public sealed interface DeviceLoss {
         }
 
         @Override
-        public void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out) {
+        public void compute(CudaOps ops, ZoKernels kernels, LanguageModel model, WeightSource weights,
+                            Tensor logits, List<IntTensor> inputs, long out) {
             int rows = targets.length / seq;
             Tensor tokenLoss = ops.tokenLosses(logits, inputs.get(0));
             Tensor rowSc = ops.scratch(rows, 2);
@@ -193,7 +199,8 @@ public sealed interface DeviceLoss {
         }
 
         @Override
-        public void compute(CudaOps ops, ZoKernels kernels, Tensor logits, List<IntTensor> inputs, long out) {
+        public void compute(CudaOps ops, ZoKernels kernels, LanguageModel model, WeightSource weights,
+                            Tensor logits, List<IntTensor> inputs, long out) {
             kernels.maskedChoiceLoss(logits.dtype(), CudaTensors.address(logits), CudaTensors.ld(logits),
                     CudaTensors.address(inputs.get(0)), rows.length, tokens.length, out, ops.stream());
         }
@@ -216,6 +223,107 @@ public sealed interface DeviceLoss {
                 total += Math.log(z) + max - logits[x * vocab + tokens[gold[x]]];
             }
             return (float) (total / rows.length);
+        }
+    }
+
+    /**
+     * The encoder objectives that pool hidden states (ALGORITHMS.md §6): objective head (scoring 0: s = W·pool + b with
+     * the model's head weights) and label similarity (scoring 1: cosine of the example's and each label description's
+     * pooled states / temperature; the batch is the joint batch of examples then descriptions). pooling: 0 the mean
+     * over a row's real positions, 1 its first position, 2 the pooler's output. Loss: the cross-entropy of the scores
+     * against the gold label, in double as the objectives compute it on the host.
+     *
+     * @param mask        the batch's attention mask ([rows·seq]), the mean's positions
+     * @param exampleRows per example, its row of the batch
+     */
+    record Pooled(int[] mask, int seq, int[] exampleRows, int[] gold, int pooling, int scoring, int labels,
+                  double temperature, int headWeight, int headBias) implements DeviceLoss {
+        /** The most examples × labels one block's shared memory holds (48 KiB of doubles). */
+        public static final int MAX_SCORES = 5000;
+
+        public Pooled {
+            int n = exampleRows.length;
+            if (seq <= 0 || mask.length == 0 || mask.length % seq != 0 || n == 0 || gold.length != n || labels < 1
+                    || pooling < 0 || pooling > 2 || scoring < 0 || scoring > 1 || !fits(n, labels)) {
+                throw new IllegalArgumentException("pooled choices: " + mask.length + " mask values in rows of " + seq
+                        + ", " + n + " examples, " + gold.length + " gold, " + labels + " labels, pooling " + pooling
+                        + ", scoring " + scoring);
+            }
+            for (int x = 0; x < n; x++) {
+                if (gold[x] < 0 || gold[x] >= labels || exampleRows[x] < 0 || exampleRows[x] >= mask.length / seq) {
+                    throw new IllegalArgumentException("pooled choices: example " + x + " at row " + exampleRows[x]
+                            + " has gold " + gold[x] + " of " + labels);
+                }
+            }
+        }
+
+        /** Whether n examples of {@code labels} labels fit one block's scores (else the eager step). */
+        public static boolean fits(int n, int labels) {
+            return (long) n * labels + n + labels <= MAX_SCORES;
+        }
+
+        @Override
+        public Forward forward() {
+            return (ops, model, weights, batch) -> {
+                if (!(model instanceof EncoderModel e)) {
+                    throw new ZotuneException("a pooled encoder loss needs an encoder; this model is a "
+                            + model.config().family() + " decoder");
+                }
+                Tensor hidden = e.hiddenStates(ops, weights, batch, null);
+                return pooling == 2 ? e.pooled(ops, weights, hidden, batch.seq()) : hidden;
+            };
+        }
+
+        @Override
+        public List<int[]> ints() {
+            int n = exampleRows.length;
+            if (scoring == 1) {
+                return List.of(mask, gold.clone());
+            }
+            int[] meta = new int[2 * n];
+            System.arraycopy(exampleRows, 0, meta, 0, n);
+            System.arraycopy(gold, 0, meta, n, n);
+            return List.of(mask, meta);
+        }
+
+        @Override
+        public List<Integer> shape() {
+            long t = Double.doubleToLongBits(temperature);
+            return List.of(3, seq, exampleRows.length, pooling, scoring, labels, (int) t, (int) (t >>> 32),
+                    headWeight, headBias);
+        }
+
+        @Override
+        public void check(Batch batch) {
+            if (mask.length != batch.tokens() || seq != batch.seq()) {
+                throw new ZotuneException("zo step: a mask of " + mask.length + " in rows of " + seq + " for a batch of "
+                        + batch.batch() + " x " + batch.seq() + " tokens");
+            }
+            if (scoring == 1 && exampleRows.length + labels != batch.batch()) {
+                throw new ZotuneException("zo step: label similarity over " + exampleRows.length + " examples and "
+                        + labels + " descriptions in a batch of " + batch.batch() + " rows");
+            }
+        }
+
+        @Override
+        public void compute(CudaOps ops, ZoKernels kernels, LanguageModel model, WeightSource weights,
+                            Tensor logits, List<IntTensor> inputs, long out) {
+            int h = model.config().hiddenSize();
+            int rows = mask.length / seq;
+            int n = exampleRows.length;
+            Tensor pooled = ops.scratch(rows * h, 2); // doubles
+            long p = CudaTensors.address(pooled);
+            kernels.poolRows(logits.dtype(), CudaTensors.address(logits), CudaTensors.address(inputs.get(0)),
+                    pooling == 2 ? 1 : seq, h, rows, pooling == 0 ? 0 : 1, p, ops.stream());
+            if (scoring == 0) {
+                Tensor w = weights.weight(headWeight);
+                Tensor b = weights.weight(headBias);
+                kernels.headLoss(w.dtype(), p, CudaTensors.address(w), CudaTensors.address(b),
+                        CudaTensors.address(inputs.get(1)), n, labels, h, out, ops.stream());
+            } else {
+                kernels.similarityLoss(p, CudaTensors.address(inputs.get(1)), n, labels, h, temperature, out,
+                        ops.stream());
+            }
         }
     }
 

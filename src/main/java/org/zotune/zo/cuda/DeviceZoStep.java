@@ -580,7 +580,8 @@ public final class DeviceZoStep implements AutoCloseable {
         }
         Tensor logits = mb.loss().forward().run(graph.ops(), model, weights, mb.batch());
         int from = pass.lossAt()[j];
-        mb.loss().compute(ops, kernels, logits, bound.subList(from, from + mb.loss().ints().size()), out);
+        mb.loss().compute(ops, kernels, model, weights, logits, bound.subList(from, from + mb.loss().ints().size()),
+                out);
     }
 
     private void open() {
