@@ -39,8 +39,8 @@ import org.zotune.train.objective.Objective;
  * CUDA engine's graph step gives bitwise the ℓ± and the weights of its eager step (-Dzotune.train.graph=false: the
  * objective's own loss on the GPU, g formed on the host), step after step, for classification, −accuracy and −F1 on
  * SST-2 batches, classification and −F1 (macro) on multiple-choice batches of 2–4 candidates, M = 2 micro-batches
- * (lm and the choice objectives) and q = 2, shadow and in place; the masked-LM prompt on a tiny random BERT; and the
- * graph step never calls the objective's loss.
+ * (lm and the choice objectives) and q = 2, shadow and in place; the masked-LM prompt, objective head and label
+ * similarity on tiny random BERTs; and the graph step never calls the objective's loss.
  * Bitwise for the cross-entropy objectives rests on the device's double exp/log rounding to the same float as Java's
  * (they differ by a few double ulps; a float differs only within that of a rounding boundary, ~1e-8 a value): a
  * failure prints both losses. Skips itself without a usable CUDA device.
@@ -176,11 +176,77 @@ class GraphObjectivesGpuTest {
             }
             batches.add(step);
         }
-        org.zotune.zo.optim.ZoStep.Config zc = new org.zotune.zo.optim.ZoStep.Config(1e-3, q,
+        runBoth("mlm " + strategy + " q=" + q + " M=" + micro, model.model(), model.parameters(), objective,
+                batches, strategy, q, micro);
+    }
+
+    /**
+     * Objectives head and similarity on a tiny random BertModel (with a pooler): the graph step (pool_rows and the
+     * scores in double on the device) equals the eager step (pooling on the host) bitwise.
+     */
+    @ParameterizedTest(name = "{0} {1} pooling, {2} q={3} M={4}")
+    @CsvSource({
+        "head, mean, shadow, 1, 1", "head, cls, in-place, 2, 1", "head, mean, in-place, 1, 2",
+        "similarity, mean, shadow, 1, 1", "similarity, cls, in-place, 1, 2", "similarity, pooler, shadow, 2, 1",
+    })
+    void pooledEncoderObjectivesGraphStepEqualsEagerStepBitwise(String objective, String pooling, String strategy,
+                                                               int q, int micro) throws IOException {
+        Path folder = org.zotune.model.bert.TinyBertFolder.write(dir.resolve("bert"), 7, false, true);
+        org.zotune.model.LoadedEncoder m = ModelLoader.loadEncoder(folder);
+        String[] texts = {"the movie was great fun", "dull plot", "a boring film , the acting is bad", "loved it",
+            "the film is fun", "bad"};
+        int[] gold = {1, 0, 0, 1, 1, 0};
+        List<EncodedExample> ex = new ArrayList<>();
+        int[][] labelRows;
+        try (org.zotune.model.tokenizer.HfTokenizer tok = org.zotune.model.tokenizer.HfTokenizer.load(
+                folder.resolve("tokenizer.json"))) {
+            org.zotune.data.batch.TextRowEncoder enc = new org.zotune.data.batch.TextRowEncoder(tok, 64);
+            for (int i = 0; i < texts.length; i++) {
+                ex.add(enc.encode("t:" + i, List.of(texts[i]), gold[i]));
+            }
+            labelRows = new int[][] {enc.description("0", "it was terrible"), enc.description("1", "it was great")};
+        }
+        LanguageModel model = m.model();
+        List<HostTensor> initial = m.parameters();
+        Objective obj;
+        if (objective.equals("head")) {
+            org.zotune.model.SequenceClassifier sc = new org.zotune.model.SequenceClassifier(m.model(), 2);
+            model = sc;
+            initial = new ArrayList<>(m.parameters());
+            Random rnd = new Random(3);
+            for (HostTensor t : sc.zeroHead()) { // a random head: the zero head scores every label alike
+                float[] v = new float[Math.toIntExact(t.numel())];
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = (float) rnd.nextGaussian();
+                }
+                initial.add(HostTensor.ofFloats(t.name(), v, t.shape()));
+            }
+            obj = new org.zotune.train.objective.HeadClassification(
+                    org.zotune.train.objective.HeadClassification.Pooling.valueOf(pooling.toUpperCase()));
+        } else {
+            obj = new org.zotune.train.objective.LabelSimilarity(labelRows,
+                    org.zotune.train.objective.LabelSimilarity.Pooling.parse(pooling), 0.5, 0);
+        }
+        List<List<PromptBatch>> batches = new ArrayList<>();
+        for (int s = 0; s < 3; s++) {
+            List<PromptBatch> step = new ArrayList<>();
+            for (int i = 0; i < micro; i++) {
+                int from = (s + i) % 3;
+                step.add(PromptBatch.of(ex.subList(from, from + 3 + i), 0));
+            }
+            batches.add(step);
+        }
+        runBoth(objective + " " + pooling + " " + strategy + " q=" + q + " M=" + micro, model, initial, obj, batches,
+                strategy, q, micro);
+    }
+
+    /** Three steps with the captured step and three with the eager step from the same start; compares them. */
+    private static void runBoth(String name, LanguageModel model, List<HostTensor> initial, Objective objective,
+                                List<List<PromptBatch>> batches, String strategy, int q, int micro) {
+        org.zotune.zo.optim.ZoStep.Config zc = new org.zotune.zo.optim.ZoStep.Config(1e-2, q,
                 org.zotune.zo.optim.PerturbationStrategy.parse(strategy), micro, 5, org.zotune.tensor.DType.F32, 7);
         org.zotune.zo.optim.ZoOptimizerConfig opt = new org.zotune.zo.optim.ZoSgd.Config(
                 org.zotune.zo.optim.LrSchedule.constant(1e-2), 0, org.zotune.zo.noise.Noise.Distribution.GAUSSIAN);
-        String name = "mlm " + strategy + " q=" + q + " M=" + micro;
         List<float[]> graphLosses = new ArrayList<>();
         List<float[]> eagerLosses = new ArrayList<>();
         List<HostTensor> graphTheta;
@@ -188,27 +254,25 @@ class GraphObjectivesGpuTest {
         Counting onGraph = new Counting(objective);
         Counting onEager = new Counting(objective);
         try (ZoEngine g = new CudaZoEngine(org.zotune.backend.cuda.CudaOps.create(org.zotune.tensor.DType.F32),
-                model.model(), model.parameters(), onGraph, opt, org.zotune.zo.optim.LrSchedule.constant(1e-2), zc,
-                true)) {
+                model, initial, onGraph, opt, org.zotune.zo.optim.LrSchedule.constant(1e-2), zc, true)) {
             for (List<PromptBatch> step : batches) {
                 graphLosses.add(losses(g.step(step)));
             }
             graphTheta = g.exportParameters();
         }
         try (ZoEngine e = new CudaZoEngine(org.zotune.backend.cuda.CudaOps.create(org.zotune.tensor.DType.F32),
-                model.model(), model.parameters(), onEager, opt, org.zotune.zo.optim.LrSchedule.constant(1e-2), zc,
-                false)) {
+                model, initial, onEager, opt, org.zotune.zo.optim.LrSchedule.constant(1e-2), zc, false)) {
             for (List<PromptBatch> step : batches) {
                 eagerLosses.add(losses(e.step(step)));
             }
             eagerTheta = e.exportParameters();
         }
-        for (int s = 0; s < steps; s++) {
+        for (int s = 0; s < batches.size(); s++) {
             System.out.printf("%s step %d: graph %s eager %s%n", name, s + 1, Arrays.toString(graphLosses.get(s)),
                     Arrays.toString(eagerLosses.get(s)));
         }
         assertEquals(0, onGraph.losses, name + ": the graph step computes the loss on the device");
-        assertEquals(2 * q * micro * steps, onEager.losses, name + ": the eager step calls the objective");
+        assertEquals(2 * q * micro * batches.size(), onEager.losses, name + ": the eager step calls the objective");
         compare(name, graphLosses, eagerLosses, graphTheta, eagerTheta);
     }
 
@@ -293,6 +357,22 @@ class GraphObjectivesGpuTest {
         @Override
         public Optional<CandidateChoices> candidateChoices(LanguageModel model, PromptBatch batch) {
             Optional<CandidateChoices> c = o.candidateChoices(model, batch);
+            described += c.isPresent() ? 1 : 0;
+            return c;
+        }
+
+        @Override
+        public Optional<org.zotune.train.objective.MaskedChoices> maskedChoices(LanguageModel model,
+                                                                              PromptBatch batch) {
+            Optional<org.zotune.train.objective.MaskedChoices> c = o.maskedChoices(model, batch);
+            described += c.isPresent() ? 1 : 0;
+            return c;
+        }
+
+        @Override
+        public Optional<org.zotune.train.objective.PooledChoices> pooledChoices(LanguageModel model,
+                                                                              PromptBatch batch) {
+            Optional<org.zotune.train.objective.PooledChoices> c = o.pooledChoices(model, batch);
             described += c.isPresent() ? 1 : 0;
             return c;
         }

@@ -13,6 +13,7 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.backend.cuda.CudaTensors;
 import org.zotune.tensor.DType;
 import org.zotune.train.objective.CandidateChoices;
+import org.zotune.train.objective.PooledChoices;
 
 /**
  * choice_loss.cu against its plain-Java references on awkward shapes (GPU): choice_row_sums bitwise
@@ -21,7 +22,8 @@ import org.zotune.train.objective.CandidateChoices;
  * the cross-entropy (the device's double exp/log and Java's agree to a few double ulps, which changes the float only
  * near a rounding boundary), on 1–9 examples of 1–5 candidates, ties and NaN rows included; loss_mean bitwise
  * {@link DeviceLoss#mean}; masked_choice_loss in f32, bf16 and f16 within 1 float32 ulp of
- * {@link DeviceLoss.MaskedChoices#reference} (the same exp/log reason), vocabularies up to 50257. Prints each case.
+ * {@link DeviceLoss.MaskedChoices#reference} (the same exp/log reason), vocabularies up to 50257; pool_rows with
+ * head_loss or similarity_loss within 1 ulp of {@link PooledChoices#loss}. Prints each case.
  */
 @Tag("gpu")
 class ChoiceLossGpuTest {
@@ -188,5 +190,89 @@ class ChoiceLossGpuTest {
                 }
             }
         }
+    }
+
+    /**
+     * pool_rows + head_loss and pool_rows + similarity_loss against {@link PooledChoices#loss} in three dtypes, mean
+     * and first-position pooling, rows with padding, hidden sizes 16, 768, 1000: within 1 float32 ulp (exp/log).
+     */
+    @Test
+    void pooledLossesMatchTheReference() {
+        Random rnd = new Random(15);
+        for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            try (CudaOps ops = CudaOps.create(dtype); ZoKernels k = ZoGpu.kernels()) {
+                for (int[] shape : new int[][] {{3, 7, 16, 2}, {9, 33, 768, 3}, {2, 1, 1000, 5}}) {
+                    int n = shape[0];
+                    int seq = shape[1];
+                    int h = shape[2];
+                    int labels = shape[3];
+                    for (PooledChoices.Scoring scoring : PooledChoices.Scoring.values()) {
+                        for (PooledChoices.Pooling pooling : new PooledChoices.Pooling[] {PooledChoices.Pooling.MEAN,
+                            PooledChoices.Pooling.CLS}) {
+                            int rows = scoring == PooledChoices.Scoring.HEAD ? n + 2 : n + labels;
+                            int[] mask = new int[rows * seq];
+                            for (int r = 0; r < rows; r++) {
+                                int len = 1 + rnd.nextInt(seq);
+                                for (int t = 0; t < len; t++) {
+                                    mask[r * seq + t] = 1;
+                                }
+                            }
+                            float[] hidden = exact(rnd, rows * seq * h);
+                            float[] w = exact(rnd, labels * h);
+                            float[] bias = exact(rnd, labels);
+                            int[] exampleRows = new int[n];
+                            int[] gold = new int[n];
+                            for (int x = 0; x < n; x++) {
+                                exampleRows[x] = scoring == PooledChoices.Scoring.HEAD ? rnd.nextInt(rows) : x;
+                                gold[x] = rnd.nextInt(labels);
+                            }
+                            PooledChoices c = new PooledChoices(new org.zotune.model.Batch(rows, seq, new int[rows * seq],
+                                    mask), exampleRows, gold, pooling, scoring, labels, 0.05, 0, 1);
+                            float want = c.loss(hidden, h, w, bias);
+                            DeviceLoss.Pooled loss = new DeviceLoss.Pooled(mask, seq, exampleRows, gold,
+                                    pooling.ordinal(), scoring.ordinal(), labels, 0.05, 0, 1);
+                            float got;
+                            try (Ops.Scope s = ops.scope()) {
+                                Tensor hid = ops.tensor(hidden, rows * seq, h);
+                                Tensor wt = ops.tensor(w, labels, h);
+                                Tensor bt = ops.tensor(bias, 1, labels);
+                                java.util.List<int[]> ints = loss.ints();
+                                IntTensor m = ops.ints(ints.get(0));
+                                IntTensor meta = ops.ints(ints.get(1));
+                                Tensor pooled = ops.scratch(rows * h, 2);
+                                Tensor out = ops.scratch(1, 2);
+                                k.poolRows(dtype, CudaTensors.address(hid), CudaTensors.address(m), seq, h, rows,
+                                        pooling == PooledChoices.Pooling.MEAN ? 0 : 1, CudaTensors.address(pooled),
+                                        ops.stream());
+                                if (scoring == PooledChoices.Scoring.HEAD) {
+                                    k.headLoss(dtype, CudaTensors.address(pooled), CudaTensors.address(wt),
+                                            CudaTensors.address(bt), CudaTensors.address(meta), n, labels, h,
+                                            CudaTensors.address(out), ops.stream());
+                                } else {
+                                    k.similarityLoss(CudaTensors.address(pooled), CudaTensors.address(meta), n, labels,
+                                            h, 0.05, CudaTensors.address(out), ops.stream());
+                                }
+                                float[] o = ops.toHost(out);
+                                assertEquals(1f, o[1]);
+                                got = o[0];
+                            }
+                            String what = scoring + " " + pooling + " " + dtype + " " + n + " examples, seq " + seq
+                                    + ", h " + h + ", " + labels + " labels: reference " + want + ", device " + got;
+                            System.out.println(what);
+                            assertEquals(want, got, Math.ulp(want), what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Values every dtype holds exactly (quarters below 16), so the reference reads what the device reads. */
+    private static float[] exact(Random rnd, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = Math.round(4f * (float) rnd.nextGaussian()) / 4f;
+        }
+        return v;
     }
 }
