@@ -13,6 +13,9 @@
 #     --rest     the rows that --full's phase deadlines cut within one 10-minute device call (fp16 at 16x512, zotune
 #                fp32 355M), with their own rate measurements, for a second call, and ZO-AdaMU with bf16 momentum
 #                against ZO-SGD on gpt2-xl bf16 16x128 (~7 minutes)
+#     --cls      the step of SST-2 prompt classification (8 examples x 2 one-token candidates = 16 rows of 128) on
+#                GPT-2 1.5B's shape, bf16, next to the lm step at the same batch shape: the captured step with the
+#                device loss (-cls graph), the eager step with the host forming g (-cls eager), lm graph (~2 minutes)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
 # ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
 # benchmarks are (default dist, benchmarks/target).
@@ -25,7 +28,8 @@ for a in "$@"; do
     --full) mode=full ;;
     --largest) mode=largest ;;
     --rest) mode=rest ;;
-    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest)" >&2; exit 2 ;;
+    --cls) mode=cls ;;
+    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest, --cls)" >&2; exit 2 ;;
     *) out=$a ;;
   esac
 done
@@ -104,6 +108,11 @@ case $mode in
     # ZO-AdaMU with its momentum stored in bf16 against ZO-SGD, gpt2-xl bf16 16x128 (the AdaMU / SGD target)
     adamu="sgd-inplace-graph+adamu-inplace-graph+adamu_bf16-inplace-graph+adamu_bf16-shadow-graph"
     zot 80 --rows "gpt2-1558M:bf16:16x128:$adamu" --warmup 3 --steps 20 --reps 5
+    ;;
+  cls)
+    # issue 14.3's target: classification within 10 % of lm at the same shape (the rows' "objective" field)
+    cls="sgd-inplace-graph+sgd-inplace-graph-cls+sgd-inplace-eager-cls+adamu-inplace-graph+adamu-inplace-graph-cls"
+    zot 120 --rows "gpt2-1558M:bf16:16x128:$cls" --warmup 3 --steps 20 --reps 5
     ;;
   largest)
     peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1

@@ -16,7 +16,11 @@ import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.CandidateChoices;
+import org.zotune.train.objective.MaskedChoices;
 import org.zotune.train.objective.Objective;
+import org.zotune.train.objective.PooledChoices;
+import org.zotune.zo.cuda.DeviceLoss;
 import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
@@ -27,12 +31,13 @@ import org.zotune.zo.optim.ZoStep;
 /**
  * The CUDA ZO engine: θ, the optimiser state and the fused step on the GPU ({@link DeviceZoStep}), any q.
  * <ul>
- *   <li>an objective whose loss is a token cross-entropy over targets it defines
- *       ({@link Objective#tokenTargets}: {@code lm}) with one micro-batch: the captured-graph step (perturb,
- *       forward, cross-entropy, perturb, forward, cross-entropy, g and the update on the device) with the
- *       objective's targets; the graph is recaptured when the batch shape changes;</li>
- *   <li>every other objective (classification, −accuracy, −F1) and several micro-batches: the eager step, where
- *       the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
+ *   <li>an objective whose loss the device computes ({@link #deviceLoss}: the token cross-entropy of {@code lm};
+ *       the candidate-scoring losses of classification, multiple choice, −accuracy, −F1; the masked-LM prompt; the
+ *       pooled encoder losses of head and similarity), any number of micro-batches and q: the captured-graph step
+ *       (perturb, every micro-batch's forward and loss and their mean, perturb, the same, g and the update on the
+ *       device); the graph is recaptured when the step's shape changes;</li>
+ *   <li>every other objective (and a head or similarity batch too large for one block's scores): the eager step,
+ *       where the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
  * </ul>
  * State and resume:
@@ -145,17 +150,65 @@ final class CudaZoEngine implements ZoEngine {
         long step = zo.step() + 1;
         long seed = Noise.stepSeed(config.seed(), step);
         ZoStep.Result r;
-        // the captured step computes a token cross-entropy itself: for objectives whose loss is exactly that
-        Optional<int[]> targets = graph && microBatches.size() == 1
-                ? objective.tokenTargets(model, microBatches.get(0)) : Optional.empty();
-        if (targets.isPresent()) {
-            zo.submit(microBatches.get(0).batch(), targets.get());
+        // the captured step computes the loss itself for objectives that describe it (deviceLoss)
+        Optional<List<DeviceZoStep.MicroBatch>> device = graph ? deviceLosses(objective, model, microBatches)
+                : Optional.empty();
+        if (device.isPresent()) {
+            zo.submit(device.get());
             List<ZoStep.Result> done = zo.drain();
             r = done.get(done.size() - 1);
         } else {
             r = zo.stepEager(w -> loss(w, microBatches));
         }
         return StepResult.of(r, seed, lrSchedule.at(step));
+    }
+
+    /**
+     * Each micro-batch with the loss the captured step computes for it on the device, when the objective describes
+     * its loss: a token cross-entropy ({@link Objective#tokenTargets}), a candidate-scoring loss
+     * ({@link Objective#candidateChoices}), a masked-LM prompt ({@link Objective#maskedChoices}) or a pooled encoder
+     * loss ({@link Objective#pooledChoices}: head, similarity); empty otherwise (the eager step).
+     */
+    static Optional<List<DeviceZoStep.MicroBatch>> deviceLosses(Objective objective, LanguageModel model,
+                                                                List<PromptBatch> microBatches) {
+        List<DeviceZoStep.MicroBatch> out = new ArrayList<>();
+        for (PromptBatch b : microBatches) {
+            Optional<DeviceZoStep.MicroBatch> mb = deviceLoss(objective, model, b);
+            if (mb.isEmpty()) {
+                return Optional.empty();
+            }
+            out.add(mb.get());
+        }
+        return Optional.of(out);
+    }
+
+    /** The batch the captured step encodes for {@code batch} and the loss it computes, when the objective says. */
+    static Optional<DeviceZoStep.MicroBatch> deviceLoss(Objective objective, LanguageModel model, PromptBatch batch) {
+        Optional<int[]> targets = objective.tokenTargets(model, batch);
+        if (targets.isPresent()) {
+            return Optional.of(new DeviceZoStep.MicroBatch(batch.batch(),
+                    new DeviceLoss.TokenCrossEntropy(targets.get())));
+        }
+        Optional<CandidateChoices> choices = objective.candidateChoices(model, batch);
+        if (choices.isPresent()) {
+            CandidateChoices c = choices.get();
+            return Optional.of(new DeviceZoStep.MicroBatch(batch.batch(), new DeviceLoss.Choices(c.targets(), c.seq(),
+                    c.firstRow(), c.candidates(), c.gold(), c.metric().ordinal(), c.classes())));
+        }
+        Optional<MaskedChoices> masked = objective.maskedChoices(model, batch);
+        if (masked.isPresent()) {
+            MaskedChoices c = masked.get();
+            return Optional.of(new DeviceZoStep.MicroBatch(batch.batch(),
+                    new DeviceLoss.MaskedChoices(c.rows(), c.tokens(), c.gold())));
+        }
+        Optional<PooledChoices> pooled = objective.pooledChoices(model, batch);
+        if (pooled.isPresent() && DeviceLoss.Pooled.fits(pooled.get().exampleRows().length, pooled.get().labels())) {
+            PooledChoices c = pooled.get();
+            return Optional.of(new DeviceZoStep.MicroBatch(c.batch(), new DeviceLoss.Pooled(c.batch().mask(),
+                    c.batch().seq(), c.exampleRows(), c.gold(), c.pooling().ordinal(), c.scoring().ordinal(),
+                    c.labels(), c.temperature(), c.headWeight(), c.headBias())));
+        }
+        return Optional.empty();
     }
 
     /** The objective averaged over the micro-batches in the CPU engine's order (sum, then / M). */

@@ -904,4 +904,28 @@ public final class CudaOps implements Ops {
         }
         return out;
     }
+
+    /**
+     * The per-position losses of {@link #crossEntropy} before its reduction: a [rows, 1] float32 tensor with
+     * −log softmax(logits[r])[targets[r]] (0 where the target is negative), the values crossEntropy sums. For losses
+     * computed on the device from them (the captured ZO step's choice losses).
+     */
+    public Tensor tokenLosses(Tensor logits, IntTensor targets) {
+        if (!(logits instanceof CudaTensor x) || x.dtype() != computeType) {
+            throw new IllegalArgumentException("tokenLosses: logits is not a CUDA tensor in " + computeType);
+        }
+        CudaIntTensor tg = (CudaIntTensor) targets;
+        if (tg.length() != x.rows() || x.rows() == 0) {
+            throw new IllegalArgumentException("tokenLosses: " + tg.length() + " targets for " + x.rows() + " rows");
+        }
+        CudaTensor out = alloc(x.rows(), 1, DType.F32);
+        crossEntropy.rows(x, tg, out.address());
+        return out;
+    }
+
+    /** An uninitialised [rows, cols] float32 tensor in the current scope, for kernels outside the ops to write. */
+    public Tensor scratch(int rows, int cols) {
+        open();
+        return alloc(rows, cols, DType.F32);
+    }
 }

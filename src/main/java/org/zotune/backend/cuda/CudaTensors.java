@@ -21,6 +21,14 @@ public final class CudaTensors {
         return ((CudaTensor) t).address();
     }
 
+    /** Elements between the starts of a CUDA tensor's rows (its columns, or more for a padded logits tensor). */
+    public static int ld(Tensor t) {
+        if (!(t instanceof CudaTensor)) {
+            throw new IllegalArgumentException("not a CUDA tensor: " + t);
+        }
+        return ((CudaTensor) t).ld();
+    }
+
     /** The device address of a CUDA int tensor's first value. */
     public static long address(IntTensor t) {
         if (!(t instanceof CudaIntTensor)) {

@@ -1,5 +1,6 @@
 package org.zotune.train.objective;
 
+import java.util.Optional;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
@@ -26,5 +27,10 @@ public final class ClassificationLoss implements AdditiveObjective {
     public double[] sums(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         double mean = OptionScores.classificationLoss(OptionScores.score(ops, model, weights, batch), batch);
         return new double[] {mean * batch.examples(), batch.examples()};
+    }
+
+    @Override
+    public Optional<CandidateChoices> candidateChoices(LanguageModel model, PromptBatch batch) {
+        return Optional.of(CandidateChoices.of(model, batch, CandidateChoices.Metric.CROSS_ENTROPY));
     }
 }

@@ -1,5 +1,6 @@
 package org.zotune.train.objective;
 
+import java.util.Optional;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
@@ -47,20 +48,44 @@ public final class HeadClassification implements AdditiveObjective, ChoiceScorer
     }
 
     @Override
-    public double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+    public Optional<PooledChoices> pooledChoices(LanguageModel model, PromptBatch batch) {
+        SequenceClassifier m = requireHead(model, batch);
+        int n = batch.examples();
+        for (int x = 0; x < n; x++) {
+            if (batch.gold()[x] < 0 || batch.gold()[x] >= m.labels()) {
+                throw new ZotuneException("example " + x + " of the batch has no gold label among its " + m.labels()
+                        + " labels");
+            }
+        }
+        int[] rows = new int[n];
+        for (int x = 0; x < n; x++) {
+            rows[x] = batch.firstRow()[x];
+        }
+        return Optional.of(new PooledChoices(batch.batch(), rows, batch.gold().clone(),
+                pooling == Pooling.CLS ? PooledChoices.Pooling.CLS : PooledChoices.Pooling.MEAN,
+                PooledChoices.Scoring.HEAD, m.labels(), 1.0, m.headWeight(), m.headBias()));
+    }
+
+    private static SequenceClassifier requireHead(LanguageModel model, PromptBatch batch) {
         if (!(model instanceof SequenceClassifier m)) {
             throw new ZotuneException("objective head needs an encoder with a classification head; this model is a "
                     + model.config().family() + (model.kind() == LanguageModel.Kind.CAUSAL ? " decoder" : " encoder "
                     + "without one"));
         }
-        Batch b = batch.batch();
-        int n = batch.examples();
-        for (int x = 0; x < n; x++) {
+        for (int x = 0; x < batch.examples(); x++) {
             if (batch.candidates()[x] != 1) {
                 throw new ZotuneException("objective head encodes one row per example; example " + x + " has "
                         + batch.candidates()[x] + " candidate rows");
             }
         }
+        return m;
+    }
+
+    @Override
+    public double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
+        SequenceClassifier m = requireHead(model, batch);
+        Batch b = batch.batch();
+        int n = batch.examples();
         int h = model.config().hiddenSize();
         int labels = m.labels();
         int seq = b.seq();

@@ -1,5 +1,6 @@
 package org.zotune.train.objective;
 
+import java.util.Optional;
 import java.util.Locale;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
@@ -95,6 +96,34 @@ public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
     @Override
     public double[][] choiceScores(Ops ops, LanguageModel model, WeightSource weights, PromptBatch batch) {
         return choiceScores(ops, model, weights, batch, 1);
+    }
+
+    @Override
+    public Optional<PooledChoices> pooledChoices(LanguageModel model, PromptBatch batch) {
+        EncoderModel encoder = requireEncoder(model);
+        if (pooling == Pooling.POOLER && !encoder.hasPooler()) {
+            throw new ZotuneException("similarity pooling 'pooler': this " + model.config().family() + " checkpoint "
+                    + "has no pooler (pooler.dense weights); use mean or cls");
+        }
+        int n = batch.examples();
+        Batch joint = joint(batch, 1);
+        for (int x = 0; x < n; x++) {
+            if (batch.gold()[x] < 0 || batch.gold()[x] >= labelRows.length) {
+                throw new ZotuneException("example " + x + " of the batch has no gold label among its "
+                        + labelRows.length + " labels");
+            }
+        }
+        int[] rows = new int[n];
+        for (int x = 0; x < n; x++) {
+            rows[x] = x;
+        }
+        PooledChoices.Pooling p = switch (pooling) {
+            case MEAN -> PooledChoices.Pooling.MEAN;
+            case CLS -> PooledChoices.Pooling.CLS;
+            case POOLER -> PooledChoices.Pooling.POOLER;
+        };
+        return Optional.of(new PooledChoices(joint, rows, batch.gold().clone(), p, PooledChoices.Scoring.SIMILARITY,
+                labelRows.length, temperature, -1, -1));
     }
 
     /**

@@ -1,5 +1,6 @@
 package org.zotune.train.objective;
 
+import java.util.Optional;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
@@ -24,5 +25,10 @@ public final class NegativeAccuracy implements AdditiveObjective {
         OptionScores.Scored s = OptionScores.score(ops, model, weights, batch);
         double right = Metrics.accuracy(s.predictions(), batch.gold()) * batch.examples();
         return new double[] {-Math.rint(right), batch.examples()};
+    }
+
+    @Override
+    public Optional<CandidateChoices> candidateChoices(LanguageModel model, PromptBatch batch) {
+        return Optional.of(CandidateChoices.of(model, batch, CandidateChoices.Metric.NEGATIVE_ACCURACY));
     }
 }

@@ -1,5 +1,6 @@
 package org.zotune.train.objective;
 
+import java.util.Optional;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
@@ -23,5 +24,10 @@ public final class NegativeF1 implements Objective {
             classes = Math.max(classes, c);
         }
         return (float) -Metrics.f1(s.predictions(), batch.gold(), classes);
+    }
+
+    @Override
+    public Optional<CandidateChoices> candidateChoices(LanguageModel model, PromptBatch batch) {
+        return Optional.of(CandidateChoices.of(model, batch, CandidateChoices.Metric.NEGATIVE_F1));
     }
 }

@@ -39,6 +39,24 @@ public interface Objective {
         return Optional.empty();
     }
 
+    /**
+     * For a candidate-scoring objective (classification, multiple choice, −accuracy, −F1), what its loss reads
+     * ({@link CandidateChoices}), so that an engine may compute that loss itself (the captured CUDA step); empty for
+     * any other objective (the default). Refuses, as {@link #loss} would, a model or a batch it cannot score.
+     */
+    default Optional<CandidateChoices> candidateChoices(LanguageModel model, PromptBatch batch) {
+        return Optional.empty();
+    }
+
+    /**
+     * For an encoder objective that pools hidden states (head, similarity), what its loss reads
+     * ({@link PooledChoices}), so that an engine may compute that loss itself (the captured CUDA step); empty for any
+     * other objective (the default). Refuses, as {@link #loss} would, a model or a batch it cannot score.
+     */
+    default Optional<PooledChoices> pooledChoices(LanguageModel model, PromptBatch batch) {
+        return Optional.empty();
+    }
+
     /** The objective named {@code lm}, {@code classification}, {@code accuracy} (−accuracy) or {@code f1} (−F1). */
     static Objective named(String name) {
         return switch (name) {

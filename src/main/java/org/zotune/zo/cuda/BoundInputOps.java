@@ -31,6 +31,11 @@ final class BoundInputOps extends ForwardingOps {
         next = 0;
     }
 
+    /** A new forward pass starts whose inputs are the bound ones from index {@code first} (one micro-batch's). */
+    void rewind(int first) {
+        next = first;
+    }
+
     @Override
     public IntTensor ints(int[] values) {
         if (bound == null) {

@@ -15,7 +15,6 @@ import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.backend.cuda.CudaParameters;
-import org.zotune.backend.cuda.CudaTensors;
 import org.zotune.cuda.Cuda;
 import org.zotune.cuda.CudaEvent;
 import org.zotune.cuda.CudaStream;
@@ -50,9 +49,12 @@ import org.zotune.zo.optim.ZoStep;
  * the last restore fused with the update), and the one fused update averages the q estimates, regenerating each
  * sample's direction (q Philox streams per element, one pass over θ). ZO-AdaMU takes q = 1.
  *
- * <p>Limits: the captured step ({@link #submit}) takes one micro-batch, {@link #stepEager} any number (the caller's
- * loss function averages them); the trainable buffer must be in the ops' compute type when it is the model's own
- * buffer, float32 (LoRA's factors over a bf16/f16 base) or the compute type when it is a set's own. One step is in flight at a
+ * <p>Micro-batches (gradient accumulation): the captured step runs every micro-batch's forward in each pass, each
+ * with its {@link DeviceLoss} (the token cross-entropy of {@code lm}, the candidate-scoring losses), and averages
+ * their losses on the device in the CPU engine's order (sum, then / M; ALGORITHMS.md §2); {@link #stepEager} takes
+ * any objective through the caller's loss function. The trainable buffer must be in the ops' compute type when it is
+ * the model's own buffer, float32 (LoRA's factors over a bf16/f16 base) or the compute type when it is a set's own.
+ * One step is in flight at a
  * time: {@link #submit} returns without waiting for its step but first reads back the step before it. Not
  * thread-safe. The step opens an activation scope on the ops for the captured graph's activations and inputs: close
  * it before scopes opened before it.
@@ -74,6 +76,7 @@ public final class DeviceZoStep implements AutoCloseable {
 
     private DeviceBuffer chunkBuffer;
     private DeviceBuffer scalars;
+    private DeviceBuffer pairs; // the micro-batches' (value, count) pairs of one pass, then the warm pass's pair
     private OptimizerState state;
     private ShadowWeights shadow; // null for the in-place strategy
     private PinnedBuffer pinned;
@@ -153,6 +156,8 @@ public final class DeviceZoStep implements AutoCloseable {
             s.synchronize(); // the pinned buffer is reused for the step's scalars next
             scalars = DeviceBuffer.allocate((long) q * ZoScalars.SIZE);
             scalars.fill(0, (long) q * ZoScalars.SIZE, 0, s);
+            pairs = DeviceBuffer.allocate(8L * (config.microBatches() + 1));
+            pairs.fill(0, 8L * (config.microBatches() + 1), 0, s);
             state = new OptimizerState(opt, table.stateElements(), s);
             if (config.strategy() == PerturbationStrategy.SHADOW) {
                 shadow = new ShadowWeights(ops, kernels, trainable, frozen, state.m(), opt.direction().code);
@@ -234,26 +239,62 @@ public final class DeviceZoStep implements AutoCloseable {
      * t without waiting for it; the step before it is read back first (its result waits for {@link #drain}).
      */
     public long submit(Batch batch, int[] targets) {
+        return submit(List.of(new MicroBatch(batch, new DeviceLoss.TokenCrossEntropy(targets))));
+    }
+
+    /** One micro-batch of a captured step: the batch the model's forward reads and the loss of its logits. */
+    public record MicroBatch(Batch batch, DeviceLoss loss) {
+    }
+
+    /**
+     * Enqueues step t = step() + 1 on the step's micro-batches (each pass: every micro-batch's forward and device
+     * loss, their mean) and returns t without waiting for it; the step before it is read back first (its result
+     * waits for {@link #drain}).
+     */
+    public long submit(List<MicroBatch> micro) {
         open();
-        if (config.microBatches() != 1) {
-            throw new ZotuneException("zo step: the captured step takes one micro-batch, configured "
-                    + config.microBatches() + "; use stepEager");
+        if (micro.size() != config.microBatches()) {
+            throw new ZotuneException("zo step: " + micro.size() + " micro-batches, configured "
+                    + config.microBatches());
         }
-        if (targets.length != batch.tokens()) {
-            throw new ZotuneException("zo step: " + targets.length + " targets for a batch of " + batch.tokens()
-                    + " tokens");
+        for (MicroBatch mb : micro) {
+            mb.loss().check(mb.batch());
         }
         harvestPending(); // the pinned slot is free again
         long step = t + 1;
         CudaStream s = ops.stream();
         copyStepInputs(step);
+        // every micro-batch's forward inputs then its loss's inputs, bound in that order
+        List<int[]> values = new ArrayList<>();
+        List<Integer> shape = new ArrayList<>();
+        int[] inputsAt = new int[micro.size()];
+        int[] lossAt = new int[micro.size()];
+        for (int j = 0; j < micro.size(); j++) {
+            MicroBatch mb = micro.get(j);
+            inputsAt[j] = values.size();
+            values.addAll(InputRecorder.record(model, mb.batch(), frozen, ops.computeType(), mb.loss().forward()));
+            lossAt[j] = values.size();
+            values.addAll(mb.loss().ints());
+            shape.add(mb.batch().batch());
+            shape.add(mb.batch().seq());
+            shape.add(lossAt[j] - inputsAt[j]);
+            shape.addAll(mb.loss().shape());
+        }
+        Pass pass = new Pass(micro, inputsAt, lossAt);
         if (useGraph) {
-            List<int[]> inputs = InputRecorder.record(model, batch, frozen, ops.computeType());
-            graph.replay(batch, inputs, targets, tg -> warmPass(batch, tg), tg -> stepBody(batch, tg));
+            graph.replay(shape, values, bound -> warmPass(pass, bound), bound -> stepBody(pass, bound));
         } else {
             try (Ops.Scope sc = ops.scope()) {
-                graph.ops().bind(null);
-                stepBody(batch, ops.ints(targets));
+                List<IntTensor> bound = new ArrayList<>();
+                for (int[] v : values) {
+                    bound.add(ops.ints(v));
+                }
+                graph.ops().bind(bound);
+                try {
+                    stepBody(pass, bound);
+                } finally {
+                    graph.ops().bind(null);
+                }
             }
         }
         // the q output blocks (with the inputs of blocks 1 .. q-1 between them, unchanged) in one copy
@@ -471,7 +512,11 @@ public final class DeviceZoStep implements AutoCloseable {
      * The step's device work, identical eagerly and under capture. The last - pass is left in the enclosing scope so
      * that, in graph mode, the step's scope keeps the activation memory every pass reuses.
      */
-    private void stepBody(Batch batch, IntTensor targets) {
+    /** A step's micro-batches and where each one's forward inputs and loss inputs start among the bound tensors. */
+    private record Pass(List<MicroBatch> micro, int[] inputsAt, int[] lossAt) {
+    }
+
+    private void stepBody(Pass pass, List<IntTensor> bound) {
         CudaStream s = ops.stream();
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
         long th = theta.address();
@@ -489,16 +534,16 @@ public final class DeviceZoStep implements AutoCloseable {
                 kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, 1f, s);
             }
             try (Ops.Scope plusScope = ops.scope()) {
-                lossInto(batch, targets, inPlace ? perturbed : shadow.plus(sk), sk + ZoScalars.CE_PLUS);
+                lossInto(pass, bound, inPlace ? perturbed : shadow.plus(sk), sk + ZoScalars.CE_PLUS);
             }
             if (inPlace) {
                 kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, -2f, s);
             }
             if (last) {
-                lossInto(batch, targets, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
+                lossInto(pass, bound, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
             } else {
                 try (Ops.Scope minusScope = ops.scope()) {
-                    lossInto(batch, targets, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
+                    lossInto(pass, bound, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
                 }
             }
             kernels.grad(sk, s);
@@ -509,19 +554,47 @@ public final class DeviceZoStep implements AutoCloseable {
         kernels.update(opt, dtype, th, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
     }
 
-    private void warmPass(Batch batch, IntTensor targets) {
-        graph.ops().rewind();
-        ops.crossEntropy(model.forward(graph.ops(), trainable.weights(frozen), batch), targets);
+    /** One pass on θ itself into the spare pair (the allocations of a pass; nothing else touched). */
+    private void warmPass(Pass pass, List<IntTensor> bound) {
+        passLoss(pass, bound, trainable.weights(frozen), pairs.address() + 8L * pass.micro().size(), false);
     }
 
-    private void lossInto(Batch batch, IntTensor targets, WeightSource weights, long dst) {
-        graph.ops().rewind();
-        if (shadow != null) {
+    private void lossInto(Pass pass, List<IntTensor> bound, WeightSource weights, long dst) {
+        passLoss(pass, bound, weights, dst, true);
+    }
+
+    /**
+     * One pass: every micro-batch's forward and device loss, each but the last in a scope of its own, into the
+     * pair at {@code dst}; with M > 1 the M pairs go to {@link #pairs} and their mean (loss_mean) to dst.
+     */
+    private void passLoss(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, boolean rewindShadow) {
+        int m = pass.micro().size();
+        for (int j = 0; j < m; j++) {
+            long out = m == 1 ? dst : pairs.address() + 8L * j;
+            if (j < m - 1) {
+                try (Ops.Scope mbScope = ops.scope()) {
+                    microLoss(pass, j, bound, weights, out, rewindShadow);
+                }
+            } else {
+                microLoss(pass, j, bound, weights, out, rewindShadow);
+            }
+        }
+        if (m > 1) {
+            kernels.lossMean(pairs.address(), m, dst, ops.stream());
+        }
+    }
+
+    private void microLoss(Pass pass, int j, List<IntTensor> bound, WeightSource weights, long out,
+                           boolean rewindShadow) {
+        MicroBatch mb = pass.micro().get(j);
+        graph.ops().rewind(pass.inputsAt()[j]);
+        if (rewindShadow && shadow != null) {
             shadow.rewind();
         }
-        Tensor logits = model.forward(graph.ops(), weights, batch);
-        Tensor ce = ops.crossEntropy(logits, targets);
-        DeviceBuffer.copy(dst, CudaTensors.address(ce), 8, ops.stream());
+        Tensor logits = mb.loss().forward().run(graph.ops(), model, weights, mb.batch());
+        int from = pass.lossAt()[j];
+        mb.loss().compute(ops, kernels, model, weights, logits, bound.subList(from, from + mb.loss().ints().size()),
+                out);
     }
 
     private void open() {
@@ -549,7 +622,7 @@ public final class DeviceZoStep implements AutoCloseable {
             ops.stream().synchronize();
             graph.close();
         } finally {
-            for (AutoCloseable c : new AutoCloseable[] {done, chunkBuffer, scalars, state, shadow, pinned, kernels}) {
+            for (AutoCloseable c : new AutoCloseable[] {done, chunkBuffer, scalars, pairs, state, shadow, pinned, kernels}) {
                 if (c != null) {
                     try {
                         c.close();

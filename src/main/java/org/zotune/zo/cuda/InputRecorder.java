@@ -31,12 +31,18 @@ final class InputRecorder extends ForwardingOps {
 
     /** The values of every {@code ops.ints} call of {@code model.forward} on {@code batch}, in order. */
     static List<int[]> record(LanguageModel model, Batch batch, Parameters params, DType computeType) {
+        return record(model, batch, params, computeType, DeviceLoss.MODEL_FORWARD);
+    }
+
+    /** The same for the forward a device loss reads ({@link DeviceLoss#forward}). */
+    static List<int[]> record(LanguageModel model, Batch batch, Parameters params, DType computeType,
+                              DeviceLoss.Forward forward) {
         InputRecorder r = new InputRecorder(computeType);
         WeightSource shapes = i -> {
             Tensor w = params.weight(i);
             return new ShapeOps.Shape(w.rows(), w.cols(), computeType);
         };
-        model.forward(r, shapes, batch);
+        forward.run(r, model, shapes, batch);
         return r.ints;
     }
 

@@ -6,13 +6,13 @@ import java.util.function.Consumer;
 import org.zotune.backend.IntTensor;
 import org.zotune.backend.Ops;
 import org.zotune.backend.cuda.CudaOps;
-import org.zotune.model.Batch;
 
 /**
- * The captured ZO step: one CUDA graph per batch shape, its persistent int inputs (what the model's forward creates
- * with {@code ops.ints}, re-derived per batch by {@link InputRecorder}) and cross-entropy targets, and the
- * activation scope whose memory every replay reuses. Replays with the next batch's inputs written into the bound
- * tensors; re-captures when the shape changes. The forward passes run on {@link #ops()}, which hands out the bound
+ * The captured ZO step: one CUDA graph per step shape, its persistent int inputs (what the model's forward creates
+ * with {@code ops.ints}, re-derived per batch by {@link InputRecorder}, and the device losses' inputs, for every
+ * micro-batch) and the activation scope whose memory every replay reuses. Replays with the next step's inputs
+ * written into the bound tensors; re-captures when the shape (the micro-batches' dimensions, the losses' launch
+ * constants, the inputs' lengths) changes. The forward passes run on {@link #ops()}, which hands out the bound
  * inputs while a graph is bound.
  */
 final class StepGraph implements AutoCloseable {
@@ -20,10 +20,8 @@ final class StepGraph implements AutoCloseable {
     private final BoundInputOps boundOps;
     private Ops.Scope scope;
     private CudaOps.Graph graph;
-    private int batchSize;
-    private int seq;
+    private List<Integer> shape;
     private List<IntTensor> inputs;
-    private IntTensor targets;
 
     StepGraph(CudaOps ops) {
         this.ops = ops;
@@ -36,28 +34,26 @@ final class StepGraph implements AutoCloseable {
     }
 
     /**
-     * Runs the step on {@code batch} through the graph: captures it first (after {@code warm} has made a pass's
-     * allocations twice, eagerly) unless a graph of this shape exists, writes this batch's inputs and targets into
-     * the bound tensors, replays.
+     * Runs the step through the graph: captures it first (after {@code warm} has made a pass's allocations twice,
+     * eagerly) unless a graph of this shape exists, writes this step's int inputs into the bound tensors, replays.
      *
-     * @param values the batch's int inputs as {@link InputRecorder} recorded them
-     * @param warm   one forward pass and loss on θ against the bound targets (nothing else touched)
-     * @param body   the step's device work against the bound targets
+     * @param stepShape what the captured launches bake in besides the inputs' lengths (compared with equals)
+     * @param values    the step's int inputs, bound in this order
+     * @param warm      one pass on θ against the bound inputs (nothing else touched)
+     * @param body      the step's device work against the bound inputs
      */
-    void replay(Batch batch, List<int[]> values, int[] targetValues, Consumer<IntTensor> warm,
-                Consumer<IntTensor> body) {
-        ensure(batch, values, targetValues, warm, body);
+    void replay(List<Integer> stepShape, List<int[]> values, Consumer<List<IntTensor>> warm,
+                Consumer<List<IntTensor>> body) {
+        ensure(stepShape, values, warm, body);
         for (int k = 0; k < values.size(); k++) {
             ops.write(inputs.get(k), values.get(k));
         }
-        ops.write(targets, targetValues);
         graph.replay();
     }
 
-    private void ensure(Batch batch, List<int[]> values, int[] targetValues, Consumer<IntTensor> warm,
-                        Consumer<IntTensor> body) {
-        if (graph != null && batch.batch() == batchSize && batch.seq() == seq
-                && sameLengths(values, inputs) && targets.length() == targetValues.length) {
+    private void ensure(List<Integer> stepShape, List<int[]> values, Consumer<List<IntTensor>> warm,
+                        Consumer<List<IntTensor>> body) {
+        if (graph != null && stepShape.equals(shape) && sameLengths(values, inputs)) {
             return;
         }
         close();
@@ -69,21 +65,18 @@ final class StepGraph implements AutoCloseable {
                 b.add(ops.ints(v));
             }
             inputs = b;
-            targets = ops.ints(targetValues);
             boundOps.bind(inputs);
             // cudaMalloc is refused while a stream captures, so the activation arena must not grow inside the
             // capture: make the two passes' allocations once eagerly (on θ itself, nothing else touched), then
             // release them; the captured passes make the same allocations from the same mark into existing chunks
             try (Ops.Scope w = ops.scope()) {
                 try (Ops.Scope first = ops.scope()) {
-                    warm.accept(targets);
+                    warm.accept(b);
                 }
-                warm.accept(targets);
+                warm.accept(b);
             }
-            IntTensor t = targets;
-            graph = ops.captureGraph(() -> body.accept(t));
-            batchSize = batch.batch();
-            seq = batch.seq();
+            graph = ops.captureGraph(() -> body.accept(b));
+            shape = List.copyOf(stepShape);
             ok = true;
         } finally {
             if (!ok) {
@@ -117,7 +110,7 @@ final class StepGraph implements AutoCloseable {
             sc.close();
         }
         inputs = null;
-        targets = null;
+        shape = null;
         boundOps.bind(null);
     }
 }

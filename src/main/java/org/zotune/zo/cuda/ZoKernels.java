@@ -58,6 +58,16 @@ public final class ZoKernels implements AutoCloseable {
             }
         }
         s.put("zo_grad", "p");
+        // the device losses of the objectives that are not one token cross-entropy (choice_loss.cu)
+        s.put("choice_row_sums", "pppi");
+        s.put("choice_loss", "ppiiip");
+        s.put("loss_mean", "pip");
+        for (String t : new String[] {"f32", "bf16", "f16"}) {
+            s.put("masked_choice_loss_" + t, "pipiip");
+            s.put("pool_rows_" + t, "ppiiiip");
+            s.put("head_loss_" + t, "ppppiiip");
+        }
+        s.put("similarity_loss", "ppiiidp");
         return s;
     }
 
@@ -149,6 +159,79 @@ public final class ZoKernels implements AutoCloseable {
     public void grad(long scalars, CudaStream s) {
         Kernel k = kernels.get("zo_grad");
         k.args().ptr(0, scalars);
+        k.launch(1, 32, s);
+    }
+
+    /**
+     * Per candidate row r of {@code rows} rows of {@code seq} positions: rowSc[2r] = Σ of its token losses,
+     * rowSc[2r + 1] = its number of targets, reduced as one cross-entropy over the row (1024 threads, as
+     * cross_entropy_reduce: the block size is part of the summation order).
+     */
+    public void choiceRowSums(long tokenLoss, long targets, long rowSc, int rows, int seq, CudaStream s) {
+        Kernel k = kernels.get("choice_row_sums");
+        k.args().ptr(0, tokenLoss).ptr(1, targets).ptr(2, rowSc).i32(3, seq);
+        k.launch(rows, 1024, s);
+    }
+
+    /**
+     * out = (loss, 1) of {@code examples} examples from the rows' (sum, count) pairs; meta = [first row | candidates
+     * | gold] per example; metric 0 cross-entropy, 1 −accuracy, 2 −F1 over {@code classes}.
+     */
+    public void choiceLoss(long rowSc, long meta, int examples, int metric, int classes, long out, CudaStream s) {
+        Kernel k = kernels.get("choice_loss");
+        k.args().ptr(0, rowSc).ptr(1, meta).i32(2, examples).i32(3, metric).i32(4, classes).ptr(5, out);
+        k.launch(1, 32, s);
+    }
+
+    /**
+     * out = (loss, 1) of a masked-LM prompt: logits [examples, ld] of {@code dtype} at the mask rows, meta = [label
+     * tokens | gold per example].
+     */
+    public void maskedChoiceLoss(DType dtype, long logits, int ld, long meta, int examples, int labels, long out,
+                                 CudaStream s) {
+        Kernel k = kernels.get("masked_choice_loss_" + suffix(dtype));
+        k.args().ptr(0, logits).i32(1, ld).ptr(2, meta).i32(3, examples).i32(4, labels).ptr(5, out);
+        k.launch(1, 32, s);
+    }
+
+    /**
+     * pooled [rows, h] (double) = the mean of hidden [rows·seq, h] of {@code dtype} over each row's real positions
+     * (mode 0) or each row's first position (mode 1).
+     */
+    public void poolRows(DType dtype, long hidden, long mask, int seq, int h, int rows, int mode, long pooled,
+                         CudaStream s) {
+        Kernel k = kernels.get("pool_rows_" + suffix(dtype));
+        k.args().ptr(0, hidden).ptr(1, mask).i32(2, seq).i32(3, h).i32(4, rows).i32(5, mode).ptr(6, pooled);
+        long n = (long) rows * h;
+        k.launch((int) Math.max(1, Math.min((n + 255) / 256, 64L * maxGrid)), 256, s);
+    }
+
+    /**
+     * out = (loss, 1) of the classification head on pooled rows: scores W·pooled[row[x]] + b (W, b of
+     * {@code dtype}), meta = [row per example | gold].
+     */
+    public void headLoss(DType dtype, long pooled, long w, long bias, long meta, int n, int labels, int h, long out,
+                         CudaStream s) {
+        Kernel k = kernels.get("head_loss_" + suffix(dtype));
+        k.args().ptr(0, pooled).ptr(1, w).ptr(2, bias).ptr(3, meta).i32(4, n).i32(5, labels).i32(6, h).ptr(7, out);
+        k.launch(1, 1, 1, 256, 1, 1, 8 * n * labels, s);
+    }
+
+    /**
+     * out = (loss, 1) of label similarity: pooled rows 0 .. n-1 the examples, n .. n+labels-1 the labels' descriptions,
+     * meta = gold per example.
+     */
+    public void similarityLoss(long pooled, long meta, int n, int labels, int h, double temperature, long out,
+                               CudaStream s) {
+        Kernel k = kernels.get("similarity_loss");
+        k.args().ptr(0, pooled).ptr(1, meta).i32(2, n).i32(3, labels).i32(4, h).f64(5, temperature).ptr(6, out);
+        k.launch(1, 1, 1, 256, 1, 1, 8 * (n + labels + n * labels), s);
+    }
+
+    /** out = (mean over the m pairs of sum / count, summed in order then divided by m; 1). */
+    public void lossMean(long pairs, int m, long out, CudaStream s) {
+        Kernel k = kernels.get("loss_mean");
+        k.args().ptr(0, pairs).i32(1, m).ptr(2, out);
         k.launch(1, 32, s);
     }
 

@@ -25,6 +25,8 @@ import org.zotune.cuda.CudaEvent;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.PinnedBuffer;
+import org.zotune.data.batch.EncodedExample;
+import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
@@ -34,6 +36,8 @@ import org.zotune.peft.Lora;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.CandidateChoices;
+import org.zotune.train.objective.ClassificationLoss;
 import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -99,16 +103,17 @@ public final class StepBench {
      * One way to run the step: optimiser {@code sgd}, {@code adamu} (float32 m) or {@code adamu_bf16} (m stored in
      * bf16, {@code optimizer.state_dtype: bf16}), strategy, graph or eager launches.
      */
-    record Variant(String name, String opt, PerturbationStrategy strategy, boolean graph) {
+    record Variant(String name, String opt, PerturbationStrategy strategy, boolean graph, boolean cls) {
         static Variant parse(String s) {
             String[] p = s.split("-");
-            if (p.length != 3 || !(p[0].equals("sgd") || p[0].equals("adamu") || p[0].equals("adamu_bf16"))
-                    || !(p[1].equals("inplace") || p[1].equals("shadow")) || !(p[2].equals("graph") || p[2].equals("eager"))) {
+            if (p.length < 3 || p.length > 4 || !(p[0].equals("sgd") || p[0].equals("adamu")
+                    || p[0].equals("adamu_bf16")) || !(p[1].equals("inplace") || p[1].equals("shadow"))
+                    || !(p[2].equals("graph") || p[2].equals("eager")) || p.length == 4 && !p[3].equals("cls")) {
                 throw new IllegalArgumentException("variant " + s
-                        + ": expected sgd|adamu|adamu_bf16-inplace|shadow-graph|eager");
+                        + ": expected sgd|adamu|adamu_bf16-inplace|shadow-graph|eager[-cls]");
             }
             return new Variant(s, p[0], p[1].equals("inplace") ? PerturbationStrategy.IN_PLACE
-                    : PerturbationStrategy.SHADOW, p[2].equals("graph"));
+                    : PerturbationStrategy.SHADOW, p[2].equals("graph"), p.length == 4);
         }
 
         boolean adamu() {
@@ -248,6 +253,13 @@ public final class StepBench {
         Lora lora = lora(lm);
         // adapters train in float32 over the base's dtype (as CudaZoEngine runs them)
         ZoStep.Config zc = new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, lora == null ? dtype : DType.F32, 1);
+        // -cls: SST-2-shaped prompt classification on the same rows (classificationBatch); the graph variant takes
+        // the captured step with its device loss, the eager one the objective's own loss on the GPU with g formed
+        // on the host (stepEager: what the engine ran for it before)
+        PromptBatch pb = v.cls() ? classificationBatch(batch) : null;
+        ClassificationLoss cls = new ClassificationLoss();
+        DeviceLoss loss = v.cls() ? choices(cls.candidateChoices(lm, pb).orElseThrow())
+                : new DeviceLoss.TokenCrossEntropy(NextTokenTargets.of(batch));
         try (CudaOps ops = CudaOps.create(dtype);
              Lora.Applied applied = lora == null ? null : lora.apply(ops);
              Parameters own = lora == null ? null : ops.createParameters(lora.initial(1), DType.F32);
@@ -258,13 +270,17 @@ public final class StepBench {
             ZoStep.Result last = null;
             for (int i = -Math.max(1, warmup); i < steps; i++) {
                 long t0 = System.nanoTime();
-                e.submit(batch, NextTokenTargets.of(batch));
-                List<ZoStep.Result> done = e.drain();
+                if (v.cls() && !v.graph()) {
+                    last = e.stepEager(w -> cls.loss(ops, lm, w, pb));
+                } else {
+                    e.submit(List.of(new DeviceZoStep.MicroBatch(v.cls() ? pb.batch() : batch, loss)));
+                    List<ZoStep.Result> done = e.drain();
+                    last = done.get(done.size() - 1);
+                }
                 double dt = (System.nanoTime() - t0) / 1e6;
                 if (i >= 0) {
                     ms[i] = dt;
                 }
-                last = done.get(done.size() - 1);
             }
             long used = free0 - Cuda.memInfo()[0];
             double[] sorted = ms.clone();
@@ -275,6 +291,7 @@ public final class StepBench {
             r.put("state_dtype", GpuOptimizer.of(v.optimizer()).stateDType().toString());
             r.put("strategy", v.strategy() == PerturbationStrategy.IN_PLACE ? "in-place" : "shadow");
             r.put("graph", v.graph());
+            r.put("objective", v.cls() ? "classification" : "lm");
             r.put("ms", median);
             r.put("ms_min", sorted[0]);
             r.put("steps", steps);
@@ -493,6 +510,32 @@ public final class StepBench {
                 throw e;
             }
         }
+    }
+
+    /**
+     * SST-2 prompt classification on {@code batch}'s shape: rows 2x and 2x + 1 are example x's two candidates, the
+     * same prompt (row 2x's first seq − 1 tokens) with two different one-token label words at the end; gold
+     * alternates. One forward of B rows, B / 2 examples, one answer token a row: MeZO's SST-2 setting.
+     */
+    static PromptBatch classificationBatch(Batch batch) {
+        int b = batch.batch();
+        int t = batch.seq();
+        if (b % 2 != 0 || t < 2) {
+            throw new IllegalArgumentException("classification rows need an even batch and seq >= 2: " + b + "x" + t);
+        }
+        List<EncodedExample> ex = new ArrayList<>();
+        for (int x = 0; x < b / 2; x++) {
+            int[] yes = Arrays.copyOfRange(batch.ids(), 2 * x * t, (2 * x + 1) * t);
+            int[] no = yes.clone();
+            no[t - 1] = yes[t - 1] == 1 ? 2 : 1;
+            ex.add(new EncodedExample("bench" + x, new int[][] {no, yes}, new int[] {t - 1, t - 1}, x % 2));
+        }
+        return PromptBatch.of(ex, 0);
+    }
+
+    static DeviceLoss choices(CandidateChoices c) {
+        return new DeviceLoss.Choices(c.targets(), c.seq(), c.firstRow(), c.candidates(), c.gold(),
+                c.metric().ordinal(), c.classes());
     }
 
     public static Batch batch(String shape, int vocab) {
