@@ -9,12 +9,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.zotune.ZotuneException;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.io.SafetensorsFile;
 import org.zotune.peft.Lora;
+import org.zotune.peft.PeftClass;
 import org.zotune.tensor.HostTensor;
 
 /**
@@ -90,19 +92,28 @@ public final class PeftImport {
                     + "regular expression), got " + tm);
         }
         ModelFamily f = model.config().family();
+        SafetensorsFile file = SafetensorsFile.open(weights);
+        JsonNode task = c.get("task_type");
+        PeftClass cls;
+        try {
+            cls = PeftClass.detect(f.architecture(), f.hfModelType(), task == null || task.isNull() ? null
+                    : task.asText(), file.tensors().keySet());
+        } catch (ZotuneException e) {
+            throw new ZotuneException(dir + ": " + e.getMessage(), e);
+        }
+        Function<String, String> keys = cls.keys(f.architecture());
         Lora lora;
         try {
             lora = Lora.ofPeft(f.architecture(), f.hfModelType(), model.params(), r.asInt(), alpha.asDouble(),
-                    targets, regex);
+                    targets, regex, keys);
         } catch (ZotuneException e) {
             throw new ZotuneException(cfgFile + ": " + e.getMessage(), e);
         }
-        SafetensorsFile file = SafetensorsFile.open(weights);
         checkBase(dir, c, file, baseWeights);
         checkFinite(weights, file);
         List<HostTensor> tensors;
         try {
-            tensors = lora.fromPeft(file.tensors());
+            tensors = lora.fromPeft(file.tensors(), keys);
         } catch (ZotuneException e) {
             throw new ZotuneException(weights + ": " + e.getMessage(), e);
         }

@@ -379,7 +379,8 @@ public final class Trainer {
             List<HostTensor> adapters = engine.exportParameters();
             Map<String, String> adapterMeta = new java.util.LinkedHashMap<>(meta);
             adapterMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
-            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), adapters, adapterMeta);
+            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), PeftExport.modelClass(config,
+                    modelConfig), adapters, adapterMeta);
             if (config.peft().merge()) {
                 List<HostTensor> frozen = new ArrayList<>(base.size());
                 for (HostTensor t : base) { // the base as the run held it: rounded to the run's dtype
