@@ -52,19 +52,48 @@ public final class Lora implements Adapter {
     private final List<ParamSpec> model;
     private final List<ParamSpec> tensors;
     private final List<String> modules; // the Hugging Face module names adapted (PEFT's target_modules)
+    private final int[] saved; // model parameters trained in full beside the adapters (PEFT's modules_to_save)
 
     private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules) {
+        this(r, alpha, targets, model, modules, new int[0]);
+    }
+
+    private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules,
+            int[] saved) {
         this.r = r;
         this.alpha = alpha;
         this.targets = List.copyOf(targets);
         this.model = List.copyOf(model);
         this.modules = List.copyOf(modules);
+        this.saved = saved.clone();
         List<ParamSpec> t = new ArrayList<>();
         for (Target g : targets) {
             t.add(new ParamSpec(g.module() + ".lora_A.weight", new long[] {g.in(), r}, ParamSpec.Role.MATRIX));
             t.add(new ParamSpec(g.module() + ".lora_B.weight", new long[] {g.out(), r}, ParamSpec.Role.MATRIX));
         }
+        for (int p : saved) {
+            t.add(model.get(p));
+        }
         this.tensors = List.copyOf(t);
+    }
+
+    /**
+     * This set with the model parameters {@code params} trained in full beside the adapters, as PEFT's
+     * modules_to_save does (a sequence classifier's head: PEFT's SEQ_CLS saves its classifier): each is a tensor of
+     * the set, after the A and B pairs, that replaces its parameter; it starts from the model's value.
+     */
+    public Lora withSaved(int... params) {
+        for (int p : params) {
+            if (p < 0 || p >= model.size() || targets.stream().anyMatch(g -> g.parameter() == p)) {
+                throw new IllegalArgumentException("parameter " + p + " cannot be saved beside the adapters");
+            }
+        }
+        return new Lora(r, alpha, targets, model, modules, params);
+    }
+
+    /** The model parameters trained in full beside the adapters (modules_to_save), in the set's order. */
+    public int[] saved() {
+        return saved.clone();
     }
 
     /**
@@ -345,6 +374,11 @@ public final class Lora implements Adapter {
             }
             out.set(g.parameter(), ofDType(w.name(), v, w.shape(), w.dtype()));
         }
+        for (int i = 0; i < saved.length; i++) {
+            HostTensor w = base.get(saved[i]);
+            out.set(saved[i], ofDType(w.name(), adapters.get(2 * targets.size() + i).toFloats(), w.shape(),
+                    w.dtype()));
+        }
         return out;
     }
 
@@ -396,8 +430,13 @@ public final class Lora implements Adapter {
 
     @Override
     public Adapter.Bound bind(Ops ops, LanguageModel model, WeightSource frozen, long runSeed) {
+        List<HostTensor> init = new ArrayList<>(initial(runSeed));
+        for (int i = 0; i < saved.length; i++) { // a saved parameter starts from the model's value
+            ParamSpec s = tensors.get(2 * targets.size() + i);
+            init.add(HostTensor.ofFloats(s.name(), ops.toHost(frozen.weight(saved[i])), s.shape()));
+        }
         Applied a = apply(ops);
-        return new Adapter.Bound(a.set(), initial(runSeed), a::close);
+        return new Adapter.Bound(a.set(), init, a::close);
     }
 
     public int r() {
@@ -428,7 +467,10 @@ public final class Lora implements Adapter {
         return tensors;
     }
 
-    /** The initial tensors: A Kaiming-uniform from {@code runSeed}, B zero (float32). */
+    /**
+     * The initial A and B tensors: A Kaiming-uniform from {@code runSeed}, B zero (float32); the saved parameters'
+     * starting values are the model's ({@link #bind} reads them).
+     */
     public List<HostTensor> initial(long runSeed) {
         long seed = Noise.stepSeed(runSeed, 0);
         List<HostTensor> out = new ArrayList<>();
@@ -483,6 +525,12 @@ public final class Lora implements Adapter {
             out.add(HostTensor.ofFloats(name + ".lora_A.weight", a, r, g.in()));
             out.add(HostTensor.ofFloats(name + ".lora_B.weight", adapters.get(2 * k + 1).toFloats(), g.out(), r));
         }
+        for (int i = 0; i < saved.length; i++) { // PEFT saves a modules_to_save module under its own name
+            HostTensor t = adapters.get(2 * targets.size() + i);
+            String module = keys.apply(t.name().substring(0, t.name().lastIndexOf('.')));
+            out.add(HostTensor.ofFloats(PEFT_PREFIX + module + t.name().substring(t.name().lastIndexOf('.')),
+                    t.toFloats(), t.shape()));
+        }
         return out;
     }
 
@@ -507,6 +555,9 @@ public final class Lora implements Adapter {
                 ops.addInPlace(w, base.weight(index));
                 return w;
             });
+        }
+        for (int i = 0; i < saved.length; i++) {
+            rules.put(saved[i], WeightRule.replacedBy(2 * targets.size() + i));
         }
         return new Applied(TrainableSet.adapters(model, tensors, rules), scaled);
     }

@@ -88,6 +88,15 @@ public final class PeftExport {
         if (t.regex() != null) {
             o.put("target_modules", t.regex());
         }
+        if (lora.saved().length > 0) { // the modules trained in full (SEQ_CLS: the classifier), as PEFT lists them
+            java.util.Set<String> names = new java.util.LinkedHashSet<>();
+            for (int i = 0; i < lora.saved().length; i++) {
+                String n = lora.tensors().get(2 * lora.targets().size() + i).name();
+                names.add(keys.apply(n.substring(0, n.lastIndexOf('.'))));
+            }
+            ArrayNode saved = o.putArray("modules_to_save");
+            names.forEach(saved::add);
+        }
         return o;
     }
 

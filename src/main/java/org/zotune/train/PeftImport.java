@@ -65,6 +65,13 @@ public final class PeftImport {
         refuse(cfgFile, c, "use_rslora", "rsLoRA's alpha/sqrt(r) scale is not supported");
         refuseNonEmpty(cfgFile, c, "rank_pattern");
         refuseNonEmpty(cfgFile, c, "alpha_pattern");
+        JsonNode saved = c.get("modules_to_save");
+        if ("SEQ_CLS".equals(c.path("task_type").asText(null)) && saved != null && saved.isArray()
+                && !saved.isEmpty()) {
+            throw new ZotuneException(cfgFile + ": a sequence classifier's adapter (task_type SEQ_CLS, modules_to_save "
+                    + saved + "): its classifier has no place in the model opened here (fill-mask, embed, eval); "
+                    + "only adapters without modules_to_save are applied");
+        }
         refuseNonEmpty(cfgFile, c, "modules_to_save");
         refuseNonEmpty(cfgFile, c, "layers_to_transform");
         refuseNonEmpty(cfgFile, c, "exclude_modules");

@@ -47,12 +47,16 @@ class LoraEncoderRunTest {
             "{\"text\": \"a boring movie\", \"label\": \"neg\"}", "");
 
     private Trainer.Summary train(Path model, Path out, String... objective) throws IOException {
+        return trainPeft(model, out, "", objective);
+    }
+
+    private Trainer.Summary trainPeft(Path model, Path out, String merge, String... objective) throws IOException {
         Path data = Files.writeString(dir.resolve("d.jsonl"), ROWS);
         List<String> lines = new ArrayList<>(List.of("model: '" + model + "'", "data:", "  format: jsonl",
                 "  train: '" + data + "'", "  dev: '" + data + "'"));
         lines.addAll(List.of(objective));
         lines.addAll(List.of("optimizer: {name: zo-adam, lr: 0.05}", "eps: 0.01", "steps: 12", "batch_size: 6",
-                "eval_every: 6", "max_length: 16", "peft: {method: lora, r: 2, alpha: 4, targets: [q, v, down]}",
+                "eval_every: 6", "max_length: 16", "peft: {method: lora, r: 2, alpha: 4, targets: [q, v, down]" + merge + "}",
                 "device: cpu", "seed: 3", "out: '" + out + "'", ""));
         TrainConfig c = TrainConfig.parse("run.yaml", String.join("\n", lines), List.of());
         Trainer.Summary s = new Trainer(c, model, null, new Trainer.Options(false, false, 0, false),
@@ -210,5 +214,46 @@ class LoraEncoderRunTest {
             }
         }
         assertTrue(moved > 1e-4, "the adapter changes the embeddings (" + moved + ")");
+    }
+
+    /**
+     * Objective head with LoRA: the classifier trains in full beside A and B (PEFT's SEQ_CLS modules_to_save), exported
+     * as PEFT saves it (base_model.model.classifier.weight, task_type SEQ_CLS, modules_to_save [classifier]).
+     */
+    @Test
+    void aHeadRunTrainsTheClassifierBesideTheAdaptersAsPeftsSeqCls() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("head"), 8, false);
+        Path out = dir.resolve("cls");
+        Trainer.Summary s = trainPeft(model, out, ", merge: true", "objective: head");
+        assertTrue(s.finalDev().loss() < s.initialDev().loss(), "the dev loss falls: " + s.initialDev().loss()
+                + " -> " + s.finalDev().loss());
+        long head = 2 * 16 + 2; // classifier.weight [2 labels, 16] and classifier.bias [2]
+        optimiserStateIsTheAdapters(out, ADAPTER_ELEMENTS + head);
+        Path adapter = out.resolve("adapter");
+        JsonNode cfg = new ObjectMapper().readTree(adapter.resolve("adapter_config.json").toFile());
+        assertEquals("SEQ_CLS", cfg.get("task_type").asText());
+        assertEquals("[\"classifier\"]", cfg.get("modules_to_save").toString());
+        Map<String, HostTensor> t = SafetensorsFile.open(adapter.resolve("adapter_model.safetensors")).tensors();
+        assertEquals(3 * 2 * TinyBertFolder.LAYERS + 2, t.size(), t.keySet().toString());
+        assertArrayEquals(new long[] {2, 16}, t.get("base_model.model.classifier.weight").shape());
+        assertArrayEquals(new long[] {2}, t.get("base_model.model.classifier.bias").shape());
+        assertTrue(t.containsKey("base_model.model.bert.encoder.layer.0.attention.self.query.lora_B.weight"),
+                "BertForSequenceClassification's names: " + t.keySet());
+        float max = 0;
+        for (float v : t.get("base_model.model.classifier.weight").toFloats()) {
+            max = Math.max(max, Math.abs(v));
+        }
+        assertTrue(max > 0, "the zero-initialised classifier trained");
+        // peft.merge: the merged body with the trained classifier, as objective head exports full weights
+        Map<String, HostTensor> merged = SafetensorsFile.open(out.resolve("model/model.safetensors")).tensors();
+        assertArrayEquals(t.get("base_model.model.classifier.weight").toFloats(), merged.get("classifier.weight")
+                .toFloats());
+        JsonNode mc = new ObjectMapper().readTree(out.resolve("model/config.json").toFile());
+        assertEquals("BertForSequenceClassification", mc.get("architectures").get(0).asText());
+
+        org.zotune.ZotuneException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.zotune.ZotuneException.class, () -> Model.open(ModelSource.of(model), Device.CPU,
+                        Precision.F32, adapter).close());
+        assertTrue(e.getMessage().contains("a sequence classifier's adapter (task_type SEQ_CLS"), e.getMessage());
     }
 }
