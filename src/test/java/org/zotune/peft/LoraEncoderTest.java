@@ -329,4 +329,33 @@ class LoraEncoderTest {
         }
         assertFalse(l.initial(42).get(0).toFloats()[0] == 0f, "A is not zero");
     }
+
+    /** RoBERTa: the same targets under roberta.; its bare model's names drop roberta., its MLM head is lm_head. */
+    @Test
+    void robertaTargetsAndPeftNames() {
+        Architecture arch = ModelFamily.ROBERTA.architecture();
+        org.zotune.model.ModelConfig c = new org.zotune.model.ModelConfig(ModelFamily.ROBERTA, 40, 16, 2, 2, 2, 8, 32,
+                64, 1e-5, org.zotune.model.ModelConfig.Activation.GELU, true, false, false, 16, 0.0, null, true, true,
+                0, 2, 1, new org.zotune.model.ModelConfig.Encoder(1, 2, true));
+        List<ParamSpec> p = arch.create(c).params();
+        Lora l = Lora.of(arch, "roberta", p, 2, 4, List.of("q", "down"));
+        List<String> want = new ArrayList<>();
+        for (int layer = 0; layer < 2; layer++) {
+            want.add("roberta.encoder.layer." + layer + ".attention.self.query");
+            want.add("roberta.encoder.layer." + layer + ".output.dense");
+        }
+        assertEquals(want, modules(l));
+        Function<String, String> bare = PeftClass.FEATURE_EXTRACTION.keys(arch);
+        assertEquals("base_model.model.encoder.layer.0.attention.self.query.lora_A.weight",
+                l.toPeft(random(l, 2), bare).get(0).name());
+        assertEquals("base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight",
+                l.toPeft(random(l, 2), PeftClass.MASKED_LM.keys(arch)).get(0).name());
+        assertEquals(new Lora.JsonValue(null, "(?:encoder\\.layer\\.\\d+\\.attention\\.self\\.query"
+                + "|encoder\\.layer\\.\\d+\\.output\\.dense)"), l.peftTargetModules(bare));
+        assertEquals(layers("attention.self.query").size(), Lora.ofPeft(arch, "roberta", p, 2, 4,
+                List.of("query"), false, bare).targets().size());
+        List<String> bertNames = List.of("base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight");
+        assertTrue(assertThrows(ZotuneException.class, () -> PeftClass.detect(arch, "roberta", null, bertNames))
+                .getMessage().contains("is not named as a roberta encoder's modules are"), "a BERT adapter");
+    }
 }
