@@ -35,7 +35,8 @@ import org.zotune.train.objective.MaskedLmPrompt;
  * prompt classification) and a tiny random BertForMaskedLM (MLM prompt). dev and test are the training file, so the
  * dev loss before and after is the training loss at z = 0 and at the result. The exported adapter is checked
  * against the run's numbers through the existing {@code zotune eval --adapter} (decoder) and through the base
- * weights merged with its tensors by the test's own loop (encoder: also opened as an adapter, logits as the merged weights').
+ * weights merged with its tensors by the test's own loop (encoder: also opened as an adapter, its mask logits the
+ * merged weights').
  */
 class DfoTrainCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -56,7 +56,8 @@ class LoraEncoderRunTest {
                 "  train: '" + data + "'", "  dev: '" + data + "'"));
         lines.addAll(List.of(objective));
         lines.addAll(List.of("optimizer: {name: zo-adam, lr: 0.05}", "eps: 0.01", "steps: 12", "batch_size: 6",
-                "eval_every: 6", "max_length: 16", "peft: {method: lora, r: 2, alpha: 4, targets: [q, v, down]" + merge + "}",
+                "eval_every: 6", "max_length: 16",
+                "peft: {method: lora, r: 2, alpha: 4, targets: [q, v, down]" + merge + "}",
                 "device: cpu", "seed: 3", "out: '" + out + "'", ""));
         TrainConfig c = TrainConfig.parse("run.yaml", String.join("\n", lines), List.of());
         Trainer.Summary s = new Trainer(c, model, null, new Trainer.Options(false, false, 0, false),

@@ -13,8 +13,8 @@ import org.zotune.model.tokenizer.Tokenizer;
  * Tokenises examples for an encoder objective that embeds them (label similarity, the classification head): one row
  * per example, the text with the tokenizer's default special tokens ({@code [CLS] … [SEP]}); a pair is joined by the
  * tokenizer's pair template ({@link Tokenizer#encodePair}: BERT's {@code [CLS] a [SEP] b [SEP]}, RoBERTa's
- * {@code <s> a </s></s> b </s>}; token type 0 throughout). {@link EncodedExample#answerStart} is 0 (nothing is scored per token), {@link
- * EncodedExample#gold} the label index.
+ * {@code <s> a </s></s> b </s>}; token type 0 throughout). {@link EncodedExample#answerStart} is 0 (nothing is
+ * scored per token), {@link EncodedExample#gold} the label index.
  *
  * <p><b>Truncation</b> (to {@code maxLength} tokens): the end of the text is cut and the row's final special token
  * kept, as a tokenizer truncating "longest first" does for one text.
