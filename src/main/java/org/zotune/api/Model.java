@@ -108,10 +108,11 @@ public final class Model implements AutoCloseable {
     /**
      * {@link #open(ModelSource, Device, Precision)} with a PEFT adapter applied: a Hugging Face PEFT adapter folder
      * ({@code adapter_config.json} + {@code adapter_model.safetensors}, as {@code save_pretrained} or a zotune run
-     * writes it). A LoRA adapter (peft_type LORA, decoders): every forward pass sees W + (α/r)·B·A for the adapted
-     * weights, on the CPU formed per pass as training does (a run's adapter scores here bit for bit as in the run), on
-     * CUDA merged once on the host (in double, rounded once). A prefix adapter (peft_type PREFIX_TUNING, decoders and
-     * encoders): every attention layer takes its keys and values as a prefix, as training does, on the CPU backend
+     * writes it). A LoRA adapter (peft_type LORA; on an encoder made on its bare model or its masked LM: PEFT's
+     * names for each are read): every forward pass sees W + (α/r)·B·A for the adapted weights, on the CPU formed
+     * per pass as training does (a run's adapter scores here bit for bit as in the run), on CUDA merged once on the
+     * host (in double, rounded once). A prefix adapter (peft_type PREFIX_TUNING, decoders and encoders): every
+     * attention layer takes its keys and values as a prefix, as training does, on the CPU backend
      * only ({@link Device#AUTO} picks the CPU, {@link Device#CUDA} is refused). The adapter is checked first: its
      * config against the model, every tensor's presence and shape, and the base weights it records (zotune's
      * adapters do): an adapter trained on other weights is refused, each in one line.
@@ -130,10 +131,6 @@ public final class Model implements AutoCloseable {
         PrefixImport.Adapter prefix = null;
         boolean isPrefix = adapter != null && PeftImport.isPrefix(adapter);
         if (checkpoint.config().encoder() != null) {
-            if (adapter != null && !isPrefix) {
-                throw new ZotuneException("--adapter " + adapter + ": LoRA adapters load onto decoders (GPT-2, OPT, "
-                        + "Llama); " + r.model() + " is a " + checkpoint.config().family().hfModelType() + " encoder");
-            }
             LoadedEncoder e = ModelLoader.loadEncoder(checkpoint);
             model = e.model();
             hostParameters = e.parameters();

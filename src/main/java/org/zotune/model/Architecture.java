@@ -76,4 +76,13 @@ public interface Architecture {
     default Map<String, String> adapterModules() {
         return Map.of();
     }
+
+    /**
+     * The prefix of the bare model's names inside its task classes ({@code bert.}, {@code roberta.}: BertModel's
+     * {@code encoder.layer.0...} is BertForMaskedLM's {@code bert.encoder.layer.0...}); empty when the names have one
+     * form (the decoders).
+     */
+    default String bodyPrefix() {
+        return "";
+    }
 }

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Function;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
@@ -51,19 +52,48 @@ public final class Lora implements Adapter {
     private final List<ParamSpec> model;
     private final List<ParamSpec> tensors;
     private final List<String> modules; // the Hugging Face module names adapted (PEFT's target_modules)
+    private final int[] saved; // model parameters trained in full beside the adapters (PEFT's modules_to_save)
 
     private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules) {
+        this(r, alpha, targets, model, modules, new int[0]);
+    }
+
+    private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules,
+            int[] saved) {
         this.r = r;
         this.alpha = alpha;
         this.targets = List.copyOf(targets);
         this.model = List.copyOf(model);
         this.modules = List.copyOf(modules);
+        this.saved = saved.clone();
         List<ParamSpec> t = new ArrayList<>();
         for (Target g : targets) {
             t.add(new ParamSpec(g.module() + ".lora_A.weight", new long[] {g.in(), r}, ParamSpec.Role.MATRIX));
             t.add(new ParamSpec(g.module() + ".lora_B.weight", new long[] {g.out(), r}, ParamSpec.Role.MATRIX));
         }
+        for (int p : saved) {
+            t.add(model.get(p));
+        }
         this.tensors = List.copyOf(t);
+    }
+
+    /**
+     * This set with the model parameters {@code params} trained in full beside the adapters, as PEFT's
+     * modules_to_save does (a sequence classifier's head: PEFT's SEQ_CLS saves its classifier): each is a tensor of
+     * the set, after the A and B pairs, that replaces its parameter; it starts from the model's value.
+     */
+    public Lora withSaved(int... params) {
+        for (int p : params) {
+            if (p < 0 || p >= model.size() || targets.stream().anyMatch(g -> g.parameter() == p)) {
+                throw new IllegalArgumentException("parameter " + p + " cannot be saved beside the adapters");
+            }
+        }
+        return new Lora(r, alpha, targets, model, modules, params);
+    }
+
+    /** The model parameters trained in full beside the adapters (modules_to_save), in the set's order. */
+    public int[] saved() {
+        return saved.clone();
     }
 
     /**
@@ -86,15 +116,14 @@ public final class Lora implements Adapter {
         }
         Set<String> chosen = new LinkedHashSet<>();
         for (String t : targets) {
-            chosen.add(module(names, archName, t));
+            chosen.addAll(modules(names, archName, t));
         }
         List<Target> found = new ArrayList<>();
         Set<String> matched = new TreeSet<>();
         for (int p = 0; p < model.size(); p++) {
             ParamSpec s = model.get(p);
             for (String m : chosen) {
-                String suffix = "." + m + ".weight";
-                if (s.name().endsWith(suffix) && s.shape().length == 2) {
+                if (s.shape().length == 2 && inLayer(s.name(), m)) {
                     long[] sh = s.shape();
                     found.add(new Target(p, s.name().substring(0, s.name().length() - ".weight".length()),
                             Math.toIntExact(sh[0]), Math.toIntExact(sh[1])));
@@ -118,15 +147,42 @@ public final class Lora implements Adapter {
     }
 
     /**
-     * LoRA on the modules a Hugging Face PEFT adapter names, by PEFT's own rule: a module is adapted when its name
-     * equals an entry of {@code target_modules} or ends with {@code "." + entry} (or, for a string, when the regular
-     * expression matches its whole name). Only the linear modules zotune adapts ({@link
-     * Architecture#adapterModules()}) can match; an entry that matches none of them is one line naming the valid ones.
-     *
-     * @param targetModules PEFT's target_modules: a list of names, or one regular expression ({@code regex} true)
+     * Whether parameter {@code name} is the weight of the module {@code inLayer} of a layer: the name is
+     * {@code <...>.<layer index>.<inLayer>.weight}. Suffixes alone are ambiguous in BERT: the FFN's
+     * {@code output.dense} is also the end of {@code attention.output.dense}.
      */
+    static boolean inLayer(String name, String inLayer) {
+        String suffix = "." + inLayer + ".weight";
+        if (!name.endsWith(suffix)) {
+            return false;
+        }
+        String before = name.substring(0, name.length() - suffix.length());
+        int dot = before.lastIndexOf('.');
+        String index = before.substring(dot + 1);
+        return !index.isEmpty() && index.chars().allMatch(Character::isDigit);
+    }
+
+    /** {@link #ofPeft(Architecture, String, List, int, double, List, boolean, Function)} on zotune's own names. */
     public static Lora ofPeft(Architecture architecture, String archName, List<ParamSpec> model, int r, double alpha,
             List<String> targetModules, boolean regex) {
+        return ofPeft(architecture, archName, model, r, alpha, targetModules, regex, Function.identity());
+    }
+
+    /**
+     * LoRA on the modules a Hugging Face PEFT adapter names, by PEFT's own rule (check_target_module_exists): a module
+     * is adapted when its name equals an entry of {@code target_modules} or ends with {@code "." + entry} (or, for a
+     * string, when the regular expression matches its whole name). Names are those of the model class the adapter was
+     * made on ({@code keys}: BertModel's {@code encoder.layer.0...} or BertForMaskedLM's {@code bert.encoder...}).
+     * Only the layers' linear modules zotune adapts ({@link Architecture#adapterModules()}) may match: an entry that
+     * matches none of them, or that also selects another linear module PEFT would adapt (BERT's pooler.dense for
+     * {@code dense}), is one line.
+     *
+     * @param targetModules PEFT's target_modules: a list of names, or one regular expression ({@code regex} true)
+     * @param keys          a model parameter's module name to its name in the adapter's model class, or null when
+     *                      that class has no such module
+     */
+    public static Lora ofPeft(Architecture architecture, String archName, List<ParamSpec> model, int r, double alpha,
+            List<String> targetModules, boolean regex, Function<String, String> keys) {
         if (r <= 0) {
             throw new ZotuneException("r must be >= 1, got " + r);
         }
@@ -139,22 +195,31 @@ public final class Lora implements Adapter {
         Set<String> used = new LinkedHashSet<>();
         for (int p = 0; p < model.size(); p++) {
             ParamSpec s = model.get(p);
-            if (!s.name().endsWith(".weight") || s.shape().length != 2) {
-                continue;
+            if (!s.name().endsWith(".weight") || s.shape().length != 2 || s.role() != ParamSpec.Role.MATRIX) {
+                continue; // PEFT's LoRA on embeddings has other tensors (lora_embedding_A/B): not a target here
             }
             String module = s.name().substring(0, s.name().length() - ".weight".length());
-            if (linear.stream().noneMatch(l -> module.endsWith("." + l))) {
+            String key = keys.apply(module);
+            if (key == null) {
                 continue;
             }
+            String hit = null;
             for (String t : targetModules) {
-                boolean hit = regex ? module.matches(t) : module.equals(t) || module.endsWith("." + t);
-                if (hit) {
-                    long[] sh = s.shape();
-                    found.add(new Target(p, module, Math.toIntExact(sh[0]), Math.toIntExact(sh[1])));
-                    used.add(t);
+                if (regex ? key.matches(t) : peftMatches(key, t)) {
+                    hit = t;
                     break;
                 }
             }
+            if (hit == null) {
+                continue;
+            }
+            if (linear.stream().noneMatch(l -> inLayer(s.name(), l))) {
+                throw new ZotuneException("target_modules: '" + hit + "' also selects " + key + ", which PEFT "
+                        + "adapts and zotune does not (zotune adapts the layers' " + String.join(", ", linear) + ")");
+            }
+            long[] sh = s.shape();
+            found.add(new Target(p, module, Math.toIntExact(sh[0]), Math.toIntExact(sh[1])));
+            used.add(hit);
         }
         for (String t : targetModules) {
             if (!used.contains(t)) {
@@ -163,6 +228,63 @@ public final class Lora implements Adapter {
             }
         }
         return new Lora(r, alpha, found, model, targetModules);
+    }
+
+    /** PEFT's rule for one entry of a target_modules list: the module's name is the entry or ends with "." + it. */
+    public static boolean peftMatches(String key, String entry) {
+        return key.equals(entry) || key.endsWith("." + entry);
+    }
+
+    /**
+     * target_modules for PEFT that selects exactly this set's modules in the adapter's model class (named by
+     * {@code keys}) among its linear modules: the modules' last names (query, value) when PEFT's rule selects
+     * these modules and no other; otherwise one regular expression (PEFT fullmatches a string) of the adapted
+     * names with the layer index as {@code \d+} (BERT's down alone: {@code output.dense} would select the
+     * attention's output.dense too).
+     */
+    public JsonValue peftTargetModules(Function<String, String> keys) {
+        Set<String> adapted = new LinkedHashSet<>();
+        for (Target g : targets) {
+            adapted.add(keys.apply(g.module()));
+        }
+        if (selected(keys, modules, false).equals(adapted)) {
+            return new JsonValue(modules, null);
+        }
+        Set<String> alternatives = new LinkedHashSet<>();
+        for (String k : adapted) {
+            alternatives.add(k.replace(".", "\\.").replaceAll("\\\\\\.[0-9]+\\\\\\.", "\\\\.\\\\d+\\\\."));
+        }
+        String regex = alternatives.size() == 1 ? alternatives.iterator().next()
+                : "(?:" + String.join("|", alternatives) + ")";
+        if (!selected(keys, List.of(regex), true).equals(adapted)) {
+            throw new IllegalStateException("no target_modules selects exactly " + adapted + ": " + regex);
+        }
+        return new JsonValue(null, regex);
+    }
+
+    /** target_modules as PEFT stores it: a list of names, or one regular expression. */
+    public record JsonValue(List<String> names, String regex) {
+    }
+
+    /** The names PEFT's rule selects among the model's linear modules in the class named by {@code keys}. */
+    private Set<String> selected(Function<String, String> keys, List<String> entries, boolean regex) {
+        Set<String> out = new LinkedHashSet<>();
+        for (ParamSpec s : model) {
+            if (!s.name().endsWith(".weight") || s.shape().length != 2 || s.role() != ParamSpec.Role.MATRIX) {
+                continue;
+            }
+            String key = keys.apply(s.name().substring(0, s.name().length() - ".weight".length()));
+            if (key == null) {
+                continue;
+            }
+            for (String e : entries) {
+                if (regex ? key.matches(e) : peftMatches(key, e)) {
+                    out.add(key);
+                    break;
+                }
+            }
+        }
+        return out;
     }
 
     /**
@@ -217,10 +339,15 @@ public final class Lora implements Adapter {
      * and nothing else: one line naming the first tensor that is missing, misshapen or unexpected.
      */
     public List<HostTensor> fromPeft(Map<String, HostTensor> peft) {
+        return fromPeft(peft, Function.identity());
+    }
+
+    /** {@link #fromPeft(Map)} of an adapter made on the model class whose module names {@code keys} gives. */
+    public List<HostTensor> fromPeft(Map<String, HostTensor> peft, Function<String, String> keys) {
         Set<String> expected = new LinkedHashSet<>();
         List<HostTensor> out = new ArrayList<>();
         for (Target g : targets) {
-            String name = PEFT_PREFIX + g.module();
+            String name = PEFT_PREFIX + keys.apply(g.module());
             HostTensor a = peftTensor(peft, name + ".lora_A.weight", r, g.in());
             HostTensor b = peftTensor(peft, name + ".lora_B.weight", g.out(), r);
             expected.add(a.name());
@@ -295,6 +422,11 @@ public final class Lora implements Adapter {
             }
             out.set(g.parameter(), ofDType(w.name(), v, w.shape(), w.dtype()));
         }
+        for (int i = 0; i < saved.length; i++) {
+            HostTensor w = base.get(saved[i]);
+            out.set(saved[i], ofDType(w.name(), adapters.get(2 * targets.size() + i).toFloats(), w.shape(),
+                    w.dtype()));
+        }
         return out;
     }
 
@@ -330,20 +462,32 @@ public final class Lora implements Adapter {
         return new HostTensor(name, dtype, shape, b);
     }
 
-    /** A short name or a module name (full, e.g. self_attn.q_proj, or its last part, q_proj) to the module. */
-    private static String module(Map<String, String> names, String archName, String target) {
+    /**
+     * A short name, or a module name inside a layer, to the modules it names: a short name or a module's full name
+     * (e.g. self_attn.q_proj, output.dense) names that module; another name names every module ending with
+     * "." + it (q_proj; BERT's dense names all three of its layer's dense modules).
+     */
+    private static List<String> modules(Map<String, String> names, String archName, String target) {
         String m = names.get(target);
         if (m != null) {
-            return m;
+            return List.of(m);
         }
-        for (String v : new TreeSet<>(names.values())) {
-            if (v.equals(target) || v.endsWith("." + target)) {
-                return v;
+        Set<String> all = new TreeSet<>(names.values());
+        if (all.contains(target)) {
+            return List.of(target);
+        }
+        List<String> out = new ArrayList<>();
+        for (String v : all) {
+            if (v.endsWith("." + target)) {
+                out.add(v);
             }
+        }
+        if (!out.isEmpty()) {
+            return out;
         }
         throw new ZotuneException("key 'peft.targets': unknown target '" + target + "' for " + archName
                 + "; valid: " + String.join(", ", new TreeSet<>(names.keySet())) + " or the modules "
-                + String.join(", ", new TreeSet<>(names.values())));
+                + String.join(", ", all));
     }
 
     @Override
@@ -353,8 +497,13 @@ public final class Lora implements Adapter {
 
     @Override
     public Adapter.Bound bind(Ops ops, LanguageModel model, WeightSource frozen, long runSeed) {
+        List<HostTensor> init = new ArrayList<>(initial(runSeed));
+        for (int i = 0; i < saved.length; i++) { // a saved parameter starts from the model's value
+            ParamSpec s = tensors.get(2 * targets.size() + i);
+            init.add(HostTensor.ofFloats(s.name(), ops.toHost(frozen.weight(saved[i])), s.shape()));
+        }
         Applied a = apply(ops);
-        return new Adapter.Bound(a.set(), initial(runSeed), a::close);
+        return new Adapter.Bound(a.set(), init, a::close);
     }
 
     public int r() {
@@ -385,7 +534,10 @@ public final class Lora implements Adapter {
         return tensors;
     }
 
-    /** The initial tensors: A Kaiming-uniform from {@code runSeed}, B zero (float32). */
+    /**
+     * The initial A and B tensors: A Kaiming-uniform from {@code runSeed}, B zero (float32); the saved parameters'
+     * starting values are the model's ({@link #bind} reads them).
+     */
     public List<HostTensor> initial(long runSeed) {
         long seed = Noise.stepSeed(runSeed, 0);
         List<HostTensor> out = new ArrayList<>();
@@ -415,6 +567,14 @@ public final class Lora implements Adapter {
      * @param adapters the set's tensors in {@link #tensors()}'s order (e.g. an engine's export)
      */
     public List<HostTensor> toPeft(List<HostTensor> adapters) {
+        return toPeft(adapters, Function.identity());
+    }
+
+    /**
+     * {@link #toPeft(List)} under the names of the model class {@code keys} gives (BertModel's
+     * {@code base_model.model.encoder...} for an encoder's embeddings).
+     */
+    public List<HostTensor> toPeft(List<HostTensor> adapters, Function<String, String> keys) {
         if (adapters.size() != tensors.size()) {
             throw new IllegalArgumentException(adapters.size() + " adapter tensors for " + tensors.size());
         }
@@ -428,9 +588,15 @@ public final class Lora implements Adapter {
                     a[j * g.in() + i] = at[i * r + j];
                 }
             }
-            String name = PEFT_PREFIX + g.module();
+            String name = PEFT_PREFIX + keys.apply(g.module());
             out.add(HostTensor.ofFloats(name + ".lora_A.weight", a, r, g.in()));
             out.add(HostTensor.ofFloats(name + ".lora_B.weight", adapters.get(2 * k + 1).toFloats(), g.out(), r));
+        }
+        for (int i = 0; i < saved.length; i++) { // PEFT saves a modules_to_save module under its own name
+            HostTensor t = adapters.get(2 * targets.size() + i);
+            String module = keys.apply(t.name().substring(0, t.name().lastIndexOf('.')));
+            out.add(HostTensor.ofFloats(PEFT_PREFIX + module + t.name().substring(t.name().lastIndexOf('.')),
+                    t.toFloats(), t.shape()));
         }
         return out;
     }
@@ -449,6 +615,9 @@ public final class Lora implements Adapter {
             int b = 2 * k + 1;
             rules.put(targets.get(k).parameter(), (index, base, trained) ->
                     ops.loraWeight(base.weight(index), trained.tensor(b), trained.tensor(a), s));
+        }
+        for (int i = 0; i < saved.length; i++) {
+            rules.put(saved[i], WeightRule.replacedBy(2 * targets.size() + i));
         }
         return new Applied(TrainableSet.adapters(model, tensors, rules));
     }

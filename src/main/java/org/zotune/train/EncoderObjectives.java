@@ -32,13 +32,21 @@ final class EncoderObjectives {
         return k == TrainConfig.ObjectiveKind.SIMILARITY || k == TrainConfig.ObjectiveKind.HEAD;
     }
 
-    /** Objective head trains the head with the body or alone; LoRA adapters do not hold a head yet. */
+    /**
+     * Objective head trains the head with the body, alone (a linear probe), or beside LoRA adapters (trained in full,
+     * as PEFT's SEQ_CLS saves its classifier: modules_to_save); a prefix does not hold a head yet.
+     */
     static void requireTrainable(TrainConfig c) {
         if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD
-                && c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+                && c.peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
             throw new ZotuneException("objective head with peft.method " + c.peft().method() + " is not built yet "
-                    + "(the adapters' set has no place for the head): use peft.method full, or head.linear_probe: "
-                    + "true for the head alone");
+                    + "(the prefix's set has no place for the head): use peft.method full or lora, or "
+                    + "head.linear_probe: true for the head alone");
+        }
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
+                && c.peft().methodKind() == TrainConfig.Peft.Method.LORA) {
+            throw new ZotuneException("head.linear_probe trains the head alone, and peft.method lora trains the head "
+                    + "beside LoRA adapters: use one of them");
         }
         if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
                 && (c.device().equals("cuda") || (c.device().equals("auto")

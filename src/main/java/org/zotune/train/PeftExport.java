@@ -8,11 +8,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.zotune.ZotuneException;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.io.SafetensorsWriter;
 import org.zotune.peft.Lora;
+import org.zotune.peft.PeftClass;
 import org.zotune.tensor.HostTensor;
 
 /**
@@ -40,17 +42,62 @@ public final class PeftExport {
      */
     public static void write(Path dir, Lora lora, String base, ModelFamily family, List<HostTensor> adapters,
             Map<String, String> metadata) {
+        write(dir, lora, base, family, PeftClass.CAUSAL_LM, adapters, metadata);
+    }
+
+    /**
+     * As PEFT writes an adapter made on the model class {@code cls}: its task_type, its module names (an encoder's
+     * bare model without bert./roberta.), and target_modules that select exactly the adapted modules there.
+     */
+    public static void write(Path dir, Lora lora, String base, ModelFamily family, PeftClass cls,
+            List<HostTensor> adapters, Map<String, String> metadata) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new ZotuneException(dir + ": cannot create the adapter folder: " + e.getMessage(), e);
         }
-        SafetensorsWriter.write(dir.resolve(WEIGHTS), lora.toPeft(adapters), metadata);
-        AtomicFiles.writeString(dir.resolve(CONFIG), config(lora, base, family).toPrettyString() + "\n");
+        Function<String, String> keys = cls.keys(family.architecture());
+        SafetensorsWriter.write(dir.resolve(WEIGHTS), lora.toPeft(adapters, keys), metadata);
+        AtomicFiles.writeString(dir.resolve(CONFIG), config(lora, base, family, cls, keys).toPrettyString() + "\n");
     }
 
-    static ObjectNode config(Lora lora, String base, ModelFamily family) {
-        return config(lora.r(), lora.alpha(), lora.targetModules(), base, family, true);
+    /**
+     * The class a run's adapter is exported for: a decoder's causal LM; for an encoder the class its objective
+     * trains (mlm: ...ForMaskedLM, similarity: the bare model, head: ...ForSequenceClassification).
+     */
+    public static PeftClass modelClass(TrainConfig c, org.zotune.model.ModelConfig model) {
+        if (model.encoder() == null) {
+            return PeftClass.CAUSAL_LM;
+        }
+        return switch (c.objectiveKind()) {
+            case SIMILARITY -> PeftClass.FEATURE_EXTRACTION;
+            case HEAD -> PeftClass.SEQ_CLS;
+            default -> PeftClass.MASKED_LM;
+        };
+    }
+
+    static ObjectNode config(Lora lora, String base, ModelFamily family, PeftClass cls,
+            Function<String, String> keys) {
+        ObjectNode o = config(lora.r(), lora.alpha(), lora.targetModules(), base, family, true);
+        if (cls.taskType() == null) {
+            o.putNull("task_type");
+        } else {
+            o.put("task_type", cls.taskType());
+        }
+        Lora.JsonValue t = lora.peftTargetModules(keys);
+        if (t.regex() != null) {
+            o.put("target_modules", t.regex());
+        }
+        if (lora.saved().length > 0) { // the modules trained in full (SEQ_CLS: the classifier), as PEFT lists them
+            java.util.Set<String> names = new java.util.LinkedHashSet<>();
+            for (int i = 0; i < lora.saved().length; i++) {
+                String n = lora.tensors().get(2 * lora.targets().size() + i).name();
+                names.add(keys.apply(n.substring(0, n.lastIndexOf('.'))));
+            }
+            ArrayNode saved = o.putArray("modules_to_save");
+            names.forEach(saved::add);
+        }
+        return o;
     }
 
     /**

@@ -9,12 +9,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.zotune.ZotuneException;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.io.SafetensorsFile;
 import org.zotune.peft.Lora;
+import org.zotune.peft.PeftClass;
 import org.zotune.tensor.HostTensor;
 
 /**
@@ -63,6 +65,13 @@ public final class PeftImport {
         refuse(cfgFile, c, "use_rslora", "rsLoRA's alpha/sqrt(r) scale is not supported");
         refuseNonEmpty(cfgFile, c, "rank_pattern");
         refuseNonEmpty(cfgFile, c, "alpha_pattern");
+        JsonNode saved = c.get("modules_to_save");
+        if ("SEQ_CLS".equals(c.path("task_type").asText(null)) && saved != null && saved.isArray()
+                && !saved.isEmpty()) {
+            throw new ZotuneException(cfgFile + ": a sequence classifier's adapter (task_type SEQ_CLS, modules_to_save "
+                    + saved + "): its classifier has no place in the model opened here (fill-mask, embed, eval); "
+                    + "only adapters without modules_to_save are applied");
+        }
         refuseNonEmpty(cfgFile, c, "modules_to_save");
         refuseNonEmpty(cfgFile, c, "layers_to_transform");
         refuseNonEmpty(cfgFile, c, "exclude_modules");
@@ -90,19 +99,28 @@ public final class PeftImport {
                     + "regular expression), got " + tm);
         }
         ModelFamily f = model.config().family();
+        SafetensorsFile file = SafetensorsFile.open(weights);
+        JsonNode task = c.get("task_type");
+        PeftClass cls;
+        try {
+            cls = PeftClass.detect(f.architecture(), f.hfModelType(), task == null || task.isNull() ? null
+                    : task.asText(), file.tensors().keySet());
+        } catch (ZotuneException e) {
+            throw new ZotuneException(dir + ": " + e.getMessage(), e);
+        }
+        Function<String, String> keys = cls.keys(f.architecture());
         Lora lora;
         try {
             lora = Lora.ofPeft(f.architecture(), f.hfModelType(), model.params(), r.asInt(), alpha.asDouble(),
-                    targets, regex);
+                    targets, regex, keys);
         } catch (ZotuneException e) {
             throw new ZotuneException(cfgFile + ": " + e.getMessage(), e);
         }
-        SafetensorsFile file = SafetensorsFile.open(weights);
         checkBase(dir, c, file, baseWeights);
         checkFinite(weights, file);
         List<HostTensor> tensors;
         try {
-            tensors = lora.fromPeft(file.tensors());
+            tensors = lora.fromPeft(file.tensors(), keys);
         } catch (ZotuneException e) {
             throw new ZotuneException(weights + ": " + e.getMessage(), e);
         }

@@ -148,6 +148,11 @@ public final class Trainer {
         if (objective instanceof HeadClassification) {
             head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
                     read.labels().size()), read.labels(), config.head(), loaded.parameters(), loaded.checkpoint());
+            if (lora != null) { // PEFT's SEQ_CLS: the classifier trains in full beside the adapters (modules_to_save)
+                SequenceClassifier sc = head.model();
+                lora = ZoEngines.lora(config, sc).withSaved(sc.headWeight(), sc.headBias());
+                adapter = lora;
+            }
         }
         log.println("data: " + data.description());
         if (data.languageModel() && config.objectiveKind() != TrainConfig.ObjectiveKind.LM) {
@@ -380,13 +385,18 @@ public final class Trainer {
             List<HostTensor> adapters = engine.exportParameters();
             Map<String, String> adapterMeta = new java.util.LinkedHashMap<>(meta);
             adapterMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
-            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), adapters, adapterMeta);
+            PeftExport.write(adapter, lora, config.model(), modelConfig.family(), PeftExport.modelClass(config,
+                    modelConfig), adapters, adapterMeta);
             if (config.peft().merge()) {
-                List<HostTensor> frozen = new ArrayList<>(base.size());
-                for (HostTensor t : base) { // the base as the run held it: rounded to the run's dtype
+                List<HostTensor> held = head == null ? base : head.initial(); // with the head: body + classifier
+                List<HostTensor> frozen = new ArrayList<>(held.size());
+                for (HostTensor t : held) { // the base as the run held it: rounded to the run's dtype
                     frozen.add(HostTensors.of(t.name(), t.toFloats(), t.shape(), config.paramDType()));
                 }
                 HfExport.write(dir, modelPath, tokenizerPath, modelConfig, lora.merge(frozen, adapters), meta);
+                if (head != null) {
+                    HfExport.classifierConfig(dir, modelConfig, head.labels(), head.options().pooling());
+                }
             }
             return;
         }

@@ -101,12 +101,14 @@ class AdapterStrictnessTest {
     }
 
     @Test
-    void anAdapterOnAnEncoderIsRefusedBeforeAnythingLoads() {
+    void aDecoderAdapterOnAnEncoderIsRefusedInOneLine() {
         Path minilm = org.zotune.TestData.file("models/all-MiniLM-L6-v2");
         org.zotune.ZotuneException e = org.junit.jupiter.api.Assertions.assertThrows(org.zotune.ZotuneException.class,
                 () -> org.zotune.api.Model.open(org.zotune.api.ModelSource.of(minilm), org.zotune.api.Device.CPU,
                         org.zotune.api.Precision.F32, adapter));
-        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("--adapter " + adapter)
-                && e.getMessage().contains("encoder"), e.getMessage());
+        // LoRA adapters load onto encoders too (LoraEncoderRunTest): this Llama adapter's names are no BERT module's
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().startsWith(adapter + ": tensor base_model.model."
+                + "model.layers.") && e.getMessage().contains("is not named as a bert encoder's modules are"),
+                e.getMessage());
     }
 }

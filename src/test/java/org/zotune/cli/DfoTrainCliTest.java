@@ -35,7 +35,8 @@ import org.zotune.train.objective.MaskedLmPrompt;
  * prompt classification) and a tiny random BertForMaskedLM (MLM prompt). dev and test are the training file, so the
  * dev loss before and after is the training loss at z = 0 and at the result. The exported adapter is checked
  * against the run's numbers through the existing {@code zotune eval --adapter} (decoder) and through the base
- * weights merged with its tensors by the test's own loop (encoder: PEFT adapters load onto decoders only).
+ * weights merged with its tensors by the test's own loop (encoder: also opened as an adapter, its mask logits the
+ * merged weights').
  */
 class DfoTrainCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -282,6 +283,28 @@ class DfoTrainCliTest {
             assertEquals(s.path("last_train_loss").asDouble(), result, 1e-5 * result);
             assertEquals(after, result, 1e-5 * result, "dev is the training set");
             assertEquals(before, objective.loss(ops, loaded.model(), b, train), 1e-5 * before);
+        }
+        // LoRA adapters load onto encoders: the result opens through --adapter's path, and its mask logits are the
+        // merged weights' (task_type null, bert. names: BertForMaskedLM's)
+        int[] ids = {2, 16, 15, 22, 19, 5, 9, 10, 4, 5, 3}; // [CLS] the movie is fun . it was [MASK] . [SEP]
+        float[] want;
+        float[] got;
+        Path mergedDir = Files.createDirectories(dir.resolve("merged"));
+        Files.copy(model.resolve("config.json"), mergedDir.resolve("config.json"));
+        Files.copy(model.resolve("tokenizer.json"), mergedDir.resolve("tokenizer.json"));
+        org.zotune.model.io.SafetensorsWriter.write(mergedDir.resolve("model.safetensors"), merged);
+        int mask = TinyBertFolder.id("[MASK]");
+        try (org.zotune.api.Model m = org.zotune.api.Model.open(org.zotune.api.ModelSource.of(model),
+                org.zotune.api.Device.CPU, org.zotune.api.Precision.F32, out.resolve("adapter"))) {
+            assertEquals("lora", m.adapterMethod());
+            got = m.fillMask(ids, mask, 3).get(0).logits();
+        }
+        try (org.zotune.api.Model m = org.zotune.api.Model.open(org.zotune.api.ModelSource.of(mergedDir),
+                org.zotune.api.Device.CPU, org.zotune.api.Precision.F32)) {
+            want = m.fillMask(ids, mask, 3).get(0).logits();
+        }
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(want[i], got[i], 1e-5 + 1e-5 * Math.abs(want[i]), "logit " + i);
         }
     }
 }

@@ -144,7 +144,8 @@ class LoraTest {
         assertEquals("key 'peft.alpha' must be a finite number > 0, got -1.0", e.getMessage());
         e = assertThrows(ZotuneException.class, () -> Lora.of(ModelFamily.BERT.architecture(), "bert",
                 GPT2.params(), 8, 16, List.of("q")));
-        assertEquals("peft.method lora: no LoRA targets are defined for bert", e.getMessage());
+        assertEquals("key 'peft.targets': the model has no module attention.self.query (bert)", e.getMessage(),
+                "BERT's targets (LoraEncoderTest) are not a GPT-2's modules");
     }
 
     /** PEFT's kaiming_uniform_(a = √5) on A [r, in]: U(−1/√in, 1/√in); B = 0; a function of the seed only. */

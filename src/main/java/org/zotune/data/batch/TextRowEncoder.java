@@ -11,10 +11,10 @@ import org.zotune.model.tokenizer.Tokenizer;
 
 /**
  * Tokenises examples for an encoder objective that embeds them (label similarity, the classification head): one row
- * per example, the text with the tokenizer's default special tokens ({@code [CLS] … [SEP]}); a pair is the first
- * text's encoding followed by the second's without its leading special token ({@code [CLS] a [SEP] b [SEP]}, token
- * type 0 throughout). {@link EncodedExample#answerStart} is 0 (nothing is scored per token), {@link
- * EncodedExample#gold} the label index.
+ * per example, the text with the tokenizer's default special tokens ({@code [CLS] … [SEP]}); a pair is joined by the
+ * tokenizer's pair template ({@link Tokenizer#encodePair}: BERT's {@code [CLS] a [SEP] b [SEP]}, RoBERTa's
+ * {@code <s> a </s></s> b </s>}; token type 0 throughout). {@link EncodedExample#answerStart} is 0 (nothing is
+ * scored per token), {@link EncodedExample#gold} the label index.
  *
  * <p><b>Truncation</b> (to {@code maxLength} tokens): the end of the text is cut and the row's final special token
  * kept, as a tokenizer truncating "longest first" does for one text.
@@ -44,14 +44,9 @@ public final class TextRowEncoder {
 
     /** One example of one text or a pair. */
     public EncodedExample encode(String source, List<String> texts, int gold) {
-        int[] ids = tokenizer.encode(texts.get(0));
-        if (texts.size() > 1) {
-            int[] second = tokenizer.encode(texts.get(1));
-            int skip = second.length > 0 && ids.length > 0 && second[0] == ids[0] ? 1 : 0; // its [CLS] / <s>
-            int[] joined = Arrays.copyOf(ids, ids.length + second.length - skip);
-            System.arraycopy(second, skip, joined, ids.length, second.length - skip);
-            ids = joined;
-        }
+        // a pair as the tokenizer's pair template joins it (RoBERTa: <s> a </s></s> b </s>)
+        int[] ids = texts.size() > 1 ? tokenizer.encodePair(texts.get(0), texts.get(1))
+                : tokenizer.encode(texts.get(0));
         if (ids.length == 0) {
             throw new ZotuneException(source + ": the text encodes to no token");
         }

@@ -35,7 +35,8 @@ abstract class EncoderArchitecture implements Architecture {
     abstract ModelFamily family();
 
     /** "bert." or "roberta.": the prefix of the body's names in the LM-head class. */
-    abstract String bodyPrefix();
+    @Override
+    public abstract String bodyPrefix();
 
     /** Position of the first real token (BERT 0, RoBERTa padding_idx + 1). */
     abstract int positionOffset(int padTokenId);
@@ -101,6 +102,18 @@ abstract class EncoderArchitecture implements Architecture {
                 new ModelConfig.Encoder(typeVocab, offset, mlm));
     }
 
+    /**
+     * LoRA's targets (peft.targets), PEFT's names inside a layer: the self-attention's query, key, value and output
+     * dense, the FFN's intermediate.dense (up) and output.dense (down). The last two names end alike
+     * (attention.output.dense, output.dense): a target is the module of exactly this name in a layer. PEFT's own
+     * default for bert and roberta (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) is [query, value]: q and v.
+     */
+    @Override
+    public java.util.Map<String, String> adapterModules() {
+        return java.util.Map.of("q", "attention.self.query", "k", "attention.self.key", "v", "attention.self.value",
+                "o", "attention.output.dense", "up", "intermediate.dense", "down", "output.dense");
+    }
+
     /** A BertForSequenceClassification-style head ({@link org.zotune.model.SequenceClassifier}). */
     @Override
     public Set<String> taskHeadTensors() {
@@ -163,7 +176,7 @@ abstract class EncoderArchitecture implements Architecture {
         }
 
         @Override
-        String bodyPrefix() {
+        public String bodyPrefix() {
             return "bert.";
         }
 
@@ -196,7 +209,7 @@ abstract class EncoderArchitecture implements Architecture {
         }
 
         @Override
-        String bodyPrefix() {
+        public String bodyPrefix() {
             return "roberta.";
         }
 

@@ -179,6 +179,15 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return toInts(djl.encode(text, true, false).getIds());
     }
 
+    /**
+     * The tokenizer's own pair template (its post-processor: BERT's {@code [CLS] a [SEP] b [SEP]}, RoBERTa's
+     * {@code <s> a </s></s> b </s>}).
+     */
+    @Override
+    public int[] encodePair(String first, String second) {
+        return toInts(djl.encode(first, second, true, false).getIds());
+    }
+
     @Override
     public int[] encodeNoSpecial(String text) {
         return toInts(djl.encode(text, false, false).getIds());

@@ -5,6 +5,19 @@ public interface Tokenizer {
     /** Encodes with the tokenizer's default special tokens (e.g. Llama's BOS). */
     int[] encode(String text);
 
+    /**
+     * Encodes a pair of texts with the tokenizer's pair template; by default the first text's encoding followed by
+     * the second's without its leading special token, if it starts with the same one ({@code [CLS] a [SEP] b [SEP]}).
+     */
+    default int[] encodePair(String first, String second) {
+        int[] ids = encode(first);
+        int[] b = encode(second);
+        int skip = b.length > 0 && ids.length > 0 && b[0] == ids[0] ? 1 : 0;
+        int[] joined = java.util.Arrays.copyOf(ids, ids.length + b.length - skip);
+        System.arraycopy(b, skip, joined, ids.length, b.length - skip);
+        return joined;
+    }
+
     /** Encodes without adding special tokens. */
     int[] encodeNoSpecial(String text);
 
