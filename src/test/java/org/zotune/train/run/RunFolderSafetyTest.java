@@ -164,6 +164,26 @@ class RunFolderSafetyTest {
         }
     }
 
+    /**
+     * A run started by an older zotune has no entry for a key added since (here parallel.gpus): run.json is read
+     * through today's binder, so it resumes when the key is at its default now, and a value set differently is still
+     * a different config.
+     */
+    @Test
+    void aKeyAddedSinceTheRunStartedCountsAsItsDefault() throws Exception {
+        Path run = dir.resolve("run");
+        new RunFolder(config(), false, false).create(weights(A));
+        fakeCheckpoint(run);
+        com.fasterxml.jackson.databind.node.ObjectNode old = (com.fasterxml.jackson.databind.node.ObjectNode)
+                new com.fasterxml.jackson.databind.ObjectMapper().readTree(run.resolve("run.json").toFile());
+        assertTrue(old.has("parallel") && old.get("parallel").has("gpus"), old.toString());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) old.get("parallel")).remove("gpus");
+        Files.writeString(run.resolve("run.json"), old.toPrettyString());
+        new RunFolder(config(), true, false).create(weights(A));
+        assertTrue(assertThrows(ZotuneException.class, () -> new RunFolder(config("parallel.gpus=2"), true, false)
+                .check()).getMessage().contains("different config (key 'parallel.gpus')"));
+    }
+
     @Test
     void resumeRefusesOtherInputsAndTakesOnePathSpelledTwoWays() throws Exception {
         Path run = dir.resolve("run");
