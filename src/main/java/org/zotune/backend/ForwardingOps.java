@@ -76,6 +76,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+        return delegate.loraWeight(w, b, at, s, slot);
+    }
+
+    @Override
     public Tensor logits(Tensor x, Tensor w) {
         return delegate.logits(x, w);
     }

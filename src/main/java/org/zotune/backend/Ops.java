@@ -50,6 +50,15 @@ public interface Ops extends AutoCloseable {
     Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s);
 
     /**
+     * {@link #loraWeight(Tensor, Tensor, Tensor, float)} written into reused memory: the first out·in elements of
+     * {@code slot} (a dense tensor of the compute type with at least that many, made once outside any scope) hold
+     * W', returned as an [out, in] view of them, bitwise the same values. Nothing is allocated, so a pass that forms
+     * one adapted weight at a time (each used before the next is formed) holds one W' however many layers it adapts;
+     * on a device the slot's address is fixed and stream order keeps a weight's consumer ahead of its overwriting.
+     */
+    Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot);
+
+    /**
      * The LM head, {@code linear(x, w, null)}, for a result that is only read by {@link #crossEntropy},
      * {@link #rows} and {@link #toHost}: backends may keep its rows padded (an odd vocabulary).
      */

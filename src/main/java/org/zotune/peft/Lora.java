@@ -436,38 +436,61 @@ public final class Lora implements Adapter {
     }
 
     /**
-     * The set's rules on {@code ops}: W' = W + (α/r)·B·A formed per pass in the pass's activation scope by
-     * {@link Ops#loraWeight} (the frozen W is read, never written; W' is in the compute type, B·A in float32 from the
-     * float32 adapters, so a bf16/f16 base trains float32 adapters on every backend). Close the result (it holds
-     * nothing on the device today, but callers own it).
+     * The set's rules on {@code ops}: W' = W + (α/r)·B·A formed per use by {@link Ops#loraWeight} into one slot the
+     * size of the largest adapted weight, made here and reused for every adapted weight of every pass (the frozen W
+     * is read, never written; W' is in the compute type, B·A in float32 from the float32 adapters, so a bf16/f16 base
+     * trains float32 adapters on every backend). A W' is valid until the next adapted weight is asked for: the models
+     * use each weight before asking for the next ({@code LoraLivenessTest}), so a pass holds one W' beyond the base
+     * however many layers are adapted. Not for concurrent passes on one {@code Applied}. Close it to free the slot.
      */
     public Applied apply(Ops ops) {
         float s = scale();
+        long largest = 1;
+        for (Target g : targets) {
+            largest = Math.max(largest, (long) g.out() * g.in());
+        }
+        DType t = ops.computeType();
+        java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocate(Math.toIntExact(largest * t.bytes()))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        Parameters slot = ops.createParameters(List.of(new HostTensor("lora.slot", t, new long[] {1, largest},
+                zeros)), t);
+        Tensor view = slot.weight(0);
         Map<Integer, WeightRule> rules = new LinkedHashMap<>();
         for (int k = 0; k < targets.size(); k++) {
             int a = 2 * k;
             int b = 2 * k + 1;
             rules.put(targets.get(k).parameter(), (index, base, trained) ->
-                    ops.loraWeight(base.weight(index), trained.tensor(b), trained.tensor(a), s));
+                    ops.loraWeight(base.weight(index), trained.tensor(b), trained.tensor(a), s, view));
         }
-        return new Applied(TrainableSet.adapters(model, tensors, rules));
+        return new Applied(TrainableSet.adapters(model, tensors, rules), slot);
     }
 
-    /** The LoRA set bound to one backend. */
+    /** The LoRA set bound to one backend, with the slot its rules form W' in. */
     public static final class Applied implements AutoCloseable {
         private final TrainableSet set;
+        private Parameters slot;
 
-        Applied(TrainableSet set) {
+        Applied(TrainableSet set, Parameters slot) {
             this.set = set;
+            this.slot = slot;
         }
 
         public TrainableSet set() {
             return set;
         }
 
-        /** Releases nothing today (W' lives in each pass's scope); callers close it as they own it. */
+        /** Elements of the W' slot (the largest adapted weight's). */
+        public long slotElements() {
+            return slot == null ? 0 : slot.weight(0).numel();
+        }
+
+        /** Frees the slot; the set's rules must not run afterwards. */
         @Override
         public void close() {
+            if (slot != null) {
+                slot.close();
+                slot = null;
+            }
         }
     }
 }

@@ -117,6 +117,23 @@ public final class CpuOps implements Ops {
     @Override
     public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
         CpuTensor base = cpu(w);
+        return loraWeightInto(base, b, at, s, new CpuTensor(base.rows(), base.cols(), computeType));
+    }
+
+    @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+        CpuTensor base = cpu(w);
+        CpuTensor into = cpu(slot);
+        long n = (long) base.rows() * base.cols();
+        if (into.dtype() != computeType || (long) into.rows() * into.cols() < n) {
+            throw new IllegalArgumentException("loraWeight: the slot is " + into.rows() + "x" + into.cols() + " "
+                    + into.dtype() + ", W' needs " + n + " elements of " + computeType);
+        }
+        return loraWeightInto(base, b, at, s, new CpuTensor(into.data, into.offset, base.rows(), base.cols(),
+                computeType));
+    }
+
+    private CpuTensor loraWeightInto(CpuTensor base, Tensor b, Tensor at, float s, CpuTensor res) {
         CpuTensor bt = cpu(b);
         CpuTensor a = cpu(at);
         int out = base.rows();
@@ -130,7 +147,6 @@ public final class CpuOps implements Ops {
             throw new IllegalArgumentException("loraWeight: B and Aᵀ must be float32, got " + bt.dtype() + " and "
                     + a.dtype());
         }
-        CpuTensor res = new CpuTensor(out, in, computeType);
         IntStream.range(0, out).parallel().forEach(o -> {
             float[] sb = new float[r];
             for (int j = 0; j < r; j++) {
@@ -142,7 +158,7 @@ public final class CpuOps implements Ops {
                     acc += (double) sb[j] * a.data[a.offset + i * r + j];
                 }
                 // float32 sum, then the compute type: as scale, product and add were three float32 ops before
-                res.data[o * in + i] = round(base.data[base.offset + o * in + i] + (float) acc);
+                res.data[res.offset + o * in + i] = round(base.data[base.offset + o * in + i] + (float) acc);
             }
         });
         return res;

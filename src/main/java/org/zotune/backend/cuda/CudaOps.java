@@ -451,6 +451,21 @@ public final class CudaOps implements Ops {
     @Override
     public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
         CudaTensor base = act(w, "loraWeight", "W");
+        return loraWeightInto(base, b, at, s, alloc(base.rows(), base.cols(), computeType));
+    }
+
+    @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+        CudaTensor base = act(w, "loraWeight", "W");
+        CudaTensor into = act(slot, "loraWeight", "the slot");
+        if (into.numel() < base.numel()) {
+            throw new IllegalArgumentException("loraWeight: the slot holds " + into.numel() + " elements, W' needs "
+                    + base.numel());
+        }
+        return loraWeightInto(base, b, at, s, new CudaTensor(into.address(), base.rows(), base.cols(), computeType));
+    }
+
+    private CudaTensor loraWeightInto(CudaTensor base, Tensor b, Tensor at, float s, CudaTensor out) {
         CudaTensor bt = adapter(b, "B");
         CudaTensor a = adapter(at, "Aᵀ");
         if (bt.rows() != base.rows() || a.rows() != base.cols() || a.cols() != bt.cols()) {
@@ -458,7 +473,6 @@ public final class CudaOps implements Ops {
                     + bt.rows() + "x" + bt.cols() + ", Aᵀ " + a.rows() + "x" + a.cols()
                     + " (expected B [out, r], Aᵀ [in, r])");
         }
-        CudaTensor out = alloc(base.rows(), base.cols(), computeType);
         if (out.numel() > 0) {
             elementwise.loraWeight(base, bt, a, s, out);
         }

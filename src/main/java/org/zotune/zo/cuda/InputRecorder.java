@@ -116,6 +116,11 @@ final class InputRecorder extends ForwardingOps {
         }
 
         @Override
+        public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+            return shape(w.rows(), w.cols());
+        }
+
+        @Override
         public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
             return shape(x.rows(), x.cols());
         }

@@ -302,6 +302,50 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * W' formed into one reused slot (the 5-argument loraWeight, as Lora.apply runs it) is bitwise the W' of a fresh
+     * tensor, for shapes smaller than the slot one after the other, at the slot's address; a slot too small is refused.
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void loraWeightIntoASlotEqualsAFreshOne(DType t) {
+        Random r = new Random(12);
+        CudaOps g = gpu(t);
+        int[][] shapes = {{333, 257, 8}, {77, 203, 3}, {1, 5, 1}, {256, 333, 8}};
+        try (Parameters slot = g.createParameters(List.of(HostTensor.ofFloats("slot", new float[333 * 257], 1,
+                333 * 257)), t)) {
+            long address = CudaTensors.address(slot.weight(0));
+            for (int[] sh : shapes) {
+                int out = sh[0];
+                int in = sh[1];
+                int rank = sh[2];
+                List<HostTensor> f = factors(r, out, in, rank);
+                try (Ops.Scope s = g.scope(); Parameters fg = g.createParameters(f, DType.F32)) {
+                    Tensor w = g.tensor(gaussian(r, out * in, 1.0), out, in);
+                    float[] fresh = g.toHost(g.loraWeight(w, fg.weight(0), fg.weight(1), 16f / rank));
+                    Tensor into = g.loraWeight(w, fg.weight(0), fg.weight(1), 16f / rank, slot.weight(0));
+                    assertEquals(address, CudaTensors.address(into), "W' lives in the slot");
+                    assertEquals(out, into.rows());
+                    assertEquals(in, into.cols());
+                    float[] got = g.toHost(into);
+                    int differ = 0;
+                    for (int i = 0; i < fresh.length; i++) {
+                        differ += Float.floatToRawIntBits(fresh[i]) == Float.floatToRawIntBits(got[i]) ? 0 : 1;
+                    }
+                    System.out.printf("loraWeight into a slot %dx%d r=%d %s: %d of %d elements differ from a fresh"
+                            + " W'%n", out, in, rank, t, differ, fresh.length);
+                    assertEquals(0, differ, "slot W' bitwise the fresh one, " + out + "x" + in + " " + t);
+                }
+            }
+            try (Ops.Scope s = g.scope();
+                    Parameters fg = g.createParameters(factors(r, 334, 257, 2), DType.F32)) {
+                Tensor w = g.tensor(gaussian(r, 334 * 257, 1.0), 334, 257);
+                assertThrows(IllegalArgumentException.class,
+                        () -> g.loraWeight(w, fg.weight(0), fg.weight(1), 1f, slot.weight(0)), "slot too small");
+            }
+        }
+    }
+
     /** B [out, r] then Aᵀ [in, r], float32, non-zero (B·A of order 1). */
     private static List<HostTensor> factors(Random r, int out, int in, int rank) {
         return List.of(HostTensor.ofFloats("B", gaussian(r, out * rank, 1.0), out, rank),
