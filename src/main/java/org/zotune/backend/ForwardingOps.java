@@ -81,6 +81,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        delegate.loraDelta(x, at, b, s, y);
+    }
+
+    @Override
     public Tensor logits(Tensor x, Tensor w) {
         return delegate.logits(x, w);
     }

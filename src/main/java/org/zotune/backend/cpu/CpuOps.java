@@ -133,6 +133,49 @@ public final class CpuOps implements Ops {
                 computeType));
     }
 
+    @Override
+    public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        CpuTensor xs = cpu(x);
+        CpuTensor a = cpu(at);
+        CpuTensor bt = cpu(b);
+        CpuTensor ys = cpu(y);
+        int n = xs.rows();
+        int in = xs.cols();
+        int out = ys.cols();
+        int r = a.cols();
+        if (a.rows() != in || bt.rows() != out || bt.cols() != r || ys.rows() != n) {
+            throw new IllegalArgumentException("loraDelta: x is " + n + "x" + in + ", Aᵀ " + a.rows() + "x" + r
+                    + ", B " + bt.rows() + "x" + bt.cols() + ", y " + ys.rows() + "x" + out
+                    + " (expected Aᵀ [in, r], B [out, r], y [n, out])");
+        }
+        if (bt.dtype() != DType.F32 || a.dtype() != DType.F32) {
+            throw new IllegalArgumentException("loraDelta: B and Aᵀ must be float32, got " + bt.dtype() + " and "
+                    + a.dtype());
+        }
+        float[] sb = new float[out * r];
+        for (int k = 0; k < sb.length; k++) {
+            sb[k] = (float) ((double) bt.data[bt.offset + k] * s); // fl(s·B), as loraWeight forms it
+        }
+        IntStream.range(0, n).parallel().forEach(row -> {
+            float[] t = new float[r];
+            for (int j = 0; j < r; j++) {
+                double acc = 0;
+                for (int i = 0; i < in; i++) {
+                    acc += (double) xs.data[xs.offset + row * in + i] * a.data[a.offset + i * r + j];
+                }
+                t[j] = (float) acc; // x·Aᵀ in float32
+            }
+            for (int o = 0; o < out; o++) {
+                double d = 0;
+                for (int j = 0; j < r; j++) {
+                    d += (double) sb[o * r + j] * t[j];
+                }
+                int k = ys.offset + row * out + o;
+                ys.data[k] = round(ys.data[k] + (float) d);
+            }
+        });
+    }
+
     private CpuTensor loraWeightInto(CpuTensor base, Tensor b, Tensor at, float s, CpuTensor res) {
         CpuTensor bt = cpu(b);
         CpuTensor a = cpu(at);

@@ -121,6 +121,10 @@ final class InputRecorder extends ForwardingOps {
         }
 
         @Override
+        public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        }
+
+        @Override
         public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
             return shape(x.rows(), x.cols());
         }

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
+import static org.zotune.backend.cuda.GpuTestSupport.atol;
 import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
+import static org.zotune.backend.cuda.GpuTestSupport.rtol;
 
 import java.util.List;
 import java.util.Random;
@@ -343,6 +345,46 @@ class CudaOpsTest {
                 assertThrows(IllegalArgumentException.class,
                         () -> g.loraWeight(w, fg.weight(0), fg.weight(1), 1f, slot.weight(0)), "slot too small");
             }
+        }
+    }
+
+    /**
+     * The skinny product y += s·(x·Aᵀ)·Bᵀ against the CPU reference: awkward shapes (one row, odd widths, ranks 1, 3,
+     * 8, 9 and 17 across the down kernel's 8-column chunks, more rows than warps in the grid), y non-zero before.
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void loraDeltaFromFloat32Factors(DType t) {
+        Random r = new Random(13);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        // {rows, in, out, rank}
+        int[][] shapes = {{1, 5, 3, 1}, {37, 203, 77, 3}, {64, 257, 333, 8}, {19, 64, 48, 9}, {7, 129, 65, 17},
+            {40000, 33, 17, 2}};
+        for (int[] sh : shapes) {
+            int n = sh[0];
+            int in = sh[1];
+            int out = sh[2];
+            int rank = sh[3];
+            float scale = 16f / rank;
+            List<HostTensor> f = factors(r, out, in, rank);
+            try (Ops.Scope s = g.scope();
+                    Parameters fc = cpu.createParameters(f, DType.F32);
+                    Parameters fg = g.createParameters(f, DType.F32)) {
+                Pair x = pair(cpu, g, gaussian(r, n * in, 1.0), n, in);
+                Pair y = pair(cpu, g, gaussian(r, n * out, 1.0), n, out);
+                cpu.loraDelta(x.cpu, fc.weight(1), fc.weight(0), scale, y.cpu);
+                g.loraDelta(x.gpu, fg.weight(1), fg.weight(0), scale, y.gpu);
+                // float32: x·Aᵀ sums `in` terms in the warp's order (the reference in double), hence atol 1e-4
+                assertClose(cpu.toHost(y.cpu), g.toHost(y.gpu), t == DType.F32 ? 1e-4 : atol(t), rtol(t),
+                        "loraDelta " + n + "x" + in + " -> " + out + " r=" + rank + " " + t);
+            }
+        }
+        try (Ops.Scope s = g.scope(); Parameters fg = g.createParameters(factors(r, 4, 6, 2), DType.F32)) {
+            Tensor x = g.tensor(gaussian(r, 12, 1.0), 2, 6);
+            Tensor y = g.tensor(gaussian(r, 10, 1.0), 2, 5);
+            assertThrows(IllegalArgumentException.class, () -> g.loraDelta(x, fg.weight(1), fg.weight(0), 1f, y),
+                    "B has 4 rows, y 5 columns");
         }
     }
 

@@ -102,7 +102,7 @@ class LoraLivenessTest {
                 try (CpuOps cpu = new CpuOps(DType.F32);
                      Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32);
                      Parameters theta = cpu.createParameters(randomAdapters(l, 11), DType.F32);
-                     Lora.Applied applied = l.apply(cpu)) {
+                     Lora.Applied applied = l.apply(cpu, Lora.Path.MERGE)) {
                     long largest = l.targets().stream().mapToLong(t -> (long) t.out() * t.in()).max().orElseThrow();
                     assertEquals(largest, applied.slotElements(), what + ": one slot, the largest adapted weight");
                     WeightSource slot = TrainableStorage.own(applied.set(), theta).weights(p);
@@ -131,7 +131,7 @@ class LoraLivenessTest {
         try (CpuOps cpu = new CpuOps(DType.F32);
              Parameters p = cpu.createParameters(TinyModels.randomParameters(opt, 7), DType.F32);
              Parameters theta = cpu.createParameters(randomAdapters(l, 11), DType.F32);
-             Lora.Applied applied = l.apply(cpu);
+             Lora.Applied applied = l.apply(cpu, Lora.Path.MERGE);
              Parameters xs = cpu.createParameters(List.of(HostTensor.ofFloats("x", new float[2 * 8], 2, 8)),
                      DType.F32)) {
             WeightSource slot = TrainableStorage.own(applied.set(), theta).weights(p);

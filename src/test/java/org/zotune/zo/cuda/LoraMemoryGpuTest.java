@@ -34,7 +34,7 @@ import org.zotune.zo.optim.ZoStep;
  * Device memory of the LoRA step at gpt2-774M's shapes (36 layers, hidden 1280; bf16 base, 16×128 tokens, r 8 on
  * c_attn, float32 A and B, ZO-SGD, captured graph) against the full-parameter step and inference, each measured as
  * cudaMemGetInfo's free memory before the ops are made minus free memory after two steps (parameters, activation
- * arena, scratch, optimiser state, graph), all from one baseline taken after a warm-up cycle. W' lives in one slot
+ * arena in 4 MiB chunks, scratch, optimiser state, graph), all from one baseline taken after a warm-up cycle. W' lives in one slot
  * the size of c_attn (about 9.8 MB) instead of one per layer (36 × 9.8 MB before): a LoRA step must hold no more
  * than the full step under the default (shadow) strategy, and no more than inference + the adapters + 5 % under
  * either strategy. Prints every number. Skips itself without a usable CUDA device.
@@ -79,12 +79,12 @@ class LoraMemoryGpuTest {
         return Batch.rightPadded(ids, 0);
     }
 
-    private enum Run { INFERENCE, FULL, LORA }
+    private enum Run { INFERENCE, FULL, LORA, LORA_SKINNY }
 
     /** Device bytes held while the run's objects are alive (baseline free minus free after two steps). */
     private static long used(Run run, PerturbationStrategy strategy, CausalLM lm, List<HostTensor> host, Batch batch,
                              long baseline) {
-        ZoStep.Config f = new ZoStep.Config(1e-3, 1, strategy, 1, 5, run == Run.LORA ? DType.F32 : DType.BF16, 1);
+        ZoStep.Config f = new ZoStep.Config(1e-3, 1, strategy, 1, 5, run == Run.LORA || run == Run.LORA_SKINNY ? DType.F32 : DType.BF16, 1);
         Lora lora = Lora.of(ModelFamily.GPT2.architecture(), "gpt2", lm.params(), RANK, 2.0 * RANK, List.of("q", "v"));
         try (CudaOps ops = CudaOps.create(DType.BF16); Parameters params = ops.createParameters(host, DType.BF16)) {
             if (run == Run.INFERENCE) {
@@ -100,7 +100,7 @@ class LoraMemoryGpuTest {
                     return steps(z, batch, baseline);
                 }
             }
-            try (Lora.Applied applied = lora.apply(ops);
+            try (Lora.Applied applied = lora.apply(ops, run == Run.LORA ? Lora.Path.MERGE : Lora.Path.SKINNY);
                  Parameters own = ops.createParameters(lora.initial(1), DType.F32);
                  DeviceZoStep z = new DeviceZoStep(ops, lm, params, TrainableStorage.own(applied.set(), own), sgd, f)) {
                 return steps(z, batch, baseline);
@@ -126,24 +126,36 @@ class LoraMemoryGpuTest {
         Batch batch = batch(lm.config().vocabSize());
         Lora lora = Lora.of(ModelFamily.GPT2.architecture(), "gpt2", lm.params(), RANK, 2.0 * RANK, List.of("q", "v"));
         long adapterBytes = 4 * lora.tensors().stream().mapToLong(ParamSpec::numel).sum();
-        // a warm-up cycle: cuBLAS and the kernel module load into the context once
-        Cuda.synchronizeDevice();
-        used(Run.LORA, PerturbationStrategy.SHADOW, lm, host, batch, Cuda.memInfo()[0]);
-        Cuda.synchronizeDevice();
-        long baseline = Cuda.memInfo()[0];
-        long inference = used(Run.INFERENCE, null, lm, host, batch, baseline);
-        long fullShadow = used(Run.FULL, PerturbationStrategy.SHADOW, lm, host, batch, baseline);
-        long fullInPlace = used(Run.FULL, PerturbationStrategy.IN_PLACE, lm, host, batch, baseline);
-        long loraShadow = used(Run.LORA, PerturbationStrategy.SHADOW, lm, host, batch, baseline);
-        long loraInPlace = used(Run.LORA, PerturbationStrategy.IN_PLACE, lm, host, batch, baseline);
-        System.out.printf("gpt2-774M shapes, bf16, 16x128, ZO-SGD, graph: device MiB held: inference %d, full shadow "
-                        + "%d, full in-place %d, LoRA r=%d q,v shadow %d, LoRA in-place %d (adapters %.2f MiB)%n",
-                inference >> 20, fullShadow >> 20, fullInPlace >> 20, RANK, loraShadow >> 20, loraInPlace >> 20,
-                adapterBytes / 1048576.0);
-        assertTrue(loraShadow <= fullShadow, "LoRA shadow step " + loraShadow + " B vs full shadow step " + fullShadow);
-        long bound = (long) (1.05 * inference) + adapterBytes;
-        assertTrue(loraShadow <= bound, "LoRA shadow step " + loraShadow + " B vs inference + adapters + 5 % " + bound);
-        assertTrue(loraInPlace <= bound, "LoRA in-place step " + loraInPlace + " B vs inference + adapters + 5 % "
-                + bound);
+        String old = System.getProperty("zotune.cuda.arenaChunkMiB");
+        System.setProperty("zotune.cuda.arenaChunkMiB", "4"); // fine-grained arena: measure what is used
+        try {
+            // a warm-up cycle: cuBLAS and the kernel module load into the context once
+            Cuda.synchronizeDevice();
+            used(Run.LORA, PerturbationStrategy.SHADOW, lm, host, batch, Cuda.memInfo()[0]);
+            Cuda.synchronizeDevice();
+            long baseline = Cuda.memInfo()[0];
+            long inference = used(Run.INFERENCE, null, lm, host, batch, baseline);
+            long fullShadow = used(Run.FULL, PerturbationStrategy.SHADOW, lm, host, batch, baseline);
+            long fullInPlace = used(Run.FULL, PerturbationStrategy.IN_PLACE, lm, host, batch, baseline);
+            long loraShadow = used(Run.LORA, PerturbationStrategy.SHADOW, lm, host, batch, baseline);
+            long loraInPlace = used(Run.LORA, PerturbationStrategy.IN_PLACE, lm, host, batch, baseline);
+            long skinny = used(Run.LORA_SKINNY, PerturbationStrategy.SHADOW, lm, host, batch, baseline);
+            System.out.printf("gpt2-774M shapes, bf16, 16x128, ZO-SGD, graph: device MiB held: inference %d, full"
+                            + " shadow %d, full in-place %d, LoRA r=%d q,v merge shadow %d, merge in-place %d, skinny"
+                            + " shadow %d (adapters %.2f MiB)%n", inference >> 20, fullShadow >> 20, fullInPlace >> 20,
+                    RANK, loraShadow >> 20, loraInPlace >> 20, skinny >> 20, adapterBytes / 1048576.0);
+            long bound = (long) (1.05 * inference) + adapterBytes;
+            for (long[] c : new long[][] {{loraShadow, 0}, {loraInPlace, 1}, {skinny, 2}}) {
+                String what = new String[] {"LoRA merge shadow", "LoRA merge in-place", "LoRA skinny shadow"}[(int) c[1]];
+                assertTrue(c[0] <= fullShadow, what + " step " + c[0] + " B vs the full shadow step " + fullShadow);
+                assertTrue(c[0] <= bound, what + " step " + c[0] + " B vs inference + adapters + 5 % " + bound);
+            }
+        } finally {
+            if (old == null) {
+                System.clearProperty("zotune.cuda.arenaChunkMiB");
+            } else {
+                System.setProperty("zotune.cuda.arenaChunkMiB", old);
+            }
+        }
     }
 }

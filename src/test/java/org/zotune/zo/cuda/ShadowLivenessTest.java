@@ -219,6 +219,11 @@ class ShadowLivenessTest {
         }
 
         @Override
+        public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+            delegate().loraDelta(in(x), in(at), in(b), s, in(y));
+        }
+
+        @Override
         public void reluInPlace(Tensor x) {
             delegate().reluInPlace(in(x));
         }
