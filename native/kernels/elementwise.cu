@@ -221,6 +221,51 @@ __device__ void lora_weight(const T* w, const float* b, const float* at, float s
     }
 }
 
+// LoRA's skinny product, first half (Ops.loraDelta): t[n, j] = sum_i x[n, i]·at[i, j] in float32; x [rows, in] of T,
+// at (Aᵀ) [in, r] and t [rows, r] float32. One warp per row (grid-stride over rows; every lane of a warp has the same
+// row, so the warp stays converged for warp_sum): lanes stride over i, eight rank columns at a time, x widened in
+// registers (never copied to float32), then one butterfly sum per column.
+template <typename T>
+__device__ void lora_down(const T* x, const float* at, float* t, int64_t rows, int in, int r) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    for (int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5; row < rows; row += warps) {
+        const T* xr = x + row * in;
+        for (int j0 = 0; j0 < r; j0 += 8) {
+            const int nj = min(8, r - j0);
+            float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+            for (int i = lane; i < in; i += 32) {
+                const float xv = to_float(xr[i]);
+                const float* ai = at + (int64_t)i * r + j0;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    if (j < nj) acc[j] = fmaf(xv, ai[j], acc[j]);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float v = warp_sum(acc[j]);
+                if (lane == 0 && j < nj) t[row * r + j0 + j] = v;
+            }
+        }
+    }
+}
+
+// Second half: y[n, o] = fl(y[n, o] + d), d = sum_j fl(s·b[o, j])·t[n, j] in float32 (fma, j in order, as
+// lora_weight forms its d), rounded once to T; y [rows, out] of T, t [rows, r] and b [out, r] float32.
+template <typename T>
+__device__ void lora_up(T* y, const float* t, const float* b, float s, int64_t rows, int out, int r) {
+    ZT_GRID_STRIDE(k, rows * out) {
+        const int64_t n = k / out;
+        const int64_t o = k % out;
+        const float* bo = b + o * r;
+        const float* tn = t + n * r;
+        float d = 0.f;
+        for (int j = 0; j < r; j++) d = fmaf(__fmul_rn(s, bo[j]), tn[j], d);
+        y[k] = from_float<T>(__fadd_rn(to_float(y[k]), d));
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -248,6 +293,12 @@ extern "C" {
     __global__ void lora_weight_##SUF(const T* w, const float* b, const float* at, float s, T* o, int64_t rows,    \
                                       int cols, int r) {                                                           \
         lora_weight(w, b, at, s, o, rows, cols, r);                                                                \
+    }                                                                                                              \
+    __global__ void lora_down_##SUF(const T* x, const float* at, float* t, int64_t rows, int in, int r) {          \
+        lora_down(x, at, t, rows, in, r);                                                                          \
+    }                                                                                                              \
+    __global__ void lora_up_##SUF(T* y, const float* t, const float* b, float s, int64_t rows, int out, int r) {   \
+        lora_up(y, t, b, s, rows, out, r);                                                                         \
     }
 ZT_ELEMENTWISE(f32, float)
 ZT_ELEMENTWISE(bf16, bf16)

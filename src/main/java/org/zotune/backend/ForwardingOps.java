@@ -76,6 +76,16 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+        return delegate.loraWeight(w, b, at, s, slot);
+    }
+
+    @Override
+    public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        delegate.loraDelta(x, at, b, s, y);
+    }
+
+    @Override
     public Tensor logits(Tensor x, Tensor w) {
         return delegate.logits(x, w);
     }

@@ -50,6 +50,25 @@ public interface Ops extends AutoCloseable {
     Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s);
 
     /**
+     * {@link #loraWeight(Tensor, Tensor, Tensor, float)} written into reused memory: the first out·in elements of
+     * {@code slot} (a dense tensor of the compute type with at least that many, made once outside any scope) hold
+     * W', returned as an [out, in] view of them, bitwise the same values. Nothing is allocated, so a pass that forms
+     * one adapted weight at a time (each used before the next is formed) holds one W' however many layers it adapts;
+     * on a device the slot's address is fixed and stream order keeps a weight's consumer ahead of its overwriting.
+     */
+    Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot);
+
+    /**
+     * LoRA's skinny product, in place: y += s·(x·Aᵀ)·Bᵀ on the output y = x·Wᵀ (+ bias) of an adapted projection,
+     * the adapter applied to the activations instead of merged into W. {@code x} [n, in] and {@code y} [n, out] in
+     * the compute type, {@code at} Aᵀ [in, r] and {@code b} B [out, r] float32. Per row, in float32:
+     * t_j = Σ_i x[i]·Aᵀ[i, j] (the reference sums in double and rounds once; a backend may accumulate in float32 in
+     * its own order), then d_o = Σ_j fl(s·B[o, j])·t_j (j in order) and y[o] = fl(y[o] + d_o) rounded once to the
+     * compute type: the float32 factors are never rounded to the compute type.
+     */
+    void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y);
+
+    /**
      * The LM head, {@code linear(x, w, null)}, for a result that is only read by {@link #crossEntropy},
      * {@link #rows} and {@link #toHost}: backends may keep its rows padded (an odd vocabulary).
      */

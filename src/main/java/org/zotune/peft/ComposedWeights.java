@@ -7,7 +7,8 @@ import org.zotune.backend.WeightSource;
 
 /**
  * The weights a forward pass sees, composed per model parameter: the frozen base where the set has no rule, the
- * rule's tensor (formed from the base and the set's tensors of this pass) where it has one.
+ * rule's tensor (formed from the base and the set's tensors of this pass) where it has one; the set's output deltas
+ * added to the projections that have one.
  */
 public final class ComposedWeights implements WeightSource {
     private final WeightSource base;
@@ -35,6 +36,10 @@ public final class ComposedWeights implements WeightSource {
     @Override
     public void addOutputDelta(Ops ops, int weight, Tensor x, Tensor y) {
         base.addOutputDelta(ops, weight, x, y);
+        OutputDelta d = set.delta(weight);
+        if (d != null) {
+            d.add(ops, x, y, trained);
+        }
     }
 
     @Override

@@ -53,13 +53,16 @@ public final class Lora implements Adapter {
     private final List<ParamSpec> tensors;
     private final List<String> modules; // the Hugging Face module names adapted (PEFT's target_modules)
     private final int[] saved; // model parameters trained in full beside the adapters (PEFT's modules_to_save)
+    private final boolean[] outputHook; // per target: the model offers addOutputDelta on its output (q, k, v)
 
-    private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules) {
-        this(r, alpha, targets, model, modules, new int[0]);
+    private Lora(Architecture architecture, int r, double alpha, List<Target> targets, List<ParamSpec> model,
+            List<String> modules) {
+        this(r, alpha, targets, model, modules, new int[0], hooks(architecture, targets));
     }
 
     private Lora(int r, double alpha, List<Target> targets, List<ParamSpec> model, List<String> modules,
-            int[] saved) {
+            int[] saved, boolean[] outputHook) {
+        this.outputHook = outputHook.clone();
         this.r = r;
         this.alpha = alpha;
         this.targets = List.copyOf(targets);
@@ -88,7 +91,24 @@ public final class Lora implements Adapter {
                 throw new IllegalArgumentException("parameter " + p + " cannot be saved beside the adapters");
             }
         }
-        return new Lora(r, alpha, targets, model, modules, params);
+        return new Lora(r, alpha, targets, model, modules, params, outputHook);
+    }
+
+    /** Per target: whether the architecture hooks its projection's output (the attention's q, k, v). */
+    private static boolean[] hooks(Architecture architecture, List<Target> targets) {
+        Set<String> hooked = new TreeSet<>();
+        for (String q : List.of("q", "k", "v")) {
+            String m = architecture.adapterModules().get(q);
+            if (m != null) {
+                hooked.add(m);
+            }
+        }
+        boolean[] h = new boolean[targets.size()];
+        for (int k = 0; k < h.length; k++) {
+            String module = targets.get(k).module();
+            h[k] = hooked.stream().anyMatch(m -> module.endsWith("." + m));
+        }
+        return h;
     }
 
     /** The model parameters trained in full beside the adapters (modules_to_save), in the set's order. */
@@ -143,7 +163,7 @@ public final class Lora implements Adapter {
                 modules.add(last);
             }
         }
-        return new Lora(r, alpha, found, model, modules);
+        return new Lora(architecture, r, alpha, found, model, modules);
     }
 
     /**
@@ -227,7 +247,7 @@ public final class Lora implements Adapter {
                         + archName + " model; valid: " + String.join(", ", linear) + " (or their last names)");
             }
         }
-        return new Lora(r, alpha, found, model, targetModules);
+        return new Lora(architecture, r, alpha, found, model, targetModules);
     }
 
     /** PEFT's rule for one entry of a target_modules list: the module's name is the entry or ends with "." + it. */
@@ -602,41 +622,115 @@ public final class Lora implements Adapter {
     }
 
     /**
-     * The set's rules on {@code ops}: W' = W + (α/r)·B·A formed per pass in the pass's activation scope by
-     * {@link Ops#loraWeight} (the frozen W is read, never written; W' is in the compute type, B·A in float32 from the
-     * float32 adapters, so a bf16/f16 base trains float32 adapters on every backend). Close the result (it holds
-     * nothing on the device today, but callers own it).
+     * How a pass applies the adapters. MERGE: W' = W + (α/r)·B·A formed per use into one reused slot, then the
+     * model's own product with W'. SKINNY: the frozen W's product, then y += (α/r)·(x·Aᵀ)·Bᵀ ({@link Ops#loraDelta})
+     * where the model offers the hook ({@link #skinny}: the attention's q, k, v, GPT-2's c_attn); the other targets
+     * (o, up, down, ...) merge. Chosen by the system property {@code zotune.lora.path} ({@link #configuredPath}).
      */
+    public enum Path {
+        MERGE, SKINNY;
+
+        /** The property's value: merge, skinny, or auto (today merge: the faster path is not measured yet). */
+        public static Path parse(String value) {
+            return switch (value) {
+                case "merge", "auto" -> MERGE;
+                case "skinny" -> SKINNY;
+                default -> throw new ZotuneException("zotune.lora.path: '" + value + "' is not one of merge, skinny, "
+                        + "auto");
+            };
+        }
+    }
+
+    /** The path {@link #apply(Ops)} takes: {@code -Dzotune.lora.path=merge|skinny|auto}, default auto. */
+    public static Path configuredPath() {
+        return Path.parse(System.getProperty("zotune.lora.path", "auto"));
+    }
+
+    /** Whether target k gets the skinny product under {@link Path#SKINNY} (its projection's output is hooked). */
+    public boolean skinny(int k) {
+        return outputHook[k];
+    }
+
+    /** {@link #apply(Ops, Path)} on {@link #configuredPath()}. */
     public Applied apply(Ops ops) {
+        return apply(ops, configuredPath());
+    }
+
+    /**
+     * The set's rules on {@code ops}. Merged targets: W' = W + (α/r)·B·A formed per use by {@link Ops#loraWeight}
+     * into one slot the size of the largest merged weight, made here and reused for every merged weight of every pass
+     * (the frozen W is read, never written; W' is in the compute type, B·A in float32 from the float32 adapters, so
+     * a bf16/f16 base trains float32 adapters on every backend). A W' is valid until the next adapted weight is asked
+     * for: the models use each weight before asking for the next ({@code LoraLivenessTest}), so a pass holds one W'
+     * beyond the base however many layers are adapted. Skinny targets ({@link Path#SKINNY}): no W', the frozen
+     * weight and {@link Ops#loraDelta} on the projection's output. Not for concurrent passes on one
+     * {@code Applied}. Close it to free the slot.
+     */
+    public Applied apply(Ops ops, Path path) {
         float s = scale();
+        long largest = 0;
         Map<Integer, WeightRule> rules = new LinkedHashMap<>();
+        Map<Integer, OutputDelta> deltas = new LinkedHashMap<>();
         for (int k = 0; k < targets.size(); k++) {
+            Target g = targets.get(k);
             int a = 2 * k;
             int b = 2 * k + 1;
-            rules.put(targets.get(k).parameter(), (index, base, trained) ->
-                    ops.loraWeight(base.weight(index), trained.tensor(b), trained.tensor(a), s));
+            if (path == Path.SKINNY && outputHook[k]) {
+                deltas.put(g.parameter(), (o, x, y, trained) -> o.loraDelta(x, trained.tensor(a), trained.tensor(b),
+                        s, y));
+            } else {
+                largest = Math.max(largest, (long) g.out() * g.in());
+            }
+        }
+        Parameters slot = null;
+        if (largest > 0) {
+            DType t = ops.computeType();
+            java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocate(Math.toIntExact(largest * t.bytes()))
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            slot = ops.createParameters(List.of(new HostTensor("lora.slot", t, new long[] {1, largest}, zeros)), t);
+            Tensor view = slot.weight(0);
+            for (int k = 0; k < targets.size(); k++) {
+                if (deltas.containsKey(targets.get(k).parameter())) {
+                    continue;
+                }
+                int a = 2 * k;
+                int b = 2 * k + 1;
+                rules.put(targets.get(k).parameter(), (index, base, trained) ->
+                        ops.loraWeight(base.weight(index), trained.tensor(b), trained.tensor(a), s, view));
+            }
         }
         for (int i = 0; i < saved.length; i++) {
             rules.put(saved[i], WeightRule.replacedBy(2 * targets.size() + i));
         }
-        return new Applied(TrainableSet.adapters(model, tensors, rules));
+        return new Applied(TrainableSet.adapters(model, tensors, rules, deltas), slot);
     }
 
-    /** The LoRA set bound to one backend. */
+    /** The LoRA set bound to one backend, with the slot its rules form W' in. */
     public static final class Applied implements AutoCloseable {
         private final TrainableSet set;
+        private Parameters slot;
 
-        Applied(TrainableSet set) {
+        Applied(TrainableSet set, Parameters slot) {
             this.set = set;
+            this.slot = slot;
         }
 
         public TrainableSet set() {
             return set;
         }
 
-        /** Releases nothing today (W' lives in each pass's scope); callers close it as they own it. */
+        /** Elements of the W' slot (the largest adapted weight's). */
+        public long slotElements() {
+            return slot == null ? 0 : slot.weight(0).numel();
+        }
+
+        /** Frees the slot; the set's rules must not run afterwards. */
         @Override
         public void close() {
+            if (slot != null) {
+                slot.close();
+                slot = null;
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ public final class TrainableSet {
     private final WeightRule[] rules; // per model parameter; null = frozen
     private final NoiseLayout layout;
     private final Map<Integer, int[]> prefixes; // attention (its key projection's parameter) -> {keys, values} tensors
+    private final Map<Integer, OutputDelta> deltas; // projection (its weight parameter) -> what is added to its output
 
     private TrainableSet(int modelParameters, List<ParamSpec> specs, int[] modelIndex, WeightRule[] rules) {
         this(modelParameters, specs, modelIndex, rules, Map.of());
@@ -31,12 +32,18 @@ public final class TrainableSet {
 
     private TrainableSet(int modelParameters, List<ParamSpec> specs, int[] modelIndex, WeightRule[] rules,
                          Map<Integer, int[]> prefixes) {
+        this(modelParameters, specs, modelIndex, rules, prefixes, Map.of());
+    }
+
+    private TrainableSet(int modelParameters, List<ParamSpec> specs, int[] modelIndex, WeightRule[] rules,
+                         Map<Integer, int[]> prefixes, Map<Integer, OutputDelta> deltas) {
         this.modelParameters = modelParameters;
         this.specs = List.copyOf(specs);
         this.modelIndex = modelIndex;
         this.rules = rules;
         this.layout = new NoiseLayout(this.specs);
         this.prefixes = Map.copyOf(prefixes);
+        this.deltas = Map.copyOf(deltas);
     }
 
     /** Every model parameter, in the model's order (full fine-tuning). */
@@ -68,6 +75,22 @@ public final class TrainableSet {
      * formed from its frozen base and these tensors; every other parameter is frozen.
      */
     public static TrainableSet adapters(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, WeightRule> rules) {
+        return adapters(model, tensors, rules, Map.of());
+    }
+
+    /**
+     * {@link #adapters(List, List, Map)} where some projections keep their frozen weight and get {@code deltas}
+     * added to their output instead ({@link OutputDelta}; keyed on the projection's weight parameter, which has no
+     * rule then).
+     */
+    public static TrainableSet adapters(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, WeightRule> rules,
+                                        Map<Integer, OutputDelta> deltas) {
+        for (int p : deltas.keySet()) {
+            if (p < 0 || p >= model.size() || rules.containsKey(p)) {
+                throw new ZotuneException("trainable set: an output delta for parameter " + p + " of a model with "
+                        + model.size() + (rules.containsKey(p) ? ", which has a rule too" : ""));
+            }
+        }
         WeightRule[] r = new WeightRule[model.size()];
         for (Map.Entry<Integer, WeightRule> e : rules.entrySet()) {
             int p = e.getKey();
@@ -79,7 +102,7 @@ public final class TrainableSet {
         }
         int[] none = new int[tensors.size()];
         Arrays.fill(none, -1);
-        return new TrainableSet(model.size(), tensors, none, r);
+        return new TrainableSet(model.size(), tensors, none, r, Map.of(), deltas);
     }
 
     /**
@@ -102,6 +125,11 @@ public final class TrainableSet {
             copy.put(p, kv.clone());
         }
         return new TrainableSet(model.size(), tensors, none, new WeightRule[model.size()], copy);
+    }
+
+    /** What is added to the output of the projection whose weight is parameter p, or null. */
+    public OutputDelta delta(int p) {
+        return deltas.get(p);
     }
 
     /** The {keys, values} tensor indices of the attention whose key projection is parameter p, or null. */

@@ -169,12 +169,13 @@ public final class Replay {
         ZoStep.Config step = ZoEngines.stepConfig(c);
         step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
                 step.maxBadSteps(), DType.F32, step.seed()); // adapters are float32 whatever the base's dtype
+        // no forward pass: the base stays on the host (checkParameters compared its fingerprint); only the adapters'
+        // buffer, the optimiser state and the step's kernels are on the device
         try (CudaOps ops = CudaOps.create(dtype);
-                Parameters frozen = ops.createParameters(base.parameters(), dtype);
                 Lora.Applied applied = lora.apply(ops);
                 Parameters own = ops.createParameters(lora.initial(c.seed()), DType.F32);
                 CudaTheta theta = new CudaTheta(ops, own);
-                DeviceZoStep zo = new DeviceZoStep(ops, base.model(), frozen, TrainableStorage.own(applied.set(), own),
+                DeviceZoStep zo = new DeviceZoStep(ops, base.model(), null, TrainableStorage.own(applied.set(), own),
                         c.optimizer().referenceConfig(c.steps()), step)) {
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);

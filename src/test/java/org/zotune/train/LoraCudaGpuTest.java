@@ -269,6 +269,79 @@ class LoraCudaGpuTest {
         }
     }
 
+    /** A body run under a {@code zotune.lora.path} value, the property restored afterwards. */
+    private interface Body {
+        void run() throws IOException;
+    }
+
+    private static void onPath(String path, Body body) throws IOException {
+        String old = System.getProperty("zotune.lora.path");
+        System.setProperty("zotune.lora.path", path);
+        try {
+            assertEquals(Lora.Path.parse(path), Lora.configuredPath(), "the switch took effect");
+            body.run();
+        } finally {
+            if (old == null) {
+                System.clearProperty("zotune.lora.path");
+            } else {
+                System.setProperty("zotune.lora.path", old);
+            }
+        }
+    }
+
+    /**
+     * The skinny path (y += s·(x·Aᵀ)·Bᵀ on q and v, Ops.loraDelta's two kernels) on the CUDA engine against the CPU
+     * engine on the same path: the same checks and bounds as the merge path's.
+     */
+    @ParameterizedTest(name = "skinny {0} {2}")
+    @CsvSource({"zo-sgd, 1e-3, shadow", "zo-sgd, 1e-3, in-place", "zo-adamu, 1e-4, shadow", "zo-adam, 1e-3, in-place"})
+    void skinnyPathOnCudaMatchesTheCpuEngine(String opt, double lr, String strategy) throws IOException {
+        onPath("skinny", () -> loraOnCudaMatchesTheCpuEngine(opt, lr, strategy, 1, 1));
+    }
+
+    /** The skinny path's captured step equals its eager launches bit for bit (f32 and bf16 base, both strategies). */
+    @Test
+    void skinnyCapturedStepEqualsEagerLaunchesBitForBit() throws IOException {
+        onPath("skinny", this::capturedStepEqualsEagerLaunchesBitForBit);
+    }
+
+    /**
+     * On CUDA the two paths give the same losses over 4 steps: within 1e-4 relative with a float32 base, 2e-2 with
+     * a bf16 base (the merge path rounds W' to bf16, the skinny path x·Wᵀ before adding the float32 delta).
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"f32, 1e-4", "bf16, 2e-2"})
+    void mergeAndSkinnyPathsAgreeOnCuda(String dtype, double bound) throws IOException {
+        BundledModel b = BundledModel.get();
+        LoadedModel m = ModelLoader.load(b.model());
+        Tokenizer tok = Tokenizers.forModel(b.model(), b.tokenizer());
+        TrainConfig c = config("cuda", "zo-sgd", 1e-3, "shadow", 1, 1, dtype);
+        TrainData data = TrainData.load(c.data(), tok, c.maxLength(), c.seed());
+        PrintWriter log = new PrintWriter(new StringWriter());
+        Objective obj = Objective.named("lm");
+        Trained[] runs = new Trained[2];
+        String[] paths = {"merge", "skinny"};
+        for (int i = 0; i < 2; i++) {
+            int k = i;
+            onPath(paths[i], () -> {
+                try (ZoEngine e = ZoEngines.create(c, m.model(), m.parameters(), obj, log)) {
+                    runs[k] = train(e, data, 4, 1);
+                }
+            });
+        }
+        double worst = 0;
+        for (int t = 0; t < 4; t++) {
+            for (int i = 0; i < runs[0].losses().get(t).length; i++) {
+                float x = runs[0].losses().get(t)[i];
+                float y = runs[1].losses().get(t)[i];
+                worst = Math.max(worst, Math.abs((double) x - y) / Math.abs(x));
+            }
+        }
+        System.out.printf("lora cuda merge vs skinny, %s base: merge %s%n  skinny %s (max relative %.2e, bound %.0e)%n",
+                dtype, fmt(runs[0].losses()), fmt(runs[1].losses()), worst, bound);
+        assertTrue(worst <= bound, dtype + ": merge and skinny losses, max relative " + worst);
+    }
+
     /** Row 0: ℓ+, ℓ- of 3 steps; then the adapters' tensors after them. */
     private static float[][] stepDevice(LoadedModel m, Lora lora, TrainConfig c, TrainData data, DType d,
             PerturbationStrategy s, boolean graph) {

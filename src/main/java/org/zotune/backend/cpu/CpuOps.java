@@ -117,6 +117,66 @@ public final class CpuOps implements Ops {
     @Override
     public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
         CpuTensor base = cpu(w);
+        return loraWeightInto(base, b, at, s, new CpuTensor(base.rows(), base.cols(), computeType));
+    }
+
+    @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+        CpuTensor base = cpu(w);
+        CpuTensor into = cpu(slot);
+        long n = (long) base.rows() * base.cols();
+        if (into.dtype() != computeType || (long) into.rows() * into.cols() < n) {
+            throw new IllegalArgumentException("loraWeight: the slot is " + into.rows() + "x" + into.cols() + " "
+                    + into.dtype() + ", W' needs " + n + " elements of " + computeType);
+        }
+        return loraWeightInto(base, b, at, s, new CpuTensor(into.data, into.offset, base.rows(), base.cols(),
+                computeType));
+    }
+
+    @Override
+    public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        CpuTensor xs = cpu(x);
+        CpuTensor a = cpu(at);
+        CpuTensor bt = cpu(b);
+        CpuTensor ys = cpu(y);
+        int n = xs.rows();
+        int in = xs.cols();
+        int out = ys.cols();
+        int r = a.cols();
+        if (a.rows() != in || bt.rows() != out || bt.cols() != r || ys.rows() != n) {
+            throw new IllegalArgumentException("loraDelta: x is " + n + "x" + in + ", Aᵀ " + a.rows() + "x" + r
+                    + ", B " + bt.rows() + "x" + bt.cols() + ", y " + ys.rows() + "x" + out
+                    + " (expected Aᵀ [in, r], B [out, r], y [n, out])");
+        }
+        if (bt.dtype() != DType.F32 || a.dtype() != DType.F32) {
+            throw new IllegalArgumentException("loraDelta: B and Aᵀ must be float32, got " + bt.dtype() + " and "
+                    + a.dtype());
+        }
+        float[] sb = new float[out * r];
+        for (int k = 0; k < sb.length; k++) {
+            sb[k] = (float) ((double) bt.data[bt.offset + k] * s); // fl(s·B), as loraWeight forms it
+        }
+        IntStream.range(0, n).parallel().forEach(row -> {
+            float[] t = new float[r];
+            for (int j = 0; j < r; j++) {
+                double acc = 0;
+                for (int i = 0; i < in; i++) {
+                    acc += (double) xs.data[xs.offset + row * in + i] * a.data[a.offset + i * r + j];
+                }
+                t[j] = (float) acc; // x·Aᵀ in float32
+            }
+            for (int o = 0; o < out; o++) {
+                double d = 0;
+                for (int j = 0; j < r; j++) {
+                    d += (double) sb[o * r + j] * t[j];
+                }
+                int k = ys.offset + row * out + o;
+                ys.data[k] = round(ys.data[k] + (float) d);
+            }
+        });
+    }
+
+    private CpuTensor loraWeightInto(CpuTensor base, Tensor b, Tensor at, float s, CpuTensor res) {
         CpuTensor bt = cpu(b);
         CpuTensor a = cpu(at);
         int out = base.rows();
@@ -130,7 +190,6 @@ public final class CpuOps implements Ops {
             throw new IllegalArgumentException("loraWeight: B and Aᵀ must be float32, got " + bt.dtype() + " and "
                     + a.dtype());
         }
-        CpuTensor res = new CpuTensor(out, in, computeType);
         IntStream.range(0, out).parallel().forEach(o -> {
             float[] sb = new float[r];
             for (int j = 0; j < r; j++) {
@@ -142,7 +201,7 @@ public final class CpuOps implements Ops {
                     acc += (double) sb[j] * a.data[a.offset + i * r + j];
                 }
                 // float32 sum, then the compute type: as scale, product and add were three float32 ops before
-                res.data[o * in + i] = round(base.data[base.offset + o * in + i] + (float) acc);
+                res.data[res.offset + o * in + i] = round(base.data[base.offset + o * in + i] + (float) acc);
             }
         });
         return res;

@@ -452,6 +452,21 @@ public final class CudaOps implements Ops {
     @Override
     public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
         CudaTensor base = act(w, "loraWeight", "W");
+        return loraWeightInto(base, b, at, s, alloc(base.rows(), base.cols(), computeType));
+    }
+
+    @Override
+    public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+        CudaTensor base = act(w, "loraWeight", "W");
+        CudaTensor into = act(slot, "loraWeight", "the slot");
+        if (into.numel() < base.numel()) {
+            throw new IllegalArgumentException("loraWeight: the slot holds " + into.numel() + " elements, W' needs "
+                    + base.numel());
+        }
+        return loraWeightInto(base, b, at, s, new CudaTensor(into.address(), base.rows(), base.cols(), computeType));
+    }
+
+    private CudaTensor loraWeightInto(CudaTensor base, Tensor b, Tensor at, float s, CudaTensor out) {
         CudaTensor bt = adapter(b, "B");
         CudaTensor a = adapter(at, "Aᵀ");
         if (bt.rows() != base.rows() || a.rows() != base.cols() || a.cols() != bt.cols()) {
@@ -459,11 +474,33 @@ public final class CudaOps implements Ops {
                     + bt.rows() + "x" + bt.cols() + ", Aᵀ " + a.rows() + "x" + a.cols()
                     + " (expected B [out, r], Aᵀ [in, r])");
         }
-        CudaTensor out = alloc(base.rows(), base.cols(), computeType);
         if (out.numel() > 0) {
             elementwise.loraWeight(base, bt, a, s, out);
         }
         return out;
+    }
+
+    /**
+     * Two kernels (elementwise.cu): t = x·Aᵀ [n, r] in float32 into the arena (one warp per row, x read in the compute
+     * type and widened in registers), then y += s·t·Bᵀ in one pass over y. A mixed-precision pair of our own rather
+     * than cuBLAS, which has no bf16 × f32 GEMM: no float32 copy of x, the factors never rounded to bf16/f16.
+     */
+    @Override
+    public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        CudaTensor xs = act(x, "loraDelta", "x");
+        CudaTensor ys = act(y, "loraDelta", "y");
+        CudaTensor a = adapter(at, "Aᵀ");
+        CudaTensor bt = adapter(b, "B");
+        if (a.rows() != xs.cols() || bt.rows() != ys.cols() || bt.cols() != a.cols() || ys.rows() != xs.rows()) {
+            throw new IllegalArgumentException("loraDelta: x is " + xs.rows() + "x" + xs.cols() + ", Aᵀ " + a.rows()
+                    + "x" + a.cols() + ", B " + bt.rows() + "x" + bt.cols() + ", y " + ys.rows() + "x" + ys.cols()
+                    + " (expected Aᵀ [in, r], B [out, r], y [n, out])");
+        }
+        if (ys.numel() == 0 || a.cols() == 0) {
+            return;
+        }
+        CudaTensor t = alloc(xs.rows(), a.cols(), DType.F32);
+        elementwise.loraDelta(xs, a, bt, s, t, ys);
     }
 
     /** A LoRA factor: a dense float32 CUDA tensor whatever the compute type (the adapters train in float32). */

@@ -35,6 +35,8 @@ final class ElementwiseKernels {
             s.put("bias_relu_rows_v_" + t, "ppli");
             s.put("add_bias_residual_v_" + t, "pppli");
             s.put("lora_weight_" + t, "pppfplii");
+            s.put("lora_down_" + t, "ppplii");
+            s.put("lora_up_" + t, "pppflii");
         }
         s.put("cast_f32_to_bf16", "ppl");
         s.put("cast_bf16_to_f32", "ppl");
@@ -86,6 +88,21 @@ final class ElementwiseKernels {
         e.args().ptr(0, w.address()).ptr(1, b.address()).ptr(2, at.address()).f32(3, scale).ptr(4, out.address())
                 .i64(5, out.rows()).i32(6, out.cols()).i32(7, b.cols());
         e.launch(k.grid(out.numel()), KernelSet.THREADS, k.stream);
+    }
+
+    /**
+     * y += s·(x·Aᵀ)·Bᵀ (LoRA's skinny product; x [n, in] and y [n, out] in the compute type, at [in, r], b [out, r]
+     * and t [n, r] float32, y not empty): lora_down forms t (one warp per row), lora_up adds s·t·Bᵀ into y.
+     */
+    void loraDelta(CudaTensor x, CudaTensor at, CudaTensor b, float scale, CudaTensor t, CudaTensor y) {
+        Kernel down = k.get("lora_down", k.computeType);
+        down.args().ptr(0, x.address()).ptr(1, at.address()).ptr(2, t.address()).i64(3, x.rows()).i32(4, x.cols())
+                .i32(5, at.cols());
+        down.launch(k.grid(32L * x.rows()), KernelSet.THREADS, k.stream);
+        Kernel up = k.get("lora_up", k.computeType);
+        up.args().ptr(0, y.address()).ptr(1, t.address()).ptr(2, b.address()).f32(3, scale).i64(4, y.rows())
+                .i32(5, y.cols()).i32(6, b.cols());
+        up.launch(k.grid(y.numel()), KernelSet.THREADS, k.stream);
     }
 
     /** out ← in converted (f32 ↔ bf16, f32 ↔ f16; same shape, not empty, different dtypes). */

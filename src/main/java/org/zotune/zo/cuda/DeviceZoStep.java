@@ -92,7 +92,9 @@ public final class DeviceZoStep implements AutoCloseable {
     /**
      * @param ops             the CUDA ops the model runs on (the step uses its stream)
      * @param model           the model
-     * @param frozen          its parameters from {@code ops.createParameters} (what the set does not form)
+     * @param frozen          its parameters from {@code ops.createParameters} (what the set does not form); null
+     *                        for a replay-only step over an adapter's own buffer ({@link #replayStep} only: a
+     *                        trajectory replays without forward passes, so the base need not be on the device)
      * @param trainable       the trainable set and where its values live: for a set of model parameters in
      *                        {@code frozen} itself (the ops' compute type), for adapters a buffer of their own
      *                        (float32, or the compute type)
@@ -102,7 +104,10 @@ public final class DeviceZoStep implements AutoCloseable {
      */
     public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters frozen, TrainableStorage trainable,
                         ZoOptimizerConfig optimizerConfig, ZoStep.Config config) {
-        if (!(trainable.buffer() instanceof CudaParameters) || !(frozen instanceof CudaParameters)) {
+        if (frozen == null && trainable.modelBuffer()) {
+            throw new ZotuneException("GPU zeroth-order engine: a set in the model's buffer needs the parameters");
+        }
+        if (!(trainable.buffer() instanceof CudaParameters) || frozen != null && !(frozen instanceof CudaParameters)) {
             throw new ZotuneException("GPU zeroth-order engine: the parameters are not on the CUDA device");
         }
         this.ops = ops;
@@ -134,13 +139,14 @@ public final class DeviceZoStep implements AutoCloseable {
             throw new ZotuneException("GPU zeroth-order engine: a trainable set's own buffer must be float32 or the "
                     + "compute type " + ops.computeType() + ", got " + dtype);
         }
-        if (frozen.dtype() != ops.computeType()) {
+        if (frozen != null && frozen.dtype() != ops.computeType()) {
             throw new ZotuneException("GPU zeroth-order engine: the frozen parameters are " + frozen.dtype()
                     + " but the CUDA ops compute in " + ops.computeType());
         }
-        if (model.params().size() != frozen.count() || trainable.set().modelParameters() != frozen.count()) {
+        int count = frozen == null ? model.params().size() : frozen.count();
+        if (model.params().size() != count || trainable.set().modelParameters() != count) {
             throw new ZotuneException("GPU zeroth-order engine: the model has " + model.params().size()
-                    + " parameters, the parameter buffer " + frozen.count() + ", the trainable set is over "
+                    + " parameters, the parameter buffer " + count + ", the trainable set is over "
                     + trainable.set().modelParameters());
         }
         this.table = ChunkTable.of(trainable);
@@ -272,7 +278,7 @@ public final class DeviceZoStep implements AutoCloseable {
         for (int j = 0; j < micro.size(); j++) {
             MicroBatch mb = micro.get(j);
             inputsAt[j] = values.size();
-            values.addAll(InputRecorder.record(model, mb.batch(), frozen, ops.computeType(), mb.loss().forward()));
+            values.addAll(InputRecorder.record(model, mb.batch(), frozen(), ops.computeType(), mb.loss().forward()));
             lossAt[j] = values.size();
             values.addAll(mb.loss().ints());
             shape.add(mb.batch().batch());
@@ -351,7 +357,7 @@ public final class DeviceZoStep implements AutoCloseable {
         long step = t + 1;
         writeStepInputs(step);
         boolean inPlace = config.strategy() == PerturbationStrategy.IN_PLACE;
-        WeightSource perturbed = trainable.weights(frozen);
+        WeightSource perturbed = trainable.weights(frozen());
         float[] lp = new float[q];
         float[] lm = new float[q];
         float[] g = new float[q];
@@ -526,7 +532,7 @@ public final class DeviceZoStep implements AutoCloseable {
         long vAddr = state.v();
         int n = table.size();
         int dir = opt.direction().code;
-        WeightSource perturbed = inPlace ? trainable.weights(frozen) : null;
+        WeightSource perturbed = inPlace ? trainable.weights(frozen()) : null;
         for (int k = 0; k < q; k++) {
             long sk = block(k);
             boolean last = k == q - 1;
@@ -556,7 +562,15 @@ public final class DeviceZoStep implements AutoCloseable {
 
     /** One pass on θ itself into the spare pair (the allocations of a pass; nothing else touched). */
     private void warmPass(Pass pass, List<IntTensor> bound) {
-        passLoss(pass, bound, trainable.weights(frozen), pairs.address() + 8L * pass.micro().size(), false);
+        passLoss(pass, bound, trainable.weights(frozen()), pairs.address() + 8L * pass.micro().size(), false);
+    }
+
+    /** The frozen parameters a forward pass reads; a replay-only step has none. */
+    private Parameters frozen() {
+        if (frozen == null) {
+            throw new IllegalStateException("a replay-only DeviceZoStep (no frozen parameters) runs no forward pass");
+        }
+        return frozen;
     }
 
     private void lossInto(Pass pass, List<IntTensor> bound, WeightSource weights, long dst) {

@@ -122,6 +122,15 @@ final class InputRecorder extends ForwardingOps {
         }
 
         @Override
+        public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+            return shape(w.rows(), w.cols());
+        }
+
+        @Override
+        public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+        }
+
+        @Override
         public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
             return shape(x.rows(), x.cols());
         }

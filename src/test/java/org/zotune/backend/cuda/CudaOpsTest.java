@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
+import static org.zotune.backend.cuda.GpuTestSupport.atol;
 import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
+import static org.zotune.backend.cuda.GpuTestSupport.rtol;
 
 import java.util.List;
 import java.util.Random;
@@ -300,6 +302,90 @@ class CudaOpsTest {
                 Tensor at = g.tensor(gaussian(r, 3, 1.0), 3, 1);
                 assertThrows(IllegalArgumentException.class, () -> g.loraWeight(w, b, at, 1f));
             }
+        }
+    }
+
+    /**
+     * W' formed into one reused slot (the 5-argument loraWeight, as Lora.apply runs it) is bitwise the W' of a fresh
+     * tensor, for shapes smaller than the slot one after the other, at the slot's address; a slot too small is refused.
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void loraWeightIntoASlotEqualsAFreshOne(DType t) {
+        Random r = new Random(12);
+        CudaOps g = gpu(t);
+        int[][] shapes = {{333, 257, 8}, {77, 203, 3}, {1, 5, 1}, {256, 333, 8}};
+        try (Parameters slot = g.createParameters(List.of(HostTensor.ofFloats("slot", new float[333 * 257], 1,
+                333 * 257)), t)) {
+            long address = CudaTensors.address(slot.weight(0));
+            for (int[] sh : shapes) {
+                int out = sh[0];
+                int in = sh[1];
+                int rank = sh[2];
+                List<HostTensor> f = factors(r, out, in, rank);
+                try (Ops.Scope s = g.scope(); Parameters fg = g.createParameters(f, DType.F32)) {
+                    Tensor w = g.tensor(gaussian(r, out * in, 1.0), out, in);
+                    float[] fresh = g.toHost(g.loraWeight(w, fg.weight(0), fg.weight(1), 16f / rank));
+                    Tensor into = g.loraWeight(w, fg.weight(0), fg.weight(1), 16f / rank, slot.weight(0));
+                    assertEquals(address, CudaTensors.address(into), "W' lives in the slot");
+                    assertEquals(out, into.rows());
+                    assertEquals(in, into.cols());
+                    float[] got = g.toHost(into);
+                    int differ = 0;
+                    for (int i = 0; i < fresh.length; i++) {
+                        differ += Float.floatToRawIntBits(fresh[i]) == Float.floatToRawIntBits(got[i]) ? 0 : 1;
+                    }
+                    System.out.printf("loraWeight into a slot %dx%d r=%d %s: %d of %d elements differ from a fresh"
+                            + " W'%n", out, in, rank, t, differ, fresh.length);
+                    assertEquals(0, differ, "slot W' bitwise the fresh one, " + out + "x" + in + " " + t);
+                }
+            }
+            try (Ops.Scope s = g.scope();
+                    Parameters fg = g.createParameters(factors(r, 334, 257, 2), DType.F32)) {
+                Tensor w = g.tensor(gaussian(r, 334 * 257, 1.0), 334, 257);
+                assertThrows(IllegalArgumentException.class,
+                        () -> g.loraWeight(w, fg.weight(0), fg.weight(1), 1f, slot.weight(0)), "slot too small");
+            }
+        }
+    }
+
+    /**
+     * The skinny product y += s·(x·Aᵀ)·Bᵀ against the CPU reference: awkward shapes (one row, odd widths, ranks 1, 3,
+     * 8, 9 and 17 across the down kernel's 8-column chunks, more rows than warps in the grid), y non-zero before.
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void loraDeltaFromFloat32Factors(DType t) {
+        Random r = new Random(13);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        // {rows, in, out, rank}
+        int[][] shapes = {{1, 5, 3, 1}, {37, 203, 77, 3}, {64, 257, 333, 8}, {19, 64, 48, 9}, {7, 129, 65, 17},
+            {40000, 33, 17, 2}};
+        for (int[] sh : shapes) {
+            int n = sh[0];
+            int in = sh[1];
+            int out = sh[2];
+            int rank = sh[3];
+            float scale = 16f / rank;
+            List<HostTensor> f = factors(r, out, in, rank);
+            try (Ops.Scope s = g.scope();
+                    Parameters fc = cpu.createParameters(f, DType.F32);
+                    Parameters fg = g.createParameters(f, DType.F32)) {
+                Pair x = pair(cpu, g, gaussian(r, n * in, 1.0), n, in);
+                Pair y = pair(cpu, g, gaussian(r, n * out, 1.0), n, out);
+                cpu.loraDelta(x.cpu, fc.weight(1), fc.weight(0), scale, y.cpu);
+                g.loraDelta(x.gpu, fg.weight(1), fg.weight(0), scale, y.gpu);
+                // float32: x·Aᵀ sums `in` terms in the warp's order (the reference in double), hence atol 1e-4
+                assertClose(cpu.toHost(y.cpu), g.toHost(y.gpu), t == DType.F32 ? 1e-4 : atol(t), rtol(t),
+                        "loraDelta " + n + "x" + in + " -> " + out + " r=" + rank + " " + t);
+            }
+        }
+        try (Ops.Scope s = g.scope(); Parameters fg = g.createParameters(factors(r, 4, 6, 2), DType.F32)) {
+            Tensor x = g.tensor(gaussian(r, 12, 1.0), 2, 6);
+            Tensor y = g.tensor(gaussian(r, 10, 1.0), 2, 5);
+            assertThrows(IllegalArgumentException.class, () -> g.loraDelta(x, fg.weight(1), fg.weight(0), 1f, y),
+                    "B has 4 rows, y 5 columns");
         }
     }
 

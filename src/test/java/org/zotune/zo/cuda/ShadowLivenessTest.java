@@ -33,7 +33,7 @@ import org.zotune.tensor.DType;
 class ShadowLivenessTest {
 
     /** A weight handed out by the ring; dead once evicted. Row views share their parent's fate. */
-    private record Handle(Tensor inner, Handle root, int index) implements Tensor {
+    record Handle(Tensor inner, Handle root, int index) implements Tensor {
         @Override
         public int rows() {
             return inner.rows();
@@ -50,7 +50,7 @@ class ShadowLivenessTest {
         }
     }
 
-    private static final class Ring implements WeightSource {
+    static final class Ring implements WeightSource {
         final WeightSource base;
         final List<ParamSpec> specs;
         final int matrixSlots;
@@ -58,16 +58,25 @@ class ShadowLivenessTest {
         final List<Handle> liveMatrices = new ArrayList<>();
         final List<Handle> liveVectors = new ArrayList<>();
         final Set<Handle> dead = Collections.newSetFromMap(new IdentityHashMap<>());
+        final boolean[] tracked; // the parameters that go through the ring; null: all
 
         Ring(WeightSource base, List<ParamSpec> specs, int matrixSlots, int vectorSlots) {
+            this(base, specs, matrixSlots, vectorSlots, null);
+        }
+
+        Ring(WeightSource base, List<ParamSpec> specs, int matrixSlots, int vectorSlots, boolean[] tracked) {
             this.base = base;
             this.specs = specs;
             this.matrixSlots = matrixSlots;
             this.vectorSlots = vectorSlots;
+            this.tracked = tracked;
         }
 
         @Override
         public Tensor weight(int index) {
+            if (tracked != null && !tracked[index]) {
+                return base.weight(index);
+            }
             Handle h = new Handle(base.weight(index), null, index);
             boolean vector = ShadowWeights.isVector(specs.get(index));
             List<Handle> live = vector ? liveVectors : liveMatrices;
@@ -80,7 +89,7 @@ class ShadowLivenessTest {
     }
 
     /** CPU ops that refuse dead weights: every op that takes a tensor checks it (fused ops included). */
-    private static final class CheckingOps extends ForwardingOps {
+    static final class CheckingOps extends ForwardingOps {
         final Ring ring;
 
         CheckingOps(Ops ops, Ring ring) {
@@ -187,6 +196,31 @@ class ShadowLivenessTest {
         @Override
         public void geluTanhInPlace(Tensor x) {
             delegate().geluTanhInPlace(in(x));
+        }
+
+        @Override
+        public void geluErfInPlace(Tensor x) {
+            delegate().geluErfInPlace(in(x));
+        }
+
+        @Override
+        public void tanhInPlace(Tensor x) {
+            delegate().tanhInPlace(in(x));
+        }
+
+        @Override
+        public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s) {
+            return delegate().loraWeight(in(w), in(b), in(at), s);
+        }
+
+        @Override
+        public Tensor loraWeight(Tensor w, Tensor b, Tensor at, float s, Tensor slot) {
+            return delegate().loraWeight(in(w), in(b), in(at), s, in(slot));
+        }
+
+        @Override
+        public void loraDelta(Tensor x, Tensor at, Tensor b, float s, Tensor y) {
+            delegate().loraDelta(in(x), in(at), in(b), s, in(y));
         }
 
         @Override

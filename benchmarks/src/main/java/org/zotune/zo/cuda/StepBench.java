@@ -65,9 +65,12 @@ import org.zotune.zo.optim.ZoStep;
  * its own size.
  *
  * <p>{@code --lora R} (default 0: full fine-tuning) times the LoRA step instead: rank R, α = 2R, on
- * {@code --lora-targets} (default q,v), the frozen base in the row's dtype and A, B in float32, each adapted weight
- * formed once per forward pass (Ops.loraWeight) inside the captured step; rows carry {@code peft} and
- * {@code adapter_elements}, and no split (the split's parts are timed on the full-parameter step).
+ * {@code --lora-targets} (default q,v), the frozen base in the row's dtype and A, B in float32, applied inside the
+ * captured step by {@code --lora-path}: {@code merge} (default; each adapted weight formed once per forward pass by
+ * Ops.loraWeight into one reused slot) or {@code skinny} (the frozen product, then y += (α/r)·(x·Aᵀ)·Bᵀ by
+ * Ops.loraDelta on q, k, v; other targets merge); rows carry {@code peft}, {@code lora_path},
+ * {@code lora_slot_elements} and {@code adapter_elements}, and no split (the split's parts are timed on the
+ * full-parameter step).
  *
  * <p>{@code --profile VARIANT} runs {@code --steps} steps of that variant on the first model and shape without
  * JSON, for a kernel profiler (ncu).
@@ -86,6 +89,8 @@ public final class StepBench {
     /** LoRA rank of the timed step (0: full fine-tuning) and its targets: --lora, --lora-targets. */
     static int loraRank;
     static List<String> loraTargets = List.of("q", "v");
+    /** How the LoRA step applies its adapters: --lora-path merge|skinny (default merge). */
+    static Lora.Path loraPath = Lora.Path.MERGE;
 
     private StepBench() {
     }
@@ -142,6 +147,11 @@ public final class StepBench {
         double deadline = Double.parseDouble(o.getOrDefault("deadline", "1e9"));
         loraRank = Integer.parseInt(o.getOrDefault("lora", "0"));
         loraTargets = List.of(o.getOrDefault("lora-targets", "q,v").split(","));
+        String path = o.getOrDefault("lora-path", "merge");
+        if (!path.equals("merge") && !path.equals("skinny")) {
+            throw new IllegalArgumentException("--lora-path " + path + ": expected merge or skinny");
+        }
+        loraPath = Lora.Path.parse(path);
         Cuda.Availability a = Cuda.require();
         if (o.containsKey("profile")) {
             profile(models.get(0), dtype(dtypes.get(0)), shapes.get(0), Variant.parse(o.get("profile")), steps);
@@ -261,7 +271,7 @@ public final class StepBench {
         DeviceLoss loss = v.cls() ? choices(cls.candidateChoices(lm, pb).orElseThrow())
                 : new DeviceLoss.TokenCrossEntropy(NextTokenTargets.of(batch));
         try (CudaOps ops = CudaOps.create(dtype);
-             Lora.Applied applied = lora == null ? null : lora.apply(ops);
+             Lora.Applied applied = lora == null ? null : lora.apply(ops, loraPath);
              Parameters own = lora == null ? null : ops.createParameters(lora.initial(1), DType.F32);
              DeviceZoStep e = (lora == null ? new DeviceZoStep(ops, lm, params, v.optimizer(), zc)
                      : new DeviceZoStep(ops, lm, params, TrainableStorage.own(applied.set(), own), v.optimizer(), zc))
@@ -303,6 +313,8 @@ public final class StepBench {
             r.put("skipped_steps", e.skippedSteps());
             r.put("peft", lora == null ? "full" : "lora r=" + loraRank + " " + String.join(",", loraTargets));
             if (lora != null) {
+                r.put("lora_path", loraPath == Lora.Path.MERGE ? "merge" : "skinny");
+                r.put("lora_slot_elements", applied.slotElements());
                 r.put("adapter_elements", lora.tensors().stream().mapToLong(ParamSpec::numel).sum());
                 r.put("split", Map.of());
                 return;
