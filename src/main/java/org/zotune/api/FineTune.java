@@ -159,9 +159,9 @@ public final class FineTune {
      * Rebuilds a run's fine-tuned weights from the base model and the run's trajectory.jsonl, without a forward
      * pass, into a new Hugging Face folder {@code out} (absent or empty). On the device the run trained on, the
      * weights equal the run's model/ bit for bit. {@link Device#AUTO} replays on CUDA when usable, else the CPU.
-     * A LoRA run's trajectory replays (on the device, as full runs do) and a prefix run's on the CPU into a PEFT
-     * adapter folder {@code out} (adapter_config.json + adapter_model.safetensors), equal to the run's adapter/ bit for
-     * bit on the device it trained on; the base must be the run's (its fingerprint is checked).
+     * A LoRA or prefix run's trajectory replays (on the device, as full runs do) into a PEFT adapter folder
+     * {@code out} (adapter_config.json + adapter_model.safetensors), equal to the run's adapter/ bit for bit on the
+     * device it trained on; the base must be the run's (its fingerprint is checked).
      */
     public static ReplayResult replay(ModelSource base, Path trajectory, Path out, Device device) {
         ModelSource.Resolved paths = base.resolve();
@@ -175,12 +175,8 @@ public final class FineTune {
         Trajectory.Read tr = Trajectory.read(trajectory);
         long t0 = System.nanoTime();
         if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
-            if (device == Device.CUDA) {
-                throw new ZotuneException("replay --device cuda: the trajectory trained a prefix, which trains (and "
-                        + "replays) on the CPU engine only; use --device cpu");
-            }
             LoadedLanguageModel any = ModelLoader.loadAny(paths.model());
-            Replay.Prefixes p = Replay.runPrefix(any, tr);
+            Replay.Prefixes p = Replay.runPrefix(any, tr, d); // on CUDA: bitwise a run trained there
             PrefixExport.write(out, p.prefix(), tr.config().model(), any.config(), p.tensors(), adapterMetadata(tr));
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }

@@ -261,9 +261,9 @@ public final class FineTuneConfig {
 
         /**
          * Keys peft.method (prefix) and peft.tokens: train {@code tokens} key/value vectors per attention layer,
-         * prepended to the frozen model's own (prefix tuning, on the CPU engine), instead of every weight; the run
-         * writes a PEFT prefix-tuning adapter folder ({@link FineTuneResult#adapterDir()}). tokens + max_length must
-         * fit the model's positions.
+         * prepended to the frozen model's own (prefix tuning, on the CPU or CUDA engine), instead of every weight;
+         * the run writes a PEFT prefix-tuning adapter folder ({@link FineTuneResult#adapterDir()}). tokens +
+         * max_length must fit the model's positions.
          */
         public Builder prefix(int tokens) {
             set("peft.method", "prefix");

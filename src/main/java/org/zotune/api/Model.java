@@ -111,16 +111,16 @@ public final class Model implements AutoCloseable {
      * writes it). A LoRA adapter (peft_type LORA; on an encoder made on its bare model or its masked LM: PEFT's
      * names for each are read): every forward pass sees W + (α/r)·B·A for the adapted weights, on the CPU formed
      * per pass as training does (a run's adapter scores here bit for bit as in the run), on CUDA merged once on the
-     * host (in double, rounded once). A prefix adapter (peft_type PREFIX_TUNING, decoders and encoders): every
-     * attention layer takes its keys and values as a prefix, as training does, on the CPU backend
-     * only ({@link Device#AUTO} picks the CPU, {@link Device#CUDA} is refused). The adapter is checked first: its
+     * device by the op training forms W' with. A prefix adapter (peft_type PREFIX_TUNING, decoders and encoders):
+     * every attention layer takes its keys and values as a float32 prefix, as training does on either backend (a
+     * run's prefix scores here bit for bit as in the run on the same device). The adapter is checked first: its
      * config against the model, every tensor's presence and shape, and the base weights it records (zotune's
      * adapters do): an adapter trained on other weights is refused, each in one line.
      *
      * @param adapter the adapter folder, or null for none
      * @return the open model, which the caller closes
      * @throws ZotuneException when a file is missing or unusable, the adapter does not fit the model, or
-     *                         {@link Device#CUDA} has no usable device (or the adapter is a prefix)
+     *                         {@link Device#CUDA} has no usable device
      */
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
@@ -153,13 +153,9 @@ public final class Model implements AutoCloseable {
         String backend = device.spelling();
         String fallback = null;
         if (device == Device.AUTO) {
-            Cuda.Availability a = prefix == null ? Cuda.availability() : null;
-            backend = a != null && a.usable() ? "cuda" : "cpu"; // a prefix runs on the CPU backend only so far
-            fallback = a == null || a.usable() ? null : a.reason();
-        } else if (prefix != null && device == Device.CUDA) {
-            closeTokenizer(tokenizer);
-            throw new ZotuneException("--adapter " + adapter + ": a prefix adapter runs on the CPU backend only so far "
-                    + "(the CUDA attention takes no key/value prefix yet); use --device cpu");
+            Cuda.Availability a = Cuda.availability();
+            backend = a.usable() ? "cuda" : "cpu";
+            fallback = a.usable() ? null : a.reason();
         }
         Ops ops = null;
         Parameters params = null;

@@ -24,8 +24,8 @@ import picocli.CommandLine.Spec;
                 + "forward pass: each step's update is regenerated from its seed and projected gradient(s).",
                 "Writes a Hugging Face folder (model.safetensors, config.json, tokenizer files); on the device the "
                         + "run trained on, the weights equal the run's model/ bit for bit. A LoRA or prefix run's "
-                        + "trajectory replays on the CPU into a PEFT adapter folder, equal to the run's adapter/ bit "
-                        + "for bit."})
+                        + "trajectory replays into a PEFT adapter folder, equal to the run's adapter/ bit for bit on "
+                        + "the device it trained on."})
 public final class ReplayCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

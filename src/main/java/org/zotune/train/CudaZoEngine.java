@@ -42,9 +42,12 @@ import org.zotune.zo.optim.ZoStep;
  * </ul>
  * State and resume:
  * θ and the optimiser state (in its state dtype, read as floats) are copied to the host and back; a resumed run
- * continues bitwise on the same device. With an adapter (LoRA) θ is the adapter's float32 tensors over the frozen
- * base, exported, checkpointed and restored as the CPU engine does (names, order, optimiser state over them only);
- * the rule forms each adapted weight inside the forward pass, so the captured step stays one graph.
+ * continues bitwise on the same device. With an adapter (LoRA, prefix) θ is the adapter's float32 tensors over the
+ * frozen base, exported, checkpointed and restored as the CPU engine does (names, order, optimiser state over them
+ * only); LoRA's rule forms each adapted weight inside the forward pass, a prefix reaches each attention as its
+ * float32 key/value prefix, so the captured step stays one graph. A prefix starts from the keys and values this
+ * device's frozen forward computes for the seed's tokens ({@code Prefix.bind} on these ops): the same start a replay
+ * on the same device rebuilds.
  */
 final class CudaZoEngine implements ZoEngine {
     private final CudaOps ops;
@@ -76,10 +79,10 @@ final class CudaZoEngine implements ZoEngine {
     }
 
     /**
-     * Over a trainable set: every weight ({@code adapter} null), or an adapter over the frozen model (LoRA): the base
-     * in the run's dtype ({@code config.paramDType()}, the ops' compute type), the adapter's tensors in a float32
-     * buffer of their own that the optimiser perturbs and updates (its state sized to them), as {@link CpuZoEngine}
-     * holds them. Takes ownership of {@code ops}.
+     * Over a trainable set: every weight ({@code adapter} null), or an adapter over the frozen model (LoRA, prefix):
+     * the base in the run's dtype ({@code config.paramDType()}, the ops' compute type), the adapter's tensors in a
+     * float32 buffer of their own that the optimiser perturbs and updates (its state sized to them), as
+     * {@link CpuZoEngine} holds them. Takes ownership of {@code ops}.
      */
     CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
             ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {

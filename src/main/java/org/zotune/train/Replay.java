@@ -52,20 +52,12 @@ public final class Replay {
 
     private static List<HostTensor> runCuda(LoadedModel base, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
-        if (c.peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
-            throw new ZotuneException("replay --device cuda: the trajectory trained a prefix, which trains (and "
-                    + "replays) on the CPU engine only; use --device cpu");
-        }
         if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " adapters: replay "
-                    + "them as adapters (Replay.runAdapters)");
+                    + "them as adapters (Replay.runAdapters, Replay.runPrefix)");
         }
         List<ParamSpec> specs = checkParameters(base, trajectory);
-        Cuda.Availability a = Cuda.availability();
-        if (!a.usable()) {
-            throw new ZotuneException("replay --device cuda: no usable CUDA device (" + a.reason() + "); use "
-                    + "--device cpu");
-        }
+        requireCuda();
         DType dtype = c.paramDType();
         try (CudaOps ops = CudaOps.create(dtype);
                 Parameters params = ops.createParameters(base.parameters(), dtype);
@@ -160,22 +152,40 @@ public final class Replay {
 
     private static List<HostTensor> runAdaptersCuda(LoadedModel base, Trajectory.Read trajectory, Lora lora) {
         TrainConfig c = trajectory.config();
+        requireCuda();
+        DType dtype = c.paramDType();
+        // no forward pass: the base stays on the host (checkParameters compared its fingerprint); only the adapters'
+        // buffer, the optimiser state and the step's kernels are on the device
+        try (CudaOps ops = CudaOps.create(dtype);
+                Lora.Applied applied = lora.apply(ops);
+                Parameters own = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
+            return replayOwnCuda(ops, base.model(), null, TrainableStorage.own(applied.set(), own), lora.tensors(),
+                    trajectory);
+        }
+    }
+
+    private static void requireCuda() {
         Cuda.Availability a = Cuda.availability();
         if (!a.usable()) {
             throw new ZotuneException("replay --device cuda: no usable CUDA device (" + a.reason() + "); use "
                     + "--device cpu");
         }
-        DType dtype = c.paramDType();
+    }
+
+    /**
+     * Every recorded update through {@link DeviceZoStep#replayStep} over an adapter's own float32 device buffer
+     * ({@code storage}, holding its initial values), as {@link CudaZoEngine} trained it; returns the tensors after the
+     * last step. The step is built over the model and its frozen parameters, as training builds it.
+     */
+    /** @param frozen the base on the device, or null where the set needs no forward pass to replay (LoRA) */
+    private static List<HostTensor> replayOwnCuda(CudaOps ops, LanguageModel model, Parameters frozen,
+            TrainableStorage storage, List<ParamSpec> specs, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
         ZoStep.Config step = ZoEngines.stepConfig(c);
         step = new ZoStep.Config(step.eps(), step.samples(), step.strategy(), step.microBatches(),
                 step.maxBadSteps(), DType.F32, step.seed()); // adapters are float32 whatever the base's dtype
-        // no forward pass: the base stays on the host (checkParameters compared its fingerprint); only the adapters'
-        // buffer, the optimiser state and the step's kernels are on the device
-        try (CudaOps ops = CudaOps.create(dtype);
-                Lora.Applied applied = lora.apply(ops);
-                Parameters own = ops.createParameters(lora.initial(c.seed()), DType.F32);
-                CudaTheta theta = new CudaTheta(ops, own);
-                DeviceZoStep zo = new DeviceZoStep(ops, base.model(), null, TrainableStorage.own(applied.set(), own),
+        try (CudaTheta theta = new CudaTheta(ops, storage.buffer());
+                DeviceZoStep zo = new DeviceZoStep(ops, model, frozen, storage,
                         c.optimizer().referenceConfig(c.steps()), step)) {
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);
@@ -185,7 +195,7 @@ public final class Replay {
                 }
                 zo.replayStep(s.g(), s.skipped());
             }
-            return theta.download(lora.tensors());
+            return theta.download(specs);
         }
     }
 
@@ -228,14 +238,38 @@ public final class Replay {
      * @return the prefix and its tensors in {@link Prefix#tensors()}'s order
      */
     public static Prefixes runPrefix(LoadedLanguageModel base, Trajectory.Read trajectory) {
+        return runPrefix(base, trajectory, "cpu");
+    }
+
+    /**
+     * A prefix trajectory replayed on {@code device}: "cpu" as {@link #runPrefix(LoadedLanguageModel,
+     * Trajectory.Read)}, or "cuda": the initial keys and values from the frozen base's forward on the GPU (in the
+     * run's dtype, as {@link CudaZoEngine} bound them), then every recorded update through
+     * {@link DeviceZoStep#replayStep} over the prefix's float32 device buffer: bitwise the prefix a run trained on the
+     * same GPU. A prefix's start depends on the device that computed it, so replay on the device the run trained on.
+     */
+    public static Prefixes runPrefix(LoadedLanguageModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
         if (c.peft().methodKind() != TrainConfig.Peft.Method.PREFIX) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not a "
                     + "prefix");
         }
+        if (!device.equals("cpu") && !device.equals("cuda")) {
+            throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
+        }
         checkParameters(base.model(), base.parameters(), trajectory);
         Prefix prefix = (Prefix) ZoEngines.adapter(c, base.model());
         DType dtype = c.paramDType();
+        if (device.equals("cuda")) {
+            requireCuda();
+            try (CudaOps ops = CudaOps.create(dtype);
+                    Parameters frozen = ops.createParameters(base.parameters(), dtype);
+                    Adapter.Bound bound = prefix.bind(ops, base.model(), frozen, c.seed());
+                    Parameters own = ops.createParameters(bound.initial(), DType.F32)) {
+                return new Prefixes(prefix, replayOwnCuda(ops, base.model(), frozen,
+                        TrainableStorage.own(bound.set(), own), prefix.tensors(), trajectory));
+            }
+        }
         try (CpuOps ops = new CpuOps(dtype);
                 Parameters frozen = ops.createParameters(base.parameters(), dtype);
                 Adapter.Bound bound = prefix.bind(ops, base.model(), frozen, c.seed());

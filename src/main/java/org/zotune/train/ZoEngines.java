@@ -192,13 +192,14 @@ public final class ZoEngines {
         return lora(c, model);
     }
 
-    /** Fails with one line when the run's device has no engine for its trainable set (before any file is written). */
+    /**
+     * Fails with one line when the run's device has no engine for its trainable set (before any file is written).
+     * Every adapter trains on both engines now (LoRA through Ops.loraWeight, prefix tuning through the attention's
+     * key/value prefix, float32 over any base dtype): the check stays the one place a new kind would be refused.
+     */
     public static void requireEngine(TrainConfig c, Adapter adapter) {
-        boolean gpu = c.device().equals("cuda") || (c.device().equals("auto") && Cuda.availability().usable());
-        if (adapter instanceof Prefix && gpu) {
-            // the CUDA attention takes no key/value prefix yet; LoRA's rule needs no kernel of the attention
-            throw new ZotuneException("peft.method prefix: only the CPU engine trains prefix adapters so far (LoRA "
-                    + "trains on CUDA too); use --device cpu (device " + c.device() + " would train on CUDA)");
+        if (adapter != null && !(adapter instanceof Lora) && !(adapter instanceof Prefix)) {
+            throw new ZotuneException("peft.method " + adapter.method() + ": no engine trains it");
         }
     }
 
@@ -245,7 +246,7 @@ public final class ZoEngines {
                         return e;
                     });
         }
-        if (trainable != null || adapter instanceof Prefix) {
+        if (trainable != null) {
             return cpu(c, model, initial, adapter, trainable, objective);
         }
         switch (c.device()) {
@@ -302,7 +303,7 @@ public final class ZoEngines {
                 });
     }
 
-    /** @param adapter the run's LoRA set, or null (full fine-tuning) */
+    /** @param adapter the run's adapter (LoRA, prefix), or null (full fine-tuning) */
     private static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective) {
         CudaOps ops = CudaOps.create(c.paramDType());

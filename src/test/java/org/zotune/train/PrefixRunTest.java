@@ -80,10 +80,12 @@ class PrefixRunTest {
         assertEquals("key 'peft.tokens': 400 prefix tokens + max_length 120 = 520 keys, more than the model's 512 "
                 + "positions; lower peft.tokens or max_length", e.getMessage());
         assertTrue(!Files.exists(out) || isEmpty(out), "nothing written");
-        e = assertThrows(ZotuneException.class, () -> TrainRuns.train(TrainRuns.config(TrainRuns.yaml(train, dev,
-                out, prefix()), "device=cuda"), TrainRuns.quiet()));
-        assertTrue(e.getMessage().startsWith("device cuda: no usable CUDA device")
-                || e.getMessage().startsWith("peft.method prefix: only the CPU engine"), e.getMessage());
+        if (!org.zotune.cuda.Cuda.availability().usable()) { // a prefix trains on CUDA too (PrefixCudaGpuTest)
+            e = assertThrows(ZotuneException.class, () -> TrainRuns.train(TrainRuns.config(TrainRuns.yaml(train, dev,
+                    out, prefix()), "device=cuda"), TrainRuns.quiet()));
+            assertTrue(e.getMessage().startsWith("device cuda: no usable CUDA device"), e.getMessage());
+            assertTrue(!Files.exists(out) || isEmpty(out), "nothing written");
+        }
     }
 
     private static boolean isEmpty(Path p) throws IOException {

@@ -387,9 +387,20 @@ public final class CudaOps implements Ops {
         elementwise.elementwise("add_inplace", a.numel(), a.address(), b.address());
     }
 
+    /**
+     * {@inheritDoc} A float32 {@code src} under a bf16/f16 compute type (a prefix adapter's keys and values, copied
+     * into a key/value cache) is rounded as the prefix attention rounds it when it reads a float32 prefix.
+     */
     @Override
     public void copy(Tensor dst, Tensor src) {
         CudaTensor a = act(dst, "copy", "dst");
+        if (computeType != DType.F32 && src instanceof CudaTensor f && f.dense() && f.dtype() == DType.F32) {
+            sameShape(a, f, "copy");
+            if (a.numel() > 0) {
+                elementwise.cast(f, a);
+            }
+            return;
+        }
         CudaTensor b = act(src, "copy", "src");
         sameShape(a, b, "copy");
         if (a.numel() > 0 && a.address() != b.address()) {
