@@ -2,6 +2,7 @@ package org.zotune.model;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 import org.zotune.backend.Ops;
@@ -111,6 +112,47 @@ public final class Generator {
      */
     public static int[][] generate(Ops ops, CausalLM model, WeightSource weights, int[][] prompts, int maxNewTokens,
                                    Sampling sampling, int eosId, boolean cached) {
+        return generate(ops, model, weights, prompts, maxNewTokens, sampling, eosId, cached, false,
+                cache -> eagerDecode(ops, model, cache.over(weights)));
+    }
+
+    /**
+     * The decode steps of a batched generation (one token per sequence, T = 1), after the prompts' forward has filled
+     * the cache: the logits of {@code batch}'s B tokens, sequence b after {@code starts[b]} cached tokens, on the
+     * host ([B][V]). The cache counts the tokens as cached afterwards. Closed when the generation ends.
+     */
+    public interface DecodeStep extends AutoCloseable {
+        float[][] logits(Batch batch, int[] starts);
+
+        @Override
+        default void close() {
+        }
+    }
+
+    /** Each decode step as an eager forward over {@code source} (the cache over the weights), in its own scope. */
+    public static DecodeStep eagerDecode(Ops ops, CausalLM model, WeightSource source) {
+        return (batch, starts) -> {
+            try (Ops.Scope scope = ops.scope()) {
+                Tensor fresh = model.forward(ops, source, batch, starts);
+                float[] all = ops.toHost(fresh);
+                int v = all.length / batch.batch();
+                float[][] out = new float[batch.batch()][];
+                for (int b = 0; b < out.length; b++) {
+                    out[b] = Arrays.copyOfRange(all, b * v, (b + 1) * v);
+                }
+                return out;
+            }
+        };
+    }
+
+    /**
+     * {@link #generate(Ops, CausalLM, WeightSource, int[][], int, Sampling, int, boolean)} with the decode steps
+     * run by {@code decoder} (made once the prompts' forward has filled the cache, e.g. a captured CUDA graph) over a
+     * cache that shows every block whole when {@code fullCapacity} (fixed shapes from step to step).
+     */
+    public static int[][] generate(Ops ops, CausalLM model, WeightSource weights, int[][] prompts, int maxNewTokens,
+                                   Sampling sampling, int eosId, boolean cached, boolean fullCapacity,
+                                   Function<KvCache, DecodeStep> decoder) {
         if (prompts.length == 0) {
             throw new IllegalArgumentException("generation needs at least one prompt");
         }
@@ -131,7 +173,7 @@ public final class Generator {
         for (int i = 0; i < prompts.length; i++) {
             out[i] = new int[0];
         }
-        if (!cached || !model.cachesKeysValues() || active.length <= 1) {
+        if (!cached || !model.cachesKeysValues() || active.length == 0) {
             for (int i : active) {
                 out[i] = generate(ops, model, weights, prompts[i], maxNewTokens, sampling, eosId, null, cached);
             }
@@ -152,62 +194,60 @@ public final class Generator {
             random[b] = new SplittableRandom(sampling.seed());
         }
         int capacity = Math.min(maxLen, longest + maxNewTokens);
-        try (KvCache cache = new KvCache(ops, n, capacity, false)) {
-            WeightSource source = cache.over(weights);
+        try (KvCache cache = new KvCache(ops, n, capacity, fullCapacity)) {
             int[][] padded = new int[n][];
             for (int b = 0; b < n; b++) {
                 padded[b] = Arrays.copyOf(seqs[b], lens[b]);
             }
-            Batch batch = Batch.rightPadded(padded, 0); // padding is masked and follows every real token
-            int[] rowOf = new int[n]; // each sequence's last real row in the forward's logits
-            for (int b = 0; b < n; b++) {
-                rowOf[b] = b * batch.seq() + lens[b] - 1;
+            Batch prompt = Batch.rightPadded(padded, 0); // padding is masked and follows every real token
+            float[][] logits = new float[n][];
+            try (Ops.Scope scope = ops.scope()) {
+                Tensor fresh = model.forward(ops, cache.over(weights), prompt, new int[n]);
+                for (int b = 0; b < n; b++) {
+                    int row = b * prompt.seq() + lens[b] - 1; // each sequence's last real token
+                    logits[b] = ops.toHost(ops.rows(fresh, row, row + 1));
+                }
             }
-            int[] advanced = lens.clone();
-            int[] starts = new int[n];
-            while (true) {
-                float[][] logits = new float[n][];
-                try (Ops.Scope scope = ops.scope()) {
-                    Tensor fresh = model.forward(ops, source, batch, starts);
-                    cache.advance(advanced);
+            cache.advance(lens.clone());
+            try (DecodeStep step = decoder.apply(cache)) {
+                while (true) {
+                    int[] ids = new int[n];
+                    boolean any = false;
                     for (int b = 0; b < n; b++) {
-                        if (!cache.retired(b)) {
-                            logits[b] = ops.toHost(ops.rows(fresh, rowOf[b], rowOf[b] + 1));
+                        if (cache.retired(b)) {
+                            continue;
+                        }
+                        float[] l = logits[b];
+                        int next = sampling.argmaxDecoding() ? argmax(l) : sample(l, sampling.temperature(),
+                                random[b]);
+                        int made = lens[b] - prompts[active[b]].length;
+                        if (next != eosId) {
+                            seqs[b][lens[b]++] = next;
+                            made++;
+                        }
+                        if (next == eosId || made >= maxNewTokens || lens[b] >= maxLen) {
+                            cache.retire(b);
+                        } else {
+                            ids[b] = next;
+                            any = true;
                         }
                     }
-                }
-                int[] ids = new int[n];
-                boolean any = false;
-                for (int b = 0; b < n; b++) {
-                    if (cache.retired(b)) {
-                        continue;
+                    if (!any) {
+                        break;
                     }
-                    float[] l = logits[b];
-                    int next = sampling.argmaxDecoding() ? argmax(l) : sample(l, sampling.temperature(), random[b]);
-                    int made = lens[b] - prompts[active[b]].length;
-                    if (next != eosId) {
-                        seqs[b][lens[b]++] = next;
-                        made++;
+                    int[] cachedLengths = cache.lengths();
+                    int[] starts = new int[n];
+                    int[] advanced = new int[n];
+                    int[] mask = new int[n];
+                    for (int b = 0; b < n; b++) {
+                        mask[b] = 1;
+                        starts[b] = cache.retired(b) ? 0 : cachedLengths[b];
+                        advanced[b] = cache.retired(b) ? 0 : 1;
                     }
-                    if (next == eosId || made >= maxNewTokens || lens[b] >= maxLen) {
-                        cache.retire(b);
-                    } else {
-                        ids[b] = next;
-                        any = true;
-                    }
+                    // a retired sequence: token 0 at position 0, its logits never read
+                    logits = step.logits(new Batch(n, 1, ids, mask), starts);
+                    cache.advance(advanced);
                 }
-                if (!any) {
-                    break;
-                }
-                int[] cachedLengths = cache.lengths();
-                int[] mask = new int[n];
-                for (int b = 0; b < n; b++) {
-                    mask[b] = 1;
-                    starts[b] = cache.retired(b) ? 0 : cachedLengths[b];
-                    advanced[b] = cache.retired(b) ? 0 : 1;
-                    rowOf[b] = b;
-                }
-                batch = new Batch(n, 1, ids, mask); // a retired sequence: token 0 at position 0, never read
             }
         }
         for (int b = 0; b < n; b++) {

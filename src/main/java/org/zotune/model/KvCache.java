@@ -77,6 +77,11 @@ public final class KvCache implements AutoCloseable {
         return lengths.clone();
     }
 
+    /** Whether every prefix shows its whole block (fixed shapes from step to step, as a captured graph needs). */
+    public boolean fullCapacity() {
+        return fullCapacity;
+    }
+
     /** Sequences held. */
     public int sequences() {
         return sequences;

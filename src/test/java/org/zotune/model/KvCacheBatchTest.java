@@ -90,6 +90,47 @@ class KvCacheBatchTest {
     }
 
     @Test
+    void theFullCapacityFormIsTheEagerFormBitForBit() {
+        // the cache at full capacity (every block read whole, as a captured decode step reads it) gives the eager
+        // form's logits at every decode step, and so its tokens
+        for (ModelConfig c : decoders()) {
+            CausalLM m = Architectures.create(c);
+            try (CpuOps ops = new CpuOps(DType.BF16);
+                 Parameters p = ops.createParameters(randomWeights(m, 17), DType.BF16)) {
+                List<float[]> compact = new ArrayList<>();
+                List<float[]> full = new ArrayList<>();
+                Generator.Sampling s = Generator.Sampling.temperature(1.2f, 8);
+                int[][] a = Generator.generate(ops, m, p, PROMPTS, 100, s, -1, true, false,
+                        cache -> recording(compact, Generator.eagerDecode(ops, m, cache.over(p))));
+                int[][] b = Generator.generate(ops, m, p, PROMPTS, 100, s, -1, true, true,
+                        cache -> recording(full, Generator.eagerDecode(ops, m, cache.over(p))));
+                assertEquals(compact.size(), full.size(), c.family() + ": decode steps");
+                assertTrue(compact.size() > 10, c.family() + ": " + compact.size() + " decode steps");
+                for (int i = 0; i < compact.size(); i++) {
+                    assertArrayEquals(compact.get(i), full.get(i), c.family() + ": decode step " + i);
+                }
+                for (int i = 0; i < PROMPTS.length; i++) {
+                    assertArrayEquals(a[i], b[i], c.family() + ": prompt " + i);
+                }
+            }
+        }
+    }
+
+    private static Generator.DecodeStep recording(List<float[]> steps, Generator.DecodeStep inner) {
+        return (batch, starts) -> {
+            float[][] l = inner.logits(batch, starts);
+            float[] all = new float[0];
+            for (float[] row : l) {
+                int at = all.length;
+                all = Arrays.copyOf(all, at + row.length);
+                System.arraycopy(row, 0, all, at, row.length);
+            }
+            steps.add(all);
+            return l;
+        };
+    }
+
+    @Test
     void aPrefixInFrontOfEverySequencesRows() {
         for (ModelConfig c : decoders()) {
             CausalLM m = Architectures.create(c);
