@@ -17,15 +17,22 @@ def main():
     print("| implementation | cache | batch | prompt | new tokens | s | tokens/s |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in hf + zt:
-        cache = r["cache"] if r["impl"] == "hf" else ("kv cache" if r["cache"] else "none (full recompute)")
+        if r["impl"] == "hf":
+            cache = r["cache"]
+        elif not r["cache"]:
+            cache = "none (full recompute)"
+        else:
+            cache = "kv cache, " + ("captured decode (CUDA graph)" if r.get("decode") == "graph" else "eager decode")
         print(f"| {r['impl']} | {cache} | {r['batch']} | {r['prompt']} | {r['new_tokens']} | {r['seconds']:.3f} "
               f"| {r['tokens_per_s']:.1f} |")
-    base = [r for r in hf if r["batch"] == 1 and r["cache"] == "dynamic"]
-    ours = [r for r in zt if r["cache"] is True]
-    if base and ours:
-        print(f"\nzotune / HF (dynamic cache), batch 1: {ours[0]['tokens_per_s'] / base[0]['tokens_per_s']:.2f}x")
-    if not any(r["batch"] > 1 for r in zt):
-        print("zotune batch > 1: not measured (generation takes one sequence so far)")
+    print()
+    for batch in sorted({r["batch"] for r in hf}):
+        base = [r for r in hf if r["batch"] == batch and r["cache"] == "dynamic"]
+        for decode in ("graph", "eager"):
+            ours = [r for r in zt if r["batch"] == batch and r["cache"] is True and r.get("decode", "eager") == decode]
+            if base and ours:
+                print(f"zotune ({decode} decode) / HF (dynamic cache), batch {batch}: "
+                      f"{ours[0]['tokens_per_s'] / base[0]['tokens_per_s']:.2f}x")
     devices = {r.get("device") for r in hf + zt}
     print(f"\ndevices: {sorted(str(d) for d in devices)}")
 

@@ -197,12 +197,13 @@ __device__ void merge_heads(const T* O, T* out, int B, int Tn, int H, int D) {
     }
 }
 
-// Prefix / key-value cache attention (unfused): the Np prefix rows [Np, Hkv·D] (shared by every sequence, already
-// rotated, of type P: the compute type or float32) and the split keys / values [B, H, T, D] laid side by side
-// into [B, H, Np + T, D], prefix first, kv heads expanded as split_qkv_rope expands them.
+// Prefix / key-value cache attention (unfused): the Np prefix rows [Np, Hkv·D] (shared by every sequence when
+// stride is 0; else sequence b's rows start at row b·stride: a batched key/value cache; already rotated, of type P:
+// the compute type or float32) and the split keys / values [B, H, T, D] laid side by side into [B, H, Np + T, D],
+// prefix first, kv heads expanded as split_qkv_rope expands them.
 template <typename T, typename P>
 __device__ void prefix_concat(const P* pk, const P* pv, const T* Kh, const T* Vh, T* Kx, T* Vx, int B, int H,
-                              int Hkv, int Tn, int Np, int D) {
+                              int Hkv, int Tn, int Np, int D, int stride) {
     const int Tk = Np + Tn;
     const int64_t n = (int64_t)B * H * Tk * D;
     const int group = H / Hkv;
@@ -212,7 +213,8 @@ __device__ void prefix_concat(const P* pk, const P* pv, const T* Kh, const T* Vh
         const int64_t bh = i / ((int64_t)D * Tk);
         const int h = (int)(bh % H);
         if (j < Np) {
-            const int64_t src = (int64_t)j * Hkv * D + (int64_t)(h / group) * D + d;
+            const int64_t row = (int64_t)(bh / H) * stride + j;
+            const int64_t src = row * Hkv * D + (int64_t)(h / group) * D + d;
             Kx[i] = from_float<T>(to_float(pk[src]));
             Vx[i] = from_float<T>(to_float(pv[src]));
         } else {
@@ -223,11 +225,14 @@ __device__ void prefix_concat(const P* pk, const P* pv, const T* Kh, const T* Vh
     }
 }
 
-// One block per score row (b, h, t) of S [B·H·T, Np + T]: the Np prefix keys are always visible; own key s
-// (column Np + s) when mask[b, s] != 0 and, when CAUSAL, s <= t. Hidden keys get 0; a row with no visible key
-// (only possible when Np = 0) is all zeros. Scores arrive already scaled.
+// One block per score row (b, h, t) of S [B·H·T, Np + T]: prefix key j < Np is visible always (per_seq 0) or, for
+// a batched key/value cache (per_seq 1), when j < fixed + max(pos[b·T], 0) (the rows sequence b has cached, read
+// from the positions so that a captured graph decides it per replay); own key s (column Np + s) when
+// mask[b, s] != 0 and, when CAUSAL, s <= t. Hidden keys get 0; a row with no visible key is all zeros. Scores arrive
+// already scaled.
 template <typename T, bool CAUSAL>
-__device__ void prefix_softmax_rows(const float* S, T* P, const int* mask, int H, int Tn, int Np) {
+__device__ void prefix_softmax_rows(const float* S, T* P, const int* mask, const int* pos, int H, int Tn, int Np,
+                                    int per_seq, int fixed) {
     __shared__ float scratch[32];
     const int Tk = Np + Tn;
     const int64_t row = blockIdx.x;
@@ -237,30 +242,33 @@ __device__ void prefix_softmax_rows(const float* S, T* P, const int* mask, int H
     const float* s_row = S + row * Tk;
     T* p_row = P + row * Tk;
     const int* m = mask + (int64_t)b * Tn;
+    const int np_seen = per_seq ? min(Np, fixed + max(pos[(int64_t)b * Tn], 0)) : Np;  // visible prefix columns
     float mx = -INFINITY;
     for (int s = threadIdx.x; s <= last; s += blockDim.x)
-        if (s < Np || m[s - Np] != 0) mx = fmaxf(mx, s_row[s]);
+        if (s < Np ? s < np_seen : m[s - Np] != 0) mx = fmaxf(mx, s_row[s]);
     mx = block_max(mx, scratch);
     float sum = 0.f;
     if (mx != -INFINITY) {
         for (int s = threadIdx.x; s <= last; s += blockDim.x)
-            if (s < Np || m[s - Np] != 0) sum += expf(s_row[s] - mx);
+            if (s < Np ? s < np_seen : m[s - Np] != 0) sum += expf(s_row[s] - mx);
     }
     sum = block_sum(sum, scratch);
     const float inv = sum > 0.f ? 1.f / sum : 0.f;
     for (int s = threadIdx.x; s < Tk; s += blockDim.x) {
-        const bool visible = s <= last && (s < Np || m[s - Np] != 0);
+        const bool visible = s <= last && (s < Np ? s < np_seen : m[s - Np] != 0);
         p_row[s] = from_float<T>(visible && sum > 0.f ? expf(s_row[s] - mx) * inv : 0.f);
     }
 }
 
 // A key/value cache's new rows: n token rows of k and v (row r at k + r·ldk, v + r·ldv; with a bias, the bias's
-// matching values added and rounded to T first, as attention's packed bias is) into K, V [n, Hkv·D] dense; K
-// rotated (rotate-half) at positions[r] exactly as split_qkv_rope rotates keys when rope != 0.
+// matching values added and rounded to T first, as attention's packed bias is) into K, V [n, Hkv·D] dense
+// (stride 0), or, for a batched cache of stride rows per sequence, token t of sequence b (r = b·Tn + t) into row
+// b·stride + fixed + max(positions[b·Tn], 0) + t, skipped if that runs past its block; K rotated (rotate-half) at
+// positions[r] exactly as split_qkv_rope rotates keys when rope != 0.
 template <typename T>
 __device__ void store_kv(const T* k, int ldk, const T* v, int ldv, const T* kbias, const T* vbias,
                          const int* positions, T* K, T* V, int n, int Hkv, int D, int rope, double theta,
-                         double factor, double low, double high, int orig) {
+                         double factor, double low, double high, int orig, int Tn, int stride, int fixed) {
     const int W = Hkv * D;
     const int64_t total = (int64_t)n * W;
     const int half = D / 2;
@@ -268,13 +276,20 @@ __device__ void store_kv(const T* k, int ldk, const T* v, int ldv, const T* kbia
         const int c = (int)(i % W);
         const int64_t r = i / W;
         const int d = c % D;
+        int64_t o = i;  // the output element
+        if (stride > 0) {
+            const int64_t b = r / Tn;
+            const int64_t row = fixed + (int64_t)max(positions[b * Tn], 0) + r % Tn;
+            if (row >= stride) continue;
+            o = (b * stride + row) * W + c;
+        }
         const T* krow = k + r * ldk;
         const T* vrow = v + r * ldv;
         const float vx = vbias == nullptr ? to_float(vrow[c]) : round_rn<T>(to_float(vrow[c]) + to_float(vbias[c]));
-        V[i] = from_float<T>(vx);
+        V[o] = from_float<T>(vx);
         const float kx = kbias == nullptr ? to_float(krow[c]) : round_rn<T>(to_float(krow[c]) + to_float(kbias[c]));
         if (rope == 0) {
-            K[i] = from_float<T>(kx);
+            K[o] = from_float<T>(kx);
         } else {
             const int j = d < half ? d : d - half;
             const int pc = d < half ? c + half : c - half;
@@ -283,7 +298,7 @@ __device__ void store_kv(const T* k, int ldk, const T* v, int ldv, const T* kbia
                                               : round_rn<T>(to_float(krow[pc]) + to_float(kbias[pc]));
             float s, co;
             sincosf((float)max(positions[r], 0) * rope_inv_freq(j, D, theta, factor, low, high, orig), &s, &co);
-            K[i] = from_float<T>(kx * co + sign * kp * s);
+            K[o] = from_float<T>(kx * co + sign * kp * s);
         }
     }
 }
@@ -380,22 +395,31 @@ ZT_SOFTMAX_W(8, bidir, false)
 
 #define ZT_PREFIX(SUF, T)                                                                                       \
     __global__ void attention_prefix_concat_##SUF(const T* pk, const T* pv, const T* Kh, const T* Vh, T* Kx,   \
-                                                  T* Vx, int B, int H, int Hkv, int Tn, int Np, int D) {       \
-        prefix_concat<T, T>(pk, pv, Kh, Vh, Kx, Vx, B, H, Hkv, Tn, Np, D);                                    \
+                                                  T* Vx, int B, int H, int Hkv, int Tn, int Np, int D,         \
+                                                  int stride) {                                                 \
+        prefix_concat<T, T>(pk, pv, Kh, Vh, Kx, Vx, B, H, Hkv, Tn, Np, D, stride);                            \
     }                                                                                                           \
-    __global__ void attention_prefix_causal_softmax_##SUF(const float* S, T* P, const int* mask, int H, int Tn, \
-                                                          int Np) {                                             \
-        prefix_softmax_rows<T, true>(S, P, mask, H, Tn, Np);                                                    \
+    __global__ void attention_prefix_causal_softmax_##SUF(const float* S, T* P, const int* mask, const int* pos, \
+                                                          int H, int Tn, int Np, int per_seq, int fixed) {      \
+        prefix_softmax_rows<T, true>(S, P, mask, pos, H, Tn, Np, per_seq, fixed);                               \
     }                                                                                                           \
-    __global__ void attention_prefix_bidir_softmax_##SUF(const float* S, T* P, const int* mask, int H, int Tn,  \
-                                                         int Np) {                                              \
-        prefix_softmax_rows<T, false>(S, P, mask, H, Tn, Np);                                                   \
+    __global__ void attention_prefix_bidir_softmax_##SUF(const float* S, T* P, const int* mask, const int* pos, \
+                                                         int H, int Tn, int Np, int per_seq, int fixed) {       \
+        prefix_softmax_rows<T, false>(S, P, mask, pos, H, Tn, Np, per_seq, fixed);                              \
     }                                                                                                           \
     __global__ void attention_store_kv_##SUF(const T* k, int ldk, const T* v, int ldv, const T* kbias,          \
                                              const T* vbias, const int* pos, T* K, T* V, int n, int Hkv, int D, \
                                              int rope, double theta, double factor, double low, double high,    \
                                              int orig) {                                                        \
-        store_kv(k, ldk, v, ldv, kbias, vbias, pos, K, V, n, Hkv, D, rope, theta, factor, low, high, orig);     \
+        store_kv(k, ldk, v, ldv, kbias, vbias, pos, K, V, n, Hkv, D, rope, theta, factor, low, high, orig, 1, 0, \
+                 0);                                                                                            \
+    }                                                                                                           \
+    __global__ void attention_store_kv_seq_##SUF(const T* k, int ldk, const T* v, int ldv, const T* kbias,      \
+                                                 const T* vbias, const int* pos, T* K, T* V, int n, int Hkv,    \
+                                                 int D, int rope, double theta, double factor, double low,      \
+                                                 double high, int orig, int Tn, int stride, int fixed) {        \
+        store_kv(k, ldk, v, ldv, kbias, vbias, pos, K, V, n, Hkv, D, rope, theta, factor, low, high, orig, Tn,  \
+                 stride, fixed);                                                                                \
     }
 ZT_PREFIX(f32, float)
 ZT_PREFIX(bf16, bf16)
@@ -403,12 +427,12 @@ ZT_PREFIX(f16, __half)
 #undef ZT_PREFIX
 // a float32 prefix (trained in float32) under a 16-bit compute type: rounded to it as it is laid out
 __global__ void attention_prefix_concat_f32p_bf16(const float* pk, const float* pv, const bf16* Kh, const bf16* Vh,
-        bf16* Kx, bf16* Vx, int B, int H, int Hkv, int Tn, int Np, int D) {
-    prefix_concat<bf16, float>(pk, pv, Kh, Vh, Kx, Vx, B, H, Hkv, Tn, Np, D);
+        bf16* Kx, bf16* Vx, int B, int H, int Hkv, int Tn, int Np, int D, int stride) {
+    prefix_concat<bf16, float>(pk, pv, Kh, Vh, Kx, Vx, B, H, Hkv, Tn, Np, D, stride);
 }
 __global__ void attention_prefix_concat_f32p_f16(const float* pk, const float* pv, const __half* Kh,
-        const __half* Vh, __half* Kx, __half* Vx, int B, int H, int Hkv, int Tn, int Np, int D) {
-    prefix_concat<__half, float>(pk, pv, Kh, Vh, Kx, Vx, B, H, Hkv, Tn, Np, D);
+        const __half* Vh, __half* Kx, __half* Vx, int B, int H, int Hkv, int Tn, int Np, int D, int stride) {
+    prefix_concat<__half, float>(pk, pv, Kh, Vh, Kx, Vx, B, H, Hkv, Tn, Np, D, stride);
 }
 }  // extern "C"
 

@@ -478,6 +478,32 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Extends each of {@code prompts} (token ids) as {@link #generate(int[], Generation, IntConsumer)} extends it
+     * alone, the same tokens, in one batch: the prompts right-padded into one forward pass, then one position per
+     * sequence per step through a key/value cache with a block of rows per sequence; a sampled generation draws each
+     * sequence from its own generator seeded with {@link Generation#seed()}. Returns each prompt's new tokens.
+     */
+    public int[][] generate(int[][] prompts, Generation generation) {
+        CausalLM causal = causal();
+        if (prompts.length == 0) {
+            throw new ZotuneException("generation needs at least one prompt");
+        }
+        for (int i = 0; i < prompts.length; i++) {
+            try {
+                checkPrompt(prompts[i]);
+            } catch (ZotuneException e) {
+                throw new ZotuneException("prompt " + i + ": " + e.getMessage());
+            }
+        }
+        Generator.Sampling s = generation.sampled()
+                ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
+                : Generator.Sampling.argmax();
+        try (Ops.Scope scope = ops.scope()) {
+            return Generator.generate(ops, causal, weights, prompts, generation.maxTokens(), s, eosId(), true);
+        }
+    }
+
     /** Generates from a text prompt (from BOS when empty) and returns the whole text, prompt included. */
     public String generate(String prompt, Generation generation) {
         causal();

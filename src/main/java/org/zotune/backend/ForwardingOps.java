@@ -192,6 +192,12 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                AttentionSpec spec, Tensor keys, Tensor values, int stride, int fixedRows) {
+        delegate.storeKeysValues(k, kCol, v, vCol, bias, positions, spec, keys, values, stride, fixedRows);
+    }
+
+    @Override
     public Tensor crossEntropy(Tensor logits, IntTensor targets) {
         return delegate.crossEntropy(logits, targets);
     }

@@ -207,6 +207,18 @@ public interface Ops extends AutoCloseable {
     }
 
     /**
+     * {@link #storeKeysValues(Tensor, int, Tensor, int, Tensor, IntTensor, AttentionSpec, Tensor, Tensor, int)} into a
+     * batched cache of {@code stride} rows per sequence ({@code keys}, {@code values} [B·stride, Hkv·D]): token t of
+     * sequence b goes to row b·stride + fixedRows + max(positions[b·T], 0) + t, the rows a per-sequence
+     * {@link KvPrefix} shows back. The rows follow from the positions on the device, so a captured graph stores each
+     * replay's tokens where they belong. Each sequence's rows must fit its block. Backends without a cache refuse.
+     */
+    default void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                 AttentionSpec spec, Tensor keys, Tensor values, int stride, int fixedRows) {
+        throw new UnsupportedOperationException(name() + ": a batched key/value cache is not built");
+    }
+
+    /**
      * Mean cross-entropy of {@code logits} [n, V] against {@code targets} (length n, -1 = ignored), computed
      * in float32. Returns a [1, 2] float32 tensor (loss sum, count of targets).
      */

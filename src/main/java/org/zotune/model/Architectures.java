@@ -1,6 +1,7 @@
 package org.zotune.model;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -130,6 +131,26 @@ public final class Architectures {
 
     /** {@link #checkBatch(ModelConfig, Batch, boolean)} for tokens that follow {@code start} cached ones. */
     public static void checkBatch(ModelConfig c, Batch batch, boolean arangePositions, int start) {
+        int[] starts = new int[batch.batch()];
+        Arrays.fill(starts, start);
+        checkBatch(c, batch, arangePositions, starts);
+    }
+
+    /** Per-sequence starts: one per sequence, none negative. */
+    public static void checkStarts(Batch batch, int[] starts) {
+        if (starts.length != batch.batch()) {
+            throw new IllegalArgumentException(starts.length + " starts for a batch of " + batch.batch());
+        }
+        for (int s : starts) {
+            if (s < 0) {
+                throw new IllegalArgumentException("a start is " + s + ", below 0");
+            }
+        }
+    }
+
+    /** {@link #checkBatch(ModelConfig, Batch, boolean)} for sequence b following {@code starts[b]} cached tokens. */
+    public static void checkBatch(ModelConfig c, Batch batch, boolean arangePositions, int[] starts) {
+        checkStarts(batch, starts);
         int[] ids = batch.ids();
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= c.vocabSize()) {
@@ -140,12 +161,16 @@ public final class Architectures {
         if (c.ropeTheta() > 0) {
             return; // rotary positions have no table to run past
         }
-        int needed = start;
-        if (arangePositions) {
-            needed = start + batch.seq();
-        } else {
-            for (int p : batch.maskedCumsumPositions()) {
-                needed = Math.max(needed, start + p + 1);
+        int needed = 0;
+        int[] cumsum = arangePositions ? null : batch.maskedCumsumPositions();
+        for (int b = 0; b < batch.batch(); b++) {
+            if (arangePositions) {
+                needed = Math.max(needed, starts[b] + batch.seq());
+            } else {
+                needed = Math.max(needed, starts[b]);
+                for (int t = 0; t < batch.seq(); t++) {
+                    needed = Math.max(needed, starts[b] + cumsum[b * batch.seq() + t] + 1);
+                }
             }
         }
         if (needed > c.maxPositions()) {

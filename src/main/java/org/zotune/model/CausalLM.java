@@ -19,6 +19,22 @@ public interface CausalLM extends LanguageModel {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " has no key/value cache forward");
     }
 
+    /**
+     * {@link #forward(Ops, WeightSource, Batch, int)} with a start per sequence ({@code starts[b]} earlier tokens of
+     * sequence b cached: a batched {@link KvCache}); each sequence's first token must be real (right padding). Models
+     * without it take equal starts only.
+     */
+    default Tensor forward(Ops ops, WeightSource w, Batch batch, int[] starts) {
+        Architectures.checkStarts(batch, starts);
+        for (int s : starts) {
+            if (s != starts[0]) {
+                throw new UnsupportedOperationException(getClass().getSimpleName()
+                        + " has no per-sequence key/value cache forward");
+            }
+        }
+        return forward(ops, w, batch, starts[0]);
+    }
+
     /** Whether {@link #forward(Ops, WeightSource, Batch, int)} takes a start above 0 (a key/value cache). */
     default boolean cachesKeysValues() {
         return false;

@@ -1,5 +1,6 @@
 package org.zotune.api;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -112,6 +113,24 @@ class ApiTest {
             assertEquals(m.tokenize("Once")[1], argmax(l.rows()[0]), "after BOS the model says 'Once'");
             ZotuneException e = assertThrows(ZotuneException.class, () -> m.fillMask("a [MASK] b", 3));
             assertTrue(e.getMessage().contains("is a decoder"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aBatchOfPromptsGeneratesWhatEachPromptGeneratesAlone() {
+        try (Model m = Model.open(ModelSource.bundled(), Device.CPU, Precision.F32)) {
+            int[][] prompts = {m.tokenize("Once upon a time"), new int[] {m.bosId()},
+                m.tokenize("The little dog ran to the")};
+            for (Generation g : new Generation[] {Generation.greedy(20), Generation.sampled(20, 0.8f, 9)}) {
+                int[][] batched = m.generate(prompts, g);
+                for (int i = 0; i < prompts.length; i++) {
+                    assertArrayEquals(m.generate(prompts[i], g, null), batched[i], "prompt " + i + " " + g);
+                }
+            }
+            ZotuneException e = assertThrows(ZotuneException.class,
+                    () -> m.generate(new int[][] {{m.bosId()}, {}}, Generation.greedy(3)));
+            assertTrue(e.getMessage().startsWith("prompt 1: "), e.getMessage());
+            assertThrows(ZotuneException.class, () -> m.generate(new int[0][], Generation.greedy(3)));
         }
     }
 

@@ -9,18 +9,24 @@ import org.zotune.model.CausalLM;
 import org.zotune.model.Generator;
 import org.zotune.model.ModelConfig;
 import org.zotune.tensor.DType;
+import org.zotune.zo.cuda.DecodeGraph;
 
 /**
  * Times zotune's greedy generation on CUDA (bf16, random weights of a GPT-2 size): one warm-up run, then the median
- * of {@code reps} timed runs of the whole {@code Generator.generate} call (prompt and new tokens, as Hugging Face's
- * {@code generate} is timed in benchmarks/generate/hf_generate.py), with the key/value cache and, for a shorter run,
- * without it. Prints one JSON object per line. Batch 1 only: generation takes one sequence so far.
+ * of {@code reps} timed runs of the whole generate call (prompt and new tokens, as Hugging Face's {@code generate} is
+ * timed in benchmarks/generate/hf_generate.py), per batch size: with the key/value cache and the captured decode step
+ * ({@code DecodeGraph}: one CUDA graph replayed per token), with the cache and eager decode steps, and, for a shorter
+ * run at batch 1, without the cache. A batch is {@code batch} random prompts of the same length, as hf_generate.py
+ * draws them; tokens/s counts every sequence's new tokens. Prints one JSON object per line.
  *
  * <p>Usage: GenerateBench [size 1558M] [prompt tokens 32] [new tokens 128] [reps 3] [uncached new tokens 16]
+ * [batches 1,16]
  */
 public final class GenerateBench {
     private GenerateBench() {
     }
+
+    private enum Mode { GRAPH, EAGER, UNCACHED }
 
     public static void main(String[] args) {
         String size = args.length > 0 ? args[0] : "1558M";
@@ -28,42 +34,58 @@ public final class GenerateBench {
         int newTokens = args.length > 2 ? Integer.parseInt(args[2]) : 128;
         int reps = args.length > 3 ? Integer.parseInt(args[3]) : 3;
         int uncachedTokens = args.length > 4 ? Integer.parseInt(args[4]) : 16;
+        int[] batches = java.util.Arrays.stream((args.length > 5 ? args[5] : "1,16").split(","))
+                .mapToInt(Integer::parseInt).toArray();
         ModelConfig config = Gpt2Shapes.config(size);
         CausalLM lm = Architectures.create(config);
-        int[] prompt = new int[promptLen];
         SplittableRandom rnd = new SplittableRandom(7);
-        for (int i = 0; i < promptLen; i++) {
-            prompt[i] = rnd.nextInt(config.vocabSize());
-        }
         try (CudaOps ops = CudaOps.create(DType.BF16);
              Parameters params = ops.createParameters(Gpt2Shapes.randomWeights(lm.params(), 42), DType.BF16)) {
-            for (boolean cached : new boolean[] {true, false}) {
-                int n = cached ? newTokens : uncachedTokens;
-                if (n <= 0) {
-                    continue;
-                }
-                run(ops, lm, params, prompt, n, cached); // warm-up: kernels loaded, arena grown
-                double[] seconds = new double[reps];
-                for (int r = 0; r < reps; r++) {
-                    long t0 = System.nanoTime();
-                    int[] out = run(ops, lm, params, prompt, n, cached);
-                    seconds[r] = (System.nanoTime() - t0) / 1e9;
-                    if (out.length != n) {
-                        throw new IllegalStateException("generated " + out.length + " tokens, asked for " + n);
+            for (int batch : batches) {
+                int[][] prompts = new int[batch][promptLen];
+                for (int[] p : prompts) {
+                    for (int i = 0; i < promptLen; i++) {
+                        p[i] = rnd.nextInt(config.vocabSize());
                     }
                 }
-                java.util.Arrays.sort(seconds);
-                double median = seconds[reps / 2];
-                System.out.println(String.format(Locale.ROOT,
-                        "{\"impl\": \"zotune\", \"cache\": %s, \"size\": \"%s\", \"batch\": 1, \"prompt\": %d, "
-                                + "\"new_tokens\": %d, \"seconds\": %.4f, \"tokens_per_s\": %.2f, \"device\": \"%s\"}",
-                        cached, size, promptLen, n, median, n / median, String.valueOf(ops.device()).replace("\"", "'")));
+                for (Mode mode : Mode.values()) {
+                    int n = mode == Mode.UNCACHED ? uncachedTokens : newTokens;
+                    if (n <= 0 || mode == Mode.UNCACHED && batch != 1) {
+                        continue;
+                    }
+                    run(ops, lm, params, prompts, n, mode); // warm-up: kernels loaded, arena grown
+                    double[] seconds = new double[reps];
+                    for (int r = 0; r < reps; r++) {
+                        long t0 = System.nanoTime();
+                        int[][] out = run(ops, lm, params, prompts, n, mode);
+                        seconds[r] = (System.nanoTime() - t0) / 1e9;
+                        for (int[] o : out) {
+                            if (o.length != n) {
+                                throw new IllegalStateException("generated " + o.length + " tokens, asked for " + n);
+                            }
+                        }
+                    }
+                    java.util.Arrays.sort(seconds);
+                    double median = seconds[reps / 2];
+                    System.out.println(String.format(Locale.ROOT,
+                            "{\"impl\": \"zotune\", \"cache\": %s, \"decode\": \"%s\", \"size\": \"%s\", "
+                                    + "\"batch\": %d, \"prompt\": %d, \"new_tokens\": %d, \"seconds\": %.4f, "
+                                    + "\"tokens_per_s\": %.2f, \"device\": \"%s\"}",
+                            mode != Mode.UNCACHED, mode.name().toLowerCase(Locale.ROOT), size, batch, promptLen, n,
+                            median, batch * n / median, String.valueOf(ops.device()).replace("\"", "'")));
+                }
             }
         }
     }
 
-    private static int[] run(CudaOps ops, CausalLM lm, Parameters params, int[] prompt, int n, boolean cached) {
-        // eos -1: never stops early, so every run makes n tokens
-        return Generator.generate(ops, lm, params, prompt, n, Generator.Sampling.argmax(), -1, null, cached);
+    private static int[][] run(CudaOps ops, CausalLM lm, Parameters params, int[][] prompts, int n, Mode mode) {
+        // eos -1: never stops early, so every run makes n tokens per sequence
+        Generator.Sampling greedy = Generator.Sampling.argmax();
+        return switch (mode) {
+            case GRAPH -> DecodeGraph.generate(ops, lm, params, prompts, n, greedy, -1);
+            case EAGER -> Generator.generate(ops, lm, params, prompts, n, greedy, -1, true);
+            case UNCACHED -> new int[][] {Generator.generate(ops, lm, params, prompts[0], n, greedy, -1, null,
+                    false)};
+        };
     }
 }

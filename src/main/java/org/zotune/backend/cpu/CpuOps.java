@@ -1,5 +1,6 @@
 package org.zotune.backend.cpu;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 import org.zotune.backend.AttentionSpec;
@@ -441,6 +442,8 @@ public final class CpuOps implements Ops {
             pk = copy(pkt);
             pv = copy(pvt);
         }
+        int[] visible = prefixVisible(prefix, pos, s);
+        int stride = prefix == null ? 0 : prefix.stride();
         float[] prefixKeys = pk;
         float[] prefixValues = pv;
         CpuTensor out = new CpuTensor(bsz * seq, h * d, computeType);
@@ -451,12 +454,14 @@ public final class CpuOps implements Ops {
             int kvHead = head / group;
             double[] scores = new double[seq];
             double[] prefixScores = new double[np];
+            int pb = visible[b]; // the prefix rows this sequence's queries see
+            int po = b * stride * hkv * d; // its block (0 when shared)
             for (int i = 0; i < seq; i++) {
                 int qo = (b * seq + i) * h * d + head * d;
                 int last = s.causal() ? i : seq - 1; // the last key query i may see
                 double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j < np; j++) {
-                    int ko = j * hkv * d + kvHead * d;
+                for (int j = 0; j < pb; j++) {
+                    int ko = po + j * hkv * d + kvHead * d;
                     double dot = 0;
                     for (int c = 0; c < d; c++) {
                         dot += (double) qr[qo + c] * prefixKeys[ko + c];
@@ -482,7 +487,7 @@ public final class CpuOps implements Ops {
                     continue; // no visible key: zeros
                 }
                 double sum = 0;
-                for (int j = 0; j < np; j++) {
+                for (int j = 0; j < pb; j++) {
                     prefixScores[j] = Math.exp(prefixScores[j] - max);
                     sum += prefixScores[j];
                 }
@@ -492,8 +497,8 @@ public final class CpuOps implements Ops {
                 }
                 for (int c = 0; c < d; c++) {
                     double acc = 0;
-                    for (int j = 0; j < np; j++) {
-                        acc += prefixScores[j] * prefixValues[j * hkv * d + kvHead * d + c];
+                    for (int j = 0; j < pb; j++) {
+                        acc += prefixScores[j] * prefixValues[po + j * hkv * d + kvHead * d + c];
                     }
                     for (int j = 0; j <= last; j++) {
                         if (scores[j] != 0) {
@@ -505,6 +510,64 @@ public final class CpuOps implements Ops {
             }
         });
         return out;
+    }
+
+    /**
+     * The prefix rows each sequence's queries see: all p when shared; per sequence, min(p, fixedRows + the position
+     * of its first token) (KvPrefix's rule).
+     */
+    private static int[] prefixVisible(KvPrefix prefix, int[] pos, AttentionSpec s) {
+        int[] visible = new int[s.batch()];
+        if (prefix == null) {
+            return visible;
+        }
+        if (!prefix.perSequence()) {
+            Arrays.fill(visible, prefix.length());
+            return visible;
+        }
+        if (prefix.sequences() != s.batch() || pos == null || pos.length != s.batch() * s.seq()) {
+            throw new IllegalArgumentException("attention: a per-sequence prefix of " + prefix.sequences()
+                    + " sequences needs " + s.batch() + " of them and " + s.batch() * s.seq() + " positions");
+        }
+        for (int b = 0; b < s.batch(); b++) {
+            visible[b] = Math.min(prefix.length(), prefix.fixedRows() + Math.max(pos[b * s.seq()], 0));
+        }
+        return visible;
+    }
+
+    /**
+     * The per-sequence store: token t of sequence b goes to row b·stride + fixedRows + positions[b·T] + t (the rows a
+     * per-sequence {@link KvPrefix} reads back), formed as the row form below forms them.
+     */
+    @Override
+    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                AttentionSpec s, Tensor keys, Tensor values, int stride, int fixedRows) {
+        int[] pos = ints(positions);
+        int n = s.batch() * s.seq();
+        CpuTensor ko = cpu(keys);
+        if (pos == null || pos.length != n || stride <= 0 || fixedRows < 0 || ko.rows() != s.batch() * stride) {
+            throw new IllegalArgumentException("storeKeysValues: " + s.batch() + " sequences of stride " + stride
+                    + " (fixed rows " + fixedRows + ") into " + ko.rows() + " rows with "
+                    + (pos == null ? 0 : pos.length) + " positions do not match " + s);
+        }
+        for (int b = 0; b < s.batch(); b++) {
+            int row = fixedRows + Math.max(pos[b * s.seq()], 0);
+            if (row + s.seq() > stride) {
+                throw new IllegalArgumentException("storeKeysValues: sequence " + b + " at row " + row + " + "
+                        + s.seq() + " tokens overruns its " + stride + " rows");
+            }
+        }
+        // one sequence at a time through the row form: the same rounding, rotation at the tokens' own positions
+        AttentionSpec one = new AttentionSpec(1, s.seq(), s.numHeads(), s.numKvHeads(), s.headDim(), s.scale(),
+                s.ropeTheta(), s.ropeScaling(), s.causal());
+        CpuTensor kt = cpu(k);
+        CpuTensor vt = cpu(v);
+        for (int b = 0; b < s.batch(); b++) {
+            int from = b * s.seq();
+            storeKeysValues(rows(kt, from, from + s.seq()), kCol, rows(vt, from, from + s.seq()), vCol, bias,
+                    new CpuInts(Arrays.copyOfRange(pos, from, from + s.seq())), one, keys, values,
+                    b * stride + fixedRows + Math.max(pos[from], 0));
+        }
     }
 
     /**

@@ -28,12 +28,13 @@ final class AttentionKernels {
             s.put("attention_split_qkv_v_" + t, "ppppppiiiiiiii");
             s.put("attention_merge_heads_" + t, "ppiiii");
             s.put("attention_merge_heads_v_" + t, "ppiiii");
-            s.put("attention_prefix_concat_" + t, "ppppppiiiiii");
-            s.put("attention_prefix_causal_softmax_" + t, "pppiii");
-            s.put("attention_prefix_bidir_softmax_" + t, "pppiii");
+            s.put("attention_prefix_concat_" + t, "ppppppiiiiiii");
+            s.put("attention_prefix_causal_softmax_" + t, "ppppiiiii");
+            s.put("attention_prefix_bidir_softmax_" + t, "ppppiiiii");
             s.put("attention_store_kv_" + t, "pipipppppiiiiddddi");
+            s.put("attention_store_kv_seq_" + t, "pipipppppiiiiddddiiii");
             if (!t.equals("f32")) {
-                s.put("attention_prefix_concat_f32p_" + t, "ppppppiiiiii");
+                s.put("attention_prefix_concat_f32p_" + t, "ppppppiiiiiii");
             }
             for (String dir : new String[] {"causal", "bidir"}) {
                 s.put("attention_" + dir + "_softmax_" + t, "pppii");
@@ -109,25 +110,31 @@ final class AttentionKernels {
 
     /**
      * Kx, Vx [B, H, Np + T, D] = the prefix rows pk, pv [Np, Hkv·D] (the compute type, or float32 under a 16-bit one)
-     * for every sequence and head, then the split kh, vh [B, H, T, D].
+     * for every sequence and head (stride 0), or sequence b's rows from row b·stride (a batched cache), then the split
+     * kh, vh [B, H, T, D].
      */
     void concatPrefix(CudaTensor pk, CudaTensor pv, CudaTensor kh, CudaTensor vh, CudaTensor kx, CudaTensor vx,
-                      AttentionSpec spec, int np) {
+                      AttentionSpec spec, int np, int stride) {
         boolean f32Prefix = pk.dtype() != k.computeType;
         Kernel c = k.get(f32Prefix ? "attention_prefix_concat_f32p" : "attention_prefix_concat", k.computeType);
         c.args().ptr(0, pk.address()).ptr(1, pv.address()).ptr(2, kh.address()).ptr(3, vh.address())
                 .ptr(4, kx.address()).ptr(5, vx.address()).i32(6, spec.batch()).i32(7, spec.numHeads())
-                .i32(8, spec.numKvHeads()).i32(9, spec.seq()).i32(10, np).i32(11, spec.headDim());
+                .i32(8, spec.numKvHeads()).i32(9, spec.seq()).i32(10, np).i32(11, spec.headDim()).i32(12, stride);
         c.launch(k.grid((long) spec.batch() * spec.numHeads() * (np + spec.seq()) * spec.headDim()),
                 KernelSet.THREADS, k.stream);
     }
 
-    /** probs = masked softmax of scores [B·H·T, Np + T] (float32, scaled): prefix columns always visible. */
-    void prefixSoftmax(CudaTensor scores, CudaTensor probs, CudaIntTensor mask, AttentionSpec spec, int np) {
+    /**
+     * probs = masked softmax of scores [B·H·T, Np + T] (float32, scaled): prefix columns always visible ({@code pos}
+     * null), or, per sequence, the first fixed + max(pos[b·T], 0) of them (a batched cache).
+     */
+    void prefixSoftmax(CudaTensor scores, CudaTensor probs, CudaIntTensor mask, CudaIntTensor pos, int fixed,
+                       AttentionSpec spec, int np) {
         Kernel sm = k.get(spec.causal() ? "attention_prefix_causal_softmax" : "attention_prefix_bidir_softmax",
                 k.computeType);
-        sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, mask.address()).i32(3, spec.numHeads())
-                .i32(4, spec.seq()).i32(5, np);
+        sm.args().ptr(0, scores.address()).ptr(1, probs.address()).ptr(2, mask.address())
+                .ptr(3, pos == null ? 0L : pos.address()).i32(4, spec.numHeads()).i32(5, spec.seq()).i32(6, np)
+                .i32(7, pos == null ? 0 : 1).i32(8, fixed);
         long rows = (long) spec.batch() * spec.numHeads() * spec.seq();
         sm.launch((int) rows, 1, 1, KernelSet.rowThreads(np + spec.seq()), 1, 1, 0, k.stream);
     }
@@ -148,6 +155,27 @@ final class AttentionKernels {
                 .f64(15, rs == null ? 0 : rs.lowFreqFactor())
                 .f64(16, rs == null ? 0 : rs.highFreqFactor())
                 .i32(17, rs == null ? 0 : rs.originalMaxPositions());
+        st.launch(k.grid((long) n * spec.numKvHeads() * spec.headDim()), KernelSet.THREADS, k.stream);
+    }
+
+    /**
+     * A batched cache's new rows: token t of sequence b (n = B·T rows of k and v, as {@link #storeKv}) into row
+     * b·stride + fixed + max(pos[b·T], 0) + t of keys, values [B·stride, Hkv·D], the rows following from the positions
+     * on the device (rows past a sequence's block are skipped; the caller checks them where it can).
+     */
+    void storeKvSeq(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
+                    long values, int n, AttentionSpec spec, int stride, int fixed) {
+        Kernel st = k.get("attention_store_kv_seq", k.computeType);
+        ModelConfig.RopeScaling rs = spec.ropeScaling();
+        st.args().ptr(0, kAddr).i32(1, ldk).ptr(2, vAddr).i32(3, ldv).ptr(4, kBias).ptr(5, vBias)
+                .ptr(6, pos.address()).ptr(7, keys).ptr(8, values)
+                .i32(9, n).i32(10, spec.numKvHeads()).i32(11, spec.headDim()).i32(12, spec.rope() ? 1 : 0)
+                .f64(13, spec.ropeTheta())
+                .f64(14, rs == null ? 0 : rs.factor())
+                .f64(15, rs == null ? 0 : rs.lowFreqFactor())
+                .f64(16, rs == null ? 0 : rs.highFreqFactor())
+                .i32(17, rs == null ? 0 : rs.originalMaxPositions())
+                .i32(18, spec.seq()).i32(19, stride).i32(20, fixed);
         st.launch(k.grid((long) n * spec.numKvHeads() * spec.headDim()), KernelSet.THREADS, k.stream);
     }
 }

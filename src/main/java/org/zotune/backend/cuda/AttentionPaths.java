@@ -119,19 +119,24 @@ final class AttentionPaths {
     /**
      * Attention with a key/value prefix (prefix tuning, the generation's key/value cache) into a new [B·T, H·D]
      * tensor: q, k, v as {@link #attend} takes them (no packed bias), {@code pk}, {@code pv} [Np, Hkv·D] seen by every
-     * query, unmasked and not rotated. Unfused: split (RoPE on the sequence's own q and k), the prefix laid before
-     * the keys and values, then Q·Kᵀ over Np + T keys, the masked softmax and P·V on cuBLAS as the unfused path does.
+     * query, unmasked and not rotated ({@code stride} 0), or a batched cache's blocks ({@code stride} rows per
+     * sequence, Np of them read, those before fixed + max(positions[b·T], 0) visible: see {@code KvPrefix}). Unfused:
+     * split (RoPE on the sequence's own q and k), the prefix laid before the keys and values, then Q·Kᵀ over Np + T
+     * keys, the masked softmax and P·V on cuBLAS as the unfused path does.
      */
     CudaTensor attendPrefix(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, IntTensor mask,
-                            IntTensor positions, AttentionSpec spec, CudaTensor pk, CudaTensor pv) {
+                            IntTensor positions, AttentionSpec spec, CudaTensor pk, CudaTensor pv, int np,
+                            int stride, int fixed) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        final int np = pk.rows();
         final int tk = np + t;
         CudaIntTensor m = (CudaIntTensor) mask;
         if (m.length() != b * t) {
             throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
         }
         CudaIntTensor pos = (CudaIntTensor) positions;
+        if (stride > 0 && (pos == null || pos.length() != b * t)) {
+            throw new IllegalArgumentException("attention: a per-sequence prefix needs " + b * t + " positions");
+        }
         if (spec.rope()) {
             if (d % 2 != 0) {
                 throw new IllegalArgumentException("attention: RoPE needs an even head dimension, got " + d);
@@ -164,9 +169,9 @@ final class AttentionPaths {
             CudaTensor oh = memory.alloc(b * h * t, d, computeType);
 
             attention.splitHeads(qAddr, ldq, kAddr, ldk, vAddr, ldv, qh, kh, vh, pos, spec, n, vec);
-            attention.concatPrefix(pk, pv, kh, vh, kx, vx, spec, np);
+            attention.concatPrefix(pk, pv, kh, vh, kx, vx, spec, np, stride);
             products.attentionScores(qh, kx, scores, b * h, t, tk, d, spec.scale());
-            attention.prefixSoftmax(scores, probs, m, spec, np);
+            attention.prefixSoftmax(scores, probs, m, stride > 0 ? pos : null, fixed, spec, np);
             products.attentionValues(probs, vx, oh, b * h, t, tk, d);
             attention.mergeHeads(oh, out, spec, n);
         } finally {
@@ -179,5 +184,11 @@ final class AttentionPaths {
     void storeKv(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
                  long values, int n, AttentionSpec spec) {
         attention.storeKv(kAddr, ldk, vAddr, ldv, kBias, vBias, pos, keys, values, n, spec);
+    }
+
+    /** A batched key/value cache's new rows ({@link AttentionKernels#storeKvSeq}). */
+    void storeKvSeq(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
+                    long values, int n, AttentionSpec spec, int stride, int fixed) {
+        attention.storeKvSeq(kAddr, ldk, vAddr, ldv, kBias, vBias, pos, keys, values, n, spec, stride, fixed);
     }
 }

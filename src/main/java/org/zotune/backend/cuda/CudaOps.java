@@ -814,7 +814,7 @@ public final class CudaOps implements Ops {
         }
         CudaTensor[] kv = prefixTensors(prefix, spec);
         return attentionPaths.attendPrefix(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, mask,
-                positions, spec, kv[0], kv[1]);
+                positions, spec, kv[0], kv[1], prefix.length(), prefix.stride(), prefix.fixedRows());
     }
 
     /** Packed attention with a key/value prefix; a bias is added in its own pass first. */
@@ -848,7 +848,8 @@ public final class CudaOps implements Ops {
         CudaTensor[] kv = prefixTensors(prefix, spec);
         long eb = computeType.bytes();
         return attentionPaths.attendPrefix(c.address(), ld, c.address() + (long) h * d * eb, ld,
-                c.address() + (long) (h + hkv) * d * eb, ld, mask, positions, spec, kv[0], kv[1]);
+                c.address() + (long) (h + hkv) * d * eb, ld, mask, positions, spec, kv[0], kv[1], prefix.length(),
+                prefix.stride(), prefix.fixedRows());
     }
 
     /** The prefix's keys and values, checked: dense CUDA tensors [p, Hkv·D] of the compute type or float32. */
@@ -874,6 +875,10 @@ public final class CudaOps implements Ops {
         if (kv[0].dtype() != kv[1].dtype()) {
             throw new ZotuneException("attention: prefix keys are " + kv[0].dtype() + " but its values "
                     + kv[1].dtype());
+        }
+        if (prefix.perSequence() && prefix.sequences() != spec.batch()) {
+            throw new IllegalArgumentException("attention: a per-sequence prefix of " + prefix.sequences()
+                    + " sequences over a batch of " + spec.batch());
         }
         return kv;
     }
@@ -916,6 +921,49 @@ public final class CudaOps implements Ops {
         }
         attentionPaths.storeKv(ck.address() + kCol * eb, ck.cols(), cv.address() + vCol * eb, cv.cols(), kBias,
                 vBias, pos, ko.address() + (long) row * w * eb, vo.address() + (long) row * w * eb, n, spec);
+    }
+
+    /** The batched cache's store: the rows follow from the positions on the device ({@code attention_store_kv_seq}). */
+    @Override
+    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                                AttentionSpec spec, Tensor keys, Tensor values, int stride, int fixedRows) {
+        CudaTensor ck = act(k, "storeKeysValues", "k");
+        CudaTensor cv = act(v, "storeKeysValues", "v");
+        CudaTensor ko = act(keys, "storeKeysValues", "keys");
+        CudaTensor vo = act(values, "storeKeysValues", "values");
+        checkHeads(spec);
+        int n = spec.batch() * spec.seq();
+        int w = spec.numKvHeads() * spec.headDim();
+        if (ck.rows() != n || cv.rows() != n || kCol < 0 || kCol + w > ck.cols() || vCol < 0 || vCol + w > cv.cols()
+                || ko.cols() != w || vo.cols() != w || ko.rows() != vo.rows() || stride <= 0 || fixedRows < 0
+                || fixedRows + spec.seq() > stride || (long) spec.batch() * stride != ko.rows()) {
+            throw new IllegalArgumentException("storeKeysValues: k " + ck.rows() + "x" + ck.cols() + " from column "
+                    + kCol + ", v " + cv.rows() + "x" + cv.cols() + " from column " + vCol + " into " + spec.batch()
+                    + " blocks of " + stride + " rows (fixed " + fixedRows + ") of " + ko.rows() + "x" + ko.cols()
+                    + " do not match B=" + spec.batch() + " T=" + spec.seq() + " Hkv=" + spec.numKvHeads() + " D="
+                    + spec.headDim());
+        }
+        CudaIntTensor pos = (CudaIntTensor) positions;
+        if (pos == null || pos.length() != n) {
+            throw new IllegalArgumentException("storeKeysValues: a batched cache needs " + n + " positions");
+        }
+        long kBias = 0;
+        long vBias = 0;
+        long eb = computeType.bytes();
+        if (bias != null) {
+            CudaTensor bt = act(bias, "storeKeysValues", "bias");
+            if (bt.numel() != ck.cols() || bt.numel() != cv.cols()) {
+                throw new IllegalArgumentException("storeKeysValues: bias has " + bt.numel() + " values for "
+                        + ck.cols() + " columns");
+            }
+            kBias = bt.address() + kCol * eb;
+            vBias = bt.address() + vCol * eb;
+        }
+        if (n == 0) {
+            return;
+        }
+        attentionPaths.storeKvSeq(ck.address() + kCol * eb, ck.cols(), cv.address() + vCol * eb, cv.cols(), kBias,
+                vBias, pos, ko.address(), vo.address(), n, spec, stride, fixedRows);
     }
 
     private static void checkHeads(AttentionSpec spec) {

@@ -1,6 +1,7 @@
 package org.zotune.model.gpt2;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.Ops;
@@ -95,23 +96,30 @@ public final class Gpt2 implements CausalLM {
 
     @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
-        Architectures.checkBatch(config, batch, true, start);
+        int[] starts = new int[batch.batch()];
+        Arrays.fill(starts, start);
+        return forward(ops, w, batch, starts);
+    }
+
+    @Override
+    public Tensor forward(Ops ops, WeightSource w, Batch batch, int[] starts) {
+        Architectures.checkBatch(config, batch, true, starts);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null,
                 kind().causalAttention());
         var mask = ops.ints(batch.mask());
-        var positions = ops.ints(shifted(batch.arangePositions(), start));
+        var positions = ops.ints(shifted(batch.arangePositions(), starts, batch.seq()));
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(wte));
         ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
         Tensor out = Layer.preNorm(ops, w, x, layers, lnf, eps, mask, positions, spec);
         return ops.logits(out, w.weight(head));
     }
 
-    /** Positions moved past {@code start} cached tokens. */
-    static int[] shifted(int[] positions, int start) {
+    /** Positions of sequence b (rows of {@code seq}) moved past its {@code starts[b]} cached tokens. */
+    static int[] shifted(int[] positions, int[] starts, int seq) {
         for (int i = 0; i < positions.length; i++) {
-            positions[i] += start;
+            positions[i] += starts[i / seq];
         }
         return positions;
     }

@@ -1,6 +1,7 @@
 package org.zotune.model.llama;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -102,7 +103,14 @@ public final class Llama implements CausalLM {
 
     @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
-        Architectures.checkBatch(config, batch, false, start);
+        int[] starts = new int[batch.batch()];
+        Arrays.fill(starts, start);
+        return forward(ops, w, batch, starts);
+    }
+
+    @Override
+    public Tensor forward(Ops ops, WeightSource w, Batch batch, int[] starts) {
+        Architectures.checkBatch(config, batch, false, starts);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numKvHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), config.ropeTheta(),
@@ -110,7 +118,7 @@ public final class Llama implements CausalLM {
         IntTensor mask = ops.ints(batch.mask());
         int[] pos = batch.arangePositions();
         for (int i = 0; i < pos.length; i++) {
-            pos[i] += start; // after start cached tokens
+            pos[i] += starts[i / batch.seq()]; // after its sequence's cached tokens
         }
         IntTensor positions = ops.ints(pos);
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));

@@ -1,6 +1,7 @@
 package org.zotune.model.opt;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -109,7 +110,14 @@ public final class Opt implements CausalLM {
     /** After {@code start} cached tokens, all real: real-token positions count on from start. */
     @Override
     public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
-        Architectures.checkBatch(config, batch, false, start);
+        int[] starts = new int[batch.batch()];
+        Arrays.fill(starts, start);
+        return forward(ops, w, batch, starts);
+    }
+
+    @Override
+    public Tensor forward(Ops ops, WeightSource w, Batch batch, int[] starts) {
+        Architectures.checkBatch(config, batch, false, starts);
         float eps = (float) config.normEps();
         AttentionSpec spec = new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(),
                 config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null,
@@ -117,7 +125,7 @@ public final class Opt implements CausalLM {
         IntTensor mask = ops.ints(batch.mask());
         int[] pos = batch.maskedCumsumPositions();
         for (int i = 0; i < pos.length; i++) {
-            pos[i] = pos[i] < 0 ? pos[i] : pos[i] + start; // padding stays at -1, as HF
+            pos[i] = pos[i] < 0 ? pos[i] : pos[i] + starts[i / batch.seq()]; // padding stays at -1, as HF
         }
         int[] table = new int[pos.length];
         for (int i = 0; i < pos.length; i++) {

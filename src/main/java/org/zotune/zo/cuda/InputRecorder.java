@@ -11,6 +11,7 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.model.Batch;
+import org.zotune.model.CausalLM;
 import org.zotune.model.LanguageModel;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
@@ -43,6 +44,20 @@ final class InputRecorder extends ForwardingOps {
             return new ShapeOps.Shape(w.rows(), w.cols(), computeType);
         };
         forward.run(r, model, shapes, batch);
+        return r.ints;
+    }
+
+    /**
+     * The values of every {@code ops.ints} call of a cached forward, {@code model.forward(…, batch, starts)}, over
+     * {@code weights}' shapes (a generation's decode step; the cache creates no int inputs of its own).
+     */
+    static List<int[]> record(CausalLM model, Batch batch, int[] starts, WeightSource weights, DType computeType) {
+        InputRecorder r = new InputRecorder(computeType);
+        WeightSource shapes = i -> {
+            Tensor w = weights.weight(i);
+            return new ShapeOps.Shape(w.rows(), w.cols(), computeType);
+        };
+        model.forward(r, shapes, batch, starts);
         return r.ints;
     }
 

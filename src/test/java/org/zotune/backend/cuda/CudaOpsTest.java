@@ -8,6 +8,7 @@ import static org.zotune.backend.cuda.GpuTestSupport.atol;
 import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
 import static org.zotune.backend.cuda.GpuTestSupport.rtol;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
@@ -936,6 +937,139 @@ class CudaOpsTest {
             assertClose(cpu.toHost(values2.cpu), g.toHost(values2.gpu), t, "stored values, packed with bias " + t);
             assertThrows(IllegalArgumentException.class, () -> g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64,
                     bias.gpu, g.ints(new int[3]), gpt2, keys2.gpu, values2.gpu, cap - 2));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void attentionWithAPerSequenceCache(DType t) {
+        // a batched key/value cache: sequence b reads its own block of `stride` rows, the first fixed + pos[b·T]
+        // visible (fixed = a prefix adapter's rows in front); the rest of the block holds large stale values that must
+        // not leak. Np = the whole block (a captured graph's fixed shape) and less (eager); T = 1 (a decode step) and
+        // T = 3 with padding after the real tokens; GQA, RoPE, D off the tiles; packed with its bias (GPT-2)
+        int b = 3;
+        int[][] shapes = {{1, 4, 2, 16, 9, 0}, {3, 2, 1, 80, 12, 2}, {1, 3, 3, 64, 40, 3}, {3, 4, 4, 64, 7, 0}};
+        // T, H, Hkv, D, stride, fixed
+        for (int[] sh : shapes) {
+            int seq = sh[0];
+            int stride = sh[4];
+            int fixed = sh[5];
+            int[] starts = {stride - fixed - seq, 0, Math.min(2, stride - fixed - seq)}; // full, none, some
+            int[] pos = new int[b * seq];
+            int[] mask = new int[b * seq];
+            for (int i = 0; i < pos.length; i++) {
+                pos[i] = starts[i / seq] + i % seq;
+                mask[i] = i % seq == seq - 1 && i / seq == 1 && seq > 1 ? 0 : 1; // padding after sequence 1's tokens
+            }
+            for (boolean rope : new boolean[] {false, true}) {
+                AttentionSpec spec = new AttentionSpec(b, seq, sh[1], sh[2], sh[3], (float) (1 / Math.sqrt(sh[3])),
+                        rope ? 10000.0 : 0, null);
+                for (int np : new int[] {stride, fixed + Arrays.stream(starts).max().orElseThrow()}) {
+                    checkCacheAttention(t, spec, mask, pos, stride, np, fixed, 71L * seq + sh[3] + np);
+                }
+            }
+        }
+        Random r = new Random(77);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int d = 64;
+        int stride = 11;
+        AttentionSpec spec = new AttentionSpec(2, 1, 3, 3, d, (float) (1 / Math.sqrt(d)), 0, null);
+        int width = 3 * 3 * d;
+        try (Ops.Scope s = g.scope()) {
+            Pair qkv = pair(cpu, g, gaussian(r, 2 * width, 1.5), 2, width);
+            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+            Pair pk = pair(cpu, g, gaussian(r, 2 * stride * 3 * d, 1.5), 2 * stride, 3 * d);
+            Pair pv = pair(cpu, g, gaussian(r, 2 * stride * 3 * d, 1.0), 2 * stride, 3 * d);
+            int[] pos = {4, 9};
+            float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, bias.cpu, cpu.ints(new int[] {1, 1}),
+                    cpu.ints(pos), spec, KvPrefix.perSequence(pk.cpu, pv.cpu, stride, stride, 0)));
+            float[] actual = g.toHost(g.attentionPacked(qkv.gpu, bias.gpu, g.ints(new int[] {1, 1}), g.ints(pos),
+                    spec, KvPrefix.perSequence(pk.gpu, pv.gpu, stride, stride, 0)));
+            assertClose(expected, actual, t, "per-sequence cache attentionPacked D=" + d + " " + t);
+            // one block of 2·stride rows for a batch of two sequences: refused
+            assertThrows(IllegalArgumentException.class, () -> g.attentionPacked(qkv.gpu, bias.gpu,
+                    g.ints(new int[] {1, 1}), g.ints(pos), spec, KvPrefix.perSequence(pk.gpu, pv.gpu, 2 * stride,
+                            stride, 0)));
+        }
+    }
+
+    private void checkCacheAttention(DType t, AttentionSpec spec, int[] mask, int[] pos, int stride, int np, int fixed,
+                                     long seed) {
+        Random r = new Random(seed);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int tokens = spec.batch() * spec.seq();
+        int kw = spec.numKvHeads() * spec.headDim();
+        int rows = spec.batch() * stride;
+        try (Ops.Scope s = g.scope()) {
+            Pair q = pair(cpu, g, gaussian(r, tokens * spec.numHeads() * spec.headDim(), 1.5), tokens,
+                    spec.numHeads() * spec.headDim());
+            Pair k = pair(cpu, g, gaussian(r, tokens * kw, 1.5), tokens, kw);
+            Pair v = pair(cpu, g, gaussian(r, tokens * kw, 1.0), tokens, kw);
+            float[] ck = gaussian(r, rows * kw, 1.5);
+            float[] cv = gaussian(r, rows * kw, 1.0);
+            for (int row = 0; row < rows; row++) {
+                int b = row / stride;
+                if (row % stride >= fixed + pos[b * spec.seq()]) {
+                    for (int c = 0; c < kw; c++) { // stale rows: would dominate any softmax they entered
+                        ck[row * kw + c] = 40f;
+                        cv[row * kw + c] = 1000f;
+                    }
+                }
+            }
+            Pair keys = pair(cpu, g, ck, rows, kw);
+            Pair values = pair(cpu, g, cv, rows, kw);
+            float[] expected = cpu.toHost(cpu.attention(q.cpu, k.cpu, v.cpu, cpu.ints(mask), cpu.ints(pos), spec,
+                    KvPrefix.perSequence(keys.cpu, values.cpu, stride, np, fixed)));
+            float[] actual = g.toHost(g.attention(q.gpu, k.gpu, v.gpu, g.ints(mask), g.ints(pos), spec,
+                    KvPrefix.perSequence(keys.gpu, values.gpu, stride, np, fixed)));
+            assertClose(expected, actual, t, "per-sequence cache attention stride=" + stride + " Np=" + np + " fixed="
+                    + fixed + " T=" + spec.seq() + " H=" + spec.numHeads() + " Hkv=" + spec.numKvHeads() + " D="
+                    + spec.headDim() + " rope=" + spec.rope() + " " + t);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void keysAndValuesStoredForABatchedCache(DType t) {
+        // token t of sequence b into row b·stride + fixed + pos[b·T] + t, keys rotated at their positions (Llama-3
+        // scaling, GQA); packed with its bias (GPT-2); every other row untouched
+        Random r = new Random(61);
+        CpuOps cpu = new CpuOps(t);
+        CudaOps g = gpu(t);
+        int stride = 13;
+        try (Ops.Scope s = g.scope()) {
+            AttentionSpec rope = new AttentionSpec(3, 2, 4, 2, 80, (float) (1 / Math.sqrt(80)), 500000.0,
+                    new ModelConfig.RopeScaling(8.0, 1.0, 4.0, 64));
+            int kw = 2 * 80;
+            int[] pos = {9, 10, 0, 1, 4, 5};
+            Pair k = pair(cpu, g, gaussian(r, 6 * kw, 1.5), 6, kw);
+            Pair v = pair(cpu, g, gaussian(r, 6 * kw, 1.0), 6, kw);
+            float[] init = gaussian(r, 3 * stride * kw, 1.0);
+            Pair keys = pair(cpu, g, init, 3 * stride, kw);
+            Pair values = pair(cpu, g, init, 3 * stride, kw);
+            cpu.storeKeysValues(k.cpu, 0, v.cpu, 0, null, cpu.ints(pos), rope, keys.cpu, values.cpu, stride, 2);
+            g.storeKeysValues(k.gpu, 0, v.gpu, 0, null, g.ints(pos), rope, keys.gpu, values.gpu, stride, 2);
+            assertClose(cpu.toHost(keys.cpu), g.toHost(keys.gpu), t, "batched cache keys, RoPE " + t);
+            assertClose(cpu.toHost(values.cpu), g.toHost(values.gpu), t, "batched cache values, RoPE " + t);
+
+            AttentionSpec gpt2 = gpt2Spec(2, 1, 3, 64);
+            int width = 3 * 3 * 64;
+            Pair qkv = pair(cpu, g, gaussian(r, 2 * width, 1.5), 2, width);
+            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+            float[] zeros = new float[2 * stride * 3 * 64];
+            Pair keys2 = pair(cpu, g, zeros, 2 * stride, 3 * 64);
+            Pair values2 = pair(cpu, g, zeros, 2 * stride, 3 * 64);
+            int[] pos2 = {stride - 1, 3};
+            cpu.storeKeysValues(qkv.cpu, 3 * 64, qkv.cpu, 6 * 64, bias.cpu, cpu.ints(pos2), gpt2, keys2.cpu,
+                    values2.cpu, stride, 0);
+            g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64, bias.gpu, g.ints(pos2), gpt2, keys2.gpu,
+                    values2.gpu, stride, 0);
+            assertClose(cpu.toHost(keys2.cpu), g.toHost(keys2.gpu), t, "batched cache keys, packed with bias " + t);
+            assertClose(cpu.toHost(values2.cpu), g.toHost(values2.gpu), t, "batched cache values, packed " + t);
+            assertThrows(IllegalArgumentException.class, () -> g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64,
+                    bias.gpu, g.ints(pos2), gpt2, keys2.gpu, values2.gpu, stride + 1, 0));
         }
     }
 

@@ -34,7 +34,7 @@ import org.zotune.tensor.HostTensor;
 @Tag("gpu")
 class KvCacheGpuTest {
 
-    private static List<ModelConfig> decoders() {
+    static List<ModelConfig> decoders() {
         int v = 331;
         return List.of(
                 new ModelConfig(ModelFamily.GPT2, v, 128, 2, 2, 2, 64, 256, 40, 1e-5,
@@ -46,7 +46,7 @@ class KvCacheGpuTest {
                         new ModelConfig.RopeScaling(8.0, 1.0, 4.0, 16), false, false, 1, 2, -1));
     }
 
-    private static List<HostTensor> randomWeights(CausalLM lm, long seed) {
+    static List<HostTensor> randomWeights(CausalLM lm, long seed) {
         Random r = new Random(seed);
         List<HostTensor> out = new ArrayList<>();
         for (ParamSpec p : lm.params()) {
