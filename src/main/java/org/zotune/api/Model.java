@@ -521,7 +521,9 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * A masked LM's most likely tokens at each mask token of {@code text} (tokenized with the special tokens).
+     * A masked LM's most likely tokens at each mask token of {@code text} (tokenized with the special tokens), as
+     * transformers' {@code pipeline("fill-mask")} defines them: the k largest logits at the mask, each with its
+     * softmax over the whole vocabulary (computed in double from the float32 logits).
      *
      * @param text text with one or more mask tokens ({@code [MASK]} for BERT, {@code <mask>} for RoBERTa)
      * @param topK how many tokens per mask (at least 1; at most the vocabulary)
@@ -582,7 +584,9 @@ public final class Model implements AutoCloseable {
             float[] row = java.util.Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
             List<TokenProbability> top = new ArrayList<>();
             for (int id : topIds(row, Math.min(topK, vocab))) {
-                String token = tokenizer == null ? null : tokenizer.decode(new int[] {id}).strip();
+                // as the fill-mask pipeline's token_str: special tokens kept (a random head may rank them high)
+                String token = tokenizer == null ? null : (tokenizer instanceof HfTokenizer h
+                        ? h.decodeKeepingSpecial(new int[] {id}) : tokenizer.decode(new int[] {id})).strip();
                 top.add(new TokenProbability(id, token, softmaxAt(row, id)));
             }
             out.add(new MaskPrediction(rows[i], row, List.copyOf(top)));

@@ -206,6 +206,21 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return djl.decode(l, true);
     }
 
+    /**
+     * Decodes with the special tokens kept ({@code [CLS]}, {@code <mask>}, ...), as transformers'
+     * {@code tokenizer.decode(ids)} does by default and its fill-mask pipeline prints each candidate.
+     */
+    public String decodeKeepingSpecial(int[] ids) {
+        long[] l = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0) {
+                throw new ZotuneException(source + ": cannot decode negative token id " + ids[i]);
+            }
+            l[i] = ids[i];
+        }
+        return djl.decode(l, false);
+    }
+
     @Override
     public int vocabSize() {
         return vocabSize;
