@@ -211,6 +211,14 @@ public record TrainConfig(
         public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT, NLI_JSON }
 
         public Data {
+            // a YAML/JSON list with an empty entry (train: [a, null]) ended in a NullPointerException
+            for (var e : java.util.Map.of("train", train == null ? List.<String>of() : train,
+                    "dev", dev == null ? List.<String>of() : dev, "test", test == null ? List.<String>of() : test)
+                    .entrySet()) {
+                if (e.getValue().stream().anyMatch(java.util.Objects::isNull)) {
+                    throw new ZotuneException("key 'data." + e.getKey() + "' holds an empty entry: name a file");
+                }
+            }
             train = List.copyOf(train);
             dev = dev == null ? List.of() : List.copyOf(dev);
             test = test == null ? List.of() : List.copyOf(test);
@@ -285,7 +293,7 @@ public record TrainConfig(
         public enum Method { FULL, LORA, PREFIX }
 
         public Peft {
-            if (targets != null && targets.contains(null)) {
+            if (targets != null && targets.stream().anyMatch(java.util.Objects::isNull)) {
                 throw new ZotuneException("key 'peft.targets' holds an empty entry: name a module (e.g. [q, v])");
             }
             targets = targets == null ? List.of("q", "v") : List.copyOf(targets);
@@ -483,7 +491,7 @@ public record TrainConfig(
         }
 
         public Dfo {
-            if (targets != null && targets.contains(null)) {
+            if (targets != null && targets.stream().anyMatch(java.util.Objects::isNull)) {
                 throw new ZotuneException("key 'dfo.targets' holds an empty entry: name a module (e.g. [q, k])");
             }
             targets = targets == null ? List.of("q", "k") : List.copyOf(targets);
