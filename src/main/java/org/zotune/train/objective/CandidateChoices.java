@@ -95,50 +95,9 @@ public record CandidateChoices(int[] targets, int seq, int[] firstRow, int[] can
                 }
                 yield (float) (total / n);
             }
-            case NEGATIVE_ACCURACY -> {
-                int right = 0;
-                for (int x = 0; x < n; x++) {
-                    right += pred[x] == gold[x] ? 1 : 0;
-                }
-                yield (float) -((double) right / n);
-            }
-            case NEGATIVE_F1 -> {
-                if (classes == 2) {
-                    yield (float) -classF1(pred, 1);
-                }
-                double sum = 0;
-                int k = 0;
-                for (int c = 0; c < classes; c++) {
-                    boolean present = false;
-                    for (int x = 0; x < n; x++) {
-                        present |= pred[x] == c || gold[x] == c;
-                    }
-                    if (present) {
-                        sum += classF1(pred, c);
-                        k++;
-                    }
-                }
-                yield (float) -(sum / k);
-            }
+            // the metrics the host's objectives use, in the same arithmetic (the device kernels follow it)
+            case NEGATIVE_ACCURACY -> (float) -Metrics.accuracy(pred, gold);
+            case NEGATIVE_F1 -> (float) -Metrics.f1(pred, gold, classes);
         };
-    }
-
-    private double classF1(int[] pred, int c) {
-        int tp = 0;
-        int fp = 0;
-        int fn = 0;
-        for (int x = 0; x < pred.length; x++) {
-            boolean p = pred[x] == c;
-            boolean g = gold[x] == c;
-            if (p && g) {
-                tp++;
-            } else if (p) {
-                fp++;
-            } else if (g) {
-                fn++;
-            }
-        }
-        int denom = 2 * tp + fp + fn;
-        return denom == 0 ? 0 : 2.0 * tp / denom;
     }
 }
