@@ -80,7 +80,7 @@ public final class DecodeGraph implements Generator.DecodeStep {
     }
 
     private void ensure(Batch batch, int[] starts, List<int[]> values) {
-        if (graph != null && batch.batch() == batchSize && sameLengths(values)) {
+        if (graph != null && batch.batch() == batchSize && StepGraph.sameLengths(values, inputs)) {
             return;
         }
         close();
@@ -115,18 +115,6 @@ public final class DecodeGraph implements Generator.DecodeStep {
                 close();
             }
         }
-    }
-
-    private boolean sameLengths(List<int[]> values) {
-        if (inputs == null || values.size() != inputs.size()) {
-            return false;
-        }
-        for (int i = 0; i < values.size(); i++) {
-            if (values.get(i).length != inputs.get(i).length()) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /** Drops the graph, its bound inputs and its activation scope. */

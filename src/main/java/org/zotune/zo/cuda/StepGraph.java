@@ -85,7 +85,8 @@ final class StepGraph implements AutoCloseable {
         }
     }
 
-    private static boolean sameLengths(List<int[]> a, List<IntTensor> b) {
+    /** Whether the recorded ints {@code a} fit the bound tensors {@code b} one for one (same count, same lengths). */
+    static boolean sameLengths(List<int[]> a, List<IntTensor> b) {
         if (b == null || a.size() != b.size()) {
             return false;
         }
