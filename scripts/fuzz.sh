@@ -2,7 +2,7 @@
 # Fuzzes one parser of untrusted input (src/test/java/org/zotune/fuzz/ParsersFuzzTest.java and
 # AdapterAndSearchFuzzTest.java) with Jazzer, outside CI.
 # usage: scripts/fuzz.sh TARGET SECONDS [WORKDIR]
-#   TARGET: Safetensors HfConfigJson Llama2cCheckpoint Llama2cTokenizer RunConfigYaml Tsv Jsonl TrajectoryFile
+#   TARGET: Safetensors HfConfigJson Llama2cCheckpoint Llama2cTokenizer RunConfigYaml Tsv Jsonl KShot TrajectoryFile
 #           PeftAdapter DfoSearchState PrefixAdapter
 # Starts from the committed corpus, keeps what it generates in WORKDIR/corpus (default target/fuzz/TARGET) and writes
 # a crash as WORKDIR/crash-*; copy a crash into the target's folder under
@@ -13,7 +13,7 @@ target=$1
 seconds=$2
 work=${3:-target/fuzz/$target}
 declare -A seeds=([Safetensors]=safetensors [HfConfigJson]=hfConfigJson [Llama2cCheckpoint]=llama2cCheckpoint
-  [Llama2cTokenizer]=llama2cTokenizer [RunConfigYaml]=runConfigYaml [Tsv]=tsv [Jsonl]=jsonl [TrajectoryFile]=trajectory
+  [Llama2cTokenizer]=llama2cTokenizer [RunConfigYaml]=runConfigYaml [Tsv]=tsv [Jsonl]=jsonl [KShot]=kShot [TrajectoryFile]=trajectory
   [PeftAdapter]=peftAdapter [DfoSearchState]=dfoSearchState [PrefixAdapter]=prefixAdapter)
 case $target in
   PeftAdapter|DfoSearchState|PrefixAdapter) class=AdapterAndSearchFuzzTest ;;

@@ -9,6 +9,8 @@ import java.nio.file.Path;
 import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.data.ReadOptions;
+import org.zotune.data.io.KShotReader;
+import org.zotune.data.io.TableLayout;
 import org.zotune.data.io.TableReader;
 import org.zotune.data.io.ZotuneJsonlReader;
 import org.zotune.model.Checkpoint;
@@ -96,6 +98,12 @@ class ParsersFuzzTest {
         }
     }
 
+    public static final class KShot {
+        public static void fuzzerTestOneInput(byte[] data) {
+            new ParsersFuzzTest().kShot(data);
+        }
+    }
+
     public static final class TrajectoryFile {
         public static void fuzzerTestOneInput(byte[] data) {
             new ParsersFuzzTest().trajectory(data);
@@ -146,6 +154,25 @@ class ParsersFuzzTest {
     @FuzzTest(maxDuration = "5s")
     void jsonl(byte[] data) {
         refusesOrReads(() -> ZotuneJsonlReader.read(file("train.jsonl", data), ReadOptions.STRICT));
+    }
+
+    /** The first byte picks an LM-BFF task (its layout: TSV with a header, or headerless CSV); the rest is its file. */
+    @FuzzTest(maxDuration = "5s")
+    void kShot(byte[] data) {
+        if (data.length == 0) {
+            return;
+        }
+        List<String> tasks = KShotReader.tasks();
+        String task = tasks.get((data[0] & 0xff) % tasks.size());
+        String ext = KShotReader.layout(task).format() == TableLayout.Format.TSV ? ".tsv" : ".csv";
+        Path dir = DIR.resolve("kshot").resolve(task).resolve("16-42");
+        try {
+            Files.createDirectories(dir);
+            Files.write(dir.resolve("train" + ext), java.util.Arrays.copyOfRange(data, 1, data.length));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        refusesOrReads(() -> KShotReader.read(DIR.resolve("kshot"), task, 16, 42, "train", ReadOptions.STRICT));
     }
 
     @FuzzTest(maxDuration = "5s")
