@@ -261,9 +261,9 @@ __device__ void prefix_softmax_rows(const float* S, T* P, const int* mask, const
 }
 
 // A key/value cache's new rows: n token rows of k and v (row r at k + r·ldk, v + r·ldv; with a bias, the bias's
-// matching values added and rounded to T first, as attention's packed bias is) into K, V [n, Hkv·D] dense
-// (stride 0), or, for a batched cache of stride rows per sequence, token t of sequence b (r = b·Tn + t) into row
-// b·stride + fixed + max(positions[b·Tn], 0) + t, skipped if that runs past its block; K rotated (rotate-half) at
+// matching values added and rounded to T first, as attention's packed bias is) into a batched cache K, V of stride
+// rows per sequence: token t of sequence b (r = b·Tn + t) into row b·stride + fixed + max(positions[b·Tn], 0) + t,
+// skipped if that runs past its block; K rotated (rotate-half) at
 // positions[r] exactly as split_qkv_rope rotates keys when rope != 0.
 template <typename T>
 __device__ void store_kv(const T* k, int ldk, const T* v, int ldv, const T* kbias, const T* vbias,
@@ -276,13 +276,10 @@ __device__ void store_kv(const T* k, int ldk, const T* v, int ldv, const T* kbia
         const int c = (int)(i % W);
         const int64_t r = i / W;
         const int d = c % D;
-        int64_t o = i;  // the output element
-        if (stride > 0) {
-            const int64_t b = r / Tn;
-            const int64_t row = fixed + (int64_t)max(positions[b * Tn], 0) + r % Tn;
-            if (row >= stride) continue;
-            o = (b * stride + row) * W + c;
-        }
+        const int64_t b = r / Tn;
+        const int64_t row = fixed + (int64_t)max(positions[b * Tn], 0) + r % Tn;
+        if (row >= stride) continue;
+        const int64_t o = (b * stride + row) * W + c;  // the output element
         const T* krow = k + r * ldk;
         const T* vrow = v + r * ldv;
         const float vx = vbias == nullptr ? to_float(vrow[c]) : round_rn<T>(to_float(vrow[c]) + to_float(vbias[c]));
@@ -406,13 +403,6 @@ ZT_SOFTMAX_W(8, bidir, false)
     __global__ void attention_prefix_bidir_softmax_##SUF(const float* S, T* P, const int* mask, const int* pos, \
                                                          int H, int Tn, int Np, int per_seq, int fixed) {       \
         prefix_softmax_rows<T, false>(S, P, mask, pos, H, Tn, Np, per_seq, fixed);                              \
-    }                                                                                                           \
-    __global__ void attention_store_kv_##SUF(const T* k, int ldk, const T* v, int ldv, const T* kbias,          \
-                                             const T* vbias, const int* pos, T* K, T* V, int n, int Hkv, int D, \
-                                             int rope, double theta, double factor, double low, double high,    \
-                                             int orig) {                                                        \
-        store_kv(k, ldk, v, ldv, kbias, vbias, pos, K, V, n, Hkv, D, rope, theta, factor, low, high, orig, 1, 0, \
-                 0);                                                                                            \
     }                                                                                                           \
     __global__ void attention_store_kv_seq_##SUF(const T* k, int ldk, const T* v, int ldv, const T* kbias,      \
                                                  const T* vbias, const int* pos, T* K, T* V, int n, int Hkv,    \

@@ -187,12 +187,6 @@ public abstract class ForwardingOps implements Ops {
 
     @Override
     public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
-                                AttentionSpec spec, Tensor keys, Tensor values, int row) {
-        delegate.storeKeysValues(k, kCol, v, vCol, bias, positions, spec, keys, values, row);
-    }
-
-    @Override
-    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
                                 AttentionSpec spec, Tensor keys, Tensor values, int stride, int fixedRows) {
         delegate.storeKeysValues(k, kCol, v, vCol, bias, positions, spec, keys, values, stride, fixedRows);
     }

@@ -194,21 +194,12 @@ public interface Ops extends AutoCloseable {
     }
 
     /**
-     * Writes what {@link #attention} sees as this call's own keys and values into rows [row, row + B·T) of
-     * {@code keys} and {@code values} ([capacity, Hkv·D], the compute type): the key/value cache of generation, read
-     * back as a {@link KvPrefix}. k and v are the Hkv·D columns from {@code kCol} / {@code vCol} of their activations
-     * (the packed q|k|v one: H·D and (H + Hkv)·D), {@code bias} (or null) the packed bias whose matching columns are
-     * added first and rounded as {@link #attentionPacked} adds them; keys are rotated at {@code positions} and rounded
-     * exactly as attention rotates them, values copied. Backends without a cache refuse.
-     */
-    default void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
-                                 AttentionSpec spec, Tensor keys, Tensor values, int row) {
-        throw new UnsupportedOperationException(name() + ": a key/value cache is not built");
-    }
-
-    /**
-     * {@link #storeKeysValues(Tensor, int, Tensor, int, Tensor, IntTensor, AttentionSpec, Tensor, Tensor, int)} into a
-     * batched cache of {@code stride} rows per sequence ({@code keys}, {@code values} [B·stride, Hkv·D]): token t of
+     * Writes what {@link #attention} sees as this call's own keys and values into the key/value cache of generation
+     * (read back as a {@link KvPrefix}), a batched cache of {@code stride} rows per sequence ({@code keys},
+     * {@code values} [B·stride, Hkv·D], the compute type). k and v are the Hkv·D columns from {@code kCol} /
+     * {@code vCol} of their activations (the packed q|k|v one: H·D and (H + Hkv)·D), {@code bias} (or null) the packed
+     * bias whose matching columns are added first and rounded as {@link #attentionPacked} adds them; keys are rotated
+     * at {@code positions} and rounded exactly as attention rotates them, values copied. Token t of
      * sequence b goes to row b·stride + fixedRows + max(positions[b·T], 0) + t, the rows a per-sequence
      * {@link KvPrefix} shows back. The rows follow from the positions on the device, so a captured graph stores each
      * replay's tokens where they belong. Each sequence's rows must fit its block. Backends without a cache refuse.

@@ -537,7 +537,7 @@ public final class CpuOps implements Ops {
 
     /**
      * The per-sequence store: token t of sequence b goes to row b·stride + fixedRows + positions[b·T] + t (the rows a
-     * per-sequence {@link KvPrefix} reads back), formed as the row form below forms them.
+     * per-sequence {@link KvPrefix} reads back), formed as {@link #storeRows} forms them.
      */
     @Override
     public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
@@ -557,14 +557,14 @@ public final class CpuOps implements Ops {
                         + s.seq() + " tokens overruns its " + stride + " rows");
             }
         }
-        // one sequence at a time through the row form: the same rounding, rotation at the tokens' own positions
+        // one sequence at a time through storeRows: the same rounding, rotation at the tokens' own positions
         AttentionSpec one = new AttentionSpec(1, s.seq(), s.numHeads(), s.numKvHeads(), s.headDim(), s.scale(),
                 s.ropeTheta(), s.ropeScaling(), s.causal());
         CpuTensor kt = cpu(k);
         CpuTensor vt = cpu(v);
         for (int b = 0; b < s.batch(); b++) {
             int from = b * s.seq();
-            storeKeysValues(rows(kt, from, from + s.seq()), kCol, rows(vt, from, from + s.seq()), vCol, bias,
+            storeRows(rows(kt, from, from + s.seq()), kCol, rows(vt, from, from + s.seq()), vCol, bias,
                     new CpuInts(Arrays.copyOfRange(pos, from, from + s.seq())), one, keys, values,
                     b * stride + fixedRows + Math.max(pos[from], 0));
         }
@@ -572,11 +572,11 @@ public final class CpuOps implements Ops {
 
     /**
      * The cache's rows as {@link #attentionPacked} and {@link #attention} form them: the bias added and rounded first,
-     * keys rotated over the whole row and rounded only under RoPE (as attention's {@code kr}), values as they are.
+     * keys rotated over the whole row and rounded only under RoPE (as attention's {@code kr}), values as they are;
+     * one sequence's tokens into rows [row, row + T).
      */
-    @Override
-    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
-                                AttentionSpec s, Tensor keys, Tensor values, int row) {
+    private void storeRows(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
+                           AttentionSpec s, Tensor keys, Tensor values, int row) {
         CpuTensor kt = cpu(k);
         CpuTensor vt = cpu(v);
         CpuTensor ko = cpu(keys);

@@ -31,7 +31,6 @@ final class AttentionKernels {
             s.put("attention_prefix_concat_" + t, "ppppppiiiiiii");
             s.put("attention_prefix_causal_softmax_" + t, "ppppiiiii");
             s.put("attention_prefix_bidir_softmax_" + t, "ppppiiiii");
-            s.put("attention_store_kv_" + t, "pipipppppiiiiddddi");
             s.put("attention_store_kv_seq_" + t, "pipipppppiiiiddddiiii");
             if (!t.equals("f32")) {
                 s.put("attention_prefix_concat_f32p_" + t, "ppppppiiiiiii");
@@ -140,26 +139,8 @@ final class AttentionKernels {
     }
 
     /**
-     * n token rows of k and v (ldk, ldv elements apart; kBias, vBias 0 or the packed bias's matching values) into
-     * keys, values [n, Hkv·D] at their addresses: keys rotated at positions as {@link #splitHeads} rotates them.
-     */
-    void storeKv(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
-                 long values, int n, AttentionSpec spec) {
-        Kernel st = k.get("attention_store_kv", k.computeType);
-        ModelConfig.RopeScaling rs = spec.ropeScaling();
-        st.args().ptr(0, kAddr).i32(1, ldk).ptr(2, vAddr).i32(3, ldv).ptr(4, kBias).ptr(5, vBias)
-                .ptr(6, spec.rope() ? pos.address() : 0L).ptr(7, keys).ptr(8, values)
-                .i32(9, n).i32(10, spec.numKvHeads()).i32(11, spec.headDim()).i32(12, spec.rope() ? 1 : 0)
-                .f64(13, spec.ropeTheta())
-                .f64(14, rs == null ? 0 : rs.factor())
-                .f64(15, rs == null ? 0 : rs.lowFreqFactor())
-                .f64(16, rs == null ? 0 : rs.highFreqFactor())
-                .i32(17, rs == null ? 0 : rs.originalMaxPositions());
-        st.launch(k.grid((long) n * spec.numKvHeads() * spec.headDim()), KernelSet.THREADS, k.stream);
-    }
-
-    /**
-     * A batched cache's new rows: token t of sequence b (n = B·T rows of k and v, as {@link #storeKv}) into row
+     * A batched cache's new rows: token t of sequence b (n = B·T rows of k and v, ldk, ldv elements apart; kBias, vBias 0 or
+     * the packed bias's matching values; keys rotated at pos as {@link #splitHeads} rotates them) into row
      * b·stride + fixed + max(pos[b·T], 0) + t of keys, values [B·stride, Hkv·D], the rows following from the positions
      * on the device (rows past a sequence's block are skipped; the caller checks them where it can).
      */

@@ -180,12 +180,6 @@ final class AttentionPaths {
         return out;
     }
 
-    /** A key/value cache's new rows ({@link AttentionKernels#storeKv}). */
-    void storeKv(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
-                 long values, int n, AttentionSpec spec) {
-        attention.storeKv(kAddr, ldk, vAddr, ldv, kBias, vBias, pos, keys, values, n, spec);
-    }
-
     /** A batched key/value cache's new rows ({@link AttentionKernels#storeKvSeq}). */
     void storeKvSeq(long kAddr, int ldk, long vAddr, int ldv, long kBias, long vBias, CudaIntTensor pos, long keys,
                     long values, int n, AttentionSpec spec, int stride, int fixed) {

@@ -883,46 +883,6 @@ public final class CudaOps implements Ops {
         return kv;
     }
 
-    @Override
-    public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,
-                                AttentionSpec spec, Tensor keys, Tensor values, int row) {
-        CudaTensor ck = act(k, "storeKeysValues", "k");
-        CudaTensor cv = act(v, "storeKeysValues", "v");
-        CudaTensor ko = act(keys, "storeKeysValues", "keys");
-        CudaTensor vo = act(values, "storeKeysValues", "values");
-        checkHeads(spec);
-        int n = spec.batch() * spec.seq();
-        int w = spec.numKvHeads() * spec.headDim();
-        if (ck.rows() != n || cv.rows() != n || kCol < 0 || kCol + w > ck.cols() || vCol < 0 || vCol + w > cv.cols()
-                || ko.cols() != w || vo.cols() != w || ko.rows() != vo.rows() || row < 0 || row + n > ko.rows()) {
-            throw new IllegalArgumentException("storeKeysValues: k " + ck.rows() + "x" + ck.cols() + " from column "
-                    + kCol + ", v " + cv.rows() + "x" + cv.cols() + " from column " + vCol + " into rows [" + row + ", "
-                    + (row + n) + ") of " + ko.rows() + "x" + ko.cols() + " do not match B=" + spec.batch() + " T="
-                    + spec.seq() + " Hkv=" + spec.numKvHeads() + " D=" + spec.headDim());
-        }
-        long kBias = 0;
-        long vBias = 0;
-        long eb = computeType.bytes();
-        if (bias != null) {
-            CudaTensor bt = act(bias, "storeKeysValues", "bias");
-            if (bt.numel() != ck.cols() || bt.numel() != cv.cols()) {
-                throw new IllegalArgumentException("storeKeysValues: bias has " + bt.numel() + " values for "
-                        + ck.cols() + " columns");
-            }
-            kBias = bt.address() + kCol * eb;
-            vBias = bt.address() + vCol * eb;
-        }
-        CudaIntTensor pos = (CudaIntTensor) positions;
-        if (spec.rope() && (pos == null || pos.length() != n)) {
-            throw new IllegalArgumentException("storeKeysValues: RoPE needs " + n + " positions");
-        }
-        if (n == 0) {
-            return;
-        }
-        attentionPaths.storeKv(ck.address() + kCol * eb, ck.cols(), cv.address() + vCol * eb, cv.cols(), kBias,
-                vBias, pos, ko.address() + (long) row * w * eb, vo.address() + (long) row * w * eb, n, spec);
-    }
-
     /** The batched cache's store: the rows follow from the positions on the device ({@code attention_store_kv_seq}). */
     @Override
     public void storeKeysValues(Tensor k, int kCol, Tensor v, int vCol, Tensor bias, IntTensor positions,

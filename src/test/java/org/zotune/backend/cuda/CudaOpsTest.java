@@ -900,48 +900,6 @@ class CudaOpsTest {
 
     @ParameterizedTest
     @EnumSource(names = {"F32", "BF16", "F16"})
-    void keysAndValuesStoredForTheCache(DType t) {
-        // the cache's rows: k rotated at its positions as attention rotates it (Llama-3 scaling, GQA), v copied;
-        // packed q|k|v with its bias (GPT-2) added and rounded first; written at a row offset, the rest untouched
-        Random r = new Random(60);
-        CpuOps cpu = new CpuOps(t);
-        CudaOps g = gpu(t);
-        int cap = 23;
-        try (Ops.Scope s = g.scope()) {
-            AttentionSpec rope = new AttentionSpec(1, 5, 4, 2, 80, (float) (1 / Math.sqrt(80)), 500000.0,
-                    new ModelConfig.RopeScaling(8.0, 1.0, 4.0, 64));
-            int kw = 2 * 80;
-            int[] pos = {9, 10, 11, 12, 13};
-            Pair k = pair(cpu, g, gaussian(r, 5 * kw, 1.5), 5, kw);
-            Pair v = pair(cpu, g, gaussian(r, 5 * kw, 1.0), 5, kw);
-            float[] init = gaussian(r, cap * kw, 1.0);
-            Pair keys = pair(cpu, g, init, cap, kw);
-            Pair values = pair(cpu, g, init, cap, kw);
-            cpu.storeKeysValues(k.cpu, 0, v.cpu, 0, null, cpu.ints(pos), rope, keys.cpu, values.cpu, 9);
-            g.storeKeysValues(k.gpu, 0, v.gpu, 0, null, g.ints(pos), rope, keys.gpu, values.gpu, 9);
-            assertClose(cpu.toHost(keys.cpu), g.toHost(keys.gpu), t, "stored keys, RoPE " + t);
-            assertClose(cpu.toHost(values.cpu), g.toHost(values.gpu), t, "stored values, RoPE " + t);
-
-            AttentionSpec gpt2 = gpt2Spec(1, 3, 3, 64);
-            int width = 3 * 3 * 64;
-            Pair qkv = pair(cpu, g, gaussian(r, 3 * width, 1.5), 3, width);
-            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
-            float[] zeros = new float[cap * 3 * 64];
-            Pair keys2 = pair(cpu, g, zeros, cap, 3 * 64);
-            Pair values2 = pair(cpu, g, zeros, cap, 3 * 64);
-            cpu.storeKeysValues(qkv.cpu, 3 * 64, qkv.cpu, 6 * 64, bias.cpu, cpu.ints(new int[3]), gpt2, keys2.cpu,
-                    values2.cpu, cap - 3);
-            g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64, bias.gpu, g.ints(new int[3]), gpt2, keys2.gpu,
-                    values2.gpu, cap - 3);
-            assertClose(cpu.toHost(keys2.cpu), g.toHost(keys2.gpu), t, "stored keys, packed with bias " + t);
-            assertClose(cpu.toHost(values2.cpu), g.toHost(values2.gpu), t, "stored values, packed with bias " + t);
-            assertThrows(IllegalArgumentException.class, () -> g.storeKeysValues(qkv.gpu, 3 * 64, qkv.gpu, 6 * 64,
-                    bias.gpu, g.ints(new int[3]), gpt2, keys2.gpu, values2.gpu, cap - 2));
-        }
-    }
-
-    @ParameterizedTest
-    @EnumSource(names = {"F32", "BF16", "F16"})
     void attentionWithAPerSequenceCache(DType t) {
         // a batched key/value cache: sequence b reads its own block of `stride` rows, the first fixed + pos[b·T]
         // visible (fixed = a prefix adapter's rows in front); the rest of the block holds large stale values that must
