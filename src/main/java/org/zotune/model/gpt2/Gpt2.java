@@ -1,7 +1,6 @@
 package org.zotune.model.gpt2;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.Ops;
@@ -9,7 +8,7 @@ import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.CachingDecoder;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -31,7 +30,7 @@ import org.zotune.model.blocks.SelfAttention;
  * ({@link Gpt2Architecture} converts). Positions are 0..seq-1 in every row whatever the padding: HF's GPT2Model
  * uses arange positions whenever position_ids are not passed, and the attention mask only hides padded keys.
  */
-public final class Gpt2 implements CausalLM {
+public final class Gpt2 extends CachingDecoder {
     private final ModelConfig config;
     private final List<ParamSpec> params;
     private final int wte;
@@ -82,23 +81,6 @@ public final class Gpt2 implements CausalLM {
     @Override
     public List<ParamSpec> params() {
         return params;
-    }
-
-    @Override
-    public boolean cachesKeysValues() {
-        return true;
-    }
-
-    @Override
-    public Tensor forward(Ops ops, WeightSource w, Batch batch) {
-        return forward(ops, w, batch, 0);
-    }
-
-    @Override
-    public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
-        int[] starts = new int[batch.batch()];
-        Arrays.fill(starts, start);
-        return forward(ops, w, batch, starts);
     }
 
     @Override

@@ -1,7 +1,6 @@
 package org.zotune.model.llama;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -10,7 +9,7 @@ import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.CachingDecoder;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -29,7 +28,7 @@ import org.zotune.model.blocks.SelfAttention;
  * tied or separate head, optional biases (attention_bias on q/k/v/o, mlp_bias on gate/up/down).
  * Positions are 0..seq-1 in every row (HF's default when position_ids are not passed).
  */
-public final class Llama implements CausalLM {
+public final class Llama extends CachingDecoder {
     private final ModelConfig config;
     private final List<ParamSpec> params;
     private final int embed;
@@ -89,23 +88,6 @@ public final class Llama implements CausalLM {
     @Override
     public List<ParamSpec> params() {
         return params;
-    }
-
-    @Override
-    public boolean cachesKeysValues() {
-        return true;
-    }
-
-    @Override
-    public Tensor forward(Ops ops, WeightSource w, Batch batch) {
-        return forward(ops, w, batch, 0);
-    }
-
-    @Override
-    public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
-        int[] starts = new int[batch.batch()];
-        Arrays.fill(starts, start);
-        return forward(ops, w, batch, starts);
     }
 
     @Override

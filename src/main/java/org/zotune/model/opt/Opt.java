@@ -1,7 +1,6 @@
 package org.zotune.model.opt;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -10,7 +9,7 @@ import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
-import org.zotune.model.CausalLM;
+import org.zotune.model.CachingDecoder;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -30,7 +29,7 @@ import org.zotune.model.blocks.SelfAttention;
  * out, head tied to the token embedding. HF multiplies q by head_dim^-0.5 after q_proj and then attends
  * with scale 1; here the same factor is the attention's score scale.
  */
-public final class Opt implements CausalLM {
+public final class Opt extends CachingDecoder {
     /** HF OPTLearnedPositionalEmbedding looks positions up at position + 2. */
     public static final int POSITION_OFFSET = 2;
 
@@ -95,24 +94,6 @@ public final class Opt implements CausalLM {
     @Override
     public List<ParamSpec> params() {
         return params;
-    }
-
-    @Override
-    public boolean cachesKeysValues() {
-        return true;
-    }
-
-    @Override
-    public Tensor forward(Ops ops, WeightSource w, Batch batch) {
-        return forward(ops, w, batch, 0);
-    }
-
-    /** After {@code start} cached tokens, all real: real-token positions count on from start. */
-    @Override
-    public Tensor forward(Ops ops, WeightSource w, Batch batch, int start) {
-        int[] starts = new int[batch.batch()];
-        Arrays.fill(starts, start);
-        return forward(ops, w, batch, starts);
     }
 
     @Override
