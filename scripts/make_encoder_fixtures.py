@@ -120,7 +120,8 @@ def roberta_tokenizer():
     tok = Tokenizer(models.BPE(vocab=ids, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.RobertaProcessing(sep=("</s>", ids["</s>"]), cls=("<s>", ids["<s>"]),
+    # (sep, cls) positionally: tokenizers 0.23 no longer takes cls= by keyword
+    tok.post_processor = processors.RobertaProcessing(("</s>", ids["</s>"]), ("<s>", ids["<s>"]),
                                                       trim_offsets=True, add_prefix_space=False)
     tok.add_special_tokens([AddedToken(t, normalized=False, lstrip=(t == "<mask>")) for t in ROBERTA_SPECIAL])
     fast = transformers.PreTrainedTokenizerFast(

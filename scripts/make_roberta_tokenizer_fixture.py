@@ -33,6 +33,23 @@ PAIR = [("Hello world", "It was"), ("The plot is dull.", "It was <mask>."), ("pr
         ("a", "")]
 
 
+def roberta(bpe):
+    """transformers' RoBERTa tokenizer over GPT-2's BPE files. transformers 5 takes the vocabulary and merges as
+    values (vocab=, merges=) and silently ignores the 4.x keywords vocab_file=/merges_file= (leaving a vocabulary of
+    the five special tokens only), so the values are passed where the class takes them and the result is checked."""
+    vocab = json.loads((bpe / "encoder.json").read_text(encoding="utf-8"))
+    lines = (bpe / "vocab.bpe").read_text(encoding="utf-8").splitlines()
+    merges = [tuple(m.split(" ")) for m in lines if m and not m.startswith("#version")]
+    if int(T.__version__.split(".")[0]) >= 5:
+        tok = T.RobertaTokenizer(vocab=vocab, merges=merges)  # 5.x: the tokenizers-backed class
+    else:
+        tok = T.RobertaTokenizerFast(vocab_file=str(bpe / "encoder.json"), merges_file=str(bpe / "vocab.bpe"))
+    hello = tok("Hello world")["input_ids"]
+    if len(tok) < len(vocab) or len(hello) != 4:
+        raise SystemExit(f"the RoBERTa tokenizer did not load GPT-2's BPE: {len(tok)} tokens, 'Hello world' -> {hello}")
+    return tok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bpe", required=True, help="folder with encoder.json and vocab.bpe")
@@ -43,7 +60,7 @@ def main():
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    tok = T.RobertaTokenizerFast(vocab_file=str(bpe / "encoder.json"), merges_file=str(bpe / "vocab.bpe"))
+    tok = roberta(bpe)
     tok.backend_tokenizer.save(str(out / "tokenizer.json"))
     special = {t: tok.convert_tokens_to_ids(t) for t in ["<s>", "</s>", "<unk>", "<pad>", "<mask>"]}
     expected = {

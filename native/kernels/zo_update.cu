@@ -71,11 +71,12 @@ ZO_UPDATE_STATEFUL(mmt, zo::MmtRule)
 ZO_UPDATE_STATEFUL(adam, zo::AdamRule)
 ZO_UPDATE_STATEFUL(adamu, zo::AdaMuRule)
 
-// One thread: the projected gradient from the two cross-entropy (sum, count) pairs, as ZoStep does it.
+// One thread: the projected gradient from the two (sum, count) pairs, as ZoStep does it. Each loss is added to 0
+// as ZoStep's micro-batch sum starts from 0: the identity except that a loss of −0 (−F1 or −accuracy at 0) becomes +0.
 __global__ void zo_grad(zo::Scalars* S) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
-    float lp = __fdiv_rn(S->ce_plus[0], S->ce_plus[1]);
-    float lm = __fdiv_rn(S->ce_minus[0], S->ce_minus[1]);
+    float lp = __fadd_rn(0.0f, __fdiv_rn(S->ce_plus[0], S->ce_plus[1]));
+    float lm = __fadd_rn(0.0f, __fdiv_rn(S->ce_minus[0], S->ce_minus[1]));
     float g = __fdiv_rn(__fsub_rn(lp, lm), __fmul_rn(2.0f, S->eps));
     bool bad = !isfinite(lp) || !isfinite(lm) || !isfinite(g);
     S->loss_plus = lp;

@@ -14,6 +14,7 @@ import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.model.Batch;
+import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ParamSpec;
@@ -149,7 +150,7 @@ public final class Prefix implements Adapter {
             }
         };
         try (Ops.Scope s = ops.scope()) {
-            model.forward(ops, probe, Batch.of(new int[] {0}));
+            runAttention(ops, model, probe, Batch.of(new int[] {0}));
         }
         if (asked.size() != layers || asked.stream().distinct().count() != layers) {
             throw new IllegalStateException("prefix: the model asked " + asked.size() + " attention layers for a "
@@ -229,13 +230,25 @@ public final class Prefix implements Adapter {
             }
         };
         try (Ops.Scope s = ops.scope()) {
-            model.forward(recorder, probe, Batch.of(ids));
+            runAttention(recorder, model, probe, Batch.of(ids));
         }
         if (asked.size() != layers || keys.size() != layers || asked.stream().distinct().count() != layers) {
             throw new IllegalStateException("prefix: the model ran " + keys.size() + " attention layers ("
                     + asked.size() + " asked for a prefix), its config says " + layers);
         }
         return new Captured(asked, keys, values);
+    }
+
+    /**
+     * Runs every attention layer of the model over {@code batch}: an encoder's hidden states (a bare BertModel has
+     * no masked-LM head to run, and the head does not reach the keys and values), a decoder's forward.
+     */
+    private static void runAttention(Ops ops, LanguageModel model, WeightSource w, Batch batch) {
+        if (model instanceof EncoderModel encoder) {
+            encoder.hiddenStates(ops, w, batch, null);
+        } else {
+            model.forward(ops, w, batch);
+        }
     }
 
     /**

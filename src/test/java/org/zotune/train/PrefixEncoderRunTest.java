@@ -92,4 +92,25 @@ class PrefixEncoderRunTest {
         }
         assertTrue(moved > 1e-3, "the prefix changes the mask's logits (" + moved + ")");
     }
+
+    /** A bare BertModel (no masked-LM head, as all-MiniLM-L6-v2) takes a prefix too: its start needs no MLM head. */
+    @Test
+    void aSimilarityPrefixRunOnABareEncoderTrains() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bare"), 7, false);
+        Path data = Files.writeString(dir.resolve("d.jsonl"), ROWS);
+        Path out = dir.resolve("run");
+        TrainConfig c = TrainConfig.parse("run.yaml", String.join("\n", "model: '" + model + "'",
+                "objective: similarity", "similarity: {labels: {pos: it was great, neg: it was terrible}}",
+                "data:", "  format: jsonl", "  train: '" + data + "'", "  dev: '" + data + "'",
+                "optimizer: {name: zo-sgd, lr: 0.05}", "eps: 0.01", "steps: 10", "batch_size: 6", "eval_every: 10",
+                "max_length: 16", "peft: {method: prefix, tokens: 2}", "device: cpu", "seed: 3", "out: '" + out
+                + "'", ""), List.of());
+        Trainer.Summary s = new Trainer(c, model, null, new Trainer.Options(false, false, 0, false),
+                new PrintWriter(new StringWriter())).run();
+        assertEquals(10, s.steps());
+        double before = s.initialDev().loss();
+        double after = s.finalDev().loss();
+        assertTrue(Double.isFinite(after) && after != before, "dev loss " + before + " -> " + after);
+        assertTrue(Files.isRegularFile(out.resolve("adapter/adapter_model.safetensors")));
+    }
 }

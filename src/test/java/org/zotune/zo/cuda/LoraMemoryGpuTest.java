@@ -84,7 +84,6 @@ class LoraMemoryGpuTest {
     /** Device bytes held while the run's objects are alive (baseline free minus free after two steps). */
     private static long used(Run run, PerturbationStrategy strategy, CausalLM lm, List<HostTensor> host, Batch batch,
                              long baseline) {
-        ZoStep.Config f = new ZoStep.Config(1e-3, 1, strategy, 1, 5, run == Run.LORA || run == Run.LORA_SKINNY ? DType.F32 : DType.BF16, 1);
         Lora lora = Lora.of(ModelFamily.GPT2.architecture(), "gpt2", lm.params(), RANK, 2.0 * RANK, List.of("q", "v"));
         try (CudaOps ops = CudaOps.create(DType.BF16); Parameters params = ops.createParameters(host, DType.BF16)) {
             if (run == Run.INFERENCE) {
@@ -94,6 +93,7 @@ class LoraMemoryGpuTest {
                     return baseline - Cuda.memInfo()[0];
                 }
             }
+            ZoStep.Config f = new ZoStep.Config(1e-3, 1, strategy, 1, 5, run == Run.FULL ? DType.BF16 : DType.F32, 1);
             ZoSgd.Config sgd = new ZoSgd.Config(LrSchedule.constant(1e-6));
             if (run == Run.FULL) {
                 try (DeviceZoStep z = new DeviceZoStep(ops, lm, params, sgd, f)) {
