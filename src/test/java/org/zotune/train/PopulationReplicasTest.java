@@ -287,6 +287,23 @@ class PopulationReplicasTest {
         first.get(0).close();
     }
 
+    /** parallel.gpus against the devices present (the CLI test sees only this machine's count). */
+    @Test
+    void moreGpusThanPresentOrThanMembersIsOneLine(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        String yaml = DfoRunTest.yaml(dir, dir.resolve("run"), "  population: 4", "  subspace: 8");
+        TrainConfig three = TrainConfig.parse("t.yaml", yaml, List.of("parallel.gpus=3", "device=cuda"));
+        DfoModelLoss.requireGpus(three, 3);
+        DfoModelLoss.requireGpus(three, -1);
+        assertEquals("parallel.gpus 3: only 2 CUDA devices are present (CUDA_VISIBLE_DEVICES chooses which); use "
+                + "parallel.gpus <= 2", assertThrows(ZotuneException.class,
+                        () -> DfoModelLoss.requireGpus(three, 2)).getMessage());
+        TrainConfig five = TrainConfig.parse("t.yaml", yaml, List.of("parallel.gpus=5", "device=auto"));
+        assertEquals("parallel.gpus 5: dfo.population 4 gives some GPU no member; use parallel.gpus <= 4",
+                assertThrows(ZotuneException.class, () -> DfoModelLoss.requireGpus(five, 8)).getMessage());
+        DfoModelLoss.requireGpus(TrainConfig.parse("t.yaml", yaml, List.of()), 0); // one GPU: nothing to check
+    }
+
     @Test
     void cpuWorkersKeepTheirNames() {
         Setup s = setup();
