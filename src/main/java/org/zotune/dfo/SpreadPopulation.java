@@ -16,9 +16,9 @@ import org.zotune.parallel.WorkerFailure;
 /**
  * A generation's members spread over data-parallel workers (ALGORITHMS.md §10): worker k evaluates a contiguous run
  * of the candidates (the first λ mod N workers one more) with its own {@link PopulationLoss} on its own replica of
- * the frozen model, in parallel, and the losses are gathered in member order. Each member's loss does not depend on
- * which worker evaluated it or on which other members shared its forward, so the losses are those of one batched
- * forward over the whole generation. A worker that throws or does not answer within the timeout stops the
+ * the frozen model, in parallel, and the losses are gathered in member order. On the CPU a member's loss does not
+ * depend on which worker evaluated it or on which other members shared its forward, so the losses are those of one
+ * batched forward over the whole generation (on GPUs see train/PopulationReplicas). A worker that throws or does not answer within the timeout stops the
  * generation with a {@link WorkerFailure} naming it; a worker that has not returned since is {@link #busy} (its
  * replica is abandoned, not closed under it).
  */
