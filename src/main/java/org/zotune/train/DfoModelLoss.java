@@ -8,9 +8,7 @@ import org.zotune.backend.Parameters;
 import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.backend.cpu.CpuOps;
 import org.zotune.dfo.BatchedPopulation;
-import org.zotune.dfo.SpreadPopulation;
 import org.zotune.dfo.DfoAdapter;
 import org.zotune.dfo.HiddenStatistics;
 import org.zotune.dfo.PopulationLoss;
@@ -26,7 +24,9 @@ import org.zotune.train.objective.Objective;
  * from σ̂ on the first training batch, which is the whole k-shot training set) and the {@link BatchedPopulation} over
  * that same set, on the backend of the run's device, with the frozen base weights in float32. It owns the backend
  * and the base weights (close it). {@code --resume} builds it again from the same data and weights (the run folder
- * checks their fingerprints), so σ̂, the maps and every loss are the uninterrupted run's.
+ * checks their fingerprints), so σ̂, the maps and every loss are the uninterrupted run's. With
+ * {@code parallel.workers} or {@code parallel.gpus} N > 1 each generation's members are divided over N replicas of
+ * the frozen model ({@link PopulationReplicas}); σ̂, the evaluations and the export stay on replica 0's backend.
  */
 public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
     private final Ops ops;
@@ -38,11 +38,11 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
     private final Subspace subspace;
     private final BatchedPopulation population;
     private final String device;
-    private final List<AutoCloseable> extra = new java.util.ArrayList<>(); // the other workers' backends and weights
-    private final SpreadPopulation spread; // parallel.workers > 1: the generation spread over CPU workers, else null
+    private final int[] gpus; // the CUDA devices of the replicas, or null (one backend, or CPU workers)
+    private final PopulationReplicas replicas; // the generation spread over workers or GPUs, or null
 
     private DfoModelLoss(Ops ops, Parameters base, DfoParts.Inputs in, PromptBatch train, Subspace subspace,
-            String device) {
+            String device, int[] gpus) {
         this.ops = ops;
         this.base = base;
         this.baseHost = in.loaded().parameters();
@@ -52,40 +52,95 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         this.subspace = subspace;
         this.population = new BatchedPopulation(ops, model, base, objective, train, subspace);
         this.device = device;
+        this.gpus = gpus == null ? null : gpus.clone();
         int workers = in.config().parallel().workers();
-        if (workers > 1) {
+        double timeout = in.config().parallel().workerTimeout();
+        if (gpus != null && gpus.length > 1) {
+            // replica 0 is this backend on gpus[0]; the others get their own CUDA backend and copy of the weights
+            this.replicas = new PopulationReplicas(PopulationReplicas.CUDA, gpus, population, model, baseHost,
+                    objective, train, subspace, timeout);
+        } else if (workers > 1) {
             // worker 0 is this backend; the others get their own CPU backend and copy of the frozen weights
-            List<PopulationLoss> all = new java.util.ArrayList<>(List.of(population));
-            try {
-                for (int k = 1; k < workers; k++) {
-                    CpuOps cpu = new CpuOps();
-                    extra.add(cpu);
-                    Parameters p = cpu.createParameters(baseHost, DType.F32);
-                    extra.add(p);
-                    all.add(new BatchedPopulation(cpu, model, p, objective, train, subspace));
-                }
-            } catch (RuntimeException | Error e) {
-                closeExtra();
-                throw e;
-            }
-            this.spread = new SpreadPopulation(all, in.config().parallel().workerTimeout());
+            this.replicas = new PopulationReplicas(PopulationReplicas.CPU, new int[workers], population, model,
+                    baseHost, objective, train, subspace, timeout);
         } else {
-            this.spread = null;
+            this.replicas = null;
         }
     }
 
-    /** The run's loss on its device (cpu, cuda, or auto: CUDA when usable, else the CPU; {@link #device()}). */
+    /**
+     * The run's loss on its device (cpu, cuda, or auto: CUDA when usable, else the CPU; {@link #device()}); with
+     * {@code parallel.gpus} N > 1, each generation spread over the CUDA devices 0 … N − 1.
+     */
     public static DfoModelLoss create(DfoParts.Inputs in) {
+        int n = in.config().parallel().gpus();
+        if (n <= 1) {
+            return create(in, null);
+        }
+        requireGpus(in.config(), -1); // what no machine could run, before CUDA is asked
+        Cuda.Availability a = Cuda.availability();
+        if (!a.usable()) {
+            throw new ZotuneException("parallel.gpus " + n + ": no usable CUDA device (" + a.reason() + ")");
+        }
+        requireGpus(in.config(), Cuda.deviceCount());
+        int[] devices = new int[n];
+        for (int k = 0; k < n; k++) {
+            devices[k] = k;
+        }
+        return create(in, devices);
+    }
+
+    /**
+     * Fails with one line when {@code parallel.gpus} cannot spread this dfo run's population: CPU workers as well,
+     * device cpu, fewer members than GPUs, or ({@code present} ≥ 0) more GPUs than present.
+     */
+    static void requireGpus(TrainConfig c, int present) {
+        int n = c.parallel().gpus();
+        if (n <= 1) {
+            return;
+        }
+        String key = "parallel.gpus " + n;
+        if (c.parallel().workers() > 1) {
+            throw new ZotuneException(key + " and parallel.workers " + c.parallel().workers() + ": choose GPU "
+                    + "replicas or CPU workers, not both");
+        }
+        if (c.device().equals("cpu")) {
+            throw new ZotuneException(key + ": GPU replicas need device cuda (or auto); device is cpu");
+        }
+        int lambda = c.dfo().population();
+        if (lambda < n) {
+            throw new ZotuneException(key + ": dfo.population " + lambda + " gives some GPU no member; use "
+                    + "parallel.gpus <= " + lambda);
+        }
+        if (present >= 0 && n > present) {
+            throw new ZotuneException(key + ": only " + present + " CUDA device" + (present == 1 ? " is" : "s are")
+                    + " present (CUDA_VISIBLE_DEVICES chooses which); use parallel.gpus <= " + present);
+        }
+    }
+
+    /**
+     * @param gpus null (the run's device; CPU workers when parallel.workers > 1), or the CUDA devices each generation
+     *             is spread over, replica k on {@code gpus[k]}: 0 … N − 1 for parallel.gpus N; tests also name a
+     *             device twice ([0, 0]: two replicas on one GPU), which is no user option
+     */
+    static DfoModelLoss create(DfoParts.Inputs in, int[] gpus) {
         String device = in.config().device();
         int workers = in.config().parallel().workers();
-        int gpus = in.config().parallel().gpus();
-        if (gpus > 1) {
-            throw new ZotuneException("parallel.gpus " + gpus + ": a dfo run spreads its population over CPU workers "
-                    + "only so far (parallel.workers); use parallel.gpus 1");
-        }
-        if (workers > 1 && device.equals("cuda")) {
+        if (gpus != null) {
+            if (gpus.length == 0 || workers > 1 || device.equals("cpu")) {
+                throw new IllegalArgumentException("GPU replicas " + java.util.Arrays.toString(gpus) + " need device "
+                        + "cuda (or auto) and parallel.workers 1");
+            }
+            if (in.config().dfo().population() < gpus.length) {
+                throw new ZotuneException("dfo.population " + in.config().dfo().population() + " gives some of the "
+                        + gpus.length + " GPUs no member");
+            }
+            ZoEngines.requireDevice("cuda");
+            device = "cuda";
+            Cuda.useDevice(gpus[0]); // replica 0 (this backend: σ̂, the evaluations) lives there
+        } else if (workers > 1 && device.equals("cuda")) {
             throw new ZotuneException("parallel.workers " + workers + ": a dfo run spreads its population over CPU "
-                    + "workers so far; use --device cpu or parallel.workers 1");
+                    + "workers, or over GPUs with parallel.gpus; use --device cpu or parallel.workers 1");
         }
         if (device.equals("auto")) {
             device = workers > 1 || !Cuda.availability().usable() ? "cpu" : "cuda";
@@ -102,7 +157,7 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
             float[] embedding = in.loaded().parameters().get(HiddenStatistics.wordEmbedding(model)).toFloats();
             Subspace s = Subspace.forModel(ops, model, base, embedding, train.batch(), d.subspace(), d.rank(),
                     in.projectionSeed(), d.alpha(), d.sigma0());
-            return new DfoModelLoss(ops, base, in, train, s, device);
+            return new DfoModelLoss(ops, base, in, train, s, device, gpus);
         } catch (RuntimeException | Error e) {
             if (base != null) {
                 base.close();
@@ -124,8 +179,11 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
 
     @Override
     public double[] losses(int layer, double[][] candidates, double[][] current) {
-        return spread != null ? spread.losses(layer, candidates, current)
-                : population.losses(layer, candidates, current);
+        if (replicas != null) {
+            return replicas.losses(layer, candidates, current);
+        }
+        enter();
+        return population.losses(layer, candidates, current);
     }
 
     public Subspace subspace() {
@@ -137,6 +195,11 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         return device;
     }
 
+    /** The CUDA devices each generation is spread over (replica k's at k), or an empty array. */
+    public int[] gpus() {
+        return gpus == null || gpus.length < 2 ? new int[0] : gpus.clone();
+    }
+
     /** The adapter at every layer's point {@code points} (A, B materialised). */
     public DfoAdapter adapter(double[][] points) {
         return DfoAdapter.of(subspace, points);
@@ -144,6 +207,7 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
 
     /** The objective's loss over the training set at {@code points} (null: z = 0, the base model). */
     public double trainLoss(double[][] points) {
+        enter();
         if (points == null) {
             return objective.loss(ops, model, base, train);
         }
@@ -157,11 +221,19 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
      * result's weights are the base with every adapted matrix merged to W + B·A (scale 1).
      */
     public Trainer.Eval evaluate(double[][] points, List<EncodedExample> set, int batchSize, int padId) {
+        enter();
         if (points == null) {
             return eval(base, set, batchSize, padId);
         }
         try (Parameters merged = merged(points)) {
             return eval(merged, set, batchSize, padId);
+        }
+    }
+
+    /** The calling thread on replica 0's device (its backend was made there). */
+    private void enter() {
+        if (gpus != null) {
+            Cuda.useDevice(gpus[0]);
         }
     }
 
@@ -179,25 +251,21 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
 
     @Override
     public void close() {
+        boolean hung = false;
         try {
-            if (spread != null) {
-                spread.close();
+            if (replicas != null) {
+                hung = replicas.abandoned(0);
+                replicas.close();
             }
-            closeExtra();
-            base.close();
         } finally {
-            ops.close();
-        }
-    }
-
-    private void closeExtra() {
-        for (int i = extra.size() - 1; i >= 0; i--) {
-            try {
-                extra.get(i).close();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
+            if (!hung) { // replica 0 hung in a call still running: its memory is left to the process's exit
+                enter();
+                try {
+                    base.close();
+                } finally {
+                    ops.close();
+                }
             }
         }
-        extra.clear();
     }
 }

@@ -168,6 +168,31 @@ class DfoTrainCliTest {
                 "parallel.workers 2", "CPU workers");
     }
 
+    /**
+     * parallel.gpus with method dfo: what cannot run is one line before anything is written (the CUDA lines as this
+     * machine has it: no usable device, or fewer than two).
+     */
+    @Test
+    void aPopulationOverGpusThatCannotRunIsOneLine() throws IOException {
+        Path out = dir.resolve("gpus");
+        train(decoder(out), "--gpus", "2").assertUsageError(
+                "parallel.gpus 2: GPU replicas need device cuda (or auto); device is cpu");
+        train(decoder(out), "--gpus", "2", "--device", "auto", "--workers", "2").assertUsageError(
+                "parallel.gpus 2 and parallel.workers 2: choose GPU replicas or CPU workers, not both");
+        train(decoder(out), "--gpus", "5", "--device", "cuda").assertUsageError(
+                "parallel.gpus 5: dfo.population 4 gives some GPU no member; use parallel.gpus <= 4");
+        org.zotune.cuda.Cuda.Availability a = org.zotune.cuda.Cuda.availability();
+        if (!a.usable()) {
+            train(decoder(out), "--gpus", "2", "--device", "auto").assertUsageError(
+                    "parallel.gpus 2: no usable CUDA device (" + a.reason() + ")");
+        } else if (org.zotune.cuda.Cuda.deviceCount() < 2) {
+            train(decoder(out), "--gpus", "2", "--device", "cuda").assertUsageError(
+                    "parallel.gpus 2: only 1 CUDA device is present (CUDA_VISIBLE_DEVICES chooses which); use "
+                    + "parallel.gpus <= 1");
+        }
+        assertTrue(Files.notExists(out.resolve("metrics.jsonl")), "nothing of the run is written");
+    }
+
     @Test
     void everyOptimizerScheduleAndCovarianceRuns() throws IOException {
         int n = 0;

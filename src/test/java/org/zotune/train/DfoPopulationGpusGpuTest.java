@@ -1,0 +1,164 @@
+package org.zotune.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.zotune.ZotuneException;
+import org.zotune.cuda.Cuda;
+import org.zotune.model.BundledModel;
+
+/**
+ * A dfo population spread over GPU replicas (parallel.gpus, {@link PopulationReplicas}) against the one-GPU run, on
+ * the bundled stories260K (prompt classification, float32 base), λ = 5 (blocks of 3 and 2 members), D = 8, schedule
+ * rounds, 10 generations, CMA-ES and Fireworks: the run's files (every generation's loss in metrics.jsonl, the best
+ * points, the exported adapter) are compared bit for bit.
+ * <ul>
+ *   <li>two replicas on GPU 0 (devices [0, 0], an internal list: no user option) — runs on a one-GPU host;</li>
+ *   <li>two GPUs through parallel.gpus 2 (devices [0, 1]) — skipped, saying so, with fewer than two devices;</li>
+ *   <li>a replica on a device that is not present: one line naming it, nothing written.</li>
+ * </ul>
+ * What the bitwise comparison assumes: a member's loss comes from its own rows only (per-member low-rank products,
+ * per-row kernels, per-member reductions), but the frozen base's products run over all rows of a replica's block, and
+ * cuBLAS chooses its kernel per shape (here 240 rows for one GPU, 144 and 96 for two replicas). A mismatch is printed
+ * with the generation, both losses and their differences: it means a kernel computes a row differently for another
+ * row count on this GPU.
+ */
+@Tag("gpu")
+class DfoPopulationGpusGpuTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void gpu() {
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+    }
+
+    private TrainConfig config(Path out, String optimizer, String... overrides) throws IOException {
+        List<String> o = new java.util.ArrayList<>(List.of("device=cuda"));
+        o.addAll(List.of(overrides));
+        return TrainConfig.parse("t.yaml", DfoRunTest.yaml(dir, out, "  optimizer: " + optimizer, "  subspace: 8",
+                "  population: 5", "  budget: 50", "  schedule: rounds"), o);
+    }
+
+    private static Trainer.Summary run(TrainConfig c, DfoParts.PopulationLossFactory losses) {
+        BundledModel b = BundledModel.get();
+        StringWriter log = new StringWriter();
+        try {
+            return new DfoTrainer(c, b.model(), b.tokenizer(), new Trainer.Options(false, false, 0, false),
+                    new PrintWriter(log, true), losses, DfoParts.searches(c.dfo())).run();
+        } catch (RuntimeException e) {
+            System.out.println(log);
+            throw e;
+        }
+    }
+
+    /** The files of two runs bit for bit; a differing generation is printed with both losses first. */
+    private static void assertSameRun(Path one, Path spread, String what) throws IOException {
+        List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
+        List<String> b = Files.readAllLines(spread.resolve("metrics.jsonl"));
+        assertEquals(a.size(), b.size(), what + ": metrics lines");
+        int generations = 0;
+        double maxAbs = 0;
+        double maxRel = 0;
+        String first = null;
+        for (int i = 0; i < a.size(); i++) {
+            JsonNode x = JSON.readTree(a.get(i));
+            JsonNode y = JSON.readTree(b.get(i));
+            if (!"dfo".equals(x.path("type").asText())) {
+                continue;
+            }
+            generations++;
+            double lx = x.path("loss").asDouble();
+            double ly = y.path("loss").asDouble();
+            double abs = Math.abs(lx - ly);
+            maxAbs = Math.max(maxAbs, abs);
+            maxRel = Math.max(maxRel, abs / Math.max(1e-30, Math.abs(lx)));
+            if (first == null && !a.get(i).equals(b.get(i))) {
+                first = "generation " + x.path("t").asLong() + " (layer " + x.path("layer").asInt() + "): one GPU "
+                        + lx + ", spread " + ly;
+            }
+        }
+        System.out.printf("%s: %d generations, generation loss max |diff| %.3e, max rel %.3e%s%n", what, generations,
+                maxAbs, maxRel, first == null ? ", every line the same bits" : "; first differing: " + first);
+        assertTrue(generations >= 10, what + ": " + generations + " generations");
+        assertEquals(String.join("\n", a), String.join("\n", b), what + ": metrics.jsonl (first differing "
+                + first + "; a member's loss depends on the rows sharing its forward on this GPU)");
+        assertEquals(Files.readString(one.resolve(DfoTrainer.SUBSPACE)),
+                Files.readString(spread.resolve(DfoTrainer.SUBSPACE)), what + ": subspace.json");
+        assertArrayEquals(Files.readAllBytes(one.resolve("adapter/adapter_model.safetensors")),
+                Files.readAllBytes(spread.resolve("adapter/adapter_model.safetensors")), what + ": adapter");
+    }
+
+    @Test
+    void twoReplicasOnOneGpuGiveTheOneGpuRunBitForBit() throws IOException {
+        for (String optimizer : new String[] {"cma", "fwa"}) {
+            Path one = dir.resolve("one-" + optimizer);
+            Path spread = dir.resolve("spread-" + optimizer);
+            run(config(one, optimizer), DfoParts.populationLoss());
+            AtomicReference<DfoModelLoss> made = new AtomicReference<>();
+            run(config(spread, optimizer), in -> {
+                made.set(DfoModelLoss.create(in, new int[] {0, 0}));
+                return made.get();
+            });
+            assertArrayEquals(new int[] {0, 0}, made.get().gpus(), "the run was spread over two replicas");
+            assertSameRun(one, spread, optimizer + " on devices [0, 0]");
+        }
+    }
+
+    @Test
+    void twoGpusGiveTheOneGpuRunBitForBit() throws IOException {
+        int present = Cuda.deviceCount();
+        if (present < 2) {
+            System.out.println("DfoPopulationGpusGpuTest: " + present + " CUDA device(s): parallel.gpus 2 (devices "
+                    + "[0, 1]) not run");
+        }
+        Assumptions.assumeTrue(present >= 2, present + " CUDA device(s): devices [0, 1] need two");
+        for (String optimizer : new String[] {"cma", "fwa"}) {
+            Path one = dir.resolve("one-" + optimizer);
+            Path two = dir.resolve("two-" + optimizer);
+            run(config(one, optimizer), DfoParts.populationLoss());
+            AtomicReference<DfoModelLoss> made = new AtomicReference<>();
+            run(config(two, optimizer, "parallel.gpus=2"), in -> {
+                made.set(DfoModelLoss.create(in)); // the user's path: devices 0 … N − 1
+                return made.get();
+            });
+            assertArrayEquals(new int[] {0, 1}, made.get().gpus());
+            assertSameRun(one, two, optimizer + " on devices [0, 1]");
+        }
+    }
+
+    @Test
+    void aReplicaOnADeviceThatIsNotPresentIsOneLine() throws IOException {
+        int missing = Cuda.deviceCount();
+        Path out = dir.resolve("missing");
+        ZotuneException e = assertThrows(ZotuneException.class,
+                () -> run(config(out, "cma"), in -> DfoModelLoss.create(in, new int[] {0, missing})));
+        System.out.println("devices [0, " + missing + "]: " + e.getMessage());
+        assertTrue(e.getMessage().startsWith("population GPU 1 of 2 (CUDA device " + missing + "): its replica of the "
+                + "model could not be made: "), e.getMessage());
+        assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        assertTrue(Files.notExists(out.resolve("metrics.jsonl")), "nothing of the run is written");
+        assertEquals(0, Cuda.currentDevice(), "devices " + Arrays.toString(new int[] {0, missing})
+                + " leave the calling thread on replica 0's device");
+    }
+}
