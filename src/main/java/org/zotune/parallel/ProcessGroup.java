@@ -196,9 +196,9 @@ public final class ProcessGroup implements CollectiveGroup {
         }
     }
 
-    /** One line when {@code rank}'s world cannot run on {@code device}: several processes need NCCL, so GPUs. */
+    /** One line when a run over processes cannot run on {@code device}: the processes join through NCCL, so GPUs. */
     public static void requireDevice(int worldSize, String device) {
-        if (worldSize > 1 && device.equals("cpu")) {
+        if (device.equals("cpu")) {
             throw new ZotuneException("parallel.world_size (--world-size) " + worldSize + " on device cpu: several "
                     + "processes need NCCL, so one GPU each; on the CPU use parallel.workers (--workers) for "
                     + "data-parallel workers in one process");

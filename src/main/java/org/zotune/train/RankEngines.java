@@ -35,12 +35,12 @@ final class RankEngines {
     static void require(TrainConfig c) {
         TrainConfig.Parallel p = c.parallel();
         int w = p.worldSize();
-        if (w <= 1) {
+        if (w <= 1 && p.init() == null) {
             return;
         }
         String key = "parallel.world_size " + w;
         if (standIn == null) {
-            ProcessGroup.requireDevice(w, c.device());
+            ProcessGroup.requireDevice(w, c.device()); // one rank with an init joins through NCCL too
         }
         if (p.splitKind() == DataParallelEngine.Split.SAMPLES) {
             throw new ZotuneException(key + ": parallel.split samples runs on CPU workers in one process only so far; "

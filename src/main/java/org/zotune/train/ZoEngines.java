@@ -228,7 +228,7 @@ public final class ZoEngines {
             boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, adapter);
         TrainConfig.Parallel par = c.parallel();
-        if (par.worldSize() > 1) {
+        if (par.worldSize() > 1 || par.init() != null) { // one rank with an init: the same path (tests it on one GPU)
             return RankEngines.create(c, model, initial, adapter, trainable, objective, log);
         }
         if (par.gpus() > 1) {
