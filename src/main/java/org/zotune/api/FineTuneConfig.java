@@ -278,6 +278,30 @@ public final class FineTuneConfig {
             return set("parallel.workers", n);
         }
 
+        /**
+         * Key parallel.gpus: data-parallel GPU replicas in this process, one CUDA engine on each of the devices
+         * 0 … n − 1, each micro-batch's examples split over them and their loss sums exchanged through NCCL (needs
+         * NCCL's libnccl.so.2 and, for n ≥ 2, NCCL_NVLS_ENABLE set; see the README's "Several GPUs and several hosts").
+         */
+        public Builder gpus(int n) {
+            return set("parallel.gpus", n);
+        }
+
+        /**
+         * Keys parallel.world_size, parallel.rank and parallel.init: this process is rank {@code rank} of a run over
+         * {@code worldSize} processes (on one host or several), one GPU each (parallel.local_rank, else rank modulo
+         * the visible GPUs), joined through NCCL after a rendezvous at {@code init}: {@code file:///shared/path},
+         * {@code tcp://host:port} (rank 0's host) or {@code env://} (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+         * MASTER_PORT). Every process runs the same config; rank 0 alone writes the run folder (out must be on a
+         * filesystem every process sees for --resume). A rank that fails or does not arrive within
+         * parallel.worker_timeout stops the others with one line naming it.
+         */
+        public Builder process(int rank, int worldSize, String init) {
+            set("parallel.world_size", worldSize);
+            set("parallel.rank", rank);
+            return set("parallel.init", init);
+        }
+
         /** Key peft.merge: a LoRA run also writes the merged full weights to model/ (and best/). */
         public Builder mergeAdapter(boolean merge) {
             return set("peft.merge", merge);

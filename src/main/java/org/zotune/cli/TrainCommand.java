@@ -67,6 +67,23 @@ public final class TrainCommand implements Callable<Integer> {
             + "replicas over NCCL, one per device 0 … N-1).")
     Integer gpus;
 
+    @Option(names = "--world-size", paramLabel = "W", description = "Override key parallel.world_size: the "
+            + "processes of a run over several processes or hosts, one GPU each (with --rank and --init).")
+    Integer worldSize;
+
+    @Option(names = "--rank", paramLabel = "R", description = "Override key parallel.rank: this process's rank, "
+            + "0 … W-1 (rank 0 writes the run folder).")
+    Integer rank;
+
+    @Option(names = "--local-rank", paramLabel = "L", description = "Override key parallel.local_rank: this "
+            + "process's GPU among the visible ones (default: rank modulo the visible GPUs).")
+    Integer localRank;
+
+    @Option(names = "--init", paramLabel = "URL", description = "Override key parallel.init: the rendezvous, "
+            + "file:///shared/path, tcp://HOST:PORT (rank 0's host) or env:// (RANK, WORLD_SIZE, LOCAL_RANK, "
+            + "MASTER_ADDR, MASTER_PORT).")
+    String init;
+
     @Option(names = "--resume", description = "Continue the run in the out folder from its last checkpoint "
             + "(bitwise as if it had never stopped).")
     boolean resume;
@@ -100,6 +117,10 @@ public final class TrainCommand implements Callable<Integer> {
         add(overrides, "parallel.workers", workers);
         add(overrides, "parallel.gpus", gpus);
         add(overrides, "dtype", dtype);
+        add(overrides, "parallel.world_size", worldSize);
+        add(overrides, "parallel.rank", rank);
+        add(overrides, "parallel.local_rank", localRank);
+        add(overrides, "parallel.init", init);
         if (merge) {
             overrides.add("peft.merge=true");
         }

@@ -114,8 +114,9 @@ public final class DataParallelEngine implements ZoEngine {
         List<List<PromptBatch>> shards = new ArrayList<>(n);
         for (int k = 0; k < n; k++) {
             List<PromptBatch> mine = new ArrayList<>(microBatches.size());
+            Collective m = members.get(k); // its rank in the whole run: several processes hold one member each
             for (PromptBatch b : microBatches) {
-                mine.add(split == Split.BATCH ? Shards.shard(b, k, n) : b);
+                mine.add(split == Split.BATCH ? Shards.shard(b, m.rank(), m.worldSize()) : b);
             }
             shards.add(mine);
         }

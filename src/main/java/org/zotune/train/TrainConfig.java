@@ -162,6 +162,10 @@ public record TrainConfig(
         if (optimizer.name().equals("zo-adamu") && q != 1) {
             throw new ZotuneException("key 'q': zo-adamu defines one SPSA sample, got q = " + q);
         }
+        if (parallel.worldSize() > 1 && RecordBinder.choice(Method.class, method) == Method.DFO) {
+            throw new ZotuneException("parallel.world_size " + parallel.worldSize() + ": a dfo run spreads its "
+                    + "population over CPU workers in one process only so far (parallel.workers)");
+        }
     }
 
     /**
@@ -247,15 +251,47 @@ public record TrainConfig(
      *                      worker that did not arrive
      * @param gpus          GPU replicas (1: one GPU; N: one CUDA engine on each of the devices 0 … N − 1, their loss
      *                      sums all-reduced through NCCL; device cuda, split batch)
+     * @param worldSize     processes of a run over several processes or hosts, one GPU each (1: this process alone);
+     *                      absent: 1, or the environment's WORLD_SIZE with init {@code env://}
+     * @param rank          this process's rank, 0 … world_size − 1 (rank 0 writes the run folder); absent: 0, or RANK
+     *                      with init {@code env://}
+     * @param localRank     this process's GPU among the visible ones (absent: LOCAL_RANK with init {@code env://},
+     *                      else rank modulo the visible GPUs)
+     * @param init          how the processes find each other ({@link org.zotune.parallel.ProcessLaunch}):
+     *                      {@code file:///shared/path}, {@code tcp://host:port}, or {@code env://} (RANK, WORLD_SIZE,
+     *                      LOCAL_RANK, MASTER_ADDR, MASTER_PORT; resolved when the config is read)
      */
     public record Parallel(
             @Default("1") @AtLeast(1) Integer workers,
             @Default("batch") @Choice(DataParallelEngine.Split.class) String split,
             @Default("100") @AtLeast(0) Integer checksumEvery,
             @Default("600") @Positive Double workerTimeout,
-            @Default("1") @AtLeast(1) Integer gpus) {
+            @Default("1") @AtLeast(1) Integer gpus,
+            @AtLeast(1) Integer worldSize,
+            @AtLeast(0) Integer rank,
+            @AtLeast(0) Integer localRank,
+            String init) {
+
+        /** The keys that differ between the processes of one run (not compared on --resume). */
+        public static final java.util.Set<String> PER_PROCESS = java.util.Set.of("parallel.rank",
+                "parallel.local_rank", "parallel.init");
 
         public Parallel {
+            org.zotune.parallel.ProcessLaunch.Resolved r = org.zotune.parallel.ProcessLaunch.resolve(worldSize, rank,
+                    localRank, init, System.getenv());
+            worldSize = r.worldSize();
+            rank = r.rank();
+            localRank = r.localRank();
+            init = r.init();
+            if (worldSize > 1 && workers != null && workers > 1) {
+                throw new ZotuneException("parallel.world_size " + worldSize + " and parallel.workers " + workers
+                        + ": a process of a run over several processes drives one GPU; use parallel.workers 1");
+            }
+            if (worldSize > 1 && gpus != null && gpus > 1) {
+                throw new ZotuneException("parallel.world_size " + worldSize + " and parallel.gpus " + gpus
+                        + ": a process of a run over several processes drives one GPU; use parallel.gpus 1 (one "
+                        + "process per GPU)");
+            }
             // below a millisecond no collective can complete, and the message would read "0.0 s"
             if (workerTimeout != null && workerTimeout < 1e-3) {
                 throw new ZotuneException("key 'parallel.worker_timeout' must be at least 0.001 (seconds), got "

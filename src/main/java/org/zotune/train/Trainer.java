@@ -102,6 +102,12 @@ public final class Trainer {
     private final MetricsLog metrics;
     /** Whether this run has recorded a training step (a failure before it leaves nothing worth keeping). */
     private boolean stepped;
+    /**
+     * Whether this process writes the run folder: rank 0 of a run over several processes (or the only process). The
+     * other ranks run the same loop (the same steps, evaluations and decisions, from the same weights) and write
+     * nothing there; on --resume they read rank 0's checkpoint.
+     */
+    private final boolean writes;
 
     /**
      * @param modelPath     the model file or folder ({@code config.model()} resolved by the caller)
@@ -115,6 +121,7 @@ public final class Trainer {
         this.log = log;
         this.folder = new RunFolder(config, options.resume(), options.overwrite());
         this.metrics = new MetricsLog(folder, log);
+        this.writes = config.parallel().rank() == 0;
     }
 
     /** Tells {@code l} each step and evaluation; when it asks to stop, the run stops with a checkpoint. */
@@ -125,8 +132,13 @@ public final class Trainer {
 
     public Summary run() {
         long t0 = System.nanoTime();
-        folder.check(); // cheap checks first; the folder is written only once model and data are known to be usable
+        if (writes) {
+            folder.check(); // cheap checks first; the folder is written only once model and data are usable
+        } else {
+            folder.checkAsFollower();
+        }
         ZoEngines.requireWorkers(config); // a config that cannot run anywhere, before what this machine lacks
+        ZoEngines.requireProcesses(config);
         ZoEngines.requireDevice(config.device());
         ZoEngines.requireGpus(config);
         if (!Files.exists(modelPath)) {
@@ -169,12 +181,15 @@ public final class Trainer {
                 Fingerprints.examples(data.dev()), Fingerprints.examples(data.test()));
         base = loaded.parameters();
         baseWeights = fingerprints.baseWeights();
+        if (!writes) {
+            return start(loaded, data, objective, fingerprints, t0);
+        }
         try (RunFolder.Lock lock = folder.lock()) {
             folder.create(fingerprints);
             try {
                 return start(loaded, data, objective, fingerprints, t0);
             } catch (RuntimeException | Error e) {
-                if (!options.resume() && !stepped) {
+                if (!options.resume() && !stepped) { // rank 0's folder: the others did not start either
                     folder.clearUnstarted(); // nothing to resume: a corrected rerun must not need --overwrite
                 }
                 throw e;
@@ -211,16 +226,22 @@ public final class Trainer {
                 Checkpoints.Loaded ck = Checkpoints.load(folder.dir());
                 engine.restore(ck.state());
                 progress = ck.progress();
-                folder.truncate(RunFolder.METRICS, engine.stepsDone(), false);
-                folder.truncate(Trajectory.FILE, engine.stepsDone(), true);
+                if (writes) {
+                    folder.truncate(RunFolder.METRICS, engine.stepsDone(), false);
+                    folder.truncate(Trajectory.FILE, engine.stepsDone(), true);
+                }
                 log.println("resuming " + folder.dir() + " at step " + engine.stepsDone());
             } else {
-                folder.append(Trajectory.FILE, Trajectory.header(config,
-                        model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
+                if (writes) {
+                    folder.append(Trajectory.FILE, Trajectory.header(config,
+                            model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
+                }
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
                     initialDev = evaluate(engine, objective, data, data.dev());
-                    metrics.eval("dev", 0, initialDev);
+                    if (writes) {
+                        metrics.eval("dev", 0, initialDev);
+                    }
                     init = initialDev.metric(config.metricKind());
                 }
                 progress = BestTracker.fresh(init);
@@ -262,8 +283,10 @@ public final class Trainer {
                 ZoEngine.StepResult r = engine.step(micro);
                 stepped = true;
                 lastLoss = r.loss();
-                metrics.train(r, (System.nanoTime() - runT0) / 1e9);
-                folder.append(Trajectory.FILE, Trajectory.line(r));
+                if (writes) {
+                    metrics.train(r, (System.nanoTime() - runT0) / 1e9);
+                    folder.append(Trajectory.FILE, Trajectory.line(r));
+                }
                 if (t == HOLD_AFTER_STEP) {
                     holdForever();
                 }
@@ -276,8 +299,13 @@ public final class Trainer {
                 boolean stop = false;
                 if (evalNow) {
                     lastDev = evaluate(engine, objective, data, data.dev());
-                    metrics.eval("dev", t, lastDev);
+                    if (writes) {
+                        metrics.eval("dev", t, lastDev);
+                    }
                     stop = best.record(t, lastDev.metric(config.metricKind()), t == stepsTotal, at -> {
+                        if (!writes) {
+                            return;
+                        }
                         export(modelConfig, engine, folder.best(), at);
                         if (!data.test().isEmpty()) {
                             metrics.eval("test", at, evaluate(engine, objective, data, data.test()));
@@ -298,7 +326,9 @@ public final class Trainer {
                 if (stop || evalNow || t == stepsTotal
                         || (config.checkpointEvery() > 0 && t % config.checkpointEvery() == 0)) {
                     engine.verifyReplicas(); // never checkpoint replicas that disagree
-                    Checkpoints.save(folder.dir(), engine.state(), best.progress());
+                    if (writes) {
+                        Checkpoints.save(folder.dir(), engine.state(), best.progress());
+                    }
                 }
                 if (stop) {
                     break;
@@ -306,6 +336,11 @@ public final class Trainer {
             }
         } finally {
             metrics.barActive(false);
+        }
+        if (!writes) {
+            return new Summary(engine.stepsDone(), stopped, initialDev, lastDev, null, best.progress().bestStep(),
+                    best.progress().bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9,
+                    folder.dir());
         }
         if (engine.stepsDone() == startStep && startStep > 0) {
             Checkpoints.save(folder.dir(), engine.state(), best.progress()); // resumed a finished run: just finish

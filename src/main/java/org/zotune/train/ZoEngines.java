@@ -95,6 +95,11 @@ public final class ZoEngines {
         }
     }
 
+    /** Fails with one line when the run's processes cannot run here ({@link RankEngines#require}). */
+    public static void requireProcesses(TrainConfig c) {
+        RankEngines.require(c);
+    }
+
     /** The refusals of {@code parallel.gpus} that need no device: what cannot run on several GPUs at all. */
     static void requireGpuConfig(TrainConfig c) {
         TrainConfig.Parallel p = c.parallel();
@@ -223,6 +228,9 @@ public final class ZoEngines {
             boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, adapter);
         TrainConfig.Parallel par = c.parallel();
+        if (par.worldSize() > 1 || par.init() != null) { // one rank with an init: the same path (tests it on one GPU)
+            return RankEngines.create(c, model, initial, adapter, trainable, objective, log);
+        }
         if (par.gpus() > 1) {
             if (adapter != null || trainable != null) {
                 throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights or an adapter "
@@ -269,7 +277,7 @@ public final class ZoEngines {
         }
     }
 
-    private static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+    static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective) {
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(adapter != null
                 ? adapter.tensors() : TrainableSet.of(model.params(), trainable).specs()));
@@ -304,7 +312,7 @@ public final class ZoEngines {
     }
 
     /** @param adapter the run's adapter (LoRA, prefix), or null (full fine-tuning) */
-    private static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+    static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective) {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {

@@ -84,6 +84,28 @@ public final class RunFolder {
         prepare(false, null);
     }
 
+    /**
+     * The checks of a process of a run over several processes other than rank 0, which writes the folder: on
+     * {@code --resume} the folder must hold a checkpoint of this config (as {@link #check} says, without the lock,
+     * which rank 0 holds); a fresh start checks nothing here (rank 0 does).
+     */
+    public void checkAsFollower() {
+        if (resume) {
+            prepare(false, null);
+        }
+    }
+
+    /** The config without the keys that differ between the processes of one run ({@link TrainConfig.Parallel}). */
+    private static JsonNode perProcessRemoved(JsonNode config) {
+        for (String key : TrainConfig.Parallel.PER_PROCESS) {
+            String[] part = key.split("\\.");
+            if (config.path(part[0]) instanceof ObjectNode o) {
+                o.remove(part[1]);
+            }
+        }
+        return config;
+    }
+
     /** {@link #check} again, then clears a run that --overwrite replaces and writes run.json (not on --resume). */
     public void create() {
         create(Fingerprints.NONE);
@@ -119,7 +141,14 @@ public final class RunFolder {
                 throw new ZotuneException("--resume: out folder " + dir + " holds no checkpoint to resume");
             }
             Fingerprints recorded = readMarker(true);
-            String diff = firstDifference(readRunConfig(), config.toJson(), "");
+            JsonNode ran = readRunConfig();
+            int worldSize = ran.path("parallel").path("world_size").asInt(1);
+            if (worldSize != config.parallel().worldSize()) {
+                throw new ZotuneException("--resume: the run in " + dir + " ran with parallel.world_size " + worldSize
+                        + ", this start has " + config.parallel().worldSize() + "; resume with world size "
+                        + worldSize);
+            }
+            String diff = firstDifference(perProcessRemoved(ran), perProcessRemoved(config.toJson()), "");
             if (diff != null) {
                 throw new ZotuneException("--resume: out folder " + dir + " holds a run with a different config (key '"
                         + diff + "'); resume with the same config or use another out folder");

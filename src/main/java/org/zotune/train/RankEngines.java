@@ -1,0 +1,98 @@
+package org.zotune.train;
+
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.function.IntFunction;
+import org.zotune.ZotuneException;
+import org.zotune.cuda.Cuda;
+import org.zotune.model.LanguageModel;
+import org.zotune.parallel.NcclGroup;
+import org.zotune.parallel.NcclLibrary;
+import org.zotune.parallel.ProcessGroup;
+import org.zotune.parallel.ProcessLaunch;
+import org.zotune.peft.Adapter;
+import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.Objective;
+
+/**
+ * The engine of one process of a run over several processes or hosts ({@code parallel.world_size} > 1): this rank's
+ * CUDA engine on its GPU ({@link ProcessLaunch#localDevice}), joined to the other ranks through
+ * {@link ProcessGroup#join}, inside a {@link DataParallelEngine} of one local replica: every process runs the same
+ * steps and seeds, evaluates its rank's examples of each micro-batch ({@code Shards}), the loss sums are added over
+ * the ranks, the update is the same everywhere, and the parameter checksums are compared across the processes.
+ */
+final class RankEngines {
+    /**
+     * Test only: makes rank R's group without NCCL (an in-process stand-in shared by trainers on threads), so that
+     * the CPU tests run the multi-process path on CPU engines; null in every real run.
+     */
+    static volatile IntFunction<ProcessGroup> standIn;
+
+    private RankEngines() {
+    }
+
+    /** Fails with one line when this process's part of the run cannot run (before anything is written). */
+    static void require(TrainConfig c) {
+        TrainConfig.Parallel p = c.parallel();
+        int w = p.worldSize();
+        if (w <= 1 && p.init() == null) {
+            return;
+        }
+        String key = "parallel.world_size " + w;
+        if (standIn == null) {
+            ProcessGroup.requireDevice(w, c.device()); // one rank with an init joins through NCCL too
+        }
+        if (p.splitKind() == DataParallelEngine.Split.SAMPLES) {
+            throw new ZotuneException(key + ": parallel.split samples runs on CPU workers in one process only so far; "
+                    + "use split batch");
+        }
+        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+            throw new ZotuneException(key + ": peft.method " + c.peft().method() + " trains on one GPU only so far; "
+                    + "use peft.method full over several processes");
+        }
+        if (c.objective().equals("f1")) {
+            throw new ZotuneException(key + ": objective f1 cannot be split over processes (F1 is not a sum over "
+                    + "examples); use objective accuracy");
+        }
+        if (c.batchSize() < w) {
+            throw new ZotuneException(key + ": batch_size " + c.batchSize() + " gives some rank no example; use "
+                    + "batch_size >= world_size");
+        }
+        if (standIn == null && c.device().equals("auto") && !Cuda.availability().usable()) {
+            throw new ZotuneException(key + ": no usable CUDA device (" + Cuda.availability().reason() + "); several "
+                    + "processes need one GPU each");
+        }
+    }
+
+    static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+            boolean[] trainable, Objective objective, PrintWriter log) {
+        require(c);
+        if (adapter != null || trainable != null) {
+            throw new ZotuneException("parallel.world_size " + c.parallel().worldSize() + ": a part of the weights "
+                    + "or an adapter trains on one GPU only so far");
+        }
+        TrainConfig.Parallel par = c.parallel();
+        int rank = par.rank();
+        int w = par.worldSize();
+        IntFunction<ProcessGroup> test = standIn;
+        if (test != null) {
+            log.println("parallel: rank " + rank + " of " + w + " (in-process stand-in, CPU engine)");
+            return new DataParallelEngine(test.apply(rank), par.workerTimeout(), DataParallelEngine.Split.BATCH,
+                    objective, par.checksumEvery(), (r, o, x) -> ZoEngines.cpu(c, model, initial, null, null, o));
+        }
+        ZoEngines.requireDevice("cuda");
+        NcclLibrary.load(); // one line saying where it looked when NCCL is missing
+        int device = ProcessLaunch.localDevice(rank, par.localRank(), Cuda.deviceCount());
+        ProcessLaunch.Init init = ProcessLaunch.parseInit(par.init());
+        log.println("parallel: rank " + rank + " of " + w + " on GPU " + device + ", rendezvous " + init + ", NCCL "
+                + NcclGroup.version() + " (checksums every " + par.checksumEvery() + " steps)");
+        log.flush();
+        Cuda.useDevice(device);
+        ProcessGroup group = ProcessGroup.join(init, rank, w, device, par.workerTimeout());
+        return new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
+                par.checksumEvery(), (r, o, x) -> {
+                    Cuda.useDevice(device);
+                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, null, o));
+                });
+    }
+}

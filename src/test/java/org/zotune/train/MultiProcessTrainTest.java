@@ -1,0 +1,167 @@
+package org.zotune.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.zotune.ZotuneException;
+import org.zotune.model.io.SafetensorsFile;
+import org.zotune.parallel.InProcessGroup;
+import org.zotune.parallel.ProcessGroup;
+import org.zotune.parallel.WorkerFailure;
+import org.zotune.tensor.HostTensor;
+
+/**
+ * The multi-process run (parallel.world_size, rank, init) driven through the real Trainer, with the processes as
+ * threads of this JVM, each with its own Trainer, joined by an in-process stand-in for NCCL
+ * ({@link RankEngines#standIn}) on CPU engines: the ranks' run equals the one-process run with as many CPU workers
+ * (the same shards, the same rank-order sums) step for step and bit for bit; only rank 0 writes (rank 1's own out
+ * folder stays absent); a resume reads rank 0's checkpoint on every rank and continues bit for bit; another world
+ * size is refused naming both numbers; a rank that fails stops the other with a line naming it.
+ */
+class MultiProcessTrainTest {
+    @TempDir
+    Path dir;
+
+    private final ExecutorService pool = Executors.newCachedThreadPool();
+
+    @AfterEach
+    void reset() {
+        RankEngines.standIn = null;
+        pool.shutdownNow();
+    }
+
+    private TrainConfig config(Path out, String... parallel) throws IOException {
+        Path train = TrainRuns.austen(dir, "train.txt", 20_000);
+        Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
+        List<String> extra = new ArrayList<>(List.of("optimizer:", "  name: zo-sgd", "  lr: 1e-4", "steps: 6",
+                "eval_every: 3", "grad_accumulation: 2", "parallel:", "  checksum_every: 2"));
+        for (String p : parallel) {
+            extra.add("  " + p);
+        }
+        return TrainRuns.config(TrainRuns.yaml(train, dev, out, extra.toArray(String[]::new)));
+    }
+
+    private TrainConfig rank(Path out, int rank, int worldSize) throws IOException {
+        return config(out, "world_size: " + worldSize, "rank: " + rank, "init: tcp://127.0.0.1:1");
+    }
+
+    /** Runs one Trainer per rank on its own thread over a fresh stand-in group; returns each rank's outcome. */
+    private List<Object> runRanks(List<TrainConfig> ranks, Trainer.Options options) throws InterruptedException {
+        InProcessGroup shared = new InProcessGroup(ranks.size(), 60);
+        RankEngines.standIn = r -> ProcessGroup.standIn(shared, r);
+        List<Future<Trainer.Summary>> fs = new ArrayList<>();
+        for (TrainConfig c : ranks) {
+            fs.add(pool.submit(() -> TrainRuns.train(c, options)));
+        }
+        List<Object> out = new ArrayList<>();
+        for (Future<Trainer.Summary> f : fs) {
+            try {
+                out.add(f.get(300, TimeUnit.SECONDS));
+            } catch (ExecutionException e) {
+                out.add(e.getCause());
+            } catch (java.util.concurrent.TimeoutException e) {
+                out.add(e);
+            }
+        }
+        return out;
+    }
+
+    private static Map<String, HostTensor> weights(Path run) {
+        return SafetensorsFile.open(run.resolve("model/model.safetensors")).tensors();
+    }
+
+    @Test
+    void twoRanksEqualTwoWorkersAndOnlyRankZeroWrites() throws Exception {
+        Path workers = dir.resolve("workers");
+        TrainRuns.train(config(workers, "workers: 2"), TrainRuns.quiet());
+
+        Path a = dir.resolve("a");
+        Path rank1Out = dir.resolve("rank1-out"); // rank 1 is told another folder: it must write nothing anywhere
+        List<Object> r = runRanks(List.of(rank(a, 0, 2), rank(rank1Out, 1, 2)), TrainRuns.quiet());
+        assertTrue(r.get(0) instanceof Trainer.Summary, "rank 0: " + r.get(0));
+        assertTrue(r.get(1) instanceof Trainer.Summary, "rank 1: " + r.get(1));
+        assertEquals(6, ((Trainer.Summary) r.get(0)).steps());
+        assertEquals(6, ((Trainer.Summary) r.get(1)).steps());
+        assertEquals(((Trainer.Summary) r.get(0)).lastTrainLoss(), ((Trainer.Summary) r.get(1)).lastTrainLoss(),
+                "every rank saw the same all-reduced loss");
+        assertFalse(Files.exists(rank1Out), "rank 1 wrote " + rank1Out);
+
+        List<String> expected = ResumeAndReplayTest.stepRecords(workers);
+        assertEquals(expected, ResumeAndReplayTest.stepRecords(a), "2 ranks = 2 workers, step for step");
+        assertEquals(ResumeAndReplayTest.trajectorySteps(workers), ResumeAndReplayTest.trajectorySteps(a));
+        ResumeAndReplayTest.assertSameTensors(weights(workers), weights(a));
+        for (String f : new String[] {"run.json", "summary.json", "checkpoint", "model", "best"}) {
+            assertTrue(Files.exists(a.resolve(f)), "rank 0 wrote " + f);
+        }
+        String runJson = Files.readString(a.resolve("run.json"));
+        assertTrue(runJson.contains("\"world_size\" : 2"), runJson);
+    }
+
+    @Test
+    void resumeReadsRankZerosCheckpointAndAnotherWorldSizeIsRefused() throws Exception {
+        Path whole = dir.resolve("whole");
+        List<Object> w = runRanks(List.of(rank(whole, 0, 2), rank(whole, 1, 2)), TrainRuns.quiet());
+        assertTrue(w.get(0) instanceof Trainer.Summary && w.get(1) instanceof Trainer.Summary, w.toString());
+
+        Path b = dir.resolve("b");
+        Trainer.Options stop = new Trainer.Options(false, false, 4, false);
+        List<Object> first = runRanks(List.of(rank(b, 0, 2), rank(b, 1, 2)), stop);
+        assertEquals("stop-after", ((Trainer.Summary) first.get(0)).stopped());
+        assertEquals("stop-after", ((Trainer.Summary) first.get(1)).stopped());
+
+        Trainer.Options resume = new Trainer.Options(true, false, 0, false);
+        for (int other : new int[] {1, 3}) {
+            ZotuneException e = assertThrows(ZotuneException.class, () -> TrainRuns.train(other == 1
+                    ? config(b) : rank(b, 0, other), resume));
+            assertEquals("--resume: the run in " + b + " ran with parallel.world_size 2, this start has " + other
+                    + "; resume with world size 2", e.getMessage());
+        }
+        List<Object> second = runRanks(List.of(rank(b, 0, 2), rank(b, 1, 2)), resume);
+        assertTrue(second.get(0) instanceof Trainer.Summary, "rank 0: " + second.get(0));
+        assertTrue(second.get(1) instanceof Trainer.Summary, "rank 1: " + second.get(1));
+        assertEquals(6, ((Trainer.Summary) second.get(1)).steps(), "rank 1 resumed from rank 0's checkpoint");
+        assertEquals(ResumeAndReplayTest.stepRecords(whole), ResumeAndReplayTest.stepRecords(b));
+        ResumeAndReplayTest.assertSameTensors(weights(whole), weights(b));
+        try (Stream<Path> s = Files.list(b)) {
+            assertEquals(List.of(), s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("rank"))
+                    .toList(), "no file of rank 1's");
+        }
+    }
+
+    @Test
+    void aRankThatFailsStopsTheOtherNamingIt() throws Exception {
+        Path a = dir.resolve("a");
+        // rank 1 is given a model file that does not exist: it fails before its first collective
+        TrainConfig bad = rank(dir.resolve("unused"), 1, 2);
+        InProcessGroup shared = new InProcessGroup(2, 2);
+        RankEngines.standIn = r -> ProcessGroup.standIn(shared, r);
+        Future<Trainer.Summary> zero = pool.submit(() -> TrainRuns.train(rank(a, 0, 2), TrainRuns.quiet()));
+        Future<Trainer.Summary> one = pool.submit(() -> new Trainer(bad, dir.resolve("no-model"), null,
+                TrainRuns.quiet(), new java.io.PrintWriter(new java.io.StringWriter())).run());
+        ExecutionException e1 = assertThrows(ExecutionException.class, () -> one.get(120, TimeUnit.SECONDS));
+        assertEquals("model " + dir.resolve("no-model") + " does not exist", e1.getCause().getMessage());
+        ExecutionException e0 = assertThrows(ExecutionException.class, () -> zero.get(120, TimeUnit.SECONDS));
+        assertTrue(e0.getCause() instanceof WorkerFailure f && f.rank() == 1, "rank 0: " + e0.getCause());
+        assertTrue(e0.getCause().getMessage().startsWith("worker rank 1 of 2 did not reach collective 1 within 2.0 s"),
+                e0.getCause().getMessage());
+        assertFalse(Files.exists(a.resolve("summary.json")));
+        assertFalse(Files.exists(a.resolve("run.json")), "a run that never stepped leaves nothing to resume");
+    }
+}
