@@ -216,7 +216,8 @@ public final class Trainer {
                 log.println("resuming " + folder.dir() + " at step " + engine.stepsDone());
             } else {
                 folder.append(Trajectory.FILE, Trajectory.header(config,
-                        model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
+                        model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights(),
+                        head == null ? null : head.recorded())); // replay rebuilds the head from it
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
                     initialDev = evaluate(engine, objective, data, data.dev());
