@@ -215,7 +215,7 @@ class TrainEncoderObjectivesCliTest {
         CliRun rp = CliRun.of("replay", "--base", model.toString(), "--trajectory",
                 dir.resolve("ok/trajectory.jsonl").toString(), "--out", dir.resolve("replayed").toString());
         assertEquals(0, rp.code(), rp.err());
-        ReplayEncoderCliTest.assertSameTensors("head", dir.resolve("ok/model/model.safetensors"),
+        ReplayRuns.assertSameTensors("head", dir.resolve("ok/model/model.safetensors"),
                 dir.resolve("replayed/model.safetensors"));
     }
 }
