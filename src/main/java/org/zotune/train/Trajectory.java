@@ -32,6 +32,8 @@ import org.zotune.zo.optim.StepEvaluation;
  * <pre>
  * {"t": 1, "seed": s_t, "g": [g_0, ...], "g_bits": ["3c23d70a", ...], "lr": η_t, "skipped": false}
  * </pre>
+ * A header of objective head also holds {@code "head": {"labels": [...], "start_weights": "sha256:..."}} (the
+ * classifier's rows and the digest of its start), an optional key that version 2 readers before it ignore.
  * {@link #read} takes each step line by its layout, so it reads both versions, and a version 1 run resumed by this
  * zotune (a version 1 header, then lines of both layouts). With the base model, this file reproduces the
  * fine-tuned weights without a forward pass: θ_T = the updates of steps 1..T, each a function of (s_t, g_t, the
