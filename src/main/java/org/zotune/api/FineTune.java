@@ -12,7 +12,6 @@ import java.util.concurrent.Executor;
 import org.zotune.ZotuneException;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.LoadedLanguageModel;
-import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.DfoTrainer;
@@ -161,7 +160,9 @@ public final class FineTune {
      * weights equal the run's model/ bit for bit. {@link Device#AUTO} replays on CUDA when usable, else the CPU.
      * A LoRA or prefix run's trajectory replays (on the device, as full runs do) into a PEFT adapter folder
      * {@code out} (adapter_config.json + adapter_model.safetensors), equal to the run's adapter/ bit for bit on the
-     * device it trained on; the base must be the run's (its fingerprint is checked).
+     * device it trained on; the base must be the run's (its fingerprint is checked). Decoders and encoders alike,
+     * every objective: with objective head the classifier comes out as the run exported it (in model/ with its
+     * config keys, or beside LoRA's A and B as PEFT's modules_to_save).
      */
     public static ReplayResult replay(ModelSource base, Path trajectory, Path out, Device device) {
         ModelSource.Resolved paths = base.resolve();
@@ -174,22 +175,26 @@ public final class FineTune {
         };
         Trajectory.Read tr = Trajectory.read(trajectory);
         long t0 = System.nanoTime();
-        if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
-            LoadedLanguageModel any = ModelLoader.loadAny(paths.model());
+        LoadedLanguageModel any = ModelLoader.loadAny(paths.model()); // decoders and encoders alike
+        TrainConfig.Peft.Method method = tr.config().peft().methodKind();
+        if (method == TrainConfig.Peft.Method.PREFIX) {
             Replay.Prefixes p = Replay.runPrefix(any, tr, d); // on CUDA: bitwise a run trained there
             PrefixExport.write(out, p.prefix(), tr.config().model(), any.config(), p.tensors(), adapterMetadata(tr));
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }
-        LoadedModel loaded = ModelLoader.load(paths.model());
-        if (tr.config().peft().methodKind() == TrainConfig.Peft.Method.LORA) {
-            Replay.Adapters a = Replay.runAdapters(loaded, tr, d); // on CUDA: bitwise a run trained there
-            PeftExport.write(out, a.lora(), tr.config().model(), loaded.config().family(), a.tensors(),
-                    adapterMetadata(tr));
+        if (method == TrainConfig.Peft.Method.LORA) {
+            Replay.Adapters a = Replay.runAdapters(any, tr, d); // on CUDA: bitwise a run trained there
+            // the model class the run exported for (an encoder's objective picks it; a decoder's is its causal LM)
+            PeftExport.write(out, a.lora(), tr.config().model(), any.config().family(),
+                    PeftExport.modelClass(tr.config(), any.config()), a.tensors(), adapterMetadata(tr));
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }
-        List<HostTensor> theta = Replay.run(loaded, tr, d);
-        HfExport.write(out, paths.model(), paths.tokenizer(), loaded.config(), theta, Map.of("format", "pt",
+        Replay.Weights w = Replay.full(any, tr, d);
+        HfExport.write(out, paths.model(), paths.tokenizer(), any.config(), w.tensors(), Map.of("format", "pt",
                 "zotune_step", Long.toString(tr.steps().size())));
+        if (w.labels() != null) { // objective head: the classifier's config keys, as the run wrote them
+            HfExport.classifierConfig(out, any.config(), w.labels(), w.pooling());
+        }
         return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
     }
 

@@ -25,7 +25,8 @@ import picocli.CommandLine.Spec;
                 "Writes a Hugging Face folder (model.safetensors, config.json, tokenizer files); on the device the "
                         + "run trained on, the weights equal the run's model/ bit for bit. A LoRA or prefix run's "
                         + "trajectory replays into a PEFT adapter folder, equal to the run's adapter/ bit for bit on "
-                        + "the device it trained on."})
+                        + "the device it trained on. Decoders and encoders (BERT, RoBERTa) alike, every objective "
+                        + "(objective head: the classifier as the run exported it)."})
 public final class ReplayCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

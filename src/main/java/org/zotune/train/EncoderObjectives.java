@@ -140,6 +140,11 @@ final class EncoderObjectives {
             return new Head(model, labels, options, body, List.of(w, b));
         }
 
+        /** What the trajectory records of the head: its labels and its start's digest. */
+        Trajectory.Head recorded() {
+            return new Trajectory.Head(labels, org.zotune.train.run.Fingerprints.weights(start));
+        }
+
         /** The body's tensors, then the head's. */
         List<HostTensor> initial() {
             List<HostTensor> out = new ArrayList<>(body);

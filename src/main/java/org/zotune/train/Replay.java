@@ -7,13 +7,16 @@ import org.zotune.backend.Parameters;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
+import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ParamSpec;
+import org.zotune.model.SequenceClassifier;
 import org.zotune.peft.Adapter;
 import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
+import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
@@ -40,30 +43,106 @@ public final class Replay {
      * (bitwise the weights a run trained on the same GPU, any q).
      */
     public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory, String device) {
-        switch (device) {
-            case "cpu":
-                return run(base, trajectory);
-            case "cuda":
-                return runCuda(base, trajectory);
-            default:
-                throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
-        }
+        return full(any(base), trajectory, device).tensors();
     }
 
-    private static List<HostTensor> runCuda(LoadedModel base, Trajectory.Read trajectory) {
+    /**
+     * A full fine-tuning trajectory of any model replayed on {@code device} ("cpu" or "cuda", as
+     * {@link #run(LoadedModel, Trajectory.Read, String)}): a decoder's or an encoder's weights, and with objective
+     * head the classifier the run trained beside them (its labels from the trajectory, its start the base folder's
+     * classifier or zero, as the run started it; a linear probe's body as the run held it, in its dtype).
+     */
+    public static Weights full(LoadedLanguageModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
         if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " adapters: replay "
                     + "them as adapters (Replay.runAdapters, Replay.runPrefix)");
         }
-        List<ParamSpec> specs = checkParameters(base, trajectory);
+        requireDevice(device);
+        Target target = target(base, trajectory);
+        List<HostTensor> theta = device.equals("cuda") ? runCuda(target, trajectory) : runCpu(target, trajectory);
+        return new Weights(theta, target.head() == null ? null : target.head().labels(),
+                target.head() == null ? null : target.head().options().pooling());
+    }
+
+    /**
+     * A replayed full fine-tune: every tensor of the model in its parameter order and the run's dtype (with objective
+     * head the body's, then classifier.weight and classifier.bias).
+     *
+     * @param labels  objective head's labels in class order (config.json's id2label), else null
+     * @param pooling objective head's pooling (config.json's zotune_pooling), else null
+     */
+    public record Weights(List<HostTensor> tensors, List<String> labels, String pooling) {
+    }
+
+    private static LoadedLanguageModel any(LoadedModel base) {
+        return new LoadedLanguageModel(base.checkpoint(), base.model(), base.parameters());
+    }
+
+    private static void requireDevice(String device) {
+        if (!device.equals("cpu") && !device.equals("cuda")) {
+            throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
+        }
+    }
+
+    /**
+     * What a trajectory's trainable set is over, rebuilt from the base without a forward pass: the loaded model, or
+     * for objective head the encoder with the run's classifier.
+     *
+     * @param initial   the model's parameters as the run started from them
+     * @param trainable which of them trained in place (null: all; a linear probe: the head's two)
+     * @param head      objective head's classifier, else null
+     */
+    private record Target(LanguageModel model, List<HostTensor> initial, boolean[] trainable,
+            EncoderObjectives.Head head) {
+    }
+
+    /**
+     * The base checked against the trajectory (its parameter names and its weights' fingerprint, the file named
+     * when they differ) and, for objective head, the classifier rebuilt from the labels the trajectory records: the
+     * base must be an encoder, and its classifier start (zero, or the base folder's) the one the run started from.
+     */
+    private static Target target(LoadedLanguageModel base, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
+        if (c.objectiveKind() != TrainConfig.ObjectiveKind.HEAD) {
+            checkParameters(base.model(), base.parameters(), trajectory);
+            return new Target(base.model(), base.parameters(), null, null);
+        }
+        Trajectory.Head recorded = trajectory.head();
+        if (recorded == null) {
+            throw new ZotuneException(trajectory.where() + " trained objective head and records no head (labels and "
+                    + "start): it was written by an older zotune; retrain to replay it");
+        }
+        if (!(base.model() instanceof EncoderModel encoder)) {
+            throw new ZotuneException(trajectory.where() + " trained a classification head on an encoder; the base "
+                    + base.checkpoint().source() + " is a " + base.config().family() + " decoder: replay onto the "
+                    + "run's base model");
+        }
+        SequenceClassifier model = new SequenceClassifier(encoder, recorded.labels().size());
+        checkParameters(model, base.parameters(), trajectory); // the body's fingerprint, as the run records it
+        EncoderObjectives.Head head = EncoderObjectives.Head.of(model, recorded.labels(), c.head(),
+                base.parameters(), base.checkpoint());
+        String start = Fingerprints.weights(head.start());
+        if (!start.equals(recorded.startWeights())) {
+            throw new ZotuneException(trajectory.where() + ": the classifier the run started from is not the one "
+                    + "the base " + base.checkpoint().source() + " gives (the trajectory records "
+                    + recorded.startWeights().substring(0, 19) + "…, the base gives " + start.substring(0, 19)
+                    + "…; a zero head unless the base folder holds classifier weights): replay onto the run's base "
+                    + "model");
+        }
+        return new Target(model, head.initial(), head.trainable(), head);
+    }
+
+    private static List<HostTensor> runCuda(Target target, Trajectory.Read trajectory) {
+        TrainConfig c = trajectory.config();
+        List<ParamSpec> specs = target.model().params();
         requireCuda();
         DType dtype = c.paramDType();
         try (CudaOps ops = CudaOps.create(dtype);
-                Parameters params = ops.createParameters(base.parameters(), dtype);
+                Parameters params = ops.createParameters(target.initial(), dtype);
                 CudaTheta theta = new CudaTheta(ops, params);
-                DeviceZoStep zo = new DeviceZoStep(ops, base.model(), params, c.optimizer().referenceConfig(c.steps()),
-                        ZoEngines.stepConfig(c))) {
+                DeviceZoStep zo = new DeviceZoStep(ops, target.model(), params,
+                        c.optimizer().referenceConfig(c.steps()), ZoEngines.stepConfig(c), target.trainable())) {
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);
                 if (s.t() != zo.step() + 1) {
@@ -76,17 +155,16 @@ public final class Replay {
         }
     }
 
-    private static List<ParamSpec> checkParameters(LoadedModel base, Trajectory.Read trajectory) {
-        return checkParameters(base.model(), base.parameters(), trajectory);
-    }
-
     private static List<ParamSpec> checkParameters(LanguageModel model, List<HostTensor> parameters,
             Trajectory.Read trajectory) {
         List<ParamSpec> specs = model.params();
         List<String> names = specs.stream().map(ParamSpec::name).toList();
         if (!names.equals(trajectory.parameters())) {
+            String first = firstDifference(names, trajectory.parameters());
             throw new ZotuneException("the base model's parameters (" + names.size() + ", first " + names.get(0)
-                    + ") are not those the trajectory was trained on (" + trajectory.parameters().size() + ")");
+                    + ") are not those the trajectory was trained on (" + trajectory.parameters().size()
+                    + (trajectory.file() == null ? "" : ", " + trajectory.where()) + "; " + first + "): replay onto "
+                    + "the run's base model");
         }
         String recorded = trajectory.baseWeights();
         if (recorded != null) {
@@ -95,10 +173,22 @@ public final class Replay {
                 throw new ZotuneException("the base model's weights are not those the run started from (the "
                         + "trajectory records " + recorded.substring(0, 19) + "…, the model gives "
                         + now.substring(0, 19) + "…); replay onto the run's base model, not another one or its "
-                        + "fine-tuned output");
+                        + "fine-tuned output" + (trajectory.file() == null ? "" : " (" + trajectory.where() + ")"));
             }
         }
         return specs;
+    }
+
+    /** Where two parameter lists first part, for a refusal. */
+    private static String firstDifference(List<String> base, List<String> recorded) {
+        for (int i = 0; i < Math.min(base.size(), recorded.size()); i++) {
+            if (!base.get(i).equals(recorded.get(i))) {
+                return "parameter " + i + " is " + base.get(i) + " in the base, " + recorded.get(i) + " in the "
+                        + "trajectory";
+            }
+        }
+        return base.size() > recorded.size() ? "the base has " + base.get(recorded.size()) + " beyond them"
+                : "the trajectory has " + recorded.get(base.size()) + " beyond the base's";
     }
 
     private static void checkStep(TrainConfig c, Trajectory.Step s) {
@@ -128,38 +218,75 @@ public final class Replay {
      * A LoRA trajectory replayed on {@code device}: "cpu" as {@link #runAdapters(LoadedModel, Trajectory.Read)}, or
      * "cuda": the same start, then every recorded update through {@link DeviceZoStep#replayStep} over the adapters'
      * float32 device buffer, as {@link CudaZoEngine} trained them (bitwise the adapter a run trained on the same GPU;
-     * the frozen base is uploaded in the run's dtype because the step is built over the model).
+     * the frozen base stays on the host: no forward pass).
      */
     public static Adapters runAdapters(LoadedModel base, Trajectory.Read trajectory, String device) {
+        return runAdapters(any(base), trajectory, device);
+    }
+
+    /**
+     * As {@link #runAdapters(LoadedModel, Trajectory.Read, String)} for a model of any kind: a decoder's or an
+     * encoder's LoRA set, and with objective head the classifier trained in full beside A and B (PEFT's
+     * modules_to_save), starting from the run's classifier start (zero, or the base folder's) in the run's dtype.
+     */
+    public static Adapters runAdapters(LoadedLanguageModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
         if (c.peft().methodKind() != TrainConfig.Peft.Method.LORA) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not LoRA "
                     + "adapters");
         }
-        if (!device.equals("cpu") && !device.equals("cuda")) {
-            throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
+        requireDevice(device);
+        Target target = target(base, trajectory);
+        Lora lora = ZoEngines.lora(c, target.model());
+        if (target.head() != null) { // as the run made it: the classifier trains in full beside the adapters
+            SequenceClassifier sc = target.head().model();
+            lora = lora.withSaved(sc.headWeight(), sc.headBias());
         }
-        checkParameters(base, trajectory);
-        Lora lora = ZoEngines.lora(c, base.model());
         if (device.equals("cuda")) {
-            return new Adapters(lora, runAdaptersCuda(base, trajectory, lora));
+            requireCuda();
+            return new Adapters(lora, runAdaptersCuda(target, trajectory, lora));
         }
         try (CpuOps ops = new CpuOps(c.paramDType());
-                Parameters params = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
+                Parameters params = ops.createParameters(adapterStart(ops, c, lora, target), DType.F32)) {
             return new Adapters(lora, replayOwn(c, lora.tensors(), params, trajectory));
         }
     }
 
-    private static List<HostTensor> runAdaptersCuda(LoadedModel base, Trajectory.Read trajectory, Lora lora) {
+    /**
+     * The set's initial tensors as {@link Lora#bind} gives them: A and B from the run seed, then each saved parameter
+     * as the engine held it (its start in the run's dtype on {@code ops}, read back as float32), without the rest of
+     * the model on the device.
+     */
+    private static List<HostTensor> adapterStart(org.zotune.backend.Ops ops, TrainConfig c, Lora lora,
+            Target target) {
+        List<HostTensor> init = new ArrayList<>(lora.initial(c.seed()));
+        int[] saved = lora.saved();
+        if (saved.length == 0) {
+            return init;
+        }
+        List<HostTensor> start = new ArrayList<>(saved.length);
+        for (int p : saved) {
+            start.add(target.initial().get(p));
+        }
+        try (Parameters held = ops.createParameters(start, c.paramDType())) {
+            for (int i = 0; i < saved.length; i++) {
+                ParamSpec s = lora.tensors().get(2 * lora.targets().size() + i);
+                init.add(HostTensor.ofFloats(s.name(), ops.toHost(held.weight(i)), s.shape()));
+            }
+        }
+        return init;
+    }
+
+    private static List<HostTensor> runAdaptersCuda(Target target, Trajectory.Read trajectory, Lora lora) {
         TrainConfig c = trajectory.config();
-        requireCuda();
         DType dtype = c.paramDType();
         // no forward pass: the base stays on the host (checkParameters compared its fingerprint); only the adapters'
-        // buffer, the optimiser state and the step's kernels are on the device
+        // buffer (and a saved classifier's start, read back in the run's dtype), the optimiser state and the step's
+        // kernels are on the device
         try (CudaOps ops = CudaOps.create(dtype);
                 Lora.Applied applied = lora.apply(ops);
-                Parameters own = ops.createParameters(lora.initial(c.seed()), DType.F32)) {
-            return replayOwnCuda(ops, base.model(), null, TrainableStorage.own(applied.set(), own), lora.tensors(),
+                Parameters own = ops.createParameters(adapterStart(ops, c, lora, target), DType.F32)) {
+            return replayOwnCuda(ops, target.model(), null, TrainableStorage.own(applied.set(), own), lora.tensors(),
                     trajectory);
         }
     }
@@ -288,21 +415,24 @@ public final class Replay {
 
     /** The replayed θ in zotune's layout and parameter order (on the CPU). */
     public static List<HostTensor> run(LoadedModel base, Trajectory.Read trajectory) {
+        return run(base, trajectory, "cpu");
+    }
+
+    /**
+     * The CPU engine's update over the model's own buffer (every parameter, or a linear probe's head under the mask),
+     * as {@link CpuZoEngine} holds it; returns every parameter in the run's dtype.
+     */
+    private static List<HostTensor> runCpu(Target target, Trajectory.Read trajectory) {
         TrainConfig c = trajectory.config();
-        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
-            throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " adapters: replay "
-                    + "them as adapters (Replay.runAdapters)");
-        }
-        List<ParamSpec> specs = checkParameters(base, trajectory);
+        List<ParamSpec> specs = target.model().params();
         DType dtype = c.paramDType();
-        ZoOptimizer opt = c.optimizer().referenceConfig(c.steps()).reference(new NoiseLayout(specs));
-        try (CpuOps ops = new CpuOps(dtype); Parameters params = ops.createParameters(base.parameters(), dtype)) {
+        TrainableSet set = TrainableSet.of(specs, target.trainable());
+        ZoOptimizer opt = c.optimizer().referenceConfig(c.steps()).reference(new NoiseLayout(set.specs()));
+        try (CpuOps ops = new CpuOps(dtype); Parameters params = ops.createParameters(target.initial(), dtype)) {
+            TrainableStorage storage = TrainableStorage.inModel(set, specs, params);
             float[] flat = CpuOps.flatValues(params);
-            long[] offsets = new long[specs.size()];
-            for (int p = 0; p < offsets.length; p++) {
-                offsets[p] = params.offset(p);
-            }
-            ZoStep zo = new ZoStep(ZoEngines.stepConfig(c), opt, flat, offsets, null, null, 0);
+            long[] offsets = storage.bufferOffsets();
+            ZoStep zo = new ZoStep(ZoEngines.stepConfig(c), opt, flat, offsets, storage.mask(), null, 0);
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);
                 zo.replay(s.t(), s.g(), s.skipped());

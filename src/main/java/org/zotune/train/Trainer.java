@@ -234,7 +234,8 @@ public final class Trainer {
             } else {
                 if (writes) {
                     folder.append(Trajectory.FILE, Trajectory.header(config,
-                            model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights()));
+                            model.params().stream().map(ParamSpec::name).toList(), fingerprints.baseWeights(),
+                            head == null ? null : head.recorded())); // replay rebuilds the head from it
                 }
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {

@@ -32,6 +32,8 @@ import org.zotune.zo.optim.StepEvaluation;
  * <pre>
  * {"t": 1, "seed": s_t, "g": [g_0, ...], "g_bits": ["3c23d70a", ...], "lr": η_t, "skipped": false}
  * </pre>
+ * A header of objective head also holds {@code "head": {"labels": [...], "start_weights": "sha256:..."}} (the
+ * classifier's rows and the digest of its start), an optional key that version 2 readers before it ignore.
  * {@link #read} takes each step line by its layout, so it reads both versions, and a version 1 run resumed by this
  * zotune (a version 1 header, then lines of both layouts). With the base model, this file reproduces the
  * fine-tuned weights without a forward pass: θ_T = the updates of steps 1..T, each a function of (s_t, g_t, the
@@ -72,6 +74,14 @@ public final class Trajectory {
 
     /** @param baseWeights the base weights' {@link Fingerprints#weights} digest (replay checks it), or null */
     static String header(TrainConfig config, List<String> parameterNames, String baseWeights) {
+        return header(config, parameterNames, baseWeights, null);
+    }
+
+    /**
+     * @param baseWeights the base weights' {@link Fingerprints#weights} digest (replay checks it), or null
+     * @param head        objective head's classifier (replay rebuilds it from these), or null
+     */
+    static String header(TrainConfig config, List<String> parameterNames, String baseWeights, Head head) {
         ObjectNode h = JSON.createObjectNode();
         h.put("type", "zotune-trajectory");
         h.put("version", VERSION);
@@ -79,6 +89,12 @@ public final class Trajectory {
             h.put("base_weights", baseWeights);
         }
         h.set("config", config.toJson());
+        if (head != null) { // an optional key: readers before it ignore it, and other runs' headers are unchanged
+            ObjectNode o = h.putObject("head");
+            ArrayNode labels = o.putArray("labels");
+            head.labels().forEach(labels::add);
+            o.put("start_weights", head.startWeights());
+        }
         ArrayNode names = h.putArray("parameters");
         parameterNames.forEach(names::add);
         return h.toString();
@@ -104,11 +120,38 @@ public final class Trajectory {
         return String.format("%08x", Float.floatToRawIntBits(v));
     }
 
-    /** A read trajectory. */
-    /** @param baseWeights the base weights' digest the header records, or null (none recorded) */
-    public record Read(TrainConfig config, List<String> parameters, List<Step> steps, String baseWeights) {
+    /**
+     * Objective head's classifier as the run started it: the labels in class order (its rows, config.json's
+     * id2label) and the {@link Fingerprints#weights} digest of its initial weight and bias (zero, or the base
+     * folder's classifier), so that a replay rebuilds the same model and refuses another start.
+     */
+    public record Head(List<String> labels, String startWeights) {
+        public Head {
+            labels = List.copyOf(labels);
+        }
+    }
+
+    /**
+     * A read trajectory.
+     *
+     * @param baseWeights the base weights' digest the header records, or null (none recorded)
+     * @param head        objective head's classifier the header records, or null (another objective, or a header
+     *                    written before zotune recorded it)
+     * @param file        the file it was read from (named in replay's refusals), or null
+     */
+    public record Read(TrainConfig config, List<String> parameters, List<Step> steps, String baseWeights, Head head,
+            Path file) {
         public Read(TrainConfig config, List<String> parameters, List<Step> steps) {
             this(config, parameters, steps, null);
+        }
+
+        public Read(TrainConfig config, List<String> parameters, List<Step> steps, String baseWeights) {
+            this(config, parameters, steps, baseWeights, null, null);
+        }
+
+        /** "trajectory FILE" for messages (just "the trajectory" when read from no file). */
+        public String where() {
+            return file == null ? "the trajectory" : "trajectory " + file;
         }
     }
 
@@ -159,7 +202,29 @@ public final class Trajectory {
             baseWeights = Fingerprints.fromJson(file, JSON.createObjectNode().set("base_weights",
                     h.get("base_weights"))).baseWeights();
         }
-        return new Read(config, names, steps, baseWeights);
+        return new Read(config, names, steps, baseWeights, head(file, h.get("head")), file);
+    }
+
+    private static Head head(Path file, JsonNode o) {
+        if (o == null || o.isNull()) {
+            return null;
+        }
+        String where = "trajectory " + file + ":1: key 'head'";
+        if (!o.path("labels").isArray() || o.path("labels").size() < 2 || !o.path("start_weights").isTextual()) {
+            throw new ZotuneException(where + " needs labels (at least 2) and start_weights");
+        }
+        List<String> labels = new ArrayList<>();
+        for (JsonNode l : o.path("labels")) {
+            if (!l.isTextual()) {
+                throw new ZotuneException(where + ": labels must be strings, got " + l);
+            }
+            labels.add(l.asText());
+        }
+        String start = o.path("start_weights").asText();
+        if (!start.matches("sha256:[0-9a-f]{64}")) {
+            throw new ZotuneException(where + ": start_weights is not sha256: and 64 hex digits");
+        }
+        return new Head(labels, start);
     }
 
     /** Version 2: {@code "samples": [{"stream": k, "g_bits": ...}, ...]} in stream order. */

@@ -121,6 +121,29 @@ class TrajectoryTest {
         bad(List.of(v1.get(0), v1.get(2)), ":2: step 2 where step 1 was expected");
     }
 
+    /** Objective head's key: written only when given, read back, and a broken one is one line naming the file. */
+    @Test
+    void theHeadKeyRoundTripsAndABrokenOneIsOneLine() throws IOException {
+        Trajectory.Read one = Trajectory.read(fixture());
+        assertEquals(null, one.head(), "a run without a head records none");
+        assertFalse(Trajectory.header(one.config(), one.parameters()).contains("\"head\":{\"labels\""));
+        String digest = "sha256:" + "0123456789abcdef".repeat(4);
+        String header = Trajectory.header(one.config(), one.parameters(), null, new Trajectory.Head(
+                List.of("neg", "pos"), digest));
+        List<String> v1 = Files.readAllLines(fixture());
+        Path f = Files.write(dir.resolve("head.jsonl"), List.of(header, v1.get(1)));
+        Trajectory.Read read = Trajectory.read(f);
+        assertEquals(new Trajectory.Head(List.of("neg", "pos"), digest), read.head());
+        assertEquals(f, read.file());
+        assertEquals("trajectory " + f, read.where());
+        bad(List.of(header.replace("[\"neg\",\"pos\"]", "[\"neg\"]"), v1.get(1)),
+                ":1: key 'head' needs labels (at least 2) and start_weights");
+        bad(List.of(header.replace("[\"neg\",\"pos\"]", "[\"neg\",3]"), v1.get(1)),
+                ":1: key 'head': labels must be strings, got 3");
+        bad(List.of(header.replace(digest, "sha256:12"), v1.get(1)),
+                ":1: key 'head': start_weights is not sha256: and 64 hex digits");
+    }
+
     private void bad(List<String> lines, String message) throws IOException {
         Path f = dir.resolve("bad.jsonl");
         Files.write(f, lines);

@@ -1,0 +1,73 @@
+package org.zotune.cli;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.zotune.cli.ReplayRuns.HEAD;
+import static org.zotune.cli.ReplayRuns.LORA;
+import static org.zotune.cli.ReplayRuns.MLM;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.zotune.cuda.Cuda;
+import org.zotune.model.bert.TinyBertFolder;
+import org.zotune.model.io.SafetensorsFile;
+
+/**
+ * zotune replay --device cuda of encoder runs trained on the same GPU through the CLI (device cuda: the captured step
+ * with the mlm and head objectives), in float32 and bf16: full mlm and head runs replay through
+ * DeviceZoStep.replayStep to the run's model/ byte for byte (classifier and config.json included), LoRA mlm and head
+ * runs (the classifier as modules_to_save, also from a base folder's classifier) to the run's adapter/ byte for byte.
+ * Each comparison prints its case and, where tensors differ, how many values and the max abs/rel differences. Skips
+ * itself without a usable CUDA device.
+ */
+@Tag("gpu")
+class ReplayEncoderGpuTest {
+    @TempDir
+    Path dir;
+    private ReplayRuns runs;
+
+    @BeforeEach
+    void gpu() {
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+        runs = new ReplayRuns(dir);
+    }
+
+    private static List<String> cuda(String dtype) {
+        return List.of("--set", "device=cuda", "--set", "dtype=" + dtype);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"f32", "bf16"})
+    void fullRunsReplayOnTheGpuToTheirModelFolders(String dtype) throws IOException {
+        Path mlm = TinyBertFolder.write(dir.resolve("mlm-base"), 5, true);
+        runs.assertFullReplay("cuda " + dtype + " full/mlm", mlm, runs.train(cuda(dtype), mlm, "full-mlm", MLM),
+                "r-full-mlm", "cuda");
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        Path head = runs.train(cuda(dtype), bare, "full-head", HEAD);
+        assertTrue(ReplayRuns.maxAbs(SafetensorsFile.open(head.resolve("model/model.safetensors")).tensors()
+                .get("classifier.weight")) > 0, "cuda " + dtype + " full/head: the zero-initialised classifier trained");
+        runs.assertFullReplay("cuda " + dtype + " full/head", bare, head, "r-full-head", "cuda");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"f32", "bf16"})
+    void loraRunsReplayOnTheGpuToTheirAdapters(String dtype) throws IOException {
+        Path mlm = TinyBertFolder.write(dir.resolve("mlm-base"), 5, true);
+        runs.assertAdapterReplay("cuda " + dtype + " lora/mlm", mlm, runs.train(cuda(dtype), mlm, "lora-mlm", MLM,
+                LORA), "r-lora-mlm", "cuda");
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        runs.assertAdapterReplay("cuda " + dtype + " lora/head", bare, runs.train(cuda(dtype), bare, "lora-head", HEAD,
+                LORA), "r-lora-head", "cuda");
+        // from a base folder's classifier of float32 values: its start in the run's dtype, read back from the device
+        Path withHead = runs.withClassifier(bare, "with-head");
+        runs.assertAdapterReplay("cuda " + dtype + " lora/head from a classifier", withHead, runs.train(cuda(dtype),
+                withHead, "lora-head-cls", HEAD, LORA), "r-lora-head-cls", "cuda");
+    }
+}
