@@ -182,9 +182,10 @@ __device__ __forceinline__ float2 box_muller_exact(uint32_t a, uint32_t b) {
 //  - sqrt.approx: 2^-23 relative: Δr <= 7e-7.
 //  - the angle, straight from the word: t = (int)b >> 8 in [-2^23, 2^23), angle = π·(t + 1/2)·2^-23 in (-π, π),
 //    i.e. π·x2 reduced by 2π (x2 = 2u2; for t >= 0 the same x2, for t < 0 x2 - 2 up to the reference's rounding
-//    of x2, half an ulp: 2^-24). One fma with the rounded constants π·2^-23, π·2^-24 and the hardware's own
-//    product with 1/(2π) before MUFU add at most ~1e-6 rad; sin/cos.approx are within 2^-20.9 ≈ 5.1e-7 absolute
-//    on [-π, π] (PTX ISA): |Δ sin|, |Δ cos| <= 1.6e-6, times r <= 5.89: <= 9.4e-6.
+//    of x2, half an ulp: 2^-24, 1.9e-7 rad). One fma with the rounded constants π·2^-23, π·2^-24 (<= 5.6e-7 rad)
+//    and ptxas's own product with 1/(2π) before MUFU (FMUL.RZ, an ulp of at most 1/2 revolution: <= 3.7e-7 rad) add
+//    up to <= 1.2e-6 rad; sin/cos.approx are within 2^-20.9 ≈ 5.1e-7 absolute on [-π, π] (PTX ISA):
+//    |Δ sin|, |Δ cos| <= 1.7e-6, times r <= 5.89: <= 1e-5.
 //  - the products r·c, r·s: half an ulp, <= 3.6e-7.
 //  Sum: |n_fast - n_exact| <= ~1.5e-5 everywhere, under a sixth of the contract's 1e-4; ZoNoiseGpuTest measures the
 //  worst difference from the CPU over 10^8 consecutive indices and prints it.
