@@ -4,13 +4,16 @@
 // operations). Every arithmetic step that the reference evaluates in float32 uses an explicit _rn
 // intrinsic here, so nvcc can neither contract it into an FMA nor reorder it: given the same noise
 // values, an update is bitwise equal to the Java one.
-// Noise precision (ALGORITHMS.md §1 allows CPU and GPU to differ by the rounding of the transcendental
-// functions, 1e-6 relative): a logarithm and sin/cos(π·x) of our own for exactly the arguments Box–Muller
-// produces (no special cases, exact argument reduction, so no loss next to the zeros of log and of sin/cos,
-// unlike sincosf(6.2831855f·u2)), each within 1.3e-7 relative, and the hardware square root sqrt.approx (about
-// 1 ulp) instead of the IEEE one. No __logf / __sinf: their absolute error (~2^-21) is unbounded relative error
-// near those zeros. The worst relative difference from org.zotune.zo.noise.Noise over 10^7 values is measured
-// by ZoNoiseGpuTest against the 1e-6 tolerance.
+// Noise precision: two variants of Box–Muller over the same Philox words (template parameter FAST; each kernel is
+// compiled twice, <name> and <name>_fast, and ZoKernels picks one per run, -Dzotune.noise=exact|fast).
+//  - exact (the default): a logarithm and sin/cos(π·x) of our own for exactly the arguments Box–Muller produces (no
+//    special cases, exact argument reduction, so no loss next to the zeros of log and of sin/cos), each within
+//    1.3e-7 relative, and the hardware square root sqrt.approx (about 1 ulp): within 3.5e-7 relative of
+//    org.zotune.zo.noise.Noise (ZoNoiseGpuTest, 1e-6 over 10^7 values).
+//  - fast (ALGORITHMS.md §1, "Exactness (revised)"): MUFU lg2/sin/cos/sqrt.approx with the bound argued at
+//    box_muller_fast: |n_gpu - n_cpu| <= 1e-4 absolute (about 1.5e-5 by the argument), measured over 10^8 indices
+//    by ZoNoiseGpuTest.
+// The stochastic-rounding bits and Rademacher signs are the same words in both: bitwise the CPU's.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -148,7 +151,7 @@ __device__ __forceinline__ void sincospi_unit(float x, float* sp, float* cp) {
 // Box–Muller as Noise.boxMuller: r = sqrt(-2 log u1), (r cos 2πu2, r sin 2πu2) with the angle taken as
 // π·(2·u2) (2·u2 is exact) and reduced exactly. Build with -DZO_NOISE_LIBM for CUDA's logf / sincospif
 // instead of the functions above (the variant benchmarks/NOTES.md compares).
-__device__ __forceinline__ float2 box_muller(uint32_t a, uint32_t b) {
+__device__ __forceinline__ float2 box_muller_exact(uint32_t a, uint32_t b) {
     float u1 = unit(a);
     float x2 = unit2(b);
     float s, c;
@@ -163,16 +166,76 @@ __device__ __forceinline__ float2 box_muller(uint32_t a, uint32_t b) {
     return make_float2(__fmul_rn(r, c), __fmul_rn(r, s));
 }
 
-__device__ __forceinline__ float4 gaussian4(const Philox4& w) {
-    float2 a = box_muller(w.x, w.y);
-    float2 b = box_muller(w.z, w.w);
+// ---- the fast variant (ALGORITHMS.md §1, "Exactness (revised)": |n_gpu - n_cpu| <= 1e-4) -------------------
+// The same words, uniforms and Box–Muller formula with the special-function unit (MUFU) doing the work:
+// lg2.approx for the logarithm, sin/cos.approx after the exact reduction of the angle, sqrt.approx.
+//
+// Bound (n = r·cos(πx2) or r·sin(πx2), r = sqrt(L), L = -2 ln u1, r <= sqrt(50 ln 2) = 5.89 since u1 >= 2^-25):
+//  - L: an absolute error ΔL moves r by ΔL / (2r), unbounded as u1 -> 1 (r -> 0), so L has two forms, selected
+//    branch free on d = 1 - u1 (exact for u1 in [1/2, 1], Sterbenz; u1 is the reference's rounded value):
+//    d <  2^-5: L = d·(2 + d·(1 + d·2/3)), the series 2·(d + d²/2 + d³/3 + ...) of -2 ln(1 - d) cut after d³
+//               (relative error below d³/4 <= 7.6e-6, plus ~3 roundings of 2^-24): Δr = r·(ΔL/L)/2 <= 1e-6 there
+//               (r < 0.26);
+//    d >= 2^-5: L = (-2 ln 2)·lg2.approx(u1); lg2.approx is within 2^-22 absolute of log2 on the mantissa (PTX
+//               ISA), plus the rounding of its result (< 2^-20 for |log2 u1| <= 25): ΔL <= 2 ln 2·(2^-22 + 2^-20)
+//               ≈ 1.7e-6 and, with r >= sqrt(-2 ln(1 - 2^-5)) = 0.252, Δr <= 3.4e-6.
+//  - sqrt.approx: 2^-23 relative: Δr <= 7e-7.
+//  - the angle, straight from the word: t = (int)b >> 8 in [-2^23, 2^23), angle = π·(t + 1/2)·2^-23 in (-π, π),
+//    i.e. π·x2 reduced by 2π (x2 = 2u2; for t >= 0 the same x2, for t < 0 x2 - 2 up to the reference's rounding
+//    of x2, half an ulp: 2^-24, 1.9e-7 rad). One fma with the rounded constants π·2^-23, π·2^-24 (<= 5.6e-7 rad)
+//    and ptxas's own product with 1/(2π) before MUFU (FMUL.RZ, an ulp of at most 1/2 revolution: <= 3.7e-7 rad) add
+//    up to <= 1.2e-6 rad; sin/cos.approx are within 2^-20.9 ≈ 5.1e-7 absolute on [-π, π] (PTX ISA):
+//    |Δ sin|, |Δ cos| <= 1.7e-6, times r <= 5.89: <= 1e-5.
+//  - the products r·c, r·s: half an ulp, <= 3.6e-7.
+//  Sum: |n_fast - n_exact| <= ~1.5e-5 everywhere, under a sixth of the contract's 1e-4; ZoNoiseGpuTest measures the
+//  worst difference from the CPU over 10^8 consecutive indices and prints it.
+__device__ __forceinline__ float lg2_approx(float x) {
+    float r;
+    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+__device__ __forceinline__ float sin_approx(float x) {
+    float r;
+    asm("sin.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+__device__ __forceinline__ float cos_approx(float x) {
+    float r;
+    asm("cos.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+// L = -2 ln u for u in [2^-25, 1], as bounded above.
+__device__ __forceinline__ float minus2_log_fast(float u) {
+    const float d = __fsub_rn(1.0f, u);
+    const float near = __fmul_rn(d, __fmaf_rn(d, __fmaf_rn(d, 0.666666686534881591796875f, 1.0f), 2.0f));  // 2/3
+    const float far = __fmul_rn(lg2_approx(u), -1.38629436111989061883f);  // -2 ln 2
+    return d < 0.03125f ? near : far;
+}
+
+__device__ __forceinline__ float2 box_muller_fast(uint32_t a, uint32_t b) {
+    const float u1 = unit(a);
+    const float t = (float)((int32_t)b >> 8);
+    const float angle = __fmaf_rn(t, 0x1.921fb6p-22f, 0x1.921fb6p-23f);  // π·2^-23, π·2^-24 (rounded)
+    const float r = sqrt_approx(minus2_log_fast(u1));
+    return make_float2(__fmul_rn(r, cos_approx(angle)), __fmul_rn(r, sin_approx(angle)));
+}
+
+// The noise variant: FAST = false is the exact one (ALGORITHMS.md §1), true the hardware approximations above.
+template <bool FAST> __device__ __forceinline__ float2 box_muller(uint32_t a, uint32_t b) {
+    return FAST ? box_muller_fast(a, b) : box_muller_exact(a, b);
+}
+
+template <bool FAST> __device__ __forceinline__ float4 gaussian4(const Philox4& w) {
+    float2 a = box_muller<FAST>(w.x, w.y);
+    float2 b = box_muller<FAST>(w.z, w.w);
     return make_float4(a.x, a.y, b.x, b.y);
 }
 
 __device__ __forceinline__ float rademacher(uint32_t w) { return (int32_t)w >= 0 ? 1.0f : -1.0f; }
 
-__device__ __forceinline__ float4 gaussian4(uint64_t seed, uint32_t stream, uint64_t group) {
-    return gaussian4(noise_words(seed, stream, group));
+template <bool FAST> __device__ __forceinline__ float4 gaussian4(uint64_t seed, uint32_t stream, uint64_t group) {
+    return gaussian4<FAST>(noise_words(seed, stream, group));
 }
 
 __device__ __forceinline__ float4 rademacher4(const Philox4& w) {
@@ -294,7 +357,7 @@ __device__ __forceinline__ Step read_step(const Scalars* S) {
 
 // u for global indices 4·group .. 4·group+3. For DIR_ADAMU, m holds the momentum of those indices and
 // zd/zdd receive ż and z̈ (the update needs them).
-template <int DIR>
+template <int DIR, bool FAST>
 __device__ __forceinline__ void direction4(const Step& S, uint64_t group, const float* m, float* u, float* zd,
                                            float* zdd) {
     if (DIR == DIR_RADEMACHER) {
@@ -302,12 +365,12 @@ __device__ __forceinline__ void direction4(const Step& S, uint64_t group, const 
         u[0] = r.x; u[1] = r.y; u[2] = r.z; u[3] = r.w;
         return;
     }
-    float4 n0 = gaussian4(noise_words(S.keys, S.stream, group));
+    float4 n0 = gaussian4<FAST>(noise_words(S.keys, S.stream, group));
     if (DIR == DIR_GAUSSIAN) {
         u[0] = n0.x; u[1] = n0.y; u[2] = n0.z; u[3] = n0.w;
         return;
     }
-    float4 n1 = gaussian4(noise_words(S.keys, STREAM_N1, group));
+    float4 n1 = gaussian4<FAST>(noise_words(S.keys, STREAM_N1, group));
     const AdaMuParams& a = S.params.adamu;
     const float sa = a.sa, sb = a.sb, b1 = a.beta1, omb1 = a.omb1;
 #pragma unroll

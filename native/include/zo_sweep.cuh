@@ -30,8 +30,8 @@ template <class Rule, int DIR> struct Uses {
 // otherwise E == 4 and `count` (1..4) elements, scalar accesses.
 // MULTI: the update averages q > 1 SPSA samples (P.q, blocks P.all): ĝ = (Σ_k g_k·u_k) / q in sample order, as
 // the reference's AbstractZoOptimizer.estimate; P.stream is the last sample's (the pending restore's direction).
-// Rule: the optimiser's update rule, or PerturbPass for θ ± c·εu.
-template <typename T, typename S, class Rule, int DIR, int E, bool FULL, bool MULTI = false>
+// Rule: the optimiser's update rule, or PerturbPass for θ ± c·εu. FAST: the noise variant (zo.cuh's box_muller).
+template <typename T, typename S, class Rule, int DIR, bool FAST, int E, bool FULL, bool MULTI = false>
 __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t mem, uint64_t n0, int count,
                                      const Step& P, float c, bool restore, bool decays) {
     constexpr int G = E / 4;
@@ -69,7 +69,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
     float u[E], zd[E] = {}, zdd[E] = {};  // ż, z̈: ZO-AdaMU's direction only
 #pragma unroll
     for (int g = 0; g < G; g++) {
-        direction4<DIR>(P, (n0 >> 2) + g, mm + 4 * g, u + 4 * g, zd + 4 * g, zdd + 4 * g);
+        direction4<DIR, FAST>(P, (n0 >> 2) + g, mm + 4 * g, u + 4 * g, zd + 4 * g, zdd + 4 * g);
     }
 
     float out[E];
@@ -105,7 +105,7 @@ __device__ __forceinline__ void unit(const T* src, T* dst, S* m, S* v, int64_t m
                         Pk.stream = P.all[k].stream;
 #pragma unroll
                         for (int gr = 0; gr < G; gr++) {
-                            direction4<DIR>(Pk, (n0 >> 2) + gr, nullptr, uk + 4 * gr, nullptr, nullptr);
+                            direction4<DIR, FAST>(Pk, (n0 >> 2) + gr, nullptr, uk + 4 * gr, nullptr, nullptr);
                         }
                     }
 #pragma unroll
@@ -174,7 +174,7 @@ __device__ __forceinline__ bool aligned(const T* p, const S* m, const S* v) {
 }
 
 // Every chunk of the table, one chunk per block at a time, in place.
-template <typename T, typename S, class Rule, int DIR, bool MULTI = false>
+template <typename T, typename S, class Rule, int DIR, bool FAST, bool MULTI = false>
 __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int nchunks, const Step& P, S* m, S* v,
                                              float c, bool restore) {
     constexpr int E = unit_elems<T>();
@@ -185,7 +185,7 @@ __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int 
         if (aligned<T, S, E>(theta + ch.mem, m, v)) {
             const int full = ch.len / E;
             for (int k = threadIdx.x; k < full; k += blockDim.x) {
-                unit<T, S, Rule, DIR, E, true, MULTI>(theta, theta, m, v, ch.mem + (int64_t)k * E,
+                unit<T, S, Rule, DIR, FAST, E, true, MULTI>(theta, theta, m, v, ch.mem + (int64_t)k * E,
                                                     (uint64_t)ch.noise + (uint64_t)k * E, E, P, c, restore, decays);
             }
             done = full * E;
@@ -193,14 +193,14 @@ __device__ __forceinline__ void sweep_chunks(T* theta, const Chunk* chunks, int 
         const int rest = (ch.len - done + 3) >> 2;
         for (int k = threadIdx.x; k < rest; k += blockDim.x) {
             const int e = done + 4 * k;
-            unit<T, S, Rule, DIR, 4, false, MULTI>(theta, theta, m, v, ch.mem + e, (uint64_t)ch.noise + (uint64_t)e,
+            unit<T, S, Rule, DIR, FAST, 4, false, MULTI>(theta, theta, m, v, ch.mem + e, (uint64_t)ch.noise + (uint64_t)e,
                                                  min(4, ch.len - e), P, c, restore, decays);
         }
     }
 }
 
 // One tensor of n elements (global indices from `noise`, a multiple of 4) from src into dst, grid-stride.
-template <typename T, typename S, int DIR>
+template <typename T, typename S, int DIR, bool FAST>
 __device__ __forceinline__ void sweep_tensor(const T* src, T* dst, int64_t n, int64_t noise, const Step& P, S* m,
                                              float c) {
     constexpr int E = unit_elems<T>();
@@ -210,7 +210,7 @@ __device__ __forceinline__ void sweep_tensor(const T* src, T* dst, int64_t n, in
     if (aligned<T, S, E>(src, m, m) && ((uintptr_t)dst % (E * sizeof(T))) == 0) {
         const int64_t full = n / E;
         for (int64_t k = tid; k < full; k += stride) {
-            unit<T, S, PerturbPass, DIR, E, true>(src, dst, m, (S*)nullptr, k * E, (uint64_t)(noise + k * E), E, P, c,
+            unit<T, S, PerturbPass, DIR, FAST, E, true>(src, dst, m, (S*)nullptr, k * E, (uint64_t)(noise + k * E), E, P, c,
                                                  false, false);
         }
         done = full * E;
@@ -218,7 +218,7 @@ __device__ __forceinline__ void sweep_tensor(const T* src, T* dst, int64_t n, in
     const int64_t rest = (n - done + 3) >> 2;
     for (int64_t k = tid; k < rest; k += stride) {
         const int64_t e = done + 4 * k;
-        unit<T, S, PerturbPass, DIR, 4, false>(src, dst, m, (S*)nullptr, e, (uint64_t)(noise + e), (int)min((int64_t)4, n - e),
+        unit<T, S, PerturbPass, DIR, FAST, 4, false>(src, dst, m, (S*)nullptr, e, (uint64_t)(noise + e), (int)min((int64_t)4, n - e),
                                               P, c, false, false);
     }
 }

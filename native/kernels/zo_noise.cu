@@ -5,12 +5,13 @@
 
 namespace zotune {
 
-extern "C" {
+namespace {
 
 // out[k] = noise(seed, stream, start + k) for k < n. dist: 0 Gaussian, 1 Rademacher (as float),
 // 2 the raw 32-bit Philox word of the element (written as its bits), 3 the element's 16 stochastic-rounding
 // bits (StochasticRounding.bits >>> 16, whatever the stream argument: they are stream 2's).
-__global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_t start, int64_t n, int dist) {
+template <bool FAST>
+__device__ void noise_fill(float* out, uint64_t seed, uint32_t stream, int64_t start, int64_t n, int dist) {
     if (n <= 0) return;
     const int64_t g0 = start >> 2;
     const int64_t g1 = (start + n - 1) >> 2;
@@ -26,7 +27,7 @@ __global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_
 #pragma unroll
             for (int j = 0; j < 4; j++) v[j] = __uint_as_float(zo::lane(w, j));
         } else {
-            float4 q = dist == 1 ? zo::rademacher4(seed, stream, (uint64_t)g) : zo::gaussian4(seed, stream, (uint64_t)g);
+            float4 q = dist == 1 ? zo::rademacher4(seed, stream, (uint64_t)g) : zo::gaussian4<FAST>(seed, stream, (uint64_t)g);
             v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
         }
 #pragma unroll
@@ -35,6 +36,18 @@ __global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_
             if (k >= 0 && k < n) out[k] = v[j];
         }
     }
+}
+
+}  // namespace
+
+extern "C" {
+
+// The exact noise and the fast variant (zo.cuh).
+__global__ void zo_noise_fill(float* out, uint64_t seed, uint32_t stream, int64_t start, int64_t n, int dist) {
+    noise_fill<false>(out, seed, stream, start, n, dist);
+}
+__global__ void zo_noise_fill_fast(float* out, uint64_t seed, uint32_t stream, int64_t start, int64_t n, int dist) {
+    noise_fill<true>(out, seed, stream, start, n, dist);
 }
 
 }  // extern "C"

@@ -17,7 +17,7 @@ namespace {
 // Sp points at q = Sp->samples consecutive blocks (q = 1 for a single-sample rule such as ZO-AdaMU's): the restore
 // regenerates the last sample's direction (its block's stream), the estimate averages the q samples, and any
 // sample's non-finite flag skips it.
-template <typename T, typename S, class Rule>
+template <typename T, typename S, class Rule, bool FAST>
 __device__ void update(T* theta, const zo::Chunk* chunks, int nchunks, const zo::Scalars* Sp, S* m, S* v, int dir,
                        int restore) {
     const int q = Rule::single_sample ? 1 : max(1, Sp->samples);
@@ -28,18 +28,18 @@ __device__ void update(T* theta, const zo::Chunk* chunks, int nchunks, const zo:
     if (P.bad && !restore) return;
     const bool rr = restore != 0;
     if constexpr (Rule::adamu_direction) {
-        zo::sweep_chunks<T, S, Rule, zo::DIR_ADAMU>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+        zo::sweep_chunks<T, S, Rule, zo::DIR_ADAMU, FAST>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
     } else {
         if (Rule::rademacher && dir == zo::DIR_RADEMACHER) {
             if (q > 1) {
-                zo::sweep_chunks<T, S, Rule, zo::DIR_RADEMACHER, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+                zo::sweep_chunks<T, S, Rule, zo::DIR_RADEMACHER, FAST, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
             } else {
-                zo::sweep_chunks<T, S, Rule, zo::DIR_RADEMACHER>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+                zo::sweep_chunks<T, S, Rule, zo::DIR_RADEMACHER, FAST>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
             }
         } else if (q > 1) {
-            zo::sweep_chunks<T, S, Rule, zo::DIR_GAUSSIAN, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+            zo::sweep_chunks<T, S, Rule, zo::DIR_GAUSSIAN, FAST, true>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
         } else {
-            zo::sweep_chunks<T, S, Rule, zo::DIR_GAUSSIAN>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
+            zo::sweep_chunks<T, S, Rule, zo::DIR_GAUSSIAN, FAST>(theta, chunks, nchunks, P, m, v, 0.0f, rr);
         }
     }
 }
@@ -48,12 +48,16 @@ __device__ void update(T* theta, const zo::Chunk* chunks, int nchunks, const zo:
 
 // zo_update_<opt>_<param dtype>_<state dtype>: one line per optimiser below. A rule without state (ZO-SGD) has
 // kernels for f32 state only (S unused).
-#define ZO_UPDATE(name, RULE, tname, T, sname, S)                                                                 \
-    __global__ void zo_update_##name##_##tname##_##sname(T* theta, const zo::Chunk* chunks, int nchunks,         \
-                                                         const zo::Scalars* S_, S* m, S* v, int dir,             \
-                                                         int restore) {                                           \
-        update<T, S, RULE>(theta, chunks, nchunks, S_, m, v, dir, restore);                                      \
+#define ZO_UPDATE_V(name, RULE, tname, T, sname, S, FAST, vsuffix)                                               \
+    __global__ void zo_update_##name##_##tname##_##sname##vsuffix(T* theta, const zo::Chunk* chunks, int nchunks, \
+                                                                  const zo::Scalars* S_, S* m, S* v, int dir,     \
+                                                                  int restore) {                                  \
+        update<T, S, RULE, FAST>(theta, chunks, nchunks, S_, m, v, dir, restore);                                \
     }
+// each kernel twice: the exact noise, and _fast with the fast variant (zo.cuh)
+#define ZO_UPDATE(name, RULE, tname, T, sname, S)                                                                 \
+    ZO_UPDATE_V(name, RULE, tname, T, sname, S, false, )                                                          \
+    ZO_UPDATE_V(name, RULE, tname, T, sname, S, true, _fast)
 #define ZO_UPDATE_PARAMS(name, RULE, sname, S)                                                                    \
     ZO_UPDATE(name, RULE, f32, float, sname, S)                                                                   \
     ZO_UPDATE(name, RULE, bf16, __nv_bfloat16, sname, S)                                                          \

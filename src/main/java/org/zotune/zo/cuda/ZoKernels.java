@@ -1,8 +1,10 @@
 package org.zotune.zo.cuda;
 
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import org.zotune.ZotuneException;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.Kernel;
@@ -15,16 +17,20 @@ import org.zotune.zo.optim.ZoOptimizerConfig;
  * argument order of their {@code extern "C"} signatures. Every per-step scalar is read by the kernels from the
  * device scalar block ({@link ZoScalars}), so launches captured in a graph stay valid across steps. Results do
  * not depend on the block size or grid (each element is a pure function of its index): tests vary them.
+ * The noise, perturbation and update kernels are those of one {@link NoiseVariant}, fixed at construction.
  * Owns its own copy of the kernel module. Not thread-safe.
  */
 public final class ZoKernels implements AutoCloseable {
     private final KernelModule module;
     private final Map<String, Kernel> kernels = new HashMap<>();
     private final int maxGrid;
+    private final NoiseVariant noise;
     private int block = 256;
     private DType state = DType.F32;
 
     /**
+     * Kernels of the configured noise variant ({@link NoiseVariant#configured()}, {@code -Dzotune.noise}).
+     *
      * @param maxGrid the most blocks of a noise-fill launch (e.g. 8 per SM). Launches over the chunk table take one
      *                block per chunk and shadow launches one thread per unit of elements, up to 64 × maxGrid
      *                blocks (beyond that blocks loop): the
@@ -32,18 +38,66 @@ public final class ZoKernels implements AutoCloseable {
      *                whenever the kernel's registers let fewer blocks reside (benchmarks/NOTES.md).
      */
     public ZoKernels(int maxGrid) {
+        this(maxGrid, NoiseVariant.configured());
+    }
+
+    /** As {@link #ZoKernels(int)} with the given noise variant (tests pin one). */
+    public ZoKernels(int maxGrid, NoiseVariant noise) {
         this.maxGrid = Math.max(1, maxGrid);
+        this.noise = noise;
         this.module = KernelModule.loadDefault();
         try {
-            signatures().forEach((name, sig) -> kernels.put(name, module.kernel(name, sig)));
+            // the chosen variant's kernels under the exact kernels' names, which the launchers below look up
+            String suffix = noise.kernelSuffix();
+            exactSignatures().forEach((name, sig) ->
+                    kernels.put(name, module.kernel(VARIANT_KERNELS.contains(name) ? name + suffix : name, sig)));
         } catch (RuntimeException e) {
             module.close();
             throw e;
         }
     }
 
-    /** Every kernel launched here, name → launch signature (KernelSignaturesTest checks them against native/). */
+    /** The noise variant of this instance's noise, perturbation and update kernels. */
+    public NoiseVariant noise() {
+        return noise;
+    }
+
+    /** The kernels that regenerate Gaussian noise: each also exists as name + "_fast" ({@link NoiseVariant}). */
+    private static final Set<String> VARIANT_KERNELS = variantKernels();
+
+    private static Set<String> variantKernels() {
+        Set<String> names = new HashSet<>();
+        names.add("zo_noise_fill");
+        for (String t : new String[] {"f32", "bf16", "f16"}) {
+            for (String st : new String[] {"f32", "bf16", "f16"}) {
+                names.add("zo_perturb_" + t + "_" + st);
+                names.add("zo_shadow_" + t + "_" + st);
+                for (ZoOptimizerConfig c : ZoOptimizerConfig.registered()) {
+                    if (!c.stateVectors().isEmpty() || st.equals("f32")) {
+                        names.add("zo_update_" + c.deviceRule().kernel() + "_" + t + "_" + st);
+                    }
+                }
+            }
+        }
+        return Set.copyOf(names);
+    }
+
+    /**
+     * Every kernel launched here, name → launch signature (KernelSignaturesTest checks them against native/), the
+     * fast noise variant's included.
+     */
     public static Map<String, String> signatures() {
+        Map<String, String> s = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : exactSignatures().entrySet()) {
+            s.put(e.getKey(), e.getValue());
+            if (VARIANT_KERNELS.contains(e.getKey())) {
+                s.put(e.getKey() + NoiseVariant.FAST.kernelSuffix(), e.getValue());
+            }
+        }
+        return s;
+    }
+
+    private static Map<String, String> exactSignatures() {
         Map<String, String> s = new LinkedHashMap<>();
         s.put("zo_noise_fill", "plilli");
         for (String t : new String[] {"f32", "bf16", "f16"}) {

@@ -18,8 +18,13 @@ final class ZoGpu {
         Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
     }
 
+    /** Kernels of the exact noise variant (the tests that compare with the CPU's normals to 1e-6 need it). */
     static ZoKernels kernels() {
-        return new ZoKernels(Cuda.availability().multiprocessors() * 8);
+        return kernels(NoiseVariant.EXACT);
+    }
+
+    static ZoKernels kernels(NoiseVariant noise) {
+        return new ZoKernels(Cuda.availability().multiprocessors() * 8, noise);
     }
 
     /** n values of {@code dtype} at a device address, as floats (synchronises the stream). */

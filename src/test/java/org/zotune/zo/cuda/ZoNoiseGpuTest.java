@@ -16,7 +16,8 @@ import org.zotune.zo.noise.StochasticRounding;
  * The GPU noise kernel against {@link Noise} (ALGORITHMS.md §1): Gaussian within 1e-6 relative (CUDA's logf,
  * sincospif on the exact argument 2·u2 and the hardware square root, against the CPU's correctly rounded double
  * functions; the worst case over 10^7 values is printed), Rademacher, raw words and stochastic-rounding bits
- * bitwise; bitwise identical across block sizes, grids and repeated runs.
+ * bitwise; bitwise identical across block sizes, grids and repeated runs. The exact noise variant, pinned
+ * ({@link NoiseVariant#EXACT}); the fast one: {@link ZoFastNoiseGpuTest}.
  */
 @Tag("gpu")
 class ZoNoiseGpuTest {
@@ -119,7 +120,7 @@ class ZoNoiseGpuTest {
         ZoGpu.assumeGpu();
         try (ZoKernels k = ZoGpu.kernels(); CudaStream s = CudaStream.create();
              DeviceBuffer out = DeviceBuffer.allocate(4L * N);
-             ZoKernels oneBlock = new ZoKernels(1)) {
+             ZoKernels oneBlock = new ZoKernels(1, NoiseVariant.EXACT)) {
             long seed = 0x0123456789abcdefL;
             float[] first = gpu(k, s, out, seed, 1, 2, 0);
             for (int block : new int[] {32, 96, 256, 1024}) {

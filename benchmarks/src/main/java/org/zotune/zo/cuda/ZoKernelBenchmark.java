@@ -42,7 +42,8 @@ import org.zotune.zo.optim.ZoSgd;
  * launch followed by a stream synchronisation. Bytes moved per element (read + written): perturb and the ZO-SGD
  * update 2·b (b = 4 for f32, 2 for bf16 and f16); ZO-AdaMU 2·b + 8 (m in f32); ZO-Adam 2·b + 16 (m and v); copy
  * 2·b; the {@code _sbf16} variants keep the optimiser state in bf16: ZO-AdaMU 2·b + 4, ZO-Adam 2·b + 8; the
- * {@code _rad} variants use Rademacher (±1) directions (ALGORITHMS.md §1, ZO-SGD only): no Box–Muller.
+ * {@code _rad} variants use Rademacher (±1) directions (ALGORITHMS.md §1, ZO-SGD only): no Box–Muller. Every row
+ * runs with the exact and the fast noise variant ({@code noise}; {@code -p noise=fast} for one).
  * Package org.zotune.zo.cuda to reach the engine's package-private direction codes.
  */
 @State(Scope.Benchmark)
@@ -58,6 +59,10 @@ public class ZoKernelBenchmark {
 
     @Param({"copy", "perturb", "sgd", "adamu", "adam", "adamu_sbf16", "adam_sbf16", "perturb_rad", "sgd_rad"})
     public String op;
+
+    /** The noise variant of the kernels (NoiseVariant: exact or fast; the copy row ignores it). */
+    @Param({"exact", "fast"})
+    public String noise;
 
     /** GPT-2 shape whose parameter list (and so chunk table) is swept. */
     @Param({"774M"})
@@ -94,8 +99,8 @@ public class ZoKernelBenchmark {
         ChunkTable table = ChunkTable.build(specs, offsets, null);
         nchunks = table.size();
         System.out.println("zo kernels: " + model + " " + type + ", flat buffer of " + total + " elements, "
-                + "chunk table of " + nchunks + " chunks");
-        kernels = new ZoKernels(ops.device().multiprocessors() * 8);
+                + "chunk table of " + nchunks + " chunks, " + noise + " noise");
+        kernels = new ZoKernels(ops.device().multiprocessors() * 8, NoiseVariant.parse(noise));
         if (System.getProperty("zotune.bench.block") != null) {
             kernels.blockSize(Integer.getInteger("zotune.bench.block"));
         }
