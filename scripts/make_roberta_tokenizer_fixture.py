@@ -61,7 +61,7 @@ def main():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     tok = roberta(bpe)
-    tok.backend_tokenizer.save(str(out / "tokenizer.json"))
+    tok.backend_tokenizer.save(str(out / "tokenizer.json"), pretty=False)  # compact: 1.5 MB instead of 3.5
     special = {t: tok.convert_tokens_to_ids(t) for t in ["<s>", "</s>", "<unk>", "<pad>", "<mask>"]}
     expected = {
         "format": FORMAT,

@@ -27,18 +27,18 @@ import org.zotune.model.BundledModel;
 /**
  * A dfo population spread over GPU replicas (parallel.gpus, {@link PopulationReplicas}) against the one-GPU run, on
  * the bundled stories260K (prompt classification, float32 base), λ = 5 (blocks of 3 and 2 members), D = 8, schedule
- * rounds, 10 generations, CMA-ES and Fireworks: the run's files (every generation's loss in metrics.jsonl, the best
- * points, the exported adapter) are compared bit for bit.
+ * rounds, 10 generations, CMA-ES and Fireworks: every generation's loss within float32 rounding of the one-GPU run's,
+ * and a spread run repeated: its files (metrics.jsonl, the best points, the exported adapter) bit for bit.
  * <ul>
  *   <li>two replicas on GPU 0 (devices [0, 0], an internal list: no user option) — runs on a one-GPU host;</li>
  *   <li>two GPUs through parallel.gpus 2 (devices [0, 1]) — skipped, saying so, with fewer than two devices;</li>
  *   <li>a replica on a device that is not present: one line naming it, nothing written.</li>
  * </ul>
- * What the bitwise comparison assumes: a member's loss comes from its own rows only (per-member low-rank products,
+ * Why not bit for bit against one GPU: a member's loss comes from its own rows only (per-member low-rank products,
  * per-row kernels, per-member reductions), but the frozen base's products run over all rows of a replica's block, and
- * cuBLAS chooses its kernel per shape (here 240 rows for one GPU, 144 and 96 for two replicas). A mismatch is printed
- * with the generation, both losses and their differences: it means a kernel computes a row differently for another
- * row count on this GPU.
+ * cuBLAS chooses its kernel per shape (here 240 rows for one GPU, 144 and 96 for two replicas): on an H100 the first
+ * generation's loss differed in the 7th digit (0.7655743 against 0.7655745). So a spread run equals the one-GPU run
+ * within float32 rounding and repeats itself bit for bit for a fixed list of devices.
  */
 @Tag("gpu")
 class DfoPopulationGpusGpuTest {
@@ -72,6 +72,30 @@ class DfoPopulationGpusGpuTest {
         }
     }
 
+    /** Every generation's loss within {@code rel} of the other run's; the differences are printed. */
+    private static void assertCloseRun(Path one, Path spread, String what, double rel) throws IOException {
+        List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
+        List<String> b = Files.readAllLines(spread.resolve("metrics.jsonl"));
+        assertEquals(a.size(), b.size(), what + ": metrics lines");
+        int generations = 0;
+        double maxRel = 0;
+        for (int i = 0; i < a.size(); i++) {
+            JsonNode x = JSON.readTree(a.get(i));
+            JsonNode y = JSON.readTree(b.get(i));
+            if (!"dfo".equals(x.path("type").asText())) {
+                continue;
+            }
+            generations++;
+            double lx = x.path("loss").asDouble();
+            double ly = y.path("loss").asDouble();
+            maxRel = Math.max(maxRel, Math.abs(lx - ly) / Math.max(1e-30, Math.abs(lx)));
+        }
+        System.out.printf("%s against one GPU: %d generations, generation loss max rel %.3e (bound %.0e)%n", what,
+                generations, maxRel, rel);
+        assertTrue(generations >= 10, what + ": " + generations + " generations");
+        assertTrue(maxRel <= rel, what + ": generation losses differ from one GPU's by " + maxRel + " relative");
+    }
+
     /** The files of two runs bit for bit; a differing generation is printed with both losses first. */
     private static void assertSameRun(Path one, Path spread, String what) throws IOException {
         List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
@@ -102,7 +126,7 @@ class DfoPopulationGpusGpuTest {
                 maxAbs, maxRel, first == null ? ", every line the same bits" : "; first differing: " + first);
         assertTrue(generations >= 10, what + ": " + generations + " generations");
         assertEquals(String.join("\n", a), String.join("\n", b), what + ": metrics.jsonl (first differing "
-                + first + "; a member's loss depends on the rows sharing its forward on this GPU)");
+                + first + ")");
         assertEquals(Files.readString(one.resolve(DfoTrainer.SUBSPACE)),
                 Files.readString(spread.resolve(DfoTrainer.SUBSPACE)), what + ": subspace.json");
         assertArrayEquals(Files.readAllBytes(one.resolve("adapter/adapter_model.safetensors")),
@@ -110,23 +134,27 @@ class DfoPopulationGpusGpuTest {
     }
 
     @Test
-    void twoReplicasOnOneGpuGiveTheOneGpuRunBitForBit() throws IOException {
+    void twoReplicasOnOneGpuFollowTheOneGpuRunAndRepeatBitForBit() throws IOException {
         for (String optimizer : new String[] {"cma", "fwa"}) {
             Path one = dir.resolve("one-" + optimizer);
             Path spread = dir.resolve("spread-" + optimizer);
+            Path again = dir.resolve("again-" + optimizer);
             run(config(one, optimizer), DfoParts.populationLoss());
             AtomicReference<DfoModelLoss> made = new AtomicReference<>();
-            run(config(spread, optimizer), in -> {
-                made.set(DfoModelLoss.create(in, new int[] {0, 0}));
-                return made.get();
-            });
-            assertArrayEquals(new int[] {0, 0}, made.get().gpus(), "the run was spread over two replicas");
-            assertSameRun(one, spread, optimizer + " on devices [0, 0]");
+            for (Path out : new Path[] {spread, again}) {
+                run(config(out, optimizer), in -> {
+                    made.set(DfoModelLoss.create(in, new int[] {0, 0}));
+                    return made.get();
+                });
+                assertArrayEquals(new int[] {0, 0}, made.get().gpus(), "the run was spread over two replicas");
+            }
+            assertCloseRun(one, spread, optimizer + " on devices [0, 0]", 1e-4);
+            assertSameRun(spread, again, optimizer + " on devices [0, 0], repeated");
         }
     }
 
     @Test
-    void twoGpusGiveTheOneGpuRunBitForBit() throws IOException {
+    void twoGpusFollowTheOneGpuRunAndRepeatBitForBit() throws IOException {
         int present = Cuda.deviceCount();
         if (present < 2) {
             System.out.println("DfoPopulationGpusGpuTest: " + present + " CUDA device(s): parallel.gpus 2 (devices "
@@ -136,14 +164,18 @@ class DfoPopulationGpusGpuTest {
         for (String optimizer : new String[] {"cma", "fwa"}) {
             Path one = dir.resolve("one-" + optimizer);
             Path two = dir.resolve("two-" + optimizer);
+            Path again = dir.resolve("again-" + optimizer);
             run(config(one, optimizer), DfoParts.populationLoss());
             AtomicReference<DfoModelLoss> made = new AtomicReference<>();
-            run(config(two, optimizer, "parallel.gpus=2"), in -> {
-                made.set(DfoModelLoss.create(in)); // the user's path: devices 0 … N − 1
-                return made.get();
-            });
-            assertArrayEquals(new int[] {0, 1}, made.get().gpus());
-            assertSameRun(one, two, optimizer + " on devices [0, 1]");
+            for (Path out : new Path[] {two, again}) {
+                run(config(out, optimizer, "parallel.gpus=2"), in -> {
+                    made.set(DfoModelLoss.create(in)); // the user's path: devices 0 … N − 1
+                    return made.get();
+                });
+                assertArrayEquals(new int[] {0, 1}, made.get().gpus());
+            }
+            assertCloseRun(one, two, optimizer + " on devices [0, 1]", 1e-4);
+            assertSameRun(two, again, optimizer + " on devices [0, 1], repeated");
         }
     }
 

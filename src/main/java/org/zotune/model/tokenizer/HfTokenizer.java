@@ -181,10 +181,14 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
 
     /**
      * The tokenizer's own pair template (its post-processor: BERT's {@code [CLS] a [SEP] b [SEP]}, RoBERTa's
-     * {@code <s> a </s></s> b </s>}).
+     * {@code <s> a </s></s> b </s>}). An empty second text is no second text, as transformers' {@code tok(a, "")}
+     * encodes it.
      */
     @Override
     public int[] encodePair(String first, String second) {
+        if (second.isEmpty()) {
+            return encode(first);
+        }
         return toInts(djl.encode(first, second, true, false).getIds());
     }
 

@@ -7,9 +7,13 @@ public interface Tokenizer {
 
     /**
      * Encodes a pair of texts with the tokenizer's pair template; by default the first text's encoding followed by
-     * the second's without its leading special token, if it starts with the same one ({@code [CLS] a [SEP] b [SEP]}).
+     * the second's without its leading special token, if it starts with the same one ({@code [CLS] a [SEP] b [SEP]});
+     * an empty second text is no second text (as transformers encodes {@code tok(a, "")}).
      */
     default int[] encodePair(String first, String second) {
+        if (second.isEmpty()) {
+            return encode(first);
+        }
         int[] ids = encode(first);
         int[] b = encode(second);
         int skip = b.length > 0 && ids.length > 0 && b[0] == ids[0] ? 1 : 0;
