@@ -346,14 +346,25 @@ public final class NcclGroup implements CollectiveGroup {
     }
 
     /**
-     * The member of this process's rank number {@code local} (0 … devices − 1; 0 for a group of {@link #joinRank})
-     * as the captured step uses it: an all-gather enqueued on the step's stream.
+     * The member of rank {@code rank} (a rank of this process: k for {@link #create}, the run's rank for
+     * {@link #joinRank}) as the captured step uses it: an all-gather enqueued on the step's stream.
      */
-    public DeviceCollective deviceCollective(int local) {
-        if (local < 0 || local >= ranks.length) {
-            throw new IllegalArgumentException("rank " + local + " of " + ranks.length + " in this process");
+    public DeviceCollective deviceCollective(int rank) {
+        return new Member(local(rank));
+    }
+
+    /** The GPU of rank {@code rank} (a rank of this process). */
+    public int deviceOf(int rank) {
+        return local(rank).device;
+    }
+
+    private Rank local(int rank) {
+        for (Rank r : ranks) {
+            if (r.rank == rank) {
+                return r;
+            }
         }
-        return new Member(ranks[local]);
+        throw new IllegalArgumentException("rank " + rank + " is not one of this process's " + ranks.length);
     }
 
     private final class Member implements Collective, DeviceCollective {
@@ -487,7 +498,8 @@ public final class NcclGroup implements CollectiveGroup {
 
         /** Polls until {@code done}, another rank failed, NCCL reported an error, or timeout. */
         private void poll(long collective, BooleanSupplier done) {
-            long deadline = System.nanoTime() + timeoutNanos;
+            long started = System.nanoTime();
+            long deadline = started + timeoutNanos;
             int[] async = {0};
             while (true) {
                 if (done.getAsBoolean()) {
@@ -520,7 +532,8 @@ public final class NcclGroup implements CollectiveGroup {
                                     + "rank " + r.rank + " of " + worldSize + " (GPU " + r.device + ") within " + s
                                     + (ranks.length < worldSize ? "; a rank in another process did not arrive" : ""));
                 }
-                LockSupport.parkNanos(20_000);
+                // a few scalars arrive within microseconds; a whole captured step takes longer: poll it less often
+                LockSupport.parkNanos(System.nanoTime() - started > 50_000_000L ? 200_000 : 20_000);
             }
         }
 

@@ -311,12 +311,12 @@ public final class ZoEngines {
     static DataParallelEngine gpuReplicas(TrainConfig c, LanguageModel model, List<HostTensor> initial,
             Adapter adapter, Objective objective, NcclGroup group, boolean graph) {
         TrainConfig.Parallel par = c.parallel();
-        int[] devices = group.devices();
         DataParallelEngine.Split split = par.splitKind();
         DataParallelEngine e = new DataParallelEngine(group, par.workerTimeout(), split, objective,
                 par.checksumEvery(), (rank, o, exchange) -> {
+                    int device = group.deviceOf(rank);
                     int caller = Cuda.currentDevice();
-                    Cuda.useDevice(devices[rank]);
+                    Cuda.useDevice(device);
                     try {
                         CudaZoEngine r = cudaEngine(c, model, initial, adapter, o, graph);
                         try {
@@ -329,7 +329,7 @@ public final class ZoEngines {
                             r.close();
                             throw ex;
                         }
-                        return new OnDevice(devices[rank], r);
+                        return new OnDevice(device, r);
                     } finally {
                         Cuda.useDevice(caller);
                     }
