@@ -1,6 +1,7 @@
 // The ZO step's device side after the two forward passes (ALGORITHMS.md §2–§5):
 //  - zo_grad: ℓ± = CE sum / count, g = (ℓ+ - ℓ-) / (2ε), all on the device; a NaN/inf loss sets
 //    g = 0 and the `bad` flag, which makes the update kernels skip the update (θ and state unchanged);
+//  - loss_pair_sum: data-parallel ranks' gathered (value, count) loss pairs added in rank order (double), as the host does;
 //  - zo_update_<opt>_<param>_<state>: one fused pass over the whole flat parameter buffer (chunk table):
 //    the pending in-place restore θ = R(θ + εu) when asked, then the optimiser's update and state (the estimate
 //    averaged over q SPSA samples, one scalar block each, when q > 1), the float32 result written back as is
@@ -88,6 +89,23 @@ __global__ void zo_grad(zo::Scalars* S) {
     S->g = bad ? 0.0f : g;
     S->bad = bad ? 1 : 0;
     S->step_out = S->step;
+}
+
+// Data-parallel ranks' loss pairs (ALGORITHMS.md §10), gathered in rank order ([world][pairs] (value, count)
+// pairs): out[i] = ((float)(S / C), 1) with S = 0 + v_0 + v_1 + ... and C likewise, added in double in rank
+// order as the host all-reduce (Collective#allReduceSum) and AdditiveObjective#fromSums do, so the same bits on every
+// rank and the same as the eager data-parallel step. A rank that did not evaluate a pair sends (0, 0).
+__global__ void loss_pair_sum(const float* gathered, int world, int pairs, float* out) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x) {
+        double s = 0.0, c = 0.0;
+        for (int r = 0; r < world; r++) {
+            const float* p = gathered + 2 * ((int64_t)r * pairs + i);
+            s = __dadd_rn(s, (double)p[0]);
+            c = __dadd_rn(c, (double)p[1]);
+        }
+        out[2 * i] = __double2float_rn(__ddiv_rn(s, c));
+        out[2 * i + 1] = 1.f;
+    }
 }
 
 }  // extern "C"

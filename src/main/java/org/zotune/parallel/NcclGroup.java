@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import org.bytedeco.cuda.global.nccl;
 import org.bytedeco.cuda.nccl.ncclComm;
 import org.bytedeco.cuda.nccl.ncclUniqueId;
@@ -20,6 +21,7 @@ import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.DevicePointer;
 import org.zotune.cuda.PinnedBuffer;
+import org.zotune.zo.cuda.DeviceCollective;
 
 /**
  * The workers of a data-parallel run as one GPU each, joined by NCCL: all in this process ({@link #create}, through
@@ -28,6 +30,9 @@ import org.zotune.cuda.PinnedBuffer;
  * {@link Rendezvous}, then {@code ncclCommInitRank}). The collectives carry the few scalars of a step. Determinism: {@link Collective#allReduceSum} is an NCCL all-gather of every rank's doubles followed by a sum
  * on the host in rank order (0 + v_0 + v_1 + …, as {@link InProcessGroup}), never NCCL's own reduction, whose order
  * depends on its algorithm and topology; so every rank gets the same bits, and the same bits as the in-process group.
+ * The captured ZO step takes a rank's member as a {@link DeviceCollective} ({@link #deviceCollective}): an
+ * all-gather of the step's float loss pairs enqueued on the step's stream (captured into its graph), the rank-order
+ * sum then done on the device with the same arithmetic.
  * A rank waits for its collective by polling its stream: when another rank failed ({@link Collective#abort}), NCCL
  * reported an error, or a rank did not arrive within the timeout, the rank aborts its communicator and throws a
  * {@link WorkerFailure} naming the rank at fault, so no worker hangs.
@@ -340,7 +345,29 @@ public final class NcclGroup implements CollectiveGroup {
         }
     }
 
-    private final class Member implements Collective {
+    /**
+     * The member of rank {@code rank} (a rank of this process: k for {@link #create}, the run's rank for
+     * {@link #joinRank}) as the captured step uses it: an all-gather enqueued on the step's stream.
+     */
+    public DeviceCollective deviceCollective(int rank) {
+        return new Member(local(rank));
+    }
+
+    /** The GPU of rank {@code rank} (a rank of this process). */
+    public int deviceOf(int rank) {
+        return local(rank).device;
+    }
+
+    private Rank local(int rank) {
+        for (Rank r : ranks) {
+            if (r.rank == rank) {
+                return r;
+            }
+        }
+        throw new IllegalArgumentException("rank " + rank + " is not one of this process's " + ranks.length);
+    }
+
+    private final class Member implements Collective, DeviceCollective {
         private final Rank r;
 
         Member(Rank r) {
@@ -411,7 +438,7 @@ public final class NcclGroup implements CollectiveGroup {
                     BytePointer back = new BytePointer(r.host.pointer()).position(bytes);
                     r.recv.copyToHost(0, back, bytes * n, r.stream);
                 }
-                await(collective);
+                poll(collective, this::streamDone);
             } catch (WorkerFailure e) {
                 fail(e);
                 abortComm();
@@ -426,17 +453,57 @@ public final class NcclGroup implements CollectiveGroup {
             return count == 0 ? ByteBuffer.allocate(0) : r.host.slice(bytes, (int) (bytes * n));
         }
 
-        /** Polls the stream until the collective is done, another rank failed, NCCL reported an error, or timeout. */
-        private void await(long collective) {
-            long deadline = System.nanoTime() + timeoutNanos;
+        private boolean streamDone() {
+            int rc = cudaStreamQuery(r.stream.handle());
+            if (rc != cudaSuccess && rc != cudaErrorNotReady) {
+                Cuda.check(rc, "cudaStreamQuery on GPU " + r.device);
+            }
+            return rc == cudaSuccess;
+        }
+
+        @Override
+        public void allGatherFloats(long send, long recv, long count, CudaStream stream) {
+            check(nccl.ncclAllGather(new DevicePointer(send), new DevicePointer(recv), count, nccl.ncclFloat32, r.comm,
+                    stream.handle()), r.rank, "ncclAllGather (in the step)");
+        }
+
+        @Override
+        public long launched() {
+            WorkerFailure f = failure;
+            if (f != null) {
+                abortComm();
+                throw f;
+            }
+            synchronized (lock) {
+                return ++entered[r.local];
+            }
+        }
+
+        @Override
+        public void await(long launch, BooleanSupplier done) {
+            try {
+                poll(launch, done);
+            } catch (WorkerFailure e) {
+                fail(e);
+                abortComm();
+                throw e;
+            } catch (RuntimeException e) {
+                WorkerFailure w = new WorkerFailure(r.rank, "worker rank " + r.rank + " of " + worldSize + " (GPU "
+                        + r.device + ") failed in a step with an NCCL collective: " + e.getMessage());
+                fail(w);
+                abortComm();
+                throw w;
+            }
+        }
+
+        /** Polls until {@code done}, another rank failed, NCCL reported an error, or timeout. */
+        private void poll(long collective, BooleanSupplier done) {
+            long started = System.nanoTime();
+            long deadline = started + timeoutNanos;
             int[] async = {0};
             while (true) {
-                int rc = cudaStreamQuery(r.stream.handle());
-                if (rc == cudaSuccess) {
+                if (done.getAsBoolean()) {
                     return;
-                }
-                if (rc != cudaErrorNotReady) {
-                    Cuda.check(rc, "cudaStreamQuery on GPU " + r.device);
                 }
                 if (nccl.ncclCommGetAsyncError(r.comm, async) == nccl.ncclSuccess && async[0] != nccl.ncclSuccess
                         && async[0] != nccl.ncclInProgress) {
@@ -465,7 +532,8 @@ public final class NcclGroup implements CollectiveGroup {
                                     + "rank " + r.rank + " of " + worldSize + " (GPU " + r.device + ") within " + s
                                     + (ranks.length < worldSize ? "; a rank in another process did not arrive" : ""));
                 }
-                LockSupport.parkNanos(20_000);
+                // a few scalars arrive within microseconds; a whole captured step takes longer: poll it less often
+                LockSupport.parkNanos(System.nanoTime() - started > 50_000_000L ? 200_000 : 20_000);
             }
         }
 

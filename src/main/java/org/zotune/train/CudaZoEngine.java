@@ -20,6 +20,7 @@ import org.zotune.train.objective.CandidateChoices;
 import org.zotune.train.objective.MaskedChoices;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.objective.PooledChoices;
+import org.zotune.zo.cuda.DeviceCollective;
 import org.zotune.zo.cuda.DeviceLoss;
 import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.noise.Noise;
@@ -40,6 +41,8 @@ import org.zotune.zo.optim.ZoStep;
  *       where the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
  * </ul>
+ * As one rank of several GPUs ({@link #spreadBatch}, {@link #spreadSamples}) the captured step adds the ranks'
+ * loss pairs (or gathers their samples' losses) through NCCL inside the graph.
  * State and resume:
  * θ and the optimiser state (in its state dtype, read as floats) are copied to the host and back; a resumed run
  * continues bitwise on the same device. With an adapter (LoRA, prefix) θ is the adapter's float32 tensors over the
@@ -65,6 +68,9 @@ final class CudaZoEngine implements ZoEngine {
     private final NoiseLayout layout;
     private final List<String> stateVectors;
     private final boolean graph;
+    private Objective shardLosses; // a batch-split rank's run objective, whose device losses its step adds over ranks
+    private boolean samplesSpread; // SPSA samples spread over data-parallel ranks
+    private boolean samplesInGraph; // ... and the captured step gathers their losses itself
 
     /**
      * Full fine-tuning; takes ownership of {@code ops} (compute type = the parameter dtype).
@@ -139,6 +145,31 @@ final class CudaZoEngine implements ZoEngine {
         return "cuda";
     }
 
+    /**
+     * Makes this engine one rank of a batch-split data-parallel run whose loss pairs are added over the ranks inside
+     * the captured step ({@link DeviceZoStep#spreadOver}): the step takes {@code runObjective}'s device losses on
+     * this rank's shard when they are sums ({@code lm}'s token cross-entropy); for every other objective the eager
+     * step runs with the engine's objective (which adds its sums over the ranks through the host).
+     */
+    void spreadBatch(DeviceCollective collective, Objective runObjective) {
+        zo.spreadOver(collective, false);
+        shardLosses = runObjective;
+    }
+
+    /**
+     * Makes this engine one rank of a run whose SPSA samples are spread over the ranks: the captured step gathers the
+     * samples' losses itself when {@code collective} is given ({@link DeviceZoStep#spreadOver}), the eager step
+     * through {@code exchange} (host); every rank regenerates every sample's direction for the update.
+     */
+    void spreadSamples(DeviceCollective collective, ZoStep.SampleExchange exchange) {
+        if (collective != null) {
+            zo.spreadOver(collective, true);
+        }
+        zo.spreadSamples(exchange);
+        samplesSpread = true;
+        samplesInGraph = collective != null;
+    }
+
     @Override
     public long stepsDone() {
         return zo.step();
@@ -154,8 +185,12 @@ final class CudaZoEngine implements ZoEngine {
         long seed = Noise.stepSeed(config.seed(), step);
         ZoStep.Result r;
         // the captured step computes the loss itself for objectives that describe it (deviceLoss)
-        Optional<List<DeviceZoStep.MicroBatch>> device = graph ? deviceLosses(objective, model, microBatches)
-                : Optional.empty();
+        Optional<List<DeviceZoStep.MicroBatch>> device = graph && (!samplesSpread || samplesInGraph)
+                ? deviceLosses(shardLosses != null ? shardLosses : objective, model, microBatches) : Optional.empty();
+        if (shardLosses != null && device.isPresent()
+                && !device.get().stream().allMatch(mb -> mb.loss().additive())) {
+            device = Optional.empty(); // the same on every rank: which losses are sums depends on the objective only
+        }
         if (device.isPresent()) {
             zo.submit(device.get());
             List<ZoStep.Result> done = zo.drain();

@@ -31,12 +31,15 @@ import org.zotune.zo.optim.ZoStep;
  * Data-parallel ZO (ALGORITHMS.md §10) over replica engines: every replica holds the same θ and runs the same step
  * t with the same seed s_t; each micro-batch is split by examples ({@link Shards}), replica k evaluates ℓ± on its
  * shard, and its objective adds the replicas' loss sums through a {@link Collective} before forming the loss, so
- * every replica gets the same ℓ±, the same g and applies the same update: the replicas stay bitwise identical. That
+ * every replica gets the same ℓ±, the same g and applies the same update: the replicas stay bitwise identical (GPU
+ * replicas add the pairs of a device loss that is a sum inside their captured step instead, with the same arithmetic:
+ * {@code ZoEngines.gpuReplicas}, {@code DeviceZoStep.spreadOver}). That
  * is checked: the replicas' parameter checksums are compared every {@code checksumEvery} steps and on
  * {@link #verifyReplicas()} (before every checkpoint and at the end).
  * <p>Or ({@link Split#SAMPLES}) the q SPSA samples of a step are spread over the replicas instead: replica k
  * evaluates samples k, k + N, … on the whole batch, the replicas exchange their ℓ± ({@link ZoStep.SampleExchange}),
- * and every replica regenerates every sample's direction for the update: the same step as one engine's, bit for bit.
+ * and every replica regenerates every sample's direction for the update: the same step as one engine's, bit for bit
+ * (GPU replicas gather the ℓ± inside their captured step).
  * <p>A replica that throws, or that does not reach a collective within the timeout, stops the step with a
  * {@link WorkerFailure} naming its rank; the engine is then unusable and the run resumes from its last checkpoint.
  */

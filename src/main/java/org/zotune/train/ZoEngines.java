@@ -29,6 +29,8 @@ import org.zotune.zo.optim.ZoStep;
 public final class ZoEngines {
     /** {@code -Dzotune.train.graph=false}: eager steps even where the captured step applies (debugging). */
     static final String GRAPH_PROPERTY = "zotune.train.graph";
+    /** The first NCCL version whose collectives CUDA graphs capture (2.9.0). */
+    static final int GRAPH_NCCL = 20900;
 
     private ZoEngines() {
     }
@@ -116,12 +118,11 @@ public final class ZoEngines {
             throw new ZotuneException(key + ": GPU replicas need device cuda (or auto); device is cpu");
         }
         if (p.splitKind() == DataParallelEngine.Split.SAMPLES) {
-            throw new ZotuneException(key + ": parallel.split samples runs on CPU workers only so far; use split "
-                    + "batch on GPUs");
-        }
-        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
-            throw new ZotuneException(key + ": peft.method " + c.peft().method() + " trains on one GPU only so far; "
-                    + "use parallel.gpus 1, or peft.method full on several GPUs");
+            if (c.q() < n) {
+                throw new ZotuneException(key + ": parallel.split samples: q " + c.q() + " gives some of the " + n
+                        + " GPUs no SPSA sample; use q >= gpus or split batch");
+            }
+            return; // every GPU has the whole batch: any objective
         }
         if (c.objective().equals("f1")) {
             throw new ZotuneException(key + ": objective f1 cannot be split over GPUs (F1 is not a sum over "
@@ -232,12 +233,12 @@ public final class ZoEngines {
             return RankEngines.create(c, model, initial, adapter, trainable, objective, log);
         }
         if (par.gpus() > 1) {
-            if (adapter != null || trainable != null) {
-                throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights or an adapter "
-                        + "trains on one GPU only so far (use parallel.gpus 1)");
+            if (trainable != null) {
+                throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights trains on one GPU "
+                        + "only so far (use parallel.gpus 1)");
             }
             requireGpus(c);
-            return gpus(c, model, initial, objective, log);
+            return gpus(c, model, initial, adapter, objective, log);
         }
         if (par.workers() > 1) {
             requireWorkers(c);
@@ -286,37 +287,82 @@ public final class ZoEngines {
     }
 
     /**
-     * One CUDA engine per device 0 … N − 1, each created on its device and used there ({@link OnDevice}), their loss
-     * sums all-reduced through NCCL ({@link NcclGroup}) between the forward passes (the eager step).
+     * One CUDA engine per device 0 … N − 1 ({@link #gpuReplicas}), the group through NCCL ({@link NcclGroup}).
      */
-    private static ZoEngine gpus(TrainConfig c, LanguageModel model, List<HostTensor> initial, Objective objective,
-            PrintWriter log) {
+    private static ZoEngine gpus(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+            Objective objective, PrintWriter log) {
         TrainConfig.Parallel par = c.parallel();
         int n = par.gpus();
         int[] devices = new int[n];
         for (int k = 0; k < n; k++) {
             devices[k] = k;
         }
-        log.println("parallel: " + n + " data-parallel GPUs splitting the batch through NCCL " + NcclGroup.version()
-                + " (checksums every " + par.checksumEvery() + " steps; device 0: " + Cuda.availability() + ")");
-        NcclGroup group = NcclGroup.create(devices, par.workerTimeout());
-        return new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
+        // NCCL captures its collectives into CUDA graphs from 2.9 on
+        boolean graph = !"false".equals(System.getProperty(GRAPH_PROPERTY)) && NcclGroup.version() >= GRAPH_NCCL;
+        log.println("parallel: " + n + " data-parallel GPUs splitting the "
+                + (par.splitKind() == DataParallelEngine.Split.BATCH ? "batch" : "SPSA samples") + " through NCCL "
+                + NcclGroup.version() + (graph ? " inside the captured step where the objective's device loss allows"
+                : " (eager steps)") + " (checksums every " + par.checksumEvery() + " steps; device 0: "
+                + Cuda.availability() + ")");
+        return gpuReplicas(c, model, initial, adapter, objective, NcclGroup.create(devices, par.workerTimeout()),
+                graph);
+    }
+
+    /**
+     * One CUDA engine per rank of {@code group} on its device, each used there ({@link OnDevice}), with its own
+     * copy of the adapter (if any): with the batch split, each rank's loss pairs added over the ranks inside the
+     * captured step where the objective's device loss is a sum ({@code lm}), else its sums all-reduced through the
+     * host between the forward passes (the eager step); with the samples split, the samples' losses gathered inside
+     * the captured step, or through the host in the eager one. With an adapter the replicas' start is compared at
+     * once (a prefix starts from each device's own frozen forward).
+     */
+    static DataParallelEngine gpuReplicas(TrainConfig c, LanguageModel model, List<HostTensor> initial,
+            Adapter adapter, Objective objective, NcclGroup group, boolean graph) {
+        TrainConfig.Parallel par = c.parallel();
+        DataParallelEngine.Split split = par.splitKind();
+        DataParallelEngine e = new DataParallelEngine(group, par.workerTimeout(), split, objective,
                 par.checksumEvery(), (rank, o, exchange) -> {
-                    Cuda.useDevice(devices[rank]);
+                    int device = group.deviceOf(rank);
+                    int caller = Cuda.currentDevice();
+                    Cuda.useDevice(device);
                     try {
-                        return new OnDevice(devices[rank], cuda(c, model, initial, null, o));
+                        CudaZoEngine r = cudaEngine(c, model, initial, adapter, o, graph);
+                        try {
+                            if (split == DataParallelEngine.Split.BATCH) {
+                                r.spreadBatch(group.deviceCollective(rank), objective);
+                            } else {
+                                r.spreadSamples(group.deviceCollective(rank), exchange);
+                            }
+                        } catch (RuntimeException ex) {
+                            r.close();
+                            throw ex;
+                        }
+                        return new OnDevice(device, r);
                     } finally {
-                        Cuda.useDevice(devices[0]);
+                        Cuda.useDevice(caller);
                     }
                 });
+        if (adapter != null) {
+            try {
+                e.verifyReplicas();
+            } catch (RuntimeException ex) {
+                e.close();
+                throw ex;
+            }
+        }
+        return e;
     }
 
     /** @param adapter the run's adapter (LoRA, prefix), or null (full fine-tuning) */
     static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective) {
+        return cudaEngine(c, model, initial, adapter, objective, !"false".equals(System.getProperty(GRAPH_PROPERTY)));
+    }
+
+    private static CudaZoEngine cudaEngine(TrainConfig c, LanguageModel model, List<HostTensor> initial,
+            Adapter adapter, Objective objective, boolean graph) {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {
-            boolean graph = !"false".equals(System.getProperty(GRAPH_PROPERTY));
             return new CudaZoEngine(ops, model, initial, adapter, objective, c.optimizer().referenceConfig(c.steps()),
                     c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph);
         } catch (RuntimeException e) {

@@ -44,6 +44,15 @@ public sealed interface DeviceLoss {
     void check(Batch batch);
 
     /**
+     * Whether its pair is (Σ over the batch, count), so that the pairs of a batch's parts add up to the whole batch's
+     * (a batch split over data-parallel ranks inside the step: {@link DeviceZoStep#spreadOver}); the losses that
+     * write (loss, 1) are not.
+     */
+    default boolean additive() {
+        return false;
+    }
+
+    /**
      * Enqueues the loss of {@code logits} (what {@link #forward} returned) with its bound {@code inputs}: 8 bytes
      * (value, count) at {@code out}; {@code weights} for a loss that reads weights of its own (the head).
      */
@@ -60,6 +69,11 @@ public sealed interface DeviceLoss {
         @Override
         public List<Integer> shape() {
             return List.of(0);
+        }
+
+        @Override
+        public boolean additive() {
+            return true;
         }
 
         @Override
@@ -374,6 +388,26 @@ public sealed interface DeviceLoss {
             v = next;
         }
         return v[0];
+    }
+
+    /**
+     * Plain-Java reference of loss_pair_sum: {@code gathered} [world][pairs] (value, count) pairs; per pair, the
+     * values and the counts each added in double in rank order from 0, their quotient rounded to float, and 1.
+     */
+    static float[] pairSum(float[] gathered, int world) {
+        int pairs = gathered.length / (2 * world);
+        float[] out = new float[2 * pairs];
+        for (int i = 0; i < pairs; i++) {
+            double v = 0;
+            double c = 0;
+            for (int r = 0; r < world; r++) {
+                v += gathered[2 * (r * pairs + i)];
+                c += gathered[2 * (r * pairs + i) + 1];
+            }
+            out[2 * i] = (float) (v / c);
+            out[2 * i + 1] = 1f;
+        }
+        return out;
     }
 
     /** Plain-Java reference of loss_mean: Σ_j pairs[2j] / pairs[2j + 1] in order in float32, then / m when m > 1. */

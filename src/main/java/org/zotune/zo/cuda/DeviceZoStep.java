@@ -84,6 +84,14 @@ public final class DeviceZoStep implements AutoCloseable {
     private long pendingStep; // the step whose outputs are on their way to the pinned slot, 0 = none
     private final List<ZoStep.Result> ready = new ArrayList<>();
 
+    private DeviceCollective spread; // null: this GPU alone
+    private boolean spreadSamples; // what the ranks divide: the SPSA samples (true) or each micro-batch (false)
+    private DeviceBuffer local; // this rank's loss pairs of the step (zeros where it evaluates none)
+    private DeviceBuffer gathered; // every rank's, in rank order
+    private DeviceBuffer reduced; // their rank-order sums as (loss, 1)
+    private long pendingLaunch; // the collective number of the step in flight (spread steps)
+    private ZoStep.SampleExchange exchange; // the eager step's samples spread over workers (host), or null
+
     private boolean useGraph = true;
     private long t;
     private final BadStepGuard guard;
@@ -211,6 +219,61 @@ public final class DeviceZoStep implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Makes this GPU one rank of a data-parallel step inside the captured graph (ALGORITHMS.md §10): after the passes,
+     * the step's loss pairs are all-gathered on the step's stream ({@link DeviceCollective#allGatherFloats}, NCCL,
+     * captured with the rest) and added in rank order in double ({@link ZoKernels#lossPairSum}: the host all-reduce's
+     * order, so the same bits on every rank and the eager data-parallel step's), then ℓ±, g and the update follow on
+     * the device as on one GPU. {@code samples} false: each rank's micro-batches are its shard of the batch, and
+     * every micro-batch's pair of every pass and sample is added over the ranks (losses whose pair is a sum:
+     * {@link DeviceLoss#additive}); true: every rank has the whole batch and evaluates the SPSA samples k with
+     * k mod N = rank only (the in-place strategy still perturbs and restores θ for every sample, so θ stays the same
+     * bits on every rank), the others' pairs coming from their owners: the one-GPU step bit for bit. Every rank
+     * must submit the same sequence of steps, and re-captures together with the others (the ranks agree on it
+     * through one host all-gather per step). Null leaves the group (this GPU alone).
+     */
+    public DeviceZoStep spreadOver(DeviceCollective collective, boolean samples) {
+        drainQuietly();
+        graph.close();
+        for (DeviceBuffer b : new DeviceBuffer[] {local, gathered, reduced}) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        local = gathered = reduced = null;
+        spread = collective;
+        spreadSamples = samples;
+        if (collective != null) {
+            long bytes = 8L * spreadPairs();
+            local = DeviceBuffer.allocate(bytes);
+            gathered = DeviceBuffer.allocate(bytes * collective.worldSize());
+            reduced = DeviceBuffer.allocate(bytes);
+            local.fill(0, bytes, 0, ops.stream()); // the pairs a rank never writes stay (0, 0)
+            ops.stream().synchronize();
+        }
+        return this;
+    }
+
+    /**
+     * The eager step's SPSA samples spread over data-parallel workers through the host ({@link #stepEager}: this
+     * worker evaluates the samples {@code exchange} says, the exchange fills in the others' ℓ±), as
+     * {@link ZoStep#setSampleExchange}; null: every sample here.
+     */
+    public DeviceZoStep spreadSamples(ZoStep.SampleExchange exchange) {
+        this.exchange = exchange;
+        return this;
+    }
+
+    /** The loss pairs of a spread step: per sample and pass (+, −), M micro-batches' (batch split) or their mean. */
+    private int spreadPairs() {
+        return q * 2 * (spreadSamples ? 1 : config.microBatches());
+    }
+
+    /** Whether this rank evaluates sample k (every sample unless the samples are spread). */
+    private boolean evaluates(int k) {
+        return spread == null || !spreadSamples || k % spread.worldSize() == spread.rank();
+    }
+
     /** The noise layout of the trainable tensors: build a CPU reference optimiser on it. */
     public NoiseLayout layout() {
         return table.layout();
@@ -265,6 +328,10 @@ public final class DeviceZoStep implements AutoCloseable {
         }
         for (MicroBatch mb : micro) {
             mb.loss().check(mb.batch());
+            if (spread != null && !spreadSamples && !mb.loss().additive()) {
+                throw new ZotuneException("zo step: a " + mb.loss().getClass().getSimpleName() + " loss is not a sum "
+                        + "over the batch, so it cannot be split over data-parallel ranks inside the step");
+            }
         }
         harvestPending(); // the pinned slot is free again
         long step = t + 1;
@@ -287,6 +354,20 @@ public final class DeviceZoStep implements AutoCloseable {
             shape.addAll(mb.loss().shape());
         }
         Pass pass = new Pass(micro, inputsAt, lossAt);
+        if (spread != null) {
+            if (useGraph) {
+                // a launch holding a captured collective pairs with the other ranks' graphs of the same capture:
+                // when one rank must capture anew (its shard's shape changed), every rank does
+                long[][] all = spread.allGather(new long[] {graph.matches(shape, values) ? 0 : 1});
+                for (long[] a : all) {
+                    if (a[0] != 0) {
+                        graph.close();
+                        break;
+                    }
+                }
+            }
+            pendingLaunch = spread.launched();
+        }
         if (useGraph) {
             graph.replay(shape, values, bound -> warmPass(pass, bound), bound -> stepBody(pass, bound));
         } else {
@@ -363,18 +444,25 @@ public final class DeviceZoStep implements AutoCloseable {
         float[] g = new float[q];
         for (int k = 0; k < q; k++) {
             long sk = block(k);
+            boolean mine = exchange == null || exchange.evaluates(k);
             if (inPlace) {
+                // every worker perturbs and restores θ for every sample (rounding is part of θ), as ZoStep does
                 perturbAll(sk, 1f);
-                lp[k] = loss.loss(perturbed);
+                lp[k] = mine ? loss.loss(perturbed) : 0f;
                 perturbAll(sk, -2f);
-                lm[k] = loss.loss(perturbed);
+                lm[k] = mine ? loss.loss(perturbed) : 0f;
                 if (k < q - 1) {
                     perturbAll(sk, 1f); // the restore; the last one is fused with the update
                 }
-            } else {
+            } else if (mine) {
                 lp[k] = loss.loss(shadow.plus(sk));
                 lm[k] = loss.loss(shadow.minus(sk));
             }
+        }
+        if (exchange != null) {
+            exchange.exchange(lp, lm);
+        }
+        for (int k = 0; k < q; k++) {
             g[k] = (lp[k] - lm[k]) / (2.0f * eps);
         }
         boolean bad = BadStepGuard.nonFinite(lp, lm, g);
@@ -493,6 +581,11 @@ public final class DeviceZoStep implements AutoCloseable {
         }
         long step = pendingStep;
         pendingStep = 0;
+        if (spread != null) {
+            // the step's collective completes only when every rank has launched its own: wait naming a rank that
+            // failed or did not arrive, never forever
+            spread.await(pendingLaunch, () -> cudaEventQuery(done.handle()) != cudaErrorNotReady);
+        }
         done.synchronize();
         float[] lps = new float[q];
         float[] lms = new float[q];
@@ -536,33 +629,83 @@ public final class DeviceZoStep implements AutoCloseable {
         for (int k = 0; k < q; k++) {
             long sk = block(k);
             boolean last = k == q - 1;
+            boolean mine = evaluates(k);
             if (inPlace) {
                 kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, 1f, s);
             }
-            try (Ops.Scope plusScope = ops.scope()) {
-                lossInto(pass, bound, inPlace ? perturbed : shadow.plus(sk), sk + ZoScalars.CE_PLUS);
+            if (mine) {
+                try (Ops.Scope plusScope = ops.scope()) {
+                    lossInto(pass, bound, inPlace ? perturbed : shadow.plus(sk), sk + ZoScalars.CE_PLUS,
+                            spreadAt(k, 0));
+                }
             }
             if (inPlace) {
                 kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, -2f, s);
             }
-            if (last) {
-                lossInto(pass, bound, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
+            if (!mine) {
+                // another rank evaluates this sample: nothing to compute here
+            } else if (last) {
+                lossInto(pass, bound, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS,
+                        spreadAt(k, 1));
             } else {
                 try (Ops.Scope minusScope = ops.scope()) {
-                    lossInto(pass, bound, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS);
+                    lossInto(pass, bound, inPlace ? perturbed : shadow.minus(sk), sk + ZoScalars.CE_MINUS,
+                            spreadAt(k, 1));
                 }
             }
-            kernels.grad(sk, s);
+            if (spread == null) {
+                kernels.grad(sk, s);
+            }
             if (inPlace && !last) {
                 kernels.perturb(dtype, th, chunks, n, sk, mAddr, dir, 1f, s); // restore
             }
         }
+        if (spread != null) {
+            reduceOverRanks(pass.micro().size());
+        }
         kernels.update(opt, dtype, th, chunks, n, sc, mAddr, vAddr, dir, inPlace, s);
+    }
+
+    /**
+     * Where sample k's pass (0 = +, 1 = −) puts its pairs in a spread step (the M micro-batches' pairs, or with the
+     * samples spread their mean), or 0 when the step is not spread.
+     */
+    private long spreadAt(int k, int sign) {
+        if (spread == null) {
+            return 0;
+        }
+        int per = spreadSamples ? 1 : config.microBatches();
+        return local.address() + 8L * ((2L * k + sign) * per);
+    }
+
+    /**
+     * The collective of a spread step: every rank's pairs gathered (NCCL, on the step's stream), added in rank order,
+     * then per sample ℓ± into its block (the mean of the M reduced micro-batch pairs, or the reduced mean) and g.
+     */
+    private void reduceOverRanks(int m) {
+        CudaStream s = ops.stream();
+        int count = spreadPairs();
+        spread.allGatherFloats(local.address(), gathered.address(), 2L * count, s);
+        kernels.lossPairSum(gathered.address(), spread.worldSize(), count, reduced.address(), s);
+        int per = spreadSamples ? 1 : m;
+        for (int k = 0; k < q; k++) {
+            long sk = block(k);
+            for (int sign = 0; sign < 2; sign++) {
+                long from = reduced.address() + 8L * ((2L * k + sign) * per);
+                long to = sk + (sign == 0 ? ZoScalars.CE_PLUS : ZoScalars.CE_MINUS);
+                if (per == 1) {
+                    DeviceBuffer.copy(to, from, 8, s);
+                } else {
+                    kernels.lossMean(from, per, to, s);
+                }
+            }
+            kernels.grad(sk, s);
+        }
     }
 
     /** One pass on θ itself into the spare pair (the allocations of a pass; nothing else touched). */
     private void warmPass(Pass pass, List<IntTensor> bound) {
-        passLoss(pass, bound, trainable.weights(frozen()), pairs.address() + 8L * pass.micro().size(), false);
+        passLoss(pass, bound, trainable.weights(frozen()), pairs.address() + 8L * pass.micro().size(), 0, false);
     }
 
     /** The frozen parameters a forward pass reads; a replay-only step has none. */
@@ -573,18 +716,27 @@ public final class DeviceZoStep implements AutoCloseable {
         return frozen;
     }
 
-    private void lossInto(Pass pass, List<IntTensor> bound, WeightSource weights, long dst) {
-        passLoss(pass, bound, weights, dst, true);
+    /** A pass's loss into {@code dst}, or in a spread step to {@code spreadAt}. */
+    private void lossInto(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, long spreadAt) {
+        if (spreadAt == 0) {
+            passLoss(pass, bound, weights, dst, 0, true);
+        } else if (spreadSamples) {
+            passLoss(pass, bound, weights, spreadAt, 0, true); // the pass's loss as on one GPU, for the others
+        } else {
+            passLoss(pass, bound, weights, 0, spreadAt, true); // each micro-batch's pair, added over the ranks
+        }
     }
 
     /**
      * One pass: every micro-batch's forward and device loss, each but the last in a scope of its own, into the
-     * pair at {@code dst}; with M > 1 the M pairs go to {@link #pairs} and their mean (loss_mean) to dst.
+     * pair at {@code dst}; with M > 1 the M pairs go to {@link #pairs} and their mean (loss_mean) to dst. With
+     * {@code pairsAt} (a batch-split spread step) the M pairs go there and nothing to dst: the ranks add them first.
      */
-    private void passLoss(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, boolean rewindShadow) {
+    private void passLoss(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, long pairsAt,
+                          boolean rewindShadow) {
         int m = pass.micro().size();
         for (int j = 0; j < m; j++) {
-            long out = m == 1 ? dst : pairs.address() + 8L * j;
+            long out = pairsAt != 0 ? pairsAt + 8L * j : m == 1 ? dst : pairs.address() + 8L * j;
             if (j < m - 1) {
                 try (Ops.Scope mbScope = ops.scope()) {
                     microLoss(pass, j, bound, weights, out, rewindShadow);
@@ -593,7 +745,7 @@ public final class DeviceZoStep implements AutoCloseable {
                 microLoss(pass, j, bound, weights, out, rewindShadow);
             }
         }
-        if (m > 1) {
+        if (m > 1 && pairsAt == 0) {
             kernels.lossMean(pairs.address(), m, dst, ops.stream());
         }
     }
@@ -636,7 +788,8 @@ public final class DeviceZoStep implements AutoCloseable {
             ops.stream().synchronize();
             graph.close();
         } finally {
-            for (AutoCloseable c : new AutoCloseable[] {done, chunkBuffer, scalars, pairs, state, shadow, pinned, kernels}) {
+            for (AutoCloseable c : new AutoCloseable[] {done, chunkBuffer, scalars, pairs, local, gathered, reduced,
+                    state, shadow, pinned, kernels}) {
                 if (c != null) {
                     try {
                         c.close();

@@ -53,7 +53,7 @@ final class StepGraph implements AutoCloseable {
 
     private void ensure(List<Integer> stepShape, List<int[]> values, Consumer<List<IntTensor>> warm,
                         Consumer<List<IntTensor>> body) {
-        if (graph != null && stepShape.equals(shape) && sameLengths(values, inputs)) {
+        if (matches(stepShape, values)) {
             return;
         }
         close();
@@ -83,6 +83,11 @@ final class StepGraph implements AutoCloseable {
                 close();
             }
         }
+    }
+
+    /** Whether a graph for this step shape and these inputs' lengths exists (a replay would not capture). */
+    boolean matches(List<Integer> stepShape, List<int[]> values) {
+        return graph != null && stepShape.equals(shape) && sameLengths(values, inputs);
     }
 
     /** Whether the recorded ints {@code a} fit the bound tensors {@code b} one for one (same count, same lengths). */

@@ -112,6 +112,7 @@ public final class ZoKernels implements AutoCloseable {
             }
         }
         s.put("zo_grad", "p");
+        s.put("loss_pair_sum", "piip");
         // the device losses of the objectives that are not one token cross-entropy (choice_loss.cu)
         s.put("choice_row_sums", "pppi");
         s.put("choice_loss", "ppiiip");
@@ -283,6 +284,17 @@ public final class ZoKernels implements AutoCloseable {
     }
 
     /** out = (mean over the m pairs of sum / count, summed in order then divided by m; 1). */
+    /**
+     * Data-parallel loss pairs: {@code gathered} holds {@code world} ranks' {@code pairs} (value, count) float pairs in
+     * rank order; out[i] = ((float) (S / C), 1) with S and C each rank's values added in double in rank order from 0
+     * (the host all-reduce's order), so every rank gets the same bits.
+     */
+    public void lossPairSum(long gathered, int world, int pairs, long out, CudaStream s) {
+        Kernel k = kernels.get("loss_pair_sum");
+        k.args().ptr(0, gathered).i32(1, world).i32(2, pairs).ptr(3, out);
+        k.launch(Math.max(1, Math.min(64, (pairs + 127) / 128)), 128, s);
+    }
+
     public void lossMean(long pairs, int m, long out, CudaStream s) {
         Kernel k = kernels.get("loss_mean");
         k.args().ptr(0, pairs).i32(1, m).ptr(2, out);

@@ -1,5 +1,6 @@
 package org.zotune.zo.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.Random;
@@ -143,6 +144,40 @@ class ChoiceLossGpuTest {
                     System.out.printf("loss_mean m %d: reference %.9g device %.9g%n", m, want, o[0]);
                     assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(o[0]), "loss_mean m " + m);
                     assertEquals(1f, o[1]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void lossPairSumMatchesTheReferenceBitwise() {
+        Random rnd = new Random(15);
+        try (CudaOps ops = CudaOps.create(DType.F32); ZoKernels k = ZoGpu.kernels()) {
+            for (int[] shape : new int[][] {{1, 1}, {1, 6}, {2, 4}, {3, 12}, {8, 300}}) {
+                int world = shape[0];
+                int pairs = shape[1];
+                float[] gathered = new float[2 * world * pairs];
+                for (int r = 0; r < world; r++) {
+                    for (int i = 0; i < pairs; i++) {
+                        int at = 2 * (r * pairs + i);
+                        boolean absent = world > 1 && (i + r) % 3 == 0; // a rank that evaluated no pair sends (0, 0)
+                        gathered[at] = absent ? 0f : 1000f * rnd.nextFloat() * (float) Math.pow(2, rnd.nextInt(20) - 10);
+                        gathered[at + 1] = absent ? 0f : i % 4 == 0 ? 1f : 1 + rnd.nextInt(5000);
+                    }
+                }
+                try (Ops.Scope s = ops.scope()) {
+                    Tensor g = ops.tensor(gathered, world * pairs, 2);
+                    Tensor out = ops.scratch(pairs, 2);
+                    k.lossPairSum(CudaTensors.address(g), world, pairs, CudaTensors.address(out), ops.stream());
+                    float[] o = ops.toHost(out);
+                    float[] want = DeviceLoss.pairSum(gathered, world);
+                    int differ = 0;
+                    for (int i = 0; i < 2 * pairs; i++) {
+                        differ += Float.floatToRawIntBits(want[i]) != Float.floatToRawIntBits(o[i]) ? 1 : 0;
+                    }
+                    System.out.printf("loss_pair_sum world %d pairs %d: first reference %.9g device %.9g, %d values "
+                            + "differ%n", world, pairs, want[0], o[0], differ);
+                    assertArrayEquals(want, o, "loss_pair_sum world " + world + " pairs " + pairs);
                 }
             }
         }
