@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prefix-tuning reference fixtures from Hugging Face transformers + peft (PrefixTuningConfig, no projection).
 
-Writes, under OUT (normally src/test/resources/fixtures/prefix):
+Writes, under OUT (normally src/test/resources/prefix-fixtures):
   <model>/model/{config.json, model.safetensors}   tiny random GPT-2 / OPT / Llama (save_pretrained)
   <model>/adapter/{adapter_config.json, adapter_model.safetensors}
                                                    peft's own save_pretrained of a prefix adapter whose
@@ -18,7 +18,7 @@ past tokens, so GPT-2, OPT and Llama put the real tokens at p..p+T-1 (and it dro
 the attention mask extended by p ones, and explicit position_ids = cumsum(mask) - 1 (0..T-1 on real tokens).
 `logits_peft_forward` (PeftModel's own forward, shifted positions) is stored too, for the record only.
 
-Usage: python3 scripts/make_prefix_fixtures.py --out src/test/resources/fixtures/prefix
+Usage: python3 scripts/make_prefix_fixtures.py --out src/test/resources/prefix-fixtures
 Needs torch, transformers, peft, safetensors; no network. Deterministic (fixed seeds, float32, CPU, eager attention).
 Not yet run: it runs on the GPU host (this repository's CI machines have no transformers/peft).
 """
