@@ -17,6 +17,7 @@ import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.CandidateChoices;
+import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.train.objective.MaskedChoices;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.objective.PooledChoices;
@@ -186,7 +187,8 @@ final class CudaZoEngine implements ZoEngine {
         ZoStep.Result r;
         // the captured step computes the loss itself for objectives that describe it (deviceLoss)
         Optional<List<DeviceZoStep.MicroBatch>> device = graph && (!samplesSpread || samplesInGraph)
-                ? deviceLosses(shardLosses != null ? shardLosses : objective, model, microBatches) : Optional.empty();
+                ? deviceLosses(shardLosses != null ? shardLosses : objective, model, microBatches, shardLosses != null)
+                : Optional.empty();
         if (shardLosses != null && device.isPresent()
                 && !device.get().stream().allMatch(mb -> mb.loss().additive())) {
             device = Optional.empty(); // the same on every rank: which losses are sums depends on the objective only
@@ -209,9 +211,21 @@ final class CudaZoEngine implements ZoEngine {
      */
     static Optional<List<DeviceZoStep.MicroBatch>> deviceLosses(Objective objective, LanguageModel model,
                                                                 List<PromptBatch> microBatches) {
+        return deviceLosses(objective, model, microBatches, false);
+    }
+
+    /**
+     * @param shards the micro-batches are one rank's shards of a data-parallel batch: {@code lm}'s shard may have no
+     *               target token (a (0, 0) pair in the ranks' sum) where a whole batch is refused
+     */
+    static Optional<List<DeviceZoStep.MicroBatch>> deviceLosses(Objective objective, LanguageModel model,
+                                                                List<PromptBatch> microBatches, boolean shards) {
         List<DeviceZoStep.MicroBatch> out = new ArrayList<>();
         for (PromptBatch b : microBatches) {
-            Optional<DeviceZoStep.MicroBatch> mb = deviceLoss(objective, model, b);
+            Optional<DeviceZoStep.MicroBatch> mb = shards && objective instanceof CausalLmLoss lm
+                    ? Optional.of(new DeviceZoStep.MicroBatch(b.batch(),
+                            new DeviceLoss.TokenCrossEntropy(lm.shardTargets(model, b))))
+                    : deviceLoss(objective, model, b);
             if (mb.isEmpty()) {
                 return Optional.empty();
             }

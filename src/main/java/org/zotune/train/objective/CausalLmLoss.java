@@ -57,6 +57,14 @@ public final class CausalLmLoss implements AdditiveObjective {
         throw new ZotuneException(NO_TARGET);
     }
 
+    /**
+     * The targets of one rank's shard of a data-parallel batch: as {@link #tokenTargets}, but a shard may have no
+     * target token (its (Σ, count) pair is then (0, 0) and the ranks' sum still counts every target of the batch).
+     */
+    public int[] shardTargets(LanguageModel model, PromptBatch shard) {
+        return targets(model, shard);
+    }
+
     /** The gold rows' answer tokens, each the target of the position before it; -1 everywhere else. */
     static int[] targets(LanguageModel model, PromptBatch batch) {
         NextTokenTargets.requireCausal(model, "objective lm");
