@@ -72,59 +72,55 @@ class DfoPopulationGpusGpuTest {
         }
     }
 
+    /** Two runs' generation losses side by side: their count, max |diff|, max rel, the first line that differs. */
+    private record Compared(int generations, double maxAbs, double maxRel, String first) {
+        static Compared of(List<String> a, List<String> b, String what) throws IOException {
+            assertEquals(a.size(), b.size(), what + ": metrics lines");
+            int generations = 0;
+            double maxAbs = 0;
+            double maxRel = 0;
+            String first = null;
+            for (int i = 0; i < a.size(); i++) {
+                JsonNode x = JSON.readTree(a.get(i));
+                JsonNode y = JSON.readTree(b.get(i));
+                if (!"dfo".equals(x.path("type").asText())) {
+                    continue;
+                }
+                generations++;
+                double lx = x.path("loss").asDouble();
+                double ly = y.path("loss").asDouble();
+                double abs = Math.abs(lx - ly);
+                maxAbs = Math.max(maxAbs, abs);
+                maxRel = Math.max(maxRel, abs / Math.max(1e-30, Math.abs(lx)));
+                if (first == null && !a.get(i).equals(b.get(i))) {
+                    first = "generation " + x.path("t").asLong() + " (layer " + x.path("layer").asInt() + "): "
+                            + lx + " against " + ly;
+                }
+            }
+            assertTrue(generations >= 10, what + ": " + generations + " generations");
+            return new Compared(generations, maxAbs, maxRel, first);
+        }
+    }
+
     /** Every generation's loss within {@code rel} of the other run's; the differences are printed. */
     private static void assertCloseRun(Path one, Path spread, String what, double rel) throws IOException {
-        List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
-        List<String> b = Files.readAllLines(spread.resolve("metrics.jsonl"));
-        assertEquals(a.size(), b.size(), what + ": metrics lines");
-        int generations = 0;
-        double maxRel = 0;
-        for (int i = 0; i < a.size(); i++) {
-            JsonNode x = JSON.readTree(a.get(i));
-            JsonNode y = JSON.readTree(b.get(i));
-            if (!"dfo".equals(x.path("type").asText())) {
-                continue;
-            }
-            generations++;
-            double lx = x.path("loss").asDouble();
-            double ly = y.path("loss").asDouble();
-            maxRel = Math.max(maxRel, Math.abs(lx - ly) / Math.max(1e-30, Math.abs(lx)));
-        }
+        Compared c = Compared.of(Files.readAllLines(one.resolve("metrics.jsonl")),
+                Files.readAllLines(spread.resolve("metrics.jsonl")), what);
         System.out.printf("%s against one GPU: %d generations, generation loss max rel %.3e (bound %.0e)%n", what,
-                generations, maxRel, rel);
-        assertTrue(generations >= 10, what + ": " + generations + " generations");
-        assertTrue(maxRel <= rel, what + ": generation losses differ from one GPU's by " + maxRel + " relative");
+                c.generations(), c.maxRel(), rel);
+        assertTrue(c.maxRel() <= rel, what + ": generation losses differ from one GPU's by " + c.maxRel()
+                + " relative");
     }
 
     /** The files of two runs bit for bit; a differing generation is printed with both losses first. */
     private static void assertSameRun(Path one, Path spread, String what) throws IOException {
         List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
         List<String> b = Files.readAllLines(spread.resolve("metrics.jsonl"));
-        assertEquals(a.size(), b.size(), what + ": metrics lines");
-        int generations = 0;
-        double maxAbs = 0;
-        double maxRel = 0;
-        String first = null;
-        for (int i = 0; i < a.size(); i++) {
-            JsonNode x = JSON.readTree(a.get(i));
-            JsonNode y = JSON.readTree(b.get(i));
-            if (!"dfo".equals(x.path("type").asText())) {
-                continue;
-            }
-            generations++;
-            double lx = x.path("loss").asDouble();
-            double ly = y.path("loss").asDouble();
-            double abs = Math.abs(lx - ly);
-            maxAbs = Math.max(maxAbs, abs);
-            maxRel = Math.max(maxRel, abs / Math.max(1e-30, Math.abs(lx)));
-            if (first == null && !a.get(i).equals(b.get(i))) {
-                first = "generation " + x.path("t").asLong() + " (layer " + x.path("layer").asInt() + "): one GPU "
-                        + lx + ", spread " + ly;
-            }
-        }
-        System.out.printf("%s: %d generations, generation loss max |diff| %.3e, max rel %.3e%s%n", what, generations,
-                maxAbs, maxRel, first == null ? ", every line the same bits" : "; first differing: " + first);
-        assertTrue(generations >= 10, what + ": " + generations + " generations");
+        Compared c = Compared.of(a, b, what);
+        String first = c.first();
+        System.out.printf("%s: %d generations, generation loss max |diff| %.3e, max rel %.3e%s%n", what,
+                c.generations(), c.maxAbs(), c.maxRel(), first == null ? ", every line the same bits"
+                        : "; first differing: " + first);
         assertEquals(String.join("\n", a), String.join("\n", b), what + ": metrics.jsonl (first differing "
                 + first + ")");
         assertEquals(Files.readString(one.resolve(DfoTrainer.SUBSPACE)),
