@@ -92,19 +92,21 @@ def main():
             continue
         print(f"### {title}\n")
         print("Sweep (first seed; the picked rate in bold):\n")
-        print("| method | optimiser | lr | forward passes | dev loss before | dev loss after | dev acc after "
-              "| wall s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| method | optimiser | lr | forward passes | dev loss before | dev loss after | dev acc before "
+              "| dev acc after | wall s |")
+        print("|---|---|---|---|---|---|---|---|---|")
         picked = {}
         for m, o in keys:
             first, rows = sweep(all_runs, task, m, o)
             picked[(m, o)] = best = choose(all_runs, task, m, o)
             for _, lr, (cfg, s) in rows:
                 acc = s["final_dev"].get("accuracy")
+                acc0 = s["initial_dev"].get("accuracy")
                 mark = "**" if lr == best else ""
                 name = f"{task}-{m}-{o}-lr{lr}-s{first}"
                 print(f"| {m} | {o} | {mark}{lr}{mark} | {forwards(cfg, s)} | {s['initial_dev']['loss']:.4f} "
-                      f"| {s['final_dev']['loss']:.4f} | {'-' if acc is None else f'{acc:.4f}'} "
+                      f"| {s['final_dev']['loss']:.4f} | {'-' if acc0 is None else f'{acc0:.4f}'} "
+                      f"| {'-' if acc is None else f'{acc:.4f}'} "
                       f"| {walls.get(name, float('nan')):.1f} |")
         print(f"\nAt the picked rate, every seed (test {metric}):\n")
         print(f"| method | optimiser | lr | seeds | forward passes | test {metric} after (mean ± std) | per seed "
