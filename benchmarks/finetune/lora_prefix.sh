@@ -16,7 +16,7 @@
 #   SEEDS ["1 2 3"]  the first seed runs the sweep
 #   AUSTEN_STEPS [200], SST2_STEPS [150]  steps of every run of a task (2 forward passes each, q = 1)
 #   SST2_K [512]  training examples per class; SST2_TEST_N [all]  test examples kept (the first N of GLUE dev)
-#   LR_FULL ["1e-4 3e-4 1e-3"], LR_LORA ["1e-3 3e-3 1e-2"], LR_PREFIX ["1e-3 3e-3 1e-2"]  the grids
+#   LR_FULL ["1e-4 3e-4 1e-3"], LR_LORA ["1e-3 3e-3 1e-2"], LR_PREFIX ["1e-3 3e-3 1e-2 3e-2"]  the grids
 #   LORA ["r=8 alpha=16"] (targets q, v), PREFIX_TOKENS [5]
 #   OPTIMIZERS ["zo-sgd zo-adamu"], METHODS ["full lora prefix"]
 # Prints the tables (Markdown, lora_prefix_report.py) at the end; "report" alone reprints them from WORK.
@@ -42,7 +42,7 @@ sst2_k="${SST2_K:-512}"
 sst2_test_n="${SST2_TEST_N:-all}"
 lr_full="${LR_FULL:-1e-4 3e-4 1e-3}"
 lr_lora="${LR_LORA:-1e-3 3e-3 1e-2}"
-lr_prefix="${LR_PREFIX:-1e-3 3e-3 1e-2}"
+lr_prefix="${LR_PREFIX:-1e-3 3e-3 1e-2 3e-2}"
 lora_r=8; lora_alpha=16
 for kv in ${LORA:-r=8 alpha=16}; do
   case "$kv" in r=*) lora_r="${kv#r=}" ;; alpha=*) lora_alpha="${kv#alpha=}" ;;
