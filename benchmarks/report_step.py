@@ -15,6 +15,9 @@ Physical floor of one ZO step (ZO-SGD, one SPSA sample), from the same run's mea
 ZO-AdaMU moves 16*N more bytes (its float32 m: read by both perturbations, read and written by the update);
 its floor is given as well.
 
+LoRA rows (step.sh --lora: rows with a "peft" other than "full") go to their own tables: zotune's merge and skinny
+paths against the MeZO-LoRA peer (eager, tuned), and memory against inference + adapters + optimiser state.
+
 Usage: python3 report_step.py OUT_DIR
 """
 import json
@@ -87,9 +90,15 @@ def main():
           f"{rates['cublas_bf16_tflops']:.0f} TFLOP/s, fp32 {rates['cublas_fp32_tflops']:.0f} TFLOP/s (8192^3), "
           f"device copy {rates['copy_gbps']:.0f} GB/s (read + written)\n")
 
+    # LoRA rows (step.sh --lora: the peer's "peft" rows, StepBench's with peft "lora ...") have their own table
+    lora = [r for r in peer + zot if r.get("peft") and r["peft"] != "full"]
+    if lora:
+        lora_table(lora)
     rows = {}  # (model, shape, dtype) -> {system/variant: row}
     errors = []
     for r in peer + zot:
+        if r.get("peft") and r["peft"] != "full":
+            continue
         if r.get("kind") in ("row", "error", "skipped") and r.get("model") and r.get("shape"):
             key = (r["model"], r["shape"], r["dtype"])
             # the peer's skipped rows carry no "system" (mezo_peer.py writes the variant only)
@@ -105,6 +114,9 @@ def main():
     def order(key):
         model, shape, dtype = key
         return (["bf16", "fp16", "fp32"].index(dtype), list(ARCH).index(model), shape)
+
+    if not rows and not errors:
+        return
 
     print("### Summary: one line per model × batch × dtype (ms per step, median)\n")
     print("| model | params | dtype | batch×seq | peer eager | peer tuned | zotune ZO-SGD | zotune ZO-AdaMU "
@@ -193,6 +205,100 @@ def main():
                 met = value >= bound if at_least else value <= bound
                 print(f"- {what}: {value:.2f} → {'met' if met else 'NOT met'}")
     plot(out, summary)
+
+
+# ZO optimiser state per trained element, in state vectors: ZO-SGD none, ZO-AdaMU one (m)
+STATE_VECTORS = {"zo-sgd": 0, "zo-adamu": 1}
+
+
+def lora_table(rows):
+    """The LoRA step (issue 11.8): zotune (StepBench --lora, merge and skinny) against the MeZO-LoRA peer, and each
+    system's memory against inference (the peer's infer row: the bare base's no-grad forward, the same measure)
+    + adapters + optimiser state."""
+    by = {}  # (model, shape, dtype) -> {name: row}
+    errs = []
+    for r in rows:
+        key = (r.get("model"), r.get("shape"), r.get("dtype"))
+        if r.get("system") == "zotune":
+            name = f"zotune {r['variant']} {r.get('lora_path', '?')}"
+        else:
+            name = r.get("system") or "peer-" + r.get("variant", "?")
+        if r.get("kind") == "row":
+            by.setdefault(key, {})[name] = r
+        else:
+            errs.append((key, name, r.get("error") or r.get("reason")))
+    print("### LoRA step: zotune vs the MeZO-LoRA peer (ms per step, median)\n")
+    peft_of = sorted({r["peft"] for r in rows if r.get("peft") and r.get("system") == "zotune"})
+    peer_peft = sorted({r["peft"] for r in rows if r.get("peft", "").startswith("lora") and r.get("system") != "zotune"})
+    print(f"zotune: {', '.join(peft_of) or '—'}; peer (peft): {', '.join(peer_peft) or '—'}\n")
+    print("| model | dtype | batch×seq | adapter elements (zotune / peer) | peer inference fwd | peer eager "
+          "| peer tuned | zotune ZO-SGD merge | zotune ZO-SGD skinny | zotune ZO-AdaMU merge | zotune ZO-AdaMU skinny "
+          "| tuned / best zotune SGD | eager / best zotune SGD |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ms = lambda x: x["ms"] if x else None  # noqa: E731
+    for key in sorted(by, key=lambda k: (k[0] or "", k[2] or "", k[1] or "")):
+        model, shape, dtype = key
+        r = by[key]
+        z = {k: v for k, v in r.items() if k.startswith("zotune")}
+        ze = next((v.get("adapter_elements") for v in z.values()), None)
+        pe = next((v.get("adapter_elements") for k, v in r.items() if not k.startswith("zotune")
+                   and v.get("adapter_elements")), None)
+        sgd = [v["ms"] for k, v in z.items() if "sgd-inplace-graph" in k]
+        best = min(sgd) if sgd else None
+        eager, tuned, infer = ms(r.get("peer-eager")), ms(r.get("peer-tuned")), ms(r.get("peer-infer"))
+        print(f"| {model} | {dtype} | {shape} | {fmt(ze, ',')} / {fmt(pe, ',')} | {fmt(infer, '.2f')} "
+              f"| {fmt(eager, '.2f')} | {fmt(tuned, '.2f')} "
+              f"| {fmt(ms(r.get('zotune sgd-inplace-graph merge')), '.2f')} "
+              f"| {fmt(ms(r.get('zotune sgd-inplace-graph skinny')), '.2f')} "
+              f"| {fmt(ms(r.get('zotune adamu-inplace-graph merge')), '.2f')} "
+              f"| {fmt(ms(r.get('zotune adamu-inplace-graph skinny')), '.2f')} "
+              f"| {fmt(tuned and best and tuned / best, '.2f')}× | {fmt(eager and best and eager / best, '.2f')}× |")
+    print("\nbest zotune SGD = the faster of the merge and skinny paths of ZO-SGD in place (graph); every row of each "
+          "system below.\n")
+    print("| model | dtype | batch×seq | system | ms/step | GiB (cudaMemGetInfo) | inference GiB | adapters MiB "
+          "| optimiser state MiB | budget GiB (inference + adapters + state, +5 %) | memory / budget | graph |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    checks = []
+    for key in sorted(by, key=lambda k: (k[0] or "", k[2] or "", k[1] or "")):
+        model, shape, dtype = key
+        r = by[key]
+        infer = r.get("peer-infer")
+        inf_b = infer and infer.get("memgetinfo_used_bytes")
+        for name in sorted(r, key=lambda x: (not x.startswith("peer"), x)):
+            x = r[name]
+            el = x.get("adapter_elements")
+            ad_b = el and 4 * el  # adapters train in float32
+            opt = x.get("optimizer") or "zo-sgd"  # the peer runs ZO-SGD
+            sd = 2 if x.get("state_dtype") in ("BF16", "F16", "bf16", "fp16") else 4
+            st_b = el and STATE_VECTORS.get(opt, 0) * sd * el
+            budget = inf_b and el and (inf_b + ad_b + st_b) * 1.05
+            used = x.get("memgetinfo_used_bytes")
+            ratio = used and budget and used / budget
+            if name != "peer-infer" and ratio:
+                checks.append((key, name, ratio))
+            print(f"| {model} | {dtype} | {shape} | {name} | {x['ms']:.2f} | {gib(used)} | {gib(inf_b)} "
+                  f"| {fmt(ad_b and ad_b / 2 ** 20, '.1f')} | {fmt(None if st_b is None else st_b / 2 ** 20, '.1f')} "
+                  f"| {gib(budget)} | {fmt(ratio, '.3f')} | {x.get('graph')} |")
+    print("\ninference = the peer's no-grad forward (logits + loss) on the bare bf16 base at the row's shape, measured as "
+          "the rows are (cudaMemGetInfo: free at start − free after); adapters in float32; optimiser state: ZO-SGD none, "
+          "ZO-AdaMU m (one value per adapter element, in its state dtype).")
+    print("\n### LoRA targets (gpt2-1558M, bf16)\n")
+    for shape in ("16x128", "16x512"):
+        r = by.get(("gpt2-1558M", shape, "bf16"), {})
+        sgd = [v["ms"] for k, v in r.items() if k.startswith("zotune") and "sgd-inplace-graph" in k]
+        tuned = ms(r.get("peer-tuned"))
+        v = tuned / min(sgd) if tuned and sgd else None
+        print(f"- {shape}: zotune ZO-SGD ≥ 2× faster than the tuned peer: "
+              + ("not measured" if v is None else f"{v:.2f} → {'met' if v >= 2 else 'NOT met'}"))
+    for key, name, ratio in checks:
+        if name.startswith("zotune") and key[0] == "gpt2-1558M":
+            print(f"- {key[1]} {name}: memory ≤ inference + adapters + state + 5 %: {ratio:.3f} of the budget → "
+                  f"{'met' if ratio <= 1 else 'NOT met'}")
+    if errs:
+        print("\nNot measured (LoRA):\n")
+        for key, name, why in errs:
+            print(f"- {key[0]} {key[2]} {key[1]} {name}: {why}")
+    print()
 
 
 def plot(out, summary):

@@ -16,6 +16,11 @@
 #     --cls      the step of SST-2 prompt classification (8 examples x 2 one-token candidates = 16 rows of 128) on
 #                GPT-2 1.5B's shape, bf16, next to the lm step at the same batch shape: the captured step with the
 #                device loss (-cls graph), the eager step with the host forming g (-cls eager), lm graph (~2 minutes)
+#     --lora     the LoRA ZO step (r = 8, alpha = 16, targets q, v; base bf16, adapters float32) on GPT-2 1.5B's shape at
+#                16x128 and 16x512: zotune's StepBench --lora 8 with both --lora-path merge and skinny (ZO-SGD in place
+#                and shadow, ZO-AdaMU in place, graph) against the MeZO-LoRA peer (mezo_peer.py --lora 8: peft on
+#                c_attn, eager and tuned) and the peer's inference forward on the bare base (the memory reference);
+#                needs peft in python3 (~6 minutes)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
 # ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
 # benchmarks are (default dist, benchmarks/target).
@@ -29,7 +34,8 @@ for a in "$@"; do
     --largest) mode=largest ;;
     --rest) mode=rest ;;
     --cls) mode=cls ;;
-    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest, --cls)" >&2; exit 2 ;;
+    --lora) mode=lora ;;
+    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest, --cls, --lora)" >&2; exit 2 ;;
     *) out=$a ;;
   esac
 done
@@ -113,6 +119,17 @@ case $mode in
     # issue 14.3's target: classification within 10 % of lm at the same shape (the rows' "objective" field)
     cls="sgd-inplace-graph+sgd-inplace-graph-cls+sgd-inplace-eager-cls+adamu-inplace-graph+adamu-inplace-graph-cls"
     zot 120 --rows "gpt2-1558M:bf16:16x128:$cls" --warmup 3 --steps 20 --reps 5
+    ;;
+  lora)
+    python3 -c "import peft" 2>/dev/null || { echo "step.sh --lora: python3 has no peft (pip install peft)" >&2; exit 2; }
+    # issue 11.8's targets: zotune >= 2x the tuned peer; memory <= inference + adapters + optimiser state + 5 %
+    peer 200 --rates --lora 8:16:q+v --rows "gpt2-1558M:bf16:16x128+16x512:infer+eager+tuned" --warmup 3 --steps 20 \
+      --split-steps 3
+    lv="sgd-inplace-graph+sgd-shadow-graph+adamu-inplace-graph"
+    zot 110 --lora 8 --lora-targets q,v --lora-path merge --rows "gpt2-1558M:bf16:16x128+16x512:$lv" --warmup 3 \
+      --steps 20 --reps 5
+    zot 110 --lora 8 --lora-targets q,v --lora-path skinny --rows "gpt2-1558M:bf16:16x128+16x512:$lv" --warmup 3 \
+      --steps 20 --reps 5
     ;;
   largest)
     peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1

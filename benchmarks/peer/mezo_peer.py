@@ -24,6 +24,22 @@ Variants (--variants):
          torch.compile is not used: compiling every shape costs tens of seconds each, more than the whole row's
          budget in this benchmark, and the CUDA graph already removes the launch overhead it would remove.
 
+LoRA (--lora R[:ALPHA[:TARGETS]], issue 11 item 8; off by default, and then every path above is unchanged): the
+model as above (random weights, frozen, in the row's dtype) wrapped by peft.get_peft_model with
+LoraConfig(r=R, lora_alpha=ALPHA (default 2R, as StepBench's α = 2R), target_modules = the model's modules for
+TARGETS ('+'-separated, default q+v: GPT-2's fused c_attn, a Conv1D, so fan_in_fan_out=True; OPT's q_proj, v_proj;
+also k, o, up/fc1, down/fc2 or a Hugging Face module name), lora_dropout=0, bias="none"). The adapters train in
+float32 over the bf16/fp16 base as zotune trains them: get_peft_model(..., autocast_adapter_dtype=True) (peft's
+default since 0.12) casts bf16/fp16 adapter weights to float32, and every trainable tensor still not float32 is
+cast here (p.data = p.data.float()) and checked; peft's LoRA layer casts its input to the adapter's dtype and the
+sum back to the base's. GPT-2 q+v is PEFT's A [R, C], B [3C, R] on c_attn: 4RC per layer, the same count as
+zotune's q and v adapters (2 × (RC + CR)). Both variants then run over the TRAINABLE parameters only (those with
+requires_grad, as MeZO's trainer selects them): eager loops over them with the seeded torch.normal per tensor;
+tuned makes them views of one float32 flat buffer (z drawn once per step, fused restore + update, captured-graph
+forwards). Rows carry peft, adapter_elements and adapter_bytes. The variant "infer" (LoRA mode only; run on the
+bare base before it is wrapped) times one eager no-grad forward (logits + loss) and measures the memory of
+inference the same way, the reference of "peak memory <= inference + adapters + optimiser state".
+
 Measures per row (--warmup steps, then --steps timed): median ms per step (CUDA events around each step,
 which ends with the update), tokens/s = batch·seq / step, the split forward / perturbation / update from a
 separate instrumented pass (--split-steps steps with events between phases; perturbation = the +ε and -2ε
@@ -37,6 +53,7 @@ Output: JSON lines on stdout and appended to --out.
 Usage: python3 mezo_peer.py --out peer.jsonl [--rates] --models gpt2-124M,opt-1.3b --shapes 16x128,16x512
        --dtypes bf16,fp16 [--variants eager,tuned] [--warmup 5 --steps 20 --split-steps 5] [--deadline S]
    or  python3 mezo_peer.py --out peer.jsonl --rows gpt2-124M:bf16:16x128+16x512,opt-30b:bf16:16x128:eager
+   or  python3 mezo_peer.py --out peer.jsonl --lora 8 --rows gpt2-1558M:bf16:16x128+16x512:infer+eager+tuned
 """
 import argparse
 import gc
@@ -142,9 +159,11 @@ def loss_of(model, ids):
 class Eager:
     """The public trainer's way (see the module docstring)."""
 
-    def __init__(self, model, ids, eps, lr, wd):
+    def __init__(self, model, ids, eps, lr, wd, trainable_only=False):
         self.model, self.ids, self.eps, self.lr, self.wd = model, ids, eps, lr, wd
         self.named = list(model.named_parameters())  # shared (tied) parameters appear once
+        if trainable_only:  # LoRA: MeZO's trainer perturbs and updates the parameters with requires_grad only
+            self.named = [(n, p) for n, p in self.named if p.requires_grad]
         self.decay = decays(model)
         self.graph = False
 
@@ -198,10 +217,10 @@ class Tuned:
 
     ALIGN = 128  # elements: 256 bytes in bf16/fp16
 
-    def __init__(self, model, ids, eps, lr, wd):
+    def __init__(self, model, ids, eps, lr, wd, trainable_only=False):
         self.model, self.ids, self.eps, self.lr, self.wd = model, ids, eps, lr, wd
         if not hasattr(model, "_peer_flat"):  # once per model: the shapes of a row share it
-            model._peer_flat = self._flatten(model)
+            model._peer_flat = self._flatten(model, trainable_only)
         flat, self.decay_views = model._peer_flat
         self.flat = flat
         self.z = torch.empty_like(flat)
@@ -218,8 +237,10 @@ class Tuned:
             torch.cuda.synchronize()
 
     @classmethod
-    def _flatten(cls, model):
+    def _flatten(cls, model, trainable_only=False):
         named = list(model.named_parameters())  # shared (tied) parameters appear once
+        if trainable_only:  # LoRA: the adapters only (float32), the frozen base stays where it is
+            named = [(n, p) for n, p in named if p.requires_grad]
         dtype = named[0][1].dtype
         sizes = [(p.numel() + cls.ALIGN - 1) // cls.ALIGN * cls.ALIGN for _, p in named]
         flat = torch.zeros(sum(sizes), dtype=dtype, device=DEVICE)
@@ -287,6 +308,78 @@ class Tuned:
         self.z = None
 
 
+class Infer:
+    """Inference, the memory reference of the LoRA rows: one eager no-grad forward (logits + loss) per step."""
+
+    def __init__(self, model, ids, eps, lr, wd, trainable_only=False):
+        self.model, self.ids = model, ids
+        self.graph = False
+
+    def step(self, seed, ev=None):
+        rec = _recorder(ev)
+        rec()
+        loss = loss_of(self.model, self.ids).detach()
+        rec()
+        return loss, loss
+
+    @staticmethod
+    def split(t):
+        return {"forward": t[0], "perturb": 0.0, "update": 0.0}
+
+
+# --lora targets: zotune's names -> the Hugging Face module names per family (GPT-2's q, k, v are the fused c_attn)
+LORA_TARGETS = {
+    "gpt2": {"q": "c_attn", "k": "c_attn", "v": "c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "fc1": "mlp.c_fc",
+             "down": "mlp.c_proj", "fc2": "mlp.c_proj"},
+    "opt": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "out_proj", "up": "fc1", "fc1": "fc1", "down": "fc2",
+            "fc2": "fc2"},
+}
+
+
+def parse_lora(spec):
+    """R[:ALPHA[:TARGETS]] -> (r, alpha, [target, ...]); alpha defaults to 2R (StepBench's), targets to q+v."""
+    p = spec.split(":")
+    try:
+        r = int(p[0])
+        alpha = float(p[1]) if len(p) > 1 and p[1] else 2.0 * r
+    except ValueError:
+        sys.exit(f"mezo_peer.py: --lora {spec}: expected R[:ALPHA[:TARGETS]] (e.g. 8, 8:16, 8:16:q+v)")
+    targets = p[2].split("+") if len(p) > 2 and p[2] else ["q", "v"]
+    if r <= 0 or alpha <= 0 or len(p) > 3:
+        sys.exit(f"mezo_peer.py: --lora {spec}: R and ALPHA must be > 0, at most three fields R:ALPHA:TARGETS")
+    return r, alpha, targets
+
+
+def lora_wrap(model, family, lora):
+    """The model with peft's LoRA on the targets; adapters float32 and the only trainable tensors."""
+    try:
+        import peft
+    except ImportError:
+        sys.exit("mezo_peer.py: --lora needs the peft package (pip install peft); not found in this python3")
+    r, alpha, targets = lora
+    names = []
+    for t in targets:
+        m = LORA_TARGETS[family].get(t, t)  # a name not in the table is taken as a Hugging Face module name
+        if m not in names:
+            names.append(m)
+    cfg = peft.LoraConfig(r=r, lora_alpha=alpha, target_modules=names, lora_dropout=0.0, bias="none",
+                          fan_in_fan_out=family == "gpt2", task_type="CAUSAL_LM")
+    try:
+        wrapped = peft.get_peft_model(model, cfg, autocast_adapter_dtype=True)
+    except TypeError:  # peft < 0.12 has no autocast_adapter_dtype: the cast below does it
+        wrapped = peft.get_peft_model(model, cfg)
+    trainable = [(n, p) for n, p in wrapped.named_parameters() if p.requires_grad]
+    if not trainable:
+        raise RuntimeError(f"peft selected no module for targets {names}")
+    for n, p in trainable:
+        if p.dtype != torch.float32:
+            p.data = p.data.float()
+        if "lora_" not in n or p.dtype != torch.float32:
+            raise RuntimeError(f"unexpected trainable tensor {n} ({p.dtype}): only float32 lora_A/lora_B should train")
+    wrapped.eval()
+    return wrapped, names, sum(p.numel() for _, p in trainable)
+
+
 def _recorder(ev):
     """Records a timing event into the list ev at each call (nothing when ev is None)."""
     def rec():
@@ -345,7 +438,19 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-6)
     ap.add_argument("--wd", type=float, default=0.0)
     ap.add_argument("--deadline", type=float, default=1e9, help="seconds after start: no new row begins after it")
+    ap.add_argument("--lora", default="", help="R[:ALPHA[:TARGETS]]: time the MeZO-LoRA step (peft's LoRA, rank R,"
+                    " alpha ALPHA (default 2R), TARGETS q+v by default; variants infer, eager, tuned)")
     args = ap.parse_args()
+    lora = parse_lora(args.lora) if args.lora else None
+    for _, _, _, variants in plan(args):
+        bad = [v for v in variants if v not in (("infer", "eager", "tuned") if lora else ("eager", "tuned"))]
+        if bad:
+            sys.exit(f"mezo_peer.py: unknown variant {bad[0]} (eager, tuned; infer with --lora)")
+    if lora:
+        try:
+            import peft  # noqa: F401 - fail before the GPU work, in one line
+        except ImportError:
+            sys.exit("mezo_peer.py: --lora needs the peft package (pip install peft); not found in this python3")
     torch.manual_seed(0)
     torch.cuda.init()
     torch.zeros(1, device="cuda")
@@ -364,10 +469,22 @@ def main():
         try:
             model, vocab = build(name, DTYPES[dt])
             n_params = sum(p.numel() for p in model.parameters())
+            extra = {}
+            if lora:  # infer first, on the bare base; then the adapters go on for the other variants
+                variants = (["infer"] if "infer" in variants else []) + [v for v in variants if v != "infer"]
+            wrapped = False
             for variant in variants:
+                if lora and variant != "infer" and not wrapped:
+                    model, modules, n_adapter = lora_wrap(model, MODELS[name][0], lora)
+                    wrapped = True
+                    extra = {"peft": f"lora r={lora[0]} alpha={lora[1]:g} " + ",".join(lora[2]),
+                             "lora_modules": modules, "adapter_elements": n_adapter, "adapter_bytes": 4 * n_adapter}
+                elif lora and variant == "infer":
+                    extra = {"peft": "inference (bare base)"}
                 for shape in shapes:
                     b, t = (int(x) for x in shape.split("x"))
-                    common = {"kind": "row", "model": name, "shape": shape, "dtype": dt, "variant": variant}
+                    common = dict({"kind": "row", "model": name, "shape": shape, "dtype": dt, "variant": variant},
+                                  **extra)
                     if time.time() - T0 > args.deadline:
                         emit(dict(common, kind="skipped", reason="deadline"), args.out)
                         continue
@@ -375,9 +492,9 @@ def main():
                                         generator=torch.Generator(device=DEVICE).manual_seed(7))
                     impl = None
                     try:
-                        cls = Eager if variant == "eager" else Tuned
+                        cls = Infer if variant == "infer" else Eager if variant == "eager" else Tuned
                         with torch.no_grad():
-                            impl = cls(model, ids, args.eps, args.lr, args.wd)
+                            impl = cls(model, ids, args.eps, args.lr, args.wd, trainable_only=lora is not None)
                             row = run_row("peer-" + variant, impl, b, t, args, base_free, n_params, common)
                         emit(row, args.out)
                     except torch.cuda.OutOfMemoryError as e:
