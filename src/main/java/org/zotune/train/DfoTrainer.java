@@ -164,8 +164,10 @@ public final class DfoTrainer {
                         + ", subspace " + d.subspace() + "), budget " + d.budget());
                 Trainer.Eval initialDev = null;
                 if (loss instanceof DfoModelLoss m) {
-                    log.println("dfo: device " + m.device() + "; training loss at z = 0 (the base model) "
-                            + m.trainLoss(null));
+                    int[] gpus = m.gpus();
+                    log.println("dfo: device " + m.device() + (gpus.length > 0 ? ", each generation divided over "
+                            + "CUDA devices " + java.util.Arrays.toString(gpus) : "") + "; training loss at z = 0 (the "
+                            + "base model) " + m.trainLoss(null));
                     initialDev = initialDev(m, data);
                 }
                 log.flush();
