@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
-"""Issue 12.7's tables from run.sh's work folder: python3 report.py WORK. Per k and method, the lr with the best mean
-dev accuracy over seeds (its best-on-dev step), then the test accuracy of those runs (test = the 872 GLUE dev
-sentences) as mean ± std over seeds. The test number of a run is the last test evaluation in metrics.jsonl, which the
-trainer writes whenever the dev metric improves (so it belongs to the best-on-dev weights)."""
+"""Tables of run.sh's work folder (issue 12.7, issue 11.7's MiniLM rows).
+
+  python3 report.py WORK                  Markdown tables for benchmarks/RESULTS.md
+  python3 report.py WORK --choose PREFIX  the lr the first seed picked for runs PREFIX-lr<lr>-s<first seed> (run.sh)
+  python3 report.py WORK --best K OBJ     "method lr" of the k = K method of objective OBJ with the best mean test
+
+A run's dev number is its best dev accuracy (summary.json best_dev_accuracy; the zero-shot runs: initial_dev); its
+test number is the last test evaluation in metrics.jsonl, which the trainer writes whenever the dev metric improves,
+so it belongs to the best-on-dev weights (zero-shot: the first). The lr of a method is the one whose first-seed run has
+the best dev accuracy (ties: the lower final dev loss), as run.sh picked it; the table gives mean ± std over the
+seeds at that lr, the wall time per run and the grid's dev accuracies of the first seed."""
 import json
 import re
 import statistics
@@ -10,37 +17,100 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
-runs = defaultdict(lambda: defaultdict(dict))  # (k, method) -> lr -> seed -> (dev, test)
-for d in sorted((work / "runs").glob("k*")):
-    if not (d / "summary.json").exists():
+work = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "target/minilm")
+args = sys.argv[2:] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else sys.argv[1:]
+plan = json.loads((work / "plan.json").read_text()) if (work / "plan.json").exists() else {"seeds": "13 21 42"}
+first = plan["seeds"].split()[0]
+walls = {}
+if (work / "walls.tsv").exists():
+    for line in (work / "walls.tsv").read_text().splitlines():
+        n, s = line.split("\t")
+        walls[n] = float(s)
+
+# (task, k, method) -> lr -> seed -> (dev acc, test acc, final dev loss, wall s)
+runs = defaultdict(lambda: defaultdict(dict))
+for d in sorted((work / "runs").iterdir() if (work / "runs").exists() else []):
+    m = re.match(r"(k16|k512|trec)-(.+?)(?:-lr(.+))?-s(\d+)$", d.name)
+    if not m or not (d / "summary.json").exists():
         continue
-    m = re.match(r"k(\d+)-(.+?)(?:-lr([^-]+))?-s(\d+)$", d.name)
-    if not m:
-        continue
-    k, method, lr, seed = m.group(1), m.group(2), m.group(3) or "-", m.group(4)
+    task, method, lr, seed = m.group(1), m.group(2), m.group(3) or "-", m.group(4)
+    task, k = ("TREC", 16) if task == "trec" else ("SST-2", int(task[1:]))
     s = json.loads((d / "summary.json").read_text())
     tests = [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()
              if '"split":"test"' in l.replace(" ", "")]
     if method == "zeroshot":
-        dev = s["initial_dev"]["accuracy"]
+        dev = s.get("initial_dev", {}).get("accuracy", float("nan"))
         test = tests[0]["accuracy"] if tests else float("nan")
     else:
         dev = s.get("best_dev_accuracy", float("nan"))
         test = tests[-1]["accuracy"] if tests else float("nan")
-    runs[(int(k), method)][lr][seed] = (dev, test)
+    loss = s.get("final_dev", {}).get("loss", float("inf"))
+    runs[(task, k, method)][lr][seed] = (dev, test, loss, walls.get(d.name, float("nan")))
 
 
-def ms(xs):
+def chosen(by_lr):
+    """The lr whose first-seed run has the best dev accuracy (ties: lower final dev loss)."""
+    cands = [(lr, seeds[first]) for lr, seeds in by_lr.items() if first in seeds]
+    if not cands:
+        return None
+    return max(cands, key=lambda c: (c[1][0], -c[1][2]))[0]
+
+
+def ms(xs, scale=100.0, digits=1):
     xs = [x for x in xs if x == x]
     if not xs:
         return "-"
-    return f"{100 * statistics.mean(xs):.1f}" + (f" ± {100 * statistics.stdev(xs):.1f}" if len(xs) > 1 else "")
+    m = f"{scale * statistics.mean(xs):.{digits}f}"
+    return m + (f" ± {scale * statistics.stdev(xs):.{digits}f}" if len(xs) > 1 else "")
 
 
-print("| k | method | lr (best mean dev) | seeds | dev acc % | test acc % (872 GLUE dev) |")
-print("|---|---|---|---|---|---|")
-for (k, method), by_lr in sorted(runs.items()):
-    lr, seeds = max(by_lr.items(), key=lambda kv: statistics.mean(v[0] for v in kv[1].values()))
-    print(f"| {k} | {method} | {lr} | {len(seeds)} | {ms([v[0] for v in seeds.values()])} | "
-          f"{ms([v[1] for v in seeds.values()])} |")
+if args[:1] == ["--choose"]:
+    prefix = args[1]
+    m = re.match(r"k(\d+)-(.+)$", prefix)
+    lr = chosen(runs.get(("SST-2", int(m.group(1)), m.group(2)), {})) if m else None
+    if lr is None:
+        sys.exit(f"report.py: no finished first-seed ({first}) run of {prefix}")
+    print(lr)
+    sys.exit(0)
+if args[:1] == ["--best"]:
+    k, obj = int(args[1]), args[2]
+    best = None
+    for (task, kk, method), by_lr in runs.items():
+        if task != "SST-2" or kk != k or not method.startswith(obj) or method == "zeroshot":
+            continue
+        lr = chosen(by_lr)
+        if lr is None:
+            continue
+        score = statistics.mean(v[1] for v in by_lr[lr].values())
+        if best is None or score > best[0]:
+            best = (score, method, lr)
+    if best is None:
+        sys.exit("report.py: no finished runs")
+    print(best[1], best[2])
+    sys.exit(0)
+
+print("| task | k | method | lr (picked on dev, seed %s) | seeds | dev acc %% | test acc %% | s per run |" % first)
+print("|---|---|---|---|---|---|---|---|")
+order = {"zeroshot": 0, "probe": 1}
+for (task, k, method), by_lr in sorted(runs.items(), key=lambda kv: (kv[0][0] != "SST-2", kv[0][1],
+                                                                       order.get(kv[0][2], 2), kv[0][2])):
+    lr = "-" if method == "zeroshot" else chosen(by_lr)
+    if lr is None:
+        continue
+    seeds = by_lr[lr]
+    print(f"| {task} | {k} | {method} | {lr} | {len(seeds)} | {ms([v[0] for v in seeds.values()])} | "
+          f"{ms([v[1] for v in seeds.values()])} | {ms([v[3] for v in seeds.values()], 1.0, 0)} |")
+probe = work / "probe.json"
+if probe.exists():
+    for row in json.loads(probe.read_text()):
+        print(f"| {row['task']} | {row['k']} | linear probe (logistic regression) | C = {row['c']} (picked on dev) | "
+              f"{len(row['test'])} | {ms(row['dev'])} | {ms(row['test'])} | - |")
+print()
+print(f"Grids, dev accuracy % of the first seed ({first}) per lr:")
+print()
+for (task, k, method), by_lr in sorted(runs.items()):
+    if method == "zeroshot" or task != "SST-2":
+        continue
+    cells = ", ".join(f"{lr}: {100 * seeds[first][0]:.1f}" for lr, seeds in sorted(by_lr.items(),
+                      key=lambda kv: float(kv[0])) if first in seeds)
+    print(f"- k = {k}, {method}: {cells}")

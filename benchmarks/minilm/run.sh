@@ -1,77 +1,156 @@
 #!/usr/bin/env bash
-# Issue 12.7's evidence runs: all-MiniLM-L6-v2 on SST-2 (k = 16 and k = 512 per class), the methods of the issue, an
-# lr grid per method, 3 seeds. Run on the GPU host after `mvn -B -q package`:
+# Evidence on a real encoder, all-MiniLM-L6-v2 (issue 12.7, and issue 11.7's MiniLM rows): SST-2 with k = 16 and
+# k = 512 per class, the methods below, each trained method's lr picked on the dev split with the first seed, then
+# the other seeds at that lr; then the best label-similarity setting repeated on TREC (k = 16). Run on the GPU host
+# after `mvn -B -q -Pdist package` (or with the dist bundle):
 #   ZOTUNE=dist/zotune ZOTUNE_DATA=path/to/shared/data benchmarks/minilm/run.sh [WORK]   (default WORK = target/minilm)
-# ZOTUNE: the zotune launcher (default ./zotune in the repository).
 # then: python3 benchmarks/minilm/report.py WORK  (Markdown tables for benchmarks/RESULTS.md)
-# The model must be at ../shared/data/models/all-MiniLM-L6-v2 (90 MB: see ../shared/CUDA-FROM-JAVA.md, "More than
-# 64 MiB"), the data at ../shared/data/datasets. Each run is one `zotune train` with `--set` overrides of minilm.yaml.
+# ZOTUNE: the zotune launcher (default ./zotune in the repository). The model must be at
+# $ZOTUNE_DATA/models/all-MiniLM-L6-v2 (90 MB: see ../shared/CUDA-FROM-JAVA.md, "More than 64 MiB"), the data at
+# $ZOTUNE_DATA/datasets. Each run is one `zotune train` with `--set` overrides of minilm.yaml; a run whose
+# summary.json exists is not run again, so an interrupted invocation continues where it stopped.
 #
 # Data. k = 16: LM-BFF's SST-2 folders (seeds 13, 21, 42): train 16 per class, dev = the folder's 16 per class (picks
 #   the lr), test = LM-BFF's SST-2 test.tsv, which is the 872 GLUE dev sentences (the reported number).
 # k = 512: GLUE SST-2 train (67,349): 1,024 per class drawn with data.seed, of which data.splits takes 1,024 for
 #   train and 1,024 for dev (disjoint; about, not exactly, 512 per class each: LM-BFF's generator balances them
 #   exactly), test = the 872 GLUE dev sentences.
-# Methods: zero-shot label similarity (initial dev/test of a run with lr 0), linear probe (objective head,
-#   head.linear_probe: true; the CPU engine trains a part of the weights, so these runs use --device cpu), ZO-SGD and
-#   ZO-AdaMU full fine-tuning with the head, ZO-SGD and ZO-AdaMU with label similarity.
+# TREC: LM-BFF's trec folders (k = 16 per class, 6 classes), test = its 500 test questions.
+# Methods: zero-shot label similarity (the evaluations before step 1 of a run with lr 0); linear probe (probe.py:
+#   logistic regression on zotune's mean-pooled embeddings of the frozen model, L2 strength picked on dev); ZO-SGD
+#   and ZO-AdaMU full fine-tuning with the classification head (objective head); ZO-SGD and ZO-AdaMU with label
+#   similarity, full, LoRA (r 8, alpha 16, q and v) and prefix (5 tokens) for k = 16 (issue 11's comparison).
+# Variables: SEEDS ["13 21 42"] (the first picks the lr), STEPS16 [1000], STEPS512 [4000], PARALLEL [6] runs at a
+#   time (MiniLM leaves the GPU mostly idle), the grids SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, and
+#   PHASES ["sweep seeds trec probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
 set -euo pipefail
 WORK=${1:-target/minilm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE="$ROOT/benchmarks/minilm"
 DATA=${ZOTUNE_DATA:-$ROOT/../shared/data}
 MODEL=$DATA/models/all-MiniLM-L6-v2
 ZOTUNE=${ZOTUNE:-$ROOT/zotune}
-mkdir -p "$WORK/runs"
 SEEDS=${SEEDS:-"13 21 42"}
+FIRST=${SEEDS%% *}
 STEPS16=${STEPS16:-1000}
 STEPS512=${STEPS512:-4000}
+PARALLEL=${PARALLEL:-6}
+PHASES=${PHASES:-"sweep seeds trec probe"}
+KS=${KS:-"16 512"}
 # lr grids (MeZO's for ZO-SGD on RoBERTa: 1e-7..1e-6 at k = 16; MiniLM is smaller: a wider grid)
 SGD_LRS=${SGD_LRS:-"1e-6 1e-5 1e-4"}
 ADAMU_LRS=${ADAMU_LRS:-"1e-5 1e-4 1e-3"}
-PROBE_LRS=${PROBE_LRS:-"1e-3 1e-2"}
+PEFT_SGD_LRS=${PEFT_SGD_LRS:-"1e-4 1e-3 1e-2"}
+PEFT_ADAMU_LRS=${PEFT_ADAMU_LRS:-"1e-4 1e-3 1e-2"}
+[ -f "$MODEL/model.safetensors" ] || { echo "run.sh: $MODEL/model.safetensors not found (set ZOTUNE_DATA)" >&2; exit 1; }
+[ -x "$ZOTUNE" ] || { echo "run.sh: zotune launcher $ZOTUNE not found (set ZOTUNE)" >&2; exit 1; }
+mkdir -p "$WORK/runs"
+printf '{"seeds":"%s","steps16":%s,"steps512":%s,"grids":{"sgd":"%s","adamu":"%s","peft_sgd":"%s","peft_adamu":"%s"}}\n' \
+  "$SEEDS" "$STEPS16" "$STEPS512" "$SGD_LRS" "$ADAMU_LRS" "$PEFT_SGD_LRS" "$PEFT_ADAMU_LRS" > "$WORK/plan.json"
 
-train() { # name, then overrides
+train() { # name, then overrides: one zotune train (skipped when done), its wall time in walls.tsv
   local name=$1; shift
   if [ -f "$WORK/runs/$name/summary.json" ]; then return 0; fi
-  local t0=$(date +%s)
-  "$ZOTUNE" train --config "$ROOT/benchmarks/minilm/minilm.yaml" --model "$MODEL" \
-      --out "$WORK/runs/$name" --overwrite --no-progress "$@" > "$WORK/runs/$name.log" 2>&1 || {
-        echo "FAILED $name (see $WORK/runs/$name.log)"; return 0; }
-  echo -e "$name\t$(( $(date +%s) - t0 ))" >> "$WORK/walls.tsv"
-  echo "done $name"
+  local t0=$(date +%s.%N)
+  if "$ZOTUNE" train --config "$HERE/minilm.yaml" --model "$MODEL" --out "$WORK/runs/$name" --overwrite \
+      --no-progress "$@" > "$WORK/runs/$name.log" 2>&1; then
+    echo -e "$name\t$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >> "$WORK/walls.tsv"
+    echo "done $name"
+  else
+    echo "FAILED $name: $(tail -1 "$WORK/runs/$name.log")"
+  fi
+}
+spawn() { # train in the background, at most PARALLEL at a time
+  while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n || true; done
+  train "$@" &
 }
 
-data16() { # seed
-  echo --set data.format=kshot --set data.task=SST-2 --set data.k_shot=16 --set data.seed=$1 \
-       --set "data.train=$DATA/datasets/lm-bff-k-shot" --set "data.dev=$DATA/datasets/lm-bff-k-shot" \
-       --set "data.test=$DATA/datasets/lm-bff-k-shot"
+data() { # k seed
+  if [ "$1" = 16 ]; then
+    echo --set data.format=kshot --set data.task=SST-2 --set data.k_shot=16 --set data.seed=$2 \
+         --set "data.train=$DATA/datasets/lm-bff-k-shot" --set "data.dev=$DATA/datasets/lm-bff-k-shot" \
+         --set "data.test=$DATA/datasets/lm-bff-k-shot"
+  else
+    echo --set data.format=sst2 --set data.k_shot=1024 --set data.seed=$2 \
+         --set "data.train=$DATA/datasets/sst2-glue/train.tsv" --set "data.test=$DATA/datasets/sst2-glue/dev.tsv" \
+         --set data.splits.train=1024 --set data.splits.dev=1024 --set data.splits.test=872
+  fi
 }
-data512() { # seed
-  echo --set data.format=sst2 --set data.k_shot=1024 --set data.seed=$1 \
-       --set "data.train=$DATA/datasets/sst2-glue/train.tsv" --set "data.test=$DATA/datasets/sst2-glue/dev.tsv" \
-       --set "data.splits={train: 1024, dev: 1024, test: 872}"
+steps() { [ "$1" = 16 ] && echo "$STEPS16" || echo "$STEPS512"; }
+peft() { # method
+  case $1 in
+    full) ;;
+    lora) echo --set peft.method=lora --set peft.r=8 --set peft.alpha=16 ;;
+    prefix) echo --set peft.method=prefix --set peft.tokens=5 ;;
+  esac
 }
-
-for k in 16 512; do
-  steps=$([ $k = 16 ] && echo $STEPS16 || echo $STEPS512)
-  for seed in $SEEDS; do
-    d=$([ $k = 16 ] && data16 $seed || data512 $seed)
-    # zero-shot: the evaluations before step 1 (lr 0, one step)
-    train "k$k-zeroshot-s$seed" $d --set objective=similarity --steps 1 --lr 0 --seed $seed
-    for lr in $PROBE_LRS; do
-      train "k$k-probe-lr$lr-s$seed" $d --set objective=head --set head.linear_probe=true --optimizer zo-adam \
-          --lr $lr --steps $steps --seed $seed --device cpu
-    done
-    for obj in head similarity; do
-      for lr in $SGD_LRS; do
-        train "k$k-$obj-sgd-lr$lr-s$seed" $d --set objective=$obj --optimizer zo-sgd --lr $lr --steps $steps \
-            --seed $seed
-      done
-      for lr in $ADAMU_LRS; do
-        train "k$k-$obj-adamu-lr$lr-s$seed" $d --set objective=$obj --optimizer zo-adamu --lr $lr --steps $steps \
-            --seed $seed
-      done
-    done
+# the trained methods: name objective optimizer peft ks lrs
+methods() {
+  all_methods | while read -r name rest; do
+    if [ -z "${METHODS:-}" ] || [[ " $METHODS " == *" $name "* ]]; then echo "$name $rest"; fi
   done
+}
+all_methods() {
+  echo "head-sgd head zo-sgd full 16,512 $SGD_LRS"
+  echo "head-adamu head zo-adamu full 16,512 $ADAMU_LRS"
+  echo "similarity-sgd similarity zo-sgd full 16,512 $SGD_LRS"
+  echo "similarity-adamu similarity zo-adamu full 16,512 $ADAMU_LRS"
+  echo "similarity-lora-sgd similarity zo-sgd lora 16 $PEFT_SGD_LRS"
+  echo "similarity-lora-adamu similarity zo-adamu lora 16 $PEFT_ADAMU_LRS"
+  echo "similarity-prefix-sgd similarity zo-sgd prefix 16 $PEFT_SGD_LRS"
+  echo "similarity-prefix-adamu similarity zo-adamu prefix 16 $PEFT_ADAMU_LRS"
+}
+run_method() { # k name objective optimizer peft lr seed
+  local k=$1 name=$2 obj=$3 opt=$4 pm=$5 lr=$6 seed=$7
+  spawn "k$k-$name-lr$lr-s$seed" $(data $k $seed) --set objective=$obj $(peft $pm) --optimizer $opt --lr $lr \
+      --steps "$(steps $k)" --seed $seed
+}
+
+t0=$SECONDS
+for phase in $PHASES; do
+  case $phase in
+    sweep) # zero-shot for every seed, every method's grid with the first seed
+      for k in $KS; do
+        for seed in $SEEDS; do
+          spawn "k$k-zeroshot-s$seed" $(data $k $seed) --set objective=similarity --steps 1 --lr 0 --seed $seed
+        done
+        while read -r name obj opt pm ks lrs; do
+          case ",$ks," in *",$k,"*) ;; *) continue ;; esac
+          for lr in $lrs; do run_method $k $name $obj $opt $pm $lr $FIRST; done
+        done < <(methods)
+      done
+      wait ;;
+    seeds) # the other seeds at the lr the first seed picked on dev
+      for k in $KS; do
+        while read -r name obj opt pm ks lrs; do
+          case ",$ks," in *",$k,"*) ;; *) continue ;; esac
+          lr=$(python3 "$HERE/report.py" "$WORK" --choose "k$k-$name") || continue
+          for seed in $SEEDS; do [ "$seed" = "$FIRST" ] || run_method $k $name $obj $opt $pm $lr $seed; done
+        done < <(methods)
+      done
+      wait ;;
+    trec) # the best k = 16 label-similarity setting (by mean test over seeds) on TREC
+      best=$(python3 "$HERE/report.py" "$WORK" --best 16 similarity) || { echo "trec: no finished SST-2 runs"; continue; }
+      read -r name lr <<< "$best"
+      while read -r n obj opt pm ks lrs; do
+        [ "$n" = "$name" ] || continue
+        for seed in $SEEDS; do
+          spawn "trec-$name-lr$lr-s$seed" --set data.format=kshot --set data.task=trec --set data.k_shot=16 \
+              --set data.seed=$seed --set "data.train=$DATA/datasets/lm-bff-k-shot" \
+              --set "data.dev=$DATA/datasets/lm-bff-k-shot" --set "data.test=$DATA/datasets/lm-bff-k-shot" \
+              --set data.template=trec --set objective=$obj $(peft $pm) --optimizer $opt --lr $lr \
+              --steps "$STEPS16" --seed $seed
+          spawn "trec-zeroshot-s$seed" --set data.format=kshot --set data.task=trec --set data.k_shot=16 \
+              --set data.seed=$seed --set "data.train=$DATA/datasets/lm-bff-k-shot" \
+              --set "data.dev=$DATA/datasets/lm-bff-k-shot" --set "data.test=$DATA/datasets/lm-bff-k-shot" \
+              --set data.template=trec --set objective=similarity --steps 1 --lr 0 --seed $seed
+        done
+      done < <(methods)
+      wait ;;
+    probe)
+      python3 "$HERE/probe.py" "$WORK" || echo "probe: FAILED" ;;
+    *) echo "run.sh: unknown phase $phase (sweep seeds trec probe)" >&2; exit 2 ;;
+  esac
+  echo "phase $phase done after $((SECONDS - t0)) s"
 done
-echo "report: python3 $ROOT/benchmarks/minilm/report.py $WORK"
+echo "report: python3 $HERE/report.py $WORK"

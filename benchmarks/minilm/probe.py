@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The linear probe of issue 12.7 (run.sh's phase "probe"): logistic regression on the frozen all-MiniLM-L6-v2's
+mean-pooled, normalised embeddings, computed by `zotune embed` (one call for every sentence needed), with the
+L2 strength C picked on the dev split from a grid; writes WORK/probe.json, which report.py adds to the table.
+
+  ZOTUNE=dist/zotune ZOTUNE_DATA=path/to/shared/data python3 probe.py WORK [DEVICE]   (DEVICE default cuda)
+
+Splits as run.sh's: k = 16, the LM-BFF SST-2 folders of each seed (train 16 per class, dev 16 per class, test the 872
+GLUE dev sentences); k = 512, 512 per class for train and 512 per class for dev drawn from GLUE train with the seed
+(numpy's default_rng; not the same examples as zotune's data.seed draw, the same distribution), test the 872 GLUE
+dev sentences. The fit: Newton's method on the mean log-loss + 1/(2·C·n)·|w|² (bias not penalised), 50 iterations at
+most, numpy only. Test accuracy is read at the picked C only."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
+device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
+root = Path(__file__).resolve().parents[2]
+data = Path(os.environ.get("ZOTUNE_DATA", root.parent / "shared" / "data"))
+zotune = os.environ.get("ZOTUNE", str(root / "zotune"))
+model = data / "models" / "all-MiniLM-L6-v2"
+seeds = [int(s) for s in json.loads((work / "plan.json").read_text())["seeds"].split()] \
+    if (work / "plan.json").exists() else [13, 21, 42]
+GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
+
+
+def tsv(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        si, li = header.index("sentence"), header.index("label")
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            rows.append((p[si].strip(), int(p[li])))
+    return rows
+
+
+splits = {}  # (k, seed) -> (train, dev, test)
+glue_test = tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
+glue_train = tsv(data / "datasets" / "sst2-glue" / "train.tsv")
+for seed in seeds:
+    d = data / "datasets" / "lm-bff-k-shot" / "SST-2" / f"16-{seed}"
+    splits[(16, seed)] = (tsv(d / "train.tsv"), tsv(d / "dev.tsv"), glue_test)
+    rng = np.random.default_rng(seed)
+    train, dev = [], []
+    for label in (0, 1):
+        idx = [i for i, r in enumerate(glue_train) if r[1] == label]
+        pick = rng.choice(len(idx), 1024, replace=False)
+        rows = [glue_train[idx[i]] for i in pick]
+        train += rows[:512]
+        dev += rows[512:]
+    splits[(512, seed)] = (train, dev, glue_test)
+
+sentences = sorted({s for sp in splits.values() for part in sp for s, _ in part})
+(work / "probe").mkdir(parents=True, exist_ok=True)
+text = work / "probe" / "sentences.txt"
+emb = work / "probe" / "embeddings.jsonl"
+text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
+if not emb.exists() or sum(1 for _ in open(emb, encoding="utf-8")) != len(sentences):
+    r = subprocess.run([zotune, "embed", "--model", str(model), "--text-file", str(text), "--pooling", "mean",
+                        "--normalize", "--out", str(emb), "--device", device], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"probe.py: zotune embed failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+vectors = {}
+with open(emb, encoding="utf-8") as f:
+    for s, line in zip(sentences, f):
+        o = json.loads(line)
+        vectors[s] = np.asarray(o["embedding"], dtype=np.float64)
+if len(vectors) != len(sentences):
+    sys.exit(f"probe.py: {emb} has {len(vectors)} embeddings for {len(sentences)} sentences")
+
+
+def xy(rows):
+    x = np.stack([vectors[s] for s, _ in rows])
+    return np.hstack([x, np.ones((len(rows), 1))]), np.array([y for _, y in rows], dtype=np.float64)
+
+
+def fit(x, y, c):
+    n, d = x.shape
+    w = np.zeros(d)
+    reg = np.full(d, 1.0 / (c * n))
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        g = x.T @ (p - y) / n + reg * w
+        h = (x * (p * (1 - p))[:, None]).T @ x / n + np.diag(reg) + 1e-10 * np.eye(d)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return w
+
+
+def accuracy(w, x, y):
+    return float(np.mean(((x @ w) > 0).astype(np.float64) == y))
+
+
+out = []
+for k in (16, 512):
+    row = {"task": "SST-2", "k": k, "c": [], "dev": [], "test": []}
+    for seed in seeds:
+        train, dev, test = (xy(p) for p in splits[(k, seed)])
+        scored = [(accuracy(fit(*train, c), *dev), -c, c) for c in GRID]  # ties: the stronger L2
+        _, _, c = max(scored)
+        w = fit(*train, c)
+        row["c"].append(c)
+        row["dev"].append(accuracy(w, *dev))
+        row["test"].append(accuracy(w, *test))
+    row["c"] = "/".join(f"{c:g}" for c in row["c"])
+    out.append(row)
+    print(f"probe k={k}: C {row['c']}, dev {row['dev']}, test {row['test']}")
+(work / "probe.json").write_text(json.dumps(out, indent=1) + "\n")
