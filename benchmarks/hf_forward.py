@@ -6,7 +6,7 @@ Usage: python3 hf_forward.py --out hf.json [--sizes 124M,355M,774M,1558M] [--sha
 
 --encoders (issue 12.8): instead, BERT-base, BERT-large and RoBERTa-large shapes (BertForMaskedLM /
 RobertaForMaskedLM, random weights from the config alone, erf GELU, no dropout), batch 32x128 and 32x512, bf16 and
-fp32 (torch.backends.cuda.matmul.allow_tf32 off: fp32 products stay fp32, as zotune's), eager and sdpa attention
+fp32 (torch's default: fp32 products stay fp32, no TF32, as zotune's), eager and sdpa attention
 (attn_implementation=), two outputs: "hidden" = the body's last hidden state (model.<base>(...).last_hidden_state),
 "mlm" = the masked-LM logits at every position (model(...).logits). Rows are full length (no padding token) and
 every row is timed with attention_mask = ones (what a tokenizer returns for unpadded rows; how transformers handles
@@ -139,8 +139,8 @@ def gemm_tflops_fp32(n=8192):
 
 
 def encoders(args):
-    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows: float32 products, as zotune's (no TF32)
-    torch.backends.cudnn.allow_tf32 = False
+    # fp32 rows: torch's default keeps float32 matmuls in float32 (no TF32), as zotune's; not set here, since mixing
+    # the legacy allow_tf32 flags with torch's newer fp32_precision setting is an error in recent torch
     t0 = time.time()
     result = {
         "gpu": torch.cuda.get_device_name(0),
