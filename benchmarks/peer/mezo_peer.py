@@ -537,7 +537,7 @@ def main():
             sys.exit("mezo_peer.py: --lora needs the peft package (pip install peft); not found in this python3")
     torch.manual_seed(0)
     torch.cuda.init()
-    torch.zeros(1, device="cuda")
+    torch.zeros(1, device=DEVICE)
     base_free = torch.cuda.mem_get_info()[0]
     if args.rates:
         head = {"kind": "rates", "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
