@@ -3,14 +3,29 @@
 and measures the cuBLAS bf16 GEMM rate, for comparison with zotune's ForwardBenchmark in the same run.
 
 Usage: python3 hf_forward.py --out hf.json [--sizes 124M,355M,774M,1558M] [--shapes 16x128,8x1024]
+
+--encoders (issue 12.8): instead, BERT-base, BERT-large and RoBERTa-large shapes (BertForMaskedLM /
+RobertaForMaskedLM, random weights from the config alone, erf GELU, no dropout), batch 32x128 and 32x512, bf16 and
+fp32 (torch's default: fp32 products stay fp32, no TF32, as zotune's), eager and sdpa attention
+(attn_implementation=), two outputs: "hidden" = the body's last hidden state (model.<base>(...).last_hidden_state),
+"mlm" = the masked-LM logits at every position (model(...).logits). Rows are full length (no padding token) and
+every row is timed with attention_mask = ones (what a tokenizer returns for unpadded rows; how transformers handles
+an all-ones mask is its own: eager adds it, its sdpa path may drop it) and, for sdpa, again with attention_mask=None
+(the fastest a user can ask for); report_forward.py --encoders compares zotune with the faster sdpa row.
+    python3 hf_forward.py --encoders --out hf-enc.json [--sizes bert-base,bert-large,roberta-large]
+        [--shapes 32x128,32x512] [--dtypes bf16,fp32] [--outputs hidden,mlm] [--deadline S]
 """
 import argparse
 import json
 import statistics
+import sys
 import time
 
-import torch
-import transformers
+try:
+    import torch
+    import transformers
+except ImportError as e:
+    sys.exit(f"hf_forward.py: needs torch and transformers in this python3 ({e})")
 
 SIZES = {"124M": (12, 768, 12), "355M": (24, 1024, 16), "774M": (36, 1280, 20), "1558M": (48, 1600, 25)}
 
@@ -82,14 +97,140 @@ def gemms_at_shape_ms(layers, c, heads, b, t, vocab=50257):
     return layers * per_layer + head
 
 
+# name -> (family, layers, hidden, heads, ffn); the Java side (EncoderShapes) uses the same names and configs
+ENCODERS = {
+    "bert-base": ("bert", 12, 768, 12, 3072),
+    "bert-large": ("bert", 24, 1024, 16, 4096),
+    "roberta-base": ("roberta", 12, 768, 12, 3072),
+    "roberta-large": ("roberta", 24, 1024, 16, 4096),
+}
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def encoder_config(name):
+    family, layers, hidden, heads, ffn = ENCODERS[name]
+    if family == "bert":  # bert-base-uncased's config.json but the sizes
+        return transformers.BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers,
+                                       num_attention_heads=heads, intermediate_size=ffn, hidden_act="gelu",
+                                       max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
+                                       pad_token_id=0), transformers.BertForMaskedLM
+    # roberta-large's: positions from padding_idx + 1 = 2, so 514 position embeddings for 512 tokens
+    return transformers.RobertaConfig(vocab_size=50265, hidden_size=hidden, num_hidden_layers=layers,
+                                      num_attention_heads=heads, intermediate_size=ffn, hidden_act="gelu",
+                                      max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
+                                      pad_token_id=1, bos_token_id=0, eos_token_id=2), transformers.RobertaForMaskedLM
+
+
+def encoder_ids(family, vocab, b, t):
+    """Full-length rows: [CLS]/<s>, random ordinary tokens (no special, no pad, no mask), [SEP]/</s>."""
+    lo, first, last, mask = (4, 0, 2, 50264) if family == "roberta" else (999, 101, 102, 103)
+    ids = torch.randint(lo, vocab, (b, t), device="cuda", generator=torch.Generator(device="cuda").manual_seed(7))
+    ids[ids == mask] = lo
+    ids[:, 0] = first
+    ids[:, -1] = last
+    return ids
+
+
+def gemm_tflops_fp32(n=8192):
+    a = torch.randn(n, n, device="cuda", dtype=torch.float32)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float32)
+    ms = cuda_time_ms(lambda: a @ b, warmup=3, iters=10)
+    return 2 * n ** 3 / (ms * 1e-3) / 1e12
+
+
+def encoders(args):
+    # fp32 rows: torch's default keeps float32 matmuls in float32 (no TF32), as zotune's; not set here, since mixing
+    # the legacy allow_tf32 flags with torch's newer fp32_precision setting is an error in recent torch
+    t0 = time.time()
+    result = {
+        "gpu": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "cublas_bf16_tflops": gemm_tflops(),
+        "cublas_fp32_tflops": gemm_tflops_fp32(),
+        "copy_gbps": copy_gbps(),
+        "mask": "rows full length; attention_mask = ones (every attn) and None (sdpa)",
+        "rows": [],
+        "not_run": [],
+    }
+    print(f"cuBLAS bf16 {result['cublas_bf16_tflops']:.0f} TFLOP/s, fp32 {result['cublas_fp32_tflops']:.0f} "
+          f"TFLOP/s, copy {result['copy_gbps']:.0f} GB/s", flush=True)
+    outputs = args.outputs.split(",")
+    for o in outputs:
+        if o not in ("hidden", "mlm"):
+            sys.exit(f"hf_forward.py: --outputs {o}: expected hidden or mlm")
+    for size in args.sizes.split(","):
+        if size not in ENCODERS:
+            sys.exit(f"hf_forward.py: unknown encoder {size} ({', '.join(ENCODERS)})")
+        for dt in args.dtypes.split(","):
+            for attn in args.attn.split(","):
+                if time.time() - t0 > args.deadline:
+                    result["not_run"].append(f"{size} {dt} {attn}: deadline")
+                    print(f"skipped {size} {dt} {attn}: deadline", flush=True)
+                    continue
+                cfg, cls = encoder_config(size)
+                model = None
+                try:
+                    with torch.device("cuda"):
+                        model = cls._from_config(cfg, attn_implementation=attn,
+                                                 dtype=getattr(torch, DTYPES[dt])).eval()
+                    body = getattr(model, model.base_model_prefix)
+                    for shape in args.shapes.split(","):
+                        b, t = (int(x) for x in shape.split("x"))
+                        ids = encoder_ids(ENCODERS[size][0], cfg.vocab_size, b, t)
+                        ones = torch.ones_like(ids)
+                        for mask_name, mask in (("ones", ones), ("none", None)):
+                            if mask_name == "none" and attn != "sdpa":
+                                continue
+                            for o in outputs:
+                                if o == "hidden":
+                                    fn = lambda: body(input_ids=ids, attention_mask=mask).last_hidden_state  # noqa: E731
+                                else:
+                                    fn = lambda: model(input_ids=ids, attention_mask=mask).logits  # noqa: E731
+                                with torch.no_grad():
+                                    ms = cuda_time_ms(fn, warmup=2, iters=10)
+                                row = {"model": size, "shape": shape, "dtype": dt, "attn": attn, "output": o,
+                                       "mask": mask_name, "ms": ms, "tokens_per_s": b * t / (ms * 1e-3)}
+                                print(json.dumps(row), flush=True)
+                                result["rows"].append(row)
+                except torch.cuda.OutOfMemoryError as e:
+                    result["not_run"].append(f"{size} {dt} {attn}: OOM {str(e).splitlines()[0][:160]}")
+                except Exception as e:  # noqa: BLE001 - record and go on with the next model
+                    result["not_run"].append(f"{size} {dt} {attn}: {type(e).__name__}: {str(e)[:200]}")
+                    print(f"{size} {dt} {attn} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+                finally:
+                    model = None
+                    body = None
+                    torch.cuda.empty_cache()
+                # written after every model: a run cut short still leaves what it measured
+                with open(args.out, "w") as f:
+                    json.dump(result, f, indent=1)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--shapes", default="16x128,8x1024")
     ap.add_argument("--attn", default="eager,sdpa")
+    ap.add_argument("--encoders", action="store_true", help="the encoder rows (see the module docstring)")
+    ap.add_argument("--dtypes", default="bf16,fp32", help="--encoders: bf16, fp16, fp32")
+    ap.add_argument("--outputs", default="hidden,mlm", help="--encoders: hidden (body), mlm (logits everywhere)")
+    ap.add_argument("--deadline", type=float, default=1e9, help="--encoders: seconds; no new model after it")
     args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("hf_forward.py: torch sees no CUDA device")
     torch.manual_seed(0)
+    if args.encoders:
+        if args.sizes == ",".join(SIZES):
+            args.sizes = "bert-base,bert-large,roberta-large"
+        if args.shapes == "16x128,8x1024":
+            args.shapes = "32x128,32x512"
+        encoders(args)
+        return
     result = {
         "gpu": torch.cuda.get_device_name(0),
         "torch": torch.__version__,

@@ -18,6 +18,12 @@ its floor is given as well.
 LoRA rows (step.sh --lora: rows with a "peft" other than "full") go to their own tables: zotune's merge and skinny
 paths against the MeZO-LoRA peer (eager, tuned), and memory against inference + adapters + optimiser state.
 
+Encoder rows (step.sh --encoder: the masked-LM prompt step, objective "mlm", on bert-*/roberta-* shapes) go to their
+own tables: zotune's -mlm variants against the MeZO-style peer on RobertaForMaskedLM, and the target zotune ZO-SGD
+>= 2x the tuned peer. Their floor counts the body's GEMMs on every token and the MLM head (transform + tied decoder
+over the vocabulary) at the mask rows only, one per example: F = tokens * L * (8*C^2 + 4*C*F_ffn + 4*T*C) +
+examples * (2*C^2 + 2*C*V).
+
 Usage: python3 report_step.py OUT_DIR
 """
 import json
@@ -30,6 +36,11 @@ ARCH = {  # name -> (layers, hidden, ffn, vocab)
     "opt-1.3b": (24, 2048, 8192, 50272), "opt-2.7b": (32, 2560, 10240, 50272),
     "opt-6.7b": (32, 4096, 16384, 50272), "opt-30b": (48, 7168, 28672, 50272),
     "opt-40b": (48, 8192, 32768, 50272),
+}
+# encoders: name -> (layers, hidden, ffn, vocab); mezo_peer.py's MODELS and StepBench's EncoderShapes
+ENCODER_ARCH = {
+    "bert-base": (12, 768, 3072, 30522), "bert-large": (24, 1024, 4096, 30522),
+    "roberta-base": (12, 768, 3072, 50265), "roberta-large": (24, 1024, 4096, 50265),
 }
 BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 GIB = 1 << 30
@@ -94,10 +105,13 @@ def main():
     lora = [r for r in peer + zot if r.get("peft") and r["peft"] != "full"]
     if lora:
         lora_table(lora)
+    enc = [r for r in peer + zot if r.get("model") in ENCODER_ARCH]
+    if enc:
+        encoder_table(enc, rates)
     rows = {}  # (model, shape, dtype) -> {system/variant: row}
     errors = []
     for r in peer + zot:
-        if r.get("peft") and r["peft"] != "full":
+        if r.get("peft") and r["peft"] != "full" or r.get("model") in ENCODER_ARCH:
             continue
         if r.get("kind") in ("row", "error", "skipped") and r.get("model") and r.get("shape"):
             key = (r["model"], r["shape"], r["dtype"])
@@ -296,6 +310,86 @@ def lora_table(rows):
                   f"{'met' if ratio <= 1 else 'NOT met'}")
     if errs:
         print("\nNot measured (LoRA):\n")
+        for key, name, why in errs:
+            print(f"- {key[0]} {key[2]} {key[1]} {name}: {why}")
+    print()
+
+
+def encoder_floor(model, shape, dtype, n, rates):
+    """The mlm step's floor (ms): two forwards' GEMMs (body on every token, the MLM head at one mask row per example)
+    at the measured rate, plus three passes over the parameters at the copy bandwidth."""
+    layers, c, ffn, vocab = ENCODER_ARCH[model]
+    b, t = (int(x) for x in shape.split("x"))
+    flops = b * t * layers * (8 * c * c + 4 * c * ffn + 4 * t * c) + b * (2 * c * c + 2 * c * vocab)
+    rate = rates["cublas_fp32_tflops" if dtype == "fp32" else "cublas_bf16_tflops"] * 1e12
+    return 1e3 * (2 * flops / rate + 6 * BYTES[dtype] * n / (rates["copy_gbps"] * 1e9))
+
+
+def encoder_table(rows, rates):
+    """The masked-LM prompt step (issue 12.8): zotune's -mlm variants against the MeZO-style peer."""
+    by = {}  # (model, shape, dtype) -> {name: row}
+    errs = []
+    for r in rows:
+        key = (r.get("model"), r.get("shape"), r.get("dtype"))
+        if r.get("system") == "zotune":
+            name = "zotune " + (r.get("variant") or "?")
+        else:
+            name = r.get("system") or "peer-" + r.get("variant", "?")
+        if r.get("kind") == "row":
+            by.setdefault(key, {})[name] = r
+        elif r.get("kind") in ("error", "skipped"):
+            errs.append((key, name, r.get("error") or r.get("reason")))
+    ms = lambda x: x["ms"] if x else None  # noqa: E731
+    order = lambda k: (["bf16", "fp16", "fp32"].index(k[2]) if k[2] in BYTES else 9,  # noqa: E731
+                       list(ENCODER_ARCH).index(k[0]) if k[0] in ENCODER_ARCH else 9, k[1] or "")
+    print("### Encoder: the masked-LM prompt step (MeZO's SST-2 prompt, one mask per row, two label words; ms per "
+          "step, median)\n")
+    print("| model | params (zotune / peer) | dtype | batch×seq | peer eager | peer tuned | zotune ZO-SGD | zotune ZO-SGD "
+          "shadow | zotune ZO-AdaMU | zotune ZO-SGD eager | floor (SGD) | SGD / floor | vs eager | vs tuned "
+          "| zotune GiB | eager GiB | tuned GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(by, key=order):
+        model, shape, dtype = key
+        r = by[key]
+        zn = next((v.get("params") for k, v in r.items() if k.startswith("zotune") and v.get("params")), None)
+        pn = next((v.get("params") for k, v in r.items() if k.startswith("peer") and v.get("params")), None)
+        n = zn or pn
+        eager, tuned = r.get("peer-eager"), r.get("peer-tuned")
+        sgd = r.get("zotune sgd-inplace-graph-mlm")
+        fl = encoder_floor(model, shape, dtype, n, rates) if n and model in ENCODER_ARCH and dtype in BYTES else None
+        ratio = lambda a, b: a / b if a and b else None  # noqa: E731
+        mem = lambda x: gib(x and x.get("memgetinfo_used_bytes"))  # noqa: E731
+        print(f"| {model} | {fmt(zn, ',')} / {fmt(pn, ',')} | {dtype} | {shape} | {fmt(ms(eager), '.2f')} "
+              f"| {fmt(ms(tuned), '.2f')} | {fmt(ms(sgd), '.2f')} | {fmt(ms(r.get('zotune sgd-shadow-graph-mlm')), '.2f')} "
+              f"| {fmt(ms(r.get('zotune adamu-inplace-graph-mlm')), '.2f')} "
+              f"| {fmt(ms(r.get('zotune sgd-inplace-eager-mlm')), '.2f')} | {fmt(fl, '.2f')} "
+              f"| {fmt(ratio(ms(sgd), fl), '.2f')} | {fmt(ratio(ms(eager), ms(sgd)), '.2f')}× "
+              f"| {fmt(ratio(ms(tuned), ms(sgd)), '.2f')}× | {mem(sgd)} | {mem(eager)} | {mem(tuned)} |")
+    print("\nzotune ZO-SGD / ZO-AdaMU = the in-place strategy replayed as one CUDA graph per step (the device loss "
+          "DeviceLoss.MaskedChoices, as objective mlm runs in training); the peer's eager variant passes attention_mask = "
+          "ones as MeZO's trainer does, tuned passes None (no padding); speed-ups = peer ms / zotune ZO-SGD ms.\n")
+    print("| model | dtype | batch×seq | system | ms/step | forward | perturb | update | other | tokens/s "
+          "| GiB (cudaMemGetInfo) | graph | loss± |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(by, key=order):
+        model, shape, dtype = key
+        for name in sorted(by[key], key=lambda x: (not x.startswith("peer"), x)):
+            x = by[key][name]
+            sp = x.get("split") or {}
+            print(f"| {model} | {dtype} | {shape} | {name} | {x['ms']:.2f} | {fmt(sp.get('forward'), '.2f')} "
+                  f"| {fmt(sp.get('perturb'), '.2f')} | {fmt(sp.get('update'), '.2f')} | {fmt(sp.get('other'), '.2f')} "
+                  f"| {x['tokens_per_s']:,.0f} | {gib(x.get('memgetinfo_used_bytes'))} | {x.get('graph')} "
+                  f"| {fmt(x.get('loss_plus'), '.4f')} / {fmt(x.get('loss_minus'), '.4f')} |")
+    print("\n### Encoder target (issue 12.8: zotune's step >= 2x the tuned peer)\n")
+    for shape in ("32x128", "32x64"):
+        for dtype in ("bf16", "fp32"):
+            r = by.get(("roberta-large", shape, dtype), {})
+            tuned, sgd = ms(r.get("peer-tuned")), ms(r.get("zotune sgd-inplace-graph-mlm"))
+            v = tuned / sgd if tuned and sgd else None
+            print(f"- roberta-large {dtype} {shape}: tuned peer / zotune ZO-SGD = "
+                  + ("not measured" if v is None else f"{v:.2f} → {'met' if v >= 2 else 'NOT met'}"))
+    if errs:
+        print("\nNot measured (encoder):\n")
         for key, name, why in errs:
             print(f"- {key[0]} {key[2]} {key[1]} {name}: {why}")
     print()

@@ -21,6 +21,11 @@
 #                and shadow, ZO-AdaMU in place, graph) against the MeZO-LoRA peer (mezo_peer.py --lora 8: peft on
 #                c_attn, eager and tuned) and the peer's inference forward on the bare base (the memory reference);
 #                needs peft in python3 (~6 minutes)
+#     --encoder  the ZO step of RoBERTa-large's shape with the masked-LM prompt objective (issue 12.8; MeZO's SST-2
+#                prompt: one mask per row, two label words, full-length rows) at 32x128 and 32x64, bf16 and fp32:
+#                zotune's StepBench -mlm variants (ZO-SGD in place and shadow, ZO-AdaMU in place, graph; ZO-SGD eager)
+#                against the MeZO-style peer (mezo_peer.py on RobertaForMaskedLM, MeZO's prompt loss; eager and tuned)
+#                (~5 minutes)
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
 # ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
 # benchmarks are (default dist, benchmarks/target).
@@ -35,7 +40,8 @@ for a in "$@"; do
     --rest) mode=rest ;;
     --cls) mode=cls ;;
     --lora) mode=lora ;;
-    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest, --cls, --lora)" >&2; exit 2 ;;
+    --encoder) mode=encoder ;;
+    -*) echo "step.sh: unknown option $a (--quick, --full, --largest, --rest, --cls, --lora, --encoder)" >&2; exit 2 ;;
     *) out=$a ;;
   esac
 done
@@ -130,6 +136,14 @@ case $mode in
       --steps 20 --reps 5
     zot 110 --lora 8 --lora-targets q,v --lora-path skinny --rows "gpt2-1558M:bf16:16x128+16x512:$lv" --warmup 3 \
       --steps 20 --reps 5
+    ;;
+  encoder)
+    # issue 12.8's target: zotune's step >= 2x the tuned peer (report_step.py's encoder table)
+    peer 200 --rates --rows "roberta-large:bf16:32x128+32x64,roberta-large:fp32:32x128+32x64" --warmup 3 --steps 20 \
+      --split-steps 3
+    ev="sgd-inplace-graph-mlm+sgd-shadow-graph-mlm+adamu-inplace-graph-mlm+sgd-inplace-eager-mlm"
+    zot 150 --rows "roberta-large:bf16:32x128+32x64:$ev,roberta-large:fp32:32x128+32x64:sgd-inplace-graph-mlm+adamu-inplace-graph-mlm" \
+      --warmup 3 --steps 20 --reps 5
     ;;
   largest)
     peer 150 --rates --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1

@@ -40,6 +40,18 @@ forwards). Rows carry peft, adapter_elements and adapter_bytes. The variant "inf
 bare base before it is wrapped) times one eager no-grad forward (logits + loss) and measures the memory of
 inference the same way, the reference of "peak memory <= inference + adapters + optimiser state".
 
+Encoders (issue 12.8; the model names bert-base, bert-large, roberta-base, roberta-large): the same two variants on
+BertForMaskedLM / RobertaForMaskedLM (random weights from the config alone; bert-base-uncased's and roberta-large's
+configs but the sizes; sdpa attention, no dropout), with MeZO's masked-LM prompt loss for RoBERTa instead of the LM
+loss (its RobertaModelForPromptFinetuning, from LM-BFF: the body's last hidden state at each example's mask
+position, the MLM head (lm_head / cls) on those rows only, the logits of the label words, cross-entropy against the
+label; ALGORITHMS.md §6's mlm objective). Batch: MeZO's SST-2 prompt shape at BxT, full-length rows ([CLS]/<s>,
+random ordinary tokens, the mask token three from the end, [SEP]/</s>), two label words, labels alternating 0, 1;
+the same shape as zotune's StepBench -mlm rows (EncoderShapes.promptBatch). eager passes attention_mask = ones, as
+MeZO's trainer passes the tokenizer's mask; tuned passes attention_mask=None (the rows have no padding, so this is
+the same loss without the mask's work, and nothing in the captured forward depends on the mask's values). Rows carry
+objective "mlm" and attention_mask. --lora is refused for encoders.
+
 Measures per row (--warmup steps, then --steps timed): median ms per step (CUDA events around each step,
 which ends with the update), tokens/s = batch·seq / step, the split forward / perturbation / update from a
 separate instrumented pass (--split-steps steps with events between phases; perturbation = the +ε and -2ε
@@ -54,6 +66,7 @@ Usage: python3 mezo_peer.py --out peer.jsonl [--rates] --models gpt2-124M,opt-1.
        --dtypes bf16,fp16 [--variants eager,tuned] [--warmup 5 --steps 20 --split-steps 5] [--deadline S]
    or  python3 mezo_peer.py --out peer.jsonl --rows gpt2-124M:bf16:16x128+16x512,opt-30b:bf16:16x128:eager
    or  python3 mezo_peer.py --out peer.jsonl --lora 8 --rows gpt2-1558M:bf16:16x128+16x512:infer+eager+tuned
+   or  python3 mezo_peer.py --out peer.jsonl --rows roberta-large:bf16:32x128+32x64:eager+tuned   (the mlm step)
 """
 import argparse
 import gc
@@ -63,8 +76,12 @@ import statistics
 import sys
 import time
 
-import torch
-import transformers
+try:
+    import torch
+    import torch.nn.functional as F
+    import transformers
+except ImportError as e:
+    sys.exit(f"mezo_peer.py: needs torch and transformers in this python3 ({e})")
 
 # name -> (family, layers, hidden, heads, ffn); the Java benchmark (StepShapes) uses the same names
 MODELS = {
@@ -77,7 +94,13 @@ MODELS = {
     "opt-6.7b": ("opt", 32, 4096, 32, 16384),
     "opt-30b": ("opt", 48, 7168, 56, 28672),
     "opt-40b": ("opt", 48, 8192, 64, 32768),  # a ~39B OPT-style shape, one size above OPT-30B
+    # encoders: the masked-LM prompt step (StepBench's EncoderShapes, hf_forward.py's ENCODERS)
+    "bert-base": ("bert", 12, 768, 12, 3072),
+    "bert-large": ("bert", 24, 1024, 16, 4096),
+    "roberta-base": ("roberta", 12, 768, 12, 3072),
+    "roberta-large": ("roberta", 24, 1024, 16, 4096),
 }
+ENCODER_FAMILIES = ("bert", "roberta")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 T0 = time.time()
 DEVICE = "cuda"  # a module constant so that a CPU smoke test can swap it
@@ -126,7 +149,19 @@ def rates():
 
 def build(name, dtype):
     family, layers, hidden, heads, ffn = MODELS[name]
-    if family == "gpt2":
+    if family == "bert":  # bert-base-uncased's config.json but the sizes
+        cfg = transformers.BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers,
+                                      num_attention_heads=heads, intermediate_size=ffn, hidden_act="gelu",
+                                      max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
+                                      pad_token_id=0)
+        cls = transformers.BertForMaskedLM
+    elif family == "roberta":  # roberta-large's: positions from padding_idx + 1 = 2
+        cfg = transformers.RobertaConfig(vocab_size=50265, hidden_size=hidden, num_hidden_layers=layers,
+                                         num_attention_heads=heads, intermediate_size=ffn, hidden_act="gelu",
+                                         max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
+                                         pad_token_id=1, bos_token_id=0, eos_token_id=2)
+        cls = transformers.RobertaForMaskedLM
+    elif family == "gpt2":
         cfg = transformers.GPT2Config(n_layer=layers, n_embd=hidden, n_head=heads, n_inner=ffn, n_positions=1024,
                                       vocab_size=50257)
         cls = transformers.GPT2LMHeadModel
@@ -152,7 +187,47 @@ def decays(model):
     return {n for n, _ in model.named_parameters() if not n.endswith("bias") and n not in norm}
 
 
+class MlmPrompt:
+    """An encoder's batch for MeZO's masked-LM prompt loss: ids [B, T] with one mask token per row at mask_pos,
+    label_words (one vocabulary id per label), labels [B]; attention_mask ones (eager, as MeZO's trainer) or None."""
+
+    def __init__(self, family, vocab, b, t, attention_mask):
+        if t < 4:
+            raise ValueError(f"a masked-LM prompt row needs seq >= 4, got {b}x{t}")
+        lo, first, last, mask = (4, 0, 2, 50264) if family == "roberta" else (999, 101, 102, 103)
+        ids = torch.randint(lo, vocab, (b, t), device=DEVICE, generator=torch.Generator(device=DEVICE).manual_seed(7))
+        ids[ids == mask] = lo  # the mask token only at the mask position
+        ids[:, 0] = first
+        ids[:, -1] = last
+        ids[:, t - 3] = mask  # MeZO's SST-2 template ends "<mask> . </s>"
+        self.ids = ids
+        self.rows = torch.arange(b, device=DEVICE)
+        self.mask_pos = torch.full((b,), t - 3, dtype=torch.long, device=DEVICE)
+        # two ordinary label words (StepBench's EncoderShapes.labelTokens): which words does not change the work
+        self.label_words = torch.tensor([6587, 372] if family == "roberta" else [6659, 2307], device=DEVICE)
+        self.labels = torch.arange(b, device=DEVICE) % 2
+        self.attention_mask = torch.ones_like(ids) if attention_mask else None
+
+    def with_mask(self, attention_mask):
+        other = MlmPrompt.__new__(MlmPrompt)
+        other.__dict__.update(self.__dict__)
+        other.attention_mask = torch.ones_like(self.ids) if attention_mask else None
+        return other
+
+    def loss(self, model):
+        """MeZO's RobertaModelForPromptFinetuning: the body, the MLM head at the mask rows, the label words' logits,
+        cross-entropy."""
+        body = getattr(model, model.base_model_prefix)
+        h = body(input_ids=self.ids, attention_mask=self.attention_mask).last_hidden_state
+        at_mask = h[self.rows, self.mask_pos]  # [B, C]
+        head = model.lm_head if hasattr(model, "lm_head") else model.cls
+        scores = head(at_mask)[:, self.label_words]  # [B, labels]
+        return F.cross_entropy(scores.float(), self.labels)
+
+
 def loss_of(model, ids):
+    if isinstance(ids, MlmPrompt):
+        return ids.loss(model)
     return model(input_ids=ids, labels=ids, use_cache=False).loss
 
 
@@ -160,6 +235,8 @@ class Eager:
     """The public trainer's way (see the module docstring)."""
 
     def __init__(self, model, ids, eps, lr, wd, trainable_only=False):
+        if isinstance(ids, MlmPrompt):
+            ids = ids.with_mask(True)  # MeZO's trainer passes the tokenizer's attention mask
         self.model, self.ids, self.eps, self.lr, self.wd = model, ids, eps, lr, wd
         self.named = list(model.named_parameters())  # shared (tied) parameters appear once
         if trainable_only:  # LoRA: MeZO's trainer perturbs and updates the parameters with requires_grad only
@@ -218,6 +295,8 @@ class Tuned:
     ALIGN = 128  # elements: 256 bytes in bf16/fp16
 
     def __init__(self, model, ids, eps, lr, wd, trainable_only=False):
+        if isinstance(ids, MlmPrompt):
+            ids = ids.with_mask(False)  # no padding in the rows: no mask work, nothing value-dependent in the graph
         self.model, self.ids, self.eps, self.lr, self.wd = model, ids, eps, lr, wd
         if not hasattr(model, "_peer_flat"):  # once per model: the shapes of a row share it
             model._peer_flat = self._flatten(model, trainable_only)
@@ -446,6 +525,11 @@ def main():
         bad = [v for v in variants if v not in (("infer", "eager", "tuned") if lora else ("eager", "tuned"))]
         if bad:
             sys.exit(f"mezo_peer.py: unknown variant {bad[0]} (eager, tuned; infer with --lora)")
+    for name, _, _, _ in plan(args):
+        if name not in MODELS:
+            sys.exit(f"mezo_peer.py: unknown model {name} ({', '.join(MODELS)})")
+        if lora and MODELS[name][0] in ENCODER_FAMILIES:
+            sys.exit(f"mezo_peer.py: --lora times decoders only; {name} is an encoder (its rows time the mlm step)")
     if lora:
         try:
             import peft  # noqa: F401 - fail before the GPU work, in one line
@@ -453,7 +537,7 @@ def main():
             sys.exit("mezo_peer.py: --lora needs the peft package (pip install peft); not found in this python3")
     torch.manual_seed(0)
     torch.cuda.init()
-    torch.zeros(1, device="cuda")
+    torch.zeros(1, device=DEVICE)
     base_free = torch.cuda.mem_get_info()[0]
     if args.rates:
         head = {"kind": "rates", "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
@@ -485,11 +569,17 @@ def main():
                     b, t = (int(x) for x in shape.split("x"))
                     common = dict({"kind": "row", "model": name, "shape": shape, "dtype": dt, "variant": variant},
                                   **extra)
+                    family = MODELS[name][0]
+                    if family in ENCODER_FAMILIES:
+                        common.update(objective="mlm", attention_mask="ones" if variant == "eager" else "none")
                     if time.time() - T0 > args.deadline:
                         emit(dict(common, kind="skipped", reason="deadline"), args.out)
                         continue
-                    ids = torch.randint(0, vocab, (b, t), device=DEVICE,
-                                        generator=torch.Generator(device=DEVICE).manual_seed(7))
+                    if family in ENCODER_FAMILIES:
+                        ids = MlmPrompt(family, vocab, b, t, attention_mask=variant == "eager")
+                    else:
+                        ids = torch.randint(0, vocab, (b, t), device=DEVICE,
+                                            generator=torch.Generator(device=DEVICE).manual_seed(7))
                     impl = None
                     try:
                         cls = Infer if variant == "infer" else Eager if variant == "eager" else Tuned

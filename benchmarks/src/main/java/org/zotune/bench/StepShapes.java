@@ -9,7 +9,7 @@ import org.zotune.model.ModelFamily;
  * The shapes of the step benchmark, by the names benchmarks/peer/mezo_peer.py uses: the GPT-2 family (vocab
  * 50257) and OPT-style decoders (vocab 50272, pre-LayerNorm, ReLU, biases, tied embeddings, learned positions).
  * opt-40b is not a released model: the next size above OPT-30B (hidden 8192, 64 heads, FFN 32768, 48 layers,
- * ~39B parameters), for the largest-model rows.
+ * ~39B parameters), for the largest-model rows. The encoder shapes (bert-*, roberta-*) are {@link EncoderShapes}'.
  */
 public final class StepShapes {
     private StepShapes() {
@@ -32,6 +32,9 @@ public final class StepShapes {
     }
 
     public static ModelConfig config(String name) {
+        if (EncoderShapes.has(name)) {
+            return EncoderShapes.config(name);
+        }
         int[] g = GPT2.get(name);
         if (g != null) {
             return Gpt2Shapes.gpt2(g[0], g[1], g[2]);
@@ -42,6 +45,6 @@ public final class StepShapes {
                     ModelConfig.Activation.RELU, true, true, true, o[1], 0.0, null, true, true, 2, 2, 1);
         }
         throw new IllegalArgumentException("unknown step-benchmark shape " + name + " (" + String.join(", ", GPT2.keySet())
-                + ", " + String.join(", ", OPT.keySet()) + ")");
+                + ", " + String.join(", ", OPT.keySet()) + ", " + String.join(", ", EncoderShapes.names()) + ")");
     }
 }

@@ -19,6 +19,7 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.backend.cuda.CudaParameters;
+import org.zotune.bench.EncoderShapes;
 import org.zotune.bench.StepShapes;
 import org.zotune.cuda.Cuda;
 import org.zotune.cuda.CudaEvent;
@@ -30,6 +31,8 @@ import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
+import org.zotune.model.EncoderModel;
+import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
 import org.zotune.peft.Lora;
@@ -38,6 +41,7 @@ import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.CandidateChoices;
 import org.zotune.train.objective.ClassificationLoss;
+import org.zotune.train.objective.MaskedChoices;
 import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -72,6 +76,14 @@ import org.zotune.zo.optim.ZoStep;
  * {@code lora_slot_elements} and {@code adapter_elements}, and no split (the split's parts are timed on the
  * full-parameter step).
  *
+ * <p>Encoders ({@link EncoderShapes}: bert-base, bert-large, roberta-base, roberta-large; issue 12.8) time the step of the
+ * masked-LM prompt objective (ALGORITHMS.md §6) with the variant suffix {@code -mlm} (e.g. {@code sgd-inplace-graph-mlm}),
+ * the only objective their rows take: MeZO's SST-2 prompt shape ({@link EncoderShapes#promptBatch}: full-length rows,
+ * one mask token per row three from the end, two label words, gold alternating), the loss the cross-entropy of the two
+ * label words' MLM logits at the mask ({@link DeviceLoss.MaskedChoices}: the body on every row, the MLM head at the
+ * mask rows only), as CudaZoEngine runs objective mlm. Their split's forward is that forward (body + head at the
+ * masks) without the loss kernel, ×2.
+ *
  * <p>{@code --profile VARIANT} runs {@code --steps} steps of that variant on the first model and shape without
  * JSON, for a kernel profiler (ncu).
  *
@@ -96,7 +108,7 @@ public final class StepBench {
     }
 
     /** The LoRA set the rows time on {@code lm}, or null (full fine-tuning). */
-    static Lora lora(CausalLM lm) {
+    static Lora lora(LanguageModel lm) {
         if (loraRank <= 0) {
             return null;
         }
@@ -106,19 +118,30 @@ public final class StepBench {
 
     /**
      * One way to run the step: optimiser {@code sgd}, {@code adamu} (float32 m) or {@code adamu_bf16} (m stored in
-     * bf16, {@code optimizer.state_dtype: bf16}), strategy, graph or eager launches.
+     * bf16, {@code optimizer.state_dtype: bf16}), strategy, graph or eager launches, and the objective: the suffix
+     * {@code -cls} (SST-2 prompt classification on a decoder) or {@code -mlm} (the masked-LM prompt on an encoder),
+     * none for {@code lm}.
      */
-    record Variant(String name, String opt, PerturbationStrategy strategy, boolean graph, boolean cls) {
+    record Variant(String name, String opt, PerturbationStrategy strategy, boolean graph, String objective) {
         static Variant parse(String s) {
             String[] p = s.split("-");
             if (p.length < 3 || p.length > 4 || !(p[0].equals("sgd") || p[0].equals("adamu")
                     || p[0].equals("adamu_bf16")) || !(p[1].equals("inplace") || p[1].equals("shadow"))
-                    || !(p[2].equals("graph") || p[2].equals("eager")) || p.length == 4 && !p[3].equals("cls")) {
+                    || !(p[2].equals("graph") || p[2].equals("eager"))
+                    || p.length == 4 && !(p[3].equals("cls") || p[3].equals("mlm"))) {
                 throw new IllegalArgumentException("variant " + s
-                        + ": expected sgd|adamu|adamu_bf16-inplace|shadow-graph|eager[-cls]");
+                        + ": expected sgd|adamu|adamu_bf16-inplace|shadow-graph|eager[-cls|-mlm]");
             }
             return new Variant(s, p[0], p[1].equals("inplace") ? PerturbationStrategy.IN_PLACE
-                    : PerturbationStrategy.SHADOW, p[2].equals("graph"), p.length == 4);
+                    : PerturbationStrategy.SHADOW, p[2].equals("graph"), p.length == 4 ? p[3] : "lm");
+        }
+
+        boolean cls() {
+            return objective.equals("cls");
+        }
+
+        boolean mlm() {
+            return objective.equals("mlm");
         }
 
         boolean adamu() {
@@ -176,7 +199,7 @@ public final class StepBench {
                 continue;
             }
             DType dtype = dtype(dt);
-            CausalLM lm = Architectures.create(StepShapes.config(model));
+            LanguageModel lm = Architectures.createModel(StepShapes.config(model));
             long n = 0;
             for (ParamSpec p : lm.params()) {
                 n += p.numel();
@@ -188,7 +211,8 @@ public final class StepBench {
                 double uploadS = (System.nanoTime() - t0) / 1e9;
                 System.err.printf("%s %s: %,d parameters on the device in %.1f s%n", model, dt, n, uploadS);
                 for (String shape : g.shapes()) {
-                    Batch batch = batch(shape, lm.config().vocabSize());
+                    Batch batch = lm instanceof EncoderModel ? EncoderShapes.promptBatch(lm.config(), shape, 7).batch()
+                            : batch(shape, lm.config().vocabSize());
                     Map<String, Double> parts = null;
                     for (Variant v : g.variants()) {
                         if (elapsed() > deadline) {
@@ -258,8 +282,9 @@ public final class StepBench {
     }
 
     /** Runs the variant's steps and fills the row. */
-    static void step(Map<String, Object> r, Variant v, CausalLM lm, Parameters params, DType dtype, Batch batch,
+    static void step(Map<String, Object> r, Variant v, LanguageModel lm, Parameters params, DType dtype, Batch batch,
                      int warmup, int steps, long free0, Map<String, Double> parts) {
+        requireObjective(lm, v);
         Lora lora = lora(lm);
         // adapters train in float32 over the base's dtype (as CudaZoEngine runs them)
         ZoStep.Config zc = new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, lora == null ? dtype : DType.F32, 1);
@@ -269,7 +294,7 @@ public final class StepBench {
         PromptBatch pb = v.cls() ? classificationBatch(batch) : null;
         ClassificationLoss cls = new ClassificationLoss();
         DeviceLoss loss = v.cls() ? choices(cls.candidateChoices(lm, pb).orElseThrow())
-                : new DeviceLoss.TokenCrossEntropy(NextTokenTargets.of(batch));
+                : v.mlm() ? maskedLoss(lm, batch) : new DeviceLoss.TokenCrossEntropy(NextTokenTargets.of(batch));
         try (CudaOps ops = CudaOps.create(dtype);
              Lora.Applied applied = lora == null ? null : lora.apply(ops, loraPath);
              Parameters own = lora == null ? null : ops.createParameters(lora.initial(1), DType.F32);
@@ -301,7 +326,7 @@ public final class StepBench {
             r.put("state_dtype", GpuOptimizer.of(v.optimizer()).stateDType().toString());
             r.put("strategy", v.strategy() == PerturbationStrategy.IN_PLACE ? "in-place" : "shadow");
             r.put("graph", v.graph());
-            r.put("objective", v.cls() ? "classification" : "lm");
+            r.put("objective", v.cls() ? "classification" : v.mlm() ? "mlm" : "lm");
             r.put("ms", median);
             r.put("ms_min", sorted[0]);
             r.put("steps", steps);
@@ -341,20 +366,25 @@ public final class StepBench {
      * cross-entropy replayed as a CUDA graph; one perturb launch and one fused restore + update launch per optimiser
      * (ZO-AdaMU's only when its float32 m fits). Weights are left as they were up to the kernels' rounding.
      */
-    static Map<String, Double> split(CausalLM lm, Parameters params, DType dtype, Batch batch, int reps,
+    static Map<String, Double> split(LanguageModel lm, Parameters params, DType dtype, Batch batch, int reps,
                                      List<Variant> variants) {
         Map<String, Double> out = new LinkedHashMap<>();
         CudaParameters cp = (CudaParameters) params;
+        // a decoder's forward + token cross-entropy; an encoder's masked-LM prompt forward (body, head at the masks)
+        DeviceLoss.Forward masked = lm instanceof EncoderModel ? maskedLoss(lm, batch).forward() : null;
+        java.util.function.Function<CudaOps, org.zotune.backend.Tensor> pass = masked != null
+                ? ops -> masked.run(ops, lm, params, batch)
+                : ops -> ops.crossEntropy(lm.forward(ops, params, batch), ops.ints(NextTokenTargets.of(batch)));
         try (CudaOps ops = CudaOps.create(dtype); ZoKernels k = new ZoKernels(ops.device().multiprocessors() * 8);
              CudaEvent a = CudaEvent.create(true); CudaEvent b = CudaEvent.create(true)) {
             CudaStream s = ops.stream();
             try (Ops.Scope warm = ops.scope()) {
-                ops.toHost(ops.crossEntropy(lm.forward(ops, params, batch), ops.ints(NextTokenTargets.of(batch))));
+                pass.apply(ops);
+                s.synchronize();
             }
             Ops.Scope scope = ops.scope();
             try {
-                CudaOps.Graph g = ops.captureGraph(() -> ops.crossEntropy(lm.forward(ops, params, batch),
-                        ops.ints(NextTokenTargets.of(batch))));
+                CudaOps.Graph g = ops.captureGraph(() -> pass.apply(ops));
                 try {
                     out.put("forward", time(reps, a, b, s, g::replay, null));
                 } finally {
@@ -468,7 +498,7 @@ public final class StepBench {
      * slice of one host buffer of zeros (ones for norm weights), uploaded into the flat parameter buffer, then the
      * perturb kernel adds 0.02·N(0, 1) noise to every element on the device (GPT-2's init scale).
      */
-    public static Parameters randomParameters(CausalLM lm, DType dtype, long seed) {
+    public static Parameters randomParameters(LanguageModel lm, DType dtype, long seed) {
         List<ParamSpec> specs = lm.params();
         long largest = 0;
         long largestNorm = 1;
@@ -543,6 +573,28 @@ public final class StepBench {
             ex.add(new EncodedExample("bench" + x, new int[][] {no, yes}, new int[] {t - 1, t - 1}, x % 2));
         }
         return PromptBatch.of(ex, 0);
+    }
+
+    /** The mlm rows' loss on an encoder: the masked-LM prompt's mask rows, label words and gold of this batch. */
+    static DeviceLoss.MaskedChoices maskedLoss(LanguageModel lm, Batch batch) {
+        PromptBatch pb = EncoderShapes.promptBatch(lm.config(), batch.batch() + "x" + batch.seq(), 7);
+        if (!java.util.Arrays.equals(pb.batch().ids(), batch.ids())) {
+            throw new IllegalArgumentException("the mlm rows need EncoderShapes.promptBatch's batch");
+        }
+        MaskedChoices c = EncoderShapes.maskedChoices(lm, pb);
+        return new DeviceLoss.MaskedChoices(c.rows(), c.tokens(), c.gold());
+    }
+
+    /** An encoder's rows time the masked-LM prompt (-mlm), a decoder's lm or -cls: refused in one line otherwise. */
+    static void requireObjective(LanguageModel lm, Variant v) {
+        boolean encoder = lm instanceof EncoderModel;
+        if (encoder != v.mlm()) {
+            throw new IllegalArgumentException(encoder
+                    ? lm.config().family() + " rows time the masked-LM prompt: variant " + v.name() + "-mlm, not "
+                            + v.name()
+                    : "variant " + v.name() + ": -mlm needs an encoder (bert-*, roberta-*), not "
+                            + lm.config().family());
+        }
     }
 
     static DeviceLoss choices(CandidateChoices c) {
