@@ -630,7 +630,10 @@ public final class Lora implements Adapter {
     public enum Path {
         MERGE, SKINNY;
 
-        /** The property's value: merge, skinny, or auto (today merge: the faster path is not measured yet). */
+        /**
+         * The property's value: merge, skinny, or auto = merge, the faster one measured (benchmarks/RESULTS.md, LoRA ZO
+         * step: 34.2 vs 38.5 ms at GPT-2 1.5B 16x128 bf16, 123.6 vs 156.0 ms at 16x512, same memory).
+         */
         public static Path parse(String value) {
             return switch (value) {
                 case "merge", "auto" -> MERGE;

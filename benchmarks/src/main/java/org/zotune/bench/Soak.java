@@ -173,6 +173,22 @@ public final class Soak {
         for (int i = 0; i < 3; i++) {
             System.gc();
         }
+        // direct buffers are freed by their cleaners after the collection, which System.gc() does not wait for:
+        // wait (at most 2 s) until the pool stops shrinking, so a sample counts only buffers still referenced
+        long direct = pool("direct");
+        for (int i = 0; i < 20; i++) {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            long now = pool("direct");
+            if (now >= direct) {
+                break;
+            }
+            direct = now;
+        }
         Runtime r = Runtime.getRuntime();
         long[] mem = Cuda.memInfo();
         return String.format(Locale.ROOT, "%s\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%d", label, (mem[1] - mem[0]) / 1048576.0,
