@@ -21,8 +21,9 @@
 #   and ZO-AdaMU full fine-tuning with the classification head (objective head); ZO-SGD and ZO-AdaMU with label
 #   similarity, full, LoRA (r 8, alpha 16, q and v) and prefix (5 tokens) for k = 16 (issue 11's comparison).
 # Variables: SEEDS ["13 21 42"] (the first picks the lr), STEPS16 [1000], STEPS512 [4000], PARALLEL [6] runs at a
-#   time (MiniLM leaves the GPU mostly idle), the grids SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, and
-#   PHASES ["sweep seeds trec probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
+#   time (MiniLM leaves the GPU mostly idle), LONG512 [0]: when larger than STEPS512, every seed of each k = 512
+#   method also trains LONG512 steps at the rate its STEPS512 sweep picked (method name suffix -long), the grids
+#   SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, and PHASES ["sweep seeds trec probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
 set -euo pipefail
 WORK=${1:-target/minilm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +35,7 @@ SEEDS=${SEEDS:-"13 21 42"}
 FIRST=${SEEDS%% *}
 STEPS16=${STEPS16:-1000}
 STEPS512=${STEPS512:-4000}
+LONG512=${LONG512:-0}
 PARALLEL=${PARALLEL:-6}
 PHASES=${PHASES:-"sweep seeds trec probe"}
 KS=${KS:-"16 512"}
@@ -126,6 +128,12 @@ for phase in $PHASES; do
           case ",$ks," in *",$k,"*) ;; *) continue ;; esac
           lr=$(python3 "$HERE/report.py" "$WORK" --choose "k$k-$name") || continue
           for seed in $SEEDS; do [ "$seed" = "$FIRST" ] || run_method $k $name $obj $opt $pm $lr $seed; done
+          if [ "$k" = 512 ] && [ "$LONG512" -gt "$STEPS512" ]; then # every seed again, longer, at the picked lr
+            for seed in $SEEDS; do
+              spawn "k512-$name-long-lr$lr-s$seed" $(data 512 $seed) --set objective=$obj $(peft $pm) --optimizer $opt \
+                  --lr $lr --steps "$LONG512" --seed $seed
+            done
+          fi
         done < <(methods)
       done
       wait ;;
