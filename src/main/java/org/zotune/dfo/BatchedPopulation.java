@@ -276,28 +276,28 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             System.arraycopy(member.gold(), 0, meta, 2 * n, n);
             int metric = member.metric().ordinal();
             int classes = member.classes();
-            return (ops, kernels, w, out) -> {
+            return (ops, cuda, kernels, w, out) -> {
                 Tensor logits = model.forward(ops, w, rep.batch());
                 IntTensor tg = ops.ints(targets);
-                Tensor tokenLoss = ops.tokenLosses(logits, tg);
-                Tensor rowSc = ops.scratch(lambda * rows, 2);
+                Tensor tokenLoss = cuda.tokenLosses(logits, tg);
+                Tensor rowSc = cuda.scratch(lambda * rows, 2);
                 kernels.choiceRowSums(CudaTensors.address(tokenLoss), CudaTensors.address(tg),
-                        CudaTensors.address(rowSc), lambda * rows, seq, ops.stream());
+                        CudaTensors.address(rowSc), lambda * rows, seq, cuda.stream());
                 IntTensor mt = ops.ints(meta);
                 for (int i = 0; i < lambda; i++) {
                     kernels.choiceLoss(CudaTensors.address(rowSc) + 8L * i * rows, CudaTensors.address(mt), n, metric,
-                            classes, out + 8L * i, ops.stream());
+                            classes, out + 8L * i, cuda.stream());
                 }
             };
         }
         PromptBatch rep = repeated(lambda);
         int m = memberTokens;
-        return (ops, kernels, w, out) -> {
+        return (ops, cuda, kernels, w, out) -> {
             Tensor logits = model.forward(ops, w, rep.batch());
             IntTensor tg = ops.ints(tokenTargets);
             for (int i = 0; i < lambda; i++) {
-                Tensor ce = ops.crossEntropy(ops.rows(logits, i * m, (i + 1) * m), tg);
-                DeviceBuffer.copy(out + 8L * i, CudaTensors.address(ce), 8, ops.stream());
+                Tensor ce = cuda.crossEntropy(ops.rows(logits, i * m, (i + 1) * m), tg);
+                DeviceBuffer.copy(out + 8L * i, CudaTensors.address(ce), 8, cuda.stream());
             }
         };
     }
@@ -310,13 +310,13 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         System.arraycopy(member.tokens(), 0, meta, 0, labels);
         System.arraycopy(member.gold(), 0, meta, labels, n);
         EncoderModel e = (EncoderModel) model;
-        return (ops, kernels, w, out) -> {
+        return (ops, cuda, kernels, w, out) -> {
             Tensor logits = e.mlmLogits(ops, w, e.hiddenStates(ops, w, batch, null), rows);
             IntTensor mt = ops.ints(meta);
             for (int i = 0; i < lambda; i++) {
                 Tensor li = ops.rows(logits, i * n, (i + 1) * n);
                 kernels.maskedChoiceLoss(li.dtype(), CudaTensors.address(li), CudaTensors.ld(li),
-                        CudaTensors.address(mt), n, labels, out + 8L * i, ops.stream());
+                        CudaTensors.address(mt), n, labels, out + 8L * i, cuda.stream());
             }
         };
     }
@@ -347,28 +347,28 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         }
         double temperature = member.temperature();
         EncoderModel e = (EncoderModel) model;
-        return (ops, kernels, w, out) -> {
+        return (ops, cuda, kernels, w, out) -> {
             Tensor hidden = e.hiddenStates(ops, w, batch, null);
             if (pooler) {
                 hidden = e.pooled(ops, w, hidden, batch.seq());
             }
             IntTensor mask = ops.ints(batch.mask());
             int rows = batch.batch();
-            Tensor pooled = ops.scratch(rows * h, 2); // doubles
+            Tensor pooled = cuda.scratch(rows * h, 2); // doubles
             long p = CudaTensors.address(pooled);
             kernels.poolRows(hidden.dtype(), CudaTensors.address(hidden), CudaTensors.address(mask),
-                    pooler ? 1 : batch.seq(), h, rows, mode, p, ops.stream());
+                    pooler ? 1 : batch.seq(), h, rows, mode, p, cuda.stream());
             IntTensor mt = ops.ints(meta);
             for (int i = 0; i < lambda; i++) {
                 long pi = p + 8L * i * perMember * h;
                 if (similarity) {
                     kernels.similarityLoss(pi, CudaTensors.address(mt), n, labels, h, temperature, out + 8L * i,
-                            ops.stream());
+                            cuda.stream());
                 } else {
                     Tensor hw = w.weight(member.headWeight());
                     Tensor hb = w.weight(member.headBias());
                     kernels.headLoss(hw.dtype(), pi, CudaTensors.address(hw), CudaTensors.address(hb),
-                            CudaTensors.address(mt), n, labels, h, out + 8L * i, ops.stream());
+                            CudaTensors.address(mt), n, labels, h, out + 8L * i, cuda.stream());
                 }
             }
         };
