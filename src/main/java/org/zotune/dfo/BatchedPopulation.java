@@ -159,7 +159,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
     }
 
     /** Whether the objective's loss has a per-member device reduction here (see the class comment). */
-    private boolean deviceReduction() {
+    boolean deviceReduction() {
         try {
             return hasDeviceReduction();
         } catch (ZotuneException e) {
@@ -251,7 +251,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
      * {@link #reduce}, then per member the objective's device loss (native/kernels/choice_loss.cu, cross_entropy.cu)
      * over its own rows, into the pair at out + 8·i.
      */
-    private DeviceGeneration.Reduction reduction(int lambda) {
+    DeviceGeneration.Reduction reduction(int lambda) {
         int n = train.examples();
         if (objective instanceof LabelSimilarity || objective instanceof ChoiceScorer
                 && !(objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy)) {

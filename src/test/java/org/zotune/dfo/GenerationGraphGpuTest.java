@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -56,9 +55,9 @@ import org.zotune.train.objective.Objective;
  *   <li>captured == each member merged into a copy of the weights (W + B·A) and scored by the objective alone, within
  *       1e-5 relative (float32).</li>
  * </ul>
- * Prints each case's and generation's largest differences.
+ * Prints each case's and generation's largest differences. On the CPU: every case has a device reduction and builds
+ * it (the host side of the captured generation) for λ = 5 and 3.
  */
-@Tag("gpu")
 class GenerationGraphGpuTest {
     private static final int D = 20;
     private static final int RANK = 2;
@@ -74,14 +73,29 @@ class GenerationGraphGpuTest {
     private record Step(int layer, int lambda, boolean layer0Set, int capturesAfter, boolean replayed) {
     }
 
-    @BeforeEach
-    void gpu() {
-        Cuda.Availability a = Cuda.availability();
-        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+    @Test
+    void everyCaseHasADeviceReductionBuiltOnTheHost() throws IOException {
+        try (org.zotune.backend.cpu.CpuOps ops = new org.zotune.backend.cpu.CpuOps()) {
+            for (Case c : cases()) {
+                try (Parameters p = ops.createParameters(c.weights, DType.F32);
+                     BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train,
+                             subspace(c, 1), BatchedPopulation.Mode.GRAPH)) {
+                    assertEquals(BatchedPopulation.Mode.EAGER, pop.mode(), c.name);
+                    assertEquals("generations eager (backend cpu)", pop.generations(), c.name);
+                    assertTrue(pop.deviceReduction(), c.name);
+                    for (int lambda : new int[] {5, 3}) {
+                        assertTrue(pop.reduction(lambda) != null, c.name + " λ " + lambda);
+                    }
+                }
+            }
+        }
     }
 
     @Test
+    @Tag("gpu")
     void capturedGenerationsEqualUncapturedEagerAndOneAtATime() throws IOException {
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
         List<String> failures = new ArrayList<>();
         try (CudaOps ops = CudaOps.create(DType.F32)) {
             for (Case c : cases()) {
