@@ -33,5 +33,5 @@ rm -f "$out/dfo_scaling.jsonl"
 timeout 560 "$dist/runtime/bin/java" -Xmx48g -XX:MaxDirectMemorySize=8g \
   -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*" org.zotune.train.DfoScalingBench \
   --population "${ZOTUNE_POPULATION:-80}" --gpus "${ZOTUNE_GPUS:-1,2,4,8}" --per-class 16 --classes 2 --seq 64 \
-  --generations "${ZOTUNE_GENERATIONS:-5}" --warmup 1 --out "$out/dfo_scaling.jsonl" 2>&1 | tee "$out/dfo_scaling.log"
+  --generations "${ZOTUNE_GENERATIONS:-5}" --warmup 2 --out "$out/dfo_scaling.jsonl" 2>&1 | tee "$out/dfo_scaling.log"
 echo "exit ${PIPESTATUS[0]}; rows in $out/dfo_scaling.jsonl"

@@ -8,21 +8,29 @@ import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
+import org.zotune.backend.IntTensor;
 import org.zotune.backend.WeightSource;
+import org.zotune.backend.cuda.CudaOps;
+import org.zotune.backend.cuda.CudaTensors;
+import org.zotune.cuda.DeviceBuffer;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.dfo.Subspace.Factors;
 import org.zotune.model.Batch;
+import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.peft.RowGroupDeltas;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.objective.CandidateChoices;
 import org.zotune.train.objective.ChoiceScorer;
 import org.zotune.train.objective.ClassificationLoss;
 import org.zotune.train.objective.LabelSimilarity;
+import org.zotune.train.objective.MaskedChoices;
 import org.zotune.train.objective.Metrics;
 import org.zotune.train.objective.NegativeAccuracy;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.objective.OptionScores;
+import org.zotune.train.objective.PooledChoices;
+import org.zotune.zo.cuda.DeviceLoss;
 
 /**
  * A generation's losses in ONE forward pass (ALGORITHMS.md §7): the batch is the k-shot training set repeated λ
@@ -35,8 +43,29 @@ import org.zotune.train.objective.OptionScores;
  * rows), label similarity (each member encodes its own copy of the examples and the label descriptions,
  * {@link LabelSimilarity#joint}), prompt classification and −accuracy over candidate rows ({@link OptionScores}), and
  * any objective that is a token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss).
+ *
+ * <p>On the CUDA backend (float32) a generation is one captured CUDA graph with the losses reduced on the device
+ * ({@link DeviceGeneration}: one copy of the packed factors in, λ (value, count) pairs out), for every objective above
+ * that describes its loss for the device ({@link Objective#tokenTargets}, {@link Objective#candidateChoices},
+ * {@link Objective#maskedChoices}, {@link Objective#pooledChoices} within {@link DeviceLoss.Pooled#fits}); the
+ * others, the CPU, and {@code -Dzotune.dfo.graph=false} run the eager generation: the factors uploaded as fresh
+ * parameters, the forward launched op by op, the losses reduced on the host. The CUDA path holds device memory:
+ * close the population before its backend.
  */
-public final class BatchedPopulation implements PopulationLoss {
+public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
+    /** The system property that turns the captured generation off ({@code false}) on CUDA. */
+    public static final String GRAPH_PROPERTY = "zotune.dfo.graph";
+
+    /** How a generation runs. */
+    enum Mode {
+        /** One captured CUDA graph per generation key, losses reduced on the device. */
+        GRAPH,
+        /** The same device work and reductions launched op by op, never captured (tests compare it with GRAPH). */
+        DEVICE,
+        /** The factors uploaded as parameters, the forward op by op, the losses reduced on the host (any backend). */
+        EAGER
+    }
+
     private final Ops ops;
     private final LanguageModel model;
     private final WeightSource base;
@@ -46,6 +75,11 @@ public final class BatchedPopulation implements PopulationLoss {
     private final int[] tokenTargets; // the causal LM loss's targets over the training set, or null
     private final int memberTokens;
     private PromptBatch repeated; // the training set repeated λ times, for the last λ
+    private final Mode mode;
+    private final String eagerWhy; // why generations are eager, or null
+    private DeviceGeneration device; // the CUDA generation (GRAPH, DEVICE), made at the first generation
+    private DeviceGeneration.Reduction reduction; // its forward and reductions for reductionLambda members
+    private int reductionLambda;
 
     /**
      * @param base     the frozen model's weights
@@ -54,6 +88,15 @@ public final class BatchedPopulation implements PopulationLoss {
      */
     public BatchedPopulation(Ops ops, LanguageModel model, WeightSource base, Objective objective, PromptBatch train,
             Subspace subspace) {
+        this(ops, model, base, objective, train, subspace, graphsEnabled() ? Mode.GRAPH : Mode.EAGER);
+    }
+
+    /**
+     * @param wanted GRAPH or DEVICE where the backend and the objective allow it (CUDA in float32, a device
+     *               reduction), else EAGER
+     */
+    BatchedPopulation(Ops ops, LanguageModel model, WeightSource base, Objective objective, PromptBatch train,
+            Subspace subspace, Mode wanted) {
         this.ops = ops;
         this.model = model;
         this.base = base;
@@ -78,6 +121,65 @@ public final class BatchedPopulation implements PopulationLoss {
             }
             this.tokenTargets = t.get();
         }
+        String why = wanted == Mode.EAGER ? "-D" + GRAPH_PROPERTY + "=false" : !(ops instanceof CudaOps)
+                ? "backend " + ops.name() : ops.computeType() != DType.F32 ? "compute type " + ops.computeType()
+                : deviceReduction() ? null : "objective " + objective.name() + " reduces on the host";
+        this.eagerWhy = why;
+        this.mode = why == null ? wanted : Mode.EAGER;
+    }
+
+    /** {@code -Dzotune.dfo.graph}: true (default) or false; anything else is refused in one line. */
+    public static boolean graphsEnabled() {
+        String v = System.getProperty(GRAPH_PROPERTY, "true").trim();
+        if (v.equalsIgnoreCase("true")) {
+            return true;
+        }
+        if (v.equalsIgnoreCase("false")) {
+            return false;
+        }
+        throw new ZotuneException("system property " + GRAPH_PROPERTY + " must be true or false, got '" + v + "'");
+    }
+
+    /** How generations run, for the run's log: captured CUDA graphs, or eager and why. */
+    public String generations() {
+        return switch (mode) {
+            case GRAPH -> "generations captured as CUDA graphs (losses reduced on the device)";
+            case DEVICE -> "generations uncaptured (losses reduced on the device)";
+            case EAGER -> "generations eager (" + eagerWhy + ")";
+        };
+    }
+
+    Mode mode() {
+        return mode;
+    }
+
+    /** The CUDA generation (null before the first one, or when eager). */
+    DeviceGeneration device() {
+        return device;
+    }
+
+    /** Whether the objective's loss has a per-member device reduction here (see the class comment). */
+    boolean deviceReduction() {
+        try {
+            return hasDeviceReduction();
+        } catch (ZotuneException e) {
+            return false; // a batch the description refuses: the eager generation says why, as before
+        }
+    }
+
+    private boolean hasDeviceReduction() {
+        if (objective instanceof LabelSimilarity || objective instanceof ChoiceScorer
+                && !(objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy)) {
+            if (objective.maskedChoices(model, train).isPresent()) {
+                return true;
+            }
+            Optional<PooledChoices> p = objective.pooledChoices(model, train);
+            return p.isPresent() && DeviceLoss.Pooled.fits(p.get().exampleRows().length, p.get().labels());
+        }
+        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+            return objective.candidateChoices(model, train).isPresent();
+        }
+        return tokenTargets != null;
     }
 
     @Override
@@ -106,24 +208,179 @@ public final class BatchedPopulation implements PopulationLoss {
                         + " values, the subspace " + dimension());
             }
         }
-        List<HostTensor> host = new ArrayList<>();
-        List<int[]> where = new ArrayList<>(); // per A/B pair: weight, first row, end row
-        for (int l = 0; l < layers(); l++) {
-            if (l != layer && !isZero(current[l])) {
-                addPairs(host, where, l, subspace.factors(l, current[l]), 0, lambda * memberTokens);
-            }
+        GenerationFactors g = GenerationFactors.of(subspace, layer, candidates, current, memberTokens);
+        if (mode != Mode.EAGER) {
+            return deviceLosses(g, lambda);
         }
-        for (int i = 0; i < lambda; i++) {
-            addPairs(host, where, layer, subspace.factors(layer, candidates[i]), i * memberTokens,
-                    (i + 1) * memberTokens);
+        List<HostTensor> host = new ArrayList<>();
+        for (int s = 0; s < g.slots().size(); s++) {
+            GenerationFactors.Slot slot = g.slots().get(s);
+            host.add(HostTensor.ofFloats("a", g.a(s), slot.rank(), slot.in()));
+            host.add(HostTensor.ofFloats("b", g.b(s), slot.out(), slot.rank()));
         }
         try (Parameters factors = ops.createParameters(host, DType.F32)) {
             RowGroupDeltas w = new RowGroupDeltas(base);
-            for (int p = 0; p < where.size(); p++) {
-                int[] g = where.get(p);
-                w.add(g[0], new RowGroupDeltas.Group(g[1], g[2], factors.weight(2 * p), factors.weight(2 * p + 1)));
+            for (int s = 0; s < g.slots().size(); s++) {
+                GenerationFactors.Slot slot = g.slots().get(s);
+                w.add(slot.weight(), new RowGroupDeltas.Group(slot.from(), slot.to(), factors.weight(2 * s),
+                        factors.weight(2 * s + 1)));
             }
             return reduce(w, lambda);
+        }
+    }
+
+    /** A generation on CUDA: the λ device pairs, each member's loss their quotient as the eager path divides. */
+    private double[] deviceLosses(GenerationFactors g, int lambda) {
+        if (device == null) {
+            device = new DeviceGeneration((CudaOps) ops, base, mode == Mode.GRAPH);
+        }
+        if (reduction == null || reductionLambda != lambda) {
+            reduction = reduction(lambda);
+            reductionLambda = lambda;
+        }
+        float[] pairs = device.pairs(g, lambda, reduction);
+        double[] out = new double[lambda];
+        for (int i = 0; i < lambda; i++) {
+            out[i] = (float) ((double) pairs[2 * i] / pairs[2 * i + 1]);
+        }
+        return out;
+    }
+
+    /**
+     * The forward over λ copies of the training set and each member's loss on the device: the same forward as
+     * {@link #reduce}, then per member the objective's device loss (native/kernels/choice_loss.cu, cross_entropy.cu)
+     * over its own rows, into the pair at out + 8·i.
+     */
+    DeviceGeneration.Reduction reduction(int lambda) {
+        int n = train.examples();
+        if (objective instanceof LabelSimilarity || objective instanceof ChoiceScorer
+                && !(objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy)) {
+            Optional<MaskedChoices> masked = objective.maskedChoices(model, train);
+            if (masked.isPresent()) {
+                int[] rows = objective.maskedChoices(model, repeated(lambda)).orElseThrow().rows();
+                return masked(repeated(lambda).batch(), rows, masked.get(), lambda);
+            }
+            PooledChoices p = objective.pooledChoices(model, train).orElseThrow();
+            Batch b = objective instanceof LabelSimilarity sim ? sim.joint(train, lambda) : repeated(lambda).batch();
+            return pooled(b, p, lambda);
+        }
+        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+            CandidateChoices member = objective.candidateChoices(model, train).orElseThrow();
+            PromptBatch rep = repeated(lambda);
+            int[] targets = objective.candidateChoices(model, rep).orElseThrow().targets();
+            int rows = train.rows();
+            int seq = member.seq();
+            int[] meta = new int[3 * n];
+            System.arraycopy(member.firstRow(), 0, meta, 0, n);
+            System.arraycopy(member.candidates(), 0, meta, n, n);
+            System.arraycopy(member.gold(), 0, meta, 2 * n, n);
+            int metric = member.metric().ordinal();
+            int classes = member.classes();
+            return (ops, cuda, kernels, w, out) -> {
+                Tensor logits = model.forward(ops, w, rep.batch());
+                IntTensor tg = ops.ints(targets);
+                Tensor tokenLoss = cuda.tokenLosses(logits, tg);
+                Tensor rowSc = cuda.scratch(lambda * rows, 2);
+                kernels.choiceRowSums(CudaTensors.address(tokenLoss), CudaTensors.address(tg),
+                        CudaTensors.address(rowSc), lambda * rows, seq, cuda.stream());
+                IntTensor mt = ops.ints(meta);
+                for (int i = 0; i < lambda; i++) {
+                    kernels.choiceLoss(CudaTensors.address(rowSc) + 8L * i * rows, CudaTensors.address(mt), n, metric,
+                            classes, out + 8L * i, cuda.stream());
+                }
+            };
+        }
+        PromptBatch rep = repeated(lambda);
+        int m = memberTokens;
+        return (ops, cuda, kernels, w, out) -> {
+            Tensor logits = model.forward(ops, w, rep.batch());
+            IntTensor tg = ops.ints(tokenTargets);
+            for (int i = 0; i < lambda; i++) {
+                Tensor ce = cuda.crossEntropy(ops.rows(logits, i * m, (i + 1) * m), tg);
+                DeviceBuffer.copy(out + 8L * i, CudaTensors.address(ce), 8, cuda.stream());
+            }
+        };
+    }
+
+    /** The masked-LM prompt: the MLM head at every copy's mask rows, then member i's n rows' loss. */
+    private DeviceGeneration.Reduction masked(Batch batch, int[] rows, MaskedChoices member, int lambda) {
+        int n = member.rows().length;
+        int labels = member.tokens().length;
+        int[] meta = new int[labels + n];
+        System.arraycopy(member.tokens(), 0, meta, 0, labels);
+        System.arraycopy(member.gold(), 0, meta, labels, n);
+        EncoderModel e = (EncoderModel) model;
+        return (ops, cuda, kernels, w, out) -> {
+            Tensor logits = e.mlmLogits(ops, w, e.hiddenStates(ops, w, batch, null), rows);
+            IntTensor mt = ops.ints(meta);
+            for (int i = 0; i < lambda; i++) {
+                Tensor li = ops.rows(logits, i * n, (i + 1) * n);
+                kernels.maskedChoiceLoss(li.dtype(), CudaTensors.address(li), CudaTensors.ld(li),
+                        CudaTensors.address(mt), n, labels, out + 8L * i, cuda.stream());
+            }
+        };
+    }
+
+    /**
+     * The pooled encoder objectives (label similarity, the head): every copy's rows pooled at once, then member i's
+     * scores and loss from its own {@code member.batch()} rows.
+     */
+    private DeviceGeneration.Reduction pooled(Batch batch, PooledChoices member, int lambda) {
+        int perMember = member.batch().batch();
+        if (batch.batch() != lambda * perMember || batch.seq() != member.batch().seq()) {
+            throw new IllegalStateException("pooled population batch " + batch.batch() + " x " + batch.seq()
+                    + " is not " + lambda + " copies of " + perMember + " x " + member.batch().seq());
+        }
+        int n = member.exampleRows().length;
+        int labels = member.labels();
+        int h = model.config().hiddenSize();
+        boolean pooler = member.pooling() == PooledChoices.Pooling.POOLER;
+        int mode = member.pooling() == PooledChoices.Pooling.MEAN ? 0 : 1;
+        boolean similarity = member.scoring() == PooledChoices.Scoring.SIMILARITY;
+        int[] meta;
+        if (similarity) {
+            meta = member.gold().clone();
+        } else {
+            meta = new int[2 * n];
+            System.arraycopy(member.exampleRows(), 0, meta, 0, n);
+            System.arraycopy(member.gold(), 0, meta, n, n);
+        }
+        double temperature = member.temperature();
+        EncoderModel e = (EncoderModel) model;
+        return (ops, cuda, kernels, w, out) -> {
+            Tensor hidden = e.hiddenStates(ops, w, batch, null);
+            if (pooler) {
+                hidden = e.pooled(ops, w, hidden, batch.seq());
+            }
+            IntTensor mask = ops.ints(batch.mask());
+            int rows = batch.batch();
+            Tensor pooled = cuda.scratch(rows * h, 2); // doubles
+            long p = CudaTensors.address(pooled);
+            kernels.poolRows(hidden.dtype(), CudaTensors.address(hidden), CudaTensors.address(mask),
+                    pooler ? 1 : batch.seq(), h, rows, mode, p, cuda.stream());
+            IntTensor mt = ops.ints(meta);
+            for (int i = 0; i < lambda; i++) {
+                long pi = p + 8L * i * perMember * h;
+                if (similarity) {
+                    kernels.similarityLoss(pi, CudaTensors.address(mt), n, labels, h, temperature, out + 8L * i,
+                            cuda.stream());
+                } else {
+                    Tensor hw = w.weight(member.headWeight());
+                    Tensor hb = w.weight(member.headBias());
+                    kernels.headLoss(hw.dtype(), pi, CudaTensors.address(hw), CudaTensors.address(hb),
+                            CudaTensors.address(mt), n, labels, h, out + 8L * i, cuda.stream());
+                }
+            }
+        };
+    }
+
+    /** Frees the CUDA generation's graph and buffers (nothing to free on the eager path). */
+    @Override
+    public void close() {
+        if (device != null) {
+            DeviceGeneration d = device;
+            device = null;
+            d.close();
         }
     }
 
@@ -163,24 +420,6 @@ public final class BatchedPopulation implements PopulationLoss {
             }
         }
         return out;
-    }
-
-    /** Layer l's updates ({@link Subspace#pairs}) on the rows [from, to). */
-    private void addPairs(List<HostTensor> host, List<int[]> where, int l, Factors f, int from, int to) {
-        for (Subspace.Pair p : subspace.pairs(l, f)) {
-            host.add(HostTensor.ofFloats("a", p.a(), p.rank(), p.in()));
-            host.add(HostTensor.ofFloats("b", p.b(), p.rows(), p.rank()));
-            where.add(new int[] {p.target().weight(), from, to});
-        }
-    }
-
-    private static boolean isZero(double[] z) {
-        for (double v : z) {
-            if (v != 0) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /** The training set repeated λ times: member i's rows are i·rows .. (i + 1)·rows − 1, bitwise the set's. */

@@ -195,6 +195,11 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         return device;
     }
 
+    /** How generations run on replica 0 ({@link BatchedPopulation#generations}), for the run's log. */
+    public String generations() {
+        return population.generations();
+    }
+
     /** The CUDA devices each generation is spread over (replica k's at k), or an empty array. */
     public int[] gpus() {
         return gpus == null || gpus.length < 2 ? new int[0] : gpus.clone();
@@ -261,9 +266,13 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
             if (!hung) { // replica 0 hung in a call still running: its memory is left to the process's exit
                 enter();
                 try {
-                    base.close();
+                    population.close(); // its graph and device buffers, before the backend
                 } finally {
-                    ops.close();
+                    try {
+                        base.close();
+                    } finally {
+                        ops.close();
+                    }
                 }
             }
         }

@@ -166,7 +166,8 @@ public final class DfoTrainer {
                 if (loss instanceof DfoModelLoss m) {
                     int[] gpus = m.gpus();
                     log.println("dfo: device " + m.device() + (gpus.length > 0 ? ", each generation divided over "
-                            + "CUDA devices " + java.util.Arrays.toString(gpus) : "") + "; training loss at z = 0 (the "
+                            + "CUDA devices " + java.util.Arrays.toString(gpus) : "") + ", " + m.generations()
+                            + "; training loss at z = 0 (the "
                             + "base model) " + m.trainLoss(null));
                     initialDev = initialDev(m, data);
                 }

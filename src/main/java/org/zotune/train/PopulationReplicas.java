@@ -83,6 +83,7 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
     private final int[] devices;
     private final List<Ops> backends = new ArrayList<>(); // replica k ≥ 1's backend at k − 1
     private final List<Parameters> weights = new ArrayList<>(); // and its base weights
+    private final List<BatchedPopulation> populations = new ArrayList<>(); // and its population (a CUDA graph's owner)
     private final SpreadPopulation spread;
 
     /**
@@ -113,7 +114,9 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
                     throw new ZotuneException((name != null ? name : "population worker " + k + " of " + n)
                             + ": its replica of the model could not be made: " + e.getMessage(), e);
                 }
-                all.add(onDevice(devices[k], new BatchedPopulation(ops, model, p, objective, train, subspace)));
+                BatchedPopulation pop = new BatchedPopulation(ops, model, p, objective, train, subspace);
+                populations.add(pop);
+                all.add(onDevice(devices[k], pop));
                 names.add(where.name(k, n, devices[k]));
             }
         } catch (RuntimeException | Error e) {
@@ -188,6 +191,9 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
             }
             try {
                 where.use(devices[k]);
+                if (i < populations.size()) {
+                    populations.get(i).close();
+                }
                 if (i < weights.size()) {
                     weights.get(i).close();
                 }
@@ -200,6 +206,7 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
         }
         backends.clear();
         weights.clear();
+        populations.clear();
         if (first != null) {
             throw first;
         }

@@ -295,8 +295,8 @@ class BatchedPopulationTest {
         for (int l = 0; l < current.length; l++) {
             current[l] = gaussian(r, D); // current[layer] is random too: it must be ignored
         }
-        try (Parameters p = ops.createParameters(c.weights, DType.F32)) {
-            BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s);
+        try (Parameters p = ops.createParameters(c.weights, DType.F32);
+             BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s)) {
             double[] batched = pop.losses(layer, candidates, current);
             double base = c.objective.loss(ops, c.model, p, c.train);
             for (int i = 0; i < candidates.length; i++) {

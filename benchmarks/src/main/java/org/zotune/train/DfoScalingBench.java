@@ -35,9 +35,11 @@ import org.zotune.train.objective.MaskedLmPrompt;
  * members per generation divided over N GPUs in contiguous blocks ({@link PopulationReplicas}, parallel.gpus N): for
  * each N given, generations/s and members/s over {@code --generations} generations after {@code --warmup}, and the
  * efficiency against perfect scaling (strong scaling: the same λ, generations/s at N over N × generations/s at 1).
- * The members' losses are scalars back on the host (no NCCL). One JSON line per row.
+ * The members' losses are scalars back on the host (no NCCL). On one GPU also the eager generation
+ * ({@code -Dzotune.dfo.graph=false}: no captured graph, losses reduced on the host), the graph's gain. The warm-up
+ * (at least 2) includes the graph's capture. One JSON line per row.
  * <pre>
- * DfoScalingBench --population 80 --gpus 1,2,4,8 --per-class 16 --classes 2 --seq 64 --generations 5 --warmup 1
+ * DfoScalingBench --population 80 --gpus 1,2,4,8 --per-class 16 --classes 2 --seq 64 --generations 5 --warmup 2
  *     --out dfo_scaling.jsonl
  * </pre>
  */
@@ -52,7 +54,7 @@ public final class DfoScalingBench {
         int classes = 2;
         int seq = 64;
         int generations = 5;
-        int warmup = 1;
+        int warmup = 2; // a generation key's first generation runs uncaptured, its second captures the graph
         int subspace = 500;
         int rank = 4;
         String shape = "roberta-large";
@@ -113,10 +115,26 @@ public final class DfoScalingBench {
             }
             Cuda.useDevice(0);
             double gps;
-            try (Ops ops = CudaOps.create(DType.F32); Parameters p = ops.createParameters(weights, DType.F32)) {
-                BatchedPopulation first = new BatchedPopulation(ops, model, p, objective, train, s);
+            try (Ops ops = CudaOps.create(DType.F32); Parameters p = ops.createParameters(weights, DType.F32);
+                 BatchedPopulation first = new BatchedPopulation(ops, model, p, objective, train, s)) {
                 if (n == 1) {
                     gps = measure(first, layer, candidates, current, generations, warmup);
+                    first.close(); // its graph's activations are freed before the eager population's run
+                    // the same generations without the captured graph (-Dzotune.dfo.graph=false): the graph's gain
+                    String was = System.getProperty(BatchedPopulation.GRAPH_PROPERTY);
+                    System.setProperty(BatchedPopulation.GRAPH_PROPERTY, "false");
+                    try (BatchedPopulation eager = new BatchedPopulation(ops, model, p, objective, train, s)) {
+                        double e = measure(eager, layer, candidates, current, generations, warmup);
+                        row(out, what, n, "dfo-population-eager", population, generations, e, Double.NaN,
+                                eager.generations() + "; the captured generation is " + String.format(Locale.ROOT,
+                                "%.2f", gps / e) + "x faster");
+                    } finally {
+                        if (was == null) {
+                            System.clearProperty(BatchedPopulation.GRAPH_PROPERTY);
+                        } else {
+                            System.setProperty(BatchedPopulation.GRAPH_PROPERTY, was);
+                        }
+                    }
                 } else {
                     try (PopulationReplicas spread = new PopulationReplicas(PopulationReplicas.CUDA, devices, first,
                             model, weights, objective, train, s, 600)) {
@@ -128,7 +146,7 @@ public final class DfoScalingBench {
                 base = gps;
             }
             row(out, what, n, "dfo-population", population, generations, gps, gps / (n * base),
-                    n == 1 ? "one GPU, one batched forward per generation" : "");
+                    n == 1 ? "one GPU, one batched forward per generation, captured after the first" : "");
         }
     }
 

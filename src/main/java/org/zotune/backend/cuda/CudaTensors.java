@@ -37,6 +37,14 @@ public final class CudaTensors {
         return ((CudaIntTensor) t).address();
     }
 
+    /** {@code length} int32 values at {@code address} (memory owned and kept alive by the caller). */
+    public static IntTensor intView(long address, int length) {
+        if (address == 0 || length < 0) {
+            throw new IllegalArgumentException("bad device int view of " + length + " at " + address);
+        }
+        return new CudaIntTensor(address, length);
+    }
+
     /** A [rows, cols] tensor of {@code dtype} at {@code address} (memory owned and kept alive by the caller). */
     public static Tensor view(long address, int rows, int cols, DType dtype) {
         if (address == 0 || rows < 0 || cols < 0) {
