@@ -42,11 +42,14 @@ public final class ZoEngines {
     }
 
     /**
-     * Whether a run of {@code c} trains on the CUDA engine, as {@link #create} picks it: ranks of a run over several
-     * processes, GPU replicas and device cuda do, CPU workers and device cpu do not, device auto does when a CUDA
+     * Whether a run of {@code c} trains on the CUDA engine, as {@link #create} picks it: device cpu and CPU workers do
+     * not, ranks of a run over several processes, GPU replicas and device cuda do, device auto does when a CUDA
      * device is usable. (A part of the weights trains on the CPU engine only, and is refused on CUDA before a run.)
      */
     public static boolean trainsOnCuda(TrainConfig c) {
+        if (c.deviceKind() == TrainConfig.Device.CPU) {
+            return false; // GPU replicas or processes on device cpu are refused before a run, naming the key
+        }
         TrainConfig.Parallel par = c.parallel();
         if (par.worldSize() > 1 || par.init() != null) {
             return RankEngines.standIn == null; // the stand-in of CPU tests runs CPU engines

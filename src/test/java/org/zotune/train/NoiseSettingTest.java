@@ -76,6 +76,8 @@ class NoiseSettingTest {
         assertEquals("exact", ZoEngines.resolveNoise(parse("device=cuda", "noise=exact")).noise());
         assertEquals("exact", ZoEngines.resolveNoise(parse("device=cpu")).noise());
         assertEquals("exact", ZoEngines.resolveNoise(parse("parallel.workers=2")).noise());
+        // device cpu never trains on CUDA (GPU replicas there are refused later, naming parallel.gpus)
+        assertEquals("exact", ZoEngines.resolveNoise(parse("device=cpu", "parallel.gpus=2")).noise());
         ZotuneException x = assertThrows(ZotuneException.class,
                 () -> ZoEngines.resolveNoise(parse("noise=fast", "parallel.workers=2")));
         assertTrue(x.getMessage().startsWith("key 'noise': fast is the CUDA engine's noise, and this run trains on "

@@ -161,10 +161,10 @@ public final class RunFolder {
                         + worldSize);
             }
             JsonNode now = config.toJson();
-            if (config.methodKind() == TrainConfig.Method.ZO) {
+            if (config.methodKind() == TrainConfig.Method.ZO && "zo".equals(ran.path("method").asText())) {
                 requireSameNoise(ran.path("noise").asText(), now.path("noise").asText());
             }
-            // compared above by the resolved variant (a zo run), or not used at all (dfo)
+            // compared above by the resolved variant (a zo run), or not used (dfo: another method is named below)
             ((ObjectNode) ran).remove("noise");
             ((ObjectNode) now).remove("noise");
             String diff = firstDifference(perProcessRemoved(ran), perProcessRemoved(now), "");
