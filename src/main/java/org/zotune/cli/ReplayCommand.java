@@ -46,7 +46,8 @@ public final class ReplayCommand implements Callable<Integer> {
 
     @Option(names = "--device", paramLabel = "cpu|cuda", defaultValue = "cpu",
             description = "Where the updates are re-applied: the device the run trained on reproduces its weights "
-                    + "bit for bit (cuda: the GPU engine's kernels). Default: ${DEFAULT-VALUE}.")
+                    + "bit for bit (cuda: the GPU engine's kernels), with the noise variant the trajectory records "
+                    + "(key noise; a fast-noise trajectory needs cuda). Default: ${DEFAULT-VALUE}.")
     String device;
 
     @Override

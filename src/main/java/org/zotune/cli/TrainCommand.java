@@ -59,6 +59,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dtype", paramLabel = "f32|bf16|f16", description = "Override key dtype.")
     String dtype;
 
+    @Option(names = "--noise", paramLabel = "auto|exact|fast", description = "Override key noise: how the CUDA "
+            + "engine evaluates the Gaussian noise (auto: fast on CUDA, exact on the CPU).")
+    String noise;
+
     @Option(names = "--workers", paramLabel = "N", description = "Override key parallel.workers (data-parallel "
             + "CPU replicas).")
     Integer workers;
@@ -117,6 +121,7 @@ public final class TrainCommand implements Callable<Integer> {
         add(overrides, "parallel.workers", workers);
         add(overrides, "parallel.gpus", gpus);
         add(overrides, "dtype", dtype);
+        add(overrides, "noise", noise);
         add(overrides, "parallel.world_size", worldSize);
         add(overrides, "parallel.rank", rank);
         add(overrides, "parallel.local_rank", localRank);

@@ -24,6 +24,7 @@ import org.zotune.train.objective.PooledChoices;
 import org.zotune.zo.cuda.DeviceCollective;
 import org.zotune.zo.cuda.DeviceLoss;
 import org.zotune.zo.cuda.DeviceZoStep;
+import org.zotune.zo.cuda.NoiseVariant;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.LrSchedule;
@@ -86,13 +87,26 @@ final class CudaZoEngine implements ZoEngine {
     }
 
     /**
+     * As below with the noise variant of {@link NoiseVariant#configured()} (tests and benchmarks; a run passes its
+     * own, {@link ZoEngines}).
+     */
+    CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
+            ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
+        this(ops, model, initial, adapter, objective, optimizerConfig, lrSchedule, config, graph,
+                NoiseVariant.configured());
+    }
+
+    /**
      * Over a trainable set: every weight ({@code adapter} null), or an adapter over the frozen model (LoRA, prefix):
      * the base in the run's dtype ({@code config.paramDType()}, the ops' compute type), the adapter's tensors in a
      * float32 buffer of their own that the optimiser perturbs and updates (its state sized to them), as
      * {@link CpuZoEngine} holds them. Takes ownership of {@code ops}.
+     *
+     * @param noise the run's noise variant (key noise, resolved: {@link TrainConfig#noiseVariant})
      */
     CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
-            ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config, boolean graph) {
+            ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config, boolean graph,
+            NoiseVariant noise) {
         this.ops = ops;
         this.model = model;
         this.objective = objective;
@@ -115,7 +129,7 @@ final class CudaZoEngine implements ZoEngine {
                 // full fine-tuning: every weight trains, in the model's own parameter buffer
                 trainable = TrainableStorage.inModel(TrainableSet.full(model.params()), model.params(), p);
                 th = new CudaTheta(ops, p);
-                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, config);
+                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, config, noise);
             } else {
                 // adapters: their own float32 buffer (perturbed and updated in float32), the model's buffer frozen
                 bound = adapter.bind(ops, model, p, config.seed());
@@ -124,7 +138,7 @@ final class CudaZoEngine implements ZoEngine {
                 th = new CudaTheta(ops, own);
                 ZoStep.Config f32 = new ZoStep.Config(config.eps(), config.samples(), config.strategy(),
                         config.microBatches(), config.maxBadSteps(), DType.F32, config.seed());
-                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, f32);
+                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, f32, noise);
             }
         } catch (RuntimeException e) {
             closeAll(z, th, own, bound, p, ops);
@@ -144,6 +158,11 @@ final class CudaZoEngine implements ZoEngine {
     @Override
     public String device() {
         return "cuda";
+    }
+
+    /** The noise variant of this engine's step kernels (a run's resolved key noise). */
+    NoiseVariant noise() {
+        return zo.noise();
     }
 
     /**

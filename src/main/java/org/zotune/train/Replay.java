@@ -22,6 +22,7 @@ import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.run.Fingerprints;
 import org.zotune.zo.cuda.DeviceZoStep;
+import org.zotune.zo.cuda.NoiseVariant;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.ZoOptimizer;
@@ -59,6 +60,7 @@ public final class Replay {
                     + "them as adapters (Replay.runAdapters, Replay.runPrefix)");
         }
         requireDevice(device);
+        noise(trajectory, device);
         Target target = target(base, trajectory);
         List<HostTensor> theta = device.equals("cuda") ? runCuda(target, trajectory) : runCpu(target, trajectory);
         return new Weights(theta, target.head() == null ? null : target.head().labels(),
@@ -77,6 +79,24 @@ public final class Replay {
 
     private static LoadedLanguageModel any(LoadedModel base) {
         return new LoadedLanguageModel(base.checkpoint(), base.model(), base.parameters());
+    }
+
+    /**
+     * The noise variant a trajectory replays with on {@code device}: the one its header's config records (a header
+     * without key noise was written before it, with the exact noise; a header holding auto, which no run writes, as a
+     * run would resolve it there). The fast noise is the CUDA engine's alone: a fast-noise trajectory replayed on the
+     * CPU is a one-line error. An exact-noise trajectory replays on either device (bit for bit on the one it trained
+     * on).
+     */
+    static NoiseVariant noise(Trajectory.Read trajectory, String device) {
+        TrainConfig c = trajectory.config();
+        boolean cuda = device.equals("cuda");
+        if (!cuda && c.noiseSetting() == TrainConfig.NoiseSetting.FAST) {
+            throw new ZotuneException("replay: " + trajectory.where() + " was recorded with the fast noise (noise "
+                    + "fast), which only the CUDA engine regenerates: replay of a fast-noise trajectory needs CUDA "
+                    + "(--device cuda)");
+        }
+        return c.noiseVariant(cuda);
     }
 
     private static void requireDevice(String device) {
@@ -142,7 +162,8 @@ public final class Replay {
                 Parameters params = ops.createParameters(target.initial(), dtype);
                 CudaTheta theta = new CudaTheta(ops, params);
                 DeviceZoStep zo = new DeviceZoStep(ops, target.model(), params,
-                        c.optimizer().referenceConfig(c.steps()), ZoEngines.stepConfig(c), target.trainable())) {
+                        c.optimizer().referenceConfig(c.steps()), ZoEngines.stepConfig(c), target.trainable(),
+                        noise(trajectory, "cuda"))) {
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);
                 if (s.t() != zo.step() + 1) {
@@ -236,6 +257,7 @@ public final class Replay {
                     + "adapters");
         }
         requireDevice(device);
+        noise(trajectory, device);
         Target target = target(base, trajectory);
         Lora lora = ZoEngines.lora(c, target.model());
         if (target.head() != null) { // as the run made it: the classifier trains in full beside the adapters
@@ -313,7 +335,7 @@ public final class Replay {
                 step.maxBadSteps(), DType.F32, step.seed()); // adapters are float32 whatever the base's dtype
         try (CudaTheta theta = new CudaTheta(ops, storage.buffer());
                 DeviceZoStep zo = new DeviceZoStep(ops, model, frozen, storage,
-                        c.optimizer().referenceConfig(c.steps()), step)) {
+                        c.optimizer().referenceConfig(c.steps()), step, noise(trajectory, "cuda"))) {
             for (Trajectory.Step s : trajectory.steps()) {
                 checkStep(c, s);
                 if (s.t() != zo.step() + 1) {
@@ -384,6 +406,7 @@ public final class Replay {
         if (!device.equals("cpu") && !device.equals("cuda")) {
             throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
         }
+        noise(trajectory, device);
         checkParameters(base.model(), base.parameters(), trajectory);
         Prefix prefix = (Prefix) ZoEngines.adapter(c, base.model());
         DType dtype = c.paramDType();

@@ -26,6 +26,7 @@ import org.zotune.train.config.RecordBinder.Positive;
 import org.zotune.train.config.RecordBinder.Required;
 import org.zotune.train.objective.HeadOptions;
 import org.zotune.train.objective.SimilarityOptions;
+import org.zotune.zo.cuda.NoiseVariant;
 import org.zotune.zo.noise.Noise;
 import org.zotune.zo.optim.AdaMuSchedule;
 import org.zotune.zo.optim.LrSchedule;
@@ -71,6 +72,9 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param maxBadSteps stop after this many non-finite steps in a row
  * @param device     cpu, cuda or auto
  * @param dtype      f32, bf16 or f16
+ * @param noise      how the CUDA engine evaluates the Gaussian noise ({@link NoiseVariant}): auto (fast on CUDA, exact
+ *                   on the CPU), exact or fast; a run folder's run.json and trajectory header record the resolved
+ *                   variant ({@link #withNoise}), absent there meaning exact
  * @param out        the run folder
  * @param seed       the master seed (step seeds, data order)
  */
@@ -102,6 +106,7 @@ public record TrainConfig(
         @Default("5") @AtLeast(1) Integer maxBadSteps,
         @Default("auto") @Choice(Device.class) String device,
         @Default("f32") @Choice(Precision.class) String dtype,
+        @Default("auto") @Choice(NoiseSetting.class) String noise,
         @Required("the run folder") String out,
         @Default("42") Long seed) {
 
@@ -120,6 +125,18 @@ public record TrainConfig(
 
     /** Where the run trains (key device): auto is CUDA when a device is usable, else the CPU. */
     public enum Device { CPU, CUDA, AUTO }
+
+    /**
+     * How the CUDA engine evaluates the Gaussian noise (key noise, ALGORITHMS.md §1 "Exactness (revised)"): auto is
+     * the fast variant on the CUDA engine and the exact one on the CPU engine, which has the exact reference only.
+     */
+    public enum NoiseSetting { AUTO, EXACT, FAST }
+
+    /**
+     * What a recorded config (run.json, a trajectory's header) without key noise ran with: zotune before the key had
+     * the exact noise only.
+     */
+    public static final String RECORDED_NOISE_DEFAULT = "exact";
 
     /** How θ is perturbed during a step (key perturbation). */
     public enum Perturbation {
@@ -161,6 +178,10 @@ public record TrainConfig(
         }
         if (optimizer.name().equals("zo-adamu") && q != 1) {
             throw new ZotuneException("key 'q': zo-adamu defines one SPSA sample, got q = " + q);
+        }
+        if (device.equals("cpu") && noise.equals("fast")) {
+            throw new ZotuneException("key 'noise': fast is the CUDA engine's noise; device cpu has the exact noise "
+                    + "only (use noise exact or auto)");
         }
         if (parallel.worldSize() > 1 && RecordBinder.choice(Method.class, method) == Method.DFO) {
             throw new ZotuneException("parallel.world_size " + parallel.worldSize() + ": a dfo run spreads its "
@@ -606,6 +627,38 @@ public record TrainConfig(
         return RecordBinder.choice(Perturbation.class, perturbation).strategy();
     }
 
+    public NoiseSetting noiseSetting() {
+        return RecordBinder.choice(NoiseSetting.class, noise);
+    }
+
+    /**
+     * The noise variant this run's engine takes: auto is fast on the CUDA engine and exact on the CPU engine; fast
+     * on the CPU engine is a one-line error (the CPU has the exact reference only).
+     *
+     * @param cudaEngine whether the run trains on the CUDA engine
+     */
+    public NoiseVariant noiseVariant(boolean cudaEngine) {
+        return switch (noiseSetting()) {
+            case EXACT -> NoiseVariant.EXACT;
+            case AUTO -> cudaEngine ? NoiseVariant.FAST : NoiseVariant.EXACT;
+            case FAST -> {
+                if (!cudaEngine) {
+                    throw new ZotuneException("key 'noise': fast is the CUDA engine's noise, and this run trains on "
+                            + "the CPU engine (device " + device + "), which has the exact noise only; use noise "
+                            + "exact or auto");
+                }
+                yield NoiseVariant.FAST;
+            }
+        };
+    }
+
+    /** This config with key noise set to {@code v} (the resolved variant a run records). */
+    public TrainConfig withNoise(NoiseVariant v) {
+        ObjectNode json = (ObjectNode) toJson();
+        json.put("noise", v.name().toLowerCase(java.util.Locale.ROOT));
+        return RecordBinder.bind("config", json, TrainConfig.class);
+    }
+
     /** The run folder. */
     public Path outDir() {
         return Path.of(out);
@@ -701,10 +754,17 @@ public record TrainConfig(
         }
     }
 
-    /** Reads back {@link #toJsonString()}. */
+    /**
+     * Reads back {@link #toJsonString()} (a recorded config: run.json, a trajectory's header); one without key noise
+     * was recorded before it and ran with the exact noise ({@link #RECORDED_NOISE_DEFAULT}).
+     */
     public static TrainConfig fromJson(String source, String json) {
         try {
-            return RecordBinder.bind(source, JSON.readTree(json), TrainConfig.class);
+            JsonNode tree = JSON.readTree(json);
+            if (tree instanceof ObjectNode o && !o.has("noise")) {
+                o.put("noise", RECORDED_NOISE_DEFAULT);
+            }
+            return RecordBinder.bind(source, tree, TrainConfig.class);
         } catch (JsonProcessingException e) {
             throw new ZotuneException(source + ": not valid JSON: " + firstLine(e.getOriginalMessage()));
         }

@@ -114,12 +114,13 @@ public final class Trainer {
      * @param tokenizerPath an explicit tokenizer, or null
      */
     public Trainer(TrainConfig config, Path modelPath, Path tokenizerPath, Options options, PrintWriter log) {
-        this.config = config;
+        // key noise resolved for the engine the run trains on: run.json, the trajectory and --resume see the variant
+        this.config = ZoEngines.resolveNoise(config);
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
         this.options = options;
         this.log = log;
-        this.folder = new RunFolder(config, options.resume(), options.overwrite());
+        this.folder = new RunFolder(this.config, options.resume(), options.overwrite());
         this.metrics = new MetricsLog(folder, log);
         this.writes = config.parallel().rank() == 0;
     }

@@ -41,6 +41,41 @@ public final class ZoEngines {
                 c.seed());
     }
 
+    /**
+     * Whether a run of {@code c} trains on the CUDA engine, as {@link #create} picks it: device cpu and CPU workers do
+     * not, ranks of a run over several processes, GPU replicas and device cuda do, device auto does when a CUDA
+     * device is usable. (A part of the weights trains on the CPU engine only, and is refused on CUDA before a run.)
+     */
+    public static boolean trainsOnCuda(TrainConfig c) {
+        if (c.deviceKind() == TrainConfig.Device.CPU) {
+            return false; // GPU replicas or processes on device cpu are refused before a run, naming the key
+        }
+        TrainConfig.Parallel par = c.parallel();
+        if (par.worldSize() > 1 || par.init() != null) {
+            return RankEngines.standIn == null; // the stand-in of CPU tests runs CPU engines
+        }
+        if (par.gpus() > 1) {
+            return true;
+        }
+        if (par.workers() > 1) {
+            return false;
+        }
+        return switch (c.deviceKind()) {
+            case CUDA -> true;
+            case CPU -> false;
+            case AUTO -> Cuda.availability().usable();
+        };
+    }
+
+    /**
+     * {@code c} with key noise resolved for the engine it trains on ({@link TrainConfig#noiseVariant}): what a run
+     * records in run.json and in its trajectory's header, and what --resume compares. A one-line error for fast on
+     * the CPU engine.
+     */
+    public static TrainConfig resolveNoise(TrainConfig c) {
+        return c.withNoise(c.noiseVariant(trainsOnCuda(c)));
+    }
+
     /** Fails with one line when {@code device} is cuda and no CUDA device is usable (before any file is written). */
     public static void requireDevice(String device) {
         if (device.equals("cuda")) {
@@ -280,6 +315,7 @@ public final class ZoEngines {
 
     static CpuZoEngine cpu(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective) {
+        c.noiseVariant(false); // fast noise on the CPU engine: a one-line error (it has the exact reference only)
         ZoOptimizer opt = ZoOptimizers.create(c.optimizer(), c.steps(), new NoiseLayout(adapter != null
                 ? adapter.tensors() : TrainableSet.of(model.params(), trainable).specs()));
         return new CpuZoEngine(model, initial, adapter, trainable, objective, opt, c.optimizer().lrSchedule(c.steps()),
@@ -364,7 +400,7 @@ public final class ZoEngines {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {
             return new CudaZoEngine(ops, model, initial, adapter, objective, c.optimizer().referenceConfig(c.steps()),
-                    c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph);
+                    c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph, c.noiseVariant(true));
         } catch (RuntimeException e) {
             ops.close(); // idempotent: the engine may have closed it already
             throw e;

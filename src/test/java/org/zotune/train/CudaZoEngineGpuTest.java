@@ -37,8 +37,6 @@ import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
-import org.zotune.zo.cuda.NoiseVariant;
-import org.zotune.zo.cuda.NoiseVariants;
 
 /**
  * The CUDA ZO engine on the real stories260K (float32) against the CPU engine, and the GPU run's reproducibility:
@@ -47,7 +45,7 @@ import org.zotune.zo.cuda.NoiseVariants;
  *       different order, CPU/GPU normals within ~1e-6, compounded over a few steps), for the captured step (lm),
  *       the eager step (several micro-batches; classification and −accuracy), and q = 2 (both kinds of step); with
  *       the exact noise, and on three rows (captured, in place, eager) the fast noise (normals within 1e-4 of the
- *       CPU's: {@code -Dzotune.noise=fast});</li>
+ *       CPU's: key {@code noise}, pinned per row);</li>
  *   <li>a run stopped at step 4 and resumed from its checkpoint reports every later loss bitwise as an
  *       uninterrupted run, which equals a second uninterrupted run bitwise (determinism); the weights agree
  *       bitwise, and replaying the trajectory on the GPU rebuilds them bit for bit.</li>
@@ -67,10 +65,12 @@ class CudaZoEngineGpuTest {
         Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
     }
 
+    /** @param noise key noise: the comparisons with the CPU engine pin the variant (auto would be fast on CUDA) */
     private TrainConfig config(String device, String objective, String opt, double lr, String strategy, int q,
-            int micro) throws IOException {
+            int micro, String noise) throws IOException {
         List<String> extra = new ArrayList<>(List.of("optimizer:", "  name: " + opt, "  lr: " + lr, "steps: 4",
-                "eps: 1e-3", "perturbation: " + strategy, "q: " + q, "grad_accumulation: " + micro, "dtype: f32"));
+                "eps: 1e-3", "perturbation: " + strategy, "q: " + q, "grad_accumulation: " + micro, "dtype: f32",
+                "noise: " + noise));
         String yaml;
         if (objective.equals("lm")) {
             Path train = TrainRuns.austen(dir, "train.txt", 20_000);
@@ -101,23 +101,12 @@ class CudaZoEngineGpuTest {
         "lm, zo-adam, 1e-4, shadow, 1, 2, fast",
     })
     void gpuEngineMatchesCpuEngine(String objective, String opt, double lr, String strategy, int q, int micro,
-                                   String noise) {
-        NoiseVariants.with(NoiseVariant.parse(noise), () -> {
-            try {
-                gpuEngineMatchesCpuEngine(objective, opt, lr, strategy, q, micro);
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
-    }
-
-    private void gpuEngineMatchesCpuEngine(String objective, String opt, double lr, String strategy, int q, int micro)
-            throws IOException {
+                                   String noise) throws IOException {
         BundledModel b = BundledModel.get();
         LoadedModel m = ModelLoader.load(b.model());
         Tokenizer tok = Tokenizers.forModel(b.model(), b.tokenizer());
-        TrainConfig cpuConfig = config("cpu", objective, opt, lr, strategy, q, micro);
-        TrainConfig gpuConfig = config("cuda", objective, opt, lr, strategy, q, micro);
+        TrainConfig cpuConfig = config("cpu", objective, opt, lr, strategy, q, micro, "exact");
+        TrainConfig gpuConfig = config("cuda", objective, opt, lr, strategy, q, micro, noise);
         TrainData data = TrainData.load(cpuConfig.data(), tok, cpuConfig.maxLength(), cpuConfig.seed());
         int perMicro = objective.equals("lm") ? 4 : 8;
         int steps = 4;
@@ -173,8 +162,8 @@ class CudaZoEngineGpuTest {
         BundledModel b = BundledModel.get();
         LoadedModel m = ModelLoader.load(b.model());
         Tokenizer tok = Tokenizers.forModel(b.model(), b.tokenizer());
-        TrainConfig cpuConfig = config("cpu", "lm", "zo-sgd", 5e-4, "shadow", 1, 1);
-        TrainConfig gpuConfig = config("cuda", "lm", "zo-sgd", 5e-4, "shadow", 1, 1);
+        TrainConfig cpuConfig = config("cpu", "lm", "zo-sgd", 5e-4, "shadow", 1, 1, "exact");
+        TrainConfig gpuConfig = config("cuda", "lm", "zo-sgd", 5e-4, "shadow", 1, 1, "exact");
         TrainData data = TrainData.load(cpuConfig.data(), tok, cpuConfig.maxLength(), cpuConfig.seed());
         OwnPositions onCpu = new OwnPositions();
         OwnPositions onGpu = new OwnPositions();
@@ -256,6 +245,7 @@ class CudaZoEngineGpuTest {
         Path a = dir.resolve("a");
         Path b = dir.resolve("b");
         Path c = dir.resolve("c");
+        // key noise absent: auto, the fast noise on CUDA, which the runs record and --resume and replay take
         TrainRuns.train(TrainRuns.config(TrainRuns.yamlOn("cuda", train, dev, a, extra)), TrainRuns.quiet());
         TrainRuns.train(TrainRuns.config(TrainRuns.yamlOn("cuda", train, dev, c, extra)), TrainRuns.quiet());
         TrainConfig cb = TrainRuns.config(TrainRuns.yamlOn("cuda", train, dev, b, extra));

@@ -46,7 +46,8 @@ class EncoderObjectivesGpuTest {
     private static TrainConfig config(String device, String objective, String opt) {
         return TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n", List.of(
                 "objective=" + objective, "device=" + device, "optimizer.name=" + opt, "optimizer.lr=1e-3",
-                "eps=1e-2", "dtype=f32", "similarity.labels={\"0\": \"it was terrible\", \"1\": \"it was great\"}",
+                "eps=1e-2", "dtype=f32", "noise=exact", // compared with the CPU engine: the exact noise
+                "similarity.labels={\"0\": \"it was terrible\", \"1\": \"it was great\"}",
                 "similarity.temperature=0.5"));
     }
 

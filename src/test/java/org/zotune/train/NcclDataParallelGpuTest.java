@@ -69,10 +69,11 @@ class NcclDataParallelGpuTest {
         return TrainRuns.config(TrainRuns.yamlOn("cuda", train, dev, out, lines.toArray(String[]::new)));
     }
 
+    /** One CUDA engine of {@code c}, with the config's noise variant as ZoEngines gives the replicas theirs. */
     private static CudaZoEngine single(TrainConfig c, LoadedModel m, Objective o, boolean graph) {
-        return new CudaZoEngine(CudaOps.create(c.paramDType()), m.model(), m.parameters(), o,
+        return new CudaZoEngine(CudaOps.create(c.paramDType()), m.model(), m.parameters(), null, o,
                 c.optimizer().referenceConfig(c.steps()), c.optimizer().lrSchedule(c.steps()), ZoEngines.stepConfig(c),
-                graph);
+                graph, c.noiseVariant(true));
     }
 
     private record Run(List<float[]> losses, List<HostTensor> theta) {

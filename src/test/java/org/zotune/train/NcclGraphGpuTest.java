@@ -78,10 +78,11 @@ class NcclGraphGpuTest {
                 lines.toArray(String[]::new)));
     }
 
+    /** One CUDA engine of {@code c}, with the config's noise variant as ZoEngines gives the replicas theirs. */
     private static ZoEngine single(TrainConfig c, LoadedModel m, Objective o, boolean graph) {
         return new CudaZoEngine(CudaOps.create(c.paramDType()), m.model(), m.parameters(), ZoEngines.adapter(c,
                 m.model()), o, c.optimizer().referenceConfig(c.steps()), c.optimizer().lrSchedule(c.steps()),
-                ZoEngines.stepConfig(c), graph);
+                ZoEngines.stepConfig(c), graph, c.noiseVariant(true));
     }
 
     private static DataParallelEngine ranks(TrainConfig c, LoadedModel m, Objective o, boolean graph) {

@@ -106,7 +106,8 @@ class PrefixCudaGpuTest {
             String dtype) throws IOException {
         List<String> extra = new ArrayList<>(List.of("optimizer:", "  name: " + opt, "  lr: " + lr, "steps: 4",
                 "eps: 1e-3", "perturbation: " + strategy, "q: " + q, "grad_accumulation: " + micro,
-                "dtype: " + dtype));
+                "dtype: " + dtype,
+                "noise: exact")); // the CPU engine's comparisons rest on the exact noise (auto: fast on CUDA)
         extra.addAll(List.of(PEFT));
         Path train = TrainRuns.austen(dir, "train.txt", 20_000);
         return TrainRuns.config(TrainRuns.yamlOn(device, train, train, dir.resolve("o-" + device + "-" + dtype),
@@ -555,6 +556,7 @@ class PrefixCudaGpuTest {
         return TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n", List.of(
                 "objective=similarity", "device=" + device, "optimizer.name=" + opt, "optimizer.lr=1e-3",
                 "eps=1e-2", "dtype=f32", "max_length=32", "peft.method=prefix", "peft.tokens=2",
+                "noise=exact", // compared with the CPU engine: the exact noise (auto: fast on CUDA)
                 "similarity.labels={\"0\": \"it was terrible\", \"1\": \"it was great\"}",
                 "similarity.temperature=0.5"));
     }

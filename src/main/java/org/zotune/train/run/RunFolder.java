@@ -95,6 +95,18 @@ public final class RunFolder {
         }
     }
 
+    /**
+     * A run resumes only under the noise variant it trained with (another would not regenerate its steps' directions):
+     * run.json records the resolved one (absent: exact, the only variant before the key), this start resolved its own.
+     */
+    private void requireSameNoise(String ran, String now) {
+        if (!ran.equals(now)) {
+            throw new ZotuneException("--resume: " + dir.resolve(RUN_JSON) + " has noise " + ran + " (the noise "
+                    + "variant the run trained with), this start resolves noise to " + now + "; resume with --noise "
+                    + ran + (ran.equals("fast") ? " on a CUDA device (the CPU engine has the exact noise only)" : ""));
+        }
+    }
+
     /** The config without the keys that differ between the processes of one run ({@link TrainConfig.Parallel}). */
     private static JsonNode perProcessRemoved(JsonNode config) {
         for (String key : TrainConfig.Parallel.PER_PROCESS) {
@@ -148,7 +160,14 @@ public final class RunFolder {
                         + ", this start has " + config.parallel().worldSize() + "; resume with world size "
                         + worldSize);
             }
-            String diff = firstDifference(perProcessRemoved(ran), perProcessRemoved(config.toJson()), "");
+            JsonNode now = config.toJson();
+            if (config.methodKind() == TrainConfig.Method.ZO && "zo".equals(ran.path("method").asText())) {
+                requireSameNoise(ran.path("noise").asText(), now.path("noise").asText());
+            }
+            // compared above by the resolved variant (a zo run), or not used (dfo: another method is named below)
+            ((ObjectNode) ran).remove("noise");
+            ((ObjectNode) now).remove("noise");
+            String diff = firstDifference(perProcessRemoved(ran), perProcessRemoved(now), "");
             if (diff != null) {
                 throw new ZotuneException("--resume: out folder " + dir + " holds a run with a different config (key '"
                         + diff + "'); resume with the same config or use another out folder");

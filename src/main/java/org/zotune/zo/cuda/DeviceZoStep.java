@@ -112,6 +112,16 @@ public final class DeviceZoStep implements AutoCloseable {
      */
     public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters frozen, TrainableStorage trainable,
                         ZoOptimizerConfig optimizerConfig, ZoStep.Config config) {
+        this(ops, model, frozen, trainable, optimizerConfig, config, NoiseVariant.configured());
+    }
+
+    /**
+     * As {@link #DeviceZoStep(CudaOps, LanguageModel, Parameters, TrainableStorage, ZoOptimizerConfig,
+     * ZoStep.Config)} with the noise variant of its kernels: a run's (key noise), a replay's (its trajectory's). The
+     * constructors without one take {@link NoiseVariant#configured()} (tests and benchmarks).
+     */
+    public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters frozen, TrainableStorage trainable,
+                        ZoOptimizerConfig optimizerConfig, ZoStep.Config config, NoiseVariant noise) {
         if (frozen == null && trainable.modelBuffer()) {
             throw new ZotuneException("GPU zeroth-order engine: a set in the model's buffer needs the parameters");
         }
@@ -158,7 +168,7 @@ public final class DeviceZoStep implements AutoCloseable {
                     + trainable.set().modelParameters());
         }
         this.table = ChunkTable.of(trainable);
-        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8).stateDType(opt.stateDType());
+        this.kernels = new ZoKernels(ops.device().multiprocessors() * 8, noise).stateDType(opt.stateDType());
         this.graph = new StepGraph(ops);
         try {
             CudaStream s = ops.stream();
@@ -183,6 +193,11 @@ public final class DeviceZoStep implements AutoCloseable {
         }
     }
 
+    /** The noise variant of this step's kernels. */
+    public NoiseVariant noise() {
+        return kernels.noise();
+    }
+
     /**
      * The model's own parameters, those flagged in {@code trainable} (null = all) training in place in their
      * buffer ({@code parameters}, in the ops' compute type).
@@ -190,6 +205,12 @@ public final class DeviceZoStep implements AutoCloseable {
     public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
                         ZoStep.Config config, boolean[] trainable) {
         this(ops, model, parameters, inModel(model, parameters, trainable), optimizerConfig, config);
+    }
+
+    /** As above with the noise variant of its kernels (a replay's: its trajectory's). */
+    public DeviceZoStep(CudaOps ops, LanguageModel model, Parameters parameters, ZoOptimizerConfig optimizerConfig,
+                        ZoStep.Config config, boolean[] trainable, NoiseVariant noise) {
+        this(ops, model, parameters, inModel(model, parameters, trainable), optimizerConfig, config, noise);
     }
 
     /** All parameters trainable (full fine-tuning). */

@@ -12,15 +12,18 @@ import org.zotune.ZotuneException;
  *       angle reduced from the Philox word, sqrt.approx), within 1e-4 absolute of the CPU's normals (bound argued in
  *       native/include/zo.cuh, measured by ZoNoiseGpuTest) and fewer instructions per element.</li>
  * </ul>
- * Chosen per {@link ZoKernels} ({@code -Dzotune.noise=exact|fast}, read when a ZoKernels is made); the default is
- * exact until the fast variant is measured on the device. Either is bitwise reproducible across passes, launch
+ * Chosen per {@link ZoKernels}, fixed when it is made. A run passes its own: key {@code noise} (auto: fast on the
+ * CUDA engine, exact on the CPU engine, which has the exact reference only), resolved once and recorded in run.json
+ * and the trajectory's header, so that --resume and replay take the variant the run trained with (a recorded config
+ * without the key ran with exact). Only the constructors that take no variant (tests, benchmarks) read
+ * {@code -Dzotune.noise=exact|fast} (default exact). Either variant is bitwise reproducible across passes, launch
  * configurations and runs; a run must not switch variants midway (the restore would not undo the perturbation).
  */
 public enum NoiseVariant {
     EXACT(""),
     FAST("_fast");
 
-    /** The JVM property that picks the variant. */
+    /** The JVM property that picks the variant of the constructors that take none (tests, benchmarks; runs never). */
     public static final String PROPERTY = "zotune.noise";
 
     private final String kernelSuffix;
@@ -43,7 +46,7 @@ public enum NoiseVariant {
         };
     }
 
-    /** {@code -Dzotune.noise}, default exact. */
+    /** {@code -Dzotune.noise}, default exact: for the constructors without a variant (tests, benchmarks). */
     public static NoiseVariant configured() {
         return parse(System.getProperty(PROPERTY, "exact"));
     }

@@ -29,7 +29,8 @@ public final class ZoKernels implements AutoCloseable {
     private DType state = DType.F32;
 
     /**
-     * Kernels of the configured noise variant ({@link NoiseVariant#configured()}, {@code -Dzotune.noise}).
+     * Kernels of the configured noise variant ({@link NoiseVariant#configured()}, {@code -Dzotune.noise}: tests and
+     * benchmarks; a run's step passes its variant, {@link #ZoKernels(int, NoiseVariant)}).
      *
      * @param maxGrid the most blocks of a noise-fill launch (e.g. 8 per SM). Launches over the chunk table take one
      *                block per chunk and shadow launches one thread per unit of elements, up to 64 × maxGrid
@@ -41,7 +42,7 @@ public final class ZoKernels implements AutoCloseable {
         this(maxGrid, NoiseVariant.configured());
     }
 
-    /** As {@link #ZoKernels(int)} with the given noise variant (tests pin one). */
+    /** As {@link #ZoKernels(int)} with the given noise variant (a run's, or one a test pins). */
     public ZoKernels(int maxGrid, NoiseVariant noise) {
         this.maxGrid = Math.max(1, maxGrid);
         this.noise = noise;
