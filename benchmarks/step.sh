@@ -54,9 +54,14 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
   if [ -d "$d" ]; then export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"; fi
 done
 export PYTHONUNBUFFERED=1
-java=("$dist/runtime/bin/java" -Xmx16g -XX:MaxDirectMemorySize=4g -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*")
+# zotune's noise variant (NOISE: fast, the CUDA default of `zotune train` since key noise, or exact, the default
+# of the rows measured before 2026-12-06)
+noise=${NOISE:-fast}
+java=("$dist/runtime/bin/java" -Xmx16g -XX:MaxDirectMemorySize=4g "-Dzotune.noise=$noise"
+  -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*")
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt" 2>/dev/null || true
 date -u '+%Y-%m-%d %H:%M UTC' >> "$out/gpu.txt"
+echo "zotune noise: $noise" >> "$out/gpu.txt"
 
 # peer LIMIT_S ARGS...: the PyTorch peer; zot LIMIT_S ARGS...: zotune's StepBench. Deadline = limit - 30 s.
 peer() {

@@ -108,8 +108,9 @@ public final class ScalingBench {
     private static ZoEngine oneRank(TrainConfig c, CausalLM lm, List<HostTensor> w) {
         return new DataParallelEngine(NcclGroup.create(new int[] {0}, 600), 600, DataParallelEngine.Split.BATCH,
                 Objective.named("lm"), 0, (rank, o, x) -> new OnDevice(0, new CudaZoEngine(
-                        CudaOps.create(c.paramDType()), lm, w, o, c.optimizer().referenceConfig(c.steps()),
-                        c.optimizer().lrSchedule(c.steps()), ZoEngines.stepConfig(c), true)));
+                        CudaOps.create(c.paramDType()), lm, w, null, o, c.optimizer().referenceConfig(c.steps()),
+                        c.optimizer().lrSchedule(c.steps()), ZoEngines.stepConfig(c), true,
+                        c.noiseVariant(true)))); // the variant the run's engines use (key noise)
     }
 
     private static PromptBatch batch(int rows, int seq, long seed) {
