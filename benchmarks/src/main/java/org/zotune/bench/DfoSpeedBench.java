@@ -112,7 +112,8 @@ public final class DfoSpeedBench {
         LanguageModel model = Architectures.createModel(config);
         List<HostTensor> weights = Gpt2Shapes.randomWeights(model.params(), 42);
         boolean encoder = config.family() == ModelFamily.ROBERTA;
-        Objective objective = encoder ? new MaskedLmPrompt(ROBERTA_MASK, labels(ROBERTA_LABELS, o.classes())) : new ClassificationLoss();
+        Objective objective = encoder ? new MaskedLmPrompt(ROBERTA_MASK, labels(ROBERTA_LABELS, o.classes()))
+                : new ClassificationLoss();
         PromptBatch train = encoder ? maskedRows(o, config.vocabSize()) : candidateRows(o, config.vocabSize());
         AttentionTargets targets = AttentionTargets.of(model);
         double[] scales = new double[targets.layers()];
@@ -181,8 +182,8 @@ public final class DfoSpeedBench {
                         + "\"generations_per_s\":%.5f,\"members_per_s\":%.3f,\"forwards_per_generation\":%d,"
                         + "\"device_used_bytes\":%d,\"losses\":%s%s,\"elapsed_s\":%.1f}",
                         mode, common, seconds.size(), total, 1e3 * median, seconds.size() / total,
-                        seconds.size() * o.population() / total, batched ? 1 : o.population(), used, json(losses), compare,
-                        elapsed()));
+                        seconds.size() * o.population() / total, batched ? 1 : o.population(), used, json(losses),
+                        compare, elapsed()));
             }
         }
     }
@@ -229,8 +230,8 @@ public final class DfoSpeedBench {
     }
 
     /**
-     * perClass × classes examples of {@code classes} candidate rows each: the same seq − 1 random prompt tokens, then
-     * the candidate's label token (the answer, scored from the logits before it); gold = example mod classes.
+     * perClass × classes examples of {@code classes} candidate rows each: the same seq − 1 random prompt tokens,
+     * then the candidate's label token (the answer, scored from the logits before it); gold = example mod classes.
      */
     static PromptBatch candidateRows(Options o, int vocab) {
         SplittableRandom r = new SplittableRandom(7);
