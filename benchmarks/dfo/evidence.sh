@@ -120,10 +120,10 @@ data_args() {
 launch() {
   local name=$1; shift
   [ -f "$work/runs/$name/summary.json" ] && return 0
+  while [ "$(jobs -rp | wc -l)" -gt "$parallel" ]; do wait -n 2>/dev/null || true; done  # the sampler is a job too
   if [ "$SECONDS" -ge "$deadline" ]; then
     echo "deadline ($deadline s): $name not started"; late=$((late + 1)); return 0
   fi
-  while [ "$(jobs -rp | wc -l)" -gt "$parallel" ]; do wait -n 2>/dev/null || true; done  # the sampler is a job too
   (
     t0=$(date +%s)
     "$zotune" train --config "$here/minilm.yaml" --out "$work/runs/$name" --overwrite --no-progress \
