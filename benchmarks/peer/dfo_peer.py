@@ -35,6 +35,7 @@ import argparse
 import gc
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -148,14 +149,19 @@ class Lora:
         self.current = {}  # layer -> (A_Q, B_Q, A_K, B_K)
         self.handles = []
         self.hidden = hidden
-        if family == "roberta":
-            for l, layer in enumerate(model.roberta.encoder.layer):
-                att = layer.attention.self
-                self.handles.append(att.query.register_forward_hook(self._linear(l, 0)))
-                self.handles.append(att.key.register_forward_hook(self._linear(l, 2)))
-        else:
-            for l, block in enumerate(model.transformer.h):
-                self.handles.append(block.attn.c_attn.register_forward_hook(self._fused(l)))
+        # found by their Hugging Face names (the state dict's), whatever the classes between them
+        pattern = (re.compile(r"encoder\.layer\.(\d+)\.attention\..*\b(query|key)$") if family == "roberta"
+                   else re.compile(r"transformer\.h\.(\d+)\.attn\.(c_attn)$"))
+        for name, module in model.named_modules():
+            m = pattern.search(name)
+            if m:
+                l, what = int(m.group(1)), m.group(2)
+                hook = self._fused(l) if what == "c_attn" else self._linear(l, 0 if what == "query" else 2)
+                self.handles.append(module.register_forward_hook(hook))
+        layers = model.config.num_hidden_layers
+        if len(self.handles) != (2 * layers if family == "roberta" else layers):
+            self.close()
+            raise RuntimeError(f"found {len(self.handles)} query/key projections for {layers} layers of {family}")
 
     def _linear(self, l, k):
         def hook(module, inputs, out):
