@@ -54,14 +54,16 @@ def loss(e):
 
 
 def failed_runs(work):
-    out = set()
+    """Runs whose last attempt ended with zotune's own error (exit 1 to 127); one killed by a signal (a time
+    limit: 128 and above) is not failed, it runs again on the next invocation."""
+    last = {}
     f = work / "runs.tsv"
     if f.exists():
         for line in f.read_text().splitlines():
             p = line.split("\t")
-            if len(p) >= 5 and p[4] != "0":
-                out.add(p[0])
-    return out
+            if len(p) >= 5 and p[4].isdigit():
+                last[p[0]] = int(p[4])
+    return {name for name, rc in last.items() if 0 < rc < 128 and not (work / "runs" / name / "summary.json").exists()}
 
 
 def pick(work, task, method, seed, grid):
