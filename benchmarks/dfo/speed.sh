@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# DFO-LoRA speed (issue "Derivative-free LoRA", item 8): generations per second for lambda = 20 at RoBERTa-large's and
+# GPT-2 large's shapes (random weights, float32 base as a dfo run has it), 16 examples per class x 2 classes x 64
+# tokens, the searched layer the middle one with the layers below it at non-zero points: zotune batched (the whole
+# generation in one forward), zotune sequential (the members one at a time) (org.zotune.bench.DfoSpeedBench) and the
+# PyTorch peer written from the DFO-LoRA article's public loop (benchmarks/peer/dfo_peer.py: candidates one by one
+# through a Hugging Face forward), all in this one invocation on the same GPU; then the table
+# (benchmarks/dfo/speed_report.py: gen/s, batched/peer ratio against the target >= 10x).
+# Run from the repository root on the GPU host, with the dist bundle (mvn -Pdist package) and the built benchmarks
+# (mvn install -DskipTests && mvn -f benchmarks/pom.xml package), python3 with torch, transformers and numpy:
+#   benchmarks/dfo/speed.sh [OUT_DIR]        (default benchmarks/out/dfo-speed; ~200 s at most)
+# ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built benchmarks are (default dist, benchmarks/target).
+# Resumable: a phase (zotune, peer) whose rows are all in OUT_DIR is not run again (delete OUT_DIR/*.done to redo).
+# Each phase has a time limit and its program a deadline after which it starts no new row; a row times at most
+# ROW_SECONDS (default 15) of generations after one warm-up generation.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-benchmarks/out/dfo-speed}
+dist=${ZOTUNE_DIST:-dist}
+bench=${ZOTUNE_BENCH:-benchmarks/target}
+shapes=${SHAPES:-roberta-large,gpt2-large}
+row_seconds=${ROW_SECONDS:-15}
+common=(--shapes "$shapes" --population "${POPULATION:-20}" --per-class 16 --classes 2 --seq 64 --subspace 500 \
+        --rank 4 --generations "${GENERATIONS:-5}" --warmup 1 --row-seconds "$row_seconds")
+fail() { echo "speed.sh: $*" >&2; exit 2; }
+[ -x "$dist/runtime/bin/java" ] || fail "no $dist/runtime/bin/java (build the bundle: mvn -Pdist package; or set ZOTUNE_DIST)"
+[ -f "$bench/benchmarks.jar" ] || fail "no $bench/benchmarks.jar (mvn -f benchmarks/pom.xml package; or set ZOTUNE_BENCH)"
+python3 -c 'import numpy, torch, transformers' 2>/dev/null \
+  || fail "python3 lacks numpy, torch or transformers (the peer needs them)"
+mkdir -p "$out"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  if [ -d "$d" ]; then export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"; fi
+done
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt" 2>/dev/null || true
+date -u '+%Y-%m-%d %H:%M UTC' >> "$out/gpu.txt"
+git -C "$here" rev-parse --short HEAD >> "$out/gpu.txt" 2>/dev/null || true
+
+# complete FILE N: FILE holds N rows (kind "row")
+complete() { [ -f "$1" ] && [ "$(grep -c '"kind": *"row"' "$1")" -ge "$2" ]; }
+n_shapes=$(echo "$shapes" | tr ',' '\n' | grep -c .)
+
+# zotune: batched and sequential per shape
+if [ -f "$out/zotune.done" ]; then
+  echo "zotune phase: done before (rows in $out/zotune.jsonl)"
+else
+  rm -f "$out/zotune.jsonl"
+  timeout 130 "$dist/runtime/bin/java" -Xmx24g -XX:MaxDirectMemorySize=8g \
+    -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*" org.zotune.bench.DfoSpeedBench "${common[@]}" \
+    --deadline 95 --out "$out/zotune.jsonl" 2>&1 | tee "$out/zotune.log"
+  echo "zotune phase: exit ${PIPESTATUS[0]} after ${SECONDS}s"
+  complete "$out/zotune.jsonl" $((2 * n_shapes)) && touch "$out/zotune.done"
+fi
+
+# the peer: the public code's loop, candidates one by one
+if [ -f "$out/peer.done" ]; then
+  echo "peer phase: done before (rows in $out/peer.jsonl)"
+else
+  rm -f "$out/peer.jsonl"
+  timeout 100 python3 "$here/../peer/dfo_peer.py" "${common[@]}" --deadline 65 --out "$out/peer.jsonl" 2>&1 \
+    | tee "$out/peer.log"
+  echo "peer phase: exit ${PIPESTATUS[0]} after ${SECONDS}s"
+  complete "$out/peer.jsonl" "$n_shapes" && touch "$out/peer.done"
+fi
+python3 "$here/speed_report.py" "$out"
