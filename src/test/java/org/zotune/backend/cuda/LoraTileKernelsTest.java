@@ -83,12 +83,15 @@ class LoraTileKernelsTest {
                     try (Ops.Scope scope = g.scope(); Parameters f = factors(g, b, at, rows, cols, r)) {
                         CudaTensor aligned = (CudaTensor) g.tensor(w, rows, cols);
                         CudaTensor unaligned = oneElementIn(g, w, rows, cols, t);
-                        assertTrue(ElementwiseKernels.loraVector(cols, r, vec, aligned.address(), aligned.address()),
-                                name + ": aligned inputs take the vector kernel");
-                        assertTrue(!ElementwiseKernels.loraVector(cols, r, vec, unaligned.address()),
-                                name + ": the view one element in takes the scalar kernel");
-                        float[] tiled = g.toHost(g.loraWeight(aligned, f.weight(0), f.weight(1), s));
-                        float[] scalar = g.toHost(g.loraWeight(unaligned, f.weight(0), f.weight(1), s));
+                        Tensor outV = g.loraWeight(aligned, f.weight(0), f.weight(1), s);
+                        Tensor outS = g.loraWeight(unaligned, f.weight(0), f.weight(1), s);
+                        // the host's choice for exactly these addresses: W and W' both checked
+                        assertTrue(ElementwiseKernels.loraVector(cols, r, vec, aligned.address(),
+                                CudaTensors.address(outV)), name + ": aligned inputs take the vector kernel");
+                        assertTrue(!ElementwiseKernels.loraVector(cols, r, vec, unaligned.address(),
+                                CudaTensors.address(outS)), name + ": the view one element in takes the scalar kernel");
+                        float[] tiled = g.toHost(outV);
+                        float[] scalar = g.toHost(outS);
                         assertBitwise(naive, scalar, name + " scalar kernel vs naive");
                         assertBitwise(naive, tiled, name + " vector kernel vs naive");
                         assertBitwise(scalar, tiled, name + " vector vs scalar kernel");
@@ -132,6 +135,9 @@ class LoraTileKernelsTest {
                             CudaTensor yu = oneElementIn(g, y, n, out, t);
                             g.loraDelta(xs, f.weight(1), f.weight(0), s, ya);
                             g.loraDelta(xs, f.weight(1), f.weight(0), s, yu);
+                            assertTrue(ElementwiseKernels.loraVector(out, r, 16 / t.bytes(), ya.address())
+                                    && !ElementwiseKernels.loraVector(out, r, 16 / t.bytes(), yu.address()),
+                                    name + ": y aligned takes lora_up_v, y one element in lora_up");
                             float[] tiled = g.toHost(ya);
                             float[] scalar = g.toHost(yu);
                             assertBitwise(scalar, tiled, name + " vector vs scalar kernel");
