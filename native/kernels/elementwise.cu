@@ -266,6 +266,105 @@ __device__ void lora_up(T* y, const float* t, const float* b, float s, int64_t r
     }
 }
 
+// 16-byte vector forms of lora_weight and lora_up, bitwise the same results: out[o, i] = fl(w[o, i] + d) with
+// d = fma over j in order (from 0.f) of fl(s·x)·y, the one factor of each product scaled by s, as the scalar kernels
+// form it (fmaf is symmetric in its two factors, so which operand is the scaled one does not change d). The cost of
+// the scalar kernels is not W: each element re-reads r floats of both factors through L1, about 64 bytes for an
+// element of 2. Here a block of blockDim.x threads owns a tile of 32 column vectors (one per lane, Vec<T>::N
+// columns each) and stages the column factor of the tile in shared memory once (scaled there when ScaleCols); each
+// thread then sweeps rows ZT_LORA_ROWS at a time (warps take row groups, grid-stride over gridDim.y), reads its
+// factor columns from shared memory once per row group (float4 reads when r % 4 == 0, conflict-free: a lane's block
+// is padded to 4 mod 32 floats; else scalar reads with an odd stride), the row factor as warp-wide broadcasts, and
+// W / W' as 16-byte vectors. Row o, column i: rowf [rows, r], colf [cols, r], both float32. Host: cols % N == 0, w
+// and out 16-byte aligned, 32·(N·r + 4) floats of dynamic shared memory.
+#define ZT_LORA_ROWS 4
+template <typename T, bool ScaleCols>
+__device__ void lora_tile_v(const T* w, const float* rowf, const float* colf, float s, T* out, int64_t rows,
+                            int cols, int r) {
+    constexpr int N = Vec<T>::N;
+    constexpr int R = ZT_LORA_ROWS;
+    extern __shared__ float4 lora_tile_sh[];
+    float* sh = reinterpret_cast<float*>(lora_tile_sh);
+    const int colsV = cols / N;
+    const int v0 = blockIdx.x * 32;     // the tile's first column vector
+    const int nv = min(32, colsV - v0);  // column vectors in this tile
+    const int nr = N * r;                // factor floats per column vector, contiguous in colf
+    const bool quad = (r & 3) == 0;
+    const int stride = quad ? nr + 4 : nr + 1;
+    const float* src = colf + (int64_t)v0 * nr;
+    for (int q = threadIdx.x; q < nv * nr; q += blockDim.x) {
+        sh[(q / nr) * stride + q % nr] = ScaleCols ? __fmul_rn(s, src[q]) : src[q];
+    }
+    __syncthreads();  // the only barrier: lanes past the tile may leave now
+    const int lane = threadIdx.x & 31;
+    if (lane >= nv) return;
+    const float* mine = sh + lane * stride;
+    const int64_t c = (int64_t)(v0 + lane) * N;
+    const int warps = blockDim.x >> 5;
+    const int64_t groups = (rows + R - 1) / R;
+    for (int64_t g = (int64_t)blockIdx.y * warps + (threadIdx.x >> 5); g < groups; g += (int64_t)gridDim.y * warps) {
+        const int64_t o0 = g * R;
+        uint4 wv[R];
+#pragma unroll
+        for (int q = 0; q < R; q++) {  // every load of the group in flight before the arithmetic
+            wv[q] = o0 + q < rows ? load16(w + (o0 + q) * cols + c) : make_uint4(0u, 0u, 0u, 0u);
+        }
+        const float* rf[R];
+#pragma unroll
+        for (int q = 0; q < R; q++) rf[q] = rowf + min(o0 + q, rows - 1) * r;  // rows past the end: read, unused
+        float d[R][N];
+#pragma unroll
+        for (int q = 0; q < R; q++) {
+#pragma unroll
+            for (int e = 0; e < N; e++) d[q][e] = 0.f;
+        }
+        if (quad) {
+            for (int j = 0; j < r; j += 4) {
+                float x[R][4];
+#pragma unroll
+                for (int q = 0; q < R; q++) {
+#pragma unroll
+                    for (int u = 0; u < 4; u++) x[q][u] = ScaleCols ? rf[q][j + u] : __fmul_rn(s, rf[q][j + u]);
+                }
+#pragma unroll
+                for (int e = 0; e < N; e++) {
+                    const float4 y = *reinterpret_cast<const float4*>(mine + e * r + j);
+#pragma unroll
+                    for (int q = 0; q < R; q++) {
+                        d[q][e] = fmaf(x[q][0], y.x, d[q][e]);
+                        d[q][e] = fmaf(x[q][1], y.y, d[q][e]);
+                        d[q][e] = fmaf(x[q][2], y.z, d[q][e]);
+                        d[q][e] = fmaf(x[q][3], y.w, d[q][e]);
+                    }
+                }
+            }
+        } else {
+            for (int j = 0; j < r; j++) {
+                float x[R];
+#pragma unroll
+                for (int q = 0; q < R; q++) x[q] = ScaleCols ? rf[q][j] : __fmul_rn(s, rf[q][j]);
+#pragma unroll
+                for (int e = 0; e < N; e++) {
+                    const float y = mine[e * r + j];
+#pragma unroll
+                    for (int q = 0; q < R; q++) d[q][e] = fmaf(x[q], y, d[q][e]);
+                }
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < R; q++) {
+            if (o0 + q < rows) {
+                float v[N];
+                unpack<T>(wv[q], v);
+#pragma unroll
+                for (int e = 0; e < N; e++) v[e] = __fadd_rn(v[e], d[q][e]);
+                store_vec(out + (o0 + q) * cols + c, v);
+            }
+        }
+    }
+}
+#undef ZT_LORA_ROWS
+
 }  // namespace
 
 extern "C" {
@@ -299,6 +398,13 @@ extern "C" {
     }                                                                                                              \
     __global__ void lora_up_##SUF(T* y, const float* t, const float* b, float s, int64_t rows, int out, int r) {   \
         lora_up(y, t, b, s, rows, out, r);                                                                         \
+    }                                                                                                              \
+    __global__ void lora_weight_v_##SUF(const T* w, const float* b, const float* at, float s, T* o, int64_t rows,  \
+                                        int cols, int r) {                                                         \
+        lora_tile_v<T, false>(w, b, at, s, o, rows, cols, r);                                                      \
+    }                                                                                                              \
+    __global__ void lora_up_v_##SUF(T* y, const float* t, const float* b, float s, int64_t rows, int out, int r) { \
+        lora_tile_v<T, true>(y, t, b, s, y, rows, out, r);                                                         \
     }
 ZT_ELEMENTWISE(f32, float)
 ZT_ELEMENTWISE(bf16, bf16)

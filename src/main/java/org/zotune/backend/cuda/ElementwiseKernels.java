@@ -37,6 +37,8 @@ final class ElementwiseKernels {
             s.put("lora_weight_" + t, "pppfplii");
             s.put("lora_down_" + t, "ppplii");
             s.put("lora_up_" + t, "pppflii");
+            s.put("lora_weight_v_" + t, "pppfplii");
+            s.put("lora_up_v_" + t, "pppflii");
         }
         s.put("cast_f32_to_bf16", "ppl");
         s.put("cast_bf16_to_f32", "ppl");
@@ -82,27 +84,80 @@ final class ElementwiseKernels {
         e.launch(k.grid(y.numel() / k.vecWidth()), KernelSet.THREADS, k.stream);
     }
 
-    /** out = w + s·B·A (LoRA; w, out in the compute type, b [rows, r] and at [cols, r] float32, not empty). */
+    /**
+     * out = w + s·B·A (LoRA; w, out in the compute type, b [rows, r] and at [cols, r] float32, not empty): the tiled
+     * 16-byte kernel lora_weight_v where {@link #loraVector} allows it, else the scalar one; bitwise the same W'.
+     */
     void loraWeight(CudaTensor w, CudaTensor b, CudaTensor at, float scale, CudaTensor out) {
+        int r = b.cols();
+        if (loraVector(out.cols(), r, k.vecWidth(), w.address(), out.address())) {
+            Kernel e = k.get("lora_weight_v", k.computeType);
+            e.args().ptr(0, w.address()).ptr(1, b.address()).ptr(2, at.address()).f32(3, scale).ptr(4, out.address())
+                    .i64(5, out.rows()).i32(6, out.cols()).i32(7, r);
+            launchLoraTile(e, out.rows(), out.cols(), r);
+            return;
+        }
         Kernel e = k.get("lora_weight", k.computeType);
         e.args().ptr(0, w.address()).ptr(1, b.address()).ptr(2, at.address()).f32(3, scale).ptr(4, out.address())
-                .i64(5, out.rows()).i32(6, out.cols()).i32(7, b.cols());
+                .i64(5, out.rows()).i32(6, out.cols()).i32(7, r);
         e.launch(k.grid(out.numel()), KernelSet.THREADS, k.stream);
+    }
+
+    /** Rows of a row group of the tiled LoRA kernels (ZT_LORA_ROWS in elementwise.cu), column vectors per tile. */
+    private static final int LORA_ROWS = 4;
+    private static final int LORA_TILE = 32;
+    /** Dynamic shared memory the tiled LoRA kernels may ask for without opting in to more (48 KiB). */
+    private static final int LORA_SHARED_MAX = 48 * 1024;
+
+    /**
+     * Whether the tiled 16-byte LoRA kernels (lora_weight_v, lora_up_v) take a [rows, cols] pass of rank r: cols a
+     * multiple of the vector width {@code vec} (a vector never straddles two rows), the compute-type matrices
+     * ({@code addresses}) 16-byte aligned, and one tile of the column factor (32 column vectors of vec·r floats,
+     * padded) within 48 KiB of shared memory. The float32 factors need no alignment (read as floats).
+     */
+    static boolean loraVector(int cols, int r, int vec, long... addresses) {
+        return r > 0 && cols % vec == 0 && KernelSet.aligned(addresses) && loraSharedBytes(r, vec) <= LORA_SHARED_MAX;
+    }
+
+    /** Shared memory of one tile: 32 column vectors of vec·r floats, each padded by 4 floats (by 1 if r % 4 != 0). */
+    static long loraSharedBytes(int r, int vec) {
+        long stride = (long) vec * r + (r % 4 == 0 ? 4 : 1);
+        return LORA_TILE * stride * Float.BYTES;
+    }
+
+    /**
+     * Grid of a tiled LoRA kernel: x the column tiles, y enough row-group sweeps for about four blocks per
+     * multiprocessor (each block stages its tile once, then sweeps rows; more blocks would re-stage it for nothing).
+     */
+    private void launchLoraTile(Kernel e, int rows, int cols, int r) {
+        int vec = k.vecWidth();
+        int tiles = (cols / vec + LORA_TILE - 1) / LORA_TILE;
+        long groups = ((long) rows + LORA_ROWS - 1) / LORA_ROWS;
+        long warpGroups = (groups + KernelSet.THREADS / 32 - 1) / (KernelSet.THREADS / 32);
+        long want = Math.max(1, k.maxGrid() / 8 / tiles);
+        int gy = (int) Math.max(1, Math.min(Math.min(warpGroups, want), 65535));
+        e.launch(tiles, gy, 1, KernelSet.THREADS, 1, 1, (int) loraSharedBytes(r, vec), k.stream);
     }
 
     /**
      * y += s·(x·Aᵀ)·Bᵀ (LoRA's skinny product; x [n, in] and y [n, out] in the compute type, at [in, r], b [out, r]
-     * and t [n, r] float32, y not empty): lora_down forms t (one warp per row), lora_up adds s·t·Bᵀ into y.
+     * and t [n, r] float32, y not empty): lora_down forms t (one warp per row), lora_up (its tiled 16-byte form
+     * lora_up_v where {@link #loraVector} allows it, bitwise the same) adds s·t·Bᵀ into y.
      */
     void loraDelta(CudaTensor x, CudaTensor at, CudaTensor b, float scale, CudaTensor t, CudaTensor y) {
         Kernel down = k.get("lora_down", k.computeType);
         down.args().ptr(0, x.address()).ptr(1, at.address()).ptr(2, t.address()).i64(3, x.rows()).i32(4, x.cols())
                 .i32(5, at.cols());
         down.launch(k.grid(32L * x.rows()), KernelSet.THREADS, k.stream);
-        Kernel up = k.get("lora_up", k.computeType);
+        boolean vec = loraVector(y.cols(), b.cols(), k.vecWidth(), y.address());
+        Kernel up = k.get(vec ? "lora_up_v" : "lora_up", k.computeType);
         up.args().ptr(0, y.address()).ptr(1, t.address()).ptr(2, b.address()).f32(3, scale).i64(4, y.rows())
                 .i32(5, y.cols()).i32(6, b.cols());
-        up.launch(k.grid(y.numel()), KernelSet.THREADS, k.stream);
+        if (vec) {
+            launchLoraTile(up, y.rows(), y.cols(), b.cols());
+        } else {
+            up.launch(k.grid(y.numel()), KernelSet.THREADS, k.stream);
+        }
     }
 
     /** out ← in converted (f32 ↔ bf16, f32 ↔ f16; same shape, not empty, different dtypes). */

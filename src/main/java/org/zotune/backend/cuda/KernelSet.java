@@ -87,6 +87,11 @@ final class KernelSet {
         return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, maxGrid));
     }
 
+    /** The most blocks {@link #grid} gives: 32 per multiprocessor. */
+    int maxGrid() {
+        return maxGrid;
+    }
+
     /** Threads for a one-block-per-row kernel: a multiple of 32, at most 1024. */
     static int rowThreads(int cols) {
         int t = Math.min(1024, Math.max(32, Integer.highestOneBit(Math.max(1, cols - 1)) << 1));
