@@ -25,8 +25,9 @@ What it does, as MeZO's large-model trainer does for SST-2 prompt classification
 Variants (--variant):
   eager  MeZO's trainer: mezo_peer.Eager's step (a Python loop over the parameters, torch.manual_seed + torch.normal
          per tensor for each of the four passes, g read to the host every step); the forward is the model's eager
-         forward with the attention mask, logits at every position, per-token cross-entropy over the vocabulary
-         masked to the answer tokens (MeZO's forward_wrap_with_option_len)
+         forward with the attention mask, logits at every position (in float32, as transformers' own causal-LM loss
+         takes them), per-token cross-entropy over the vocabulary masked to the answer tokens (MeZO's
+         forward_wrap_with_option_len)
   tuned  mezo_peer.Tuned's step (one flat parameter buffer, z drawn once per step, fused restore + update, no host
          synchronisation inside a step); rows padded up to a multiple of --bucket tokens and each bucket's forward
          + loss replayed as a captured CUDA graph (graphs share one memory pool; captured on first use); the body's
@@ -38,6 +39,9 @@ Prints progress to stderr and one JSON object as its last stdout line (also appe
 start of this process to that line, load_s (imports, model, data, encoding), train_s (the steps, synchronised at
 each evaluation), eval_s, save_s, ms_per_step = train_s / steps, steps_per_s, the evaluations (step, accuracy,
 loss, seconds), the padded row lengths of the training batches (mean, max) and the CUDA graph buckets used.
+
+--device cpu runs the same loop on the CPU (eager forwards only, no graphs): a smoke test of the code without a GPU,
+its times mean nothing.
 
 Usage: python3 peer_train.py --model DIR --train train.tsv --dev dev.tsv --variant eager|tuned [--steps 1000]
        [--eval-every 250] [--batch-size 16] [--k-shot 512] [--lr 1e-6] [--eps 1e-3] [--seed 1] [--save DIR]
@@ -179,9 +183,9 @@ class Collated:
 
 def eager_scores(model, b):
     """MeZO's way: full logits, per-token cross-entropy over the vocabulary at every position, kept on the answers."""
-    logits = model(input_ids=b.ids, attention_mask=b.mask, use_cache=False).logits
+    logits = model(input_ids=b.ids, attention_mask=b.mask, use_cache=False).logits.float()  # as HF's own loss does
     nll = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), b.ids[:, 1:].reshape(-1),
-                          reduction="none").view(b.rows, -1).float()
+                          reduction="none").view(b.rows, -1)
     answer = torch.zeros_like(nll)
     answer.scatter_add_(1, b.pos - 1, b.weight)  # 1/len at each answer token's predicting position (unused: +0)
     return -(nll * answer).sum(1).view(b.examples, -1)

@@ -152,6 +152,19 @@ def main():
                   f"{p['row_length_mean']:.1f} max {p['row_length_max']}, peak {p['peak_alloc_bytes'] / 2**30:.1f} GiB; "
                   f"{p['gpu']}, torch {p['torch']}, transformers {p['transformers']}")
             lengths = p["row_length_mean"]
+    # the same model, data and objective: the untrained model's dev scores agree up to bf16 rounding
+    before = []
+    if zot is not None:
+        d0 = [m for m in zot[1] if m.get("type") == "eval" and m.get("split", "dev") == "dev" and m.get("t") == 0]
+        if d0:
+            before.append(f"zotune loss {d0[0]['loss']:.4f} accuracy {d0[0]['accuracy']:.4f}")
+    for v in ("tuned", "eager"):
+        p = peers.get(v)
+        if p and p["evals"] and p["evals"][0]["step"] == 0:
+            before.append(f"peer {v} loss {p['evals'][0]['loss']:.4f} accuracy {p['evals'][0]['accuracy']:.4f}")
+    if before:
+        print("dev before step 1 (the same model, data and objective: equal up to bf16 rounding): "
+              + "; ".join(before))
     print()
     tz = next((t for t in table if t[0] == "zotune train"), None)
     for v in ("tuned", "eager"):
