@@ -38,7 +38,8 @@ Variants (--variant):
 Prints progress to stderr and one JSON object as its last stdout line (also appended to --out): wall_s from the
 start of this process to that line, load_s (imports, model, data, encoding), train_s (the steps, synchronised at
 each evaluation), eval_s, save_s, ms_per_step = train_s / steps, steps_per_s, the evaluations (step, accuracy,
-loss, seconds), the padded row lengths of the training batches (mean, max) and the CUDA graph buckets used.
+loss, seconds), the padded row lengths of the training batches (mean, max, how many distinct, at how many steps
+the length differs from the step before's) and the CUDA graph buckets used.
 
 --device cpu runs the same loop on the CPU (eager forwards only, no graphs): a smoke test of the code without a GPU,
 its times mean nothing.
@@ -424,6 +425,8 @@ def main():
            "ms_per_step": train_s / args.steps * 1e3, "steps_per_s": args.steps / train_s,
            "final_train_loss": float(torch.stack(losses[-50:]).mean()),  # the last 50 steps' (l+ + l-)/2
            "evals": evals, "row_length_mean": statistics.mean(lengths), "row_length_max": max(lengths),
+           "row_lengths_distinct": len(set(lengths)),
+           "row_length_changes": sum(1 for a, b in zip(lengths, lengths[1:]) if a != b),
            "graph": forwards.graph_ok, "graph_shapes": sorted(k[1] for k in forwards.graphs),
            "peak_alloc_bytes": torch.cuda.max_memory_allocated() if DEV == "cuda" else 0,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -152,6 +152,11 @@ def main():
                   f"{p['row_length_mean']:.1f} max {p['row_length_max']}, peak {p['peak_alloc_bytes'] / 2**30:.1f} GiB; "
                   f"{p['gpu']}, torch {p['torch']}, transformers {p['transformers']}")
             lengths = p["row_length_mean"]
+            if "row_length_changes" in p:
+                print(f"  its training batches' longest row (unbucketed) takes {p['row_lengths_distinct']} distinct "
+                      f"lengths and changes at {p['row_length_changes']} of {p['steps'] - 1} step boundaries: "
+                      "zotune's trainer pads each batch to its longest row the same way, and its engine holds one "
+                      "captured step graph, captured anew whenever the batch shape changes")
     # the same model, data and objective: the untrained model's dev scores agree up to bf16 rounding
     before = []
     if zot is not None:

@@ -74,25 +74,40 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 date -u '+%Y-%m-%d %H:%M UTC' >> "$out/gpu.txt"
 git rev-parse --short HEAD >> "$out/gpu.txt" 2>/dev/null || true
 
-# A rough projection (H100, GPT-2 1.5B bf16; per-step times from benchmarks/RESULTS.md's step rows, loading and
-# evaluation guessed): printed so that a cut STEPS can be chosen before the call, not asserted anywhere.
+# Each phase's projected seconds (H100, GPT-2 1.5B bf16): per step the classification step of StepBench's rows and
+# mezo_peer's (benchmarks/RESULTS.md) with room for zotune's graph recaptures on new row lengths, per evaluation the
+# 872 examples plus the checkpoint and best/ writes (3.1 GB each), loading guessed. A phase starts only when its
+# projection fits into what is left of BUDGET, so a phase is skipped rather than killed half way; the projection
+# is printed first, so that a cut STEPS or a split PHASES can be chosen before the call. Nothing asserts it.
 # evaluations: before step 1, every EVAL_EVERY steps, and after the last step when that is not one of them
 evals=$(( eval_every > 0 ? 1 + steps / eval_every + (steps % eval_every > 0) : 2 ))
-awk -v s="$steps" -v e="$evals" -v b="$budget" -v p="$phases" 'BEGIN {
-  n["model"] = 25; n["zotune"] = 35 + s * 0.06 + e * 6; n["stepbench"] = 70
-  n["tuned"] = 35 + s * 0.07 + e * 6; n["eager"] = 35 + s * 0.20 + e * 6
-  t = 0; line = ""
-  for (k in n) if (index(p, "," k ",")) { t += n[k]; line = line sprintf(" %s ~%.0fs", k, n[k]) }
-  printf "run.sh: projected ~%.0f s (%s ) for STEPS=%d, %d evaluations; BUDGET %d s\n", t, line, s, e, b
-}' | tee "$out/projection.txt"
+projected() {
+  awk -v k="$1" -v s="$steps" -v e="$evals" 'BEGIN {
+    n["model"] = 30; n["zotune"] = 30 + s * 0.15 + e * 8; n["stepbench"] = 60
+    n["tuned"] = 25 + s * 0.06 + e * 7; n["eager"] = 25 + s * 0.18 + e * 7
+    printf "%d", n[k] + 0.5 }'
+}
+total=0
+line=""
+for k in model zotune stepbench tuned eager; do
+  case $phases in *,"$k",*) p=$(projected "$k"); total=$((total + p)); line="$line $k ~${p}s" ;; esac
+done
+echo "run.sh: projected ~${total} s (${line# }) for STEPS=$steps with $evals evaluations; BUDGET ${budget} s" \
+  | tee "$out/projection.txt"
+if [ "$total" -gt "$budget" ]; then
+  echo "run.sh: more than BUDGET: the phases that do not fit are skipped; run them in a second call (e.g." \
+    "PHASES=model,eager) into another OUT_DIR and pass both folders to report.py" | tee -a "$out/projection.txt"
+fi
 
 start=$SECONDS
-# phase NAME MIN_SECONDS: true when the phase is asked for and at least MIN_SECONDS of the budget are left
+# phase NAME: true when the phase is asked for and its projection fits into what is left of the budget
 phase() {
   case $phases in *,"$1",*) ;; *) return 1 ;; esac
   local left=$(( budget - (SECONDS - start) ))
-  if [ "$left" -lt "$2" ]; then
-    echo "{\"kind\":\"phase\",\"phase\":\"$1\",\"skipped\":true,\"reason\":\"budget: ${left}s left, needs ${2}s\"}" \
+  local need
+  need=$(projected "$1")
+  if [ "$left" -lt "$need" ]; then
+    echo "{\"kind\":\"phase\",\"phase\":\"$1\",\"skipped\":true,\"reason\":\"budget: ${left}s left, projected ${need}s\"}" \
       | tee -a "$out/phases.jsonl"
     return 1
   fi
@@ -114,7 +129,7 @@ timed() {
   return "$rc"
 }
 
-if phase model 20; then
+if phase model; then
   timed model python3 scripts/make_random_gpt2.py --out "$model" --tokenizer "$bpe" --size "$size" --seed "$seed" \
     >> "$out/model.jsonl" || fail "the model folder could not be written"
   tail -1 "$out/model.jsonl"
@@ -123,7 +138,7 @@ case $phases in *,zotune,*|*,tuned,*|*,eager,*)
   [ -f "$model/.complete" ] || fail "$model is not a complete model folder (run the model phase)" ;;
 esac
 
-if phase zotune 60; then
+if phase zotune; then
   run=$work/zotune-run
   # --overwrite: the run folder of an earlier invocation (a zotune run; nothing else is ever deleted)
   timed zotune "$dist/zotune" train --config "$here/sst2.yaml" --model "$model" --out "$run" --overwrite \
@@ -136,7 +151,7 @@ if phase zotune 60; then
   done
 fi
 
-if phase stepbench 40; then
+if phase stepbench; then
   java=("$dist/runtime/bin/java" -Xmx16g -XX:MaxDirectMemorySize=4g ${ZOTUNE_JAVA_OPTS:-}
         -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*")
   rm -f "$out/stepbench.jsonl"
@@ -159,8 +174,8 @@ peer() {
   tail -2 "$out/peer-$v.log" | cut -c1-400
   rm -rf "$work/peer-$v-save"
 }
-if phase tuned 60; then peer tuned; fi
-if phase eager 60; then peer eager; fi
+if phase tuned; then peer tuned; fi
+if phase eager; then peer eager; fi
 
 echo "run.sh: done in $((SECONDS - start)) s" >&2
 python3 "$here/report.py" "$out" | tee "$out/table.md"
