@@ -75,7 +75,7 @@ def interpolate(points, x):
 def main():
     dirs = [Path(a) for a in sys.argv[1:]] or [Path("benchmarks/out/e2e")]
     phases, peers, stepbench, gpus = {}, {}, [], []
-    zot = None
+    zots = {}  # phase (zotune, zotune-eager) -> (summary, metrics)
     for d in dirs:
         if not d.is_dir():
             sys.exit(f"report.py: {d}: no such folder")
@@ -88,12 +88,14 @@ def main():
         rows = [r for r in lines(d / "stepbench.jsonl") if r.get("kind") == "row" and "ms" in r]
         if rows:
             stepbench = rows
-        zr = d / "zotune-run"
-        if (zr / "metrics.jsonl").exists():
-            summary = json.loads((zr / "summary.json").read_text()) if (zr / "summary.json").exists() else None
-            zot = (summary, lines(zr / "metrics.jsonl"), d)
+        for ph in ("zotune", "zotune-eager"):
+            zr = d / (ph + "-run")
+            if (zr / "metrics.jsonl").exists():
+                summary = json.loads((zr / "summary.json").read_text()) if (zr / "summary.json").exists() else None
+                zots[ph] = (summary, lines(zr / "metrics.jsonl"))
         if (d / "gpu.txt").exists():
             gpus.append(f"{d}: " + " | ".join((d / "gpu.txt").read_text().split("\n")).strip(" |"))
+    zot = zots.get("zotune")
     print("### End to end: `zotune train` vs the peer's training loop (SST-2 prompt classification, random-weight "
           "GPT-2 1.5B, bf16)\n")
     for g in gpus:
@@ -109,15 +111,22 @@ def main():
     table = []  # (system, wall, steps, step_s, ms/step, other_s, evals_s, saves_s, acc, evaluations)
     zwall = phases.get("zotune", {}).get("wall_s")
     zms = zmed = None
-    if zot is not None:
-        summary, metrics, _ = zot
+    medians = {}
+    for ph, label in (("zotune", "zotune train"), ("zotune-eager", "zotune train, eager steps")):
+        if ph not in zots:
+            continue
+        metrics = zots[ph][1]
         sp = zotune_split(metrics, None)
         if sp:
-            n, loop, step_s, zms, zmed, in_loop = sp
+            n, loop, step_s, ms, med, in_loop = sp
+            wall = phases.get(ph, {}).get("wall_s")
             dev = [m for m in metrics if m.get("type") == "eval" and m.get("split", "dev") == "dev"]
             acc = dev[-1].get("accuracy") if dev else None
-            table.append(("zotune train", zwall, n, step_s, zms, None if zwall is None else zwall - step_s,
-                          in_loop, None, acc, len(dev)))
+            table.append((label, wall, n, step_s, ms, None if wall is None else wall - step_s, in_loop, None, acc,
+                          len(dev)))
+            medians[label] = (ms, med)
+            if ph == "zotune":
+                zms, zmed = ms, med
     for v in ("tuned", "eager"):
         p = peers.get(v)
         if p:
@@ -129,8 +138,8 @@ def main():
         print("(no results)")
         return
     print("| system | wall s (launch → last line) | steps | steps s | ms / step | steps / s | other s (start, "
-          "evaluations, saves) | of which evaluations s | saves s | evaluations | last dev accuracy | wall: peer / "
-          "zotune |")
+          "evaluations, saves) | of which evaluations s | saves s | evaluations | last dev accuracy | wall ÷ "
+          "zotune train's |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for sysname, wall, n, step_s, ms, other, ev, sv, acc, ne in table:
         ratio = None if zwall is None or wall is None or sysname == "zotune train" else wall / zwall
@@ -138,10 +147,10 @@ def main():
               f"{fmt(other)} | {fmt(ev)} | {fmt(sv)} | {ne} | {fmt(acc, '.4f')} | "
               f"{fmt(ratio, '.2f') + '×' if ratio else '-'} |")
     print()
-    if zot is not None and zmed is not None:
-        print(f"zotune's steps: mean {zms:.2f} ms, median {zmed:.2f} ms (the mean includes every step's share of "
-              "graph recaptures on new row lengths and the first capture); evaluations inside the loop include "
-              "their checkpoint and best/ writes.")
+    for label, (ms, med) in medians.items():
+        print(f"{label}: steps mean {ms:.2f} ms, median {med:.2f} ms (with the captured step, the mean includes "
+              "the graph captures on new row lengths); evaluations inside the loop include their checkpoint and "
+              "best/ writes.")
     lengths = None
     for v in ("tuned", "eager"):
         p = peers.get(v)

@@ -13,6 +13,8 @@
 #   stepbench  StepBench's sgd-inplace-graph-cls rows on gpt2-1558M bf16 at 32x128, 32x64 and 32x32 (16 examples)
 #   tuned      peer_train.py --variant tuned (mezo_peer's tuned step, captured forwards per length bucket)
 #   eager      peer_train.py --variant eager (MeZO's trainer)
+#   zotune-eager (only when named) the zotune phase with -Dzotune.train.graph=false: every step eager, no graph
+#              captures; tells what the captured step's recaptures on new row lengths cost
 # Variables:
 #   STEPS (1000), EVAL_EVERY (250), SIZE (1558M), SEED (1), LR (1e-6): the same for zotune and the peer
 #   SAVE (1)        1: both write what a run writes (zotune always does: checkpoints at evaluations, best/, model/;
@@ -62,7 +64,7 @@ case $phases in *,tuned,*|*,eager,*) need_py="$need_py torch transformers safete
 for m in $need_py; do
   python3 -c "import $m" 2>/dev/null || fail "python3 has no $m (needed by the phases $phases)"
 done
-case $phases in *,zotune,*) [ -x "$dist/zotune" ] || fail "$dist/zotune not found (mvn -Pdist package; ZOTUNE_DIST)" ;; esac
+case $phases in *,zotune,*|*,zotune-eager,*) [ -x "$dist/zotune" ] || fail "$dist/zotune not found (mvn -Pdist package; ZOTUNE_DIST)" ;; esac
 case $phases in *,stepbench,*) [ -f "$bench/benchmarks.jar" ] || fail "$bench/benchmarks.jar not found (ZOTUNE_BENCH)" ;; esac
 
 mkdir -p "$out" "$work"
@@ -85,11 +87,12 @@ projected() {
   awk -v k="$1" -v s="$steps" -v e="$evals" 'BEGIN {
     n["model"] = 30; n["zotune"] = 30 + s * 0.15 + e * 8; n["stepbench"] = 60
     n["tuned"] = 25 + s * 0.06 + e * 7; n["eager"] = 25 + s * 0.18 + e * 7
+    n["zotune-eager"] = 30 + s * 0.06 + e * 8
     printf "%d", n[k] + 0.5 }'
 }
 total=0
 line=""
-for k in model zotune stepbench tuned eager; do
+for k in model zotune zotune-eager stepbench tuned eager; do
   case $phases in *,"$k",*) p=$(projected "$k"); total=$((total + p)); line="$line $k ~${p}s" ;; esac
 done
 echo "run.sh: projected ~${total} s (${line# }) for STEPS=$steps with $evals evaluations; BUDGET ${budget} s" \
@@ -134,22 +137,27 @@ if phase model; then
     >> "$out/model.jsonl" || fail "the model folder could not be written"
   tail -1 "$out/model.jsonl"
 fi
-case $phases in *,zotune,*|*,tuned,*|*,eager,*)
+case $phases in *,zotune,*|*,zotune-eager,*|*,tuned,*|*,eager,*)
   [ -f "$model/.complete" ] || fail "$model is not a complete model folder (run the model phase)" ;;
 esac
 
-if phase zotune; then
-  run=$work/zotune-run
+# ztrain PHASE [JVM OPTION]: one zotune train run into $work/PHASE-run, its small files copied to $out/PHASE-run
+ztrain() {
+  local name=$1 run=$work/$1-run
   # --overwrite: the run folder of an earlier invocation (a zotune run; nothing else is ever deleted)
-  timed zotune "$dist/zotune" train --config "$here/sst2.yaml" --model "$model" --out "$run" --overwrite \
-    --no-progress --device cuda --steps "$steps" --lr "$lr" --seed "$seed" --set "eval_every=$eval_every" \
-    --set "data.train=$sst2/train.tsv" --set "data.dev=$sst2/dev.tsv" > "$out/zotune-train.log" 2>&1
-  tail -3 "$out/zotune-train.log"
-  mkdir -p "$out/zotune-run"
+  ZOTUNE_JAVA_OPTS="${ZOTUNE_JAVA_OPTS:-} ${2:-}" timed "$name" "$dist/zotune" train --config "$here/sst2.yaml" \
+    --model "$model" --out "$run" --overwrite --no-progress --device cuda --steps "$steps" --lr "$lr" \
+    --seed "$seed" --set "eval_every=$eval_every" --set "data.train=$sst2/train.tsv" \
+    --set "data.dev=$sst2/dev.tsv" > "$out/$name-train.log" 2>&1
+  tail -3 "$out/$name-train.log"
+  mkdir -p "$out/$name-run"
   for f in summary.json metrics.jsonl run.json; do
-    if [ -f "$run/$f" ]; then cp "$run/$f" "$out/zotune-run/"; fi
+    if [ -f "$run/$f" ]; then cp "$run/$f" "$out/$name-run/"; fi
   done
-fi
+}
+if phase zotune; then ztrain zotune; fi
+# diagnosis, not in the default PHASES: every step eager (-Dzotune.train.graph=false), no graph captures at all
+if phase zotune-eager; then ztrain zotune-eager -Dzotune.train.graph=false; fi
 
 if phase stepbench; then
   java=("$dist/runtime/bin/java" -Xmx16g -XX:MaxDirectMemorySize=4g ${ZOTUNE_JAVA_OPTS:-}
