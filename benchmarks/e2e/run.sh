@@ -24,6 +24,8 @@
 #                   this way are listed as skipped: run them in a second call (PHASES=model,eager) into another
 #                   OUT_DIR and give report.py both folders
 #   WORK (/tmp/zotune-e2e)  the model folder (3.1 GB) and the run folders: large files, kept out of OUT_DIR
+#   KEEP (0)        1: keep the weights the runs wrote (zotune's checkpoint/, best/, model/ and the peer's saves,
+#                   3.1 GB each) in WORK; 0: each is deleted after its phase (the model folder always stays)
 #   ZOTUNE_DATA     the shared data folder (default: shared/data in the repo, else ../shared/data)
 #   ZOTUNE_DIST, ZOTUNE_BENCH  the bundle and the built benchmarks (default dist, benchmarks/target)
 #   ZOTUNE_JAVA_OPTS  passed on to dist/zotune (e.g. -Dzotune.noise=fast); StepBench gets the same options
@@ -40,6 +42,7 @@ size=${SIZE:-1558M}
 seed=${SEED:-1}
 lr=${LR:-1e-6}
 save=${SAVE:-1}
+keep=${KEEP:-0}
 budget=${BUDGET:-570}
 work=${WORK:-/tmp/zotune-e2e}
 phases=",${PHASES:-model,zotune,stepbench,tuned,eager},"
@@ -55,6 +58,10 @@ model=$work/gpt2-$size-seed$seed
 fail() { echo "run.sh: $*" >&2; exit 2; }
 case "$steps$eval_every$seed" in *[!0-9]*) fail "STEPS, EVAL_EVERY and SEED must be whole numbers" ;; esac
 [ "$steps" -gt 0 ] || fail "STEPS must be > 0"
+for k in ${phases//,/ }; do
+  case $k in model|zotune|zotune-eager|stepbench|tuned|eager) ;;
+    *) fail "PHASES: unknown phase '$k' (model, zotune, zotune-eager, stepbench, tuned, eager)" ;; esac
+done
 for f in "$sst2/train.tsv" "$sst2/dev.tsv" "$bpe/encoder.json" "$bpe/vocab.bpe"; do
   [ -f "$f" ] || fail "$f not found (set ZOTUNE_DATA to the shared data folder)"
 done
@@ -154,6 +161,7 @@ ztrain() {
   for f in summary.json metrics.jsonl run.json; do
     if [ -f "$run/$f" ]; then cp "$run/$f" "$out/$name-run/"; fi
   done
+  if [ "$keep" != 1 ]; then rm -rf "$run/checkpoint" "$run/best" "$run/model"; fi  # 3.1 GB each
 }
 if phase zotune; then ztrain zotune; fi
 # diagnosis, not in the default PHASES: every step eager (-Dzotune.train.graph=false), no graph captures at all
@@ -180,7 +188,7 @@ peer() {
     --variant "$v" --steps "$steps" --eval-every "$eval_every" --lr "$lr" --seed "$seed" --out "$out/peer.jsonl" \
     "${extra[@]}" > "$out/peer-$v.log" 2>&1
   tail -2 "$out/peer-$v.log" | cut -c1-400
-  rm -rf "$work/peer-$v-save"
+  if [ "$keep" != 1 ]; then rm -rf "$work/peer-$v-save"; fi
 }
 if phase tuned; then peer tuned; fi
 if phase eager; then peer eager; fi
