@@ -7,6 +7,8 @@
 # Run from the repo root on a GPU host with the dist bundle (mvn -Pdist package), the built benchmarks
 # (mvn install -DskipTests && mvn -f benchmarks/pom.xml package), python3 with torch, transformers and numpy:
 #   benchmarks/e2e/run.sh [OUT_DIR]            (default benchmarks/out/e2e)
+# OUT_DIR gets about 15 small files (logs, JSON lines, the zotune runs' metrics, table.md); where only a few files
+# come back, pack it: benchmarks/e2e/run.sh /tmp/e2e && tar -czf RESULT/e2e.tgz -C /tmp e2e
 # Phases, in this order (PHASES, comma-separated, default all five):
 #   model      scripts/make_random_gpt2.py writes the model folder (numpy; seeded; kept when already complete)
 #   zotune     dist/zotune train --config benchmarks/e2e/sst2.yaml (device cuda, bf16, zo-sgd in place)
