@@ -96,8 +96,9 @@ def main():
         if (d / "gpu.txt").exists():
             gpus.append(f"{d}: " + " | ".join((d / "gpu.txt").read_text().split("\n")).strip(" |"))
     zot = zots.get("zotune")
+    names = sorted({p.get("model", "?") for p in peers.values()}) or ["gpt2-1558M-seed1"]
     print("### End to end: `zotune train` vs the peer's training loop (SST-2 prompt classification, random-weight "
-          "GPT-2 1.5B, bf16)\n")
+          f"GPT-2, bf16; model folder {', '.join(names)})\n")
     for g in gpus:
         print(f"- {g}")
     skipped = [p for p in phases.values() if p.get("skipped")]

@@ -30,6 +30,10 @@
 #                   3.1 GB each) in WORK; 0: each is deleted after its phase (the model folder always stays)
 #   ZOTUNE_DATA     the shared data folder (default: shared/data in the repo, else ../shared/data)
 #   ZOTUNE_DIST, ZOTUNE_BENCH  the bundle and the built benchmarks (default dist, benchmarks/target)
+#   PEER_OPTS       more peer_train.py options for both variants (e.g. --bucket 16)
+#   DEVICE (cuda), MODEL_SHAPE (layers,hidden,heads,ffn, e.g. 2,64,4,256), ZOTUNE_DIST=. (the source launcher):
+#                   DEVICE=cpu with a small MODEL_SHAPE, a short STEPS and ZOTUNE_DATA with a shortened dev.tsv runs
+#                   the whole script on a machine without a GPU, a smoke test of its flow (times mean nothing)
 #   ZOTUNE_JAVA_OPTS  passed on to dist/zotune (e.g. -Dzotune.noise=fast); StepBench gets the same options
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,6 +45,8 @@ bench=${ZOTUNE_BENCH:-benchmarks/target}
 steps=${STEPS:-1000}
 eval_every=${EVAL_EVERY:-250}
 size=${SIZE:-1558M}
+device=${DEVICE:-cuda}
+shape=${MODEL_SHAPE:-}
 seed=${SEED:-1}
 lr=${LR:-1e-6}
 save=${SAVE:-1}
@@ -55,7 +61,13 @@ case "$data" in /*) ;; *) data="$root/$data" ;; esac
 case "$work" in /*) ;; *) work="$root/$work" ;; esac
 sst2=$data/datasets/sst2-glue
 bpe=$data/tokenizers/gpt2-bpe
+model_args=(--size "$size")
 model=$work/gpt2-$size-seed$seed
+if [ -n "$shape" ]; then  # layers,hidden,heads,ffn: a custom (small) shape for a smoke test of this script
+  IFS=, read -r ml mh mn mf <<< "$shape"
+  model_args=(--layers "$ml" --hidden "$mh" --heads "$mn" --ffn "$mf")
+  model=$work/gpt2-custom-$ml-$mh-$mn-$mf-seed$seed
+fi
 
 fail() { echo "run.sh: $*" >&2; exit 2; }
 case "$steps$eval_every$seed" in *[!0-9]*) fail "STEPS, EVAL_EVERY and SEED must be whole numbers" ;; esac
@@ -74,6 +86,9 @@ for m in $need_py; do
   python3 -c "import $m" 2>/dev/null || fail "python3 has no $m (needed by the phases $phases)"
 done
 case $phases in *,zotune,*|*,zotune-eager,*) [ -x "$dist/zotune" ] || fail "$dist/zotune not found (mvn -Pdist package; ZOTUNE_DIST)" ;; esac
+case $phases in *,stepbench,*) [ "$device" = cuda ] && [ -z "$shape" ] \
+  || fail "the stepbench phase needs DEVICE=cuda and one of the SIZE presets (no MODEL_SHAPE)" ;; esac
+case "$device" in cuda|cpu) ;; *) fail "DEVICE must be cuda or cpu" ;; esac
 case $phases in *,stepbench,*) [ -f "$bench/benchmarks.jar" ] || fail "$bench/benchmarks.jar not found (ZOTUNE_BENCH)" ;; esac
 
 mkdir -p "$out" "$work"
@@ -142,7 +157,7 @@ timed() {
 }
 
 if phase model; then
-  timed model python3 scripts/make_random_gpt2.py --out "$model" --tokenizer "$bpe" --size "$size" --seed "$seed" \
+  timed model python3 scripts/make_random_gpt2.py --out "$model" --tokenizer "$bpe" "${model_args[@]}" --seed "$seed" \
     >> "$out/model.jsonl" || fail "the model folder could not be written"
   tail -1 "$out/model.jsonl"
 fi
@@ -155,7 +170,7 @@ ztrain() {
   local name=$1 run=$work/$1-run
   # --overwrite: the run folder of an earlier invocation (a zotune run; nothing else is ever deleted)
   ZOTUNE_JAVA_OPTS="${ZOTUNE_JAVA_OPTS:-} ${2:-}" timed "$name" "$dist/zotune" train --config "$here/sst2.yaml" \
-    --model "$model" --out "$run" --overwrite --no-progress --device cuda --steps "$steps" --lr "$lr" \
+    --model "$model" --out "$run" --overwrite --no-progress --device "$device" --steps "$steps" --lr "$lr" \
     --seed "$seed" --set "eval_every=$eval_every" --set "data.train=$sst2/train.tsv" \
     --set "data.dev=$sst2/dev.tsv" > "$out/$name-train.log" 2>&1
   tail -3 "$out/$name-train.log"
@@ -188,7 +203,7 @@ peer() {
   fi
   timed "peer-$v" python3 "$here/peer_train.py" --model "$model" --train "$sst2/train.tsv" --dev "$sst2/dev.tsv" \
     --variant "$v" --steps "$steps" --eval-every "$eval_every" --lr "$lr" --seed "$seed" --out "$out/peer.jsonl" \
-    "${extra[@]}" > "$out/peer-$v.log" 2>&1
+    --device "$device" "${extra[@]}" ${PEER_OPTS:-} > "$out/peer-$v.log" 2>&1
   tail -2 "$out/peer-$v.log" | cut -c1-400
   if [ "$keep" != 1 ]; then rm -rf "$work/peer-$v-save"; fi
 }
