@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.zotune.dfo.PopulationFixtures.*;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -23,13 +24,10 @@ import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.dfo.AttentionTargets.Projection;
-import org.zotune.model.Architectures;
-import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedEncoder;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ModelLoader;
-import org.zotune.model.ParamSpec;
 import org.zotune.model.bert.TinyBertFolder;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
@@ -39,7 +37,6 @@ import org.zotune.train.objective.LabelSimilarity;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.NegativeAccuracy;
 import org.zotune.train.objective.NegativeF1;
-import org.zotune.train.objective.Objective;
 
 /**
  * The batched population forward against the members evaluated one at a time: each member's factors (and the other
@@ -49,22 +46,16 @@ import org.zotune.train.objective.Objective;
  * padding. z = 0 reproduces the base model's loss exactly.
  */
 class BatchedPopulationTest {
-    private static final int D = 20;
-    private static final int RANK = 2;
 
     @TempDir
     Path dir;
 
-    /** A model, its host weights, an objective and its training set. */
-    private record Case(String name, LanguageModel model, List<HostTensor> weights, Objective objective,
-            PromptBatch train) {
-    }
 
     @Test
     void batchedLossesEqualTheMembersMergedOneAtATime() throws IOException {
         try (CpuOps ops = new CpuOps()) {
             for (Case c : cases()) {
-                for (int layer : new int[] {0, c.model.config().numLayers() - 1}) {
+                for (int layer : new int[] {0, c.model().config().numLayers() - 1}) {
                     checkAgainstMerged(ops, c, layer, 17 + layer);
                 }
             }
@@ -79,7 +70,7 @@ class BatchedPopulationTest {
         Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
         try (CudaOps ops = CudaOps.create(DType.F32)) {
             for (Case c : cases()) {
-                for (int layer : new int[] {0, c.model.config().numLayers() - 1}) {
+                for (int layer : new int[] {0, c.model().config().numLayers() - 1}) {
                     checkAgainstMerged(ops, c, layer, 17 + layer);
                 }
             }
@@ -104,8 +95,8 @@ class BatchedPopulationTest {
                 current[l] = gaussian(r, D);
             }
             double[] whole;
-            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32)) {
-                whole = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s).losses(1, candidates, current);
+            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights(), DType.F32)) {
+                whole = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s).losses(1, candidates, current);
             }
             for (int n : new int[] {2, 3}) {
                 List<CpuOps> backends = new ArrayList<>();
@@ -113,13 +104,13 @@ class BatchedPopulationTest {
                 List<PopulationLoss> workers = new ArrayList<>();
                 for (int k = 0; k < n; k++) {
                     CpuOps ops = new CpuOps();
-                    Parameters p = ops.createParameters(c.weights, DType.F32);
+                    Parameters p = ops.createParameters(c.weights(), DType.F32);
                     backends.add(ops);
                     params.add(p);
-                    workers.add(new BatchedPopulation(ops, c.model, p, c.objective, c.train, s));
+                    workers.add(new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s));
                 }
                 try (SpreadPopulation spread = new SpreadPopulation(workers, 60)) {
-                    assertArrayEquals(whole, spread.losses(1, candidates, current), c.name + ", " + n + " workers");
+                    assertArrayEquals(whole, spread.losses(1, candidates, current), c.name() + ", " + n + " workers");
                 } finally {
                     params.forEach(Parameters::close);
                     backends.forEach(CpuOps::close);
@@ -194,13 +185,13 @@ class BatchedPopulationTest {
     void zeroPointsReproduceTheBaseModelsLossExactly() throws IOException {
         for (Case c : cases()) {
             Subspace s = subspace(c, 3);
-            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32)) {
-                double base = c.objective.loss(ops, c.model, p, c.train);
-                BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s);
+            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights(), DType.F32)) {
+                double base = c.objective().loss(ops, c.model(), p, c.train());
+                BatchedPopulation pop = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s);
                 double[][] current = new double[s.layers()][D];
                 double[] losses = pop.losses(1, new double[3][D], current);
                 for (double v : losses) {
-                    assertEquals(base, v, c.name);
+                    assertEquals(base, v, c.name());
                 }
             }
         }
@@ -209,9 +200,9 @@ class BatchedPopulationTest {
     @Test
     void anObjectiveWithoutABatchedReductionIsRefusedInOneLine() throws IOException {
         Case c = decoder("gpt2", gpt2(), new ClassificationLoss(), 1);
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32)) {
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights(), DType.F32)) {
             ZotuneException e = assertThrows(ZotuneException.class,
-                    () -> new BatchedPopulation(ops, c.model, p, new NegativeF1(), c.train, subspace(c, 1)));
+                    () -> new BatchedPopulation(ops, c.model(), p, new NegativeF1(), c.train(), subspace(c, 1)));
             assertEquals("objective f1 is not batched over a DFO population; use mlm, similarity, classification, "
                     + "accuracy or lm", e.getMessage());
         }
@@ -227,11 +218,11 @@ class BatchedPopulationTest {
                 best[l] = gaussian(r, D);
             }
             DfoAdapter adapter = DfoAdapter.of(s, best);
-            boolean packed = c.model.config().family() == ModelFamily.GPT2;
-            assertEquals(packed ? 2 * RANK : RANK, adapter.rank(), c.name);
-            assertEquals(packed ? List.of("c_attn") : c.model.config().family() == ModelFamily.BERT
-                    ? List.of("query", "key") : List.of("q_proj", "k_proj"), adapter.targetModules(), c.name);
-            assertEquals(s.layers() * (packed ? 2 : 4), adapter.tensors().size(), c.name);
+            boolean packed = c.model().config().family() == ModelFamily.GPT2;
+            assertEquals(packed ? 2 * RANK : RANK, adapter.rank(), c.name());
+            assertEquals(packed ? List.of("c_attn") : c.model().config().family() == ModelFamily.BERT
+                    ? List.of("query", "key") : List.of("q_proj", "k_proj"), adapter.targetModules(), c.name());
+            assertEquals(s.layers() * (packed ? 2 : 4), adapter.tensors().size(), c.name());
             // PEFT layout: per module A [r, in] then B [out, r]; B·A of the packed module is B_Q·A_Q over the q rows,
             // B_K·A_K over the k rows and zero over v
             for (int l = 0; l < s.layers(); l++) {
@@ -250,7 +241,7 @@ class BatchedPopulationTest {
                     for (int o = 0; o < q.width(); o++) {
                         for (int i = 0; i < q.in(); i++) {
                             double want = o < q.out() ? bq[o][i] : o < q.out() + k.out() ? bk[o - q.out()][i] : 0;
-                            assertEquals(want, ba[o][i], 1e-6, c.name + " row " + o);
+                            assertEquals(want, ba[o][i], 1e-6, c.name() + " row " + o);
                         }
                     }
                 } else {
@@ -262,12 +253,12 @@ class BatchedPopulationTest {
                     assertArrayEquals(f.bK(), adapter.tensors().get(4 * l + 3).toFloats());
                 }
             }
-            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights, DType.F32);
-                 Parameters m = ops.createParameters(adapter.merged(s, c.weights), DType.F32)) {
-                BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s);
+            try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(c.weights(), DType.F32);
+                 Parameters m = ops.createParameters(adapter.merged(s, c.weights()), DType.F32)) {
+                BatchedPopulation pop = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s);
                 double batched = pop.losses(1, new double[][] {best[1]}, best)[0];
-                double merged = c.objective.loss(ops, c.model, m, c.train);
-                assertEquals(merged, batched, 1e-5 * Math.max(1, Math.abs(merged)), c.name);
+                double merged = c.objective().loss(ops, c.model(), m, c.train());
+                assertEquals(merged, batched, 1e-5 * Math.max(1, Math.abs(merged)), c.name());
             }
         }
     }
@@ -295,63 +286,28 @@ class BatchedPopulationTest {
         for (int l = 0; l < current.length; l++) {
             current[l] = gaussian(r, D); // current[layer] is random too: it must be ignored
         }
-        try (Parameters p = ops.createParameters(c.weights, DType.F32);
-             BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s)) {
+        try (Parameters p = ops.createParameters(c.weights(), DType.F32);
+             BatchedPopulation pop = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s)) {
             double[] batched = pop.losses(layer, candidates, current);
-            double base = c.objective.loss(ops, c.model, p, c.train);
+            double base = c.objective().loss(ops, c.model(), p, c.train());
             for (int i = 0; i < candidates.length; i++) {
                 double[][] points = current.clone();
                 points[layer] = candidates[i];
                 double want;
                 try (Parameters merged = ops.createParameters(merged(c, s, points), DType.F32)) {
-                    want = c.objective.loss(ops, c.model, merged, c.train);
+                    want = c.objective().loss(ops, c.model(), merged, c.train());
                 }
                 assertEquals(want, batched[i], 1e-5 * Math.max(1, Math.abs(want)),
-                        c.name + " layer " + layer + " member " + i);
+                        c.name() + " layer " + layer + " member " + i);
             }
-            if (!(c.objective instanceof NegativeAccuracy)) { // the updates reach the loss, per member
-                assertNotEquals(batched[0], batched[1], c.name);
-                assertNotEquals(base, batched[0], c.name);
+            if (!(c.objective() instanceof NegativeAccuracy)) { // the updates reach the loss, per member
+                assertNotEquals(batched[0], batched[1], c.name());
+                assertNotEquals(base, batched[0], c.name());
             }
         }
     }
 
     /** The host weights with every layer's W_Q + B_Q·A_Q and W_K + B_K·A_K at its point, in float32. */
-    private static List<HostTensor> merged(Case c, Subspace s, double[][] points) {
-        List<HostTensor> out = new ArrayList<>(c.weights);
-        for (int l = 0; l < s.layers(); l++) {
-            Subspace.Factors f = s.factors(l, points[l]);
-            add(out, s.targets().q().get(l), f.aQ(), f.bQ(), s.rank());
-            add(out, s.targets().k().get(l), f.aK(), f.bK(), s.rank());
-        }
-        return out;
-    }
-
-    private static void add(List<HostTensor> weights, Projection p, float[] a, float[] b, int r) {
-        HostTensor t = weights.get(p.weight());
-        float[] w = t.toFloats();
-        for (int o = 0; o < p.out(); o++) {
-            for (int i = 0; i < p.in(); i++) {
-                double ba = 0;
-                for (int k = 0; k < r; k++) {
-                    ba += (double) b[o * r + k] * a[k * p.in() + i];
-                }
-                int at = (p.offset() + o) * p.in() + i;
-                w[at] = (float) (w[at] + ba);
-            }
-        }
-        weights.set(p.weight(), HostTensor.ofFloats(t.name(), w, t.shape()));
-    }
-
-    private static Subspace subspace(Case c, long seed) {
-        AttentionTargets t = AttentionTargets.of(c.model);
-        double[] scales = new double[t.layers()];
-        for (int l = 0; l < scales.length; l++) {
-            scales[l] = Subspace.aScale(0.5 + 0.25 * l, 1, D, 0.2);
-        }
-        return Subspace.of(t, D, RANK, seed, scales);
-    }
-
     private List<Case> cases() throws IOException {
         List<Case> out = new ArrayList<>();
         out.add(bert());
@@ -413,48 +369,4 @@ class BatchedPopulationTest {
     }
 
     /** Three examples of two candidates each, prompts of 5, 2 and 4 tokens, answers of 1 to 3 tokens (padded). */
-    private static Case decoder(String name, ModelConfig config, Objective objective, long seed) {
-        LanguageModel m = Architectures.createModel(config);
-        Random r = new Random(seed);
-        List<HostTensor> w = new ArrayList<>();
-        for (ParamSpec s : m.params()) {
-            float[] v = new float[(int) s.numel()];
-            boolean norm = s.role() == ParamSpec.Role.NORM_WEIGHT;
-            for (int i = 0; i < v.length; i++) {
-                v[i] = (float) ((norm ? 1.0 : 0.0) + 0.3 * r.nextGaussian());
-            }
-            w.add(HostTensor.ofFloats(s.name(), v, s.shape()));
-        }
-        int v = config.vocabSize();
-        List<EncodedExample> ex = List.of(
-                example(r, v, 5, new int[] {1, 2}, 1),
-                example(r, v, 2, new int[] {3, 1}, 0),
-                example(r, v, 4, new int[] {2, 2}, 1));
-        return new Case(name, m, w, objective, PromptBatch.of(ex, 0));
-    }
-
-    private static EncodedExample example(Random r, int vocab, int prompt, int[] answers, int gold) {
-        int[] p = new int[prompt];
-        for (int i = 0; i < prompt; i++) {
-            p[i] = 3 + r.nextInt(vocab - 3);
-        }
-        int[][] rows = new int[answers.length][];
-        int[] starts = new int[answers.length];
-        for (int c = 0; c < answers.length; c++) {
-            rows[c] = java.util.Arrays.copyOf(p, prompt + answers[c]);
-            for (int i = prompt; i < rows[c].length; i++) {
-                rows[c][i] = 3 + r.nextInt(vocab - 3);
-            }
-            starts[c] = prompt;
-        }
-        return new EncodedExample("x", rows, starts, gold);
-    }
-
-    private static double[] gaussian(Random r, int n) {
-        double[] z = new double[n];
-        for (int i = 0; i < n; i++) {
-            z[i] = r.nextGaussian();
-        }
-        return z;
-    }
 }

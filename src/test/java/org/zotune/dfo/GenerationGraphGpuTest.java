@@ -2,6 +2,7 @@ package org.zotune.dfo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.zotune.dfo.PopulationFixtures.*;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -17,14 +18,10 @@ import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
-import org.zotune.dfo.AttentionTargets.Projection;
-import org.zotune.model.Architectures;
-import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedEncoder;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ModelLoader;
-import org.zotune.model.ParamSpec;
 import org.zotune.model.SequenceClassifier;
 import org.zotune.model.bert.TinyBertFolder;
 import org.zotune.tensor.DType;
@@ -35,7 +32,6 @@ import org.zotune.train.objective.HeadClassification;
 import org.zotune.train.objective.LabelSimilarity;
 import org.zotune.train.objective.MaskedLmPrompt;
 import org.zotune.train.objective.NegativeAccuracy;
-import org.zotune.train.objective.Objective;
 
 /**
  * The captured DFO generation on CUDA ({@link DeviceGeneration}) against the same device work launched op by op, the
@@ -59,15 +55,10 @@ import org.zotune.train.objective.Objective;
  * it (the host side of the captured generation) for λ = 5 and 3.
  */
 class GenerationGraphGpuTest {
-    private static final int D = 20;
-    private static final int RANK = 2;
 
     @TempDir
     Path dir;
 
-    private record Case(String name, LanguageModel model, List<HostTensor> weights, Objective objective,
-            PromptBatch train) {
-    }
 
     /** One generation of the sequence: its layer, λ, whether layer 0's current point is non-zero. */
     private record Step(int layer, int lambda, boolean layer0Set, int capturesAfter, boolean replayed) {
@@ -77,14 +68,14 @@ class GenerationGraphGpuTest {
     void everyCaseHasADeviceReductionBuiltOnTheHost() throws IOException {
         try (org.zotune.backend.cpu.CpuOps ops = new org.zotune.backend.cpu.CpuOps()) {
             for (Case c : cases()) {
-                try (Parameters p = ops.createParameters(c.weights, DType.F32);
-                     BatchedPopulation pop = new BatchedPopulation(ops, c.model, p, c.objective, c.train,
+                try (Parameters p = ops.createParameters(c.weights(), DType.F32);
+                     BatchedPopulation pop = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(),
                              subspace(c, 1), BatchedPopulation.Mode.GRAPH)) {
-                    assertEquals(BatchedPopulation.Mode.EAGER, pop.mode(), c.name);
-                    assertEquals("generations eager (backend cpu)", pop.generations(), c.name);
-                    assertTrue(pop.deviceReduction(), c.name);
+                    assertEquals(BatchedPopulation.Mode.EAGER, pop.mode(), c.name());
+                    assertEquals("generations eager (backend cpu)", pop.generations(), c.name());
+                    assertTrue(pop.deviceReduction(), c.name());
                     for (int lambda : new int[] {5, 3}) {
-                        assertTrue(pop.reduction(lambda) != null, c.name + " λ " + lambda);
+                        assertTrue(pop.reduction(lambda) != null, c.name() + " λ " + lambda);
                     }
                 }
             }
@@ -106,23 +97,23 @@ class GenerationGraphGpuTest {
     }
 
     private void run(CudaOps ops, Case c, List<String> failures) {
-        int last = c.model.config().numLayers() - 1;
+        int last = c.model().config().numLayers() - 1;
         List<Step> steps = List.of(
                 new Step(0, 5, false, 0, false), new Step(0, 5, false, 1, true), new Step(0, 5, false, 1, true),
                 new Step(last, 5, true, 1, false), new Step(last, 5, true, 2, true), new Step(last, 5, true, 2, true),
                 new Step(last, 3, true, 2, false), new Step(last, 3, true, 3, true));
         Subspace s = subspace(c, 31);
         Random r = new Random(31);
-        boolean exactEager = c.objective instanceof CausalLmLoss || c.objective instanceof NegativeAccuracy;
-        try (Parameters p = ops.createParameters(c.weights, DType.F32);
-             BatchedPopulation graph = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s,
+        boolean exactEager = c.objective() instanceof CausalLmLoss || c.objective() instanceof NegativeAccuracy;
+        try (Parameters p = ops.createParameters(c.weights(), DType.F32);
+             BatchedPopulation graph = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s,
                      BatchedPopulation.Mode.GRAPH);
-             BatchedPopulation device = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s,
+             BatchedPopulation device = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s,
                      BatchedPopulation.Mode.DEVICE);
-             BatchedPopulation eager = new BatchedPopulation(ops, c.model, p, c.objective, c.train, s,
+             BatchedPopulation eager = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s,
                      BatchedPopulation.Mode.EAGER)) {
-            assertEquals(BatchedPopulation.Mode.GRAPH, graph.mode(), c.name + ": " + graph.generations());
-            assertEquals(BatchedPopulation.Mode.DEVICE, device.mode(), c.name + ": " + device.generations());
+            assertEquals(BatchedPopulation.Mode.GRAPH, graph.mode(), c.name() + ": " + graph.generations());
+            assertEquals(BatchedPopulation.Mode.DEVICE, device.mode(), c.name() + ": " + device.generations());
             double[][] current = new double[s.layers()][D];
             double[] layer0 = gaussian(r, D);
             for (int g = 0; g < steps.size(); g++) {
@@ -132,7 +123,7 @@ class GenerationGraphGpuTest {
                 for (int i = 0; i < candidates.length; i++) {
                     candidates[i] = gaussian(r, D);
                 }
-                String what = c.name + " generation " + g + " (layer " + step.layer + ", λ " + step.lambda
+                String what = c.name() + " generation " + g + " (layer " + step.layer + ", λ " + step.lambda
                         + (step.layer0Set ? ", layer 0 set" : "") + ")";
                 double[] got = graph.losses(step.layer, candidates, current);
                 double[] uncaptured = device.losses(step.layer, candidates, current);
@@ -142,7 +133,7 @@ class GenerationGraphGpuTest {
                     double[][] points = current.clone();
                     points[step.layer] = candidates[i];
                     try (Parameters m = ops.createParameters(merged(c, s, points), DType.F32)) {
-                        merged[i] = c.objective.loss(ops, c.model, m, c.train);
+                        merged[i] = c.objective().loss(ops, c.model(), m, c.train());
                     }
                 }
                 int bitsVsDevice = 0;
@@ -183,7 +174,7 @@ class GenerationGraphGpuTest {
                 if (!(mergedRel <= 1e-5)) {
                     failures.add(what + ": against one member at a time relative " + mergedRel);
                 }
-                if (!(c.objective instanceof NegativeAccuracy) && got[0] == got[1]) {
+                if (!(c.objective() instanceof NegativeAccuracy) && got[0] == got[1]) {
                     failures.add(what + ": members 0 and 1 have the same loss " + got[0]);
                 }
             }
@@ -191,41 +182,6 @@ class GenerationGraphGpuTest {
     }
 
     /** The host weights with every layer's W_Q + B_Q·A_Q and W_K + B_K·A_K at its point, in float32. */
-    private static List<HostTensor> merged(Case c, Subspace s, double[][] points) {
-        List<HostTensor> out = new ArrayList<>(c.weights);
-        for (int l = 0; l < s.layers(); l++) {
-            Subspace.Factors f = s.factors(l, points[l]);
-            add(out, s.targets().q().get(l), f.aQ(), f.bQ(), s.rank());
-            add(out, s.targets().k().get(l), f.aK(), f.bK(), s.rank());
-        }
-        return out;
-    }
-
-    private static void add(List<HostTensor> weights, Projection p, float[] a, float[] b, int r) {
-        HostTensor t = weights.get(p.weight());
-        float[] w = t.toFloats();
-        for (int o = 0; o < p.out(); o++) {
-            for (int i = 0; i < p.in(); i++) {
-                double ba = 0;
-                for (int k = 0; k < r; k++) {
-                    ba += (double) b[o * r + k] * a[k * p.in() + i];
-                }
-                int at = (p.offset() + o) * p.in() + i;
-                w[at] = (float) (w[at] + ba);
-            }
-        }
-        weights.set(p.weight(), HostTensor.ofFloats(t.name(), w, t.shape()));
-    }
-
-    private static Subspace subspace(Case c, long seed) {
-        AttentionTargets t = AttentionTargets.of(c.model);
-        double[] scales = new double[t.layers()];
-        for (int l = 0; l < scales.length; l++) {
-            scales[l] = Subspace.aScale(0.5 + 0.25 * l, 1, D, 0.2);
-        }
-        return Subspace.of(t, D, RANK, seed, scales);
-    }
-
     private List<Case> cases() throws IOException {
         List<Case> out = new ArrayList<>();
         int cls = TinyBertFolder.id("[CLS]");
@@ -280,48 +236,4 @@ class GenerationGraphGpuTest {
     }
 
     /** Three examples of two candidates each, prompts of 5, 2 and 4 tokens, answers of 1 to 3 tokens (padded). */
-    private static Case decoder(String name, ModelConfig config, Objective objective, long seed) {
-        LanguageModel m = Architectures.createModel(config);
-        Random r = new Random(seed);
-        List<HostTensor> w = new ArrayList<>();
-        for (ParamSpec s : m.params()) {
-            float[] v = new float[(int) s.numel()];
-            boolean norm = s.role() == ParamSpec.Role.NORM_WEIGHT;
-            for (int i = 0; i < v.length; i++) {
-                v[i] = (float) ((norm ? 1.0 : 0.0) + 0.3 * r.nextGaussian());
-            }
-            w.add(HostTensor.ofFloats(s.name(), v, s.shape()));
-        }
-        int v = config.vocabSize();
-        List<EncodedExample> ex = List.of(
-                example(r, v, 5, new int[] {1, 2}, 1),
-                example(r, v, 2, new int[] {3, 1}, 0),
-                example(r, v, 4, new int[] {2, 2}, 1));
-        return new Case(name, m, w, objective, PromptBatch.of(ex, 0));
-    }
-
-    private static EncodedExample example(Random r, int vocab, int prompt, int[] answers, int gold) {
-        int[] p = new int[prompt];
-        for (int i = 0; i < prompt; i++) {
-            p[i] = 3 + r.nextInt(vocab - 3);
-        }
-        int[][] rows = new int[answers.length][];
-        int[] starts = new int[answers.length];
-        for (int c = 0; c < answers.length; c++) {
-            rows[c] = java.util.Arrays.copyOf(p, prompt + answers[c]);
-            for (int i = prompt; i < rows[c].length; i++) {
-                rows[c][i] = 3 + r.nextInt(vocab - 3);
-            }
-            starts[c] = prompt;
-        }
-        return new EncodedExample("x", rows, starts, gold);
-    }
-
-    private static double[] gaussian(Random r, int n) {
-        double[] z = new double[n];
-        for (int i = 0; i < n; i++) {
-            z[i] = r.nextGaussian();
-        }
-        return z;
-    }
 }
