@@ -175,11 +175,13 @@ public final class RunFolder {
             JsonNode now = config.toJson();
             if (config.methodKind() == TrainConfig.Method.ZO && "zo".equals(ran.path("method").asText())) {
                 requireSameNoise(ran.path("noise").asText(), now.path("noise").asText());
+                requireSamePadMultiple(ran.path("pad_multiple").asInt(), now.path("pad_multiple").asInt());
             }
-            // compared above by the resolved variant (a zo run), or not used (dfo: another method is named below)
-            ((ObjectNode) ran).remove("noise");
-            ((ObjectNode) now).remove("noise");
-            requireSamePadMultiple(ran.path("pad_multiple").asInt(), now.path("pad_multiple").asInt());
+            // compared above by the resolved values (a zo run), or not used (dfo: another method is named below)
+            for (String key : new String[] {"noise", "pad_multiple"}) {
+                ((ObjectNode) ran).remove(key);
+                ((ObjectNode) now).remove(key);
+            }
             String diff = firstDifference(perProcessRemoved(ran), perProcessRemoved(now), "");
             if (diff != null) {
                 throw new ZotuneException("--resume: out folder " + dir + " holds a run with a different config (key '"
