@@ -170,8 +170,8 @@ public final class DeviceZoStep implements AutoCloseable {
                     + trainable.set().modelParameters());
         }
         this.table = ChunkTable.of(trainable);
+        this.graph = new StepGraph(ops); // holds nothing until its first capture; refuses a bad graph count first
         this.kernels = new ZoKernels(ops.device().multiprocessors() * 8, noise).stateDType(opt.stateDType());
-        this.graph = new StepGraph(ops);
         try {
             CudaStream s = ops.stream();
             ByteBuffer tb = table.toBytes();

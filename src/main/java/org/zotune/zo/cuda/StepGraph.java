@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.zotune.ZotuneException;
 import org.zotune.backend.IntTensor;
 import org.zotune.backend.Ops;
 import org.zotune.backend.cuda.CudaOps;
@@ -74,8 +75,8 @@ final class StepGraph implements AutoCloseable {
     /** Sets the most graphs held at once, dropping the least recently replayed beyond it. */
     void capacity(int n) {
         if (n < 1) {
-            throw new IllegalArgumentException("the captured step needs room for at least one graph, got " + n
-                    + " (-D" + CAPACITY_PROPERTY + ")");
+            throw new ZotuneException("-D" + CAPACITY_PROPERTY + ": the captured step holds at least one graph, got "
+                    + n);
         }
         capacity = n;
         evictTo(n);
