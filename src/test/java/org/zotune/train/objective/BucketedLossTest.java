@@ -19,15 +19,17 @@ import org.zotune.model.BundledModel;
 import org.zotune.model.LoadedEncoder;
 import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
+import org.zotune.model.SequenceClassifier;
 import org.zotune.model.bert.TinyBertFolder;
 import org.zotune.model.tokenizer.Llama2cTokenizer;
 import org.zotune.tensor.DType;
+import org.zotune.tensor.HostTensor;
 
 /**
- * Padding a batch to a length bucket (key pad_multiple) changes no loss on the CPU: every objective's loss on the
- * bucketed batch is bitwise its loss on the batch padded to its longest row, and each row's outputs at its real
- * positions (a decoder's logits; an encoder's hidden states, whose bidirectional attention must not read the
- * padding) are bitwise those of the row run alone, unpadded.
+ * Padding a batch to a length bucket (key pad_multiple) changes no loss on the CPU: every objective's loss (lm,
+ * classification, accuracy, f1; mlm, similarity, head) on the bucketed batch is bitwise its loss on the batch padded
+ * to its longest row, and each row's outputs at its real positions (a decoder's logits; an encoder's hidden states,
+ * whose bidirectional attention must not read the padding) are bitwise those of the row run alone, unpadded.
  */
 class BucketedLossTest {
     @TempDir
@@ -147,7 +149,18 @@ class BucketedLossTest {
         }
         int[][] labels = {{cls, TinyBertFolder.id("terrible"), sep}, {cls, TinyBertFolder.id("great"), sep}};
         int h = TinyBertFolder.HIDDEN;
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(m.parameters(), DType.F32)) {
+        SequenceClassifier classifier = new SequenceClassifier(m.model(), 2);
+        List<HostTensor> headed = new ArrayList<>(m.parameters());
+        java.util.Random rnd = new java.util.Random(4);
+        for (HostTensor t : classifier.zeroHead()) { // a head with random weights, so that the pooling matters
+            float[] w = new float[Math.toIntExact(t.numel())];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) rnd.nextGaussian();
+            }
+            headed.add(HostTensor.ofFloats(t.name(), w, t.shape()));
+        }
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(m.parameters(), DType.F32);
+                Parameters withHead = ops.createParameters(headed, DType.F32)) {
             for (int multiple : new int[] {16, 6, 12}) {
                 LengthBuckets b = new LengthBuckets(multiple, 64);
                 PromptBatch mp = PromptBatch.of(masked, 0);
@@ -168,6 +181,12 @@ class BucketedLossTest {
                     assertBitwise(sim.loss(ops, m.model(), p, sp), sim.loss(ops, m.model(), p, sb),
                             "similarity " + pooling + " padded to " + sb.batch().seq());
                     assertEquals(sb.batch().seq(), sim.joint(sb, 1).seq(), "the joint batch keeps the bucket");
+                }
+
+                for (HeadClassification.Pooling pooling : HeadClassification.Pooling.values()) {
+                    HeadClassification head = new HeadClassification(pooling);
+                    assertBitwise(head.loss(ops, classifier, withHead, sp), head.loss(ops, classifier, withHead, sb),
+                            "head " + pooling + " padded to " + sb.batch().seq());
                 }
 
                 List<float[]> alone = new ArrayList<>();
