@@ -150,8 +150,14 @@ def main():
     print()
     for label, (ms, med) in medians.items():
         print(f"{label}: steps mean {ms:.2f} ms, median {med:.2f} ms (with the captured step, the mean includes "
-              "the graph captures on new row lengths); evaluations inside the loop include their checkpoint and "
+              "the graph captures, one per batch shape); evaluations inside the loop include their checkpoint and "
               "best/ writes.")
+    for ph, label in (("zotune", "zotune train"), ("zotune-eager", "zotune train, eager steps")):
+        summary = zots.get(ph, (None, None))[0]
+        if summary and "graph_captures" in summary:
+            print(f"{label}: {summary['graph_captures']} CUDA graph captures in {summary.get('steps')} steps "
+                  "(summary.json graph_captures: one per batch shape; the batches are padded to length buckets, "
+                  "key pad_multiple, auto 16 on CUDA at max_length 128)")
     lengths = None
     for v in ("tuned", "eager"):
         p = peers.get(v)
@@ -165,8 +171,8 @@ def main():
             if "row_length_changes" in p:
                 print(f"  its training batches' longest row (unbucketed) takes {p['row_lengths_distinct']} distinct "
                       f"lengths and changes at {p['row_length_changes']} of {p['steps'] - 1} step boundaries: "
-                      "zotune's trainer pads each batch to its longest row the same way, and its engine holds one "
-                      "captured step graph, captured anew whenever the batch shape changes")
+                      "zotune's trainer pads each batch to its length bucket instead (key pad_multiple), and its "
+                      "engine holds one captured step graph per batch shape (up to 8)")
     # the same model, data and objective: the untrained model's dev scores agree up to bf16 rounding
     before = []
     if zot is not None:

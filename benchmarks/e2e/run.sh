@@ -16,7 +16,8 @@
 #   tuned      peer_train.py --variant tuned (mezo_peer's tuned step, captured forwards per length bucket)
 #   eager      peer_train.py --variant eager (MeZO's trainer)
 #   zotune-eager (only when named) the zotune phase with -Dzotune.train.graph=false: every step eager, no graph
-#              captures; tells what the captured step's recaptures on new row lengths cost
+#              captures; tells what the captured step's graph captures (one per batch shape; the batches padded
+#              to length buckets, key pad_multiple) cost
 # Variables:
 #   STEPS (1000), EVAL_EVERY (250), SIZE (1558M), SEED (1), LR (1e-6): the same for zotune and the peer
 #   SAVE (1)        1: both write what a run writes (zotune always does: checkpoints at evaluations, best/, model/;

@@ -2,6 +2,7 @@ package org.zotune.parallel;
 
 import java.util.Arrays;
 import org.zotune.ZotuneException;
+import org.zotune.data.batch.LengthBuckets;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.Batch;
 
@@ -9,7 +10,7 @@ import org.zotune.model.Batch;
  * Splits a batch over data-parallel workers by examples (an example's candidate rows stay together): worker k of n
  * gets a contiguous run of examples, the first {@code examples % n} workers one more than the rest, so the shards
  * in rank order are the batch. Each shard keeps only the columns its own rows use (right padding beyond its longest
- * row is dropped; right padding changes no real token's result).
+ * row, or beyond its rows' length bucket, is dropped; right padding changes no real token's result).
  */
 public final class Shards {
     private Shards() {
@@ -24,6 +25,14 @@ public final class Shards {
 
     /** Shard {@code rank} of {@code workers} of {@code batch}; fails in one line when a worker would get no example. */
     public static PromptBatch shard(PromptBatch batch, int rank, int workers) {
+        return shard(batch, rank, workers, LengthBuckets.NONE);
+    }
+
+    /**
+     * As {@link #shard(PromptBatch, int, int)}, the shard keeping the columns up to its own rows' bucket
+     * ({@code buckets}; never more than the batch has), so that its shape repeats as the whole batch's does.
+     */
+    public static PromptBatch shard(PromptBatch batch, int rank, int workers, LengthBuckets buckets) {
         int examples = batch.examples();
         if (examples < workers) {
             throw new ZotuneException("a micro-batch of " + examples + " examples cannot be split over " + workers
@@ -47,6 +56,7 @@ public final class Shards {
                 }
             }
         }
+        len = Math.min(seq, buckets.length(len));
         int rows = r1 - r0;
         int[] ids = new int[rows * len];
         int[] mask = new int[rows * len];

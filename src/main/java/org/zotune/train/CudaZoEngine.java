@@ -38,7 +38,8 @@ import org.zotune.zo.optim.ZoStep;
  *       the candidate-scoring losses of classification, multiple choice, −accuracy, −F1; the masked-LM prompt; the
  *       pooled encoder losses of head and similarity), any number of micro-batches and q: the captured-graph step
  *       (perturb, every micro-batch's forward and loss and their mean, perturb, the same, g and the update on the
- *       device); the graph is recaptured when the step's shape changes;</li>
+ *       device); one graph per step shape (at most 8 held: the trainer pads its batches to length buckets, key
+ *       pad_multiple, so that they replay);</li>
  *   <li>every other objective (and a head or similarity batch too large for one block's scores): the eager step,
  *       where the objective runs on {@link CudaOps} against the engine's perturbed weights, the host averages the
  *       micro-batches and forms g, and the same fused kernels update θ.</li>
@@ -291,6 +292,11 @@ final class CudaZoEngine implements ZoEngine {
             }
         }
         return microBatches.size() == 1 ? sum : sum / microBatches.size();
+    }
+
+    @Override
+    public long graphCaptures() {
+        return zo.graphCaptures();
     }
 
     @Override

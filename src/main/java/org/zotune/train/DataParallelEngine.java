@@ -16,6 +16,7 @@ import java.util.zip.CRC32C;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
+import org.zotune.data.batch.LengthBuckets;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.LanguageModel;
 import org.zotune.parallel.Collective;
@@ -52,6 +53,7 @@ public final class DataParallelEngine implements ZoEngine {
     private final Split split;
     private final double timeoutSeconds;
     private WorkerFailure broken;
+    private LengthBuckets buckets = LengthBuckets.NONE; // how far a shard keeps the batch's padding
 
     /** What the workers divide: each micro-batch's examples, or each step's SPSA samples. */
     public enum Split { BATCH, SAMPLES }
@@ -106,6 +108,15 @@ public final class DataParallelEngine implements ZoEngine {
         });
     }
 
+    /**
+     * The run's length buckets (key pad_multiple): each shard keeps the columns up to its own rows' bucket rather than
+     * its longest row, so its shape repeats (a GPU replica's captured step replays) as the batch's does.
+     */
+    public DataParallelEngine lengthBuckets(LengthBuckets b) {
+        this.buckets = b;
+        return this;
+    }
+
     public int workers() {
         return replicas.size();
     }
@@ -119,7 +130,7 @@ public final class DataParallelEngine implements ZoEngine {
             List<PromptBatch> mine = new ArrayList<>(microBatches.size());
             Collective m = members.get(k); // its rank in the whole run: several processes hold one member each
             for (PromptBatch b : microBatches) {
-                mine.add(split == Split.BATCH ? Shards.shard(b, m.rank(), m.worldSize()) : b);
+                mine.add(split == Split.BATCH ? Shards.shard(b, m.rank(), m.worldSize(), buckets) : b);
             }
             shards.add(mine);
         }
@@ -269,6 +280,11 @@ public final class DataParallelEngine implements ZoEngine {
     @Override
     public String device() {
         return replicas.get(0).device();
+    }
+
+    @Override
+    public long graphCaptures() {
+        return replicas.get(0).graphCaptures();
     }
 
     @Override

@@ -61,6 +61,11 @@ final class OnDevice implements ZoEngine {
     }
 
     @Override
+    public long graphCaptures() {
+        return engine.graphCaptures();
+    }
+
+    @Override
     public String device() {
         return engine.device();
     }

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.zotune.ZotuneException;
+import org.zotune.data.batch.LengthBuckets;
 import org.zotune.dfo.search.Fireworks;
 import org.zotune.tensor.DType;
 import org.zotune.train.config.RecordBinder;
@@ -62,6 +63,11 @@ import org.zotune.zo.optim.ZoSgdMomentum;
  * @param steps      optimiser steps
  * @param batchSize  examples per micro-batch
  * @param maxLength  tokens per row: prompts are cut from the left (text: chunk length)
+ * @param padMultiple the training batches' length buckets ({@link LengthBuckets}): each batch padded to its longest
+ *                   row rounded up to a multiple of this, at most max_length; 0 (auto) is
+ *                   {@link LengthBuckets#autoMultiple} on the CUDA engine (its captured step keeps one graph per
+ *                   shape) and 1 (the longest row) on the CPU engine, where padding only costs time; a run records
+ *                   the resolved value ({@link #withPadMultiple}), absent there meaning 1
  * @param gradAccumulation micro-batches per step (same perturbation; losses averaged)
  * @param evalEvery  evaluate on dev every N steps (0: only at the end)
  * @param evalBatchSize examples per evaluation batch
@@ -97,6 +103,7 @@ public record TrainConfig(
         @Default("100") @AtLeast(1) Integer steps,
         @Default("16") @AtLeast(1) Integer batchSize,
         @Default("128") @AtLeast(2) Integer maxLength,
+        @Default("0") @AtLeast(0) Integer padMultiple,
         @Default("1") @AtLeast(1) Integer gradAccumulation,
         @Default("0") @AtLeast(0) Integer evalEvery,
         @AtLeast(1) Integer evalBatchSize,
@@ -137,6 +144,9 @@ public record TrainConfig(
      * the exact noise only.
      */
     public static final String RECORDED_NOISE_DEFAULT = "exact";
+
+    /** What a recorded config without key pad_multiple ran with: each batch padded to its longest row. */
+    public static final int RECORDED_PAD_MULTIPLE_DEFAULT = 1;
 
     /** How θ is perturbed during a step (key perturbation). */
     public enum Perturbation {
@@ -659,6 +669,30 @@ public record TrainConfig(
         return RecordBinder.bind("config", json, TrainConfig.class);
     }
 
+    /**
+     * The length buckets of this run's training batches (key pad_multiple, resolved for the engine: auto is
+     * {@link LengthBuckets#autoMultiple} on the CUDA engine, 1 on the CPU engine), at most max_length and
+     * {@code positions} (the model's).
+     */
+    public LengthBuckets lengthBuckets(boolean cudaEngine, int positions) {
+        return new LengthBuckets(padMultiple(cudaEngine), Math.max(1, Math.min(maxLength, positions)));
+    }
+
+    /** Key pad_multiple resolved for the engine the run trains on (auto: see {@link #lengthBuckets}). */
+    public int padMultiple(boolean cudaEngine) {
+        if (padMultiple != 0) {
+            return padMultiple;
+        }
+        return cudaEngine && methodKind() == Method.ZO ? LengthBuckets.autoMultiple(maxLength) : 1;
+    }
+
+    /** This config with key pad_multiple set to {@code multiple} (the resolved value a run records). */
+    public TrainConfig withPadMultiple(int multiple) {
+        ObjectNode json = (ObjectNode) toJson();
+        json.put("pad_multiple", multiple);
+        return RecordBinder.bind("config", json, TrainConfig.class);
+    }
+
     /** The run folder. */
     public Path outDir() {
         return Path.of(out);
@@ -756,13 +790,17 @@ public record TrainConfig(
 
     /**
      * Reads back {@link #toJsonString()} (a recorded config: run.json, a trajectory's header); one without key noise
-     * was recorded before it and ran with the exact noise ({@link #RECORDED_NOISE_DEFAULT}).
+     * was recorded before it and ran with the exact noise ({@link #RECORDED_NOISE_DEFAULT}), one without key
+     * pad_multiple with each batch padded to its longest row ({@link #RECORDED_PAD_MULTIPLE_DEFAULT}).
      */
     public static TrainConfig fromJson(String source, String json) {
         try {
             JsonNode tree = JSON.readTree(json);
             if (tree instanceof ObjectNode o && !o.has("noise")) {
                 o.put("noise", RECORDED_NOISE_DEFAULT);
+            }
+            if (tree instanceof ObjectNode o && !o.has("pad_multiple")) {
+                o.put("pad_multiple", RECORDED_PAD_MULTIPLE_DEFAULT);
             }
             return RecordBinder.bind(source, tree, TrainConfig.class);
         } catch (JsonProcessingException e) {

@@ -13,6 +13,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.zotune.ZotuneException;
 import org.zotune.data.batch.EncodedExample;
+import org.zotune.data.batch.LengthBuckets;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.data.split.BatchSampler;
 import org.zotune.model.SequenceClassifier;
@@ -115,7 +116,8 @@ public final class Trainer {
      */
     public Trainer(TrainConfig config, Path modelPath, Path tokenizerPath, Options options, PrintWriter log) {
         // key noise resolved for the engine the run trains on: run.json, the trajectory and --resume see the variant
-        this.config = ZoEngines.resolveNoise(config);
+        // ... and key pad_multiple (auto: length buckets on the CUDA engine only)
+        this.config = ZoEngines.resolvePadMultiple(ZoEngines.resolveNoise(config));
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
         this.options = options;
@@ -256,6 +258,7 @@ public final class Trainer {
     private Summary loop(ZoEngine engine, ModelConfig modelConfig, Objective objective, TrainData data,
             BestTracker best, Eval initialDev, long t0) {
         int m = config.gradAccumulation();
+        LengthBuckets buckets = ZoEngines.lengthBuckets(config, modelConfig); // few batch shapes: graphs replay
         BatchSampler sampler = new BatchSampler(data.train().size(), config.batchSize(), config.seed());
         String stopped = "completed";
         Eval lastDev = null;
@@ -280,7 +283,7 @@ public final class Trainer {
                     for (int i : sampler.batch((t - 1) * m + b)) {
                         ex.add(data.train().get(i));
                     }
-                    micro.add(PromptBatch.of(ex, data.padId()));
+                    micro.add(buckets.pad(PromptBatch.of(ex, data.padId()), data.padId()));
                 }
                 ZoEngine.StepResult r = engine.step(micro);
                 stepped = true;
@@ -363,6 +366,7 @@ public final class Trainer {
         Summary s = new Summary(engine.stepsDone(), stopped, initialDev, lastDev, finalTest, progress.bestStep(),
                 progress.bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9,
                 folder.dir());
+        metrics.graphCaptures(engine.graphCaptures());
         metrics.summary(s, engine.device(), config);
         try {
             metrics.plots();

@@ -85,6 +85,15 @@ public interface ZoEngine extends AutoCloseable {
     default void verifyReplicas() {
     }
 
+    /**
+     * CUDA graphs the engine's captured step has captured so far (one per batch shape it met, again for a shape
+     * whose graph it dropped; a data-parallel engine: its first replica's, the ranks capture together); 0 for an
+     * engine without one (the CPU engine, the eager step).
+     */
+    default long graphCaptures() {
+        return 0;
+    }
+
     /** "cpu" or "cuda" (a data-parallel engine: its replicas'). */
     String device();
 

@@ -5,7 +5,9 @@ import java.util.List;
 import org.zotune.ZotuneException;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
+import org.zotune.data.batch.LengthBuckets;
 import org.zotune.model.LanguageModel;
+import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamSpec;
 import org.zotune.parallel.InProcessGroup;
@@ -74,6 +76,23 @@ public final class ZoEngines {
      */
     public static TrainConfig resolveNoise(TrainConfig c) {
         return c.withNoise(c.noiseVariant(trainsOnCuda(c)));
+    }
+
+    /**
+     * {@code c} with key pad_multiple resolved for the engine it trains on ({@link TrainConfig#padMultiple}): what a
+     * run records in run.json and what --resume compares.
+     */
+    public static TrainConfig resolvePadMultiple(TrainConfig c) {
+        return c.withPadMultiple(c.padMultiple(trainsOnCuda(c)));
+    }
+
+    /**
+     * The length buckets of {@code c}'s training batches on the engine it trains on: key pad_multiple, at most
+     * max_length and the model's positions.
+     */
+    public static LengthBuckets lengthBuckets(TrainConfig c, ModelConfig model) {
+        int offset = model.encoder() == null ? 0 : model.encoder().positionOffset();
+        return c.lengthBuckets(trainsOnCuda(c), model.maxPositions() - offset);
     }
 
     /** Fails with one line when {@code device} is cuda and no CUDA device is usable (before any file is written). */
@@ -261,6 +280,15 @@ public final class ZoEngines {
      *                  only
      */
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+            boolean[] trainable, Objective objective, PrintWriter log) {
+        ZoEngine e = engine(c, model, initial, adapter, trainable, objective, log);
+        if (e instanceof DataParallelEngine dp) {
+            dp.lengthBuckets(lengthBuckets(c, model.config())); // shards keep their rows' bucket
+        }
+        return e;
+    }
+
+    private static ZoEngine engine(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, adapter);
         TrainConfig.Parallel par = c.parallel();

@@ -148,7 +148,7 @@ public final class CudaOps implements Ops {
         return stream;
     }
 
-    /** Device memory held by the activation arena (it grows, never shrinks, until close). */
+    /** Device memory held by the main activation arena (it grows, never shrinks, until close; regions apart). */
     public long arenaBytes() {
         return memory.reservedBytes();
     }
@@ -209,6 +209,74 @@ public final class CudaOps implements Ops {
                 done = true;
                 scopeDepth--;
                 memory.reset(mark);
+            }
+        };
+    }
+
+    /**
+     * Device memory for activations apart from the ops' main arena, owned by whoever asked for it (closing it frees
+     * it). Allocations go there between {@link #enter} and the close of the scope it returns; the main arena, and
+     * the scopes open on it, are untouched meanwhile. The captured ZO step keeps its graphs' activations in one
+     * (zo/cuda/StepGraph), so that eager work between replays (evaluations) never reuses a graph's memory.
+     */
+    public final class Region implements AutoCloseable {
+        private final DeviceArena arena;
+
+        private Region(DeviceArena arena) {
+            this.arena = arena;
+        }
+
+        /** Device memory the region holds (it grows, never shrinks, until close). */
+        public long reservedBytes() {
+            return arena.reservedBytes();
+        }
+
+        /** Frees the region's memory (waits for the stream: a replay in flight may still use it). */
+        @Override
+        public void close() {
+            if (memory.using(arena)) {
+                throw new IllegalStateException("closing an activation region while its scope is open");
+            }
+            if (!closed) {
+                stream.synchronize();
+            }
+            arena.close();
+        }
+    }
+
+    /** A new, empty activation region (see {@link Region}). */
+    public Region region() {
+        open();
+        return new Region(memory.newArena());
+    }
+
+    /**
+     * Allocations go to {@code region}, from its start, until the returned scope closes (innermost first, like
+     * {@link #scope()}); then they go to the arena they went to before, where they were.
+     */
+    public Scope enter(Region region) {
+        open();
+        if (memory.capturing()) {
+            throw new IllegalStateException("entering an activation region inside a capture");
+        }
+        region.arena.reset(new DeviceArena.Mark(0, 0));
+        final DeviceArena before = memory.use(region.arena);
+        final int depth = ++scopeDepth;
+        return new Scope() {
+            private boolean done;
+
+            @Override
+            public void close() {
+                if (done) {
+                    return;
+                }
+                if (scopeDepth != depth) {
+                    throw new IllegalStateException("scopes must close innermost first (closing depth " + depth
+                            + " while " + scopeDepth + " is open)");
+                }
+                done = true;
+                scopeDepth--;
+                memory.use(before);
             }
         };
     }

@@ -25,8 +25,10 @@ import org.zotune.tensor.DType;
  */
 final class DeviceMemory implements AutoCloseable {
     private final CudaStream stream;
-    private final DeviceArena arena;
+    private final DeviceArena main;
+    private DeviceArena arena; // where activations go now: the main arena, or a region entered (CudaOps.enter)
     private final PinnedStaging staging;
+    private final long chunkBytes;
     private final long captureHostBytes;
     private PinnedBuffer capturePool; // host inputs made inside a capture: owned by the graph
     private long capturePoolUsed;
@@ -34,7 +36,9 @@ final class DeviceMemory implements AutoCloseable {
     DeviceMemory(CudaStream stream, PinnedStaging staging, CudaOptions options) {
         this.stream = stream;
         this.staging = staging;
-        this.arena = new DeviceArena(options.arenaChunkMiB() << 20);
+        this.chunkBytes = options.arenaChunkMiB() << 20;
+        this.main = new DeviceArena(chunkBytes);
+        this.arena = main;
         this.captureHostBytes = options.captureHostMiB() << 20;
     }
 
@@ -56,8 +60,26 @@ final class DeviceMemory implements AutoCloseable {
         arena.reset(mark);
     }
 
+    /** Device memory held by the main arena (regions count their own). */
     long reservedBytes() {
-        return arena.reservedBytes();
+        return main.reservedBytes();
+    }
+
+    /** A new, empty arena of the main arena's chunk size (a region of its own: {@link CudaOps#region()}). */
+    DeviceArena newArena() {
+        return new DeviceArena(chunkBytes);
+    }
+
+    /** Allocations go to {@code a} from now on; returns the arena they went to before. */
+    DeviceArena use(DeviceArena a) {
+        DeviceArena before = arena;
+        arena = a;
+        return before;
+    }
+
+    /** Whether allocations go to {@code a} now. */
+    boolean using(DeviceArena a) {
+        return arena == a;
     }
 
     // ---- graph capture ------------------------------------------------------------------------------
@@ -205,10 +227,10 @@ final class DeviceMemory implements AutoCloseable {
         return out;
     }
 
-    /** Frees the arena and the staging ring (the stream must be idle). */
+    /** Frees the main arena and the staging ring (the stream must be idle); regions are their owners' to free. */
     @Override
     public void close() {
-        arena.close();
+        main.close();
         staging.close();
     }
 }

@@ -70,6 +70,32 @@ public record PromptBatch(Batch batch, int[] labels, int[] exampleOfRow, int[] f
         return of(ex, padId);
     }
 
+    /**
+     * This batch right-padded with {@code padId} to {@code seq} columns ({@link LengthBuckets}): the new positions
+     * have mask 0 and label -1, so every real token, label and loss stays where it was.
+     */
+    public PromptBatch padTo(int seq, int padId) {
+        int from = batch.seq();
+        if (seq < from) {
+            throw new IllegalArgumentException("padding a batch of " + from + " columns to " + seq);
+        }
+        if (seq == from) {
+            return this;
+        }
+        int rows = batch.batch();
+        int[] ids = new int[rows * seq];
+        int[] mask = new int[rows * seq];
+        int[] lab = new int[rows * seq];
+        java.util.Arrays.fill(ids, padId);
+        java.util.Arrays.fill(lab, -1);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(batch.ids(), r * from, ids, r * seq, from);
+            System.arraycopy(batch.mask(), r * from, mask, r * seq, from);
+            System.arraycopy(labels, r * from, lab, r * seq, from);
+        }
+        return new PromptBatch(new Batch(rows, seq, ids, mask), lab, exampleOfRow, firstRow, candidates, gold);
+    }
+
     public int examples() {
         return firstRow.length;
     }

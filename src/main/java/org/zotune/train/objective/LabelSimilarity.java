@@ -169,7 +169,8 @@ public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
 
     /**
      * The one batch a forward encodes: per copy, the examples' rows (their real tokens) then the label descriptions,
-     * right-padded together; copy k holds rows [k·(n + labels), (k + 1)·(n + labels)).
+     * right-padded together (to the batch's width at least: a length bucket); copy k holds rows
+     * [k·(n + labels), (k + 1)·(n + labels)).
      */
     public Batch joint(PromptBatch batch, int copies) {
         if (copies < 1) {
@@ -195,7 +196,20 @@ public final class LabelSimilarity implements AdditiveObjective, ChoiceScorer {
         for (int k = 1; k < copies; k++) {
             System.arraycopy(rows, 0, rows, k * (n + labels), n + labels);
         }
-        return Batch.rightPadded(rows, padId);
+        Batch joint = Batch.rightPadded(rows, padId);
+        if (joint.seq() >= b.seq()) {
+            return joint;
+        }
+        // the batch was padded to a length bucket (key pad_multiple): the joint batch keeps that width, so its shape
+        // repeats as the batch's does (padding columns: mask 0, pooled over by no row)
+        int[] ids = new int[joint.batch() * b.seq()];
+        int[] mask = new int[ids.length];
+        java.util.Arrays.fill(ids, padId);
+        for (int r = 0; r < joint.batch(); r++) {
+            System.arraycopy(joint.ids(), r * joint.seq(), ids, r * b.seq(), joint.seq());
+            System.arraycopy(joint.mask(), r * joint.seq(), mask, r * b.seq(), joint.seq());
+        }
+        return new Batch(joint.batch(), b.seq(), ids, mask);
     }
 
     /** Mean over each row's real tokens, or its first token's state: [rows, h]. */

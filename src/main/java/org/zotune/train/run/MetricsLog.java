@@ -141,6 +141,14 @@ public final class MetricsLog {
                 n.path("f1").asDouble(Double.NaN), n.path("examples").asInt());
     }
 
+    /** The captured step's graph captures of this process (summary.json's graph_captures; -1: not written). */
+    private long graphCaptures = -1;
+
+    /** Writes {@code n} as graph_captures in summary.json (CUDA graphs the engine's captured step captured). */
+    public void graphCaptures(long n) {
+        graphCaptures = n;
+    }
+
     public void summary(Summary s, String device, TrainConfig config) {
         ObjectNode o = JSON.createObjectNode();
         o.put("steps", s.steps());
@@ -159,6 +167,9 @@ public final class MetricsLog {
         o.put("last_train_loss", s.lastTrainLoss());
         o.put("skipped_steps", s.skipped());
         o.put("seconds", s.seconds());
+        if (graphCaptures >= 0) {
+            o.put("graph_captures", graphCaptures);
+        }
         AtomicFiles.writeString(folder.file(RunFolder.SUMMARY), o.toPrettyString() + "\n");
         report(o);
     }

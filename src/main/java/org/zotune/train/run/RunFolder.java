@@ -107,6 +107,18 @@ public final class RunFolder {
         }
     }
 
+    /**
+     * A run resumes only with the length buckets it trained with (other batch shapes would change its steps' losses on
+     * the GPU): run.json records the resolved pad_multiple (absent: 1, each batch padded to its longest row).
+     */
+    private void requireSamePadMultiple(int ran, int now) {
+        if (ran != now) {
+            throw new ZotuneException("--resume: " + dir.resolve(RUN_JSON) + " has pad_multiple " + ran + " (the "
+                    + "length buckets the run trained with), this start resolves pad_multiple to " + now
+                    + "; resume with --set pad_multiple=" + ran);
+        }
+    }
+
     /** The config without the keys that differ between the processes of one run ({@link TrainConfig.Parallel}). */
     private static JsonNode perProcessRemoved(JsonNode config) {
         for (String key : TrainConfig.Parallel.PER_PROCESS) {
@@ -163,10 +175,13 @@ public final class RunFolder {
             JsonNode now = config.toJson();
             if (config.methodKind() == TrainConfig.Method.ZO && "zo".equals(ran.path("method").asText())) {
                 requireSameNoise(ran.path("noise").asText(), now.path("noise").asText());
+                requireSamePadMultiple(ran.path("pad_multiple").asInt(), now.path("pad_multiple").asInt());
             }
-            // compared above by the resolved variant (a zo run), or not used (dfo: another method is named below)
-            ((ObjectNode) ran).remove("noise");
-            ((ObjectNode) now).remove("noise");
+            // compared above by the resolved values (a zo run), or not used (dfo: another method is named below)
+            for (String key : new String[] {"noise", "pad_multiple"}) {
+                ((ObjectNode) ran).remove(key);
+                ((ObjectNode) now).remove(key);
+            }
             String diff = firstDifference(perProcessRemoved(ran), perProcessRemoved(now), "");
             if (diff != null) {
                 throw new ZotuneException("--resume: out folder " + dir + " holds a run with a different config (key '"

@@ -39,7 +39,9 @@ import org.zotune.zo.optim.ZoStep;
  * {@link TrainableSet} (full fine-tuning: every weight, in the model's own parameter buffer). The whole step is
  * captured once as a CUDA graph per batch shape ({@link StepGraph}) and replayed; per step the host only writes
  * the step's scalars (seed, η_t, schedule values) and the batch's int inputs asynchronously, and reads the losses
- * back through one pinned slot: nothing inside a step waits for the device.
+ * back through one pinned slot: nothing inside a step waits for the device. The step holds up to 8 graphs (one per
+ * shape, the least recently replayed dropped first: {@link #maxGraphs}), so batches padded to a few length buckets
+ * replay rather than capture ({@link #graphCaptures}).
  *
  * <p>Holds: the chunk table over the trainable tensors of their flat buffer, the optimiser state for the trainable
  * elements only ({@link OptimizerState}), the scalar block, and for the shadow strategy the {@link ShadowWeights}.
@@ -56,8 +58,8 @@ import org.zotune.zo.optim.ZoStep;
  * the model's own buffer, float32 (LoRA's factors over a bf16/f16 base) or the compute type when it is a set's own.
  * One step is in flight at a
  * time: {@link #submit} returns without waiting for its step but first reads back the step before it. Not
- * thread-safe. The step opens an activation scope on the ops for the captured graph's activations and inputs: close
- * it before scopes opened before it.
+ * thread-safe. The captured graphs' activations and inputs live in an activation region of the ops that the step
+ * owns ({@link CudaOps#region()}), apart from the ops' main arena.
  */
 public final class DeviceZoStep implements AutoCloseable {
     private final CudaOps ops;
@@ -168,8 +170,8 @@ public final class DeviceZoStep implements AutoCloseable {
                     + trainable.set().modelParameters());
         }
         this.table = ChunkTable.of(trainable);
+        this.graph = new StepGraph(ops); // holds nothing until its first capture; refuses a bad graph count first
         this.kernels = new ZoKernels(ops.device().multiprocessors() * 8, noise).stateDType(opt.stateDType());
-        this.graph = new StepGraph(ops);
         try {
             CudaStream s = ops.stream();
             ByteBuffer tb = table.toBytes();
@@ -228,6 +230,31 @@ public final class DeviceZoStep implements AutoCloseable {
                     + " parameters, the parameter buffer " + parameters.count());
         }
         return TrainableStorage.inModel(TrainableSet.of(model.params(), trainable), model.params(), parameters);
+    }
+
+    /**
+     * How many captured graphs the step holds at once (one per step shape; default 8, or
+     * {@code -Dzotune.train.graphs}): beyond it the least recently replayed is dropped.
+     */
+    public DeviceZoStep maxGraphs(int n) {
+        drainQuietly();
+        graph.capacity(n);
+        return this;
+    }
+
+    /** Graphs captured so far: one per step shape met, again for a shape whose graph was dropped. */
+    public long graphCaptures() {
+        return graph.captures();
+    }
+
+    /** Captured-graph launches so far (every captured step, its graph's first run included). */
+    public long graphReplays() {
+        return graph.replays();
+    }
+
+    /** Captured graphs held now. */
+    public int graphsHeld() {
+        return graph.size();
     }
 
     /** Graph capture and replay (default) or eager launches of the same sequence. */
@@ -375,22 +402,30 @@ public final class DeviceZoStep implements AutoCloseable {
             shape.addAll(mb.loss().shape());
         }
         Pass pass = new Pass(micro, inputsAt, lossAt);
+        long ranks = 0;
         if (spread != null) {
             if (useGraph) {
-                // a launch holding a captured collective pairs with the other ranks' graphs of the same capture:
-                // when one rank must capture anew (its shard's shape changed), every rank does
-                long[][] all = spread.allGather(new long[] {graph.matches(shape, values) ? 0 : 1});
+                // a launch holding a captured collective pairs with the other ranks' graphs of the same capture: the
+                // graphs are keyed by every rank's shape together (one host all-gather of each rank's digest), so the
+                // ranks hold, capture, replay and drop their graphs in step; the digests of the graphs each rank
+                // holds travel along, and should they ever differ every rank drops its graphs
+                long[][] all = spread.allGather(new long[] {StepGraph.digest(shape, values), graph.heldDigest()});
+                long joint = 0x9e3779b97f4a7c15L;
+                boolean agree = true;
                 for (long[] a : all) {
-                    if (a[0] != 0) {
-                        graph.close();
-                        break;
-                    }
+                    joint = joint * 0x100000001b3L ^ a[0];
+                    agree &= a[1] == all[0][1];
                 }
+                if (!agree) {
+                    graph.clear();
+                }
+                ranks = joint == 0 ? 1 : joint;
             }
             pendingLaunch = spread.launched();
         }
         if (useGraph) {
-            graph.replay(shape, values, bound -> warmPass(pass, bound), bound -> stepBody(pass, bound));
+            graph.replay(StepGraph.key(shape, values, ranks), values, bound -> warmPass(pass, bound),
+                    bound -> stepBody(pass, bound));
         } else {
             try (Ops.Scope sc = ops.scope()) {
                 List<IntTensor> bound = new ArrayList<>();

@@ -22,7 +22,8 @@
  *       are asynchronous through one pinned slot. Its parts: {@link org.zotune.zo.cuda.ShadowWeights} (θ ± εu of
  *       whichever set trains, materialised into scratch and composed with the frozen weights),
  *       {@code OptimizerState} (m, v for the trainable elements only), {@code StepGraph} (one CUDA graph per batch
- *       shape; the model's int inputs are re-derived per batch by a dry run of its forward ({@code InputRecorder})
+ *       shape, up to 8, the least recently replayed dropped first, their activations in one shared region of the
+ *       ops; the model's int inputs are re-derived per batch by a dry run of its forward ({@code InputRecorder})
  *       and written into the graph's persistent inputs).</li>
  * </ul>
  *
