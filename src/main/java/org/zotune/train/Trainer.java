@@ -36,6 +36,7 @@ import org.zotune.train.run.BestTracker;
 import org.zotune.train.run.Fingerprints;
 import org.zotune.train.run.MetricsLog;
 import org.zotune.train.run.RunFolder;
+import org.zotune.zo.cuda.NoiseVariant;
 
 /**
  * The training loop of ALGORITHMS.md §2 over a run folder:
@@ -117,7 +118,8 @@ public final class Trainer {
     public Trainer(TrainConfig config, Path modelPath, Path tokenizerPath, Options options, PrintWriter log) {
         // key noise resolved for the engine the run trains on: run.json, the trajectory and --resume see the variant
         // ... and key pad_multiple (auto: length buckets on the CUDA engine only)
-        this.config = ZoEngines.resolvePadMultiple(ZoEngines.resolveNoise(config));
+        this.config = ZoEngines.resolvePadMultiple(ZoEngines.resolveNoise(
+                options.resume() ? asRecorded(config) : config));
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
         this.options = options;
@@ -125,6 +127,30 @@ public final class Trainer {
         this.folder = new RunFolder(this.config, options.resume(), options.overwrite());
         this.metrics = new MetricsLog(folder, log);
         this.writes = config.parallel().rank() == 0;
+    }
+
+    /**
+     * On --resume, keys noise and pad_multiple left at auto take the values the run recorded (absent there: exact and
+     * 1, what runs did before the keys existed), so that a run resumes as it trained without the user restating them;
+     * an explicit value is compared with the record by {@link RunFolder#create}. A recorded fast noise on an engine
+     * that lacks it stays auto, and RunFolder names the mismatch.
+     */
+    static TrainConfig asRecorded(TrainConfig c) {
+        TrainConfig ran = c.methodKind() == TrainConfig.Method.ZO ? RunFolder.recorded(c.outDir()) : null;
+        if (ran == null || ran.methodKind() != TrainConfig.Method.ZO) {
+            return c;
+        }
+        TrainConfig r = c;
+        if (c.padMultiple() == 0 && ran.padMultiple() > 0) {
+            r = r.withPadMultiple(ran.padMultiple());
+        }
+        if (c.noiseSetting() == TrainConfig.NoiseSetting.AUTO) {
+            NoiseVariant v = ran.noiseVariant(true); // a recorded run holds a resolved variant: exact or fast
+            if (v == NoiseVariant.EXACT || ZoEngines.trainsOnCuda(c)) {
+                r = r.withNoise(v);
+            }
+        }
+        return r;
     }
 
     /** Tells {@code l} each step and evaluation; when it asks to stop, the run stops with a checkpoint. */

@@ -201,6 +201,29 @@ class NoiseSettingTest {
     }
 
     @Test
+    void resumeWithNoiseAndPadMultipleLeftAtAutoTakesTheRecordedValues() throws IOException {
+        Path b = dir.resolve("b");
+        TrainRuns.train(cpuRun(b), new Trainer.Options(false, false, 2, false));
+        TrainConfig onCuda = TrainRuns.config(yaml(b), "device=cuda"); // noise and pad_multiple auto
+        assertEquals(TrainConfig.NoiseSetting.AUTO, onCuda.noiseSetting());
+        // the CPU run recorded exact and 1: a CUDA start resumes it with them, not with fast and buckets
+        TrainConfig resumed = Trainer.asRecorded(onCuda);
+        assertEquals(NoiseVariant.EXACT, resumed.noiseVariant(true));
+        assertEquals(1, resumed.padMultiple(true));
+        setRecordedNoise(b, null); // a run.json from before the key: exact
+        assertEquals(NoiseVariant.EXACT, Trainer.asRecorded(onCuda).noiseVariant(true));
+        assertEquals(1, Trainer.asRecorded(onCuda).padMultiple(true));
+        setRecordedNoise(b, "fast"); // what a CUDA run with noise auto records
+        assertEquals(NoiseVariant.FAST, Trainer.asRecorded(onCuda).noiseVariant(true));
+        // on the CPU engine a recorded fast stays auto, so that RunFolder names the mismatch (test above)
+        assertEquals(TrainConfig.NoiseSetting.AUTO, Trainer.asRecorded(cpuRun(b)).noiseSetting());
+        // explicit values are kept (and compared with the record by RunFolder)
+        TrainConfig explicit = TrainRuns.config(yaml(b), "device=cuda", "noise=exact", "pad_multiple=16");
+        assertEquals(NoiseVariant.EXACT, Trainer.asRecorded(explicit).noiseVariant(true));
+        assertEquals(16, Trainer.asRecorded(explicit).padMultiple(true));
+    }
+
+    @Test
     void replayTakesTheTrajectorysVariantAndAFastOneNeedsCuda() throws IOException {
         Path a = dir.resolve("a");
         TrainRuns.train(cpuRun(a), TrainRuns.quiet());

@@ -18,8 +18,8 @@ import org.zotune.model.BundledModel;
 /**
  * Key pad_multiple through real CPU runs: a classification run whose batches are padded to buckets of 16 takes the
  * same steps bit for bit and ends at the same weights as one padded to each batch's longest row; the resolved value
- * is recorded in run.json (auto on the CPU: 1; absent in a recorded config: 1), and --resume with another is refused
- * in one line naming both.
+ * is recorded in run.json (auto on the CPU: 1; absent in a recorded config: 1); --resume with an explicit other value
+ * is refused in one line naming both, and with auto takes the recorded one.
  */
 class PadMultipleRunTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -70,13 +70,15 @@ class PadMultipleRunTest {
         Path c = dir.resolve("c");
         TrainRuns.train(config(c, "pad_multiple: 16"), new Trainer.Options(false, false, 3, false));
         String metrics = Files.readString(c.resolve("metrics.jsonl"));
+        // an explicit other value is refused; left at auto, --resume takes the recorded one (below)
         ZotuneException x = assertThrows(ZotuneException.class,
-                () -> TrainRuns.train(config(c), new Trainer.Options(true, false, 0, false)));
+                () -> TrainRuns.train(config(c, "pad_multiple: 1"), new Trainer.Options(true, false, 0, false)));
         assertEquals("--resume: " + c.resolve("run.json") + " has pad_multiple 16 (the length buckets the run trained "
                 + "with), this start resolves pad_multiple to 1; resume with --set pad_multiple=16", x.getMessage());
         assertEquals(metrics, Files.readString(c.resolve("metrics.jsonl")), "nothing rewritten");
-        assertEquals(6, TrainRuns.train(config(c, "pad_multiple: 16"), new Trainer.Options(true, false, 0, false))
-                .steps());
+        assertEquals(6, TrainRuns.train(config(c), new Trainer.Options(true, false, 0, false)).steps());
+        assertEquals(16, JSON.readTree(c.resolve("run.json").toFile()).path("pad_multiple").asInt(),
+                "auto on --resume: the recorded buckets");
         assertEquals(la, ResumeAndReplayTest.stepRecords(c), "resumed at step 3 with its own buckets");
     }
 

@@ -433,6 +433,22 @@ public final class RunFolder {
         }
     }
 
+    /**
+     * The config the run.json in {@code dir} records, or null when there is none or it does not read ({@link #create}
+     * then says why, in one line).
+     */
+    public static TrainConfig recorded(Path dir) {
+        Path file = dir.resolve(RUN_JSON);
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        try {
+            return TrainConfig.fromJson(file.toString(), Files.readString(file, StandardCharsets.UTF_8));
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
     private JsonNode readRunConfig() {
         try {
             // through TrainConfig, so that numbers compare by value (7 read back is an int, the record's a long)
