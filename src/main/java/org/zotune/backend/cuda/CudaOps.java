@@ -193,6 +193,11 @@ public final class CudaOps implements Ops {
     public Scope scope() {
         open();
         final DeviceArena.Mark mark = memory.mark();
+        return nested(() -> memory.reset(mark));
+    }
+
+    /** A scope one level deeper than those open, which runs {@code onClose} when it closes (innermost first). */
+    private Scope nested(Runnable onClose) {
         final int depth = ++scopeDepth;
         return new Scope() {
             private boolean done;
@@ -208,7 +213,7 @@ public final class CudaOps implements Ops {
                 }
                 done = true;
                 scopeDepth--;
-                memory.reset(mark);
+                onClose.run();
             }
         };
     }
@@ -261,24 +266,7 @@ public final class CudaOps implements Ops {
         }
         region.arena.reset(new DeviceArena.Mark(0, 0));
         final DeviceArena before = memory.use(region.arena);
-        final int depth = ++scopeDepth;
-        return new Scope() {
-            private boolean done;
-
-            @Override
-            public void close() {
-                if (done) {
-                    return;
-                }
-                if (scopeDepth != depth) {
-                    throw new IllegalStateException("scopes must close innermost first (closing depth " + depth
-                            + " while " + scopeDepth + " is open)");
-                }
-                done = true;
-                scopeDepth--;
-                memory.use(before);
-            }
-        };
+        return nested(() -> memory.use(before));
     }
 
     private CudaTensor alloc(int rows, int cols, DType t) {
