@@ -68,12 +68,15 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
 
     private final Ops ops;
     private final LanguageModel model;
+    private final LanguageModel shared; // the model as the population's forwards run it (SharedLayers)
     private final WeightSource base;
     private final Objective objective;
     private final PromptBatch train;
     private final Subspace subspace;
     private final int[] tokenTargets; // the causal LM loss's targets over the training set, or null
     private final int memberTokens;
+    private final int memberSeq; // tokens per row of a member's batch
+    private int headRows = -1; // rows of a member the LM head is computed on, once known
     private PromptBatch repeated; // the training set repeated λ times, for the last λ
     private final Mode mode;
     private final String eagerWhy; // why generations are eager, or null
@@ -99,6 +102,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             Subspace subspace, Mode wanted) {
         this.ops = ops;
         this.model = model;
+        this.shared = SharedLayers.wrap(model);
         this.base = base;
         this.objective = objective;
         this.train = train;
@@ -110,6 +114,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         // a member's tokens: its copy of the training set's rows (and, for label similarity, of the descriptions')
         this.memberTokens = objective instanceof LabelSimilarity sim ? sim.joint(train, 1).tokens()
                 : train.batch().tokens();
+        this.memberSeq = objective instanceof LabelSimilarity sim ? sim.joint(train, 1).seq() : train.batch().seq();
         if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy
                 || objective instanceof ChoiceScorer) {
             this.tokenTargets = null;
@@ -208,6 +213,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
                         + " values, the subspace " + dimension());
             }
         }
+        PopulationSizes.check(model.config(), lambda, memberTokens, memberSeq, headRows());
         GenerationFactors g = GenerationFactors.of(subspace, layer, candidates, current, memberTokens);
         if (mode != Mode.EAGER) {
             return deviceLosses(g, lambda);
@@ -219,14 +225,31 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             host.add(HostTensor.ofFloats("b", g.b(s), slot.out(), slot.rank()));
         }
         try (Parameters factors = ops.createParameters(host, DType.F32)) {
-            RowGroupDeltas w = new RowGroupDeltas(base);
-            for (int s = 0; s < g.slots().size(); s++) {
-                GenerationFactors.Slot slot = g.slots().get(s);
-                w.add(slot.weight(), new RowGroupDeltas.Group(slot.from(), slot.to(), factors.weight(2 * s),
-                        factors.weight(2 * s + 1)));
-            }
-            return reduce(w, lambda);
+            return reduce(SharedLayers.weights(base, g, memberTokens, s -> factors.weight(2 * s),
+                    s -> factors.weight(2 * s + 1)), lambda);
         }
+    }
+
+    /**
+     * Rows of one member the LM head runs on: the answer positions (device reduction of a decoder), the mask rows
+     * (masked-LM prompt), none (pooled objectives), else every position.
+     */
+    private int headRows() {
+        if (headRows < 0) {
+            if (objective instanceof LabelSimilarity) {
+                headRows = 0;
+            } else if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+                headRows = mode != Mode.EAGER && shared instanceof SharedLayers.Decoder
+                        ? AnswerRows.of(objective.candidateChoices(model, train).orElseThrow().targets(),
+                                train.batch().seq()).positions().length : memberTokens;
+            } else if (objective instanceof ChoiceScorer) {
+                Optional<MaskedChoices> masked = objective.maskedChoices(model, train);
+                headRows = masked.isPresent() ? masked.get().rows().length : 0;
+            } else {
+                headRows = memberTokens;
+            }
+        }
+        return headRows;
     }
 
     /** A generation on CUDA: the λ device pairs, each member's loss their quotient as the eager path divides. */
@@ -276,13 +299,24 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             System.arraycopy(member.gold(), 0, meta, 2 * n, n);
             int metric = member.metric().ordinal();
             int classes = member.classes();
+            AnswerRows answers = shared instanceof SharedLayers.Decoder ? AnswerRows.of(targets, seq) : null;
             return (ops, cuda, kernels, w, out) -> {
-                Tensor logits = model.forward(ops, w, rep.batch());
-                IntTensor tg = ops.ints(targets);
+                Tensor logits;
+                IntTensor tg;
+                int width;
+                if (answers != null) { // the head at the answer positions only, k per row
+                    logits = ((SharedLayers.Decoder) shared).logitsAt(ops, w, rep.batch(), answers.positions());
+                    tg = ops.ints(answers.targets());
+                    width = answers.perRow();
+                } else {
+                    logits = shared.forward(ops, w, rep.batch());
+                    tg = ops.ints(targets);
+                    width = seq;
+                }
                 Tensor tokenLoss = cuda.tokenLosses(logits, tg);
                 Tensor rowSc = cuda.scratch(lambda * rows, 2);
                 kernels.choiceRowSums(CudaTensors.address(tokenLoss), CudaTensors.address(tg),
-                        CudaTensors.address(rowSc), lambda * rows, seq, cuda.stream());
+                        CudaTensors.address(rowSc), lambda * rows, width, cuda.stream());
                 IntTensor mt = ops.ints(meta);
                 for (int i = 0; i < lambda; i++) {
                     kernels.choiceLoss(CudaTensors.address(rowSc) + 8L * i * rows, CudaTensors.address(mt), n, metric,
@@ -293,7 +327,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         PromptBatch rep = repeated(lambda);
         int m = memberTokens;
         return (ops, cuda, kernels, w, out) -> {
-            Tensor logits = model.forward(ops, w, rep.batch());
+            Tensor logits = shared.forward(ops, w, rep.batch());
             IntTensor tg = ops.ints(tokenTargets);
             for (int i = 0; i < lambda; i++) {
                 Tensor ce = cuda.crossEntropy(ops.rows(logits, i * m, (i + 1) * m), tg);
@@ -309,7 +343,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         int[] meta = new int[labels + n];
         System.arraycopy(member.tokens(), 0, meta, 0, labels);
         System.arraycopy(member.gold(), 0, meta, labels, n);
-        EncoderModel e = (EncoderModel) model;
+        EncoderModel e = (EncoderModel) shared;
         return (ops, cuda, kernels, w, out) -> {
             Tensor logits = e.mlmLogits(ops, w, e.hiddenStates(ops, w, batch, null), rows);
             IntTensor mt = ops.ints(meta);
@@ -346,7 +380,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             System.arraycopy(member.gold(), 0, meta, n, n);
         }
         double temperature = member.temperature();
-        EncoderModel e = (EncoderModel) model;
+        EncoderModel e = (EncoderModel) shared;
         return (ops, cuda, kernels, w, out) -> {
             Tensor hidden = e.hiddenStates(ops, w, batch, null);
             if (pooler) {
@@ -390,12 +424,12 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         int n = train.examples();
         int rows = train.rows();
         if (objective instanceof LabelSimilarity sim) {
-            double[][] s = sim.choiceScores(ops, model, w, train, lambda);
+            double[][] s = sim.choiceScores(ops, shared, w, train, lambda);
             for (int i = 0; i < lambda; i++) {
                 out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
             }
         } else if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
-            OptionScores.Scored s = OptionScores.score(ops, model, w, repeated(lambda));
+            OptionScores.Scored s = OptionScores.score(ops, shared, w, repeated(lambda));
             for (int i = 0; i < lambda; i++) {
                 OptionScores.Scored member = new OptionScores.Scored(
                         Arrays.copyOfRange(s.rowScores(), i * rows, (i + 1) * rows),
@@ -405,13 +439,13 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
                         : (float) -Metrics.accuracy(member.predictions(), train.gold());
             }
         } else if (objective instanceof ChoiceScorer scorer) {
-            double[][] s = scorer.choiceScores(ops, model, w, repeated(lambda));
+            double[][] s = scorer.choiceScores(ops, shared, w, repeated(lambda));
             for (int i = 0; i < lambda; i++) {
                 out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
             }
         } else {
             try (Ops.Scope scope = ops.scope()) {
-                Tensor logits = model.forward(ops, w, repeated(lambda).batch());
+                Tensor logits = shared.forward(ops, w, repeated(lambda).batch());
                 for (int i = 0; i < lambda; i++) {
                     float[] ce = ops.toHost(ops.crossEntropy(
                             ops.rows(logits, i * memberTokens, (i + 1) * memberTokens), ops.ints(tokenTargets)));

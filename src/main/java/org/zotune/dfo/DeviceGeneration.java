@@ -12,7 +12,6 @@ import org.zotune.backend.cuda.CudaTensors;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.PinnedBuffer;
-import org.zotune.peft.RowGroupDeltas;
 import org.zotune.tensor.DType;
 import org.zotune.zo.cuda.ZoKernels;
 
@@ -94,12 +93,11 @@ final class DeviceGeneration implements AutoCloseable {
         CudaStream s = ops.stream();
         staged.slice(0, 4 * g.packed().length).asFloatBuffer().put(g.packed());
         factors.copyFromHost(staged.pointer(), 0, 4L * g.packed().length, s);
-        RowGroupDeltas w = new RowGroupDeltas(base);
-        for (GenerationFactors.Slot slot : g.slots()) {
-            w.add(slot.weight(), new RowGroupDeltas.Group(slot.from(), slot.to(),
-                    CudaTensors.view(factors.address() + 4L * slot.aOffset(), slot.rank(), slot.in(), DType.F32),
-                    CudaTensors.view(factors.address() + 4L * slot.bOffset(), slot.out(), slot.rank(), DType.F32)));
-        }
+        List<GenerationFactors.Slot> slots = g.slots();
+        WeightSource w = SharedLayers.weights(base, g, g.key().get(2), i -> CudaTensors.view(factors.address()
+                + 4L * slots.get(i).aOffset(), slots.get(i).rank(), slots.get(i).in(), DType.F32),
+                i -> CudaTensors.view(factors.address() + 4L * slots.get(i).bOffset(), slots.get(i).out(),
+                        slots.get(i).rank(), DType.F32));
         long out = pairs.address();
         Runnable body = () -> {
             inputs.rewind();
