@@ -18,7 +18,6 @@ import org.zotune.model.Batch;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.peft.RowGroupDeltas;
-import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.CandidateChoices;
 import org.zotune.train.objective.ChoiceScorer;
@@ -44,7 +43,12 @@ import org.zotune.zo.cuda.DeviceLoss;
  * {@link LabelSimilarity#joint}), prompt classification and −accuracy over candidate rows ({@link OptionScores}), and
  * any objective that is a token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss).
  *
- * <p>On the CUDA backend (float32) a generation is one captured CUDA graph with the losses reduced on the device
+ * <p>The layers below the searched one run once per generation over one member's rows ({@link SharedLayers}, for
+ * models that split: {@link org.zotune.model.LayerSplit}); a decoder's LM head runs only at the answer positions
+ * on the device ({@link AnswerRows}); a generation whose tensors would pass 2^31 elements is refused in one line
+ * ({@link PopulationSizes}). The factors are in the backend's compute type (float32, or bf16 / f16 rounded once).
+ *
+ * <p>On the CUDA backend (any compute type) a generation is one captured CUDA graph with the losses reduced on the device
  * ({@link DeviceGeneration}: one copy of the packed factors in, λ (value, count) pairs out), for every objective above
  * that describes its loss for the device ({@link Objective#tokenTargets}, {@link Objective#candidateChoices},
  * {@link Objective#maskedChoices}, {@link Objective#pooledChoices} within {@link DeviceLoss.Pooled#fits}); the
@@ -95,7 +99,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
     }
 
     /**
-     * @param wanted GRAPH or DEVICE where the backend and the objective allow it (CUDA in float32, a device
+     * @param wanted GRAPH or DEVICE where the backend and the objective allow it (CUDA, a device
      *               reduction), else EAGER
      */
     BatchedPopulation(Ops ops, LanguageModel model, WeightSource base, Objective objective, PromptBatch train,
@@ -127,8 +131,8 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             this.tokenTargets = t.get();
         }
         String why = wanted == Mode.EAGER ? "-D" + GRAPH_PROPERTY + "=false" : !(ops instanceof CudaOps)
-                ? "backend " + ops.name() : ops.computeType() != DType.F32 ? "compute type " + ops.computeType()
-                : deviceReduction() ? null : "objective " + objective.name() + " reduces on the host";
+                ? "backend " + ops.name() : deviceReduction() ? null
+                : "objective " + objective.name() + " reduces on the host";
         this.eagerWhy = why;
         this.mode = why == null ? wanted : Mode.EAGER;
     }
@@ -224,7 +228,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             host.add(HostTensor.ofFloats("a", g.a(s), slot.rank(), slot.in()));
             host.add(HostTensor.ofFloats("b", g.b(s), slot.out(), slot.rank()));
         }
-        try (Parameters factors = ops.createParameters(host, DType.F32)) {
+        try (Parameters factors = ops.createParameters(host, ops.computeType())) {
             return reduce(SharedLayers.weights(base, g, memberTokens, s -> factors.weight(2 * s),
                     s -> factors.weight(2 * s + 1)), lambda);
         }
