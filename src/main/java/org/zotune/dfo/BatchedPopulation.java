@@ -44,8 +44,8 @@ import org.zotune.zo.cuda.DeviceLoss;
  * any objective that is a token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss).
  *
  * <p>The layers below the searched one run once per generation over one member's rows ({@link SharedLayers}, for
- * models that split: {@link org.zotune.model.LayerSplit}); a decoder's LM head runs only at the answer positions
- * on the device ({@link AnswerRows}); a generation whose tensors would pass 2^31 elements is refused in one line
+ * models that split: {@link org.zotune.model.LayerSplit}); a decoder's large LM head runs only at the answer positions
+ * on the device ({@link AnswerRows}, {@link #ANSWER_HEAD_MIN}); a generation whose tensors would pass 2^31 elements is refused in one line
  * ({@link PopulationSizes}). The factors are in the backend's compute type (float32, or bf16 / f16 rounded once).
  *
  * <p>On the CUDA backend (any compute type) a generation is one captured CUDA graph with the losses reduced on the device
@@ -57,6 +57,13 @@ import org.zotune.zo.cuda.DeviceLoss;
  * close the population before its backend.
  */
 public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
+    /**
+     * Logits (λ × positions × vocabulary) from which a decoder's device generation computes the LM head at the answer
+     * positions only ({@link AnswerRows}): the loss reads nothing else, and at GPT-2 large's shape the full logits
+     * (4.1e9 elements) pass 2^31. Smaller heads keep the full logits, bitwise the eager generation's.
+     */
+    static final long ANSWER_HEAD_MIN = 1L << 26;
+
     /** The system property that turns the captured generation off ({@code false}) on CUDA. */
     public static final String GRAPH_PROPERTY = "zotune.dfo.graph";
 
@@ -80,7 +87,8 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
     private final int[] tokenTargets; // the causal LM loss's targets over the training set, or null
     private final int memberTokens;
     private final int memberSeq; // tokens per row of a member's batch
-    private int headRows = -1; // rows of a member the LM head is computed on, once known
+    private int answerRows = -1; // a candidate batch's answer positions per member, once known
+    private long answerHeadMin = ANSWER_HEAD_MIN;
     private PromptBatch repeated; // the training set repeated λ times, for the last λ
     private final Mode mode;
     private final String eagerWhy; // why generations are eager, or null
@@ -217,7 +225,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
                         + " values, the subspace " + dimension());
             }
         }
-        PopulationSizes.check(model.config(), lambda, memberTokens, memberSeq, headRows());
+        PopulationSizes.check(model.config(), lambda, memberTokens, memberSeq, headRows(lambda));
         GenerationFactors g = GenerationFactors.of(subspace, layer, candidates, current, memberTokens);
         if (mode != Mode.EAGER) {
             return deviceLosses(g, lambda);
@@ -238,22 +246,36 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
      * Rows of one member the LM head runs on: the answer positions (device reduction of a decoder), the mask rows
      * (masked-LM prompt), none (pooled objectives), else every position.
      */
-    private int headRows() {
-        if (headRows < 0) {
-            if (objective instanceof LabelSimilarity) {
-                headRows = 0;
-            } else if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
-                headRows = mode != Mode.EAGER && shared instanceof SharedLayers.Decoder
-                        ? AnswerRows.of(objective.candidateChoices(model, train).orElseThrow().targets(),
-                                train.batch().seq()).positions().length : memberTokens;
-            } else if (objective instanceof ChoiceScorer) {
-                Optional<MaskedChoices> masked = objective.maskedChoices(model, train);
-                headRows = masked.isPresent() ? masked.get().rows().length : 0;
-            } else {
-                headRows = memberTokens;
-            }
+    private int headRows(int lambda) {
+        if (objective instanceof LabelSimilarity) {
+            return 0;
         }
-        return headRows;
+        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+            if (!answerHead(lambda)) {
+                return memberTokens;
+            }
+            if (answerRows < 0) {
+                answerRows = AnswerRows.of(objective.candidateChoices(model, train).orElseThrow().targets(),
+                        train.batch().seq()).positions().length;
+            }
+            return answerRows;
+        }
+        if (objective instanceof ChoiceScorer) {
+            Optional<MaskedChoices> masked = objective.maskedChoices(model, train);
+            return masked.isPresent() ? masked.get().rows().length : 0;
+        }
+        return memberTokens;
+    }
+
+    /** Whether a device generation of λ members computes a decoder's LM head at the answer positions only. */
+    private boolean answerHead(int lambda) {
+        return mode != Mode.EAGER && shared instanceof SharedLayers.Decoder
+                && (long) lambda * memberTokens * model.config().vocabSize() >= answerHeadMin;
+    }
+
+    /** Tests: the answer-position head at every size (before the first generation). */
+    void answerHeadAlways() {
+        answerHeadMin = 0;
     }
 
     /** A generation on CUDA: the λ device pairs, each member's loss their quotient as the eager path divides. */
@@ -303,7 +325,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             System.arraycopy(member.gold(), 0, meta, 2 * n, n);
             int metric = member.metric().ordinal();
             int classes = member.classes();
-            AnswerRows answers = shared instanceof SharedLayers.Decoder ? AnswerRows.of(targets, seq) : null;
+            AnswerRows answers = answerHead(lambda) ? AnswerRows.of(targets, seq) : null;
             return (ops, cuda, kernels, w, out) -> {
                 Tensor logits;
                 IntTensor tg;

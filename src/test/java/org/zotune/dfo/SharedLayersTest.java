@@ -172,6 +172,82 @@ class SharedLayersTest {
         }
     }
 
+    /**
+     * On CUDA (float32) the decoders' device generation with the LM head at the answer positions only (at every size:
+     * {@link BatchedPopulation#answerHeadAlways}): captured == uncaptured bit for bit, within 1e-5 relative of each
+     * member merged into the weights and of the generation with the full logits, over an uncaptured, a capturing and
+     * a replayed generation of the last layer with layer 0 at a non-zero point.
+     */
+    @Test
+    @org.junit.jupiter.api.Tag("gpu")
+    void onCudaTheHeadAtTheAnswerPositionsGivesTheFullLogitsLosses() {
+        org.zotune.cuda.Cuda.Availability a = org.zotune.cuda.Cuda.availability();
+        org.junit.jupiter.api.Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+        List<Case> cases = new ArrayList<>(decoders());
+        cases.add(decoder("opt pre-norm accuracy", new ModelConfig(ModelFamily.OPT, 13, 8, 3, 2, 2, 4, 20, 16, 1e-5,
+                ModelConfig.Activation.RELU, true, true, true, 8, 0, null, true, true, 0, 2, 1),
+                new org.zotune.train.objective.NegativeAccuracy(), 4));
+        List<String> failures = new ArrayList<>();
+        try (org.zotune.backend.cuda.CudaOps ops = org.zotune.backend.cuda.CudaOps.create(DType.F32)) {
+            for (Case c : cases) {
+                int last = c.model().config().numLayers() - 1;
+                Subspace s = subspace(c, 41);
+                Random r = new Random(41);
+                double[][] current = new double[s.layers()][D];
+                current[0] = gaussian(r, D);
+                double[][] candidates = new double[5][];
+                for (int i = 0; i < candidates.length; i++) {
+                    candidates[i] = gaussian(r, D);
+                }
+                try (Parameters p = ops.createParameters(c.weights(), DType.F32);
+                     BatchedPopulation graph = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s,
+                             BatchedPopulation.Mode.GRAPH);
+                     BatchedPopulation device = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s,
+                             BatchedPopulation.Mode.DEVICE);
+                     BatchedPopulation full = new BatchedPopulation(ops, c.model(), p, c.objective(), c.train(), s,
+                             BatchedPopulation.Mode.GRAPH)) {
+                    graph.answerHeadAlways();
+                    device.answerHeadAlways();
+                    double[] merged = new double[candidates.length];
+                    for (int i = 0; i < candidates.length; i++) {
+                        double[][] points = current.clone();
+                        points[last] = candidates[i];
+                        try (Parameters m = ops.createParameters(merged(c, s, points), DType.F32)) {
+                            merged[i] = c.objective().loss(ops, c.model(), m, c.train());
+                        }
+                    }
+                    double[] want = full.losses(last, candidates, current);
+                    for (int g = 0; g < 3; g++) {
+                        double[] got = graph.losses(last, candidates, current);
+                        double[] uncaptured = device.losses(last, candidates, current);
+                        double relMerged = 0;
+                        double relFull = 0;
+                        for (int i = 0; i < got.length; i++) {
+                            relMerged = Math.max(relMerged, Math.abs(got[i] - merged[i]) / Math.max(1,
+                                    Math.abs(merged[i])));
+                            relFull = Math.max(relFull, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+                        }
+                        String what = c.name() + " generation " + g + " (replayed " + graph.device().replayed() + ")";
+                        System.out.printf(java.util.Locale.ROOT, "%s: answer-position head vs one at a time max rel "
+                                + "%.3g, vs full logits %.3g, vs uncaptured %s%n", what, relMerged, relFull,
+                                Arrays.equals(got, uncaptured) ? "bitwise" : "DIFFERENT");
+                        if (!Arrays.equals(got, uncaptured)) {
+                            failures.add(what + ": captured " + Arrays.toString(got) + " != uncaptured "
+                                    + Arrays.toString(uncaptured));
+                        }
+                        if (!(relMerged <= 1e-5) || !(relFull <= 1e-5)) {
+                            failures.add(what + ": vs one at a time " + relMerged + ", vs full logits " + relFull);
+                        }
+                    }
+                    if (!graph.device().replayed()) {
+                        failures.add(c.name() + ": the third generation did not replay");
+                    }
+                }
+            }
+        }
+        assertTrue(failures.isEmpty(), String.join("\n", failures));
+    }
+
     @Test
     void aBatchThatIsNotEqualCopiesRunsTheWholeForward() {
         Batch member = new Batch(2, 3, new int[] {5, 6, 7, 8, 9, 0}, new int[] {1, 1, 1, 1, 1, 0});
