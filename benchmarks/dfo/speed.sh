@@ -8,11 +8,14 @@
 # (benchmarks/dfo/speed_report.py: gen/s, batched/peer ratio against the target >= 10x).
 # Run from the repository root on the GPU host, with the dist bundle (mvn -Pdist package) and the built benchmarks
 # (mvn install -DskipTests && mvn -f benchmarks/pom.xml package), python3 with torch, transformers and numpy:
-#   benchmarks/dfo/speed.sh [OUT_DIR]        (default benchmarks/out/dfo-speed; ~200 s at most)
+#   benchmarks/dfo/speed.sh [OUT_DIR]        (default benchmarks/out/dfo-speed; ~7 min at most)
 # ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built benchmarks are (default dist, benchmarks/target).
 # Resumable: a phase (zotune, peer) whose rows are all in OUT_DIR is not run again (delete OUT_DIR/*.done to redo).
 # Each phase has a time limit and its program a deadline after which it starts no new row; a row times at most
-# ROW_SECONDS (default 15) of generations after one warm-up generation.
+# ROW_SECONDS (default 15) of generations after two warm-up generations (a batched generation's first runs
+# uncaptured, its second captures the graph: timed ones replay it, as the sequential row's members do).
+# DTYPES (default fp32,bf16): the zotune base dtypes; fp32 rows are zotune-batched / zotune-sequential (the public
+# code's float32), bf16 rows zotune-batched-bf16 / zotune-sequential-bf16 (the peer stays float32).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-benchmarks/out/dfo-speed}
@@ -21,7 +24,9 @@ bench=${ZOTUNE_BENCH:-benchmarks/target}
 shapes=${SHAPES:-roberta-large,gpt2-large}
 row_seconds=${ROW_SECONDS:-15}
 common=(--shapes "$shapes" --population "${POPULATION:-20}" --per-class 16 --classes 2 --seq 64 --subspace 500 \
-        --rank 4 --generations "${GENERATIONS:-5}" --warmup 1 --row-seconds "$row_seconds")
+        --rank 4 --generations "${GENERATIONS:-5}" --warmup 2 --row-seconds "$row_seconds")
+dtypes=${DTYPES:-fp32,bf16}
+n_dtypes=$(echo "$dtypes" | tr ',' '\n' | grep -c .)
 fail() { echo "speed.sh: $*" >&2; exit 2; }
 [ -x "$dist/runtime/bin/java" ] || fail "no $dist/runtime/bin/java (build the bundle: mvn -Pdist package; or set ZOTUNE_DIST)"
 [ -f "$bench/benchmarks.jar" ] || fail "no $bench/benchmarks.jar (mvn -f benchmarks/pom.xml package; or set ZOTUNE_BENCH)"
@@ -45,11 +50,11 @@ if [ -f "$out/zotune.done" ]; then
   echo "zotune phase: done before (rows in $out/zotune.jsonl)"
 else
   rm -f "$out/zotune.jsonl"
-  timeout 130 "$dist/runtime/bin/java" -Xmx24g -XX:MaxDirectMemorySize=8g \
+  timeout 330 "$dist/runtime/bin/java" -Xmx24g -XX:MaxDirectMemorySize=8g \
     -cp "$bench/benchmarks.jar:$bench/lib/*:$dist/lib/*" org.zotune.bench.DfoSpeedBench "${common[@]}" \
-    --deadline 95 --out "$out/zotune.jsonl" 2>&1 | tee "$out/zotune.log"
+    --dtypes "$dtypes" --deadline 270 --out "$out/zotune.jsonl" 2>&1 | tee "$out/zotune.log"
   echo "zotune phase: exit ${PIPESTATUS[0]} after ${SECONDS}s"
-  complete "$out/zotune.jsonl" $((2 * n_shapes)) && touch "$out/zotune.done"
+  complete "$out/zotune.jsonl" $((2 * n_shapes * n_dtypes)) && touch "$out/zotune.done"
 fi
 
 # the peer: the public code's loop, candidates one by one
@@ -57,7 +62,7 @@ if [ -f "$out/peer.done" ]; then
   echo "peer phase: done before (rows in $out/peer.jsonl)"
 else
   rm -f "$out/peer.jsonl"
-  timeout 100 python3 "$here/../peer/dfo_peer.py" "${common[@]}" --deadline 65 --out "$out/peer.jsonl" 2>&1 \
+  timeout 150 python3 "$here/../peer/dfo_peer.py" "${common[@]}" --deadline 110 --out "$out/peer.jsonl" 2>&1 \
     | tee "$out/peer.log"
   echo "peer phase: exit ${PIPESTATUS[0]} after ${SECONDS}s"
   complete "$out/peer.jsonl" "$n_shapes" && touch "$out/peer.done"

@@ -38,7 +38,9 @@ verdicts = []
 for shape in shapes:
     peer = rows.get((shape, "peer-sequential"))
     seq = rows.get((shape, "zotune-sequential"))
-    for system in ("zotune-batched", "zotune-sequential", "peer-sequential"):
+    seq_bf16 = rows.get((shape, "zotune-sequential-bf16"))
+    for system in ("zotune-batched", "zotune-sequential", "zotune-batched-bf16", "zotune-sequential-bf16",
+                   "peer-sequential"):
         r = rows.get((shape, system))
         if r is None:
             continue
@@ -48,18 +50,24 @@ for shape in shapes:
             mem += f" (torch peak reserved {r['peak_reserved_bytes'] / GIB:.1f})"
         vs_peer = f"{r['generations_per_s'] / peer['generations_per_s']:.2f}x" if peer and system != "peer-sequential" \
             else "-"
-        vs_seq = f"{r['generations_per_s'] / seq['generations_per_s']:.2f}x" if seq and system == "zotune-batched" \
-            else "-"
-        print(f"| {shape} | {system} | {r['objective']} | {r['rows_per_member']} | {r['forwards_per_generation']} | "
+        same_seq = seq_bf16 if system.endswith("-bf16") else seq
+        vs_seq = f"{r['generations_per_s'] / same_seq['generations_per_s']:.2f}x" \
+            if same_seq and system.startswith("zotune-batched") else "-"
+        label = system if r.get("dtype", "fp32") == "fp32" or system.endswith(r["dtype"]) \
+            else f"{system} ({r['dtype']})"
+        print(f"| {shape} | {label} | {r['objective']} | {r['rows_per_member']} | {r['forwards_per_generation']} | "
               f"{r['generations']} | {r['generation_ms_median']:.1f} | {r['generations_per_s']:.3f} | "
               f"{r['members_per_s']:.1f} | {mem} | {vs_peer} | {vs_seq} |")
-    b = rows.get((shape, "zotune-batched"))
-    if b and peer:
-        ratio = b["generations_per_s"] / peer["generations_per_s"]
-        verdicts.append(f"{shape}: batched/peer {ratio:.2f}x — target >= 10x {'met' if ratio >= 10 else 'NOT met'}")
-    if seq and "max_rel_diff_vs_batched" in seq:
-        verdicts.append(f"{shape}: sequential vs batched losses, max relative difference "
-                        f"{seq['max_rel_diff_vs_batched']:.2e}")
+    for suffix, name in (("", "batched (fp32)"), ("-bf16", "batched (bf16 base)")):
+        b = rows.get((shape, "zotune-batched" + suffix))
+        if b and peer:
+            ratio = b["generations_per_s"] / peer["generations_per_s"]
+            verdicts.append(f"{shape}: {name}/peer (fp32) {ratio:.2f}x — target >= 10x "
+                            f"{'met' if ratio >= 10 else 'NOT met'}")
+    for s_row, name in ((seq, "fp32"), (seq_bf16, "bf16")):
+        if s_row and "max_rel_diff_vs_batched" in s_row:
+            verdicts.append(f"{shape}: sequential vs batched losses ({name}), max relative difference "
+                            f"{s_row['max_rel_diff_vs_batched']:.2e}")
 print()
 for v in verdicts:
     print("- " + v)
@@ -68,5 +76,5 @@ for o in other:
 any_row = next(iter(rows.values()), None)
 if any_row:
     print(f"\nSetting: lambda {any_row['population']}, {any_row['examples']} examples x {any_row['seq']} tokens, "
-          f"D {any_row['subspace']}, r {any_row['rank']}, float32, searched layer {any_row['layer']} of "
+          f"D {any_row['subspace']}, r {any_row['rank']}, peer float32, searched layer {any_row['layer']} of "
           f"{any_row['layers']} (first shape), other layers: {any_row['others']}.")

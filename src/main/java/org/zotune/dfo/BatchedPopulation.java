@@ -18,7 +18,6 @@ import org.zotune.model.Batch;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.peft.RowGroupDeltas;
-import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.CandidateChoices;
 import org.zotune.train.objective.ChoiceScorer;
@@ -44,7 +43,12 @@ import org.zotune.zo.cuda.DeviceLoss;
  * {@link LabelSimilarity#joint}), prompt classification and −accuracy over candidate rows ({@link OptionScores}), and
  * any objective that is a token cross-entropy ({@link Objective#tokenTargets}, the causal LM loss).
  *
- * <p>On the CUDA backend (float32) a generation is one captured CUDA graph with the losses reduced on the device
+ * <p>The layers below the searched one run once per generation over one member's rows ({@link SharedLayers}, for
+ * models that split: {@link org.zotune.model.LayerSplit}); a decoder's large LM head runs only at the answer positions
+ * on the device ({@link AnswerRows}, {@link #ANSWER_HEAD_MIN}); a generation whose tensors would pass 2^31 elements is refused in one line
+ * ({@link PopulationSizes}). The factors are in the backend's compute type (float32, or bf16 / f16 rounded once).
+ *
+ * <p>On the CUDA backend (any compute type) a generation is one captured CUDA graph with the losses reduced on the device
  * ({@link DeviceGeneration}: one copy of the packed factors in, λ (value, count) pairs out), for every objective above
  * that describes its loss for the device ({@link Objective#tokenTargets}, {@link Objective#candidateChoices},
  * {@link Objective#maskedChoices}, {@link Objective#pooledChoices} within {@link DeviceLoss.Pooled#fits}); the
@@ -53,6 +57,13 @@ import org.zotune.zo.cuda.DeviceLoss;
  * close the population before its backend.
  */
 public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
+    /**
+     * Logits (λ × positions × vocabulary) from which a decoder's device generation computes the LM head at the answer
+     * positions only ({@link AnswerRows}): the loss reads nothing else, and at GPT-2 large's shape the full logits
+     * (4.1e9 elements) pass 2^31. Smaller heads keep the full logits, bitwise the eager generation's.
+     */
+    static final long ANSWER_HEAD_MIN = 1L << 26;
+
     /** The system property that turns the captured generation off ({@code false}) on CUDA. */
     public static final String GRAPH_PROPERTY = "zotune.dfo.graph";
 
@@ -68,12 +79,16 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
 
     private final Ops ops;
     private final LanguageModel model;
+    private final LanguageModel shared; // the model as the population's forwards run it (SharedLayers)
     private final WeightSource base;
     private final Objective objective;
     private final PromptBatch train;
     private final Subspace subspace;
     private final int[] tokenTargets; // the causal LM loss's targets over the training set, or null
     private final int memberTokens;
+    private final int memberSeq; // tokens per row of a member's batch
+    private int answerRows = -1; // a candidate batch's answer positions per member, once known
+    private long answerHeadMin = ANSWER_HEAD_MIN;
     private PromptBatch repeated; // the training set repeated λ times, for the last λ
     private final Mode mode;
     private final String eagerWhy; // why generations are eager, or null
@@ -92,13 +107,14 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
     }
 
     /**
-     * @param wanted GRAPH or DEVICE where the backend and the objective allow it (CUDA in float32, a device
+     * @param wanted GRAPH or DEVICE where the backend and the objective allow it (CUDA, a device
      *               reduction), else EAGER
      */
     BatchedPopulation(Ops ops, LanguageModel model, WeightSource base, Objective objective, PromptBatch train,
             Subspace subspace, Mode wanted) {
         this.ops = ops;
         this.model = model;
+        this.shared = SharedLayers.wrap(model);
         this.base = base;
         this.objective = objective;
         this.train = train;
@@ -110,6 +126,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         // a member's tokens: its copy of the training set's rows (and, for label similarity, of the descriptions')
         this.memberTokens = objective instanceof LabelSimilarity sim ? sim.joint(train, 1).tokens()
                 : train.batch().tokens();
+        this.memberSeq = objective instanceof LabelSimilarity sim ? sim.joint(train, 1).seq() : train.batch().seq();
         if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy
                 || objective instanceof ChoiceScorer) {
             this.tokenTargets = null;
@@ -122,8 +139,8 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             this.tokenTargets = t.get();
         }
         String why = wanted == Mode.EAGER ? "-D" + GRAPH_PROPERTY + "=false" : !(ops instanceof CudaOps)
-                ? "backend " + ops.name() : ops.computeType() != DType.F32 ? "compute type " + ops.computeType()
-                : deviceReduction() ? null : "objective " + objective.name() + " reduces on the host";
+                ? "backend " + ops.name() : deviceReduction() ? null
+                : "objective " + objective.name() + " reduces on the host";
         this.eagerWhy = why;
         this.mode = why == null ? wanted : Mode.EAGER;
     }
@@ -208,6 +225,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
                         + " values, the subspace " + dimension());
             }
         }
+        PopulationSizes.check(model.config(), lambda, memberTokens, memberSeq, headRows(lambda));
         GenerationFactors g = GenerationFactors.of(subspace, layer, candidates, current, memberTokens);
         if (mode != Mode.EAGER) {
             return deviceLosses(g, lambda);
@@ -218,15 +236,46 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             host.add(HostTensor.ofFloats("a", g.a(s), slot.rank(), slot.in()));
             host.add(HostTensor.ofFloats("b", g.b(s), slot.out(), slot.rank()));
         }
-        try (Parameters factors = ops.createParameters(host, DType.F32)) {
-            RowGroupDeltas w = new RowGroupDeltas(base);
-            for (int s = 0; s < g.slots().size(); s++) {
-                GenerationFactors.Slot slot = g.slots().get(s);
-                w.add(slot.weight(), new RowGroupDeltas.Group(slot.from(), slot.to(), factors.weight(2 * s),
-                        factors.weight(2 * s + 1)));
-            }
-            return reduce(w, lambda);
+        try (Parameters factors = ops.createParameters(host, ops.computeType())) {
+            return reduce(SharedLayers.weights(base, g, memberTokens, s -> factors.weight(2 * s),
+                    s -> factors.weight(2 * s + 1)), lambda);
         }
+    }
+
+    /**
+     * Rows of one member the LM head runs on: the answer positions (device reduction of a decoder), the mask rows
+     * (masked-LM prompt), none (pooled objectives), else every position.
+     */
+    private int headRows(int lambda) {
+        if (objective instanceof LabelSimilarity) {
+            return 0;
+        }
+        if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
+            if (!answerHead(lambda)) {
+                return memberTokens;
+            }
+            if (answerRows < 0) {
+                answerRows = AnswerRows.of(objective.candidateChoices(model, train).orElseThrow().targets(),
+                        train.batch().seq()).positions().length;
+            }
+            return answerRows;
+        }
+        if (objective instanceof ChoiceScorer) {
+            Optional<MaskedChoices> masked = objective.maskedChoices(model, train);
+            return masked.isPresent() ? masked.get().rows().length : 0;
+        }
+        return memberTokens;
+    }
+
+    /** Whether a device generation of λ members computes a decoder's LM head at the answer positions only. */
+    private boolean answerHead(int lambda) {
+        return mode != Mode.EAGER && shared instanceof SharedLayers.Decoder
+                && (long) lambda * memberTokens * model.config().vocabSize() >= answerHeadMin;
+    }
+
+    /** Tests: the answer-position head at every size (before the first generation). */
+    void answerHeadAlways() {
+        answerHeadMin = 0;
     }
 
     /** A generation on CUDA: the λ device pairs, each member's loss their quotient as the eager path divides. */
@@ -276,13 +325,24 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             System.arraycopy(member.gold(), 0, meta, 2 * n, n);
             int metric = member.metric().ordinal();
             int classes = member.classes();
+            AnswerRows answers = answerHead(lambda) ? AnswerRows.of(targets, seq) : null;
             return (ops, cuda, kernels, w, out) -> {
-                Tensor logits = model.forward(ops, w, rep.batch());
-                IntTensor tg = ops.ints(targets);
+                Tensor logits;
+                IntTensor tg;
+                int width;
+                if (answers != null) { // the head at the answer positions only, k per row
+                    logits = ((SharedLayers.Decoder) shared).logitsAt(ops, w, rep.batch(), answers.positions());
+                    tg = ops.ints(answers.targets());
+                    width = answers.perRow();
+                } else {
+                    logits = shared.forward(ops, w, rep.batch());
+                    tg = ops.ints(targets);
+                    width = seq;
+                }
                 Tensor tokenLoss = cuda.tokenLosses(logits, tg);
                 Tensor rowSc = cuda.scratch(lambda * rows, 2);
                 kernels.choiceRowSums(CudaTensors.address(tokenLoss), CudaTensors.address(tg),
-                        CudaTensors.address(rowSc), lambda * rows, seq, cuda.stream());
+                        CudaTensors.address(rowSc), lambda * rows, width, cuda.stream());
                 IntTensor mt = ops.ints(meta);
                 for (int i = 0; i < lambda; i++) {
                     kernels.choiceLoss(CudaTensors.address(rowSc) + 8L * i * rows, CudaTensors.address(mt), n, metric,
@@ -293,7 +353,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         PromptBatch rep = repeated(lambda);
         int m = memberTokens;
         return (ops, cuda, kernels, w, out) -> {
-            Tensor logits = model.forward(ops, w, rep.batch());
+            Tensor logits = shared.forward(ops, w, rep.batch());
             IntTensor tg = ops.ints(tokenTargets);
             for (int i = 0; i < lambda; i++) {
                 Tensor ce = cuda.crossEntropy(ops.rows(logits, i * m, (i + 1) * m), tg);
@@ -309,7 +369,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         int[] meta = new int[labels + n];
         System.arraycopy(member.tokens(), 0, meta, 0, labels);
         System.arraycopy(member.gold(), 0, meta, labels, n);
-        EncoderModel e = (EncoderModel) model;
+        EncoderModel e = (EncoderModel) shared;
         return (ops, cuda, kernels, w, out) -> {
             Tensor logits = e.mlmLogits(ops, w, e.hiddenStates(ops, w, batch, null), rows);
             IntTensor mt = ops.ints(meta);
@@ -346,7 +406,7 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
             System.arraycopy(member.gold(), 0, meta, n, n);
         }
         double temperature = member.temperature();
-        EncoderModel e = (EncoderModel) model;
+        EncoderModel e = (EncoderModel) shared;
         return (ops, cuda, kernels, w, out) -> {
             Tensor hidden = e.hiddenStates(ops, w, batch, null);
             if (pooler) {
@@ -390,12 +450,12 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
         int n = train.examples();
         int rows = train.rows();
         if (objective instanceof LabelSimilarity sim) {
-            double[][] s = sim.choiceScores(ops, model, w, train, lambda);
+            double[][] s = sim.choiceScores(ops, shared, w, train, lambda);
             for (int i = 0; i < lambda; i++) {
                 out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
             }
         } else if (objective instanceof ClassificationLoss || objective instanceof NegativeAccuracy) {
-            OptionScores.Scored s = OptionScores.score(ops, model, w, repeated(lambda));
+            OptionScores.Scored s = OptionScores.score(ops, shared, w, repeated(lambda));
             for (int i = 0; i < lambda; i++) {
                 OptionScores.Scored member = new OptionScores.Scored(
                         Arrays.copyOfRange(s.rowScores(), i * rows, (i + 1) * rows),
@@ -405,13 +465,13 @@ public final class BatchedPopulation implements PopulationLoss, AutoCloseable {
                         : (float) -Metrics.accuracy(member.predictions(), train.gold());
             }
         } else if (objective instanceof ChoiceScorer scorer) {
-            double[][] s = scorer.choiceScores(ops, model, w, repeated(lambda));
+            double[][] s = scorer.choiceScores(ops, shared, w, repeated(lambda));
             for (int i = 0; i < lambda; i++) {
                 out[i] = (float) ChoiceScorer.crossEntropy(Arrays.copyOfRange(s, i * n, (i + 1) * n), train.gold());
             }
         } else {
             try (Ops.Scope scope = ops.scope()) {
-                Tensor logits = model.forward(ops, w, repeated(lambda).batch());
+                Tensor logits = shared.forward(ops, w, repeated(lambda).batch());
                 for (int i = 0; i < lambda; i++) {
                     float[] ce = ops.toHost(ops.crossEntropy(
                             ops.rows(logits, i * memberTokens, (i + 1) * memberTokens), ops.ints(tokenTargets)));

@@ -12,7 +12,6 @@ import org.zotune.backend.cuda.CudaTensors;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.DeviceBuffer;
 import org.zotune.cuda.PinnedBuffer;
-import org.zotune.peft.RowGroupDeltas;
 import org.zotune.tensor.DType;
 import org.zotune.zo.cuda.ZoKernels;
 
@@ -90,16 +89,17 @@ final class DeviceGeneration implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("the population's device generation is closed");
         }
+        DType type = ops.computeType();
+        long eb = type.bytes();
         ensure(g.packed().length, lambda);
         CudaStream s = ops.stream();
-        staged.slice(0, 4 * g.packed().length).asFloatBuffer().put(g.packed());
-        factors.copyFromHost(staged.pointer(), 0, 4L * g.packed().length, s);
-        RowGroupDeltas w = new RowGroupDeltas(base);
-        for (GenerationFactors.Slot slot : g.slots()) {
-            w.add(slot.weight(), new RowGroupDeltas.Group(slot.from(), slot.to(),
-                    CudaTensors.view(factors.address() + 4L * slot.aOffset(), slot.rank(), slot.in(), DType.F32),
-                    CudaTensors.view(factors.address() + 4L * slot.bOffset(), slot.out(), slot.rank(), DType.F32)));
-        }
+        stage(g.packed(), type);
+        factors.copyFromHost(staged.pointer(), 0, eb * g.packed().length, s);
+        List<GenerationFactors.Slot> slots = g.slots();
+        WeightSource w = SharedLayers.weights(base, g, g.key().get(2), i -> CudaTensors.view(factors.address()
+                + eb * slots.get(i).aOffset(), slots.get(i).rank(), slots.get(i).in(), type),
+                i -> CudaTensors.view(factors.address() + eb * slots.get(i).bOffset(), slots.get(i).out(),
+                        slots.get(i).rank(), type));
         long out = pairs.address();
         Runnable body = () -> {
             inputs.rewind();
@@ -130,9 +130,24 @@ final class DeviceGeneration implements AutoCloseable {
         return result;
     }
 
+    /**
+     * The packed factors into the pinned buffer in the compute type: float32 as they are, bf16 / f16 rounded once
+     * (as {@link org.zotune.backend.Ops#createParameters} rounds the eager generation's factors).
+     */
+    private void stage(float[] packed, DType type) {
+        if (type == DType.F32) {
+            staged.slice(0, 4 * packed.length).asFloatBuffer().put(packed);
+            return;
+        }
+        java.nio.ShortBuffer b = staged.slice(0, 2 * packed.length).asShortBuffer();
+        for (float v : packed) {
+            b.put(type == DType.BF16 ? DType.floatToBf16(v) : DType.floatToF16(v));
+        }
+    }
+
     /** Buffers for {@code floats} factors and λ pairs; a buffer that moves drops the graph that read it. */
     private void ensure(int floats, int lambda) {
-        long fb = 4L * Math.max(1, floats);
+        long fb = ops.computeType().bytes() * (long) Math.max(1, floats);
         if (factors == null || factors.bytes() < fb) {
             closeGraph();
             freeFactors();

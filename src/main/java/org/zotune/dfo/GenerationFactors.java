@@ -26,12 +26,12 @@ public record GenerationFactors(List<Integer> key, float[] packed, List<Slot> sl
     public static final int ALIGN_FLOATS = 64;
 
     /**
-     * One update B·A on the output rows [from, to) of parameter {@code weight}'s projection.
+     * One update B·A on the output rows [from, to) of parameter {@code weight}'s projection in layer {@code layer}.
      *
      * @param aOffset where A [rank, in] starts in {@link #packed}
      * @param bOffset where B [out, rank] starts
      */
-    public record Slot(int weight, int from, int to, int rank, int in, int out, int aOffset, int bOffset) {
+    public record Slot(int layer, int weight, int from, int to, int rank, int in, int out, int aOffset, int bOffset) {
     }
 
     /**
@@ -85,7 +85,7 @@ public record GenerationFactors(List<Integer> key, float[] packed, List<Slot> sl
             int aAt = end[0];
             int bAt = aligned(aAt + p.rank() * p.in());
             end[0] = aligned(bAt + p.rows() * p.rank());
-            slots.add(new Slot(p.target().weight(), from, to, p.rank(), p.in(), p.rows(), aAt, bAt));
+            slots.add(new Slot(l, p.target().weight(), from, to, p.rank(), p.in(), p.rows(), aAt, bAt));
             values.add(p.a());
             values.add(p.b());
         }

@@ -58,6 +58,7 @@ class DfoCliTest {
         train(cfg, "--set", "dfo.budget=3").assertUsageError("dfo.budget", "smaller than one generation",
                 "population 4");
         train(cfg, "--set", "dfo.sigma0=0").assertUsageError("dfo.sigma0", "> 0");
+        train(cfg, "--set", "dtype=bf16").assertUsageError("'dtype'", "float32", "'bf16'");
         train(cfg, "--set", "dfo.sigma0=-1").assertUsageError("dfo.sigma0", "> 0");
         train(cfg, "--set", "dfo.optimizer=nelder-mead").assertUsageError("dfo.optimizer", "cma, fwa, alternate");
         train(cfg, "--set", "dfo.schedule=random").assertUsageError("dfo.schedule", "layers, rounds");

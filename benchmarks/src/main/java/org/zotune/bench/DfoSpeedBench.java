@@ -34,10 +34,13 @@ import org.zotune.train.objective.Objective;
  * DFO-LoRA generations per second (issue "Derivative-free LoRA", item 8): λ candidates of one layer's subspace
  * point, each evaluated on the whole k-shot training set ({@code --per-class} × {@code --classes} examples of
  * {@code --seq} tokens), at RoBERTa-large's and GPT-2 large's shapes with random weights, float32 base (as a dfo run
- * has it). Two rows per shape:
+ * and the public code have it) and, with {@code --dtypes fp32,bf16}, a bf16 base too (rows named
+ * {@code zotune-batched-bf16} / {@code zotune-sequential-bf16}, field {@code dtype}; a dfo run is float32 today). Two
+ * rows per shape and dtype:
  * <ul>
  * <li>{@code zotune-batched}: the generation in ONE forward ({@link BatchedPopulation#losses} with λ candidates:
- * the set repeated λ times, each member's Q/K update on its own rows);</li>
+ * the layers below the searched one once over the set, then the set repeated λ times through the searched layer
+ * and those above, each member's Q/K update on its own rows);</li>
  * <li>{@code zotune-sequential}: the members one at a time (the same object called with one candidate λ times:
  * λ forwards over the set), the public DFO-LoRA code's order of work on zotune's forward.</li>
  * </ul>
@@ -50,12 +53,15 @@ import org.zotune.train.objective.Objective;
  * visit). The sequential row also reports the largest relative difference between its losses and the batched
  * row's for the same candidates (they should agree within float32 rounding, about 1e-5).
  *
- * <p>Time box: no row starts after {@code --deadline} seconds from the start, and a row stops timing after
+ * <p>Warm-up: a batched generation's first runs uncaptured and its second captures the CUDA graph, so
+ * {@code --warmup 2} times replays only (the sequential row's members share one key and warm up within its first
+ * generation). Time box: no row starts after {@code --deadline} seconds from the start, and a row stops timing after
  * {@code --row-seconds} (at least one timed generation after {@code --warmup}). One JSON line per row on stdout and
  * appended to {@code --out}.
  * <pre>
  * DfoSpeedBench --shapes roberta-large,gpt2-large --population 20 --per-class 16 --classes 2 --seq 64
- *     --generations 5 --warmup 1 --row-seconds 25 --deadline 150 --out zotune.jsonl [--device cuda|cpu]
+ *     --generations 5 --warmup 2 --row-seconds 25 --deadline 150 --out zotune.jsonl [--device cuda|cpu]
+ *     [--dtypes fp32,bf16] [--others below|zero]
  * </pre>
  */
 public final class DfoSpeedBench {
@@ -71,7 +77,7 @@ public final class DfoSpeedBench {
     /** The options of one invocation. */
     record Options(List<String> shapes, List<String> modes, String device, int population, int perClass, int classes,
             int seq, int subspace, int rank, int generations, int warmup, double rowSeconds, double deadline,
-            boolean othersBelow, Path out) {
+            boolean othersBelow, List<DType> dtypes, Path out) {
     }
 
     public static void main(String[] args) throws IOException {
@@ -131,18 +137,29 @@ public final class DfoSpeedBench {
                 fill(current[l], r);
             }
         }
-        String common = String.format(Locale.ROOT, "\"shape\":\"%s\",\"dtype\":\"fp32\",\"device\":\"%s\","
+        for (DType dtype : o.dtypes()) {
+            runDtype(o, dtype, shape, cuda, gpu, model, weights, objective, train, s, candidates, current, layer);
+        }
+    }
+
+    /** The rows of one base dtype: fp32 as the public code runs it, named zotune-MODE; bf16 as zotune-MODE-bf16. */
+    private static void runDtype(Options o, DType dtype, String shape, boolean cuda, String gpu, LanguageModel model,
+            List<HostTensor> weights, Objective objective, PromptBatch train, Subspace s, double[][] candidates,
+            double[][] current, int layer) throws IOException {
+        String label = dtype == DType.F32 ? "fp32" : dtype.name().toLowerCase(Locale.ROOT);
+        String suffix = dtype == DType.F32 ? "" : "-" + label;
+        String common = String.format(Locale.ROOT, "\"shape\":\"%s\",\"dtype\":\"%s\",\"device\":\"%s\","
                 + "\"population\":%d,\"examples\":%d,\"seq\":%d,\"rows_per_member\":%d,\"layer\":%d,\"layers\":%d,"
-                + "\"others\":\"%s\",\"subspace\":%d,\"rank\":%d,\"objective\":\"%s\"", shape, gpu, o.population(),
-                train.examples(), o.seq(), train.rows(), layer, s.layers(), o.othersBelow() ? "below" : "zero",
-                o.subspace(), o.rank(), objective.name());
+                + "\"others\":\"%s\",\"subspace\":%d,\"rank\":%d,\"objective\":\"%s\"", shape, label, gpu,
+                o.population(), train.examples(), o.seq(), train.rows(), layer, s.layers(),
+                o.othersBelow() ? "below" : "zero", o.subspace(), o.rank(), objective.name());
         double[] batchedLosses = null;
-        try (Ops ops = cuda ? CudaOps.create(DType.F32) : new CpuOps(DType.F32);
-                Parameters p = ops.createParameters(weights, DType.F32)) {
-            BatchedPopulation population = new BatchedPopulation(ops, model, p, objective, train, s);
+        try (Ops ops = cuda ? CudaOps.create(dtype) : new CpuOps(dtype);
+                Parameters p = ops.createParameters(weights, dtype);
+                BatchedPopulation population = new BatchedPopulation(ops, model, p, objective, train, s)) {
             for (String mode : o.modes()) {
                 if (elapsed() > o.deadline()) {
-                    emit(o.out(), "{\"kind\":\"skipped\",\"system\":\"zotune-" + mode + "\"," + common
+                    emit(o.out(), "{\"kind\":\"skipped\",\"system\":\"zotune-" + mode + suffix + "\"," + common
                             + ",\"reason\":\"deadline\"}");
                     continue;
                 }
@@ -177,11 +194,11 @@ public final class DfoSpeedBench {
                 double total = seconds.stream().mapToDouble(Double::doubleValue).sum();
                 double median = median(seconds);
                 long used = cuda ? usedDeviceBytes() : -1;
-                emit(o.out(), String.format(Locale.ROOT, "{\"kind\":\"row\",\"system\":\"zotune-%s\",%s,"
+                emit(o.out(), String.format(Locale.ROOT, "{\"kind\":\"row\",\"system\":\"zotune-%s%s\",%s,"
                         + "\"generations\":%d,\"seconds\":%.4f,\"generation_ms_median\":%.3f,"
                         + "\"generations_per_s\":%.5f,\"members_per_s\":%.3f,\"forwards_per_generation\":%d,"
                         + "\"device_used_bytes\":%d,\"losses\":%s%s,\"elapsed_s\":%.1f}",
-                        mode, common, seconds.size(), total, 1e3 * median, seconds.size() / total,
+                        mode, suffix, common, seconds.size(), total, 1e3 * median, seconds.size() / total,
                         seconds.size() * o.population() / total, batched ? 1 : o.population(), used, json(losses),
                         compare, elapsed()));
             }
@@ -337,6 +354,7 @@ public final class DfoSpeedBench {
         double rowSeconds = 25;
         double deadline = 1e9;
         boolean below = true;
+        List<DType> dtypes = List.of(DType.F32);
         Path out = Path.of("dfo_speed.jsonl");
         if (args.length % 2 != 0) {
             throw new IllegalArgumentException("options come in pairs: --name value");
@@ -362,6 +380,17 @@ public final class DfoSpeedBench {
                     case "zero" -> false;
                     default -> throw new IllegalArgumentException("--others below|zero, got " + v);
                 };
+                case "--dtypes" -> {
+                    List<DType> ds = new ArrayList<>();
+                    for (String d : v.split(",")) {
+                        ds.add(switch (d) {
+                            case "fp32" -> DType.F32;
+                            case "bf16" -> DType.BF16;
+                            default -> throw new IllegalArgumentException("--dtypes fp32,bf16, got " + d);
+                        });
+                    }
+                    dtypes = List.copyOf(ds);
+                }
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -381,6 +410,6 @@ public final class DfoSpeedBench {
             throw new IllegalArgumentException("population, per-class, generations >= 1, classes >= 2, seq >= 4");
         }
         return new Options(shapes, modes, device, population, perClass, classes, seq, subspace, rank, generations,
-                warmup, rowSeconds, deadline, below, out);
+                warmup, rowSeconds, deadline, below, dtypes, out);
     }
 }

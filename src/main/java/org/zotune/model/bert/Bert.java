@@ -11,6 +11,7 @@ import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.EncoderModel;
+import org.zotune.model.LayerSplit;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -31,7 +32,7 @@ import org.zotune.model.blocks.SelfAttention;
  * the attention mask marking the real tokens), pads taking padding_idx. The pooler (dense + tanh on the first
  * token) is there when the checkpoint has it (all-MiniLM-L6-v2 ships without it).
  */
-public final class Bert implements EncoderModel {
+public final class Bert implements EncoderModel, LayerSplit {
     private final ModelConfig config;
     private final ModelConfig.Encoder enc;
     private final List<ParamSpec> params;
@@ -190,6 +191,44 @@ public final class Bert implements EncoderModel {
         ops.addInPlace(e, pe);
         Tensor x = embedNorm.apply(ops, w, e, eps);
         return Layer.postNorm(ops, w, x, layers, eps, mask, positionIds, spec);
+    }
+
+    @Override
+    public Tensor layerInput(Ops ops, WeightSource w, Batch batch, int layer) {
+        int[] pos = positionIds(batch);
+        check(batch, pos, null);
+        LayerSplit.checkLayer(config, layer);
+        float eps = (float) config.normEps();
+        IntTensor mask = ops.ints(batch.mask());
+        IntTensor positionIds = ops.ints(pos);
+        Tensor e = ops.embedding(ops.ints(batch.ids()), w.weight(words));
+        Tensor pe = ops.embedding(positionIds, w.weight(positions));
+        ops.addInPlace(e, ops.embedding(ops.ints(new int[batch.tokens()]), w.weight(types)));
+        ops.addInPlace(e, pe);
+        Tensor x = embedNorm.apply(ops, w, e, eps);
+        return Layer.postNorm(ops, w, x, layers, 0, layer, eps, mask, positionIds, spec(batch));
+    }
+
+    @Override
+    public Tensor hiddenFrom(Ops ops, WeightSource w, Batch batch, int layer, Tensor x) {
+        int[] pos = positionIds(batch);
+        check(batch, pos, null);
+        LayerSplit.checkLayer(config, layer);
+        IntTensor mask = ops.ints(batch.mask());
+        IntTensor positionIds = ops.ints(pos);
+        return Layer.postNorm(ops, w, x, layers, layer, layers.size(), (float) config.normEps(), mask, positionIds,
+                spec(batch));
+    }
+
+    /** Encoders have no causal head: the MLM head is {@link #mlmLogits} at chosen rows. */
+    @Override
+    public Tensor head(Ops ops, WeightSource w, Tensor hidden) {
+        throw new UnsupportedOperationException("an encoder's head is mlmLogits at chosen rows");
+    }
+
+    private AttentionSpec spec(Batch batch) {
+        return new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(), config.headDim(),
+                (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null, kind().causalAttention());
     }
 
     @Override

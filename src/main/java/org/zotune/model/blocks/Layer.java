@@ -23,8 +23,23 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
      */
     public static Tensor preNorm(Ops ops, WeightSource w, Tensor x, List<Layer> layers, Norm finalNorm, float eps,
                                  IntTensor mask, IntTensor positions, AttentionSpec spec) {
-        Tensor a = layers.get(0).attentionNorm.apply(ops, w, x, eps);
-        for (int l = 0; l < layers.size(); l++) {
+        return preNorm(ops, w, x, layers, 0, layers.size(), finalNorm, eps, mask, positions, spec);
+    }
+
+    /**
+     * {@link #preNorm} over layers [from, to) only, x being the residual stream entering layer {@code from}: up to the
+     * last layer it is {@link #preNorm}'s result; before it (to &lt; size) the residual stream entering layer
+     * {@code to} (x; the boundary still fused with that layer's norm, whose output is dropped, so x has the bits of
+     * the whole pass's). Running [0, l) then [l, size) is the whole pass (the split forward of DFO-LoRA's population).
+     */
+    public static Tensor preNorm(Ops ops, WeightSource w, Tensor x, List<Layer> layers, int from, int to,
+                                 Norm finalNorm, float eps, IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        checkRange(layers, from, to);
+        if (from == to) {
+            return to == layers.size() && finalNorm != null ? finalNorm.apply(ops, w, x, eps) : x;
+        }
+        Tensor a = layers.get(from).attentionNorm.apply(ops, w, x, eps);
+        for (int l = from; l < to; l++) {
             Layer layer = layers.get(l);
             w.observeLayerInput(ops, l, x);
             try (Ops.Scope scope = ops.scope()) {
@@ -40,7 +55,7 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
                 }
             }
         }
-        return finalNorm != null ? a : x;
+        return to < layers.size() || finalNorm == null ? x : a;
     }
 
     /**
@@ -51,7 +66,14 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
      */
     public static Tensor postNorm(Ops ops, WeightSource w, Tensor x, List<Layer> layers, float eps, IntTensor mask,
                                   IntTensor positions, AttentionSpec spec) {
-        for (int l = 0; l < layers.size(); l++) {
+        return postNorm(ops, w, x, layers, 0, layers.size(), eps, mask, positions, spec);
+    }
+
+    /** {@link #postNorm} over layers [from, to) only, x the stream entering layer {@code from}; returns x. */
+    public static Tensor postNorm(Ops ops, WeightSource w, Tensor x, List<Layer> layers, int from, int to, float eps,
+                                  IntTensor mask, IntTensor positions, AttentionSpec spec) {
+        checkRange(layers, from, to);
+        for (int l = from; l < to; l++) {
             Layer layer = layers.get(l);
             w.observeLayerInput(ops, l, x);
             try (Ops.Scope scope = ops.scope()) {
@@ -62,5 +84,11 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
             }
         }
         return x;
+    }
+
+    private static void checkRange(List<Layer> layers, int from, int to) {
+        if (from < 0 || to < from || to > layers.size()) {
+            throw new IllegalArgumentException("layers [" + from + ", " + to + ") of " + layers.size());
+        }
     }
 }

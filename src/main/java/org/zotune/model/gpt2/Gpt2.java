@@ -9,6 +9,7 @@ import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CachingDecoder;
+import org.zotune.model.LayerSplit;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -30,7 +31,7 @@ import org.zotune.model.blocks.SelfAttention;
  * ({@link Gpt2Architecture} converts). Positions are 0..seq-1 in every row whatever the padding: HF's GPT2Model
  * uses arange positions whenever position_ids are not passed, and the attention mask only hides padded keys.
  */
-public final class Gpt2 extends CachingDecoder {
+public final class Gpt2 extends CachingDecoder implements LayerSplit {
     private final ModelConfig config;
     private final List<ParamSpec> params;
     private final int wte;
@@ -96,6 +97,37 @@ public final class Gpt2 extends CachingDecoder {
         ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
         Tensor out = Layer.preNorm(ops, w, x, layers, lnf, eps, mask, positions, spec);
         return ops.logits(out, w.weight(head));
+    }
+
+    @Override
+    public Tensor layerInput(Ops ops, WeightSource w, Batch batch, int layer) {
+        Architectures.checkBatch(config, batch, true);
+        LayerSplit.checkLayer(config, layer);
+        var mask = ops.ints(batch.mask());
+        var positions = ops.ints(batch.arangePositions());
+        Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(wte));
+        ops.addInPlace(x, ops.embedding(positions, w.weight(wpe)));
+        return Layer.preNorm(ops, w, x, layers, 0, layer, lnf, (float) config.normEps(), mask, positions, spec(batch));
+    }
+
+    @Override
+    public Tensor hiddenFrom(Ops ops, WeightSource w, Batch batch, int layer, Tensor x) {
+        Architectures.checkBatch(config, batch, true);
+        LayerSplit.checkLayer(config, layer);
+        var mask = ops.ints(batch.mask());
+        var positions = ops.ints(batch.arangePositions());
+        return Layer.preNorm(ops, w, x, layers, layer, layers.size(), lnf, (float) config.normEps(), mask, positions,
+                spec(batch));
+    }
+
+    @Override
+    public Tensor head(Ops ops, WeightSource w, Tensor hidden) {
+        return ops.logits(hidden, w.weight(head));
+    }
+
+    private AttentionSpec spec(Batch batch) {
+        return new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(), config.headDim(),
+                (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null, kind().causalAttention());
     }
 
     /** Positions of sequence b (rows of {@code seq}) moved past its {@code starts[b]} cached tokens. */

@@ -10,6 +10,7 @@ import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CachingDecoder;
+import org.zotune.model.LayerSplit;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -28,7 +29,7 @@ import org.zotune.model.blocks.SelfAttention;
  * tied or separate head, optional biases (attention_bias on q/k/v/o, mlp_bias on gate/up/down).
  * Positions are 0..seq-1 in every row (HF's default when position_ids are not passed).
  */
-public final class Llama extends CachingDecoder {
+public final class Llama extends CachingDecoder implements LayerSplit {
     private final ModelConfig config;
     private final List<ParamSpec> params;
     private final int embed;
@@ -106,5 +107,37 @@ public final class Llama extends CachingDecoder {
         Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
         Tensor out = Layer.preNorm(ops, w, x, layers, norm, eps, mask, positions, spec);
         return ops.linear(out, w.weight(head), null);
+    }
+
+    @Override
+    public Tensor layerInput(Ops ops, WeightSource w, Batch batch, int layer) {
+        Architectures.checkBatch(config, batch, false);
+        LayerSplit.checkLayer(config, layer);
+        IntTensor mask = ops.ints(batch.mask());
+        IntTensor positions = ops.ints(batch.arangePositions());
+        Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
+        return Layer.preNorm(ops, w, x, layers, 0, layer, norm, (float) config.normEps(), mask, positions,
+                spec(batch));
+    }
+
+    @Override
+    public Tensor hiddenFrom(Ops ops, WeightSource w, Batch batch, int layer, Tensor x) {
+        Architectures.checkBatch(config, batch, false);
+        LayerSplit.checkLayer(config, layer);
+        IntTensor mask = ops.ints(batch.mask());
+        IntTensor positions = ops.ints(batch.arangePositions());
+        return Layer.preNorm(ops, w, x, layers, layer, layers.size(), norm, (float) config.normEps(), mask,
+                positions, spec(batch));
+    }
+
+    @Override
+    public Tensor head(Ops ops, WeightSource w, Tensor hidden) {
+        return ops.linear(hidden, w.weight(head), null);
+    }
+
+    private AttentionSpec spec(Batch batch) {
+        return new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numKvHeads(),
+                config.headDim(), (float) (1.0 / Math.sqrt(config.headDim())), config.ropeTheta(),
+                config.ropeScaling(), kind().causalAttention());
     }
 }

@@ -10,6 +10,7 @@ import org.zotune.backend.WeightSource;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
 import org.zotune.model.CachingDecoder;
+import org.zotune.model.LayerSplit;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ParamList;
@@ -29,7 +30,7 @@ import org.zotune.model.blocks.SelfAttention;
  * out, head tied to the token embedding. HF multiplies q by head_dim^-0.5 after q_proj and then attends
  * with scale 1; here the same factor is the attention's score scale.
  */
-public final class Opt extends CachingDecoder {
+public final class Opt extends CachingDecoder implements LayerSplit {
     /** HF OPTLearnedPositionalEmbedding looks positions up at position + 2. */
     public static final int POSITION_OFFSET = 2;
 
@@ -134,5 +135,61 @@ public final class Opt extends CachingDecoder {
             x = ops.linear(x, w.weight(projectOut), null);
         }
         return ops.linear(x, w.weight(head), null);
+    }
+
+    @Override
+    public Tensor layerInput(Ops ops, WeightSource w, Batch batch, int layer) {
+        Architectures.checkBatch(config, batch, false);
+        LayerSplit.checkLayer(config, layer);
+        IntTensor mask = ops.ints(batch.mask());
+        int[] pos = batch.maskedCumsumPositions();
+        int[] table = new int[pos.length];
+        int[] clamped = new int[pos.length];
+        for (int i = 0; i < pos.length; i++) {
+            table[i] = pos[i] + POSITION_OFFSET;
+            clamped[i] = Math.max(pos[i], 0);
+        }
+        IntTensor attnPositions = ops.ints(clamped);
+        Tensor x = ops.embedding(ops.ints(batch.ids()), w.weight(embed));
+        if (projectIn >= 0) {
+            x = ops.linear(x, w.weight(projectIn), null);
+        }
+        ops.addInPlace(x, ops.embedding(ops.ints(table), w.weight(positions)));
+        float eps = (float) config.normEps();
+        return config.normBefore() ? Layer.preNorm(ops, w, x, layers, 0, layer, finalNorm, eps, mask, attnPositions,
+                spec(batch)) : Layer.postNorm(ops, w, x, layers, 0, layer, eps, mask, attnPositions, spec(batch));
+    }
+
+    @Override
+    public Tensor hiddenFrom(Ops ops, WeightSource w, Batch batch, int layer, Tensor x) {
+        Architectures.checkBatch(config, batch, false);
+        LayerSplit.checkLayer(config, layer);
+        IntTensor mask = ops.ints(batch.mask());
+        int[] clamped = batch.maskedCumsumPositions();
+        for (int i = 0; i < clamped.length; i++) {
+            clamped[i] = Math.max(clamped[i], 0);
+        }
+        IntTensor attnPositions = ops.ints(clamped);
+        float eps = (float) config.normEps();
+        if (config.normBefore()) {
+            x = Layer.preNorm(ops, w, x, layers, layer, layers.size(), finalNorm, eps, mask, attnPositions,
+                    spec(batch));
+        } else {
+            x = Layer.postNorm(ops, w, x, layers, layer, layers.size(), eps, mask, attnPositions, spec(batch));
+            if (finalNorm != null) {
+                x = finalNorm.apply(ops, w, x, eps);
+            }
+        }
+        return projectOut >= 0 ? ops.linear(x, w.weight(projectOut), null) : x;
+    }
+
+    @Override
+    public Tensor head(Ops ops, WeightSource w, Tensor hidden) {
+        return ops.linear(hidden, w.weight(head), null);
+    }
+
+    private AttentionSpec spec(Batch batch) {
+        return new AttentionSpec(batch.batch(), batch.seq(), config.numHeads(), config.numHeads(), config.headDim(),
+                (float) (1.0 / Math.sqrt(config.headDim())), 0.0, null, kind().causalAttention());
     }
 }
