@@ -99,7 +99,8 @@ public final class Model implements AutoCloseable {
      * @param device    where it runs
      * @param precision the parameters' and activations' dtype
      * @return the open model, which the caller closes
-     * @throws ZotuneException when a file is missing or unusable, or {@link Device#CUDA} has no usable device
+     * @throws ZotuneException when a file is missing or unusable, the tokenizer has more ids than the model's
+     *                         vocabulary, or {@link Device#CUDA} has no usable device
      */
     public static Model open(ModelSource source, Device device, Precision precision) {
         return open(source, device, precision, null);
@@ -119,8 +120,9 @@ public final class Model implements AutoCloseable {
      *
      * @param adapter the adapter folder, or null for none
      * @return the open model, which the caller closes
-     * @throws ZotuneException when a file is missing or unusable, the adapter does not fit the model, or
-     *                         {@link Device#CUDA} has no usable device
+     * @throws ZotuneException when a file is missing or unusable, the tokenizer has more ids than the model's
+     *                         vocabulary, the adapter does not fit the model, or {@link Device#CUDA} has no usable
+     *                         device
      */
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
