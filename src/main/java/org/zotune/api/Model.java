@@ -99,7 +99,8 @@ public final class Model implements AutoCloseable {
      * @param device    where it runs
      * @param precision the parameters' and activations' dtype
      * @return the open model, which the caller closes
-     * @throws ZotuneException when a file is missing or unusable, or {@link Device#CUDA} has no usable device
+     * @throws ZotuneException when a file is missing or unusable, the tokenizer has more ids than the model's
+     *                         vocabulary, or {@link Device#CUDA} has no usable device
      */
     public static Model open(ModelSource source, Device device, Precision precision) {
         return open(source, device, precision, null);
@@ -119,8 +120,9 @@ public final class Model implements AutoCloseable {
      *
      * @param adapter the adapter folder, or null for none
      * @return the open model, which the caller closes
-     * @throws ZotuneException when a file is missing or unusable, the adapter does not fit the model, or
-     *                         {@link Device#CUDA} has no usable device
+     * @throws ZotuneException when a file is missing or unusable, the tokenizer has more ids than the model's
+     *                         vocabulary, the adapter does not fit the model, or {@link Device#CUDA} has no usable
+     *                         device
      */
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
@@ -149,7 +151,7 @@ public final class Model implements AutoCloseable {
         }
         Tokenizer tokenizer = checkpoint.config().encoder() != null
                 ? encoderTokenizer(r.model(), r.tokenizer(), model.config().vocabSize())
-                : Tokenizers.forModel(r.model(), r.tokenizer());
+                : decoderTokenizer(r.model(), r.tokenizer(), model.config().vocabSize());
         String backend = device.spelling();
         String fallback = null;
         if (device == Device.AUTO) {
@@ -241,6 +243,22 @@ public final class Model implements AutoCloseable {
             closeTokenizer(t);
             throw new ZotuneException(json + ": the tokenizer's vocabulary of " + t.vocabSize()
                     + " ids does not fit the model's " + vocab + " (" + model + ")");
+        }
+        return t;
+    }
+
+    /**
+     * A decoder's tokenizer, refused at load when it has ids the model has no embedding row for: text that happens to
+     * avoid them would generate and score with the wrong tokenizer unnoticed.
+     */
+    private static Tokenizer decoderTokenizer(Path model, Path explicit, int vocab) {
+        Tokenizer t = Tokenizers.forModel(model, explicit);
+        if (t.vocabSize() > vocab) {
+            closeTokenizer(t);
+            throw new ZotuneException("tokenizer " + (explicit != null ? explicit : guessTokenizerFile(model))
+                    + " has " + t.vocabSize() + " tokens (up to token id " + (t.vocabSize() - 1) + ") but model "
+                    + model + " has a vocabulary of " + vocab + " ids (vocab_size): they do not belong together; "
+                    + "pass the model's own tokenizer (--tokenizer)");
         }
         return t;
     }

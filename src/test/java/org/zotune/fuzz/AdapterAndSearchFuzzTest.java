@@ -24,8 +24,9 @@ import org.zotune.train.PeftImport;
 /**
  * Fuzz targets for the inputs added with adapters and DFO-LoRA, in the manner of {@link ParsersFuzzTest}: each may
  * only return or throw {@link ZotuneException}. Under {@code mvn verify} each replays its committed corpus
- * ({@code src/test/resources/org/zotune/fuzz/AdapterAndSearchFuzzTestInputs/<target>/}); {@code scripts/fuzz.sh}
- * fuzzes one through its nested entry class.
+ * ({@code src/test/resources/org/zotune/fuzz/AdapterAndSearchFuzzTestInputs/<target>/}) and then fuzzes it for its
+ * {@code maxDuration} (the pom's {@code fuzz-<method>} executions); {@code scripts/fuzz.sh} fuzzes one for long
+ * through its nested entry class.
  * <ul>
  * <li>peftAdapter: a PEFT LoRA adapter folder for the bundled stories260K. The input is a 4-byte big-endian length n,
  * n bytes of adapter_config.json, the rest adapter_model.safetensors; what loads has its tensors read.</li>
@@ -128,7 +129,7 @@ class AdapterAndSearchFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void peftAdapter(byte[] data) {
         byte[][] files = split(data);
         Path dir = DIR.resolve("adapter");
@@ -140,7 +141,7 @@ class AdapterAndSearchFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void dfoSearchState(byte[] data) {
         Path run = DIR.resolve("dfo-run");
         Path step = run.resolve("checkpoint/step-3");
@@ -157,7 +158,7 @@ class AdapterAndSearchFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void prefixAdapter(byte[] data) {
         Path file = write(DIR.resolve("prefix/adapter_model.safetensors"), data);
         Prefix prefix = Prefix.of(MODEL.config(), 2, 16);

@@ -23,7 +23,8 @@ import org.zotune.train.TrainConfig;
  * Fuzz targets for every parser of untrusted input: each reads the fuzzer's bytes as one file and may only return
  * or throw {@link ZotuneException} (a one-line error); anything else (another exception, an error, a hang) is a
  * finding. Under {@code mvn verify} each runs its committed corpus ({@code src/test/resources/org/zotune/fuzz/
- * ParsersFuzzTestInputs/<target>/}: valid seeds and every crash found so far) as a regression test;
+ * ParsersFuzzTestInputs/<target>/}: valid seeds and every crash found so far) as a regression test, then fuzzes
+ * it for its {@code maxDuration} (the pom's {@code fuzz-<method>} executions, with JAZZER_FUZZ set);
  * {@code scripts/fuzz.sh TARGET SECONDS} fuzzes one through the standalone Jazzer driver and its nested entry class.
  */
 class ParsersFuzzTest {
@@ -110,7 +111,7 @@ class ParsersFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void safetensors(byte[] data) {
         refusesOrReads(() -> {
             SafetensorsFile f = SafetensorsFile.open(file("x.safetensors", data));
@@ -120,12 +121,12 @@ class ParsersFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void hfConfigJson(byte[] data) {
         refusesOrReads(() -> HfConfig.parse(Path.of("config.json"), new String(data, StandardCharsets.UTF_8)));
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void llama2cCheckpoint(byte[] data) {
         refusesOrReads(() -> {
             Checkpoint c = org.zotune.model.io.Llama2cCheckpoint.open(file("model.bin", data));
@@ -133,7 +134,7 @@ class ParsersFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void llama2cTokenizer(byte[] data) {
         refusesOrReads(() -> {
             org.zotune.model.tokenizer.Llama2cTokenizer t = org.zotune.model.tokenizer.Llama2cTokenizer.load(file("tokenizer.bin", data));
@@ -141,23 +142,23 @@ class ParsersFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void runConfigYaml(byte[] data) {
         refusesOrReads(() -> TrainConfig.parse("c.yaml", new String(data, StandardCharsets.UTF_8), List.of()));
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void tsv(byte[] data) {
         refusesOrReads(() -> TableReader.sst2(file("train.tsv", data), ReadOptions.STRICT));
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void jsonl(byte[] data) {
         refusesOrReads(() -> ZotuneJsonlReader.read(file("train.jsonl", data), ReadOptions.STRICT));
     }
 
     /** The first byte picks an LM-BFF task (its layout: TSV with a header, or headerless CSV); the rest is its file. */
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void kShot(byte[] data) {
         if (data.length == 0) {
             return;
@@ -175,7 +176,7 @@ class ParsersFuzzTest {
         refusesOrReads(() -> KShotReader.read(DIR.resolve("kshot"), task, 16, 42, "train", ReadOptions.STRICT));
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "3s")
     void trajectory(byte[] data) {
         refusesOrReads(() -> org.zotune.train.Trajectory.read(file("trajectory.jsonl", data)));
     }

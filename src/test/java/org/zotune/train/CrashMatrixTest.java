@@ -19,6 +19,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.zotune.model.BundledModel;
 import org.zotune.model.io.AtomicFiles;
 
 /**
@@ -26,8 +27,10 @@ import org.zotune.model.io.AtomicFiles;
  * killed at chosen points (after a step with {@link Process#destroyForcibly}, inside an atomic write, between the
  * final checkpoint and summary.json, through the test-only crash points of {@link AtomicFiles} and
  * {@link Trainer}); the run is then continued as a user would (--resume, or a rerun when no checkpoint exists) and
- * every loss of metrics.jsonl, the trajectory, the final and best weights' bytes and summary.json (but its
- * "seconds") must equal those of an uninterrupted run. scripts/crash-matrix.sh kills at random points for longer.
+ * every loss of metrics.jsonl, the trajectory, the final and best weights' bytes, summary.json (but its "seconds")
+ * and the list of files must equal those of an uninterrupted run. The halts inside writes reach every atomic write
+ * the run makes (checked against the files it leaves), including the rewrites of metrics.jsonl and trajectory.jsonl
+ * by --resume, where the resume itself is halted. scripts/crash-matrix.sh kills at random points for longer.
  */
 class CrashMatrixTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -36,6 +39,8 @@ class CrashMatrixTest {
     Path dir;
     private Path out;
     private Path configFile;
+    /** Every point this matrix halted at, as PATH#K. */
+    private final List<String> points = new ArrayList<>();
 
     @BeforeEach
     void setUp() throws IOException {
@@ -80,14 +85,69 @@ class CrashMatrixTest {
         crashAtWrite("model/model.safetensors#1", Then.RESUME, expected);
         crashAtWrite("summary.json#1", Then.RESUME, expected);
         crashAtWrite("report.html#1", Then.RESUME, expected);
+
+        // the other atomic writes; a chain halts the run, then each --resume in turn, then resumes to the end
+        String tokenizer = BundledModel.get().tokenizer().getFileName().toString();
+        // the optimizer state of the first checkpoint (none complete yet); the step-4 checkpoint's state.json, then
+        // the resumes' rewrites of metrics.jsonl and trajectory.jsonl past the step-2 checkpoint (RunFolder#truncate)
+        crashAtWrite("optimizer.safetensors#1", Then.OVERWRITE, expected);
+        crashAtWrites(expected, "state.json#2", "metrics.jsonl#1", "trajectory.jsonl#1");
+        // the rest of the best/ export (step 4's, then the resumed run's step-4 one) and of the final model/ export;
+        // the plot after report.html where this Java draws plots
+        crashAtWrites(expected, "best/config.json#2", "best/" + tokenizer + "#1");
+        List<String> last = new ArrayList<>(List.of("model/" + tokenizer + "#1"));
+        if (ModuleLayer.boot().findModule("java.desktop").isPresent()) {
+            last.add("plots/loss.png#1");
+        }
+        crashAtWrites(expected, "model/config.json#1", last.toArray(String[]::new));
+        assertEveryWriteIsAPoint(expected.files());
     }
 
     private void crashAtWrite(String point, Then then, Outcome expected) throws Exception {
-        Process p = zotune("-Dzotune.test.haltAtWrite=" + point);
+        halt(point);
+        continueAndCompare(point, then, expected);
+    }
+
+    /**
+     * Halts the run at {@code point}, then each --resume at the next of {@code resumePoints} (a crash while
+     * recovering from a crash), then resumes to the end and compares.
+     */
+    private void crashAtWrites(Outcome expected, String point, String... resumePoints) throws Exception {
+        halt(point);
+        String chain = point;
+        for (String r : resumePoints) {
+            chain += ", --resume halted at " + r;
+            halt(r, "--resume");
+        }
+        continueAndCompare(chain, Then.RESUME, expected);
+    }
+
+    private void halt(String point, String... flags) throws Exception {
+        points.add(point);
+        Process p = zotune("-Dzotune.test.haltAtWrite=" + point, flags);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), point);
         assertEquals(AtomicFiles.HALT_STATUS, p.exitValue(), point + ": the crash point was not reached");
         assertTrue(temporaryFiles(out) > 0, point + ": a halt inside a write leaves its temporary file");
-        continueAndCompare(point, then, expected);
+    }
+
+    /**
+     * The matrix reaches every file the uninterrupted run wrote through {@link AtomicFiles} (all but the lock and the
+     * appended JSON Lines files, whose atomic rewrites on --resume are points of their own): a write added to a run
+     * without a point here fails this test.
+     */
+    private void assertEveryWriteIsAPoint(List<String> files) {
+        for (String f : files) {
+            if (f.equals(".zotune.lock") || f.endsWith(".jsonl")) {
+                continue;
+            }
+            // checkpoint/step-6/state.json is reached as state.json#K
+            assertTrue(points.stream().map(p -> p.substring(0, p.lastIndexOf('#'))).anyMatch(f::endsWith),
+                    f + ": no crash point halts inside this write (points: " + points + ")");
+        }
+        for (String jsonl : new String[] {"metrics.jsonl", "trajectory.jsonl"}) {
+            assertTrue(files.contains(jsonl), jsonl);
+            assertTrue(points.contains(jsonl + "#1"), jsonl + ": its rewrite on --resume has no crash point");
+        }
     }
 
     private void killAfterStep(int step, Then then, Outcome expected) throws Exception {
@@ -177,7 +237,7 @@ class CrashMatrixTest {
 
     /** What a run leaves that must not depend on where it was killed. */
     private record Outcome(List<JsonNode> trainLosses, List<JsonNode> evals, String trajectory, byte[] model,
-            byte[] best, JsonNode summary) {
+            byte[] best, JsonNode summary, List<String> files) {
         static Outcome of(Path out) throws IOException {
             List<JsonNode> train = new ArrayList<>();
             List<JsonNode> evals = new ArrayList<>();
@@ -188,9 +248,14 @@ class CrashMatrixTest {
             }
             ObjectNode summary = (ObjectNode) JSON.readTree(out.resolve("summary.json").toFile());
             summary.remove("seconds");
+            List<String> files;
+            try (Stream<Path> s = Files.walk(out)) {
+                files = s.filter(Files::isRegularFile).map(p -> out.relativize(p).toString().replace('\\', '/'))
+                        .sorted().toList();
+            }
             return new Outcome(train, evals, Files.readString(out.resolve("trajectory.jsonl")),
                     Files.readAllBytes(out.resolve("model/model.safetensors")),
-                    Files.readAllBytes(out.resolve("best/model.safetensors")), summary);
+                    Files.readAllBytes(out.resolve("best/model.safetensors")), summary, files);
         }
 
         void assertSame(Outcome got, String point) {
@@ -200,6 +265,7 @@ class CrashMatrixTest {
             assertArrayEquals(model, got.model, point + ": model/model.safetensors");
             assertArrayEquals(best, got.best, point + ": best/model.safetensors");
             assertEquals(summary, got.summary, point + ": summary.json");
+            assertEquals(files, got.files, point + ": the run folder's files");
             assertFalse(got.trainLosses.isEmpty());
         }
     }

@@ -2,18 +2,25 @@ package org.zotune.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zotune.model.BundledModel;
+import org.zotune.model.io.AtomicFiles;
 import org.zotune.train.run.MetricsLog;
 
 /** Best-on-dev and early stopping on a run whose weights cannot change (lr 0), so no evaluation improves. */
@@ -80,16 +87,60 @@ class EarlyStoppingTest {
         assertEquals(summary, again);
     }
 
+    /**
+     * The CLI killed inside summary.json's write (after the early stop's final checkpoint and model/ export), then
+     * --resume: the summary says early-stopping, as the uninterrupted run's does (not "completed", not another step).
+     */
+    @Test
+    void anEarlyStoppedRunKilledBeforeItsSummaryResumesToTheSameSummary() throws Exception {
+        Path out = dir.resolve("run");
+        TrainRuns.train(config(out), TrainRuns.quiet());
+        ObjectNode expected = (ObjectNode) JSON.readTree(out.resolve("summary.json").toFile());
+        assertEquals("early-stopping", expected.path("stopped").asText());
+        Path yaml = Files.writeString(dir.resolve("run.yaml"), yaml(out));
+
+        Process killed = cli(yaml, "-Dzotune.test.haltAtWrite=summary.json#1", "--overwrite");
+        assertTrue(killed.waitFor(120, TimeUnit.SECONDS));
+        assertEquals(AtomicFiles.HALT_STATUS, killed.exitValue(), "the crash point was not reached");
+        assertTrue(Files.isRegularFile(out.resolve("model/model.safetensors")), "killed after the final export");
+        assertFalse(Files.isRegularFile(out.resolve("summary.json")), "killed before summary.json");
+        String metrics = Files.readString(out.resolve("metrics.jsonl"));
+
+        Process resumed = cli(yaml, null, "--resume");
+        String err = new String(resumed.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(resumed.waitFor(120, TimeUnit.SECONDS));
+        assertEquals(0, resumed.exitValue(), err);
+        ObjectNode got = (ObjectNode) JSON.readTree(out.resolve("summary.json").toFile());
+        expected.remove("seconds");
+        got.remove("seconds");
+        assertEquals(expected, got);
+        assertEquals(metrics, Files.readString(out.resolve("metrics.jsonl")), "the resume took no step");
+    }
+
+    private static Process cli(Path yaml, String property, String flag) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path")));
+        if (property != null) {
+            cmd.add(property);
+        }
+        cmd.addAll(List.of("org.zotune.cli.Main", "train", "--config", yaml.toString(), "--no-progress", flag));
+        return new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    }
+
     /** lr 0 (no evaluation improves), patience 2, up to 10 steps. */
     private TrainConfig config(Path out) throws Exception {
+        return TrainRuns.config(yaml(out));
+    }
+
+    private String yaml(Path out) throws IOException {
         Path f = dir.resolve("d.jsonl");
         Files.writeString(f, "{\"text\": \"the cat was happy\", \"label\": \"pos\"}\n"
                 + "{\"text\": \"the dog was sad\", \"label\": \"neg\"}\n"
                 + "{\"text\": \"a good day\", \"label\": \"pos\"}\n");
-        return TrainRuns.config(String.join("\n", "model: bundled", "data:", "  format: jsonl",
+        return String.join("\n", "model: bundled", "data:", "  format: jsonl",
                 "  train: '" + f + "'", "  dev: '" + f + "'", "  template: '{text} It was {label}'",
                 "  verbalizer: {pos: great, neg: bad}", "optimizer: {name: zo-sgd, lr: 0}", "steps: 10",
                 "eval_every: 1", "early_stopping_patience: 2", "batch_size: 2", "device: cpu", "out: '" + out + "'",
-                ""));
+                "");
     }
 }
