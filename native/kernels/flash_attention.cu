@@ -298,6 +298,129 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
     }
 }
 
+// Short sequences (T <= 256): the block's whole key range [0, kvEnd) of K and V (at most 4 tiles of 64
+// rows) is staged at once into dynamic shared memory with cp.async, together with its mask, so a block waits
+// for memory once rather than once per tile, and its WARPS warps (16 query rows each) share that staging;
+// Q fragments come straight from global memory into registers while the copies fly (bias added there,
+// rounded to T as the tile load rounds it). The per-warp work is fa_tile, as in the kernels above, with no
+// barrier between tiles; a warp stops at the first tile past its own last query row (causal). Registers are
+// capped (__launch_bounds__ below) so that more warps fit an SM than the 64-row kernels' 12. Dynamic shared
+// memory: roundup64(T)·(D + 8)·2·sizeof(T) bytes for K and V, then roundup64(T) ints of mask (the host
+// computes the same size). WARPS = 4 (64 query rows) is launched for T <= 128, 8 (128 rows) above.
+template <typename T, int D, bool CAUSAL, int WARPS>
+__device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias,
+                                      int Tn, int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh,
+                                      int svb, int svt, int svh, int sob, int sot, int soh, float scale) {
+    constexpr int LD = D + 8;
+    constexpr int CH = D / 8;
+    constexpr int FS_ROWS = 16 * WARPS;  // query rows per block
+    constexpr int FS_THREADS = 32 * WARPS;
+    extern __shared__ __align__(16) unsigned char fs_smem[];
+    const int kvRows = (Tn + FA_ROWS - 1) / FA_ROWS * FA_ROWS;  // the host sizes shared memory for these
+    T* sK = reinterpret_cast<T*>(fs_smem);
+    T* sV = sK + kvRows * LD;
+    int* sMask = reinterpret_cast<int*>(sV + kvRows * LD);
+    const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
+    const int b = blockIdx.y / H, h = blockIdx.y - b * H;
+    const int kvh = h / (H / Hkv);
+    const int q0 = qblock * FS_ROWS;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    const T* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
+    const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
+    const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
+    const int* mb = mask + (int64_t)b * Tn;
+    const T* qbias = bias == nullptr ? nullptr : bias + h * D;
+    const T* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
+    const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
+
+    // every K/V tile this block needs, in flight at once (zero-filled past Tn)
+    const int kvEnd = CAUSAL ? min(Tn, q0 + FS_ROWS) : Tn;
+    const int tileEnd = (kvEnd + FA_ROWS - 1) / FA_ROWS * FA_ROWS;
+    for (int i = threadIdx.x; i < tileEnd * CH; i += FS_THREADS) {
+        const int r = i / CH, ch = i - r * CH;
+        const bool ok = r < Tn;
+        fa_cp_async16(sK + r * LD + ch * 8, ok ? kb + (int64_t)r * skt + ch * 8 : kb, ok);
+        fa_cp_async16(sV + r * LD + ch * 8, ok ? vb + (int64_t)r * svt + ch * 8 : vb, ok);
+    }
+    fa_cp_commit();
+    for (int r = threadIdx.x; r < tileEnd; r += FS_THREADS) sMask[r] = r < Tn && mb[r] != 0;
+
+    // Q fragments (A operand) from global memory while the copies fly; rows at or past Tn are zeros
+    const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int row = (j & 1) ? row1 : row0;
+            const int col = kk * 16 + (j >> 1) * 8 + 2 * c;
+            uint32_t x = 0u;
+            if (row < Tn) {
+                x = *reinterpret_cast<const uint32_t*>(qb + (int64_t)row * sqt + col);
+                if (qbias != nullptr) {
+                    const float2 a = Packed2<T>::to(*reinterpret_cast<const typename Packed2<T>::type*>(&x));
+                    const float2 bb = Packed2<T>::to(*reinterpret_cast<const typename Packed2<T>::type*>(qbias + col));
+                    x = pack2<T>(a.x + bb.x, a.y + bb.y);
+                }
+            }
+            qf[kk][j] = x;
+        }
+    }
+
+    fa_cp_wait<0>();
+    if (kbias != nullptr) {  // each thread adds the bias to the chunks its own copies wrote
+        for (int i = threadIdx.x; i < tileEnd * CH; i += FS_THREADS) {
+            const int r = i / CH, ch = i - r * CH;
+            if (r < Tn) {
+                float a[8], bk[8];
+                uint4* pk = reinterpret_cast<uint4*>(sK + r * LD + ch * 8);
+                unpack<T>(*pk, a);
+                unpack<T>(*reinterpret_cast<const uint4*>(kbias + ch * 8), bk);
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[e] += bk[e];
+                *pk = pack<T>(a);
+                uint4* pv = reinterpret_cast<uint4*>(sV + r * LD + ch * 8);
+                unpack<T>(*pv, a);
+                unpack<T>(*reinterpret_cast<const uint4*>(vbias + ch * 8), bk);
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[e] += bk[e];
+                *pv = pack<T>(a);
+            }
+        }
+    }
+    __syncthreads();
+
+    const float sl2 = scale * 1.4426950408889634f;  // softmax in base 2
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    float acc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+    // causal: a tile starting past this warp's last row holds no visible key for it (warp-uniform exit)
+    const int warpEnd = CAUSAL ? min(kvEnd, q0 + warp * 16 + 16) : kvEnd;
+    for (int kv0 = 0; kv0 < warpEnd; kv0 += FA_ROWS) {
+        fa_tile<T, D, CAUSAL>(sK + kv0 * LD, sV + kv0 * LD, sMask + kv0, kv0, row0, row1, sl2, qf, m0, m1, l0, l1,
+                              acc);
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float i0 = l0 > 0.f ? 1.f / l0 : 0.f, i1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
+    if (row0 < Tn) {
+        T* orow = ob + (int64_t)row0 * sot;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++)
+            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][0] * i0, acc[nt][1] * i0);
+    }
+    if (row1 < Tn) {
+        T* orow = ob + (int64_t)row1 * sot;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++)
+            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][2] * i1, acc[nt][3] * i1);
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -319,19 +442,39 @@ extern "C" {
         flash_attention<T, DIM, true, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh,  \
                                               svb, svt, svh, sob, sot, soh, scale);                              \
     }
+// T <= 256 only (the host checks): flash_attention[_bidir]_s{W}_d*, W warps (16·W query rows) per block, dynamic
+// shared memory; MINB blocks an SM as the register bound: 128 registers at D = 64 (no spills), more at larger D so
+// that none spill
+#define ZT_FLASH_S(W, DIM, MINB, SUF, T, DIR, CAUSAL)                                                               \
+    __global__ void __launch_bounds__(32 * W, MINB) flash_attention_##DIR##s##W##_d##DIM##_##SUF(                 \
+        const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb,  \
+        int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,        \
+        float scale) {                                                                                            \
+        flash_attention_short<T, DIM, CAUSAL, W>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, \
+                                                 svb, svt, svh, sob, sot, soh, scale);                            \
+    }
 #define ZT_FLASH_ALL(SUF, T, DIR, CAUSAL) \
     ZT_FLASH(64, SUF, T, DIR, CAUSAL)     \
     ZT_FLASH(80, SUF, T, DIR, CAUSAL)     \
     ZT_FLASH(96, SUF, T, DIR, CAUSAL)     \
     ZT_FLASH(128, SUF, T, DIR, CAUSAL)    \
     ZT_FLASH_P(64, SUF, T, DIR, CAUSAL)   \
-    ZT_FLASH_P(80, SUF, T, DIR, CAUSAL)
+    ZT_FLASH_P(80, SUF, T, DIR, CAUSAL)   \
+    ZT_FLASH_S(4, 64, 4, SUF, T, DIR, CAUSAL)  \
+    ZT_FLASH_S(4, 80, 3, SUF, T, DIR, CAUSAL)  \
+    ZT_FLASH_S(4, 96, 3, SUF, T, DIR, CAUSAL)  \
+    ZT_FLASH_S(4, 128, 2, SUF, T, DIR, CAUSAL) \
+    ZT_FLASH_S(8, 64, 2, SUF, T, DIR, CAUSAL)  \
+    ZT_FLASH_S(8, 80, 1, SUF, T, DIR, CAUSAL)  \
+    ZT_FLASH_S(8, 96, 1, SUF, T, DIR, CAUSAL)  \
+    ZT_FLASH_S(8, 128, 1, SUF, T, DIR, CAUSAL)
 ZT_FLASH_ALL(bf16, bf16, , true)
 ZT_FLASH_ALL(bf16, bf16, bidir_, false)
 // f16: the same kernels on the .f16 form of mma.sync (P rounded to f16)
 ZT_FLASH_ALL(f16, __half, , true)
 ZT_FLASH_ALL(f16, __half, bidir_, false)
 #undef ZT_FLASH_ALL
+#undef ZT_FLASH_S
 #undef ZT_FLASH_P
 #undef ZT_FLASH
 }  // extern "C"

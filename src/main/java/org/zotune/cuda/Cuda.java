@@ -193,6 +193,14 @@ public final class Cuda {
         return v[0];
     }
 
+    /** The most shared memory one block of the current device may opt in to, in bytes. */
+    public static int maxSharedPerBlockOptin() {
+        int[] v = {0};
+        check(cudaDeviceGetAttribute(v, cudaDevAttrMaxSharedMemoryPerBlockOptin, currentDevice()),
+                "cudaDeviceGetAttribute(max shared per block, opt-in)");
+        return v[0];
+    }
+
     /** Free and total device memory in bytes. */
     public static long[] memInfo() {
         try (SizeTPointer free = new SizeTPointer(1); SizeTPointer tot = new SizeTPointer(1)) {

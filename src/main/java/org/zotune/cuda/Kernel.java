@@ -33,6 +33,12 @@ public final class Kernel {
         launch(grid, 1, 1, block, 1, 1, 0, stream);
     }
 
+    /** Lets launches ask for up to {@code bytes} of dynamic shared memory (above the default 48 KB needs this). */
+    public void allowDynamicShared(int bytes) {
+        Cuda.checkDriver(cuFuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes),
+                "cuFuncSetAttribute(" + name + ", max dynamic shared " + bytes + ")");
+    }
+
     public void launch(int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, CudaStream stream) {
         if (gx <= 0 || gy <= 0 || gz <= 0) {
             throw new IllegalArgumentException(name + ": empty grid " + gx + "x" + gy + "x" + gz);

@@ -11,6 +11,8 @@ package org.zotune.backend.cuda;
  * @param flashBias      zotune.cuda.flashBias (true): the fused attention adds a packed q|k|v bias while loading
  * @param flashPipeline  zotune.cuda.flashPipeline (true): the two-stage (cp.async) fused attention where it fits
  * @param flashAttention zotune.cuda.flashAttention (true): the fused attention; false: scores through device memory
+ * @param flashShort     zotune.cuda.flashShort (true): for T ≤ 256 the short-sequence fused attention (32 query rows
+ *                       a block, every K/V tile staged at once); false: the 64-row kernels at every length
  * @param ltEpilogue     zotune.cuda.ltEpilogue (false): in bf16 / f16, bias + ReLU / GELU as cuBLASLt's GEMM
  *                       epilogue. Off by default: measured 3–5 % faster forwards but 10–40 % larger logit errors
  *                       against transformers' f32 outputs (benchmarks/NOTES.md, session 8)
@@ -19,14 +21,14 @@ package org.zotune.backend.cuda;
  *                       created inside the capture
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
-                          boolean flashPipeline, boolean flashAttention, boolean ltEpilogue, long arenaChunkMiB,
-                          long captureHostMiB) {
+                          boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
+                          long arenaChunkMiB, long captureHostMiB) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
         return new CudaOptions(flag("fuseNorm", true), flag("fuseBias", true), flag("stridedLogits", true),
                 flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
-                flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
+                flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L));
     }
 

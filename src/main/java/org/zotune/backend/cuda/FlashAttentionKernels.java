@@ -2,13 +2,17 @@ package org.zotune.backend.cuda;
 
 import java.util.Map;
 import org.zotune.backend.AttentionSpec;
+import org.zotune.cuda.Cuda;
 import org.zotune.cuda.Kernel;
 import org.zotune.tensor.DType;
 
 /**
  * Launchers of native/kernels/flash_attention.cu: the fused attention for bf16 and f16 at the head dimensions it is
  * built for, causal ({@code flash_attention[_p]_d*}) or bidirectional ({@code flash_attention_bidir[_p]_d*}), one
- * block per 64 query rows of one head.
+ * block per 64 query rows of one head; for T ≤ {@value #SHORT_MAX_T} the short-sequence kernels
+ * ({@code flash_attention[_bidir]_s4_d*}, 64 query rows a block, for T ≤ 128 and {@code _s8_d*}, 128 rows, above:
+ * every K/V tile the block needs staged at once in dynamic shared memory, registers capped for occupancy) unless
+ * options.flashShort() is off.
  */
 final class FlashAttentionKernels {
     /** Head dimensions with a fused kernel, bf16 and f16. */
@@ -19,13 +23,69 @@ final class FlashAttentionKernels {
      */
     private static final int PIPE_MAX_D = 80;
 
+    /** The longest sequence the short kernels take (their K/V staging holds at most 4 tiles of 64 rows). */
+    static final int SHORT_MAX_T = 256;
+    /** Up to this length the short kernel of 4 warps (64 query rows a block), above it the one of 8 (128 rows). */
+    private static final int SHORT4_MAX_T = 128;
+
     private final KernelSet k;
     private final CudaOptions options;
+    /** The device's opt-in shared memory per block (bytes); 0 where the short kernels are not used. */
+    private final int sharedOptin;
 
     FlashAttentionKernels(KernelSet kernels, CudaOptions options) {
         this.k = kernels;
         this.options = options;
         k.register(signatures());
+        int optin = 0;
+        if (options.flashAttention() && options.flashShort() && k.computeType != DType.F32) {
+            optin = Cuda.maxSharedPerBlockOptin();
+            // once per function: above 48 KB a launch may only ask for what the attribute allows
+            for (String dir : new String[] {"", "bidir_"}) {
+                for (int d : HEAD_DIMS) {
+                    for (int w : new int[] {4, 8}) {
+                        int need = shortSharedBytes(w == 4 ? SHORT4_MAX_T : SHORT_MAX_T, d, k.computeType.bytes());
+                        k.get("flash_attention_" + dir + "s" + w + "_d" + d, k.computeType)
+                                .allowDynamicShared(Math.min(need, optin));
+                    }
+                }
+            }
+        }
+        this.sharedOptin = optin;
+    }
+
+    /**
+     * Dynamic shared memory of a short-kernel launch, as the kernel lays it out: K and V of roundup64(T) rows of
+     * D + 8 elements, then roundup64(T) mask ints.
+     */
+    static int shortSharedBytes(int t, int d, int elementBytes) {
+        int rows = (t + 63) / 64 * 64;
+        return rows * (d + 8) * 2 * elementBytes + rows * 4;
+    }
+
+    /**
+     * The kernel (without its type suffix) for a causal or bidirectional attention of length {@code t} and head
+     * dimension {@code d}: the short kernel (4 warps for T ≤ {@value #SHORT4_MAX_T}, else 8) where switched on,
+     * T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the two-stage kernel where
+     * switched on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
+     */
+    static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, int elementBytes,
+                             int sharedOptin) {
+        String dir = causal ? "" : "bidir_";
+        if (useShort(t, d, shortOn, elementBytes, sharedOptin)) {
+            return "flash_attention_" + dir + "s" + shortWarps(t) + "_d" + d;
+        }
+        return "flash_attention_" + dir + (pipeline && d <= PIPE_MAX_D ? "p_d" : "d") + d;
+    }
+
+    /** Whether the short kernel takes length {@code t} at head dimension {@code d} (see {@link #kernelName}). */
+    static boolean useShort(int t, int d, boolean shortOn, int elementBytes, int sharedOptin) {
+        return shortOn && t <= SHORT_MAX_T && shortSharedBytes(t, d, elementBytes) <= sharedOptin;
+    }
+
+    /** Warps per block of the short kernel for length {@code t}. */
+    static int shortWarps(int t) {
+        return t <= SHORT4_MAX_T ? 4 : 8;
     }
 
     /** Kernel name → launch signature. */
@@ -35,6 +95,9 @@ final class FlashAttentionKernels {
             for (String dir : new String[] {"", "bidir_"}) {
                 for (int d : HEAD_DIMS) {
                     s.put("flash_attention_" + dir + "d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
+                    for (int w : new int[] {4, 8}) {
+                        s.put("flash_attention_" + dir + "s" + w + "_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
+                    }
                     if (d <= PIPE_MAX_D) {
                         s.put("flash_attention_" + dir + "p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     }
@@ -65,13 +128,20 @@ final class FlashAttentionKernels {
     void launch(long q, int sqb, int sqt, int sqh, long kp, int skb, int skt, int skh, long v, int svb, int svt,
                 int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias, AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
-        Kernel f = k.get("flash_attention_" + (spec.causal() ? "" : "bidir_")
-                + (options.flashPipeline() && d <= PIPE_MAX_D ? "p_d" : "d") + d, k.computeType);
+        final int bytes = k.computeType.bytes();
+        Kernel f = k.get(kernelName(spec.causal(), t, d, options.flashPipeline(), options.flashShort(), bytes,
+                sharedOptin), k.computeType);
         f.args().ptr(0, q).ptr(1, kp).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
                 .i32(15, svb).i32(16, svt).i32(17, svh)
                 .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
-        f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, k.stream);
+        if (useShort(t, d, options.flashShort(), bytes, sharedOptin)) {
+            int rows = 16 * shortWarps(t);
+            f.launch((t + rows - 1) / rows, b * h, 1, 32 * shortWarps(t), 1, 1, shortSharedBytes(t, d, bytes),
+                    k.stream);
+        } else {
+            f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, k.stream);
+        }
     }
 }

@@ -1,0 +1,70 @@
+package org.zotune.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * Which fused attention kernel the launcher picks (host logic, no GPU): the short kernel for T ≤ 256 when switched
+ * on and its shared memory fits the device's opt-in limit, else the two-stage kernel for D ≤ 80 when switched on,
+ * else the one-stage kernel; and the short kernel's shared-memory size, counted by hand from its layout (K and V of
+ * roundup64(T) rows of D + 8 elements, then roundup64(T) ints).
+ */
+class FlashKernelChoiceTest {
+    private static final int H100_OPTIN = 227 * 1024; // cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90
+    private static final int SM86_OPTIN = 99 * 1024;
+
+    @Test
+    void sharedBytesFollowTheKernelsLayout() {
+        // GPT-2 1.5B at T = 128: 128 rows · 72 elements · 2 (K, V) · 2 bytes + 128 · 4
+        assertEquals(36864 + 512, FlashAttentionKernels.shortSharedBytes(128, 64, 2));
+        // T = 1 still stages one whole 64-row tile
+        assertEquals(64 * 72 * 4 + 256, FlashAttentionKernels.shortSharedBytes(1, 64, 2));
+        assertEquals(64 * 72 * 4 + 256, FlashAttentionKernels.shortSharedBytes(64, 64, 2));
+        assertEquals(128 * 72 * 4 + 512, FlashAttentionKernels.shortSharedBytes(65, 64, 2));
+        // the largest: T = 256, D = 128
+        assertEquals(256 * 136 * 4 + 1024, FlashAttentionKernels.shortSharedBytes(256, 128, 2));
+    }
+
+    @Test
+    void shortKernelUpTo256WhenOnAndItFits() {
+        for (int t : new int[] {1, 7, 63, 64, 65, 127, 128, 129, 200, 256}) {
+            for (int d : new int[] {64, 80, 96, 128}) {
+                String w = t <= 128 ? "s4" : "s8"; // 64 query rows a block up to T = 128, 128 rows above
+                assertEquals("flash_attention_" + w + "_d" + d,
+                        FlashAttentionKernels.kernelName(true, t, d, true, true, 2, H100_OPTIN), "T=" + t);
+                assertEquals("flash_attention_bidir_" + w + "_d" + d,
+                        FlashAttentionKernels.kernelName(false, t, d, false, true, 2, H100_OPTIN), "T=" + t);
+            }
+        }
+    }
+
+    @Test
+    void longerSequencesAndTheSwitchOffKeepThe64RowKernels() {
+        assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 257, 64, true, true, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_bidir_p_d80", FlashAttentionKernels.kernelName(false, 512, 80, true, true, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_d96", FlashAttentionKernels.kernelName(true, 300, 96, true, true, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 128, 64, true, false, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_bidir_d64", FlashAttentionKernels.kernelName(false, 128, 64, false, false, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_d128", FlashAttentionKernels.kernelName(true, 64, 128, true, false, 2,
+                H100_OPTIN));
+    }
+
+    @Test
+    void aSmallerSharedMemoryLimitFallsBack() {
+        // 99 KB (sm_86 / sm_89): T = 256 at D = 128 needs 137 KB, at D = 64 73 KB
+        assertEquals("flash_attention_d128", FlashAttentionKernels.kernelName(true, 256, 128, true, true, 2,
+                SM86_OPTIN));
+        assertEquals("flash_attention_s8_d64", FlashAttentionKernels.kernelName(true, 256, 64, true, true, 2,
+                SM86_OPTIN));
+        assertEquals("flash_attention_s4_d128", FlashAttentionKernels.kernelName(true, 128, 128, true, true, 2,
+                SM86_OPTIN));
+        // no opt-in known (0): never the short kernel
+        assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 128, 64, true, true, 2, 0));
+    }
+}
