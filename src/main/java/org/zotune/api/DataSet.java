@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.List;
-import org.zotune.train.TrainConfig;
+import org.zotune.train.config.Data;
 import org.zotune.train.config.RecordBinder;
 
 /**
@@ -12,9 +12,9 @@ import org.zotune.train.config.RecordBinder;
  * defaults and checks), for {@link Model#evaluate}. Immutable and thread-safe.
  */
 public final class DataSet {
-    private final TrainConfig.Data data;
+    private final Data data;
 
-    private DataSet(TrainConfig.Data data) {
+    private DataSet(Data data) {
         this.data = data;
     }
 
@@ -33,7 +33,7 @@ public final class DataSet {
         return new Builder();
     }
 
-    TrainConfig.Data internal() {
+    Data internal() {
         return data;
     }
 
@@ -54,7 +54,7 @@ public final class DataSet {
         public DataSet build() {
             ObjectNode section = (ObjectNode) keys.tree().path("data");
             return new DataSet(RecordBinder.bind(null, section == null ? new ObjectMapper().createObjectNode()
-                    : section, TrainConfig.Data.class, "data"));
+                    : section, Data.class, "data"));
         }
     }
 }

@@ -23,6 +23,7 @@ import org.zotune.train.TrainConfig;
 import org.zotune.train.Trainer;
 import org.zotune.train.Trajectory;
 import org.zotune.train.ZoEngine;
+import org.zotune.train.config.Peft;
 import org.zotune.train.run.MetricsLog;
 
 /**
@@ -176,13 +177,13 @@ public final class FineTune {
         Trajectory.Read tr = Trajectory.read(trajectory);
         long t0 = System.nanoTime();
         LoadedLanguageModel any = ModelLoader.loadAny(paths.model()); // decoders and encoders alike
-        TrainConfig.Peft.Method method = tr.config().peft().methodKind();
-        if (method == TrainConfig.Peft.Method.PREFIX) {
+        Peft.Method method = tr.config().peft().methodKind();
+        if (method == Peft.Method.PREFIX) {
             Replay.Prefixes p = Replay.runPrefix(any, tr, d); // on CUDA: bitwise a run trained there
             PrefixExport.write(out, p.prefix(), tr.config().model(), any.config(), p.tensors(), adapterMetadata(tr));
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }
-        if (method == TrainConfig.Peft.Method.LORA) {
+        if (method == Peft.Method.LORA) {
             Replay.Adapters a = Replay.runAdapters(any, tr, d); // on CUDA: bitwise a run trained there
             // the model class the run exported for (an encoder's objective picks it; a decoder's is its causal LM)
             PeftExport.write(out, a.lora(), tr.config().model(), any.config().family(),

@@ -78,7 +78,7 @@ final class CudaZoEngine implements ZoEngine {
     /**
      * Full fine-tuning; takes ownership of {@code ops} (compute type = the parameter dtype).
      *
-     * @param optimizerConfig the optimiser (TrainConfig.Optimizer#referenceConfig)
+     * @param optimizerConfig the optimiser (config.Optimizer#referenceConfig)
      * @param graph           use the captured step where the objective allows it
      */
     CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Objective objective,

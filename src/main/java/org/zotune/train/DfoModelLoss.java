@@ -16,6 +16,7 @@ import org.zotune.dfo.Subspace;
 import org.zotune.model.LanguageModel;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Dfo;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.Objective;
 
@@ -153,7 +154,7 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
             LanguageModel model = in.loaded().model();
             base = ops.createParameters(in.loaded().parameters(), DType.F32);
             PromptBatch train = PromptBatch.of(in.data().train(), in.data().padId());
-            TrainConfig.Dfo d = in.config().dfo();
+            Dfo d = in.config().dfo();
             float[] embedding = in.loaded().parameters().get(HiddenStatistics.wordEmbedding(model)).toFloats();
             Subspace s = Subspace.forModel(ops, model, base, embedding, train.batch(), d.subspace(), d.rank(),
                     in.projectionSeed(), d.alpha(), d.sigma0());

@@ -6,6 +6,7 @@ import org.zotune.dfo.search.CmaEs;
 import org.zotune.dfo.search.Fireworks;
 import org.zotune.dfo.search.SearchFactory;
 import org.zotune.model.LoadedLanguageModel;
+import org.zotune.train.config.Dfo;
 import org.zotune.train.objective.Objective;
 
 /**
@@ -46,7 +47,7 @@ public final class DfoParts {
     }
 
     /** The run's optimisers, made with its population, σ0, covariance and Fireworks constants. */
-    public static SearchFactory searches(TrainConfig.Dfo d) {
+    public static SearchFactory searches(Dfo d) {
         Fireworks.Settings fireworks = d.fireworksSettings();
         return (layer, kind, dimension, seed) -> switch (kind) {
             case CMA_ES -> CmaEs.create(dimension, d.population(), d.sigma0(), d.separable(), seed);

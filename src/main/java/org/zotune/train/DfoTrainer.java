@@ -19,6 +19,7 @@ import org.zotune.model.ModelLoader;
 import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
+import org.zotune.train.config.Dfo;
 import org.zotune.train.objective.Objective;
 import org.zotune.train.run.Fingerprints;
 import org.zotune.train.run.MetricsLog;
@@ -77,7 +78,7 @@ public final class DfoTrainer {
      * Makes one optimiser of each kind the run uses and drops it, so that a population or subspace they cannot hold
      * is refused in one line before the run folder is written (the search makes its own lazily, per layer).
      */
-    private void requireOptimizers(TrainConfig.Dfo d) {
+    private void requireOptimizers(Dfo d) {
         DfoSearch.Method m = d.optimizerKind();
         if (m != DfoSearch.Method.FWA) {
             searches.create(0, SearchFactory.Kind.CMA_ES, d.subspace(), config.seed());
@@ -138,7 +139,7 @@ public final class DfoTrainer {
     private Trainer.Summary run(PopulationLoss loss, DfoParts.Inputs inputs, Tokenizer tokenizer, long t0) {
         LoadedLanguageModel loaded = inputs.loaded();
         TrainData data = inputs.data();
-        TrainConfig.Dfo d = config.dfo();
+        Dfo d = config.dfo();
         if (loss.layers() != loaded.config().numLayers() || loss.dimension() != d.subspace()) {
             throw new IllegalStateException("population loss of " + loss.layers() + " layers × " + loss.dimension()
                     + " for a model of " + loaded.config().numLayers() + " layers and subspace " + d.subspace());
@@ -185,7 +186,7 @@ public final class DfoTrainer {
 
     /** The search settings of a run's dfo section. */
     public static DfoSearch.Settings settings(TrainConfig c) {
-        TrainConfig.Dfo d = c.dfo();
+        Dfo d = c.dfo();
         return new DfoSearch.Settings(d.optimizerKind(), d.scheduleKind(), d.population(), d.budget(), c.seed());
     }
 
@@ -317,7 +318,7 @@ public final class DfoTrainer {
      * the architecture has), the budget (a generation per layer under schedule layers) and the rank (at most the
      * hidden size).
      */
-    static void requireFits(TrainConfig.Dfo d, ModelConfig model) {
+    static void requireFits(Dfo d, ModelConfig model) {
         Map<String, String> modules = model.family().architecture().adapterModules();
         TreeSet<String> valid = new TreeSet<>();
         for (String t : DfoParts.TARGETS) {

@@ -9,6 +9,8 @@ import org.zotune.data.batch.TextRowEncoder;
 import org.zotune.model.SequenceClassifier;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Data;
+import org.zotune.train.config.Peft;
 import org.zotune.train.objective.HeadClassification;
 import org.zotune.train.objective.HeadOptions;
 import org.zotune.train.objective.LabelDescriptions;
@@ -38,13 +40,13 @@ final class EncoderObjectives {
      */
     static void requireTrainable(TrainConfig c) {
         if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD
-                && c.peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
+                && c.peft().methodKind() == Peft.Method.PREFIX) {
             throw new ZotuneException("objective head with peft.method " + c.peft().method() + " is not built yet "
                     + "(the prefix's set has no place for the head): use peft.method full or lora, or "
                     + "head.linear_probe: true for the head alone");
         }
         if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
-                && c.peft().methodKind() == TrainConfig.Peft.Method.LORA) {
+                && c.peft().methodKind() == Peft.Method.LORA) {
             throw new ZotuneException("head.linear_probe trains the head alone, and peft.method lora trains the head "
                     + "beside LoRA adapters: use one of them");
         }
@@ -91,12 +93,12 @@ final class EncoderObjectives {
         return new LabelSimilarity(rows, o.poolingKind(), o.temperature(), padId);
     }
 
-    private static String builtinName(TrainConfig.Data d) {
+    private static String builtinName(Data d) {
         String t = d.template();
         return t != null && !t.contains("{") ? t : d.task();
     }
 
-    private static Map<String, String> builtin(TrainConfig.Data d) {
+    private static Map<String, String> builtin(Data d) {
         String name = builtinName(d);
         if (name == null) {
             throw new ZotuneException("objective similarity needs label descriptions: key similarity.labels (label -> "

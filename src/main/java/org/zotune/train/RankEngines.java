@@ -12,6 +12,8 @@ import org.zotune.parallel.ProcessGroup;
 import org.zotune.parallel.ProcessLaunch;
 import org.zotune.peft.Adapter;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Parallel;
+import org.zotune.train.config.Peft;
 import org.zotune.train.objective.Objective;
 
 /**
@@ -33,7 +35,7 @@ final class RankEngines {
 
     /** Fails with one line when this process's part of the run cannot run (before anything is written). */
     static void require(TrainConfig c) {
-        TrainConfig.Parallel p = c.parallel();
+        Parallel p = c.parallel();
         int w = p.worldSize();
         if (w <= 1 && p.init() == null) {
             return;
@@ -46,7 +48,7 @@ final class RankEngines {
             throw new ZotuneException(key + ": parallel.split samples runs on CPU workers in one process only so far; "
                     + "use split batch");
         }
-        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+        if (c.peft().methodKind() != Peft.Method.FULL) {
             throw new ZotuneException(key + ": peft.method " + c.peft().method() + " trains on one GPU only so far; "
                     + "use peft.method full over several processes");
         }
@@ -71,7 +73,7 @@ final class RankEngines {
             throw new ZotuneException("parallel.world_size " + c.parallel().worldSize() + ": a part of the weights "
                     + "or an adapter trains on one GPU only so far");
         }
-        TrainConfig.Parallel par = c.parallel();
+        Parallel par = c.parallel();
         int rank = par.rank();
         int w = par.worldSize();
         IntFunction<ProcessGroup> test = standIn;

@@ -20,6 +20,7 @@ import org.zotune.peft.TrainableSet;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Peft;
 import org.zotune.train.run.Fingerprints;
 import org.zotune.zo.cuda.DeviceZoStep;
 import org.zotune.zo.cuda.NoiseVariant;
@@ -55,7 +56,7 @@ public final class Replay {
      */
     public static Weights full(LoadedLanguageModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
-        if (c.peft().methodKind() != TrainConfig.Peft.Method.FULL) {
+        if (c.peft().methodKind() != Peft.Method.FULL) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " adapters: replay "
                     + "them as adapters (Replay.runAdapters, Replay.runPrefix)");
         }
@@ -252,7 +253,7 @@ public final class Replay {
      */
     public static Adapters runAdapters(LoadedLanguageModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
-        if (c.peft().methodKind() != TrainConfig.Peft.Method.LORA) {
+        if (c.peft().methodKind() != Peft.Method.LORA) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not LoRA "
                     + "adapters");
         }
@@ -399,7 +400,7 @@ public final class Replay {
      */
     public static Prefixes runPrefix(LoadedLanguageModel base, Trajectory.Read trajectory, String device) {
         TrainConfig c = trajectory.config();
-        if (c.peft().methodKind() != TrainConfig.Peft.Method.PREFIX) {
+        if (c.peft().methodKind() != Peft.Method.PREFIX) {
             throw new ZotuneException("replay: the trajectory trained " + c.peft().method() + " weights, not a "
                     + "prefix");
         }

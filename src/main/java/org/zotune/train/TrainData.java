@@ -28,6 +28,8 @@ import org.zotune.data.prompt.TextTemplate;
 import org.zotune.data.split.Sampling;
 import org.zotune.data.split.Shuffle;
 import org.zotune.model.tokenizer.Tokenizer;
+import org.zotune.train.config.Data;
+import org.zotune.train.config.Splits;
 
 /**
  * A run's data, read, sampled, prompted and tokenised once: train, dev and test as encoded examples.
@@ -43,7 +45,7 @@ import org.zotune.model.tokenizer.Tokenizer;
 public record TrainData(boolean languageModel, List<EncodedExample> train, List<EncodedExample> dev,
         List<EncodedExample> test, int padId, String description) {
 
-    public static TrainData load(TrainConfig.Data d, Tokenizer tokenizer, int maxLength, long runSeed) {
+    public static TrainData load(Data d, Tokenizer tokenizer, int maxLength, long runSeed) {
         long seed = d.seed() != null ? d.seed() : runSeed;
         PromptEncoder encoder = new PromptEncoder(tokenizer, maxLength);
         if (d.format().equals("text")) {
@@ -78,7 +80,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
     }
 
     /** Reads train, dev and test (null when absent), with k-shot sampling and splits applied. */
-    private static Dataset[] datasets(TrainConfig.Data d, long seed) {
+    private static Dataset[] datasets(Data d, long seed) {
         Dataset train = read(d, d.train(), "train", seed);
         Dataset dev = d.dev().isEmpty() ? null : read(d, d.dev(), "dev", seed);
         Dataset test = d.test().isEmpty() ? null : read(d, d.test(), "test", seed);
@@ -91,7 +93,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
             }
         }
         if (d.splits() != null) {
-            TrainConfig.Splits s = d.splits();
+            Splits s = d.splits();
             if (dev != null) {
                 throw new ZotuneException("data.splits draws dev from the train pool; give either data.dev or "
                         + "data.splits");
@@ -125,7 +127,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
      * ({@link MaskedPromptEncoder}); {@code template} is checked against the training set (its {@link
      * MaskedTemplate#words} are then in the data set's label order).
      */
-    public static TrainData loadMasked(TrainConfig.Data d, MaskedPromptEncoder encoder, MaskedTemplate template,
+    public static TrainData loadMasked(Data d, MaskedPromptEncoder encoder, MaskedTemplate template,
             long runSeed) {
         if (d.format().equals("text")) {
             throw new ZotuneException("objective mlm needs classification data with a masked-LM template, not "
@@ -150,7 +152,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
      * A run's data for objective similarity or head: classification data, one row per example holding its text
      * ({@link TextRowEncoder}); {@code labels} are the training set's, in the order of the gold indices.
      */
-    public static Encoded loadEncoded(TrainConfig.Data d, TextRowEncoder encoder, TextTemplate template, int padId,
+    public static Encoded loadEncoded(Data d, TextRowEncoder encoder, TextTemplate template, int padId,
             long runSeed) {
         if (d.format().equals("text")) {
             throw new ZotuneException("objectives similarity and head need classification data, not data.format "
@@ -191,7 +193,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
      * The text of key data.template for objective similarity or head: absent or a built-in task name (sst2, ...): the
      * data set's input fields; a pattern: the text it renders.
      */
-    public static TextTemplate textTemplate(TrainConfig.Data d) {
+    public static TextTemplate textTemplate(Data d) {
         String t = d.template();
         if (t == null || !t.contains("{")) {
             return TextTemplate.fields(t == null ? "fields" : t);
@@ -200,7 +202,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
     }
 
     /** The masked-LM template of key data.template: a built-in name, or a pattern with one mask and data.verbalizer. */
-    public static MaskedTemplate maskedTemplate(TrainConfig.Data d) {
+    public static MaskedTemplate maskedTemplate(Data d) {
         String t = d.template();
         if (t == null) {
             throw new ZotuneException("key 'data.template' is required for objective mlm: a built-in masked-LM "
@@ -235,7 +237,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         return n == 0 ? "" : "; " + n + " training example(s) truncated to max_length " + maxLength;
     }
 
-    static PromptTemplate template(TrainConfig.Data d, Dataset data) {
+    static PromptTemplate template(Data d, Dataset data) {
         String t = d.template();
         if (t == null) {
             if (data.kind() == Dataset.Kind.MULTIPLE_CHOICE) {
@@ -261,7 +263,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         return new PatternTemplate("pattern", t, verb);
     }
 
-    private static Dataset read(TrainConfig.Data d, List<String> files, String split, long seed) {
+    private static Dataset read(Data d, List<String> files, String split, long seed) {
         if (d.format().equals("kshot")) {
             if (d.task() == null || d.kShot() == 0) {
                 throw new ZotuneException("data.format kshot needs data.task and data.k_shot (the LM-BFF folder "

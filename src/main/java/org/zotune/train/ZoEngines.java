@@ -18,6 +18,8 @@ import org.zotune.peft.Lora;
 import org.zotune.peft.Prefix;
 import org.zotune.peft.TrainableSet;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Parallel;
+import org.zotune.train.config.Peft;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.ZoOptimizer;
@@ -52,7 +54,7 @@ public final class ZoEngines {
         if (c.deviceKind() == TrainConfig.Device.CPU) {
             return false; // GPU replicas or processes on device cpu are refused before a run, naming the key
         }
-        TrainConfig.Parallel par = c.parallel();
+        Parallel par = c.parallel();
         if (par.worldSize() > 1 || par.init() != null) {
             return RankEngines.standIn == null; // the stand-in of CPU tests runs CPU engines
         }
@@ -111,8 +113,8 @@ public final class ZoEngines {
      * ones), or null when every weight trains (peft.method full).
      */
     public static Lora lora(TrainConfig c, LanguageModel model) {
-        TrainConfig.Peft p = c.peft();
-        if (p.methodKind() != TrainConfig.Peft.Method.LORA) {
+        Peft p = c.peft();
+        if (p.methodKind() != Peft.Method.LORA) {
             return null;
         }
         ModelFamily f = model.config().family();
@@ -158,7 +160,7 @@ public final class ZoEngines {
 
     /** The refusals of {@code parallel.gpus} that need no device: what cannot run on several GPUs at all. */
     static void requireGpuConfig(TrainConfig c) {
-        TrainConfig.Parallel p = c.parallel();
+        Parallel p = c.parallel();
         int n = p.gpus();
         if (n <= 1) {
             return;
@@ -246,7 +248,7 @@ public final class ZoEngines {
      * the model's positions), or null when every weight trains.
      */
     public static Adapter adapter(TrainConfig c, LanguageModel model) {
-        if (c.peft().methodKind() == TrainConfig.Peft.Method.PREFIX) {
+        if (c.peft().methodKind() == Peft.Method.PREFIX) {
             return Prefix.of(model.config(), c.peft().tokens(), c.maxLength());
         }
         return lora(c, model);
@@ -291,7 +293,7 @@ public final class ZoEngines {
     private static ZoEngine engine(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective, PrintWriter log) {
         requireEngine(c, adapter);
-        TrainConfig.Parallel par = c.parallel();
+        Parallel par = c.parallel();
         if (par.worldSize() > 1 || par.init() != null) { // one rank with an init: the same path (tests it on one GPU)
             return RankEngines.create(c, model, initial, adapter, trainable, objective, log);
         }
@@ -355,7 +357,7 @@ public final class ZoEngines {
      */
     private static ZoEngine gpus(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             Objective objective, PrintWriter log) {
-        TrainConfig.Parallel par = c.parallel();
+        Parallel par = c.parallel();
         int n = par.gpus();
         int[] devices = new int[n];
         for (int k = 0; k < n; k++) {
@@ -382,7 +384,7 @@ public final class ZoEngines {
      */
     static DataParallelEngine gpuReplicas(TrainConfig c, LanguageModel model, List<HostTensor> initial,
             Adapter adapter, Objective objective, NcclGroup group, boolean graph) {
-        TrainConfig.Parallel par = c.parallel();
+        Parallel par = c.parallel();
         DataParallelEngine.Split split = par.splitKind();
         DataParallelEngine e = new DataParallelEngine(group, par.workerTimeout(), split, objective,
                 par.checksumEvery(), (rank, o, exchange) -> {

@@ -2,6 +2,7 @@ package org.zotune.train;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.zotune.train.config.Optimizer;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.ZoOptimizer;
 
@@ -10,7 +11,7 @@ public final class ZoOptimizers {
     private ZoOptimizers() {
     }
 
-    public static ZoOptimizer create(TrainConfig.Optimizer o, long steps, NoiseLayout layout) {
+    public static ZoOptimizer create(Optimizer o, long steps, NoiseLayout layout) {
         return o.referenceConfig(steps).reference(layout);
     }
 

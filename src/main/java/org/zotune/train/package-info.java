@@ -3,7 +3,8 @@
  * <ul>
  *   <li>{@link org.zotune.train.TrainConfig}: {@code run.yaml} as records (snake_case keys, defaults, one-line errors
  *       naming the key and the valid choices, choices as enums), bound by
- *       {@link org.zotune.train.config.RecordBinder}; CLI overrides as {@code dotted.key=value}.</li>
+ *       {@link org.zotune.train.config.RecordBinder}; CLI overrides as {@code dotted.key=value}. Its sections
+ *       (data, optimizer, peft, parallel, dfo) are records of their own in {@link org.zotune.train.config}.</li>
  *   <li>{@link org.zotune.train.ZoEngine}: what the trainer asks of an engine (a step on micro-batches, evaluation
  *       with the current θ, θ as host tensors, resumable state). {@link org.zotune.train.CpuZoEngine} is the
  *       reference (the same bits as {@link org.zotune.zo.optim.ZoStep}); {@link org.zotune.train.CudaZoEngine} runs

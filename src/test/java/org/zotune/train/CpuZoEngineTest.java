@@ -18,6 +18,7 @@ import org.zotune.model.ParamSpec;
 import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Optimizer;
 import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.LrSchedule;
@@ -43,7 +44,7 @@ class CpuZoEngineTest {
         for (int i = 0; i < micro; i++) {
             batches.add(PromptBatch.ofChunks(chunks.subList(2 * i, 2 * i + 2), 0));
         }
-        TrainConfig.Optimizer oc = TrainConfig.parse("t", "model: x\ndata: {format: text, train: a}\nout: o\n",
+        Optimizer oc = TrainConfig.parse("t", "model: x\ndata: {format: text, train: a}\nout: o\n",
                 List.of("optimizer.name=" + opt, "optimizer.lr=1e-4")).optimizer();
         long steps = 4;
         ZoStep.Config sc = new ZoStep.Config(1e-3, q, PerturbationStrategy.parse(strategy), micro, 5, DType.F32, 99);

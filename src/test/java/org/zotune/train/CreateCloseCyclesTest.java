@@ -24,6 +24,7 @@ import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.parallel.InProcessGroup;
+import org.zotune.train.config.Optimizer;
 import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.zo.noise.NoiseLayout;
 import org.zotune.zo.optim.ZoStep;
@@ -79,7 +80,7 @@ class CreateCloseCyclesTest {
         Path text = TrainRuns.austen(dir, "train.txt", 3000);
         List<int[]> chunks = TextCorpus.read(List.of(text), tok, 16, 4).chunks();
         List<PromptBatch> batches = List.of(PromptBatch.ofChunks(chunks.subList(0, 4), 0));
-        TrainConfig.Optimizer opt = TrainConfig.parse("t", "model: x\ndata: {format: text, train: a}\nout: o\n",
+        Optimizer opt = TrainConfig.parse("t", "model: x\ndata: {format: text, train: a}\nout: o\n",
                 List.of("optimizer.name=zo-adam", "optimizer.lr=1e-3")).optimizer();
         ZoStep.Config sc = ZoStep.Config.of(1e-3, 11);
         List<String> rows = new ArrayList<>();

@@ -26,6 +26,7 @@ import org.zotune.model.tokenizer.Tokenizers;
 import org.zotune.parallel.InProcessGroup;
 import org.zotune.parallel.WorkerFailure;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Optimizer;
 import org.zotune.train.objective.CausalLmLoss;
 import org.zotune.train.objective.Objective;
 import org.zotune.zo.noise.NoiseLayout;
@@ -41,7 +42,7 @@ import org.zotune.zo.optim.ZoStep;
 class DataParallelEngineTest {
     private static LoadedModel model;
     private static List<PromptBatch> batches; // two micro-batches of 5 chunks
-    private static TrainConfig.Optimizer optimizer;
+    private static Optimizer optimizer;
     private static final long STEPS = 4;
 
     @BeforeAll

@@ -32,6 +32,7 @@ import org.zotune.model.tokenizer.HfTokenizer;
 import org.zotune.peft.TrainableSet;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.config.Data;
 import org.zotune.train.objective.HeadClassification;
 import org.zotune.train.objective.LabelDescriptions;
 import org.zotune.train.objective.Objective;
@@ -196,7 +197,7 @@ class EncoderObjectivesTest {
         Path dev = java.nio.file.Files.writeString(dir.resolve("dev.jsonl"), String.join("\n",
                 "{\"text\": \"the plot\", \"label\": \"meh\"}",
                 "{\"text\": \"a fun movie\", \"label\": \"good\"}", ""));
-        TrainConfig.Data d = TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n",
+        Data d = TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n",
                 List.of("data.train=" + train, "data.dev=" + dev, "data.template='{text} it was [MASK] .'",
                         "data.verbalizer={bad: terrible, good: great, meh: movie}")).data();
         try (HfTokenizer tok = HfTokenizer.load(folder.resolve("tokenizer.json"))) {

@@ -18,6 +18,7 @@ import org.zotune.data.batch.MaskedPromptEncoder;
 import org.zotune.data.batch.TextRowEncoder;
 import org.zotune.data.prompt.MaskedTemplate;
 import org.zotune.model.tokenizer.HfTokenizer;
+import org.zotune.train.config.Data;
 
 /**
  * The encoder tasks' data as a run config reads it, on the real files of ../shared/data and MiniLM's WordPiece
@@ -43,7 +44,7 @@ class EncoderTaskDataTest {
         return TestData.file("datasets/" + relative).toString();
     }
 
-    private static TrainConfig.Data data(String... keys) {
+    private static Data data(String... keys) {
         List<String> o = new ArrayList<>();
         for (String k : keys) {
             o.add("data." + k);
@@ -51,7 +52,7 @@ class EncoderTaskDataTest {
         return TrainConfig.parse("t", "model: x\ndata: {format: jsonl, train: a}\nout: o\n", o).data();
     }
 
-    private static TrainData masked(TrainConfig.Data d) {
+    private static TrainData masked(Data d) {
         MaskedTemplate t = TrainData.maskedTemplate(d);
         MaskedPromptEncoder enc = MaskedPromptEncoder.of(tok, 0, 128);
         TrainData data = TrainData.loadMasked(d, enc, t, 42);
@@ -144,7 +145,7 @@ class EncoderTaskDataTest {
 
     @Test
     void theSameDataForObjectivesSimilarityAndHead() {
-        TrainConfig.Data d = data("format=nli-json", "train=" + ds("nli-subsets/SNLI-dev.json"), "k_shot=16",
+        Data d = data("format=nli-json", "train=" + ds("nli-subsets/SNLI-dev.json"), "k_shot=16",
                 "template=snli");
         TextRowEncoder enc = new TextRowEncoder(tok, 128);
         TrainData.Encoded e = TrainData.loadEncoded(d, enc, TrainData.textTemplate(d), 0, 42);
@@ -161,7 +162,7 @@ class EncoderTaskDataTest {
         assertEquals(sep, row[row.length - 1]);
         assertEquals(Map.of("contradiction", "No", "entailment", "Yes", "neutral", "Maybe"),
                 org.zotune.train.objective.LabelDescriptions.builtin("snli"));
-        TrainConfig.Data sst = data("format=kshot", "train=" + ds("lm-bff-k-shot"), "dev=" + ds("lm-bff-k-shot"),
+        Data sst = data("format=kshot", "train=" + ds("lm-bff-k-shot"), "dev=" + ds("lm-bff-k-shot"),
                 "test=" + ds("lm-bff-k-shot"), "task=SST-2", "k_shot=16", "seed=21", "template=sst2");
         TrainData.Encoded s = TrainData.loadEncoded(sst, enc, TrainData.textTemplate(sst), 0, 42);
         assertEquals(32, s.data().train().size());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.zotune.ZotuneException;
+import org.zotune.train.config.Parallel;
 
 /** Keys parallel.world_size, rank, local_rank and init: defaults, what they exclude, and the CPU refusal. */
 class MultiProcessConfigTest {
@@ -26,7 +27,7 @@ class MultiProcessConfigTest {
 
     @Test
     void oneProcessByDefault() {
-        TrainConfig.Parallel p = config("cuda", "workers: 1").parallel();
+        Parallel p = config("cuda", "workers: 1").parallel();
         assertEquals(1, p.worldSize());
         assertEquals(0, p.rank());
         assertNull(p.localRank());

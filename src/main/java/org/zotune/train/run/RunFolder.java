@@ -23,6 +23,7 @@ import org.zotune.ZotuneException;
 import org.zotune.model.io.AtomicFiles;
 import org.zotune.train.Checkpoints;
 import org.zotune.train.TrainConfig;
+import org.zotune.train.config.Parallel;
 
 /**
  * A run's folder: the rules for starting in it (a fresh or empty folder; {@code --overwrite} replaces a run and
@@ -119,9 +120,9 @@ public final class RunFolder {
         }
     }
 
-    /** The config without the keys that differ between the processes of one run ({@link TrainConfig.Parallel}). */
+    /** The config without the keys that differ between the processes of one run ({@link Parallel}). */
     private static JsonNode perProcessRemoved(JsonNode config) {
-        for (String key : TrainConfig.Parallel.PER_PROCESS) {
+        for (String key : Parallel.PER_PROCESS) {
             String[] part = key.split("\\.");
             if (config.path(part[0]) instanceof ObjectNode o) {
                 o.remove(part[1]);
