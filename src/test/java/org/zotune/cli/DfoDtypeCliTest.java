@@ -15,7 +15,10 @@ import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.zotune.model.bert.TinyBertFolder;
 import org.zotune.model.io.SafetensorsFile;
+import org.zotune.model.io.SafetensorsWriter;
+import org.zotune.tensor.HostTensor;
 
 /**
  * zotune train with method dfo over a bf16 or f16 base on the CPU (the CPU backend rounding every op's output to the
@@ -23,7 +26,7 @@ import org.zotune.model.io.SafetensorsFile;
  * and exports its adapter; its losses stay within bf16's precision of the float32 run's (printed); the exported
  * adapter scores, through {@code zotune eval --adapter} in float32, as the bf16 run's result did within that precision;
  * stopped and resumed it gives the uninterrupted run's files bit for bit, and {@code --resume} with another dtype is
- * one line naming the key.
+ * one line naming the key; a weight f16 cannot hold is one line.
  */
 class DfoDtypeCliTest {
     /** bf16 keeps 8 bits: PopulationPrecisionTest's bound for a member's loss against float32. */
@@ -184,5 +187,37 @@ class DfoDtypeCliTest {
         double after = s.path("final_dev").path("loss").asDouble();
         assertTrue(after < before, "the f16 search lowered nothing: " + before + " -> " + after);
         assertTrue(Files.isRegularFile(out.resolve("adapter/adapter_model.safetensors")));
+    }
+
+    /**
+     * What f16 cannot hold: a weight past its largest finite value (65504) is refused in one line naming the tensor
+     * before anything of the run is written (bf16 keeps float32's range and loads it).
+     */
+    @Test
+    void aWeightBeyondF16sRangeIsOneLineBeforeAnythingIsWritten() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, true);
+        Path st = model.resolve("model.safetensors");
+        List<HostTensor> tensors = new ArrayList<>();
+        String big = null;
+        for (HostTensor t : SafetensorsFile.open(st).tensors().values()) {
+            if (big == null && t.name().endsWith("attention.self.query.weight")) {
+                big = t.name();
+                float[] v = t.toFloats();
+                v[3] = 1e5f;
+                t = HostTensor.ofFloats(t.name(), v, t.shape());
+            }
+            tensors.add(t);
+        }
+        SafetensorsWriter.write(st, tensors);
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, ROWS);
+        Path out = dir.resolve("big");
+        Path cfg = Files.writeString(dir.resolve("big.yaml"), String.join("\n", "model: '" + model + "'",
+                "objective: mlm", "data:", "  format: jsonl", "  train: '" + data + "'",
+                "  template: '{text} It was [MASK].'", "  verbalizer: {pos: great, neg: terrible}", "method: dfo",
+                "device: cpu", "dtype: f16", "out: '" + out + "'", "dfo:", "  population: 4", "  subspace: 8",
+                "  budget: 40", "  schedule: rounds", ""));
+        train(cfg).assertUsageError("tensor " + big, "element 3", "overflows f16", "65504");
+        assertTrue(Files.notExists(out.resolve("run.json")), "nothing of the run is written");
     }
 }
