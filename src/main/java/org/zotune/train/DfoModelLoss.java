@@ -23,7 +23,9 @@ import org.zotune.train.objective.Objective;
 /**
  * A dfo run's population loss over its real model (ALGORITHMS.md §7): the run's {@link Subspace} (A maps scaled
  * from σ̂ on the first training batch, which is the whole k-shot training set) and the {@link BatchedPopulation} over
- * that same set, on the backend of the run's device, with the frozen base weights in float32. It owns the backend
+ * that same set, on the backend of the run's device in the run's {@code dtype} (f32, bf16 or f16: the compute type, the
+ * frozen base weights, σ̂ and the evaluations; the population's factors are rounded once to it, the search itself stays
+ * in double). It owns the backend
  * and the base weights (close it). {@code --resume} builds it again from the same data and weights (the run folder
  * checks their fingerprints), so σ̂, the maps and every loss are the uninterrupted run's. With
  * {@code parallel.workers} or {@code parallel.gpus} N > 1 each generation's members are divided over N replicas of
@@ -59,11 +61,11 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         if (gpus != null && gpus.length > 1) {
             // replica 0 is this backend on gpus[0]; the others get their own CUDA backend and copy of the weights
             this.replicas = new PopulationReplicas(PopulationReplicas.CUDA, gpus, population, model, baseHost,
-                    objective, train, subspace, timeout);
+                    objective, train, subspace, in.config().paramDType(), timeout);
         } else if (workers > 1) {
             // worker 0 is this backend; the others get their own CPU backend and copy of the frozen weights
             this.replicas = new PopulationReplicas(PopulationReplicas.CPU, new int[workers], population, model,
-                    baseHost, objective, train, subspace, timeout);
+                    baseHost, objective, train, subspace, in.config().paramDType(), timeout);
         } else {
             this.replicas = null;
         }
@@ -148,11 +150,12 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         } else if (device.equals("cuda")) {
             ZoEngines.requireDevice(device);
         }
-        Ops ops = Backends.create(device, DType.F32);
+        DType dtype = in.config().paramDType();
+        Ops ops = Backends.create(device, dtype);
         Parameters base = null;
         try {
             LanguageModel model = in.loaded().model();
-            base = ops.createParameters(in.loaded().parameters(), DType.F32);
+            base = ops.createParameters(in.loaded().parameters(), dtype);
             PromptBatch train = PromptBatch.of(in.data().train(), in.data().padId());
             Dfo d = in.config().dfo();
             float[] embedding = in.loaded().parameters().get(HiddenStatistics.wordEmbedding(model)).toFloats();
@@ -194,6 +197,11 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
     /** "cpu" or "cuda". */
     public String device() {
         return device;
+    }
+
+    /** The run's compute type: the base weights, the forwards and the factors ({@code dtype}). */
+    public DType dtype() {
+        return ops.computeType();
     }
 
     /** How generations run on replica 0 ({@link BatchedPopulation#generations}), for the run's log. */
@@ -252,7 +260,8 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         if (points.length != layers()) {
             throw new ZotuneException("a result of " + points.length + " layers for a model of " + layers());
         }
-        return ops.createParameters(adapter(points).merged(subspace, baseHost), DType.F32);
+        // W + B·A in float32, rounded once to the run's dtype as the base was
+        return ops.createParameters(adapter(points).merged(subspace, baseHost), ops.computeType());
     }
 
     @Override

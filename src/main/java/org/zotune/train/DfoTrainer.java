@@ -166,7 +166,8 @@ public final class DfoTrainer {
                 Trainer.Eval initialDev = null;
                 if (loss instanceof DfoModelLoss m) {
                     int[] gpus = m.gpus();
-                    log.println("dfo: device " + m.device() + (gpus.length > 0 ? ", each generation divided over "
+                    log.println("dfo: device " + m.device() + " (" + m.dtype().name().toLowerCase(
+                            java.util.Locale.ROOT) + ")" + (gpus.length > 0 ? ", each generation divided over "
                             + "CUDA devices " + java.util.Arrays.toString(gpus) : "") + ", " + m.generations()
                             + "; training loss at z = 0 (the "
                             + "base model) " + m.trainLoss(null));

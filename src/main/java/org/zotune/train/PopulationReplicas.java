@@ -20,8 +20,8 @@ import org.zotune.train.objective.Objective;
 
 /**
  * A dfo generation spread over replicas of the frozen model (ALGORITHMS.md §10): replica k lives on {@code devices[k]}
- * (a CPU worker, or a CUDA device for {@code parallel.gpus}) with its own float32 backend and copy of the base
- * weights, and evaluates its contiguous block of the λ members with the batched population forward
+ * (a CPU worker, or a CUDA device for {@code parallel.gpus}) with its own backend and copy of the base weights in
+ * the run's dtype (replica 0's), and evaluates its contiguous block of the λ members with the batched population forward
  * ({@link BatchedPopulation}); {@link SpreadPopulation} runs the blocks in parallel and gathers the losses on the host
  * in member order. Replica 0 is the caller's (its backend and weights stay the caller's). No collective is needed:
  * every member's loss is one scalar that returns to the host anyway, where the search runs.
@@ -37,8 +37,8 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
         /** Makes {@code device} the calling thread's. */
         void use(int device);
 
-        /** A float32 backend on the calling thread's device. */
-        Ops create();
+        /** A backend computing in {@code type} on the calling thread's device. */
+        Ops create(DType type);
 
         /** Replica {@code k} of {@code n} on {@code device} as a failure names it, or null for the CPU's default. */
         String name(int k, int n, int device);
@@ -51,8 +51,8 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
         }
 
         @Override
-        public Ops create() {
-            return new CpuOps(DType.F32);
+        public Ops create(DType type) {
+            return new CpuOps(type);
         }
 
         @Override
@@ -69,8 +69,8 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
         }
 
         @Override
-        public Ops create() {
-            return CudaOps.create(DType.F32);
+        public Ops create(DType type) {
+            return CudaOps.create(type);
         }
 
         @Override
@@ -88,11 +88,13 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
 
     /**
      * @param first   replica 0: the caller's batched population on {@code devices[0]} (the calling thread's device)
-     * @param base    the frozen weights each further replica copies (float32)
+     * @param base    the frozen weights each further replica copies (as loaded; rounded to {@code dtype})
+     * @param dtype   the compute type of every replica and of its base weights: replica 0's (the run's dtype)
      * @param timeout seconds a generation waits for a replica ({@code parallel.worker_timeout})
      */
     PopulationReplicas(Where where, int[] devices, BatchedPopulation first, LanguageModel model,
-            List<HostTensor> base, Objective objective, PromptBatch train, Subspace subspace, double timeout) {
+            List<HostTensor> base, Objective objective, PromptBatch train, Subspace subspace, DType dtype,
+            double timeout) {
         this.where = where;
         this.devices = devices.clone();
         int n = devices.length;
@@ -105,9 +107,9 @@ final class PopulationReplicas implements PopulationLoss, AutoCloseable {
                 Parameters p;
                 try {
                     where.use(devices[k]);
-                    ops = where.create();
+                    ops = where.create(dtype);
                     backends.add(ops);
-                    p = ops.createParameters(base, DType.F32);
+                    p = ops.createParameters(base, dtype);
                     weights.add(p);
                 } catch (RuntimeException e) {
                     String name = where.name(k, n, devices[k]);

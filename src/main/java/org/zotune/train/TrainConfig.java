@@ -175,10 +175,6 @@ public record TrainConfig(
             throw new ZotuneException("key 'noise': fast is the CUDA engine's noise; device cpu has the exact noise "
                     + "only (use noise exact or auto)");
         }
-        if (RecordBinder.choice(Method.class, method) == Method.DFO && !dtype.equals("f32")) {
-            throw new ZotuneException("key 'dtype': a dfo run keeps its frozen base in float32 (f32), got '" + dtype
-                    + "'");
-        }
         if (parallel.worldSize() > 1 && RecordBinder.choice(Method.class, method) == Method.DFO) {
             throw new ZotuneException("parallel.world_size " + parallel.worldSize() + ": a dfo run spreads its "
                     + "population over CPU workers in one process only so far (parallel.workers)");

@@ -58,7 +58,7 @@ class DfoCliTest {
         train(cfg, "--set", "dfo.budget=3").assertUsageError("dfo.budget", "smaller than one generation",
                 "population 4");
         train(cfg, "--set", "dfo.sigma0=0").assertUsageError("dfo.sigma0", "> 0");
-        train(cfg, "--set", "dtype=bf16").assertUsageError("'dtype'", "float32", "'bf16'");
+        train(cfg, "--set", "dtype=f64").assertUsageError("dtype", "f64", "f32, bf16, f16"); // bf16, f16 run
         train(cfg, "--set", "dfo.sigma0=-1").assertUsageError("dfo.sigma0", "> 0");
         train(cfg, "--set", "dfo.optimizer=nelder-mead").assertUsageError("dfo.optimizer", "cma, fwa, alternate");
         train(cfg, "--set", "dfo.schedule=random").assertUsageError("dfo.schedule", "layers, rounds");
@@ -113,6 +113,7 @@ class DfoCliTest {
         train(cfg, "--resume", "--set", "dfo.population=5").assertUsageError("--resume", "key 'dfo.population'");
         train(cfg, "--resume", "--set", "dfo.schedule=rounds").assertUsageError("--resume", "key 'dfo.schedule'");
         train(cfg, "--resume", "--set", "method=zo").assertUsageError("--resume", "key 'method'");
+        train(cfg, "--resume", "--set", "dtype=bf16").assertUsageError("--resume", "key 'dtype'");
         assertEquals(before, Files.readString(dir.resolve("run/checkpoint/latest.json")));
     }
 }

@@ -52,6 +52,8 @@ class PopulationReplicasTest {
         final List<String> wrong = Collections.synchronizedList(new ArrayList<>()); // calls off their device
         final List<Integer> closed = Collections.synchronizedList(new ArrayList<>()); // devices of closed backends
         final List<Integer> evaluated = Collections.synchronizedList(new ArrayList<>()); // a generation's uploads
+        final List<DType> created = Collections.synchronizedList(new ArrayList<>()); // the backends' compute types
+        final List<DType> parameters = Collections.synchronizedList(new ArrayList<>()); // the base weights' dtypes
         int failCreateOn = -1;
         int failOn = -1;
         int hangOn = -1;
@@ -63,12 +65,13 @@ class PopulationReplicasTest {
         }
 
         @Override
-        public Ops create() {
+        public Ops create(DType type) {
             int d = current.get();
             if (d == failCreateOn) {
                 throw new IllegalStateException("out of memory");
             }
-            return new OnDevice(this, new CpuOps(DType.F32), d);
+            created.add(type);
+            return new OnDevice(this, new CpuOps(type), d);
         }
 
         @Override
@@ -115,6 +118,8 @@ class PopulationReplicasTest {
                         }
                     }
                 }
+            } else {
+                devices.parameters.add(dtype);
             }
             return super.createParameters(tensors, dtype);
         }
@@ -178,12 +183,18 @@ class PopulationReplicasTest {
 
     /** Replicas on "devices" {@code ids}, replica 0 made on the calling thread as DfoModelLoss makes it. */
     private static PopulationReplicas replicas(Devices dev, Setup s, int[] ids, List<Ops> firstOps, double timeout) {
+        return replicas(dev, s, ids, firstOps, DType.F32, timeout);
+    }
+
+    /** The same in compute type {@code type} (the run's dtype), replica 0's weights in it as DfoModelLoss makes them. */
+    private static PopulationReplicas replicas(Devices dev, Setup s, int[] ids, List<Ops> firstOps, DType type,
+            double timeout) {
         dev.use(ids[0]);
-        Ops ops = dev.create();
+        Ops ops = dev.create(type);
         firstOps.add(ops);
-        Parameters p = ops.createParameters(s.weights, DType.F32);
+        Parameters p = ops.createParameters(s.weights, type);
         BatchedPopulation first = new BatchedPopulation(ops, s.model, p, s.objective, s.train, s.subspace);
-        return new PopulationReplicas(dev, ids, first, s.model, s.weights, s.objective, s.train, s.subspace,
+        return new PopulationReplicas(dev, ids, first, s.model, s.weights, s.objective, s.train, s.subspace, type,
                 timeout);
     }
 
@@ -228,6 +239,45 @@ class PopulationReplicasTest {
                 first.get(0).close();
             }
         }
+    }
+
+    /**
+     * A bf16 run's replicas compute in bf16 over bf16 weights: the spread generation equals one bf16 population over
+     * the whole generation bit for bit (on the CPU a member's loss does not depend on the members sharing its forward,
+     * PopulationPrecisionTest), and differs from the float32 one (the dtype reached the replicas).
+     */
+    @Test
+    void bf16ReplicasComputeInBf16AndGiveTheOneBackendLossesBitForBit() {
+        Setup s = setup();
+        Random r = new Random(12);
+        double[][] current = gaussian(r, s.subspace.layers(), D);
+        double[][] candidates = gaussian(r, 5, D);
+        double[] whole;
+        double[] float32;
+        try (CpuOps ops = new CpuOps(DType.BF16); Parameters p = ops.createParameters(s.weights, DType.BF16)) {
+            whole = new BatchedPopulation(ops, s.model, p, s.objective, s.train, s.subspace)
+                    .losses(1, candidates, current);
+        }
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(s.weights, DType.F32)) {
+            float32 = new BatchedPopulation(ops, s.model, p, s.objective, s.train, s.subspace)
+                    .losses(1, candidates, current);
+        }
+        double rel = 0;
+        for (int i = 0; i < whole.length; i++) {
+            rel = Math.max(rel, Math.abs(whole[i] - float32[i]) / Math.max(1, Math.abs(float32[i])));
+        }
+        System.out.printf(java.util.Locale.ROOT, "bf16 replicas: bf16 vs float32 losses max rel %.3g%n", rel);
+        assertFalse(java.util.Arrays.equals(whole, float32), "bf16 losses equal the float32 ones");
+        Devices dev = new Devices();
+        List<Ops> first = new ArrayList<>();
+        try (PopulationReplicas rep = replicas(dev, s, new int[] {0, 1, 2}, first, DType.BF16, 60)) {
+            dev.use(0);
+            assertArrayEquals(whole, rep.losses(1, candidates, current), "5 members over 3 bf16 workers");
+        }
+        assertEquals(List.of(DType.BF16, DType.BF16, DType.BF16), dev.created, "every replica's backend");
+        assertEquals(List.of(DType.BF16, DType.BF16, DType.BF16), dev.parameters, "every replica's base weights");
+        assertEquals(List.of(), dev.wrong);
+        first.get(0).close();
     }
 
     @Test
@@ -316,8 +366,8 @@ class PopulationReplicasTest {
                 }
 
                 @Override
-                public Ops create() {
-                    return new ForwardingOps(new CpuOps(DType.F32)) {
+                public Ops create(DType type) {
+                    return new ForwardingOps(new CpuOps(type)) {
                         @Override
                         public Parameters createParameters(List<HostTensor> tensors, DType dtype) {
                             if (factors(tensors)) {
@@ -339,7 +389,7 @@ class PopulationReplicasTest {
                 }
             };
             try (PopulationReplicas rep = new PopulationReplicas(failing, new int[2], first, s.model, s.weights,
-                    s.objective, s.train, s.subspace, 60)) {
+                    s.objective, s.train, s.subspace, DType.F32, 60)) {
                 WorkerFailure f = assertThrows(WorkerFailure.class,
                         () -> rep.losses(0, gaussian(r, 2, D), gaussian(r, s.subspace.layers(), D)));
                 assertEquals("population worker 1 of 2 failed: no memory", f.getMessage());

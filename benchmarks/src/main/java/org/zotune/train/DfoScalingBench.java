@@ -137,7 +137,7 @@ public final class DfoScalingBench {
                     }
                 } else {
                     try (PopulationReplicas spread = new PopulationReplicas(PopulationReplicas.CUDA, devices, first,
-                            model, weights, objective, train, s, 600)) {
+                            model, weights, objective, train, s, DType.F32, 600)) {
                         gps = measure(spread, layer, candidates, current, generations, warmup);
                     }
                 }
