@@ -59,40 +59,55 @@ def copy_gbps(nbytes=2 << 30):
     return 2 * nbytes / (ms * 1e-3) / 1e9
 
 
-def gemms_at_shape_ms(layers, c, heads, b, t, vocab=50257):
-    """The forward's matrix products at their real shapes through cuBLAS (torch bf16), each timed alone and
-    summed: q|k|v, attention output, the two MLP products per layer, the two attention products as full
-    t x t squares per head, and the LM head. The GEMM floor assumes the 8192^3 rate; at these shapes cuBLAS
-    itself runs slower, and this sum says how much of the gap to the floor that alone explains."""
+def gemms_at_shape_ms(layers, c, heads, b, t, vocab=50257, ffn=None, dtype=None):
+    """The forward's matrix products at their real shapes through cuBLAS (torch, bf16 unless dtype says otherwise),
+    each timed alone and summed: q|k|v, attention output, the two MLP products (c x ffn, ffn x c; ffn = 4c unless
+    given: OPT's fc1/fc2 are the same products as GPT-2's) per layer, the two attention products as full t x t
+    squares per head, and the LM head: the GEMMs that report_step.py's floor counts, at their shapes. The GEMM floor
+    assumes the 8192^3 rate; at these shapes cuBLAS itself runs slower, and this sum says how much of the gap to the
+    floor that alone explains. OPT's separate q, k, v projections are timed as one c x 3c product, as GPT-2's
+    c_attn: the same FLOPs, and what a fused engine runs."""
     m = b * t
+    ffn = ffn or 4 * c
+    dtype = dtype or torch.bfloat16
 
     def cuda_time_ms(fn, warmup=3, iters=10, reps=20):
         # reps launches captured in one CUDA graph: a small GEMM is shorter than the event overhead and than
         # torch's per-call host dispatch, which would otherwise be what is timed
         fn()
         torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        if time.perf_counter() - t0 > 1e-3:
+            # a GEMM over 1 ms (fp32, the largest shapes): launch and event overheads are below 1 % of it, and 480
+            # graph launches of it would cost mezo_peer.py's --rates phase seconds per shape
+            return globals()["cuda_time_ms"](fn, 1, 5)
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
             for _ in range(reps):
                 fn()
         return globals()["cuda_time_ms"](g.replay, warmup, iters) / reps
 
-    x = torch.randn(m, c, device="cuda", dtype=torch.bfloat16)
-    h = torch.randn(m, 4 * c, device="cuda", dtype=torch.bfloat16)
+    x = torch.randn(m, c, device="cuda", dtype=dtype)
+    h = torch.randn(m, ffn, device="cuda", dtype=dtype)
     per_layer = 0.0
-    for k, n in ((c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)):
-        w = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+    for k, n in ((c, 3 * c), (c, c), (c, ffn), (ffn, c)):
+        w = torch.randn(k, n, device="cuda", dtype=dtype)
         a = x if k == c else h
         per_layer += cuda_time_ms(lambda: a @ w, warmup=3, iters=20)
+        del w
+    del h
     d = c // heads
-    q = torch.randn(b * heads, t, d, device="cuda", dtype=torch.bfloat16)
-    kt = torch.randn(b * heads, d, t, device="cuda", dtype=torch.bfloat16)
-    p_ = torch.randn(b * heads, t, t, device="cuda", dtype=torch.bfloat16)
+    q = torch.randn(b * heads, t, d, device="cuda", dtype=dtype)
+    kt = torch.randn(b * heads, d, t, device="cuda", dtype=dtype)
+    p_ = torch.randn(b * heads, t, t, device="cuda", dtype=dtype)
     per_layer += cuda_time_ms(lambda: torch.bmm(q, kt), warmup=3, iters=20)
     per_layer += cuda_time_ms(lambda: torch.bmm(p_, q), warmup=3, iters=20)
+    del q, kt, p_
     # vocab rounded up to a multiple of 64 as zotune stores the logits: with an odd leading dimension (50257)
     # cuBLAS falls back to an align-1 kernel that alone takes longer than zotune's whole forward
-    wv = torch.randn(c, (vocab + 63) // 64 * 64, device="cuda", dtype=torch.bfloat16)
+    wv = torch.randn(c, (vocab + 63) // 64 * 64, device="cuda", dtype=dtype)
     head = cuda_time_ms(lambda: x @ wv, warmup=3, iters=20)
     return layers * per_layer + head
 

@@ -58,7 +58,11 @@ separate instrumented pass (--split-steps steps with events between phases; pert
 passes, plus the restore pass for eager; update = the update pass (tuned: fused restore + update) including
 the gradient's host read for eager), peak memory as torch.cuda.max_memory_allocated and as cudaMemGetInfo
 (free memory at process start minus free memory after the steps, i.e. what the process holds). Also measures
-the cuBLAS bf16 (and fp32) 8192^3 GEMM rate and the device copy bandwidth (--rates).
+the cuBLAS bf16 (and fp32) 8192^3 GEMM rate and the device copy bandwidth (--rates), and, for each decoder (GPT-2,
+OPT) model x dtype x shape of the plan, before any model is built, the forward's GEMMs at their real shapes through
+cuBLAS in the row's dtype, each timed alone and summed (hf_forward.py's gemms_at_shape_ms: the GEMMs report_step.py's
+floor counts), as "gemms_at_shape_ms": {"MODEL SHAPE DTYPE": ms} in the rates line (--rates), or in a line of kind
+"gemms" (--gemms without --rates, for a later phase of the same run): report_step.py's second floor.
 
 Output: JSON lines on stdout and appended to --out.
 
@@ -71,6 +75,7 @@ Usage: python3 mezo_peer.py --out peer.jsonl [--rates] --models gpt2-124M,opt-1.
 import argparse
 import gc
 import json
+import os
 import random
 import statistics
 import sys
@@ -82,6 +87,8 @@ try:
     import transformers
 except ImportError as e:
     sys.exit(f"mezo_peer.py: needs torch and transformers in this python3 ({e})")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from hf_forward import gemms_at_shape_ms  # noqa: E402 - benchmarks/hf_forward.py, after the path is set
 
 # name -> (family, layers, hidden, heads, ffn); the Java benchmark (StepShapes) uses the same names
 MODELS = {
@@ -144,6 +151,30 @@ def rates():
     out["copy_gbps"] = 2 * nbytes / (ms * 1e-3) / 1e9  # bytes read + written
     del src, dst
     torch.cuda.empty_cache()
+    return out
+
+
+def gemms_at_shapes(plan_rows):
+    """{"MODEL SHAPE DTYPE": ms}: the forward's GEMMs at their real shapes (hf_forward.gemms_at_shape_ms) for each
+    decoder row of the plan, in the row's dtype, timed before any model is built (the GPU otherwise idle)."""
+    out = {}
+    for name, dt, shapes, _ in plan_rows:
+        family, layers, hidden, heads, ffn = MODELS[name]
+        if family not in ("gpt2", "opt"):  # encoders: their floor counts the MLM head at the mask rows only
+            continue
+        vocab = 50257 if family == "gpt2" else 50272
+        for shape in shapes:
+            key = f"{name} {shape} {dt}"
+            if key in out:
+                continue
+            b, t = (int(x) for x in shape.split("x"))
+            try:
+                out[key] = gemms_at_shape_ms(layers, hidden, heads, b, t, vocab=vocab, ffn=ffn, dtype=DTYPES[dt])
+                print(f"{key}: the forward's GEMMs at their shapes, timed alone: {out[key]:.3f} ms", flush=True)
+            except Exception as e:  # noqa: BLE001 - the row then reports no second floor
+                print(f"{key}: GEMMs at shape not measured ({type(e).__name__}: {str(e)[:200]})", file=sys.stderr,
+                      flush=True)
+            torch.cuda.empty_cache()
     return out
 
 
@@ -503,7 +534,10 @@ def run_row(system, impl, b, t, args, base_free, n_params, common):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--rates", action="store_true", help="measure the cuBLAS GEMM rate and copy bandwidth first")
+    ap.add_argument("--rates", action="store_true", help="measure the cuBLAS GEMM rate and copy bandwidth first,"
+                    " and the forward's GEMMs at each decoder row's shapes (implies --gemms)")
+    ap.add_argument("--gemms", action="store_true", help="measure the forward's GEMMs at each decoder row's shapes"
+                    " first (a line of kind gemms; with --rates, in the rates line)")
     ap.add_argument("--models", default="gpt2-124M")
     ap.add_argument("--shapes", default="16x128")
     ap.add_argument("--dtypes", default="bf16")
@@ -544,7 +578,10 @@ def main():
                 "transformers": transformers.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "total_bytes": torch.cuda.mem_get_info()[1]}
         head.update(rates())
+        head["gemms_at_shape_ms"] = gemms_at_shapes(plan(args))
         emit(head, args.out)
+    elif args.gemms:
+        emit({"kind": "gemms", "gemms_at_shape_ms": gemms_at_shapes(plan(args))}, args.out)
     for name, dt, shapes, variants in plan(args):
         if time.time() - T0 > args.deadline:
             emit({"kind": "skipped", "model": name, "dtype": dt, "reason": "deadline"}, args.out)
