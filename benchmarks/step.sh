@@ -26,6 +26,8 @@
 #                zotune's StepBench -mlm variants (ZO-SGD in place and shadow, ZO-AdaMU in place, graph; ZO-SGD eager)
 #                against the MeZO-style peer (mezo_peer.py on RobertaForMaskedLM, MeZO's prompt loss; eager and tuned)
 #                (~5 minutes)
+# The report prints two floors per row: the step's GEMMs at the 8192^3 cuBLAS rate, and cuBLAS's own time for the
+# forward's GEMMs at their real shapes (mezo_peer.py --rates / --gemms measures these before building any model).
 # Each phase has a time limit and its program a deadline after which it starts no new row, so the whole run
 # ends in time; rows not run are listed as skipped. ZOTUNE_DIST / ZOTUNE_BENCH: where the bundle and the built
 # benchmarks are (default dist, benchmarks/target).
@@ -113,7 +115,7 @@ case $mode in
     zrows="$zrows,gpt2-1558M:fp16:16x128:$G4,gpt2-1558M:fp16:16x512:$G4"
     zrows="$zrows,gpt2-124M:fp32:16x128+16x512:$G4,gpt2-355M:fp32:16x128+16x512:$G4"
     zot 165 --rows "$zrows" --warmup 3 --steps 20 --reps 5
-    peer 70 --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
+    peer 70 --gemms --rows "$LARGE_PEER" --warmup 2 --steps 5 --split-steps 1
     zot 100 --rows "$LARGE_ZOT" --warmup 2 --steps 5 --reps 3
     ;;
   rest)
