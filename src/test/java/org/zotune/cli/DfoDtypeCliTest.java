@@ -32,13 +32,7 @@ class DfoDtypeCliTest {
     /** bf16 keeps 8 bits: PopulationPrecisionTest's bound for a member's loss against float32. */
     private static final double BF16_REL = 5e-2;
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String ROWS = String.join("\n",
-            "{\"text\": \"the movie is fun\", \"label\": \"pos\"}",
-            "{\"text\": \"the plot is dull\", \"label\": \"neg\"}",
-            "{\"text\": \"loved the acting\", \"label\": \"pos\"}",
-            "{\"text\": \"hated the film\", \"label\": \"neg\"}",
-            "{\"text\": \"a good film\", \"label\": \"pos\"}",
-            "{\"text\": \"a boring movie\", \"label\": \"neg\"}", "");
+    private static final String ROWS = DfoTrainCliTest.ROWS;
 
     @TempDir
     Path dir;
@@ -55,9 +49,7 @@ class DfoDtypeCliTest {
     }
 
     private static CliRun train(Path cfg, String... more) {
-        List<String> args = new ArrayList<>(List.of("train", "--config", cfg.toString(), "--no-progress"));
-        args.addAll(List.of(more));
-        return CliRun.of(args.toArray(String[]::new));
+        return DfoTrainCliTest.train(cfg, more);
     }
 
     private static JsonNode json(Path f) throws IOException {

@@ -40,7 +40,8 @@ import org.zotune.train.objective.MaskedLmPrompt;
  */
 class DfoTrainCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String ROWS = String.join("\n",
+    /** Six labelled sentences (jsonl), the dfo CLI tests' training, dev and test set. */
+    static final String ROWS = String.join("\n",
             "{\"text\": \"the movie is fun\", \"label\": \"pos\"}",
             "{\"text\": \"the plot is dull\", \"label\": \"neg\"}",
             "{\"text\": \"loved the acting\", \"label\": \"pos\"}",
@@ -63,7 +64,8 @@ class DfoTrainCliTest {
                 String.join("\n", dfo), ""));
     }
 
-    private static CliRun train(Path cfg, String... more) {
+    /** {@code zotune train --config cfg --no-progress more...}. */
+    static CliRun train(Path cfg, String... more) {
         List<String> args = new ArrayList<>(List.of("train", "--config", cfg.toString(), "--no-progress"));
         args.addAll(List.of(more));
         return CliRun.of(args.toArray(String[]::new));
