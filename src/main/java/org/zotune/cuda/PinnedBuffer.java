@@ -51,9 +51,11 @@ public final class PinnedBuffer implements AutoCloseable {
 
     /** Bytes {@code [offset, offset + n)} of {@code base} as a little-endian buffer whose index 0 is offset. */
     static ByteBuffer view(BytePointer base, long offset, int n) {
-        BytePointer p = new BytePointer(base).position(offset).capacity(offset + n).limit(offset + n);
-        // asByteBuffer() starts at the base address, positioned at offset: slice() rebases index 0
-        return p.asByteBuffer().slice().order(ByteOrder.LITTLE_ENDIAN);
+        // the offset goes into the address, not into a buffer position: a ByteBuffer's indices are ints, and
+        // staging for a model over 2 GiB (gpt2-1558M in bf16: 3.1 GB) has offsets past 2^31
+        BytePointer p = new BytePointer(base).position(0).getPointer(offset);
+        p.position(0).capacity(n).limit(n);
+        return p.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     public long address() {

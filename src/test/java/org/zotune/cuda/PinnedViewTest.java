@@ -25,4 +25,26 @@ class PinnedViewTest {
             assertEquals(0x11, base.get(259));
         }
     }
+
+    @Test
+    void anOffsetPastTwoToThe31AddressesTheRightByte() {
+        // staging for gpt2-1558M in bf16 is 3.1 GB: offsets past 2^31 once overflowed the view's int indices. The base
+        // pointer is placed 3e9 bytes before a real 64-byte block, so the view must land exactly on that block.
+        long far = 3_000_000_000L;
+        try (BytePointer block = new BytePointer(64)) {
+            block.fill(0);
+            BytePointer base = new BytePointer() {
+                {
+                    address = block.address() - far;
+                }
+            };
+            ByteBuffer v = PinnedBuffer.view(base, far + 8, 16);
+            assertEquals(16, v.capacity());
+            assertEquals(0, v.position());
+            v.putInt(0, 0x0A0B0C0D);
+            assertEquals(0x0D, block.get(8));
+            assertEquals(0x0A, block.get(11));
+            assertEquals(0, block.get(7));
+        }
+    }
 }
