@@ -21,6 +21,10 @@ restricted to two label words, cross-entropy against the gold label; GPT-2 (GPT2
 one row per candidate (the prompt of seq - 1 tokens, then the label's token), the candidate's score = log p(label
 token | prompt), cross-entropy of the candidates' scores against the gold. Both take the full logits the Hugging
 Face model returns (the public code's forward), float32, TF32 off (zotune's float32 products do not use TF32).
+--dtype bf16 (the default fp32 is the public code's): the model built in torch.bfloat16 and the LoRA products in
+bf16 too (each candidate's factors formed from z in float32 as above, then cast to bf16 once; the layers below's
+once per generation), the loss in float32 (the scores cast before the cross-entropy, as in fp32); the row's "dtype"
+says which (its "system" stays peer-sequential), to set against zotune's bf16-base rows.
 
 Measures per row (--warmup generations, then up to --generations timed, at most --row-seconds): generations/s
 (wall clock per generation, ending with the last .item()), members/s, the median generation, peak memory
@@ -29,7 +33,7 @@ Measures per row (--warmup generations, then up to --generations timed, at most 
 Output: JSON lines on stdout and appended to --out. Fails in one line when torch or transformers is missing.
 Usage: python3 dfo_peer.py --out peer.jsonl [--shapes roberta-large,gpt2-large] [--population 20] [--per-class 16]
        [--classes 2] [--seq 64] [--subspace 500] [--rank 4] [--generations 5] [--warmup 1] [--row-seconds 25]
-       [--deadline S] [--others below|zero] [--device cuda|cpu]
+       [--deadline S] [--others below|zero] [--dtype fp32|bf16] [--device cuda|cpu]
 """
 import argparse
 import gc
@@ -69,7 +73,7 @@ def emit(row, out):
         f.write(line + "\n")
 
 
-def build(name, device):
+def build(name, device, dtype):
     family, layers, hidden, heads, ffn = SHAPES[name]
     if family == "roberta":
         cfg = transformers.RobertaConfig(vocab_size=50265, hidden_size=hidden, num_hidden_layers=layers,
@@ -83,9 +87,9 @@ def build(name, device):
         cls = transformers.GPT2LMHeadModel
     with torch.device(device):  # initialise on the device: CPU init of 774M parameters takes a while
         try:
-            model = cls._from_config(cfg, attn_implementation="sdpa", dtype=torch.float32)
+            model = cls._from_config(cfg, attn_implementation="sdpa", dtype=dtype)
         except TypeError:  # transformers 4.x names it torch_dtype
-            model = cls._from_config(cfg, attn_implementation="sdpa", torch_dtype=torch.float32)
+            model = cls._from_config(cfg, attn_implementation="sdpa", torch_dtype=dtype)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -200,7 +204,8 @@ def loss_of(model, family, ids, mask, gold, where, classes, label_ids):
 
 
 def run_shape(name, args, base_free, device):
-    model, family, hidden = build(name, device)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    model, family, hidden = build(name, device, dtype)
     n_params = sum(p.numel() for p in model.parameters())
     layers = SHAPES[name][1]
     vocab = model.config.vocab_size
@@ -215,18 +220,23 @@ def run_shape(name, args, base_free, device):
     candidates = [rng.uniform(-1, 1, args.subspace) for _ in range(args.population)]  # as CMA-ES asks: host arrays
     others = {l: rng.uniform(-1, 1, args.subspace) for l in range(layer)} if args.others == "below" else {}
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    if dtype == torch.float32:
+        factors = proj.factors
+    else:  # z -> factors in float32 as above, then one cast, so that the hooks' products run in the model's dtype
+        def factors(l, z):
+            return tuple(f.to(dtype) for f in proj.factors(l, z))
 
     def generation():
         with torch.no_grad():
-            lora.current = {l: proj.factors(l, torch.tensor(z, dtype=torch.float32, device=device))
+            lora.current = {l: factors(l, torch.tensor(z, dtype=torch.float32, device=device))
                             for l, z in others.items()}
             losses = []
             for z in candidates:  # one after another, as the public code evaluates its population
-                lora.current[layer] = proj.factors(layer, torch.tensor(z, dtype=torch.float32, device=device))
+                lora.current[layer] = factors(layer, torch.tensor(z, dtype=torch.float32, device=device))
                 losses.append(loss_of(model, family, ids, mask, gold, where, args.classes, label_ids).item())
             return losses
 
-    common = {"kind": "row", "system": "peer-sequential", "shape": name, "dtype": "fp32",
+    common = {"kind": "row", "system": "peer-sequential", "shape": name, "dtype": args.dtype,
               "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "population": args.population,
               "examples": args.per_class * args.classes, "seq": args.seq, "rows_per_member": int(ids.shape[0]),
               "layer": layer, "layers": layers, "others": args.others, "subspace": args.subspace, "rank": args.rank,
@@ -278,6 +288,8 @@ def main():
     ap.add_argument("--row-seconds", type=float, default=25)
     ap.add_argument("--deadline", type=float, default=1e9, help="seconds after start: no new row begins after it")
     ap.add_argument("--others", choices=("below", "zero"), default="below")
+    ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
+                    help="the model's and the LoRA products' dtype (fp32: the public code's)")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     args = ap.parse_args()
     for s in args.shapes.split(","):
@@ -297,14 +309,15 @@ def main():
     torch.set_float32_matmul_precision("highest")
     for name in args.shapes.split(","):
         if time.time() - T0 > args.deadline:
-            emit({"kind": "skipped", "system": "peer-sequential", "shape": name, "reason": "deadline"}, args.out)
+            emit({"kind": "skipped", "system": "peer-sequential", "shape": name, "dtype": args.dtype,
+                  "reason": "deadline"}, args.out)
             continue
         try:
             emit(run_shape(name, args, base_free, device), args.out)
         except Exception as e:  # noqa: BLE001 - report and go on with the next shape
             first = str(e).splitlines()[0][:300] if str(e) else ""
-            emit({"kind": "error", "system": "peer-sequential", "shape": name, "error": f"{type(e).__name__}: {first}"},
-                 args.out)
+            emit({"kind": "error", "system": "peer-sequential", "shape": name, "dtype": args.dtype,
+                  "error": f"{type(e).__name__}: {first}"}, args.out)
         finally:
             gc.collect()
             if device == "cuda":

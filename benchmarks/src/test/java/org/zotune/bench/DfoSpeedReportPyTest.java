@@ -1,0 +1,49 @@
+package org.zotune.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs the CPU check of benchmarks/dfo/speed_report.py (test_dfo_speed_report.py: synthetic speed.sh folders with the
+ * peer in float32 and in bf16, one from before the bf16 peer and one whose bf16 peer failed on a shape; the printed
+ * cells and target lines against hand-computed values), so that CI's benchmarks/ build runs it. Needs only python3
+ * (no torch); skipped where there is none.
+ */
+class DfoSpeedReportPyTest {
+
+    @Test
+    void speedReportPrintsBothPeersAndTheTargets() throws IOException, InterruptedException {
+        Path script = Path.of("test_dfo_speed_report.py"); // surefire runs in the benchmarks/ module's folder
+        assertTrue(Files.isRegularFile(script), "missing " + script.toAbsolutePath());
+        assumeTrue(python3Runs(), "no python3 on PATH");
+        Process p = new ProcessBuilder("python3", script.toString()).redirectErrorStream(true).start();
+        boolean done = p.waitFor(120, TimeUnit.SECONDS);
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!done) {
+            p.destroyForcibly();
+        }
+        assertTrue(done, "test_dfo_speed_report.py did not finish in 120 s:\n" + out);
+        assertEquals(0, p.exitValue(), "test_dfo_speed_report.py failed:\n" + out);
+    }
+
+    private static boolean python3Runs() {
+        try {
+            Process p = new ProcessBuilder("python3", "--version").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+}
