@@ -3,7 +3,7 @@
 bf16-base rows, the peer in float32 and in bf16, a folder from before the bf16 peer, a bf16 peer that failed on one
 shape) are reported, and the printed cells, ratios and target lines are compared with values computed by hand below.
 
-Usage: python3 benchmarks/test_dfo_speed_report.py   (also run by benchmarks/' Maven tests: DfoSpeedReportPyTest)
+Usage: python3 benchmarks/test_dfo_speed_report.py   (also run by benchmarks/' Maven tests: ReportScriptsPyTest)
 """
 import json
 import os

@@ -3,7 +3,7 @@
 floor's measurements (mezo_peer.py's "gemms_at_shape_ms"), is reported, and the printed floors, ratios and target
 lines are compared with values computed by hand below.
 
-Usage: python3 benchmarks/test_report_step.py   (also run by benchmarks/' Maven tests: ReportStepPyTest)
+Usage: python3 benchmarks/test_report_step.py   (also run by benchmarks/' Maven tests: ReportScriptsPyTest)
 """
 import json
 import os

@@ -9,19 +9,22 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Runs the CPU check of benchmarks/dfo/speed_report.py (test_dfo_speed_report.py: synthetic speed.sh folders with the
- * peer in float32 and in bf16, one from before the bf16 peer and one whose bf16 peer failed on a shape; the printed
- * cells and target lines against hand-computed values), so that CI's benchmarks/ build runs it. Needs only python3
- * (no torch); skipped where there is none.
+ * Runs the CPU checks of the benchmark report scripts, so that CI's benchmarks/ build runs them:
+ * test_report_step.py (report_step.py on a synthetic results folder with and without the second floor's
+ * measurements: the printed floors and targets against hand-computed values) and test_dfo_speed_report.py
+ * (dfo/speed_report.py on synthetic speed.sh folders with the peer in float32 and in bf16, one from before the bf16
+ * peer and one whose bf16 peer failed on a shape). Needs only python3 (no torch); skipped where there is none.
  */
-class DfoSpeedReportPyTest {
+class ReportScriptsPyTest {
 
-    @Test
-    void speedReportPrintsBothPeersAndTheTargets() throws IOException, InterruptedException {
-        Path script = Path.of("test_dfo_speed_report.py"); // surefire runs in the benchmarks/ module's folder
+    @ParameterizedTest
+    @ValueSource(strings = {"test_report_step.py", "test_dfo_speed_report.py"})
+    void reportScriptPassesItsChecks(String name) throws IOException, InterruptedException {
+        Path script = Path.of(name); // surefire runs in the benchmarks/ module's folder
         assertTrue(Files.isRegularFile(script), "missing " + script.toAbsolutePath());
         assumeTrue(python3Runs(), "no python3 on PATH");
         Process p = new ProcessBuilder("python3", script.toString()).redirectErrorStream(true).start();
@@ -30,8 +33,8 @@ class DfoSpeedReportPyTest {
         if (!done) {
             p.destroyForcibly();
         }
-        assertTrue(done, "test_dfo_speed_report.py did not finish in 120 s:\n" + out);
-        assertEquals(0, p.exitValue(), "test_dfo_speed_report.py failed:\n" + out);
+        assertTrue(done, name + " did not finish in 120 s:\n" + out);
+        assertEquals(0, p.exitValue(), name + " failed:\n" + out);
     }
 
     private static boolean python3Runs() {
