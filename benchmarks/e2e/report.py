@@ -110,7 +110,10 @@ def main():
     print()
 
     table = []  # (system, wall, steps, step_s, ms/step, other_s, evals_s, saves_s, acc, evaluations)
-    zwall = phases.get("zotune", {}).get("wall_s")
+    # a zotune train that failed or was cut has no wall clock to compare with (its phase's wall is the failure's)
+    zp = phases.get("zotune", {})
+    zok = "zotune" in zots and not zp.get("skipped") and zp.get("exit", 0) == 0
+    zwall = zp.get("wall_s") if zok else None
     zms = zmed = None
     medians = {}
     for ph, label in (("zotune", "zotune train"), ("zotune-eager", "zotune train, eager steps")):
@@ -190,7 +193,7 @@ def main():
     tz = next((t for t in table if t[0] == "zotune train"), None)
     for v in ("tuned", "eager"):
         tp = next((t for t in table if t[0] == "peer " + v), None)
-        if tz and tp and tz[1] and tp[1]:
+        if zok and tz and tp and tz[1] and tp[1]:
             verdict = ("target ≥ 3×: " + ("met" if tp[1] / tz[1] >= 3 else "missed")) if v == "tuned" else ""
             print(f"- zotune train vs the {v} peer: wall {tp[1] / tz[1]:.2f}×, steps {tp[4] / tz[4]:.2f}× "
                   f"{verdict}")
