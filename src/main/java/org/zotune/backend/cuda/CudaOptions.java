@@ -13,7 +13,7 @@ package org.zotune.backend.cuda;
  * @param flashAttention zotune.cuda.flashAttention (true): the fused attention; false: scores through device memory
  * @param flashShort     zotune.cuda.flashShort (true): for T ≤ 256 the short-sequence fused attention (every K/V tile
  *                       staged at once); false: the 64-row kernels at every length. Its results are bitwise the
- *                       64-row kernels' (FlashShortAttentionTest on an H100: 0 elements differ in 486 cases); it is
+ *                       64-row kernels' (FlashShortAttentionTest on an H100: 0 elements differ in 480 cases); it is
  *                       13–18 % faster at T = 128 (AttentionKernelBenchmark, benchmarks/RESULTS.md)
  * @param ltEpilogue     zotune.cuda.ltEpilogue (false): in bf16 / f16, bias + ReLU / GELU as cuBLASLt's GEMM
  *                       epilogue. Off by default: measured 3–5 % faster forwards but 10–40 % larger logit errors
