@@ -128,7 +128,7 @@ __device__ __forceinline__ void fa_ldmatrix_x4(uint32_t (&r)[4], const void* p) 
 template <typename T, int D, bool CAUSAL, int MT>
 __device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* sMask, int kv0,
                                            const int (&rows)[MT][2], float sl2, const uint32_t (&qf)[1][D / 16][4],
-                                           const T* sQ, float (&m)[MT][2], float (&l)[MT][2],
+                                           const T* sQ, bool visible, float (&m)[MT][2], float (&l)[MT][2],
                                            float (&acc)[MT][D / 8][4]) {
     constexpr int LD = D + 8;
     constexpr int NT = FA_ROWS / 8;
@@ -177,17 +177,30 @@ __device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* 
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
         float tm0 = -INFINITY, tm1 = -INFINITY;
+        // MT > 1: where every key of the tile is visible to every row of the m-tile (no masked key, causal: the
+        // tile ends at or before the m-tile's first row) the scores are scaled without the per-element test,
+        // which gives each the same value as the test passing (warp-uniform)
+        if (MT > 1 && visible && (!CAUSAL || kv0 + FA_ROWS - 1 <= rows[mt][0] - g)) {
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
+            for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int kl = nt * 8 + 2 * c + (e & 1);
-                const int row = e < 2 ? rows[mt][0] : rows[mt][1];
-                const bool ok = sMask[kl] != 0 && (!CAUSAL || kv0 + kl <= row);
-                s[mt][nt][e] = ok ? s[mt][nt][e] * sl2 : -INFINITY;
+                for (int e = 0; e < 4; e++) s[mt][nt][e] *= sl2;
+                tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+                tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
             }
-            tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
-            tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
+        } else {
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int kl = nt * 8 + 2 * c + (e & 1);
+                    const int row = e < 2 ? rows[mt][0] : rows[mt][1];
+                    const bool ok = sMask[kl] != 0 && (!CAUSAL || kv0 + kl <= row);
+                    s[mt][nt][e] = ok ? s[mt][nt][e] * sl2 : -INFINITY;
+                }
+                tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+                tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
+            }
         }
         // the four lanes of a quad hold one row between them
         tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 1));
@@ -257,7 +270,7 @@ __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMa
     const int rows[1][2] = {{row0, row1}};
     float m[1][2] = {{m0, m1}}, l[1][2] = {{l0, l1}};
     fa_tile_mt<T, D, CAUSAL, 1>(sK, sV, sMask, kv0, rows, sl2,
-                                       reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(qf), nullptr, m, l,
+                                       reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(qf), nullptr, false, m, l,
                                        reinterpret_cast<float(&)[1][D / 8][4]>(acc));
     m0 = m[0][0];
     m1 = m[0][1];
@@ -503,9 +516,11 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
 // of 2, and a K/V tile staged once serves 128 query rows. K/V tiles of 64 keys, double-buffered with cp.async
 // in dynamic shared memory: [2][64][D + 8] of K, the same of V, a [128][D + 8] Q tile (bias added and rounded
 // as fa_load_tile rounds it), then [2][64] mask ints (the host computes the same size). The Q fragments are
-// read from the Q tile with ldmatrix per key tile: in registers too (32 more at D = 64) they spill. Each row meets the key tiles the 64-row kernels give it,
-// in the same order (a warp skips the block's last tile when it lies past its own rows, causal), through
-// fa_tile_mt's per-row arithmetic, so each output row is the same bits as theirs. 4 warps (FA_THREADS).
+// read from the Q tile with ldmatrix per key tile (kept in registers as well, they spill). Each row meets the
+// key tiles the 64-row kernels give it, in the same order (a warp skips the block's last tile when it lies past
+// its own rows, causal), through fa_tile_mt's per-row arithmetic, so each output row is the same bits as
+// theirs. 4 warps (FA_THREADS). Why 2 m-tiles and not more: at D = 64 the kernel takes 222-226 registers (sm_90,
+// no spills), 2 blocks an SM; a third m-tile adds 64 accumulator and score registers, past the 255 limit.
 constexpr int FW_MT = 2;
 constexpr int FW_ROWS = 4 * 16 * FW_MT;  // query rows per block
 
@@ -580,10 +595,13 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
             fa_bias_tile<T, D>(sK + stage * TILE, kbias, kv0, Tn);
             fa_bias_tile<T, D>(sV + stage * TILE, vbias, kv0, Tn);
         }
-        __syncthreads();
+        // a barrier that also tells whether no key of the tile is masked (each of the first 64 threads reads the
+        // flag its own issue wrote)
+        const bool visible =
+            __syncthreads_and(threadIdx.x >= FA_ROWS || sMask[stage * FA_ROWS + threadIdx.x] != 0) != 0;
         if (kv0 < warpEnd) {  // warp-uniform
             fa_tile_mt<T, D, CAUSAL, MT>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, rows,
-                                             sl2, qf, qw, m, l, acc);
+                                         sl2, qf, qw, visible, m, l, acc);
         }
         __syncthreads();  // every warp is done with this stage before it is refilled
     }
