@@ -109,84 +109,173 @@ __device__ __forceinline__ void fa_bias_tile(T* tile, const T* bias, int row0, i
     }
 }
 
-// One key tile (staged in sK, sV with visibility flags sMask) folded into a warp's 16 query rows:
-// S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
-template <typename T, int D, bool CAUSAL>
-__device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMask, int kv0, int row0,
-                                        int row1, float sl2, const uint32_t (&qf)[D / 16][4], float& m0, float& m1,
-                                        float& l0, float& l1, float (&acc)[D / 8][4]) {
+// Four 8x8 tiles of shared memory (16-bit elements), not transposed: lane l gives the address of one tile row.
+__device__ __forceinline__ void fa_ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+    const uint32_t addr = (uint32_t)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+// One key tile (staged in sK, sV with visibility flags sMask) folded into MT m-tiles of 16 query rows of a
+// warp (rows[mt] = its rows g and g + 8): S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
+// MT = 1 (the 64-row and short kernels) loads K fragments with 32-bit shared loads, as it always has. MT > 1
+// (the wide kernels) loads them with ldmatrix, each x4 feeding 2·MT mma, and each V ldmatrix.trans feeds
+// 2·MT mma; MT = 1 takes Q from registers (qf), MT > 1 from the warp's rows of a shared Q tile (sQ, row stride
+// D + 8) per tile with ldmatrix (Q in registers as well spills). Every m-tile sees the same fragments, the
+// same mma sequence per accumulator and the same per-row softmax operations as with MT = 1, so each row's
+// result is the same bits.
+template <typename T, int D, bool CAUSAL, int MT>
+__device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* sMask, int kv0,
+                                           const int (&rows)[MT][2], float sl2, const uint32_t (&qf)[1][D / 16][4],
+                                           const T* sQ, bool visible, float (&m)[MT][2], float (&l)[MT][2],
+                                           float (&acc)[MT][D / 8][4]) {
     constexpr int LD = D + 8;
     constexpr int NT = FA_ROWS / 8;
     const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
-    float s[NT][4];
+    float s[MT][NT][4];
+    if constexpr (MT == 1) {
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-        const T* kr = sK + (nt * 8 + g) * LD;
+        for (int nt = 0; nt < NT; nt++) {
+            s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
+            const T* kr = sK + (nt * 8 + g) * LD;
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 2 * c);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 8 + 2 * c);
+                fa_mma<T>(s[0][nt], qf[0][kk], b0, b1);
+            }
+        }
+    } else {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+        // x4 of keys 16np..16np+15: tiles (n-tile 2np, k 0-7), (2np, k 8-15), (2np+1, k 0-7), (2np+1, k 8-15),
+        // i.e. the (b0, b1) of n-tiles 2np and 2np+1, the same registers the 32-bit loads give
+        const T* kr = sK + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
+        // A x4 of Q rows 0-15: tiles (rows 0-7, k 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = qf's order
+        const T* qr = sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
-            const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 2 * c);
-            const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 8 + 2 * c);
-            fa_mma<T>(s[nt], qf[kk], b0, b1);
+            uint32_t qa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) fa_ldmatrix_x4(qa[mt], qr + mt * 16 * LD + kk * 16);
+#pragma unroll
+            for (int np = 0; np < NT / 2; np++) {
+                uint32_t kf[4];
+                fa_ldmatrix_x4(kf, kr + np * 16 * LD + kk * 16);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    fa_mma<T>(s[mt][2 * np], qa[mt], kf[0], kf[1]);
+                    fa_mma<T>(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
+                }
+            }
         }
     }
-    float tm0 = -INFINITY, tm1 = -INFINITY;
+    float al[MT][2];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
+    for (int mt = 0; mt < MT; mt++) {
+        float tm0 = -INFINITY, tm1 = -INFINITY;
+        // MT > 1: where every key of the tile is visible to every row of the m-tile (no masked key, causal: the
+        // tile ends at or before the m-tile's first row) the scores are scaled without the per-element test,
+        // which gives each the same value as the test passing (warp-uniform)
+        if (MT > 1 && visible && (!CAUSAL || kv0 + FA_ROWS - 1 <= rows[mt][0] - g)) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int kl = nt * 8 + 2 * c + (e & 1);
-            const int row = e < 2 ? row0 : row1;
-            const bool ok = sMask[kl] != 0 && (!CAUSAL || kv0 + kl <= row);
-            s[nt][e] = ok ? s[nt][e] * sl2 : -INFINITY;
+            for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[mt][nt][e] *= sl2;
+                tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+                tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
+            }
+        } else {
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int kl = nt * 8 + 2 * c + (e & 1);
+                    const int row = e < 2 ? rows[mt][0] : rows[mt][1];
+                    const bool ok = sMask[kl] != 0 && (!CAUSAL || kv0 + kl <= row);
+                    s[mt][nt][e] = ok ? s[mt][nt][e] * sl2 : -INFINITY;
+                }
+                tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+                tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
+            }
         }
-        tm0 = fmaxf(tm0, fmaxf(s[nt][0], s[nt][1]));
-        tm1 = fmaxf(tm1, fmaxf(s[nt][2], s[nt][3]));
-    }
-    // the four lanes of a quad hold one row between them
-    tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 1));
-    tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 2));
-    tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, 1));
-    tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, 2));
-    const float mn0 = fmaxf(m0, tm0), mn1 = fmaxf(m1, tm1);
-    const float a0 = mn0 == -INFINITY ? 1.f : exp2f(m0 - mn0);
-    const float a1 = mn1 == -INFINITY ? 1.f : exp2f(m1 - mn1);
-    m0 = mn0;
-    m1 = mn1;
-    float ps0 = 0.f, ps1 = 0.f;
+        // the four lanes of a quad hold one row between them
+        tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 1));
+        tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 2));
+        tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, 1));
+        tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, 2));
+        const float mn0 = fmaxf(m[mt][0], tm0), mn1 = fmaxf(m[mt][1], tm1);
+        const float a0 = mn0 == -INFINITY ? 1.f : exp2f(m[mt][0] - mn0);
+        const float a1 = mn1 == -INFINITY ? 1.f : exp2f(m[mt][1] - mn1);
+        m[mt][0] = mn0;
+        m[mt][1] = mn1;
+        float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-        s[nt][0] = mn0 == -INFINITY ? 0.f : exp2f(s[nt][0] - mn0);
-        s[nt][1] = mn0 == -INFINITY ? 0.f : exp2f(s[nt][1] - mn0);
-        s[nt][2] = mn1 == -INFINITY ? 0.f : exp2f(s[nt][2] - mn1);
-        s[nt][3] = mn1 == -INFINITY ? 0.f : exp2f(s[nt][3] - mn1);
-        ps0 += s[nt][0] + s[nt][1];
-        ps1 += s[nt][2] + s[nt][3];
+        for (int nt = 0; nt < NT; nt++) {
+            s[mt][nt][0] = mn0 == -INFINITY ? 0.f : exp2f(s[mt][nt][0] - mn0);
+            s[mt][nt][1] = mn0 == -INFINITY ? 0.f : exp2f(s[mt][nt][1] - mn0);
+            s[mt][nt][2] = mn1 == -INFINITY ? 0.f : exp2f(s[mt][nt][2] - mn1);
+            s[mt][nt][3] = mn1 == -INFINITY ? 0.f : exp2f(s[mt][nt][3] - mn1);
+            ps0 += s[mt][nt][0] + s[mt][nt][1];
+            ps1 += s[mt][nt][2] + s[mt][nt][3];
+        }
+        l[mt][0] = l[mt][0] * a0 + ps0;
+        l[mt][1] = l[mt][1] * a1 + ps1;
+        al[mt][0] = a0;
+        al[mt][1] = a1;
     }
-    l0 = l0 * a0 + ps0;
-    l1 = l1 * a1 + ps1;
 #pragma unroll
-    for (int nt = 0; nt < D / 8; nt++) {
-        acc[nt][0] *= a0;
-        acc[nt][1] *= a0;
-        acc[nt][2] *= a1;
-        acc[nt][3] *= a1;
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) {
+            acc[mt][nt][0] *= al[mt][0];
+            acc[mt][nt][1] *= al[mt][0];
+            acc[mt][nt][2] *= al[mt][1];
+            acc[mt][nt][3] *= al[mt][1];
+        }
     }
     // O += P·V: the score accumulators of n-tiles 2kk, 2kk+1 are the A fragment of keys 16kk..16kk+15
 #pragma unroll
     for (int kk = 0; kk < FA_ROWS / 16; kk++) {
-        const uint32_t pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                                pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        uint32_t pa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+            pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+            pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+            pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
         const T* vrow = sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
         for (int np = 0; np < D / 16; np++) {
             uint32_t vf[4];
             fa_ldmatrix_x4_trans(vf, vrow + np * 16);
-            fa_mma<T>(acc[2 * np], pa, vf[0], vf[1]);
-            fa_mma<T>(acc[2 * np + 1], pa, vf[2], vf[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                fa_mma<T>(acc[mt][2 * np], pa[mt], vf[0], vf[1]);
+                fa_mma<T>(acc[mt][2 * np + 1], pa[mt], vf[2], vf[3]);
+            }
         }
     }
+}
+
+// One m-tile of a warp's 16 query rows (row0, row1 = row0 + 8), as the 64-row and short kernels call it.
+template <typename T, int D, bool CAUSAL>
+__device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMask, int kv0, int row0,
+                                        int row1, float sl2, const uint32_t (&qf)[D / 16][4], float& m0, float& m1,
+                                        float& l0, float& l1, float (&acc)[D / 8][4]) {
+    const int rows[1][2] = {{row0, row1}};
+    float m[1][2] = {{m0, m1}}, l[1][2] = {{l0, l1}};
+    fa_tile_mt<T, D, CAUSAL, 1>(sK, sV, sMask, kv0, rows, sl2,
+                                       reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(qf), nullptr, false, m, l,
+                                       reinterpret_cast<float(&)[1][D / 8][4]>(acc));
+    m0 = m[0][0];
+    m1 = m[0][1];
+    l0 = l[0][0];
+    l1 = l[0][1];
 }
 
 template <typename T, int D, bool PIPE, bool CAUSAL>
@@ -421,6 +510,121 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
     }
 }
 
+// Long sequences (T > 256, the host's choice; any T works): 128 query rows a block, FW_MT = 2 m-tiles of 16
+// rows per warp (warp w owns rows 32w..32w+31, both in one 64-row group of the 64-row kernels), so that each
+// K fragment (ldmatrix x4) and each V fragment (ldmatrix.trans x4) read from shared memory feeds 4 mma instead
+// of 2, and a K/V tile staged once serves 128 query rows. K/V tiles of 64 keys, double-buffered with cp.async
+// in dynamic shared memory: [2][64][D + 8] of K, the same of V, a [128][D + 8] Q tile (bias added and rounded
+// as fa_load_tile rounds it), then [2][64] mask ints (the host computes the same size). The Q fragments are
+// read from the Q tile with ldmatrix per key tile (kept in registers as well, they spill). Each row meets the
+// key tiles the 64-row kernels give it, in the same order (a warp skips the block's last tile when it lies past
+// its own rows, causal), through fa_tile_mt's per-row arithmetic, so each output row is the same bits as
+// theirs. 4 warps (FA_THREADS). Why 2 m-tiles and not more: at D = 64 the kernel takes 222-226 registers (sm_90,
+// no spills), 2 blocks an SM; a third m-tile adds 64 accumulator and score registers, past the 255 limit.
+constexpr int FW_MT = 2;
+constexpr int FW_ROWS = 4 * 16 * FW_MT;  // query rows per block
+
+template <typename T, int D, bool CAUSAL>
+__device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn,
+                                     int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb,
+                                     int svt, int svh, int sob, int sot, int soh, float scale) {
+    constexpr int LD = D + 8;
+    constexpr int TILE = FA_ROWS * LD;
+    constexpr int MT = FW_MT;
+    extern __shared__ __align__(16) unsigned char fw_smem[];
+    T* sK = reinterpret_cast<T*>(fw_smem);
+    T* sV = sK + 2 * TILE;
+    T* sQ = sV + 2 * TILE;
+    int* sMask = reinterpret_cast<int*>(sQ + FW_ROWS * LD);
+    const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
+    const int b = blockIdx.y / H, h = blockIdx.y - b * H;
+    const int kvh = h / (H / Hkv);
+    const int q0 = qblock * FW_ROWS;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    const T* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
+    const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
+    const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
+    const int* mb = mask + (int64_t)b * Tn;
+    // packed q|k|v bias [(H + 2·Hkv)·D] (or none)
+    const T* qbias = bias == nullptr ? nullptr : bias + h * D;
+    const T* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
+    const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
+
+    const int kvEnd = CAUSAL ? min(Tn, q0 + FW_ROWS) : Tn;  // causal: no key past the block's last query
+    auto issue = [&](int stage, int kv) {
+        fa_issue_tile<T, D>(sK + stage * TILE, kb, skt, kv, Tn);
+        fa_issue_tile<T, D>(sV + stage * TILE, vb, svt, kv, Tn);
+        if (threadIdx.x < FA_ROWS) {
+            const int key = kv + threadIdx.x;
+            sMask[stage * FA_ROWS + threadIdx.x] = key < Tn && mb[key] != 0;
+        }
+        fa_cp_commit();
+    };
+    issue(0, 0);  // the first tile flies while Q is staged
+
+    // Q rows q0..q0+127 (rows at or past Tn zeros); the loop's first barrier publishes them
+    fa_load_tile<T, D>(sQ, qb, sqt, q0, Tn, qbias);
+    fa_load_tile<T, D>(sQ + FA_ROWS * LD, qb, sqt, q0 + FA_ROWS, Tn, qbias);
+    const T* qw = sQ + warp * 32 * LD;  // this warp's 32 rows
+    const uint32_t qf[1][D / 16][4] = {};  // unused: MT > 1 reads Q from qw
+
+    const float sl2 = scale * 1.4426950408889634f;  // softmax in base 2
+    int rows[MT][2];
+    float m[MT][2], l[MT][2];
+    float acc[MT][D / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        rows[mt][0] = q0 + warp * 32 + mt * 16 + g;
+        rows[mt][1] = rows[mt][0] + 8;
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.f;
+    }
+    // causal: a tile starting past this warp's last row holds no key the 64-row kernels show its rows
+    const int warpEnd = CAUSAL ? min(kvEnd, q0 + warp * 32 + 32) : kvEnd;
+    int stage = 0;
+    for (int kv0 = 0; kv0 < kvEnd; kv0 += FA_ROWS, stage ^= 1) {
+        if (kv0 + FA_ROWS < kvEnd) {
+            issue(stage ^ 1, kv0 + FA_ROWS);
+            fa_cp_wait<1>();  // this tile's copies are done, the next tile's may still fly
+        } else {
+            fa_cp_wait<0>();
+        }
+        if (kbias != nullptr) {
+            fa_bias_tile<T, D>(sK + stage * TILE, kbias, kv0, Tn);
+            fa_bias_tile<T, D>(sV + stage * TILE, vbias, kv0, Tn);
+        }
+        // a barrier that also tells whether no key of the tile is masked (each of the first 64 threads reads the
+        // flag its own issue wrote)
+        const bool visible =
+            __syncthreads_and(threadIdx.x >= FA_ROWS || sMask[stage * FA_ROWS + threadIdx.x] != 0) != 0;
+        if (kv0 < warpEnd) {  // warp-uniform
+            fa_tile_mt<T, D, CAUSAL, MT>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, rows,
+                                         sl2, qf, qw, visible, m, l, acc);
+        }
+        __syncthreads();  // every warp is done with this stage before it is refilled
+    }
+    T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            float lj = l[mt][j];
+            lj += __shfl_xor_sync(0xffffffffu, lj, 1);
+            lj += __shfl_xor_sync(0xffffffffu, lj, 2);
+            const float inv = lj > 0.f ? 1.f / lj : 0.f;
+            if (rows[mt][j] < Tn) {
+                T* orow = ob + (int64_t)rows[mt][j] * sot;
+#pragma unroll
+                for (int nt = 0; nt < D / 8; nt++)
+                    *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) =
+                        pack2<T>(acc[mt][nt][2 * j] * inv, acc[mt][nt][2 * j + 1] * inv);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -453,6 +657,15 @@ extern "C" {
         flash_attention_short<T, DIM, CAUSAL, W>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, \
                                                  svb, svt, svh, sob, sot, soh, scale);                            \
     }
+// flash_attention[_bidir]_w_d*: 128 query rows a block (flash_attention_wide), dynamic shared memory
+#define ZT_FLASH_W(DIM, SUF, T, DIR, CAUSAL)                                                           \
+    __global__ void __launch_bounds__(FA_THREADS) flash_attention_##DIR##w_d##DIM##_##SUF(                 \
+        const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
+        int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
+        float scale) {                                                                                           \
+        flash_attention_wide<T, DIM, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, \
+                                           svb, svt, svh, sob, sot, soh, scale);                                 \
+    }
 #define ZT_FLASH_ALL(SUF, T, DIR, CAUSAL) \
     ZT_FLASH(64, SUF, T, DIR, CAUSAL)     \
     ZT_FLASH(80, SUF, T, DIR, CAUSAL)     \
@@ -467,13 +680,18 @@ extern "C" {
     ZT_FLASH_S(8, 64, 2, SUF, T, DIR, CAUSAL)  \
     ZT_FLASH_S(8, 80, 1, SUF, T, DIR, CAUSAL)  \
     ZT_FLASH_S(8, 96, 1, SUF, T, DIR, CAUSAL)  \
-    ZT_FLASH_S(8, 128, 1, SUF, T, DIR, CAUSAL)
+    ZT_FLASH_S(8, 128, 1, SUF, T, DIR, CAUSAL) \
+    ZT_FLASH_W(64, SUF, T, DIR, CAUSAL) \
+    ZT_FLASH_W(80, SUF, T, DIR, CAUSAL) \
+    ZT_FLASH_W(96, SUF, T, DIR, CAUSAL) \
+    ZT_FLASH_W(128, SUF, T, DIR, CAUSAL)
 ZT_FLASH_ALL(bf16, bf16, , true)
 ZT_FLASH_ALL(bf16, bf16, bidir_, false)
 // f16: the same kernels on the .f16 form of mma.sync (P rounded to f16)
 ZT_FLASH_ALL(f16, __half, , true)
 ZT_FLASH_ALL(f16, __half, bidir_, false)
 #undef ZT_FLASH_ALL
+#undef ZT_FLASH_W
 #undef ZT_FLASH_S
 #undef ZT_FLASH_P
 #undef ZT_FLASH

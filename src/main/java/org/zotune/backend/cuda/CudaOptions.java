@@ -21,17 +21,20 @@ package org.zotune.backend.cuda;
  * @param arenaChunkMiB  zotune.cuda.arenaChunkMiB (256): the activation arena grows in chunks of this size
  * @param captureHostMiB zotune.cuda.captureHostMiB (4): pinned memory per captured graph for the host inputs
  *                       created inside the capture
+ * @param flashWide      zotune.cuda.flashWide (false): for T > 256 the wide fused attention (128 query rows a block,
+ *                       2 m-tiles of 16 rows a warp); false: the 64-row kernels. Off until FlashWideAttentionTest
+ *                       has run on a GPU (it is built to give the 64-row kernels' bits)
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
-                          long arenaChunkMiB, long captureHostMiB) {
+                          long arenaChunkMiB, long captureHostMiB, boolean flashWide) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
         return new CudaOptions(flag("fuseNorm", true), flag("fuseBias", true), flag("stridedLogits", true),
                 flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
-                Long.getLong("zotune.cuda.captureHostMiB", 4L));
+                Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false));
     }
 
     private static boolean flag(String name, boolean dflt) {

@@ -12,7 +12,9 @@ import org.zotune.tensor.DType;
  * block per 64 query rows of one head; for T ≤ {@value #SHORT_MAX_T} the short-sequence kernels
  * ({@code flash_attention[_bidir]_s4_d*}, 64 query rows a block, for T ≤ 128 and {@code _s8_d*}, 128 rows, above:
  * every K/V tile the block needs staged at once in dynamic shared memory, registers capped for occupancy) unless
- * options.flashShort() is off.
+ * options.flashShort() is off; for T > {@value #SHORT_MAX_T} the wide kernels
+ * ({@code flash_attention[_bidir]_w_d*}, 128 query rows a block, 2 m-tiles of 16 rows a warp, dynamic shared
+ * memory) where options.flashWide() is on.
  */
 final class FlashAttentionKernels {
     /** Head dimensions with a fused kernel, bf16 and f16. */
@@ -27,10 +29,12 @@ final class FlashAttentionKernels {
     static final int SHORT_MAX_T = 256;
     /** Up to this length the short kernel of 4 warps (64 query rows a block), above it the one of 8 (128 rows). */
     private static final int SHORT4_MAX_T = 128;
+    /** Query rows per block of the wide kernels (4 warps of 2 m-tiles of 16 rows). */
+    static final int WIDE_ROWS = 128;
 
     private final KernelSet k;
     private final CudaOptions options;
-    /** The device's opt-in shared memory per block (bytes); 0 where the short kernels are not used. */
+    /** The device's opt-in shared memory per block (bytes); 0 where neither short nor wide kernels are used. */
     private final int sharedOptin;
 
     FlashAttentionKernels(KernelSet kernels, CudaOptions options) {
@@ -38,15 +42,20 @@ final class FlashAttentionKernels {
         this.options = options;
         k.register(signatures());
         int optin = 0;
-        if (options.flashAttention() && options.flashShort() && k.computeType != DType.F32) {
+        boolean any = options.flashShort() || options.flashWide();
+        if (options.flashAttention() && any && k.computeType != DType.F32) {
             optin = Cuda.maxSharedPerBlockOptin();
             // once per function: above 48 KB a launch may only ask for what the attribute allows
             for (String dir : new String[] {"", "bidir_"}) {
                 for (int d : HEAD_DIMS) {
-                    for (int w : new int[] {4, 8}) {
+                    for (int w : options.flashShort() ? new int[] {4, 8} : new int[0]) {
                         int need = shortSharedBytes(w == 4 ? SHORT4_MAX_T : SHORT_MAX_T, d, k.computeType.bytes());
                         k.get("flash_attention_" + dir + "s" + w + "_d" + d, k.computeType)
                                 .allowDynamicShared(Math.min(need, optin));
+                    }
+                    int wide = wideSharedBytes(d, k.computeType.bytes());
+                    if (options.flashWide() && wide <= optin) {
+                        k.get("flash_attention_" + dir + "w_d" + d, k.computeType).allowDynamicShared(wide);
                     }
                 }
             }
@@ -64,16 +73,34 @@ final class FlashAttentionKernels {
     }
 
     /**
-     * The kernel (without its type suffix) for a causal or bidirectional attention of length {@code t} and head
-     * dimension {@code d}: the short kernel (4 warps for T ≤ {@value #SHORT4_MAX_T}, else 8) where switched on,
-     * T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the two-stage kernel where
-     * switched on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
+     * Dynamic shared memory of a wide-kernel launch, as the kernel lays it out: two stages of 64 rows of K and of V
+     * and a Q tile of 128 rows, each row D + 8 elements, then 2·64 mask ints.
      */
+    static int wideSharedBytes(int d, int elementBytes) {
+        return (2 * 2 * 64 + WIDE_ROWS) * (d + 8) * elementBytes + 2 * 64 * 4;
+    }
+
+    /** {@link #kernelName(boolean, int, int, boolean, boolean, boolean, int, int)} with the wide kernels off. */
     static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, int elementBytes,
                              int sharedOptin) {
+        return kernelName(causal, t, d, pipeline, shortOn, false, elementBytes, sharedOptin);
+    }
+
+    /**
+     * The kernel (without its type suffix) for a causal or bidirectional attention of length {@code t} and head
+     * dimension {@code d}: the short kernel (4 warps for T ≤ {@value #SHORT4_MAX_T}, else 8) where switched on,
+     * T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the wide kernel where
+     * switched on, T > {@value #SHORT_MAX_T} and its shared memory fits; else the two-stage kernel where switched
+     * on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
+     */
+    static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, boolean wideOn,
+                             int elementBytes, int sharedOptin) {
         String dir = causal ? "" : "bidir_";
         if (useShort(t, d, shortOn, elementBytes, sharedOptin)) {
             return "flash_attention_" + dir + "s" + shortWarps(t) + "_d" + d;
+        }
+        if (useWide(t, d, wideOn, elementBytes, sharedOptin)) {
+            return "flash_attention_" + dir + "w_d" + d;
         }
         return "flash_attention_" + dir + (pipeline && d <= PIPE_MAX_D ? "p_d" : "d") + d;
     }
@@ -81,6 +108,11 @@ final class FlashAttentionKernels {
     /** Whether the short kernel takes length {@code t} at head dimension {@code d} (see {@link #kernelName}). */
     static boolean useShort(int t, int d, boolean shortOn, int elementBytes, int sharedOptin) {
         return shortOn && t <= SHORT_MAX_T && shortSharedBytes(t, d, elementBytes) <= sharedOptin;
+    }
+
+    /** Whether the wide kernel takes length {@code t} at head dimension {@code d} (see {@link #kernelName}). */
+    static boolean useWide(int t, int d, boolean wideOn, int elementBytes, int sharedOptin) {
+        return wideOn && t > SHORT_MAX_T && wideSharedBytes(d, elementBytes) <= sharedOptin;
     }
 
     /** Warps per block of the short kernel for length {@code t}. */
@@ -98,6 +130,7 @@ final class FlashAttentionKernels {
                     for (int w : new int[] {4, 8}) {
                         s.put("flash_attention_" + dir + "s" + w + "_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     }
+                    s.put("flash_attention_" + dir + "w_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     if (d <= PIPE_MAX_D) {
                         s.put("flash_attention_" + dir + "p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     }
@@ -129,8 +162,8 @@ final class FlashAttentionKernels {
                 int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias, AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
         final int bytes = k.computeType.bytes();
-        Kernel f = k.get(kernelName(spec.causal(), t, d, options.flashPipeline(), options.flashShort(), bytes,
-                sharedOptin), k.computeType);
+        Kernel f = k.get(kernelName(spec.causal(), t, d, options.flashPipeline(), options.flashShort(),
+                options.flashWide(), bytes, sharedOptin), k.computeType);
         f.args().ptr(0, q).ptr(1, kp).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
@@ -140,6 +173,8 @@ final class FlashAttentionKernels {
             int rows = 16 * shortWarps(t);
             f.launch((t + rows - 1) / rows, b * h, 1, 32 * shortWarps(t), 1, 1, shortSharedBytes(t, d, bytes),
                     k.stream);
+        } else if (useWide(t, d, options.flashWide(), bytes, sharedOptin)) {
+            f.launch((t + WIDE_ROWS - 1) / WIDE_ROWS, b * h, 1, 128, 1, 1, wideSharedBytes(d, bytes), k.stream);
         } else {
             f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, k.stream);
         }

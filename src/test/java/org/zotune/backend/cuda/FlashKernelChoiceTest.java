@@ -67,4 +67,54 @@ class FlashKernelChoiceTest {
         // no opt-in known (0): never the short kernel
         assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 128, 64, true, true, 2, 0));
     }
+
+    @Test
+    void wideSharedBytesFollowTheKernelsLayout() {
+        // two stages of 64 K rows and 64 V rows plus 128 Q rows, 72 elements of 2 bytes each, then 128 mask ints
+        assertEquals((2 * 64 * 2 + 128) * 72 * 2 + 128 * 4, FlashAttentionKernels.wideSharedBytes(64, 2));
+        assertEquals(55808, FlashAttentionKernels.wideSharedBytes(64, 2));
+        assertEquals(384 * 136 * 2 + 512, FlashAttentionKernels.wideSharedBytes(128, 2));
+    }
+
+    @Test
+    void wideKernelAbove256WhenSwitchedOnAndItFits() {
+        for (int t : new int[] {257, 300, 511, 512, 513, 1000, 1024, 4096}) {
+            for (int d : new int[] {64, 80, 96, 128}) {
+                assertEquals("flash_attention_w_d" + d,
+                        FlashAttentionKernels.kernelName(true, t, d, true, true, true, 2, H100_OPTIN), "T=" + t);
+                assertEquals("flash_attention_bidir_w_d" + d,
+                        FlashAttentionKernels.kernelName(false, t, d, false, false, true, 2, H100_OPTIN), "T=" + t);
+            }
+        }
+        // switched off (the default): the 64-row kernels, as before
+        assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 512, 64, true, true, false, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_bidir_d128", FlashAttentionKernels.kernelName(false, 1024, 128, true, true,
+                false, 2, H100_OPTIN));
+    }
+
+    @Test
+    void theWideSwitchLeavesShortSequencesAlone() {
+        // T <= 256: the short kernel where it is on, else the 64-row kernels; never the wide one
+        assertEquals("flash_attention_s8_d64", FlashAttentionKernels.kernelName(true, 256, 64, true, true, true, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_s4_d96", FlashAttentionKernels.kernelName(true, 128, 96, true, true, true, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 256, 64, true, false, true, 2,
+                H100_OPTIN));
+        assertEquals("flash_attention_bidir_d96", FlashAttentionKernels.kernelName(false, 64, 96, true, false, true,
+                2, H100_OPTIN));
+    }
+
+    @Test
+    void theWideKernelFallsBackWhereItsSharedMemoryDoesNotFit() {
+        // 99 KB (sm_86 / sm_89): D = 128 needs 102.5 KB, D = 96 78.5 KB
+        assertEquals("flash_attention_d128", FlashAttentionKernels.kernelName(true, 512, 128, true, true, true, 2,
+                SM86_OPTIN));
+        assertEquals("flash_attention_w_d96", FlashAttentionKernels.kernelName(true, 512, 96, true, true, true, 2,
+                SM86_OPTIN));
+        // no opt-in known (0): never the wide kernel
+        assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 512, 64, true, true, true, 2,
+                0));
+    }
 }

@@ -59,11 +59,11 @@ class FlashShortAttentionTest {
     private static CudaOptions options(boolean flashShort) {
         CudaOptions d = CudaOptions.fromSystemProperties();
         return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, flashShort,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB());
+                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false);
     }
 
     /** Sequence 0: a hole; sequence 1: left padding; sequence 2: padding only. */
-    private static int[] mask(int b, int seq) {
+    static int[] mask(int b, int seq) {
         int[] m = new int[b * seq];
         java.util.Arrays.fill(m, 0, Math.min(2, b) * seq, 1);
         if (seq > 2) {
@@ -140,7 +140,7 @@ class FlashShortAttentionTest {
         }
     }
 
-    private static float[] packed(CudaOps g, float[] qkv, float[] bias, boolean withBias, int[] mask, int tokens,
+    static float[] packed(CudaOps g, float[] qkv, float[] bias, boolean withBias, int[] mask, int tokens,
                                   int width, AttentionSpec spec) {
         try (Ops.Scope s = g.scope()) {
             Tensor x = g.tensor(qkv, tokens, width);
@@ -149,7 +149,7 @@ class FlashShortAttentionTest {
         }
     }
 
-    private static float[] separate(CudaOps g, float[] q, float[] k, float[] v, int[] mask, int tokens,
+    static float[] separate(CudaOps g, float[] q, float[] k, float[] v, int[] mask, int tokens,
                                     AttentionSpec spec) {
         int h = spec.numHeads();
         int hkv = spec.numKvHeads();
