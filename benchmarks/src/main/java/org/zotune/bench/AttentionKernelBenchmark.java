@@ -34,8 +34,9 @@ import org.zotune.tensor.HostTensor;
  * The fused attention alone, the short-sequence kernels ({@code kernel=short}, the default for T ≤ 256) against the
  * 64-row kernels they replace ({@code kernel=long}: the same backend with -Dzotune.cuda.flashShort=false, two-stage
  * where D ≤ 80), the wide kernels for T > 256 ({@code kernel=wide}: -Dzotune.cuda.flashWide=true, 128 query rows a
- * block, 2 m-tiles a warp; at T ≤ 256 the same as {@code short}), and a device-to-device copy of the same bytes ({@code kernel=copy}: q, k, v read and the output
- * written once, 4·B·T·H·D·b bytes, b = 2 for bf16 / f16; the copy reads and writes 2·B·T·H·D·b), in one run. Shapes
+ * block, 2 m-tiles a warp; at T ≤ 256 the same as {@code short}), and a device-to-device copy of the same bytes
+ * ({@code kernel=copy}: q, k, v read and the output written once, 4·B·T·H·D·b bytes, b = 2 for bf16 / f16; the copy
+ * reads and writes 2·B·T·H·D·b), in one run. Shapes
  * ({@code -p shape=}): {@code gpt2xl-16x128} and {@code gpt2xl-16x512} (GPT-2 1.5B: H = 25, D = 64, causal, packed
  * q|k|v rows of 3·1600 with the qkv bias fused into the loads, as the model runs it) and {@code roberta-large-32x128}
  * (H = 16, D = 64, bidirectional, separate q, k, v; every key visible). Each invocation is {@value #LAUNCHES}
