@@ -1,17 +1,11 @@
 package org.zotune.backend.cuda;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
-import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
-
-import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.tensor.DType;
@@ -38,8 +32,7 @@ class FlashWideAttentionTest {
     private CudaOps wideF16;
     private CudaOps longF16;
     private int optin;
-    private int cases;
-    private int differingCases;
+    private final FusedAttentionCases cases = new FusedAttentionCases("wide");
 
     @BeforeAll
     void open() {
@@ -60,9 +53,7 @@ class FlashWideAttentionTest {
 
     @AfterAll
     void close() {
-        if (cases > 0) {
-            System.out.printf("wide vs 64-row kernel: %d of %d cases differ in some bit%n", differingCases, cases);
-        }
+        System.out.println(cases.summary());
         for (CudaOps o : new CudaOps[] {wideBf16, longBf16, wideF16, longF16}) {
             if (o != null) {
                 o.close();
@@ -90,107 +81,19 @@ class FlashWideAttentionTest {
     @ParameterizedTest
     @EnumSource(names = {"BF16", "F16"})
     void packedQkvWithAndWithoutBias(DType t) {
-        CudaOps wideOps = t == DType.BF16 ? wideBf16 : wideF16;
-        CudaOps longOps = t == DType.BF16 ? longBf16 : longF16;
-        CpuOps cpu = new CpuOps(t);
-        int b = 3; // sequence 0: a hole; 1: left padding; 2: padding only
-        int h = 3; // B·H = 9
-        for (int d : HEAD_DIMS) {
-            if (!wideRuns(d)) {
-                continue;
-            }
-            for (int seq : SEQS) {
-                Random r = new Random(3000L * d + seq);
-                int tokens = b * seq;
-                int width = 3 * h * d;
-                float[] qkv = gaussian(r, tokens * width, 1.5);
-                float[] bias = gaussian(r, width, 0.5);
-                int[] mask = FlashShortAttentionTest.mask(b, seq);
-                for (boolean causal : new boolean[] {true, false}) {
-                    AttentionSpec spec = new AttentionSpec(b, seq, h, h, d, (float) (1 / Math.sqrt(d)), 0, null)
-                            .withCausal(causal);
-                    for (boolean withBias : new boolean[] {false, true}) {
-                        float[] expected = cpu.toHost(cpu.attentionPacked(cpu.tensor(qkv, tokens, width),
-                                withBias ? cpu.tensor(bias, 3, width / 3) : null, cpu.ints(mask),
-                                cpu.ints(new int[tokens]), spec));
-                        float[] wide = FlashShortAttentionTest.packed(wideOps, qkv, bias, withBias, mask, tokens,
-                                width, spec);
-                        float[] current = FlashShortAttentionTest.packed(longOps, qkv, bias, withBias, mask, tokens,
-                                width, spec);
-                        compare(expected, wide, current, t, "packed D=" + d + " T=" + seq + " B=" + b + " H=" + h
-                                + (causal ? " causal" : " bidir") + " bias=" + withBias + " " + t);
-                    }
-                }
-            }
-        }
+        cases.packed(t == DType.BF16 ? wideBf16 : wideF16, t == DType.BF16 ? longBf16 : longF16, t, runnableDims(),
+                SEQS, 3, 3000L);
     }
 
     @ParameterizedTest
     @EnumSource(names = {"BF16", "F16"})
     void separateQkvWithGroupedKvHeads(DType t) {
-        CudaOps wideOps = t == DType.BF16 ? wideBf16 : wideF16;
-        CudaOps longOps = t == DType.BF16 ? longBf16 : longF16;
-        CpuOps cpu = new CpuOps(t);
-        int b = 3;
-        int h = 4;
-        int hkv = 2;
-        for (int d : HEAD_DIMS) {
-            if (!wideRuns(d)) {
-                continue;
-            }
-            for (int seq : SEQS) {
-                Random r = new Random(9000L * d + seq);
-                int tokens = b * seq;
-                float[] q = gaussian(r, tokens * h * d, 1.5);
-                float[] k = gaussian(r, tokens * hkv * d, 1.5);
-                float[] v = gaussian(r, tokens * hkv * d, 1.0);
-                int[] mask = FlashShortAttentionTest.mask(b, seq);
-                for (boolean causal : new boolean[] {true, false}) {
-                    AttentionSpec spec = new AttentionSpec(b, seq, h, hkv, d, (float) (1 / Math.sqrt(d)), 0, null)
-                            .withCausal(causal);
-                    float[] expected = cpu.toHost(cpu.attention(cpu.tensor(q, tokens, h * d),
-                            cpu.tensor(k, tokens, hkv * d), cpu.tensor(v, tokens, hkv * d), cpu.ints(mask),
-                            cpu.ints(new int[tokens]), spec));
-                    float[] wide = FlashShortAttentionTest.separate(wideOps, q, k, v, mask, tokens, spec);
-                    float[] current = FlashShortAttentionTest.separate(longOps, q, k, v, mask, tokens, spec);
-                    compare(expected, wide, current, t, "gqa D=" + d + " T=" + seq + " H=" + h + " Hkv=" + hkv
-                            + (causal ? " causal" : " bidir") + " " + t);
-                }
-            }
-        }
+        cases.separate(t == DType.BF16 ? wideBf16 : wideF16, t == DType.BF16 ? longBf16 : longF16, t, runnableDims(),
+                SEQS, 4, 2, 9000L);
     }
 
-    /**
-     * Prints max |abs| and max rel differences of the wide kernel to the reference and to the 64-row kernel and how
-     * many elements differ in their bits, then holds both to the fused attention's tolerance against the reference
-     * (and each other).
-     */
-    private void compare(float[] expected, float[] wide, float[] current, DType t, String what) {
-        assertEquals(expected.length, wide.length, what + ": length");
-        double absRef = 0;
-        double relRef = 0;
-        double absCur = 0;
-        double relCur = 0;
-        int differing = 0;
-        for (int i = 0; i < expected.length; i++) {
-            double e = Math.abs(wide[i] - expected[i]);
-            absRef = Math.max(absRef, e);
-            relRef = Math.max(relRef, e / Math.max(Math.abs(expected[i]), 1e-3));
-            double c = Math.abs(wide[i] - current[i]);
-            absCur = Math.max(absCur, c);
-            relCur = Math.max(relCur, c / Math.max(Math.abs(current[i]), 1e-3));
-            if (Float.floatToRawIntBits(wide[i]) != Float.floatToRawIntBits(current[i])) {
-                differing++;
-            }
-        }
-        cases++;
-        if (differing > 0) {
-            differingCases++;
-        }
-        System.out.printf("%-52s vs CPU: max abs %.3e rel %.3e | vs 64-row kernel: max abs %.3e rel %.3e, %d of %d"
-                + " differ%n", what, absRef, relRef, absCur, relCur, differing, expected.length);
-        assertClose(expected, current, t, what + " (64-row kernel vs CPU)");
-        assertClose(expected, wide, t, what + " (wide kernel vs CPU)");
-        assertClose(current, wide, t, what + " (wide kernel vs 64-row kernel)");
+    /** The head dimensions whose wide kernel fits this device's shared memory (says which do not). */
+    private int[] runnableDims() {
+        return java.util.Arrays.stream(HEAD_DIMS).filter(this::wideRuns).toArray();
     }
 }
