@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU check of benchmarks/e2e/report.py on synthetic run.sh folders: a zotune train that failed gets no ratio and no
-target line (the first H100 run printed "6.21x" against a crashed zotune phase's 13.9 s), and one that ran gets
-wall and step ratios computed from the folder's numbers.
+target line (the first H100 run printed "6.21x" against a crashed zotune phase's 13.9 s), one that ran gets
+wall and step ratios computed from the folder's numbers, and zotune train's own time line is passed on.
 Usage: python3 benchmarks/test_e2e_report.py   (also run by benchmarks/' Maven tests: ReportScriptsPyTest)
 """
 import json
@@ -70,6 +70,19 @@ class E2eReportTest(unittest.TestCase):
             self.assertTrue(row.rstrip().endswith("| 4.30× |"), row)  # 86.0 / 20.0
             # wall 86.0 / 20.0 = 4.30; steps 50.0 ms / 40.0 ms = 1.25
             self.assertIn("- zotune train vs the tuned peer: wall 4.30×, steps 1.25× target ≥ 3×: met", out)
+            self.assertNotIn("as it tells it", out)  # no train log in this folder
+
+    def test_zotune_time_line_is_reported(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp) / "e2e"
+            train = [{"type": "train", "t": t, "elapsed_s": 0.04 * t} for t in range(1, 11)]
+            write(d, [{"kind": "phase", "phase": "zotune", "exit": 0, "wall_s": 20.0}], [], train)
+            told = ("time: 19.1 s: setup 4.0 (model, data, engine), 10 steps 0.4 (40.0 ms each), evaluations 2.0, "
+                    "checkpoints 9.0, exports 3.5, other 0.2 (logs, summary, plots)")
+            (d / "zotune-train.log").write_text("data: sst2\n" + told + "\nearlier: time: not this\n")
+            out = report(d)
+            self.assertIn("zotune train, as it tells it (its last log line", out)
+            self.assertIn(told, out)
 
 
 if __name__ == "__main__":

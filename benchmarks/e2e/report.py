@@ -3,7 +3,8 @@
     python3 benchmarks/e2e/report.py OUT_DIR [OUT_DIR ...]
 Several folders (e.g. two device calls, PHASES split between them) are merged; for each system the last folder
 that has it wins. Reads phases.jsonl (each phase's wall clock, launch to exit, measured by run.sh), peer.jsonl
-(peer_train.py's result lines), zotune-run/{summary.json,metrics.jsonl} and stepbench.jsonl.
+(peer_train.py's result lines), zotune-run/{summary.json,metrics.jsonl}, zotune-train.log (its last line, "time: ...",
+where zotune train says its time went) and stepbench.jsonl.
 
 zotune's split comes from its metrics.jsonl: elapsed_s of step t is the time from the start of the step loop to the
 end of step t (each step ends with its loss on the host). The step after an evaluation also holds that evaluation
@@ -76,6 +77,7 @@ def main():
     dirs = [Path(a) for a in sys.argv[1:]] or [Path("benchmarks/out/e2e")]
     phases, peers, stepbench, gpus = {}, {}, [], []
     zots = {}  # phase (zotune, zotune-eager) -> (summary, metrics)
+    times = {}  # phase -> zotune train's "time: ..." line
     for d in dirs:
         if not d.is_dir():
             sys.exit(f"report.py: {d}: no such folder")
@@ -93,6 +95,11 @@ def main():
             if (zr / "metrics.jsonl").exists():
                 summary = json.loads((zr / "summary.json").read_text()) if (zr / "summary.json").exists() else None
                 zots[ph] = (summary, lines(zr / "metrics.jsonl"))
+            log = d / (ph + "-train.log")
+            if log.exists():  # zotune train's last log line: where its wall time went (setup, steps, ...)
+                told = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.startswith("time: ")]
+                if told:
+                    times[ph] = told[-1]
         if (d / "gpu.txt").exists():
             gpus.append(f"{d}: " + " | ".join((d / "gpu.txt").read_text().split("\n")).strip(" |"))
     zot = zots.get("zotune")
@@ -156,6 +163,9 @@ def main():
               "the graph captures, one per batch shape); evaluations inside the loop include their checkpoint and "
               "best/ writes.")
     for ph, label in (("zotune", "zotune train"), ("zotune-eager", "zotune train, eager steps")):
+        if ph in times:
+            print(f"{label}, as it tells it (its last log line, the run's own clock from the start of the command's "
+                  f"work, JVM start excluded): {times[ph]}")
         summary = zots.get(ph, (None, None))[0]
         if summary and "graph_captures" in summary:
             print(f"{label}: {summary['graph_captures']} CUDA graph captures in {summary.get('steps')} steps "

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -100,6 +101,11 @@ public final class Trainer {
     private final Path tokenizerPath;
     private final Options options;
     private final PrintWriter log;
+    /** Where a run's wall time went (nanoseconds), told in its last log line. */
+    private long stepNanos;
+    private long evalNanos;
+    private long checkpointNanos;
+    private long exportNanos;
     private final RunFolder folder;
     private final MetricsLog metrics;
     /** Whether this run has recorded a training step (a failure before it leaves nothing worth keeping). */
@@ -299,6 +305,7 @@ public final class Trainer {
             stepsTotal = startStep;
         }
         long runT0 = System.nanoTime();
+        long setupNanos = runT0 - t0 - evalNanos; // the evaluation before step 1 counts as an evaluation
         try (ProgressBar bar = options.progress() ? progressBar(startStep) : null) {
             metrics.barActive(bar != null);
             while (engine.stepsDone() < stepsTotal) {
@@ -311,7 +318,9 @@ public final class Trainer {
                     }
                     micro.add(buckets.pad(PromptBatch.of(ex, data.padId()), data.padId()));
                 }
+                long s0 = System.nanoTime();
                 ZoEngine.StepResult r = engine.step(micro);
+                stepNanos += System.nanoTime() - s0;
                 stepped = true;
                 lastLoss = r.loss();
                 if (writes) {
@@ -358,7 +367,7 @@ public final class Trainer {
                         || (config.checkpointEvery() > 0 && t % config.checkpointEvery() == 0)) {
                     engine.verifyReplicas(); // never checkpoint replicas that disagree
                     if (writes) {
-                        Checkpoints.save(folder.dir(), engine.state(), best.progress());
+                        saveCheckpoint(engine, best.progress());
                     }
                 }
                 if (stop) {
@@ -374,7 +383,7 @@ public final class Trainer {
                     folder.dir());
         }
         if (engine.stepsDone() == startStep && startStep > 0) {
-            Checkpoints.save(folder.dir(), engine.state(), best.progress()); // resumed a finished run: just finish
+            saveCheckpoint(engine, best.progress()); // resumed a finished run: just finish
         }
         export(modelConfig, engine, folder.model(), engine.stepsDone());
         Eval finalTest = null;
@@ -400,7 +409,18 @@ public final class Trainer {
             log.println("plots not written: " + e);
             log.flush();
         }
+        logTimes(System.nanoTime() - t0, setupNanos, engine.stepsDone() - startStep);
         return s;
+    }
+
+    /** One line: where this invocation's wall time went (the steps include their graphs' captures). */
+    private void logTimes(long totalNanos, long setupNanos, long steps) {
+        long other = totalNanos - setupNanos - stepNanos - evalNanos - checkpointNanos - exportNanos;
+        log.println(String.format(Locale.ROOT, "time: %.1f s: setup %.1f (model, data, engine), %d steps %.1f (%.1f ms "
+                + "each), evaluations %.1f, checkpoints %.1f, exports %.1f, other %.1f (logs, summary, plots)", totalNanos / 1e9,
+                setupNanos / 1e9, steps, stepNanos / 1e9, steps == 0 ? 0.0 : stepNanos / 1e6 / steps, evalNanos / 1e9,
+                checkpointNanos / 1e9, exportNanos / 1e9, other / 1e9));
+        log.flush();
     }
 
     private static void holdForever() {
@@ -422,6 +442,21 @@ public final class Trainer {
     }
 
     private Eval evaluate(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set) {
+        long s0 = System.nanoTime();
+        try {
+            return evaluateSet(engine, objective, data, set);
+        } finally {
+            evalNanos += System.nanoTime() - s0;
+        }
+    }
+
+    private void saveCheckpoint(ZoEngine engine, Checkpoints.Progress progress) {
+        long s0 = System.nanoTime();
+        Checkpoints.save(folder.dir(), engine.state(), progress);
+        checkpointNanos += System.nanoTime() - s0;
+    }
+
+    private Eval evaluateSet(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set) {
         int bs = config.evalBatchSize();
         return engine.evaluate((ops, model, weights) -> {
             if (data.languageModel()) {
@@ -439,6 +474,15 @@ public final class Trainer {
      * weights as a Hugging Face folder in dir too.
      */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+        long s0 = System.nanoTime();
+        try {
+            exportTo(modelConfig, engine, dir, step);
+        } finally {
+            exportNanos += System.nanoTime() - s0;
+        }
+    }
+
+    private void exportTo(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
         Map<String, String> meta = Map.of("format", "pt", "zotune_step", Long.toString(step));
         if (adapter instanceof Prefix prefix) {
             Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
