@@ -86,7 +86,8 @@ public final class Trainer {
 
     /**
      * Test-only crash point (the crash matrix, CrashMatrixTest): {@code -Dzotune.test.holdAfterStep=K} makes the
-     * process wait, never returning, once step K is logged, so that a test can kill it there.
+     * process wait, never returning, once step K (of a dfo run: generation K) is logged, so that a test can kill it
+     * there.
      */
     private static final long HOLD_AFTER_STEP = Long.getLong("zotune.test.holdAfterStep", 0);
 
@@ -318,9 +319,7 @@ public final class Trainer {
                     metrics.train(r, (System.nanoTime() - runT0) / 1e9);
                     folder.append(Trajectory.FILE, Trajectory.line(r));
                 }
-                if (t == HOLD_AFTER_STEP) {
-                    holdForever();
-                }
+                holdIfAsked(t);
                 if (bar != null) {
                     bar.stepTo(t);
                     bar.setExtraMessage(String.format(" loss %.4f%s", r.loss(), r.skipped() ? " (skipped)" : ""));
@@ -403,8 +402,9 @@ public final class Trainer {
         return s;
     }
 
-    private static void holdForever() {
-        while (true) {
+    /** Holds the process forever after step {@code t} when {@link #HOLD_AFTER_STEP} asks for it. */
+    static void holdIfAsked(long t) {
+        while (t == HOLD_AFTER_STEP) {
             try {
                 Thread.sleep(60_000);
             } catch (InterruptedException e) {
