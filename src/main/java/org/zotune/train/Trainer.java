@@ -378,7 +378,9 @@ public final class Trainer {
         export(modelConfig, engine, folder.model(), engine.stepsDone());
         Eval finalTest = null;
         if (!data.test().isEmpty() && !stopped.equals("stop-after")) {
-            finalTest = finished ? metrics.finalTest(engine.stepsDone()) : null;
+            // a best step at the end wrote its own test line at that step before the checkpoint
+            finalTest = finished ? metrics.finalTest(engine.stepsDone(),
+                    best.progress().bestStep() == engine.stepsDone()) : null;
             if (finalTest == null) {
                 finalTest = evaluate(engine, objective, data, data.test());
                 metrics.eval("test", engine.stepsDone(), finalTest);
