@@ -218,6 +218,7 @@ public final class DfoTrainer {
             log.println(g.line());
             log.flush();
             folder.append(RunFolder.METRICS, metricsLine(g));
+            Trainer.holdIfAsked(t); // test-only crash point (the crash matrix)
             boolean stop = options.stopAfter() > 0 && t >= options.stopAfter() && !search.done();
             if (stop || search.done() || (every > 0 && t % every == 0)) {
                 DfoCheckpoints.save(folder.dir(), search, projectionSeed());

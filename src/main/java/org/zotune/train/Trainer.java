@@ -87,7 +87,8 @@ public final class Trainer {
 
     /**
      * Test-only crash point (the crash matrix, CrashMatrixTest): {@code -Dzotune.test.holdAfterStep=K} makes the
-     * process wait, never returning, once step K is logged, so that a test can kill it there.
+     * process wait, never returning, once step K (of a dfo run: generation K) is logged, so that a test can kill it
+     * there.
      */
     private static final long HOLD_AFTER_STEP = Long.getLong("zotune.test.holdAfterStep", 0);
 
@@ -327,9 +328,7 @@ public final class Trainer {
                     metrics.train(r, (System.nanoTime() - runT0) / 1e9);
                     folder.append(Trajectory.FILE, Trajectory.line(r));
                 }
-                if (t == HOLD_AFTER_STEP) {
-                    holdForever();
-                }
+                holdIfAsked(t);
                 if (bar != null) {
                     bar.stepTo(t);
                     bar.setExtraMessage(String.format(" loss %.4f%s", r.loss(), r.skipped() ? " (skipped)" : ""));
@@ -388,7 +387,9 @@ public final class Trainer {
         export(modelConfig, engine, folder.model(), engine.stepsDone());
         Eval finalTest = null;
         if (!data.test().isEmpty() && !stopped.equals("stop-after")) {
-            finalTest = finished ? metrics.finalTest(engine.stepsDone()) : null;
+            // a best step at the end wrote its own test line at that step before the checkpoint
+            finalTest = finished ? metrics.finalTest(engine.stepsDone(),
+                    best.progress().bestStep() == engine.stepsDone()) : null;
             if (finalTest == null) {
                 finalTest = evaluate(engine, objective, data, data.test());
                 metrics.eval("test", engine.stepsDone(), finalTest);
@@ -417,14 +418,15 @@ public final class Trainer {
     private void logTimes(long totalNanos, long setupNanos, long steps) {
         long other = totalNanos - setupNanos - stepNanos - evalNanos - checkpointNanos - exportNanos;
         log.println(String.format(Locale.ROOT, "time: %.1f s: setup %.1f (model, data, engine), %d steps %.1f (%.1f ms "
-                + "each), evaluations %.1f, checkpoints %.1f, exports %.1f, other %.1f (logs, summary, plots)", totalNanos / 1e9,
-                setupNanos / 1e9, steps, stepNanos / 1e9, steps == 0 ? 0.0 : stepNanos / 1e6 / steps, evalNanos / 1e9,
-                checkpointNanos / 1e9, exportNanos / 1e9, other / 1e9));
+                + "each), evaluations %.1f, checkpoints %.1f, exports %.1f, other %.1f (logs, summary, plots)",
+                totalNanos / 1e9, setupNanos / 1e9, steps, stepNanos / 1e9, steps == 0 ? 0.0 : stepNanos / 1e6 / steps,
+                evalNanos / 1e9, checkpointNanos / 1e9, exportNanos / 1e9, other / 1e9));
         log.flush();
     }
 
-    private static void holdForever() {
-        while (true) {
+    /** Holds the process forever after step {@code t} when {@link #HOLD_AFTER_STEP} asks for it. */
+    static void holdIfAsked(long t) {
+        while (t == HOLD_AFTER_STEP) {
             try {
                 Thread.sleep(60_000);
             } catch (InterruptedException e) {

@@ -128,17 +128,31 @@ public final class MetricsLog {
      * summary.json), or null.
      */
     public Eval finalTest(long t) {
+        return finalTest(t, false);
+    }
+
+    /**
+     * The same where {@code bestAtT}: t is also the best step, whose test evaluation at t (written with best/, before
+     * t's checkpoint) comes before the final one and is not it; the final one is a second test line at t.
+     */
+    public Eval finalTest(long t, boolean bestAtT) {
         List<JsonNode> lines = folder.readJsonl(RunFolder.METRICS);
-        if (lines.isEmpty()) {
+        int at = lines.size() - 1;
+        int trailing = 0; // the test lines of step t at the end
+        while (at - trailing >= 0 && isTest(lines.get(at - trailing), t)) {
+            trailing++;
+        }
+        if (trailing < (bestAtT ? 2 : 1)) {
             return null;
         }
-        JsonNode n = lines.get(lines.size() - 1);
-        if (!n.path("type").asText().equals("eval") || !n.path("split").asText().equals("test")
-                || n.path("t").asLong() != t) {
-            return null;
-        }
+        JsonNode n = lines.get(at);
         return new Eval(n.path("loss").asDouble(), n.path("accuracy").asDouble(Double.NaN),
                 n.path("f1").asDouble(Double.NaN), n.path("examples").asInt());
+    }
+
+    private static boolean isTest(JsonNode n, long t) {
+        return n.path("type").asText().equals("eval") && n.path("split").asText().equals("test")
+                && n.path("t").asLong() == t;
     }
 
     /** The captured step's graph captures of this process (summary.json's graph_captures; -1: not written). */
