@@ -127,7 +127,7 @@ launch() {
   (
     t0=$(date +%s)
     "$zotune" train --config "$here/minilm.yaml" --out "$work/runs/$name" --overwrite --no-progress \
-      --set device="$device" "$@" > "$work/logs/$name.log" 2>&1 &
+      --set "model=$model" --set device="$device" "$@" > "$work/logs/$name.log" 2>&1 &
     pid=$!
     echo "$pid" > "$work/pids/$name"
     wait "$pid"; rc=$?

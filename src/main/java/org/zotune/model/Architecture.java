@@ -69,6 +69,14 @@ public interface Architecture {
     }
 
     /**
+     * {@link #toHf(HostTensor)} into {@code scratch} where the layout needs a copy (from index 0; null or too small:
+     * a new buffer): the result may be a view of {@code scratch}, valid until the next call that writes it.
+     */
+    default HostTensor toHf(HostTensor t, java.nio.ByteBuffer scratch) {
+        return toHf(t);
+    }
+
+    /**
      * The modules LoRA may adapt (peft.targets): short name (q, k, v, o, up, down, gate, fc1, fc2) to the module's
      * Hugging Face name inside a layer (e.g. {@code self_attn.q_proj}); short names may share a module (GPT-2's fused
      * c_attn holds q, k and v). Empty: the architecture takes no adapters.

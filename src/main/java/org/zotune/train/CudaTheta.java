@@ -1,11 +1,14 @@
 package org.zotune.train;
 
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
+import org.bytedeco.javacpp.BytePointer;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.backend.cuda.CudaParameters;
@@ -25,6 +28,7 @@ final class CudaTheta implements AutoCloseable {
     private final CudaOps ops;
     private final CudaParameters params;
     private final PinnedBuffer staging;
+    private boolean borrowed;
 
     CudaTheta(CudaOps ops, Parameters params) {
         this.ops = ops;
@@ -40,6 +44,9 @@ final class CudaTheta implements AutoCloseable {
 
     /** Tensor p's values are {@code values[p]}, starting at {@code from[p]} (float32 values of the dtype). */
     void upload(float[][] values, int[] from, int[] count) {
+        if (borrowed) {
+            throw new IllegalStateException("cannot upload θ while it is lent out (borrow)");
+        }
         DType dtype = params.dtype();
         long total = params.totalElements() * dtype.bytes();
         ops.stream().synchronize(); // the staging buffer may still feed the previous upload
@@ -79,14 +86,53 @@ final class CudaTheta implements AutoCloseable {
         ops.stream().synchronize();
     }
 
-    /** θ as host tensors of the parameter dtype (synchronises). */
+    /** θ as host tensors of the parameter dtype, copies the caller owns (synchronises). */
     List<HostTensor> download(List<ParamSpec> specs) {
-        List<HostTensor> out = new ArrayList<>(specs.size());
+        return borrow(specs, views -> {
+            List<HostTensor> out = new ArrayList<>(views.size());
+            for (HostTensor v : views) {
+                ByteBuffer copy = ByteBuffer.allocate(Math.toIntExact(v.numel() * v.dtype().bytes()));
+                copy.put(v.bytes()).flip();
+                out.add(new HostTensor(v.name(), v.dtype(), v.shape(), copy));
+            }
+            return out;
+        });
+    }
+
+    /**
+     * Runs {@code use} on θ as host tensors that are views of the pinned staging buffer: one device-to-host copy
+     * per tensor and no copy into the heap (a 1.5B-parameter θ is 3 GB in bf16). The views are valid only inside
+     * the call: the next upload or borrow overwrites them.
+     */
+    <R> R borrow(List<ParamSpec> specs, Function<List<HostTensor>, R> use) {
+        if (borrowed) {
+            throw new IllegalStateException("θ is already lent out (borrow inside borrow)");
+        }
+        DType dtype = params.dtype();
+        ops.stream().synchronize(); // the staging buffer may still feed the previous upload
+        List<HostTensor> views = new ArrayList<>(specs.size());
         for (int p = 0; p < specs.size(); p++) {
             ParamSpec s = specs.get(p);
-            out.add(HostTensors.of(s.name(), ops.toHost(params.weight(p)), s.shape(), params.dtype()));
+            long at = params.offset(p) * dtype.bytes();
+            long n = 1;
+            for (long d : s.shape()) {
+                n *= d;
+            }
+            int bytes = Math.toIntExact(n * dtype.bytes());
+            if (bytes > 0) {
+                Cuda.check(cudaMemcpyAsync(new BytePointer(staging.pointer()).position(at),
+                        new DevicePointer(params.address() + at), bytes, cudaMemcpyDeviceToHost,
+                        ops.stream().handle()), "cudaMemcpyAsync(θ download)");
+            }
+            views.add(new HostTensor(s.name(), dtype, s.shape(), staging.slice(at, bytes)));
         }
-        return out;
+        ops.stream().synchronize();
+        borrowed = true;
+        try {
+            return use.apply(views);
+        } finally {
+            borrowed = false;
+        }
     }
 
     @Override

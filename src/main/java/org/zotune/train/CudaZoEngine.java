@@ -311,7 +311,23 @@ final class CudaZoEngine implements ZoEngine {
     }
 
     @Override
+    public <R> R withParameters(java.util.function.Function<List<HostTensor>, R> use) {
+        return theta.borrow(trained, use);
+    }
+
+    @Override
     public State state() {
+        return new State(zo.step(), zo.skippedSteps(), zo.badInARow(), exportParameters(), optimizerState());
+    }
+
+    @Override
+    public <R> R withState(java.util.function.Function<State, R> use) {
+        List<HostTensor> opt = optimizerState();
+        return theta.borrow(trained, ps -> use.apply(new State(zo.step(), zo.skippedSteps(), zo.badInARow(), ps,
+                opt)));
+    }
+
+    private List<HostTensor> optimizerState() {
         List<HostTensor> opt = new ArrayList<>();
         float[][] vectors = new float[stateVectors.size()][];
         for (int i = 0; i < vectors.length; i++) {
@@ -323,7 +339,7 @@ final class CudaZoEngine implements ZoEngine {
                 opt.add(slice(stateVectors.get(i) + "/" + name, vectors[i], p));
             }
         }
-        return new State(zo.step(), zo.skippedSteps(), zo.badInARow(), exportParameters(), opt);
+        return opt;
     }
 
     private HostTensor slice(String name, float[] noiseIndexed, int p) {

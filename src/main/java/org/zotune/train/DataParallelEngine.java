@@ -266,8 +266,18 @@ public final class DataParallelEngine implements ZoEngine {
     }
 
     @Override
+    public <R> R withParameters(java.util.function.Function<List<HostTensor>, R> use) {
+        return replicas.get(0).withParameters(use);
+    }
+
+    @Override
     public State state() {
         return replicas.get(0).state();
+    }
+
+    @Override
+    public <R> R withState(java.util.function.Function<State, R> use) {
+        return replicas.get(0).withState(use);
     }
 
     @Override

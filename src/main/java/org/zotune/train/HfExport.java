@@ -3,6 +3,7 @@ package org.zotune.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,12 +43,49 @@ public final class HfExport {
      */
     public static void write(Path dir, Path source, Path tokenizer, ModelConfig config, List<HostTensor> params,
             Map<String, String> metadata) {
-        Architecture arch = Architectures.of(config);
-        List<HostTensor> hf = new ArrayList<>(params.size());
-        for (HostTensor t : params) {
-            hf.add(arch.toHf(t));
+        write(dir, source, tokenizer, config, params, metadata, null);
+    }
+
+    /**
+     * {@link #write(Path, Path, Path, ModelConfig, List, Map)}, whose weights file becomes a hard link of
+     * {@code sameWeights} when that is given and exists: the weights file of an earlier export of the very same θ
+     * and metadata (a run's best/ and model/ when its best step is its last).
+     *
+     * @return the weights file written (or linked)
+     */
+    public static Path write(Path dir, Path source, Path tokenizer, ModelConfig config, List<HostTensor> params,
+            Map<String, String> metadata, Path sameWeights) {
+        Path weights = dir.resolve(HfCheckpoint.SINGLE);
+        if (sameWeights != null && Files.isRegularFile(sameWeights)) {
+            AtomicFiles.link(sameWeights, weights);
+        } else {
+            writeWeights(weights, config, params, metadata);
         }
-        SafetensorsWriter.write(dir.resolve(HfCheckpoint.SINGLE), hf, metadata);
+        writeSideFiles(dir, source, tokenizer, config, params);
+        return weights;
+    }
+
+    private static void writeWeights(Path file, ModelConfig config, List<HostTensor> params,
+            Map<String, String> metadata) {
+        Architecture arch = Architectures.of(config);
+        // each tensor is converted when its turn to be written comes, into one scratch buffer: the file never needs
+        // a second copy of θ in memory (3 GB at 1.5B parameters in bf16, whose first touch alone took seconds)
+        long largest = 0;
+        for (HostTensor t : params) {
+            largest = Math.max(largest, t.numel() * t.dtype().bytes());
+        }
+        ByteBuffer scratch = ByteBuffer.allocate(Math.toIntExact(largest));
+        List<SafetensorsWriter.Entry> hf = new ArrayList<>(params.size());
+        for (HostTensor t : params) {
+            hf.add(new SafetensorsWriter.Entry(t.name(), t.dtype(), arch.hfShape(t.name(), t.shape()),
+                    () -> arch.toHf(t, scratch).bytes()));
+        }
+        SafetensorsWriter.writeEntries(file, hf, metadata);
+    }
+
+    /** config.json and the tokenizer files. */
+    private static void writeSideFiles(Path dir, Path source, Path tokenizer, ModelConfig config,
+            List<HostTensor> params) {
         Path srcDir = Files.isDirectory(source) ? source : source.toAbsolutePath().getParent();
         boolean hfSource = srcDir != null && Files.isRegularFile(srcDir.resolve(HfCheckpoint.CONFIG))
                 && !source.getFileName().toString().endsWith(".bin");

@@ -1,6 +1,7 @@
 package org.zotune.train;
 
 import java.util.List;
+import java.util.function.Function;
 import org.zotune.cuda.Cuda;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.tensor.HostTensor;
@@ -40,6 +41,18 @@ final class OnDevice implements ZoEngine {
     public List<HostTensor> exportParameters() {
         Cuda.useDevice(device);
         return engine.exportParameters();
+    }
+
+    @Override
+    public <R> R withParameters(Function<List<HostTensor>, R> use) {
+        Cuda.useDevice(device);
+        return engine.withParameters(use);
+    }
+
+    @Override
+    public <R> R withState(Function<State, R> use) {
+        Cuda.useDevice(device);
+        return engine.withState(use);
     }
 
     @Override

@@ -107,6 +107,13 @@ public final class Trainer {
     private long evalNanos;
     private long checkpointNanos;
     private long exportNanos;
+    /** Parts of the setup: reading the model, the tokenizer and data, the run's fingerprints (hashes). */
+    private long modelNanos;
+    private long dataNanos;
+    private long fingerprintNanos;
+    /** The weights file of this invocation's latest Hugging Face export, and its step (-1: none yet). */
+    private Path weightsFile;
+    private long weightsStep = -1;
     private final RunFolder folder;
     private final MetricsLog metrics;
     /** Whether this run has recorded a training step (a failure before it leaves nothing worth keeping). */
@@ -181,7 +188,10 @@ public final class Trainer {
             throw new ZotuneException("model " + modelPath + " does not exist");
         }
         RunInputs.Plan plan = RunInputs.plan(config); // bad data keys first
+        long m0 = System.nanoTime();
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
+        modelNanos = System.nanoTime() - m0;
+        long d0 = System.nanoTime();
         RunInputs.requireKind(config, plan, loaded);
         EncoderObjectives.requireTrainable(config);
         adapter = ZoEngines.adapter(config, loaded.model()); // bad peft sections refused before anything is written
@@ -192,6 +202,7 @@ public final class Trainer {
         Tokenizers.requireFits(tokenizer, loaded.config().vocabSize(), modelPath);
         RunInputs.Read read = RunInputs.read(config, plan, loaded, tokenizer);
         TrainData data = read.data();
+        dataNanos = System.nanoTime() - d0;
         Objective objective = read.objective();
         if (objective instanceof HeadClassification) {
             head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
@@ -212,9 +223,11 @@ public final class Trainer {
             log.println("no dev set: early_stopping_patience " + config.earlyStoppingPatience() + " has no effect");
         }
         log.flush();
+        long f0 = System.nanoTime();
         Fingerprints fingerprints = new Fingerprints(Fingerprints.weights(loaded.parameters()),
                 Fingerprints.tokenizer(tokenizer), Fingerprints.examples(data.train()),
                 Fingerprints.examples(data.dev()), Fingerprints.examples(data.test()));
+        fingerprintNanos = System.nanoTime() - f0;
         base = loaded.parameters();
         baseWeights = fingerprints.baseWeights();
         if (!writes) {
@@ -417,9 +430,12 @@ public final class Trainer {
     /** One line: where this invocation's wall time went (the steps include their graphs' captures). */
     private void logTimes(long totalNanos, long setupNanos, long steps) {
         long other = totalNanos - setupNanos - stepNanos - evalNanos - checkpointNanos - exportNanos;
-        log.println(String.format(Locale.ROOT, "time: %.1f s: setup %.1f (model, data, engine), %d steps %.1f (%.1f ms "
-                + "each), evaluations %.1f, checkpoints %.1f, exports %.1f, other %.1f (logs, summary, plots)",
-                totalNanos / 1e9, setupNanos / 1e9, steps, stepNanos / 1e9, steps == 0 ? 0.0 : stepNanos / 1e6 / steps,
+        long engineNanos = setupNanos - modelNanos - dataNanos - fingerprintNanos;
+        log.println(String.format(Locale.ROOT, "time: %.1f s: setup %.1f (model %.1f, data %.1f, fingerprints %.1f, "
+                + "engine %.1f), %d steps %.1f (%.1f ms each), evaluations %.1f, checkpoints %.1f, exports %.1f, "
+                + "other %.1f (logs, summary, plots)",
+                totalNanos / 1e9, setupNanos / 1e9, modelNanos / 1e9, dataNanos / 1e9, fingerprintNanos / 1e9,
+                engineNanos / 1e9, steps, stepNanos / 1e9, steps == 0 ? 0.0 : stepNanos / 1e6 / steps,
                 evalNanos / 1e9, checkpointNanos / 1e9, exportNanos / 1e9, other / 1e9));
         log.flush();
     }
@@ -454,7 +470,10 @@ public final class Trainer {
 
     private void saveCheckpoint(ZoEngine engine, Checkpoints.Progress progress) {
         long s0 = System.nanoTime();
-        Checkpoints.save(folder.dir(), engine.state(), progress);
+        engine.withState(state -> {
+            Checkpoints.save(folder.dir(), state, progress);
+            return null;
+        });
         checkpointNanos += System.nanoTime() - s0;
     }
 
@@ -478,24 +497,28 @@ public final class Trainer {
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
         long s0 = System.nanoTime();
         try {
-            exportTo(modelConfig, engine, dir, step);
+            engine.withParameters(trainedTensors -> {
+                exportTo(modelConfig, trainedTensors, dir, step);
+                return null;
+            });
         } finally {
             exportNanos += System.nanoTime() - s0;
         }
     }
 
-    private void exportTo(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+    /** @param trained θ as the engine lends it (valid during this call only) */
+    private void exportTo(ModelConfig modelConfig, List<HostTensor> trained, Path dir, long step) {
         Map<String, String> meta = Map.of("format", "pt", "zotune_step", Long.toString(step));
         if (adapter instanceof Prefix prefix) {
             Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
             Map<String, String> prefixMeta = new java.util.LinkedHashMap<>(meta);
             prefixMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
-            PrefixExport.write(out, prefix, config.model(), modelConfig, engine.exportParameters(), prefixMeta);
+            PrefixExport.write(out, prefix, config.model(), modelConfig, trained, prefixMeta);
             return;
         }
         if (lora != null) {
             Path adapter = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
-            List<HostTensor> adapters = engine.exportParameters();
+            List<HostTensor> adapters = trained;
             Map<String, String> adapterMeta = new java.util.LinkedHashMap<>(meta);
             adapterMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
             PeftExport.write(adapter, lora, config.model(), modelConfig.family(), PeftExport.modelClass(config,
@@ -506,7 +529,7 @@ public final class Trainer {
                 for (HostTensor t : held) { // the base as the run held it: rounded to the run's dtype
                     frozen.add(HostTensors.of(t.name(), t.toFloats(), t.shape(), config.paramDType()));
                 }
-                HfExport.write(dir, modelPath, tokenizerPath, modelConfig, lora.merge(frozen, adapters), meta);
+                writeHf(dir, modelConfig, step, lora.merge(frozen, adapters), meta);
                 if (head != null) {
                     HfExport.classifierConfig(dir, modelConfig, head.labels(), head.options().pooling());
                 }
@@ -514,11 +537,21 @@ public final class Trainer {
             return;
         }
         if (head != null) {
-            HfExport.write(dir, modelPath, tokenizerPath, modelConfig, head.exported(engine.exportParameters(),
-                    config.paramDType()), meta);
+            writeHf(dir, modelConfig, step, head.exported(trained, config.paramDType()), meta);
             HfExport.classifierConfig(dir, modelConfig, head.labels(), head.options().pooling());
             return;
         }
-        HfExport.write(dir, modelPath, tokenizerPath, modelConfig, engine.exportParameters(), meta);
+        writeHf(dir, modelConfig, step, trained, meta);
+    }
+
+    /**
+     * A Hugging Face folder in {@code dir}; its weights file a hard link of the one this run exported at the same
+     * step, if any (best/ and model/ when the best step is the last: the same θ, written once).
+     */
+    private void writeHf(Path dir, ModelConfig modelConfig, long step, List<HostTensor> params,
+            Map<String, String> meta) {
+        Path same = step == weightsStep ? weightsFile : null;
+        weightsFile = HfExport.write(dir, modelPath, tokenizerPath, modelConfig, params, meta, same);
+        weightsStep = step;
     }
 }

@@ -1,6 +1,7 @@
 package org.zotune.train;
 
 import java.util.List;
+import java.util.function.Function;
 import org.zotune.backend.Ops;
 import org.zotune.backend.WeightSource;
 import org.zotune.data.batch.PromptBatch;
@@ -74,7 +75,21 @@ public interface ZoEngine extends AutoCloseable {
      */
     List<HostTensor> exportParameters();
 
+    /**
+     * Runs {@code use} on {@link #exportParameters()}'s tensors without the engine copying them for the caller: the
+     * tensors may be views of the engine's own buffers (the CUDA engine: its pinned staging buffer, no copy of θ into
+     * the heap), valid only inside the call. For writing θ to a file; keep nothing from it.
+     */
+    default <R> R withParameters(Function<List<HostTensor>, R> use) {
+        return use.apply(exportParameters());
+    }
+
     State state();
+
+    /** {@link #state()} lent for the duration of {@code use}, its parameters as {@link #withParameters} lends them. */
+    default <R> R withState(Function<State, R> use) {
+        return use.apply(state());
+    }
 
     void restore(State state);
 

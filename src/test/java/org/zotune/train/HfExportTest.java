@@ -93,4 +93,25 @@ class HfExportTest {
         assertEquals(s.initialDev().loss(), base, 0.0);
         assertTrue(base != loss, "six steps changed nothing");
     }
+    /**
+     * A run whose best step is its last exports the same θ to best/ and model/: the weights are written once, the
+     * second folder's file is a hard link of the first, and each folder is complete on its own.
+     */
+    @Test
+    void bestAndModelAtTheSameStepShareOneWeightsFile() throws IOException {
+        Path train = TrainRuns.austen(dir, "train.txt", 20_000);
+        Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
+        Path run = dir.resolve("run");
+        Trainer.Summary s = TrainRuns.train(TrainRuns.config(TrainRuns.yaml(train, dev, run, "optimizer:",
+                "  name: zo-sgd", "  lr: 3e-4", "steps: 4", "eval_every: 0")), TrainRuns.quiet());
+        assertEquals(4, s.bestStep(), "one evaluation, at the last step: the best");
+        Path best = run.resolve("best/model.safetensors");
+        Path model = run.resolve("model/model.safetensors");
+        assertTrue(Files.isSameFile(best, model), "model/ links best/'s weights");
+        for (String f : new String[] {"config.json", "model.safetensors"}) {
+            assertTrue(Files.isRegularFile(run.resolve("best").resolve(f)), "best/" + f);
+            assertTrue(Files.isRegularFile(run.resolve("model").resolve(f)), "model/" + f);
+        }
+        assertEquals("4", SafetensorsFile.open(model).metadata().get("zotune_step"));
+    }
 }

@@ -107,6 +107,55 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Makes {@code to} a second name of {@code from}'s file, atomically (a hard link made under a temporary name,
+     * then renamed over {@code to}); where the file system has no hard links, a copy. For a large file that would
+     * otherwise be written twice with the same bytes (a run's best/ and model/ weights at the same step). Replacing
+     * either name later (every write here renames a new file into place) leaves the other as it was.
+     */
+    public static void link(Path from, Path to) {
+        Path abs = to.toAbsolutePath();
+        Path dir = abs.getParent();
+        Path tmp = null;
+        try {
+            Files.createDirectories(dir);
+            tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            try {
+                Files.createLink(tmp, from.toAbsolutePath());
+            } catch (UnsupportedOperationException | IOException e) {
+                tmp = null;
+                write(to, ch -> {
+                    try (FileChannel in = FileChannel.open(from, StandardOpenOption.READ)) {
+                        for (long at = 0, n = in.size(); at < n; ) {
+                            at += in.transferTo(at, n - at, ch);
+                        }
+                    }
+                });
+                return;
+            }
+            if (HALT_AT_WRITE != null) {
+                haltIfAsked(abs);
+            }
+            try {
+                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
+            }
+            tmp = null;
+            syncDirectory(dir);
+        } catch (IOException e) {
+            throw new ZotuneException(to + ": cannot link to " + from + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // the link error matters more than a leftover temporary name
+                }
+            }
+        }
+    }
+
     public static void copy(Path from, Path to) {
         try {
             write(to, Files.readAllBytes(from));

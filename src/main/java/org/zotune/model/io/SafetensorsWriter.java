@@ -14,7 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 import org.zotune.ZotuneException;
+import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
 /**
@@ -34,8 +36,32 @@ public final class SafetensorsWriter {
      * are laid out widest dtype first (stable otherwise), so every tensor starts aligned to its element size.
      */
     public static void write(Path file, Collection<HostTensor> tensors, Map<String, String> metadata) {
-        List<HostTensor> ordered = new ArrayList<>(tensors);
-        ordered.sort(Comparator.comparingInt((HostTensor t) -> -t.dtype().bytes()));
+        List<Entry> entries = new ArrayList<>(tensors.size());
+        for (HostTensor t : tensors) {
+            entries.add(new Entry(t.name(), t.dtype(), t.shape(), t::bytes));
+        }
+        writeEntries(file, entries, metadata);
+    }
+
+    /**
+     * A tensor whose bytes are made while the file is written: {@code bytes} is called once, when its turn comes,
+     * and may return a buffer that the next entry's call reuses (a layout conversion into one scratch buffer, so
+     * that a file of converted tensors never holds all of them in memory).
+     */
+    public record Entry(String name, DType dtype, long[] shape, Supplier<ByteBuffer> bytes) {
+        long size() {
+            long n = dtype.bytes();
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+    }
+
+    /** {@link #write(Path, Collection, Map)} for entries whose bytes are made on demand. */
+    public static void writeEntries(Path file, List<Entry> entries, Map<String, String> metadata) {
+        List<Entry> ordered = new ArrayList<>(entries);
+        ordered.sort(Comparator.comparingInt((Entry t) -> -t.dtype().bytes()));
         byte[] header = header(file, ordered, metadata);
 
         AtomicFiles.write(file, ch -> {
@@ -43,13 +69,18 @@ public final class SafetensorsWriter {
             len.putLong(0, header.length);
             AtomicFiles.writeFully(ch, len);
             AtomicFiles.writeFully(ch, ByteBuffer.wrap(header));
-            for (HostTensor t : ordered) {
-                AtomicFiles.writeFully(ch, t.bytes());
+            for (Entry t : ordered) {
+                ByteBuffer b = t.bytes().get();
+                if (b.remaining() != t.size()) {
+                    throw new IllegalStateException("tensor " + t.name() + ": " + b.remaining() + " bytes, the header "
+                            + "says " + t.size());
+                }
+                AtomicFiles.writeFully(ch, b);
             }
         });
     }
 
-    private static byte[] header(Path file, List<HostTensor> ordered, Map<String, String> metadata) {
+    private static byte[] header(Path file, List<Entry> ordered, Map<String, String> metadata) {
         ObjectNode root = Json.MAPPER.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
@@ -57,12 +88,12 @@ public final class SafetensorsWriter {
         }
         Set<String> seen = new HashSet<>();
         long offset = 0;
-        for (HostTensor t : ordered) {
+        for (Entry t : ordered) {
             if (t.name().equals("__metadata__") || !seen.add(t.name())) {
                 throw new ZotuneException(file + ": cannot write tensor " + t.name()
                         + ": duplicate or reserved name");
             }
-            long size = t.bytes().remaining();
+            long size = t.size();
             ObjectNode e = root.putObject(t.name());
             e.put("dtype", t.dtype().safetensorsName());
             ArrayNode shape = e.putArray("shape");

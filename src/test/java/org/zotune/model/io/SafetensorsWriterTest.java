@@ -89,4 +89,42 @@ class SafetensorsWriterTest {
         SafetensorsWriter.write(second, List.of(mapped));
         assertArrayEquals(Files.readAllBytes(first), Files.readAllBytes(second));
     }
+    @Test
+    void entriesMadeWhileWritingThroughOneReusedBufferGiveTheSameFile() throws IOException {
+        HostTensor w = HostTensor.ofFloats("w", new float[] {1f, -2f, 3.5f, 4f, 5f, 6f}, 2, 3);
+        HostTensor b = bits16("b", DType.BF16, new int[] {0x3FC0, 0xC000, 0x3E80}, 3, 1);
+        HostTensor v = HostTensor.ofFloats("v", new float[] {7f, 8f}, 2);
+        Path eager = dir.resolve("eager.safetensors");
+        SafetensorsWriter.write(eager, List.of(b, w, v), Map.of("format", "pt"));
+
+        // every entry's bytes go through the same buffer, filled only when the entry's turn comes
+        ByteBuffer shared = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+        List<String> calls = new java.util.ArrayList<>();
+        List<SafetensorsWriter.Entry> entries = new java.util.ArrayList<>();
+        for (HostTensor t : List.of(b, w, v)) {
+            entries.add(new SafetensorsWriter.Entry(t.name(), t.dtype(), t.shape(), () -> {
+                calls.add(t.name());
+                shared.clear();
+                shared.put(t.bytes()).flip();
+                return shared;
+            }));
+        }
+        Path lazy = dir.resolve("lazy.safetensors");
+        SafetensorsWriter.writeEntries(lazy, entries, Map.of("format", "pt"));
+        assertArrayEquals(Files.readAllBytes(eager), Files.readAllBytes(lazy));
+        assertEquals(List.of("w", "v", "b"), calls, "made once each, in file order (f32 first)");
+    }
+
+    @Test
+    void anEntryWhoseBytesDisagreeWithItsShapeIsRefusedAndLeavesNoFile() throws IOException {
+        Path file = dir.resolve("bad.safetensors");
+        SafetensorsWriter.Entry e = new SafetensorsWriter.Entry("x", DType.F32, new long[] {3},
+                () -> ByteBuffer.allocate(8));
+        IllegalStateException ex = assertThrows(IllegalStateException.class,
+                () -> SafetensorsWriter.writeEntries(file, List.of(e), Map.of()));
+        assertEquals("tensor x: 8 bytes, the header says 12", ex.getMessage());
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(List.of(), files.toList());
+        }
+    }
 }
