@@ -110,7 +110,7 @@ git rev-parse --short HEAD >> "$out/gpu.txt" 2>/dev/null || true
 evals=$(( eval_every > 0 ? 1 + steps / eval_every + (steps % eval_every > 0) : 2 ))
 projected() {
   awk -v k="$1" -v s="$steps" -v e="$evals" 'BEGIN {
-    n["model"] = 30; n["zotune"] = 30 + s * 0.15 + e * 8; n["stepbench"] = 60
+    n["model"] = 30; n["zotune"] = 30 + s * 0.05 + e * 8; n["stepbench"] = 60
     n["tuned"] = 25 + s * 0.06 + e * 7; n["eager"] = 25 + s * 0.18 + e * 7
     n["zotune-eager"] = 30 + s * 0.06 + e * 8
     printf "%d", n[k] + 0.5 }'

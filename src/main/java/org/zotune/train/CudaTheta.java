@@ -7,6 +7,7 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.bytedeco.javacpp.BytePointer;
 import org.zotune.backend.Parameters;
@@ -28,7 +29,8 @@ final class CudaTheta implements AutoCloseable {
     private final CudaOps ops;
     private final CudaParameters params;
     private final PinnedBuffer staging;
-    private boolean borrowed;
+    /** Whether the staging buffer is lent out (closed from a writer thread, hence atomic). */
+    private final AtomicBoolean lent = new AtomicBoolean();
 
     CudaTheta(CudaOps ops, Parameters params) {
         this.ops = ops;
@@ -44,9 +46,7 @@ final class CudaTheta implements AutoCloseable {
 
     /** Tensor p's values are {@code values[p]}, starting at {@code from[p]} (float32 values of the dtype). */
     void upload(float[][] values, int[] from, int[] count) {
-        if (borrowed) {
-            throw new IllegalStateException("cannot upload θ while it is lent out (borrow)");
-        }
+        requireFree("upload θ");
         DType dtype = params.dtype();
         long total = params.totalElements() * dtype.bytes();
         ops.stream().synchronize(); // the staging buffer may still feed the previous upload
@@ -105,9 +105,18 @@ final class CudaTheta implements AutoCloseable {
      * the call: the next upload or borrow overwrites them.
      */
     <R> R borrow(List<ParamSpec> specs, Function<List<HostTensor>, R> use) {
-        if (borrowed) {
-            throw new IllegalStateException("θ is already lent out (borrow inside borrow)");
+        try (Lent lent = lend(specs)) {
+            return use.apply(lent.views());
         }
+    }
+
+    /**
+     * θ as views of the staging buffer (as {@link #borrow}) until the returned lease is closed, from any thread: the
+     * steps never touch the staging buffer, so they may run while a writer holds the views; uploading or lending again
+     * before the close is an error.
+     */
+    Lent lend(List<ParamSpec> specs) {
+        requireFree("lend θ");
         DType dtype = params.dtype();
         ops.stream().synchronize(); // the staging buffer may still feed the previous upload
         List<HostTensor> views = new ArrayList<>(specs.size());
@@ -127,17 +136,45 @@ final class CudaTheta implements AutoCloseable {
             views.add(new HostTensor(s.name(), dtype, s.shape(), staging.slice(at, bytes)));
         }
         ops.stream().synchronize();
-        borrowed = true;
-        try {
-            return use.apply(views);
-        } finally {
-            borrowed = false;
+        lent.set(true);
+        return new Lent(views, lent);
+    }
+
+    /** θ lent out as views of the staging buffer; closing (once, from any thread) gives the buffer back. */
+    static final class Lent implements AutoCloseable {
+        private final List<HostTensor> views;
+        private final AtomicBoolean owner;
+        private final AtomicBoolean open = new AtomicBoolean(true);
+
+        private Lent(List<HostTensor> views, AtomicBoolean owner) {
+            this.views = List.copyOf(views);
+            this.owner = owner;
+        }
+
+        List<HostTensor> views() {
+            return views;
+        }
+
+        @Override
+        public void close() {
+            if (open.compareAndSet(true, false)) {
+                owner.set(false);
+            }
+        }
+    }
+
+    private void requireFree(String what) {
+        if (lent.get()) {
+            throw new IllegalStateException("cannot " + what + " while θ is lent out (its lease is not closed yet)");
         }
     }
 
     @Override
     public void close() {
         ops.stream().synchronize();
+        if (lent.get()) { // a writer still reads the views: leak the buffer rather than free it under the writer
+            throw new IllegalStateException("θ's staging buffer closed while lent out (await the writer first)");
+        }
         staging.close();
     }
 }

@@ -321,10 +321,10 @@ final class CudaZoEngine implements ZoEngine {
     }
 
     @Override
-    public <R> R withState(java.util.function.Function<State, R> use) {
+    public Lease<State> lendState() {
         List<HostTensor> opt = optimizerState();
-        return theta.borrow(trained, ps -> use.apply(new State(zo.step(), zo.skippedSteps(), zo.badInARow(), ps,
-                opt)));
+        CudaTheta.Lent lent = theta.lend(trained);
+        return new Lease<>(new State(zo.step(), zo.skippedSteps(), zo.badInARow(), lent.views(), opt), lent::close);
     }
 
     private List<HostTensor> optimizerState() {

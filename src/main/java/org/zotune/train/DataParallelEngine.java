@@ -276,8 +276,8 @@ public final class DataParallelEngine implements ZoEngine {
     }
 
     @Override
-    public <R> R withState(java.util.function.Function<State, R> use) {
-        return replicas.get(0).withState(use);
+    public Lease<State> lendState() {
+        return replicas.get(0).lendState();
     }
 
     @Override

@@ -50,9 +50,9 @@ final class OnDevice implements ZoEngine {
     }
 
     @Override
-    public <R> R withState(Function<State, R> use) {
+    public Lease<State> lendState() {
         Cuda.useDevice(device);
-        return engine.withState(use);
+        return engine.lendState();
     }
 
     @Override

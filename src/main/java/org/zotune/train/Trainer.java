@@ -107,6 +107,8 @@ public final class Trainer {
     private long evalNanos;
     private long checkpointNanos;
     private long exportNanos;
+    /** Checkpoints are written here while the next steps run. */
+    private final BackgroundWriter saves = new BackgroundWriter();
     /** Parts of the setup: reading the model, the tokenizer and data, the run's fingerprints (hashes). */
     private long modelNanos;
     private long dataNanos;
@@ -269,8 +271,9 @@ public final class Trainer {
         Checkpoints.Progress progress;
         LanguageModel model = head == null ? loaded.model() : head.model();
         List<HostTensor> initial = head == null ? loaded.parameters() : head.initial();
+        // saves closes first: a checkpoint still being written reads the engine's buffers
         try (ZoEngine engine = ZoEngines.create(config, model, initial, adapter, head == null ? null
-                : head.trainable(), objective, log)) {
+                : head.trainable(), objective, log); BackgroundWriter w = saves) {
             if (options.resume()) {
                 Checkpoints.Loaded ck = Checkpoints.load(folder.dir());
                 engine.restore(ck.state());
@@ -377,6 +380,7 @@ public final class Trainer {
                 }
                 if (stop || evalNow || t == stepsTotal
                         || (config.checkpointEvery() > 0 && t % config.checkpointEvery() == 0)) {
+                    awaitSaves(); // the previous checkpoint still holds θ's host copy
                     engine.verifyReplicas(); // never checkpoint replicas that disagree
                     if (writes) {
                         saveCheckpoint(engine, best.progress());
@@ -389,6 +393,7 @@ public final class Trainer {
         } finally {
             metrics.barActive(false);
         }
+        awaitSaves();
         if (!writes) {
             return new Summary(engine.stepsDone(), stopped, initialDev, lastDev, null, best.progress().bestStep(),
                     best.progress().bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9,
@@ -468,13 +473,40 @@ public final class Trainer {
         }
     }
 
+    /**
+     * Starts writing a checkpoint of the current state on the background writer: θ's host copy is taken now (the
+     * engine lends it until the write ends), the files are written while the next steps run. The time counted is
+     * what the loop waited: the copy, and a previous checkpoint's write when it had not ended yet.
+     */
     private void saveCheckpoint(ZoEngine engine, Checkpoints.Progress progress) {
         long s0 = System.nanoTime();
-        engine.withState(state -> {
-            Checkpoints.save(folder.dir(), state, progress);
-            return null;
-        });
-        checkpointNanos += System.nanoTime() - s0;
+        try {
+            saves.await();
+            ZoEngine.Lease<ZoEngine.State> lease = engine.lendState();
+            Path dir = folder.dir();
+            try {
+                saves.submit(() -> {
+                    try (lease) {
+                        Checkpoints.save(dir, lease.value(), progress);
+                    }
+                });
+            } catch (RuntimeException | Error e) {
+                lease.close();
+                throw e;
+            }
+        } finally {
+            checkpointNanos += System.nanoTime() - s0;
+        }
+    }
+
+    /** Waits for the checkpoint being written (its failure is thrown here); the wait counts as checkpoint time. */
+    private void awaitSaves() {
+        long s0 = System.nanoTime();
+        try {
+            saves.await();
+        } finally {
+            checkpointNanos += System.nanoTime() - s0;
+        }
     }
 
     private Eval evaluateSet(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set) {
@@ -495,6 +527,7 @@ public final class Trainer {
      * weights as a Hugging Face folder in dir too.
      */
     private void export(ModelConfig modelConfig, ZoEngine engine, Path dir, long step) {
+        awaitSaves(); // the engine lends θ to one writer at a time
         long s0 = System.nanoTime();
         try {
             engine.withParameters(trainedTensors -> {

@@ -88,7 +88,43 @@ public interface ZoEngine extends AutoCloseable {
 
     /** {@link #state()} lent for the duration of {@code use}, its parameters as {@link #withParameters} lends them. */
     default <R> R withState(Function<State, R> use) {
-        return use.apply(state());
+        try (Lease<State> l = lendState()) {
+            return use.apply(l.value());
+        }
+    }
+
+    /**
+     * {@link #state()} lent until the lease is closed, possibly by another thread (a checkpoint written while the
+     * next steps run): the CUDA engine's parameters are views of its staging buffer, which steps do not touch. Until
+     * the close, lending θ again (withParameters, withState, lendState), exporting, restoring or closing the engine
+     * is an error. The default: a copy, nothing to give back.
+     */
+    default Lease<State> lendState() {
+        return new Lease<>(state(), () -> { });
+    }
+
+    /** A value lent by an engine; {@link #close} (once, from any thread) gives it back. */
+    final class Lease<T> implements AutoCloseable {
+        private final T value;
+        private final Runnable release;
+        private final java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(
+                true);
+
+        public Lease(T value, Runnable release) {
+            this.value = value;
+            this.release = release;
+        }
+
+        public T value() {
+            return value;
+        }
+
+        @Override
+        public void close() {
+            if (open.compareAndSet(true, false)) {
+                release.run();
+            }
+        }
     }
 
     void restore(State state);

@@ -141,28 +141,33 @@ public final class Gpt2Architecture implements Architecture {
         ByteBuffer dst = into != null && into.capacity() >= bytes ? into.duplicate().clear().limit(bytes).slice()
                 : ByteBuffer.allocate(bytes);
         dst.order(ByteOrder.LITTLE_ENDIAN);
+        // bulk copies in and out of plain arrays, the transposition between them split over output rows
         int blocks = Math.max(1, Math.min(cols, n / (1 << 16)));
         int per = (cols + blocks - 1) / blocks;
         if (t.dtype().bytes() == 4) {
-            java.nio.IntBuffer src = t.bytes().asIntBuffer();
-            java.nio.IntBuffer out = dst.asIntBuffer();
+            int[] src = new int[n];
+            t.bytes().asIntBuffer().get(src);
+            int[] out = new int[n];
             java.util.stream.IntStream.range(0, blocks).parallel().forEach(b -> {
                 for (int c = b * per, end = Math.min(cols, c + per); c < end; c++) {
                     for (int r = 0, o = c * rows; r < rows; r++) {
-                        out.put(o + r, src.get(r * cols + c));
+                        out[o + r] = src[r * cols + c];
                     }
                 }
             });
+            dst.asIntBuffer().put(out);
         } else {
-            java.nio.ShortBuffer src = t.bytes().asShortBuffer();
-            java.nio.ShortBuffer out = dst.asShortBuffer();
+            short[] src = new short[n];
+            t.bytes().asShortBuffer().get(src);
+            short[] out = new short[n];
             java.util.stream.IntStream.range(0, blocks).parallel().forEach(b -> {
                 for (int c = b * per, end = Math.min(cols, c + per); c < end; c++) {
                     for (int r = 0, o = c * rows; r < rows; r++) {
-                        out.put(o + r, src.get(r * cols + c));
+                        out[o + r] = src[r * cols + c];
                     }
                 }
             });
+            dst.asShortBuffer().put(out);
         }
         return new HostTensor(t.name(), t.dtype(), new long[] {cols, rows}, dst);
     }
