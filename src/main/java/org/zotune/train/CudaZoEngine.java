@@ -327,25 +327,28 @@ final class CudaZoEngine implements ZoEngine {
         return new Lease<>(new State(zo.step(), zo.skippedSteps(), zo.badInARow(), lent.views(), opt), lent::close);
     }
 
+    /** m (and v) per trained tensor, float32, read slice by slice (no host copy of a whole state vector). */
     private List<HostTensor> optimizerState() {
-        List<HostTensor> opt = new ArrayList<>();
-        float[][] vectors = new float[stateVectors.size()][];
-        for (int i = 0; i < vectors.length; i++) {
-            vectors[i] = zo.state(i);
+        int n = layout.count();
+        long[] offsets = new long[n];
+        long[] sizes = new long[n];
+        for (int p = 0; p < n; p++) {
+            offsets[p] = layout.offset(p);
+            sizes[p] = layout.size(p);
         }
-        for (int p = 0; p < layout.count(); p++) {
+        java.nio.ByteBuffer[][] vectors = new java.nio.ByteBuffer[stateVectors.size()][];
+        for (int i = 0; i < vectors.length; i++) {
+            vectors[i] = zo.stateSlices(i, offsets, sizes);
+        }
+        List<HostTensor> opt = new ArrayList<>();
+        for (int p = 0; p < n; p++) {
             String name = layout.spec(p).name();
             for (int i = 0; i < vectors.length; i++) {
-                opt.add(slice(stateVectors.get(i) + "/" + name, vectors[i], p));
+                opt.add(new HostTensor(stateVectors.get(i) + "/" + name, DType.F32, new long[] {sizes[p]},
+                        vectors[i][p]));
             }
         }
         return opt;
-    }
-
-    private HostTensor slice(String name, float[] noiseIndexed, int p) {
-        int off = Math.toIntExact(layout.offset(p));
-        int n = Math.toIntExact(layout.size(p));
-        return HostTensor.ofFloats(name, java.util.Arrays.copyOfRange(noiseIndexed, off, off + n), n);
     }
 
     @Override

@@ -578,6 +578,15 @@ public final class DeviceZoStep implements AutoCloseable {
         return state.read(which, ops.stream());
     }
 
+    /**
+     * State vector {@code which}'s elements {@code [offsets[p], offsets[p] + sizes[p])} (noise indices) as float32
+     * little-endian bytes, one buffer each, without a host copy of the whole vector (synchronises).
+     */
+    public ByteBuffer[] stateSlices(int which, long[] offsets, long[] sizes) {
+        open();
+        return state.readSlices(which, offsets, sizes, ops.stream());
+    }
+
     /** Step t's input scalars into the q blocks (synchronises). */
     private void writeStepInputs(long step) {
         copyStepInputs(step);

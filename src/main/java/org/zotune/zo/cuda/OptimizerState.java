@@ -1,6 +1,7 @@
 package org.zotune.zo.cuda;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.zotune.ZotuneException;
 import org.zotune.cuda.CudaStream;
 import org.zotune.cuda.DeviceBuffer;
@@ -64,6 +65,56 @@ final class OptimizerState implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 out[i] = st == DType.F32 ? h.getFloat(4 * i)
                         : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
+            }
+        }
+        return out;
+    }
+
+    /** Bytes of pinned memory {@link #readSlices} reads through at a time. */
+    private static final long SLICE_CHUNK = 64L << 20;
+
+    /**
+     * State vector {@code which} (0 = m, 1 = v): elements {@code [offsets[p], offsets[p] + sizes[p])} as float32
+     * little-endian bytes, one buffer per p, read through a pinned buffer of at most 64 MiB (synchronises). Unlike
+     * {@link #read} it never holds the whole vector on the host nor needs it under 2^31 elements: a checkpoint of
+     * ZO-AdaMU at 1.5B parameters is 12 GB of m and v.
+     */
+    ByteBuffer[] readSlices(int which, long[] offsets, long[] sizes, CudaStream s) {
+        DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
+        if (b == null) {
+            throw new IllegalArgumentException(opt.name() + " has no state vector " + which);
+        }
+        DType st = opt.stateDType();
+        int eb = st.bytes();
+        ByteBuffer[] out = new ByteBuffer[offsets.length];
+        for (int p = 0; p < out.length; p++) {
+            if (offsets[p] < 0 || sizes[p] < 0 || offsets[p] + sizes[p] > elements) {
+                throw new IllegalArgumentException("slice " + p + ": [" + offsets[p] + ", " + (offsets[p] + sizes[p])
+                        + ") outside the " + elements + " state elements");
+            }
+            out[p] = ByteBuffer.allocate(Math.toIntExact(4 * sizes[p])).order(ByteOrder.LITTLE_ENDIAN);
+        }
+        if (elements == 0) {
+            return out;
+        }
+        long per = SLICE_CHUNK / eb;
+        try (PinnedBuffer host = PinnedBuffer.allocate(Math.min(SLICE_CHUNK, elements * eb))) {
+            for (long c0 = 0; c0 < elements; c0 += per) {
+                long c1 = Math.min(elements, c0 + per);
+                b.copyToHost(c0 * eb, host.pointer(), (c1 - c0) * eb, s);
+                s.synchronize();
+                ByteBuffer h = host.slice(0, (int) ((c1 - c0) * eb));
+                for (int p = 0; p < out.length; p++) {
+                    long lo = Math.max(c0, offsets[p]);
+                    long hi = Math.min(c1, offsets[p] + sizes[p]);
+                    for (long i = lo; i < hi; i++) {
+                        int at = (int) (i - c0);
+                        float value = st == DType.F32 ? h.getFloat(4 * at)
+                                : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * at))
+                                : DType.f16ToFloat(h.getShort(2 * at));
+                        out[p].putFloat((int) (4 * (i - offsets[p])), value);
+                    }
+                }
             }
         }
         return out;
