@@ -103,21 +103,28 @@ final class OptimizerState implements AutoCloseable {
                 long c1 = Math.min(elements, c0 + per);
                 b.copyToHost(c0 * eb, host.pointer(), (c1 - c0) * eb, s);
                 s.synchronize();
-                ByteBuffer h = host.slice(0, (int) ((c1 - c0) * eb));
-                for (int p = 0; p < out.length; p++) {
-                    long lo = Math.max(c0, offsets[p]);
-                    long hi = Math.min(c1, offsets[p] + sizes[p]);
-                    for (long i = lo; i < hi; i++) {
-                        int at = (int) (i - c0);
-                        float value = st == DType.F32 ? h.getFloat(4 * at)
-                                : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * at))
-                                : DType.f16ToFloat(h.getShort(2 * at));
-                        out[p].putFloat((int) (4 * (i - offsets[p])), value);
-                    }
-                }
+                scatter(host.slice(0, (int) ((c1 - c0) * eb)), c0, c1, st, offsets, sizes, out);
             }
         }
         return out;
+    }
+
+    /**
+     * Elements {@code [c0, c1)} of a state vector, stored as {@code st} in {@code chunk} (element c0 at index 0), into
+     * the slices they fall in: slice p holds elements {@code [offsets[p], offsets[p] + sizes[p])} as float32.
+     */
+    static void scatter(ByteBuffer chunk, long c0, long c1, DType st, long[] offsets, long[] sizes, ByteBuffer[] out) {
+        for (int p = 0; p < out.length; p++) {
+            long lo = Math.max(c0, offsets[p]);
+            long hi = Math.min(c1, offsets[p] + sizes[p]);
+            for (long i = lo; i < hi; i++) {
+                int at = (int) (i - c0);
+                float value = st == DType.F32 ? chunk.getFloat(4 * at)
+                        : st == DType.BF16 ? DType.bf16ToFloat(chunk.getShort(2 * at))
+                        : DType.f16ToFloat(chunk.getShort(2 * at));
+                out[p].putFloat((int) (4 * (i - offsets[p])), value);
+            }
+        }
     }
 
     /** Sets m and v (null where the optimiser has no such vector) from floats; synchronises. */
