@@ -371,27 +371,32 @@ final class CudaZoEngine implements ZoEngine {
             throw new ZotuneException("checkpoint holds " + state.optimizerState().size() + " optimiser state tensors, "
                     + "the optimiser has " + expected);
         }
-        int n = Math.toIntExact(zo.chunkTable().stateElements());
-        float[][] vectors = new float[stateVectors.size()][n];
+        int count = layout.count();
+        long[] offsets = new long[count];
+        long[] sizes = new long[count];
+        java.nio.ByteBuffer[][] vectors = new java.nio.ByteBuffer[stateVectors.size()][count];
         int i = 0;
-        for (int p = 0; p < layout.count(); p++) {
+        for (int p = 0; p < count; p++) {
             String name = layout.spec(p).name();
+            offsets[p] = layout.offset(p);
+            sizes[p] = layout.size(p);
             for (int k = 0; k < vectors.length; k++) {
-                put(state.optimizerState().get(i++), stateVectors.get(k) + "/" + name, vectors[k], p);
+                vectors[k][p] = slice(state.optimizerState().get(i++), stateVectors.get(k) + "/" + name, sizes[p]);
             }
         }
-        float[] m = vectors.length >= 1 ? vectors[0] : null;
-        float[] v = vectors.length >= 2 ? vectors[1] : null;
         theta.upload(ps);
-        zo.restoreState(state.t(), state.skipped(), state.badInARow(), m, v);
+        zo.restoreStateSlices(state.t(), state.skipped(), state.badInARow(), offsets, sizes, vectors);
     }
 
-    private void put(HostTensor h, String name, float[] noiseIndexed, int p) {
-        int n = Math.toIntExact(layout.size(p));
+    /** One tensor's optimiser state as float32 bytes, checked against the name and size the optimiser expects. */
+    private static java.nio.ByteBuffer slice(HostTensor h, String name, long n) {
         if (!h.name().equals(name) || h.numel() != n) {
             throw new ZotuneException("checkpoint optimiser state " + h.name() + " does not match " + name);
         }
-        System.arraycopy(h.toFloats(), 0, noiseIndexed, Math.toIntExact(layout.offset(p)), n);
+        if (h.dtype() == DType.F32) {
+            return h.bytes();
+        }
+        return HostTensor.ofFloats(name, h.toFloats(), n).bytes();
     }
 
     @Override

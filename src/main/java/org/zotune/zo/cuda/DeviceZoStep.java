@@ -572,6 +572,22 @@ public final class DeviceZoStep implements AutoCloseable {
         guard.restore(skippedSteps, badRow);
     }
 
+    /**
+     * {@link #restoreState} with the state vectors given as per-tensor float32 slices ({@code vectors[which][p]}:
+     * elements {@code [offsets[p], offsets[p] + sizes[p])}), written slice by slice (no host copy of a whole vector).
+     */
+    public void restoreStateSlices(long steps, long skippedSteps, int badRow, long[] offsets, long[] sizes,
+            ByteBuffer[][] vectors) {
+        open();
+        harvestPending();
+        graph.close(); // recaptured on the next submit
+        for (int which = 0; which < vectors.length; which++) {
+            state.writeSlices(which, offsets, sizes, vectors[which], ops.stream());
+        }
+        this.t = steps;
+        guard.restore(skippedSteps, badRow);
+    }
+
     /** A copy of optimiser state vector {@code which} (0 = m, 1 = v), indexed by global noise index (synchronises). */
     public float[] state(int which) {
         open();

@@ -72,6 +72,7 @@ final class OptimizerState implements AutoCloseable {
 
     /** Bytes of pinned memory {@link #readSlices} reads through at a time. */
     private static final long SLICE_CHUNK = 64L << 20;
+    private static final byte[] ZEROS = new byte[1 << 16];
 
     /**
      * State vector {@code which} (0 = m, 1 = v): elements {@code [offsets[p], offsets[p] + sizes[p])} as float32
@@ -123,6 +124,65 @@ final class OptimizerState implements AutoCloseable {
                         : st == DType.BF16 ? DType.bf16ToFloat(chunk.getShort(2 * at))
                         : DType.f16ToFloat(chunk.getShort(2 * at));
                 out[p].putFloat((int) (4 * (i - offsets[p])), value);
+            }
+        }
+    }
+
+    /**
+     * Sets state vector {@code which} from per-tensor float32 little-endian slices (slice p: elements
+     * {@code [offsets[p], offsets[p] + sizes[p])}; elements outside every slice become 0), through a pinned buffer of
+     * at most 64 MiB (synchronises): {@link #readSlices}'s inverse, exact for values read from a 16-bit state.
+     */
+    void writeSlices(int which, long[] offsets, long[] sizes, ByteBuffer[] slices, CudaStream s) {
+        DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
+        if (b == null) {
+            throw new ZotuneException(opt.name() + " has no optimiser state " + (which == 0 ? "m" : "v"));
+        }
+        for (int p = 0; p < slices.length; p++) {
+            if (offsets[p] < 0 || sizes[p] < 0 || offsets[p] + sizes[p] > elements
+                    || slices[p].remaining() != 4 * sizes[p]) {
+                throw new ZotuneException("optimiser state slice " + p + ": " + slices[p].remaining() / 4
+                        + " values at [" + offsets[p] + ", " + (offsets[p] + sizes[p]) + ") of " + elements
+                        + " state elements");
+            }
+        }
+        if (elements == 0) {
+            return;
+        }
+        DType st = opt.stateDType();
+        int eb = st.bytes();
+        long per = SLICE_CHUNK / eb;
+        try (PinnedBuffer host = PinnedBuffer.allocate(Math.min(SLICE_CHUNK, elements * eb))) {
+            for (long c0 = 0; c0 < elements; c0 += per) {
+                long c1 = Math.min(elements, c0 + per);
+                s.synchronize(); // the previous chunk has left the pinned buffer
+                gather(host.slice(0, (int) ((c1 - c0) * eb)), c0, c1, st, offsets, sizes, slices);
+                b.copyFromHost(host.pointer(), c0 * eb, (c1 - c0) * eb, s);
+            }
+            s.synchronize();
+        }
+    }
+
+    /** {@link #scatter}'s inverse: elements {@code [c0, c1)} from the slices into {@code chunk} as {@code st}, 0 elsewhere. */
+    static void gather(ByteBuffer chunk, long c0, long c1, DType st, long[] offsets, long[] sizes, ByteBuffer[] in) {
+        int eb = st.bytes();
+        int bytes = (int) ((c1 - c0) * eb);
+        for (int at = 0; at < bytes; at += ZEROS.length) { // elements outside every slice (alignment gaps) are 0
+            chunk.put(at, ZEROS, 0, Math.min(ZEROS.length, bytes - at));
+        }
+        for (int p = 0; p < in.length; p++) {
+            long lo = Math.max(c0, offsets[p]);
+            long hi = Math.min(c1, offsets[p] + sizes[p]);
+            ByteBuffer src = in[p].duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            int base = src.position();
+            for (long i = lo; i < hi; i++) {
+                float value = src.getFloat(base + (int) (4 * (i - offsets[p])));
+                int at = (int) (i - c0);
+                if (st == DType.F32) {
+                    chunk.putFloat(4 * at, value);
+                } else {
+                    chunk.putShort(2 * at, st == DType.BF16 ? DType.floatToBf16(value) : DType.floatToF16(value));
+                }
             }
         }
     }

@@ -54,4 +54,56 @@ class StateScatterTest {
             }
         }
     }
+    @Test
+    void gatherIsScattersInverseAndZeroesTheGaps() {
+        long[] offsets = {3, 20, 9, 50};
+        long[] sizes = {4, 25, 11, 0};
+        int elements = 61;
+        Random r = new Random(5);
+        for (DType st : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            ByteBuffer[] in = new ByteBuffer[offsets.length];
+            for (int p = 0; p < in.length; p++) {
+                in[p] = ByteBuffer.allocate((int) (4 * sizes[p])).order(ByteOrder.LITTLE_ENDIAN);
+                for (int k = 0; k < sizes[p]; k++) { // values exact in every state dtype
+                    in[p].putFloat(4 * k, (r.nextInt(255) - 127) / 16f); // 7 significant bits
+                }
+            }
+            for (int chunk : new int[] {1, 7, 32, 61, 100}) {
+                ByteBuffer whole = ByteBuffer.allocate(elements * st.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < whole.capacity(); i++) {
+                    whole.put(i, (byte) 0x5A); // garbage where the gaps are: gather must zero it
+                }
+                for (int c0 = 0; c0 < elements; c0 += chunk) {
+                    int c1 = Math.min(elements, c0 + chunk);
+                    ByteBuffer part = whole.duplicate().position(c0 * st.bytes()).limit(c1 * st.bytes()).slice()
+                            .order(ByteOrder.LITTLE_ENDIAN);
+                    OptimizerState.gather(part, c0, c1, st, offsets, sizes, in);
+                }
+                boolean[] covered = new boolean[elements];
+                for (int p = 0; p < offsets.length; p++) {
+                    for (int k = 0; k < sizes[p]; k++) {
+                        covered[(int) offsets[p] + k] = true;
+                    }
+                }
+                for (int e = 0; e < elements; e++) {
+                    if (!covered[e]) {
+                        for (int b = 0; b < st.bytes(); b++) {
+                            assertEquals(0, whole.get(e * st.bytes() + b), st + " chunk " + chunk + " gap " + e);
+                        }
+                    }
+                }
+                ByteBuffer[] back = new ByteBuffer[offsets.length];
+                for (int p = 0; p < back.length; p++) {
+                    back[p] = ByteBuffer.allocate((int) (4 * sizes[p])).order(ByteOrder.LITTLE_ENDIAN);
+                }
+                OptimizerState.scatter(whole, 0, elements, st, offsets, sizes, back);
+                for (int p = 0; p < back.length; p++) {
+                    for (int k = 0; k < sizes[p]; k++) {
+                        assertEquals(in[p].getFloat(4 * k), back[p].getFloat(4 * k),
+                                st + " chunk " + chunk + " slice " + p + " element " + k);
+                    }
+                }
+            }
+        }
+    }
 }
