@@ -55,13 +55,7 @@ public final class AtomicFiles {
 
     /** Writes {@code file} through {@code content} into a temporary file, fsyncs it and renames it into place. */
     public static void write(Path file, Content content) {
-        Path abs = file.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = null;
-        try {
-            Files.createDirectories(dir);
-            // not Files.createTempFile: its files are 0600 whatever the umask, and the renamed file keeps the mode
-            tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+        place(file, "write", (tmp, abs) -> {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
                 content.writeTo(ch);
                 if (HALT_AT_WRITE != null) {
@@ -69,6 +63,55 @@ public final class AtomicFiles {
                 }
                 ch.force(true);
             }
+        });
+    }
+
+    /**
+     * Makes {@code to} a second name of {@code from}'s file, atomically (a hard link made under a temporary name,
+     * then renamed over {@code to}); where the file system has no hard links, a copy. For a large file that would
+     * otherwise be written twice with the same bytes (a run's best/ and model/ weights at the same step). Replacing
+     * either name later (every write here renames a new file into place) leaves the other as it was.
+     */
+    public static void link(Path from, Path to) {
+        Path src = from.toAbsolutePath();
+        place(to, "link to " + from, (tmp, abs) -> {
+            try {
+                Files.createLink(tmp, src);
+            } catch (UnsupportedOperationException | IOException e) {
+                try (FileChannel in = FileChannel.open(src, StandardOpenOption.READ);
+                        FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE,
+                                StandardOpenOption.CREATE_NEW)) {
+                    for (long at = 0, n = in.size(); at < n; ) {
+                        at += in.transferTo(at, n - at, out);
+                    }
+                    out.force(true);
+                }
+            }
+            if (HALT_AT_WRITE != null) {
+                haltIfAsked(abs);
+            }
+        });
+    }
+
+    /** Makes the temporary file of a write (its path; the target's absolute path for the crash point). */
+    @FunctionalInterface
+    private interface Fill {
+        void make(Path tmp, Path target) throws IOException;
+    }
+
+    /**
+     * The skeleton of every write here: a temporary name in the target's folder, filled by {@code fill}, renamed
+     * over the target, the folder synced; on failure the temporary file is removed and the error names the file.
+     */
+    private static void place(Path file, String verb, Fill fill) {
+        Path abs = file.toAbsolutePath();
+        Path dir = abs.getParent();
+        Path tmp = null;
+        try {
+            Files.createDirectories(dir);
+            // not Files.createTempFile: its files are 0600 whatever the umask, and the renamed file keeps the mode
+            tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            fill.make(tmp, abs);
             try {
                 Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -77,7 +120,7 @@ public final class AtomicFiles {
             tmp = null;
             syncDirectory(dir);
         } catch (IOException e) {
-            throw new ZotuneException(file + ": cannot write: " + e.getMessage(), e);
+            throw new ZotuneException(file + ": cannot " + verb + ": " + e.getMessage(), e);
         } finally {
             if (tmp != null) {
                 try {
@@ -104,55 +147,6 @@ public final class AtomicFiles {
     public static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
             ch.write(b);
-        }
-    }
-
-    /**
-     * Makes {@code to} a second name of {@code from}'s file, atomically (a hard link made under a temporary name,
-     * then renamed over {@code to}); where the file system has no hard links, a copy. For a large file that would
-     * otherwise be written twice with the same bytes (a run's best/ and model/ weights at the same step). Replacing
-     * either name later (every write here renames a new file into place) leaves the other as it was.
-     */
-    public static void link(Path from, Path to) {
-        Path abs = to.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = null;
-        try {
-            Files.createDirectories(dir);
-            tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
-            try {
-                Files.createLink(tmp, from.toAbsolutePath());
-            } catch (UnsupportedOperationException | IOException e) {
-                tmp = null;
-                write(to, ch -> {
-                    try (FileChannel in = FileChannel.open(from, StandardOpenOption.READ)) {
-                        for (long at = 0, n = in.size(); at < n; ) {
-                            at += in.transferTo(at, n - at, ch);
-                        }
-                    }
-                });
-                return;
-            }
-            if (HALT_AT_WRITE != null) {
-                haltIfAsked(abs);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
-            syncDirectory(dir);
-        } catch (IOException e) {
-            throw new ZotuneException(to + ": cannot link to " + from + ": " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // the link error matters more than a leftover temporary name
-                }
-            }
         }
     }
 
