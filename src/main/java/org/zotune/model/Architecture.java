@@ -76,6 +76,11 @@ public interface Architecture {
         return toHf(t);
     }
 
+    /** Whether {@link #toHf(HostTensor, java.nio.ByteBuffer)} copies parameter {@code name} (needs the scratch). */
+    default boolean hfCopies(String name) {
+        return false;
+    }
+
     /**
      * The modules LoRA may adapt (peft.targets): short name (q, k, v, o, up, down, gate, fc1, fc2) to the module's
      * Hugging Face name inside a layer (e.g. {@code self_attn.q_proj}); short names may share a module (GPT-2's fused

@@ -72,9 +72,11 @@ public final class HfExport {
         // a second copy of θ in memory (3 GB at 1.5B parameters in bf16, whose first touch alone took seconds)
         long largest = 0;
         for (HostTensor t : params) {
-            largest = Math.max(largest, t.numel() * t.dtype().bytes());
+            if (arch.hfCopies(t.name())) {
+                largest = Math.max(largest, t.numel() * t.dtype().bytes());
+            }
         }
-        ByteBuffer scratch = ByteBuffer.allocate(Math.toIntExact(largest));
+        ByteBuffer scratch = largest == 0 ? null : ByteBuffer.allocate(Math.toIntExact(largest));
         List<SafetensorsWriter.Entry> hf = new ArrayList<>(params.size());
         for (HostTensor t : params) {
             hf.add(new SafetensorsWriter.Entry(t.name(), t.dtype(), arch.hfShape(t.name(), t.shape()),

@@ -124,6 +124,11 @@ public final class Gpt2Architecture implements Architecture {
         }
     }
 
+    @Override
+    public boolean hfCopies(String name) {
+        return layout(name) == Layout.CONV1D;
+    }
+
     static HostTensor transpose(HostTensor t) {
         return transpose(t, null);
     }

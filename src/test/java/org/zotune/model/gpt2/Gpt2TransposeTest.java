@@ -2,7 +2,9 @@ package org.zotune.model.gpt2;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -78,8 +80,11 @@ class Gpt2TransposeTest {
         HostTensor f32 = random("transformer.h.0.attn.c_attn.weight", DType.F32, 300, 1000, 9);
         assertArrayEquals(reference(f32), bytes(arch.toHf(f32, scratch)));
 
-        // not a Conv1D weight: the tensor itself
+        // not a Conv1D weight: the tensor itself, and an export sizes its scratch buffer by the Conv1D weights only
         HostTensor wte = random("transformer.wte.weight", DType.BF16, 50, 8, 10);
         assertSame(wte, arch.toHf(wte, scratch));
+        assertFalse(arch.hfCopies("transformer.wte.weight"));
+        assertFalse(arch.hfCopies("transformer.h.0.attn.c_attn.bias"));
+        assertTrue(arch.hfCopies("transformer.h.0.mlp.c_fc.weight"));
     }
 }
