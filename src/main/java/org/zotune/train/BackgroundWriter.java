@@ -14,6 +14,7 @@ import org.zotune.ZotuneException;
 final class BackgroundWriter implements AutoCloseable {
     private ExecutorService pool;
     private Future<?> pending;
+    private final java.util.concurrent.atomic.AtomicLong busyNanos = new java.util.concurrent.atomic.AtomicLong();
 
     /** Starts {@code write} once the previous write has ended. */
     void submit(Runnable write) {
@@ -25,7 +26,19 @@ final class BackgroundWriter implements AutoCloseable {
                 return t;
             });
         }
-        pending = pool.submit(write);
+        pending = pool.submit(() -> {
+            long s0 = System.nanoTime();
+            try {
+                write.run();
+            } finally {
+                busyNanos.addAndGet(System.nanoTime() - s0);
+            }
+        });
+    }
+
+    /** The time the writes submitted so far took on the writer's thread (those ended or failed). */
+    long busyNanos() {
+        return busyNanos.get();
     }
 
     /** Waits for the write in flight (if any); its failure is thrown here. */

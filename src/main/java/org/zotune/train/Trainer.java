@@ -437,11 +437,11 @@ public final class Trainer {
         long other = totalNanos - setupNanos - stepNanos - evalNanos - checkpointNanos - exportNanos;
         long engineNanos = setupNanos - modelNanos - dataNanos - fingerprintNanos;
         log.println(String.format(Locale.ROOT, "time: %.1f s: setup %.1f (model %.1f, data %.1f, fingerprints %.1f, "
-                + "engine %.1f), %d steps %.1f (%.1f ms each), evaluations %.1f, checkpoints %.1f, exports %.1f, "
-                + "other %.1f (logs, summary, plots)",
+                + "engine %.1f), %d steps %.1f (%.1f ms each), evaluations %.1f, checkpoints %.1f (writes %.1f in the "
+                + "background), exports %.1f, other %.1f (logs, summary, plots)",
                 totalNanos / 1e9, setupNanos / 1e9, modelNanos / 1e9, dataNanos / 1e9, fingerprintNanos / 1e9,
                 engineNanos / 1e9, steps, stepNanos / 1e9, steps == 0 ? 0.0 : stepNanos / 1e6 / steps,
-                evalNanos / 1e9, checkpointNanos / 1e9, exportNanos / 1e9, other / 1e9));
+                evalNanos / 1e9, checkpointNanos / 1e9, saves.busyNanos() / 1e9, exportNanos / 1e9, other / 1e9));
         log.flush();
     }
 

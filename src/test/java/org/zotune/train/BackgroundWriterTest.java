@@ -71,5 +71,7 @@ class BackgroundWriterTest {
         });
         w.close();
         assertEquals(List.of("written"), done, "close returned only after the write ended");
+        assertTrue(w.busyNanos() >= 200_000_000L, "the write's time on the writer's thread is counted (it slept 200 "
+                + "ms): " + w.busyNanos() + " ns");
     }
 }
