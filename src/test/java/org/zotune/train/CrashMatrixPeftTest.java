@@ -99,6 +99,30 @@ class CrashMatrixPeftTest {
     }
 
     /**
+     * A LoRA run with peft.merge: best/ and model/ hold the merged full weights. Its best steps are 2, 4 and 6, so
+     * the last is the best and model/'s weights file is a hard link of best/'s step-6 file (HfExport): the link is a
+     * crash point like a write, and a run killed inside it or inside that best/ write continues to the same files.
+     */
+    @Test
+    void aKilledMergedLoraRunWhoseModelLinksBestContinuesToTheUninterruptedResult() throws Exception {
+        Path config = textConfig(false, "peft:", "  method: lora", "  r: 2", "  alpha: 4", "  targets: [q]",
+                "  merge: true");
+        CrashRun crash = new CrashRun(config, out(), "train");
+        Outcome expected = crash.uninterrupted();
+        assertEquals(6, expected.steps().size());
+        assertTrue(java.util.Arrays.equals(expected.file("best/model.safetensors"),
+                expected.file("model/model.safetensors")), "best/ and model/ of step 6 hold the same weights");
+        crash.crashAtWrite("model/model.safetensors#1", Then.RESUME, expected); // inside the link
+        crash.crashAtWrite("best/model.safetensors#3", Then.RESUME, expected); // step 6's best/ (4's checkpoint)
+
+        // the same run in this process, kept: model/'s weights file is best/'s
+        Path again = dir.resolve("again");
+        TrainRuns.train(TrainRuns.config(Files.readString(config), "out=" + again), TrainRuns.quiet());
+        assertTrue(Files.isSameFile(again.resolve("best/model.safetensors"), again.resolve("model/model.safetensors")),
+                "model/ links best/'s weights file");
+    }
+
+    /**
      * A prefix run: the same Trainer as a LoRA run with the prefix's own checkpoint and export (PrefixExport), its
      * best/adapter/ exports at steps 2 and 6; one chain walks through every checkpoint and export write.
      */
