@@ -105,8 +105,8 @@ final class CudaTheta implements AutoCloseable {
      * the call: the next upload or borrow overwrites them.
      */
     <R> R borrow(List<ParamSpec> specs, Function<List<HostTensor>, R> use) {
-        try (Lent lent = lend(specs)) {
-            return use.apply(lent.views());
+        try (ZoEngine.Lease<List<HostTensor>> lease = lend(specs)) {
+            return use.apply(lease.value());
         }
     }
 
@@ -115,7 +115,7 @@ final class CudaTheta implements AutoCloseable {
      * steps never touch the staging buffer, so they may run while a writer holds the views; uploading or lending again
      * before the close is an error.
      */
-    Lent lend(List<ParamSpec> specs) {
+    ZoEngine.Lease<List<HostTensor>> lend(List<ParamSpec> specs) {
         requireFree("lend θ");
         DType dtype = params.dtype();
         ops.stream().synchronize(); // the staging buffer may still feed the previous upload
@@ -137,30 +137,7 @@ final class CudaTheta implements AutoCloseable {
         }
         ops.stream().synchronize();
         lent.set(true);
-        return new Lent(views, lent);
-    }
-
-    /** θ lent out as views of the staging buffer; closing (once, from any thread) gives the buffer back. */
-    static final class Lent implements AutoCloseable {
-        private final List<HostTensor> views;
-        private final AtomicBoolean owner;
-        private final AtomicBoolean open = new AtomicBoolean(true);
-
-        private Lent(List<HostTensor> views, AtomicBoolean owner) {
-            this.views = List.copyOf(views);
-            this.owner = owner;
-        }
-
-        List<HostTensor> views() {
-            return views;
-        }
-
-        @Override
-        public void close() {
-            if (open.compareAndSet(true, false)) {
-                owner.set(false);
-            }
-        }
+        return new ZoEngine.Lease<>(List.copyOf(views), () -> lent.set(false));
     }
 
     private void requireFree(String what) {

@@ -323,8 +323,8 @@ final class CudaZoEngine implements ZoEngine {
     @Override
     public Lease<State> lendState() {
         List<HostTensor> opt = optimizerState();
-        CudaTheta.Lent lent = theta.lend(trained);
-        return new Lease<>(new State(zo.step(), zo.skippedSteps(), zo.badInARow(), lent.views(), opt), lent::close);
+        Lease<List<HostTensor>> lent = theta.lend(trained);
+        return new Lease<>(new State(zo.step(), zo.skippedSteps(), zo.badInARow(), lent.value(), opt), lent::close);
     }
 
     /** m (and v) per trained tensor, float32, read slice by slice (no host copy of a whole state vector). */
@@ -338,7 +338,7 @@ final class CudaZoEngine implements ZoEngine {
         }
         java.nio.ByteBuffer[][] vectors = new java.nio.ByteBuffer[stateVectors.size()][];
         for (int i = 0; i < vectors.length; i++) {
-            vectors[i] = zo.stateSlices(i, offsets, sizes);
+            vectors[i] = zo.state(i, offsets, sizes);
         }
         List<HostTensor> opt = new ArrayList<>();
         for (int p = 0; p < n; p++) {
@@ -385,7 +385,7 @@ final class CudaZoEngine implements ZoEngine {
             }
         }
         theta.upload(ps);
-        zo.restoreStateSlices(state.t(), state.skipped(), state.badInARow(), offsets, sizes, vectors);
+        zo.restoreState(state.t(), state.skipped(), state.badInARow(), offsets, sizes, vectors);
     }
 
     /** One tensor's optimiser state as float32 bytes, checked against the name and size the optimiser expects. */

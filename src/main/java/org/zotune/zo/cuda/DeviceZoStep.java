@@ -560,23 +560,11 @@ public final class DeviceZoStep implements AutoCloseable {
     }
 
     /**
-     * Sets the step counter and the optimiser state (a resumed run): {@code m} and {@code v} indexed by global noise
-     * index as {@link #state(int)} returns them (null when the optimiser has no such vector). Synchronises.
+     * Sets the step counter and the optimiser state (a resumed run): the state vectors as per-tensor float32 slices
+     * ({@code vectors[which][p]}: noise indices {@code [offsets[p], offsets[p] + sizes[p])}, 0 elsewhere), written
+     * slice by slice (no host copy of a whole vector). Synchronises.
      */
-    public void restoreState(long steps, long skippedSteps, int badRow, float[] mValues, float[] vValues) {
-        open();
-        harvestPending();
-        graph.close(); // recaptured on the next submit
-        state.write(mValues, vValues, ops.stream());
-        this.t = steps;
-        guard.restore(skippedSteps, badRow);
-    }
-
-    /**
-     * {@link #restoreState} with the state vectors given as per-tensor float32 slices ({@code vectors[which][p]}:
-     * elements {@code [offsets[p], offsets[p] + sizes[p])}), written slice by slice (no host copy of a whole vector).
-     */
-    public void restoreStateSlices(long steps, long skippedSteps, int badRow, long[] offsets, long[] sizes,
+    public void restoreState(long steps, long skippedSteps, int badRow, long[] offsets, long[] sizes,
             ByteBuffer[][] vectors) {
         open();
         harvestPending();
@@ -588,17 +576,11 @@ public final class DeviceZoStep implements AutoCloseable {
         guard.restore(skippedSteps, badRow);
     }
 
-    /** A copy of optimiser state vector {@code which} (0 = m, 1 = v), indexed by global noise index (synchronises). */
-    public float[] state(int which) {
-        open();
-        return state.read(which, ops.stream());
-    }
-
     /**
-     * State vector {@code which}'s elements {@code [offsets[p], offsets[p] + sizes[p])} (noise indices) as float32
+     * Optimiser state vector {@code which}'s (0 = m, 1 = v) elements {@code [offsets[p], offsets[p] + sizes[p])} (noise indices) as float32
      * little-endian bytes, one buffer each, without a host copy of the whole vector (synchronises).
      */
-    public ByteBuffer[] stateSlices(int which, long[] offsets, long[] sizes) {
+    public ByteBuffer[] state(int which, long[] offsets, long[] sizes) {
         open();
         return state.readSlices(which, offsets, sizes, ops.stream());
     }

@@ -49,35 +49,14 @@ final class OptimizerState implements AutoCloseable {
         return v == null ? 0L : v.address();
     }
 
-    /** A copy of state vector {@code which} (0 = m, 1 = v) as floats (synchronises). */
-    float[] read(int which, CudaStream s) {
-        DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
-        if (b == null) {
-            throw new IllegalArgumentException(opt.name() + " has no state vector " + which);
-        }
-        int n = (int) elements;
-        DType st = opt.stateDType();
-        float[] out = new float[n];
-        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
-            b.copyToHost(0, host.pointer(), (long) st.bytes() * n, s);
-            s.synchronize();
-            ByteBuffer h = host.slice(0, st.bytes() * n);
-            for (int i = 0; i < n; i++) {
-                out[i] = st == DType.F32 ? h.getFloat(4 * i)
-                        : st == DType.BF16 ? DType.bf16ToFloat(h.getShort(2 * i)) : DType.f16ToFloat(h.getShort(2 * i));
-            }
-        }
-        return out;
-    }
-
     /** Bytes of pinned memory {@link #readSlices} reads through at a time. */
     private static final long SLICE_CHUNK = 64L << 20;
     private static final byte[] ZEROS = new byte[1 << 16];
 
     /**
      * State vector {@code which} (0 = m, 1 = v): elements {@code [offsets[p], offsets[p] + sizes[p])} as float32
-     * little-endian bytes, one buffer per p, read through a pinned buffer of at most 64 MiB (synchronises). Unlike
-     * {@link #read} it never holds the whole vector on the host nor needs it under 2^31 elements: a checkpoint of
+     * little-endian bytes, one buffer per p, read through a pinned buffer of at most 64 MiB (synchronises): never the
+     * whole vector on the host, nor a limit of 2^31 elements (a checkpoint of
      * ZO-AdaMU at 1.5B parameters is 12 GB of m and v.
      */
     ByteBuffer[] readSlices(int which, long[] offsets, long[] sizes, CudaStream s) {
@@ -184,40 +163,6 @@ final class OptimizerState implements AutoCloseable {
                     chunk.putShort(2 * at, st == DType.BF16 ? DType.floatToBf16(value) : DType.floatToF16(value));
                 }
             }
-        }
-    }
-
-    /** Sets m and v (null where the optimiser has no such vector) from floats; synchronises. */
-    void write(float[] mValues, float[] vValues, CudaStream s) {
-        write(m, mValues, "m", s);
-        write(v, vValues, "v", s);
-    }
-
-    private void write(DeviceBuffer b, float[] values, String what, CudaStream s) {
-        if (b == null) {
-            if (values != null) {
-                throw new ZotuneException(opt.name() + " has no optimiser state " + what);
-            }
-            return;
-        }
-        int n = (int) elements;
-        if (values == null || values.length != n) {
-            throw new ZotuneException("optimiser state " + what + ": " + (values == null ? 0 : values.length)
-                    + " values for " + n + " state elements");
-        }
-        // values read back by read(i) from a bf16/f16 state are exact in that type, so this round trip is exact
-        DType st = opt.stateDType();
-        try (PinnedBuffer host = PinnedBuffer.allocate((long) st.bytes() * n)) {
-            ByteBuffer h = host.slice(0, st.bytes() * n);
-            for (int i = 0; i < n; i++) {
-                if (st == DType.F32) {
-                    h.putFloat(4 * i, values[i]);
-                } else {
-                    h.putShort(2 * i, st == DType.BF16 ? DType.floatToBf16(values[i]) : DType.floatToF16(values[i]));
-                }
-            }
-            b.copyFromHost(host.pointer(), 0, (long) st.bytes() * n, s);
-            s.synchronize();
         }
     }
 
