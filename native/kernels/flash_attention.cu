@@ -8,6 +8,12 @@
 // strides in elements, so packed q|k|v activations and [B, H, T, D] layouts both work; every stride a
 // multiple of 8 and every base 16-byte aligned (the host checks). P is rounded to the storage type (T:
 // bf16 or __half) for P·V, as the unfused path rounds the probabilities to the compute type.
+// A packed q|k|v bias: q's is added (and rounded to T) as Q is loaded; k's is not added at all, since it adds
+// q·b_k to every score of a query row, which the softmax cancels; v's is added to each output row that saw a
+// key, since the weights of a row sum to 1 (Σ p·(v + b_v) / Σ p = Σ p·v / Σ p + b_v). So no K/V tile is touched
+// after its copy; the results differ from adding the bias first only by that sum's rounding to T.
+// Per key tile a warp's work is fa_tile_mt: fully visible tiles (no masked key, causal: the tile ends at or
+// before the warp's first row) skip the per-element mask; exponentials are one FFMA and one ex2.approx.ftz.
 #include "block.cuh"
 #include "dtype.cuh"
 
@@ -71,7 +77,7 @@ __device__ __forceinline__ void fa_load_tile(T* tile, const T* base, int rowStri
 }
 
 // Pipelined staging: 16-byte cp.async copies (zero-filled past Tn) that land while the previous tile
-// is being computed; a bias is added afterwards by the thread that copied each chunk.
+// is being computed.
 __device__ __forceinline__ void fa_cp_async16(void* smem, const void* gmem, bool valid) {
     const uint32_t dst = (uint32_t)__cvta_generic_to_shared(smem);
     const int n = valid ? 16 : 0;
@@ -80,31 +86,28 @@ __device__ __forceinline__ void fa_cp_async16(void* smem, const void* gmem, bool
 __device__ __forceinline__ void fa_cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void fa_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// Where the row's 16-byte chunks divide the block's threads (D = 64, 128), each thread copies one column chunk of
+// every (FA_THREADS / CH)-th row: one 64-bit address per tile, then constant steps (per-chunk index arithmetic was
+// ~13 % of the 64-row kernel's instructions at T = 512).
 template <typename T, int D>
 __device__ __forceinline__ void fa_issue_tile(T* tile, const T* base, int rowStride, int row0, int Tn) {
     constexpr int CH = D / 8;
-    for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
-        const int r = i / CH, ch = i - r * CH;
-        const bool ok = row0 + r < Tn;
-        const T* src = ok ? base + (int64_t)(row0 + r) * rowStride + ch * 8 : base;
-        fa_cp_async16(tile + r * (D + 8) + ch * 8, src, ok);
-    }
-}
-
-// Same chunks as fa_issue_tile (so each thread touches only what its own copies wrote).
-template <typename T, int D>
-__device__ __forceinline__ void fa_bias_tile(T* tile, const T* bias, int row0, int Tn) {
-    constexpr int CH = D / 8;
-    for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
-        const int r = i / CH, ch = i - r * CH;
-        if (row0 + r < Tn) {
-            uint4* p = reinterpret_cast<uint4*>(tile + r * (D + 8) + ch * 8);
-            float a[8], b[8];
-            unpack<T>(*p, a);
-            unpack<T>(*reinterpret_cast<const uint4*>(bias + ch * 8), b);
+    if constexpr (FA_THREADS % CH == 0) {
+        constexpr int STEP = FA_THREADS / CH;  // rows between a thread's chunks
+        const int r0 = threadIdx.x / CH, ch = threadIdx.x - r0 * CH;
+        const T* src = base + (int64_t)row0 * rowStride + (r0 * rowStride + ch * 8);
+        T* dst = tile + r0 * (D + 8) + ch * 8;
 #pragma unroll
-            for (int e = 0; e < 8; e++) a[e] += b[e];
-            *p = pack<T>(a);
+        for (int j = 0; j < FA_ROWS / STEP; j++) {
+            const bool ok = row0 + r0 + j * STEP < Tn;
+            fa_cp_async16(dst + j * STEP * (D + 8), ok ? src + j * STEP * rowStride : base, ok);
+        }
+    } else {
+        for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
+            const int r = i / CH, ch = i - r * CH;
+            const bool ok = row0 + r < Tn;
+            const T* src = ok ? base + (int64_t)(row0 + r) * rowStride + ch * 8 : base;
+            fa_cp_async16(tile + r * (D + 8) + ch * 8, src, ok);
         }
     }
 }
@@ -117,115 +120,118 @@ __device__ __forceinline__ void fa_ldmatrix_x4(uint32_t (&r)[4], const void* p) 
                  : "r"(addr));
 }
 
+// 2^x on the special-function unit (flushes results below 2^-126 to zero: such a weight is lost beside the row's
+// largest, which is 1).
+__device__ __forceinline__ float fa_ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // One key tile (staged in sK, sV with visibility flags sMask) folded into MT m-tiles of 16 query rows of a
 // warp (rows[mt] = its rows g and g + 8): S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
-// MT = 1 (the 64-row and short kernels) loads K fragments with 32-bit shared loads, as it always has. MT > 1
-// (the wide kernels) loads them with ldmatrix, each x4 feeding 2·MT mma, and each V ldmatrix.trans feeds
-// 2·MT mma; MT = 1 takes Q from registers (qf), MT > 1 from the warp's rows of a shared Q tile (sQ, row stride
-// D + 8) per tile with ldmatrix (Q in registers as well spills). Every m-tile sees the same fragments, the
-// same mma sequence per accumulator and the same per-row softmax operations as with MT = 1, so each row's
-// result is the same bits.
+// K fragments come from ldmatrix x4 (each feeding 2·MT mma), V fragments from ldmatrix.trans x4. MT = 1 (the
+// 64-row and short kernels) takes Q from registers (qf), MT > 1 (the wide kernels) from the warp's rows of a
+// shared Q tile (sQ, row stride D + 8) per tile with ldmatrix (Q in registers as well spills). Every m-tile sees
+// the same fragments, the same mma sequence per accumulator and the same per-row softmax operations as with
+// MT = 1, so each row's result is the same bits whichever kernel computes it. m is the running maximum of the
+// scores times sl2 (scale·log2 e), the base-2 exponent's scale.
 template <typename T, int D, bool CAUSAL, int MT>
 __device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* sMask, int kv0,
                                            const int (&rows)[MT][2], float sl2, const uint32_t (&qf)[1][D / 16][4],
-                                           const T* sQ, bool visible, float (&m)[MT][2], float (&l)[MT][2],
+                                           const T* sQ, float (&m)[MT][2], float (&l)[MT][2],
                                            float (&acc)[MT][D / 8][4]) {
     constexpr int LD = D + 8;
     constexpr int NT = FA_ROWS / 8;
     const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    // the tile's 64 key flags as two ballots: bit i of vis0 / vis1 is key i / 32 + i of the tile
+    const uint32_t vis0 = __ballot_sync(0xffffffffu, sMask[lane] != 0);
+    const uint32_t vis1 = __ballot_sync(0xffffffffu, sMask[32 + lane] != 0);
     float s[MT][NT][4];
-    if constexpr (MT == 1) {
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-            s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
-            const T* kr = sK + (nt * 8 + g) * LD;
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 2 * c);
-                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(kr + kk * 16 + 8 + 2 * c);
-                fa_mma<T>(s[0][nt], qf[0][kk], b0, b1);
-            }
-        }
-    } else {
+        for (int nt = 0; nt < NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+    // x4 of keys 16np..16np+15: tiles (n-tile 2np, k 0-7), (2np, k 8-15), (2np+1, k 0-7), (2np+1, k 8-15), i.e. the
+    // (b0, b1) of n-tiles 2np and 2np+1: lane l holds K[8·nt + l/4][16kk + 2(l%4) ..] as a 32-bit load would
+    const T* kr = sK + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
+    for (int kk = 0; kk < D / 16; kk++) {
+        uint32_t qa[MT][4];
+        if constexpr (MT == 1) {
 #pragma unroll
-            for (int nt = 0; nt < NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
-        // x4 of keys 16np..16np+15: tiles (n-tile 2np, k 0-7), (2np, k 8-15), (2np+1, k 0-7), (2np+1, k 8-15),
-        // i.e. the (b0, b1) of n-tiles 2np and 2np+1, the same registers the 32-bit loads give
-        const T* kr = sK + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
-        // A x4 of Q rows 0-15: tiles (rows 0-7, k 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = qf's order
-        const T* qr = sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            uint32_t qa[MT][4];
+            for (int j = 0; j < 4; j++) qa[0][j] = qf[0][kk][j];
+        } else {
+            // A x4 of Q rows 0-15: tiles (rows 0-7, k 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = qf's order
+            const T* qr = sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) fa_ldmatrix_x4(qa[mt], qr + mt * 16 * LD + kk * 16);
+        }
 #pragma unroll
-            for (int np = 0; np < NT / 2; np++) {
-                uint32_t kf[4];
-                fa_ldmatrix_x4(kf, kr + np * 16 * LD + kk * 16);
+        for (int np = 0; np < NT / 2; np++) {
+            uint32_t kf[4];
+            fa_ldmatrix_x4(kf, kr + np * 16 * LD + kk * 16);
 #pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    fa_mma<T>(s[mt][2 * np], qa[mt], kf[0], kf[1]);
-                    fa_mma<T>(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
-                }
+            for (int mt = 0; mt < MT; mt++) {
+                fa_mma<T>(s[mt][2 * np], qa[mt], kf[0], kf[1]);
+                fa_mma<T>(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
             }
         }
     }
     float al[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
-        float tm0 = -INFINITY, tm1 = -INFINITY;
-        // MT > 1: where every key of the tile is visible to every row of the m-tile (no masked key, causal: the
-        // tile ends at or before the m-tile's first row) the scores are scaled without the per-element test,
-        // which gives each the same value as the test passing (warp-uniform)
-        if (MT > 1 && visible && (!CAUSAL || kv0 + FA_ROWS - 1 <= rows[mt][0] - g)) {
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) s[mt][nt][e] *= sl2;
-                tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
-                tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
-            }
-        } else {
+        // warp-uniform: every key of the tile visible to every row of the m-tile (causal: the tile ends at or
+        // before the m-tile's first row, rows[mt][0] - g); otherwise each score is tested
+        const bool full = (vis0 & vis1) == 0xffffffffu && (!CAUSAL || kv0 + FA_ROWS - 1 <= rows[mt][0] - g);
+        if (!full) {
+            // key kv0 + 2c + x of score (nt, e), x = 8nt + (e & 1): its flag is bit 8(nt & 3) + (e & 1) of w0 / w1
+            // (nt < 4 / nt >= 4), and causal it is visible to row r iff x <= r - kv0 - 2c
+            const uint32_t w0 = vis0 >> (2 * c), w1 = vis1 >> (2 * c);
+            const int lim0 = rows[mt][0] - kv0 - 2 * c, lim1 = rows[mt][1] - kv0 - 2 * c;
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    const int kl = nt * 8 + 2 * c + (e & 1);
-                    const int row = e < 2 ? rows[mt][0] : rows[mt][1];
-                    const bool ok = sMask[kl] != 0 && (!CAUSAL || kv0 + kl <= row);
-                    s[mt][nt][e] = ok ? s[mt][nt][e] * sl2 : -INFINITY;
+                    const int x = nt * 8 + (e & 1);
+                    const uint32_t w = nt < NT / 2 ? w0 : w1;
+                    const bool ok = ((w >> ((nt % (NT / 2)) * 8 + (e & 1))) & 1u) != 0u &&
+                                    (!CAUSAL || x <= (e < 2 ? lim0 : lim1));
+                    if (!ok) s[mt][nt][e] = -INFINITY;
                 }
-                tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
-                tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
             }
+        }
+        float tm0 = -INFINITY, tm1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            tm0 = fmaxf(tm0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+            tm1 = fmaxf(tm1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
         }
         // the four lanes of a quad hold one row between them
         tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 1));
         tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, 2));
         tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, 1));
         tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, 2));
-        const float mn0 = fmaxf(m[mt][0], tm0), mn1 = fmaxf(m[mt][1], tm1);
-        const float a0 = mn0 == -INFINITY ? 1.f : exp2f(m[mt][0] - mn0);
-        const float a1 = mn1 == -INFINITY ? 1.f : exp2f(m[mt][1] - mn1);
+        // max(s)·sl2 = max(s·sl2) (sl2 > 0, rounding is monotone)
+        const float mn0 = fmaxf(m[mt][0], tm0 * sl2), mn1 = fmaxf(m[mt][1], tm1 * sl2);
+        // a row with no visible key so far: every weight exp2(-inf) = 0, its rescale too (acc and l are 0)
+        const float z0 = mn0 == -INFINITY ? 0.f : mn0, z1 = mn1 == -INFINITY ? 0.f : mn1;
+        al[mt][0] = fa_ex2(m[mt][0] - z0);
+        al[mt][1] = fa_ex2(m[mt][1] - z1);
         m[mt][0] = mn0;
         m[mt][1] = mn1;
         float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) {
-            s[mt][nt][0] = mn0 == -INFINITY ? 0.f : exp2f(s[mt][nt][0] - mn0);
-            s[mt][nt][1] = mn0 == -INFINITY ? 0.f : exp2f(s[mt][nt][1] - mn0);
-            s[mt][nt][2] = mn1 == -INFINITY ? 0.f : exp2f(s[mt][nt][2] - mn1);
-            s[mt][nt][3] = mn1 == -INFINITY ? 0.f : exp2f(s[mt][nt][3] - mn1);
+            s[mt][nt][0] = fa_ex2(fmaf(s[mt][nt][0], sl2, -z0));
+            s[mt][nt][1] = fa_ex2(fmaf(s[mt][nt][1], sl2, -z0));
+            s[mt][nt][2] = fa_ex2(fmaf(s[mt][nt][2], sl2, -z1));
+            s[mt][nt][3] = fa_ex2(fmaf(s[mt][nt][3], sl2, -z1));
             ps0 += s[mt][nt][0] + s[mt][nt][1];
             ps1 += s[mt][nt][2] + s[mt][nt][3];
         }
-        l[mt][0] = l[mt][0] * a0 + ps0;
-        l[mt][1] = l[mt][1] * a1 + ps1;
-        al[mt][0] = a0;
-        al[mt][1] = a1;
+        l[mt][0] = l[mt][0] * al[mt][0] + ps0;
+        l[mt][1] = l[mt][1] * al[mt][1] + ps1;
     }
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
@@ -262,6 +268,31 @@ __device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* 
     }
 }
 
+// Row g (j = 0) or g + 8 (j = 1) of a warp's m-tile into the output: acc / l, plus the V bias (or none) where the
+// row saw a key; a row with no visible key is zeros. l is this lane's part of the row sum (the quad adds them), so
+// every lane of the warp calls this, also for rows at or past Tn (not written).
+template <typename T, int D>
+__device__ __forceinline__ void fa_store_row(T* ob, int sot, int row, int Tn, const float (&acc)[D / 8][4], int j,
+                                             float l, const T* vbias) {
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (row >= Tn) return;
+    const int c = threadIdx.x & 3;
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const bool withBias = vbias != nullptr && l > 0.f;
+    T* orow = ob + (int64_t)row * sot;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+        float o0 = acc[nt][2 * j] * inv, o1 = acc[nt][2 * j + 1] * inv;
+        if (withBias) {
+            const float2 bv = Packed2<T>::to(*reinterpret_cast<const typename Packed2<T>::type*>(vbias + nt * 8 + 2 * c));
+            o0 += bv.x;
+            o1 += bv.y;
+        }
+        *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(o0, o1);
+    }
+}
+
 // One m-tile of a warp's 16 query rows (row0, row1 = row0 + 8), as the 64-row and short kernels call it.
 template <typename T, int D, bool CAUSAL>
 __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMask, int kv0, int row0,
@@ -270,8 +301,8 @@ __device__ __forceinline__ void fa_tile(const T* sK, const T* sV, const int* sMa
     const int rows[1][2] = {{row0, row1}};
     float m[1][2] = {{m0, m1}}, l[1][2] = {{l0, l1}};
     fa_tile_mt<T, D, CAUSAL, 1>(sK, sV, sMask, kv0, rows, sl2,
-                                       reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(qf), nullptr, false, m, l,
-                                       reinterpret_cast<float(&)[1][D / 8][4]>(acc));
+                                reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(qf), nullptr, m, l,
+                                reinterpret_cast<float(&)[1][D / 8][4]>(acc));
     m0 = m[0][0];
     m1 = m[0][1];
     l0 = l[0][0];
@@ -297,9 +328,8 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
     const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
     const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
     const int* mb = mask + (int64_t)b * Tn;
-    // packed q|k|v bias [(H + 2·Hkv)·D] (or none)
+    // packed q|k|v bias [(H + 2·Hkv)·D] (or none): q's as Q is loaded, v's at the output, k's not at all
     const T* qbias = bias == nullptr ? nullptr : bias + h * D;
-    const T* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
     const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
 
     // Q fragments (A operand) stay in registers; staged through the K buffer.
@@ -345,10 +375,6 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
             } else {
                 fa_cp_wait<0>();
             }
-            if (kbias != nullptr) {
-                fa_bias_tile<T, D>(sK + stage * TILE, kbias, kv0, Tn);
-                fa_bias_tile<T, D>(sV + stage * TILE, vbias, kv0, Tn);
-            }
             __syncthreads();
             fa_tile<T, D, CAUSAL>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, row0, row1, sl2, qf, m0,
                        m1, l0, l1, acc);
@@ -357,8 +383,8 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
     }
     for (int kv0 = 0; !PIPE && kv0 < kvEnd; kv0 += FA_ROWS) {
         __syncthreads();  // every warp is done with the previous tile (and the Q staging)
-        fa_load_tile<T, D>(sK, kb, skt, kv0, Tn, kbias);
-        fa_load_tile<T, D>(sV, vb, svt, kv0, Tn, vbias);
+        fa_load_tile<T, D>(sK, kb, skt, kv0, Tn, nullptr);
+        fa_load_tile<T, D>(sV, vb, svt, kv0, Tn, nullptr);
         if (threadIdx.x < FA_ROWS) {
             const int key = kv0 + threadIdx.x;
             sMask[threadIdx.x] = key < Tn && mb[key] != 0;
@@ -367,24 +393,9 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
 
         fa_tile<T, D, CAUSAL>(sK, sV, sMask, kv0, row0, row1, sl2, qf, m0, m1, l0, l1, acc);
     }
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const float i0 = l0 > 0.f ? 1.f / l0 : 0.f, i1 = l1 > 0.f ? 1.f / l1 : 0.f;
     T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
-    if (row0 < Tn) {
-        T* orow = ob + (int64_t)row0 * sot;
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][0] * i0, acc[nt][1] * i0);
-    }
-    if (row1 < Tn) {
-        T* orow = ob + (int64_t)row1 * sot;
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][2] * i1, acc[nt][3] * i1);
-    }
+    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l0, vbias);
+    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l1, vbias);
 }
 
 // Short sequences (T <= 256): the block's whole key range [0, kvEnd) of K and V (at most 4 tiles of 64
@@ -418,8 +429,8 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
     const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
     const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
     const int* mb = mask + (int64_t)b * Tn;
+    // packed q|k|v bias (or none): q's as Q is loaded, v's at the output, k's not at all
     const T* qbias = bias == nullptr ? nullptr : bias + h * D;
-    const T* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
     const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
 
     // every K/V tile this block needs, in flight at once (zero-filled past Tn)
@@ -457,26 +468,6 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
     }
 
     fa_cp_wait<0>();
-    if (kbias != nullptr) {  // each thread adds the bias to the chunks its own copies wrote
-        for (int i = threadIdx.x; i < tileEnd * CH; i += FS_THREADS) {
-            const int r = i / CH, ch = i - r * CH;
-            if (r < Tn) {
-                float a[8], bk[8];
-                uint4* pk = reinterpret_cast<uint4*>(sK + r * LD + ch * 8);
-                unpack<T>(*pk, a);
-                unpack<T>(*reinterpret_cast<const uint4*>(kbias + ch * 8), bk);
-#pragma unroll
-                for (int e = 0; e < 8; e++) a[e] += bk[e];
-                *pk = pack<T>(a);
-                uint4* pv = reinterpret_cast<uint4*>(sV + r * LD + ch * 8);
-                unpack<T>(*pv, a);
-                unpack<T>(*reinterpret_cast<const uint4*>(vbias + ch * 8), bk);
-#pragma unroll
-                for (int e = 0; e < 8; e++) a[e] += bk[e];
-                *pv = pack<T>(a);
-            }
-        }
-    }
     __syncthreads();
 
     const float sl2 = scale * 1.4426950408889634f;  // softmax in base 2
@@ -490,24 +481,9 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
         fa_tile<T, D, CAUSAL>(sK + kv0 * LD, sV + kv0 * LD, sMask + kv0, kv0, row0, row1, sl2, qf, m0, m1, l0, l1,
                               acc);
     }
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const float i0 = l0 > 0.f ? 1.f / l0 : 0.f, i1 = l1 > 0.f ? 1.f / l1 : 0.f;
     T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
-    if (row0 < Tn) {
-        T* orow = ob + (int64_t)row0 * sot;
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][0] * i0, acc[nt][1] * i0);
-    }
-    if (row1 < Tn) {
-        T* orow = ob + (int64_t)row1 * sot;
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++)
-            *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) = pack2<T>(acc[nt][2] * i1, acc[nt][3] * i1);
-    }
+    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l0, vbias);
+    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l1, vbias);
 }
 
 // Long sequences (T > 256, the host's choice; any T works): 128 query rows a block, FW_MT = 2 m-tiles of 16
@@ -540,14 +516,13 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
     const int b = blockIdx.y / H, h = blockIdx.y - b * H;
     const int kvh = h / (H / Hkv);
     const int q0 = qblock * FW_ROWS;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2;
     const T* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
     const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
     const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
     const int* mb = mask + (int64_t)b * Tn;
-    // packed q|k|v bias [(H + 2·Hkv)·D] (or none)
+    // packed q|k|v bias [(H + 2·Hkv)·D] (or none): q's as Q is loaded, v's at the output, k's not at all
     const T* qbias = bias == nullptr ? nullptr : bias + h * D;
-    const T* kbias = bias == nullptr ? nullptr : bias + (H + kvh) * D;
     const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
 
     const int kvEnd = CAUSAL ? min(Tn, q0 + FW_ROWS) : Tn;  // causal: no key past the block's last query
@@ -591,17 +566,10 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
         } else {
             fa_cp_wait<0>();
         }
-        if (kbias != nullptr) {
-            fa_bias_tile<T, D>(sK + stage * TILE, kbias, kv0, Tn);
-            fa_bias_tile<T, D>(sV + stage * TILE, vbias, kv0, Tn);
-        }
-        // a barrier that also tells whether no key of the tile is masked (each of the first 64 threads reads the
-        // flag its own issue wrote)
-        const bool visible =
-            __syncthreads_and(threadIdx.x >= FA_ROWS || sMask[stage * FA_ROWS + threadIdx.x] != 0) != 0;
+        __syncthreads();
         if (kv0 < warpEnd) {  // warp-uniform
             fa_tile_mt<T, D, CAUSAL, MT>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, rows,
-                                         sl2, qf, qw, visible, m, l, acc);
+                                         sl2, qf, qw, m, l, acc);
         }
         __syncthreads();  // every warp is done with this stage before it is refilled
     }
@@ -609,19 +577,7 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
-            float lj = l[mt][j];
-            lj += __shfl_xor_sync(0xffffffffu, lj, 1);
-            lj += __shfl_xor_sync(0xffffffffu, lj, 2);
-            const float inv = lj > 0.f ? 1.f / lj : 0.f;
-            if (rows[mt][j] < Tn) {
-                T* orow = ob + (int64_t)rows[mt][j] * sot;
-#pragma unroll
-                for (int nt = 0; nt < D / 8; nt++)
-                    *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * c) =
-                        pack2<T>(acc[mt][nt][2 * j] * inv, acc[mt][nt][2 * j + 1] * inv);
-            }
-        }
+        for (int j = 0; j < 2; j++) fa_store_row<T, D>(ob, sot, rows[mt][j], Tn, acc[mt], j, l[mt][j], vbias);
     }
 }
 
@@ -637,9 +593,10 @@ extern "C" {
         flash_attention<T, DIM, false, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, \
                                                svb, svt, svh, sob, sot, soh, scale);                             \
     }
-// two stages of 64 rows of K and V fit the 48 KB of static shared memory up to D = 80
-#define ZT_FLASH_P(DIM, SUF, T, DIR, CAUSAL)                                                                     \
-    __global__ void __launch_bounds__(FA_THREADS) flash_attention_##DIR##p_d##DIM##_##SUF(                       \
+// two stages of 64 rows of K and V fit the 48 KB of static shared memory up to D = 80; MINB blocks an SM as the
+// register bound (0: none): 4 at D = 64 holds it at 128 registers without spills, so 4 blocks fit an SM, not 3
+#define ZT_FLASH_P(DIM, MINB, SUF, T, DIR, CAUSAL)                                                               \
+    __global__ void __launch_bounds__(FA_THREADS, MINB) flash_attention_##DIR##p_d##DIM##_##SUF(                 \
         const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
         int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
         float scale) {                                                                                           \
@@ -671,8 +628,8 @@ extern "C" {
     ZT_FLASH(80, SUF, T, DIR, CAUSAL)     \
     ZT_FLASH(96, SUF, T, DIR, CAUSAL)     \
     ZT_FLASH(128, SUF, T, DIR, CAUSAL)    \
-    ZT_FLASH_P(64, SUF, T, DIR, CAUSAL)   \
-    ZT_FLASH_P(80, SUF, T, DIR, CAUSAL)   \
+    ZT_FLASH_P(64, 4, SUF, T, DIR, CAUSAL) \
+    ZT_FLASH_P(80, 0, SUF, T, DIR, CAUSAL) \
     ZT_FLASH_S(4, 64, 4, SUF, T, DIR, CAUSAL)  \
     ZT_FLASH_S(4, 80, 3, SUF, T, DIR, CAUSAL)  \
     ZT_FLASH_S(4, 96, 3, SUF, T, DIR, CAUSAL)  \

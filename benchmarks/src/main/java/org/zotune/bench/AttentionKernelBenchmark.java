@@ -38,8 +38,8 @@ import org.zotune.tensor.HostTensor;
  * ({@code kernel=copy}: q, k, v read and the output written once, 4·B·T·H·D·b bytes, b = 2 for bf16 / f16; the copy
  * reads and writes 2·B·T·H·D·b), in one run. Shapes
  * ({@code -p shape=}): {@code gpt2xl-16x128} and {@code gpt2xl-16x512} (GPT-2 1.5B: H = 25, D = 64, causal, packed
- * q|k|v rows of 3·1600 with the qkv bias fused into the loads, as the model runs it) and {@code roberta-large-32x128}
- * (H = 16, D = 64, bidirectional, separate q, k, v; every key visible). Each invocation is {@value #LAUNCHES}
+ * q|k|v rows of 3·1600 with the qkv bias fused into the kernel, as the model runs it), {@code roberta-large-32x128}
+ * and {@code roberta-large-32x512} (H = 16, D = 64, bidirectional, separate q, k, v; every key visible). Each invocation is {@value #LAUNCHES}
  * launches back to back then one stream synchronisation, so the score is µs per launch without the host's
  * synchronisation. Bytes moved are printed at setup; GB/s = bytes / time. Run on the GPU host, with the bundle and
  * the benchmarks jar as for LoraKernelBenchmark (benchmarks/RESULTS.md):
@@ -58,7 +58,7 @@ public class AttentionKernelBenchmark {
     @Param({"BF16"})
     public String dtype;
 
-    @Param({"gpt2xl-16x128", "gpt2xl-16x512", "roberta-large-32x128"})
+    @Param({"gpt2xl-16x128", "gpt2xl-16x512", "roberta-large-32x128", "roberta-large-32x512"})
     public String shape;
 
     @Param({"copy", "long", "short", "wide"})
@@ -86,8 +86,9 @@ public class AttentionKernelBenchmark {
             case "gpt2xl-16x128" -> { b = 16; t = 128; h = 25; causal = true; packed = true; }
             case "gpt2xl-16x512" -> { b = 16; t = 512; h = 25; causal = true; packed = true; }
             case "roberta-large-32x128" -> { b = 32; t = 128; h = 16; causal = false; packed = false; }
+            case "roberta-large-32x512" -> { b = 32; t = 512; h = 16; causal = false; packed = false; }
             default -> throw new IllegalArgumentException("unknown shape " + shape
-                    + " (gpt2xl-16x128, gpt2xl-16x512, roberta-large-32x128)");
+                    + " (gpt2xl-16x128, gpt2xl-16x512, roberta-large-32x128, roberta-large-32x512)");
         }
         int d = 64;
         spec = new AttentionSpec(b, t, h, h, d, (float) (1 / Math.sqrt(d)), 0, null).withCausal(causal);

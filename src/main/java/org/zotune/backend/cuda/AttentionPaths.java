@@ -32,7 +32,7 @@ final class AttentionPaths {
     }
 
     /**
-     * Whether the fused kernel adds a packed q|k|v bias while loading (rather than a biased copy of qkv first): the
+     * Whether the fused kernel takes a packed q|k|v bias itself (rather than a biased copy of qkv first): the
      * switch on, the kernel takes the shape, no RoPE, both addresses 16-byte aligned and {@code tokenElements}
      * (T times the packed row width) within 32-bit indices.
      */

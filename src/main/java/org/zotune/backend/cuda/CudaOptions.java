@@ -8,13 +8,16 @@ package org.zotune.backend.cuda;
  * @param fuseNorm       zotune.cuda.fuseNorm (true): the residual addition and the following norm in one kernel
  * @param fuseBias       zotune.cuda.fuseBias (true): bias, activation and residual addition fused after a GEMM
  * @param stridedLogits  zotune.cuda.stridedLogits (true): LM-head rows stay padded instead of copied out densely
- * @param flashBias      zotune.cuda.flashBias (true): the fused attention adds a packed q|k|v bias while loading
+ * @param flashBias      zotune.cuda.flashBias (true): the fused attention takes a packed q|k|v bias itself (q's as Q
+ *                       loads, v's at the output, k's cancelled by the softmax: flash_attention.cu)
  * @param flashPipeline  zotune.cuda.flashPipeline (true): the two-stage (cp.async) fused attention where it fits
  * @param flashAttention zotune.cuda.flashAttention (true): the fused attention; false: scores through device memory
  * @param flashShort     zotune.cuda.flashShort (true): for T ≤ 256 the short-sequence fused attention (every K/V tile
  *                       staged at once); false: the 64-row kernels at every length. Its results are bitwise the
- *                       64-row kernels' (FlashShortAttentionTest on an H100: 0 elements differ in 480 cases); it is
- *                       13–18 % faster at T = 128 (AttentionKernelBenchmark, benchmarks/RESULTS.md)
+ *                       64-row kernels' (FlashShortAttentionTest on an H100: 0 elements differ in 480 cases); it was
+ *                       13–18 % faster at T = 128, but since the per-tile work was reworked (2026-12-06) the two
+ *                       time alike there (AttentionKernelBenchmark: 19.2 vs 18.6 µs at gpt2xl-16x128, 22.6 vs 22.5
+ *                       at roberta-large-32x128; benchmarks/RESULTS.md)
  * @param ltEpilogue     zotune.cuda.ltEpilogue (false): in bf16 / f16, bias + ReLU / GELU as cuBLASLt's GEMM
  *                       epilogue. Off by default: measured 3–5 % faster forwards but 10–40 % larger logit errors
  *                       against transformers' f32 outputs (benchmarks/NOTES.md, session 8)

@@ -156,7 +156,7 @@ final class FlashAttentionKernels {
 
     /**
      * Fused attention into out [B·T, H·D]; q, k, v addressed by (batch, token, head) strides; {@code packedBias}
-     * (0 = none) a packed q|k|v bias added while loading.
+     * (0 = none) a packed q|k|v bias the kernel takes itself (flash_attention.cu).
      */
     void launch(long q, int sqb, int sqt, int sqh, long kp, int skb, int skt, int skh, long v, int svb, int svt,
                 int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias, AttentionSpec spec) {

@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
+import static org.zotune.backend.cuda.GpuTestSupport.assertPackedBiasAccuracy;
 import static org.zotune.backend.cuda.GpuTestSupport.atol;
 import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
+import static org.zotune.backend.cuda.GpuTestSupport.rounded;
 import static org.zotune.backend.cuda.GpuTestSupport.rtol;
 
 import java.util.Arrays;
@@ -85,6 +87,15 @@ class CudaOpsTest {
 
     private Pair pair(CpuOps cpu, CudaOps gpu, float[] v, int rows, int cols) {
         return new Pair(cpu.tensor(v, rows, cols), gpu.tensor(v, rows, cols));
+    }
+
+    /** Packed attention in float32 on the CPU from the values a t tensor holds (the bias as biasRows rows). */
+    private static float[] exactPacked(DType t, float[] qkv, float[] bias, int biasRows, int[] mask, AttentionSpec spec) {
+        CpuOps f32 = new CpuOps(DType.F32);
+        int tokens = mask.length;
+        return f32.toHost(f32.attentionPacked(f32.tensor(rounded(t, qkv), tokens, qkv.length / tokens),
+                f32.tensor(rounded(t, bias), biasRows, bias.length / biasRows), f32.ints(mask),
+                f32.ints(new int[tokens]), spec));
     }
 
     @ParameterizedTest
@@ -724,14 +735,22 @@ class CudaOpsTest {
         }
         int width = 3 * 3 * 64;
         try (Ops.Scope s = g.scope()) {
-            Pair qkv = pair(cpu, g, gaussian(r, 2 * seqP * width, 1.5), 2 * seqP, width);
-            Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 3, width / 3);
+            float[] qkvHost = gaussian(r, 2 * seqP * width, 1.5);
+            float[] biasHost = gaussian(r, width, 0.5);
+            Pair qkv = pair(cpu, g, qkvHost, 2 * seqP, width);
+            Pair bias = pair(cpu, g, biasHost, 3, width / 3);
             for (boolean withBias : new boolean[] {false, true}) {
                 float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, withBias ? bias.cpu : null,
                         cpu.ints(maskP), cpu.ints(new int[2 * seqP]), spec));
                 float[] actual = g.toHost(g.attentionPacked(qkv.gpu, withBias ? bias.gpu : null, g.ints(maskP),
                         g.ints(new int[2 * seqP]), spec));
-                assertClose(expected, actual, t, "attentionPacked D=64 T=" + seqP + " bias=" + withBias + " " + t);
+                String what = "attentionPacked D=64 T=" + seqP + " bias=" + withBias + " " + t;
+                if (withBias && t != DType.F32) { // the fused kernel with its bias (GpuTestSupport)
+                    assertPackedBiasAccuracy(exactPacked(t, qkvHost, biasHost, 3, maskP, spec), expected, actual, t,
+                            what);
+                } else {
+                    assertClose(expected, actual, t, what);
+                }
             }
         }
     }
@@ -781,13 +800,21 @@ class CudaOpsTest {
             AttentionSpec spec = new AttentionSpec(2, seq, 3, 1, d, (float) (1 / Math.sqrt(d)), 0, null, false);
             int width = (3 + 2) * d;
             try (Ops.Scope s = g.scope()) {
-                Pair qkv = pair(cpu, g, gaussian(r, tokens * width, 1.5), tokens, width);
-                Pair bias = pair(cpu, g, gaussian(r, width, 0.5), 1, width);
+                float[] qkvHost = gaussian(r, tokens * width, 1.5);
+                float[] biasHost = gaussian(r, width, 0.5);
+                Pair qkv = pair(cpu, g, qkvHost, tokens, width);
+                Pair bias = pair(cpu, g, biasHost, 1, width);
                 float[] expected = cpu.toHost(cpu.attentionPacked(qkv.cpu, bias.cpu, cpu.ints(mask),
                         cpu.ints(new int[tokens]), spec));
                 float[] actual = g.toHost(g.attentionPacked(qkv.gpu, bias.gpu, g.ints(mask), g.ints(new int[tokens]),
                         spec));
-                assertClose(expected, actual, t, "bidirectional attentionPacked D=" + d + " " + t);
+                String what = "bidirectional attentionPacked D=" + d + " " + t;
+                if (d == 64 && t != DType.F32) { // the fused kernel with its bias (GpuTestSupport)
+                    assertPackedBiasAccuracy(exactPacked(t, qkvHost, biasHost, 1, mask, spec), expected, actual, t,
+                            what);
+                } else {
+                    assertClose(expected, actual, t, what);
+                }
             }
         }
     }

@@ -2,7 +2,9 @@ package org.zotune.backend.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
+import static org.zotune.backend.cuda.GpuTestSupport.assertPackedBiasAccuracy;
 import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
+import static org.zotune.backend.cuda.GpuTestSupport.rounded;
 
 import java.util.Random;
 import org.zotune.backend.AttentionSpec;
@@ -55,8 +57,17 @@ final class FusedAttentionCases {
                                 cpu.ints(new int[tokens]), spec));
                         float[] got = packed(candidate, qkv, bias, withBias, mask, tokens, width, spec);
                         float[] current = packed(reference, qkv, bias, withBias, mask, tokens, width, spec);
-                        compare(expected, got, current, t, "packed D=" + d + " T=" + seq + " B=" + b + " H=" + h
-                                + (causal ? " causal" : " bidir") + " bias=" + withBias + " " + t);
+                        // with a bias the kernels do not round k + b and v + b (GpuTestSupport): both are held to
+                        // the float32 attention, beside the reference
+                        float[] exact = null;
+                        if (withBias) {
+                            CpuOps f32 = new CpuOps(DType.F32);
+                            exact = f32.toHost(f32.attentionPacked(f32.tensor(rounded(t, qkv), tokens, width),
+                                    f32.tensor(rounded(t, bias), 3, width / 3), f32.ints(mask),
+                                    f32.ints(new int[tokens]), spec));
+                        }
+                        compare(expected, exact, got, current, t, "packed D=" + d + " T=" + seq + " B=" + b + " H="
+                                + h + (causal ? " causal" : " bidir") + " bias=" + withBias + " " + t);
                     }
                 }
             }
@@ -83,7 +94,7 @@ final class FusedAttentionCases {
                             cpu.ints(new int[tokens]), spec));
                     float[] got = separate(candidate, q, k, v, mask, tokens, spec);
                     float[] current = separate(reference, q, k, v, mask, tokens, spec);
-                    compare(expected, got, current, t, "gqa D=" + d + " T=" + seq + " H=" + h + " Hkv=" + hkv
+                    compare(expected, null, got, current, t, "gqa D=" + d + " T=" + seq + " H=" + h + " Hkv=" + hkv
                             + (causal ? " causal" : " bidir") + " " + t);
                 }
             }
@@ -125,9 +136,11 @@ final class FusedAttentionCases {
 
     /**
      * Prints max |abs| and max rel differences of the candidate kernel to the reference and to the 64-row kernel and
-     * how many elements differ in their bits, then holds all three to the fused attention's tolerance.
+     * how many elements differ in their bits, then holds all three to the fused attention's tolerance; with a packed
+     * bias ({@code exact}: the float32 attention, else null) both kernels are held to {@code exact} beside the
+     * reference instead ({@link GpuTestSupport#assertPackedBiasAccuracy}).
      */
-    private void compare(float[] expected, float[] got, float[] current, DType t, String what) {
+    private void compare(float[] expected, float[] exact, float[] got, float[] current, DType t, String what) {
         assertEquals(expected.length, got.length, what + ": length");
         double absRef = 0;
         double relRef = 0;
@@ -151,8 +164,13 @@ final class FusedAttentionCases {
         }
         System.out.printf("%-52s vs CPU: max abs %.3e rel %.3e | vs 64-row kernel: max abs %.3e rel %.3e, %d of %d"
                 + " differ%n", what, absRef, relRef, absCur, relCur, differing, expected.length);
-        assertClose(expected, current, t, what + " (64-row kernel vs CPU)");
-        assertClose(expected, got, t, what + " (" + kernel + " kernel vs CPU)");
+        if (exact != null) {
+            assertPackedBiasAccuracy(exact, expected, current, t, what + " (64-row kernel)");
+            assertPackedBiasAccuracy(exact, expected, got, t, what + " (" + kernel + " kernel)");
+        } else {
+            assertClose(expected, current, t, what + " (64-row kernel vs CPU)");
+            assertClose(expected, got, t, what + " (" + kernel + " kernel vs CPU)");
+        }
         assertClose(current, got, t, what + " (" + kernel + " kernel vs 64-row kernel)");
     }
 }
