@@ -107,13 +107,16 @@ public final class Trainer {
     private long evalNanos;
     private long checkpointNanos;
     private long exportNanos;
-    /** Checkpoints are written here while the next steps run. */
+    /** Checkpoints (and best/ with them) are written here while the next steps run. */
     private final BackgroundWriter saves = new BackgroundWriter();
     /** Parts of the setup: reading the model, the tokenizer and data, the run's fingerprints (hashes). */
     private long modelNanos;
     private long dataNanos;
     private long fingerprintNanos;
-    /** The weights file of this invocation's latest Hugging Face export, and its step (-1: none yet). */
+    /**
+     * The weights file of this invocation's latest Hugging Face export, and its step (-1: none yet); best/'s are set on
+     * the background writer's thread, read after {@link BackgroundWriter#await}, which orders the two.
+     */
     private Path weightsFile;
     private long weightsStep = -1;
     private final RunFolder folder;
@@ -325,6 +328,7 @@ public final class Trainer {
         long setupNanos = runT0 - t0 - evalNanos; // the evaluation before step 1 counts as an evaluation
         try (ProgressBar bar = options.progress() ? progressBar(startStep) : null) {
             metrics.barActive(bar != null);
+            long newBest = -1; // a new best step on dev whose best/ the next checkpoint writes
             while (engine.stepsDone() < stepsTotal) {
                 long t = engine.stepsDone() + 1;
                 List<PromptBatch> micro = new ArrayList<>(m);
@@ -357,15 +361,17 @@ public final class Trainer {
                     if (writes) {
                         metrics.eval("dev", t, lastDev);
                     }
+                    long[] bestAt = {-1};
                     stop = best.record(t, lastDev.metric(config.metricKind()), t == stepsTotal, at -> {
                         if (!writes) {
                             return;
                         }
-                        export(modelConfig, engine, folder.best(), at);
+                        bestAt[0] = at; // best/ is written with this step's checkpoint, in the background
                         if (!data.test().isEmpty()) {
                             metrics.eval("test", at, evaluate(engine, objective, data, data.test()));
                         }
                     });
+                    newBest = bestAt[0];
                     if (stop) {
                         stopped = "early-stopping";
                     }
@@ -383,8 +389,9 @@ public final class Trainer {
                     awaitSaves(); // the previous checkpoint still holds θ's host copy
                     engine.verifyReplicas(); // never checkpoint replicas that disagree
                     if (writes) {
-                        saveCheckpoint(engine, best.progress());
+                        saveCheckpoint(engine, best.progress(), modelConfig, newBest);
                     }
+                    newBest = -1;
                 }
                 if (stop) {
                     break;
@@ -400,7 +407,7 @@ public final class Trainer {
                     folder.dir());
         }
         if (engine.stepsDone() == startStep && startStep > 0) {
-            saveCheckpoint(engine, best.progress()); // resumed a finished run: just finish
+            saveCheckpoint(engine, best.progress(), modelConfig, -1); // resumed a finished run: just finish
         }
         export(modelConfig, engine, folder.model(), engine.stepsDone());
         Eval finalTest = null;
@@ -475,10 +482,14 @@ public final class Trainer {
 
     /**
      * Starts writing a checkpoint of the current state on the background writer: θ's host copy is taken now (the
-     * engine lends it until the write ends), the files are written while the next steps run. The time counted is
-     * what the loop waited: the copy, and a previous checkpoint's write when it had not ended yet.
+     * engine lends it until the write ends), the files are written while the next steps run. With {@code bestStep}
+     * (this step, a new best on dev; -1: none) best/ is exported from the same copy first, so that a checkpoint never
+     * names a best step whose best/ is not yet written (a run killed before the checkpoint resumes from the one
+     * before, dropping the later metrics lines and redoing the steps). The time counted is what the loop waited:
+     * the copy, and a previous write when it had not ended yet.
      */
-    private void saveCheckpoint(ZoEngine engine, Checkpoints.Progress progress) {
+    private void saveCheckpoint(ZoEngine engine, Checkpoints.Progress progress, ModelConfig modelConfig,
+                                long bestStep) {
         long s0 = System.nanoTime();
         try {
             saves.await();
@@ -487,6 +498,9 @@ public final class Trainer {
             try {
                 saves.submit(() -> {
                     try (lease) {
+                        if (bestStep >= 0) {
+                            exportTo(modelConfig, lease.value().parameters(), folder.best(), bestStep);
+                        }
                         Checkpoints.save(dir, lease.value(), progress);
                     }
                 });

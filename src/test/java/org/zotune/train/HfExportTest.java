@@ -114,4 +114,34 @@ class HfExportTest {
         }
         assertEquals("4", SafetensorsFile.open(model).metadata().get("zotune_step"));
     }
+    /**
+     * best/ is written on the background writer with the checkpoint of its step while the later steps run: a run
+     * whose best step on dev comes before its last has in best/ that step's weights, which score the dev text exactly
+     * as the evaluation at that step did (and model/ the last step's, a file of its own).
+     */
+    @Test
+    void bestWrittenInTheBackgroundHoldsTheBestStepsWeights() throws IOException {
+        Path train = TrainRuns.austen(dir, "train.txt", 20_000);
+        Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
+        Path run = dir.resolve("run");
+        // a rate too large for this model: the dev loss grows after step 2, so the best step is 2 of 6
+        Trainer.Summary s = TrainRuns.train(TrainRuns.config(TrainRuns.yaml(train, dev, run, "optimizer:",
+                "  name: zo-sgd", "  lr: 1e-2", "steps: 6", "eval_every: 2")), TrainRuns.quiet());
+        System.out.println("best step " + s.bestStep() + ", best dev " + s.bestValue());
+        assertTrue(s.bestStep() > 0 && s.bestStep() < 6, "a best step before the last: " + s.bestStep());
+        Path best = run.resolve("best");
+        assertEquals(Long.toString(s.bestStep()),
+                SafetensorsFile.open(best.resolve("model.safetensors")).metadata().get("zotune_step"));
+        assertTrue(!Files.isSameFile(best.resolve("model.safetensors"), run.resolve("model/model.safetensors")));
+        LoadedModel exported = ModelLoader.load(best);
+        Tokenizer tok = Tokenizers.forModel(best, null);
+        List<EncodedExample> chunks = TextCorpus.read(List.of(dev), tok, 32, 0).chunks().stream()
+                .map(c -> new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0)).toList();
+        double loss;
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(exported.parameters(),
+                org.zotune.tensor.DType.F32)) {
+            loss = Evaluator.languageModel(ops, exported.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
+        }
+        assertEquals(s.bestValue(), loss, 0.0);
+    }
 }
