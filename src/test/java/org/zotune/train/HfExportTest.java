@@ -74,25 +74,24 @@ class HfExportTest {
         assertEquals("llama", cfg.path("model_type").asText());
         assertEquals(64, cfg.path("hidden_size").asInt());
 
-        LoadedModel exported = ModelLoader.load(model);
-        Tokenizer tok = Tokenizers.forModel(model, null);
-        List<EncodedExample> chunks = TextCorpus.read(List.of(dev), tok, 32, 0).chunks().stream()
-                .map(c -> new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0)).toList();
-        double loss;
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(exported.parameters(),
-                org.zotune.tensor.DType.F32)) {
-            loss = Evaluator.languageModel(ops, exported.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
-        }
+        double loss = devLoss(ModelLoader.load(model), model, dev);
         assertEquals(s.finalDev().loss(), loss, 0.0);
-        double base;
-        LoadedModel original = ModelLoader.load(BundledModel.get().model());
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(original.parameters(),
-                org.zotune.tensor.DType.F32)) {
-            base = Evaluator.languageModel(ops, original.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
-        }
+        double base = devLoss(ModelLoader.load(BundledModel.get().model()), model, dev);
         assertEquals(s.initialDev().loss(), base, 0.0);
         assertTrue(base != loss, "six steps changed nothing");
     }
+
+    /** The language-model loss of {@code weights} on the dev text in 32-token chunks, tokenized by tokenizerDir's. */
+    private static double devLoss(LoadedModel weights, Path tokenizerDir, Path dev) {
+        Tokenizer tok = Tokenizers.forModel(tokenizerDir, null);
+        List<EncodedExample> chunks = TextCorpus.read(List.of(dev), tok, 32, 0).chunks().stream()
+                .map(c -> new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0)).toList();
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(weights.parameters(),
+                org.zotune.tensor.DType.F32)) {
+            return Evaluator.languageModel(ops, weights.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
+        }
+    }
+
     /**
      * A run whose best step is its last exports the same θ to best/ and model/: the weights are written once, the
      * second folder's file is a hard link of the first, and each folder is complete on its own.
@@ -133,15 +132,6 @@ class HfExportTest {
         assertEquals(Long.toString(s.bestStep()),
                 SafetensorsFile.open(best.resolve("model.safetensors")).metadata().get("zotune_step"));
         assertTrue(!Files.isSameFile(best.resolve("model.safetensors"), run.resolve("model/model.safetensors")));
-        LoadedModel exported = ModelLoader.load(best);
-        Tokenizer tok = Tokenizers.forModel(best, null);
-        List<EncodedExample> chunks = TextCorpus.read(List.of(dev), tok, 32, 0).chunks().stream()
-                .map(c -> new EncodedExample("chunk", new int[][] {c}, new int[] {0}, 0)).toList();
-        double loss;
-        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(exported.parameters(),
-                org.zotune.tensor.DType.F32)) {
-            loss = Evaluator.languageModel(ops, exported.model(), p, chunks, 16, Math.max(0, tok.eosId())).loss();
-        }
-        assertEquals(s.bestValue(), loss, 0.0);
+        assertEquals(s.bestValue(), devLoss(ModelLoader.load(best), best, dev), 0.0);
     }
 }
