@@ -11,7 +11,8 @@
 // A packed q|k|v bias: q's is added (and rounded to T) as Q is loaded; k's is not added at all, since it adds
 // q·b_k to every score of a query row, which the softmax cancels; v's is added to each output row that saw a
 // key, since the weights of a row sum to 1 (Σ p·(v + b_v) / Σ p = Σ p·v / Σ p + b_v). So no K/V tile is touched
-// after its copy; the results differ from adding the bias first only by that sum's rounding to T.
+// after its copy; the results differ from adding the bias first only by the roundings of k + b and v + b to T
+// that adding it first makes.
 // Per key tile a warp's work is fa_tile_mt: fully visible tiles (no masked key, causal: the tile ends at or
 // before the warp's first row) skip the per-element mask; exponentials are one FFMA and one ex2.approx.ftz.
 #include "block.cuh"
