@@ -20,7 +20,11 @@ public interface FineTuneListener {
         return Decision.CONTINUE;
     }
 
-    /** After each evaluation (dev before training and every eval_every steps; test on the best weights). */
+    /**
+     * After each evaluation (dev before training and every eval_every steps; test on the best weights). A new best's
+     * best/ folder is written in the background with that step's checkpoint, so it may not be on disk yet here; it
+     * is by the time the fine-tune returns.
+     */
     default Decision onEvaluation(Evaluation evaluation) {
         return Decision.CONTINUE;
     }
