@@ -215,6 +215,11 @@ public final class CpuZoEngine implements ZoEngine {
     }
 
     @Override
+    public long skippedSteps() {
+        return zo.skippedSteps();
+    }
+
+    @Override
     public State state() {
         List<HostTensor> opt = new ArrayList<>();
         for (ZoOptimizers.StateArray s : ZoOptimizers.state(optimizer)) {

@@ -316,6 +316,11 @@ final class CudaZoEngine implements ZoEngine {
     }
 
     @Override
+    public long skippedSteps() {
+        return zo.skippedSteps();
+    }
+
+    @Override
     public State state() {
         return new State(zo.step(), zo.skippedSteps(), zo.badInARow(), exportParameters(), optimizerState());
     }

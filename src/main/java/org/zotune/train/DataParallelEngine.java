@@ -271,6 +271,11 @@ public final class DataParallelEngine implements ZoEngine {
     }
 
     @Override
+    public long skippedSteps() {
+        return replicas.get(0).skippedSteps();
+    }
+
+    @Override
     public State state() {
         return replicas.get(0).state();
     }

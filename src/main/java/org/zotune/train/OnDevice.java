@@ -56,6 +56,11 @@ final class OnDevice implements ZoEngine {
     }
 
     @Override
+    public long skippedSteps() {
+        return engine.skippedSteps();
+    }
+
+    @Override
     public State state() {
         Cuda.useDevice(device);
         return engine.state();

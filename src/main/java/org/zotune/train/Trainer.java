@@ -403,7 +403,7 @@ public final class Trainer {
         awaitSaves();
         if (!writes) {
             return new Summary(engine.stepsDone(), stopped, initialDev, lastDev, null, best.progress().bestStep(),
-                    best.progress().bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9,
+                    best.progress().bestValue(), lastLoss, engine.skippedSteps(), (System.nanoTime() - t0) / 1e9,
                     folder.dir());
         }
         if (engine.stepsDone() == startStep && startStep > 0) {
@@ -425,7 +425,7 @@ public final class Trainer {
             initialDev = metrics.dev(0);
         }
         Summary s = new Summary(engine.stepsDone(), stopped, initialDev, lastDev, finalTest, progress.bestStep(),
-                progress.bestValue(), lastLoss, engine.state().skipped(), (System.nanoTime() - t0) / 1e9,
+                progress.bestValue(), lastLoss, engine.skippedSteps(), (System.nanoTime() - t0) / 1e9,
                 folder.dir());
         metrics.graphCaptures(engine.graphCaptures());
         metrics.summary(s, engine.device(), config);

@@ -86,6 +86,14 @@ public interface ZoEngine extends AutoCloseable {
 
     State state();
 
+    /**
+     * Steps skipped so far for a non-finite loss, as {@link #state()} records them; the engines answer it without
+     * copying θ and the optimiser state to the host (the default does).
+     */
+    default long skippedSteps() {
+        return state().skipped();
+    }
+
     /** {@link #state()} lent for the duration of {@code use}, its parameters as {@link #withParameters} lends them. */
     default <R> R withState(Function<State, R> use) {
         try (Lease<State> l = lendState()) {
