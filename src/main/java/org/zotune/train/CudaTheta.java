@@ -31,6 +31,9 @@ final class CudaTheta implements AutoCloseable {
     private final PinnedBuffer staging;
     /** Whether the staging buffer is lent out (closed from a writer thread, hence atomic). */
     private final AtomicBoolean lent = new AtomicBoolean();
+    /** {@link #checksum}'s bounce buffer, allocated on first use. */
+    private PinnedBuffer chunk;
+    private static final int CHUNK_BYTES = 8 << 20;
 
     CudaTheta(CudaOps ops, Parameters params) {
         this.ops = ops;
@@ -140,6 +143,46 @@ final class CudaTheta implements AutoCloseable {
         return new ZoEngine.Lease<>(List.copyOf(views), () -> lent.set(false));
     }
 
+    /**
+     * {@link DataParallelEngine#checksum} of θ without the staging buffer, so that it works while θ is lent (replicas
+     * compare checksums while a checkpoint is written): θ comes to the host through a small pinned buffer of its own,
+     * a chunk at a time.
+     */
+    long checksum(List<ParamSpec> specs) {
+        return checksum(specs, CHUNK_BYTES);
+    }
+
+    /** {@link #checksum(List)} a chunk of at most {@code chunkBytes} at a time (tests: chunks that split tensors). */
+    long checksum(List<ParamSpec> specs, int chunkBytes) {
+        DType dtype = params.dtype();
+        int size = dtype.bytes();
+        if (chunkBytes < size || chunkBytes > CHUNK_BYTES) {
+            throw new IllegalArgumentException("chunk of " + chunkBytes + " bytes");
+        }
+        if (chunk == null) {
+            chunk = PinnedBuffer.allocate(CHUNK_BYTES);
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        for (int p = 0; p < specs.size(); p++) {
+            long n = 1;
+            for (long d : specs.get(p).shape()) {
+                n *= d;
+            }
+            long at = params.offset(p) * size;
+            for (long done = 0; done < n; ) {
+                int count = (int) Math.min(n - done, chunkBytes / size);
+                int bytes = count * size;
+                Cuda.check(cudaMemcpyAsync(chunk.pointer(), new DevicePointer(params.address() + at + done * size),
+                        bytes, cudaMemcpyDeviceToHost, ops.stream().handle()), "cudaMemcpyAsync(θ checksum)");
+                ops.stream().synchronize();
+                HostTensor piece = new HostTensor("chunk", dtype, new long[] {count}, chunk.slice(0, bytes));
+                DataParallelEngine.update(crc, piece.toFloats());
+                done += count;
+            }
+        }
+        return crc.getValue();
+    }
+
     private void requireFree(String what) {
         if (lent.get()) {
             throw new IllegalStateException("cannot " + what + " while θ is lent out (its lease is not closed yet)");
@@ -153,5 +196,8 @@ final class CudaTheta implements AutoCloseable {
             throw new IllegalStateException("θ's staging buffer closed while lent out (await the writer first)");
         }
         staging.close();
+        if (chunk != null) {
+            chunk.close();
+        }
     }
 }

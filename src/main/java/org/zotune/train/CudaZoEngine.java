@@ -316,6 +316,16 @@ final class CudaZoEngine implements ZoEngine {
     }
 
     @Override
+    public long parameterChecksum() {
+        return theta.checksum(trained);
+    }
+
+    /** {@link #parameterChecksum()} through chunks of this many bytes (tests). */
+    long parameterChecksum(int chunkBytes) {
+        return theta.checksum(trained, chunkBytes);
+    }
+
+    @Override
     public long skippedSteps() {
         return zo.skippedSteps();
     }

@@ -170,16 +170,20 @@ public final class DataParallelEngine implements ZoEngine {
     static long checksum(List<HostTensor> parameters) {
         CRC32C crc = new CRC32C();
         for (HostTensor h : parameters) {
-            float[] v = h.toFloats();
-            ByteBuffer buf = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-            buf.asFloatBuffer().put(v);
-            crc.update(buf);
+            update(crc, h.toFloats());
         }
         return crc.getValue();
     }
 
+    /** Feeds these values' float32 bits (little-endian) to the checksum: {@link #checksum} is these over θ in order. */
+    static void update(CRC32C crc, float[] v) {
+        ByteBuffer buf = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        buf.asFloatBuffer().put(v);
+        crc.update(buf);
+    }
+
     private static void compareChecksums(Collective c, ZoEngine replica, String when) {
-        long[][] all = c.allGather(new long[] {checksum(replica.exportParameters())});
+        long[][] all = c.allGather(new long[] {replica.parameterChecksum()});
         for (int r = 1; r < all.length; r++) {
             if (all[r][0] != all[0][0]) {
                 throw new WorkerFailure(r, "data-parallel replicas differ at " + when + ": rank " + r
@@ -268,6 +272,11 @@ public final class DataParallelEngine implements ZoEngine {
     @Override
     public <R> R withParameters(java.util.function.Function<List<HostTensor>, R> use) {
         return replicas.get(0).withParameters(use);
+    }
+
+    @Override
+    public long parameterChecksum() {
+        return replicas.get(0).parameterChecksum();
     }
 
     @Override

@@ -56,6 +56,12 @@ final class OnDevice implements ZoEngine {
     }
 
     @Override
+    public long parameterChecksum() {
+        Cuda.useDevice(device);
+        return engine.parameterChecksum();
+    }
+
+    @Override
     public long skippedSteps() {
         return engine.skippedSteps();
     }

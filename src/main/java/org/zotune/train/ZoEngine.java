@@ -87,6 +87,16 @@ public interface ZoEngine extends AutoCloseable {
     State state();
 
     /**
+     * CRC32C over θ's float32 bits in the trainable set's order ({@link DataParallelEngine#checksum} of
+     * {@link #exportParameters()}), what data-parallel replicas compare. Unlike exporting, it works while the state is
+     * lent (a checkpoint being written): the CUDA engine reads θ through a small buffer of its own, not the staging
+     * buffer the lease holds.
+     */
+    default long parameterChecksum() {
+        return DataParallelEngine.checksum(exportParameters());
+    }
+
+    /**
      * Steps skipped so far for a non-finite loss, as {@link #state()} records them; the engines answer it without
      * copying θ and the optimiser state to the host (the default does).
      */

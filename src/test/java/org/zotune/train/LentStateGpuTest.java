@@ -2,6 +2,7 @@ package org.zotune.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -29,7 +30,8 @@ import org.zotune.train.objective.Objective;
 /**
  * The CUDA engine's lent state (a checkpoint written while the next steps run): the lent θ is a host copy taken at
  * the lend, which steps on the device leave unchanged; lending θ again or restoring before the lease is closed is
- * refused; after the close θ can be lent again and holds the later steps' values. Prints what it compares.
+ * refused, but its checksum (what data-parallel replicas compare every few steps) is not, in whole and in chunks that
+ * split tensors; after the close θ can be lent again and holds the later steps' values. Prints what it compares.
  */
 @Tag("gpu")
 class LentStateGpuTest {
@@ -74,14 +76,25 @@ class LentStateGpuTest {
                 assertTrue(again.getMessage().contains("lent out"), again.getMessage());
                 assertThrows(IllegalStateException.class, e::lendState);
                 assertThrows(IllegalStateException.class, () -> e.restore(lease.value()));
+                // data-parallel replicas compare checksums while a checkpoint holds the lease
+                CudaZoEngine cuda = assertInstanceOf(CudaZoEngine.class, e);
+                long atLend = DataParallelEngine.checksum(lease.value().parameters());
+                assertEquals(atLend, e.parameterChecksum(), dtype + ": checksum while lent");
+                assertEquals(atLend, cuda.parameterChecksum(1000), dtype + ": checksum in 1000-byte chunks");
                 for (int t = 1; t < 3; t++) { // steps go on while the lease is held
                     e.step(List.of(PromptBatch.of(data.train().subList(4 * t, 4 * t + 4), data.padId())));
                 }
+                long moved = e.parameterChecksum();
+                long movedOdd = cuda.parameterChecksum(6);
                 byte[] lent = bytes(lease.value().parameters());
                 boolean same = java.util.Arrays.equals(before, lent);
                 lease.close();
                 lease.close(); // a second close changes nothing
-                byte[] after = bytes(e.exportParameters());
+                List<HostTensor> later = e.exportParameters();
+                byte[] after = bytes(later);
+                assertEquals(DataParallelEngine.checksum(later), moved, dtype + ": checksum of the later θ");
+                assertEquals(moved, movedOdd, dtype + ": checksum in 6-byte chunks");
+                assertTrue(moved != atLend, dtype + ": the checksum did not move with θ");
                 System.out.printf("lent state, %s: %d bytes of θ; lent copy equals θ at the lend: %s; θ after two "
                         + "more steps differs: %s%n", dtype, before.length, same,
                         !java.util.Arrays.equals(before, after));
