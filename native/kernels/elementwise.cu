@@ -155,7 +155,8 @@ template <typename T> __device__ void add_bias_rows_v(T* y, const T* bias, int64
 }
 
 // Bias fused into what follows a GEMM, rounding exactly as the unfused ops do (y + bias rounded to
-// the storage type first, round_rn): y = gelu(y + bias) or relu(y + bias) in place, and x += y + bias.
+// the storage type first, round_rn): y = gelu(y + bias) (tanh or erf) or relu(y + bias) in place, and
+// x += y + bias.
 
 template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
     constexpr int N = Vec<T>::N;
@@ -167,6 +168,20 @@ template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int6
         load_vec(bias + c, b);
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(round_rn<T>(a[e] + b[e]));
+        store_vec(y + i * N, a);
+    }
+}
+
+template <typename T> __device__ void bias_gelu_erf_rows_v(T* y, const T* bias, int64_t rows, int cols) {
+    constexpr int N = Vec<T>::N;
+    const int colsV = cols / N;
+    ZT_GRID_STRIDE(i, rows * colsV) {
+        const int c = (int)(i % colsV) * N;
+        float a[N], b[N];
+        load_vec(y + i * N, a);
+        load_vec(bias + c, b);
+#pragma unroll
+        for (int e = 0; e < N; e++) a[e] = gelu_erf_f(round_rn<T>(a[e] + b[e]));
         store_vec(y + i * N, a);
     }
 }
@@ -372,6 +387,9 @@ extern "C" {
 #define ZT_ELEMENTWISE(SUF, T)                                                                                     \
     __global__ void bias_gelu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); } \
     __global__ void bias_relu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); } \
+    __global__ void bias_gelu_erf_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) {                        \
+        bias_gelu_erf_rows_v(y, b, rows, cols);                                                                    \
+    }                                                                                                              \
     __global__ void add_bias_residual_v_##SUF(T* x, const T* y, const T* b, int64_t rows, int cols) {               \
         add_bias_residual_v(x, y, b, rows, cols);                                                                  \
     }                                                                                                              \

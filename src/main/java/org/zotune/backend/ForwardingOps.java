@@ -96,6 +96,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Tensor linearGeluErf(Tensor x, Tensor w, Tensor bias) {
+        return delegate.linearGeluErf(x, w, bias);
+    }
+
+    @Override
     public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
         return delegate.linearRelu(x, w, bias);
     }

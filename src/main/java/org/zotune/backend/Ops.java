@@ -83,6 +83,13 @@ public interface Ops extends AutoCloseable {
         return y;
     }
 
+    /** GELU (erf, BERT's) of {@code linear(x, w, bias)}; backends may fuse the bias and activation into one pass. */
+    default Tensor linearGeluErf(Tensor x, Tensor w, Tensor bias) {
+        Tensor y = linear(x, w, bias);
+        geluErfInPlace(y);
+        return y;
+    }
+
     /** ReLU of {@code linear(x, w, bias)}; backends may fuse the bias and activation into one pass. */
     default Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
         Tensor y = linear(x, w, bias);

@@ -54,8 +54,9 @@ public record GenerationFactors(List<Integer> key, float[] packed, List<Slot> sl
                 add(subspace, l, subspace.factors(l, current[l]), 0, lambda * memberTokens, values, slots, end);
             }
         }
+        List<Subspace.Factors> members = subspace.factors(layer, candidates);
         for (int i = 0; i < lambda; i++) {
-            add(subspace, layer, subspace.factors(layer, candidates[i]), i * memberTokens, (i + 1) * memberTokens,
+            add(subspace, layer, members.get(i), i * memberTokens, (i + 1) * memberTokens,
                     values, slots, end);
         }
         float[] packed = new float[end[0]];

@@ -116,6 +116,36 @@ class SubspaceTest {
     }
 
     @Test
+    void aGenerationsFactorsEqualTheOrderedDoubleSumsBitwise() {
+        Subspace s = subspace(40, 5);
+        double[][] zs = new double[9][];
+        for (int i = 0; i < zs.length; i++) {
+            zs[i] = point(40, 20 + i);
+        }
+        zs[4] = zs[1].clone(); // a repeated candidate
+        List<Subspace.Factors> all = s.factors(0, zs); // in parallel over the points
+        assertEquals(zs.length, all.size());
+        for (int i = 0; i < zs.length; i++) {
+            Subspace.Factors f = all.get(i);
+            float[][] got = {f.aQ(), f.bQ(), f.aK(), f.bK()};
+            for (int j = 0; j < 4; j++) {
+                float[] p = s.map(0, j);
+                int rows = p.length / 10; // 15, 18, 15, 12: the four-row blocks and their tails
+                assertEquals(rows, got[j].length);
+                for (int e = 0; e < rows; e++) {
+                    double acc = 0;
+                    for (int c = 0; c < 10; c++) {
+                        acc += (double) p[e * 10 + c] * zs[i][j * 10 + c];
+                    }
+                    assertEquals((float) acc, got[j][e], "point " + i + " block " + j + " row " + e);
+                }
+            }
+            Subspace.Factors one = subspace(40, 5).factors(0, zs[i]);
+            assertArrayEquals(one.bQ(), f.bQ(), "point " + i + ": one at a time");
+        }
+    }
+
+    @Test
     void aScaleIsAlphaSigmaOverRootDTimesSigma0() {
         // 2 / (sqrt(500) * 0.5) = 4 / 22.360679774997898
         assertEquals(0.17888543819998318, Subspace.aScale(2.0, 1.0, 500, 0.5), 1e-15);

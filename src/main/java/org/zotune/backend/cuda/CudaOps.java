@@ -655,6 +655,12 @@ public final class CudaOps implements Ops {
                 CublasLt.Epilogue.GELU_BIAS);
     }
 
+    /** No cuBLASLt epilogue computes the erf form: the GEMM, then bias and GELU in one pass of ours. */
+    @Override
+    public Tensor linearGeluErf(Tensor x, Tensor w, Tensor bias) {
+        return linearActivated(x, w, bias, "linearGeluErf", "bias_gelu_erf_rows_v", this::geluErfInPlace, null);
+    }
+
     @Override
     public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
         return linearActivated(x, w, bias, "linearRelu", "bias_relu_rows_v", this::reluInPlace,
@@ -688,7 +694,7 @@ public final class CudaOps implements Ops {
 
     /** epilogue(X·Wᵀ + b) as one cuBLASLt product into a new tensor, or null where that does not apply. */
     private CudaTensor ltLinear(Tensor x, Tensor w, Tensor bias, String op, CublasLt.Epilogue epilogue) {
-        if (bias == null || !products.epilogueEnabled()) {
+        if (bias == null || epilogue == null || !products.epilogueEnabled()) {
             return null;
         }
         return products.epilogue(act(x, op, "x"), act(w, op, "w"), act(bias, op, "bias"), epilogue);

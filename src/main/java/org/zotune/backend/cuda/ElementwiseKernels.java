@@ -33,6 +33,7 @@ final class ElementwiseKernels {
             }
             s.put("bias_gelu_rows_v_" + t, "ppli");
             s.put("bias_relu_rows_v_" + t, "ppli");
+            s.put("bias_gelu_erf_rows_v_" + t, "ppli");
             s.put("add_bias_residual_v_" + t, "pppli");
             s.put("lora_weight_" + t, "pppfplii");
             s.put("lora_down_" + t, "ppplii");
@@ -69,7 +70,10 @@ final class ElementwiseKernels {
         e.launch(k.grid(vec ? out.numel() / k.vecWidth() : out.numel()), KernelSet.THREADS, k.stream);
     }
 
-    /** y = activation(y + bias) by the vector kernel {@code fused} (bias_gelu_rows_v, bias_relu_rows_v). */
+    /**
+     * y = activation(y + bias) by the vector kernel {@code fused} (bias_gelu_rows_v, bias_gelu_erf_rows_v,
+     * bias_relu_rows_v).
+     */
     void biasActivation(String fused, CudaTensor y, CudaTensor bias) {
         Kernel e = k.get(fused, k.computeType);
         e.args().ptr(0, y.address()).ptr(1, bias.address()).i64(2, y.rows()).i32(3, y.cols());

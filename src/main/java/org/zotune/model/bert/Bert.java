@@ -85,7 +85,9 @@ public final class Bert implements EncoderModel, LayerSplit {
             Linear down = Linear.add(p, pre + "output.dense", true, h, inner);
             Norm outNorm = Norm.layerNorm(p, pre + "output.LayerNorm", h);
             ls.add(new Layer(attnNorm, new SelfAttention.Projected(q, k, v, o), outNorm,
-                    new FeedForward.Activated(up, down, config.activation(), null)));
+                    // erf GELU as one bias + activation pass (it rounds as the unfused ops do: the same bits)
+                    new FeedForward.Activated(up, down, config.activation(),
+                            config.activation() == ModelConfig.Activation.GELU ? ModelConfig.Activation.GELU : null)));
         }
         layers = List.copyOf(ls);
         pooler = enc.pooler() ? Linear.add(p, body + "pooler.dense", true, h, h) : null;

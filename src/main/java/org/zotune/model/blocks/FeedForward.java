@@ -19,16 +19,17 @@ public sealed interface FeedForward permits FeedForward.Activated, FeedForward.G
 
     /**
      * act(up(x)) with an in-place activation (GPT-2: GELU tanh, OPT: ReLU, BERT: GELU erf). {@code fused} is the
-     * activation this architecture runs as one fused op (bias + activation in the product's epilogue; GELU tanh or
-     * ReLU), or null for none; any other activation runs unfused, as each architecture always did: on the GPU the
-     * fused and unfused forms round differently.
+     * activation this architecture runs as one fused op (bias + activation after the product in one pass, or in
+     * cuBLASLt's epilogue where that is on: GELU tanh, GELU erf (no epilogue) or ReLU), or null for none; any other
+     * activation runs unfused, as each architecture always did: with cuBLASLt's epilogue (opt-in) the fused and
+     * unfused forms round differently.
      */
     record Activated(Linear up, Linear down, Activation activation, Activation fused) implements FeedForward {
         public Activated {
             if (activation == Activation.SILU) {
                 throw new IllegalArgumentException("no in-place " + activation);
             }
-            if (fused != null && fused != Activation.GELU_TANH && fused != Activation.RELU) {
+            if (fused != null && fused != Activation.GELU_TANH && fused != Activation.GELU && fused != Activation.RELU) {
                 throw new IllegalArgumentException("no fused " + fused);
             }
         }
@@ -36,9 +37,11 @@ public sealed interface FeedForward permits FeedForward.Activated, FeedForward.G
         @Override
         public Tensor hidden(Ops ops, WeightSource w, Tensor x) {
             if (activation == fused) {
-                return activation == Activation.GELU_TANH
-                        ? ops.linearGeluTanh(x, w.weight(up.weight()), up.bias(w))
-                        : ops.linearRelu(x, w.weight(up.weight()), up.bias(w));
+                return switch (activation) {
+                    case GELU_TANH -> ops.linearGeluTanh(x, w.weight(up.weight()), up.bias(w));
+                    case GELU -> ops.linearGeluErf(x, w.weight(up.weight()), up.bias(w));
+                    default -> ops.linearRelu(x, w.weight(up.weight()), up.bias(w));
+                };
             }
             Tensor y = up.apply(ops, w, x);
             switch (activation) {

@@ -447,6 +447,13 @@ class CudaOpsTest {
                 g.ltEpilogue(false); // our fused pass (cuBLASLt's epilogue rounds once: linearWithCublasLtEpilogue)
                 assertClose(g.toHost(y), g.toHost(g.linearGeluTanh(x.gpu, w.gpu, b.gpu)), 0, 0,
                         "linearGeluTanh vs unfused out=" + out + " " + t);
+                // BERT's erf GELU: against the host, and bitwise the unfused bias pass + activation pass
+                assertClose(cpu.toHost(cpu.linearGeluErf(x.cpu, w.cpu, b.cpu)),
+                        g.toHost(g.linearGeluErf(x.gpu, w.gpu, b.gpu)), t, "linearGeluErf out=" + out + " " + t);
+                Tensor ye = g.linear(x.gpu, w.gpu, b.gpu);
+                g.geluErfInPlace(ye);
+                assertClose(g.toHost(ye), g.toHost(g.linearGeluErf(x.gpu, w.gpu, b.gpu)), 0, 0,
+                        "linearGeluErf vs unfused out=" + out + " " + t);
                 assertClose(cpu.toHost(cpu.linearRelu(x.cpu, w.cpu, b.cpu)),
                         g.toHost(g.linearRelu(x.gpu, w.gpu, b.gpu)), t, "linearRelu out=" + out + " " + t);
                 Tensor yr = g.linear(x.gpu, w.gpu, b.gpu);

@@ -148,6 +148,11 @@ class ShadowLivenessTest {
         }
 
         @Override
+        public Tensor linearGeluErf(Tensor x, Tensor w, Tensor bias) {
+            return delegate().linearGeluErf(in(x), in(w), opt(bias));
+        }
+
+        @Override
         public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
             return delegate().linearRelu(in(x), in(w), opt(bias));
         }
