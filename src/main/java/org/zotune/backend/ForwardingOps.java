@@ -101,6 +101,17 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public boolean foldsAttentionBias() {
+        return delegate.foldsAttentionBias();
+    }
+
+    @Override
+    public Tensor attentionBiased(Tensor q, Tensor k, Tensor v, Tensor bq, Tensor bk, Tensor bv, IntTensor mask,
+                                  IntTensor positions, AttentionSpec spec) {
+        return delegate.attentionBiased(q, k, v, bq, bk, bv, mask, positions, spec);
+    }
+
+    @Override
     public Tensor linearRelu(Tensor x, Tensor w, Tensor bias) {
         return delegate.linearRelu(x, w, bias);
     }

@@ -178,6 +178,26 @@ public interface Ops extends AutoCloseable {
     Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec);
 
     /**
+     * Whether {@link #attentionBiased} takes the q, k and v biases into the attention itself rather than in passes of
+     * their own (the GPU's fused kernel: q's as Q loads, v's at the output, k's cancelled by the softmax). The default:
+     * false, and the caller adds the biases in its products as always.
+     */
+    default boolean foldsAttentionBias() {
+        return false;
+    }
+
+    /**
+     * {@link #attention} of q + bq, k + bk, v + bv (each bias one row, added to every row) with q, k and v given
+     * without their biases; only called where {@link #foldsAttentionBias}. The result differs from adding the biases
+     * first by the roundings of k + bk and v + bv to the compute type (none in float32). q, k and v are the caller's
+     * scratch: a backend may add the biases to them in place.
+     */
+    default Tensor attentionBiased(Tensor q, Tensor k, Tensor v, Tensor bq, Tensor bk, Tensor bv, IntTensor mask,
+                                   IntTensor positions, AttentionSpec spec) {
+        throw new UnsupportedOperationException(name() + ": attention with its biases folded in is not built");
+    }
+
+    /**
      * {@link #attention} with {@code prefix}'s p keys and values prepended to every sequence's own (prefix tuning):
      * visible to every query, unmasked, not rotated (see {@link KvPrefix}). A null prefix is {@link #attention}.
      * Backends without prefix support refuse a non-null one.

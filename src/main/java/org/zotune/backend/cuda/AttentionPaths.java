@@ -42,6 +42,22 @@ final class AttentionPaths {
     }
 
     /**
+     * Whether {@link #attend} takes a packed bias at {@code biasAddr} with q, k and v at these addresses and row
+     * strides (elements): the fused kernel reads them directly and the bias is aligned as they are.
+     */
+    boolean fusesBias(AttentionSpec spec, long biasAddr, long qAddr, int ldq, long kAddr, int ldk, long vAddr,
+                      int ldv) {
+        return options.flashBias() && directFlash(spec, qAddr, ldq, kAddr, ldk, vAddr, ldv)
+                && KernelSet.aligned(biasAddr, qAddr);
+    }
+
+    private boolean directFlash(AttentionSpec spec, long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv) {
+        return flash.supports(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
+                && KernelSet.aligned(qAddr, kAddr, vAddr)
+                && (long) spec.seq() * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
+    }
+
+    /**
      * Attention into a new [B·T, H·D] tensor. q, k, v rows are ldq, ldk, ldv elements apart (their widths H·D, Hkv·D,
      * Hkv·D); {@code packedBias} (0 = none) is a packed q|k|v bias, only passed when {@link #fusesPackedBias}.
      */
@@ -52,9 +68,7 @@ final class AttentionPaths {
         if (m.length() != b * t) {
             throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
         }
-        boolean directFlash = flash.supports(spec) && !spec.rope() && ldq % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0
-                && KernelSet.aligned(qAddr, kAddr, vAddr)
-                && (long) t * Math.max(ldq, Math.max(ldk, ldv)) < Integer.MAX_VALUE;
+        boolean directFlash = directFlash(spec, qAddr, ldq, kAddr, ldk, vAddr, ldv);
         if (packedBias != 0 && !directFlash) {
             throw new IllegalStateException("attention: a packed bias needs the fused kernel"); // attentionPacked checks
         }

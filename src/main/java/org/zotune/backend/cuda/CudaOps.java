@@ -822,6 +822,54 @@ public final class CudaOps implements Ops {
                 positions, spec);
     }
 
+    @Override
+    public boolean foldsAttentionBias() {
+        return options.flashBias();
+    }
+
+    /**
+     * The three biases copied side by side into one packed q|k|v bias (a few KB) and taken by the fused kernel as
+     * {@link #attentionPacked}'s is; where that kernel does not apply, each bias in its own pass, then {@link #attention}
+     * (the bits of adding them in the products).
+     */
+    @Override
+    public Tensor attentionBiased(Tensor q, Tensor k, Tensor v, Tensor bq, Tensor bk, Tensor bv, IntTensor mask,
+                                  IntTensor positions, AttentionSpec spec) {
+        CudaTensor cq = act(q, "attentionBiased", "q");
+        CudaTensor ck = act(k, "attentionBiased", "k");
+        CudaTensor cv = act(v, "attentionBiased", "v");
+        final int h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        CudaTensor[] biases = {act(bq, "attentionBiased", "q bias"), act(bk, "attentionBiased", "k bias"),
+            act(bv, "attentionBiased", "v bias")};
+        long[] widths = {(long) h * d, (long) hkv * d, (long) hkv * d};
+        for (int i = 0; i < 3; i++) {
+            if (biases[i].numel() != widths[i]) {
+                throw new IllegalArgumentException("attentionBiased: the " + "qkv".charAt(i) + " bias has "
+                        + biases[i].numel() + " values for " + widths[i] + " columns");
+            }
+        }
+        checkHeads(spec);
+        if (cq.rows() != spec.batch() * spec.seq() || cq.cols() != h * d || ck.rows() != cq.rows()
+                || ck.cols() != hkv * d || cv.rows() != cq.rows() || cv.cols() != hkv * d) {
+            return attention(q, k, v, mask, positions, spec); // throws its one-line shape error
+        }
+        CudaTensor packed = alloc(1, (h + 2 * hkv) * d, computeType);
+        if (attentionPaths.fusesBias(spec, packed.address(), cq.address(), h * d, ck.address(), hkv * d,
+                cv.address(), hkv * d)) {
+            long at = packed.address();
+            for (int i = 0; i < 3; i++) {
+                memory.copy(at, biases[i].address(), biases[i].bytes());
+                at += biases[i].bytes();
+            }
+            return attentionPaths.attend(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d,
+                    packed.address(), mask, positions, spec);
+        }
+        addBias(cq, bq, "attentionBiased");
+        addBias(ck, bk, "attentionBiased");
+        addBias(cv, bv, "attentionBiased");
+        return attention(q, k, v, mask, positions, spec);
+    }
+
     /** Attention over q|k|v packed in one activation (one fused projection): no copies to split it. */
     @Override
     public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec) {

@@ -84,7 +84,7 @@ public final class Bert implements EncoderModel, LayerSplit {
             Linear up = Linear.add(p, pre + "intermediate.dense", true, inner, h);
             Linear down = Linear.add(p, pre + "output.dense", true, h, inner);
             Norm outNorm = Norm.layerNorm(p, pre + "output.LayerNorm", h);
-            ls.add(new Layer(attnNorm, new SelfAttention.Projected(q, k, v, o), outNorm,
+            ls.add(new Layer(attnNorm, new SelfAttention.Projected(q, k, v, o, true), outNorm,
                     // erf GELU as one bias + activation pass (it rounds as the unfused ops do: the same bits)
                     new FeedForward.Activated(up, down, config.activation(),
                             config.activation() == ModelConfig.Activation.GELU ? ModelConfig.Activation.GELU : null)));

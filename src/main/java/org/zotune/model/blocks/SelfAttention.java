@@ -21,11 +21,31 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
     /** The output projection. */
     Linear out();
 
-    /** Separate q, k and v projections (OPT, Llama; biases optional). */
-    record Projected(Linear q, Linear k, Linear v, Linear out) implements SelfAttention {
+    /**
+     * Separate q, k and v projections (OPT, Llama, BERT; biases optional). With {@code foldBias} (the encoders: no
+     * key/value cache, no prefix) and all three biases, where the backend {@link Ops#foldsAttentionBias folds them},
+     * the products run without their biases and the attention takes them ({@link Ops#attentionBiased}): three bias
+     * passes fewer; the low-rank deltas are then added before the bias, as GPT-2's packed projection adds them.
+     */
+    record Projected(Linear q, Linear k, Linear v, Linear out, boolean foldBias) implements SelfAttention {
+        /** Biases added in the products (OPT, Llama). */
+        public Projected(Linear q, Linear k, Linear v, Linear out) {
+            this(q, k, v, out, false);
+        }
+
         @Override
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
+            if (foldBias && q.bias() >= 0 && k.bias() >= 0 && v.bias() >= 0 && ops.foldsAttentionBias()
+                    && w.kvPrefix(k.weight()) == null) {
+                Tensor qx = ops.linear(x, w.weight(q.weight()), null);
+                w.addOutputDelta(ops, q.weight(), x, qx);
+                Tensor kx = ops.linear(x, w.weight(k.weight()), null);
+                w.addOutputDelta(ops, k.weight(), x, kx);
+                Tensor vx = ops.linear(x, w.weight(v.weight()), null);
+                w.addOutputDelta(ops, v.weight(), x, vx);
+                return ops.attentionBiased(qx, kx, vx, q.bias(w), k.bias(w), v.bias(w), mask, positions, spec);
+            }
             Tensor qx = q.apply(ops, w, x);
             w.addOutputDelta(ops, q.weight(), x, qx);
             Tensor kx = k.apply(ops, w, x);

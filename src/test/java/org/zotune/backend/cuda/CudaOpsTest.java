@@ -822,6 +822,34 @@ class CudaOpsTest {
                 } else {
                     assertClose(expected, actual, t, what);
                 }
+                // the same q, k, v and biases as separate tensors (an encoder's three projections): the biases
+                // folded into the fused kernel (D = 64, 16-bit) or added in passes of their own first
+                int hd = 3 * d;
+                int kd = d;
+                float[] qh = new float[tokens * hd];
+                float[] kh = new float[tokens * kd];
+                float[] vh = new float[tokens * kd];
+                for (int row = 0; row < tokens; row++) {
+                    System.arraycopy(qkvHost, row * width, qh, row * hd, hd);
+                    System.arraycopy(qkvHost, row * width + hd, kh, row * kd, kd);
+                    System.arraycopy(qkvHost, row * width + hd + kd, vh, row * kd, kd);
+                }
+                for (boolean causal : new boolean[] {false, true}) {
+                    AttentionSpec sp = spec.withCausal(causal);
+                    float[] want = causal ? cpu.toHost(cpu.attentionPacked(qkv.cpu, bias.cpu, cpu.ints(mask),
+                            cpu.ints(new int[tokens]), sp)) : expected;
+                    float[] got = g.toHost(g.attentionBiased(g.tensor(qh, tokens, hd), g.tensor(kh, tokens, kd),
+                            g.tensor(vh, tokens, kd), g.tensor(Arrays.copyOfRange(biasHost, 0, hd), 1, hd),
+                            g.tensor(Arrays.copyOfRange(biasHost, hd, hd + kd), 1, kd),
+                            g.tensor(Arrays.copyOfRange(biasHost, hd + kd, width), 1, kd), g.ints(mask),
+                            g.ints(new int[tokens]), sp));
+                    String w = "attentionBiased D=" + d + " causal=" + causal + " " + t;
+                    if (d == 64 && t != DType.F32) {
+                        assertPackedBiasAccuracy(exactPacked(t, qkvHost, biasHost, 1, mask, sp), want, got, t, w);
+                    } else {
+                        assertClose(want, got, t, w);
+                    }
+                }
             }
         }
     }
