@@ -158,7 +158,8 @@ template <typename T> __device__ void add_bias_rows_v(T* y, const T* bias, int64
 // the storage type first, round_rn): y = gelu(y + bias) (tanh or erf) or relu(y + bias) in place, and
 // x += y + bias.
 
-template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
+// y = act(y + bias) in place, the sum rounded to T first; Act: one of the activations below.
+template <typename T, class Act> __device__ void bias_act_rows_v(T* y, const T* bias, int64_t rows, int cols) {
     constexpr int N = Vec<T>::N;
     const int colsV = cols / N;
     ZT_GRID_STRIDE(i, rows * colsV) {
@@ -167,41 +168,20 @@ template <typename T> __device__ void bias_gelu_rows_v(T* y, const T* bias, int6
         load_vec(y + i * N, a);
         load_vec(bias + c, b);
 #pragma unroll
-        for (int e = 0; e < N; e++) a[e] = gelu_tanh_f(round_rn<T>(a[e] + b[e]));
+        for (int e = 0; e < N; e++) a[e] = Act::f(round_rn<T>(a[e] + b[e]));
         store_vec(y + i * N, a);
     }
 }
 
-template <typename T> __device__ void bias_gelu_erf_rows_v(T* y, const T* bias, int64_t rows, int cols) {
-    constexpr int N = Vec<T>::N;
-    const int colsV = cols / N;
-    ZT_GRID_STRIDE(i, rows * colsV) {
-        const int c = (int)(i % colsV) * N;
-        float a[N], b[N];
-        load_vec(y + i * N, a);
-        load_vec(bias + c, b);
-#pragma unroll
-        for (int e = 0; e < N; e++) a[e] = gelu_erf_f(round_rn<T>(a[e] + b[e]));
-        store_vec(y + i * N, a);
-    }
-}
-
-template <typename T> __device__ void bias_relu_rows_v(T* y, const T* bias, int64_t rows, int cols) {
-    constexpr int N = Vec<T>::N;
-    const int colsV = cols / N;
-    ZT_GRID_STRIDE(i, rows * colsV) {
-        const int c = (int)(i % colsV) * N;
-        float a[N], b[N];
-        load_vec(y + i * N, a);
-        load_vec(bias + c, b);
-#pragma unroll
-        for (int e = 0; e < N; e++) {
-            const float v = round_rn<T>(a[e] + b[e]);
-            a[e] = v > 0.f ? v : 0.f;
-        }
-        store_vec(y + i * N, a);
-    }
-}
+struct GeluTanh {
+    static __device__ __forceinline__ float f(float v) { return gelu_tanh_f(v); }
+};
+struct GeluErf {
+    static __device__ __forceinline__ float f(float v) { return gelu_erf_f(v); }
+};
+struct Relu {
+    static __device__ __forceinline__ float f(float v) { return v > 0.f ? v : 0.f; }
+};
 
 template <typename T> __device__ void add_bias_residual_v(T* x, const T* y, const T* bias, int64_t rows, int cols) {
     constexpr int N = Vec<T>::N;
@@ -385,10 +365,10 @@ __device__ void lora_tile_v(const T* w, const float* rowf, const float* colf, fl
 extern "C" {
 // every family for one storage type T, named <family>_<SUF> (vector forms _v_: 16-byte aligned rows)
 #define ZT_ELEMENTWISE(SUF, T)                                                                                     \
-    __global__ void bias_gelu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_gelu_rows_v(y, b, rows, cols); } \
-    __global__ void bias_relu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_relu_rows_v(y, b, rows, cols); } \
+    __global__ void bias_gelu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_act_rows_v<T, GeluTanh>(y, b, rows, cols); } \
+    __global__ void bias_relu_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { bias_act_rows_v<T, Relu>(y, b, rows, cols); } \
     __global__ void bias_gelu_erf_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) {                        \
-        bias_gelu_erf_rows_v(y, b, rows, cols);                                                                    \
+        bias_act_rows_v<T, GeluErf>(y, b, rows, cols);                                                             \
     }                                                                                                              \
     __global__ void add_bias_residual_v_##SUF(T* x, const T* y, const T* b, int64_t rows, int cols) {               \
         add_bias_residual_v(x, y, b, rows, cols);                                                                  \
