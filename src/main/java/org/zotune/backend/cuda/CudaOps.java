@@ -810,16 +810,22 @@ public final class CudaOps implements Ops {
         CudaTensor cq = act(q, "attention", "q");
         CudaTensor ck = act(k, "attention", "k");
         CudaTensor cv = act(v, "attention", "v");
+        final int h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        checkQkv(cq, ck, cv, spec, "attention");
+        return attentionPaths.attend(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L, mask,
+                positions, spec);
+    }
+
+    /** q [B·T, H·D], k and v [B·T, Hkv·D] for this spec, or a one-line error naming {@code op}. */
+    private void checkQkv(CudaTensor cq, CudaTensor ck, CudaTensor cv, AttentionSpec spec, String op) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
         checkHeads(spec);
         if (cq.rows() != b * t || cq.cols() != h * d || ck.rows() != b * t || ck.cols() != hkv * d
                 || cv.rows() != b * t || cv.cols() != hkv * d) {
-            throw new IllegalArgumentException("attention: q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
+            throw new IllegalArgumentException(op + ": q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
                     + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
                     + " Hkv=" + hkv + " D=" + d);
         }
-        return attentionPaths.attend(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L, mask,
-                positions, spec);
     }
 
     @Override
@@ -848,11 +854,7 @@ public final class CudaOps implements Ops {
                         + biases[i].numel() + " values for " + widths[i] + " columns");
             }
         }
-        checkHeads(spec);
-        if (cq.rows() != spec.batch() * spec.seq() || cq.cols() != h * d || ck.rows() != cq.rows()
-                || ck.cols() != hkv * d || cv.rows() != cq.rows() || cv.cols() != hkv * d) {
-            return attention(q, k, v, mask, positions, spec); // throws its one-line shape error
-        }
+        checkQkv(cq, ck, cv, spec, "attentionBiased");
         CudaTensor packed = alloc(1, (h + 2 * hkv) * d, computeType);
         if (attentionPaths.fusesBias(spec, packed.address(), cq.address(), h * d, ck.address(), hkv * d,
                 cv.address(), hkv * d)) {
@@ -914,14 +916,8 @@ public final class CudaOps implements Ops {
         CudaTensor cq = act(q, "attention", "q");
         CudaTensor ck = act(k, "attention", "k");
         CudaTensor cv = act(v, "attention", "v");
-        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
-        checkHeads(spec);
-        if (cq.rows() != b * t || cq.cols() != h * d || ck.rows() != b * t || ck.cols() != hkv * d
-                || cv.rows() != b * t || cv.cols() != hkv * d) {
-            throw new IllegalArgumentException("attention: q " + cq.rows() + "x" + cq.cols() + ", k " + ck.rows() + "x"
-                    + ck.cols() + ", v " + cv.rows() + "x" + cv.cols() + " do not match B=" + b + " T=" + t + " H=" + h
-                    + " Hkv=" + hkv + " D=" + d);
-        }
+        final int h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
+        checkQkv(cq, ck, cv, spec, "attention");
         CudaTensor[] kv = prefixTensors(prefix, spec);
         return attentionPaths.attendPrefix(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, mask,
                 positions, spec, kv[0], kv[1], prefix.length(), prefix.stride(), prefix.fixedRows());
