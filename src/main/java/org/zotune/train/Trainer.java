@@ -196,6 +196,9 @@ public final class Trainer {
         long m0 = System.nanoTime();
         LoadedLanguageModel loaded = ModelLoader.loadAny(modelPath);
         modelNanos = System.nanoTime() - m0;
+        // the weights' SHA-256 (seconds at 1.5B parameters) runs while the tokenizer and the data are read
+        java.util.concurrent.CompletableFuture<String> weightsHash = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> Fingerprints.weights(loaded.parameters()));
         long d0 = System.nanoTime();
         RunInputs.requireKind(config, plan, loaded);
         EncoderObjectives.requireTrainable(config);
@@ -229,7 +232,7 @@ public final class Trainer {
         }
         log.flush();
         long f0 = System.nanoTime();
-        Fingerprints fingerprints = new Fingerprints(Fingerprints.weights(loaded.parameters()),
+        Fingerprints fingerprints = new Fingerprints(join(weightsHash),
                 Fingerprints.tokenizer(tokenizer), Fingerprints.examples(data.train()),
                 Fingerprints.examples(data.dev()), Fingerprints.examples(data.test()));
         fingerprintNanos = System.nanoTime() - f0;
@@ -248,6 +251,21 @@ public final class Trainer {
                 }
                 throw e;
             }
+        }
+    }
+
+    /** The value of a background computation, its failure rethrown as it was thrown. */
+    private static <T> T join(java.util.concurrent.CompletableFuture<T> f) {
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
         }
     }
 
