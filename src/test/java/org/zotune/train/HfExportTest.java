@@ -113,6 +113,7 @@ class HfExportTest {
         }
         assertEquals("4", SafetensorsFile.open(model).metadata().get("zotune_step"));
     }
+
     /**
      * best/ is written on the background writer with the checkpoint of its step while the later steps run: a run
      * whose best step on dev comes before its last has in best/ that step's weights, which score the dev text exactly

@@ -577,8 +577,9 @@ public final class DeviceZoStep implements AutoCloseable {
     }
 
     /**
-     * Optimiser state vector {@code which}'s (0 = m, 1 = v) elements {@code [offsets[p], offsets[p] + sizes[p])} (noise indices) as float32
-     * little-endian bytes, one buffer each, without a host copy of the whole vector (synchronises).
+     * Optimiser state vector {@code which}'s (0 = m, 1 = v) elements {@code [offsets[p], offsets[p] + sizes[p])}
+     * (noise indices) as float32 little-endian bytes, one buffer each, without a host copy of the whole vector
+     * (synchronises).
      */
     public ByteBuffer[] state(int which, long[] offsets, long[] sizes) {
         open();

@@ -56,8 +56,8 @@ final class OptimizerState implements AutoCloseable {
     /**
      * State vector {@code which} (0 = m, 1 = v): elements {@code [offsets[p], offsets[p] + sizes[p])} as float32
      * little-endian bytes, one buffer per p, read through a pinned buffer of at most 64 MiB (synchronises): never the
-     * whole vector on the host, nor a limit of 2^31 elements (a checkpoint of
-     * ZO-AdaMU at 1.5B parameters is 12 GB of m and v.
+     * whole vector on the host, nor a limit of 2^31 elements (a checkpoint of ZO-AdaMU at 1.5B parameters is 12 GB of
+     * m and v).
      */
     ByteBuffer[] readSlices(int which, long[] offsets, long[] sizes, CudaStream s) {
         DeviceBuffer b = which == 0 ? m : which == 1 ? v : null;
