@@ -41,6 +41,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Parameters createZeroParameters(int[][] shapes, DType dtype) {
+        return delegate.createZeroParameters(shapes, dtype);
+    }
+
+    @Override
     public Scope scope() {
         return delegate.scope();
     }

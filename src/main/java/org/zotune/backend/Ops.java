@@ -1,5 +1,6 @@
 package org.zotune.backend;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
@@ -22,6 +23,19 @@ public interface Ops extends AutoCloseable {
      * Host tensors in any dtype are converted.
      */
     Parameters createParameters(List<HostTensor> tensors, DType dtype);
+
+    /**
+     * Parameters of the given [rows, cols] shapes, every value zero, laid out as {@link #createParameters} lays them
+     * out (a key/value cache's buffers: nothing to upload, so a backend may clear the memory where it is).
+     */
+    default Parameters createZeroParameters(int[][] shapes, DType dtype) {
+        List<HostTensor> zeros = new ArrayList<>(shapes.length);
+        for (int i = 0; i < shapes.length; i++) {
+            zeros.add(HostTensor.ofFloats("zeros" + i, new float[Math.multiplyExact(shapes[i][0], shapes[i][1])],
+                    shapes[i][0], shapes[i][1]));
+        }
+        return createParameters(zeros, dtype);
+    }
 
     /** Opens an activation scope: every tensor made until it closes is released when it closes. */
     Scope scope();

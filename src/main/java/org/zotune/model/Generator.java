@@ -124,6 +124,20 @@ public final class Generator {
     public interface DecodeStep extends AutoCloseable {
         float[][] logits(Batch batch, int[] starts);
 
+        /**
+         * Greedy decoding's next tokens: each sequence's argmax of {@link #logits} (the lowest index on ties, NaN
+         * never chosen, -1 when every logit is NaN). A step may choose them where the logits are and read back B
+         * ints (a captured graph does).
+         */
+        default int[] argmax(Batch batch, int[] starts) {
+            float[][] logits = logits(batch, starts);
+            int[] out = new int[logits.length];
+            for (int b = 0; b < out.length; b++) {
+                out[b] = argmaxOrNone(logits[b]);
+            }
+            return out;
+        }
+
         @Override
         default void close() {
         }
@@ -209,6 +223,7 @@ public final class Generator {
                 }
             }
             cache.advance(lens.clone());
+            int[] chosen = null; // greedy decode steps choose the next tokens themselves
             try (DecodeStep step = decoder.apply(cache)) {
                 while (true) {
                     int[] ids = new int[n];
@@ -217,9 +232,16 @@ public final class Generator {
                         if (cache.retired(b)) {
                             continue;
                         }
-                        float[] l = logits[b];
-                        int next = sampling.argmaxDecoding() ? argmax(l) : sample(l, sampling.temperature(),
-                                random[b]);
+                        int next;
+                        if (chosen != null) {
+                            next = chosen[b];
+                            if (next < 0) {
+                                throw new IllegalStateException("every logit is NaN");
+                            }
+                        } else {
+                            float[] l = logits[b];
+                            next = sampling.argmaxDecoding() ? argmax(l) : sample(l, sampling.temperature(), random[b]);
+                        }
                         int made = lens[b] - prompts[active[b]].length;
                         if (next != eosId) {
                             seqs[b][lens[b]++] = next;
@@ -245,7 +267,11 @@ public final class Generator {
                         advanced[b] = cache.retired(b) ? 0 : 1;
                     }
                     // a retired sequence: token 0 at position 0, its logits never read
-                    logits = step.logits(new Batch(n, 1, ids, mask), starts);
+                    if (sampling.argmaxDecoding()) {
+                        chosen = step.argmax(new Batch(n, 1, ids, mask), starts);
+                    } else {
+                        logits = step.logits(new Batch(n, 1, ids, mask), starts);
+                    }
                     cache.advance(advanced);
                 }
             }
@@ -258,14 +284,20 @@ public final class Generator {
 
     /** The index of the largest logit; the lowest index on ties. NaN logits are never chosen. */
     static int argmax(float[] logits) {
+        int best = argmaxOrNone(logits);
+        if (best < 0) {
+            throw new IllegalStateException("every logit is NaN");
+        }
+        return best;
+    }
+
+    /** {@link #argmax}, or -1 when every logit is NaN (or there are none). */
+    public static int argmaxOrNone(float[] logits) {
         int best = -1;
         for (int i = 0; i < logits.length; i++) {
             if (!Float.isNaN(logits[i]) && (best < 0 || logits[i] > logits[best])) {
                 best = i;
             }
-        }
-        if (best < 0) {
-            throw new IllegalStateException("every logit is NaN");
         }
         return best;
     }

@@ -10,8 +10,6 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
-import org.zotune.tensor.DType;
-import org.zotune.tensor.HostTensor;
 
 /**
  * Generation's key/value cache for a batch of sequences: each attention layer's keys (rotated, as attention sees
@@ -192,10 +190,8 @@ public final class KvCache implements AutoCloseable {
         }
         int stride = p + capacity;
         int rows = Math.multiplyExact(stride, sequences);
-        float[] zeros = new float[Math.multiplyExact(rows, width)];
-        DType dtype = ops.computeType();
-        Parameters buffer = ops.createParameters(List.of(HostTensor.ofFloats("keys", zeros, rows, width),
-                HostTensor.ofFloats("values", zeros, rows, width)), dtype);
+        // zeros, cleared on the device: rows not yet written are read (with weight 0) by a full-capacity prefix
+        Parameters buffer = ops.createZeroParameters(new int[][] {{rows, width}, {rows, width}}, ops.computeType());
         try {
             List<Tensor> views = buffer.views();
             Tensor keys = views.get(0);

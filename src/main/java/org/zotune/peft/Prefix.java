@@ -219,6 +219,23 @@ public final class Prefix implements Adapter {
                 return super.attentionPacked(qkv, bias, mask, pos, spec);
             }
 
+            // an encoder's q/k/v biases folded into the attention (CUDA): the keys and values are k + bk, v + bv
+            @Override
+            public Tensor attentionBiased(Tensor q, Tensor k, Tensor v, Tensor bq, Tensor bk, Tensor bv,
+                                          IntTensor mask, IntTensor pos, AttentionSpec spec) {
+                float[] kh = toHost(k);
+                float[] vh = toHost(v);
+                float[] kb = toHost(bk);
+                float[] vb = toHost(bv);
+                int kw = spec.numKvHeads() * spec.headDim();
+                for (int i = 0; i < kh.length; i++) {
+                    kh[i] += kb[i % kw];
+                    vh[i] += vb[i % kw];
+                }
+                keep(kh, vh, spec);
+                return super.attentionBiased(q, k, v, bq, bk, bv, mask, pos, spec);
+            }
+
             private void keep(float[] k, float[] v, AttentionSpec spec) {
                 if (k.length != tokens * width || v.length != tokens * width) {
                     throw new IllegalStateException("prefix: an attention of " + k.length / tokens + " key features "

@@ -95,7 +95,8 @@ public class AttentionKernelBenchmark {
         CudaOptions dflt = CudaOptions.fromSystemProperties();
         ops = CudaOps.create(type, new CudaOptions(dflt.fuseNorm(), dflt.fuseBias(), dflt.stridedLogits(),
                 dflt.flashBias(), dflt.flashPipeline(), dflt.flashAttention(), !kernel.equals("long"),
-                dflt.ltEpilogue(), dflt.arenaChunkMiB(), dflt.captureHostMiB(), kernel.equals("wide")));
+                dflt.ltEpilogue(), dflt.arenaChunkMiB(), dflt.captureHostMiB(), kernel.equals("wide"),
+                dflt.decodeAttention()));
         stream = ops.stream();
         Random r = new Random(11);
         int tokens = b * t;

@@ -8,7 +8,9 @@ import org.zotune.tensor.DType;
  * Which way the CUDA backend computes one attention, and that computation: the fused kernel straight on q, k, v
  * ({@link FlashAttentionKernels}); the fused kernel after splitting into [B, H, T, D] heads (RoPE, or rows it cannot
  * address); or the unfused path: split (vector or scalar), Q·Kᵀ and P·V as strided-batched cuBLAS products
- * ({@link MatrixProducts}) around the masked softmax, merge ({@link AttentionKernels}). Temporaries are released on
+ * ({@link MatrixProducts}) around the masked softmax, merge ({@link AttentionKernels}). With a key/value prefix or
+ * cache: a few queries per sequence (a decode step) in one kernel reading the cache in place
+ * ({@link DecodeAttentionKernels}), else the unfused path over a concatenated copy. Temporaries are released on
  * return.
  */
 final class AttentionPaths {
@@ -18,16 +20,18 @@ final class AttentionPaths {
     private final AttentionKernels attention;
     private final FlashAttentionKernels flash;
     private final MatrixProducts products;
+    private final DecodeAttentionKernels decode;
     private final int vecWidth;
 
     AttentionPaths(DeviceMemory memory, DType computeType, CudaOptions options, AttentionKernels attention,
-                   FlashAttentionKernels flash, MatrixProducts products) {
+                   FlashAttentionKernels flash, MatrixProducts products, DecodeAttentionKernels decode) {
         this.memory = memory;
         this.computeType = computeType;
         this.options = options;
         this.attention = attention;
         this.flash = flash;
         this.products = products;
+        this.decode = decode;
         this.vecWidth = 16 / computeType.bytes();
     }
 
@@ -191,6 +195,50 @@ final class AttentionPaths {
         } finally {
             memory.reset(mark);
         }
+        return out;
+    }
+
+    /**
+     * Whether {@link #attendDecode} takes this prefix attention: the switch on, the kernel takes the shape (a few
+     * queries, D a whole number of 16-byte vectors, the keys within its shared memory), the prefix in the compute type
+     * with 16-byte aligned rows.
+     */
+    boolean decodes(AttentionSpec spec, CudaTensor pk, CudaTensor pv, int np) {
+        return options.decodeAttention() && decode.supports(spec, np) && pk.dtype() == computeType
+                && pv.dtype() == computeType && (spec.numKvHeads() * spec.headDim()) % vecWidth == 0
+                && KernelSet.aligned(pk.address(), pv.address());
+    }
+
+    /**
+     * {@link #attendPrefix} in one kernel ({@link DecodeAttentionKernels}), only where {@link #decodes}; the q, k, v
+     * parts of a packed bias ({@code qBias}, {@code kBias}, {@code vBias}: 0 or their addresses) are added in it.
+     */
+    CudaTensor attendDecode(long qAddr, int ldq, long kAddr, int ldk, long vAddr, int ldv, long qBias, long kBias,
+                            long vBias, IntTensor mask, IntTensor positions, AttentionSpec spec, CudaTensor pk,
+                            CudaTensor pv, int np, int stride, int fixed) {
+        final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
+        CudaIntTensor m = (CudaIntTensor) mask;
+        if (m.length() != b * t) {
+            throw new IllegalArgumentException("attention: mask has " + m.length() + " values for " + b * t + " tokens");
+        }
+        CudaIntTensor pos = (CudaIntTensor) positions;
+        if ((stride > 0 || spec.rope()) && (pos == null || pos.length() != b * t)) {
+            throw new IllegalArgumentException("attention: " + (spec.rope() ? "RoPE" : "a per-sequence prefix")
+                    + " needs " + b * t + " positions");
+        }
+        if (spec.rope() && d % 2 != 0) {
+            throw new IllegalArgumentException("attention: RoPE needs an even head dimension, got " + d);
+        }
+        if (stride > 0 && (long) b * stride > pk.rows()) {
+            throw new IllegalArgumentException("attention: a cache of " + pk.rows() + " rows has no block of " + stride
+                    + " rows for each of " + b + " sequences");
+        }
+        CudaTensor out = memory.alloc(b * t, h * d, computeType);
+        if (out.numel() == 0) {
+            return out;
+        }
+        decode.launch(qAddr, ldq, kAddr, ldk, vAddr, ldv, qBias, kBias, vBias, pk.address(), pv.address(), m, pos,
+                out, spec, np, stride, fixed);
         return out;
     }
 

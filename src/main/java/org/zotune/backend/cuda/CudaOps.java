@@ -27,8 +27,8 @@ import org.zotune.tensor.HostTensor;
  * {@link #scope()}, so the same sequence of ops gets the same addresses and can be captured once as a CUDA graph
  * ({@link #captureGraph}) and replayed; host copies), {@link MatrixProducts} (cuBLAS / cuBLASLt), one launcher per
  * kernel file ({@link EmbeddingKernels}, {@link ElementwiseKernels}, {@link NormKernels}, {@link AttentionKernels},
- * {@link FlashAttentionKernels}, {@link CrossEntropyKernels}), {@link AttentionPaths} (which attention, and the
- * unfused one's products) and the switches of {@link CudaOptions}.
+ * {@link FlashAttentionKernels}, {@link CrossEntropyKernels}, {@link ArgmaxKernels}), {@link AttentionPaths} (which
+ * attention, and the unfused one's products) and the switches of {@link CudaOptions}.
  * Nothing here allocates device memory or waits for the device per launch, except {@link #toHost} (which must
  * synchronise). Not thread-safe.
  */
@@ -44,6 +44,7 @@ public final class CudaOps implements Ops {
     private final ElementwiseKernels elementwise;
     private final NormKernels norm;
     private final CrossEntropyKernels crossEntropy;
+    private final ArgmaxKernels argmax;
     private final MatrixProducts products;
     private final AttentionPaths attentionPaths;
     private int scopeDepth;
@@ -88,7 +89,9 @@ public final class CudaOps implements Ops {
         AttentionKernels attention = new AttentionKernels(kernelSet);
         FlashAttentionKernels flash = new FlashAttentionKernels(kernelSet, options);
         this.crossEntropy = new CrossEntropyKernels(kernelSet);
-        this.attentionPaths = new AttentionPaths(memory, computeType, options, attention, flash, products);
+        this.argmax = new ArgmaxKernels(kernelSet);
+        this.attentionPaths = new AttentionPaths(memory, computeType, options, attention, flash, products,
+                new DecodeAttentionKernels(kernelSet));
     }
 
     /**
@@ -119,6 +122,8 @@ public final class CudaOps implements Ops {
         all.putAll(AttentionKernels.signatures());
         all.putAll(FlashAttentionKernels.signatures());
         all.putAll(CrossEntropyKernels.signatures());
+        all.putAll(ArgmaxKernels.signatures());
+        all.putAll(DecodeAttentionKernels.signatures());
         return all;
     }
 
@@ -187,6 +192,16 @@ public final class CudaOps implements Ops {
             throw new ZotuneException("createParameters cannot run inside a CUDA graph capture");
         }
         return CudaParameters.upload(tensors, dtype, stream);
+    }
+
+    /** Cleared where they are: no host array, no upload. */
+    @Override
+    public Parameters createZeroParameters(int[][] shapes, DType dtype) {
+        open();
+        if (memory.capturing()) {
+            throw new ZotuneException("createZeroParameters cannot run inside a CUDA graph capture");
+        }
+        return CudaParameters.zeros(shapes, dtype, stream);
     }
 
     @Override
@@ -906,7 +921,10 @@ public final class CudaOps implements Ops {
                 c.address() + (long) (h + hkv) * d * eb, ld, biasAddr, mask, positions, spec);
     }
 
-    /** Attention with a key/value prefix: the unfused prefix path ({@link AttentionPaths#attendPrefix}). */
+    /**
+     * Attention with a key/value prefix: the decode kernel where it applies ({@link AttentionPaths#attendDecode}),
+     * else the unfused prefix path ({@link AttentionPaths#attendPrefix}).
+     */
     @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, IntTensor mask, IntTensor positions, AttentionSpec spec,
                             KvPrefix prefix) {
@@ -919,11 +937,19 @@ public final class CudaOps implements Ops {
         final int h = spec.numHeads(), hkv = spec.numKvHeads(), d = spec.headDim();
         checkQkv(cq, ck, cv, spec, "attention");
         CudaTensor[] kv = prefixTensors(prefix, spec);
+        if (attentionPaths.decodes(spec, kv[0], kv[1], prefix.length())) {
+            return attentionPaths.attendDecode(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, 0L,
+                    0L, 0L, mask, positions, spec, kv[0], kv[1], prefix.length(), prefix.stride(),
+                    prefix.fixedRows());
+        }
         return attentionPaths.attendPrefix(cq.address(), h * d, ck.address(), hkv * d, cv.address(), hkv * d, mask,
                 positions, spec, kv[0], kv[1], prefix.length(), prefix.stride(), prefix.fixedRows());
     }
 
-    /** Packed attention with a key/value prefix; a bias is added in its own pass first. */
+    /**
+     * Packed attention with a key/value prefix: the decode kernel where it applies (the bias added as q, k, v are
+     * read), else the unfused prefix path with the bias added in its own pass first.
+     */
     @Override
     public Tensor attentionPacked(Tensor qkv, Tensor bias, IntTensor mask, IntTensor positions, AttentionSpec spec,
                                   KvPrefix prefix) {
@@ -938,12 +964,24 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException("attentionPacked: qkv " + c.rows() + "x" + c.cols() + " does not match"
                     + " B=" + b + " T=" + t + " H=" + h + " Hkv=" + hkv + " D=" + d + " (expected [B·T, (H + 2·Hkv)·D])");
         }
+        CudaTensor[] kv = prefixTensors(prefix, spec);
+        long eb = computeType.bytes();
+        CudaTensor bt = null;
         if (bias != null) {
-            CudaTensor bt = act(bias, "attentionPacked", "bias");
+            bt = act(bias, "attentionPacked", "bias");
             if (bt.numel() != ld) {
                 throw new IllegalArgumentException("attentionPacked: bias has " + bt.numel() + " values for " + ld
                         + " columns");
             }
+        }
+        if (attentionPaths.decodes(spec, kv[0], kv[1], prefix.length())) {
+            long qb = bt == null ? 0L : bt.address();
+            return attentionPaths.attendDecode(c.address(), ld, c.address() + (long) h * d * eb, ld,
+                    c.address() + (long) (h + hkv) * d * eb, ld, qb, qb == 0 ? 0L : qb + (long) h * d * eb,
+                    qb == 0 ? 0L : qb + (long) (h + hkv) * d * eb, mask, positions, spec, kv[0], kv[1],
+                    prefix.length(), prefix.stride(), prefix.fixedRows());
+        }
+        if (bt != null) {
             CudaTensor biased = alloc(c.rows(), c.cols(), computeType);
             if (biased.numel() > 0) {
                 memory.copy(biased.address(), c.address(), c.bytes());
@@ -951,8 +989,6 @@ public final class CudaOps implements Ops {
             }
             c = biased;
         }
-        CudaTensor[] kv = prefixTensors(prefix, spec);
-        long eb = computeType.bytes();
         return attentionPaths.attendPrefix(c.address(), ld, c.address() + (long) h * d * eb, ld,
                 c.address() + (long) (h + hkv) * d * eb, ld, mask, positions, spec, kv[0], kv[1], prefix.length(),
                 prefix.stride(), prefix.fixedRows());
@@ -1037,6 +1073,25 @@ public final class CudaOps implements Ops {
         if (h <= 0 || hkv <= 0 || h % hkv != 0) {
             throw new IllegalArgumentException("attention: " + h + " heads are not a multiple of " + hkv + " kv heads");
         }
+    }
+
+    /**
+     * Each row's argmax on the device, [rows] ints: the lowest index on ties, NaN never chosen, -1 for a row of NaN
+     * only (greedy decoding's next tokens, read back as B ints rather than B rows of logits). Capturable.
+     */
+    public IntTensor argmaxRows(Tensor x) {
+        if (!(x instanceof CudaTensor)) {
+            throw new IllegalArgumentException("argmaxRows: x is not a CUDA tensor");
+        }
+        CudaTensor c = (CudaTensor) x;
+        CudaIntTensor out = new CudaIntTensor(memory.allocate(4L * Math.max(1, c.rows())), c.rows());
+        if (c.rows() > 0) {
+            if (c.cols() == 0) {
+                throw new IllegalArgumentException("argmaxRows: rows of 0 values have no argmax");
+            }
+            argmax.rows(c, out);
+        }
+        return out;
     }
 
     @Override

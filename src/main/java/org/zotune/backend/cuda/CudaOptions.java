@@ -27,17 +27,26 @@ package org.zotune.backend.cuda;
  * @param flashWide      zotune.cuda.flashWide (false): for T > 256 the wide fused attention (128 query rows a block,
  *                       2 m-tiles of 16 rows a warp); false: the 64-row kernels. Off until FlashWideAttentionTest
  *                       has run on a GPU (it is built to give the 64-row kernels' bits)
+ * @param decodeAttention zotune.cuda.decodeAttention (true): up to 8 queries per sequence over a key/value cache
+ *                       or prefix (generation's decode step) in one kernel reading the cache in place
+ *                       (decode_attention.cu); false: the unfused prefix path (split, concatenated copy, cuBLAS)
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
-                          long arenaChunkMiB, long captureHostMiB, boolean flashWide) {
+                          long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
         return new CudaOptions(flag("fuseNorm", true), flag("fuseBias", true), flag("stridedLogits", true),
                 flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
-                Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false));
+                Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true));
+    }
+
+    /** These options with the fused decode attention on or off. */
+    public CudaOptions withDecodeAttention(boolean on) {
+        return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on);
     }
 
     private static boolean flag(String name, boolean dflt) {

@@ -65,6 +65,34 @@ public final class CudaParameters implements Parameters {
         return new CudaParameters(dtype, buf, offsets, total, Collections.unmodifiableList(views));
     }
 
+    /** Parameters of the given [rows, cols] shapes, all zero: the layout of {@link #upload}, cleared on the device. */
+    static CudaParameters zeros(int[][] shapes, DType dtype, CudaStream stream) {
+        long alignElems = ALIGN_BYTES / dtype.bytes();
+        long[] offsets = new long[shapes.length];
+        long total = 0;
+        for (int i = 0; i < shapes.length; i++) {
+            if (shapes[i].length != 2 || shapes[i][0] <= 0 || shapes[i][1] <= 0) {
+                throw new ZotuneException("zero parameter " + i + ": shape " + java.util.Arrays.toString(shapes[i])
+                        + " is not [rows > 0, cols > 0]");
+            }
+            offsets[i] = total;
+            total += ((long) shapes[i][0] * shapes[i][1] + alignElems - 1) / alignElems * alignElems;
+        }
+        DeviceBuffer buf = DeviceBuffer.allocate(Math.max(ALIGN_BYTES, total * dtype.bytes()));
+        try {
+            buf.fill(0, buf.bytes(), 0, stream);
+            stream.synchronize();
+        } catch (RuntimeException e) {
+            buf.close();
+            throw e;
+        }
+        List<Tensor> views = new ArrayList<>();
+        for (int i = 0; i < shapes.length; i++) {
+            views.add(new CudaTensor(buf.address() + offsets[i] * dtype.bytes(), shapes[i][0], shapes[i][1], dtype));
+        }
+        return new CudaParameters(dtype, buf, offsets, total, Collections.unmodifiableList(views));
+    }
+
     /** [n] → [1, n]; [r, c] → [r, c]; higher ranks fold the leading dimensions into rows. */
     private static int[] matrixShape(HostTensor t) {
         long cols = t.rank() == 0 ? 1 : t.dim(t.rank() - 1);

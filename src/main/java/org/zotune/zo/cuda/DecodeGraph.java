@@ -21,8 +21,9 @@ import org.zotune.model.KvCache;
  * ({@link org.zotune.backend.KvPrefix}, {@link Ops#storeKeysValues(Tensor, int, Tensor, int, Tensor, IntTensor,
  * org.zotune.backend.AttentionSpec, Tensor, Tensor, int, int)}). Before each replay the step's int inputs (ids,
  * mask, positions: what the model's forward derives from the batch and starts, recorded by a dry run) are written
- * into the tensors the graph froze; the logits [B, V] are copied back and the next tokens chosen on the host, as the
- * eager step chooses them. Owns the graph and the activation scope its replays reuse.
+ * into the tensors the graph froze. The graph ends with each row's argmax, so that greedy decoding reads back B ints
+ * ({@link #argmax}); sampling reads the logits [B, V] ({@link #logits}) and chooses on the host, as the eager step
+ * does. Owns the graph and the activation scope its replays reuse.
  */
 public final class DecodeGraph implements Generator.DecodeStep {
     private final CudaOps ops;
@@ -34,6 +35,7 @@ public final class DecodeGraph implements Generator.DecodeStep {
     private CudaOps.Graph graph;
     private List<IntTensor> inputs;
     private Tensor logits;
+    private IntTensor argmax;
     private int batchSize = -1;
 
     /** The decode step of {@code model} over {@code weights} through {@code cache} (at full capacity). */
@@ -61,6 +63,25 @@ public final class DecodeGraph implements Generator.DecodeStep {
 
     @Override
     public float[][] logits(Batch batch, int[] starts) {
+        replay(batch, starts);
+        float[] all = ops.toHost(logits);
+        int v = all.length / batch.batch();
+        float[][] out = new float[batch.batch()][];
+        for (int b = 0; b < out.length; b++) {
+            out[b] = Arrays.copyOfRange(all, b * v, (b + 1) * v);
+        }
+        return out;
+    }
+
+    /** The replay's own argmax of each row: B ints read back instead of B rows of logits. */
+    @Override
+    public int[] argmax(Batch batch, int[] starts) {
+        replay(batch, starts);
+        return ops.toHost(argmax);
+    }
+
+    /** Writes the step's inputs into the graph's (capturing it first if needed) and replays it. */
+    private void replay(Batch batch, int[] starts) {
         if (batch.seq() != 1) {
             throw new IllegalArgumentException("a decode step takes one token per sequence, got " + batch.seq());
         }
@@ -70,13 +91,6 @@ public final class DecodeGraph implements Generator.DecodeStep {
             ops.write(inputs.get(k), values.get(k));
         }
         graph.replay();
-        float[] all = ops.toHost(logits);
-        int v = all.length / batch.batch();
-        float[][] out = new float[batch.batch()][];
-        for (int b = 0; b < out.length; b++) {
-            out[b] = Arrays.copyOfRange(all, b * v, (b + 1) * v);
-        }
-        return out;
     }
 
     private void ensure(Batch batch, int[] starts, List<int[]> values) {
@@ -99,15 +113,20 @@ public final class DecodeGraph implements Generator.DecodeStep {
             try (Ops.Scope w = ops.scope()) {
                 try (Ops.Scope first = ops.scope()) {
                     bound.rewind();
-                    model.forward(bound, source, batch, starts);
+                    ops.argmaxRows(model.forward(bound, source, batch, starts));
                 }
                 bound.rewind();
-                model.forward(bound, source, batch, starts);
+                ops.argmaxRows(model.forward(bound, source, batch, starts));
             }
             bound.rewind();
             Tensor[] out = new Tensor[1];
-            graph = ops.captureGraph(() -> out[0] = model.forward(bound, source, batch, starts));
+            IntTensor[] next = new IntTensor[1];
+            graph = ops.captureGraph(() -> {
+                out[0] = model.forward(bound, source, batch, starts);
+                next[0] = ops.argmaxRows(out[0]);
+            });
             logits = out[0];
+            argmax = next[0];
             batchSize = batch.batch();
             ok = true;
         } finally {
@@ -132,6 +151,7 @@ public final class DecodeGraph implements Generator.DecodeStep {
         bound.bind(null);
         inputs = null;
         logits = null;
+        argmax = null;
         batchSize = -1;
     }
 }

@@ -282,6 +282,40 @@ class CudaGraphAndMemoryTest {
     }
 
     @Test
+    void zeroParametersAreZeroAndLaidOutAsUploadedOnes() {
+        GpuTestSupport.assumeGpu();
+        int[][] shapes = {{3, 5}, {7, 129}, {1, 1}, {64, 33}};
+        for (DType dt : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            try (CudaOps ops = CudaOps.create(dt)) {
+                // memory made dirty and freed first, so that a buffer left uncleared would not read zero by luck
+                try (CudaStream s = CudaStream.create(); DeviceBuffer dirty = DeviceBuffer.allocate(1 << 20)) {
+                    dirty.fill(0, dirty.bytes(), 0x3c, s);
+                    s.synchronize();
+                }
+                List<HostTensor> ones = new ArrayList<>();
+                for (int[] sh : shapes) {
+                    float[] v = new float[sh[0] * sh[1]];
+                    java.util.Arrays.fill(v, 1f);
+                    ones.add(HostTensor.ofFloats("w", v, sh[0], sh[1]));
+                }
+                try (Parameters z = ops.createZeroParameters(shapes, dt);
+                     Parameters u = ops.createParameters(ones, dt)) {
+                    assertEquals(shapes.length, z.count());
+                    long z0 = ((CudaTensor) z.weight(0)).address(), u0 = ((CudaTensor) u.weight(0)).address();
+                    for (int i = 0; i < shapes.length; i++) {
+                        CudaTensor zi = (CudaTensor) z.weight(i);
+                        assertEquals(shapes[i][0], zi.rows(), dt + " rows of " + i);
+                        assertEquals(shapes[i][1], zi.cols(), dt + " cols of " + i);
+                        assertEquals(((CudaTensor) u.weight(i)).address() - u0, zi.address() - z0, dt + " offset " + i);
+                        assertArrayEquals(new float[shapes[i][0] * shapes[i][1]], ops.toHost(zi), dt + " values " + i);
+                    }
+                }
+                assertThrows(ZotuneException.class, () -> ops.createZeroParameters(new int[][] {{0, 4}}, dt));
+            }
+        }
+    }
+
+    @Test
     void unknownKernelNameIsACudaError() {
         GpuTestSupport.assumeGpu();
         try (KernelModule m = KernelModule.loadDefault()) {

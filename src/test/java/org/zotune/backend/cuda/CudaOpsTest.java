@@ -1,5 +1,6 @@
 package org.zotune.backend.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -201,6 +202,52 @@ class CudaOpsTest {
             assertEquals(1f, back[0]);
             assertEquals(Float.POSITIVE_INFINITY, back[5]);
             assertEquals(0x1p-14f, back[8]);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(names = {"F32", "BF16", "F16"})
+    void argmaxRowsIsTheHostsArgmax(DType t) {
+        Random r = new Random(11);
+        CudaOps g = gpu(t);
+        for (int[] shape : new int[][] {{1, 1}, {3, 7}, {5, 33}, {16, 50257}, {2, 1025}}) {
+            int rows = shape[0], cols = shape[1], ld = cols + (cols % 2 == 1 ? 3 : 0); // odd widths padded
+            try (Ops.Scope s = g.scope()) {
+                float[] v = gaussian(r, rows * ld, 3.0);
+                for (int i = 0; i < rows; i++) {
+                    int base = i * ld;
+                    if (cols > 4 && i % 3 == 0) { // a tie: the largest value at two places, the lower must win
+                        int a = 1 + r.nextInt(cols / 2), b = a + 1 + r.nextInt(cols - a - 1);
+                        v[base + a] = 40f;
+                        v[base + b] = 40f;
+                    }
+                    if (cols > 2 && i % 3 == 1) { // NaN first and a NaN elsewhere: never chosen
+                        v[base] = Float.NaN;
+                        v[base + 1 + r.nextInt(cols - 1)] = Float.NaN;
+                    }
+                    for (int c = cols; c < ld; c++) {
+                        v[base + c] = 1e4f; // padding beyond the row's values is never read
+                    }
+                }
+                if (rows > 2) { // a row of NaN only (-1) and a row of -inf only (index 0)
+                    java.util.Arrays.fill(v, ld, ld + cols, Float.NaN);
+                    java.util.Arrays.fill(v, 2 * ld, 2 * ld + cols, Float.NEGATIVE_INFINITY);
+                }
+                CudaTensor wide = (CudaTensor) g.tensor(v, rows, ld);
+                CudaTensor x = new CudaTensor(wide.address(), rows, cols, t, ld);
+                float[] held = g.toHost(wide); // the values as the dtype holds them: its rounding makes ties too
+                int[] expected = new int[rows];
+                for (int i = 0; i < rows; i++) {
+                    expected[i] = org.zotune.model.Generator.argmaxOrNone(
+                            java.util.Arrays.copyOfRange(held, i * ld, i * ld + cols));
+                }
+                int[] actual = g.toHost(g.argmaxRows(x));
+                assertArrayEquals(expected, actual, "argmax " + t + " " + rows + "x" + cols + " (ld " + ld + ")");
+                if (rows > 2) {
+                    assertEquals(-1, actual[1], "a row of NaN only");
+                    assertEquals(0, actual[2], "a row of -inf only");
+                }
+            }
         }
     }
 

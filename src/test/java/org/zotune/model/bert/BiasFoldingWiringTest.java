@@ -84,4 +84,34 @@ class BiasFoldingWiringTest {
             assertTrue(worst <= 1e-5, "folded vs plain: worst relative difference " + worst);
         }
     }
+
+    /**
+     * Prefix tuning's initial keys and values are read from a frozen forward's attentions; through ops that fold the
+     * biases that forward calls {@link Ops#attentionBiased}, and the keys and values must be k + bk, v + bv as the
+     * plain forward's (the GPU once recorded no layer at all: "the model ran 0 attention layers").
+     */
+    @Test
+    void prefixInitialKeysAndValuesAreThePlainForwardsWhenTheBiasesAreFolded() throws IOException {
+        Path folder = TinyBertFolder.write(dir.resolve("bert"), 29, true, true);
+        LoadedEncoder m = ModelLoader.loadEncoder(folder);
+        try (CpuOps cpu = new CpuOps(); Parameters p = cpu.createParameters(m.parameters(), DType.F32)) {
+            org.zotune.peft.Prefix prefix = org.zotune.peft.Prefix.of(m.model().config(), 4, 16);
+            java.util.List<org.zotune.tensor.HostTensor> plain = prefix.bind(cpu, m.model(), p, 21).initial();
+            Folding folding = new Folding(cpu);
+            java.util.List<org.zotune.tensor.HostTensor> folded = prefix.bind(folding, m.model(), p, 21).initial();
+            assertEquals(TinyBertFolder.LAYERS, folding.calls.get(), "layers that took the folded path");
+            assertEquals(plain.size(), folded.size(), "initial tensors");
+            double worst = 0;
+            for (int i = 0; i < plain.size(); i++) {
+                float[] a = plain.get(i).toFloats();
+                float[] b = folded.get(i).toFloats();
+                assertEquals(a.length, b.length, plain.get(i).name());
+                for (int j = 0; j < a.length; j++) {
+                    worst = Math.max(worst, Math.abs(a[j] - b[j]) / Math.max(1.0, Math.abs(a[j])));
+                }
+            }
+            System.out.printf("prefix initial keys/values, folded vs plain: worst relative difference %.3e%n", worst);
+            assertTrue(worst <= 1e-5, "folded vs plain: worst relative difference " + worst);
+        }
+    }
 }
