@@ -531,8 +531,8 @@ class PrefixCudaGpuTest {
                             assertTrue(Float.isFinite(step[i]), t + " position " + (len - 1) + " logit " + i);
                         }
                         // the cached attention and the full pass's round differently: each is held to float32
-                        worst = Math.max(worst, relativeError(step, exact));
-                        worstFull = Math.max(worstFull, relativeError(full, exact));
+                        worst = Math.max(worst, org.zotune.RelativeError.of(step, exact));
+                        worstFull = Math.max(worstFull, org.zotune.RelativeError.of(full, exact));
                     }
                 }
                 double bound = t == DType.BF16 ? 1e-2 : 5e-3;
@@ -542,16 +542,6 @@ class PrefixCudaGpuTest {
                         + " %.3e, full pass %.3e%n", t, worst, worstFull);
             }
         }
-    }
-
-    private static double relativeError(float[] a, float[] b) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < a.length; i++) {
-            num += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
-            den += (double) b[i] * b[i];
-        }
-        return Math.sqrt(num / den);
     }
 
     /** Objective similarity on a tiny BERT with a prefix of 2: the CUDA engine's ℓ± against the CPU engine's. */

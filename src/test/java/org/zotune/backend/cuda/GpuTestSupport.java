@@ -1,7 +1,6 @@
 package org.zotune.backend.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.util.Random;
@@ -90,18 +89,6 @@ final class GpuTestSupport {
             fail(what + ": max |error| to the float32 attention " + err + " is more than 1.5× the " + t
                     + " reference's " + refErr);
         }
-    }
-
-    /** ||a − b|| / ||b|| over every value, in double. */
-    static double relativeError(float[] a, float[] b) {
-        assertEquals(b.length, a.length, "lengths");
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < a.length; i++) {
-            num += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
-            den += (double) b[i] * b[i];
-        }
-        return Math.sqrt(num / den);
     }
 
     private static double maxAbsDiff(float[] a, float[] b) {

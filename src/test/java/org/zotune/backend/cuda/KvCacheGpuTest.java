@@ -215,8 +215,8 @@ class KvCacheGpuTest {
                         assertTrue(Float.isFinite(step[i]), at + " logit " + i + " is " + step[i]);
                     }
                     float[] ex = exact.apply(Arrays.copyOf(seq, len));
-                    worstStep = Math.max(worstStep, GpuTestSupport.relativeError(step, ex));
-                    worstFull = Math.max(worstFull, GpuTestSupport.relativeError(full, ex));
+                    worstStep = Math.max(worstStep, org.zotune.RelativeError.of(step, ex));
+                    worstFull = Math.max(worstFull, org.zotune.RelativeError.of(full, ex));
                 }
             }
         }
