@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Backends;
@@ -12,12 +13,14 @@ import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
+import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.Checkpoint;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.Generator;
+import org.zotune.model.KvCache;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedEncoder;
 import org.zotune.model.LoadedModel;
@@ -38,6 +41,7 @@ import org.zotune.train.TrainData;
 import org.zotune.train.objective.Evaluator;
 import org.zotune.train.objective.NextTokenTargets;
 import org.zotune.train.run.Fingerprints;
+import org.zotune.zo.cuda.DecodeGraph;
 
 /**
  * A language model opened on a device: its tokenizer, its weights in device memory, and what can be asked of it
@@ -491,9 +495,25 @@ public final class Model implements AutoCloseable {
                 ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
                 : Generator.Sampling.argmax();
         try (Ops.Scope scope = ops.scope()) {
+            if (ops instanceof CudaOps) { // one sequence through the captured decode step, streamed as it goes
+                IntConsumer sink = onToken == null ? t -> { } : onToken;
+                return Generator.generate(ops, causal, weights, new int[][] {prompt}, generation.maxTokens(), s,
+                        eosId(), true, true, decodeSteps(causal), (i, t) -> sink.accept(t))[0];
+            }
             return Generator.generate(ops, causal, weights, prompt, generation.maxTokens(), s, eosId(),
                     onToken == null ? t -> { } : onToken);
         }
+    }
+
+    /**
+     * A batched generation's decode steps: on CUDA one captured graph replayed per token ({@link DecodeGraph}, greedy
+     * tokens picked on the device; the cache then shows its blocks whole), else eager steps.
+     */
+    private Function<KvCache, Generator.DecodeStep> decodeSteps(CausalLM causal) {
+        if (ops instanceof CudaOps cuda) {
+            return cache -> new DecodeGraph(cuda, causal, weights, cache);
+        }
+        return cache -> Generator.eagerDecode(ops, causal, cache.over(weights));
     }
 
     /**
@@ -518,7 +538,8 @@ public final class Model implements AutoCloseable {
                 ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
                 : Generator.Sampling.argmax();
         try (Ops.Scope scope = ops.scope()) {
-            return Generator.generate(ops, causal, weights, prompts, generation.maxTokens(), s, eosId(), true);
+            return Generator.generate(ops, causal, weights, prompts, generation.maxTokens(), s, eosId(), true,
+                    ops instanceof CudaOps, decodeSteps(causal));
         }
     }
 

@@ -159,6 +159,12 @@ public final class Generator {
         };
     }
 
+    /** Told each new token of a batched generation as it is chosen: the prompt's index and the token. */
+    @FunctionalInterface
+    public interface TokenSink {
+        void accept(int prompt, int token);
+    }
+
     /**
      * {@link #generate(Ops, CausalLM, WeightSource, int[][], int, Sampling, int, boolean)} with the decode steps
      * run by {@code decoder} (made once the prompts' forward has filled the cache, e.g. a captured CUDA graph) over a
@@ -167,6 +173,17 @@ public final class Generator {
     public static int[][] generate(Ops ops, CausalLM model, WeightSource weights, int[][] prompts, int maxNewTokens,
                                    Sampling sampling, int eosId, boolean cached, boolean fullCapacity,
                                    Function<KvCache, DecodeStep> decoder) {
+        return generate(ops, model, weights, prompts, maxNewTokens, sampling, eosId, cached, fullCapacity, decoder,
+                null);
+    }
+
+    /**
+     * {@link #generate(Ops, CausalLM, WeightSource, int[][], int, Sampling, int, boolean, boolean, Function)},
+     * telling {@code onToken} (if not null) each new token as it is chosen, in each prompt's order.
+     */
+    public static int[][] generate(Ops ops, CausalLM model, WeightSource weights, int[][] prompts, int maxNewTokens,
+                                   Sampling sampling, int eosId, boolean cached, boolean fullCapacity,
+                                   Function<KvCache, DecodeStep> decoder, TokenSink onToken) {
         if (prompts.length == 0) {
             throw new IllegalArgumentException("generation needs at least one prompt");
         }
@@ -189,7 +206,8 @@ public final class Generator {
         }
         if (!cached || !model.cachesKeysValues() || active.length == 0) {
             for (int i : active) {
-                out[i] = generate(ops, model, weights, prompts[i], maxNewTokens, sampling, eosId, null, cached);
+                out[i] = generate(ops, model, weights, prompts[i], maxNewTokens, sampling, eosId,
+                        onToken == null ? null : t -> onToken.accept(i, t), cached);
             }
             return out;
         }
@@ -246,6 +264,9 @@ public final class Generator {
                         if (next != eosId) {
                             seqs[b][lens[b]++] = next;
                             made++;
+                            if (onToken != null) {
+                                onToken.accept(active[b], next);
+                            }
                         }
                         if (next == eosId || made >= maxNewTokens || lens[b] >= maxLen) {
                             cache.retire(b);

@@ -174,6 +174,33 @@ class KvCacheBatchTest {
     }
 
     @Test
+    void theTokenSinkIsToldEachPromptsTokensInOrder() {
+        LoadedModel lm = ModelLoader.load(TestData.file("models/stories260K/stories260K.bin"));
+        CausalLM m = (CausalLM) lm.model();
+        try (CpuOps ops = new CpuOps(); Parameters p = ops.createParameters(lm.parameters(), DType.F32)) {
+            // the second prompt is at the model's positions already: it gets nothing, and is told nothing
+            int[] full = new int[m.config().maxPositions()];
+            java.util.Arrays.fill(full, 261);
+            int[][] prompts = {{1, 403, 261}, full, {1}};
+            for (boolean cached : new boolean[] {true, false}) {
+                java.util.List<java.util.List<Integer>> told = new java.util.ArrayList<>();
+                for (int i = 0; i < prompts.length; i++) {
+                    told.add(new java.util.ArrayList<>());
+                }
+                int[][] out = Generator.generate(ops, m, p, prompts, 12, Generator.Sampling.temperature(0.9f, 5), -1,
+                        cached, false, cache -> Generator.eagerDecode(ops, m, cache.over(p)),
+                        (prompt, token) -> told.get(prompt).add(token));
+                for (int i = 0; i < prompts.length; i++) {
+                    int[] got = told.get(i).stream().mapToInt(Integer::intValue).toArray();
+                    assertArrayEquals(out[i], got, "cached " + cached + ": prompt " + i + "'s tokens as told");
+                }
+                assertEquals(12, out[0].length);
+                assertEquals(0, out[1].length);
+            }
+        }
+    }
+
+    @Test
     void theBatchedCacheRefusesWhatItCannotHold() {
         ModelConfig c = ArchitecturesTest.llama(false, false);
         CausalLM m = Architectures.create(c);
