@@ -33,19 +33,23 @@ final class DecodeAttentionKernels {
         return s;
     }
 
+    /** The grid's second dimension holds the B·T query tokens, and CUDA allows at most this many there. */
+    static final int MAX_TOKENS = 65535;
+
     /** Whether the kernel takes this shape ({@link #takes}). */
     boolean supports(AttentionSpec spec, int prefixRows) {
-        return takes(spec.seq(), spec.headDim(), prefixRows, k.vecWidth());
+        return takes(spec.batch(), spec.seq(), spec.headDim(), prefixRows, k.vecWidth());
     }
 
     /**
-     * Whether the kernel takes {@code queries} tokens per sequence of head dimension {@code d} over {@code prefixRows}
-     * rows, with {@code vecWidth} elements in 16 bytes: at most {@link #MAX_QUERIES} queries, D a whole number of
-     * vectors and at most 256, the keys' scores within {@link #MAX_KEYS}.
+     * Whether the kernel takes {@code batch} sequences of {@code queries} tokens of head dimension {@code d} over
+     * {@code prefixRows} rows, with {@code vecWidth} elements in 16 bytes: at most {@link #MAX_QUERIES} queries, D a
+     * whole number of vectors and at most 256, the keys' scores within {@link #MAX_KEYS}, B·T within
+     * {@link #MAX_TOKENS}.
      */
-    static boolean takes(int queries, int d, int prefixRows, int vecWidth) {
+    static boolean takes(int batch, int queries, int d, int prefixRows, int vecWidth) {
         return queries >= 1 && queries <= MAX_QUERIES && d > 0 && d % vecWidth == 0 && d <= 256
-                && (long) prefixRows + queries <= MAX_KEYS;
+                && (long) prefixRows + queries <= MAX_KEYS && batch >= 1 && (long) batch * queries <= MAX_TOKENS;
     }
 
     /** The dynamic shared memory of a block: q [D], the partial outputs [G·D], the scores [prefixRows + queries]. */
