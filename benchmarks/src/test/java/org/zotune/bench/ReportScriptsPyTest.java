@@ -18,12 +18,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * measurements: the printed floors and targets against hand-computed values) and test_dfo_speed_report.py
  * (dfo/speed_report.py on synthetic speed.sh folders with the peer in float32 and in bf16, one from before the bf16
  * peer and one whose bf16 peer failed on a shape) and test_e2e_report.py (e2e/report.py: a failed zotune train gets
- * no ratio; one that ran, its wall and step ratios). Needs only python3 (no torch); skipped where there is none.
+ * no ratio; one that ran, its wall and step ratios) and test_generate_report.py (generate/report.py: the phase columns
+ * and the ratios to HF's dynamic and static caches). Needs only python3 (no torch); skipped where there is none.
  */
 class ReportScriptsPyTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"test_report_step.py", "test_dfo_speed_report.py", "test_e2e_report.py"})
+    @ValueSource(strings = {"test_report_step.py", "test_dfo_speed_report.py", "test_e2e_report.py",
+        "test_generate_report.py"})
     void reportScriptPassesItsChecks(String name) throws IOException, InterruptedException {
         Path script = Path.of(name); // surefire runs in the benchmarks/ module's folder
         assertTrue(Files.isRegularFile(script), "missing " + script.toAbsolutePath());
