@@ -38,7 +38,8 @@ def read_tsv(path):
 
 
 def draw(rows, k, seed):
-    """k per class for training and k per class for the k-shot dev, disjoint, with numpy's generator of the seed."""
+    """k per class for training and k per class for the k-shot dev, disjoint, with numpy's generator of the seed: the
+    same draw as probe.py's k = 512 splits (2k indices per class, the first k for training)."""
     rng = np.random.default_rng(seed)
     train, dev = [], []
     for label in (0, 1):
