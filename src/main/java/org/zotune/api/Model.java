@@ -495,10 +495,10 @@ public final class Model implements AutoCloseable {
                 ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
                 : Generator.Sampling.argmax();
         try (Ops.Scope scope = ops.scope()) {
-            if (ops instanceof CudaOps) { // one sequence through the captured decode step, streamed as it goes
+            if (ops instanceof CudaOps cuda) { // one sequence through the captured decode step, streamed as it goes
                 IntConsumer sink = onToken == null ? t -> { } : onToken;
                 return Generator.generate(ops, causal, weights, new int[][] {prompt}, generation.maxTokens(), s,
-                        eosId(), true, true, decodeSteps(causal), (i, t) -> sink.accept(t))[0];
+                        eosId(), true, true, graphDecode(cuda, causal), (i, t) -> sink.accept(t))[0];
             }
             return Generator.generate(ops, causal, weights, prompt, generation.maxTokens(), s, eosId(),
                     onToken == null ? t -> { } : onToken);
@@ -506,14 +506,11 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * A batched generation's decode steps: on CUDA one captured graph replayed per token ({@link DecodeGraph}, greedy
-     * tokens picked on the device; the cache then shows its blocks whole), else eager steps.
+     * The decode steps on CUDA: one captured graph replayed per token ({@link DecodeGraph}, greedy tokens picked on the
+     * device), over a cache that shows its blocks whole.
      */
-    private Function<KvCache, Generator.DecodeStep> decodeSteps(CausalLM causal) {
-        if (ops instanceof CudaOps cuda) {
-            return cache -> new DecodeGraph(cuda, causal, weights, cache);
-        }
-        return cache -> Generator.eagerDecode(ops, causal, cache.over(weights));
+    private Function<KvCache, Generator.DecodeStep> graphDecode(CudaOps cuda, CausalLM causal) {
+        return cache -> new DecodeGraph(cuda, causal, weights, cache);
     }
 
     /**
@@ -538,8 +535,11 @@ public final class Model implements AutoCloseable {
                 ? Generator.Sampling.temperature(generation.temperature(), generation.seed())
                 : Generator.Sampling.argmax();
         try (Ops.Scope scope = ops.scope()) {
-            return Generator.generate(ops, causal, weights, prompts, generation.maxTokens(), s, eosId(), true,
-                    ops instanceof CudaOps, decodeSteps(causal));
+            if (ops instanceof CudaOps cuda) {
+                return Generator.generate(ops, causal, weights, prompts, generation.maxTokens(), s, eosId(), true,
+                        true, graphDecode(cuda, causal));
+            }
+            return Generator.generate(ops, causal, weights, prompts, generation.maxTokens(), s, eosId(), true);
         }
     }
 

@@ -200,13 +200,12 @@ final class AttentionPaths {
 
     /**
      * Whether {@link #attendDecode} takes this prefix attention: the switch on, the kernel takes the shape (a few
-     * queries, D a whole number of 16-byte vectors, the keys within its shared memory), the prefix in the compute type
-     * with 16-byte aligned rows.
+     * queries, D a whole number of 16-byte vectors, so every row Hkv·D, the keys within its shared memory), the prefix
+     * in the compute type at 16-byte aligned addresses.
      */
     boolean decodes(AttentionSpec spec, CudaTensor pk, CudaTensor pv, int np) {
         return options.decodeAttention() && decode.supports(spec, np) && pk.dtype() == computeType
-                && pv.dtype() == computeType && (spec.numKvHeads() * spec.headDim()) % vecWidth == 0
-                && KernelSet.aligned(pk.address(), pv.address());
+                && pv.dtype() == computeType && KernelSet.aligned(pk.address(), pv.address());
     }
 
     /**

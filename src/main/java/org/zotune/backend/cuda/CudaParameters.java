@@ -37,50 +37,52 @@ public final class CudaParameters implements Parameters {
     }
 
     static CudaParameters upload(List<HostTensor> tensors, DType dtype, CudaStream stream) {
-        long alignElems = ALIGN_BYTES / dtype.bytes();
-        long[] offsets = new long[tensors.size()];
-        long total = 0;
         int[][] shapes = new int[tensors.size()][];
         for (int i = 0; i < tensors.size(); i++) {
-            HostTensor t = tensors.get(i);
-            shapes[i] = matrixShape(t);
-            offsets[i] = total;
-            total += (t.numel() + alignElems - 1) / alignElems * alignElems;
+            shapes[i] = matrixShape(tensors.get(i));
         }
-        DeviceBuffer buf = DeviceBuffer.allocate(Math.max(ALIGN_BYTES, total * dtype.bytes()));
-        try (PinnedBuffer staging = PinnedBuffer.allocate(UPLOAD_CHUNK)) {
-            buf.fill(0, buf.bytes(), 0, stream); // padding is zero, never garbage
-            for (int i = 0; i < tensors.size(); i++) {
-                uploadOne(tensors.get(i), dtype, buf, offsets[i] * dtype.bytes(), staging, stream);
+        return allocate(shapes, dtype, stream, (buf, offsets) -> {
+            try (PinnedBuffer staging = PinnedBuffer.allocate(UPLOAD_CHUNK)) {
+                for (int i = 0; i < tensors.size(); i++) {
+                    uploadOne(tensors.get(i), dtype, buf, offsets[i] * dtype.bytes(), staging, stream);
+                }
+                stream.synchronize(); // the staging buffer is freed next
             }
-            stream.synchronize(); // the staging buffer is freed next
-        } catch (RuntimeException e) {
-            buf.close();
-            throw e;
-        }
-        List<Tensor> views = new ArrayList<>();
-        for (int i = 0; i < tensors.size(); i++) {
-            views.add(new CudaTensor(buf.address() + offsets[i] * dtype.bytes(), shapes[i][0], shapes[i][1], dtype));
-        }
-        return new CudaParameters(dtype, buf, offsets, total, Collections.unmodifiableList(views));
+        });
     }
 
     /** Parameters of the given [rows, cols] shapes, all zero: the layout of {@link #upload}, cleared on the device. */
     static CudaParameters zeros(int[][] shapes, DType dtype, CudaStream stream) {
-        long alignElems = ALIGN_BYTES / dtype.bytes();
-        long[] offsets = new long[shapes.length];
-        long total = 0;
         for (int i = 0; i < shapes.length; i++) {
             if (shapes[i].length != 2 || shapes[i][0] <= 0 || shapes[i][1] <= 0) {
                 throw new ZotuneException("zero parameter " + i + ": shape " + java.util.Arrays.toString(shapes[i])
                         + " is not [rows > 0, cols > 0]");
             }
+        }
+        return allocate(shapes, dtype, stream, (buf, offsets) -> { });
+    }
+
+    /** Writes the parameters into the zeroed buffer, parameter i at element offsets[i]; done when it returns. */
+    private interface Fill {
+        void into(DeviceBuffer buf, long[] offsets);
+    }
+
+    /**
+     * One buffer for {@code shapes}, each parameter at a 256-byte-aligned element offset, cleared (padding is zero,
+     * never garbage), then {@code fill}ed; its views.
+     */
+    private static CudaParameters allocate(int[][] shapes, DType dtype, CudaStream stream, Fill fill) {
+        long alignElems = ALIGN_BYTES / dtype.bytes();
+        long[] offsets = new long[shapes.length];
+        long total = 0;
+        for (int i = 0; i < shapes.length; i++) {
             offsets[i] = total;
             total += ((long) shapes[i][0] * shapes[i][1] + alignElems - 1) / alignElems * alignElems;
         }
         DeviceBuffer buf = DeviceBuffer.allocate(Math.max(ALIGN_BYTES, total * dtype.bytes()));
         try {
             buf.fill(0, buf.bytes(), 0, stream);
+            fill.into(buf, offsets);
             stream.synchronize();
         } catch (RuntimeException e) {
             buf.close();
