@@ -17,7 +17,7 @@ element by class. The estimate (benchmarks/NOTES.md, clearly an estimate) is an 
 The time of an element is the largest of these (cycles per element); the bandwidth fraction is the memory time over
 it, divided by an issue efficiency calibrated on the exact kernels' measured H200 fractions (RESULTS.md 2026-12-04).
 
-Usage: count.py [--cuobjdump PATH] [--nvcc PATH] [--out table.md]
+Usage: count.py [--cuobjdump PATH] [--nvcc PATH] [--out table.md] [--dump DIR] [--include DIR]
 cuobjdump from a toolkit older than the nvcc reads the cubin after its ELF header is rewritten to the old ABI (done
 here: the instruction encoding of sm_90 is the same).
 """
@@ -65,10 +65,10 @@ def classify(op):
     return "alu"
 
 
-def disassemble(cuobjdump, nvcc):
+def disassemble(cuobjdump, nvcc, include):
     with tempfile.TemporaryDirectory() as tmp:
         cubin = os.path.join(tmp, "probe.cubin")
-        subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-O3", "-std=c++17", "-I", os.path.join(ROOT, "native", "include"),
+        subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-O3", "-std=c++17", "-I", include,
                         "-o", cubin, os.path.join(HERE, "probe.cu")], check=True)
         data = bytearray(open(cubin, "rb").read())
         out = subprocess.run([cuobjdump, "-sass", cubin], capture_output=True, text=True)
@@ -112,14 +112,21 @@ def main():
     ap.add_argument("--cuobjdump", default=os.environ.get("CUOBJDUMP", "cuobjdump"))
     ap.add_argument("--nvcc", default=os.environ.get("NVCC", "nvcc"))
     ap.add_argument("--out")
+    ap.add_argument("--include", default=os.path.join(ROOT, "native", "include"),
+                    help="the kernels' headers to compile the probes against (default: this checkout's)")
+    ap.add_argument("--dump", help="also write each probe's loop (SASS, one instruction a line) into this folder")
     a = ap.parse_args()
     rows = {}
-    for fn, body in functions(disassemble(a.cuobjdump, a.nvcc)):
+    for fn, body in functions(disassemble(a.cuobjdump, a.nvcc, a.include)):
         m = re.match(r"probe_(\w+)_(f32|bf16|f16)_(exact|fast)$", fn)
         if not m:
             continue
         kernel, dtype, variant = m.groups()
         ins = loop(body)
+        if a.dump:
+            os.makedirs(a.dump, exist_ok=True)
+            with open(os.path.join(a.dump, fn + ".sass"), "w") as f:
+                f.write("\n".join(ins) + "\n")
         ops = [re.sub(r"^@!?U?P\w+\s+", "", i).split()[0] for i in ins]
         c = Counter(classify(o) for o in ops)
         e = 4 if dtype == "f32" else 8

@@ -271,12 +271,13 @@ __device__ __forceinline__ uint32_t rounding_bits(const Philox4& w, int k /* i &
 // ---- stochastic rounding (the storage types and their nearest-even rounding are dtype.cuh's) -------------
 
 // Stochastic rounding to bf16 with 16 random bits h, bit for bit StochasticRounding.toBf16(x, h << 16):
-// round away from zero iff h < the 16 dropped bits. Returns the bf16 value as a float. Branch free: the
+// round away from zero iff h < the 16 dropped bits d, i.e. iff d + (0xffff - h) carries into bit 16, so one
+// three-input add and a mask do it (no compare, no select). Returns the bf16 value as a float. Branch free: the
 // magnitude + 0x10000 never carries into the sign (|x| < 2^31 as bits), ±inf has no dropped bits, and a NaN
 // becomes the quiet NaN DType.floatToBf16 makes ((bits >> 16) | 0x40).
 __device__ __forceinline__ float stochastic_bf16(float x, uint32_t h) {
     const uint32_t bits = __float_as_uint(x);
-    const uint32_t sr = (bits & 0xffff0000u) + (h < (bits & 0xffffu) ? 0x10000u : 0u);
+    const uint32_t sr = (bits + (0xffffu - h)) & 0xffff0000u;
     const uint32_t nan = (bits & 0xffff0000u) | 0x400000u;
     return __uint_as_float(x != x ? nan : sr);
 }
@@ -289,7 +290,8 @@ __device__ __forceinline__ float stochastic_f16(float x, uint32_t h) {
     const uint32_t bits = __float_as_uint(x);
     const uint32_t a = bits & 0x7fffffffu, s = bits & 0x80000000u;
     if (a >= 0x477fe000u) return round_rn<__half>(x);
-    if (a >= 0x38800000u) return __uint_as_float(s | ((a & ~0x1fffu) + ((h >> 3) < (a & 0x1fffu) ? 0x2000u : 0u)));
+    // round up iff (h >> 3) < the 13 dropped bits, i.e. iff they + (0x1fff - (h >> 3)) carry into bit 13
+    if (a >= 0x38800000u) return __uint_as_float(s | ((a + (0x1fffu - (h >> 3))) & ~0x1fffu));
     const float m = __fmul_rn(__uint_as_float(a), 0x1p24f);
     const float k = floorf(m);
     const bool up = (float)(h << 8) < __fmul_rn(__fsub_rn(m, k), 0x1p24f);

@@ -86,6 +86,28 @@ __device__ __forceinline__ void fa_cp_async16(void* smem, const void* gmem, bool
 }
 __device__ __forceinline__ void fa_cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void fa_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+// 4-byte cp.async (sizes below 16 go through L1: .ca), zero-filled where !valid.
+__device__ __forceinline__ void fa_cp_async4(void* smem, const void* gmem, bool valid) {
+    const uint32_t dst = (uint32_t)__cvta_generic_to_shared(smem);
+    const int n = valid ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(gmem), "r"(n));
+}
+// The mask entries of keys [kv, kv + n) into sMask as they are (a key is visible iff its entry is not 0; zeros past
+// Tn), by cp.async in the caller's commit group: no thread waits for them before the group's wait. (A plain load
+// stored to shared memory held the issuing warps for a memory latency on every key tile, ncu 2026-12-06.)
+__device__ __forceinline__ void fa_issue_mask(int* sMask, const int* mb, int kv, int n, int Tn) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const bool ok = kv + i < Tn;
+        fa_cp_async4(sMask + i, ok ? mb + kv + i : mb, ok);
+    }
+}
+// v's bias (D values of T) into shared memory by cp.async, where there is one: fa_store_row reads it at the output
+// (straight from global memory there, every warp waited a memory latency before its last stores).
+template <typename T, int D> __device__ __forceinline__ void fa_issue_vbias(T* sVb, const T* vbias) {
+    if (vbias != nullptr) {
+        for (int i = threadIdx.x; i < D / 2; i += blockDim.x) fa_cp_async4(sVb + 2 * i, vbias + 2 * i, true);
+    }
+}
 
 // Where the row's 16-byte chunks divide the block's threads (D = 64, 128), each thread copies one column chunk of
 // every (FA_THREADS / CH)-th row: one 64-bit address per tile, then constant steps (per-chunk index arithmetic was
@@ -320,6 +342,7 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
     __shared__ __align__(16) T sK[ST * TILE];
     __shared__ __align__(16) T sV[ST * TILE];
     __shared__ int sMask[ST * FA_ROWS];
+    __shared__ __align__(16) T sVb[D];  // v's bias (PIPE)
     const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
     const int b = blockIdx.y / H, h = blockIdx.y - b * H;
     const int kvh = h / (H / Hkv);
@@ -361,12 +384,10 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
         auto issue = [&](int stage, int kv) {
             fa_issue_tile<T, D>(sK + stage * TILE, kb, skt, kv, Tn);
             fa_issue_tile<T, D>(sV + stage * TILE, vb, svt, kv, Tn);
-            if (threadIdx.x < FA_ROWS) {
-                const int key = kv + threadIdx.x;
-                sMask[stage * FA_ROWS + threadIdx.x] = key < Tn && mb[key] != 0;
-            }
+            fa_issue_mask(sMask + stage * FA_ROWS, mb, kv, FA_ROWS, Tn);
             fa_cp_commit();
         };
+        fa_issue_vbias<T, D>(sVb, vbias);  // in the first group
         issue(0, 0);
         int stage = 0;
         for (int kv0 = 0; kv0 < kvEnd; kv0 += FA_ROWS, stage ^= 1) {
@@ -395,8 +416,9 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
         fa_tile<T, D, CAUSAL>(sK, sV, sMask, kv0, row0, row1, sl2, qf, m0, m1, l0, l1, acc);
     }
     T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
-    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l0, vbias);
-    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l1, vbias);
+    const T* vbo = vbias == nullptr ? nullptr : PIPE ? sVb : vbias;
+    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l0, vbo);
+    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l1, vbo);
 }
 
 // Short sequences (T <= 256): the block's whole key range [0, kvEnd) of K and V (at most 4 tiles of 64
@@ -406,8 +428,8 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
 // rounded to T as the tile load rounds it). The per-warp work is fa_tile, as in the kernels above, with no
 // barrier between tiles; a warp stops at the first tile past its own last query row (causal). Registers are
 // capped (__launch_bounds__ below) so that more warps fit an SM than the 64-row kernels' 12. Dynamic shared
-// memory: roundup64(T)·(D + 8)·2·sizeof(T) bytes for K and V, then roundup64(T) ints of mask (the host
-// computes the same size). WARPS = 4 (64 query rows) is launched for T <= 128, 8 (128 rows) above.
+// memory: roundup64(T)·(D + 8)·2·sizeof(T) bytes for K and V, then roundup64(T) ints of mask, then D values of
+// v's bias (the host computes the same size). The mask and v's bias come by cp.async with K and V. WARPS = 4 (64 query rows) is launched for T <= 128, 8 (128 rows) above.
 template <typename T, int D, bool CAUSAL, int WARPS>
 __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias,
                                       int Tn, int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh,
@@ -421,6 +443,7 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
     T* sK = reinterpret_cast<T*>(fs_smem);
     T* sV = sK + kvRows * LD;
     int* sMask = reinterpret_cast<int*>(sV + kvRows * LD);
+    T* sVb = reinterpret_cast<T*>(sMask + kvRows);
     const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
     const int b = blockIdx.y / H, h = blockIdx.y - b * H;
     const int kvh = h / (H / Hkv);
@@ -443,8 +466,9 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
         fa_cp_async16(sK + r * LD + ch * 8, ok ? kb + (int64_t)r * skt + ch * 8 : kb, ok);
         fa_cp_async16(sV + r * LD + ch * 8, ok ? vb + (int64_t)r * svt + ch * 8 : vb, ok);
     }
+    fa_issue_mask(sMask, mb, 0, tileEnd, Tn);
+    fa_issue_vbias<T, D>(sVb, vbias);
     fa_cp_commit();
-    for (int r = threadIdx.x; r < tileEnd; r += FS_THREADS) sMask[r] = r < Tn && mb[r] != 0;
 
     // Q fragments (A operand) from global memory while the copies fly; rows at or past Tn are zeros
     const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
@@ -483,8 +507,9 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
                               acc);
     }
     T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
-    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l0, vbias);
-    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l1, vbias);
+    const T* vbo = vbias == nullptr ? nullptr : sVb;
+    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l0, vbo);
+    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l1, vbo);
 }
 
 // Long sequences (T > 256, the host's choice; any T works): 128 query rows a block, FW_MT = 2 m-tiles of 16
@@ -492,7 +517,7 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
 // K fragment (ldmatrix x4) and each V fragment (ldmatrix.trans x4) read from shared memory feeds 4 mma instead
 // of 2, and a K/V tile staged once serves 128 query rows. K/V tiles of 64 keys, double-buffered with cp.async
 // in dynamic shared memory: [2][64][D + 8] of K, the same of V, a [128][D + 8] Q tile (bias added and rounded
-// as fa_load_tile rounds it), then [2][64] mask ints (the host computes the same size). The Q fragments are
+// as fa_load_tile rounds it), then [2][64] mask ints and D values of v's bias (the host computes the same size). The Q fragments are
 // read from the Q tile with ldmatrix per key tile (kept in registers as well, they spill). Each row meets the
 // key tiles the 64-row kernels give it, in the same order (a warp skips the block's last tile when it lies past
 // its own rows, causal), through fa_tile_mt's per-row arithmetic, so each output row is the same bits as
@@ -513,6 +538,7 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
     T* sV = sK + 2 * TILE;
     T* sQ = sV + 2 * TILE;
     int* sMask = reinterpret_cast<int*>(sQ + FW_ROWS * LD);
+    T* sVb = reinterpret_cast<T*>(sMask + 2 * FA_ROWS);
     const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
     const int b = blockIdx.y / H, h = blockIdx.y - b * H;
     const int kvh = h / (H / Hkv);
@@ -530,12 +556,10 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
     auto issue = [&](int stage, int kv) {
         fa_issue_tile<T, D>(sK + stage * TILE, kb, skt, kv, Tn);
         fa_issue_tile<T, D>(sV + stage * TILE, vb, svt, kv, Tn);
-        if (threadIdx.x < FA_ROWS) {
-            const int key = kv + threadIdx.x;
-            sMask[stage * FA_ROWS + threadIdx.x] = key < Tn && mb[key] != 0;
-        }
+        fa_issue_mask(sMask + stage * FA_ROWS, mb, kv, FA_ROWS, Tn);
         fa_cp_commit();
     };
+    fa_issue_vbias<T, D>(sVb, vbias);  // in the first group
     issue(0, 0);  // the first tile flies while Q is staged
 
     // Q rows q0..q0+127 (rows at or past Tn zeros); the loop's first barrier publishes them
@@ -578,7 +602,9 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int j = 0; j < 2; j++) fa_store_row<T, D>(ob, sot, rows[mt][j], Tn, acc[mt], j, l[mt][j], vbias);
+        for (int j = 0; j < 2; j++) {
+            fa_store_row<T, D>(ob, sot, rows[mt][j], Tn, acc[mt], j, l[mt][j], vbias == nullptr ? nullptr : sVb);
+        }
     }
 }
 

@@ -65,19 +65,19 @@ final class FlashAttentionKernels {
 
     /**
      * Dynamic shared memory of a short-kernel launch, as the kernel lays it out: K and V of roundup64(T) rows of
-     * D + 8 elements, then roundup64(T) mask ints.
+     * D + 8 elements, then roundup64(T) mask ints, then D elements of v's bias.
      */
     static int shortSharedBytes(int t, int d, int elementBytes) {
         int rows = (t + 63) / 64 * 64;
-        return rows * (d + 8) * 2 * elementBytes + rows * 4;
+        return rows * (d + 8) * 2 * elementBytes + rows * 4 + d * elementBytes;
     }
 
     /**
      * Dynamic shared memory of a wide-kernel launch, as the kernel lays it out: two stages of 64 rows of K and of V
-     * and a Q tile of 128 rows, each row D + 8 elements, then 2·64 mask ints.
+     * and a Q tile of 128 rows, each row D + 8 elements, then 2·64 mask ints, then D elements of v's bias.
      */
     static int wideSharedBytes(int d, int elementBytes) {
-        return (2 * 2 * 64 + WIDE_ROWS) * (d + 8) * elementBytes + 2 * 64 * 4;
+        return (2 * 2 * 64 + WIDE_ROWS) * (d + 8) * elementBytes + 2 * 64 * 4 + d * elementBytes;
     }
 
     /** {@link #kernelName(boolean, int, int, boolean, boolean, boolean, int, int)} with the wide kernels off. */

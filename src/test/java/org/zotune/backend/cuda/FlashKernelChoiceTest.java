@@ -16,14 +16,14 @@ class FlashKernelChoiceTest {
 
     @Test
     void sharedBytesFollowTheKernelsLayout() {
-        // GPT-2 1.5B at T = 128: 128 rows · 72 elements · 2 (K, V) · 2 bytes + 128 · 4
-        assertEquals(36864 + 512, FlashAttentionKernels.shortSharedBytes(128, 64, 2));
+        // GPT-2 1.5B at T = 128: 128 rows · 72 elements · 2 (K, V) · 2 bytes + 128 mask ints · 4 + 64 bias values · 2
+        assertEquals(36864 + 512 + 128, FlashAttentionKernels.shortSharedBytes(128, 64, 2));
         // T = 1 still stages one whole 64-row tile
-        assertEquals(64 * 72 * 4 + 256, FlashAttentionKernels.shortSharedBytes(1, 64, 2));
-        assertEquals(64 * 72 * 4 + 256, FlashAttentionKernels.shortSharedBytes(64, 64, 2));
-        assertEquals(128 * 72 * 4 + 512, FlashAttentionKernels.shortSharedBytes(65, 64, 2));
+        assertEquals(64 * 72 * 4 + 256 + 128, FlashAttentionKernels.shortSharedBytes(1, 64, 2));
+        assertEquals(64 * 72 * 4 + 256 + 128, FlashAttentionKernels.shortSharedBytes(64, 64, 2));
+        assertEquals(128 * 72 * 4 + 512 + 128, FlashAttentionKernels.shortSharedBytes(65, 64, 2));
         // the largest: T = 256, D = 128
-        assertEquals(256 * 136 * 4 + 1024, FlashAttentionKernels.shortSharedBytes(256, 128, 2));
+        assertEquals(256 * 136 * 4 + 1024 + 256, FlashAttentionKernels.shortSharedBytes(256, 128, 2));
     }
 
     @Test
@@ -70,10 +70,11 @@ class FlashKernelChoiceTest {
 
     @Test
     void wideSharedBytesFollowTheKernelsLayout() {
-        // two stages of 64 K rows and 64 V rows plus 128 Q rows, 72 elements of 2 bytes each, then 128 mask ints
-        assertEquals((2 * 64 * 2 + 128) * 72 * 2 + 128 * 4, FlashAttentionKernels.wideSharedBytes(64, 2));
-        assertEquals(55808, FlashAttentionKernels.wideSharedBytes(64, 2));
-        assertEquals(384 * 136 * 2 + 512, FlashAttentionKernels.wideSharedBytes(128, 2));
+        // two stages of 64 K rows and 64 V rows plus 128 Q rows, 72 elements of 2 bytes each, then 128 mask ints and
+        // 64 bias values
+        assertEquals((2 * 64 * 2 + 128) * 72 * 2 + 128 * 4 + 64 * 2, FlashAttentionKernels.wideSharedBytes(64, 2));
+        assertEquals(55936, FlashAttentionKernels.wideSharedBytes(64, 2));
+        assertEquals(384 * 136 * 2 + 512 + 256, FlashAttentionKernels.wideSharedBytes(128, 2));
     }
 
     @Test
