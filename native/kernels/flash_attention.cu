@@ -429,7 +429,8 @@ __device__ void flash_attention(const T* q, const T* k, const T* v, T* o, const 
 // barrier between tiles; a warp stops at the first tile past its own last query row (causal). Registers are
 // capped (__launch_bounds__ below) so that more warps fit an SM than the 64-row kernels' 12. Dynamic shared
 // memory: roundup64(T)·(D + 8)·2·sizeof(T) bytes for K and V, then roundup64(T) ints of mask, then D values of
-// v's bias (the host computes the same size). The mask and v's bias come by cp.async with K and V. WARPS = 4 (64 query rows) is launched for T <= 128, 8 (128 rows) above.
+// v's bias (the host computes the same size). The mask and v's bias come by cp.async with K and V. WARPS = 4
+// (64 query rows) is launched for T <= 128, 8 (128 rows) above.
 template <typename T, int D, bool CAUSAL, int WARPS>
 __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias,
                                       int Tn, int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh,
@@ -517,12 +518,13 @@ __device__ void flash_attention_short(const T* q, const T* k, const T* v, T* o, 
 // K fragment (ldmatrix x4) and each V fragment (ldmatrix.trans x4) read from shared memory feeds 4 mma instead
 // of 2, and a K/V tile staged once serves 128 query rows. K/V tiles of 64 keys, double-buffered with cp.async
 // in dynamic shared memory: [2][64][D + 8] of K, the same of V, a [128][D + 8] Q tile (bias added and rounded
-// as fa_load_tile rounds it), then [2][64] mask ints and D values of v's bias (the host computes the same size). The Q fragments are
-// read from the Q tile with ldmatrix per key tile (kept in registers as well, they spill). Each row meets the
-// key tiles the 64-row kernels give it, in the same order (a warp skips the block's last tile when it lies past
-// its own rows, causal), through fa_tile_mt's per-row arithmetic, so each output row is the same bits as
-// theirs. 4 warps (FA_THREADS). Why 2 m-tiles and not more: at D = 64 the kernel takes 222-226 registers (sm_90,
-// no spills), 2 blocks an SM; a third m-tile adds 64 accumulator and score registers, past the 255 limit.
+// as fa_load_tile rounds it), then [2][64] mask ints and D values of v's bias (the host computes the same size).
+// The Q fragments are read from the Q tile with ldmatrix per key tile (kept in registers as well, they spill).
+// Each row meets the key tiles the 64-row kernels give it, in the same order (a warp skips the block's last tile
+// when it lies past its own rows, causal), through fa_tile_mt's per-row arithmetic, so each output row is the
+// same bits as theirs. 4 warps (FA_THREADS). Why 2 m-tiles and not more: at D = 64 the kernel takes 178-188
+// registers (sm_90, nvcc 13.0, no spills), 2 blocks an SM; a third m-tile adds 64 accumulator and score
+// registers, past the 255 limit.
 constexpr int FW_MT = 2;
 constexpr int FW_ROWS = 4 * 16 * FW_MT;  // query rows per block
 
