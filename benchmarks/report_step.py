@@ -125,6 +125,10 @@ def main():
         print("no rates line in peer.jsonl: run mezo_peer.py with --rates")
         return
     print(f"GPU (nvidia-smi: name, driver, memory; date): {gpu}")
+    start = next((r for r in zot if r.get("kind") == "zotune-start"), None)
+    if start is not None:
+        # StepBench records its noise variant since 2026-12-06; before, a run without -Dzotune.noise was exact
+        print(f"zotune noise: {start.get('noise', 'not recorded (exact unless -Dzotune.noise=fast was given)')}")
     print(f"torch {rates['torch']}, transformers {rates['transformers']}; measured in this run: cuBLAS bf16 "
           f"{rates['cublas_bf16_tflops']:.0f} TFLOP/s, fp32 {rates['cublas_fp32_tflops']:.0f} TFLOP/s (8192^3), "
           f"device copy {rates['copy_gbps']:.0f} GB/s (read + written); the forward's GEMMs at their real shapes "

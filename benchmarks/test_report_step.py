@@ -26,7 +26,7 @@ def rows(model, n, eager, tuned, sgd, adamu):
              dict(common, system="zotune", variant="adamu-inplace-graph", ms=adamu)])
 
 
-def report(rates, extra=()):
+def report(rates, extra=(), start=None):
     with tempfile.TemporaryDirectory() as out:
         p1, z1 = rows("gpt2-1558M", N, 150.0, 62.0, 30.0, 33.0)
         p2, z2 = rows("gpt2-124M", 124_000_000, 20.0, 10.0, 4.0, 4.4)
@@ -34,7 +34,7 @@ def report(rates, extra=()):
             for r in [rates] + list(extra) + p1 + p2:
                 f.write(json.dumps(r) + "\n")
         with open(os.path.join(out, "zotune.jsonl"), "w") as f:
-            for r in z1 + z2:
+            for r in ([start] if start else []) + z1 + z2:
                 f.write(json.dumps(r) + "\n")
         res = subprocess.run([sys.executable, os.path.join(HERE, "report_step.py"), out], capture_output=True,
                              text=True, timeout=120)
@@ -87,6 +87,15 @@ class ReportStepTest(unittest.TestCase):
         c = dict(zip(cols, summary_cells(text, "gpt2-1558M")))
         self.assertEqual(c["floor (cuBLAS at shape)"], "24.50", text)
         self.assertEqual(c["SGD / floor2"], "1.22", text)
+
+    def test_the_noise_variant_is_printed(self):
+        # StepBench's start line records its noise variant; a start line without it predates the field (then the
+        # property's default was exact); no start line at all prints nothing about it
+        text = report(dict(RATES), start={"kind": "zotune-start", "gpu": "test", "noise": "fast"})
+        self.assertIn("zotune noise: fast\n", text)
+        text = report(dict(RATES), start={"kind": "zotune-start", "gpu": "test"})
+        self.assertIn("zotune noise: not recorded (exact unless -Dzotune.noise=fast was given)", text)
+        self.assertNotIn("zotune noise", report(dict(RATES)))
 
     def test_old_results_without_the_new_fields(self):
         text = report(dict(RATES))  # results written before the second floor existed

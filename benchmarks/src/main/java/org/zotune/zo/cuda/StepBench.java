@@ -90,6 +90,8 @@ import org.zotune.zo.optim.ZoStep;
  * <pre>StepBench --out zotune.jsonl --models gpt2-124M,opt-1.3b --shapes 16x128 --dtypes bf16
  *     [--variants sgd-inplace-graph,...] [--warmup 5] [--steps 20] [--reps 10] [--deadline SECONDS]
  * StepBench --out zotune.jsonl --rows gpt2-1558M:bf16:16x128+16x512:sgd-inplace-graph+adamu-inplace-graph,...</pre>
+ * The steps run with the fast noise, {@code zotune train}'s default on CUDA, unless {@code -Dzotune.noise=exact}; the
+ * start line and every row record it ({@code "noise"}).
  * Package org.zotune.zo.cuda for the engine's package-private direction codes and scalar layout.
  */
 public final class StepBench {
@@ -103,6 +105,8 @@ public final class StepBench {
     static List<String> loraTargets = List.of("q", "v");
     /** How the LoRA step applies its adapters: --lora-path merge|skinny (default merge). */
     static Lora.Path loraPath = Lora.Path.MERGE;
+    /** The noise variant the steps run with (main sets it from -Dzotune.noise, default fast). */
+    static String noise = "fast";
 
     private StepBench() {
     }
@@ -159,6 +163,13 @@ public final class StepBench {
     }
 
     public static void main(String[] args) {
+        // the noise variant of the timed steps: the CUDA engine's default (fast) unless -Dzotune.noise says otherwise,
+        // written on every JSON line (a run without the property measured the exact noise before 2026-12-06)
+        if (System.getProperty(NoiseVariant.PROPERTY) == null) {
+            System.setProperty(NoiseVariant.PROPERTY, "fast");
+        }
+        noise = NoiseVariant.configured() == NoiseVariant.FAST ? "fast" : "exact";
+        System.out.println("zotune noise: " + noise);
         Map<String, String> o = options(args);
         Path out = o.containsKey("out") ? Path.of(o.get("out")) : null;
         List<String> models = List.of(o.getOrDefault("models", "gpt2-124M").split(","));
@@ -188,6 +199,7 @@ public final class StepBench {
         Map<String, Object> head = new LinkedHashMap<>();
         head.put("kind", "zotune-start");
         head.put("gpu", a.deviceName());
+        head.put("noise", noise);
         head.put("free_bytes", free0);
         head.put("total_bytes", Cuda.memInfo()[1]);
         emit(out, head);
@@ -322,6 +334,7 @@ public final class StepBench {
             Arrays.sort(sorted);
             double median = steps % 2 == 1 ? sorted[steps / 2] : (sorted[steps / 2 - 1] + sorted[steps / 2]) / 2;
             r.put("system", "zotune");
+            r.put("noise", noise);
             r.put("optimizer", v.adamu() ? "zo-adamu" : "zo-sgd");
             r.put("state_dtype", GpuOptimizer.of(v.optimizer()).stateDType().toString());
             r.put("strategy", v.strategy() == PerturbationStrategy.IN_PLACE ? "in-place" : "shadow");
