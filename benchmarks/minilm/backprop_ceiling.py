@@ -25,28 +25,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-
-def read_tsv(path):
-    rows = []
-    with open(path) as f:
-        head = f.readline().rstrip("\n").split("\t")
-        si, li = head.index("sentence"), head.index("label")
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            rows.append((parts[si].strip(), int(parts[li])))
-    return rows
+from sst2_splits import k_per_class, read_tsv
 
 
 def draw(rows, k, seed):
     """k per class for training and k per class for the k-shot dev, disjoint, with numpy's generator of the seed: the
-    same draw as probe.py's k = 512 splits (2k indices per class, the first k for training)."""
+    same draw as probe.py's k = 512 splits (sst2_splits.k_per_class), the training rows then shuffled."""
     rng = np.random.default_rng(seed)
-    train, dev = [], []
-    for label in (0, 1):
-        idx = [i for i, r in enumerate(rows) if r[1] == label]
-        pick = rng.choice(len(idx), size=2 * k, replace=False)
-        train += [rows[idx[i]] for i in pick[:k]]
-        dev += [rows[idx[i]] for i in pick[k:]]
+    train, dev = k_per_class(rows, k, rng)
     order = rng.permutation(len(train))
     return [train[i] for i in order], dev
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sst2_splits import k_per_class, read_tsv
+
 work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
 device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
 root = Path(__file__).resolve().parents[2]
@@ -29,31 +31,13 @@ seeds = [int(s) for s in json.loads((work / "plan.json").read_text())["seeds"].s
 GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
 
 
-def tsv(path):
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        si, li = header.index("sentence"), header.index("label")
-        for line in f:
-            p = line.rstrip("\n").split("\t")
-            rows.append((p[si].strip(), int(p[li])))
-    return rows
-
-
 splits = {}  # (k, seed) -> (train, dev, test)
-glue_test = tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
-glue_train = tsv(data / "datasets" / "sst2-glue" / "train.tsv")
+glue_test = read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
+glue_train = read_tsv(data / "datasets" / "sst2-glue" / "train.tsv")
 for seed in seeds:
     d = data / "datasets" / "lm-bff-k-shot" / "SST-2" / f"16-{seed}"
-    splits[(16, seed)] = (tsv(d / "train.tsv"), tsv(d / "dev.tsv"), glue_test)
-    rng = np.random.default_rng(seed)
-    train, dev = [], []
-    for label in (0, 1):
-        idx = [i for i, r in enumerate(glue_train) if r[1] == label]
-        pick = rng.choice(len(idx), 1024, replace=False)
-        rows = [glue_train[idx[i]] for i in pick]
-        train += rows[:512]
-        dev += rows[512:]
+    splits[(16, seed)] = (read_tsv(d / "train.tsv"), read_tsv(d / "dev.tsv"), glue_test)
+    train, dev = k_per_class(glue_train, 512, np.random.default_rng(seed))
     splits[(512, seed)] = (train, dev, glue_test)
 
 sentences = sorted({s for sp in splits.values() for part in sp for s, _ in part})
