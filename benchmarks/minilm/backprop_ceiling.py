@@ -12,7 +12,8 @@ Prints one JSON object per (method, seed, rate) and a summary (mean ± sample st
 Usage: python3 backprop_ceiling.py MODEL_DIR TRAIN_TSV DEV_TSV [--seeds 13,21,42] [--lrs 1e-5,3e-5,1e-4]
        [--k 512] [--epochs 5] [--max-length 128] [--out FILE]
 MODEL_DIR: a Hugging Face BertModel folder (config.json, model.safetensors in any float dtype, tokenizer.json).
-"""
+TRAIN_TSV: GLUE's SST-2 train.tsv (phrases, as MeZO samples) or the sentence-level training set
+(datasets/sst2-sentences/stsa.binary.train, "label sentence" lines): the pool the k per class are drawn from."""
 import argparse
 import json
 import statistics

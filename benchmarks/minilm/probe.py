@@ -6,7 +6,8 @@ L2 strength C picked on the dev split from a grid; writes WORK/probe.json, which
   ZOTUNE=dist/zotune ZOTUNE_DATA=path/to/shared/data python3 probe.py WORK [DEVICE]   (DEVICE default cuda)
 
 Splits as run.sh's: k = 16, the LM-BFF SST-2 folders of each seed (train 16 per class, dev 16 per class, test the 872
-GLUE dev sentences); k = 512, 512 per class for train and 512 per class for dev drawn from GLUE train with the seed
+GLUE dev sentences); k = 512, 512 per class for train and 512 per class for dev drawn from GLUE train (or, with
+POOL512=sentences as run.sh takes it, the sentence-level SST-2 train) with the seed
 (numpy's default_rng; not the same examples as zotune's data.seed draw, the same distribution), test the 872 GLUE
 dev sentences. The fit: Newton's method on the mean log-loss + 1/(2·C·n)·|w|² (bias not penalised), 50 iterations at
 most, numpy only. Test accuracy is read at the picked C only."""
@@ -33,7 +34,11 @@ GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
 
 splits = {}  # (k, seed) -> (train, dev, test)
 glue_test = read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
-glue_train = read_tsv(data / "datasets" / "sst2-glue" / "train.tsv")
+pool512 = os.environ.get("POOL512", "glue")
+if pool512 not in ("glue", "sentences"):
+    sys.exit(f"probe.py: POOL512 must be glue or sentences, not {pool512}")
+glue_train = read_tsv(data / "datasets" / ("sst2-glue/train.tsv" if pool512 == "glue"
+                                           else "sst2-sentences/stsa.binary.train"))
 for seed in seeds:
     d = data / "datasets" / "lm-bff-k-shot" / "SST-2" / f"16-{seed}"
     splits[(16, seed)] = (read_tsv(d / "train.tsv"), read_tsv(d / "dev.tsv"), glue_test)

@@ -12,9 +12,11 @@
 #
 # Data. k = 16: LM-BFF's SST-2 folders (seeds 13, 21, 42): train 16 per class, dev = the folder's 16 per class (picks
 #   the lr), test = LM-BFF's SST-2 test.tsv, which is the 872 GLUE dev sentences (the reported number).
-# k = 512: GLUE SST-2 train (67,349): 1,024 per class drawn with data.seed, of which data.splits takes 1,024 for
-#   train and 1,024 for dev (disjoint; about, not exactly, 512 per class each: LM-BFF's generator balances them
-#   exactly), test = the 872 GLUE dev sentences.
+# k = 512: GLUE SST-2 train (67,349, mostly phrases of the training sentences; POOL512=glue, the default, as MeZO
+#   samples) or the sentence-level SST-2 train (6,920 whole sentences, datasets/sst2-sentences; POOL512=sentences,
+#   written as a GLUE-style TSV into WORK): 1,024 per class drawn with data.seed, of which data.splits takes 1,024
+#   for train and 1,024 for dev (disjoint; about, not exactly, 512 per class each: LM-BFF's generator balances them
+#   exactly), test = the 872 GLUE dev sentences (whole sentences in either case).
 # TREC: LM-BFF's trec folders (k = 16 per class, 6 classes), test = its 500 test questions.
 # Methods: zero-shot label similarity (the evaluations before step 1 of a run with lr 0); linear probe (probe.py:
 #   logistic regression on zotune's mean-pooled embeddings of the frozen model, L2 strength picked on dev); ZO-SGD
@@ -23,7 +25,7 @@
 # Variables: SEEDS ["13 21 42"] (the first picks the lr), STEPS16 [1000], STEPS512 [4000], PARALLEL [6] runs at a
 #   time (MiniLM leaves the GPU mostly idle), LONG512 [0]: when larger than STEPS512, every seed of each k = 512
 #   method also trains LONG512 steps at the rate its STEPS512 sweep picked (method name suffix -long), the grids
-#   SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, and PHASES ["sweep seeds trec probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
+#   SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, POOL512 [glue] (above), and PHASES ["sweep seeds trec probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
 set -euo pipefail
 WORK=${1:-target/minilm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +40,7 @@ STEPS512=${STEPS512:-4000}
 LONG512=${LONG512:-0}
 PARALLEL=${PARALLEL:-6}
 PHASES=${PHASES:-"sweep seeds trec probe"}
+export POOL512=${POOL512:-glue}  # probe.py reads it too
 KS=${KS:-"16 512"}
 # lr grids (MeZO's for ZO-SGD on RoBERTa: 1e-7..1e-6 at k = 16; MiniLM is smaller: a wider grid)
 SGD_LRS=${SGD_LRS:-"1e-6 1e-5 1e-4"}
@@ -47,6 +50,12 @@ PEFT_ADAMU_LRS=${PEFT_ADAMU_LRS:-"1e-4 1e-3 1e-2"}
 [ -f "$MODEL/model.safetensors" ] || { echo "run.sh: $MODEL/model.safetensors not found (set ZOTUNE_DATA)" >&2; exit 1; }
 [ -x "$ZOTUNE" ] || { echo "run.sh: zotune launcher $ZOTUNE not found (set ZOTUNE)" >&2; exit 1; }
 mkdir -p "$WORK/runs"
+case $POOL512 in
+  glue) POOL=$DATA/datasets/sst2-glue/train.tsv ;;
+  sentences) POOL=$WORK/sst2-sentences-train.tsv # "label sentence" lines as sentence<TAB>label under a header
+    { printf 'sentence\tlabel\n'; sed -E 's/^([01]) (.*)$/\2\t\1/' "$DATA/datasets/sst2-sentences/stsa.binary.train"; } > "$POOL" ;;
+  *) echo "run.sh: POOL512 must be glue or sentences, not $POOL512" >&2; exit 2 ;;
+esac
 printf '{"seeds":"%s","steps16":%s,"steps512":%s,"grids":{"sgd":"%s","adamu":"%s","peft_sgd":"%s","peft_adamu":"%s"}}\n' \
   "$SEEDS" "$STEPS16" "$STEPS512" "$SGD_LRS" "$ADAMU_LRS" "$PEFT_SGD_LRS" "$PEFT_ADAMU_LRS" > "$WORK/plan.json"
 
@@ -74,7 +83,7 @@ data() { # k seed
          --set "data.test=$DATA/datasets/lm-bff-k-shot"
   else
     echo --set data.format=sst2 --set data.k_shot=1024 --set data.seed=$2 \
-         --set "data.train=$DATA/datasets/sst2-glue/train.tsv" --set "data.test=$DATA/datasets/sst2-glue/dev.tsv" \
+         --set "data.train=$POOL" --set "data.test=$DATA/datasets/sst2-glue/dev.tsv" \
          --set data.splits.train=1024 --set data.splits.dev=1024 --set data.splits.test=872
   fi
 }

@@ -3,10 +3,17 @@ examples (imported from the scripts' own folder)."""
 
 
 def read_tsv(path):
-    """(sentence, label) rows of a GLUE/LM-BFF SST-2 TSV with a header naming its "sentence" and "label" columns."""
+    """(sentence, label) rows of a GLUE/LM-BFF SST-2 TSV with a header naming its "sentence" and "label" columns, or
+    of a sentence-level file of "label sentence" lines (../shared/data/datasets/sst2-sentences/stsa.binary.*)."""
     rows = []
     with open(path, encoding="utf-8") as f:
-        head = f.readline().rstrip("\n").split("\t")
+        first = f.readline().rstrip("\n")
+        if first[:2] in ("0 ", "1 "):
+            for line in [first] + f.read().splitlines():
+                if line.strip():
+                    rows.append((line[2:].strip(), int(line[0])))
+            return rows
+        head = first.split("\t")
         si, li = head.index("sentence"), head.index("label")
         for line in f:
             parts = line.rstrip("\n").split("\t")
