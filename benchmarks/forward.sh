@@ -8,7 +8,8 @@
 #     body's hidden states and the MLM logits at every position: Hugging Face eager and sdpa (hf_forward.py
 #     --encoders) then zotune (JMH EncoderForwardBench, one JVM per dtype and model so that a phase cut by its time
 #     limit loses only its own rows), then report_forward.py --encoders. ENC_MODELS / ENC_DTYPES narrow the rows
-#     (comma-separated, e.g. ENC_DTYPES=bf16).
+#     (comma-separated, e.g. ENC_DTYPES=bf16); ENC_JVM_ARGS passes switches to zotune's JVMs (e.g.
+#     ENC_JVM_ARGS=-Dzotune.cuda.flashHopper=true).
 set -euo pipefail
 encoders=0
 if [ "${1:-}" = "--encoders" ]; then
@@ -44,6 +45,7 @@ if [ $encoders = 1 ]; then
         continue
       fi
       timeout 90 "$dist/runtime/bin/java" -cp "$cp" org.openjdk.jmh.Main 'org\.zotune\.bench\.EncoderForwardBench\.' \
+        ${ENC_JVM_ARGS:+-jvmArgsAppend "$ENC_JVM_ARGS"} \
         -p model="$m" -p dtype="$dt" -rf json -rff "$out/jmh-enc-$dt-$m.json" 2>&1 | tee -a "$out/jmh-enc.log" \
         || echo "zotune $m $dt: exit ${PIPESTATUS[0]}" | tee -a "$out/jmh-enc.log"
     done

@@ -2,13 +2,14 @@
 # One compressed file with dist/ and the benchmarks (bench/: benchmarks.jar and its lib/), small enough to carry to a
 # GPU host through a transfer that limits its size (about 40 MB instead of ~70): the bundled JVM's debug symbols
 # stripped, the test jar without its data fixtures (give run-gpu-tests `--class-path src/test/resources` from a
-# checkout instead), and the kernels compiled for one GPU architecture only (default sm_90: H100, H200).
+# checkout instead), and the kernels compiled for one GPU architecture only (default sm_90a: H100, H200, with the
+# Hopper attention kernels; 80 for an A100).
 #   scripts/device_bundle.sh OUT.tar.xz [SM]        (run from the repository root after mvn; needs nvcc, strip, zip)
 # On the GPU host: tar -xJf OUT.tar.xz -C DIR, then DIR/dist/zotune, DIR/dist/run-gpu-tests, and
 # java -cp "DIR/bench/benchmarks.jar:DIR/bench/lib/*:DIR/dist/lib/*" for the benchmarks.
 set -euo pipefail
 out=${1:?usage: scripts/device_bundle.sh OUT.tar.xz [SM]}
-sm=${2:-90}
+sm=${2:-90a}
 [ -d dist/lib ] || { echo "device_bundle.sh: no dist/ (mvn -Pdist package -DskipTests first)" >&2; exit 2; }
 [ -f benchmarks/target/benchmarks.jar ] \
   || { echo "device_bundle.sh: no benchmarks/target/benchmarks.jar (mvn -f benchmarks/pom.xml package first)" >&2; exit 2; }

@@ -151,57 +151,16 @@ __device__ __forceinline__ float fa_ex2(float x) {
     return y;
 }
 
-// One key tile (staged in sK, sV with visibility flags sMask) folded into MT m-tiles of 16 query rows of a
-// warp (rows[mt] = its rows g and g + 8): S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
-// K fragments come from ldmatrix x4 (each feeding 2·MT mma), V fragments from ldmatrix.trans x4. MT = 1 (the
-// 64-row and short kernels) takes Q from registers (qf), MT > 1 (the wide kernels) from the warp's rows of a
-// shared Q tile (sQ, row stride D + 8) per tile with ldmatrix (Q in registers as well spills). Every m-tile sees
-// the same fragments, the same mma sequence per accumulator and the same per-row softmax operations as with
-// MT = 1, so each row's result is the same bits whichever kernel computes it. m is the running maximum of the
-// scores times sl2 (scale·log2 e), the base-2 exponent's scale.
-template <typename T, int D, bool CAUSAL, int MT>
-__device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* sMask, int kv0,
-                                           const int (&rows)[MT][2], float sl2, const uint32_t (&qf)[1][D / 16][4],
-                                           const T* sQ, float (&m)[MT][2], float (&l)[MT][2],
-                                           float (&acc)[MT][D / 8][4]) {
-    constexpr int LD = D + 8;
-    constexpr int NT = FA_ROWS / 8;
+// The masked online-softmax update of one key tile's scores (NT n-tiles of 8 keys, the mma.sync / wgmma accumulator
+// layout: s[mt][nt][e] is row g (e < 2) or g + 8 of m-tile mt, key kv0 + 8nt + 2c + (e & 1)): masked scores become
+// -inf (key flags vis0 / vis1 as ballots of the tile's 64 keys; causal, keys past the row), then the running
+// maximum m (in units of sl2 = scale·log2 e) and sum l move on, s becomes the tile's weights, and al the factor the
+// row's accumulator is to be scaled by.
+template <bool CAUSAL, int MT, int NT>
+__device__ __forceinline__ void fa_online_softmax(float (&s)[MT][NT][4], uint32_t vis0, uint32_t vis1, int kv0,
+                                                  const int (&rows)[MT][2], float sl2, float (&m)[MT][2],
+                                                  float (&l)[MT][2], float (&al)[MT][2]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
-    // the tile's 64 key flags as two ballots: bit i of vis0 / vis1 is key i / 32 + i of the tile
-    const uint32_t vis0 = __ballot_sync(0xffffffffu, sMask[lane] != 0);
-    const uint32_t vis1 = __ballot_sync(0xffffffffu, sMask[32 + lane] != 0);
-    float s[MT][NT][4];
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
-    // x4 of keys 16np..16np+15: tiles (n-tile 2np, k 0-7), (2np, k 8-15), (2np+1, k 0-7), (2np+1, k 8-15), i.e. the
-    // (b0, b1) of n-tiles 2np and 2np+1: lane l holds K[8·nt + l/4][16kk + 2(l%4) ..] as a 32-bit load would
-    const T* kr = sK + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-        uint32_t qa[MT][4];
-        if constexpr (MT == 1) {
-#pragma unroll
-            for (int j = 0; j < 4; j++) qa[0][j] = qf[0][kk][j];
-        } else {
-            // A x4 of Q rows 0-15: tiles (rows 0-7, k 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = qf's order
-            const T* qr = sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) fa_ldmatrix_x4(qa[mt], qr + mt * 16 * LD + kk * 16);
-        }
-#pragma unroll
-        for (int np = 0; np < NT / 2; np++) {
-            uint32_t kf[4];
-            fa_ldmatrix_x4(kf, kr + np * 16 * LD + kk * 16);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                fa_mma<T>(s[mt][2 * np], qa[mt], kf[0], kf[1]);
-                fa_mma<T>(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
-            }
-        }
-    }
-    float al[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
         // warp-uniform: every key of the tile visible to every row of the m-tile (causal: the tile ends at or
@@ -256,16 +215,73 @@ __device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* 
         l[mt][0] = l[mt][0] * al[mt][0] + ps0;
         l[mt][1] = l[mt][1] * al[mt][1] + ps1;
     }
+}
+
+// acc *= al per row (rows g and g + 8 of an m-tile), as the online softmax asks.
+template <int D> __device__ __forceinline__ void fa_rescale(float (&acc)[D / 8][4], const float (&al)[2]) {
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
+    for (int nt = 0; nt < D / 8; nt++) {
+        acc[nt][0] *= al[0];
+        acc[nt][1] *= al[0];
+        acc[nt][2] *= al[1];
+        acc[nt][3] *= al[1];
+    }
+}
+
+// One key tile (staged in sK, sV with visibility flags sMask) folded into MT m-tiles of 16 query rows of a
+// warp (rows[mt] = its rows g and g + 8): S = Q·Kᵀ, mask, online softmax update of (m, l, acc), acc += P·V.
+// K fragments come from ldmatrix x4 (each feeding 2·MT mma), V fragments from ldmatrix.trans x4. MT = 1 (the
+// 64-row and short kernels) takes Q from registers (qf), MT > 1 (the wide kernels) from the warp's rows of a
+// shared Q tile (sQ, row stride D + 8) per tile with ldmatrix (Q in registers as well spills). Every m-tile sees
+// the same fragments, the same mma sequence per accumulator and the same per-row softmax operations as with
+// MT = 1, so each row's result is the same bits whichever kernel computes it. m is the running maximum of the
+// scores times sl2 (scale·log2 e), the base-2 exponent's scale.
+template <typename T, int D, bool CAUSAL, int MT>
+__device__ __forceinline__ void fa_tile_mt(const T* sK, const T* sV, const int* sMask, int kv0,
+                                           const int (&rows)[MT][2], float sl2, const uint32_t (&qf)[1][D / 16][4],
+                                           const T* sQ, float (&m)[MT][2], float (&l)[MT][2],
+                                           float (&acc)[MT][D / 8][4]) {
+    constexpr int LD = D + 8;
+    constexpr int NT = FA_ROWS / 8;
+    const int lane = threadIdx.x & 31;
+    // the tile's 64 key flags as two ballots: bit i of vis0 / vis1 is key i / 32 + i of the tile
+    const uint32_t vis0 = __ballot_sync(0xffffffffu, sMask[lane] != 0);
+    const uint32_t vis1 = __ballot_sync(0xffffffffu, sMask[32 + lane] != 0);
+    float s[MT][NT][4];
 #pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) {
-            acc[mt][nt][0] *= al[mt][0];
-            acc[mt][nt][1] *= al[mt][0];
-            acc[mt][nt][2] *= al[mt][1];
-            acc[mt][nt][3] *= al[mt][1];
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+    // x4 of keys 16np..16np+15: tiles (n-tile 2np, k 0-7), (2np, k 8-15), (2np+1, k 0-7), (2np+1, k 8-15), i.e. the
+    // (b0, b1) of n-tiles 2np and 2np+1: lane l holds K[8·nt + l/4][16kk + 2(l%4) ..] as a 32-bit load would
+    const T* kr = sK + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        uint32_t qa[MT][4];
+        if constexpr (MT == 1) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) qa[0][j] = qf[0][kk][j];
+        } else {
+            // A x4 of Q rows 0-15: tiles (rows 0-7, k 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = qf's order
+            const T* qr = sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) fa_ldmatrix_x4(qa[mt], qr + mt * 16 * LD + kk * 16);
+        }
+#pragma unroll
+        for (int np = 0; np < NT / 2; np++) {
+            uint32_t kf[4];
+            fa_ldmatrix_x4(kf, kr + np * 16 * LD + kk * 16);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                fa_mma<T>(s[mt][2 * np], qa[mt], kf[0], kf[1]);
+                fa_mma<T>(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
+            }
         }
     }
+    float al[MT][2];
+    fa_online_softmax<CAUSAL, MT, NT>(s, vis0, vis1, kv0, rows, sl2, m, l, al);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) fa_rescale<D>(acc[mt], al[mt]);
     // O += P·V: the score accumulators of n-tiles 2kk, 2kk+1 are the A fragment of keys 16kk..16kk+15
 #pragma unroll
     for (int kk = 0; kk < FA_ROWS / 16; kk++) {
@@ -610,6 +626,298 @@ __device__ void flash_attention_wide(const T* q, const T* k, const T* v, T* o, c
     }
 }
 
+
+// ---- Hopper (sm_90a): the same attention on warpgroup MMA (wgmma) ----
+// flash_attention[_bidir]_h_d64_*: 128 query rows a block, two warpgroups of 64 (warp w of a warpgroup owns its
+// rows 16w..16w+15, as a warp of the 64-row kernels does), K/V tiles of 64 keys in three cp.async stages shared by
+// both. Per key tile a warpgroup computes S = Q·Kᵀ with four wgmma m64n64k16 (Q's fragments in registers, K from
+// shared memory), the per-row masked online softmax of the 64-row kernels (fa_online_softmax, the same code), and
+// O += P·V with four more (P from registers as the mma.sync kernels form it, V from shared memory read transposed).
+// wgmma's register fragments and accumulators are laid out per warp as mma.sync m16n8k16's, so the fragment code is
+// shared too. The tensor cores read K and V from shared memory themselves: no ldmatrix, and two warpgroups' worth
+// of rows per staged tile. Tiles are stored in the 128-byte swizzle wgmma reads (16-byte chunk ch of key row r at
+// r·128 + 16·(ch ^ (r mod 8)), tiles 1024-byte aligned). D = 64 only; compiled for sm_90a only (the host launches
+// it on compute capability 9.0 alone; elsewhere the body traps).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define ZT_SM90A 1
+#endif
+constexpr int FH_WG = 2;                  // warpgroups a block
+constexpr int FH_ROWS = 64 * FH_WG;       // query rows a block
+static_assert(FH_ROWS == 2 * FA_ROWS, "a block's query rows are two key tiles' worth");
+constexpr int FH_THREADS = 128 * FH_WG;
+constexpr int FH_STAGES = 3;              // K/V tiles in flight
+constexpr int FH_TILE = FA_ROWS * 64;     // elements of one 64-key tile at D = 64 (8 KB)
+// dynamic shared memory: 1024 bytes of alignment slack, then [STAGES] K tiles, [STAGES] V tiles, [STAGES][64]
+// mask ints and 64 values of v's bias (the host computes the same size)
+
+// A wgmma matrix descriptor of a 128-byte-swizzled operand at shared address addr: leading and stride byte offsets
+// both 1024 (the 8-row groups of a K-major tile; for the transposed V tile, the next 8 keys, its only stride).
+__device__ __forceinline__ uint64_t fh_desc(uint32_t addr) {
+    return (uint64_t)((addr & 0x3FFFFu) >> 4) | ((uint64_t)(1024u >> 4) << 16) | ((uint64_t)(1024u >> 4) << 32) |
+           (1ull << 62);
+}
+__device__ __forceinline__ void fh_fence() {
+#ifdef ZT_SM90A
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void fh_commit() {
+#ifdef ZT_SM90A
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void fh_wait0() {
+#ifdef ZT_SM90A
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// Keeps the compiler from moving reads or writes of accumulator registers across a wgmma issue or wait.
+__device__ __forceinline__ void fh_pin(float (&x)[8][4]) {
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) asm volatile("" : "+f"(x[i][j])::"memory");
+}
+// d (+)= a·B for one warpgroup, m64n64k16: a the warp's A fragment (mma.sync m16n8k16 layout), B from desc (K-major,
+// or N-major where transB), d the warp's 16x64 f32 accumulator as 8 mma.sync n-tiles; accumulate = 0 ignores d.
+template <typename T>
+__device__ __forceinline__ void fh_wgmma(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate,
+                                         bool transB);
+template <>
+__device__ __forceinline__ void fh_wgmma<bf16>(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate,
+                                               bool transB) {
+#ifdef ZT_SM90A
+    if (transB) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+            "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+    } else {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+            "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+    }
+#endif
+}
+template <>
+__device__ __forceinline__ void fh_wgmma<__half>(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate,
+                                               bool transB) {
+#ifdef ZT_SM90A
+    if (transB) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+            "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+    } else {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+            "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+    }
+#endif
+}
+
+template <typename T, bool CAUSAL>
+__device__ void flash_attention_hopper(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias,
+                                       int Tn, int H, int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh,
+                                       int svb, int svt, int svh, int sob, int sot, int soh, float scale) {
+#ifdef ZT_SM90A
+    constexpr int D = 64;
+    constexpr int NT = FA_ROWS / 8;
+    extern __shared__ __align__(16) unsigned char fh_smem[];
+    const uint32_t raw = (uint32_t)__cvta_generic_to_shared(fh_smem);
+    unsigned char* base = fh_smem + (((raw + 1023u) & ~1023u) - raw);
+    T* sK = reinterpret_cast<T*>(base);
+    T* sV = sK + FH_STAGES * FH_TILE;
+    int* sMask = reinterpret_cast<int*>(sV + FH_STAGES * FH_TILE);
+    T* sVb = reinterpret_cast<T*>(sMask + FH_STAGES * FA_ROWS);
+    const uint32_t sKa = (uint32_t)__cvta_generic_to_shared(sK), sVa = (uint32_t)__cvta_generic_to_shared(sV);
+    const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
+    const int b = blockIdx.y / H, h = blockIdx.y - b * H;
+    const int kvh = h / (H / Hkv);
+    const int q0 = qblock * FH_ROWS;
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2,
+              c = lane & 3;
+    const T* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
+    const T* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
+    const T* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
+    const int* mb = mask + (int64_t)b * Tn;
+    // packed q|k|v bias (or none): q's as Q is loaded, v's at the output, k's not at all
+    const T* qbias = bias == nullptr ? nullptr : bias + h * D;
+    const T* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
+
+    const int kvEnd = CAUSAL ? min(Tn, q0 + FH_ROWS) : Tn;  // causal: no key past the block's last query
+    const int tiles = (kvEnd + FA_ROWS - 1) / FA_ROWS;
+    // one K and one V tile into a stage, swizzled, zeros past Tn; 8 threads a key row, 32 rows a pass
+    auto issue = [&](int stage, int kv) {
+        const int ch = threadIdx.x & 7, r0 = threadIdx.x >> 3;
+#pragma unroll
+        for (int j = 0; j < FA_ROWS / (FH_THREADS / 8); j++) {
+            const int r = r0 + j * (FH_THREADS / 8);
+            const bool ok = kv + r < Tn;
+            const int off = stage * FH_TILE + r * 64 + ((ch ^ (r & 7)) << 3);
+            fa_cp_async16(sK + off, ok ? kb + (int64_t)(kv + r) * skt + ch * 8 : kb, ok);
+            fa_cp_async16(sV + off, ok ? vb + (int64_t)(kv + r) * svt + ch * 8 : vb, ok);
+        }
+        fa_issue_mask(sMask + stage * FA_ROWS, mb, kv, FA_ROWS, Tn);
+    };
+    fa_issue_vbias<T, D>(sVb, vbias);
+    issue(0, 0);
+    fa_cp_commit();
+    if (tiles > 1) issue(1, FA_ROWS);
+    fa_cp_commit();  // committed even when empty: group t holds tile t
+
+    // Q fragments (A operand) from global memory while the copies fly; rows at or past Tn are zeros
+    const int row0 = q0 + wg * 64 + warp * 16 + g, row1 = row0 + 8;
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int row = (j & 1) ? row1 : row0;
+            const int col = kk * 16 + (j >> 1) * 8 + 2 * c;
+            uint32_t x = 0u;
+            if (row < Tn) {
+                x = *reinterpret_cast<const uint32_t*>(qb + (int64_t)row * sqt + col);
+                if (qbias != nullptr) {
+                    const float2 a = Packed2<T>::to(*reinterpret_cast<const typename Packed2<T>::type*>(&x));
+                    const float2 bb = Packed2<T>::to(*reinterpret_cast<const typename Packed2<T>::type*>(qbias + col));
+                    x = pack2<T>(a.x + bb.x, a.y + bb.y);
+                }
+            }
+            qf[kk][j] = x;
+        }
+    }
+
+    const float sl2 = scale * 1.4426950408889634f;  // softmax in base 2
+    const int rows[1][2] = {{row0, row1}};
+    float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.f, 0.f}};
+    float s[1][NT][4], acc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+    const int wgLast = q0 + wg * 64 + 63;  // causal: a tile starting past it holds no key for this warpgroup
+    // the warpgroup's tiles (causal: none starting past its last row; warpgroup-uniform)
+    const int wgTiles = CAUSAL ? min(tiles, wgLast / FA_ROWS + 1) : tiles;
+    uint32_t pa[FA_ROWS / 16][4];
+    // S = Q·Kᵀ of the tile in stage st into s (issued and committed, not waited for)
+    auto scores = [&](int st) {
+        const uint32_t kTile = sKa + st * FH_TILE * 2;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) fh_wgmma<T>(s[0], qf[kk], fh_desc(kTile + kk * 32), kk > 0, false);
+        fh_commit();
+    };
+    // O += P·V of the tile in stage st (issued and committed)
+    auto values = [&](int st) {
+        const uint32_t vTile = sVa + st * FH_TILE * 2;
+#pragma unroll
+        for (int kk = 0; kk < FA_ROWS / 16; kk++) fh_wgmma<T>(acc, pa[kk], fh_desc(vTile + kk * 16 * 128), 1, true);
+        fh_commit();
+    };
+    // the online softmax of the scores in s (tile t, stage st): m, l and al; s becomes P
+    auto softmax = [&](int t, int st, float (&al)[1][2]) {
+        const uint32_t vis0 = __ballot_sync(0xffffffffu, sMask[st * FA_ROWS + lane] != 0);
+        const uint32_t vis1 = __ballot_sync(0xffffffffu, sMask[st * FA_ROWS + 32 + lane] != 0);
+        fa_online_softmax<CAUSAL, 1, NT>(s, vis0, vis1, t * FA_ROWS, rows, sl2, m, l, al);
+    };
+    // P (in s) rounded to T as P·V's A fragments; only once the previous P·V, which reads pa, is complete
+    auto packP = [&]() {
+#pragma unroll
+        for (int kk = 0; kk < FA_ROWS / 16; kk++) {
+            pa[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+            pa[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+            pa[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+            pa[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+        }
+    };
+    // Software-pipelined: tile t + 1's scores are issued before tile t's P·V, so that their softmax runs on the
+    // ALU and SFU while the tensor cores do P·V (groups complete in order: waiting for all but the last group
+    // waits for the scores). Stages: tile t + 2 is copied while tiles t and t + 1 are read.
+    fa_cp_wait<1>();
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();
+    if (wgTiles > 0) {
+        fh_fence();
+        scores(0);
+        fh_wait0();
+        fh_pin(s[0]);
+        float al[1][2];
+        softmax(0, 0, al);
+        packP();
+    }
+    for (int t = 0; t < tiles; t++) {
+        fa_cp_wait<0>();  // tile t + 1 has landed
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();  // tile t + 1 visible; every warpgroup done with tile t - 1's stage
+        if (t + 2 < tiles) issue((t + 2) % FH_STAGES, (t + 2) * FA_ROWS);
+        fa_cp_commit();
+        if (t >= wgTiles) continue;
+        if (t + 1 < wgTiles) {
+            fh_fence();
+            scores((t + 1) % FH_STAGES);
+            values(t % FH_STAGES);
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+            fh_pin(s[0]);
+            float al[1][2];
+            softmax(t + 1, (t + 1) % FH_STAGES, al);
+            fh_wait0();
+            fh_pin(acc);
+            packP();
+            fa_rescale<D>(acc, al[0]);
+        } else {
+            fh_fence();
+            values(t % FH_STAGES);
+            fh_wait0();
+            fh_pin(acc);
+        }
+    }
+    T* ob = o + (int64_t)b * sob + (int64_t)h * soh;
+    const T* vbo = vbias == nullptr ? nullptr : sVb;
+    fa_store_row<T, D>(ob, sot, row0, Tn, acc, 0, l[0][0], vbo);
+    fa_store_row<T, D>(ob, sot, row1, Tn, acc, 1, l[0][1], vbo);
+#else
+    __trap();  // sm_90a only: the host never launches it elsewhere
+#endif
+}
+
 }  // namespace
 
 extern "C" {
@@ -677,6 +985,21 @@ ZT_FLASH_ALL(bf16, bf16, bidir_, false)
 ZT_FLASH_ALL(f16, __half, , true)
 ZT_FLASH_ALL(f16, __half, bidir_, false)
 #undef ZT_FLASH_ALL
+// flash_attention[_bidir]_h_d64_*: the Hopper kernel (flash_attention_hopper), 128 query rows a block, 256 threads,
+// dynamic shared memory; at most 128 registers so that two blocks fit an SM
+#define ZT_FLASH_H(SUF, T, DIR, CAUSAL)                                                                            \
+    __global__ void __launch_bounds__(FH_THREADS, 2) flash_attention_##DIR##h_d64_##SUF(                          \
+        const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias, int Tn, int H, int Hkv, int sqb, \
+        int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,       \
+        float scale) {                                                                                           \
+        flash_attention_hopper<T, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh,  \
+                                                svb, svt, svh, sob, sot, soh, scale);                             \
+    }
+ZT_FLASH_H(bf16, bf16, , true)
+ZT_FLASH_H(bf16, bf16, bidir_, false)
+ZT_FLASH_H(f16, __half, , true)
+ZT_FLASH_H(f16, __half, bidir_, false)
+#undef ZT_FLASH_H
 #undef ZT_FLASH_W
 #undef ZT_FLASH_S
 #undef ZT_FLASH_P

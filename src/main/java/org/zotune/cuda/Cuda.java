@@ -193,6 +193,18 @@ public final class Cuda {
         return v[0];
     }
 
+    /** The current device's compute capability as major·10 + minor (90 for an H100 or H200). */
+    public static int computeCapability() {
+        int[] major = {0};
+        int[] minor = {0};
+        int device = currentDevice();
+        check(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device),
+                "cudaDeviceGetAttribute(compute capability major)");
+        check(cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device),
+                "cudaDeviceGetAttribute(compute capability minor)");
+        return major[0] * 10 + minor[0];
+    }
+
     /** The most shared memory one block of the current device may opt in to, in bytes. */
     public static int maxSharedPerBlockOptin() {
         int[] v = {0};

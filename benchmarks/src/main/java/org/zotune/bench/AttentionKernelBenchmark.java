@@ -33,8 +33,10 @@ import org.zotune.tensor.HostTensor;
 /**
  * The fused attention alone, the short-sequence kernels ({@code kernel=short}, the default for T ≤ 256) against the
  * 64-row kernels they replace ({@code kernel=long}: the same backend with -Dzotune.cuda.flashShort=false, two-stage
- * where D ≤ 80), the wide kernels for T > 256 ({@code kernel=wide}: -Dzotune.cuda.flashWide=true, 128 query rows a
- * block, 2 m-tiles a warp; at T ≤ 256 the same as {@code short}), and a device-to-device copy of the same bytes
+ * where D ≤ 80; every kernel but {@code hopper} runs with -Dzotune.cuda.flashHopper=false), the wide kernels for T > 256 ({@code kernel=wide}: -Dzotune.cuda.flashWide=true, 128 query rows a
+ * block, 2 m-tiles a warp; at T ≤ 256 the same as {@code short}), the Hopper kernels at every T ({@code kernel=hopper}:
+ * warpgroup MMA, 128 query rows a block, on a compute capability 9.0 GPU; short kernels off), and a device-to-device
+ * copy of the same bytes
  * ({@code kernel=copy}: q, k, v read and the output written once, 4·B·T·H·D·b bytes, b = 2 for bf16 / f16; the copy
  * reads and writes 2·B·T·H·D·b), in one run. Shapes
  * ({@code -p shape=}): {@code gpt2xl-16x128} and {@code gpt2xl-16x512} (GPT-2 1.5B: H = 25, D = 64, causal, packed
@@ -61,7 +63,7 @@ public class AttentionKernelBenchmark {
     @Param({"gpt2xl-16x128", "gpt2xl-16x512", "roberta-large-32x128", "roberta-large-32x512"})
     public String shape;
 
-    @Param({"copy", "long", "short", "wide"})
+    @Param({"copy", "long", "short", "wide", "hopper"})
     public String kernel;
 
     private CudaOps ops;
@@ -94,9 +96,9 @@ public class AttentionKernelBenchmark {
         spec = new AttentionSpec(b, t, h, h, d, (float) (1 / Math.sqrt(d)), 0, null).withCausal(causal);
         CudaOptions dflt = CudaOptions.fromSystemProperties();
         ops = CudaOps.create(type, new CudaOptions(dflt.fuseNorm(), dflt.fuseBias(), dflt.stridedLogits(),
-                dflt.flashBias(), dflt.flashPipeline(), dflt.flashAttention(), !kernel.equals("long"),
-                dflt.ltEpilogue(), dflt.arenaChunkMiB(), dflt.captureHostMiB(), kernel.equals("wide"),
-                dflt.decodeAttention()));
+                dflt.flashBias(), dflt.flashPipeline(), dflt.flashAttention(),
+                !kernel.equals("long") && !kernel.equals("hopper"), dflt.ltEpilogue(), dflt.arenaChunkMiB(),
+                dflt.captureHostMiB(), kernel.equals("wide"), dflt.decodeAttention(), kernel.equals("hopper")));
         stream = ops.stream();
         Random r = new Random(11);
         int tokens = b * t;

@@ -47,6 +47,8 @@ public final class CudaOps implements Ops {
     private final ArgmaxKernels argmax;
     private final MatrixProducts products;
     private final AttentionPaths attentionPaths;
+    /** Whether the fused attention runs the Hopper kernels (FlashAttentionKernels#hopper). */
+    private final boolean hopperAttention;
     private int scopeDepth;
     private boolean closed;
 
@@ -88,10 +90,16 @@ public final class CudaOps implements Ops {
         this.norm = new NormKernels(kernelSet);
         AttentionKernels attention = new AttentionKernels(kernelSet);
         FlashAttentionKernels flash = new FlashAttentionKernels(kernelSet, options);
+        this.hopperAttention = flash.hopper();
         this.crossEntropy = new CrossEntropyKernels(kernelSet);
         this.argmax = new ArgmaxKernels(kernelSet);
         this.attentionPaths = new AttentionPaths(memory, computeType, options, attention, flash, products,
                 new DecodeAttentionKernels(kernelSet));
+    }
+
+    /** Whether the fused attention runs the Hopper kernels here (tests check which kernel they measured). */
+    boolean hopperAttention() {
+        return hopperAttention;
     }
 
     /**

@@ -30,23 +30,30 @@ package org.zotune.backend.cuda;
  * @param decodeAttention zotune.cuda.decodeAttention (true): up to 8 queries per sequence over a key/value cache
  *                       or prefix (generation's decode step) in one kernel reading the cache in place
  *                       (decode_attention.cu); false: the unfused prefix path (split, concatenated copy, cuBLAS)
+ * @param flashHopper    zotune.cuda.flashHopper (false): on a compute capability 9.0 GPU (H100, H200), at head
+ *                       dimension 64 wherever the short kernels do not run, the fused attention on warpgroup MMA
+ *                       (flash_attention[_bidir]_h_d64, 128 query rows a block); false: the kernels above. Not the
+ *                       64-row kernels' bits: the tensor cores sum in their own order (FlashHopperAttentionTest holds
+ *                       it to the same tolerances). Off until that test has run on a GPU
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
-                          long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention) {
+                          long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention,
+                          boolean flashHopper) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
         return new CudaOptions(flag("fuseNorm", true), flag("fuseBias", true), flag("stridedLogits", true),
                 flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
-                Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true));
+                Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
+                flag("flashHopper", false));
     }
 
     /** These options with the fused decode attention on or off. */
     public CudaOptions withDecodeAttention(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
-                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on);
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper);
     }
 
     private static boolean flag(String name, boolean dflt) {

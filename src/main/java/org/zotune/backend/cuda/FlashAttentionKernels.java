@@ -14,7 +14,9 @@ import org.zotune.tensor.DType;
  * every K/V tile the block needs staged at once in dynamic shared memory, registers capped for occupancy) unless
  * options.flashShort() is off; for T > {@value #SHORT_MAX_T} the wide kernels
  * ({@code flash_attention[_bidir]_w_d*}, 128 query rows a block, 2 m-tiles of 16 rows a warp, dynamic shared
- * memory) where options.flashWide() is on.
+ * memory) where options.flashWide() is on; on a compute capability 9.0 GPU at D = {@value #HOPPER_D}, wherever the
+ * short kernels do not run, the Hopper kernels ({@code flash_attention[_bidir]_h_d64}: warpgroup MMA, 128 query rows
+ * a block, 256 threads, dynamic shared memory) unless options.flashHopper() is off.
  */
 final class FlashAttentionKernels {
     /** Head dimensions with a fused kernel, bf16 and f16. */
@@ -31,20 +33,39 @@ final class FlashAttentionKernels {
     private static final int SHORT4_MAX_T = 128;
     /** Query rows per block of the wide kernels (4 warps of 2 m-tiles of 16 rows). */
     static final int WIDE_ROWS = 128;
+    /** The head dimension of the Hopper kernels; they are built for sm_90a, so run on compute capability 9.0 only. */
+    static final int HOPPER_D = 64;
+    static final int HOPPER_CC = 90;
+    /** Query rows per block of the Hopper kernels (2 warpgroups of 64 rows). */
+    static final int HOPPER_ROWS = 128;
+    /** K/V tiles in flight in the Hopper kernels. */
+    private static final int HOPPER_STAGES = 3;
 
     private final KernelSet k;
     private final CudaOptions options;
-    /** The device's opt-in shared memory per block (bytes); 0 where neither short nor wide kernels are used. */
+    /** The device's opt-in shared memory per block (bytes); 0 where no kernel with dynamic shared memory is used. */
     private final int sharedOptin;
+    /** Whether the Hopper kernels may run: switched on, a 16-bit type, compute capability 9.0, their memory fits. */
+    private final boolean hopper;
 
     FlashAttentionKernels(KernelSet kernels, CudaOptions options) {
         this.k = kernels;
         this.options = options;
         k.register(signatures());
         int optin = 0;
-        boolean any = options.flashShort() || options.flashWide();
+        boolean hopperOn = false;
+        boolean any = options.flashShort() || options.flashWide() || options.flashHopper();
         if (options.flashAttention() && any && k.computeType != DType.F32) {
             optin = Cuda.maxSharedPerBlockOptin();
+            int bytes = k.computeType.bytes();
+            hopperOn = options.flashHopper() && Cuda.computeCapability() == HOPPER_CC
+                    && hopperSharedBytes(bytes) <= optin;
+            if (hopperOn) {
+                for (String dir : new String[] {"", "bidir_"}) {
+                    k.get("flash_attention_" + dir + "h_d" + HOPPER_D, k.computeType)
+                            .allowDynamicShared(hopperSharedBytes(bytes));
+                }
+            }
             // once per function: above 48 KB a launch may only ask for what the attribute allows
             for (String dir : new String[] {"", "bidir_"}) {
                 for (int d : HEAD_DIMS) {
@@ -61,6 +82,17 @@ final class FlashAttentionKernels {
             }
         }
         this.sharedOptin = optin;
+        this.hopper = hopperOn;
+    }
+
+    /**
+     * Dynamic shared memory of a Hopper-kernel launch, as the kernel lays it out: 1024 bytes of slack to align the
+     * swizzled tiles, {@value #HOPPER_STAGES} stages of a 64-key K and V tile of D = 64, then as many stages of 64
+     * mask ints, then D elements of v's bias.
+     */
+    static int hopperSharedBytes(int elementBytes) {
+        return 1024 + HOPPER_STAGES * 2 * 64 * HOPPER_D * elementBytes + HOPPER_STAGES * 64 * 4
+                + HOPPER_D * elementBytes;
     }
 
     /**
@@ -80,24 +112,34 @@ final class FlashAttentionKernels {
         return (2 * 2 * 64 + WIDE_ROWS) * (d + 8) * elementBytes + 2 * 64 * 4 + d * elementBytes;
     }
 
-    /** {@link #kernelName(boolean, int, int, boolean, boolean, boolean, int, int)} with the wide kernels off. */
+    /** {@link #kernelName(boolean, int, int, boolean, boolean, boolean, boolean, int, int)}, wide and Hopper off. */
     static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, int elementBytes,
                              int sharedOptin) {
-        return kernelName(causal, t, d, pipeline, shortOn, false, elementBytes, sharedOptin);
+        return kernelName(causal, t, d, pipeline, shortOn, false, false, elementBytes, sharedOptin);
+    }
+
+    /** {@link #kernelName(boolean, int, int, boolean, boolean, boolean, boolean, int, int)} with Hopper's off. */
+    static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, boolean wideOn,
+                             int elementBytes, int sharedOptin) {
+        return kernelName(causal, t, d, pipeline, shortOn, wideOn, false, elementBytes, sharedOptin);
     }
 
     /**
      * The kernel (without its type suffix) for a causal or bidirectional attention of length {@code t} and head
      * dimension {@code d}: the short kernel (4 warps for T ≤ {@value #SHORT4_MAX_T}, else 8) where switched on,
-     * T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the wide kernel where
-     * switched on, T > {@value #SHORT_MAX_T} and its shared memory fits; else the two-stage kernel where switched
-     * on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
+     * T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the Hopper kernel where
+     * {@code hopperOn} (switched on and runnable on this device) and D = {@value #HOPPER_D}; else the wide kernel
+     * where switched on, T > {@value #SHORT_MAX_T} and its shared memory fits; else the two-stage kernel where
+     * switched on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
      */
     static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, boolean wideOn,
-                             int elementBytes, int sharedOptin) {
+                             boolean hopperOn, int elementBytes, int sharedOptin) {
         String dir = causal ? "" : "bidir_";
         if (useShort(t, d, shortOn, elementBytes, sharedOptin)) {
             return "flash_attention_" + dir + "s" + shortWarps(t) + "_d" + d;
+        }
+        if (hopperOn && d == HOPPER_D) {
+            return "flash_attention_" + dir + "h_d" + d;
         }
         if (useWide(t, d, wideOn, elementBytes, sharedOptin)) {
             return "flash_attention_" + dir + "w_d" + d;
@@ -120,6 +162,11 @@ final class FlashAttentionKernels {
         return t <= SHORT4_MAX_T ? 4 : 8;
     }
 
+    /** Whether the Hopper kernels run here (switched on, a 16-bit type, compute capability 9.0). */
+    boolean hopper() {
+        return hopper;
+    }
+
     /** Kernel name → launch signature. */
     static Map<String, String> signatures() {
         Map<String, String> s = KernelSet.table();
@@ -135,6 +182,7 @@ final class FlashAttentionKernels {
                         s.put("flash_attention_" + dir + "p_d" + d + "_" + t, "ppppppiiiiiiiiiiiiiiif");
                     }
                 }
+                s.put("flash_attention_" + dir + "h_d" + HOPPER_D + "_" + t, "ppppppiiiiiiiiiiiiiiif");
             }
         }
         return s;
@@ -163,7 +211,7 @@ final class FlashAttentionKernels {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
         final int bytes = k.computeType.bytes();
         Kernel f = k.get(kernelName(spec.causal(), t, d, options.flashPipeline(), options.flashShort(),
-                options.flashWide(), bytes, sharedOptin), k.computeType);
+                options.flashWide(), hopper, bytes, sharedOptin), k.computeType);
         f.args().ptr(0, q).ptr(1, kp).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
@@ -173,6 +221,8 @@ final class FlashAttentionKernels {
             int rows = 16 * shortWarps(t);
             f.launch((t + rows - 1) / rows, b * h, 1, 32 * shortWarps(t), 1, 1, shortSharedBytes(t, d, bytes),
                     k.stream);
+        } else if (hopper && d == HOPPER_D) {
+            f.launch((t + HOPPER_ROWS - 1) / HOPPER_ROWS, b * h, 1, 256, 1, 1, hopperSharedBytes(bytes), k.stream);
         } else if (useWide(t, d, options.flashWide(), bytes, sharedOptin)) {
             f.launch((t + WIDE_ROWS - 1) / WIDE_ROWS, b * h, 1, 128, 1, 1, wideSharedBytes(d, bytes), k.stream);
         } else {

@@ -118,4 +118,35 @@ class FlashKernelChoiceTest {
         assertEquals("flash_attention_p_d64", FlashAttentionKernels.kernelName(true, 512, 64, true, true, true, 2,
                 0));
     }
+
+    @Test
+    void hopperSharedBytesFollowTheKernelsLayout() {
+        // 1024 bytes of alignment slack, three stages of a 64 x 64 K and V tile of 2-byte values, three stages of 64
+        // mask ints, 64 bias values
+        assertEquals(1024 + 3 * 2 * 64 * 64 * 2 + 3 * 64 * 4 + 64 * 2, FlashAttentionKernels.hopperSharedBytes(2));
+        assertEquals(51072, FlashAttentionKernels.hopperSharedBytes(2));
+    }
+
+    @Test
+    void theHopperKernelTakesD64WhereTheShortKernelDoesNot() {
+        for (int t : new int[] {257, 300, 512, 513, 1024, 4096}) {
+            assertEquals("flash_attention_h_d64",
+                    FlashAttentionKernels.kernelName(true, t, 64, true, true, false, true, 2, H100_OPTIN), "T=" + t);
+            assertEquals("flash_attention_bidir_h_d64",
+                    FlashAttentionKernels.kernelName(false, t, 64, true, true, true, true, 2, H100_OPTIN), "T=" + t);
+        }
+        // T <= 256 with the short kernel on: the short kernel; with it off: the Hopper kernel
+        assertEquals("flash_attention_s8_d64", FlashAttentionKernels.kernelName(true, 256, 64, true, true, false, true,
+                2, H100_OPTIN));
+        assertEquals("flash_attention_bidir_h_d64", FlashAttentionKernels.kernelName(false, 128, 64, true, false,
+                false, true, 2, H100_OPTIN));
+        // other head dimensions: as without it
+        assertEquals("flash_attention_bidir_p_d80", FlashAttentionKernels.kernelName(false, 512, 80, true, true,
+                false, true, 2, H100_OPTIN));
+        assertEquals("flash_attention_w_d128", FlashAttentionKernels.kernelName(true, 512, 128, true, true, true,
+                true, 2, H100_OPTIN));
+        // not runnable here (another compute capability, or switched off): the kernels before it
+        assertEquals("flash_attention_bidir_p_d64", FlashAttentionKernels.kernelName(false, 512, 64, true, true,
+                false, false, 2, H100_OPTIN));
+    }
 }
