@@ -154,6 +154,31 @@ template <typename T> __device__ void add_bias_rows_v(T* y, const T* bias, int64
     }
 }
 
+// The same where cols is not a multiple of the vector width (a vocabulary-wide MLM decoder: 30522, 50265 columns),
+// which left every element to the scalar kernel above and its 64-bit modulo: 16-byte vectors over the flat array
+// (y 16-byte aligned, checked on the host), a vector's first column found from its flat index once, the next ones by
+// stepping (wrapping into the next row), the bias read per element. The same arithmetic per element as
+// add_bias_rows, so the same bits.
+template <typename T> __device__ void add_bias_flat_v(T* y, const T* bias, int64_t rows, int cols) {
+    constexpr int N = Vec<T>::N;
+    const int64_t n = rows * cols;
+    ZT_GRID_STRIDE(i, n / N) {
+        int c = (int)((i * N) % cols);
+        float a[N];
+        load_vec(y + i * N, a);
+#pragma unroll
+        for (int e = 0; e < N; e++) {
+            a[e] += to_float(bias[c]);
+            c = c + 1 == cols ? 0 : c + 1;
+        }
+        store_vec(y + i * N, a);
+    }
+    ZT_GRID_STRIDE(j, n % N) {
+        const int64_t f = n / N * N + j;
+        y[f] = from_float<T>(to_float(y[f]) + to_float(bias[f % cols]));
+    }
+}
+
 // Bias fused into what follows a GEMM, rounding exactly as the unfused ops do (y + bias rounded to
 // the storage type first, round_rn): y = gelu(y + bias) (tanh or erf) or relu(y + bias) in place, and
 // x += y + bias.
@@ -380,6 +405,7 @@ extern "C" {
     __global__ void tanh_inplace_v_##SUF(T* x, int64_t n) { tanh_inplace_v(x, n); }                               \
     __global__ void silu_mul_v_##SUF(const T* g, const T* u, T* o, int64_t n) { silu_mul_v(g, u, o, n); }         \
     __global__ void add_bias_rows_v_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_rows_v(y, b, rows, cols); } \
+    __global__ void add_bias_flat_v_##SUF(T* y, const T* b, int64_t rows, int cols) { add_bias_flat_v(y, b, rows, cols); } \
     __global__ void add_inplace_##SUF(T* x, const T* y, int64_t n) { add_inplace(x, y, n); }                      \
     __global__ void gelu_tanh_inplace_##SUF(T* x, int64_t n) { gelu_tanh_inplace(x, n); }                         \
     __global__ void gelu_erf_inplace_##SUF(T* x, int64_t n) { gelu_erf_inplace(x, n); }                           \

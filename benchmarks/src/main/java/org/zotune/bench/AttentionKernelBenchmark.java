@@ -98,7 +98,8 @@ public class AttentionKernelBenchmark {
         ops = CudaOps.create(type, new CudaOptions(dflt.fuseNorm(), dflt.fuseBias(), dflt.stridedLogits(),
                 dflt.flashBias(), dflt.flashPipeline(), dflt.flashAttention(),
                 !kernel.equals("long") && !kernel.equals("hopper"), dflt.ltEpilogue(), dflt.arenaChunkMiB(),
-                dflt.captureHostMiB(), kernel.equals("wide"), dflt.decodeAttention(), kernel.equals("hopper")));
+                dflt.captureHostMiB(), kernel.equals("wide"), dflt.decodeAttention(), kernel.equals("hopper"),
+                dflt.hopperMinBlocks()));
         stream = ops.stream();
         Random r = new Random(11);
         int tokens = b * t;

@@ -89,7 +89,7 @@ public final class CudaOps implements Ops {
         this.elementwise = new ElementwiseKernels(kernelSet);
         this.norm = new NormKernels(kernelSet);
         AttentionKernels attention = new AttentionKernels(kernelSet);
-        FlashAttentionKernels flash = new FlashAttentionKernels(kernelSet, options);
+        FlashAttentionKernels flash = new FlashAttentionKernels(kernelSet, options, device.multiprocessors());
         this.hopperAttention = flash.hopper();
         this.crossEntropy = new CrossEntropyKernels(kernelSet);
         this.argmax = new ArgmaxKernels(kernelSet);

@@ -30,16 +30,20 @@ package org.zotune.backend.cuda;
  * @param decodeAttention zotune.cuda.decodeAttention (true): up to 8 queries per sequence over a key/value cache
  *                       or prefix (generation's decode step) in one kernel reading the cache in place
  *                       (decode_attention.cu); false: the unfused prefix path (split, concatenated copy, cuBLAS)
- * @param flashHopper    zotune.cuda.flashHopper (false): on a compute capability 9.0 GPU (H100, H200), at head
- *                       dimension 64 wherever the short kernels do not run, the fused attention on warpgroup MMA
- *                       (flash_attention[_bidir]_h_d64, 128 query rows a block); false: the kernels above. Not the
- *                       64-row kernels' bits: the tensor cores sum in their own order (FlashHopperAttentionTest holds
- *                       it to the same tolerances). Off until that test has run on a GPU
+ * @param flashHopper    zotune.cuda.flashHopper (true): on a compute capability 9.0 GPU (H100, H200) at head
+ *                       dimension 64, where its grid fills the GPU (below), the fused attention on warpgroup MMA
+ *                       (flash_attention[_bidir]_h_d64, 128 query rows a block) before any kernel above; false: the
+ *                       kernels above. Its results are the 64-row kernels' bits on an H100 (FlashHopperAttentionTest,
+ *                       native/dev/flash_hopper_check.cu); 1.29x faster than the 64-row kernel at RoBERTa-large
+ *                       32x512, 1.31x than the short kernel at 32x128 (benchmarks/RESULTS.md, 2026-12-06 14:18 UTC)
+ * @param hopperMinBlocks zotune.cuda.hopperMinBlocks (-1: the GPU's SM count): the fewest blocks of 128 query rows
+ *                       (B·H·⌈T/128⌉) for which the Hopper kernel runs; smaller grids leave SMs idle that the 64-row
+ *                       kernels' twice as many blocks would use (measured 0.80x at B = 2, H = 4, T = 1000). 0: always
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
                           long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention,
-                          boolean flashHopper) {
+                          boolean flashHopper, int hopperMinBlocks) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
@@ -47,13 +51,13 @@ public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLog
                 flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
-                flag("flashHopper", false));
+                flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1));
     }
 
     /** These options with the fused decode attention on or off. */
     public CudaOptions withDecodeAttention(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
-                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper);
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks);
     }
 
     private static boolean flag(String name, boolean dflt) {

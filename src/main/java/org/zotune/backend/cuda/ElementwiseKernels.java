@@ -31,6 +31,7 @@ final class ElementwiseKernels {
                 s.put("silu_mul" + v + "_" + t, "pppl");
                 s.put("add_bias_rows" + v + "_" + t, "ppli");
             }
+            s.put("add_bias_flat_v_" + t, "ppli");
             s.put("bias_gelu_rows_v_" + t, "ppli");
             s.put("bias_relu_rows_v_" + t, "ppli");
             s.put("bias_gelu_erf_rows_v_" + t, "ppli");
@@ -65,9 +66,11 @@ final class ElementwiseKernels {
     /** out[r, :] += bias (one pass; out not empty). */
     void addBiasRows(CudaTensor out, CudaTensor bias) {
         boolean vec = out.cols() % k.vecWidth() == 0 && KernelSet.aligned(out.address(), bias.address());
-        Kernel e = k.get(vec ? "add_bias_rows_v" : "add_bias_rows", k.computeType);
+        // other widths: vectors over the flat array where it is aligned (add_bias_flat_v), else element by element
+        boolean flat = !vec && KernelSet.aligned(out.address());
+        Kernel e = k.get(vec ? "add_bias_rows_v" : flat ? "add_bias_flat_v" : "add_bias_rows", k.computeType);
         e.args().ptr(0, out.address()).ptr(1, bias.address()).i64(2, out.rows()).i32(3, out.cols());
-        e.launch(k.grid(vec ? out.numel() / k.vecWidth() : out.numel()), KernelSet.THREADS, k.stream);
+        e.launch(k.grid(vec || flat ? out.numel() / k.vecWidth() : out.numel()), KernelSet.THREADS, k.stream);
     }
 
     /**

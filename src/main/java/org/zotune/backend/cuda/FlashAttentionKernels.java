@@ -14,9 +14,10 @@ import org.zotune.tensor.DType;
  * every K/V tile the block needs staged at once in dynamic shared memory, registers capped for occupancy) unless
  * options.flashShort() is off; for T > {@value #SHORT_MAX_T} the wide kernels
  * ({@code flash_attention[_bidir]_w_d*}, 128 query rows a block, 2 m-tiles of 16 rows a warp, dynamic shared
- * memory) where options.flashWide() is on; on a compute capability 9.0 GPU at D = {@value #HOPPER_D}, wherever the
- * short kernels do not run, the Hopper kernels ({@code flash_attention[_bidir]_h_d64}: warpgroup MMA, 128 query rows
- * a block, 256 threads, dynamic shared memory) unless options.flashHopper() is off.
+ * memory) where options.flashWide() is on; before all of them, on a compute capability 9.0 GPU at D =
+ * {@value #HOPPER_D} where the grid of 128-row blocks fills the GPU (options.hopperMinBlocks()), the Hopper kernels
+ * ({@code flash_attention[_bidir]_h_d64}: warpgroup MMA, 128 query rows a block, 256 threads, dynamic shared memory)
+ * unless options.flashHopper() is off.
  */
 final class FlashAttentionKernels {
     /** Head dimensions with a fused kernel, bf16 and f16. */
@@ -47,8 +48,11 @@ final class FlashAttentionKernels {
     private final int sharedOptin;
     /** Whether the Hopper kernels may run: switched on, a 16-bit type, compute capability 9.0, their memory fits. */
     private final boolean hopper;
+    /** The fewest 128-row blocks a launch takes the Hopper kernel for. */
+    private final int hopperMinBlocks;
 
-    FlashAttentionKernels(KernelSet kernels, CudaOptions options) {
+    /** {@code multiprocessors}: the GPU's SM count (the default of options.hopperMinBlocks()). */
+    FlashAttentionKernels(KernelSet kernels, CudaOptions options, int multiprocessors) {
         this.k = kernels;
         this.options = options;
         k.register(signatures());
@@ -83,6 +87,17 @@ final class FlashAttentionKernels {
         }
         this.sharedOptin = optin;
         this.hopper = hopperOn;
+        this.hopperMinBlocks = options.hopperMinBlocks() < 0 ? multiprocessors : options.hopperMinBlocks();
+    }
+
+    /** Whether a launch of b·h heads of length t at head dimension d takes the Hopper kernel. */
+    boolean useHopper(int b, int h, int t, int d) {
+        return hopper && d == HOPPER_D && hopperBlocks(b, h, t) >= hopperMinBlocks;
+    }
+
+    /** The Hopper kernel's grid for b·h heads of length t: one block per 128 query rows of each. */
+    static long hopperBlocks(int b, int h, int t) {
+        return (long) b * h * ((t + HOPPER_ROWS - 1) / HOPPER_ROWS);
     }
 
     /**
@@ -126,20 +141,20 @@ final class FlashAttentionKernels {
 
     /**
      * The kernel (without its type suffix) for a causal or bidirectional attention of length {@code t} and head
-     * dimension {@code d}: the short kernel (4 warps for T ≤ {@value #SHORT4_MAX_T}, else 8) where switched on,
-     * T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the Hopper kernel where
-     * {@code hopperOn} (switched on and runnable on this device) and D = {@value #HOPPER_D}; else the wide kernel
-     * where switched on, T > {@value #SHORT_MAX_T} and its shared memory fits; else the two-stage kernel where
-     * switched on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
+     * dimension {@code d}: the Hopper kernel where {@code hopperOn} (this launch may take it: see
+     * {@link #useHopper}) and D = {@value #HOPPER_D}; else the short kernel (4 warps for T ≤ {@value #SHORT4_MAX_T},
+     * else 8) where switched on, T ≤ {@value #SHORT_MAX_T} and its shared memory fits {@code sharedOptin}; else the
+     * wide kernel where switched on, T > {@value #SHORT_MAX_T} and its shared memory fits; else the two-stage kernel
+     * where switched on and D ≤ {@value #PIPE_MAX_D}; else the one-stage kernel.
      */
     static String kernelName(boolean causal, int t, int d, boolean pipeline, boolean shortOn, boolean wideOn,
                              boolean hopperOn, int elementBytes, int sharedOptin) {
         String dir = causal ? "" : "bidir_";
-        if (useShort(t, d, shortOn, elementBytes, sharedOptin)) {
-            return "flash_attention_" + dir + "s" + shortWarps(t) + "_d" + d;
-        }
         if (hopperOn && d == HOPPER_D) {
             return "flash_attention_" + dir + "h_d" + d;
+        }
+        if (useShort(t, d, shortOn, elementBytes, sharedOptin)) {
+            return "flash_attention_" + dir + "s" + shortWarps(t) + "_d" + d;
         }
         if (useWide(t, d, wideOn, elementBytes, sharedOptin)) {
             return "flash_attention_" + dir + "w_d" + d;
@@ -210,19 +225,20 @@ final class FlashAttentionKernels {
                 int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias, AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
         final int bytes = k.computeType.bytes();
+        final boolean hopperHere = useHopper(b, h, t, d);
         Kernel f = k.get(kernelName(spec.causal(), t, d, options.flashPipeline(), options.flashShort(),
-                options.flashWide(), hopper, bytes, sharedOptin), k.computeType);
+                options.flashWide(), hopperHere, bytes, sharedOptin), k.computeType);
         f.args().ptr(0, q).ptr(1, kp).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
                 .i32(6, t).i32(7, h).i32(8, hkv)
                 .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
                 .i32(15, svb).i32(16, svt).i32(17, svh)
                 .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
-        if (useShort(t, d, options.flashShort(), bytes, sharedOptin)) {
+        if (hopperHere) {
+            f.launch((t + HOPPER_ROWS - 1) / HOPPER_ROWS, b * h, 1, 256, 1, 1, hopperSharedBytes(bytes), k.stream);
+        } else if (useShort(t, d, options.flashShort(), bytes, sharedOptin)) {
             int rows = 16 * shortWarps(t);
             f.launch((t + rows - 1) / rows, b * h, 1, 32 * shortWarps(t), 1, 1, shortSharedBytes(t, d, bytes),
                     k.stream);
-        } else if (hopper && d == HOPPER_D) {
-            f.launch((t + HOPPER_ROWS - 1) / HOPPER_ROWS, b * h, 1, 256, 1, 1, hopperSharedBytes(bytes), k.stream);
         } else if (useWide(t, d, options.flashWide(), bytes, sharedOptin)) {
             f.launch((t + WIDE_ROWS - 1) / WIDE_ROWS, b * h, 1, 128, 1, 1, wideSharedBytes(d, bytes), k.stream);
         } else {

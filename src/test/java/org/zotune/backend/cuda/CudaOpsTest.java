@@ -294,6 +294,13 @@ class CudaOpsTest {
             Pair b96 = pair(cpu, g, gaussian(r, 96, 1.0), 1, 96);
             assertClose(cpu.toHost(cpu.linear(x.cpu, w96.cpu, b96.cpu)), g.toHost(g.linear(x.gpu, w96.gpu, b96.gpu)), t,
                     "linear+bias out=96 " + t);
+            // widths below the vector width: a 16-byte vector of the flat kernel spans several rows
+            for (int narrow : new int[] {1, 3, 5}) {
+                Pair wn = pair(cpu, g, gaussian(r, narrow * in, 0.1), narrow, in);
+                Pair bn = pair(cpu, g, gaussian(r, narrow, 1.0), 1, narrow);
+                assertClose(cpu.toHost(cpu.linear(x.cpu, wn.cpu, bn.cpu)), g.toHost(g.linear(x.gpu, wn.gpu, bn.gpu)),
+                        t, "linear+bias out=" + narrow + " " + t);
+            }
             // an odd output width over 2^16 elements is computed into padded rows and copied out
             int n2 = 70;
             int out2 = 1001;

@@ -128,25 +128,35 @@ class FlashKernelChoiceTest {
     }
 
     @Test
-    void theHopperKernelTakesD64WhereTheShortKernelDoesNot() {
-        for (int t : new int[] {257, 300, 512, 513, 1024, 4096}) {
+    void theHopperKernelComesFirstAtD64() {
+        for (int t : new int[] {1, 64, 128, 256, 257, 512, 1024, 4096}) {
             assertEquals("flash_attention_h_d64",
                     FlashAttentionKernels.kernelName(true, t, 64, true, true, false, true, 2, H100_OPTIN), "T=" + t);
             assertEquals("flash_attention_bidir_h_d64",
                     FlashAttentionKernels.kernelName(false, t, 64, true, true, true, true, 2, H100_OPTIN), "T=" + t);
         }
-        // T <= 256 with the short kernel on: the short kernel; with it off: the Hopper kernel
-        assertEquals("flash_attention_s8_d64", FlashAttentionKernels.kernelName(true, 256, 64, true, true, false, true,
-                2, H100_OPTIN));
-        assertEquals("flash_attention_bidir_h_d64", FlashAttentionKernels.kernelName(false, 128, 64, true, false,
-                false, true, 2, H100_OPTIN));
         // other head dimensions: as without it
         assertEquals("flash_attention_bidir_p_d80", FlashAttentionKernels.kernelName(false, 512, 80, true, true,
                 false, true, 2, H100_OPTIN));
         assertEquals("flash_attention_w_d128", FlashAttentionKernels.kernelName(true, 512, 128, true, true, true,
                 true, 2, H100_OPTIN));
-        // not runnable here (another compute capability, or switched off): the kernels before it
+        assertEquals("flash_attention_s4_d96", FlashAttentionKernels.kernelName(true, 100, 96, true, true, false,
+                true, 2, H100_OPTIN));
+        // not taken for this launch (switched off, another compute capability, too small a grid): as before
         assertEquals("flash_attention_bidir_p_d64", FlashAttentionKernels.kernelName(false, 512, 64, true, true,
                 false, false, 2, H100_OPTIN));
+        assertEquals("flash_attention_s8_d64", FlashAttentionKernels.kernelName(true, 256, 64, true, true, false,
+                false, 2, H100_OPTIN));
+    }
+
+    @Test
+    void theHopperGridIsOneBlockPer128QueryRowsOfEachHead() {
+        // RoBERTa-large 32x512: 32 sequences x 16 heads x 4 blocks; GPT-2 1.5B 16x128: 16 x 25 x 1
+        assertEquals(2048, FlashAttentionKernels.hopperBlocks(32, 16, 512));
+        assertEquals(400, FlashAttentionKernels.hopperBlocks(16, 25, 128));
+        // B = 2, H = 4, T = 1000: 64 blocks, fewer than an H100's 132 SMs (the 64-row kernel measured faster there)
+        assertEquals(64, FlashAttentionKernels.hopperBlocks(2, 4, 1000));
+        assertEquals(8, FlashAttentionKernels.hopperBlocks(2, 4, 1));
+        assertEquals(16, FlashAttentionKernels.hopperBlocks(2, 4, 129));
     }
 }
