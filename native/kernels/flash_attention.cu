@@ -645,6 +645,7 @@ constexpr int FH_WG = 2;                  // warpgroups a block
 constexpr int FH_ROWS = 64 * FH_WG;       // query rows a block
 static_assert(FH_ROWS == 2 * FA_ROWS, "a block's query rows are two key tiles' worth");
 constexpr int FH_THREADS = 128 * FH_WG;
+#ifdef ZT_SM90A  // the helpers below exist for the sm_90a compilation only
 constexpr int FH_STAGES = 3;              // K/V tiles in flight
 constexpr int FH_TILE = FA_ROWS * 64;     // elements of one 64-key tile at D = 64 (8 KB)
 // dynamic shared memory: 1024 bytes of alignment slack, then [STAGES] K tiles, [STAGES] V tiles, [STAGES][64]
@@ -657,19 +658,13 @@ __device__ __forceinline__ uint64_t fh_desc(uint32_t addr) {
            (1ull << 62);
 }
 __device__ __forceinline__ void fh_fence() {
-#ifdef ZT_SM90A
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#endif
 }
 __device__ __forceinline__ void fh_commit() {
-#ifdef ZT_SM90A
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-#endif
 }
 __device__ __forceinline__ void fh_wait0() {
-#ifdef ZT_SM90A
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-#endif
 }
 // Keeps the compiler from moving reads or writes of accumulator registers across a wgmma issue or wait.
 __device__ __forceinline__ void fh_pin(float (&x)[8][4]) {
@@ -679,80 +674,43 @@ __device__ __forceinline__ void fh_pin(float (&x)[8][4]) {
         for (int j = 0; j < 4; j++) asm volatile("" : "+f"(x[i][j])::"memory");
 }
 // d (+)= a·B for one warpgroup, m64n64k16: a the warp's A fragment (mma.sync m16n8k16 layout), B from desc (K-major,
-// or N-major where transB), d the warp's 16x64 f32 accumulator as 8 mma.sync n-tiles; accumulate = 0 ignores d.
-template <typename T>
-__device__ __forceinline__ void fh_wgmma(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate,
-                                         bool transB);
-template <>
-__device__ __forceinline__ void fh_wgmma<bf16>(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate,
-                                               bool transB) {
-#ifdef ZT_SM90A
-    if (transB) {
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-            "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
-    } else {
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-            "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+// or N-major where TRANSB), d the warp's 16x64 f32 accumulator as 8 mma.sync n-tiles; accumulate = 0 ignores d.
+template <typename T, int TRANSB>
+__device__ __forceinline__ void fh_wgmma(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate);
+#define ZT_FH_WGMMA(TN, TY)                                                                                          \
+    template <>                                                                                                      \
+    __device__ __forceinline__ void fh_wgmma<TN, 0>(float(&d)[8][4], const uint32_t(&a)[4], uint64_t desc,          \
+                                                   int accumulate) {                                                \
+        ZT_FH_WGMMA_ASM(TY, "0")                                                                                     \
+    }                                                                                                                \
+    template <>                                                                                                      \
+    __device__ __forceinline__ void fh_wgmma<TN, 1>(float(&d)[8][4], const uint32_t(&a)[4], uint64_t desc,          \
+                                                   int accumulate) {                                                \
+        ZT_FH_WGMMA_ASM(TY, "1")                                                                                     \
     }
-#endif
-}
-template <>
-__device__ __forceinline__ void fh_wgmma<__half>(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc, int accumulate,
-                                               bool transB) {
-#ifdef ZT_SM90A
-    if (transB) {
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-            "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
-    } else {
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-            "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-            : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
-    }
-#endif
-}
+// the instruction with the element type TY and imm-trans-b TB (string literals)
+#define ZT_FH_WGMMA_ASM(TY, TB)                                                                                      \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                      \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " "                                         \
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, "                                                                 \
+                 "%8, %9, %10, %11, %12, %13, %14, %15, "                                                            \
+                 "%16, %17, %18, %19, %20, %21, %22, %23, "                                                          \
+                 "%24, %25, %26, %27, %28, %29, %30, %31}, "                                                         \
+                 "{%32, %33, %34, %35}, %36, p, 1, 1, " TB ";\n}\n"                                                   \
+                 : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), \
+                   "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+                   "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), \
+                   "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
+                   "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), \
+                   "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
+                   "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), \
+                   "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]) \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate));
+ZT_FH_WGMMA(bf16, "bf16")
+ZT_FH_WGMMA(__half, "f16")
+#undef ZT_FH_WGMMA
+#undef ZT_FH_WGMMA_ASM
+#endif  // ZT_SM90A
 
 template <typename T, bool CAUSAL>
 __device__ void flash_attention_hopper(const T* q, const T* k, const T* v, T* o, const int* mask, const T* bias,
@@ -842,14 +800,14 @@ __device__ void flash_attention_hopper(const T* q, const T* k, const T* v, T* o,
     auto scores = [&](int st) {
         const uint32_t kTile = sKa + st * FH_TILE * 2;
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) fh_wgmma<T>(s[0], qf[kk], fh_desc(kTile + kk * 32), kk > 0, false);
+        for (int kk = 0; kk < D / 16; kk++) fh_wgmma<T, 0>(s[0], qf[kk], fh_desc(kTile + kk * 32), kk > 0);
         fh_commit();
     };
     // O += P·V of the tile in stage st (issued and committed)
     auto values = [&](int st) {
         const uint32_t vTile = sVa + st * FH_TILE * 2;
 #pragma unroll
-        for (int kk = 0; kk < FA_ROWS / 16; kk++) fh_wgmma<T>(acc, pa[kk], fh_desc(vTile + kk * 16 * 128), 1, true);
+        for (int kk = 0; kk < FA_ROWS / 16; kk++) fh_wgmma<T, 1>(acc, pa[kk], fh_desc(vTile + kk * 16 * 128), 1);
         fh_commit();
     };
     // the online softmax of the scores in s (tile t, stage st): m, l and al; s becomes P
