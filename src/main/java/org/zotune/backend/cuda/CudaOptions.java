@@ -35,7 +35,7 @@ package org.zotune.backend.cuda;
  *                       (flash_attention[_bidir]_h_d64, 128 query rows a block) before any kernel above; false: the
  *                       kernels above. Its results are the 64-row kernels' bits on an H100 (FlashHopperAttentionTest,
  *                       native/dev/flash_hopper_check.cu); 1.29x faster than the 64-row kernel at RoBERTa-large
- *                       32x512, 1.31x than the short kernel at 32x128 (benchmarks/RESULTS.md, 2026-12-06 14:18 UTC)
+ *                       32x512, 1.31x than the short kernel at 32x128 (benchmarks/RESULTS.md, 2026-12-06 14:16 UTC)
  * @param hopperMinBlocks zotune.cuda.hopperMinBlocks (-1: the GPU's SM count): the fewest blocks of 128 query rows
  *                       (B·H·⌈T/128⌉) for which the Hopper kernel runs; smaller grids leave SMs idle that the 64-row
  *                       kernels' twice as many blocks would use (measured 0.80x at B = 2, H = 4, T = 1000). 0: always
