@@ -876,6 +876,230 @@ __device__ void flash_attention_hopper(const T* q, const T* k, const T* v, T* o,
 #endif
 }
 
+// ---- float32 on the tensor cores: 3xTF32 ----
+// flash_attention[_bidir]_x3_d{32,64}_f32: the 64-row kernels' attention (64 query rows a block, 16 a warp, key tiles
+// of 64 in two cp.async stages, the same masked online softmax) for float32 q, k, v, with both products on
+// mma.sync m16n8k8 .tf32. Each operand x is split into big = x rounded to TF32 (10 mantissa bits, to nearest, ties away
+// from zero) and small = x - big (exact in float32; the tensor cores read its top 19 bits), and a·b is taken as
+// a_small·b_big + a_big·b_small + a_big·b_big with float32 accumulation (a_small·b_small, below 2^-22·|a·b|, is
+// dropped): float32-level accuracy on the tensor cores, the split PyTorch's float32 memory-efficient sdpa computes by
+// (CUTLASS's OpMultiplyAddFastF32). No [T, T] matrix reaches memory. q's bias is added in float32 as Q is loaded, k's
+// cancels in the softmax and v's is added at the output, as in the 16-bit kernels (flash_attention.cu's head).
+// The contraction index of each product is permuted so that loads are vectors and P needs no shuffle: in k-step
+// 2p + e of Q·Kᵀ, fragment column c is head dimension 16p + 4c + 2e and column c + 4 is 16p + 4c + 2e + 1 (one 16-byte
+// load of a Q or K row serves two k-steps); in P·V, column c of k-step nt is key 8nt + 2c and column c + 4 is key
+// 8nt + 2c + 1, where S's accumulator layout leaves P. Shared K and V tiles are [64][D] floats, their 16-byte chunks
+// swizzled so that neither fragment load has bank conflicts: K's chunk ch of key row r at ch ^ 4(r & 1) (the 16-byte
+// loads of a quarter warp read rows g and g + 1), V's at ch ^ 2((r >> 1) & 3) (a warp's 4-byte loads read rows
+// 8nt + 2c, columns 8np + g). Dynamic shared memory: 2 stages of a K and a V tile, then 2·64 mask ints, then D floats
+// of v's bias (the host computes the same size).
+constexpr int FX_THREADS = 128;
+
+// x = big + small: big rounded to TF32 (ties away from zero), small the exact rest, as .b32 mma operands.
+__device__ __forceinline__ void fx_split(float x, uint32_t& big, uint32_t& small) {
+    big = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
+    small = __float_as_uint(x - __uint_as_float(big));
+}
+
+// c += a·b for one 16x8 tile (A 16x8 row-major, B 8x8 column-major), TF32 inputs.
+__device__ __forceinline__ void fx_mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// c += a·b in 3xTF32 (ab, as: A's big and small parts; bb*, bs*: B's).
+__device__ __forceinline__ void fx_mma3(float (&c)[4], const uint32_t (&ab)[4], const uint32_t (&as)[4], uint32_t bb0,
+                                        uint32_t bb1, uint32_t bs0, uint32_t bs1) {
+    fx_mma(c, as, bb0, bb1);
+    fx_mma(c, ab, bs0, bs1);
+    fx_mma(c, ab, bb0, bb1);
+}
+
+// One key tile (stage sK, sV, sMask) folded into a warp's 16 query rows: S = Q·Kᵀ, the masked online softmax of the
+// 16-bit kernels (fa_online_softmax), acc += P·V. qb, qs: Q's fragments, big and small, per k-step.
+template <int D, bool CAUSAL>
+__device__ __forceinline__ void fx_tile(const float* sK, const float* sV, const int* sMask, int kv0,
+                                        const int (&rows)[1][2], float sl2, const uint32_t (&qb)[D / 8][4],
+                                        const uint32_t (&qs)[D / 8][4], float (&m)[1][2], float (&l)[1][2],
+                                        float (&acc)[D / 8][4]) {
+    constexpr int NT = FA_ROWS / 8;
+    const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    const uint32_t vis0 = __ballot_sync(0xffffffffu, sMask[lane] != 0);
+    const uint32_t vis1 = __ballot_sync(0xffffffffu, sMask[32 + lane] != 0);
+    float s[1][NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
+    // key row 8nt + g, head dimensions 16p + 4c..+3 in chunk 4p + c, stored at chunk 4(p ^ (g & 1)) + c: an even p
+    // reads 16 floats further when g is odd, an odd p 16 floats back
+    const int par = (g & 1) * 16;
+    const float* kEven = sK + g * D + 4 * c + par;
+    const float* kOdd = sK + g * D + 4 * c - par;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+        for (int p = 0; p < D / 16; p++) {
+            const float4 x = *reinterpret_cast<const float4*>(((p & 1) ? kOdd : kEven) + nt * 8 * D + 16 * p);
+            uint32_t bb[4], bs[4];
+            fx_split(x.x, bb[0], bs[0]);
+            fx_split(x.y, bb[1], bs[1]);
+            fx_split(x.z, bb[2], bs[2]);
+            fx_split(x.w, bb[3], bs[3]);
+            fx_mma3(s[0][nt], qb[2 * p], qs[2 * p], bb[0], bb[1], bs[0], bs[1]);
+            fx_mma3(s[0][nt], qb[2 * p + 1], qs[2 * p + 1], bb[2], bb[3], bs[2], bs[3]);
+        }
+    }
+    float al[1][2];
+    fa_online_softmax<CAUSAL, 1, NT>(s, vis0, vis1, kv0, rows, sl2, m, l, al);
+    fa_rescale<D>(acc, al[0]);
+    // V at key rows 8nt + 2c and + 1, head dimension 8np + g: chunk 2np + g / 4 stored at 2(np ^ c) + g / 4, i.e.
+    // float 8(np ^ c) + g of the row; np ^ c = 4(np / 4) + (np % 4 ^ c), so four base pointers and constant offsets
+    const float* vp[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) vp[j] = sV + 2 * c * D + g + 8 * (j ^ c);
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        // P's A fragment (rows g, g + 8; keys 8nt + 2c, 8nt + 2c + 1) straight from the score accumulators
+        uint32_t pb[4], ps[4];
+        fx_split(s[0][nt][0], pb[0], ps[0]);
+        fx_split(s[0][nt][2], pb[1], ps[1]);
+        fx_split(s[0][nt][1], pb[2], ps[2]);
+        fx_split(s[0][nt][3], pb[3], ps[3]);
+#pragma unroll
+        for (int np = 0; np < D / 8; np++) {
+            const float* vr = vp[np & 3] + nt * 8 * D + 32 * (np >> 2);
+            uint32_t vb0, vs0, vb1, vs1;
+            fx_split(vr[0], vb0, vs0);
+            fx_split(vr[D], vb1, vs1);
+            fx_mma3(acc[np], pb, ps, vb0, vb1, vs0, vs1);
+        }
+    }
+}
+
+template <int D, bool CAUSAL>
+__device__ void flash_attention_x3(const float* q, const float* k, const float* v, float* o, const int* mask,
+                                   const float* bias, int Tn, int H, int Hkv, int sqb, int sqt, int sqh, int skb,
+                                   int skt, int skh, int svb, int svt, int svh, int sob, int sot, int soh,
+                                   float scale) {
+    constexpr int CH = D / 4;                 // 16-byte chunks a row
+    constexpr int TILE = FA_ROWS * D;         // floats of a K or V tile
+    constexpr int STEP = FX_THREADS / CH;     // rows between a thread's chunks
+    static_assert(STEP % 8 == 0, "a thread's rows share their swizzle");
+    extern __shared__ __align__(16) unsigned char fx_smem[];
+    float* sK = reinterpret_cast<float*>(fx_smem);
+    float* sV = sK + 2 * TILE;
+    int* sMask = reinterpret_cast<int*>(sV + 2 * TILE);
+    float* sVb = reinterpret_cast<float*>(sMask + 2 * FA_ROWS);
+    const int qblock = gridDim.x - 1 - blockIdx.x;  // the longest (latest) query blocks start first
+    const int b = blockIdx.y / H, h = blockIdx.y - b * H;
+    const int kvh = h / (H / Hkv);
+    const int q0 = qblock * FA_ROWS;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    const float* qb = q + (int64_t)b * sqb + (int64_t)h * sqh;
+    const float* kb = k + (int64_t)b * skb + (int64_t)kvh * skh;
+    const float* vb = v + (int64_t)b * svb + (int64_t)kvh * svh;
+    const int* mb = mask + (int64_t)b * Tn;
+    // packed q|k|v bias [(H + 2·Hkv)·D] (or none): q's as Q is loaded, v's at the output, k's not at all
+    const float* qbias = bias == nullptr ? nullptr : bias + h * D;
+    const float* vbias = bias == nullptr ? nullptr : bias + (H + Hkv + kvh) * D;
+
+    const int kvEnd = CAUSAL ? min(Tn, q0 + FA_ROWS) : Tn;  // causal: no key past the block's last query
+    // a thread copies chunk ch of rows r0, r0 + STEP, ...: all of one parity and one (r >> 1) & 3, so one swizzle
+    const int r0 = threadIdx.x / CH, ch = threadIdx.x % CH;
+    const int kDst = r0 * D + 4 * (ch ^ ((r0 & 1) << 2)), vDst = r0 * D + 4 * (ch ^ (((r0 >> 1) & 3) << 1));
+    auto issue = [&](int stage, int kv) {
+        const float* ks = kb + (int64_t)kv * skt + (r0 * skt + 4 * ch);
+        const float* vs = vb + (int64_t)kv * svt + (r0 * svt + 4 * ch);
+#pragma unroll
+        for (int j = 0; j < FA_ROWS / STEP; j++) {
+            const bool ok = kv + r0 + j * STEP < Tn;
+            fa_cp_async16(sK + stage * TILE + kDst + j * STEP * D, ok ? ks + j * STEP * skt : kb, ok);
+            fa_cp_async16(sV + stage * TILE + vDst + j * STEP * D, ok ? vs + j * STEP * svt : vb, ok);
+        }
+        fa_issue_mask(sMask + stage * FA_ROWS, mb, kv, FA_ROWS, Tn);
+        fa_cp_commit();
+    };
+    if (vbias != nullptr) {  // v's bias in the first group
+        for (int i = threadIdx.x; i < D; i += FX_THREADS) fa_cp_async4(sVb + i, vbias + i, true);
+    }
+    issue(0, 0);
+
+    // Q's fragments from global memory while the copies fly (rows at or past Tn zeros), split into big and small
+    const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    uint32_t qfb[D / 8][4], qfs[D / 8][4];
+#pragma unroll
+    for (int p = 0; p < D / 16; p++) {
+        float4 x[2];
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int row = j ? row1 : row0;
+            x[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (row < Tn) {
+                x[j] = *reinterpret_cast<const float4*>(qb + (int64_t)row * sqt + 16 * p + 4 * c);
+                if (qbias != nullptr) {
+                    const float4 bq = *reinterpret_cast<const float4*>(qbias + 16 * p + 4 * c);
+                    x[j].x += bq.x;
+                    x[j].y += bq.y;
+                    x[j].z += bq.z;
+                    x[j].w += bq.w;
+                }
+            }
+        }
+        // k-step 2p: columns c, c + 4 are dimensions 16p + 4c, + 1 (a0 / a2 row g, a1 / a3 row g + 8); 2p + 1: + 2, + 3
+        fx_split(x[0].x, qfb[2 * p][0], qfs[2 * p][0]);
+        fx_split(x[1].x, qfb[2 * p][1], qfs[2 * p][1]);
+        fx_split(x[0].y, qfb[2 * p][2], qfs[2 * p][2]);
+        fx_split(x[1].y, qfb[2 * p][3], qfs[2 * p][3]);
+        fx_split(x[0].z, qfb[2 * p + 1][0], qfs[2 * p + 1][0]);
+        fx_split(x[1].z, qfb[2 * p + 1][1], qfs[2 * p + 1][1]);
+        fx_split(x[0].w, qfb[2 * p + 1][2], qfs[2 * p + 1][2]);
+        fx_split(x[1].w, qfb[2 * p + 1][3], qfs[2 * p + 1][3]);
+    }
+
+    const float sl2 = scale * 1.4426950408889634f;  // softmax in base 2
+    const int rows[1][2] = {{row0, row1}};
+    float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.f, 0.f}};
+    float acc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+    int stage = 0;
+    for (int kv0 = 0; kv0 < kvEnd; kv0 += FA_ROWS, stage ^= 1) {
+        if (kv0 + FA_ROWS < kvEnd) {
+            issue(stage ^ 1, kv0 + FA_ROWS);
+            fa_cp_wait<1>();  // this tile's copies are done, the next tile's may still fly
+        } else {
+            fa_cp_wait<0>();
+        }
+        __syncthreads();
+        fx_tile<D, CAUSAL>(sK + stage * TILE, sV + stage * TILE, sMask + stage * FA_ROWS, kv0, rows, sl2, qfb, qfs, m,
+                           l, acc);
+        __syncthreads();  // every warp is done with this stage before it is refilled
+    }
+    // rows g and g + 8: acc / l (+ v's bias where the row saw a key), zeros for a row with no visible key
+    float* ob = o + (int64_t)b * sob + (int64_t)h * soh;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        float lj = l[0][j];
+        lj += __shfl_xor_sync(0xffffffffu, lj, 1);
+        lj += __shfl_xor_sync(0xffffffffu, lj, 2);
+        const int row = j ? row1 : row0;
+        if (row >= Tn) continue;
+        const float inv = lj > 0.f ? 1.f / lj : 0.f;
+        const bool withBias = vbias != nullptr && lj > 0.f;
+        float* orow = ob + (int64_t)row * sot;
+#pragma unroll
+        for (int np = 0; np < D / 8; np++) {
+            float2 r = make_float2(acc[np][2 * j] * inv, acc[np][2 * j + 1] * inv);
+            if (withBias) {
+                r.x += sVb[np * 8 + 2 * c];
+                r.y += sVb[np * 8 + 2 * c + 1];
+            }
+            *reinterpret_cast<float2*>(orow + np * 8 + 2 * c) = r;
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -958,6 +1182,25 @@ ZT_FLASH_H(bf16, bf16, bidir_, false)
 ZT_FLASH_H(f16, __half, , true)
 ZT_FLASH_H(f16, __half, bidir_, false)
 #undef ZT_FLASH_H
+// flash_attention[_bidir]_x3_d*_f32: float32 in 3xTF32 on the tensor cores (flash_attention_x3), 64 query rows a
+// block, dynamic shared memory; ZT_FX_MINB blocks an SM as the register bound (3: at most 168 registers; the bring-up
+// harness native/dev/flash_x3_check.cu builds 2 too)
+#ifndef ZT_FX_MINB
+#define ZT_FX_MINB 3
+#endif
+#define ZT_FLASH_X3(DIM, DIR, CAUSAL)                                                                            \
+    __global__ void __launch_bounds__(FX_THREADS, ZT_FX_MINB) flash_attention_##DIR##x3_d##DIM##_f32(                       \
+        const float* q, const float* k, const float* v, float* o, const int* mask, const float* bias, int Tn, int H, \
+        int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot,  \
+        int soh, float scale) {                                                                                      \
+        flash_attention_x3<DIM, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt,  \
+                                        svh, sob, sot, soh, scale);                                                  \
+    }
+ZT_FLASH_X3(32, , true)
+ZT_FLASH_X3(32, bidir_, false)
+ZT_FLASH_X3(64, , true)
+ZT_FLASH_X3(64, bidir_, false)
+#undef ZT_FLASH_X3
 #undef ZT_FLASH_W
 #undef ZT_FLASH_S
 #undef ZT_FLASH_P

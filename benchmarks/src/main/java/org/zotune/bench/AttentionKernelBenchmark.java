@@ -35,7 +35,10 @@ import org.zotune.tensor.HostTensor;
  * 64-row kernels they replace ({@code kernel=long}: the same backend with -Dzotune.cuda.flashShort=false, two-stage
  * where D ≤ 80; every kernel but {@code hopper} runs with -Dzotune.cuda.flashHopper=false), the wide kernels for T > 256 ({@code kernel=wide}: -Dzotune.cuda.flashWide=true, 128 query rows a
  * block, 2 m-tiles a warp; at T ≤ 256 the same as {@code short}), the Hopper kernels at every T ({@code kernel=hopper}:
- * warpgroup MMA, 128 query rows a block, on a compute capability 9.0 GPU; short kernels off), and a device-to-device
+ * warpgroup MMA, 128 query rows a block, on a compute capability 9.0 GPU; short kernels off), the float32 kernels
+ * ({@code kernel=x3} with {@code -p dtype=F32}: 3xTF32 on the tensor cores, 64 query rows a block), the unfused path
+ * ({@code kernel=unfused}: -Dzotune.cuda.flashAttention=false, scores through device memory and cuBLAS; in F32 what
+ * every kernel but x3 runs), and a device-to-device
  * copy of the same bytes
  * ({@code kernel=copy}: q, k, v read and the output written once, 4·B·T·H·D·b bytes, b = 2 for bf16 / f16; the copy
  * reads and writes 2·B·T·H·D·b), in one run. Shapes
@@ -96,10 +99,10 @@ public class AttentionKernelBenchmark {
         spec = new AttentionSpec(b, t, h, h, d, (float) (1 / Math.sqrt(d)), 0, null).withCausal(causal);
         CudaOptions dflt = CudaOptions.fromSystemProperties();
         ops = CudaOps.create(type, new CudaOptions(dflt.fuseNorm(), dflt.fuseBias(), dflt.stridedLogits(),
-                dflt.flashBias(), dflt.flashPipeline(), dflt.flashAttention(),
+                dflt.flashBias(), dflt.flashPipeline(), !kernel.equals("unfused"),
                 !kernel.equals("long") && !kernel.equals("hopper"), dflt.ltEpilogue(), dflt.arenaChunkMiB(),
                 dflt.captureHostMiB(), kernel.equals("wide"), dflt.decodeAttention(), kernel.equals("hopper"),
-                dflt.hopperMinBlocks()));
+                dflt.hopperMinBlocks(), kernel.equals("x3")));
         stream = ops.stream();
         Random r = new Random(11);
         int tokens = b * t;

@@ -49,6 +49,8 @@ public final class CudaOps implements Ops {
     private final AttentionPaths attentionPaths;
     /** Whether the fused attention runs the Hopper kernels (FlashAttentionKernels#hopper). */
     private final boolean hopperAttention;
+    /** Whether float32 attention runs the 3xTF32 fused kernels (FlashAttentionKernels#x3). */
+    private final boolean x3Attention;
     private int scopeDepth;
     private boolean closed;
 
@@ -91,6 +93,7 @@ public final class CudaOps implements Ops {
         AttentionKernels attention = new AttentionKernels(kernelSet);
         FlashAttentionKernels flash = new FlashAttentionKernels(kernelSet, options, device.multiprocessors());
         this.hopperAttention = flash.hopper();
+        this.x3Attention = flash.x3();
         this.crossEntropy = new CrossEntropyKernels(kernelSet);
         this.argmax = new ArgmaxKernels(kernelSet);
         this.attentionPaths = new AttentionPaths(memory, computeType, options, attention, flash, products,
@@ -100,6 +103,11 @@ public final class CudaOps implements Ops {
     /** Whether the fused attention runs the Hopper kernels here (tests check which kernel they measured). */
     boolean hopperAttention() {
         return hopperAttention;
+    }
+
+    /** Whether float32 attention runs the 3xTF32 fused kernels here (tests check which kernel they measured). */
+    boolean x3Attention() {
+        return x3Attention;
     }
 
     /**

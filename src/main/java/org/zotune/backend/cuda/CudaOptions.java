@@ -39,11 +39,15 @@ package org.zotune.backend.cuda;
  * @param hopperMinBlocks zotune.cuda.hopperMinBlocks (-1: the GPU's SM count): the fewest blocks of 128 query rows
  *                       (B·H·⌈T/128⌉) for which the Hopper kernel runs; smaller grids leave SMs idle that the 64-row
  *                       kernels' twice as many blocks would use (measured 0.80x at B = 2, H = 4, T = 1000). 0: always
+ * @param flashF32       zotune.cuda.flashF32 (true): in float32 at head dimensions 32 and 64, the fused attention on the
+ *                       tensor cores in 3xTF32 (flash_attention[_bidir]_x3_d*_f32: each operand split into two TF32
+ *                       parts, three products, float32 accumulation; float32-level accuracy, as PyTorch's float32
+ *                       sdpa computes); false (or flashAttention false): scores through device memory, cuBLAS SGEMM
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
                           long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention,
-                          boolean flashHopper, int hopperMinBlocks) {
+                          boolean flashHopper, int hopperMinBlocks, boolean flashF32) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
@@ -51,13 +55,19 @@ public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLog
                 flag("flashBias", true), flag("flashPipeline", true), flag("flashAttention", true),
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
-                flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1));
+                flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1), flag("flashF32", true));
     }
 
     /** These options with the fused decode attention on or off. */
     public CudaOptions withDecodeAttention(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
-                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks);
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks, flashF32);
+    }
+
+    /** These options with the float32 fused attention (3xTF32) on or off. */
+    public CudaOptions withFlashF32(boolean on) {
+        return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks, on);
     }
 
     private static boolean flag(String name, boolean dflt) {

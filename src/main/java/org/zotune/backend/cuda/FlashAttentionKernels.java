@@ -17,7 +17,9 @@ import org.zotune.tensor.DType;
  * memory) where options.flashWide() is on; before all of them, on a compute capability 9.0 GPU at D =
  * {@value #HOPPER_D} where the grid of 128-row blocks fills the GPU (options.hopperMinBlocks()), the Hopper kernels
  * ({@code flash_attention[_bidir]_h_d64}: warpgroup MMA, 128 query rows a block, 256 threads, dynamic shared memory)
- * unless options.flashHopper() is off.
+ * unless options.flashHopper() is off. In float32, at head dimensions {@value #X3_MIN_D} and {@value #X3_MAX_D}, the
+ * 3xTF32 kernels ({@code flash_attention[_bidir]_x3_d*_f32}: 64 query rows a block, both products on the tensor cores
+ * with each operand split into two TF32 parts, dynamic shared memory) unless options.flashF32() is off.
  */
 final class FlashAttentionKernels {
     /** Head dimensions with a fused kernel, bf16 and f16. */
@@ -41,6 +43,11 @@ final class FlashAttentionKernels {
     static final int HOPPER_ROWS = 128;
     /** K/V tiles in flight in the Hopper kernels. */
     private static final int HOPPER_STAGES = 3;
+    /** The head dimensions of the float32 (3xTF32) kernels. */
+    static final int X3_MIN_D = 32;
+    static final int X3_MAX_D = 64;
+    /** Query rows per block of the float32 kernels (4 warps of 16 rows). */
+    static final int X3_ROWS = 64;
 
     private final KernelSet k;
     private final CudaOptions options;
@@ -50,6 +57,8 @@ final class FlashAttentionKernels {
     private final boolean hopper;
     /** The fewest 128-row blocks a launch takes the Hopper kernel for. */
     private final int hopperMinBlocks;
+    /** Whether the float32 kernels may run: switched on, float32, their shared memory fits. */
+    private final boolean x3;
 
     /** {@code multiprocessors}: the GPU's SM count (the default of options.hopperMinBlocks()). */
     FlashAttentionKernels(KernelSet kernels, CudaOptions options, int multiprocessors) {
@@ -85,6 +94,19 @@ final class FlashAttentionKernels {
                 }
             }
         }
+        boolean x3On = false;
+        if (options.flashAttention() && options.flashF32() && k.computeType == DType.F32) {
+            optin = Cuda.maxSharedPerBlockOptin();
+            x3On = x3SharedBytes(X3_MAX_D) <= optin;
+            if (x3On) {
+                for (String dir : new String[] {"", "bidir_"}) {
+                    for (int d : new int[] {X3_MIN_D, X3_MAX_D}) {
+                        k.get(x3KernelName(dir.isEmpty(), d), DType.F32).allowDynamicShared(x3SharedBytes(d));
+                    }
+                }
+            }
+        }
+        this.x3 = x3On;
         this.sharedOptin = optin;
         this.hopper = hopperOn;
         this.hopperMinBlocks = options.hopperMinBlocks() < 0 ? multiprocessors : options.hopperMinBlocks();
@@ -125,6 +147,24 @@ final class FlashAttentionKernels {
      */
     static int wideSharedBytes(int d, int elementBytes) {
         return (2 * 2 * 64 + WIDE_ROWS) * (d + 8) * elementBytes + 2 * 64 * 4 + d * elementBytes;
+    }
+
+    /**
+     * Dynamic shared memory of a float32 (3xTF32) launch at head dimension d, as the kernel lays it out: two stages of
+     * a 64-key K and V tile of D floats a row, then 2·64 mask ints, then D floats of v's bias.
+     */
+    static int x3SharedBytes(int d) {
+        return (2 * 2 * 64 * d + 2 * 64 + d) * 4;
+    }
+
+    /** The float32 kernel (without its type suffix) for a causal or bidirectional attention at head dimension d. */
+    static String x3KernelName(boolean causal, int d) {
+        return "flash_attention_" + (causal ? "" : "bidir_") + "x3_d" + d;
+    }
+
+    /** Whether the float32 kernels take head dimension d. */
+    static boolean x3HeadDim(int d) {
+        return d == X3_MIN_D || d == X3_MAX_D;
     }
 
     /** {@link #kernelName(boolean, int, int, boolean, boolean, boolean, boolean, int, int)}, wide and Hopper off. */
@@ -182,6 +222,11 @@ final class FlashAttentionKernels {
         return hopper;
     }
 
+    /** Whether the float32 (3xTF32) kernels run here (switched on, float32, their shared memory fits). */
+    boolean x3() {
+        return x3;
+    }
+
     /** Kernel name → launch signature. */
     static Map<String, String> signatures() {
         Map<String, String> s = KernelSet.table();
@@ -200,14 +245,24 @@ final class FlashAttentionKernels {
                 s.put("flash_attention_" + dir + "h_d" + HOPPER_D + "_" + t, "ppppppiiiiiiiiiiiiiiif");
             }
         }
+        for (boolean causal : new boolean[] {true, false}) {
+            for (int d : new int[] {X3_MIN_D, X3_MAX_D}) {
+                s.put(x3KernelName(causal, d) + "_f32", "ppppppiiiiiiiiiiiiiiif");
+            }
+        }
         return s;
     }
 
-    /** Whether the fused kernel takes this attention (switch on, bf16 / f16, a built head dimension, grid fits). */
+    /**
+     * Whether the fused kernel takes this attention: switched on, a grid that fits, and a built head dimension (bf16 /
+     * f16) or the float32 kernels on and D = {@value #X3_MIN_D} or {@value #X3_MAX_D}.
+     */
     boolean supports(AttentionSpec spec) {
-        if (!options.flashAttention() || k.computeType == DType.F32
-                || (long) spec.batch() * spec.numHeads() > 65535) {
+        if (!options.flashAttention() || (long) spec.batch() * spec.numHeads() > 65535) {
             return false;
+        }
+        if (k.computeType == DType.F32) {
+            return x3 && x3HeadDim(spec.headDim());
         }
         for (int d : HEAD_DIMS) {
             if (d == spec.headDim()) {
@@ -225,14 +280,16 @@ final class FlashAttentionKernels {
                 int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias, AttentionSpec spec) {
         final int b = spec.batch(), t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
         final int bytes = k.computeType.bytes();
+        if (k.computeType == DType.F32) {
+            Kernel f = k.get(x3KernelName(spec.causal(), d), DType.F32);
+            args(f, q, sqb, sqt, sqh, kp, skb, skt, skh, v, svb, svt, svh, hkv, out, mask, packedBias, spec);
+            f.launch((t + X3_ROWS - 1) / X3_ROWS, b * h, 1, 128, 1, 1, x3SharedBytes(d), k.stream);
+            return;
+        }
         final boolean hopperHere = useHopper(b, h, t, d);
         Kernel f = k.get(kernelName(spec.causal(), t, d, options.flashPipeline(), options.flashShort(),
                 options.flashWide(), hopperHere, bytes, sharedOptin), k.computeType);
-        f.args().ptr(0, q).ptr(1, kp).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
-                .i32(6, t).i32(7, h).i32(8, hkv)
-                .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
-                .i32(15, svb).i32(16, svt).i32(17, svh)
-                .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
+        args(f, q, sqb, sqt, sqh, kp, skb, skt, skh, v, svb, svt, svh, hkv, out, mask, packedBias, spec);
         if (hopperHere) {
             f.launch((t + HOPPER_ROWS - 1) / HOPPER_ROWS, b * h, 1, 256, 1, 1, hopperSharedBytes(bytes), k.stream);
         } else if (useShort(t, d, options.flashShort(), bytes, sharedOptin)) {
@@ -244,5 +301,17 @@ final class FlashAttentionKernels {
         } else {
             f.launch((t + 63) / 64, b * h, 1, 128, 1, 1, 0, k.stream);
         }
+    }
+
+    /** Every fused kernel's arguments (flash_attention.cu): q, k, v, out, mask, bias, T, H, Hkv, strides, scale. */
+    private static void args(Kernel f, long q, int sqb, int sqt, int sqh, long kp, int skb, int skt, int skh, long v,
+                             int svb, int svt, int svh, int hkv, CudaTensor out, CudaIntTensor mask, long packedBias,
+                             AttentionSpec spec) {
+        final int t = spec.seq(), h = spec.numHeads(), d = spec.headDim();
+        f.args().ptr(0, q).ptr(1, kp).ptr(2, v).ptr(3, out.address()).ptr(4, mask.address()).ptr(5, packedBias)
+                .i32(6, t).i32(7, h).i32(8, hkv)
+                .i32(9, sqb).i32(10, sqt).i32(11, sqh).i32(12, skb).i32(13, skt).i32(14, skh)
+                .i32(15, svb).i32(16, svt).i32(17, svh)
+                .i32(18, t * h * d).i32(19, h * d).i32(20, d).f32(21, spec.scale());
     }
 }

@@ -159,4 +159,18 @@ class FlashKernelChoiceTest {
         assertEquals(8, FlashAttentionKernels.hopperBlocks(2, 4, 1));
         assertEquals(16, FlashAttentionKernels.hopperBlocks(2, 4, 129));
     }
+
+    @Test
+    void float32KernelsAtHeadDimensions32And64() {
+        assertEquals("flash_attention_x3_d64", FlashAttentionKernels.x3KernelName(true, 64));
+        assertEquals("flash_attention_bidir_x3_d32", FlashAttentionKernels.x3KernelName(false, 32));
+        for (int d = 1; d <= 256; d++) {
+            assertEquals(d == 32 || d == 64, FlashAttentionKernels.x3HeadDim(d), "D=" + d);
+        }
+        // two stages of a 64-key K and V tile of D floats, 2·64 mask ints, D floats of v's bias:
+        // D = 64: 4 · 64 · 64 · 4 = 65536 bytes of tiles + 512 + 256; three blocks fit an H100 SM (228 KB)
+        assertEquals(65536 + 512 + 256, FlashAttentionKernels.x3SharedBytes(64));
+        assertEquals(32768 + 512 + 128, FlashAttentionKernels.x3SharedBytes(32));
+        assertEquals(true, 3 * (FlashAttentionKernels.x3SharedBytes(64) + 1024) <= 228 * 1024);
+    }
 }

@@ -14,26 +14,33 @@ import org.zotune.backend.cpu.CpuOps;
 import org.zotune.tensor.DType;
 
 /**
- * The cases a fused-attention kernel variant (the short and the wide kernels) runs against the plain-Java reference
- * ({@link CpuOps}, the tolerances of {@link CudaOpsTest}) and against the 64-row kernels it replaces: causal and
- * bidirectional, packed q|k|v with and without the fused bias, separate q, k, v with grouped kv heads, 3 sequences
- * with a key-padding mask with a hole, left padding (causal rows with no visible key) and padding only (rows of
- * zeros). Each case prints its max abs / rel differences to both and how many elements differ from the 64-row
+ * The cases a fused-attention kernel variant (the short, wide, Hopper and float32 kernels) runs against the
+ * plain-Java reference ({@link CpuOps}, the tolerances of {@link CudaOpsTest}) and against the kernels it replaces (the
+ * 64-row kernels; in float32 the unfused path): causal and bidirectional, packed q|k|v with and without the fused
+ * bias, separate q, k, v with grouped kv heads, 3 sequences with a key-padding mask with a hole, left padding (causal
+ * rows with no visible key) and padding only (rows of zeros). Each case prints its max abs / rel differences to both and how many elements differ from the reference
  * kernel's bits ("n of m differ"); the tolerances are asserted, and the count of cases with any differing bit is kept.
  */
 final class FusedAttentionCases {
     private final String kernel;
+    private final String reference;
     private int cases;
     private int differingCases;
 
     /** {@code kernel}: the variant's name in the printed lines and assertion messages ("short", "wide"). */
     FusedAttentionCases(String kernel) {
-        this.kernel = kernel;
+        this(kernel, "64-row kernel");
     }
 
-    /** Cases compared so far, and of those, how many differ from the 64-row kernel in some bit. */
+    /** {@code reference}: what the second backend runs (the 64-row kernels, or the unfused path in float32). */
+    FusedAttentionCases(String kernel, String reference) {
+        this.kernel = kernel;
+        this.reference = reference;
+    }
+
+    /** Cases compared so far, and of those, how many differ from the reference kernel in some bit. */
     String summary() {
-        return kernel + " vs 64-row kernel: " + differingCases + " of " + cases + " cases differ in some bit";
+        return kernel + " vs " + reference + ": " + differingCases + " of " + cases + " cases differ in some bit";
     }
 
     /** Packed q|k|v, with and without the bias, h heads, at every head dimension and length given. */
@@ -60,7 +67,7 @@ final class FusedAttentionCases {
                         // with a bias the kernels do not round k + b and v + b (GpuTestSupport): both are held to
                         // the float32 attention, beside the reference
                         float[] exact = null;
-                        if (withBias) {
+                        if (withBias && t != DType.F32) { // in float32 the reference is the float32 attention
                             CpuOps f32 = new CpuOps(DType.F32);
                             exact = f32.toHost(f32.attentionPacked(f32.tensor(rounded(t, qkv), tokens, width),
                                     f32.tensor(rounded(t, bias), 3, width / 3), f32.ints(mask),
@@ -135,10 +142,10 @@ final class FusedAttentionCases {
     }
 
     /**
-     * Prints max |abs| and max rel differences of the candidate kernel to the reference and to the 64-row kernel and
-     * how many elements differ in their bits, then holds all three to the fused attention's tolerance; with a packed
-     * bias ({@code exact}: the float32 attention, else null) both kernels are held to {@code exact} beside the
-     * reference instead ({@link GpuTestSupport#assertPackedBiasAccuracy}).
+     * Prints max |abs| and max rel differences of the candidate kernel to the CPU reference and to the reference kernel
+     * and how many elements differ in their bits, then holds all three to the fused attention's tolerance; with a
+     * packed 16-bit bias ({@code exact}: the float32 attention, else null) both kernels are held to {@code exact} beside
+     * the reference instead ({@link GpuTestSupport#assertPackedBiasAccuracy}).
      */
     private void compare(float[] expected, float[] exact, float[] got, float[] current, DType t, String what) {
         assertEquals(expected.length, got.length, what + ": length");
@@ -162,15 +169,15 @@ final class FusedAttentionCases {
         if (differing > 0) {
             differingCases++;
         }
-        System.out.printf("%-52s vs CPU: max abs %.3e rel %.3e | vs 64-row kernel: max abs %.3e rel %.3e, %d of %d"
-                + " differ%n", what, absRef, relRef, absCur, relCur, differing, expected.length);
+        System.out.printf("%-52s vs CPU: max abs %.3e rel %.3e | vs %s: max abs %.3e rel %.3e, %d of %d differ%n",
+                what, absRef, relRef, reference, absCur, relCur, differing, expected.length);
         if (exact != null) {
-            assertPackedBiasAccuracy(exact, expected, current, t, what + " (64-row kernel)");
+            assertPackedBiasAccuracy(exact, expected, current, t, what + " (" + reference + ")");
             assertPackedBiasAccuracy(exact, expected, got, t, what + " (" + kernel + " kernel)");
         } else {
-            assertClose(expected, current, t, what + " (64-row kernel vs CPU)");
+            assertClose(expected, current, t, what + " (" + reference + " vs CPU)");
             assertClose(expected, got, t, what + " (" + kernel + " kernel vs CPU)");
         }
-        assertClose(current, got, t, what + " (" + kernel + " kernel vs 64-row kernel)");
+        assertClose(current, got, t, what + " (" + kernel + " kernel vs " + reference + ")");
     }
 }
