@@ -7,18 +7,10 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+#include "check_util.cuh"
 #include "flash_attention.cu"
 
 using namespace zotune;
-
-#define CK(x)                                                                             \
-    do {                                                                                  \
-        cudaError_t e = (x);                                                              \
-        if (e != cudaSuccess) {                                                           \
-            std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e), __FILE__, __LINE__); \
-            std::exit(1);                                                                 \
-        }                                                                                 \
-    } while (0)
 
 typedef void (*Kernel)(const void*, const void*, const void*, void*, const int*, const void*, int, int, int, int, int,
                        int, int, int, int, int, int, int, int, int, int, float);
@@ -35,21 +27,11 @@ int run(int B, int Tn, int H, bool causal, bool withBias, Kernel ref, Kernel hop
     const int D = 64, Hkv = H;
     const int ld = 3 * H * D;  // packed q|k|v rows, as the engine's
     std::vector<T> hx((size_t)B * Tn * ld), hb((size_t)3 * H * D);
-    std::vector<int> hm((size_t)B * Tn);
-    uint64_t st = 0x9E3779B97F4A7C15ull;
-    auto rnd = [&]() {
-        st ^= st << 13;
-        st ^= st >> 7;
-        st ^= st << 17;
-        return (float)((st >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
-    };
+    const std::vector<int> hm = check_masks(B, Tn);
+    CheckRandom rng;
+    auto rnd = [&]() { return rng.next(); };
     for (auto& x : hx) x = fromf<T>(rnd() * 2.f);
     for (auto& x : hb) x = fromf<T>(rnd() * 0.5f);
-    for (int b = 0; b < B; b++) {
-        const int valid = Tn - (b * 53) % (Tn / 2 + 1);
-        for (int t = 0; t < Tn; t++) hm[(size_t)b * Tn + t] = t < valid && !(b % 3 == 1 && t % 7 == 3);
-    }
-    if (B > 2) for (int t = 0; t < Tn; t++) hm[(size_t)2 * Tn + t] = 0;  // a sequence with no visible key
     T *x, *bias, *o1, *o2;
     int* m;
     CK(cudaMalloc(&x, hx.size() * sizeof(T)));

@@ -1,24 +1,16 @@
 // Bring-up check of the float32 fused attention in 3xTF32 (flash_attention[_bidir]_x3_d{32,64}_f32) on the GPU host,
 // before the Java tests run it: its error against a double-precision CPU attention on sampled rows, and its launch
-// time, on one shape. Build with -DZT_FX_MINB=2 or 3 to compare the register bounds.
+// time, on one shape.
 //   nvcc -arch=sm_90a -O3 -std=c++17 -Inative/include -Inative/kernels native/dev/flash_x3_check.cu -o /tmp/fx \
 //        && /tmp/fx B T H D causal bias
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
+#include "check_util.cuh"
 #include "flash_attention.cu"
 
 using namespace zotune;
-
-#define CK(x)                                                                                     \
-    do {                                                                                          \
-        cudaError_t e = (x);                                                                      \
-        if (e != cudaSuccess) {                                                                   \
-            std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e), __FILE__, __LINE__); \
-            std::exit(1);                                                                         \
-        }                                                                                         \
-    } while (0)
 
 typedef void (*Kernel)(const float*, const float*, const float*, float*, const int*, const float*, int, int, int, int,
                        int, int, int, int, int, int, int, int, int, int, int, float);
@@ -34,21 +26,11 @@ int main(int argc, char** argv) {
                        : (causal ? flash_attention_x3_d64_f32 : flash_attention_bidir_x3_d64_f32);
     const int ld = 3 * H * D;  // packed q|k|v rows, as the engine's
     std::vector<float> hx((size_t)B * Tn * ld), hb((size_t)ld);
-    std::vector<int> hm((size_t)B * Tn);
-    uint64_t st = 0x9E3779B97F4A7C15ull;
-    auto rnd = [&]() {
-        st ^= st << 13;
-        st ^= st >> 7;
-        st ^= st << 17;
-        return (float)((st >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
-    };
+    const std::vector<int> hm = check_masks(B, Tn);
+    CheckRandom rng;
+    auto rnd = [&]() { return rng.next(); };
     for (auto& x : hx) x = rnd() * 2.f;
     for (auto& x : hb) x = rnd() * 0.5f;
-    for (int b = 0; b < B; b++) {
-        const int valid = Tn - (b * 53) % (Tn / 2 + 1);
-        for (int t = 0; t < Tn; t++) hm[(size_t)b * Tn + t] = t < valid && !(b % 3 == 1 && t % 7 == 3);
-    }
-    if (B > 2) for (int t = 0; t < Tn; t++) hm[(size_t)2 * Tn + t] = 0;  // a sequence with no visible key
     float *x, *bias, *o;
     int* m;
     const size_t on = (size_t)B * Tn * H * D;
@@ -138,9 +120,9 @@ int main(int argc, char** argv) {
     CK(cudaEventElapsedTime(&ms, e0, e1));
     const double us = ms * 1000.0 / reps;
     const double flop = 4.0 * B * H * (double)Tn * Tn * D * (causal ? 0.5 : 1.0);
-    std::printf("x3 d%d minb%d B=%d T=%d H=%d %s bias=%d: %d regs, %d blocks/SM, %zu B local | %ld values vs double: "
+    std::printf("x3 d%d B=%d T=%d H=%d %s bias=%d: %d regs, %d blocks/SM, %zu B local | %ld values vs double: "
                 "max abs %.3e rel %.3e, NaN %ld | %.2f us, %.1f TFLOP/s\n",
-                D, ZT_FX_MINB, B, Tn, H, causal ? "causal" : "bidir", withBias ? 1 : 0, attr.numRegs, blocksPerSm,
+                D, B, Tn, H, causal ? "causal" : "bidir", withBias ? 1 : 0, attr.numRegs, blocksPerSm,
                 (size_t)attr.localSizeBytes, checked, worstAbs, worstRel, nan, us, flop / us * 1e-6);
     return nan > 0 || worstAbs > 1e-4 ? 1 : 0;
 }

@@ -645,11 +645,11 @@ constexpr int FH_WG = 2;                  // warpgroups a block
 constexpr int FH_ROWS = 64 * FH_WG;       // query rows a block
 static_assert(FH_ROWS == 2 * FA_ROWS, "a block's query rows are two key tiles' worth");
 constexpr int FH_THREADS = 128 * FH_WG;
-#ifdef ZT_SM90A  // the helpers below exist for the sm_90a compilation only
 constexpr int FH_STAGES = 3;              // K/V tiles in flight
 constexpr int FH_TILE = FA_ROWS * 64;     // elements of one 64-key tile at D = 64 (8 KB)
 // dynamic shared memory: 1024 bytes of alignment slack, then [STAGES] K tiles, [STAGES] V tiles, [STAGES][64]
 // mask ints and 64 values of v's bias (the host computes the same size)
+#ifdef ZT_SM90A  // the helpers below exist for the sm_90a compilation only
 
 // A wgmma matrix descriptor of a 128-byte-swizzled operand at shared address addr: leading and stride byte offsets
 // both 1024 (the 8-row groups of a K-major tile; for the transposed V tile, the next 8 keys, its only stride).
@@ -909,11 +909,19 @@ __device__ __forceinline__ void fx_mma(float (&c)[4], const uint32_t (&a)[4], ui
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// c += a·b in 3xTF32 (ab, as: A's big and small parts; bb*, bs*: B's).
-__device__ __forceinline__ void fx_mma3(float (&c)[4], const uint32_t (&ab)[4], const uint32_t (&as)[4], uint32_t bb0,
-                                        uint32_t bb1, uint32_t bs0, uint32_t bs1) {
-    fx_mma(c, as, bb0, bb1);
-    fx_mma(c, ab, bs0, bs1);
+// a·b in 3xTF32 (ab, as: A's big and small parts; bb*, bs*: B's): the big product into c, the two small ones into cs.
+// The tensor cores are reported to truncate their float32 sums (Fasi et al., "Numerical behavior of NVIDIA tensor
+// cores", PeerJ CS 2021, on A100), so an mma may lose up to an ulp of its accumulator, always toward zero: kept in one
+// accumulator, the two small terms would cost an ulp of the big sum each, and a running sum over every key tile (P·V)
+// an ulp per k-step of the whole row. So the caller keeps the small terms apart, the scores per n-tile and P·V per key
+// tile, and adds them (rounded to nearest) at the end of the tile. The first version, one accumulator each, had
+// errors to the plain-Java attention up to 2.4e-5 that grew with T (FlashF32AttentionTest on an H100, 2026-12-06,
+// inputs of scale 1.5, T up to 513; the unfused path's 8.6e-6); this one has not yet run on a GPU.
+__device__ __forceinline__ void fx_mma3(float (&c)[4], float (&cs)[4], const uint32_t (&ab)[4],
+                                        const uint32_t (&as)[4], uint32_t bb0, uint32_t bb1, uint32_t bs0,
+                                        uint32_t bs1) {
+    fx_mma(cs, as, bb0, bb1);
+    fx_mma(cs, ab, bs0, bs1);
     fx_mma(c, ab, bb0, bb1);
 }
 
@@ -938,6 +946,7 @@ __device__ __forceinline__ void fx_tile(const float* sK, const float* sV, const 
     const float* kOdd = sK + g * D + 4 * c - par;
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
+        float sm[4] = {0.f, 0.f, 0.f, 0.f};  // the small terms, apart (see fx_mma3)
 #pragma unroll
         for (int p = 0; p < D / 16; p++) {
             const float4 x = *reinterpret_cast<const float4*>(((p & 1) ? kOdd : kEven) + nt * 8 * D + 16 * p);
@@ -946,13 +955,21 @@ __device__ __forceinline__ void fx_tile(const float* sK, const float* sV, const 
             fx_split(x.y, bb[1], bs[1]);
             fx_split(x.z, bb[2], bs[2]);
             fx_split(x.w, bb[3], bs[3]);
-            fx_mma3(s[0][nt], qb[2 * p], qs[2 * p], bb[0], bb[1], bs[0], bs[1]);
-            fx_mma3(s[0][nt], qb[2 * p + 1], qs[2 * p + 1], bb[2], bb[3], bs[2], bs[3]);
+            fx_mma3(s[0][nt], sm, qb[2 * p], qs[2 * p], bb[0], bb[1], bs[0], bs[1]);
+            fx_mma3(s[0][nt], sm, qb[2 * p + 1], qs[2 * p + 1], bb[2], bb[3], bs[2], bs[3]);
         }
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[0][nt][e] += sm[e];
     }
     float al[1][2];
     fa_online_softmax<CAUSAL, 1, NT>(s, vis0, vis1, kv0, rows, sl2, m, l, al);
-    fa_rescale<D>(acc, al[0]);
+    // this tile's P·V in its own accumulators, added to the rescaled running ones once (see fx_mma3)
+    float at[D / 8][4], atm[D / 8][4];
+#pragma unroll
+    for (int np = 0; np < D / 8; np++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) at[np][e] = atm[np][e] = 0.f;
+    }
     // V at key rows 8nt + 2c and + 1, head dimension 8np + g: chunk 2np + g / 4 stored at 2(np ^ c) + g / 4, i.e.
     // float 8(np ^ c) + g of the row; np ^ c = 4(np / 4) + (np % 4 ^ c), so four base pointers and constant offsets
     const float* vp[4];
@@ -972,8 +989,15 @@ __device__ __forceinline__ void fx_tile(const float* sK, const float* sV, const 
             uint32_t vb0, vs0, vb1, vs1;
             fx_split(vr[0], vb0, vs0);
             fx_split(vr[D], vb1, vs1);
-            fx_mma3(acc[np], pb, ps, vb0, vb1, vs0, vs1);
+            fx_mma3(at[np], atm[np], pb, ps, vb0, vb1, vs0, vs1);
         }
+    }
+#pragma unroll
+    for (int np = 0; np < D / 8; np++) {
+        acc[np][0] = fmaf(acc[np][0], al[0][0], at[np][0] + atm[np][0]);
+        acc[np][1] = fmaf(acc[np][1], al[0][0], at[np][1] + atm[np][1]);
+        acc[np][2] = fmaf(acc[np][2], al[0][1], at[np][2] + atm[np][2]);
+        acc[np][3] = fmaf(acc[np][3], al[0][1], at[np][3] + atm[np][3]);
     }
 }
 
@@ -1183,23 +1207,21 @@ ZT_FLASH_H(f16, __half, , true)
 ZT_FLASH_H(f16, __half, bidir_, false)
 #undef ZT_FLASH_H
 // flash_attention[_bidir]_x3_d*_f32: float32 in 3xTF32 on the tensor cores (flash_attention_x3), 64 query rows a
-// block, dynamic shared memory; ZT_FX_MINB blocks an SM as the register bound (3: at most 168 registers; the bring-up
-// harness native/dev/flash_x3_check.cu builds 2 too)
-#ifndef ZT_FX_MINB
-#define ZT_FX_MINB 3
-#endif
-#define ZT_FLASH_X3(DIM, DIR, CAUSAL)                                                                            \
-    __global__ void __launch_bounds__(FX_THREADS, ZT_FX_MINB) flash_attention_##DIR##x3_d##DIM##_f32(                       \
+// block, dynamic shared memory; MINB blocks an SM as the register bound: at D = 64 two (254-255 registers, no spills;
+// bounded to three it spills, and before the small terms had their own accumulators three was 7-40 % slower than two
+// on an H100, native/dev/flash_x3_check.cu), at D = 32 three (161-163 registers, 11 % faster than two at 32x128)
+#define ZT_FLASH_X3(DIM, MINB, DIR, CAUSAL)                                                                      \
+    __global__ void __launch_bounds__(FX_THREADS, MINB) flash_attention_##DIR##x3_d##DIM##_f32(                   \
         const float* q, const float* k, const float* v, float* o, const int* mask, const float* bias, int Tn, int H, \
         int Hkv, int sqb, int sqt, int sqh, int skb, int skt, int skh, int svb, int svt, int svh, int sob, int sot,  \
         int soh, float scale) {                                                                                      \
         flash_attention_x3<DIM, CAUSAL>(q, k, v, o, mask, bias, Tn, H, Hkv, sqb, sqt, sqh, skb, skt, skh, svb, svt,  \
                                         svh, sob, sot, soh, scale);                                                  \
     }
-ZT_FLASH_X3(32, , true)
-ZT_FLASH_X3(32, bidir_, false)
-ZT_FLASH_X3(64, , true)
-ZT_FLASH_X3(64, bidir_, false)
+ZT_FLASH_X3(32, 3, , true)
+ZT_FLASH_X3(32, 3, bidir_, false)
+ZT_FLASH_X3(64, 2, , true)
+ZT_FLASH_X3(64, 2, bidir_, false)
 #undef ZT_FLASH_X3
 #undef ZT_FLASH_W
 #undef ZT_FLASH_S

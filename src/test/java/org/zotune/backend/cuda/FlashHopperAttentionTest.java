@@ -68,7 +68,8 @@ class FlashHopperAttentionTest {
     private static CudaOptions options(boolean hopper) {
         CudaOptions d = CudaOptions.fromSystemProperties();
         return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, false,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false, d.decodeAttention(), hopper, 0, d.flashF32());
+                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false, d.decodeAttention(), hopper, 0,
+                d.flashF32());
     }
 
     @ParameterizedTest

@@ -54,7 +54,8 @@ class FlashShortAttentionTest {
     private static CudaOptions options(boolean flashShort) {
         CudaOptions d = CudaOptions.fromSystemProperties();
         return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, flashShort,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false, d.decodeAttention(), false, -1, d.flashF32());
+                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false, d.decodeAttention(), false, -1,
+                d.flashF32());
     }
 
     @ParameterizedTest

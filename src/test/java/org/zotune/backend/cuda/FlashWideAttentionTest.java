@@ -65,7 +65,8 @@ class FlashWideAttentionTest {
     private static CudaOptions options(boolean flashWide) {
         CudaOptions d = CudaOptions.fromSystemProperties();
         return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, true,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), flashWide, d.decodeAttention(), false, -1, d.flashF32());
+                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), flashWide, d.decodeAttention(), false, -1,
+                d.flashF32());
     }
 
     /** Whether the wide kernel runs at head dimension d here (its shared memory fits); says so when it does not. */
