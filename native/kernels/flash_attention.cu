@@ -882,8 +882,8 @@ __device__ void flash_attention_hopper(const T* q, const T* k, const T* v, T* o,
 // mma.sync m16n8k8 .tf32. Each operand x is split into big = x rounded to TF32 (10 mantissa bits, to nearest, ties away
 // from zero) and small = x - big (exact in float32; the tensor cores read its top 19 bits), and a·b is taken as
 // a_small·b_big + a_big·b_small + a_big·b_big with float32 accumulation (a_small·b_small, below 2^-22·|a·b|, is
-// dropped): float32-level accuracy on the tensor cores, the split PyTorch's float32 memory-efficient sdpa computes by
-// (CUTLASS's OpMultiplyAddFastF32). No [T, T] matrix reaches memory. q's bias is added in float32 as Q is loaded, k's
+// dropped): float32-level accuracy on the tensor cores is the aim (fx_mma3 says how far it got), by the split
+// PyTorch's float32 memory-efficient sdpa computes with (CUTLASS's OpMultiplyAddFastF32). No [T, T] matrix reaches memory. q's bias is added in float32 as Q is loaded, k's
 // cancels in the softmax and v's is added at the output, as in the 16-bit kernels (flash_attention.cu's head).
 // The contraction index of each product is permuted so that loads are vectors and P needs no shuffle: in k-step
 // 2p + e of Q·Kᵀ, fragment column c is head dimension 16p + 4c + 2e and column c + 4 is 16p + 4c + 2e + 1 (one 16-byte
