@@ -1209,7 +1209,8 @@ ZT_FLASH_H(f16, __half, bidir_, false)
 // flash_attention[_bidir]_x3_d*_f32: float32 in 3xTF32 on the tensor cores (flash_attention_x3), 64 query rows a
 // block, dynamic shared memory; MINB blocks an SM as the register bound: at D = 64 two (254-255 registers, no spills;
 // bounded to three it spills, and before the small terms had their own accumulators three was 7-64 % slower than two
-// on an H100, native/dev/flash_x3_check.cu), at D = 32 three (161-163 registers, 11 % faster than two at 32x128)
+// on an H100, native/dev/flash_x3_check.cu), at D = 32 three (161-163 registers; 11 % faster than two at 32x128,
+// 8 % slower at 3x200)
 #define ZT_FLASH_X3(DIM, MINB, DIR, CAUSAL)                                                                      \
     __global__ void __launch_bounds__(FX_THREADS, MINB) flash_attention_##DIR##x3_d##DIM##_f32(                   \
         const float* q, const float* k, const float* v, float* o, const int* mask, const float* bias, int Tn, int H, \

@@ -66,10 +66,7 @@ class FlashHopperAttentionTest {
 
     /** The defaults with the fused attention and its pipeline on, short and wide kernels off, Hopper's on or off. */
     private static CudaOptions options(boolean hopper) {
-        CudaOptions d = CudaOptions.fromSystemProperties();
-        return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, false,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false, d.decodeAttention(), hopper, 0,
-                d.flashF32());
+        return FusedAttentionCases.options(false, false, hopper, 0);
     }
 
     @ParameterizedTest

@@ -52,10 +52,7 @@ class FlashShortAttentionTest {
 
     /** The defaults with the fused attention and its pipeline on and the short kernels on or off. */
     private static CudaOptions options(boolean flashShort) {
-        CudaOptions d = CudaOptions.fromSystemProperties();
-        return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, flashShort,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), false, d.decodeAttention(), false, -1,
-                d.flashF32());
+        return FusedAttentionCases.options(flashShort, false, false, -1);
     }
 
     @ParameterizedTest

@@ -63,10 +63,7 @@ class FlashWideAttentionTest {
 
     /** The defaults with the fused attention, its pipeline and the short kernels on, and the wide ones on or off. */
     private static CudaOptions options(boolean flashWide) {
-        CudaOptions d = CudaOptions.fromSystemProperties();
-        return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, true,
-                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), flashWide, d.decodeAttention(), false, -1,
-                d.flashF32());
+        return FusedAttentionCases.options(true, flashWide, false, -1);
     }
 
     /** Whether the wide kernel runs at head dimension d here (its shared memory fits); says so when it does not. */

@@ -38,6 +38,17 @@ final class FusedAttentionCases {
         this.reference = reference;
     }
 
+    /**
+     * The defaults with the fused attention, its packed bias and its pipeline on, and the 16-bit kernel variants as
+     * given: what the variant tests compare (the short, wide and Hopper kernels against the 64-row ones).
+     */
+    static CudaOptions options(boolean flashShort, boolean flashWide, boolean flashHopper, int hopperMinBlocks) {
+        CudaOptions d = CudaOptions.fromSystemProperties();
+        return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, flashShort,
+                d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), flashWide, d.decodeAttention(), flashHopper,
+                hopperMinBlocks, d.flashF32());
+    }
+
     /** Cases compared so far, and of those, how many differ from the reference kernel in some bit. */
     String summary() {
         return kernel + " vs " + reference + ": " + differingCases + " of " + cases + " cases differ in some bit";
