@@ -39,14 +39,13 @@ package org.zotune.backend.cuda;
  * @param hopperMinBlocks zotune.cuda.hopperMinBlocks (-1: the GPU's SM count): the fewest blocks of 128 query rows
  *                       (B·H·⌈T/128⌉) for which the Hopper kernel runs; smaller grids leave SMs idle that the 64-row
  *                       kernels' twice as many blocks would use (measured 0.80x at B = 2, H = 4, T = 1000). 0: always
- * @param flashF32       zotune.cuda.flashF32 (false): in float32 at head dimensions 32 and 64, the fused attention on
+ * @param flashF32       zotune.cuda.flashF32 (true): in float32 at head dimensions 32 and 64, the fused attention on
  *                       the tensor cores in 3xTF32 (flash_attention[_bidir]_x3_d*_f32: each operand split into two TF32
  *                       parts, three products, float32 accumulation, as PyTorch's float32 sdpa computes); false (or
- *                       flashAttention false): scores through device memory, cuBLAS SGEMM. Off until
- *                       FlashF32AttentionTest has run on a GPU with the kernel as it is now: its first version ran
- *                       2.4x faster than the unfused path at RoBERTa-large 32x512 on an H100 but missed float32's
- *                       tolerance in 1 of 148 cases (benchmarks/RESULTS.md, 2026-12-06 16:17 UTC); the change made
- *                       for that (separate accumulators, flash_attention.cu's fx_mma3) has not run on a GPU yet
+ *                       flashAttention false): scores through device memory, cuBLAS SGEMM. On an H100 2.45x faster
+ *                       than that path at RoBERTa-large 32x512 and 4.2x at GPT-2 1.5B's causal 16x512, within 5.3e-6
+ *                       of the plain-Java attention where the unfused path is within 8.6e-6 (FlashF32AttentionTest;
+ *                       benchmarks/RESULTS.md, 2026-12-06 19:07 UTC)
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
@@ -60,7 +59,7 @@ public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLog
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
                 flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1),
-                flag("flashF32", false));
+                flag("flashF32", true));
     }
 
     /** These options with the fused decode attention on or off. */

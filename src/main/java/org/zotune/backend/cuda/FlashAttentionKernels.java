@@ -19,7 +19,7 @@ import org.zotune.tensor.DType;
  * ({@code flash_attention[_bidir]_h_d64}: warpgroup MMA, 128 query rows a block, 256 threads, dynamic shared memory)
  * unless options.flashHopper() is off. In float32, at head dimensions {@value #X3_MIN_D} and {@value #X3_MAX_D}, the
  * 3xTF32 kernels ({@code flash_attention[_bidir]_x3_d*_f32}: 64 query rows a block, both products on the tensor cores
- * with each operand split into two TF32 parts, dynamic shared memory) where options.flashF32() is on (off by default).
+ * with each operand split into two TF32 parts, dynamic shared memory) unless options.flashF32() is off.
  */
 final class FlashAttentionKernels {
     /** Head dimensions with a fused kernel, bf16 and f16. */
