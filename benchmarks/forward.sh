@@ -9,7 +9,7 @@
 #     --encoders) then zotune (JMH EncoderForwardBench, one JVM per dtype and model so that a phase cut by its time
 #     limit loses only its own rows), then report_forward.py --encoders. ENC_MODELS / ENC_DTYPES narrow the rows
 #     (comma-separated, e.g. ENC_DTYPES=bf16); ENC_JVM_ARGS passes switches to zotune's JVMs (e.g.
-#     ENC_JVM_ARGS=-Dzotune.cuda.flashHopper=true).
+#     ENC_JVM_ARGS=-Dzotune.cuda.flashF32=false for the unfused float32 attention).
 set -euo pipefail
 encoders=0
 if [ "${1:-}" = "--encoders" ]; then
