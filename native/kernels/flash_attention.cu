@@ -883,8 +883,9 @@ __device__ void flash_attention_hopper(const T* q, const T* k, const T* v, T* o,
 // from zero) and small = x - big (exact in float32; the tensor cores read its top 19 bits), and a·b is taken as
 // a_small·b_big + a_big·b_small + a_big·b_big with float32 accumulation (a_small·b_small, below 2^-22·|a·b|, is
 // dropped): float32-level accuracy on the tensor cores is the aim (fx_mma3 says how far it got), by the split
-// PyTorch's float32 memory-efficient sdpa computes with (CUTLASS's OpMultiplyAddFastF32). No [T, T] matrix reaches memory. q's bias is added in float32 as Q is loaded, k's
-// cancels in the softmax and v's is added at the output, as in the 16-bit kernels (flash_attention.cu's head).
+// PyTorch's float32 memory-efficient sdpa computes with (CUTLASS's OpMultiplyAddFastF32). No [T, T] matrix reaches
+// memory. q's bias is added in float32 as Q is loaded, k's cancels in the softmax and v's is added at the output, as
+// in the 16-bit kernels (flash_attention.cu's head).
 // The contraction index of each product is permuted so that loads are vectors and P needs no shuffle: in k-step
 // 2p + e of Q·Kᵀ, fragment column c is head dimension 16p + 4c + 2e and column c + 4 is 16p + 4c + 2e + 1 (one 16-byte
 // load of a Q or K row serves two k-steps); in P·V, column c of k-step nt is key 8nt + 2c and column c + 4 is key
@@ -1211,8 +1212,8 @@ ZT_FLASH_H(f16, __half, bidir_, false)
 // flash_attention[_bidir]_x3_d*_f32: float32 in 3xTF32 on the tensor cores (flash_attention_x3), 64 query rows a
 // block, dynamic shared memory; MINB blocks an SM as the register bound: at D = 64 two (254-255 registers, no spills;
 // bounded to three it spills, and before the small terms had their own accumulators three was 7-64 % slower than two
-// on an H100, native/dev/flash_x3_check.cu), at D = 32 three (161-163 registers; 11 % faster than two at 32x128,
-// 8 % slower at 3x200)
+// on an H100, native/dev/flash_x3_check.cu), at D = 32 three (161-163 registers; in the first version 11 % faster
+// than two at 32x128, 8 % slower at 3x200)
 #define ZT_FLASH_X3(DIM, MINB, DIR, CAUSAL)                                                                      \
     __global__ void __launch_bounds__(FX_THREADS, MINB) flash_attention_##DIR##x3_d##DIM##_f32(                   \
         const float* q, const float* k, const float* v, float* o, const int* mask, const float* bias, int Tn, int H, \

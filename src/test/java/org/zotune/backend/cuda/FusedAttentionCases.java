@@ -18,8 +18,9 @@ import org.zotune.tensor.DType;
  * plain-Java reference ({@link CpuOps}, the tolerances of {@link CudaOpsTest}) and against the kernels it replaces (the
  * 64-row kernels; in float32 the unfused path): causal and bidirectional, packed q|k|v with and without the fused
  * bias, separate q, k, v with grouped kv heads, 3 sequences with a key-padding mask with a hole, left padding (causal
- * rows with no visible key) and padding only (rows of zeros). Each case prints its max abs / rel differences to both and how many elements differ from the reference
- * kernel's bits ("n of m differ"); the tolerances are asserted, and the count of cases with any differing bit is kept.
+ * rows with no visible key) and padding only (rows of zeros). Each case prints its max abs / rel differences to both
+ * and how many elements differ from the reference kernel's bits ("n of m differ"); the tolerances are asserted, and
+ * the count of cases with any differing bit is kept.
  */
 final class FusedAttentionCases {
     private final String kernel;
