@@ -9,7 +9,9 @@ A run's dev number is its best dev accuracy (summary.json best_dev_accuracy; the
 test number is the last test evaluation in metrics.jsonl, which the trainer writes whenever the dev metric improves,
 so it belongs to the best-on-dev weights (zero-shot: the first). The lr of a method is the one whose first-seed run has
 the best dev accuracy (ties: the lower final dev loss), as run.sh picked it; the table gives mean ± std over the
-seeds at that lr, the wall time per run and the grid's dev accuracies of the first seed."""
+seeds at that lr, the wall time per run and the grid's dev accuracies of the first seed. A run folder without a
+summary.json is listed under the grids: "failed" with its log's last line when that is a zotune error (a diverged run
+stopped by the trainer), else "unfinished" (cut off); it never enters a mean or a pick."""
 import json
 import re
 import statistics
@@ -29,12 +31,19 @@ if (work / "walls.tsv").exists():
 
 # (task, k, method) -> lr -> seed -> (dev acc, test acc, final dev loss, wall s)
 runs = defaultdict(lambda: defaultdict(dict))
+failed = defaultdict(lambda: defaultdict(dict))  # the same keys -> lr -> seed -> the reason
 for d in sorted((work / "runs").iterdir() if (work / "runs").exists() else []):
     m = re.match(r"(k16|k512|trec)-(.+?)(?:-lr(.+))?-s(\d+)$", d.name)
-    if not m or not (d / "summary.json").exists():
+    if not m:
         continue
     task, method, lr, seed = m.group(1), m.group(2), m.group(3) or "-", m.group(4)
     task, k = ("TREC", 16) if task == "trec" else ("SST-2", int(task[1:]))
+    if not (d / "summary.json").exists():  # failed (its log's last line says why) or cut off
+        log = work / "runs" / f"{d.name}.log"
+        last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
+        failed[(task, k, method)][lr][seed] = (last[0] if last and last[0].startswith("zotune:")
+                                               else "unfinished")
+        continue
     s = json.loads((d / "summary.json").read_text())
     tests = [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()
              if '"split":"test"' in l.replace(" ", "")]
@@ -108,9 +117,19 @@ if probe.exists():
 print()
 print(f"Grids, dev accuracy % of the first seed ({first}) per lr:")
 print()
-for (task, k, method), by_lr in sorted(runs.items()):
+for key in sorted(set(runs) | set(failed)):
+    task, k, method = key
     if method == "zeroshot" or task != "SST-2":
         continue
-    cells = ", ".join(f"{lr}: {100 * seeds[first][0]:.1f}" for lr, seeds in sorted(by_lr.items(),
-                      key=lambda kv: float(kv[0])) if first in seeds)
-    print(f"- k = {k}, {method}: {cells}")
+    cells = {lr: f"{100 * seeds[first][0]:.1f}" for lr, seeds in runs[key].items() if first in seeds}
+    cells.update({lr: "failed" if seeds[first].startswith("zotune:") else "unfinished"
+                  for lr, seeds in failed[key].items() if first in seeds})
+    print(f"- k = {k}, {method}: " + ", ".join(f"{lr}: {cells[lr]}" for lr in sorted(cells, key=float)))
+if failed:
+    print()
+    print("Runs without a summary (failed: the last line of the run's log; unfinished: cut off):")
+    print()
+    for (task, k, method), by_lr in sorted(failed.items()):
+        for lr, seeds in sorted(by_lr.items()):
+            for seed, reason in sorted(seeds.items()):
+                print(f"- {task} k = {k}, {method}, lr {lr}, seed {seed}: {reason}")
