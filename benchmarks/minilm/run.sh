@@ -56,8 +56,9 @@ case $POOL512 in
     { printf 'sentence\tlabel\n'; sed -E 's/^([01]) (.*)$/\2\t\1/' "$DATA/datasets/sst2-sentences/stsa.binary.train"; } > "$POOL" ;;
   *) echo "run.sh: POOL512 must be glue or sentences, not $POOL512" >&2; exit 2 ;;
 esac
-printf '{"seeds":"%s","steps16":%s,"steps512":%s,"grids":{"sgd":"%s","adamu":"%s","peft_sgd":"%s","peft_adamu":"%s"}}\n' \
-  "$SEEDS" "$STEPS16" "$STEPS512" "$SGD_LRS" "$ADAMU_LRS" "$PEFT_SGD_LRS" "$PEFT_ADAMU_LRS" > "$WORK/plan.json"
+printf '{"seeds":"%s","steps16":%s,"steps512":%s,"long512":%s,"pool512":"%s","ks":"%s","methods":"%s","phases":"%s","grids":{"sgd":"%s","adamu":"%s","peft_sgd":"%s","peft_adamu":"%s"}}\n' \
+  "$SEEDS" "$STEPS16" "$STEPS512" "$LONG512" "$POOL512" "$KS" "${METHODS:-all}" "$PHASES" "$SGD_LRS" "$ADAMU_LRS" \
+  "$PEFT_SGD_LRS" "$PEFT_ADAMU_LRS" > "$WORK/plan.json"
 
 train() { # name, then overrides: one zotune train (skipped when done), its wall time in walls.tsv
   local name=$1; shift
