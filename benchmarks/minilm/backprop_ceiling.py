@@ -5,12 +5,16 @@ of issue 12 item 7 (target >= 85 % on the 872 GLUE dev sentences) are measured a
 For each seed: 512 + 512 training sentences and as many k-shot dev sentences drawn from GLUE's train.tsv (disjoint),
 test = the 872 sentences of dev.tsv. Two methods, both on the encoder's mean-pooled output:
   - linear probe: the frozen encoder's embeddings, a logistic regression (full-batch L-BFGS, L2 1e-3);
-  - full fine-tuning by backprop: encoder + linear head, AdamW (weight decay 0.01), batch 16, 5 epochs, dropout as
-    the config says; each rate of the grid run; the epoch and rate picked on the k-shot dev, test reported there.
+  - full fine-tuning by backprop, AdamW (weight decay 0.01), batch 16, 5 epochs, dropout as the config says; each rate
+    of the grid run; the epoch and rate picked on the k-shot dev, test reported there. The objective (--objective):
+    head, the encoder + a linear head (zotune's objective head); or similarity, no new parameters, the logits
+    cos(pool(x), pool(t_c)) / 0.05 against the label descriptions t_c "It was terrible." / "It was great." encoded by
+    the same model in the same forward (zotune's objective similarity with SST-2's built-in descriptions,
+    ALGORITHMS.md §6), whose zero-shot accuracy (epoch 0, in the pick too) each record carries.
 Prints one JSON object per (method, seed, rate) and a summary (mean ± sample std over seeds).
 
 Usage: python3 backprop_ceiling.py MODEL_DIR TRAIN_TSV DEV_TSV [--seeds 13,21,42] [--lrs 1e-5,3e-5,1e-4]
-       [--k 512] [--epochs 5] [--max-length 128] [--out FILE]
+       [--k 512] [--epochs 5] [--max-length 128] [--objective head|similarity] [--out FILE]
 MODEL_DIR: a Hugging Face BertModel folder (config.json, model.safetensors in any float dtype, tokenizer.json).
 TRAIN_TSV: GLUE's SST-2 train.tsv (phrases, as MeZO samples) or the sentence-level training set
 (datasets/sst2-sentences/stsa.binary.train, "label sentence" lines): the pool the k per class are drawn from."""
@@ -93,15 +97,50 @@ def probe(model, tok, train, dev, test, max_length, device):
         return accuracy(head(xs[1]), ys[1]), accuracy(head(xs[2]), ys[2])
 
 
-def finetune(model_dir, tok, train, dev, test, lr, epochs, max_length, device, seed):
+DESCRIPTIONS = ["It was terrible.", "It was great."]  # zotune's built-in SST-2 label descriptions (LabelDescriptions)
+TAU = 0.05
+
+
+class Head(torch.nn.Module):
+    """Objective head: a linear layer on the pooled output."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden, 2)
+
+    def forward(self, model, tok, pooled_x, max_length, device):
+        return self.linear(pooled_x)
+
+
+class Similarity(torch.nn.Module):
+    """Objective similarity: cos(pool(x), pool(t_c)) / τ, the descriptions through the same model (and its mode)."""
+
+    def forward(self, model, tok, pooled_x, max_length, device):
+        ids, mask = encode(tok, DESCRIPTIONS, max_length, device)
+        t = pooled(model, ids, mask)
+        return F.normalize(pooled_x, dim=-1) @ F.normalize(t, dim=-1).T / TAU
+
+
+def finetune(model_dir, tok, train, dev, test, lr, epochs, max_length, device, seed, objective="head"):
+    """(best (dev, epoch, test) over the epochs, the zero-shot (dev, test) or None); with objective similarity the
+    zero-shot weights are epoch 0 of the pick."""
     torch.manual_seed(seed)
     model = load_model(model_dir, device)
-    head = torch.nn.Linear(model.config.hidden_size, 2).to(device)
+    head = (Head(model.config.hidden_size) if objective == "head" else Similarity()).to(device)
     params = list(model.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     dev_y = torch.tensor([l for _, l in dev], device=device)
     test_y = torch.tensor([l for _, l in test], device=device)
-    best = (-1.0, 0, 0.0)
+
+    def scores(texts):
+        model.eval()
+        with torch.no_grad():
+            return head(model, tok, embed(model, tok, texts, max_length, device), max_length, device)
+
+    best, zero = (-1.0, 0, 0.0), None
+    if objective == "similarity":
+        zero = (accuracy(scores([t for t, _ in dev]), dev_y), accuracy(scores([t for t, _ in test]), test_y))
+        best = (zero[0], 0, zero[1])
     for epoch in range(1, epochs + 1):
         model.train()
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
@@ -110,17 +149,15 @@ def finetune(model_dir, tok, train, dev, test, lr, epochs, max_length, device, s
             part = [train[j] for j in order[i:i + 16]]
             ids, mask = encode(tok, [t for t, _ in part], max_length, device)
             y = torch.tensor([l for _, l in part], device=device)
-            loss = F.cross_entropy(head(pooled(model, ids, mask)), y)
+            loss = F.cross_entropy(head(model, tok, pooled(model, ids, mask), max_length, device), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        model.eval()
-        with torch.no_grad():
-            d = accuracy(head(embed(model, tok, [t for t, _ in dev], max_length, device)), dev_y)
-            t = accuracy(head(embed(model, tok, [t for t, _ in test], max_length, device)), test_y)
+        d = accuracy(scores([t for t, _ in dev]), dev_y)
+        t = accuracy(scores([t for t, _ in test]), test_y)
         if d > best[0]:
             best = (d, epoch, t)
-    return best
+    return best, zero
 
 
 def main():
@@ -133,6 +170,7 @@ def main():
     ap.add_argument("--k", type=int, default=512)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--objective", choices=["head", "similarity"], default="head")
     ap.add_argument("--out")
     a = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -160,9 +198,11 @@ def main():
         runs = []
         for lr in (float(x) for x in a.lrs.split(",")):
             t0 = time.time()
-            d, epoch, t = finetune(a.model, tok, train, dev, test, lr, a.epochs, a.max_length, device, seed)
-            emit({"method": "backprop fine-tuning", "seed": seed, "lr": lr, "best_epoch": epoch, "dev": d,
-                  "test": t, "seconds": round(time.time() - t0, 1)})
+            (d, epoch, t), zero = finetune(a.model, tok, train, dev, test, lr, a.epochs, a.max_length, device,
+                                           seed, a.objective)
+            emit({"method": "backprop fine-tuning", "objective": a.objective, "seed": seed, "lr": lr,
+                  "best_epoch": epoch, "dev": d, "test": t, "seconds": round(time.time() - t0, 1),
+                  **({"zero_shot_dev": zero[0], "zero_shot_test": zero[1]} if zero else {})})
             runs.append((d, t, lr))
         best = max(runs)  # the rate with the best k-shot dev accuracy
         results["finetune"].append((best[0], best[1]))
@@ -171,7 +211,7 @@ def main():
     for method, vals in results.items():
         tests = [t for _, t in vals]
         sd = statistics.stdev(tests) if len(tests) > 1 else 0.0
-        emit({"summary": method, "test_mean": round(statistics.mean(tests), 2), "test_std": round(sd, 2),
+        emit({"summary": method, "objective": a.objective, "test_mean": round(statistics.mean(tests), 2), "test_std": round(sd, 2),
               "seeds": len(tests), "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"})
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sst2_splits import k_per_class, read_tsv
+from sst2_splits import accuracy, fit, k_per_class, read_tsv
 
 work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
 device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
@@ -67,26 +67,6 @@ if len(vectors) != len(sentences):
 def xy(rows):
     x = np.stack([vectors[s] for s, _ in rows])
     return np.hstack([x, np.ones((len(rows), 1))]), np.array([y for _, y in rows], dtype=np.float64)
-
-
-def fit(x, y, c):
-    n, d = x.shape
-    w = np.zeros(d)
-    reg = np.full(d, 1.0 / (c * n))
-    reg[-1] = 0.0
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        g = x.T @ (p - y) / n + reg * w
-        h = (x * (p * (1 - p))[:, None]).T @ x / n + np.diag(reg) + 1e-10 * np.eye(d)
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.max(np.abs(step)) < 1e-9:
-            break
-    return w
-
-
-def accuracy(w, x, y):
-    return float(np.mean(((x @ w) > 0).astype(np.float64) == y))
 
 
 out = []

@@ -11,7 +11,8 @@ so it belongs to the best-on-dev weights (zero-shot: the first). The lr of a met
 the best dev accuracy (ties: the lower final dev loss), as run.sh picked it; the table gives mean ± std over the
 seeds at that lr, the wall time per run and the grid's dev accuracies of the first seed. A run folder without a
 summary.json is listed under the grids: "failed" with its log's last line when that is a zotune error (a diverged run
-stopped by the trainer), else "unfinished" (cut off); it never enters a mean or a pick."""
+stopped by the trainer), else "unfinished" (cut off); it never enters a mean or a pick. WORK/probe.json (probe.py) and
+WORK/lpft.json (lpft.py, phase lpft) add the linear probes' rows."""
 import json
 import re
 import statistics
@@ -114,6 +115,12 @@ if probe.exists():
     for row in json.loads(probe.read_text()):
         print(f"| {row['task']} | {row['k']} | linear probe (logistic regression) | C = {row['c']} (picked on dev) | "
               f"{len(row['test'])} | {ms(row['dev'])} | {ms(row['test'])} | - |")
+lpft = work / "lpft.json"
+if lpft.exists():
+    rows = json.loads(lpft.read_text())
+    cs = "/".join(f"{r['c']:g}" for r in rows)
+    print(f"| SST-2 | 512 | linear probe (lpft.py, unnormalised; the head-lpft runs' start) | C = {cs} (picked on dev) "
+          f"| {len(rows)} | {ms([r['dev'] for r in rows])} | {ms([r['test'] for r in rows])} | - |")
 print()
 print(f"Grids, dev accuracy % of the first seed ({first}) per lr:")
 print()

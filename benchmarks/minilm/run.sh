@@ -25,7 +25,13 @@
 # Variables: SEEDS ["13 21 42"] (the first picks the lr), STEPS16 [1000], STEPS512 [4000], PARALLEL [6] runs at a
 #   time (MiniLM leaves the GPU mostly idle), LONG512 [0]: when larger than STEPS512, every seed of each k = 512
 #   method also trains LONG512 steps at the rate its STEPS512 sweep picked (method name suffix -long), the grids
-#   SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, POOL512 [glue] (above), and PHASES ["sweep seeds trec probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
+#   SGD_LRS, ADAMU_LRS, PEFT_SGD_LRS, PEFT_ADAMU_LRS, LPFT_LRS, POOL512 [glue] (above), and PHASES ["sweep seeds trec
+#   probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
+# Phase lpft (not in the default PHASES; k = 512 only): LP-FT, lpft.py's logistic-regression probe on the frozen
+#   model's mean-pooled embeddings written as the head of a model folder, then objective head (full) from it with
+#   ZO-SGD and ZO-AdaMU at every rate of LPFT_LRS ["1e-6 1e-5 1e-4"] and every seed. Its train and dev files are
+#   lpft.py's draw (numpy's, the one probe.py and backprop_ceiling.py make), not data.seed's, so the probe and the
+#   runs after it see the same 1,024 + 1,024 sentences.
 set -euo pipefail
 WORK=${1:-target/minilm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,6 +53,7 @@ SGD_LRS=${SGD_LRS:-"1e-6 1e-5 1e-4"}
 ADAMU_LRS=${ADAMU_LRS:-"1e-5 1e-4 1e-3"}
 PEFT_SGD_LRS=${PEFT_SGD_LRS:-"1e-4 1e-3 1e-2"}
 PEFT_ADAMU_LRS=${PEFT_ADAMU_LRS:-"1e-4 1e-3 1e-2"}
+LPFT_LRS=${LPFT_LRS:-"1e-6 1e-5 1e-4"}
 [ -f "$MODEL/model.safetensors" ] || { echo "run.sh: $MODEL/model.safetensors not found (set ZOTUNE_DATA)" >&2; exit 1; }
 [ -x "$ZOTUNE" ] || { echo "run.sh: zotune launcher $ZOTUNE not found (set ZOTUNE)" >&2; exit 1; }
 mkdir -p "$WORK/runs"
@@ -64,7 +71,7 @@ train() { # name, then overrides: one zotune train (skipped when done), its wall
   local name=$1; shift
   if [ -f "$WORK/runs/$name/summary.json" ]; then return 0; fi
   local t0=$(date +%s.%N)
-  if "$ZOTUNE" train --config "$HERE/minilm.yaml" --model "$MODEL" --out "$WORK/runs/$name" --overwrite \
+  if "$ZOTUNE" train --config "$HERE/minilm.yaml" --model "${RUN_MODEL:-$MODEL}" --out "$WORK/runs/$name" --overwrite \
       --no-progress "$@" > "$WORK/runs/$name.log" 2>&1; then
     echo -e "$name\t$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >> "$WORK/walls.tsv"
     echo "done $name"
@@ -167,7 +174,22 @@ for phase in $PHASES; do
       wait ;;
     probe)
       python3 "$HERE/probe.py" "$WORK" || echo "probe: FAILED" ;;
-    *) echo "run.sh: unknown phase $phase (sweep seeds trec probe)" >&2; exit 2 ;;
+    lpft) # k = 512: objective head (full) from lpft.py's linear probe on the same train/dev files, every seed at every
+      # rate of LPFT_LRS for ZO-SGD and ZO-AdaMU (report.py averages the seeds at the rate the first seed picked)
+      python3 "$HERE/lpft.py" "$WORK" || { echo "lpft: FAILED"; continue; }
+      for seed in $SEEDS; do
+        d=$WORK/lpft/s$seed
+        for opt in sgd adamu; do
+          for lr in $LPFT_LRS; do
+            RUN_MODEL=$d/model spawn "k512-head-lpft-$opt-lr$lr-s$seed" --set data.format=sst2 --set data.k_shot=0 \
+                --set "data.train=$d/train.tsv" --set "data.dev=$d/dev.tsv" \
+                --set "data.test=$DATA/datasets/sst2-glue/dev.tsv" --set objective=head --optimizer zo-$opt \
+                --lr $lr --steps "$STEPS512" --seed $seed
+          done
+        done
+      done
+      wait ;;
+    *) echo "run.sh: unknown phase $phase (sweep seeds trec probe lpft)" >&2; exit 2 ;;
   esac
   echo "phase $phase done after $((SECONDS - t0)) s"
 done

@@ -1,5 +1,6 @@
-"""SST-2 rows and the k-per-class draw shared by probe.py and backprop_ceiling.py, so that both score the same
-examples (imported from the scripts' own folder)."""
+"""SST-2 rows and the k-per-class draw shared by probe.py, lpft.py and backprop_ceiling.py, so that they score the same
+examples, and the logistic regression of probe.py and lpft.py (imported from the scripts' own folder)."""
+import numpy as np
 
 
 def read_tsv(path):
@@ -31,3 +32,26 @@ def k_per_class(rows, k, rng):
         train += [rows[idx[i]] for i in pick[:k]]
         dev += [rows[idx[i]] for i in pick[k:]]
     return train, dev
+
+
+def fit(x, y, c):
+    """Binary logistic regression: Newton's method on the mean log-loss + 1/(2·C·n)·|w|², x's last column the bias
+    (not penalised), 50 iterations at most. Returns w (bias last)."""
+    n, d = x.shape
+    w = np.zeros(d)
+    reg = np.full(d, 1.0 / (c * n))
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        g = x.T @ (p - y) / n + reg * w
+        h = (x * (p * (1 - p))[:, None]).T @ x / n + np.diag(reg) + 1e-10 * np.eye(d)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return w
+
+
+def accuracy(w, x, y):
+    """Fraction of rows whose sign of x·w matches the 0/1 label y."""
+    return float(np.mean(((x @ w) > 0).astype(np.float64) == y))

@@ -20,14 +20,15 @@ import org.junit.jupiter.params.provider.ValueSource;
  * peer and one whose bf16 peer failed on a shape) and test_e2e_report.py (e2e/report.py: a failed zotune train gets
  * no ratio; one that ran, its wall and step ratios) and test_generate_report.py (generate/report.py: the phase columns
  * and the ratios to HF's dynamic and static caches) and test_minilm_report.py (minilm/report.py: the lr picked on
- * the first seed's dev, the seeds' means at it, failed and unfinished runs named). Needs only python3 (no torch);
- * skipped where there is none.
+ * the first seed's dev, the seeds' means at it, failed and unfinished runs named) and test_minilm_lpft.py (run.sh's
+ * phase lpft with a stand-in zotune: lpft.py's splits, probe folders and the runs started from them; skips itself
+ * without numpy). Needs only python3 (no torch); skipped where there is none.
  */
 class ReportScriptsPyTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"test_report_step.py", "test_dfo_speed_report.py", "test_e2e_report.py",
-        "test_generate_report.py", "test_minilm_report.py"})
+        "test_generate_report.py", "test_minilm_report.py", "test_minilm_lpft.py"})
     void reportScriptPassesItsChecks(String name) throws IOException, InterruptedException {
         Path script = Path.of(name); // surefire runs in the benchmarks/ module's folder
         assertTrue(Files.isRegularFile(script), "missing " + script.toAbsolutePath());

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The linear probe that objective head starts from in run.sh's phase "lpft" (LP-FT: linear probe, then full
+fine-tuning; issue 12.7's k = 512): for each seed, SST-2 k = 512 per class drawn as probe.py and backprop_ceiling.py
+draw it (sst2_splits.k_per_class with numpy's default_rng(seed); POOL512 glue or sentences as run.sh takes it),
+written as the run's own train and dev files, so that the probe and the ZO runs after it see exactly the same
+1,024 + 1,024 examples (and backprop_ceiling.py the same too); a logistic regression (sst2_splits.fit, C picked on the
+dev file) on `zotune embed`'s mean-pooled, *unnormalised* embeddings (what objective head's mean pooling feeds its
+linear layer); and a model folder whose classifier is that probe, for `zotune train --model` with objective head.
+
+  ZOTUNE=dist/zotune ZOTUNE_DATA=path/to/shared/data python3 lpft.py WORK [DEVICE]   (DEVICE default cuda)
+  (LPFT_K: per class, default 512; smaller for a quick check on the CPU)
+
+Writes WORK/lpft/s<seed>/{train.tsv,dev.tsv,model/} and WORK/lpft.json (per seed: C, dev and test accuracy of the
+probe). The folder: config.json (the base's, marked as objective head exports it: BertForSequenceClassification,
+num_labels 2, id2label 0/1, zotune_pooling mean), tokenizer.json, and a sharded checkpoint: the base's
+model.safetensors linked as body.safetensors, the probe in classifier.safetensors, model.safetensors.index.json
+mapping every tensor to its file. The binary probe w·x + b becomes the two-row head W = [-w/2; w/2], b = [-b/2; b/2],
+whose softmax is the probe's sigmoid, so the head run's first dev evaluation (step 0) reproduces the probe's dev
+accuracy: a check that zotune pools what `zotune embed` pools."""
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sst2_splits import accuracy, fit, k_per_class, read_tsv
+
+GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
+K = int(os.environ.get("LPFT_K", "512"))  # per class; smaller for a quick check
+
+
+def write_tsv(path, rows):
+    """GLUE-style SST-2 TSV (zotune's data.format sst2)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("sentence\tlabel\n")
+        for s, y in rows:
+            f.write(f"{s}\t{y}\n")
+
+
+def write_safetensors(path, tensors):
+    """A safetensors file of float32 tensors: 8-byte little-endian header length, the JSON header (dtype, shape,
+    data_offsets per tensor), then the raw little-endian data in header order."""
+    header, blobs, at = {}, [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)  # the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def tensor_names(path):
+    """The tensor names in a safetensors file's header."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return [k for k in json.loads(f.read(n)) if k != "__metadata__"]
+
+
+def probe_folder(base, out, w):
+    """A model folder: the base's tensors and tokenizer, plus the two-row head of the binary probe w (bias last)."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = json.loads((base / "config.json").read_text())
+    config.update({"architectures": ["BertForSequenceClassification"], "num_labels": 2,
+                   "id2label": {"0": "0", "1": "1"}, "label2id": {"0": 0, "1": 1}, "zotune_pooling": "mean"})
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "tokenizer.json").write_bytes((base / "tokenizer.json").read_bytes())
+    body = out / "body.safetensors"
+    if body.is_symlink() or body.exists():
+        body.unlink()
+    body.symlink_to((base / "model.safetensors").resolve())
+    half = np.asarray(w, dtype=np.float64) / 2
+    write_safetensors(out / "classifier.safetensors", {
+        "classifier.weight": np.stack([-half[:-1], half[:-1]]).astype(np.float32),
+        "classifier.bias": np.array([-half[-1], half[-1]], dtype=np.float32)})
+    weight_map = {n: "body.safetensors" for n in tensor_names(body)}
+    weight_map.update({"classifier.weight": "classifier.safetensors", "classifier.bias": "classifier.safetensors"})
+    (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map},
+                                                                 indent=1) + "\n")
+
+
+def main():
+    work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
+    device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
+    root = Path(__file__).resolve().parents[2]
+    data = Path(os.environ.get("ZOTUNE_DATA", root.parent / "shared" / "data"))
+    zotune = os.environ.get("ZOTUNE", str(root / "zotune"))
+    model = data / "models" / "all-MiniLM-L6-v2"
+    seeds = [int(s) for s in json.loads((work / "plan.json").read_text())["seeds"].split()] \
+        if (work / "plan.json").exists() else [13, 21, 42]
+    pool = os.environ.get("POOL512", "glue")
+    if pool not in ("glue", "sentences"):
+        sys.exit(f"lpft.py: POOL512 must be glue or sentences, not {pool}")
+    rows = read_tsv(data / "datasets" / ("sst2-glue/train.tsv" if pool == "glue"
+                                         else "sst2-sentences/stsa.binary.train"))
+    test = read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
+    splits = {seed: k_per_class(rows, K, np.random.default_rng(seed)) for seed in seeds}
+
+    sentences = sorted({s for train, dev in splits.values() for part in (train, dev, test) for s, _ in part})
+    (work / "lpft").mkdir(parents=True, exist_ok=True)
+    text, emb = work / "lpft" / "sentences.txt", work / "lpft" / "embeddings.jsonl"
+    text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
+    if not emb.exists() or sum(1 for _ in open(emb, encoding="utf-8")) != len(sentences):
+        r = subprocess.run([zotune, "embed", "--model", str(model), "--text-file", str(text), "--pooling", "mean",
+                            "--out", str(emb), "--device", device], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"lpft.py: zotune embed failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+    with open(emb, encoding="utf-8") as f:
+        vectors = {s: np.asarray(json.loads(line)["embedding"], dtype=np.float64) for s, line in zip(sentences, f)}
+    if len(vectors) != len(sentences):
+        sys.exit(f"lpft.py: {emb} has {len(vectors)} embeddings for {len(sentences)} sentences")
+
+    def xy(part):
+        x = np.stack([vectors[s] for s, _ in part])
+        return np.hstack([x, np.ones((len(part), 1))]), np.array([y for _, y in part], dtype=np.float64)
+
+    out = []
+    for seed, (train, dev) in splits.items():
+        d = work / "lpft" / f"s{seed}"
+        d.mkdir(parents=True, exist_ok=True)
+        write_tsv(d / "train.tsv", train)
+        write_tsv(d / "dev.tsv", dev)
+        xt, xd, xs = xy(train), xy(dev), xy(test)
+        _, _, c = max((accuracy(fit(*xt, c), *xd), -c, c) for c in GRID)  # ties: the stronger L2
+        w = fit(*xt, c)
+        probe_folder(model, d / "model", w)
+        row = {"seed": seed, "c": c, "dev": accuracy(w, *xd), "test": accuracy(w, *xs)}
+        out.append(row)
+        print(f"lpft probe seed {seed}: C {c:g}, dev {row['dev']:.4f}, test {row['test']:.4f}", flush=True)
+    (work / "lpft.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
