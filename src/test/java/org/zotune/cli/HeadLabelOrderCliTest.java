@@ -133,7 +133,42 @@ class HeadLabelOrderCliTest {
         assertFalse(Files.exists(dir.resolve("x")), "a refused run leaves no folder");
     }
 
+    private CliRun eval(Path folder, String... extra) {
+        List<String> a = new ArrayList<>(List.of("eval", "--model", folder.toString(), "--data", data.toString(),
+                "--device", "cpu"));
+        a.addAll(List.of(extra));
+        return CliRun.of(a.toArray(String[]::new));
+    }
+
+    @Test
+    void evalScoresTheRowsId2labelNames() throws IOException {
+        Path p1 = dir.resolve("p1.jsonl");
+        Path p2 = dir.resolve("p2.jsonl");
+        JsonNode original = lastJson(eval(trained, "--predictions", p1.toString()));
+        assertTrue(Math.abs(original.get("loss").asDouble() - Math.log(2)) > 0.05, "the head trained: " + original);
+        JsonNode reordered = lastJson(eval(variant("reordered", true, List.of("pos", "neg")), "--predictions",
+                p2.toString()));
+        assertEquals(original, reordered, "rows and id2label in the other order: the same scores");
+        assertEquals(Files.readString(p1), Files.readString(p2), "the same predictions, scores in the data's order");
+        JsonNode swapped = lastJson(eval(variant("swapped", true, List.of("neg", "pos"))));
+        assertTrue(Math.abs(swapped.get("loss").asDouble() - original.get("loss").asDouble()) > 0.05,
+                "control: rows swapped alone change the loss, " + original + " vs " + swapped);
+    }
+
+    @Test
+    void evalRefusesAFolderWithOtherLabelsOrNone() throws IOException {
+        Path other = variant("other", false, List.of("neg", "good"));
+        eval(other).assertUsageError(other.toString(), "[neg, good]", "the data's labels [neg, pos]");
+        Path none = variant("none", false, null);
+        eval(none, "--objective", "head").assertUsageError(none.toString(), "has no id2label", "[neg, pos]");
+        // a data set with a label the head has no row for
+        Path three = Files.writeString(dir.resolve("three.jsonl"), ROWS + "{\"text\": \"so so\", \"label\": \"meh\"}\n");
+        CliRun.of("eval", "--model", trained.toString(), "--data", three.toString(), "--device", "cpu")
+                .assertUsageError(trained.toString(), "[neg, pos]", "the data's labels [meh, neg, pos]");
+    }
+
     static JsonNode lastJson(CliRun r) throws IOException {
+        assertEquals(0, r.code(), r.err());
         List<String> lines = r.outLines();
         return new ObjectMapper().readTree(lines.get(lines.size() - 1));
     }
