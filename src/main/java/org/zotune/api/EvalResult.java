@@ -1,5 +1,7 @@
 package org.zotune.api;
 
+import java.util.List;
+
 /**
  * A model's metrics on a data set. Immutable.
  *
@@ -11,7 +13,23 @@ package org.zotune.api;
  * @param perplexity    {@code exp(loss)} for text, NaN otherwise
  * @param accuracy      accuracy for candidate data, NaN for text
  * @param f1            F1 for candidate data, NaN for text
+ * @param objective     what scored: {@code lm} (text), {@code candidates} (a decoder's candidate log-likelihoods), or
+ *                      an encoder's objective {@code head}, {@code similarity}, {@code mlm}
+ * @param scoring       one line on how it scored (for an encoder: the objective, why, and its options)
+ * @param predictions   per example in data order, when asked for; empty otherwise
  */
 public record EvalResult(String description, boolean languageModel, int examples, long tokens, double loss,
-        double perplexity, double accuracy, double f1) {
+        double perplexity, double accuracy, double f1, String objective, String scoring,
+        List<Prediction> predictions) {
+
+    public EvalResult {
+        predictions = List.copyOf(predictions);
+    }
+
+    /** Metrics alone: a decoder's objective ({@code lm} or {@code candidates}), no predictions. */
+    public EvalResult(String description, boolean languageModel, int examples, long tokens, double loss,
+            double perplexity, double accuracy, double f1) {
+        this(description, languageModel, examples, tokens, loss, perplexity, accuracy, f1,
+                languageModel ? "lm" : "candidates", languageModel ? "lm" : "candidates", List.of());
+    }
 }

@@ -1,5 +1,7 @@
 package org.zotune.api;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,6 +10,7 @@ import java.util.Objects;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
 import org.zotune.ZotuneException;
+import org.zotune.backend.AppendedWeights;
 import org.zotune.backend.Backends;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Parameters;
@@ -27,6 +30,7 @@ import org.zotune.model.LoadedModel;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ModelFamily;
 import org.zotune.model.ModelLoader;
+import org.zotune.model.SequenceClassifier;
 import org.zotune.model.tokenizer.HfTokenizer;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.model.tokenizer.Tokenizers;
@@ -34,12 +38,18 @@ import org.zotune.peft.Lora;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.HeadFolder;
 import org.zotune.train.HfExport;
 import org.zotune.train.PeftImport;
 import org.zotune.train.PrefixImport;
+import org.zotune.train.RunInputs;
+import org.zotune.train.TrainConfig;
 import org.zotune.train.TrainData;
+import org.zotune.train.config.RecordBinder;
 import org.zotune.train.objective.Evaluator;
+import org.zotune.train.objective.HeadOptions;
 import org.zotune.train.objective.NextTokenTargets;
+import org.zotune.train.objective.SimilarityOptions;
 import org.zotune.train.run.Fingerprints;
 import org.zotune.zo.cuda.DecodeGraph;
 
@@ -72,12 +82,16 @@ public final class Model implements AutoCloseable {
     /** lora, prefix, or null. */
     private final String adapterMethod;
     private final String fallbackReason;
+    /** The checkpoint as read: its tensors beyond the model's (an exported classifier) and its folder's config. */
+    private final Checkpoint checkpoint;
     private boolean closed;
 
     private Model(ModelSource source, Path modelPath, Path tokenizerPath, LanguageModel model,
             List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, WeightSource weights,
-            AutoCloseable adapterMemory, Path adapter, String adapterMethod, String fallbackReason) {
+            AutoCloseable adapterMemory, Path adapter, String adapterMethod, String fallbackReason,
+            Checkpoint checkpoint) {
         this.source = source;
+        this.checkpoint = checkpoint;
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
         this.config = model.config();
@@ -201,7 +215,8 @@ public final class Model implements AutoCloseable {
                 memory = tensors;
             }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
-                    weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback);
+                    weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback,
+                    checkpoint);
         } catch (RuntimeException | Error e) {
             if (params != null) {
                 params.close();
@@ -468,19 +483,183 @@ public final class Model implements AutoCloseable {
     /**
      * The model's loss (and accuracy, F1 for candidate data) on a data set: {@code maxLength} tokens per row
      * (prompts cut from the left; text: the chunk length), {@code batchSize} rows per forward pass, {@code seed}
-     * for k-shot sampling and splits.
+     * for k-shot sampling and splits. An encoder is scored by {@link EncoderObjective#auto()}.
      */
     public EvalResult evaluate(DataSet data, int maxLength, int batchSize, long seed) {
+        return evaluate(data, maxLength, batchSize, seed, null, false);
+    }
+
+    /**
+     * As {@link #evaluate(DataSet, int, int, long)}, with per-example predictions when {@code predictions} is true
+     * (classification and multiple-choice data; language-model data is refused). A decoder scores its candidates'
+     * log-likelihood (ALGORITHMS.md §6). An encoder is scored by {@code objective} exactly as a run's dev and test
+     * evaluations score with that objective (the data encoded and the objective built by the run's code): objective
+     * head with the folder's classifier, its rows matched to the data's labels through config.json's id2label;
+     * similarity with the label descriptions; mlm with the masked-LM template. Each problem is one line: an
+     * objective the model cannot run (head without a classifier, mlm without a masked-LM head), an option of another
+     * objective, an encoder objective on a decoder.
+     *
+     * @param objective   an encoder's objective and its options, or null: {@link EncoderObjective#auto()}
+     * @param predictions whether to return each example's prediction and scores
+     */
+    public EvalResult evaluate(DataSet data, int maxLength, int batchSize, long seed, EncoderObjective objective,
+            boolean predictions) {
+        open();
+        if (model instanceof EncoderModel encoder) {
+            return evaluateEncoder(encoder, data, maxLength, batchSize, seed,
+                    objective == null ? EncoderObjective.auto() : objective, predictions);
+        }
         CausalLM causal = causal();
+        if (objective != null && (!isAuto(objective.objective()) || objective.pooling() != null
+                || objective.temperature() != null || objective.labels() != null)) {
+            throw new ZotuneException(modelPath + ": a " + config.family().hfModelType() + " decoder (causal language "
+                    + "model) is scored by its candidates' log-likelihood; the objectives head, similarity, mlm and "
+                    + "their pooling, temperature and labels are for encoders (BERT, RoBERTa)");
+        }
         TrainData td = TrainData.load(data.internal(), tokenizer, maxLength, seed);
         if (td.languageModel()) {
+            if (predictions) {
+                throw new ZotuneException("predictions are per example of classification or multiple-choice data; "
+                        + td.description() + " is language-model data (a loss per token, no classes)");
+            }
             Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, td.train(), batchSize,
                     td.padId());
             return new EvalResult(td.description(), true, td.train().size(), r.tokens(), r.loss(), r.perplexity(),
                     Double.NaN, Double.NaN);
         }
         Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, td.train(), batchSize, td.padId());
-        return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1());
+        return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
+                "candidates", "candidates: each candidate's mean log-likelihood per token",
+                predictions ? predictions(r, td.labels()) : List.of());
+    }
+
+    private static boolean isAuto(String objective) {
+        return objective == null || objective.equalsIgnoreCase("auto");
+    }
+
+    /** An encoder scored as a run with {@code o}'s objective scores its test set. */
+    private EvalResult evaluateEncoder(EncoderModel encoder, DataSet data, int maxLength, int batchSize, long seed,
+            EncoderObjective o, boolean predictions) {
+        if (tokenizer == null) {
+            throw new ZotuneException(modelPath + ": no tokenizer.json beside the model, which evaluating text needs");
+        }
+        boolean classifier = HeadFolder.hasClassifier(checkpoint);
+        String family = config.family().hfModelType();
+        TrainConfig.ObjectiveKind kind;
+        String why;
+        String asked = isAuto(o.objective()) ? "auto" : o.objective().toLowerCase(java.util.Locale.ROOT);
+        switch (asked) {
+            case "auto" -> {
+                kind = classifier ? TrainConfig.ObjectiveKind.HEAD : encoder.hasMlmHead()
+                        ? TrainConfig.ObjectiveKind.MLM : TrainConfig.ObjectiveKind.SIMILARITY;
+                why = "auto: " + (classifier ? "the folder has a classifier (classifier.weight, classifier.bias)"
+                        : encoder.hasMlmHead() ? "no classifier, a masked-LM head"
+                        : "no classifier, no masked-LM head");
+            }
+            case "head", "similarity", "mlm" -> {
+                kind = RecordBinder.choice(TrainConfig.ObjectiveKind.class, asked);
+                why = "as asked";
+            }
+            default -> throw new ZotuneException("objective '" + o.objective() + "' is not one of auto, head, "
+                    + "similarity, mlm");
+        }
+        String name = RecordBinder.spelling(kind);
+        if (kind == TrainConfig.ObjectiveKind.HEAD && !classifier) {
+            throw new ZotuneException(checkpoint.source() + ": objective head scores the folder's classifier "
+                    + "(classifier.weight, classifier.bias, as a head run's model/ or best/ has them), and this "
+                    + family + " folder has none: use objective similarity" + (encoder.hasMlmHead() ? " or mlm" : ""));
+        }
+        if (kind == TrainConfig.ObjectiveKind.MLM && !encoder.hasMlmHead()) {
+            throw new ZotuneException(checkpoint.source() + ": objective mlm scores the masked-LM head, and this "
+                    + family + " checkpoint has none (a bare encoder, e.g. a sentence-embedding model): use "
+                    + "objective similarity" + (classifier ? " or head" : ""));
+        }
+        String objectiveNote = "the objective here is " + name + " (" + why + ")";
+        if (kind != TrainConfig.ObjectiveKind.SIMILARITY) {
+            if (o.temperature() != null) {
+                throw new ZotuneException("key 'similarity.temperature' is an option of objective similarity; "
+                        + objectiveNote);
+            }
+            if (o.labels() != null) {
+                throw new ZotuneException("key 'similarity.labels' is an option of objective similarity; "
+                        + objectiveNote);
+            }
+        }
+        if (kind == TrainConfig.ObjectiveKind.MLM && o.pooling() != null) {
+            throw new ZotuneException("key 'head.pooling' is an option of objectives head and similarity; "
+                    + objectiveNote);
+        }
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode sim = json.createObjectNode();
+        ObjectNode head = json.createObjectNode();
+        String pooling = o.pooling();
+        String poolingFrom = "";
+        if (kind == TrainConfig.ObjectiveKind.HEAD && pooling == null) {
+            // the run's own pooling: its head was trained on it
+            pooling = HeadFolder.pooling(checkpoint);
+            poolingFrom = pooling != null ? " (config.json's zotune_pooling)" : " (the default)";
+            if (pooling != null && !List.of("mean", "cls").contains(pooling)) {
+                throw new ZotuneException(checkpoint.source() + ": config.json's zotune_pooling '" + pooling
+                        + "' is not mean or cls");
+            }
+        }
+        if (kind == TrainConfig.ObjectiveKind.SIMILARITY) {
+            if (pooling != null) {
+                sim.put("pooling", pooling);
+            }
+            if (o.temperature() != null) {
+                sim.put("temperature", o.temperature());
+            }
+            if (o.labels() != null) {
+                sim.set("labels", json.valueToTree(o.labels()));
+            }
+        } else if (pooling != null) {
+            head.put("pooling", pooling);
+        }
+        SimilarityOptions similarity = RecordBinder.bind(null, sim, SimilarityOptions.class, "similarity");
+        HeadOptions headOptions = RecordBinder.bind(null, head, HeadOptions.class, "head");
+        if (kind == TrainConfig.ObjectiveKind.SIMILARITY && similarity.poolingKind()
+                == org.zotune.train.objective.LabelSimilarity.Pooling.POOLER && !encoder.hasPooler()) {
+            throw new ZotuneException("key 'similarity.pooling' is pooler, and this " + family + " checkpoint has no "
+                    + "pooler (pooler.dense weights); use mean or cls");
+        }
+        RunInputs.Read read = RunInputs.readEncoder(new RunInputs.Keys(kind, data.internal(), similarity,
+                headOptions, maxLength, seed), config, tokenizer);
+        TrainData td = read.data();
+        String scoring = name + " (" + why + ")" + switch (kind) {
+            case HEAD -> ", pooling " + headOptions.pooling() + poolingFrom;
+            case SIMILARITY -> ", pooling " + similarity.pooling() + ", temperature " + similarity.temperature()
+                    + (similarity.labels() != null ? ", the labels' descriptions given" : ", the built-in label "
+                    + "descriptions");
+            default -> "";
+        };
+        Evaluator.Result r;
+        if (kind == TrainConfig.ObjectiveKind.HEAD) {
+            List<HostTensor> rows = HeadFolder.classifier(checkpoint, read.labels(), config.hiddenSize());
+            SequenceClassifier withHead = new SequenceClassifier(encoder, read.labels().size());
+            // the head beside the body's parameters (and an adapter's composition), in the model's dtype as a run
+            // holds it
+            try (Parameters headParams = ops.createParameters(rows, params.dtype())) {
+                r = Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
+                        headParams), td.train(), batchSize, td.padId(), read.objective());
+            }
+        } else {
+            r = Evaluator.evaluate(ops, encoder, weights, td.train(), batchSize, td.padId(), read.objective());
+        }
+        return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
+                name, scoring, predictions ? predictions(r, td.labels()) : List.of());
+    }
+
+    /** Each example's prediction, with label names where the data has them. */
+    private static List<Prediction> predictions(Evaluator.Result r, List<String> labels) {
+        List<Prediction> out = new ArrayList<>(r.examples());
+        for (int i = 0; i < r.examples(); i++) {
+            int g = r.gold()[i];
+            int p = r.predictions()[i];
+            out.add(new Prediction(i, g, p, labels.isEmpty() ? null : labels.get(g),
+                    labels.isEmpty() ? null : labels.get(p), r.scores()[i].clone()));
+        }
+        return out;
     }
 
     /**

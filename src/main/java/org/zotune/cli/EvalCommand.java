@@ -1,29 +1,41 @@
 package org.zotune.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.zotune.ZotuneException;
 import org.zotune.api.DataSet;
+import org.zotune.api.EncoderObjective;
 import org.zotune.api.EvalResult;
 import org.zotune.api.Model;
 import org.zotune.api.ModelSource;
+import org.zotune.api.Prediction;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code zotune eval}: a model's loss (and accuracy, F1) on a data set. */
+/**
+ * {@code zotune eval}: a model's loss (and accuracy, F1) on a data set; an encoder scored by one of the training
+ * objectives head, similarity, mlm, as a run's test evaluation scores it.
+ */
 @Command(name = "eval",
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = {"Evaluates a model on a data set: token-weighted loss for language-model data; accuracy, F1 "
                 + "and classification loss for classification and multiple-choice data.",
+                "A decoder scores each candidate by its mean log-likelihood per token; an encoder (BERT, RoBERTa) is "
+                + "scored by a training objective (--objective), exactly as a run's dev and test evaluations are.",
                 "The last line of output is JSON."})
 public final class EvalCommand implements Callable<Integer> {
     @Spec
@@ -75,6 +87,43 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
+    @Option(names = "--verbalizer-first-token",
+            description = "Objective mlm: score a label word of several tokens by its first token (as the run's key "
+                    + "data.verbalizer_first_token).")
+    boolean verbalizerFirstToken;
+
+    /** The encoder objectives, as key objective spells them. */
+    enum ObjectiveChoice { auto, head, similarity, mlm }
+
+    @Option(names = "--objective", paramLabel = "auto|head|similarity|mlm",
+            description = "Encoders: how to score. auto (default): head when the folder has a classifier "
+                    + "(classifier.weight/bias, a head run's model/ or best/), else mlm when the model has a "
+                    + "masked-LM head, else similarity. Refused on a decoder.")
+    ObjectiveChoice objective;
+
+    @Option(names = "--pooling", paramLabel = "mean|cls|pooler",
+            description = "Objective head: mean or cls (default: config.json's zotune_pooling, else mean); objective "
+                    + "similarity: mean, cls or pooler (default mean). As keys head.pooling, similarity.pooling.")
+    String pooling;
+
+    @Option(names = "--temperature", paramLabel = "T",
+            description = "Objective similarity: tau of cos/tau (default 0.05; key similarity.temperature).")
+    Double temperature;
+
+    @Option(names = "--labels", paramLabel = "LABEL=DESCRIPTION", split = ",",
+            description = "Objective similarity: each label's description, e.g. 0=It was terrible.,1=It was great. "
+                    + "(default: the built-in descriptions of the task --template or --task names; key "
+                    + "similarity.labels).")
+    Map<String, String> labels;
+
+    @Option(names = "--predictions", paramLabel = "FILE",
+            description = "Also write one JSON line per example in data order: {\"index\", \"gold\", \"predicted\", "
+                    + "\"scores\"} (label names where the data has them, else option indices; scores per class: a "
+                    + "decoder's mean log-likelihood per token of each candidate, head's logits, similarity's "
+                    + "cosine/tau, mlm's logits of the label words). Classification and multiple-choice data only; "
+                    + "an existing FILE is replaced.")
+    Path predictions;
+
     @Mixin
     BackendOptions backend;
 
@@ -85,21 +134,55 @@ public final class EvalCommand implements Callable<Integer> {
         if (tokenizer != null) {
             source = source.withTokenizer(tokenizer);
         }
+        if (predictions != null) {
+            Path dir = predictions.toAbsolutePath().getParent();
+            if (dir == null || !Files.isDirectory(dir)) {
+                throw new ZotuneException("--predictions " + predictions + ": folder " + dir + " does not exist");
+            }
+            if (Files.isDirectory(predictions)) {
+                throw new ZotuneException("--predictions " + predictions + " is a folder, not a file");
+            }
+            if (format.equals("text")) {
+                throw new ZotuneException("--predictions: data format text is language-model data (a loss per token, "
+                        + "no classes to predict)");
+            }
+        }
         DataSet d;
         try {
             // the options as a data section of run.yaml, checked by the same rules (messages name the option)
             DataSet.Builder b = DataSet.builder().set("format", format).set("train", List.of(data)).set("task", task)
                     .set("template", template).set("verbalizer", verbalizer).set("classes", classes)
-                    .set("k_shot", kShot).set("seed", seed).set("max_examples", 0);
+                    .set("k_shot", kShot).set("seed", seed).set("max_examples", 0)
+                    .set("verbalizer_first_token", verbalizerFirstToken);
             d = b.build();
         } catch (ZotuneException e) {
             throw new ZotuneException(e.getMessage().replace("key 'data.", "--").replace("'", ""), e);
         }
         ObjectNode o = new ObjectMapper().createObjectNode();
-        try (Model m = ModelSession.open(source, adapter, backend, err)) {
-            EvalResult r = m.evaluate(d, maxLength, batchSize, seed);
+        EncoderObjective scoring = objective == null && pooling == null && temperature == null && labels == null
+                ? null : new EncoderObjective(objective == null ? null : objective.name(), pooling, temperature,
+                labels);
+        try (Model m = ModelSession.openAny(source, adapter, backend, err)) {
+            if (scoring != null && !m.info().encoder()) {
+                requireEncoderOptionsAbsent(m);
+            }
+            EvalResult r;
+            try {
+                r = m.evaluate(d, maxLength, batchSize, seed, scoring, predictions != null);
+            } catch (ZotuneException e) {
+                throw new ZotuneException(optionNames(e.getMessage()), e);
+            }
             err.println("data: " + r.description());
+            if (m.info().encoder()) {
+                err.println("objective: " + r.scoring());
+            }
             err.flush();
+            if (predictions != null) {
+                writePredictions(r);
+            }
+            if (m.info().encoder()) {
+                o.put("objective", r.objective());
+            }
             if (r.languageModel()) {
                 o.put("examples", r.examples());
                 o.put("tokens", r.tokens());
@@ -116,5 +199,55 @@ public final class EvalCommand implements Callable<Integer> {
         out.println(o.toString());
         out.flush();
         return 0;
+    }
+
+    /** A decoder is scored by its candidates: the encoder objectives' options are one line naming the first given. */
+    private void requireEncoderOptionsAbsent(Model m) {
+        String given = objective != null && objective != ObjectiveChoice.auto ? "--objective " + objective
+                : pooling != null ? "--pooling" : temperature != null ? "--temperature" : labels != null ? "--labels"
+                : null;
+        if (given != null) {
+            throw new ZotuneException(given + ": model " + model + " is a " + m.info().modelType() + " decoder (causal "
+                    + "language model), scored by its candidates' log-likelihood; --objective, --pooling, "
+                    + "--temperature and --labels are for encoders (BERT, RoBERTa)");
+        }
+    }
+
+    /** The run-config keys the scoring code names, as this command's options. */
+    static String optionNames(String message) {
+        String[][] names = {{"key 'similarity.pooling'", "--pooling"}, {"key 'head.pooling'", "--pooling"},
+            {"key 'similarity.temperature'", "--temperature"}, {"key 'similarity.labels'", "--labels"},
+            {"key similarity.labels", "--labels"}, {"key 'data.template'", "--template"},
+            {"key 'data.verbalizer'", "--verbalizer"}, {"data.template", "--template"}, {"data.task", "--task"}};
+        for (String[] n : names) {
+            message = message.replace(n[0], n[1]);
+        }
+        return message;
+    }
+
+    /** One JSON line per example; an existing file is replaced, as embed's --out and --dump-logits are. */
+    private void writePredictions(EvalResult r) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        try (Writer w = Files.newBufferedWriter(predictions, StandardCharsets.UTF_8)) {
+            for (Prediction p : r.predictions()) {
+                ObjectNode line = json.createObjectNode();
+                line.put("index", p.index());
+                if (p.goldLabel() != null) {
+                    line.put("gold", p.goldLabel());
+                    line.put("predicted", p.predictedLabel());
+                } else {
+                    line.put("gold", p.gold());
+                    line.put("predicted", p.predicted());
+                }
+                ArrayNode a = line.putArray("scores");
+                for (double v : p.scores()) {
+                    a.add(v);
+                }
+                w.write(json.writeValueAsString(line));
+                w.write('\n');
+            }
+        } catch (IOException e) {
+            throw new ZotuneException("cannot write --predictions file " + predictions + ": " + e.getMessage(), e);
+        }
     }
 }

@@ -12,7 +12,8 @@ import org.zotune.model.BundledModel;
 
 /**
  * Opens a model through the API as the commands do: progress and the backend on stderr, and the command's kind of
- * model (a decoder for perplexity, generate, eval; an encoder for fill-mask, embed) or one line naming the others.
+ * model (a decoder for perplexity, generate; an encoder for fill-mask, embed; either for eval) or one line naming the
+ * others.
  */
 final class ModelSession {
     private ModelSession() {
@@ -36,6 +37,14 @@ final class ModelSession {
                     + "cannot run here, which needs a causal language model; use zotune fill-mask or zotune embed");
         }
         return m;
+    }
+
+    /** A model of either kind (eval: a decoder's candidates, an encoder's objectives), with an adapter or null. */
+    static Model openAny(ModelSource source, java.nio.file.Path adapter, BackendOptions backend, PrintWriter err) {
+        if (adapter != null) {
+            Runs.requireExisting(adapter, "adapter");
+        }
+        return load(source, adapter, backend, err);
     }
 
     /** An encoder (BERT, RoBERTa); a decoder is refused in one line naming perplexity and generate. */

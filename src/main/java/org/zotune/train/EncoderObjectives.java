@@ -28,12 +28,6 @@ final class EncoderObjectives {
     private EncoderObjectives() {
     }
 
-    /** Whether the run's objective embeds examples (similarity, head). */
-    static boolean embeds(TrainConfig c) {
-        TrainConfig.ObjectiveKind k = c.objectiveKind();
-        return k == TrainConfig.ObjectiveKind.SIMILARITY || k == TrainConfig.ObjectiveKind.HEAD;
-    }
-
     /**
      * Objective head trains the head with the body, alone (a linear probe), or beside LoRA adapters (trained in full,
      * as PEFT's SEQ_CLS saves its classifier: modules_to_save); a prefix does not hold a head yet.
@@ -69,7 +63,12 @@ final class EncoderObjectives {
 
     /** The run's objective over the training set's {@code labels} (gold order). */
     static Objective objective(TrainConfig c, TextRowEncoder encoder, List<String> labels, int padId) {
-        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD) {
+        return objective(RunInputs.Keys.of(c), encoder, labels, padId);
+    }
+
+    /** As above, from the keys alone (a run's, or zotune eval's options). */
+    static Objective objective(RunInputs.Keys c, TextRowEncoder encoder, List<String> labels, int padId) {
+        if (c.objective() == TrainConfig.ObjectiveKind.HEAD) {
             return new HeadClassification(c.head().poolingKind());
         }
         SimilarityOptions o = c.similarity();
@@ -121,25 +120,17 @@ final class EncoderObjectives {
 
         /**
          * The head over {@code body}: zero-initialised, or, when the checkpoint carries a classifier (a folder this
-         * objective exported), that one, which must have one row per label.
+         * objective exported), that one, its rows matched to {@code labels} by name through config.json's id2label
+         * ({@link HeadFolder#classifier}: reordered when it lists the same labels in another order, refused when it
+         * lists others).
          */
         static Head of(SequenceClassifier model, List<String> labels, HeadOptions options, List<HostTensor> body,
                 org.zotune.model.Checkpoint checkpoint) {
-            HostTensor w = checkpoint.tensors().get(SequenceClassifier.WEIGHT);
-            HostTensor b = checkpoint.tensors().get(SequenceClassifier.BIAS);
-            if (w == null && b == null) {
+            if (!HeadFolder.hasClassifier(checkpoint)) {
                 return new Head(model, labels, options, body, model.zeroHead());
             }
-            List<HostTensor> zero = model.zeroHead();
-            for (HostTensor[] t : new HostTensor[][] {{w, zero.get(0)}, {b, zero.get(1)}}) {
-                if (t[0] == null || !java.util.Arrays.equals(t[0].shape(), t[1].shape())) {
-                    throw new ZotuneException(checkpoint.source() + ": its classifier does not fit objective head "
-                            + "with " + labels.size() + " labels: " + t[1].name() + " should be "
-                            + java.util.Arrays.toString(t[1].shape()) + ", is " + (t[0] == null ? "missing"
-                            : java.util.Arrays.toString(t[0].shape())));
-                }
-            }
-            return new Head(model, labels, options, body, List.of(w, b));
+            return new Head(model, labels, options, body, HeadFolder.classifier(checkpoint, labels,
+                    model.config().hiddenSize()));
         }
 
         /** What the trajectory records of the head: its labels and its start's digest. */

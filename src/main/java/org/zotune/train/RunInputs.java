@@ -11,15 +11,42 @@ import org.zotune.model.LanguageModel;
 import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.tokenizer.Tokenizer;
 import org.zotune.train.objective.MaskedLmPrompt;
+import org.zotune.train.config.Data;
+import org.zotune.train.objective.HeadOptions;
 import org.zotune.train.objective.Objective;
+import org.zotune.train.objective.SimilarityOptions;
 
 /**
- * What a run trains on, read the same way for every method (the ZO {@link Trainer}, the {@link DfoTrainer}): the
- * kind of model its objective needs, its data encoded for that objective, and the objective itself. In two parts, so
- * that bad data keys are refused before the model is read ({@link #plan}) and the rest after ({@link #read}).
+ * What a run trains on, read the same way for every method (the ZO {@link Trainer}, the {@link DfoTrainer}) and by
+ * {@code zotune eval} on an encoder ({@code Model.evaluate}, so that it scores as a run's evaluations do): the kind of
+ * model its objective needs, its data encoded for that objective, and the objective itself. In two parts, so that bad
+ * data keys are refused before the model is read ({@link #plan}) and the rest after ({@link #read}).
  */
-final class RunInputs {
+public final class RunInputs {
     private RunInputs() {
+    }
+
+    /**
+     * The keys of a run config that choose the objective and encode the data: a run's ({@link #of(TrainConfig)}), or
+     * zotune eval's options bound onto the same records.
+     *
+     * @param objective  key objective
+     * @param data       key data
+     * @param similarity key similarity (objective similarity's options)
+     * @param head       key head (objective head's options)
+     * @param maxLength  key max_length
+     * @param seed       key seed (data.seed when absent)
+     */
+    public record Keys(TrainConfig.ObjectiveKind objective, Data data, SimilarityOptions similarity, HeadOptions head,
+            int maxLength, long seed) {
+
+        static Keys of(TrainConfig c) {
+            return new Keys(c.objectiveKind(), c.data(), c.similarity(), c.head(), c.maxLength(), c.seed());
+        }
+
+        boolean embeds() {
+            return objective == TrainConfig.ObjectiveKind.SIMILARITY || objective == TrainConfig.ObjectiveKind.HEAD;
+        }
     }
 
     /**
@@ -38,14 +65,18 @@ final class RunInputs {
      *
      * @param labels an embedding objective's labels in class order (the head's rows), else null
      */
-    record Read(TrainData data, Objective objective, List<String> labels) {
+    public record Read(TrainData data, Objective objective, List<String> labels) {
     }
 
     static Plan plan(TrainConfig config) {
-        boolean masked = config.objectiveKind() == TrainConfig.ObjectiveKind.MLM;
-        boolean embeds = EncoderObjectives.embeds(config);
-        return new Plan(masked, embeds, masked ? TrainData.maskedTemplate(config.data()) : null,
-                embeds ? TrainData.textTemplate(config.data()) : null);
+        return plan(Keys.of(config));
+    }
+
+    static Plan plan(Keys keys) {
+        boolean masked = keys.objective() == TrainConfig.ObjectiveKind.MLM;
+        boolean embeds = keys.embeds();
+        return new Plan(masked, embeds, masked ? TrainData.maskedTemplate(keys.data()) : null,
+                embeds ? TrainData.textTemplate(keys.data()) : null);
     }
 
     /**
@@ -85,20 +116,39 @@ final class RunInputs {
 
     /** The run's data encoded for its objective, and the objective. */
     static Read read(TrainConfig config, Plan plan, LoadedLanguageModel loaded, Tokenizer tokenizer) {
-        int pad = Math.max(0, loaded.config().padTokenId());
+        if (!plan.masked() && !plan.embeds()) {
+            TrainData data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
+            return new Read(data, Objective.named(config.objective()), null);
+        }
+        return readEncoder(Keys.of(config), plan, loaded.config(), tokenizer);
+    }
+
+    /**
+     * An encoder objective's data (key data's train files) encoded as a run encodes it, and the objective as a run
+     * builds it (for zotune eval: the same classes score the same way).
+     *
+     * @param keys      objective mlm, similarity or head, with its options
+     * @param model     the encoder's config (its padding id)
+     * @param tokenizer the encoder's tokenizer
+     */
+    public static Read readEncoder(Keys keys, org.zotune.model.ModelConfig model, Tokenizer tokenizer) {
+        Plan plan = plan(keys);
+        if (!plan.masked() && !plan.embeds()) {
+            throw new IllegalArgumentException("objective " + keys.objective() + " is not an encoder objective");
+        }
+        return readEncoder(keys, plan, model, tokenizer);
+    }
+
+    private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer) {
+        int pad = Math.max(0, model.padTokenId());
         if (plan.masked()) {
-            MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, pad, config.maxLength());
-            TrainData data = TrainData.loadMasked(config.data(), encoder, plan.maskedTemplate(), config.seed());
+            MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, pad, keys.maxLength());
+            TrainData data = TrainData.loadMasked(keys.data(), encoder, plan.maskedTemplate(), keys.seed());
             return new Read(data, new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(
-                    plan.maskedTemplate().words(), config.data().verbalizerFirstToken())), null);
+                    plan.maskedTemplate().words(), keys.data().verbalizerFirstToken())), null);
         }
-        if (plan.embeds()) {
-            TextRowEncoder encoder = new TextRowEncoder(tokenizer, config.maxLength());
-            TrainData.Encoded e = TrainData.loadEncoded(config.data(), encoder, plan.textTemplate(), pad,
-                    config.seed());
-            return new Read(e.data(), EncoderObjectives.objective(config, encoder, e.labels(), pad), e.labels());
-        }
-        TrainData data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
-        return new Read(data, Objective.named(config.objective()), null);
+        TextRowEncoder encoder = new TextRowEncoder(tokenizer, keys.maxLength());
+        TrainData.Encoded e = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed());
+        return new Read(e.data(), EncoderObjectives.objective(keys, encoder, e.labels(), pad), e.labels());
     }
 }

@@ -41,9 +41,15 @@ import org.zotune.train.config.Splits;
  * @param test          test examples (may be empty)
  * @param padId         the padding id
  * @param description   one line for the log
+ * @param labels        classification data's label names in gold-index order (the training set's: dev and test are
+ *                      re-indexed onto them); empty for multiple-choice and language-model data
  */
 public record TrainData(boolean languageModel, List<EncodedExample> train, List<EncodedExample> dev,
-        List<EncodedExample> test, int padId, String description) {
+        List<EncodedExample> test, int padId, String description, List<String> labels) {
+
+    public TrainData {
+        labels = List.copyOf(labels);
+    }
 
     public static TrainData load(Data d, Tokenizer tokenizer, int maxLength, long runSeed) {
         long seed = d.seed() != null ? d.seed() : runSeed;
@@ -56,7 +62,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                     : TextCorpus.read(paths(d.test()), tokenizer, maxLength, 0).chunks();
             return new TrainData(true, chunks(train), chunks(dev), chunks(test), encoder.padId(),
                     "text: " + train.size() + " train, " + dev.size() + " dev, " + test.size() + " test chunks of "
-                            + maxLength + " tokens");
+                            + maxLength + " tokens", List.of());
         }
         Dataset[] sets = datasets(d, seed);
         Dataset train = sets[0];
@@ -66,7 +72,8 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         if (train.kind() == Dataset.Kind.LANGUAGE_MODEL) {
             List<EncodedExample> tr = encoder.encodeLanguageModel(train);
             return new TrainData(true, tr, lm(encoder, dev), lm(encoder, test), encoder.padId(),
-                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength));
+                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength),
+                    List.of());
         }
         if (train.kind() == Dataset.Kind.REGRESSION) {
             throw new ZotuneException(train.name() + ": a regression data set cannot be trained on by zotune's "
@@ -76,7 +83,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         List<EncodedExample> tr = encoder.encode(train.requireLabels(), template);
         return new TrainData(false, tr, encode(encoder, dev, template), encode(encoder, test, template),
                 encoder.padId(), describe(train, dev, test) + ", template " + template.name()
-                        + truncated(tr, uncut.encode(train, template), maxLength));
+                        + truncated(tr, uncut.encode(train, template), maxLength), train.labels());
     }
 
     /** Reads train, dev and test (null when absent), with k-shot sampling and splits applied. */
@@ -141,7 +148,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
         template.check(train);
         return new TrainData(false, tr, dev, test, encoder.padId(), describe(train, sets[1], sets[2])
-                + ", masked-LM template " + template.name());
+                + ", masked-LM template " + template.name(), train.labels());
     }
 
     /** A run's data for an encoder objective that embeds examples, with the training set's labels in gold order. */
@@ -164,7 +171,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
         List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
         return new Encoded(new TrainData(false, tr, dev, test, padId, describe(train, sets[1], sets[2])
-                + ", text " + template.name()), train.labels());
+                + ", text " + template.name(), train.labels()), train.labels());
     }
 
     /**

@@ -202,10 +202,17 @@ final class ReplayRuns {
                 "adapter_config.json")), what + ": adapter_config.json");
     }
 
-    /** {@code base}'s folder plus a classifier (2 labels) of float32 values that bf16 cannot hold. */
+    /**
+     * {@code base}'s folder plus a classifier (2 labels) of float32 values that bf16 cannot hold, its rows named by
+     * config.json's id2label as a head run exports them (neg, pos: the jsonl reader's order).
+     */
     Path withClassifier(Path base, String name) throws IOException {
         Path out = Files.createDirectories(dir.resolve(name));
-        Files.copy(base.resolve("config.json"), out.resolve("config.json"));
+        com.fasterxml.jackson.databind.ObjectMapper m = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode c = (com.fasterxml.jackson.databind.node.ObjectNode)
+                m.readTree(base.resolve("config.json").toFile());
+        c.putObject("id2label").put("0", "neg").put("1", "pos");
+        m.writeValue(out.resolve("config.json").toFile(), c);
         Files.copy(base.resolve("tokenizer.json"), out.resolve("tokenizer.json"));
         List<HostTensor> w = new ArrayList<>(SafetensorsFile.open(base.resolve("model.safetensors")).tensors()
                 .values());

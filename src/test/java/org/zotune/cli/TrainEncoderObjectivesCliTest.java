@@ -130,8 +130,8 @@ class TrainEncoderObjectivesCliTest {
         Path three = Files.writeString(dir.resolve("three.jsonl"),
                 ROWS + "{\"text\": \"so so\", \"label\": \"meh\"}\n");
         CliRun.of("train", "--config", again.toString(), "--set", "data.train=" + three, "--set", "data.dev=" + three,
-                "--overwrite").assertUsageError("classifier does not fit objective head with 3 labels",
-                        "classifier.weight", "[3, 16]", "[2, 16]");
+                "--overwrite").assertUsageError(out.toString(), "labels [neg, pos] (config.json id2label) are not "
+                        + "the data's labels [meh, neg, pos]");
     }
 
     @Test

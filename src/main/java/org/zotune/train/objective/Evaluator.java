@@ -28,8 +28,12 @@ public final class Evaluator {
      * @param f1          binary F1 (2 candidates) or macro F1
      * @param loss        mean classification loss (ALGORITHMS.md §6)
      * @param predictions per example, the predicted candidate
+     * @param gold        per example, the gold candidate
+     * @param scores      per example, each class's score as the objective computes it (the argmax is the prediction):
+     *                    a {@link ChoiceScorer}'s logits, or the candidates' mean log-likelihood per token
      */
-    public record Result(int examples, double accuracy, double f1, double loss, int[] predictions) {
+    public record Result(int examples, double accuracy, double f1, double loss, int[] predictions, int[] gold,
+            double[][] scores) {
     }
 
     /**
@@ -101,17 +105,22 @@ public final class Evaluator {
                 for (int r = 0; r < s.length; r++) {
                     classes[r] = s[r].length;
                 }
-                return new Scored(ChoiceScorer.predictions(s), ChoiceScorer.crossEntropy(s, b.gold()), classes);
+                return new Scored(ChoiceScorer.predictions(s), ChoiceScorer.crossEntropy(s, b.gold()), classes, s);
             });
         }
         return evaluate(data, batchSize, padId, b -> {
             OptionScores.Scored s = OptionScores.score(ops, model, weights, b);
-            return new Scored(s.predictions(), OptionScores.classificationLoss(s, b), b.candidates());
+            double[][] perExample = new double[b.examples()][];
+            for (int x = 0; x < perExample.length; x++) {
+                int first = b.firstRow()[x];
+                perExample[x] = java.util.Arrays.copyOfRange(s.rowScores(), first, first + b.candidates()[x]);
+            }
+            return new Scored(s.predictions(), OptionScores.classificationLoss(s, b), b.candidates(), perExample);
         });
     }
 
-    /** One batch's predictions, its mean loss and each example's number of classes. */
-    private record Scored(int[] predictions, double loss, int[] classes) {
+    /** One batch's predictions, its mean loss, each example's number of classes and its classes' scores. */
+    private record Scored(int[] predictions, double loss, int[] classes, double[][] scores) {
     }
 
     /** Scores the data in batches of {@code batchSize} and averages the loss over the examples. */
@@ -126,6 +135,7 @@ public final class Evaluator {
         int n = data.size();
         int[] pred = new int[n];
         int[] gold = new int[n];
+        double[][] scores = new double[n][];
         int classes = 0;
         double lossSum = 0;
         for (int from = 0; from < n; from += batchSize) {
@@ -136,9 +146,11 @@ public final class Evaluator {
             for (int i = 0; i < chunk.size(); i++) {
                 pred[from + i] = s.predictions()[i];
                 gold[from + i] = b.gold()[i];
+                scores[from + i] = s.scores()[i];
                 classes = Math.max(classes, s.classes()[i]);
             }
         }
-        return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred);
+        return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred, gold,
+                scores);
     }
 }
