@@ -111,8 +111,9 @@ public final class HfExport {
 
     /**
      * Marks the folder {@link #write} just wrote as a sequence classifier (objective head): config.json gains
-     * architectures {@code BertForSequenceClassification} (RoBERTa keeps its own: its Hugging Face head is another
-     * shape), {@code num_labels}, {@code id2label} / {@code label2id} and {@code zotune_pooling}. Transformers'
+     * architectures {@code BertForSequenceClassification} (a bare BERT; a BERT with the masked-LM head keeps its class,
+     * whose tensors the folder still holds, and RoBERTa keeps its own: its Hugging Face head is another shape),
+     * {@code num_labels}, {@code id2label} / {@code label2id} and {@code zotune_pooling}. Transformers'
      * BertForSequenceClassification classifies the pooler's output, zotune's head the mean or first-token pooled
      * hidden states: zotune_pooling says which, so the weights reproduce zotune's predictions when pooled that way.
      */
@@ -125,7 +126,9 @@ public final class HfExport {
         } catch (IOException | ClassCastException e) {
             throw new ZotuneException(file + ": cannot read the exported config.json: " + e.getMessage(), e);
         }
-        if (config.family() == ModelFamily.BERT) {
+        // a bare BERT becomes a sequence classifier; one with the masked-LM head keeps its class (BertForMaskedLM),
+        // since its cls.predictions tensors stay in the folder and zotune reads the head from architectures
+        if (config.family() == ModelFamily.BERT && (config.encoder() == null || !config.encoder().mlmHead())) {
             o.putArray("architectures").add("BertForSequenceClassification");
         }
         o.put("num_labels", labels.size());

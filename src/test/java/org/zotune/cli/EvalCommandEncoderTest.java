@@ -130,6 +130,20 @@ class EvalCommandEncoderTest {
     }
 
     @Test
+    void aHeadTrainedOnAMaskedLmReloadsWithItsMlmHead() throws IOException {
+        // the export keeps BertForMaskedLM's class (its cls.predictions tensors stay): before, it was marked
+        // BertForSequenceClassification and refused on loading ("tensor(s) that the config does not account for")
+        Path mlm = TinyBertFolder.write(dir.resolve("mlm"), 9, true);
+        Path head = train(mlm, "head-on-mlm", "objective: head");
+        JsonNode config = new ObjectMapper().readTree(head.resolve("best").resolve("config.json").toFile());
+        assertEquals("BertForMaskedLM", config.path("architectures").get(0).asText(), config.toString());
+        assertEquals(2, config.path("num_labels").asInt());
+        assertReproducesTheRun(head, "head");
+        assertEquals("mlm", lastJson(eval(head.resolve("best"), "--objective", "mlm", "--template",
+                "{text} It was [MASK].", "--verbalizer", "pos=great,neg=terrible")).path("objective").asText());
+    }
+
+    @Test
     void similarityIsEvaluatorsScoreOfTheTrainingObjective() throws IOException {
         Path bare = TinyBertFolder.write(dir.resolve("bare"), 8, false);
         JsonNode e = lastJson(eval(bare, "--objective", "similarity", "--labels",
