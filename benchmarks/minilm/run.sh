@@ -29,7 +29,7 @@
 #   probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
 # Phase lpft (not in the default PHASES; k = 512 only): LP-FT, lpft.py's logistic-regression probe on the frozen
 #   model's mean-pooled embeddings written as the head of a model folder, then objective head (full) from it with
-#   ZO-SGD and ZO-AdaMU at every rate of LPFT_LRS ["1e-6 1e-5 1e-4"] and every seed. Its train and dev files are
+#   ZO-SGD and ZO-AdaMU (LPFT_OPTIMIZERS ["sgd adamu"]) at every rate of LPFT_LRS ["1e-6 1e-5 1e-4"] and every seed. Its train and dev files are
 #   lpft.py's draw (numpy's, the one probe.py and backprop_ceiling.py make), not data.seed's, so the probe and the
 #   runs after it see the same 1,024 + 1,024 sentences.
 set -euo pipefail
@@ -54,6 +54,7 @@ ADAMU_LRS=${ADAMU_LRS:-"1e-5 1e-4 1e-3"}
 PEFT_SGD_LRS=${PEFT_SGD_LRS:-"1e-4 1e-3 1e-2"}
 PEFT_ADAMU_LRS=${PEFT_ADAMU_LRS:-"1e-4 1e-3 1e-2"}
 LPFT_LRS=${LPFT_LRS:-"1e-6 1e-5 1e-4"}
+LPFT_OPTIMIZERS=${LPFT_OPTIMIZERS:-"sgd adamu"}
 [ -f "$MODEL/model.safetensors" ] || { echo "run.sh: $MODEL/model.safetensors not found (set ZOTUNE_DATA)" >&2; exit 1; }
 [ -x "$ZOTUNE" ] || { echo "run.sh: zotune launcher $ZOTUNE not found (set ZOTUNE)" >&2; exit 1; }
 mkdir -p "$WORK/runs"
@@ -179,7 +180,7 @@ for phase in $PHASES; do
       python3 "$HERE/lpft.py" "$WORK" || { echo "lpft: FAILED"; continue; }
       for seed in $SEEDS; do
         d=$WORK/lpft/s$seed
-        for opt in sgd adamu; do
+        for opt in $LPFT_OPTIMIZERS; do
           for lr in $LPFT_LRS; do
             RUN_MODEL=$d/model spawn "k512-head-lpft-$opt-lr$lr-s$seed" --set data.format=sst2 --set data.k_shot=0 \
                 --set "data.train=$d/train.tsv" --set "data.dev=$d/dev.tsv" \
