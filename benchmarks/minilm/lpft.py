@@ -20,13 +20,10 @@ accuracy: a check that zotune pools what `zotune embed` pools."""
 import json
 import os
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
-from sst2_splits import accuracy, fit, k_per_class, read_tsv
+from sst2_splits import accuracy, embeddings, fit, k_per_class, pool512, read_tsv, setting
 
 GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
 K = int(os.environ.get("LPFT_K", "512"))  # per class; smaller for a quick check
@@ -88,35 +85,12 @@ def probe_folder(base, out, w):
 
 
 def main():
-    work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
-    device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
-    root = Path(__file__).resolve().parents[2]
-    data = Path(os.environ.get("ZOTUNE_DATA", root.parent / "shared" / "data"))
-    zotune = os.environ.get("ZOTUNE", str(root / "zotune"))
-    model = data / "models" / "all-MiniLM-L6-v2"
-    seeds = [int(s) for s in json.loads((work / "plan.json").read_text())["seeds"].split()] \
-        if (work / "plan.json").exists() else [13, 21, 42]
-    pool = os.environ.get("POOL512", "glue")
-    if pool not in ("glue", "sentences"):
-        sys.exit(f"lpft.py: POOL512 must be glue or sentences, not {pool}")
-    rows = read_tsv(data / "datasets" / ("sst2-glue/train.tsv" if pool == "glue"
-                                         else "sst2-sentences/stsa.binary.train"))
+    work, device, data, zotune, model, seeds = setting()
+    rows = pool512(data, "lpft.py")
     test = read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
     splits = {seed: k_per_class(rows, K, np.random.default_rng(seed)) for seed in seeds}
-
     sentences = sorted({s for train, dev in splits.values() for part in (train, dev, test) for s, _ in part})
-    (work / "lpft").mkdir(parents=True, exist_ok=True)
-    text, emb = work / "lpft" / "sentences.txt", work / "lpft" / "embeddings.jsonl"
-    text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-    if not emb.exists() or sum(1 for _ in open(emb, encoding="utf-8")) != len(sentences):
-        r = subprocess.run([zotune, "embed", "--model", str(model), "--text-file", str(text), "--pooling", "mean",
-                            "--out", str(emb), "--device", device], capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"lpft.py: zotune embed failed ({r.returncode}): {r.stderr.strip()[-500:]}")
-    with open(emb, encoding="utf-8") as f:
-        vectors = {s: np.asarray(json.loads(line)["embedding"], dtype=np.float64) for s, line in zip(sentences, f)}
-    if len(vectors) != len(sentences):
-        sys.exit(f"lpft.py: {emb} has {len(vectors)} embeddings for {len(sentences)} sentences")
+    vectors = embeddings(zotune, model, sentences, work / "lpft", device, False, "lpft.py")
 
     def xy(part):
         x = np.stack([vectors[s] for s, _ in part])

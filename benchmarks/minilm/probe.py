@@ -12,33 +12,17 @@ POOL512=sentences as run.sh takes it, the sentence-level SST-2 train) with the s
 dev sentences. The fit: Newton's method on the mean log-loss + 1/(2·C·n)·|w|² (bias not penalised), 50 iterations at
 most, numpy only. Test accuracy is read at the picked C only."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
-from sst2_splits import accuracy, fit, k_per_class, read_tsv
+from sst2_splits import accuracy, embeddings, fit, k_per_class, pool512, read_tsv, setting
 
-work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
-device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
-root = Path(__file__).resolve().parents[2]
-data = Path(os.environ.get("ZOTUNE_DATA", root.parent / "shared" / "data"))
-zotune = os.environ.get("ZOTUNE", str(root / "zotune"))
-model = data / "models" / "all-MiniLM-L6-v2"
-seeds = [int(s) for s in json.loads((work / "plan.json").read_text())["seeds"].split()] \
-    if (work / "plan.json").exists() else [13, 21, 42]
+work, device, data, zotune, model, seeds = setting()
 GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
-
 
 splits = {}  # (k, seed) -> (train, dev, test)
 glue_test = read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
-pool512 = os.environ.get("POOL512", "glue")
-if pool512 not in ("glue", "sentences"):
-    sys.exit(f"probe.py: POOL512 must be glue or sentences, not {pool512}")
-glue_train = read_tsv(data / "datasets" / ("sst2-glue/train.tsv" if pool512 == "glue"
-                                           else "sst2-sentences/stsa.binary.train"))
+glue_train = pool512(data, "probe.py")
 for seed in seeds:
     d = data / "datasets" / "lm-bff-k-shot" / "SST-2" / f"16-{seed}"
     splits[(16, seed)] = (read_tsv(d / "train.tsv"), read_tsv(d / "dev.tsv"), glue_test)
@@ -46,22 +30,7 @@ for seed in seeds:
     splits[(512, seed)] = (train, dev, glue_test)
 
 sentences = sorted({s for sp in splits.values() for part in sp for s, _ in part})
-(work / "probe").mkdir(parents=True, exist_ok=True)
-text = work / "probe" / "sentences.txt"
-emb = work / "probe" / "embeddings.jsonl"
-text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-if not emb.exists() or sum(1 for _ in open(emb, encoding="utf-8")) != len(sentences):
-    r = subprocess.run([zotune, "embed", "--model", str(model), "--text-file", str(text), "--pooling", "mean",
-                        "--normalize", "--out", str(emb), "--device", device], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"probe.py: zotune embed failed ({r.returncode}): {r.stderr.strip()[-500:]}")
-vectors = {}
-with open(emb, encoding="utf-8") as f:
-    for s, line in zip(sentences, f):
-        o = json.loads(line)
-        vectors[s] = np.asarray(o["embedding"], dtype=np.float64)
-if len(vectors) != len(sentences):
-    sys.exit(f"probe.py: {emb} has {len(vectors)} embeddings for {len(sentences)} sentences")
+vectors = embeddings(zotune, model, sentences, work / "probe", device, True, "probe.py")
 
 
 def xy(rows):

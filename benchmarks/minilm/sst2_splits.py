@@ -1,5 +1,12 @@
 """SST-2 rows and the k-per-class draw shared by probe.py, lpft.py and backprop_ceiling.py, so that they score the same
-examples, and the logistic regression of probe.py and lpft.py (imported from the scripts' own folder)."""
+examples, and what probe.py and lpft.py share besides: their command line and environment, the k = 512 pool,
+`zotune embed`'s vectors, the logistic regression (imported from the scripts' own folder)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
 
@@ -55,3 +62,45 @@ def fit(x, y, c):
 def accuracy(w, x, y):
     """Fraction of rows whose sign of x·w matches the 0/1 label y."""
     return float(np.mean(((x @ w) > 0).astype(np.float64) == y))
+
+
+def setting():
+    """(work, device, data, zotune, model, seeds) of a script called as `SCRIPT.py WORK [DEVICE]` with ZOTUNE and
+    ZOTUNE_DATA in the environment; the seeds are run.sh's plan.json's, else 13, 21, 42."""
+    work = Path(sys.argv[1] if len(sys.argv) > 1 else "target/minilm")
+    device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
+    root = Path(__file__).resolve().parents[2]
+    data = Path(os.environ.get("ZOTUNE_DATA", root.parent / "shared" / "data"))
+    zotune = os.environ.get("ZOTUNE", str(root / "zotune"))
+    seeds = [int(s) for s in json.loads((work / "plan.json").read_text())["seeds"].split()] \
+        if (work / "plan.json").exists() else [13, 21, 42]
+    return work, device, data, zotune, data / "models" / "all-MiniLM-L6-v2", seeds
+
+
+def pool512(data, script):
+    """The rows k = 512 is drawn from, as POOL512 (run.sh's variable) names them: glue (GLUE's SST-2 train.tsv, the
+    default) or sentences (the sentence-level SST-2 training set)."""
+    pool = os.environ.get("POOL512", "glue")
+    if pool not in ("glue", "sentences"):
+        sys.exit(f"{script}: POOL512 must be glue or sentences, not {pool}")
+    return read_tsv(data / "datasets" / ("sst2-glue/train.tsv" if pool == "glue"
+                                         else "sst2-sentences/stsa.binary.train"))
+
+
+def embeddings(zotune, model, sentences, folder, device, normalize, script):
+    """sentence -> float64 vector: `zotune embed --pooling mean` (with --normalize when asked) of every sentence, one
+    call, its output kept in folder/embeddings.jsonl and reused while it has a line per sentence."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text, emb = folder / "sentences.txt", folder / "embeddings.jsonl"
+    text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
+    if not emb.exists() or sum(1 for _ in open(emb, encoding="utf-8")) != len(sentences):
+        r = subprocess.run([zotune, "embed", "--model", str(model), "--text-file", str(text), "--pooling", "mean",
+                            *(["--normalize"] if normalize else []), "--out", str(emb), "--device", device],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"{script}: zotune embed failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+    with open(emb, encoding="utf-8") as f:
+        vectors = {s: np.asarray(json.loads(line)["embedding"], dtype=np.float64) for s, line in zip(sentences, f)}
+    if len(vectors) != len(sentences):
+        sys.exit(f"{script}: {emb} has {len(vectors)} embeddings for {len(sentences)} sentences")
+    return vectors

@@ -34,14 +34,8 @@ class EvalCommandEncoderTest {
     Path dir;
 
     /** Labels in file order: pos, neg, pos, neg, pos, neg, neg. */
-    private static final String ROWS = String.join("\n",
-            "{\"text\": \"the movie is fun\", \"label\": \"pos\"}",
-            "{\"text\": \"the plot is dull\", \"label\": \"neg\"}",
-            "{\"text\": \"loved the acting\", \"label\": \"pos\"}",
-            "{\"text\": \"hated the film\", \"label\": \"neg\"}",
-            "{\"text\": \"a good film\", \"label\": \"pos\"}",
-            "{\"text\": \"a boring movie\", \"label\": \"neg\"}",
-            "{\"text\": \"the acting is bad\", \"label\": \"neg\"}", "");
+    private static final String ROWS = TrainEncoderObjectivesCliTest.ROWS
+            + "{\"text\": \"the acting is bad\", \"label\": \"neg\"}\n";
     private static final List<String> GOLD = List.of("pos", "neg", "pos", "neg", "pos", "neg", "neg");
 
     private Path data() throws IOException {

@@ -33,13 +33,7 @@ class HeadLabelOrderCliTest {
     @TempDir
     Path dir;
 
-    private static final String ROWS = String.join("\n",
-            "{\"text\": \"the movie is fun\", \"label\": \"pos\"}",
-            "{\"text\": \"the plot is dull\", \"label\": \"neg\"}",
-            "{\"text\": \"loved the acting\", \"label\": \"pos\"}",
-            "{\"text\": \"hated the film\", \"label\": \"neg\"}",
-            "{\"text\": \"a good film\", \"label\": \"pos\"}",
-            "{\"text\": \"a boring movie\", \"label\": \"neg\"}", "");
+    private static final String ROWS = TrainEncoderObjectivesCliTest.ROWS;
 
     private Path data;
     /** A head run's model/: id2label {0: neg, 1: pos} (the jsonl reader's sorted order). */

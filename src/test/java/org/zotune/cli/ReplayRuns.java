@@ -23,13 +23,7 @@ import org.zotune.tensor.HostTensor;
  * their outputs, which print how far apart differing tensors are before failing.
  */
 final class ReplayRuns {
-    private static final String ROWS = String.join("\n",
-            "{\"text\": \"the movie is fun\", \"label\": \"pos\"}",
-            "{\"text\": \"the plot is dull\", \"label\": \"neg\"}",
-            "{\"text\": \"loved the acting\", \"label\": \"pos\"}",
-            "{\"text\": \"hated the film\", \"label\": \"neg\"}",
-            "{\"text\": \"a good film\", \"label\": \"pos\"}",
-            "{\"text\": \"a boring movie\", \"label\": \"neg\"}", "");
+    private static final String ROWS = TrainEncoderObjectivesCliTest.ROWS;
 
     static final String[] MLM = {"objective: mlm", "data:", "  template: '{text} It was [MASK].'",
         "  verbalizer: {pos: great, neg: terrible}"};

@@ -40,7 +40,8 @@ class TrainEncoderObjectivesCliTest {
     @TempDir
     Path dir;
 
-    private static final String ROWS = String.join("\n",
+    /** Six sentiment rows, pos and neg alternating (also the data of the other encoder CLI tests here). */
+    static final String ROWS = String.join("\n",
             "{\"text\": \"the movie is fun\", \"label\": \"pos\"}",
             "{\"text\": \"the plot is dull\", \"label\": \"neg\"}",
             "{\"text\": \"loved the acting\", \"label\": \"pos\"}",
