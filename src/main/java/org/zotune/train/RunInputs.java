@@ -148,7 +148,7 @@ public final class RunInputs {
                     plan.maskedTemplate().words(), keys.data().verbalizerFirstToken())), null);
         }
         TextRowEncoder encoder = new TextRowEncoder(tokenizer, keys.maxLength());
-        TrainData.Encoded e = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed());
-        return new Read(e.data(), EncoderObjectives.objective(keys, encoder, e.labels(), pad), e.labels());
+        TrainData data = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed());
+        return new Read(data, EncoderObjectives.objective(keys, encoder, data.labels(), pad), data.labels());
     }
 }

@@ -151,15 +151,11 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                 + ", masked-LM template " + template.name(), train.labels());
     }
 
-    /** A run's data for an encoder objective that embeds examples, with the training set's labels in gold order. */
-    public record Encoded(TrainData data, List<String> labels) {
-    }
-
     /**
      * A run's data for objective similarity or head: classification data, one row per example holding its text
-     * ({@link TextRowEncoder}); {@code labels} are the training set's, in the order of the gold indices.
+     * ({@link TextRowEncoder}); its {@code labels} are the training set's, in the order of the gold indices.
      */
-    public static Encoded loadEncoded(Data d, TextRowEncoder encoder, TextTemplate template, int padId,
+    public static TrainData loadEncoded(Data d, TextRowEncoder encoder, TextTemplate template, int padId,
             long runSeed) {
         if (d.format().equals("text")) {
             throw new ZotuneException("objectives similarity and head need classification data, not data.format "
@@ -170,8 +166,8 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         List<EncodedExample> tr = encoder.encode(train, template);
         List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
         List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
-        return new Encoded(new TrainData(false, tr, dev, test, padId, describe(train, sets[1], sets[2])
-                + ", text " + template.name(), train.labels()), train.labels());
+        return new TrainData(false, tr, dev, test, padId, describe(train, sets[1], sets[2]) + ", text "
+                + template.name(), train.labels());
     }
 
     /**

@@ -207,10 +207,10 @@ class EncoderObjectivesTest {
             // the reader sorts labels: train [bad, good, meh], dev [good, meh]
             assertEquals(List.of(2, 1), masked.dev().stream().map(EncodedExample::gold).toList());
             assertEquals(List.of("terrible", "great", "movie"), template.words());
-            TrainData.Encoded enc = TrainData.loadEncoded(d, new TextRowEncoder(tok, 64), TextTemplate.fields("x"), 0,
+            TrainData enc = TrainData.loadEncoded(d, new TextRowEncoder(tok, 64), TextTemplate.fields("x"), 0,
                     1);
             assertEquals(List.of("bad", "good", "meh"), enc.labels());
-            assertEquals(List.of(2, 1), enc.data().dev().stream().map(EncodedExample::gold).toList());
+            assertEquals(List.of(2, 1), enc.dev().stream().map(EncodedExample::gold).toList());
         }
     }
 

@@ -150,11 +150,11 @@ class EncoderTaskDataTest {
         Data d = data("format=nli-json", "train=" + ds("nli-subsets/SNLI-dev.json"), "k_shot=16",
                 "template=snli");
         TextRowEncoder enc = new TextRowEncoder(tok, 128);
-        TrainData.Encoded e = TrainData.loadEncoded(d, enc, TrainData.textTemplate(d), 0, 42);
-        assertEquals(48, e.data().train().size());
+        TrainData e = TrainData.loadEncoded(d, enc, TrainData.textTemplate(d), 0, 42);
+        assertEquals(48, e.train().size());
         assertEquals(List.of("contradiction", "entailment", "neutral"), e.labels());
         // a pair is [CLS] premise [SEP] hypothesis [SEP]
-        int[] row = e.data().train().get(0).rows()[0];
+        int[] row = e.train().get(0).rows()[0];
         int sep = tok.encodeNoSpecial("[SEP]")[0];
         int seps = 0;
         for (int id : row) {
@@ -166,9 +166,9 @@ class EncoderTaskDataTest {
                 org.zotune.train.objective.LabelDescriptions.builtin("snli"));
         Data sst = data("format=kshot", "train=" + ds("lm-bff-k-shot"), "dev=" + ds("lm-bff-k-shot"),
                 "test=" + ds("lm-bff-k-shot"), "task=SST-2", "k_shot=16", "seed=21", "template=sst2");
-        TrainData.Encoded s = TrainData.loadEncoded(sst, enc, TrainData.textTemplate(sst), 0, 42);
-        assertEquals(32, s.data().train().size());
-        assertEquals(872, s.data().test().size());
+        TrainData s = TrainData.loadEncoded(sst, enc, TrainData.textTemplate(sst), 0, 42);
+        assertEquals(32, s.train().size());
+        assertEquals(872, s.test().size());
         assertEquals(List.of("0", "1"), s.labels());
     }
 }
