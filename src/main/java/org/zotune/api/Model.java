@@ -18,6 +18,7 @@ import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
 import org.zotune.backend.cuda.CudaOps;
 import org.zotune.cuda.Cuda;
+import org.zotune.data.batch.EncodedExample;
 import org.zotune.model.Batch;
 import org.zotune.model.CausalLM;
 import org.zotune.model.Checkpoint;
@@ -634,20 +635,38 @@ public final class Model implements AutoCloseable {
             default -> "";
         };
         Evaluator.Result r;
+        List<String> labels = td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<HostTensor> rows = HeadFolder.classifier(checkpoint, read.labels(), config.hiddenSize());
-            SequenceClassifier withHead = new SequenceClassifier(encoder, read.labels().size());
+            List<EncodedExample> examples = td.train();
+            List<String> named = HeadFolder.labels(checkpoint);
+            if (named != null && named.size() > labels.size() && named.containsAll(labels)) {
+                // a data set with some of the head's labels (say a file of one class): every row still competes,
+                // so the gold indices move onto the head's labels
+                examples = onLabels(examples, labels, named);
+                labels = named;
+            }
+            List<HostTensor> rows = HeadFolder.classifier(checkpoint, labels, config.hiddenSize());
+            SequenceClassifier withHead = new SequenceClassifier(encoder, labels.size());
             // the head beside the body's parameters (and an adapter's composition), in the model's dtype as a run
             // holds it
             try (Parameters headParams = ops.createParameters(rows, params.dtype())) {
                 r = Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
-                        headParams), td.train(), batchSize, td.padId(), read.objective());
+                        headParams), examples, batchSize, td.padId(), read.objective());
             }
         } else {
             r = Evaluator.evaluate(ops, encoder, weights, td.train(), batchSize, td.padId(), read.objective());
         }
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
-                name, scoring, predictions ? predictions(r, td.labels()) : List.of());
+                name, scoring, predictions ? predictions(r, labels) : List.of());
+    }
+
+    /** {@code examples} with each gold index (a position in {@code from}) moved to its label's position in {@code to}. */
+    private static List<EncodedExample> onLabels(List<EncodedExample> examples, List<String> from, List<String> to) {
+        List<EncodedExample> out = new ArrayList<>(examples.size());
+        for (EncodedExample e : examples) {
+            out.add(new EncodedExample(e.source(), e.rows(), e.answerStart(), to.indexOf(from.get(e.gold()))));
+        }
+        return out;
     }
 
     /** Each example's prediction, with label names where the data has them. */

@@ -161,6 +161,54 @@ class HeadLabelOrderCliTest {
                 .assertUsageError(trained.toString(), "[neg, pos]", "the data's labels [meh, neg, pos]");
     }
 
+    /**
+     * A file of the positive rows alone (its label set: [pos]) is scored over both of the head's rows: each example's
+     * prediction and scores are those the full file gives it, gold re-indexed onto the head's labels, and the
+     * accuracy is the full file's on those rows. Before, eval refused the file.
+     */
+    @Test
+    void evalOfAFileWithSomeOfTheHeadsLabelsScoresEveryRow() throws IOException {
+        Path all = dir.resolve("all.jsonl");
+        Path some = dir.resolve("some.jsonl");
+        lastJson(eval(trained, "--predictions", all.toString()));
+        List<String> rows = ROWS.lines().toList();
+        List<Integer> positive = new ArrayList<>();
+        for (int i = 0; i < rows.size(); i++) {
+            if (rows.get(i).contains("\"pos\"")) {
+                positive.add(i);
+            }
+        }
+        Path pos = Files.writeString(dir.resolve("pos.jsonl"), String.join("\n",
+                positive.stream().map(rows::get).toList()) + "\n");
+        JsonNode r = lastJson(CliRun.of("eval", "--model", trained.toString(), "--data", pos.toString(), "--device",
+                "cpu", "--predictions", some.toString()));
+        ObjectMapper m = new ObjectMapper();
+        List<JsonNode> full = Files.readAllLines(all).stream().map(l -> read(m, l)).toList();
+        List<JsonNode> sub = Files.readAllLines(some).stream().map(l -> read(m, l)).toList();
+        assertEquals(positive.size(), sub.size());
+        int right = 0;
+        for (int j = 0; j < sub.size(); j++) {
+            JsonNode f = full.get(positive.get(j));
+            JsonNode s = sub.get(j);
+            assertEquals("pos", s.get("gold").asText(), s.toString());
+            assertEquals(f.get("predicted"), s.get("predicted"), s.toString());
+            assertEquals(2, s.get("scores").size(), "both rows scored: " + s);
+            for (int c = 0; c < 2; c++) { // other batches, other padding: equal up to rounding
+                assertEquals(f.get("scores").get(c).asDouble(), s.get("scores").get(c).asDouble(), 1e-6, s.toString());
+            }
+            right += f.get("predicted").equals(f.get("gold")) ? 1 : 0;
+        }
+        assertEquals((double) right / sub.size(), r.get("accuracy").asDouble(), 1e-12, r.toString());
+    }
+
+    private static JsonNode read(ObjectMapper m, String line) {
+        try {
+            return m.readTree(line);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     static JsonNode lastJson(CliRun r) throws IOException {
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.outLines();
