@@ -1,6 +1,7 @@
 package org.zotune.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -80,6 +81,18 @@ class TrainCliTest {
         Path data = write("empty.jsonl", "\n\n");
         Path cfg = classificationConfig(data);
         CliRun.of("train", "--config", cfg.toString()).assertUsageError("empty.jsonl", "empty");
+    }
+
+    /** A decoder scores a prompt, so an sst2 file without data.template is refused before the run folder exists. */
+    @Test
+    void decoderOnSst2WithoutTemplate() throws IOException {
+        Path data = write("train.tsv", "sentence\tlabel\na fine film\t1\na dull film\t0\n");
+        Path cfg = write("run.yaml", String.join("\n", "model: bundled", "data:", "  format: sst2",
+                "  train: '" + data + "'", "steps: 2", "batch_size: 2", "device: cpu",
+                "out: '" + dir.resolve("out") + "'", ""));
+        CliRun.of("train", "--config", cfg.toString()).assertUsageError("key 'data.template' is required",
+                "train.tsv", "sst2");
+        assertFalse(Files.exists(dir.resolve("out")), "a refused run leaves no folder");
     }
 
     @Test

@@ -79,6 +79,35 @@ class TrainEncoderObjectivesCliTest {
         assertTrue(Files.isRegularFile(dir.resolve("sim/model/model.safetensors")));
     }
 
+    /**
+     * Objective head reads an example's sentence alone, so a GLUE-style sst2 file needs no data.template, in train
+     * and in eval; eval of the run's model/ reproduces its final dev loss.
+     */
+    @Test
+    void theHeadOnAnSst2FileNeedsNoTemplate() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
+        StringBuilder tsv = new StringBuilder("sentence\tlabel\n");
+        for (String row : ROWS.lines().toList()) {
+            JsonNode n = new ObjectMapper().readTree(row);
+            tsv.append(n.get("text").asText()).append('\t').append(n.get("label").asText().equals("pos") ? 1 : 0)
+                    .append('\n');
+        }
+        Path data = Files.writeString(dir.resolve("train.tsv"), tsv);
+        Path cfg = Files.writeString(dir.resolve("sst2.yaml"), String.join("\n", "model: '" + model + "'",
+                "objective: head", "data:", "  format: sst2", "  train: '" + data + "'", "  dev: '" + data + "'",
+                "optimizer: {name: zo-adam, lr: 0.05}", "eps: 0.01", "steps: 20", "batch_size: 6", "eval_every: 0",
+                "device: cpu", "out: '" + dir.resolve("sst2") + "'", ""));
+        CliRun r = CliRun.of("train", "--config", cfg.toString(), "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        double dev = summary(dir.resolve("sst2")).get("final_dev").get("loss").asDouble();
+        CliRun e = CliRun.of("eval", "--model", dir.resolve("sst2/model").toString(), "--data", data.toString(),
+                "--format", "sst2", "--device", "cpu");
+        assertEquals(0, e.code(), e.err());
+        List<String> out = e.outLines();
+        JsonNode last = new ObjectMapper().readTree(out.get(out.size() - 1));
+        assertEquals(dev, last.get("loss").asDouble(), 1e-6, "eval of model/ = the run's final dev loss");
+    }
+
     @Test
     void theHeadStartsUniformTrainsAndIsExportedAsASequenceClassifier() throws IOException {
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);

@@ -66,10 +66,8 @@ public record Data(
         train = List.copyOf(train);
         dev = dev == null ? List.of() : List.copyOf(dev);
         test = test == null ? List.of() : List.copyOf(test);
-        if (!format.equals("text") && !format.equals("jsonl") && template == null) {
-            throw new ZotuneException("key 'data.template' is required for data.format " + format
-                    + " (a built-in template name or a pattern ending in {label} / {option})");
-        }
+        // data.template is checked where a template is read: a decoder's prompt and objective mlm need one, while
+        // objectives head and similarity read the example's text without one
     }
 
     public Format formatKind() {
