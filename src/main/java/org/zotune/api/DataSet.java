@@ -9,13 +9,16 @@ import org.zotune.train.config.RecordBinder;
 
 /**
  * A data set as the {@code data} section of run.yaml describes it (format, files, template, ...; the same keys,
- * defaults and checks), for {@link Model#evaluate}. Immutable and thread-safe.
+ * defaults and checks), for {@link Model#evaluate}, which scores its {@link #split()} (train unless set: the file
+ * key {@code train} names). Immutable and thread-safe.
  */
 public final class DataSet {
     private final Data data;
+    private final String split;
 
-    private DataSet(Data data) {
+    private DataSet(Data data, String split) {
         this.data = data;
+        this.split = split;
     }
 
     /** Plain text scored in chunks of the evaluation's max length. */
@@ -37,11 +40,29 @@ public final class DataSet {
         return data;
     }
 
+    /** The split {@link Model#evaluate} scores: train (default), dev or test (the files of key train, dev, test). */
+    public String split() {
+        return split;
+    }
+
     /** Sets data keys; {@link #build()} checks them as run.yaml's data section is checked. Not thread-safe. */
     public static final class Builder {
         private final FineTuneConfig.Builder keys = FineTuneConfig.builder();
+        private String split = "train";
 
         private Builder() {
+        }
+
+        /**
+         * The split to score: train (default), dev or test, read from the files of the key of that name (an LM-BFF
+         * kshot root read as that split: its dev.tsv / test.tsv).
+         */
+        public Builder split(String name) {
+            if (!List.of("train", "dev", "test").contains(name)) {
+                throw new org.zotune.ZotuneException("split '" + name + "' is not one of train, dev, test");
+            }
+            split = name;
+            return this;
         }
 
         /** A key of the data section (snake_case, as in run.yaml: format, train, task, template, k_shot, ...). */
@@ -53,8 +74,13 @@ public final class DataSet {
         /** Messages name the key as {@code key 'data.<key>'}. */
         public DataSet build() {
             ObjectNode section = (ObjectNode) keys.tree().path("data");
-            return new DataSet(RecordBinder.bind(null, section == null ? new ObjectMapper().createObjectNode()
-                    : section, Data.class, "data"));
+            Data data = RecordBinder.bind(null, section == null ? new ObjectMapper().createObjectNode()
+                    : section, Data.class, "data");
+            if (!split.equals("train") && (split.equals("dev") ? data.dev() : data.test()).isEmpty()) {
+                throw new org.zotune.ZotuneException("split " + split + " is scored from key 'data." + split
+                        + "', which names no file");
+            }
+            return new DataSet(data, split);
         }
     }
 }

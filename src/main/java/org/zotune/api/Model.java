@@ -523,12 +523,12 @@ public final class Model implements AutoCloseable {
                 throw new ZotuneException("predictions are per example of classification or multiple-choice data; "
                         + td.description() + " is language-model data (a loss per token, no classes)");
             }
-            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, td.train(), batchSize,
-                    td.padId());
-            return new EvalResult(td.description(), true, td.train().size(), r.tokens(), r.loss(), r.perplexity(),
+            List<EncodedExample> scored = scored(td, data);
+            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, scored, batchSize, td.padId());
+            return new EvalResult(td.description(), true, scored.size(), r.tokens(), r.loss(), r.perplexity(),
                     Double.NaN, Double.NaN);
         }
-        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, td.train(), batchSize, td.padId());
+        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, scored(td, data), batchSize, td.padId());
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
                 "candidates", "candidates: each candidate's mean log-likelihood per token",
                 predictions ? predictions(r, td.labels()) : List.of());
@@ -637,7 +637,7 @@ public final class Model implements AutoCloseable {
         Evaluator.Result r;
         List<String> labels = td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<EncodedExample> examples = td.train();
+            List<EncodedExample> examples = scored(td, data);
             List<String> named = HeadFolder.labels(checkpoint);
             if (named != null && named.size() > labels.size() && named.containsAll(labels)) {
                 // a data set with some of the head's labels (say a file of one class): every row still competes,
@@ -654,10 +654,19 @@ public final class Model implements AutoCloseable {
                         headParams), examples, batchSize, td.padId(), read.objective());
             }
         } else {
-            r = Evaluator.evaluate(ops, encoder, weights, td.train(), batchSize, td.padId(), read.objective());
+            r = Evaluator.evaluate(ops, encoder, weights, scored(td, data), batchSize, td.padId(), read.objective());
         }
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
                 name, scoring, predictions ? predictions(r, labels) : List.of());
+    }
+
+    /** The examples of the split {@code data} scores ({@link DataSet#split()}). */
+    private static List<EncodedExample> scored(TrainData td, DataSet data) {
+        return switch (data.split()) {
+            case "dev" -> td.dev();
+            case "test" -> td.test();
+            default -> td.train();
+        };
     }
 
     /** {@code examples} with each gold index (a position in {@code from}) moved to its label's position in {@code to}. */

@@ -80,6 +80,14 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", paramLabel = "S", description = "kshot folder seed.")
     long seed;
 
+    /** The splits of an LM-BFF folder. */
+    enum SplitChoice { train, dev, test }
+
+    @Option(names = "--split", paramLabel = "train|dev|test",
+            description = "kshot: which file of the folder <task>/<k>-<seed> to score (default train; test: the task's "
+                    + "full test set). Other formats: pass the split's own file as --data.")
+    SplitChoice split;
+
     @Option(names = "--max-length", defaultValue = "128", paramLabel = "N",
             description = "Tokens per row (prompts cut from the left; text: chunk length). Default: ${DEFAULT-VALUE}.")
     int maxLength;
@@ -147,6 +155,10 @@ public final class EvalCommand implements Callable<Integer> {
                         + "no classes to predict)");
             }
         }
+        if (split != null && !format.equals("kshot")) {
+            throw new ZotuneException("--split picks a file of an LM-BFF folder (--format kshot); with --format " + format
+                    + " pass the split's own file as --data");
+        }
         DataSet d;
         try {
             // the options as a data section of run.yaml, checked by the same rules (messages name the option)
@@ -154,6 +166,10 @@ public final class EvalCommand implements Callable<Integer> {
                     .set("template", template).set("verbalizer", verbalizer).set("classes", classes)
                     .set("k_shot", kShot).set("seed", seed).set("max_examples", 0)
                     .set("verbalizer_first_token", verbalizerFirstToken);
+            if (split != null && split != SplitChoice.train) {
+                // the folder is read as train too: its training file gives the label order (as a run's would)
+                b.set(split.name(), List.of(data)).split(split.name());
+            }
             d = b.build();
         } catch (ZotuneException e) {
             throw new ZotuneException(e.getMessage().replace("key 'data.", "--").replace("'", ""), e);
@@ -172,7 +188,8 @@ public final class EvalCommand implements Callable<Integer> {
             } catch (ZotuneException e) {
                 throw new ZotuneException(optionNames(e.getMessage()), e);
             }
-            err.println("data: " + r.description());
+            err.println("data: " + r.description() + (d.split().equals("train") ? ""
+                    : "; scored: the " + d.split() + " split"));
             if (m.info().encoder()) {
                 err.println("objective: " + r.scoring());
             }

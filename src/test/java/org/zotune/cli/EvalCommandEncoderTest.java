@@ -184,6 +184,43 @@ class EvalCommandEncoderTest {
         }
     }
 
+    /**
+     * {@code --format kshot --split dev|test} scores that file of the LM-BFF folder: the same examples, loss and
+     * predictions as the file itself read as GLUE SST-2 (the layout of LM-BFF's SST-2 files); default train.
+     */
+    @Test
+    void kshotSplitScoresThatFileOfTheFolder() throws IOException {
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 5, false);
+        Path folder = Files.createDirectories(dir.resolve("k/SST-2/4-13"));
+        Files.writeString(folder.resolve("train.tsv"), "sentence\tlabel\nloved it\t1\nhated it\t0\n");
+        Files.writeString(folder.resolve("dev.tsv"), "sentence\tlabel\na good film\t1\n");
+        Files.writeString(folder.resolve("test.tsv"), "sentence\tlabel\nthe movie is fun\t1\nthe plot is dull\t0\n"
+                + "a boring movie\t0\n");
+        List<String> kshot = List.of("eval", "--model", bare.toString(), "--data", dir.resolve("k").toString(),
+                "--format", "kshot", "--task", "SST-2", "--k-shot", "4", "--seed", "13", "--template", "sst2",
+                "--batch-size", "2", "--device", "cpu");
+        for (String split : List.of("train", "dev", "test")) {
+            List<String> a = new ArrayList<>(kshot);
+            a.addAll(List.of("--split", split, "--predictions", dir.resolve("k-" + split + ".jsonl").toString()));
+            CliRun r = CliRun.of(a.toArray(String[]::new));
+            JsonNode k = lastJson(r);
+            JsonNode file = lastJson(CliRun.of("eval", "--model", bare.toString(), "--data",
+                    folder.resolve(split + ".tsv").toString(), "--format", "sst2", "--template", "sst2",
+                    "--batch-size", "2", "--device", "cpu", "--predictions", dir.resolve("f-" + split + ".jsonl")
+                    .toString()));
+            assertEquals(List.of(2, 1, 3).get(List.of("train", "dev", "test").indexOf(split)),
+                    k.path("examples").asInt(), split);
+            assertEquals(file.path("loss").asDouble(), k.path("loss").asDouble(), 1e-9, split);
+            assertEquals(Files.readString(dir.resolve("f-" + split + ".jsonl")),
+                    Files.readString(dir.resolve("k-" + split + ".jsonl")), split + ": the same predictions");
+            assertTrue(split.equals("train") || r.err().contains("scored: the " + split + " split"), r.err());
+        }
+        assertEquals(2, lastJson(CliRun.of(kshot.toArray(String[]::new))).path("examples").asInt(),
+                "without --split: the train file");
+        CliRun.of("eval", "--model", bare.toString(), "--data", data().toString(), "--split", "test", "--device",
+                "cpu").assertUsageError("--split", "--format kshot", "--data");
+    }
+
     private static void assertPredictions(Path file, JsonNode result, int classes) throws IOException {
         List<String> lines = Files.readAllLines(file);
         assertEquals(GOLD.size(), lines.size());
