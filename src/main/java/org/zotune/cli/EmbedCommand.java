@@ -51,6 +51,18 @@ public final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "FILE", description = "Write the JSON lines here instead of stdout.")
     Path outFile;
 
+    @Option(names = "--max-length", paramLabel = "N",
+            description = "Cut a line of more than N tokens to N, its final special token kept (as transformers' "
+                    + "truncation; sentence-transformers cuts all-MiniLM-L6-v2 at 256). Default: none, a line longer "
+                    + "than the model's positions is refused.")
+    Integer maxLength;
+
+    @Option(names = "--no-progress", description = "No progress lines on stderr.")
+    boolean noProgress;
+
+    /** Lines tokenized, embedded and written at a time: the output streams, memory stays flat however long the file. */
+    static final int CHUNK = 1024;
+
     @Mixin
     BackendOptions backend;
 
@@ -67,32 +79,64 @@ public final class EmbedCommand implements Callable<Integer> {
                 throw new ZotuneException(model + ": no tokenizer.json beside the model, which text input needs");
             }
             int max = m.info().maxPositions();
+            if (maxLength != null && (maxLength < 2 || maxLength > max)) {
+                throw new ZotuneException("--max-length " + maxLength + " must be between 2 (the special tokens) and "
+                        + "the model's " + max + " positions");
+            }
+            // every line tokenized and checked before anything is written
             int[][] ids = new int[lines.size()][];
+            int cut = 0;
             for (int i = 0; i < ids.length; i++) {
                 ids[i] = m.tokenize(lines.get(i));
-                if (ids[i].length > max) {
+                if (maxLength != null && ids[i].length > maxLength) {
+                    ids[i] = cut(ids[i], maxLength);
+                    cut++;
+                } else if (ids[i].length > max) {
                     throw new ZotuneException("line " + (i + 1) + " of " + textFile + " is " + ids[i].length
-                            + " tokens long, more than the model's " + max + " positions");
+                            + " tokens long, more than the model's " + max + " positions (--max-length N cuts it)");
                 }
             }
-            float[][] embeddings = m.embedIds(ids, pooling == Pooling.cls ? org.zotune.api.Pooling.CLS
-                    : org.zotune.api.Pooling.MEAN, normalize);
+            if (cut > 0) {
+                err.println("embed: " + cut + " of " + ids.length + " lines cut to --max-length " + maxLength
+                        + " tokens");
+            }
+            org.zotune.api.Pooling p = pooling == Pooling.cls ? org.zotune.api.Pooling.CLS
+                    : org.zotune.api.Pooling.MEAN;
             ObjectMapper json = new ObjectMapper();
+            boolean progress = !noProgress && ids.length > CHUNK;
+            long started = System.nanoTime();
             try (Writer out = outFile != null ? Files.newBufferedWriter(outFile, StandardCharsets.UTF_8)
                     : new NonClosing(spec.commandLine().getOut())) {
-                for (int i = 0; i < embeddings.length; i++) {
-                    ObjectNode o = json.createObjectNode();
-                    o.put("text", lines.get(i));
-                    ArrayNode a = o.putArray("embedding");
-                    for (float v : embeddings[i]) {
-                        a.add(v);
+                for (int from = 0; from < ids.length; from += CHUNK) {
+                    int to = Math.min(ids.length, from + CHUNK);
+                    float[][] embeddings = m.embedIds(java.util.Arrays.copyOfRange(ids, from, to), p, normalize);
+                    for (int i = from; i < to; i++) {
+                        ObjectNode o = json.createObjectNode();
+                        o.put("text", lines.get(i));
+                        ArrayNode a = o.putArray("embedding");
+                        for (float v : embeddings[i - from]) {
+                            a.add(v);
+                        }
+                        out.write(json.writeValueAsString(o));
+                        out.write('\n');
                     }
-                    out.write(json.writeValueAsString(o));
-                    out.write('\n');
+                    if (progress) {
+                        double s = (System.nanoTime() - started) / 1e9;
+                        err.printf(java.util.Locale.ROOT, "embed: %d of %d lines, %.1f s, %.0f lines/s%n", to,
+                                ids.length, s, to / s);
+                        err.flush();
+                    }
                 }
             }
         }
         return 0;
+    }
+
+    /** The first n - 1 ids and the last (the final special token), as transformers cuts a single sequence. */
+    static int[] cut(int[] ids, int n) {
+        int[] out = java.util.Arrays.copyOf(ids, n);
+        out[n - 1] = ids[ids.length - 1];
+        return out;
     }
 
     /** stdout stays open after the command. */
