@@ -22,22 +22,32 @@ import org.zotune.tensor.HostTensor;
 
 /**
  * θ between the host and a flat {@link CudaParameters} buffer: values in, values out, exact (the values are
- * representable in the parameter dtype). Owns a pinned staging buffer the size of the device buffer, so that an
- * upload is one asynchronous copy.
+ * representable in the parameter dtype). θ is every entry of the buffer, or some of them (a set of the model's
+ * parameters in the model's buffer, say a linear probe's head: {@link #CudaTheta(CudaOps, Parameters, int[])}); the
+ * other entries are never read or written here. Owns a pinned staging buffer the size of the device buffer, so that
+ * an upload of the whole buffer is one asynchronous copy.
  */
 final class CudaTheta implements AutoCloseable {
     private final CudaOps ops;
     private final CudaParameters params;
     private final PinnedBuffer staging;
+    private final int[] entries; // θ's tensor k is buffer entry entries[k]; null: entry k, every entry
     /** Whether the staging buffer is lent out (closed from a writer thread, hence atomic). */
     private final AtomicBoolean lent = new AtomicBoolean();
     /** {@link #checksum}'s bounce buffer, allocated on first use. */
     private PinnedBuffer chunk;
     private static final int CHUNK_BYTES = 8 << 20;
 
+    /** θ is every entry of {@code params}, in its order. */
     CudaTheta(CudaOps ops, Parameters params) {
+        this(ops, params, null);
+    }
+
+    /** θ's tensor k is entry {@code entries[k]} of {@code params} (null: every entry, in order). */
+    CudaTheta(CudaOps ops, Parameters params, int[] entries) {
         this.ops = ops;
         this.params = (CudaParameters) params;
+        this.entries = entries == null ? null : entries.clone();
         long bytes = Math.max(4L, this.params.totalElements() * this.params.dtype().bytes());
         this.staging = PinnedBuffer.allocate(bytes);
         // pinned memory is not zeroed: the alignment padding between tensors is uploaded too, keep it 0
@@ -47,14 +57,23 @@ final class CudaTheta implements AutoCloseable {
         }
     }
 
-    /** Tensor p's values are {@code values[p]}, starting at {@code from[p]} (float32 values of the dtype). */
+    /** The buffer entry of θ's tensor k. */
+    private int entry(int k) {
+        return entries == null ? k : entries[k];
+    }
+
+    /** θ's tensor p's values are {@code values[p]}, starting at {@code from[p]} (float32 values of the dtype). */
     void upload(float[][] values, int[] from, int[] count) {
         requireFree("upload θ");
         DType dtype = params.dtype();
         long total = params.totalElements() * dtype.bytes();
+        int tensors = entries == null ? params.count() : entries.length;
+        if (values.length != tensors) {
+            throw new IllegalArgumentException(values.length + " tensors for a θ of " + tensors);
+        }
         ops.stream().synchronize(); // the staging buffer may still feed the previous upload
-        for (int p = 0; p < params.count(); p++) {
-            long at = params.offset(p) * dtype.bytes();
+        for (int p = 0; p < tensors; p++) {
+            long at = params.offset(entry(p)) * dtype.bytes();
             int n = count[p];
             ByteBuffer b = staging.slice(at, n * dtype.bytes());
             float[] v = values[p];
@@ -71,8 +90,20 @@ final class CudaTheta implements AutoCloseable {
                 }
             }
         }
-        Cuda.check(cudaMemcpyAsync(new DevicePointer(params.address()), staging.pointer(), total,
-                cudaMemcpyHostToDevice, ops.stream().handle()), "cudaMemcpyAsync(θ upload)");
+        if (entries == null) {
+            Cuda.check(cudaMemcpyAsync(new DevicePointer(params.address()), staging.pointer(), total,
+                    cudaMemcpyHostToDevice, ops.stream().handle()), "cudaMemcpyAsync(θ upload)");
+            return;
+        }
+        for (int p = 0; p < tensors; p++) { // θ's entries alone: the others (frozen) keep their values
+            long at = params.offset(entry(p)) * dtype.bytes();
+            long bytes = (long) count[p] * dtype.bytes();
+            if (bytes > 0) {
+                Cuda.check(cudaMemcpyAsync(new DevicePointer(params.address() + at),
+                        new BytePointer(staging.pointer()).position(at), bytes, cudaMemcpyHostToDevice,
+                        ops.stream().handle()), "cudaMemcpyAsync(θ upload)");
+            }
+        }
     }
 
     /** Uploads host tensors (the model's order and shapes) and waits. */
@@ -125,7 +156,7 @@ final class CudaTheta implements AutoCloseable {
         List<HostTensor> views = new ArrayList<>(specs.size());
         for (int p = 0; p < specs.size(); p++) {
             ParamSpec s = specs.get(p);
-            long at = params.offset(p) * dtype.bytes();
+            long at = params.offset(entry(p)) * dtype.bytes();
             long n = 1;
             for (long d : s.shape()) {
                 n *= d;
@@ -168,7 +199,7 @@ final class CudaTheta implements AutoCloseable {
             for (long d : specs.get(p).shape()) {
                 n *= d;
             }
-            long at = params.offset(p) * size;
+            long at = params.offset(entry(p)) * size;
             for (long done = 0; done < n; ) {
                 int count = (int) Math.min(n - done, chunkBytes / size);
                 int bytes = count * size;

@@ -108,6 +108,23 @@ final class CudaZoEngine implements ZoEngine {
     CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Adapter adapter, Objective objective,
             ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config, boolean graph,
             NoiseVariant noise) {
+        this(ops, model, initial, adapter, null, objective, optimizerConfig, lrSchedule, config, graph, noise);
+    }
+
+    /**
+     * As above, or over the model's parameters flagged in {@code trainable} (a linear probe's head over the frozen
+     * encoder): they train in place in the model's buffer under the step's mask, the optimiser's state and the noise
+     * index over them alone, as {@link CpuZoEngine} holds them; θ (export, checkpoint, checksum) is those tensors.
+     *
+     * @param trainable which model parameters train (null: all); only without an adapter
+     */
+    CudaZoEngine(CudaOps ops, LanguageModel model, List<HostTensor> initial, Adapter adapter, boolean[] trainable,
+            Objective objective, ZoOptimizerConfig optimizerConfig, LrSchedule lrSchedule, ZoStep.Config config,
+            boolean graph, NoiseVariant noise) {
+        if (adapter != null && trainable != null) {
+            throw new IllegalArgumentException("an adapter trains its own tensors; a mask of model parameters is for "
+                    + "sets in the model's buffer");
+        }
         this.ops = ops;
         this.model = model;
         this.objective = objective;
@@ -123,23 +140,27 @@ final class CudaZoEngine implements ZoEngine {
         Parameters own = null;
         CudaTheta th = null;
         DeviceZoStep z = null;
-        TrainableStorage trainable;
+        TrainableStorage storage;
         try {
             p = ops.createParameters(initial, config.paramDType());
             if (adapter == null) {
-                // full fine-tuning: every weight trains, in the model's own parameter buffer
-                trainable = TrainableStorage.inModel(TrainableSet.full(model.params()), model.params(), p);
-                th = new CudaTheta(ops, p);
-                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, config, noise);
+                // model parameters train (all, or the flagged ones), in the model's own parameter buffer
+                storage = TrainableStorage.inModel(TrainableSet.of(model.params(), trainable), model.params(), p);
+                int[] entries = new int[storage.set().count()];
+                for (int k = 0; k < entries.length; k++) {
+                    entries[k] = storage.entry(k);
+                }
+                th = new CudaTheta(ops, p, trainable == null ? null : entries);
+                z = new DeviceZoStep(ops, model, p, storage, optimizerConfig, config, noise);
             } else {
                 // adapters: their own float32 buffer (perturbed and updated in float32), the model's buffer frozen
                 bound = adapter.bind(ops, model, p, config.seed());
                 own = ops.createParameters(bound.initial(), DType.F32);
-                trainable = TrainableStorage.own(bound.set(), own);
+                storage = TrainableStorage.own(bound.set(), own);
                 th = new CudaTheta(ops, own);
                 ZoStep.Config f32 = new ZoStep.Config(config.eps(), config.samples(), config.strategy(),
                         config.microBatches(), config.maxBadSteps(), DType.F32, config.seed());
-                z = new DeviceZoStep(ops, model, p, trainable, optimizerConfig, f32, noise);
+                z = new DeviceZoStep(ops, model, p, storage, optimizerConfig, f32, noise);
             }
         } catch (RuntimeException e) {
             closeAll(z, th, own, bound, p, ops);
@@ -148,8 +169,8 @@ final class CudaZoEngine implements ZoEngine {
         this.params = p;
         this.adapter = bound;
         this.adapters = own;
-        this.weights = trainable.weights(p);
-        this.trained = adapter == null ? model.params() : adapter.tensors();
+        this.weights = storage.weights(p);
+        this.trained = adapter == null ? storage.set().specs() : adapter.tensors();
         this.theta = th;
         this.zo = z;
         this.layout = z.layout();
@@ -304,7 +325,10 @@ final class CudaZoEngine implements ZoEngine {
         return evaluation.run(ops, model, weights);
     }
 
-    /** The trained tensors: the model's parameters, or the adapter's float32 tensors over the frozen base. */
+    /**
+     * The trained tensors: the model's parameters (all, or the flagged ones), or the adapter's float32 tensors over the
+     * frozen base.
+     */
     @Override
     public List<HostTensor> exportParameters() {
         return theta.download(trained);

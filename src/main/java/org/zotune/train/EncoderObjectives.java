@@ -44,12 +44,6 @@ final class EncoderObjectives {
             throw new ZotuneException("head.linear_probe trains the head alone, and peft.method lora trains the head "
                     + "beside LoRA adapters: use one of them");
         }
-        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
-                && (c.device().equals("cuda") || (c.device().equals("auto")
-                && org.zotune.cuda.Cuda.availability().usable()))) {
-            throw new ZotuneException("head.linear_probe: only the CPU engine trains a part of the model's weights so "
-                    + "far; use --device cpu (device " + c.device() + " would train on CUDA)");
-        }
     }
 
     /** What the objective needs of the model, checked before anything is written (the pooler for pooling pooler). */

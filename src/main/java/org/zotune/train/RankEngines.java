@@ -94,7 +94,7 @@ final class RankEngines {
         return new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
                 par.checksumEvery(), (r, o, x) -> {
                     Cuda.useDevice(device);
-                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, null, o));
+                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, null, null, o));
                 });
     }
 }

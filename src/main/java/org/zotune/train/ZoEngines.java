@@ -278,8 +278,7 @@ public final class ZoEngines {
 
     /**
      * @param adapter   the run's adapter ({@link #adapter}), or null
-     * @param trainable without an adapter, which model parameters train (null: all); a part trains on the CPU engine
-     *                  only
+     * @param trainable without an adapter, which model parameters train (null: all): on the CPU or one GPU
      */
     public static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective, PrintWriter log) {
@@ -320,26 +319,23 @@ public final class ZoEngines {
                         return e;
                     });
         }
-        if (trainable != null) {
-            return cpu(c, model, initial, adapter, trainable, objective);
-        }
         switch (c.device()) {
             case "cuda": {
                 requireDevice("cuda");
                 log.println("device cuda: " + Cuda.availability());
-                return cuda(c, model, initial, adapter, objective);
+                return cuda(c, model, initial, adapter, trainable, objective);
             }
             case "auto": {
                 Cuda.Availability a = Cuda.availability();
                 if (a.usable()) {
                     log.println("device auto: training on CUDA device " + a);
-                    return cuda(c, model, initial, adapter, objective);
+                    return cuda(c, model, initial, adapter, trainable, objective);
                 }
                 log.println("device auto: training on the CPU engine (no usable CUDA device: " + a.reason() + ")");
-                return cpu(c, model, initial, adapter, null, objective);
+                return cpu(c, model, initial, adapter, trainable, objective);
             }
             default:
-                return cpu(c, model, initial, adapter, null, objective);
+                return cpu(c, model, initial, adapter, trainable, objective);
         }
     }
 
@@ -419,18 +415,28 @@ public final class ZoEngines {
         return e;
     }
 
-    /** @param adapter the run's adapter (LoRA, prefix), or null (full fine-tuning) */
+    /**
+     * @param adapter   the run's adapter (LoRA, prefix), or null
+     * @param trainable without an adapter, which model parameters train (null: all, full fine-tuning)
+     */
     static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
-            Objective objective) {
-        return cudaEngine(c, model, initial, adapter, objective, !"false".equals(System.getProperty(GRAPH_PROPERTY)));
+            boolean[] trainable, Objective objective) {
+        return cudaEngine(c, model, initial, adapter, trainable, objective,
+                !"false".equals(System.getProperty(GRAPH_PROPERTY)));
     }
 
     private static CudaZoEngine cudaEngine(TrainConfig c, LanguageModel model, List<HostTensor> initial,
             Adapter adapter, Objective objective, boolean graph) {
+        return cudaEngine(c, model, initial, adapter, null, objective, graph);
+    }
+
+    private static CudaZoEngine cudaEngine(TrainConfig c, LanguageModel model, List<HostTensor> initial,
+            Adapter adapter, boolean[] trainable, Objective objective, boolean graph) {
         CudaOps ops = CudaOps.create(c.paramDType());
         try {
-            return new CudaZoEngine(ops, model, initial, adapter, objective, c.optimizer().referenceConfig(c.steps()),
-                    c.optimizer().lrSchedule(c.steps()), stepConfig(c), graph, c.noiseVariant(true));
+            return new CudaZoEngine(ops, model, initial, adapter, trainable, objective,
+                    c.optimizer().referenceConfig(c.steps()), c.optimizer().lrSchedule(c.steps()), stepConfig(c),
+                    graph, c.noiseVariant(true));
         } catch (RuntimeException e) {
             ops.close(); // idempotent: the engine may have closed it already
             throw e;

@@ -1,11 +1,13 @@
 package org.zotune.cli;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.zotune.cli.ReplayRuns.HEAD;
 import static org.zotune.cli.ReplayRuns.LORA;
 import static org.zotune.cli.ReplayRuns.MLM;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Assumptions;
@@ -21,7 +23,8 @@ import org.zotune.model.io.SafetensorsFile;
 /**
  * zotune replay --device cuda of encoder runs trained on the same GPU through the CLI (device cuda: the captured step
  * with the mlm and head objectives), in float32 and bf16: full mlm and head runs replay through
- * DeviceZoStep.replayStep to the run's model/ byte for byte (classifier and config.json included), LoRA mlm and head
+ * DeviceZoStep.replayStep to the run's model/ byte for byte (classifier and config.json included; a linear probe's
+ * body too), LoRA mlm and head
  * runs (the classifier as modules_to_save, also from a base folder's classifier) to the run's adapter/ byte for byte.
  * Each comparison prints its case and, where tensors differ, how many values and the max abs/rel differences. Skips
  * itself without a usable CUDA device.
@@ -54,6 +57,16 @@ class ReplayEncoderGpuTest {
         assertTrue(ReplayRuns.maxAbs(SafetensorsFile.open(head.resolve("model/model.safetensors")).tensors()
                 .get("classifier.weight")) > 0, "cuda " + dtype + " full/head: the zero-initialised classifier trained");
         runs.assertFullReplay("cuda " + dtype + " full/head", bare, head, "r-full-head", "cuda");
+        // a linear probe trained on the GPU: the head under the mask; the replay downloads every tensor from its
+        // device buffer, so the body too must come out as the run exported it
+        Path probe = runs.train(cuda(dtype), bare, "probe-head", new String[] {"objective: head",
+            "head: {pooling: cls, linear_probe: true}"});
+        assertTrue(ReplayRuns.maxAbs(SafetensorsFile.open(probe.resolve("model/model.safetensors")).tensors()
+                .get("classifier.weight")) > 0, "cuda " + dtype + " linear probe: the classifier trained");
+        Path r = runs.replayed(bare, probe, "r-probe-head", "cuda");
+        ReplayRuns.assertSameTensors("cuda " + dtype + " full/head linear probe", probe.resolve(
+                "model/model.safetensors"), r.resolve("model.safetensors"));
+        assertEquals(Files.readString(probe.resolve("model/config.json")), Files.readString(r.resolve("config.json")));
     }
 
     @ParameterizedTest
