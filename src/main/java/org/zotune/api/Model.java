@@ -635,7 +635,8 @@ public final class Model implements AutoCloseable {
             default -> "";
         };
         Evaluator.Result r;
-        List<String> labels = td.labels();
+        // similarity: every described label competes, those the data lacks after the data's own
+        List<String> labels = read.labels() != null ? read.labels() : td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
             List<EncodedExample> examples = scored(td, data);
             List<String> named = HeadFolder.labels(checkpoint);

@@ -86,6 +86,24 @@ final class EncoderObjectives {
         return new LabelSimilarity(rows, o.poolingKind(), o.temperature(), padId);
     }
 
+    /**
+     * Objective similarity: {@code labels} then every label with a description that they lack, in the descriptions'
+     * order (gold indices into {@code labels} stay valid); other objectives: {@code labels}.
+     */
+    static List<String> describedLabels(RunInputs.Keys c, List<String> labels) {
+        if (c.objective() != TrainConfig.ObjectiveKind.SIMILARITY) {
+            return labels;
+        }
+        SimilarityOptions o = c.similarity();
+        List<String> out = new ArrayList<>(labels);
+        for (String k : (o.labels() != null ? o.labels() : builtin(c.data())).keySet()) {
+            if (!out.contains(k)) {
+                out.add(k);
+            }
+        }
+        return out;
+    }
+
     private static String builtinName(Data d) {
         String t = d.template();
         return t != null && !t.contains("{") ? t : d.task();

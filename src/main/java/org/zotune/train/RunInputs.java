@@ -136,10 +136,20 @@ public final class RunInputs {
         if (!plan.masked() && !plan.embeds()) {
             throw new IllegalArgumentException("objective " + keys.objective() + " is not an encoder objective");
         }
-        return readEncoder(keys, plan, model, tokenizer);
+        return readEncoder(keys, plan, model, tokenizer, true);
     }
 
     private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer) {
+        return readEncoder(keys, plan, model, tokenizer, false);
+    }
+
+    /**
+     * @param everyDescribed objective similarity scores every label that has a description, those the data lacks
+     *                       after the data's own (zotune eval of a file with some of the classes: the others still
+     *                       compete); false: the data's labels alone, each with a description (a run)
+     */
+    private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer,
+            boolean everyDescribed) {
         int pad = Math.max(0, model.padTokenId());
         if (plan.masked()) {
             MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, pad, keys.maxLength());
@@ -149,6 +159,8 @@ public final class RunInputs {
         }
         TextRowEncoder encoder = new TextRowEncoder(tokenizer, keys.maxLength());
         TrainData data = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed());
-        return new Read(data, EncoderObjectives.objective(keys, encoder, data.labels(), pad), data.labels());
+        List<String> labels = everyDescribed ? EncoderObjectives.describedLabels(keys, data.labels())
+                : data.labels();
+        return new Read(data, EncoderObjectives.objective(keys, encoder, labels, pad), labels);
     }
 }

@@ -185,6 +185,51 @@ class EvalCommandEncoderTest {
     }
 
     /**
+     * A file of the positive rows alone is scored by similarity over every described label (before, it was refused:
+     * "label 'neg' is not one of the data set's labels [pos]"): each row's scores and prediction are those the whole
+     * file gives it, so a row can still be predicted neg.
+     */
+    @Test
+    void similarityScoresEveryDescribedLabelOnAFileOfOneClass() throws IOException {
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 8, false);
+        List<String> rows = ROWS.lines().toList();
+        List<Integer> positive = new ArrayList<>();
+        for (int i = 0; i < rows.size(); i++) {
+            if (GOLD.get(i).equals("pos")) {
+                positive.add(i);
+            }
+        }
+        Path pos = Files.writeString(dir.resolve("pos.jsonl"), String.join("\n",
+                positive.stream().map(rows::get).toList()) + "\n");
+        String[] sim = {"--objective", "similarity", "--labels", "pos=it was great,neg=it was terrible"};
+        Path all = dir.resolve("all.jsonl");
+        Path some = dir.resolve("some.jsonl");
+        List<String> a = new ArrayList<>(List.of(sim));
+        a.addAll(List.of("--predictions", all.toString()));
+        lastJson(eval(bare, a.toArray(String[]::new)));
+        List<String> b = new ArrayList<>(List.of("eval", "--model", bare.toString(), "--data", pos.toString(),
+                "--batch-size", "3", "--device", "cpu", "--predictions", some.toString()));
+        b.addAll(List.of(sim));
+        JsonNode r = lastJson(CliRun.of(b.toArray(String[]::new)));
+        List<String> full = Files.readAllLines(all);
+        List<String> sub = Files.readAllLines(some);
+        assertEquals(positive.size(), sub.size());
+        int right = 0;
+        for (int j = 0; j < sub.size(); j++) {
+            JsonNode f = new ObjectMapper().readTree(full.get(positive.get(j)));
+            JsonNode g = new ObjectMapper().readTree(sub.get(j));
+            assertEquals("pos", g.get("gold").asText());
+            assertEquals(2, g.get("scores").size(), "both described labels scored: " + sub.get(j));
+            assertEquals(f.get("predicted"), g.get("predicted"), sub.get(j));
+            // scores in each file's label order: the full file's [neg, pos], the positive file's [pos, neg]
+            assertEquals(f.get("scores").get(1).asDouble(), g.get("scores").get(0).asDouble(), 1e-6, sub.get(j));
+            assertEquals(f.get("scores").get(0).asDouble(), g.get("scores").get(1).asDouble(), 1e-6, sub.get(j));
+            right += g.get("predicted").asText().equals("pos") ? 1 : 0;
+        }
+        assertEquals((double) right / sub.size(), r.get("accuracy").asDouble(), 1e-12, r.toString());
+    }
+
+    /**
      * {@code --format kshot --split dev|test} scores that file of the LM-BFF folder: the same examples, loss and
      * predictions as the file itself read as GLUE SST-2 (the layout of LM-BFF's SST-2 files); default train.
      */
