@@ -144,18 +144,20 @@ public final class RunInputs {
     }
 
     /**
-     * @param everyDescribed objective similarity scores every label that has a description, those the data lacks
-     *                       after the data's own (zotune eval of a file with some of the classes: the others still
-     *                       compete); false: the data's labels alone, each with a description (a run)
+     * @param everyDescribed objective similarity scores every label that has a description, mlm every label of the
+     *                       verbalizer, those the data lacks after the data's own (zotune eval of a file with some of
+     *                       the classes: the others still compete); false: the data's labels alone (a run)
      */
     private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer,
             boolean everyDescribed) {
         int pad = Math.max(0, model.padTokenId());
         if (plan.masked()) {
             MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, pad, keys.maxLength());
-            TrainData data = TrainData.loadMasked(keys.data(), encoder, plan.maskedTemplate(), keys.seed());
-            return new Read(data, new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(
-                    plan.maskedTemplate().words(), keys.data().verbalizerFirstToken())), null);
+            MaskedTemplate template = everyDescribed ? plan.maskedTemplate().scoringEveryLabel()
+                    : plan.maskedTemplate();
+            TrainData data = TrainData.loadMasked(keys.data(), encoder, template, keys.seed());
+            return new Read(data, new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(template.words(),
+                    keys.data().verbalizerFirstToken())), everyDescribed ? template.labels() : null);
         }
         TextRowEncoder encoder = new TextRowEncoder(tokenizer, keys.maxLength());
         TrainData data = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed());

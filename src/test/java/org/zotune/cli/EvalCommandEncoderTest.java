@@ -13,6 +13,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.zotune.backend.cpu.CpuOps;
 import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.TextRowEncoder;
@@ -185,13 +187,15 @@ class EvalCommandEncoderTest {
     }
 
     /**
-     * A file of the positive rows alone is scored by similarity over every described label (before, it was refused:
-     * "label 'neg' is not one of the data set's labels [pos]"): each row's scores and prediction are those the whole
+     * A file of the positive rows alone is scored by similarity over every described label, and by mlm over every
+     * verbalizer label (before, both were refused: "label 'neg' is not one of the data set's labels [pos]",
+     * "verbalizer label 'neg' is not a label of the data set"): each row's scores and prediction are those the whole
      * file gives it, so a row can still be predicted neg.
      */
-    @Test
-    void similarityScoresEveryDescribedLabelOnAFileOfOneClass() throws IOException {
-        Path bare = TinyBertFolder.write(dir.resolve("bare"), 8, false);
+    @ParameterizedTest
+    @ValueSource(strings = {"similarity", "mlm"})
+    void aFileOfOneClassIsScoredOverEveryLabel(String objective) throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("m"), 8, objective.equals("mlm"));
         List<String> rows = ROWS.lines().toList();
         List<Integer> positive = new ArrayList<>();
         for (int i = 0; i < rows.size(); i++) {
@@ -201,16 +205,20 @@ class EvalCommandEncoderTest {
         }
         Path pos = Files.writeString(dir.resolve("pos.jsonl"), String.join("\n",
                 positive.stream().map(rows::get).toList()) + "\n");
-        String[] sim = {"--objective", "similarity", "--labels", "pos=it was great,neg=it was terrible"};
+        List<String> options = objective.equals("mlm")
+                ? List.of("--objective", "mlm", "--template", "{text} It was [MASK].", "--verbalizer",
+                        "pos=great,neg=terrible")
+                : List.of("--objective", "similarity", "--labels", "pos=it was great,neg=it was terrible");
         Path all = dir.resolve("all.jsonl");
         Path some = dir.resolve("some.jsonl");
-        List<String> a = new ArrayList<>(List.of(sim));
+        List<String> a = new ArrayList<>(options);
         a.addAll(List.of("--predictions", all.toString()));
-        lastJson(eval(bare, a.toArray(String[]::new)));
-        List<String> b = new ArrayList<>(List.of("eval", "--model", bare.toString(), "--data", pos.toString(),
+        lastJson(eval(model, a.toArray(String[]::new)));
+        List<String> b = new ArrayList<>(List.of("eval", "--model", model.toString(), "--data", pos.toString(),
                 "--batch-size", "3", "--device", "cpu", "--predictions", some.toString()));
-        b.addAll(List.of(sim));
+        b.addAll(options);
         JsonNode r = lastJson(CliRun.of(b.toArray(String[]::new)));
+        assertEquals(objective, r.path("objective").asText());
         List<String> full = Files.readAllLines(all);
         List<String> sub = Files.readAllLines(some);
         assertEquals(positive.size(), sub.size());
@@ -219,7 +227,7 @@ class EvalCommandEncoderTest {
             JsonNode f = new ObjectMapper().readTree(full.get(positive.get(j)));
             JsonNode g = new ObjectMapper().readTree(sub.get(j));
             assertEquals("pos", g.get("gold").asText());
-            assertEquals(2, g.get("scores").size(), "both described labels scored: " + sub.get(j));
+            assertEquals(2, g.get("scores").size(), "both labels scored: " + sub.get(j));
             assertEquals(f.get("predicted"), g.get("predicted"), sub.get(j));
             // scores in each file's label order: the full file's [neg, pos], the positive file's [pos, neg]
             assertEquals(f.get("scores").get(1).asDouble(), g.get("scores").get(0).asDouble(), 1e-6, sub.get(j));

@@ -30,6 +30,7 @@ public final class MaskedTemplate {
     private final List<Object> parts = new ArrayList<>(); // String literal, Placeholder or MASK
     private final LinkedHashMap<String, String> verbalizer;
     private final UnaryOperator<Map<String, String>> prepare;
+    private final boolean everyLabel; // check() takes data lacking some verbalizer labels, which are scored after its own
     private List<String> labels; // set by check(); render() needs the label order
 
     public MaskedTemplate(String name, String pattern, Map<String, String> verbalizer) {
@@ -42,6 +43,12 @@ public final class MaskedTemplate {
      */
     public MaskedTemplate(String name, String pattern, Map<String, String> verbalizer,
             UnaryOperator<Map<String, String>> prepare) {
+        this(name, pattern, verbalizer, prepare, false);
+    }
+
+    private MaskedTemplate(String name, String pattern, Map<String, String> verbalizer,
+            UnaryOperator<Map<String, String>> prepare, boolean everyLabel) {
+        this.everyLabel = everyLabel;
         this.name = name;
         this.pattern = pattern;
         this.prepare = prepare;
@@ -147,13 +154,32 @@ public final class MaskedTemplate {
                         + verbalizer.keySet() + ")");
             }
         }
+        List<String> scored = new ArrayList<>(data.labels());
         for (String label : verbalizer.keySet()) {
             if (!data.labels().contains(label)) {
-                throw new ZotuneException(where + ": verbalizer label '" + label + "' is not a label of the data set "
-                        + "(labels: " + data.labels() + ")");
+                if (!everyLabel) {
+                    throw new ZotuneException(where + ": verbalizer label '" + label + "' is not a label of the data "
+                            + "set (labels: " + data.labels() + ")");
+                }
+                scored.add(label);
             }
         }
-        labels = List.copyOf(data.labels());
+        labels = List.copyOf(scored);
+    }
+
+    /**
+     * This template scoring every verbalizer label (zotune eval of a file with some of the classes): {@link #check}
+     * then takes data that lacks some of them, and {@link #labels()} lists them after the data's own, so that they
+     * still compete at the mask.
+     */
+    public MaskedTemplate scoringEveryLabel() {
+        return new MaskedTemplate(name, pattern, verbalizer, prepare, true);
+    }
+
+    /** The scored labels in gold-index order (the checked data set's, then with {@link #scoringEveryLabel()} the rest). */
+    public List<String> labels() {
+        requireChecked();
+        return labels;
     }
 
     public MaskedPrompt render(Example example) {
