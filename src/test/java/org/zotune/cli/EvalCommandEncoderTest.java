@@ -196,15 +196,8 @@ class EvalCommandEncoderTest {
     @ValueSource(strings = {"similarity", "mlm"})
     void aFileOfOneClassIsScoredOverEveryLabel(String objective) throws IOException {
         Path model = TinyBertFolder.write(dir.resolve("m"), 8, objective.equals("mlm"));
-        List<String> rows = ROWS.lines().toList();
-        List<Integer> positive = new ArrayList<>();
-        for (int i = 0; i < rows.size(); i++) {
-            if (GOLD.get(i).equals("pos")) {
-                positive.add(i);
-            }
-        }
-        Path pos = Files.writeString(dir.resolve("pos.jsonl"), String.join("\n",
-                positive.stream().map(rows::get).toList()) + "\n");
+        Path pos = dir.resolve("pos.jsonl");
+        List<Integer> positive = HeadLabelOrderCliTest.positiveRows(ROWS, pos);
         List<String> options = objective.equals("mlm")
                 ? List.of("--objective", "mlm", "--template", "{text} It was [MASK].", "--verbalizer",
                         "pos=great,neg=terrible")

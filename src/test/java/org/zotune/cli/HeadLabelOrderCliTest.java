@@ -171,15 +171,8 @@ class HeadLabelOrderCliTest {
         Path all = dir.resolve("all.jsonl");
         Path some = dir.resolve("some.jsonl");
         lastJson(eval(trained, "--predictions", all.toString()));
-        List<String> rows = ROWS.lines().toList();
-        List<Integer> positive = new ArrayList<>();
-        for (int i = 0; i < rows.size(); i++) {
-            if (rows.get(i).contains("\"pos\"")) {
-                positive.add(i);
-            }
-        }
-        Path pos = Files.writeString(dir.resolve("pos.jsonl"), String.join("\n",
-                positive.stream().map(rows::get).toList()) + "\n");
+        Path pos = dir.resolve("pos.jsonl");
+        List<Integer> positive = positiveRows(ROWS, pos);
         JsonNode r = lastJson(CliRun.of("eval", "--model", trained.toString(), "--data", pos.toString(), "--device",
                 "cpu", "--predictions", some.toString()));
         ObjectMapper m = new ObjectMapper();
@@ -199,6 +192,19 @@ class HeadLabelOrderCliTest {
             right += f.get("predicted").equals(f.get("gold")) ? 1 : 0;
         }
         assertEquals((double) right / sub.size(), r.get("accuracy").asDouble(), 1e-12, r.toString());
+    }
+
+    /** Writes the rows of jsonl {@code rows} labelled pos to {@code file}; returns their indices in {@code rows}. */
+    static List<Integer> positiveRows(String rows, Path file) throws IOException {
+        List<String> lines = rows.lines().toList();
+        List<Integer> positive = new ArrayList<>();
+        for (int i = 0; i < lines.size(); i++) {
+            if (new ObjectMapper().readTree(lines.get(i)).get("label").asText().equals("pos")) {
+                positive.add(i);
+            }
+        }
+        Files.writeString(file, String.join("\n", positive.stream().map(lines::get).toList()) + "\n");
+        return positive;
     }
 
     private static JsonNode read(ObjectMapper m, String line) {

@@ -65,6 +65,13 @@ class EncoderObjectivesGpuTest {
         return PromptBatch.of(ex, 0);
     }
 
+    /** ℓ± of the CPU engine's step {@code t} and the GPU engine's within 1e-4 relative (float32 in another order). */
+    private static void assertSameLosses(ZoEngine.StepResult cpu, ZoEngine.StepResult gpu, int t) {
+        assertEquals(cpu.lossPlus()[0], gpu.lossPlus()[0], 1e-4 * Math.abs(cpu.lossPlus()[0]) + 1e-6, "l+ step " + t);
+        assertEquals(cpu.lossMinus()[0], gpu.lossMinus()[0], 1e-4 * Math.abs(cpu.lossMinus()[0]) + 1e-6,
+                "l- step " + t);
+    }
+
     @ParameterizedTest
     @CsvSource({"zo-sgd", "zo-adamu"})
     void linearProbeOnTheGpuMatchesTheCpuAndResumesBitwise(String opt) throws IOException {
@@ -87,11 +94,7 @@ class EncoderObjectivesGpuTest {
                 for (int t = 1; t <= 4; t++) {
                     ZoEngine.StepResult x = c.step(List.of(batch));
                     ZoEngine.StepResult y = g.step(List.of(batch));
-                    // the body moving on either engine would change the losses of the later steps
-                    assertEquals(x.lossPlus()[0], y.lossPlus()[0], 1e-4 * Math.abs(x.lossPlus()[0]) + 1e-6,
-                            "l+ step " + t);
-                    assertEquals(x.lossMinus()[0], y.lossMinus()[0], 1e-4 * Math.abs(x.lossMinus()[0]) + 1e-6,
-                            "l- step " + t);
+                    assertSameLosses(x, y, t); // the body moving on either engine would change the later steps'
                     if (t == 2) {
                         afterTwo = g.state();
                         again.restore(afterTwo);
@@ -130,19 +133,12 @@ class EncoderObjectivesGpuTest {
     void gpuEngineMatchesCpuEngine(String objective, String opt) throws IOException {
         Path folder = TinyBertFolder.write(dir.resolve("bert"), 7, false);
         LoadedEncoder m = ModelLoader.loadEncoder(folder);
-        String[] texts = {"the movie was great fun", "dull plot", "a boring film , the acting is bad", "loved it"};
-        int[] gold = {1, 0, 0, 1};
         PrintWriter log = new PrintWriter(new StringWriter());
         try (HfTokenizer tok = HfTokenizer.load(folder.resolve("tokenizer.json"))) {
-            TextRowEncoder enc = new TextRowEncoder(tok, 64);
-            List<EncodedExample> ex = new ArrayList<>();
-            for (int i = 0; i < texts.length; i++) {
-                ex.add(enc.encode("t:" + i, List.of(texts[i]), gold[i]));
-            }
-            PromptBatch batch = PromptBatch.of(ex, 0);
+            PromptBatch batch = batch(tok);
             TrainConfig cpuConfig = config("cpu", objective, opt);
             TrainConfig gpuConfig = config("cuda", objective, opt);
-            Objective obj = EncoderObjectives.objective(cpuConfig, enc, List.of("0", "1"), 0);
+            Objective obj = EncoderObjectives.objective(cpuConfig, new TextRowEncoder(tok, 64), List.of("0", "1"), 0);
             LanguageModel model = m.model();
             List<HostTensor> initial = m.parameters();
             if (objective.equals("head")) {
@@ -157,10 +153,7 @@ class EncoderObjectivesGpuTest {
                 for (int t = 1; t <= 3; t++) {
                     ZoEngine.StepResult x = c.step(List.of(batch));
                     ZoEngine.StepResult y = g.step(List.of(batch));
-                    assertEquals(x.lossPlus()[0], y.lossPlus()[0], 1e-4 * Math.abs(x.lossPlus()[0]) + 1e-6,
-                            "l+ step " + t);
-                    assertEquals(x.lossMinus()[0], y.lossMinus()[0], 1e-4 * Math.abs(x.lossMinus()[0]) + 1e-6,
-                            "l- step " + t);
+                    assertSameLosses(x, y, t);
                 }
             }
         }
