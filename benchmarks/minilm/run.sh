@@ -29,9 +29,9 @@
 #   probe"], KS ["16 512"] and METHODS [all of methods() below] to run a part.
 # Phase lpft (not in the default PHASES; k = 512 only): LP-FT, lpft.py's logistic-regression probe on the frozen
 #   model's mean-pooled embeddings written as the head of a model folder, then objective head (full) from it with
-#   ZO-SGD and ZO-AdaMU (LPFT_OPTIMIZERS ["sgd adamu"]) at every rate of LPFT_LRS ["1e-6 1e-5 1e-4"] and every seed. Its train and dev files are
-#   lpft.py's draw (numpy's, the one probe.py and backprop_ceiling.py make), not data.seed's, so the probe and the
-#   runs after it see the same 1,024 + 1,024 sentences.
+#   ZO-SGD and ZO-AdaMU (LPFT_OPTIMIZERS ["sgd adamu"]) at every rate of LPFT_LRS ["1e-6 1e-5 1e-4"] and every
+#   seed. Its train and dev files are lpft.py's draw (numpy's, the one probe.py and backprop_ceiling.py make), not
+#   data.seed's, so the probe and the runs after it see the same 1,024 + 1,024 sentences.
 set -euo pipefail
 WORK=${1:-target/minilm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

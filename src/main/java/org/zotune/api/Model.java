@@ -635,16 +635,18 @@ public final class Model implements AutoCloseable {
             default -> "";
         };
         Evaluator.Result r;
-        // similarity: every described label competes, those the data lacks after the data's own
+        // every label the objective knows competes, those the data lacks after the data's own (gold indices stay):
+        // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
         List<String> labels = read.labels() != null ? read.labels() : td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<EncodedExample> examples = scored(td, data);
             List<String> named = HeadFolder.labels(checkpoint);
-            if (named != null && named.size() > labels.size() && named.containsAll(labels)) {
-                // a data set with some of the head's labels (say a file of one class): every row still competes,
-                // so the gold indices move onto the head's labels
-                examples = onLabels(examples, labels, named);
-                labels = named;
+            if (named != null && named.containsAll(labels)) {
+                labels = new ArrayList<>(labels);
+                for (String l : named) {
+                    if (!labels.contains(l)) {
+                        labels.add(l);
+                    }
+                }
             }
             List<HostTensor> rows = HeadFolder.classifier(checkpoint, labels, config.hiddenSize());
             SequenceClassifier withHead = new SequenceClassifier(encoder, labels.size());
@@ -652,7 +654,7 @@ public final class Model implements AutoCloseable {
             // holds it
             try (Parameters headParams = ops.createParameters(rows, params.dtype())) {
                 r = Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
-                        headParams), examples, batchSize, td.padId(), read.objective());
+                        headParams), scored(td, data), batchSize, td.padId(), read.objective());
             }
         } else {
             r = Evaluator.evaluate(ops, encoder, weights, scored(td, data), batchSize, td.padId(), read.objective());
@@ -668,15 +670,6 @@ public final class Model implements AutoCloseable {
             case "test" -> td.test();
             default -> td.train();
         };
-    }
-
-    /** {@code examples} with each gold index (a position in {@code from}) moved to its label's position in {@code to}. */
-    private static List<EncodedExample> onLabels(List<EncodedExample> examples, List<String> from, List<String> to) {
-        List<EncodedExample> out = new ArrayList<>(examples.size());
-        for (EncodedExample e : examples) {
-            out.add(new EncodedExample(e.source(), e.rows(), e.answerStart(), to.indexOf(from.get(e.gold()))));
-        }
-        return out;
     }
 
     /** Each example's prediction, with label names where the data has them. */

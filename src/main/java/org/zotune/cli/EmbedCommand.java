@@ -89,7 +89,7 @@ public final class EmbedCommand implements Callable<Integer> {
             for (int i = 0; i < ids.length; i++) {
                 ids[i] = m.tokenize(lines.get(i));
                 if (maxLength != null && ids[i].length > maxLength) {
-                    ids[i] = cut(ids[i], maxLength);
+                    ids[i] = org.zotune.data.batch.TextRowEncoder.cut(ids[i], maxLength);
                     cut++;
                 } else if (ids[i].length > max) {
                     throw new ZotuneException("line " + (i + 1) + " of " + textFile + " is " + ids[i].length
@@ -130,13 +130,6 @@ public final class EmbedCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    /** The first n - 1 ids and the last (the final special token), as transformers cuts a single sequence. */
-    static int[] cut(int[] ids, int n) {
-        int[] out = java.util.Arrays.copyOf(ids, n);
-        out[n - 1] = ids[ids.length - 1];
-        return out;
     }
 
     /** stdout stays open after the command. */

@@ -97,6 +97,11 @@ public final class TrainableStorage implements TrainedTensors {
         return mask == null ? null : mask.clone();
     }
 
+    /** The buffer entry of every tensor of the set, in the set's order. */
+    public int[] entries() {
+        return entry.clone();
+    }
+
     /** The buffer entry that holds tensor k. */
     public int entry(int k) {
         return entry[k];

@@ -150,10 +150,7 @@ public final class CpuZoEngine implements ZoEngine {
         }
         this.theta = CpuOps.flatValues(storage.buffer());
         this.offsets = storage.bufferOffsets();
-        this.entries = new int[storage.set().count()];
-        for (int k = 0; k < entries.length; k++) {
-            entries[k] = storage.entry(k);
-        }
+        this.entries = storage.entries();
         this.shadow = scratch == null ? null : CpuOps.flatValues(scratch);
         this.weights = storage.weights(params);
         this.zo = new ZoStep(stepConfig, optimizer, theta, offsets, storage.mask(), shadow, 0);

@@ -146,11 +146,7 @@ final class CudaZoEngine implements ZoEngine {
             if (adapter == null) {
                 // model parameters train (all, or the flagged ones), in the model's own parameter buffer
                 storage = TrainableStorage.inModel(TrainableSet.of(model.params(), trainable), model.params(), p);
-                int[] entries = new int[storage.set().count()];
-                for (int k = 0; k < entries.length; k++) {
-                    entries[k] = storage.entry(k);
-                }
-                th = new CudaTheta(ops, p, trainable == null ? null : entries);
+                th = new CudaTheta(ops, p, trainable == null ? null : storage.entries());
                 z = new DeviceZoStep(ops, model, p, storage, optimizerConfig, config, noise);
             } else {
                 // adapters: their own float32 buffer (perturbed and updated in float32), the model's buffer frozen

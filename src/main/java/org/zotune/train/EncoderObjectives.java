@@ -66,7 +66,7 @@ final class EncoderObjectives {
             return new HeadClassification(c.head().poolingKind());
         }
         SimilarityOptions o = c.similarity();
-        Map<String, String> descriptions = o.labels() != null ? o.labels() : builtin(c.data());
+        Map<String, String> descriptions = descriptions(c);
         String where = o.labels() != null ? "key 'similarity.labels'" : "the built-in label descriptions of '"
                 + builtinName(c.data()) + "'";
         for (String k : descriptions.keySet()) {
@@ -94,14 +94,18 @@ final class EncoderObjectives {
         if (c.objective() != TrainConfig.ObjectiveKind.SIMILARITY) {
             return labels;
         }
-        SimilarityOptions o = c.similarity();
         List<String> out = new ArrayList<>(labels);
-        for (String k : (o.labels() != null ? o.labels() : builtin(c.data())).keySet()) {
+        for (String k : descriptions(c).keySet()) {
             if (!out.contains(k)) {
                 out.add(k);
             }
         }
         return out;
+    }
+
+    /** Objective similarity's label descriptions: key similarity.labels, else the built-in task's. */
+    private static Map<String, String> descriptions(RunInputs.Keys c) {
+        return c.similarity().labels() != null ? c.similarity().labels() : builtin(c.data());
     }
 
     private static String builtinName(Data d) {

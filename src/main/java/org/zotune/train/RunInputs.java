@@ -120,7 +120,7 @@ public final class RunInputs {
             TrainData data = TrainData.load(config.data(), tokenizer, config.maxLength(), config.seed());
             return new Read(data, Objective.named(config.objective()), null);
         }
-        return readEncoder(Keys.of(config), plan, loaded.config(), tokenizer);
+        return readEncoder(Keys.of(config), plan, loaded.config(), tokenizer, false);
     }
 
     /**
@@ -137,10 +137,6 @@ public final class RunInputs {
             throw new IllegalArgumentException("objective " + keys.objective() + " is not an encoder objective");
         }
         return readEncoder(keys, plan, model, tokenizer, true);
-    }
-
-    private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer) {
-        return readEncoder(keys, plan, model, tokenizer, false);
     }
 
     /**

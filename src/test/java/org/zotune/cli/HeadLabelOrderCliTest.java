@@ -162,9 +162,9 @@ class HeadLabelOrderCliTest {
     }
 
     /**
-     * A file of the positive rows alone (its label set: [pos]) is scored over both of the head's rows: each example's
-     * prediction and scores are those the full file gives it, gold re-indexed onto the head's labels, and the
-     * accuracy is the full file's on those rows. Before, eval refused the file.
+     * A file of the positive rows alone (its label set: [pos]) is scored over both of the head's rows, the one it
+     * lacks after its own: each example's prediction and scores are those the full file gives it, and the accuracy
+     * is the full file's on those rows. Before, eval refused the file.
      */
     @Test
     void evalOfAFileWithSomeOfTheHeadsLabelsScoresEveryRow() throws IOException {
@@ -186,8 +186,11 @@ class HeadLabelOrderCliTest {
             assertEquals("pos", s.get("gold").asText(), s.toString());
             assertEquals(f.get("predicted"), s.get("predicted"), s.toString());
             assertEquals(2, s.get("scores").size(), "both rows scored: " + s);
-            for (int c = 0; c < 2; c++) { // other batches, other padding: equal up to rounding
-                assertEquals(f.get("scores").get(c).asDouble(), s.get("scores").get(c).asDouble(), 1e-6, s.toString());
+            // scores in each file's label order, the labels it lacks after its own: the full file's [neg, pos], the
+            // positive file's [pos, neg]; other batches, other padding: equal up to rounding
+            for (int c = 0; c < 2; c++) {
+                assertEquals(f.get("scores").get(1 - c).asDouble(), s.get("scores").get(c).asDouble(), 1e-6,
+                        s.toString());
             }
             right += f.get("predicted").equals(f.get("gold")) ? 1 : 0;
         }

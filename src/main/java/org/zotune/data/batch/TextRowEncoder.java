@@ -50,12 +50,20 @@ public final class TextRowEncoder {
         if (ids.length == 0) {
             throw new ZotuneException(source + ": the text encodes to no token");
         }
-        if (ids.length > maxLength) {
-            int last = ids[ids.length - 1];
-            ids = Arrays.copyOf(ids, maxLength);
-            ids[maxLength - 1] = last;
+        return new EncodedExample(source, new int[][] {cut(ids, maxLength)}, new int[] {0}, gold);
+    }
+
+    /**
+     * {@code ids} (special tokens included) cut to {@code maxLength}: the first maxLength - 1 and the final special
+     * token; as they are when no longer.
+     */
+    public static int[] cut(int[] ids, int maxLength) {
+        if (ids.length <= maxLength) {
+            return ids;
         }
-        return new EncodedExample(source, new int[][] {ids}, new int[] {0}, gold);
+        int[] out = Arrays.copyOf(ids, maxLength);
+        out[maxLength - 1] = ids[ids.length - 1];
+        return out;
     }
 
     /** A label description's tokens (special tokens included, as the examples have them). */
