@@ -74,6 +74,9 @@ public final class EmbedCommand implements Callable<Integer> {
         if (lines.isEmpty()) {
             throw new ZotuneException("text file " + textFile + " is empty");
         }
+        if (outFile != null) {
+            Runs.requireOutputFile(outFile, "--out");
+        }
         try (Model m = ModelSession.openEncoder(ModelSource.of(model), backend, err)) {
             if (!m.hasTokenizer()) {
                 throw new ZotuneException(model + ": no tokenizer.json beside the model, which text input needs");

@@ -143,13 +143,7 @@ public final class EvalCommand implements Callable<Integer> {
             source = source.withTokenizer(tokenizer);
         }
         if (predictions != null) {
-            Path dir = predictions.toAbsolutePath().getParent();
-            if (dir == null || !Files.isDirectory(dir)) {
-                throw new ZotuneException("--predictions " + predictions + ": folder " + dir + " does not exist");
-            }
-            if (Files.isDirectory(predictions)) {
-                throw new ZotuneException("--predictions " + predictions + " is a folder, not a file");
-            }
+            Runs.requireOutputFile(predictions, "--predictions");
             if (format.equals("text")) {
                 throw new ZotuneException("--predictions: data format text is language-model data (a loss per token, "
                         + "no classes to predict)");

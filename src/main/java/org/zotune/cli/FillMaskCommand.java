@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -74,10 +73,7 @@ public final class FillMaskCommand implements Callable<Integer> {
             throw new ZotuneException("--top-k must be at least 1, got " + topK);
         }
         if (dumpLogits != null) {
-            Path dir = dumpLogits.toAbsolutePath().getParent();
-            if (dir == null || !Files.isDirectory(dir)) {
-                throw new ZotuneException("--dump-logits " + dumpLogits + ": folder " + dir + " does not exist");
-            }
+            Runs.requireOutputFile(dumpLogits, "--dump-logits");
         }
         try (Model m = ModelSession.openEncoder(ModelSource.of(model), backend, err)) {
             ModelInfo info = m.info();

@@ -20,6 +20,22 @@ final class Runs {
         return path;
     }
 
+    /**
+     * Fails with a one-line message unless {@code path} can be written as a file: its folder exists and it is not a
+     * folder itself (an existing file is replaced). {@code option} names the flag. Checked before any work, so a typo
+     * in the path does not cost a model load or a whole pass over the data.
+     */
+    static Path requireOutputFile(Path path, String option) {
+        Path dir = path.toAbsolutePath().getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new ZotuneException(option + " " + path + ": folder " + dir + " does not exist");
+        }
+        if (Files.isDirectory(path)) {
+            throw new ZotuneException(option + " " + path + " is a folder, not a file");
+        }
+        return path;
+    }
+
     /** One JSON line: steps, stop reason, dev/test metrics, the run folder. */
     static String summaryLine(FineTuneResult s) {
         ObjectNode o = new ObjectMapper().createObjectNode();

@@ -25,7 +25,7 @@ import org.zotune.model.bert.TinyBertFolder;
  * zotune embed on a tiny random BERT: a file of several chunks streams out line for line what the API gives each
  * line alone, with progress lines on stderr (none with --no-progress); --max-length cuts a long line as transformers
  * does (the first n - 1 tokens and the final [SEP]); its bad values and a too long line without it are one line,
- * exit 2.
+ * exit 2, as is an --out whose folder is missing or that is a folder (checked before the model loads).
  */
 class EmbedCliTest {
     @TempDir
@@ -124,5 +124,21 @@ class EmbedCliTest {
             CliRun.of("embed", "--model", model.toString(), "--text-file", text.toString(), "--max-length", bad,
                     "--device", "cpu").assertUsageError("--max-length " + bad, "between 2", "64 positions");
         }
+    }
+
+    @Test
+    void anOutFileThatCannotBeWrittenIsOneLineBeforeTheModelLoads() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 4, false);
+        Path text = Files.writeString(dir.resolve("in.txt"), "the movie is fun\n");
+        Path noDir = dir.resolve("missing").resolve("out.jsonl");
+        CliRun missing = CliRun.of("embed", "--model", model.toString(), "--text-file", text.toString(), "--out",
+                noDir.toString(), "--device", "cpu");
+        missing.assertUsageError("--out " + noDir, "folder", "does not exist");
+        assertFalse(missing.err().contains("loading"), missing.err());
+        assertFalse(Files.exists(noDir.getParent()));
+        Path folder = Files.createDirectories(dir.resolve("a-folder"));
+        CliRun.of("embed", "--model", model.toString(), "--text-file", text.toString(), "--out", folder.toString(),
+                "--device", "cpu").assertUsageError("--out " + folder + " is a folder, not a file");
+        assertTrue(Files.isDirectory(folder));
     }
 }

@@ -155,6 +155,8 @@ class FillMaskCliTest {
         CliRun.of("fill-mask", "--model", m, "--text", "a [MASK]", "--dump-logits", noDir.toString())
                 .assertUsageError("--dump-logits", "does not exist");
         assertFalse(Files.exists(noDir));
+        CliRun.of("fill-mask", "--model", m, "--text", "a [MASK]", "--dump-logits", tmp.toString())
+                .assertUsageError("--dump-logits " + tmp + " is a folder, not a file");
         CliRun.of("fill-mask", "--model", m, "--input-ids", "2,x,3").assertUsageError("--input-ids");
     }
 }
