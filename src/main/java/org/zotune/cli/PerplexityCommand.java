@@ -74,10 +74,7 @@ public final class PerplexityCommand implements Callable<Integer> {
         Runs.requireExisting(model, "model");
         String text = readText(Runs.requireExisting(textFile, "text file"));
         if (dumpLogits != null) {
-            Path dir = dumpLogits.toAbsolutePath().getParent();
-            if (dir == null || !Files.isDirectory(dir)) {
-                throw new ZotuneException("--dump-logits " + dumpLogits + ": folder " + dir + " does not exist");
-            }
+            Runs.requireOutputFile(dumpLogits, "--dump-logits");
         }
 
         ModelSource source = ModelSource.of(model);

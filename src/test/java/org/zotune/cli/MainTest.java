@@ -82,6 +82,14 @@ class MainTest {
     }
 
     @Test
+    void perplexityWithDumpOntoAFolderIsRefusedBeforeTheModelLoads() throws IOException {
+        Path folder = java.nio.file.Files.createDirectories(tmp.resolve("a-folder"));
+        CliRun r = CliRun.of("perplexity", "--model", tmp.toString(), "--text-file", text().toString(),
+                "--dump-logits", folder.toString());
+        r.assertUsageError("--dump-logits " + folder + " is a folder, not a file");
+    }
+
+    @Test
     void badDtype() throws IOException {
         CliRun r = CliRun.of("perplexity", "--model", tmp.toString(), "--text-file", text().toString(),
                 "--dtype", "f64");
