@@ -484,7 +484,9 @@ public final class Trainer {
 
     private ProgressBar progressBar(long start) {
         return new ProgressBarBuilder().setTaskName("train").setInitialMax(config.steps())
-                .setStyle(ProgressBarStyle.ASCII).setUnit(" steps", 1).showSpeed()
+                // "0.1 steps/s" on a slow CPU, not the default format's ".1"
+                .setStyle(ProgressBarStyle.ASCII).setUnit(" steps", 1).showSpeed(new java.text.DecimalFormat("0.0#",
+                        java.text.DecimalFormatSymbols.getInstance(java.util.Locale.ROOT)))
                 .setConsumer(new ConsoleProgressBarConsumer(System.err))
                 .setUpdateIntervalMillis(250).startsFrom(start, Duration.ZERO).build();
     }
