@@ -224,21 +224,78 @@ public final class CpuOps implements Ops {
             throw new IllegalArgumentException("linear: bias has " + b.rows() * b.cols() + " values, expected " + outDim);
         }
         CpuTensor out = new CpuTensor(n, outDim, computeType);
-        IntStream.range(0, n).parallel().forEach(r -> {
-            int xo = a.offset + r * in;
-            for (int o = 0; o < outDim; o++) {
-                int wo = wt.offset + o * in;
-                double acc = 0;
-                for (int k = 0; k < in; k++) {
-                    acc += (double) a.data[xo + k] * wt.data[wo + k];
+        float[] xd = a.data;
+        float[] wd = wt.data;
+        // two rows by four outputs at a time: eight independent sums (a single one waits on each add's latency) and
+        // each weight load used twice; every sum still runs over k in order, so the result is bitwise the plain
+        // loop's (the tails below)
+        IntStream.range(0, (n + 1) / 2).parallel().forEach(pair -> {
+            int r0 = 2 * pair;
+            int r1 = r0 + 1;
+            int x0 = a.offset + r0 * in;
+            int o = 0;
+            if (r1 < n) {
+                int x1 = x0 + in;
+                for (; o + 4 <= outDim; o += 4) {
+                    int w0 = wt.offset + o * in;
+                    int w1 = w0 + in;
+                    int w2 = w1 + in;
+                    int w3 = w2 + in;
+                    double a00 = 0;
+                    double a01 = 0;
+                    double a02 = 0;
+                    double a03 = 0;
+                    double a10 = 0;
+                    double a11 = 0;
+                    double a12 = 0;
+                    double a13 = 0;
+                    for (int k = 0; k < in; k++) {
+                        double u = xd[x0 + k];
+                        double v = xd[x1 + k];
+                        double c0 = wd[w0 + k];
+                        double c1 = wd[w1 + k];
+                        double c2 = wd[w2 + k];
+                        double c3 = wd[w3 + k];
+                        a00 += u * c0;
+                        a01 += u * c1;
+                        a02 += u * c2;
+                        a03 += u * c3;
+                        a10 += v * c0;
+                        a11 += v * c1;
+                        a12 += v * c2;
+                        a13 += v * c3;
+                    }
+                    out.data[r0 * outDim + o] = linearOut(a00, b, o);
+                    out.data[r0 * outDim + o + 1] = linearOut(a01, b, o + 1);
+                    out.data[r0 * outDim + o + 2] = linearOut(a02, b, o + 2);
+                    out.data[r0 * outDim + o + 3] = linearOut(a03, b, o + 3);
+                    out.data[r1 * outDim + o] = linearOut(a10, b, o);
+                    out.data[r1 * outDim + o + 1] = linearOut(a11, b, o + 1);
+                    out.data[r1 * outDim + o + 2] = linearOut(a12, b, o + 2);
+                    out.data[r1 * outDim + o + 3] = linearOut(a13, b, o + 3);
                 }
-                if (b != null) {
-                    acc += b.data[b.offset + o];
+            }
+            for (int r = r0; r <= Math.min(r1, n - 1); r++) {
+                int xo = a.offset + r * in;
+                for (int t = o; t < outDim; t++) {
+                    int wo = wt.offset + t * in;
+                    double acc = 0;
+                    for (int k = 0; k < in; k++) {
+                        acc += (double) xd[xo + k] * wd[wo + k];
+                    }
+                    out.data[r * outDim + t] = linearOut(acc, b, t);
                 }
-                out.data[r * outDim + o] = round((float) acc);
             }
         });
         return out;
+    }
+
+    /** One output of {@link #linear}: the sum, plus the bias, rounded to the compute type. */
+    private float linearOut(double acc, CpuTensor b, int o) {
+        if (b != null) {
+            acc += b.data[b.offset + o];
+        }
+        return round((float) acc);
     }
 
     @Override

@@ -41,6 +41,51 @@ class CpuOpsTest {
         assertArrayEquals(new float[] {8, 24, 8, 33}, ops.toHost(ops.linear(x, w, b)), 0f);
     }
 
+    /**
+     * The blocked loop (two rows by four outputs) on shapes that leave every tail: each output bitwise the sum over k
+     * in order, in double, plus the bias, then rounded to float, as the one-output loop computes it.
+     */
+    @Test
+    void linearIsTheInOrderDoubleSumBitwiseOnAwkwardShapes() {
+        java.util.Random r = new java.util.Random(11);
+        for (int n : new int[] {1, 2, 3, 7}) {
+            for (int out : new int[] {1, 3, 4, 5, 9}) {
+                for (int in : new int[] {1, 5, 33}) {
+                    float[] xs = new float[n * in];
+                    float[] ws = new float[out * in];
+                    float[] bs = new float[out];
+                    for (int i = 0; i < xs.length; i++) {
+                        xs[i] = (float) r.nextGaussian();
+                    }
+                    for (int i = 0; i < ws.length; i++) {
+                        ws[i] = (float) r.nextGaussian();
+                    }
+                    for (int i = 0; i < bs.length; i++) {
+                        bs[i] = (float) r.nextGaussian();
+                    }
+                    for (boolean bias : new boolean[] {false, true}) {
+                        float[] got = ops.toHost(ops.linear(ops.tensor(xs, n, in), ops.tensor(ws, out, in),
+                                bias ? ops.tensor(bs, 1, out) : null));
+                        for (int row = 0; row < n; row++) {
+                            for (int o = 0; o < out; o++) {
+                                double acc = 0;
+                                for (int k = 0; k < in; k++) {
+                                    acc += (double) xs[row * in + k] * ws[o * in + k];
+                                }
+                                if (bias) {
+                                    acc += bs[o];
+                                }
+                                assertEquals(Float.floatToIntBits((float) acc),
+                                        Float.floatToIntBits(got[row * out + o]),
+                                        n + "x" + in + " by " + out + " bias " + bias + " at (" + row + ", " + o + ")");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void crossEntropyOfUniformLogitsIsLogVocab() {
         Tensor logits = ops.tensor(new float[8 * 3], 3, 8);
