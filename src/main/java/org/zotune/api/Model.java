@@ -505,10 +505,20 @@ public final class Model implements AutoCloseable {
      */
     public EvalResult evaluate(DataSet data, int maxLength, int batchSize, long seed, EncoderObjective objective,
             boolean predictions) {
+        return evaluate(data, maxLength, batchSize, seed, objective, predictions, EvalProgress.NONE);
+    }
+
+    /**
+     * As {@link #evaluate(DataSet, int, int, long, EncoderObjective, boolean)}, telling {@code progress} after each
+     * batch how many of the scored examples are done (the CLI's progress lines on a long evaluation).
+     */
+    public EvalResult evaluate(DataSet data, int maxLength, int batchSize, long seed, EncoderObjective objective,
+            boolean predictions, EvalProgress progress) {
+        java.util.Objects.requireNonNull(progress, "progress");
         open();
         if (model instanceof EncoderModel encoder) {
             return evaluateEncoder(encoder, data, maxLength, batchSize, seed,
-                    objective == null ? EncoderObjective.auto() : objective, predictions);
+                    objective == null ? EncoderObjective.auto() : objective, predictions, progress);
         }
         CausalLM causal = causal();
         if (objective != null && (!isAuto(objective.objective()) || objective.pooling() != null
@@ -524,11 +534,14 @@ public final class Model implements AutoCloseable {
                         + td.description() + " is language-model data (a loss per token, no classes)");
             }
             List<EncodedExample> scored = scored(td, data);
-            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, scored, batchSize, td.padId());
+            Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, scored, batchSize, td.padId(),
+                    done -> progress.scored(done, scored.size()));
             return new EvalResult(td.description(), true, scored.size(), r.tokens(), r.loss(), r.perplexity(),
                     Double.NaN, Double.NaN);
         }
-        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, scored(td, data), batchSize, td.padId());
+        List<EncodedExample> scored = scored(td, data);
+        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, scored, batchSize, td.padId(), null,
+                done -> progress.scored(done, scored.size()));
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
                 "candidates", "candidates: each candidate's mean log-likelihood per token",
                 predictions ? predictions(r, td.labels()) : List.of());
@@ -540,7 +553,7 @@ public final class Model implements AutoCloseable {
 
     /** An encoder scored as a run with {@code o}'s objective scores its test set. */
     private EvalResult evaluateEncoder(EncoderModel encoder, DataSet data, int maxLength, int batchSize, long seed,
-            EncoderObjective o, boolean predictions) {
+            EncoderObjective o, boolean predictions, EvalProgress progress) {
         if (tokenizer == null) {
             throw new ZotuneException(modelPath + ": no tokenizer.json beside the model, which evaluating text needs");
         }
@@ -635,6 +648,8 @@ public final class Model implements AutoCloseable {
             default -> "";
         };
         Evaluator.Result r;
+        List<EncodedExample> scored = scored(td, data);
+        java.util.function.IntConsumer tell = done -> progress.scored(done, scored.size());
         // every label the objective knows competes, those the data lacks after the data's own (gold indices stay):
         // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
         List<String> labels = read.labels() != null ? read.labels() : td.labels();
@@ -654,10 +669,10 @@ public final class Model implements AutoCloseable {
             // holds it
             try (Parameters headParams = ops.createParameters(rows, params.dtype())) {
                 r = Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
-                        headParams), scored(td, data), batchSize, td.padId(), read.objective());
+                        headParams), scored, batchSize, td.padId(), read.objective(), tell);
             }
         } else {
-            r = Evaluator.evaluate(ops, encoder, weights, scored(td, data), batchSize, td.padId(), read.objective());
+            r = Evaluator.evaluate(ops, encoder, weights, scored, batchSize, td.padId(), read.objective(), tell);
         }
         return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
                 name, scoring, predictions ? predictions(r, labels) : List.of());

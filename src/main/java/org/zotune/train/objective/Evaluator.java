@@ -3,6 +3,7 @@ package org.zotune.train.objective;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
+import java.util.function.IntConsumer;
 import org.zotune.ZotuneException;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
@@ -36,6 +37,10 @@ public final class Evaluator {
             double[][] scores) {
     }
 
+    /** A progress listener that ignores every update. */
+    private static final IntConsumer NO_PROGRESS = done -> {
+    };
+
     /**
      * @param lossSum  the summed cross-entropy of every target token
      * @param tokens   how many target tokens
@@ -63,6 +68,12 @@ public final class Evaluator {
      */
     public static LmResult languageModel(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
             int batchSize, int padId) {
+        return languageModel(ops, model, weights, data, batchSize, padId, NO_PROGRESS);
+    }
+
+    /** As above, telling {@code progress} the examples scored so far after each batch. */
+    public static LmResult languageModel(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
+            int batchSize, int padId, IntConsumer progress) {
         if (data.isEmpty()) {
             throw new ZotuneException("nothing to evaluate: no examples");
         }
@@ -80,6 +91,7 @@ public final class Evaluator {
                 sum += ce[0];
                 count += (long) ce[1];
             }
+            progress.accept(Math.min(data.size(), from + batchSize));
         }
         if (count == 0) {
             throw new ZotuneException("nothing to evaluate: no target tokens");
@@ -98,6 +110,12 @@ public final class Evaluator {
      */
     public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
             int batchSize, int padId, Objective objective) {
+        return evaluate(ops, model, weights, data, batchSize, padId, objective, NO_PROGRESS);
+    }
+
+    /** As above, telling {@code progress} the examples scored so far after each batch. */
+    public static Result evaluate(Ops ops, LanguageModel model, WeightSource weights, List<EncodedExample> data,
+            int batchSize, int padId, Objective objective, IntConsumer progress) {
         if (objective instanceof ChoiceScorer scorer) {
             return evaluate(data, batchSize, padId, b -> {
                 double[][] s = scorer.choiceScores(ops, model, weights, b);
@@ -106,7 +124,7 @@ public final class Evaluator {
                     classes[r] = s[r].length;
                 }
                 return new Scored(ChoiceScorer.predictions(s), ChoiceScorer.crossEntropy(s, b.gold()), classes, s);
-            });
+            }, progress);
         }
         return evaluate(data, batchSize, padId, b -> {
             OptionScores.Scored s = OptionScores.score(ops, model, weights, b);
@@ -116,7 +134,7 @@ public final class Evaluator {
                 perExample[x] = java.util.Arrays.copyOfRange(s.rowScores(), first, first + b.candidates()[x]);
             }
             return new Scored(s.predictions(), OptionScores.classificationLoss(s, b), b.candidates(), perExample);
-        });
+        }, progress);
     }
 
     /** One batch's predictions, its mean loss, each example's number of classes and its classes' scores. */
@@ -125,7 +143,7 @@ public final class Evaluator {
 
     /** Scores the data in batches of {@code batchSize} and averages the loss over the examples. */
     private static Result evaluate(List<EncodedExample> data, int batchSize, int padId,
-            Function<PromptBatch, Scored> scoreBatch) {
+            Function<PromptBatch, Scored> scoreBatch, IntConsumer progress) {
         if (data.isEmpty()) {
             throw new ZotuneException("nothing to evaluate: no examples");
         }
@@ -149,6 +167,7 @@ public final class Evaluator {
                 scores[from + i] = s.scores()[i];
                 classes = Math.max(classes, s.classes()[i]);
             }
+            progress.accept(from + chunk.size());
         }
         return new Result(n, Metrics.accuracy(pred, gold), Metrics.f1(pred, gold, classes), lossSum / n, pred, gold,
                 scores);
