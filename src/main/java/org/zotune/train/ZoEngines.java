@@ -388,7 +388,8 @@ public final class ZoEngines {
                     int caller = Cuda.currentDevice();
                     Cuda.useDevice(device);
                     try {
-                        CudaZoEngine r = cudaEngine(c, model, initial, adapter, o, graph);
+                        // several GPUs train every model parameter (a linear probe is refused before this)
+                        CudaZoEngine r = cudaEngine(c, model, initial, adapter, null, o, graph);
                         try {
                             if (split == DataParallelEngine.Split.BATCH) {
                                 r.spreadBatch(group.deviceCollective(rank), objective);
@@ -423,11 +424,6 @@ public final class ZoEngines {
             boolean[] trainable, Objective objective) {
         return cudaEngine(c, model, initial, adapter, trainable, objective,
                 !"false".equals(System.getProperty(GRAPH_PROPERTY)));
-    }
-
-    private static CudaZoEngine cudaEngine(TrainConfig c, LanguageModel model, List<HostTensor> initial,
-            Adapter adapter, Objective objective, boolean graph) {
-        return cudaEngine(c, model, initial, adapter, null, objective, graph);
     }
 
     private static CudaZoEngine cudaEngine(TrainConfig c, LanguageModel model, List<HostTensor> initial,
