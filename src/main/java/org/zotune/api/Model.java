@@ -536,13 +536,14 @@ public final class Model implements AutoCloseable {
             List<EncodedExample> scored = scored(td, data);
             Evaluator.LmResult r = Evaluator.languageModel(ops, causal, weights, scored, batchSize, td.padId(),
                     done -> progress.scored(done, scored.size()));
-            return new EvalResult(td.description(), true, scored.size(), r.tokens(), r.loss(), r.perplexity(),
-                    Double.NaN, Double.NaN);
+            return new EvalResult(td.description(data.split()), true, scored.size(), r.tokens(), r.loss(),
+                    r.perplexity(), Double.NaN, Double.NaN);
         }
         List<EncodedExample> scored = scored(td, data);
         Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, scored, batchSize, td.padId(), null,
                 done -> progress.scored(done, scored.size()));
-        return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
+        return new EvalResult(td.description(data.split()), false, r.examples(), 0, r.loss(), Double.NaN,
+                r.accuracy(), r.f1(),
                 "candidates", "candidates: each candidate's mean log-likelihood per token",
                 predictions ? predictions(r, td.labels()) : List.of());
     }
@@ -674,7 +675,8 @@ public final class Model implements AutoCloseable {
         } else {
             r = Evaluator.evaluate(ops, encoder, weights, scored, batchSize, td.padId(), read.objective(), tell);
         }
-        return new EvalResult(td.description(), false, r.examples(), 0, r.loss(), Double.NaN, r.accuracy(), r.f1(),
+        return new EvalResult(td.description(data.split()), false, r.examples(), 0, r.loss(), Double.NaN,
+                r.accuracy(), r.f1(),
                 name, scoring, predictions ? predictions(r, labels) : List.of());
     }
 

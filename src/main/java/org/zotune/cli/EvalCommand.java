@@ -191,8 +191,7 @@ public final class EvalCommand implements Callable<Integer> {
             } catch (ZotuneException e) {
                 throw new ZotuneException(optionNames(e.getMessage()), e);
             }
-            err.println("data: " + r.description() + (d.split().equals("train") ? ""
-                    : "; scored: the " + d.split() + " split"));
+            err.println("data: " + r.description());
             if (m.info().encoder()) {
                 err.println("objective: " + r.scoring());
             }

@@ -40,15 +40,49 @@ import org.zotune.train.config.Splits;
  * @param dev           dev examples (may be empty: no model selection)
  * @param test          test examples (may be empty)
  * @param padId         the padding id
- * @param description   one line for the log
+ * @param about         what the data is (its kind, what it counts, details such as the template): {@link #description}
  * @param labels        classification data's label names in gold-index order (the training set's: dev and test are
  *                      re-indexed onto them); empty for multiple-choice and language-model data
  */
 public record TrainData(boolean languageModel, List<EncodedExample> train, List<EncodedExample> dev,
-        List<EncodedExample> test, int padId, String description, List<String> labels) {
+        List<EncodedExample> test, int padId, About about, List<String> labels) {
 
     public TrainData {
         labels = List.copyOf(labels);
+    }
+
+    /**
+     * What a data set is, apart from its split sizes.
+     *
+     * @param kind    "text" or the data set's kind (classification, multiple_choice, language_model)
+     * @param unit    what is counted ("examples", "chunks of 128 tokens")
+     * @param details the rest of the line (", template sst2", truncation), possibly empty
+     */
+    public record About(String kind, String unit, String details) {
+        static About of(Dataset train, String details) {
+            return new About(train.kind().name().toLowerCase(), "examples", details);
+        }
+    }
+
+    /** One line for the log: the kind, each split's size, the details. */
+    public String description() {
+        return about.kind() + ": " + train.size() + " train, " + dev.size() + " dev, " + test.size() + " test "
+                + about.unit() + about.details();
+    }
+
+    /**
+     * One line for an evaluation of one split ("train", "dev" or "test"): the kind, that split's size (named unless it
+     * is the one file read), the details.
+     */
+    public String description(String split) {
+        int n = switch (split) {
+            case "dev" -> dev.size();
+            case "test" -> test.size();
+            default -> train.size();
+        };
+        boolean oneFile = split.equals("train") && dev.isEmpty() && test.isEmpty();
+        return about.kind() + ": " + n + " " + about.unit() + (oneFile ? "" : " (split " + split + ")")
+                + about.details();
     }
 
     public static TrainData load(Data d, Tokenizer tokenizer, int maxLength, long runSeed) {
@@ -61,8 +95,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
             List<int[]> test = d.test().isEmpty() ? List.of()
                     : TextCorpus.read(paths(d.test()), tokenizer, maxLength, 0).chunks();
             return new TrainData(true, chunks(train), chunks(dev), chunks(test), encoder.padId(),
-                    "text: " + train.size() + " train, " + dev.size() + " dev, " + test.size() + " test chunks of "
-                            + maxLength + " tokens", List.of());
+                    new About("text", "chunks of " + maxLength + " tokens", ""), List.of());
         }
         Dataset[] sets = datasets(d, seed);
         Dataset train = sets[0];
@@ -72,7 +105,7 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         if (train.kind() == Dataset.Kind.LANGUAGE_MODEL) {
             List<EncodedExample> tr = encoder.encodeLanguageModel(train);
             return new TrainData(true, tr, lm(encoder, dev), lm(encoder, test), encoder.padId(),
-                    describe(train, dev, test) + truncated(tr, uncut.encodeLanguageModel(train), maxLength),
+                    About.of(train, truncated(tr, uncut.encodeLanguageModel(train), maxLength)),
                     List.of());
         }
         if (train.kind() == Dataset.Kind.REGRESSION) {
@@ -82,8 +115,8 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         PromptTemplate template = template(d, train);
         List<EncodedExample> tr = encoder.encode(train.requireLabels(), template);
         return new TrainData(false, tr, encode(encoder, dev, template), encode(encoder, test, template),
-                encoder.padId(), describe(train, dev, test) + ", template " + template.name()
-                        + truncated(tr, uncut.encode(train, template), maxLength), train.labels());
+                encoder.padId(), About.of(train, ", template " + template.name()
+                        + truncated(tr, uncut.encode(train, template), maxLength)), train.labels());
     }
 
     /** Reads train, dev and test (null when absent), with k-shot sampling and splits applied. */
@@ -147,8 +180,8 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
         List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
         template.check(train);
-        return new TrainData(false, tr, dev, test, encoder.padId(), describe(train, sets[1], sets[2])
-                + ", masked-LM template " + template.name(), train.labels());
+        return new TrainData(false, tr, dev, test, encoder.padId(), About.of(train, ", masked-LM template "
+                + template.name()), train.labels());
     }
 
     /**
@@ -166,8 +199,8 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         List<EncodedExample> tr = encoder.encode(train, template);
         List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);
         List<EncodedExample> test = sets[2] == null ? List.of() : encoder.encode(sameLabels(train, sets[2]), template);
-        return new TrainData(false, tr, dev, test, padId, describe(train, sets[1], sets[2]) + ", text "
-                + template.name(), train.labels());
+        return new TrainData(false, tr, dev, test, padId, About.of(train, ", text " + template.name()),
+                train.labels());
     }
 
     /**
@@ -332,8 +365,4 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         return files.stream().map(Path::of).toList();
     }
 
-    private static String describe(Dataset train, Dataset dev, Dataset test) {
-        return train.kind().name().toLowerCase() + ": " + train.size() + " train, " + (dev == null ? 0 : dev.size())
-                + " dev, " + (test == null ? 0 : test.size()) + " test examples";
-    }
 }

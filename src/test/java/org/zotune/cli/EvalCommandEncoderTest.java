@@ -250,16 +250,22 @@ class EvalCommandEncoderTest {
             a.addAll(List.of("--split", split, "--predictions", dir.resolve("k-" + split + ".jsonl").toString()));
             CliRun r = CliRun.of(a.toArray(String[]::new));
             JsonNode k = lastJson(r);
-            JsonNode file = lastJson(CliRun.of("eval", "--model", bare.toString(), "--data",
+            CliRun one = CliRun.of("eval", "--model", bare.toString(), "--data",
                     folder.resolve(split + ".tsv").toString(), "--format", "sst2", "--template", "sst2",
                     "--batch-size", "2", "--device", "cpu", "--predictions", dir.resolve("f-" + split + ".jsonl")
-                    .toString()));
+                    .toString());
+            JsonNode file = lastJson(one);
             assertEquals(List.of(2, 1, 3).get(List.of("train", "dev", "test").indexOf(split)),
                     k.path("examples").asInt(), split);
             assertEquals(file.path("loss").asDouble(), k.path("loss").asDouble(), 1e-9, split);
             assertEquals(Files.readString(dir.resolve("f-" + split + ".jsonl")),
                     Files.readString(dir.resolve("k-" + split + ".jsonl")), split + ": the same predictions");
-            assertTrue(split.equals("train") || r.err().contains("scored: the " + split + " split"), r.err());
+            // the data line counts the scored split alone (it said "2 train, 1 dev, 3 test examples")
+            int n = List.of(2, 1, 3).get(List.of("train", "dev", "test").indexOf(split));
+            assertTrue(r.err().contains("data: classification: " + n + " examples"
+                    + (split.equals("train") ? "," : " (split " + split + ")")), r.err());
+            assertFalse(r.err().contains(" test examples"), r.err());
+            assertTrue(one.err().contains("data: classification: " + n + " examples, text sst2"), one.err());
         }
         assertEquals(2, lastJson(CliRun.of(kshot.toArray(String[]::new))).path("examples").asInt(),
                 "without --split: the train file");
