@@ -105,6 +105,10 @@ public final class Trainer {
     /** Where a run's wall time went (nanoseconds), told in its last log line. */
     private long stepNanos;
     private long evalNanos;
+    /** The loop's progress bar while it runs (an evaluation shows its own progress there), else null. */
+    private ProgressBar bar;
+    /** Seconds between the progress lines of an evaluation before the bar exists (tests shorten it). */
+    public static double evalProgressEverySeconds = 10;
     private long checkpointNanos;
     private long exportNanos;
     /** Checkpoints (and best/ with them) are written here while the next steps run. */
@@ -312,7 +316,7 @@ public final class Trainer {
                 }
                 double init = Double.NaN;
                 if (!data.dev().isEmpty()) {
-                    initialDev = evaluate(engine, objective, data, data.dev());
+                    initialDev = evaluate(engine, objective, data, data.dev(), "dev");
                     if (writes) {
                         metrics.eval("dev", 0, initialDev);
                     }
@@ -345,6 +349,7 @@ public final class Trainer {
         long runT0 = System.nanoTime();
         long setupNanos = runT0 - t0 - evalNanos; // the evaluation before step 1 counts as an evaluation
         try (ProgressBar bar = options.progress() ? progressBar(startStep) : null) {
+            this.bar = bar;
             metrics.barActive(bar != null);
             long newBest = -1; // a new best step on dev whose best/ the next checkpoint writes
             while (engine.stepsDone() < stepsTotal) {
@@ -375,7 +380,7 @@ public final class Trainer {
                         || t == stepsTotal);
                 boolean stop = false;
                 if (evalNow) {
-                    lastDev = evaluate(engine, objective, data, data.dev());
+                    lastDev = evaluate(engine, objective, data, data.dev(), "dev");
                     if (writes) {
                         metrics.eval("dev", t, lastDev);
                     }
@@ -386,7 +391,7 @@ public final class Trainer {
                         }
                         bestAt[0] = at; // best/ is written with this step's checkpoint, in the background
                         if (!data.test().isEmpty()) {
-                            metrics.eval("test", at, evaluate(engine, objective, data, data.test()));
+                            metrics.eval("test", at, evaluate(engine, objective, data, data.test(), "test"));
                         }
                     });
                     newBest = bestAt[0];
@@ -417,6 +422,7 @@ public final class Trainer {
             }
         } finally {
             metrics.barActive(false);
+            this.bar = null;
         }
         awaitSaves();
         if (!writes) {
@@ -434,7 +440,7 @@ public final class Trainer {
             finalTest = finished ? metrics.finalTest(engine.stepsDone(),
                     best.progress().bestStep() == engine.stepsDone()) : null;
             if (finalTest == null) {
-                finalTest = evaluate(engine, objective, data, data.test());
+                finalTest = evaluate(engine, objective, data, data.test(), "test");
                 metrics.eval("test", engine.stepsDone(), finalTest);
             }
         }
@@ -491,13 +497,43 @@ public final class Trainer {
                 .setUpdateIntervalMillis(250).startsFrom(start, Duration.ZERO).build();
     }
 
-    private Eval evaluate(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set) {
+    private Eval evaluate(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set,
+            String split) {
         long s0 = System.nanoTime();
         try {
-            return evaluateSet(engine, objective, data, set);
+            return evaluateSet(engine, objective, data, set, evalProgress(split, set.size()));
         } finally {
             evalNanos += System.nanoTime() - s0;
         }
+    }
+
+    /**
+     * What an evaluation of {@code total} examples tells after each batch: with the bar, its message ("evaluating dev
+     * 64/872", the step's loss again at the end); without it (the evaluations at step 0 and after the last step), a
+     * line every {@link #evalProgressEverySeconds} of a long one; nothing without progress (--no-progress).
+     */
+    private java.util.function.IntConsumer evalProgress(String split, int total) {
+        if (!options.progress()) {
+            return done -> { };
+        }
+        ProgressBar b = bar;
+        if (b != null) {
+            String before = b.getExtraMessage();
+            return done -> b.setExtraMessage(done < total ? " evaluating " + split + " " + done + "/" + total
+                    : before);
+        }
+        long started = System.nanoTime();
+        long[] last = {started};
+        return done -> {
+            long now = System.nanoTime();
+            if (done < total && (now - last[0]) / 1e9 >= evalProgressEverySeconds) {
+                last[0] = now;
+                double sec = (now - started) / 1e9;
+                log.printf(Locale.ROOT, "eval %s: %d of %d examples, %.1f s, %.0f examples/s%n", split, done, total,
+                        sec, done / sec);
+                log.flush();
+            }
+        };
     }
 
     /**
@@ -543,14 +579,15 @@ public final class Trainer {
         }
     }
 
-    private Eval evaluateSet(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set) {
+    private Eval evaluateSet(ZoEngine engine, Objective objective, TrainData data, List<EncodedExample> set,
+            java.util.function.IntConsumer progress) {
         int bs = config.evalBatchSize();
         return engine.evaluate((ops, model, weights) -> {
             if (data.languageModel()) {
-                Evaluator.LmResult r = Evaluator.languageModel(ops, model, weights, set, bs, data.padId());
+                Evaluator.LmResult r = Evaluator.languageModel(ops, model, weights, set, bs, data.padId(), progress);
                 return new Eval(r.loss(), Double.NaN, Double.NaN, set.size());
             }
-            Evaluator.Result r = Evaluator.evaluate(ops, model, weights, set, bs, data.padId(), objective);
+            Evaluator.Result r = Evaluator.evaluate(ops, model, weights, set, bs, data.padId(), objective, progress);
             return new Eval(r.loss(), r.accuracy(), r.f1(), r.examples());
         });
     }

@@ -16,23 +16,28 @@ import org.zotune.model.bert.TinyBertFolder;
 /**
  * zotune eval's progress lines (here one after every batch but the last, the interval set to 0 s): an encoder's
  * classification data and a decoder's language-model data say how many examples are scored of all, batch by batch;
- * --no-progress prints none; the result is the same either way.
+ * --no-progress prints none; the result is the same either way. zotune train's evaluations outside its progress bar
+ * (dev at step 0, test after the last step) print the same lines, named by split.
  */
 class EvalProgressCliTest {
     @TempDir
     Path dir;
 
     private double saved;
+    private double savedTrain;
 
     @BeforeEach
     void everyBatch() {
         saved = EvalCommand.progressEverySeconds;
         EvalCommand.progressEverySeconds = 0;
+        savedTrain = org.zotune.train.Trainer.evalProgressEverySeconds;
+        org.zotune.train.Trainer.evalProgressEverySeconds = 0;
     }
 
     @AfterEach
     void restore() {
         EvalCommand.progressEverySeconds = saved;
+        org.zotune.train.Trainer.evalProgressEverySeconds = savedTrain;
     }
 
     private static List<String> progress(CliRun r) {
@@ -76,5 +81,31 @@ class EvalProgressCliTest {
             assertEquals("eval: " + 2 * (i + 1) + " of " + total + " examples", lines.get(i), r.err());
         }
         assertEquals((total + 1) / 2 - 1, lines.size(), r.err());
+    }
+
+    @Test
+    void trainsEvaluationsOutsideTheBarReportTheirBatches() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
+        Path data = Files.writeString(dir.resolve("d.jsonl"), TrainEncoderObjectivesCliTest.ROWS
+                + "{\"text\": \"the acting is bad\", \"label\": \"neg\"}\n");
+        for (boolean quiet : new boolean[] {false, true}) {
+            String out = quiet ? "quiet" : "run";
+            Path cfg = Files.writeString(dir.resolve(out + ".yaml"), String.join("\n", "model: '" + model + "'",
+                    "objective: similarity", "similarity: {labels: {pos: it was great, neg: it was terrible}}",
+                    "data:", "  format: jsonl", "  train: '" + data + "'", "  dev: '" + data + "'",
+                    "  test: '" + data + "'", "optimizer: {name: zo-sgd, lr: 0.001}", "steps: 2", "batch_size: 2",
+                    "eval_batch_size: 3", "eval_every: 0", "device: cpu", "out: '" + dir.resolve(out) + "'", ""));
+            CliRun r = quiet ? CliRun.of("train", "--config", cfg.toString(), "--no-progress")
+                    : CliRun.of("train", "--config", cfg.toString());
+            assertEquals(0, r.code(), r.err());
+            List<String> got = r.errLines().stream().filter(l -> l.startsWith("eval "))
+                    .map(l -> l.replaceAll(", [0-9.]+ s, .*", "")).toList();
+            if (quiet) {
+                assertEquals(List.of(), got, r.err());
+            } else {
+                assertEquals(List.of("eval dev: 3 of 7 examples", "eval dev: 6 of 7 examples",
+                        "eval test: 3 of 7 examples", "eval test: 6 of 7 examples"), got, r.err());
+            }
+        }
     }
 }
