@@ -81,6 +81,21 @@ public final class Cublas implements AutoCloseable {
                 beta, c.set(cAddr), dataType(cType), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
     }
 
+    /**
+     * {@link #gemm} of float32 matrices on the TF32 tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32: each input keeps 10
+     * mantissa bits, products accumulate in float32). Alone it is not a float32 product; MatrixProducts gives it
+     * operands split into TF32 parts (3xTF32).
+     */
+    public void gemmTf32(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long aAddr, int lda,
+                         long bAddr, int ldb, float betaValue, long cAddr, int ldc) {
+        alpha.put(0, alphaValue);
+        beta.put(0, betaValue);
+        check(cublasGemmEx(handle(), transA ? CUBLAS_OP_T : CUBLAS_OP_N, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                m, n, k, alpha, a.set(aAddr), CUDA_R_32F, lda, b.set(bAddr), CUDA_R_32F, ldb,
+                beta, c.set(cAddr), CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                "cublasGemmEx(TF32)");
+    }
+
     /** {@link #gemm} over {@code batch} matrices spaced by the given element strides. */
     public void gemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue,
                                    long aAddr, DType aType, int lda, long strideA,

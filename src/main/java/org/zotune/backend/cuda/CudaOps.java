@@ -46,6 +46,7 @@ public final class CudaOps implements Ops {
     private final CrossEntropyKernels crossEntropy;
     private final ArgmaxKernels argmax;
     private final MatrixProducts products;
+    private final Tf32SplitKernels tf32Split;
     private final AttentionPaths attentionPaths;
     /** Whether the fused attention runs the Hopper kernels (FlashAttentionKernels#hopper). */
     private final boolean hopperAttention;
@@ -85,8 +86,9 @@ public final class CudaOps implements Ops {
         this.stream = s;
         this.module = m;
         this.memory = new DeviceMemory(s, st, options);
-        this.products = new MatrixProducts(c, memory, computeType, options);
         this.kernelSet = new KernelSet(m, s, computeType, device.multiprocessors() * 32);
+        this.tf32Split = new Tf32SplitKernels(kernelSet);
+        this.products = new MatrixProducts(c, memory, computeType, options, tf32Split);
         this.embedding = new EmbeddingKernels(kernelSet);
         this.elementwise = new ElementwiseKernels(kernelSet);
         this.norm = new NormKernels(kernelSet);
@@ -108,6 +110,18 @@ public final class CudaOps implements Ops {
     /** Whether float32 attention runs the 3xTF32 fused kernels here (tests check which kernel they measured). */
     boolean x3Attention() {
         return x3Attention;
+    }
+
+    /** Whether a float32 product X·Wᵀ of this size runs in 3xTF32 here (tests check which path they measured). */
+    boolean x3Product(int outputs, int rows, int inner) {
+        return products.x3(outputs, rows, inner);
+    }
+
+    /** x's rows as the 3xTF32 products split them (tf32_split.cu): a new [rows, 3·cols] float32 tensor (tests). */
+    CudaTensor tf32SplitRows(CudaTensor x, int loPart) {
+        CudaTensor out = memory.alloc(x.rows(), 3 * x.cols(), DType.F32);
+        tf32Split.splitRows(x.address(), x.ld(), x.rows(), x.cols(), loPart, out.address());
+        return out;
     }
 
     /**
@@ -140,6 +154,7 @@ public final class CudaOps implements Ops {
         all.putAll(CrossEntropyKernels.signatures());
         all.putAll(ArgmaxKernels.signatures());
         all.putAll(DecodeAttentionKernels.signatures());
+        all.putAll(Tf32SplitKernels.signatures());
         return all;
     }
 

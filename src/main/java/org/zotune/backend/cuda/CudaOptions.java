@@ -46,11 +46,15 @@ package org.zotune.backend.cuda;
  *                       than that path at RoBERTa-large 32x512 and 4.2x at GPT-2 1.5B's causal 16x512, within 5.3e-6
  *                       of the plain-Java attention where the unfused path is within 8.6e-6 (FlashF32AttentionTest;
  *                       benchmarks/RESULTS.md, 2026-12-06 19:07 UTC)
+ * @param gemmF32        zotune.cuda.gemmF32 (true): in float32, X·Wᵀ with at least 512 rows (and 128 outputs and
+ *                       inputs) on the TF32 tensor cores in 3xTF32 (MatrixProducts, tf32_split.cu: both operands split
+ *                       into two TF32 parts, three products in one cuBLAS TF32 GEMM over a three times longer
+ *                       contraction, float32 accumulation); false: cuBLAS SGEMM
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
                           long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention,
-                          boolean flashHopper, int hopperMinBlocks, boolean flashF32) {
+                          boolean flashHopper, int hopperMinBlocks, boolean flashF32, boolean gemmF32) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
@@ -59,20 +63,28 @@ public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLog
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
                 flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1),
-                flag("flashF32", true));
+                flag("flashF32", true), flag("gemmF32", true));
     }
 
     /** These options with the fused decode attention on or off. */
     public CudaOptions withDecodeAttention(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
-                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks, flashF32);
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks, flashF32,
+                gemmF32);
     }
 
     /** These options with the float32 fused attention (3xTF32) on or off. */
     public CudaOptions withFlashF32(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
-                on);
+                on, gemmF32);
+    }
+
+    /** These options with the float32 products in 3xTF32 on or off. */
+    public CudaOptions withGemmF32(boolean on) {
+        return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
+                flashF32, on);
     }
 
     private static boolean flag(String name, boolean dflt) {

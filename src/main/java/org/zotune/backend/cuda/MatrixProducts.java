@@ -7,28 +7,97 @@ import org.zotune.tensor.DType;
 /**
  * The matrix products of the CUDA backend, on cuBLAS / cuBLASLt: X·Wᵀ (into dense rows, or padded rows for an
  * output width cuBLAS handles badly), the LM head that keeps its padded rows, the cuBLASLt bias + activation
- * epilogue and its choice, and attention's two strided-batched products. Operands arrive checked (CudaOps checks
- * shapes and dtypes); temporaries come from the activation arena. Owns the cuBLAS handle.
+ * epilogue and its choice, and attention's two strided-batched products. In float32, X·Wᵀ of at least
+ * {@link #X3_MIN_ROWS} rows runs in 3xTF32 where switched on ({@link CudaOptions#gemmF32()}): both operands split
+ * into TF32 parts by tf32_split.cu and one cuBLAS TF32 product over the parts (see that file). Operands arrive
+ * checked (CudaOps checks shapes and dtypes); temporaries come from the activation arena. Owns the cuBLAS handle.
  */
 final class MatrixProducts implements AutoCloseable {
     /** Output elements from which a GEMM with an unaligned output row is computed into padded rows. */
     private static final long PADDED_GEMM_MIN = 1L << 16;
+    /**
+     * The fewest rows of X, and outputs and inner size, of a float32 product taken in 3xTF32: with fewer rows the
+     * split's passes over W cost more than the tensor cores save (a decode step's few rows stay on SGEMM).
+     */
+    static final int X3_MIN_ROWS = 512;
+    static final int X3_MIN_SIZE = 128;
+    /**
+     * Float32 elements of split rows (3 per element) held at a time: for W 64 MiB (every weight of RoBERTa-large at
+     * once; an LM head in chunks), for X 192 MiB (4096 rows of 4096 at once: a chunk of rows is a smaller, slower
+     * GEMM). Tests shrink both to reach the chunk loops with small matrices.
+     */
+    static long x3WeightChunk = 16L << 20;
+    static long x3InputChunk = 48L << 20;
 
     private final Cublas cublas;
     private final DeviceMemory memory;
     private final DType computeType;
     private final CudaOptions options;
     private final int vecWidth;
+    /** The split of the 3xTF32 products, or null: float32 products on SGEMM (or not float32). */
+    private final Tf32SplitKernels x3Split;
     private boolean ltEpilogue;
 
-    /** Takes ownership of {@code cublas}. */
-    MatrixProducts(Cublas cublas, DeviceMemory memory, DType computeType, CudaOptions options) {
+    /**
+     * Takes ownership of {@code cublas}. {@code split}: the TF32 split kernels, used for float32 products where
+     * options.gemmF32() is on.
+     */
+    MatrixProducts(Cublas cublas, DeviceMemory memory, DType computeType, CudaOptions options,
+                   Tf32SplitKernels split) {
         this.cublas = cublas;
         this.memory = memory;
         this.computeType = computeType;
         this.options = options;
         this.vecWidth = 16 / computeType.bytes();
+        this.x3Split = computeType == DType.F32 && options.gemmF32() ? split : null;
         this.ltEpilogue = options.ltEpilogue();
+    }
+
+    /** Whether float32 products of this size run in 3xTF32 here (tests check which path they measured). */
+    boolean x3(int outputs, int rows, int inner) {
+        return x3Split != null && rows >= X3_MIN_ROWS && outputs >= X3_MIN_SIZE && inner >= X3_MIN_SIZE;
+    }
+
+    /**
+     * Row-major out[n, m] (rows ldc apart) = X·Wᵀ for X [n, k] (rows ldx apart) and W [m, k] (rows ldw apart), in the
+     * compute type: SGEMM or 3xTF32 ({@link #x3}) in float32.
+     */
+    private void product(int m, int n, int k, long w, int ldw, long x, int ldx, long out, int ldc) {
+        if (!x3(m, n, k)) {
+            // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
+            cublas.gemm(true, false, m, n, k, 1f, w, computeType, ldw, x, computeType, ldx, 0f, out, computeType,
+                    ldc);
+            return;
+        }
+        // rows of W as [hi | lo | hi] and of X as [lo | hi | hi]: one TF32 product over 3k pairs lo with hi, hi with
+        // lo, hi with hi; both split in chunks of rows that bound the scratch
+        int k3 = 3 * k;
+        int wChunk = chunkRows(x3WeightChunk, k3);
+        int xChunk = chunkRows(x3InputChunk, k3);
+        DeviceArena.Mark mark = memory.mark();
+        try {
+            long w3 = memory.allocate((long) Math.min(m, wChunk) * k3 * Float.BYTES);
+            long x3 = memory.allocate((long) Math.min(n, xChunk) * k3 * Float.BYTES);
+            for (int c0 = 0; c0 < m; c0 += wChunk) {
+                int cols = Math.min(wChunk, m - c0);
+                x3Split.splitRows(w + (long) c0 * ldw * Float.BYTES, ldw, cols, k, Tf32SplitKernels.LO_SECOND, w3);
+                for (int r0 = 0; r0 < n; r0 += xChunk) {
+                    int rows = Math.min(xChunk, n - r0);
+                    x3Split.splitRows(x + (long) r0 * ldx * Float.BYTES, ldx, rows, k, Tf32SplitKernels.LO_FIRST,
+                            x3); // split again for each chunk of W's rows: only an LM head has more than one
+                    cublas.gemmTf32(true, false, cols, rows, k3, 1f, w3, k3, x3, k3, 0f,
+                            out + ((long) r0 * ldc + c0) * Float.BYTES, ldc);
+                }
+            }
+        } finally {
+            memory.reset(mark);
+        }
+    }
+
+    /** Rows of 3·k split floats in {@code elements}: a multiple of 128 (GEMM tiles) where that leaves any, at least 1. */
+    private static int chunkRows(long elements, int k3) {
+        long rows = elements / k3;
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, rows >= 128 ? rows / 128 * 128 : rows));
     }
 
     /** out = a·wtᵀ, out [a.rows, wt.rows] dense (allocated by the caller, not empty). */
@@ -44,9 +113,7 @@ final class MatrixProducts implements AutoCloseable {
                 memory.reset(mark);
             }
         } else {
-            // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
-            cublas.gemm(true, false, m, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
-                    a.address(), computeType, a.cols(), 0f, out.address(), computeType, m);
+            product(m, a.rows(), a.cols(), wt.address(), wt.cols(), a.address(), a.cols(), out.address(), m);
         }
     }
 
@@ -72,12 +139,10 @@ final class MatrixProducts implements AutoCloseable {
         CudaTensor padded = new CudaTensor(memory.allocate((long) a.rows() * ldc * eb), a.rows(), m, computeType, ldc);
         int bulk = m / vecWidth * vecWidth;
         if (bulk > 0) {
-            cublas.gemm(true, false, bulk, a.rows(), a.cols(), 1f, wt.address(), computeType, wt.cols(),
-                    a.address(), computeType, a.cols(), 0f, padded.address(), computeType, ldc);
+            product(bulk, a.rows(), a.cols(), wt.address(), wt.cols(), a.address(), a.cols(), padded.address(), ldc);
         }
-        cublas.gemm(true, false, m - bulk, a.rows(), a.cols(), 1f, wt.address() + (long) bulk * wt.cols() * eb,
-                computeType, wt.cols(), a.address(), computeType, a.cols(), 0f, padded.address() + bulk * eb,
-                computeType, ldc);
+        product(m - bulk, a.rows(), a.cols(), wt.address() + (long) bulk * wt.cols() * eb, wt.cols(), a.address(),
+                a.cols(), padded.address() + bulk * eb, ldc);
         return padded;
     }
 

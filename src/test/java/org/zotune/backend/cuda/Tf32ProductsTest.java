@@ -1,0 +1,180 @@
+package org.zotune.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.zotune.backend.cuda.GpuTestSupport.assertClose;
+import static org.zotune.backend.cuda.GpuTestSupport.gaussian;
+
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.zotune.backend.Ops;
+import org.zotune.backend.Tensor;
+import org.zotune.backend.cpu.CpuOps;
+import org.zotune.tensor.DType;
+
+/**
+ * Float32 products in 3xTF32 (MatrixProducts, tf32_split.cu). The split kernel BITWISE against its plain-Java
+ * reference ({@link Tf32SplitKernels#hi}, lo = x − hi in float32; itself checked by Tf32SplitReferenceTest) on awkward
+ * shapes: columns that are and are not
+ * multiples of 4, strided rows, a start one float in (the scalar kernel), values over float32's whole range with
+ * exact TF32 ties, zeros and subnormals. Then X·Wᵀ with the switch on against the plain-Java reference ({@link CpuOps}:
+ * double sums rounded once) within float32's tolerance of {@link CudaOpsTest} (1e-5 absolute plus 1e-5 relative),
+ * which TF32 alone (10 mantissa bits) misses by two orders; and against SGEMM (the switch off): each one's largest
+ * error is printed, and 3xTF32's must stay within 4 times SGEMM's plus 1e-6. Shapes cross the 512-row threshold,
+ * the padded LM-head path (an output width not a multiple of 4) and, with the scratch shrunk, the chunk loops over
+ * W's and X's rows.
+ */
+@Tag("gpu")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class Tf32ProductsTest {
+    private CudaOps x3;
+    private CudaOps sgemm;
+
+    @BeforeAll
+    void open() {
+        GpuTestSupport.assumeGpu();
+        CudaOptions d = CudaOptions.fromSystemProperties();
+        x3 = CudaOps.create(DType.F32, d.withGemmF32(true));
+        sgemm = CudaOps.create(DType.F32, d.withGemmF32(false));
+        System.out.println("device: " + x3.device());
+    }
+
+    @AfterAll
+    void close() {
+        for (CudaOps o : new CudaOps[] {x3, sgemm}) {
+            if (o != null) {
+                o.close();
+            }
+        }
+    }
+
+    @Test
+    void splitIsBitwiseTheJavaReference() {
+        Random r = new Random(5);
+        int cases = 0;
+        try (Ops.Scope s = x3.scope()) {
+            for (int rows : new int[] {1, 3, 17}) {
+                for (int cols : new int[] {1, 3, 4, 5, 12, 129, 1024}) {
+                    for (int pad : new int[] {0, 3, 4}) {
+                        for (int offset : new int[] {0, 1}) {
+                            int ld = cols + pad;
+                            float[] v = values(r, offset + rows * ld);
+                            CudaTensor all = (CudaTensor) x3.tensor(v, 1, v.length);
+                            CudaTensor x = new CudaTensor(all.address() + (long) offset * Float.BYTES, rows, cols,
+                                    DType.F32, ld);
+                            for (int lo : new int[] {Tf32SplitKernels.LO_FIRST, Tf32SplitKernels.LO_SECOND}) {
+                                float[] out = x3.toHost(x3.tf32SplitRows(x, lo));
+                                String name = rows + "x" + cols + " ld " + ld + " offset " + offset + " lo " + lo;
+                                assertEquals(rows * 3 * cols, out.length, name);
+                                for (int i = 0; i < rows; i++) {
+                                    for (int c = 0; c < cols; c++) {
+                                        float xv = v[offset + i * ld + c];
+                                        float hi = Tf32SplitKernels.hi(xv);
+                                        for (int p = 0; p < 3; p++) {
+                                            float want = p == lo ? xv - hi : hi;
+                                            float got = out[i * 3 * cols + p * cols + c];
+                                            if (Float.floatToRawIntBits(want) != Float.floatToRawIntBits(got)) {
+                                                throw new AssertionError(name + ": row " + i + " col " + c + " part "
+                                                        + p + " of " + xv + ": " + got + ", reference " + want);
+                                            }
+                                        }
+                                    }
+                                }
+                                cases++;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        System.out.println("tf32 split: " + cases + " cases bitwise the reference");
+    }
+
+    @Test
+    void theSwitchAndTheSizesChooseThePath() {
+        assertTrue(x3.x3Product(130, 512, 131), "512 rows: 3xTF32");
+        assertFalse(x3.x3Product(130, 511, 131), "511 rows: SGEMM");
+        assertFalse(x3.x3Product(127, 4096, 1024), "127 outputs: SGEMM");
+        assertFalse(x3.x3Product(1024, 4096, 127), "inner size 127: SGEMM");
+        assertFalse(sgemm.x3Product(1024, 4096, 1024), "switched off: SGEMM");
+    }
+
+    @Test
+    void productsAreWithinFloat32ToleranceOfTheReference() {
+        Random r = new Random(6);
+        CpuOps cpu = new CpuOps(DType.F32);
+        // {rows, outputs, inner}: the threshold, an odd inner size (scalar split), the padded path (1001 outputs: a
+        // bulk of 1000 in 3xTF32 and one row on SGEMM), a square one
+        int[][] shapes = {{512, 130, 131}, {600, 256, 384}, {700, 1001, 160}, {1030, 512, 512}};
+        long savedW = MatrixProducts.x3WeightChunk;
+        long savedX = MatrixProducts.x3InputChunk;
+        try {
+            for (boolean chunked : new boolean[] {false, true}) {
+                // the second pass: W in chunks of 62 to 128 rows, X of 128 to 384 (every shape has several of each)
+                MatrixProducts.x3WeightChunk = chunked ? 3L * 160 * 200 : savedW;
+                MatrixProducts.x3InputChunk = chunked ? 3L * 512 * 128 : savedX;
+                for (int[] sh : shapes) {
+                    int n = sh[0];
+                    int m = sh[1];
+                    int k = sh[2];
+                    String name = n + "x" + k + " · (" + m + "x" + k + ")ᵀ" + (chunked ? ", chunked" : "");
+                    assertTrue(x3.x3Product(m - m % 4, n, k), name + ": takes 3xTF32");
+                    float[] xv = gaussian(r, n * k, 1.0);
+                    float[] wv = gaussian(r, m * k, 0.1);
+                    float[] bv = gaussian(r, m, 1.0);
+                    float[] want = cpu.toHost(cpu.linear(cpu.tensor(xv, n, k), cpu.tensor(wv, m, k), null));
+                    float[] wantB = cpu.toHost(cpu.linear(cpu.tensor(xv, n, k), cpu.tensor(wv, m, k),
+                            cpu.tensor(bv, 1, m)));
+                    float[] got = linear(x3, xv, wv, null, n, m, k);
+                    float[] gotB = linear(x3, xv, wv, bv, n, m, k);
+                    float[] base = linear(sgemm, xv, wv, null, n, m, k);
+                    double e3 = maxErr(want, got);
+                    double es = maxErr(want, base);
+                    System.out.printf("%s: max |err| 3xTF32 %.3g, SGEMM %.3g%n", name, e3, es);
+                    assertClose(want, got, DType.F32, "3xTF32 " + name);
+                    assertClose(wantB, gotB, DType.F32, "3xTF32 + bias " + name);
+                    assertTrue(e3 <= 4 * es + 1e-6, name + ": 3xTF32 " + e3 + " against SGEMM " + es);
+                }
+            }
+        } finally {
+            MatrixProducts.x3WeightChunk = savedW;
+            MatrixProducts.x3InputChunk = savedX;
+        }
+    }
+
+    private static float[] linear(CudaOps g, float[] xv, float[] wv, float[] bv, int n, int m, int k) {
+        try (Ops.Scope s = g.scope()) {
+            Tensor b = bv == null ? null : g.tensor(bv, 1, m);
+            return g.toHost(g.linear(g.tensor(xv, n, k), g.tensor(wv, m, k), b));
+        }
+    }
+
+    private static double maxErr(float[] a, float[] b) {
+        double e = 0;
+        for (int i = 0; i < a.length; i++) {
+            e = Math.max(e, Math.abs((double) a[i] - b[i]));
+        }
+        return e;
+    }
+
+    /** Gaussians at scales from 1e-30 to 1e30, exact TF32 ties, zeros of both signs, subnormals. */
+    private static float[] values(Random r, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = switch (i % 8) {
+                case 0 -> 0f;
+                case 1 -> -0f;
+                case 2 -> Float.MIN_VALUE * (1 + r.nextInt(1 << 20));
+                case 3 -> Float.intBitsToFloat((r.nextInt(250) + 2) << 23 | r.nextInt(1 << 10) << 13 | 0x1000)
+                        * (r.nextBoolean() ? 1 : -1);
+                default -> (float) (r.nextGaussian() * Math.pow(10, r.nextInt(61) - 30));
+            };
+        }
+        return v;
+    }
+}
