@@ -49,7 +49,9 @@ package org.zotune.backend.cuda;
  * @param gemmF32        zotune.cuda.gemmF32 (true): in float32, X·Wᵀ with at least 512 rows (and 128 outputs and
  *                       inputs) on the TF32 tensor cores in 3xTF32 (MatrixProducts, tf32_split.cu: both operands split
  *                       into two TF32 parts, three products in one cuBLAS TF32 GEMM over a three times longer
- *                       contraction, float32 accumulation); false: cuBLAS SGEMM
+ *                       contraction, float32 accumulation); false: cuBLAS SGEMM. On an H100 the float32 RoBERTa-large
+ *                       ZO step at 32x128 took 63.6 ms instead of 108.7, within float32's tolerance of the plain-Java
+ *                       products (Tf32ProductsTest; benchmarks/RESULTS.md, 2026-12-07 06:09 UTC)
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
