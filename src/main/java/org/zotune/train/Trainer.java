@@ -57,6 +57,9 @@ import org.zotune.zo.cuda.NoiseVariant;
  * (metrics.jsonl, summary.json, plots) and {@link BestTracker} (best-on-dev weights, early stopping).
  */
 public final class Trainer {
+    /** Seconds between the progress lines of an evaluation drawn without the bar (tests shorten it). */
+    public static double evalProgressEverySeconds = 10;
+
     /**
      * @param resume    continue the run in the out folder from its checkpoint
      * @param overwrite replace the run in the out folder
@@ -107,8 +110,6 @@ public final class Trainer {
     private long evalNanos;
     /** The loop's progress bar while it runs (an evaluation shows its own progress there), else null. */
     private ProgressBar bar;
-    /** Seconds between the progress lines of an evaluation before the bar exists (tests shorten it). */
-    public static double evalProgressEverySeconds = 10;
     private long checkpointNanos;
     private long exportNanos;
     /** Checkpoints (and best/ with them) are written here while the next steps run. */
