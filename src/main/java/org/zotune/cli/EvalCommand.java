@@ -20,6 +20,7 @@ import org.zotune.api.EvalResult;
 import org.zotune.api.Model;
 import org.zotune.api.ModelSource;
 import org.zotune.api.Prediction;
+import org.zotune.train.EvalProgressLines;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -137,8 +138,6 @@ public final class EvalCommand implements Callable<Integer> {
             + "10 s of a long evaluation: examples scored of all, seconds, examples a second).")
     boolean noProgress;
 
-    /** Seconds between progress lines: a short evaluation prints none. Tests set 0 (a line after every batch). */
-    static double progressEverySeconds = 10;
 
     @Mixin
     BackendOptions backend;
@@ -187,7 +186,7 @@ public final class EvalCommand implements Callable<Integer> {
             EvalResult r;
             try {
                 r = m.evaluate(d, maxLength, batchSize, seed, scoring, predictions != null,
-                        noProgress ? EvalProgress.NONE : progressLines(err));
+                        noProgress ? EvalProgress.NONE : new EvalProgressLines(err, "eval")::scored);
             } catch (ZotuneException e) {
                 throw new ZotuneException(optionNames(e.getMessage()), e);
             }
@@ -242,22 +241,6 @@ public final class EvalCommand implements Callable<Integer> {
             message = message.replace(n[0], n[1]);
         }
         return message;
-    }
-
-    /** "eval: 320 of 872 examples, 10.2 s, 31 examples/s" at most every {@link #progressEverySeconds}. */
-    private static EvalProgress progressLines(PrintWriter err) {
-        long started = System.nanoTime();
-        long[] last = {started};
-        return (done, total) -> {
-            long now = System.nanoTime();
-            if (done < total && (now - last[0]) / 1e9 >= progressEverySeconds) {
-                last[0] = now;
-                double s = (now - started) / 1e9;
-                err.printf(java.util.Locale.ROOT, "eval: %d of %d examples, %.1f s, %.0f examples/s%n", done, total, s,
-                        done / s);
-                err.flush();
-            }
-        };
     }
 
     /** One JSON line per example; an existing file is replaced, as embed's --out and --dump-logits are. */

@@ -232,15 +232,17 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
 
     /**
      * Accuracy, F1 and loss of {@code set} scored as the objective scores, at {@code points} (null: the base): the
-     * result's weights are the base with every adapted matrix merged to W + B·A (scale 1).
+     * result's weights are the base with every adapted matrix merged to W + B·A (scale 1); {@code progress} is told
+     * the examples scored after each batch.
      */
-    public Trainer.Eval evaluate(double[][] points, List<EncodedExample> set, int batchSize, int padId) {
+    public Trainer.Eval evaluate(double[][] points, List<EncodedExample> set, int batchSize, int padId,
+            java.util.function.IntConsumer progress) {
         enter();
         if (points == null) {
-            return eval(base, set, batchSize, padId);
+            return eval(base, set, batchSize, padId, progress);
         }
         try (Parameters merged = merged(points)) {
-            return eval(merged, set, batchSize, padId);
+            return eval(merged, set, batchSize, padId, progress);
         }
     }
 
@@ -251,8 +253,9 @@ public final class DfoModelLoss implements PopulationLoss, AutoCloseable {
         }
     }
 
-    private Trainer.Eval eval(Parameters w, List<EncodedExample> set, int batchSize, int padId) {
-        Evaluator.Result r = Evaluator.evaluate(ops, model, w, set, batchSize, padId, objective);
+    private Trainer.Eval eval(Parameters w, List<EncodedExample> set, int batchSize, int padId,
+            java.util.function.IntConsumer progress) {
+        Evaluator.Result r = Evaluator.evaluate(ops, model, w, set, batchSize, padId, objective, progress);
         return new Trainer.Eval(r.loss(), r.accuracy(), r.f1(), r.examples());
     }
 

@@ -7,9 +7,11 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import org.zotune.ZotuneException;
+import org.zotune.data.batch.EncodedExample;
 import org.zotune.dfo.DfoSearch;
 import org.zotune.dfo.PopulationLoss;
 import org.zotune.dfo.search.SearchFactory;
@@ -191,6 +193,15 @@ public final class DfoTrainer {
         return new DfoSearch.Settings(d.optimizerKind(), d.scheduleKind(), d.population(), d.budget(), c.seed());
     }
 
+    /** An evaluation's progress lines ({@link EvalProgressLines}), none with --no-progress. */
+    private java.util.function.IntConsumer progress(String split, List<EncodedExample> set) {
+        if (!options.progress()) {
+            return done -> { };
+        }
+        EvalProgressLines lines = new EvalProgressLines(log, "eval " + split);
+        return done -> lines.scored(done, set.size());
+    }
+
     /** The base model's dev evaluation, logged at t = 0 by a fresh run and read back by a resumed one. */
     private Trainer.Eval initialDev(DfoModelLoss m, TrainData data) {
         if (data.dev().isEmpty()) {
@@ -199,7 +210,7 @@ public final class DfoTrainer {
         MetricsLog metrics = new MetricsLog(folder, log);
         Trainer.Eval e = options.resume() ? metrics.dev(0) : null;
         if (e == null) {
-            e = m.evaluate(null, data.dev(), config.evalBatchSize(), data.padId());
+            e = m.evaluate(null, data.dev(), config.evalBatchSize(), data.padId(), progress("dev", data.dev()));
             metrics.eval("dev", 0, e);
         }
         return e;
@@ -253,14 +264,16 @@ public final class DfoTrainer {
                 if (!data.dev().isEmpty()) {
                     finalDev = again ? metrics.dev(t) : null;
                     if (finalDev == null) {
-                        finalDev = m.evaluate(best, data.dev(), config.evalBatchSize(), data.padId());
+                        finalDev = m.evaluate(best, data.dev(), config.evalBatchSize(), data.padId(),
+                                progress("dev", data.dev()));
                         metrics.eval("dev", t, finalDev);
                     }
                 }
                 if (!data.test().isEmpty()) {
                     finalTest = again ? metrics.finalTest(t) : null;
                     if (finalTest == null) {
-                        finalTest = m.evaluate(best, data.test(), config.evalBatchSize(), data.padId());
+                        finalTest = m.evaluate(best, data.test(), config.evalBatchSize(), data.padId(),
+                                progress("test", data.test()));
                         metrics.eval("test", t, finalTest);
                     }
                 }

@@ -57,9 +57,6 @@ import org.zotune.zo.cuda.NoiseVariant;
  * (metrics.jsonl, summary.json, plots) and {@link BestTracker} (best-on-dev weights, early stopping).
  */
 public final class Trainer {
-    /** Seconds between the progress lines of an evaluation drawn without the bar (tests shorten it). */
-    public static double evalProgressEverySeconds = 10;
-
     /**
      * @param resume    continue the run in the out folder from its checkpoint
      * @param overwrite replace the run in the out folder
@@ -510,8 +507,8 @@ public final class Trainer {
 
     /**
      * What an evaluation of {@code total} examples tells after each batch: with the bar, its message ("evaluating dev
-     * 64/872", the step's loss again at the end); without it (the evaluations at step 0 and after the last step), a
-     * line every {@link #evalProgressEverySeconds} of a long one; nothing without progress (--no-progress).
+     * 64/872", the step's loss again at the end); without it (the evaluations at step 0 and after the last step),
+     * {@link EvalProgressLines}; nothing without progress (--no-progress).
      */
     private java.util.function.IntConsumer evalProgress(String split, int total) {
         if (!options.progress()) {
@@ -523,18 +520,8 @@ public final class Trainer {
             return done -> b.setExtraMessage(done < total ? " evaluating " + split + " " + done + "/" + total
                     : before);
         }
-        long started = System.nanoTime();
-        long[] last = {started};
-        return done -> {
-            long now = System.nanoTime();
-            if (done < total && (now - last[0]) / 1e9 >= evalProgressEverySeconds) {
-                last[0] = now;
-                double sec = (now - started) / 1e9;
-                log.printf(Locale.ROOT, "eval %s: %d of %d examples, %.1f s, %.0f examples/s%n", split, done, total,
-                        sec, done / sec);
-                log.flush();
-            }
-        };
+        EvalProgressLines lines = new EvalProgressLines(log, "eval " + split);
+        return done -> lines.scored(done, total);
     }
 
     /**

@@ -12,32 +12,29 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zotune.model.bert.TinyBertFolder;
+import org.zotune.train.EvalProgressLines;
 
 /**
  * zotune eval's progress lines (here one after every batch but the last, the interval set to 0 s): an encoder's
  * classification data and a decoder's language-model data say how many examples are scored of all, batch by batch;
  * --no-progress prints none; the result is the same either way. zotune train's evaluations outside its progress bar
- * (dev at step 0, test after the last step) print the same lines, named by split.
+ * (dev at step 0, test after the last step; with method dfo every one) print the same lines, named by split.
  */
 class EvalProgressCliTest {
     @TempDir
     Path dir;
 
     private double saved;
-    private double savedTrain;
 
     @BeforeEach
     void everyBatch() {
-        saved = EvalCommand.progressEverySeconds;
-        EvalCommand.progressEverySeconds = 0;
-        savedTrain = org.zotune.train.Trainer.evalProgressEverySeconds;
-        org.zotune.train.Trainer.evalProgressEverySeconds = 0;
+        saved = EvalProgressLines.everySeconds;
+        EvalProgressLines.everySeconds = 0;
     }
 
     @AfterEach
     void restore() {
-        EvalCommand.progressEverySeconds = saved;
-        org.zotune.train.Trainer.evalProgressEverySeconds = savedTrain;
+        EvalProgressLines.everySeconds = saved;
     }
 
     private static List<String> progress(CliRun r) {
@@ -85,15 +82,25 @@ class EvalProgressCliTest {
 
     @Test
     void trainsEvaluationsOutsideTheBarReportTheirBatches() throws IOException {
+        trainReports(List.of("optimizer: {name: zo-sgd, lr: 0.001}", "steps: 2"), "zo");
+    }
+
+    @Test
+    void dfoRunsReportTheirEvaluations() throws IOException {
+        trainReports(List.of("method: dfo", "dfo: {population: 4, subspace: 8, budget: 8, schedule: rounds}"), "dfo");
+    }
+
+    /** A run with dev = test = 7 examples scored 3 at a time: dev at the start and test at the end print lines. */
+    private void trainReports(List<String> method, String name) throws IOException {
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
         Path data = Files.writeString(dir.resolve("d.jsonl"), TrainEncoderObjectivesCliTest.ROWS
                 + "{\"text\": \"the acting is bad\", \"label\": \"neg\"}\n");
         for (boolean quiet : new boolean[] {false, true}) {
-            String out = quiet ? "quiet" : "run";
+            String out = name + (quiet ? "-quiet" : "");
             Path cfg = Files.writeString(dir.resolve(out + ".yaml"), String.join("\n", "model: '" + model + "'",
                     "objective: similarity", "similarity: {labels: {pos: it was great, neg: it was terrible}}",
                     "data:", "  format: jsonl", "  train: '" + data + "'", "  dev: '" + data + "'",
-                    "  test: '" + data + "'", "optimizer: {name: zo-sgd, lr: 0.001}", "steps: 2", "batch_size: 2",
+                    "  test: '" + data + "'", String.join("\n", method), "batch_size: 2", "seed: 4",
                     "eval_batch_size: 3", "eval_every: 0", "device: cpu", "out: '" + dir.resolve(out) + "'", ""));
             CliRun r = quiet ? CliRun.of("train", "--config", cfg.toString(), "--no-progress")
                     : CliRun.of("train", "--config", cfg.toString());
@@ -102,8 +109,12 @@ class EvalProgressCliTest {
                     .map(l -> l.replaceAll(", [0-9.]+ s, .*", "")).toList();
             if (quiet) {
                 assertEquals(List.of(), got, r.err());
-            } else {
+            } else if (name.equals("zo")) { // the dev evaluation after the last step is in the bar
                 assertEquals(List.of("eval dev: 3 of 7 examples", "eval dev: 6 of 7 examples",
+                        "eval test: 3 of 7 examples", "eval test: 6 of 7 examples"), got, r.err());
+            } else { // DFO evaluates dev at the start, dev and test at the end, all as lines
+                assertEquals(List.of("eval dev: 3 of 7 examples", "eval dev: 6 of 7 examples",
+                        "eval dev: 3 of 7 examples", "eval dev: 6 of 7 examples",
                         "eval test: 3 of 7 examples", "eval test: 6 of 7 examples"), got, r.err());
             }
         }
