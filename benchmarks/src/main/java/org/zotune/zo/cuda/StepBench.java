@@ -91,7 +91,8 @@ import org.zotune.zo.optim.ZoStep;
  *     [--variants sgd-inplace-graph,...] [--warmup 5] [--steps 20] [--reps 10] [--deadline SECONDS]
  * StepBench --out zotune.jsonl --rows gpt2-1558M:bf16:16x128+16x512:sgd-inplace-graph+adamu-inplace-graph,...</pre>
  * The steps run with the fast noise, {@code zotune train}'s default on CUDA, unless {@code -Dzotune.noise=exact}; the
- * start line and every row record it ({@code "noise"}).
+ * start line and every row record it ({@code "noise"}). The start line also says how float32 products ran
+ * ({@code "gemm_f32"}: 3xtf32, or sgemm with -Dzotune.cuda.gemmF32=false).
  * Package org.zotune.zo.cuda for the engine's package-private direction codes and scalar layout.
  */
 public final class StepBench {
@@ -200,6 +201,9 @@ public final class StepBench {
         head.put("kind", "zotune-start");
         head.put("gpu", a.deviceName());
         head.put("noise", noise);
+        // float32 products: 3xTF32 (the default since 2026-12-07) or SGEMM (-Dzotune.cuda.gemmF32=false)
+        head.put("gemm_f32", org.zotune.backend.cuda.CudaOptions.fromSystemProperties().gemmF32() ? "3xtf32"
+                : "sgemm");
         head.put("free_bytes", free0);
         head.put("total_bytes", Cuda.memInfo()[1]);
         emit(out, head);
