@@ -138,7 +138,6 @@ public final class EvalCommand implements Callable<Integer> {
             + "10 s of a long evaluation: examples scored of all, seconds, examples a second).")
     boolean noProgress;
 
-
     @Mixin
     BackendOptions backend;
 

@@ -74,11 +74,8 @@ public final class Cublas implements AutoCloseable {
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alphaValue,
                      long aAddr, DType aType, int lda, long bAddr, DType bType, int ldb,
                      float betaValue, long cAddr, DType cType, int ldc) {
-        alpha.put(0, alphaValue);
-        beta.put(0, betaValue);
-        check(cublasGemmEx(handle(), transA ? CUBLAS_OP_T : CUBLAS_OP_N, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                m, n, k, alpha, a.set(aAddr), dataType(aType), lda, b.set(bAddr), dataType(bType), ldb,
-                beta, c.set(cAddr), dataType(cType), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+        gemmEx(transA, transB, m, n, k, alphaValue, aAddr, dataType(aType), lda, bAddr, dataType(bType), ldb,
+                betaValue, cAddr, dataType(cType), ldc, CUBLAS_COMPUTE_32F, "cublasGemmEx");
     }
 
     /**
@@ -88,12 +85,18 @@ public final class Cublas implements AutoCloseable {
      */
     public void gemmTf32(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long aAddr, int lda,
                          long bAddr, int ldb, float betaValue, long cAddr, int ldc) {
+        gemmEx(transA, transB, m, n, k, alphaValue, aAddr, CUDA_R_32F, lda, bAddr, CUDA_R_32F, ldb, betaValue, cAddr,
+                CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32, "cublasGemmEx(TF32)");
+    }
+
+    private void gemmEx(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long aAddr, int aType,
+                        int lda, long bAddr, int bType, int ldb, float betaValue, long cAddr, int cType, int ldc,
+                        int compute, String call) {
         alpha.put(0, alphaValue);
         beta.put(0, betaValue);
         check(cublasGemmEx(handle(), transA ? CUBLAS_OP_T : CUBLAS_OP_N, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                m, n, k, alpha, a.set(aAddr), CUDA_R_32F, lda, b.set(bAddr), CUDA_R_32F, ldb,
-                beta, c.set(cAddr), CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
-                "cublasGemmEx(TF32)");
+                m, n, k, alpha, a.set(aAddr), aType, lda, b.set(bAddr), bType, ldb,
+                beta, c.set(cAddr), cType, ldc, compute, CUBLAS_GEMM_DEFAULT), call);
     }
 
     /** {@link #gemm} over {@code batch} matrices spaced by the given element strides. */

@@ -195,11 +195,7 @@ public final class DfoTrainer {
 
     /** An evaluation's progress lines ({@link EvalProgressLines}), none with --no-progress. */
     private java.util.function.IntConsumer progress(String split, List<EncodedExample> set) {
-        if (!options.progress()) {
-            return done -> { };
-        }
-        EvalProgressLines lines = new EvalProgressLines(log, "eval " + split);
-        return done -> lines.scored(done, set.size());
+        return options.progress() ? EvalProgressLines.of(log, "eval " + split, set.size()) : done -> { };
     }
 
     /** The base model's dev evaluation, logged at t = 0 by a fresh run and read back by a resumed one. */

@@ -2,6 +2,7 @@ package org.zotune.train;
 
 import java.io.PrintWriter;
 import java.util.Locale;
+import java.util.function.IntConsumer;
 
 /**
  * The progress of an evaluation that no progress bar shows, as lines on a log at most every {@link #everySeconds}
@@ -22,6 +23,15 @@ public final class EvalProgressLines {
     public EvalProgressLines(PrintWriter log, String label) {
         this.log = log;
         this.label = label;
+    }
+
+    /**
+     * The listener of an evaluation of {@code total} examples (the progress an
+     * {@link org.zotune.train.objective.Evaluator} tells).
+     */
+    public static IntConsumer of(PrintWriter log, String label, int total) {
+        EvalProgressLines lines = new EvalProgressLines(log, label);
+        return done -> lines.scored(done, total);
     }
 
     /** Told after each batch: {@code done} of {@code total} examples scored. */

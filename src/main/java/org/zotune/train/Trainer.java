@@ -520,8 +520,7 @@ public final class Trainer {
             return done -> b.setExtraMessage(done < total ? " evaluating " + split + " " + done + "/" + total
                     : before);
         }
-        EvalProgressLines lines = new EvalProgressLines(log, "eval " + split);
-        return done -> lines.scored(done, total);
+        return EvalProgressLines.of(log, "eval " + split, total);
     }
 
     /**

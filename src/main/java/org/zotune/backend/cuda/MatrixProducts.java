@@ -76,16 +76,16 @@ final class MatrixProducts implements AutoCloseable {
         int xChunk = chunkRows(x3InputChunk, k3);
         DeviceArena.Mark mark = memory.mark();
         try {
-            long w3 = memory.allocate((long) Math.min(m, wChunk) * k3 * Float.BYTES);
-            long x3 = memory.allocate((long) Math.min(n, xChunk) * k3 * Float.BYTES);
+            long wParts = memory.allocate((long) Math.min(m, wChunk) * k3 * Float.BYTES);
+            long xParts = memory.allocate((long) Math.min(n, xChunk) * k3 * Float.BYTES);
             for (int c0 = 0; c0 < m; c0 += wChunk) {
                 int cols = Math.min(wChunk, m - c0);
-                x3Split.splitRows(w + (long) c0 * ldw * Float.BYTES, ldw, cols, k, Tf32SplitKernels.LO_SECOND, w3);
+                x3Split.splitRows(w + (long) c0 * ldw * Float.BYTES, ldw, cols, k, Tf32SplitKernels.LO_SECOND, wParts);
                 for (int r0 = 0; r0 < n; r0 += xChunk) {
                     int rows = Math.min(xChunk, n - r0);
                     x3Split.splitRows(x + (long) r0 * ldx * Float.BYTES, ldx, rows, k, Tf32SplitKernels.LO_FIRST,
-                            x3); // split again for each chunk of W's rows: only an LM head has more than one
-                    cublas.gemmTf32(true, false, cols, rows, k3, 1f, w3, k3, x3, k3, 0f,
+                            xParts); // split again for each chunk of W's rows: only an LM head has more than one
+                    cublas.gemmTf32(true, false, cols, rows, k3, 1f, wParts, k3, xParts, k3, 0f,
                             out + ((long) r0 * ldc + c0) * Float.BYTES, ldc);
                 }
             }
