@@ -51,6 +51,11 @@ public abstract class ForwardingOps implements Ops {
     }
 
     @Override
+    public Scope sharedInput(Tensor x) {
+        return delegate.sharedInput(x);
+    }
+
+    @Override
     public IntTensor ints(int[] values) {
         return delegate.ints(values);
     }

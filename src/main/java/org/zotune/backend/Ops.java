@@ -40,6 +40,16 @@ public interface Ops extends AutoCloseable {
     /** Opens an activation scope: every tensor made until it closes is released when it closes. */
     Scope scope();
 
+    /**
+     * Declares that the products made until the returned scope closes may read {@code x} as their input and that x
+     * does not change meanwhile (q, k and v of one normed input), so that a backend prepares x once for all of them
+     * (CUDA in float32: its 3xTF32 split). The results are those of the products without it; the default does
+     * nothing.
+     */
+    default Scope sharedInput(Tensor x) {
+        return () -> { };
+    }
+
     IntTensor ints(int[] values);
 
     /** out[r] = table[ids[r]]: [ids.length, table.cols]. */

@@ -117,6 +117,11 @@ public final class CudaOps implements Ops {
         return products.x3(outputs, rows, inner);
     }
 
+    /** Whether a {@link #sharedInput} holds a split input now (tests). */
+    boolean sharesInput() {
+        return products.sharing();
+    }
+
     /** x's rows as the 3xTF32 products split them (tf32_split.cu): a new [rows, 3·cols] float32 tensor (tests). */
     CudaTensor tf32SplitRows(CudaTensor x, int loPart) {
         CudaTensor out = memory.alloc(x.rows(), 3 * x.cols(), DType.F32);
@@ -240,6 +245,18 @@ public final class CudaOps implements Ops {
         open();
         final DeviceArena.Mark mark = memory.mark();
         return nested(() -> memory.reset(mark));
+    }
+
+    /**
+     * In float32 with the 3xTF32 products on, splits x now into the buffer its products then read instead of each
+     * splitting it again (MatrixProducts#share); the buffer stays in the activation scope open now. One shared input
+     * at a time: opening another replaces it.
+     */
+    @Override
+    public Scope sharedInput(Tensor x) {
+        open();
+        products.share((CudaTensor) x);
+        return products::unshare;
     }
 
     /** A scope one level deeper than those open, which runs {@code onClose} when it closes (innermost first). */

@@ -36,6 +36,12 @@ final class MatrixProducts implements AutoCloseable {
     private final int vecWidth;
     /** The split of the 3xTF32 products, or null: float32 products on SGEMM (or not float32). */
     private final Tf32SplitKernels x3Split;
+    /** An input split once for the products that read it ({@link #share}), or null. */
+    private SharedInput shared;
+
+    /** x (rows ld floats apart) split into {@code split} as rows [lo | hi | hi]. */
+    private record SharedInput(long x, int ld, int rows, int cols, long split) {
+    }
     private boolean ltEpilogue;
 
     /**
@@ -59,8 +65,35 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
+     * Splits x now, into a buffer of the activation arena, for the 3xTF32 products that read it until {@link #unshare}
+     * (x must not change meanwhile): q, k and v split their common input once instead of three times. Nothing where
+     * x's products would not run in 3xTF32 or would split it in chunks.
+     */
+    void share(CudaTensor x) {
+        int n = x.rows();
+        int k = x.cols();
+        shared = null;
+        if (x3Split == null || n < X3_MIN_ROWS || k < X3_MIN_SIZE || n > chunkRows(x3InputChunk, 3 * k)) {
+            return;
+        }
+        long split = memory.allocate((long) n * 3 * k * Float.BYTES);
+        x3Split.splitRows(x.address(), x.ld(), n, k, Tf32SplitKernels.LO_FIRST, split);
+        shared = new SharedInput(x.address(), x.ld(), n, k, split);
+    }
+
+    /** Ends {@link #share}: later products split their input themselves. */
+    void unshare() {
+        shared = null;
+    }
+
+    /** Whether an input is shared now (tests). */
+    boolean sharing() {
+        return shared != null;
+    }
+
+    /**
      * Row-major out[n, m] (rows ldc apart) = X·Wᵀ for X [n, k] (rows ldx apart) and W [m, k] (rows ldw apart), in the
-     * compute type: SGEMM or 3xTF32 ({@link #x3}) in float32.
+     * compute type: SGEMM or 3xTF32 ({@link #x3}) in float32; X's split is the shared one where it is X's.
      */
     private void product(int m, int n, int k, long w, int ldw, long x, int ldx, long out, int ldc) {
         if (!x3(m, n, k)) {
@@ -74,17 +107,21 @@ final class MatrixProducts implements AutoCloseable {
         int k3 = 3 * k;
         int wChunk = chunkRows(x3WeightChunk, k3);
         int xChunk = chunkRows(x3InputChunk, k3);
+        SharedInput s = shared;
+        boolean reuse = s != null && s.x() == x && s.ld() == ldx && s.rows() == n && s.cols() == k && n <= xChunk;
         DeviceArena.Mark mark = memory.mark();
         try {
             long wParts = memory.allocate((long) Math.min(m, wChunk) * k3 * Float.BYTES);
-            long xParts = memory.allocate((long) Math.min(n, xChunk) * k3 * Float.BYTES);
+            long xParts = reuse ? s.split() : memory.allocate((long) Math.min(n, xChunk) * k3 * Float.BYTES);
             for (int c0 = 0; c0 < m; c0 += wChunk) {
                 int cols = Math.min(wChunk, m - c0);
                 x3Split.splitRows(w + (long) c0 * ldw * Float.BYTES, ldw, cols, k, Tf32SplitKernels.LO_SECOND, wParts);
                 for (int r0 = 0; r0 < n; r0 += xChunk) {
                     int rows = Math.min(xChunk, n - r0);
-                    x3Split.splitRows(x + (long) r0 * ldx * Float.BYTES, ldx, rows, k, Tf32SplitKernels.LO_FIRST,
-                            xParts); // split again for each chunk of W's rows: only an LM head has more than one
+                    if (!reuse) { // split again for each chunk of W's rows: only an LM head has more than one
+                        x3Split.splitRows(x + (long) r0 * ldx * Float.BYTES, ldx, rows, k, Tf32SplitKernels.LO_FIRST,
+                                xParts);
+                    }
                     cublas.gemmTf32(true, false, cols, rows, k3, 1f, wParts, k3, xParts, k3, 0f,
                             out + ((long) r0 * ldc + c0) * Float.BYTES, ldc);
                 }

@@ -36,22 +36,33 @@ public sealed interface SelfAttention permits SelfAttention.Projected, SelfAtten
         @Override
         public Tensor attend(Ops ops, WeightSource w, Tensor x, IntTensor mask, IntTensor positions,
                              AttentionSpec spec) {
+            // the three products read x, which none of them changes: the backend may prepare it once
             if (foldBias && q.bias() >= 0 && k.bias() >= 0 && v.bias() >= 0 && ops.foldsAttentionBias()
                     && w.kvPrefix(k.weight()) == null) {
-                Tensor qx = ops.linear(x, w.weight(q.weight()), null);
-                w.addOutputDelta(ops, q.weight(), x, qx);
-                Tensor kx = ops.linear(x, w.weight(k.weight()), null);
-                w.addOutputDelta(ops, k.weight(), x, kx);
-                Tensor vx = ops.linear(x, w.weight(v.weight()), null);
-                w.addOutputDelta(ops, v.weight(), x, vx);
+                Tensor qx;
+                Tensor kx;
+                Tensor vx;
+                try (Ops.Scope shared = ops.sharedInput(x)) {
+                    qx = ops.linear(x, w.weight(q.weight()), null);
+                    w.addOutputDelta(ops, q.weight(), x, qx);
+                    kx = ops.linear(x, w.weight(k.weight()), null);
+                    w.addOutputDelta(ops, k.weight(), x, kx);
+                    vx = ops.linear(x, w.weight(v.weight()), null);
+                    w.addOutputDelta(ops, v.weight(), x, vx);
+                }
                 return ops.attentionBiased(qx, kx, vx, q.bias(w), k.bias(w), v.bias(w), mask, positions, spec);
             }
-            Tensor qx = q.apply(ops, w, x);
-            w.addOutputDelta(ops, q.weight(), x, qx);
-            Tensor kx = k.apply(ops, w, x);
-            w.addOutputDelta(ops, k.weight(), x, kx);
-            Tensor vx = v.apply(ops, w, x);
-            w.addOutputDelta(ops, v.weight(), x, vx);
+            Tensor qx;
+            Tensor kx;
+            Tensor vx;
+            try (Ops.Scope shared = ops.sharedInput(x)) {
+                qx = q.apply(ops, w, x);
+                w.addOutputDelta(ops, q.weight(), x, qx);
+                kx = k.apply(ops, w, x);
+                w.addOutputDelta(ops, k.weight(), x, kx);
+                vx = v.apply(ops, w, x);
+                w.addOutputDelta(ops, v.weight(), x, vx);
+            }
             KvPrefix prefix = w.kvPrefix(k.weight());
             Tensor out = prefix == null ? ops.attention(qx, kx, vx, mask, positions, spec)
                     : ops.attention(qx, kx, vx, mask, positions, spec, prefix);

@@ -27,7 +27,8 @@ import org.zotune.tensor.DType;
  * which TF32 alone (10 mantissa bits) misses by two orders; and against SGEMM (the switch off): each one's largest
  * error is printed, and 3xTF32's must stay within 4 times SGEMM's plus 1e-6. Shapes cross the 512-row threshold,
  * the padded LM-head path (an output width not a multiple of 4) and, with the scratch shrunk, the chunk loops over
- * W's and X's rows.
+ * W's and X's rows. Products of an input shared by {@link CudaOps#sharedInput} (q, k and v) are bitwise those that
+ * split it themselves.
  */
 @Tag("gpu")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -144,6 +145,52 @@ class Tf32ProductsTest {
         } finally {
             MatrixProducts.x3WeightChunk = savedW;
             MatrixProducts.x3InputChunk = savedX;
+        }
+    }
+
+    @Test
+    void productsOfASharedInputAreBitwiseTheUnsharedOnes() {
+        Random r = new Random(7);
+        int n = 600;
+        int k = 384;
+        int[] outs = {256, 384, 1001}; // the last through the padded path: a bulk of 1000 in 3xTF32, one row on SGEMM
+        float[] xv = gaussian(r, n * k, 1.0);
+        float[] yv = gaussian(r, n * k, 1.0);
+        float[][] ws = new float[outs.length][];
+        for (int i = 0; i < outs.length; i++) {
+            ws[i] = gaussian(r, outs[i] * k, 0.1);
+        }
+        try (Ops.Scope s = x3.scope()) {
+            Tensor x = x3.tensor(xv, n, k);
+            Tensor y = x3.tensor(yv, n, k);
+            float[][] alone = new float[outs.length][];
+            for (int i = 0; i < outs.length; i++) {
+                alone[i] = x3.toHost(x3.linear(x, x3.tensor(ws[i], outs[i], k), null));
+            }
+            float[] other = x3.toHost(x3.linear(y, x3.tensor(ws[0], outs[0], k), null));
+            try (Ops.Scope shared = x3.sharedInput(x)) {
+                assertTrue(x3.sharesInput(), "600 rows of 384 in float32: shared");
+                for (int i = 0; i < outs.length; i++) {
+                    float[] got = x3.toHost(x3.linear(x, x3.tensor(ws[i], outs[i], k), null));
+                    for (int j = 0; j < got.length; j++) {
+                        assertEquals(Float.floatToRawIntBits(alone[i][j]), Float.floatToRawIntBits(got[j]),
+                                outs[i] + " outputs, element " + j);
+                    }
+                }
+                // another input inside the scope splits itself
+                float[] got = x3.toHost(x3.linear(y, x3.tensor(ws[0], outs[0], k), null));
+                for (int j = 0; j < got.length; j++) {
+                    assertEquals(Float.floatToRawIntBits(other[j]), Float.floatToRawIntBits(got[j]),
+                            "another input, element " + j);
+                }
+            }
+            assertFalse(x3.sharesInput(), "closed");
+            try (Ops.Scope shared = x3.sharedInput(x3.tensor(java.util.Arrays.copyOf(xv, 511 * k), 511, k))) {
+                assertFalse(x3.sharesInput(), "511 rows take SGEMM: nothing to share");
+            }
+            try (Ops.Scope shared = sgemm.sharedInput(sgemm.tensor(xv, n, k))) {
+                assertFalse(sgemm.sharesInput(), "switched off: nothing to share");
+            }
         }
     }
 
