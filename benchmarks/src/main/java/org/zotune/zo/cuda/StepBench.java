@@ -30,7 +30,6 @@ import org.zotune.data.batch.EncodedExample;
 import org.zotune.data.batch.PromptBatch;
 import org.zotune.model.Architectures;
 import org.zotune.model.Batch;
-import org.zotune.model.CausalLM;
 import org.zotune.model.EncoderModel;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelFamily;
@@ -633,18 +632,25 @@ public final class StepBench {
         return Batch.rightPadded(seqs, 0);
     }
 
-    /** Runs {@code steps} synchronous steps of one variant (for ncu: one warm-up step first). */
+    /**
+     * Runs {@code steps} synchronous steps of one variant (for ncu: one warm-up step first); an encoder's -mlm variant
+     * steps on the masked-LM prompt batch of its rows.
+     */
     static void profile(String model, DType dtype, String shape, Variant v, int steps) {
-        CausalLM lm = Architectures.create(StepShapes.config(model));
-        Batch batch = batch(shape, lm.config().vocabSize());
+        LanguageModel lm = Architectures.createModel(StepShapes.config(model));
+        requireObjective(lm, v);
+        Batch batch = lm instanceof EncoderModel ? EncoderShapes.promptBatch(lm.config(), shape, 7).batch()
+                : batch(shape, lm.config().vocabSize());
+        DeviceLoss loss = v.mlm() ? maskedLoss(lm, batch) : new DeviceLoss.TokenCrossEntropy(NextTokenTargets.of(batch));
         try (Parameters params = randomParameters(lm, dtype, 42); CudaOps ops = CudaOps.create(dtype);
              DeviceZoStep e = new DeviceZoStep(ops, lm, params, v.optimizer(),
                      new ZoStep.Config(1e-3, 1, v.strategy(), 1, 5, dtype, 1)).useGraph(v.graph())) {
             for (int i = 0; i <= steps; i++) {
                 long t0 = System.nanoTime();
-                ZoStep.Result r = e.step(batch, NextTokenTargets.of(batch));
+                e.submit(List.of(new DeviceZoStep.MicroBatch(batch, loss)));
+                List<ZoStep.Result> done = e.drain();
                 System.out.printf("%s %s %s step %d: %.3f ms, loss %.4f%n", model, shape, v.name(), i,
-                        (System.nanoTime() - t0) / 1e6, r.loss());
+                        (System.nanoTime() - t0) / 1e6, done.get(done.size() - 1).loss());
             }
         }
     }
