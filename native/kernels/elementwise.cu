@@ -1,7 +1,9 @@
-// Elementwise ops: in-place add, activations (GELU tanh, GELU erf, ReLU), SiLU-gated product, bias broadcast,
-// the LoRA-adapted weight, and f32 <-> bf16 / f16 casts. Computed in fp32, stored in the tensor's dtype.
+// Elementwise ops: in-place add, activations (GELU tanh, GELU erf, ReLU; bias + erf GELU also writing the 3xTF32
+// split of its float32 output), SiLU-gated product, bias broadcast, the LoRA-adapted weight, and f32 <-> bf16 / f16
+// casts. Computed in fp32, stored in the tensor's dtype.
 #include "block.cuh"
 #include "dtype.cuh"
+#include "tf32.cuh"
 
 namespace zotune {
 namespace {
@@ -195,6 +197,30 @@ template <typename T, class Act> __device__ void bias_act_rows_v(T* y, const T* 
 #pragma unroll
         for (int e = 0; e < N; e++) a[e] = Act::f(round_rn<T>(a[e] + b[e]));
         store_vec(y + i * N, a);
+    }
+}
+
+// bias_act_rows_v in float32 (the same code per element: bitwise its y) that also writes the 3xTF32 split of y into
+// split [rows, 3·cols] as rows [lo | hi | hi] (tf32_split.cu's X layout): the product that reads y next takes this
+// split instead of splitting y again. cols a multiple of 4, every address 16-byte aligned.
+template <class Act>
+__device__ void bias_act_rows_split_f32(float* y, const float* bias, int64_t rows, int cols, float* split) {
+    const int colsV = cols / 4;
+    ZT_GRID_STRIDE(i, rows * colsV) {
+        const int64_t r = i / colsV;
+        const int c = (int)(i % colsV) * 4;
+        float a[4], b[4];
+        load_vec(y + i * 4, a);
+        load_vec(bias + c, b);
+#pragma unroll
+        for (int e = 0; e < 4; e++) a[e] = Act::f(round_rn<float>(a[e] + b[e]));
+        store_vec(y + i * 4, a);
+        const float4 h = make_float4(tf32_hi(a[0]), tf32_hi(a[1]), tf32_hi(a[2]), tf32_hi(a[3]));
+        const float4 l = make_float4(a[0] - h.x, a[1] - h.y, a[2] - h.z, a[3] - h.w);
+        float* o = split + r * 3 * (int64_t)cols + c;
+        *reinterpret_cast<float4*>(o) = l;
+        *reinterpret_cast<float4*>(o + cols) = h;
+        *reinterpret_cast<float4*>(o + 2 * (int64_t)cols) = h;
     }
 }
 
@@ -447,6 +473,10 @@ __global__ void cast_f32_to_f16(const float* in, __half* out, int64_t n) {
 __global__ void cast_f16_to_f32(const __half* in, float* out, int64_t n) {
     ZT_GRID_STRIDE(i, n) out[i] = to_float(in[i]);
 }
+__global__ void bias_gelu_erf_rows_split_f32(float* y, const float* b, int64_t rows, int cols, float* split) {
+    bias_act_rows_split_f32<GeluErf>(y, b, rows, cols, split);
+}
+
 }  // extern "C"
 
 }  // namespace zotune

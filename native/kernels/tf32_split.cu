@@ -4,16 +4,9 @@
 // in ONE cuBLAS TF32 product over a three times longer contraction: this kernel writes each row of k values as the
 // 3k values [lo | hi | hi] (X) or [hi | lo | hi] (W), so that the row products pair lo with hi, hi with lo and hi
 // with hi. The split is flash_attention.cu's fx_split; the tensor cores read lo's top 19 bits.
-#include <cstdint>
+#include "tf32.cuh"
 
 namespace zotune {
-namespace {
-
-__device__ __forceinline__ float tf32_hi(float x) {
-    return __uint_as_float((__float_as_uint(x) + 0x1000u) & 0xffffe000u);
-}
-
-}  // namespace
 
 extern "C" {
 // out [rows, 3·cols] dense = each row of x (rows ld floats apart) as its three parts, lo in part loPart (0 or 1), hi in

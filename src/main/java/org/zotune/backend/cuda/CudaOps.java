@@ -117,6 +117,16 @@ public final class CudaOps implements Ops {
         return products.x3(outputs, rows, inner);
     }
 
+    /** Whether a producer of an [rows, cols] output writes its split for the next product (tests). */
+    boolean producerWritesSplit(int rows, int cols) {
+        return products.takesSplitOf(rows, cols);
+    }
+
+    /** Products that took the split their input's producer wrote (tests). */
+    long offeredSplits() {
+        return products.offeredTaken();
+    }
+
     /** Whether a {@link #sharedInput} holds a split input now (tests). */
     boolean sharesInput() {
         return products.sharing();
@@ -259,6 +269,44 @@ public final class CudaOps implements Ops {
         return products::unshare;
     }
 
+    /**
+     * Whether {@link #defer} takes an [rows, cols] matrix: float32 with the 3xTF32 products on, at least 128 x 128,
+     * columns a multiple of 4.
+     */
+    public boolean defers(int rows, int cols) {
+        return products.defers(rows, cols);
+    }
+
+    /**
+     * Declares that t (a dense float32 tensor, {@link #defers} its shape) holds no values yet: {@code values} writes
+     * them right before an op of this backend reads t, or, where a 3xTF32 product reads t as its weight, writes that
+     * product's split of them instead (ZO shadow weights: the float32 copy is then never written). One matrix at a
+     * time: deferring another drops this one, unread. Code that reads t's memory other than through these ops
+     * ({@link CudaTensors#address}) calls {@link #settle} first.
+     */
+    public void defer(Tensor t, DeferredMatrix values) {
+        products.defer((CudaTensor) t, values);
+    }
+
+    /**
+     * Drops a matrix deferred into {@code bytes} of memory from {@code address}, unwritten: its owner writes that
+     * memory otherwise now, or frees it.
+     */
+    public void forgetDeferred(long address, long bytes) {
+        products.forget(address, bytes);
+    }
+
+    /** How many times a product read a deferred matrix's split (from θ, not a written copy) so far. */
+    public long deferredSplits() {
+        return products.deferredSplits();
+    }
+
+    /** Writes t's deferred values ({@link #defer}) if they are not written yet; returns t. */
+    public Tensor settle(Tensor t) {
+        products.settle((CudaTensor) t);
+        return t;
+    }
+
     /** A scope one level deeper than those open, which runs {@code onClose} when it closes (innermost first). */
     private Scope nested(Runnable onClose) {
         final int depth = ++scopeDepth;
@@ -377,6 +425,7 @@ public final class CudaOps implements Ops {
     public float[] toHost(Tensor t) {
         open();
         noCapture("toHost()");
+        products.settle((CudaTensor) t);
         return memory.toHost((CudaTensor) t);
     }
 
@@ -390,6 +439,7 @@ public final class CudaOps implements Ops {
     @Override
     public Tensor rows(Tensor t, int from, int to) {
         CudaTensor c = (CudaTensor) t;
+        products.settle(c);
         if (from < 0 || to > c.rows() || from > to) {
             throw new IndexOutOfBoundsException("rows [" + from + ", " + to + ") of a " + c.rows() + "x" + c.cols()
                     + " tensor");
@@ -463,6 +513,15 @@ public final class CudaOps implements Ops {
         if (c.dtype() != computeType) {
             throw new ZotuneException(op + ": " + what + " is " + c.dtype() + " but the CUDA backend computes in "
                     + computeType + " (create parameters in the compute type)");
+        }
+        products.settle(c);
+        return c;
+    }
+
+    /** {@link #act} for a product's weight, left deferred ({@link #defer}): the product may read its split instead. */
+    private CudaTensor weight(Tensor t, String op) {
+        if (!(t instanceof CudaTensor c) || !c.dense() || c.dtype() != computeType) {
+            return act(t, op, "w");
         }
         return c;
     }
@@ -564,6 +623,7 @@ public final class CudaOps implements Ops {
     /** A copy of {@code t} converted to {@code to} (f32 ↔ bf16, f32 ↔ f16; same dtype copies). */
     public Tensor cast(Tensor t, DType to) {
         CudaTensor c = (CudaTensor) t;
+        products.settle(c);
         if (!c.dense()) {
             throw new ZotuneException("cast: padded logits tensors are only read by crossEntropy, rows and toHost");
         }
@@ -644,7 +704,7 @@ public final class CudaOps implements Ops {
     @Override
     public Tensor linear(Tensor x, Tensor w, Tensor bias) {
         CudaTensor a = act(x, "linear", "x");
-        CudaTensor wt = act(w, "linear", "w");
+        CudaTensor wt = weight(w, "linear");
         if (a.cols() != wt.cols()) {
             throw new IllegalArgumentException("linear: x is " + a.rows() + "x" + a.cols() + " but w is " + wt.rows()
                     + "x" + wt.cols() + " (expected [out, " + a.cols() + "])");
@@ -749,6 +809,14 @@ public final class CudaOps implements Ops {
             activation.accept(y);
             return y;
         }
+        if (y.numel() > 0 && fused.equals("bias_gelu_erf_rows_v") && computeType == DType.F32
+                && products.takesSplitOf(y.rows(), y.cols())) {
+            // the FFN's hidden activation: its split written here, for the product that reads it next
+            long split = memory.allocate((long) y.rows() * 3 * y.cols() * Float.BYTES);
+            elementwise.biasGeluErfSplit(y, b, split);
+            products.offer(y, split);
+            return y;
+        }
         if (y.numel() > 0) {
             elementwise.biasActivation(fused, y, b);
         }
@@ -806,7 +874,7 @@ public final class CudaOps implements Ops {
         }
         String op = layerNorm ? "addLinearLayerNorm" : "addLinearRmsNorm";
         CudaTensor r = act(residual, op, "residual");
-        CudaTensor wt = act(w, op, "w");
+        CudaTensor wt = weight(w, op);
         CudaTensor nw = act(normWeight, op, "normWeight");
         CudaTensor nb = normBias == null ? null : act(normBias, op, "normBias");
         CudaTensor yb = bias == null ? null : act(bias, op, "bias");
@@ -1052,6 +1120,7 @@ public final class CudaOps implements Ops {
                 throw new IllegalArgumentException("attention: " + what + " are not a dense CUDA tensor");
             }
             CudaTensor c = (CudaTensor) in[i];
+            products.settle(c);
             if (c.dtype() != computeType && c.dtype() != DType.F32) {
                 throw new ZotuneException("attention: " + what + " are " + c.dtype() + " but the CUDA backend computes in "
                         + computeType + " (a prefix is the compute type or float32)");
@@ -1132,6 +1201,7 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException("argmaxRows: x is not a CUDA tensor");
         }
         CudaTensor c = (CudaTensor) x;
+        products.settle(c);
         CudaIntTensor out = new CudaIntTensor(memory.allocate(4L * Math.max(1, c.rows())), c.rows());
         if (c.rows() > 0) {
             if (c.cols() == 0) {
@@ -1148,6 +1218,7 @@ public final class CudaOps implements Ops {
             throw new IllegalArgumentException("crossEntropy: logits is not a CUDA tensor");
         }
         CudaTensor x = (CudaTensor) logits;
+        products.settle(x);
         if (x.dtype() != computeType) {
             throw new ZotuneException("crossEntropy: logits is " + x.dtype() + " but the CUDA backend computes in "
                     + computeType);

@@ -13,7 +13,10 @@ public final class CudaTensors {
     private CudaTensors() {
     }
 
-    /** The device address of a CUDA tensor's first element. */
+    /**
+     * The device address of a CUDA tensor's first element. A matrix deferred with {@link CudaOps#defer} holds its
+     * values only after {@link CudaOps#settle}: code that reads weights through this address settles them first.
+     */
     public static long address(Tensor t) {
         if (!(t instanceof CudaTensor)) {
             throw new IllegalArgumentException("not a CUDA tensor: " + t);

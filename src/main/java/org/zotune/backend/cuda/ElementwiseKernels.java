@@ -42,6 +42,7 @@ final class ElementwiseKernels {
             s.put("lora_weight_v_" + t, "pppfplii");
             s.put("lora_up_v_" + t, "pppflii");
         }
+        s.put("bias_gelu_erf_rows_split_f32", "pplip");
         s.put("cast_f32_to_bf16", "ppl");
         s.put("cast_bf16_to_f32", "ppl");
         s.put("cast_f32_to_f16", "ppl");
@@ -81,6 +82,16 @@ final class ElementwiseKernels {
         Kernel e = k.get(fused, k.computeType);
         e.args().ptr(0, y.address()).ptr(1, bias.address()).i64(2, y.rows()).i32(3, y.cols());
         e.launch(k.grid(y.numel() / k.vecWidth()), KernelSet.THREADS, k.stream);
+    }
+
+    /**
+     * y = GELU(y + bias) (erf form) as bias_gelu_erf_rows_v computes it, in float32, also writing y's 3xTF32 split
+     * into {@code split} [rows, 3·cols] as rows [lo | hi | hi] (columns a multiple of 4, addresses 16-byte aligned).
+     */
+    void biasGeluErfSplit(CudaTensor y, CudaTensor bias, long split) {
+        Kernel e = k.get("bias_gelu_erf_rows_split_f32");
+        e.args().ptr(0, y.address()).ptr(1, bias.address()).i64(2, y.rows()).i32(3, y.cols()).ptr(4, split);
+        e.launch(k.grid(y.numel() / 4), KernelSet.THREADS, k.stream);
     }
 
     /** residual += y + bias (vector kernel). */

@@ -42,6 +42,23 @@ final class MatrixProducts implements AutoCloseable {
     /** x (rows ld floats apart) split into {@code split} as rows [lo | hi | hi]. */
     private record SharedInput(long x, int ld, int rows, int cols, long split) {
     }
+    /** A split its producer wrote with the input of the next product ({@link #offer}), or null. */
+    private SharedInput offered;
+    /** Products that took an offered split so far (tests). */
+    private long offeredTaken;
+    /** Whether producers write the split of their output for the next product (tests switch it off to compare). */
+    static boolean producersSplit = true;
+    /** The matrix whose values are deferred ({@link #defer}), or null. */
+    private Deferred deferred;
+    /** Split chunks of W taken from a deferred matrix so far (tests, benchmarks). */
+    private long deferredSplits;
+
+    /** A dense [rows, cols] float32 matrix at {@code address} whose values {@code values} writes when asked. */
+    private record Deferred(long address, int rows, int cols, DeferredMatrix values) {
+        boolean overlaps(long from, long bytes) {
+            return from < address + (long) rows * cols * Float.BYTES && address < from + bytes;
+        }
+    }
     private boolean ltEpilogue;
 
     /**
@@ -92,10 +109,96 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
+     * Whether a producer of an [rows, cols] float32 output should write its split for the next product
+     * ({@link #offer}): 3xTF32 products, rows and columns a 3xTF32 product takes as its input, in one chunk.
+     */
+    boolean takesSplitOf(int rows, int cols) {
+        return producersSplit && x3Split != null && rows >= X3_MIN_ROWS && cols >= X3_MIN_SIZE && cols % 4 == 0
+                && rows <= chunkRows(x3InputChunk, 3 * cols);
+    }
+
+    /**
+     * The split of y (rows [lo | hi | hi], in {@code split}) for the NEXT product only: if it reads y as its input it
+     * takes this split; whatever it reads, the offer ends with it (so a later tensor at y's address never meets it).
+     */
+    void offer(CudaTensor y, long split) {
+        offered = new SharedInput(y.address(), y.ld(), y.rows(), y.cols(), split);
+    }
+
+    /** Products that took an offered split so far. */
+    long offeredTaken() {
+        return offeredTaken;
+    }
+
+    /**
+     * Whether {@link #defer} takes an [rows, cols] matrix: float32 products in 3xTF32, a matrix that can be a 3xTF32
+     * product's W (at least 128 rows and columns), whole 16-byte rows.
+     */
+    boolean defers(int rows, int cols) {
+        return x3Split != null && rows >= X3_MIN_SIZE && cols >= X3_MIN_SIZE && cols % 4 == 0;
+    }
+
+    /**
+     * Defers t's values to {@code values} (see {@link DeferredMatrix}), replacing a matrix deferred before, which
+     * nothing read (its tensor is the same reused slot, or dropped).
+     */
+    void defer(CudaTensor t, DeferredMatrix values) {
+        if (!defers(t.rows(), t.cols()) || !t.dense()) {
+            throw new IllegalArgumentException("defer: a " + t.rows() + "x" + t.cols() + " " + t.dtype()
+                    + " tensor is not taken (float32 3xTF32 products, at least 128x128, columns a multiple of 4)");
+        }
+        deferred = new Deferred(t.address(), t.rows(), t.cols(), values);
+    }
+
+    /** Writes the deferred matrix if {@code bytes} from {@code from} overlap it: an op is about to read them. */
+    void settle(long from, long bytes) {
+        Deferred d = deferred;
+        if (d != null && d.overlaps(from, bytes)) {
+            deferred = null;
+            d.values().materialize();
+        }
+    }
+
+    /** Split chunks of W that products took from a deferred matrix so far. */
+    long deferredSplits() {
+        return deferredSplits;
+    }
+
+    /** Drops the deferred matrix, unwritten, if it lies in {@code bytes} from {@code from} (memory rewritten or freed). */
+    void forget(long from, long bytes) {
+        Deferred d = deferred;
+        if (d != null && d.overlaps(from, bytes)) {
+            deferred = null;
+        }
+    }
+
+    /** {@link #settle} for t's memory. */
+    void settle(CudaTensor t) {
+        if (deferred != null) {
+            settle(t.address(), ((long) Math.max(0, t.rows() - 1) * t.ld() + t.cols()) * t.dtype().bytes());
+        }
+    }
+
+    /** The deferred matrix if W [m, k] (rows ldw apart) is its first m rows exactly, or null. */
+    private DeferredMatrix deferredAt(long w, int m, int k, int ldw) {
+        Deferred d = deferred;
+        return d != null && d.address() == w && d.cols() == k && ldw == k && m <= d.rows() ? d.values() : null;
+    }
+
+    /**
      * Row-major out[n, m] (rows ldc apart) = X·Wᵀ for X [n, k] (rows ldx apart) and W [m, k] (rows ldw apart), in the
      * compute type: SGEMM or 3xTF32 ({@link #x3}) in float32; X's split is the shared one where it is X's.
      */
     private void product(int m, int n, int k, long w, int ldw, long x, int ldx, long out, int ldc) {
+        SharedInput once = offered;
+        offered = null; // an offer is for the next product, whatever it reads
+        DeferredMatrix later = x3(m, n, k) ? deferredAt(w, m, k, ldw) : null;
+        if (deferred != null) {
+            if (later == null) {
+                settle(w, ((long) Math.max(0, m - 1) * ldw + k) * computeType.bytes());
+            }
+            settle(x, ((long) Math.max(0, n - 1) * ldx + k) * computeType.bytes());
+        }
         if (!x3(m, n, k)) {
             // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
             cublas.gemm(true, false, m, n, k, 1f, w, computeType, ldw, x, computeType, ldx, 0f, out, computeType,
@@ -109,13 +212,25 @@ final class MatrixProducts implements AutoCloseable {
         int xChunk = chunkRows(x3InputChunk, k3);
         SharedInput s = shared;
         boolean reuse = s != null && s.x() == x && s.ld() == ldx && s.rows() == n && s.cols() == k && n <= xChunk;
+        if (!reuse && once != null && once.x() == x && once.ld() == ldx && once.rows() == n && once.cols() == k
+                && n <= xChunk) {
+            s = once;
+            reuse = true;
+            offeredTaken++;
+        }
         DeviceArena.Mark mark = memory.mark();
         try {
             long wParts = memory.allocate((long) Math.min(m, wChunk) * k3 * Float.BYTES);
             long xParts = reuse ? s.split() : memory.allocate((long) Math.min(n, xChunk) * k3 * Float.BYTES);
             for (int c0 = 0; c0 < m; c0 += wChunk) {
                 int cols = Math.min(wChunk, m - c0);
-                x3Split.splitRows(w + (long) c0 * ldw * Float.BYTES, ldw, cols, k, Tf32SplitKernels.LO_SECOND, wParts);
+                if (later != null) { // a deferred weight: split straight from what it is computed from
+                    later.splitRows(c0, cols, Tf32SplitKernels.LO_SECOND, wParts);
+                    deferredSplits++;
+                } else {
+                    x3Split.splitRows(w + (long) c0 * ldw * Float.BYTES, ldw, cols, k, Tf32SplitKernels.LO_SECOND,
+                            wParts);
+                }
                 for (int r0 = 0; r0 < n; r0 += xChunk) {
                     int rows = Math.min(xChunk, n - r0);
                     if (!reuse) { // split again for each chunk of W's rows: only an LM head has more than one

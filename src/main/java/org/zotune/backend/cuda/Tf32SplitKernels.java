@@ -5,12 +5,13 @@ import org.zotune.cuda.Kernel;
 
 /**
  * Launchers of native/kernels/tf32_split.cu: float32 rows split into TF32 parts for the 3xTF32 products of
- * {@link MatrixProducts}, with the plain-Java reference of the split ({@link #hi}).
+ * {@link MatrixProducts}, with the plain-Java reference of the split ({@link #hi}; public for the tests of the other
+ * kernels that write this split: zo_shadow_split).
  */
-final class Tf32SplitKernels {
+public final class Tf32SplitKernels {
     /** Where lo goes in a split row [p0 | p1 | p2]: part 0 for X ([lo | hi | hi]), part 1 for W ([hi | lo | hi]). */
-    static final int LO_FIRST = 0;
-    static final int LO_SECOND = 1;
+    public static final int LO_FIRST = 0;
+    public static final int LO_SECOND = 1;
 
     private final KernelSet k;
 
@@ -44,7 +45,7 @@ final class Tf32SplitKernels {
      * 13 low bits. For a non-finite x (or one within half a TF32 place of float32's largest) hi + lo is NaN, not x:
      * a product it enters is NaN where SGEMM's might be infinite; both are non-finite losses to the trainer's guard.
      */
-    static float hi(float x) {
+    public static float hi(float x) {
         return Float.intBitsToFloat((Float.floatToRawIntBits(x) + 0x1000) & 0xffffe000);
     }
 }

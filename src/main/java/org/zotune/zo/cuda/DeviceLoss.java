@@ -332,8 +332,10 @@ public sealed interface DeviceLoss {
             if (scoring == 0) {
                 Tensor w = weights.weight(headWeight);
                 Tensor b = weights.weight(headBias);
-                kernels.headLoss(w.dtype(), p, CudaTensors.address(w), CudaTensors.address(b),
-                        CudaTensors.address(inputs.get(1)), n, labels, h, out, ops.stream());
+                long wa = CudaTensors.address(ops.settle(w));
+                long ba = CudaTensors.address(ops.settle(b));
+                kernels.headLoss(w.dtype(), p, wa, ba, CudaTensors.address(inputs.get(1)), n, labels, h, out,
+                        ops.stream());
             } else {
                 kernels.similarityLoss(p, CudaTensors.address(inputs.get(1)), n, labels, h, temperature, out,
                         ops.stream());

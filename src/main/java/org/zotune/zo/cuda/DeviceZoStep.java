@@ -769,7 +769,7 @@ public final class DeviceZoStep implements AutoCloseable {
 
     /** One pass on θ itself into the spare pair (the allocations of a pass; nothing else touched). */
     private void warmPass(Pass pass, List<IntTensor> bound) {
-        passLoss(pass, bound, trainable.weights(frozen()), pairs.address() + 8L * pass.micro().size(), 0, false);
+        passLoss(pass, bound, trainable.weights(frozen()), pairs.address() + 8L * pass.micro().size(), 0);
     }
 
     /** The frozen parameters a forward pass reads; a replay-only step has none. */
@@ -783,11 +783,11 @@ public final class DeviceZoStep implements AutoCloseable {
     /** A pass's loss into {@code dst}, or in a spread step to {@code spreadAt}. */
     private void lossInto(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, long spreadAt) {
         if (spreadAt == 0) {
-            passLoss(pass, bound, weights, dst, 0, true);
+            passLoss(pass, bound, weights, dst, 0);
         } else if (spreadSamples) {
-            passLoss(pass, bound, weights, spreadAt, 0, true); // the pass's loss as on one GPU, for the others
+            passLoss(pass, bound, weights, spreadAt, 0); // the pass's loss as on one GPU, for the others
         } else {
-            passLoss(pass, bound, weights, 0, spreadAt, true); // each micro-batch's pair, added over the ranks
+            passLoss(pass, bound, weights, 0, spreadAt); // each micro-batch's pair, added over the ranks
         }
     }
 
@@ -796,17 +796,16 @@ public final class DeviceZoStep implements AutoCloseable {
      * pair at {@code dst}; with M > 1 the M pairs go to {@link #pairs} and their mean (loss_mean) to dst. With
      * {@code pairsAt} (a batch-split spread step) the M pairs go there and nothing to dst: the ranks add them first.
      */
-    private void passLoss(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, long pairsAt,
-                          boolean rewindShadow) {
+    private void passLoss(Pass pass, List<IntTensor> bound, WeightSource weights, long dst, long pairsAt) {
         int m = pass.micro().size();
         for (int j = 0; j < m; j++) {
             long out = pairsAt != 0 ? pairsAt + 8L * j : m == 1 ? dst : pairs.address() + 8L * j;
             if (j < m - 1) {
                 try (Ops.Scope mbScope = ops.scope()) {
-                    microLoss(pass, j, bound, weights, out, rewindShadow);
+                    microLoss(pass, j, bound, weights, out);
                 }
             } else {
-                microLoss(pass, j, bound, weights, out, rewindShadow);
+                microLoss(pass, j, bound, weights, out);
             }
         }
         if (m > 1 && pairsAt == 0) {
@@ -814,13 +813,9 @@ public final class DeviceZoStep implements AutoCloseable {
         }
     }
 
-    private void microLoss(Pass pass, int j, List<IntTensor> bound, WeightSource weights, long out,
-                           boolean rewindShadow) {
+    private void microLoss(Pass pass, int j, List<IntTensor> bound, WeightSource weights, long out) {
         MicroBatch mb = pass.micro().get(j);
         graph.ops().rewind(pass.inputsAt()[j]);
-        if (rewindShadow && shadow != null) {
-            shadow.rewind();
-        }
         Tensor logits = mb.loss().forward().run(graph.ops(), model, weights, mb.batch());
         int from = pass.lossAt()[j];
         mb.loss().compute(ops, kernels, model, weights, logits, bound.subList(from, from + mb.loss().ints().size()),

@@ -73,6 +73,10 @@ public final class ZoKernels implements AutoCloseable {
             for (String st : new String[] {"f32", "bf16", "f16"}) {
                 names.add("zo_perturb_" + t + "_" + st);
                 names.add("zo_shadow_" + t + "_" + st);
+                names.add("zo_shadow_segments_" + t + "_" + st);
+                if (t.equals("f32")) {
+                    names.add("zo_shadow_split_f32_" + st);
+                }
                 for (ZoOptimizerConfig c : ZoOptimizerConfig.registered()) {
                     if (!c.stateVectors().isEmpty() || st.equals("f32")) {
                         names.add("zo_update_" + c.deviceRule().kernel() + "_" + t + "_" + st);
@@ -105,6 +109,10 @@ public final class ZoKernels implements AutoCloseable {
             for (String st : new String[] {"f32", "bf16", "f16"}) {
                 s.put("zo_perturb_" + t + "_" + st, "ppippif");
                 s.put("zo_shadow_" + t + "_" + st, "ppllppif");
+                s.put("zo_shadow_segments_" + t + "_" + st, "pippif");
+                if (t.equals("f32")) {
+                    s.put("zo_shadow_split_f32_" + st, "piilppifip");
+                }
                 for (ZoOptimizerConfig c : ZoOptimizerConfig.registered()) {
                     if (!c.stateVectors().isEmpty() || st.equals("f32")) {
                         s.put("zo_update_" + c.deviceRule().kernel() + "_" + t + "_" + st, "ppipppii");
@@ -208,6 +216,43 @@ public final class ZoKernels implements AutoCloseable {
         k.args().ptr(0, theta).ptr(1, out).i64(2, n).i64(3, noise).ptr(4, scalars).ptr(5, m).i32(6, dir)
                 .f32(7, sign);
         long units = (n + 7) / 8; // 8 bf16 or 4 + 4 f32 elements a thread (tails in units of 4)
+        k.launch((int) Math.max(1, Math.min((units + block - 1) / block, 64L * maxGrid)), block, s);
+    }
+
+    /**
+     * {@link #shadow} over a table of {@code count} segments ({@code ShadowWeights.SEGMENT_BYTES} each: source address,
+     * global noise index of its first element (a multiple of 4), destination address, length) in one launch, one
+     * block per segment at a time: bitwise what shadow writes for the same elements.
+     */
+    public void shadowSegments(DType dtype, long segments, int count, long scalars, long m, int dir, float sign,
+                               CudaStream s) {
+        if (count <= 0) {
+            return;
+        }
+        Kernel k = kernels.get("zo_shadow_segments_" + suffix(dtype) + "_" + stateSuffix(state));
+        k.args().ptr(0, segments).i32(1, count).ptr(2, scalars).ptr(3, m).i32(4, dir).f32(5, sign);
+        k.launch(chunkGrid(count), block, s);
+    }
+
+    /**
+     * {@link #shadow} of float32 rows [0, rows) of {@code cols} columns (a multiple of 4; {@code noise} the global noise
+     * index of the first element, a multiple of 4) written straight as the 3xTF32 split of those values into
+     * {@code out} [rows, 3·cols]: rows [lo | hi | hi] for {@code loPart} 0, [hi | lo | hi] for 1 (tf32_split.cu's
+     * layout), bitwise the split of what shadow writes.
+     */
+    public void shadowSplit(long theta, int rows, int cols, long noise, long scalars, long m, int dir, float sign,
+                            int loPart, long out, CudaStream s) {
+        if (rows <= 0 || cols <= 0) {
+            return;
+        }
+        if (cols % 4 != 0 || noise % 4 != 0) {
+            throw new IllegalArgumentException("shadowSplit: " + cols + " columns from noise index " + noise
+                    + " (both must be multiples of 4)");
+        }
+        Kernel k = kernels.get("zo_shadow_split_f32_" + stateSuffix(state));
+        k.args().ptr(0, theta).i32(1, rows).i32(2, cols).i64(3, noise).ptr(4, scalars).ptr(5, m).i32(6, dir)
+                .f32(7, sign).i32(8, loPart).ptr(9, out);
+        long units = (long) rows * (cols / 4);
         k.launch((int) Math.max(1, Math.min((units + block - 1) / block, 64L * maxGrid)), block, s);
     }
 

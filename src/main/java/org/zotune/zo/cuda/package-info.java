@@ -7,7 +7,8 @@
  *       the element loop in zo_sweep.cuh: units of 4 f32 / 8 bf16 or f16 elements with 16-byte accesses, one block per
  *       chunk):
  *       noise fill; in-place perturbation of the whole flat parameter buffer in one launch; the shadow
- *       materialisation of one tensor; one fused (restore +) update per optimiser (ZO-SGD with Gaussian or
+ *       materialisation of one tensor, of a table of segments (every vector of a pass in one launch), and of a
+ *       float32 matrix straight as its 3xTF32 split (zo_shadow_split); one fused (restore +) update per optimiser (ZO-SGD with Gaussian or
  *       Rademacher u and the weight-decay mask, ZO-SGD-MMT, ZO-Adam, ZO-AdaMU), f32, bf16 or f16 parameters with
  *       stochastic rounding from the stream-2 bits, state in f32, bf16 or f16 ({@link ZoKernels#stateDType});
  *       the projected gradient from the two

@@ -28,7 +28,8 @@ import org.zotune.tensor.DType;
  * error is printed, and 3xTF32's must stay within 4 times SGEMM's plus 1e-6. Shapes cross the 512-row threshold,
  * the padded LM-head path (an output width not a multiple of 4) and, with the scratch shrunk, the chunk loops over
  * W's and X's rows. Products of an input shared by {@link CudaOps#sharedInput} (q, k and v) are bitwise those that
- * split it themselves.
+ * split it themselves. A bias + erf GELU that writes its output's split for the next product: output and products
+ * bitwise those with the hand-on switched off, the split taken by the first product after it only.
  */
 @Tag("gpu")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -192,6 +193,55 @@ class Tf32ProductsTest {
                 assertFalse(sgemm.sharesInput(), "switched off: nothing to share");
             }
         }
+    }
+
+    @Test
+    void aGeluOutputHandsItsSplitToTheNextProduct() {
+        Random r = new Random(9);
+        int n = 600;
+        int k = 256;
+        int f = 512;
+        int m = 384;
+        float[] xv = gaussian(r, n * k, 1.0);
+        float[] w1 = gaussian(r, f * k, 0.1);
+        float[] b1 = gaussian(r, f, 0.5);
+        float[] w2 = gaussian(r, m * f, 0.1);
+        float[] wq = gaussian(r, m * k, 0.1);
+        boolean saved = MatrixProducts.producersSplit;
+        float[][][] got = new float[2][][];
+        long[] taken = new long[2];
+        try {
+            for (int on = 0; on < 2; on++) {
+                MatrixProducts.producersSplit = on == 1;
+                long before = x3.offeredSplits();
+                try (Ops.Scope s = x3.scope()) {
+                    Tensor x = x3.tensor(xv, n, k);
+                    Tensor h = x3.linearGeluErf(x, x3.tensor(w1, f, k), x3.tensor(b1, 1, f));
+                    Tensor y = x3.linear(h, x3.tensor(w2, m, f), null); // takes h's split
+                    Tensor again = x3.linear(h, x3.tensor(w2, m, f), null); // the offer is spent: splits h itself
+                    Tensor h2 = x3.linearGeluErf(x, x3.tensor(w1, f, k), x3.tensor(b1, 1, f));
+                    Tensor q = x3.linear(x, x3.tensor(wq, m, k), null); // another input: the offer ends unused
+                    Tensor y2 = x3.linear(h2, x3.tensor(w2, m, f), null);
+                    got[on] = new float[][] {x3.toHost(h), x3.toHost(y), x3.toHost(again), x3.toHost(q),
+                        x3.toHost(y2)};
+                }
+                taken[on] = x3.offeredSplits() - before;
+            }
+        } finally {
+            MatrixProducts.producersSplit = saved;
+        }
+        assertEquals(0, taken[0], "switched off: no split handed on");
+        assertEquals(1, taken[1], "one product took the GELU's split (the first after it); the offer ends with it");
+        String[] names = {"GELU output", "product of it", "the product again", "another input's product",
+            "product after an unused offer"};
+        for (int i = 0; i < names.length; i++) {
+            for (int j = 0; j < got[0][i].length; j++) {
+                assertEquals(Float.floatToRawIntBits(got[0][i][j]), Float.floatToRawIntBits(got[1][i][j]),
+                        names[i] + ", element " + j);
+            }
+        }
+        assertFalse(x3.producerWritesSplit(511, f), "511 rows take SGEMM: no split written");
+        assertFalse(sgemm.producerWritesSplit(n, f), "switched off: no split written");
     }
 
     private static float[] linear(CudaOps g, float[] xv, float[] wv, float[] bv, int n, int m, int k) {

@@ -24,11 +24,11 @@ import org.zotune.model.ParamSpec;
 import org.zotune.tensor.DType;
 
 /**
- * The shadow strategy materialises each matrix into one scratch slot ({@link ShadowWeights#MATRIX_SLOTS}) and each
- * vector (bias, norm weight) into a ring of {@link ShadowWeights#VECTOR_SLOTS}, so a weight view is overwritten once
- * that many more weights of its kind were asked for. This checks, for every model family, that no op receives a
- * weight (or a row view of one) after it would have been overwritten; and that a smaller vector ring would not do
- * (the fused residual + norm holds three vectors at a time), so the check can fail.
+ * The shadow strategy materialises each matrix into one scratch slot ({@link ShadowWeights#MATRIX_SLOTS}), so a matrix
+ * view is overwritten once another matrix is asked for; each vector (bias, norm weight) has a slot of its own. This
+ * checks, for every model family, that no op receives a weight (or a row view of one) after it would have been
+ * overwritten. That the check can fail: a ring of fewer vector slots than a model holds vectors at once (the fused
+ * residual + norm holds three) is caught.
  */
 class ShadowLivenessTest {
 
@@ -278,16 +278,17 @@ class ShadowLivenessTest {
             try (CpuOps cpu = new CpuOps(DType.F32);
                  Parameters p = cpu.createParameters(TinyModels.randomParameters(m, 7), DType.F32)) {
                 float[] expected = cpu.toHost(m.forward(cpu, p, batch()));
-                Ring ring = new Ring(p, m.params(), ShadowWeights.MATRIX_SLOTS, ShadowWeights.VECTOR_SLOTS);
+                Ring ring = new Ring(p, m.params(), ShadowWeights.MATRIX_SLOTS, Integer.MAX_VALUE); // a slot per vector
                 float[] actual = cpu.toHost(m.forward(new CheckingOps(cpu, ring), ring, batch()));
                 assertArrayEquals(expected, actual, 0f, m.config().family() + ": same logits through the ring");
-                assertTrue(ring.dead.size() > 10, m.config().family() + ": the ring did evict weights");
+                assertTrue(ring.dead.size() > 5,
+                        m.config().family() + ": the matrix slot was reused (" + ring.dead.size() + ")");
             }
         }
     }
 
     @Test
-    void aSmallerVectorRingWouldBeOverwrittenWhileInUse() {
+    void theCheckCatchesAVectorRingSmallerThanTheVectorsHeldAtOnce() {
         List<CausalLM> all = TinyModels.all();
         // GPT-2 and OPT (two variants): a projection's bias with the following LayerNorm's weight and bias
         for (CausalLM m : all.subList(0, 3)) {
