@@ -108,6 +108,31 @@ class ReportStepTest(unittest.TestCase):
         self.assertIn("- zotune ZO-SGD ≤ 1.15× the floor at the real shapes (cuBLAS at shape): not measured", text)
         self.assertIn("- zotune ZO-SGD ≤ 1.5× the floor at the 8192³ rate: 1.45 → met", text)
 
+    def test_the_encoder_target_takes_the_faster_strategy(self):
+        # roberta-large fp32 at 32x64: tuned peer 65 ms; ZO-SGD in place 34 ms (1.91x), shadow 32 ms (2.03x) -> the
+        # shadow step is the one a run would choose; at 32x128 only the in-place step ran (62 / 30 = 2.07x)
+        common = {"kind": "row", "model": "roberta-large", "dtype": "fp32", "params": 355_000_000,
+                  "tokens_per_s": 1.0, "objective": "mlm"}
+        extra = [dict(common, shape="32x64", system="peer-tuned", variant="tuned", ms=65.0),
+                 dict(common, shape="32x128", system="peer-tuned", variant="tuned", ms=62.0)]
+        zot = [dict(common, shape="32x64", system="zotune", variant="sgd-inplace-graph-mlm", ms=34.0),
+               dict(common, shape="32x64", system="zotune", variant="sgd-shadow-graph-mlm", ms=32.0),
+               dict(common, shape="32x128", system="zotune", variant="sgd-inplace-graph-mlm", ms=30.0)]
+        with tempfile.TemporaryDirectory() as out:
+            with open(os.path.join(out, "peer.jsonl"), "w") as f:
+                for r in [dict(RATES)] + extra:
+                    f.write(json.dumps(r) + "\n")
+            with open(os.path.join(out, "zotune.jsonl"), "w") as f:
+                for r in zot:
+                    f.write(json.dumps(r) + "\n")
+            res = subprocess.run([sys.executable, os.path.join(HERE, "report_step.py"), out], capture_output=True,
+                                 text=True, timeout=120)
+        self.assertEqual(0, res.returncode, res.stderr)
+        text = res.stdout
+        self.assertIn("- roberta-large fp32 32x64: tuned peer / zotune ZO-SGD shadow = 2.03 → met", text)
+        self.assertIn("- roberta-large fp32 32x128: tuned peer / zotune ZO-SGD in place = 2.07 → met", text)
+        self.assertIn("- roberta-large bf16 32x64: tuned peer / zotune ZO-SGD = not measured", text)
+
 
 if __name__ == "__main__":
     unittest.main()
