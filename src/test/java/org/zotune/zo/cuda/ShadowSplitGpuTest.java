@@ -9,6 +9,7 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.zotune.backend.Parameters;
 import org.zotune.backend.cuda.CudaOps;
@@ -44,7 +45,7 @@ import org.zotune.zo.optim.ZoStep;
  * the deferral on the products did read deferred splits. And zo_shadow_segments, which writes all vectors of a pass
  * in one launch, bitwise zo_shadow per tensor.
  */
-@org.junit.jupiter.api.Tag("gpu")
+@Tag("gpu")
 class ShadowSplitGpuTest {
     private static final float EPS = 1e-2f;
 
