@@ -41,6 +41,10 @@ final class MatrixProducts implements AutoCloseable {
 
     /** x (rows ld floats apart) split into {@code split} as rows [lo | hi | hi]. */
     private record SharedInput(long x, int ld, int rows, int cols, long split) {
+        /** Whether this is the split of X [rows, cols] at x, rows ld floats apart. */
+        boolean of(long at, int rowsApart, int n, int k) {
+            return x == at && ld == rowsApart && rows == n && cols == k;
+        }
     }
     /** A split its producer wrote with the input of the next product ({@link #offer}), or null. */
     private SharedInput offered;
@@ -90,7 +94,7 @@ final class MatrixProducts implements AutoCloseable {
         int n = x.rows();
         int k = x.cols();
         shared = null;
-        if (x3Split == null || n < X3_MIN_ROWS || k < X3_MIN_SIZE || n > chunkRows(x3InputChunk, 3 * k)) {
+        if (!splitsWhole(n, k)) {
             return;
         }
         long split = memory.allocate((long) n * 3 * k * Float.BYTES);
@@ -113,7 +117,12 @@ final class MatrixProducts implements AutoCloseable {
      * ({@link #offer}): 3xTF32 products, rows and columns a 3xTF32 product takes as its input, in one chunk.
      */
     boolean takesSplitOf(int rows, int cols) {
-        return producersSplit && x3Split != null && rows >= X3_MIN_ROWS && cols >= X3_MIN_SIZE && cols % 4 == 0
+        return producersSplit && cols % 4 == 0 && splitsWhole(rows, cols);
+    }
+
+    /** Whether a 3xTF32 product would read an [rows, cols] input as its X, split in one chunk. */
+    private boolean splitsWhole(int rows, int cols) {
+        return x3Split != null && rows >= X3_MIN_ROWS && cols >= X3_MIN_SIZE
                 && rows <= chunkRows(x3InputChunk, 3 * cols);
     }
 
@@ -210,14 +219,13 @@ final class MatrixProducts implements AutoCloseable {
         int k3 = 3 * k;
         int wChunk = chunkRows(x3WeightChunk, k3);
         int xChunk = chunkRows(x3InputChunk, k3);
-        SharedInput s = shared;
-        boolean reuse = s != null && s.x() == x && s.ld() == ldx && s.rows() == n && s.cols() == k && n <= xChunk;
-        if (!reuse && once != null && once.x() == x && once.ld() == ldx && once.rows() == n && once.cols() == k
-                && n <= xChunk) {
-            s = once;
-            reuse = true;
+        // X already split: the shared input (q, k, v), else the split its producer offered (the GELU's output)
+        SharedInput s = n > xChunk ? null : shared != null && shared.of(x, ldx, n, k) ? shared
+                : once != null && once.of(x, ldx, n, k) ? once : null;
+        if (s != null && s == once) {
             offeredTaken++;
         }
+        boolean reuse = s != null;
         DeviceArena.Mark mark = memory.mark();
         try {
             long wParts = memory.allocate((long) Math.min(m, wChunk) * k3 * Float.BYTES);

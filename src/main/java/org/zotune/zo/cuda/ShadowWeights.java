@@ -26,8 +26,8 @@ import org.zotune.tensor.DType;
  * <p>A matrix goes to the matrix slot when asked for (valid until the next matrix); the models use a matrix before
  * asking for the next one ({@code ShadowLivenessTest} checks every family). The vectors are all written at once when
  * a pass starts ({@link #plus}, {@link #minus}), by one launch over a table of segments (zo_shadow_segments) instead
- * of one launch per vector (about 1.5 µs each in a captured step, some 480 a pass at RoBERTa-large); they stay valid
- * for the whole pass, micro-batches included.
+ * of one launch per vector (some 245 a pass at RoBERTa-large); they stay valid for the whole pass, micro-batches
+ * included.
  *
  * <p>An adapter's own buffer (LoRA: Aᵀ and B, both matrices, live at once in its rule) is small: there every tensor
  * gets a slot of its own, at its offset in a scratch copy of the whole buffer, valid for the whole pass.
