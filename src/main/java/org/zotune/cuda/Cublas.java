@@ -51,6 +51,11 @@ public final class Cublas implements AutoCloseable {
         return new Cublas(h, ws, lt);
     }
 
+    /** The workspace's size in bytes. */
+    public long workspaceBytes() {
+        return workspace.bytes();
+    }
+
     /** cuBLASLt on the same stream and workspace, for products with a fused epilogue. */
     public CublasLt lt() {
         handle();

@@ -6,6 +6,7 @@ import static org.bytedeco.cuda.global.cudart.*;
 import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulAlgo_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
@@ -54,6 +55,8 @@ public final class CublasLt implements AutoCloseable {
     private final long workspace;
     private final long workspaceBytes;
     private final Map<Key, Plan> plans = new HashMap<>();
+    private final Map<Key, Tf32Plan> tf32Plans = new HashMap<>();
+    private long tf32Products;
     private final FloatPointer alpha = new FloatPointer(1);
     private final FloatPointer beta = new FloatPointer(1);
     private final LongPointer biasAddress = new LongPointer(1);
@@ -153,6 +156,125 @@ public final class CublasLt implements AutoCloseable {
         return p;
     }
 
+    /**
+     * C (m×n, ldc) = Aᵀ·B of float32 matrices on the TF32 tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32), A k×m (lda),
+     * B k×n (ldb), with the algorithm {@code algo} ({@link Tf32Tuner}'s choice for the shape, its 8 words). Every
+     * address must be 256-byte aligned, as the tuner's operands were.
+     */
+    public void matmulTf32(int m, int n, int k, long a, int lda, long b, int ldb, long c, int ldc, long[] algo) {
+        if (handle == null) {
+            throw new IllegalStateException("cuBLASLt handle is closed");
+        }
+        if (((a | b | c) & 255) != 0) {
+            throw new IllegalArgumentException("matmulTf32: operands must be 256-byte aligned");
+        }
+        Tf32Plan p = tf32Plans.computeIfAbsent(new Key(m, n, k, lda, ldb, ldc, DType.F32, null),
+                key -> Tf32Plan.create(m, n, k, lda, ldb, ldc));
+        p.run(handle, algo, a, b, c, workspace, workspaceBytes, stream);
+        tf32Products++;
+    }
+
+    /** Products {@link #matmulTf32} ran so far. */
+    public long tf32Products() {
+        return tf32Products;
+    }
+
+    /** The 8 words of an algorithm (cublasLtMatmulAlgo_t is plain data: kept and reused with the same library). */
+    static long[] words(cublasLtMatmulAlgo_t algo) {
+        long[] w = new long[8];
+        for (int i = 0; i < 8; i++) {
+            w[i] = algo.data(i);
+        }
+        return w;
+    }
+
+    /** The descriptors of one float32 TF32 product shape (no epilogue), for any handle. */
+    static final class Tf32Plan implements AutoCloseable {
+        private cublasLtMatmulDescOpaque_t desc;
+        private cublasLtMatrixLayoutOpaque_t a;
+        private cublasLtMatrixLayoutOpaque_t b;
+        private cublasLtMatrixLayoutOpaque_t c;
+        private final cublasLtMatmulAlgo_t algo = new cublasLtMatmulAlgo_t();
+        private final FloatPointer one = new FloatPointer(1f);
+        private final FloatPointer zero = new FloatPointer(0f);
+        private final DevicePointer pa = new DevicePointer();
+        private final DevicePointer pb = new DevicePointer();
+        private final DevicePointer pc = new DevicePointer();
+        private final DevicePointer pw = new DevicePointer();
+
+        static Tf32Plan create(int m, int n, int k, int lda, int ldb, int ldc) {
+            Tf32Plan p = new Tf32Plan();
+            PointerPointer<?> out = new PointerPointer<>(1L);
+            try (IntPointer v = new IntPointer(1)) {
+                check(cublasLtMatmulDescCreate(out, CUBLAS_COMPUTE_32F_FAST_TF32, CUDA_R_32F),
+                        "cublasLtMatmulDescCreate");
+                p.desc = new cublasLtMatmulDescOpaque_t(out.get(0));
+                v.put(0, CUBLAS_OP_T);
+                check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, v, 4), "set TRANSA");
+                v.put(0, CUBLAS_OP_N);
+                check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, v, 4), "set TRANSB");
+                p.a = layout(out, CUDA_R_32F, k, m, lda);
+                p.b = layout(out, CUDA_R_32F, k, n, ldb);
+                p.c = layout(out, CUDA_R_32F, m, n, ldc);
+            } catch (RuntimeException e) {
+                p.close();
+                throw e;
+            } finally {
+                out.close();
+            }
+            return p;
+        }
+
+        /** Up to {@code count} heuristic candidates within {@code workspace} bytes into {@code results}; how many. */
+        int candidates(cublasLtContext h, long workspace, cublasLtMatmulHeuristicResult_t results, int count) {
+            PointerPointer<?> out = new PointerPointer<>(1L);
+            try (IntPointer found = new IntPointer(1); LongPointer ws = new LongPointer(1)) {
+                check(cublasLtMatmulPreferenceCreate(out), "cublasLtMatmulPreferenceCreate");
+                cublasLtMatmulPreferenceOpaque_t pref = new cublasLtMatmulPreferenceOpaque_t(out.get(0));
+                try {
+                    ws.put(0, workspace);
+                    check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws, 8),
+                            "set MAX_WORKSPACE_BYTES");
+                    int rc = cublasLtMatmulAlgoGetHeuristic(h, desc, a, b, c, c, pref, count, results, found);
+                    return rc == CUBLAS_STATUS_SUCCESS ? found.get(0) : 0;
+                } finally {
+                    cublasLtMatmulPreferenceDestroy(pref);
+                }
+            } finally {
+                out.close();
+            }
+        }
+
+        /** One product with the algorithm of these 8 words. */
+        void run(cublasLtContext h, long[] words, long aAt, long bAt, long cAt, long workspace, long workspaceBytes,
+                 CudaStream stream) {
+            for (int i = 0; i < 8; i++) {
+                algo.data(i, words[i]);
+            }
+            check(cublasLtMatmul(h, desc, one, pa.set(aAt), a, pb.set(bAt), b, zero, pc.set(cAt), c, pc, c, algo,
+                    pw.set(workspace), workspaceBytes, stream.handle()), "cublasLtMatmul(TF32)");
+        }
+
+        @Override
+        public void close() {
+            if (desc != null) {
+                cublasLtMatmulDescDestroy(desc);
+                desc = null;
+            }
+            for (cublasLtMatrixLayoutOpaque_t l : new cublasLtMatrixLayoutOpaque_t[] {a, b, c}) {
+                if (l != null) {
+                    cublasLtMatrixLayoutDestroy(l);
+                }
+            }
+            a = null;
+            b = null;
+            c = null;
+            algo.close();
+            one.close();
+            zero.close();
+        }
+    }
+
     private static cublasLtMatrixLayoutOpaque_t layout(PointerPointer<?> out, int type, long rows, long cols, long ld) {
         check(cublasLtMatrixLayoutCreate(out, type, rows, cols, ld), "cublasLtMatrixLayoutCreate");
         return new cublasLtMatrixLayoutOpaque_t(out.get(0));
@@ -184,6 +306,8 @@ public final class CublasLt implements AutoCloseable {
             }
         }
         plans.clear();
+        tf32Plans.values().forEach(Tf32Plan::close);
+        tf32Plans.clear();
         check(cublasLtDestroy(handle), "cublasLtDestroy");
         handle = null;
         alpha.close();

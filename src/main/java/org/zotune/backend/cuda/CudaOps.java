@@ -127,6 +127,11 @@ public final class CudaOps implements Ops {
         return products.offeredTaken();
     }
 
+    /** 3xTF32 products that ran with the algorithm {@link org.zotune.cuda.Tf32Tuner} chose so far (tests). */
+    public long tunedProducts() {
+        return products.tunedProducts();
+    }
+
     /** Whether a {@link #sharedInput} holds a split input now (tests). */
     boolean sharesInput() {
         return products.sharing();

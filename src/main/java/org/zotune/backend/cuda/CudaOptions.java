@@ -52,11 +52,15 @@ package org.zotune.backend.cuda;
  *                       contraction, float32 accumulation); false: cuBLAS SGEMM. On an H100 the float32 RoBERTa-large
  *                       ZO step at 32x128 took 63.6 ms instead of 108.7, within float32's tolerance of the plain-Java
  *                       products (Tf32ProductsTest; benchmarks/RESULTS.md, 2026-12-07 06:09 UTC)
+ * @param tuneProducts   zotune.cuda.tuneProducts (true): a 3xTF32 product's TF32 GEMM takes, per shape, the fastest
+ *                       cuBLASLt algorithm whose results are BITWISE cublasGemmEx's default's ({@link
+ *                       org.zotune.cuda.Tf32Tuner}, timed once per shape on a thread of its own); false: the default
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
                           long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention,
-                          boolean flashHopper, int hopperMinBlocks, boolean flashF32, boolean gemmF32) {
+                          boolean flashHopper, int hopperMinBlocks, boolean flashF32, boolean gemmF32,
+                          boolean tuneProducts) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
@@ -65,28 +69,35 @@ public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLog
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
                 flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1),
-                flag("flashF32", true), flag("gemmF32", true));
+                flag("flashF32", true), flag("gemmF32", true), flag("tuneProducts", true));
     }
 
     /** These options with the fused decode attention on or off. */
     public CudaOptions withDecodeAttention(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks, flashF32,
-                gemmF32);
+                gemmF32, tuneProducts);
     }
 
     /** These options with the float32 fused attention (3xTF32) on or off. */
     public CudaOptions withFlashF32(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
-                on, gemmF32);
+                on, gemmF32, tuneProducts);
     }
 
     /** These options with the float32 products in 3xTF32 on or off. */
     public CudaOptions withGemmF32(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
-                flashF32, on);
+                flashF32, on, tuneProducts);
+    }
+
+    /** These options with the tuned choice of the 3xTF32 products' algorithm on or off. */
+    public CudaOptions withTuneProducts(boolean on) {
+        return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
+                ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
+                flashF32, gemmF32, on);
     }
 
     private static boolean flag(String name, boolean dflt) {

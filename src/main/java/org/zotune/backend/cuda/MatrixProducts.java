@@ -2,6 +2,7 @@ package org.zotune.backend.cuda;
 
 import org.zotune.cuda.Cublas;
 import org.zotune.cuda.CublasLt;
+import org.zotune.cuda.Tf32Tuner;
 import org.zotune.tensor.DType;
 
 /**
@@ -245,13 +246,34 @@ final class MatrixProducts implements AutoCloseable {
                         x3Split.splitRows(x + (long) r0 * ldx * Float.BYTES, ldx, rows, k, Tf32SplitKernels.LO_FIRST,
                                 xParts);
                     }
-                    cublas.gemmTf32(true, false, cols, rows, k3, 1f, wParts, k3, xParts, k3, 0f,
-                            out + ((long) r0 * ldc + c0) * Float.BYTES, ldc);
+                    gemmX3(cols, rows, k3, wParts, xParts, out + ((long) r0 * ldc + c0) * Float.BYTES, ldc);
                 }
             }
         } finally {
             memory.reset(mark);
         }
+    }
+
+    /**
+     * The TF32 GEMM of a 3xTF32 product: out [n, m] (rows ldc apart) = xParts·wPartsᵀ over k3, both [·, k3] dense.
+     * With {@link CudaOptions#tuneProducts} and every address 256-byte aligned (as the tuner's operands), the
+     * algorithm {@link Tf32Tuner} chose for the shape where it chose one (bitwise the default's results); otherwise
+     * cublasGemmEx's default.
+     */
+    private void gemmX3(int m, int n, int k3, long wParts, long xParts, long out, int ldc) {
+        if (options.tuneProducts() && ((wParts | xParts | out) & 255) == 0) {
+            Tf32Tuner.Choice c = Tf32Tuner.choose(m, n, k3, k3, k3, ldc, cublas.workspaceBytes());
+            if (c.chosen()) {
+                cublas.lt().matmulTf32(m, n, k3, wParts, k3, xParts, k3, out, ldc, c.algo());
+                return;
+            }
+        }
+        cublas.gemmTf32(true, false, m, n, k3, 1f, wParts, k3, xParts, k3, 0f, out, ldc);
+    }
+
+    /** Products that ran with a tuned algorithm so far (tests, benchmarks). */
+    long tunedProducts() {
+        return cublas.lt().tf32Products();
     }
 
     /** Rows of 3·k split floats in {@code elements}: a multiple of 128 (GEMM tiles) where that leaves any, at least 1. */

@@ -261,6 +261,8 @@ public final class StepBench {
                 }
             }
         }
+        // the 3xTF32 products' algorithm per shape (the tuned choice, or the default), for the record
+        System.out.print(org.zotune.cuda.Tf32Tuner.report());
     }
 
     /** One model in one dtype, its batch shapes and variants. */
