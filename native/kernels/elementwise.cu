@@ -202,9 +202,12 @@ template <typename T, class Act> __device__ void bias_act_rows_v(T* y, const T* 
 
 // bias_act_rows_v in float32 (the same code per element: bitwise its y) that also writes the 3xTF32 split of y into
 // split [rows, 3·cols] as rows [lo | hi | hi] (tf32_split.cu's X layout): the product that reads y next takes this
-// split instead of splitting y again. cols a multiple of 4, every address 16-byte aligned.
+// split instead of splitting y again. With storeY 0, y itself is not written back (the split's product is its only
+// reader: an MLP's hidden activation inside CudaOps.addGeluErfMlpLayerNorm). cols a multiple of 4, every address
+// 16-byte aligned.
 template <class Act>
-__device__ void bias_act_rows_split_f32(float* y, const float* bias, int64_t rows, int cols, float* split) {
+__device__ void bias_act_rows_split_f32(float* y, const float* bias, int64_t rows, int cols, float* split,
+                                        int storeY) {
     const int colsV = cols / 4;
     ZT_GRID_STRIDE(i, rows * colsV) {
         const int64_t r = i / colsV;
@@ -214,7 +217,7 @@ __device__ void bias_act_rows_split_f32(float* y, const float* bias, int64_t row
         load_vec(bias + c, b);
 #pragma unroll
         for (int e = 0; e < 4; e++) a[e] = Act::f(round_rn<float>(a[e] + b[e]));
-        store_vec(y + i * 4, a);
+        if (storeY) store_vec(y + i * 4, a);
         const float4 h = make_float4(tf32_hi(a[0]), tf32_hi(a[1]), tf32_hi(a[2]), tf32_hi(a[3]));
         const float4 l = make_float4(a[0] - h.x, a[1] - h.y, a[2] - h.z, a[3] - h.w);
         float* o = split + r * 3 * (int64_t)cols + c;
@@ -473,8 +476,9 @@ __global__ void cast_f32_to_f16(const float* in, __half* out, int64_t n) {
 __global__ void cast_f16_to_f32(const __half* in, float* out, int64_t n) {
     ZT_GRID_STRIDE(i, n) out[i] = to_float(in[i]);
 }
-__global__ void bias_gelu_erf_rows_split_f32(float* y, const float* b, int64_t rows, int cols, float* split) {
-    bias_act_rows_split_f32<GeluErf>(y, b, rows, cols, split);
+__global__ void bias_gelu_erf_rows_split_f32(float* y, const float* b, int64_t rows, int cols, float* split,
+                                             int storeY) {
+    bias_act_rows_split_f32<GeluErf>(y, b, rows, cols, split, storeY);
 }
 
 }  // extern "C"

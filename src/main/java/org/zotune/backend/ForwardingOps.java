@@ -1,6 +1,7 @@
 package org.zotune.backend;
 
 import java.util.List;
+import java.util.function.Supplier;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
@@ -141,6 +142,13 @@ public abstract class ForwardingOps implements Ops {
     public Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
                                      Tensor normBias, float eps, Tensor out) {
         return delegate.addLinearLayerNorm(residual, x, w, bias, normWeight, normBias, eps, out);
+    }
+
+    @Override
+    public Tensor addGeluErfMlpLayerNorm(Tensor residual, Tensor x, Tensor up, Tensor upBias, Supplier<Tensor> down,
+                                         Tensor downBias, Tensor normWeight, Tensor normBias, float eps, Tensor out) {
+        return delegate.addGeluErfMlpLayerNorm(residual, x, up, upBias, down, downBias, normWeight, normBias, eps,
+                out);
     }
 
     @Override

@@ -2,6 +2,7 @@ package org.zotune.backend;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
@@ -145,6 +146,20 @@ public interface Ops extends AutoCloseable {
                                       Tensor normBias, float eps, Tensor out) {
         addLinearInPlace(residual, x, w, bias);
         return into(out, layerNorm(residual, normWeight, normBias, eps));
+    }
+
+    /**
+     * A post-norm block's MLP with BERT's GELU: residual += linear(linearGeluErf(x, up, upBias), down, downBias), then
+     * LayerNorm(residual) into {@code out} as {@link #addLinearLayerNorm}. The down weight is asked for (from
+     * {@code down}) once the up product has read its own, so a source that holds one matrix at a time serves both;
+     * the hidden activation never leaves the op, so a backend may keep it only in the form the down product reads
+     * (CUDA in float32: its 3xTF32 split, no float32 copy). The default: those two ops.
+     */
+    default Tensor addGeluErfMlpLayerNorm(Tensor residual, Tensor x, Tensor up, Tensor upBias, Supplier<Tensor> down,
+                                          Tensor downBias, Tensor normWeight, Tensor normBias, float eps,
+                                          Tensor out) {
+        Tensor h = linearGeluErf(x, up, upBias);
+        return addLinearLayerNorm(residual, h, down.get(), downBias, normWeight, normBias, eps, out);
     }
 
     /** residual += linear(x, w, bias), then returns RMSNorm(residual); see {@link #addLinearLayerNorm}. */

@@ -102,7 +102,7 @@ public class AttentionKernelBenchmark {
                 dflt.flashBias(), dflt.flashPipeline(), !kernel.equals("unfused"),
                 !kernel.equals("long") && !kernel.equals("hopper"), dflt.ltEpilogue(), dflt.arenaChunkMiB(),
                 dflt.captureHostMiB(), kernel.equals("wide"), dflt.decodeAttention(), kernel.equals("hopper"),
-                dflt.hopperMinBlocks(), kernel.equals("x3"), dflt.gemmF32(), dflt.tuneProducts()));
+                dflt.hopperMinBlocks(), kernel.equals("x3"), dflt.gemmF32(), dflt.tuneProducts(), dflt.splitOnlyMlp()));
         stream = ops.stream();
         Random r = new Random(11);
         int tokens = b * t;

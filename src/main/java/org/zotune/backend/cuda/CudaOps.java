@@ -3,6 +3,7 @@ package org.zotune.backend.cuda;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.zotune.ZotuneException;
 import org.zotune.backend.AttentionSpec;
 import org.zotune.backend.IntTensor;
@@ -125,6 +126,11 @@ public final class CudaOps implements Ops {
     /** Products that took the split their input's producer wrote (tests). */
     long offeredSplits() {
         return products.offeredTaken();
+    }
+
+    /** Products that took the split of a hidden activation never written in float32 (tests, benchmarks). */
+    public long splitOnlyActivations() {
+        return products.unwrittenTaken();
     }
 
     /** 3xTF32 products that ran with the algorithm {@link org.zotune.cuda.Tf32Tuner} chose so far (tests). */
@@ -805,7 +811,16 @@ public final class CudaOps implements Ops {
         if (lt != null) {
             return lt;
         }
-        CudaTensor y = (CudaTensor) linear(x, w, null);
+        return activated((CudaTensor) linear(x, w, null), bias, op, fused, activation, true);
+    }
+
+    /**
+     * y = activation(y + bias) in place, the bias and activation in one pass where the vector kernel can. A float32
+     * GELU (erf) output a 3xTF32 product takes as its input also writes its split, offered to the next product; with
+     * {@code keepValues} false y itself is not written, only its split (the caller's next product is y's only reader).
+     */
+    private CudaTensor activated(CudaTensor y, Tensor bias, String op, String fused,
+                                 java.util.function.Consumer<Tensor> activation, boolean keepValues) {
         CudaTensor b = fusableBias(y, bias, op);
         if (b == null) {
             if (bias != null) {
@@ -818,8 +833,8 @@ public final class CudaOps implements Ops {
                 && products.takesSplitOf(y.rows(), y.cols())) {
             // the FFN's hidden activation: its split written here, for the product that reads it next
             long split = memory.allocate((long) y.rows() * 3 * y.cols() * Float.BYTES);
-            elementwise.biasGeluErfSplit(y, b, split);
-            products.offer(y, split);
+            elementwise.biasGeluErfSplit(y, b, split, keepValues);
+            products.offer(y, split, keepValues);
             return y;
         }
         if (y.numel() > 0) {
@@ -859,6 +874,31 @@ public final class CudaOps implements Ops {
                                      Tensor normBias, float eps, Tensor out) {
         CudaTensor r = addLinearNorm(residual, x, w, bias, normWeight, normBias, eps, true, out);
         return r != null ? r : Ops.super.addLinearLayerNorm(residual, x, w, bias, normWeight, normBias, eps, out);
+    }
+
+    /**
+     * The up product, then bias + GELU: in float32 where the down product is one 3xTF32 product that takes the hidden
+     * activation's split whole, only that split is written (no float32 hidden activation: it has no other reader),
+     * else as {@link #linearGeluErf}; then {@link #addLinearLayerNorm} with the down weight.
+     */
+    @Override
+    public Tensor addGeluErfMlpLayerNorm(Tensor residual, Tensor x, Tensor up, Tensor upBias, Supplier<Tensor> down,
+                                         Tensor downBias, Tensor normWeight, Tensor normBias, float eps, Tensor out) {
+        if (!options.splitOnlyMlp()) {
+            return Ops.super.addGeluErfMlpLayerNorm(residual, x, up, upBias, down, downBias, normWeight, normBias, eps,
+                    out);
+        }
+        String op = "addGeluErfMlpLayerNorm";
+        CudaTensor h = (CudaTensor) linear(x, up, null);
+        Tensor dw = down.get(); // after the up product has read its weight
+        boolean splitOnly = dw instanceof CudaTensor d && d.dense() && d.dtype() == computeType
+                && d.cols() == h.cols() && products.linearTakesSplit(d.rows(), h.rows(), h.cols());
+        activated(h, upBias, op, "bias_gelu_erf_rows_v", this::geluErfInPlace, !splitOnly);
+        try {
+            return addLinearLayerNorm(residual, h, dw, downBias, normWeight, normBias, eps, out);
+        } finally {
+            products.endOffer(); // spent by the down product; never left behind by a failure before it
+        }
     }
 
     @Override

@@ -55,12 +55,15 @@ package org.zotune.backend.cuda;
  * @param tuneProducts   zotune.cuda.tuneProducts (true): a 3xTF32 product's TF32 GEMM takes, per shape, the fastest
  *                       cuBLASLt algorithm whose results are BITWISE cublasGemmEx's default's ({@link
  *                       org.zotune.cuda.Tf32Tuner}, timed once per shape on a thread of its own); false: the default
+ * @param splitOnlyMlp   zotune.cuda.splitOnlyMlp (true): in float32, BERT's GELU MLP keeps its hidden activation only
+ *                       as the 3xTF32 split its down product reads ({@link CudaOps#addGeluErfMlpLayerNorm}); false: the
+ *                       hidden activation is written too (linearGeluErf, then addLinearLayerNorm)
  */
 public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLogits, boolean flashBias,
                           boolean flashPipeline, boolean flashAttention, boolean flashShort, boolean ltEpilogue,
                           long arenaChunkMiB, long captureHostMiB, boolean flashWide, boolean decodeAttention,
                           boolean flashHopper, int hopperMinBlocks, boolean flashF32, boolean gemmF32,
-                          boolean tuneProducts) {
+                          boolean tuneProducts, boolean splitOnlyMlp) {
 
     /** The options the system properties set now (defaults where unset). */
     public static CudaOptions fromSystemProperties() {
@@ -69,35 +72,36 @@ public record CudaOptions(boolean fuseNorm, boolean fuseBias, boolean stridedLog
                 flag("flashShort", true), flag("ltEpilogue", false), Long.getLong("zotune.cuda.arenaChunkMiB", 256L),
                 Long.getLong("zotune.cuda.captureHostMiB", 4L), flag("flashWide", false), flag("decodeAttention", true),
                 flag("flashHopper", true), Integer.getInteger("zotune.cuda.hopperMinBlocks", -1),
-                flag("flashF32", true), flag("gemmF32", true), flag("tuneProducts", true));
+                flag("flashF32", true), flag("gemmF32", true), flag("tuneProducts", true),
+                flag("splitOnlyMlp", true));
     }
 
     /** These options with the fused decode attention on or off. */
     public CudaOptions withDecodeAttention(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, on, flashHopper, hopperMinBlocks, flashF32,
-                gemmF32, tuneProducts);
+                gemmF32, tuneProducts, splitOnlyMlp);
     }
 
     /** These options with the float32 fused attention (3xTF32) on or off. */
     public CudaOptions withFlashF32(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
-                on, gemmF32, tuneProducts);
+                on, gemmF32, tuneProducts, splitOnlyMlp);
     }
 
     /** These options with the float32 products in 3xTF32 on or off. */
     public CudaOptions withGemmF32(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
-                flashF32, on, tuneProducts);
+                flashF32, on, tuneProducts, splitOnlyMlp);
     }
 
     /** These options with the tuned choice of the 3xTF32 products' algorithm on or off. */
     public CudaOptions withTuneProducts(boolean on) {
         return new CudaOptions(fuseNorm, fuseBias, stridedLogits, flashBias, flashPipeline, flashAttention, flashShort,
                 ltEpilogue, arenaChunkMiB, captureHostMiB, flashWide, decodeAttention, flashHopper, hopperMinBlocks,
-                flashF32, gemmF32, on);
+                flashF32, gemmF32, on, splitOnlyMlp);
     }
 
     private static boolean flag(String name, boolean dflt) {

@@ -42,7 +42,7 @@ final class ElementwiseKernels {
             s.put("lora_weight_v_" + t, "pppfplii");
             s.put("lora_up_v_" + t, "pppflii");
         }
-        s.put("bias_gelu_erf_rows_split_f32", "pplip");
+        s.put("bias_gelu_erf_rows_split_f32", "pplipi");
         s.put("cast_f32_to_bf16", "ppl");
         s.put("cast_bf16_to_f32", "ppl");
         s.put("cast_f32_to_f16", "ppl");
@@ -87,10 +87,12 @@ final class ElementwiseKernels {
     /**
      * y = GELU(y + bias) (erf form) as bias_gelu_erf_rows_v computes it, in float32, also writing y's 3xTF32 split
      * into {@code split} [rows, 3·cols] as rows [lo | hi | hi] (columns a multiple of 4, addresses 16-byte aligned).
+     * With {@code storeY} false only the split is written (y keeps the product it held).
      */
-    void biasGeluErfSplit(CudaTensor y, CudaTensor bias, long split) {
+    void biasGeluErfSplit(CudaTensor y, CudaTensor bias, long split, boolean storeY) {
         Kernel e = k.get("bias_gelu_erf_rows_split_f32");
-        e.args().ptr(0, y.address()).ptr(1, bias.address()).i64(2, y.rows()).i32(3, y.cols()).ptr(4, split);
+        e.args().ptr(0, y.address()).ptr(1, bias.address()).i64(2, y.rows()).i32(3, y.cols()).ptr(4, split)
+                .i32(5, storeY ? 1 : 0);
         e.launch(k.grid(y.numel() / 4), KernelSet.THREADS, k.stream);
     }
 

@@ -49,6 +49,10 @@ final class MatrixProducts implements AutoCloseable {
     }
     /** A split its producer wrote with the input of the next product ({@link #offer}), or null. */
     private SharedInput offered;
+    /** Whether the offered split's tensor holds its values too (else only the split does). */
+    private boolean offeredWritten;
+    /** Products that took the split of an activation that holds no values (tests). */
+    private long unwrittenTaken;
     /** Products that took an offered split so far (tests). */
     private long offeredTaken;
     /** Whether producers write the split of their output for the next product (tests switch it off to compare). */
@@ -132,7 +136,34 @@ final class MatrixProducts implements AutoCloseable {
      * takes this split; whatever it reads, the offer ends with it (so a later tensor at y's address never meets it).
      */
     void offer(CudaTensor y, long split) {
+        offer(y, split, true);
+    }
+
+    /**
+     * {@link #offer}; with {@code written} false y holds no values, only its split does: the next product must read
+     * y and take the split (checked there: {@link #linearTakesSplit} says which products do).
+     */
+    void offer(CudaTensor y, long split, boolean written) {
         offered = new SharedInput(y.address(), y.ld(), y.rows(), y.cols(), split);
+        offeredWritten = written;
+    }
+
+    /** Ends an offer the next product has not taken yet. */
+    void endOffer() {
+        offered = null;
+    }
+
+    /**
+     * Whether {@link #linear} of an X [rows, inner] by W [outputs, inner] is ONE 3xTF32 product that takes an offered
+     * split of X whole (no padded rows, one chunk).
+     */
+    boolean linearTakesSplit(int outputs, int rows, int inner) {
+        return takesSplitOf(rows, inner) && x3(outputs, rows, inner) && outputs % vecWidth == 0;
+    }
+
+    /** Products that took the split of an activation whose values were never written, so far. */
+    long unwrittenTaken() {
+        return unwrittenTaken;
     }
 
     /** Products that took an offered split so far. */
@@ -210,6 +241,7 @@ final class MatrixProducts implements AutoCloseable {
             settle(x, ((long) Math.max(0, n - 1) * ldx + k) * computeType.bytes());
         }
         if (!x3(m, n, k)) {
+            unwrittenNotTaken(once, n, k);
             // row-major Y = X·Wᵀ is column-major Yᵀ = W·Xᵀ: A = W (k×m stored, transposed), B = X
             cublas.gemm(true, false, m, n, k, 1f, w, computeType, ldw, x, computeType, ldx, 0f, out, computeType,
                     ldc);
@@ -225,6 +257,10 @@ final class MatrixProducts implements AutoCloseable {
                 : once != null && once.of(x, ldx, n, k) ? once : null;
         if (s != null && s == once) {
             offeredTaken++;
+            unwrittenTaken += offeredWritten ? 0 : 1;
+        }
+        if (s != once) {
+            unwrittenNotTaken(once, n, k);
         }
         boolean reuse = s != null;
         DeviceArena.Mark mark = memory.mark();
@@ -274,6 +310,14 @@ final class MatrixProducts implements AutoCloseable {
     /** Products that ran with a tuned algorithm so far (tests, benchmarks). */
     long tunedProducts() {
         return cublas.lt().tf32Products();
+    }
+
+    /** Fails where {@code once}, offered to a product that did not take it, holds no values (a bug of the caller). */
+    private void unwrittenNotTaken(SharedInput once, int n, int k) {
+        if (once != null && !offeredWritten) {
+            throw new IllegalStateException("a product of " + n + "x" + k + " did not take the split of the unwritten "
+                    + once.rows() + "x" + once.cols() + " activation offered to it");
+        }
     }
 
     /** Rows of 3·k split floats in {@code elements}: a multiple of 128 (GEMM tiles) where that leaves any, at least 1. */

@@ -79,8 +79,7 @@ public record Layer(Norm attentionNorm, SelfAttention attention, Norm mlpNorm, F
             try (Ops.Scope scope = ops.scope()) {
                 Tensor att = layer.attention.attend(ops, w, x, mask, positions, spec);
                 Tensor m = layer.attentionNorm.addLinear(ops, w, x, att, layer.attention.out(), eps, x);
-                Tensor f = layer.mlp.hidden(ops, w, m);
-                layer.mlpNorm.addLinear(ops, w, x, f, layer.mlp.down(), eps, x);
+                layer.mlpNorm.addMlp(ops, w, x, m, layer.mlp, eps, x);
             }
         }
         return x;

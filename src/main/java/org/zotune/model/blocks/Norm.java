@@ -3,6 +3,7 @@ package org.zotune.model.blocks;
 import org.zotune.backend.Ops;
 import org.zotune.backend.Tensor;
 import org.zotune.backend.WeightSource;
+import org.zotune.model.ModelConfig.Activation;
 import org.zotune.model.ParamList;
 import org.zotune.model.ParamSpec.Role;
 
@@ -44,5 +45,22 @@ public record Norm(Kind kind, int weight, int bias) {
                     w.weight(bias), eps, out);
         }
         return ops.addLinearRmsNorm(residual, x, w.weight(proj.weight()), proj.bias(w), w.weight(weight), eps, out);
+    }
+
+    /**
+     * A block boundary after an MLP: residual += mlp(x), then this norm, as {@link #addLinear} with the MLP's hidden
+     * activation and down projection. A fused GELU (erf) MLP before a LayerNorm (BERT, RoBERTa) is one op
+     * ({@link Ops#addGeluErfMlpLayerNorm}: the hidden activation stays inside it); any other MLP computes its hidden
+     * activation, then {@link #addLinear}.
+     */
+    public Tensor addMlp(Ops ops, WeightSource w, Tensor residual, Tensor x, FeedForward mlp, float eps, Tensor out) {
+        if (kind == Kind.LAYER_NORM && mlp instanceof FeedForward.Activated a && a.activation() == Activation.GELU
+                && a.fused() == Activation.GELU) {
+            Linear up = a.up();
+            Linear down = a.down();
+            return ops.addGeluErfMlpLayerNorm(residual, x, w.weight(up.weight()), up.bias(w),
+                    () -> w.weight(down.weight()), down.bias(w), w.weight(weight), w.weight(bias), eps, out);
+        }
+        return addLinear(ops, w, residual, mlp.hidden(ops, w, x), mlp.down(), eps, out);
     }
 }

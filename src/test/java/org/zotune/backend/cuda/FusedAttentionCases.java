@@ -47,7 +47,7 @@ final class FusedAttentionCases {
         CudaOptions d = CudaOptions.fromSystemProperties();
         return new CudaOptions(d.fuseNorm(), d.fuseBias(), d.stridedLogits(), true, true, true, flashShort,
                 d.ltEpilogue(), d.arenaChunkMiB(), d.captureHostMiB(), flashWide, d.decodeAttention(), flashHopper,
-                hopperMinBlocks, d.flashF32(), d.gemmF32(), d.tuneProducts());
+                hopperMinBlocks, d.flashF32(), d.gemmF32(), d.tuneProducts(), d.splitOnlyMlp());
     }
 
     /** Cases compared so far, and of those, how many differ from the reference kernel in some bit. */

@@ -244,6 +244,74 @@ class Tf32ProductsTest {
         assertFalse(sgemm.producerWritesSplit(n, f), "switched off: no split written");
     }
 
+    /**
+     * BERT's GELU MLP with its LayerNorm as one op ({@link CudaOps#addGeluErfMlpLayerNorm}): where the down product
+     * takes the hidden activation's split whole, only the split is written, and the norm's output and the updated
+     * residual are bitwise the two ops' (linearGeluErf, addLinearLayerNorm) and within float32's tolerance of the
+     * plain-Java ones; where it does not (258 outputs: a padded product; 511 rows: SGEMM) the op writes the hidden
+     * activation and its results are the reference's too.
+     */
+    @Test
+    void aGeluMlpKeepsItsHiddenActivationAsItsSplitOnly() {
+        Random r = new Random(11);
+        CpuOps cpu = new CpuOps(DType.F32);
+        int f = 512;
+        for (int[] sh : new int[][] {{600, 256}, {600, 258}, {511, 256}}) {
+            int n = sh[0];
+            int d = sh[1];
+            String name = n + " rows, " + d + " features";
+            float[] xv = gaussian(r, n * d, 1.0);
+            float[] rv = gaussian(r, n * d, 1.0);
+            float[] up = gaussian(r, f * d, 0.1);
+            float[] bu = gaussian(r, f, 0.5);
+            float[] down = gaussian(r, d * f, 0.1);
+            float[] bd = gaussian(r, d, 0.5);
+            float[] g = gaussian(r, d, 1.0);
+            float[] beta = gaussian(r, d, 0.5);
+            Tensor cr = cpu.tensor(rv.clone(), n, d);
+            float[] want = cpu.toHost(cpu.addGeluErfMlpLayerNorm(cr, cpu.tensor(xv, n, d), cpu.tensor(up, f, d),
+                    cpu.tensor(bu, 1, f), () -> cpu.tensor(down, d, f), cpu.tensor(bd, 1, d), cpu.tensor(g, 1, d),
+                    cpu.tensor(beta, 1, d), 1e-5f, null));
+            float[] wantResidual = cpu.toHost(cr);
+            float[][] got = new float[2][];
+            float[][] residual = new float[2][];
+            long splitOnly = 0;
+            for (int fused = 0; fused < 2; fused++) {
+                try (Ops.Scope s = x3.scope()) {
+                    Tensor res = x3.tensor(rv.clone(), n, d);
+                    Tensor x = x3.tensor(xv, n, d);
+                    long before = x3.splitOnlyActivations();
+                    Tensor out;
+                    if (fused == 1) {
+                        out = x3.addGeluErfMlpLayerNorm(res, x, x3.tensor(up, f, d), x3.tensor(bu, 1, f),
+                                () -> x3.tensor(down, d, f), x3.tensor(bd, 1, d), x3.tensor(g, 1, d),
+                                x3.tensor(beta, 1, d), 1e-5f, null);
+                        splitOnly = x3.splitOnlyActivations() - before;
+                    } else {
+                        Tensor h = x3.linearGeluErf(x, x3.tensor(up, f, d), x3.tensor(bu, 1, f));
+                        out = x3.addLinearLayerNorm(res, h, x3.tensor(down, d, f), x3.tensor(bd, 1, d),
+                                x3.tensor(g, 1, d), x3.tensor(beta, 1, d), 1e-5f, null);
+                        assertEquals(0, x3.splitOnlyActivations() - before, name + ": the two ops write h");
+                    }
+                    got[fused] = x3.toHost(out);
+                    residual[fused] = x3.toHost(res);
+                }
+            }
+            boolean expectSplitOnly = n >= MatrixProducts.X3_MIN_ROWS && d % 4 == 0;
+            System.out.printf("%s: %d split-only hidden activations; max |err| of the norm %.3g%n", name, splitOnly,
+                    maxErr(want, got[1]));
+            assertEquals(expectSplitOnly ? 1 : 0, splitOnly, name + ": hidden activations kept as their split only");
+            for (int j = 0; j < got[0].length; j++) {
+                assertEquals(Float.floatToRawIntBits(got[0][j]), Float.floatToRawIntBits(got[1][j]),
+                        name + ": norm output " + j);
+                assertEquals(Float.floatToRawIntBits(residual[0][j]), Float.floatToRawIntBits(residual[1][j]),
+                        name + ": residual " + j);
+            }
+            assertClose(want, got[1], 1e-4, 1e-4, name + ": norm output against the reference");
+            assertClose(wantResidual, residual[1], 1e-4, 1e-4, name + ": residual against the reference");
+        }
+    }
+
     private static float[] linear(CudaOps g, float[] xv, float[] wv, float[] bv, int n, int m, int k) {
         try (Ops.Scope s = g.scope()) {
             Tensor b = bv == null ? null : g.tensor(bv, 1, m);

@@ -34,7 +34,8 @@ import org.zotune.tensor.HostTensor;
  * choice runs on OTHER operands, split rows as the engine writes them (hi and lo parts of Gaussians at scales from
  * 1e-3 to 1e3), against the default bit for bit, at the RoBERTa-large shapes of a 32×64 step (q, k, v, o and the
  * FFN's) and a smaller one. Then a random BERT's forward over 512 tokens with tuning on and off: hidden states
- * bitwise equal, and with it on the products did take the tuned algorithm where one was chosen.
+ * bitwise equal, and within 1e-4 of the plain-Java forward (its MLPs keep their hidden activations as 3xTF32 splits
+ * only: {@link CudaOps#addGeluErfMlpLayerNorm}).
  */
 @Tag("gpu")
 class TunedProductsGpuTest {
@@ -108,13 +109,20 @@ class TunedProductsGpuTest {
             }
         }
         Batch batch = Batch.rightPadded(seqs, 0);
+        float[] want;
+        try (org.zotune.backend.cpu.CpuOps cpu = new org.zotune.backend.cpu.CpuOps(DType.F32);
+             Parameters p = cpu.createParameters(host, DType.F32)) {
+            want = cpu.toHost(((EncoderModel) lm).hiddenStates(cpu, p, batch, null));
+        }
         float[][] got = new float[2][];
         long tuned = 0;
+        long splitOnly = 0;
         for (int on = 0; on < 2; on++) {
             CudaOptions o = CudaOptions.fromSystemProperties().withTuneProducts(on == 1);
             try (CudaOps ops = CudaOps.create(DType.F32, o); Parameters p = ops.createParameters(host, DType.F32);
                  Ops.Scope s = ops.scope()) {
                 got[on] = ops.toHost(((EncoderModel) lm).hiddenStates(ops, p, batch, null));
+                splitOnly = ops.splitOnlyActivations();
                 if (on == 1) {
                     tuned = ops.tunedProducts();
                 } else {
@@ -122,7 +130,10 @@ class TunedProductsGpuTest {
                 }
             }
         }
-        System.out.println("BERT 512 tokens: " + tuned + " products took a tuned algorithm");
+        System.out.println("BERT 512 tokens: " + tuned + " products took a tuned algorithm; " + splitOnly
+                + " hidden activations kept as their split only");
+        assertEquals(2, splitOnly, "both layers' MLPs keep the hidden activation as its split only");
+        GpuTestSupport.assertClose(want, got[1], 1e-4, 1e-4, "hidden states against the plain-Java forward");
         System.out.print(Tf32Tuner.report());
         for (int i = 0; i < got[0].length; i++) {
             assertEquals(Float.floatToRawIntBits(got[0][i]), Float.floatToRawIntBits(got[1][i]), "hidden value " + i);

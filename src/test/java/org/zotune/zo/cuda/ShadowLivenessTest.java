@@ -162,6 +162,15 @@ class ShadowLivenessTest {
             delegate().addLinearInPlace(in(residual), in(x), in(w), opt(bias));
         }
 
+        // through this wrapper's own ops (the interface's meaning), so that both matrices' uses are checked
+        @Override
+        public Tensor addGeluErfMlpLayerNorm(Tensor residual, Tensor x, Tensor up, Tensor upBias,
+                                             java.util.function.Supplier<Tensor> down, Tensor downBias,
+                                             Tensor normWeight, Tensor normBias, float eps, Tensor out) {
+            Tensor h = linearGeluErf(x, up, upBias);
+            return addLinearLayerNorm(residual, h, down.get(), downBias, normWeight, normBias, eps, out);
+        }
+
         @Override
         public Tensor addLinearLayerNorm(Tensor residual, Tensor x, Tensor w, Tensor bias, Tensor normWeight,
                                          Tensor normBias, float eps) {
