@@ -10,7 +10,8 @@ import org.zotune.tensor.DType;
  * output width cuBLAS handles badly), the LM head that keeps its padded rows, the cuBLASLt bias + activation
  * epilogue and its choice, and attention's two strided-batched products. In float32, X·Wᵀ of at least
  * {@link #X3_MIN_ROWS} rows runs in 3xTF32 where switched on ({@link CudaOptions#gemmF32()}): both operands split
- * into TF32 parts by tf32_split.cu and one cuBLAS TF32 product over the parts (see that file). Operands arrive
+ * into TF32 parts by tf32_split.cu and one cuBLAS TF32 product over the parts (see that file), with the algorithm
+ * {@link Tf32Tuner} chose for its shape (bitwise cublasGemmEx's default's results). Operands arrive
  * checked (CudaOps checks shapes and dtypes); temporaries come from the activation arena. Owns the cuBLAS handle.
  */
 final class MatrixProducts implements AutoCloseable {
