@@ -129,9 +129,8 @@ public final class Tf32Tuner {
             try (CublasLt.Tf32Plan plan = CublasLt.Tf32Plan.create(key.m(), key.n(), key.k(), key.lda(), key.ldb(),
                     key.ldc())) {
                 int found = plan.candidates(p.lt, key.workspace(), results, CANDIDATES);
-                int bitwise = 0;
-                double best = defaultMicros * MARGIN;
-                long[] chosen = null;
+                java.util.List<long[]> same = new java.util.ArrayList<>(); // candidates with the default's bits
+                java.util.List<Double> micros = new java.util.ArrayList<>();
                 for (int i = 0; i < found; i++) {
                     cublasLtMatmulHeuristicResult_t r = results.getPointer(i);
                     if (r.state() != CUBLAS_STATUS_SUCCESS || r.workspaceSize() > key.workspace()) {
@@ -147,19 +146,30 @@ public final class Tf32Tuner {
                     if (!java.util.Arrays.equals(want, p.read(p.c, cBytes))) {
                         continue;
                     }
-                    bitwise++;
-                    double us = time(run, stream, start, stop);
-                    if (us < best) {
-                        best = us;
-                        chosen = words;
-                    }
+                    same.add(words);
+                    micros.add(time(run, stream, start, stop));
                 }
-                return new Choice(chosen, defaultMicros, chosen == null ? defaultMicros : best, found, bitwise,
-                        null);
+                int pick = pick(defaultMicros, micros);
+                return new Choice(pick < 0 ? null : same.get(pick), defaultMicros,
+                        pick < 0 ? defaultMicros : micros.get(pick), found, same.size(), null);
             } finally {
                 results.close();
             }
         }
+    }
+
+    /**
+     * Which of the candidates (each already bitwise the default's results, timed in µs) to take: the fastest, if it
+     * beats the default's time by {@link #MARGIN}; else -1, the default stays.
+     */
+    static int pick(double defaultMicros, java.util.List<Double> micros) {
+        int best = -1;
+        for (int i = 0; i < micros.size(); i++) {
+            if (micros.get(i) < defaultMicros * MARGIN && (best < 0 || micros.get(i) < micros.get(best))) {
+                best = i;
+            }
+        }
+        return best;
     }
 
     /** One launch's time in µs: the mean of {@link #REPS} after {@link #WARMUP}. */
