@@ -218,12 +218,7 @@ __device__ void bias_act_rows_split_f32(float* y, const float* bias, int64_t row
 #pragma unroll
         for (int e = 0; e < 4; e++) a[e] = Act::f(round_rn<float>(a[e] + b[e]));
         if (storeY) store_vec(y + i * 4, a);
-        const float4 h = make_float4(tf32_hi(a[0]), tf32_hi(a[1]), tf32_hi(a[2]), tf32_hi(a[3]));
-        const float4 l = make_float4(a[0] - h.x, a[1] - h.y, a[2] - h.z, a[3] - h.w);
-        float* o = split + r * 3 * (int64_t)cols + c;
-        *reinterpret_cast<float4*>(o) = l;
-        *reinterpret_cast<float4*>(o + cols) = h;
-        *reinterpret_cast<float4*>(o + 2 * (int64_t)cols) = h;
+        store_split4(split + r * 3 * (int64_t)cols + c, cols, 0, a);
     }
 }
 

@@ -24,13 +24,7 @@ __global__ void tf32_split_rows_f32(const float* x, int ld, int rows, int cols, 
             const int64_t r = i / c4;
             const int c = (int)(i - r * c4) << 2;
             const float4 v = *reinterpret_cast<const float4*>(x + r * ld + c);
-            const float4 h = make_float4(tf32_hi(v.x), tf32_hi(v.y), tf32_hi(v.z), tf32_hi(v.w));
-            const float4 l = make_float4(v.x - h.x, v.y - h.y, v.z - h.z, v.w - h.w);
-            float* o = out + r * out_ld + c;
-#pragma unroll
-            for (int p = 0; p < 3; p++) {
-                *reinterpret_cast<float4*>(o + (int64_t)p * cols) = p == loPart ? l : h;
-            }
+            store_split4(out + r * out_ld + c, cols, loPart, &v.x);
         }
     } else {
         const int64_t n = (int64_t)rows * cols;

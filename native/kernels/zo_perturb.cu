@@ -122,20 +122,12 @@ __device__ void shadow_split(const float* theta, int rows, int cols, int64_t noi
         } else {
             zo::direction4<zo::DIR_GAUSSIAN, FAST>(P, n0 >> 2, mm, u, zd, zdd);
         }
-        float4 h, l;
-        float* hp = &h.x;
-        float* lp = &l.x;
+        float w[4];
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            const float w = __fadd_rn(th[j], __fmul_rn(sign, __fmul_rn(P.eps, u[j])));
-            hp[j] = tf32_hi(w);
-            lp[j] = __fsub_rn(w, hp[j]);
+            w[j] = __fadd_rn(th[j], __fmul_rn(sign, __fmul_rn(P.eps, u[j])));
         }
-        float* o = out + r * 3 * (int64_t)cols + c;
-#pragma unroll
-        for (int p = 0; p < 3; p++) {
-            *reinterpret_cast<float4*>(o + (int64_t)p * cols) = p == loPart ? l : h;
-        }
+        store_split4(out + r * 3 * (int64_t)cols + c, cols, loPart, w);
     }
 }
 

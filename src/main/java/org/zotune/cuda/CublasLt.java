@@ -195,6 +195,7 @@ public final class CublasLt implements AutoCloseable {
         private cublasLtMatrixLayoutOpaque_t b;
         private cublasLtMatrixLayoutOpaque_t c;
         private final cublasLtMatmulAlgo_t algo = new cublasLtMatmulAlgo_t();
+        private long[] loaded; // the words in algo now (a shape's choice is one array: set once)
         private final FloatPointer one = new FloatPointer(1f);
         private final FloatPointer zero = new FloatPointer(0f);
         private final DevicePointer pa = new DevicePointer();
@@ -248,8 +249,11 @@ public final class CublasLt implements AutoCloseable {
         /** One product with the algorithm of these 8 words. */
         void run(cublasLtContext h, long[] words, long aAt, long bAt, long cAt, long workspace, long workspaceBytes,
                  CudaStream stream) {
-            for (int i = 0; i < 8; i++) {
-                algo.data(i, words[i]);
+            if (words != loaded) {
+                for (int i = 0; i < 8; i++) {
+                    algo.data(i, words[i]);
+                }
+                loaded = words;
             }
             check(cublasLtMatmul(h, desc, one, pa.set(aAt), a, pb.set(bAt), b, zero, pc.set(cAt), c, pc, c, algo,
                     pw.set(workspace), workspaceBytes, stream.handle()), "cublasLtMatmul(TF32)");

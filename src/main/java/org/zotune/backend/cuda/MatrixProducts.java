@@ -135,14 +135,8 @@ final class MatrixProducts implements AutoCloseable {
     /**
      * The split of y (rows [lo | hi | hi], in {@code split}) for the NEXT product only: if it reads y as its input it
      * takes this split; whatever it reads, the offer ends with it (so a later tensor at y's address never meets it).
-     */
-    void offer(CudaTensor y, long split) {
-        offer(y, split, true);
-    }
-
-    /**
-     * {@link #offer}; with {@code written} false y holds no values, only its split does: the next product must read
-     * y and take the split (checked there: {@link #linearTakesSplit} says which products do).
+     * With {@code written} false y holds no values, only its split does: the next product must read y and take the
+     * split (checked there; {@link #linearTakesSplit} says which products do).
      */
     void offer(CudaTensor y, long split, boolean written) {
         offered = new SharedInput(y.address(), y.ld(), y.rows(), y.cols(), split);

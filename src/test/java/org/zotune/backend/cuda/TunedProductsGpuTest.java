@@ -33,7 +33,7 @@ import org.zotune.tensor.HostTensor;
  * every bit as cublasGemmEx's default computes it. The tuner checks its candidates on random operands; here its
  * choice runs on OTHER operands, split rows as the engine writes them (hi and lo parts of Gaussians at scales from
  * 1e-3 to 1e3), against the default bit for bit, at the RoBERTa-large shapes of a 32×64 step (q, k, v, o and the
- * FFN's) and a smaller one. Then a random BERT's forward over 512 tokens with tuning on and off: hidden states
+ * FFN's), q|k|v stacked, and a smaller one. Then a random BERT's forward over 512 tokens with tuning on and off: hidden states
  * bitwise equal, and within 1e-4 of the plain-Java forward (its MLPs keep their hidden activations as 3xTF32 splits
  * only: {@link CudaOps#addGeluErfMlpLayerNorm}).
  */
