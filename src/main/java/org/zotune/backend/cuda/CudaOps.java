@@ -143,6 +143,16 @@ public final class CudaOps implements Ops {
         return products.sharing();
     }
 
+    /**
+     * y = GELU(y + bias) (erf form) with y's split [rows, 3·cols] as rows [lo | hi | hi] written into a new tensor, the
+     * kernel the FFN's hidden activation takes ({@code storeY} false: only the split; tests).
+     */
+    CudaTensor biasGeluErfSplit(CudaTensor y, CudaTensor bias, boolean storeY) {
+        CudaTensor out = memory.alloc(y.rows(), 3 * y.cols(), DType.F32);
+        elementwise.biasGeluErfSplit(y, bias, out.address(), storeY);
+        return out;
+    }
+
     /** x's rows as the 3xTF32 products split them (tf32_split.cu): a new [rows, 3·cols] float32 tensor (tests). */
     CudaTensor tf32SplitRows(CudaTensor x, int loPart) {
         CudaTensor out = memory.alloc(x.rows(), 3 * x.cols(), DType.F32);

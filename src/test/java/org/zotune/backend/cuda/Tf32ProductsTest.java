@@ -312,6 +312,71 @@ class Tf32ProductsTest {
         }
     }
 
+    /**
+     * The FFN's bias + erf GELU kernel that writes its output's split (bias_gelu_erf_rows_split_f32, tf32.cuh's
+     * store_split4) on awkward shapes: y within float32's tolerance of the plain-Java GELU ({@link CpuOps}, double
+     * erf rounded once), every split element BITWISE the Java split ({@link Tf32SplitKernels#hi}) of the y the kernel
+     * wrote, in rows [lo | hi | hi]; with storeY off y keeps its input bits and the split is the same.
+     */
+    @Test
+    void biasGeluErfSplitKernelIsTheJavaReferenceOnAwkwardShapes() {
+        Random r = new Random(13);
+        CpuOps cpu = new CpuOps(DType.F32);
+        int cases = 0;
+        for (int rows : new int[] {1, 3, 257}) {
+            for (int cols : new int[] {4, 12, 1028, 4100}) {
+                String name = rows + "x" + cols;
+                float[] yv = new float[rows * cols];
+                for (int i = 0; i < yv.length; i++) {
+                    yv[i] = switch (i % 16) {
+                        case 0 -> 0f;
+                        case 1 -> -0f;
+                        case 2 -> (float) (r.nextGaussian() * 1e4); // far tails: GELU is y or -0
+                        case 3 -> Float.MIN_VALUE * (1 + r.nextInt(1 << 20));
+                        default -> (float) (r.nextGaussian() * 3);
+                    };
+                }
+                float[] bv = gaussian(r, cols, 0.5);
+                float[] biased = new float[yv.length];
+                for (int i = 0; i < yv.length; i++) {
+                    biased[i] = yv[i] + bv[i % cols];
+                }
+                Tensor want = cpu.tensor(biased, rows, cols);
+                cpu.geluErfInPlace(want);
+                float[] wantY = cpu.toHost(want);
+                try (Ops.Scope s = x3.scope()) {
+                    CudaTensor bias = (CudaTensor) x3.tensor(bv, 1, cols);
+                    CudaTensor y = (CudaTensor) x3.tensor(yv, rows, cols);
+                    float[] split = x3.toHost(x3.biasGeluErfSplit(y, bias, true));
+                    float[] gotY = x3.toHost(y);
+                    CudaTensor kept = (CudaTensor) x3.tensor(yv, rows, cols);
+                    float[] splitOnly = x3.toHost(x3.biasGeluErfSplit(kept, bias, false));
+                    float[] keptY = x3.toHost(kept);
+                    assertClose(wantY, gotY, 1e-5, 1e-5, name + ": y against the reference");
+                    for (int i = 0; i < rows; i++) {
+                        for (int c = 0; c < cols; c++) {
+                            float v = gotY[i * cols + c];
+                            float hi = Tf32SplitKernels.hi(v);
+                            float[] parts = {v - hi, hi, hi};
+                            for (int p = 0; p < 3; p++) {
+                                int at = i * 3 * cols + p * cols + c;
+                                assertEquals(Float.floatToRawIntBits(parts[p]), Float.floatToRawIntBits(split[at]),
+                                        name + ": split row " + i + " part " + p + " column " + c);
+                                assertEquals(Float.floatToRawIntBits(split[at]), Float.floatToRawIntBits(splitOnly[at]),
+                                        name + ": split-only row " + i + " part " + p + " column " + c);
+                            }
+                            assertEquals(Float.floatToRawIntBits(yv[i * cols + c]),
+                                    Float.floatToRawIntBits(keptY[i * cols + c]), name + ": storeY off keeps y");
+                        }
+                    }
+                }
+                cases++;
+            }
+        }
+        System.out.println("bias + erf GELU split: " + cases + " shapes bitwise the Java split of their output");
+        assertEquals(12, cases);
+    }
+
     private static float[] linear(CudaOps g, float[] xv, float[] wv, float[] bv, int n, int m, int k) {
         try (Ops.Scope s = g.scope()) {
             Tensor b = bv == null ? null : g.tensor(bv, 1, m);
