@@ -16,6 +16,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
 import org.zotune.tensor.DType;
 
 /**
@@ -246,6 +247,56 @@ public final class CublasLt implements AutoCloseable {
             }
         }
 
+        /**
+         * Every configuration of every TF32 algorithm cuBLASLt has that runs this plan within {@code workspace} bytes
+         * without splitting the contraction (the heuristic offers 8 at most): per algorithm id, its tiles × stages ×
+         * CTA swizzles × cluster shapes (automatic, 1×1 to 4×4), each kept if cublasLtMatmulAlgoCheck accepts it. As
+         * 8 words each, in the library's order.
+         */
+        java.util.List<long[]> configurations(cublasLtContext h, long workspace) {
+            java.util.List<long[]> out = new java.util.ArrayList<>();
+            int[] ids = new int[4096];
+            int[] count = new int[1];
+            check(cublasLtMatmulAlgoGetIds(h, CUBLAS_COMPUTE_32F_FAST_TF32, CUDA_R_32F, CUDA_R_32F, CUDA_R_32F,
+                    CUDA_R_32F, CUDA_R_32F, ids.length, ids, count), "cublasLtMatmulAlgoGetIds");
+            try (cublasLtMatmulAlgo_t algo = new cublasLtMatmulAlgo_t();
+                 cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t()) {
+                for (int i = 0; i < count[0]; i++) {
+                    if (cublasLtMatmulAlgoInit(h, CUBLAS_COMPUTE_32F_FAST_TF32, CUDA_R_32F, CUDA_R_32F, CUDA_R_32F,
+                            CUDA_R_32F, CUDA_R_32F, ids[i], algo) != CUBLAS_STATUS_SUCCESS) {
+                        continue;
+                    }
+                    int[] tiles = capabilities(algo, CUBLASLT_ALGO_CAP_TILE_IDS);
+                    int[] stages = capabilities(algo, CUBLASLT_ALGO_CAP_STAGES_IDS);
+                    int[] swizzle = capabilities(algo, CUBLASLT_ALGO_CAP_CTA_SWIZZLING_SUPPORT);
+                    int swizzles = swizzle.length > 0 && swizzle[0] != 0 ? 2 : 1;
+                    boolean clusters = setConfig(algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, 0);
+                    setConfig(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, 1);
+                    setConfig(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, CUBLASLT_REDUCTION_SCHEME_NONE);
+                    for (int tile : tiles.length == 0 ? new int[] {0} : tiles) {
+                        for (int stage : stages.length == 0 ? new int[] {0} : stages) {
+                            for (int sw = 0; sw < swizzles; sw++) {
+                                for (int cluster : clusters ? CLUSTERS : new int[] {-1}) {
+                                    if (!setConfig(algo, CUBLASLT_ALGO_CONFIG_TILE_ID, tile)
+                                            || !setConfig(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, stage)
+                                            || !setConfig(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, sw)
+                                            || cluster >= 0
+                                            && !setConfig(algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, cluster)) {
+                                        continue;
+                                    }
+                                    if (cublasLtMatmulAlgoCheck(h, desc, a, b, c, c, algo, result)
+                                            == CUBLAS_STATUS_SUCCESS && result.workspaceSize() <= workspace) {
+                                        out.add(words(algo));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return out;
+        }
+
         /** One product with the algorithm of these 8 words. */
         void run(cublasLtContext h, long[] words, long aAt, long bAt, long cAt, long workspace, long workspaceBytes,
                  CudaStream stream) {
@@ -276,6 +327,76 @@ public final class CublasLt implements AutoCloseable {
             algo.close();
             one.close();
             zero.close();
+        }
+    }
+
+    /** Cluster shapes tried: automatic, then 1×1×1 to 4×4×1 (cublasLtClusterShape_t 2 to 10). */
+    private static final int[] CLUSTERS = {CUBLASLT_CLUSTER_SHAPE_AUTO, CUBLASLT_CLUSTER_SHAPE_1x1x1,
+        CUBLASLT_CLUSTER_SHAPE_2x1x1, CUBLASLT_CLUSTER_SHAPE_4x1x1, CUBLASLT_CLUSTER_SHAPE_1x2x1,
+        CUBLASLT_CLUSTER_SHAPE_2x2x1, CUBLASLT_CLUSTER_SHAPE_4x2x1, CUBLASLT_CLUSTER_SHAPE_1x4x1,
+        CUBLASLT_CLUSTER_SHAPE_2x4x1, CUBLASLT_CLUSTER_SHAPE_4x4x1};
+
+    /** An algorithm capability that is an array of integers (tile ids, stage ids) or one integer; empty if none. */
+    private static int[] capabilities(cublasLtMatmulAlgo_t algo, int attribute) {
+        try (SizeTPointer size = new SizeTPointer(1)) {
+            if (cublasLtMatmulAlgoCapGetAttribute(algo, attribute, null, 0, size) != CUBLAS_STATUS_SUCCESS
+                    || size.get() == 0) {
+                return new int[0];
+            }
+            long bytes = size.get();
+            try (BytePointer buf = new BytePointer(bytes)) {
+                if (cublasLtMatmulAlgoCapGetAttribute(algo, attribute, buf, bytes, size) != CUBLAS_STATUS_SUCCESS) {
+                    return new int[0];
+                }
+                if (bytes < 4) {
+                    return new int[] {buf.get(0)};
+                }
+                int[] v = new int[(int) (bytes / 4)];
+                new IntPointer(buf).get(v);
+                return v;
+            }
+        }
+    }
+
+    /** Sets an algorithm configuration attribute of whatever width it has (2, 4 or 8 bytes); false if refused. */
+    private static boolean setConfig(cublasLtMatmulAlgo_t algo, int attribute, long value) {
+        try (SizeTPointer size = new SizeTPointer(1); LongPointer buf = new LongPointer(1)) {
+            if (cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, size) != CUBLAS_STATUS_SUCCESS) {
+                return false;
+            }
+            buf.put(0, value); // little-endian: the attribute's width of low bytes
+            return cublasLtMatmulAlgoConfigSetAttribute(algo, attribute, buf, size.get()) == CUBLAS_STATUS_SUCCESS;
+        }
+    }
+
+    /** An algorithm configuration attribute, sign-extended from its width; 0 if it cannot be read. */
+    private static long config(cublasLtMatmulAlgo_t algo, int attribute) {
+        try (SizeTPointer size = new SizeTPointer(1); LongPointer buf = new LongPointer(1)) {
+            if (cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, size) != CUBLAS_STATUS_SUCCESS) {
+                return 0;
+            }
+            long bytes = size.get();
+            buf.put(0, 0);
+            if (cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, buf, bytes, size) != CUBLAS_STATUS_SUCCESS) {
+                return 0;
+            }
+            long v = buf.get(0);
+            return bytes >= 8 ? v : v << (64 - 8 * bytes) >> (64 - 8 * bytes);
+        }
+    }
+
+    /** An algorithm's configuration in words (id, tile, stages, split-K, reduction, swizzle, cluster). */
+    static String describe(long[] words) {
+        try (cublasLtMatmulAlgo_t algo = new cublasLtMatmulAlgo_t()) {
+            for (int i = 0; i < 8; i++) {
+                algo.data(i, words[i]);
+            }
+            return String.format("id %d tile %d stages %d splitK %d reduction %d swizzle %d cluster %d",
+                    config(algo, CUBLASLT_ALGO_CONFIG_ID), config(algo, CUBLASLT_ALGO_CONFIG_TILE_ID),
+                    config(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID), config(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
+                    config(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
+                    config(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING),
+                    config(algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID));
         }
     }
 
