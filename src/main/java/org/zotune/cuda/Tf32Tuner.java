@@ -117,7 +117,7 @@ public final class Tf32Tuner {
      * would make. {@code enumerate}: every configuration cuBLASLt has ({@link CublasLt.Tf32Plan#configurations}, ~800
      * on an H100, the 16 fastest checked), not only the heuristic's. The engine tunes over the heuristic's only: the
      * configurations this finds faster alone (FFN down at RoBERTa-large 32×64: 131 µs against the default's 150) made
-     * the step 1.1–1.4 ms slower (benchmarks/RESULTS.md, 2026-12-07 13:32 UTC).
+     * the step 1.1–1.4 ms slower (benchmarks/RESULTS.md, 2026-12-07 13:31–13:32 UTC).
      */
     public static Choice survey(int m, int n, int k, boolean enumerate, long workspace, java.io.PrintStream out) {
         return tune(new Key(Cuda.currentDevice(), m, n, k, k, k, m, workspace), enumerate, out);
