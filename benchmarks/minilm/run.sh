@@ -21,7 +21,8 @@
 # Methods: zero-shot label similarity (the evaluations before step 1 of a run with lr 0); linear probe (probe.py:
 #   logistic regression on zotune's mean-pooled embeddings of the frozen model, L2 strength picked on dev); ZO-SGD
 #   and ZO-AdaMU full fine-tuning with the classification head (objective head); ZO-SGD and ZO-AdaMU with label
-#   similarity, full, LoRA (r 8, alpha 16, q and v) and prefix (5 tokens) for k = 16 (issue 11's comparison).
+#   similarity, full, LoRA (r 8, alpha 16, q and v) and prefix (5 tokens) for k = 16 (issue 11's comparison); the
+#   head beside LoRA or a prefix (the classifier trained in full, PEFT's SEQ_CLS modules_to_save) for k = 16.
 # Variables: SEEDS ["13 21 42"] (the first picks the lr), STEPS16 [1000], STEPS512 [4000], PARALLEL [6] runs at a
 #   time (MiniLM leaves the GPU mostly idle), LONG512 [0]: when larger than STEPS512, every seed of each k = 512
 #   method also trains LONG512 steps at the rate its STEPS512 sweep picked (method name suffix -long), the grids
@@ -119,6 +120,10 @@ all_methods() {
   echo "similarity-lora-adamu similarity zo-adamu lora 16 $PEFT_ADAMU_LRS"
   echo "similarity-prefix-sgd similarity zo-sgd prefix 16 $PEFT_SGD_LRS"
   echo "similarity-prefix-adamu similarity zo-adamu prefix 16 $PEFT_ADAMU_LRS"
+  echo "head-lora-sgd head zo-sgd lora 16 $PEFT_SGD_LRS"
+  echo "head-lora-adamu head zo-adamu lora 16 $PEFT_ADAMU_LRS"
+  echo "head-prefix-sgd head zo-sgd prefix 16 $PEFT_SGD_LRS"
+  echo "head-prefix-adamu head zo-adamu prefix 16 $PEFT_ADAMU_LRS"
 }
 run_method() { # k name objective optimizer peft lr seed
   local k=$1 name=$2 obj=$3 opt=$4 pm=$5 lr=$6 seed=$7

@@ -37,6 +37,11 @@ public final class EmbedCommand implements Callable<Integer> {
             description = "An encoder: a Hugging Face folder (config.json, safetensors, tokenizer.json).")
     Path model;
 
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A PEFT adapter to apply (LoRA or prefix tuning): a Hugging Face PEFT adapter folder "
+                    + "(adapter_config.json + adapter_model.safetensors), e.g. a LoRA or prefix run's adapter/.")
+    Path adapter;
+
     @Option(names = "--text-file", required = true, paramLabel = "FILE", description = "UTF-8 text, one input per line.")
     Path textFile;
 
@@ -77,7 +82,7 @@ public final class EmbedCommand implements Callable<Integer> {
         if (outFile != null) {
             Runs.requireOutputFile(outFile, "--out");
         }
-        try (Model m = ModelSession.openEncoder(ModelSource.of(model), backend, err)) {
+        try (Model m = ModelSession.openEncoder(ModelSource.of(model), adapter, backend, err)) {
             if (!m.hasTokenizer()) {
                 throw new ZotuneException(model + ": no tokenizer.json beside the model, which text input needs");
             }

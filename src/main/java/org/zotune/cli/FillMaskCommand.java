@@ -36,6 +36,11 @@ public final class FillMaskCommand implements Callable<Integer> {
             description = "A masked LM: a Hugging Face folder (config.json, safetensors; tokenizer.json for --text).")
     Path model;
 
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A PEFT adapter to apply (LoRA or prefix tuning): a Hugging Face PEFT adapter folder "
+                    + "(adapter_config.json + adapter_model.safetensors), e.g. a LoRA or prefix run's adapter/.")
+    Path adapter;
+
     static final class Input {
         @Option(names = "--text", paramLabel = "TEXT",
                 description = "Text with one or more mask tokens ([MASK] for BERT, <mask> for RoBERTa).")
@@ -75,7 +80,7 @@ public final class FillMaskCommand implements Callable<Integer> {
         if (dumpLogits != null) {
             Runs.requireOutputFile(dumpLogits, "--dump-logits");
         }
-        try (Model m = ModelSession.openEncoder(ModelSource.of(model), backend, err)) {
+        try (Model m = ModelSession.openEncoder(ModelSource.of(model), adapter, backend, err)) {
             ModelInfo info = m.info();
             if (!m.hasMaskedLmHead()) {
                 throw new ZotuneException(model + ": the checkpoint has no masked-LM head (a bare "

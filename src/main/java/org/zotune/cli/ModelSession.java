@@ -49,7 +49,15 @@ final class ModelSession {
 
     /** An encoder (BERT, RoBERTa); a decoder is refused in one line naming perplexity and generate. */
     static Model openEncoder(ModelSource source, BackendOptions backend, PrintWriter err) {
-        Model m = load(source, null, backend, err);
+        return openEncoder(source, null, backend, err);
+    }
+
+    /** {@link #openEncoder(ModelSource, BackendOptions, PrintWriter)} with a PEFT adapter folder or null. */
+    static Model openEncoder(ModelSource source, java.nio.file.Path adapter, BackendOptions backend, PrintWriter err) {
+        if (adapter != null) {
+            Runs.requireExisting(adapter, "adapter");
+        }
+        Model m = load(source, adapter, backend, err);
         ModelInfo i = m.info();
         if (!i.encoder()) {
             m.close();

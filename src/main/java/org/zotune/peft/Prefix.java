@@ -29,7 +29,9 @@ import org.zotune.zo.noise.Noise;
  * cache's keys): the attention never rotates them.
  * <p>Initial values (MeZO's init_by_real_act): the keys and values the frozen model computes for p vocabulary tokens
  * drawn from the run seed, run as one unpadded sequence at positions 0..p-1 (Llama's keys rotated there).
- * <p>Tensor order (and so the noise index): layer 0's keys, layer 0's values, layer 1's keys, ...
+ * <p>Tensor order (and so the noise index): layer 0's keys, layer 0's values, layer 1's keys, ..., then the model
+ * parameters trained in full beside the prefix ({@link #withSaved}: a sequence classifier's head, as PEFT's SEQ_CLS
+ * saves its classifier in modules_to_save).
  */
 public final class Prefix implements Adapter {
     /** Philox stream of the initial tokens (keyed on {@code Noise.stepSeed(runSeed, 0)}, a seed no step uses). */
@@ -41,19 +43,54 @@ public final class Prefix implements Adapter {
     private final int kvHeads;
     private final int vocab;
     private final List<ParamSpec> tensors;
+    private final int[] saved; // model parameters trained in full beside the prefix (PEFT's modules_to_save)
 
     private Prefix(int tokens, int layers, int kvHeads, int headDim, int vocab) {
+        this(tokens, layers, kvHeads, headDim, vocab, List.of(), new int[0]);
+    }
+
+    private Prefix(int tokens, int layers, int kvHeads, int headDim, int vocab, List<ParamSpec> savedSpecs,
+                   int[] saved) {
         this.tokens = tokens;
         this.layers = layers;
         this.kvHeads = kvHeads;
         this.width = kvHeads * headDim;
         this.vocab = vocab;
+        this.saved = saved.clone();
         List<ParamSpec> t = new ArrayList<>();
         for (int l = 0; l < layers; l++) {
             t.add(new ParamSpec(name(l, "keys"), new long[] {tokens, width}, ParamSpec.Role.MATRIX));
             t.add(new ParamSpec(name(l, "values"), new long[] {tokens, width}, ParamSpec.Role.MATRIX));
         }
+        t.addAll(savedSpecs);
         this.tensors = List.copyOf(t);
+    }
+
+    /**
+     * This prefix with the parameters {@code params} of {@code model} trained in full beside it, as PEFT's
+     * modules_to_save does (a sequence classifier's head): each is a tensor of the set, after the keys and values,
+     * that replaces its parameter; it starts from the model's value.
+     */
+    public Prefix withSaved(List<ParamSpec> model, int... params) {
+        List<ParamSpec> specs = new ArrayList<>();
+        for (int p : params) {
+            if (p < 0 || p >= model.size()) {
+                throw new IllegalArgumentException("parameter " + p + " of " + model.size() + " cannot be saved "
+                        + "beside the prefix");
+            }
+            specs.add(model.get(p));
+        }
+        return new Prefix(tokens, layers, kvHeads, width / kvHeads, vocab, specs, params);
+    }
+
+    /** The model parameters trained in full beside the prefix (modules_to_save), in the set's order. */
+    public int[] saved() {
+        return saved.clone();
+    }
+
+    /** The prefix's own tensors: per layer its keys and values (2·layers); the saved parameters follow them. */
+    public int prefixTensors() {
+        return 2 * layers;
     }
 
     private static String name(int layer, String what) {
@@ -100,7 +137,10 @@ public final class Prefix implements Adapter {
         return kvHeads;
     }
 
-    /** Per layer l: {@code prefix.layers.l.keys} [p, Hkv·D] then {@code prefix.layers.l.values} [p, Hkv·D]. */
+    /**
+     * Per layer l: {@code prefix.layers.l.keys} [p, Hkv·D] then {@code prefix.layers.l.values} [p, Hkv·D]; then each
+     * saved parameter under its model name.
+     */
     @Override
     public List<ParamSpec> tensors() {
         return tensors;
@@ -127,7 +167,21 @@ public final class Prefix implements Adapter {
             initial.add(HostTensor.ofFloats(name(l, "values"), c.values.get(l), tokens, width));
             prefixes.put(c.attentions.get(l), new int[] {2 * l, 2 * l + 1});
         }
-        return new Adapter.Bound(TrainableSet.prefixes(model.params(), tensors, prefixes), initial, () -> { });
+        for (int i = 0; i < saved.length; i++) { // a saved parameter starts from the model's value
+            ParamSpec s = tensors.get(2 * layers + i);
+            initial.add(HostTensor.ofFloats(s.name(), ops.toHost(frozen.weight(saved[i])), s.shape()));
+        }
+        return new Adapter.Bound(TrainableSet.prefixes(model.params(), tensors, prefixes, rules()), initial,
+                () -> { });
+    }
+
+    /** Each saved parameter replaced by its tensor of the set. */
+    private Map<Integer, WeightRule> rules() {
+        Map<Integer, WeightRule> rules = new HashMap<>();
+        for (int i = 0; i < saved.length; i++) {
+            rules.put(saved[i], WeightRule.replacedBy(2 * layers + i));
+        }
+        return rules;
     }
 
     /**
@@ -160,7 +214,7 @@ public final class Prefix implements Adapter {
         for (int l = 0; l < layers; l++) {
             prefixes.put(asked.get(l), new int[] {2 * l, 2 * l + 1});
         }
-        return TrainableSet.prefixes(model.params(), tensors, prefixes);
+        return TrainableSet.prefixes(model.params(), tensors, prefixes, rules());
     }
 
     /** What one frozen forward over the initial tokens showed: per attention layer, its id, keys and values. */
@@ -274,7 +328,8 @@ public final class Prefix implements Adapter {
      * (each Hkv·D, heads side by side): PEFT views it [p, 2L, Hkv, D] and permutes it to per-layer (key, value)
      * past_key_values [batch, Hkv, p, D].
      *
-     * @param trained the set's tensors in {@link #tensors()}'s order
+     * @param trained the set's tensors in {@link #tensors()}'s order (saved parameters after the keys and values are
+     *                not part of it)
      */
     public HostTensor toPeft(List<HostTensor> trained) {
         if (trained.size() != tensors.size()) {
@@ -282,7 +337,7 @@ public final class Prefix implements Adapter {
         }
         int row = 2 * layers * width;
         float[] out = new float[tokens * row];
-        for (int t = 0; t < tensors.size(); t++) {
+        for (int t = 0; t < 2 * layers; t++) {
             float[] v = trained.get(t).toFloats();
             for (int i = 0; i < tokens; i++) {
                 System.arraycopy(v, i * width, out, i * row + t * width, width);
@@ -291,7 +346,10 @@ public final class Prefix implements Adapter {
         return HostTensor.ofFloats("prompt_embeddings", out, tokens, row);
     }
 
-    /** The inverse of {@link #toPeft}: PEFT's {@code prompt_embeddings} to the set's tensors, shapes checked. */
+    /**
+     * The inverse of {@link #toPeft}: PEFT's {@code prompt_embeddings} to the prefix's keys and values (the first
+     * {@link #prefixTensors()} tensors of the set), shapes checked.
+     */
     public List<HostTensor> fromPeft(HostTensor embeddings, String source) {
         long[] sh = embeddings.shape();
         int row = 2 * layers * width;
@@ -302,7 +360,7 @@ public final class Prefix implements Adapter {
         }
         float[] all = embeddings.toFloats();
         List<HostTensor> out = new ArrayList<>();
-        for (int t = 0; t < tensors.size(); t++) {
+        for (int t = 0; t < 2 * layers; t++) {
             float[] v = new float[tokens * width];
             for (int i = 0; i < tokens; i++) {
                 System.arraycopy(all, i * row + t * width, v, i * width, width);

@@ -111,6 +111,25 @@ public final class TrainableSet {
      * indices. No model parameter has a rule: the weights are the frozen model's.
      */
     public static TrainableSet prefixes(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, int[]> prefixes) {
+        return prefixes(model, tensors, prefixes, Map.of());
+    }
+
+    /**
+     * {@link #prefixes(List, List, Map)} where some model parameters are formed by {@code rules} too (a sequence
+     * classifier's head trained beside the prefix: each replaced by a tensor of the set); every other weight is the
+     * frozen model's.
+     */
+    public static TrainableSet prefixes(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, int[]> prefixes,
+                                        Map<Integer, WeightRule> rules) {
+        WeightRule[] r = new WeightRule[model.size()];
+        for (Map.Entry<Integer, WeightRule> e : rules.entrySet()) {
+            int p = e.getKey();
+            if (p < 0 || p >= model.size()) {
+                throw new ZotuneException("trainable set: a rule for parameter " + p + " of a model with "
+                        + model.size());
+            }
+            r[p] = e.getValue();
+        }
         int[] none = new int[tensors.size()];
         Arrays.fill(none, -1);
         Map<Integer, int[]> copy = new java.util.HashMap<>();
@@ -124,7 +143,7 @@ public final class TrainableSet {
             }
             copy.put(p, kv.clone());
         }
-        return new TrainableSet(model.size(), tensors, none, new WeightRule[model.size()], copy);
+        return new TrainableSet(model.size(), tensors, none, r, copy);
     }
 
     /** What is added to the output of the projection whose weight is parameter p, or null. */

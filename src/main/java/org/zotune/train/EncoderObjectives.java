@@ -29,20 +29,15 @@ final class EncoderObjectives {
     }
 
     /**
-     * Objective head trains the head with the body, alone (a linear probe), or beside LoRA adapters (trained in full,
-     * as PEFT's SEQ_CLS saves its classifier: modules_to_save); a prefix does not hold a head yet.
+     * Objective head trains the head with the body, alone (a linear probe), or beside LoRA adapters or a prefix
+     * (trained in full, as PEFT's SEQ_CLS saves its classifier: modules_to_save).
      */
     static void requireTrainable(TrainConfig c) {
-        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD
-                && c.peft().methodKind() == Peft.Method.PREFIX) {
-            throw new ZotuneException("objective head with peft.method " + c.peft().method() + " is not built yet "
-                    + "(the prefix's set has no place for the head): use peft.method full or lora, or "
-                    + "head.linear_probe: true for the head alone");
-        }
         if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD && c.head().linearProbe()
-                && c.peft().methodKind() == Peft.Method.LORA) {
-            throw new ZotuneException("head.linear_probe trains the head alone, and peft.method lora trains the head "
-                    + "beside LoRA adapters: use one of them");
+                && c.peft().methodKind() != Peft.Method.FULL) {
+            throw new ZotuneException("head.linear_probe trains the head alone, and peft.method " + c.peft().method()
+                    + " trains the head beside " + (c.peft().methodKind() == Peft.Method.LORA ? "LoRA adapters"
+                    : "a prefix") + ": use one of them");
         }
     }
 

@@ -20,12 +20,17 @@ import org.zotune.tensor.HostTensor;
  * PREFIX_TUNING, num_virtual_tokens, num_layers, token_dim, num_attention_heads, prefix_projection false,
  * base_model_name_or_path) and {@code adapter_model.safetensors} holding one float32 tensor {@code prompt_embeddings}
  * [p, 2·L·Hkv·D] in PEFT's layout ({@link Prefix#toPeft}), its safetensors metadata as the caller gives it (a run
- * records the base weights' fingerprint, {@link PeftExport#BASE_WEIGHTS}, which {@link PrefixImport} checks). Both
- * files are written atomically.
+ * records the base weights' fingerprint, {@link PeftExport#BASE_WEIGHTS}, which {@link PrefixImport} checks). A
+ * prefix trained with a sequence classifier's head ({@link Prefix#withSaved}) is a SEQ_CLS adapter: the head's
+ * tensors beside {@code prompt_embeddings} under the names PEFT saves a prompt-learning model's modules_to_save with
+ * ({@value #SAVED_PREFIX}{@code classifier.weight}, ...), modules_to_save naming their modules. Both files are
+ * written atomically.
  */
 public final class PrefixExport {
     public static final String CONFIG = PeftExport.CONFIG;
     public static final String WEIGHTS = PeftExport.WEIGHTS;
+    /** What PEFT puts before a prompt-learning model's module names (its base_model is the model itself). */
+    public static final String SAVED_PREFIX = "base_model.";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PrefixExport() {
@@ -42,7 +47,13 @@ public final class PrefixExport {
         } catch (IOException e) {
             throw new ZotuneException(dir + ": cannot create the adapter folder: " + e.getMessage(), e);
         }
-        SafetensorsWriter.write(dir.resolve(WEIGHTS), List.of(prefix.toPeft(trained)), metadata);
+        List<HostTensor> out = new java.util.ArrayList<>();
+        out.add(prefix.toPeft(trained));
+        for (int i = prefix.prefixTensors(); i < trained.size(); i++) { // the saved parameters (float32, as trained)
+            HostTensor t = trained.get(i);
+            out.add(HostTensor.ofFloats(SAVED_PREFIX + prefix.tensors().get(i).name(), t.toFloats(), t.shape()));
+        }
+        SafetensorsWriter.write(dir.resolve(WEIGHTS), out, metadata);
         AtomicFiles.writeString(dir.resolve(CONFIG), config(prefix, base, model).toPrettyString() + "\n");
     }
 
@@ -50,7 +61,9 @@ public final class PrefixExport {
         boolean encoder = model.family() == ModelFamily.BERT || model.family() == ModelFamily.ROBERTA;
         ObjectNode o = JSON.createObjectNode();
         o.put("peft_type", "PREFIX_TUNING");
-        if (encoder) {
+        if (prefix.saved().length > 0) {
+            o.put("task_type", "SEQ_CLS");
+        } else if (encoder) {
             o.putNull("task_type");
         } else {
             o.put("task_type", "CAUSAL_LM");
@@ -64,6 +77,15 @@ public final class PrefixExport {
         o.put("encoder_hidden_size", model.hiddenSize());
         o.put("prefix_projection", false);
         o.put("inference_mode", true);
+        if (prefix.saved().length > 0) { // the modules trained in full (SEQ_CLS: the classifier), as PEFT lists them
+            java.util.Set<String> names = new java.util.LinkedHashSet<>();
+            for (int i = prefix.prefixTensors(); i < prefix.tensors().size(); i++) {
+                String n = prefix.tensors().get(i).name();
+                names.add(n.substring(0, n.lastIndexOf('.')));
+            }
+            com.fasterxml.jackson.databind.node.ArrayNode saved = o.putArray("modules_to_save");
+            names.forEach(saved::add);
+        }
         return o;
     }
 }

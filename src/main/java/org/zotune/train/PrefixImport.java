@@ -73,6 +73,13 @@ public final class PrefixImport {
             throw new ZotuneException(cfgFile + ": prefix_projection is true: zotune reads prompt_embeddings as the "
                     + "keys and values themselves (prefix_projection false)");
         }
+        JsonNode saved = c.get("modules_to_save");
+        if (saved != null && saved.isArray() && !saved.isEmpty()) {
+            throw new ZotuneException(cfgFile + ": a prefix trained with modules_to_save " + saved + (
+                    "SEQ_CLS".equals(c.path("task_type").asText(null)) ? " (task_type SEQ_CLS: a sequence "
+                    + "classifier's head)" : "") + ": those modules have no place in the model opened here "
+                    + "(fill-mask, embed, eval); only prefixes without modules_to_save are applied");
+        }
         Prefix prefix = Prefix.of(m, p.asInt(), 1);
         SafetensorsFile file = SafetensorsFile.open(weights);
         PeftImport.checkBase(dir, c, file, baseWeights);

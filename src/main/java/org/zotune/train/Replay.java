@@ -383,7 +383,8 @@ public final class Replay {
      * A prefix trajectory replayed on the CPU: the prefix's initial keys and values from the frozen base and the run
      * seed ({@link Prefix#bind}: one forward over the seed's tokens, in the run's dtype, as the run computed them),
      * then every recorded update over the prefix's float32 buffer, as {@link CpuZoEngine} trained it: the prefix bit
-     * for bit. The base must be the run's (parameter names and fingerprint); decoders and encoders alike.
+     * for bit. The base must be the run's (parameter names and fingerprint); decoders and encoders alike; with
+     * objective head the classifier trained beside the prefix (PEFT's modules_to_save), from the run's start.
      *
      * @return the prefix and its tensors in {@link Prefix#tensors()}'s order
      */
@@ -408,22 +409,26 @@ public final class Replay {
             throw new ZotuneException("replay: unknown device '" + device + "' (expected cpu or cuda)");
         }
         noise(trajectory, device);
-        checkParameters(base.model(), base.parameters(), trajectory);
-        Prefix prefix = (Prefix) ZoEngines.adapter(c, base.model());
+        Target target = target(base, trajectory); // with objective head: the classifier over the base, as the run
+        Prefix prefix = (Prefix) ZoEngines.adapter(c, target.model());
+        if (target.head() != null) { // as the run made it: the classifier trains in full beside the prefix
+            SequenceClassifier sc = target.head().model();
+            prefix = prefix.withSaved(sc.params(), sc.headWeight(), sc.headBias());
+        }
         DType dtype = c.paramDType();
         if (device.equals("cuda")) {
             requireCuda();
             try (CudaOps ops = CudaOps.create(dtype);
-                    Parameters frozen = ops.createParameters(base.parameters(), dtype);
-                    Adapter.Bound bound = prefix.bind(ops, base.model(), frozen, c.seed());
+                    Parameters frozen = ops.createParameters(target.initial(), dtype);
+                    Adapter.Bound bound = prefix.bind(ops, target.model(), frozen, c.seed());
                     Parameters own = ops.createParameters(bound.initial(), DType.F32)) {
-                return new Prefixes(prefix, replayOwnCuda(ops, base.model(), frozen,
+                return new Prefixes(prefix, replayOwnCuda(ops, target.model(), frozen,
                         TrainableStorage.own(bound.set(), own), prefix.tensors(), trajectory));
             }
         }
         try (CpuOps ops = new CpuOps(dtype);
-                Parameters frozen = ops.createParameters(base.parameters(), dtype);
-                Adapter.Bound bound = prefix.bind(ops, base.model(), frozen, c.seed());
+                Parameters frozen = ops.createParameters(target.initial(), dtype);
+                Adapter.Bound bound = prefix.bind(ops, target.model(), frozen, c.seed());
                 Parameters params = ops.createParameters(bound.initial(), DType.F32)) {
             return new Prefixes(prefix, replayOwn(c, prefix.tensors(), params, trajectory));
         }

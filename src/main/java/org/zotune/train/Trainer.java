@@ -217,10 +217,12 @@ public final class Trainer {
         if (objective instanceof HeadClassification) {
             head = EncoderObjectives.Head.of(new SequenceClassifier((EncoderModel) loaded.model(),
                     read.labels().size()), read.labels(), config.head(), loaded.parameters(), loaded.checkpoint());
+            SequenceClassifier sc = head.model();
             if (lora != null) { // PEFT's SEQ_CLS: the classifier trains in full beside the adapters (modules_to_save)
-                SequenceClassifier sc = head.model();
                 lora = ZoEngines.lora(config, sc).withSaved(sc.headWeight(), sc.headBias());
                 adapter = lora;
+            } else if (adapter instanceof Prefix prefix) { // the same beside a prefix
+                adapter = prefix.withSaved(sc.params(), sc.headWeight(), sc.headBias());
             }
         }
         log.println("data: " + data.description());

@@ -88,6 +88,42 @@ class EmbedCliTest {
         assertFalse(quiet.err().contains(" lines, "), quiet.err());
     }
 
+    /**
+     * --adapter: a prefix trained on the similarity objective (a run's adapter/) gives the embeddings the API gives
+     * with that adapter, not the base's; a missing adapter folder is one line.
+     */
+    @Test
+    void anAdapterFolderAppliesToTheEmbeddings() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 4, false);
+        Path run = new ReplayRuns(dir).train(model, "prefix-sim", ReplayRuns.SIMILARITY, ReplayRuns.PREFIX);
+        Path adapter = run.resolve("adapter");
+        List<String> lines = List.of("the movie is fun", "a boring film .");
+        Path text = Files.write(dir.resolve("in.txt"), lines);
+        Path out = dir.resolve("out.jsonl");
+        CliRun r = CliRun.of("embed", "--model", model.toString(), "--adapter", adapter.toString(), "--text-file",
+                text.toString(), "--out", out.toString(), "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        List<float[]> got = read(out);
+        float[][] want;
+        float[][] plain;
+        try (Model m = Model.open(ModelSource.of(model), Device.CPU, Precision.F32, adapter)) {
+            want = m.embed(lines, Pooling.MEAN, false);
+        }
+        try (Model m = Model.open(ModelSource.of(model), Device.CPU, Precision.F32)) {
+            plain = m.embed(lines, Pooling.MEAN, false);
+        }
+        double moved = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            for (int c = 0; c < want[i].length; c++) {
+                assertEquals(want[i][c], got.get(i)[c], 1e-5, "line " + i + " [" + c + "]");
+                moved = Math.max(moved, Math.abs(want[i][c] - plain[i][c]));
+            }
+        }
+        assertTrue(moved > 1e-4, "the prefix changes the embeddings (" + moved + ")");
+        CliRun.of("embed", "--model", model.toString(), "--adapter", dir.resolve("none").toString(), "--text-file",
+                text.toString()).assertUsageError("adapter", "none");
+    }
+
     @Test
     void maxLengthCutsALongLineKeepingItsFinalSeparator() throws IOException {
         Path model = TinyBertFolder.write(dir.resolve("bert"), 4, false);

@@ -117,6 +117,36 @@ class FillMaskCliTest {
         }
     }
 
+    /**
+     * --adapter: a prefix trained on the masked-LM objective (a run's adapter/) changes the logits at the mask to what
+     * the API gives with that adapter; a missing adapter folder is one line.
+     */
+    @Test
+    void anAdapterFolderAppliesToTheLogits() throws IOException {
+        Path run = new ReplayRuns(tmp).train(folder, "prefix-mlm", ReplayRuns.MLM, ReplayRuns.PREFIX);
+        Path adapter = run.resolve("adapter");
+        Path dump = tmp.resolve("logits.json");
+        CliRun r = CliRun.of("fill-mask", "--model", folder.toString(), "--adapter", adapter.toString(), "--text",
+                "the movie was [MASK] .", "--dump-logits", dump.toString(), "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        int[] ids = {id("[CLS]"), id("the"), id("movie"), id("was"), id("[MASK]"), id("."), id("[SEP]")};
+        float[] want;
+        try (org.zotune.api.Model m = org.zotune.api.Model.open(org.zotune.api.ModelSource.of(folder),
+                org.zotune.api.Device.CPU, org.zotune.api.Precision.F32, adapter)) {
+            want = m.fillMask(ids, id("[MASK]"), 3).get(0).logits();
+        }
+        float[] plain = allLogits(ids)[4];
+        JsonNode row = new ObjectMapper().readTree(dump.toFile()).get("logits").get(0);
+        double moved = 0;
+        for (int c = 0; c < want.length; c++) {
+            assertEquals(want[c], row.get(c).asDouble(), 1e-5 + 1e-5 * Math.abs(want[c]), "logit " + c);
+            moved = Math.max(moved, Math.abs(want[c] - plain[c]));
+        }
+        assertTrue(moved > 1e-3, "the prefix changes the logits (" + moved + ")");
+        CliRun.of("fill-mask", "--model", folder.toString(), "--adapter", tmp.resolve("none").toString(), "--text",
+                "a [MASK]").assertUsageError("adapter", "none");
+    }
+
     @Test
     void inputIdsNeedNoTokenizerAndPrintIds() throws IOException {
         Files.delete(folder.resolve("tokenizer.json"));

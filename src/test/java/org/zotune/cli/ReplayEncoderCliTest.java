@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.zotune.cli.ReplayRuns.HEAD;
 import static org.zotune.cli.ReplayRuns.LORA;
 import static org.zotune.cli.ReplayRuns.MLM;
+import static org.zotune.cli.ReplayRuns.PREFIX;
 import static org.zotune.cli.ReplayRuns.SIMILARITY;
 
 import java.io.IOException;
@@ -84,6 +85,22 @@ class ReplayEncoderCliTest {
         Path withHead = runs.withClassifier(bare, "with-head");
         Path bf16 = runs.train(withHead, "lora-head-bf16", HEAD, LORA, "dtype: bf16");
         runs.assertAdapterReplay("lora/head bf16 from a classifier", withHead, bf16, "r-lora-head-bf16");
+    }
+
+    /**
+     * Prefix runs: the masked-LM one, and the head beside a prefix (PEFT's SEQ_CLS modules_to_save), from a zero head
+     * and, in bf16, from a base folder's classifier of float32 values (its start rounded to the run's dtype).
+     */
+    @Test
+    void prefixRunsReplayToTheirAdapters() throws IOException {
+        Path mlm = TinyBertFolder.write(dir.resolve("mlm-base"), 5, true);
+        runs.assertPrefixReplay("prefix/mlm", mlm, runs.train(mlm, "prefix-mlm", MLM, PREFIX), "r-prefix-mlm", "cpu");
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        runs.assertPrefixReplay("prefix/head (modules_to_save)", bare, runs.train(bare, "prefix-head", HEAD, PREFIX),
+                "r-prefix-head", "cpu");
+        Path withHead = runs.withClassifier(bare, "with-head");
+        runs.assertPrefixReplay("prefix/head bf16 from a classifier", withHead, runs.train(withHead,
+                "prefix-head-bf16", HEAD, PREFIX, "dtype: bf16"), "r-prefix-head-bf16", "cpu");
     }
 
     @Test

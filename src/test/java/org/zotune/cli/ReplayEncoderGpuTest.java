@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.zotune.cli.ReplayRuns.HEAD;
 import static org.zotune.cli.ReplayRuns.LORA;
 import static org.zotune.cli.ReplayRuns.MLM;
+import static org.zotune.cli.ReplayRuns.PREFIX;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,7 +26,8 @@ import org.zotune.model.io.SafetensorsFile;
  * with the mlm and head objectives), in float32 and bf16: full mlm and head runs replay through
  * DeviceZoStep.replayStep to the run's model/ byte for byte (classifier and config.json included; a linear probe's
  * body too), LoRA mlm and head
- * runs (the classifier as modules_to_save, also from a base folder's classifier) to the run's adapter/ byte for byte.
+ * runs (the classifier as modules_to_save, also from a base folder's classifier) to the run's adapter/ byte for byte,
+ * prefix mlm and head runs (the classifier beside the prefix) likewise.
  * Each comparison prints its case and, where tensors differ, how many values and the max abs/rel differences. Skips
  * itself without a usable CUDA device.
  */
@@ -82,5 +84,19 @@ class ReplayEncoderGpuTest {
         Path withHead = runs.withClassifier(bare, "with-head");
         runs.assertAdapterReplay("cuda " + dtype + " lora/head from a classifier", withHead, runs.train(cuda(dtype),
                 withHead, "lora-head-cls", HEAD, LORA), "r-lora-head-cls", "cuda");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"f32", "bf16"})
+    void prefixRunsReplayOnTheGpuToTheirAdapters(String dtype) throws IOException {
+        Path mlm = TinyBertFolder.write(dir.resolve("mlm-base"), 5, true);
+        runs.assertPrefixReplay("cuda " + dtype + " prefix/mlm", mlm, runs.train(cuda(dtype), mlm, "prefix-mlm", MLM,
+                PREFIX), "r-prefix-mlm", "cuda");
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        runs.assertPrefixReplay("cuda " + dtype + " prefix/head", bare, runs.train(cuda(dtype), bare, "prefix-head",
+                HEAD, PREFIX), "r-prefix-head", "cuda");
+        Path withHead = runs.withClassifier(bare, "with-head");
+        runs.assertPrefixReplay("cuda " + dtype + " prefix/head from a classifier", withHead, runs.train(cuda(dtype),
+                withHead, "prefix-head-cls", HEAD, PREFIX), "r-prefix-head-cls", "cuda");
     }
 }

@@ -31,6 +31,7 @@ final class ReplayRuns {
         "similarity: {labels: {pos: it was great, neg: it was terrible}}"};
     static final String[] HEAD = {"objective: head", "head: {pooling: mean}"};
     static final String LORA = "peft: {method: lora, r: 2, alpha: 4, targets: [q, v, down]}";
+    static final String PREFIX = "peft: {method: prefix, tokens: 2}";
 
     private final Path dir;
 
@@ -190,6 +191,30 @@ final class ReplayRuns {
             }
         }
         assertTrue(b > 0, what + ": B starts at zero and trained");
+        assertSameTensors(what, run.resolve("adapter/adapter_model.safetensors"), r.resolve(
+                "adapter_model.safetensors"));
+        assertEquals(Files.readString(run.resolve("adapter/adapter_config.json")), Files.readString(r.resolve(
+                "adapter_config.json")), what + ": adapter_config.json");
+    }
+
+    /**
+     * The run's prefix adapter/ equals its replay on {@code device}: tensors (prompt_embeddings, and with objective head
+     * the classifier, which must have moved from its start) and adapter_config.json.
+     */
+    void assertPrefixReplay(String what, Path model, Path run, String out, String device) throws IOException {
+        Path r = replayed(model, run, out, device);
+        Map<String, HostTensor> t = SafetensorsFile.open(run.resolve("adapter/adapter_model.safetensors")).tensors();
+        HostTensor cls = t.get("base_model.classifier.weight");
+        if (cls != null) {
+            HostTensor start = SafetensorsFile.open(model.resolve("model.safetensors")).tensors()
+                    .get("classifier.weight");
+            float[] a = cls.toFloats();
+            float moved = 0;
+            for (int i = 0; i < a.length; i++) {
+                moved = Math.max(moved, Math.abs(a[i] - (start == null ? 0f : start.toFloats()[i])));
+            }
+            assertTrue(moved > 0, what + ": the classifier trained beside the prefix");
+        }
         assertSameTensors(what, run.resolve("adapter/adapter_model.safetensors"), r.resolve(
                 "adapter_model.safetensors"));
         assertEquals(Files.readString(run.resolve("adapter/adapter_config.json")), Files.readString(r.resolve(

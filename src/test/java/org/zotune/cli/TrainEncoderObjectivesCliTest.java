@@ -230,11 +230,13 @@ class TrainEncoderObjectivesCliTest {
                 + "{pos: great, neg: terrible}}").toString()).assertUsageError("objective 'similarity' pools an "
                         + "encoder's hidden states");
         Path head = config(model, "head", "bad");
-        // LoRA with the head trains (LoraEncoderRunTest); a prefix does not hold the head yet
-        CliRun.of("train", "--config", head.toString(), "--set", "peft.method=prefix")
-                .assertUsageError("objective head with peft.method prefix is not built yet");
+        // LoRA and a prefix train with the head (LoraEncoderRunTest, PrefixHeadRunTest); a linear probe is neither
         CliRun.of("train", "--config", head.toString(), "--set", "peft.method=lora", "--set",
-                "head.linear_probe=true").assertUsageError("head.linear_probe trains the head alone");
+                "head.linear_probe=true").assertUsageError("head.linear_probe trains the head alone",
+                        "beside LoRA adapters");
+        CliRun.of("train", "--config", head.toString(), "--set", "peft.method=prefix", "--set",
+                "head.linear_probe=true").assertUsageError("head.linear_probe trains the head alone",
+                        "beside a prefix");
         CliRun.of("train", "--config", head.toString(), "--set", "head.pooling=pooler")
                 .assertUsageError("head.pooling");
         assertFalse(Files.exists(dir.resolve("bad")), "a refused run leaves no folder");

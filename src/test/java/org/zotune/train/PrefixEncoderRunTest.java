@@ -13,6 +13,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zotune.api.Device;
@@ -20,14 +21,18 @@ import org.zotune.api.FineTune;
 import org.zotune.api.MaskPrediction;
 import org.zotune.api.Model;
 import org.zotune.api.ModelSource;
+import org.zotune.api.Pooling;
 import org.zotune.api.Precision;
 import org.zotune.model.bert.TinyBertFolder;
 import org.zotune.model.io.SafetensorsFile;
+import org.zotune.model.io.SafetensorsWriter;
+import org.zotune.tensor.HostTensor;
 
 /**
  * Prefix tuning with the masked-LM objective on a tiny random BertForMaskedLM: the run trains (the dev loss moves),
  * writes its PEFT prefix adapter (2 layers, 2 heads of 8: token_dim 16, task_type null), the trajectory replays to
- * that adapter bit for bit, and {@link Model#open(ModelSource, Device, Precision, Path)} applies it to fill-mask.
+ * that adapter bit for bit, and {@link Model#open(ModelSource, Device, Precision, Path)} applies it to fill-mask;
+ * with objective head the classifier trains beside the prefix and is exported as PEFT's SEQ_CLS modules_to_save.
  */
 class PrefixEncoderRunTest {
     @TempDir
@@ -112,5 +117,103 @@ class PrefixEncoderRunTest {
         double after = s.finalDev().loss();
         assertTrue(Double.isFinite(after) && after != before, "dev loss " + before + " -> " + after);
         assertTrue(Files.isRegularFile(out.resolve("adapter/adapter_model.safetensors")));
+    }
+
+    /**
+     * Objective head with a prefix: the classifier trains in full beside the keys and values (PEFT's SEQ_CLS
+     * modules_to_save), exported as PEFT saves a prompt-learning model's (base_model.classifier.weight, task_type
+     * SEQ_CLS, modules_to_save [classifier]); the run's final dev loss is what this test computes from the exported
+     * files (the prefix applied through the API's embeddings, the classifier's logits and cross-entropy here, in
+     * double); the trajectory replays to the same files bit for bit.
+     */
+    @Test
+    void aHeadPrefixRunTrainsTheClassifierBesideThePrefixAsPeftsSeqCls() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bare"), 9, false);
+        Path data = Files.writeString(dir.resolve("d.jsonl"), ROWS);
+        Path out = dir.resolve("run");
+        TrainConfig c = TrainConfig.parse("run.yaml", String.join("\n", "model: '" + model + "'",
+                "objective: head", "data:", "  format: jsonl", "  train: '" + data + "'", "  dev: '" + data + "'",
+                "optimizer: {name: zo-adam, lr: 0.02}", "eps: 0.01", "steps: 30", "batch_size: 6", "eval_every: 10",
+                "max_length: 16", "peft: {method: prefix, tokens: 2}", "device: cpu", "seed: 3", "out: '" + out
+                + "'", ""), List.of());
+        Trainer.Summary s = new Trainer(c, model, null, new Trainer.Options(false, false, 0, false),
+                new PrintWriter(new StringWriter())).run();
+        assertEquals(30, s.steps());
+        assertTrue(s.finalDev().loss() < s.initialDev().loss(), "the dev loss falls: " + s.initialDev().loss()
+                + " -> " + s.finalDev().loss());
+        long prefix = TinyBertFolder.LAYERS * 2 * 2 * 16; // keys and values [2 tokens, 16] per layer
+        long head = 2 * 16 + 2; // classifier.weight [2 labels, 16] and classifier.bias [2]
+        Checkpoints.Loaded ck = Checkpoints.load(out);
+        assertEquals(prefix + head, ck.state().parameters().stream().mapToLong(HostTensor::numel).sum(),
+                "the checkpoint's θ is the prefix and the head");
+        assertEquals(2 * (prefix + head), ck.state().optimizerState().stream().mapToLong(HostTensor::numel).sum(),
+                "ZO-Adam's m and v, over the prefix and the head only");
+
+        Path adapter = out.resolve("adapter");
+        JsonNode cfg = new ObjectMapper().readTree(adapter.resolve("adapter_config.json").toFile());
+        assertEquals("PREFIX_TUNING", cfg.get("peft_type").asText());
+        assertEquals("SEQ_CLS", cfg.get("task_type").asText());
+        assertEquals("[\"classifier\"]", cfg.get("modules_to_save").toString());
+        Map<String, HostTensor> t = SafetensorsFile.open(adapter.resolve("adapter_model.safetensors")).tensors();
+        assertEquals(List.of("base_model.classifier.bias", "base_model.classifier.weight", "prompt_embeddings"),
+                t.keySet().stream().sorted().toList());
+        HostTensor w = t.get("base_model.classifier.weight");
+        HostTensor b = t.get("base_model.classifier.bias");
+        assertArrayEquals(new long[] {2, 16}, w.shape());
+        assertArrayEquals(new long[] {2}, b.shape());
+        assertFalse(Files.exists(out.resolve("model")), "no full weights for a prefix run");
+
+        // the final dev loss from the exported files: a prefix-only copy of the adapter on the API's mean-pooled
+        // embeddings, then the classifier (labels in the reader's order: neg, pos) and the mean cross-entropy
+        Path prefixOnly = Files.createDirectories(dir.resolve("prefix-only"));
+        com.fasterxml.jackson.databind.node.ObjectNode plain = (com.fasterxml.jackson.databind.node.ObjectNode) cfg
+                .deepCopy();
+        plain.remove("modules_to_save");
+        plain.putNull("task_type");
+        Files.writeString(prefixOnly.resolve("adapter_config.json"), plain.toPrettyString());
+        SafetensorsWriter.write(prefixOnly.resolve("adapter_model.safetensors"), List.of(t.get("prompt_embeddings")),
+                SafetensorsFile.open(adapter.resolve("adapter_model.safetensors")).metadata());
+        List<String> texts = List.of("the movie is fun", "the plot is dull", "loved the acting", "hated the film",
+                "a good film", "a boring movie");
+        int[] gold = {1, 0, 1, 0, 1, 0};
+        float[][] pooled;
+        try (Model m = Model.open(ModelSource.of(model), Device.CPU, Precision.F32, prefixOnly)) {
+            pooled = m.embed(texts, Pooling.MEAN, false);
+        }
+        float[] wv = w.toFloats();
+        float[] bv = b.toFloats();
+        double loss = 0;
+        for (int x = 0; x < texts.size(); x++) {
+            double[] z = new double[2];
+            for (int l = 0; l < 2; l++) {
+                z[l] = bv[l];
+                for (int i = 0; i < 16; i++) {
+                    z[l] += (double) wv[l * 16 + i] * pooled[x][i];
+                }
+            }
+            double max = Math.max(z[0], z[1]);
+            loss += max + Math.log(Math.exp(z[0] - max) + Math.exp(z[1] - max)) - z[gold[x]];
+        }
+        loss /= texts.size();
+        System.out.println("head + prefix: dev loss " + s.initialDev().loss() + " -> " + s.finalDev().loss()
+                + "; from the exported files " + loss);
+        assertEquals(s.finalDev().loss(), loss, 1e-5 * loss, "the run's final dev loss from its exported files");
+
+        // replay onto the encoder: the run's prefix and classifier, bit for bit
+        Path replayed = dir.resolve("replayed");
+        FineTune.replay(ModelSource.of(model), out.resolve("trajectory.jsonl"), replayed, Device.CPU);
+        Map<String, HostTensor> r = SafetensorsFile.open(replayed.resolve("adapter_model.safetensors")).tensors();
+        assertEquals(t.keySet(), r.keySet());
+        for (String k : t.keySet()) {
+            assertArrayEquals(t.get(k).toFloats(), r.get(k).toFloats(), k);
+        }
+        assertEquals(cfg.get("modules_to_save"), new ObjectMapper().readTree(replayed.resolve(
+                "adapter_config.json").toFile()).get("modules_to_save"));
+
+        // the SEQ_CLS adapter itself is refused where its classifier has no place
+        org.zotune.ZotuneException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.zotune.ZotuneException.class, () -> Model.open(ModelSource.of(model), Device.CPU,
+                        Precision.F32, adapter).close());
+        assertTrue(e.getMessage().contains("modules_to_save [\"classifier\"] (task_type SEQ_CLS"), e.getMessage());
     }
 }
