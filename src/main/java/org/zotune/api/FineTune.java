@@ -199,12 +199,18 @@ public final class FineTune {
         return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
     }
 
-    /** A replayed adapter's safetensors metadata, as the run wrote it: format, step and the base's fingerprint. */
+    /**
+     * A replayed adapter's safetensors metadata, as the run wrote it: format, step, the base's fingerprint and, with
+     * objective head, the classifier's labels and pooling.
+     */
     private static Map<String, String> adapterMetadata(Trajectory.Read tr) {
         Map<String, String> meta = new java.util.LinkedHashMap<>(Map.of("format", "pt", "zotune_step",
                 Long.toString(tr.steps().size())));
         if (tr.baseWeights() != null) {
             meta.put(PeftExport.BASE_WEIGHTS, tr.baseWeights());
+        }
+        if (tr.head() != null) { // objective head: the classifier's labels and pooling, as the run wrote them
+            meta.putAll(org.zotune.train.AdapterClassifier.metadata(tr.head().labels(), tr.config().head().pooling()));
         }
         return meta;
     }

@@ -39,6 +39,7 @@ import org.zotune.peft.Lora;
 import org.zotune.peft.TrainableStorage;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.AdapterClassifier;
 import org.zotune.train.HeadFolder;
 import org.zotune.train.HfExport;
 import org.zotune.train.PeftImport;
@@ -85,13 +86,16 @@ public final class Model implements AutoCloseable {
     private final String fallbackReason;
     /** The checkpoint as read: its tensors beyond the model's (an exported classifier) and its folder's config. */
     private final Checkpoint checkpoint;
+    /** The classifier an adapter carries beside its own tensors (a head run's, SEQ_CLS modules_to_save), or null. */
+    private final AdapterClassifier adapterHead;
     private boolean closed;
 
     private Model(ModelSource source, Path modelPath, Path tokenizerPath, LanguageModel model,
             List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, WeightSource weights,
             AutoCloseable adapterMemory, Path adapter, String adapterMethod, String fallbackReason,
-            Checkpoint checkpoint) {
+            Checkpoint checkpoint, AdapterClassifier adapterHead) {
         this.source = source;
+        this.adapterHead = adapterHead;
         this.checkpoint = checkpoint;
         this.modelPath = modelPath;
         this.tokenizerPath = tokenizerPath;
@@ -217,7 +221,7 @@ public final class Model implements AutoCloseable {
             }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
                     weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback,
-                    checkpoint);
+                    checkpoint, prefix != null ? prefix.classifier() : read != null ? read.classifier() : null);
         } catch (RuntimeException | Error e) {
             if (params != null) {
                 params.close();
@@ -558,7 +562,10 @@ public final class Model implements AutoCloseable {
         if (tokenizer == null) {
             throw new ZotuneException(modelPath + ": no tokenizer.json beside the model, which evaluating text needs");
         }
-        boolean classifier = HeadFolder.hasClassifier(checkpoint);
+        // the adapter's classifier (a head run's adapter) replaces the folder's, as PEFT's modules_to_save does
+        boolean classifier = adapterHead != null || HeadFolder.hasClassifier(checkpoint);
+        String classifierFrom = adapterHead != null ? "the adapter has a classifier (modules_to_save)"
+                : "the folder has a classifier (classifier.weight, classifier.bias)";
         String family = config.family().hfModelType();
         TrainConfig.ObjectiveKind kind;
         String why;
@@ -567,8 +574,7 @@ public final class Model implements AutoCloseable {
             case "auto" -> {
                 kind = classifier ? TrainConfig.ObjectiveKind.HEAD : encoder.hasMlmHead()
                         ? TrainConfig.ObjectiveKind.MLM : TrainConfig.ObjectiveKind.SIMILARITY;
-                why = "auto: " + (classifier ? "the folder has a classifier (classifier.weight, classifier.bias)"
-                        : encoder.hasMlmHead() ? "no classifier, a masked-LM head"
+                why = "auto: " + (classifier ? classifierFrom : encoder.hasMlmHead() ? "no classifier, a masked-LM head"
                         : "no classifier, no masked-LM head");
             }
             case "head", "similarity", "mlm" -> {
@@ -582,7 +588,8 @@ public final class Model implements AutoCloseable {
         if (kind == TrainConfig.ObjectiveKind.HEAD && !classifier) {
             throw new ZotuneException(checkpoint.source() + ": objective head scores the folder's classifier "
                     + "(classifier.weight, classifier.bias, as a head run's model/ or best/ has them), and this "
-                    + family + " folder has none: use objective similarity" + (encoder.hasMlmHead() ? " or mlm" : ""));
+                    + family + " folder has none, nor an adapter given (a head run's adapter/ carries one): use "
+                    + "objective similarity" + (encoder.hasMlmHead() ? " or mlm" : ""));
         }
         if (kind == TrainConfig.ObjectiveKind.MLM && !encoder.hasMlmHead()) {
             throw new ZotuneException(checkpoint.source() + ": objective mlm scores the masked-LM head, and this "
@@ -611,8 +618,9 @@ public final class Model implements AutoCloseable {
         String poolingFrom = "";
         if (kind == TrainConfig.ObjectiveKind.HEAD && pooling == null) {
             // the run's own pooling: its head was trained on it
-            pooling = HeadFolder.pooling(checkpoint);
-            poolingFrom = pooling != null ? " (config.json's zotune_pooling)" : " (the default)";
+            pooling = adapterHead != null ? adapterHead.pooling() : HeadFolder.pooling(checkpoint);
+            poolingFrom = pooling == null ? " (the default)" : adapterHead != null ? " (the adapter's metadata "
+                    + AdapterClassifier.POOLING + ")" : " (config.json's zotune_pooling)";
             if (pooling != null && !List.of("mean", "cls").contains(pooling)) {
                 throw new ZotuneException(checkpoint.source() + ": config.json's zotune_pooling '" + pooling
                         + "' is not mean or cls");
@@ -655,7 +663,7 @@ public final class Model implements AutoCloseable {
         // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
         List<String> labels = read.labels() != null ? read.labels() : td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<String> named = HeadFolder.labels(checkpoint);
+            List<String> named = adapterHead != null ? adapterHead.labels() : HeadFolder.labels(checkpoint);
             if (named != null && named.containsAll(labels)) {
                 labels = new ArrayList<>(labels);
                 for (String l : named) {
@@ -664,11 +672,13 @@ public final class Model implements AutoCloseable {
                     }
                 }
             }
-            List<HostTensor> rows = HeadFolder.classifier(checkpoint, labels, config.hiddenSize());
+            List<HostTensor> rows = adapterHead != null ? adapterHead.rows(labels, config.hiddenSize())
+                    : HeadFolder.classifier(checkpoint, labels, config.hiddenSize());
             SequenceClassifier withHead = new SequenceClassifier(encoder, labels.size());
-            // the head beside the body's parameters (and an adapter's composition), in the model's dtype as a run
-            // holds it
-            try (Parameters headParams = ops.createParameters(rows, params.dtype())) {
+            // the head beside the body's parameters (and an adapter's composition), as a run holds it: a folder's
+            // in the model's dtype, an adapter's in float32 (trained beside the adapter's own tensors)
+            try (Parameters headParams = ops.createParameters(rows, adapterHead != null ? DType.F32
+                    : params.dtype())) {
                 r = Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
                         headParams), scored, batchSize, td.padId(), read.objective(), tell);
             }
@@ -1014,13 +1024,24 @@ public final class Model implements AutoCloseable {
 
     /**
      * Writes the weights as a Hugging Face folder (model.safetensors, config.json, the tokenizer files) into
-     * {@code dir}, which must not exist or be empty. With an adapter: the merged weights W + (α/r)·B·A.
+     * {@code dir}, which must not exist or be empty: a decoder's or an encoder's. With a LoRA adapter: the merged
+     * weights W + (α/r)·B·A (in double, rounded once); with a head run's adapter also its classifier
+     * ({@code classifier.weight}, {@code classifier.bias} in the weights' dtype) and config.json's {@code num_labels},
+     * {@code id2label}, {@code label2id} and {@code zotune_pooling}, as a run with {@code peft.merge} writes its
+     * model/. A prefix does not merge into weights (one line).
      */
     public void export(Path dir) {
-        causal(); // TODO(encoders): HfExport writes decoders' layouts only
+        open();
         requireEmptyOrAbsent(dir, "export folder");
-        HfExport.write(dir, modelPath, tokenizerPath, config, exportParameters(),
-                Map.of("format", "pt"));
+        List<HostTensor> out = exportParameters();
+        if (adapterHead != null) {
+            out = new ArrayList<>(out);
+            out.addAll(adapterHead.exported(hostParameters.get(0).dtype()));
+        }
+        HfExport.write(dir, modelPath, tokenizerPath, config, out, Map.of("format", "pt"));
+        if (adapterHead != null) {
+            HfExport.classifierConfig(dir, config, adapterHead.labels(), adapterHead.poolingOrDefault());
+        }
     }
 
     /**
@@ -1103,10 +1124,10 @@ public final class Model implements AutoCloseable {
             throw new ZotuneException("export: a prefix adapter does not merge into the weights (it adds keys and "
                     + "values to the attention, not weight deltas); its folder " + adapter + " is the export");
         }
-        if (adapter == null || !(weights instanceof Parameters)) {
+        if (adapter == null || weights instanceof Parameters) {
             return hostParameters; // no adapter, or one merged into hostParameters already (GPU backend)
         }
-        return mergedOnHost();
+        return mergedOnHost(); // the CPU applies the adapter per pass: merge it here
     }
 
     private List<HostTensor> mergedOnHost() {

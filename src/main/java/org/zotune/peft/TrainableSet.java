@@ -91,15 +91,7 @@ public final class TrainableSet {
                         + model.size() + (rules.containsKey(p) ? ", which has a rule too" : ""));
             }
         }
-        WeightRule[] r = new WeightRule[model.size()];
-        for (Map.Entry<Integer, WeightRule> e : rules.entrySet()) {
-            int p = e.getKey();
-            if (p < 0 || p >= model.size()) {
-                throw new ZotuneException("trainable set: a rule for parameter " + p + " of a model with "
-                        + model.size());
-            }
-            r[p] = e.getValue();
-        }
+        WeightRule[] r = ruleArray(model, rules);
         int[] none = new int[tensors.size()];
         Arrays.fill(none, -1);
         return new TrainableSet(model.size(), tensors, none, r, Map.of(), deltas);
@@ -121,15 +113,7 @@ public final class TrainableSet {
      */
     public static TrainableSet prefixes(List<ParamSpec> model, List<ParamSpec> tensors, Map<Integer, int[]> prefixes,
                                         Map<Integer, WeightRule> rules) {
-        WeightRule[] r = new WeightRule[model.size()];
-        for (Map.Entry<Integer, WeightRule> e : rules.entrySet()) {
-            int p = e.getKey();
-            if (p < 0 || p >= model.size()) {
-                throw new ZotuneException("trainable set: a rule for parameter " + p + " of a model with "
-                        + model.size());
-            }
-            r[p] = e.getValue();
-        }
+        WeightRule[] r = ruleArray(model, rules);
         int[] none = new int[tensors.size()];
         Arrays.fill(none, -1);
         Map<Integer, int[]> copy = new java.util.HashMap<>();
@@ -144,6 +128,20 @@ public final class TrainableSet {
             copy.put(p, kv.clone());
         }
         return new TrainableSet(model.size(), tensors, none, r, copy);
+    }
+
+    /** Per model parameter its rule (null: frozen), each key checked to be one of the model's parameters. */
+    private static WeightRule[] ruleArray(List<ParamSpec> model, Map<Integer, WeightRule> rules) {
+        WeightRule[] r = new WeightRule[model.size()];
+        for (Map.Entry<Integer, WeightRule> e : rules.entrySet()) {
+            int p = e.getKey();
+            if (p < 0 || p >= model.size()) {
+                throw new ZotuneException("trainable set: a rule for parameter " + p + " of a model with "
+                        + model.size());
+            }
+            r[p] = e.getValue();
+        }
+        return r;
     }
 
     /** What is added to the output of the projection whose weight is parameter p, or null. */

@@ -101,8 +101,21 @@ public final class HeadFolder {
             throw new ZotuneException(where + " has " + w.shape()[0] + " rows, and " + configFile(checkpoint)
                     + " has no id2label to say which label each row is (the data's labels: " + labels + ")");
         }
+        return rows(where, "config.json id2label", w, b, named, labels, hidden);
+    }
+
+    /**
+     * A classifier's tensors (weight, bias) whose row i is label {@code named.get(i)}, with row c holding
+     * {@code labels.get(c)}'s row: the tensors themselves when in the same order, else reordered.
+     *
+     * @param where     the classifier's source in messages
+     * @param namedFrom where {@code named} was read, in messages
+     * @throws ZotuneException in one line when {@code named} is not the data's labels or a shape does not fit
+     */
+    static List<HostTensor> rows(String where, String namedFrom, HostTensor w, HostTensor b, List<String> named,
+            List<String> labels, int hidden) {
         if (!new HashSet<>(named).equals(new HashSet<>(labels)) || named.size() != labels.size()) {
-            throw new ZotuneException(where + "'s labels " + named + " (config.json id2label) are not the data's "
+            throw new ZotuneException(where + "'s labels " + named + " (" + namedFrom + ") are not the data's "
                     + "labels " + labels + ": objective head scores the labels it was trained on");
         }
         long[][] shapes = {{labels.size(), hidden}, {labels.size()}};

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.zotune.ZotuneException;
@@ -34,7 +35,7 @@ public final class PeftImport {
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
     /** A read adapter: its LoRA set over the model and its tensors in {@link Lora#tensors()}'s order and layout. */
-    public record Adapter(Lora lora, List<HostTensor> tensors, String baseModel) {
+    public record Adapter(Lora lora, List<HostTensor> tensors, String baseModel, AdapterClassifier classifier) {
     }
 
     private PeftImport() {
@@ -66,13 +67,10 @@ public final class PeftImport {
         refuseNonEmpty(cfgFile, c, "rank_pattern");
         refuseNonEmpty(cfgFile, c, "alpha_pattern");
         JsonNode saved = c.get("modules_to_save");
-        if ("SEQ_CLS".equals(c.path("task_type").asText(null)) && saved != null && saved.isArray()
-                && !saved.isEmpty()) {
-            throw new ZotuneException(cfgFile + ": a sequence classifier's adapter (task_type SEQ_CLS, modules_to_save "
-                    + saved + "): its classifier has no place in the model opened here (fill-mask, embed, eval); "
-                    + "only adapters without modules_to_save are applied");
+        boolean classifier = saved != null && saved.isArray() && !saved.isEmpty();
+        if (!classifier) {
+            refuseNonEmpty(cfgFile, c, "modules_to_save");
         }
-        refuseNonEmpty(cfgFile, c, "modules_to_save");
         refuseNonEmpty(cfgFile, c, "layers_to_transform");
         refuseNonEmpty(cfgFile, c, "exclude_modules");
         refuseNonEmpty(cfgFile, c, "layer_replication");
@@ -100,11 +98,16 @@ public final class PeftImport {
         }
         ModelFamily f = model.config().family();
         SafetensorsFile file = SafetensorsFile.open(weights);
+        // a sequence classifier's head (SEQ_CLS modules_to_save) is taken out; the rest is the LoRA adapter
+        Map<String, HostTensor> own = new java.util.LinkedHashMap<>(file.tensors());
+        AdapterClassifier head = classifier ? AdapterClassifier.take(cfgFile.toString(), weights.toString(), saved,
+                own, file.metadata() == null ? Map.of() : file.metadata(), Lora.PEFT_PREFIX,
+                model.config().encoder() != null ? model.config().hiddenSize() : -1) : null;
         JsonNode task = c.get("task_type");
         PeftClass cls;
         try {
             cls = PeftClass.detect(f.architecture(), f.hfModelType(), task == null || task.isNull() ? null
-                    : task.asText(), file.tensors().keySet());
+                    : task.asText(), own.keySet());
         } catch (ZotuneException e) {
             throw new ZotuneException(dir + ": " + e.getMessage(), e);
         }
@@ -120,12 +123,12 @@ public final class PeftImport {
         checkFinite(weights, file);
         List<HostTensor> tensors;
         try {
-            tensors = lora.fromPeft(file.tensors(), keys);
+            tensors = lora.fromPeft(own, keys);
         } catch (ZotuneException e) {
             throw new ZotuneException(weights + ": " + e.getMessage(), e);
         }
         lora.requireFiniteUpdate(weights.toString(), tensors);
-        return new Adapter(lora, tensors, c.path("base_model_name_or_path").asText(null));
+        return new Adapter(lora, tensors, c.path("base_model_name_or_path").asText(null), head);
     }
 
     /**

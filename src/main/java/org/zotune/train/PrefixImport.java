@@ -25,7 +25,7 @@ public final class PrefixImport {
     private static final String TENSOR = "prompt_embeddings";
 
     /** A read adapter: its prefix over the model and its tensors in {@link Prefix#tensors()}'s order. */
-    public record Adapter(Prefix prefix, List<HostTensor> tensors, String baseModel) {
+    public record Adapter(Prefix prefix, List<HostTensor> tensors, String baseModel, AdapterClassifier classifier) {
     }
 
     private PrefixImport() {
@@ -74,17 +74,15 @@ public final class PrefixImport {
                     + "keys and values themselves (prefix_projection false)");
         }
         JsonNode saved = c.get("modules_to_save");
-        if (saved != null && saved.isArray() && !saved.isEmpty()) {
-            throw new ZotuneException(cfgFile + ": a prefix trained with modules_to_save " + saved + (
-                    "SEQ_CLS".equals(c.path("task_type").asText(null)) ? " (task_type SEQ_CLS: a sequence "
-                    + "classifier's head)" : "") + ": those modules have no place in the model opened here "
-                    + "(fill-mask, embed, eval); only prefixes without modules_to_save are applied");
-        }
         Prefix prefix = Prefix.of(m, p.asInt(), 1);
         SafetensorsFile file = SafetensorsFile.open(weights);
         PeftImport.checkBase(dir, c, file, baseWeights);
         PeftImport.checkFinite(weights, file);
-        Map<String, HostTensor> tensors = file.tensors();
+        Map<String, HostTensor> tensors = new java.util.LinkedHashMap<>(file.tensors());
+        // a sequence classifier's head (SEQ_CLS modules_to_save) is taken out; the rest is the prefix
+        AdapterClassifier head = saved != null && saved.isArray() && !saved.isEmpty() ? AdapterClassifier.take(
+                cfgFile.toString(), weights.toString(), saved, tensors, file.metadata() == null ? Map.of()
+                : file.metadata(), PrefixExport.SAVED_PREFIX, m.encoder() != null ? m.hiddenSize() : -1) : null;
         for (String name : tensors.keySet()) {
             if (!name.equals(TENSOR)) {
                 throw new ZotuneException(weights + ": tensor " + name + " is not a prefix adapter's (it holds one "
@@ -96,7 +94,7 @@ public final class PrefixImport {
             throw new ZotuneException(weights + ": tensor " + TENSOR + " is missing");
         }
         return new Adapter(prefix, prefix.fromPeft(table, weights.toString()),
-                c.path("base_model_name_or_path").asText(null));
+                c.path("base_model_name_or_path").asText(null), head);
     }
 
     private static void requireInt(Path cfg, JsonNode c, String key, int want, String what) {

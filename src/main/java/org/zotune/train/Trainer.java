@@ -606,6 +606,9 @@ public final class Trainer {
             Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
             Map<String, String> prefixMeta = new java.util.LinkedHashMap<>(meta);
             prefixMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
+            if (head != null) { // which label each classifier row is, and how the head pools: eval scores it so
+                prefixMeta.putAll(AdapterClassifier.metadata(head.labels(), head.options().pooling()));
+            }
             PrefixExport.write(out, prefix, config.model(), modelConfig, trained, prefixMeta);
             return;
         }
@@ -614,6 +617,9 @@ public final class Trainer {
             List<HostTensor> adapters = trained;
             Map<String, String> adapterMeta = new java.util.LinkedHashMap<>(meta);
             adapterMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
+            if (head != null) {
+                adapterMeta.putAll(AdapterClassifier.metadata(head.labels(), head.options().pooling()));
+            }
             PeftExport.write(adapter, lora, config.model(), modelConfig.family(), PeftExport.modelClass(config,
                     modelConfig), adapters, adapterMeta);
             if (config.peft().merge()) {

@@ -297,7 +297,7 @@ class EvalCommandEncoderTest {
         Path bare = TinyBertFolder.write(dir.resolve("bare"), 5, false);
         Path mlm = TinyBertFolder.write(dir.resolve("mlm"), 6, true);
         eval(bare, "--objective", "head").assertUsageError(bare.toString(), "objective head",
-                "has none: use objective similarity");
+                "has none, nor an adapter given", "use objective similarity");
         eval(bare, "--objective", "mlm", "--template", "{text} It was [MASK].", "--verbalizer",
                 "pos=great,neg=terrible").assertUsageError(bare.toString(), "objective mlm", "has none");
         eval(mlm, "--objective", "mlm", "--template", "{text} It was [MASK].", "--verbalizer",

@@ -74,6 +74,15 @@ class AdapterRoundTripTest {
             withAdapter = m.evaluate(DataSet.text(dev), 32, 16, 7).loss();
             ids = m.tokenize("Emma was handsome, clever, and rich, with a comfortable home.");
             adapterLogits = m.logits(ids, ids.length - 1).rows()[0];
+            // the API's export merges the adapter as the run's peft.merge did: model/'s tensors bit for bit
+            m.export(dir.resolve("exported"));
+        }
+        var runMerged = org.zotune.model.io.SafetensorsFile.open(run.resolve("model/model.safetensors")).tensors();
+        var exported = org.zotune.model.io.SafetensorsFile.open(dir.resolve("exported/model.safetensors")).tensors();
+        assertEquals(runMerged.keySet(), exported.keySet());
+        for (String k : runMerged.keySet()) {
+            assertArrayEquals(runMerged.get(k).toFloats(), exported.get(k).toFloats(), "Model.export vs the run's "
+                    + "merged model/: " + k);
         }
         assertEquals(runDevLoss, withAdapter, 0.0, "the loaded adapter scores dev as the run did");
         assertNotEquals(plain, withAdapter, "the adapter changes the model");

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.zotune.api.DataSet;
 import org.zotune.api.Device;
 import org.zotune.api.FineTune;
 import org.zotune.api.MaskPrediction;
@@ -32,7 +33,8 @@ import org.zotune.tensor.HostTensor;
  * Prefix tuning with the masked-LM objective on a tiny random BertForMaskedLM: the run trains (the dev loss moves),
  * writes its PEFT prefix adapter (2 layers, 2 heads of 8: token_dim 16, task_type null), the trajectory replays to
  * that adapter bit for bit, and {@link Model#open(ModelSource, Device, Precision, Path)} applies it to fill-mask;
- * with objective head the classifier trains beside the prefix and is exported as PEFT's SEQ_CLS modules_to_save.
+ * with objective head the classifier trains beside the prefix, is exported as PEFT's SEQ_CLS modules_to_save and
+ * scores through the API's eval as the run's dev evaluation did.
  */
 class PrefixEncoderRunTest {
     @TempDir
@@ -210,10 +212,15 @@ class PrefixEncoderRunTest {
         assertEquals(cfg.get("modules_to_save"), new ObjectMapper().readTree(replayed.resolve(
                 "adapter_config.json").toFile()).get("modules_to_save"));
 
-        // the SEQ_CLS adapter itself is refused where its classifier has no place
-        org.zotune.ZotuneException e = org.junit.jupiter.api.Assertions.assertThrows(
-                org.zotune.ZotuneException.class, () -> Model.open(ModelSource.of(model), Device.CPU,
-                        Precision.F32, adapter).close());
-        assertTrue(e.getMessage().contains("modules_to_save [\"classifier\"] (task_type SEQ_CLS"), e.getMessage());
+        // the SEQ_CLS adapter itself: the API's eval scores the data as the run's final dev evaluation did (objective
+        // auto picks head: the adapter's classifier, its labels and pooling from the adapter's metadata)
+        try (Model m = Model.open(ModelSource.of(model), Device.CPU, Precision.F32, adapter)) {
+            org.zotune.api.EvalResult e = m.evaluate(DataSet.jsonl(data), 16, 6, 3);
+            System.out.println("head + prefix adapter, API eval: loss " + e.loss() + ", accuracy " + e.accuracy()
+                    + " (the run's final dev: " + s.finalDev().loss() + ", " + s.finalDev().accuracy() + ")");
+            assertEquals(s.finalDev().loss(), e.loss(), 1e-9 * s.finalDev().loss());
+            assertEquals(s.finalDev().accuracy(), e.accuracy());
+            assertEquals(6, e.examples());
+        }
     }
 }
