@@ -2,10 +2,8 @@ package org.zotune.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import org.zotune.ZotuneException;
 import org.zotune.api.Device;
 import org.zotune.api.FineTune;
@@ -63,15 +61,7 @@ public final class ReplayCommand implements Callable<Integer> {
             Runs.requireExisting(Path.of(base), "base model");
         }
         Runs.requireExisting(trajectory, "trajectory");
-        if (Files.isDirectory(out)) {
-            try (Stream<Path> s = Files.list(out)) {
-                if (s.findAny().isPresent()) {
-                    throw new ZotuneException("--out " + out + " is not empty");
-                }
-            }
-        } else if (Files.exists(out)) {
-            throw new ZotuneException("--out " + out + " is a file");
-        }
+        Runs.requireEmptyOutputFolder(out, "--out");
         if (!device.equals("cpu") && !device.equals("cuda")) {
             throw new ZotuneException("--device must be cpu or cuda, got '" + device + "'");
         }

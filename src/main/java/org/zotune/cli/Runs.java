@@ -36,6 +36,25 @@ final class Runs {
         return path;
     }
 
+    /**
+     * Fails with a one-line message unless {@code dir} is absent or an empty folder (an output folder zotune fills:
+     * nothing the user has there is overwritten). {@code option} names the flag. Checked before the model loads.
+     */
+    static Path requireEmptyOutputFolder(Path dir, String option) {
+        if (Files.isDirectory(dir)) {
+            try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+                if (s.findAny().isPresent()) {
+                    throw new ZotuneException(option + " " + dir + " is not empty");
+                }
+            } catch (java.io.IOException e) {
+                throw new ZotuneException(option + " " + dir + ": cannot list: " + e.getMessage(), e);
+            }
+        } else if (Files.exists(dir)) {
+            throw new ZotuneException(option + " " + dir + " is a file");
+        }
+        return dir;
+    }
+
     /** One JSON line: steps, stop reason, dev/test metrics, the run folder. */
     static String summaryLine(FineTuneResult s) {
         ObjectNode o = new ObjectMapper().createObjectNode();

@@ -142,5 +142,13 @@ class ReplayEncoderCliTest {
         CliRun.of("replay", "--base", bare.toString(), "--trajectory", old.toString(), "--out",
                 dir.resolve("x").toString()).assertUsageError(old.toString(), "records no head");
         assertFalse(Files.exists(dir.resolve("x")), "a refused replay writes nothing");
+
+        // an --out with something in it, or a file, is refused before the base loads: nothing is overwritten
+        Path full = Files.createDirectories(dir.resolve("full"));
+        Files.writeString(full.resolve("keep.txt"), "mine");
+        runs.replay(bare, head, "full").assertUsageError("--out " + full + " is not empty");
+        assertEquals("mine", Files.readString(full.resolve("keep.txt")));
+        Path file = Files.writeString(dir.resolve("a-file"), "mine");
+        runs.replay(bare, head, "a-file").assertUsageError("--out " + file + " is a file");
     }
 }
