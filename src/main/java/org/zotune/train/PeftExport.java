@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.function.Function;
 import org.zotune.ZotuneException;
 import org.zotune.model.ModelFamily;
+import org.zotune.model.ParamSpec;
 import org.zotune.model.io.AtomicFiles;
 import org.zotune.model.io.SafetensorsWriter;
 import org.zotune.peft.Lora;
@@ -88,16 +89,28 @@ public final class PeftExport {
         if (t.regex() != null) {
             o.put("target_modules", t.regex());
         }
-        if (lora.saved().length > 0) { // the modules trained in full (SEQ_CLS: the classifier), as PEFT lists them
-            java.util.Set<String> names = new java.util.LinkedHashSet<>();
-            for (int i = 0; i < lora.saved().length; i++) {
-                String n = lora.tensors().get(2 * lora.targets().size() + i).name();
-                names.add(keys.apply(n.substring(0, n.lastIndexOf('.'))));
-            }
-            ArrayNode saved = o.putArray("modules_to_save");
-            names.forEach(saved::add);
-        }
+        int first = 2 * lora.targets().size();
+        putModulesToSave(o, lora.tensors().subList(first, first + lora.saved().length), keys);
         return o;
+    }
+
+    /**
+     * adapter_config.json's {@code modules_to_save}: the modules of the parameters an adapter trains in full beside
+     * its own tensors (SEQ_CLS: the classifier), each named once as PEFT lists them; nothing when there are none.
+     *
+     * @param saved the saved parameters' specs (their model names, e.g. {@code classifier.weight})
+     * @param keys  a module name to its name in the adapter's model class
+     */
+    static void putModulesToSave(ObjectNode o, List<ParamSpec> saved, Function<String, String> keys) {
+        if (saved.isEmpty()) {
+            return;
+        }
+        java.util.Set<String> names = new java.util.LinkedHashSet<>();
+        for (ParamSpec s : saved) {
+            names.add(keys.apply(s.name().substring(0, s.name().lastIndexOf('.'))));
+        }
+        ArrayNode a = o.putArray("modules_to_save");
+        names.forEach(a::add);
     }
 
     /**

@@ -77,15 +77,8 @@ public final class PrefixExport {
         o.put("encoder_hidden_size", model.hiddenSize());
         o.put("prefix_projection", false);
         o.put("inference_mode", true);
-        if (prefix.saved().length > 0) { // the modules trained in full (SEQ_CLS: the classifier), as PEFT lists them
-            java.util.Set<String> names = new java.util.LinkedHashSet<>();
-            for (int i = prefix.prefixTensors(); i < prefix.tensors().size(); i++) {
-                String n = prefix.tensors().get(i).name();
-                names.add(n.substring(0, n.lastIndexOf('.')));
-            }
-            com.fasterxml.jackson.databind.node.ArrayNode saved = o.putArray("modules_to_save");
-            names.forEach(saved::add);
-        }
+        PeftExport.putModulesToSave(o, prefix.tensors().subList(prefix.prefixTensors(), prefix.tensors().size()),
+                java.util.function.Function.identity());
         return o;
     }
 }
