@@ -619,12 +619,18 @@ public final class Model implements AutoCloseable {
         if (kind == TrainConfig.ObjectiveKind.HEAD && pooling == null) {
             // the run's own pooling: its head was trained on it
             pooling = adapterHead != null ? adapterHead.pooling() : HeadFolder.pooling(checkpoint);
-            poolingFrom = pooling == null ? " (the default)" : adapterHead != null ? " (the adapter's metadata "
-                    + AdapterClassifier.POOLING + ")" : " (config.json's zotune_pooling)";
-            if (pooling != null && !List.of("mean", "cls").contains(pooling)) {
-                throw new ZotuneException(checkpoint.source() + ": config.json's zotune_pooling '" + pooling
-                        + "' is not mean or cls");
+            String source = adapterHead != null ? "the adapter's metadata " + AdapterClassifier.POOLING
+                    : pooling == null ? null : HeadFolder.poolingSource(checkpoint);
+            poolingFrom = pooling == null ? " (the default)" : " (" + source + ")";
+            if (pooling != null && !List.of("mean", "cls", "pooler").contains(pooling)) {
+                throw new ZotuneException((adapterHead != null ? adapterHead.source() : checkpoint.source()) + ": "
+                        + source + " '" + pooling + "' is not mean, cls or pooler");
             }
+        }
+        if (kind == TrainConfig.ObjectiveKind.HEAD && "pooler".equals(pooling) && !encoder.hasPooler()) {
+            throw new ZotuneException(checkpoint.source() + ": objective head with pooling pooler" + poolingFrom
+                    + " classifies the pooler's output, and this " + family + " checkpoint has no pooler "
+                    + "(pooler.dense weights); use mean or cls");
         }
         if (kind == TrainConfig.ObjectiveKind.SIMILARITY) {
             if (pooling != null) {
@@ -663,7 +669,7 @@ public final class Model implements AutoCloseable {
         // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
         List<String> labels = read.labels() != null ? read.labels() : td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<String> named = adapterHead != null ? adapterHead.labels() : HeadFolder.labels(checkpoint);
+            List<String> named = adapterHead != null ? adapterHead.labels() : HeadFolder.labelsFor(checkpoint, labels);
             if (named != null && named.containsAll(labels)) {
                 labels = new ArrayList<>(labels);
                 for (String l : named) {

@@ -112,8 +112,10 @@ public final class EvalCommand implements Callable<Integer> {
     ObjectiveChoice objective;
 
     @Option(names = "--pooling", paramLabel = "mean|cls|pooler",
-            description = "Objective head: mean or cls (default: config.json's zotune_pooling, else mean); objective "
-                    + "similarity: mean, cls or pooler (default mean). As keys head.pooling, similarity.pooling.")
+            description = "Objective head: mean, cls or pooler (default: the classifier's own: config.json's "
+                    + "zotune_pooling or the adapter's; pooler for a Hugging Face BertForSequenceClassification or "
+                    + "RobertaForSequenceClassification folder; else mean); objective similarity: mean, cls or pooler "
+                    + "(default mean). As keys head.pooling, similarity.pooling.")
     String pooling;
 
     @Option(names = "--temperature", paramLabel = "T",

@@ -63,6 +63,14 @@ public interface Architecture {
         return java.util.Set.of();
     }
 
+    /**
+     * The name a Hugging Face checkpoint stores parameter {@code name} under (the inverse of {@link #canonicalName}
+     * where that renames more than a prefix), given the names of every parameter written beside it.
+     */
+    default String hfName(String name, java.util.Set<String> names) {
+        return name;
+    }
+
     /** One parameter (named, in zotune's layout) to Hugging Face's layout. */
     default HostTensor toHf(HostTensor t) {
         return t;

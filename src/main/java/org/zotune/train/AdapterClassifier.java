@@ -22,14 +22,14 @@ import org.zotune.tensor.HostTensor;
  * @param weight  [labels, hidden], named {@code classifier.weight}
  * @param bias    [labels], named {@code classifier.bias}
  * @param labels  row i's label
- * @param pooling mean or cls
+ * @param pooling mean, cls or pooler
  * @param source  the adapter's weights file, in messages
  */
 public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String> labels, String pooling,
         String source) {
     /** Safetensors metadata key: the classifier rows' labels, a JSON list of strings. */
     public static final String LABELS = "zotune_id2label";
-    /** Safetensors metadata key: the head's pooling (mean or cls). */
+    /** Safetensors metadata key: the head's pooling (mean, cls or pooler). */
     public static final String POOLING = "zotune_pooling";
     /** The modules_to_save a SEQ_CLS adapter of zotune's lists. */
     public static final String MODULE = "classifier";
@@ -104,8 +104,9 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
                     + rows + " rows' labels, each once");
         }
         String pooling = metadata.get(POOLING);
-        if (pooling != null && !List.of("mean", "cls").contains(pooling)) {
-            throw new ZotuneException(weightsFile + ": metadata " + POOLING + " '" + pooling + "' is not mean or cls");
+        if (pooling != null && !List.of("mean", "cls", "pooler").contains(pooling)) {
+            throw new ZotuneException(weightsFile + ": metadata " + POOLING + " '" + pooling + "' is not mean, cls "
+                    + "or pooler");
         }
         return new AdapterClassifier(HostTensor.ofFloats(org.zotune.model.SequenceClassifier.WEIGHT, w.toFloats(),
                 w.shape()), HostTensor.ofFloats(org.zotune.model.SequenceClassifier.BIAS, b.toFloats(), b.shape()),

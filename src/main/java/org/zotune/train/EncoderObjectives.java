@@ -48,6 +48,11 @@ final class EncoderObjectives {
             throw new ZotuneException(source + ": key 'similarity.pooling' is pooler, and this " + model.config()
                     .family() + " checkpoint has no pooler (pooler.dense weights); use mean or cls");
         }
+        if (c.objectiveKind() == TrainConfig.ObjectiveKind.HEAD
+                && c.head().poolingKind() == HeadClassification.Pooling.POOLER && !model.hasPooler()) {
+            throw new ZotuneException(source + ": key 'head.pooling' is pooler, and this " + model.config()
+                    .family() + " checkpoint has no pooler (pooler.dense weights); use mean or cls");
+        }
     }
 
     /** The run's objective over the training set's {@code labels} (gold order). */
@@ -139,6 +144,15 @@ final class EncoderObjectives {
                 org.zotune.model.Checkpoint checkpoint) {
             if (!HeadFolder.hasClassifier(checkpoint)) {
                 return new Head(model, labels, options, body, model.zeroHead());
+            }
+            // the classifier was fitted to one pooling's vectors: starting it on another's would be a new head
+            String trained = HeadFolder.pooling(checkpoint);
+            String asked = options.poolingKind().name().toLowerCase(java.util.Locale.ROOT);
+            if (!asked.equals(trained == null ? "mean" : trained)) {
+                throw new ZotuneException(checkpoint.source() + ": its classifier pools by " + (trained == null
+                        ? "mean (the default: config.json says nothing)" : trained + " (" + HeadFolder.poolingSource(
+                        checkpoint) + ")") + ", and key 'head.pooling' is " + asked + ": set head.pooling: "
+                        + (trained == null ? "mean" : trained) + " to train on from this classifier");
             }
             return new Head(model, labels, options, body, HeadFolder.classifier(checkpoint, labels,
                     model.config().hiddenSize()));

@@ -40,10 +40,36 @@ public final class HeadFolder {
         return dir.resolve(HfCheckpoint.CONFIG);
     }
 
-    /** config.json's {@code zotune_pooling} (how the run pooled the head's input), or null when absent. */
+    /**
+     * How the folder's classifier pools its input: config.json's {@code zotune_pooling} (a head run's export); else
+     * {@code pooler} for a Hugging Face sequence classifier (architectures {@code BertForSequenceClassification},
+     * {@code RobertaForSequenceClassification}: both classify tanh(dense(·)) of the first token, zotune's pooling
+     * pooler); else null (zotune's default, mean).
+     */
     public static String pooling(Checkpoint checkpoint) {
-        JsonNode p = config(checkpoint).path("zotune_pooling");
-        return p.isTextual() ? p.asText() : null;
+        JsonNode c = config(checkpoint);
+        JsonNode p = c.path("zotune_pooling");
+        if (p.isTextual()) {
+            return p.asText();
+        }
+        return hfSequenceClassifier(c) != null ? "pooler" : null;
+    }
+
+    /** Where {@link #pooling} was read, for messages. */
+    public static String poolingSource(Checkpoint checkpoint) {
+        JsonNode c = config(checkpoint);
+        return c.path("zotune_pooling").isTextual() ? "config.json's zotune_pooling" : "config.json's architectures "
+                + hfSequenceClassifier(c) + ", which classifies the pooler's output";
+    }
+
+    /** config.json's architectures entry that names a Hugging Face ...ForSequenceClassification class, or null. */
+    private static String hfSequenceClassifier(JsonNode config) {
+        for (JsonNode a : config.path("architectures")) {
+            if (a.isTextual() && a.asText().endsWith("ForSequenceClassification")) {
+                return a.asText();
+            }
+        }
+        return null;
     }
 
     /** config.json's {@code id2label} as a list (index i: label i), or null when absent. */
@@ -101,7 +127,40 @@ public final class HeadFolder {
             throw new ZotuneException(where + " has " + w.shape()[0] + " rows, and " + configFile(checkpoint)
                     + " has no id2label to say which label each row is (the data's labels: " + labels + ")");
         }
-        return rows(where, "config.json id2label", w, b, named, labels, hidden);
+        String from = "config.json id2label";
+        if (!named.equals(labelsFor(checkpoint, labels))) {
+            named = labelsFor(checkpoint, labels);
+            from = "config.json id2label LABEL_0.." + (named.size() - 1) + ", transformers' default names, read as "
+                    + "the labels 0.." + (named.size() - 1);
+        }
+        return rows(where, from, w, b, named, labels, hidden);
+    }
+
+    /**
+     * config.json's id2label as the names of {@code dataLabels}: transformers' default names LABEL_0, LABEL_1, ...
+     * (a classifier saved without names) are the labels "0", "1", ... when every data label is such an integer below
+     * their count, as GLUE's files and integer JSON labels give; otherwise the names as they are (null when absent).
+     */
+    public static List<String> labelsFor(Checkpoint checkpoint, List<String> dataLabels) {
+        List<String> named = labels(checkpoint);
+        if (named == null || !hfDefaultNames(named)) {
+            return named;
+        }
+        List<String> ids = new ArrayList<>(named.size());
+        for (int i = 0; i < named.size(); i++) {
+            ids.add(Integer.toString(i));
+        }
+        return ids.containsAll(dataLabels) ? List.copyOf(ids) : named;
+    }
+
+    /** Whether id2label holds transformers' default names, LABEL_0, LABEL_1, ... in index order. */
+    private static boolean hfDefaultNames(List<String> named) {
+        for (int i = 0; i < named.size(); i++) {
+            if (!named.get(i).equals("LABEL_" + i)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

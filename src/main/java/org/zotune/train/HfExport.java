@@ -77,10 +77,14 @@ public final class HfExport {
             }
         }
         ByteBuffer scratch = largest == 0 ? null : ByteBuffer.allocate(Math.toIntExact(largest));
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (HostTensor t : params) {
+            names.add(t.name());
+        }
         List<SafetensorsWriter.Entry> hf = new ArrayList<>(params.size());
         for (HostTensor t : params) {
-            hf.add(new SafetensorsWriter.Entry(t.name(), t.dtype(), arch.hfShape(t.name(), t.shape()),
-                    () -> arch.toHf(t, scratch).bytes()));
+            hf.add(new SafetensorsWriter.Entry(arch.hfName(t.name(), names), t.dtype(),
+                    arch.hfShape(t.name(), t.shape()), () -> arch.toHf(t, scratch).bytes()));
         }
         SafetensorsWriter.writeEntries(file, hf, metadata);
     }
@@ -112,10 +116,12 @@ public final class HfExport {
     /**
      * Marks the folder {@link #write} just wrote as a sequence classifier (objective head): config.json gains
      * architectures {@code BertForSequenceClassification} (a bare BERT; a BERT with the masked-LM head keeps its class,
-     * whose tensors the folder still holds, and RoBERTa keeps its own: its Hugging Face head is another shape),
-     * {@code num_labels}, {@code id2label} / {@code label2id} and {@code zotune_pooling}. Transformers'
-     * BertForSequenceClassification classifies the pooler's output, zotune's head the mean or first-token pooled
-     * hidden states: zotune_pooling says which, so the weights reproduce zotune's predictions when pooled that way.
+     * whose tensors the folder still holds), or {@code RobertaForSequenceClassification} for a bare RoBERTa with a
+     * pooler (whose pooler and classifier {@link #write} names as that class's classifier.dense and
+     * classifier.out_proj; a RoBERTa without a pooler keeps its class: its head is not that class's shape),
+     * {@code num_labels}, {@code id2label} / {@code label2id} and {@code zotune_pooling}. Transformers' classes
+     * classify the pooler's output (zotune's pooling pooler: the same predictions), zotune's head may pool the mean
+     * or the first token's hidden state instead: zotune_pooling says which.
      */
     public static void classifierConfig(Path dir, ModelConfig config, List<String> labels, String pooling) {
         Path file = dir.resolve(HfCheckpoint.CONFIG);
@@ -128,8 +134,13 @@ public final class HfExport {
         }
         // a bare BERT becomes a sequence classifier; one with the masked-LM head keeps its class (BertForMaskedLM),
         // since its cls.predictions tensors stay in the folder and zotune reads the head from architectures
-        if (config.family() == ModelFamily.BERT && (config.encoder() == null || !config.encoder().mlmHead())) {
+        boolean bare = config.encoder() == null || !config.encoder().mlmHead();
+        if (config.family() == ModelFamily.BERT && bare) {
             o.putArray("architectures").add("BertForSequenceClassification");
+        } else if (config.family() == ModelFamily.ROBERTA && bare && config.encoder() != null
+                && config.encoder().pooler()) {
+            // the pooler and the classifier were written under RobertaForSequenceClassification's names (hfName)
+            o.putArray("architectures").add("RobertaForSequenceClassification");
         }
         o.put("num_labels", labels.size());
         ObjectNode id2label = o.putObject("id2label");

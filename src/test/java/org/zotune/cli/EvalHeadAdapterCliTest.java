@@ -127,6 +127,6 @@ class EvalHeadAdapterCliTest {
                 HostTensor.ofFloats("base_model.classifier.weight", new float[2 * 3], 2, 3)), m -> { }))
                 .assertUsageError("the classifier's tensors have shapes [2, 3] and [2]", "[labels, 16]");
         eval(model, copy(adapter, "pooling", c -> { }, t -> { }, m -> m.put("zotune_pooling", "max")))
-                .assertUsageError("zotune_pooling 'max' is not mean or cls");
+                .assertUsageError("zotune_pooling 'max' is not mean, cls or pooler");
     }
 }

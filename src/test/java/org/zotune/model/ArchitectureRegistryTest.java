@@ -101,4 +101,34 @@ class ArchitectureRegistryTest {
         assertEquals("model.norm.weight", ModelFamily.LLAMA.architecture().canonicalName("norm.weight"));
         assertNotEquals(gpt2, ModelFamily.OPT.architecture());
     }
+
+    /**
+     * RobertaForSequenceClassification's head reads as the pooler and the classifier, and is written back under its
+     * names only when both are there (a bare RoBERTa's pooler, a head without a pooler keep zotune's names); BERT's
+     * names are the same in both directions.
+     */
+    @Test
+    void robertasClassificationHeadIsThePoolerAndTheClassifier() {
+        Architecture roberta = ModelFamily.ROBERTA.architecture();
+        assertEquals("roberta.pooler.dense.weight", roberta.canonicalName("classifier.dense.weight"));
+        assertEquals("roberta.pooler.dense.bias", roberta.canonicalName("classifier.dense.bias"));
+        assertEquals("classifier.weight", roberta.canonicalName("classifier.out_proj.weight"));
+        assertEquals("classifier.bias", roberta.canonicalName("classifier.out_proj.bias"));
+        assertEquals("roberta.pooler.dense.weight", roberta.canonicalName("pooler.dense.weight"));
+        Set<String> both = Set.of("roberta.pooler.dense.weight", "roberta.pooler.dense.bias", "classifier.weight",
+                "classifier.bias", "roberta.embeddings.word_embeddings.weight");
+        for (String n : both) {
+            assertEquals(n, roberta.canonicalName(roberta.hfName(n, both)), "round trip of " + n);
+        }
+        assertEquals("classifier.dense.weight", roberta.hfName("roberta.pooler.dense.weight", both));
+        assertEquals("classifier.out_proj.bias", roberta.hfName("classifier.bias", both));
+        Set<String> poolerAlone = Set.of("roberta.pooler.dense.weight", "roberta.pooler.dense.bias");
+        assertEquals("roberta.pooler.dense.weight", roberta.hfName("roberta.pooler.dense.weight", poolerAlone));
+        Set<String> headAlone = Set.of("classifier.weight", "classifier.bias");
+        assertEquals("classifier.weight", roberta.hfName("classifier.weight", headAlone));
+        Architecture bert = ModelFamily.BERT.architecture();
+        Set<String> bertBoth = Set.of("bert.pooler.dense.weight", "classifier.weight");
+        assertEquals("bert.pooler.dense.weight", bert.hfName("bert.pooler.dense.weight", bertBoth));
+        assertEquals("classifier.weight", bert.hfName("classifier.weight", bertBoth));
+    }
 }

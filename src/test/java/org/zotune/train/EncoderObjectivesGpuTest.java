@@ -28,8 +28,8 @@ import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 
 /**
- * Objectives similarity and head (with the body) on the CUDA engine (the eager step: pooling on the host) against the
- * CPU engine on a tiny random BertModel: ℓ± of every step within 1e-4 relative (float32 in another order); a linear
+ * Objectives similarity and head (with the body; head pooling mean, cls and BERT's pooler) on the CUDA engine against
+ * the CPU engine on a tiny random BertModel: ℓ± of every step within 1e-4 relative (float32 in another order); a linear
  * probe (the head alone under the mask) likewise, its θ the head's two tensors, and a state taken after two steps and
  * restored into a fresh engine continues bitwise. Skips itself without a usable CUDA device.
  */
@@ -129,15 +129,17 @@ class EncoderObjectivesGpuTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"similarity, zo-sgd", "similarity, zo-adamu", "head, zo-sgd", "head, zo-adam"})
-    void gpuEngineMatchesCpuEngine(String objective, String opt) throws IOException {
+    @CsvSource({"similarity, zo-sgd, mean", "similarity, zo-adamu, mean", "head, zo-sgd, mean", "head, zo-adam, mean",
+        "head, zo-sgd, pooler", "head, zo-adamu, cls"})
+    void gpuEngineMatchesCpuEngine(String objective, String opt, String pooling) throws IOException {
         Path folder = TinyBertFolder.write(dir.resolve("bert"), 7, false);
         LoadedEncoder m = ModelLoader.loadEncoder(folder);
         PrintWriter log = new PrintWriter(new StringWriter());
         try (HfTokenizer tok = HfTokenizer.load(folder.resolve("tokenizer.json"))) {
             PromptBatch batch = batch(tok);
-            TrainConfig cpuConfig = config("cpu", objective, opt);
-            TrainConfig gpuConfig = config("cuda", objective, opt);
+            String pool = objective + ".pooling=" + pooling;
+            TrainConfig cpuConfig = config("cpu", objective, opt, pool);
+            TrainConfig gpuConfig = config("cuda", objective, opt, pool);
             Objective obj = EncoderObjectives.objective(cpuConfig, new TextRowEncoder(tok, 64), List.of("0", "1"), 0);
             LanguageModel model = m.model();
             List<HostTensor> initial = m.parameters();

@@ -193,6 +193,10 @@ abstract class EncoderArchitecture implements Architecture {
 
     /** RoBERTa: RobertaForMaskedLM, names under roberta. and lm_head., positions from padding_idx + 1. */
     static final class RobertaArchitecture extends EncoderArchitecture {
+        private static final String HF_HEAD_DENSE = "classifier.dense.";
+        private static final String HF_HEAD_OUT = "classifier.out_proj.";
+        private static final String POOLER_DENSE = "roberta.pooler.dense.";
+
         @Override
         public String hfArchitecture() {
             return "RobertaForMaskedLM";
@@ -216,6 +220,44 @@ abstract class EncoderArchitecture implements Architecture {
         @Override
         int positionOffset(int padTokenId) {
             return padTokenId + 1;
+        }
+
+        /**
+         * RobertaForSequenceClassification's head (RobertaClassificationHead: out_proj(tanh(dense(h of the first
+         * token)))) is BERT's pooler followed by BERT's classifier under other names: its dense is read as the pooler,
+         * its out_proj as the classifier (objective head with pooling pooler).
+         */
+        @Override
+        public String canonicalName(String stored) {
+            if (stored.startsWith(HF_HEAD_DENSE)) {
+                return POOLER_DENSE + stored.substring(HF_HEAD_DENSE.length());
+            }
+            if (stored.startsWith(HF_HEAD_OUT)) {
+                return "classifier." + stored.substring(HF_HEAD_OUT.length());
+            }
+            return super.canonicalName(stored);
+        }
+
+        /**
+         * Back to RobertaForSequenceClassification's names when the parameters hold both the pooler and the
+         * classifier (a head run on a RoBERTa with a pooler): HF's class has no pooler and classifies through
+         * classifier.dense, so the pooler's weights go there; otherwise the names are zotune's.
+         */
+        @Override
+        public String hfName(String name, Set<String> names) {
+            boolean hfHead = names.contains(POOLER_DENSE + "weight")
+                    && names.contains(org.zotune.model.SequenceClassifier.WEIGHT);
+            if (!hfHead) {
+                return name;
+            }
+            if (name.startsWith(POOLER_DENSE)) {
+                return HF_HEAD_DENSE + name.substring(POOLER_DENSE.length());
+            }
+            if (name.equals(org.zotune.model.SequenceClassifier.WEIGHT)
+                    || name.equals(org.zotune.model.SequenceClassifier.BIAS)) {
+                return HF_HEAD_OUT + name.substring("classifier.".length());
+            }
+            return name;
         }
 
         @Override

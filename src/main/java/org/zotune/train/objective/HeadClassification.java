@@ -11,7 +11,9 @@ import org.zotune.model.SequenceClassifier;
 
 /**
  * The classification head (ALGORITHMS.md §6 (a)), objective {@code head}: each example is one row; its last hidden
- * states are pooled (the mean over its real tokens, or its first token's state) and the scores are
+ * states are pooled (the mean over its real tokens, its first token's state, or the encoder's pooler: tanh(dense(·))
+ * of the first token, what Hugging Face's BertForSequenceClassification and RobertaForSequenceClassification classify)
+ * and the scores are
  * s = W·pool(x) + b with the {@link SequenceClassifier}'s head W [labels, hidden], b [labels]; loss = mean
  * cross-entropy of softmax(s) against the gold label; prediction = argmax s. Pooling and the head's product run on the
  * host in double, like label similarity's pooling; the body's forward runs on the backend.
@@ -19,7 +21,7 @@ import org.zotune.model.SequenceClassifier;
 public final class HeadClassification implements AdditiveObjective, ChoiceScorer {
 
     /** How a row's last hidden states become the head's input. */
-    public enum Pooling { MEAN, CLS }
+    public enum Pooling { MEAN, CLS, POOLER }
 
     private final Pooling pooling;
 
@@ -61,16 +63,24 @@ public final class HeadClassification implements AdditiveObjective, ChoiceScorer
         for (int x = 0; x < n; x++) {
             rows[x] = batch.firstRow()[x];
         }
-        return Optional.of(new PooledChoices(batch.batch(), rows, batch.gold().clone(),
-                pooling == Pooling.CLS ? PooledChoices.Pooling.CLS : PooledChoices.Pooling.MEAN,
+        PooledChoices.Pooling p = switch (pooling) {
+            case MEAN -> PooledChoices.Pooling.MEAN;
+            case CLS -> PooledChoices.Pooling.CLS;
+            case POOLER -> PooledChoices.Pooling.POOLER;
+        };
+        return Optional.of(new PooledChoices(batch.batch(), rows, batch.gold().clone(), p,
                 PooledChoices.Scoring.HEAD, m.labels(), 1.0, m.headWeight(), m.headBias()));
     }
 
-    private static SequenceClassifier requireHead(LanguageModel model, PromptBatch batch) {
+    private SequenceClassifier requireHead(LanguageModel model, PromptBatch batch) {
         if (!(model instanceof SequenceClassifier m)) {
             throw new ZotuneException("objective head needs an encoder with a classification head; this model is a "
                     + model.config().family() + (model.kind() == LanguageModel.Kind.CAUSAL ? " decoder" : " encoder "
                     + "without one"));
+        }
+        if (pooling == Pooling.POOLER && !m.hasPooler()) {
+            throw new ZotuneException("head pooling 'pooler': this " + model.config().family() + " checkpoint has no "
+                    + "pooler (pooler.dense weights); use mean or cls");
         }
         for (int x = 0; x < batch.examples(); x++) {
             if (batch.candidates()[x] != 1) {
@@ -93,7 +103,9 @@ public final class HeadClassification implements AdditiveObjective, ChoiceScorer
         float[] w;
         float[] bias;
         try (Ops.Scope scope = ops.scope()) {
-            hidden = ops.toHost(m.hiddenStates(ops, weights, b, null));
+            org.zotune.backend.Tensor states = m.hiddenStates(ops, weights, b, null);
+            // the pooler's output [rows, h] stands where the first token's state would
+            hidden = ops.toHost(pooling == Pooling.POOLER ? m.pooled(ops, weights, states, seq) : states);
             w = ops.toHost(weights.weight(m.headWeight()));
             bias = ops.toHost(weights.weight(m.headBias()));
         }
@@ -102,9 +114,10 @@ public final class HeadClassification implements AdditiveObjective, ChoiceScorer
         for (int x = 0; x < n; x++) {
             int r = batch.firstRow()[x];
             java.util.Arrays.fill(pooled, 0);
-            if (pooling == Pooling.CLS) {
+            if (pooling != Pooling.MEAN) {
+                int at = pooling == Pooling.POOLER ? r * h : r * seq * h;
                 for (int i = 0; i < h; i++) {
-                    pooled[i] = hidden[r * seq * h + i];
+                    pooled[i] = hidden[at + i];
                 }
             } else {
                 int count = 0;

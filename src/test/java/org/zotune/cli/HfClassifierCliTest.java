@@ -1,0 +1,221 @@
+package org.zotune.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.zotune.cuda.Cuda;
+import org.zotune.model.io.SafetensorsFile;
+import org.zotune.model.tokenizer.HfTokenizer;
+
+/**
+ * Hugging Face sequence classifiers (tiny random BertForSequenceClassification and RobertaForSequenceClassification
+ * made by scripts/make_classifier_fixtures.py on the GPU host, under src/test/resources/classifier-fixtures; skipped
+ * while absent) read by zotune: {@code zotune eval} of the folder picks objective head with pooling pooler (the
+ * folder's architectures: both classes classify tanh(dense(·)) of the first token; RoBERTa's classifier.dense and
+ * classifier.out_proj read as the pooler and the classifier), matches transformers' id2label to the data's labels
+ * (BERT's by name; RoBERTa's default names LABEL_0..2 as the integer labels 0..2), and its per-row scores are
+ * transformers' logits: CPU f32 within 1e-5 + 1e-5·|ref| per value, CUDA relative to the largest logit (f32 1e-3, bf16
+ * 3e-2), the loss likewise. A ZO run from the folder with head pooling pooler exports under the class's own names
+ * (RoBERTa's classifier.dense/out_proj, no pooler tensors) and its model/ scores as the run's final dev evaluation; a
+ * run that asks another pooling of this classifier is refused in one line.
+ */
+class HfClassifierCliTest {
+    static final String FORMAT = "zotune-classifier-fixture-v1";
+    static final String MAKE = "python3 scripts/make_classifier_fixtures.py --out "
+            + "src/test/resources/classifier-fixtures";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path dir;
+
+    /** The fixture folder, or the test is skipped naming the command that makes it. */
+    static Path root() {
+        URL url = HfClassifierCliTest.class.getResource("/classifier-fixtures/manifest.json");
+        Assumptions.assumeTrue(url != null && "file".equals(url.getProtocol()),
+                "no classifier fixtures: run `" + MAKE + "` on the GPU host (torch, transformers, tokenizers)");
+        try {
+            return Path.of(url.toURI()).getParent();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static List<String> models(Path root) throws IOException {
+        JsonNode manifest = JSON.readTree(root.resolve("manifest.json").toFile());
+        assertEquals(FORMAT, manifest.get("format").asText(), "manifest format");
+        List<String> names = new ArrayList<>();
+        manifest.get("models").forEach(m -> names.add(m.asText()));
+        assertEquals(List.of("bert", "roberta"), names, "manifest models");
+        return names;
+    }
+
+    /** zotune eval of the folder on its data, with --predictions; returns the predictions, checks the summary. */
+    private List<JsonNode> eval(Path fixture, String device, String dtype) throws IOException {
+        Path pred = dir.resolve(fixture.getFileName() + "-" + device + "-" + dtype + ".jsonl");
+        CliRun r = CliRun.of("eval", "--model", fixture.resolve("model").toString(), "--format", "jsonl", "--data",
+                fixture.resolve("data.jsonl").toString(), "--device", device, "--dtype", dtype, "--batch-size", "3",
+                "--predictions", pred.toString(), "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("objective: head (auto: the folder has a classifier"), r.err());
+        assertTrue(r.err().contains("pooling pooler (config.json's architectures "), r.err());
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : Files.readAllLines(pred)) {
+            out.add(JSON.readTree(l));
+        }
+        List<String> lines = r.outLines();
+        out.add(JSON.readTree(lines.get(lines.size() - 1)));
+        return out;
+    }
+
+    /**
+     * The predictions against expected.json: scores (in id2label's order: the data's first rows list the labels in
+     * that order) within the tolerance, the predicted label transformers' argmax by name, the loss.
+     */
+    private void check(Path fixture, String device, String dtype, boolean perValue, double tol) throws IOException {
+        JsonNode ex = JSON.readTree(fixture.resolve("expected.json").toFile());
+        assertEquals(FORMAT, ex.get("format").asText());
+        List<JsonNode> got = eval(fixture, device, dtype);
+        JsonNode summary = got.remove(got.size() - 1);
+        JsonNode rows = ex.get("rows");
+        assertEquals(rows.size(), got.size(), "one prediction per row");
+        double worst = 0;
+        double largest = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            JsonNode want = rows.get(i).get("logits");
+            JsonNode have = got.get(i).get("scores");
+            assertEquals(want.size(), have.size(), "row " + i + " scores");
+            for (int c = 0; c < want.size(); c++) {
+                double a = want.get(c).asDouble();
+                double b = have.get(c).asDouble();
+                largest = Math.max(largest, Math.abs(a));
+                worst = Math.max(worst, Math.abs(a - b));
+                if (perValue) {
+                    assertEquals(a, b, tol + tol * Math.abs(a), ex.get("model").asText() + " row " + i + " label "
+                            + c);
+                }
+            }
+            String label = ex.get("id2label").get(Integer.toString(ex.get("predicted").get(i).asInt())).asText();
+            String expectedName = label.startsWith("LABEL_") ? label.substring(6) : label;
+            assertEquals(expectedName, got.get(i).get("predicted").asText(), "row " + i + " predicted label");
+        }
+        double loss = ex.get("loss").asDouble();
+        System.out.printf("%s %s %s: logits max |zotune - transformers| %.3g (largest %.3g, relative %.3g); loss %s "
+                + "vs %s%n", ex.get("model").asText(), device, dtype, worst, largest, worst / largest,
+                summary.get("loss").asDouble(), loss);
+        if (!perValue) {
+            assertTrue(worst <= tol * largest, "relative error " + worst / largest);
+        }
+        assertEquals(loss, summary.get("loss").asDouble(), tol * Math.abs(loss));
+    }
+
+    @Test
+    void cpuFloat32ScoresAsTransformers() throws IOException {
+        Path root = root();
+        for (String m : models(root)) {
+            Path fixture = root.resolve(m);
+            // the tokenizer folder gives transformers' ids (what the logits were computed on)
+            JsonNode ex = JSON.readTree(fixture.resolve("expected.json").toFile());
+            try (HfTokenizer tok = HfTokenizer.load(fixture.resolve("model/tokenizer.json"))) {
+                for (JsonNode row : ex.get("rows")) {
+                    List<Integer> want = new ArrayList<>();
+                    row.get("input_ids").forEach(x -> want.add(x.asInt()));
+                    List<Integer> have = new ArrayList<>();
+                    for (int id : tok.encode(row.get("text").asText())) {
+                        have.add(id);
+                    }
+                    assertEquals(want, have, m + ": " + row.get("text"));
+                }
+            }
+            check(fixture, "cpu", "f32", true, 1e-5);
+        }
+    }
+
+    @Test
+    @Tag("gpu")
+    void cudaScoresAsTransformers() throws IOException {
+        Path root = root();
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+        for (String m : models(root)) {
+            check(root.resolve(m), "cuda", "f32", false, 1e-3);
+            check(root.resolve(m), "cuda", "bf16", false, 3e-2);
+        }
+    }
+
+    /** A short ZO run from the fixture: pooling pooler, the exported names, eval of model/ = the final dev loss. */
+    @Test
+    void aRunFromTheClassifierExportsUnderTheClassesNames() throws IOException {
+        Path root = root();
+        for (String m : models(root)) {
+            Path fixture = root.resolve(m);
+            Path out = dir.resolve("run-" + m);
+            Path cfg = Files.writeString(dir.resolve(m + ".yaml"), String.join("\n",
+                    "model: '" + fixture.resolve("model") + "'", "objective: head", "head: {pooling: pooler}",
+                    "data:", "  format: jsonl", "  train: '" + fixture.resolve("data.jsonl") + "'",
+                    "  dev: '" + fixture.resolve("data.jsonl") + "'", "optimizer: {name: zo-sgd, lr: 0.01}",
+                    "eps: 0.001", "steps: 8", "batch_size: 4", "eval_every: 0", "device: cpu", "seed: 3",
+                    "out: '" + out + "'", ""));
+            CliRun r = CliRun.of("train", "--config", cfg.toString(), "--no-progress");
+            assertEquals(0, r.code(), r.err());
+            JsonNode s = JSON.readTree(out.resolve("summary.json").toFile());
+            double initial = s.get("initial_dev").get("loss").asDouble();
+            double expected = JSON.readTree(fixture.resolve("expected.json").toFile()).get("loss").asDouble();
+            assertEquals(expected, initial, 1e-5 * expected, m + ": the run starts from transformers' classifier");
+            Set<String> names = SafetensorsFile.open(out.resolve("model/model.safetensors")).tensors().keySet();
+            JsonNode config = JSON.readTree(out.resolve("model/config.json").toFile());
+            if (m.equals("roberta")) {
+                assertTrue(names.containsAll(List.of("classifier.dense.weight", "classifier.dense.bias",
+                        "classifier.out_proj.weight", "classifier.out_proj.bias")), names.toString());
+                assertFalse(names.stream().anyMatch(n -> n.contains("pooler") || n.equals("classifier.weight")),
+                        names.toString());
+                assertEquals("RobertaForSequenceClassification", config.get("architectures").get(0).asText());
+            } else {
+                assertTrue(names.containsAll(List.of("bert.pooler.dense.weight", "classifier.weight",
+                        "classifier.bias")), names.toString());
+                assertEquals("BertForSequenceClassification", config.get("architectures").get(0).asText());
+            }
+            assertEquals("pooler", config.get("zotune_pooling").asText());
+            CliRun e = CliRun.of("eval", "--model", out.resolve("model").toString(), "--format", "jsonl", "--data",
+                    fixture.resolve("data.jsonl").toString(), "--device", "cpu", "--no-progress");
+            assertEquals(0, e.code(), e.err());
+            List<String> lines = e.outLines();
+            double dev = s.get("final_dev").get("loss").asDouble();
+            assertEquals(dev, JSON.readTree(lines.get(lines.size() - 1)).get("loss").asDouble(), 1e-6 * dev,
+                    m + ": eval of model/ = the run's final dev loss");
+            assertTrue(Math.abs(dev - initial) > 1e-7, m + ": the run moved the loss: " + initial + " -> " + dev);
+        }
+    }
+
+    @Test
+    void anotherPoolingOfThisClassifierIsRefused() throws IOException {
+        Path fixture = root().resolve("bert");
+        Path cfg = Files.writeString(dir.resolve("mean.yaml"), String.join("\n",
+                "model: '" + fixture.resolve("model") + "'", "objective: head", "data:", "  format: jsonl",
+                "  train: '" + fixture.resolve("data.jsonl") + "'", "optimizer: {name: zo-sgd, lr: 0.01}",
+                "steps: 2", "device: cpu", "out: '" + dir.resolve("mean") + "'", ""));
+        CliRun.of("train", "--config", cfg.toString(), "--no-progress").assertUsageError(
+                "its classifier pools by pooler (config.json's architectures BertForSequenceClassification",
+                "key 'head.pooling' is mean", "set head.pooling: pooler");
+        assertFalse(Files.exists(dir.resolve("mean/run.json")), "nothing of the run was written");
+        CliRun e = CliRun.of("eval", "--model", fixture.resolve("model").toString(), "--format", "jsonl", "--data",
+                fixture.resolve("data.jsonl").toString(), "--device", "cpu", "--objective", "head", "--pooling",
+                "mean", "--no-progress");
+        assertEquals(0, e.code(), e.err()); // asked explicitly, eval scores so (it changes nothing)
+        assertTrue(e.err().contains("pooling mean"), e.err());
+    }
+}
