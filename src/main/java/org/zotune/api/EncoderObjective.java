@@ -13,7 +13,8 @@ import java.util.Map;
  *                    head, else {@code similarity}; or {@code head}, {@code similarity}, {@code mlm}
  * @param pooling     head: {@code mean}, {@code cls} or {@code pooler} (default: the classifier's own: config.json's
  *                    {@code zotune_pooling} or the adapter's, pooler for a Hugging Face ...ForSequenceClassification
- *                    folder, else mean); similarity: {@code mean}, {@code cls} or {@code pooler} (default mean); not for mlm
+ *                    folder, else mean); similarity: {@code mean}, {@code cls} or {@code pooler} (default mean); not
+ *                    for mlm
  * @param temperature similarity's τ (default 0.05)
  * @param labels      similarity's label → description (default: the built-in descriptions of the task that the data's
  *                    template or task names, as training takes them)

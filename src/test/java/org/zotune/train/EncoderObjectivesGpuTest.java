@@ -28,10 +28,10 @@ import org.zotune.tensor.HostTensor;
 import org.zotune.train.objective.Objective;
 
 /**
- * Objectives similarity and head (with the body; head pooling mean, cls and BERT's pooler) on the CUDA engine against
- * the CPU engine on a tiny random BertModel: ℓ± of every step within 1e-4 relative (float32 in another order); a linear
- * probe (the head alone under the mask) likewise, its θ the head's two tensors, and a state taken after two steps and
- * restored into a fresh engine continues bitwise. Skips itself without a usable CUDA device.
+ * Objectives similarity and head (with the body; head pooling mean, cls and BERT's pooler) on the CUDA engine
+ * against the CPU engine on a tiny random BertModel: ℓ± of every step within 1e-4 relative (float32 in another
+ * order); a linear probe (the head alone under the mask) likewise, its θ the head's two tensors, and a state taken
+ * after two steps and restored into a fresh engine continues bitwise. Skips itself without a usable CUDA device.
  */
 @Tag("gpu")
 class EncoderObjectivesGpuTest {

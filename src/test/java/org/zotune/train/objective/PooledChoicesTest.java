@@ -32,7 +32,7 @@ import org.zotune.tensor.HostTensor;
  * The description the pooling encoder objectives give the captured CUDA step ({@link PooledChoices}) and its
  * plain-Java loss (the reference of choice_loss.cu's pool_rows + head_loss / similarity_loss): fed the forward's
  * output on the CPU backend (tiny random BERT), it gives the objective's own CPU loss bit for bit, for objective head
- * (mean and cls pooling, a random 3-label head) and label similarity (mean, cls, pooler; temperature 0.5 and 0.05).
+ * (mean, cls and pooler pooling, a random 3-label head) and label similarity (mean, cls, pooler; temperature 0.5 and 0.05).
  */
 class PooledChoicesTest {
     @TempDir
@@ -43,7 +43,7 @@ class PooledChoicesTest {
 
     @Test
     void headReferenceEqualsTheObjectivesCpuLoss() throws IOException {
-        Path folder = TinyBertFolder.write(dir.resolve("bert"), 7, false);
+        Path folder = TinyBertFolder.write(dir.resolve("bert"), 7, false, true); // with the pooler
         LoadedEncoder m = ModelLoader.loadEncoder(folder);
         SequenceClassifier model = new SequenceClassifier(m.model(), 3);
         List<HostTensor> init = new ArrayList<>(m.parameters());
@@ -69,7 +69,7 @@ class PooledChoicesTest {
                 compared++;
             }
         }
-        assertEquals(2, compared);
+        assertEquals(3, compared);
         PromptBatch badGold = batch(folder, new int[] {3, 0, 1, 1, 0});
         String msg = assertThrows(ZotuneException.class,
                 () -> new HeadClassification(HeadClassification.Pooling.MEAN).pooledChoices(model, badGold))
