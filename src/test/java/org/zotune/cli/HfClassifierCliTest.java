@@ -201,6 +201,52 @@ class HfClassifierCliTest {
         }
     }
 
+    /**
+     * Without the fixtures: a head run with pooling pooler on a tiny BertModel with its pooler exports a
+     * BertForSequenceClassification folder; with zotune_pooling taken out of its config.json (a folder as transformers
+     * saves it), eval still pools by the pooler (the class's own), so it scores the run's final dev loss; the same
+     * folder marked a bare BertModel falls back to mean pooling and scores otherwise (zotune read every such folder
+     * that way before, whatever its class).
+     */
+    @Test
+    void aSequenceClassifierFolderWithoutZotunesKeyIsScoredOnItsPooler() throws IOException {
+        Path bert = org.zotune.model.bert.TinyBertFolder.write(dir.resolve("bert"), 4, false, true);
+        Path data = Files.writeString(dir.resolve("d.jsonl"), TrainEncoderObjectivesCliTest.ROWS);
+        Path out = dir.resolve("run");
+        Path cfg = Files.writeString(dir.resolve("p.yaml"), String.join("\n", "model: '" + bert + "'",
+                "objective: head", "head: {pooling: pooler}", "data:", "  format: jsonl", "  train: '" + data + "'",
+                "  dev: '" + data + "'", "optimizer: {name: zo-adam, lr: 0.05}", "eps: 0.01", "steps: 30",
+                "batch_size: 6", "eval_every: 0", "device: cpu", "out: '" + out + "'", ""));
+        CliRun r = CliRun.of("train", "--config", cfg.toString(), "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        double dev = JSON.readTree(out.resolve("summary.json").toFile()).get("final_dev").get("loss").asDouble();
+        assertTrue(Math.abs(dev - Math.log(2)) > 1e-3, "the head moved from its zero start: " + dev);
+        Path folder = out.resolve("model");
+        com.fasterxml.jackson.databind.node.ObjectNode c = (com.fasterxml.jackson.databind.node.ObjectNode) JSON
+                .readTree(folder.resolve("config.json").toFile());
+        assertEquals("BertForSequenceClassification", c.get("architectures").get(0).asText());
+        assertEquals("pooler", c.remove("zotune_pooling").asText());
+        Files.writeString(folder.resolve("config.json"), c.toString());
+        double[] loss = new double[2];
+        String[] arch = {"BertForSequenceClassification", "BertModel"};
+        for (int k = 0; k < 2; k++) {
+            c.putArray("architectures").add(arch[k]);
+            Files.writeString(folder.resolve("config.json"), c.toString());
+            CliRun e = CliRun.of("eval", "--model", folder.toString(), "--format", "jsonl", "--data", data.toString(),
+                    "--device", "cpu", "--no-progress");
+            assertEquals(0, e.code(), e.err());
+            assertTrue(e.err().contains(k == 0 ? "pooling pooler (config.json's architectures "
+                    + "BertForSequenceClassification, which classifies the pooler's output)" : "pooling mean (the "
+                    + "default)"), e.err());
+            List<String> lines = e.outLines();
+            loss[k] = JSON.readTree(lines.get(lines.size() - 1)).get("loss").asDouble();
+        }
+        System.out.println("head pooler run's final dev " + dev + "; eval as BertForSequenceClassification " + loss[0]
+                + ", as BertModel (mean) " + loss[1]);
+        assertEquals(dev, loss[0], 1e-6 * dev);
+        assertTrue(Math.abs(loss[1] - dev) > 1e-4, "mean pooling scores otherwise: " + loss[1]);
+    }
+
     @Test
     void anotherPoolingOfThisClassifierIsRefused() throws IOException {
         Path fixture = root().resolve("bert");
