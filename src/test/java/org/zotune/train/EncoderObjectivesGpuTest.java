@@ -132,7 +132,7 @@ class EncoderObjectivesGpuTest {
     @CsvSource({"similarity, zo-sgd, mean", "similarity, zo-adamu, mean", "head, zo-sgd, mean", "head, zo-adam, mean",
         "head, zo-sgd, pooler", "head, zo-adamu, cls"})
     void gpuEngineMatchesCpuEngine(String objective, String opt, String pooling) throws IOException {
-        Path folder = TinyBertFolder.write(dir.resolve("bert"), 7, false);
+        Path folder = TinyBertFolder.write(dir.resolve("bert"), 7, false, true); // with the pooler
         LoadedEncoder m = ModelLoader.loadEncoder(folder);
         PrintWriter log = new PrintWriter(new StringWriter());
         try (HfTokenizer tok = HfTokenizer.load(folder.resolve("tokenizer.json"))) {
