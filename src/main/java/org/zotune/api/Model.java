@@ -147,6 +147,11 @@ public final class Model implements AutoCloseable {
      *                         vocabulary, the adapter does not fit the model, or {@link Device#CUDA} has no usable
      *                         device
      */
+    /** An adapter's classifier (or null) with a PEFT-made one's labels and pooling taken from its base. */
+    private static AdapterClassifier completed(AdapterClassifier c, Checkpoint base) {
+        return c == null ? null : c.asPeftMade(base);
+    }
+
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
         Checkpoint checkpoint = ModelLoader.open(r.model());
@@ -221,7 +226,8 @@ public final class Model implements AutoCloseable {
             }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
                     weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback,
-                    checkpoint, prefix != null ? prefix.classifier() : read != null ? read.classifier() : null);
+                    checkpoint, completed(prefix != null ? prefix.classifier() : read != null ? read.classifier()
+                    : null, checkpoint));
         } catch (RuntimeException | Error e) {
             if (params != null) {
                 params.close();
@@ -619,7 +625,7 @@ public final class Model implements AutoCloseable {
         if (kind == TrainConfig.ObjectiveKind.HEAD && pooling == null) {
             // the run's own pooling: its head was trained on it
             pooling = adapterHead != null ? adapterHead.pooling() : HeadFolder.pooling(checkpoint);
-            String source = adapterHead != null ? "the adapter's metadata " + AdapterClassifier.POOLING
+            String source = adapterHead != null ? adapterHead.poolingFrom()
                     : pooling == null ? null : HeadFolder.poolingSource(checkpoint);
             poolingFrom = pooling == null ? " (the default)" : " (" + source + ")";
             if (pooling != null && !List.of("mean", "cls", "pooler").contains(pooling)) {
@@ -669,7 +675,8 @@ public final class Model implements AutoCloseable {
         // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
         List<String> labels = read.labels() != null ? read.labels() : td.labels();
         if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<String> named = adapterHead != null ? adapterHead.labels() : HeadFolder.labelsFor(checkpoint, labels);
+            List<String> named = adapterHead != null ? HeadFolder.asDataLabels(adapterHead.labels(), labels)
+                    : HeadFolder.labelsFor(checkpoint, labels);
             if (named != null && named.containsAll(labels)) {
                 labels = new ArrayList<>(labels);
                 for (String l : named) {

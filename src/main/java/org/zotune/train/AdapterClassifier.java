@@ -19,14 +19,21 @@ import org.zotune.tensor.HostTensor;
  * ({@value #LABELS}, a JSON list) and the head's pooling ({@value #POOLING}). zotune eval scores it over the adapted
  * body (objective head).
  *
- * @param weight  [labels, hidden], named {@code classifier.weight}
- * @param bias    [labels], named {@code classifier.bias}
- * @param labels  row i's label
- * @param pooling mean, cls or pooler
- * @param source  the adapter's weights file, in messages
+ * <p>An adapter PEFT made (no zotune metadata at all: neither these keys nor {@link PeftExport#BASE_WEIGHTS}) is read
+ * as PEFT's SEQ_CLS classes hold it ({@link #asPeftMade}): its rows are the base folder's config.json id2label (or
+ * transformers' default names LABEL_0, LABEL_1, ...), its pooling the pooler, what BertForSequenceClassification
+ * classifies.
+ *
+ * @param weight     [labels, hidden], named {@code classifier.weight}
+ * @param bias       [labels], named {@code classifier.bias}
+ * @param labels     row i's label (null until {@link #asPeftMade} fills a PEFT-made adapter's)
+ * @param pooling    mean, cls or pooler (null: objective head's default, mean)
+ * @param source     the adapter's weights file, in messages
+ * @param labelsFrom where {@code labels} were read, in messages
+ * @param peftMade   whether the file has no zotune metadata (made by PEFT, not by a zotune run)
  */
 public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String> labels, String pooling,
-        String source) {
+        String source, String labelsFrom, boolean peftMade) {
     /** Safetensors metadata key: the classifier rows' labels, a JSON list of strings. */
     public static final String LABELS = "zotune_id2label";
     /** Safetensors metadata key: the head's pooling (mean, cls or pooler). */
@@ -84,6 +91,13 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
                     + ", not a float type");
         }
         String json = metadata.get(LABELS);
+        boolean peftMade = json == null && !metadata.containsKey(POOLING)
+                && !metadata.containsKey(PeftExport.BASE_WEIGHTS);
+        HostTensor weight = HostTensor.ofFloats(org.zotune.model.SequenceClassifier.WEIGHT, w.toFloats(), w.shape());
+        HostTensor bias = HostTensor.ofFloats(org.zotune.model.SequenceClassifier.BIAS, b.toFloats(), b.shape());
+        if (peftMade) { // the labels come from the base model (asPeftMade)
+            return new AdapterClassifier(weight, bias, null, null, weightsFile, null, true);
+        }
         if (json == null) {
             throw new ZotuneException(weightsFile + ": the classifier has " + rows + " rows and the file's metadata "
                     + "no " + LABELS + " to say which label each row is (zotune's head runs write it; for an adapter "
@@ -108,9 +122,36 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             throw new ZotuneException(weightsFile + ": metadata " + POOLING + " '" + pooling + "' is not mean, cls "
                     + "or pooler");
         }
-        return new AdapterClassifier(HostTensor.ofFloats(org.zotune.model.SequenceClassifier.WEIGHT, w.toFloats(),
-                w.shape()), HostTensor.ofFloats(org.zotune.model.SequenceClassifier.BIAS, b.toFloats(), b.shape()),
-                List.copyOf(labels), pooling, weightsFile);
+        return new AdapterClassifier(weight, bias, List.copyOf(labels), pooling, weightsFile, "metadata " + LABELS,
+                false);
+    }
+
+    /**
+     * A PEFT-made adapter's classifier as PEFT's SEQ_CLS class holds it over {@code base}: row i is the base folder's
+     * config.json id2label entry i when it names as many labels as there are rows (a classifier's modules_to_save
+     * copy keeps its base's rows), else transformers' default name LABEL_i (read as the data's label i when the data's
+     * labels are the integers, {@link HeadFolder#asDataLabels}); pooling pooler (the pooled output
+     * BertForSequenceClassification classifies). Anything else is returned as it is.
+     */
+    public AdapterClassifier asPeftMade(org.zotune.model.Checkpoint base) {
+        if (!peftMade || labels != null) {
+            return this;
+        }
+        int rows = Math.toIntExact(weight.shape()[0]);
+        List<String> named = HeadFolder.labels(base);
+        String from;
+        if (named != null && named.size() == rows) {
+            from = "the base's " + HeadFolder.configFile(base) + " id2label (the adapter has no " + LABELS
+                    + " metadata: made by PEFT)";
+        } else {
+            named = new ArrayList<>(rows);
+            for (int i = 0; i < rows; i++) {
+                named.add("LABEL_" + i);
+            }
+            from = "transformers' default names (the adapter has no " + LABELS + " metadata, the base's config.json "
+                    + "no id2label of " + rows + " labels)";
+        }
+        return new AdapterClassifier(weight, bias, List.copyOf(named), "pooler", source, from, true);
     }
 
     /** weight and bias (as {@code classifier.weight}, {@code classifier.bias}) in {@code dtype}, for an export. */
@@ -126,7 +167,16 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
 
     /** The tensors with row c holding {@code dataLabels.get(c)}'s row (reordered by name when needed), float32. */
     public List<HostTensor> rows(List<String> dataLabels, int hidden) {
-        return HeadFolder.rows(source + ": its classifier", "metadata " + LABELS, weight, bias, labels, dataLabels,
-                hidden);
+        if (labels == null) {
+            throw new IllegalStateException("a PEFT-made classifier's labels come from its base (asPeftMade)");
+        }
+        return HeadFolder.rows(source + ": its classifier", labelsFrom, weight, bias,
+                HeadFolder.asDataLabels(labels, dataLabels), dataLabels, hidden);
+    }
+
+    /** Where {@link #pooling} was read, for messages. */
+    public String poolingFrom() {
+        return peftMade ? "PEFT's SEQ_CLS classifier, which classifies the pooler's output (no " + POOLING
+                + " metadata)" : "the adapter's metadata " + POOLING;
     }
 }

@@ -143,7 +143,15 @@ public final class HeadFolder {
      */
     public static List<String> labelsFor(Checkpoint checkpoint, List<String> dataLabels) {
         List<String> named = labels(checkpoint);
-        if (named == null || !hfDefaultNames(named)) {
+        return named == null ? null : asDataLabels(named, dataLabels);
+    }
+
+    /**
+     * Row names as the data's labels: transformers' default names LABEL_0, LABEL_1, ... become "0", "1", ... when
+     * every data label is such an integer below their count; other names stay.
+     */
+    public static List<String> asDataLabels(List<String> named, List<String> dataLabels) {
+        if (!hfDefaultNames(named)) {
             return named;
         }
         List<String> ids = new ArrayList<>(named.size());

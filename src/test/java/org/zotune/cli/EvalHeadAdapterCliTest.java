@@ -129,4 +129,44 @@ class EvalHeadAdapterCliTest {
         eval(model, copy(adapter, "pooling", c -> { }, t -> { }, m -> m.put("zotune_pooling", "max")))
                 .assertUsageError("zotune_pooling 'max' is not mean, cls or pooler");
     }
+
+    /**
+     * An adapter as PEFT makes it on BertForSequenceClassification (a head run's LoRA adapter, pooling pooler, with
+     * zotune's metadata taken out): its rows are the base's config.json id2label, its pooling the pooler, so it scores
+     * as the run's final dev evaluation; over a base without id2label its rows are LABEL_0, LABEL_1, refused on data
+     * labelled pos/neg (before, every such adapter was refused: no zotune_id2label).
+     */
+    @Test
+    void aPeftMadeAdapterTakesItsBasesLabelsAndThePooler() throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("pooled"), 6, false, true);
+        String[] withDev = {"objective: head", "head: {pooling: pooler}", "data:", "  dev: '" + data() + "'"};
+        Path run = new ReplayRuns(dir).train(model, "head-pooler", withDev, ReplayRuns.LORA);
+        JsonNode dev = new ObjectMapper().readTree(run.resolve("summary.json").toFile()).get("final_dev");
+        Path adapter = run.resolve("adapter");
+        Map<String, String> meta = SafetensorsFile.open(adapter.resolve("adapter_model.safetensors")).metadata();
+        JsonNode rowLabels = new ObjectMapper().readTree(meta.get("zotune_id2label"));
+        Path peftMade = copy(adapter, "peft-made", c -> { }, t -> { }, m -> {
+            m.remove("zotune_id2label");
+            m.remove("zotune_pooling");
+            m.remove("zotune_base_weights");
+        });
+        ObjectNode config = (ObjectNode) new ObjectMapper().readTree(model.resolve("config.json").toFile());
+        Files.writeString(model.resolve("config.json"), config.toString()); // no id2label yet
+        eval(model, peftMade).assertUsageError("labels [LABEL_0, LABEL_1] (transformers' default names",
+                "are not the data's labels");
+        ObjectNode id2label = config.putObject("id2label");
+        for (int i = 0; i < rowLabels.size(); i++) {
+            id2label.put(Integer.toString(i), rowLabels.get(i).asText());
+        }
+        Files.writeString(model.resolve("config.json"), config.toString());
+        CliRun r = eval(model, peftMade);
+        assertEquals(0, r.code(), r.err());
+        JsonNode got = lastJson(r);
+        System.out.println("PEFT-made head adapter (zotune's metadata removed), labels " + rowLabels + " from the base: "
+                + got + "; the run's final dev: " + dev);
+        assertTrue(r.err().contains("pooling pooler (PEFT's SEQ_CLS classifier, which classifies the pooler's "
+                + "output"), r.err());
+        assertEquals(dev.get("loss").asDouble(), got.get("loss").asDouble(), 1e-12);
+        assertEquals(dev.get("accuracy").asDouble(), got.get("accuracy").asDouble(), 1e-12);
+    }
 }
