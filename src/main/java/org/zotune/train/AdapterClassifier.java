@@ -40,6 +40,8 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
     public static final String POOLING = "zotune_pooling";
     /** The modules_to_save a SEQ_CLS adapter of zotune's lists. */
     public static final String MODULE = "classifier";
+    /** The head name PEFT's SEQ_CLS lists beside "classifier" whatever the model (a module BERT and RoBERTa lack). */
+    private static final String PEFT_SCORE = "score";
 
     /** The metadata entries a head run's adapter carries. */
     public static Map<String, String> metadata(List<String> labels, String pooling) {
@@ -66,6 +68,11 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             Map<String, HostTensor> tensors, Map<String, String> metadata, String prefix, int hidden) {
         List<String> modules = new ArrayList<>();
         modulesToSave.forEach(m -> modules.add(m.asText()));
+        // PEFT's SEQ_CLS adds "score" (other architectures' head name) to modules_to_save; BERT has no such module
+        if (modules.contains(PEFT_SCORE) && tensors.keySet().stream().noneMatch(n -> n.startsWith(prefix + PEFT_SCORE
+                + "."))) {
+            modules.remove(PEFT_SCORE);
+        }
         if (!modules.equals(List.of(MODULE))) {
             throw new ZotuneException(cfgFile + ": modules_to_save " + modulesToSave + ": zotune applies an adapter's "
                     + "modules_to_save only as a sequence classifier's head, [\"" + MODULE + "\"]");

@@ -145,7 +145,9 @@ class EvalHeadAdapterCliTest {
         Path adapter = run.resolve("adapter");
         Map<String, String> meta = SafetensorsFile.open(adapter.resolve("adapter_model.safetensors")).metadata();
         JsonNode rowLabels = new ObjectMapper().readTree(meta.get("zotune_id2label"));
-        Path peftMade = copy(adapter, "peft-made", c -> { }, t -> { }, m -> {
+        // PEFT's SEQ_CLS lists "score" beside "classifier" whatever the model
+        Path peftMade = copy(adapter, "peft-made", c -> c.putArray("modules_to_save").add("classifier").add("score"),
+                t -> { }, m -> {
             m.remove("zotune_id2label");
             m.remove("zotune_pooling");
             m.remove("zotune_base_weights");
