@@ -77,7 +77,6 @@ def main():
         shutil.rmtree(args.out)
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
-    files = []
     names = []
     for name, cfg, cls, tok, rows, labels in specs():
         cfg._attn_implementation = "eager"
@@ -111,15 +110,7 @@ def main():
         (args.out / name / "expected.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n",
                                                       encoding="utf-8")
         names.append(name)
-        for f in sorted((args.out / name).rglob("*")):
-            if f.is_file():
-                files.append({"path": str(f.relative_to(args.out)), "bytes": f.stat().st_size,
-                              "sha256": enc.sha256(f)})
-    manifest = dict(header())
-    manifest["models"] = names
-    manifest["files"] = files
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {', '.join(names)} under {args.out} ({sum(f['bytes'] for f in files)} bytes)")
+    enc.write_manifest(args.out, names, header())
 
 
 if __name__ == "__main__":

@@ -201,6 +201,20 @@ def sha256(path: Path):
     return h.hexdigest()
 
 
+def write_manifest(out: Path, names, head):
+    """manifest.json under OUT: the header, the models and every file below them (path, bytes, sha256)."""
+    files = []
+    for name in names:
+        for f in sorted((out / name).rglob("*")):
+            if f.is_file():
+                files.append({"path": str(f.relative_to(out)), "bytes": f.stat().st_size, "sha256": sha256(f)})
+    manifest = dict(head)
+    manifest["models"] = names
+    manifest["files"] = files
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {', '.join(names)} under {out} ({sum(f['bytes'] for f in files)} bytes)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True, type=Path)
@@ -209,7 +223,6 @@ def main():
         shutil.rmtree(args.out)
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
-    files = []
     names = []
     for name, cfg, cls, tok, mask_id, sentences in specs():
         cfg._attn_implementation = "eager"
@@ -248,15 +261,7 @@ def main():
         save_file({"last_hidden_state": out.hidden_states[-1].float().contiguous()}, str(st),
                   metadata={k: str(v) for k, v in header().items()})
         names.append(name)
-        for f in sorted((args.out / name).rglob("*")):
-            if f.is_file():
-                files.append({"path": str(f.relative_to(args.out)), "bytes": f.stat().st_size,
-                              "sha256": sha256(f)})
-    manifest = dict(header())
-    manifest["models"] = names
-    manifest["files"] = files
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {', '.join(names)} under {args.out} ({sum(f['bytes'] for f in files)} bytes)")
+    write_manifest(args.out, names, header())
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.URISyntaxException;
-import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,14 +43,7 @@ class HfClassifierCliTest {
 
     /** The fixture folder, or the test is skipped naming the command that makes it. */
     static Path root() {
-        URL url = HfClassifierCliTest.class.getResource("/classifier-fixtures/manifest.json");
-        Assumptions.assumeTrue(url != null && "file".equals(url.getProtocol()),
-                "no classifier fixtures: run `" + MAKE + "` on the GPU host (torch, transformers, tokenizers)");
-        try {
-            return Path.of(url.toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return org.zotune.fixtures.HfFixtures.committed("classifier-fixtures", MAKE);
     }
 
     static List<String> models(Path root) throws IOException {
