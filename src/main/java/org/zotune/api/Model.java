@@ -129,6 +129,11 @@ public final class Model implements AutoCloseable {
         return open(source, device, precision, null);
     }
 
+    /** An adapter's classifier (or null) with a PEFT-made one's labels and pooling taken from its base. */
+    private static AdapterClassifier completed(AdapterClassifier c, Checkpoint base) {
+        return c == null ? null : c.asPeftMade(base);
+    }
+
     /**
      * {@link #open(ModelSource, Device, Precision)} with a PEFT adapter applied: a Hugging Face PEFT adapter folder
      * ({@code adapter_config.json} + {@code adapter_model.safetensors}, as {@code save_pretrained} or a zotune run
@@ -147,11 +152,6 @@ public final class Model implements AutoCloseable {
      *                         vocabulary, the adapter does not fit the model, or {@link Device#CUDA} has no usable
      *                         device
      */
-    /** An adapter's classifier (or null) with a PEFT-made one's labels and pooling taken from its base. */
-    private static AdapterClassifier completed(AdapterClassifier c, Checkpoint base) {
-        return c == null ? null : c.asPeftMade(base);
-    }
-
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
         Checkpoint checkpoint = ModelLoader.open(r.model());
