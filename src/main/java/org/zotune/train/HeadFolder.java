@@ -127,13 +127,10 @@ public final class HeadFolder {
             throw new ZotuneException(where + " has " + w.shape()[0] + " rows, and " + configFile(checkpoint)
                     + " has no id2label to say which label each row is (the data's labels: " + labels + ")");
         }
-        String from = "config.json id2label";
-        if (!named.equals(labelsFor(checkpoint, labels))) {
-            named = labelsFor(checkpoint, labels);
-            from = "config.json id2label LABEL_0.." + (named.size() - 1) + ", transformers' default names, read as "
-                    + "the labels 0.." + (named.size() - 1);
-        }
-        return rows(where, from, w, b, named, labels, hidden);
+        List<String> asData = asDataLabels(named, labels);
+        String from = asData.equals(named) ? "config.json id2label" : "config.json id2label LABEL_0.."
+                + (named.size() - 1) + ", transformers' default names, read as the labels 0.." + (named.size() - 1);
+        return rows(where, from, w, b, asData, labels, hidden);
     }
 
     /**
