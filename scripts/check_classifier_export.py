@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
 """Loads a zotune head run's exported folder (model/ or best/, `zotune merge --out`) with transformers'
-AutoModelForSequenceClassification and compares its logits with the scores `zotune eval --predictions` wrote.
+AutoModelForSequenceClassification, or the run's PEFT adapter (adapter/, best/adapter) with peft onto that class made
+from its base, and compares the logits with the scores `zotune eval --predictions` wrote.
 
-Usage (on a host with torch + transformers; no network):
+Usage (on a host with torch + transformers, and peft for --adapter; no network):
   zotune eval --model RUN/model --format jsonl --data rows.jsonl --predictions pred.jsonl
   python3 scripts/check_classifier_export.py RUN/model rows.jsonl pred.jsonl [--tolerance 1e-4]
+  zotune eval --model BASE --adapter RUN/adapter --format jsonl --data rows.jsonl --predictions pred.jsonl
+  python3 scripts/check_classifier_export.py BASE rows.jsonl pred.jsonl --adapter RUN/adapter
+
+With --adapter, FOLDER is the base (a ...ForSequenceClassification folder, or a bare model with a pooler: the class
+is made from it with the adapter's number of classifier rows); peft's PeftModel.from_pretrained loads the LoRA or
+prefix adapter, its modules_to_save the classifier module (RoBERTa's dense + out_proj, BERT's linear layer), and the
+script fails when peft left any of the adapter's tensors out.
 
 rows.jsonl: zotune JSON Lines classification rows {"text", "label"}; pred.jsonl: one {"index", "gold", "predicted",
 "scores"} line per row. zotune's scores are in its label order (the data's labels as they first appear), transformers'
@@ -26,17 +34,21 @@ def main():
     ap.add_argument("rows")
     ap.add_argument("predictions")
     ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--adapter", help="a zotune head run's PEFT adapter folder, loaded with peft onto FOLDER")
     args = ap.parse_args()
 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    cfg = json.load(open(f"{args.folder}/config.json"))
-    if cfg.get("zotune_pooling", "pooler") != "pooler":
-        sys.exit(f"{args.folder}: zotune_pooling is {cfg['zotune_pooling']}: transformers classifies the pooler's "
-                 "output, so its logits are not zotune's")
-    model = AutoModelForSequenceClassification.from_pretrained(args.folder, attn_implementation="eager",
-                                                               dtype=torch.float32).eval()
+    if args.adapter:
+        model = with_adapter(args.folder, args.adapter)
+    else:
+        cfg = json.load(open(f"{args.folder}/config.json"))
+        if cfg.get("zotune_pooling", "pooler") != "pooler":
+            sys.exit(f"{args.folder}: zotune_pooling is {cfg['zotune_pooling']}: transformers classifies the "
+                     "pooler's output, so its logits are not zotune's")
+        model = AutoModelForSequenceClassification.from_pretrained(args.folder, attn_implementation="eager",
+                                                                   dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(args.folder)
     rows = [json.loads(l) for l in open(args.rows, encoding="utf-8") if l.strip()]
     preds = [json.loads(l) for l in open(args.predictions, encoding="utf-8") if l.strip()]
@@ -60,9 +72,42 @@ def main():
             largest = max(largest, abs(hf[k]))
         agree += max(hf, key=hf.get) == p["predicted"]
     rel = worst / largest if largest else worst
-    print(f"{args.folder}: {type(model).__name__}, {len(rows)} rows: logits max |zotune - transformers| {worst:.3g} "
+    what = f"{args.folder} + peft adapter {args.adapter}" if args.adapter else args.folder
+    print(f"{what}: {type(model).__name__}, {len(rows)} rows: logits max |zotune - transformers| {worst:.3g} "
           f"(largest {largest:.3g}, relative {rel:.3g}); argmax agrees on {agree} of {len(rows)}")
     sys.exit(0 if rel <= args.tolerance and agree == len(rows) else 1)
+
+
+def with_adapter(base, adapter):
+    """The sequence classifier made from BASE with peft's load of ADAPTER; exits when peft left a tensor out."""
+    import torch
+    from peft import PeftModel
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification
+
+    f = safe_open(f"{adapter}/adapter_model.safetensors", "pt")
+    meta = f.metadata() or {}
+    if meta.get("zotune_pooling", "pooler") != "pooler":
+        sys.exit(f"{adapter}: zotune_pooling is {meta['zotune_pooling']}: transformers classifies the pooler's "
+                 "output, so its logits are not zotune's")
+    saved = {k: f.get_tensor(k) for k in f.keys()}
+    rows = next(v.shape[0] for k, v in saved.items() if k.endswith(("classifier.weight", "classifier.out_proj.weight")))
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=rows, attn_implementation="eager",
+                                                               dtype=torch.float32)
+    pm = PeftModel.from_pretrained(model, adapter).eval()
+    # peft's state names with its adapter name taken out are the file's (prompt_embeddings: the prompt encoder's)
+    state = {k.replace(".modules_to_save.default", "").replace(".lora_A.default", ".lora_A")
+             .replace(".lora_B.default", ".lora_B"): v for k, v in pm.state_dict().items()}
+    state["prompt_embeddings"] = state.get("prompt_encoder.default.embedding.weight")
+    for k, v in saved.items():
+        got = state.get(k)
+        if got is None:
+            sys.exit(f"{adapter}: peft loaded no tensor for {k}")
+        d = (got.float() - v.float()).abs().max().item()
+        if d != 0:
+            sys.exit(f"{adapter}: peft holds {k} {d:.3g} away from the file's")
+    print(f"{adapter}: peft loaded all {len(saved)} tensors bit for bit")
+    return pm
 
 
 if __name__ == "__main__":

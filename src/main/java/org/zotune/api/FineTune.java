@@ -9,11 +9,13 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.function.UnaryOperator;
 import org.zotune.ZotuneException;
 import org.zotune.cuda.Cuda;
 import org.zotune.model.LoadedLanguageModel;
 import org.zotune.model.ModelLoader;
 import org.zotune.tensor.HostTensor;
+import org.zotune.train.AdapterClassifier;
 import org.zotune.train.DfoTrainer;
 import org.zotune.train.HfExport;
 import org.zotune.train.PeftExport;
@@ -180,14 +182,18 @@ public final class FineTune {
         Peft.Method method = tr.config().peft().methodKind();
         if (method == Peft.Method.PREFIX) {
             Replay.Prefixes p = Replay.runPrefix(any, tr, d); // on CUDA: bitwise a run trained there
-            PrefixExport.write(out, p.prefix(), tr.config().model(), any.config(), p.tensors(), adapterMetadata(tr));
+            AdapterClassifier.Written form = headForm(tr, any, PrefixExport.SAVED_PREFIX);
+            PrefixExport.write(out, p.prefix(), tr.config().model(), any.config(), p.tensors(), adapterMetadata(tr,
+                    form), form == null ? UnaryOperator.identity() : form.tensors());
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }
         if (method == Peft.Method.LORA) {
             Replay.Adapters a = Replay.runAdapters(any, tr, d); // on CUDA: bitwise a run trained there
             // the model class the run exported for (an encoder's objective picks it; a decoder's is its causal LM)
+            AdapterClassifier.Written form = headForm(tr, any, org.zotune.peft.Lora.PEFT_PREFIX);
             PeftExport.write(out, a.lora(), tr.config().model(), any.config().family(),
-                    PeftExport.modelClass(tr.config(), any.config()), a.tensors(), adapterMetadata(tr));
+                    PeftExport.modelClass(tr.config(), any.config()), a.tensors(), adapterMetadata(tr, form),
+                    form == null ? UnaryOperator.identity() : form.tensors());
             return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
         }
         Replay.Weights w = Replay.full(any, tr, d);
@@ -199,18 +205,24 @@ public final class FineTune {
         return new ReplayResult(tr.steps().size(), out, (System.nanoTime() - t0) / 1e9);
     }
 
+    /** A replayed head run's classifier as the run wrote it ({@link AdapterClassifier#written}); null without. */
+    private static AdapterClassifier.Written headForm(Trajectory.Read tr, LoadedLanguageModel any, String prefix) {
+        return tr.head() == null ? null : AdapterClassifier.written(tr.head().labels(), tr.config().head().pooling(),
+                any.config().family().architecture(), any.parameters(), prefix);
+    }
+
     /**
      * A replayed adapter's safetensors metadata, as the run wrote it: format, step, the base's fingerprint and, with
      * objective head, the classifier's labels and pooling.
      */
-    private static Map<String, String> adapterMetadata(Trajectory.Read tr) {
+    private static Map<String, String> adapterMetadata(Trajectory.Read tr, AdapterClassifier.Written head) {
         Map<String, String> meta = new java.util.LinkedHashMap<>(Map.of("format", "pt", "zotune_step",
                 Long.toString(tr.steps().size())));
         if (tr.baseWeights() != null) {
             meta.put(PeftExport.BASE_WEIGHTS, tr.baseWeights());
         }
-        if (tr.head() != null) { // objective head: the classifier's labels and pooling, as the run wrote them
-            meta.putAll(org.zotune.train.AdapterClassifier.metadata(tr.head().labels(), tr.config().head().pooling()));
+        if (head != null) { // objective head: the classifier's labels and pooling, as the run wrote them
+            meta.putAll(head.metadata());
         }
         return meta;
     }

@@ -177,6 +177,10 @@ public final class Model implements AutoCloseable {
                 read = PeftImport.read(adapter, model, () -> Fingerprints.weights(base));
             }
         }
+        AdapterClassifier adapterHead = prefix != null ? prefix.classifier() : read != null ? read.classifier() : null;
+        if (adapterHead != null) { // PEFT's modules_to_save copy replaces the module: RoBERTa's pooler too
+            hostParameters = adapterHead.replacing(hostParameters);
+        }
         Tokenizer tokenizer = checkpoint.config().encoder() != null
                 ? encoderTokenizer(r.model(), r.tokenizer(), model.config().vocabSize())
                 : decoderTokenizer(r.model(), r.tokenizer(), model.config().vocabSize());
@@ -226,8 +230,7 @@ public final class Model implements AutoCloseable {
             }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
                     weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback,
-                    checkpoint, completed(prefix != null ? prefix.classifier() : read != null ? read.classifier()
-                    : null, checkpoint));
+                    checkpoint, completed(adapterHead, checkpoint));
         } catch (RuntimeException | Error e) {
             if (params != null) {
                 params.close();

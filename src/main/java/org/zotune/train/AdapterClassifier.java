@@ -9,6 +9,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.zotune.ZotuneException;
+import org.zotune.model.Architecture;
+import org.zotune.model.LanguageModel;
+import org.zotune.model.ModelConfig;
+import org.zotune.model.ParamSpec;
+import org.zotune.model.SequenceClassifier;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
@@ -24,6 +29,14 @@ import org.zotune.tensor.HostTensor;
  * transformers' default names LABEL_0, LABEL_1, ...), its pooling the pooler, what BertForSequenceClassification
  * classifies.
  *
+ * <p>Where the Hugging Face class keeps more than the linear layer in its classifier module
+ * (RobertaForSequenceClassification: {@code classifier.dense}, zotune's pooler, and {@code classifier.out_proj},
+ * zotune's classifier), PEFT's
+ * modules_to_save holds those too: read back under zotune's names ({@link Architecture#canonicalName}), the
+ * classifier as {@code weight}/{@code bias}, the rest as {@code body}, which replaces the base's parameters as PEFT's
+ * copy replaces the module ({@link #replacing}); a head run with pooling pooler writes them so
+ * ({@link #withHfHead}).
+ *
  * @param weight     [labels, hidden], named {@code classifier.weight}
  * @param bias       [labels], named {@code classifier.bias}
  * @param labels     row i's label (null until {@link #asPeftMade} fills a PEFT-made adapter's)
@@ -31,9 +44,11 @@ import org.zotune.tensor.HostTensor;
  * @param source     the adapter's weights file, in messages
  * @param labelsFrom where {@code labels} were read, in messages
  * @param peftMade   whether the file has no zotune metadata (made by PEFT, not by a zotune run)
+ * @param body       base parameters the adapter's classifier module also holds (RoBERTa's pooler), zotune's names,
+ *                   float32; empty for BERT's
  */
 public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String> labels, String pooling,
-        String source, String labelsFrom, boolean peftMade) {
+        String source, String labelsFrom, boolean peftMade, List<HostTensor> body) {
     /** Safetensors metadata key: the classifier rows' labels, a JSON list of strings. */
     public static final String LABELS = "zotune_id2label";
     /** Safetensors metadata key: the head's pooling (mean, cls or pooler). */
@@ -56,16 +71,17 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
     }
 
     /**
-     * The classifier of an adapter whose config lists {@code modulesToSave}: its two tensors named {@code prefix +
-     * "classifier.weight"} and {@code ...bias} in {@code tensors} (removed from it, so that what remains is the
-     * adapter's own), its labels and pooling from {@code metadata}. One line naming {@code cfgFile} or
-     * {@code weightsFile} for a module other than the classifier, a missing or misshapen tensor, or metadata that
-     * does not say which label each row is.
+     * The classifier of an adapter whose config lists {@code modulesToSave}: the tensors named {@code prefix +
+     * "classifier."...} in {@code tensors} (removed from it, so that what remains is the adapter's own), read under
+     * {@code model}'s names (BERT's {@code classifier.weight}, {@code .bias}; RoBERTa's {@code classifier.out_proj.*}
+     * and {@code classifier.dense.*}, its pooler), its labels and pooling from {@code metadata}. One line naming
+     * {@code cfgFile} or {@code weightsFile} for a module other than the classifier, a missing, misshapen or unknown
+     * tensor, or metadata that does not say which label each row is.
      *
-     * @param hidden the encoder's hidden size, or -1 for a decoder (refused: a classifier needs an encoder)
+     * @param model the model the adapter is applied to (a decoder is refused: a classifier needs an encoder)
      */
     public static AdapterClassifier take(String cfgFile, String weightsFile, JsonNode modulesToSave,
-            Map<String, HostTensor> tensors, Map<String, String> metadata, String prefix, int hidden) {
+            Map<String, HostTensor> tensors, Map<String, String> metadata, String prefix, LanguageModel model) {
         List<String> modules = new ArrayList<>();
         modulesToSave.forEach(m -> modules.add(m.asText()));
         // PEFT's SEQ_CLS adds "score" (other architectures' head name) to modules_to_save; BERT has no such module
@@ -77,15 +93,51 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             throw new ZotuneException(cfgFile + ": modules_to_save " + modulesToSave + ": zotune applies an adapter's "
                     + "modules_to_save only as a sequence classifier's head, [\"" + MODULE + "\"]");
         }
-        if (hidden < 0) {
+        ModelConfig config = model.config();
+        if (config.encoder() == null) {
             throw new ZotuneException(cfgFile + ": modules_to_save " + modulesToSave + " is a sequence classifier's "
                     + "head, for an encoder (BERT, RoBERTa); this model is a decoder");
         }
-        HostTensor w = tensors.remove(prefix + MODULE + ".weight");
-        HostTensor b = tensors.remove(prefix + MODULE + ".bias");
+        int hidden = config.hiddenSize();
+        Architecture arch = config.family().architecture();
+        Map<String, ParamSpec> specs = new LinkedHashMap<>();
+        model.params().forEach(s -> specs.put(s.name(), s));
+        HostTensor w = null;
+        HostTensor b = null;
+        List<HostTensor> body = new ArrayList<>();
+        for (String n : List.copyOf(tensors.keySet())) {
+            if (!n.startsWith(prefix + MODULE + ".")) {
+                continue;
+            }
+            HostTensor t = tensors.remove(n);
+            requireFloat(weightsFile, n, t);
+            String own = n.substring(prefix.length());
+            String canonical = arch.canonicalName(own);
+            if (canonical.equals(SequenceClassifier.WEIGHT)) {
+                w = t;
+            } else if (canonical.equals(SequenceClassifier.BIAS)) {
+                b = t;
+            } else {
+                ParamSpec s = specs.get(canonical);
+                if (s == null) {
+                    throw new ZotuneException(weightsFile + ": tensor " + n + " is not part of a "
+                            + config.family().hfModelType() + " sequence classifier's head" + (canonical.equals(own)
+                            ? "" : " here: it is the " + canonical + " this model lacks"));
+                }
+                if (!java.util.Arrays.equals(s.shape(), t.shape())) {
+                    throw new ZotuneException(weightsFile + ": tensor " + n + " has shape "
+                            + java.util.Arrays.toString(t.shape()) + "; it replaces " + canonical + ", "
+                            + java.util.Arrays.toString(s.shape()));
+                }
+                body.add(HostTensor.ofFloats(canonical, t.toFloats(), t.shape()));
+            }
+        }
         if (w == null || b == null) {
+            java.util.Set<String> names = new java.util.HashSet<>(List.of(SequenceClassifier.WEIGHT,
+                    SequenceClassifier.BIAS));
+            body.forEach(t -> names.add(t.name()));
             throw new ZotuneException(weightsFile + ": modules_to_save [\"" + MODULE + "\"] without tensor " + prefix
-                    + MODULE + (w == null ? ".weight" : ".bias"));
+                    + arch.hfName(w == null ? SequenceClassifier.WEIGHT : SequenceClassifier.BIAS, names));
         }
         long rows = w.shape().length == 2 ? w.shape()[0] : -1;
         if (rows < 2 || w.shape()[1] != hidden || b.shape().length != 1 || b.shape()[0] != rows) {
@@ -93,17 +145,13 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
                     + java.util.Arrays.toString(w.shape()) + " and " + java.util.Arrays.toString(b.shape())
                     + "; this model's head needs [labels, " + hidden + "] and [labels], labels >= 2");
         }
-        if (w.dtype() != DType.F32 && w.dtype() != DType.BF16 && w.dtype() != DType.F16) {
-            throw new ZotuneException(weightsFile + ": tensor " + prefix + MODULE + ".weight is " + w.dtype()
-                    + ", not a float type");
-        }
         String json = metadata.get(LABELS);
         boolean peftMade = json == null && !metadata.containsKey(POOLING)
                 && !metadata.containsKey(PeftExport.BASE_WEIGHTS);
-        HostTensor weight = HostTensor.ofFloats(org.zotune.model.SequenceClassifier.WEIGHT, w.toFloats(), w.shape());
-        HostTensor bias = HostTensor.ofFloats(org.zotune.model.SequenceClassifier.BIAS, b.toFloats(), b.shape());
+        HostTensor weight = HostTensor.ofFloats(SequenceClassifier.WEIGHT, w.toFloats(), w.shape());
+        HostTensor bias = HostTensor.ofFloats(SequenceClassifier.BIAS, b.toFloats(), b.shape());
         if (peftMade) { // the labels come from the base model (asPeftMade)
-            return new AdapterClassifier(weight, bias, null, null, weightsFile, null, true);
+            return new AdapterClassifier(weight, bias, null, null, weightsFile, null, true, List.copyOf(body));
         }
         if (json == null) {
             throw new ZotuneException(weightsFile + ": the classifier has " + rows + " rows and the file's metadata "
@@ -129,8 +177,99 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             throw new ZotuneException(weightsFile + ": metadata " + POOLING + " '" + pooling + "' is not mean, cls "
                     + "or pooler");
         }
+        if (!body.isEmpty() && !"pooler".equals(pooling)) { // the module's other tensors act through the pooler only
+            throw new ZotuneException(weightsFile + ": the classifier module holds " + body.get(0).name() + " (as "
+                    + "the Hugging Face class classifies the pooler's output), but metadata " + POOLING + " is "
+                    + (pooling == null ? "absent (mean)" : pooling) + ": a head with pooling " + (pooling == null
+                    ? "mean" : pooling) + " has no such tensor");
+        }
         return new AdapterClassifier(weight, bias, List.copyOf(labels), pooling, weightsFile, "metadata " + LABELS,
-                false);
+                false, List.copyOf(body));
+    }
+
+    private static void requireFloat(String weightsFile, String name, HostTensor t) {
+        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
+            throw new ZotuneException(weightsFile + ": tensor " + name + " is " + t.dtype() + ", not a float type");
+        }
+    }
+
+    /**
+     * {@code base} with the parameters this classifier's module also holds ({@link #body}: a PEFT RoBERTa
+     * classifier's dense, the pooler) in place of the base's, each in its base tensor's dtype: what PEFT's
+     * modules_to_save copy does to the module. {@code base} itself when there are none.
+     */
+    public List<HostTensor> replacing(List<HostTensor> base) {
+        if (body.isEmpty()) {
+            return base;
+        }
+        Map<String, HostTensor> by = new LinkedHashMap<>();
+        body.forEach(t -> by.put(t.name(), t));
+        List<HostTensor> out = new ArrayList<>(base.size());
+        for (HostTensor t : base) {
+            HostTensor r = by.remove(t.name());
+            out.add(r == null ? t : HostTensors.of(t.name(), r.toFloats(), t.shape(), t.dtype()));
+        }
+        if (!by.isEmpty()) { // take() checked every name against the model's parameters
+            throw new IllegalStateException("no base parameter " + by.keySet());
+        }
+        return out;
+    }
+
+    /**
+     * How a head run's adapter holds its classifier, so that PEFT's SEQ_CLS class over the base scores it as the run
+     * did: the metadata entries ({@link #metadata}) and the adapter's tensors as written to their file (PEFT's names)
+     * with the classifier named as the Hugging Face class names it ({@link #withHfHead}). Its rows stay in the run's
+     * label order, which is the order PEFT's class reads them in: the base classifier's id2label when the run starts
+     * from one, else the data's (integer labels ascending: transformers' LABEL_i is label i).
+     */
+    public record Written(Map<String, String> metadata, java.util.function.UnaryOperator<List<HostTensor>> tensors) {
+    }
+
+    /**
+     * {@link Written} for a head run with {@code labels} and {@code pooling} on a model of {@code arch} whose
+     * parameters as loaded are {@code base}, its classifier under {@code prefix}.
+     */
+    public static Written written(List<String> labels, String pooling, Architecture arch, List<HostTensor> base,
+            String prefix) {
+        return new Written(metadata(labels, pooling), t -> withHfHead(t, prefix, arch, base, pooling));
+    }
+
+    /**
+     * A head run's adapter tensors ({@code written}, its classifier under {@code prefix + "classifier.weight"} and
+     * {@code ...bias}) under the names of the Hugging Face class that classifies as the head does, so that PEFT's
+     * modules_to_save restores that class's whole classifier module: with pooling pooler on RoBERTa, the base's pooler
+     * ({@code base}, frozen in the run) joins as {@code classifier.dense}, the classifier becomes
+     * {@code classifier.out_proj} ({@link Architecture#hfName}). BERT's classifier module is the linear layer alone,
+     * and a head pooling mean or cls has no Hugging Face class: {@code written} as it is.
+     */
+    public static List<HostTensor> withHfHead(List<HostTensor> written, String prefix, Architecture arch,
+            List<HostTensor> base, String pooling) {
+        if (!"pooler".equals(pooling)) {
+            return written;
+        }
+        java.util.Set<String> names = new java.util.HashSet<>(List.of(SequenceClassifier.WEIGHT,
+                SequenceClassifier.BIAS));
+        base.forEach(t -> names.add(t.name()));
+        List<HostTensor> inside = new ArrayList<>();
+        for (HostTensor t : base) { // what the HF class holds in its classifier module besides the linear layer
+            boolean linear = t.name().equals(SequenceClassifier.WEIGHT) || t.name().equals(SequenceClassifier.BIAS);
+            if (!linear && arch.hfName(t.name(), names).startsWith(MODULE + ".")) {
+                inside.add(t);
+            }
+        }
+        if (inside.isEmpty()) {
+            return written;
+        }
+        List<HostTensor> out = new ArrayList<>(written.size() + inside.size());
+        for (HostTensor t : written) {
+            String own = t.name().startsWith(prefix) ? t.name().substring(prefix.length()) : null;
+            out.add(own != null && (own.equals(SequenceClassifier.WEIGHT) || own.equals(SequenceClassifier.BIAS))
+                    ? HostTensor.ofFloats(prefix + arch.hfName(own, names), t.toFloats(), t.shape()) : t);
+        }
+        for (HostTensor t : inside) { // float32, as PEFT saves modules_to_save beside the adapter's own tensors
+            out.add(HostTensor.ofFloats(prefix + arch.hfName(t.name(), names), t.toFloats(), t.shape()));
+        }
+        return out;
     }
 
     /**
@@ -158,7 +297,7 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             from = "transformers' default names (the adapter has no " + LABELS + " metadata, the base's config.json "
                     + "no id2label of " + rows + " labels)";
         }
-        return new AdapterClassifier(weight, bias, List.copyOf(named), "pooler", source, from, true);
+        return new AdapterClassifier(weight, bias, List.copyOf(named), "pooler", source, from, true, body);
     }
 
     /** weight and bias (as {@code classifier.weight}, {@code classifier.bias}) in {@code dtype}, for an export. */

@@ -52,13 +52,24 @@ public final class PeftExport {
      */
     public static void write(Path dir, Lora lora, String base, ModelFamily family, PeftClass cls,
             List<HostTensor> adapters, Map<String, String> metadata) {
+        write(dir, lora, base, family, cls, adapters, metadata, java.util.function.UnaryOperator.identity());
+    }
+
+    /**
+     * {@link #write(Path, Lora, String, ModelFamily, PeftClass, List, Map)} with the tensors renamed or joined by
+     * {@code named} before they are written (a head run's classifier as its Hugging Face class holds it,
+     * {@link AdapterClassifier#withHfHead}).
+     */
+    public static void write(Path dir, Lora lora, String base, ModelFamily family, PeftClass cls,
+            List<HostTensor> adapters, Map<String, String> metadata,
+            java.util.function.UnaryOperator<List<HostTensor>> named) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new ZotuneException(dir + ": cannot create the adapter folder: " + e.getMessage(), e);
         }
         Function<String, String> keys = cls.keys(family.architecture());
-        SafetensorsWriter.write(dir.resolve(WEIGHTS), lora.toPeft(adapters, keys), metadata);
+        SafetensorsWriter.write(dir.resolve(WEIGHTS), named.apply(lora.toPeft(adapters, keys)), metadata);
         AtomicFiles.writeString(dir.resolve(CONFIG), config(lora, base, family, cls, keys).toPrettyString() + "\n");
     }
 

@@ -101,8 +101,7 @@ public final class PeftImport {
         // a sequence classifier's head (SEQ_CLS modules_to_save) is taken out; the rest is the LoRA adapter
         Map<String, HostTensor> own = new java.util.LinkedHashMap<>(file.tensors());
         AdapterClassifier head = classifier ? AdapterClassifier.take(cfgFile.toString(), weights.toString(), saved,
-                own, file.metadata() == null ? Map.of() : file.metadata(), Lora.PEFT_PREFIX,
-                model.config().encoder() != null ? model.config().hiddenSize() : -1) : null;
+                own, file.metadata() == null ? Map.of() : file.metadata(), Lora.PEFT_PREFIX, model) : null;
         JsonNode task = c.get("task_type");
         PeftClass cls;
         try {

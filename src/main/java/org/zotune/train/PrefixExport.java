@@ -42,6 +42,16 @@ public final class PrefixExport {
      */
     public static void write(Path dir, Prefix prefix, String base, ModelConfig model, List<HostTensor> trained,
             Map<String, String> metadata) {
+        write(dir, prefix, base, model, trained, metadata, java.util.function.UnaryOperator.identity());
+    }
+
+    /**
+     * {@link #write(Path, Prefix, String, ModelConfig, List, Map)} with the tensors renamed or joined by
+     * {@code named} before they are written (a head run's classifier as its Hugging Face class holds it,
+     * {@link AdapterClassifier#withHfHead}).
+     */
+    public static void write(Path dir, Prefix prefix, String base, ModelConfig model, List<HostTensor> trained,
+            Map<String, String> metadata, java.util.function.UnaryOperator<List<HostTensor>> named) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -53,7 +63,7 @@ public final class PrefixExport {
             HostTensor t = trained.get(i);
             out.add(HostTensor.ofFloats(SAVED_PREFIX + prefix.tensors().get(i).name(), t.toFloats(), t.shape()));
         }
-        SafetensorsWriter.write(dir.resolve(WEIGHTS), out, metadata);
+        SafetensorsWriter.write(dir.resolve(WEIGHTS), named.apply(out), metadata);
         AtomicFiles.writeString(dir.resolve(CONFIG), config(prefix, base, model).toPrettyString() + "\n");
     }
 

@@ -82,7 +82,7 @@ public final class PrefixImport {
         // a sequence classifier's head (SEQ_CLS modules_to_save) is taken out; the rest is the prefix
         AdapterClassifier head = saved != null && saved.isArray() && !saved.isEmpty() ? AdapterClassifier.take(
                 cfgFile.toString(), weights.toString(), saved, tensors, file.metadata() == null ? Map.of()
-                : file.metadata(), PrefixExport.SAVED_PREFIX, m.encoder() != null ? m.hiddenSize() : -1) : null;
+                : file.metadata(), PrefixExport.SAVED_PREFIX, model) : null;
         for (String name : tensors.keySet()) {
             if (!name.equals(TENSOR)) {
                 throw new ZotuneException(weights + ": tensor " + name + " is not a prefix adapter's (it holds one "

@@ -606,10 +606,13 @@ public final class Trainer {
             Path out = dir.equals(folder.model()) ? folder.file("adapter") : dir.resolve("adapter");
             Map<String, String> prefixMeta = new java.util.LinkedHashMap<>(meta);
             prefixMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
-            if (head != null) { // which label each classifier row is, and how the head pools: eval scores it so
-                prefixMeta.putAll(AdapterClassifier.metadata(head.labels(), head.options().pooling()));
+            AdapterClassifier.Written form = head == null ? null : AdapterClassifier.written(head.labels(),
+                    head.options().pooling(), modelConfig.family().architecture(), base, PrefixExport.SAVED_PREFIX);
+            if (form != null) { // which label each classifier row is, and how the head pools: eval scores it so
+                prefixMeta.putAll(form.metadata());
             }
-            PrefixExport.write(out, prefix, config.model(), modelConfig, trained, prefixMeta);
+            PrefixExport.write(out, prefix, config.model(), modelConfig, trained, prefixMeta, form == null
+                    ? java.util.function.UnaryOperator.identity() : form.tensors());
             return;
         }
         if (lora != null) {
@@ -617,11 +620,14 @@ public final class Trainer {
             List<HostTensor> adapters = trained;
             Map<String, String> adapterMeta = new java.util.LinkedHashMap<>(meta);
             adapterMeta.put(PeftExport.BASE_WEIGHTS, baseWeights);
-            if (head != null) {
-                adapterMeta.putAll(AdapterClassifier.metadata(head.labels(), head.options().pooling()));
+            AdapterClassifier.Written form = head == null ? null : AdapterClassifier.written(head.labels(),
+                    head.options().pooling(), modelConfig.family().architecture(), base, Lora.PEFT_PREFIX);
+            if (form != null) {
+                adapterMeta.putAll(form.metadata());
             }
             PeftExport.write(adapter, lora, config.model(), modelConfig.family(), PeftExport.modelClass(config,
-                    modelConfig), adapters, adapterMeta);
+                    modelConfig), adapters, adapterMeta, form == null ? java.util.function.UnaryOperator.identity()
+                    : form.tensors());
             if (config.peft().merge()) {
                 List<HostTensor> held = head == null ? base : head.initial(); // with the head: body + classifier
                 List<HostTensor> frozen = new ArrayList<>(held.size());
