@@ -73,6 +73,12 @@ public final class EvalCommand implements Callable<Integer> {
             description = "Verbalizer of a pattern template, e.g. 0=terrible,1=great.")
     Map<String, String> verbalizer;
 
+    @Option(names = "--rename-labels", paramLabel = "LABEL=NAME", split = ",",
+            description = "Rename the data's labels as they are read, e.g. 0=NEGATIVE,1=POSITIVE: a Hugging Face "
+                    + "classifier's id2label names, which objective head matches the data's labels to (key "
+                    + "data.rename_labels).")
+    Map<String, String> renameLabels;
+
     @Option(names = "--classes", paramLabel = "N", description = "label-sentence: the number of classes.")
     Integer classes;
 
@@ -167,14 +173,22 @@ public final class EvalCommand implements Callable<Integer> {
             DataSet.Builder b = DataSet.builder().set("format", format).set("train", List.of(data)).set("task", task)
                     .set("template", template).set("verbalizer", verbalizer).set("classes", classes)
                     .set("k_shot", kShot).set("seed", seed).set("max_examples", 0)
-                    .set("verbalizer_first_token", verbalizerFirstToken);
+                    .set("verbalizer_first_token", verbalizerFirstToken).set("rename_labels", renameLabels);
             if (split != null && split != SplitChoice.train) {
                 // the folder is read as train too: its training file gives the label order (as a run's would)
                 b.set(split.name(), List.of(data)).split(split.name());
             }
             d = b.build();
         } catch (ZotuneException e) {
-            throw new ZotuneException(e.getMessage().replace("key 'data.", "--").replace("'", ""), e);
+            // key 'data.k_shot' -> --k-shot: the option of that key
+            java.util.regex.Matcher k = java.util.regex.Pattern.compile("key 'data\\.([a-z_]+)'").matcher(
+                    e.getMessage());
+            StringBuilder msg = new StringBuilder();
+            while (k.find()) {
+                k.appendReplacement(msg, "--" + k.group(1).replace('_', '-'));
+            }
+            k.appendTail(msg);
+            throw new ZotuneException(msg.toString().replace("'", ""), e);
         }
         ObjectNode o = new ObjectMapper().createObjectNode();
         EncoderObjective scoring = objective == null && pooling == null && temperature == null && labels == null
@@ -237,7 +251,8 @@ public final class EvalCommand implements Callable<Integer> {
         String[][] names = {{"key 'similarity.pooling'", "--pooling"}, {"key 'head.pooling'", "--pooling"},
             {"key 'similarity.temperature'", "--temperature"}, {"key 'similarity.labels'", "--labels"},
             {"key similarity.labels", "--labels"}, {"key 'data.template'", "--template"},
-            {"key 'data.verbalizer'", "--verbalizer"}, {"data.template", "--template"}, {"data.task", "--task"}};
+            {"key 'data.verbalizer'", "--verbalizer"}, {"key 'data.rename_labels'", "--rename-labels"},
+            {"data.template", "--template"}, {"data.task", "--task"}};
         for (String[] n : names) {
             message = message.replace(n[0], n[1]);
         }

@@ -54,6 +54,39 @@ public record Dataset(String name, Kind kind, List<String> labels, List<String> 
         return new Dataset(newName, kind, labels, inputFields, subset, List.of());
     }
 
+    /**
+     * The same data set with its labels renamed by {@code rename} (label → new name; the examples keep their gold
+     * indices): so that the data's labels can be a classifier's id2label names (0 → NEGATIVE, ...). One line naming
+     * {@code key} for a data set that is not classification, a name that two labels would share, or, with
+     * {@code every} (the training set), a label to rename that the data set lacks; a dev or test file may list fewer
+     * labels.
+     */
+    public Dataset renamed(java.util.Map<String, String> rename, String key, boolean every) {
+        if (kind != Kind.CLASSIFICATION) {
+            throw new ZotuneException("key '" + key + "' renames a classification data set's labels; " + name
+                    + " is " + kind.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + " data");
+        }
+        for (var e : rename.entrySet()) {
+            if (every && !labels.contains(e.getKey())) {
+                throw new ZotuneException("key '" + key + "': label '" + e.getKey() + "' is not one of " + name
+                        + "'s labels " + labels);
+            }
+            if (e.getValue() == null || e.getValue().isEmpty()) {
+                throw new ZotuneException("key '" + key + "': label '" + e.getKey() + "' is renamed to nothing");
+            }
+        }
+        List<String> out = new java.util.ArrayList<>(labels.size());
+        for (String l : labels) {
+            String n = rename.getOrDefault(l, l);
+            if (out.contains(n)) {
+                throw new ZotuneException("key '" + key + "': two of " + name + "'s labels " + labels + " would be "
+                        + "named '" + n + "'");
+            }
+            out.add(n);
+        }
+        return new Dataset(name, kind, out, inputFields, examples, skipped);
+    }
+
     /** Throws unless every example has a gold label (training and evaluation need one). */
     public Dataset requireLabels() {
         for (Example e : examples) {

@@ -180,7 +180,9 @@ public final class HeadFolder {
             List<String> labels, int hidden) {
         if (!new HashSet<>(named).equals(new HashSet<>(labels)) || named.size() != labels.size()) {
             throw new ZotuneException(where + "'s labels " + named + " (" + namedFrom + ") are not the data's "
-                    + "labels " + labels + ": objective head scores the labels it was trained on");
+                    + "labels " + labels + ": objective head scores the labels it was trained on"
+                    + (named.size() == labels.size() ? " (the same classes under other names? key "
+                    + "data.rename_labels, eval's --rename-labels, renames the data's labels)" : ""));
         }
         long[][] shapes = {{labels.size(), hidden}, {labels.size()}};
         HostTensor[] t = {w, b};

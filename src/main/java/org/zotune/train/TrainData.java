@@ -124,6 +124,12 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         Dataset train = read(d, d.train(), "train", seed);
         Dataset dev = d.dev().isEmpty() ? null : read(d, d.dev(), "dev", seed);
         Dataset test = d.test().isEmpty() ? null : read(d, d.test(), "test", seed);
+        if (d.renameLabels() != null) { // before anything reads a label: sampling, templates, objectives
+            String key = "data.rename_labels";
+            train = train.renamed(d.renameLabels(), key, true);
+            dev = dev == null ? null : dev.renamed(d.renameLabels(), key, false);
+            test = test == null ? null : test.renamed(d.renameLabels(), key, false);
+        }
         if (d.kShot() > 0 && !d.format().equals("kshot")) {
             try {
                 train = Sampling.kShot(train, d.kShot(), seed, d.kShotPartial());

@@ -255,4 +255,82 @@ class HfClassifierCliTest {
         assertEquals(0, e.code(), e.err()); // asked explicitly, eval scores so (it changes nothing)
         assertTrue(e.err().contains("pooling mean"), e.err());
     }
+
+    /**
+     * Data whose labels are the classes' indices (0, 1, 2) against BERT's named id2label (negative, neutral,
+     * positive): refused, naming key data.rename_labels; renamed (--rename-labels, data.rename_labels) the scores
+     * are transformers' logits and a run starts from transformers' loss; renamed the other way round the loss differs
+     * (the names decide the rows); bad renames, one line each.
+     */
+    @Test
+    void renamedLabelsMeetTheClassifiersNames() throws IOException {
+        Path fixture = root().resolve("bert");
+        JsonNode ex = JSON.readTree(fixture.resolve("expected.json").toFile());
+        List<String> names = List.of("negative", "neutral", "positive");
+        StringBuilder rows = new StringBuilder();
+        for (JsonNode r : ex.get("rows")) {
+            rows.append(JSON.writeValueAsString(JSON.createObjectNode().put("text", r.get("text").asText())
+                    .put("label", names.indexOf(r.get("label").asText())))).append('\n');
+        }
+        Path data = Files.writeString(dir.resolve("ids.jsonl"), rows.toString());
+        String model = fixture.resolve("model").toString();
+        CliRun.of("eval", "--model", model, "--format", "jsonl", "--data", data.toString(), "--device", "cpu",
+                "--no-progress").assertUsageError("labels [negative, neutral, positive]",
+                "are not the data's labels [0, 1, 2]", "data.rename_labels");
+        Path pred = dir.resolve("renamed.jsonl");
+        CliRun r = CliRun.of("eval", "--model", model, "--format", "jsonl", "--data", data.toString(), "--device",
+                "cpu", "--rename-labels", "0=negative,1=neutral,2=positive", "--predictions", pred.toString(),
+                "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = Files.readAllLines(pred);
+        for (int i = 0; i < lines.size(); i++) {
+            JsonNode p = JSON.readTree(lines.get(i));
+            JsonNode want = ex.get("rows").get(i).get("logits");
+            for (int c = 0; c < 3; c++) {
+                assertEquals(want.get(c).asDouble(), p.get("scores").get(c).asDouble(), 1e-5 + 1e-5
+                        * Math.abs(want.get(c).asDouble()), "row " + i + " label " + c);
+            }
+            assertEquals(ex.get("id2label").get(ex.get("predicted").get(i).asText()).asText(),
+                    p.get("predicted").asText(), "row " + i);
+        }
+        double loss = ex.get("loss").asDouble();
+        List<String> out = r.outLines();
+        double got = JSON.readTree(out.get(out.size() - 1)).get("loss").asDouble();
+        CliRun swapped = CliRun.of("eval", "--model", model, "--format", "jsonl", "--data", data.toString(),
+                "--device", "cpu", "--rename-labels", "0=positive,1=neutral,2=negative", "--no-progress");
+        assertEquals(0, swapped.code(), swapped.err());
+        List<String> sw = swapped.outLines();
+        double other = JSON.readTree(sw.get(sw.size() - 1)).get("loss").asDouble();
+        System.out.println("bert, labels 0/1/2 renamed to id2label's names: loss " + got + " (transformers " + loss
+                + "); renamed the other way round " + other);
+        assertEquals(loss, got, 1e-5 * loss);
+        assertTrue(Math.abs(other - loss) > 1e-2, loss + " vs " + other);
+
+        // a run with data.rename_labels starts from transformers' classifier
+        Path run = dir.resolve("renamed-run");
+        Path cfg = Files.writeString(dir.resolve("renamed.yaml"), String.join("\n", "model: '" + model + "'",
+                "objective: head", "head: {pooling: pooler}", "data:", "  format: jsonl", "  train: '" + data + "'",
+                "  dev: '" + data + "'", "  rename_labels: {'0': negative, '1': neutral, '2': positive}",
+                "optimizer: {name: zo-sgd, lr: 0.01}", "eps: 0.001", "steps: 2", "batch_size: 4", "eval_every: 0",
+                "device: cpu", "seed: 3", "out: '" + run + "'", ""));
+        CliRun t = CliRun.of("train", "--config", cfg.toString(), "--no-progress");
+        assertEquals(0, t.code(), t.err());
+        double initial = JSON.readTree(run.resolve("summary.json").toFile()).get("initial_dev").get("loss")
+                .asDouble();
+        assertEquals(loss, initial, 1e-5 * loss, "the run starts from transformers' classifier");
+        assertEquals("negative", JSON.readTree(run.resolve("model/config.json").toFile()).get("id2label").get("0")
+                .asText());
+
+        // bad renames
+        CliRun.of("eval", "--model", model, "--format", "jsonl", "--data", data.toString(), "--device", "cpu",
+                "--rename-labels", "5=negative", "--no-progress").assertUsageError("--rename-labels",
+                "label '5' is not one of", "labels [0, 1, 2]");
+        CliRun.of("eval", "--model", model, "--format", "jsonl", "--data", data.toString(), "--device", "cpu",
+                "--rename-labels", "0=x,1=x", "--no-progress").assertUsageError("--rename-labels",
+                "would be named 'x'");
+        Path text = Files.writeString(dir.resolve("t.txt"), "some text\n");
+        CliRun.of("eval", "--model", model, "--format", "text", "--data", text.toString(), "--device", "cpu",
+                "--rename-labels", "0=x", "--no-progress").assertUsageError("--rename-labels renames a classification",
+                "data.format text has none");
+    }
 }

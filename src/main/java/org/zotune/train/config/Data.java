@@ -32,6 +32,9 @@ import org.zotune.train.config.RecordBinder.Required;
  * @param verbalizerFirstToken objective mlm: score a label word of several tokens by its first token (default
  *                 false: such a word is refused)
  * @param kShotPartial k_shot: a class with fewer than k examples keeps all of them (default false: an error)
+ * @param renameLabels label → the name it goes by from then on (e.g. 0 → NEGATIVE: a Hugging Face classifier's
+ *                 id2label names, which objective head matches the data's labels to), applied as the files are read;
+ *                 templates, verbalizers and label descriptions then use the new names
  */
 public record Data(
         @Required @Choice(Format.class) String format,
@@ -49,7 +52,8 @@ public record Data(
         Long seed,
         @Default("0") @AtLeast(0) Integer maxExamples,
         @Default("false") Boolean verbalizerFirstToken,
-        @Default("false") Boolean kShotPartial) {
+        @Default("false") Boolean kShotPartial,
+        Map<String, String> renameLabels) {
 
     /** How the data files are read (key data.format). */
     public enum Format { JSONL, SST2, TSV, LABEL_SENTENCE, SUPERGLUE, KSHOT, TEXT, NLI_JSON }
@@ -66,6 +70,12 @@ public record Data(
         train = List.copyOf(train);
         dev = dev == null ? List.of() : List.copyOf(dev);
         test = test == null ? List.of() : List.copyOf(test);
+        if (renameLabels != null && "text".equals(format)) {
+            throw new ZotuneException("key 'data.rename_labels' renames a classification data set's labels; "
+                    + "data.format text has none");
+        }
+        renameLabels = renameLabels == null ? null : java.util.Collections.unmodifiableMap(
+                new java.util.LinkedHashMap<>(renameLabels));
         // data.template is checked where a template is read: a decoder's prompt and objective mlm need one, while
         // objectives head and similarity read the example's text without one
     }
