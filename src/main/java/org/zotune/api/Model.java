@@ -568,6 +568,124 @@ public final class Model implements AutoCloseable {
     /** An encoder scored as a run with {@code o}'s objective scores its test set. */
     private EvalResult evaluateEncoder(EncoderModel encoder, DataSet data, int maxLength, int batchSize, long seed,
             EncoderObjective o, boolean predictions, EvalProgress progress) {
+        Scoring sc = scoring(encoder, o, data.internal(), maxLength, seed);
+        RunInputs.Read read = RunInputs.readEncoder(sc.keys(), config, tokenizer);
+        TrainData td = read.data();
+        List<EncodedExample> scored = scored(td, data);
+        // every label the objective knows competes, those the data lacks after the data's own (gold indices stay):
+        // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
+        List<String> labels = read.labels() != null ? read.labels() : td.labels();
+        if (sc.kind() == TrainConfig.ObjectiveKind.HEAD) {
+            List<String> named = adapterHead != null ? HeadFolder.asDataLabels(adapterHead.labels(), labels)
+                    : HeadFolder.labelsFor(checkpoint, labels);
+            if (named != null && named.containsAll(labels)) {
+                labels = new ArrayList<>(labels);
+                for (String l : named) {
+                    if (!labels.contains(l)) {
+                        labels.add(l);
+                    }
+                }
+            }
+        }
+        Evaluator.Result r = score(encoder, sc.kind(), read, labels, scored, batchSize, td.padId(),
+                done -> progress.scored(done, scored.size()));
+        return new EvalResult(td.description(data.split()), false, r.examples(), 0, r.loss(), Double.NaN,
+                r.accuracy(), r.f1(),
+                sc.name(), sc.text(), predictions ? predictions(r, labels) : List.of());
+    }
+
+    /**
+     * Each text's class under {@code o}'s objective, scored as {@link #evaluate} scores an example of that class:
+     * objective head over the folder's or the adapter's classifier (every row, named by config.json's id2label or the
+     * adapter's metadata), similarity against the label descriptions (key similarity.labels as {@code o}'s labels, or
+     * the built-in ones of the task {@code template} names), mlm with the masked-LM template {@code template} (a
+     * built-in name, or a pattern with one mask and {@code verbalizer}). Encoders only; one line for a decoder, an
+     * objective the model cannot run, a template with more than one text field, or no texts.
+     *
+     * @param texts      the texts, one example each
+     * @param objective  the objective and its options, or null: {@link EncoderObjective#auto()}
+     * @param template   a built-in template name or a pattern (mlm: needed; head, similarity: optional), or null
+     * @param verbalizer a pattern's label → word (mlm), or null
+     * @param maxLength  tokens per text at most (longer ones are cut, their final special token kept)
+     * @param batchSize  texts per forward pass
+     * @param progress   told after each batch how many texts are done
+     * @return one classification per text, in order
+     */
+    public List<Classification> classify(List<String> texts, EncoderObjective objective, String template,
+            Map<String, String> verbalizer, int maxLength, int batchSize, EvalProgress progress) {
+        Objects.requireNonNull(texts, "texts");
+        Objects.requireNonNull(progress, "progress");
+        open();
+        if (!(model instanceof EncoderModel encoder)) {
+            throw new ZotuneException(modelPath + ": classify scores an encoder's objectives (head, similarity, "
+                    + "mlm); this is a " + config.family().hfModelType() + " decoder: score labelled data with "
+                    + "evaluate and a template instead");
+        }
+        if (texts.isEmpty()) {
+            throw new ZotuneException("classify: no texts");
+        }
+        if (batchSize < 1 || maxLength < 2) {
+            throw new ZotuneException("classify: batch size " + batchSize + " (>= 1) and max length " + maxLength
+                    + " (>= 2, the special tokens)");
+        }
+        DataSet.Builder b = DataSet.builder().set("format", "jsonl").set("train", List.of("texts"))
+                .set("template", template).set("verbalizer", verbalizer);
+        Scoring sc = scoring(encoder, objective == null ? EncoderObjective.auto() : objective, b.build().internal(),
+                maxLength, 0);
+        // the classes: the head's rows as named, mlm's verbalizer, similarity's described labels
+        List<String> labels;
+        if (sc.kind() == TrainConfig.ObjectiveKind.HEAD) {
+            labels = adapterHead != null ? adapterHead.labels() : HeadFolder.labels(checkpoint);
+            if (labels == null) {
+                throw new ZotuneException(HeadFolder.configFile(checkpoint) + ": no id2label to name the classifier's "
+                        + "rows (transformers and zotune write one with every classifier)");
+            }
+        } else {
+            labels = RunInputs.describedLabels(sc.keys());
+        }
+        java.util.Set<String> fields = RunInputs.textFields(sc.keys());
+        if (fields.size() > 1) {
+            throw new ZotuneException("template '" + template + "' fills the fields " + fields + "; classify scores "
+                    + "one text each: use a template with one {field}");
+        }
+        String field = fields.isEmpty() ? "text" : fields.iterator().next();
+        List<org.zotune.data.Example> rows = new ArrayList<>(texts.size());
+        for (int i = 0; i < texts.size(); i++) {
+            if (texts.get(i) == null) {
+                throw new ZotuneException("classify: text " + (i + 1) + " is null");
+            }
+            rows.add(new org.zotune.data.Example("text " + (i + 1), Map.of(field, texts.get(i)), 0, List.of()));
+        }
+        org.zotune.data.Dataset given = new org.zotune.data.Dataset("the texts",
+                org.zotune.data.Dataset.Kind.CLASSIFICATION, labels, List.of(field), rows, List.of());
+        RunInputs.Read read = RunInputs.readEncoder(sc.keys(), config, tokenizer, given);
+        List<EncodedExample> scored = read.data().train();
+        List<String> classes = read.labels() != null ? read.labels() : read.data().labels();
+        Evaluator.Result r = score(encoder, sc.kind(), read, classes, scored, batchSize, read.data().padId(),
+                done -> progress.scored(done, scored.size()));
+        List<Classification> out = new ArrayList<>(texts.size());
+        for (int i = 0; i < texts.size(); i++) {
+            Map<String, Double> scores = new java.util.LinkedHashMap<>();
+            for (int c = 0; c < classes.size(); c++) {
+                scores.put(classes.get(c), r.scores()[i][c]);
+            }
+            out.add(new Classification(texts.get(i), classes.get(r.predictions()[i]), scores));
+        }
+        return out;
+    }
+
+    /**
+     * How an encoder scores under {@code o}: the objective picked (auto: the classifier, else the masked-LM head,
+     * else similarity) with its options checked against the model, as the run keys it reads the data with.
+     *
+     * @param name the objective's name
+     * @param text the scoring in words, for the log
+     */
+    private record Scoring(TrainConfig.ObjectiveKind kind, String name, String text, RunInputs.Keys keys) {
+    }
+
+    private Scoring scoring(EncoderModel encoder, EncoderObjective o, org.zotune.train.config.Data dataKeys,
+            int maxLength, long seed) {
         if (tokenizer == null) {
             throw new ZotuneException(modelPath + ": no tokenizer.json beside the model, which evaluating text needs");
         }
@@ -661,9 +779,7 @@ public final class Model implements AutoCloseable {
             throw new ZotuneException("key 'similarity.pooling' is pooler, and this " + family + " checkpoint has no "
                     + "pooler (pooler.dense weights); use mean or cls");
         }
-        RunInputs.Read read = RunInputs.readEncoder(new RunInputs.Keys(kind, data.internal(), similarity,
-                headOptions, maxLength, seed), config, tokenizer);
-        TrainData td = read.data();
+        RunInputs.Keys keys = new RunInputs.Keys(kind, dataKeys, similarity, headOptions, maxLength, seed);
         String scoring = name + " (" + why + ")" + switch (kind) {
             case HEAD -> ", pooling " + headOptions.pooling() + poolingFrom;
             case SIMILARITY -> ", pooling " + similarity.pooling() + ", temperature " + similarity.temperature()
@@ -671,39 +787,25 @@ public final class Model implements AutoCloseable {
                     + "descriptions");
             default -> "";
         };
-        Evaluator.Result r;
-        List<EncodedExample> scored = scored(td, data);
-        java.util.function.IntConsumer tell = done -> progress.scored(done, scored.size());
-        // every label the objective knows competes, those the data lacks after the data's own (gold indices stay):
-        // similarity's descriptions, mlm's verbalizer (read.labels()), the head's rows (config.json's id2label)
-        List<String> labels = read.labels() != null ? read.labels() : td.labels();
-        if (kind == TrainConfig.ObjectiveKind.HEAD) {
-            List<String> named = adapterHead != null ? HeadFolder.asDataLabels(adapterHead.labels(), labels)
-                    : HeadFolder.labelsFor(checkpoint, labels);
-            if (named != null && named.containsAll(labels)) {
-                labels = new ArrayList<>(labels);
-                for (String l : named) {
-                    if (!labels.contains(l)) {
-                        labels.add(l);
-                    }
-                }
-            }
-            List<HostTensor> rows = adapterHead != null ? adapterHead.rows(labels, config.hiddenSize())
-                    : HeadFolder.classifier(checkpoint, labels, config.hiddenSize());
-            SequenceClassifier withHead = new SequenceClassifier(encoder, labels.size());
-            // the head beside the body's parameters (and an adapter's composition), as a run holds it: a folder's
-            // in the model's dtype, an adapter's in float32 (trained beside the adapter's own tensors)
-            try (Parameters headParams = ops.createParameters(rows, adapterHead != null ? DType.F32
-                    : params.dtype())) {
-                r = Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
-                        headParams), scored, batchSize, td.padId(), read.objective(), tell);
-            }
-        } else {
-            r = Evaluator.evaluate(ops, encoder, weights, scored, batchSize, td.padId(), read.objective(), tell);
+        return new Scoring(kind, name, scoring, keys);
+    }
+
+    /** The encoder's scores of {@code scored} under the objective {@code read} built ({@code labels}: its classes). */
+    private Evaluator.Result score(EncoderModel encoder, TrainConfig.ObjectiveKind kind, RunInputs.Read read,
+            List<String> labels, List<EncodedExample> scored, int batchSize, int padId, IntConsumer tell) {
+        if (kind != TrainConfig.ObjectiveKind.HEAD) {
+            return Evaluator.evaluate(ops, encoder, weights, scored, batchSize, padId, read.objective(), tell);
         }
-        return new EvalResult(td.description(data.split()), false, r.examples(), 0, r.loss(), Double.NaN,
-                r.accuracy(), r.f1(),
-                name, scoring, predictions ? predictions(r, labels) : List.of());
+        List<HostTensor> rows = adapterHead != null ? adapterHead.rows(labels, config.hiddenSize())
+                : HeadFolder.classifier(checkpoint, labels, config.hiddenSize());
+        SequenceClassifier withHead = new SequenceClassifier(encoder, labels.size());
+        // the head beside the body's parameters (and an adapter's composition), as a run holds it: a folder's
+        // in the model's dtype, an adapter's in float32 (trained beside the adapter's own tensors)
+        try (Parameters headParams = ops.createParameters(rows, adapterHead != null ? DType.F32
+                : params.dtype())) {
+            return Evaluator.evaluate(ops, withHead, new AppendedWeights(weights, encoder.params().size(),
+                    headParams), scored, batchSize, padId, read.objective(), tell);
+        }
     }
 
     /** The examples of the split {@code data} scores ({@link DataSet#split()}). */

@@ -26,7 +26,7 @@ import picocli.CommandLine.Spec;
         description = "Zeroth-order fine-tuning and inference of transformer language models, from Java.",
         subcommands = {PerplexityCommand.class, GenerateCommand.class, FunctionsCommand.class, TrainCommand.class,
                 EvalCommand.class, ReplayCommand.class, DemoCommand.class, PlotCommand.class,
-                FillMaskCommand.class, EmbedCommand.class, MergeCommand.class,
+                FillMaskCommand.class, EmbedCommand.class, ClassifyCommand.class, MergeCommand.class,
                 CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:internal error (a bug: please report it with --verbose output)",

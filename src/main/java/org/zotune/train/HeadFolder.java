@@ -34,7 +34,7 @@ public final class HeadFolder {
     }
 
     /** The folder's config.json (the checkpoint's source is the folder or its weights file). */
-    static Path configFile(Checkpoint checkpoint) {
+    public static Path configFile(Checkpoint checkpoint) {
         Path s = checkpoint.source();
         Path dir = Files.isDirectory(s) ? s : s.toAbsolutePath().getParent();
         return dir.resolve(HfCheckpoint.CONFIG);

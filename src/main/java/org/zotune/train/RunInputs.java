@@ -132,11 +132,38 @@ public final class RunInputs {
      * @param tokenizer the encoder's tokenizer
      */
     public static Read readEncoder(Keys keys, org.zotune.model.ModelConfig model, Tokenizer tokenizer) {
+        return readEncoder(keys, model, tokenizer, null);
+    }
+
+    /**
+     * As {@link #readEncoder(Keys, org.zotune.model.ModelConfig, Tokenizer)} over {@code given} (in memory, read as
+     * the training set: texts to classify) instead of the files of {@code keys.data()}, when given.
+     */
+    public static Read readEncoder(Keys keys, org.zotune.model.ModelConfig model, Tokenizer tokenizer,
+            org.zotune.data.Dataset given) {
         Plan plan = plan(keys);
         if (!plan.masked() && !plan.embeds()) {
             throw new IllegalArgumentException("objective " + keys.objective() + " is not an encoder objective");
         }
-        return readEncoder(keys, plan, model, tokenizer, true);
+        return readEncoder(keys, plan, model, tokenizer, true, given);
+    }
+
+    /**
+     * The fields a single text fills under {@code keys}' template: the masked-LM template's placeholders, a text
+     * pattern's, or none (a built-in name or none: the text as it is).
+     */
+    public static java.util.Set<String> textFields(Keys keys) {
+        Plan plan = plan(keys);
+        return plan.masked() ? plan.maskedTemplate().fieldNames() : plan.textTemplate().fieldNames();
+    }
+
+    /** The labels the objective of {@code keys} scores without data: mlm's verbalizer, similarity's descriptions. */
+    public static List<String> describedLabels(Keys keys) {
+        Plan plan = plan(keys);
+        if (plan.masked()) {
+            return List.copyOf(plan.maskedTemplate().verbalizer().keySet());
+        }
+        return EncoderObjectives.describedLabels(keys, List.of());
     }
 
     /**
@@ -146,17 +173,22 @@ public final class RunInputs {
      */
     private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer,
             boolean everyDescribed) {
+        return readEncoder(keys, plan, model, tokenizer, everyDescribed, null);
+    }
+
+    private static Read readEncoder(Keys keys, Plan plan, org.zotune.model.ModelConfig model, Tokenizer tokenizer,
+            boolean everyDescribed, org.zotune.data.Dataset given) {
         int pad = Math.max(0, model.padTokenId());
         if (plan.masked()) {
             MaskedPromptEncoder encoder = MaskedPromptEncoder.of(tokenizer, pad, keys.maxLength());
             MaskedTemplate template = everyDescribed ? plan.maskedTemplate().scoringEveryLabel()
                     : plan.maskedTemplate();
-            TrainData data = TrainData.loadMasked(keys.data(), encoder, template, keys.seed());
+            TrainData data = TrainData.loadMasked(keys.data(), encoder, template, keys.seed(), given);
             return new Read(data, new MaskedLmPrompt(encoder.maskId(), encoder.labelTokens(template.words(),
                     keys.data().verbalizerFirstToken())), everyDescribed ? template.labels() : null);
         }
         TextRowEncoder encoder = new TextRowEncoder(tokenizer, keys.maxLength());
-        TrainData data = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed());
+        TrainData data = TrainData.loadEncoded(keys.data(), encoder, plan.textTemplate(), pad, keys.seed(), given);
         List<String> labels = everyDescribed ? EncoderObjectives.describedLabels(keys, data.labels())
                 : data.labels();
         return new Read(data, EncoderObjectives.objective(keys, encoder, labels, pad), labels);

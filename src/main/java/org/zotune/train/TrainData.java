@@ -175,11 +175,18 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
      */
     public static TrainData loadMasked(Data d, MaskedPromptEncoder encoder, MaskedTemplate template,
             long runSeed) {
-        if (d.format().equals("text")) {
+        return loadMasked(d, encoder, template, runSeed, null);
+    }
+
+    /** As above, over {@code given} (in memory: texts to classify) instead of the files {@code d} names, if given. */
+    public static TrainData loadMasked(Data d, MaskedPromptEncoder encoder, MaskedTemplate template,
+            long runSeed, Dataset given) {
+        if (given == null && d.format().equals("text")) {
             throw new ZotuneException("objective mlm needs classification data with a masked-LM template, not "
                     + "data.format text");
         }
-        Dataset[] sets = datasets(d, d.seed() != null ? d.seed() : runSeed);
+        Dataset[] sets = given != null ? new Dataset[] {given, null, null}
+                : datasets(d, d.seed() != null ? d.seed() : runSeed);
         Dataset train = sets[0].requireLabels();
         List<EncodedExample> tr = encoder.encode(train, template);
         // dev and test on the training set's labels, and checked last: the template's words then follow its order
@@ -196,11 +203,18 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
      */
     public static TrainData loadEncoded(Data d, TextRowEncoder encoder, TextTemplate template, int padId,
             long runSeed) {
-        if (d.format().equals("text")) {
+        return loadEncoded(d, encoder, template, padId, runSeed, null);
+    }
+
+    /** As above, over {@code given} (in memory: texts to classify) instead of the files {@code d} names, if given. */
+    public static TrainData loadEncoded(Data d, TextRowEncoder encoder, TextTemplate template, int padId,
+            long runSeed, Dataset given) {
+        if (given == null && d.format().equals("text")) {
             throw new ZotuneException("objectives similarity and head need classification data, not data.format "
                     + "text");
         }
-        Dataset[] sets = datasets(d, d.seed() != null ? d.seed() : runSeed);
+        Dataset[] sets = given != null ? new Dataset[] {given, null, null}
+                : datasets(d, d.seed() != null ? d.seed() : runSeed);
         Dataset train = sets[0].requireLabels();
         List<EncodedExample> tr = encoder.encode(train, template);
         List<EncodedExample> dev = sets[1] == null ? List.of() : encoder.encode(sameLabels(train, sets[1]), template);

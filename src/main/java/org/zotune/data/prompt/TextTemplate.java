@@ -59,6 +59,19 @@ public final class TextTemplate {
         return name;
     }
 
+    /** The pattern's placeholders in order, or none (the data set's input fields as they are). */
+    public Set<String> fieldNames() {
+        Set<String> out = new LinkedHashSet<>();
+        if (parts != null) {
+            for (Object p : parts) {
+                if (p instanceof PatternParts.Placeholder ph) {
+                    out.add(ph.field());
+                }
+            }
+        }
+        return out;
+    }
+
     /** Checks the data set: labelled classification data with the fields the pattern names. */
     public void check(Dataset data) {
         String where = "template '" + name + "' on data set " + data.name();

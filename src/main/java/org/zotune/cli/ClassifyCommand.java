@@ -1,0 +1,162 @@
+package org.zotune.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.zotune.ZotuneException;
+import org.zotune.api.Classification;
+import org.zotune.api.EncoderObjective;
+import org.zotune.api.EvalProgress;
+import org.zotune.api.Model;
+import org.zotune.api.ModelSource;
+import org.zotune.train.EvalProgressLines;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code zotune classify}: each text's class under an encoder's objective, as eval scores an example. */
+@Command(name = "classify", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = {"Classifies texts with an encoder (BERT, RoBERTa): a head run's model/ or best/, a Hugging Face "
+                + "...ForSequenceClassification folder, a base with a head run's --adapter, or any encoder with label "
+                + "descriptions (similarity) or a masked-LM template (mlm). Each text is scored as zotune eval scores "
+                + "an example.",
+                "One JSON line per text: {\"text\", \"label\", \"scores\": {label: score, ...}}."})
+public final class ClassifyCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "An encoder: a Hugging Face folder (config.json, safetensors, tokenizer.json).")
+    Path model;
+
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A PEFT adapter to apply (LoRA or prefix tuning); a head run's adapter/ carries its "
+                    + "classifier.")
+    Path adapter;
+
+    @Option(names = "--text", paramLabel = "TEXT", description = "A text to classify (repeatable).")
+    List<String> texts;
+
+    @Option(names = "--text-file", paramLabel = "FILE", description = "UTF-8 text, one input per line.")
+    Path textFile;
+
+    @Option(names = "--objective", paramLabel = "auto|head|similarity|mlm",
+            description = "How to score, as eval's --objective. auto (default): head when the folder or the adapter "
+                    + "has a classifier, else mlm when the model has a masked-LM head, else similarity.")
+    EvalCommand.ObjectiveChoice objective;
+
+    @Option(names = "--pooling", paramLabel = "mean|cls|pooler",
+            description = "As eval's --pooling (default: the classifier's own; similarity: mean).")
+    String pooling;
+
+    @Option(names = "--template", paramLabel = "NAME|PATTERN",
+            description = "mlm: a built-in masked-LM template (sst2, sst5, trec, ...) or a pattern with one {field} "
+                    + "and one <mask>/[MASK]; similarity: the built-in task whose label descriptions to use, or a "
+                    + "pattern with one {field}; head: optional, a pattern the text is put in.")
+    String template;
+
+    @Option(names = "--verbalizer", paramLabel = "LABEL=WORD", split = ",",
+            description = "mlm with a pattern: label → word, e.g. 0=terrible,1=great.")
+    Map<String, String> verbalizer;
+
+    @Option(names = "--labels", paramLabel = "LABEL=DESCRIPTION", split = ",",
+            description = "Objective similarity: each label's description, e.g. neg=It was terrible.,pos=It was "
+                    + "great. (default: the built-in descriptions of the task --template names).")
+    Map<String, String> labels;
+
+    @Option(names = "--temperature", paramLabel = "T", description = "Objective similarity: tau of cos/tau (0.05).")
+    Double temperature;
+
+    @Option(names = "--max-length", paramLabel = "N",
+            description = "Cut a text of more than N tokens to N, its final special token kept. Default: the "
+                    + "model's positions.")
+    Integer maxLength;
+
+    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+    int batchSize;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "Write the JSON lines here instead of stdout.")
+    Path outFile;
+
+    @Option(names = "--no-progress", description = "No progress lines on stderr (by default one every 10 s on a "
+            + "long input).")
+    boolean noProgress;
+
+    @Mixin
+    BackendOptions backend;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter err = spec.commandLine().getErr();
+        List<String> in = new ArrayList<>();
+        if (texts != null) {
+            in.addAll(texts);
+        }
+        if (textFile != null) {
+            in.addAll(Files.readAllLines(Runs.requireExisting(textFile, "text file"), StandardCharsets.UTF_8));
+        }
+        if (in.isEmpty()) {
+            throw new ZotuneException(textFile != null ? "text file " + textFile + " is empty"
+                    : "no text: give --text TEXT or --text-file FILE");
+        }
+        if (batchSize < 1) {
+            throw new ZotuneException("--batch-size must be >= 1, got " + batchSize);
+        }
+        if (outFile != null) {
+            Runs.requireOutputFile(outFile, "--out");
+        }
+        EncoderObjective o = new EncoderObjective(objective == null ? null : objective.name(), pooling, temperature,
+                labels);
+        List<Classification> result;
+        try (Model m = ModelSession.openEncoder(ModelSource.of(model), adapter, backend, err)) {
+            int max = m.info().maxPositions();
+            if (maxLength != null && (maxLength < 2 || maxLength > max)) {
+                throw new ZotuneException("--max-length " + maxLength + " must be between 2 (the special tokens) and "
+                        + "the model's " + max + " positions");
+            }
+            try {
+                result = m.classify(in, o, template, verbalizer, maxLength != null ? maxLength : max, batchSize,
+                        noProgress ? EvalProgress.NONE : new EvalProgressLines(err, "classify")::scored);
+            } catch (ZotuneException e) {
+                throw new ZotuneException(EvalCommand.optionNames(e.getMessage()), e);
+            }
+        }
+        ObjectMapper json = new ObjectMapper();
+        try (Writer out = outFile != null ? Files.newBufferedWriter(outFile, StandardCharsets.UTF_8)
+                : new NonClosing(spec.commandLine().getOut())) {
+            for (Classification c : result) {
+                ObjectNode line = json.createObjectNode();
+                line.put("text", c.text());
+                line.put("label", c.label());
+                ObjectNode s = line.putObject("scores");
+                c.scores().forEach(s::put);
+                out.write(json.writeValueAsString(line));
+                out.write('\n');
+            }
+        }
+        return 0;
+    }
+
+    /** stdout stays open after the command. */
+    private static final class NonClosing extends java.io.FilterWriter {
+        NonClosing(Writer w) {
+            super(w);
+        }
+
+        @Override
+        public void close() throws IOException {
+            flush();
+        }
+    }
+}

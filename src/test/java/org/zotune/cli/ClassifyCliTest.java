@@ -1,0 +1,180 @@
+package org.zotune.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.zotune.cuda.Cuda;
+import org.zotune.model.bert.TinyBertFolder;
+
+/**
+ * {@code zotune classify}: Hugging Face sequence classifiers (the classifier fixtures, scripts/make_classifier_fixtures.py)
+ * classify their rows as transformers does (logits within 1e-5 + 1e-5·|ref|, the argmax named by id2label, RoBERTa's
+ * default LABEL_i kept); similarity, mlm and a head run's adapter score each text as {@code zotune eval --predictions}
+ * scores the same text as an example (by label name); bad input, one line each.
+ */
+class ClassifyCliTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path dir;
+
+    private static List<JsonNode> lines(CliRun r) throws IOException {
+        assertEquals(0, r.code(), r.err());
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : r.outLines()) {
+            out.add(JSON.readTree(l));
+        }
+        return out;
+    }
+
+    @Test
+    void aHuggingFaceClassifierClassifiesAsTransformers() throws IOException {
+        classifiesAsTransformers("cpu", true, 1e-5);
+        // --text, repeatable, as the file's lines
+        Path bert = HfClassifierCliTest.root().resolve("bert/model");
+        List<JsonNode> two = lines(CliRun.of("classify", "--model", bert.toString(), "--text", "this film is bad.",
+                "--text", "the movie was great!", "--device", "cpu"));
+        assertEquals(2, two.size());
+        assertEquals("this film is bad.", two.get(0).get("text").asText());
+    }
+
+    @Test
+    @Tag("gpu")
+    void aHuggingFaceClassifierClassifiesAsTransformersOnCuda() throws IOException {
+        Cuda.Availability a = Cuda.availability();
+        Assumptions.assumeTrue(a.usable(), "no usable CUDA device: " + a.reason());
+        classifiesAsTransformers("cuda", false, 1e-3);
+    }
+
+    /** Per value within tol + tol·|ref| ({@code perValue}), else within tol of the largest |logit|. */
+    private void classifiesAsTransformers(String device, boolean perValue, double tol) throws IOException {
+        Path root = HfClassifierCliTest.root();
+        for (String m : HfClassifierCliTest.models(root)) {
+            JsonNode ex = JSON.readTree(root.resolve(m).resolve("expected.json").toFile());
+            StringBuilder texts = new StringBuilder();
+            ex.get("rows").forEach(r -> texts.append(r.get("text").asText()).append('\n'));
+            Path file = Files.writeString(dir.resolve(m + ".txt"), texts.toString());
+            List<JsonNode> got = lines(CliRun.of("classify", "--model", root.resolve(m).resolve("model").toString(),
+                    "--text-file", file.toString(), "--device", device, "--batch-size", "3", "--no-progress"));
+            assertEquals(ex.get("rows").size(), got.size());
+            double worst = 0;
+            double largest = 0;
+            for (int i = 0; i < got.size(); i++) {
+                JsonNode row = ex.get("rows").get(i);
+                assertEquals(row.get("text").asText(), got.get(i).get("text").asText());
+                List<String> names = new ArrayList<>();
+                got.get(i).get("scores").fieldNames().forEachRemaining(names::add);
+                for (int c = 0; c < names.size(); c++) {
+                    // the classes in id2label's order, under its names
+                    assertEquals(ex.get("id2label").get(Integer.toString(c)).asText(), names.get(c), m);
+                    double want = row.get("logits").get(c).asDouble();
+                    double have = got.get(i).get("scores").get(names.get(c)).asDouble();
+                    worst = Math.max(worst, Math.abs(want - have));
+                    largest = Math.max(largest, Math.abs(want));
+                    if (perValue) {
+                        assertEquals(want, have, tol + tol * Math.abs(want), m + " row " + i + " class " + c);
+                    }
+                }
+                assertEquals(ex.get("id2label").get(ex.get("predicted").get(i).asText()).asText(),
+                        got.get(i).get("label").asText(), m + " row " + i);
+            }
+            System.out.printf("classify %s on %s: logits max |zotune - transformers| %.3g (relative %.3g) over %d "
+                    + "texts%n", m, device, worst, worst / largest, got.size());
+            org.junit.jupiter.api.Assertions.assertTrue(perValue || worst <= tol * largest, m + ": " + worst);
+        }
+    }
+
+    /** eval --predictions of {@code rows} with {@code options}: each row's scores by label name. */
+    private List<JsonNode> evalScores(Path model, String rows, List<String> options) throws IOException {
+        Path data = Files.writeString(dir.resolve("rows.jsonl"), rows);
+        Path pred = dir.resolve("pred.jsonl");
+        Files.deleteIfExists(pred);
+        List<String> a = new ArrayList<>(List.of("eval", "--model", model.toString(), "--data", data.toString(),
+                "--device", "cpu", "--predictions", pred.toString(), "--no-progress"));
+        a.addAll(options);
+        CliRun r = CliRun.of(a.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : Files.readAllLines(pred)) {
+            out.add(JSON.readTree(l));
+        }
+        return out;
+    }
+
+    /** classify's scores of each row's text equal eval's (eval's class order: the data's labels, pos and neg). */
+    private void sameAsEval(Path model, List<String> evalOptions, List<String> classifyOptions, String... adapter)
+            throws IOException {
+        String rows = TrainEncoderObjectivesCliTest.ROWS;
+        List<JsonNode> eval = evalScores(model, rows, evalOptions);
+        List<String> order = List.of("neg", "pos"); // eval's: the data's labels sorted
+        List<String> a = new ArrayList<>(List.of("classify", "--model", model.toString(), "--device", "cpu",
+                "--no-progress"));
+        a.addAll(classifyOptions);
+        a.addAll(List.of(adapter));
+        for (String l : rows.split("\n")) {
+            a.add("--text");
+            a.add(JSON.readTree(l).get("text").asText());
+        }
+        List<JsonNode> got = lines(CliRun.of(a.toArray(String[]::new)));
+        assertEquals(eval.size(), got.size());
+        for (int i = 0; i < got.size(); i++) {
+            for (int c = 0; c < order.size(); c++) {
+                assertEquals(eval.get(i).get("scores").get(c).asDouble(),
+                        got.get(i).get("scores").get(order.get(c)).asDouble(), 1e-12, "row " + i + " " + order.get(c));
+            }
+            assertEquals(eval.get(i).get("predicted").asText(), got.get(i).get("label").asText(), "row " + i);
+        }
+    }
+
+    @Test
+    void similarityMlmAndAnAdaptersHeadScoreAsEval() throws IOException {
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        sameAsEval(bare, List.of("--objective", "similarity", "--labels", "pos=it was great,neg=it was terrible"),
+                List.of("--objective", "similarity", "--labels", "pos=it was great,neg=it was terrible"));
+        Path mlm = TinyBertFolder.write(dir.resolve("mlm"), 7, true);
+        sameAsEval(mlm, List.of("--objective", "mlm", "--template", "{text} It was [MASK].", "--verbalizer",
+                "pos=great,neg=terrible"), List.of("--template", "{text} It was [MASK].", "--verbalizer",
+                "pos=great,neg=terrible"));
+        Path run = new ReplayRuns(dir).train(bare, "head-lora", ReplayRuns.HEAD, ReplayRuns.LORA);
+        sameAsEval(bare, List.of("--adapter", run.resolve("adapter").toString()), List.of(), "--adapter",
+                run.resolve("adapter").toString());
+    }
+
+    @Test
+    void badInputIsOneLine() throws IOException {
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        String m = bare.toString();
+        CliRun.of("classify", "--model", m, "--device", "cpu").assertUsageError("no text", "--text", "--text-file");
+        Path empty = Files.writeString(dir.resolve("empty.txt"), "");
+        CliRun.of("classify", "--model", m, "--text-file", empty.toString(), "--device", "cpu")
+                .assertUsageError("empty");
+        CliRun.of("classify", "--model", m, "--text", "a good film", "--device", "cpu").assertUsageError(
+                "objective similarity needs label descriptions", "--labels");
+        CliRun.of("classify", "--model", m, "--text", "a good film", "--objective", "head", "--device", "cpu")
+                .assertUsageError("objective head scores the folder's classifier");
+        CliRun.of("classify", "--model", m, "--text", "a good film", "--objective", "mlm", "--device", "cpu")
+                .assertUsageError("objective mlm scores the masked-LM head");
+        CliRun.of("classify", "--model", m, "--text", "a good film", "--labels", "pos=it was great,neg=bad",
+                "--template", "{a} and {b}", "--device", "cpu").assertUsageError("fills the fields [a, b]",
+                "one {field}");
+        CliRun.of("classify", "--model", m, "--text", "a good film", "--labels", "pos=it was great,neg=bad",
+                "--max-length", "1", "--device", "cpu").assertUsageError("--max-length 1");
+        CliRun.of("classify", "--model", "bundled", "--text", "hello", "--device", "cpu").assertUsageError(
+                "decoder");
+        Path out = Files.writeString(dir.resolve("out.jsonl"), "keep");
+        CliRun r = CliRun.of("classify", "--model", m, "--text", "a good film", "--labels",
+                "pos=it was great,neg=bad", "--device", "cpu", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, Files.readAllLines(out).size(), "--out replaces the file with one line per text");
+    }
+}
