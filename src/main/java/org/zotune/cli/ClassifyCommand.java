@@ -121,10 +121,7 @@ public final class ClassifyCommand implements Callable<Integer> {
         List<Classification> result;
         try (Model m = ModelSession.openEncoder(ModelSource.of(model), adapter, backend, err)) {
             int max = m.info().maxPositions();
-            if (maxLength != null && (maxLength < 2 || maxLength > max)) {
-                throw new ZotuneException("--max-length " + maxLength + " must be between 2 (the special tokens) and "
-                        + "the model's " + max + " positions");
-            }
+            Runs.requireMaxLength(maxLength, max);
             try {
                 result = m.classify(in, o, template, verbalizer, maxLength != null ? maxLength : max, batchSize,
                         noProgress ? EvalProgress.NONE : new EvalProgressLines(err, "classify")::scored);
@@ -133,8 +130,7 @@ public final class ClassifyCommand implements Callable<Integer> {
             }
         }
         ObjectMapper json = new ObjectMapper();
-        try (Writer out = outFile != null ? Files.newBufferedWriter(outFile, StandardCharsets.UTF_8)
-                : new NonClosing(spec.commandLine().getOut())) {
+        try (Writer out = Runs.output(outFile, spec.commandLine().getOut())) {
             for (Classification c : result) {
                 ObjectNode line = json.createObjectNode();
                 line.put("text", c.text());
@@ -146,17 +142,5 @@ public final class ClassifyCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    /** stdout stays open after the command. */
-    private static final class NonClosing extends java.io.FilterWriter {
-        NonClosing(Writer w) {
-            super(w);
-        }
-
-        @Override
-        public void close() throws IOException {
-            flush();
-        }
     }
 }

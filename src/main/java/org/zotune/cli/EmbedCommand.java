@@ -87,10 +87,7 @@ public final class EmbedCommand implements Callable<Integer> {
                 throw new ZotuneException(model + ": no tokenizer.json beside the model, which text input needs");
             }
             int max = m.info().maxPositions();
-            if (maxLength != null && (maxLength < 2 || maxLength > max)) {
-                throw new ZotuneException("--max-length " + maxLength + " must be between 2 (the special tokens) and "
-                        + "the model's " + max + " positions");
-            }
+            Runs.requireMaxLength(maxLength, max);
             // every line tokenized and checked before anything is written
             int[][] ids = new int[lines.size()][];
             int cut = 0;
@@ -113,8 +110,7 @@ public final class EmbedCommand implements Callable<Integer> {
             ObjectMapper json = new ObjectMapper();
             boolean progress = !noProgress && ids.length > CHUNK;
             long started = System.nanoTime();
-            try (Writer out = outFile != null ? Files.newBufferedWriter(outFile, StandardCharsets.UTF_8)
-                    : new NonClosing(spec.commandLine().getOut())) {
+            try (Writer out = Runs.output(outFile, spec.commandLine().getOut())) {
                 for (int from = 0; from < ids.length; from += CHUNK) {
                     int to = Math.min(ids.length, from + CHUNK);
                     float[][] embeddings = m.embedIds(java.util.Arrays.copyOfRange(ids, from, to), p, normalize);
@@ -138,17 +134,5 @@ public final class EmbedCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    /** stdout stays open after the command. */
-    private static final class NonClosing extends java.io.FilterWriter {
-        NonClosing(Writer w) {
-            super(w);
-        }
-
-        @Override
-        public void close() throws IOException {
-            flush();
-        }
     }
 }

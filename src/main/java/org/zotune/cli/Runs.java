@@ -12,6 +12,27 @@ final class Runs {
     private Runs() {
     }
 
+    /** Where a command writes its JSON lines: {@code file} (replaced) or stdout, which stays open after the command. */
+    static java.io.Writer output(Path file, java.io.PrintWriter stdout) throws java.io.IOException {
+        if (file != null) {
+            return Files.newBufferedWriter(file, java.nio.charset.StandardCharsets.UTF_8);
+        }
+        return new java.io.FilterWriter(stdout) {
+            @Override
+            public void close() throws java.io.IOException {
+                flush();
+            }
+        };
+    }
+
+    /** --max-length, when given, from 2 (the special tokens) to the model's {@code positions}; one line otherwise. */
+    static void requireMaxLength(Integer maxLength, int positions) {
+        if (maxLength != null && (maxLength < 2 || maxLength > positions)) {
+            throw new ZotuneException("--max-length " + maxLength + " must be between 2 (the special tokens) and "
+                    + "the model's " + positions + " positions");
+        }
+    }
+
     /** Fails with a one-line message unless {@code path} exists; {@code what} names the flag. */
     static Path requireExisting(Path path, String what) {
         if (!Files.exists(path)) {
