@@ -595,12 +595,14 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * Each text's class under {@code o}'s objective, scored as {@link #evaluate} scores an example of that class:
-     * objective head over the folder's or the adapter's classifier (every row, named by config.json's id2label or the
+     * Each text's class, scored as {@link #evaluate} scores an example of that class. An encoder under {@code o}'s
+     * objective: head over the folder's or the adapter's classifier (every row, named by config.json's id2label or the
      * adapter's metadata), similarity against the label descriptions (key similarity.labels as {@code o}'s labels, or
      * the built-in ones of the task {@code template} names), mlm with the masked-LM template {@code template} (a
-     * built-in name, or a pattern with one mask and {@code verbalizer}). Encoders only; one line for a decoder, an
-     * objective the model cannot run, a template with more than one text field, or no texts.
+     * built-in name, or a pattern with one mask and {@code verbalizer}). A decoder: each class's candidate under the
+     * classification template {@code template} (a built-in name, or a pattern ending in {label} with
+     * {@code verbalizer}) by its mean log-likelihood per token. One line for an objective the model cannot run, a
+     * template with more than one text field, or no texts.
      *
      * @param texts      the texts, one example each
      * @param objective  the objective and its options, or null: {@link EncoderObjective#auto()}
@@ -616,11 +618,6 @@ public final class Model implements AutoCloseable {
         Objects.requireNonNull(texts, "texts");
         Objects.requireNonNull(progress, "progress");
         open();
-        if (!(model instanceof EncoderModel encoder)) {
-            throw new ZotuneException(modelPath + ": classify scores an encoder's objectives (head, similarity, "
-                    + "mlm); this is a " + config.family().hfModelType() + " decoder: score labelled data with "
-                    + "evaluate and a template instead");
-        }
         if (texts.isEmpty()) {
             throw new ZotuneException("classify: no texts");
         }
@@ -630,6 +627,9 @@ public final class Model implements AutoCloseable {
         }
         DataSet.Builder b = DataSet.builder().set("format", "jsonl").set("train", List.of("texts"))
                 .set("template", template).set("verbalizer", verbalizer);
+        if (!(model instanceof EncoderModel encoder)) {
+            return classifyWithDecoder(texts, objective, b.build().internal(), maxLength, batchSize, progress);
+        }
         Scoring sc = scoring(encoder, objective == null ? EncoderObjective.auto() : objective, b.build().internal(),
                 maxLength, 0);
         // the classes: the head's rows as named, mlm's verbalizer, similarity's described labels
@@ -649,6 +649,41 @@ public final class Model implements AutoCloseable {
                     + "one text each: use a template with one {field}");
         }
         String field = fields.isEmpty() ? "text" : fields.iterator().next();
+        org.zotune.data.Dataset given = texts(texts, labels, field);
+        RunInputs.Read read = RunInputs.readEncoder(sc.keys(), config, tokenizer, given);
+        List<EncodedExample> scored = read.data().train();
+        List<String> classes = read.labels() != null ? read.labels() : read.data().labels();
+        Evaluator.Result r = score(encoder, sc.kind(), read, classes, scored, batchSize, read.data().padId(),
+                done -> progress.scored(done, scored.size()));
+        return classifications(texts, classes, r);
+    }
+
+    /** A decoder's classify: each class's candidate scored by its mean log-likelihood per token, as evaluate does. */
+    private List<Classification> classifyWithDecoder(List<String> texts, EncoderObjective objective,
+            org.zotune.train.config.Data keys, int maxLength, int batchSize, EvalProgress progress) {
+        CausalLM causal = causal();
+        if (objective != null && (!isAuto(objective.objective()) || objective.pooling() != null
+                || objective.temperature() != null || objective.labels() != null)) {
+            throw new ZotuneException(modelPath + ": a " + config.family().hfModelType() + " decoder (causal language "
+                    + "model) classifies by its candidates' log-likelihood under a template; the objectives head, "
+                    + "similarity, mlm and their pooling, temperature and labels are for encoders (BERT, RoBERTa)");
+        }
+        org.zotune.data.prompt.PatternTemplate t = TrainData.classificationTemplate(keys);
+        java.util.Set<String> fields = t.fieldNames();
+        if (fields.size() > 1) {
+            throw new ZotuneException("template '" + keys.template() + "' fills the fields " + fields + "; classify "
+                    + "scores one text each: use a template with one {field}");
+        }
+        TrainData td = TrainData.loadGiven(keys, tokenizer, maxLength, texts(texts,
+                List.copyOf(t.verbalizer().keySet()), fields.iterator().next()));
+        List<EncodedExample> scored = td.train();
+        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, scored, batchSize, td.padId(), null,
+                done -> progress.scored(done, scored.size()));
+        return classifications(texts, td.labels(), r);
+    }
+
+    /** The texts as a classification data set in memory (each in {@code field}; gold: the first class, unused). */
+    private static org.zotune.data.Dataset texts(List<String> texts, List<String> labels, String field) {
         List<org.zotune.data.Example> rows = new ArrayList<>(texts.size());
         for (int i = 0; i < texts.size(); i++) {
             if (texts.get(i) == null) {
@@ -656,13 +691,12 @@ public final class Model implements AutoCloseable {
             }
             rows.add(new org.zotune.data.Example("text " + (i + 1), Map.of(field, texts.get(i)), 0, List.of()));
         }
-        org.zotune.data.Dataset given = new org.zotune.data.Dataset("the texts",
-                org.zotune.data.Dataset.Kind.CLASSIFICATION, labels, List.of(field), rows, List.of());
-        RunInputs.Read read = RunInputs.readEncoder(sc.keys(), config, tokenizer, given);
-        List<EncodedExample> scored = read.data().train();
-        List<String> classes = read.labels() != null ? read.labels() : read.data().labels();
-        Evaluator.Result r = score(encoder, sc.kind(), read, classes, scored, batchSize, read.data().padId(),
-                done -> progress.scored(done, scored.size()));
+        return new org.zotune.data.Dataset("the texts", org.zotune.data.Dataset.Kind.CLASSIFICATION, labels,
+                List.of(field), rows, List.of());
+    }
+
+    private static List<Classification> classifications(List<String> texts, List<String> classes,
+            Evaluator.Result r) {
         List<Classification> out = new ArrayList<>(texts.size());
         for (int i = 0; i < texts.size(); i++) {
             Map<String, Double> scores = new java.util.LinkedHashMap<>();

@@ -27,18 +27,20 @@ import picocli.CommandLine.Spec;
 
 /** {@code zotune classify}: each text's class under an encoder's objective, as eval scores an example. */
 @Command(name = "classify", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        description = {"Classifies texts with an encoder (BERT, RoBERTa): a head run's model/ or best/, a Hugging Face "
+        description = {"Classifies texts. An encoder (BERT, RoBERTa): a head run's model/ or best/, a Hugging Face "
                 + "...ForSequenceClassification folder, a base with a head run's --adapter, or any encoder with label "
-                + "descriptions (similarity) or a masked-LM template (mlm). Each text is scored as zotune eval scores "
-                + "an example.",
+                + "descriptions (similarity) or a masked-LM template (mlm). A decoder: each class's candidate under a "
+                + "classification template (--template, --verbalizer) by its log-likelihood. Each text is scored as "
+                + "zotune eval scores an example.",
                 "One JSON line per text: {\"text\", \"label\", \"scores\": {label: score, ...}}."})
 public final class ClassifyCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
     @Option(names = "--model", required = true, paramLabel = "PATH",
-            description = "An encoder: a Hugging Face folder (config.json, safetensors, tokenizer.json).")
-    Path model;
+            description = "A Hugging Face folder (an encoder, or a decoder with --template), a llama2.c .bin, or "
+                    + "'bundled'.")
+    String model;
 
     @Option(names = "--adapter", paramLabel = "DIR",
             description = "A PEFT adapter to apply (LoRA or prefix tuning); a head run's adapter/ carries its "
@@ -63,11 +65,12 @@ public final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--template", paramLabel = "NAME|PATTERN",
             description = "mlm: a built-in masked-LM template (sst2, sst5, trec, ...) or a pattern with one {field} "
                     + "and one <mask>/[MASK]; similarity: the built-in task whose label descriptions to use, or a "
-                    + "pattern with one {field}; head: optional, a pattern the text is put in.")
+                    + "pattern with one {field}; head: optional, a pattern the text is put in; a decoder: a built-in "
+                    + "classification template or a pattern with one {field} ending in {label}.")
     String template;
 
     @Option(names = "--verbalizer", paramLabel = "LABEL=WORD", split = ",",
-            description = "mlm with a pattern: label → word, e.g. 0=terrible,1=great.")
+            description = "A pattern's label → word (mlm, a decoder's {label}), e.g. 0=terrible,1=great.")
     Map<String, String> verbalizer;
 
     @Option(names = "--labels", paramLabel = "LABEL=DESCRIPTION", split = ",",
@@ -119,7 +122,7 @@ public final class ClassifyCommand implements Callable<Integer> {
         EncoderObjective o = new EncoderObjective(objective == null ? null : objective.name(), pooling, temperature,
                 labels);
         List<Classification> result;
-        try (Model m = ModelSession.openEncoder(ModelSource.of(model), adapter, backend, err)) {
+        try (Model m = ModelSession.openAny(ModelSource.of(model), adapter, backend, err)) {
             int max = m.info().maxPositions();
             Runs.requireMaxLength(maxLength, max);
             try {

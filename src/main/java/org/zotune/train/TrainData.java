@@ -293,10 +293,40 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
         return n == 0 ? "" : "; " + n + " training example(s) truncated to max_length " + maxLength;
     }
 
+    /**
+     * The classification template of key data.template for texts without data (a decoder's classify): a built-in
+     * classification template or a pattern ending in {label} with data.verbalizer; one line when there is none or it
+     * is a multiple-choice template.
+     */
+    public static PatternTemplate classificationTemplate(Data d) {
+        if (d.template() == null) {
+            throw new ZotuneException("key 'data.template' is required to classify with a decoder: a built-in name ("
+                    + String.join(", ", Templates.names()) + ") or a pattern ending in {label} with data.verbalizer");
+        }
+        PromptTemplate t = template(d, null);
+        if (!(t instanceof PatternTemplate p) || p.verbalizer() == null) {
+            throw new ZotuneException("key 'data.template': '" + d.template() + "' is a multiple-choice template "
+                    + "({option}); classifying a text needs a classification template (ending in {label})");
+        }
+        return p;
+    }
+
+    /**
+     * Texts in memory ({@code given}, labelled by the template's classes) as a decoder's classification data under
+     * key data.template: the training set of the result, scored by candidates as an evaluation scores them.
+     */
+    public static TrainData loadGiven(Data d, Tokenizer tokenizer, int maxLength, Dataset given) {
+        PromptEncoder encoder = new PromptEncoder(tokenizer, maxLength);
+        PromptTemplate template = classificationTemplate(d);
+        List<EncodedExample> tr = encoder.encode(given, template);
+        return new TrainData(false, tr, List.of(), List.of(), encoder.padId(), About.of(given, ", template "
+                + template.name()), given.labels());
+    }
+
     static PromptTemplate template(Data d, Dataset data) {
         String t = d.template();
         if (t == null) {
-            if (data.kind() == Dataset.Kind.MULTIPLE_CHOICE) {
+            if (data != null && data.kind() == Dataset.Kind.MULTIPLE_CHOICE) {
                 return Templates.builtin("mc");
             }
             throw new ZotuneException("key 'data.template' is required for " + data.kind().name().toLowerCase()

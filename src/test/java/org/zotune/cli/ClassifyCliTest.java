@@ -19,7 +19,8 @@ import org.zotune.model.bert.TinyBertFolder;
 /**
  * {@code zotune classify}: Hugging Face sequence classifiers (the classifier fixtures, scripts/make_classifier_fixtures.py)
  * classify their rows as transformers does (logits within 1e-5 + 1e-5·|ref|, the argmax named by id2label, RoBERTa's
- * default LABEL_i kept); similarity, mlm and a head run's adapter score each text as {@code zotune eval --predictions}
+ * default LABEL_i kept); similarity, mlm, a head run's adapter and a decoder's template score each text as
+ * {@code zotune eval --predictions}
  * scores the same text as an example (by label name); bad input, one line each.
  */
 class ClassifyCliTest {
@@ -95,11 +96,11 @@ class ClassifyCliTest {
     }
 
     /** eval --predictions of {@code rows} with {@code options}: each row's scores by label name. */
-    private List<JsonNode> evalScores(Path model, String rows, List<String> options) throws IOException {
+    private List<JsonNode> evalScores(String model, String rows, List<String> options) throws IOException {
         Path data = Files.writeString(dir.resolve("rows.jsonl"), rows);
         Path pred = dir.resolve("pred.jsonl");
         Files.deleteIfExists(pred);
-        List<String> a = new ArrayList<>(List.of("eval", "--model", model.toString(), "--data", data.toString(),
+        List<String> a = new ArrayList<>(List.of("eval", "--model", model, "--data", data.toString(),
                 "--device", "cpu", "--predictions", pred.toString(), "--no-progress"));
         a.addAll(options);
         CliRun r = CliRun.of(a.toArray(String[]::new));
@@ -112,10 +113,10 @@ class ClassifyCliTest {
     }
 
     /** classify's scores of each row's text equal eval's (eval's class order: the data's labels, pos and neg). */
-    private void sameAsEval(Path model, List<String> evalOptions, List<String> classifyOptions, String... adapter)
+    private void sameAsEval(Object model, List<String> evalOptions, List<String> classifyOptions, String... adapter)
             throws IOException {
         String rows = TrainEncoderObjectivesCliTest.ROWS;
-        List<JsonNode> eval = evalScores(model, rows, evalOptions);
+        List<JsonNode> eval = evalScores(model.toString(), rows, evalOptions);
         List<String> order = List.of("neg", "pos"); // eval's: the data's labels sorted
         List<String> a = new ArrayList<>(List.of("classify", "--model", model.toString(), "--device", "cpu",
                 "--no-progress"));
@@ -148,6 +149,9 @@ class ClassifyCliTest {
         Path run = new ReplayRuns(dir).train(bare, "head-lora", ReplayRuns.HEAD, ReplayRuns.LORA);
         sameAsEval(bare, List.of("--adapter", run.resolve("adapter").toString()), List.of(), "--adapter",
                 run.resolve("adapter").toString());
+        // a decoder (the bundled stories260K): the candidates' mean log-likelihood under the template
+        List<String> prompt = List.of("--template", "{text} It was {label}", "--verbalizer", "pos=great,neg=terrible");
+        sameAsEval("bundled", prompt, prompt);
     }
 
     @Test
@@ -170,7 +174,12 @@ class ClassifyCliTest {
         CliRun.of("classify", "--model", m, "--text", "a good film", "--labels", "pos=it was great,neg=bad",
                 "--max-length", "1", "--device", "cpu").assertUsageError("--max-length 1");
         CliRun.of("classify", "--model", "bundled", "--text", "hello", "--device", "cpu").assertUsageError(
-                "decoder");
+                "--template is required to classify with a decoder");
+        CliRun.of("classify", "--model", "bundled", "--text", "hello", "--template", "{text} It was {label}",
+                "--verbalizer", "pos=great,neg=terrible", "--objective", "head", "--device", "cpu")
+                .assertUsageError("decoder", "classifies by its candidates' log-likelihood");
+        CliRun.of("classify", "--model", "bundled", "--text", "hello", "--template", "copa", "--device", "cpu")
+                .assertUsageError("multiple-choice template");
         Path out = Files.writeString(dir.resolve("out.jsonl"), "keep");
         CliRun r = CliRun.of("classify", "--model", m, "--text", "a good film", "--labels",
                 "pos=it was great,neg=bad", "--device", "cpu", "--out", out.toString());
