@@ -13,8 +13,8 @@ Writes, under FIXTURES (normally src/test/resources/classifier-fixtures, made by
   peft-manifest.json                the files (sizes, sha256)
 
 Usage: python3 scripts/make_peft_classifier_fixtures.py --fixtures src/test/resources/classifier-fixtures
-Needs torch, transformers, peft; no network. The Java side: PeftClassifierFixtureTest (CPU) and
-PeftClassifierFixtureGpuTest (CUDA). Deterministic: fixed seeds, float32 on the CPU with eager attention. The base
+Needs torch, transformers, peft; no network. The Java side: PeftClassifierCliTest (peftsOwnAdaptersScoreAsPeft...,
+CPU and CUDA; skipped while peft-manifest.json is absent). Deterministic: fixed seeds, float32 on the CPU with eager attention. The base
 is loaded from the relative path "model" (peft records it as base_model_name_or_path: no machine path).
 """
 

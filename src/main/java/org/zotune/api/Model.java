@@ -88,13 +88,16 @@ public final class Model implements AutoCloseable {
     private final Checkpoint checkpoint;
     /** The classifier an adapter carries beside its own tensors (a head run's, SEQ_CLS modules_to_save), or null. */
     private final AdapterClassifier adapterHead;
+    /** The LoRA adapter as read at open (checked against the base there), or null: export merges it on the CPU. */
+    private final PeftImport.Adapter lora;
     private boolean closed;
 
     private Model(ModelSource source, Path modelPath, Path tokenizerPath, LanguageModel model,
             List<HostTensor> hostParameters, Tokenizer tokenizer, Ops ops, Parameters params, WeightSource weights,
             AutoCloseable adapterMemory, Path adapter, String adapterMethod, String fallbackReason,
-            Checkpoint checkpoint, AdapterClassifier adapterHead) {
+            Checkpoint checkpoint, AdapterClassifier adapterHead, PeftImport.Adapter lora) {
         this.source = source;
+        this.lora = lora;
         this.adapterHead = adapterHead;
         this.checkpoint = checkpoint;
         this.modelPath = modelPath;
@@ -230,7 +233,7 @@ public final class Model implements AutoCloseable {
             }
             return new Model(source, r.model(), r.tokenizer(), model, hostParameters, tokenizer, ops, params,
                     weights, memory, adapter, prefix != null ? "prefix" : read != null ? "lora" : null, fallback,
-                    checkpoint, completed(adapterHead, checkpoint));
+                    checkpoint, completed(adapterHead, checkpoint), read);
         } catch (RuntimeException | Error e) {
             if (params != null) {
                 params.close();
@@ -1283,8 +1286,8 @@ public final class Model implements AutoCloseable {
     }
 
     private List<HostTensor> mergedOnHost() {
-        PeftImport.Adapter read = PeftImport.read(adapter, model, () -> Fingerprints.weights(hostParameters));
-        return read.lora().merge(hostParameters, read.tensors());
+        // the adapter as open() read and checked it: its base is the weights before a classifier module replaced any
+        return lora.lora().merge(hostParameters, lora.tensors());
     }
 
     /** For messages only: the file the tokenizer search most likely picked (same order as the loader). */

@@ -129,7 +129,8 @@ public final class ClassifyCommand implements Callable<Integer> {
                 result = m.classify(in, o, template, verbalizer, maxLength != null ? maxLength : max, batchSize,
                         noProgress ? EvalProgress.NONE : new EvalProgressLines(err, "classify")::scored);
             } catch (ZotuneException e) {
-                throw new ZotuneException(EvalCommand.optionNames(e.getMessage()), e);
+                // classify has no --task: the built-in task is the one --template names
+                throw new ZotuneException(EvalCommand.optionNames(e.getMessage().replace(" or data.task", "")), e);
             }
         }
         ObjectMapper json = new ObjectMapper();

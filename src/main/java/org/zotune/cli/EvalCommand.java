@@ -252,6 +252,7 @@ public final class EvalCommand implements Callable<Integer> {
             {"key 'similarity.temperature'", "--temperature"}, {"key 'similarity.labels'", "--labels"},
             {"key similarity.labels", "--labels"}, {"key 'data.template'", "--template"},
             {"key 'data.verbalizer'", "--verbalizer"}, {"key 'data.rename_labels'", "--rename-labels"},
+            {"data.verbalizer_first_token", "--verbalizer-first-token"}, {"data.verbalizer", "--verbalizer"},
             {"data.template", "--template"}, {"data.task", "--task"}};
         for (String[] n : names) {
             message = message.replace(n[0], n[1]);

@@ -105,6 +105,7 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
         HostTensor w = null;
         HostTensor b = null;
         List<HostTensor> body = new ArrayList<>();
+        Map<String, String> read = new LinkedHashMap<>(); // zotune's name -> the file's
         for (String n : List.copyOf(tensors.keySet())) {
             if (!n.startsWith(prefix + MODULE + ".")) {
                 continue;
@@ -113,6 +114,11 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             requireFloat(weightsFile, n, t);
             String own = n.substring(prefix.length());
             String canonical = arch.canonicalName(own);
+            String before = read.put(canonical, n);
+            if (before != null) { // BERT's and RoBERTa's names for the same tensor, both in one file
+                throw new ZotuneException(weightsFile + ": tensors " + before + " and " + n + " are both "
+                        + canonical + " here; an adapter holds one");
+            }
             if (canonical.equals(SequenceClassifier.WEIGHT)) {
                 w = t;
             } else if (canonical.equals(SequenceClassifier.BIAS)) {
@@ -130,6 +136,17 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
                             + java.util.Arrays.toString(s.shape()));
                 }
                 body.add(HostTensor.ofFloats(canonical, t.toFloats(), t.shape()));
+            }
+        }
+        for (HostTensor t : body) { // a module replaces whole: RoBERTa's dense needs its weight and its bias
+            String module = t.name().substring(0, t.name().lastIndexOf('.') + 1);
+            for (String p : specs.keySet()) {
+                if (p.startsWith(module) && !read.containsKey(p)) {
+                    java.util.Set<String> names = new java.util.HashSet<>(specs.keySet());
+                    names.add(SequenceClassifier.WEIGHT);
+                    throw new ZotuneException(weightsFile + ": the classifier module has " + read.get(t.name())
+                            + " without tensor " + prefix + arch.hfName(p, names));
+                }
             }
         }
         if (w == null || b == null) {

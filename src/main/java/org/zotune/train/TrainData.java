@@ -375,9 +375,15 @@ public record TrainData(boolean languageModel, List<EncodedExample> train, List<
                 if (d.verbalizer() == null) {
                     throw new ZotuneException("data.format tsv needs data.verbalizer (its keys are the labels)");
                 }
+                // the verbalizer's labels are the names data.rename_labels gives; the file holds the old ones
+                List<String> labels = new ArrayList<>();
+                Map<String, String> back = new LinkedHashMap<>();
+                if (d.renameLabels() != null) {
+                    d.renameLabels().forEach((from, to) -> back.put(to, from));
+                }
+                d.verbalizer().keySet().forEach(l -> labels.add(back.getOrDefault(l, l)));
                 yield TableReader.glueTsv(f, d.textColumn() != null ? d.textColumn() : "sentence",
-                        d.labelColumn() != null ? d.labelColumn() : "label", new ArrayList<>(d.verbalizer().keySet()),
-                        ReadOptions.STRICT);
+                        d.labelColumn() != null ? d.labelColumn() : "label", labels, ReadOptions.STRICT);
             }
             case "label-sentence" -> {
                 if (d.classes() == null) {

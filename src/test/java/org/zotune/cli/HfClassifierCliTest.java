@@ -321,6 +321,24 @@ class HfClassifierCliTest {
         assertEquals("negative", JSON.readTree(run.resolve("model/config.json").toFile()).get("id2label").get("0")
                 .asText());
 
+        // data.format tsv takes its labels from the verbalizer, keyed by the new names: the same scores as the old
+        Path tsv = Files.writeString(dir.resolve("d.tsv"), "sentence\tlabel\nthe movie is fun\t1\n"
+                + "the plot is dull\t0\nloved the acting\t1\n");
+        List<String> common = List.of("eval", "--model", "bundled", "--format", "tsv", "--data", tsv.toString(),
+                "--template", "{sentence} It was {label}", "--device", "cpu", "--no-progress");
+        List<String> renamed = new ArrayList<>(common);
+        renamed.addAll(List.of("--verbalizer", "neg=terrible,pos=great", "--rename-labels", "0=neg,1=pos"));
+        List<String> plain = new ArrayList<>(common);
+        plain.addAll(List.of("--verbalizer", "0=terrible,1=great"));
+        CliRun tr = CliRun.of(renamed.toArray(String[]::new));
+        CliRun tp = CliRun.of(plain.toArray(String[]::new));
+        assertEquals(0, tr.code(), tr.err());
+        assertEquals(0, tp.code(), tp.err());
+        List<String> lr = tr.outLines();
+        List<String> lp = tp.outLines();
+        assertEquals(JSON.readTree(lp.get(lp.size() - 1)).get("loss").asDouble(),
+                JSON.readTree(lr.get(lr.size() - 1)).get("loss").asDouble(), 0.0, "tsv renamed vs not");
+
         // bad renames
         CliRun.of("eval", "--model", model, "--format", "jsonl", "--data", data.toString(), "--device", "cpu",
                 "--rename-labels", "5=negative", "--no-progress").assertUsageError("--rename-labels",
@@ -330,7 +348,7 @@ class HfClassifierCliTest {
                 "would be named 'x'");
         Path text = Files.writeString(dir.resolve("t.txt"), "some text\n");
         CliRun.of("eval", "--model", model, "--format", "text", "--data", text.toString(), "--device", "cpu",
-                "--rename-labels", "0=x", "--no-progress").assertUsageError("--rename-labels renames a classification",
-                "data.format text has none");
+                "--rename-labels", "0=x", "--no-progress").assertUsageError("--rename-labels renames the labels of "
+                + "classification data", "data.format text has none");
     }
 }

@@ -267,7 +267,35 @@ class PeftClassifierCliTest {
         }
     }
 
-    /** A copy of {@code adapter} as PEFT would save it (no zotune metadata) with its tensors changed. */
+    /**
+     * zotune merge of a RoBERTa head adapter whose classifier.dense is not the base's pooler (zotune's metadata kept,
+     * the base's fingerprint with it): the merged folder holds the adapter's dense and scores as eval --adapter does
+     * (the adapter is checked against the base it was opened on, not against the weights with the dense replaced).
+     */
+    @Test
+    void mergingAnAdapterWhoseDenseDiffersKeepsIt() throws IOException {
+        Path fixture = HfClassifierCliTest.root().resolve("roberta");
+        Path data = fixture.resolve("data.jsonl");
+        Path adapter = run(fixture, "merge-run", "pooler", "peft: {method: lora, r: 2, alpha: 4, targets: [q, v]}")
+                .resolve("adapter");
+        SafetensorsFile f = SafetensorsFile.open(adapter.resolve("adapter_model.safetensors"));
+        Path changed = peftCopy(adapter, "dense-changed", t -> t.put(P + "classifier.dense.weight",
+                scaled(t.get(P + "classifier.dense.weight"), 0.5f, 0.01f)), f.metadata());
+        CliRun e = eval(fixture.resolve("model"), changed, data, "cpu", "f32", null);
+        assertEquals(0, e.code(), e.err());
+        Path merged = dir.resolve("merged");
+        CliRun m = CliRun.of("merge", "--model", fixture.resolve("model").toString(), "--adapter",
+                changed.toString(), "--out", merged.toString());
+        assertEquals(0, m.code(), m.err());
+        assertArrayEquals(SafetensorsFile.open(changed.resolve("adapter_model.safetensors")).tensors()
+                .get(P + "classifier.dense.weight").toFloats(), SafetensorsFile.open(merged.resolve(
+                "model.safetensors")).tensors().get("classifier.dense.weight").toFloats());
+        CliRun em = eval(merged, null, data, "cpu", "f32", null);
+        assertEquals(0, em.code(), em.err());
+        assertEquals(last(e).get("loss").asDouble(), last(em).get("loss").asDouble(), 1e-6);
+    }
+
+    /** A copy of {@code adapter} with its tensors changed and {@code metadata} (none of zotune's: as PEFT saves it). */
     private Path peftCopy(Path adapter, String name, java.util.function.Consumer<Map<String, HostTensor>> change,
             Map<String, String> metadata) throws IOException {
         Path out = Files.createDirectories(dir.resolve(name));
@@ -350,6 +378,13 @@ class PeftClassifierCliTest {
                 HostTensor.ofFloats(P + "classifier.extra.weight", new float[4], 2, 2)), Map.of()), data, "cpu",
                 "f32", null).assertUsageError("tensor " + P + "classifier.extra.weight is not part of a roberta "
                 + "sequence classifier's head");
+        eval(fixture.resolve("model"), peftCopy(other, "half-dense", t -> t.remove(P + "classifier.dense.bias"),
+                Map.of()), data, "cpu", "f32", null).assertUsageError("has " + P + "classifier.dense.weight without "
+                + "tensor " + P + "classifier.dense.bias");
+        eval(fixture.resolve("model"), peftCopy(other, "both-names", t -> t.put(P + "classifier.weight",
+                HostTensor.ofFloats(P + "classifier.weight", t.get(P + "classifier.out_proj.weight").toFloats(),
+                t.get(P + "classifier.out_proj.weight").shape())), Map.of()), data, "cpu", "f32", null)
+                .assertUsageError("are both classifier.weight here");
         eval(fixture.resolve("model"), peftCopy(other, "mean", t -> { }, Map.of("zotune_id2label",
                 "[\"0\",\"1\",\"2\"]", "zotune_pooling", "mean")), data, "cpu", "f32", null).assertUsageError(
                 "the classifier module holds roberta.pooler.dense", "zotune_pooling is mean");

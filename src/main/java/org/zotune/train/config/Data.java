@@ -71,7 +71,7 @@ public record Data(
         dev = dev == null ? List.of() : List.copyOf(dev);
         test = test == null ? List.of() : List.copyOf(test);
         if (renameLabels != null && "text".equals(format)) {
-            throw new ZotuneException("key 'data.rename_labels' renames a classification data set's labels; "
+            throw new ZotuneException("key 'data.rename_labels' renames the labels of classification data; "
                     + "data.format text has none");
         }
         renameLabels = renameLabels == null ? null : java.util.Collections.unmodifiableMap(
