@@ -18,7 +18,6 @@ import org.zotune.api.EncoderObjective;
 import org.zotune.api.EvalProgress;
 import org.zotune.api.Model;
 import org.zotune.api.ModelSource;
-import org.zotune.train.EvalProgressLines;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -92,9 +91,12 @@ public final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "FILE", description = "Write the JSON lines here instead of stdout.")
     Path outFile;
 
-    @Option(names = "--no-progress", description = "No progress lines on stderr (by default one every 10 s on a "
-            + "long input).")
+    @Option(names = "--no-progress", description = "No progress lines on stderr (by default one after every "
+            + "1,024 texts of a longer input).")
     boolean noProgress;
+
+    /** Texts scored and written at a time. */
+    static final int CHUNK = 1024;
 
     @Mixin
     BackendOptions backend;
@@ -121,30 +123,49 @@ public final class ClassifyCommand implements Callable<Integer> {
         }
         EncoderObjective o = new EncoderObjective(objective == null ? null : objective.name(), pooling, temperature,
                 labels);
-        List<Classification> result;
+        ObjectMapper json = new ObjectMapper();
         try (Model m = ModelSession.openAny(ModelSource.of(model), adapter, backend, err)) {
             int max = m.info().maxPositions();
             Runs.requireMaxLength(maxLength, max);
-            try {
-                result = m.classify(in, o, template, verbalizer, maxLength != null ? maxLength : max, batchSize,
-                        noProgress ? EvalProgress.NONE : new EvalProgressLines(err, "classify")::scored);
-            } catch (ZotuneException e) {
-                // classify has no --task: the built-in task is the one --template names
-                throw new ZotuneException(EvalCommand.optionNames(e.getMessage().replace(" or data.task", "")), e);
-            }
-        }
-        ObjectMapper json = new ObjectMapper();
-        try (Writer out = Runs.output(outFile, spec.commandLine().getOut())) {
-            for (Classification c : result) {
-                ObjectNode line = json.createObjectNode();
-                line.put("text", c.text());
-                line.put("label", c.label());
-                ObjectNode s = line.putObject("scores");
-                c.scores().forEach(s::put);
-                out.write(json.writeValueAsString(line));
-                out.write('\n');
+            int length = maxLength != null ? maxLength : max;
+            // CHUNK texts at a time, each written before the next is scored: memory stays flat, the output streams;
+            // the first is scored before --out is opened, so that bad options leave an existing file as it was
+            boolean progress = !noProgress && in.size() > CHUNK;
+            long started = System.nanoTime();
+            List<Classification> chunk = classify(m, o, in.subList(0, Math.min(in.size(), CHUNK)), length);
+            try (Writer out = Runs.output(outFile, spec.commandLine().getOut())) {
+                for (int from = 0; from < in.size(); from += CHUNK) {
+                    int to = Math.min(in.size(), from + CHUNK);
+                    if (from > 0) {
+                        chunk = classify(m, o, in.subList(from, to), length);
+                    }
+                    for (Classification c : chunk) {
+                        ObjectNode line = json.createObjectNode();
+                        line.put("text", c.text());
+                        line.put("label", c.label());
+                        ObjectNode s = line.putObject("scores");
+                        c.scores().forEach(s::put);
+                        out.write(json.writeValueAsString(line));
+                        out.write('\n');
+                    }
+                    if (progress) {
+                        double secs = (System.nanoTime() - started) / 1e9;
+                        err.printf(java.util.Locale.ROOT, "classify: %d of %d texts, %.1f s, %.0f texts/s%n", to,
+                                in.size(), secs, to / secs);
+                        err.flush();
+                    }
+                }
             }
         }
         return 0;
+    }
+
+    private List<Classification> classify(Model m, EncoderObjective o, List<String> texts, int length) {
+        try {
+            return m.classify(texts, o, template, verbalizer, length, batchSize, EvalProgress.NONE);
+        } catch (ZotuneException e) {
+            // classify has no --task: the built-in task is the one --template names
+            throw new ZotuneException(EvalCommand.optionNames(e.getMessage().replace(" or data.task", "")), e);
+        }
     }
 }

@@ -154,6 +154,33 @@ class ClassifyCliTest {
         sameAsEval("bundled", prompt, prompt);
     }
 
+    /** More texts than a chunk: every one written, in order, each scored as it is alone; progress on stderr. */
+    @Test
+    void aLongInputStreamsInChunks() throws IOException {
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        String[] words = {"the movie is fun", "the plot is dull", "loved the acting", "hated the film"};
+        StringBuilder b = new StringBuilder();
+        int n = ClassifyCommand.CHUNK + 7;
+        for (int i = 0; i < n; i++) {
+            b.append(words[i % 4]).append(i % 3 == 0 ? " again" : "").append('\n');
+        }
+        Path file = Files.writeString(dir.resolve("many.txt"), b.toString());
+        List<String> common = List.of("classify", "--model", bare.toString(), "--labels",
+                "pos=it was great,neg=it was terrible", "--device", "cpu");
+        List<String> a = new ArrayList<>(common);
+        a.addAll(List.of("--text-file", file.toString()));
+        CliRun r = CliRun.of(a.toArray(String[]::new));
+        List<JsonNode> all = lines(r);
+        assertEquals(n, all.size());
+        org.junit.jupiter.api.Assertions.assertTrue(r.err().contains("classify: 1024 of " + n + " texts"), r.err());
+        String last = b.toString().split("\n")[n - 1];
+        List<String> one = new ArrayList<>(common);
+        one.addAll(List.of("--text", last));
+        JsonNode alone = lines(CliRun.of(one.toArray(String[]::new))).get(0);
+        assertEquals(last, all.get(n - 1).get("text").asText());
+        assertEquals(alone.get("scores").toString(), all.get(n - 1).get("scores").toString());
+    }
+
     @Test
     void badInputIsOneLine() throws IOException {
         Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
@@ -182,6 +209,9 @@ class ClassifyCliTest {
         CliRun.of("classify", "--model", "bundled", "--text", "hello", "--template", "copa", "--device", "cpu")
                 .assertUsageError("multiple-choice template");
         Path out = Files.writeString(dir.resolve("out.jsonl"), "keep");
+        CliRun.of("classify", "--model", m, "--text", "a good film", "--device", "cpu", "--out", out.toString())
+                .assertUsageError("label descriptions");
+        assertEquals("keep", Files.readString(out), "a refused classify leaves --out as it was");
         CliRun r = CliRun.of("classify", "--model", m, "--text", "a good film", "--labels",
                 "pos=it was great,neg=bad", "--device", "cpu", "--out", out.toString());
         assertEquals(0, r.code(), r.err());
