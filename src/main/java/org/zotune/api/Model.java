@@ -611,7 +611,8 @@ public final class Model implements AutoCloseable {
      * @param objective  the objective and its options, or null: {@link EncoderObjective#auto()}
      * @param template   a built-in template name or a pattern (mlm: needed; head, similarity: optional), or null
      * @param verbalizer a pattern's label → word (mlm), or null
-     * @param maxLength  tokens per text at most (longer ones are cut, their final special token kept)
+     * @param maxLength  tokens per row at most, as evaluate cuts them (an encoder's text keeps its final special
+     *                   token; a decoder's prompt is cut from the left)
      * @param batchSize  texts per forward pass
      * @param progress   told after each batch how many texts are done
      * @return one classification per text, in order

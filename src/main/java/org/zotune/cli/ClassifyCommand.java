@@ -81,8 +81,8 @@ public final class ClassifyCommand implements Callable<Integer> {
     Double temperature;
 
     @Option(names = "--max-length", paramLabel = "N",
-            description = "Cut a text of more than N tokens to N, its final special token kept. Default: the "
-                    + "model's positions.")
+            description = "Cut a row of more than N tokens to N, as eval does (an encoder's text keeps its final "
+                    + "special token; a decoder's prompt is cut from the left). Default: the model's positions.")
     Integer maxLength;
 
     @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
