@@ -31,7 +31,8 @@ import picocli.CommandLine.Spec;
                 + "descriptions (similarity) or a masked-LM template (mlm). A decoder: each class's candidate under a "
                 + "classification template (--template, --verbalizer) by its log-likelihood. Each text is scored as "
                 + "zotune eval scores an example.",
-                "One JSON line per text: {\"text\", \"label\", \"scores\": {label: score, ...}}."})
+                "One JSON line per text: {\"text\", \"label\", \"scores\": {label: score, ...}, \"probabilities\": "
+                + "{label: softmax of the scores, ...}}."})
 public final class ClassifyCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -145,6 +146,8 @@ public final class ClassifyCommand implements Callable<Integer> {
                         line.put("label", c.label());
                         ObjectNode s = line.putObject("scores");
                         c.scores().forEach(s::put);
+                        ObjectNode p = line.putObject("probabilities");
+                        c.probabilities().forEach(p::put);
                         out.write(json.writeValueAsString(line));
                         out.write('\n');
                     }

@@ -70,6 +70,7 @@ class ClassifyCliTest {
             assertEquals(ex.get("rows").size(), got.size());
             double worst = 0;
             double largest = 0;
+            double crossEntropy = 0;
             for (int i = 0; i < got.size(); i++) {
                 JsonNode row = ex.get("rows").get(i);
                 assertEquals(row.get("text").asText(), got.get(i).get("text").asText());
@@ -88,7 +89,19 @@ class ClassifyCliTest {
                 }
                 assertEquals(ex.get("id2label").get(ex.get("predicted").get(i).asText()).asText(),
                         got.get(i).get("label").asText(), m + " row " + i);
+                // the probabilities: transformers' cross-entropy of the row's gold label is -log p[gold]
+                String gold = row.get("label").asText();
+                String goldName = m.equals("roberta") ? "LABEL_" + gold : gold;
+                crossEntropy -= Math.log(got.get(i).get("probabilities").get(goldName).asDouble());
+                double sum = 0;
+                for (String n : names) {
+                    sum += got.get(i).get("probabilities").get(n).asDouble();
+                }
+                assertEquals(1.0, sum, 1e-12, m + " row " + i);
             }
+            double loss = ex.get("loss").asDouble();
+            assertEquals(loss, crossEntropy / got.size(), (perValue ? 1e-5 : tol) * loss,
+                    m + ": mean -log p[gold] = transformers' loss");
             System.out.printf("classify %s on %s: logits max |zotune - transformers| %.3g (relative %.3g) over %d "
                     + "texts%n", m, device, worst, worst / largest, got.size());
             org.junit.jupiter.api.Assertions.assertTrue(perValue || worst <= tol * largest, m + ": " + worst);
