@@ -4,17 +4,23 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * One text's class from {@link Model#classify}. Immutable.
+ * One example's class from {@link Model#classify} or {@link Model#classifyRows}. Immutable.
  *
- * @param text   the text as given
+ * @param input  the example: the template's field → its text (classify: one field holding the text as given)
  * @param label  the class with the highest score
  * @param scores per class in the objective's class order, the score {@link Prediction#scores()} describes (head's
  *               logits, similarity's cos/τ, mlm's logits of the label words, a decoder's mean log-likelihood per
  *               token of each candidate)
  */
-public record Classification(String text, String label, Map<String, Double> scores) {
+public record Classification(Map<String, String> input, String label, Map<String, Double> scores) {
     public Classification {
+        input = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(input));
         scores = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(scores));
+    }
+
+    /** The example's text: its one field's, or its fields' texts joined by a tab (a pair). */
+    public String text() {
+        return String.join("\t", input.values());
     }
 
     /**

@@ -605,111 +605,160 @@ public final class Model implements AutoCloseable {
      * built-in name, or a pattern with one mask and {@code verbalizer}). A decoder: each class's candidate under the
      * classification template {@code template} (a built-in name, or a pattern ending in {label} with
      * {@code verbalizer}) by its mean log-likelihood per token. One line for an objective the model cannot run, a
-     * template with more than one text field, or no texts.
+     * template with more than one text field ({@link #classifyRows} takes those), or no texts.
      *
      * @param texts      the texts, one example each
      * @param objective  the objective and its options, or null: {@link EncoderObjective#auto()}
-     * @param template   a built-in template name or a pattern (mlm: needed; head, similarity: optional), or null
-     * @param verbalizer a pattern's label → word (mlm), or null
+     * @param template   a built-in template name or a pattern (mlm, a decoder: needed; head, similarity: optional),
+     *                   or null
+     * @param verbalizer a pattern's label → word (mlm, a decoder), or null
      * @param maxLength  tokens per row at most, as evaluate cuts them (an encoder's text keeps its final special
      *                   token; a decoder's prompt is cut from the left)
      * @param batchSize  texts per forward pass
      * @param progress   told after each batch how many texts are done
-     * @return one classification per text, in order
+     * @return one classification per text, in order, its {@link Classification#input()} the text under the
+     *         template's field
      */
     public List<Classification> classify(List<String> texts, EncoderObjective objective, String template,
             Map<String, String> verbalizer, int maxLength, int batchSize, EvalProgress progress) {
         Objects.requireNonNull(texts, "texts");
+        return classifyInputs(texts, null, objective, template, verbalizer, maxLength, batchSize, progress);
+    }
+
+    /**
+     * As {@link #classify}, for examples of several fields (a sentence pair: premise and hypothesis, ...): each row
+     * maps the template's fields to their texts, every row the same fields, in the order the first row lists them (a
+     * template without placeholders takes the first two as the pair, as evaluate takes a data set's input fields:
+     * give such rows as ordered maps, e.g. LinkedHashMap).
+     *
+     * @param rows one example each: field → text
+     * @return one classification per row, in order
+     */
+    public List<Classification> classifyRows(List<Map<String, String>> rows, EncoderObjective objective,
+            String template, Map<String, String> verbalizer, int maxLength, int batchSize, EvalProgress progress) {
+        Objects.requireNonNull(rows, "rows");
+        return classifyInputs(null, rows, objective, template, verbalizer, maxLength, batchSize, progress);
+    }
+
+    private List<Classification> classifyInputs(List<String> texts, List<Map<String, String>> rows,
+            EncoderObjective objective, String template, Map<String, String> verbalizer, int maxLength,
+            int batchSize, EvalProgress progress) {
         Objects.requireNonNull(progress, "progress");
         open();
-        if (texts.isEmpty()) {
+        if ((texts != null ? texts : rows).isEmpty()) {
             throw new ZotuneException("classify: no texts");
         }
         if (batchSize < 1 || maxLength < 2) {
             throw new ZotuneException("classify: batch size " + batchSize + " (>= 1) and max length " + maxLength
                     + " (>= 2, the special tokens)");
         }
-        DataSet.Builder b = DataSet.builder().set("format", "jsonl").set("train", List.of("texts"))
-                .set("template", template).set("verbalizer", verbalizer);
-        if (!(model instanceof EncoderModel encoder)) {
-            return classifyWithDecoder(texts, objective, b.build().internal(), maxLength, batchSize, progress);
-        }
-        Scoring sc = scoring(encoder, objective == null ? EncoderObjective.auto() : objective, b.build().internal(),
-                maxLength, 0);
-        // the classes: the head's rows as named, mlm's verbalizer, similarity's described labels
+        org.zotune.train.config.Data keys = DataSet.builder().set("format", "jsonl").set("train", List.of("texts"))
+                .set("template", template).set("verbalizer", verbalizer).build().internal();
+        EncoderModel encoder = model instanceof EncoderModel e ? e : null;
+        Scoring sc = null;
         List<String> labels;
-        if (sc.kind() == TrainConfig.ObjectiveKind.HEAD) {
-            labels = adapterHead != null ? adapterHead.labels() : HeadFolder.labels(checkpoint);
-            if (labels == null) {
-                throw new ZotuneException(HeadFolder.configFile(checkpoint) + ": no id2label to name the classifier's "
-                        + "rows (transformers and zotune write one with every classifier)");
-            }
+        java.util.Set<String> fields;
+        if (encoder == null) {
+            requireDecoderScoring(objective);
+            org.zotune.data.prompt.PatternTemplate t = TrainData.classificationTemplate(keys);
+            labels = List.copyOf(t.verbalizer().keySet());
+            fields = t.fieldNames();
         } else {
-            labels = RunInputs.describedLabels(sc.keys());
+            sc = scoring(encoder, objective == null ? EncoderObjective.auto() : objective, keys, maxLength, 0);
+            // the classes: the head's rows as named, mlm's verbalizer, similarity's described labels
+            if (sc.kind() == TrainConfig.ObjectiveKind.HEAD) {
+                labels = adapterHead != null ? adapterHead.labels() : HeadFolder.labels(checkpoint);
+                if (labels == null) {
+                    throw new ZotuneException(HeadFolder.configFile(checkpoint) + ": no id2label to name the "
+                            + "classifier's rows (transformers and zotune write one with every classifier)");
+                }
+            } else {
+                labels = RunInputs.describedLabels(sc.keys());
+            }
+            fields = RunInputs.textFields(sc.keys());
         }
-        java.util.Set<String> fields = RunInputs.textFields(sc.keys());
-        if (fields.size() > 1) {
-            throw new ZotuneException("template '" + template + "' fills the fields " + fields + "; classify scores "
-                    + "one text each: use a template with one {field}");
+        List<Map<String, String>> inputs;
+        List<String> inputFields;
+        if (texts != null) {
+            if (fields.size() > 1) {
+                throw new ZotuneException("template '" + template + "' fills the fields " + fields + "; classify "
+                        + "scores one text each: give each example's fields (classifyRows, zotune classify --jsonl)");
+            }
+            String field = fields.isEmpty() ? "text" : fields.iterator().next();
+            inputs = new ArrayList<>(texts.size());
+            for (int i = 0; i < texts.size(); i++) {
+                if (texts.get(i) == null) {
+                    throw new ZotuneException("classify: text " + (i + 1) + " is null");
+                }
+                inputs.add(Map.of(field, texts.get(i)));
+            }
+            inputFields = List.of(field);
+        } else {
+            inputs = rows;
+            inputFields = inputFields(rows);
         }
-        String field = fields.isEmpty() ? "text" : fields.iterator().next();
-        org.zotune.data.Dataset given = texts(texts, labels, field);
-        RunInputs.Read read = RunInputs.readEncoder(sc.keys(), config, tokenizer, given);
-        List<EncodedExample> scored = read.data().train();
-        List<String> classes = read.labels() != null ? read.labels() : read.data().labels();
-        Evaluator.Result r = score(encoder, sc.kind(), read, classes, scored, batchSize, read.data().padId(),
-                done -> progress.scored(done, scored.size()));
-        return classifications(texts, classes, r);
+        List<org.zotune.data.Example> examples = new ArrayList<>(inputs.size());
+        for (int i = 0; i < inputs.size(); i++) {
+            examples.add(new org.zotune.data.Example("example " + (i + 1), inputs.get(i), 0, List.of()));
+        }
+        org.zotune.data.Dataset given = new org.zotune.data.Dataset("the examples",
+                org.zotune.data.Dataset.Kind.CLASSIFICATION, labels, inputFields, examples, List.of());
+        Evaluator.Result r;
+        List<String> classes;
+        if (encoder == null) {
+            TrainData td = TrainData.loadGiven(keys, tokenizer, maxLength, given);
+            List<EncodedExample> scored = td.train();
+            r = Evaluator.evaluate(ops, causal(), weights, scored, batchSize, td.padId(), null,
+                    done -> progress.scored(done, scored.size()));
+            classes = td.labels();
+        } else {
+            RunInputs.Read read = RunInputs.readEncoder(sc.keys(), config, tokenizer, given);
+            List<EncodedExample> scored = read.data().train();
+            classes = read.labels() != null ? read.labels() : read.data().labels();
+            r = score(encoder, sc.kind(), read, classes, scored, batchSize, read.data().padId(),
+                    done -> progress.scored(done, scored.size()));
+        }
+        List<Classification> out = new ArrayList<>(inputs.size());
+        for (int i = 0; i < inputs.size(); i++) {
+            Map<String, Double> scores = new java.util.LinkedHashMap<>();
+            for (int c = 0; c < classes.size(); c++) {
+                scores.put(classes.get(c), r.scores()[i][c]);
+            }
+            out.add(new Classification(inputs.get(i), classes.get(r.predictions()[i]), scores));
+        }
+        return out;
     }
 
-    /** A decoder's classify: each class's candidate scored by its mean log-likelihood per token, as evaluate does. */
-    private List<Classification> classifyWithDecoder(List<String> texts, EncoderObjective objective,
-            org.zotune.train.config.Data keys, int maxLength, int batchSize, EvalProgress progress) {
-        CausalLM causal = causal();
+    /** The rows' fields, in the first row's order; one line when a row has others or a null text. */
+    private static List<String> inputFields(List<Map<String, String>> rows) {
+        if (rows.get(0) == null || rows.get(0).isEmpty()) {
+            throw new ZotuneException("classify: example 1 has no fields");
+        }
+        List<String> fields = List.copyOf(rows.get(0).keySet());
+        for (int i = 0; i < rows.size(); i++) {
+            Map<String, String> row = rows.get(i);
+            if (row == null || !row.keySet().equals(new java.util.HashSet<>(fields))) {
+                throw new ZotuneException("classify: example " + (i + 1) + " has the fields " + (row == null ? "none"
+                        : row.keySet()) + ", example 1 " + fields + ": every example the same");
+            }
+            for (Map.Entry<String, String> e : row.entrySet()) {
+                if (e.getValue() == null) {
+                    throw new ZotuneException("classify: example " + (i + 1) + "'s field '" + e.getKey()
+                            + "' is null");
+                }
+            }
+        }
+        return fields;
+    }
+
+    /** A decoder scores candidates: the encoder objectives' options are one line. */
+    private void requireDecoderScoring(EncoderObjective objective) {
         if (objective != null && (!isAuto(objective.objective()) || objective.pooling() != null
                 || objective.temperature() != null || objective.labels() != null)) {
             throw new ZotuneException(modelPath + ": a " + config.family().hfModelType() + " decoder (causal language "
                     + "model) classifies by its candidates' log-likelihood under a template; the objectives head, "
                     + "similarity, mlm and their pooling, temperature and labels are for encoders (BERT, RoBERTa)");
         }
-        org.zotune.data.prompt.PatternTemplate t = TrainData.classificationTemplate(keys);
-        java.util.Set<String> fields = t.fieldNames();
-        if (fields.size() > 1) {
-            throw new ZotuneException("template '" + keys.template() + "' fills the fields " + fields + "; classify "
-                    + "scores one text each: use a template with one {field}");
-        }
-        TrainData td = TrainData.loadGiven(keys, tokenizer, maxLength, texts(texts,
-                List.copyOf(t.verbalizer().keySet()), fields.iterator().next()));
-        List<EncodedExample> scored = td.train();
-        Evaluator.Result r = Evaluator.evaluate(ops, causal, weights, scored, batchSize, td.padId(), null,
-                done -> progress.scored(done, scored.size()));
-        return classifications(texts, td.labels(), r);
-    }
-
-    /** The texts as a classification data set in memory (each in {@code field}; gold: the first class, unused). */
-    private static org.zotune.data.Dataset texts(List<String> texts, List<String> labels, String field) {
-        List<org.zotune.data.Example> rows = new ArrayList<>(texts.size());
-        for (int i = 0; i < texts.size(); i++) {
-            if (texts.get(i) == null) {
-                throw new ZotuneException("classify: text " + (i + 1) + " is null");
-            }
-            rows.add(new org.zotune.data.Example("text " + (i + 1), Map.of(field, texts.get(i)), 0, List.of()));
-        }
-        return new org.zotune.data.Dataset("the texts", org.zotune.data.Dataset.Kind.CLASSIFICATION, labels,
-                List.of(field), rows, List.of());
-    }
-
-    private static List<Classification> classifications(List<String> texts, List<String> classes,
-            Evaluator.Result r) {
-        List<Classification> out = new ArrayList<>(texts.size());
-        for (int i = 0; i < texts.size(); i++) {
-            Map<String, Double> scores = new java.util.LinkedHashMap<>();
-            for (int c = 0; c < classes.size(); c++) {
-                scores.put(classes.get(c), r.scores()[i][c]);
-            }
-            out.add(new Classification(texts.get(i), classes.get(r.predictions()[i]), scores));
-        }
-        return out;
     }
 
     /**

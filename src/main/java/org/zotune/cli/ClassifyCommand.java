@@ -53,6 +53,12 @@ public final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--text-file", paramLabel = "FILE", description = "UTF-8 text, one input per line.")
     Path textFile;
 
+    @Option(names = "--jsonl", paramLabel = "FILE",
+            description = "Examples of several fields (sentence pairs), one JSON object per line mapping the "
+                    + "template's fields to their texts, e.g. {\"premise\": ..., \"hypothesis\": ...}; instead of "
+                    + "--text and --text-file.")
+    Path jsonl;
+
     @Option(names = "--objective", paramLabel = "auto|head|similarity|mlm",
             description = "How to score, as eval's --objective. auto (default): head when the folder or the adapter "
                     + "has a classifier, else mlm when the model has a masked-LM head, else similarity.")
@@ -106,15 +112,23 @@ public final class ClassifyCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter err = spec.commandLine().getErr();
         List<String> in = new ArrayList<>();
+        List<Map<String, String>> rows = null;
+        if (jsonl != null) {
+            if (texts != null || textFile != null) {
+                throw new ZotuneException("--jsonl gives the examples: not with --text or --text-file");
+            }
+            rows = rows(jsonl);
+        }
         if (texts != null) {
             in.addAll(texts);
         }
         if (textFile != null) {
             in.addAll(Files.readAllLines(Runs.requireExisting(textFile, "text file"), StandardCharsets.UTF_8));
         }
-        if (in.isEmpty()) {
-            throw new ZotuneException(textFile != null ? "text file " + textFile + " is empty"
-                    : "no text: give --text TEXT or --text-file FILE");
+        int total = rows != null ? rows.size() : in.size();
+        if (total == 0) {
+            throw new ZotuneException(jsonl != null ? "--jsonl " + jsonl + " is empty" : textFile != null ? "text file "
+                    + textFile + " is empty" : "no text: give --text TEXT, --text-file FILE or --jsonl FILE");
         }
         if (batchSize < 1) {
             throw new ZotuneException("--batch-size must be >= 1, got " + batchSize);
@@ -131,18 +145,23 @@ public final class ClassifyCommand implements Callable<Integer> {
             int length = maxLength != null ? maxLength : max;
             // CHUNK texts at a time, each written before the next is scored: memory stays flat, the output streams;
             // the first is scored before --out is opened, so that bad options leave an existing file as it was
-            boolean progress = !noProgress && in.size() > CHUNK;
+            boolean progress = !noProgress && total > CHUNK;
             long started = System.nanoTime();
-            List<Classification> chunk = classify(m, o, in.subList(0, Math.min(in.size(), CHUNK)), length);
+            List<Classification> chunk = classify(m, o, in, rows, 0, Math.min(total, CHUNK), length);
             try (Writer out = Runs.output(outFile, spec.commandLine().getOut())) {
-                for (int from = 0; from < in.size(); from += CHUNK) {
-                    int to = Math.min(in.size(), from + CHUNK);
+                for (int from = 0; from < total; from += CHUNK) {
+                    int to = Math.min(total, from + CHUNK);
                     if (from > 0) {
-                        chunk = classify(m, o, in.subList(from, to), length);
+                        chunk = classify(m, o, in, rows, from, to, length);
                     }
                     for (Classification c : chunk) {
                         ObjectNode line = json.createObjectNode();
-                        line.put("text", c.text());
+                        if (rows != null) {
+                            ObjectNode input = line.putObject("input");
+                            c.input().forEach(input::put);
+                        } else {
+                            line.put("text", c.text());
+                        }
                         line.put("label", c.label());
                         ObjectNode s = line.putObject("scores");
                         c.scores().forEach(s::put);
@@ -154,7 +173,7 @@ public final class ClassifyCommand implements Callable<Integer> {
                     if (progress) {
                         double secs = (System.nanoTime() - started) / 1e9;
                         err.printf(java.util.Locale.ROOT, "classify: %d of %d texts, %.1f s, %.0f texts/s%n", to,
-                                in.size(), secs, to / secs);
+                                total, secs, to / secs);
                         err.flush();
                     }
                 }
@@ -163,12 +182,50 @@ public final class ClassifyCommand implements Callable<Integer> {
         return 0;
     }
 
-    private List<Classification> classify(Model m, EncoderObjective o, List<String> texts, int length) {
+    /** Examples {@code from} to {@code to} of the texts, or of the rows when given. */
+    private List<Classification> classify(Model m, EncoderObjective o, List<String> texts,
+            List<Map<String, String>> rows, int from, int to, int length) {
         try {
-            return m.classify(texts, o, template, verbalizer, length, batchSize, EvalProgress.NONE);
+            return rows != null ? m.classifyRows(rows.subList(from, to), o, template, verbalizer, length, batchSize,
+                    EvalProgress.NONE) : m.classify(texts.subList(from, to), o, template, verbalizer, length,
+                    batchSize, EvalProgress.NONE);
         } catch (ZotuneException e) {
             // classify has no --task: the built-in task is the one --template names
             throw new ZotuneException(EvalCommand.optionNames(e.getMessage().replace(" or data.task", "")), e);
         }
+    }
+
+    /** --jsonl's rows: one JSON object of string fields per non-blank line, in the file's key order. */
+    private static List<Map<String, String>> rows(Path file) throws IOException {
+        List<Map<String, String>> out = new ArrayList<>();
+        List<String> lines = Files.readAllLines(Runs.requireExisting(file, "--jsonl"), StandardCharsets.UTF_8);
+        ObjectMapper json = new ObjectMapper();
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).isBlank()) {
+                continue;
+            }
+            String where = file + ":" + (i + 1);
+            com.fasterxml.jackson.databind.JsonNode n;
+            try {
+                n = json.readTree(lines.get(i));
+            } catch (IOException e) {
+                throw new ZotuneException(where + ": not valid JSON");
+            }
+            if (n == null || !n.isObject() || n.isEmpty()) {
+                throw new ZotuneException(where + ": expected an object of field -> text, e.g. {\"premise\": "
+                        + "\"...\", \"hypothesis\": \"...\"}");
+            }
+            Map<String, String> row = new java.util.LinkedHashMap<>();
+            for (var it = n.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (!e.getValue().isTextual()) {
+                    throw new ZotuneException(where + ": field '" + e.getKey() + "' is " + e.getValue()
+                            .getNodeType().name().toLowerCase(java.util.Locale.ROOT) + ", not a text");
+                }
+                row.put(e.getKey(), e.getValue().asText());
+            }
+            out.add(row);
+        }
+        return out;
     }
 }

@@ -167,6 +167,76 @@ class ClassifyCliTest {
         sameAsEval("bundled", prompt, prompt);
     }
 
+    /**
+     * Sentence pairs (--jsonl rows of premise and hypothesis) score as eval scores an nli-json file of the same pairs:
+     * similarity over the pair encoding (tiny BERT) and a decoder's template of two fields (stories260K).
+     */
+    @Test
+    void pairsScoreAsEvalScoresThem() throws IOException {
+        String[][] pairs = {{"the movie is fun", "the film is good", "entailment"},
+            {"the plot is dull", "the plot is exciting", "contradiction"},
+            {"loved the acting", "the actor is tall", "neutral"}};
+        StringBuilder nli = new StringBuilder("{");
+        StringBuilder rows = new StringBuilder();
+        for (int i = 0; i < pairs.length; i++) {
+            nli.append(i == 0 ? "" : ", ").append('"').append(i).append("\": ").append(JSON.writeValueAsString(
+                    JSON.createObjectNode().put("text_a", pairs[i][0]).put("text_b", pairs[i][1])
+                            .put("label", pairs[i][2])));
+            rows.append(JSON.writeValueAsString(JSON.createObjectNode().put("premise", pairs[i][0])
+                    .put("hypothesis", pairs[i][1]))).append('\n');
+        }
+        Path data = Files.writeString(dir.resolve("pairs.json"), nli.append("}").toString());
+        Path jsonl = Files.writeString(dir.resolve("pairs.jsonl"), rows.toString());
+        Path bare = TinyBertFolder.write(dir.resolve("bare"), 6, false);
+        List<String> order = List.of("contradiction", "entailment", "neutral"); // nli-json's labels
+        List<List<String>> cases = List.of(
+                List.of(bare.toString(), "--objective", "similarity", "--labels",
+                        "contradiction=it is false,entailment=it is true,neutral=it may be"),
+                List.of("bundled", "--template", "{premise} Question: {hypothesis} Answer: {label}", "--verbalizer",
+                        "contradiction=no,entailment=yes,neutral=maybe"));
+        for (List<String> c : cases) {
+            Path pred = dir.resolve("pred-pairs.jsonl");
+            Files.deleteIfExists(pred);
+            List<String> e = new ArrayList<>(List.of("eval", "--model", c.get(0), "--format", "nli-json", "--data",
+                    data.toString(), "--device", "cpu", "--predictions", pred.toString(), "--no-progress"));
+            e.addAll(c.subList(1, c.size()));
+            CliRun er = CliRun.of(e.toArray(String[]::new));
+            assertEquals(0, er.code(), er.err());
+            List<String> k = new ArrayList<>(List.of("classify", "--model", c.get(0), "--jsonl", jsonl.toString(),
+                    "--device", "cpu"));
+            k.addAll(c.subList(1, c.size()));
+            List<JsonNode> got = lines(CliRun.of(k.toArray(String[]::new)));
+            List<String> want = Files.readAllLines(pred);
+            assertEquals(pairs.length, got.size());
+            for (int i = 0; i < pairs.length; i++) {
+                JsonNode w = JSON.readTree(want.get(i));
+                assertEquals(pairs[i][1], got.get(i).get("input").get("hypothesis").asText());
+                for (int j = 0; j < order.size(); j++) {
+                    assertEquals(w.get("scores").get(j).asDouble(), got.get(i).get("scores").get(order.get(j))
+                            .asDouble(), 1e-12, c.get(0) + " pair " + i + " " + order.get(j));
+                }
+                assertEquals(w.get("predicted").asText(), got.get(i).get("label").asText());
+            }
+        }
+        // bad input, one line each
+        String m = bare.toString();
+        CliRun.of("classify", "--model", m, "--jsonl", jsonl.toString(), "--text", "x", "--device", "cpu")
+                .assertUsageError("--jsonl", "not with --text");
+        Path mixed = Files.writeString(dir.resolve("mixed.jsonl"), "{\"premise\": \"a\", \"hypothesis\": \"b\"}\n"
+                + "{\"premise\": \"a\"}\n");
+        CliRun.of("classify", "--model", m, "--jsonl", mixed.toString(), "--labels", "a=x,b=y", "--device", "cpu")
+                .assertUsageError("example 2 has the fields [premise]", "every example the same");
+        Path number = Files.writeString(dir.resolve("number.jsonl"), "{\"premise\": 3}\n");
+        CliRun.of("classify", "--model", m, "--jsonl", number.toString(), "--device", "cpu").assertUsageError(
+                "number.jsonl:1", "field 'premise' is number, not a text");
+        Path broken = Files.writeString(dir.resolve("broken.jsonl"), "{\"premise\": \n");
+        CliRun.of("classify", "--model", m, "--jsonl", broken.toString(), "--device", "cpu").assertUsageError(
+                "broken.jsonl:1", "not valid JSON");
+        CliRun.of("classify", "--model", "bundled", "--text", "a", "--template",
+                "{premise} Question: {hypothesis} Answer: {label}", "--verbalizer", "x=no,y=yes", "--device", "cpu")
+                .assertUsageError("fills the fields [premise, hypothesis]", "--jsonl");
+    }
+
     /** More texts than a chunk: every one written, in order, each scored as it is alone; progress on stderr. */
     @Test
     void aLongInputStreamsInChunks() throws IOException {
@@ -211,7 +281,7 @@ class ClassifyCliTest {
                 .assertUsageError("objective mlm scores the masked-LM head");
         CliRun.of("classify", "--model", m, "--text", "a good film", "--labels", "pos=it was great,neg=bad",
                 "--template", "{a} and {b}", "--device", "cpu").assertUsageError("fills the fields [a, b]",
-                "one {field}");
+                "--jsonl");
         CliRun.of("classify", "--model", m, "--text", "a good film", "--labels", "pos=it was great,neg=bad",
                 "--max-length", "1", "--device", "cpu").assertUsageError("--max-length 1");
         CliRun.of("classify", "--model", "bundled", "--text", "hello", "--device", "cpu").assertUsageError(
