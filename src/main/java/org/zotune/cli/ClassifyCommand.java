@@ -148,6 +148,9 @@ public final class ClassifyCommand implements Callable<Integer> {
             boolean progress = !noProgress && total > CHUNK;
             long started = System.nanoTime();
             List<Classification> chunk = classify(m, o, in, rows, 0, Math.min(total, CHUNK), length);
+            err.println("classify: " + total + (total == 1 ? " example" : " examples") + ", classes "
+                    + chunk.get(0).scores().keySet());
+            err.flush();
             try (Writer out = Runs.output(outFile, spec.commandLine().getOut())) {
                 for (int from = 0; from < total; from += CHUNK) {
                     int to = Math.min(total, from + CHUNK);

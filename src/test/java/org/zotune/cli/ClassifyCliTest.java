@@ -256,6 +256,8 @@ class ClassifyCliTest {
         List<JsonNode> all = lines(r);
         assertEquals(n, all.size());
         org.junit.jupiter.api.Assertions.assertTrue(r.err().contains("classify: 1024 of " + n + " texts"), r.err());
+        org.junit.jupiter.api.Assertions.assertTrue(r.err().contains("classify: " + n + " examples, classes [pos, "
+                + "neg]"), r.err());
         String last = b.toString().split("\n")[n - 1];
         List<String> one = new ArrayList<>(common);
         one.addAll(List.of("--text", last));
