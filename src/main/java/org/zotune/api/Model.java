@@ -561,7 +561,8 @@ public final class Model implements AutoCloseable {
         return new EvalResult(td.description(data.split()), false, r.examples(), 0, r.loss(), Double.NaN,
                 r.accuracy(), r.f1(),
                 "candidates", "candidates: each candidate's mean log-likelihood per token",
-                predictions ? predictions(r, td.labels()) : List.of());
+                predictions ? predictions(r, td.labels()) : List.of(), LabelMetrics.of(r.predictions(), r.gold(),
+                td.labels()));
     }
 
     private static boolean isAuto(String objective) {
@@ -594,7 +595,8 @@ public final class Model implements AutoCloseable {
                 done -> progress.scored(done, scored.size()));
         return new EvalResult(td.description(data.split()), false, r.examples(), 0, r.loss(), Double.NaN,
                 r.accuracy(), r.f1(),
-                sc.name(), sc.text(), predictions ? predictions(r, labels) : List.of());
+                sc.name(), sc.text(), predictions ? predictions(r, labels) : List.of(), LabelMetrics.of(r.predictions(),
+                r.gold(), labels));
     }
 
     /**

@@ -226,6 +226,13 @@ public final class EvalCommand implements Callable<Integer> {
                 o.put("accuracy", r.accuracy());
                 o.put("f1", r.f1());
                 o.put("loss", r.loss());
+                if (!r.perLabel().isEmpty()) {
+                    ObjectNode per = o.putObject("per_label");
+                    for (org.zotune.api.LabelMetrics l : r.perLabel()) {
+                        per.putObject(l.label()).put("support", l.support()).put("predicted", l.predicted())
+                                .put("precision", l.precision()).put("recall", l.recall()).put("f1", l.f1());
+                    }
+                }
             }
         }
         PrintWriter out = spec.commandLine().getOut();

@@ -351,4 +351,52 @@ class HfClassifierCliTest {
                 "--rename-labels", "0=x", "--no-progress").assertUsageError("--rename-labels renames the labels of "
                 + "classification data", "data.format text has none");
     }
+
+    /**
+     * eval's per_label metrics against the --predictions file's gold and predicted labels, counted here: support,
+     * predictions, precision, recall, F1 per class; with 3 classes the reported F1 is the macro mean of the classes
+     * present; on a file of two of the classes the third, still scored, is listed with support 0.
+     */
+    @Test
+    void perLabelMetricsCountThePredictions() throws IOException {
+        Path fixture = root().resolve("bert");
+        List<String> all = Files.readAllLines(fixture.resolve("data.jsonl"));
+        Path two = Files.writeString(dir.resolve("two.jsonl"), String.join("\n", all.stream()
+                .filter(l -> !l.contains("\"neutral\"")).toList()) + "\n");
+        for (Path data : List.of(fixture.resolve("data.jsonl"), two)) {
+            Path pred = dir.resolve("per-label.jsonl");
+            Files.deleteIfExists(pred);
+            CliRun r = CliRun.of("eval", "--model", fixture.resolve("model").toString(), "--format", "jsonl",
+                    "--data", data.toString(), "--device", "cpu", "--predictions", pred.toString(), "--no-progress");
+            assertEquals(0, r.code(), r.err());
+            List<String> out = r.outLines();
+            JsonNode summary = JSON.readTree(out.get(out.size() - 1));
+            JsonNode per = summary.get("per_label");
+            List<JsonNode> rows = new ArrayList<>();
+            for (String l : Files.readAllLines(pred)) {
+                rows.add(JSON.readTree(l));
+            }
+            double sumF1 = 0;
+            int present = 0;
+            for (String label : List.of("negative", "neutral", "positive")) {
+                long support = rows.stream().filter(x -> x.get("gold").asText().equals(label)).count();
+                long predicted = rows.stream().filter(x -> x.get("predicted").asText().equals(label)).count();
+                long tp = rows.stream().filter(x -> x.get("gold").asText().equals(label)
+                        && x.get("predicted").asText().equals(label)).count();
+                JsonNode m = per.get(label);
+                assertEquals(support, m.get("support").asLong(), label);
+                assertEquals(predicted, m.get("predicted").asLong(), label);
+                assertEquals(predicted == 0 ? 0 : (double) tp / predicted, m.get("precision").asDouble(), 1e-12);
+                assertEquals(support == 0 ? 0 : (double) tp / support, m.get("recall").asDouble(), 1e-12);
+                double f1 = support + predicted == 0 ? 0 : 2.0 * tp / (support + predicted);
+                assertEquals(f1, m.get("f1").asDouble(), 1e-12, label);
+                if (support + predicted > 0) {
+                    sumF1 += f1;
+                    present++;
+                }
+            }
+            System.out.println(data.getFileName() + ": per_label " + per + ", f1 " + summary.get("f1"));
+            assertEquals(sumF1 / present, summary.get("f1").asDouble(), 1e-12, "macro F1 of the present classes");
+        }
+    }
 }
