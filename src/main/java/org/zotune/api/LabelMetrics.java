@@ -2,6 +2,7 @@ package org.zotune.api;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.zotune.train.objective.Metrics;
 
 /**
  * One class's metrics in an evaluation of classification data ({@link EvalResult#perLabel()}). A rate whose
@@ -20,17 +21,8 @@ public record LabelMetrics(String label, int support, int predicted, double prec
     static List<LabelMetrics> of(int[] predictions, int[] gold, List<String> labels) {
         List<LabelMetrics> out = new ArrayList<>(labels.size());
         for (int c = 0; c < labels.size(); c++) {
-            int tp = 0;
-            int support = 0;
-            int predicted = 0;
-            for (int i = 0; i < gold.length; i++) {
-                support += gold[i] == c ? 1 : 0;
-                predicted += predictions[i] == c ? 1 : 0;
-                tp += gold[i] == c && predictions[i] == c ? 1 : 0;
-            }
-            int f1Denominator = support + predicted; // 2·tp + fp + fn
-            out.add(new LabelMetrics(labels.get(c), support, predicted, predicted == 0 ? 0 : (double) tp / predicted,
-                    support == 0 ? 0 : (double) tp / support, f1Denominator == 0 ? 0 : 2.0 * tp / f1Denominator));
+            Metrics.ClassCounts n = Metrics.counts(predictions, gold, c);
+            out.add(new LabelMetrics(labels.get(c), n.support(), n.predicted(), n.precision(), n.recall(), n.f1()));
         }
         return out;
     }

@@ -180,15 +180,7 @@ public final class EvalCommand implements Callable<Integer> {
             }
             d = b.build();
         } catch (ZotuneException e) {
-            // key 'data.k_shot' -> --k-shot: the option of that key
-            java.util.regex.Matcher k = java.util.regex.Pattern.compile("key 'data\\.([a-z_]+)'").matcher(
-                    e.getMessage());
-            StringBuilder msg = new StringBuilder();
-            while (k.find()) {
-                k.appendReplacement(msg, "--" + k.group(1).replace('_', '-'));
-            }
-            k.appendTail(msg);
-            throw new ZotuneException(msg.toString().replace("'", ""), e);
+            throw new ZotuneException(optionNames(e.getMessage()).replace("'", ""), e);
         }
         ObjectNode o = new ObjectMapper().createObjectNode();
         EncoderObjective scoring = objective == null && pooling == null && temperature == null && labels == null
@@ -255,12 +247,20 @@ public final class EvalCommand implements Callable<Integer> {
 
     /** The run-config keys the scoring code names, as this command's options. */
     static String optionNames(String message) {
+        // key 'data.k_shot' -> --k-shot: a data key's option is its name with hyphens; unquoted, only the keys
+        // messages name bare (not a file name such as data.jsonl)
+        java.util.regex.Matcher k = java.util.regex.Pattern.compile("key 'data\\.([a-z_]+)'|(?<![\\w/.-])data\\."
+                + "(verbalizer_first_token|verbalizer|template|task)\\b").matcher(message);
+        StringBuilder out = new StringBuilder();
+        while (k.find()) {
+            String key = k.group(1) != null ? k.group(1) : k.group(2);
+            k.appendReplacement(out, "--" + key.replace('_', '-'));
+        }
+        k.appendTail(out);
         String[][] names = {{"key 'similarity.pooling'", "--pooling"}, {"key 'head.pooling'", "--pooling"},
             {"key 'similarity.temperature'", "--temperature"}, {"key 'similarity.labels'", "--labels"},
-            {"key similarity.labels", "--labels"}, {"key 'data.template'", "--template"},
-            {"key 'data.verbalizer'", "--verbalizer"}, {"key 'data.rename_labels'", "--rename-labels"},
-            {"data.verbalizer_first_token", "--verbalizer-first-token"}, {"data.verbalizer", "--verbalizer"},
-            {"data.template", "--template"}, {"data.task", "--task"}};
+            {"key similarity.labels", "--labels"}};
+        message = out.toString();
         for (String[] n : names) {
             message = message.replace(n[0], n[1]);
         }

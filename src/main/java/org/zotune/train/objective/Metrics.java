@@ -57,22 +57,41 @@ public final class Metrics {
     }
 
     private static double classF1(int[] predictions, int[] gold, int c) {
+        return counts(predictions, gold, c).f1();
+    }
+
+    /**
+     * Class c's counts over the examples: its true positives, how many were predicted as it, how many are it.
+     * Precision, recall and F1 follow from them, each 0 when its denominator is 0 (scikit-learn's zero_division=0).
+     */
+    public record ClassCounts(int truePositives, int predicted, int support) {
+        public double precision() {
+            return predicted == 0 ? 0 : (double) truePositives / predicted;
+        }
+
+        public double recall() {
+            return support == 0 ? 0 : (double) truePositives / support;
+        }
+
+        /** 2·TP / (2·TP + FP + FN): TP + FP is {@code predicted}, TP + FN {@code support}. */
+        public double f1() {
+            int denom = predicted + support;
+            return denom == 0 ? 0 : 2.0 * truePositives / denom;
+        }
+    }
+
+    public static ClassCounts counts(int[] predictions, int[] gold, int c) {
         int tp = 0;
-        int fp = 0;
-        int fn = 0;
+        int predicted = 0;
+        int support = 0;
         for (int i = 0; i < gold.length; i++) {
             boolean p = predictions[i] == c;
             boolean g = gold[i] == c;
-            if (p && g) {
-                tp++;
-            } else if (p) {
-                fp++;
-            } else if (g) {
-                fn++;
-            }
+            tp += p && g ? 1 : 0;
+            predicted += p ? 1 : 0;
+            support += g ? 1 : 0;
         }
-        int denom = 2 * tp + fp + fn;
-        return denom == 0 ? 0 : 2.0 * tp / denom;
+        return new ClassCounts(tp, predicted, support);
     }
 
     private static void check(int[] predictions, int[] gold) {
