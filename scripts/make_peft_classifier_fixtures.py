@@ -14,14 +14,16 @@ Writes, under FIXTURES (normally src/test/resources/classifier-fixtures, made by
 
 Usage: python3 scripts/make_peft_classifier_fixtures.py --fixtures src/test/resources/classifier-fixtures
 Needs torch, transformers, peft; no network. The Java side: PeftClassifierCliTest (peftsOwnAdaptersScoreAsPeft...,
-CPU and CUDA; skipped while peft-manifest.json is absent). Deterministic: fixed seeds, float32 on the CPU with eager attention. The base
-is loaded from the relative path "model" (peft records it as base_model_name_or_path: no machine path).
+CPU and CUDA; skipped while peft-manifest.json is absent). Deterministic: fixed seeds and string hashes
+(PYTHONHASHSEED=0), float32 on the CPU with eager attention. The base is loaded from the relative path "model" (peft
+records it as base_model_name_or_path: no machine path).
 """
 
 import argparse
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -88,6 +90,10 @@ def make(folder: Path, gen):
 
 
 def main():
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # peft writes target_modules, a set, in string-hash order: fixed hashes give the same adapter_config.json
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fixtures", required=True, type=Path)
     args = ap.parse_args()
