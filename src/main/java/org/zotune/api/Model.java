@@ -42,7 +42,9 @@ import org.zotune.tensor.HostTensor;
 import org.zotune.train.AdapterClassifier;
 import org.zotune.train.HeadFolder;
 import org.zotune.train.HfExport;
+import org.zotune.train.PeftExport;
 import org.zotune.train.PeftImport;
+import org.zotune.train.PrefixExport;
 import org.zotune.train.PrefixImport;
 import org.zotune.train.RunInputs;
 import org.zotune.train.TrainConfig;
@@ -145,7 +147,9 @@ public final class Model implements AutoCloseable {
      * per pass as training does (a run's adapter scores here bit for bit as in the run), on CUDA merged once on the
      * device by the op training forms W' with. A prefix adapter (peft_type PREFIX_TUNING, decoders and encoders):
      * every attention layer takes its keys and values as a float32 prefix, as training does on either backend (a
-     * run's prefix scores here bit for bit as in the run on the same device). The adapter is checked first: its
+     * run's prefix scores here bit for bit as in the run on the same device). A sequence classifier's module in
+     * modules_to_save replaces the base's (RoBERTa's classifier.dense is the pooler, taken from the adapter where the
+     * base has none, as transformers does). The adapter is checked first: its
      * config against the model, every tensor's presence and shape, and the base weights it records (zotune's
      * adapters do): an adapter trained on other weights is refused, each in one line.
      *
@@ -158,11 +162,15 @@ public final class Model implements AutoCloseable {
     public static Model open(ModelSource source, Device device, Precision precision, Path adapter) {
         ModelSource.Resolved r = source.resolve();
         Checkpoint checkpoint = ModelLoader.open(r.model());
+        boolean isPrefix = adapter != null && PeftImport.isPrefix(adapter);
+        if (adapter != null) { // a RoBERTa saved without its pooler: PEFT's classifier module brings it
+            checkpoint = AdapterClassifier.lending(checkpoint, adapter.resolve(PeftExport.WEIGHTS),
+                    isPrefix ? PrefixExport.SAVED_PREFIX : Lora.PEFT_PREFIX);
+        }
         LanguageModel model;
         List<HostTensor> hostParameters;
         PeftImport.Adapter read = null;
         PrefixImport.Adapter prefix = null;
-        boolean isPrefix = adapter != null && PeftImport.isPrefix(adapter);
         if (checkpoint.config().encoder() != null) {
             LoadedEncoder e = ModelLoader.loadEncoder(checkpoint);
             model = e.model();

@@ -10,10 +10,12 @@ import java.util.List;
 import java.util.Map;
 import org.zotune.ZotuneException;
 import org.zotune.model.Architecture;
+import org.zotune.model.Checkpoint;
 import org.zotune.model.LanguageModel;
 import org.zotune.model.ModelConfig;
 import org.zotune.model.ParamSpec;
 import org.zotune.model.SequenceClassifier;
+import org.zotune.model.io.SafetensorsFile;
 import org.zotune.tensor.DType;
 import org.zotune.tensor.HostTensor;
 
@@ -202,6 +204,70 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
         }
         return new AdapterClassifier(weight, bias, List.copyOf(labels), pooling, weightsFile, "metadata " + LABELS,
                 false, List.copyOf(body));
+    }
+
+    /**
+     * {@code base} with the parameters that the classifier module of a PEFT SEQ_CLS adapter ({@code weightsFile}, its
+     * tensors under {@code prefix}) holds and the checkpoint lacks: RobertaForSequenceClassification's
+     * {@code classifier.dense} is zotune's pooler, which a RoBERTa saved without one (RobertaForMaskedLM, a
+     * RobertaForSequenceClassification without its head) has not. transformers builds that module afresh and PEFT's
+     * copy replaces it whole, so the adapter brings it here too ({@link #replacing} then puts the same values in
+     * place). {@code base} itself when the adapter holds no such tensor or has no weights file (reading it refuses
+     * that).
+     *
+     * @throws ZotuneException naming the file for half a module or a tensor whose shape is not the parameter's it
+     *                         becomes
+     */
+    public static Checkpoint lending(Checkpoint base, java.nio.file.Path weightsFile, String prefix) {
+        if (base.config().encoder() == null || !java.nio.file.Files.isRegularFile(weightsFile)) {
+            return base;
+        }
+        Architecture arch = base.config().family().architecture();
+        Map<String, HostTensor> lent = new LinkedHashMap<>();
+        Map<String, String> stored = new LinkedHashMap<>();
+        for (Map.Entry<String, HostTensor> e : SafetensorsFile.open(weightsFile).tensors().entrySet()) {
+            String n = e.getKey();
+            if (!n.startsWith(prefix + MODULE + ".")) {
+                continue;
+            }
+            requireFloat(weightsFile.toString(), n, e.getValue());
+            String own = n.substring(prefix.length());
+            String canonical = arch.canonicalName(own);
+            if (!canonical.equals(own) && !canonical.equals(SequenceClassifier.WEIGHT)
+                    && !canonical.equals(SequenceClassifier.BIAS) && !base.tensors().containsKey(canonical)) {
+                lent.put(canonical, e.getValue());
+                stored.put(canonical, n);
+            }
+        }
+        if (lent.isEmpty()) {
+            return base;
+        }
+        Map<String, HostTensor> tensors = new LinkedHashMap<>(base.tensors());
+        tensors.putAll(lent);
+        ModelConfig config = arch.withWeights(base.config(), tensors.keySet());
+        Map<String, ParamSpec> specs = new LinkedHashMap<>();
+        org.zotune.model.Architectures.createModel(config).params().forEach(s -> specs.put(s.name(), s));
+        for (Map.Entry<String, HostTensor> e : lent.entrySet()) {
+            ParamSpec s = specs.get(e.getKey());
+            if (s == null) { // no parameter of this model even with them: take() names the stray tensor
+                return base;
+            }
+            String module = e.getKey().substring(0, e.getKey().lastIndexOf('.') + 1);
+            for (String p : specs.keySet()) { // a module comes whole: RoBERTa's dense needs its weight and its bias
+                if (p.startsWith(module) && !tensors.containsKey(p)) {
+                    java.util.Set<String> names = new java.util.HashSet<>(specs.keySet());
+                    names.add(SequenceClassifier.WEIGHT);
+                    throw new ZotuneException(weightsFile + ": the classifier module has " + stored.get(e.getKey())
+                            + " without tensor " + prefix + arch.hfName(p, names));
+                }
+            }
+            if (!java.util.Arrays.equals(s.shape(), e.getValue().shape())) {
+                throw new ZotuneException(weightsFile + ": tensor " + stored.get(e.getKey()) + " has shape "
+                        + java.util.Arrays.toString(e.getValue().shape()) + "; it becomes " + e.getKey() + ", "
+                        + java.util.Arrays.toString(s.shape()));
+            }
+        }
+        return new Checkpoint(base.source(), config, tensors);
     }
 
     private static void requireFloat(String weightsFile, String name, HostTensor t) {

@@ -135,6 +135,63 @@ class PeftClassifierCliTest {
         checkPeftMade("cuda", "bf16", false, 3e-2);
     }
 
+    /**
+     * peft's adapter on a RoBERTa saved without its classifier module (no pooler, no classifier: as a
+     * RobertaForMaskedLM is saved): transformers builds the module afresh and PEFT's copy replaces it whole, so zotune
+     * takes the pooler from the adapter too. Scores = peft's logits over the full base (CPU f32, per value 1e-5);
+     * zotune merge writes a folder that scores so without the adapter; half the dense or a misshapen one is refused
+     * in one line.
+     */
+    @Test
+    void peftsOwnAdapterOnARobertaWithoutItsClassifierModule() throws IOException {
+        Path root = peftFixtures();
+        Path fixture = root.resolve("roberta");
+        Path adapter = fixture.resolve("peft-lora/adapter");
+        Path bare = Files.createDirectories(dir.resolve("bare"));
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(fixture.resolve("model").resolve(f), bare.resolve(f));
+        }
+        Map<String, HostTensor> kept = new LinkedHashMap<>(
+                SafetensorsFile.open(fixture.resolve("model/model.safetensors")).tensors());
+        assertTrue(kept.keySet().removeIf(n -> n.startsWith("classifier.")));
+        SafetensorsWriter.write(bare.resolve("model.safetensors"), new ArrayList<>(kept.values()),
+                Map.of("format", "pt"));
+        Path data = fixture.resolve("data.jsonl");
+        Path pred = dir.resolve("bare.jsonl");
+        CliRun r = eval(bare, adapter, data, "cpu", "f32", pred);
+        assertEquals(0, r.code(), r.err());
+        JsonNode rows = JSON.readTree(fixture.resolve("peft-lora/expected.json").toFile()).get("rows");
+        List<String> lines = Files.readAllLines(pred);
+        assertEquals(rows.size(), lines.size());
+        double worst = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            JsonNode want = rows.get(i).get("logits");
+            JsonNode have = JSON.readTree(lines.get(i)).get("scores");
+            assertEquals(want.size(), have.size());
+            for (int c = 0; c < want.size(); c++) {
+                double a = want.get(c).asDouble();
+                worst = Math.max(worst, Math.abs(a - have.get(c).asDouble()));
+                assertEquals(a, have.get(c).asDouble(), 1e-5 + 1e-5 * Math.abs(a), "row " + i + " label " + c);
+            }
+        }
+        System.out.printf("roberta without its classifier module + peft's adapter, cpu f32: logits max |zotune - "
+                + "peft| %.3g%n", worst);
+        Path merged = dir.resolve("bare-merged");
+        CliRun m = CliRun.of("merge", "--model", bare.toString(), "--adapter", adapter.toString(), "--out",
+                merged.toString());
+        assertEquals(0, m.code(), m.err());
+        CliRun em = eval(merged, null, data, "cpu", "f32", null);
+        assertEquals(0, em.code(), em.err());
+        assertEquals(last(r).get("loss").asDouble(), last(em).get("loss").asDouble(), 1e-6);
+        eval(bare, peftCopy(adapter, "bare-half", t -> t.remove(P + "classifier.dense.bias"), Map.of()), data,
+                "cpu", "f32", null).assertUsageError("has " + P + "classifier.dense.weight without tensor " + P
+                + "classifier.dense.bias");
+        eval(bare, peftCopy(adapter, "bare-shape", t -> t.put(P + "classifier.dense.weight", HostTensor.ofFloats(
+                P + "classifier.dense.weight", new float[32 * 16], 32, 16)), Map.of()), data, "cpu", "f32", null)
+                .assertUsageError("tensor " + P + "classifier.dense.weight has shape [32, 16]",
+                        "it becomes roberta.pooler.dense.weight, [32, 32]");
+    }
+
     /** A head run on the RoBERTa fixture (CPU, 6 ZO-SGD steps) with {@code pooling} and {@code peft}. */
     private Path run(Path fixture, String name, String pooling, String peft) throws IOException {
         Path out = dir.resolve(name);
