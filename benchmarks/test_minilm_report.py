@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU check of benchmarks/minilm/report.py on a synthetic run.sh work folder: the lr a method's first seed picked on
-dev (ties broken by the lower final dev loss), the mean ± std of the seeds at that lr, the test number of the last
-test evaluation (the best-on-dev weights), the zero-shot runs' initial dev, and the runs without a summary: a failed
+dev (ties broken by the lower final dev loss), the mean ± std of the seeds at that lr, the test number of the best
+step's test evaluation (the best-on-dev weights, not the final weights' test line after it), the zero-shot runs' initial dev, and the runs without a summary: a failed
 one (its log's last line is a zotune error) named with that line and marked in the grid, one cut off marked unfinished.
 Usage: python3 benchmarks/test_minilm_report.py   (also run by benchmarks/' Maven tests: ReportScriptsPyTest)
 """
@@ -16,14 +16,21 @@ HERE = Path(__file__).resolve().parent
 REPORT = HERE / "minilm" / "report.py"
 
 
-def run(work, name, best_dev, tests, final_loss=0.5, initial_dev=0.5):
-    """A finished run: summary.json, and metrics.jsonl with a dev line and one test line per entry of tests."""
+def run(work, name, best_dev, tests, final_loss=0.5, initial_dev=0.5, final_test=None):
+    """A finished run of 1,000 steps as the trainer writes it: summary.json, and metrics.jsonl with a dev line, one
+    test line per entry of tests (at steps 100, 200, ...: each dev improvement's; the last is the best step's) and,
+    when final_test is given, the final weights' test line at step 1,000 (the best step being earlier)."""
     d = work / "runs" / name
     d.mkdir(parents=True)
+    best_step = 100 * len(tests) if final_test is not None else 1000
     (d / "summary.json").write_text(json.dumps({"best_dev_accuracy": best_dev, "initial_dev": {"accuracy": initial_dev},
-                                                "final_dev": {"loss": final_loss, "accuracy": best_dev}}))
+                                                "final_dev": {"loss": final_loss, "accuracy": best_dev},
+                                                "steps": 1000, "best_step": best_step}))
     lines = [{"type": "eval", "split": "dev", "t": 0, "accuracy": initial_dev}]
-    lines += [{"type": "eval", "split": "test", "t": 100 * (i + 1), "accuracy": a} for i, a in enumerate(tests)]
+    lines += [{"type": "eval", "split": "test", "t": 100 * (i + 1) if final_test is not None or i < len(tests) - 1
+               else 1000, "accuracy": a} for i, a in enumerate(tests)]
+    if final_test is not None:
+        lines.append({"type": "eval", "split": "test", "t": 1000, "accuracy": final_test})
     (d / "metrics.jsonl").write_text("".join(json.dumps(m, separators=(",", ":")) + "\n" for m in lines))
     (work / "runs" / f"{name}.log").write_text("done\n")
 
@@ -51,7 +58,7 @@ class MiniLmReportTest(unittest.TestCase):
         run(work, "k512-sim-lr1e-6-s13", 0.74, [0.73])
         run(work, "k512-sim-lr1e-5-s13", 0.79, [0.70, 0.77], final_loss=0.40)  # ties 1e-4 on dev, lower loss
         run(work, "k512-sim-lr1e-4-s13", 0.79, [0.80], final_loss=0.45)
-        run(work, "k512-sim-lr1e-5-s21", 0.77, [0.75, 0.78])
+        run(work, "k512-sim-lr1e-5-s21", 0.77, [0.75, 0.78], final_test=0.60)  # best step 200, not the last
         run(work, "k512-sim-lr1e-5-s42", 0.75, [0.79])
         no_summary(work, "k512-sim-lr1e-3-s13", "zotune: zo step 3231: the loss was NaN or infinite in 5 steps")
         no_summary(work, "k512-head-lr1e-4-s13", "dev at step 200: accuracy 0.6")

@@ -6,8 +6,10 @@
   python3 report.py WORK --best K OBJ     "method lr" of the k = K method of objective OBJ with the best mean test
 
 A run's dev number is its best dev accuracy (summary.json best_dev_accuracy; the zero-shot runs: initial_dev); its
-test number is the last test evaluation in metrics.jsonl, which the trainer writes whenever the dev metric improves,
-so it belongs to the best-on-dev weights (zero-shot: the first). The lr of a method is the one whose first-seed run has
+test number is metrics.jsonl's test evaluation at summary.json's best_step (the trainer writes one whenever the dev
+metric improves, so it belongs to the best-on-dev weights; zero-shot: the first), not the final weights' test line
+the trainer also writes at the last step (before 2026-12-07 23:40 UTC this script took the last test line: the final
+weights' whenever the best step was not the last). The lr of a method is the one whose first-seed run has
 the best dev accuracy (ties: the lower final dev loss), as run.sh picked it; the table gives mean ± std over the
 seeds at that lr, the wall time per run and the grid's dev accuracies of the first seed. A run folder without a
 summary.json is listed under the grids: "failed" with its log's last line when that is a zotune error (a diverged run
@@ -53,7 +55,10 @@ for d in sorted((work / "runs").iterdir() if (work / "runs").exists() else []):
         test = tests[0]["accuracy"] if tests else float("nan")
     else:
         dev = s.get("best_dev_accuracy", float("nan"))
-        test = tests[-1]["accuracy"] if tests else float("nan")
+        # the best-on-dev weights' test line; the trainer also writes the final weights' at the last step
+        best = s.get("best_step")
+        at = [t for t in tests if best is not None and t.get("t", -1) <= best]
+        test = at[-1]["accuracy"] if at else float("nan")
     loss = s.get("final_dev", {}).get("loss", float("inf"))
     runs[(task, k, method)][lr][seed] = (dev, test, loss, walls.get(d.name, float("nan")))
 
