@@ -5,7 +5,8 @@ the summary and metrics a finished run has. Checks: the per-seed train and dev f
 sst2_splits.k_per_class (disjoint, k per class); each seed's model folder holds the base's tensors through
 model.safetensors.index.json plus a two-row head whose logit difference classifies the dev sentences as lpft.json's
 dev accuracy says; every seed × optimiser × rate trains once from its seed's folder on its seed's files; report.py
-prints the probe's row and the head-lpft rows.
+prints the probe's row and the head-lpft rows (each run's test the best step's, not the final weights' line after it);
+LPFT_TASK=subj draws from the whole set less LM-BFF's test set, which becomes the runs' test file.
 Usage: python3 benchmarks/test_minilm_lpft.py   (also run by benchmarks/' Maven tests: ReportScriptsPyTest)
 """
 import json
@@ -42,9 +43,14 @@ elif args[0] == "train":
     run = opt("--out")
     os.makedirs(run, exist_ok=True)
     lr = float(opt("--lr"))
+    steps = int(opt("--steps"))
     dev = 0.6 + 1000 * lr  # a made-up result that grows with the rate
-    json.dump({"best_dev_accuracy": dev, "final_dev": {"loss": 0.5}}, open(os.path.join(run, "summary.json"), "w"))
-    open(os.path.join(run, "metrics.jsonl"), "w").write(json.dumps({"split": "test", "accuracy": dev - 0.01}) + "\n")
+    json.dump({"best_dev_accuracy": dev, "final_dev": {"loss": 0.5}, "steps": steps, "best_step": steps // 2},
+              open(os.path.join(run, "summary.json"), "w"))
+    # the best step's test line, then the final weights' (which report.py must not take)
+    open(os.path.join(run, "metrics.jsonl"), "w").write(
+        json.dumps({"split": "test", "t": steps // 2, "accuracy": dev - 0.01}) + "\n"
+        + json.dumps({"split": "test", "t": steps, "accuracy": 0.5}) + "\n")
 '''
 
 
@@ -147,6 +153,56 @@ class LpftPhaseTest(unittest.TestCase):
             # the first seed picks 1e-4 (dev 0.7 against 0.61); both seeds there: dev 70.0, test 69.0
             self.assertIn("| SST-2 | 512 | head-lpft-sgd | 1e-4 | 2 | 70.0 ± 0.0 | 69.0 ± 0.0 |", out)
             self.assertIn("| SST-2 | 512 | head-lpft-adamu | 1e-4 | 2 | 70.0 ± 0.0 | 69.0 ± 0.0 |", out)
+
+    def test_sentence_task(self):
+        """LPFT_TASK=subj: k per class from subj.all less LM-BFF's test sentences, that test set as the runs' test
+        file, runs named subj512-..., report.py's Subj rows."""
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            data, work = tmp / "data", tmp / "work"
+            model = data / "models" / "all-MiniLM-L6-v2"
+            model.mkdir(parents=True)
+            (model / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 6}))
+            (model / "tokenizer.json").write_text("{}")
+            import lpft
+            lpft.write_safetensors(model / "model.safetensors", {"embeddings.word_embeddings.weight":
+                                                                 np.ones((3, 6), dtype=np.float32)})
+            (data / "datasets" / "subj").mkdir(parents=True)
+            whole = [(f"plot line {i} , said she", i % 2) for i in range(50)]
+            (data / "datasets" / "subj" / "subj.all").write_text("".join(f"{y} {t} \n" for t, y in whole))
+            test = whole[:8]  # LM-BFF holds these out of the whole set
+            folder = data / "datasets" / "lm-bff-k-shot" / "subj" / "16-13"
+            folder.mkdir(parents=True)
+            (folder / "test.csv").write_text("".join(f'{y},"{t}"\n' for t, y in test))
+            fake = tmp / "zotune"
+            fake.write_text(FAKE_ZOTUNE)
+            fake.chmod(0o755)
+            env = dict(os.environ, ZOTUNE=str(fake), ZOTUNE_DATA=str(data), CALLS=str(tmp / "calls.jsonl"),
+                       PHASES="lpft", SEEDS="13 21", LPFT_K="5", LPFT_LRS="1e-5 1e-4", LPFT_OPTIMIZERS="sgd",
+                       LPFT_TASK="subj", PARALLEL="2")
+            r = subprocess.run(["bash", str(MINILM / "run.sh"), str(work)], env=env, capture_output=True, text=True,
+                               timeout=100)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertNotIn("FAILED", r.stdout)
+            self.assertEqual(read_tsv(work / "lpft" / "test.tsv"), test)
+            draw = __import__("sst2_splits").k_per_class
+            for seed in (13, 21):
+                d = work / "lpft" / f"s{seed}"
+                train, dev = read_tsv(d / "train.tsv"), read_tsv(d / "dev.tsv")
+                self.assertEqual((train, dev), draw(whole[8:], 5, np.random.default_rng(seed)))
+                self.assertFalse(set(train + dev) & set(test))
+            trains = [json.loads(l) for l in (tmp / "calls.jsonl").read_text().splitlines()]
+            trains = [c for c in trains if c[0] == "train"]
+            self.assertEqual(len(trains), 2 * 2)
+            for c in trains:
+                self.assertTrue(Path(c[c.index("--out") + 1]).name.startswith("subj512-head-lpft-sgd-lr"), c)
+                self.assertIn(f"data.test={work / 'lpft' / 'test.tsv'}", [c[i + 1] for i, a in enumerate(c)
+                                                                          if a == "--set"])
+            out = subprocess.run([sys.executable, str(MINILM / "report.py"), str(work)], capture_output=True,
+                                 text=True, timeout=60).stdout
+            self.assertIn("| Subj | 512 | head-lpft-sgd | 1e-4 | 2 | 70.0 ± 0.0 | 69.0 ± 0.0 |", out)
+            self.assertIn("| Subj | 512 | linear probe (lpft.py, unnormalised; the head-lpft runs' start) |", out)
+            self.assertIn("- Subj k = 512, head-lpft-sgd: 1e-5: 61.0, 1e-4: 70.0", out)
 
 
 if __name__ == "__main__":

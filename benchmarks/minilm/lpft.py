@@ -8,10 +8,12 @@ dev file) on `zotune embed`'s mean-pooled, *unnormalised* embeddings (what objec
 linear layer); and a model folder whose classifier is that probe, for `zotune train --model` with objective head.
 
   ZOTUNE=dist/zotune ZOTUNE_DATA=path/to/shared/data python3 lpft.py WORK [DEVICE]   (DEVICE default cuda)
-  (LPFT_K: per class, default 512; smaller for a quick check on the CPU)
+  (LPFT_K: per class, default 512; smaller for a quick check on the CPU. LPFT_TASK: sst2, the default, or one of
+  LM-BFF's binary single-sentence tasks mr, cr, mpqa, subj: k per class drawn from the whole set less LM-BFF's
+  held-out test set, which is the test; sst2_splits.task_rows)
 
-Writes WORK/lpft/s<seed>/{train.tsv,dev.tsv,model/} and WORK/lpft.json (per seed: C, dev and test accuracy of the
-probe). The folder: config.json (the base's, marked as objective head exports it: BertForSequenceClassification,
+Writes WORK/lpft/s<seed>/{train.tsv,dev.tsv,model/}, WORK/lpft/test.tsv and WORK/lpft.json (per seed: the task, C,
+dev and test accuracy of the probe). The folder: config.json (the base's, marked as objective head exports it: BertForSequenceClassification,
 num_labels 2, id2label 0/1, zotune_pooling mean), tokenizer.json, and a sharded checkpoint: the base's
 model.safetensors linked as body.safetensors, the probe in classifier.safetensors, model.safetensors.index.json
 mapping every tensor to its file. The binary probe w·x + b becomes the two-row head W = [-w/2; w/2], b = [-b/2; b/2],
@@ -23,10 +25,11 @@ import struct
 
 import numpy as np
 
-from sst2_splits import accuracy, embeddings, fit, k_per_class, pool512, read_tsv, setting
+from sst2_splits import accuracy, embeddings, fit, k_per_class, setting, task_rows
 
 GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
 K = int(os.environ.get("LPFT_K", "512"))  # per class; smaller for a quick check
+TASK = os.environ.get("LPFT_TASK", "sst2")
 
 
 def write_tsv(path, rows):
@@ -86,8 +89,9 @@ def probe_folder(base, out, w):
 
 def main():
     work, device, data, zotune, model, seeds = setting()
-    rows = pool512(data, "lpft.py")
-    test = read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv")
+    rows, test, name = task_rows(data, TASK, "lpft.py")
+    (work / "lpft").mkdir(parents=True, exist_ok=True)
+    write_tsv(work / "lpft" / "test.tsv", test)  # the head runs' test file (zotune's data.format sst2)
     splits = {seed: k_per_class(rows, K, np.random.default_rng(seed)) for seed in seeds}
     sentences = sorted({s for train, dev in splits.values() for part in (train, dev, test) for s, _ in part})
     vectors = embeddings(zotune, model, sentences, work / "lpft", device, False, "lpft.py")
@@ -106,7 +110,7 @@ def main():
         _, _, c = max((accuracy(fit(*xt, c), *xd), -c, c) for c in GRID)  # ties: the stronger L2
         w = fit(*xt, c)
         probe_folder(model, d / "model", w)
-        row = {"seed": seed, "c": c, "dev": accuracy(w, *xd), "test": accuracy(w, *xs)}
+        row = {"task": name, "seed": seed, "c": c, "dev": accuracy(w, *xd), "test": accuracy(w, *xs)}
         out.append(row)
         print(f"lpft probe seed {seed}: C {c:g}, dev {row['dev']:.4f}, test {row['test']:.4f}", flush=True)
     (work / "lpft.json").write_text(json.dumps(out, indent=1) + "\n")

@@ -32,15 +32,17 @@ if (work / "walls.tsv").exists():
         n, s = line.split("\t")
         walls[n] = float(s)
 
+TASKS = {"mr": "MR", "cr": "CR", "mpqa": "MPQA", "subj": "Subj"}  # lpft.py's LPFT_TASK, runs named <task>512-...
 # (task, k, method) -> lr -> seed -> (dev acc, test acc, final dev loss, wall s)
 runs = defaultdict(lambda: defaultdict(dict))
 failed = defaultdict(lambda: defaultdict(dict))  # the same keys -> lr -> seed -> the reason
 for d in sorted((work / "runs").iterdir() if (work / "runs").exists() else []):
-    m = re.match(r"(k16|k512|trec)-(.+?)(?:-lr(.+))?-s(\d+)$", d.name)
+    m = re.match(r"(k16|k512|trec|mr512|cr512|mpqa512|subj512)-(.+?)(?:-lr(.+))?-s(\d+)$", d.name)
     if not m:
         continue
     task, method, lr, seed = m.group(1), m.group(2), m.group(3) or "-", m.group(4)
-    task, k = ("TREC", 16) if task == "trec" else ("SST-2", int(task[1:]))
+    task, k = (("TREC", 16) if task == "trec" else ("SST-2", int(task[1:])) if task.startswith("k")
+               else (TASKS[task[:-3]], 512))
     if not (d / "summary.json").exists():  # failed (its log's last line says why) or cut off
         log = work / "runs" / f"{d.name}.log"
         last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
@@ -124,19 +126,21 @@ lpft = work / "lpft.json"
 if lpft.exists():
     rows = json.loads(lpft.read_text())
     cs = "/".join(f"{r['c']:g}" for r in rows)
-    print(f"| SST-2 | 512 | linear probe (lpft.py, unnormalised; the head-lpft runs' start) | C = {cs} (picked on dev) "
+    print(f"| {rows[0].get('task', 'SST-2')} | 512 | linear probe (lpft.py, unnormalised; the head-lpft runs' start) | "
+          f"C = {cs} (picked on dev) "
           f"| {len(rows)} | {ms([r['dev'] for r in rows])} | {ms([r['test'] for r in rows])} | - |")
 print()
 print(f"Grids, dev accuracy % of the first seed ({first}) per lr:")
 print()
 for key in sorted(set(runs) | set(failed)):
     task, k, method = key
-    if method == "zeroshot" or task != "SST-2":
+    if method == "zeroshot" or task == "TREC":
         continue
     cells = {lr: f"{100 * seeds[first][0]:.1f}" for lr, seeds in runs[key].items() if first in seeds}
     cells.update({lr: "failed" if seeds[first].startswith("zotune:") else "unfinished"
                   for lr, seeds in failed[key].items() if first in seeds})
-    print(f"- k = {k}, {method}: " + ", ".join(f"{lr}: {cells[lr]}" for lr in sorted(cells, key=float)))
+    print(f"- {'' if task == 'SST-2' else task + ' '}k = {k}, {method}: "
+          + ", ".join(f"{lr}: {cells[lr]}" for lr in sorted(cells, key=float)))
 if failed:
     print()
     print("Runs without a summary (failed: the last line of the run's log; unfinished: cut off):")

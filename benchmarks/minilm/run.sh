@@ -32,7 +32,8 @@
 #   model's mean-pooled embeddings written as the head of a model folder, then objective head (full) from it with
 #   ZO-SGD and ZO-AdaMU (LPFT_OPTIMIZERS ["sgd adamu"]) at every rate of LPFT_LRS ["1e-6 1e-5 1e-4"] and every
 #   seed. Its train and dev files are lpft.py's draw (numpy's, the one probe.py and backprop_ceiling.py make), not
-#   data.seed's, so the probe and the runs after it see the same 1,024 + 1,024 sentences.
+#   data.seed's, so the probe and the runs after it see the same 1,024 + 1,024 sentences. LPFT_TASK [sst2] or one of
+#   LM-BFF's binary single-sentence tasks mr, cr, mpqa, subj (runs named <task>512-..., test = LM-BFF's test set).
 set -euo pipefail
 WORK=${1:-target/minilm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,6 +57,7 @@ PEFT_SGD_LRS=${PEFT_SGD_LRS:-"1e-4 1e-3 1e-2"}
 PEFT_ADAMU_LRS=${PEFT_ADAMU_LRS:-"1e-4 1e-3 1e-2"}
 LPFT_LRS=${LPFT_LRS:-"1e-6 1e-5 1e-4"}
 LPFT_OPTIMIZERS=${LPFT_OPTIMIZERS:-"sgd adamu"}
+LPFT_TASK=${LPFT_TASK:-sst2}
 [ -f "$MODEL/model.safetensors" ] || { echo "run.sh: $MODEL/model.safetensors not found (set ZOTUNE_DATA)" >&2; exit 1; }
 [ -x "$ZOTUNE" ] || { echo "run.sh: zotune launcher $ZOTUNE not found (set ZOTUNE)" >&2; exit 1; }
 mkdir -p "$WORK/runs"
@@ -182,14 +184,16 @@ for phase in $PHASES; do
       python3 "$HERE/probe.py" "$WORK" || echo "probe: FAILED" ;;
     lpft) # k = 512: objective head (full) from lpft.py's linear probe on the same train/dev files, every seed at every
       # rate of LPFT_LRS for ZO-SGD and ZO-AdaMU (report.py averages the seeds at the rate the first seed picked)
-      python3 "$HERE/lpft.py" "$WORK" || { echo "lpft: FAILED"; continue; }
+      LPFT_TASK=$LPFT_TASK python3 "$HERE/lpft.py" "$WORK" || { echo "lpft: FAILED"; continue; }
+      if [ "$LPFT_TASK" = sst2 ]; then name=k512 test=$DATA/datasets/sst2-glue/dev.tsv
+      else name=${LPFT_TASK}512 test=$WORK/lpft/test.tsv; fi
       for seed in $SEEDS; do
         d=$WORK/lpft/s$seed
         for opt in $LPFT_OPTIMIZERS; do
           for lr in $LPFT_LRS; do
-            RUN_MODEL=$d/model spawn "k512-head-lpft-$opt-lr$lr-s$seed" --set data.format=sst2 --set data.k_shot=0 \
+            RUN_MODEL=$d/model spawn "$name-head-lpft-$opt-lr$lr-s$seed" --set data.format=sst2 --set data.k_shot=0 \
                 --set "data.train=$d/train.tsv" --set "data.dev=$d/dev.tsv" \
-                --set "data.test=$DATA/datasets/sst2-glue/dev.tsv" --set objective=head --optimizer zo-$opt \
+                --set "data.test=$test" --set objective=head --optimizer zo-$opt \
                 --lr $lr --steps "$STEPS512" --seed $seed
           done
         done

@@ -1,5 +1,5 @@
-"""SST-2 rows and the k-per-class draw shared by probe.py, lpft.py and backprop_ceiling.py, so that they score the same
-examples, and what probe.py and lpft.py share besides: their command line and environment, the k = 512 pool,
+"""SST-2 rows (and, for lpft.py, LM-BFF's binary single-sentence tasks') and the k-per-class draw shared by probe.py,
+lpft.py and backprop_ceiling.py, so that they score the same examples, and what probe.py and lpft.py share besides: their command line and environment, the k = 512 pool,
 `zotune embed`'s vectors, the logistic regression (imported from the scripts' own folder)."""
 import json
 import os
@@ -85,6 +85,42 @@ def pool512(data, script):
         sys.exit(f"{script}: POOL512 must be glue or sentences, not {pool}")
     return read_tsv(data / "datasets" / ("sst2-glue/train.tsv" if pool == "glue"
                                          else "sst2-sentences/stsa.binary.train"))
+
+
+# LM-BFF's single-sentence binary tasks: the whole set in "label sentence" lines, and the test set LM-BFF holds out
+SENTENCE_TASKS = {"mr": ("mr/rt-polarity.all", "MR"), "cr": ("cr/custrev.all", "CR"),
+                  "mpqa": ("mpqa/mpqa.all", "MPQA"), "subj": ("subj/subj.all", "Subj")}
+
+
+def read_lm_bff_csv(path):
+    """(sentence, label) rows of an LM-BFF k-shot CSV of a single-sentence task (label,sentence; quoted as csv)."""
+    import csv
+    with open(path, encoding="utf-8", newline="") as f:
+        return [(r[1].strip(), int(r[0])) for r in csv.reader(f) if r]
+
+
+def task_rows(data, task, script):
+    """(pool, test, name) of a k = 512 draw for `task`: sst2 is pool512's pool with the 872 GLUE dev sentences as
+    test; mr, cr, mpqa and subj are their whole set less LM-BFF's held-out test set
+    (lm-bff-k-shot/<TASK>/16-13/test.csv, the same file for every seed), which is the test."""
+    if task == "sst2":
+        return pool512(data, script), read_tsv(data / "datasets" / "sst2-glue" / "dev.tsv"), "SST-2"
+    if task not in SENTENCE_TASKS:
+        sys.exit(f"{script}: the task must be sst2, " + ", ".join(SENTENCE_TASKS) + f", not {task}")
+    whole, name = SENTENCE_TASKS[task]
+    test = read_lm_bff_csv(data / "datasets" / "lm-bff-k-shot" / task / "16-13" / "test.csv")
+    raw = (data / "datasets" / whole).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:  # mr and subj are Latin-1 (zotune's readers fall back so too)
+        text = raw.decode("latin-1")
+    rows = [(line[2:].strip(), int(line[0])) for line in text.split("\n") if line.strip()]  # NEL is no line end here
+
+    def key(sentence):  # LM-BFF's CSVs garble the few non-ASCII letters: compare without them
+        return "".join(c for c in sentence if c < "\x80")
+    held = {key(s) for s, _ in test}
+    pool = [r for r in rows if key(r[0]) not in held]
+    return pool, test, name
 
 
 def embeddings(zotune, model, sentences, folder, device, normalize, script):
