@@ -13,8 +13,8 @@ linear layer); and a model folder whose classifier is that probe, for `zotune tr
   held-out test set, which is the test; sst2_splits.task_rows)
 
 Writes WORK/lpft/s<seed>/{train.tsv,dev.tsv,model/}, WORK/lpft/test.tsv and WORK/lpft.json (per seed: the task, C,
-dev and test accuracy of the probe). The folder: config.json (the base's, marked as objective head exports it: BertForSequenceClassification,
-num_labels 2, id2label 0/1, zotune_pooling mean), tokenizer.json, and a sharded checkpoint: the base's
+dev and test accuracy of the probe). The folder: config.json (the base's, marked as objective head exports it:
+BertForSequenceClassification, num_labels 2, id2label 0/1, zotune_pooling mean), tokenizer.json, and a sharded checkpoint: the base's
 model.safetensors linked as body.safetensors, the probe in classifier.safetensors, model.safetensors.index.json
 mapping every tensor to its file. The binary probe w·x + b becomes the two-row head W = [-w/2; w/2], b = [-b/2; b/2],
 whose softmax is the probe's sigmoid, so the head run's first dev evaluation (step 0) reproduces the probe's dev
@@ -22,6 +22,7 @@ accuracy: a check that zotune pools what `zotune embed` pools."""
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 
@@ -90,6 +91,10 @@ def probe_folder(base, out, w):
 def main():
     work, device, data, zotune, model, seeds = setting()
     rows, test, name = task_rows(data, TASK, "lpft.py")
+    for label in (0, 1):  # k for training and k more for dev, disjoint (CR has 367 negative sentences)
+        have = sum(1 for r in rows if r[1] == label)
+        if have < 2 * K:
+            sys.exit(f"lpft.py: {name} has {have} sentences of label {label}, fewer than 2 × {K} (train and dev)")
     (work / "lpft").mkdir(parents=True, exist_ok=True)
     write_tsv(work / "lpft" / "test.tsv", test)  # the head runs' test file (zotune's data.format sst2)
     splits = {seed: k_per_class(rows, K, np.random.default_rng(seed)) for seed in seeds}

@@ -1,6 +1,7 @@
 """SST-2 rows (and, for lpft.py, LM-BFF's binary single-sentence tasks') and the k-per-class draw shared by probe.py,
-lpft.py and backprop_ceiling.py, so that they score the same examples, and what probe.py and lpft.py share besides: their command line and environment, the k = 512 pool,
-`zotune embed`'s vectors, the logistic regression (imported from the scripts' own folder)."""
+lpft.py and backprop_ceiling.py, so that they score the same examples, and what probe.py and lpft.py share besides:
+their command line and environment, the k = 512 pool, `zotune embed`'s vectors, the logistic regression (imported
+from the scripts' own folder)."""
 import json
 import os
 import subprocess
