@@ -74,25 +74,31 @@ def safetensors(path):
             .reshape(v["shape"]) for k, v in header.items() if k != "__metadata__"}
 
 
+def stage(tmp):
+    """(data, work, model, fake zotune) under tmp: a one-tensor stand-in for all-MiniLM-L6-v2, FAKE_ZOTUNE."""
+    import lpft
+    data, work = tmp / "data", tmp / "work"
+    model = data / "models" / "all-MiniLM-L6-v2"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 6}))
+    (model / "tokenizer.json").write_text("{}")
+    lpft.write_safetensors(model / "model.safetensors", {"embeddings.word_embeddings.weight":
+                                                         np.ones((3, 6), dtype=np.float32)})
+    fake = tmp / "zotune"
+    fake.write_text(FAKE_ZOTUNE)
+    fake.chmod(0o755)
+    return data, work, model, fake
+
+
 @unittest.skipIf(np is None, "no numpy")
 class LpftPhaseTest(unittest.TestCase):
     def test_phase(self):
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            data, work = tmp / "data", tmp / "work"
-            model = data / "models" / "all-MiniLM-L6-v2"
-            model.mkdir(parents=True)
-            (model / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 6}))
-            (model / "tokenizer.json").write_text("{}")
-            import lpft
-            lpft.write_safetensors(model / "model.safetensors", {"embeddings.word_embeddings.weight":
-                                                                 np.ones((3, 6), dtype=np.float32)})
+            data, work, model, fake = stage(tmp)
             pool = [(f"sentence {i}", i % 2) for i in range(40)]
             tsv(data / "datasets" / "sst2-glue" / "train.tsv", pool)
             tsv(data / "datasets" / "sst2-glue" / "dev.tsv", [(f"test {i}", i % 2) for i in range(10)])
-            fake = tmp / "zotune"
-            fake.write_text(FAKE_ZOTUNE)
-            fake.chmod(0o755)
             env = dict(os.environ, ZOTUNE=str(fake), ZOTUNE_DATA=str(data), CALLS=str(tmp / "calls.jsonl"),
                        PHASES="lpft", SEEDS="13 21", LPFT_K="5", LPFT_LRS="1e-5 1e-4", PARALLEL="2")
             r = subprocess.run(["bash", str(MINILM / "run.sh"), str(work)], env=env, capture_output=True, text=True,
@@ -159,14 +165,7 @@ class LpftPhaseTest(unittest.TestCase):
         file, runs named subj512-..., report.py's Subj rows."""
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            data, work = tmp / "data", tmp / "work"
-            model = data / "models" / "all-MiniLM-L6-v2"
-            model.mkdir(parents=True)
-            (model / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 6}))
-            (model / "tokenizer.json").write_text("{}")
-            import lpft
-            lpft.write_safetensors(model / "model.safetensors", {"embeddings.word_embeddings.weight":
-                                                                 np.ones((3, 6), dtype=np.float32)})
+            data, work, model, fake = stage(tmp)
             (data / "datasets" / "subj").mkdir(parents=True)
             whole = [(f"plot line {i} , said she", i % 2) for i in range(50)]
             (data / "datasets" / "subj" / "subj.all").write_text("".join(f"{y} {t} \n" for t, y in whole))
@@ -174,9 +173,6 @@ class LpftPhaseTest(unittest.TestCase):
             folder = data / "datasets" / "lm-bff-k-shot" / "subj" / "16-13"
             folder.mkdir(parents=True)
             (folder / "test.csv").write_text("".join(f'{y},"{t}"\n' for t, y in test))
-            fake = tmp / "zotune"
-            fake.write_text(FAKE_ZOTUNE)
-            fake.chmod(0o755)
             env = dict(os.environ, ZOTUNE=str(fake), ZOTUNE_DATA=str(data), CALLS=str(tmp / "calls.jsonl"),
                        PHASES="lpft", SEEDS="13 21", LPFT_K="5", LPFT_LRS="1e-5 1e-4", LPFT_OPTIMIZERS="sgd",
                        LPFT_TASK="subj", PARALLEL="2")
