@@ -147,15 +147,7 @@ class PeftClassifierCliTest {
         Path root = peftFixtures();
         Path fixture = root.resolve("roberta");
         Path adapter = fixture.resolve("peft-lora/adapter");
-        Path bare = Files.createDirectories(dir.resolve("bare"));
-        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
-            Files.copy(fixture.resolve("model").resolve(f), bare.resolve(f));
-        }
-        Map<String, HostTensor> kept = new LinkedHashMap<>(
-                SafetensorsFile.open(fixture.resolve("model/model.safetensors")).tensors());
-        assertTrue(kept.keySet().removeIf(n -> n.startsWith("classifier.")));
-        SafetensorsWriter.write(bare.resolve("model.safetensors"), new ArrayList<>(kept.values()),
-                Map.of("format", "pt"));
+        Path bare = robertaWithoutClassifier(fixture, "bare");
         Path data = fixture.resolve("data.jsonl");
         Path pred = dir.resolve("bare.jsonl");
         CliRun r = eval(bare, adapter, data, "cpu", "f32", pred);
@@ -190,6 +182,68 @@ class PeftClassifierCliTest {
                 P + "classifier.dense.weight", new float[32 * 16], 32, 16)), Map.of()), data, "cpu", "f32", null)
                 .assertUsageError("tensor " + P + "classifier.dense.weight has shape [32, 16]",
                         "it becomes roberta.pooler.dense.weight, [32, 32]");
+    }
+
+    /** The RoBERTa fixture's folder without its classifier module (no pooler, no classifier), in {@code dir}. */
+    private Path robertaWithoutClassifier(Path fixture, String name) throws IOException {
+        Path bare = Files.createDirectories(dir.resolve(name));
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(fixture.resolve("model").resolve(f), bare.resolve(f));
+        }
+        Map<String, HostTensor> kept = new LinkedHashMap<>(
+                SafetensorsFile.open(fixture.resolve("model/model.safetensors")).tensors());
+        assertTrue(kept.keySet().removeIf(n -> n.startsWith("classifier.")));
+        SafetensorsWriter.write(bare.resolve("model.safetensors"), new ArrayList<>(kept.values()),
+                Map.of("format", "pt"));
+        return bare;
+    }
+
+    /**
+     * A RoBERTa head run's LoRA and prefix adapters (classifier.dense = the frozen pooler) in PEFT's form (zotune's
+     * metadata removed) on the fixture without its classifier module: the pooler comes from the adapter, so each
+     * scores as on the full fixture (loss within 1e-12, every score bit for bit); so does the run's own adapter, whose
+     * recorded fingerprint (body and pooler) the base with the lent pooler has; with another dense it is refused.
+     */
+    @Test
+    void headAdaptersOnARobertaWithoutItsClassifierModule() throws IOException {
+        Path fixture = HfClassifierCliTest.root().resolve("roberta");
+        Path data = fixture.resolve("data.jsonl");
+        Path bare = robertaWithoutClassifier(fixture, "bare-heads");
+        for (String[] k : new String[][] {{"lora", "peft: {method: lora, r: 2, alpha: 4, targets: [q, v]}"},
+            {"prefix", "peft: {method: prefix, tokens: 2}"}}) {
+            Path adapter = run(fixture, "bare-" + k[0], "pooler", k[1]).resolve("adapter");
+            Path peftForm = peftCopy(adapter, "bare-" + k[0] + "-peft", t -> { }, Map.of("format", "pt"));
+            Path full = dir.resolve("full-" + k[0] + ".jsonl");
+            Path none = dir.resolve("bare-" + k[0] + ".jsonl");
+            CliRun onFull = eval(fixture.resolve("model"), peftForm, data, "cpu", "f32", full);
+            assertEquals(0, onFull.code(), onFull.err());
+            CliRun onBare = eval(bare, peftForm, data, "cpu", "f32", none);
+            assertEquals(0, onBare.code(), onBare.err());
+            double a = last(onFull).get("loss").asDouble();
+            double b = last(onBare).get("loss").asDouble();
+            System.out.println("roberta " + k[0] + " head adapter in PEFT's form: eval loss on the fixture " + a
+                    + ", on the fixture without its classifier module " + b);
+            assertEquals(a, b, 1e-12);
+            List<String> fl = Files.readAllLines(full);
+            List<String> bl = Files.readAllLines(none);
+            assertEquals(fl.size(), bl.size());
+            for (int i = 0; i < fl.size(); i++) {
+                assertEquals(JSON.readTree(fl.get(i)).get("scores"), JSON.readTree(bl.get(i)).get("scores"),
+                        k[0] + " row " + i);
+            }
+            // the run's own adapter records the base's fingerprint, which covers the body and the pooler: the
+            // pooler lent from the adapter is the base's (frozen in the run), so it is that base and scores so
+            CliRun own = eval(bare, adapter, data, "cpu", "f32", null);
+            assertEquals(0, own.code(), own.err());
+            assertEquals(last(eval(fixture.resolve("model"), adapter, data, "cpu", "f32", null)).get("loss")
+                    .asDouble(), last(own).get("loss").asDouble(), 1e-12);
+            // a dense other than the base's pooler, under the run's fingerprint, is another base: refused
+            Path moved = peftCopy(adapter, "bare-" + k[0] + "-moved", t -> t.compute(t.keySet().stream()
+                    .filter(n -> n.endsWith("classifier.dense.bias")).findFirst().orElseThrow(), (n, x) ->
+                    scaled(x, 1.5f, 0.01f)), SafetensorsFile.open(adapter.resolve("adapter_model.safetensors"))
+                    .metadata());
+            eval(bare, moved, data, "cpu", "f32", null).assertUsageError("other");
+        }
     }
 
     /** A head run on the RoBERTa fixture (CPU, 6 ZO-SGD steps) with {@code pooling} and {@code peft}. */
