@@ -74,6 +74,14 @@ class MiniLmReportTest(unittest.TestCase):
             # zero-shot: initial dev 72.13, 72.21, 72.42 -> 72.3 ± 0.1; test 71.2 on every seed
             self.assertIn("| SST-2 | 512 | zeroshot | - | 3 | 72.3 ± 0.1 | 71.2 ± 0.0 |", out)
 
+    def test_best_is_chosen_on_dev(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = self.folder(tmp)
+            # a second similarity method: lower dev (74, 74, 74) but higher test (90, 90, 90) than sim's 1e-5 seeds
+            for seed in (13, 21, 42):
+                run(work, f"k512-similarity-x-lr1e-5-s{seed}", 0.74, [0.90])
+            self.assertEqual(report(work, "--best", "512", "sim").strip(), "sim 1e-5")
+
     def test_runs_without_summary(self):
         with tempfile.TemporaryDirectory() as tmp:
             work = self.folder(tmp)

@@ -3,7 +3,9 @@
 
   python3 report.py WORK                  Markdown tables for benchmarks/RESULTS.md
   python3 report.py WORK --choose PREFIX  the lr the first seed picked for runs PREFIX-lr<lr>-s<first seed> (run.sh)
-  python3 report.py WORK --best K OBJ     "method lr" of the k = K method of objective OBJ with the best mean test
+  python3 report.py WORK --best K OBJ     "method lr" of the k = K method of objective OBJ with the best mean dev
+                                          accuracy over its seeds at its picked lr (run.sh's trec phase: the
+                                          setting it repeats on TREC; chosen on dev, never on test)
 
 A run's dev number is its best dev accuracy (summary.json best_dev_accuracy; the zero-shot runs: initial_dev); its
 test number is metrics.jsonl's test evaluation at summary.json's best_step (the trainer writes one whenever the dev
@@ -98,7 +100,7 @@ if args[:1] == ["--best"]:
         lr = chosen(by_lr)
         if lr is None:
             continue
-        score = statistics.mean(v[1] for v in by_lr[lr].values())
+        score = statistics.mean(v[0] for v in by_lr[lr].values())
         if best is None or score > best[0]:
             best = (score, method, lr)
     if best is None:

@@ -162,7 +162,7 @@ for phase in $PHASES; do
         done < <(methods)
       done
       wait ;;
-    trec) # the best k = 16 label-similarity setting (by mean test over seeds) on TREC
+    trec) # the best k = 16 label-similarity setting (by mean dev accuracy over seeds) on TREC
       best=$(python3 "$HERE/report.py" "$WORK" --best 16 similarity) || { echo "trec: no finished SST-2 runs"; continue; }
       read -r name lr <<< "$best"
       while read -r n obj opt pm ks lrs; do
