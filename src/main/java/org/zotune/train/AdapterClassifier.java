@@ -140,16 +140,9 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
                 body.add(HostTensor.ofFloats(canonical, t.toFloats(), t.shape()));
             }
         }
-        for (HostTensor t : body) { // a module replaces whole: RoBERTa's dense needs its weight and its bias
-            String module = t.name().substring(0, t.name().lastIndexOf('.') + 1);
-            for (String p : specs.keySet()) {
-                if (p.startsWith(module) && !read.containsKey(p)) {
-                    java.util.Set<String> names = new java.util.HashSet<>(specs.keySet());
-                    names.add(SequenceClassifier.WEIGHT);
-                    throw new ZotuneException(weightsFile + ": the classifier module has " + read.get(t.name())
-                            + " without tensor " + prefix + arch.hfName(p, names));
-                }
-            }
+        for (HostTensor t : body) {
+            requireWholeModule(weightsFile, prefix, arch, specs.keySet(), t.name(), read.get(t.name()),
+                    read::containsKey);
         }
         if (w == null || b == null) {
             java.util.Set<String> names = new java.util.HashSet<>(List.of(SequenceClassifier.WEIGHT,
@@ -252,15 +245,8 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             if (s == null) { // no parameter of this model even with them: take() names the stray tensor
                 return base;
             }
-            String module = e.getKey().substring(0, e.getKey().lastIndexOf('.') + 1);
-            for (String p : specs.keySet()) { // a module comes whole: RoBERTa's dense needs its weight and its bias
-                if (p.startsWith(module) && !tensors.containsKey(p)) {
-                    java.util.Set<String> names = new java.util.HashSet<>(specs.keySet());
-                    names.add(SequenceClassifier.WEIGHT);
-                    throw new ZotuneException(weightsFile + ": the classifier module has " + stored.get(e.getKey())
-                            + " without tensor " + prefix + arch.hfName(p, names));
-                }
-            }
+            requireWholeModule(weightsFile.toString(), prefix, arch, specs.keySet(), e.getKey(),
+                    stored.get(e.getKey()), tensors::containsKey);
             if (!java.util.Arrays.equals(s.shape(), e.getValue().shape())) {
                 throw new ZotuneException(weightsFile + ": tensor " + stored.get(e.getKey()) + " has shape "
                         + java.util.Arrays.toString(e.getValue().shape()) + "; it becomes " + e.getKey() + ", "
@@ -268,6 +254,23 @@ public record AdapterClassifier(HostTensor weight, HostTensor bias, List<String>
             }
         }
         return new Checkpoint(base.source(), config, tensors);
+    }
+
+    /**
+     * A module comes whole (RoBERTa's dense needs its weight and its bias): one line naming {@code weightsFile} when a
+     * parameter of {@code param}'s module ({@code stored} in the file) is not {@code present}.
+     */
+    private static void requireWholeModule(String weightsFile, String prefix, Architecture arch,
+            java.util.Set<String> params, String param, String stored, java.util.function.Predicate<String> present) {
+        String module = param.substring(0, param.lastIndexOf('.') + 1);
+        for (String p : params) {
+            if (p.startsWith(module) && !present.test(p)) {
+                java.util.Set<String> names = new java.util.HashSet<>(params);
+                names.add(SequenceClassifier.WEIGHT);
+                throw new ZotuneException(weightsFile + ": the classifier module has " + stored + " without tensor "
+                        + prefix + arch.hfName(p, names));
+            }
+        }
     }
 
     private static void requireFloat(String weightsFile, String name, HostTensor t) {
