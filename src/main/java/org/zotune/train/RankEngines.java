@@ -69,9 +69,8 @@ final class RankEngines {
     static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective, PrintWriter log) {
         require(c);
-        if (adapter != null || trainable != null) {
-            throw new ZotuneException("parallel.world_size " + c.parallel().worldSize() + ": a part of the weights "
-                    + "or an adapter trains on one GPU only so far");
+        if (adapter != null) { // require refuses peft methods other than full: a caller's slip, not the user's
+            throw new IllegalArgumentException("an adapter trains on one process only so far");
         }
         Parallel par = c.parallel();
         int rank = par.rank();
@@ -80,7 +79,7 @@ final class RankEngines {
         if (test != null) {
             log.println("parallel: rank " + rank + " of " + w + " (in-process stand-in, CPU engine)");
             return new DataParallelEngine(test.apply(rank), par.workerTimeout(), DataParallelEngine.Split.BATCH,
-                    objective, par.checksumEvery(), (r, o, x) -> ZoEngines.cpu(c, model, initial, null, null, o));
+                    objective, par.checksumEvery(), (r, o, x) -> ZoEngines.cpu(c, model, initial, null, trainable, o));
         }
         ZoEngines.requireDevice("cuda");
         NcclLibrary.load(); // one line saying where it looked when NCCL is missing
@@ -94,7 +93,7 @@ final class RankEngines {
         return new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
                 par.checksumEvery(), (r, o, x) -> {
                     Cuda.useDevice(device);
-                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, null, null, o));
+                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, null, trainable, o));
                 });
     }
 }

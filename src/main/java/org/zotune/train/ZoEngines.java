@@ -297,12 +297,8 @@ public final class ZoEngines {
             return RankEngines.create(c, model, initial, adapter, trainable, objective, log);
         }
         if (par.gpus() > 1) {
-            if (trainable != null) {
-                throw new ZotuneException("parallel.gpus " + par.gpus() + ": a part of the weights trains on one GPU "
-                        + "only so far (use parallel.gpus 1)");
-            }
             requireGpus(c);
-            return gpus(c, model, initial, adapter, objective, log);
+            return gpus(c, model, initial, adapter, trainable, objective, log);
         }
         if (par.workers() > 1) {
             requireWorkers(c);
@@ -352,7 +348,7 @@ public final class ZoEngines {
      * One CUDA engine per device 0 … N − 1 ({@link #gpuReplicas}), the group through NCCL ({@link NcclGroup}).
      */
     private static ZoEngine gpus(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
-            Objective objective, PrintWriter log) {
+            boolean[] trainable, Objective objective, PrintWriter log) {
         Parallel par = c.parallel();
         int n = par.gpus();
         int[] devices = new int[n];
@@ -366,8 +362,8 @@ public final class ZoEngines {
                 + NcclGroup.version() + (graph ? " inside the captured step where the objective's device loss allows"
                 : " (eager steps)") + " (checksums every " + par.checksumEvery() + " steps; device 0: "
                 + Cuda.availability() + ")");
-        return gpuReplicas(c, model, initial, adapter, objective, NcclGroup.create(devices, par.workerTimeout()),
-                graph);
+        return gpuReplicas(c, model, initial, adapter, trainable, objective,
+                NcclGroup.create(devices, par.workerTimeout()), graph);
     }
 
     /**
@@ -376,10 +372,11 @@ public final class ZoEngines {
      * captured step where the objective's device loss is a sum ({@code lm}), else its sums all-reduced through the
      * host between the forward passes (the eager step); with the samples split, the samples' losses gathered inside
      * the captured step, or through the host in the eager one. With an adapter the replicas' start is compared at
-     * once (a prefix starts from each device's own frozen forward).
+     * once (a prefix starts from each device's own frozen forward). Without an adapter, {@code trainable} flags the
+     * model parameters that train on every replica (null: all; a linear probe's head), as on one GPU.
      */
     static DataParallelEngine gpuReplicas(TrainConfig c, LanguageModel model, List<HostTensor> initial,
-            Adapter adapter, Objective objective, NcclGroup group, boolean graph) {
+            Adapter adapter, boolean[] trainable, Objective objective, NcclGroup group, boolean graph) {
         Parallel par = c.parallel();
         DataParallelEngine.Split split = par.splitKind();
         DataParallelEngine e = new DataParallelEngine(group, par.workerTimeout(), split, objective,
@@ -388,8 +385,7 @@ public final class ZoEngines {
                     int caller = Cuda.currentDevice();
                     Cuda.useDevice(device);
                     try {
-                        // several GPUs train every model parameter (a linear probe is refused before this)
-                        CudaZoEngine r = cudaEngine(c, model, initial, adapter, null, o, graph);
+                        CudaZoEngine r = cudaEngine(c, model, initial, adapter, trainable, o, graph);
                         try {
                             if (split == DataParallelEngine.Split.BATCH) {
                                 r.spreadBatch(group.deviceCollective(rank), objective);

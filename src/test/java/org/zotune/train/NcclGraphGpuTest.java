@@ -91,7 +91,7 @@ class NcclGraphGpuTest {
         for (int k = 0; k < n; k++) {
             devices[k] = k;
         }
-        return ZoEngines.gpuReplicas(c, m.model(), m.parameters(), ZoEngines.adapter(c, m.model()), o,
+        return ZoEngines.gpuReplicas(c, m.model(), m.parameters(), ZoEngines.adapter(c, m.model()), null, o,
                 NcclGroup.create(devices, c.parallel().workerTimeout()), graph);
     }
 

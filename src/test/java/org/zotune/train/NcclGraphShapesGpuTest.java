@@ -64,7 +64,7 @@ class NcclGraphShapesGpuTest {
         for (int k = 0; k < n; k++) {
             devices[k] = k;
         }
-        return ZoEngines.gpuReplicas(c, m.model(), m.parameters(), null, o,
+        return ZoEngines.gpuReplicas(c, m.model(), m.parameters(), null, null, o,
                 NcclGroup.create(devices, c.parallel().workerTimeout()), graph);
     }
 
