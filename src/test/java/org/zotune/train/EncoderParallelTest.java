@@ -20,6 +20,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.zotune.model.bert.TinyBertFolder;
 import org.zotune.model.io.SafetensorsFile;
 import org.zotune.parallel.InProcessGroup;
@@ -27,11 +29,16 @@ import org.zotune.parallel.ProcessGroup;
 import org.zotune.tensor.HostTensor;
 
 /**
- * A linear probe (objective head, {@code head.linear_probe: true}) over data-parallel replicas: CPU workers and
- * processes (the in-process stand-in for NCCL) train the head alone as one engine does, within float-summation
- * tolerance, every replica under the same mask; the encoder comes out bit for bit as loaded.
+ * The encoder objectives over data-parallel replicas, on a tiny random BERT:
+ * <ul>
+ *   <li>a linear probe (objective head, {@code head.linear_probe: true}): CPU workers and processes (the in-process
+ *       stand-in for NCCL) train the head alone as one engine does, within float-summation tolerance, every replica
+ *       under the same mask; the encoder comes out bit for bit as loaded;</li>
+ *   <li>objective head with the whole model, beside LoRA or a prefix, and objective similarity in full and with
+ *       LoRA: two CPU workers end where one engine does (dev loss within 1e-5 relative) and move the loss.</li>
+ * </ul>
  */
-class LinearProbeParallelTest {
+class EncoderParallelTest {
     @TempDir
     Path dir;
 
@@ -46,23 +53,31 @@ class LinearProbeParallelTest {
     private static final String[] TEXTS = {"the movie is fun", "the plot is dull", "loved the acting",
         "hated the film", "a good film", "a boring movie", "what a delight", "a tedious mess"};
 
+    /** A linear probe's objective lines. */
+    static final List<String> PROBE = List.of("objective: head", "head: {linear_probe: true}",
+            "optimizer: {name: zo-adam, lr: 0.05}");
+
     private TrainConfig config(Path model, Path out, String... parallel) throws IOException {
-        return config(dir, model, out, "cpu", parallel);
+        return config(dir, model, out, "cpu", PROBE, parallel);
     }
 
-    /** A 12-step linear probe of {@code model} on eight sentiment rows (train = dev), batch 8, on {@code device}. */
-    static TrainConfig config(Path dir, Path model, Path out, String device, String... parallel) throws IOException {
+    /**
+     * A 12-step run of {@code model} on eight sentiment rows (train = dev), batch 8, on {@code device}: the objective,
+     * optimiser and adapter from {@code setup}, the {@code parallel} section's lines.
+     */
+    static TrainConfig config(Path dir, Path model, Path out, String device, List<String> setup, String... parallel)
+            throws IOException {
         StringBuilder rows = new StringBuilder();
         for (int i = 0; i < TEXTS.length; i++) {
             rows.append("{\"text\": \"").append(TEXTS[i]).append("\", \"label\": \"").append(i % 2 == 0 ? "pos" : "neg")
                     .append("\"}\n");
         }
         Path data = Files.writeString(dir.resolve("d.jsonl"), rows);
-        List<String> lines = new ArrayList<>(List.of("model: '" + model + "'", "objective: head",
-                "head: {linear_probe: true}", "data:", "  format: jsonl", "  train: '" + data + "'",
-                "  dev: '" + data + "'", "optimizer: {name: zo-adam, lr: 0.05}", "eps: 0.01", "steps: 12",
-                "batch_size: 8", "eval_every: 6", "device: " + device, "dtype: f32", "seed: 3",
-                "out: '" + out + "'", "parallel:", "  checksum_every: 4"));
+        List<String> lines = new ArrayList<>(List.of("model: '" + model + "'", "data:", "  format: jsonl",
+                "  train: '" + data + "'", "  dev: '" + data + "'", "eps: 0.01", "steps: 12", "batch_size: 8",
+                "eval_every: 6", "max_length: 16", "device: " + device, "dtype: f32", "seed: 3", "out: '" + out + "'"));
+        lines.addAll(setup);
+        lines.addAll(List.of("parallel:", "  checksum_every: 4"));
         for (String p : parallel) {
             lines.add("  " + p);
         }
@@ -110,6 +125,37 @@ class LinearProbeParallelTest {
         assertEquals(ResumeAndReplayTest.stepRecords(two), ResumeAndReplayTest.stepRecords(ranks));
         ResumeAndReplayTest.assertSameTensors(w2, weights(ranks));
         assertArrayEquals(new long[] {2, TinyBertFolder.HIDDEN}, weights(ranks).get("classifier.weight").shape());
+    }
+
+    /** The setups of {@link #twoWorkersEndWhereOneEngineDoes}, by name. */
+    static List<String> setup(String name) {
+        String sim = "similarity: {labels: {pos: it was great, neg: it was terrible}, temperature: 0.5}";
+        return switch (name) {
+            case "head" -> List.of("objective: head", "optimizer: {name: zo-sgd, lr: 0.1}");
+            case "head-lora" -> List.of("objective: head", "optimizer: {name: zo-adam, lr: 0.05}",
+                    "peft: {method: lora, r: 2, alpha: 4}");
+            case "head-prefix" -> List.of("objective: head", "optimizer: {name: zo-adamu, lr: 0.05}",
+                    "peft: {method: prefix, tokens: 2}");
+            case "similarity" -> List.of("objective: similarity", sim, "optimizer: {name: zo-adam, lr: 0.01}");
+            case "similarity-lora" -> List.of("objective: similarity", sim, "optimizer: {name: zo-adam, lr: 0.01}",
+                    "peft: {method: lora, r: 2, alpha: 4}");
+            default -> throw new IllegalArgumentException(name);
+        };
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"head", "head-lora", "head-prefix", "similarity", "similarity-lora"})
+    void twoWorkersEndWhereOneEngineDoes(String name) throws IOException {
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
+        Trainer.Summary s1 = train(config(dir, model, dir.resolve("one"), "cpu", setup(name)), model);
+        Trainer.Summary s2 = train(config(dir, model, dir.resolve("two"), "cpu", setup(name), "workers: 2"), model);
+        assertEquals(12, s2.steps());
+        double before = s1.initialDev().loss();
+        double d1 = s1.finalDev().loss();
+        double d2 = s2.finalDev().loss();
+        System.out.printf("%s dev loss: start %.9f, 1 worker %.9f, 2 workers %.9f%n", name, before, d1, d2);
+        assertTrue(Math.abs(d1 - before) > 1e-4, name + ": the run moved the dev loss: " + before + " -> " + d1);
+        assertEquals(d1, d2, 1e-5 * d1, name + ": dev loss after 12 steps: 1 worker " + d1 + ", 2 workers " + d2);
     }
 
     /** The run's weights hold the model's tensors bit for bit as loaded, and the head beside them. */
