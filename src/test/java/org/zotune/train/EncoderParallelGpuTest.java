@@ -23,8 +23,9 @@ import org.zotune.model.bert.TinyBertFolder;
  *       on GPU 0: every step's ℓ±, g and the dev losses equal one GPU's eager run bit for bit, and so do the
  *       weights; the encoder comes out as loaded;</li>
  *   <li>with two or more GPUs, {@code parallel.gpus: 2}: a linear probe within 1e-5 relative of one GPU's dev loss,
- *       the heads within 1e-4, the encoder as loaded; the head with the whole model, beside LoRA or a prefix, and
- *       label similarity in full and with LoRA, each within 1e-5 relative of one GPU's dev loss.</li>
+ *       the heads within 1e-4, the encoder as loaded; the head with the whole model, beside LoRA or a prefix, label
+ *       similarity in full and with LoRA, the masked-LM prompt in full and with a prefix, each within 1e-5 relative
+ *       of one GPU's dev loss.</li>
  * </ul>
  * Needs NCCL (the launcher finds it). Skips itself without a usable CUDA device, the two-GPU cases with fewer than
  * two devices, saying so.
@@ -96,10 +97,10 @@ class EncoderParallelGpuTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"head", "head-lora", "head-prefix", "similarity", "similarity-lora"})
+    @ValueSource(strings = {"head", "head-lora", "head-prefix", "similarity", "similarity-lora", "mlm", "mlm-prefix"})
     void twoGpusEndWhereOneGpuDoes(String name) throws IOException {
         needTwo();
-        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, name.startsWith("mlm"));
         Trainer.Summary s1 = oneGpuEager(model, dir.resolve("one"), EncoderParallelTest.setup(name));
         Trainer.Summary s2 = run(model, dir.resolve("two"), EncoderParallelTest.setup(name), "gpus: 2");
         double before = s1.initialDev().loss();

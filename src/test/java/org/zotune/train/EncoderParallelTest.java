@@ -34,8 +34,9 @@ import org.zotune.tensor.HostTensor;
  *   <li>a linear probe (objective head, {@code head.linear_probe: true}): CPU workers and processes (the in-process
  *       stand-in for NCCL) train the head alone as one engine does, within float-summation tolerance, every replica
  *       under the same mask; the encoder comes out bit for bit as loaded;</li>
- *   <li>objective head with the whole model, beside LoRA or a prefix, and objective similarity in full and with
- *       LoRA: two CPU workers end where one engine does (dev loss within 1e-5 relative) and move the loss.</li>
+ *   <li>objective head with the whole model, beside LoRA or a prefix, objective similarity in full and with LoRA, and
+ *       the masked-LM prompt in full and with a prefix: two CPU workers end where one engine does (dev loss within
+ *       1e-5 relative) and move the loss.</li>
  * </ul>
  */
 class EncoderParallelTest {
@@ -63,7 +64,8 @@ class EncoderParallelTest {
 
     /**
      * A 12-step run of {@code model} on eight sentiment rows (train = dev), batch 8, on {@code device}: the objective,
-     * optimiser and adapter from {@code setup}, the {@code parallel} section's lines.
+     * optimiser and adapter from {@code setup} (its indented lines first: keys of data), the {@code parallel}
+     * section's lines.
      */
     static TrainConfig config(Path dir, Path model, Path out, String device, List<String> setup, String... parallel)
             throws IOException {
@@ -73,10 +75,10 @@ class EncoderParallelTest {
                     .append("\"}\n");
         }
         Path data = Files.writeString(dir.resolve("d.jsonl"), rows);
-        List<String> lines = new ArrayList<>(List.of("model: '" + model + "'", "data:", "  format: jsonl",
-                "  train: '" + data + "'", "  dev: '" + data + "'", "eps: 0.01", "steps: 12", "batch_size: 8",
-                "eval_every: 6", "max_length: 16", "device: " + device, "dtype: f32", "seed: 3", "out: '" + out + "'"));
-        lines.addAll(setup);
+        List<String> lines = new ArrayList<>(List.of("model: '" + model + "'", "eps: 0.01", "steps: 12",
+                "batch_size: 8", "eval_every: 6", "max_length: 16", "device: " + device, "dtype: f32", "seed: 3",
+                "out: '" + out + "'", "data:", "  format: jsonl", "  train: '" + data + "'", "  dev: '" + data + "'"));
+        lines.addAll(setup); // its indented lines first: more of data
         lines.addAll(List.of("parallel:", "  checksum_every: 4"));
         for (String p : parallel) {
             lines.add("  " + p);
@@ -139,14 +141,23 @@ class EncoderParallelTest {
             case "similarity" -> List.of("objective: similarity", sim, "optimizer: {name: zo-adam, lr: 0.01}");
             case "similarity-lora" -> List.of("objective: similarity", sim, "optimizer: {name: zo-adam, lr: 0.01}",
                     "peft: {method: lora, r: 2, alpha: 4}");
+            case "mlm", "mlm-prefix" -> {
+                List<String> l = new ArrayList<>(List.of("  template: '{text} It was [MASK].'",
+                        "  verbalizer: {pos: great, neg: terrible}", "objective: mlm",
+                        "optimizer: {name: zo-sgd-mmt, lr: " + (name.equals("mlm") ? "0.002" : "0.05") + "}"));
+                if (name.equals("mlm-prefix")) {
+                    l.add("peft: {method: prefix, tokens: 2}");
+                }
+                yield l;
+            }
             default -> throw new IllegalArgumentException(name);
         };
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"head", "head-lora", "head-prefix", "similarity", "similarity-lora"})
+    @ValueSource(strings = {"head", "head-lora", "head-prefix", "similarity", "similarity-lora", "mlm", "mlm-prefix"})
     void twoWorkersEndWhereOneEngineDoes(String name) throws IOException {
-        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
+        Path model = TinyBertFolder.write(dir.resolve("bert"), 5, name.startsWith("mlm"));
         Trainer.Summary s1 = train(config(dir, model, dir.resolve("one"), "cpu", setup(name)), model);
         Trainer.Summary s2 = train(config(dir, model, dir.resolve("two"), "cpu", setup(name), "workers: 2"), model);
         assertEquals(12, s2.steps());
