@@ -46,18 +46,8 @@ class EncoderParallelGpuTest {
     }
 
     /** One GPU with every step eager (the data-parallel engine's step of these objectives is eager too). */
-    private Trainer.Summary oneGpuEager(Path model, Path out, List<String> setup) throws IOException {
-        String before = System.getProperty(ZoEngines.GRAPH_PROPERTY);
-        System.setProperty(ZoEngines.GRAPH_PROPERTY, "false");
-        try {
-            return run(model, out, setup);
-        } finally {
-            if (before == null) {
-                System.clearProperty(ZoEngines.GRAPH_PROPERTY);
-            } else {
-                System.setProperty(ZoEngines.GRAPH_PROPERTY, before);
-            }
-        }
+    private Trainer.Summary oneGpuEager(Path model, Path out, List<String> setup) throws Exception {
+        return TrainRuns.eager(() -> run(model, out, setup));
     }
 
     private static void needTwo() {
@@ -66,7 +56,7 @@ class EncoderParallelGpuTest {
     }
 
     @Test
-    void aLinearProbeOnOneRankThroughTheProcessPathEqualsOneGpuEager() throws IOException {
+    void aLinearProbeOnOneRankThroughTheProcessPathEqualsOneGpuEager() throws Exception {
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
         Path single = dir.resolve("single");
         oneGpuEager(model, single, EncoderParallelTest.PROBE);
@@ -82,7 +72,7 @@ class EncoderParallelGpuTest {
     }
 
     @Test
-    void aLinearProbeOnTwoGpusMatchesOneGpu() throws IOException {
+    void aLinearProbeOnTwoGpusMatchesOneGpu() throws Exception {
         needTwo();
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, false);
         Path one = dir.resolve("one");
@@ -98,16 +88,11 @@ class EncoderParallelGpuTest {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"head", "head-lora", "head-prefix", "similarity", "similarity-lora", "mlm", "mlm-prefix"})
-    void twoGpusEndWhereOneGpuDoes(String name) throws IOException {
+    void twoGpusEndWhereOneGpuDoes(String name) throws Exception {
         needTwo();
         Path model = TinyBertFolder.write(dir.resolve("bert"), 5, name.startsWith("mlm"));
         Trainer.Summary s1 = oneGpuEager(model, dir.resolve("one"), EncoderParallelTest.setup(name));
         Trainer.Summary s2 = run(model, dir.resolve("two"), EncoderParallelTest.setup(name), "gpus: 2");
-        double before = s1.initialDev().loss();
-        double d1 = s1.finalDev().loss();
-        double d2 = s2.finalDev().loss();
-        System.out.printf("%s dev loss: start %.9f, one GPU %.9f, two GPUs %.9f%n", name, before, d1, d2);
-        assertTrue(Math.abs(d1 - before) > 1e-4, name + ": the run moved the dev loss: " + before + " -> " + d1);
-        assertEquals(d1, d2, 1e-5 * d1, name + ": dev loss after 12 steps: one GPU " + d1 + ", two GPUs " + d2);
+        EncoderParallelTest.assertSameEnd(name, s1, "one GPU", s2, "two GPUs");
     }
 }

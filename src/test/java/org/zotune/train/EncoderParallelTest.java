@@ -161,12 +161,18 @@ class EncoderParallelTest {
         Trainer.Summary s1 = train(config(dir, model, dir.resolve("one"), "cpu", setup(name)), model);
         Trainer.Summary s2 = train(config(dir, model, dir.resolve("two"), "cpu", setup(name), "workers: 2"), model);
         assertEquals(12, s2.steps());
-        double before = s1.initialDev().loss();
-        double d1 = s1.finalDev().loss();
-        double d2 = s2.finalDev().loss();
-        System.out.printf("%s dev loss: start %.9f, 1 worker %.9f, 2 workers %.9f%n", name, before, d1, d2);
+        assertSameEnd(name, s1, "1 worker", s2, "2 workers");
+    }
+
+    /** Run one moved the dev loss, and run two ended within 1e-5 relative of run one's. */
+    static void assertSameEnd(String name, Trainer.Summary one, String oneName, Trainer.Summary two, String twoName) {
+        double before = one.initialDev().loss();
+        double d1 = one.finalDev().loss();
+        double d2 = two.finalDev().loss();
+        System.out.printf("%s dev loss: start %.9f, %s %.9f, %s %.9f%n", name, before, oneName, d1, twoName, d2);
         assertTrue(Math.abs(d1 - before) > 1e-4, name + ": the run moved the dev loss: " + before + " -> " + d1);
-        assertEquals(d1, d2, 1e-5 * d1, name + ": dev loss after 12 steps: 1 worker " + d1 + ", 2 workers " + d2);
+        assertEquals(d1, d2, 1e-5 * d1, name + ": dev loss after 12 steps: " + oneName + " " + d1 + ", " + twoName
+                + " " + d2);
     }
 
     /** The run's weights hold the model's tensors bit for bit as loaded, and the head beside them. */

@@ -59,19 +59,9 @@ class MultiProcessGpuTest {
     }
 
     @Test
-    void oneRankThroughTheProcessPathEqualsOneGpuEager() throws IOException {
+    void oneRankThroughTheProcessPathEqualsOneGpuEager() throws Exception {
         Path single = dir.resolve("single");
-        String before = System.getProperty(ZoEngines.GRAPH_PROPERTY);
-        System.setProperty(ZoEngines.GRAPH_PROPERTY, "false"); // the data-parallel step is eager
-        try {
-            TrainRuns.train(config(single), TrainRuns.quiet());
-        } finally {
-            if (before == null) {
-                System.clearProperty(ZoEngines.GRAPH_PROPERTY);
-            } else {
-                System.setProperty(ZoEngines.GRAPH_PROPERTY, before);
-            }
-        }
+        TrainRuns.eager(() -> TrainRuns.train(config(single), TrainRuns.quiet())); // the data-parallel step is eager
         Path rank = dir.resolve("rank");
         TrainRuns.train(config(rank, "world_size: 1", "rank: 0", "init: " + dir.resolve("rdv").toUri()),
                 TrainRuns.quiet());

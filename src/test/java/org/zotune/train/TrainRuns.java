@@ -49,6 +49,21 @@ final class TrainRuns {
         return new Trainer(c, b.model(), b.tokenizer(), o, log).run();
     }
 
+    /** Runs {@code work} with every ZO step eager ({@link ZoEngines#GRAPH_PROPERTY} false), then restores it. */
+    static <T> T eager(java.util.concurrent.Callable<T> work) throws Exception {
+        String before = System.getProperty(ZoEngines.GRAPH_PROPERTY);
+        System.setProperty(ZoEngines.GRAPH_PROPERTY, "false");
+        try {
+            return work.call();
+        } finally {
+            if (before == null) {
+                System.clearProperty(ZoEngines.GRAPH_PROPERTY);
+            } else {
+                System.setProperty(ZoEngines.GRAPH_PROPERTY, before);
+            }
+        }
+    }
+
     static Trainer.Options quiet() {
         return new Trainer.Options(false, false, 0, false);
     }
