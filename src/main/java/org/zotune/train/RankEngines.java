@@ -13,7 +13,6 @@ import org.zotune.parallel.ProcessLaunch;
 import org.zotune.peft.Adapter;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.config.Parallel;
-import org.zotune.train.config.Peft;
 import org.zotune.train.objective.Objective;
 
 /**
@@ -48,10 +47,6 @@ final class RankEngines {
             throw new ZotuneException(key + ": parallel.split samples runs on CPU workers in one process only so far; "
                     + "use split batch");
         }
-        if (c.peft().methodKind() != Peft.Method.FULL) {
-            throw new ZotuneException(key + ": peft.method " + c.peft().method() + " trains on one GPU only so far; "
-                    + "use peft.method full over several processes");
-        }
         if (c.objective().equals("f1")) {
             throw new ZotuneException(key + ": objective f1 cannot be split over processes (F1 is not a sum over "
                     + "examples); use objective accuracy");
@@ -69,17 +64,15 @@ final class RankEngines {
     static ZoEngine create(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective, PrintWriter log) {
         require(c);
-        if (adapter != null) { // require refuses peft methods other than full: a caller's slip, not the user's
-            throw new IllegalArgumentException("an adapter trains on one process only so far");
-        }
         Parallel par = c.parallel();
         int rank = par.rank();
         int w = par.worldSize();
         IntFunction<ProcessGroup> test = standIn;
         if (test != null) {
             log.println("parallel: rank " + rank + " of " + w + " (in-process stand-in, CPU engine)");
-            return new DataParallelEngine(test.apply(rank), par.workerTimeout(), DataParallelEngine.Split.BATCH,
-                    objective, par.checksumEvery(), (r, o, x) -> ZoEngines.cpu(c, model, initial, null, trainable, o));
+            return verified(new DataParallelEngine(test.apply(rank), par.workerTimeout(),
+                    DataParallelEngine.Split.BATCH, objective, par.checksumEvery(),
+                    (r, o, x) -> ZoEngines.cpu(c, model, initial, adapter, trainable, o)), adapter);
         }
         ZoEngines.requireDevice("cuda");
         NcclLibrary.load(); // one line saying where it looked when NCCL is missing
@@ -90,10 +83,26 @@ final class RankEngines {
         log.flush();
         Cuda.useDevice(device);
         ProcessGroup group = ProcessGroup.join(init, rank, w, device, par.workerTimeout());
-        return new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
+        return verified(new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
                 par.checksumEvery(), (r, o, x) -> {
                     Cuda.useDevice(device);
-                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, null, trainable, o));
-                });
+                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, adapter, trainable, o));
+                }), adapter);
+    }
+
+    /**
+     * With an adapter, the ranks' starting adapters compared at once (a prefix starts from each GPU's own frozen
+     * forward, which GPUs of another kind could compute otherwise), as the replicas of {@code parallel.gpus} are.
+     */
+    private static DataParallelEngine verified(DataParallelEngine e, Adapter adapter) {
+        if (adapter != null) {
+            try {
+                e.verifyReplicas();
+            } catch (RuntimeException ex) {
+                e.close();
+                throw ex;
+            }
+        }
+        return e;
     }
 }

@@ -16,6 +16,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.zotune.cuda.Cuda;
 
 /**
@@ -23,7 +25,8 @@ import org.zotune.cuda.Cuda;
  * <ul>
  *   <li>one rank through the multi-process path (a file rendezvous, ncclCommInitRank, the data-parallel engine of one
  *       local replica) on GPU 0: every step's ℓ±, g and the dev losses equal the single CUDA engine's eager run bit
- *       for bit (one rank's sums are its own: 0 + Σ), and the final weights too;</li>
+ *       for bit (one rank's sums are its own: 0 + Σ), and the final weights too; the same with LoRA and with a
+ *       prefix, the adapter's bits included;</li>
  *   <li>with two or more GPUs: two OS processes of {@code zotune train} (org.zotune.cli.Main on the test classpath),
  *       {@code --world-size 2 --rank R --init file://…}: both exit 0, rank 0's run equals the in-process
  *       {@code --gpus 2} run step for step bit for bit (the same shards and rank-order sums), rank 1 writes nothing
@@ -73,6 +76,29 @@ class MultiProcessGpuTest {
         ResumeAndReplayTest.assertSameTensors(
                 org.zotune.model.io.SafetensorsFile.open(single.resolve("model/model.safetensors")).tensors(),
                 org.zotune.model.io.SafetensorsFile.open(rank.resolve("model/model.safetensors")).tensors());
+    }
+
+    /** LoRA and a prefix through the process path on one rank: one GPU's eager run, bit for bit, adapter included. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lora", "prefix"})
+    void oneRankWithAnAdapterEqualsOneGpuEager(String method) throws Exception {
+        String peft = method.equals("lora") ? "peft: {method: lora, r: 2, alpha: 4}"
+                : "peft: {method: prefix, tokens: 2}";
+        Path single = dir.resolve("single");
+        TrainRuns.eager(() -> TrainRuns.train(TrainRuns.config(yaml(single).get(0) + peft + "\n"),
+                TrainRuns.quiet()));
+        Path rank = dir.resolve("rank");
+        TrainRuns.train(TrainRuns.config(yaml(rank, "world_size: 1", "rank: 0", "init: " + dir.resolve("rdv").toUri())
+                .get(0) + peft + "\n"), TrainRuns.quiet());
+        List<String> a = ResumeAndReplayTest.stepRecords(single);
+        List<String> b = ResumeAndReplayTest.stepRecords(rank);
+        System.out.println(method + ", one GPU eager:          " + a);
+        System.out.println(method + ", one rank, process path: " + b);
+        assertEquals(a, b, method + ": one rank through NCCL = one GPU eager, bit for bit");
+        Path adapter = Path.of("adapter", "adapter_model.safetensors");
+        ResumeAndReplayTest.assertSameTensors(
+                org.zotune.model.io.SafetensorsFile.open(single.resolve(adapter)).tensors(),
+                org.zotune.model.io.SafetensorsFile.open(rank.resolve(adapter)).tensors());
     }
 
     @Test

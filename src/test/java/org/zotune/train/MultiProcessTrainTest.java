@@ -20,6 +20,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.zotune.ZotuneException;
 import org.zotune.model.io.SafetensorsFile;
 import org.zotune.parallel.InProcessGroup;
@@ -112,6 +114,62 @@ class MultiProcessTrainTest {
         }
         String runJson = Files.readString(a.resolve("run.json"));
         assertTrue(runJson.contains("\"world_size\" : 2"), runJson);
+    }
+
+    /**
+     * LoRA and a prefix over two processes: the same steps and adapter bits as two workers in one process, also when
+     * stopped and resumed.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lora", "prefix"})
+    void adaptersOverTwoRanksEqualTwoWorkers(String method) throws Exception {
+        String peft = method.equals("lora") ? "peft: {method: lora, r: 2, alpha: 4}"
+                : "peft: {method: prefix, tokens: 2}";
+        Path workers = dir.resolve("workers");
+        TrainRuns.train(TrainRuns.config(yamlWith(workers, peft, "workers: 2")), TrainRuns.quiet());
+        Path a = dir.resolve("a");
+        Path rank1Out = dir.resolve("rank1-out");
+        List<Object> r = runRanks(List.of(TrainRuns.config(yamlWith(a, peft, RANK0)),
+                TrainRuns.config(yamlWith(rank1Out, peft, RANK1))), TrainRuns.quiet());
+        assertTrue(r.get(0) instanceof Trainer.Summary, "rank 0: " + r.get(0));
+        assertTrue(r.get(1) instanceof Trainer.Summary, "rank 1: " + r.get(1));
+        assertFalse(Files.exists(rank1Out), "rank 1 wrote " + rank1Out);
+        List<String> expected = ResumeAndReplayTest.stepRecords(workers);
+        assertEquals(expected, ResumeAndReplayTest.stepRecords(a), method + ": 2 ranks = 2 workers, step for step");
+        List<String> dev = expected.stream().filter(l -> l.startsWith("dev ")).map(l -> l.split(" ")[2]).toList();
+        assertTrue(dev.size() >= 2 && !dev.get(0).equals(dev.get(dev.size() - 1)), method + ": the dev loss moved: "
+                + dev);
+        Path adapter = Path.of("adapter", "adapter_model.safetensors");
+        ResumeAndReplayTest.assertSameTensors(SafetensorsFile.open(workers.resolve(adapter)).tensors(),
+                SafetensorsFile.open(a.resolve(adapter)).tensors());
+        assertFalse(Files.exists(a.resolve("model")), "an adapter run writes no full weights");
+
+        // stopped after 3 steps and resumed over two ranks: rank 1 takes the adapter's state from rank 0's checkpoint
+        Path b = dir.resolve("b");
+        List<TrainConfig> ranks = List.of(TrainRuns.config(yamlWith(b, peft, RANK0)),
+                TrainRuns.config(yamlWith(b, peft, RANK1)));
+        List<Object> first = runRanks(ranks, new Trainer.Options(false, false, 3, false));
+        assertEquals("stop-after", ((Trainer.Summary) first.get(0)).stopped(), "rank 0: " + first.get(0));
+        List<Object> second = runRanks(ranks, new Trainer.Options(true, false, 0, false));
+        assertTrue(second.get(1) instanceof Trainer.Summary s1 && s1.steps() == 6, "rank 1: " + second.get(1));
+        assertEquals(expected, ResumeAndReplayTest.stepRecords(b), method + ": stopped and resumed over two ranks");
+        ResumeAndReplayTest.assertSameTensors(SafetensorsFile.open(workers.resolve(adapter)).tensors(),
+                SafetensorsFile.open(b.resolve(adapter)).tensors());
+    }
+
+    private static final String[] RANK0 = {"world_size: 2", "rank: 0", "init: tcp://127.0.0.1:1"};
+    private static final String[] RANK1 = {"world_size: 2", "rank: 1", "init: tcp://127.0.0.1:1"};
+
+    /** The run of {@link #config} with a top-level {@code peft} line and these parallel lines. */
+    private String yamlWith(Path out, String peft, String... parallel) throws IOException {
+        Path train = TrainRuns.austen(dir, "train.txt", 20_000);
+        Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
+        List<String> extra = new ArrayList<>(List.of(peft, "optimizer:", "  name: zo-sgd", "  lr: 1e-2", "steps: 6",
+                "eval_every: 3", "grad_accumulation: 2", "parallel:", "  checksum_every: 2"));
+        for (String p : parallel) {
+            extra.add("  " + p);
+        }
+        return TrainRuns.yaml(train, dev, out, extra.toArray(String[]::new));
     }
 
     @Test
