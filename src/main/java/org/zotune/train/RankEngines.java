@@ -44,8 +44,12 @@ final class RankEngines {
             ProcessGroup.requireDevice(w, c.device()); // one rank with an init joins through NCCL too
         }
         if (p.splitKind() == DataParallelEngine.Split.SAMPLES) {
-            throw new ZotuneException(key + ": parallel.split samples runs on CPU workers in one process only so far; "
-                    + "use split batch");
+            if (c.q() < w) {
+                throw new ZotuneException(key + ": parallel.split samples: q " + c.q() + " gives some rank no SPSA "
+                        + "sample; use q >= world_size or split batch");
+            }
+            requireUsableDevice(c, key);
+            return; // every rank evaluates whole batches: any objective, any batch size
         }
         if (c.objective().equals("f1")) {
             throw new ZotuneException(key + ": objective f1 cannot be split over processes (F1 is not a sum over "
@@ -55,6 +59,10 @@ final class RankEngines {
             throw new ZotuneException(key + ": batch_size " + c.batchSize() + " gives some rank no example; use "
                     + "batch_size >= world_size");
         }
+        requireUsableDevice(c, key);
+    }
+
+    private static void requireUsableDevice(TrainConfig c, String key) {
         if (standIn == null && c.device().equals("auto") && !Cuda.availability().usable()) {
             throw new ZotuneException(key + ": no usable CUDA device (" + Cuda.availability().reason() + "); several "
                     + "processes need one GPU each");
@@ -70,9 +78,14 @@ final class RankEngines {
         IntFunction<ProcessGroup> test = standIn;
         if (test != null) {
             log.println("parallel: rank " + rank + " of " + w + " (in-process stand-in, CPU engine)");
-            return verified(new DataParallelEngine(test.apply(rank), par.workerTimeout(),
-                    DataParallelEngine.Split.BATCH, objective, par.checksumEvery(),
-                    (r, o, x) -> ZoEngines.cpu(c, model, initial, adapter, trainable, o)), adapter);
+            return verified(new DataParallelEngine(test.apply(rank), par.workerTimeout(), par.splitKind(), objective,
+                    par.checksumEvery(), (r, o, x) -> {
+                        CpuZoEngine e = ZoEngines.cpu(c, model, initial, adapter, trainable, o);
+                        if (x != null) {
+                            e.spreadSamples(x);
+                        }
+                        return e;
+                    }), adapter);
         }
         ZoEngines.requireDevice("cuda");
         NcclLibrary.load(); // one line saying where it looked when NCCL is missing
@@ -83,10 +96,19 @@ final class RankEngines {
         log.flush();
         Cuda.useDevice(device);
         ProcessGroup group = ProcessGroup.join(init, rank, w, device, par.workerTimeout());
-        return verified(new DataParallelEngine(group, par.workerTimeout(), DataParallelEngine.Split.BATCH, objective,
+        return verified(new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
                 par.checksumEvery(), (r, o, x) -> {
                     Cuda.useDevice(device);
-                    return new OnDevice(device, ZoEngines.cuda(c, model, initial, adapter, trainable, o));
+                    CudaZoEngine e = ZoEngines.cuda(c, model, initial, adapter, trainable, o);
+                    if (x != null) {
+                        try {
+                            e.spreadSamples(null, x); // the samples' ℓ± exchanged through the host: the eager step
+                        } catch (RuntimeException ex) {
+                            e.close();
+                            throw ex;
+                        }
+                    }
+                    return new OnDevice(device, e);
                 }), adapter);
     }
 

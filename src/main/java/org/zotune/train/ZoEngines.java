@@ -416,7 +416,7 @@ public final class ZoEngines {
      * @param adapter   the run's adapter (LoRA, prefix), or null
      * @param trainable without an adapter, which model parameters train (null: all, full fine-tuning)
      */
-    static ZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
+    static CudaZoEngine cuda(TrainConfig c, LanguageModel model, List<HostTensor> initial, Adapter adapter,
             boolean[] trainable, Objective objective) {
         return cudaEngine(c, model, initial, adapter, trainable, objective,
                 !"false".equals(System.getProperty(GRAPH_PROPERTY)));

@@ -25,8 +25,8 @@ import org.zotune.cuda.Cuda;
  * <ul>
  *   <li>one rank through the multi-process path (a file rendezvous, ncclCommInitRank, the data-parallel engine of one
  *       local replica) on GPU 0: every step's ℓ±, g and the dev losses equal the single CUDA engine's eager run bit
- *       for bit (one rank's sums are its own: 0 + Σ), and the final weights too; the same with LoRA and with a
- *       prefix, the adapter's bits included;</li>
+ *       for bit (one rank's sums are its own: 0 + Σ), and the final weights too; the same with LoRA, with a prefix
+ *       (the adapter's bits included) and with the SPSA samples split (q = 2);</li>
  *   <li>with two or more GPUs: two OS processes of {@code zotune train} (org.zotune.cli.Main on the test classpath),
  *       {@code --world-size 2 --rank R --init file://…}: both exit 0, rank 0's run equals the in-process
  *       {@code --gpus 2} run step for step bit for bit (the same shards and rank-order sums), rank 1 writes nothing
@@ -78,27 +78,36 @@ class MultiProcessGpuTest {
                 org.zotune.model.io.SafetensorsFile.open(rank.resolve("model/model.safetensors")).tensors());
     }
 
-    /** LoRA and a prefix through the process path on one rank: one GPU's eager run, bit for bit, adapter included. */
+    /**
+     * LoRA, a prefix, and the SPSA samples split (q = 2) through the process path on one rank: one GPU's eager run,
+     * bit for bit, the adapter or the weights included.
+     */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"lora", "prefix"})
-    void oneRankWithAnAdapterEqualsOneGpuEager(String method) throws Exception {
-        String peft = method.equals("lora") ? "peft: {method: lora, r: 2, alpha: 4}"
-                : "peft: {method: prefix, tokens: 2}";
+    @ValueSource(strings = {"lora", "prefix", "samples"})
+    void oneRankWithAnAdapterOrSamplesSplitEqualsOneGpuEager(String kind) throws Exception {
+        String peft = switch (kind) {
+            case "lora" -> "peft: {method: lora, r: 2, alpha: 4}\n";
+            case "prefix" -> "peft: {method: prefix, tokens: 2}\n";
+            default -> "";
+        };
+        String[] q = kind.equals("samples") ? new String[] {"q=2"} : new String[0];
+        String split = kind.equals("samples") ? "split: samples" : "split: batch";
         Path single = dir.resolve("single");
-        TrainRuns.eager(() -> TrainRuns.train(TrainRuns.config(yaml(single).get(0) + peft + "\n"),
+        TrainRuns.eager(() -> TrainRuns.train(TrainRuns.config(yaml(single, split).get(0) + peft, q),
                 TrainRuns.quiet()));
         Path rank = dir.resolve("rank");
-        TrainRuns.train(TrainRuns.config(yaml(rank, "world_size: 1", "rank: 0", "init: " + dir.resolve("rdv").toUri())
-                .get(0) + peft + "\n"), TrainRuns.quiet());
+        TrainRuns.train(TrainRuns.config(yaml(rank, split, "world_size: 1", "rank: 0", "init: "
+                + dir.resolve("rdv").toUri()).get(0) + peft, q), TrainRuns.quiet());
         List<String> a = ResumeAndReplayTest.stepRecords(single);
         List<String> b = ResumeAndReplayTest.stepRecords(rank);
-        System.out.println(method + ", one GPU eager:          " + a);
-        System.out.println(method + ", one rank, process path: " + b);
-        assertEquals(a, b, method + ": one rank through NCCL = one GPU eager, bit for bit");
-        Path adapter = Path.of("adapter", "adapter_model.safetensors");
+        System.out.println(kind + ", one GPU eager:          " + a);
+        System.out.println(kind + ", one rank, process path: " + b);
+        assertEquals(a, b, kind + ": one rank through NCCL = one GPU eager, bit for bit");
+        Path weights = peft.isEmpty() ? Path.of("model", "model.safetensors")
+                : Path.of("adapter", "adapter_model.safetensors");
         ResumeAndReplayTest.assertSameTensors(
-                org.zotune.model.io.SafetensorsFile.open(single.resolve(adapter)).tensors(),
-                org.zotune.model.io.SafetensorsFile.open(rank.resolve(adapter)).tensors());
+                org.zotune.model.io.SafetensorsFile.open(single.resolve(weights)).tensors(),
+                org.zotune.model.io.SafetensorsFile.open(rank.resolve(weights)).tensors());
     }
 
     @Test

@@ -50,6 +50,17 @@ class MultiProcessTrainTest {
     }
 
     private TrainConfig config(Path out, String... parallel) throws IOException {
+        return TrainRuns.config(yaml(out, parallel));
+    }
+
+    /** The run of {@link #config} with q = 2 SPSA samples, spread over the workers or ranks. */
+    private TrainConfig samples(Path out, String... parallel) throws IOException {
+        List<String> p = new ArrayList<>(List.of(parallel));
+        p.add("split: samples");
+        return TrainRuns.config(yaml(out, p.toArray(String[]::new)), "q=2");
+    }
+
+    private String yaml(Path out, String... parallel) throws IOException {
         Path train = TrainRuns.austen(dir, "train.txt", 20_000);
         Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
         List<String> extra = new ArrayList<>(List.of("optimizer:", "  name: zo-sgd", "  lr: 1e-4", "steps: 6",
@@ -57,7 +68,7 @@ class MultiProcessTrainTest {
         for (String p : parallel) {
             extra.add("  " + p);
         }
-        return TrainRuns.config(TrainRuns.yaml(train, dev, out, extra.toArray(String[]::new)));
+        return TrainRuns.yaml(train, dev, out, extra.toArray(String[]::new));
     }
 
     private TrainConfig rank(Path out, int rank, int worldSize) throws IOException {
@@ -126,11 +137,10 @@ class MultiProcessTrainTest {
         String peft = method.equals("lora") ? "peft: {method: lora, r: 2, alpha: 4}"
                 : "peft: {method: prefix, tokens: 2}";
         Path workers = dir.resolve("workers");
-        TrainRuns.train(TrainRuns.config(yamlWith(workers, peft, "workers: 2")), TrainRuns.quiet());
+        TrainRuns.train(adapterRun(workers, peft, "workers: 2"), TrainRuns.quiet());
         Path a = dir.resolve("a");
         Path rank1Out = dir.resolve("rank1-out");
-        List<Object> r = runRanks(List.of(TrainRuns.config(yamlWith(a, peft, RANK0)),
-                TrainRuns.config(yamlWith(rank1Out, peft, RANK1))), TrainRuns.quiet());
+        List<Object> r = runRanks(List.of(adapterRun(a, peft, RANK0), adapterRun(rank1Out, peft, RANK1)), TrainRuns.quiet());
         assertTrue(r.get(0) instanceof Trainer.Summary, "rank 0: " + r.get(0));
         assertTrue(r.get(1) instanceof Trainer.Summary, "rank 1: " + r.get(1));
         assertFalse(Files.exists(rank1Out), "rank 1 wrote " + rank1Out);
@@ -146,8 +156,7 @@ class MultiProcessTrainTest {
 
         // stopped after 3 steps and resumed over two ranks: rank 1 takes the adapter's state from rank 0's checkpoint
         Path b = dir.resolve("b");
-        List<TrainConfig> ranks = List.of(TrainRuns.config(yamlWith(b, peft, RANK0)),
-                TrainRuns.config(yamlWith(b, peft, RANK1)));
+        List<TrainConfig> ranks = List.of(adapterRun(b, peft, RANK0), adapterRun(b, peft, RANK1));
         List<Object> first = runRanks(ranks, new Trainer.Options(false, false, 3, false));
         assertEquals("stop-after", ((Trainer.Summary) first.get(0)).stopped(), "rank 0: " + first.get(0));
         List<Object> second = runRanks(ranks, new Trainer.Options(true, false, 0, false));
@@ -157,19 +166,34 @@ class MultiProcessTrainTest {
                 SafetensorsFile.open(b.resolve(adapter)).tensors());
     }
 
+    /** SPSA samples spread over two processes: two workers' samples split, which is one engine's step, bit for bit. */
+    @Test
+    void samplesOverTwoRanksEqualOneEngine() throws Exception {
+        Path one = dir.resolve("one");
+        TrainRuns.train(samples(one), TrainRuns.quiet());
+        Path workers = dir.resolve("workers");
+        TrainRuns.train(samples(workers, "workers: 2"), TrainRuns.quiet());
+        Path a = dir.resolve("a");
+        List<Object> r = runRanks(List.of(samples(a, RANK0), samples(dir.resolve("rank1"), RANK1)),
+                TrainRuns.quiet());
+        assertTrue(r.get(0) instanceof Trainer.Summary, "rank 0: " + r.get(0));
+        assertTrue(r.get(1) instanceof Trainer.Summary, "rank 1: " + r.get(1));
+        List<String> expected = ResumeAndReplayTest.stepRecords(one);
+        assertEquals(expected, ResumeAndReplayTest.stepRecords(workers), "2 workers' samples split = one engine");
+        assertEquals(expected, ResumeAndReplayTest.stepRecords(a), "2 ranks' samples split = one engine");
+        ResumeAndReplayTest.assertSameTensors(weights(one), weights(a));
+        ZotuneException few = assertThrows(ZotuneException.class, () -> TrainRuns.train(samples(dir.resolve("few"),
+                "world_size: 3", "rank: 0", "init: tcp://127.0.0.1:1"), TrainRuns.quiet()));
+        assertEquals("parallel.world_size 3: parallel.split samples: q 2 gives some rank no SPSA sample; use q >= "
+                + "world_size or split batch", few.getMessage());
+    }
+
     private static final String[] RANK0 = {"world_size: 2", "rank: 0", "init: tcp://127.0.0.1:1"};
     private static final String[] RANK1 = {"world_size: 2", "rank: 1", "init: tcp://127.0.0.1:1"};
 
-    /** The run of {@link #config} with a top-level {@code peft} line and these parallel lines. */
-    private String yamlWith(Path out, String peft, String... parallel) throws IOException {
-        Path train = TrainRuns.austen(dir, "train.txt", 20_000);
-        Path dev = TrainRuns.austen(dir, "heldout.txt", 1_500);
-        List<String> extra = new ArrayList<>(List.of(peft, "optimizer:", "  name: zo-sgd", "  lr: 1e-2", "steps: 6",
-                "eval_every: 3", "grad_accumulation: 2", "parallel:", "  checksum_every: 2"));
-        for (String p : parallel) {
-            extra.add("  " + p);
-        }
-        return TrainRuns.yaml(train, dev, out, extra.toArray(String[]::new));
+    /** The run of {@link #config} with this {@code peft} line, at lr 1e-2. */
+    private TrainConfig adapterRun(Path out, String peft, String... parallel) throws IOException {
+        return TrainRuns.config(yaml(out, parallel) + peft + "\n", "optimizer.lr=1e-2");
     }
 
     @Test
