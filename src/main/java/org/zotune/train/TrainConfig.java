@@ -177,7 +177,8 @@ public record TrainConfig(
         }
         if (parallel.worldSize() > 1 && RecordBinder.choice(Method.class, method) == Method.DFO) {
             throw new ZotuneException("parallel.world_size " + parallel.worldSize() + ": a dfo run spreads its "
-                    + "population over CPU workers in one process only so far (parallel.workers)");
+                    + "population within one process only so far: over CPU workers (parallel.workers) or that "
+                    + "process's GPUs (parallel.gpus)");
         }
     }
 

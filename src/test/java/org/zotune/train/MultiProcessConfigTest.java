@@ -58,5 +58,17 @@ class MultiProcessConfigTest {
         assertEquals("test.yaml: parallel.init (--init) node0:29500: expected file:///shared/path, tcp://host:port or env://",
                 error(() -> config("cuda", "world_size: 2", "init: node0:29500")));
         assertEquals("test.yaml: key 'parallel.world_size' must be >= 1, got 0", error(() -> config("cuda", "world_size: 0")));
+        Path p = Path.of("train.txt");
+        String twoRanks = TrainRuns.yamlOn("cuda", p, p, Path.of("out"), "parallel:", "  world_size: 2",
+                "  init: tcp://a:1");
+        assertEquals("test.yaml: parallel.world_size 2: a dfo run spreads its population within one process only so "
+                + "far: over CPU workers (parallel.workers) or that process's GPUs (parallel.gpus)",
+                error(() -> TrainRuns.config(twoRanks, "method=dfo")));
+        assertEquals("parallel.world_size 2: parallel.split samples: q 1 gives some rank no SPSA sample; use q >= "
+                + "world_size or split batch", error(() -> RankEngines.require(TrainRuns.config(twoRanks,
+                "parallel.split=samples"))));
+        assertEquals("parallel.world_size 2: objective f1 cannot be split over processes (F1 is not a sum over "
+                + "examples); use objective accuracy", error(() -> RankEngines.require(TrainRuns.config(twoRanks,
+                "objective=f1"))));
     }
 }
