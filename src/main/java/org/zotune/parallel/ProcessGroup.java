@@ -4,7 +4,10 @@ import java.io.PrintStream;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import org.zotune.ZotuneException;
+import org.zotune.cuda.CudaStream;
+import org.zotune.zo.cuda.DeviceCollective;
 
 /**
  * This process's place in a run over several processes or hosts (issue 15.3): one rank, one GPU, joined to the
@@ -121,6 +124,61 @@ public final class ProcessGroup implements CollectiveGroup {
     @Override
     public List<Collective> members() {
         return List.of(member);
+    }
+
+    /**
+     * This process's member as the captured step's collective (NCCL's all-gather enqueued on the step's stream, as
+     * {@link NcclGroup#deviceCollective} gives a GPU of one process), its failures named as {@link #members}' are;
+     * null for the in-process stand-in, which has no GPU.
+     */
+    public DeviceCollective deviceCollective() {
+        if (!(inner instanceof NcclGroup g)) {
+            return null;
+        }
+        DeviceCollective d = g.deviceCollective(member.rank());
+        return new DeviceCollective() {
+            @Override
+            public int rank() {
+                return d.rank();
+            }
+
+            @Override
+            public int worldSize() {
+                return d.worldSize();
+            }
+
+            @Override
+            public long[][] allGather(long[] values) {
+                try {
+                    return d.allGather(values);
+                } catch (WorkerFailure f) {
+                    throw named(f);
+                }
+            }
+
+            @Override
+            public void allGatherFloats(long send, long recv, long count, CudaStream stream) {
+                d.allGatherFloats(send, recv, count, stream);
+            }
+
+            @Override
+            public long launched() {
+                try {
+                    return d.launched();
+                } catch (WorkerFailure f) {
+                    throw named(f);
+                }
+            }
+
+            @Override
+            public void await(long launch, BooleanSupplier done) {
+                try {
+                    d.await(launch, done);
+                } catch (WorkerFailure f) {
+                    throw named(f);
+                }
+            }
+        };
     }
 
     @Override

@@ -14,13 +14,16 @@ import org.zotune.peft.Adapter;
 import org.zotune.tensor.HostTensor;
 import org.zotune.train.config.Parallel;
 import org.zotune.train.objective.Objective;
+import org.zotune.zo.cuda.DeviceCollective;
 
 /**
  * The engine of one process of a run over several processes or hosts ({@code parallel.world_size} > 1): this rank's
  * CUDA engine on its GPU ({@link ProcessLaunch#localDevice}), joined to the other ranks through
  * {@link ProcessGroup#join}, inside a {@link DataParallelEngine} of one local replica: every process runs the same
- * steps and seeds, evaluates its rank's examples of each micro-batch ({@code Shards}), the loss sums are added over
- * the ranks, the update is the same everywhere, and the parameter checksums are compared across the processes.
+ * steps and seeds, evaluates its rank's examples of each micro-batch ({@code Shards}) or its SPSA samples, the loss
+ * sums are added over the ranks (inside the captured step where the objective's device loss is a sum, as with
+ * {@code parallel.gpus}, so that W processes give the bits of {@code gpus} W), the update is the same everywhere, and
+ * the parameter checksums are compared across the processes.
  */
 final class RankEngines {
     /**
@@ -91,22 +94,28 @@ final class RankEngines {
         NcclLibrary.load(); // one line saying where it looked when NCCL is missing
         int device = ProcessLaunch.localDevice(rank, par.localRank(), Cuda.deviceCount());
         ProcessLaunch.Init init = ProcessLaunch.parseInit(par.init());
+        // as parallel.gpus does: NCCL's all-gather inside the captured step where the objective allows (NCCL 2.9 on)
+        boolean ncclInGraph = NcclGroup.version() >= ZoEngines.GRAPH_NCCL;
         log.println("parallel: rank " + rank + " of " + w + " on GPU " + device + ", rendezvous " + init + ", NCCL "
-                + NcclGroup.version() + " (checksums every " + par.checksumEvery() + " steps)");
+                + NcclGroup.version() + (ncclInGraph ? " inside the captured step where the objective's device loss "
+                + "allows" : " (eager steps)") + " (checksums every " + par.checksumEvery() + " steps)");
         log.flush();
         Cuda.useDevice(device);
         ProcessGroup group = ProcessGroup.join(init, rank, w, device, par.workerTimeout());
+        DeviceCollective inStep = ncclInGraph ? group.deviceCollective() : null;
         return verified(new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
                 par.checksumEvery(), (r, o, x) -> {
                     Cuda.useDevice(device);
                     CudaZoEngine e = ZoEngines.cuda(c, model, initial, adapter, trainable, o);
-                    if (x != null) {
-                        try {
-                            e.spreadSamples(null, x); // the samples' ℓ± exchanged through the host: the eager step
-                        } catch (RuntimeException ex) {
-                            e.close();
-                            throw ex;
+                    try {
+                        if (x != null) {
+                            e.spreadSamples(inStep, x); // null: the ℓ± exchanged through the host, the eager step
+                        } else if (inStep != null) {
+                            e.spreadBatch(inStep, objective);
                         }
+                    } catch (RuntimeException ex) {
+                        e.close();
+                        throw ex;
                     }
                     return new OnDevice(device, e);
                 }), adapter);

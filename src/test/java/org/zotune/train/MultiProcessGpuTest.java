@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -24,8 +25,9 @@ import org.zotune.cuda.Cuda;
  * Runs over several processes on real GPUs (parallel.world_size, rank, init):
  * <ul>
  *   <li>one rank through the multi-process path (a file rendezvous, ncclCommInitRank, the data-parallel engine of one
- *       local replica) on GPU 0: every step's ℓ±, g and the dev losses equal the single CUDA engine's eager run bit
- *       for bit (one rank's sums are its own: 0 + Σ), and the final weights too; the same with LoRA, with a prefix
+ *       local replica) on GPU 0: every step's ℓ±, g and the dev losses equal the single CUDA engine's run bit for
+ *       bit, captured (NCCL's all-gather in the rank's step graph; one rank's pair is (float)((0 + s)/c) = s/c) and
+ *       eager (one rank's sums are its own: 0 + Σ), and the final weights too; the same with LoRA, with a prefix
  *       (the adapter's bits included) and with the SPSA samples split (q = 2);</li>
  *   <li>with two or more GPUs: two OS processes of {@code zotune train} (org.zotune.cli.Main on the test classpath),
  *       {@code --world-size 2 --rank R --init file://…}: both exit 0, rank 0's run equals the in-process
@@ -61,30 +63,12 @@ class MultiProcessGpuTest {
         return TrainRuns.config(yaml(out, parallel).get(0));
     }
 
-    @Test
-    void oneRankThroughTheProcessPathEqualsOneGpuEager() throws Exception {
-        Path single = dir.resolve("single");
-        TrainRuns.eager(() -> TrainRuns.train(config(single), TrainRuns.quiet())); // the data-parallel step is eager
-        Path rank = dir.resolve("rank");
-        TrainRuns.train(config(rank, "world_size: 1", "rank: 0", "init: " + dir.resolve("rdv").toUri()),
-                TrainRuns.quiet());
-        List<String> a = ResumeAndReplayTest.stepRecords(single);
-        List<String> b = ResumeAndReplayTest.stepRecords(rank);
-        System.out.println("one GPU eager:        " + a);
-        System.out.println("one rank, process path: " + b);
-        assertEquals(a, b, "one rank through NCCL = one GPU eager, bit for bit");
-        ResumeAndReplayTest.assertSameTensors(
-                org.zotune.model.io.SafetensorsFile.open(single.resolve("model/model.safetensors")).tensors(),
-                org.zotune.model.io.SafetensorsFile.open(rank.resolve("model/model.safetensors")).tensors());
-    }
-
     /**
-     * LoRA, a prefix, and the SPSA samples split (q = 2) through the process path on one rank: one GPU's eager run,
-     * bit for bit, the adapter or the weights included.
+     * The run of {@code kind} on one GPU and on one rank through the process path, each with the captured step (the
+     * default; NCCL's all-gather captured into the rank's step) and with every step eager: one rank equals one GPU
+     * bit for bit in both, the weights (or the adapter) included. Kinds: full, lora, prefix, samples (q = 2 split).
      */
-    @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"lora", "prefix", "samples"})
-    void oneRankWithAnAdapterOrSamplesSplitEqualsOneGpuEager(String kind) throws Exception {
+    private void oneRankEqualsOneGpu(String kind) throws Exception {
         String peft = switch (kind) {
             case "lora" -> "peft: {method: lora, r: 2, alpha: 4}\n";
             case "prefix" -> "peft: {method: prefix, tokens: 2}\n";
@@ -92,22 +76,44 @@ class MultiProcessGpuTest {
         };
         String[] q = kind.equals("samples") ? new String[] {"q=2"} : new String[0];
         String split = kind.equals("samples") ? "split: samples" : "split: batch";
-        Path single = dir.resolve("single");
-        TrainRuns.eager(() -> TrainRuns.train(TrainRuns.config(yaml(single, split).get(0) + peft, q),
-                TrainRuns.quiet()));
-        Path rank = dir.resolve("rank");
-        TrainRuns.train(TrainRuns.config(yaml(rank, split, "world_size: 1", "rank: 0", "init: "
-                + dir.resolve("rdv").toUri()).get(0) + peft, q), TrainRuns.quiet());
-        List<String> a = ResumeAndReplayTest.stepRecords(single);
-        List<String> b = ResumeAndReplayTest.stepRecords(rank);
-        System.out.println(kind + ", one GPU eager:          " + a);
-        System.out.println(kind + ", one rank, process path: " + b);
-        assertEquals(a, b, kind + ": one rank through NCCL = one GPU eager, bit for bit");
         Path weights = peft.isEmpty() ? Path.of("model", "model.safetensors")
                 : Path.of("adapter", "adapter_model.safetensors");
-        ResumeAndReplayTest.assertSameTensors(
-                org.zotune.model.io.SafetensorsFile.open(single.resolve(weights)).tensors(),
-                org.zotune.model.io.SafetensorsFile.open(rank.resolve(weights)).tensors());
+        for (boolean eager : new boolean[] {false, true}) {
+            String mode = eager ? "eager" : "captured";
+            Path single = dir.resolve(kind + "-single-" + mode);
+            Path rank = dir.resolve(kind + "-rank-" + mode);
+            Callable<Object> both = () -> {
+                TrainRuns.train(TrainRuns.config(yaml(single, split).get(0) + peft, q), TrainRuns.quiet());
+                TrainRuns.train(TrainRuns.config(yaml(rank, split, "world_size: 1", "rank: 0", "init: "
+                        + dir.resolve("rdv-" + mode).toUri()).get(0) + peft, q), TrainRuns.quiet());
+                return null;
+            };
+            if (eager) {
+                TrainRuns.eager(both);
+            } else {
+                both.call();
+            }
+            List<String> a = ResumeAndReplayTest.stepRecords(single);
+            List<String> b = ResumeAndReplayTest.stepRecords(rank);
+            System.out.println(kind + ", " + mode + ", one GPU:                " + a);
+            System.out.println(kind + ", " + mode + ", one rank, process path: " + b);
+            assertEquals(a, b, kind + ", " + mode + ": one rank through NCCL = one GPU, bit for bit");
+            ResumeAndReplayTest.assertSameTensors(
+                    org.zotune.model.io.SafetensorsFile.open(single.resolve(weights)).tensors(),
+                    org.zotune.model.io.SafetensorsFile.open(rank.resolve(weights)).tensors());
+        }
+    }
+
+    @Test
+    void oneRankThroughTheProcessPathEqualsOneGpu() throws Exception {
+        oneRankEqualsOneGpu("full");
+    }
+
+    /** LoRA, a prefix, and the SPSA samples split (q = 2) the same way. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lora", "prefix", "samples"})
+    void oneRankWithAnAdapterOrSamplesSplitEqualsOneGpu(String kind) throws Exception {
+        oneRankEqualsOneGpu(kind);
     }
 
     @Test
