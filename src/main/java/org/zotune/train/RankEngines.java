@@ -97,8 +97,9 @@ final class RankEngines {
         // as parallel.gpus does: NCCL's all-gather inside the captured step where the objective allows (NCCL 2.9 on)
         boolean ncclInGraph = NcclGroup.version() >= ZoEngines.GRAPH_NCCL;
         log.println("parallel: rank " + rank + " of " + w + " on GPU " + device + ", rendezvous " + init + ", NCCL "
-                + NcclGroup.version() + (ncclInGraph ? " inside the captured step where the objective's device loss "
-                + "allows" : " (eager steps)") + " (checksums every " + par.checksumEvery() + " steps)");
+                + NcclGroup.version() + (ncclInGraph && !"false".equals(System.getProperty(ZoEngines.GRAPH_PROPERTY))
+                ? " inside the captured step where the objective's device loss allows" : " (eager steps)")
+                + " (checksums every " + par.checksumEvery() + " steps)");
         log.flush();
         Cuda.useDevice(device);
         ProcessGroup group = ProcessGroup.join(init, rank, w, device, par.workerTimeout());
