@@ -81,8 +81,8 @@ final class RankEngines {
         IntFunction<ProcessGroup> test = standIn;
         if (test != null) {
             log.println("parallel: rank " + rank + " of " + w + " (in-process stand-in, CPU engine)");
-            return verified(new DataParallelEngine(test.apply(rank), par.workerTimeout(), par.splitKind(), objective,
-                    par.checksumEvery(), (r, o, x) -> {
+            return ZoEngines.adaptersCompared(new DataParallelEngine(test.apply(rank), par.workerTimeout(),
+                    par.splitKind(), objective, par.checksumEvery(), (r, o, x) -> {
                         CpuZoEngine e = ZoEngines.cpu(c, model, initial, adapter, trainable, o);
                         if (x != null) {
                             e.spreadSamples(x);
@@ -104,7 +104,7 @@ final class RankEngines {
         Cuda.useDevice(device);
         ProcessGroup group = ProcessGroup.join(init, rank, w, device, par.workerTimeout());
         DeviceCollective inStep = ncclInGraph ? group.deviceCollective() : null;
-        return verified(new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
+        return ZoEngines.adaptersCompared(new DataParallelEngine(group, par.workerTimeout(), par.splitKind(), objective,
                 par.checksumEvery(), (r, o, x) -> {
                     Cuda.useDevice(device);
                     CudaZoEngine e = ZoEngines.cuda(c, model, initial, adapter, trainable, o);
@@ -120,21 +120,5 @@ final class RankEngines {
                     }
                     return new OnDevice(device, e);
                 }), adapter);
-    }
-
-    /**
-     * With an adapter, the ranks' starting adapters compared at once (a prefix starts from each GPU's own frozen
-     * forward, which GPUs of another kind could compute otherwise), as the replicas of {@code parallel.gpus} are.
-     */
-    private static DataParallelEngine verified(DataParallelEngine e, Adapter adapter) {
-        if (adapter != null) {
-            try {
-                e.verifyReplicas();
-            } catch (RuntimeException ex) {
-                e.close();
-                throw ex;
-            }
-        }
-        return e;
     }
 }

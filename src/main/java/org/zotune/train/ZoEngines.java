@@ -401,6 +401,14 @@ public final class ZoEngines {
                         Cuda.useDevice(caller);
                     }
                 });
+        return adaptersCompared(e, adapter);
+    }
+
+    /**
+     * With an adapter, the replicas' starting adapters compared at once (a prefix starts from each GPU's own frozen
+     * forward, which GPUs of another kind could compute otherwise); the engine, closed when they differ.
+     */
+    static DataParallelEngine adaptersCompared(DataParallelEngine e, Adapter adapter) {
         if (adapter != null) {
             try {
                 e.verifyReplicas();

@@ -140,7 +140,8 @@ class MultiProcessTrainTest {
         TrainRuns.train(adapterRun(workers, peft, "workers: 2"), TrainRuns.quiet());
         Path a = dir.resolve("a");
         Path rank1Out = dir.resolve("rank1-out");
-        List<Object> r = runRanks(List.of(adapterRun(a, peft, RANK0), adapterRun(rank1Out, peft, RANK1)), TrainRuns.quiet());
+        List<Object> r = runRanks(List.of(adapterRun(a, peft, RANK0), adapterRun(rank1Out, peft, RANK1)),
+                TrainRuns.quiet());
         assertTrue(r.get(0) instanceof Trainer.Summary, "rank 0: " + r.get(0));
         assertTrue(r.get(1) instanceof Trainer.Summary, "rank 1: " + r.get(1));
         assertFalse(Files.exists(rank1Out), "rank 1 wrote " + rank1Out);
