@@ -28,7 +28,7 @@ public final class ProcessGroup implements CollectiveGroup {
     static final long CLOSE_GRACE_SECONDS = 60;
 
     private final CollectiveGroup inner;
-    private final Collective member;
+    private final Member member;
     private final PrintStream err;
     private final CountDownLatch closed = new CountDownLatch(1);
     private final boolean guardClose; // NCCL only: an in-process stand-in cannot hang in close
@@ -132,53 +132,7 @@ public final class ProcessGroup implements CollectiveGroup {
      * null for the in-process stand-in, which has no GPU.
      */
     public DeviceCollective deviceCollective() {
-        if (!(inner instanceof NcclGroup g)) {
-            return null;
-        }
-        DeviceCollective d = g.deviceCollective(member.rank());
-        return new DeviceCollective() {
-            @Override
-            public int rank() {
-                return d.rank();
-            }
-
-            @Override
-            public int worldSize() {
-                return d.worldSize();
-            }
-
-            @Override
-            public long[][] allGather(long[] values) {
-                try {
-                    return d.allGather(values);
-                } catch (WorkerFailure f) {
-                    throw named(f);
-                }
-            }
-
-            @Override
-            public void allGatherFloats(long send, long recv, long count, CudaStream stream) {
-                d.allGatherFloats(send, recv, count, stream);
-            }
-
-            @Override
-            public long launched() {
-                try {
-                    return d.launched();
-                } catch (WorkerFailure f) {
-                    throw named(f);
-                }
-            }
-
-            @Override
-            public void await(long launch, BooleanSupplier done) {
-                try {
-                    d.await(launch, done);
-                } catch (WorkerFailure f) {
-                    throw named(f);
-                }
-            }
-        };
+        return member.c instanceof DeviceCollective ? member : null;
     }
 
     @Override
@@ -213,7 +167,8 @@ public final class ProcessGroup implements CollectiveGroup {
         return out;
     }
 
-    private final class Member implements Collective {
+    /** The NCCL member of this process (or the stand-in's), its failures named ({@link #named}). */
+    private final class Member implements Collective, DeviceCollective {
         private final Collective c;
 
         Member(Collective c) {
@@ -251,6 +206,30 @@ public final class ProcessGroup implements CollectiveGroup {
         @Override
         public void abort(Throwable cause) {
             c.abort(cause);
+        }
+
+        // the captured step's side: only where c is NCCL's member (deviceCollective hands this out only then)
+        @Override
+        public void allGatherFloats(long send, long recv, long count, CudaStream stream) {
+            ((DeviceCollective) c).allGatherFloats(send, recv, count, stream);
+        }
+
+        @Override
+        public long launched() {
+            try {
+                return ((DeviceCollective) c).launched();
+            } catch (WorkerFailure f) {
+                throw named(f);
+            }
+        }
+
+        @Override
+        public void await(long launch, BooleanSupplier done) {
+            try {
+                ((DeviceCollective) c).await(launch, done);
+            } catch (WorkerFailure f) {
+                throw named(f);
+            }
         }
     }
 
